@@ -1,0 +1,399 @@
+"""The cropper: image in, ranked and explained crops out.
+
+    >>> from procrop import Cropper
+    >>> cropper = Cropper()
+    >>> crops = cropper.crop("photo.jpg", ratios=["1:1", "16:9"], top_k=3)   # doctest: +SKIP
+    >>> crops[0].box, crops[0].ratio, crops[0].score, crops[0].reason          # doctest: +SKIP
+
+Data flow for one image (:meth:`Cropper.process`):
+
+1. :func:`procrop.io.load_image` decodes the photo at a small working size (JPEG shrink-on-load)
+   and applies the EXIF orientation;
+2. :func:`procrop.analysis.analyze` finds saliency, faces, subjects, lines and horizon;
+3. per requested ratio, :mod:`procrop.geometry` lays out candidates (a grid over scale and
+   position, plus crops anchored on faces and the main subject; the uncropped frame or the
+   largest box of the ratio is always among them);
+4. :class:`procrop.scoring.CompositionScorer` scores them all; crops that cut a face are dropped
+   whenever one that does not exists;
+5. plugged-in terms (retrieval, neural) re-rank the best few dozen;
+6. greedy IoU suppression keeps the top-K diverse crops, each with its score, term breakdown,
+   a confidence that it beats the uncropped frame, and a reason.
+
+A :class:`Cropper` holds no per-image state, so one instance can serve many threads.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import __version__
+from .analysis import AnalysisConfig, CompositionAnalysis, analyze
+from .describe import describe, explain_crop
+from .detectors import Detector, HaarFaceDetector
+from .errors import UsageError
+from .geometry import (
+    AspectRatio,
+    CandidateConfig,
+    anchored_candidates,
+    generate_candidates,
+    largest_box,
+    parse_ratios,
+    select_diverse,
+    unique_boxes,
+)
+from .io import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
+from .scoring import CompositionScorer, ExtraTerm, ScoringContext, ScoringWeights, TermValues
+
+
+@dataclass(frozen=True)
+class Crop:
+    """One recommended crop.
+
+    Attributes:
+        box: ``(x, y, w, h)`` in pixels of the oriented original image.
+        ratio: the requested ratio label this crop answers (``"1:1"``, ``"free"``...).
+        score: aesthetic score in [0, 1].
+        rank: 1 for the best crop of its ratio.
+        confidence: probability-like value in [0, 1] that this crop is better than leaving the
+            photo uncropped (0.5: no better, no worse).
+        terms: term name -> value in [0, 1] (only the terms that apply).
+        reason: why this crop scored as it did, in words.
+        output_size: ``(w, h)`` written files are resized to, for ``WxH`` requests.
+        references: the professional photos that guided the crop (retrieval), best first.
+    """
+
+    box: tuple[int, int, int, int]
+    ratio: str
+    score: float
+    rank: int
+    confidence: float
+    terms: dict[str, float]
+    reason: str
+    output_size: tuple[int, int] | None = None
+    references: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "box": [int(v) for v in self.box],
+            "ratio": self.ratio,
+            "score": round(float(self.score), 4),
+            "rank": self.rank,
+            "confidence": round(float(self.confidence), 4),
+            "terms": {k: round(float(v), 4) for k, v in self.terms.items()},
+            "reason": self.reason,
+        }
+        if self.output_size is not None:
+            d["output_size"] = list(self.output_size)
+        if self.references:
+            d["references"] = list(self.references)
+        return d
+
+
+@dataclass
+class CropResult:
+    """Everything procrop found for one image.
+
+    Attributes:
+        image: the file path or ``<array>``.
+        width, height: size of the oriented original.
+        crops: all crops of all ratios, best score first.
+        uncropped_score: the score of the full frame (the "keep it as it is" option).
+        description: the composition described in words.
+        analysis: the underlying analysis.
+        timings: milliseconds per stage.
+        references: professional photos retrieved for this image (retrieval), best first.
+    """
+
+    image: str
+    width: int
+    height: int
+    crops: list[Crop]
+    uncropped_score: float
+    description: str
+    analysis: CompositionAnalysis
+    timings: dict[str, float] = field(default_factory=dict)
+    references: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def confidence(self) -> float:
+        """Confidence that the best crop beats the uncropped frame (0 when there is no crop)."""
+        return self.crops[0].confidence if self.crops else 0.0
+
+    def for_ratio(self, label: str) -> list[Crop]:
+        """Crops answering one requested ratio, best first."""
+        return [c for c in self.crops if c.ratio == label]
+
+    def to_dict(self, include_analysis: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "image": self.image,
+            "width": self.width,
+            "height": self.height,
+            "crops": [c.to_dict() for c in self.crops],
+            "uncropped_score": round(float(self.uncropped_score), 4),
+            "confidence": round(float(self.confidence), 4),
+            "keep_original": bool(self.confidence < 0.5),
+            "description": self.description,
+        }
+        if self.references:
+            d["references"] = self.references
+        if include_analysis:
+            d["analysis"] = self.analysis.to_dict()
+        d["timings_ms"] = {k: round(v, 2) for k, v in self.timings.items()}
+        d["procrop_version"] = __version__
+        return d
+
+
+_UNSET: Any = object()
+
+
+class Cropper:
+    """Aesthetic cropper: composition analysis + interpretable score + plug-in terms.
+
+    Args:
+        weights: a :class:`ScoringWeights` or a path to a weights TOML; default: the shipped file.
+        candidates: candidate layout (minimum area, number of scales, grid density).
+        analysis: analysis settings.
+        face_detector: a :class:`~procrop.detectors.Detector`; default Haar cascades.
+        people_detector: optional whole-person detector.
+        extra_terms: plugged-in :class:`~procrop.scoring.ExtraTerm` objects.
+        reference_db: path of a reference database for the retrieval term; the default uses the
+            database bundled with procrop when there is one; ``None`` switches retrieval off.
+        diversity_iou: crops of one ratio overlap less than this (IoU).
+        min_score_ratio: alternatives scoring below this share of the best crop of their ratio
+            are not returned, so top-K never pads the list with poor crops.
+        rerank_top: how many of the best candidates per ratio the extra terms re-rank.
+        analysis_size: long side of the working image.
+        max_pixels: refuse images with more pixels (decompression bombs).
+    """
+
+    def __init__(
+        self,
+        *,
+        weights: ScoringWeights | str | Path | None = None,
+        candidates: CandidateConfig | None = None,
+        analysis: AnalysisConfig | None = None,
+        face_detector: Detector | None = None,
+        people_detector: Detector | None = None,
+        extra_terms: Sequence[ExtraTerm] = (),
+        reference_db: str | Path | None = _UNSET,
+        diversity_iou: float = 0.6,
+        min_score_ratio: float = 0.8,
+        rerank_top: int = 48,
+        analysis_size: int = 256,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        if not (0 < diversity_iou <= 1):
+            raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
+        if isinstance(weights, (str, Path)):
+            weights = ScoringWeights.load(weights)
+        self.scorer = CompositionScorer(weights)
+        self.candidate_config = candidates or CandidateConfig()
+        self.analysis_config = analysis or AnalysisConfig()
+        self.face_detector = face_detector if face_detector is not None else HaarFaceDetector()
+        self.people_detector = people_detector
+        terms = list(extra_terms)
+        retrieval = _retrieval_term(reference_db)
+        if retrieval is not None and not any(t.name == "retrieval" for t in terms):
+            terms.insert(0, retrieval)
+        self.extra_terms: tuple[ExtraTerm, ...] = tuple(terms)
+        self.diversity_iou = diversity_iou
+        self.min_score_ratio = min_score_ratio
+        self.rerank_top = rerank_top
+        self.analysis_size = analysis_size
+        self.max_pixels = max_pixels
+
+    @property
+    def weights(self) -> ScoringWeights:
+        return self.scorer.weights
+
+    # ---- public API ------------------------------------------------------------------------
+
+    def load(self, image: ImageSource | LoadedImage) -> LoadedImage:
+        """Load an image at the cropper's working size (a :class:`LoadedImage` passes through)."""
+        if isinstance(image, LoadedImage):
+            return image
+        return load_image(image, self.analysis_size, self.max_pixels)
+
+    def analyze(self, image: ImageSource | LoadedImage) -> CompositionAnalysis:
+        """Composition analysis of an image."""
+        return analyze(self.load(image), self.face_detector, self.people_detector, self.analysis_config)
+
+    def describe(self, image: ImageSource | LoadedImage) -> str:
+        """The composition of an image, described in words."""
+        return describe(self.analyze(image))
+
+    def crop(
+        self,
+        image: ImageSource | LoadedImage,
+        ratios: str | Sequence[str] | None = None,
+        top_k: int = 3,
+    ) -> list[Crop]:
+        """Best crops of an image.
+
+        Args:
+            image: a path, encoded bytes, a Pillow image or an RGB array.
+            ratios: ``"free"`` (default), ``"original"``, ``"W:H"`` or ``"WxH"`` output sizes, as
+                a list or a comma-separated string.
+            top_k: crops per ratio.
+
+        Returns:
+            Crops of all ratios, best score first; boxes in pixels of the oriented original.
+        """
+        return self.process(image, ratios, top_k).crops
+
+    def process(
+        self,
+        image: ImageSource | LoadedImage,
+        ratios: str | Sequence[str] | None = None,
+        top_k: int = 3,
+    ) -> CropResult:
+        """Like :meth:`crop`, returning the full :class:`CropResult` (description, analysis...)."""
+        if top_k < 1:
+            raise UsageError(f"top_k must be at least 1, got {top_k}")
+        requested = parse_ratios(ratios)  # validate before the (slower) image work
+        t0 = time.perf_counter()
+        loaded = self.load(image)
+        t1 = time.perf_counter()
+        analysis = analyze(loaded, self.face_detector, self.people_detector, self.analysis_config)
+        t2 = time.perf_counter()
+        ctx = ScoringContext(loaded, analysis)
+        W, H = loaded.width, loaded.height
+        full = np.array([[0, 0, W, H]], dtype=np.int64)
+        full_tv = self.scorer.terms(ctx, full)
+        self._apply_extra_terms(ctx, full, full_tv)
+        uncropped = float(self.scorer.combine(full_tv)[0])
+        crops: list[Crop] = []
+        for ratio in requested:
+            crops.extend(self._crops_for_ratio(ctx, ratio, top_k, uncropped))
+        crops.sort(key=lambda c: (-c.score, c.ratio, c.rank))
+        t3 = time.perf_counter()
+        text = describe(analysis)
+        references = list(ctx.cache.get("references", []))
+        timings = {"load": (t1 - t0) * 1e3, **analysis.timings, "score": (t3 - t2) * 1e3}
+        timings["total"] = (time.perf_counter() - t0) * 1e3
+        return CropResult(
+            image=loaded.name,
+            width=W,
+            height=H,
+            crops=crops,
+            uncropped_score=uncropped,
+            description=text,
+            analysis=analysis,
+            timings=timings,
+            references=references,
+        )
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def candidates(self, analysis: CompositionAnalysis, ratio: AspectRatio) -> np.ndarray:
+        """All candidate boxes ``(N, 4)`` for one ratio (grid + subject-anchored + full frame)."""
+        W, H = analysis.width, analysis.height
+        boxes = [generate_candidates(W, H, ratio, self.candidate_config)]
+        anchors = [f.box for f in analysis.faces]
+        if len(analysis.faces) > 1:
+            fb = np.asarray([f.box for f in analysis.faces])
+            x0, y0 = fb[:, 0].min(), fb[:, 1].min()
+            x1, y1 = (fb[:, 0] + fb[:, 2]).max(), (fb[:, 1] + fb[:, 3]).max()
+            anchors.append((x0, y0, x1 - x0, y1 - y0))
+        anchors += [s.box for s in analysis.subjects if s.kind == "salient"][:2]
+        if anchors:
+            boxes.append(anchored_candidates(W, H, ratio, anchors, self.candidate_config))
+        resolved = ratio.resolve(W, H)
+        if resolved.value is not None:
+            boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
+        return unique_boxes(np.concatenate(boxes, axis=0))
+
+    def _crops_for_ratio(
+        self, ctx: ScoringContext, ratio: AspectRatio, top_k: int, uncropped: float
+    ) -> list[Crop]:
+        boxes = self.candidates(ctx.analysis, ratio)
+        tv = self.scorer.terms(ctx, boxes)
+        # Never cut a face when some candidate of this ratio keeps it whole (largest face first).
+        allowed = np.ones(len(boxes), dtype=bool)
+        order_faces = np.argsort([-(f.box[2] * f.box[3]) for f in ctx.analysis.faces])
+        for fi in order_faces:
+            inside = tv.face_inside[fi]
+            if (inside[allowed] >= 0.97).any():
+                allowed &= ~((inside > 0.02) & (inside < 0.97))
+        if not allowed.all():
+            keep = np.flatnonzero(allowed)
+            boxes, tv = boxes[keep], tv.subset(keep)
+        scores = self.scorer.combine(tv)
+        extra_reasons: dict[int, list[str]] = {}
+        if self.extra_terms:
+            order = np.lexsort((np.arange(len(scores)), -scores))[: self.rerank_top]
+            # the largest box of the ratio always takes part in the re-ranking
+            area = boxes[:, 2] * boxes[:, 3]
+            biggest = int(np.argmax(area))
+            if biggest not in order:
+                order = np.append(order, biggest)
+            boxes, tv = boxes[order], tv.subset(order)
+            extra_reasons = self._apply_extra_terms(ctx, boxes, tv)
+            scores = self.scorer.combine(tv)
+        chosen = select_diverse(scores, boxes, top_k, self.diversity_iou)
+        if len(chosen):
+            floor = self.min_score_ratio * scores[chosen[0]]
+            chosen = chosen[scores[chosen] >= floor]
+        p = self.scorer.weights.param
+        temperature = p("confidence", "temperature")
+        margin = p("confidence", "margin")
+        out = []
+        for rank, i in enumerate(chosen, start=1):
+            terms = {k: float(v[i]) for k, v in tv.values.items() if tv.applicable[k][i]}
+            details = {k: float(v[i]) for k, v in tv.details.items()}
+            contributions = self.scorer.contributions(tv, int(i))
+            score = float(scores[i])
+            z = (score - uncropped - margin) / max(temperature, 1e-9)
+            confidence = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+            reason = explain_crop(terms, details, contributions, extra_reasons.get(int(i)))
+            refs = tuple(ctx.cache.get("crop_references", {}).get(tuple(int(v) for v in boxes[i]), ()))
+            out.append(
+                Crop(
+                    box=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
+                    ratio=ratio.label,
+                    score=score,
+                    rank=rank,
+                    confidence=confidence,
+                    terms=terms,
+                    reason=reason,
+                    output_size=ratio.output_size,
+                    references=refs,
+                )
+            )
+        return out
+
+    def _apply_extra_terms(self, ctx: ScoringContext, boxes: np.ndarray, tv: TermValues) -> dict[int, list[str]]:
+        reasons: dict[int, list[str]] = {}
+        for term in self.extra_terms:
+            if self.scorer.weights.weight(term.name) <= 0:
+                continue
+            values, applicable = term.evaluate(ctx, boxes)
+            tv.add(term.name, values, applicable)
+            for i in range(len(boxes)):
+                if applicable[i]:
+                    text = term.explain(ctx, boxes[i], float(values[i]))
+                    if text:
+                        reasons.setdefault(i, []).append(text)
+        return reasons
+
+
+def _retrieval_term(reference_db: Any) -> ExtraTerm | None:
+    """The retrieval term for a reference DB path, the bundled DB (default), or none."""
+    if reference_db is None:
+        return None
+    try:
+        from .retrieval import RetrievalTerm, bundled_db_path
+    except ImportError:  # retrieval not built into this installation
+        if reference_db is _UNSET:
+            return None
+        raise UsageError("this procrop build has no retrieval module; cannot use reference_db")
+    if reference_db is _UNSET:
+        path = bundled_db_path()
+        return None if path is None else RetrievalTerm(path)
+    return RetrievalTerm(Path(reference_db))

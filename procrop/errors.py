@@ -1,0 +1,58 @@
+"""Exceptions raised by procrop.
+
+Every error that reaches a user names the file (or option) and the problem, so a batch run can
+list what failed and why while the other inputs are still processed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ProcropError(Exception):
+    """Base class of every error procrop raises on purpose."""
+
+
+class ImageLoadError(ProcropError):
+    """An input image could not be read: missing, empty, truncated, not an image, too large."""
+
+    def __init__(self, path: str | Path | None, problem: str) -> None:
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        where = self.path if self.path is not None else "<in-memory image>"
+        super().__init__(f"{where}: {problem}")
+
+
+class UsageError(ProcropError):
+    """A caller passed an invalid option (a bad ratio, a negative top-k, ...)."""
+
+
+class MissingExtraError(ProcropError, ImportError):
+    """A feature needs an optional dependency that is not installed."""
+
+    def __init__(self, feature: str, extra: str, package: str) -> None:
+        self.feature = feature
+        self.extra = extra
+        self.package = package
+        super().__init__(
+            f"{feature} needs the optional package '{package}'. "
+            f"Install it with: pip install 'procrop[{extra}]'"
+        )
+
+
+class ModelLoadError(ProcropError):
+    """Weights or a checkpoint could not be found, read or matched to a configuration."""
+
+
+def require(module: str, feature: str, extra: str, package: str | None = None):
+    """Import an optional module or raise :class:`MissingExtraError` naming the extra to install.
+
+    >>> require("json", "reading JSON", "base")  # doctest: +ELLIPSIS
+    <module 'json' ...>
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - exercised when extras are missing
+        raise MissingExtraError(feature, extra, package or module.split(".")[0]) from exc

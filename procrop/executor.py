@@ -1,0 +1,250 @@
+"""Run one task over many items: in this process, in a local process pool, or on a Ray cluster.
+
+One interface serves ``procrop crop`` over many images and ``procrop dataset generate``:
+
+    with make_executor(workers=4) as ex:                  # or ray="auto" / "ray://host:10001"
+        for outcome in ex.run(task, items):
+            ...  # outcome.index, outcome.value or outcome.error, in completion order
+
+``task`` is a picklable callable. It is shipped to each worker **once** (a pool initializer, or
+a Ray actor), so a task may build expensive state lazily (a :class:`~procrop.Cropper`, a model)
+and reuse it for every item that worker handles. Exceptions raised by the task are caught in
+the worker and come back as ``outcome.error`` (a one-line message), so one bad item never stops
+the batch. At most a few items per worker are in flight, so huge item lists stay cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .errors import ProcropError, UsageError, require
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    """The result of one item: ``value`` on success, else ``error`` (a message)."""
+
+    index: int
+    value: R | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line message for an exception raised by a task."""
+    if isinstance(exc, ProcropError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def call_safely(task: Callable[[T], R], index: int, item: T) -> Outcome[R]:
+    """Run ``task(item)`` and wrap the result or the error in an :class:`Outcome`."""
+    try:
+        return Outcome(index, value=task(item))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every failure is reported per item
+        if os.environ.get("PROCROP_DEBUG"):
+            traceback.print_exc()
+        return Outcome(index, error=describe_error(exc))
+
+
+class Executor(ABC):
+    """Runs a task over items; use as a context manager so workers are shut down."""
+
+    workers: int = 1
+
+    @abstractmethod
+    def run(self, task: Callable[[T], R], items: Sequence[T]) -> Iterator[Outcome[R]]:
+        """Yield one :class:`Outcome` per item, in completion order."""
+
+    def close(self) -> None:
+        """Release workers."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SerialExecutor(Executor):
+    """Everything in the calling process, in order."""
+
+    def run(self, task: Callable[[T], R], items: Sequence[T]) -> Iterator[Outcome[R]]:
+        for i, item in enumerate(items):
+            yield call_safely(task, i, item)
+
+
+# The task a pool worker runs, installed once per worker process by the initializer.
+_WORKER_TASK: Callable[[Any], Any] | None = None
+
+
+def _install_task(task: Callable[[Any], Any]) -> None:
+    global _WORKER_TASK
+    _WORKER_TASK = task
+    # one worker per core: keep each worker's OpenCV/BLAS single-threaded
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - opencv is a base dependency
+        pass
+
+
+def _run_installed(index: int, item: Any) -> Outcome[Any]:
+    assert _WORKER_TASK is not None, "worker task not installed"
+    return call_safely(_WORKER_TASK, index, item)
+
+
+class ProcessExecutor(Executor):
+    """A local pool of worker processes (``spawn`` start method, safe with threads)."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise UsageError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, task: Callable[[T], R], items: Sequence[T]) -> Iterator[Outcome[R]]:
+        import multiprocessing as mp
+
+        self.close()
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_install_task,
+            initargs=(task,),
+        )
+        window = 4 * self.workers
+        pending: dict[Future[Outcome[R]], int] = {}
+        it = iter(enumerate(items))
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < window:
+                try:
+                    i, item = next(it)
+                except StopIteration:
+                    exhausted = True
+                    break
+                pending[self._pool.submit(_run_installed, i, item)] = i
+            if not pending:
+                return
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                try:
+                    yield fut.result()
+                except Exception as exc:  # a worker died (killed, out of memory...)
+                    yield Outcome(i, error=f"worker failed: {describe_error(exc)}")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class RayExecutor(Executor):
+    """A pool of Ray actors, each holding one copy of the task (extra ``procrop[distributed]``).
+
+    Args:
+        address: ``None`` or ``"local"`` starts a local Ray instance; ``"auto"`` joins the running
+            cluster; ``"ray://host:port"`` connects a client.
+        workers: number of actors (default: the cluster's CPU count).
+        num_cpus: CPUs each actor reserves.
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None, num_cpus: float = 1.0) -> None:
+        self.ray = require("ray", "running on a Ray cluster (--ray)", "distributed")
+        self.address = address
+        self._started_here = False
+        if not self.ray.is_initialized():
+            kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
+            if address in (None, "", "local"):
+                if workers is not None:
+                    kwargs["num_cpus"] = max(1, int(workers * num_cpus))
+                kwargs["include_dashboard"] = False
+            else:
+                kwargs["address"] = address
+            self.ray.init(**kwargs)
+            self._started_here = True
+        cpus = int(self.ray.cluster_resources().get("CPU", 1))
+        self.workers = workers or max(1, int(cpus // num_cpus))
+        self.num_cpus = num_cpus
+
+    def run(self, task: Callable[[T], R], items: Sequence[T]) -> Iterator[Outcome[R]]:
+        ray = self.ray
+        actor_cls = ray.remote(num_cpus=self.num_cpus)(_RayWorker)
+        actors = [actor_cls.remote(task) for _ in range(self.workers)]
+        try:
+            window = 2
+            pending: dict[Any, tuple[int, Any]] = {}
+            it = iter(enumerate(items))
+            free = [a for a in actors for _ in range(window)]
+            exhausted = False
+            while True:
+                while not exhausted and free:
+                    try:
+                        i, item = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    actor = free.pop()
+                    pending[actor.call.remote(i, item)] = (i, actor)
+                if not pending:
+                    return
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    i, actor = pending.pop(ref)
+                    free.append(actor)
+                    try:
+                        yield ray.get(ref)
+                    except Exception as exc:  # an actor died
+                        yield Outcome(i, error=f"ray worker failed: {describe_error(exc)}")
+        finally:
+            for a in actors:
+                ray.kill(a)
+
+    def close(self) -> None:
+        if self._started_here and self.ray.is_initialized():
+            self.ray.shutdown()
+            self._started_here = False
+
+
+class _RayWorker:
+    """Ray actor body: holds the task, runs items."""
+
+    def __init__(self, task: Callable[[Any], Any]) -> None:
+        _install_task(task)
+        self.task = task
+
+    def call(self, index: int, item: Any) -> Outcome[Any]:
+        return call_safely(self.task, index, item)
+
+
+def make_executor(workers: int = 1, ray: str | None | bool = None) -> Executor:
+    """Pick an executor: Ray when ``ray`` is given (``True``/``"local"``, ``"auto"`` or an
+    address), a process pool for ``workers > 1``, else the calling process."""
+    if ray:
+        address = None if ray is True else str(ray)
+        return RayExecutor(address, workers if workers > 1 else None)
+    if workers > 1:
+        return ProcessExecutor(workers)
+    if workers < 1:
+        raise UsageError(f"workers must be at least 1, got {workers}")
+    return SerialExecutor()

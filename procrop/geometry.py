@@ -1,0 +1,453 @@
+"""Boxes, aspect ratios and candidate crops.
+
+Every box is ``(x, y, w, h)`` in integer pixels of the oriented original image: top-left corner,
+width and height, so a box covers columns ``x .. x+w-1`` and rows ``y .. y+h-1``. Arrays of boxes
+have shape ``(N, 4)`` in the same layout.
+
+Exact ratios: for a target ratio ``rho >= 1`` (long side over short side) we choose the *short*
+side ``s`` and set the long side to ``round(s * rho)``. Both sides are then within half a pixel of
+the exact ratio (``|L - s*rho| <= 0.5`` and ``|s - L/rho| <= 0.5/rho``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from .errors import UsageError
+
+Box = tuple[int, int, int, int]
+
+#: Ratios the weak-label refinement snaps to (ProCrop): 1, 5:4, 4:3, 7:5, 3:2, 16:9.
+STANDARD_RATIOS: tuple[float, ...] = (1.0, 5 / 4, 4 / 3, 7 / 5, 3 / 2, 16 / 9)
+
+
+@dataclass(frozen=True)
+class AspectRatio:
+    """A requested crop shape.
+
+    Attributes:
+        label: what the user asked for (``"1:1"``, ``"free"``, ``"original"``, ``"1080x1350"``).
+        kind: ``"free"``, ``"original"``, ``"ratio"`` or ``"size"``.
+        value: width / height for fixed ratios, ``None`` for ``free`` (and for ``original`` until
+            resolved against an image by :meth:`resolve`).
+        output_size: ``(w, h)`` for ``WxH`` requests: written crops are resized to it.
+    """
+
+    label: str
+    kind: str
+    value: float | None = None
+    output_size: tuple[int, int] | None = None
+
+    @property
+    def is_free(self) -> bool:
+        return self.kind == "free"
+
+    def resolve(self, width: int, height: int) -> AspectRatio:
+        """Fix ``original`` to the image's own width/height; other kinds are returned unchanged."""
+        if self.kind == "original":
+            return AspectRatio(self.label, "original", width / height)
+        return self
+
+
+_RATIO_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:/]\s*(\d+(?:\.\d+)?)\s*$")
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+_MAX_RATIO = 20.0
+
+
+def parse_ratio(spec: str) -> AspectRatio:
+    """Parse one ratio spec: ``free``, ``original``, ``W:H`` (or ``W/H``, decimals allowed), a plain
+    number (width/height, e.g. ``1.5``) or an output size ``WxH`` such as ``1080x1350``.
+
+    Raises:
+        UsageError: for anything else, or ratios beyond 1:20 / 20:1.
+    """
+    text = spec.strip()
+    low = text.lower()
+    if low in ("free", "any", "auto"):
+        return AspectRatio("free", "free")
+    if low in ("original", "orig", "keep"):
+        return AspectRatio("original", "original")
+    m = _SIZE_RE.match(text)
+    if m:
+        w, h = int(m.group(1)), int(m.group(2))
+        if w <= 0 or h <= 0:
+            raise UsageError(f"invalid output size {spec!r}: width and height must be positive")
+        value = w / h
+        _check_ratio_range(spec, value)
+        return AspectRatio(f"{w}x{h}", "size", value, (w, h))
+    m = _RATIO_RE.match(text)
+    if m:
+        a, b = float(m.group(1)), float(m.group(2))
+        if a <= 0 or b <= 0:
+            raise UsageError(f"invalid ratio {spec!r}: both terms must be positive")
+        value = a / b
+        _check_ratio_range(spec, value)
+        return AspectRatio(f"{m.group(1)}:{m.group(2)}", "ratio", value)
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(
+            f"invalid ratio {spec!r}: use free, original, W:H (e.g. 16:9) or an output size "
+            "WxH (e.g. 1080x1350)"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"invalid ratio {spec!r}: must be a positive number")
+    _check_ratio_range(spec, value)
+    frac = Fraction(value).limit_denominator(100)
+    return AspectRatio(f"{frac.numerator}:{frac.denominator}", "ratio", value)
+
+
+def _check_ratio_range(spec: str, value: float) -> None:
+    if not (1 / _MAX_RATIO <= value <= _MAX_RATIO):
+        raise UsageError(f"ratio {spec!r} is too extreme (allowed: 1:20 to 20:1)")
+
+
+def parse_ratios(specs: str | list[str] | tuple[str, ...] | None) -> list[AspectRatio]:
+    """Parse a comma-separated string or a list of specs; duplicates are dropped, order kept.
+
+    ``None`` or an empty list means ``["free"]``.
+    """
+    if specs is None:
+        items: list[str] = ["free"]
+    elif isinstance(specs, str):
+        items = [s for s in specs.split(",") if s.strip()]
+    else:
+        items = []
+        for s in specs:
+            if isinstance(s, AspectRatio):
+                items.append(s.label)
+            else:
+                items.extend(p for p in str(s).split(",") if p.strip())
+    if not items:
+        items = ["free"]
+    out: list[AspectRatio] = []
+    seen: set[str] = set()
+    for item in items:
+        ratio = parse_ratio(item)
+        if ratio.label not in seen:
+            seen.add(ratio.label)
+            out.append(ratio)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Exact-ratio boxes
+# --------------------------------------------------------------------------------------------
+
+
+def size_for_short_side(short: int, ratio: float) -> tuple[int, int]:
+    """``(w, h)`` whose short side is ``short`` and whose ratio w/h is ``ratio`` to half a pixel."""
+    if ratio >= 1:
+        return int(round(short * ratio)), short
+    return short, int(round(short / ratio))
+
+
+def largest_size(width: int, height: int, ratio: float) -> tuple[int, int]:
+    """The largest ``(w, h)`` of the given ratio that fits in ``width x height``."""
+    rho = ratio if ratio >= 1 else 1 / ratio
+    long_limit, short_limit = (width, height) if ratio >= 1 else (height, width)
+    short = min(short_limit, int(math.floor(long_limit / rho + 1e-9)))
+    short = max(short, 1)
+    while short > 1:
+        w, h = size_for_short_side(short, ratio)
+        if w <= width and h <= height:
+            return w, h
+        short -= 1
+    w, h = size_for_short_side(1, ratio)
+    return min(w, width), min(h, height)
+
+
+def largest_box(width: int, height: int, ratio: float) -> Box:
+    """The largest centred box of the given ratio inside the image."""
+    w, h = largest_size(width, height, ratio)
+    return (width - w) // 2, (height - h) // 2, w, h
+
+
+def ratio_error_px(box: Box | np.ndarray, ratio: float) -> float:
+    """Largest deviation in pixels of either side from the exact ratio (0 means exact)."""
+    w, h = float(box[2]), float(box[3])
+    return max(abs(w - h * ratio), abs(h - w / ratio))
+
+
+def snap_to_ratio(box: Box, ratio: float, width: int, height: int) -> Box:
+    """Snap ``box`` to an exact ``ratio`` keeping its centre and area as far as the image allows."""
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    area = max(w * h, 1)
+    # short side for the same area: s * (s * rho) = area
+    rho = ratio if ratio >= 1 else 1 / ratio
+    short = max(1, int(round(math.sqrt(area / rho))))
+    max_w, max_h = largest_size(width, height, ratio)
+    max_short = min(max_w, max_h)
+    nw, nh = size_for_short_side(min(short, max_short), ratio)
+    nx = int(round(cx - nw / 2))
+    ny = int(round(cy - nh / 2))
+    nx = min(max(nx, 0), width - nw)
+    ny = min(max(ny, 0), height - nh)
+    return nx, ny, nw, nh
+
+
+# --------------------------------------------------------------------------------------------
+# Candidates
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CandidateConfig:
+    """How densely candidates are laid out.
+
+    Attributes:
+        min_area: smallest crop, as a fraction of the area of the largest box of the ratio
+            (``free``: of the image).
+        scales: number of crop sizes between the smallest and the largest.
+        grid: positions per image side: the slide step is ``1/grid`` of the image side.
+        free_min_aspect, free_max_aspect: aspect range (w/h) of ``free`` crops, widened to include
+            the image's own aspect.
+    """
+
+    min_area: float = 0.3
+    scales: int = 8
+    grid: int = 12
+    free_min_aspect: float = 0.5
+    free_max_aspect: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.min_area <= 1):
+            raise UsageError(f"min_area must be in (0, 1], got {self.min_area}")
+        if self.scales < 1 or self.grid < 1:
+            raise UsageError("scales and grid must be at least 1")
+
+
+def _positions(free: int, step: float) -> np.ndarray:
+    """Offsets 0..free with about ``step`` spacing, always including both ends and the centre."""
+    if free <= 0:
+        return np.zeros(1, dtype=np.int64)
+    n = int(math.ceil(free / max(step, 1.0))) + 1
+    pos = np.round(np.linspace(0, free, n)).astype(np.int64)
+    return np.unique(np.append(pos, free // 2))
+
+
+def unique_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Distinct rows of an ``(N, 4)`` non-negative integer box array, in a stable sorted order."""
+    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return boxes
+    span = int(boxes.max()) + 1
+    key = ((boxes[:, 0] * span + boxes[:, 1]) * span + boxes[:, 2]) * span + boxes[:, 3]
+    if span ** 4 >= 2**62:  # astronomically large images: fall back to the generic path
+        return np.unique(boxes, axis=0)
+    _, first = np.unique(key, return_index=True)
+    return boxes[first]
+
+
+def _layout(sizes: list[tuple[int, int]], width: int, height: int, grid: int) -> np.ndarray:
+    step_x, step_y = width / grid, height / grid
+    parts = []
+    for w, h in sizes:
+        xs = _positions(width - w, step_x)
+        ys = _positions(height - h, step_y)
+        gx, gy = np.meshgrid(xs, ys, indexing="xy")
+        n = gx.size
+        parts.append(
+            np.stack(
+                [gx.ravel(), gy.ravel(), np.full(n, w, np.int64), np.full(n, h, np.int64)], axis=1
+            )
+        )
+    boxes = np.concatenate(parts, axis=0) if parts else np.zeros((0, 4), np.int64)
+    return unique_boxes(boxes)
+
+
+def candidate_sizes(width: int, height: int, ratio: float, config: CandidateConfig) -> list[tuple[int, int]]:
+    """Crop sizes ``(w, h)`` of an exact ratio, largest first, down to ``min_area`` of the largest."""
+    max_w, max_h = largest_size(width, height, ratio)
+    short_max = min(max_w, max_h)
+    short_min = max(1, int(math.ceil(short_max * math.sqrt(config.min_area))))
+    shorts = np.unique(
+        np.round(np.geomspace(short_max, short_min, max(config.scales, 1))).astype(np.int64)
+    )[::-1]
+    sizes = []
+    for s in shorts:
+        w, h = (max_w, max_h) if s == short_max else size_for_short_side(int(s), ratio)
+        if w <= width and h <= height and w >= 1 and h >= 1:
+            sizes.append((w, h))
+    return sizes
+
+
+def generate_candidates(
+    width: int, height: int, ratio: AspectRatio, config: CandidateConfig | None = None
+) -> np.ndarray:
+    """Candidate boxes ``(N, 4)`` int64 for one requested ratio, inside the image.
+
+    Fixed ratios: every box has the exact ratio (to half a pixel) and the largest box of that
+    ratio is included (centred and at every grid position). ``free``: boxes of independent
+    widths and heights whose aspect lies in the configured range; the full frame is included.
+
+    The layout depends only on the arguments, so it is cached (batches share image sizes); the
+    returned array is read-only.
+    """
+    return _cached_candidates(width, height, ratio, config or CandidateConfig())
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_candidates(width: int, height: int, ratio: AspectRatio, config: CandidateConfig) -> np.ndarray:
+    if width < 1 or height < 1:
+        raise UsageError(f"image size {width}x{height} has no pixels")
+    resolved = ratio.resolve(width, height)
+    if resolved.is_free:
+        sizes = _free_sizes(width, height, config)
+    else:
+        assert resolved.value is not None
+        sizes = candidate_sizes(width, height, resolved.value, config)
+    boxes = _layout(sizes, width, height, config.grid)
+    if resolved.is_free:
+        full = np.array([[0, 0, width, height]], dtype=np.int64)
+        boxes = unique_boxes(np.concatenate([boxes, full]))
+    boxes.setflags(write=False)
+    return boxes
+
+
+def anchored_candidates(
+    width: int,
+    height: int,
+    ratio: AspectRatio,
+    anchors: list[tuple[float, float, float, float]],
+    config: CandidateConfig | None = None,
+) -> np.ndarray:
+    """Extra candidates built around subjects, shape ``(M, 4)``.
+
+    For each crop size (as :func:`generate_candidates` lays them out) and each anchor box, the crop
+    is placed so that the anchor's centre falls on the crop's thirds and centre lines, clamped to
+    the image. This guarantees that a crop containing a face exists among the candidates whenever
+    one of the candidate sizes can contain it, whatever the grid step.
+    """
+    config = config or CandidateConfig()
+    if not anchors:
+        return np.zeros((0, 4), np.int64)
+    resolved = ratio.resolve(width, height)
+    if resolved.is_free:
+        sizes = _free_sizes(width, height, config)
+        # a free layout has many sizes: anchor only the square-ish grid diagonal
+        sizes = [s for i, s in enumerate(sizes) if i % 3 == 0] + [(width, height)]
+    else:
+        assert resolved.value is not None
+        sizes = candidate_sizes(width, height, resolved.value, config)
+    a = np.asarray(anchors, dtype=np.float64).reshape(-1, 4)
+    centres = a[:, :2] + a[:, 2:] / 2  # (A, 2)
+    wh = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)  # (S, 2)
+    fracs = np.asarray([1 / 3, 0.5, 2 / 3])
+    fu, fv = np.meshgrid(fracs, fracs, indexing="ij")
+    fu, fv = fu.ravel(), fv.ravel()  # (9,)
+    # (A, S, 9) top-left corners, clamped so the crop stays inside the image
+    x = centres[:, 0, None, None] - fu[None, None, :] * wh[None, :, 0, None]
+    y = centres[:, 1, None, None] - fv[None, None, :] * wh[None, :, 1, None]
+    x = np.round(np.clip(x, 0, width - wh[None, :, 0, None]))
+    y = np.round(np.clip(y, 0, height - wh[None, :, 1, None]))
+    w = np.broadcast_to(wh[None, :, 0, None], x.shape)
+    h = np.broadcast_to(wh[None, :, 1, None], x.shape)
+    out = np.stack([x.ravel(), y.ravel(), w.ravel(), h.ravel()], axis=1).astype(np.int64)
+    return unique_boxes(out)
+
+
+def _free_sizes(width: int, height: int, config: CandidateConfig) -> list[tuple[int, int]]:
+    aspect = width / height
+    lo = min(config.free_min_aspect, aspect)
+    hi = max(config.free_max_aspect, aspect)
+    fracs = np.geomspace(1.0, math.sqrt(config.min_area), max(config.scales, 2))
+    sizes = []
+    for fw in fracs:
+        for fh in fracs:
+            w = max(1, int(round(width * fw)))
+            h = max(1, int(round(height * fh)))
+            if w * h < config.min_area * width * height * 0.999:
+                continue
+            if not (lo - 1e-9 <= w / h <= hi + 1e-9):
+                continue
+            sizes.append((w, h))
+    return sizes
+
+
+# --------------------------------------------------------------------------------------------
+# Overlap and diversity
+# --------------------------------------------------------------------------------------------
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` ``xywh`` boxes, shape ``(N, M)``."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def iou(a: Box | np.ndarray, b: Box | np.ndarray) -> float:
+    """IoU of two ``xywh`` boxes."""
+    return float(iou_matrix(np.asarray(a)[None], np.asarray(b)[None])[0, 0])
+
+
+def select_diverse(scores: np.ndarray, boxes: np.ndarray, top_k: int, max_iou: float) -> np.ndarray:
+    """Greedy non-maximum suppression: indices of up to ``top_k`` boxes, best first, whose
+    pairwise IoU stays below ``max_iou``. Ties are broken by index, so results are deterministic.
+
+    Cost is ``O(top_k * N)``: each kept box suppresses its overlaps in one vectorised step.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if top_k <= 0 or len(scores) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    ranked = np.asarray(boxes, dtype=np.float64)[order]
+    alive = np.ones(len(order), dtype=bool)
+    kept: list[int] = []
+    while len(kept) < top_k:
+        remaining = np.flatnonzero(alive)
+        if remaining.size == 0:
+            break
+        first = remaining[0]
+        kept.append(int(order[first]))
+        alive[first] = False
+        alive[remaining] &= iou_matrix(ranked[remaining], ranked[first][None])[:, 0] < max_iou
+    return np.asarray(kept, dtype=np.int64)
+
+
+def clip_box(box: Box | np.ndarray, width: int, height: int) -> Box:
+    """Clip an ``xywh`` box to the image; the result has at least one pixel per side."""
+    x, y, w, h = (float(v) for v in box)
+    x0 = min(max(int(round(x)), 0), width - 1)
+    y0 = min(max(int(round(y)), 0), height - 1)
+    x1 = min(max(int(round(x + w)), x0 + 1), width)
+    y1 = min(max(int(round(y + h)), y0 + 1), height)
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` ``x1, y1, x2, y2`` -> ``x, y, w, h``."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+    b[:, 2] -= b[:, 0]
+    b[:, 3] -= b[:, 1]
+    return b
+
+
+def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` ``x, y, w, h`` -> ``x1, y1, x2, y2``."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+    b[:, 2] += b[:, 0]
+    b[:, 3] += b[:, 1]
+    return b
+
+
+def ratio_label(w: int, h: int) -> str:
+    """A readable label for the aspect of a ``w x h`` box, e.g. ``3:2`` or ``1.43:1``."""
+    frac = Fraction(w, h).limit_denominator(20)
+    if abs(frac.numerator / frac.denominator - w / h) < 0.01 * (w / h):
+        return f"{frac.numerator}:{frac.denominator}"
+    return f"{w / h:.2f}:1"

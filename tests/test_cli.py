@@ -1,0 +1,148 @@
+"""The command line: outputs, exit codes, resume, workers, previews, crop files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import ROOT
+from procrop.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def three_photos(photo_paths: list[Path], tmp_path: Path) -> list[Path]:
+    out = []
+    for p in (photo_paths[3], photo_paths[100], photo_paths[200]):
+        dst = tmp_path / "in" / p.name
+        dst.parent.mkdir(exist_ok=True)
+        shutil.copy(p, dst)
+        out.append(dst)
+    return out
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_version_and_help() -> None:
+    r = run("--version")
+    assert r.exit_code == 0 and r.stdout.startswith("procrop ")
+    for cmd in ([], ["crop"], ["describe"]):
+        r = run(*cmd, "--help")
+        assert r.exit_code == 0 and "Usage" in r.stdout
+
+
+def test_single_image_json_to_stdout(three_photos: list[Path]) -> None:
+    r = run("crop", str(three_photos[0]), "-r", "1:1,16:9", "-k", "2")
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["image"] == str(three_photos[0])
+    assert {"width", "height", "crops", "description", "confidence", "uncropped_score"} <= set(data)
+    assert {c["ratio"] for c in data["crops"]} == {"1:1", "16:9"}
+    scores = [c["score"] for c in data["crops"]]
+    assert scores == sorted(scores, reverse=True)
+    for c in data["crops"]:
+        assert len(c["box"]) == 4 and 0 <= c["score"] <= 1 and c["terms"] and c["reason"]
+
+
+def test_many_images_json_lines(three_photos: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "all.jsonl"
+    r = run("crop", str(three_photos[0].parent), "--json", str(out), "-q")
+    assert r.exit_code == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3
+    assert {json.loads(x)["image"] for x in lines} == {str(p) for p in three_photos}
+
+
+def test_out_dir_files_preview_and_resume(three_photos: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = run("crop", *map(str, three_photos), "-r", "4:5,1080x1350", "-k", "2", "-o", str(out), "--preview", "-q")
+    assert r.exit_code == 0, r.stderr
+    for p in three_photos:
+        data = json.loads((out / f"{p.stem}.json").read_text())
+        assert (out / f"{p.stem}_preview.png").exists()
+        for c in data["crops"]:
+            f = Path(c["file"])
+            assert f.exists() and f.suffix == p.suffix
+            im = Image.open(f)
+            if c["ratio"] == "1080x1350":
+                assert im.size == (1080, 1350)
+            else:
+                assert im.size == tuple(c["box"][2:])
+    # no temp files left behind
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    # a re-run skips everything that is done...
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    r = run("crop", *map(str, three_photos), "-r", "4:5,1080x1350", "-k", "2", "-o", str(out), "--preview")
+    assert r.exit_code == 0 and "3 already done" in r.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    # ...unless the options change
+    r = run("crop", *map(str, three_photos), "-r", "1:1", "-k", "2", "-o", str(out), "-q")
+    assert r.exit_code == 0
+    assert json.loads((out / f"{three_photos[0].stem}.json").read_text())["crops"][0]["ratio"] == "1:1"
+
+
+def test_partial_failure_exit_1_and_others_written(three_photos: list[Path], tmp_path: Path) -> None:
+    bad = tmp_path / "in" / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    empty = tmp_path / "in" / "empty.png"
+    empty.write_bytes(b"")
+    out = tmp_path / "out"
+    r = run("crop", str(tmp_path / "in"), str(tmp_path / "nope.jpg"), "-o", str(out), "-q")
+    assert r.exit_code == 1
+    assert "broken.jpg" in r.stderr and "empty.png: empty file" in r.stderr and "nope.jpg: no such file" in r.stderr
+    assert len(list(out.glob("*.json"))) == 3
+
+
+def test_usage_errors_exit_2(three_photos: list[Path], tmp_path: Path) -> None:
+    assert run("crop", str(three_photos[0]), "-r", "banana").exit_code == 2
+    assert run("crop", str(three_photos[0]), "-k", "0").exit_code == 2
+    assert run("crop", str(tmp_path / "empty_dir_*.jpg")).exit_code == 2
+    assert run("crop", str(three_photos[0]), "--db", str(tmp_path / "nodb")).exit_code == 2
+    assert run("crop").exit_code == 2
+    assert run("nonsense").exit_code == 2
+
+
+def test_workers_match_serial(three_photos: list[Path], tmp_path: Path) -> None:
+    a = tmp_path / "a.jsonl"
+    b = tmp_path / "b.jsonl"
+    assert run("crop", *map(str, three_photos), "--json", str(a), "-q", "--no-analysis").exit_code == 0
+    assert run("crop", *map(str, three_photos), "--json", str(b), "-q", "-j", "2", "--no-analysis").exit_code == 0
+
+    def boxes(path: Path) -> dict:
+        return {d["image"]: [c["box"] for c in d["crops"]] for d in map(json.loads, path.read_text().splitlines())}
+
+    assert boxes(a) == boxes(b)
+
+
+def test_describe(photo_paths: list[Path]) -> None:
+    kodak = next(p for p in photo_paths if p.name == "kodim15.jpg")
+    r = run("describe", str(kodak))
+    assert r.exit_code == 0 and "face" in r.stdout
+    r = run("describe", str(kodak), "--json")
+    assert json.loads(r.stdout)["analysis"]["faces"]
+
+
+def test_console_script_runs_as_a_program(tmp_path: Path) -> None:
+    img = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 90, 3), dtype=np.uint8)).save(img)
+    r = subprocess.run(
+        [sys.executable, "-m", "procrop.cli", "crop", str(img), "-r", "1:1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["width"] == 90
+    r = subprocess.run([sys.executable, "-m", "procrop.cli", "crop", str(img), "-r", "x"], capture_output=True, text=True)
+    assert r.returncode == 2 and "invalid ratio" in r.stderr

@@ -1,0 +1,193 @@
+"""The default cropper on real photos and on images with a known answer."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from procrop import Cropper, UsageError
+from procrop.geometry import CandidateConfig, iou_matrix, largest_size, parse_ratio, ratio_error_px
+
+RATIOS = ["free", "original", "1:1", "4:5", "16:9", "9:16", "3:2", "1080x1350"]
+
+
+@pytest.fixture(scope="module")
+def cropper() -> Cropper:
+    return Cropper(reference_db=None)
+
+
+@pytest.fixture(scope="module")
+def sample(photo_paths: list[Path]) -> list[Path]:
+    # a spread over every source folder
+    return photo_paths[::37]
+
+
+def _check_result(result, ratios: list[str], top_k: int, diversity: float) -> None:
+    W, H = result.width, result.height
+    scores = [c.score for c in result.crops]
+    assert scores == sorted(scores, reverse=True)
+    for label in ratios:
+        crops = result.for_ratio(parse_ratio(label).label)
+        assert 1 <= len(crops) <= top_k
+        assert [c.rank for c in crops] == list(range(1, len(crops) + 1))
+        value = parse_ratio(label).resolve(W, H).value
+        for c in crops:
+            x, y, w, h = c.box
+            assert x >= 0 and y >= 0 and w >= 1 and h >= 1 and x + w <= W and y + h <= H
+            assert 0.0 <= c.score <= 1.0 and 0.0 <= c.confidence <= 1.0
+            assert all(0.0 <= v <= 1.0 for v in c.terms.values())
+            assert c.reason
+            if value is not None:
+                assert ratio_error_px(c.box, value) <= 1.0
+        if len(crops) > 1:
+            m = iou_matrix(np.array([c.box for c in crops]), np.array([c.box for c in crops]))
+            np.fill_diagonal(m, 0)
+            assert m.max() < diversity
+
+
+def test_real_photos_all_ratios(cropper: Cropper, sample: list[Path]) -> None:
+    for path in sample:
+        result = cropper.process(path, RATIOS, top_k=4)
+        _check_result(result, RATIOS, 4, cropper.diversity_iou)
+        assert result.description
+        json.dumps(result.to_dict())  # serialisable
+
+
+def test_deterministic(sample: list[Path]) -> None:
+    a = Cropper(reference_db=None)
+    b = Cropper(reference_db=None)
+    for path in sample[:6]:
+        ra = [c.to_dict() for c in a.crop(path, ["free", "1:1", "16:9"], top_k=3)]
+        rb = [c.to_dict() for c in b.crop(path, ["free", "1:1", "16:9"], top_k=3)]
+        rc = [c.to_dict() for c in a.crop(path, ["free", "1:1", "16:9"], top_k=3)]
+        assert ra == rb == rc
+
+
+def test_thread_safe(cropper: Cropper, sample: list[Path]) -> None:
+    paths = sample[:8]
+    serial = [[c.box for c in cropper.crop(p, "1:1,16:9")] for p in paths]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda p: [c.box for c in cropper.crop(p, "1:1,16:9")], paths))
+    assert threaded == serial
+
+
+def _cuts(face_box, crop_box) -> bool:
+    fx, fy, fw, fh = face_box
+    x, y, w, h = crop_box
+    iw = max(0.0, min(x + w, fx + fw) - max(x, fx))
+    ih = max(0.0, min(y + h, fy + fh) - max(y, fy))
+    inside = iw * ih / (fw * fh)
+    return 0.02 < inside < 0.97
+
+
+def test_faces_are_not_cut(cropper: Cropper, face_photos: list[Path]) -> None:
+    """Where a face is detected, no returned crop cuts it if some crop of that ratio keeps it."""
+    assert len(face_photos) >= 3, "expected the Kodak/Wikipedia portraits to have detectable faces"
+    ratios = ["1:1", "4:5", "16:9", "9:16", "3:2", "2:3", "free"]
+    checked = 0
+    for path in face_photos:
+        result = cropper.process(path, ratios, top_k=5)
+        W, H = result.width, result.height
+        for label in ratios:
+            value = parse_ratio(label).resolve(W, H).value
+            for face in result.analysis.faces:
+                fw, fh = face.box[2], face.box[3]
+                if value is not None:
+                    lw, lh = largest_size(W, H, value)
+                    keepable = lw >= fw and lh >= fh
+                else:
+                    keepable = True
+                if not keepable:
+                    continue
+                for c in result.for_ratio(label):
+                    assert not _cuts(face.box, c.box), f"{path.name} {label} {c.box} cuts {face.box}"
+                    checked += 1
+    assert checked > 50
+
+
+def test_inputs_path_pil_array_agree(cropper: Cropper, sample: list[Path]) -> None:
+    path = sample[0]
+    from_path = cropper.crop(path, "1:1")
+    pil = Image.open(path)
+    from_pil = cropper.crop(pil, "1:1")
+    from_array = cropper.crop(np.asarray(pil.convert("RGB")), "1:1")
+    for crops in (from_pil, from_array):
+        a, b = np.array(crops[0].box), np.array(from_path[0].box)
+        assert iou_matrix(a[None], b[None])[0, 0] > 0.8  # decoding differs slightly, not the answer
+
+
+def test_subject_is_kept_and_placed() -> None:
+    """A bright subject near the left edge of a plain frame: every square crop keeps it whole."""
+    img = np.full((400, 900, 3), 90, np.uint8)
+    img[:, :, 2] = 110
+    yy, xx = np.mgrid[0:400, 0:900]
+    img[(xx - 150) ** 2 + (yy - 200) ** 2 < 60**2] = (230, 30, 30)
+    result = Cropper(reference_db=None).process(img, ["1:1", "16:9"], top_k=3)
+    for c in result.crops:
+        x, y, w, h = c.box
+        assert x <= 90 and x + w >= 210 and y <= 140 and y + h >= 260
+    best = result.for_ratio("1:1")[0]
+    u = (150 - best.box[0]) / best.box[2]
+    assert 0.2 < u < 0.7  # off the edge: on a third or centred
+
+
+def test_horizon_lands_on_a_third() -> None:
+    """Sky over sea with a level horizon through the middle: 16:9 crops move it off-centre."""
+    img = np.zeros((600, 600, 3), np.uint8)
+    img[:300] = (120, 170, 230)
+    img[300:] = (20, 60, 90)
+    rng = np.random.default_rng(1)
+    img[300:] = np.clip(img[300:] + rng.integers(-8, 8, (300, 600, 3)), 0, 255).astype(np.uint8)
+    result = Cropper(reference_db=None).process(img, ["16:9"], top_k=1)
+    assert result.analysis.horizon is not None
+    assert abs(result.analysis.horizon.y_left - 300) < 15
+    x, y, w, h = result.crops[0].box
+    rel = (300 - y) / h
+    assert min(abs(rel - 1 / 3), abs(rel - 2 / 3)) < 0.1
+
+
+def test_keep_it_as_it_is_can_win() -> None:
+    # with the minimum area at 100 % only the uncropped frame remains for "original"
+    cropper = Cropper(reference_db=None, candidates=CandidateConfig(min_area=1.0))
+    img = np.random.default_rng(0).integers(0, 255, (120, 180, 3), dtype=np.uint8)
+    result = cropper.process(img, ["original"], top_k=3)
+    assert [c.box for c in result.crops] == [(0, 0, 180, 120)]
+    assert result.crops[0].confidence == pytest.approx(0.5)
+    assert result.crops[0].score == pytest.approx(result.uncropped_score)
+
+
+def test_bad_arguments(cropper: Cropper) -> None:
+    img = np.zeros((50, 50, 3), np.uint8)
+    with pytest.raises(UsageError):
+        cropper.crop(img, "banana")
+    with pytest.raises(UsageError):
+        cropper.crop(img, "1:1", top_k=0)
+    with pytest.raises(UsageError):
+        Cropper(diversity_iou=0)
+
+
+def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:
+    from procrop.scoring import ScoringWeights
+
+    w = ScoringWeights.load()
+    assert set(w.weights) >= {"content", "placement", "balance", "boundary", "headroom", "horizon"}
+    custom = tmp_path / "w.toml"
+    custom.write_text(w.with_weights(placement=0.0, balance=0.0).to_toml())
+    cropper = Cropper(weights=custom, reference_db=None)
+    img = np.random.default_rng(0).integers(0, 255, (120, 180, 3), dtype=np.uint8)
+    crop = cropper.crop(img, "1:1")[0]
+    assert cropper.weights.weight("placement") == 0.0
+    assert crop.score == pytest.approx(
+        cropper.scorer.combine(
+            cropper.scorer.terms(__import__("procrop.scoring", fromlist=["x"]).ScoringContext(None, cropper.analyze(img)), np.array([crop.box]))
+        )[0]
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[weights]\ncontent = -1\n")
+    with pytest.raises(UsageError, match="non-negative"):
+        Cropper(weights=bad)
