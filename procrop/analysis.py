@@ -117,6 +117,7 @@ class CompositionAnalysis:
         horizon: the horizon, or ``None`` when there is no clear one.
         colour: colour and tone statistics.
         centroid: centre of saliency mass, as fractions ``(x/W, y/H)``.
+        lab: ``(mh, mw, 3)`` float32 CIELAB image at map resolution (OpenCV's 8-bit scaling).
         timings: milliseconds spent per step.
     """
 
@@ -132,6 +133,7 @@ class CompositionAnalysis:
     horizon: Horizon | None
     colour: ColourStats
     centroid: tuple[float, float]
+    lab: np.ndarray | None = field(default=None, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -204,6 +206,7 @@ class AnalysisConfig:
         face_boost, person_boost: saliency given to face and person boxes.
         detect_faces: run the face detector.
         max_lines: how many dominant lines to keep.
+        lines_side: long side of the image the line detector runs on.
     """
 
     map_side: int = 96
@@ -212,6 +215,7 @@ class AnalysisConfig:
     person_boost: float = 0.45
     detect_faces: bool = True
     max_lines: int = 12
+    lines_side: int = 192
 
 
 def analyze(
@@ -264,7 +268,7 @@ def analyze(
     t2 = time.perf_counter()
     timings["saliency"] = (t2 - t1) * 1e3
 
-    lines = _dominant_lines(gray_work, sx, sy, config.max_lines)
+    lines = _dominant_lines(gray_work, sx, sy, config.max_lines, config.lines_side)
     vp = _vanishing_point(lines, W, H)
     horizon = _find_horizon(lab, lines, W, H)
     t3 = time.perf_counter()
@@ -292,6 +296,7 @@ def analyze(
         horizon=horizon,
         colour=colour,
         centroid=centroid,
+        lab=lab,
         timings=timings,
     )
 
@@ -382,8 +387,13 @@ def _edge_map(lum: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def _dominant_lines(gray: np.ndarray, sx: float, sy: float, max_lines: int) -> list[Line]:
+def _dominant_lines(gray: np.ndarray, sx: float, sy: float, max_lines: int, side: int) -> list[Line]:
     h, w = gray.shape
+    if max(h, w) > side:
+        k = side / max(h, w)
+        gray = cv2.resize(gray, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+        sx, sy = sx * w / gray.shape[1], sy * h / gray.shape[0]
+        h, w = gray.shape
     blurred = cv2.GaussianBlur(gray, (3, 3), 0)
     med = float(np.median(blurred))
     edges = cv2.Canny(blurred, max(10.0, 0.66 * med), min(255.0, max(40.0, 1.33 * med)))

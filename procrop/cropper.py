@@ -184,7 +184,7 @@ class Cropper:
         reference_db: str | Path | None = _UNSET,
         diversity_iou: float = 0.6,
         min_score_ratio: float = 0.8,
-        rerank_top: int = 48,
+        rerank_top: int = 32,
         analysis_size: int = 256,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
@@ -289,6 +289,17 @@ class Cropper:
             references=references,
         )
 
+    def score_boxes(self, image: ImageSource | LoadedImage, boxes: np.ndarray) -> np.ndarray:
+        """Scores in [0, 1] of given ``(N, 4)`` ``xywh`` boxes (original pixels), every term
+        included: how procrop ranks a benchmark's fixed candidates (GAICD, CPC)."""
+        loaded = self.load(image)
+        analysis = analyze(loaded, self.face_detector, self.people_detector, self.analysis_config)
+        ctx = ScoringContext(loaded, analysis)
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        tv = self.scorer.terms(ctx, b)
+        self._apply_extra_terms(ctx, b, tv)
+        return self.scorer.combine(tv)
+
     # ---- internals -------------------------------------------------------------------------
 
     def candidates(self, analysis: CompositionAnalysis, ratio: AspectRatio) -> np.ndarray:
@@ -325,7 +336,6 @@ class Cropper:
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)
         scores = self.scorer.combine(tv)
-        extra_reasons: dict[int, list[str]] = {}
         if self.extra_terms:
             order = np.lexsort((np.arange(len(scores)), -scores))[: self.rerank_top]
             # the largest box of the ratio always takes part in the re-ranking
@@ -334,7 +344,7 @@ class Cropper:
             if biggest not in order:
                 order = np.append(order, biggest)
             boxes, tv = boxes[order], tv.subset(order)
-            extra_reasons = self._apply_extra_terms(ctx, boxes, tv)
+            self._apply_extra_terms(ctx, boxes, tv)
             scores = self.scorer.combine(tv)
         chosen = select_diverse(scores, boxes, top_k, self.diversity_iou)
         if len(chosen):
@@ -351,8 +361,13 @@ class Cropper:
             score = float(scores[i])
             z = (score - uncropped - margin) / max(temperature, 1e-9)
             confidence = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
-            reason = explain_crop(terms, details, contributions, extra_reasons.get(int(i)))
-            refs = tuple(ctx.cache.get("crop_references", {}).get(tuple(int(v) for v in boxes[i]), ()))
+            extra_reasons = [
+                text
+                for term in self.extra_terms
+                if term.name in terms and (text := term.explain(ctx, boxes[i], terms[term.name]))
+            ]
+            reason = explain_crop(terms, details, contributions, extra_reasons)
+            refs = self._crop_references(ctx, boxes[i])
             out.append(
                 Crop(
                     box=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
@@ -368,31 +383,26 @@ class Cropper:
             )
         return out
 
-    def _apply_extra_terms(self, ctx: ScoringContext, boxes: np.ndarray, tv: TermValues) -> dict[int, list[str]]:
-        reasons: dict[int, list[str]] = {}
+    def _apply_extra_terms(self, ctx: ScoringContext, boxes: np.ndarray, tv: TermValues) -> None:
         for term in self.extra_terms:
-            if self.scorer.weights.weight(term.name) <= 0:
-                continue
-            values, applicable = term.evaluate(ctx, boxes)
-            tv.add(term.name, values, applicable)
-            for i in range(len(boxes)):
-                if applicable[i]:
-                    text = term.explain(ctx, boxes[i], float(values[i]))
-                    if text:
-                        reasons.setdefault(i, []).append(text)
-        return reasons
+            if self.scorer.weights.weight(term.name) > 0:
+                values, applicable = term.evaluate(ctx, boxes)
+                tv.add(term.name, values, applicable)
+
+    def _crop_references(self, ctx: ScoringContext, box: np.ndarray) -> tuple[dict[str, Any], ...]:
+        for term in self.extra_terms:
+            refs = getattr(term, "crop_references", None)
+            if refs is not None:
+                return tuple(refs(ctx, box))
+        return ()
 
 
 def _retrieval_term(reference_db: Any) -> ExtraTerm | None:
     """The retrieval term for a reference DB path, the bundled DB (default), or none."""
     if reference_db is None:
         return None
-    try:
-        from .retrieval import RetrievalTerm, bundled_db_path
-    except ImportError:  # retrieval not built into this installation
-        if reference_db is _UNSET:
-            return None
-        raise UsageError("this procrop build has no retrieval module; cannot use reference_db")
+    from .retrieval import RetrievalTerm, bundled_db_path
+
     if reference_db is _UNSET:
         path = bundled_db_path()
         return None if path is None else RetrievalTerm(path)

@@ -125,7 +125,7 @@ class HaarFaceDetector:
         profile: bool = True,
         skin_gate: bool = True,
         scan_side: int = 256,
-        full_scan_side: int = 256,
+        full_scan_side: int = 224,
         profile_full_frame: bool = False,
         cascade_dir: str | None = None,
     ) -> None:

@@ -20,6 +20,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -142,7 +143,13 @@ class ProcessExecutor(Executor):
                 except StopIteration:
                     exhausted = True
                     break
-                pending[self._pool.submit(_run_installed, i, item)] = i
+                try:
+                    pending[self._pool.submit(_run_installed, i, item)] = i
+                except BrokenProcessPool as exc:
+                    raise ProcropError(
+                        f"worker processes died or could not start ({exc}); "
+                        "run with --workers 1 to see the error"
+                    ) from exc
             if not pending:
                 return
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)

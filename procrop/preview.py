@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .cropper import Crop, CropResult
@@ -154,3 +155,35 @@ def contact_sheet(
                 d.text((x, y + t.height + 2 + 15 * k), line, fill=(230, 230, 230), font=font)
         y += row_h[r]
     return sheet
+
+
+def composition_map(tokens: np.ndarray, encoder: str = "layout", width: int = 192, aspect: float = 1.5) -> Image.Image:
+    """Render a photo's composition tokens as a picture (used where no thumbnail is stored).
+
+    Layout tokens: the 8x8 lightness layout in grey, saliency in red, faces in white, lines in
+    yellow, the horizon in cyan. Other encoders: the mean activation per cell as a heat map.
+    """
+    import cv2
+
+    from .retrieval.encoders import GRID, LAYOUT_CHANNELS, encoder_class
+
+    height = max(1, round(width / aspect))
+    grid = encoder_class(encoder).grid_from_tokens(np.asarray(tokens)[None])[0].reshape(GRID, GRID, -1)
+
+    def up(channel: np.ndarray) -> np.ndarray:
+        return cv2.resize(channel.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+
+    if encoder == "layout":
+        c = {name: i for i, name in enumerate(LAYOUT_CHANNELS)}
+        light = np.clip(up(grid[:, :, c["lightness"]]), 0, 1)
+        rgb = np.repeat(light[:, :, None] * 0.7 + 0.1, 3, axis=2)
+        sal = np.clip(up(grid[:, :, c["saliency"]]), 0, 1)[:, :, None]
+        rgb = rgb * (1 - 0.7 * sal) + np.array([1.0, 0.15, 0.1]) * 0.7 * sal
+        for name, colour in (("lines", (1.0, 0.9, 0.1)), ("horizon", (0.1, 0.9, 1.0)), ("faces", (1.0, 1.0, 1.0))):
+            m = np.clip(up(grid[:, :, c[name]]) * (3.0 if name != "faces" else 1.0), 0, 1)[:, :, None]
+            rgb = rgb * (1 - 0.8 * m) + np.array(colour) * 0.8 * m
+    else:
+        heat = np.abs(grid).mean(axis=2)
+        heat = (heat - heat.min()) / max(float(np.ptp(heat)), 1e-9)
+        rgb = cv2.applyColorMap((up(heat) * 255).clip(0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[:, :, ::-1] / 255.0
+    return Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8))

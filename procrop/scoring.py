@@ -169,10 +169,17 @@ class IntegralMap:
         fy = (y - y0)[:, None]
         stride = self.w + 1
         i00 = y0 * stride + x0
-        f = self.flat
-        top = f[i00] + (f[i00 + 1] - f[i00]) * fx
-        bottom = f[i00 + stride] + (f[i00 + stride + 1] - f[i00 + stride]) * fx
+        n = len(i00)
+        g = self.flat[np.concatenate([i00, i00 + 1, i00 + stride, i00 + stride + 1])].reshape(4, n, -1)
+        top = g[0] + (g[1] - g[0]) * fx
+        bottom = g[2] + (g[3] - g[2]) * fx
         return top + (bottom - top) * fy
+
+    def at_many(self, points: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """:meth:`at` for several point sets of equal length in one lookup."""
+        n = len(points[0][0])
+        out = self.at(np.concatenate([p[0] for p in points]), np.concatenate([p[1] for p in points]))
+        return [out[k * n : (k + 1) * n] for k in range(len(points))]
 
     def box_sum(self, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
         """Sums of every map over each box, ``(N, C)``."""
@@ -288,7 +295,18 @@ class CompositionScorer:
         maps = ctx.maps
         total = max(float(maps.totals[SAL]), 1e-9)
         map_area = maps.w * maps.h
-        corners = (maps.at(x0, y0), maps.at(x1, y0), maps.at(x0, y1), maps.at(x1, y1))
+        s = self.weights.param("boundary", "strip")
+        sw = np.maximum((x1 - x0) * s, 0.5)
+        sh = np.maximum((y1 - y0) * s, 0.5)
+        # all twelve lookups (crop corners, and the inner corners of the four border strips) at once
+        looked = maps.at_many(
+            [
+                (x0, y0), (x1, y0), (x0, y1), (x1, y1),
+                (x1, y0 + sh), (x0, y0 + sh), (x1, y1 - sh), (x0, y1 - sh),
+                (x0 + sw, y1), (x0 + sw, y0), (x1 - sw, y1), (x1 - sw, y0),
+            ]
+        )
+        corners = tuple(looked[:4])
         a00, a10, a01, a11 = corners
         sums = a11 - a01 - a10 + a00
         mass = np.maximum(sums[:, SAL], 0.0)
@@ -332,7 +350,7 @@ class CompositionScorer:
         )
 
         self._placement(tv, ctx, b, face_inside, cu, cv)
-        self._boundary(tv, ctx, b, (x0, y0, x1, y1), corners, mass, area, cut_face, cut_core)
+        self._boundary(tv, b, (x0, y0, x1, y1), (sw, sh), looked, mass, area, cut_face, cut_core, ctx)
         self._headroom(tv, b, [f.box for f in faces], face_inside)
         self._horizon(tv, b, a)
 
@@ -449,27 +467,26 @@ class CompositionScorer:
     def _boundary(
         self,
         tv: TermValues,
-        ctx: ScoringContext,
         b: np.ndarray,
         mbox: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        corners: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        strip: tuple[np.ndarray, np.ndarray],
+        looked: list[np.ndarray],
         mass: np.ndarray,
         area: np.ndarray,
         cut_face: np.ndarray,
         cut_core: np.ndarray,
+        ctx: ScoringContext,
     ) -> None:
         p = self.weights.param
         maps = ctx.maps
         x0, y0, x1, y1 = mbox
-        a00, a10, a01, a11 = corners
-        s = p("boundary", "strip")
-        sw = np.maximum((x1 - x0) * s, 0.5)
-        sh = np.maximum((y1 - y0) * s, 0.5)
-        # The four border strips share the crop's corners; eight more lookups give all of them.
-        top = maps.at(x1, y0 + sh) - maps.at(x0, y0 + sh) - a10 + a00
-        bottom = a11 - a01 - maps.at(x1, y1 - sh) + maps.at(x0, y1 - sh)
-        left = maps.at(x0 + sw, y1) - a01 - maps.at(x0 + sw, y0) + a00
-        right = a11 - maps.at(x1 - sw, y1) - a10 + maps.at(x1 - sw, y0)
+        sw, sh = strip
+        a00, a10, a01, a11, t1, t0, b1, b0, l1, l0, r1, r0 = looked
+        # the four border strips from the crop's corners and the strips' inner corners
+        top = t1 - t0 - a10 + a00
+        bottom = a11 - a01 - b1 + b0
+        left = l1 - a01 - l0 + a00
+        right = a11 - r1 - a10 + r0
         horizontal_area = np.maximum((x1 - x0) * sh, 1e-9)
         vertical_area = np.maximum((y1 - y0) * sw, 1e-9)
         border = (top + bottom + left + right)[:, [SAL, EDGES]]
