@@ -66,9 +66,7 @@ class CropOptions:
         if self.reference_db != "default":
             kwargs["reference_db"] = self.reference_db
         if self.model:
-            from .model.inference import NeuralTerm  # needs the torch extra
-
-            kwargs["extra_terms"] = [NeuralTerm.from_checkpoint(self.model)]
+            kwargs["model"] = self.model
         return Cropper(**kwargs)
 
 

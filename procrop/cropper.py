@@ -167,7 +167,12 @@ class Cropper:
         diversity_iou: crops of one ratio overlap less than this (IoU).
         min_score_ratio: alternatives scoring below this share of the best crop of their ratio
             are not returned, so top-K never pads the list with poor crops.
-        rerank_top: how many of the best candidates per ratio the extra terms re-rank.
+        rerank_top: how many of the best candidates per ratio the extra terms re-rank (with a
+            neural model, every candidate is scored by it).
+        model: a neural ProCrop checkpoint (``.pt``) or exported model (``.onnx``): its set
+            predictions join the candidates and its box score becomes the dominant ``neural``
+            term (extra ``procrop[torch]``).
+        model_weight: weight of the ``neural`` term; default 1.5 x the sum of the other weights.
         analysis_size: long side of the working image.
         max_pixels: refuse images with more pixels (decompression bombs).
     """
@@ -182,6 +187,8 @@ class Cropper:
         people_detector: Detector | None = None,
         extra_terms: Sequence[ExtraTerm] = (),
         reference_db: str | Path | None = _UNSET,
+        model: str | Path | None = None,
+        model_weight: float | None = None,
         diversity_iou: float = 0.6,
         min_score_ratio: float = 0.8,
         rerank_top: int = 32,
@@ -192,12 +199,21 @@ class Cropper:
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
         if isinstance(weights, (str, Path)):
             weights = ScoringWeights.load(weights)
+        weights = weights or ScoringWeights.load()
+        terms = list(extra_terms)
+        if model is not None:
+            from .model.inference import NeuralTerm  # needs the torch extra
+
+            db = None if reference_db is None else ("default" if reference_db is _UNSET else str(reference_db))
+            terms.append(NeuralTerm.from_checkpoint(model, db))
+            if model_weight is None:
+                model_weight = 1.5 * sum(v for k, v in weights.weights.items() if k != "neural")
+            weights = weights.with_weights(neural=model_weight)
         self.scorer = CompositionScorer(weights)
         self.candidate_config = candidates or CandidateConfig()
         self.analysis_config = analysis or AnalysisConfig()
         self.face_detector = face_detector if face_detector is not None else HaarFaceDetector()
         self.people_detector = people_detector
-        terms = list(extra_terms)
         retrieval = _retrieval_term(reference_db)
         if retrieval is not None and not any(t.name == "retrieval" for t in terms):
             terms.insert(0, retrieval)
@@ -302,8 +318,10 @@ class Cropper:
 
     # ---- internals -------------------------------------------------------------------------
 
-    def candidates(self, analysis: CompositionAnalysis, ratio: AspectRatio) -> np.ndarray:
-        """All candidate boxes ``(N, 4)`` for one ratio (grid + subject-anchored + full frame)."""
+    def candidates(self, analysis: CompositionAnalysis, ratio: AspectRatio, ctx: ScoringContext | None = None) -> np.ndarray:
+        """All candidate boxes ``(N, 4)`` for one ratio: the grid, crops anchored on faces and
+        subjects, the largest box of the ratio, and (with ``ctx``) boxes proposed by extra terms
+        such as a neural model's set predictions."""
         W, H = analysis.width, analysis.height
         boxes = [generate_candidates(W, H, ratio, self.candidate_config)]
         anchors = [f.box for f in analysis.faces]
@@ -318,12 +336,17 @@ class Cropper:
         resolved = ratio.resolve(W, H)
         if resolved.value is not None:
             boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
+        if ctx is not None:
+            for term in self.extra_terms:
+                propose = getattr(term, "extra_candidates", None)
+                if propose is not None and self.scorer.weights.weight(term.name) > 0:
+                    boxes.append(propose(ctx, ratio))
         return unique_boxes(np.concatenate(boxes, axis=0))
 
     def _crops_for_ratio(
         self, ctx: ScoringContext, ratio: AspectRatio, top_k: int, uncropped: float
     ) -> list[Crop]:
-        boxes = self.candidates(ctx.analysis, ratio)
+        boxes = self.candidates(ctx.analysis, ratio, ctx)
         tv = self.scorer.terms(ctx, boxes)
         # Never cut a face when some candidate of this ratio keeps it whole (largest face first).
         allowed = np.ones(len(boxes), dtype=bool)
@@ -337,7 +360,8 @@ class Cropper:
             boxes, tv = boxes[keep], tv.subset(keep)
         scores = self.scorer.combine(tv)
         if self.extra_terms:
-            order = np.lexsort((np.arange(len(scores)), -scores))[: self.rerank_top]
+            top = len(scores) if any(t.name == "neural" for t in self.extra_terms) else self.rerank_top
+            order = np.lexsort((np.arange(len(scores)), -scores))[:top]
             # the largest box of the ratio always takes part in the re-ranking
             area = boxes[:, 2] * boxes[:, 3]
             biggest = int(np.argmax(area))

@@ -104,7 +104,8 @@ class RetrievalTerm:
         result = None
         if len(db) and ctx.image is not None:
             enc = encoder.encode(ctx.image, ctx.analysis)
-            k = min(self.k, len(db))
+            k = min(self.k + 1, len(db))
+            own = _file_hash(ctx.image.path)
             sims, idx = index.search(enc.vector[None], k)
             best: dict[int, tuple[float, bool]] = {int(i): (float(s), False) for s, i in zip(sims[0], idx[0]) if i >= 0}
             if enc.flipped_vector is not None:
@@ -112,7 +113,9 @@ class RetrievalTerm:
                 for s, i in zip(fs[0], fi[0]):
                     if i >= 0 and float(s) > best.get(int(i), (-2.0, False))[0]:
                         best[int(i)] = (float(s), True)
-            ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))[:k]
+            # a photo that is itself in the database is not its own reference
+            ranked = [kv for kv in sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0])) if not own or db.items[kv[0]].get("sha256") != own]
+            ranked = ranked[: self.k]
             if ranked and ranked[0][1][0] >= self.min_similarity:
                 ids = np.asarray([i for i, _ in ranked])
                 sim = np.asarray([s for _, (s, _) in ranked])
@@ -182,6 +185,18 @@ class RetrievalTerm:
         if not refs or value < 0.5:
             return None
         return f"framed like professional references such as {refs[0]['source']}"
+
+
+def _file_hash(path: str | None) -> str | None:
+    """sha256 of an image file (how database items are identified), or ``None``."""
+    if not path or not os.path.isfile(path):
+        return None
+    from .store import file_sha256
+
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
 
 
 def bundled_db_path() -> Path | None:
