@@ -177,6 +177,11 @@ def crop_command(
         if skipped:
             msg += f" ({skipped} already done, skipped)"
         err.print(msg + (f"; outputs in {out}" if out else ""))
+    exit_if_failed(failures)
+
+
+def exit_if_failed(failures: list[tuple[str, str]]) -> None:
+    """List failed inputs and exit with code 1 when there are any."""
     if failures:
         report_failures(failures)
         raise typer.Exit(EXIT_FAILED)
@@ -238,9 +243,7 @@ def describe_command(
             typer.echo(f"{f}: {text}")
         else:
             typer.echo(text)
-    if failures:
-        report_failures(failures)
-        raise typer.Exit(EXIT_FAILED)
+    exit_if_failed(failures)
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,10 +313,7 @@ def _run_build(
             f"duplicates skipped {report.duplicates}, failed {len(report.failed)} "
             f"({report.seconds:.1f} s)"
         )
-    failures = list(problems) + report.failed
-    if failures:
-        report_failures(failures)
-        raise typer.Exit(EXIT_FAILED)
+    exit_if_failed(list(problems) + report.failed)
 
 
 @index_app.command("build")
@@ -515,9 +515,7 @@ def eval_command(
     typer.echo(report.table())
     if not quiet:
         err.print(f"report: {md}, {js}" + (f"; {len(written)} plot(s) in {folder / 'plots'}" if written else ""))
-    if any(m.failed for m in report.methods):
-        report_failures([(i, f"{m.method}: {e}") for m in report.methods for i, e in m.failed])
-        raise typer.Exit(EXIT_FAILED)
+    exit_if_failed([(i, f"{m.method}: {e}") for m in report.methods for i, e in m.failed])
 
 
 @app.command("train")
@@ -525,6 +523,7 @@ def train_command(
     config: Path = typer.Argument(..., help="Training configuration (TOML, or YAML with PyYAML)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Checkpoint to continue exactly from (e.g. OUT/last.pt)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Override train.out_dir."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="Override train.data."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -540,6 +539,8 @@ def train_command(
         overrides: dict[str, Any] = {}
         if out:
             overrides["out_dir"] = str(out)
+        if data:
+            overrides["data"] = str(data)
         if max_steps:
             overrides["max_steps"] = max_steps
         if overrides:
@@ -582,6 +583,115 @@ def export_command(
     if check:
         diffs = parity(checkpoint, path)
         typer.echo("max |torch - onnxruntime|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# procrop dataset ...
+# --------------------------------------------------------------------------------------------
+
+dataset_app = typer.Typer(help="Generate, inspect and preview weak-label data sets (out-painted professional photos).", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("generate")
+def dataset_generate(
+    photos: Path = typer.Option(..., "--photos", help="Folder of professional photos (searched recursively)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (re-running resumes it)."),
+    per_photo: int = typer.Option(4, "--per-photo", "-n", min=1, help="Canvases per photo."),
+    backend: str = typer.Option("classical", "--backend", help="classical (no weights) or diffusers."),
+    model: Optional[str] = typer.Option(None, "--model", help="diffusers: in-painting pipeline folder or hub id."),
+    seed: int = typer.Option(0, "--seed"),
+    coverage: str = typer.Option("0.35,0.9", "--coverage", help="Range of the canvas area the photo covers."),
+    rounds: int = typer.Option(2, "--rounds", min=1, help="Proposal refinement rounds."),
+    scorer: str = typer.Option("default", "--scorer", help="Proposal scorer: default (composition score) or a checkpoint."),
+    max_side: int = typer.Option(1024, "--max-side", min=64, help="Photos are shrunk to this long side first."),
+    licences: Optional[Path] = typer.Option(None, "--licences", help="Licence CSV (default: a MANIFEST.csv in PHOTOS or up to three folders above)."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local', 'auto' or an address (procrop[distributed])."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Out-paint photos onto wider canvases and write weak crop labels (resumable, deterministic)."""
+    from .generate import GenerateParams, generate_dataset
+    from .io import iter_image_files
+    from .retrieval import read_licences
+
+    try:
+        lo, hi = (float(v) for v in coverage.split(","))
+        if not (0 < lo <= hi < 1):
+            raise ValueError
+    except ValueError:
+        raise usage_error(f"--coverage {coverage!r}: use two numbers 0 < a <= b < 1, e.g. 0.35,0.9") from None
+    files, problems = iter_image_files([str(photos)])
+    files = [f for f in files if Path(f).name != "MANIFEST.csv"]
+    if not files:
+        raise usage_error(f"{photos}: no photos")
+    csv_path = licences or next(
+        (d / "MANIFEST.csv" for d in [photos.resolve(), *photos.resolve().parents][:4] if (d / "MANIFEST.csv").exists()), None
+    )
+    params = GenerateParams(per_photo=per_photo, backend=backend, backend_model=model or "", seed=seed,
+                            coverage=(lo, hi), rounds=rounds, scorer=scorer, max_side=max_side)
+    with _progress(2, quiet, "generating") as bar:
+        tid = bar.add_task("gen", total=None)
+        try:
+            report = generate_dataset(
+                files, out, params, photo_root=str(photos), licences=read_licences(csv_path) if csv_path else None,
+                workers=workers, ray=ray, progress=lambda done, total: bar.update(tid, completed=done, total=total),
+            )
+        except ProcropError as exc:
+            raise usage_error(str(exc)) from None
+    typer.echo(
+        f"{out}: {report.written} item(s) written, {report.done_before} already done, {len(report.failed)} failed; "
+        f"{report.throughput:.2f} items/s; seam AUC {report.seam.get('seam_auc', float('nan'))}, "
+        f"seam line ratio {report.seam.get('seam_line_ratio', float('nan'))}"
+    )
+    exit_if_failed(list(problems) + report.failed)
+
+
+@dataset_app.command("info")
+def dataset_info_command(
+    data: Path = typer.Argument(..., help="A generated data set."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Counts, label and coverage statistics, licences, and the seam statistic of a data set."""
+    from .generate import dataset_info
+
+    try:
+        info = dataset_info(data)
+    except ProcropError as exc:
+        raise usage_error(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+    else:
+        p = info["params"] or {}
+        typer.echo(f"{data}: {info['items']} items from {info['photos']} photos ({info['format']}, backend {p.get('backend')}, seed {p.get('seed')})")
+        typer.echo(f"labels per item: mean {info['labels_per_item']['mean']:.2f} (min {info['labels_per_item']['min']}, max {info['labels_per_item']['max']})")
+        typer.echo(f"coverage of the canvas by the photo: mean {info['coverage']['mean']:.2f} ({info['coverage']['min']:.2f}-{info['coverage']['max']:.2f})")
+        seam = info.get("seam") or {}
+        typer.echo(f"seam check: AUC {seam.get('seam_auc')} (0.5 = seam invisible to a patch classifier), line ratio {seam.get('seam_line_ratio')} (1 = no seam line)")
+        for folder, n in info["by_folder"].items():
+            typer.echo(f"  {n:6d}  {folder}")
+    if info["missing_files"]:
+        err.print(f"[red]{len(info['missing_files'])} committed item(s) have missing files[/]")
+        raise typer.Exit(EXIT_FAILED)
+
+
+@dataset_app.command("preview")
+def dataset_preview(
+    data: Path = typer.Argument(..., help="A generated data set."),
+    n: int = typer.Option(12, "--n", min=1, max=200),
+    out: Path = typer.Option(Path("preview.png"), "--out", "-o"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """A contact sheet: canvases with the original frame (white, dashed) and the weak labels."""
+    from .generate import preview_sheet
+    from .preview import save_preview
+
+    try:
+        sheet = preview_sheet(data, n, seed)
+    except ProcropError as exc:
+        raise usage_error(str(exc)) from None
+    save_preview(sheet, out)
+    typer.echo(f"wrote {out}")
 
 
 def run() -> None:

@@ -97,8 +97,8 @@ class ModelMethod(Method):
         return self.model.score_boxes(str(sample.image), sample.boxes)
 
     def predict(self, sample: CropSample, k: int) -> tuple[np.ndarray, np.ndarray]:
-        boxes, scores = self.model.predict(str(sample.image))
-        return boxes[:k], scores[:k]
+        pred = self.model.predict(str(sample.image))
+        return pred.boxes[:k], pred.scores[:k]
 
 
 class PeerMethod(Method):

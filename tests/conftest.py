@@ -88,3 +88,21 @@ def asymmetric_rgb(w: int = 96, h: int = 64) -> np.ndarray:
     img[: h // 4, : w // 4] = (255, 0, 0)
     img[-h // 4 :, -w // 3 :] = (0, 0, 255)
     return img
+
+
+def tiny_clip_tokenizer(folder: Path):
+    """A CLIP tokenizer over single letters (enough for tests), saved in ``folder``."""
+    import json
+
+    import transformers
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for i, c in enumerate("abcdefghijklmnopqrstuvwxyz"):
+        vocab[c] = 2 + 2 * i
+        vocab[c + "</w>"] = 3 + 2 * i
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = transformers.CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+    tokenizer.save_pretrained(folder)
+    return tokenizer

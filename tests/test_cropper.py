@@ -157,8 +157,9 @@ def test_keep_it_as_it_is_can_win() -> None:
     img = np.random.default_rng(0).integers(0, 255, (120, 180, 3), dtype=np.uint8)
     result = cropper.process(img, ["original"], top_k=3)
     assert [c.box for c in result.crops] == [(0, 0, 180, 120)]
-    assert result.crops[0].confidence == pytest.approx(0.5)
     assert result.crops[0].score == pytest.approx(result.uncropped_score)
+    # no gain over the uncropped photo: the advice is to keep it
+    assert result.crops[0].confidence < 0.5 and result.to_dict()["keep_original"] is True
 
 
 def test_bad_arguments(cropper: Cropper) -> None:

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
 from procrop.errors import ModelLoadError, UsageError  # noqa: E402
-from procrop.model.box_ops import cxcywh_to_xyxy, generalized_box_iou  # noqa: E402
+from procrop.model.box_ops import generalized_box_iou  # noqa: E402
 from procrop.model.checkpoint import load_model, save_checkpoint  # noqa: E402
 from procrop.model.config import Config, ModelConfig, paper_config  # noqa: E402
 from procrop.model.losses import (  # noqa: E402
@@ -200,6 +200,24 @@ def test_overfits_a_handful_of_images(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "metrics.csv").read_text().startswith("step,epoch,lr,loss")
 
 
+def test_eval_with_a_model_checkpoint(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from procrop.cli import app
+
+    make_synthetic_set(tmp_path / "data")
+    (tmp_path / "data" / "annotations" / "train").rename(tmp_path / "data" / "annotations" / "test")
+    (tmp_path / "data" / "images" / "train").rename(tmp_path / "data" / "images" / "test")
+    cfg = tiny_config()
+    save_checkpoint(tmp_path / "m.pt", {"model": build_model(cfg.model).state_dict(), "config": cfg.to_dict()})
+    r = CliRunner().invoke(app, ["eval", "-b", "gaicd-v2", "-d", str(tmp_path / "data"), "-m", f"model:{tmp_path / 'm.pt'}",
+                                 "-m", "center", "-o", str(tmp_path / "r"), "-q"])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["methods"][0]["method"] == "model:m.pt" and report["evaluated_images"] == 4
+    assert -1 <= report["methods"][0]["metrics"]["SRCC"] <= 1 and "acc5@0.85" in report["methods"][0]["metrics"]
+
+
 def test_resume_continues_exactly(tmp_path: Path) -> None:
     from procrop.train import Trainer
 
@@ -318,14 +336,10 @@ def test_resnet50_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_clip_text_encoder_loader(tmp_path: Path) -> None:
     transformers = pytest.importorskip("transformers")
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for i, c in enumerate("abcdefghijklmnopqrstuvwxyz"):
-        vocab[c] = 2 + 2 * i
-        vocab[c + "</w>"] = 3 + 2 * i
-    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
-    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
-    transformers.CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt")).save_pretrained(tmp_path)
-    text_cfg = transformers.CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=1,
+    from conftest import tiny_clip_tokenizer
+
+    tokenizer = tiny_clip_tokenizer(tmp_path)
+    text_cfg = transformers.CLIPTextConfig(vocab_size=len(tokenizer.get_vocab()), hidden_size=32, intermediate_size=37, num_hidden_layers=1,
                                            num_attention_heads=4, max_position_embeddings=48, bos_token_id=0, eos_token_id=1, pad_token_id=1)
     transformers.CLIPTextModel(text_cfg).save_pretrained(tmp_path)
     cfg = tiny_config(text="clip", clip_text_path=str(tmp_path), text_len=20)
@@ -364,3 +378,15 @@ def test_crop_cli_with_a_model(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["crop", str(img), "--model", str(tmp_path / "m.onnx"), "-r", "4:5"])
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["crops"][0]["ratio"] == "4:5"
+
+
+def test_shipped_configs_parse() -> None:
+    root = Path(__file__).resolve().parents[1] / "configs"
+    configs = sorted(root.glob("*.toml"))
+    assert len(configs) >= 3
+    for path in configs:
+        cfg = Config.load(path)
+        assert cfg.train.data and cfg.train.out_dir
+    assert Config.load(root / "paper_gaicd.toml").model.retrieval == "mix"
+    with pytest.raises(UsageError, match="unknown \\[train\\] keys: epochz"):
+        Config.from_dict({"train": {"epochz": 3}})

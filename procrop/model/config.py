@@ -123,7 +123,7 @@ class TrainConfig:
     workers: int = 0
     train_short: tuple[int, ...] = (360, 426, 474, 480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800)
     augment: bool = True
-    good_num: int = -1  # targets: -1 all boxes tied at the top score; n > 0 the n best
+    good_num: int = -1  # targets: -1 the boxes tied at the top score; 0 every box; n > 0 the n best
     good_thresh: float = 0.0  # ... and only boxes scoring at least this
     good_nms: float = 0.0  # NMS between targets (CPC: 0.8)
     refine: bool = True  # weak mode: online label refinement

@@ -60,14 +60,12 @@ class ClipTextEncoder(nn.Module):
 
     def __init__(self, path: str, d: int, length: int) -> None:
         super().__init__()
-        from ..errors import ModelLoadError, require
+        from ..errors import require
+        from ..hub import from_pretrained
 
         transformers = require("transformers", "the CLIP text encoder", "encoders")
-        try:
-            self.tokenizer = transformers.CLIPTokenizer.from_pretrained(path, local_files_only=True)
-            self.model = transformers.CLIPTextModel.from_pretrained(path, local_files_only=True)
-        except OSError as exc:
-            raise ModelLoadError(f"{path}: cannot load a CLIP text model from this folder: {exc}") from exc
+        self.tokenizer = from_pretrained(transformers.CLIPTokenizer.from_pretrained, path, "the CLIP text model's tokenizer")
+        self.model = from_pretrained(transformers.CLIPTextModel.from_pretrained, path, "the CLIP text model")
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.length = length

@@ -356,16 +356,9 @@ class _HFEncoder(Encoder):
             )
         torch = _torch()
         transformers = require("transformers", f"the {self.name} encoder", "encoders")
-        cls = getattr(transformers, self.model_kind)
-        local = Path(checkpoint).exists()
-        try:
-            model = cls.from_pretrained(checkpoint, local_files_only=local or _offline())
-        except OSError as exc:
-            raise ModelLoadError(
-                f"cannot load {self.name} weights {checkpoint!r}"
-                + ("" if local else " from the hub (offline? download them and pass the local folder)")
-                + f": {exc}"
-            ) from exc
+        from ..hub import from_pretrained
+
+        model = from_pretrained(getattr(transformers, self.model_kind).from_pretrained, checkpoint, f"{self.name} weights")
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = model.eval().to(self.device)
         self.checkpoint = str(checkpoint)
@@ -396,10 +389,6 @@ class _HFEncoder(Encoder):
         tokens = pool_frame(patches.astype(np.float32), GRID).reshape(GRID * GRID, -1)
         vector = pooled / max(float(np.linalg.norm(pooled)), 1e-9)
         return Encoding(vector.astype(np.float32), tokens, np.ascontiguousarray(patches, dtype=np.float32))
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "") not in ("", "0")
 
 
 @register_encoder("clip")
