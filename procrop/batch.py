@@ -44,7 +44,7 @@ class CropOptions:
     ratios: tuple[str, ...] = ("free",)
     top_k: int = 3
     min_area: float = 0.3
-    analysis_size: int = 256
+    analysis_size: int = 224
     reference_db: str | None = "default"
     model: str | None = None
     weights: str | None = None

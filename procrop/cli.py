@@ -102,7 +102,7 @@ def crop_command(
     model: Optional[str] = typer.Option(None, "--model", help="Neural ProCrop checkpoint (extra procrop[torch])."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (default: shipped)."),
     min_area: float = typer.Option(0.3, "--min-area", min=0.01, max=1.0, help="Smallest crop, as a share of the largest box of its ratio."),
-    analysis_size: int = typer.Option(256, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
+    analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
     force: bool = typer.Option(False, "--force", help="Redo images already done in --out."),
     no_analysis: bool = typer.Option(False, "--no-analysis", help="Leave the analysis out of the JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
@@ -218,7 +218,7 @@ def _emit(results: list[dict[str, Any]], json_path: str | None, out: Path | None
 def describe_command(
     inputs: list[str] = typer.Argument(..., help="Image files, folders or globs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON with the analysis."),
-    analysis_size: int = typer.Option(256, "--analysis-size", min=64, max=2048),
+    analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048),
 ) -> None:
     """Describe the composition of each image in words."""
     from .cropper import Cropper
@@ -416,6 +416,7 @@ def index_query(
     from .detectors import HaarFaceDetector
     from .io import load_image
     from .retrieval import ReferenceDB, create_encoder, make_index
+    from .retrieval.term import neighbours
 
     try:
         d = ReferenceDB.open(db)
@@ -428,16 +429,9 @@ def index_query(
         analysis = analyze(loaded, HaarFaceDetector()) if info["name"] == "layout" else None
         enc = enc_model.encode(loaded, analysis)
         index = make_index(d.vectors, cache_dir=db, fingerprint=d.fingerprint)
-        sims, idx = index.search(enc.vector[None], k)
-        fsims, fidx = (index.search(enc.flipped_vector[None], k) if enc.flipped_vector is not None else (None, None))
+        ranked = neighbours(index, enc, min(k, len(d)))[:k]
     except ProcropError as exc:
         raise usage_error(str(exc)) from None
-    best: dict[int, tuple[float, bool]] = {int(i): (float(s), False) for s, i in zip(sims[0], idx[0]) if i >= 0}
-    if fsims is not None:
-        for s, i in zip(fsims[0], fidx[0]):
-            if i >= 0 and float(s) > best.get(int(i), (-2.0, False))[0]:
-                best[int(i)] = (float(s), True)
-    ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
     rows = []
     for rank, (i, (sim, mirrored)) in enumerate(ranked, 1):
         it = d.items[i]

@@ -191,8 +191,8 @@ class Cropper:
         model_weight: float | None = None,
         diversity_iou: float = 0.6,
         min_score_ratio: float = 0.8,
-        rerank_top: int = 32,
-        analysis_size: int = 256,
+        rerank_top: int = 24,
+        analysis_size: int = 224,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         if not (0 < diversity_iou <= 1):
@@ -281,12 +281,15 @@ class Cropper:
         ctx = ScoringContext(loaded, analysis)
         W, H = loaded.width, loaded.height
         full = np.array([[0, 0, W, H]], dtype=np.int64)
-        full_tv = self.scorer.terms(ctx, full)
-        self._apply_extra_terms(ctx, full, full_tv)
-        uncropped = float(self.scorer.combine(full_tv)[0])
+        # per ratio: candidates scored by the base terms, faces protected, shortlisted
+        shortlists = [self._shortlist(ctx, ratio) for ratio in requested]
+        # the uncropped frame and every shortlist go through the extra terms in one batch
+        parts = [(full, self.scorer.terms(ctx, full))] + shortlists
+        self._apply_extra_terms_batched(ctx, parts)
+        uncropped = float(self.scorer.combine(parts[0][1])[0])
         crops: list[Crop] = []
-        for ratio in requested:
-            crops.extend(self._crops_for_ratio(ctx, ratio, top_k, uncropped))
+        for ratio, (boxes, tv) in zip(requested, shortlists):
+            crops.extend(self._finish(ctx, ratio, boxes, tv, top_k, uncropped))
         crops.sort(key=lambda c: (-c.score, c.ratio, c.rank))
         t3 = time.perf_counter()
         text = describe(analysis)
@@ -343,12 +346,12 @@ class Cropper:
                     boxes.append(propose(ctx, ratio))
         return unique_boxes(np.concatenate(boxes, axis=0))
 
-    def _crops_for_ratio(
-        self, ctx: ScoringContext, ratio: AspectRatio, top_k: int, uncropped: float
-    ) -> list[Crop]:
+    def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio) -> tuple[np.ndarray, TermValues]:
+        """Candidates of one ratio with their base terms: face-cutting crops dropped whenever a
+        crop keeps the face whole (largest face first), then, when extra terms will re-rank, the
+        best ``rerank_top`` (every candidate for a neural model) plus the largest box."""
         boxes = self.candidates(ctx.analysis, ratio, ctx)
         tv = self.scorer.terms(ctx, boxes)
-        # Never cut a face when some candidate of this ratio keeps it whole (largest face first).
         allowed = np.ones(len(boxes), dtype=bool)
         order_faces = np.argsort([-(f.box[2] * f.box[3]) for f in ctx.analysis.faces])
         for fi in order_faces:
@@ -358,18 +361,21 @@ class Cropper:
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)
-        scores = self.scorer.combine(tv)
         if self.extra_terms:
+            scores = self.scorer.combine(tv)
             top = len(scores) if any(t.name == "neural" for t in self.extra_terms) else self.rerank_top
             order = np.lexsort((np.arange(len(scores)), -scores))[:top]
-            # the largest box of the ratio always takes part in the re-ranking
-            area = boxes[:, 2] * boxes[:, 3]
-            biggest = int(np.argmax(area))
+            biggest = int(np.argmax(boxes[:, 2] * boxes[:, 3]))
             if biggest not in order:
                 order = np.append(order, biggest)
             boxes, tv = boxes[order], tv.subset(order)
-            self._apply_extra_terms(ctx, boxes, tv)
-            scores = self.scorer.combine(tv)
+        return boxes, tv
+
+    def _finish(
+        self, ctx: ScoringContext, ratio: AspectRatio, boxes: np.ndarray, tv: TermValues, top_k: int, uncropped: float
+    ) -> list[Crop]:
+        """Top-K diverse crops of one ratio, with confidence, reason and references."""
+        scores = self.scorer.combine(tv)
         chosen = select_diverse(scores, boxes, top_k, self.diversity_iou)
         if len(chosen):
             floor = self.min_score_ratio * scores[chosen[0]]
@@ -406,6 +412,21 @@ class Cropper:
                 )
             )
         return out
+
+    def _apply_extra_terms_batched(self, ctx: ScoringContext, parts: list[tuple[np.ndarray, TermValues]]) -> None:
+        """Evaluate the extra terms once over the boxes of several parts, then split the values
+        back into each part's term values."""
+        if not self.extra_terms:
+            return
+        everything = np.concatenate([b for b, _ in parts])
+        merged = TermValues({}, {})
+        self._apply_extra_terms(ctx, everything, merged)
+        start = 0
+        for boxes, tv in parts:
+            end = start + len(boxes)
+            for name in merged.values:
+                tv.add(name, merged.values[name][start:end], merged.applicable[name][start:end])
+            start = end
 
     def _apply_extra_terms(self, ctx: ScoringContext, boxes: np.ndarray, tv: TermValues) -> None:
         for term in self.extra_terms:

@@ -107,7 +107,7 @@ class HaarFaceDetector:
             returned in the frame of the input.
         full_scan_side: long side for whole-frame scans (grey images, frames full of skin).
         profile_full_frame: run the (slow) profile cascade on whole-frame scans too; by default
-            profiles are looked for only around skin regions.
+            profiles are looked for only around face-shaped skin regions.
 
     Instances are safe to share between threads: each thread loads its own cascades (OpenCV's
     ``CascadeClassifier`` keeps per-image state and must not be used concurrently).
@@ -154,8 +154,13 @@ class HaarFaceDetector:
 
     def regions(self, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
         """Regions ``(x, y, w, h)`` of ``rgb`` worth scanning (the whole frame when ungated)."""
+        return [r for r, _ in self._regions(rgb)]
+
+    def _regions(self, rgb: np.ndarray) -> list[tuple[tuple[int, int, int, int], bool]]:
+        """:meth:`regions`, each with whether it holds a face-shaped skin blob (compact, roughly
+        as tall as wide): only those are worth the slow profile cascade."""
         h, w = rgb.shape[:2]
-        full = [(0, 0, w, h)]
+        full = [((0, 0, w, h), True)]
         if not self.skin_gate:
             return full
         if not _is_coloured(rgb):  # grey or nearly grey: skin colour says nothing
@@ -164,6 +169,7 @@ class HaarFaceDetector:
         min_side = self.min_face * min(h, w)
         n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         boxes = []
+        face_like = []
         for i in range(1, n):
             x, y, bw, bh, area = stats[i]
             if area < 0.25 * min_side * min_side:
@@ -171,6 +177,9 @@ class HaarFaceDetector:
             # grow each skin blob so that hair, a face's shaded side and the cascade margin fit
             gx, gy = 0.6 * max(bw, min_side), 0.6 * max(bh, min_side)
             boxes.append((max(0, x - gx), max(0, y - gy), min(w, x + bw + gx), min(h, y + bh + gy)))
+            compact = area >= 0.35 * bw * bh and 0.4 <= bw / bh <= 2.0 and area >= 0.5 * min_side * min_side
+            if compact:
+                face_like.append((x + bw / 2, y + bh / 2))
         if not boxes:
             return []
         merged = _merge_rects(boxes)
@@ -178,7 +187,10 @@ class HaarFaceDetector:
         if covered > 0.6 * w * h:
             return full
         return [
-            (int(x1), int(y1), int(np.ceil(x2 - x1)), int(np.ceil(y2 - y1)))
+            (
+                (int(x1), int(y1), int(np.ceil(x2 - x1)), int(np.ceil(y2 - y1))),
+                any(x1 <= cx <= x2 and y1 <= cy <= y2 for cx, cy in face_like),
+            )
             for x1, y1, x2, y2 in merged
         ]
 
@@ -189,20 +201,21 @@ class HaarFaceDetector:
             rgb = cv2.resize(rgb, (max(1, round(w0 * k)), max(1, round(h0 * k))), interpolation=cv2.INTER_AREA)
             return [d.scaled(1 / k, 1 / k) for d in self.detect(rgb)]
         h, w = rgb.shape[:2]
-        regions = self.regions(rgb)
+        regions = self._regions(rgb)
         if not regions:
             return []
-        full_frame = regions == [(0, 0, w, h)]
+        full_frame = [r for r, _ in regions] == [(0, 0, w, h)]
         if full_frame and max(h, w) > self.full_scan_side:
             k = self.full_scan_side / max(h, w)
             rgb = cv2.resize(rgb, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
-            found = self._detect_in(rgb, [(0, 0, rgb.shape[1], rgb.shape[0])], profiles=self.profile_full_frame)
+            found = self._detect_in(rgb, [((0, 0, rgb.shape[1], rgb.shape[0]), self.profile_full_frame)])
             return [d.scaled(1 / k, 1 / k) for d in found]
-        return self._detect_in(rgb, regions, profiles=not full_frame or self.profile_full_frame)
+        if full_frame:
+            regions = [(regions[0][0], self.profile_full_frame)]
+        return self._detect_in(rgb, regions)
 
-    def _detect_in(
-        self, rgb: np.ndarray, regions: list[tuple[int, int, int, int]], profiles: bool
-    ) -> list[Detection]:
+    def _detect_in(self, rgb: np.ndarray, regions: list[tuple[tuple[int, int, int, int], bool]]) -> list[Detection]:
+        """Cascades over regions; the profile cascade only where the region's flag allows it."""
         h, w = rgb.shape[:2]
         gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         coloured = _is_coloured(rgb)
@@ -210,7 +223,7 @@ class HaarFaceDetector:
         min_side = max(20, int(round(self.min_face * min(h, w))))
         frontal, profile, eyes = self._cascades()
         found: list[Detection] = []
-        for rx, ry, rw, rh in regions:
+        for (rx, ry, rw, rh), profiles in regions:
             if rw < min_side or rh < min_side:
                 continue
             roi = gray[ry : ry + rh, rx : rx + rw]

@@ -263,8 +263,10 @@ def _layout(sizes: list[tuple[int, int]], width: int, height: int, grid: int) ->
     return unique_boxes(boxes)
 
 
+@functools.lru_cache(maxsize=1024)
 def candidate_sizes(width: int, height: int, ratio: float, config: CandidateConfig) -> list[tuple[int, int]]:
-    """Crop sizes ``(w, h)`` of an exact ratio, largest first, down to ``min_area`` of the largest."""
+    """Crop sizes ``(w, h)`` of an exact ratio, largest first, down to ``min_area`` of the largest
+    (cached: do not modify the returned list)."""
     max_w, max_h = largest_size(width, height, ratio)
     short_max = min(max_w, max_h)
     short_min = max(1, int(math.ceil(short_max * math.sqrt(config.min_area))))
@@ -354,6 +356,7 @@ def anchored_candidates(
     return unique_boxes(out)
 
 
+@functools.lru_cache(maxsize=1024)
 def _free_sizes(width: int, height: int, config: CandidateConfig) -> list[tuple[int, int]]:
     aspect = width / height
     lo = min(config.free_min_aspect, aspect)

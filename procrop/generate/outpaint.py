@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from ..analysis import gaussian_blur
 from ..errors import UsageError, require
 from .canvas import CanvasSpec
 
@@ -84,17 +85,6 @@ def noise_level(photo: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(hp - np.median(hp))))
 
 
-def _fast_blur(img: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur; wide kernels run on a downsampled copy (same result to the eye, far faster)."""
-    if sigma < 3:
-        return cv2.GaussianBlur(img, (0, 0), sigma)
-    k = max(1, int(sigma // 2))
-    h, w = img.shape[:2]
-    small = cv2.resize(img, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma / k)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
 class ClassicalOutpainter:
     """See the module docstring. ``warp`` and ``blur`` set how fast the continuation dissolves."""
 
@@ -121,7 +111,7 @@ class ClassicalOutpainter:
         # progressive blur: blend sharper and blurrier versions by distance
         out = mirrored.astype(np.float32)
         sigmas = [self.blur * size * f for f in (0.5, 1.0, 2.0)]
-        levels = [out] + [_fast_blur(out, s) for s in sigmas]
+        levels = [out] + [gaussian_blur(out, s) for s in sigmas]
         # the first few percent beyond the edge stay as sharp as the photo, then detail fades
         t = np.clip((d - 0.06 * size) / (0.5 * size), 0, 1) * (len(levels) - 1)
         result = np.zeros_like(out)

@@ -104,17 +104,12 @@ class RetrievalTerm:
         result = None
         if len(db) and ctx.image is not None:
             enc = encoder.encode(ctx.image, ctx.analysis)
-            k = min(self.k + 1, len(db))
-            own = _file_hash(ctx.image.path)
-            sims, idx = index.search(enc.vector[None], k)
-            best: dict[int, tuple[float, bool]] = {int(i): (float(s), False) for s, i in zip(sims[0], idx[0]) if i >= 0}
-            if enc.flipped_vector is not None:
-                fs, fi = index.search(enc.flipped_vector[None], k)
-                for s, i in zip(fs[0], fi[0]):
-                    if i >= 0 and float(s) > best.get(int(i), (-2.0, False))[0]:
-                        best[int(i)] = (float(s), True)
-            # a photo that is itself in the database is not its own reference
-            ranked = [kv for kv in sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0])) if not own or db.items[kv[0]].get("sha256") != own]
+            ranked = neighbours(index, enc, min(self.k + 1, len(db)))
+            # a photo that is itself in the database is not its own reference (hash the file only
+            # when a near-identical vector makes that possible)
+            if ranked and ranked[0][1][0] > 0.99:
+                own = _file_hash(ctx.image.path)
+                ranked = [kv for kv in ranked if not own or db.items[kv[0]].get("sha256") != own]
             ranked = ranked[: self.k]
             if ranked and ranked[0][1][0] >= self.min_similarity:
                 ids = np.asarray([i for i, _ in ranked])
@@ -185,6 +180,25 @@ class RetrievalTerm:
         if not refs or value < 0.5:
             return None
         return f"framed like professional references such as {refs[0]['source']}"
+
+
+MIRROR_MARGIN = 0.005
+
+
+def neighbours(index: SearchIndex, encoding: Encoding, k: int) -> list[tuple[int, tuple[float, bool]]]:
+    """Top-k database rows for an encoding, searching with the photo and its mirror image:
+    ``[(row, (similarity, mirrored)), ...]`` best first. A mirrored match counts only when it is
+    clearly better (by :data:`MIRROR_MARGIN`) than the direct one, so symmetric photos are not
+    reported as mirrored."""
+    sims, idx = index.search(encoding.vector[None], k)
+    best: dict[int, tuple[float, bool]] = {int(i): (float(s), False) for s, i in zip(sims[0], idx[0]) if i >= 0}
+    if encoding.flipped_vector is not None:
+        fs, fi = index.search(encoding.flipped_vector[None], k)
+        for s, i in zip(fs[0], fi[0]):
+            direct = best.get(int(i), (-2.0, False))[0]
+            if i >= 0 and float(s) > direct + MIRROR_MARGIN:
+                best[int(i)] = (float(s), True)
+    return sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
 
 
 def _file_hash(path: str | None) -> str | None:
