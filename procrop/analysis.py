@@ -146,6 +146,21 @@ class CompositionAnalysis:
     def main_subject(self) -> Region | None:
         return self.subjects[0] if self.subjects else None
 
+    @property
+    def compact_subjects(self) -> list[Region]:
+        """Salient regions that are objects rather than structure: a salient band spanning the
+        frame (a horizon, a shoreline) is left out (less than 80 % of the width and height)."""
+        return [
+            s for s in self.subjects
+            if s.kind == "salient" and s.box[2] < 0.8 * self.width and s.box[3] < 0.8 * self.height
+        ]
+
+    @property
+    def bands(self) -> list[Region]:
+        """Salient regions spanning (almost) the whole width or height of the frame."""
+        compact = self.compact_subjects
+        return [s for s in self.subjects if s.kind == "salient" and s not in compact]
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (maps left out)."""
 
@@ -558,25 +573,43 @@ def _subjects(sal: np.ndarray, small_rgb: np.ndarray, faces: list[Detection], W:
         x, y, w, h = f.box
         out.append(Region(f.box, (x + w / 2, y + h / 2), _box_mass(sal, f.box, sx, sy) / total, "face"))
     thr = max(0.35, float(sal.mean() + sal.std()))
-    mask = (sal >= thr).astype(np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    blobs = []
-    for i in range(1, n):
-        x, y, w, h, area = stats[i]
-        comp = labels == i
-        m = float(sal[comp].sum())
-        if m / total < 0.02:
-            continue
+    blobs: list[Region] = []
+    for comp in _components(sal, thr):
+        # a blob covering much of the frame usually merges a subject with its surroundings:
+        # look inside it at a higher level, and keep its cores when it splits
         ys, xs = np.nonzero(comp)
-        wts = sal[comp]
-        cx = float((wts * (xs + 0.5)).sum() / max(wts.sum(), 1e-9)) * sx
-        cy = float((wts * (ys + 0.5)).sum() / max(wts.sum(), 1e-9)) * sy
-        colour = dominant_colour_name(small_rgb[comp].reshape(-1, 3), wts)
-        blobs.append(Region((x * sx, y * sy, w * sx, h * sy), (cx, cy), m / total, "salient", colour))
+        box_share = (np.ptp(xs) + 1) * (np.ptp(ys) + 1) / (mw * mh)
+        parts = [comp]
+        if box_share > 0.25:
+            inner = np.where(comp, sal, 0.0)
+            cores = [c for c in _components(inner, max(0.55, float(np.percentile(sal[comp], 75)))) if float(sal[c].sum()) / total >= 0.02]
+            if len(cores) >= 2:
+                parts = cores
+        for part in parts:
+            region = _region(sal, small_rgb, part, total, sx, sy)
+            if region.mass >= 0.02:
+                blobs.append(region)
     blobs.sort(key=lambda r: -r.mass)
     out.extend(blobs[:4])
     return out
+
+
+def _components(sal: np.ndarray, threshold: float) -> list[np.ndarray]:
+    """Boolean masks of the connected regions where ``sal >= threshold`` (after a 3x3 closing)."""
+    mask = cv2.morphologyEx((sal >= threshold).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    n, labels = cv2.connectedComponents(mask, connectivity=8)
+    return [labels == i for i in range(1, n)]
+
+
+def _region(sal: np.ndarray, small_rgb: np.ndarray, comp: np.ndarray, total: float, sx: float, sy: float) -> Region:
+    ys, xs = np.nonzero(comp)
+    wts = sal[comp]
+    cx = float((wts * (xs + 0.5)).sum() / max(wts.sum(), 1e-9)) * sx
+    cy = float((wts * (ys + 0.5)).sum() / max(wts.sum(), 1e-9)) * sy
+    x0, y0 = xs.min(), ys.min()
+    box = (x0 * sx, y0 * sy, (xs.max() - x0 + 1) * sx, (ys.max() - y0 + 1) * sy)
+    colour = dominant_colour_name(small_rgb[comp].reshape(-1, 3), wts)
+    return Region(box, (cx, cy), float(wts.sum()) / total, "salient", colour)
 
 
 def _box_mass(sal: np.ndarray, box: tuple[float, float, float, float], sx: float, sy: float) -> float:

@@ -414,18 +414,17 @@ def index_query(
     """Print the photos in a database whose composition is closest to IMAGE."""
     from .analysis import analyze
     from .detectors import HaarFaceDetector
-    from .io import load_image
     from .retrieval import ReferenceDB, create_encoder, make_index
     from .retrieval.term import neighbours
 
     try:
         d = ReferenceDB.open(db)
-        loaded = load_image(image, 256)
         info = d.encoder_info
         kwargs = dict(info.get("config", {}))
         if checkpoint:
             kwargs["checkpoint"] = checkpoint
         enc_model = create_encoder(info["name"], **kwargs)
+        loaded = enc_model.load(image)
         analysis = analyze(loaded, HaarFaceDetector()) if info["name"] == "layout" else None
         enc = enc_model.encode(loaded, analysis)
         index = make_index(d.vectors, cache_dir=db, fingerprint=d.fingerprint)

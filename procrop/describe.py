@@ -95,7 +95,7 @@ def describe(a: CompositionAnalysis) -> str:
                 float(np.mean(us)), v
             )
             parts.append(f"{len(faces)} faces, {spread}; the largest {_position_words(u, v)}.")
-    salient = [s for s in a.subjects if s.kind == "salient"]
+    salient = a.compact_subjects
     if salient:
         parts.append(_subject_sentence(a, salient[0]))
         if len(salient) > 1 and salient[1].mass > 0.15:
@@ -106,6 +106,16 @@ def describe(a: CompositionAnalysis) -> str:
             )
     elif not faces:
         parts.append("No single subject stands out; interest is spread over the frame.")
+    for band in a.bands[:1]:
+        colour = f"{band.colour} " if band.colour else ""
+        if band.box[2] >= 0.8 * a.width:
+            cy = band.centroid[1] / a.height
+            where = "high up" if cy < 0.4 else ("low down" if cy > 0.6 else "through the middle")
+            parts.append(f"A salient {colour}band runs across the frame {where}.")
+        else:
+            cx = band.centroid[0] / a.width
+            where = "on the left" if cx < 0.4 else ("on the right" if cx > 0.6 else "through the middle")
+            parts.append(f"A salient {colour}band runs down the frame {where}.")
     if a.horizon is not None:
         hz = a.horizon
         rel = (hz.y_left + hz.y_right) / 2 / a.height

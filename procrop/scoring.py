@@ -405,16 +405,8 @@ class CompositionScorer:
         v = cv.copy()
         subj_area = np.zeros(n)
         kind = np.zeros(n)  # 0 visual mass, 1 salient subject, 2 face
-        # a subject is compact: a salient band across the whole frame (a horizon, a shoreline) is
-        # structure, handled by the balance and horizon terms
-        main = next(
-            (
-                s
-                for s in a.subjects
-                if s.kind == "salient" and s.box[2] < 0.8 * a.width and s.box[3] < 0.8 * a.height
-            ),
-            None,
-        )
+        # a salient band across the whole frame (a horizon) is structure, left to balance/horizon
+        main = next(iter(a.compact_subjects), None)
         if main is not None and main.mass >= p("placement", "main_subject_share"):
             inside = _inside_fractions(b, [main.box])[0]
             use = inside >= 0.9

@@ -216,7 +216,6 @@ def _tiny_inpaint_pipeline(folder: Path, controlnet: bool = False) -> Path:
 
 @pytest.mark.parametrize("controlnet", [False, True])
 def test_diffusers_backend_with_a_tiny_pipeline(tmp_path: Path, photo_paths: list[Path], controlnet: bool) -> None:
-    from procrop.errors import ModelLoadError
     from procrop.generate.outpaint import DiffusersOutpainter
 
     pipe = _tiny_inpaint_pipeline(tmp_path, controlnet)

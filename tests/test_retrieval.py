@@ -152,7 +152,7 @@ def test_round_trip_and_self_is_top1(small_db: tuple[Path, list[Path]]) -> None:
     index = ExactIndex(db.vectors)
     by_source = {it["source"]: i for i, it in enumerate(db.items)}
     for p in photos[:10]:
-        e = enc.encode(load_image(p))
+        e = enc.encode(enc.load(p))
         i = by_source[str(p)]
         np.testing.assert_allclose(db.vectors[i], e.vector, atol=1e-6)
         np.testing.assert_allclose(db.tokens[i].astype(np.float32), e.tokens, atol=2e-3)

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from ..executor import make_executor
-from ..io import load_image
 from .encoders import Encoder, create_encoder, encoder_class, grid_similarity
 from .store import NewItem, ReferenceDB, commit_items, create_db, file_sha256, known_hashes, set_calibration
 
@@ -63,7 +62,7 @@ class EncodeTask:
         return self._encoder
 
     def __call__(self, path: str) -> dict[str, Any]:
-        image = load_image(path, max_side=256)
+        image = self.encoder.load(path)
         enc = self.encoder.encode(image)
         thumb = None
         if self.thumbnails:

@@ -63,6 +63,15 @@ class Encoder(ABC):
     #: Weight of each feature-map channel in the crop/reference grid similarity.
     grid_weights: np.ndarray | None = None
 
+    #: Long side at which :meth:`load` reads photos.
+    load_side: int = 256
+
+    def load(self, source) -> LoadedImage:
+        """Read a photo at the size this encoder works at (what :meth:`encode` expects)."""
+        from ..io import load_image
+
+        return load_image(source, max_side=self.load_side)
+
     @abstractmethod
     def encode(self, image: LoadedImage, analysis: CompositionAnalysis | None = None) -> Encoding:
         """Encode a loaded image (``analysis`` is reused when given, computed otherwise)."""
@@ -251,8 +260,9 @@ class LayoutEncoder(Encoder):
     token_shape = (GRID * GRID, len(LAYOUT_CHANNELS))
     grid_weights = np.asarray([1.0, 0.6, 0.4, 0.4, 0.4, 0.4, 0.6, 0.2, 0.2, 0.2, 1.0, 0.8, 0.5, 0.8])
 
-    def __init__(self, analysis_size: int = 256) -> None:
+    def __init__(self, analysis_size: int = 224) -> None:
         self.analysis_size = analysis_size
+        self.load_side = analysis_size  # the cropper's analysis size: queries and DB items match
         self.dim = sum(len(ch) * g * g for _, ch, g, _, _ in _LAYOUT_BLOCKS) + GRID + 1
 
     def config(self) -> dict[str, Any]:
@@ -350,9 +360,8 @@ def layout_feature_map(a: CompositionAnalysis, side: int = LAYOUT_MAP_SIDE) -> n
 
     for f in a.faces:
         paint(_C["faces"], f.box, 1.0)
-    for s in a.subjects:
-        if s.kind == "salient" and s.box[2] < 0.8 * a.width and s.box[3] < 0.8 * a.height:
-            paint(_C["subject"], s.box, min(1.0, 2.0 * s.mass))
+    for s in a.compact_subjects:
+        paint(_C["subject"], s.box, min(1.0, 2.0 * s.mass))
     lines = np.zeros((mh, mw), np.float32)
     for ln in a.lines:
         p1 = (int(round(ln.x1 * sx)), int(round(ln.y1 * sy)))

@@ -107,7 +107,7 @@ class RetrievalTerm:
             ranked = neighbours(index, enc, min(self.k + 1, len(db)))
             # a photo that is itself in the database is not its own reference (hash the file only
             # when a near-identical vector makes that possible)
-            if ranked and ranked[0][1][0] > 0.99:
+            if ranked and ranked[0][1][0] > 0.95:
                 own = _file_hash(ctx.image.path)
                 ranked = [kv for kv in ranked if not own or db.items[kv[0]].get("sha256") != own]
             ranked = ranked[: self.k]
