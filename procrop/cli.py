@@ -615,7 +615,6 @@ def dataset_generate(
     except ValueError:
         raise usage_error(f"--coverage {coverage!r}: use two numbers 0 < a <= b < 1, e.g. 0.35,0.9") from None
     files, problems = iter_image_files([str(photos)])
-    files = [f for f in files if Path(f).name != "MANIFEST.csv"]
     if not files:
         raise usage_error(f"{photos}: no photos")
     csv_path = licences or next(

@@ -95,3 +95,15 @@ def test_colour_words() -> None:
     assert dominant_colour_name(np.array([[250, 250, 250]] * 3, np.uint8)) == "white"
     assert dominant_colour_name(np.array([[20, 40, 200]] * 3, np.uint8)) == "blue"
     assert dominant_colour_name(np.array([[20, 40, 200], [200, 30, 30], [200, 30, 30]], np.uint8)) == "red"
+
+
+def test_hog_people_detector_finds_the_couple() -> None:
+    from procrop.detectors import HogPeopleDetector
+
+    beach = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
+    a = Cropper(reference_db=None, people_detector=HogPeopleDetector()).analyze(beach)
+    people = [p for p in a.people if p.kind == "person"]
+    assert people
+    x, y, w, h = people[0].box
+    # the two walkers stand left of centre, in the upper two thirds (768 x 512 photo)
+    assert 150 < x + w / 2 < 450 and y < 250 and h > 150
