@@ -14,15 +14,15 @@ recommends cropping, and how much of the original frame the best crop of a canva
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
 import numpy as np
+
+from _heldout import DEFAULT_PHOTOS, build_train_db, split_pool
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"))
+    ap.add_argument("--photos", default=DEFAULT_PHOTOS)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
@@ -31,16 +31,9 @@ def main() -> None:
     from procrop.generate import ClassicalOutpainter, sample_canvas
     from procrop.geometry import iou
     from procrop.io import load_image
-    from procrop.retrieval import build_database
 
-    files = sorted(str(p) for p in Path(args.photos).rglob("*") if p.suffix.lower() in (".jpg", ".png"))
-    held = [f for i, f in enumerate(files) if i % 5 == 0]
-    train = [f for i, f in enumerate(files) if i % 5]
-    if args.limit:
-        held = held[: args.limit]
-    db = Path(tempfile.mkdtemp()) / "train_db"
-    build_database(train, db, workers=args.workers)
-    cropper = Cropper(reference_db=db)
+    held, train = split_pool(args.photos, args.limit)
+    cropper = Cropper(reference_db=build_train_db(train, args.workers))
     outpainter = ClassicalOutpainter()
     gaps_keep, gaps_crop, recovered = [], [], []
     for i, f in enumerate(held):

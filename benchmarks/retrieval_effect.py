@@ -12,16 +12,15 @@ IoU of the best crop with the frame.
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-import cv2
 import numpy as np
+
+from _heldout import DEFAULT_PHOTOS, build_train_db, pad_with_mirror, split_pool
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"))
+    ap.add_argument("--photos", default=DEFAULT_PHOTOS)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
@@ -29,27 +28,16 @@ def main() -> None:
     from procrop import Cropper
     from procrop.geometry import iou_matrix, parse_ratio
     from procrop.io import load_image
-    from procrop.retrieval import RetrievalTerm, build_database
+    from procrop.retrieval import RetrievalTerm
     from procrop.scoring import ScoringContext
 
-    files = sorted(str(p) for p in Path(args.photos).rglob("*") if p.suffix.lower() in (".jpg", ".png"))
-    held = [f for i, f in enumerate(files) if i % 5 == 0]
-    train = [f for i, f in enumerate(files) if i % 5]
-    if args.limit:
-        held = held[: args.limit]
-    db = Path(tempfile.mkdtemp()) / "train_db"
-    build_database(train, db, workers=args.workers)
-    term = RetrievalTerm(db)
+    held, train = split_pool(args.photos, args.limit)
+    term = RetrievalTerm(build_train_db(train, args.workers))
     cropper = Cropper(reference_db=None)
     rng = np.random.default_rng(0)
     rows = []
     for f in held:
-        photo = load_image(f, 1024).pixels
-        h, w = photo.shape[:2]
-        left, right = (rng.uniform(0.08, 0.3, 2) * w).astype(int)
-        top, bottom = (rng.uniform(0.08, 0.3, 2) * h).astype(int)
-        canvas = cv2.copyMakeBorder(photo, top, bottom, left, right, cv2.BORDER_REFLECT_101)
-        frame = np.array([left, top, w, h])
+        canvas, frame = pad_with_mirror(load_image(f, 1024).pixels, rng)
         image = cropper.load(canvas)
         analysis = cropper.analyze(image)
         ctx = ScoringContext(image, analysis)
