@@ -92,12 +92,20 @@ class ModelMethod(Method):
 
         self.name = f"model:{Path(checkpoint).name}"
         self.model = NeuralCropper.from_checkpoint(checkpoint)
+        self._last: tuple[str, Any] | None = None  # (image path, Prediction) of the latest forward pass
+
+    def _prediction(self, sample: CropSample):
+        """One forward pass per image, shared by candidate scoring and box prediction."""
+        path = str(sample.image)
+        if self._last is None or self._last[0] != path:
+            self._last = (path, self.model.predict(path))
+        return self._last[1]
 
     def score_candidates(self, sample: CropSample) -> np.ndarray:
-        return self.model.score_boxes(str(sample.image), sample.boxes)
+        return self.model.score_boxes(str(sample.image), sample.boxes, prediction=self._prediction(sample))
 
     def predict(self, sample: CropSample, k: int) -> tuple[np.ndarray, np.ndarray]:
-        pred = self.model.predict(str(sample.image))
+        pred = self._prediction(sample)
         return pred.boxes[:k], pred.scores[:k]
 
 

@@ -51,6 +51,7 @@ class NeuralCropper:
         self.device = device
         self.conditioner = Conditioner(config.model, reference_db)
         self._lock = threading.Lock()
+        self._analyzer = None  # a Cropper, made by _analysis_context when first needed
         self.session = None
         self.onnx_size: tuple[int, int] | None = None
         if onnx is not None:
@@ -86,6 +87,18 @@ class NeuralCropper:
 
     # ---- inputs ----------------------------------------------------------------------------
 
+    def _analysis_context(self, image: ImageSource | LoadedImage):
+        """Composition analysis for the conditioner, by one analysis-only cropper made on first use
+        (its detectors are per-thread, so it may be shared)."""
+        from ..scoring import ScoringContext
+
+        if self._analyzer is None:
+            from ..cropper import Cropper
+
+            self._analyzer = Cropper(reference_db=None)
+        small = self._analyzer.load(image)
+        return ScoringContext(small, self._analyzer.analyze(small))
+
     def _inputs(self, image: ImageSource | LoadedImage, ctx=None) -> tuple[dict[str, np.ndarray], float, tuple[int, int]]:
         cfg = self.cfg.model
         if isinstance(image, LoadedImage):
@@ -94,12 +107,7 @@ class NeuralCropper:
             loaded = load_image(image, max_side=cfg.max_long)
         W, H = loaded.width, loaded.height
         if ctx is None:
-            from ..cropper import Cropper
-            from ..scoring import ScoringContext
-
-            cropper = Cropper(reference_db=None)
-            small = cropper.load(image if not isinstance(image, LoadedImage) else image)
-            ctx = ScoringContext(small, cropper.analyze(small))
+            ctx = self._analysis_context(image)
         refs, missing, ids = self.conditioner(ctx)
         canvas: int | tuple[int, int] = cfg.canvas
         if self.onnx_size is not None:
