@@ -297,6 +297,24 @@ def test_killed_build_resumes_without_loss_or_duplicates(photo_paths: list[Path]
     assert not list(db.glob("*.tmp"))
 
 
+def test_next_writer_removes_temporaries_of_a_killed_writer(tmp_path: Path) -> None:
+    """A writer killed inside ``atomic_write`` leaves ``.NAME.*.tmp``; the next lock holder removes
+    those of the files only written under the lock and leaves everything else alone."""
+    from procrop.retrieval.store import create_db
+
+    info = {"name": "clip", "version": "clip-vision-1", "dim": 32, "token_shape": [64, 32], "config": {}}
+    db = tmp_path / "db"
+    create_db(db, info)
+    stale = [db / ".manifest.json.k1.tmp", db / ".hashes.json.k2.tmp", db / ".shard-abc.npz.k3.tmp", db / ".shard-abc.jsonl.k4.tmp"]
+    other = [db / ".ATTRIBUTION.md.k5.tmp", db / "notes.tmp"]
+    for f in stale + other:
+        f.write_bytes(b"partial")
+    added = commit_items(db, info, [NewItem({"sha256": "x"}, np.zeros(32, np.float32), np.zeros((64, 32)))])
+    assert added == 1 and len(ReferenceDB.open(db)) == 1
+    assert not any(f.exists() for f in stale)
+    assert all(f.exists() for f in other)
+
+
 def test_faiss_indexes_agree_with_exact(small_db: tuple[Path, list[Path]], tmp_path: Path) -> None:
     pytest.importorskip("faiss")
     rng = np.random.default_rng(0)

@@ -20,9 +20,10 @@ Layout of a database folder ``DB/``::
 A shard is written completely (temporary files renamed into place) *before* the manifest that
 lists it; the manifest is replaced atomically under an exclusive lock after re-reading it, so
 concurrent writers never lose each other's shards and a killed writer leaves at most an unlisted
-shard, which is ignored. Items are unique by content hash (sha256 of the file): a writer drops
-items another commit added meanwhile. Loading verifies the schema version, the encoder and
-every shard's checksum and shapes, and names the file and the problem when something is off.
+shard, which is ignored, and temporaries, which the next writer removes. Items are unique by
+content hash (sha256 of the file): a writer drops items another commit added meanwhile. Loading
+verifies the schema version, the encoder and every shard's checksum and shapes, and names the file
+and the problem when something is off.
 """
 
 from __future__ import annotations
@@ -215,9 +216,17 @@ def _read_shard(
 # --------------------------------------------------------------------------------------------
 
 
+# temporaries of the files written only under the lock (``io.atomic_write`` names them ``.NAME.*.tmp``)
+_LOCKED_TEMPORARIES = (".manifest.json.*.tmp", ".hashes.json.*.tmp", ".shard-*.tmp")
+
+
 @contextlib.contextmanager
 def locked(root: Path) -> Iterator[None]:
-    """Exclusive advisory lock on ``root/.lock`` (blocks until free)."""
+    """Exclusive advisory lock on ``root/.lock`` (blocks until free).
+
+    Whoever holds the lock is the only writer of the manifest, the hash cache and shards, so any
+    temporary of those found on entry was left by a writer killed mid-write and is removed.
+    """
     root.mkdir(parents=True, exist_ok=True)
     fh = open(root / ".lock", "a+")
     try:
@@ -227,6 +236,11 @@ def locked(root: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         except ImportError:  # pragma: no cover - non-POSIX: best effort without a lock
             pass
+        else:
+            for pattern in _LOCKED_TEMPORARIES:
+                for stale in root.glob(pattern):
+                    with contextlib.suppress(FileNotFoundError):
+                        stale.unlink()
         yield
     finally:
         fh.close()  # closing releases the lock
