@@ -84,7 +84,7 @@ def crop_command(
         help="free, original, W:H (e.g. 1:1, 4:5, 16:9) or an output size WxH (1080x1350); "
         "comma-separated or repeated. Default: free.",
     ),
-    top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="Crops per ratio."),
+    top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="At most this many crops per ratio (near-duplicates and alternatives under 80 % of the best are dropped)."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Folder for cropped files and per-image JSON; re-runs skip done images."
     ),
