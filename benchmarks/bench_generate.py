@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
 
-    from procrop.generate import GenerateParams, generate_dataset
+    from procrop.weaklabels import GenerateParams, generate_dataset
 
     files = sorted(str(p) for p in Path(args.photos).rglob("*") if p.suffix.lower() in (".jpg", ".png"))[: args.limit]
     params = GenerateParams(per_photo=args.per_photo)

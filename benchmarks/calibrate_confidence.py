@@ -1,7 +1,7 @@
 """Calibrate the "beats the uncropped photo" confidence on professional photos.
 
 A finished professional photo should be kept as it is; the same photo out-painted onto a wider
-canvas (``procrop.generate``) should be cropped. For held-out photos (every 5th of the pool; the
+canvas (``procrop.weaklabels``) should be cropped. For held-out photos (every 5th of the pool; the
 reference database is built from the others so retrieval cannot recognise them) this script
 computes the gap ``score(best free crop) - score(uncropped)`` in both situations and reports, for
 the shipped ``confidence = sigmoid((gap - margin) / temperature)`` (``scoring.toml``), the share of
@@ -28,9 +28,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from procrop import Cropper
-    from procrop.generate import ClassicalOutpainter, sample_canvas
+    from procrop.weaklabels import ClassicalOutpainter, sample_canvas
     from procrop.geometry import iou
-    from procrop.io import load_image
+    from procrop.imaging.load import load_image
 
     held, train = split_pool(args.photos, args.limit)
     cropper = Cropper(reference_db=build_train_db(train, args.workers))

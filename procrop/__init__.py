@@ -5,12 +5,23 @@ A re-implementation and extension of ProCrop (Zhang et al., AAAI 2026). The publ
 
     from procrop import Cropper
     crops = Cropper().crop("photo.jpg", ratios=["1:1", "4:5"], top_k=3)
+
+The names below are the public API. They are imported on first use, so that importing a light
+subpackage (``procrop.geometry``, ``procrop.retrieval.store``, ``procrop.data``) does not load
+OpenCV or the cropper.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .cropper import Crop, Cropper, CropResult  # noqa: E402
-from .errors import ImageLoadError, MissingExtraError, ProcropError, UsageError  # noqa: E402
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .errors import ImageLoadError, MissingExtraError, ProcropError, UsageError
+
+if TYPE_CHECKING:
+    from .cropper import Crop, Cropper, CropResult
+
+_LAZY = {"Crop": "cropper", "Cropper": "cropper", "CropResult": "cropper"}
 
 __all__ = [
     "Crop",
@@ -22,3 +33,14 @@ __all__ = [
     "UsageError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public classes that need OpenCV only when they are first asked for."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

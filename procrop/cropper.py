@@ -7,13 +7,13 @@
 
 Data flow for one image (:meth:`Cropper.process`):
 
-1. :func:`procrop.io.load_image` decodes the photo at a small working size (JPEG shrink-on-load)
+1. :func:`procrop.imaging.load.load_image` decodes the photo at a small working size (JPEG shrink-on-load)
    and applies the EXIF orientation;
-2. :func:`procrop.analysis.analyze` finds saliency, faces, subjects, lines and horizon;
+2. :func:`procrop.perception.analysis.analyze` finds saliency, faces, subjects, lines and horizon;
 3. per requested ratio, :mod:`procrop.geometry` lays out candidates (a grid over scale and
    position, plus crops anchored on faces and the main subject; the uncropped frame or the
    largest box of the ratio is always among them);
-4. :class:`procrop.scoring.CompositionScorer` scores them all; crops that cut a face are dropped
+4. :class:`procrop.scoring.composition.CompositionScorer` scores them all; crops that cut a face are dropped
    whenever one that does not exists;
 5. plugged-in terms (retrieval, neural) re-rank the best few dozen;
 6. greedy IoU suppression keeps the top-K diverse crops, each with its score, term breakdown,
@@ -32,23 +32,16 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import __version__
-from .analysis import AnalysisConfig, CompositionAnalysis, analyze
-from .describe import describe, explain_crop
-from .detectors import Detector, HaarFaceDetector
+from ._version import __version__
+from .perception.analysis import AnalysisConfig, CompositionAnalysis
+from .perception.analyzer import analyze
+from .perception.describe import describe, explain_crop
+from .perception.detectors import Detector, HaarFaceDetector
 from .errors import UsageError
-from .geometry import (
-    AspectRatio,
-    CandidateConfig,
-    anchored_candidates,
-    generate_candidates,
-    largest_box,
-    parse_ratios,
-    select_diverse,
-    unique_boxes,
-)
-from .io import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
-from .scoring import CompositionScorer, ExtraTerm, ScoringContext, ScoringWeights, TermValues
+from .candidates import CandidateConfig, anchored_candidates, generate_candidates, unique_boxes
+from .geometry import AspectRatio, largest_box, parse_ratios, select_diverse
+from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
+from .scoring.composition import CompositionScorer, ExtraTerm, ScoringContext, ScoringWeights, TermValues
 
 
 @dataclass(frozen=True)
@@ -159,9 +152,9 @@ class Cropper:
         weights: a :class:`ScoringWeights` or a path to a weights TOML; default: the shipped file.
         candidates: candidate layout (minimum area, number of scales, grid density).
         analysis: analysis settings.
-        face_detector: a :class:`~procrop.detectors.Detector`; default Haar cascades.
+        face_detector: a :class:`~procrop.perception.detectors.Detector`; default Haar cascades.
         people_detector: optional whole-person detector.
-        extra_terms: plugged-in :class:`~procrop.scoring.ExtraTerm` objects.
+        extra_terms: plugged-in :class:`~procrop.scoring.composition.ExtraTerm` objects.
         reference_db: path of a reference database for the retrieval term; the default uses the
             database bundled with procrop when there is one; ``None`` switches retrieval off.
         diversity_iou: crops of one ratio overlap less than this (IoU).
@@ -202,7 +195,7 @@ class Cropper:
         weights = weights or ScoringWeights.load()
         terms = list(extra_terms)
         if model is not None:
-            from .model.inference import NeuralTerm  # needs the torch extra
+            from .predictor import NeuralTerm  # needs the torch extra
 
             db = None if reference_db is None else ("default" if reference_db is _UNSET else str(reference_db))
             terms.append(NeuralTerm.from_checkpoint(model, db))

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from procrop import Cropper
-from procrop.analysis import dominant_colour_name
-from procrop.describe import describe
-from procrop.detectors import Detection, Detector, HaarFaceDetector
-from procrop.io import load_image
+from procrop.perception.colour import dominant_colour_name
+from procrop.perception.describe import describe
+from procrop.perception.detectors import Detection, Detector, HaarFaceDetector
+from procrop.imaging.load import load_image
 
 
 def _disc_image(cx: float, cy: float, colour=(220, 30, 30)) -> np.ndarray:
@@ -98,7 +98,7 @@ def test_colour_words() -> None:
 
 
 def test_hog_people_detector_finds_the_couple() -> None:
-    from procrop.detectors import HogPeopleDetector
+    from procrop.perception.detectors import HogPeopleDetector
 
     beach = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
     a = Cropper(reference_db=None, people_detector=HogPeopleDetector()).analyze(beach)

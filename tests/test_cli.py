@@ -14,7 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import ROOT
-from procrop.cli import app
+from procrop.cli.app import app
 
 runner = CliRunner()
 

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from procrop import Cropper, UsageError
-from procrop.geometry import CandidateConfig, iou_matrix, largest_size, parse_ratio, ratio_error_px
+from procrop.candidates import CandidateConfig
+from procrop.geometry import iou_matrix, largest_size, parse_ratio, ratio_error_px
 
 RATIOS = ["free", "original", "1:1", "4:5", "16:9", "9:16", "3:2", "1080x1350"]
 
@@ -173,7 +174,7 @@ def test_bad_arguments(cropper: Cropper) -> None:
 
 
 def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:
-    from procrop.scoring import ScoringWeights
+    from procrop.scoring.composition import ScoringWeights
 
     w = ScoringWeights.load()
     assert set(w.weights) >= {"content", "placement", "balance", "boundary", "headroom", "horizon"}
@@ -185,7 +186,7 @@ def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:
     assert cropper.weights.weight("placement") == 0.0
     assert crop.score == pytest.approx(
         cropper.scorer.combine(
-            cropper.scorer.terms(__import__("procrop.scoring", fromlist=["x"]).ScoringContext(None, cropper.analyze(img)), np.array([crop.box]))
+            cropper.scorer.terms(__import__("procrop.scoring.composition", fromlist=["x"]).ScoringContext(None, cropper.analyze(img)), np.array([crop.box]))
         )[0]
     )
     bad = tmp_path / "bad.toml"

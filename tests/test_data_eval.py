@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from procrop.cli import app
+from procrop.cli.app import app
 from procrop.data import DatasetError, read_cpc, read_fcdb, read_flms, read_gaicd_v1, read_gaicd_v2, read_weak
 
 runner = CliRunner()

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from procrop.cli import app
+from procrop.cli.app import app
 from procrop.data import read_weak
-from procrop.generate import ClassicalOutpainter, GenerateParams, generate_dataset, sample_canvas
-from procrop.generate.seam import seam_report
+from procrop.weaklabels import ClassicalOutpainter, GenerateParams, generate_dataset, sample_canvas
+from procrop.weaklabels.seam import seam_report
 from procrop.geometry import STANDARD_RATIOS
-from procrop.io import load_image
-from procrop.refine import coverage, procrop_distance
+from procrop.imaging.load import load_image
+from procrop.weaklabels.refine import coverage, procrop_distance
 
 runner = CliRunner()
 
@@ -216,7 +216,7 @@ def _tiny_inpaint_pipeline(folder: Path, controlnet: bool = False) -> Path:
 
 @pytest.mark.parametrize("controlnet", [False, True])
 def test_diffusers_backend_with_a_tiny_pipeline(tmp_path: Path, photo_paths: list[Path], controlnet: bool) -> None:
-    from procrop.generate.outpaint import DiffusersOutpainter
+    from procrop.weaklabels.outpaint import DiffusersOutpainter
 
     pipe = _tiny_inpaint_pipeline(tmp_path, controlnet)
     outpainter = DiffusersOutpainter(str(pipe), device="cpu", steps=2, max_side=64)
@@ -242,7 +242,7 @@ def test_diffusers_backend_with_a_tiny_pipeline(tmp_path: Path, photo_paths: lis
 def test_diffusers_backend_offline_error(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("diffusers")
     from procrop.errors import ModelLoadError, UsageError
-    from procrop.generate.outpaint import DiffusersOutpainter, create_outpainter
+    from procrop.weaklabels.outpaint import DiffusersOutpainter, create_outpainter
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="offline"):

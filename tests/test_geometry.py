@@ -8,20 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from procrop.errors import UsageError
-from procrop.geometry import (
-    AspectRatio,
-    CandidateConfig,
-    anchored_candidates,
-    generate_candidates,
-    iou,
-    iou_matrix,
-    largest_box,
-    parse_ratio,
-    parse_ratios,
-    ratio_error_px,
-    select_diverse,
-    snap_to_ratio,
-)
+from procrop.candidates import CandidateConfig, anchored_candidates, generate_candidates
+from procrop.geometry import AspectRatio, iou, iou_matrix, largest_box, parse_ratio, parse_ratios, ratio_error_px, select_diverse, snap_to_ratio
 
 sizes = st.integers(min_value=8, max_value=6000)
 ratio_specs = st.sampled_from(["1:1", "4:5", "5:4", "16:9", "9:16", "3:2", "2:3", "21:9", "1:3", "1080x1350", "original"])

@@ -13,7 +13,9 @@ from PIL import Image
 
 from conftest import asymmetric_rgb
 from procrop.errors import ImageLoadError
-from procrop.io import atomic_write, load_image, open_full, save_image
+from procrop.files import atomic_write
+from procrop.imaging.load import load_image, open_full
+from procrop.imaging.save import save_image
 
 # inverse of the transposition procrop applies for each EXIF orientation
 INVERSE = {

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procrop.metrics import (
+from procrop.evaluation.metrics import (
     acc_at_iou,
     acc_k_n,
     acc_k_n_image,

@@ -183,8 +183,8 @@ def train_config(data: Path, out: Path, steps: int, **train) -> Config:
 def test_overfits_a_handful_of_images(tmp_path: Path) -> None:
     """Bounded steps on 4 synthetic images with known good boxes: top-1 IoU >= 0.9 on each."""
     from procrop.geometry import iou
-    from procrop.model.inference import NeuralCropper
-    from procrop.train import Trainer
+    from procrop.predictor import NeuralCropper
+    from procrop.training.trainer import Trainer
 
     boxes = make_synthetic_set(tmp_path / "data")
     torch.manual_seed(0)
@@ -203,7 +203,7 @@ def test_overfits_a_handful_of_images(tmp_path: Path) -> None:
 def test_eval_with_a_model_checkpoint(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from procrop.cli import app
+    from procrop.cli.app import app
 
     make_synthetic_set(tmp_path / "data")
     (tmp_path / "data" / "annotations" / "train").rename(tmp_path / "data" / "annotations" / "test")
@@ -219,7 +219,7 @@ def test_eval_with_a_model_checkpoint(tmp_path: Path) -> None:
 
 
 def test_resume_continues_exactly(tmp_path: Path) -> None:
-    from procrop.train import Trainer
+    from procrop.training.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     cfg = train_config(tmp_path / "data", tmp_path / "a", 7, batch_size=3, augment=True, train_short=(96, 128),
@@ -256,7 +256,7 @@ def test_checkpoint_round_trip_and_incompatible_config(tmp_path: Path) -> None:
 
 def test_weak_mode_refines_annotations_atomically(tmp_path: Path) -> None:
     from procrop.data import read_weak
-    from procrop.train import Trainer
+    from procrop.training.trainer import Trainer
 
     data = tmp_path / "weak"
     boxes = make_synthetic_set(tmp_path / "tmp")
@@ -284,7 +284,7 @@ def test_weak_mode_refines_annotations_atomically(tmp_path: Path) -> None:
 def test_onnx_parity(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     from procrop.model.export import export_onnx, parity
-    from procrop.model.inference import NeuralCropper
+    from procrop.predictor import NeuralCropper
 
     cfg = tiny_config(k_refs=3)
     model = build_model(cfg.model).eval()
@@ -363,13 +363,13 @@ def test_presets_and_sizes() -> None:
 def test_crop_cli_with_a_model(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from procrop.cli import app
+    from procrop.cli.app import app
 
     cfg = Config()
     model = build_model(cfg.model)
     save_checkpoint(tmp_path / "m.pt", {"model": model.state_dict(), "config": cfg.to_dict()})
     img = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
-    r = CliRunner().invoke(__import__("procrop.cli", fromlist=["app"]).app, ["crop", str(img), "--model", str(tmp_path / "m.pt"), "-r", "1:1,free", "-k", "2"])
+    r = CliRunner().invoke(__import__("procrop.cli.app", fromlist=["app"]).app, ["crop", str(img), "--model", str(tmp_path / "m.pt"), "-r", "1:1,free", "-k", "2"])
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["crops"] and all("neural" in c["terms"] for c in data["crops"])

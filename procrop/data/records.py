@@ -48,7 +48,7 @@ class CropSample:
             from PIL import Image
 
             with Image.open(self.image) as im:
-                from ..io import exif_orientation, oriented_size
+                from ..imaging.load import exif_orientation, oriented_size
 
                 self.width, self.height = oriented_size(im.size, exif_orientation(im))
         return int(self.width), int(self.height)

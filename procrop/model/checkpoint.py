@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ModelLoadError
-from ..io import atomic_write_bytes
+from ..files import atomic_write_bytes
 from .config import Config, ModelConfig
 
 FORMAT = "procrop-checkpoint-1"

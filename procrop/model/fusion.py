@@ -61,7 +61,7 @@ class ClipTextEncoder(nn.Module):
     def __init__(self, path: str, d: int, length: int) -> None:
         super().__init__()
         from ..errors import require
-        from ..hub import from_pretrained
+        from ..pretrained import from_pretrained
 
         transformers = require("transformers", "the CLIP text encoder", "encoders")
         self.tokenizer = from_pretrained(transformers.CLIPTokenizer.from_pretrained, path, "the CLIP text model's tokenizer")

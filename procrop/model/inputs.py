@@ -6,7 +6,7 @@
 * Pad: centred on a fixed ``canvas`` (needed by the ``mix`` fusion), or top-left to the largest
   image of the batch. ``mask`` is True on padding; ``rects`` holds each image's rectangle.
 * References: the top-k reference-database tokens for the image (the image itself and, for weak
-  labels, its source photo excluded); text: token ids of :func:`procrop.describe.describe`.
+  labels, its source photo excluded); text: token ids of :func:`procrop.perception.describe.describe`.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class Conditioner:
 
     def __call__(self, ctx, exclude: set[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(refs (k, T, F), ref_missing (k,), text_ids (L,))`` for a scoring context."""
-        from ..describe import describe
+        from ..perception.describe import describe
         from .fusion import tokenize
 
         cfg = self.cfg
@@ -144,7 +144,7 @@ class Conditioner:
         if self.term is not None:
             got = self.term.retrieve(ctx)
             if got is not None:
-                from ..retrieval.encoders import encoder_class
+                from ..retrieval.encoders.layout import encoder_class
 
                 db = self.term.db
                 flip = encoder_class(db.encoder_info["name"]).flip_grid

@@ -1,16 +1,16 @@
 """Reference database of professional photos: encoders, storage, search, and the retrieval term.
 
-See :mod:`procrop.retrieval.encoders` (composition embeddings), :mod:`procrop.retrieval.store`
+See :mod:`procrop.retrieval.encoders.layout` (composition embeddings), :mod:`procrop.retrieval.store`
 (on-disk format), :mod:`procrop.retrieval.search` (exact / faiss search),
-:mod:`procrop.retrieval.build` (``procrop index build``) and :mod:`procrop.retrieval.term` (how
+:mod:`procrop.retrieval.build` (``procrop index build``) and :mod:`procrop.retrieval.references` (how
 references guide the cropper).
 """
 
 from .build import BuildReport, build_database, calibrate, read_licences
-from .encoders import Encoder, Encoding, LayoutEncoder, available_encoders, create_encoder, register_encoder
+from .encoders.layout import Encoder, Encoding, LayoutEncoder, available_encoders, create_encoder, register_encoder
 from .search import ExactIndex, FaissIndex, SearchIndex, make_index
 from .store import DatabaseError, ReferenceDB
-from .term import RetrievalTerm, bundled_db_path
+from .references import RetrievalTerm, bundled_db_path
 
 __all__ = [
     "BuildReport",

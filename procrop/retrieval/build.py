@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..executor import make_executor
-from .encoders import Encoder, create_encoder, encoder_class, grid_similarity
+from .encoders.layout import Encoder, create_encoder, encoder_class, grid_similarity
 from .store import NewItem, ReferenceDB, commit_items, create_db, file_sha256, known_hashes, set_calibration
 
 
@@ -237,7 +237,7 @@ def write_attribution(root: str | os.PathLike) -> Path | None:
     db = ReferenceDB.open(root)
     if not any(it.get("licence") for it in db.items):
         return None
-    from ..io import atomic_write_text
+    from ..files import atomic_write_text
 
     lines = [
         "# Attribution",

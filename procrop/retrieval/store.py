@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ProcropError
-from ..io import atomic_write_bytes, atomic_write_text
+from ..files import atomic_write_bytes, atomic_write_text
 
 SCHEMA = "procrop-refdb"
 SCHEMA_VERSION = 1

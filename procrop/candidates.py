@@ -1,0 +1,198 @@
+"""Candidate crops: for one requested ratio, every box worth scoring.
+
+Fixed ratios get a grid of exact-ratio boxes over scales (down to ``min_area`` of the largest box)
+and positions; ``free`` gets boxes of independent sizes within an aspect range. Anchored
+candidates add boxes placed around faces and the main subject. Boxes are ``(x, y, w, h)`` integer
+pixels of the oriented original (see :mod:`procrop.geometry`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UsageError
+from .geometry import AspectRatio, largest_size, size_for_short_side
+
+
+
+@dataclass(frozen=True)
+class CandidateConfig:
+    """How densely candidates are laid out.
+
+    Attributes:
+        min_area: smallest crop, as a fraction of the area of the largest box of the ratio
+            (``free``: of the image).
+        scales: number of crop sizes between the smallest and the largest.
+        grid: positions per image side: the slide step is ``1/grid`` of the image side.
+        free_min_aspect, free_max_aspect: aspect range (w/h) of ``free`` crops, widened to include
+            the image's own aspect.
+    """
+
+    min_area: float = 0.3
+    scales: int = 8
+    grid: int = 12
+    free_min_aspect: float = 0.5
+    free_max_aspect: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.min_area <= 1):
+            raise UsageError(f"min_area must be in (0, 1], got {self.min_area}")
+        if self.scales < 1 or self.grid < 1:
+            raise UsageError("scales and grid must be at least 1")
+
+
+def _positions(free: int, step: float) -> np.ndarray:
+    """Offsets 0..free with about ``step`` spacing, always including both ends and the centre."""
+    if free <= 0:
+        return np.zeros(1, dtype=np.int64)
+    n = int(math.ceil(free / max(step, 1.0))) + 1
+    pos = np.round(np.linspace(0, free, n)).astype(np.int64)
+    return np.unique(np.append(pos, free // 2))
+
+
+def unique_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Distinct rows of an ``(N, 4)`` non-negative integer box array, in a stable sorted order."""
+    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return boxes
+    span = int(boxes.max()) + 1
+    key = ((boxes[:, 0] * span + boxes[:, 1]) * span + boxes[:, 2]) * span + boxes[:, 3]
+    if span ** 4 >= 2**62:  # astronomically large images: fall back to the generic path
+        return np.unique(boxes, axis=0)
+    _, first = np.unique(key, return_index=True)
+    return boxes[first]
+
+
+def _layout(sizes: list[tuple[int, int]], width: int, height: int, grid: int) -> np.ndarray:
+    step_x, step_y = width / grid, height / grid
+    parts = []
+    for w, h in sizes:
+        xs = _positions(width - w, step_x)
+        ys = _positions(height - h, step_y)
+        gx, gy = np.meshgrid(xs, ys, indexing="xy")
+        n = gx.size
+        parts.append(
+            np.stack(
+                [gx.ravel(), gy.ravel(), np.full(n, w, np.int64), np.full(n, h, np.int64)], axis=1
+            )
+        )
+    boxes = np.concatenate(parts, axis=0) if parts else np.zeros((0, 4), np.int64)
+    return unique_boxes(boxes)
+
+
+@functools.lru_cache(maxsize=1024)
+def candidate_sizes(width: int, height: int, ratio: float, config: CandidateConfig) -> list[tuple[int, int]]:
+    """Crop sizes ``(w, h)`` of an exact ratio, largest first, down to ``min_area`` of the largest
+    (cached: do not modify the returned list)."""
+    max_w, max_h = largest_size(width, height, ratio)
+    short_max = min(max_w, max_h)
+    short_min = max(1, int(math.ceil(short_max * math.sqrt(config.min_area))))
+    shorts = np.unique(
+        np.round(np.geomspace(short_max, short_min, max(config.scales, 1))).astype(np.int64)
+    )[::-1]
+    sizes = []
+    for s in shorts:
+        w, h = (max_w, max_h) if s == short_max else size_for_short_side(int(s), ratio)
+        if w <= width and h <= height and w >= 1 and h >= 1:
+            sizes.append((w, h))
+    return sizes
+
+
+def generate_candidates(
+    width: int, height: int, ratio: AspectRatio, config: CandidateConfig | None = None
+) -> np.ndarray:
+    """Candidate boxes ``(N, 4)`` int64 for one requested ratio, inside the image.
+
+    Fixed ratios: every box has the exact ratio (to half a pixel) and the largest box of that
+    ratio is included (centred and at every grid position). ``free``: boxes of independent
+    widths and heights whose aspect lies in the configured range; the full frame is included.
+
+    The layout depends only on the arguments, so it is cached (batches share image sizes); the
+    returned array is read-only.
+    """
+    return _cached_candidates(width, height, ratio, config or CandidateConfig())
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_candidates(width: int, height: int, ratio: AspectRatio, config: CandidateConfig) -> np.ndarray:
+    if width < 1 or height < 1:
+        raise UsageError(f"image size {width}x{height} has no pixels")
+    resolved = ratio.resolve(width, height)
+    if resolved.is_free:
+        sizes = _free_sizes(width, height, config)
+    else:
+        assert resolved.value is not None
+        sizes = candidate_sizes(width, height, resolved.value, config)
+    boxes = _layout(sizes, width, height, config.grid)
+    if resolved.is_free:
+        full = np.array([[0, 0, width, height]], dtype=np.int64)
+        boxes = unique_boxes(np.concatenate([boxes, full]))
+    boxes.setflags(write=False)
+    return boxes
+
+
+def anchored_candidates(
+    width: int,
+    height: int,
+    ratio: AspectRatio,
+    anchors: list[tuple[float, float, float, float]],
+    config: CandidateConfig | None = None,
+) -> np.ndarray:
+    """Extra candidates built around subjects, shape ``(M, 4)``.
+
+    For each crop size (as :func:`generate_candidates` lays them out) and each anchor box, the crop
+    is placed so that the anchor's centre falls on the crop's thirds and centre lines, clamped to
+    the image. This guarantees that a crop containing a face exists among the candidates whenever
+    one of the candidate sizes can contain it, whatever the grid step.
+    """
+    config = config or CandidateConfig()
+    if not anchors:
+        return np.zeros((0, 4), np.int64)
+    resolved = ratio.resolve(width, height)
+    if resolved.is_free:
+        sizes = _free_sizes(width, height, config)
+        # a free layout has many sizes: anchor only the square-ish grid diagonal
+        sizes = [s for i, s in enumerate(sizes) if i % 3 == 0] + [(width, height)]
+    else:
+        assert resolved.value is not None
+        sizes = candidate_sizes(width, height, resolved.value, config)
+    a = np.asarray(anchors, dtype=np.float64).reshape(-1, 4)
+    centres = a[:, :2] + a[:, 2:] / 2  # (A, 2)
+    wh = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)  # (S, 2)
+    fracs = np.asarray([1 / 3, 0.5, 2 / 3])
+    fu, fv = np.meshgrid(fracs, fracs, indexing="ij")
+    fu, fv = fu.ravel(), fv.ravel()  # (9,)
+    # (A, S, 9) top-left corners, clamped so the crop stays inside the image
+    x = centres[:, 0, None, None] - fu[None, None, :] * wh[None, :, 0, None]
+    y = centres[:, 1, None, None] - fv[None, None, :] * wh[None, :, 1, None]
+    x = np.round(np.clip(x, 0, width - wh[None, :, 0, None]))
+    y = np.round(np.clip(y, 0, height - wh[None, :, 1, None]))
+    w = np.broadcast_to(wh[None, :, 0, None], x.shape)
+    h = np.broadcast_to(wh[None, :, 1, None], x.shape)
+    out = np.stack([x.ravel(), y.ravel(), w.ravel(), h.ravel()], axis=1).astype(np.int64)
+    return unique_boxes(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _free_sizes(width: int, height: int, config: CandidateConfig) -> list[tuple[int, int]]:
+    aspect = width / height
+    lo = min(config.free_min_aspect, aspect)
+    hi = max(config.free_max_aspect, aspect)
+    fracs = np.geomspace(1.0, math.sqrt(config.min_area), max(config.scales, 2))
+    sizes = []
+    for fw in fracs:
+        for fh in fracs:
+            w = max(1, int(round(width * fw)))
+            h = max(1, int(round(height * fh)))
+            if w * h < config.min_area * width * height * 0.999:
+                continue
+            if not (lo - 1e-9 <= w / h <= hi + 1e-9):
+                continue
+            sizes.append((w, h))
+    return sizes
+
+

@@ -1,0 +1,124 @@
+"""Writing cropped images: the source's format, quality, ICC profile and EXIF kept, written atomically."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..files import atomic_write_bytes
+from .load import _EXIF_ORIENTATION_TAG, to_rgb_array
+
+_SAVE_FORMAT_BY_EXT = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".png": "PNG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".gif": "GIF",
+}
+
+
+
+def save_format(path: str | os.PathLike) -> str:
+    """The Pillow format name for ``path``'s extension (``"JPEG"``, ``"PNG"``...)."""
+    fmt = _SAVE_FORMAT_BY_EXT.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown output extension (use .jpg, .png, .webp, .tif, .bmp, .gif)")
+    return fmt
+
+
+def _metadata_params(fmt: str, source: Image.Image | None) -> dict[str, Any]:
+    """The source's ICC profile and EXIF (orientation reset to 1: pixels are written upright)."""
+    params: dict[str, Any] = {}
+    if source is None or fmt not in ("JPEG", "PNG", "WEBP", "TIFF"):
+        return params
+    icc = source.info.get("icc_profile")
+    if icc:
+        params["icc_profile"] = icc
+    try:
+        exif = source.getexif()
+        if len(exif):
+            exif[_EXIF_ORIENTATION_TAG] = 1
+            params["exif"] = exif.tobytes()
+    except Exception:
+        pass
+    return params
+
+
+def _jpeg_params(out: Image.Image, source: Image.Image | None, quality: int | None) -> dict[str, Any]:
+    """Reuse a JPEG source's quantisation tables and subsampling, so a crop keeps its quality."""
+    qtables = getattr(source, "quantization", None) if source is not None else None
+    params: dict[str, Any] = {"optimize": True}
+    if quality is not None:
+        params["quality"] = quality
+    elif qtables and source is not None and source.format == "JPEG" and out.mode == source.mode:
+        from PIL import JpegImagePlugin
+
+        params["qtables"] = qtables
+        sampling = JpegImagePlugin.get_sampling(source)
+        if sampling != -1:
+            params["subsampling"] = sampling
+    else:
+        params["quality"] = 95
+    return params
+
+
+def encode_image(
+    im: Image.Image, fmt: str, source: Image.Image | None = None, *, quality: int | None = None
+) -> bytes:
+    """Encode ``im`` as ``fmt`` bytes, keeping ``source``'s metadata and quality (see :func:`save_image`)."""
+    params = _metadata_params(fmt, source)
+    out = im
+    if fmt == "JPEG":
+        if out.mode not in ("RGB", "L", "CMYK"):
+            out = Image.fromarray(to_rgb_array(out)[0])
+        params.update(_jpeg_params(out, source, quality))
+    elif fmt == "WEBP":
+        lossless = bool(source is not None and source.info.get("lossless"))
+        params["lossless"] = lossless
+        params["quality"] = quality if quality is not None else (100 if lossless else 92)
+    elif fmt == "TIFF":
+        compression = source.info.get("compression") if source is not None else None
+        if compression and compression != "raw":
+            params["compression"] = compression
+    elif fmt == "GIF" and out.mode not in ("P", "L"):
+        out = out.convert("P", palette=Image.Palette.ADAPTIVE)
+    elif fmt == "BMP" and out.mode not in ("RGB", "L", "P", "1", "RGBA"):
+        out = Image.fromarray(to_rgb_array(out)[0])
+    buf = io.BytesIO()
+    out.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def save_image(
+    im: Image.Image,
+    path: str | os.PathLike,
+    source: Image.Image | None = None,
+    *,
+    quality: int | None = None,
+) -> None:
+    """Save ``im`` atomically in the format of ``path``'s extension, preserving quality.
+
+    When ``source`` is the image the pixels came from, its ICC profile and EXIF (with the
+    orientation reset to 1, since pixels are written upright) are kept, and a JPEG source's
+    quantisation tables and chroma subsampling are reused so the crop keeps the original quality.
+    """
+    atomic_write_bytes(path, encode_image(im, save_format(path), source, quality=quality))
+
+
+def crop_resized(im: Image.Image, box: tuple[int, int, int, int], size: tuple[int, int] | None) -> Image.Image:
+    """Cut ``box`` ``(x, y, w, h)`` from ``im`` and, if ``size`` is given, resize it with Lanczos."""
+    x, y, w, h = box
+    out = im.crop((x, y, x + w, y + h))
+    if size is not None and out.size != size:
+        if out.mode in ("P", "1"):
+            out = out.convert("RGBA" if "transparency" in im.info else "RGB")
+        out = out.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return out

@@ -1,0 +1,1 @@
+"""The neural ProCrop network (torch): backbone, transformer, fusion, heads, losses, inputs, checkpoints, ONNX."""

@@ -1,0 +1,1 @@
+"""Results out: cropped files, JSON, previews and batch runs over many photos."""

@@ -1,0 +1,182 @@
+"""Cropping many images to files: naming, resumable outputs, one task per image.
+
+For an output folder ``OUT`` and an input ``photos/beach.jpg`` a run writes
+
+* ``OUT/beach.json``: the result (the same schema as ``procrop crop`` prints), written **last**
+  and atomically: its presence marks the image as done, so a re-run skips it;
+* ``OUT/beach_1x1_1.jpg``, ``OUT/beach_16x9_2.jpg``...: the crops (``<stem>_<ratio>_<rank>``),
+  in the input's format with its quality, ICC profile and EXIF kept, resized to ``WxH`` output
+  sizes when one was requested;
+* ``OUT/beach_preview.png`` with ``--preview``.
+
+Inputs with the same file name from different folders get ``-2``, ``-3``... stems, assigned in
+input order so that a re-run maps each input to the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..cropper import Cropper, CropResult
+from ..candidates import CandidateConfig
+from ..files import atomic_write_text
+from ..imaging.load import open_full
+from ..imaging.save import crop_resized, save_image
+
+_WRITABLE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+
+
+@dataclass(frozen=True)
+class CropJob:
+    """One input image and the stem its outputs are named after."""
+
+    path: str
+    stem: str
+
+
+@dataclass(frozen=True)
+class CropOptions:
+    """Everything that decides a result; stored in each result so resumes can check it."""
+
+    ratios: tuple[str, ...] = ("free",)
+    top_k: int = 3
+    min_area: float = 0.3
+    analysis_size: int = 224
+    reference_db: str | None = "default"
+    model: str | None = None
+    weights: str | None = None
+    include_analysis: bool = True
+
+    def signature(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ratios"] = list(self.ratios)
+        d.pop("include_analysis")
+        return d
+
+    def make_cropper(self) -> Cropper:
+        kwargs: dict[str, Any] = {
+            "candidates": CandidateConfig(min_area=self.min_area),
+            "analysis_size": self.analysis_size,
+        }
+        if self.weights:
+            kwargs["weights"] = self.weights
+        if self.reference_db != "default":
+            kwargs["reference_db"] = self.reference_db
+        if self.model:
+            kwargs["model"] = self.model
+        return Cropper(**kwargs)
+
+
+@dataclass
+class OutputOptions:
+    """What to write per image besides the JSON result."""
+
+    out_dir: str | None = None
+    save_crops: bool = True
+    preview: bool = False
+    preview_dir: str | None = None
+
+
+def ratio_slug(label: str) -> str:
+    """A file-name-safe form of a ratio label: ``1:1`` -> ``1x1``."""
+    return re.sub(r"[^A-Za-z0-9.]+", "x", label)
+
+
+def plan_jobs(files: list[str]) -> list[CropJob]:
+    """Assign each input a unique output stem, in input order."""
+    used: dict[str, int] = {}
+    jobs = []
+    for f in files:
+        stem = Path(f).stem or "image"
+        n = used.get(stem, 0) + 1
+        used[stem] = n
+        jobs.append(CropJob(f, stem if n == 1 else f"{stem}-{n}"))
+    return jobs
+
+
+def result_path(out_dir: str, job: CropJob) -> Path:
+    return Path(out_dir) / f"{job.stem}.json"
+
+
+def completed_result(out_dir: str, job: CropJob, options: CropOptions) -> dict[str, Any] | None:
+    """The stored result of a job when it is complete and made with the same options."""
+    path = result_path(out_dir, job)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("options") != options.signature():
+        return None
+    if os.path.abspath(str(data.get("source", ""))) != os.path.abspath(job.path):
+        return None
+    files = [c.get("file") for c in data.get("crops", []) if c.get("file")]
+    if not all(os.path.exists(f) for f in files):
+        return None
+    return data
+
+
+@dataclass
+class CropTask:
+    """Crop one image and write its outputs; picklable, builds its :class:`Cropper` lazily."""
+
+    options: CropOptions
+    output: OutputOptions = field(default_factory=OutputOptions)
+
+    def __post_init__(self) -> None:
+        self._cropper: Cropper | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"options": self.options, "output": self.output}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.options = state["options"]
+        self.output = state["output"]
+        self._cropper = None
+
+    @property
+    def cropper(self) -> Cropper:
+        if self._cropper is None:
+            self._cropper = self.options.make_cropper()
+        return self._cropper
+
+    def __call__(self, job: CropJob) -> dict[str, Any]:
+        result = self.cropper.process(job.path, list(self.options.ratios), self.options.top_k)
+        data = result.to_dict(include_analysis=self.options.include_analysis)
+        data["source"] = os.path.abspath(job.path)
+        data["options"] = self.options.signature()
+        out = self.output
+        if out.out_dir and out.save_crops:
+            files = write_crops(result, job, out.out_dir)
+            for crop_dict, path in zip(data["crops"], files):
+                crop_dict["file"] = path
+        preview_dir = out.preview_dir or out.out_dir
+        if out.preview and preview_dir:
+            from .preview import render_preview, save_preview
+
+            photo = open_full(job.path)
+            ppath = Path(preview_dir) / f"{job.stem}_preview.png"
+            save_preview(render_preview(photo, result), ppath)
+            data["preview"] = str(ppath)
+        if out.out_dir:
+            atomic_write_text(result_path(out.out_dir, job), json.dumps(data, indent=1) + "\n")
+        return data
+
+
+def write_crops(result: CropResult, job: CropJob, out_dir: str) -> list[str]:
+    """Write every crop of ``result`` as an image file; returns the paths in crop order."""
+    photo = open_full(job.path)
+    ext = Path(job.path).suffix.lower()
+    if ext not in _WRITABLE_EXT or (photo.format or "").upper() == "MPO":
+        ext = ".jpg"
+    paths = []
+    for crop in result.crops:
+        name = f"{job.stem}_{ratio_slug(crop.ratio)}_{crop.rank}{ext}"
+        path = Path(out_dir) / name
+        save_image(crop_resized(photo, crop.box, crop.output_size), path, source=photo)
+        paths.append(str(path))
+    return paths

@@ -1,0 +1,189 @@
+"""Preview images: the photo with its ranked crops drawn and scored, one panel per ratio."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..cropper import Crop, CropResult
+from ..files import atomic_write_bytes
+
+#: Colours of ranks 1, 2, 3... (then repeated).
+RANK_COLOURS = ((255, 196, 0), (0, 200, 255), (255, 80, 160), (120, 230, 90), (200, 140, 255))
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has no sized default font
+        return ImageFont.load_default()
+
+
+def render_preview(
+    photo: Image.Image,
+    result: CropResult,
+    panel_width: int = 640,
+    show_faces: bool = True,
+) -> Image.Image:
+    """Draw every ratio's crops on a copy of ``photo`` (the oriented original, any size).
+
+    Each panel shows one requested ratio: the best crop with a thick outline, the others thinner,
+    each labelled with its rank and score; faces are outlined in white, the horizon dashed.
+    Below the panels, the description and the best crop's reason.
+    """
+    ratios: list[str] = []
+    for c in result.crops:
+        if c.ratio not in ratios:
+            ratios.append(c.ratio)
+    if not ratios:
+        ratios = ["(no crop)"]
+    scale = panel_width / result.width
+    ph = max(1, round(result.height * scale))
+    base = photo.convert("RGB").resize((panel_width, ph), Image.Resampling.LANCZOS)
+    font = _font(15)
+    small = _font(13)
+    header = 26
+    panels = []
+    for label in ratios:
+        panel = base.copy()
+        draw = ImageDraw.Draw(panel, "RGBA")
+        crops = [c for c in result.crops if c.ratio == label]
+        best = crops[0] if crops else None
+        if best is not None:
+            _shade_outside(draw, best, scale, panel.size)
+        if show_faces:
+            for f in result.analysis.faces:
+                x, y, w, h = (v * scale for v in f.box)
+                draw.rectangle([x, y, x + w, y + h], outline=(255, 255, 255, 220), width=1)
+        for c in reversed(crops):
+            colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
+            x, y, w, h = (v * scale for v in c.box)
+            draw.rectangle([x, y, x + w - 1, y + h - 1], outline=colour + (255,), width=4 if c.rank == 1 else 2)
+            text = f"#{c.rank} {c.score:.2f}"
+            tb = draw.textbbox((0, 0), text, font=small)
+            tx, ty = x + 4, y + 4 + (c.rank - 1) * (tb[3] + 6)
+            draw.rectangle([tx - 2, ty - 2, tx + tb[2] + 2, ty + tb[3] + 2], fill=(0, 0, 0, 170))
+            draw.text((tx, ty), text, fill=colour, font=small)
+        canvas = Image.new("RGB", (panel_width, ph + header), (24, 24, 24))
+        canvas.paste(panel, (0, header))
+        d = ImageDraw.Draw(canvas)
+        conf = f"  beats uncropped: {best.confidence:.0%}" if best else ""
+        d.text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=font)
+        panels.append(canvas)
+    cols = min(len(panels), 3)
+    rows = (len(panels) + cols - 1) // cols
+    footer_lines = _wrap(result.description, small, cols * panel_width - 16)
+    if result.crops:
+        footer_lines += _wrap("Best: " + result.crops[0].reason, small, cols * panel_width - 16)
+    footer = 10 + 17 * len(footer_lines)
+    sheet = Image.new("RGB", (cols * panel_width, rows * (ph + header) + footer), (24, 24, 24))
+    for i, p in enumerate(panels):
+        sheet.paste(p, ((i % cols) * panel_width, (i // cols) * (ph + header)))
+    d = ImageDraw.Draw(sheet)
+    y = rows * (ph + header) + 5
+    for line in footer_lines:
+        d.text((8, y), line, fill=(220, 220, 220), font=small)
+        y += 17
+    return sheet
+
+
+def _shade_outside(draw: ImageDraw.ImageDraw, crop: Crop, scale: float, size: tuple[int, int]) -> None:
+    x, y, w, h = (v * scale for v in crop.box)
+    W, H = size
+    shade = (0, 0, 0, 110)
+    x1, y1 = min(x + w, W), min(y + h, H)
+    for rx0, ry0, rx1, ry1 in ((0, 0, W, y), (0, y1, W, H), (0, y, x, y1), (x1, y, W, y1)):
+        if rx1 - rx0 >= 1 and ry1 - ry0 >= 1:
+            draw.rectangle([rx0, ry0, rx1, ry1], fill=shade)
+
+
+def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int) -> list[str]:
+    words = text.split()
+    lines: list[str] = []
+    line = ""
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    for word in words:
+        trial = f"{line} {word}".strip()
+        if probe.textlength(trial, font=font) <= width or not line:
+            line = trial
+        else:
+            lines.append(line)
+            line = word
+    if line:
+        lines.append(line)
+    return lines
+
+
+def save_preview(image: Image.Image, path: str | Path) -> None:
+    """Write a preview PNG atomically."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def contact_sheet(
+    tiles: Sequence[tuple[Image.Image, str]], tile_width: int = 256, columns: int = 4
+) -> Image.Image:
+    """A grid of labelled thumbnails (used by ``index query --preview`` and dataset previews)."""
+    font = _font(13)
+    thumbs = []
+    for im, label in tiles:
+        im = im.convert("RGB")
+        h = max(1, round(im.height * tile_width / im.width))
+        thumbs.append((im.resize((tile_width, h), Image.Resampling.LANCZOS), label))
+    cols = max(1, min(columns, len(thumbs)))
+    rows = (len(thumbs) + cols - 1) // cols if thumbs else 1
+    row_h = [0] * rows
+    for i, (t, _) in enumerate(thumbs):
+        row_h[i // cols] = max(row_h[i // cols], t.height + 34)
+    sheet = Image.new("RGB", (cols * (tile_width + 8) + 8, sum(row_h) + 8 or 40), (24, 24, 24))
+    d = ImageDraw.Draw(sheet)
+    y = 8
+    for r in range(rows):
+        for c in range(cols):
+            i = r * cols + c
+            if i >= len(thumbs):
+                break
+            t, label = thumbs[i]
+            x = 8 + c * (tile_width + 8)
+            sheet.paste(t, (x, y))
+            for k, line in enumerate(_wrap(label, font, tile_width)[:2]):
+                d.text((x, y + t.height + 2 + 15 * k), line, fill=(230, 230, 230), font=font)
+        y += row_h[r]
+    return sheet
+
+
+def composition_map(tokens: np.ndarray, encoder: str = "layout", width: int = 192, aspect: float = 1.5) -> Image.Image:
+    """Render a photo's composition tokens as a picture (used where no thumbnail is stored).
+
+    Layout tokens: the 8x8 lightness layout in grey, saliency in red, faces in white, lines in
+    yellow, the horizon in cyan. Other encoders: the mean activation per cell as a heat map.
+    """
+    import cv2
+
+    from ..retrieval.encoders.layout import GRID, LAYOUT_CHANNELS, encoder_class
+
+    height = max(1, round(width / aspect))
+    grid = encoder_class(encoder).grid_from_tokens(np.asarray(tokens)[None])[0].reshape(GRID, GRID, -1)
+
+    def up(channel: np.ndarray) -> np.ndarray:
+        return cv2.resize(channel.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+
+    if encoder == "layout":
+        c = {name: i for i, name in enumerate(LAYOUT_CHANNELS)}
+        light = np.clip(up(grid[:, :, c["lightness"]]), 0, 1)
+        rgb = np.repeat(light[:, :, None] * 0.7 + 0.1, 3, axis=2)
+        sal = np.clip(up(grid[:, :, c["saliency"]]), 0, 1)[:, :, None]
+        rgb = rgb * (1 - 0.7 * sal) + np.array([1.0, 0.15, 0.1]) * 0.7 * sal
+        for name, colour in (("lines", (1.0, 0.9, 0.1)), ("horizon", (0.1, 0.9, 1.0)), ("faces", (1.0, 1.0, 1.0))):
+            m = np.clip(up(grid[:, :, c[name]]) * (3.0 if name != "faces" else 1.0), 0, 1)[:, :, None]
+            rgb = rgb * (1 - 0.8 * m) + np.array(colour) * 0.8 * m
+    else:
+        heat = np.abs(grid).mean(axis=2)
+        heat = (heat - heat.min()) / max(float(np.ptp(heat)), 1e-9)
+        rgb = cv2.applyColorMap((up(heat) * 255).clip(0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)[:, :, ::-1] / 255.0
+    return Image.fromarray((np.clip(rgb, 0, 1) * 255).astype(np.uint8))

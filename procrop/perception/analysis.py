@@ -1,0 +1,231 @@
+"""What a composition analysis holds: :class:`CompositionAnalysis` and its parts, and its settings.
+
+:func:`procrop.perception.analyzer.analyze` turns a loaded image into a :class:`CompositionAnalysis`:
+
+* a **saliency map** combining spectral residual (Hou and Zhang 2007), frequency-tuned colour
+  contrast (Achanta et al. 2009), multi-scale centre-surround colour contrast, a sharpness cue
+  (subjects in focus against a soft background) and the detected faces and people;
+* **faces** (and the people under them) from a pluggable :class:`~procrop.perception.detectors.Detector`;
+* **subjects**: the salient regions, main subject first;
+* **dominant lines** (Canny + probabilistic Hough), their **vanishing point**, and the **horizon**
+  (a long near-level line or the strongest sky/ground transition of the row profile);
+* **colour and contrast** statistics.
+
+The maps live at a small "map" resolution (``map_side`` on the long side); every box, point and
+line in the result is in pixels of the oriented original image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .detectors import Detection
+
+
+@dataclass(frozen=True)
+class Line:
+    """A straight segment ``(x1, y1) -> (x2, y2)`` in original pixels.
+
+    ``angle`` is in degrees in ``(-90, 90]``: 0 is level, 90 vertical, positive rises to the right.
+    """
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    length: float
+    angle: float
+
+    @property
+    def orientation(self) -> str:
+        a = abs(self.angle)
+        if a <= 12:
+            return "horizontal"
+        if a >= 78:
+            return "vertical"
+        return "diagonal"
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """A horizon (or another dominant level divide) across the frame.
+
+    ``y_left`` and ``y_right`` are its heights at the left and right edges, in original pixels;
+    ``angle`` is its tilt in degrees (positive rises to the right); ``confidence`` is in [0, 1].
+    """
+
+    y_left: float
+    y_right: float
+    angle: float
+    confidence: float
+    source: str
+
+    def y_at(self, x: float, width: float) -> float:
+        """Height of the horizon at column ``x``."""
+        t = x / max(width, 1e-9)
+        return self.y_left + t * (self.y_right - self.y_left)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A subject: a salient blob, a face or a person.
+
+    ``box`` is ``(x, y, w, h)`` and ``centroid`` ``(x, y)`` in original pixels; ``mass`` is its
+    share of the image's total saliency; ``kind`` is ``"face"``, ``"person"`` or ``"salient"``;
+    ``colour`` names its dominant colour (``""`` when unknown).
+    """
+
+    box: tuple[float, float, float, float]
+    centroid: tuple[float, float]
+    mass: float
+    kind: str
+    colour: str = ""
+
+
+@dataclass(frozen=True)
+class ColourStats:
+    """Global colour and tone: every value in [0, 1] except ``warmth`` in [-1, 1] (cool..warm)."""
+
+    brightness: float
+    contrast: float
+    saturation: float
+    colourfulness: float
+    warmth: float
+    dominant: tuple[str, ...]
+
+
+@dataclass
+class CompositionAnalysis:
+    """Everything later stages need to know about a photo's composition.
+
+    Attributes:
+        width, height: size of the oriented original (the frame of every coordinate here).
+        saliency: ``(mh, mw)`` float32 map in [0, 1] at map resolution.
+        edges: ``(mh, mw)`` float32 gradient magnitude in [0, 1] at map resolution.
+        faces: detected faces, original pixels.
+        people: people (detected, or extrapolated below faces), original pixels.
+        subjects: salient regions, main subject first.
+        lines: dominant straight lines, longest first.
+        vanishing_point: where the diagonal lines converge, if they do, or ``None``.
+        horizon: the horizon, or ``None`` when there is no clear one.
+        colour: colour and tone statistics.
+        centroid: centre of saliency mass, as fractions ``(x/W, y/H)``.
+        lab: ``(mh, mw, 3)`` float32 CIELAB image at map resolution (OpenCV's 8-bit scaling).
+        timings: milliseconds spent per step.
+    """
+
+    width: int
+    height: int
+    saliency: np.ndarray
+    edges: np.ndarray
+    faces: list[Detection]
+    people: list[Detection]
+    subjects: list[Region]
+    lines: list[Line]
+    vanishing_point: tuple[float, float] | None
+    horizon: Horizon | None
+    colour: ColourStats
+    centroid: tuple[float, float]
+    lab: np.ndarray | None = field(default=None, repr=False)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def map_scale(self) -> tuple[float, float]:
+        """Map pixels per original pixel, ``(sx, sy)``."""
+        mh, mw = self.saliency.shape
+        return mw / self.width, mh / self.height
+
+    @property
+    def main_subject(self) -> Region | None:
+        return self.subjects[0] if self.subjects else None
+
+    @property
+    def compact_subjects(self) -> list[Region]:
+        """Salient regions that are objects rather than structure: a salient band spanning the
+        frame (a horizon, a shoreline) is left out (less than 80 % of the width and height)."""
+        return [
+            s for s in self.subjects
+            if s.kind == "salient" and s.box[2] < 0.8 * self.width and s.box[3] < 0.8 * self.height
+        ]
+
+    @property
+    def bands(self) -> list[Region]:
+        """Salient regions spanning (almost) the whole width or height of the frame."""
+        compact = self.compact_subjects
+        return [s for s in self.subjects if s.kind == "salient" and s not in compact]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (maps left out)."""
+
+        def r(v: float) -> float:
+            return round(float(v), 2)
+
+        return {
+            "faces": [
+                {"box": [r(v) for v in f.box], "score": round(f.score, 3), "kind": f.kind}
+                for f in self.faces
+            ],
+            "people": [{"box": [r(v) for v in p.box], "score": round(p.score, 3)} for p in self.people],
+            "subjects": [
+                {
+                    "box": [r(v) for v in s.box],
+                    "centroid": [r(v) for v in s.centroid],
+                    "mass": round(s.mass, 3),
+                    "kind": s.kind,
+                }
+                for s in self.subjects
+            ],
+            "lines": [
+                {"points": [r(ln.x1), r(ln.y1), r(ln.x2), r(ln.y2)], "angle": r(ln.angle)}
+                for ln in self.lines
+            ],
+            "vanishing_point": None
+            if self.vanishing_point is None
+            else [r(v) for v in self.vanishing_point],
+            "horizon": None
+            if self.horizon is None
+            else {
+                "y_left": r(self.horizon.y_left),
+                "y_right": r(self.horizon.y_right),
+                "angle": r(self.horizon.angle),
+                "confidence": round(self.horizon.confidence, 3),
+                "source": self.horizon.source,
+            },
+            "colour": {
+                "brightness": round(self.colour.brightness, 3),
+                "contrast": round(self.colour.contrast, 3),
+                "saturation": round(self.colour.saturation, 3),
+                "colourfulness": round(self.colour.colourfulness, 3),
+                "warmth": round(self.colour.warmth, 3),
+                "dominant": list(self.colour.dominant),
+            },
+            "centroid": [round(v, 3) for v in self.centroid],
+        }
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """Knobs of :func:`analyze`.
+
+    Attributes:
+        map_side: long side of the saliency/edge maps used for scoring.
+        saliency_weights: mix of the saliency cues (spectral, frequency-tuned, centre-surround,
+            sharpness).
+        face_boost, person_boost: saliency given to face and person boxes.
+        detect_faces: run the face detector.
+        max_lines: how many dominant lines to keep.
+        lines_side: long side of the image the line detector runs on.
+    """
+
+    map_side: int = 96
+    saliency_weights: tuple[float, float, float, float] = (0.25, 0.25, 0.3, 0.2)
+    face_boost: float = 1.0
+    person_boost: float = 0.45
+    detect_faces: bool = True
+    max_lines: int = 12
+    lines_side: int = 160
+
+

@@ -1,0 +1,1 @@
+"""Scoring candidate crops: weights, the per-photo context, the composition terms and plug-in terms."""

@@ -1,0 +1,1 @@
+"""Training the neural ProCrop network: training samples and the training loop."""

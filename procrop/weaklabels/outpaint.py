@@ -1,0 +1,210 @@
+"""Out-painting backends: fill a canvas around a photo so the photo's frame sits in a wider scene.
+
+* ``classical`` (default; no weights, fast on a CPU): the surroundings continue the photo by
+  reflection across its edges, warped by a smooth random displacement that grows with the
+  distance from the frame (so the mirror symmetry fades), blurred progressively with distance,
+  with a slow colour drift, and re-grained to the photo's own noise level. At the frame's edge the
+  fill equals the photo (no blur, no warp), so the seam carries no step in colour or sharpness.
+* ``diffusers``: Stable-Diffusion in-painting (``StableDiffusionInpaintPipeline``, a ControlNet
+  in-painting pipeline, or any in-painting pipeline ``AutoPipelineForInpainting`` loads) from a
+  local folder or a hub id, on CUDA when available, prompted with the photo's composition
+  description; the original pixels are pasted back exactly. Offline, a hub id fails with a clear
+  message.
+
+A backend is ``fill(photo, spec, rng, prompt) -> canvas`` with ``photo`` and ``canvas`` RGB uint8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from ..perception.saliency import gaussian_blur
+from ..errors import UsageError, require
+from .canvas import CanvasSpec
+
+
+class Outpainter(Protocol):
+    name: str
+
+    def fill(self, photo: np.ndarray, spec: CanvasSpec, rng: np.random.Generator, prompt: str = "") -> np.ndarray:
+        ...
+
+
+def distance_outside(spec: CanvasSpec) -> np.ndarray:
+    """``(H, W)`` float32 distance in pixels from each canvas pixel to the photo's frame (0 inside)."""
+    x, y, w, h = spec.frame
+    xs = np.arange(spec.width, dtype=np.float32)
+    ys = np.arange(spec.height, dtype=np.float32)
+    dx = np.maximum(np.maximum(x - xs, xs - (x + w - 1)), 0)
+    dy = np.maximum(np.maximum(y - ys, ys - (y + h - 1)), 0)
+    return np.sqrt(dy[:, None] ** 2 + dx[None, :] ** 2)
+
+
+def smooth_field(shape: tuple[int, int], rng: np.random.Generator, cells: int = 6, channels: int = 1) -> np.ndarray:
+    """A smooth random field in [-1, 1] (bicubic upsampling of coarse noise), ``(H, W, C)``."""
+    H, W = shape
+    coarse = rng.uniform(-1, 1, (cells + 1, cells + 1, channels)).astype(np.float32)
+    up = cv2.resize(coarse, (W, H), interpolation=cv2.INTER_CUBIC)
+    return np.clip(up.reshape(H, W, channels), -1, 1)
+
+
+def trim_scan_border(photo: np.ndarray, max_px: int = 6, factor: float = 5.0) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Remove thin border lines left by scanning or resizing: up to ``max_px`` rows/columns at an
+    edge, cut where the step between two lines is ``factor`` times the typical step of the next
+    lines further in. Out-painted context would otherwise start after a line no real scene has,
+    and the seam would give the frame away. Returns the trimmed photo and the pixels removed
+    ``(left, top, right, bottom)``."""
+    g = photo.astype(np.float32).mean(axis=2)
+    h, w = g.shape
+    if min(h, w) < 10 * max_px:
+        return photo, (0, 0, 0, 0)
+    col_step = np.abs(np.diff(g, axis=1)).mean(axis=0)  # step between column i and i+1
+    row_step = np.abs(np.diff(g, axis=0)).mean(axis=1)
+
+    def cut(steps_inward: np.ndarray) -> int:
+        # steps_inward[j]: step between the j-th and (j+1)-th line from the edge
+        typical = float(np.median(steps_inward[max_px + 1 : 3 * max_px + 1])) + 0.5
+        hits = [j + 1 for j in range(max_px) if steps_inward[j] > factor * typical]
+        return max(hits) if hits else 0
+
+    left = cut(col_step)
+    right = cut(col_step[::-1])
+    top = cut(row_step)
+    bottom = cut(row_step[::-1])
+    return photo[top : h - bottom, left : w - right], (left, top, right, bottom)
+
+
+def noise_level(photo: np.ndarray) -> float:
+    """Robust estimate of the photo's pixel noise (median absolute deviation of a high-pass)."""
+    g = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    hp = g - cv2.GaussianBlur(g, (0, 0), 1.0)
+    return float(1.4826 * np.median(np.abs(hp - np.median(hp))))
+
+
+class ClassicalOutpainter:
+    """See the module docstring. ``warp`` and ``blur`` set how fast the continuation dissolves."""
+
+    name = "classical"
+
+    def __init__(self, warp: float = 0.12, blur: float = 0.02, colour_drift: float = 0.08) -> None:
+        self.warp = warp
+        self.blur = blur
+        self.colour_drift = colour_drift
+
+    def fill(self, photo: np.ndarray, spec: CanvasSpec, rng: np.random.Generator, prompt: str = "") -> np.ndarray:
+        x0, y0, w, h = spec.frame
+        W, H = spec.width, spec.height
+        if photo.shape[:2] != (h, w):
+            raise UsageError(f"photo is {photo.shape[1]}x{photo.shape[0]}, the frame is {w}x{h}")
+        d = distance_outside(spec)
+        size = float(min(w, h))
+        ramp = np.clip(d / (0.25 * size), 0, 1) ** 1.5  # 0 at the frame, 1 a quarter photo away
+        disp = smooth_field((H, W), rng, cells=5, channels=2) * (self.warp * size)
+        xs, ys = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+        map_x = xs - x0 + disp[:, :, 0] * ramp
+        map_y = ys - y0 + disp[:, :, 1] * ramp
+        mirrored = cv2.remap(photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        # progressive blur: blend sharper and blurrier versions by distance
+        out = mirrored.astype(np.float32)
+        sigmas = [self.blur * size * f for f in (0.5, 1.0, 2.0)]
+        levels = [out] + [gaussian_blur(out, s) for s in sigmas]
+        # the first few percent beyond the edge stay as sharp as the photo, then detail fades
+        t = np.clip((d - 0.06 * size) / (0.5 * size), 0, 1) * (len(levels) - 1)
+        result = np.zeros_like(out)
+        for i in range(len(levels)):
+            weight = np.clip(1 - np.abs(t - i), 0, 1)[:, :, None]
+            result += weight * levels[i]
+        # slow colour drift and a little darkening far out
+        drift = 1 + self.colour_drift * smooth_field((H, W), rng, cells=3, channels=3) * ramp[:, :, None]
+        result *= drift * (1 - 0.08 * ramp[:, :, None])
+        # grain: put back the noise that blurring removed
+        sigma_n = noise_level(photo)
+        grain = rng.normal(0, 1, (H, W, 1)).astype(np.float32) * sigma_n * np.clip(t / (len(levels) - 1) * 1.5, 0, 1)[:, :, None]
+        result += grain
+        canvas = np.clip(result, 0, 255).astype(np.uint8)
+        canvas[y0 : y0 + h, x0 : x0 + w] = photo
+        return canvas
+
+
+class DiffusersOutpainter:
+    """Stable-Diffusion in-painting from a local pipeline folder or a hub id (see the module doc).
+
+    Args:
+        model: folder or hub id of an in-painting pipeline.
+        steps, guidance: diffusion steps and classifier-free guidance.
+        max_side: the canvas is processed at most this large (multiple of 8), then upscaled; the
+            photo itself is pasted back at full resolution.
+    """
+
+    name = "diffusers"
+
+    def __init__(self, model: str, device: str | None = None, steps: int = 30, guidance: float = 7.5,
+                 max_side: int = 768, negative_prompt: str = "frame, border, text, watermark, blurry") -> None:
+        from ..pretrained import from_pretrained
+
+        torch = require("torch", "the diffusers out-painting backend", "diffusers")
+        diffusers = require("diffusers", "the diffusers out-painting backend", "diffusers")
+        pipe = from_pretrained(diffusers.AutoPipelineForInpainting.from_pretrained, model, "the in-painting pipeline")
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.pipe = pipe.to(self.device)
+        if hasattr(self.pipe, "set_progress_bar_config"):
+            self.pipe.set_progress_bar_config(disable=True)
+        self.torch = torch
+        self.steps = steps
+        self.guidance = guidance
+        self.max_side = max_side
+        self.negative_prompt = negative_prompt
+
+    def fill(self, photo: np.ndarray, spec: CanvasSpec, rng: np.random.Generator, prompt: str = "") -> np.ndarray:
+        from PIL import Image
+
+        x0, y0, w, h = spec.frame
+        W, H = spec.width, spec.height
+        k = min(1.0, self.max_side / max(W, H))
+        sw, sh = max(8, int(W * k) // 8 * 8), max(8, int(H * k) // 8 * 8)
+        # start from the classical fill so the model sees plausible colours under the mask
+        init = ClassicalOutpainter().fill(photo, spec, rng)
+        mask = np.full((H, W), 255, np.uint8)
+        mask[y0 : y0 + h, x0 : x0 + w] = 0
+        generator = self.torch.Generator(device="cpu").manual_seed(int(rng.integers(0, 2**31 - 1)))
+        image = Image.fromarray(init).resize((sw, sh), Image.Resampling.LANCZOS)
+        mask_image = Image.fromarray(mask).resize((sw, sh), Image.Resampling.NEAREST)
+        extra = {}
+        if getattr(self.pipe, "controlnet", None) is not None:
+            # ControlNet-inpaint: the condition is the image with the pixels to fill set to -1
+            cond = np.asarray(image, np.float32) / 255.0
+            cond[np.asarray(mask_image) > 127] = -1.0
+            extra["control_image"] = self.torch.from_numpy(cond.transpose(2, 0, 1)[None].copy())
+        result = self.pipe(
+            prompt=prompt or "a professional photograph",
+            negative_prompt=self.negative_prompt,
+            image=image,
+            mask_image=mask_image,
+            width=sw,
+            height=sh,
+            num_inference_steps=self.steps,
+            guidance_scale=self.guidance,
+            generator=generator,
+            **extra,
+        ).images[0]
+        canvas = np.asarray(result.convert("RGB").resize((W, H), Image.Resampling.LANCZOS)).copy()
+        canvas[y0 : y0 + h, x0 : x0 + w] = photo
+        return canvas
+
+
+BackendFactory = Callable[..., Any]
+BACKENDS: dict[str, BackendFactory] = {"classical": ClassicalOutpainter, "diffusers": DiffusersOutpainter}
+
+
+def create_outpainter(name: str, **kwargs: Any) -> Outpainter:
+    try:
+        factory = BACKENDS[name]
+    except KeyError:
+        raise UsageError(f"unknown out-painting backend {name!r}; use classical or diffusers") from None
+    if name == "diffusers" and not kwargs.get("model"):
+        raise UsageError("the diffusers backend needs --model (a local in-painting pipeline folder or a hub id)")
+    return factory(**kwargs)

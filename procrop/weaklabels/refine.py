@@ -1,0 +1,137 @@
+"""ProCrop's weak-label refinement: keep diverse, standard-ratio proposals around the pseudo-label.
+
+Used by the weak-label generator (proposals scored by the default cropper) and by weak-mode
+training (online, with the model's own predictions). Boxes here are ``x1, y1, x2, y2`` pixels.
+
+A proposal is kept when
+
+1. its aspect ratio (long side / short side) is within 0.03 of 1, 5:4, 4:3, 7:5, 3:2 or 16:9 (then
+   its far edge is moved so the ratio is exact);
+2. its distance to every box already kept, pseudo-label included, exceeds 0.2, where
+   ``distance = 2 |area_a - area_b| / (W H) + (|dx1| + |dx2|) / W + (|dy1| + |dy2|) / H``;
+3. it covers more than 80 % of the pseudo-label's area;
+4. its score exceeds 2 (on the 0-10 scale: a model's sigmoid above 0.2).
+
+Proposals are considered best score first; the four best survivors follow the pseudo-label (score
+5) in the annotation file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..geometry import STANDARD_RATIOS
+from ..files import atomic_write_text
+
+PSEUDO_SCORE = 5.0
+
+
+def snap_standard_ratio(box: Sequence[float], width: float, height: float, tol: float = 0.03) -> tuple[float, float, float, float] | None:
+    """Snap a box to the nearest standard ratio by moving its far edge, or ``None`` when its ratio
+    is not within ``tol`` of one (or the snapped box leaves the image)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    if w <= 0 or h <= 0:
+        return None
+    ratio = max(w, h) / min(w, h)
+    target = min(STANDARD_RATIOS, key=lambda r: abs(r - ratio))
+    if abs(target - ratio) > tol:
+        return None
+    if w >= h:
+        x2 = x1 + h * target
+    else:
+        y2 = y1 + w * target
+    if x2 > width + 1e-6 or y2 > height + 1e-6:
+        return None
+    return x1, y1, x2, y2
+
+
+def procrop_distance(a: Sequence[float], b: Sequence[float], width: float, height: float) -> float:
+    """ProCrop's box distance (see the module docstring)."""
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    area_b = (b[2] - b[0]) * (b[3] - b[1])
+    return (
+        2 * abs(area_a - area_b) / (width * height)
+        + (abs(a[0] - b[0]) + abs(a[2] - b[2])) / width
+        + (abs(a[1] - b[1]) + abs(a[3] - b[3])) / height
+    )
+
+
+def coverage(box: Sequence[float], of: Sequence[float]) -> float:
+    """Share of ``of``'s area inside ``box``."""
+    iw = max(0.0, min(box[2], of[2]) - max(box[0], of[0]))
+    ih = max(0.0, min(box[3], of[3]) - max(box[1], of[1]))
+    return iw * ih / max((of[2] - of[0]) * (of[3] - of[1]), 1e-9)
+
+
+def refine_labels(
+    pseudo: Sequence[float],
+    proposals: Iterable[tuple[Sequence[float], float]],
+    width: float,
+    height: float,
+    keep: int = 4,
+    min_score: float = 2.0,
+    min_distance: float = 0.2,
+    min_cover: float = 0.8,
+    tol: float = 0.03,
+) -> list[tuple[tuple[float, float, float, float], float]]:
+    """The refined label list: the pseudo-label (score 5) then up to ``keep`` proposals."""
+    kept: list[tuple[tuple[float, float, float, float], float]] = []
+    chosen = [tuple(float(v) for v in pseudo)]
+    for box, score in sorted(proposals, key=lambda p: -float(p[1])):
+        if float(score) <= min_score or len(kept) >= keep:
+            continue
+        clipped = (max(0.0, box[0]), max(0.0, box[1]), min(width, box[2]), min(height, box[3]))
+        snapped = snap_standard_ratio(clipped, width, height, tol)
+        if snapped is None:
+            continue
+        if coverage(snapped, pseudo) <= min_cover:
+            continue
+        if any(procrop_distance(snapped, c, width, height) <= min_distance for c in chosen):
+            continue
+        chosen.append(snapped)
+        kept.append((snapped, float(score)))
+    return [(tuple(float(v) for v in pseudo), PSEUDO_SCORE)] + kept  # type: ignore[list-item]
+
+
+def format_annotation(rows: Sequence[tuple[Sequence[float], float]]) -> str:
+    """Annotation file text: one ``y1 x1 y2 x2 score`` line per box (row-first, as ProCrop/GAICD)."""
+    lines = []
+    for (x1, y1, x2, y2), score in rows:
+        lines.append(f"{y1:.1f} {x1:.1f} {y2:.1f} {x2:.1f} {score:.4f}")
+    return "\n".join(lines) + "\n"
+
+
+def write_annotation(path: str | os.PathLike, rows: Sequence[tuple[Sequence[float], float]]) -> None:
+    """Write an annotation file atomically (a reader never sees half a file)."""
+    atomic_write_text(Path(path), format_annotation(rows))
+
+
+def update_annotation_file(
+    path: str | os.PathLike,
+    proposals: Iterable[tuple[Sequence[float], float]],
+    width: float,
+    height: float,
+    **kwargs: float,
+) -> bool:
+    """Merge proposals into an annotation file (ProCrop's online refinement). The first line is the
+    pseudo-label; earlier refined boxes compete with the new proposals. Returns whether the file
+    changed; when no proposal survives, the file is left as it is."""
+    from ..data.readers import _read_row_first_txt
+
+    boxes, scores = _read_row_first_txt(Path(path), default_score=PSEUDO_SCORE)
+    xyxy = np.column_stack([boxes[:, 0], boxes[:, 1], boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]])
+    pseudo = xyxy[0]
+    existing = [(xyxy[i], scores[i]) for i in range(1, len(xyxy)) if scores[i] != -2]
+    rows = refine_labels(pseudo, list(existing) + list(proposals), width, height, **kwargs)  # type: ignore[arg-type]
+    if len(rows) == 1:
+        return False
+    new_text = format_annotation(rows)
+    if Path(path).read_text("utf-8") == new_text:
+        return False
+    atomic_write_text(Path(path), new_text)
+    return True
