@@ -28,8 +28,8 @@ def main() -> None:
     from procrop import Cropper
     from procrop.geometry import iou_matrix, parse_ratio
     from procrop.imaging.load import load_image
-    from procrop.retrieval import RetrievalTerm
-    from procrop.scoring.composition import ScoringContext
+    from procrop.scoring.terms.retrieval import RetrievalTerm
+    from procrop.scoring.context import ScoringContext
 
     held, train = split_pool(args.photos, args.limit)
     term = RetrievalTerm(build_train_db(train, args.workers))

@@ -34,14 +34,18 @@ import numpy as np
 
 from ._version import __version__
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
-from .perception.analyzer import analyze
-from .perception.describe import describe, explain_crop
-from .perception.detectors import Detector, HaarFaceDetector
+from .perception.describe import describe
+from .scoring.explain import explain_crop
+from .perception.analyzer import Analyzer
+from .perception.detectors import Detector
 from .errors import UsageError
 from .candidates import CandidateConfig, anchored_candidates, generate_candidates, unique_boxes
-from .geometry import AspectRatio, largest_box, parse_ratios, select_diverse
-from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
-from .scoring.composition import CompositionScorer, ExtraTerm, ScoringContext, ScoringWeights, TermValues
+from .geometry import AspectRatio, largest_box, parse_ratios, ratio_error_px, ratio_label, select_diverse
+from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
+from .scoring.composition import CompositionScorer
+from .scoring.protection import allowed_crops
+from .scoring.context import ExtraTerm, ScoringContext, TermValues
+from .scoring.weights import ScoringWeights
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class CropResult:
         analysis: the underlying analysis.
         timings: milliseconds per stage.
         references: professional photos retrieved for this image (retrieval), best first.
+        warnings: problems worth telling the user, e.g. a ratio that cannot fit the image.
     """
 
     image: str
@@ -112,6 +117,7 @@ class CropResult:
     analysis: CompositionAnalysis
     timings: dict[str, float] = field(default_factory=dict)
     references: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def confidence(self) -> float:
@@ -135,6 +141,8 @@ class CropResult:
         }
         if self.references:
             d["references"] = self.references
+        if self.warnings:
+            d["warnings"] = self.warnings
         if include_analysis:
             d["analysis"] = self.analysis.to_dict()
         d["timings_ms"] = {k: round(v, 2) for k, v in self.timings.items()}
@@ -152,8 +160,9 @@ class Cropper:
         weights: a :class:`ScoringWeights` or a path to a weights TOML; default: the shipped file.
         candidates: candidate layout (minimum area, number of scales, grid density).
         analysis: analysis settings.
-        face_detector: a :class:`~procrop.perception.detectors.Detector`; default Haar cascades.
-        people_detector: optional whole-person detector.
+        face_detector: a :class:`~procrop.perception.detectors.Detector`; default YuNet
+            (Haar cascades with ``profile="fast"``).
+        people_detector: optional extra whole-person detector.
         extra_terms: plugged-in :class:`~procrop.scoring.composition.ExtraTerm` objects.
         reference_db: path of a reference database for the retrieval term; the default uses the
             database bundled with procrop when there is one; ``None`` switches retrieval off.
@@ -168,6 +177,9 @@ class Cropper:
         model_weight: weight of the ``neural`` term; default 1.5 x the sum of the other weights.
         analysis_size: long side of the working image.
         max_pixels: refuse images with more pixels (decompression bombs).
+        profile: ``"default"`` (pretrained detectors: YuNet faces, YOLOX-nano people, animals and
+            objects) or ``"fast"`` (Haar faces only; about half the time).
+        object_detector: replaces the default YOLOX-nano detector.
     """
 
     def __init__(
@@ -187,6 +199,8 @@ class Cropper:
         rerank_top: int = 24,
         analysis_size: int = 224,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        profile: str = "default",
+        object_detector: Detector | None = None,
     ) -> None:
         if not (0 < diversity_iou <= 1):
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
@@ -195,7 +209,7 @@ class Cropper:
         weights = weights or ScoringWeights.load()
         terms = list(extra_terms)
         if model is not None:
-            from .predictor import NeuralTerm  # needs the torch extra
+            from .scoring.terms.neural import NeuralTerm  # needs the torch extra
 
             db = None if reference_db is None else ("default" if reference_db is _UNSET else str(reference_db))
             terms.append(NeuralTerm.from_checkpoint(model, db))
@@ -204,9 +218,10 @@ class Cropper:
             weights = weights.with_weights(neural=model_weight)
         self.scorer = CompositionScorer(weights)
         self.candidate_config = candidates or CandidateConfig()
-        self.analysis_config = analysis or AnalysisConfig()
-        self.face_detector = face_detector if face_detector is not None else HaarFaceDetector()
-        self.people_detector = people_detector
+        self.analyzer = Analyzer(
+            analysis, face_detector, people_detector, analysis_size, max_pixels,
+            profile=profile, object_detector=object_detector,
+        )
         retrieval = _retrieval_term(reference_db)
         if retrieval is not None and not any(t.name == "retrieval" for t in terms):
             terms.insert(0, retrieval)
@@ -214,8 +229,6 @@ class Cropper:
         self.diversity_iou = diversity_iou
         self.min_score_ratio = min_score_ratio
         self.rerank_top = rerank_top
-        self.analysis_size = analysis_size
-        self.max_pixels = max_pixels
 
     @property
     def weights(self) -> ScoringWeights:
@@ -225,13 +238,11 @@ class Cropper:
 
     def load(self, image: ImageSource | LoadedImage) -> LoadedImage:
         """Load an image at the cropper's working size (a :class:`LoadedImage` passes through)."""
-        if isinstance(image, LoadedImage):
-            return image
-        return load_image(image, self.analysis_size, self.max_pixels)
+        return self.analyzer.load(image)
 
     def analyze(self, image: ImageSource | LoadedImage) -> CompositionAnalysis:
         """Composition analysis of an image."""
-        return analyze(self.load(image), self.face_detector, self.people_detector, self.analysis_config)
+        return self.analyzer.analyze(image)
 
     def describe(self, image: ImageSource | LoadedImage) -> str:
         """The composition of an image, described in words."""
@@ -269,7 +280,7 @@ class Cropper:
         t0 = time.perf_counter()
         loaded = self.load(image)
         t1 = time.perf_counter()
-        analysis = analyze(loaded, self.face_detector, self.people_detector, self.analysis_config)
+        analysis = self.analyzer.analyze(loaded)
         t2 = time.perf_counter()
         ctx = ScoringContext(loaded, analysis)
         W, H = loaded.width, loaded.height
@@ -299,13 +310,14 @@ class Cropper:
             analysis=analysis,
             timings=timings,
             references=references,
+            warnings=[w for r in requested if (w := _ratio_fit_warning(r, W, H))],
         )
 
     def score_boxes(self, image: ImageSource | LoadedImage, boxes: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] of given ``(N, 4)`` ``xywh`` boxes (original pixels), every term
         included: how procrop ranks a benchmark's fixed candidates (GAICD, CPC)."""
         loaded = self.load(image)
-        analysis = analyze(loaded, self.face_detector, self.people_detector, self.analysis_config)
+        analysis = self.analyzer.analyze(loaded)
         ctx = ScoringContext(loaded, analysis)
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         tv = self.scorer.terms(ctx, b)
@@ -327,6 +339,7 @@ class Cropper:
             x1, y1 = (fb[:, 0] + fb[:, 2]).max(), (fb[:, 1] + fb[:, 3]).max()
             anchors.append((x0, y0, x1 - x0, y1 - y0))
         anchors += [s.box for s in analysis.subjects if s.kind == "salient"][:2]
+        anchors += [d.box for d in analysis.subjects_to_keep[:3]]
         if anchors:
             boxes.append(anchored_candidates(W, H, ratio, anchors, self.candidate_config))
         resolved = ratio.resolve(W, H)
@@ -340,17 +353,13 @@ class Cropper:
         return unique_boxes(np.concatenate(boxes, axis=0))
 
     def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio) -> tuple[np.ndarray, TermValues]:
-        """Candidates of one ratio with their base terms: face-cutting crops dropped whenever a
-        crop keeps the face whole (largest face first), then, when extra terms will re-rank, the
-        best ``rerank_top`` (every candidate for a neural model) plus the largest box."""
+        """Candidates of one ratio with their base terms: crops that cut a face, person, animal or
+        object they could keep whole (or cut cleanly) dropped (:mod:`procrop.scoring.protection`),
+        then, when extra terms will re-rank, the best ``rerank_top`` (every candidate for a neural
+        model) plus the largest box."""
         boxes = self.candidates(ctx.analysis, ratio, ctx)
         tv = self.scorer.terms(ctx, boxes)
-        allowed = np.ones(len(boxes), dtype=bool)
-        order_faces = np.argsort([-(f.box[2] * f.box[3]) for f in ctx.analysis.faces])
-        for fi in order_faces:
-            inside = tv.face_inside[fi]
-            if (inside[allowed] >= 0.97).any():
-                allowed &= ~((inside > 0.02) & (inside < 0.97))
+        allowed = allowed_crops(boxes, ctx.analysis, tv.face_inside)
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)
@@ -439,9 +448,25 @@ def _retrieval_term(reference_db: Any) -> ExtraTerm | None:
     """The retrieval term for a reference DB path, the bundled DB (default), or none."""
     if reference_db is None:
         return None
-    from .retrieval import RetrievalTerm, bundled_db_path
+    from .retrieval.references import bundled_db_path
+    from .scoring.terms.retrieval import RetrievalTerm
 
     if reference_db is _UNSET:
         path = bundled_db_path()
         return None if path is None else RetrievalTerm(path)
     return RetrievalTerm(Path(reference_db))
+
+
+def _ratio_fit_warning(ratio: AspectRatio, width: int, height: int) -> str | None:
+    """A message when no box of ``ratio`` fits the image to within half a pixel (a 1x4000 strip
+    asked for 16:9): the crops of that ratio are then only the closest boxes."""
+    value = ratio.resolve(width, height).value
+    if value is None:
+        return None
+    box = largest_box(width, height, value)
+    if ratio_error_px(box, value) <= 0.5:
+        return None
+    return (
+        f"{ratio.label} cannot fit a {width}x{height} image: the closest box is {box[2]}x{box[3]} "
+        f"({ratio_label(box[2], box[3])})"
+    )

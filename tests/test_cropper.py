@@ -174,7 +174,7 @@ def test_bad_arguments(cropper: Cropper) -> None:
 
 
 def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:
-    from procrop.scoring.composition import ScoringWeights
+    from procrop.scoring.weights import ScoringWeights
 
     w = ScoringWeights.load()
     assert set(w.weights) >= {"content", "placement", "balance", "boundary", "headroom", "horizon"}
@@ -193,3 +193,30 @@ def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:
     bad.write_text("[weights]\ncontent = -1\n")
     with pytest.raises(UsageError, match="non-negative"):
         Cropper(weights=bad)
+
+
+def test_ratio_that_cannot_fit_says_so(tmp_path) -> None:
+    """A 1x4000 strip asked for 16:9: the closest box comes with a warning, in the JSON too."""
+    from procrop import Cropper
+
+    strip = np.full((4000, 1, 3), 128, np.uint8)
+    result = Cropper(reference_db=None, profile="fast").process(strip, ["16:9", "free"], top_k=1)
+    assert len(result.warnings) == 1 and "16:9 cannot fit a 1x4000 image" in result.warnings[0]
+    assert result.to_dict()["warnings"] == result.warnings
+    assert all(0 <= c.box[0] and c.box[0] + c.box[2] <= 1 for c in result.crops)
+
+
+def test_no_raw_pillow_warning_for_large_images(tmp_path) -> None:
+    """Between Pillow's limit (89 MP) and procrop's (180 MP) nothing but procrop speaks."""
+    import warnings
+
+    from PIL import Image
+
+    from procrop.imaging.load import load_image
+
+    path = tmp_path / "large.png"
+    Image.new("L", (10000, 9500)).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_image(path, 224)
+    assert (loaded.width, loaded.height) == (10000, 9500)

@@ -183,7 +183,7 @@ def train_config(data: Path, out: Path, steps: int, **train) -> Config:
 def test_overfits_a_handful_of_images(tmp_path: Path) -> None:
     """Bounded steps on 4 synthetic images with known good boxes: top-1 IoU >= 0.9 on each."""
     from procrop.geometry import iou
-    from procrop.predictor import NeuralCropper
+    from procrop.model.predictor import NeuralCropper
     from procrop.training.trainer import Trainer
 
     boxes = make_synthetic_set(tmp_path / "data")
@@ -284,7 +284,7 @@ def test_weak_mode_refines_annotations_atomically(tmp_path: Path) -> None:
 def test_onnx_parity(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     from procrop.model.export import export_onnx, parity
-    from procrop.predictor import NeuralCropper
+    from procrop.model.predictor import NeuralCropper
 
     cfg = tiny_config(k_refs=3)
     model = build_model(cfg.model).eval()

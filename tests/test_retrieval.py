@@ -27,14 +27,14 @@ from procrop.retrieval import (
     ExactIndex,
     FaissIndex,
     ReferenceDB,
-    RetrievalTerm,
     build_database,
     bundled_db_path,
     create_encoder,
     read_licences,
 )
 from procrop.retrieval.store import NewItem, commit_items
-from procrop.scoring.composition import ScoringContext
+from procrop.scoring.context import ScoringContext
+from procrop.scoring.terms.retrieval import RetrievalTerm
 
 runner = CliRunner()
 
@@ -92,7 +92,7 @@ def test_encoder_registry_errors() -> None:
 
 def test_sam_loader_with_tiny_random_weights(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
-    from procrop.retrieval.encoders.neural import build_sam_image_encoder, sam_config_from_state_dict
+    from procrop.retrieval.encoders.sam import build_sam_image_encoder, sam_config_from_state_dict
 
     arch = dict(embed_dim=32, depth=3, num_heads=2, patch_size=8, img_size=64, out_chans=16, window_size=4, global_attn_indexes=(1,))
     model = build_sam_image_encoder(**arch)

@@ -2,9 +2,11 @@
 
 ``python tools/crop_snapshot.py write OUT.json`` crops the example photo and 20 photos of the pool
 (every 25th file of ``MANIFEST.csv``) at free, 1:1, 4:5 and 16:9 with the default options and stores
-each result (without ``timings_ms``, the only field that varies run to run).
+each result (without ``timings_ms``, which varies run to run, and ``procrop_version``).
 ``python tools/crop_snapshot.py compare OLD.json NEW.json`` lists every photo whose JSON differs
-and exits 1 if any does. Run ``write`` before and after a change, then ``compare``.
+and exits 1 if any does. Run ``write`` before and after a change, then ``compare``. Since 0.2 the
+default perception uses pretrained detectors; ``--profile fast`` is 0.1's perception, so
+``write --profile fast`` after the change compares like with like.
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ def snapshot_photos(shared: Path, n: int = 20) -> list[Path]:
     return [ROOT / "examples" / "beach.jpg", *picked]
 
 
-def write(out: Path, shared: Path) -> None:
+def write(out: Path, shared: Path, profile: str | None) -> None:
     """Crop every snapshot photo and write ``{name: json}`` to ``out``."""
     from procrop import Cropper
 
-    cropper = Cropper()
+    cropper = Cropper() if profile is None else Cropper(profile=profile)
     results = {}
     for path in snapshot_photos(shared):
         d = cropper.process(str(path), ["free", "1:1", "4:5", "16:9"], top_k=5).to_dict()
         d.pop("timings_ms", None)
+        d.pop("procrop_version", None)
         d["image"] = path.name
         results[path.name] = json.dumps(d, sort_keys=True)
     out.write_text(json.dumps(results, indent=0, sort_keys=True))
@@ -60,12 +63,13 @@ def main() -> int:
     w = sub.add_parser("write")
     w.add_argument("out", type=Path)
     w.add_argument("--shared", type=Path, default=Path(os.environ.get("PROCROP_SHARED", ROOT.parent / "shared")))
+    w.add_argument("--profile", default=None, help="perception profile (procrop >= 0.2; 'fast' is 0.1's)")
     c = sub.add_parser("compare")
     c.add_argument("old", type=Path)
     c.add_argument("new", type=Path)
     args = ap.parse_args()
     if args.cmd == "write":
-        write(args.out, args.shared)
+        write(args.out, args.shared, args.profile)
         return 0
     return compare(args.old, args.new)
 

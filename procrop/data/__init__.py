@@ -1,11 +1,14 @@
-"""Benchmark and training data sets: readers with one record type.
+"""Reading cropping data sets: benchmark and weak-label readers with one record type.
+
+This package only reads annotation files; the training set prepared for the network is
+:mod:`procrop.training.samples`, and the weak-label generator that writes data sets is
+:mod:`procrop.weaklabels.driver`.
 
 See :mod:`procrop.data.readers` for every format; :class:`CropSample` and :class:`CropDataset`
 are what they return.
 """
 
 from .readers import (
-    PSEUDO_LABEL_SCORE,
     READERS,
     read_benchmark,
     read_cpc,
@@ -15,7 +18,7 @@ from .readers import (
     read_gaicd_v2,
     read_weak,
 )
-from .records import CropDataset, CropSample, DatasetError
+from .records import PSEUDO_LABEL_SCORE, CropDataset, CropSample, DatasetError
 
 __all__ = [
     "PSEUDO_LABEL_SCORE",

@@ -36,7 +36,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import require
-from .records import CropDataset, CropSample, DatasetError, check_boxes, find_image, xyxy_rows, yxyx_rows
+from .records import (
+    PSEUDO_LABEL_SCORE,
+    CropDataset,
+    CropSample,
+    DatasetError,
+    check_boxes,
+    find_image,
+    xyxy_rows,
+    yxyx_rows,
+)
 
 
 def _loadmat(path: Path) -> dict[str, Any]:
@@ -99,7 +108,7 @@ def read_gaicd_v2(data: str | os.PathLike) -> CropDataset:
     for split_dir in sorted(p for p in ann_root.iterdir() if p.is_dir()) or [ann_root]:
         split = split_dir.name if split_dir != ann_root else "all"
         for txt in sorted(split_dir.glob("*.txt")):
-            boxes, scores = _read_row_first_txt(txt, default_score=None)
+            boxes, scores = read_row_first_txt(txt, default_score=None)
             keep = scores != -2
             if not keep.any():
                 raise DatasetError(f"{txt}: no valid crop (every MOS is -2)")
@@ -110,7 +119,7 @@ def read_gaicd_v2(data: str | os.PathLike) -> CropDataset:
     return _finish("gaicd-v2", samples, root, "candidates")
 
 
-def _read_row_first_txt(path: Path, default_score: float | None) -> tuple[np.ndarray, np.ndarray]:
+def read_row_first_txt(path: Path, default_score: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Lines ``y1 x1 y2 x2 [score]`` -> ``(xywh, scores)``; names the file and line on errors."""
     rows = []
     scores = []
@@ -279,9 +288,6 @@ def read_cpc(data: str | os.PathLike) -> CropDataset:
 # ProCrop weak-label set
 # --------------------------------------------------------------------------------------------
 
-PSEUDO_LABEL_SCORE = 5.0
-
-
 def read_weak(data: str | os.PathLike) -> CropDataset:
     """A ProCrop-style weak-label set: ``images/`` + ``annotations/*.txt`` (see the module doc).
 
@@ -296,7 +302,7 @@ def read_weak(data: str | os.PathLike) -> CropDataset:
     for folder in sorted(p for p in ann_root.iterdir() if p.is_dir()) or [ann_root]:
         split = folder.name if folder != ann_root else "all"
         for txt in sorted(folder.glob("*.txt")):
-            boxes, scores = _read_row_first_txt(txt, default_score=PSEUDO_LABEL_SCORE)
+            boxes, scores = read_row_first_txt(txt, default_score=PSEUDO_LABEL_SCORE)
             keep = scores != -2
             image = find_image(txt.stem, [root / "images" / folder.name, root / "images"])
             extra = dict(manifest.get(txt.stem, {}))

@@ -1,4 +1,11 @@
-"""The record every dataset reader returns, and helpers shared by the readers."""
+"""The record every dataset reader returns, and helpers shared by the readers.
+
+Owns :class:`CropSample` / :class:`CropDataset`, :class:`DatasetError`, the weak-label pseudo-label
+score (:data:`PSEUDO_LABEL_SCORE`) and the box-row conversions the readers share. This package
+(:mod:`procrop.data`) only *reads* data sets; the training set built from them is
+:mod:`procrop.training.samples`, and the weak-label generator that writes one is
+:mod:`procrop.weaklabels.driver`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ProcropError
+from ..geometry import xyxy_to_xywh
+
+#: Score of a weak-label set's pseudo-label (the photographer's original frame): the first line of
+#: every annotation file, written without a score. ProCrop's 0-10 scale.
+PSEUDO_LABEL_SCORE = 5.0
 
 
 class DatasetError(ProcropError):
@@ -132,13 +144,13 @@ def xyxy_rows(rows: np.ndarray, order_corners: bool = False) -> np.ndarray:
     if order_corners:
         r = np.stack([np.minimum(r[:, 0], r[:, 2]), np.minimum(r[:, 1], r[:, 3]),
                       np.maximum(r[:, 0], r[:, 2]), np.maximum(r[:, 1], r[:, 3])], axis=1)
-    return np.stack([r[:, 0], r[:, 1], r[:, 2] - r[:, 0], r[:, 3] - r[:, 1]], axis=1)
+    return xyxy_to_xywh(r)
 
 
 def yxyx_rows(rows: np.ndarray) -> np.ndarray:
     """``(N, 4)`` ``y1, x1, y2, x2`` (GAICD's row-first order) -> ``x, y, w, h`` (float)."""
     r = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-    return np.stack([r[:, 1], r[:, 0], r[:, 3] - r[:, 1], r[:, 2] - r[:, 0]], axis=1)
+    return xyxy_to_xywh(r[:, [1, 0, 3, 2]])
 
 
 def check_boxes(boxes: np.ndarray, where: str) -> np.ndarray:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -61,6 +62,8 @@ class LoadedImage:
         has_alpha: the source had transparency (composited over white for analysis).
         decoded_size: ``(w, h)`` at which the file was actually decoded (smaller than the
             original for JPEGs thanks to shrink-on-load), before orientation.
+        detail: a larger ``(h', w', 3)`` copy for the neural detectors (small faces need more
+            pixels than the composition analysis), or ``None`` when none was asked for.
     """
 
     pixels: np.ndarray
@@ -72,6 +75,12 @@ class LoadedImage:
     icc_profile: bytes | None = field(default=None, repr=False)
     has_alpha: bool = False
     decoded_size: tuple[int, int] | None = None
+    detail: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def detection_pixels(self) -> np.ndarray:
+        """The pixels detectors should look at: :attr:`detail` when there is one."""
+        return self.detail if self.detail is not None else self.pixels
 
     @property
     def scale(self) -> float:
@@ -193,7 +202,11 @@ def _open(source: str | os.PathLike | bytes, label: str | None) -> Image.Image:
             raise ImageLoadError(label, "empty file (0 bytes)")
         fp = path
     try:
-        return Image.open(fp)
+        with warnings.catch_warnings():
+            # procrop enforces its own pixel limit (max_pixels) with its own message; Pillow's
+            # warning for images between its limit and twice it would only be noise
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(fp)
     except Image.DecompressionBombError as exc:
         raise ImageLoadError(label, f"refused as a decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
@@ -227,6 +240,7 @@ def load_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     *,
     name: str | None = None,
+    detail_side: int = 0,
 ) -> LoadedImage:
     """Load an image for analysis, oriented and shrunk so its long side is at most ``max_side``.
 
@@ -237,12 +251,16 @@ def load_image(
         max_side: long side of the working image; JPEGs are decoded directly near this size.
         max_pixels: refuse images whose original has more pixels (decompression bombs).
         name: label used in errors and results for in-memory input.
+        detail_side: when larger than ``max_side``, the image is decoded near this size instead
+            and also kept at it as :attr:`LoadedImage.detail` (for detectors).
 
     Raises:
         ImageLoadError: naming the file and the problem.
     """
     if max_side < 16:
         raise ValueError(f"max_side must be at least 16, got {max_side}")
+    if detail_side > max_side:
+        return _with_detail(source, max_side, max_pixels, name, detail_side)
     if isinstance(source, np.ndarray):
         return _load_array(source, max_side, name)
     if isinstance(source, Image.Image):
@@ -253,6 +271,18 @@ def load_image(
         return _load_pil(im, max_side, max_pixels, label, draft=True)
     finally:
         im.close()
+
+
+def _with_detail(
+    source: ImageSource, max_side: int, max_pixels: int, name: str | None, detail_side: int
+) -> LoadedImage:
+    """Decode once at ``detail_side``; the working pixels are that copy shrunk to ``max_side``."""
+    big = load_image(source, detail_side, max_pixels, name=name)
+    tw, th = working_size_for(big.width, big.height, max_side)
+    pixels = big.pixels
+    if (pixels.shape[1], pixels.shape[0]) != (tw, th):
+        pixels = np.asarray(Image.fromarray(pixels).resize((tw, th), Image.Resampling.BOX))
+    return replace(big, pixels=np.ascontiguousarray(pixels), detail=big.pixels)
 
 
 def _load_pil(

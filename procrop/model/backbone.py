@@ -206,7 +206,3 @@ def build_backbone(cfg: Any) -> nn.Module:
         return _BACKBONES[cfg.backbone](cfg)
     except KeyError:
         raise ModelLoadError(f"unknown backbone {cfg.backbone!r}; available: {', '.join(sorted(_BACKBONES))}") from None
-
-
-def available_backbones() -> list[str]:
-    return sorted(_BACKBONES)

@@ -117,16 +117,16 @@ class Conditioner:
 
     def __init__(self, cfg: ModelConfig, reference_db: str | None = "default") -> None:
         self.cfg = cfg
-        self.term = None
+        self.retriever = None
         if cfg.retrieval != "none" and reference_db not in (None, "none"):
             from ..errors import ModelLoadError
-            from ..retrieval import RetrievalTerm, bundled_db_path
+            from ..retrieval.references import ReferenceRetriever, bundled_db_path
 
             path = bundled_db_path() if reference_db == "default" else reference_db
             if path is None:
                 raise ModelLoadError("no bundled reference database in this installation; pass one")
-            self.term = RetrievalTerm(path, k=cfg.k_refs + 2)
-            shape = tuple(self.term.db.encoder_info["token_shape"])
+            self.retriever = ReferenceRetriever(path, k=cfg.k_refs + 2)
+            shape = tuple(self.retriever.db.encoder_info["token_shape"])
             if shape != (cfg.ref_tokens, cfg.ref_dim):
                 raise ModelLoadError(
                     f"reference database {path} has tokens {shape}, the model expects "
@@ -134,19 +134,23 @@ class Conditioner:
                 )
 
     def __call__(self, ctx, exclude: set[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(refs (k, T, F), ref_missing (k,), text_ids (L,))`` for a scoring context."""
+        """``(refs (k, T, F), ref_missing (k,), text_ids (L,))`` for an image.
+
+        ``ctx`` is anything with ``image``, ``analysis`` and a per-image ``cache`` dict (a scoring
+        context): references retrieved for the image are shared through the cache.
+        """
         from ..perception.describe import describe
         from .fusion import tokenize
 
         cfg = self.cfg
         refs = np.zeros((cfg.k_refs, cfg.ref_tokens, cfg.ref_dim), np.float32)
         missing = np.ones(cfg.k_refs, dtype=bool)
-        if self.term is not None:
-            got = self.term.retrieve(ctx)
+        if self.retriever is not None:
+            got = self.retriever.retrieve_cached(ctx.cache, ctx.image, ctx.analysis)
             if got is not None:
                 from ..retrieval.encoders.layout import encoder_class
 
-                db = self.term.db
+                db = self.retriever.db
                 flip = encoder_class(db.encoder_info["name"]).flip_grid
                 j = 0
                 for r in got.refs:  # best first; an item's id is its row in the database

@@ -1,5 +1,9 @@
 """RoIAlign and NMS in plain torch (torchvision's compiled ops are not available with CPU torch
-from PyPI, and these export to ONNX)."""
+from PyPI, and these export to ONNX).
+
+Owns :func:`roi_align` (batched), :func:`roi_align_single` (the exported one-image path) and
+:func:`nms`. Box formats and IoU in torch are :mod:`procrop.model.box_ops`.
+"""
 
 from __future__ import annotations
 
@@ -76,7 +80,13 @@ def roi_align_single(features: torch.Tensor, boxes: torch.Tensor, output_size: i
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy non-maximum suppression of ``xyxy`` boxes; indices kept, by descending score."""
+    """Greedy non-maximum suppression of ``xyxy`` boxes; indices kept, by descending score.
+
+    Not :func:`procrop.geometry.select_diverse`, on purpose: this runs on torch tensors (on the
+    model's device, in its dtype, exportable), takes ``xyxy`` boxes with areas clamped at 0 (the
+    numpy helper: ``xywh``, unclamped), keeps a box at IoU ``<=`` the threshold (the helper: ``<``)
+    and has no ``top_k``. Ties are broken by index in both.
+    """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = torch.argsort(scores, descending=True, stable=True)

@@ -20,6 +20,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from ..cropper import Cropper, CropResult
@@ -51,6 +52,7 @@ class CropOptions:
     model: str | None = None
     weights: str | None = None
     include_analysis: bool = True
+    profile: str = "default"
 
     def signature(self) -> dict[str, Any]:
         d = asdict(self)
@@ -62,6 +64,7 @@ class CropOptions:
         kwargs: dict[str, Any] = {
             "candidates": CandidateConfig(min_area=self.min_area),
             "analysis_size": self.analysis_size,
+            "profile": self.profile,
         }
         if self.weights:
             kwargs["weights"] = self.weights
@@ -180,3 +183,75 @@ def write_crops(result: CropResult, job: CropJob, out_dir: str) -> list[str]:
         save_image(crop_resized(photo, crop.box, crop.output_size), path, source=photo)
         paths.append(str(path))
     return paths
+
+
+@dataclass
+class BatchReport:
+    """What a batch run produced.
+
+    Attributes:
+        results: one JSON-ready result per input that is done (new or from an earlier run), in
+            input order.
+        failures: ``(input, reason)`` for inputs that failed.
+        skipped: inputs already done in the output folder by an earlier run.
+    """
+
+    results: list[dict[str, Any]]
+    failures: list[tuple[str, str]]
+    skipped: int
+
+
+def crop_files(
+    files: list[str],
+    options: CropOptions,
+    output: OutputOptions,
+    *,
+    workers: int = 1,
+    ray: str | None = None,
+    force: bool = False,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchReport:
+    """Crop ``files`` with ``workers`` processes (or on Ray), resuming an earlier run into the
+    same output folder unless ``force``.
+
+    Args:
+        on_result: called with each new result as it arrives (for streaming output).
+        progress: called as ``progress(done, total)`` once before the first image and after each
+            one; ``total`` counts the images this run processes (not those already done).
+
+    Raises:
+        ProcropError: the weights file, reference database or model cannot be loaded (checked
+            before any image is processed when running in this process).
+    """
+    from ..executor import make_executor
+
+    jobs = plan_jobs(files)
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    todo = []
+    for i, job in enumerate(jobs):
+        done = completed_result(output.out_dir, job, options) if (output.out_dir and not force) else None
+        if done is not None:
+            results[i] = done
+        else:
+            todo.append(i)
+    failures: list[tuple[str, str]] = []
+    task = CropTask(options, output)
+    if todo and workers == 1 and not ray:
+        task.cropper  # noqa: B018 - build now so a bad weights file, DB or model fails first
+    finished = 0
+    if progress is not None:
+        progress(0, len(todo))
+    with make_executor(workers, ray) as ex:
+        for outcome in ex.run(task, [jobs[i] for i in todo]):
+            i = todo[outcome.index]
+            if outcome.ok:
+                results[i] = outcome.value
+                if on_result is not None:
+                    on_result(outcome.value)
+            else:
+                failures.append((jobs[i].path, outcome.error or "unknown error"))
+            finished += 1
+            if progress is not None:
+                progress(finished, len(todo))
+    return BatchReport([r for r in results if r is not None], failures, len(jobs) - len(todo))

@@ -106,7 +106,8 @@ class CompositionAnalysis:
         saliency: ``(mh, mw)`` float32 map in [0, 1] at map resolution.
         edges: ``(mh, mw)`` float32 gradient magnitude in [0, 1] at map resolution.
         faces: detected faces, original pixels.
-        people: people (detected, or extrapolated below faces), original pixels.
+        people: people (detected, or extrapolated below faces), original pixels. Detected ones
+            have ``label == "person"`` (and body keypoints when a pose estimator ran).
         subjects: salient regions, main subject first.
         lines: dominant straight lines, longest first.
         vanishing_point: where the diagonal lines converge, if they do, or ``None``.
@@ -115,6 +116,8 @@ class CompositionAnalysis:
         centroid: centre of saliency mass, as fractions ``(x/W, y/H)``.
         lab: ``(mh, mw, 3)`` float32 CIELAB image at map resolution (OpenCV's 8-bit scaling).
         timings: milliseconds spent per step.
+        objects: animals and other objects found by the object detector (``kind`` ``"animal"``
+            or ``"object"``, ``label`` the class name), original pixels.
     """
 
     width: int
@@ -131,6 +134,15 @@ class CompositionAnalysis:
     centroid: tuple[float, float]
     lab: np.ndarray | None = field(default=None, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
+    objects: list[Detection] = field(default_factory=list)
+
+    @property
+    def subjects_to_keep(self) -> list[Detection]:
+        """Detected people, animals and objects that a crop should not cut, most important first
+        (people, then animals, then objects; larger and surer first within each)."""
+        rank = {"person": 0, "animal": 1, "object": 2}
+        found = [p for p in self.people if p.label == "person"] + list(self.objects)
+        return sorted(found, key=lambda d: (rank.get(d.kind, 3), -d.box[2] * d.box[3] * d.score))
 
     @property
     def map_scale(self) -> tuple[float, float]:
@@ -158,7 +170,19 @@ class CompositionAnalysis:
         return [s for s in self.subjects if s.kind == "salient" and s not in compact]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (maps left out)."""
+        """A JSON-ready summary (maps left out). ``objects`` appears when the object detector
+        found any; a person the detector found (rather than one extrapolated below a face) has
+        ``"detected": true``."""
+        d = self._summary()
+        if self.objects:
+            d["objects"] = [
+                {"box": [round(float(v), 2) for v in o.box], "score": round(o.score, 3), "kind": o.kind,
+                 "label": o.label}
+                for o in self.objects
+            ]
+        return d
+
+    def _summary(self) -> dict[str, Any]:
 
         def r(v: float) -> float:
             return round(float(v), 2)
@@ -168,7 +192,7 @@ class CompositionAnalysis:
                 {"box": [r(v) for v in f.box], "score": round(f.score, 3), "kind": f.kind}
                 for f in self.faces
             ],
-            "people": [{"box": [r(v) for v in p.box], "score": round(p.score, 3)} for p in self.people],
+            "people": [_person_dict(p) for p in self.people],
             "subjects": [
                 {
                     "box": [r(v) for v in s.box],
@@ -214,7 +238,10 @@ class AnalysisConfig:
         map_side: long side of the saliency/edge maps used for scoring.
         saliency_weights: mix of the saliency cues (spectral, frequency-tuned, centre-surround,
             sharpness).
-        face_boost, person_boost: saliency given to face and person boxes.
+        face_boost, person_boost, animal_boost, object_boost: saliency given to the boxes of
+            faces, people, animals and other objects.
+        min_object_score, min_object_area: animals and objects below this detector score or
+            share of the image's area are ignored.
         detect_faces: run the face detector.
         max_lines: how many dominant lines to keep.
         lines_side: long side of the image the line detector runs on.
@@ -224,8 +251,20 @@ class AnalysisConfig:
     saliency_weights: tuple[float, float, float, float] = (0.25, 0.25, 0.3, 0.2)
     face_boost: float = 1.0
     person_boost: float = 0.45
+    animal_boost: float = 0.8
+    object_boost: float = 0.35
+    min_object_score: float = 0.45
+    min_object_area: float = 0.004
     detect_faces: bool = True
     max_lines: int = 12
     lines_side: int = 160
 
 
+
+
+def _person_dict(p: Detection) -> dict[str, Any]:
+    """A person as the JSON output lists it."""
+    d: dict[str, Any] = {"box": [round(float(v), 2) for v in p.box], "score": round(p.score, 3)}
+    if p.label == "person":
+        d["detected"] = True
+    return d

@@ -12,6 +12,7 @@ import time
 import cv2
 import numpy as np
 
+from ..errors import UsageError
 from ..imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
 from .analysis import AnalysisConfig, CompositionAnalysis
 from .colour import colour_stats
@@ -21,16 +22,26 @@ from .saliency import edge_map, map_size, normalise, paint_box, saliency_cues
 from .subjects import find_subjects
 
 
+#: Perception profiles: ``default`` runs the pretrained detectors (YuNet faces, YOLOX-nano people,
+#: animals and objects); ``fast`` only the classical ones (Haar faces), as procrop 0.1 did.
+PROFILES = ("default", "fast")
+
+#: Long side of the copy the neural detectors look at (YOLOX-nano's input is 416 px).
+DETAIL_SIDE = 416
+
+
 class Analyzer:
     """Loads photos at a working size and analyses their composition. Thread-safe.
 
     Args:
         config: analysis settings.
-        face_detector: defaults to a :class:`~procrop.perception.detectors.HaarFaceDetector`.
-        people_detector: optional whole-person detector; people are otherwise extrapolated
-            below detected faces.
+        face_detector: default: YuNet (profile ``default``) or Haar cascades (``fast``).
+        people_detector: optional extra whole-person detector (people are also found by the
+            object detector, and extrapolated below faces no detected person holds).
         analysis_size: long side of the working image.
         max_pixels: refuse images with more pixels (decompression bombs).
+        profile: ``"default"`` or ``"fast"`` (see :data:`PROFILES`).
+        object_detector: default: YOLOX-nano with profile ``default``, none with ``fast``.
     """
 
     def __init__(
@@ -40,40 +51,91 @@ class Analyzer:
         people_detector: Detector | None = None,
         analysis_size: int = 224,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        *,
+        profile: str = "default",
+        object_detector: Detector | None = None,
     ) -> None:
+        if profile not in PROFILES:
+            raise UsageError(f"unknown perception profile {profile!r}; use one of {', '.join(PROFILES)}")
+        neural = profile == "default"
+        if face_detector is None:
+            if neural:
+                from .faces import YuNetFaceDetector
+
+                face_detector = YuNetFaceDetector()
+            else:
+                face_detector = HaarFaceDetector()
+        if object_detector is None and neural:
+            from .objects import YoloxObjectDetector
+
+            object_detector = YoloxObjectDetector()
         self.config = config or AnalysisConfig()
-        self.face_detector = face_detector if face_detector is not None else HaarFaceDetector()
+        self.profile = profile
+        self.face_detector = face_detector
         self.people_detector = people_detector
+        self.object_detector = object_detector
         self.analysis_size = analysis_size
         self.max_pixels = max_pixels
+        self.detail_side = DETAIL_SIDE if neural else 0
 
     def load(self, image: ImageSource | LoadedImage) -> LoadedImage:
         """Load an image at the working size (a :class:`LoadedImage` passes through)."""
         if isinstance(image, LoadedImage):
             return image
-        return load_image(image, self.analysis_size, self.max_pixels)
+        return load_image(image, self.analysis_size, self.max_pixels, detail_side=self.detail_side)
 
     def analyze(self, image: ImageSource | LoadedImage) -> CompositionAnalysis:
         """Composition analysis of an image (a path, bytes, a Pillow image, an array or a loaded image)."""
-        return analyze(self.load(image), self.face_detector, self.people_detector, self.config)
+        return analyze(
+            self.load(image), self.face_detector, self.people_detector, self.config, self.object_detector
+        )
 
 
-def detect_people_and_faces(
-    image: LoadedImage, face_detector: Detector | None, people_detector: Detector | None, detect_faces: bool
-) -> tuple[list[Detection], list[Detection]]:
-    """Faces and people in original pixels; people are also extrapolated below each face."""
-    rgb = image.pixels
-    sx, sy = image.width / rgb.shape[1], image.height / rgb.shape[0]  # working -> original
+def _holds(outer: Detection, inner: Detection) -> bool:
+    """Whether most of ``inner``'s box lies inside ``outer``'s."""
+    ox, oy, ow, oh = outer.box
+    ix, iy, iw, ih = inner.box
+    w = max(0.0, min(ox + ow, ix + iw) - max(ox, ix))
+    h = max(0.0, min(oy + oh, iy + ih) - max(oy, iy))
+    return w * h >= 0.6 * iw * ih
+
+
+def detect_subjects(
+    image: LoadedImage,
+    face_detector: Detector | None,
+    people_detector: Detector | None,
+    object_detector: Detector | None,
+    config: AnalysisConfig,
+) -> tuple[list[Detection], list[Detection], list[Detection]]:
+    """Faces, people and other objects (animals first) in original pixels.
+
+    Detectors look at :attr:`LoadedImage.detection_pixels`. A face that no detected person holds
+    gets a person extrapolated below it.
+    """
+    rgb = image.detection_pixels
+    W, H = image.width, image.height
+    sx, sy = W / rgb.shape[1], H / rgb.shape[0]  # detection pixels -> original
     faces: list[Detection] = []
     people: list[Detection] = []
-    if detect_faces:
+    objects: list[Detection] = []
+    if config.detect_faces:
         detector = face_detector if face_detector is not None else HaarFaceDetector()
         faces = [d.scaled(sx, sy) for d in detector.detect(rgb)]
     if people_detector is not None:
         people = [d.scaled(sx, sy) for d in people_detector.detect(rgb)]
-    W, H = image.width, image.height
-    people = merge_detections(people + [person_from_face(f, W, H) for f in faces], max_iou=0.5)
-    return faces, people
+    if object_detector is not None:
+        min_area = config.min_object_area * W * H
+        for d in object_detector.detect(rgb):
+            d = d.scaled(sx, sy)
+            if d.kind == "person":
+                people.append(d)
+            elif d.score >= config.min_object_score and d.box[2] * d.box[3] >= min_area:
+                objects.append(d)
+    detected = [p for p in people if p.label == "person"]
+    guessed = [person_from_face(f, W, H) for f in faces if not any(_holds(p, f) for p in detected)]
+    people = merge_detections(people + guessed, max_iou=0.5)
+    objects.sort(key=lambda d: (d.kind != "animal", -d.box[2] * d.box[3] * d.score))
+    return faces, people, objects
 
 
 def saliency_map(
@@ -110,6 +172,7 @@ def analyze(
     face_detector: Detector | None = None,
     people_detector: Detector | None = None,
     config: AnalysisConfig | None = None,
+    object_detector: Detector | None = None,
 ) -> CompositionAnalysis:
     """Analyse the composition of a loaded image (see :mod:`procrop.perception.analysis`).
 
@@ -118,6 +181,7 @@ def analyze(
         face_detector: defaults to a :class:`~procrop.perception.detectors.HaarFaceDetector`.
         people_detector: optional whole-person detector.
         config: analysis settings.
+        object_detector: optional detector of people, animals and objects (COCO classes).
     """
     config = config or AnalysisConfig()
     timings: dict[str, float] = {}
@@ -125,7 +189,7 @@ def analyze(
     rgb = image.pixels
     W, H = image.width, image.height
     sx, sy = W / rgb.shape[1], H / rgb.shape[0]
-    faces, people = detect_people_and_faces(image, face_detector, people_detector, config.detect_faces)
+    faces, people, objects = detect_subjects(image, face_detector, people_detector, object_detector, config)
     t1 = time.perf_counter()
     timings["faces"] = (t1 - t0) * 1e3
 
@@ -134,6 +198,7 @@ def analyze(
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
     gray_work = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     boosts = [(f, config.face_boost) for f in faces] + [(p, config.person_boost) for p in people]
+    boosts += [(o, config.animal_boost if o.kind == "animal" else config.object_boost) for o in objects]
     sal = saliency_map(lab, gray_work, boosts, (W, H), config)
     edges = edge_map(lab[:, :, 0])
     t2 = time.perf_counter()
@@ -152,5 +217,5 @@ def analyze(
     return CompositionAnalysis(
         width=W, height=H, saliency=sal, edges=edges, faces=faces, people=people, subjects=subjects,
         lines=lines, vanishing_point=vp, horizon=horizon, colour=colour, centroid=centroid, lab=lab,
-        timings=timings,
+        timings=timings, objects=objects,
     )

@@ -1,5 +1,9 @@
 """Building and extending a reference database from photo files (``procrop index build/add``).
 
+Owns encoding photos into a database (:func:`build_database`, :func:`build_from_options` with
+:class:`BuildOptions`), its calibration (:func:`calibrate`), licence rows (:func:`read_licences`)
+and ``ATTRIBUTION.md`` (:func:`write_attribution`). The on-disk format is :mod:`.store`'s.
+
 Photos are hashed (sha256 of the file) and skipped when the database already holds the same
 content, so a re-run after a crash resumes where the last committed shard ended, and adding a
 folder twice adds nothing. Encoding runs through :mod:`procrop.executor` (``workers``, Ray);
@@ -20,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..executor import make_executor
-from .encoders.layout import Encoder, create_encoder, encoder_class, grid_similarity
+from ..files import atomic_write_text
+from .encoders.registry import Encoder, create_encoder, encoder_class, grid_similarity
 from .store import NewItem, ReferenceDB, commit_items, create_db, file_sha256, known_hashes, set_calibration
 
 
@@ -95,6 +100,36 @@ def read_licences(csv_path: str | os.PathLike) -> dict[str, dict[str, str]]:
     return rows
 
 
+@dataclass
+class BuildOptions:
+    """How :func:`build_from_options` encodes and stores photos.
+
+    Attributes:
+        encoder: registered encoder name; ignored with ``must_exist`` (the database's own).
+        encoder_kwargs: keyword arguments of the encoder (with ``must_exist``: override the
+            database's stored configuration).
+        workers: encoding processes (:mod:`procrop.executor`).
+        ray: a Ray address, to encode on a Ray cluster instead.
+        thumbnails: store a JPEG thumbnail of every photo.
+        source_root: store sources relative to this folder (no absolute local paths in a DB you
+            share).
+        licences: from :func:`read_licences`, keyed by absolute path.
+        chunk: photos per committed shard.
+        must_exist: add to an existing database (raise :class:`DatabaseError` when missing)
+            instead of creating one.
+    """
+
+    encoder: str = "layout"
+    encoder_kwargs: dict[str, Any] = field(default_factory=dict)
+    workers: int = 1
+    ray: str | None = None
+    thumbnails: bool = False
+    source_root: str | os.PathLike | None = None
+    licences: dict[str, dict[str, str]] | None = None
+    chunk: int = 256
+    must_exist: bool = False
+
+
 def build_database(
     paths: list[str],
     out: str | os.PathLike,
@@ -111,25 +146,79 @@ def build_database(
 ) -> BuildReport:
     """Encode ``paths`` into the database at ``out`` (created when missing unless ``must_exist``).
 
-    Args:
-        source_root: store sources relative to this folder (no absolute local paths in a DB you
-            share).
-        licences: from :func:`read_licences`, keyed by absolute path.
-        progress: called with ``(done, total)``.
+    The keyword form of :func:`build_from_options` (see :class:`BuildOptions` for the arguments);
+    ``progress`` is called with ``(done, total)``.
+    """
+    options = BuildOptions(
+        encoder=encoder,
+        encoder_kwargs=dict(encoder_kwargs or {}),
+        workers=workers,
+        ray=ray,
+        thumbnails=thumbnails,
+        source_root=source_root,
+        licences=licences,
+        chunk=chunk,
+        must_exist=must_exist,
+    )
+    return build_from_options(paths, out, options, progress)
+
+
+def build_from_options(
+    paths: list[str],
+    out: str | os.PathLike,
+    options: BuildOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """Encode ``paths`` into the database at ``out``, then calibrate it and write its attribution.
+
+    Photos already in the database (same file content) and duplicates within ``paths`` are
+    skipped; unreadable files are listed in the report. ``progress`` is called with
+    ``(done, total)``.
     """
     t0 = time.perf_counter()
-    encoder_kwargs = encoder_kwargs or {}
+    options = options or BuildOptions()
     report = BuildReport(total=len(paths))
     out = Path(out)
-    if must_exist:
+    task = _encode_task(out, options)
+    encoder_info = task.encoder.describe()
+    create_db(out, encoder_info)
+    todo = _plan(paths, known_hashes(out), report)
+    done = report.total - len(todo)
+    if progress:
+        progress(done, report.total)
+    committer = _InOrderCommitter(out, encoder_info, options.chunk, report)
+    with make_executor(options.workers, options.ray) as ex:
+        for outcome in ex.run(task, [p for p, _ in todo]):
+            path, sha = todo[outcome.index]
+            done += 1
+            if outcome.ok:
+                assert outcome.value is not None
+                committer.add(outcome.index, _new_item(path, sha, outcome.value, options))
+            else:
+                committer.add(outcome.index, None)
+                report.failed.append((path, outcome.error or "unknown error"))
+            if progress:
+                progress(done, report.total)
+    committer.flush()
+    calibrate(out)
+    write_attribution(out)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _encode_task(out: Path, options: BuildOptions) -> EncodeTask:
+    """The encoding task: the options' encoder, or the existing database's with ``must_exist``."""
+    encoder, encoder_kwargs = options.encoder, dict(options.encoder_kwargs)
+    if options.must_exist:
         manifest = ReferenceDB.open(out).manifest  # raises DatabaseError when missing or corrupt
         encoder = manifest["encoder"]["name"]
         encoder_kwargs = {**manifest["encoder"].get("config", {}), **encoder_kwargs}
-    task = EncodeTask(encoder, encoder_kwargs, thumbnails)
-    encoder_info = task.encoder.describe()
-    create_db(out, encoder_info)
+    return EncodeTask(encoder, encoder_kwargs, options.thumbnails)
 
-    present = known_hashes(out)
+
+def _plan(paths: list[str], present: set[str], report: BuildReport) -> list[tuple[str, str]]:
+    """``(path, sha256)`` of the photos to encode: readable, not in the database, first of their
+    content; counts the others in ``report``."""
     todo: list[tuple[str, str]] = []
     seen: set[str] = set()
     for p in paths:
@@ -145,49 +234,47 @@ def build_database(
         else:
             seen.add(h)
             todo.append((p, h))
-    done = report.total - len(todo)
-    if progress:
-        progress(done, report.total)
+    return todo
 
-    pending: list[NewItem] = []
-    ready: dict[int, NewItem | None] = {}
-    next_index = 0
 
-    def flush() -> None:
-        report.added += commit_items(out, encoder_info, pending)
-        pending.clear()
+def _new_item(path: str, sha: str, encoded: dict[str, Any], options: BuildOptions) -> NewItem:
+    """A database item from one :class:`EncodeTask` result, with its licence row when known."""
+    licences = options.licences
+    meta: dict[str, Any] = dict(licences.get(str(Path(path).resolve()), {})) if licences else {}
+    meta.update(
+        source=_source_name(path, options.source_root), sha256=sha, width=encoded["width"], height=encoded["height"]
+    )
+    return NewItem(meta, encoded["vector"], encoded["tokens"], encoded["thumbnail"])
 
-    with make_executor(workers, ray) as ex:
-        for outcome in ex.run(task, [p for p, _ in todo]):
-            path, sha = todo[outcome.index]
-            done += 1
-            if outcome.ok:
-                r = outcome.value
-                assert r is not None
-                meta: dict[str, Any] = dict(licences.get(str(Path(path).resolve()), {})) if licences else {}
-                meta.update(
-                    source=_source_name(path, source_root), sha256=sha, width=r["width"], height=r["height"]
-                )
-                ready[outcome.index] = NewItem(meta, r["vector"], r["tokens"], r["thumbnail"])
-            else:
-                ready[outcome.index] = None
-                report.failed.append((path, outcome.error or "unknown error"))
-            # commit in input order, whatever order the workers finish in, so that a database
-            # does not depend on the number of workers
-            while next_index in ready:
-                item = ready.pop(next_index)
-                next_index += 1
-                if item is not None:
-                    pending.append(item)
-                if len(pending) >= chunk:
-                    flush()
-            if progress:
-                progress(done, report.total)
-    flush()
-    calibrate(out)
-    write_attribution(out)
-    report.seconds = time.perf_counter() - t0
-    return report
+
+class _InOrderCommitter:
+    """Commits items in input order, whatever order the workers finish in (so a database does not
+    depend on the number of workers), one shard every ``chunk`` items."""
+
+    def __init__(self, out: Path, encoder_info: dict[str, Any], chunk: int, report: BuildReport) -> None:
+        self.out = out
+        self.encoder_info = encoder_info
+        self.chunk = chunk
+        self.report = report
+        self.pending: list[NewItem] = []
+        self.ready: dict[int, NewItem | None] = {}
+        self.next_index = 0
+
+    def add(self, index: int, item: NewItem | None) -> None:
+        """Item number ``index`` of the input (``None``: it failed)."""
+        self.ready[index] = item
+        while self.next_index in self.ready:
+            item = self.ready.pop(self.next_index)
+            self.next_index += 1
+            if item is not None:
+                self.pending.append(item)
+            if len(self.pending) >= self.chunk:
+                self.flush()
+
+    def flush(self) -> None:
+        """Commit the pending items as one shard."""
+        self.report.added += commit_items(self.out, self.encoder_info, self.pending)
+        self.pending.clear()
 
 
 def _source_name(path: str, root: str | os.PathLike | None) -> str:
@@ -237,8 +324,6 @@ def write_attribution(root: str | os.PathLike) -> Path | None:
     db = ReferenceDB.open(root)
     if not any(it.get("licence") for it in db.items):
         return None
-    from ..files import atomic_write_text
-
     lines = [
         "# Attribution",
         "",

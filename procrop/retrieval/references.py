@@ -1,18 +1,19 @@
-"""The retrieval term: reward crops composed like the professional photos most similar to the query.
+"""Retrieving professional references for a photo: neighbours, their weights and their layouts.
 
-For an image, the term (once per image, cached in the scoring context):
+For an image, :class:`ReferenceRetriever`:
 
 1. encodes the uncropped photo with the database's encoder (the layout encoder reuses the
-   cropper's analysis, so this costs about a millisecond);
+   analysis, so this costs about a millisecond);
 2. retrieves the top-``k`` references by vector similarity, searching with the photo and with its
    mirror image (a mirrored composition is as good; the reference grid is then mirrored too);
 3. weights them by ``softmax(similarity / temperature)``.
 
-For each candidate crop it pools the encoder's feature map over the crop into an 8x8 grid, and
-compares it with each reference's grid (:func:`~procrop.retrieval.encoders.layout.grid_similarity`). The
-weighted similarity is mapped linearly from the database's typical random-pair similarity (0) to
-its typical nearest-neighbour similarity (1), so the term means "as close to a professional frame
-as professional photos are to each other". The crop result names the references that drove it.
+For candidate crops it pools the encoder's feature map over each crop into an 8x8 grid and
+compares it with each reference's grid (:func:`~procrop.retrieval.encoders.layout.grid_similarity`).
+The weighted similarity is mapped linearly from the database's typical random-pair similarity (0)
+to its typical nearest-neighbour similarity (1), so a value means "as close to a professional
+frame as professional photos are to each other". The retrieval *term* that turns this into a crop
+score lives in :mod:`procrop.scoring.terms.retrieval`.
 """
 
 from __future__ import annotations
@@ -25,35 +26,48 @@ from typing import Any
 
 import numpy as np
 
-from ..scoring.composition import ScoringContext
+from ..imaging.load import LoadedImage
+from ..perception.analysis import CompositionAnalysis
 from .encoders.layout import Encoder, Encoding, create_encoder, encoder_class, grid_similarity
 from .search import SearchIndex, make_index
-from .store import ReferenceDB
+from .store import DatabaseError, ReferenceDB
+
+#: Key under which a per-image cache holds the :class:`Retrieved` references (shared by every
+#: consumer of the same database, so a photo is searched once).
+CACHE_KEY = "retrieval"
 
 
 @dataclass
-class _Retrieved:
+class Retrieved:
+    """The references retrieved for one photo.
+
+    Attributes:
+        encoding: the photo's own encoding.
+        ref_grids: ``(k, 64, C)`` layout grids of the references (mirrored where they matched
+            mirrored).
+        weights: ``(k,)`` softmax weights, summing to 1.
+        refs: JSON-ready descriptions (id, source, similarity, weight, licence...), best first.
+    """
+
     encoding: Encoding
-    ref_grids: np.ndarray  # (k, 64, C)
-    weights: np.ndarray  # (k,)
+    ref_grids: np.ndarray
+    weights: np.ndarray
     refs: list[dict[str, Any]]
 
 
-class RetrievalTerm:
-    """:class:`~procrop.scoring.composition.ExtraTerm` backed by a reference database.
+class ReferenceRetriever:
+    """Finds and weights the references of a photo in a reference database. Thread-safe.
 
     Args:
         db_path: the database folder.
         k: references per image (ProCrop uses 10).
         temperature: softmax temperature over reference similarities.
-        min_similarity: below this best vector similarity the term does not apply (nothing
-            similar enough in the database).
+        min_similarity: below this best vector similarity nothing is retrieved (nothing similar
+            enough in the database).
         encoder: an encoder instance to use instead of re-creating the database's one (for
             neural encoders that are already loaded).
         index: ``"auto"``, ``"exact"``, ``"hnsw"`` or ``"ivf"``.
     """
-
-    name = "retrieval"
 
     def __init__(
         self,
@@ -82,8 +96,6 @@ class RetrievalTerm:
                 info = db.encoder_info
                 encoder = self._encoder or create_encoder(info["name"], **info.get("config", {}))
                 if encoder.version != info["version"]:
-                    from .store import DatabaseError
-
                     raise DatabaseError(
                         f"{self.db_path}: built with encoder version {info['version']}, "
                         f"this procrop has {encoder.version}; rebuild the database"
@@ -94,92 +106,83 @@ class RetrievalTerm:
 
     @property
     def db(self) -> ReferenceDB:
+        """The reference database."""
         return self._load()[0]
 
-    def retrieve(self, ctx: ScoringContext) -> _Retrieved | None:
-        """Top-k references for the image in ``ctx`` (cached in ``ctx.cache``)."""
-        if "retrieval" in ctx.cache:
-            return ctx.cache["retrieval"]
-        db, encoder, index = self._load()
-        result = None
-        if len(db) and ctx.image is not None:
-            enc = encoder.encode(ctx.image, ctx.analysis)
-            ranked = neighbours(index, enc, min(self.k + 1, len(db)))
-            # a photo that is itself in the database is not its own reference (hash the file only
-            # when a near-identical vector makes that possible)
-            if ranked and ranked[0][1][0] > 0.95:
-                own = _file_hash(ctx.image.path)
-                ranked = [kv for kv in ranked if not own or db.items[kv[0]].get("sha256") != own]
-            ranked = ranked[: self.k]
-            if ranked and ranked[0][1][0] >= self.min_similarity:
-                ids = np.asarray([i for i, _ in ranked])
-                sim = np.asarray([s for _, (s, _) in ranked])
-                mirrored = np.asarray([m for _, (_, m) in ranked])
-                cls = encoder_class(db.encoder_info["name"])
-                grids = cls.grid_from_tokens(db.tokens[ids])
-                if mirrored.any():
-                    grids[mirrored] = cls.flip_grid(grids[mirrored])
-                w = np.exp((sim - sim.max()) / self.temperature)
-                w /= w.sum()
-                refs = []
-                for i, s, m, wi in zip(ids, sim, mirrored, w):
-                    item = db.items[int(i)]
-                    ref = {
-                        "id": int(item.get("id", i)),
-                        "source": item.get("source", ""),
-                        "similarity": round(float(s), 4),
-                        "weight": round(float(wi), 4),
-                    }
-                    if m:
-                        ref["mirrored"] = True
-                    for key in ("licence", "attribution"):
-                        if item.get(key):
-                            ref[key] = item[key]
-                    refs.append(ref)
-                result = _Retrieved(enc, grids, w, refs)
-                ctx.cache["references"] = refs
-        ctx.cache["retrieval"] = result
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder the database was built with."""
+        return self._load()[1]
+
+    def retrieve_cached(
+        self, cache: dict[str, Any], image: LoadedImage | None, analysis: CompositionAnalysis
+    ) -> Retrieved | None:
+        """:meth:`retrieve`, computed once per image: the result is kept in ``cache`` (the
+        per-image cache of a scoring context), with its ``refs`` under ``"references"``."""
+        if CACHE_KEY in cache:
+            return cache[CACHE_KEY]
+        result = self.retrieve(image, analysis) if image is not None else None
+        if result is not None:
+            cache["references"] = result.refs
+        cache[CACHE_KEY] = result
         return result
 
-    def evaluate(self, ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = len(boxes)
-        got = self.retrieve(ctx)
-        if got is None:
-            return np.zeros(n), np.zeros(n, dtype=bool)
+    def retrieve(self, image: LoadedImage, analysis: CompositionAnalysis) -> Retrieved | None:
+        """Top-k references for a photo, or None when the database holds nothing similar enough."""
+        db, encoder, index = self._load()
+        if not len(db):
+            return None
+        enc = encoder.encode(image, analysis)
+        ranked = neighbours(index, enc, min(self.k + 1, len(db)))
+        # a photo that is itself in the database is not its own reference (hash the file only
+        # when a near-identical vector makes that possible)
+        if ranked and ranked[0][1][0] > 0.95:
+            own = _file_hash(image.path)
+            ranked = [kv for kv in ranked if not own or db.items[kv[0]].get("sha256") != own]
+        ranked = ranked[: self.k]
+        if not ranked or ranked[0][1][0] < self.min_similarity:
+            return None
+        ids = np.asarray([i for i, _ in ranked])
+        sim = np.asarray([s for _, (s, _) in ranked])
+        mirrored = np.asarray([m for _, (_, m) in ranked])
+        cls = encoder_class(db.encoder_info["name"])
+        grids = cls.grid_from_tokens(db.tokens[ids])
+        if mirrored.any():
+            grids[mirrored] = cls.flip_grid(grids[mirrored])
+        w = np.exp((sim - sim.max()) / self.temperature)
+        w /= w.sum()
+        refs = [_describe_ref(db.items[int(i)], i, s, m, wi) for i, s, m, wi in zip(ids, sim, mirrored, w)]
+        return Retrieved(enc, grids, w, refs)
+
+    def crop_similarities(
+        self, got: Retrieved, boxes: np.ndarray, width: int, height: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For ``(N, 4)`` crops: calibrated values ``(N,)`` in [0, 1] and the raw layout
+        similarity of each crop to each reference ``(N, k)``."""
         db, encoder, _ = self._load()
-        a = ctx.analysis
-        grids = encoder.crop_grids(got.encoding, np.asarray(boxes), a.width, a.height)
+        grids = encoder.crop_grids(got.encoding, np.asarray(boxes), width, height)
         sims = grid_similarity(grids, got.ref_grids, type(encoder).grid_weights)  # (N, k)
         score = sims @ got.weights
         cal = db.manifest.get("calibration") or {}
         lo = float(cal.get("grid_random", 0.0))
         hi = float(cal.get("grid_neighbour", 1.0))
-        values = np.clip((score - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
-        # keep the similarities so that the crops finally chosen can name their references
-        ctx.cache.setdefault("retrieval_sims", []).append((np.asarray(boxes), sims))
-        return values, np.ones(n, dtype=bool)
+        return np.clip((score - lo) / max(hi - lo, 1e-6), 0.0, 1.0), sims
 
-    def crop_references(self, ctx: ScoringContext, box: np.ndarray, top: int = 3) -> list[dict[str, Any]]:
-        """The references a crop resembles most (weight x layout similarity), best first."""
-        got = ctx.cache.get("retrieval")
-        if got is None:
-            return []
-        key = np.asarray(box)
-        for boxes, sims in ctx.cache.get("retrieval_sims", []):
-            hit = np.flatnonzero((boxes == key).all(axis=1))
-            if hit.size:
-                row = sims[hit[0]]
-                order = np.argsort(-(row * got.weights))[:top]
-                return [
-                    {"source": got.refs[j]["source"], "similarity": round(float(row[j]), 4)} for j in order
-                ]
-        return []
 
-    def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
-        refs = self.crop_references(ctx, box, top=1)
-        if not refs or value < 0.5:
-            return None
-        return f"framed like professional references such as {refs[0]['source']}"
+def _describe_ref(item: dict[str, Any], row: int, sim: float, mirrored: bool, weight: float) -> dict[str, Any]:
+    """A reference as the JSON output names it."""
+    ref: dict[str, Any] = {
+        "id": int(item.get("id", row)),
+        "source": item.get("source", ""),
+        "similarity": round(float(sim), 4),
+        "weight": round(float(weight), 4),
+    }
+    if mirrored:
+        ref["mirrored"] = True
+    for key in ("licence", "attribution"):
+        if item.get(key):
+            ref[key] = item[key]
+    return ref
 
 
 MIRROR_MARGIN = 0.005

@@ -24,247 +24,16 @@ to the coarse map grid.
 
 from __future__ import annotations
 
-import math
-import sys
-from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..perception.analysis import CompositionAnalysis
 from ..errors import UsageError
-from ..imaging.load import LoadedImage
+from ..perception.analysis import CompositionAnalysis
+from .protection import inside_fractions
+from .context import EDGES, SAL, SAL_X, SAL_Y, ScoringContext, TermValues
+from .weights import ScoringWeights
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10
-    import tomli as tomllib
-
-BASE_TERMS: tuple[str, ...] = (
-    "content",
-    "focus",
-    "placement",
-    "balance",
-    "boundary",
-    "headroom",
-    "horizon",
-    "scale",
-)
-
-
-# --------------------------------------------------------------------------------------------
-# Weights file
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScoringWeights:
-    """Term weights and shape parameters, loaded from a TOML file.
-
-    Attributes:
-        weights: term name -> non-negative weight.
-        params: section -> parameter -> value.
-        source: where they were loaded from.
-    """
-
-    weights: dict[str, float]
-    params: dict[str, dict[str, float]]
-    source: str = "<memory>"
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> ScoringWeights:
-        """Load a weights file; ``None`` loads the one shipped in the package."""
-        if path is None:
-            text = resources.files("procrop.resources").joinpath("scoring.toml").read_text("utf-8")
-            source = "procrop/resources/scoring.toml"
-        else:
-            try:
-                text = Path(path).read_text("utf-8")
-            except OSError as exc:
-                raise UsageError(f"{path}: cannot read scoring weights: {exc}") from exc
-            source = str(path)
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"{source}: invalid TOML: {exc}") from exc
-        return cls.from_dict(data, source)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<memory>") -> ScoringWeights:
-        weights = data.get("weights")
-        if not isinstance(weights, dict) or not weights:
-            raise UsageError(f"{source}: missing [weights] table")
-        clean: dict[str, float] = {}
-        for name, value in weights.items():
-            if not isinstance(value, (int, float)) or value < 0 or not math.isfinite(value):
-                raise UsageError(f"{source}: weight {name!r} must be a non-negative number")
-            clean[name] = float(value)
-        params = {
-            k: {pk: float(pv) for pk, pv in v.items()}
-            for k, v in data.items()
-            if isinstance(v, dict) and k != "weights"
-        }
-        return cls(clean, params, source)
-
-    def weight(self, term: str) -> float:
-        return self.weights.get(term, 0.0)
-
-    def param(self, section: str, key: str, default: float | None = None) -> float:
-        try:
-            return self.params[section][key]
-        except KeyError:
-            if default is None:
-                raise UsageError(f"{self.source}: missing parameter [{section}] {key}") from None
-            return default
-
-    def with_weights(self, **updates: float) -> ScoringWeights:
-        """A copy with some weights replaced (``0`` switches a term off)."""
-        merged = dict(self.weights)
-        merged.update({k: float(v) for k, v in updates.items()})
-        return ScoringWeights(merged, self.params, self.source)
-
-    def to_toml(self) -> str:
-        """Serialise in the layout of the shipped file."""
-        lines = ["version = 1", "", "[weights]"]
-        lines += [f"{k} = {v!r}" for k, v in self.weights.items()]
-        for section, values in self.params.items():
-            lines += ["", f"[{section}]"] + [f"{k} = {v!r}" for k, v in values.items()]
-        return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# Integral maps
-# --------------------------------------------------------------------------------------------
-
-
-class IntegralMap:
-    """Integral image of a stack of maps ``(h, w, C)`` supporting sums over fractional boxes.
-
-    Coordinates are in map pixels, ``0..w`` and ``0..h``; the integral is interpolated bilinearly
-    between pixel corners, so a box sum is exact for box edges on pixel boundaries and linear in
-    between. One lookup serves all ``C`` maps at once.
-    """
-
-    def __init__(self, values: np.ndarray) -> None:
-        if values.ndim == 2:
-            values = values[:, :, None]
-        h, w, c = values.shape
-        ii = np.zeros((h + 1, w + 1, c), dtype=np.float64)
-        ii[1:, 1:] = values.astype(np.float64).cumsum(0).cumsum(1)
-        self.flat = ii.reshape(-1, c)
-        self.w = w
-        self.h = h
-        self.channels = c
-        self.totals = ii[-1, -1].copy()
-
-    def at(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Integral at fractional points, ``(N, C)``."""
-        x = np.clip(x, 0, self.w)
-        y = np.clip(y, 0, self.h)
-        x0 = np.minimum(x.astype(np.int64), self.w - 1)
-        y0 = np.minimum(y.astype(np.int64), self.h - 1)
-        fx = (x - x0)[:, None]
-        fy = (y - y0)[:, None]
-        stride = self.w + 1
-        i00 = y0 * stride + x0
-        n = len(i00)
-        g = self.flat[np.concatenate([i00, i00 + 1, i00 + stride, i00 + stride + 1])].reshape(4, n, -1)
-        top = g[0] + (g[1] - g[0]) * fx
-        bottom = g[2] + (g[3] - g[2]) * fx
-        return top + (bottom - top) * fy
-
-    def at_many(self, points: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-        """:meth:`at` for several point sets of equal length in one lookup."""
-        n = len(points[0][0])
-        out = self.at(np.concatenate([p[0] for p in points]), np.concatenate([p[1] for p in points]))
-        return [out[k * n : (k + 1) * n] for k in range(len(points))]
-
-    def box_sum(self, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
-        """Sums of every map over each box, ``(N, C)``."""
-        return self.at(x1, y1) - self.at(x0, y1) - self.at(x1, y0) + self.at(x0, y0)
-
-
-#: Channels of :attr:`ScoringContext.maps`.
-SAL, SAL_X, SAL_Y, EDGES = 0, 1, 2, 3
-
-
-@dataclass
-class ScoringContext:
-    """Per-image state shared by all terms: the image, its analysis and precomputed integrals.
-
-    ``maps`` integrates four channels: saliency, saliency times x, saliency times y (for centres
-    of visual mass) and edge energy.
-    """
-
-    image: LoadedImage | None
-    analysis: CompositionAnalysis
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        a = self.analysis
-        mh, mw = a.saliency.shape
-        ys, xs = np.mgrid[0:mh, 0:mw].astype(np.float64)
-        sal = a.saliency.astype(np.float64)
-        self.maps = IntegralMap(np.stack([sal, sal * (xs + 0.5), sal * (ys + 0.5), a.edges], axis=-1))
-        self.sx = mw / a.width
-        self.sy = mh / a.height
-
-
-@dataclass
-class TermValues:
-    """Term values for ``N`` candidates.
-
-    Attributes:
-        values: term name -> ``(N,)`` values in [0, 1].
-        applicable: term name -> ``(N,)`` bool; a term that does not apply is left out of the mix.
-        details: intermediate per-candidate quantities used by explanations.
-        face_inside: ``(F, N)`` share of each face inside each candidate.
-    """
-
-    values: dict[str, np.ndarray]
-    applicable: dict[str, np.ndarray]
-    details: dict[str, np.ndarray] = field(default_factory=dict)
-    #: ``(F, N)`` share of each detected face inside each candidate.
-    face_inside: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-
-    def subset(self, idx: np.ndarray) -> TermValues:
-        return TermValues(
-            {k: v[idx] for k, v in self.values.items()},
-            {k: v[idx] for k, v in self.applicable.items()},
-            {k: v[idx] for k, v in self.details.items()},
-            self.face_inside[:, idx] if self.face_inside.size else self.face_inside,
-        )
-
-    def add(self, name: str, values: np.ndarray, applicable: np.ndarray | None = None) -> None:
-        values = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
-        self.values[name] = values
-        self.applicable[name] = (
-            np.ones(len(values), dtype=bool) if applicable is None else np.asarray(applicable, bool)
-        )
-
-
-@runtime_checkable
-class ExtraTerm(Protocol):
-    """A score term computed by another component (retrieval, a neural model).
-
-    ``evaluate`` returns ``(values in [0, 1], applicable)`` for ``(N, 4)`` boxes; it is called on
-    the best few dozen candidates per ratio (re-ranking), plus the uncropped frame.
-    """
-
-    name: str
-
-    def evaluate(self, context: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ...
-
-    def explain(self, context: ScoringContext, box: np.ndarray, value: float) -> str | None:
-        ...
-
-
-# --------------------------------------------------------------------------------------------
-# Composition terms
-# --------------------------------------------------------------------------------------------
 
 _THIRDS = (1 / 3, 2 / 3)
 _GOLDEN = (0.382, 0.618)
@@ -283,77 +52,15 @@ class CompositionScorer:
         p = self.weights.param
         a = ctx.analysis
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        n = len(b)
-        # box in map coordinates
-        x0 = b[:, 0] * ctx.sx
-        y0 = b[:, 1] * ctx.sy
-        x1 = (b[:, 0] + b[:, 2]) * ctx.sx
-        y1 = (b[:, 1] + b[:, 3]) * ctx.sy
-        bw = np.maximum(x1 - x0, 1e-6)
-        bh = np.maximum(y1 - y0, 1e-6)
-        area = bw * bh
-        maps = ctx.maps
-        total = max(float(maps.totals[SAL]), 1e-9)
-        map_area = maps.w * maps.h
-        s = self.weights.param("boundary", "strip")
-        sw = np.maximum((x1 - x0) * s, 0.5)
-        sh = np.maximum((y1 - y0) * s, 0.5)
-        # all twelve lookups (crop corners, and the inner corners of the four border strips) at once
-        looked = maps.at_many(
-            [
-                (x0, y0), (x1, y0), (x0, y1), (x1, y1),
-                (x1, y0 + sh), (x0, y0 + sh), (x1, y1 - sh), (x0, y1 - sh),
-                (x0 + sw, y1), (x0 + sw, y0), (x1 - sw, y1), (x1 - sw, y0),
-            ]
-        )
-        corners = tuple(looked[:4])
-        a00, a10, a01, a11 = corners
-        sums = a11 - a01 - a10 + a00
-        mass = np.maximum(sums[:, SAL], 0.0)
-        kept = np.clip(mass / total, 0.0, 1.0)
-        tv = TermValues({}, {}, {"kept": kept})
-
-        # content and focus
-        tv.add("content", kept ** p("content", "power"))
-        density_ratio = (mass / area) / (total / map_area)
-        tv.add("focus", p("focus", "gain") * (density_ratio - 1.0))
-        tv.details["density_ratio"] = density_ratio
-
-        # visual centre of mass of each crop, relative to the crop
-        safe = np.maximum(mass, 1e-9)
-        cx = sums[:, SAL_X] / safe
-        cy = sums[:, SAL_Y] / safe
-        cu = np.where(mass > 1e-9, (cx - x0) / bw, 0.5)
-        cv = np.where(mass > 1e-9, (cy - y0) / bh, 0.5)
-        tv.add(
-            "balance",
-            np.exp(-((cu - 0.5) ** 2) / (2 * p("balance", "sigma_x") ** 2))
-            * np.exp(-((cv - 0.5) ** 2) / (2 * p("balance", "sigma_y") ** 2)),
-        )
-        tv.details["mass_u"], tv.details["mass_v"] = cu, cv
-
-        # faces: how much of each is inside each crop; a cut through the face's core (eyes to
-        # mouth) is far worse than trimming the forehead or chin of a tight portrait
-        faces = a.faces
-        face_inside = _inside_fractions(b, [f.box for f in faces])  # (F, N)
-        tv.face_inside = face_inside
-        if faces:
-            cut_face = ((face_inside > 0.02) & (face_inside < 0.97)).any(axis=0)
-            core_inside = _inside_fractions(b, [_face_core(f.box) for f in faces])
-            cut_core = ((core_inside > 0.02) & (core_inside < 0.97)).any(axis=0)
-        else:
-            cut_face = cut_core = np.zeros(n, bool)
-        tv.details["cuts_face"] = cut_face.astype(np.float64)
-        tv.details["cuts_face_core"] = cut_core.astype(np.float64)
-        tv.details["faces_kept"] = (
-            (face_inside >= 0.97).sum(axis=0).astype(np.float64) if faces else np.zeros(n)
-        )
-
+        f = _MappedBoxes.of(ctx, b, self.weights.param("boundary", "strip"))
+        tv = TermValues({}, {}, {"kept": f.kept})
+        self._content_and_focus(tv, f, ctx)
+        cu, cv = self._balance(tv, f)
+        face_inside, cut_face, cut_core = self._face_cuts(tv, b, a)
         self._placement(tv, ctx, b, face_inside, cu, cv)
-        self._boundary(tv, b, (x0, y0, x1, y1), (sw, sh), looked, mass, area, cut_face, cut_core, ctx)
-        self._headroom(tv, b, [f.box for f in faces], face_inside)
+        self._boundary(tv, f, cut_face, cut_core, ctx)
+        self._headroom(tv, b, [face.box for face in a.faces], face_inside)
         self._horizon(tv, b, a)
-
         img_area = float(a.width) * float(a.height)
         tv.add("scale", ((b[:, 2] * b[:, 3]) / img_area) ** p("scale", "power"))
         return tv
@@ -388,15 +95,66 @@ class CompositionScorer:
 
     # ---- terms -----------------------------------------------------------------------------
 
-    def _placement(
+    def _content_and_focus(self, tv: TermValues, f: _MappedBoxes, ctx: ScoringContext) -> None:
+        """``content``: share of saliency kept; ``focus``: saliency denser inside than overall."""
+        p = self.weights.param
+        maps = ctx.maps
+        total = max(float(maps.totals[SAL]), 1e-9)
+        tv.add("content", f.kept ** p("content", "power"))
+        density_ratio = (f.mass / f.area) / (total / (maps.w * maps.h))
+        tv.add("focus", p("focus", "gain") * (density_ratio - 1.0))
+        tv.details["density_ratio"] = density_ratio
+
+    def _balance(self, tv: TermValues, f: _MappedBoxes) -> tuple[np.ndarray, np.ndarray]:
+        """``balance``: the visual centre of mass near the crop's centre; returns it ``(u, v)``
+        relative to each crop."""
+        p = self.weights.param
+        safe = np.maximum(f.mass, 1e-9)
+        cx = f.sums[:, SAL_X] / safe
+        cy = f.sums[:, SAL_Y] / safe
+        cu = np.where(f.mass > 1e-9, (cx - f.x0) / f.bw, 0.5)
+        cv = np.where(f.mass > 1e-9, (cy - f.y0) / f.bh, 0.5)
+        tv.add(
+            "balance",
+            np.exp(-((cu - 0.5) ** 2) / (2 * p("balance", "sigma_x") ** 2))
+            * np.exp(-((cv - 0.5) ** 2) / (2 * p("balance", "sigma_y") ** 2)),
+        )
+        tv.details["mass_u"], tv.details["mass_v"] = cu, cv
+        return cu, cv
+
+    @staticmethod
+    def _face_cuts(
+        tv: TermValues, b: np.ndarray, a: CompositionAnalysis
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """How much of each face each crop keeps ``(F, N)``, and which crops cut a face or its
+        core (a cut from the eyes to the mouth is far worse than trimming forehead or chin)."""
+        n = len(b)
+        faces = a.faces
+        face_inside = inside_fractions(b, [f.box for f in faces])  # (F, N)
+        tv.face_inside = face_inside
+        if faces:
+            cut_face = ((face_inside > 0.02) & (face_inside < 0.97)).any(axis=0)
+            core_inside = inside_fractions(b, [_face_core(f.box) for f in faces])
+            cut_core = ((core_inside > 0.02) & (core_inside < 0.97)).any(axis=0)
+        else:
+            cut_face = cut_core = np.zeros(n, bool)
+        tv.details["cuts_face"] = cut_face.astype(np.float64)
+        tv.details["cuts_face_core"] = cut_core.astype(np.float64)
+        tv.details["faces_kept"] = (
+            (face_inside >= 0.97).sum(axis=0).astype(np.float64) if faces else np.zeros(n)
+        )
+        return face_inside, cut_face, cut_core
+
+    def _subject_points(
         self,
-        tv: TermValues,
         ctx: ScoringContext,
         b: np.ndarray,
         face_inside: np.ndarray,
         cu: np.ndarray,
         cv: np.ndarray,
-    ) -> None:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The point to place in each crop ``(u, v)`` relative to the crop, the subject's area and its
+        kind (0 visual mass, 1 salient subject, 2 faces)."""
         p = self.weights.param
         a = ctx.analysis
         n = len(b)
@@ -408,7 +166,7 @@ class CompositionScorer:
         # a salient band across the whole frame (a horizon) is structure, left to balance/horizon
         main = next(iter(a.compact_subjects), None)
         if main is not None and main.mass >= p("placement", "main_subject_share"):
-            inside = _inside_fractions(b, [main.box])[0]
+            inside = inside_fractions(b, [main.box])[0]
             use = inside >= 0.9
             u = np.where(use, (main.centroid[0] - b[:, 0]) / b[:, 2], u)
             v = np.where(use, (main.centroid[1] - b[:, 1]) / b[:, 3], v)
@@ -430,6 +188,21 @@ class CompositionScorer:
             fa = (kept * (boxes[:, 2:3] * boxes[:, 3:4] * 9.0)).sum(axis=0)
             subj_area = np.where(has, fa, subj_area)
             kind = np.where(has, 2.0, kind)
+        return u, v, subj_area, kind
+
+    def _placement(
+        self,
+        tv: TermValues,
+        ctx: ScoringContext,
+        b: np.ndarray,
+        face_inside: np.ndarray,
+        cu: np.ndarray,
+        cv: np.ndarray,
+    ) -> None:
+        """``placement``: the subject on a thirds or golden point or line; centred when large."""
+        p = self.weights.param
+        n = len(b)
+        u, v, subj_area, kind = self._subject_points(ctx, b, face_inside, cu, cv)
         crop_area = b[:, 2] * b[:, 3]
         large = np.clip(subj_area / crop_area / p("placement", "large_subject"), 0, 1)
 
@@ -457,23 +230,13 @@ class CompositionScorer:
         tv.details["subject_u"], tv.details["subject_v"], tv.details["subject_kind"] = u, v, kind
 
     def _boundary(
-        self,
-        tv: TermValues,
-        b: np.ndarray,
-        mbox: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        strip: tuple[np.ndarray, np.ndarray],
-        looked: list[np.ndarray],
-        mass: np.ndarray,
-        area: np.ndarray,
-        cut_face: np.ndarray,
-        cut_core: np.ndarray,
-        ctx: ScoringContext,
+        self, tv: TermValues, f: _MappedBoxes, cut_face: np.ndarray, cut_core: np.ndarray, ctx: ScoringContext
     ) -> None:
+        """``boundary``: edges that cut no salient object, person or face and run through calm areas."""
         p = self.weights.param
         maps = ctx.maps
-        x0, y0, x1, y1 = mbox
-        sw, sh = strip
-        a00, a10, a01, a11, t1, t0, b1, b0, l1, l0, r1, r0 = looked
+        b, x0, y0, x1, y1, sw, sh, mass, area = f.b, f.x0, f.y0, f.x1, f.y1, f.sw, f.sh, f.mass, f.area
+        a00, a10, a01, a11, t1, t0, b1, b0, l1, l0, r1, r0 = f.looked
         # the four border strips from the crop's corners and the strips' inner corners
         top = t1 - t0 - a10 + a00
         bottom = a11 - a01 - b1 + b0
@@ -555,20 +318,6 @@ class CompositionScorer:
         tv.details["horizon_rel"] = np.where(applicable, rel, np.nan)
 
 
-def _inside_fractions(boxes: np.ndarray, objects: list[tuple[float, float, float, float]]) -> np.ndarray:
-    """``(K, N)``: fraction of each object's area inside each box."""
-    if not objects:
-        return np.zeros((0, len(boxes)))
-    o = np.asarray(objects, dtype=np.float64).reshape(-1, 4)
-    bx0, by0 = boxes[:, 0][None], boxes[:, 1][None]
-    bx1, by1 = bx0 + boxes[:, 2][None], by0 + boxes[:, 3][None]
-    ox0, oy0 = o[:, 0:1], o[:, 1:2]
-    ox1, oy1 = ox0 + o[:, 2:3], oy0 + o[:, 3:4]
-    iw = np.clip(np.minimum(bx1, ox1) - np.maximum(bx0, ox0), 0, None)
-    ih = np.clip(np.minimum(by1, oy1) - np.maximum(by0, oy0), 0, None)
-    return iw * ih / np.maximum(o[:, 2:3] * o[:, 3:4], 1e-9)
-
-
 def _face_core(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """The part of a face box from the eyes to the mouth, without the forehead and chin margins."""
     x, y, w, h = box
@@ -587,3 +336,52 @@ def _slices_people(boxes: np.ndarray, people: list[tuple[float, float, float, fl
         cut = ((bx0 > inner0) & (bx0 < inner1)) | ((bx1 > inner0) & (bx1 < inner1))
         out = np.maximum(out, cut * np.clip(overlap_v, 0, 1))
     return out
+
+
+@dataclass
+class _MappedBoxes:
+    """Candidates in saliency-map coordinates with the integral lookups the terms share.
+
+    ``looked`` holds twelve ``(N, C)`` integrals: the crop's corners, then the inner corners of
+    its four border strips (``strip`` of the crop's side wide); ``sums`` are the in-crop sums.
+    """
+
+    b: np.ndarray
+    x0: np.ndarray
+    y0: np.ndarray
+    x1: np.ndarray
+    y1: np.ndarray
+    bw: np.ndarray
+    bh: np.ndarray
+    area: np.ndarray
+    sw: np.ndarray
+    sh: np.ndarray
+    looked: list[np.ndarray]
+    sums: np.ndarray
+    mass: np.ndarray
+    kept: np.ndarray
+
+    @classmethod
+    def of(cls, ctx: ScoringContext, b: np.ndarray, strip: float) -> _MappedBoxes:
+        """Map ``(N, 4)`` original-pixel boxes and look up all twelve integrals at once."""
+        x0 = b[:, 0] * ctx.sx
+        y0 = b[:, 1] * ctx.sy
+        x1 = (b[:, 0] + b[:, 2]) * ctx.sx
+        y1 = (b[:, 1] + b[:, 3]) * ctx.sy
+        bw = np.maximum(x1 - x0, 1e-6)
+        bh = np.maximum(y1 - y0, 1e-6)
+        sw = np.maximum((x1 - x0) * strip, 0.5)
+        sh = np.maximum((y1 - y0) * strip, 0.5)
+        looked = ctx.maps.at_many(
+            [
+                (x0, y0), (x1, y0), (x0, y1), (x1, y1),
+                (x1, y0 + sh), (x0, y0 + sh), (x1, y1 - sh), (x0, y1 - sh),
+                (x0 + sw, y1), (x0 + sw, y0), (x1 - sw, y1), (x1 - sw, y0),
+            ]
+        )
+        a00, a10, a01, a11 = looked[:4]
+        sums = a11 - a01 - a10 + a00
+        mass = np.maximum(sums[:, SAL], 0.0)
+        total = max(float(ctx.maps.totals[SAL]), 1e-9)
+        kept = np.clip(mass / total, 0.0, 1.0)
+        return cls(b, x0, y0, x1, y1, bw, bh, bw * bh, sw, sh, looked, sums, mass, kept)

@@ -1,4 +1,9 @@
-"""Training samples: augmentation, targets and box-scoring candidates for one image.
+"""The *training set*: data-set samples prepared as network inputs (augmentation, targets and
+box-scoring candidates for one image), and their collation into batches.
+
+Owns :class:`TrainingSet`, :func:`select_good` (the target boxes of a sample) and :func:`collate`.
+The annotation files are read by :mod:`procrop.data` (the readers); weak-label sets are written by
+:mod:`procrop.weaklabels.driver` (the generator driver).
 
 Every random choice of a sample comes from a generator seeded by ``(seed, epoch, index)``, so an
 epoch is the same whatever the number of workers, and a resumed run sees exactly the samples the
@@ -18,9 +23,10 @@ import cv2
 import numpy as np
 import torch
 
-from ..data.records import CropSample
-from ..geometry import iou_matrix
+from ..data.records import PSEUDO_LABEL_SCORE, CropSample
+from ..geometry import iou_matrix, select_diverse, xyxy_to_xywh
 from ..imaging.load import load_image
+from ..model.box_ops import cxcywh_to_xyxy
 from ..model.config import Config
 from ..model.inputs import normalise, resize_short
 from ..model.losses import Target
@@ -60,11 +66,11 @@ def select_good(boxes: np.ndarray, scores: np.ndarray, cfg: Config) -> np.ndarra
     if len(order) == 0:
         order = np.argsort(-scores, kind="mergesort")[:1]
     if t.good_nms > 0 and len(order) > 1:
-        kept: list[int] = []
-        for i in order:
-            if not kept or iou_matrix(boxes[i][None], boxes[kept]).max() <= t.good_nms:
-                kept.append(int(i))
-        order = np.asarray(kept)
+        # greedy NMS in ``order`` (already best first, ties by index, as select_diverse ranks);
+        # a box survives at IoU <= good_nms, select_diverse keeps IoU < max_iou: the next float up
+        # makes the two identical
+        kept = select_diverse(scores[order], boxes[order], len(order), float(np.nextafter(t.good_nms, np.inf)))
+        order = order[kept]
     return order
 
 
@@ -134,7 +140,7 @@ class TrainingSet:
         loaded = load_image(s.image, max_side=m.max_long)
         W, H = loaded.width, loaded.height
         k0 = loaded.pixels.shape[1] / W  # original -> loaded pixels
-        scores = np.asarray(s.scores if s.scores is not None else np.full(len(s.boxes), 5.0), dtype=np.float64)
+        scores = np.asarray(s.scores if s.scores is not None else np.full(len(s.boxes), PSEUDO_LABEL_SCORE), dtype=np.float64)
         boxes = np.asarray(s.boxes, dtype=np.float64)
         good_idx = select_good(boxes, scores, cfg)
         key = boxes[good_idx[0]]
@@ -174,13 +180,11 @@ class TrainingSet:
                     limit: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """Boxes with a quality for the box-scoring head: the annotated candidates when they carry
         graded scores (GAICD, CPC), else random boxes scored ``1 + 4 * IoU`` with the best target."""
-        norm = target.all_boxes.numpy()
-        xyxy = np.stack([norm[:, 0] - norm[:, 2] / 2, norm[:, 1] - norm[:, 3] / 2, norm[:, 0] + norm[:, 2] / 2, norm[:, 1] + norm[:, 3] / 2], 1)
+        xyxy = cxcywh_to_xyxy(target.all_boxes).numpy()
         if len(np.unique(scores)) >= 3:
             idx = rng.permutation(len(xyxy))[:limit]
             return xyxy[idx].astype(np.float32), scores[idx].astype(np.float32)
-        good = target.good.numpy()
-        gx = np.stack([good[:, 0] - good[:, 2] / 2, good[:, 1] - good[:, 3] / 2, good[:, 0] + good[:, 2] / 2, good[:, 1] + good[:, 3] / 2], 1)
+        gx = cxcywh_to_xyxy(target.good).numpy()
         n = limit - len(gx)
         w = rng.uniform(0.3, 1.0, n)
         h = np.clip(w * rng.uniform(0.6, 1.6, n), 0.2, 1.0)
@@ -188,9 +192,9 @@ class TrainingSet:
         y0 = rng.uniform(0, 1 - h)
         rand = np.stack([x0, y0, x0 + w, y0 + h], 1)
         cand = np.concatenate([gx, rand])
-        as_xywh = np.stack([cand[:, 0], cand[:, 1], cand[:, 2] - cand[:, 0], cand[:, 3] - cand[:, 1]], 1)
-        gx_xywh = np.stack([gx[:, 0], gx[:, 1], gx[:, 2] - gx[:, 0], gx[:, 3] - gx[:, 1]], 1)
-        mos = 1 + 4 * iou_matrix(as_xywh, gx_xywh).max(axis=1)
+        # gx is float32: its sizes are rounded to float32 as before the helper (which works in float64)
+        gx_xywh = xyxy_to_xywh(gx).astype(gx.dtype)
+        mos = 1 + 4 * iou_matrix(xyxy_to_xywh(cand), gx_xywh).max(axis=1)
         return cand.astype(np.float32), mos.astype(np.float32)
 
 

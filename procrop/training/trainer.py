@@ -94,7 +94,7 @@ def load_training_samples(cfg: Config):
 def compute_conditioning(cfg: Config, samples, progress: Callable[[int, int], None] | None = None):
     """References and description ids of every training image (computed once)."""
     from ..cropper import Cropper
-    from ..scoring.composition import ScoringContext
+    from ..scoring.context import ScoringContext
 
     ref = None if cfg.train.reference_db in ("none", "") else cfg.train.reference_db
     conditioner = Conditioner(cfg.model, ref)

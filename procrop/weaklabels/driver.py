@@ -1,4 +1,10 @@
-"""``procrop dataset generate / info / preview``: a resumable, deterministic weak-label set.
+"""The weak-label *generator driver* (``procrop dataset generate / info / preview``): writes a
+resumable, deterministic weak-label data set.
+
+Owns running the generator over photos (:func:`generate_dataset`), the data set's manifest and
+summary (:func:`dataset_info`) and its preview sheet (:func:`preview_sheet`). Reading the written set
+back is :func:`procrop.data.read_weak` (:mod:`procrop.data` holds the readers); turning it into
+network inputs is :mod:`procrop.training.samples` (the training set).
 
 Layout of ``OUT/`` (the ProCrop weak-label layout that :func:`procrop.data.read_weak` reads)::
 
@@ -36,6 +42,7 @@ from .._version import __version__
 from ..errors import ProcropError, UsageError
 from ..executor import make_executor
 from ..files import atomic_write_bytes, atomic_write_text
+from ..geometry import xywh_to_xyxy
 from ..imaging.load import load_image
 from .refine import format_annotation
 
@@ -333,7 +340,8 @@ def preview_sheet(out: str | os.PathLike, n: int = 12, seed: int = 0, tile: int 
     labels (coloured, with scores)."""
     from PIL import Image, ImageDraw
 
-    from ..data.readers import _read_row_first_txt
+    from ..data.readers import read_row_first_txt
+    from ..data.records import PSEUDO_LABEL_SCORE
     from ..output.preview import RANK_COLOURS, contact_sheet
 
     out = Path(out)
@@ -346,10 +354,10 @@ def preview_sheet(out: str | os.PathLike, n: int = 12, seed: int = 0, tile: int 
         r = rows[int(i)]
         im = Image.open(out / r["image"]).convert("RGB")
         d = ImageDraw.Draw(im)
-        boxes, scores = _read_row_first_txt(out / r["annotation"], default_score=5.0)
+        boxes, scores = read_row_first_txt(out / r["annotation"], default_score=PSEUDO_LABEL_SCORE)
         lw = max(2, im.width // 250)
-        for j, ((x, y, w, h), s) in enumerate(list(zip(boxes, scores))[1:]):
-            d.rectangle([x, y, x + w, y + h], outline=RANK_COLOURS[j % len(RANK_COLOURS)], width=lw)
+        for j, corners in enumerate(xywh_to_xyxy(boxes)[1:]):
+            d.rectangle(corners.tolist(), outline=RANK_COLOURS[j % len(RANK_COLOURS)], width=lw)
         fx, fy, fw, fh = r["frame"]
         _dashed_rect(d, (fx, fy, fx + fw, fy + fh), (255, 255, 255), lw + 1)
         tiles.append((im, f"{r['id']}  cov {r['coverage']:.2f}  {len(boxes) - 1} labels"))

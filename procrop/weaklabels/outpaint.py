@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from ..perception.saliency import gaussian_blur
 from ..errors import UsageError, require
+from ..perception.saliency import gaussian_blur
 from .canvas import CanvasSpec
 
 

@@ -14,7 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..geometry import STANDARD_RATIOS
+from ..data.records import PSEUDO_LABEL_SCORE
+from ..geometry import STANDARD_RATIOS, xyxy_to_xywh
 from .refine import refine_labels
 
 
@@ -42,7 +43,7 @@ class NeuralScorer:
     """A trained network's box-scoring head."""
 
     def __init__(self, checkpoint: str) -> None:
-        from ..predictor import NeuralCropper
+        from ..model.predictor import NeuralCropper
 
         self.model = NeuralCropper.from_checkpoint(checkpoint, reference_db=None)
 
@@ -93,14 +94,14 @@ def weak_labels(
     H, W = canvas.shape[:2]
     fx, fy, fw, fh = frame
     pseudo = (float(fx), float(fy), float(fx + fw), float(fy + fh))
-    labels = [(pseudo, 5.0)]
+    labels = [(pseudo, PSEUDO_LABEL_SCORE)]
     scored: list[tuple[tuple[float, float, float, float], float]] = []
     for r in range(rounds):
         around = [b for b, _ in labels]
         boxes = propose(around, W, H, rng, shift=0.1 / (r + 1))
         if len(boxes) == 0:
             break
-        xywh = np.column_stack([boxes[:, 0], boxes[:, 1], boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]])
+        xywh = xyxy_to_xywh(boxes)
         scores = np.asarray(scorer(canvas, xywh), dtype=np.float64) * 10.0
         scored += [(tuple(float(v) for v in b), float(s)) for b, s in zip(boxes, scores)]  # type: ignore[misc]
         labels = refine_labels(pseudo, scored, W, H, keep=keep)

@@ -22,12 +22,9 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
-
-from ..geometry import STANDARD_RATIOS
+from ..data.records import PSEUDO_LABEL_SCORE
 from ..files import atomic_write_text
-
-PSEUDO_SCORE = 5.0
+from ..geometry import STANDARD_RATIOS, xywh_to_xyxy
 
 
 def snap_standard_ratio(box: Sequence[float], width: float, height: float, tol: float = 0.03) -> tuple[float, float, float, float] | None:
@@ -95,7 +92,7 @@ def refine_labels(
             continue
         chosen.append(snapped)
         kept.append((snapped, float(score)))
-    return [(tuple(float(v) for v in pseudo), PSEUDO_SCORE)] + kept  # type: ignore[list-item]
+    return [(tuple(float(v) for v in pseudo), PSEUDO_LABEL_SCORE)] + kept  # type: ignore[list-item]
 
 
 def format_annotation(rows: Sequence[tuple[Sequence[float], float]]) -> str:
@@ -104,11 +101,6 @@ def format_annotation(rows: Sequence[tuple[Sequence[float], float]]) -> str:
     for (x1, y1, x2, y2), score in rows:
         lines.append(f"{y1:.1f} {x1:.1f} {y2:.1f} {x2:.1f} {score:.4f}")
     return "\n".join(lines) + "\n"
-
-
-def write_annotation(path: str | os.PathLike, rows: Sequence[tuple[Sequence[float], float]]) -> None:
-    """Write an annotation file atomically (a reader never sees half a file)."""
-    atomic_write_text(Path(path), format_annotation(rows))
 
 
 def update_annotation_file(
@@ -121,10 +113,10 @@ def update_annotation_file(
     """Merge proposals into an annotation file (ProCrop's online refinement). The first line is the
     pseudo-label; earlier refined boxes compete with the new proposals. Returns whether the file
     changed; when no proposal survives, the file is left as it is."""
-    from ..data.readers import _read_row_first_txt
+    from ..data.readers import read_row_first_txt
 
-    boxes, scores = _read_row_first_txt(Path(path), default_score=PSEUDO_SCORE)
-    xyxy = np.column_stack([boxes[:, 0], boxes[:, 1], boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]])
+    boxes, scores = read_row_first_txt(Path(path), default_score=PSEUDO_LABEL_SCORE)
+    xyxy = xywh_to_xyxy(boxes)
     pseudo = xyxy[0]
     existing = [(xyxy[i], scores[i]) for i in range(1, len(xyxy)) if scores[i] != -2]
     rows = refine_labels(pseudo, list(existing) + list(proposals), width, height, **kwargs)  # type: ignore[arg-type]

@@ -1,28 +1,39 @@
-"""Using a trained network: set predictions, scores of given boxes, and a cropper term.
+"""The trained network on photos: set predictions and scores of given boxes.
 
 :class:`NeuralCropper` runs a checkpoint (torch) or an exported ONNX model (onnxruntime) on a photo:
 ``predict`` returns the free-form boxes (``x, y, w, h`` original pixels) with their scores, best
-first; ``score_boxes`` scores given boxes with the box-scoring head. :class:`NeuralTerm` plugs the
-network into :class:`procrop.Cropper` (``procrop crop --model CKPT``): its set predictions join the
-candidates (snapped to each requested ratio) and the box-scoring head scores every candidate.
+first; ``score_boxes`` scores given boxes with the box-scoring head. For ranked, explained crops
+at given ratios use ``procrop.Cropper(model=CKPT)``: :class:`~procrop.scoring.terms.neural.NeuralTerm`
+plugs this predictor into the cropper.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .errors import ModelLoadError, UsageError
-from .imaging.load import ImageSource, LoadedImage, load_image
-from .model.box_ops import cxcywh_to_xyxy
-from .model.config import Config
-from .model.inputs import Conditioner, normalise, pad_batch, resize_short
+from ..errors import ModelLoadError
+from ..imaging.load import ImageSource, LoadedImage, load_image
+from ..perception.analyzer import Analyzer
+from .box_ops import cxcywh_to_xyxy
+from .config import Config
+from .inputs import Conditioner, normalise, pad_batch, resize_short
+
+
+@dataclass
+class ImageContext:
+    """A photo as the conditioner sees it: the loaded image, its analysis and a per-image cache
+    (a :class:`~procrop.scoring.context.ScoringContext` serves as one too)."""
+
+    image: LoadedImage | None
+    analysis: Any
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -51,11 +62,11 @@ class NeuralCropper:
         self.device = device
         self.conditioner = Conditioner(config.model, reference_db)
         self._lock = threading.Lock()
-        self._analyzer = None  # a Cropper, made by _analysis_context when first needed
+        self._analyzer: Analyzer | None = None  # made by _analysis_context when first needed
         self.session = None
         self.onnx_size: tuple[int, int] | None = None
         if onnx is not None:
-            from .errors import require
+            from ..errors import require
 
             ort = require("onnxruntime", "ONNX inference", "torch")
             self.session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
@@ -65,7 +76,7 @@ class NeuralCropper:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, reference_db: str | None = "default", device: str | None = None) -> NeuralCropper:
-        from .model.checkpoint import config_of, load_model
+        from .checkpoint import config_of, load_model
 
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
         model, state = load_model(path, device=dev)
@@ -87,17 +98,13 @@ class NeuralCropper:
 
     # ---- inputs ----------------------------------------------------------------------------
 
-    def _analysis_context(self, image: ImageSource | LoadedImage):
-        """Composition analysis for the conditioner, by one analysis-only cropper made on first use
-        (its detectors are per-thread, so it may be shared)."""
-        from .scoring.composition import ScoringContext
-
+    def _analysis_context(self, image: ImageSource | LoadedImage) -> ImageContext:
+        """Composition analysis for the conditioner, by one analyzer made on first use (its
+        detectors are per-thread, so it may be shared)."""
         if self._analyzer is None:
-            from .cropper import Cropper
-
-            self._analyzer = Cropper(reference_db=None)
+            self._analyzer = Analyzer()
         small = self._analyzer.load(image)
-        return ScoringContext(small, self._analyzer.analyze(small))
+        return ImageContext(small, self._analyzer.analyze(small))
 
     def _inputs(self, image: ImageSource | LoadedImage, ctx=None) -> tuple[dict[str, np.ndarray], float, tuple[int, int]]:
         cfg = self.cfg.model
@@ -158,14 +165,12 @@ class NeuralCropper:
         state, k, (W, H) = pred.state
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         if self.session is not None:
-            rect = state["rects"][0]
-            pix = np.stack([b[:, 0] * k + rect[0], b[:, 1] * k + rect[1], (b[:, 0] + b[:, 2]) * k + rect[0], (b[:, 1] + b[:, 3]) * k + rect[1]], 1)
+            pix = _input_pixels(b, k, state["rects"][0])
             out = self.session.run(None, self._onnx_feed(state, pix.astype(np.float32)))
             logits = out[2].reshape(-1)
         else:
             features, rects = state
-            rect = rects[0].cpu().numpy()
-            pix = np.stack([b[:, 0] * k + rect[0], b[:, 1] * k + rect[1], (b[:, 0] + b[:, 2]) * k + rect[0], (b[:, 1] + b[:, 3]) * k + rect[1]], 1)
+            pix = _input_pixels(b, k, rects[0].cpu().numpy())
             with self._lock, torch.inference_mode():
                 pt = torch.as_tensor(pix, dtype=features.dtype, device=features.device)
                 logits = self.model.score_boxes(features, pt, torch.zeros(len(pt), dtype=torch.long, device=features.device))
@@ -178,56 +183,10 @@ class NeuralCropper:
         return {k: v for k, v in full.items() if k in names}
 
 
-class NeuralTerm:
-    """:class:`~procrop.scoring.composition.ExtraTerm` named ``neural``: the network's box score of each crop,
-    plus its set predictions as extra candidates."""
-
-    name = "neural"
-
-    def __init__(self, cropper: NeuralCropper, extra: int = 20) -> None:
-        self.cropper = cropper
-        self.extra = extra
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, reference_db: str | None = "default") -> NeuralTerm:
-        if str(path).endswith(".onnx"):
-            return cls(NeuralCropper.from_onnx(path, reference_db))
-        return cls(NeuralCropper.from_checkpoint(path, reference_db))
-
-    def _prediction(self, ctx) -> Prediction:
-        pred = ctx.cache.get("neural")
-        if pred is None:
-            if ctx.image is None:
-                raise UsageError("the neural term needs the image")
-            pred = self.cropper.predict(ctx.image, ctx)
-            ctx.cache["neural"] = pred
-        return pred
-
-    def extra_candidates(self, ctx, ratio) -> np.ndarray:
-        """The network's best free-form boxes, snapped to the requested ratio."""
-        from .geometry import snap_to_ratio
-
-        pred = self._prediction(ctx)
-        a = ctx.analysis
-        out = []
-        resolved = ratio.resolve(a.width, a.height)
-        for box in pred.boxes[: self.extra]:
-            x, y, w, h = (int(round(v)) for v in box)
-            if w < 2 or h < 2:
-                continue
-            b = (x, y, w, h)
-            if resolved.value is not None:
-                b = snap_to_ratio(b, resolved.value, a.width, a.height)
-            else:
-                x, y = max(0, x), max(0, y)
-                b = (x, y, min(w, a.width - x), min(h, a.height - y))
-            out.append(b)
-        return np.asarray(out, dtype=np.int64).reshape(-1, 4)
-
-    def evaluate(self, ctx, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pred = self._prediction(ctx)
-        values = self.cropper.score_boxes(ctx.image, boxes, ctx, prediction=pred)
-        return values, np.ones(len(values), dtype=bool)
-
-    def explain(self, ctx, box: np.ndarray, value: float) -> str | None:
-        return f"the neural model rates it {value:.2f}"
+def _input_pixels(b: np.ndarray, k: float, rect: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` ``xywh`` original-pixel boxes -> ``x1, y1, x2, y2`` in the network's padded input,
+    given the scale ``k`` (original -> network pixels) and the image's rectangle ``rect`` there."""
+    return np.stack(
+        [b[:, 0] * k + rect[0], b[:, 1] * k + rect[1], (b[:, 0] + b[:, 2]) * k + rect[0], (b[:, 1] + b[:, 3]) * k + rect[1]],
+        1,
+    )

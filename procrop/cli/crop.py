@@ -1,0 +1,180 @@
+"""``procrop crop`` and ``procrop describe``: options in, work handed to :mod:`procrop.output.batch`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.markup import escape
+
+from ..errors import ProcropError
+
+from .common import err, exit_if_failed, parse_ratio_options, progress_bar, usage_error, usage_errors
+
+
+
+def crop_command(
+    inputs: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or globs."),
+    ratio: Optional[list[str]] = typer.Option(
+        None,
+        "--ratio",
+        "-r",
+        help="free, original, W:H (e.g. 1:1, 4:5, 16:9) or an output size WxH (1080x1350); "
+        "comma-separated or repeated. Default: free.",
+    ),
+    top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="At most this many crops per ratio (near-duplicates and alternatives under 80 % of the best are dropped)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Folder for cropped files and per-image JSON; re-runs skip done images."
+    ),
+    json_path: Optional[str] = typer.Option(
+        None, "--json", help="Write results here: JSON for one image, JSON Lines for many ('-' = stdout)."
+    ),
+    preview: bool = typer.Option(False, "--preview", help="Write <name>_preview.png with the crops drawn."),
+    save_crops: bool = typer.Option(True, "--save-crops/--no-save-crops", help="With --out, write cropped image files."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
+    ray: Optional[str] = typer.Option(
+        None, "--ray", help="Run on Ray: 'local', 'auto' or a ray:// address (extra procrop[distributed])."
+    ),
+    db: Optional[str] = typer.Option(None, "--db", help="Reference database of professional photos."),
+    no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off."),
+    model: Optional[str] = typer.Option(None, "--model", help="Neural ProCrop checkpoint (extra procrop[torch])."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (default: shipped)."),
+    min_area: float = typer.Option(0.3, "--min-area", min=0.01, max=1.0, help="Smallest crop, as a share of the largest box of its ratio."),
+    analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
+    force: bool = typer.Option(False, "--force", help="Redo images already done in --out."),
+    no_analysis: bool = typer.Option(False, "--no-analysis", help="Leave the analysis out of the JSON."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    fast: bool = typer.Option(
+        False, "--fast", help="Classical perception only (Haar faces, no neural detectors): about half the time."
+    ),
+) -> None:
+    """Find the best crops of each image, with scores and reasons.
+
+    \f
+    Over 60 lines only because of its 18 option declarations; the work is in
+    :func:`procrop.output.batch.crop_files`.
+    """
+    from ..output.batch import crop_files
+    from ..imaging.files import iter_image_files
+
+    ratios = parse_ratio_options(ratio)
+    files, problems = iter_image_files(inputs)
+    if not files:
+        for item, reason in problems:
+            err.print(escape(f"{item}: {reason}"))
+        raise usage_error("no input images")
+    options, output = _crop_options(
+        ratios, top_k, out, preview, save_crops, db, no_db, model, weights, min_area, analysis_size, no_analysis
+    )
+    if fast:
+        options = replace(options, profile="fast")
+    stream = json_path is None and out is None and len(files) > 1
+    with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
+        tid = bar.add_task("crop", total=len(files))
+        report = crop_files(
+            files, options, output, workers=workers, ray=ray, force=force,
+            on_result=(lambda r: typer.echo(json.dumps(r))) if stream else None,
+            progress=lambda done, total: bar.update(tid, completed=done, total=total),
+        )
+    failures = list(problems) + report.failures
+    skipped = report.skipped
+    done_results = report.results
+    _emit(done_results, json_path, out, stream, len(files))
+    for r in done_results:
+        for warning in r.get("warnings", []):
+            err.print(f"[yellow]warning:[/] {escape(str(r.get('image')))}: {escape(warning)}")
+    if not quiet and (out or json_path not in (None, "-")):
+        msg = f"{len(done_results)} of {len(files)} image(s) done"
+        if skipped:
+            msg += f" ({skipped} already done, skipped)"
+        err.print(msg + (f"; outputs in {out}" if out else ""))
+    exit_if_failed(failures)
+
+
+def _emit(results: list[dict[str, Any]], json_path: str | None, out: Path | None, streamed: bool, n_inputs: int) -> None:
+    from ..files import atomic_write_text
+
+    if streamed:
+        return
+    if n_inputs == 1 and len(results) == 1:
+        text = json.dumps(results[0], indent=2) + "\n"
+    else:
+        text = "".join(json.dumps(r) + "\n" for r in results)
+    if json_path is None:
+        if out is None:
+            sys.stdout.write(text)
+        return
+    if json_path == "-":
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(json_path, text)
+
+
+def _crop_options(
+    ratios: tuple[str, ...], top_k: int, out: Path | None, preview: bool, save_crops: bool, db: str | None,
+    no_db: bool, model: str | None, weights: str | None, min_area: float, analysis_size: int, no_analysis: bool,
+):  # noqa: ANN202 - (CropOptions, OutputOptions)
+    """The validated options of ``procrop crop`` as the batch runner takes them."""
+    from ..output.batch import CropOptions, OutputOptions
+
+    if db and no_db:
+        raise usage_error("--db and --no-db contradict each other")
+    reference = None if no_db else (db or "default")
+    if reference not in (None, "default") and not Path(reference).exists():
+        raise usage_error(f"--db {reference}: no such reference database")
+    if model and not Path(model).exists():
+        raise usage_error(f"--model {model}: no such checkpoint")
+    options = CropOptions(
+        ratios=ratios,
+        top_k=top_k,
+        min_area=min_area,
+        analysis_size=analysis_size,
+        reference_db=reference,
+        model=str(Path(model).resolve()) if model else None,
+        weights=weights,
+        include_analysis=not no_analysis,
+    )
+    output = OutputOptions(
+        out_dir=str(out) if out else None,
+        save_crops=save_crops,
+        preview=preview,
+        preview_dir=None if out else ".",
+    )
+    return options, output
+
+
+def describe_command(
+    inputs: list[str] = typer.Argument(..., help="Image files, folders or globs."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON with the analysis."),
+    analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048),
+) -> None:
+    """Describe the composition of each image in words."""
+    from ..cropper import Cropper
+    from ..perception.describe import describe
+    from ..imaging.files import iter_image_files
+
+    files, problems = iter_image_files(inputs)
+    if not files:
+        raise usage_error("no input images")
+    cropper = Cropper(analysis_size=analysis_size, reference_db=None)
+    failures = list(problems)
+    for f in files:
+        try:
+            analysis = cropper.analyze(f)
+        except ProcropError as exc:
+            failures.append((f, str(exc)))
+            continue
+        text = describe(analysis)
+        if as_json:
+            typer.echo(json.dumps({"image": f, "width": analysis.width, "height": analysis.height, "description": text, "analysis": analysis.to_dict()}))
+        elif len(files) > 1:
+            typer.echo(f"{f}: {text}")
+        else:
+            typer.echo(text)
+    exit_if_failed(failures)
+
+

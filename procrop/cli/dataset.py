@@ -1,0 +1,112 @@
+"""``procrop dataset ...``: generate, inspect and preview weak-label data sets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+from .common import EXIT_FAILED, err, exit_if_failed, progress_bar, usage_error, usage_errors
+
+dataset_app = typer.Typer(help="Generate, inspect and preview weak-label data sets (out-painted professional photos).", no_args_is_help=True)
+
+
+
+
+@dataset_app.command("generate")
+def dataset_generate(
+    photos: Path = typer.Option(..., "--photos", help="Folder of professional photos (searched recursively)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (re-running resumes it)."),
+    per_photo: int = typer.Option(4, "--per-photo", "-n", min=1, help="Canvases per photo."),
+    backend: str = typer.Option("classical", "--backend", help="classical (no weights) or diffusers."),
+    model: Optional[str] = typer.Option(None, "--model", help="diffusers: in-painting pipeline folder or hub id."),
+    seed: int = typer.Option(0, "--seed"),
+    coverage: str = typer.Option("0.35,0.9", "--coverage", help="Range of the canvas area the photo covers."),
+    rounds: int = typer.Option(2, "--rounds", min=1, help="Proposal refinement rounds."),
+    scorer: str = typer.Option("default", "--scorer", help="Proposal scorer: default (composition score) or a checkpoint."),
+    max_side: int = typer.Option(1024, "--max-side", min=64, help="Photos are shrunk to this long side first."),
+    licences: Optional[Path] = typer.Option(None, "--licences", help="Licence CSV (default: a MANIFEST.csv in PHOTOS or up to three folders above)."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local', 'auto' or an address (procrop[distributed])."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Out-paint photos onto wider canvases and write weak crop labels (resumable, deterministic)."""
+    from ..weaklabels import GenerateParams, generate_dataset
+    from ..imaging.files import iter_image_files
+    from ..retrieval import read_licences
+
+    try:
+        lo, hi = (float(v) for v in coverage.split(","))
+        if not (0 < lo <= hi < 1):
+            raise ValueError
+    except ValueError:
+        raise usage_error(f"--coverage {coverage!r}: use two numbers 0 < a <= b < 1, e.g. 0.35,0.9") from None
+    files, problems = iter_image_files([str(photos)])
+    if not files:
+        raise usage_error(f"{photos}: no photos")
+    csv_path = licences or next(
+        (d / "MANIFEST.csv" for d in [photos.resolve(), *photos.resolve().parents][:4] if (d / "MANIFEST.csv").exists()), None
+    )
+    params = GenerateParams(per_photo=per_photo, backend=backend, backend_model=model or "", seed=seed,
+                            coverage=(lo, hi), rounds=rounds, scorer=scorer, max_side=max_side)
+    with progress_bar(2, quiet, "generating") as bar:
+        tid = bar.add_task("gen", total=None)
+        with usage_errors():
+            report = generate_dataset(
+                files, out, params, photo_root=str(photos), licences=read_licences(csv_path) if csv_path else None,
+                workers=workers, ray=ray, progress=lambda done, total: bar.update(tid, completed=done, total=total),
+            )
+    typer.echo(
+        f"{out}: {report.written} item(s) written, {report.done_before} already done, {len(report.failed)} failed; "
+        f"{report.throughput:.2f} items/s; seam AUC {report.seam.get('seam_auc', float('nan'))}, "
+        f"seam line ratio {report.seam.get('seam_line_ratio', float('nan'))}"
+    )
+    exit_if_failed(list(problems) + report.failed)
+
+
+@dataset_app.command("info")
+def dataset_info_command(
+    data: Path = typer.Argument(..., help="A generated data set."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Counts, label and coverage statistics, licences, and the seam statistic of a data set."""
+    from ..weaklabels import dataset_info
+
+    with usage_errors():
+        info = dataset_info(data)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+    else:
+        p = info["params"] or {}
+        typer.echo(f"{data}: {info['items']} items from {info['photos']} photos ({info['format']}, backend {p.get('backend')}, seed {p.get('seed')})")
+        typer.echo(f"labels per item: mean {info['labels_per_item']['mean']:.2f} (min {info['labels_per_item']['min']}, max {info['labels_per_item']['max']})")
+        typer.echo(f"coverage of the canvas by the photo: mean {info['coverage']['mean']:.2f} ({info['coverage']['min']:.2f}-{info['coverage']['max']:.2f})")
+        seam = info.get("seam") or {}
+        typer.echo(f"seam check: AUC {seam.get('seam_auc')} (0.5 = seam invisible to a patch classifier), line ratio {seam.get('seam_line_ratio')} (1 = no seam line)")
+        for folder, n in info["by_folder"].items():
+            typer.echo(f"  {n:6d}  {folder}")
+    if info["missing_files"]:
+        err.print(f"[red]{len(info['missing_files'])} committed item(s) have missing files[/]")
+        raise typer.Exit(EXIT_FAILED)
+
+
+@dataset_app.command("preview")
+def dataset_preview(
+    data: Path = typer.Argument(..., help="A generated data set."),
+    n: int = typer.Option(12, "--n", min=1, max=200),
+    out: Path = typer.Option(Path("preview.png"), "--out", "-o"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """A contact sheet: canvases with the original frame (white, dashed) and the weak labels."""
+    from ..weaklabels import preview_sheet
+    from ..output.preview import save_preview
+
+    with usage_errors():
+        sheet = preview_sheet(data, n, seed)
+    save_preview(sheet, out)
+    typer.echo(f"wrote {out}")
+
+

@@ -1,0 +1,51 @@
+"""``procrop eval``: croppers side by side on a benchmark."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+from .common import err, exit_if_failed, progress_bar, usage_errors
+
+
+
+def eval_command(
+    benchmark: str = typer.Option(..., "--benchmark", "-b", help="gaicd-v1, gaicd-v2, fcdb, flms, cpc or weak."),
+    data: Path = typer.Option(..., "--data", "-d", help="The benchmark's folder (annotations, and images where available)."),
+    method: Optional[list[str]] = typer.Option(
+        None, "--method", "-m",
+        help="default, default:noretrieval, model:CKPT, center, smartcrop, vips-attention; repeat for a side-by-side table.",
+    ),
+    split: str = typer.Option("test", "--split", help="train, val, test or all."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: eval-<benchmark>)."),
+    plots: bool = typer.Option(False, "--plots", help="Per-image PNGs of the best crop against the ground truth, IoU histograms."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N available images."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Evaluate croppers on a benchmark with its exact protocol; writes Markdown + JSON reports."""
+    from ..evaluation.evaluate import evaluate, make_method
+    from ..evaluation.report import write_plots, write_report
+
+    specs = method or ["default"]
+    with usage_errors():
+        methods = [make_method(m) for m in specs]
+    with progress_bar(1, quiet, "evaluating") as bar:
+        tid = bar.add_task("eval", total=None)
+        with usage_errors():
+            report = evaluate(
+                benchmark, data, methods, split=split, limit=limit,
+                progress=lambda done, total: bar.update(tid, completed=done, total=total),
+            )
+    folder = out or Path(f"eval-{benchmark}")
+    md, js = write_report(report, folder)
+    written = write_plots(report, folder) if plots else []
+    typer.echo(f"{benchmark} ({split}): {report.evaluated} image(s) evaluated, {len(report.missing)} annotated image(s) missing on disk")
+    typer.echo(report.table())
+    if not quiet:
+        err.print(f"report: {md}, {js}" + (f"; {len(written)} plot(s) in {folder / 'plots'}" if written else ""))
+    exit_if_failed([(i, f"{m.method}: {e}") for m in report.methods for i, e in m.failed])
+
+

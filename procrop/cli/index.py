@@ -1,0 +1,229 @@
+"""``procrop index ...``: build, extend, inspect and query reference databases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import typer
+
+
+from .common import err, exit_if_failed, progress_bar, usage_error, usage_errors
+
+index_app = typer.Typer(help="Build, extend, inspect and query reference databases of professional photos.", no_args_is_help=True)
+
+
+
+
+def _encoder_kwargs(checkpoint: str | None, device: str | None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if checkpoint:
+        kwargs["checkpoint"] = checkpoint
+    if device:
+        kwargs["device"] = device
+    return kwargs
+
+
+def _run_build(
+    photos: list[str],
+    out: Path,
+    must_exist: bool,
+    encoder: str,
+    checkpoint: str | None,
+    device: str | None,
+    workers: int,
+    ray: str | None,
+    thumbnails: bool,
+    licences: Path | None,
+    source_root: Path | None,
+    quiet: bool,
+    chunk: int = 256,
+) -> None:
+    from ..imaging.files import iter_image_files
+    from ..retrieval import build_database, read_licences
+
+    files, problems = iter_image_files(photos)
+    if not files:
+        raise usage_error("no input images")
+    try:
+        lic = read_licences(licences) if licences else None
+    except OSError as exc:
+        raise usage_error(f"--licences {licences}: {exc}") from None
+    with progress_bar(len(files), quiet, "indexing") as bar:
+        tid = bar.add_task("index", total=len(files))
+        with usage_errors():
+            report = build_database(
+                files,
+                out,
+                encoder=encoder,
+                encoder_kwargs=_encoder_kwargs(checkpoint, device),
+                workers=workers,
+                ray=ray,
+                thumbnails=thumbnails,
+                source_root=source_root,
+                licences=lic,
+                progress=lambda done, total: bar.update(tid, completed=done),
+                must_exist=must_exist,
+                chunk=chunk,
+            )
+    if not quiet:
+        err.print(
+            f"{out}: added {report.added}, already present {report.already_present}, "
+            f"duplicates skipped {report.duplicates}, failed {len(report.failed)} "
+            f"({report.seconds:.1f} s)"
+        )
+    exit_if_failed(list(problems) + report.failed)
+
+
+@index_app.command("build")
+def index_build(
+    photos: list[str] = typer.Argument(..., help="Photo files, folders or globs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Database folder (created; an existing one is resumed)."),
+    encoder: str = typer.Option("layout", "--encoder", help="layout (default, no weights), sam, clip or dinov2."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Weights for sam/clip/dinov2 (local path or hub id)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda for neural encoders."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Encode on Ray: 'local', 'auto' or an address."),
+    thumbnails: bool = typer.Option(False, "--thumbnails", help="Store small JPEG thumbnails (for previews)."),
+    licences: Optional[Path] = typer.Option(None, "--licences", help="CSV with file, licence, attribution columns."),
+    source_root: Optional[Path] = typer.Option(None, "--source-root", help="Store sources relative to this folder."),
+    chunk: int = typer.Option(256, "--chunk", min=1, help="Photos per committed shard (work lost on a crash is at most one chunk)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Encode photos into a reference database (resumes an interrupted build; skips duplicates)."""
+    _run_build(photos, out, False, encoder, checkpoint, device, workers, ray, thumbnails, licences, source_root, quiet, chunk)
+
+
+@index_app.command("add")
+def index_add(
+    db: Path = typer.Argument(..., help="Existing database folder."),
+    photos: list[str] = typer.Argument(..., help="Photo files, folders or globs."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Weights, if the encoder needs them."),
+    device: Optional[str] = typer.Option(None, "--device"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    ray: Optional[str] = typer.Option(None, "--ray"),
+    thumbnails: bool = typer.Option(False, "--thumbnails"),
+    licences: Optional[Path] = typer.Option(None, "--licences"),
+    source_root: Optional[Path] = typer.Option(None, "--source-root"),
+    chunk: int = typer.Option(256, "--chunk", min=1),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Append photos to an existing database (the encoder is the database's)."""
+    from ..retrieval import ReferenceDB
+
+    if not ReferenceDB.exists(db):
+        raise usage_error(f"{db}: no reference database here (use 'procrop index build')")
+    _run_build(photos, db, True, "layout", checkpoint, device, workers, ray, thumbnails, licences, source_root, quiet, chunk)
+
+
+@index_app.command("info")
+def index_info(
+    db: Path = typer.Argument(..., help="Database folder."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show a database's encoder, size, shards and calibration (verifies every shard)."""
+    from ..retrieval import ReferenceDB
+
+    with usage_errors():
+        d = ReferenceDB.open(db)
+    m = d.manifest
+    size = sum(p.stat().st_size for p in Path(db).iterdir() if p.is_file())
+    licences: dict[str, int] = {}
+    for it in d.items:
+        key = it.get("licence", "(not recorded)")
+        licences[key] = licences.get(key, 0) + 1
+    info = {
+        "path": str(db),
+        "schema_version": m["version"],
+        "encoder": m["encoder"],
+        "count": len(d),
+        "shards": len(m["shards"]),
+        "bytes": size,
+        "thumbnails": sum(t is not None for t in d.thumbnails),
+        "created": m.get("created"),
+        "updated": m.get("updated"),
+        "calibration": m.get("calibration", {}),
+        "licences": dict(sorted(licences.items(), key=lambda kv: -kv[1])),
+    }
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    enc = m["encoder"]
+    typer.echo(f"{db}: {len(d)} photos, {len(m['shards'])} shard(s), {size / 1e6:.2f} MB")
+    typer.echo(f"encoder: {enc['name']} {enc['version']}, vectors {enc['dim']}-d, tokens {tuple(enc['token_shape'])}")
+    typer.echo(f"created {m.get('created')}, updated {m.get('updated')}, thumbnails: {info['thumbnails']}")
+    if info["calibration"]:
+        cal = info["calibration"]
+        typer.echo(f"layout similarity: random pairs {cal.get('grid_random', 0):.3f}, nearest neighbours {cal.get('grid_neighbour', 0):.3f}")
+    for lic, n in list(info["licences"].items())[:12]:
+        typer.echo(f"  {n:6d}  {lic}")
+
+
+@index_app.command("query")
+def index_query(
+    db: Path = typer.Argument(..., help="Database folder."),
+    image: str = typer.Argument(..., help="Query photo."),
+    k: int = typer.Option(10, "-k", "--top-k", min=1, max=1000),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Write a contact sheet PNG of the query and its neighbours."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Weights, if the encoder needs them."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Print the photos in a database whose composition is closest to IMAGE."""
+    from ..perception.analyzer import analyze
+    from ..perception.detectors import HaarFaceDetector
+    from ..retrieval import ReferenceDB, create_encoder, make_index
+    from ..retrieval.references import neighbours
+
+    with usage_errors():
+        d = ReferenceDB.open(db)
+        info = d.encoder_info
+        kwargs = dict(info.get("config", {}))
+        if checkpoint:
+            kwargs["checkpoint"] = checkpoint
+        enc_model = create_encoder(info["name"], **kwargs)
+        loaded = enc_model.load(image)
+        analysis = analyze(loaded, HaarFaceDetector()) if info["name"] == "layout" else None
+        enc = enc_model.encode(loaded, analysis)
+        index = make_index(d.vectors, cache_dir=db, fingerprint=d.fingerprint)
+        ranked = neighbours(index, enc, min(k, len(d)))[:k]
+    rows = []
+    for rank, (i, (sim, mirrored)) in enumerate(ranked, 1):
+        it = d.items[i]
+        rows.append({"rank": rank, "id": it.get("id", i), "similarity": round(sim, 4), "mirrored": mirrored,
+                     "source": it.get("source"), "licence": it.get("licence")})
+    if as_json:
+        typer.echo(json.dumps({"query": image, "neighbours": rows}, indent=2))
+    else:
+        for r in rows:
+            flag = " (mirrored)" if r["mirrored"] else ""
+            typer.echo(f"{r['rank']:3d}  {r['similarity']:.3f}  {r['source']}{flag}")
+    if preview:
+        _query_sheet(d, loaded, enc.tokens, ranked, preview)
+
+
+def _query_sheet(d, loaded, query_tokens, ranked, path: Path) -> None:
+    import io as _io
+
+    from PIL import Image
+
+    from ..output.preview import composition_map, contact_sheet, save_preview
+
+    enc = d.encoder_info["name"]
+    aspect = loaded.width / loaded.height
+    tiles = [
+        (Image.fromarray(loaded.pixels), "query"),
+        (composition_map(query_tokens, enc, aspect=aspect), "query composition"),
+    ]
+    for rank, (i, (sim, mirrored)) in enumerate(ranked, 1):
+        it = d.items[i]
+        a = (it.get("width") or 3) / (it.get("height") or 2)
+        label = f"#{rank} {sim:.2f} {it.get('source', '')}" + (" (mirrored)" if mirrored else "")
+        thumb = d.thumbnails[i] if i < len(d.thumbnails) else None
+        if thumb:
+            tiles.append((Image.open(_io.BytesIO(thumb)), label))
+        tiles.append((composition_map(d.tokens[i].astype(np.float32), enc, aspect=a), label if not thumb else "composition"))
+    save_preview(contact_sheet(tiles, tile_width=192, columns=4), path)
+
+

@@ -1,0 +1,26 @@
+"""``procrop serve``: the web app and HTTP API (extra ``procrop[server]``)."""
+
+from __future__ import annotations
+
+import typer
+
+from .common import usage_errors
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="TCP port."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes, one Cropper each."),
+    max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", min=0.1, help="Largest upload accepted (MiB)."),
+    max_megapixels: float = typer.Option(50.0, "--max-megapixels", min=0.1, help="Largest image accepted."),
+    timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="Seconds one request may take."),
+    queue: int = typer.Option(16, "--queue", min=0, help="Requests that may wait; beyond, 503 + Retry-After."),
+) -> None:
+    """Serve the web page at / and the HTTP API (/v1/crop, /v1/crop/image, /v1/describe, /docs)."""
+    from ..server import serve
+
+    with usage_errors():
+        serve(
+            host, port, workers, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+            max_pixels=int(max_megapixels * 1e6), timeout_s=timeout, max_queue=queue,
+        )

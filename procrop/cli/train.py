@@ -1,0 +1,75 @@
+"""``procrop train`` and ``procrop export``: the neural model (extra ``procrop[torch]``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+
+from .common import progress_bar, usage_error, usage_errors
+
+
+
+def train_command(
+    config: Path = typer.Argument(..., help="Training configuration (TOML, or YAML with PyYAML)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Checkpoint to continue exactly from (e.g. OUT/last.pt)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Override train.out_dir."),
+    data: Optional[Path] = typer.Option(None, "--data", "-d", help="Override train.data."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Train the ProCrop network (supervised or weak labels); needs procrop[torch]."""
+    from ..errors import require
+
+    require("torch", "training", "torch")
+    from ..model.config import Config
+    from ..training.trainer import Trainer
+
+    with usage_errors():
+        cfg = Config.load(config)
+        overrides: dict[str, Any] = {}
+        if out:
+            overrides["out_dir"] = str(out)
+        if data:
+            overrides["data"] = str(data)
+        if max_steps:
+            overrides["max_steps"] = max_steps
+        if overrides:
+            cfg = cfg.replace(train=overrides)
+        trainer = Trainer(cfg, resume=resume, quiet=quiet)
+    with progress_bar(2, quiet, "training") as bar:
+        tid = bar.add_task("train", total=trainer.total_steps, completed=trainer.step)
+
+        def tick(step: int, total: int, logs: dict[str, float]) -> None:
+            bar.update(tid, completed=step, description=f"loss {logs.get('loss', float('nan')):.3f}")
+
+        result = trainer.run(tick)
+    typer.echo(f"{result.steps} steps, {result.epochs_done} epoch(s); final loss {result.final_loss:.4f}; checkpoint {result.last_checkpoint}")
+
+
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="A procrop checkpoint (.pt)."),
+    out: Path = typer.Argument(..., help="The ONNX file to write."),
+    size: Optional[str] = typer.Option(None, "--size", help="Input size WxH (default: the model's canvas, or 640x640)."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Compare onnxruntime with torch after exporting."),
+) -> None:
+    """Export a checkpoint to ONNX (and check it against torch); needs procrop[torch]."""
+    from ..model.export import export_onnx, parity
+
+    dims = None
+    if size:
+        try:
+            w, h = (int(v) for v in size.lower().split("x"))
+            dims = (w, h)
+        except ValueError:
+            raise usage_error(f"--size {size!r}: use WxH, e.g. 640x640") from None
+    with usage_errors():
+        path = export_onnx(checkpoint, out, dims)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    if check:
+        diffs = parity(checkpoint, path)
+        typer.echo("max |torch - onnxruntime|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+
+

@@ -1,0 +1,62 @@
+"""Why a crop won, in one line: its term values and intermediate quantities put into words."""
+
+from __future__ import annotations
+
+import math
+
+from ..perception.describe import position_words, third_words
+
+
+def explain_crop(
+    terms: dict[str, float],
+    details: dict[str, float],
+    contributions: dict[str, float],
+    extra_reasons: list[str] | None = None,
+) -> str:
+    """A one-line reason for a crop from its term values and intermediate quantities.
+
+    Args:
+        terms: term name -> value in [0, 1].
+        details: per-crop quantities from scoring (``kept``, ``subject_u``...).
+        contributions: term name -> weighted share of the score.
+        extra_reasons: sentences from plugged-in terms (retrieval, neural).
+    """
+    reasons: list[str] = []
+    kept = details.get("kept", float("nan"))
+    if not math.isnan(kept):
+        reasons.append(f"keeps {round(100 * kept)}% of the salient content")
+    u, v = details.get("subject_u", 0.5), details.get("subject_v", 0.5)
+    kind = int(details.get("subject_kind", 0))
+    subject = {2: "the face", 1: "the main subject"}.get(kind, "the visual centre of mass")
+    placement = terms.get("placement", 0.0)
+    if placement >= 0.5:
+        spot = third_words(u, v, tol=0.09)
+        if spot is None and abs(u - 0.5) < 0.1 and abs(v - 0.5) < 0.12:
+            spot = "centred"
+        reasons.append(f"{subject} sits {spot}" if spot else f"{subject} is well placed")
+    elif placement < 0.25 and kind:
+        reasons.append(f"{subject} is awkwardly placed ({position_words(u, v)})")
+    if details.get("cuts_face", 0.0) > 0:
+        reasons.append("cuts a face (no crop of this ratio avoids it)")
+    elif terms.get("boundary", 1.0) >= 0.7:
+        reasons.append("clean edges that cut no subject")
+    elif terms.get("boundary", 1.0) < 0.4:
+        reasons.append("an edge runs through busy or salient content")
+    if "headroom" in contributions:
+        reasons.append(
+            "comfortable headroom" if terms.get("headroom", 0.0) >= 0.6 else "headroom could be better"
+        )
+    hr = details.get("horizon_rel", float("nan"))
+    if "horizon" in contributions and not math.isnan(hr):
+        if terms.get("horizon", 0.0) >= 0.6:
+            reasons.append(f"horizon on the {'upper' if hr < 0.5 else 'lower'} third")
+        elif abs(hr - 0.5) < 0.08:
+            reasons.append("horizon splits the frame in the middle")
+    if terms.get("balance", 0.0) >= 0.8 and len(reasons) < 5:
+        reasons.append("balanced visual weight")
+    density = details.get("density_ratio", 1.0)
+    if density > 1.25:
+        reasons.append(f"{density:.1f}x denser in interest than the full frame")
+    if extra_reasons:
+        reasons.extend(r for r in extra_reasons if r)
+    return "; ".join(reasons)

@@ -1,0 +1,136 @@
+"""Never cut what matters: which candidate crops are allowed, given the faces, people, animals and
+objects in the photo.
+
+The rules, applied in order of importance (faces, largest first; then people, animals and objects
+as :attr:`~procrop.perception.analysis.CompositionAnalysis.subjects_to_keep` orders them), each
+only when some crop still allowed satisfies it, so the candidate set is never emptied:
+
+0. **the main subject is in**: the most important one (the largest face, else the first subject
+   to keep) is kept whole by every crop, when some crop can;
+1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
+   every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
+   it out entirely stay, so a crop of a narrow ratio may frame one of two people;
+2. **cut it cleanly**: when no allowed crop can keep it whole, crops whose edges run through the
+   wrong place are dropped: for a person, a horizontal edge through the head or neck, the knees or
+   the ankles (joint bands from body keypoints when a pose estimator ran, else from the box's
+   proportions), or a vertical edge through the middle of the body; for an animal or an object,
+   any edge through the middle half of its extent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..perception.analysis import CompositionAnalysis
+from ..perception.detectors import Detection
+
+#: Shares of inside area that count as "kept whole" and as "left out".
+KEPT, LEFT_OUT = 0.97, 0.02
+
+#: Bands (fractions of a standing person's box height, from the top) where a horizontal crop
+#: edge must not run: the head and neck, the knees, the ankles.
+PERSON_BAD_BANDS: tuple[tuple[float, float], ...] = ((0.0, 0.26), (0.66, 0.80), (0.88, 0.985))
+
+#: Half-width of a joint band around a keypoint, as a share of the person's box height.
+JOINT_MARGIN = 0.04
+
+
+def inside_fractions(boxes: np.ndarray, objects: list[tuple[float, float, float, float]]) -> np.ndarray:
+    """``(K, N)``: the share of each object's area inside each ``(N, 4)`` ``xywh`` box."""
+    if not objects:
+        return np.zeros((0, len(boxes)))
+    o = np.asarray(objects, dtype=np.float64).reshape(-1, 4)
+    bx0, by0 = boxes[:, 0][None], boxes[:, 1][None]
+    bx1, by1 = bx0 + boxes[:, 2][None], by0 + boxes[:, 3][None]
+    ox0, oy0 = o[:, 0:1], o[:, 1:2]
+    ox1, oy1 = ox0 + o[:, 2:3], oy0 + o[:, 3:4]
+    iw = np.clip(np.minimum(bx1, ox1) - np.maximum(bx0, ox0), 0, None)
+    ih = np.clip(np.minimum(by1, oy1) - np.maximum(by0, oy0), 0, None)
+    return iw * ih / np.maximum(o[:, 2:3] * o[:, 3:4], 1e-9)
+
+
+def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool: the candidates that cut nothing they could avoid cutting (rules above).
+
+    Args:
+        boxes: ``(N, 4)`` candidates, ``xywh`` original pixels.
+        analysis: the photo's analysis.
+        face_inside: ``(F, N)`` share of each face inside each candidate (from scoring).
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    allowed = np.ones(len(b), dtype=bool)
+    main = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
+    main = main or (analysis.subjects_to_keep[0] if analysis.subjects_to_keep else None)
+    if main is not None:
+        whole = inside_fractions(b, [main.box])[0] >= KEPT
+        if whole.any():
+            allowed &= whole
+    for fi in np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces]):
+        allowed = _keep_whole(allowed, face_inside[fi])
+    for subject in analysis.subjects_to_keep:
+        inside = inside_fractions(b, [subject.box])[0]
+        if (inside[allowed] >= KEPT).any():
+            allowed = _keep_whole(allowed, inside)
+        else:
+            cut_rules = _person_cuts(b, subject) if subject.kind == "person" else _object_cuts(b, subject)
+            for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
+                if (allowed & ~bad).any():
+                    allowed &= ~bad
+    return allowed
+
+
+def _keep_whole(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Drop the crops that cut a subject when an allowed crop keeps it whole."""
+    if (inside[allowed] >= KEPT).any():
+        return allowed & ~((inside > LEFT_OUT) & (inside < KEPT))
+    return allowed
+
+
+def _edges_through(lo: np.ndarray, hi: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Whether a crop edge (``lo`` or ``hi``) lies strictly between ``a`` and ``b``."""
+    return ((lo > a) & (lo < b)) | ((hi > a) & (hi < b))
+
+
+def person_bad_bands(person: Detection) -> list[tuple[float, float]]:
+    """Absolute y ranges where a horizontal crop edge must not cross this person."""
+    x, y, w, h = person.box
+    joints = {n: (py, s) for n, _, py, s in person.keypoints}
+    if joints:
+        m = JOINT_MARGIN * h
+        shoulders = [py for n, (py, s) in joints.items() if n.endswith("shoulder") and s > 0.2]
+        top_band = (y, (min(shoulders) + m) if shoulders else y + 0.26 * h)
+        bands = [top_band]
+        for name in ("knee", "ankle", "wrist"):
+            for n, (py, s) in joints.items():
+                if n.endswith(name) and s > 0.2:
+                    bands.append((py - m, py + m))
+        return bands
+    return [(y + a * h, y + b * h) for a, b in PERSON_BAD_BANDS]
+
+
+def _person_cuts(b: np.ndarray, person: Detection) -> tuple[np.ndarray, np.ndarray]:
+    """Crops whose top or bottom edge crosses a person at the head, neck or a joint; crops whose
+    left or right edge runs down the middle of the body."""
+    x, y, w, h = person.box
+    top, bottom = b[:, 1], b[:, 1] + b[:, 3]
+    left, right = b[:, 0], b[:, 0] + b[:, 2]
+    overlaps_x = (right > x) & (left < x + w)
+    overlaps_y = (bottom > y) & (top < y + h)
+    across = np.zeros(len(b), dtype=bool)
+    for lo, hi in person_bad_bands(person):
+        across |= overlaps_x & _edges_through(top, bottom, lo, hi)
+    down = overlaps_y & _edges_through(left, right, x + 0.2 * w, x + 0.8 * w)
+    return across, down
+
+
+def _object_cuts(b: np.ndarray, obj: Detection) -> tuple[np.ndarray, np.ndarray]:
+    """Crops whose top or bottom edge, and crops whose left or right edge, run through the middle
+    half of an animal or object."""
+    x, y, w, h = obj.box
+    top, bottom = b[:, 1], b[:, 1] + b[:, 3]
+    left, right = b[:, 0], b[:, 0] + b[:, 2]
+    overlaps_x = (right > x) & (left < x + w)
+    overlaps_y = (bottom > y) & (top < y + h)
+    across = overlaps_x & _edges_through(top, bottom, y + 0.25 * h, y + 0.75 * h)
+    down = overlaps_y & _edges_through(left, right, x + 0.25 * w, x + 0.75 * w)
+    return across, down

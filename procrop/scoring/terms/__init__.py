@@ -1,0 +1,1 @@
+"""Plug-in score terms computed by other components: retrieval of references, a neural model."""

@@ -1,0 +1,214 @@
+"""The FastAPI application: routes, OpenAPI description, static page, per-process state.
+
+This module owns :func:`create_app` (one app = one :class:`~procrop.server.service.CropService`
+= one :class:`procrop.Cropper`) and :func:`app_from_env`, the factory uvicorn's worker processes
+call, so every worker loads the models once. Every route reads the upload itself through
+:mod:`procrop.server.uploads` (bounded, in memory), runs the CPU work through
+:class:`~procrop.server.limits.WorkLimiter`, and answers JSON, an image, or the page.
+"""
+
+# no "from __future__ import annotations": FastAPI reads the route annotations (Request) at runtime
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from procrop import Cropper, MissingExtraError, __version__
+
+from .errors import ApiError, install_error_handlers
+from .limits import WorkLimiter
+from .service import CropService, split_ratios
+from .settings import ServerSettings
+from .uploads import Upload, parse_int, parse_multipart, parse_scorer, read_body, require_upload
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+_PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+             "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+def _form_doc(fields: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for a multipart form with a ``file`` and text fields."""
+    props: dict[str, Any] = {"file": {"type": "string", "format": "binary",
+                                      "description": "the image (JPEG, PNG, WebP, TIFF, BMP, GIF)"}}
+    for name, (kind, text) in fields.items():
+        props[name] = {"type": kind, "description": text}
+    schema = {"type": "object", "required": ["file"], "properties": props}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+_ERRORS = {code: {"description": text, "content": {"application/json": {"example": {"error": err, "detail": "..."}}}}
+           for code, err, text in [(413, "too_large", "upload over the byte limit"),
+                                   (422, "not_an_image", "not an image, truncated, too many pixels, bad parameter"),
+                                   (503, "busy", "queue full (Retry-After)"), (504, "timeout", "past the deadline")]}
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+class _State:
+    """What the routes share: settings, service and limiter."""
+
+    def __init__(self, settings: ServerSettings, cropper: Cropper | None) -> None:
+        self.settings = settings
+        self.service = CropService(settings, cropper)
+        self.limiter = WorkLimiter(settings.max_concurrency, settings.max_queue, settings.timeout_s,
+                                   settings.retry_after_s)
+
+    async def form(self, request: Any) -> tuple[dict[str, str], Upload]:
+        body = await read_body(dict(request.headers), request.stream(), self.settings.max_upload_bytes)
+        fields, upload = parse_multipart(request.headers.get("content-type", ""), body)
+        return fields, require_upload(upload, self.settings.max_upload_bytes)
+
+    async def work(self, request: Any, job: Any) -> Any:
+        """Admit, read the form, then run ``job(fields, upload)`` in the pool under the deadline."""
+        async with self.limiter.admitted() as deadline:
+            try:  # a slow upload must not hold its admission slot past the deadline
+                fields, upload = await asyncio.wait_for(self.form(request), max(deadline - _now(), 0.001))
+            except asyncio.TimeoutError:
+                raise ApiError(408, "request_timeout", "the upload did not arrive in time") from None
+            parse_scorer(fields)
+            call = job(fields, upload)
+            return await self.limiter.run(deadline, call)
+
+
+def require_server_extra() -> Any:
+    """Import FastAPI (and check python-multipart), or raise :class:`MissingExtraError` naming
+    ``procrop[server]``."""
+    import importlib
+
+    module = None
+    for name, package in (("python_multipart", "python-multipart"), ("fastapi", "fastapi")):
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise MissingExtraError("the procrop web server", "server", package) from exc
+    return module
+
+
+def create_app(settings: ServerSettings | None = None, cropper: Cropper | None = None) -> Any:
+    """Build the FastAPI app (extra ``procrop[server]``).
+
+    Args:
+        settings: limits and tuning; defaults to :class:`ServerSettings()`.
+        cropper: a ready :class:`Cropper` to share; by default one is built from ``settings``.
+
+    Raises:
+        MissingExtraError: FastAPI (or python-multipart) is not installed.
+    """
+    fastapi = require_server_extra()
+    settings = settings or ServerSettings()
+    state = _State(settings, cropper)
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        state.limiter.close()
+
+    app = fastapi.FastAPI(title="procrop", version=__version__, lifespan=lifespan,
+                          description="Aesthetic image cropping: ranked, explained crops of an uploaded photo.")
+    app.state.procrop = state
+    install_error_handlers(app)
+    _add_api_routes(app, state)
+    _add_analysis_routes(app, state)
+    _add_page_routes(app)
+    return app
+
+
+def app_from_env() -> Any:
+    """App factory for uvicorn workers: settings from ``PROCROP_SERVER_SETTINGS``."""
+    return create_app(ServerSettings.from_env())
+
+
+def _add_api_routes(app: Any, state: _State) -> None:
+    from fastapi import Request
+    from fastapi.responses import JSONResponse, Response
+
+    s = state.settings
+    svc = state.service
+
+    @app.post("/v1/crop", tags=["crop"], responses=_ERRORS, openapi_extra=_form_doc({
+        "ratios": ("string", "comma list: free, original, W:H (1:1,4:5,16:9) or output sizes WxH (1080x1350)"),
+        "top_k": ("integer", f"crops per ratio, 1-{s.max_top_k} (default 3)"),
+        "scorer": ("string", "default or classic")}))
+    async def crop(request: Request) -> JSONResponse:
+        """Ranked crops with scores, term breakdowns, reasons, description and analysis (the CLI's JSON)."""
+        def job(fields: dict[str, str], up: Upload) -> Any:
+            ratios = split_ratios(fields.get("ratios", fields.get("ratio", "")), s.max_ratios)
+            top_k = parse_int(fields, "top_k", 3, 1, s.max_top_k)
+            return lambda: svc.crop_json(up.data, up.filename, ratios, top_k)
+        return JSONResponse(await state.work(request, job))
+
+    @app.post("/v1/crop/image", tags=["crop"], responses={**_ERRORS, 200: {
+        "content": {"image/*": {}}, "description": "the crop, in the upload's format"}},
+        openapi_extra=_form_doc({
+            "ratio": ("string", "one ratio (default free, or WxH of width/height when both are given)"),
+            "rank": ("integer", "which crop of that ratio (1 = best)"),
+            "box": ("string", "x,y,w,h: cut this box instead of searching (e.g. an adjusted crop)"),
+            "width": ("integer", "output width"), "height": ("integer", "output height"),
+            "scorer": ("string", "default or classic")}))
+    async def crop_image(request: Request) -> Response:
+        """One cropped image, in the format of the upload."""
+        def job(fields: dict[str, str], up: Upload) -> Any:
+            params = {"box": fields.get("box", "").strip(), "ratio": fields.get("ratio", "").strip(),
+                      "rank": parse_int(fields, "rank", 1, 1, s.max_top_k),
+                      "width": parse_int(fields, "width", None, 1, s.max_output_side),
+                      "height": parse_int(fields, "height", None, 1, s.max_output_side)}
+            if params["ratio"]:
+                split_ratios(params["ratio"], 1)
+            return lambda: svc.crop_image(up.data, up.filename, params)
+        reply = await state.work(request, job)
+        ascii_name = reply.filename.encode("ascii", "replace").decode().replace("?", "_")
+        headers = {"Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                                          f"filename*=UTF-8''{quote(reply.filename)}",
+                   "X-Procrop-Box": ",".join(str(v) for v in reply.box), "Cache-Control": "no-store"}
+        if reply.score is not None:
+            headers["X-Procrop-Score"] = f"{reply.score:.4f}"
+        return Response(reply.data, media_type=reply.mime, headers=headers)
+
+
+
+def _add_analysis_routes(app: Any, state: _State) -> None:
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    s = state.settings
+    svc = state.service
+
+    @app.post("/v1/describe", tags=["analysis"], responses=_ERRORS, openapi_extra=_form_doc({}))
+    async def describe(request: Request) -> JSONResponse:
+        """The composition in words, with the analysis (faces, subjects, lines, horizon, colour)."""
+        return JSONResponse(await state.work(request, lambda f, up: lambda: svc.describe(up.data, up.filename)))
+
+    @app.post("/v1/score", tags=["analysis"], responses=_ERRORS, openapi_extra=_form_doc({
+        "box": ("string", "x,y,w,h in pixels of the (EXIF-oriented) image"),
+        "scorer": ("string", "default or classic")}))
+    async def score(request: Request) -> JSONResponse:
+        """Score a given box: score, confidence, term breakdown, reason, references."""
+        def job(fields: dict[str, str], up: Upload) -> Any:
+            if not fields.get("box", "").strip():
+                raise ApiError(422, "invalid_parameter", "box is required: x,y,w,h")
+            return lambda: svc.score(up.data, up.filename, fields["box"])
+        return JSONResponse(await state.work(request, job))
+
+    @app.get("/health", tags=["service"])
+    async def health() -> dict[str, Any]:
+        """Liveness, version, limits and current load."""
+        return {"status": "ok", "version": __version__, "limits": s.public(), "load": state.limiter.stats()}
+
+
+def _add_page_routes(app: Any) -> None:
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    index = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    page_headers = {"Content-Security-Policy": _PAGE_CSP, "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(index, headers=page_headers)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,50 @@
+"""Running the server with uvicorn: one process, or several worker processes.
+
+This module owns :func:`serve`. With ``workers > 1`` uvicorn's multi-process mode starts the
+workers, each of which builds its app through the factory
+:func:`procrop.server.app.app_from_env` (settings travel as JSON in an environment variable), so
+every worker holds exactly one :class:`procrop.Cropper` with its models loaded once.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from procrop import MissingExtraError, UsageError
+
+from .settings import SETTINGS_ENV, ServerSettings
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
+          log_level: str = "info", **limits: Any) -> None:
+    """Serve the web app and API until interrupted.
+
+    Args:
+        host: address to bind; loopback by default (put a reverse proxy in front to publish it).
+        port: TCP port.
+        workers: uvicorn worker processes (one :class:`procrop.Cropper` each).
+        log_level: uvicorn's log level.
+        **limits: :class:`~procrop.server.settings.ServerSettings` fields
+            (``max_upload_bytes``, ``max_pixels``, ``timeout_s``, ``max_concurrency``, ``max_queue``...).
+
+    Raises:
+        MissingExtraError: fastapi, uvicorn or python-multipart is missing (``procrop[server]``).
+        UsageError: an unknown limit or an invalid value.
+    """
+    if workers < 1:
+        raise UsageError(f"workers must be at least 1, got {workers}")
+    settings = ServerSettings.from_limits(**limits)
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise MissingExtraError("the procrop web server", "server", "uvicorn") from exc
+    from .app import create_app, require_server_extra
+
+    require_server_extra()
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+        return
+    os.environ[SETTINGS_ENV] = settings.to_json()  # inherited by the worker processes
+    uvicorn.run("procrop.server.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level)

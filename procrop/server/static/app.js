@@ -1,0 +1,268 @@
+// The page: adding photos, asking the API for crops, drawing and editing them, scoring
+// adjusted boxes, and downloading crops one by one or as a ZIP. No framework, no CDN.
+
+import { attachEditor } from "./editor.js";
+import { makeZip } from "./zip.js";
+import { cardSkeleton, cropTitle, drawMarks, h, renderBreakdown, renderComposition, updateBox } from "./view.js";
+
+const $ = (sel) => document.querySelector(sel);
+const photos = [];
+let nextId = 1;
+let queue = Promise.resolve();
+
+class ApiError extends Error {}
+
+/** POST a form with the photo to the API; JSON or Blob back, ApiError with the server's detail. */
+async function api(path, file, fields = {}, as = "json") {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined && v !== null && v !== "") form.append(k, v);
+  let res;
+  try {
+    res = await fetch(path, { method: "POST", body: form });
+  } catch (err) {
+    throw new ApiError("the server cannot be reached");
+  }
+  if (!res.ok) {
+    let detail = `${res.status} ${res.statusText}`;
+    try { const body = await res.json(); detail = body.detail || body.error || detail; } catch (_) { /* not JSON */ }
+    throw new ApiError(detail);
+  }
+  return as === "blob" ? res.blob() : res.json();
+}
+
+function settings() {
+  const ratios = [...document.querySelectorAll(".chip[aria-pressed=true]")].map((b) => b.dataset.ratio);
+  const size = $("#size");
+  const m = size.value.match(/^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$/);
+  if (m && +m[1] > 0 && +m[2] > 0) ratios.push(`${+m[1]}x${+m[2]}`);
+  return { ratios: ratios.length ? ratios.join(",") : "free", top_k: $("#topk").value };
+}
+
+function say(text) { $("#status").textContent = text; }
+
+function addFiles(files) {
+  for (const file of files) {
+    const photo = { id: nextId++, file, name: file.name || "photo", crops: [], result: null, url: null };
+    const { card, parts } = cardSkeleton(photo);
+    photo.card = card;
+    photo.parts = parts;
+    parts.zip.addEventListener("click", () => downloadZip([photo], `${stem(photo.name)}_crops.zip`));
+    parts.remove.addEventListener("click", () => removePhoto(photo));
+    $("#results").append(card);
+    photos.push(photo);
+    enqueue(photo);
+  }
+  updateZipAll();
+}
+
+function removePhoto(photo) {
+  photos.splice(photos.indexOf(photo), 1);
+  if (photo.url) URL.revokeObjectURL(photo.url);
+  photo.card.remove();
+  updateZipAll();
+  say(`${photo.name} removed.`);
+}
+
+function enqueue(photo) {
+  photo.parts.state.textContent = "Waiting…";
+  queue = queue.then(() => run(photo)).catch(() => {});
+}
+
+async function run(photo) {
+  if (!photos.includes(photo)) return;
+  const { parts } = photo;
+  parts.state.textContent = "Cropping…";
+  photo.card.setAttribute("aria-busy", "true");
+  try {
+    const result = await api("/v1/crop", photo.file, settings());
+    photo.result = result;
+    if (!photo.url) photo.url = URL.createObjectURL(photo.file);
+    await showResult(photo);
+    parts.error.hidden = true;
+    parts.state.textContent = `${result.width}×${result.height} · ${photo.crops.length} crops`;
+    say(`${photo.name}: ${photo.crops.length} crops found.`);
+  } catch (err) {
+    photo.result = null;
+    photo.crops = [];
+    parts.body.hidden = true;
+    parts.zip.hidden = true;
+    parts.error.hidden = false;
+    parts.error.textContent = `Could not crop ${photo.name}: ${err.message}`;
+    parts.state.textContent = "Failed";
+    say(`${photo.name} failed: ${err.message}`);
+  } finally {
+    photo.card.removeAttribute("aria-busy");
+    updateZipAll();
+  }
+}
+
+async function showResult(photo) {
+  const { parts, result } = photo;
+  parts.img.src = photo.url;
+  await parts.img.decode().catch(() => {});
+  parts.body.hidden = false;
+  parts.zip.hidden = !result.crops.length;
+  photo.crops = result.crops.map((c, i) => ({ ...c, key: i, orig: c.box.slice(), original: { ...c } }));
+  parts.overlay.replaceChildren();
+  parts.list.replaceChildren();
+  photo.crops.forEach((crop) => addCrop(photo, crop));
+  renderComposition(photo, (on) => toggleMarks(photo, on));
+  select(photo, photo.crops[0] || null, false);
+}
+
+function toggleMarks(photo, on) {
+  photo.parts.overlay.querySelectorAll(".mark").forEach((m) => m.remove());
+  if (on) photo.parts.overlay.prepend(...drawMarks(photo));
+}
+
+function addCrop(photo, crop) {
+  const label = h("span", { class: "box-label" });
+  const handle = h("span", { class: "handle", "aria-hidden": "true" });
+  crop.el = h("button", { type: "button", class: `box rank${Math.min(crop.rank, 3)}`, "data-key": crop.key }, label, handle);
+  crop.label = label;
+  crop.row = h("li", { class: "crop-row" },
+    h("button", { type: "button", class: "row-pick", onclick: () => select(photo, crop, true) },
+      h("span", { class: "row-title", text: cropTitle(crop) }), " ", h("span", { class: "row-score" })),
+    h("button", { type: "button", class: "icon-btn", onclick: () => downloadCrop(photo, crop),
+      "aria-label": `Download crop ${cropTitle(crop)}`, title: "Download", text: "↓" }));
+  photo.parts.overlay.append(crop.el);
+  photo.parts.list.append(crop.row);
+  let timer = null;
+  attachEditor(crop.el, handle, {
+    size: () => [photo.result.width, photo.result.height],
+    get: () => crop.box,
+    ratio: () => crop.orig[2] / crop.orig[3],
+    scale: () => photo.result.width / photo.parts.overlay.clientWidth,
+    set: (box) => { crop.box = box; crop.adjusted = box.join() !== crop.orig.join(); updateBox(photo, crop); },
+    select: () => select(photo, crop, false),
+    commit: () => rescore(photo, crop),
+    commitSoon: () => { clearTimeout(timer); timer = setTimeout(() => rescore(photo, crop), 250); },
+  });
+  updateBox(photo, crop);
+}
+
+function select(photo, crop, focusBox) {
+  photo.selected = crop;
+  for (const c of photo.crops) {
+    c.el.classList.toggle("selected", c === crop);
+    c.el.setAttribute("aria-pressed", String(c === crop));
+    c.row.classList.toggle("selected", c === crop);
+  }
+  renderBreakdown(photo, crop, { download: () => downloadCrop(photo, crop), reset: () => resetCrop(photo, crop) });
+  if (crop && focusBox) crop.el.focus();
+}
+
+function resetCrop(photo, crop) {
+  Object.assign(crop, crop.original, { box: crop.orig.slice(), adjusted: false });
+  updateBox(photo, crop);
+  select(photo, crop, true);
+}
+
+async function rescore(photo, crop) {
+  const box = crop.box.slice();
+  crop.el.classList.add("busy");
+  try {
+    const s = await api("/v1/score", photo.file, { box: box.join(",") });
+    if (crop.box.join() !== box.join()) return; // moved again meanwhile; a newer call follows
+    Object.assign(crop, { score: s.score, confidence: s.confidence, terms: s.terms, reason: s.reason,
+      references: s.references });
+    updateBox(photo, crop);
+    if (photo.selected === crop) select(photo, crop, false);
+    say(`${cropTitle(crop)} adjusted: score ${s.score.toFixed(2)}.`);
+  } catch (err) {
+    say(`Scoring failed: ${err.message}`);
+  } finally {
+    crop.el.classList.remove("busy");
+  }
+}
+
+const stem = (name) => name.replace(/\.[^.]*$/, "") || "photo";
+
+function cropFields(crop) {
+  const f = { box: crop.box.join(",") };
+  if (crop.output_size) [f.width, f.height] = crop.output_size;
+  return f;
+}
+
+function cropName(photo, crop, blob) {
+  const ext = { "image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",
+    "image/tiff": "tif", "image/bmp": "bmp" }[blob.type] || "img";
+  return `${stem(photo.name)}_${crop.ratio.replace(":", "x")}_${crop.rank}${crop.adjusted ? "_adjusted" : ""}.${ext}`;
+}
+
+function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = h("a", { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+async function downloadCrop(photo, crop) {
+  try {
+    say(`Preparing ${cropTitle(crop)}…`);
+    const blob = await api("/v1/crop/image", photo.file, cropFields(crop), "blob");
+    saveBlob(blob, cropName(photo, crop, blob));
+    say(`${cropTitle(crop)} downloaded.`);
+  } catch (err) {
+    say(`Download failed: ${err.message}`);
+  }
+}
+
+async function downloadZip(list, name) {
+  const files = [];
+  try {
+    for (const photo of list) {
+      for (const crop of photo.crops) {
+        say(`Preparing ${photo.name} ${cropTitle(crop)} (${files.length + 1})…`);
+        const blob = await api("/v1/crop/image", photo.file, cropFields(crop), "blob");
+        files.push({ name: cropName(photo, crop, blob), data: new Uint8Array(await blob.arrayBuffer()) });
+      }
+    }
+    saveBlob(makeZip(files), name);
+    say(`${files.length} crops zipped.`);
+  } catch (err) {
+    say(`ZIP failed: ${err.message}`);
+  }
+}
+
+function updateZipAll() {
+  $("#zip-all").disabled = !photos.some((p) => p.crops.length);
+}
+
+let rerunTimer = null;
+function rerunAll() {
+  clearTimeout(rerunTimer);
+  rerunTimer = setTimeout(() => photos.forEach(enqueue), 300);
+}
+
+function bindControls() {
+  const drop = $("#drop");
+  const input = $("#file");
+  drop.addEventListener("click", () => input.click());
+  drop.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); input.click(); }
+  });
+  input.addEventListener("change", () => { addFiles([...input.files]); input.value = ""; });
+  for (const type of ["dragenter", "dragover"]) {
+    drop.addEventListener(type, (ev) => { ev.preventDefault(); drop.classList.add("over"); });
+  }
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    drop.classList.remove("over");
+    addFiles([...ev.dataTransfer.files]);
+  });
+  document.querySelectorAll(".chip").forEach((chip) => chip.addEventListener("click", () => {
+    chip.setAttribute("aria-pressed", String(chip.getAttribute("aria-pressed") !== "true"));
+    rerunAll();
+  }));
+  $("#size").addEventListener("change", rerunAll);
+  $("#topk").addEventListener("change", rerunAll);
+  $("#zip-all").addEventListener("click", () => downloadZip(photos, "procrop_crops.zip"));
+}
+
+bindControls();
+window.procrop = { photos, addFiles }; // for tests and the console

@@ -1,0 +1,146 @@
+// Rendering: photo cards, crop boxes over the photo, the crop list, the term breakdown
+// and the composition panel. No state lives here; app.js owns it.
+
+const TERM_HELP = {
+  content: "keeps the photo's salient content", focus: "interest denser than in the full frame",
+  placement: "main subject on a thirds or golden point", balance: "visual weight centred",
+  boundary: "edges cut no subject and run through calm areas", headroom: "room above the top face",
+  horizon: "horizon on a third", scale: "keeps more of the photo",
+  retrieval: "framed like retrieved professional photos", neural: "a trained network's score",
+};
+
+/** Create an element: h("div", {class: "x", onclick: fn}, child, "text"...). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+export const fmt = (x, d = 2) => Number(x).toFixed(d);
+export const pct = (x) => `${Math.round(100 * x)}%`;
+
+export function cropTitle(crop) {
+  return `${crop.ratio} #${crop.rank}`;
+}
+
+/** The skeleton of one photo's card; returns the element and its named parts. */
+export function cardSkeleton(photo) {
+  const parts = {
+    title: h("h2", { class: "name", text: photo.name }),
+    state: h("p", { class: "state", text: "Waiting…" }),
+    error: h("div", { class: "error", role: "alert", hidden: true }),
+    img: h("img", { alt: `Photo ${photo.name}`, draggable: "false" }),
+    overlay: h("div", { class: "overlay" }),
+    list: h("ol", { class: "crop-list", "aria-label": `Crops of ${photo.name}` }),
+    breakdown: h("section", { class: "breakdown", "aria-live": "polite", "aria-label": "Selected crop" }),
+    composition: h("section", { class: "composition", "aria-label": "Composition" }),
+    zip: h("button", { type: "button", class: "btn small", hidden: true, text: "Download these crops (.zip)" }),
+    remove: h("button", { type: "button", class: "btn small ghost", text: "Remove",
+      "aria-label": `Remove ${photo.name}` }),
+  };
+  parts.stage = h("div", { class: "stage" }, parts.img, parts.overlay);
+  const head = h("div", { class: "card-head" }, parts.title, parts.state, parts.zip, parts.remove);
+  const details = h("div", { class: "details" }, parts.list, parts.breakdown, parts.composition);
+  parts.body = h("div", { class: "card-body", hidden: true }, parts.stage, details);
+  const card = h("article", { class: "card", "aria-label": photo.name }, head, parts.error, parts.body);
+  return { card, parts };
+}
+
+function place(el, box, W, H) {
+  const [x, y, w, hh] = box;
+  el.style.left = `${(100 * x) / W}%`;
+  el.style.top = `${(100 * y) / H}%`;
+  el.style.width = `${(100 * w) / W}%`;
+  el.style.height = `${(100 * hh) / H}%`;
+}
+
+/** Position a crop's box element and refresh its label. */
+export function updateBox(photo, crop) {
+  const { width: W, height: H } = photo.result;
+  place(crop.el, crop.box, W, H);
+  crop.label.textContent = `${cropTitle(crop)} · ${fmt(crop.score)}`;
+  crop.el.setAttribute("aria-label", `Crop ${crop.ratio} rank ${crop.rank}, score ${fmt(crop.score)}` +
+    `${crop.adjusted ? ", adjusted" : ""}. Enter shows its breakdown; arrow keys move it, plus and minus resize it.`);
+  crop.el.classList.toggle("adjusted", !!crop.adjusted);
+  if (crop.row) crop.row.querySelector(".row-score").textContent = fmt(crop.score);
+}
+
+/** Boxes for the analysis' faces and subjects (not focusable, decorative outlines). */
+export function drawMarks(photo) {
+  const { width: W, height: H, analysis = {} } = photo.result;
+  const marks = [];
+  for (const f of analysis.faces || []) marks.push(["face", f.box]);
+  for (const s of analysis.subjects || []) marks.push(["subject", s.box]);
+  return marks.map(([kind, box]) => {
+    const el = h("div", { class: `mark ${kind}`, "aria-hidden": "true", title: kind });
+    place(el, box, W, H);
+    return el;
+  });
+}
+
+function termRows(crop) {
+  const rows = Object.entries(crop.terms || {}).sort((a, b) => b[1] - a[1]);
+  return h("dl", { class: "terms" }, rows.map(([name, v]) => h("div", { class: "term" },
+    h("dt", { title: TERM_HELP[name] || name, text: name }),
+    h("dd", {}, h("span", { class: "bar", role: "img", "aria-label": `${name} ${fmt(v)}` },
+      h("span", { class: "fill", style: `width:${pct(Math.max(0, Math.min(1, v)))}` })),
+      h("span", { class: "num", text: fmt(v) })))));
+}
+
+function referenceList(refs, label) {
+  if (!refs || !refs.length) return null;
+  return h("div", { class: "refs" }, h("h4", { text: label }),
+    h("ul", {}, refs.slice(0, 5).map((r) => h("li", {},
+      h("span", { class: "src", text: r.source }), ` · similarity ${fmt(r.similarity)}`,
+      r.licence ? h("span", { class: "lic", text: ` · ${r.licence}` }) : null))));
+}
+
+/** The selected crop's breakdown: score, confidence, terms, reason, references. */
+export function renderBreakdown(photo, crop, actions) {
+  const el = photo.parts.breakdown;
+  el.replaceChildren();
+  if (!crop) return;
+  el.append(...[
+    h("h3", { text: `Crop ${cropTitle(crop)}${crop.adjusted ? " (adjusted)" : ""}` }),
+    h("p", { class: "scoreline" },
+      h("span", { class: "big", text: fmt(crop.score) }), " score · ",
+      h("span", { text: `${pct(crop.confidence)} confident it beats the uncropped photo` })),
+    h("p", { class: "boxline", text: `Box x ${crop.box[0]}, y ${crop.box[1]}, ${crop.box[2]}×${crop.box[3]} px` +
+      (crop.output_size ? ` → ${crop.output_size[0]}×${crop.output_size[1]}` : "") }),
+    termRows(crop),
+    h("p", { class: "reason" }, h("strong", { text: "Why: " }), crop.reason || "—"),
+    referenceList(crop.references, "Guided by"),
+    h("div", { class: "row-actions" },
+      h("button", { type: "button", class: "btn small", onclick: actions.download, text: "Download this crop" }),
+      crop.adjusted ? h("button", { type: "button", class: "btn small ghost", onclick: actions.reset, text: "Reset box" }) : null),
+  ].filter(Boolean));
+}
+
+/** Description, faces, subjects and the photo's retrieved references. */
+export function renderComposition(photo, onToggleMarks) {
+  const r = photo.result;
+  const a = r.analysis || {};
+  const faces = a.faces || [];
+  const subjects = a.subjects || [];
+  const box = (b) => b.map((v) => Math.round(v)).join(", ");
+  photo.parts.composition.replaceChildren(...[
+    h("h3", { text: "Composition" }),
+    r.keep_original ? h("p", { class: "keep", text: `Best kept as it is: the top crop beats the uncropped photo ` +
+      `(score ${fmt(r.uncropped_score)}) with only ${pct(r.confidence)} confidence.` }) : null,
+    h("p", { class: "description", text: r.description }),
+    h("label", { class: "marks-toggle" },
+      h("input", { type: "checkbox", onchange: (e) => onToggleMarks(e.target.checked) }), " Show faces and subjects"),
+    h("h4", { text: `Faces (${faces.length})` }),
+    faces.length ? h("ul", {}, faces.map((f, i) => h("li", { text: `Face ${i + 1}: box ${box(f.box)}` }))) : h("p", { class: "muted", text: "No face found." }),
+    h("h4", { text: `Subjects (${subjects.length})` }),
+    subjects.length ? h("ul", {}, subjects.map((s, i) => h("li", {
+      text: `Subject ${i + 1} (${s.kind}): box ${box(s.box)}, ${pct(s.mass)} of the saliency` }))) : h("p", { class: "muted", text: "No distinct subject." }),
+    referenceList(r.references, "Retrieved references"),
+  ].filter(Boolean));
+}

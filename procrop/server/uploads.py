@@ -1,0 +1,228 @@
+"""Request bodies: bounded in-memory reading, multipart parsing, content sniffing, form fields.
+
+This module owns everything between the raw HTTP body and validated Python values:
+
+* :func:`read_body` reads the body into memory, refusing (413) as soon as it exceeds the limit,
+  with or without a ``Content-Length`` header; nothing is spooled to disk.
+* :func:`parse_multipart` splits a ``multipart/form-data`` body into text fields and one file.
+* :func:`sniff_image` decides the format from the bytes alone (magic numbers, then Pillow reads
+  the header): the client's content type and file name are never trusted. It also enforces the
+  pixel limit (422) before anything is decoded.
+* :func:`safe_name` turns a client file name into a harmless label; ``parse_*`` read form fields.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ApiError
+
+#: Slack allowed on top of the file limit for the multipart envelope and text fields.
+_FORM_SLACK = 64 * 1024
+_MAX_FIELD_BYTES = 4096
+_MAX_PARTS = 16
+
+#: Magic numbers of the formats procrop reads -> Pillow format name and MIME type.
+_MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
+    (b"\xff\xd8\xff", 0, "JPEG", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", 0, "PNG", "image/png"),
+    (b"GIF87a", 0, "GIF", "image/gif"),
+    (b"GIF89a", 0, "GIF", "image/gif"),
+    (b"WEBP", 8, "WEBP", "image/webp"),
+    (b"II*\x00", 0, "TIFF", "image/tiff"),
+    (b"MM\x00*", 0, "TIFF", "image/tiff"),
+    (b"BM", 0, "BMP", "image/bmp"),
+)
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tif", "BMP": "bmp"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file held in memory."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What sniffing found: Pillow format name, MIME type and original size (before EXIF)."""
+
+    format: str
+    mime: str
+    width: int
+    height: int
+
+
+async def read_body(headers: dict[str, str], stream: AsyncIterator[bytes], max_upload_bytes: int) -> bytes:
+    """Read a request body into memory, 413 as soon as it exceeds the upload limit."""
+    limit = max_upload_bytes + _FORM_SLACK
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "bad_request", "invalid Content-Length header")
+        if int(declared) > limit:
+            raise _too_large(max_upload_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(max_upload_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_upload_bytes: int) -> ApiError:
+    return ApiError(413, "too_large", f"the upload exceeds the limit of {max_upload_bytes:,} bytes")
+
+
+class _PartCollector:
+    """python-multipart callbacks collecting parts into memory."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[dict[bytes, bytes], bytearray]] = []
+        self._headers: dict[bytes, bytes] = {}
+        self._field = bytearray()
+        self._value = bytearray()
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._begin,
+            "on_part_data": lambda d, s, e: self.parts[-1][1].extend(d[s:e]),
+            "on_header_field": lambda d, s, e: self._field.extend(d[s:e]),
+            "on_header_value": lambda d, s, e: self._value.extend(d[s:e]),
+            "on_header_end": self._header_end,
+        }
+
+    def _begin(self) -> None:
+        if len(self.parts) >= _MAX_PARTS:
+            raise ApiError(422, "invalid_form", f"too many form parts (at most {_MAX_PARTS})")
+        self._headers = {}
+        self.parts.append((self._headers, bytearray()))
+
+    def _header_end(self) -> None:
+        self._headers[bytes(self._field).lower()] = bytes(self._value)
+        self._field.clear()
+        self._value.clear()
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], Upload | None]:
+    """Split a ``multipart/form-data`` body into text fields and the file of field ``file``."""
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    ctype, params = parse_options_header(content_type or "")
+    if ctype != b"multipart/form-data" or not params.get(b"boundary"):
+        raise ApiError(415, "unsupported_media_type", "send the image as multipart/form-data (field 'file')")
+    collector = _PartCollector()
+    try:
+        parser = MultipartParser(params[b"boundary"], collector.callbacks())
+        parser.write(body)
+        parser.finalize()
+    except ApiError:
+        raise
+    except Exception as exc:
+        raise ApiError(400, "invalid_form", "the multipart body could not be parsed") from exc
+    fields: dict[str, str] = {}
+    upload: Upload | None = None
+    for headers, data in collector.parts:
+        _, disp = parse_options_header(headers.get(b"content-disposition", b""))
+        name = disp.get(b"name", b"").decode("utf-8", "replace")
+        if b"filename" in disp or name == "file":
+            if name == "file" and upload is None:
+                upload = Upload(safe_name(disp.get(b"filename", b"").decode("utf-8", "replace")), bytes(data))
+            continue
+        if len(data) > _MAX_FIELD_BYTES:
+            raise ApiError(422, "invalid_form", f"form field {name!r} is too long")
+        fields[name] = data.decode("utf-8", "replace")
+    return fields, upload
+
+
+def require_upload(upload: Upload | None, max_upload_bytes: int) -> Upload:
+    """The uploaded file, checked present, non-empty and within the size limit."""
+    if upload is None:
+        raise ApiError(422, "missing_file", "no file uploaded: send the image in the form field 'file'")
+    if not upload.data:
+        raise ApiError(422, "empty_file", "the uploaded file is empty (0 bytes)")
+    if len(upload.data) > max_upload_bytes:
+        raise _too_large(max_upload_bytes)
+    return upload
+
+
+def safe_name(name: str) -> str:
+    """A harmless label from a client file name: base name only, no control or odd characters."""
+    base = re.split(r"[/\\]", name)[-1]
+    base = unicodedata.normalize("NFKC", base)
+    base = "".join(c if (c.isalnum() or c in "._-() ") else "_" for c in base).strip(" .")
+    base = re.sub(r"_{2,}", "_", base)[:100]
+    return base or "upload"
+
+
+def sniff_image(data: bytes, max_pixels: int) -> ImageInfo:
+    """Identify an image from its bytes and check its pixel count, without decoding pixels."""
+    from PIL import Image
+
+    found = next(((fmt, mime) for magic, off, fmt, mime in _MAGIC if data[off:off + len(magic)] == magic), None)
+    if found is None or (found[0] == "WEBP" and data[:4] != b"RIFF"):
+        raise ApiError(422, "not_an_image",
+                       "not an image file: the content is not JPEG, PNG, WebP, TIFF, BMP or GIF")
+    fmt, mime = found
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[fmt]) as im:
+                width, height = im.size
+    except Image.DecompressionBombError as exc:
+        raise ApiError(422, "too_many_pixels",
+                       f"the image has more pixels than the limit of {max_pixels:,}") from exc
+    except Exception as exc:
+        raise ApiError(422, "not_an_image",
+                       f"the file starts like a {fmt} image but its header cannot be read") from exc
+    if width < 1 or height < 1:
+        raise ApiError(422, "not_an_image", f"the image has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ApiError(422, "too_many_pixels",
+                       f"the image is {width}x{height} = {width * height:,} pixels, "
+                       f"over the limit of {max_pixels:,} pixels")
+    return ImageInfo(fmt, mime, width, height)
+
+
+def parse_int(fields: dict[str, str], name: str, default: int | None, lo: int, hi: int) -> int | None:
+    """An integer form field in ``[lo, hi]``, or ``default`` when absent or blank."""
+    text = fields.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ApiError(422, "invalid_parameter", f"{name} must be an integer, got {text[:40]!r}") from None
+    if not lo <= value <= hi:
+        raise ApiError(422, "invalid_parameter", f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def parse_box(text: str, width: int, height: int) -> tuple[int, int, int, int]:
+    """A box ``x,y,w,h`` in original pixels, checked to lie inside the image."""
+    parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
+    try:
+        x, y, w, h = (round(float(p)) for p in parts)
+    except (ValueError, OverflowError):
+        raise ApiError(422, "invalid_parameter", "box must be four numbers x,y,w,h") from None
+    if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise ApiError(422, "invalid_parameter",
+                       f"box {x},{y},{w},{h} must have a positive size and lie inside the {width}x{height} image")
+    return x, y, w, h
+
+
+def parse_scorer(fields: dict[str, str]) -> str:
+    """The scorer name; ``default`` and ``classic`` (the same composition scorer) are accepted."""
+    name = fields.get("scorer", "").strip().lower() or "default"
+    if name not in ("default", "classic"):
+        raise ApiError(422, "invalid_parameter", f"unknown scorer {name[:40]!r}: use 'default' or 'classic'")
+    return name

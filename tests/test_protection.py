@@ -1,0 +1,115 @@
+"""Never cut what matters, on real photos with people and animals (default perception).
+
+For each photo and ratio the best crop must not cut a detected face when some box of that ratio
+keeps every face whole, must not cut the most important person or animal when a box keeps it (and
+the faces) whole, and must not run an edge through a person's head, neck, knees or ankles when a
+box of that ratio avoids it. "Some box" is searched exhaustively here, on a fine grid of positions
+and scales, independently of the cropper's own candidates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from procrop import Cropper
+from procrop.geometry import largest_size, parse_ratio
+from procrop.perception.analysis import CompositionAnalysis
+from procrop.scoring.protection import inside_fractions, person_bad_bands
+
+PHOTOS = [
+    "zelex-kodak/kodim04.jpg",
+    "zelex-kodak/kodim12.jpg",
+    "zelex-kodak/kodim15.jpg",
+    "zelex-kodak/kodim18.jpg",
+    "zelex-wikipedia-photos/025.jpg",
+    "zelex-wikipedia-photos/029.jpg",
+    "zelex-wikipedia-photos/035.jpg",
+    "zelex-wikipedia-photos/038.jpg",
+    "zelex-wikipedia-photos/044.jpg",
+    "zelex-wikipedia-photos/040.jpg",
+]
+RATIOS = ["1:1", "4:5", "16:9", "9:16"]
+
+
+@pytest.fixture(scope="module")
+def cropper() -> Cropper:
+    return Cropper(reference_db=None)
+
+
+def exhaustive_boxes(width: int, height: int, ratio: float, steps: int = 24) -> np.ndarray:
+    """Boxes of one ratio at 8 scales (100 % down to 30 % of the largest) on a fine position grid."""
+    mw, mh = largest_size(width, height, ratio)
+    out = []
+    for k in np.linspace(1.0, np.sqrt(0.3), 8):
+        w, h = max(1, int(mw * k)), max(1, int(mh * k))
+        for x in np.linspace(0, width - w, steps):
+            for y in np.linspace(0, height - h, steps):
+                out.append((x, y, w, h))
+    return np.asarray(out)
+
+
+def cuts(inside: np.ndarray) -> np.ndarray:
+    return (inside > 0.02) & (inside < 0.97)
+
+
+def keeps_faces(boxes: np.ndarray, a: CompositionAnalysis) -> np.ndarray:
+    if not a.faces:
+        return np.ones(len(boxes), bool)
+    return (inside_fractions(boxes, [f.box for f in a.faces]) >= 0.97).all(axis=0)
+
+
+def bad_person_edge(boxes: np.ndarray, person) -> np.ndarray:
+    x, y, w, h = person.box
+    top, bottom = boxes[:, 1], boxes[:, 1] + boxes[:, 3]
+    over_x = (boxes[:, 0] + boxes[:, 2] > x) & (boxes[:, 0] < x + w)
+    bad = np.zeros(len(boxes), bool)
+    for lo, hi in person_bad_bands(person):
+        bad |= over_x & (((top > lo) & (top < hi)) | ((bottom > lo) & (bottom < hi)))
+    return bad
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_best_crop_cuts_nothing_it_could_keep(cropper: Cropper, photos_dir: Path, name: str) -> None:
+    path = photos_dir / name
+    result = cropper.process(str(path), RATIOS, top_k=1)
+    a = result.analysis
+    assert a.faces or a.subjects_to_keep, f"{name}: the detectors should find someone or something"
+    for label in RATIOS:
+        best = result.for_ratio(label)[0]
+        box = np.asarray([best.box], dtype=np.float64)
+        x, y, w, h = best.box
+        assert x >= 0 and y >= 0 and x + w <= a.width and y + h <= a.height
+        grid = exhaustive_boxes(a.width, a.height, parse_ratio(label).value)
+        faces_ok = keeps_faces(grid, a)
+        if faces_ok.any() and a.faces:
+            face_cut = cuts(inside_fractions(box, [f.box for f in a.faces])).any()
+            assert not face_cut, f"{name} {label}: cuts a face that a crop keeps whole"
+            largest = max(a.faces, key=lambda f: f.box[2] * f.box[3])
+            assert inside_fractions(box, [largest.box])[0, 0] >= 0.97, f"{name} {label}: the main face is out"
+        pool = grid[faces_ok] if faces_ok.any() else grid
+        main = a.subjects_to_keep[0] if a.subjects_to_keep else None
+        if main is None:
+            continue
+        whole = inside_fractions(pool, [main.box])[0] >= 0.97
+        if whole.any():
+            assert not cuts(inside_fractions(box, [main.box])[0])[0], (
+                f"{name} {label}: cuts the {main.label} although a crop keeps it whole"
+            )
+        elif main.kind == "person" and (~bad_person_edge(pool, main)).any():
+            assert not bad_person_edge(box, main)[0], f"{name} {label}: an edge runs through a joint"
+
+
+def test_describe_names_what_the_detectors_found(cropper: Cropper, photos_dir: Path) -> None:
+    assert "people" in cropper.describe(str(Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"))
+    assert "horse" in cropper.describe(str(photos_dir / "zelex-wikipedia-photos/025.jpg"))
+
+
+def test_fast_profile_is_the_classical_perception(cropper: Cropper, photos_dir: Path) -> None:
+    fast = Cropper(reference_db=None, profile="fast")
+    a = fast.analyze(str(photos_dir / "zelex-kodak/kodim04.jpg"))
+    assert a.objects == [] and all(p.label != "person" for p in a.people)
+    with pytest.raises(Exception, match="profile"):
+        Cropper(profile="turbo")

@@ -1,0 +1,265 @@
+"""HTTP API of ``procrop.server`` through FastAPI's TestClient: crops, images, scoring, limits,
+hostile inputs, back-pressure (503) and deadlines (504), and that no server path ever leaks."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra (procrop[server]) is not installed")
+pytest.importorskip("python_multipart", reason="the server extra (procrop[server]) is not installed")
+pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
+
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from procrop import Cropper
+from procrop.server import ServerSettings, create_app
+
+ROOT = Path(__file__).resolve().parents[1]
+BEACH = ROOT / "examples" / "beach.jpg"
+FORBIDDEN = {str(ROOT), "/work/", tempfile.gettempdir() + "/", "site-packages", "/home/", "/usr/", "Traceback"}
+
+
+def assert_no_path(response) -> None:
+    text = response.text if response.headers.get("content-type", "").startswith(("application/json", "text")) \
+        else json.dumps(dict(response.headers))
+    for needle in FORBIDDEN:
+        assert needle not in text, f"{needle!r} leaked in {text[:300]}"
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "detail"} and body["detail"], body
+    if code is not None:
+        assert body["error"] == code, body
+    assert_no_path(response)
+    return body
+
+
+@pytest.fixture(scope="module")
+def cropper() -> Cropper:
+    return Cropper()
+
+
+@pytest.fixture(scope="module")
+def beach() -> bytes:
+    return BEACH.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def client(cropper):
+    with TestClient(create_app(ServerSettings(), cropper)) as c:
+        yield c
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` (valid signature and IHDR, no pixel data)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
+            + struct.pack(">I", zlib.crc32(chunk)) + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND")))
+
+
+def post(client, path: str, data: bytes, name: str = "beach.jpg", **fields):
+    return client.post(path, files={"file": (name, data, "image/jpeg")}, data={k: str(v) for k, v in fields.items()})
+
+
+def test_crop_several_ratios_matches_cli_schema(client, beach):
+    r = post(client, "/v1/crop", beach, name="../../etc/my beach.jpg", ratios="1:1,4:5,16:9", top_k=2)
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["image"] == "my beach.jpg"
+    assert (d["width"], d["height"]) == (768, 512)
+    for key in ("crops", "uncropped_score", "confidence", "keep_original", "description", "analysis",
+                "timings_ms", "procrop_version"):
+        assert key in d
+    assert {c["ratio"] for c in d["crops"]} == {"1:1", "4:5", "16:9"}
+    for c in d["crops"]:
+        x, y, w, h = c["box"]
+        assert "file" not in c and 0 <= x and x + w <= 768 and y + h <= 512
+        target = {"1:1": 1.0, "4:5": 0.8, "16:9": 16 / 9}[c["ratio"]]
+        assert abs(w - target * h) <= 1.0
+        assert set(c) >= {"score", "rank", "confidence", "terms", "reason"}
+    assert max(c["rank"] for c in d["crops"]) <= 2
+    assert_no_path(r)
+
+
+def test_exact_size_and_crop_image(client, beach):
+    r = post(client, "/v1/crop", beach, ratios="1080x1350", top_k=1)
+    assert r.status_code == 200 and r.json()["crops"][0]["output_size"] == [1080, 1350]
+    r = post(client, "/v1/crop/image", beach, ratio="1080x1350")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert "beach_1080x1350_1.jpg" in r.headers["content-disposition"]
+    im = Image.open(io.BytesIO(r.content))
+    assert im.format == "JPEG" and im.size == (1080, 1350)
+    r = post(client, "/v1/crop/image", beach, width=200, height=100)
+    assert Image.open(io.BytesIO(r.content)).size == (200, 100)
+    r = post(client, "/v1/crop/image", beach, ratio="1:1", rank=2, width=300)
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (300, 300)
+    assert_no_path(r)
+
+
+def test_crop_image_box_keeps_png_format(client, beach):
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(beach)).save(buf, "PNG")
+    r = post(client, "/v1/crop/image", buf.getvalue(), name="shot.jpg", box="10,20,300,200")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    im = Image.open(io.BytesIO(r.content))
+    assert im.format == "PNG" and im.size == (300, 200)
+    assert r.headers["x-procrop-box"] == "10,20,300,200"
+    assert_error(post(client, "/v1/crop/image", beach, box="700,0,300,300"), 422, "invalid_parameter")
+    assert_error(post(client, "/v1/crop/image", beach, ratio="1:1", rank=9), 422)
+
+
+def test_describe_and_score(client, beach):
+    r = post(client, "/v1/describe", beach)
+    assert r.status_code == 200 and "photo" in r.json()["description"]
+    assert {"faces", "subjects"} <= set(r.json()["analysis"])
+    a = post(client, "/v1/score", beach, box="192,0,512,512").json()
+    b = post(client, "/v1/score", beach, box="0,0,300,300", scorer="classic").json()
+    for s in (a, b):
+        assert 0 <= s["score"] <= 1 and 0 <= s["confidence"] <= 1 and s["terms"] and s["reason"]
+        assert abs(sum(s["contributions"].values()) - s["score"]) < 1e-3
+    assert a["score"] != b["score"]
+    crop = post(client, "/v1/crop", beach, ratios="1:1", top_k=1).json()["crops"][0]
+    again = post(client, "/v1/score", beach, box=",".join(map(str, crop["box"]))).json()
+    assert abs(again["score"] - crop["score"]) < 1e-3 and again["terms"] == crop["terms"]
+    assert_error(post(client, "/v1/score", beach), 422, "invalid_parameter")
+    assert_error(post(client, "/v1/score", beach, box="1,2,3"), 422, "invalid_parameter")
+
+
+def test_bad_parameters(client, beach):
+    assert_error(post(client, "/v1/crop", beach, scorer="neural"), 422, "invalid_parameter")
+    assert_error(post(client, "/v1/crop", beach, ratios="banana"), 422, "invalid_parameter")
+    assert_error(post(client, "/v1/crop", beach, top_k=0), 422, "invalid_parameter")
+    assert_error(post(client, "/v1/crop", beach, top_k="many"), 422, "invalid_parameter")
+    assert_error(post(client, "/v1/crop", beach, ratios=",".join(["1:1"] * 9)), 422, "invalid_parameter")
+    no_file = client.post("/v1/crop", data={"ratios": "1:1"}, files={"photo": ("a.jpg", b"x")})
+    assert_error(no_file, 422, "missing_file")
+    assert_error(client.post("/v1/crop", content=b"raw", headers={"content-type": "image/jpeg"}), 415)
+    assert_error(client.get("/v1/nothing"), 404, "not_found")
+    assert_error(client.get("/v1/crop"), 405)
+
+
+@pytest.mark.parametrize(
+    "data, name, code",
+    [
+        (b"%PDF-1.7 not an image at all", "photo.jpg", "not_an_image"),
+        (b"GIF89a" + b"\x00" * 4, "x.gif", "not_an_image"),
+        (b"", "empty.jpg", "empty_file"),
+    ],
+)
+def test_hostile_uploads(client, data, name, code):
+    assert_error(post(client, "/v1/crop", data, name=name), 422, code)
+
+
+def test_truncated_jpeg(client, beach):
+    for path in ("/v1/crop", "/v1/crop/image", "/v1/score", "/v1/describe"):
+        body = assert_error(post(client, path, beach[: len(beach) // 3], box="0,0,10,10"), 422, "truncated_image")
+        assert "truncated" in body["detail"]
+
+
+def test_huge_dimensions(client):
+    body = assert_error(post(client, "/v1/crop", png_header(100_000, 100_000), name="bomb.png"), 422, "too_many_pixels")
+    assert "pixels" in body["detail"]
+    body = assert_error(post(client, "/v1/crop", png_header(10_000, 6_000), name="big.png"), 422, "too_many_pixels")
+    assert "10000x6000" in body["detail"] and "50,000,000" in body["detail"]
+
+
+def test_oversize_upload(cropper, beach):
+    with TestClient(create_app(ServerSettings(max_upload_bytes=20_000), cropper)) as c:
+        body = assert_error(post(c, "/v1/crop", beach), 413, "too_large")
+        assert "20,000" in body["detail"]
+
+        def chunks():  # no Content-Length: the streamed body is counted as it arrives
+            for i in range(0, 200_000, 10_000):
+                yield b"x" * 10_000
+
+        r = c.post("/v1/crop", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
+        assert_error(r, 413, "too_large")
+        assert c.get("/health").status_code == 200
+
+
+def _slow(svc, delay: float) -> None:
+    original = svc.process
+
+    def slow_process(*args, **kwargs):
+        time.sleep(delay)
+        return original(*args, **kwargs)
+
+    svc.process = slow_process
+
+
+def test_concurrency_queue_full_gives_503(cropper, beach):
+    app = create_app(ServerSettings(max_concurrency=1, max_queue=1, timeout_s=30), cropper)
+    _slow(app.state.procrop.service, 0.3)
+    results: list = []
+    with TestClient(app) as c:
+        def worker() -> None:
+            r = post(c, "/v1/crop", beach, ratios="1:1", top_k=1)
+            results.append((r.status_code, r.headers.get("retry-after"), r.json()))
+
+        threads = [threading.Thread(target=worker) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        stats = c.get("/health").json()["load"]
+    codes = [s for s, _, _ in results]
+    assert len(codes) == 12 and set(codes) <= {200, 503}, codes
+    assert codes.count(200) >= 2 and codes.count(503) >= 1, codes
+    for status, retry, body in results:
+        if status == 503:
+            assert retry == "1" and body["error"] == "busy"
+    assert stats["rejected"] == codes.count(503) and stats["running"] == 0
+
+
+def test_timeout_gives_504(cropper, beach):
+    app = create_app(ServerSettings(timeout_s=0.2), cropper)
+    _slow(app.state.procrop.service, 0.6)
+    with TestClient(app) as c:
+        body = assert_error(post(c, "/v1/crop", beach), 504, "timeout")
+        assert "0.2" in body["detail"]
+        time.sleep(0.6)  # the abandoned work finishes and frees its slot
+        assert c.get("/health").json()["load"]["running"] == 0
+
+
+def test_health_docs_and_page(client):
+    h = client.get("/health").json()
+    assert h["status"] == "ok" and "max_upload_bytes" in h["limits"]
+    assert "reference_db" not in json.dumps(h)
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert "multipart/form-data" in spec["paths"]["/v1/crop"]["post"]["requestBody"]["content"]
+    page = client.get("/")
+    assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
+    static = Path(__file__).resolve().parents[1] / "procrop" / "server" / "static"
+    for f in static.iterdir():  # no CDN, no remote asset anywhere in the page
+        text = f.read_text(encoding="utf-8")
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, f.name
+        assert client.get(f"/static/{f.name}").status_code == 200
+
+
+def test_missing_extra_is_reported(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['fastapi'] = None\n"
+        "import procrop.server as s\n"
+        "from procrop import MissingExtraError\n"
+        "try:\n    s.create_app()\nexcept MissingExtraError as e:\n    print('OK', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120, check=False)
+    assert "OK" in out.stdout and "procrop[server]" in out.stdout, out.stdout + out.stderr

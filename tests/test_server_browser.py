@@ -1,0 +1,190 @@
+"""End-to-end test of the web page in a real browser (Playwright + Debian's Chromium).
+
+Starts ``python -m procrop.server`` on a free loopback port, uploads a photo, checks that crops
+appear, opens a breakdown, moves a box by keyboard and by dragging and sees its score change,
+downloads a crop and the ZIP of all crops, uploads a non-image and sees the error, and saves
+screenshots to ``tests/artifacts/`` (desktop and phone width).
+
+Skips with the reason when Playwright, Chromium or the server extra is missing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BEACH = ROOT / "examples" / "beach.jpg"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = os.environ.get("PROCROP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+pytest.importorskip("fastapi", reason="the server extra (procrop[server]) is not installed")
+pytest.importorskip("uvicorn", reason="the server extra (procrop[server]) is not installed")
+if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+    pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+from PIL import Image
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "procrop.server", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            if proc.poll() is not None:
+                pytest.fail("server exited: " + proc.stdout.read().decode(errors="replace")[-2000:])
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("server did not start within 20 s")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def _score(page) -> float:
+    return float(page.locator(".breakdown .big").inner_text())
+
+
+def _wait_score_change(page, before: float) -> float:
+    page.wait_for_function(
+        "b => { const e = document.querySelector('.breakdown .big'); return e && parseFloat(e.textContent) !== b; }",
+        arg=before, timeout=15000)
+    return _score(page)
+
+
+def _upload(page, server):
+    page.goto(server + "/")
+    page.set_input_files("#file", str(BEACH))
+    boxes = page.locator(".overlay .box")
+    boxes.first.wait_for(timeout=30000)
+    assert boxes.count() >= 3
+    assert page.locator(".crop-row").count() == boxes.count()
+    assert "photo" in page.locator(".composition .description").inner_text()
+    return boxes
+
+
+def _breakdown_and_keyboard(page, boxes) -> None:
+    """Open a breakdown from the keyboard, then move the box with arrow keys: it is re-scored."""
+    second = boxes.nth(1)
+    second.focus()
+    page.keyboard.press("Enter")
+    assert "#" in page.locator(".breakdown h3").inner_text()
+    assert page.locator(".breakdown .term").count() >= 4
+    assert len(page.locator(".breakdown .reason").inner_text()) > 10
+    before = _score(page)
+    style_before = second.get_attribute("style")
+    for _ in range(4):
+        page.keyboard.press("Shift+ArrowRight")
+    assert 0 <= _wait_score_change(page, before) <= 1
+    assert second.get_attribute("style") != style_before
+    assert "(adjusted)" in page.locator(".breakdown h3").inner_text()
+
+
+def _drag(page, boxes) -> None:
+    """Drag a box with the mouse: it follows, keeps its ratio, and is re-scored."""
+    first = boxes.first
+    page.locator(".crop-row .row-pick").first.click()  # select it from the list (boxes overlap)
+    assert "selected" in first.get_attribute("class")
+    bb = first.bounding_box()
+    before = _score(page)
+    page.mouse.move(bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(bb["x"] + bb["width"] / 2 - 120, bb["y"] + bb["height"] / 2 + 60, steps=8)
+    page.mouse.up()
+    assert 0 <= _wait_score_change(page, before) <= 1
+    bb2 = first.bounding_box()
+    assert abs(bb2["x"] - bb["x"]) + abs(bb2["y"] - bb["y"]) > 10  # it moved (as far as the photo allows)
+    assert abs(bb2["width"] / bb2["height"] - bb["width"] / bb["height"]) < 0.02
+
+
+def _downloads(page, boxes, tmp_path: Path) -> None:
+    """One crop (a decodable JPEG) and the ZIP of all crops (store-only, written by the page)."""
+    with page.expect_download(timeout=30000) as dl:
+        page.locator(".breakdown button", has_text="Download this crop").click()
+    path = tmp_path / dl.value.suggested_filename
+    dl.value.save_as(path)
+    assert path.name.startswith("beach_") and path.suffix == ".jpg"
+    with Image.open(path) as im:
+        im.load()
+        assert im.format == "JPEG" and im.width > 50 and im.height > 50
+    with page.expect_download(timeout=60000) as dl:
+        page.locator("#zip-all").click()
+    zpath = tmp_path / "all.zip"
+    dl.value.save_as(zpath)
+    with zipfile.ZipFile(zpath) as z:
+        assert z.testzip() is None
+        names = z.namelist()
+        assert len(names) == boxes.count()
+        Image.open(io.BytesIO(z.read(names[0]))).verify()
+
+
+def _non_image(page) -> None:
+    page.set_input_files("#file", files=[{"name": "notes.txt", "mimeType": "image/jpeg", "buffer": b"just text"}])
+    err = page.locator(".card .error").last
+    err.wait_for(state="visible", timeout=15000)
+    assert "not an image" in err.inner_text()
+
+
+def test_page_end_to_end(server, browser, tmp_path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    remote: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith((server, "blob:")) else remote.append(r.url))
+    boxes = _upload(page, server)
+    _breakdown_and_keyboard(page, boxes)
+    _drag(page, boxes)
+    page.screenshot(path=str(ARTIFACTS / "webapp.png"), full_page=True)
+    _downloads(page, boxes, tmp_path)
+    _non_image(page)
+    page.set_viewport_size({"width": 375, "height": 812})  # phone: nothing wider than the screen
+    page.wait_for_timeout(200)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.screenshot(path=str(ARTIFACTS / "webapp_phone.png"), full_page=True)
+    assert not errors, errors
+    assert not remote, remote
+    context.close()
