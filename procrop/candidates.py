@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import UsageError
-from .geometry import AspectRatio, largest_size, size_for_short_side
-
+from .geometry import AspectRatio, largest_box, largest_size, ratio_error_px, ratio_label, size_for_short_side
+from .perception.analysis import CompositionAnalysis
 
 
 @dataclass(frozen=True)
@@ -196,3 +196,40 @@ def _free_sizes(width: int, height: int, config: CandidateConfig) -> list[tuple[
     return sizes
 
 
+
+
+def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: CandidateConfig) -> np.ndarray:
+    """All candidate boxes ``(N, 4)`` of one ratio for a photo: the grid, crops anchored on its
+    faces (each, and all together), its two main salient subjects and its three most important
+    people, animals or objects, and the largest box of the ratio."""
+    W, H = analysis.width, analysis.height
+    boxes = [generate_candidates(W, H, ratio, config)]
+    anchors = [f.box for f in analysis.faces]
+    if len(analysis.faces) > 1:
+        fb = np.asarray([f.box for f in analysis.faces])
+        x0, y0 = fb[:, 0].min(), fb[:, 1].min()
+        x1, y1 = (fb[:, 0] + fb[:, 2]).max(), (fb[:, 1] + fb[:, 3]).max()
+        anchors.append((x0, y0, x1 - x0, y1 - y0))
+    anchors += [s.box for s in analysis.subjects if s.kind == "salient"][:2]
+    anchors += [d.box for d in analysis.subjects_to_keep[:3]]
+    if anchors:
+        boxes.append(anchored_candidates(W, H, ratio, anchors, config))
+    resolved = ratio.resolve(W, H)
+    if resolved.value is not None:
+        boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
+    return unique_boxes(np.concatenate(boxes, axis=0))
+
+
+def ratio_fit_warning(ratio: AspectRatio, width: int, height: int) -> str | None:
+    """A message when no box of ``ratio`` fits the image to within half a pixel (a 1x4000 strip
+    asked for 16:9): the crops of that ratio are then only the closest boxes."""
+    value = ratio.resolve(width, height).value
+    if value is None:
+        return None
+    box = largest_box(width, height, value)
+    if ratio_error_px(box, value) <= 0.5:
+        return None
+    return (
+        f"{ratio.label} cannot fit a {width}x{height} image: the closest box is {box[2]}x{box[3]} "
+        f"({ratio_label(box[2], box[3])})"
+    )

@@ -33,18 +33,18 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
-from .perception.analysis import AnalysisConfig, CompositionAnalysis
-from .perception.describe import describe
-from .scoring.explain import explain_crop
-from .perception.analyzer import Analyzer
-from .perception.detectors import Detector
+from .candidates import CandidateConfig, photo_candidates, ratio_fit_warning, unique_boxes
 from .errors import UsageError
-from .candidates import CandidateConfig, anchored_candidates, generate_candidates, unique_boxes
-from .geometry import AspectRatio, largest_box, parse_ratios, ratio_error_px, ratio_label, select_diverse
+from .geometry import AspectRatio, parse_ratios, select_diverse
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
+from .perception.analysis import AnalysisConfig, CompositionAnalysis
+from .perception.analyzer import Analyzer
+from .perception.describe import describe
+from .perception.detectors import Detector
 from .scoring.composition import CompositionScorer
-from .scoring.protection import allowed_crops
 from .scoring.context import ExtraTerm, ScoringContext, TermValues
+from .scoring.explain import explain_crop
+from .scoring.protection import allowed_crops
 from .scoring.weights import ScoringWeights
 
 
@@ -310,7 +310,7 @@ class Cropper:
             analysis=analysis,
             timings=timings,
             references=references,
-            warnings=[w for r in requested if (w := _ratio_fit_warning(r, W, H))],
+            warnings=[w for r in requested if (w := ratio_fit_warning(r, W, H))],
         )
 
     def score_boxes(self, image: ImageSource | LoadedImage, boxes: np.ndarray) -> np.ndarray:
@@ -330,27 +330,13 @@ class Cropper:
         """All candidate boxes ``(N, 4)`` for one ratio: the grid, crops anchored on faces and
         subjects, the largest box of the ratio, and (with ``ctx``) boxes proposed by extra terms
         such as a neural model's set predictions."""
-        W, H = analysis.width, analysis.height
-        boxes = [generate_candidates(W, H, ratio, self.candidate_config)]
-        anchors = [f.box for f in analysis.faces]
-        if len(analysis.faces) > 1:
-            fb = np.asarray([f.box for f in analysis.faces])
-            x0, y0 = fb[:, 0].min(), fb[:, 1].min()
-            x1, y1 = (fb[:, 0] + fb[:, 2]).max(), (fb[:, 1] + fb[:, 3]).max()
-            anchors.append((x0, y0, x1 - x0, y1 - y0))
-        anchors += [s.box for s in analysis.subjects if s.kind == "salient"][:2]
-        anchors += [d.box for d in analysis.subjects_to_keep[:3]]
-        if anchors:
-            boxes.append(anchored_candidates(W, H, ratio, anchors, self.candidate_config))
-        resolved = ratio.resolve(W, H)
-        if resolved.value is not None:
-            boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
+        boxes = [photo_candidates(analysis, ratio, self.candidate_config)]
         if ctx is not None:
             for term in self.extra_terms:
                 propose = getattr(term, "extra_candidates", None)
                 if propose is not None and self.scorer.weights.weight(term.name) > 0:
                     boxes.append(propose(ctx, ratio))
-        return unique_boxes(np.concatenate(boxes, axis=0))
+        return unique_boxes(np.concatenate(boxes, axis=0)) if len(boxes) > 1 else boxes[0]
 
     def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio) -> tuple[np.ndarray, TermValues]:
         """Candidates of one ratio with their base terms: crops that cut a face, person, animal or
@@ -456,17 +442,3 @@ def _retrieval_term(reference_db: Any) -> ExtraTerm | None:
         return None if path is None else RetrievalTerm(path)
     return RetrievalTerm(Path(reference_db))
 
-
-def _ratio_fit_warning(ratio: AspectRatio, width: int, height: int) -> str | None:
-    """A message when no box of ``ratio`` fits the image to within half a pixel (a 1x4000 strip
-    asked for 16:9): the crops of that ratio are then only the closest boxes."""
-    value = ratio.resolve(width, height).value
-    if value is None:
-        return None
-    box = largest_box(width, height, value)
-    if ratio_error_px(box, value) <= 0.5:
-        return None
-    return (
-        f"{ratio.label} cannot fit a {width}x{height} image: the closest box is {box[2]}x{box[3]} "
-        f"({ratio_label(box[2], box[3])})"
-    )

@@ -32,59 +32,66 @@ def render_preview(
     """Draw every ratio's crops on a copy of ``photo`` (the oriented original, any size).
 
     Each panel shows one requested ratio: the best crop with a thick outline, the others thinner,
-    each labelled with its rank and score; faces are outlined in white, the horizon dashed.
-    Below the panels, the description and the best crop's reason.
+    each labelled with its rank and score; faces are outlined in white. Below the panels, the
+    description and the best crop's reason.
     """
     ratios: list[str] = []
     for c in result.crops:
         if c.ratio not in ratios:
             ratios.append(c.ratio)
-    if not ratios:
-        ratios = ["(no crop)"]
     scale = panel_width / result.width
     ph = max(1, round(result.height * scale))
     base = photo.convert("RGB").resize((panel_width, ph), Image.Resampling.LANCZOS)
-    font = _font(15)
+    panels = [_ratio_panel(base, result, label, scale, show_faces) for label in ratios or ["(no crop)"]]
+    return _sheet(panels, result, panel_width, ph + _HEADER)
+
+
+_HEADER = 26
+
+
+def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float, show_faces: bool) -> Image.Image:
+    """One ratio's panel: the photo with its crops drawn, under a header naming the ratio."""
     small = _font(13)
-    header = 26
-    panels = []
-    for label in ratios:
-        panel = base.copy()
-        draw = ImageDraw.Draw(panel, "RGBA")
-        crops = [c for c in result.crops if c.ratio == label]
-        best = crops[0] if crops else None
-        if best is not None:
-            _shade_outside(draw, best, scale, panel.size)
-        if show_faces:
-            for f in result.analysis.faces:
-                x, y, w, h = (v * scale for v in f.box)
-                draw.rectangle([x, y, x + w, y + h], outline=(255, 255, 255, 220), width=1)
-        for c in reversed(crops):
-            colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
-            x, y, w, h = (v * scale for v in c.box)
-            draw.rectangle([x, y, x + w - 1, y + h - 1], outline=colour + (255,), width=4 if c.rank == 1 else 2)
-            text = f"#{c.rank} {c.score:.2f}"
-            tb = draw.textbbox((0, 0), text, font=small)
-            tx, ty = x + 4, y + 4 + (c.rank - 1) * (tb[3] + 6)
-            draw.rectangle([tx - 2, ty - 2, tx + tb[2] + 2, ty + tb[3] + 2], fill=(0, 0, 0, 170))
-            draw.text((tx, ty), text, fill=colour, font=small)
-        canvas = Image.new("RGB", (panel_width, ph + header), (24, 24, 24))
-        canvas.paste(panel, (0, header))
-        d = ImageDraw.Draw(canvas)
-        conf = f"  beats uncropped: {best.confidence:.0%}" if best else ""
-        d.text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=font)
-        panels.append(canvas)
+    panel = base.copy()
+    draw = ImageDraw.Draw(panel, "RGBA")
+    crops = [c for c in result.crops if c.ratio == label]
+    best = crops[0] if crops else None
+    if best is not None:
+        _shade_outside(draw, best, scale, panel.size)
+    if show_faces:
+        for f in result.analysis.faces:
+            x, y, w, h = (v * scale for v in f.box)
+            draw.rectangle([x, y, x + w, y + h], outline=(255, 255, 255, 220), width=1)
+    for c in reversed(crops):
+        colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
+        x, y, w, h = (v * scale for v in c.box)
+        draw.rectangle([x, y, x + w - 1, y + h - 1], outline=colour + (255,), width=4 if c.rank == 1 else 2)
+        text = f"#{c.rank} {c.score:.2f}"
+        tb = draw.textbbox((0, 0), text, font=small)
+        tx, ty = x + 4, y + 4 + (c.rank - 1) * (tb[3] + 6)
+        draw.rectangle([tx - 2, ty - 2, tx + tb[2] + 2, ty + tb[3] + 2], fill=(0, 0, 0, 170))
+        draw.text((tx, ty), text, fill=colour, font=small)
+    canvas = Image.new("RGB", (panel.width, panel.height + _HEADER), (24, 24, 24))
+    canvas.paste(panel, (0, _HEADER))
+    conf = f"  beats uncropped: {best.confidence:.0%}" if best else ""
+    ImageDraw.Draw(canvas).text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=_font(15))
+    return canvas
+
+
+def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, panel_height: int) -> Image.Image:
+    """Panels on a grid of up to three columns, the description and best reason below."""
+    small = _font(13)
     cols = min(len(panels), 3)
     rows = (len(panels) + cols - 1) // cols
     footer_lines = _wrap(result.description, small, cols * panel_width - 16)
     if result.crops:
         footer_lines += _wrap("Best: " + result.crops[0].reason, small, cols * panel_width - 16)
     footer = 10 + 17 * len(footer_lines)
-    sheet = Image.new("RGB", (cols * panel_width, rows * (ph + header) + footer), (24, 24, 24))
+    sheet = Image.new("RGB", (cols * panel_width, rows * panel_height + footer), (24, 24, 24))
     for i, p in enumerate(panels):
-        sheet.paste(p, ((i % cols) * panel_width, (i // cols) * (ph + header)))
+        sheet.paste(p, ((i % cols) * panel_width, (i // cols) * panel_height))
     d = ImageDraw.Draw(sheet)
-    y = rows * (ph + header) + 5
+    y = rows * panel_height + 5
     for line in footer_lines:
         d.text((8, y), line, fill=(220, 220, 220), font=small)
         y += 17

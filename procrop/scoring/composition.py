@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..perception.analysis import CompositionAnalysis
+from ..perception.detectors import Detection
 from .protection import inside_fractions
 from .context import EDGES, SAL, SAL_X, SAL_Y, ScoringContext, TermValues
 from .weights import ScoringWeights
@@ -59,7 +60,7 @@ class CompositionScorer:
         face_inside, cut_face, cut_core = self._face_cuts(tv, b, a)
         self._placement(tv, ctx, b, face_inside, cu, cv)
         self._boundary(tv, f, cut_face, cut_core, ctx)
-        self._headroom(tv, b, [face.box for face in a.faces], face_inside)
+        self._headroom(tv, b, a.faces, face_inside)
         self._horizon(tv, b, a)
         img_area = float(a.width) * float(a.height)
         tv.add("scale", ((b[:, 2] * b[:, 3]) / img_area) ** p("scale", "power"))
@@ -179,7 +180,7 @@ class CompositionScorer:
             wsum = weights.sum(axis=0)
             has = wsum > 0
             fx = boxes[:, 0:1] + boxes[:, 2:3] / 2
-            fy = boxes[:, 1:2] + 0.4 * boxes[:, 3:4]  # eye line
+            fy = eye_lines(a.faces)[:, None]
             ex = (weights * fx).sum(axis=0) / np.maximum(wsum, 1e-9)
             ey = (weights * fy).sum(axis=0) / np.maximum(wsum, 1e-9)
             u = np.where(has, (ex - b[:, 0]) / b[:, 2], u)
@@ -274,24 +275,25 @@ class CompositionScorer:
         self,
         tv: TermValues,
         b: np.ndarray,
-        face_boxes: list[tuple[float, float, float, float]],
+        face_list: list[Detection],
         face_inside: np.ndarray,
     ) -> None:
+        """``headroom``: room above the top kept face, its eyes near the upper third."""
         p = self.weights.param
         n = len(b)
-        if not face_boxes:
+        if not face_list:
             tv.add("headroom", np.zeros(n), np.zeros(n, bool))
             tv.details["eye_rel"] = np.full(n, np.nan)
             return
-        faces = np.asarray(face_boxes, dtype=np.float64)  # rows match face_inside's rows
+        faces = np.asarray([f.box for f in face_list], dtype=np.float64)  # rows match face_inside's
+        eyes = eye_lines(face_list)
         kept = face_inside >= 0.97
         applicable = kept.any(axis=0)
         big = np.inf
         top = np.where(kept, faces[:, 1:2], big).min(axis=0)
         idx = np.where(kept, faces[:, 1:2], big).argmin(axis=0)
-        fh = faces[idx, 3]
         top_rel = (top - b[:, 1]) / b[:, 3]
-        eye_rel = (top + 0.4 * fh - b[:, 1]) / b[:, 3]
+        eye_rel = (eyes[idx] - b[:, 1]) / b[:, 3]
         top_ok = np.clip(top_rel / p("headroom", "min_top"), 0, 1)
         se = p("headroom", "sigma_eye")
         eye = np.exp(-((eye_rel - p("headroom", "eye_line")) ** 2) / (2 * se * se))
@@ -316,6 +318,16 @@ class CompositionScorer:
         value = np.exp(-(d**2) / (2 * s * s))
         tv.add("horizon", value, applicable)
         tv.details["horizon_rel"] = np.where(applicable, rel, np.nan)
+
+
+def eye_lines(faces: list[Detection]) -> np.ndarray:
+    """``(F,)``: the height of each face's eyes, from its eye landmarks when the detector gave
+    them, else 40 % down its box."""
+    out = []
+    for f in faces:
+        eyes = [pt for pt in (f.point("right_eye"), f.point("left_eye")) if pt is not None]
+        out.append(sum(y for _, y in eyes) / len(eyes) if eyes else f.box[1] + 0.4 * f.box[3])
+    return np.asarray(out, dtype=np.float64)
 
 
 def _face_core(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:

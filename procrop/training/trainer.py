@@ -93,16 +93,16 @@ def load_training_samples(cfg: Config):
 
 def compute_conditioning(cfg: Config, samples, progress: Callable[[int, int], None] | None = None):
     """References and description ids of every training image (computed once)."""
-    from ..cropper import Cropper
+    from ..perception.analyzer import Analyzer
     from ..scoring.context import ScoringContext
 
     ref = None if cfg.train.reference_db in ("none", "") else cfg.train.reference_db
     conditioner = Conditioner(cfg.model, ref)
-    cropper = Cropper(reference_db=None)
+    analyzer = Analyzer()
     out = []
     for i, s in enumerate(samples):
-        image = cropper.load(str(s.image))
-        ctx = ScoringContext(image, cropper.analyze(image))
+        image = analyzer.load(str(s.image))
+        ctx = ScoringContext(image, analyzer.analyze(image))
         exclude = {v for v in (s.extra.get("source_sha256"), s.extra.get("source")) if v}
         out.append(conditioner(ctx, exclude))
         if progress:

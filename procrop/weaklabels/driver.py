@@ -102,7 +102,7 @@ class GenerateTask:
         self.out = out
         self._backend: Any = None
         self._scorer: Any = None
-        self._cropper: Any = None
+        self._analyzer: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"params": self.params, "out": self.out}
@@ -112,15 +112,15 @@ class GenerateTask:
 
     def _tools(self):
         if self._backend is None:
-            from ..cropper import Cropper
+            from ..perception.analyzer import Analyzer
             from .outpaint import create_outpainter
             from .proposals import CropperScorer, NeuralScorer
 
             kwargs = {"model": self.params.backend_model} if self.params.backend == "diffusers" else {}
             self._backend = create_outpainter(self.params.backend, **kwargs)
             self._scorer = CropperScorer() if self.params.scorer == "default" else NeuralScorer(self.params.scorer)
-            self._cropper = Cropper(reference_db=None)
-        return self._backend, self._scorer, self._cropper
+            self._analyzer = Analyzer()
+        return self._backend, self._scorer, self._analyzer
 
     def __call__(self, job: Job) -> dict[str, Any]:
         from PIL import Image
@@ -129,7 +129,7 @@ class GenerateTask:
         from .canvas import sample_canvas
         from .proposals import weak_labels
 
-        backend, scorer, cropper = self._tools()
+        backend, scorer, analyzer = self._tools()
         p = self.params
         rng = np.random.default_rng(np.random.SeedSequence([p.seed, int(job.sha256[:16], 16), job.index]))
         from .outpaint import trim_scan_border
@@ -137,7 +137,7 @@ class GenerateTask:
         photo, trimmed = trim_scan_border(load_image(job.photo, max_side=p.max_side).pixels)
         h, w = photo.shape[:2]
         spec = sample_canvas(w, h, rng, coverage=p.coverage)
-        prompt = describe(cropper.analyze(photo)) if backend.name == "diffusers" else ""
+        prompt = describe(analyzer.analyze(photo)) if backend.name == "diffusers" else ""
         canvas = backend.fill(photo, spec, rng, prompt)
         labels = weak_labels(canvas, spec.frame, scorer, rng, rounds=p.rounds, keep=p.keep)
         buf = io.BytesIO()
