@@ -128,6 +128,8 @@ export function renderComposition(photo, onToggleMarks) {
   const a = r.analysis || {};
   const faces = a.faces || [];
   const subjects = a.subjects || [];
+  const found = (a.people || []).filter((p) => p.detected).map((p) => ({ ...p, label: "person" }))
+    .concat(a.objects || []);
   const box = (b) => b.map((v) => Math.round(v)).join(", ");
   photo.parts.composition.replaceChildren(...[
     h("h3", { text: "Composition" }),
@@ -138,6 +140,9 @@ export function renderComposition(photo, onToggleMarks) {
       h("input", { type: "checkbox", onchange: (e) => onToggleMarks(e.target.checked) }), " Show faces and subjects"),
     h("h4", { text: `Faces (${faces.length})` }),
     faces.length ? h("ul", {}, faces.map((f, i) => h("li", { text: `Face ${i + 1}: box ${box(f.box)}` }))) : h("p", { class: "muted", text: "No face found." }),
+    h("h4", { text: `People, animals and objects (${found.length})` }),
+    found.length ? h("ul", {}, found.map((d) => h("li", {
+      text: `${d.label}: box ${box(d.box)}, confidence ${pct(d.score)}` }))) : h("p", { class: "muted", text: "None detected." }),
     h("h4", { text: `Subjects (${subjects.length})` }),
     subjects.length ? h("ul", {}, subjects.map((s, i) => h("li", {
       text: `Subject ${i + 1} (${s.kind}): box ${box(s.box)}, ${pct(s.mass)} of the saliency` }))) : h("p", { class: "muted", text: "No distinct subject." }),
