@@ -180,6 +180,8 @@ class Cropper:
         profile: ``"default"`` (pretrained detectors: YuNet faces, YOLOX-nano people, animals and
             objects) or ``"fast"`` (Haar faces only; about half the time).
         object_detector: replaces the default YOLOX-nano detector.
+        pose: body keypoints of detected people (MoveNet; extra ``procrop[pose]``) place the
+            joints a crop must not cut through; off: the proportions of a standing figure.
     """
 
     def __init__(
@@ -201,6 +203,7 @@ class Cropper:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         profile: str = "default",
         object_detector: Detector | None = None,
+        pose: bool = False,
     ) -> None:
         if not (0 < diversity_iou <= 1):
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
@@ -220,7 +223,7 @@ class Cropper:
         self.candidate_config = candidates or CandidateConfig()
         self.analyzer = Analyzer(
             analysis, face_detector, people_detector, analysis_size, max_pixels,
-            profile=profile, object_detector=object_detector,
+            profile=profile, object_detector=object_detector, pose=pose,
         )
         retrieval = _retrieval_term(reference_db)
         if retrieval is not None and not any(t.name == "retrieval" for t in terms):

@@ -100,7 +100,7 @@ def test_cpc_layout(tmp_path: Path) -> None:
     ds = read_cpc(tmp_path)
     assert [s.id for s in ds] == ["x", "y"]
     np.testing.assert_allclose(ds.samples[0].boxes, [[10, 0, 80, 80], [0, 8, 100, 64]])
-    np.testing.assert_allclose(ds.samples[0].scores, [2, 2])
+    np.testing.assert_allclose(ds.samples[0].scores, [2 / 3, 2 / 3])  # mean of the votes (ProCrop's CPC rule; was the sum)
     (ann / "z.jpg.txt").write_text(json.dumps({"bboxes": [[0, 0, 1, 1]], "scores": [[1, 1]]}))
     with pytest.raises(DatasetError, match="z.jpg.txt"):
         read_cpc(tmp_path)
@@ -130,7 +130,7 @@ def test_eval_gaicd_v1_end_to_end_on_the_two_real_images(benchmarks_dir: Path, t
     assert report["evaluated_images"] == 2 and report["missing_images"]["count"] == 198
     assert report["procrop_version"]
     for m in report["methods"]:
-        assert {"SRCC", "PCC", "Acc1/5", "Acc4/5", "Acc1/10", "Acc4/10", "Acc5", "Acc10", "wAcc5", "AP@10"} <= set(m["metrics"])
+        assert {"SRCC", "PCC", "Acc1/5", "Acc4/5", "Acc1/10", "Acc4/10", "Acc5", "Acc10", "wAcc5", "AP10[.85:.95] (coco-style)", "AP10@0.85 (official)"} <= set(m["metrics"])
         assert {row["image"] for row in m["per_image"]} == {"302166", "309808"}
         assert -1 <= m["metrics"]["SRCC"] <= 1
     md = (out / "report.md").read_text()
@@ -160,7 +160,7 @@ def test_eval_box_benchmark_with_peers(photo_paths: list[Path], tmp_path: Path) 
     metrics = {m["method"]: m["metrics"] for m in report["methods"]}
     assert set(metrics) == {"default", "center", "vips-attention"}
     for m in metrics.values():
-        assert 0 <= m["IoU@1"] <= 1 and 0 <= m["BDE@1"] <= 1 and "acc5@0.85" in m and "AP@10" in m
+        assert 0 <= m["IoU@1"] <= 1 and 0 <= m["BDE@1"] <= 1 and "acc5@0.85" in m and "AP10[.85:.95] (coco-style)" in m
     # the default cropper (which is not told the size, unlike the peers) finds most of the photo
     assert metrics["default"]["IoU@1"] > 0.6
 

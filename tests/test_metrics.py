@@ -54,8 +54,10 @@ def test_ties_count_as_hits() -> None:
     assert acc_k_n_image(pred, mos, 1, 5) == 0.0
     assert acc_k_n_image(pred, mos, 2, 5) == 0.5
     assert acc_k_n_image(pred, mos, 4, 5) == 0.75
-    # tied MOS share the best rank (0), so the weighted version counts them fully
-    assert acc_weighted_image(pred, mos, 2, 5) == pytest.approx((0 + math.exp(-0.2 * (0 - 0))) / 2)
+    # weighted: GAIC's official code ranks by position in the stable descending MOS sort, so the
+    # tied crops get ranks 0..5; the top-2 predicted are rank 6 (MOS 1) and rank 5: both outside
+    # the top 5 (was: tied MOS shared the best rank 0, which counted crop 5 fully)
+    assert acc_weighted_image(pred, mos, 2, 5) == 0.0
     # Spearman with tied values uses average ranks: hand-computed 4.5 / sqrt(22.5)
     assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(4.5 / math.sqrt(22.5))
     # ties in the predictions keep candidate order

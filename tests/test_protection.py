@@ -113,3 +113,14 @@ def test_fast_profile_is_the_classical_perception(cropper: Cropper, photos_dir: 
     assert a.objects == [] and all(p.label != "person" for p in a.people)
     with pytest.raises(Exception, match="profile"):
         Cropper(profile="turbo")
+
+
+def test_pose_places_the_joints(photos_dir: Path) -> None:
+    """With --pose the people carry MoveNet keypoints, and the bands follow them."""
+    pytest.importorskip("ai_edge_litert")
+    result = Cropper(reference_db=None, pose=True).process(str(photos_dir / "zelex-kodak/kodim04.jpg"), ["16:9"], 1)
+    person = next(p for p in result.analysis.people if p.label == "person")
+    names = {n for n, *_ in person.keypoints}
+    assert {"nose", "left_shoulder", "right_knee", "left_ankle"} <= names
+    x, y, w, h = person.box
+    assert all(y - 0.05 * h <= lo < hi for lo, hi in person_bad_bands(person))

@@ -51,6 +51,7 @@ def crop_command(
     fast: bool = typer.Option(
         False, "--fast", help="Classical perception only (Haar faces, no neural detectors): about half the time."
     ),
+    pose: bool = typer.Option(False, "--pose", help="Body keypoints (MoveNet, extra procrop[pose]) guide cuts through people."),
 ) -> None:
     """Find the best crops of each image, with scores and reasons.
 
@@ -70,8 +71,8 @@ def crop_command(
     options, output = _crop_options(
         ratios, top_k, out, preview, save_crops, db, no_db, model, weights, min_area, analysis_size, no_analysis
     )
-    if fast:
-        options = replace(options, profile="fast")
+    if fast or pose:
+        options = replace(options, profile="fast" if fast else "default", pose=pose)
     stream = json_path is None and out is None and len(files) > 1
     with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
         tid = bar.add_task("crop", total=len(files))

@@ -13,11 +13,16 @@ from .common import err, exit_if_failed, progress_bar, usage_errors
 
 
 def eval_command(
-    benchmark: str = typer.Option(..., "--benchmark", "-b", help="gaicd-v1, gaicd-v2, fcdb, flms, cpc or weak."),
+    benchmark: str = typer.Option(..., "--benchmark", "-b", help="gaicd-v1, gaicd-v2, fcdb, flms, cpc, sacd or weak."),
     data: Path = typer.Option(..., "--data", "-d", help="The benchmark's folder (annotations, and images where available)."),
     method: Optional[list[str]] = typer.Option(
         None, "--method", "-m",
         help="default, default:noretrieval, model:CKPT, center, smartcrop, vips-attention; repeat for a side-by-side table.",
+    ),
+    db: Optional[str] = typer.Option(
+        None, "--db",
+        help="Reference database for model:CKPT methods (a path, 'default' for the bundled one, or 'none'); "
+             "default: the one the model's configuration records.",
     ),
     split: str = typer.Option("test", "--split", help="train, val, test or all."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: eval-<benchmark>)."),
@@ -31,7 +36,7 @@ def eval_command(
 
     specs = method or ["default"]
     with usage_errors():
-        methods = [make_method(m) for m in specs]
+        methods = [make_method(m, reference_db=db) for m in specs]
     with progress_bar(1, quiet, "evaluating") as bar:
         tid = bar.add_task("eval", total=None)
         with usage_errors():

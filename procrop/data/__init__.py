@@ -16,6 +16,7 @@ from .readers import (
     read_flms,
     read_gaicd_v1,
     read_gaicd_v2,
+    read_sacd,
     read_weak,
 )
 from .records import PSEUDO_LABEL_SCORE, CropDataset, CropSample, DatasetError
@@ -32,5 +33,6 @@ __all__ = [
     "read_flms",
     "read_gaicd_v1",
     "read_gaicd_v2",
+    "read_sacd",
     "read_weak",
 ]

@@ -15,12 +15,19 @@ Formats (boxes are converted to ``x, y, w, h`` pixels):
   to 10 expert boxes, 1-indexed inclusive ``[h_min w_min h_max w_max]``, rows of -1 missing), or
   the human-centric ``image_crop.json`` layout (``{name: [[x1, y1, x2, y2], ...]}``, 0-indexed).
 * **CPC**: ``CollectedAnnotationsRaw/<image>.txt``, a JSON object (sometimes JSON-encoded twice)
-  with ``bboxes`` (24 views ``x1, y1, x2, y2``) and ``scores`` (one list of 0/1 votes per annotator);
-  a view's score is its vote count. Split subfolders (``train``/``val``) are honoured when present.
+  with ``bboxes`` (24 views ``x1, y1, x2, y2``) and ``scores`` (one list of per-view votes per
+  annotator); a view's score is the **mean** of its annotators' votes, as ProCrop's CPC loader
+  computes it (its ``good_thresh = 2.0`` applies to that mean; the per-annotator votes stay in
+  ``extra["votes"]``). Split subfolders (``train``/``val``) are honoured when present.
 * **ProCrop weak-label set** (as published, and as ``procrop dataset generate`` writes it):
   ``images/<id>.jpg`` and ``annotations/<id>.txt``, one crop per line ``y1 x1 y2 x2 [score]``
   (pixels, row-first like GAICD v2); a line without a score is the pseudo-label (score 5), a score
-  of -2 marks an ignored line. Optional split subfolders.
+  of -2 marks an ignored line. Optional split subfolders. A score token that is not a number is
+  read, as ProCrop's loader does, from its first 5 characters (``4.5231]`` -> 4.523).
+* **SACD** (subject-aware cropping, as ProCrop's loader reads it): ``images/<id>.jpg`` and
+  ``annotations/<id>.txt``, one box per line, 4 numbers (score 5) or 5; row-first ``y1 x1 y2 x2``
+  as the released loader parses every set (``order="xy"`` for files written ``x1 y1 x2 y2``, the
+  variant left commented out in that loader). Optional split subfolders.
 
 Malformed files raise :class:`~procrop.data.records.DatasetError` naming the file (and line);
 annotated images missing on disk are kept with ``image=None`` and listed in ``dataset.missing``.
@@ -119,8 +126,29 @@ def read_gaicd_v2(data: str | os.PathLike) -> CropDataset:
     return _finish("gaicd-v2", samples, root, "candidates")
 
 
-def read_row_first_txt(path: Path, default_score: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Lines ``y1 x1 y2 x2 [score]`` -> ``(xywh, scores)``; names the file and line on errors."""
+def _parse_values(parts: list[str], where: str, lenient_score: bool) -> list[float]:
+    """The numbers of one annotation line. With ``lenient_score`` a 5th token that is not a number
+    is read from its first 5 characters, as ProCrop's loader does (``4.5231]`` -> 4.523)."""
+    values: list[float] = []
+    for i, token in enumerate(parts):
+        try:
+            values.append(float(token))
+        except ValueError:
+            if not (lenient_score and i == 4):
+                raise DatasetError(f"{where}: expected numbers, got {' '.join(parts)!r}") from None
+            try:
+                values.append(float(token[:5]))
+            except ValueError:
+                raise DatasetError(f"{where}: unreadable score {token!r}") from None
+    return values
+
+
+def read_row_first_txt(path: Path, default_score: float | None, order: str = "yx",
+                       lenient_score: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Lines ``y1 x1 y2 x2 [score]`` (``order="xy"``: ``x1 y1 x2 y2 [score]``) -> ``(xywh, scores)``;
+    names the file and line on errors. ``lenient_score``: see :func:`_parse_values`."""
+    if order not in ("yx", "xy"):
+        raise ValueError(f"order must be 'yx' or 'xy', not {order!r}")
     rows = []
     scores = []
     try:
@@ -131,15 +159,13 @@ def read_row_first_txt(path: Path, default_score: float | None) -> tuple[np.ndar
         parts = line.replace(",", " ").split()
         if not parts:
             continue
-        try:
-            values = [float(v) for v in parts]
-        except ValueError:
-            raise DatasetError(f"{path}:{lineno}: expected numbers, got {line.strip()!r}") from None
+        values = _parse_values(parts, f"{path}:{lineno}", lenient_score)
         if len(values) == 4 and default_score is not None:
             values.append(default_score)
         if len(values) != 5:
             raise DatasetError(f"{path}:{lineno}: expected 'y1 x1 y2 x2 score', got {len(values)} values")
-        y1, x1, y2, x2, score = values
+        a1, b1, a2, b2, score = values
+        y1, x1, y2, x2 = (a1, b1, a2, b2) if order == "yx" else (b1, a1, b2, a2)
         if score != -2 and (x2 <= x1 or y2 <= y1):
             raise DatasetError(f"{path}:{lineno}: empty box {values[:4]}")
         rows.append((x1, y1, x2 - x1, y2 - y1))
@@ -277,7 +303,7 @@ def read_cpc(data: str | os.PathLike) -> CropDataset:
             xywh = check_boxes(xyxy_rows(boxes), str(txt))
             image = find_image(name, [root / "images" / folder.name, root / "images", root / "images" / "all_images"])
             samples.append(
-                CropSample(Path(name).stem, image, xywh, votes.sum(axis=0), split, extra={"votes": votes.tolist(), "file": name})
+                CropSample(Path(name).stem, image, xywh, votes.mean(axis=0), split, extra={"votes": votes.tolist(), "file": name})
             )
     if not samples:
         raise DatasetError(f"{ann_root}: no annotation files")
@@ -302,7 +328,7 @@ def read_weak(data: str | os.PathLike) -> CropDataset:
     for folder in sorted(p for p in ann_root.iterdir() if p.is_dir()) or [ann_root]:
         split = folder.name if folder != ann_root else "all"
         for txt in sorted(folder.glob("*.txt")):
-            boxes, scores = read_row_first_txt(txt, default_score=PSEUDO_LABEL_SCORE)
+            boxes, scores = read_row_first_txt(txt, default_score=PSEUDO_LABEL_SCORE, lenient_score=True)
             keep = scores != -2
             image = find_image(txt.stem, [root / "images" / folder.name, root / "images"])
             extra = dict(manifest.get(txt.stem, {}))
@@ -330,6 +356,33 @@ def _weak_manifest(root: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# SACD
+# --------------------------------------------------------------------------------------------
+
+
+def read_sacd(data: str | os.PathLike, order: str = "yx") -> CropDataset:
+    """SACD as ProCrop's loader reads it: ``annotations/<id>.txt`` + ``images/<id>.jpg`` (see the
+    module doc). Every line is a ground-truth box; ``order`` is the coordinate order of the lines."""
+    root = Path(data)
+    ann_root = root / "annotations"
+    if not ann_root.is_dir():
+        raise DatasetError(f"{root}: no annotations/ folder (SACD layout)")
+    samples = []
+    for folder in sorted(p for p in ann_root.iterdir() if p.is_dir()) or [ann_root]:
+        split = folder.name if folder != ann_root else "all"
+        for txt in sorted(folder.glob("*.txt")):
+            boxes, scores = read_row_first_txt(txt, default_score=PSEUDO_LABEL_SCORE, order=order, lenient_score=True)
+            keep = scores != -2
+            if not keep.any():
+                raise DatasetError(f"{txt}: no valid box")
+            image = find_image(txt.stem, [root / "images" / folder.name, root / "images"])
+            samples.append(CropSample(txt.stem, image, boxes[keep], scores[keep], split))
+    if not samples:
+        raise DatasetError(f"{ann_root}: no annotation files")
+    return _finish("sacd", samples, root, "boxes")
+
+
 READERS = {
     "gaicd-v1": read_gaicd_v1,
     "gaicd-v2": read_gaicd_v2,
@@ -337,6 +390,7 @@ READERS = {
     "flms": read_flms,
     "cpc": read_cpc,
     "weak": read_weak,
+    "sacd": read_sacd,
 }
 
 

@@ -1,25 +1,32 @@
 """``procrop eval``: run croppers on a benchmark and report every metric of its protocol.
 
-Owns the methods (:func:`make_method`), running them (:func:`evaluate`) and the in-memory report
-(:class:`EvalReport`); writing the report files and plots is :mod:`procrop.evaluation.report`.
+Owns running methods (:func:`evaluate`) and the in-memory report (:class:`EvalReport`); the
+methods themselves and :func:`make_method` are :mod:`procrop.evaluation.methods` (re-exported
+here), writing the report files and plots is :mod:`procrop.evaluation.report`, the checkpoint
+selection hook is :mod:`procrop.evaluation.selection`.
 
 Methods:
 
 * ``default``: :class:`procrop.Cropper` as shipped (``default:noretrieval`` switches retrieval off);
-* ``model:CKPT``: a neural ProCrop checkpoint (extra ``procrop[torch]``);
+* ``model:CKPT``: a neural ProCrop checkpoint (extra ``procrop[torch]``), with the reference
+  database its configuration records unless another is given (``--db``);
 * ``center``, ``smartcrop``, ``vips-attention``: the peers of :mod:`procrop.evaluation.peers`.
 
 Protocols:
 
 * **Candidate ranking** (GAICD v1/v2, CPC): a method scores every annotated candidate of an image;
-  SRCC, PCC, Acc_{K/N}, Acc5/Acc10 and the weighted Acc_w follow (:mod:`procrop.evaluation.metrics`). Methods
-  that only return a box (the peers) score each candidate by its IoU with their box. For GAICD the
-  ProCrop box metrics are added: acc5/acc10 at IoU 0.85/0.90 against the best-MOS candidate and AP
-  against the top-5 MOS candidates ("good" crops).
-* **Box prediction** (FCDB, FLMS, weak-label sets): a method returns its top-10 boxes; IoU@1 and
-  BDE@1 take the best over the ground truths (each separately), acc5/acc10 at IoU 0.85/0.90 count a
-  hit against the best-scored ground truth (any expert when the set has no scores), AP uses every
-  ground truth.
+  SRCC, PCC, Acc_{K/N}, Acc5/Acc10 and the weighted Acc_w follow (:mod:`procrop.evaluation.metrics`).
+  Methods that only return a box (the peers) score each candidate by its IoU with their box. For
+  GAICD the ProCrop box metrics are added: acc5/acc10 at IoU 0.85/0.90 against the best-MOS
+  candidate, AP as ProCrop's evaluator computes it per IoU threshold on its "good" set (the
+  candidates tied at the best MOS; :mod:`procrop.evaluation.official`), named
+  ``AP{5,10}@{0.85,0.90} (official)``, and procrop's COCO-style AP over IoU 0.85:0.95 against the
+  top-5 MOS candidates, named ``AP{5,10}[.85:.95] (coco-style)``.
+* **Box prediction** (FCDB, FLMS, SACD, weak-label sets): a method returns its top-10 boxes; IoU@1
+  and BDE@1 take the best over the ground truths (each separately; SACD: the loader's good boxes,
+  those tied at the top score), acc5/acc10 at IoU 0.85/0.90 count a hit against the best-scored
+  ground truth (any expert when the set has no scores), AP both ways as above (official: every
+  expert box of FLMS/FCDB, the top-score ties of SACD and weak sets).
 * Peers cannot choose a crop size, so they receive the size of the best ground truth (best MOS
   candidate; FCDB's crop; FLMS's first expert): an oracle hint in their favour.
 
@@ -42,6 +49,7 @@ from .._version import __version__
 from ..data import CropSample, read_benchmark
 from ..errors import UsageError
 from ..geometry import iou_matrix
+from .methods import CropperMethod, Method, ModelMethod, PeerMethod, make_method, resolve_reference_db
 from .metrics import (
     acc_at_iou,
     average_precision,
@@ -49,117 +57,17 @@ from .metrics import (
     best_iou,
     ranking_metrics,
 )
+from .official import GOOD_RULES, good_indices, official_ap
 
-BENCHMARKS = ("gaicd-v1", "gaicd-v2", "fcdb", "flms", "cpc", "weak")
+BENCHMARKS = ("gaicd-v1", "gaicd-v2", "fcdb", "flms", "cpc", "weak", "sacd")
 IOU_THRESHOLDS = (0.85, 0.90)
+#: Predictions per image that count for AP (ProCrop's evaluator prints 5, 10, 20, 40, 60, 90).
+AP_MAX_DETS = (5, 10)
 
-
-class Method:
-    """A cropper under evaluation."""
-
-    name: str = ""
-    #: returns only one box (scored on candidates by IoU with it)
-    box_only: bool = False
-
-    def score_candidates(self, sample: CropSample) -> np.ndarray:
-        raise NotImplementedError
-
-    def predict(self, sample: CropSample, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k boxes ``(k, 4)`` and their scores, best first."""
-        raise NotImplementedError
-
-
-class CropperMethod(Method):
-    """procrop's default cropper."""
-
-    def __init__(self, name: str = "default", retrieval: bool = True) -> None:
-        from ..cropper import Cropper
-
-        self.name = name
-        self.cropper = Cropper() if retrieval else Cropper(reference_db=None)
-
-    def score_candidates(self, sample: CropSample) -> np.ndarray:
-        return self.cropper.score_boxes(str(sample.image), sample.boxes)
-
-    def predict(self, sample: CropSample, k: int) -> tuple[np.ndarray, np.ndarray]:
-        crops = self.cropper.crop(str(sample.image), "free", top_k=k)
-        return np.array([c.box for c in crops], dtype=np.float64), np.array([c.score for c in crops])
-
-
-class ModelMethod(Method):
-    """A neural ProCrop checkpoint."""
-
-    def __init__(self, checkpoint: str) -> None:
-        from ..model.predictor import NeuralCropper  # needs torch
-
-        self.name = f"model:{Path(checkpoint).name}"
-        self.model = NeuralCropper.from_checkpoint(checkpoint)
-        self._last: tuple[str, Any] | None = None  # (image path, Prediction) of the latest forward pass
-
-    def _prediction(self, sample: CropSample):
-        """One forward pass per image, shared by candidate scoring and box prediction."""
-        path = str(sample.image)
-        if self._last is None or self._last[0] != path:
-            self._last = (path, self.model.predict(path))
-        return self._last[1]
-
-    def score_candidates(self, sample: CropSample) -> np.ndarray:
-        return self.model.score_boxes(str(sample.image), sample.boxes, prediction=self._prediction(sample))
-
-    def predict(self, sample: CropSample, k: int) -> tuple[np.ndarray, np.ndarray]:
-        pred = self._prediction(sample)
-        return pred.boxes[:k], pred.scores[:k]
-
-
-class PeerMethod(Method):
-    """A peer cropper that returns one box of a given size."""
-
-    box_only = True
-
-    def __init__(self, name: str) -> None:
-        from .peers import get_peer
-
-        self.name = name
-        self.peer = get_peer(name)
-        # fail now, with the extra to install, rather than on the first image
-        probe = {"smartcrop": "smartcrop", "vips-attention": "pyvips"}.get(name)
-        if probe:
-            from ..errors import require
-
-            try:
-                require(probe, f"the {name} peer", "peers")
-            except OSError as exc:
-                raise UsageError(f"{name}: {exc}") from exc
-
-    def _box(self, sample: CropSample) -> np.ndarray:
-        _, _, w, h = (int(round(v)) for v in sample.best_box())
-        return np.asarray(self.peer(str(sample.image), max(1, w), max(1, h)), dtype=np.float64)
-
-    def score_candidates(self, sample: CropSample) -> np.ndarray:
-        return iou_matrix(sample.boxes, self._box(sample)[None])[:, 0]
-
-    def predict(self, sample: CropSample, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._box(sample)[None], np.ones(1)
-
-
-def make_method(spec: str) -> Method:
-    """``default``, ``default:noretrieval``, ``model:CKPT``, ``center``, ``smartcrop``, ``vips-attention``."""
-    if spec == "default":
-        return CropperMethod()
-    if spec == "default:noretrieval":
-        return CropperMethod(spec, retrieval=False)
-    if spec.startswith("model:"):
-        path = spec.split(":", 1)[1]
-        if not Path(path).exists():
-            raise UsageError(f"--method {spec}: no such checkpoint")
-        return ModelMethod(path)
-    from .peers import PEERS
-
-    if spec in PEERS:
-        return PeerMethod(spec)
-    raise UsageError(
-        f"unknown method {spec!r}; use default, default:noretrieval, model:CKPT, center, smartcrop or vips-attention"
-    )
+__all__ = [
+    "BENCHMARKS", "CropperMethod", "EvalReport", "Method", "MethodReport", "ModelMethod", "PeerMethod",
+    "evaluate", "make_method", "resolve_reference_db",
+]
 
 
 @dataclass
@@ -278,15 +186,45 @@ def evaluate(
         if ds.kind == "candidates":
             rep = _eval_candidates(benchmark, method, samples, tick)
         else:
-            rep = _eval_boxes(method, samples, tick)
+            rep = _eval_boxes(benchmark, method, samples, tick)
         rep.seconds = time.perf_counter() - t0
         reports.append(rep)
     return EvalReport(benchmark, str(data), split, ds.counts(), len(samples), ds.missing, reports)
 
 
+def _ap_metrics(preds: list[tuple[np.ndarray, np.ndarray]], official_sets: list[np.ndarray],
+                coco_sets: list[np.ndarray]) -> dict[str, float]:
+    """AP both ways, named apart: ProCrop's evaluator per IoU threshold on its "good" set
+    (``AP10@0.85 (official)``) and procrop's COCO-style average (``AP10[.85:.95] (coco-style)``)."""
+    out: dict[str, float] = {}
+    for md in AP_MAX_DETS:
+        for t in IOU_THRESHOLDS:
+            out[f"AP{md}@{t:.2f} (official)"] = official_ap(preds, official_sets, t, max_dets=md)
+        out[f"AP{md}[.85:.95] (coco-style)"] = average_precision(preds, coco_sets, max_dets=md)
+    return out
+
+
+def _acc_metrics(preds: list[tuple[np.ndarray, np.ndarray]], targets: list[list[np.ndarray]]) -> dict[str, float]:
+    """ProCrop's acc5/acc10 at each IoU threshold: a hit when any of the top-N predictions reaches
+    the threshold with one of the image's target boxes."""
+    out: dict[str, float] = {}
+    for n in (5, 10):
+        for t in IOU_THRESHOLDS:
+            hits = [max(acc_at_iou(b, g, n, t) for g in tg) for (b, _), tg in zip(preds, targets)]
+            out[f"acc{n}@{t:.2f}"] = float(np.mean(hits))
+    return out
+
+
+def official_good_boxes(benchmark: str, sample: CropSample) -> np.ndarray:
+    """The ground truths ProCrop's evaluator matches against, best first (see
+    :mod:`procrop.evaluation.official`): GAICD/weak/SACD the boxes tied at the top score, CPC the
+    views whose mean vote is >= 2.0 (NMS 0.8), FLMS/FCDB every expert box."""
+    return sample.boxes[good_indices(sample.boxes, sample.scores, GOOD_RULES.get(benchmark))]
+
+
 def _eval_candidates(benchmark: str, method: Method, samples: list[CropSample], tick: Callable[[int], None]) -> MethodReport:
     preds, mos, rows, failed = [], [], [], []
-    box_preds, good_sets, best_gts = [], [], []
+    box_preds, good_sets, official_sets = [], [], []
     for i, s in enumerate(samples):
         tick(i)
         try:
@@ -302,26 +240,23 @@ def _eval_candidates(benchmark: str, method: Method, samples: list[CropSample], 
         if boxes is not None:
             order = np.argsort(-m, kind="mergesort")
             best_gt = s.boxes[order[0]]
-            good = s.boxes[order[: min(5, len(order))]]
             box_preds.append((boxes, scores))
-            good_sets.append(good)
-            best_gts.append(best_gt)
+            good_sets.append(s.boxes[order[: min(5, len(order))]])  # procrop's coco-style: top-5 MOS
+            official_sets.append(official_good_boxes(benchmark, s))
             row["IoU@1_best"] = _json(float(iou_matrix(boxes[:1], best_gt[None])[0, 0])) if len(boxes) else 0.0
             row["top1_box"] = [round(float(v), 1) for v in boxes[0]] if len(boxes) else None
         rows.append(row)
     metrics = ranking_metrics(preds, mos) if preds else {}
     if box_preds:
-        for n in (5, 10):
-            for t in IOU_THRESHOLDS:
-                metrics[f"acc{n}@{t:.2f}"] = float(np.mean([acc_at_iou(b, g, n, t) for (b, _), g in zip(box_preds, best_gts)]))
-        for md in (5, 10):
-            metrics[f"AP@{md}"] = average_precision(box_preds, good_sets, max_dets=md)
+        # acc against the first official good box (= a best-MOS candidate), as ProCrop's evaluator
+        metrics.update(_acc_metrics(box_preds, [[g[0]] for g in official_sets]))
+        metrics.update(_ap_metrics(box_preds, official_sets, good_sets))
     return MethodReport(method.name, metrics, rows, failed)
 
 
-def _eval_boxes(method: Method, samples: list[CropSample], tick: Callable[[int], None]) -> MethodReport:
+def _eval_boxes(benchmark: str, method: Method, samples: list[CropSample], tick: Callable[[int], None]) -> MethodReport:
     rows, failed = [], []
-    ious, bdes, preds, gts, best = [], [], [], [], []
+    ious, bdes, preds, gts, official_sets, targets = [], [], [], [], [], []
     for i, s in enumerate(samples):
         tick(i)
         try:
@@ -333,28 +268,24 @@ def _eval_boxes(method: Method, samples: list[CropSample], tick: Callable[[int],
         if len(boxes) == 0:
             failed.append((s.id, "no prediction"))
             continue
+        good = official_good_boxes(benchmark, s)
+        truth = good if benchmark == "sacd" else s.boxes  # SACD: the loader's good boxes
         top = boxes[0]
-        i1 = best_iou(top, s.boxes)
-        b1 = best_bde(top, s.boxes, W, H)
+        i1 = best_iou(top, truth)
+        b1 = best_bde(top, truth, W, H)
         ious.append(i1)
         bdes.append(b1)
         preds.append((boxes, scores))
-        gts.append(s.boxes)
-        best.append(s.best_box() if s.scores is not None else None)
+        gts.append(truth)
+        official_sets.append(good)
+        targets.append([s.best_box()] if s.scores is not None and benchmark != "sacd" else list(truth))
         rows.append({"image": s.id, "IoU@1": round(i1, 4), "BDE@1": round(b1, 4), "top1_box": [round(float(v), 1) for v in top]})
     metrics: dict[str, float] = {}
     if ious:
         metrics["IoU@1"] = float(np.mean(ious))
         metrics["BDE@1"] = float(np.mean(bdes))
-        for n in (5, 10):
-            for t in IOU_THRESHOLDS:
-                hits = []
-                for (b, _), g, bg in zip(preds, gts, best):
-                    targets = [bg] if bg is not None else list(g)
-                    hits.append(max(acc_at_iou(b, tg, n, t) for tg in targets))
-                metrics[f"acc{n}@{t:.2f}"] = float(np.mean(hits))
-        for md in (5, 10):
-            metrics[f"AP@{md}"] = average_precision(preds, gts, max_dets=md)
+        metrics.update(_acc_metrics(preds, targets))
+        metrics.update(_ap_metrics(preds, official_sets, gts))
     return MethodReport(method.name, metrics, rows, failed)
 
 

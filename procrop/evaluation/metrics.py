@@ -12,8 +12,9 @@ score ``m(c)`` and predicted score ``s(c)``:
   crop by predicted score and ``m_(N)`` the N-th highest MOS of the image (ties count as hits);
   ``Acc_N`` averages ``K = 1..4``;
 * :func:`acc_weighted`: GAIC's ``Acc_w^{K/N} = (1/K) sum_j 1[r_j <= N-1] exp(-beta (r_j - j))``
-  with ``r_j`` the 0-based ground-truth ranks of the top-K returned crops sorted ascending, ``j``
-  their position, ``beta = 0.2`` (N = 5) or ``0.1`` (N = 10).
+  with ``r_j`` the 0-based ground-truth ranks (positions in the stable descending MOS sort, so
+  tied MOS get distinct ranks, as in GAIC's code) of the top-K returned crops sorted ascending,
+  ``j`` their position, ``beta = 0.2`` (N = 5) or ``0.1`` (N = 10).
 
 Predicting boxes (FCDB, FLMS, weak-label sets):
 
@@ -23,8 +24,10 @@ Predicting boxes (FCDB, FLMS, weak-label sets):
   the height (ProCrop's released evaluator swaps them; we do not);
 * :func:`acc_at_iou`: ProCrop's ``acc@tau``: 1 if any of the top-K predictions has IoU >= tau with
   the best-scored ground truth;
-* :func:`average_precision`: COCO-style AP averaged over IoU thresholds 0.85:0.01:0.95, 101
-  recall points, greedy one-to-one matching by descending score, for ``maxDets`` predictions.
+* :func:`average_precision`: procrop's COCO-style AP averaged over IoU thresholds 0.85:0.01:0.95,
+  101 recall points, greedy one-to-one matching (highest IoU) by descending score, for
+  ``maxDets`` predictions. ProCrop's own evaluator computes AP differently (per threshold, its
+  own matching rule and "good" set): that is :mod:`procrop.evaluation.official`.
 """
 
 from __future__ import annotations
@@ -102,14 +105,18 @@ def acc_k_n(predictions: Sequence[Sequence[float]], mos: Sequence[Sequence[float
 
 
 def acc_weighted_image(pred: Sequence[float], mos: Sequence[float], k: int, n: int, beta: float | None = None) -> float:
-    """One image's weighted ``Acc_w^{K/N}`` (GAIC): ground-truth ranks ``r`` (0-based position in
-    the MOS order; tied MOS share the best rank) of the top-K returned crops, sorted ascending;
-    ``(1/K) sum_j 1[r_j <= N-1] exp(-beta (r_j - j))``."""
+    """One image's weighted ``Acc_w^{K/N}`` (GAIC): ground-truth ranks ``r`` of the top-K returned
+    crops, sorted ascending; ``(1/K) sum_j 1[r_j <= N-1] exp(-beta (r_j - j))``.
+
+    As in GAIC's official test code, a crop's rank is its 0-based position in the *stable*
+    descending sort of the MOS: tied MOS do not share a rank, the earlier candidate comes first.
+    (Unlike :func:`acc_k_n_image`, where ties reaching the N-th best MOS count as hits.)"""
     if beta is None:
         beta = 0.2 if n == 5 else 0.1
     p = np.asarray(pred, dtype=np.float64)
     m = np.asarray(mos, dtype=np.float64)
-    gt_rank = np.array([(m > v).sum() for v in m])  # 0-based, ties take the best rank
+    gt_rank = np.empty(len(m), dtype=np.int64)
+    gt_rank[np.argsort(-m, kind="stable")] = np.arange(len(m))  # position in the MOS order
     top = _order(p)[: min(k, len(p))]
     r = np.sort(gt_rank[top])
     j = np.arange(len(r))

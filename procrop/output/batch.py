@@ -53,6 +53,7 @@ class CropOptions:
     weights: str | None = None
     include_analysis: bool = True
     profile: str = "default"
+    pose: bool = False
 
     def signature(self) -> dict[str, Any]:
         d = asdict(self)
@@ -65,6 +66,7 @@ class CropOptions:
             "candidates": CandidateConfig(min_area=self.min_area),
             "analysis_size": self.analysis_size,
             "profile": self.profile,
+            "pose": self.pose,
         }
         if self.weights:
             kwargs["weights"] = self.weights

@@ -8,6 +8,7 @@ loaded image to a :class:`~procrop.perception.analysis.CompositionAnalysis`.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -20,6 +21,9 @@ from .detectors import Detection, Detector, HaarFaceDetector, merge_detections, 
 from .lines import dominant_lines, find_horizon, vanishing_point
 from .saliency import edge_map, map_size, normalise, paint_box, saliency_cues
 from .subjects import find_subjects
+
+if TYPE_CHECKING:
+    from .pose import PoseEstimator
 
 
 #: Perception profiles: ``default`` runs the pretrained detectors (YuNet faces, YOLOX-nano people,
@@ -42,6 +46,9 @@ class Analyzer:
         max_pixels: refuse images with more pixels (decompression bombs).
         profile: ``"default"`` or ``"fast"`` (see :data:`PROFILES`).
         object_detector: default: YOLOX-nano with profile ``default``, none with ``fast``.
+        pose: body keypoints for detected people (MoveNet, extra ``procrop[pose]``), so that
+            crops cut people between joints by where the joints really are rather than by the
+            proportions of a standing figure. Off by default.
     """
 
     def __init__(
@@ -54,6 +61,7 @@ class Analyzer:
         *,
         profile: str = "default",
         object_detector: Detector | None = None,
+        pose: bool = False,
     ) -> None:
         if profile not in PROFILES:
             raise UsageError(f"unknown perception profile {profile!r}; use one of {', '.join(PROFILES)}")
@@ -77,6 +85,11 @@ class Analyzer:
         self.analysis_size = analysis_size
         self.max_pixels = max_pixels
         self.detail_side = DETAIL_SIDE if neural else 0
+        self.pose_estimator = None
+        if pose:
+            from .pose import PoseEstimator
+
+            self.pose_estimator = PoseEstimator(backend="litert")
 
     def load(self, image: ImageSource | LoadedImage) -> LoadedImage:
         """Load an image at the working size (a :class:`LoadedImage` passes through)."""
@@ -87,7 +100,8 @@ class Analyzer:
     def analyze(self, image: ImageSource | LoadedImage) -> CompositionAnalysis:
         """Composition analysis of an image (a path, bytes, a Pillow image, an array or a loaded image)."""
         return analyze(
-            self.load(image), self.face_detector, self.people_detector, self.config, self.object_detector
+            self.load(image), self.face_detector, self.people_detector, self.config, self.object_detector,
+            self.pose_estimator,
         )
 
 
@@ -106,6 +120,7 @@ def detect_subjects(
     people_detector: Detector | None,
     object_detector: Detector | None,
     config: AnalysisConfig,
+    pose_estimator: PoseEstimator | None = None,
 ) -> tuple[list[Detection], list[Detection], list[Detection]]:
     """Faces, people and other objects (animals first) in original pixels.
 
@@ -125,7 +140,10 @@ def detect_subjects(
         people = [d.scaled(sx, sy) for d in people_detector.detect(rgb)]
     if object_detector is not None:
         min_area = config.min_object_area * W * H
-        for d in object_detector.detect(rgb):
+        found = object_detector.detect(rgb)
+        if pose_estimator is not None:
+            found = pose_estimator.annotate(rgb, found)
+        for d in found:
             d = d.scaled(sx, sy)
             if d.kind == "person":
                 people.append(d)
@@ -173,6 +191,7 @@ def analyze(
     people_detector: Detector | None = None,
     config: AnalysisConfig | None = None,
     object_detector: Detector | None = None,
+    pose_estimator: PoseEstimator | None = None,
 ) -> CompositionAnalysis:
     """Analyse the composition of a loaded image (see :mod:`procrop.perception.analysis`).
 
@@ -182,6 +201,7 @@ def analyze(
         people_detector: optional whole-person detector.
         config: analysis settings.
         object_detector: optional detector of people, animals and objects (COCO classes).
+        pose_estimator: optional body keypoints for the people the object detector found.
     """
     config = config or AnalysisConfig()
     timings: dict[str, float] = {}
@@ -189,7 +209,9 @@ def analyze(
     rgb = image.pixels
     W, H = image.width, image.height
     sx, sy = W / rgb.shape[1], H / rgb.shape[0]
-    faces, people, objects = detect_subjects(image, face_detector, people_detector, object_detector, config)
+    faces, people, objects = detect_subjects(
+        image, face_detector, people_detector, object_detector, config, pose_estimator
+    )
     t1 = time.perf_counter()
     timings["faces"] = (t1 - t0) * 1e3
 

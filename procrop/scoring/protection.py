@@ -92,20 +92,18 @@ def _edges_through(lo: np.ndarray, hi: np.ndarray, a: float, b: float) -> np.nda
 
 
 def person_bad_bands(person: Detection) -> list[tuple[float, float]]:
-    """Absolute y ranges where a horizontal crop edge must not cross this person."""
+    """Absolute y ranges where a horizontal crop edge must not cross this person: from the top of
+    the head to below the shoulders, and around the knees, ankles and wrists (from confident body
+    keypoints when pose ran, else from the proportions of a standing figure)."""
     x, y, w, h = person.box
-    joints = {n: (py, s) for n, _, py, s in person.keypoints}
-    if joints:
-        m = JOINT_MARGIN * h
-        shoulders = [py for n, (py, s) in joints.items() if n.endswith("shoulder") and s > 0.2]
-        top_band = (y, (min(shoulders) + m) if shoulders else y + 0.26 * h)
-        bands = [top_band]
-        for name in ("knee", "ankle", "wrist"):
-            for n, (py, s) in joints.items():
-                if n.endswith(name) and s > 0.2:
-                    bands.append((py - m, py + m))
-        return bands
-    return [(y + a * h, y + b * h) for a, b in PERSON_BAD_BANDS]
+    joints = [(n, py) for n, _, py, s in person.keypoints if s > 0.2]
+    if not joints:
+        return [(y + a * h, y + b * h) for a, b in PERSON_BAD_BANDS]
+    m = JOINT_MARGIN * h
+    shoulders = [py for n, py in joints if n.endswith("shoulder")]
+    bands = [(y, (min(shoulders) + m) if shoulders else y + PERSON_BAD_BANDS[0][1] * h)]
+    bands += [(py - m, py + m) for n, py in joints if n.endswith(("knee", "ankle", "wrist"))]
+    return bands
 
 
 def _person_cuts(b: np.ndarray, person: Detection) -> tuple[np.ndarray, np.ndarray]:
