@@ -387,6 +387,6 @@ def test_shipped_configs_parse() -> None:
     for path in configs:
         cfg = Config.load(path)
         assert cfg.train.data and cfg.train.out_dir
-    assert Config.load(root / "paper_gaicd.toml").model.retrieval == "mix"
+    assert Config.load(root / "procrop_gaicd.toml").model.retrieval == "mix"
     with pytest.raises(UsageError, match="unknown \\[train\\] keys: epochz"):
         Config.from_dict({"train": {"epochz": 3}})

@@ -12,6 +12,7 @@ import typer
 
 from .._version import __version__
 from .common import EXIT_OK, err
+from .checkpoints import import_checkpoint_command
 from .crop import crop_command, describe_command
 from .dataset import dataset_app
 from .evaluate import eval_command
@@ -48,6 +49,7 @@ app.add_typer(index_app, name="index")
 app.command("eval")(eval_command)
 app.command("train")(train_command)
 app.command("export")(export_command)
+app.command("import-checkpoint")(import_checkpoint_command)
 app.add_typer(dataset_app, name="dataset")
 app.command("serve")(serve_command)
 

@@ -1,9 +1,16 @@
-"""``procrop train`` and ``procrop export``: the neural model (extra ``procrop[torch]``)."""
+"""``procrop train`` and ``procrop export``: the neural model (extra ``procrop[torch]``).
+
+``procrop train CONFIG --set section.key=value`` overrides any configuration field (typed by the
+field, unknown keys are usage errors). Under ``torchrun --nproc_per_node N -m procrop.cli train
+CONFIG`` (or the ``procrop`` script) each process trains one data-parallel replica; rank 0 alone
+prints, logs and writes checkpoints.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 import typer
 
@@ -18,17 +25,23 @@ def train_command(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Override train.out_dir."),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="Override train.data."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
+    set_: Optional[List[str]] = typer.Option(
+        None, "--set", help="Override any field: section.key=value (e.g. train.lr=1e-4, model.num_queries=24); repeatable."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Train the ProCrop network (supervised or weak labels); needs procrop[torch]."""
+    """Train the ProCrop network (supervised or weak labels); needs the torch extra:
+    pip install 'procrop\\[torch]'. Runs under torchrun for several GPUs (one process per device)."""
     from ..errors import require
 
     require("torch", "training", "torch")
-    from ..model.config import Config
+    from ..model.config import Config, apply_overrides
     from ..training.trainer import Trainer
 
+    worker = int(os.environ.get("RANK", "0")) > 0  # a torchrun process other than rank 0
+    quiet = quiet or worker
     with usage_errors():
-        cfg = Config.load(config)
+        cfg = apply_overrides(Config.load(config), set_ or [])
         overrides: dict[str, Any] = {}
         if out:
             overrides["out_dir"] = str(out)
@@ -45,7 +58,12 @@ def train_command(
         def tick(step: int, total: int, logs: dict[str, float]) -> None:
             bar.update(tid, completed=step, description=f"loss {logs.get('loss', float('nan')):.3f}")
 
-        result = trainer.run(tick)
+        try:
+            result = trainer.run(tick)
+        finally:
+            trainer.close()
+    if worker:
+        return
     typer.echo(f"{result.steps} steps, {result.epochs_done} epoch(s); final loss {result.final_loss:.4f}; checkpoint {result.last_checkpoint}")
 
 
@@ -55,7 +73,8 @@ def export_command(
     size: Optional[str] = typer.Option(None, "--size", help="Input size WxH (default: the model's canvas, or 640x640)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Compare onnxruntime with torch after exporting."),
 ) -> None:
-    """Export a checkpoint to ONNX (and check it against torch); needs procrop[torch]."""
+    """Export a checkpoint to ONNX (and check it against torch); needs the torch extra:
+    pip install 'procrop\\[torch]'."""
     from ..model.export import export_onnx, parity
 
     dims = None

@@ -1,4 +1,8 @@
-"""Model and training configuration (TOML), with presets.
+"""Model and training configuration (TOML), with presets, and ``section.key=value`` overrides.
+
+Owns :class:`Config` (with :class:`ModelConfig`, :class:`LossConfig`, :class:`TrainConfig`), the
+presets and :func:`apply_overrides` (``procrop train --set``), which types each value by the
+field it replaces.
 
 ``paper`` is ProCrop as released: ResNet-50 C5, 6+6 layers, d = 256, 8 heads, FFN 2048, 90 queries,
 ``mix`` fusion on a 1024 canvas, 10 references x 64 tokens. ``small`` trains on a CPU: a small CNN,
@@ -111,6 +115,17 @@ class TrainConfig:
     grad_clip: float = 0.1
     schedule: str = "poly"  # "poly", "step" or "constant"
     poly_power: float = 0.9
+    poly_total_steps: int = 0  # poly horizon in steps (0: the run's length; ProCrop: 500000)
+    # learning-rate groups: parameters whose names contain one of ``lr_patterns`` train at ``lr``
+    # (scheduled), every other one at ``lr_rest`` (scheduled too only with ``lr_rest_scheduled``);
+    # empty ``lr_patterns``: the backbone at ``model.lr_backbone``, the rest at ``lr``
+    lr_patterns: tuple[str, ...] = ()
+    lr_rest: float = 0.0
+    lr_rest_scheduled: bool = False
+    # weights to start from (not a resume): a procrop checkpoint, or a foreign one (see
+    # procrop.model.importers): "procrop", "conditional-detr" or "procrop-official"
+    init_checkpoint: str = ""
+    init_format: str = "procrop"
     step_epochs: tuple[int, ...] = (40,)
     step_gamma: float = 0.1
     warmup_steps: int = 0
@@ -118,7 +133,7 @@ class TrainConfig:
     ema: bool = False
     ema_decay: float = 0.5
     ema_start_epoch: int = 0
-    amp: bool = True  # on CUDA only
+    amp: bool = True  # on CUDA only; false: fp32 everywhere (ProCrop as released)
     device: str = "auto"
     workers: int = 0
     train_short: tuple[int, ...] = (360, 426, 474, 480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800)
@@ -166,7 +181,7 @@ class Config:
                 raise UsageError(f"{source}: unknown [{name}] keys: {', '.join(sorted(unknown))}")
             values = dataclasses.asdict(current)
             for k, v in section.items():
-                if isinstance(values[k], tuple) and isinstance(v, list):
+                if isinstance(values[k], (tuple, list)) and isinstance(v, (list, tuple)):
                     v = tuple(v)
                 values[k] = v
             parts[name] = klass(**values)
@@ -229,3 +244,65 @@ def small_config() -> Config:
 
 
 PRESETS = {"paper": paper_config, "small": small_config}
+
+
+# ---- overrides ------------------------------------------------------------------------------
+
+_SECTIONS = {"model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _field_type(klass: type, name: str) -> str:
+    """The annotation of a dataclass field, as written (``"int"``, ``"tuple[int, ...]"``...)."""
+    for f in dataclasses.fields(klass):
+        if f.name == name:
+            return str(f.type)
+    raise KeyError(name)
+
+
+def _convert(text: str, kind: str, key: str) -> Any:
+    """``text`` as a value of the annotated ``kind``; :class:`UsageError` naming ``key`` if not."""
+    text = text.strip()
+    try:
+        if kind.startswith("tuple["):
+            inner = kind[len("tuple["):].split(",")[0].strip()
+            items = [t for t in text.strip("[]()").split(",") if t.strip()]
+            return tuple(_convert(t, inner, key) for t in items)
+        if kind == "bool":
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise ValueError(text)
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        return text.strip("\"'")
+    except ValueError:
+        raise UsageError(f"--set {key}={text}: not a valid {kind}") from None
+
+
+def apply_overrides(cfg: Config, assignments: list[str] | tuple[str, ...]) -> Config:
+    """``cfg`` with ``section.key=value`` assignments applied (``procrop train --set``).
+
+    Each value is typed by the field it replaces: ``bool`` (true/false/1/0/yes/no), ``int``,
+    ``float``, ``str`` or a tuple (comma-separated). Unknown sections or keys, and values that do
+    not parse, raise :class:`UsageError` naming the key.
+    """
+    changes: dict[str, dict[str, Any]] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise UsageError(f"--set {item!r}: use section.key=value (e.g. train.lr=1e-4)")
+        klass = _SECTIONS.get(section)
+        if klass is None:
+            raise UsageError(f"--set {key}: unknown section {section!r} (model, loss or train)")
+        try:
+            kind = _field_type(klass, name)
+        except KeyError:
+            raise UsageError(f"--set {key}: unknown key {key!r}") from None
+        changes.setdefault(section, {})[name] = _convert(value, kind, key)
+    return cfg.replace(**changes) if changes else cfg

@@ -133,6 +133,13 @@ class Conditioner:
                     f"({cfg.ref_tokens}, {cfg.ref_dim}); use the database the model was trained with"
                 )
 
+    def empty(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """No references (all missing) and an empty description: what a network that uses
+        neither receives."""
+        cfg = self.cfg
+        return (np.zeros((cfg.k_refs, cfg.ref_tokens, cfg.ref_dim), np.float32), np.ones(cfg.k_refs, dtype=bool),
+                np.zeros(cfg.text_len, dtype=np.int64))
+
     def __call__(self, ctx, exclude: set[str] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(refs (k, T, F), ref_missing (k,), text_ids (L,))`` for an image.
 

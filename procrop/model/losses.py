@@ -147,9 +147,15 @@ def total_loss(
     targets: list[Target],
     cfg: LossConfig,
     teacher: dict | None = None,
+    num_boxes: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted sum over the final and (with ``cfg.aux``) every auxiliary layer."""
-    num_boxes = max(1.0, float(sum(len(t.good) for t in targets)))
+    """Weighted sum over the final and (with ``cfg.aux``) every auxiliary layer.
+
+    ``num_boxes`` (the normaliser) defaults to the number of target boxes in ``targets``;
+    distributed training passes the global batch's count divided by the number of processes."""
+    if num_boxes is None:
+        num_boxes = float(sum(len(t.good) for t in targets))
+    num_boxes = max(1.0, num_boxes)
     layers = [outputs] + (list(outputs["aux"]) if cfg.aux else [])
     teacher_layers = [teacher] + list(teacher["aux"]) if teacher is not None else [None] * len(layers)
     total = outputs["logits"].sum() * 0.0

@@ -2,6 +2,9 @@
 box-scoring candidates for one image), and their collation into batches.
 
 Owns :class:`TrainingSet`, :func:`select_good` (the target boxes of a sample) and :func:`collate`.
+With annotation paths (weak labels refined online), a sample's boxes are re-read whenever its
+file changed since it was last read (the trainer's refinement, or another process's), so the next
+step trains on the refined labels.
 The annotation files are read by :mod:`procrop.data` (the readers); weak-label sets are written by
 :mod:`procrop.weaklabels.driver` (the generator driver).
 
@@ -16,7 +19,9 @@ margin, SSD-style photometric distortion (brightness +-32, contrast and saturati
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -121,13 +126,46 @@ class TrainingSet:
         cfg: the configuration.
         conditioning: per sample ``(refs, ref_missing, text_ids)``.
         train: augment (training) or not (evaluation of the training loss).
+        annotation_paths: per sample, its annotation file, watched for changes (online
+            refinement); ``None`` serves the boxes read at start.
     """
 
-    def __init__(self, samples: list[CropSample], cfg: Config, conditioning: list[tuple[np.ndarray, np.ndarray, np.ndarray]], train: bool = True) -> None:
+    def __init__(self, samples: list[CropSample], cfg: Config, conditioning: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                 train: bool = True, annotation_paths: list[Path] | None = None) -> None:
         self.samples = samples
         self.cfg = cfg
         self.conditioning = conditioning
         self.train = train
+        self.paths = annotation_paths
+        self._stamps: dict[int, tuple[int, int, int]] = {}
+        if annotation_paths is not None:
+            for i, p in enumerate(annotation_paths):
+                self._stamps[i] = self._stamp(p)
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int, int]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return (0, 0, 0)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def reload(self, index: int) -> None:
+        """Re-read sample ``index``'s annotation file into memory (after it was rewritten)."""
+        import dataclasses
+
+        from ..data.readers import read_row_first_txt
+
+        assert self.paths is not None
+        path = self.paths[index]
+        boxes, scores = read_row_first_txt(path, default_score=PSEUDO_LABEL_SCORE)
+        keep = scores != -2
+        self.samples[index] = dataclasses.replace(self.samples[index], boxes=boxes[keep], scores=scores[keep])
+        self._stamps[index] = self._stamp(path)
+
+    def _refresh(self, index: int) -> None:
+        if self.paths is not None and self._stamp(self.paths[index]) != self._stamps.get(index):
+            self.reload(index)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -135,6 +173,7 @@ class TrainingSet:
     def get(self, index: int, epoch: int) -> Item:
         cfg = self.cfg
         m = cfg.model
+        self._refresh(index)
         s = self.samples[index]
         rng = sample_rng(cfg.train.seed, epoch, index)
         loaded = load_image(s.image, max_side=m.max_long)

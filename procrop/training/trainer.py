@@ -6,10 +6,18 @@
   annotation file by :func:`procrop.weaklabels.refine.update_annotation_file` (kept above 0.2, snapped to a
   standard ratio, diverse, covering 80 % of the pseudo-label, top 4), each file rewritten atomically.
 
-AdamW with a backbone learning rate, poly/step/constant schedules with warm-up, gradient clipping,
-an optional EMA teacher, AMP on CUDA, deterministic seeds, metrics in ``metrics.jsonl`` and
-``metrics.csv``, periodic evaluation, atomic checkpoints (``last.pt``, ``step-N.pt``) and exact
-resumption (weights, optimiser, schedule, EMA, RNG states and the position in the epoch).
+  The rewritten labels reach the next step at once: the training set re-reads a file that
+  changed (:meth:`procrop.training.samples.TrainingSet.reload`).
+
+Owns :class:`Trainer` (the loop, one step, refinement, evaluation, checkpoints and logs) and
+:func:`train`. AdamW with parameter groups and poly/step/constant schedules
+(:mod:`.optim`), gradient clipping, an optional EMA teacher, AMP on CUDA (or fp32), deterministic
+seeds, initial weights from a checkpoint (``train.init_checkpoint``, :mod:`procrop.model.importers`),
+conditioning cached under the run folder (:mod:`.conditioning`), ``torchrun`` data-parallel
+training (:mod:`.distributed`), metrics in ``metrics.jsonl`` and ``metrics.csv``, periodic
+evaluation with the run's own reference database, atomic checkpoints (``last.pt``, ``step-N.pt``)
+and exact resumption (weights, optimiser, schedule, EMA, every rank's RNG states and the position
+in the epoch).
 """
 
 from __future__ import annotations
@@ -18,7 +26,6 @@ import copy
 import csv
 import hashlib
 import json
-import math
 import os
 import random
 import time
@@ -28,15 +35,20 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from ..errors import UsageError
 from ..model.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from ..model.config import Config
-from .samples import TrainingSet, collate
-from ..model.inputs import Conditioner, boxes_to_input_pixels
+from ..model.inputs import boxes_to_input_pixels
 from ..model.losses import ranking_loss, total_loss
 from ..model.network import ProCropNet, build_model
+from .conditioning import compute_conditioning
+from .distributed import DistContext, init_distributed
+from .optim import ParamGroup, Scheduler, parameter_groups
+from .samples import TrainingSet, collate
 
+__all__ = ["Scheduler", "TrainResult", "Trainer", "compute_conditioning", "train"]
 
 CSV_COLUMNS = ("step", "epoch", "lr", "loss", "set", "cls", "l1", "giou", "rank", "refined")
 
@@ -91,85 +103,105 @@ def load_training_samples(cfg: Config):
     return ds, samples
 
 
-def compute_conditioning(cfg: Config, samples, progress: Callable[[int, int], None] | None = None):
-    """References and description ids of every training image (computed once)."""
-    from ..perception.analyzer import Analyzer
-    from ..scoring.context import ScoringContext
+class StepModule(nn.Module):
+    """The forward pass of a training step (the network and, for the ranking loss, its box head)
+    as one module, so that DistributedDataParallel sees every parameter the loss uses."""
 
-    ref = None if cfg.train.reference_db in ("none", "") else cfg.train.reference_db
-    conditioner = Conditioner(cfg.model, ref)
-    analyzer = Analyzer()
-    out = []
-    for i, s in enumerate(samples):
-        image = analyzer.load(str(s.image))
-        ctx = ScoringContext(image, analyzer.analyze(image))
-        exclude = {v for v in (s.extra.get("source_sha256"), s.extra.get("source")) if v}
-        out.append(conditioner(ctx, exclude))
-        if progress:
-            progress(i + 1, len(samples))
-    return out
+    def __init__(self, net: ProCropNet) -> None:
+        super().__init__()
+        self.net = net
 
-
-class Scheduler:
-    """Learning-rate multiplier per step: warm-up, then poly / step / constant."""
-
-    def __init__(self, cfg: Config, total_steps: int, steps_per_epoch: int) -> None:
-        self.cfg = cfg.train
-        self.total = max(1, total_steps)
-        self.per_epoch = max(1, steps_per_epoch)
-
-    def factor(self, step: int) -> float:
-        t = self.cfg
-        if t.warmup_steps and step < t.warmup_steps:
-            return (step + 1) / t.warmup_steps
-        if t.schedule == "poly":
-            return max(0.0, 1 - step / self.total) ** t.poly_power
-        if t.schedule == "step":
-            epoch = step // self.per_epoch
-            return t.step_gamma ** sum(epoch >= e for e in t.step_epochs)
-        return 1.0
+    def forward(self, images: torch.Tensor, mask: torch.Tensor, rects: torch.Tensor, refs: torch.Tensor | None,
+                ref_mask: torch.Tensor | None, text_ids: torch.Tensor | None, cand: torch.Tensor | None,
+                cand_b: torch.Tensor | None) -> tuple[dict[str, Any], torch.Tensor | None]:
+        out = self.net(images, mask, refs, ref_mask, text_ids)
+        scores = None
+        if cand is not None and cand_b is not None:
+            pix = boxes_to_input_pixels(cand, rects, cand_b)
+            scores = self.net.score_boxes(out["features"], pix, cand_b)
+        return out, scores
 
 
 class Trainer:
+    """One training run (see the module docstring); ``resume`` continues a checkpoint exactly."""
+
     def __init__(self, cfg: Config, resume: str | Path | None = None, quiet: bool = False) -> None:
         self.cfg = cfg
-        self.quiet = quiet
         t = cfg.train
         self.out = Path(t.out_dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.device = torch.device("cuda" if (t.device == "auto" and torch.cuda.is_available()) else ("cpu" if t.device == "auto" else t.device))
+        self.dist = self._setup_device()
+        self.quiet = quiet or not self.dist.is_main
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
+        if t.batch_size % self.dist.world:
+            raise UsageError(f"train.batch_size {t.batch_size} (the global batch) must be divisible by {self.dist.world} processes")
         seed_everything(t.seed)
         torch.use_deterministic_algorithms(self.device.type == "cpu", warn_only=True)
         self.dataset, samples = load_training_samples(cfg)
         self.samples = samples
         self.fingerprint = data_fingerprint([str(s.image) for s in samples])
-        self.model: ProCropNet = build_model(cfg.model).to(self.device)
-        backbone = [p for n, p in self.model.named_parameters() if n.startswith("backbone.") and p.requires_grad]
-        rest = [p for n, p in self.model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
-        groups = [{"params": rest, "lr": t.lr}]
-        if backbone and cfg.model.lr_backbone > 0:
-            groups.append({"params": backbone, "lr": cfg.model.lr_backbone})
-        self.base_lrs = [g["lr"] for g in groups]
-        self.optimizer = torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay)
-        self.batches_per_epoch = math.ceil(len(samples) / t.batch_size)
-        total = t.max_steps or t.epochs * self.batches_per_epoch
-        self.total_steps = total
-        self.scheduler = Scheduler(cfg, total, self.batches_per_epoch)
+        self.model: ProCropNet = build_model(cfg.model)
+        if t.init_checkpoint and not resume:
+            from ..model.importers import load_initial_weights
+
+            report = load_initial_weights(self.model, t.init_checkpoint, t.init_format)
+            if not self.quiet:
+                print(f"initial weights from {t.init_checkpoint}: {report.summary()}")
+        self.model.to(self.device)
+        self._build_optimizer()
+        self.batches_per_epoch = -(-len(samples) // t.batch_size)
+        self.total_steps = t.max_steps or t.epochs * self.batches_per_epoch
+        self.scheduler = Scheduler(cfg, self.total_steps, self.batches_per_epoch)
         self.ema: ProCropNet | None = copy.deepcopy(self.model).eval() if t.ema else None
         self.amp = bool(t.amp and self.device.type == "cuda")
         self.amp_dtype = torch.bfloat16 if (self.amp and torch.cuda.is_bf16_supported()) else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
-        self.step = 0
-        self.epoch = 0
-        self.position = 0  # batches done in the current epoch
+        self.step = self.epoch = self.position = 0  # position: batches done in the current epoch
         self.history: list[dict[str, float]] = []
         self.conditioning = None
+        self.data: TrainingSet | None = None
         if resume:
             self._resume(Path(resume))
 
+    def _setup_device(self) -> DistContext:
+        t = self.cfg.train
+        cuda = t.device in ("auto", "cuda") and torch.cuda.is_available()
+        dist = init_distributed(cuda)
+        if dist.enabled:
+            self.device = torch.device(f"cuda:{dist.local_rank}" if cuda else "cpu")
+        else:
+            self.device = torch.device("cuda" if cuda and t.device == "auto" else ("cpu" if t.device == "auto" else t.device))
+        return dist
+
+    def _build_optimizer(self) -> None:
+        named = dict(self.model.named_parameters())
+        self.groups: list[ParamGroup] = parameter_groups(self.model, self.cfg)
+        self.group_names = [g.names for g in self.groups]
+        self.optimizer = torch.optim.AdamW([{"params": [named[n] for n in g.names], "lr": g.lr} for g in self.groups],
+                                           lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)
+        self.step_module: nn.Module = StepModule(self.model)
+        if self.dist.enabled:
+            module = self.step_module
+            if self.device.type == "cuda":
+                module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_module = nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+
+    def close(self) -> None:
+        """Leave the process group (distributed runs)."""
+        self.dist.close()
+
     # ---- state -----------------------------------------------------------------------------
 
+    @staticmethod
+    def _rng() -> dict[str, Any]:
+        return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
     def state(self) -> dict[str, Any]:
+        """Everything a resume needs (a collective call under ``torchrun``: every rank's RNG)."""
+        rng = self._rng()
         return {
             "model": self.model.state_dict(),
             "config": self.cfg.to_dict(),
@@ -179,19 +211,20 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "position": self.position,
-            "rng": {
-                "python": random.getstate(),
-                "numpy": np.random.get_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            },
+            "rng": rng,
+            "rng_ranks": self.dist.gather(rng) if self.dist.enabled else None,
+            "world_size": self.dist.world,
             "data_fingerprint": self.fingerprint,
             "history": self.history[-1000:],
         }
 
     def save(self, name: str = "last.pt") -> Path:
+        """Write a checkpoint (rank 0; every rank must call it under ``torchrun``)."""
         path = self.out / name
-        save_checkpoint(path, self.state())
+        state = self.state()
+        if self.dist.is_main:
+            save_checkpoint(path, state)
+        self.dist.barrier()
         return path
 
     def _resume(self, path: Path) -> None:
@@ -204,7 +237,10 @@ class Trainer:
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
-        rng = state["rng"]
+        ranks = state.get("rng_ranks")
+        rng = ranks[self.dist.rank] if ranks and len(ranks) == self.dist.world else state["rng"]
+        if ranks and len(ranks) != self.dist.world and not self.quiet:
+            print(f"note: {path} was written by {len(ranks)} processes; random streams differ from here on")
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])
         torch.set_rng_state(rng["torch"])
@@ -219,12 +255,26 @@ class Trainer:
     def order(self, epoch: int) -> np.ndarray:
         return np.random.default_rng(np.random.SeedSequence([self.cfg.train.seed, epoch, 7])).permutation(len(self.samples))
 
+    def annotation_path(self, index: int) -> Path:
+        """The annotation file of training sample ``index`` (weak-label layout)."""
+        s = self.samples[index]
+        return Path(self.dataset.root) / "annotations" / (f"{s.split}/" if s.split != "all" else "") / f"{s.id}.txt"
+
+    def prepare(self) -> TrainingSet:
+        """The training set with its conditioning (from the run's cache when present)."""
+        if self.conditioning is None:
+            self.conditioning = compute_conditioning(self.cfg, self.samples, self.out / "conditioning",
+                                                     rank=self.dist.rank, world=self.dist.world, barrier=self.dist.barrier)
+        if self.data is None:
+            t = self.cfg.train
+            watch = t.mode == "weak" and t.refine
+            paths = [self.annotation_path(i) for i in range(len(self.samples))] if watch else None
+            self.data = TrainingSet(self.samples, self.cfg, self.conditioning, train=True, annotation_paths=paths)
+        return self.data
+
     def run(self, progress: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainResult:
         t = self.cfg.train
-        if self.conditioning is None:
-            self.conditioning = compute_conditioning(self.cfg, self.samples)
-        data = TrainingSet(self.samples, self.cfg, self.conditioning, train=True)
-        last = self.out / "last.pt"
+        data = self.prepare()
         loss_value = float("nan")
         epochs = t.epochs if not t.max_steps else 10**9
         while self.epoch < epochs and (not t.max_steps or self.step < t.max_steps):
@@ -233,22 +283,15 @@ class Trainer:
             while self.position < len(batches):
                 if t.max_steps and self.step >= t.max_steps:
                     break
-                idx = batches[self.position]
-                items = [data.get(int(i), self.epoch) for i in idx]
-                logs = self.train_step(collate(items, self.cfg.model.canvas))
-                loss_value = logs["loss"]
+                idx = self.dist.shard(batches[self.position])
                 self.position += 1
+                if len(idx) == 0:  # a last global batch smaller than the number of processes
+                    continue
+                logs = self.train_step(collate([data.get(int(i), self.epoch) for i in idx], self.cfg.model.canvas))
+                loss_value = logs["loss"]
                 self.step += 1
                 logs.update(step=self.step, epoch=self.epoch, lr=self.optimizer.param_groups[0]["lr"])
-                if self.step % max(1, t.log_every) == 0 or self.step == 1:
-                    self._log(logs)
-                if progress:
-                    progress(self.step, self.total_steps, logs)
-                if t.checkpoint_every and self.step % t.checkpoint_every == 0:
-                    self.save(f"step-{self.step}.pt")
-                    self.save()
-                if t.eval_every and self.step % t.eval_every == 0:
-                    self.evaluate()
+                self._after_step(logs, progress)
             if self.position >= len(batches):
                 self.epoch += 1
                 self.position = 0
@@ -259,32 +302,54 @@ class Trainer:
         last = self.save()
         return TrainResult(self.step, self.epoch, last, loss_value, self.history)
 
-    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        cfg = self.cfg
-        t = cfg.train
-        self.model.train()
-        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = base * self.scheduler.factor(self.step)
+    def _after_step(self, logs: dict[str, float], progress: Callable[[int, int, dict[str, float]], None] | None) -> None:
+        t = self.cfg.train
+        if self.step % max(1, t.log_every) == 0 or self.step == 1:
+            self._log(logs)
+        if progress:
+            progress(self.step, self.total_steps, logs)
+        if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+            self.save(f"step-{self.step}.pt")
+            self.save()
+        if t.eval_every and self.step % t.eval_every == 0:
+            self.evaluate()
+
+    def _set_lrs(self) -> None:
+        factor = self.scheduler.factor(self.step)
+        for g, spec in zip(self.optimizer.param_groups, self.groups):
+            g["lr"] = spec.lr * factor if spec.scheduled else spec.lr
+
+    def _forward_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any], dict[str, float]]:
+        cfg, t = self.cfg, self.cfg.train
         inputs = batch["batch"].to(self.device)
         targets = [type(x)(x.good.to(self.device), x.all_boxes.to(self.device), x.all_scores.to(self.device)) for x in batch["targets"]]
+        cand = torch.cat(batch["candidates"]).to(self.device)
+        cand_b = batch["candidate_batch"].to(self.device)
+        rank_on = cfg.loss.rank > 0 and len(cand) > 0
+        # the loss is normalised by the global batch's target boxes (per process: their mean)
+        num_boxes = self.dist.sum(float(sum(len(x.good) for x in targets))) / self.dist.world
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            out = self.model(inputs.images, inputs.mask, inputs.refs, inputs.ref_mask, inputs.text_ids)
+            out, scores = self.step_module(inputs.images, inputs.mask, inputs.rects, inputs.refs, inputs.ref_mask,
+                                           inputs.text_ids, cand if rank_on else None, cand_b if rank_on else None)
             teacher = None
             if self.ema is not None and self.epoch >= t.ema_start_epoch:
                 with torch.no_grad():
                     teacher = self.ema(inputs.images, inputs.mask, inputs.refs, inputs.ref_mask, inputs.text_ids)
-            loss, logs = total_loss(out, targets, cfg.loss, teacher)
-            cand = torch.cat(batch["candidates"]).to(self.device)
-            cand_b = batch["candidate_batch"].to(self.device)
-            if len(cand) and cfg.loss.rank > 0:
-                pix = boxes_to_input_pixels(cand, inputs.rects, cand_b)
-                scores = self.model.score_boxes(out["features"], pix, cand_b)
+            loss, logs = total_loss(out, targets, cfg.loss, teacher, num_boxes=num_boxes)
+            if rank_on and scores is not None:
                 rank = sum(
                     ranking_loss(scores[cand_b == i], mos.to(self.device), cfg.loss.rank_margin)
                     for i, mos in enumerate(batch["candidate_mos"])
                 ) / len(batch["candidate_mos"])
                 loss = loss + cfg.loss.rank * rank
                 logs["rank"] = float(rank.detach())
+        return loss, out, logs
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        t = self.cfg.train
+        self.step_module.train()
+        self._set_lrs()
+        loss, out, logs = self._forward_loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if t.grad_clip > 0:
@@ -296,14 +361,15 @@ class Trainer:
             with torch.no_grad():
                 for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
                     pe.mul_(t.ema_decay).add_(pm.detach(), alpha=1 - t.ema_decay)
-        logs["loss"] = float(loss.detach())
+        logs["loss"] = self.dist.sum(float(loss.detach())) / self.dist.world
         if t.mode == "weak" and t.refine and self.step % max(1, t.refine_every) == 0:
             logs["refined"] = float(self.refine(out, batch))
         return logs
 
     @torch.no_grad()
     def refine(self, out: dict[str, Any], batch: dict[str, Any]) -> int:
-        """Online label refinement (weak mode): merge predictions into the annotation files."""
+        """Online label refinement (weak mode): merge predictions into the annotation files and
+        into the training set, so the next step trains on them."""
         from ..model.box_ops import cxcywh_to_xyxy
         from ..weaklabels.refine import update_annotation_file
 
@@ -311,34 +377,41 @@ class Trainer:
         probs = out["logits"].detach().float().sigmoid().cpu()
         boxes = cxcywh_to_xyxy(out["boxes"].detach().float().cpu())
         for b, item in enumerate(batch["items"]):
-            s = self.samples[item.index]
             cx, cy, cw, ch = item.crop
             W, H = item.original_size
-            scale = torch.tensor([cw, ch, cw, ch])
-            offset = torch.tensor([cx, cy, cx, cy])
-            px = boxes[b] * scale + offset
+            px = boxes[b] * torch.tensor([cw, ch, cw, ch]) + torch.tensor([cx, cy, cx, cy])
             proposals = [(px[q].tolist(), float(probs[b, q]) * 10) for q in range(px.shape[0])]
-            path = Path(self.dataset.root) / "annotations" / (f"{s.split}/" if s.split != "all" else "") / f"{s.id}.txt"
+            path = self.annotation_path(item.index)
             if path.exists() and update_annotation_file(path, proposals, W, H):
                 changed += 1
+                if self.data is not None and self.data.paths is not None:
+                    self.data.reload(item.index)
         return changed
 
     def evaluate(self) -> dict[str, float] | None:
+        """Evaluate the current weights on ``train.eval_data`` with the run's reference database
+        (rank 0; every rank must call it under ``torchrun``)."""
         t = self.cfg.train
         if not t.eval_data:
             return None
-        from ..evaluation.evaluate import ModelMethod, evaluate
-
         path = self.save("eval.pt")
-        report = evaluate(t.eval_benchmark or t.benchmark, t.eval_data, [ModelMethod(str(path))], split=t.eval_split)
-        metrics = {f"eval/{k}": v for k, v in report.methods[0].metrics.items()}
-        self._log({"step": self.step, "epoch": self.epoch, **metrics})
+        metrics = None
+        if self.dist.is_main:
+            from ..evaluation.evaluate import ModelMethod, evaluate
+
+            method = ModelMethod(str(path), reference_db=t.reference_db or "none")
+            report = evaluate(t.eval_benchmark or t.benchmark, t.eval_data, [method], split=t.eval_split)
+            metrics = {f"eval/{k}": v for k, v in report.methods[0].metrics.items()}
+            self._log({"step": self.step, "epoch": self.epoch, **metrics})
+        self.dist.barrier()
         return metrics
 
     def _log(self, logs: dict[str, float]) -> None:
         """Append to ``metrics.jsonl`` (everything) and ``metrics.csv`` / ``eval.csv`` (fixed
-        columns: training steps, and evaluations)."""
+        columns: training steps, and evaluations); rank 0 only."""
         self.history.append(dict(logs))
+        if not self.dist.is_main:
+            return
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(logs) + "\n")
         is_eval = any(k.startswith("eval/") for k in logs)
@@ -358,7 +431,10 @@ def train(config: Config | str | Path, resume: str | Path | None = None, quiet: 
     cfg = config if isinstance(config, Config) else Config.load(config)
     trainer = Trainer(cfg, resume=resume, quiet=quiet)
     t0 = time.perf_counter()
-    result = trainer.run(progress)
-    if not quiet:
+    try:
+        result = trainer.run(progress)
+    finally:
+        trainer.close()
+    if not trainer.quiet:
         print(f"trained {result.steps} steps in {time.perf_counter() - t0:.1f} s; checkpoint {result.last_checkpoint}")
     return result
