@@ -81,7 +81,7 @@ def _run_build(
 def index_build(
     photos: list[str] = typer.Argument(..., help="Photo files, folders or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Database folder (created; an existing one is resumed)."),
-    encoder: str = typer.Option("layout", "--encoder", help="layout (default, no weights), sam, clip or dinov2."),
+    encoder: str = typer.Option("layout", "--encoder", help="layout (default, no weights), mobilenet (packaged weights), sam, clip or dinov2."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Weights for sam/clip/dinov2 (local path or hub id)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda for neural encoders."),
     workers: int = typer.Option(1, "--workers", "-j", min=1),

@@ -1,7 +1,11 @@
-"""Image backbones (registry): torchvision-layout ResNet-50 (C5, FrozenBatchNorm) and a small CNN.
+"""Image backbones (registry): torchvision-layout ResNet-50 (C5, FrozenBatchNorm), a small CNN, and the
+ImageNet MobileNetV2 (``mobilenet_v2``: its 1280-channel C5 map, :class:`.mobilenet.C5Backbone`).
 
 ``build_backbone(cfg)`` returns a module mapping ``(B, 3, H, W)`` to ``(B, C, H/32, W/32)`` with a
-``num_channels`` attribute. ResNet-50 weights load from a local file in torchvision's state-dict
+``num_channels`` attribute. The MobileNetV2 reads the packaged weights when ``backbone_weights`` is
+``"imagenet"`` (or a converted ``.npz`` path; ``""`` is random initialisation, as for the others), is
+frozen when ``lr_backbone`` is 0 and trainable otherwise, and maps ``model.normalize`` (``minmax``:
+[0, 1] pixels, ``imagenet``: ImageNet mean/std) to the input normalisation its weights expect. ResNet-50 weights load from a local file in torchvision's state-dict
 layout or from torchvision's URL through ``torch.hub`` (offline this fails with a clear message;
 nothing is downloaded unless asked for).
 """
@@ -16,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelLoadError
+from .mobilenet import C5Backbone, MobileNetV2
 
 RESNET50_URL = "https://download.pytorch.org/models/resnet50-0676ba61.pth"  # ImageNet (V1), as DETR
 
@@ -201,7 +206,25 @@ def _small(cfg: Any) -> nn.Module:
     return model
 
 
+#: ``backbone_weights`` value that selects the packaged ImageNet MobileNetV2 weights.
+PACKAGED_MOBILENET = "imagenet"
+
+
+@register_backbone("mobilenet_v2")
+def _mobilenet_v2(cfg: Any) -> nn.Module:
+    """The ImageNet MobileNetV2's C5 (1280 channels, stride 32; BatchNorm folded, so train and eval
+    modes compute the same). Weights: ``"imagenet"`` (packaged), a converted ``.npz`` path, or ``""``."""
+    weights = cfg.backbone_weights
+    if weights:
+        net = MobileNetV2.from_file(None if weights == PACKAGED_MOBILENET else weights, classifier=False)
+    else:
+        net = MobileNetV2(num_classes=0)
+    net.requires_grad_(cfg.lr_backbone > 0)
+    return C5Backbone(net, inputs="unit" if cfg.normalize == "minmax" else "imagenet")
+
+
 def build_backbone(cfg: Any) -> nn.Module:
+    """The backbone ``cfg.backbone`` names (``resnet50``, ``small`` or ``mobilenet_v2``), built from ``cfg``."""
     try:
         return _BACKBONES[cfg.backbone](cfg)
     except KeyError:

@@ -29,8 +29,8 @@ else:  # pragma: no cover
 class ModelConfig:
     """Architecture. Fields marked *arch* must match between a checkpoint and its config."""
 
-    backbone: str = "small"  # arch: "small" or "resnet50"
-    backbone_weights: str = ""  # path, "hub", or "" for random initialisation
+    backbone: str = "small"  # arch: "small", "resnet50" or "mobilenet_v2"
+    backbone_weights: str = ""  # path, "hub" (resnet50), "imagenet" (mobilenet_v2, packaged) or "" (random)
     backbone_width: float = 1.0  # arch (small)
     backbone_channels: int = 256  # arch (small)
     lr_backbone: float = 1e-5

@@ -150,6 +150,9 @@ def detect_subjects(
             elif d.score >= config.min_object_score and d.box[2] * d.box[3] >= min_area:
                 objects.append(d)
     detected = [p for p in people if p.label == "person"]
+    animals = [o for o in objects if o.kind == "animal"]
+    # a "face" on an animal that no person holds is the animal's head (horses, lambs, dogs)
+    faces = [f for f in faces if not any(_holds(a, f) for a in animals) or any(_holds(p, f) for p in detected)]
     guessed = [person_from_face(f, W, H) for f in faces if not any(_holds(p, f) for p in detected)]
     people = merge_detections(people + guessed, max_iou=0.5)
     objects.sort(key=lambda d: (d.kind != "animal", -d.box[2] * d.box[3] * d.score))

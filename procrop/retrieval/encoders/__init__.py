@@ -5,6 +5,8 @@
   :func:`register_encoder`) and the grid helpers (:func:`pool_frame`, :func:`grid_similarity`);
 * :mod:`.layout`: the default weight-free ``layout`` encoder (needs OpenCV);
 * :mod:`.sam`: segment-anything's ViT image encoder (``sam``; torch, imported lazily);
+* :mod:`.mobilenet`: the packaged ImageNet MobileNetV2's C5 map (``mobilenet``; torch, imported
+  lazily; the network itself is :mod:`.mobilenet_v2`);
 * :mod:`.hf`: CLIP and DINOv2 via ``transformers`` (``clip``, ``dinov2``; imported lazily).
 
 The registry names are imported here; the family modules are imported by the registry on first

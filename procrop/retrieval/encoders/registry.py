@@ -14,11 +14,11 @@ Every encoder produces an :class:`Encoding`:
   :meth:`Encoder.crop_grids` pools an 8x8 grid for any crop window. The retrieval term compares
   these crop grids with the reference grids (:meth:`Encoder.grid_from_tokens`).
 
-Encoder families live in sibling modules (:mod:`.layout`, :mod:`.sam`, :mod:`.hf`), which
-register themselves when imported. This module imports none of them: the built-in families are
-listed in :data:`BUILTIN_FAMILIES` by module name and imported on first use, so importing the
-registry needs neither OpenCV nor torch, and there is no import cycle between the registry and
-the families.
+Encoder families live in sibling modules (:mod:`.layout`, :mod:`.sam`, :mod:`.mobilenet`,
+:mod:`.hf`), which register themselves when imported. This module imports none of them: the
+built-in families are listed in :data:`BUILTIN_FAMILIES` by module name and imported on first
+use, so importing the registry needs neither OpenCV nor torch, and there is no import cycle
+between the registry and the families.
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ _REGISTRY: dict[str, EncoderFactory] = {}
 BUILTIN_FAMILIES: dict[str, str] = {
     "layout": f"{__package__}.layout",
     "sam": f"{__package__}.sam",
+    "mobilenet": f"{__package__}.mobilenet",
     "clip": f"{__package__}.hf",
     "dinov2": f"{__package__}.hf",
 }
@@ -230,4 +231,4 @@ def grid_similarity(a: np.ndarray, b: np.ndarray, weights: np.ndarray | None = N
 
 def require_torch():
     """torch, for the neural encoder families (a clear error naming the extra when missing)."""
-    return require("torch", "the SAM/CLIP/DINOv2 encoders", "torch")
+    return require("torch", "the SAM/MobileNet/CLIP/DINOv2 encoders", "torch")

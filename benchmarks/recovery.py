@@ -1,0 +1,330 @@
+"""Frame recovery on held-out photos: how well each cropper finds the photographer's frame in a wider canvas.
+
+    python benchmarks/recovery.py [--photos ../shared/data/photos] [--limit N] [--seed 0]
+
+This script owns the recovery benchmark and its results table (``benchmarks/RESULTS.md``,
+``benchmarks/results/recovery.json``, and ``benchmarks/results/recovery_worst.png``, a contact sheet of
+procrop's 8 worst recoveries). On the held-out photos of ``benchmarks/split.json`` (whole sources the
+reference database and any training never see), each photo is shrunk into a wider canvas -- the
+photographer's frame is the answer -- with fills the weak-label training never uses (its ``classical``
+fill is a warped, blurred, re-grained reflection):
+
+* ``mirror_dark``: a plain mirror extension, blurred and darkened with distance from the frame;
+* ``flat_noise``: a flat border of the photo's mean colour with Gaussian noise;
+* ``blur_cover``: the photo itself scaled to cover the canvas and heavily blurred (a social-media
+  "blurred background" letterbox).
+
+Canvas ratio and coverage are drawn (seeded) per photo and fill from :data:`RATIOS` and
+:data:`COVERAGES`. Methods run interleaved per canvas, their order rotated, on the in-memory canvas (no
+decoding timed). ``procrop`` (free ratio, top 1; also at the frame's ratio), ``procrop --fast``,
+``classic`` (no retrieval) and ``centre`` get no size hint; smartcrop.py and libvips' attention and entropy
+smart crops get the frame's exact size (the oracle hint of ``procrop eval``'s peers). libvips' box is
+read from the crop's ``xoffset``/``yoffset`` (minus the left/top), verified pixel-exact on the first canvas.
+Metrics: IoU with the frame and BDE (mean displacement of the four edges, x over the canvas width,
+y over its height).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+RESULTS = ROOT / "benchmarks" / "results"
+RATIOS = ((16, 9), (3, 2), (4, 3), (1, 1), (21, 9))
+COVERAGES = (0.45, 0.6, 0.75)
+ANALYSIS_SIDE = 640  # photos are shrunk to this long side before the canvas is made
+FILLS = ("mirror_dark", "flat_noise", "blur_cover")
+Box = tuple[float, float, float, float]
+
+
+# ---- canvases and fills -------------------------------------------------------------------------
+
+def canvas_geometry(w: int, h: int, ratio: tuple[int, int], coverage: float, rng: np.random.Generator
+                    ) -> tuple[int, int, int, int]:
+    """Canvas ``W, H`` of ``ratio`` whose area is the photo's / ``coverage`` (at least the photo's
+    size on each side, so a narrow canvas around a wide photo covers less), and the photo's ``x, y``."""
+    r = ratio[0] / ratio[1]
+    H = math.sqrt(w * h / coverage / r)
+    W, H = max(w, round(r * H)), max(h, round(H))
+    if W / H > r:  # the photo's width forced W: keep the ratio by growing H
+        H = max(H, round(W / r))
+    else:
+        W = max(W, round(H * r))
+    x = int(rng.integers(0, W - w + 1))
+    y = int(rng.integers(0, H - h + 1))
+    return W, H, x, y
+
+
+def _outside_distance(W: int, H: int, x: int, y: int, w: int, h: int) -> np.ndarray:
+    xs = np.maximum(np.maximum(x - np.arange(W), np.arange(W) - (x + w - 1)), 0)
+    ys = np.maximum(np.maximum(y - np.arange(H), np.arange(H) - (y + h - 1)), 0)
+    return np.hypot(xs[None, :], ys[:, None]).astype(np.float32)
+
+
+def fill_canvas(photo: np.ndarray, W: int, H: int, x: int, y: int, fill: str, rng: np.random.Generator
+                ) -> np.ndarray:
+    """The canvas ``(H, W, 3)`` uint8 with the photo at ``x, y`` and ``fill`` around it."""
+    h, w = photo.shape[:2]
+    if fill == "mirror_dark":
+        ext = np.pad(photo, ((y, H - h - y), (x, W - w - x), (0, 0)), mode="symmetric").astype(np.float32)
+        blur = cv2.GaussianBlur(ext, (0, 0), 0.02 * max(W, H))
+        d = _outside_distance(W, H, x, y, w, h) / (0.25 * max(W, H))
+        t = np.clip(d * 4, 0, 1)[..., None]  # blend in the blur over the first few percent
+        dark = np.clip(1.0 - 0.45 * np.clip(d, 0, 1) - 0.15, 0.3, 1.0)[..., None]
+        out = (ext * (1 - t) + blur * t) * np.where(d[..., None] > 0, dark, 1.0)
+    elif fill == "flat_noise":
+        mean = photo.reshape(-1, 3).mean(axis=0)
+        out = mean[None, None, :] + rng.normal(0, 6.0, (H, W, 3))
+    elif fill == "blur_cover":
+        k = max(W / w, H / h)
+        big = cv2.resize(photo, (math.ceil(w * k), math.ceil(h * k)), interpolation=cv2.INTER_LINEAR)
+        oy, ox = (big.shape[0] - H) // 2, (big.shape[1] - W) // 2
+        out = cv2.GaussianBlur(big[oy:oy + H, ox:ox + W].astype(np.float32), (0, 0), 0.03 * max(W, H))
+    else:
+        raise ValueError(f"unknown fill {fill!r}")
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    out[y:y + h, x:x + w] = photo
+    return out
+
+
+# ---- methods ------------------------------------------------------------------------------------
+
+def ratio_text(w: float, h: float) -> str:
+    g = math.gcd(int(w), int(h))
+    return f"{int(w) // g}:{int(h) // g}"
+
+
+def largest_box(W: int, H: int, w: float, h: float) -> Box:
+    """The centred largest box of ``w:h`` in a ``W x H`` canvas."""
+    k = min(W / w, H / h)
+    bw, bh = w * k, h * k
+    return ((W - bw) / 2, (H - bh) / 2, bw, bh)
+
+
+def vips_box(canvas: np.ndarray, w: int, h: int, interesting: str, verify: bool = False) -> Box:
+    """libvips smartcrop's box: its output's ``xoffset``/``yoffset`` are minus the crop's left/top."""
+    import pyvips
+
+    H, W = canvas.shape[:2]
+    im = pyvips.Image.new_from_memory(np.ascontiguousarray(canvas).tobytes(), W, H, 3, "uchar")
+    out = im.smartcrop(min(w, W), min(h, H), interesting=interesting)
+    left, top = -out.xoffset, -out.yoffset
+    if verify:
+        got = np.ndarray(buffer=out.write_to_memory(), dtype=np.uint8, shape=(out.height, out.width, 3))
+        assert np.array_equal(got, canvas[top:top + out.height, left:left + out.width]), "vips offset"
+    return (left, top, out.width, out.height)
+
+
+def smartcrop_box(canvas: np.ndarray, w: int, h: int) -> Box:
+    """smartcrop.py's box for the frame's size, found on a copy at most 400 px wide (as the peer does)."""
+    import smartcrop
+
+    H, W = canvas.shape[:2]
+    k = min(1.0, 400 / W)
+    small = Image.fromarray(canvas).resize((max(1, round(W * k)), max(1, round(H * k))))
+    top = smartcrop.SmartCrop().crop(small, width=max(1, round(w * k)), height=max(1, round(h * k)))["top_crop"]
+    return (top["x"] / k, top["y"] / k, top["width"] / k, top["height"] / k)
+
+
+def make_methods() -> dict[str, Callable[[np.ndarray, tuple[int, int]], Box]]:
+    """Method name -> ``f(canvas, (frame_w, frame_h)) -> box``."""
+    from procrop import Cropper
+
+    default, fast, classic = Cropper(), Cropper(profile="fast"), Cropper(reference_db=None)
+
+    def top1(cropper: Any, ratio: str) -> Callable[[np.ndarray, tuple[int, int]], Box]:
+        return lambda c, f: tuple(cropper.crop(c, ratios=[ratio], top_k=1)[0].box)
+
+    return {
+        "procrop": top1(default, "free"),
+        "procrop @ frame ratio": lambda c, f: tuple(default.crop(c, ratios=[ratio_text(*f)], top_k=1)[0].box),
+        "procrop --fast": top1(fast, "free"),
+        "classic (no retrieval)": top1(classic, "free"),
+        "centre (frame ratio)": lambda c, f: largest_box(c.shape[1], c.shape[0], *f),
+        "smartcrop.py (size hint)": lambda c, f: smartcrop_box(c, *f),
+        "vips attention (size hint)": lambda c, f: vips_box(c, *f, "attention"),
+        "vips entropy (size hint)": lambda c, f: vips_box(c, *f, "entropy"),
+    }
+
+
+# ---- metrics --------------------------------------------------------------------------------------
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def bde(a: Box, b: Box, W: int, H: int) -> float:
+    """Boundary displacement: mean of the four edges' offsets, x over ``W``, y over ``H``."""
+    return (abs(a[0] - b[0]) / W + abs(a[0] + a[2] - b[0] - b[2]) / W
+            + abs(a[1] - b[1]) / H + abs(a[1] + a[3] - b[1] - b[3]) / H) / 4
+
+
+# ---- the run --------------------------------------------------------------------------------------
+
+def load_photo(path: Path) -> np.ndarray:
+    """RGB uint8, oriented, at most :data:`ANALYSIS_SIDE` on the long side."""
+    from procrop.imaging.load import load_image
+
+    return np.ascontiguousarray(load_image(str(path), max_side=ANALYSIS_SIDE).pixels)
+
+
+def make_canvases(photos: Path, files: list[str], seed: int):
+    """Yield ``(file, fill, ratio, coverage, canvas, frame box)`` for every held-out photo and fill."""
+    for i, f in enumerate(files):
+        photo = load_photo(photos / f)
+        h, w = photo.shape[:2]
+        for j, fill in enumerate(FILLS):
+            rng = np.random.default_rng([seed, i, j])
+            ratio = RATIOS[int(rng.integers(len(RATIOS)))]
+            coverage = float(COVERAGES[int(rng.integers(len(COVERAGES)))])
+            W, H, x, y = canvas_geometry(w, h, ratio, coverage, rng)
+            yield f, fill, ratio, coverage, fill_canvas(photo, W, H, x, y, fill, rng), (x, y, w, h)
+
+
+def run(photos: Path, files: list[str], seed: int) -> list[dict[str, Any]]:
+    """One row per canvas and method: IoU, BDE, milliseconds, the box."""
+    methods = make_methods()
+    names = list(methods)
+    rows: list[dict[str, Any]] = []
+    for n, (f, fill, ratio, cov, canvas, frame) in enumerate(make_canvases(photos, files, seed)):
+        if n == 0:
+            vips_box(canvas, frame[2], frame[3], "attention", verify=True)
+        H, W = canvas.shape[:2]
+        for name in names[n % len(names):] + names[: n % len(names)]:  # rotate the order per canvas
+            t0 = time.perf_counter()
+            box = methods[name](canvas, (frame[2], frame[3]))
+            ms = (time.perf_counter() - t0) * 1000
+            rows.append({"photo": f, "fill": fill, "canvas_ratio": f"{ratio[0]}:{ratio[1]}", "coverage": cov,
+                         "canvas": [W, H], "frame": list(frame), "method": name, "box": [round(v, 1) for v in box],
+                         "iou": round(iou(box, frame), 4), "bde": round(bde(box, frame, W, H), 4), "ms": round(ms, 2)})
+        if (n + 1) % 30 == 0:
+            print(f"  {n + 1} canvases", file=sys.stderr, flush=True)
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per method: mean/median IoU and BDE overall and per fill, median ms, ratio to vips attention."""
+    out: dict[str, dict[str, Any]] = {}
+    for m in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == m]
+        s: dict[str, Any] = {"canvases": len(mine), "median_ms": float(np.median([r["ms"] for r in mine]))}
+        for fill in ("all", *FILLS):
+            sel = [r for r in mine if fill in ("all", r["fill"])]
+            s[fill] = {"mean_iou": float(np.mean([r["iou"] for r in sel])),
+                       "median_iou": float(np.median([r["iou"] for r in sel])),
+                       "mean_bde": float(np.mean([r["bde"] for r in sel])),
+                       "median_bde": float(np.median([r["bde"] for r in sel]))}
+        out[m] = s
+    ref = out.get("vips attention (size hint)", {}).get("median_ms")
+    for s in out.values():
+        s["vs_vips_attention"] = s["median_ms"] / ref if ref else None
+    return out
+
+
+def results_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
+    """``RESULTS.md``: the overall table, IoU per fill, speed, and the face-cuts link."""
+    lines = [
+        "# Benchmark results", "",
+        "## Frame recovery on held-out photos", "",
+        f"`python benchmarks/recovery.py` (seed {meta['seed']}): {meta['photos']} held-out photos of "
+        f"`benchmarks/split.json` (whole sources: {', '.join(meta['heldout_sources'])}), each shrunk into "
+        f"{len(FILLS)} canvases (fills {', '.join(f'`{f}`' for f in FILLS)}; canvas ratio from "
+        f"{', '.join(f'{a}:{b}' for a, b in RATIOS)}, photo covering {'/'.join(str(c) for c in COVERAGES)} of "
+        f"the area, drawn per canvas) = {meta['canvases']} canvases; {meta['seconds']:.0f} s in all. "
+        "Methods interleaved per canvas on the in-memory canvas (no decoding timed); the peers marked "
+        "*size hint* receive the frame's exact size. BDE: mean edge displacement (x / canvas width, "
+        "y / canvas height); lower is better.", "",
+        "| method | mean IoU | median IoU | mean BDE | median BDE | median ms / canvas | vs vips attention |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m, s in summary.items():
+        a = s["all"]
+        lines.append(f"| {m} | {a['mean_iou']:.3f} | {a['median_iou']:.3f} | {a['mean_bde']:.4f} | "
+                     f"{a['median_bde']:.4f} | {s['median_ms']:.1f} | {s['vs_vips_attention']:.2f}x |")
+    lines += ["", "Per fill (mean IoU / mean BDE):", "",
+              "| method | " + " | ".join(FILLS) + " |", "|---|" + "---:|" * len(FILLS)]
+    for m, s in summary.items():
+        cells = " | ".join(f"{s[f]['mean_iou']:.3f} / {s[f]['mean_bde']:.4f}" for f in FILLS)
+        lines.append(f"| {m} | {cells} |")
+    lines += ["", "Not run: the untrained neural network (random weights return boxes that say nothing about "
+              "recovery; it joins this table once trained).", "",
+              "Contact sheet of procrop's 8 worst recoveries: `benchmarks/results/recovery_worst.png` "
+              "(green: the frame, red: procrop's crop; not committed). Per-canvas rows: "
+              "[results/recovery.json](results/recovery.json).", "", "## Face cuts", ""]
+    cuts = RESULTS / "cuts.md"
+    lines.append("See [results/cuts.md](results/cuts.md)." if cuts.exists()
+                 else "Not measured yet (`python benchmarks/cuts.py` writes `results/cuts.md`).")
+    return "\n".join(lines) + "\n"
+
+
+def contact_sheet(rows: list[dict[str, Any]], photos: Path, seed: int, files: list[str], out: Path) -> None:
+    """The 8 canvases where procrop's free crop recovers the frame worst, frame green, crop red."""
+    worst = sorted((r for r in rows if r["method"] == "procrop"), key=lambda r: r["iou"])[:8]
+    wanted = {(r["photo"], r["fill"]): r for r in worst}
+    tiles: dict[tuple[str, str], np.ndarray] = {}
+    for f, fill, _, _, canvas, frame in _canvases_for(photos, files, seed, set(wanted)):
+        r = wanted[(f, fill)]
+        img = np.ascontiguousarray(canvas[:, :, ::-1])
+        for (x, y, w, h), colour in ((frame, (0, 200, 0)), (r["box"], (0, 0, 255))):
+            cv2.rectangle(img, (int(x), int(y)), (int(x + w), int(y + h)), colour, 3)
+        k = 320 / max(img.shape[:2])
+        img = cv2.resize(img, (round(img.shape[1] * k), round(img.shape[0] * k)), interpolation=cv2.INTER_AREA)
+        tile = np.full((340, 330, 3), 255, np.uint8)
+        tile[:img.shape[0], :img.shape[1]] = img
+        cv2.putText(tile, f"{Path(f).stem[:22]} {fill} IoU {r['iou']:.2f}", (2, 334), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles[(f, fill)] = tile
+    ordered = [tiles[(r["photo"], r["fill"])] for r in worst if (r["photo"], r["fill"]) in tiles]
+    ordered += [np.full((340, 330, 3), 255, np.uint8)] * (8 - len(ordered))
+    sheet = np.vstack([np.hstack(ordered[:4]), np.hstack(ordered[4:8])])
+    cv2.imwrite(str(out), sheet)
+
+
+def _canvases_for(photos: Path, files: list[str], seed: int, wanted: set[tuple[str, str]]):
+    """The canvases of ``wanted`` ``(file, fill)`` pairs, regenerated exactly (same seeds)."""
+    for item in make_canvases(photos, files, seed):
+        if (item[0], item[1]) in wanted:
+            yield item
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
+    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (development)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    split = json.loads(args.split.read_text(encoding="utf-8"))
+    files = split["heldout"][: args.limit or None]
+    t0 = time.perf_counter()
+    rows = run(args.photos, files, args.seed)
+    seconds = time.perf_counter() - t0
+    summary = summarise(rows)
+    held_sources = sorted(s for s, v in split["sources"].items() if v["side"] == "heldout")
+    meta = {"seed": args.seed, "photos": len(files), "canvases": len(rows) // len(summary),
+            "seconds": seconds, "heldout_sources": held_sources, "limit": args.limit}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "recovery.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1)
+                                           + "\n", encoding="utf-8")
+    (ROOT / "benchmarks" / "RESULTS.md").write_text(results_markdown(summary, meta), encoding="utf-8")
+    contact_sheet(rows, args.photos, args.seed, files, RESULTS / "recovery_worst.png")
+    print(results_markdown(summary, meta))
+
+
+if __name__ == "__main__":
+    main()
