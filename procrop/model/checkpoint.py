@@ -29,14 +29,21 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def read_torch_file(path: str | os.PathLike) -> Any:
+    """Whatever ``torch.save`` wrote to ``path`` (on the CPU), or a clear ``ModelLoadError``."""
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(f"{p}: no such checkpoint")
     try:
-        state = torch.load(str(p), map_location="cpu", weights_only=False)
+        return torch.load(str(p), map_location="cpu", weights_only=False)
     except Exception as exc:
         raise ModelLoadError(f"{p}: not a readable checkpoint ({exc})") from exc
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A procrop checkpoint (weights, configuration, optimiser and RNG state)."""
+    p = Path(path)
+    state = read_torch_file(p)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ModelLoadError(f"{p}: not a procrop checkpoint (format {state.get('format') if isinstance(state, dict) else type(state).__name__})")
     for key in ("model", "config"):

@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ModelLoadError, UsageError
+from .checkpoint import read_torch_file
 from .config import Config, ModelConfig, paper_config
 
 FORMATS = ("conditional-detr", "procrop-official")
@@ -91,12 +92,7 @@ def official_name(name: str, fmt: str) -> str | None:
 def read_source(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The state dict of a foreign checkpoint (``{"model": ...}`` or bare; ``module.`` stripped)."""
     p = Path(path)
-    if not p.exists():
-        raise ModelLoadError(f"{p}: no such checkpoint")
-    try:
-        state = torch.load(str(p), map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ModelLoadError(f"{p}: not a readable checkpoint ({exc})") from exc
+    state = read_torch_file(p)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
