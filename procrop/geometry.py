@@ -240,16 +240,6 @@ def select_diverse(scores: np.ndarray, boxes: np.ndarray, top_k: int, max_iou: f
     return np.asarray(kept, dtype=np.int64)
 
 
-def clip_box(box: Box | np.ndarray, width: int, height: int) -> Box:
-    """Clip an ``xywh`` box to the image; the result has at least one pixel per side."""
-    x, y, w, h = (float(v) for v in box)
-    x0 = min(max(int(round(x)), 0), width - 1)
-    y0 = min(max(int(round(y)), 0), height - 1)
-    x1 = min(max(int(round(x + w)), x0 + 1), width)
-    y1 = min(max(int(round(y + h)), y0 + 1), height)
-    return x0, y0, x1 - x0, y1 - y0
-
-
 def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
     """``(N, 4)`` ``x1, y1, x2, y2`` -> ``x, y, w, h``."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()

@@ -91,14 +91,6 @@ def pad_batch(arrays: list[np.ndarray], canvas: int | tuple[int, int]) -> tuple[
     return images, mask, rects
 
 
-def prepare_inference(rgb: np.ndarray, cfg: ModelConfig) -> tuple[np.ndarray, float]:
-    """Test-time resize + normalisation of one RGB image; returns ``(3, h, w)`` and the scale."""
-    short = min(cfg.test_short, cfg.canvas) if cfg.canvas else cfg.test_short
-    max_long = min(cfg.max_long, cfg.canvas) if cfg.canvas else cfg.max_long
-    resized, k = resize_short(rgb, short, max_long)
-    return normalise(resized, cfg.normalize), k
-
-
 def boxes_to_input_pixels(boxes_norm_xyxy: torch.Tensor, rects: torch.Tensor, batch_index: torch.Tensor) -> torch.Tensor:
     """Normalised (to each image's rectangle) ``x1, y1, x2, y2`` -> input pixels."""
     r = rects[batch_index]
