@@ -9,12 +9,13 @@ Data flow for one image (:meth:`Cropper.process`):
 
 1. :func:`procrop.imaging.load.load_image` decodes the photo at a small working size (JPEG shrink-on-load)
    and applies the EXIF orientation;
-2. :func:`procrop.perception.analysis.analyze` finds saliency, faces, subjects, lines and horizon;
-3. per requested ratio, :mod:`procrop.geometry` lays out candidates (a grid over scale and
-   position, plus crops anchored on faces and the main subject; the uncropped frame or the
-   largest box of the ratio is always among them);
-4. :class:`procrop.scoring.composition.CompositionScorer` scores them all; crops that cut a face are dropped
-   whenever one that does not exists;
+2. :class:`procrop.perception.analyzer.Analyzer` finds faces, people, animals, objects, saliency,
+   subjects, lines and horizon;
+3. per requested ratio, :mod:`procrop.candidates` lays out candidates (a grid over scale and
+   position, plus crops anchored on faces, subjects, people and animals; the uncropped frame or
+   the largest box of the ratio is always among them);
+4. :mod:`procrop.scoring.protection` drops crops that cut what they could keep, and
+   :class:`procrop.scoring.composition.CompositionScorer` scores the rest;
 5. plugged-in terms (retrieval, neural) re-rank the best few dozen;
 6. greedy IoU suppression keeps the top-K diverse crops, each with its score, term breakdown,
    a confidence that it beats the uncropped frame, and a reason.
@@ -45,6 +46,7 @@ from .scoring.composition import CompositionScorer
 from .scoring.context import ExtraTerm, ScoringContext, TermValues
 from .scoring.explain import explain_crop
 from .scoring.protection import allowed_crops
+from .scoring.terms.retrieval import retrieval_term_for
 from .scoring.weights import ScoringWeights
 
 
@@ -150,9 +152,6 @@ class CropResult:
         return d
 
 
-_UNSET: Any = object()
-
-
 class Cropper:
     """Aesthetic cropper: composition analysis + interpretable score + plug-in terms.
 
@@ -193,7 +192,7 @@ class Cropper:
         face_detector: Detector | None = None,
         people_detector: Detector | None = None,
         extra_terms: Sequence[ExtraTerm] = (),
-        reference_db: str | Path | None = _UNSET,
+        reference_db: str | Path | None = "default",
         model: str | Path | None = None,
         model_weight: float | None = None,
         diversity_iou: float = 0.6,
@@ -214,7 +213,7 @@ class Cropper:
         if model is not None:
             from .scoring.terms.neural import NeuralTerm  # needs the torch extra
 
-            db = None if reference_db is None else ("default" if reference_db is _UNSET else str(reference_db))
+            db = None if reference_db is None else str(reference_db)
             terms.append(NeuralTerm.from_checkpoint(model, db))
             if model_weight is None:
                 model_weight = 1.5 * sum(v for k, v in weights.weights.items() if k != "neural")
@@ -225,7 +224,7 @@ class Cropper:
             analysis, face_detector, people_detector, analysis_size, max_pixels,
             profile=profile, object_detector=object_detector, pose=pose,
         )
-        retrieval = _retrieval_term(reference_db)
+        retrieval = retrieval_term_for(reference_db)
         if retrieval is not None and not any(t.name == "retrieval" for t in terms):
             terms.insert(0, retrieval)
         self.extra_terms: tuple[ExtraTerm, ...] = tuple(terms)
@@ -319,13 +318,31 @@ class Cropper:
     def score_boxes(self, image: ImageSource | LoadedImage, boxes: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] of given ``(N, 4)`` ``xywh`` boxes (original pixels), every term
         included: how procrop ranks a benchmark's fixed candidates (GAICD, CPC)."""
-        loaded = self.load(image)
-        analysis = self.analyzer.analyze(loaded)
-        ctx = ScoringContext(loaded, analysis)
+        ctx = self.prepare(image)
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         tv = self.scorer.terms(ctx, b)
         self._apply_extra_terms(ctx, b, tv)
         return self.scorer.combine(tv)
+
+    def prepare(self, image: ImageSource | LoadedImage) -> ScoringContext:
+        """Load and analyse an image once, for scoring many boxes of it with :meth:`score_box`."""
+        loaded = self.load(image)
+        return ScoringContext(loaded, self.analyzer.analyze(loaded))
+
+    def score_box(
+        self, image: ImageSource | LoadedImage | ScoringContext, box: tuple[int, int, int, int], ratio: str = "free"
+    ) -> tuple[Crop, float]:
+        """Any ``(x, y, w, h)`` box (original pixels) scored and explained like a returned crop,
+        with the uncropped frame's score: ``(crop, uncropped_score)``. Pass the result of
+        :meth:`prepare` to score many boxes of one photo without analysing it again."""
+        ctx = image if isinstance(image, ScoringContext) else self.prepare(image)
+        W, H = ctx.analysis.width, ctx.analysis.height
+        boxes = np.asarray([box, (0, 0, W, H)], dtype=np.int64)
+        tv = self.scorer.terms(ctx, boxes)
+        self._apply_extra_terms(ctx, boxes, tv)
+        scores = self.scorer.combine(tv)
+        crop = self._make_crop(ctx, parse_ratios(ratio)[0], boxes, tv, scores, 0, 1, float(scores[1]))
+        return crop, float(scores[1])
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -371,38 +388,37 @@ class Cropper:
         if len(chosen):
             floor = self.min_score_ratio * scores[chosen[0]]
             chosen = chosen[scores[chosen] >= floor]
+        return [
+            self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
+            for rank, i in enumerate(chosen, start=1)
+        ]
+
+    def _make_crop(
+        self, ctx: ScoringContext, ratio: AspectRatio, boxes: np.ndarray, tv: TermValues, scores: np.ndarray,
+        i: int, rank: int, uncropped: float,
+    ) -> Crop:
+        """Candidate ``i`` as a :class:`Crop`: terms, confidence against ``uncropped``, reason, references."""
         p = self.scorer.weights.param
-        temperature = p("confidence", "temperature")
-        margin = p("confidence", "margin")
-        out = []
-        for rank, i in enumerate(chosen, start=1):
-            terms = {k: float(v[i]) for k, v in tv.values.items() if tv.applicable[k][i]}
-            details = {k: float(v[i]) for k, v in tv.details.items()}
-            contributions = self.scorer.contributions(tv, int(i))
-            score = float(scores[i])
-            z = (score - uncropped - margin) / max(temperature, 1e-9)
-            confidence = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
-            extra_reasons = [
-                text
-                for term in self.extra_terms
-                if term.name in terms and (text := term.explain(ctx, boxes[i], terms[term.name]))
-            ]
-            reason = explain_crop(terms, details, contributions, extra_reasons)
-            refs = self._crop_references(ctx, boxes[i])
-            out.append(
-                Crop(
-                    box=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
-                    ratio=ratio.label,
-                    score=score,
-                    rank=rank,
-                    confidence=confidence,
-                    terms=terms,
-                    reason=reason,
-                    output_size=ratio.output_size,
-                    references=refs,
-                )
-            )
-        return out
+        terms = {k: float(v[i]) for k, v in tv.values.items() if tv.applicable[k][i]}
+        details = {k: float(v[i]) for k, v in tv.details.items()}
+        score = float(scores[i])
+        z = (score - uncropped - p("confidence", "margin")) / max(p("confidence", "temperature"), 1e-9)
+        extra_reasons = [
+            text
+            for term in self.extra_terms
+            if term.name in terms and (text := term.explain(ctx, boxes[i], terms[term.name]))
+        ]
+        return Crop(
+            box=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
+            ratio=ratio.label,
+            score=score,
+            rank=rank,
+            confidence=1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))),
+            terms=terms,
+            reason=explain_crop(terms, details, self.scorer.contributions(tv, i), extra_reasons),
+            output_size=ratio.output_size,
+            references=self._crop_references(ctx, boxes[i]),
+        )
 
     def _apply_extra_terms_batched(self, ctx: ScoringContext, parts: list[tuple[np.ndarray, TermValues]]) -> None:
         """Evaluate the extra terms once over the boxes of several parts, then split the values
@@ -431,17 +447,3 @@ class Cropper:
             if refs is not None:
                 return tuple(refs(ctx, box))
         return ()
-
-
-def _retrieval_term(reference_db: Any) -> ExtraTerm | None:
-    """The retrieval term for a reference DB path, the bundled DB (default), or none."""
-    if reference_db is None:
-        return None
-    from .retrieval.references import bundled_db_path
-    from .scoring.terms.retrieval import RetrievalTerm
-
-    if reference_db is _UNSET:
-        path = bundled_db_path()
-        return None if path is None else RetrievalTerm(path)
-    return RetrievalTerm(Path(reference_db))
-

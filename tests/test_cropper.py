@@ -220,3 +220,19 @@ def test_no_raw_pillow_warning_for_large_images(tmp_path) -> None:
         warnings.simplefilter("error")
         loaded = load_image(path, 224)
     assert (loaded.width, loaded.height) == (10000, 9500)
+
+
+def test_score_box_explains_any_box_like_a_returned_crop() -> None:
+    """A returned crop, scored again through score_box, gets the same score, terms and reason."""
+    from procrop import Cropper
+
+    photo = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
+    cropper = Cropper(reference_db=None)
+    result = cropper.process(str(photo), ["1:1"], top_k=1)
+    best = result.crops[0]
+    ctx = cropper.prepare(str(photo))
+    again, uncropped = cropper.score_box(ctx, best.box, "1:1")
+    assert again.box == best.box and again.ratio == "1:1"
+    assert abs(again.score - best.score) < 1e-9 and again.terms == best.terms and again.reason == best.reason
+    assert abs(uncropped - result.uncropped_score) < 1e-9
+    assert abs(again.confidence - best.confidence) < 1e-9

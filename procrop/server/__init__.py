@@ -13,7 +13,7 @@ OpenAPI at ``/docs``. Importing this package needs no web framework; :func:`crea
 
 Modules: ``settings`` (limits), ``uploads`` (bounded bodies, multipart, sniffing, fields),
 ``limits`` (threadpool, queue, deadline), ``errors`` (JSON errors), ``imaging`` (crop encoding),
-``boxscore`` (scoring a given box; a public-API gap), ``service`` (the work), ``app`` (routes),
+``boxscore`` (scoring a given box, with an analysis cache), ``service`` (the work), ``app`` (routes),
 ``runner`` (uvicorn), ``static/`` (the page).
 """
 

@@ -1,44 +1,39 @@
 """Scoring one user-given box with its term breakdown, confidence and reason (drag-to-adjust).
 
-**Public-API gap.** :meth:`procrop.Cropper.score_boxes` returns bare scores; the page needs, for
-any box, what :class:`procrop.Crop` carries: terms, confidence, reason and references. Until a
-``Cropper.score_box`` exists, :func:`score_box` rebuilds them here from the cropper's public
-attributes (``scorer.terms``/``combine``/``contributions``, ``extra_terms``, ``weights``). Two
-helpers have no public home: the per-image scoring context and the reason writer; they are looked
-up in the modules that define the cropper's own scorer and cropper classes (so moving those
-modules does not break this), and when either is missing the score still comes from
-``score_boxes`` with an empty breakdown. This module is the only place in the server that looks
-below the public API; it should move into :class:`~procrop.Cropper` as a method.
-
-It also owns :class:`AnalysisCache`: an LRU of prepared images (decoded at working size,
-analysed, scoring context built) keyed by the bytes' SHA-256, so dragging a box re-scores in
-about a millisecond instead of re-analysing the photo on every step.
+:func:`score_box` wraps :meth:`procrop.Cropper.score_box` (a box scored and explained like a
+returned crop) and adds each term's share of the score. :class:`AnalysisCache` keeps prepared images
+(:meth:`procrop.Cropper.prepare`: decoded at working size, analysed, scoring context built) in an
+LRU keyed by the bytes' SHA-256, so dragging a box re-scores in milliseconds instead of
+re-analysing the photo at every step.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from procrop import Cropper
 
 
 @dataclass
 class Prepared:
-    """One image ready for box scoring (working-size pixels, analysis, scoring context)."""
+    """One image ready for box scoring: its scoring context (image, analysis, per-image cache)."""
 
-    loaded: Any
-    analysis: Any
-    context: Any | None
+    context: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def loaded(self) -> Any:
+        """The image at working size (``width``/``height`` of the original)."""
+        return self.context.image
+
+    @property
+    def analysis(self) -> Any:
+        """The composition analysis."""
+        return self.context.analysis
 
 
 @dataclass(frozen=True)
@@ -65,18 +60,6 @@ class BoxScore:
             "reason": self.reason,
             "references": list(self.references),
         }
-
-
-def _lookup(owner: type, name: str) -> Any | None:
-    """``name`` from the module defining ``owner`` or, failing that, one of its parent packages
-    (so a helper re-exported by a package such as ``procrop.scoring`` is still found)."""
-    parts = owner.__module__.split(".")
-    for depth in range(len(parts), 0, -1):
-        module = sys.modules.get(".".join(parts[:depth]))
-        value = getattr(module, name, None) if module is not None else None
-        if value is not None:
-            return value
-    return None
 
 
 class AnalysisCache:
@@ -106,60 +89,16 @@ class AnalysisCache:
 
 
 def prepare(cropper: Cropper, data: bytes) -> Prepared:
-    """Decode at working size, analyse, and build the scoring context when available."""
-    loaded = cropper.load(data)
-    analysis = cropper.analyze(loaded)
-    context_type = _lookup(type(cropper.scorer), "ScoringContext")
-    context = context_type(loaded, analysis) if context_type is not None else None
-    return Prepared(loaded, analysis, context)
+    """Decode at working size and analyse, once."""
+    return Prepared(cropper.prepare(data))
 
 
 def score_box(cropper: Cropper, prepared: Prepared, box: tuple[int, int, int, int]) -> BoxScore:
     """Score ``box`` (oriented original pixels) with terms, confidence, reason and references."""
-    full = (0, 0, int(prepared.loaded.width), int(prepared.loaded.height))
-    boxes = np.asarray([full, box], dtype=np.float64)
-    if prepared.context is None:
-        scores = cropper.score_boxes(prepared.loaded, boxes)
-        return BoxScore(box, float(scores[1]), _confidence(cropper, float(scores[1]), float(scores[0])),
-                        float(scores[0]), {}, {}, "")
-    with prepared.lock:  # extra terms may fill the context's cache
-        ctx = prepared.context
-        tv = cropper.scorer.terms(ctx, boxes)
-        for term in cropper.extra_terms:
-            if cropper.weights.weight(term.name) > 0:
-                values, applicable = term.evaluate(ctx, boxes)
-                tv.add(term.name, values, applicable)
-        scores = cropper.scorer.combine(tv)
-        terms = {k: float(v[1]) for k, v in tv.values.items() if tv.applicable[k][1]}
-        details = {k: float(v[1]) for k, v in tv.details.items()}
-        contributions = cropper.scorer.contributions(tv, 1)
-        extra = [t for term in cropper.extra_terms if term.name in terms
-                 and (t := term.explain(ctx, boxes[1], terms[term.name]))]
-        references = _references(cropper, ctx, boxes[1])
-    explain: Callable[..., str] | None = _lookup(type(cropper), "explain_crop")
-    reason = explain(terms, details, contributions, extra) if explain else _fallback_reason(contributions, extra)
-    uncropped, score = float(scores[0]), float(scores[1])
-    return BoxScore(box, score, _confidence(cropper, score, uncropped), uncropped, terms,
-                    contributions, reason, references)
-
-
-def _references(cropper: Cropper, ctx: Any, box: np.ndarray) -> tuple[dict[str, Any], ...]:
-    for term in cropper.extra_terms:
-        refs = getattr(term, "crop_references", None)
-        if refs is not None:
-            return tuple(refs(ctx, box))
-    return ()
-
-
-def _confidence(cropper: Cropper, score: float, uncropped: float) -> float:
-    """``sigmoid((score - uncropped - margin) / temperature)``, as :class:`procrop.Crop` reports."""
-    temperature = cropper.weights.param("confidence", "temperature", 0.02)
-    margin = cropper.weights.param("confidence", "margin", 0.03)
-    z = (score - uncropped - margin) / max(temperature, 1e-9)
-    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
-
-
-def _fallback_reason(contributions: dict[str, float], extra: list[str]) -> str:
-    top = sorted(contributions.items(), key=lambda kv: -kv[1])[:3]
-    words = [f"{name} adds {value:.2f}" for name, value in top]
-    return "; ".join(words + [e for e in extra if e])
+    with prepared.lock:  # extra terms may fill the context's per-image cache
+        crop, uncropped = cropper.score_box(prepared.context, box)
+    weights = {k: cropper.weights.weight(k) for k in crop.terms}
+    total = sum(w for w in weights.values() if w > 0)
+    contributions = {k: weights[k] * v / total for k, v in crop.terms.items() if weights[k] > 0} if total else {}
+    return BoxScore(tuple(crop.box), crop.score, crop.confidence, uncropped, dict(crop.terms),
+                    contributions, crop.reason, tuple(crop.references))

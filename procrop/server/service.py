@@ -15,6 +15,7 @@ from typing import Any
 
 from procrop import Cropper, CropResult
 
+from ..perception.describe import describe
 from .boxscore import AnalysisCache, score_box
 from .errors import ApiError
 from .imaging import crop_to_bytes, output_size
@@ -83,7 +84,7 @@ class CropService:
             "image": name,
             "width": prepared.loaded.width,
             "height": prepared.loaded.height,
-            "description": self.cropper.describe(prepared.loaded),
+            "description": describe(prepared.analysis),
             "analysis": prepared.analysis.to_dict(),
         }
 

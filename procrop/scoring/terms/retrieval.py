@@ -87,3 +87,16 @@ class RetrievalTerm:
         if not refs or value < 0.5:
             return None
         return f"framed like professional references such as {refs[0]['source']}"
+
+
+def retrieval_term_for(reference_db: str | os.PathLike | None) -> RetrievalTerm | None:
+    """The retrieval term of a reference database folder, of the database bundled with procrop
+    (``"default"``; none when this installation has none), or no term (``None``)."""
+    if reference_db is None:
+        return None
+    if reference_db == "default":
+        from ...retrieval.references import bundled_db_path
+
+        path = bundled_db_path()
+        return None if path is None else RetrievalTerm(path)
+    return RetrievalTerm(reference_db)
