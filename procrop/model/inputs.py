@@ -147,7 +147,7 @@ class Conditioner:
         if self.retriever is not None:
             got = self.retriever.retrieve_cached(ctx.cache, ctx.image, ctx.analysis)
             if got is not None:
-                from ..retrieval.encoders.layout import encoder_class
+                from ..retrieval.encoders.registry import encoder_class
 
                 db = self.retriever.db
                 flip = encoder_class(db.encoder_info["name"]).flip_grid

@@ -172,7 +172,8 @@ def composition_map(tokens: np.ndarray, encoder: str = "layout", width: int = 19
     """
     import cv2
 
-    from ..retrieval.encoders.layout import GRID, LAYOUT_CHANNELS, encoder_class
+    from ..retrieval.encoders.layout import LAYOUT_CHANNELS
+    from ..retrieval.encoders.registry import GRID, encoder_class
 
     height = max(1, round(width / aspect))
     grid = encoder_class(encoder).grid_from_tokens(np.asarray(tokens)[None])[0].reshape(GRID, GRID, -1)

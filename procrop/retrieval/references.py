@@ -28,7 +28,7 @@ import numpy as np
 
 from ..imaging.load import LoadedImage
 from ..perception.analysis import CompositionAnalysis
-from .encoders.layout import Encoder, Encoding, create_encoder, encoder_class, grid_similarity
+from .encoders.registry import Encoder, Encoding, create_encoder, encoder_class, grid_similarity
 from .search import SearchIndex, make_index
 from .store import DatabaseError, ReferenceDB
 

@@ -20,15 +20,10 @@ from ...errors import UsageError
 from ...imaging.load import LoadedImage
 from ...perception.analysis import CompositionAnalysis
 from ...perception.integral import IntegralMap
-from .registry import (  # noqa: F401  (the registry names are re-exported for older imports)
+from .registry import (
     GRID,
     Encoder,
     Encoding,
-    available_encoders,
-    create_encoder,
-    encoder_class,
-    grid_similarity,
-    pool_frame,
     pool_windows,
     register_encoder,
 )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ...retrieval.encoders.layout import Encoder
+from ...retrieval.encoders.registry import Encoder
 from ...retrieval.references import ReferenceRetriever, Retrieved
 from ...retrieval.store import ReferenceDB
 from ..context import ScoringContext
