@@ -38,7 +38,6 @@ best peer green, faces/persons yellow) under ``--out``.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from procrop.evaluation.peers import vips_smartcrop_box
 
 CUT_LO, CUT_HI = 0.02, 0.97
 HI_FACE = 0.9  # second, higher-precision face set (YuNet score)
@@ -165,10 +166,6 @@ def load_rgb(path: str) -> np.ndarray:
         return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
 
 
-def vips_box(out: Any) -> Box:
-    return (float(-out.get("xoffset")), float(-out.get("yoffset")), float(out.width), float(out.height))
-
-
 def verify_vips_box(path: str, ratio: float) -> dict[str, Any]:
     """Check on one photo that the box read from xoffset/yoffset is exactly where the crop's pixels
     are (template matching the crop against the whole image)."""
@@ -182,7 +179,7 @@ def verify_vips_box(path: str, ratio: float) -> dict[str, Any]:
     for mode in ("attention", "entropy"):
         out = im.smartcrop(w, h, interesting=mode)
         c = np.ndarray(buffer=out.write_to_memory(), dtype=np.uint8, shape=(out.height, out.width, out.bands))
-        bx = vips_box(out)
+        bx = (float(-out.xoffset), float(-out.yoffset), float(out.width), float(out.height))
         r = cv2.matchTemplate(a.astype(np.float32), c.astype(np.float32), cv2.TM_SQDIFF)
         mn, _, loc, _ = cv2.minMaxLoc(r)
         x, y = int(bx[0]), int(bx[1])
@@ -192,28 +189,6 @@ def verify_vips_box(path: str, ratio: float) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- methods
-
-
-def fast_profile() -> tuple[dict[str, Any] | None, str]:
-    """Constructor kwargs for procrop's fast/classic profile, if ``Cropper`` has one."""
-    from procrop import Cropper
-
-    params = inspect.signature(Cropper.__init__).parameters
-    for arg in ("profile", "perception"):
-        if arg not in params:
-            continue
-        tried = []
-        for value in ("fast", "classic", "haar", "light"):
-            try:
-                Cropper(**{arg: value})
-                return {arg: value}, f"Cropper({arg}={value!r})"
-            except Exception as exc:  # noqa: BLE001 - probing
-                tried.append(f"{value}: {type(exc).__name__}")
-        return (
-            None,
-            f"Cropper has {arg!r} but none of fast/classic/haar/light was accepted ({'; '.join(tried)})",
-        )
-    return None, "Cropper.__init__ has no 'profile' or 'perception' argument: procrop-fast not measured"
 
 
 class Methods:
@@ -233,12 +208,8 @@ class Methods:
             if n == "procrop":
                 self.croppers[n] = Cropper()
             elif n == "procrop-fast":
-                kw, note = fast_profile()
-                self.notes[n] = note
-                if kw is None:
-                    print(f"note: {note}", file=sys.stderr)
-                    continue
-                self.croppers[n] = Cropper(**kw)
+                self.notes[n] = "Cropper(profile='fast')"
+                self.croppers[n] = Cropper(profile="fast")
             elif n == "smartcrop":
                 import smartcrop
 
@@ -259,7 +230,7 @@ class Methods:
             return self._smartcrop(self._pil(path), [(w, h)])[0]
         if name.startswith("vips-"):
             im = self.pyvips.Image.new_from_file(path).autorot()
-            return vips_box(im.smartcrop(w, h, interesting=name[5:]))
+            return tuple(float(v) for v in vips_smartcrop_box(im, w, h, name[5:]))  # type: ignore[return-value]
         raise ValueError(name)
 
     def _pil(self, path: str) -> Any:
@@ -299,7 +270,7 @@ class Methods:
             im = self.pyvips.Image.new_from_file(path).autorot()
             for lb in labels:
                 w, h = largest(im.width, im.height, ratio_value(lb))
-                vips_box(im.smartcrop(w, h, interesting=name[5:]))
+                vips_smartcrop_box(im, w, h, name[5:])
             return
         raise ValueError(name)
 

@@ -39,6 +39,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from procrop.evaluation.metrics import bde
+from procrop.evaluation.peers import vips_smartcrop_box
+from procrop.geometry import iou
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -114,17 +118,17 @@ def largest_box(W: int, H: int, w: float, h: float) -> Box:
 
 
 def vips_box(canvas: np.ndarray, w: int, h: int, interesting: str, verify: bool = False) -> Box:
-    """libvips smartcrop's box: its output's ``xoffset``/``yoffset`` are minus the crop's left/top."""
+    """libvips smartcrop's box on an in-memory canvas (:func:`procrop.evaluation.peers.vips_smartcrop_box`)."""
     import pyvips
 
     H, W = canvas.shape[:2]
     im = pyvips.Image.new_from_memory(np.ascontiguousarray(canvas).tobytes(), W, H, 3, "uchar")
-    out = im.smartcrop(min(w, W), min(h, H), interesting=interesting)
-    left, top = -out.xoffset, -out.yoffset
+    left, top, cw, ch = vips_smartcrop_box(im, w, h, interesting)
     if verify:
-        got = np.ndarray(buffer=out.write_to_memory(), dtype=np.uint8, shape=(out.height, out.width, 3))
-        assert np.array_equal(got, canvas[top:top + out.height, left:left + out.width]), "vips offset"
-    return (left, top, out.width, out.height)
+        out = im.crop(left, top, cw, ch)
+        got = np.ndarray(buffer=out.write_to_memory(), dtype=np.uint8, shape=(ch, cw, 3))
+        assert np.array_equal(got, canvas[top:top + ch, left:left + cw]), "vips offset"
+    return (left, top, cw, ch)
 
 
 def smartcrop_box(canvas: np.ndarray, w: int, h: int) -> Box:
@@ -160,19 +164,6 @@ def make_methods() -> dict[str, Callable[[np.ndarray, tuple[int, int]], Box]]:
 
 
 # ---- metrics --------------------------------------------------------------------------------------
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
-def bde(a: Box, b: Box, W: int, H: int) -> float:
-    """Boundary displacement: mean of the four edges' offsets, x over ``W``, y over ``H``."""
-    return (abs(a[0] - b[0]) / W + abs(a[0] + a[2] - b[0] - b[2]) / W
-            + abs(a[1] - b[1]) / H + abs(a[1] + a[3] - b[1] - b[3]) / H) / 4
-
 
 # ---- the run --------------------------------------------------------------------------------------
 

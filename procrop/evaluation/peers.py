@@ -4,8 +4,8 @@
 * ``smartcrop``: smartcrop.py (the Python port of smartcrop.js), ``SmartCrop().crop(image, w, h)``,
   run on the photo shrunk to at most 512 px and scaled back;
 * ``vips-attention``: libvips ``smartcrop(w, h, interesting="attention")`` (what sharp's
-  ``strategy.attention`` uses); the crop's offset follows from libvips' attention centre, as
-  libvips places the window centred on it and clamped to the image.
+  ``strategy.attention`` uses); the box is read from the crop's offset in the image
+  (:func:`vips_smartcrop_box`).
 
 Each takes the photo's path and the target ``(w, h)`` in pixels of the oriented original and returns
 ``(x, y, w, h)``. Peers need a size because they cannot choose one; the evaluator supplies it.
@@ -15,6 +15,7 @@ The packages come with the extra ``procrop[peers]``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import UsageError, require
 from ..imaging.load import open_full
@@ -44,19 +45,20 @@ def smartcrop_py(path: str, w: int, h: int) -> tuple[int, int, int, int]:
     return min(max(x, 0), W - cw), min(max(y, 0), H - ch), cw, ch
 
 
+def vips_smartcrop_box(image: Any, w: int, h: int, interesting: str = "attention") -> tuple[int, int, int, int]:
+    """libvips' smart crop of a ``pyvips.Image`` as a box ``(x, y, w, h)``: the cropped image's
+    ``xoffset``/``yoffset`` are minus its left/top in ``image`` (checked pixel-exact by
+    ``benchmarks/cuts.py``). ``interesting`` is ``"attention"`` or ``"entropy"``."""
+    out = image.smartcrop(min(w, image.width), min(h, image.height), interesting=interesting)
+    return -int(out.xoffset), -int(out.yoffset), int(out.width), int(out.height)
+
+
 def vips_attention(path: str, w: int, h: int) -> tuple[int, int, int, int]:
     try:
         pyvips = require("pyvips", "the vips-attention peer", "peers")
     except OSError as exc:  # pyvips without a libvips
         raise UsageError(f"pyvips cannot load libvips ({exc}); pip install 'pyvips[binary]'") from exc
-    im = pyvips.Image.new_from_file(path, access="sequential")
-    im = im.autorot()
-    W, H = im.width, im.height
-    w, h = min(w, W), min(h, H)
-    _, out = im.smartcrop(w, h, interesting="attention", attention_x=True, attention_y=True)
-    x = min(max(int(out["attention_x"]) - w // 2, 0), W - w)
-    y = min(max(int(out["attention_y"]) - h // 2, 0), H - h)
-    return x, y, w, h
+    return vips_smartcrop_box(pyvips.Image.new_from_file(path, access="sequential").autorot(), w, h)
 
 
 PEERS: dict[str, PeerCropper] = {
