@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelLoadError
+from ..geometry import select_diverse
 from .detectors import Detection
 from .model_files import coco_labels, load_once, model_path
 
@@ -143,7 +144,10 @@ class YoloxObjectDetector:
         )
         idx = np.asarray(idx, dtype=int).reshape(-1)
         if self.cross_class_iou < 1 and len(idx) > 1:
-            idx = idx[_cross_class_keep(boxes[idx], scores[idx], self.cross_class_iou)]
+            # boxes of different classes overlapping by more than cross_class_iou: keep the surer
+            # (select_diverse keeps IoU < its bound, so the bound is nudged to mean <= cross_class_iou)
+            bound = float(np.nextafter(self.cross_class_iou, np.inf))
+            idx = idx[select_diverse(scores[idx], boxes[idx], len(idx), bound)]
         h, w = rgb.shape[:2]
         out = []
         for i in idx[: self.max_detections]:
@@ -154,25 +158,6 @@ class YoloxObjectDetector:
                 label = labels[int(cls[i])]
                 out.append(Detection((x0, y0, x1 - x0, y1 - y0), float(scores[i]), kind_of(label), label))
         return sorted(out, key=lambda d: -d.score)
-
-
-def _cross_class_keep(boxes: np.ndarray, scores: np.ndarray, max_iou: float) -> np.ndarray:
-    """Indices of ``boxes`` ``(n, 4)`` (x, y, w, h) that no better-scoring box overlaps by more
-    than ``max_iou``, best first."""
-    x0, y0 = boxes[:, 0], boxes[:, 1]
-    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
-    area = boxes[:, 2] * boxes[:, 3]
-    kept: list[int] = []
-    for i in np.argsort(-scores):
-        if kept:
-            k = np.asarray(kept)
-            iw = np.clip(np.minimum(x1[i], x1[k]) - np.maximum(x0[i], x0[k]), 0, None)
-            ih = np.clip(np.minimum(y1[i], y1[k]) - np.maximum(y0[i], y0[k]), 0, None)
-            inter = iw * ih
-            if (inter / np.maximum(area[i] + area[k] - inter, 1e-9)).max() > max_iou:
-                continue
-        kept.append(int(i))
-    return np.asarray(kept, dtype=int)
 
 
 def _ort_session() -> Any:
