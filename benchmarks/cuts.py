@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from procrop.evaluation.peers import vips_smartcrop_box
+from procrop.scoring.protection import inside_fractions
 
 CUT_LO, CUT_HI = 0.02, 0.97
 HI_FACE = 0.9  # second, higher-precision face set (YuNet score)
@@ -88,11 +89,7 @@ def shares(boxes: np.ndarray, crop: Box) -> np.ndarray:
     """Share of each box (n, 4: x, y, w, h) inside crop."""
     if len(boxes) == 0:
         return np.zeros(0)
-    x, y, w, h = crop
-    ox = np.clip(np.minimum(boxes[:, 0] + boxes[:, 2], x + w) - np.maximum(boxes[:, 0], x), 0, None)
-    oy = np.clip(np.minimum(boxes[:, 1] + boxes[:, 3], y + h) - np.maximum(boxes[:, 1], y), 0, None)
-    area = np.maximum(boxes[:, 2] * boxes[:, 3], 1e-9)
-    return ox * oy / area
+    return inside_fractions(np.asarray([crop], dtype=np.float64), list(boxes))[:, 0]
 
 
 def is_cut(s: np.ndarray) -> np.ndarray:
