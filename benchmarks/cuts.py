@@ -2,9 +2,11 @@
 
 For every photo and ratio, each method gives one box:
 
-* ``procrop``         ``Cropper().process(path, [ratio], top_k=1)``, the best crop's box;
-* ``procrop-fast``    the same with the package's fast/classic profile, when ``Cropper`` has one
-                      (a ``profile`` or ``perception`` argument, found at run time);
+* ``procrop``         ``Cropper().process(path, [ratio], top_k=1)``, the best crop's box: the learned
+                      default (the learned box scorer);
+* ``procrop-classic`` the same with ``Cropper(scorer="classic")``, the hand-set scorer with retrieval
+                      (the former default), so the new default's cuts are measured next to the old;
+* ``procrop-fast``    the same with ``Cropper(profile="fast")`` (learned scorer, classical perception);
 * ``centre``          the largest centred box of the ratio;
 * ``smartcrop``       smartcrop.py ``SmartCrop().crop(image, w, h)`` with the largest w, h;
 * ``vips-attention``  libvips ``smartcrop(w, h, interesting="attention")`` at the largest size
@@ -59,7 +61,12 @@ HI_FACE = 0.9  # second, higher-precision face set (YuNet score)
 SCALES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 BANDS = {"neck": (0.12, 0.22), "knees": (0.68, 0.78), "ankles": (0.90, 0.98)}
 SPEED_RATIOS = ("1:1", "4:5", "16:9")
-ALL_METHODS = ("procrop", "procrop-fast", "centre", "smartcrop", "vips-attention", "vips-entropy")
+CROPPERS: dict[str, dict[str, str]] = {  # procrop's methods -> Cropper keyword arguments
+    "procrop": {},
+    "procrop-classic": {"scorer": "classic"},
+    "procrop-fast": {"profile": "fast"},
+}
+ALL_METHODS = (*CROPPERS, "centre", "smartcrop", "vips-attention", "vips-entropy")
 PEERS = ("vips-attention", "smartcrop", "vips-entropy", "centre")  # tie-break order for "best peer"
 EXTS = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff"}
 
@@ -188,6 +195,12 @@ def verify_vips_box(path: str, ratio: float) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- methods
 
 
+def cropper_note(kwargs: dict[str, str], model: str | None) -> str:
+    """How a procrop method was built, e.g. ``Cropper(profile='fast'), learned bundle `tiny```."""
+    call = f"Cropper({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+    return f"{call}, learned bundle `{model}`" if model else f"{call}, classic scorer"
+
+
 class Methods:
     """Per-method box functions (one ratio) and speed functions (decode + several ratios)."""
 
@@ -202,11 +215,10 @@ class Methods:
         from procrop import Cropper
 
         for n in names:
-            if n == "procrop":
-                self.croppers[n] = Cropper()
-            elif n == "procrop-fast":
-                self.notes[n] = "Cropper(profile='fast')"
-                self.croppers[n] = Cropper(profile="fast")
+            if n in CROPPERS:
+                kwargs = CROPPERS[n]
+                self.croppers[n] = Cropper(**kwargs)
+                self.notes[n] = cropper_note(kwargs, self.croppers[n].model_name)
             elif n == "smartcrop":
                 import smartcrop
 
@@ -690,9 +702,12 @@ def markdown(
         L += ["", f"procrop median / vips-attention median = **{summ['procrop_over_vips_attention']:.2f}x**"]
     L += [
         "",
-        "## Worst procrop cases (contact sheet `cuts_worst.png`)",
+        "## Worst procrop (learned default) cases (contact sheet `cuts_worst.png`)",
         "",
-        "Red: procrop; green: best peer (fewest face, then person, then bad cuts); yellow: faces and persons.",
+        (
+            "Red: procrop (learned default); green: best peer (fewest face, then person, then bad cuts); "
+            "yellow: faces and persons."
+        ),
         "",
         "| file | ratio | faces cut | YuNet score of cut faces | persons cut | best peer | its faces cut | its persons cut |",
         "|---|---|---:|---|---:|---|---:|---:|",

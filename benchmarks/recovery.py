@@ -1,13 +1,14 @@
 """Frame recovery on held-out photos: how well each cropper finds the photographer's frame in a wider canvas.
 
     python benchmarks/recovery.py [--photos ../shared/data/photos] [--limit N] [--seed 0]
+        [--bundle NAME=DIR ...] [--skip-peers]
 
 This script owns the recovery benchmark and its results table (``benchmarks/RESULTS.md``,
-``benchmarks/results/recovery.json``, and ``benchmarks/results/recovery_worst.png``, a contact sheet of
-procrop's 8 worst recoveries). On the held-out photos of ``benchmarks/split.json`` (whole sources the
-reference database and any training never see), each photo is shrunk into a wider canvas -- the
-photographer's frame is the answer -- with fills the weak-label training never uses (its ``classical``
-fill is a warped, blurred, re-grained reflection):
+``benchmarks/results/recovery.json``, and ``benchmarks/results/recovery_worst_learned.png``, a contact
+sheet of the learned default's 8 worst recoveries). On the held-out photos of ``benchmarks/split.json``
+(whole sources the reference database and any training never see), each photo is shrunk into a wider
+canvas -- the photographer's frame is the answer -- with fills the weak-label training never uses (its
+fills are :data:`procrop.weaklabels.outpaint.TRAINING_FILLS`; the disjointness is checked at run time):
 
 * ``mirror_dark``: a plain mirror extension, blurred and darkened with distance from the frame;
 * ``flat_noise``: a flat border of the photo's mean colour with Gaussian noise;
@@ -16,12 +17,22 @@ fill is a warped, blurred, re-grained reflection):
 
 Canvas ratio and coverage are drawn (seeded) per photo and fill from :data:`RATIOS` and
 :data:`COVERAGES`. Methods run interleaved per canvas, their order rotated, on the in-memory canvas (no
-decoding timed). ``procrop`` (free ratio, top 1; also at the frame's ratio), ``procrop --fast``,
-``classic`` (no retrieval) and ``centre`` get no size hint; smartcrop.py and libvips' attention and entropy
-smart crops get the frame's exact size (the oracle hint of ``procrop eval``'s peers). libvips' box is
-read from the crop's ``xoffset``/``yoffset`` (minus the left/top), verified pixel-exact on the first canvas.
-Metrics: IoU with the frame and BDE (mean displacement of the four edges, x over the canvas width,
-y over its height).
+decoding timed). procrop's methods (free ratio, top 1, unless said otherwise) get no size hint:
+
+* ``procrop (learned default)``: ``Cropper()``, the learned box scorer; ``procrop @ frame ratio``: the
+  same at the frame's ratio; ``procrop --fast``: ``Cropper(profile="fast")``;
+* ``classic``: ``Cropper(scorer="classic")``, the hand-set scorer with retrieval (the former default);
+  ``classic (no retrieval)``: the same with ``reference_db=None``;
+* ``untrained network``: the learned scorer's network with random weights (torch seed 0, no
+  references), exported by this script into a temporary bundle (skipped when torch is missing);
+* ``learned: NAME``: the learned scorer from the bundle folder of each ``--bundle NAME=DIR`` (ablations).
+
+``centre`` gets no size hint either; smartcrop.py and libvips' attention and entropy smart crops get the
+frame's exact size (the oracle hint of ``procrop eval``'s peers; ``--skip-peers`` drops the four, for
+development only). libvips' box is read from the crop's ``xoffset``/``yoffset`` (minus the left/top),
+verified pixel-exact on the first canvas. Metrics: IoU with the frame and BDE (mean displacement of the
+four edges, x over the canvas width, y over its height). ``RESULTS.md`` also embeds the speed table of
+``benchmarks/results/bench_crop.md`` (written by ``benchmarks/bench_crop.py``) when it exists.
 """
 
 from __future__ import annotations
@@ -30,8 +41,9 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +62,9 @@ RATIOS = ((16, 9), (3, 2), (4, 3), (1, 1), (21, 9))
 COVERAGES = (0.45, 0.6, 0.75)
 ANALYSIS_SIDE = 640  # photos are shrunk to this long side before the canvas is made
 FILLS = ("mirror_dark", "flat_noise", "blur_cover")
+WORST_SHEET = "recovery_worst_learned.png"
 Box = tuple[float, float, float, float]
+Canvas = tuple[str, str, tuple[int, int], float, np.ndarray, tuple[int, int, int, int]]
 
 
 # ---- canvases and fills -------------------------------------------------------------------------
@@ -142,20 +156,56 @@ def smartcrop_box(canvas: np.ndarray, w: int, h: int) -> Box:
     return (top["x"] / k, top["y"] / k, top["width"] / k, top["height"] / k)
 
 
-def make_methods() -> dict[str, Callable[[np.ndarray, tuple[int, int]], Box]]:
-    """Method name -> ``f(canvas, (frame_w, frame_h)) -> box``."""
+Method = Callable[[np.ndarray, tuple[int, int]], Box]
+DEFAULT_METHOD = "procrop (learned default)"
+UNTRAINED_METHOD = "untrained network"
+NO_TORCH = "the torch extra is not installed: `pip install 'procrop[torch]'`"
+
+
+def top1(cropper: Any, ratio: str | None = "free") -> Method:
+    """The best box of ``cropper`` at ``ratio`` (``None``: the frame's ratio)."""
+    def method(canvas: np.ndarray, frame: tuple[int, int]) -> Box:
+        label = ratio if ratio is not None else ratio_text(*frame)
+        return tuple(cropper.crop(canvas, ratios=[label], top_k=1)[0].box)
+
+    return method
+
+
+def untrained_bundle(out_dir: Path) -> Path | None:
+    """The learned scorer's network with random weights (torch seed 0, no references) exported as a
+    bundle under ``out_dir``; ``None`` when the torch extra (torch, onnx) is not installed."""
+    try:
+        import torch
+
+        from procrop.model.boxnet import BoxNet
+        from procrop.model.boxnet_export import export_bundle
+
+        torch.manual_seed(0)
+        return export_bundle(BoxNet().eval(), out_dir / "untrained", None, {"name": "untrained"})
+    except ImportError:  # also procrop.errors.MissingExtraError (onnx)
+        return None
+
+
+def procrop_methods(bundles: dict[str, Path]) -> tuple[dict[str, Method], dict[str, str | None]]:
+    """procrop's methods (see the module docstring) and each one's bundle name (``None``: classic).
+    ``bundles`` maps a row name (``untrained network``, ``learned: NAME``) to a bundle folder."""
     from procrop import Cropper
 
-    default, fast, classic = Cropper(), Cropper(profile="fast"), Cropper(reference_db=None)
+    default = Cropper()
+    croppers = {DEFAULT_METHOD: default, "procrop --fast": Cropper(profile="fast"),
+                "classic": Cropper(scorer="classic"),
+                "classic (no retrieval)": Cropper(scorer="classic", reference_db=None),
+                **{name: Cropper(learned_model=folder) for name, folder in bundles.items()}}
+    methods = {name: top1(c) for name, c in croppers.items()}
+    methods = {DEFAULT_METHOD: methods.pop(DEFAULT_METHOD), "procrop @ frame ratio": top1(default, None),
+               **methods}
+    models = {name: croppers.get(name, default).model_name for name in methods}
+    return methods, models
 
-    def top1(cropper: Any, ratio: str) -> Callable[[np.ndarray, tuple[int, int]], Box]:
-        return lambda c, f: tuple(cropper.crop(c, ratios=[ratio], top_k=1)[0].box)
 
+def peer_methods() -> dict[str, Method]:
+    """The centre box and the size-hinted peers."""
     return {
-        "procrop": top1(default, "free"),
-        "procrop @ frame ratio": lambda c, f: tuple(default.crop(c, ratios=[ratio_text(*f)], top_k=1)[0].box),
-        "procrop --fast": top1(fast, "free"),
-        "classic (no retrieval)": top1(classic, "free"),
         "centre (frame ratio)": lambda c, f: largest_box(c.shape[1], c.shape[0], *f),
         "smartcrop.py (size hint)": lambda c, f: smartcrop_box(c, *f),
         "vips attention (size hint)": lambda c, f: vips_box(c, *f, "attention"),
@@ -163,7 +213,14 @@ def make_methods() -> dict[str, Callable[[np.ndarray, tuple[int, int]], Box]]:
     }
 
 
-# ---- metrics --------------------------------------------------------------------------------------
+def check_fills() -> None:
+    """Fail unless the benchmark's fills are disjoint from the weak-label training's."""
+    from procrop.weaklabels.outpaint import TRAINING_FILLS
+
+    shared = set(FILLS) & set(TRAINING_FILLS)
+    if shared:
+        raise AssertionError(f"recovery fills {sorted(shared)} are training fills; the benchmark would leak")
+
 
 # ---- the run --------------------------------------------------------------------------------------
 
@@ -174,7 +231,7 @@ def load_photo(path: Path) -> np.ndarray:
     return np.ascontiguousarray(load_image(str(path), max_side=ANALYSIS_SIDE).pixels)
 
 
-def make_canvases(photos: Path, files: list[str], seed: int):
+def make_canvases(photos: Path, files: list[str], seed: int) -> Iterator[Canvas]:
     """Yield ``(file, fill, ratio, coverage, canvas, frame box)`` for every held-out photo and fill."""
     for i, f in enumerate(files):
         photo = load_photo(photos / f)
@@ -187,13 +244,12 @@ def make_canvases(photos: Path, files: list[str], seed: int):
             yield f, fill, ratio, coverage, fill_canvas(photo, W, H, x, y, fill, rng), (x, y, w, h)
 
 
-def run(photos: Path, files: list[str], seed: int) -> list[dict[str, Any]]:
+def run(photos: Path, files: list[str], seed: int, methods: dict[str, Method]) -> list[dict[str, Any]]:
     """One row per canvas and method: IoU, BDE, milliseconds, the box."""
-    methods = make_methods()
     names = list(methods)
     rows: list[dict[str, Any]] = []
     for n, (f, fill, ratio, cov, canvas, frame) in enumerate(make_canvases(photos, files, seed)):
-        if n == 0:
+        if n == 0 and "vips attention (size hint)" in methods:
             vips_box(canvas, frame[2], frame[3], "attention", verify=True)
         H, W = canvas.shape[:2]
         for name in names[n % len(names):] + names[: n % len(names)]:  # rotate the order per canvas
@@ -201,8 +257,9 @@ def run(photos: Path, files: list[str], seed: int) -> list[dict[str, Any]]:
             box = methods[name](canvas, (frame[2], frame[3]))
             ms = (time.perf_counter() - t0) * 1000
             rows.append({"photo": f, "fill": fill, "canvas_ratio": f"{ratio[0]}:{ratio[1]}", "coverage": cov,
-                         "canvas": [W, H], "frame": list(frame), "method": name, "box": [round(v, 1) for v in box],
-                         "iou": round(iou(box, frame), 4), "bde": round(bde(box, frame, W, H), 4), "ms": round(ms, 2)})
+                         "canvas": [W, H], "frame": list(frame), "method": name,
+                         "box": [round(v, 1) for v in box], "iou": round(iou(box, frame), 4),
+                         "bde": round(bde(box, frame, W, H), 4), "ms": round(ms, 2)})
         if (n + 1) % 30 == 0:
             print(f"  {n + 1} canvases", file=sys.stderr, flush=True)
     return rows
@@ -227,45 +284,91 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def results_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
-    """``RESULTS.md``: the overall table, IoU per fill, speed, and the face-cuts link."""
-    lines = [
-        "# Benchmark results", "",
-        "## Frame recovery on held-out photos", "",
-        f"`python benchmarks/recovery.py` (seed {meta['seed']}): {meta['photos']} held-out photos of "
-        f"`benchmarks/split.json` (whole sources: {', '.join(meta['heldout_sources'])}), each shrunk into "
-        f"{len(FILLS)} canvases (fills {', '.join(f'`{f}`' for f in FILLS)}; canvas ratio from "
-        f"{', '.join(f'{a}:{b}' for a, b in RATIOS)}, photo covering {'/'.join(str(c) for c in COVERAGES)} of "
-        f"the area, drawn per canvas) = {meta['canvases']} canvases; {meta['seconds']:.0f} s in all. "
-        "Methods interleaved per canvas on the in-memory canvas (no decoding timed); the peers marked "
-        "*size hint* receive the frame's exact size. BDE: mean edge displacement (x / canvas width, "
-        "y / canvas height); lower is better.", "",
-        "| method | mean IoU | median IoU | mean BDE | median BDE | median ms / canvas | vs vips attention |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+def _ratio_cell(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}x"
+
+
+def recovery_tables(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The overall table and the per-fill table (markdown lines)."""
+    cols = ("mean IoU", "median IoU", "mean BDE", "median BDE", "median ms / canvas", "vs vips attention")
+    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
     for m, s in summary.items():
         a = s["all"]
         lines.append(f"| {m} | {a['mean_iou']:.3f} | {a['median_iou']:.3f} | {a['mean_bde']:.4f} | "
-                     f"{a['median_bde']:.4f} | {s['median_ms']:.1f} | {s['vs_vips_attention']:.2f}x |")
+                     f"{a['median_bde']:.4f} | {s['median_ms']:.1f} | "
+                     f"{_ratio_cell(s['vs_vips_attention'])} |")
     lines += ["", "Per fill (mean IoU / mean BDE):", "",
               "| method | " + " | ".join(FILLS) + " |", "|---|" + "---:|" * len(FILLS)]
     for m, s in summary.items():
         cells = " | ".join(f"{s[f]['mean_iou']:.3f} / {s[f]['mean_bde']:.4f}" for f in FILLS)
         lines.append(f"| {m} | {cells} |")
-    lines += ["", "Not run: the untrained neural network (random weights return boxes that say nothing about "
-              "recovery; it joins this table once trained).", "",
-              "Contact sheet of procrop's 8 worst recoveries: `benchmarks/results/recovery_worst.png` "
-              "(green: the frame, red: procrop's crop; not committed). Per-canvas rows: "
-              "[results/recovery.json](results/recovery.json).", "", "## Face cuts", ""]
-    cuts = RESULTS / "cuts.md"
-    lines.append("See [results/cuts.md](results/cuts.md)." if cuts.exists()
+    return lines
+
+
+def methods_text(meta: dict[str, Any]) -> str:
+    """What the procrop rows are: bundles, the untrained network (or why it is missing), ablations."""
+    models = meta["models"]
+    default = (f"`{DEFAULT_METHOD}` is `Cropper()`, the learned box scorer (bundle "
+               f"`{models[DEFAULT_METHOD]}`), free ratio, top 1; `procrop @ frame ratio` the same at the "
+               "frame's ratio; `procrop --fast` the same with `profile=\"fast\"` (Haar faces only); "
+               "`classic` is `Cropper(scorer=\"classic\")`, the hand-set scorer with retrieval (the former "
+               "default), and `classic (no retrieval)` the same with `reference_db=None`.")
+    parts = [default]
+    if UNTRAINED_METHOD in models:
+        parts.append(f"`{UNTRAINED_METHOD}`: the same network with random weights (torch seed 0) on the "
+                     "same pretrained backbone, exported by the script into a temporary bundle without "
+                     "references (so it retrieves none): the floor that training has to beat.")
+    else:
+        parts.append(f"Not run: `{UNTRAINED_METHOD}` ({meta['untrained_note']}).")
+    for name, folder in meta["bundles"].items():
+        parts.append(f"`{name}`: bundle `{models[name]}` from `{folder}` (`--bundle`).")
+    if meta["skip_peers"]:
+        parts.append("**Peers skipped** (`--skip-peers`, a development run).")
+    return " ".join(parts)
+
+
+def linked_sections() -> list[str]:
+    """The face-cuts link and the speed table of ``results/bench_crop.md`` (markdown lines)."""
+    lines = ["## Face cuts", ""]
+    lines.append("See [results/cuts.md](results/cuts.md)." if (RESULTS / "cuts.md").exists()
                  else "Not measured yet (`python benchmarks/cuts.py` writes `results/cuts.md`).")
+    lines += ["", "## Speed", ""]
+    speed = RESULTS / "bench_crop.md"
+    if speed.exists():
+        text = speed.read_text(encoding="utf-8").splitlines()
+        body = "\n".join(ln for ln in text if not ln.startswith("# "))  # its title: this section has one
+        lines += ["From [results/bench_crop.md](results/bench_crop.md):", "", body.strip()]
+    else:
+        lines.append("Not measured yet (`python benchmarks/bench_crop.py` writes `results/bench_crop.md`).")
+    return lines
+
+
+def results_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
+    """``RESULTS.md``: the overall table, IoU per fill, what the rows are, face cuts and speed."""
+    fills = ", ".join(f"`{f}`" for f in FILLS)
+    training = ", ".join(f"`{f}`" for f in meta["training_fills"])
+    ratios = ", ".join(f"{a}:{b}" for a, b in RATIOS)
+    setup = (f"`python benchmarks/recovery.py` (seed {meta['seed']}): {meta['photos']} held-out photos of "
+             f"`benchmarks/split.json` (whole sources: {', '.join(meta['heldout_sources'])}), each shrunk "
+             f"into {len(FILLS)} canvases (fills {fills}; canvas ratio from {ratios}, photo covering "
+             f"{'/'.join(str(c) for c in COVERAGES)} of the area, drawn per canvas) = {meta['canvases']} "
+             f"canvases; {meta['seconds']:.0f} s in all. These fills were never used in training: the "
+             f"learned scorer's weak labels use the fills {training} (`TRAINING_FILLS`, checked disjoint at "
+             "run time). Methods interleaved per canvas on the in-memory canvas (no decoding timed); the "
+             "peers marked *size hint* receive the frame's exact size. BDE: mean edge displacement "
+             "(x / canvas width, y / canvas height); lower is better.")
+    sheet = (f"Contact sheet of the learned default's 8 worst recoveries: `benchmarks/results/{WORST_SHEET}` "
+             "(green: the frame, red: its crop; not committed). Per-canvas rows: "
+             "[results/recovery.json](results/recovery.json).")
+    lines = ["# Benchmark results", "", "## Frame recovery on held-out photos", "", setup, "",
+             *recovery_tables(summary), "", methods_text(meta), "", sheet, "", *linked_sections()]
     return "\n".join(lines) + "\n"
 
 
 def contact_sheet(rows: list[dict[str, Any]], photos: Path, seed: int, files: list[str], out: Path) -> None:
-    """The 8 canvases where procrop's free crop recovers the frame worst, frame green, crop red."""
-    worst = sorted((r for r in rows if r["method"] == "procrop"), key=lambda r: r["iou"])[:8]
+    """The 8 canvases where the learned default's free crop recovers the frame worst (frame green, crop
+    red)."""
+    worst = sorted((r for r in rows if r["method"] == DEFAULT_METHOD), key=lambda r: r["iou"])[:8]
     wanted = {(r["photo"], r["fill"]): r for r in worst}
     tiles: dict[tuple[str, str], np.ndarray] = {}
     for f, fill, _, _, canvas, frame in _canvases_for(photos, files, seed, set(wanted)):
@@ -286,11 +389,44 @@ def contact_sheet(rows: list[dict[str, Any]], photos: Path, seed: int, files: li
     cv2.imwrite(str(out), sheet)
 
 
-def _canvases_for(photos: Path, files: list[str], seed: int, wanted: set[tuple[str, str]]):
+def _canvases_for(photos: Path, files: list[str], seed: int, wanted: set[tuple[str, str]]
+                  ) -> Iterator[Canvas]:
     """The canvases of ``wanted`` ``(file, fill)`` pairs, regenerated exactly (same seeds)."""
     for item in make_canvases(photos, files, seed):
         if (item[0], item[1]) in wanted:
             yield item
+
+
+def bundle_arg(text: str) -> tuple[str, Path]:
+    """``NAME=DIR`` of ``--bundle``: the row name ``learned: NAME`` and an existing bundle folder."""
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not (Path(folder) / "model.json").is_file():
+        raise argparse.ArgumentTypeError(f"expected NAME=DIR with DIR/model.json, got {text!r}")
+    return f"learned: {name}", Path(folder)
+
+
+def measure(args: argparse.Namespace, files: list[str], work: Path
+            ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Build the methods (the untrained bundle under ``work``) and run them; the rows and the meta."""
+    from procrop.weaklabels.outpaint import TRAINING_FILLS
+
+    bundles: dict[str, Path] = {}
+    untrained = untrained_bundle(work)
+    if untrained is not None:
+        bundles[UNTRAINED_METHOD] = untrained
+    extra = dict(args.bundle)
+    bundles.update(extra)
+    methods, models = procrop_methods(bundles)
+    if not args.skip_peers:
+        methods.update(peer_methods())
+    t0 = time.perf_counter()
+    rows = run(args.photos, files, args.seed, methods)
+    meta = {"seed": args.seed, "photos": len(files), "canvases": len(rows) // len(methods),
+            "seconds": time.perf_counter() - t0, "limit": args.limit, "models": models,
+            "bundles": {k: str(v) for k, v in extra.items()}, "skip_peers": args.skip_peers,
+            "training_fills": list(TRAINING_FILLS),
+            "untrained_note": None if untrained else NO_TORCH}
+    return rows, meta
 
 
 def main() -> None:
@@ -299,21 +435,22 @@ def main() -> None:
     ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json")
     ap.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (development)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bundle", type=bundle_arg, action="append", default=[], metavar="NAME=DIR",
+                    help="also run the learned scorer of bundle folder DIR, row 'learned: NAME' (repeatable)")
+    ap.add_argument("--skip-peers", action="store_true", help="skip centre and the peers (development only)")
     args = ap.parse_args()
+    check_fills()
     split = json.loads(args.split.read_text(encoding="utf-8"))
     files = split["heldout"][: args.limit or None]
-    t0 = time.perf_counter()
-    rows = run(args.photos, files, args.seed)
-    seconds = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="recovery-") as work:
+        rows, meta = measure(args, files, Path(work))
+    meta["heldout_sources"] = sorted(s for s, v in split["sources"].items() if v["side"] == "heldout")
     summary = summarise(rows)
-    held_sources = sorted(s for s, v in split["sources"].items() if v["side"] == "heldout")
-    meta = {"seed": args.seed, "photos": len(files), "canvases": len(rows) // len(summary),
-            "seconds": seconds, "heldout_sources": held_sources, "limit": args.limit}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "recovery.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1)
                                            + "\n", encoding="utf-8")
     (ROOT / "benchmarks" / "RESULTS.md").write_text(results_markdown(summary, meta), encoding="utf-8")
-    contact_sheet(rows, args.photos, args.seed, files, RESULTS / "recovery_worst.png")
+    contact_sheet(rows, args.photos, args.seed, files, RESULTS / WORST_SHEET)
     print(results_markdown(summary, meta))
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,7 +36,7 @@ import numpy as np
 from ._version import __version__
 from .candidates import CandidateConfig, photo_candidates, ratio_fit_warning, unique_boxes
 from .errors import UsageError
-from .geometry import AspectRatio, parse_ratios, select_diverse
+from .geometry import AspectRatio, largest_size, parse_ratios, select_diverse
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
@@ -157,7 +157,9 @@ class Cropper:
 
     Args:
         weights: a :class:`ScoringWeights` or a path to a weights TOML; default: the shipped file.
-        candidates: candidate layout (minimum area, number of scales, grid density).
+        candidates: candidate layout (minimum area, number of scales, grid density); with the
+            learned scorer the default 8 scales x 12 positions become 4 x 6, since the learned
+            term adds the boxes its own search finds.
         analysis: analysis settings.
         face_detector: a :class:`~procrop.perception.detectors.Detector`; default YuNet
             (Haar cascades with ``profile="fast"``).
@@ -181,6 +183,11 @@ class Cropper:
         object_detector: replaces the default YOLOX-nano detector.
         pose: body keypoints of detected people (MoveNet; extra ``procrop[pose]``) place the
             joints a crop must not cut through; off: the proportions of a standing figure.
+        scorer: ``"learned"`` (default: the box scorer trained on professional compositions,
+            :mod:`procrop.scoring.terms.learned`, is the only weighted term; protection still
+            applies) or ``"classic"`` (the hand-set terms of ``weights`` plus retrieval). A
+            ``model`` checkpoint implies ``"classic"`` plus its ``neural`` term.
+        learned_model: a learned-scorer bundle folder (default: the one shipped with procrop).
     """
 
     def __init__(
@@ -203,9 +210,14 @@ class Cropper:
         profile: str = "default",
         object_detector: Detector | None = None,
         pose: bool = False,
+        scorer: str = "learned",
+        learned_model: str | Path | None = None,
     ) -> None:
         if not (0 < diversity_iou <= 1):
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
+        if scorer not in ("learned", "classic"):
+            raise UsageError(f"scorer must be 'learned' or 'classic', got {scorer!r}")
+        self.scorer_name = "classic" if model is not None else scorer
         if isinstance(weights, (str, Path)):
             weights = ScoringWeights.load(weights)
         weights = weights or ScoringWeights.load()
@@ -218,13 +230,21 @@ class Cropper:
             if model_weight is None:
                 model_weight = 1.5 * sum(v for k, v in weights.weights.items() if k != "neural")
             weights = weights.with_weights(neural=model_weight)
+        if self.scorer_name == "learned":
+            from .scoring.terms.learned import LearnedTerm
+
+            terms.append(LearnedTerm(learned_model))
+            weights = weights.with_weights(**{**{k: 0.0 for k in weights.weights}, "learned": 1.0})
         self.scorer = CompositionScorer(weights)
         self.candidate_config = candidates or CandidateConfig()
+        if self.scorer_name == "learned" and (self.candidate_config.scales, self.candidate_config.grid) == (8, 12):
+            # the learned term searches boxes itself: a coarse grid (plus the anchored crops) is enough
+            self.candidate_config = replace(self.candidate_config, scales=4, grid=6)
         self.analyzer = Analyzer(
             analysis, face_detector, people_detector, analysis_size, max_pixels,
             profile=profile, object_detector=object_detector, pose=pose,
         )
-        retrieval = retrieval_term_for(reference_db)
+        retrieval = retrieval_term_for(reference_db) if self.scorer_name == "classic" else None
         if retrieval is not None and not any(t.name == "retrieval" for t in terms):
             terms.insert(0, retrieval)
         self.extra_terms: tuple[ExtraTerm, ...] = tuple(terms)
@@ -235,6 +255,15 @@ class Cropper:
     @property
     def weights(self) -> ScoringWeights:
         return self.scorer.weights
+
+    @property
+    def model_name(self) -> str | None:
+        """The learned model in use (``None`` with the classic scorer)."""
+        for term in self.extra_terms:
+            name = getattr(term, "model_name", None)
+            if name:
+                return str(name)
+        return None
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -355,24 +384,33 @@ class Cropper:
             for term in self.extra_terms:
                 propose = getattr(term, "extra_candidates", None)
                 if propose is not None and self.scorer.weights.weight(term.name) > 0:
-                    boxes.append(propose(ctx, ratio))
+                    boxes.append(self._large_enough(propose(ctx, ratio), analysis, ratio))
         return unique_boxes(np.concatenate(boxes, axis=0)) if len(boxes) > 1 else boxes[0]
+
+    def _large_enough(self, boxes: np.ndarray, analysis: CompositionAnalysis, ratio: AspectRatio) -> np.ndarray:
+        """Proposed boxes at least ``min_area`` of the largest box of their ratio, as grid candidates are."""
+        W, H = analysis.width, analysis.height
+        value = ratio.resolve(W, H).value
+        largest = float(np.prod(largest_size(W, H, value))) if value is not None else float(W * H)
+        keep = boxes[:, 2] * boxes[:, 3] >= self.candidate_config.min_area * largest * 0.999
+        return boxes[keep]
 
     def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio) -> tuple[np.ndarray, TermValues]:
         """Candidates of one ratio with their base terms: crops that cut a face, person, animal or
         object they could keep whole (or cut cleanly) dropped (:mod:`procrop.scoring.protection`),
-        then, when extra terms will re-rank, the best ``rerank_top`` (every candidate for a neural
-        model) plus the largest box."""
+        then, when extra terms will re-rank, the best ``rerank_top`` plus the largest box (all of
+        them when a neural or learned model scores)."""
         boxes = self.candidates(ctx.analysis, ratio, ctx)
         tv = self.scorer.terms(ctx, boxes)
         allowed = allowed_crops(boxes, ctx.analysis, tv.face_inside)
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)
-        if self.extra_terms:
+        if any(t.name in ("neural", "learned") for t in self.extra_terms):
+            pass  # a network scores every candidate
+        elif self.extra_terms:
             scores = self.scorer.combine(tv)
-            top = len(scores) if any(t.name == "neural" for t in self.extra_terms) else self.rerank_top
-            order = np.lexsort((np.arange(len(scores)), -scores))[:top]
+            order = np.lexsort((np.arange(len(scores)), -scores))[: self.rerank_top]
             biggest = int(np.argmax(boxes[:, 2] * boxes[:, 3]))
             if biggest not in order:
                 order = np.append(order, biggest)

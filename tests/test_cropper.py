@@ -17,9 +17,9 @@ from procrop.geometry import iou_matrix, largest_size, parse_ratio, ratio_error_
 RATIOS = ["free", "original", "1:1", "4:5", "16:9", "9:16", "3:2", "1080x1350"]
 
 
-@pytest.fixture(scope="module")
-def cropper() -> Cropper:
-    return Cropper(reference_db=None)
+@pytest.fixture(scope="module", params=["learned", "classic"])
+def cropper(request: pytest.FixtureRequest) -> Cropper:
+    return Cropper(scorer=request.param, reference_db=None)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_subject_is_kept_and_placed() -> None:
     img[:, :, 2] = 110
     yy, xx = np.mgrid[0:400, 0:900]
     img[(xx - 150) ** 2 + (yy - 200) ** 2 < 60**2] = (230, 30, 30)
-    result = Cropper(reference_db=None).process(img, ["1:1", "16:9"], top_k=3)
+    result = Cropper(scorer="classic", reference_db=None).process(img, ["1:1", "16:9"], top_k=3)
     for c in result.crops:
         x, y, w, h = c.box
         assert x <= 90 and x + w >= 210 and y <= 140 and y + h >= 260
@@ -144,7 +144,7 @@ def test_horizon_lands_on_a_third() -> None:
     img[300:] = (20, 60, 90)
     rng = np.random.default_rng(1)
     img[300:] = np.clip(img[300:] + rng.integers(-8, 8, (300, 600, 3)), 0, 255).astype(np.uint8)
-    result = Cropper(reference_db=None).process(img, ["16:9"], top_k=1)
+    result = Cropper(scorer="classic", reference_db=None).process(img, ["16:9"], top_k=1)
     assert result.analysis.horizon is not None
     assert abs(result.analysis.horizon.y_left - 300) < 15
     x, y, w, h = result.crops[0].box
@@ -152,9 +152,10 @@ def test_horizon_lands_on_a_third() -> None:
     assert min(abs(rel - 1 / 3), abs(rel - 2 / 3)) < 0.1
 
 
-def test_keep_it_as_it_is_can_win() -> None:
+@pytest.mark.parametrize("scorer", ["learned", "classic"])
+def test_keep_it_as_it_is_can_win(scorer: str) -> None:
     # with the minimum area at 100 % only the uncropped frame remains for "original"
-    cropper = Cropper(reference_db=None, candidates=CandidateConfig(min_area=1.0))
+    cropper = Cropper(scorer=scorer, reference_db=None, candidates=CandidateConfig(min_area=1.0))
     img = np.random.default_rng(0).integers(0, 255, (120, 180, 3), dtype=np.uint8)
     result = cropper.process(img, ["original"], top_k=3)
     assert [c.box for c in result.crops] == [(0, 0, 180, 120)]
@@ -171,6 +172,8 @@ def test_bad_arguments(cropper: Cropper) -> None:
         cropper.crop(img, "1:1", top_k=0)
     with pytest.raises(UsageError):
         Cropper(diversity_iou=0)
+    with pytest.raises(UsageError, match="scorer"):
+        Cropper(scorer="magic")
 
 
 def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:
@@ -180,7 +183,7 @@ def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:
     assert set(w.weights) >= {"content", "placement", "balance", "boundary", "headroom", "horizon"}
     custom = tmp_path / "w.toml"
     custom.write_text(w.with_weights(placement=0.0, balance=0.0).to_toml())
-    cropper = Cropper(weights=custom, reference_db=None)
+    cropper = Cropper(weights=custom, reference_db=None, scorer="classic")
     img = np.random.default_rng(0).integers(0, 255, (120, 180, 3), dtype=np.uint8)
     crop = cropper.crop(img, "1:1")[0]
     assert cropper.weights.weight("placement") == 0.0

@@ -34,9 +34,9 @@ PHOTOS = [
 RATIOS = ["1:1", "4:5", "16:9", "9:16"]
 
 
-@pytest.fixture(scope="module")
-def cropper() -> Cropper:
-    return Cropper(reference_db=None)
+@pytest.fixture(scope="module", params=["learned", "classic"])
+def cropper(request: pytest.FixtureRequest) -> Cropper:
+    return Cropper(scorer=request.param, reference_db=None)
 
 
 def exhaustive_boxes(width: int, height: int, ratio: float, steps: int = 24) -> np.ndarray:

@@ -354,16 +354,18 @@ def test_bundled_database(manifest: list[dict[str, str]]) -> None:
 
 def test_cropper_uses_bundled_db_by_default_and_a_users_db(small_db: tuple[Path, list[Path]], photo_paths: list[Path]) -> None:
     photo = photo_paths[7]
-    default = Cropper().process(photo, "1:1")
+    learned = Cropper().process(photo, "1:1")  # the learned default retrieves from its own bundle
+    assert learned.references and "learned" in learned.crops[0].terms
+    default = Cropper(scorer="classic").process(photo, "1:1")
     assert default.references and "retrieval" in default.crops[0].terms
     assert default.crops[0].references
     json.dumps(default.to_dict())
     out, photos = small_db
-    own = Cropper(reference_db=out).process(photo, "1:1")
+    own = Cropper(scorer="classic", reference_db=out).process(photo, "1:1")
     assert {r["source"] for r in own.references} <= {str(p) for p in photos}
-    off = Cropper(reference_db=None).process(photo, "1:1")
+    off = Cropper(scorer="classic", reference_db=None).process(photo, "1:1")
     assert not off.references and "retrieval" not in off.crops[0].terms
-    r = runner.invoke(app, ["crop", str(photo), "--db", str(out), "-r", "1:1"])
+    r = runner.invoke(app, ["crop", str(photo), "--scorer", "classic", "--db", str(out), "-r", "1:1"])
     data = json.loads(r.stdout)
     assert data["references"][0]["source"] in {str(p) for p in photos}
 
@@ -386,7 +388,7 @@ def test_retrieval_ranks_the_professional_frame_higher(photo_paths: list[Path], 
     db = tmp_path / "train_db"
     build_database([str(p) for p in train], db, workers=2)
     term = RetrievalTerm(db)
-    cropper = Cropper(reference_db=None)
+    cropper = Cropper(scorer="classic", reference_db=None)
     rng = np.random.default_rng(0)
     better = worse = 0
     for p in held_out:

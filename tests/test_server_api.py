@@ -123,7 +123,7 @@ def test_crop_image_box_keeps_png_format(client, beach):
     assert_error(post(client, "/v1/crop/image", beach, ratio="1:1", rank=9), 422)
 
 
-def test_describe_and_score(client, beach):
+def test_describe_and_score(client, cropper, beach):
     r = post(client, "/v1/describe", beach)
     assert r.status_code == 200 and "photo" in r.json()["description"]
     assert {"faces", "subjects"} <= set(r.json()["analysis"])
@@ -133,6 +133,9 @@ def test_describe_and_score(client, beach):
         assert 0 <= s["score"] <= 1 and 0 <= s["confidence"] <= 1 and s["terms"] and s["reason"]
         assert abs(sum(s["contributions"].values()) - s["score"]) < 1e-3
     assert a["score"] != b["score"]
+    assert a["scorer"] == "learned" and a["model"] == cropper.model_name and "learned" in a["terms"]
+    assert b["scorer"] == "classic" and "model" not in b
+    assert "content" in b["terms"] and "learned" not in b["terms"]
     crop = post(client, "/v1/crop", beach, ratios="1:1", top_k=1).json()["crops"][0]
     again = post(client, "/v1/score", beach, box=",".join(map(str, crop["box"]))).json()
     assert abs(again["score"] - crop["score"]) < 1e-3 and again["terms"] == crop["terms"]
@@ -140,8 +143,54 @@ def test_describe_and_score(client, beach):
     assert_error(post(client, "/v1/score", beach, box="1,2,3"), 422, "invalid_parameter")
 
 
+def test_scorer_choice(client, cropper, beach):
+    """``default`` and ``learned`` are the learned scorer, ``classic`` the hand-set one, on every
+    route that ranks or scores; the response names the scorer (and the learned model)."""
+    learned = post(client, "/v1/crop", beach, ratios="1:1", top_k=1).json()
+    assert learned["scorer"] == "learned" and learned["model"] == cropper.model_name
+    assert "learned" in learned["crops"][0]["terms"]
+    named = post(client, "/v1/crop", beach, ratios="1:1", top_k=1, scorer="learned").json()
+    assert named["scorer"] == "learned" and named["crops"] == learned["crops"]
+    classic = post(client, "/v1/crop", beach, ratios="1:1", top_k=1, scorer="classic").json()
+    assert classic["scorer"] == "classic" and "model" not in classic
+    crop = classic["crops"][0]
+    assert {"content", "placement"} <= set(crop["terms"]) and "learned" not in crop["terms"]
+    for key in ("crops", "uncropped_score", "description", "analysis", "procrop_version"):
+        assert key in classic
+    again = post(client, "/v1/score", beach, box=",".join(map(str, crop["box"])), scorer="classic").json()
+    assert abs(again["score"] - crop["score"]) < 1e-3 and again["terms"] == crop["terms"]
+    image = post(client, "/v1/crop/image", beach, ratio="1:1", scorer="classic")
+    assert image.status_code == 200 and image.headers["x-procrop-box"] == ",".join(map(str, crop["box"]))
+    assert image.headers["x-procrop-score"] == f"{crop['score']:.4f}"
+
+
+def test_one_cropper_per_scorer_built_once(cropper, monkeypatch):
+    from procrop.server import service
+
+    built: list[str] = []
+
+    def slow_build(settings, scorer):
+        time.sleep(0.05)  # widen the race window
+        built.append(scorer)
+        return Cropper(scorer=scorer, reference_db=None)
+
+    monkeypatch.setattr(service, "build_cropper", slow_build)
+    svc = service.CropService(ServerSettings(), cropper)
+    got: list = []
+    threads = [threading.Thread(target=lambda: got.append(svc.cropper("classic"))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert built == ["classic"] and len(got) == 8 and all(c is got[0] for c in got)
+    assert got[0].scorer_name == "classic" and svc.cropper("learned") is cropper
+    assert svc.cache("classic") is not svc.cache("learned") and svc.cache("classic").cropper is got[0]
+
+
 def test_bad_parameters(client, beach):
-    assert_error(post(client, "/v1/crop", beach, scorer="neural"), 422, "invalid_parameter")
+    body = assert_error(post(client, "/v1/crop", beach, scorer="neural"), 422, "invalid_parameter")
+    assert "learned" in body["detail"] and "classic" in body["detail"]
+    assert_error(post(client, "/v1/score", beach, box="0,0,10,10", scorer="neural"), 422, "invalid_parameter")
     assert_error(post(client, "/v1/crop", beach, ratios="banana"), 422, "invalid_parameter")
     assert_error(post(client, "/v1/crop", beach, top_k=0), 422, "invalid_parameter")
     assert_error(post(client, "/v1/crop", beach, top_k="many"), 422, "invalid_parameter")
@@ -232,17 +281,23 @@ def test_timeout_gives_504(cropper, beach):
     with TestClient(app) as c:
         body = assert_error(post(c, "/v1/crop", beach), 504, "timeout")
         assert "0.2" in body["detail"]
-        time.sleep(0.6)  # the abandoned work finishes and frees its slot
+        deadline = time.monotonic() + 30  # the abandoned work finishes and frees its slot
+        while c.get("/health").json()["load"]["running"] and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert c.get("/health").json()["load"]["running"] == 0
 
 
-def test_health_docs_and_page(client):
+def test_health_docs_and_page(client, cropper):
     h = client.get("/health").json()
     assert h["status"] == "ok" and "max_upload_bytes" in h["limits"]
+    assert h["scorers"]["default"] == "learned" and h["scorers"]["model"] == cropper.model_name
     assert "reference_db" not in json.dumps(h)
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "multipart/form-data" in spec["paths"]["/v1/crop"]["post"]["requestBody"]["content"]
+    for path in ("/v1/crop", "/v1/crop/image", "/v1/score"):
+        form = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert form["properties"]["scorer"]["description"].startswith("default, learned or classic")
     page = client.get("/")
     assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
     static = Path(__file__).resolve().parents[1] / "procrop" / "server" / "static"

@@ -17,6 +17,7 @@ from .crop import crop_command, describe_command
 from .dataset import dataset_app
 from .evaluate import eval_command
 from .index import index_app
+from .learned import learned_app
 from .serve import serve_command
 from .train import export_command, train_command
 
@@ -51,6 +52,7 @@ app.command("train")(train_command)
 app.command("export")(export_command)
 app.command("import-checkpoint")(import_checkpoint_command)
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(learned_app, name="learned")
 app.command("serve")(serve_command)
 
 

@@ -39,10 +39,14 @@ def crop_command(
     ray: Optional[str] = typer.Option(
         None, "--ray", help="Run on Ray: 'local', 'auto' or a ray:// address (extra procrop[distributed])."
     ),
-    db: Optional[str] = typer.Option(None, "--db", help="Reference database of professional photos."),
-    no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off."),
-    model: Optional[str] = typer.Option(None, "--model", help="Neural ProCrop checkpoint (extra procrop[torch])."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (default: shipped)."),
+    scorer: str = typer.Option(
+        "learned", "--scorer", help="learned (default: trained on professional compositions) or classic (hand-set terms)."
+    ),
+    learned_model: Optional[str] = typer.Option(None, "--learned-model", help="Learned-scorer bundle folder (default: shipped)."),
+    db: Optional[str] = typer.Option(None, "--db", help="Reference database of professional photos (classic scorer)."),
+    no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off (classic scorer)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Neural ProCrop checkpoint (extra procrop[torch]; implies --scorer classic)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),
     min_area: float = typer.Option(0.3, "--min-area", min=0.01, max=1.0, help="Smallest crop, as a share of the largest box of its ratio."),
     analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
     force: bool = typer.Option(False, "--force", help="Redo images already done in --out."),
@@ -56,7 +60,7 @@ def crop_command(
     """Find the best crops of each image, with scores and reasons.
 
     \f
-    Over 60 lines only because of its 18 option declarations; the work is in
+    Over 60 lines only because of its 20 option declarations; the work is in
     :func:`procrop.output.batch.crop_files`.
     """
     from ..output.batch import crop_files
@@ -71,8 +75,13 @@ def crop_command(
     options, output = _crop_options(
         ratios, top_k, out, preview, save_crops, db, no_db, model, weights, min_area, analysis_size, no_analysis
     )
-    if fast or pose:
-        options = replace(options, profile="fast" if fast else "default", pose=pose)
+    if scorer not in ("learned", "classic"):
+        raise usage_error(f"--scorer {scorer!r}: use learned or classic")
+    if learned_model and not (Path(learned_model) / "model.json").exists():
+        raise usage_error(f"--learned-model {learned_model}: not a learned-scorer bundle (no model.json)")
+    options = replace(options, profile="fast" if fast else "default", pose=pose,
+                      scorer="classic" if model else scorer,
+                      learned_model=str(Path(learned_model).resolve()) if learned_model else None)
     stream = json_path is None and out is None and len(files) > 1
     with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
         tid = bar.add_task("crop", total=len(files))
@@ -161,7 +170,7 @@ def describe_command(
     files, problems = iter_image_files(inputs)
     if not files:
         raise usage_error("no input images")
-    cropper = Cropper(analysis_size=analysis_size, reference_db=None)
+    cropper = Cropper(analysis_size=analysis_size, reference_db=None, scorer="classic")
     failures = list(problems)
     for f in files:
         try:

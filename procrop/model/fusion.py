@@ -13,24 +13,9 @@ Reference tokens ``(B, k, T, F)`` are projected to ``d`` and LayerNorm'ed; text 
 
 from __future__ import annotations
 
-import hashlib
-import re
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[.,;]")
-
-
-def tokenize(text: str, vocab: int, length: int) -> list[int]:
-    """Words (lower-cased) -> ids by a stable hash into ``1..vocab-1`` (0 is padding), padded or
-    cut to ``length``. No vocabulary file: any description (ours or a caption) maps the same way."""
-    ids = []
-    for w in _WORD.findall(text.lower())[:length]:
-        h = int.from_bytes(hashlib.blake2s(w.encode("utf-8"), digest_size=4).digest(), "little")
-        ids.append(1 + h % (vocab - 1))
-    return ids + [0] * (length - len(ids))
 
 
 class TextEncoder(nn.Module):

@@ -139,7 +139,7 @@ class Conditioner:
         context): references retrieved for the image are shared through the cache.
         """
         from ..perception.describe import describe
-        from .fusion import tokenize
+        from .tokens import tokenize
 
         cfg = self.cfg
         refs = np.zeros((cfg.k_refs, cfg.ref_tokens, cfg.ref_dim), np.float32)

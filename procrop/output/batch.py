@@ -54,11 +54,19 @@ class CropOptions:
     include_analysis: bool = True
     profile: str = "default"
     pose: bool = False
+    scorer: str = "learned"
+    learned_model: str | None = None
 
     def signature(self) -> dict[str, Any]:
+        """The options as stored in each result; with the learned scorer, ``model`` names the
+        learned model in use (its bundle's name)."""
         d = asdict(self)
         d["ratios"] = list(self.ratios)
         d.pop("include_analysis")
+        if self.scorer == "learned" and not self.model:
+            from ..model.runtime import LearnedModel
+
+            d["learned_model_name"] = LearnedModel(self.learned_model).name
         return d
 
     def make_cropper(self) -> Cropper:
@@ -67,6 +75,8 @@ class CropOptions:
             "analysis_size": self.analysis_size,
             "profile": self.profile,
             "pose": self.pose,
+            "scorer": self.scorer,
+            "learned_model": self.learned_model,
         }
         if self.weights:
             kwargs["weights"] = self.weights

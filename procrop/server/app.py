@@ -1,9 +1,9 @@
 """The FastAPI application: routes, OpenAPI description, static page, per-process state.
 
 This module owns :func:`create_app` (one app = one :class:`~procrop.server.service.CropService`
-= one :class:`procrop.Cropper`) and :func:`app_from_env`, the factory uvicorn's worker processes
-call, so every worker loads the models once. Every route reads the upload itself through
-:mod:`procrop.server.uploads` (bounded, in memory), runs the CPU work through
+= one :class:`procrop.Cropper` per scorer) and :func:`app_from_env`, the factory uvicorn's worker
+processes call, so every worker loads each scorer's models once. Every route reads the upload
+itself through :mod:`procrop.server.uploads` (bounded, in memory), runs the CPU work through
 :class:`~procrop.server.limits.WorkLimiter`, and answers JSON, an image, or the page.
 """
 
@@ -20,9 +20,9 @@ from procrop import Cropper, MissingExtraError, __version__
 
 from .errors import ApiError, install_error_handlers
 from .limits import WorkLimiter
-from .service import CropService, split_ratios
+from .service import DEFAULT_SCORER, CropService, split_ratios
 from .settings import ServerSettings
-from .uploads import Upload, parse_int, parse_multipart, parse_scorer, read_body, require_upload
+from .uploads import SCORERS, Upload, parse_int, parse_multipart, parse_scorer, read_body, require_upload
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
@@ -38,6 +38,11 @@ def _form_doc(fields: dict[str, tuple[str, str]]) -> dict[str, Any]:
     schema = {"type": "object", "required": ["file"], "properties": props}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
+
+#: The ``scorer`` form field of the routes that rank or score boxes.
+_SCORER_TEXT = ("default, learned or classic: the learned scorer (default, trained on professional "
+                "compositions) or the classic hand-set terms with retrieval")
+_SCORER_FIELD = ("string", _SCORER_TEXT)
 
 _ERRORS = {code: {"description": text, "content": {"application/json": {"example": {"error": err, "detail": "..."}}}}
            for code, err, text in [(413, "too_large", "upload over the byte limit"),
@@ -70,7 +75,6 @@ class _State:
                 fields, upload = await asyncio.wait_for(self.form(request), max(deadline - _now(), 0.001))
             except asyncio.TimeoutError:
                 raise ApiError(408, "request_timeout", "the upload did not arrive in time") from None
-            parse_scorer(fields)
             call = job(fields, upload)
             return await self.limiter.run(deadline, call)
 
@@ -94,7 +98,9 @@ def create_app(settings: ServerSettings | None = None, cropper: Cropper | None =
 
     Args:
         settings: limits and tuning; defaults to :class:`ServerSettings()`.
-        cropper: a ready :class:`Cropper` to share; by default one is built from ``settings``.
+        cropper: a ready :class:`Cropper` to share for its scorer (``cropper.scorer_name``); the
+            croppers of the other scorers (all of them by default) are built from ``settings``
+            on first use.
 
     Raises:
         MissingExtraError: FastAPI (or python-multipart) is not installed.
@@ -132,13 +138,15 @@ def _add_api_routes(app: Any, state: _State) -> None:
     @app.post("/v1/crop", tags=["crop"], responses=_ERRORS, openapi_extra=_form_doc({
         "ratios": ("string", "comma list: free, original, W:H (1:1,4:5,16:9) or output sizes WxH (1080x1350)"),
         "top_k": ("integer", f"crops per ratio, 1-{s.max_top_k} (default 3)"),
-        "scorer": ("string", "default or classic")}))
+        "scorer": _SCORER_FIELD}))
     async def crop(request: Request) -> JSONResponse:
-        """Ranked crops with scores, term breakdowns, reasons, description and analysis (the CLI's JSON)."""
+        """Ranked crops with scores, term breakdowns, reasons, description and analysis (the CLI's
+        JSON), with the ``scorer`` (and learned ``model``) that ranked them."""
         def job(fields: dict[str, str], up: Upload) -> Any:
             ratios = split_ratios(fields.get("ratios", fields.get("ratio", "")), s.max_ratios)
             top_k = parse_int(fields, "top_k", 3, 1, s.max_top_k)
-            return lambda: svc.crop_json(up.data, up.filename, ratios, top_k)
+            scorer = parse_scorer(fields)
+            return lambda: svc.crop_json(up.data, up.filename, ratios, top_k, scorer)
         return JSONResponse(await state.work(request, job))
 
     @app.post("/v1/crop/image", tags=["crop"], responses={**_ERRORS, 200: {
@@ -148,7 +156,7 @@ def _add_api_routes(app: Any, state: _State) -> None:
             "rank": ("integer", "which crop of that ratio (1 = best)"),
             "box": ("string", "x,y,w,h: cut this box instead of searching (e.g. an adjusted crop)"),
             "width": ("integer", "output width"), "height": ("integer", "output height"),
-            "scorer": ("string", "default or classic")}))
+            "scorer": _SCORER_FIELD}))
     async def crop_image(request: Request) -> Response:
         """One cropped image, in the format of the upload."""
         def job(fields: dict[str, str], up: Upload) -> Any:
@@ -158,7 +166,8 @@ def _add_api_routes(app: Any, state: _State) -> None:
                       "height": parse_int(fields, "height", None, 1, s.max_output_side)}
             if params["ratio"]:
                 split_ratios(params["ratio"], 1)
-            return lambda: svc.crop_image(up.data, up.filename, params)
+            scorer = parse_scorer(fields)
+            return lambda: svc.crop_image(up.data, up.filename, params, scorer)
         reply = await state.work(request, job)
         ascii_name = reply.filename.encode("ascii", "replace").decode().replace("?", "_")
         headers = {"Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
@@ -184,19 +193,24 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
 
     @app.post("/v1/score", tags=["analysis"], responses=_ERRORS, openapi_extra=_form_doc({
         "box": ("string", "x,y,w,h in pixels of the (EXIF-oriented) image"),
-        "scorer": ("string", "default or classic")}))
+        "scorer": _SCORER_FIELD}))
     async def score(request: Request) -> JSONResponse:
-        """Score a given box: score, confidence, term breakdown, reason, references."""
+        """Score a given box: score, confidence, term breakdown, reason, references, and the
+        ``scorer`` (and learned ``model``) used."""
         def job(fields: dict[str, str], up: Upload) -> Any:
             if not fields.get("box", "").strip():
                 raise ApiError(422, "invalid_parameter", "box is required: x,y,w,h")
-            return lambda: svc.score(up.data, up.filename, fields["box"])
+            scorer = parse_scorer(fields)
+            return lambda: svc.score(up.data, up.filename, fields["box"], scorer)
         return JSONResponse(await state.work(request, job))
 
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, Any]:
-        """Liveness, version, limits and current load."""
-        return {"status": "ok", "version": __version__, "limits": s.public(), "load": state.limiter.stats()}
+        """Liveness, version, scorers (with the default model), limits and current load."""
+        scorers = {"default": DEFAULT_SCORER, "choices": sorted(set(SCORERS.values())),
+                   "model": svc.cropper(DEFAULT_SCORER).model_name}
+        return {"status": "ok", "version": __version__, "scorers": scorers, "limits": s.public(),
+                "load": state.limiter.stats()}
 
 
 def _add_page_routes(app: Any) -> None:

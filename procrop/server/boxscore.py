@@ -63,7 +63,11 @@ class BoxScore:
 
 
 class AnalysisCache:
-    """Thread-safe LRU of :class:`Prepared` images keyed by content hash."""
+    """Thread-safe LRU of :class:`Prepared` images of one cropper, keyed by content hash.
+
+    A prepared context also holds per-image state of that cropper's terms (the learned model's
+    encoding, retrieved references), so every cropper needs a cache of its own.
+    """
 
     def __init__(self, cropper: Cropper, size: int = 16) -> None:
         self.cropper = cropper

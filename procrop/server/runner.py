@@ -3,7 +3,7 @@
 This module owns :func:`serve`. With ``workers > 1`` uvicorn's multi-process mode starts the
 workers, each of which builds its app through the factory
 :func:`procrop.server.app.app_from_env` (settings travel as JSON in an environment variable), so
-every worker holds exactly one :class:`procrop.Cropper` with its models loaded once.
+every worker holds one :class:`procrop.Cropper` per scorer, with its models loaded once.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
     Args:
         host: address to bind; loopback by default (put a reverse proxy in front to publish it).
         port: TCP port.
-        workers: uvicorn worker processes (one :class:`procrop.Cropper` each).
+        workers: uvicorn worker processes (one :class:`procrop.Cropper` per scorer each).
         log_level: uvicorn's log level.
         **limits: :class:`~procrop.server.settings.ServerSettings` fields
             (``max_upload_bytes``, ``max_pixels``, ``timeout_s``, ``max_concurrency``, ``max_queue``...).

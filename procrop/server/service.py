@@ -1,14 +1,17 @@
 """The blocking work behind each endpoint, on top of the public :class:`procrop.Cropper` API.
 
-This module owns :class:`CropService`: one per server process, holding the process's single
-:class:`Cropper` (models and the reference database are loaded once) and the analysis cache. Its
-methods take the uploaded bytes and validated parameters and return JSON-ready dicts or encoded
-image bytes; they are called from the thread pool of :class:`~procrop.server.limits.WorkLimiter`.
-No method writes to disk or returns a server path: the image is named by the sanitised upload name.
+This module owns :class:`CropService`: one per server process, holding one :class:`Cropper` per
+scorer (``learned``, the default, and ``classic``), each built on first use (models and the
+reference database are then loaded once) with its own analysis cache. Its methods take the
+uploaded bytes and validated parameters (the scorer as :func:`~procrop.server.uploads.parse_scorer`
+returns it) and return JSON-ready dicts or encoded image bytes; they are called from the thread
+pool of :class:`~procrop.server.limits.WorkLimiter`. No method writes to disk or returns a server
+path: the image is named by the sanitised upload name.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -20,15 +23,25 @@ from .boxscore import AnalysisCache, score_box
 from .errors import ApiError
 from .imaging import crop_to_bytes, output_size
 from .settings import ServerSettings
-from .uploads import EXTENSIONS, ImageInfo, parse_box, sniff_image
+from .uploads import EXTENSIONS, SCORERS, ImageInfo, parse_box, sniff_image
+
+#: The scorer of requests that name none (``scorer=default``).
+DEFAULT_SCORER = SCORERS["default"]
 
 
-def build_cropper(settings: ServerSettings) -> Cropper:
-    """The process's cropper: bundled reference database, none, or a given folder."""
+def build_cropper(settings: ServerSettings, scorer: str = DEFAULT_SCORER) -> Cropper:
+    """A cropper of ``scorer`` (``learned`` or ``classic``); the settings' reference database
+    (bundled, none, or a given folder) applies to the classic scorer's retrieval."""
     db = settings.reference_db
-    if db == "default":
-        return Cropper(max_pixels=settings.max_pixels)
-    return Cropper(reference_db=None if db == "none" else db, max_pixels=settings.max_pixels)
+    return Cropper(scorer=scorer, reference_db=None if db == "none" else db, max_pixels=settings.max_pixels)
+
+
+def scorer_info(cropper: Cropper) -> dict[str, str]:
+    """What a response says about its scorer: ``scorer`` and, for a learned one, ``model``."""
+    info = {"scorer": cropper.scorer_name}
+    if cropper.model_name:
+        info["model"] = cropper.model_name
+    return info
 
 
 @dataclass(frozen=True)
@@ -51,27 +64,54 @@ def split_ratios(text: str, max_ratios: int) -> list[str]:
 
 
 class CropService:
-    """Crop, describe and score uploaded images with one shared :class:`Cropper`."""
+    """Crop, describe and score uploaded images with one shared :class:`Cropper` per scorer.
+
+    Args:
+        settings: limits, cache size and reference database.
+        cropper: a ready cropper serving its own scorer (``cropper.scorer_name``); croppers of
+            the other scorers are built from ``settings`` on first use.
+    """
 
     def __init__(self, settings: ServerSettings, cropper: Cropper | None = None) -> None:
         self.settings = settings
-        self.cropper = cropper if cropper is not None else build_cropper(settings)
-        self.cache = AnalysisCache(self.cropper, settings.analysis_cache)
+        self._caches: dict[str, AnalysisCache] = {}
+        self._lock = threading.Lock()
+        # /v1/describe needs no scorer: it analyses with the given cropper, or the default one
+        self._describer = DEFAULT_SCORER if cropper is None else cropper.scorer_name
+        if cropper is not None:
+            self._caches[cropper.scorer_name] = AnalysisCache(cropper, settings.analysis_cache)
+
+    def cache(self, scorer: str) -> AnalysisCache:
+        """The analysis cache of ``scorer``'s cropper, both built on first use (once, thread-safe)."""
+        cache = self._caches.get(scorer)
+        if cache is None:
+            with self._lock:
+                cache = self._caches.get(scorer)
+                if cache is None:
+                    cache = AnalysisCache(build_cropper(self.settings, scorer), self.settings.analysis_cache)
+                    self._caches[scorer] = cache
+        return cache
+
+    def cropper(self, scorer: str) -> Cropper:
+        """The cropper of ``scorer`` (``learned`` or ``classic``), built on first use."""
+        return self.cache(scorer).cropper
 
     def sniff(self, data: bytes) -> ImageInfo:
         """Format and size from the bytes; 422 for non-images and oversized images."""
         return sniff_image(data, self.settings.max_pixels)
 
-    def process(self, data: bytes, ratios: list[str], top_k: int) -> CropResult:
-        """The cropper's full result for the uploaded bytes."""
-        return self.cropper.process(data, ratios, top_k)
+    def process(self, data: bytes, ratios: list[str], top_k: int, scorer: str) -> CropResult:
+        """``scorer``'s cropper's full result for the uploaded bytes."""
+        return self.cropper(scorer).process(data, ratios, top_k)
 
-    def crop_json(self, data: bytes, name: str, ratios: list[str], top_k: int) -> dict[str, Any]:
-        """The CLI's JSON schema for one image, named by the upload, with no file paths."""
+    def crop_json(self, data: bytes, name: str, ratios: list[str], top_k: int, scorer: str) -> dict[str, Any]:
+        """The CLI's JSON schema for one image, named by the upload, with no file paths, plus
+        the ``scorer`` (and ``model``) that ranked the crops."""
         self.sniff(data)
-        result = self.process(data, ratios, top_k)
+        result = self.process(data, ratios, top_k, scorer)
         d = result.to_dict()
         d["image"] = name
+        d.update(scorer_info(self.cropper(scorer)))
         for crop in d["crops"]:
             crop.pop("file", None)
         return d
@@ -79,7 +119,7 @@ class CropService:
     def describe(self, data: bytes, name: str) -> dict[str, Any]:
         """The composition in words plus the analysis (faces, subjects, lines, horizon...)."""
         self.sniff(data)
-        prepared = self.cache.get(data)
+        prepared = self.cache(self._describer).get(data)
         return {
             "image": name,
             "width": prepared.loaded.width,
@@ -88,16 +128,18 @@ class CropService:
             "analysis": prepared.analysis.to_dict(),
         }
 
-    def score(self, data: bytes, name: str, box: str) -> dict[str, Any]:
-        """Score a user-given box ``x,y,w,h``: score, confidence, terms, reason, references."""
+    def score(self, data: bytes, name: str, box: str, scorer: str) -> dict[str, Any]:
+        """Score a user-given box ``x,y,w,h`` with ``scorer``: score, confidence, terms, reason,
+        references, and the ``scorer`` (and ``model``) used."""
         self.sniff(data)
-        prepared = self.cache.get(data)
+        cache = self.cache(scorer)
+        prepared = cache.get(data)
         parsed = parse_box(box, prepared.loaded.width, prepared.loaded.height)
         return {"image": name, "width": prepared.loaded.width, "height": prepared.loaded.height,
-                **score_box(self.cropper, prepared, parsed).to_dict()}
+                **score_box(cache.cropper, prepared, parsed).to_dict(), **scorer_info(cache.cropper)}
 
-    def crop_image(self, data: bytes, name: str, params: dict[str, Any]) -> ImageReply:
-        """One cropped image in the upload's format.
+    def crop_image(self, data: bytes, name: str, params: dict[str, Any], scorer: str) -> ImageReply:
+        """One cropped image in the upload's format, the box searched with ``scorer``.
 
         ``params``: ``box`` (``x,y,w,h`` text, skips the search), ``ratio``, ``rank``, ``width``,
         ``height`` (output size; both -> exactly that size, one -> aspect kept).
@@ -105,13 +147,13 @@ class CropService:
         info = self.sniff(data)
         width, height = params.get("width"), params.get("height")
         if params.get("box"):
-            loaded = self.cropper.load(data)  # the oriented size (EXIF may swap the axes)
+            loaded = self.cropper(scorer).load(data)  # the oriented size (EXIF may swap the axes)
             box = parse_box(params["box"], loaded.width, loaded.height)
             score, default_size, label, rank = None, None, "box", 1
         else:
             ratio = params.get("ratio") or (f"{width}x{height}" if width and height else "free")
             rank = int(params.get("rank") or 1)
-            result = self.process(data, [ratio], rank)
+            result = self.process(data, [ratio], rank, scorer)
             if len(result.crops) < rank:
                 raise ApiError(422, "no_such_crop",
                                f"only {len(result.crops)} crop(s) of ratio {ratio} for this image, asked for rank {rank}")

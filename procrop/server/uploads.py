@@ -39,6 +39,9 @@ _MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
     (b"MM\x00*", 0, "TIFF", "image/tiff"),
     (b"BM", 0, "BMP", "image/bmp"),
 )
+#: ``scorer`` values a client may send -> the :class:`procrop.Cropper` scorer they select.
+SCORERS = {"default": "learned", "learned": "learned", "classic": "classic"}
+
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tif", "BMP": "bmp"}
 
 
@@ -221,8 +224,10 @@ def parse_box(text: str, width: int, height: int) -> tuple[int, int, int, int]:
 
 
 def parse_scorer(fields: dict[str, str]) -> str:
-    """The scorer name; ``default`` and ``classic`` (the same composition scorer) are accepted."""
+    """The ``scorer`` field as a :class:`procrop.Cropper` scorer: ``learned`` (also ``default``,
+    blank or absent) or ``classic``."""
     name = fields.get("scorer", "").strip().lower() or "default"
-    if name not in ("default", "classic"):
-        raise ApiError(422, "invalid_parameter", f"unknown scorer {name[:40]!r}: use 'default' or 'classic'")
-    return name
+    if name not in SCORERS:
+        raise ApiError(422, "invalid_parameter",
+                       f"unknown scorer {name[:40]!r}: use 'default', 'learned' or 'classic'")
+    return SCORERS[name]

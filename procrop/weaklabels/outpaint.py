@@ -98,8 +98,7 @@ class ClassicalOutpainter:
     def fill(self, photo: np.ndarray, spec: CanvasSpec, rng: np.random.Generator, prompt: str = "") -> np.ndarray:
         x0, y0, w, h = spec.frame
         W, H = spec.width, spec.height
-        if photo.shape[:2] != (h, w):
-            raise UsageError(f"photo is {photo.shape[1]}x{photo.shape[0]}, the frame is {w}x{h}")
+        check_frame(photo, spec)
         d = distance_outside(spec)
         size = float(min(w, h))
         ramp = np.clip(d / (0.25 * size), 0, 1) ** 1.5  # 0 at the frame, 1 a quarter photo away
@@ -196,15 +195,104 @@ class DiffusersOutpainter:
         return canvas
 
 
+def check_frame(photo: np.ndarray, spec: CanvasSpec) -> None:
+    """Raise :class:`UsageError` unless ``photo`` has exactly the size of ``spec``'s frame."""
+    w, h = spec.frame[2:]
+    if photo.shape[:2] != (h, w):
+        raise UsageError(f"photo is {photo.shape[1]}x{photo.shape[0]}, the frame is {w}x{h}")
+
+
+def _regrain(canvas: np.ndarray, photo: np.ndarray, spec: CanvasSpec, rng: np.random.Generator) -> np.ndarray:
+    """Add the photo's own noise level outside the frame and paste the photo back exactly."""
+    x0, y0, w, h = spec.frame
+    grain = rng.normal(0, noise_level(photo), canvas.shape[:2] + (1,)).astype(np.float32)
+    out = np.clip(canvas.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    out[y0 : y0 + h, x0 : x0 + w] = photo
+    return out
+
+
+class SmearOutpainter:
+    """The photo's edge rows and columns stretched outward (edge replication), softened with
+    distance by a growing blur, then re-grained: the look of a "content-aware" extension that
+    ran out of ideas. A training fill (the benchmark's fills are different)."""
+
+    name = "smear"
+
+    def fill(self, photo: np.ndarray, spec: CanvasSpec, rng: np.random.Generator, prompt: str = "") -> np.ndarray:
+        check_frame(photo, spec)
+        x0, y0, w, h = spec.frame
+        pad = ((y0, spec.height - h - y0), (x0, spec.width - w - x0), (0, 0))
+        ext = np.pad(photo, pad, mode="edge").astype(np.float32)
+        size = float(min(w, h))
+        d = np.clip(distance_outside(spec) / (0.3 * size), 0, 1)[:, :, None]
+        blurred = gaussian_blur(ext, float(rng.uniform(0.01, 0.04)) * size)
+        return _regrain(ext * (1 - d) + blurred * d, photo, spec, rng)
+
+
+class InpaintOutpainter:
+    """OpenCV's Telea in-painting of the margin at a reduced size (fast), upscaled and re-grained:
+    smooth, colour-continuous surroundings. A training fill."""
+
+    name = "inpaint"
+
+    def fill(self, photo: np.ndarray, spec: CanvasSpec, rng: np.random.Generator, prompt: str = "") -> np.ndarray:
+        check_frame(photo, spec)
+        x0, y0, w, h = spec.frame
+        W, H = spec.width, spec.height
+        k = min(1.0, 96 / max(W, H))
+        sw, sh = max(8, round(W * k)), max(8, round(H * k))
+        small = np.zeros((sh, sw, 3), np.uint8)
+        mask = np.full((sh, sw), 255, np.uint8)
+        fx0, fy0 = round(x0 * k), round(y0 * k)
+        fw, fh = max(1, min(sw - fx0, round(w * k))), max(1, min(sh - fy0, round(h * k)))
+        small[fy0 : fy0 + fh, fx0 : fx0 + fw] = cv2.resize(photo, (fw, fh), interpolation=cv2.INTER_AREA)
+        mask[fy0 : fy0 + fh, fx0 : fx0 + fw] = 0
+        filled = cv2.inpaint(small, mask, 5, cv2.INPAINT_TELEA)
+        big = cv2.resize(filled, (W, H), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+        return _regrain(big, photo, spec, rng)
+
+
+class ForeignOutpainter:
+    """Another photograph (from ``pool``, RGB arrays) scaled to cover the canvas, mildly blurred
+    and shifted towards the photo's mean colour: real scene texture around the frame that does
+    not continue it, so only the frame's own composition tells where it is. A training fill."""
+
+    name = "foreign"
+
+    def __init__(self, pool: list[np.ndarray] | None = None) -> None:
+        self.pool = pool or []
+
+    def fill(self, photo: np.ndarray, spec: CanvasSpec, rng: np.random.Generator, prompt: str = "") -> np.ndarray:
+        check_frame(photo, spec)
+        W, H = spec.width, spec.height
+        other = self.pool[int(rng.integers(len(self.pool)))] if self.pool else photo[:, ::-1]
+        oh, ow = other.shape[:2]
+        k = max(W / ow, H / oh)
+        big = cv2.resize(other, (int(np.ceil(ow * k)), int(np.ceil(oh * k))), interpolation=cv2.INTER_LINEAR)
+        oy, ox = (big.shape[0] - H) // 2, (big.shape[1] - W) // 2
+        out = gaussian_blur(big[oy : oy + H, ox : ox + W].astype(np.float32), float(rng.uniform(0.002, 0.012)) * max(W, H))
+        shift = photo.reshape(-1, 3).mean(axis=0) - out.reshape(-1, 3).mean(axis=0)
+        out += float(rng.uniform(0.3, 0.8)) * shift[None, None, :]
+        return _regrain(out, photo, spec, rng)
+
+
+#: The fills weak-label training sets draw from (``procrop.training.boxsets``); the recovery
+#: benchmark's fills (``benchmarks/recovery.py``) are none of these.
+TRAINING_FILLS: tuple[str, ...] = ("classical", "smear", "inpaint", "foreign")
+
+
 BackendFactory = Callable[..., Any]
-BACKENDS: dict[str, BackendFactory] = {"classical": ClassicalOutpainter, "diffusers": DiffusersOutpainter}
+BACKENDS: dict[str, BackendFactory] = {
+    "classical": ClassicalOutpainter, "smear": SmearOutpainter, "inpaint": InpaintOutpainter,
+    "foreign": ForeignOutpainter, "diffusers": DiffusersOutpainter,
+}
 
 
 def create_outpainter(name: str, **kwargs: Any) -> Outpainter:
     try:
         factory = BACKENDS[name]
     except KeyError:
-        raise UsageError(f"unknown out-painting backend {name!r}; use classical or diffusers") from None
+        raise UsageError(f"unknown out-painting backend {name!r}; use one of {', '.join(BACKENDS)}") from None
     if name == "diffusers" and not kwargs.get("model"):
         raise UsageError("the diffusers backend needs --model (a local in-painting pipeline folder or a hub id)")
     return factory(**kwargs)

@@ -36,7 +36,7 @@ function settings() {
   const size = $("#size");
   const m = size.value.match(/^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$/);
   if (m && +m[1] > 0 && +m[2] > 0) ratios.push(`${+m[1]}x${+m[2]}`);
-  return { ratios: ratios.length ? ratios.join(",") : "free", top_k: $("#topk").value };
+  return { ratios: ratios.length ? ratios.join(",") : "free", top_k: $("#topk").value, scorer: $("#scorer").value };
 }
 
 function say(text) { $("#status").textContent = text; }
@@ -163,7 +163,7 @@ async function rescore(photo, crop) {
   const box = crop.box.slice();
   crop.el.classList.add("busy");
   try {
-    const s = await api("/v1/score", photo.file, { box: box.join(",") });
+    const s = await api("/v1/score", photo.file, { box: box.join(","), scorer: photo.result.scorer });
     if (crop.box.join() !== box.join()) return; // moved again meanwhile; a newer call follows
     Object.assign(crop, { score: s.score, confidence: s.confidence, terms: s.terms, reason: s.reason,
       references: s.references });
@@ -261,6 +261,7 @@ function bindControls() {
   }));
   $("#size").addEventListener("change", rerunAll);
   $("#topk").addEventListener("change", rerunAll);
+  $("#scorer").addEventListener("change", rerunAll);
   $("#zip-all").addEventListener("click", () => downloadZip(photos, "procrop_crops.zip"));
 }
 

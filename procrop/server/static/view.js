@@ -7,6 +7,7 @@ const TERM_HELP = {
   boundary: "edges cut no subject and run through calm areas", headroom: "room above the top face",
   horizon: "horizon on a third", scale: "keeps more of the photo",
   retrieval: "framed like retrieved professional photos", neural: "a trained network's score",
+  learned: "the learned scorer: overlap with a professional's frame",
 };
 
 /** Create an element: h("div", {class: "x", onclick: fn}, child, "text"...). */
@@ -24,6 +25,11 @@ export function h(tag, attrs = {}, ...children) {
 
 export const fmt = (x, d = 2) => Number(x).toFixed(d);
 export const pct = (x) => `${Math.round(100 * x)}%`;
+
+/** Which scorer ranked a photo's crops, with the learned model's name. */
+export function scorerText(result) {
+  return `Scorer: ${result.scorer}${result.model ? `, model ${result.model}` : ""}`;
+}
 
 export function cropTitle(crop) {
   return `${crop.ratio} #${crop.rank}`;
@@ -113,6 +119,7 @@ export function renderBreakdown(photo, crop, actions) {
       h("span", { text: `${pct(crop.confidence)} confident it beats the uncropped photo` })),
     h("p", { class: "boxline", text: `Box x ${crop.box[0]}, y ${crop.box[1]}, ${crop.box[2]}×${crop.box[3]} px` +
       (crop.output_size ? ` → ${crop.output_size[0]}×${crop.output_size[1]}` : "") }),
+    h("p", { class: "boxline scorerline", text: scorerText(photo.result) }),
     termRows(crop),
     h("p", { class: "reason" }, h("strong", { text: "Why: " }), crop.reason || "—"),
     referenceList(crop.references, "Guided by"),

@@ -1,0 +1,136 @@
+"""``procrop learned ...``: build, train and export the learned default scorer (extra ``procrop[torch]``).
+
+``procrop learned build`` is the one command that rebuilds the shipped bundle: every stage resumes
+where a killed run stopped (finished box-set shards are kept, training continues from
+``last.pt``), so it can run in parts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import usage_error, usage_errors
+
+learned_app = typer.Typer(help="Build, train and export the learned default scorer (needs procrop[torch]).",
+                          no_args_is_help=True)
+
+
+def _split(split: Path, photos: Path) -> tuple[list[str], list[str]]:
+    try:
+        s = json.loads(split.read_text(encoding="utf-8"))
+        return [str(photos / f) for f in s["train"]], [str(photos / f) for f in s["heldout"]]
+    except (OSError, ValueError, KeyError) as exc:
+        raise usage_error(f"{split}: not a split file with 'train' and 'heldout' lists ({exc})") from None
+
+
+@learned_app.command("boxsets")
+def boxsets_command(
+    photos: list[str] = typer.Argument(..., help="Professional photos (files)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Box-set folder (re-running resumes it)."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Store photo names relative to this folder."),
+    canvases: int = typer.Option(12, "--canvases", "-n", min=1, help="Canvases per photo."),
+    seed: int = typer.Option(0, "--seed"),
+    backbone: str = typer.Option("pretrained", "--backbone", help="pretrained, or random (the ablation)."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+) -> None:
+    """Shrink professional photos into augmented canvases and cache their backbone features."""
+    from ..errors import require
+
+    require("torch", "building box sets", "torch")
+    from ..training.boxsets import BoxSetOptions, build_boxsets
+
+    with usage_errors():
+        shards = build_boxsets(photos, out, BoxSetOptions(canvases=canvases, seed=seed, backbone=backbone),
+                               root=str(root) if root else None, workers=workers)
+    typer.echo(f"{len(shards)} shards in {out}")
+
+
+@learned_app.command("train")
+def train_command(
+    train: Path = typer.Option(..., "--train", help="Training box sets."),
+    val: Path = typer.Option(..., "--val", help="Held-out box sets (validated every epoch)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder (re-running resumes from last.pt)."),
+    refs: Optional[Path] = typer.Option(None, "--refs", help="Reference database (mobilenet encoder) of the training photos."),
+    epochs: int = typer.Option(16, "--epochs", min=1),
+    no_refs: bool = typer.Option(False, "--no-refs", help="Ablation: no reference fusion."),
+    no_text: bool = typer.Option(False, "--no-text", help="Ablation: no description fusion."),
+    threads: int = typer.Option(2, "--threads", min=1),
+) -> None:
+    """Train the learned box scorer on cached box sets; the best epoch by held-out recovery is kept."""
+    from ..errors import require
+
+    require("torch", "training", "torch")
+    from ..training.boxtrain import BoxTrainConfig, train_boxnet, with_net
+
+    cfg = with_net(BoxTrainConfig(epochs=epochs, threads=threads), refs=not no_refs, text=not no_text)
+    with usage_errors():
+        best = train_boxnet(str(train), str(val), out, str(refs) if refs and not no_refs else None, cfg)
+    typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f} -> {out / 'best.pt'}")
+
+
+@learned_app.command("export")
+def export_command(
+    checkpoint: Path = typer.Argument(..., help="A run's best.pt."),
+    out: Path = typer.Argument(..., help="Bundle folder to write."),
+    refs: Optional[Path] = typer.Option(None, "--refs", help="The reference database the model was trained with."),
+    name: str = typer.Option("procrop-learned", "--name", help="Model name reported in JSON options."),
+    check: Optional[Path] = typer.Option(None, "--check", help="A photo to compare torch and onnxruntime on."),
+) -> None:
+    """Export a trained box scorer as the onnxruntime bundle ``procrop crop`` uses."""
+    from ..errors import require
+
+    require("torch", "exporting", "torch")
+    from ..model.boxnet_export import bundle_parity, export_bundle, load_checkpoint
+
+    with usage_errors():
+        model, state = load_checkpoint(checkpoint)
+        info = {"name": name, "record": state.get("record"), "training": state.get("meta")}
+        path = export_bundle(model, out, str(refs) if refs else None, info,
+                             backbone=(state.get("meta") or {}).get("backbone", "pretrained"))
+    typer.echo(f"wrote {path}")
+    if check:
+        from ..imaging.load import load_image
+
+        diff = bundle_parity(model, path, load_image(str(check), max_side=416).pixels)
+        typer.echo(f"max |torch - onnxruntime| score: {diff:.2e}")
+
+
+@learned_app.command("build")
+def build_command(
+    photos: Path = typer.Option(..., "--photos", help="The professional photo pool."),
+    split: Path = typer.Option(..., "--split", help="JSON with 'train' and 'heldout' lists (names under --photos)."),
+    work: Path = typer.Option(..., "--work", help="Working folder: box sets, reference database, runs (resumable)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write."),
+    epochs: int = typer.Option(16, "--epochs", min=1),
+    workers: int = typer.Option(2, "--workers", "-j", min=1),
+    name: str = typer.Option("procrop-learned", "--name"),
+) -> None:
+    """Everything, resumable: reference database of the training photos, box sets (12 canvases per
+    training photo, 4 per held-out photo), training with per-epoch held-out validation, export."""
+    from ..errors import require
+
+    require("torch", "building the learned model", "torch")
+    from ..model.boxnet_export import export_bundle, load_checkpoint
+    from ..retrieval import build_database, read_licences
+    from ..training.boxsets import BoxSetOptions, build_boxsets
+    from ..training.boxtrain import BoxTrainConfig, train_boxnet
+
+    train, held = _split(split, photos)
+    refs = work / "refdb_train_mobilenet"
+    with usage_errors():
+        manifest = photos / "MANIFEST.csv"
+        licences = read_licences(manifest) if manifest.exists() else None
+        build_database(train, refs, encoder="mobilenet", source_root=photos, licences=licences)
+        build_boxsets(train, work / "boxsets_train", BoxSetOptions(canvases=12, seed=0), root=str(photos),
+                      workers=workers)
+        build_boxsets(held, work / "boxsets_heldout", BoxSetOptions(canvases=4, seed=1), root=str(photos),
+                      workers=workers)
+        best = train_boxnet(str(work / "boxsets_train"), str(work / "boxsets_heldout"), work / "run", str(refs),
+                            BoxTrainConfig(epochs=epochs))
+        model, state = load_checkpoint(work / "run" / "best.pt")
+        export_bundle(model, out, str(refs), {"name": name, "record": state.get("record"), "training": state.get("meta")})
+    typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f}; bundle {out}")

@@ -1,0 +1,148 @@
+"""Running the learned box scorer's bundle with onnxruntime (no torch).
+
+A bundle (:mod:`procrop.model.boxnet_export`) is a folder; the default one ships in
+``procrop/resources/models/learned``. :class:`LearnedModel` loads it lazily (the first
+:meth:`~LearnedModel.encode`), then per photo:
+
+1. :meth:`LearnedModel.encode`: the photo squashed to 256 x 256 -> backbone maps -> its ``k`` most
+   similar professional photos in the bundle's reference database (the ``mobilenet`` search vector
+   of ``c5``) -> the description's token ids -> the fused maps (:class:`EncodedPhoto`);
+2. :meth:`LearnedModel.score`: ``sigmoid`` scores of any boxes (normalised ``x1, y1, x2, y2``).
+
+Sessions use ``threads`` intra-op threads (default 1: procrop parallelises across photos).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelLoadError, require
+from .tokens import tokenize
+
+#: The bundle that ships with procrop.
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "resources" / "models" / "learned"
+INPUT_SIDE = 256
+
+
+@dataclass
+class EncodedPhoto:
+    """One photo through the backbone and the fusion: everything :meth:`LearnedModel.score` needs."""
+
+    fused: np.ndarray
+    edges: np.ndarray
+    context: np.ndarray
+    aspect: float
+    refs: np.ndarray
+    ref_mask: np.ndarray
+    text_ids: np.ndarray
+    references: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+class LearnedModel:
+    """A learned box-scorer bundle (see the module docstring).
+
+    Raises:
+        ModelLoadError: naming the folder when a file is missing or unreadable.
+    """
+
+    def __init__(self, bundle: str | os.PathLike | None = None, threads: int = 1) -> None:
+        self.path = Path(bundle) if bundle else DEFAULT_BUNDLE
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._sessions: dict[str, Any] | None = None
+        self._refs: tuple[np.ndarray, np.ndarray, list[dict[str, Any]]] | None = None
+        card = self.path / "model.json"
+        try:
+            self.card: dict[str, Any] = json.loads(card.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{card}: cannot read the learned model's card ({exc})") from None
+        self.config: dict[str, Any] = self.card["config"]
+
+    @property
+    def name(self) -> str:
+        """The model's name and version, as the JSON ``options`` report it."""
+        return str(self.card.get("name", self.path.name))
+
+    def _load(self) -> dict[str, Any]:
+        with self._lock:
+            if self._sessions is None:
+                ort = require("onnxruntime", "the learned scorer", "base")
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = self.threads
+                opts.inter_op_num_threads = 1
+                sessions = {}
+                for part in ("backbone", "encode", "score"):
+                    f = self.path / f"{part}.onnx"
+                    try:
+                        sessions[part] = ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"])
+                    except Exception as exc:  # onnxruntime raises its own types
+                        raise ModelLoadError(f"{f}: cannot load the learned model ({exc})") from None
+                self._sessions = sessions
+            return self._sessions
+
+    def _references(self) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        if self._refs is None:
+            folder = self.path / "references"
+            if not self.config.get("refs") or not folder.exists():
+                self._refs = (np.zeros((0, 1), np.float32), np.zeros((0, 64, 64), np.float16), [])
+            else:
+                from ..retrieval.store import ReferenceDB
+
+                db = ReferenceDB.open(folder, expect_encoder="mobilenet")
+                self._refs = (db.vectors, db.tokens, db.items)
+        return self._refs
+
+    def retrieve(self, c5: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Reference tokens ``(1, k, 64, 64)``, mask ``(1, k)`` and descriptions for a ``(1280, h, w)`` map."""
+        from ..retrieval.encoders.mobilenet import GROUPS, group_channels, mobilenet_vector
+
+        vectors, tokens, items = self._references()
+        refs = np.zeros((1, k, 64, 64), np.float32)
+        mask = np.ones((1, k), bool)
+        if not len(items):
+            return refs, mask, []
+        fmap = np.ascontiguousarray(c5.transpose(1, 2, 0), dtype=np.float32)
+        sims = vectors @ mobilenet_vector(fmap, group_channels(fmap, GROUPS))
+        top = np.argsort(-sims, kind="stable")[:k]
+        refs[0, : len(top)] = tokens[top].astype(np.float32)
+        mask[0, : len(top)] = False
+        described = [{"source": items[i].get("source", ""), "similarity": round(float(sims[i]), 4),
+                      **({"licence": items[i]["licence"]} if "licence" in items[i] else {})} for i in top]
+        return refs, mask, described
+
+    def encode(self, pixels: np.ndarray, text: str = "") -> EncodedPhoto:
+        """An RGB uint8 photo (any size) and its description -> :class:`EncodedPhoto`."""
+        import cv2
+
+        s = self._load()
+        sq = cv2.resize(pixels, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+        c3, c4, c5 = s["backbone"].run(None, {"images": np.ascontiguousarray(sq.transpose(2, 0, 1)[None])})
+        cfg = self.config
+        refs, mask, described = self.retrieve(c5[0], int(cfg["k_refs"]))
+        ids = np.asarray([tokenize(text, int(cfg["vocab"]), int(cfg["text_len"]))], np.int64)
+        fused, edges, context = s["encode"].run(
+            None, {"c3": c3, "c4": c4, "c5": c5, "refs": refs, "ref_mask": mask, "text_ids": ids})
+        h, w = pixels.shape[:2]
+        return EncodedPhoto(fused, edges, context, w / h, refs, mask, ids, described)
+
+    def score(self, encoded: EncodedPhoto, boxes: np.ndarray) -> np.ndarray:
+        """Scores in [0, 1] of ``boxes (N, 4)`` normalised ``x1, y1, x2, y2``: the expected IoU with a
+        professional's frame."""
+        b = np.asarray(boxes, np.float32).reshape(1, -1, 4)
+        if b.shape[1] == 0:
+            return np.zeros(0)
+        (logits,) = self._load()["score"].run(None, {
+            "fused": encoded.fused, "edges": encoded.edges, "context": encoded.context, "boxes": b,
+            "aspect": np.asarray([encoded.aspect], np.float32)})
+        return _sigmoid(logits[0].astype(np.float64))

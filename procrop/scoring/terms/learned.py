@@ -1,0 +1,97 @@
+"""The learned term: procrop's default scorer, a box scorer trained on professional compositions.
+
+The shipped bundle (:mod:`procrop.model.runtime`, card in ``docs/model_card.md``) scores any box
+of a photo with the expected overlap of that box with a professional photographer's frame, given
+the photo, its description and its most similar professional photographs. As an
+:class:`~procrop.scoring.context.ExtraTerm` it
+
+* proposes, per requested ratio, the best boxes :func:`procrop.model.search.search` finds under
+  its own score (a grid, then local refinement), so the winner is not limited to the grid of
+  :mod:`procrop.candidates`;
+* scores every candidate; with :class:`~procrop.cropper.Cropper`'s default ``scorer="learned"`` it
+  is the only weighted term, and :mod:`procrop.scoring.protection` still drops crops that cut a
+  face, person, animal or object they could keep.
+
+onnxruntime only (a base dependency); the model loads on first use.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ...geometry import AspectRatio, snap_to_ratio
+from ...model.runtime import EncodedPhoto, LearnedModel
+from ...model.search import search
+from ...perception.describe import describe
+from ..context import ScoringContext
+from ..protection import inside_fractions
+
+
+class LearnedTerm:
+    """:class:`~procrop.scoring.context.ExtraTerm` named ``learned`` (see the module docstring).
+
+    Args:
+        bundle: a bundle folder (default: the one shipped with procrop).
+        proposals: boxes proposed per ratio.
+        threads: onnxruntime intra-op threads.
+    """
+
+    name = "learned"
+
+    def __init__(self, bundle: str | os.PathLike | None = None, proposals: int = 3, threads: int = 1) -> None:
+        self.model = LearnedModel(bundle, threads=threads)
+        self.proposals = proposals
+
+    @property
+    def model_name(self) -> str:
+        return self.model.name
+
+    def encoded(self, ctx: ScoringContext) -> EncodedPhoto:
+        """The photo through the network once per context (cached in ``ctx.cache``)."""
+        enc = ctx.cache.get("learned")
+        if enc is None:
+            image = ctx.image
+            if image is None:
+                raise ValueError("the learned term needs the image")
+            enc = self.model.encode(image.detection_pixels, describe(ctx.analysis))
+            ctx.cache["learned"] = enc
+            ctx.cache["references"] = enc.references
+        return enc
+
+    def _normalised(self, ctx: ScoringContext, boxes: np.ndarray) -> np.ndarray:
+        W, H = ctx.analysis.width, ctx.analysis.height
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return np.stack([b[:, 0] / W, b[:, 1] / H, (b[:, 0] + b[:, 2]) / W, (b[:, 1] + b[:, 3]) / H], axis=1)
+
+    def extra_candidates(self, ctx: ScoringContext, ratio: AspectRatio) -> np.ndarray:
+        """The best boxes of ``ratio`` under the learned score, ``(K, 4)`` ``xywh`` pixels."""
+        enc = self.encoded(ctx)
+        W, H = ctx.analysis.width, ctx.analysis.height
+        value = ratio.resolve(W, H).value
+        faces = [f.box for f in ctx.analysis.faces]
+
+        def score(b: np.ndarray) -> np.ndarray:
+            values = self.model.score(enc, b)
+            if faces:  # steer the search away from boxes that cut a face
+                px = np.stack([b[:, 0] * W, b[:, 1] * H, (b[:, 2] - b[:, 0]) * W, (b[:, 3] - b[:, 1]) * H], axis=1)
+                inside = inside_fractions(px, faces)
+                values = values - ((inside > 0.02) & (inside < 0.97)).any(axis=0)
+            return values
+
+        found, _ = search(score, W / H, value, top=self.proposals)
+        x1, y1 = np.floor(found[:, 0] * W + 1e-6), np.floor(found[:, 1] * H + 1e-6)
+        x2, y2 = np.ceil(found[:, 2] * W - 1e-6), np.ceil(found[:, 3] * H - 1e-6)
+        out = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
+        if value is not None:
+            out = np.asarray([snap_to_ratio(tuple(int(v) for v in b), value, W, H) for b in out], np.float64)
+        out = out[(out[:, 2] >= 2) & (out[:, 3] >= 2)]
+        return out.astype(np.int64).reshape(-1, 4)
+
+    def evaluate(self, ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values = self.model.score(self.encoded(ctx), self._normalised(ctx, boxes))
+        return values, np.ones(len(values), dtype=bool)
+
+    def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
+        return f"the learned model expects {value:.0%} overlap with a professional's framing"

@@ -1,0 +1,245 @@
+"""Training the learned box scorer (:class:`~procrop.model.boxnet.BoxNet`) on cached box sets.
+
+``procrop train boxnet --train DIR --val DIR --refs DB --out RUN`` (:func:`train_boxnet`):
+
+* every canvas gets its ``k`` references once, up front: the ``mobilenet`` search vector of its
+  cached ``c5`` map against the reference database, the canvas's own photo excluded (it would give
+  the answer away; held-out photos are in no database);
+* each step draws :data:`BOXES` boxes per canvas (:func:`draw_boxes`): the frame, jittered and
+  shifted/zoomed copies of it, random boxes and boxes of the inference grid; the target of a box is
+  its IoU with the frame. Loss: a listwise cross-entropy (the softmax over a canvas's boxes against
+  ``softmax(IoU / tau)``) plus a binary cross-entropy of ``sigmoid(logit)`` to the IoU, so the score
+  both ranks and reads as "expected overlap with a professional's frame";
+* after every epoch, validation on the held-out box sets: :func:`procrop.model.search.search` (the
+  shipped inference search) finds each canvas's free-ratio top-1 box; its IoU with the frame is the
+  recovery. The best epoch is kept as ``best.pt``; ``last.pt`` (model, optimiser, schedule, RNG)
+  lets a killed run resume exactly where it stopped; ``log.jsonl`` has one line per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..model.boxnet import BoxNet, BoxNetConfig
+from ..model.search import free_grid, iou_xyxy, search
+from ..model.tokens import tokenize
+from .boxsets import read_boxsets
+
+BOXES = 64
+
+
+@dataclass(frozen=True)
+class BoxTrainConfig:
+    epochs: int = 16
+    batch: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.02
+    tau: float = 0.05
+    bce_weight: float = 1.0
+    seed: int = 0
+    threads: int = 2
+    net: BoxNetConfig = BoxNetConfig()
+
+
+# ---- references --------------------------------------------------------------------------------
+
+def retrieve_refs(c5: np.ndarray, photos: list[str], db_path: str | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference tokens ``(N, k, 64, 64)`` float16 and mask ``(N, k)`` (True: missing) for cached
+    ``c5 (N, 1280, 8, 8)`` maps, each canvas's own photo excluded."""
+    n = len(c5)
+    if not db_path:
+        return np.zeros((n, k, 64, 64), np.float16), np.ones((n, k), bool)
+    from ..retrieval.encoders.mobilenet import GROUPS, group_channels, mobilenet_vector
+    from ..retrieval.store import ReferenceDB
+
+    db = ReferenceDB.open(db_path, expect_encoder="mobilenet")
+    sources = np.array([it.get("source", "") for it in db.items])
+    queries = np.stack([mobilenet_vector(m, group_channels(m, GROUPS))
+                        for m in c5.astype(np.float32).transpose(0, 2, 3, 1)])
+    sims = queries @ db.vectors.T
+    sims[sources[None, :] == np.asarray(photos)[:, None]] = -np.inf
+    top = np.argsort(-sims, axis=1)[:, :k]
+    return db.tokens[top].astype(np.float16), np.zeros((n, k), bool)
+
+
+# ---- boxes and targets -------------------------------------------------------------------------
+
+_GRID = free_grid()
+
+
+def draw_boxes(frame: np.ndarray, rng: np.random.Generator, n: int = BOXES) -> np.ndarray:
+    """``(n, 4)`` normalised boxes for one canvas: the frame, 23 edge-jittered copies, 8 shifted or
+    zoomed copies (ratio kept), 16 random boxes, 16 from the inference grid."""
+    x1, y1, x2, y2 = frame
+    w, h = x2 - x1, y2 - y1
+    sig = rng.choice([0.015, 0.04, 0.1], size=(23, 1))
+    jit = frame[None] + rng.normal(0, 1, (23, 4)) * sig
+    k = rng.uniform(0.7, 1.25, (8, 1))
+    cx = (x1 + x2) / 2 + rng.normal(0, 0.06, (8, 1))
+    cy = (y1 + y2) / 2 + rng.normal(0, 0.06, (8, 1))
+    zoom = np.concatenate([cx - w * k / 2, cy - h * k / 2, cx + w * k / 2, cy + h * k / 2], axis=1)
+    a = rng.uniform(0, 1, (16, 2))
+    b = rng.uniform(0, 1, (16, 2))
+    rand = np.concatenate([np.minimum(a, b), np.maximum(a, b)], axis=1)
+    grid = _GRID[rng.choice(len(_GRID), 16, replace=False)]
+    boxes = np.clip(np.concatenate([frame[None], jit, zoom, rand, grid])[:n], 0, 1)
+    small = (boxes[:, 2] - boxes[:, 0] < 0.05) | (boxes[:, 3] - boxes[:, 1] < 0.05)
+    boxes[small] = grid[: int(small.sum())] if small.sum() <= len(grid) else boxes[small]
+    return boxes.astype(np.float32)
+
+
+def box_loss(logits: torch.Tensor, target_iou: torch.Tensor, tau: float, bce_weight: float) -> torch.Tensor:
+    """Listwise cross-entropy against ``softmax(IoU / tau)`` + ``bce_weight`` x BCE(sigmoid, IoU)."""
+    soft = F.softmax(target_iou / tau, dim=1)
+    listwise = -(soft * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+    return listwise + bce_weight * F.binary_cross_entropy_with_logits(logits, target_iou)
+
+
+# ---- data ----------------------------------------------------------------------------------------
+
+class BoxData:
+    """Box sets in memory with their references and token ids; :meth:`batch` -> tensors."""
+
+    def __init__(self, folder: str, db_path: str | None, cfg: BoxNetConfig) -> None:
+        d = read_boxsets(folder)
+        self.c3, self.c4, self.c5, self.frame = d["c3"], d["c4"], d["c5"], d["frame"]
+        self.canvas = d["canvas"]
+        self.meta = d["meta"]
+        photos = [m["photo"] for m in self.meta]
+        self.refs, self.ref_mask = retrieve_refs(self.c5, photos, db_path if cfg.refs else None, cfg.k_refs)
+        self.text = np.array([tokenize(m["text"], cfg.vocab, cfg.text_len) for m in self.meta], np.int64)
+        self.aspect = (self.canvas[:, 0] / self.canvas[:, 1]).astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def inputs(self, idx: np.ndarray) -> list[torch.Tensor]:
+        f = lambda a: torch.from_numpy(np.ascontiguousarray(a[idx]).astype(np.float32))  # noqa: E731
+        return [f(self.c3), f(self.c4), f(self.c5), f(self.refs), torch.from_numpy(self.ref_mask[idx]),
+                torch.from_numpy(self.text[idx])]
+
+
+# ---- validation ----------------------------------------------------------------------------------
+
+@torch.no_grad()
+def recovery(model: BoxNet, data: BoxData, limit: int = 0) -> dict[str, Any]:
+    """Free-ratio top-1 recovery (mean IoU with the frame) over ``data``, overall and per fill."""
+    model.eval()
+    ious: dict[str, list[float]] = {}
+    n = len(data) if not limit else min(limit, len(data))
+    for i in range(n):
+        idx = np.array([i])
+        fused, edges, context = model.encode(*data.inputs(idx))
+        aspect = torch.from_numpy(data.aspect[idx])
+
+        def score(boxes: np.ndarray) -> np.ndarray:
+            b = torch.from_numpy(boxes.astype(np.float32))[None]
+            return model.score(fused, edges, context, b, aspect)[0].numpy()
+
+        best, _ = search(score, float(data.aspect[i]))
+        iou = float(iou_xyxy(best[:1], data.frame[i][None].astype(np.float64))[0, 0])
+        for key in ("all", data.meta[i]["fill"]):
+            ious.setdefault(key, []).append(iou)
+    return {k: round(float(np.mean(v)), 4) for k, v in ious.items()}
+
+
+# ---- the loop ----------------------------------------------------------------------------------
+
+def _log(out: Path, line: dict[str, Any]) -> None:
+    with open(out / "log.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line) + "\n")
+    print(json.dumps(line), file=sys.stderr, flush=True)
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: str | None,
+                 cfg: BoxTrainConfig | None = None, backbone: str = "pretrained") -> dict[str, Any]:
+    """Train (or resume) a :class:`BoxNet`; returns the best epoch's validation record."""
+    cfg = cfg or BoxTrainConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    t0 = time.time()
+    train, val = BoxData(train_dir, db_path, cfg.net), BoxData(val_dir, db_path, cfg.net)
+    model = BoxNet(cfg.net)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch)
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    rng = np.random.default_rng(cfg.seed)
+    start, best = 0, {"recovery": {"all": -1.0}}
+    last = out / "last.pt"
+    if last.exists():
+        state = torch.load(last, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        start, best = state["epoch"] + 1, state["best"]
+        _log(out, {"resumed_at_epoch": start})
+    meta = {"config": {**asdict(cfg), "net": cfg.net.to_dict()}, "backbone": backbone,
+            "train": str(train_dir), "val": str(val_dir), "references": db_path,
+            "train_canvases": len(train), "val_canvases": len(val)}
+    (out / "run.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    for epoch in range(start, cfg.epochs):
+        model.train()
+        order = rng.permutation(len(train))
+        losses = []
+        for s in range(steps_per_epoch):
+            idx = order[s * cfg.batch:(s + 1) * cfg.batch]
+            boxes = np.stack([draw_boxes(train.frame[i], rng) for i in idx])
+            target = np.stack([iou_xyxy(b.astype(np.float64), train.frame[i][None].astype(np.float64))[:, 0]
+                               for b, i in zip(boxes, idx)]).astype(np.float32)
+            logits = model(*train.inputs(idx), torch.from_numpy(boxes), torch.from_numpy(train.aspect[idx]))
+            loss = box_loss(logits, torch.from_numpy(target), cfg.tau, cfg.bce_weight)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        rec = recovery(model, val)
+        record = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4), "recovery": rec,
+                  "lr": sched.get_last_lr()[0], "minutes": round((time.time() - t0) / 60, 2)}
+        if rec["all"] > best["recovery"]["all"]:
+            best = record
+            _save(out / "best.pt", {"model": model.state_dict(), "config": cfg.net.to_dict(), "record": record,
+                                    "meta": meta})
+        _log(out, record)
+        _save(last, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                     "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "epoch": epoch,
+                     "best": best})
+    return best
+
+
+def load_boxnet(path: str | os.PathLike) -> BoxNet:
+    """A trained :class:`BoxNet` from ``best.pt`` / ``last.pt``."""
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    cfg = state.get("config")
+    model = BoxNet(BoxNetConfig(**cfg) if isinstance(cfg, dict) else BoxNetConfig())
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def with_net(cfg: BoxTrainConfig, **changes: Any) -> BoxTrainConfig:
+    """``cfg`` with its network configuration changed (ablations: ``refs=False``, ``text=False``)."""
+    return replace(cfg, net=replace(cfg.net, **changes))

@@ -1,0 +1,137 @@
+"""The learned default scorer: the shipped bundle on real photos, its options, errors, and the
+train -> resume -> export -> crop path on tiny data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from procrop import Cropper
+from procrop.candidates import CandidateConfig
+from procrop.cli.app import app
+from procrop.errors import ModelLoadError
+from procrop.geometry import iou, largest_size, parse_ratio
+from procrop.model.runtime import DEFAULT_BUNDLE, LearnedModel
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cropper() -> Cropper:
+    return Cropper()
+
+
+@pytest.fixture(scope="module")
+def heldout(photos_dir: Path) -> list[Path]:
+    split = json.loads((ROOT / "benchmarks" / "split.json").read_text())
+    return [photos_dir / f for f in split["heldout"][::15]]
+
+
+def letterbox(photo: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The photo inside a wider canvas filled with its own blurred, enlarged copy (a fill the
+    training never used); returns the canvas and the photo's box."""
+    h, w = photo.shape[:2]
+    k = math.sqrt(1 / rng.uniform(0.45, 0.75))
+    W, H = round(w * k * rng.uniform(0.9, 1.1)), round(h * k * rng.uniform(0.9, 1.1))
+    W, H = max(W, w + 8), max(H, h + 8)
+    x, y = int(rng.integers(0, W - w + 1)), int(rng.integers(0, H - h + 1))
+    canvas = cv2.GaussianBlur(cv2.resize(photo, (W, H)), (0, 0), 0.03 * max(W, H))
+    canvas[y:y + h, x:x + w] = photo
+    return canvas, (x, y, w, h)
+
+
+def test_default_is_the_shipped_learned_model(cropper: Cropper) -> None:
+    card = json.loads((DEFAULT_BUNDLE / "model.json").read_text())
+    assert cropper.scorer_name == "learned" and cropper.model_name == card["name"]
+    assert set(cropper.weights.weights.values()) <= {0.0, 1.0} and cropper.weights.weight("learned") == 1.0
+    size = sum(f.stat().st_size for f in DEFAULT_BUNDLE.glob("*.onnx"))
+    assert size <= 20_000_000
+    assert Cropper(scorer="classic").model_name is None
+
+
+def test_learned_default_recovers_professional_frames(cropper: Cropper, heldout: list[Path]) -> None:
+    """Held-out professional photos (no reference or training example of theirs) shrunk into
+    blurred-cover canvases: the default free crop finds the photographer's frame."""
+    from procrop.imaging.load import load_image
+
+    rng = np.random.default_rng(3)
+    ious = []
+    for p in heldout:
+        canvas, frame = letterbox(load_image(p, 640).pixels, rng)
+        best = cropper.crop(canvas, "free", top_k=1)[0]
+        ious.append(iou(best.box, frame))
+    assert np.mean(ious) >= 0.75, ious
+
+
+def test_learned_crops_keep_exact_ratios_and_min_area(photo_paths: list[Path]) -> None:
+    cropper = Cropper(candidates=CandidateConfig(min_area=0.6))
+    for p in photo_paths[::101]:
+        result = cropper.process(p, ["free", "1:1", "9:16"], top_k=3)
+        W, H = result.width, result.height
+        for c in result.crops:
+            x, y, w, h = c.box
+            assert x >= 0 and y >= 0 and x + w <= W and y + h <= H
+            value = parse_ratio(c.ratio).value
+            largest = W * H if value is None else np.prod(largest_size(W, H, value))
+            assert w * h >= 0.6 * largest * 0.99
+            assert "learned" in c.terms and "learned model" in c.reason
+        assert result.references  # the bundle's professional photos that guided it
+
+
+def test_json_options_name_the_model(tmp_path: Path) -> None:
+    photo = ROOT / "examples" / "beach.jpg"
+    r = runner.invoke(app, ["crop", str(photo), "--json", "-", "--no-analysis", "-q"])
+    assert r.exit_code == 0, r.output
+    options = json.loads(r.stdout)["options"]
+    assert options["scorer"] == "learned" and options["learned_model_name"] == LearnedModel().name
+    r = runner.invoke(app, ["crop", str(photo), "--json", "-", "--no-analysis", "-q", "--scorer", "classic"])
+    data = json.loads(r.stdout)
+    assert data["options"]["scorer"] == "classic" and "learned_model_name" not in data["options"]
+    assert all("learned" not in c["terms"] for c in data["crops"])
+
+
+def test_bad_bundles_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=str(tmp_path)):
+        LearnedModel(tmp_path)
+    (tmp_path / "model.json").write_text(json.dumps({"name": "broken", "config": {"refs": False}}))
+    (tmp_path / "backbone.onnx").write_bytes(b"not onnx")
+    with pytest.raises(ModelLoadError, match="backbone.onnx"):
+        LearnedModel(tmp_path).encode(np.zeros((64, 64, 3), np.uint8))
+    r = runner.invoke(app, ["crop", str(ROOT / "examples" / "beach.jpg"), "--learned-model", str(tmp_path / "none")])
+    assert r.exit_code == 2 and "not a learned-scorer bundle" in r.output
+    r = runner.invoke(app, ["crop", str(ROOT / "examples" / "beach.jpg"), "--scorer", "magic"])
+    assert r.exit_code == 2 and "--scorer" in r.output
+
+
+def test_train_resume_export_and_crop(photo_paths: list[Path], tmp_path: Path) -> None:
+    """Two photos -> box sets -> one epoch -> resume to two -> export -> the bundle crops."""
+    pytest.importorskip("torch")
+    from procrop.model.boxnet_export import bundle_parity, export_bundle, load_checkpoint
+    from procrop.training.boxsets import BoxSetOptions, build_boxsets
+    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+
+    photos = [str(p) for p in photo_paths[:2]]
+    opts = BoxSetOptions(canvases=3, photo_side=(200, 260))
+    build_boxsets(photos, tmp_path / "sets", opts, progress=False)
+    run = tmp_path / "run"
+    cfg = BoxTrainConfig(epochs=1, batch=4, threads=1)
+    train_boxnet(str(tmp_path / "sets"), str(tmp_path / "sets"), run, None, cfg)
+    first = (run / "log.jsonl").read_text().splitlines()
+    best = train_boxnet(str(tmp_path / "sets"), str(tmp_path / "sets"), run, None,
+                        BoxTrainConfig(epochs=2, batch=4, threads=1))
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert len(first) == 1 and {"resumed_at_epoch": 1} in lines and lines[-1]["epoch"] == 1
+    assert 0.0 <= best["recovery"]["all"] <= 1.0
+    model, state = load_checkpoint(run / "best.pt")
+    bundle = export_bundle(model, tmp_path / "bundle", None, {"name": "tiny-test"})
+    pixels = (np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8)
+    assert bundle_parity(model, bundle, pixels, "a test") < 2e-3
+    crops = Cropper(learned_model=bundle).crop(str(photos[0]), "1:1", top_k=2)
+    assert crops and Cropper(learned_model=bundle).model_name == "tiny-test"
