@@ -135,3 +135,24 @@ def test_train_resume_export_and_crop(photo_paths: list[Path], tmp_path: Path) -
     assert bundle_parity(model, bundle, pixels, "a test") < 2e-3
     crops = Cropper(learned_model=bundle).crop(str(photos[0]), "1:1", top_k=2)
     assert crops and Cropper(learned_model=bundle).model_name == "tiny-test"
+
+
+def test_learned_build_command_makes_a_bundle(photos_dir: Path, tmp_path: Path) -> None:
+    """``procrop learned build`` on a three-photo split: references, box sets, one epoch, export."""
+    pytest.importorskip("torch")
+    split = json.loads((ROOT / "benchmarks" / "split.json").read_text())
+    tiny = {"train": split["train"][:2], "heldout": split["heldout"][:1]}
+    (tmp_path / "split.json").write_text(json.dumps(tiny))
+    args = ["learned", "build", "--photos", str(photos_dir), "--split", str(tmp_path / "split.json"),
+            "--work", str(tmp_path / "work"), "--out", str(tmp_path / "bundle"), "--epochs", "1", "-j", "1",
+            "--name", "tiny-build"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    card = json.loads((tmp_path / "bundle" / "model.json").read_text())
+    assert card["name"] == "tiny-build" and card["record"]["epoch"] == 0
+    refs = json.loads((tmp_path / "bundle" / "references" / "manifest.json").read_text())
+    assert refs["count"] == 2 and refs["encoder"]["name"] == "mobilenet"
+    assert len(list((tmp_path / "work" / "boxsets_train").glob("shard-*.npz"))) == 1
+    r = runner.invoke(app, ["learned", "build", "--photos", str(photos_dir), "--split", "/nonexistent.json",
+                            "--work", str(tmp_path / "w2"), "--out", str(tmp_path / "b2")])
+    assert r.exit_code == 2 and "split file" in r.output

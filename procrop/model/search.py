@@ -47,7 +47,7 @@ def ratio_size(ratio: float, aspect: float, scale: float = 1.0) -> tuple[float, 
     return w * scale, h * scale
 
 
-def ratio_grid(ratio: float, aspect: float, steps: int = 5, scales: tuple[float, ...] = SCALES) -> np.ndarray:
+def ratio_grid(ratio: float, aspect: float, steps: int = 4, scales: tuple[float, ...] = SCALES) -> np.ndarray:
     """Boxes ``(N, 4)`` of one pixel ratio at several scales and positions."""
     out = []
     for s in scales:
@@ -119,7 +119,7 @@ def _neighbours_ratio(box: np.ndarray, step: float, min_side: float) -> np.ndarr
 
 
 def refine(score: ScoreFn, boxes: np.ndarray, values: np.ndarray, fixed_ratio: bool, min_side: float = 0.15,
-           steps: tuple[float, ...] = REFINE_STEPS, rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
+           steps: tuple[float, ...] = REFINE_STEPS, rounds: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Coordinate ascent of every box (one batched score call per round); returns the moved boxes
     and their scores."""
     boxes, values = boxes.copy(), values.astype(np.float64).copy()
@@ -145,11 +145,14 @@ def refine(score: ScoreFn, boxes: np.ndarray, values: np.ndarray, fixed_ratio: b
     return boxes, values
 
 
-def search(score: ScoreFn, aspect: float, ratio: float | None = None, top: int = 4, steps: int = 5
+def search(score: ScoreFn, aspect: float, ratio: float | None = None, top: int = 2, steps: int | None = None
            ) -> tuple[np.ndarray, np.ndarray]:
     """The best boxes ``(K, 4)`` (normalised ``x1, y1, x2, y2``) and scores, best first: grid, then
-    :func:`refine` of the ``top`` diverse best."""
-    grid = free_grid(steps) if ratio is None else ratio_grid(ratio, aspect, steps)
+    :func:`refine` of the ``top`` diverse best. ``steps``: grid density (default: each grid's own)."""
+    if ratio is None:
+        grid = free_grid() if steps is None else free_grid(steps)
+    else:
+        grid = ratio_grid(ratio, aspect) if steps is None else ratio_grid(ratio, aspect, steps)
     values = np.asarray(score(grid), dtype=np.float64)
     pick = diverse_top(grid, values, top)
     boxes, vals = refine(score, grid[pick], values[pick], fixed_ratio=ratio is not None)

@@ -70,7 +70,12 @@ def retrieve_refs(c5: np.ndarray, photos: list[str], db_path: str | None, k: int
     sims = queries @ db.vectors.T
     sims[sources[None, :] == np.asarray(photos)[:, None]] = -np.inf
     top = np.argsort(-sims, axis=1)[:, :k]
-    return db.tokens[top].astype(np.float16), np.zeros((n, k), bool)
+    refs = np.zeros((n, k, *db.tokens.shape[1:]), np.float16)
+    mask = np.ones((n, k), bool)  # fewer than k usable references: the rest are masked
+    found = np.isfinite(np.take_along_axis(sims, top, axis=1))
+    refs[:, : top.shape[1]] = np.where(found[..., None, None], db.tokens[top], 0)
+    mask[:, : top.shape[1]] = ~found
+    return refs, mask
 
 
 # ---- boxes and targets -------------------------------------------------------------------------

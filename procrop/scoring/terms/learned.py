@@ -40,7 +40,7 @@ class LearnedTerm:
 
     name = "learned"
 
-    def __init__(self, bundle: str | os.PathLike | None = None, proposals: int = 3, threads: int = 1) -> None:
+    def __init__(self, bundle: str | os.PathLike | None = None, proposals: int = 2, threads: int = 1) -> None:
         self.model = LearnedModel(bundle, threads=threads)
         self.proposals = proposals
 
