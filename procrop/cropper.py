@@ -156,7 +156,8 @@ class Cropper:
     """Aesthetic cropper: composition analysis + interpretable score + plug-in terms.
 
     Args:
-        weights: a :class:`ScoringWeights` or a path to a weights TOML; default: the shipped file.
+        weights: a :class:`ScoringWeights` or a path to a weights TOML; default: the shipped file
+            (the classic scorer's terms; the learned scorer zeroes them and weights itself 1).
         candidates: candidate layout (minimum area, number of scales, grid density); with the
             learned scorer the default 8 scales x 12 positions become 4 x 6, since the learned
             term adds the boxes its own search finds.
@@ -165,8 +166,9 @@ class Cropper:
             (Haar cascades with ``profile="fast"``).
         people_detector: optional extra whole-person detector.
         extra_terms: plugged-in :class:`~procrop.scoring.composition.ExtraTerm` objects.
-        reference_db: path of a reference database for the retrieval term; the default uses the
-            database bundled with procrop when there is one; ``None`` switches retrieval off.
+        reference_db: classic scorer: path of a reference database for the retrieval term; the
+            default uses the database bundled with procrop; ``None`` switches retrieval off (the
+            learned scorer retrieves from its own bundle's database).
         diversity_iou: crops of one ratio overlap less than this (IoU).
         min_score_ratio: alternatives scoring below this share of the best crop of their ratio
             are not returned, so top-K never pads the list with poor crops.
@@ -311,9 +313,11 @@ class Cropper:
         t0 = time.perf_counter()
         loaded = self.load(image)
         t1 = time.perf_counter()
+        early = {f"{t.name}:prefetch": t.prefetch(loaded) for t in self.extra_terms if hasattr(t, "prefetch")}
         analysis = self.analyzer.analyze(loaded)
         t2 = time.perf_counter()
         ctx = ScoringContext(loaded, analysis)
+        ctx.cache.update(early)  # work extra terms started beside perception (the learned backbone)
         W, H = loaded.width, loaded.height
         full = np.array([[0, 0, W, H]], dtype=np.int64)
         # per ratio: candidates scored by the base terms, faces protected, shortlisted

@@ -108,7 +108,9 @@ def test_usage_errors_exit_2(three_photos: list[Path], tmp_path: Path) -> None:
     assert run("crop", str(three_photos[0]), "-r", "banana").exit_code == 2
     assert run("crop", str(three_photos[0]), "-k", "0").exit_code == 2
     assert run("crop", str(tmp_path / "empty_dir_*.jpg")).exit_code == 2
-    assert run("crop", str(three_photos[0]), "--db", str(tmp_path / "nodb")).exit_code == 2
+    assert run("crop", str(three_photos[0]), "--scorer", "classic", "--db", str(tmp_path / "nodb")).exit_code == 2
+    r = run("crop", str(three_photos[0]), "--no-db")  # a classic-scorer option without --scorer classic
+    assert r.exit_code == 2 and "--no-db applies to the classic scorer" in r.stderr
     assert run("crop").exit_code == 2
     assert run("nonsense").exit_code == 2
 

@@ -250,8 +250,8 @@ def test_corrupt_and_mismatched_databases_fail_clearly(small_db: tuple[Path, lis
     other = {"name": "clip", "version": "clip-vision-1", "dim": 32, "token_shape": [64, 32], "config": {}}
     with pytest.raises(DatabaseError, match="cannot add clip"):
         commit_items(d, other, [NewItem({"sha256": "x"}, np.zeros(32, np.float32), np.zeros((64, 32)))])
-    r = runner.invoke(app, ["crop", str(tmp_path / "x.jpg"), "--db", str(tmp_path / "missing")])
-    assert r.exit_code == 2
+    r = runner.invoke(app, ["crop", str(tmp_path / "x.jpg"), "--scorer", "classic", "--db", str(tmp_path / "missing")])
+    assert r.exit_code == 2 and "no such reference database" in r.output
 
 
 def _build_cmd(db: Path, photos: list[Path], chunk: int) -> list[str]:

@@ -77,6 +77,9 @@ def crop_command(
     )
     if scorer not in ("learned", "classic"):
         raise usage_error(f"--scorer {scorer!r}: use learned or classic")
+    classic_only = [name for name, given in (("--db", db), ("--no-db", no_db), ("--weights", weights)) if given]
+    if scorer == "learned" and not model and classic_only:
+        raise usage_error(f"{', '.join(classic_only)} applies to the classic scorer: add --scorer classic")
     if learned_model and not (Path(learned_model) / "model.json").exists():
         raise usage_error(f"--learned-model {learned_model}: not a learned-scorer bundle (no model.json)")
     options = replace(options, profile="fast" if fast else "default", pose=pose,

@@ -4,7 +4,8 @@ A bundle (:mod:`procrop.model.boxnet_export`) is a folder; the default one ships
 ``procrop/resources/models/learned``. :class:`LearnedModel` loads it lazily (the first
 :meth:`~LearnedModel.encode`), then per photo:
 
-1. :meth:`LearnedModel.encode`: the photo squashed to 256 x 256 -> backbone maps -> its ``k`` most
+1. :meth:`LearnedModel.encode`: the photo squashed to 256 x 256 -> backbone maps
+   (:meth:`LearnedModel.backbone`, which can run early, beside perception) -> its ``k`` most
    similar professional photos in the bundle's reference database (the ``mobilenet`` search vector
    of ``c5``) -> the description's token ids -> the fused maps (:class:`EncodedPhoto`);
 2. :meth:`LearnedModel.score`: ``sigmoid`` scores of any boxes (normalised ``x1, y1, x2, y2``).
@@ -29,6 +30,17 @@ from .tokens import tokenize
 #: The bundle that ships with procrop.
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "resources" / "models" / "learned"
 INPUT_SIDE = 256
+
+
+@dataclass
+class BackboneMaps:
+    """The backbone's ``c3 (1, 32, 32, 32)``, ``c4 (1, 96, 16, 16)``, ``c5 (1, 1280, 8, 8)`` of a
+    photo whose width / height is ``aspect``."""
+
+    c3: np.ndarray
+    c4: np.ndarray
+    c5: np.ndarray
+    aspect: float
 
 
 @dataclass
@@ -121,20 +133,24 @@ class LearnedModel:
                       **({"licence": items[i]["licence"]} if "licence" in items[i] else {})} for i in top]
         return refs, mask, described
 
-    def encode(self, pixels: np.ndarray, text: str = "") -> EncodedPhoto:
-        """An RGB uint8 photo (any size) and its description -> :class:`EncodedPhoto`."""
+    def backbone(self, pixels: np.ndarray) -> BackboneMaps:
+        """The frozen backbone's maps of an RGB uint8 photo (any size, squashed to 256 x 256)."""
         import cv2
 
-        s = self._load()
         sq = cv2.resize(pixels, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
-        c3, c4, c5 = s["backbone"].run(None, {"images": np.ascontiguousarray(sq.transpose(2, 0, 1)[None])})
-        cfg = self.config
-        refs, mask, described = self.retrieve(c5[0], int(cfg["k_refs"]))
-        ids = np.asarray([tokenize(text, int(cfg["vocab"]), int(cfg["text_len"]))], np.int64)
-        fused, edges, context = s["encode"].run(
-            None, {"c3": c3, "c4": c4, "c5": c5, "refs": refs, "ref_mask": mask, "text_ids": ids})
+        c3, c4, c5 = self._load()["backbone"].run(None, {"images": np.ascontiguousarray(sq.transpose(2, 0, 1)[None])})
         h, w = pixels.shape[:2]
-        return EncodedPhoto(fused, edges, context, w / h, refs, mask, ids, described)
+        return BackboneMaps(c3, c4, c5, w / h)
+
+    def encode(self, pixels: np.ndarray | BackboneMaps, text: str = "") -> EncodedPhoto:
+        """An RGB uint8 photo (or its :meth:`backbone` maps) and its description -> :class:`EncodedPhoto`."""
+        maps = pixels if isinstance(pixels, BackboneMaps) else self.backbone(pixels)
+        cfg = self.config
+        refs, mask, described = self.retrieve(maps.c5[0], int(cfg["k_refs"]))
+        ids = np.asarray([tokenize(text, int(cfg["vocab"]), int(cfg["text_len"]))], np.int64)
+        fused, edges, context = self._load()["encode"].run(
+            None, {"c3": maps.c3, "c4": maps.c4, "c5": maps.c5, "refs": refs, "ref_mask": mask, "text_ids": ids})
+        return EncodedPhoto(fused, edges, context, maps.aspect, refs, mask, ids, described)
 
     def score(self, encoded: EncodedPhoto, boxes: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] of ``boxes (N, 4)`` normalised ``x1, y1, x2, y2``: the expected IoU with a

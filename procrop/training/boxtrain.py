@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import UsageError
 from ..model.boxnet import BoxNet, BoxNetConfig
 from ..model.search import free_grid, iou_xyxy, search
 from ..model.tokens import tokenize
@@ -173,10 +174,22 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def sets_backbone(folder: str) -> str:
+    """The backbone a box-set folder's features come from (its ``options.json``; ``pretrained``)."""
+    try:
+        return str(json.loads((Path(folder) / "options.json").read_text(encoding="utf-8"))["backbone"])
+    except (OSError, ValueError, KeyError):
+        return "pretrained"
+
+
 def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: str | None,
-                 cfg: BoxTrainConfig | None = None, backbone: str = "pretrained") -> dict[str, Any]:
-    """Train (or resume) a :class:`BoxNet`; returns the best epoch's validation record."""
+                 cfg: BoxTrainConfig | None = None) -> dict[str, Any]:
+    """Train (or resume) a :class:`BoxNet`; returns the best epoch's validation record. The
+    backbone (pretrained or random) is the one the box sets were made with; both folders must agree."""
     cfg = cfg or BoxTrainConfig()
+    backbone = sets_backbone(train_dir)
+    if sets_backbone(val_dir) != backbone:
+        raise UsageError(f"{train_dir} and {val_dir} come from different backbones")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)

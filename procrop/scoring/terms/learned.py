@@ -18,15 +18,21 @@ onnxruntime only (a base dependency); the model loads on first use.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
 from ...geometry import AspectRatio, snap_to_ratio
-from ...model.runtime import EncodedPhoto, LearnedModel
+from ...imaging.load import LoadedImage
+from ...model.runtime import BackboneMaps, EncodedPhoto, LearnedModel
 from ...model.search import search
 from ...perception.describe import describe
 from ..context import ScoringContext
 from ..protection import inside_fractions
+
+
+#: One background thread per process runs prefetched backbones (onnxruntime releases the GIL).
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="procrop-learned")
 
 
 class LearnedTerm:
@@ -48,6 +54,12 @@ class LearnedTerm:
     def model_name(self) -> str:
         return self.model.name
 
+    def prefetch(self, image: LoadedImage) -> Future[BackboneMaps]:
+        """Start the backbone on ``image`` in a background thread (it needs no analysis, so it
+        runs while perception does); :class:`~procrop.cropper.Cropper` hands the future to
+        :meth:`encoded` through ``ctx.cache["learned:prefetch"]``."""
+        return _BACKGROUND.submit(self.model.backbone, image.detection_pixels)
+
     def encoded(self, ctx: ScoringContext) -> EncodedPhoto:
         """The photo through the network once per context (cached in ``ctx.cache``)."""
         enc = ctx.cache.get("learned")
@@ -55,7 +67,9 @@ class LearnedTerm:
             image = ctx.image
             if image is None:
                 raise ValueError("the learned term needs the image")
-            enc = self.model.encode(image.detection_pixels, describe(ctx.analysis))
+            early = ctx.cache.pop("learned:prefetch", None)
+            maps = early.result() if early is not None else self.model.backbone(image.detection_pixels)
+            enc = self.model.encode(maps, describe(ctx.analysis))
             ctx.cache["learned"] = enc
             ctx.cache["references"] = enc.references
         return enc
