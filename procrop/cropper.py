@@ -410,9 +410,8 @@ class Cropper:
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)
-        if any(t.name in ("neural", "learned") for t in self.extra_terms):
-            pass  # a network scores every candidate
-        elif self.extra_terms:
+        network_scores_all = any(t.name in ("neural", "learned") for t in self.extra_terms)
+        if self.extra_terms and not network_scores_all:
             scores = self.scorer.combine(tv)
             order = np.lexsort((np.arange(len(scores)), -scores))[: self.rerank_top]
             biggest = int(np.argmax(boxes[:, 2] * boxes[:, 3]))

@@ -25,6 +25,7 @@ pytest.importorskip("torch")
 from typer.testing import CliRunner  # noqa: E402
 
 from procrop.cli.app import app  # noqa: E402
+from procrop.errors import UsageError  # noqa: E402
 from procrop.retrieval import ReferenceDB, create_encoder  # noqa: E402
 from procrop.retrieval.references import ReferenceRetriever  # noqa: E402
 
@@ -96,3 +97,18 @@ def test_module_imports_without_torch() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_onnx_runtime_matches_torch(photo_paths: list[Path]) -> None:
+    """Without torch (the base install) the encoder runs the learned bundle's backbone.onnx: the
+    same vectors, tokens and mirror vectors as the torch network, so the bundled database serves both."""
+    from procrop.imaging.load import load_image
+    from procrop.retrieval.encoders.mobilenet import MobileNetEncoder
+
+    image = load_image(photo_paths[3], 256)
+    a = MobileNetEncoder(runtime="torch").encode(image)
+    b = MobileNetEncoder(runtime="onnx").encode(image)
+    for x, y in ((a.vector, b.vector), (a.tokens, b.tokens), (a.flipped_vector, b.flipped_vector)):
+        assert np.abs(x - y).max() < 1e-4
+    with pytest.raises(UsageError, match="packaged weights"):
+        MobileNetEncoder(checkpoint="other.npz", runtime="onnx")

@@ -21,7 +21,9 @@ def dataset_generate(
     photos: Path = typer.Option(..., "--photos", help="Folder of professional photos (searched recursively)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (re-running resumes it)."),
     per_photo: int = typer.Option(4, "--per-photo", "-n", min=1, help="Canvases per photo."),
-    backend: str = typer.Option("classical", "--backend", help="classical (no weights) or diffusers."),
+    backend: str = typer.Option(
+        "classical", "--backend", help="classical, smear, inpaint, foreign (no weights) or diffusers."
+    ),
     model: Optional[str] = typer.Option(None, "--model", help="diffusers: in-painting pipeline folder or hub id."),
     seed: int = typer.Option(0, "--seed"),
     coverage: str = typer.Option("0.35,0.9", "--coverage", help="Range of the canvas area the photo covers."),

@@ -58,8 +58,8 @@ class CropOptions:
     learned_model: str | None = None
 
     def signature(self) -> dict[str, Any]:
-        """The options as stored in each result; with the learned scorer, ``model`` names the
-        learned model in use (its bundle's name)."""
+        """The options as stored in each result; with the learned scorer, ``learned_model_name``
+        names the learned model in use (its bundle's name)."""
         d = asdict(self)
         d["ratios"] = list(self.ratios)
         d.pop("include_analysis")

@@ -5,6 +5,9 @@
   distance from the frame (so the mirror symmetry fades), blurred progressively with distance,
   with a slow colour drift, and re-grained to the photo's own noise level. At the frame's edge the
   fill equals the photo (no blur, no warp), so the seam carries no step in colour or sharpness.
+* ``smear``, ``inpaint``, ``foreign``: further classical fills (edge replication dissolving into
+  blur; OpenCV Telea in-painting at low resolution; another photograph lightly blurred). With
+  ``classical`` they are :data:`TRAINING_FILLS`, the fills the learned scorer's box sets draw from.
 * ``diffusers``: Stable-Diffusion in-painting (``StableDiffusionInpaintPipeline``, a ControlNet
   in-painting pipeline, or any in-painting pipeline ``AutoPipelineForInpainting`` loads) from a
   local folder or a hub id, on CUDA when available, prompted with the photo's composition

@@ -22,8 +22,11 @@ Design (ProCrop's SAM pooling, scaled to a 3.5 M-parameter CNN):
   is not mirror-equivariant, so flipping the feature map would not match a mirrored photo's own
   vector); it costs a second image in the batch.
 
-Importing this module needs no torch (the registry imports every family to register it); the
-network (:mod:`.mobilenet_v2`) is imported and its weights read when an encoder is created.
+Importing this module needs no torch (the registry imports every family to register it). With
+torch installed the network is :mod:`.mobilenet_v2` on the packaged ``.npz`` weights; without it
+(the base install) the same frozen network runs through onnxruntime from the learned scorer's
+``backbone.onnx`` (:data:`BACKBONE_ONNX`, the same float16-stored weights; its ``c5`` agrees with
+torch's to float precision), so the bundled database works without torch.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import UsageError
 from ...imaging.load import LoadedImage
 from .registry import GRID, Encoder, Encoding, pool_frame, register_encoder, require_torch
 
@@ -44,6 +48,36 @@ GROUPS = 64
 VECTOR_GRID = 4
 #: Channel groups of the vector's *what* half (1280 / 5).
 CONTENT_GROUPS = 256
+#: The frozen backbone as ONNX (uint8 ``images (1, 3, 256, 256)`` -> ``c3, c4, c5``), shipped with
+#: the learned scorer; used when torch is not installed.
+BACKBONE_ONNX = Path(__file__).resolve().parents[2] / "resources" / "models" / "learned" / "backbone.onnx"
+
+
+class OnnxC5:
+    """``c5`` maps of uint8 ``(B, 256, 256, 3)`` batches through :data:`BACKBONE_ONNX` (one image per run)."""
+
+    def __init__(self, path: Path = BACKBONE_ONNX, threads: int = 1) -> None:
+        from ...errors import ModelLoadError, require
+
+        ort = require("onnxruntime", "the mobilenet encoder without torch", "base")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads)
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelLoadError(f"{path}: cannot load the MobileNetV2 backbone ({exc})") from None
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """``(B, 256, 256, 3)`` uint8 -> ``(B, 8, 8, 1280)`` float32."""
+        out = [self.session.run(["c5"], {"images": np.ascontiguousarray(im.transpose(2, 0, 1)[None])})[0][0]
+               for im in batch]
+        return np.stack(out).transpose(0, 2, 3, 1)
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
 
 
 def group_channels(fmap: np.ndarray, groups: int) -> np.ndarray:
@@ -81,6 +115,8 @@ class MobileNetEncoder(Encoder):
         checkpoint: a converted MobileNetV2 ``.npz`` (default: the packaged weights).
         device: ``"cpu"``, ``"cuda"``... (default: CUDA when available).
         threads: torch intra-op threads while encoding (``0``: leave torch's setting alone).
+        runtime: ``"torch"``, ``"onnx"`` (the packaged weights only) or ``"auto"`` (torch when
+            installed, else onnx).
     """
 
     name = "mobilenet"
@@ -89,15 +125,24 @@ class MobileNetEncoder(Encoder):
     token_shape = (GROUPS, GRID * GRID)
     load_side = INPUT_SIDE
 
-    def __init__(self, checkpoint: str | None = None, device: str | None = None, threads: int = 0) -> None:
+    def __init__(self, checkpoint: str | None = None, device: str | None = None, threads: int = 0,
+                 runtime: str = "auto") -> None:
+        self.checkpoint = str(checkpoint) if checkpoint else ""
+        self.threads = int(threads)
+        if runtime == "auto":
+            runtime = "torch" if (checkpoint or device or _torch_available()) else "onnx"
+        if runtime == "onnx":
+            if checkpoint:
+                raise UsageError("the onnx runtime of the mobilenet encoder runs the packaged weights only")
+            self.onnx: OnnxC5 | None = OnnxC5(threads=self.threads or 1)
+            return
         torch = require_torch()
         from .mobilenet_v2 import load_pretrained
 
-        self.checkpoint = str(checkpoint) if checkpoint else ""
+        self.onnx = None
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model = load_pretrained(Path(checkpoint) if checkpoint else None, classifier=False).to(self.device)
         self.model.requires_grad_(False)
-        self.threads = int(threads)
 
     def config(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint} if self.checkpoint else {}
@@ -106,9 +151,12 @@ class MobileNetEncoder(Encoder):
         """C5 maps ``(8, 8, 1280)`` of an RGB uint8 photo and of its mirror image (one batch of two)."""
         import cv2
 
-        torch = require_torch()
         rgb = cv2.resize(pixels, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
         batch = np.stack([rgb, rgb[:, ::-1]])
+        if self.onnx is not None:
+            maps = self.onnx(batch)
+            return np.ascontiguousarray(maps[0]), np.ascontiguousarray(maps[1])
+        torch = require_torch()
         previous = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
