@@ -249,3 +249,26 @@ def test_diffusers_backend_offline_error(monkeypatch: pytest.MonkeyPatch) -> Non
         DiffusersOutpainter("some-org/some-inpainting-model")
     with pytest.raises(UsageError, match="needs --model"):
         create_outpainter("diffusers")
+
+
+def test_refined_labels_are_not_systematically_larger_than_the_frame() -> None:
+    """Whatever the scorer prefers, the geometry of proposals and refinement is unbiased: with a
+    scorer that rates every box alike, the kept labels are as often smaller as larger than the frame
+    (log area ratio centred on 0), and every one overlaps the frame both ways by 80 %."""
+    from procrop.weaklabels.proposals import weak_labels
+    from procrop.weaklabels.refine import coverage
+
+    rng = np.random.default_rng(0)
+    logs = []
+    for i in range(60):
+        W, H = int(rng.integers(500, 900)), int(rng.integers(400, 700))
+        fw, fh = int(W * rng.uniform(0.45, 0.8)), int(H * rng.uniform(0.45, 0.8))
+        frame = (int(rng.integers(0, W - fw)), int(rng.integers(0, H - fh)), fw, fh)
+        canvas = np.zeros((H, W, 3), np.uint8)
+        labels = weak_labels(canvas, frame, lambda c, b: np.full(len(b), 0.6), np.random.default_rng(i))
+        pseudo = (frame[0], frame[1], frame[0] + fw, frame[1] + fh)
+        for box, _ in labels[1:]:
+            assert coverage(box, pseudo) > 0.8 and coverage(pseudo, box) > 0.8
+            logs.append(np.log((box[2] - box[0]) * (box[3] - box[1]) / (fw * fh)))
+    assert len(logs) > 100
+    assert abs(float(np.mean(logs))) < 0.03, np.mean(logs)

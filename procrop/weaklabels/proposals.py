@@ -57,7 +57,7 @@ def propose(
     height: int,
     rng: np.random.Generator,
     per_ratio: int = 2,
-    scale: tuple[float, float] = (0.85, 1.35),
+    scale: tuple[float, float] = (0.8, 1.25),
     shift: float = 0.1,
 ) -> np.ndarray:
     """Proposals ``(N, 4)`` ``x1, y1, x2, y2`` at exact standard ratios near the given boxes."""
@@ -68,7 +68,7 @@ def propose(
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         for r in ratios:
             for _ in range(per_ratio):
-                area = w * h * rng.uniform(*scale)
+                area = w * h * math.exp(rng.uniform(math.log(scale[0]), math.log(scale[1])))  # log-symmetric
                 pw = math.sqrt(area * r)
                 ph = pw / r
                 if pw > width or ph > height:

@@ -9,7 +9,9 @@ A proposal is kept when
    its far edge is moved so the ratio is exact);
 2. its distance to every box already kept, pseudo-label included, exceeds 0.2, where
    ``distance = 2 |area_a - area_b| / (W H) + (|dx1| + |dx2|) / W + (|dy1| + |dy2|) / H``;
-3. it covers more than 80 % of the pseudo-label's area;
+3. it covers more than 80 % of the pseudo-label's area *and* the pseudo-label covers more than
+   80 % of its area (ProCrop's code checks only the first, which lets larger boxes through and
+   rejects smaller ones: its refined labels drift larger than the frame; both ways, they do not);
 4. its score exceeds 2 (on the 0-10 scale: a model's sigmoid above 0.2).
 
 Proposals are considered best score first; the four best survivors follow the pseudo-label (score
@@ -86,7 +88,7 @@ def refine_labels(
         snapped = snap_standard_ratio(clipped, width, height, tol)
         if snapped is None:
             continue
-        if coverage(snapped, pseudo) <= min_cover:
+        if coverage(snapped, pseudo) <= min_cover or coverage(pseudo, snapped) <= min_cover:
             continue
         if any(procrop_distance(snapped, c, width, height) <= min_distance for c in chosen):
             continue
