@@ -165,6 +165,8 @@ def edge_points(boxes: torch.Tensor) -> torch.Tensor:
     along = torch.tensor(EDGE_ALONG, dtype=boxes.dtype)
     ys = y1[..., None] + (y2 - y1)[..., None] * along  # (B, M, 4) along a vertical edge
     xs = x1[..., None] + (x2 - x1)[..., None] * along
+    # points are ordered along the edge first, then across it; "+ 0 * ys[...]" broadcasts the
+    # across-edge coordinate to (B, M, along, offsets) (an export-friendly expand)
     def vertical(x: torch.Tensor, sign: float) -> torch.Tensor:  # (B, M, 4 along, 4 offsets, 2)
         px = x[..., None, None] + sign * off[None, :] + 0 * ys[..., :, None]
         return torch.stack([px, ys[..., :, None].expand_as(px)], dim=-1)
