@@ -327,11 +327,32 @@ def methods_text(meta: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def cut_summary(text: str) -> list[str]:
+    """The ``all``-ratio rows of cuts.md's avoidable face-cut and person-cut tables, side by side."""
+    rows: dict[str, dict[str, str]] = {}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = "face" if "face" in line.lower() else "person" if "person" in line.lower() else ""
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if section and line.startswith("|") and len(cells) > 6 and cells[1] == "all":
+            rows.setdefault(cells[0], {})[section] = f"{cells[4]} of {cells[3]} ({cells[6]})"
+            if section == "person":
+                rows[cells[0]]["bad"] = f"{cells[7]} of {cells[2]} ({cells[8]})"
+    out = ["| method | avoidable face cuts | avoidable person cuts | bad person cuts |", "|---|---:|---:|---:|"]
+    out += [f"| {m} | {r.get('face', '-')} | {r.get('person', '-')} | {r.get('bad', '-')} |" for m, r in rows.items()]
+    return out
+
+
 def linked_sections() -> list[str]:
     """The face-cuts link and the speed table of ``results/bench_crop.md`` (markdown lines)."""
     lines = ["## Face cuts", ""]
-    lines.append("See [results/cuts.md](results/cuts.md)." if (RESULTS / "cuts.md").exists()
-                 else "Not measured yet (`python benchmarks/cuts.py` writes `results/cuts.md`).")
+    cuts = RESULTS / "cuts.md"
+    if cuts.exists():
+        lines += ["From [results/cuts.md](results/cuts.md) (`python benchmarks/cuts.py`, BSDS500 train/val, "
+                  "ratios 1:1, 4:5, 16:9, 9:16; `procrop` is the learned default), every ratio together:", "", *cut_summary(cuts.read_text("utf-8"))]
+    else:
+        lines.append("Not measured yet (`python benchmarks/cuts.py` writes `results/cuts.md`).")
     lines += ["", "## Speed", ""]
     speed = RESULTS / "bench_crop.md"
     if speed.exists():
@@ -438,7 +459,14 @@ def main() -> None:
     ap.add_argument("--bundle", type=bundle_arg, action="append", default=[], metavar="NAME=DIR",
                     help="also run the learned scorer of bundle folder DIR, row 'learned: NAME' (repeatable)")
     ap.add_argument("--skip-peers", action="store_true", help="skip centre and the peers (development only)")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite RESULTS.md from results/recovery.json (after cuts.py or bench_crop.py ran again)")
     args = ap.parse_args()
+    if args.render_only:
+        saved = json.loads((RESULTS / "recovery.json").read_text(encoding="utf-8"))
+        (ROOT / "benchmarks" / "RESULTS.md").write_text(results_markdown(saved["summary"], saved["meta"]),
+                                                        encoding="utf-8")
+        return
     check_fills()
     split = json.loads(args.split.read_text(encoding="utf-8"))
     files = split["heldout"][: args.limit or None]

@@ -158,3 +158,16 @@ def test_learned_build_command_makes_a_bundle(photos_dir: Path, tmp_path: Path) 
     r = runner.invoke(app, ["learned", "build", "--photos", str(photos_dir), "--split", "/nonexistent.json",
                             "--work", str(tmp_path / "w2"), "--out", str(tmp_path / "b2")])
     assert r.exit_code == 2 and "split file" in r.output
+
+
+def test_ablation_bundles_without_references_or_text_run(tmp_path: Path) -> None:
+    """A network without reference or description fusion exports without those inputs; the
+    runtime feeds only the inputs a bundle declares."""
+    torch = pytest.importorskip("torch")
+    from procrop.model.boxnet import BoxNet, BoxNetConfig
+    from procrop.model.boxnet_export import export_bundle
+
+    torch.manual_seed(0)
+    bundle = export_bundle(BoxNet(BoxNetConfig(refs=False, text=False)).eval(), tmp_path / "b", None, {"name": "bare"})
+    crops = Cropper(learned_model=bundle).crop(str(ROOT / "examples" / "beach.jpg"), "4:5", top_k=1)
+    assert len(crops) == 1 and crops[0].ratio == "4:5"

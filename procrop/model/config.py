@@ -44,7 +44,7 @@ class ModelConfig:
     retrieval: str = "xattn"  # arch: "mix", "xattn" or "none"
     k_refs: int = 10  # arch (mix)
     ref_tokens: int = 64  # arch: tokens per reference
-    ref_dim: int = 14  # arch: feature size of a reference token (the database's encoder)
+    ref_dim: int = 64  # arch: feature size of a reference token (the database's encoder; the bundled mobilenet: 64)
     text: str = "learned"  # arch: "learned", "clip" or "none"
     text_vocab: int = 4096  # arch
     text_len: int = 48  # arch

@@ -148,8 +148,10 @@ class LearnedModel:
         cfg = self.config
         refs, mask, described = self.retrieve(maps.c5[0], int(cfg["k_refs"]))
         ids = np.asarray([tokenize(text, int(cfg["vocab"]), int(cfg["text_len"]))], np.int64)
-        fused, edges, context = self._load()["encode"].run(
-            None, {"c3": maps.c3, "c4": maps.c4, "c5": maps.c5, "refs": refs, "ref_mask": mask, "text_ids": ids})
+        session = self._load()["encode"]
+        feed = {"c3": maps.c3, "c4": maps.c4, "c5": maps.c5, "refs": refs, "ref_mask": mask, "text_ids": ids}
+        wanted = {i.name for i in session.get_inputs()}  # a model without references or text has no such inputs
+        fused, edges, context = session.run(None, {k: v for k, v in feed.items() if k in wanted})
         return EncodedPhoto(fused, edges, context, maps.aspect, refs, mask, ids, described)
 
     def score(self, encoded: EncodedPhoto, boxes: np.ndarray) -> np.ndarray:

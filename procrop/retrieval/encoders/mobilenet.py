@@ -22,11 +22,11 @@ Design (ProCrop's SAM pooling, scaled to a 3.5 M-parameter CNN):
   is not mirror-equivariant, so flipping the feature map would not match a mirrored photo's own
   vector); it costs a second image in the batch.
 
-Importing this module needs no torch (the registry imports every family to register it). With
-torch installed the network is :mod:`.mobilenet_v2` on the packaged ``.npz`` weights; without it
-(the base install) the same frozen network runs through onnxruntime from the learned scorer's
-``backbone.onnx`` (:data:`BACKBONE_ONNX`, the same float16-stored weights; its ``c5`` agrees with
-torch's to float precision), so the bundled database works without torch.
+Importing this module needs no torch (the registry imports every family to register it). By
+default the frozen network runs through onnxruntime from the learned scorer's ``backbone.onnx``
+(:data:`BACKBONE_ONNX`: the packaged float16-stored weights; its ``c5`` agrees with torch's to
+float precision), so the bundled database works without torch and quickly; a converted
+``checkpoint`` or a GPU ``device`` runs :mod:`.mobilenet_v2` in torch.
 """
 
 from __future__ import annotations
@@ -74,12 +74,6 @@ class OnnxC5:
         return np.stack(out).transpose(0, 2, 3, 1)
 
 
-def _torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None
-
-
 def group_channels(fmap: np.ndarray, groups: int) -> np.ndarray:
     """Average ``(..., C)`` over ``groups`` runs of adjacent channels -> ``(..., groups)``."""
     c = fmap.shape[-1]
@@ -115,8 +109,8 @@ class MobileNetEncoder(Encoder):
         checkpoint: a converted MobileNetV2 ``.npz`` (default: the packaged weights).
         device: ``"cpu"``, ``"cuda"``... (default: CUDA when available).
         threads: torch intra-op threads while encoding (``0``: leave torch's setting alone).
-        runtime: ``"torch"``, ``"onnx"`` (the packaged weights only) or ``"auto"`` (torch when
-            installed, else onnx).
+        runtime: ``"torch"``, ``"onnx"`` (the packaged weights on the CPU) or ``"auto"`` (onnx,
+            unless a ``checkpoint`` or a non-CPU ``device`` asks for torch).
     """
 
     name = "mobilenet"
@@ -129,8 +123,8 @@ class MobileNetEncoder(Encoder):
                  runtime: str = "auto") -> None:
         self.checkpoint = str(checkpoint) if checkpoint else ""
         self.threads = int(threads)
-        if runtime == "auto":
-            runtime = "torch" if (checkpoint or device or _torch_available()) else "onnx"
+        if runtime == "auto":  # the packaged weights on the CPU: onnxruntime (faster, no torch needed)
+            runtime = "torch" if (checkpoint or (device and device != "cpu")) else "onnx"
         if runtime == "onnx":
             if checkpoint:
                 raise UsageError("the onnx runtime of the mobilenet encoder runs the packaged weights only")
