@@ -134,7 +134,26 @@ def export_bundle(model: BoxNet, out: str | os.PathLike, refs_db: str | None, in
         shutil.copytree(refs_db, target, ignore=shutil.ignore_patterns("*.lock", "index*"))
     card = {"format": "procrop-learned", "version": 1, "config": cfg.to_dict(), "backbone": backbone, **info}
     (out / "model.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    write_attribution(out, card)
     return out
+
+
+def write_attribution(bundle: Path, card: dict[str, Any]) -> None:
+    """The bundle's ``ATTRIBUTION.md``: what its weights derive from and under which licences."""
+    refs = "`references/ATTRIBUTION.md` lists" if (bundle / "references").exists() else "no reference database; see"
+    text = f"""# Attribution: learned scorer bundle `{card.get("name", bundle.name)}`
+
+* `backbone.onnx`: the ImageNet MobileNetV2 1.0 of `../shared/models/backbone` (TensorFlow / Coral
+  release, Apache-2.0), converted by `tools/convert_mobilenet.py` (see
+  `procrop/resources/models/MOBILENET_ATTRIBUTION.md`), frozen{" (random weights: an ablation)" if card.get("backbone") == "random" else ""}.
+* `encode.onnx`, `score.onnx`: weights trained by procrop (Apache-2.0, as procrop) on box sets made
+  from the training split of procrop's licensed photo pool; no pixels of any photo are included.
+* `references/`: derived data (search vectors and tokens) of the training photos; {refs} every
+  source, licence and attribution.
+
+Rebuild: `procrop learned build` (see `docs/model_card.md`).
+"""
+    (bundle / "ATTRIBUTION.md").write_text(text, encoding="utf-8")
 
 
 def bundle_parity(model: BoxNet, bundle: str | os.PathLike, pixels: np.ndarray, text: str = "") -> float:
