@@ -1,7 +1,10 @@
 """Frame recovery on held-out photos: how well each cropper finds the photographer's frame in a wider canvas.
 
     python benchmarks/recovery.py [--photos ../shared/data/photos] [--limit N] [--seed 0]
-        [--bundle NAME=DIR ...] [--skip-peers]
+        [--bundle NAME=DIR ...] [--skip-peers] [--render-only]
+
+(``sh benchmarks/results.sh [ARGS]`` runs bench_crop.py and cuts.py first, then this with ARGS:
+the whole of ``RESULTS.md`` in one command.)
 
 This script owns the recovery benchmark and its results table (``benchmarks/RESULTS.md``,
 ``benchmarks/results/recovery.json``, and ``benchmarks/results/recovery_worst_learned.png``, a contact
@@ -381,7 +384,11 @@ def results_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -
     sheet = (f"Contact sheet of the learned default's 8 worst recoveries: `benchmarks/results/{WORST_SHEET}` "
              "(green: the frame, red: its crop; not committed). Per-canvas rows: "
              "[results/recovery.json](results/recovery.json).")
-    lines = ["# Benchmark results", "", "## Frame recovery on held-out photos", "", setup, "",
+    cmd = " ".join(f'--bundle "{n.removeprefix("learned: ")}=DIR"' for n in meta.get("bundles", {}))
+    whole = (f"The whole file: `sh benchmarks/results.sh {cmd}`".rstrip() + " (bench_crop.py, cuts.py, then "
+             "recovery.py, which writes it; each `--bundle` is an ablation's bundle folder, see "
+             "[docs/model_card.md](../docs/model_card.md)).")
+    lines = ["# Benchmark results", "", whole, "", "## Frame recovery on held-out photos", "", setup, "",
              *recovery_tables(summary), "", methods_text(meta), "", sheet, "", *linked_sections()]
     return "\n".join(lines) + "\n"
 
