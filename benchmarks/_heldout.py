@@ -19,6 +19,15 @@ def split_pool(photos: str, limit: int = 0) -> tuple[list[str], list[str]]:
     return (held[:limit] if limit else held), train
 
 
+def heldout_split(photos: str, limit: int = 0) -> tuple[list[str], list[str]]:
+    """The held-out and training photos of ``benchmarks/split.json`` (whole sources on each side)."""
+    import json
+
+    split = json.loads((Path(__file__).resolve().parent / "split.json").read_text(encoding="utf-8"))
+    held = [str(Path(photos) / f) for f in split["heldout"]]
+    return (held[:limit] if limit else held), [str(Path(photos) / f) for f in split["train"]]
+
+
 def build_train_db(train: list[str], workers: int) -> Path:
     from procrop.retrieval import build_database
 

@@ -1,14 +1,15 @@
 """Calibrate the "beats the uncropped photo" confidence on professional photos.
 
 A finished professional photo should be kept as it is; the same photo out-painted onto a wider
-canvas (``procrop.weaklabels``) should be cropped. For held-out photos (every 5th of the pool; the
-reference database is built from the others so retrieval cannot recognise them) this script
+canvas (``procrop.weaklabels``) should be cropped. For the held-out photos of
+``benchmarks/split.json`` (the classic scorer's reference database is built from the training
+photos, and the learned scorer never saw them, so neither can recognise them) this script
 computes the gap ``score(best free crop) - score(uncropped)`` in both situations and reports, for
 the shipped ``confidence = sigmoid((gap - margin) / temperature)`` (``scoring.toml``), the share of
 finished photos the cropper recommends keeping (confidence < 0.5), the share of canvases it
 recommends cropping, and how much of the original frame the best crop of a canvas recovers.
 
-    python benchmarks/calibrate_confidence.py --photos ../shared/data/photos [--limit 100]
+    python benchmarks/calibrate_confidence.py --photos ../shared/data/photos [--limit 100] [--scorer classic]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from _heldout import DEFAULT_PHOTOS, build_train_db, split_pool
+from _heldout import DEFAULT_PHOTOS, build_train_db, heldout_split
 
 
 def main() -> None:
@@ -25,6 +26,7 @@ def main() -> None:
     ap.add_argument("--photos", default=DEFAULT_PHOTOS)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--scorer", choices=("learned", "classic"), default="learned")
     args = ap.parse_args()
 
     from procrop import Cropper
@@ -32,8 +34,11 @@ def main() -> None:
     from procrop.geometry import iou
     from procrop.imaging.load import load_image
 
-    held, train = split_pool(args.photos, args.limit)
-    cropper = Cropper(reference_db=build_train_db(train, args.workers))
+    held, train = heldout_split(args.photos, args.limit)
+    if args.scorer == "classic":
+        cropper = Cropper(scorer="classic", reference_db=build_train_db(train, args.workers))
+    else:
+        cropper = Cropper()
     outpainter = ClassicalOutpainter()
     gaps_keep, gaps_crop, recovered = [], [], []
     for i, f in enumerate(held):
@@ -52,7 +57,7 @@ def main() -> None:
     def conf(g: list[float]) -> np.ndarray:
         return 1 / (1 + np.exp(-(np.asarray(g) - margin) / temperature))
 
-    print(f"{len(held)} held-out photos; reference DB from the other {len(train)}")
+    print(f"{args.scorer} scorer; {len(held)} held-out photos of benchmarks/split.json ({len(train)} training photos)")
     print(f"gap when the photo is already finished: median {np.median(gaps_keep):.4f}, p90 {np.percentile(gaps_keep, 90):.4f}")
     print(f"gap when the photo sits in a wider canvas: median {np.median(gaps_crop):.4f}, p90 {np.percentile(gaps_crop, 90):.4f}")
     print(f"confidence (margin {margin}, temperature {temperature}): finished photos kept {np.mean(conf(gaps_keep) < 0.5):.0%}, "
