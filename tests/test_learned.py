@@ -113,7 +113,8 @@ def test_bad_bundles_are_named(tmp_path: Path) -> None:
 
 
 def test_train_resume_export_and_crop(photo_paths: list[Path], tmp_path: Path) -> None:
-    """Two photos -> box sets -> one epoch -> resume to two -> export -> the bundle crops."""
+    """Two photos -> box sets -> a 2-epoch schedule stopped after one epoch -> resumed -> the same
+    weights as an uninterrupted run -> export -> the bundle crops."""
     pytest.importorskip("torch")
     from procrop.model.boxnet_export import bundle_parity, export_bundle, load_checkpoint
     from procrop.training.boxsets import BoxSetOptions, build_boxsets
@@ -123,14 +124,20 @@ def test_train_resume_export_and_crop(photo_paths: list[Path], tmp_path: Path) -
     opts = BoxSetOptions(canvases=3, photo_side=(200, 260))
     build_boxsets(photos, tmp_path / "sets", opts, progress=False)
     run = tmp_path / "run"
-    cfg = BoxTrainConfig(epochs=1, batch=4, threads=1)
-    train_boxnet(str(tmp_path / "sets"), str(tmp_path / "sets"), run, None, cfg)
+    cfg = BoxTrainConfig(epochs=2, batch=4, threads=1)
+    train_boxnet(str(tmp_path / "sets"), str(tmp_path / "sets"), run, None, cfg, stop_after=1)
     first = (run / "log.jsonl").read_text().splitlines()
-    best = train_boxnet(str(tmp_path / "sets"), str(tmp_path / "sets"), run, None,
-                        BoxTrainConfig(epochs=2, batch=4, threads=1))
+    best = train_boxnet(str(tmp_path / "sets"), str(tmp_path / "sets"), run, None, cfg)
     lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert len(first) == 1 and {"resumed_at_epoch": 1} in lines and lines[-1]["epoch"] == 1
     assert 0.0 <= best["recovery"]["all"] <= 1.0
+    # the resumed run ends where an uninterrupted one does, bit for bit
+    import torch
+
+    straight = tmp_path / "straight"
+    train_boxnet(str(tmp_path / "sets"), str(tmp_path / "sets"), straight, None, cfg)
+    a, b = torch.load(run / "last.pt", weights_only=False), torch.load(straight / "last.pt", weights_only=False)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     model, state = load_checkpoint(run / "best.pt")
     bundle = export_bundle(model, tmp_path / "bundle", None, {"name": "tiny-test"})
     pixels = (np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8)

@@ -59,8 +59,10 @@ def train_command(
     no_refs: bool = typer.Option(False, "--no-refs", help="Ablation: no reference fusion."),
     no_text: bool = typer.Option(False, "--no-text", help="Ablation: no description fusion."),
     threads: int = typer.Option(2, "--threads", min=1),
+    stop_after: Optional[int] = typer.Option(None, "--stop-after", min=1, help="Run at most N epochs now; rerun to continue the same schedule."),
 ) -> None:
-    """Train the learned box scorer on cached box sets; the best epoch by held-out recovery is kept."""
+    """Train the learned box scorer on cached box sets; the best epoch by held-out recovery is kept.
+    A rerun resumes exactly from OUT/last.pt."""
     from ..errors import require
 
     require("torch", "training", "torch")
@@ -68,7 +70,7 @@ def train_command(
 
     cfg = with_net(BoxTrainConfig(epochs=epochs, threads=threads), refs=not no_refs, text=not no_text)
     with usage_errors():
-        best = train_boxnet(str(train), str(val), out, str(refs) if refs and not no_refs else None, cfg)
+        best = train_boxnet(str(train), str(val), out, str(refs) if refs and not no_refs else None, cfg, stop_after)
     typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f} -> {out / 'best.pt'}")
 
 

@@ -174,6 +174,40 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def train_epoch(model: BoxNet, opt: torch.optim.Optimizer, sched: Any, train: BoxData, rng: np.random.Generator,
+                cfg: BoxTrainConfig) -> float:
+    """One pass over the training canvases in a random order; the mean loss."""
+    model.train()
+    order = rng.permutation(len(train))
+    losses = []
+    for s in range(math.ceil(len(train) / cfg.batch)):
+        idx = order[s * cfg.batch:(s + 1) * cfg.batch]
+        boxes = np.stack([draw_boxes(train.frame[i], rng) for i in idx])
+        target = np.stack([iou_xyxy(b.astype(np.float64), train.frame[i][None].astype(np.float64))[:, 0]
+                           for b, i in zip(boxes, idx)]).astype(np.float32)
+        logits = model(*train.inputs(idx), torch.from_numpy(boxes), torch.from_numpy(train.aspect[idx]))
+        loss = box_loss(logits, torch.from_numpy(target), cfg.tau, cfg.bce_weight)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    return float(np.mean(losses))
+
+
+def _restore(last: Path, model: BoxNet, opt: torch.optim.Optimizer, sched: Any, rng: np.random.Generator
+             ) -> tuple[int, dict[str, Any]]:
+    """Load ``last.pt`` into the model, optimiser, schedule and RNGs; the next epoch and the best record."""
+    state = torch.load(last, weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    rng.bit_generator.state = state["rng"]
+    torch.set_rng_state(state["torch_rng"])
+    return state["epoch"] + 1, state["best"]
+
+
 def sets_backbone(folder: str) -> str:
     """The backbone a box-set folder's features come from (its ``options.json``; ``pretrained``)."""
     try:
@@ -183,9 +217,10 @@ def sets_backbone(folder: str) -> str:
 
 
 def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: str | None,
-                 cfg: BoxTrainConfig | None = None) -> dict[str, Any]:
-    """Train (or resume) a :class:`BoxNet`; returns the best epoch's validation record. The
-    backbone (pretrained or random) is the one the box sets were made with; both folders must agree."""
+                 cfg: BoxTrainConfig | None = None, stop_after: int | None = None) -> dict[str, Any]:
+    """Train (or resume) a :class:`BoxNet`; returns the best epoch's validation record so far. The
+    backbone (pretrained or random) is the one the box sets were made with; both folders must agree.
+    ``stop_after``: run at most this many epochs now (a long schedule in parts; rerun to go on)."""
     cfg = cfg or BoxTrainConfig()
     backbone = sets_backbone(train_dir)
     if sets_backbone(val_dir) != backbone:
@@ -206,37 +241,17 @@ def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: 
     start, best = 0, {"recovery": {"all": -1.0}}
     last = out / "last.pt"
     if last.exists():
-        state = torch.load(last, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        start, best = state["epoch"] + 1, state["best"]
+        start, best = _restore(last, model, opt, sched, rng)
         _log(out, {"resumed_at_epoch": start})
     meta = {"config": {**asdict(cfg), "net": cfg.net.to_dict()}, "backbone": backbone,
             "train": str(train_dir), "val": str(val_dir), "references": db_path,
             "train_canvases": len(train), "val_canvases": len(val)}
     (out / "run.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    for epoch in range(start, cfg.epochs):
-        model.train()
-        order = rng.permutation(len(train))
-        losses = []
-        for s in range(steps_per_epoch):
-            idx = order[s * cfg.batch:(s + 1) * cfg.batch]
-            boxes = np.stack([draw_boxes(train.frame[i], rng) for i in idx])
-            target = np.stack([iou_xyxy(b.astype(np.float64), train.frame[i][None].astype(np.float64))[:, 0]
-                               for b, i in zip(boxes, idx)]).astype(np.float32)
-            logits = model(*train.inputs(idx), torch.from_numpy(boxes), torch.from_numpy(train.aspect[idx]))
-            loss = box_loss(logits, torch.from_numpy(target), cfg.tau, cfg.bce_weight)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
+    end = cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after)
+    for epoch in range(start, end):
+        loss = train_epoch(model, opt, sched, train, rng, cfg)
         rec = recovery(model, val)
-        record = {"epoch": epoch, "loss": round(float(np.mean(losses)), 4), "recovery": rec,
+        record = {"epoch": epoch, "loss": round(loss, 4), "recovery": rec,
                   "lr": sched.get_last_lr()[0], "minutes": round((time.time() - t0) / 60, 2)}
         if rec["all"] > best["recovery"]["all"]:
             best = record
@@ -247,15 +262,6 @@ def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: 
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "epoch": epoch,
                      "best": best})
     return best
-
-
-def load_boxnet(path: str | os.PathLike) -> BoxNet:
-    """A trained :class:`BoxNet` from ``best.pt`` / ``last.pt``."""
-    state = torch.load(path, weights_only=False, map_location="cpu")
-    cfg = state.get("config")
-    model = BoxNet(BoxNetConfig(**cfg) if isinstance(cfg, dict) else BoxNetConfig())
-    model.load_state_dict(state["model"])
-    return model.eval()
 
 
 def with_net(cfg: BoxTrainConfig, **changes: Any) -> BoxTrainConfig:
