@@ -15,7 +15,7 @@ import typer
 
 from .common import usage_error, usage_errors
 
-learned_app = typer.Typer(help="Build, train and export the learned default scorer (needs procrop[torch]).",
+learned_app = typer.Typer(help="Build, train and export the learned default scorer (needs procrop\\[torch]).",
                           no_args_is_help=True)
 
 
@@ -82,7 +82,7 @@ def export_command(
     name: str = typer.Option("procrop-learned", "--name", help="Model name reported in JSON options."),
     check: Optional[Path] = typer.Option(None, "--check", help="A photo to compare torch and onnxruntime on."),
 ) -> None:
-    """Export a trained box scorer as the onnxruntime bundle ``procrop crop`` uses."""
+    """Export a trained box scorer as the onnxruntime bundle procrop crop uses."""
     from ..errors import require
 
     require("torch", "exporting", "torch")
