@@ -28,7 +28,7 @@ from ...model.runtime import BackboneMaps, EncodedPhoto, LearnedModel
 from ...model.search import search
 from ...perception.describe import describe
 from ..context import ScoringContext
-from ..protection import inside_fractions
+from ..protection import KEPT, LEFT_OUT, inside_fractions
 
 
 #: One background thread per process runs prefetched backbones (onnxruntime releases the GIL).
@@ -91,7 +91,7 @@ class LearnedTerm:
             if faces:  # steer the search away from boxes that cut a face
                 px = np.stack([b[:, 0] * W, b[:, 1] * H, (b[:, 2] - b[:, 0]) * W, (b[:, 3] - b[:, 1]) * H], axis=1)
                 inside = inside_fractions(px, faces)
-                values = values - ((inside > 0.02) & (inside < 0.97)).any(axis=0)
+                values = values - ((inside > LEFT_OUT) & (inside < KEPT)).any(axis=0)
             return values
 
         found, _ = search(score, W / H, value, top=self.proposals)
