@@ -233,3 +233,14 @@ def ratio_fit_warning(ratio: AspectRatio, width: int, height: int) -> str | None
         f"{ratio.label} cannot fit a {width}x{height} image: the closest box is {box[2]}x{box[3]} "
         f"({ratio_label(box[2], box[3])})"
     )
+
+
+def large_enough(boxes: np.ndarray, analysis: CompositionAnalysis, ratio: AspectRatio,
+                 config: CandidateConfig) -> np.ndarray:
+    """The boxes ``(N, 4)`` of ``ratio`` covering at least ``config.min_area`` of the area of the
+    ratio's largest box (``free``: of the image), the rule the grid follows; for proposals made
+    elsewhere (a learned model's search)."""
+    W, H = analysis.width, analysis.height
+    value = ratio.resolve(W, H).value
+    largest = float(np.prod(largest_size(W, H, value))) if value is not None else float(W * H)
+    return boxes[boxes[:, 2] * boxes[:, 3] >= config.min_area * largest * 0.999]

@@ -12,11 +12,11 @@ Data flow for one image (:meth:`Cropper.process`):
 2. :class:`procrop.perception.analyzer.Analyzer` finds faces, people, animals, objects, saliency,
    subjects, lines and horizon;
 3. per requested ratio, :mod:`procrop.candidates` lays out candidates (a grid over scale and
-   position, plus crops anchored on faces, subjects, people and animals; the uncropped frame or
-   the largest box of the ratio is always among them);
-4. :mod:`procrop.scoring.protection` drops crops that cut what they could keep, and
-   :class:`procrop.scoring.composition.CompositionScorer` scores the rest;
-5. plugged-in terms (retrieval, neural) re-rank the best few dozen;
+   position, crops anchored on faces, subjects, people and animals, the uncropped frame or the
+   largest box of the ratio, and the boxes the learned term's search finds);
+4. :mod:`procrop.scoring.protection` drops crops that cut what they could keep;
+5. the learned term scores every remaining crop (default), or the classic terms score them and
+   plugged-in terms (retrieval, neural) re-rank the best few dozen (:mod:`procrop.scoring.setup`);
 6. greedy IoU suppression keeps the top-K diverse crops, each with its score, term breakdown,
    a confidence that it beats the uncropped frame, and a reason.
 
@@ -34,19 +34,18 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
-from .candidates import CandidateConfig, photo_candidates, ratio_fit_warning, unique_boxes
+from .candidates import CandidateConfig, large_enough, photo_candidates, ratio_fit_warning, unique_boxes
 from .errors import UsageError
-from .geometry import AspectRatio, largest_size, parse_ratios, select_diverse
+from .geometry import AspectRatio, parse_ratios, select_diverse
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
 from .perception.describe import describe
 from .perception.detectors import Detector
-from .scoring.composition import CompositionScorer
 from .scoring.context import ExtraTerm, ScoringContext, TermValues
 from .scoring.explain import explain_crop
 from .scoring.protection import allowed_crops
-from .scoring.terms.retrieval import retrieval_term_for
+from .scoring.setup import scoring_setup
 from .scoring.weights import ScoringWeights
 
 
@@ -156,8 +155,7 @@ class Cropper:
     """Aesthetic cropper: composition analysis + interpretable score + plug-in terms.
 
     Args:
-        weights: a :class:`ScoringWeights` or a path to a weights TOML; default: the shipped file
-            (the classic scorer's terms; the learned scorer zeroes them and weights itself 1).
+        weights: a :class:`ScoringWeights` or a path to a weights TOML (the classic terms'); default: the shipped file.
         candidates: candidate layout (minimum area, number of scales, grid density); with the
             learned scorer the default 8 scales x 12 positions become 4 x 6, since the learned
             term adds the boxes its own search finds.
@@ -166,9 +164,7 @@ class Cropper:
             (Haar cascades with ``profile="fast"``).
         people_detector: optional extra whole-person detector.
         extra_terms: plugged-in :class:`~procrop.scoring.composition.ExtraTerm` objects.
-        reference_db: classic scorer: path of a reference database for the retrieval term; the
-            default uses the database bundled with procrop; ``None`` switches retrieval off (the
-            learned scorer retrieves from its own bundle's database).
+        reference_db: the classic scorer's retrieval database (default: bundled; ``None``: off).
         diversity_iou: crops of one ratio overlap less than this (IoU).
         min_score_ratio: alternatives scoring below this share of the best crop of their ratio
             are not returned, so top-K never pads the list with poor crops.
@@ -185,10 +181,7 @@ class Cropper:
         object_detector: replaces the default YOLOX-nano detector.
         pose: body keypoints of detected people (MoveNet; extra ``procrop[pose]``) place the
             joints a crop must not cut through; off: the proportions of a standing figure.
-        scorer: ``"learned"`` (default: the box scorer trained on professional compositions,
-            :mod:`procrop.scoring.terms.learned`, is the only weighted term; protection still
-            applies) or ``"classic"`` (the hand-set terms of ``weights`` plus retrieval). A
-            ``model`` checkpoint implies ``"classic"`` plus its ``neural`` term.
+        scorer: ``"learned"`` (default) or ``"classic"``: see :mod:`procrop.scoring.setup`.
         learned_model: a learned-scorer bundle folder (default: the one shipped with procrop).
     """
 
@@ -217,27 +210,9 @@ class Cropper:
     ) -> None:
         if not (0 < diversity_iou <= 1):
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
-        if scorer not in ("learned", "classic"):
-            raise UsageError(f"scorer must be 'learned' or 'classic', got {scorer!r}")
-        self.scorer_name = "classic" if model is not None else scorer
-        if isinstance(weights, (str, Path)):
-            weights = ScoringWeights.load(weights)
-        weights = weights or ScoringWeights.load()
-        terms = list(extra_terms)
-        if model is not None:
-            from .scoring.terms.neural import NeuralTerm  # needs the torch extra
-
-            db = None if reference_db is None else str(reference_db)
-            terms.append(NeuralTerm.from_checkpoint(model, db))
-            if model_weight is None:
-                model_weight = 1.5 * sum(v for k, v in weights.weights.items() if k != "neural")
-            weights = weights.with_weights(neural=model_weight)
-        if self.scorer_name == "learned":
-            from .scoring.terms.learned import LearnedTerm
-
-            terms.append(LearnedTerm(learned_model))
-            weights = weights.with_weights(**{**{k: 0.0 for k in weights.weights}, "learned": 1.0})
-        self.scorer = CompositionScorer(weights)
+        self.scorer_name, self.scorer, self.extra_terms = scoring_setup(
+            scorer, weights, extra_terms, reference_db, model, model_weight, learned_model
+        )
         self.candidate_config = candidates or CandidateConfig()
         if self.scorer_name == "learned" and (self.candidate_config.scales, self.candidate_config.grid) == (8, 12):
             # the learned term searches boxes itself: a coarse grid (plus the anchored crops) is enough
@@ -246,10 +221,6 @@ class Cropper:
             analysis, face_detector, people_detector, analysis_size, max_pixels,
             profile=profile, object_detector=object_detector, pose=pose,
         )
-        retrieval = retrieval_term_for(reference_db) if self.scorer_name == "classic" else None
-        if retrieval is not None and not any(t.name == "retrieval" for t in terms):
-            terms.insert(0, retrieval)
-        self.extra_terms: tuple[ExtraTerm, ...] = tuple(terms)
         self.diversity_iou = diversity_iou
         self.min_score_ratio = min_score_ratio
         self.rerank_top = rerank_top
@@ -261,11 +232,7 @@ class Cropper:
     @property
     def model_name(self) -> str | None:
         """The learned model in use (``None`` with the classic scorer)."""
-        for term in self.extra_terms:
-            name = getattr(term, "model_name", None)
-            if name:
-                return str(name)
-        return None
+        return next((str(t.model_name) for t in self.extra_terms if getattr(t, "model_name", None)), None)
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -388,16 +355,8 @@ class Cropper:
             for term in self.extra_terms:
                 propose = getattr(term, "extra_candidates", None)
                 if propose is not None and self.scorer.weights.weight(term.name) > 0:
-                    boxes.append(self._large_enough(propose(ctx, ratio), analysis, ratio))
+                    boxes.append(large_enough(propose(ctx, ratio), analysis, ratio, self.candidate_config))
         return unique_boxes(np.concatenate(boxes, axis=0)) if len(boxes) > 1 else boxes[0]
-
-    def _large_enough(self, boxes: np.ndarray, analysis: CompositionAnalysis, ratio: AspectRatio) -> np.ndarray:
-        """Proposed boxes at least ``min_area`` of the largest box of their ratio, as grid candidates are."""
-        W, H = analysis.width, analysis.height
-        value = ratio.resolve(W, H).value
-        largest = float(np.prod(largest_size(W, H, value))) if value is not None else float(W * H)
-        keep = boxes[:, 2] * boxes[:, 3] >= self.candidate_config.min_area * largest * 0.999
-        return boxes[keep]
 
     def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio) -> tuple[np.ndarray, TermValues]:
         """Candidates of one ratio with their base terms: crops that cut a face, person, animal or

@@ -1,0 +1,61 @@
+"""Which terms score crops, and with what weights: the learned default or the classic terms.
+
+:func:`scoring_setup` is how :class:`~procrop.cropper.Cropper` turns its ``scorer``, ``weights``,
+``reference_db``, ``model`` and ``learned_model`` arguments into a :class:`CompositionScorer` and the
+plugged-in terms:
+
+* ``learned`` (default): :class:`~procrop.scoring.terms.learned.LearnedTerm` is the only weighted
+  term (every hand-set weight becomes 0, ``learned`` 1); it retrieves from its own bundle;
+* ``classic``: the hand-set weights, plus the retrieval term of ``reference_db`` first;
+* a ``model`` checkpoint implies ``classic`` plus its ``neural`` term (default weight 1.5 x the sum
+  of the others).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import UsageError
+from .composition import CompositionScorer
+from .context import ExtraTerm
+from .terms.retrieval import retrieval_term_for
+from .weights import ScoringWeights
+
+SCORERS = ("learned", "classic")
+
+
+def scoring_setup(
+    scorer: str,
+    weights: ScoringWeights | str | Path | None,
+    extra_terms: Sequence[ExtraTerm],
+    reference_db: str | Path | None,
+    model: str | Path | None = None,
+    model_weight: float | None = None,
+    learned_model: str | Path | None = None,
+) -> tuple[str, CompositionScorer, tuple[ExtraTerm, ...]]:
+    """The scorer's name in use (``learned`` or ``classic``), the weighted scorer and the extra
+    terms, retrieval first (see the module docstring)."""
+    if scorer not in SCORERS:
+        raise UsageError(f"scorer must be 'learned' or 'classic', got {scorer!r}")
+    name = "classic" if model is not None else scorer
+    if isinstance(weights, (str, Path)):
+        weights = ScoringWeights.load(weights)
+    weights = weights or ScoringWeights.load()
+    terms = list(extra_terms)
+    if model is not None:
+        from .terms.neural import NeuralTerm  # needs the torch extra
+
+        terms.append(NeuralTerm.from_checkpoint(model, None if reference_db is None else str(reference_db)))
+        if model_weight is None:
+            model_weight = 1.5 * sum(v for k, v in weights.weights.items() if k != "neural")
+        weights = weights.with_weights(neural=model_weight)
+    if name == "learned":
+        from .terms.learned import LearnedTerm
+
+        terms.append(LearnedTerm(learned_model))
+        weights = weights.with_weights(**{**{k: 0.0 for k in weights.weights}, "learned": 1.0})
+    retrieval = retrieval_term_for(reference_db) if name == "classic" else None
+    if retrieval is not None and not any(t.name == "retrieval" for t in terms):
+        terms.insert(0, retrieval)
+    return name, CompositionScorer(weights), tuple(terms)
