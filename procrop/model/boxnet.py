@@ -2,7 +2,8 @@
 on a frozen ImageNet MobileNetV2, ending in a head that scores any box.
 
 Flow and shapes (``B`` canvases, ``M`` boxes each, ``d`` = :attr:`BoxNetConfig.d`; the canvas is
-squashed to :data:`INPUT_SIDE` square, so a normalised coordinate maps straight onto every map):
+squashed to a 256 x 256 square, :func:`~procrop.retrieval.encoders.mobilenet.square_input`, so a
+normalised coordinate maps straight onto every map):
 
 1. frozen backbone (:class:`FrozenBackbone`): ``c3 (B, 32, 32, 32)``, ``c4 (B, 96, 16, 16)``,
    ``c5 (B, 1280, 8, 8)``;
@@ -34,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: Side of the square backbone input.
-INPUT_SIDE = 256
+from ..retrieval.encoders.mobilenet import square_input
+
 #: Offsets across an edge (canvas fraction, outward positive) and positions along it.
 EDGE_OFFSETS = (-0.045, -0.015, 0.015, 0.045)
 EDGE_ALONG = (0.125, 0.375, 0.625, 0.875)
@@ -64,11 +65,8 @@ class BoxNetConfig:
 
 
 def backbone_input(pixels: np.ndarray) -> np.ndarray:
-    """RGB uint8 ``(h, w, 3)`` -> the backbone's uint8 ``(3, INPUT_SIDE, INPUT_SIDE)`` input."""
-    import cv2
-
-    sq = cv2.resize(pixels, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(sq.transpose(2, 0, 1))
+    """RGB uint8 ``(h, w, 3)`` -> the backbone's uint8 ``(3, 256, 256)`` input."""
+    return np.ascontiguousarray(square_input(pixels).transpose(2, 0, 1))
 
 
 class FrozenBackbone(nn.Module):

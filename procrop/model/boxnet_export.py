@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from ..errors import require
-from .boxnet import INPUT_SIDE, BoxNet, BoxNetConfig, frozen_backbone
+from ..retrieval.encoders.mobilenet import INPUT_SIDE
+from .boxnet import BoxNet, BoxNetConfig, frozen_backbone
 
 
 class _Backbone(nn.Module):

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError, require
+from ..retrieval.encoders.mobilenet import search_vector, square_input
 from .tokens import tokenize
 
 #: The bundle that ships with procrop.
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "resources" / "models" / "learned"
-INPUT_SIDE = 256
 
 
 @dataclass
@@ -117,15 +117,13 @@ class LearnedModel:
 
     def retrieve(self, c5: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Reference tokens ``(1, k, 64, 64)``, mask ``(1, k)`` and descriptions for a ``(1280, h, w)`` map."""
-        from ..retrieval.encoders.mobilenet import GROUPS, group_channels, mobilenet_vector
-
         vectors, tokens, items = self._references()
         refs = np.zeros((1, k, 64, 64), np.float32)
         mask = np.ones((1, k), bool)
         if not len(items):
             return refs, mask, []
         fmap = np.ascontiguousarray(c5.transpose(1, 2, 0), dtype=np.float32)
-        sims = vectors @ mobilenet_vector(fmap, group_channels(fmap, GROUPS))
+        sims = vectors @ search_vector(fmap)
         top = np.argsort(-sims, kind="stable")[:k]
         refs[0, : len(top)] = tokens[top].astype(np.float32)
         mask[0, : len(top)] = False
@@ -135,9 +133,7 @@ class LearnedModel:
 
     def backbone(self, pixels: np.ndarray) -> BackboneMaps:
         """The frozen backbone's maps of an RGB uint8 photo (any size, squashed to 256 x 256)."""
-        import cv2
-
-        sq = cv2.resize(pixels, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+        sq = square_input(pixels)
         c3, c4, c5 = self._load()["backbone"].run(None, {"images": np.ascontiguousarray(sq.transpose(2, 0, 1)[None])})
         h, w = pixels.shape[:2]
         return BackboneMaps(c3, c4, c5, w / h)

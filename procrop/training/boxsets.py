@@ -15,7 +15,7 @@
 
 Each canvas is loaded exactly as :class:`~procrop.cropper.Cropper` loads a photo
 (:class:`~procrop.perception.analyzer.Analyzer`), described in words (the text input), and passed
-through the frozen MobileNetV2 (:data:`~procrop.model.boxnet.INPUT_SIDE` square): its ``c3``,
+through the frozen MobileNetV2 (:data:`~procrop.retrieval.encoders.mobilenet.INPUT_SIDE` square): its ``c3``,
 ``c4`` and ``c5`` maps are stored in float16 with the frame (normalised ``x1, y1, x2, y2``), so
 training never runs the backbone. The label is the frame itself, exactly: never enlarged.
 

@@ -61,13 +61,12 @@ def retrieve_refs(c5: np.ndarray, photos: list[str], db_path: str | None, k: int
     n = len(c5)
     if not db_path:
         return np.zeros((n, k, 64, 64), np.float16), np.ones((n, k), bool)
-    from ..retrieval.encoders.mobilenet import GROUPS, group_channels, mobilenet_vector
+    from ..retrieval.encoders.mobilenet import search_vector
     from ..retrieval.store import ReferenceDB
 
     db = ReferenceDB.open(db_path, expect_encoder="mobilenet")
     sources = np.array([it.get("source", "") for it in db.items])
-    queries = np.stack([mobilenet_vector(m, group_channels(m, GROUPS))
-                        for m in c5.astype(np.float32).transpose(0, 2, 3, 1)])
+    queries = np.stack([search_vector(m) for m in c5.astype(np.float32).transpose(0, 2, 3, 1)])
     sims = queries @ db.vectors.T
     sims[sources[None, :] == np.asarray(photos)[:, None]] = -np.inf
     top = np.argsort(-sims, axis=1)[:, :k]

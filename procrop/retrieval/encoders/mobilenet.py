@@ -101,6 +101,19 @@ def mobilenet_vector(c5: np.ndarray, grouped: np.ndarray) -> np.ndarray:
     return _unit(vec).astype(np.float32)
 
 
+def search_vector(c5: np.ndarray) -> np.ndarray:
+    """The search vector of a ``(h, w, 1280)`` C5 map (:func:`mobilenet_vector` of it and its groups)."""
+    return mobilenet_vector(c5, group_channels(c5, GROUPS))
+
+
+def square_input(pixels: np.ndarray) -> np.ndarray:
+    """An RGB uint8 photo squashed to the network's ``(INPUT_SIDE, INPUT_SIDE, 3)`` input (area
+    interpolation): the view of the photo every MobileNetV2 user in procrop shares."""
+    import cv2
+
+    return cv2.resize(pixels, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+
+
 @register_encoder("mobilenet")
 class MobileNetEncoder(Encoder):
     """Frozen ImageNet MobileNetV2 C5 features as 64 tokens x 64, a 1280-d vector and its mirror.
@@ -143,9 +156,7 @@ class MobileNetEncoder(Encoder):
 
     def c5_maps(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """C5 maps ``(8, 8, 1280)`` of an RGB uint8 photo and of its mirror image (one batch of two)."""
-        import cv2
-
-        rgb = cv2.resize(pixels, (INPUT_SIDE, INPUT_SIDE), interpolation=cv2.INTER_AREA)
+        rgb = square_input(pixels)
         batch = np.stack([rgb, rgb[:, ::-1]])
         if self.onnx is not None:
             maps = self.onnx(batch)
@@ -170,7 +181,7 @@ class MobileNetEncoder(Encoder):
             vector=mobilenet_vector(c5, grouped),
             tokens=mobilenet_tokens(grouped),
             feature_map=np.ascontiguousarray(grouped, dtype=np.float32),
-            flipped_vector=mobilenet_vector(c5_mirror, group_channels(c5_mirror, GROUPS)),
+            flipped_vector=search_vector(c5_mirror),
         )
 
     @classmethod
