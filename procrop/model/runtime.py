@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ModelLoadError, require
 from ..retrieval.encoders.mobilenet import search_vector, square_input
+from ..retrieval.search import ExactIndex
 from .tokens import tokenize
 
 #: The bundle that ships with procrop.
@@ -73,7 +74,7 @@ class LearnedModel:
         self.threads = threads
         self._lock = threading.Lock()
         self._sessions: dict[str, Any] | None = None
-        self._refs: tuple[np.ndarray, np.ndarray, list[dict[str, Any]]] | None = None
+        self._refs: tuple[ExactIndex, np.ndarray, list[dict[str, Any]]] | None = None
         card = self.path / "model.json"
         try:
             self.card: dict[str, Any] = json.loads(card.read_text(encoding="utf-8"))
@@ -103,32 +104,31 @@ class LearnedModel:
                 self._sessions = sessions
             return self._sessions
 
-    def _references(self) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    def _references(self) -> tuple[ExactIndex, np.ndarray, list[dict[str, Any]]]:
         if self._refs is None:
             folder = self.path / "references"
             if not self.config.get("refs") or not folder.exists():
-                self._refs = (np.zeros((0, 1), np.float32), np.zeros((0, 64, 64), np.float16), [])
+                self._refs = (ExactIndex(np.zeros((0, 1), np.float32)), np.zeros((0, 64, 64), np.float16), [])
             else:
                 from ..retrieval.store import ReferenceDB
 
                 db = ReferenceDB.open(folder, expect_encoder="mobilenet")
-                self._refs = (db.vectors, db.tokens, db.items)
+                self._refs = (ExactIndex(db.vectors), db.tokens, db.items)
         return self._refs
 
     def retrieve(self, c5: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Reference tokens ``(1, k, 64, 64)``, mask ``(1, k)`` and descriptions for a ``(1280, h, w)`` map."""
-        vectors, tokens, items = self._references()
+        index, tokens, items = self._references()
         refs = np.zeros((1, k, 64, 64), np.float32)
         mask = np.ones((1, k), bool)
         if not len(items):
             return refs, mask, []
-        fmap = np.ascontiguousarray(c5.transpose(1, 2, 0), dtype=np.float32)
-        sims = vectors @ search_vector(fmap)
-        top = np.argsort(-sims, kind="stable")[:k]
-        refs[0, : len(top)] = tokens[top].astype(np.float32)
-        mask[0, : len(top)] = False
-        described = [{"source": items[i].get("source", ""), "similarity": round(float(sims[i]), 4),
-                      **({"licence": items[i]["licence"]} if "licence" in items[i] else {})} for i in top]
+        sims, top = index.search(search_vector(np.ascontiguousarray(c5.transpose(1, 2, 0), dtype=np.float32)), k)
+        refs[0, : top.shape[1]] = tokens[top[0]].astype(np.float32)
+        mask[0, : top.shape[1]] = False
+        described = [{"source": items[i].get("source", ""), "similarity": round(float(sim), 4),
+                      **({"licence": items[i]["licence"]} if "licence" in items[i] else {})}
+                     for i, sim in zip(top[0], sims[0])]
         return refs, mask, described
 
     def backbone(self, pixels: np.ndarray) -> BackboneMaps:
