@@ -57,6 +57,8 @@ from PIL import Image
 from procrop.evaluation.metrics import bde
 from procrop.evaluation.peers import vips_smartcrop_box
 from procrop.geometry import iou
+from procrop.weaklabels.canvas import CanvasSpec
+from procrop.weaklabels.outpaint import distance_outside
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
@@ -88,12 +90,6 @@ def canvas_geometry(w: int, h: int, ratio: tuple[int, int], coverage: float, rng
     return W, H, x, y
 
 
-def _outside_distance(W: int, H: int, x: int, y: int, w: int, h: int) -> np.ndarray:
-    xs = np.maximum(np.maximum(x - np.arange(W), np.arange(W) - (x + w - 1)), 0)
-    ys = np.maximum(np.maximum(y - np.arange(H), np.arange(H) - (y + h - 1)), 0)
-    return np.hypot(xs[None, :], ys[:, None]).astype(np.float32)
-
-
 def fill_canvas(photo: np.ndarray, W: int, H: int, x: int, y: int, fill: str, rng: np.random.Generator
                 ) -> np.ndarray:
     """The canvas ``(H, W, 3)`` uint8 with the photo at ``x, y`` and ``fill`` around it."""
@@ -101,7 +97,7 @@ def fill_canvas(photo: np.ndarray, W: int, H: int, x: int, y: int, fill: str, rn
     if fill == "mirror_dark":
         ext = np.pad(photo, ((y, H - h - y), (x, W - w - x), (0, 0)), mode="symmetric").astype(np.float32)
         blur = cv2.GaussianBlur(ext, (0, 0), 0.02 * max(W, H))
-        d = _outside_distance(W, H, x, y, w, h) / (0.25 * max(W, H))
+        d = distance_outside(CanvasSpec(W, H, (x, y, w, h))) / (0.25 * max(W, H))
         t = np.clip(d * 4, 0, 1)[..., None]  # blend in the blur over the first few percent
         dark = np.clip(1.0 - 0.45 * np.clip(d, 0, 1) - 0.15, 0.3, 1.0)[..., None]
         out = (ext * (1 - t) + blur * t) * np.where(d[..., None] > 0, dark, 1.0)
