@@ -362,15 +362,14 @@ class Cropper:
         """Candidates of one ratio with their base terms: crops that cut a face, person, animal or
         object they could keep whole (or cut cleanly) dropped (:mod:`procrop.scoring.protection`),
         then, when extra terms will re-rank, the best ``rerank_top`` plus the largest box (all of
-        them when a neural or learned model scores)."""
+        them when a term scores every candidate: a neural or learned model)."""
         boxes = self.candidates(ctx.analysis, ratio, ctx)
         tv = self.scorer.terms(ctx, boxes)
         allowed = allowed_crops(boxes, ctx.analysis, tv.face_inside)
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)
-        network_scores_all = any(t.name in ("neural", "learned") for t in self.extra_terms)
-        if self.extra_terms and not network_scores_all:
+        if self.extra_terms and not any(getattr(t, "scores_every_candidate", False) for t in self.extra_terms):
             scores = self.scorer.combine(tv)
             order = np.lexsort((np.arange(len(scores)), -scores))[: self.rerank_top]
             biggest = int(np.argmax(boxes[:, 2] * boxes[:, 3]))

@@ -76,7 +76,10 @@ class ExtraTerm(Protocol):
     """A score term computed by another component (retrieval, a neural model).
 
     ``evaluate`` returns ``(values in [0, 1], applicable)`` for ``(N, 4)`` boxes; it is called on
-    the best few dozen candidates per ratio (re-ranking), plus the uncropped frame.
+    the best few dozen candidates per ratio (re-ranking), plus the uncropped frame, or on every
+    candidate when a term sets ``scores_every_candidate = True`` (a network that decides alone).
+    Optional: ``extra_candidates(context, ratio)`` proposes boxes, ``prefetch(image)`` starts work
+    before the analysis.
     """
 
     name: str

@@ -45,6 +45,7 @@ class LearnedTerm:
     """
 
     name = "learned"
+    scores_every_candidate = True
 
     def __init__(self, bundle: str | os.PathLike | None = None, proposals: int = 2, threads: int = 1) -> None:
         self.model = LearnedModel(bundle, threads=threads)

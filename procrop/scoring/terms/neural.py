@@ -22,6 +22,7 @@ class NeuralTerm:
     plus its set predictions as extra candidates."""
 
     name = "neural"
+    scores_every_candidate = True
 
     def __init__(self, cropper: NeuralCropper, extra: int = 20) -> None:
         self.cropper = cropper
