@@ -18,6 +18,7 @@ from .dataset import dataset_app
 from .evaluate import eval_command
 from .index import index_app
 from .learned import learned_app
+from .prefs import prefs_app
 from .serve import serve_command
 from .train import export_command, train_command
 
@@ -53,6 +54,7 @@ app.command("export")(export_command)
 app.command("import-checkpoint")(import_checkpoint_command)
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(learned_app, name="learned")
+app.add_typer(prefs_app, name="prefs")
 app.command("serve")(serve_command)
 
 
