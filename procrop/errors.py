@@ -9,8 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _rebuild_error(cls: type[BaseException], args: tuple, state: dict) -> BaseException:
+    """Unpickle a :class:`ProcropError` without calling its ``__init__`` (see ``__reduce__``)."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
 class ProcropError(Exception):
-    """Base class of every error procrop raises on purpose."""
+    """Base class of every error procrop raises on purpose.
+
+    Every subclass pickles, whatever its ``__init__`` takes, so an error raised in a worker process
+    arrives whole in the parent (the default pickling calls ``cls(*args)``, which fails for a
+    subclass whose constructor takes other arguments than its message, and a pool waiting for
+    that result waits forever).
+    """
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
 
 
 class ImageLoadError(ProcropError):
@@ -21,6 +38,15 @@ class ImageLoadError(ProcropError):
         self.problem = problem
         where = self.path if self.path is not None else "<in-memory image>"
         super().__init__(f"{where}: {problem}")
+
+
+class ImageWriteError(ProcropError):
+    """A crop could not be encoded or written (the file named is left absent)."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: cannot write: {problem}")
 
 
 class UsageError(ProcropError):

@@ -34,19 +34,42 @@ def save_format(path: str | os.PathLike) -> str:
     return fmt
 
 
-def _metadata_params(fmt: str, source: Image.Image | None) -> dict[str, Any]:
-    """The source's ICC profile and EXIF (orientation reset to 1: pixels are written upright)."""
+#: Descriptive tags of a TIFF's first IFD that a crop may carry. Everything else there describes the
+#: source's pixel layout (size, strips, bits per sample, compression, orientation) and would make
+#: the crop's file claim the source's size and layout (unreadable), so it is never copied.
+_DESCRIPTIVE_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software,
+# date, artist, copyright
+
+#: TIFF compressions written as they are; any other (JPEG-in-TIFF, fax codes...) becomes deflate.
+_TIFF_COMPRESSIONS = ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
+
+
+def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = True) -> dict[str, Any]:
+    """The source's ICC profile and EXIF (orientation reset to 1: pixels are written upright).
+
+    A TIFF's "EXIF" as Pillow reads it is the TIFF's own first IFD; from or to a TIFF only the
+    descriptive tags (:data:`_DESCRIPTIVE_TAGS`) are kept.
+    """
     params: dict[str, Any] = {}
     if source is None or fmt not in ("JPEG", "PNG", "WEBP", "TIFF"):
         return params
     icc = source.info.get("icc_profile")
     if icc:
         params["icc_profile"] = icc
+    if not keep_exif:
+        return params
     try:
         exif = source.getexif()
-        if len(exif):
+        if fmt == "TIFF" or source.format == "TIFF":
+            kept = Image.Exif()
+            for tag in _DESCRIPTIVE_TAGS:
+                if tag in exif:
+                    kept[tag] = exif[tag]
+            exif = kept
+        elif len(exif):
             exif[_EXIF_ORIENTATION_TAG] = 1
-            params["exif"] = exif.tobytes()
+        if len(exif):
+            params["exif"] = exif if fmt == "TIFF" else exif.tobytes()
     except Exception:
         pass
     return params
@@ -71,10 +94,21 @@ def _jpeg_params(out: Image.Image, source: Image.Image | None, quality: int | No
 
 
 def encode_image(
-    im: Image.Image, fmt: str, source: Image.Image | None = None, *, quality: int | None = None
+    im: Image.Image,
+    fmt: str,
+    source: Image.Image | None = None,
+    *,
+    quality: int | None = None,
+    keep_exif: bool = True,
 ) -> bytes:
-    """Encode ``im`` as ``fmt`` bytes, keeping ``source``'s metadata and quality (see :func:`save_image`)."""
-    params = _metadata_params(fmt, source)
+    """Encode ``im`` as ``fmt`` bytes, keeping ``source``'s metadata and quality (see :func:`save_image`).
+
+    ``keep_exif=False`` keeps only the ICC profile (the server echoes no camera data back).
+
+    Raises:
+        OSError: the encoder failed, or what it wrote does not read back as ``fmt`` at ``im``'s size.
+    """
+    params = _metadata_params(fmt, source, keep_exif)
     out = im
     if fmt == "JPEG":
         if out.mode not in ("RGB", "L", "CMYK"):
@@ -86,15 +120,34 @@ def encode_image(
         params["quality"] = quality if quality is not None else (100 if lossless else 92)
     elif fmt == "TIFF":
         compression = source.info.get("compression") if source is not None else None
-        if compression and compression != "raw":
+        if compression in ("group3", "group4") and out.mode == "1":
             params["compression"] = compression
+        elif compression and compression != "raw":
+            params["compression"] = compression if compression in _TIFF_COMPRESSIONS else "tiff_deflate"
     elif fmt == "GIF" and out.mode not in ("P", "L"):
         out = out.convert("P", palette=Image.Palette.ADAPTIVE)
     elif fmt == "BMP" and out.mode not in ("RGB", "L", "P", "1", "RGBA"):
         out = Image.fromarray(to_rgb_array(out)[0])
     buf = io.BytesIO()
     out.save(buf, format=fmt, **params)
-    return buf.getvalue()
+    data = buf.getvalue()
+    _check_encoded(data, fmt, out.size)
+    return data
+
+
+def _check_encoded(data: bytes, fmt: str, size: tuple[int, int]) -> None:
+    """Refuse an encoding whose header does not say ``fmt`` at ``size`` (read back, not decoded).
+
+    Raises:
+        OSError: the encoder wrote a file that would not open as the crop it should be.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as back:
+            got = (back.format, back.size)
+    except Exception as exc:  # Pillow raises many kinds for a bad header
+        raise OSError(f"the encoded {fmt} does not open: {exc}") from exc
+    if got != (fmt, size):
+        raise OSError(f"the encoded {fmt} reads back as {got[0]} {got[1][0]}x{got[1][1]}, not {size[0]}x{size[1]}")
 
 
 def save_image(

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..cropper import Cropper, CropResult
 from ..candidates import CandidateConfig
+from ..errors import ImageWriteError
 from ..files import atomic_write_text
 from ..imaging.load import open_full
 from ..imaging.save import crop_resized, save_image
@@ -188,12 +189,20 @@ def write_crops(result: CropResult, job: CropJob, out_dir: str) -> list[str]:
     ext = Path(job.path).suffix.lower()
     if ext not in _WRITABLE_EXT or (photo.format or "").upper() == "MPO":
         ext = ".jpg"
-    paths = []
-    for crop in result.crops:
-        name = f"{job.stem}_{ratio_slug(crop.ratio)}_{crop.rank}{ext}"
-        path = Path(out_dir) / name
-        save_image(crop_resized(photo, crop.box, crop.output_size), path, source=photo)
-        paths.append(str(path))
+    paths: list[str] = []
+    try:
+        for crop in result.crops:
+            name = f"{job.stem}_{ratio_slug(crop.ratio)}_{crop.rank}{ext}"
+            path = Path(out_dir) / name
+            try:
+                save_image(crop_resized(photo, crop.box, crop.output_size), path, source=photo)
+            except OSError as exc:
+                raise ImageWriteError(path, str(exc)) from exc
+            paths.append(str(path))
+    except BaseException:
+        for written in paths:  # a failed image leaves none of its crops behind
+            Path(written).unlink(missing_ok=True)
+        raise
     return paths
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from typing import Any
 
 from .errors import ApiError
 from .uploads import ImageInfo
@@ -35,8 +34,15 @@ def output_size(box_w: int, box_h: int, width: int | None, height: int | None,
 
 def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
                   size: tuple[int, int] | None) -> bytes:
-    """Cut ``box`` (oriented original pixels) out of the encoded image and re-encode it."""
+    """Cut ``box`` (oriented original pixels) out of the encoded image and re-encode it.
+
+    Cutting, resizing and encoding are the CLI's own (:mod:`procrop.imaging.save`), so the two
+    write the same pixels in every format (16-bit and float TIFFs included); only the EXIF is
+    left out here.
+    """
     from PIL import Image, ImageOps
+
+    from ..imaging.save import crop_resized, encode_image
 
     x, y, w, h = box
     try:
@@ -45,9 +51,10 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
             with Image.open(io.BytesIO(data), formats=[info.format]) as src:
                 if getattr(src, "n_frames", 1) > 1:
                     src.seek(0)
-                icc = src.info.get("icc_profile")
-                lossless = bool(src.info.get("lossless"))
+                src.load()
                 oriented = ImageOps.exif_transpose(src)
+                if oriented is not src:
+                    oriented.info = dict(src.info)
     except Exception as exc:
         truncated = "truncated" in str(exc).lower()
         raise ApiError(422, "truncated_image" if truncated else "not_an_image",
@@ -55,49 +62,5 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
                        else "the image data cannot be decoded") from exc
     if x + w > oriented.width or y + h > oriented.height:
         raise ApiError(422, "invalid_parameter", "box lies outside the image")
-    out = oriented.crop((x, y, x + w, y + h))
-    if size is not None and out.size != size:
-        if out.mode in ("P", "1"):
-            out = out.convert("RGBA" if "transparency" in out.info else "RGB")
-        elif out.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
-            out = out.convert("RGB")
-        out = out.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return encode(out, _ENCODE_AS.get(info.format, "PNG"), icc, lossless)
-
-
-def encode(im: Any, fmt: str, icc: bytes | None = None, lossless: bool = False) -> bytes:
-    """Encode a Pillow image in ``fmt`` with sensible quality settings."""
-    params: dict[str, Any] = {}
-    if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
-        params["icc_profile"] = icc
-    if fmt == "JPEG":
-        if im.mode not in ("RGB", "L", "CMYK"):
-            im = _flatten(im)
-        params["quality"] = 92
-    elif fmt == "WEBP":
-        params.update(lossless=lossless, quality=100 if lossless else 90)
-    elif fmt == "GIF" and im.mode not in ("P", "L"):
-        im = _flatten(im).convert("P", palette=1)  # 1 = adaptive palette
-    elif fmt == "TIFF":
-        params["compression"] = "tiff_deflate"
-        if im.mode not in ("RGB", "RGBA", "L", "LA", "CMYK", "1", "P"):
-            im = im.convert("RGB")
-    elif fmt == "BMP" and im.mode not in ("RGB", "L", "P", "1", "RGBA"):
-        im = _flatten(im)
-    elif fmt == "PNG" and im.mode not in ("RGB", "RGBA", "L", "LA", "P", "1", "I;16", "I"):
-        im = im.convert("RGBA")
-    buf = io.BytesIO()
-    im.save(buf, format=fmt, **params)
-    return buf.getvalue()
-
-
-def _flatten(im: Any) -> Any:
-    """RGB over white (alpha composited), for formats without transparency."""
-    from PIL import Image
-
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        bg = Image.new("RGB", rgba.size, (255, 255, 255))
-        bg.paste(rgba, mask=rgba.getchannel("A"))
-        return bg
-    return im.convert("RGB")
+    out = crop_resized(oriented, box, size)
+    return encode_image(out, _ENCODE_AS.get(info.format, "PNG"), oriented, keep_exif=False)

@@ -1,0 +1,158 @@
+"""Written crops, in every format procrop reads: re-opened and compared with the source region.
+
+The same sources go through the three writers (the CLI's ``--out``, the Python API's
+:func:`procrop.imaging.save.save_image` and the server's ``/v1/crop/image``), and a write that
+fails leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from procrop.cli.app import app
+from procrop.imaging.load import open_full, to_rgb_array
+from procrop.imaging.save import crop_resized, save_image
+
+W, H = 320, 240
+
+
+def _scene() -> np.ndarray:
+    """Flat colour blocks on a mid grey: every codec (GIF's palette too) keeps them nearly exact."""
+    img = np.full((H, W, 3), 128, np.uint8)
+    img[20:100, 30:150] = (220, 40, 40)
+    img[130:220, 180:300] = (30, 60, 210)
+    img[60:200, 120:170] = (40, 200, 60)
+    img[:, 300:] = (250, 250, 250)
+    return img
+
+
+def _grey16() -> np.ndarray:
+    return (_scene()[:, :, 1].astype(np.uint16) * 257).astype(np.uint16)
+
+
+def _write_sources(folder: Path) -> dict[str, tuple[Path, float]]:
+    """name -> (file, the mean absolute difference its codec may leave)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rgb = Image.fromarray(_scene())
+    made: dict[str, tuple[Path, float]] = {}
+
+    def save(name: str, im: Image.Image, tol: float, **kw) -> None:
+        path = folder / name
+        im.save(path, **kw)
+        made[name] = (path, tol)
+
+    save("a.jpg", rgb, 4.0, quality=95)
+    save("b.png", rgb, 0.0)
+    save("c.webp", rgb, 4.0, quality=95)
+    save("d_plain.tif", rgb, 0.0)
+    save("e_lzw.tif", rgb, 0.0, compression="tiff_lzw")
+    cv2.imwrite(str(folder / "f_rgb16.tif"), (_scene().astype(np.uint16) * 257)[:, :, ::-1])
+    made["f_rgb16.tif"] = (folder / "f_rgb16.tif", 0.0)
+    save("g_grey16.tif", Image.fromarray(_grey16()), 0.0)
+    save("h_float.tif", Image.fromarray(_scene()[:, :, 0].astype(np.float32) / 255.0), 0.5)
+    save("i.gif", rgb.convert("P", palette=Image.Palette.ADAPTIVE), 1.0)
+    save("j.bmp", rgb, 0.0)
+    return made
+
+
+def _expected(source: Path, box: list[int], size: tuple[int, int] | None) -> np.ndarray:
+    return to_rgb_array(crop_resized(open_full(source), tuple(box), size))[0].astype(int)
+
+
+def _assert_same(written: Path | bytes, source: Path, box: list[int], size: tuple[int, int] | None,
+                 tol: float) -> None:
+    im = Image.open(io.BytesIO(written) if isinstance(written, bytes) else written)
+    im.load()  # a truncated or mislabelled file fails here
+    want = (box[2], box[3]) if size is None else size
+    assert im.size == want, (source.name, im.size, want)
+    if size is None:
+        # a plain crop is the source's own pixels: compared with the source region itself
+        region = to_rgb_array(open_full(source))[0][box[1]:box[1] + box[3], box[0]:box[0] + box[2]].astype(int)
+    else:
+        region = _expected(source, box, size)
+    diff = np.abs(to_rgb_array(im)[0].astype(int) - region).mean()
+    assert diff <= tol + (2.5 if size is not None else 0.0), (source.name, diff)
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, float]]:
+    return _write_sources(tmp_path_factory.mktemp("sources") / "in")
+
+
+def test_cli_writes_every_format_readable_and_faithful(sources, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    folder = next(iter(sources.values()))[0].parent
+    r = CliRunner().invoke(app, ["crop", str(folder), "-r", "1:1,16:9,200x150", "-k", "1", "-o", str(out),
+                                 "--scorer", "classic", "--no-db", "--fast", "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    for name, (path, tol) in sources.items():
+        data = json.loads((out / f"{path.stem}.json").read_text())
+        assert len(data["crops"]) == 3, name
+        for crop in data["crops"]:
+            written = Path(crop["file"])
+            assert written.suffix == path.suffix
+            size = tuple(crop["output_size"]) if crop.get("output_size") else None
+            _assert_same(written, path, crop["box"], size, tol)
+
+
+@pytest.mark.parametrize("size", [None, (90, 140)])
+def test_api_save_image_every_format(sources, tmp_path: Path, size) -> None:
+    box = [25, 15, 210, 190]
+    for name, (path, tol) in sources.items():
+        photo = open_full(path)
+        target = tmp_path / f"{path.stem}{path.suffix}"
+        save_image(crop_resized(photo, tuple(box), size), target, source=photo)
+        _assert_same(target, path, box, size, tol)
+
+
+def test_server_crop_image_every_format(sources) -> None:
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from procrop import Cropper
+    from procrop.server import ServerSettings, create_app
+
+    box = [25, 15, 210, 190]
+    with TestClient(create_app(ServerSettings(), Cropper(scorer="classic", reference_db=None))) as client:
+        for name, (path, tol) in sources.items():
+            for size in (None, (90, 140)):
+                fields = {"box": ",".join(map(str, box))}
+                if size:
+                    fields.update(width=str(size[0]), height=str(size[1]))
+                r = client.post("/v1/crop/image", files={"file": (name, path.read_bytes())}, data=fields)
+                assert r.status_code == 200, (name, r.text)
+                # the server writes 16-bit and float sources as 8-bit: compare in 8-bit RGB
+                _assert_same(r.content, path, box, size, tol + (1.0 if "float" in name else 0.0))
+
+
+def test_failed_write_leaves_nothing(sources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from procrop.output import batch
+
+    real = batch.save_image
+    calls = []
+
+    def fail_second(im, path, source=None, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("encoder error -8 when writing image file")
+        real(im, path, source=source, **kw)
+
+    monkeypatch.setattr(batch, "save_image", fail_second)
+    out = tmp_path / "out"
+    path = sources["e_lzw.tif"][0]
+    r = CliRunner().invoke(app, ["crop", str(path), "-r", "1:1,16:9", "-k", "1", "-o", str(out),
+                                 "--scorer", "classic", "--no-db", "--fast", "-q"], catch_exceptions=False)
+    assert r.exit_code == 1
+    assert "cannot write" in r.stderr and "encoder error -8" in r.stderr and "Traceback" not in r.stderr
+    assert len(calls) == 2 and not Path(calls[0]).exists()  # the first crop, written, is taken back
+    assert not out.exists() or not list(out.iterdir())
