@@ -136,3 +136,59 @@ def stats_command(data: Path = typer.Option(DATA, "--data")) -> None:
                 f"  judges agree on {a.pairwise:.3f} of pairs ({a.pairs} pair comparisons); "
                 f"each judge with the other judges' majority: {a.leave_one_out:.3f}"
             )
+
+
+@prefs_app.command("build")
+def build_command(
+    photos: Path = typer.Option(..., "--photos", help="The professional photo pool."),
+    split: Path = typer.Option(Path("benchmarks/split.json"), "--split", help="JSON with 'train' and 'heldout' lists."),
+    work: Path = typer.Option(Path("data/learned"), "--work", help="Working folder: box sets, database, features, run."),
+    out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write."),
+    data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl)."),
+    epochs: int = typer.Option(10, "--epochs", min=1),
+    pref_weight: float = typer.Option(1.0, "--pref-weight", help="Weight of the preference loss."),
+    run: str = typer.Option("run_prefs", "--run", help="Run folder name under --work (resumes from its last.pt)."),
+    stop_after: int = typer.Option(0, "--stop-after", help="Train at most N epochs now (0: to the end)."),
+    workers: int = typer.Option(2, "--workers", "-j", min=1),
+    name: str = typer.Option("procrop-learned-v2", "--name"),
+) -> None:
+    """The learned scorer trained on editors' rankings and professional frames, end to end and
+    resumable: reference database and box sets (as `procrop learned build`), photo features of the
+    judged sheets, training with both objectives, export of the best epoch."""
+    from ..errors import require
+
+    require("torch", "training on preferences", "torch")
+
+    from ..model.boxnet_export import export_bundle, load_checkpoint
+    from ..preferences.records import read_jsonl
+    from ..retrieval import build_database, read_licences
+    from ..training.boxsets import BoxSetOptions, build_boxsets
+    from ..training.boxtrain import BoxTrainConfig
+    from ..training.preftrain import PrefTrainConfig, cache_photo_features, train_preferences
+
+    train = [str(photos / n) for n in _split_names(split, "train")]
+    held = [str(photos / n) for n in _split_names(split, "heldout")]
+    records = [r for r in read_jsonl(data / "train.jsonl") if r["split"] == "train"]
+    if not records:
+        raise usage_error(f"no judged training sheets in {data / 'train.jsonl'} (procrop prefs merge first)")
+    refs = work / "refdb_train_mobilenet"
+    cfg = PrefTrainConfig(box=BoxTrainConfig(epochs=epochs), pref_weight=pref_weight)
+    with usage_errors():
+        manifest = photos / "MANIFEST.csv"
+        build_database(train, refs, encoder="mobilenet", source_root=photos,
+                       licences=read_licences(manifest) if manifest.exists() else None)
+        build_boxsets(train, work / "boxsets_train", BoxSetOptions(canvases=12, seed=0), root=str(photos),
+                      workers=workers)
+        build_boxsets(held, work / "boxsets_heldout", BoxSetOptions(canvases=4, seed=1), root=str(photos),
+                      workers=workers)
+        err.print("photo features of the judged sheets ...")
+        features = cache_photo_features(photos, sorted({r["photo"] for r in records}), work / "pref_features.npz")
+        best = train_preferences(str(work / "boxsets_train"), str(work / "boxsets_heldout"), features, records,
+                                 work / run, str(refs), cfg, stop_after or None)
+        if stop_after and not (work / run / "best.pt").exists():
+            err.print(f"stopped after {stop_after} epoch(s); rerun to continue")
+            raise typer.Exit(EXIT_OK)
+        model, state = load_checkpoint(work / run / "best.pt")
+        export_bundle(model, out, str(refs), {"name": name, "record": state.get("record"), "training": state.get("meta")})
+    typer.echo(f"best epoch {best.get('epoch')}: selection agreement {best.get('selection_agreement')}, "
+               f"held-out recovery {best.get('recovery', {}).get('all')}; bundle {out}")

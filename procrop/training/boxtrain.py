@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -174,8 +175,9 @@ def _save(path: Path, state: dict[str, Any]) -> None:
 
 
 def train_epoch(model: BoxNet, opt: torch.optim.Optimizer, sched: Any, train: BoxData, rng: np.random.Generator,
-                cfg: BoxTrainConfig) -> float:
-    """One pass over the training canvases in a random order; the mean loss."""
+                cfg: BoxTrainConfig, extra_loss: Callable[[], torch.Tensor] | None = None) -> float:
+    """One pass over the training canvases in a random order; the mean loss. ``extra_loss``, when
+    given, is added at every step (another objective's batch: :mod:`procrop.training.preftrain`)."""
     model.train()
     order = rng.permutation(len(train))
     losses = []
@@ -186,6 +188,8 @@ def train_epoch(model: BoxNet, opt: torch.optim.Optimizer, sched: Any, train: Bo
                            for b, i in zip(boxes, idx)]).astype(np.float32)
         logits = model(*train.inputs(idx), torch.from_numpy(boxes), torch.from_numpy(train.aspect[idx]))
         loss = box_loss(logits, torch.from_numpy(target), cfg.tau, cfg.bce_weight)
+        if extra_loss is not None:
+            loss = loss + extra_loss()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -1,0 +1,156 @@
+"""Agreement with editors' judgements on the held-out sheets (``docs/judging.md``).
+
+    python benchmarks/preferences.py [--bundle NAME=DIR ...] [--nima] [--min-judges 3]
+
+For every held-out sheet judged by at least ``--min-judges`` judges (``data/preferences/heldout.jsonl``):
+
+* the judges' own agreement: pairwise between judges, and each judge against the majority of the
+  others (the ceiling a scorer can reach);
+* each scorer's **pairwise agreement** with the judges' majority: the share of majority pairs it
+  orders the same way (ties count half); scorers rank the sheet's four boxes by the score procrop
+  gives each box (``Cropper.score_boxes``: the shipped learned default, each ``--bundle``, the
+  classic scorer), or the box's area (``largest box``), or NIMA's mean AVA rating of the crop;
+* **top-1**: the share of sheets where the scorer's best box is the judges' winner (most first
+  places, then the best mean position);
+* **own crop first**: for each method whose crop the sheets show (the learned default v1, the
+  classic scorer, smartcrop.py, libvips attention), the share of sheets where the judges' winner is
+  that method's crop (a box may stand for several methods when they chose the same crop).
+
+Writes ``benchmarks/results/preferences.md`` and ``.json`` (``--out``), which ``RESULTS.md`` embeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from procrop.preferences.agreement import judge_agreement, scorer_agreement  # noqa: E402
+from procrop.preferences.records import group_by_sheet, read_jsonl  # noqa: E402
+
+METHOD_SOURCES = {"learned": "procrop-learned-v1 (shipped)", "classic": "classic scorer",
+                  "smartcrop": "smartcrop.py", "vips-attention": "libvips attention"}
+
+
+def winner(records: list[dict[str, Any]]) -> int:
+    """The judges' winner of one sheet: most first places, then the best mean position."""
+    n = len(records[0]["boxes"])
+    firsts = np.zeros(n)
+    pos = np.zeros(n)
+    for r in records:
+        firsts[r["ranking"][0]] += 1
+        for p, i in enumerate(r["ranking"]):
+            pos[i] += p
+    return int(sorted(range(n), key=lambda i: (-firsts[i], pos[i]))[0])
+
+
+def cropper_scorer(cropper: Any, photos: Path) -> Callable[[dict[str, Any]], np.ndarray]:
+    def score(rec: dict[str, Any]) -> np.ndarray:
+        return np.asarray(cropper.score_boxes(str(photos / rec["photo"]), np.array(rec["boxes"], float)))
+    return score
+
+
+def area_scorer(rec: dict[str, Any]) -> np.ndarray:
+    b = np.array(rec["boxes"], float)
+    return b[:, 2] * b[:, 3]
+
+
+def nima_scorer(photos: Path) -> Callable[[dict[str, Any]], np.ndarray]:
+    from procrop.perception.aesthetic import NimaScorer
+
+    nima = NimaScorer()
+
+    def score(rec: dict[str, Any]) -> np.ndarray:
+        from procrop.imaging.load import open_full
+
+        im = open_full(photos / rec["photo"]).convert("RGB")
+        return np.array([nima.mean_rating(im.crop((x, y, x + w, y + h))) for x, y, w, h in rec["boxes"]])
+    return score
+
+
+def measure(sheets: list[list[dict[str, Any]]], scorers: dict[str, Callable[[dict[str, Any]], np.ndarray]],
+            min_judges: int) -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    winners = {recs[0]["sheet"]: winner(recs) for recs in sheets}
+    for name, fn in scorers.items():
+        t = time.perf_counter()
+        cache = {recs[0]["sheet"]: fn(recs[0]) for recs in sheets}
+        agree, pairs = scorer_agreement(sheets, lambda r: cache[r["sheet"]], min_judges)
+        top1 = float(np.mean([int(np.argmax(cache[s])) == w for s, w in winners.items()]))
+        rows[name] = {"agreement": round(agree, 4), "pairs": pairs, "top1": round(top1, 4),
+                      "seconds": round(time.perf_counter() - t, 1)}
+        print(f"{name}: agreement {agree:.3f} over {pairs} pairs, top-1 {top1:.3f}", file=sys.stderr, flush=True)
+    own = {}
+    for src, label in METHOD_SOURCES.items():
+        shown = [(recs, i) for recs in sheets for i, s in enumerate(recs[0]["sources"]) if src in s]
+        own[label] = {"sheets": len(shown),
+                      "first": round(float(np.mean([winners[r[0]["sheet"]] == i for r, i in shown])), 4) if shown else None}
+    return {"scorers": rows, "own_first": own}
+
+
+def markdown(res: dict[str, Any], meta: dict[str, Any]) -> str:
+    j = meta["judges"]
+    out = ["# Agreement with editors' judgements (held-out sheets)", "",
+           f"`python benchmarks/preferences.py {meta['argv']}`: {meta['sheets']} held-out sheets "
+           f"({meta['photos']} photos of the held-out split, never used for training or selection) judged by at least "
+           f"{meta['min_judges']} judges each (brief {meta['briefs']}; the judges are an AI model acting as a photo editor, "
+           "see docs/judging.md). Judges agree with each other on "
+           f"**{j['pairwise']:.3f}** of pairs ({j['pairs']} comparisons); each judge agrees with the majority of the "
+           f"others on **{j['leave_one_out']:.3f}** (the ceiling).", "",
+           "| scorer | pairwise agreement with the judges' majority | majority pairs | top-1 = judges' winner |",
+           "|---|---:|---:|---:|"]
+    for name, r in res["scorers"].items():
+        out.append(f"| {name} | {r['agreement']:.3f} | {r['pairs']} | {r['top1']:.3f} |")
+    out += ["", "Each method's own crop ranked first by the judges (share of the sheets showing it):", "",
+            "| method | sheets | own crop first |", "|---|---:|---:|"]
+    for name, r in res["own_first"].items():
+        out.append(f"| {name} | {r['sheets']} | {r['first'] if r['first'] is not None else '-'} |")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences")
+    ap.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR", help="another learned bundle")
+    ap.add_argument("--nima", action="store_true", help="NIMA (AVA ratings) as a baseline scorer")
+    ap.add_argument("--min-judges", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences.md")
+    args = ap.parse_args()
+    from procrop import Cropper
+
+    groups = group_by_sheet(read_jsonl(args.data / "heldout.jsonl"))
+    sheets = [g for g in groups.values() if len(g) >= args.min_judges]
+    if not sheets:
+        sys.exit(f"error: no held-out sheet in {args.data / 'heldout.jsonl'} has {args.min_judges} judges")
+    scorers: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
+        "procrop-learned-v1 (shipped default)": cropper_scorer(Cropper(), args.photos)}
+    for spec in args.bundle:
+        name, _, folder = spec.partition("=")
+        scorers[name] = cropper_scorer(Cropper(learned_model=folder), args.photos)
+    scorers["classic scorer"] = cropper_scorer(Cropper(scorer="classic"), args.photos)
+    scorers["largest box (area)"] = area_scorer
+    if args.nima:
+        scorers["NIMA (AVA mean rating of the crop)"] = nima_scorer(args.photos)
+    res = measure(sheets, scorers, args.min_judges)
+    ja = judge_agreement(sheets)
+    meta = {"argv": " ".join(sys.argv[1:]), "sheets": len(sheets), "photos": len({s[0]["photo"] for s in sheets}),
+            "min_judges": args.min_judges, "briefs": ", ".join(sorted({r["brief"] for s in sheets for r in s})),
+            "judges": {"pairwise": ja.pairwise, "pairs": ja.pairs, "leave_one_out": ja.leave_one_out}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown(res, meta), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, **res}, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The preference data set: candidate pools, sheets, batches, answers, agreement, the pair loss."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from procrop.geometry import iou, parse_ratio
+from procrop.preferences.agreement import judge_agreement, scorer_agreement
+from procrop.preferences.batches import brief_text, judge_prompt, plan_batches, write_batch
+from procrop.preferences.pool import DUPLICATE_IOU, candidate_pool, largest_positions, pick_sheet, subject_crops
+from procrop.preferences.records import majority_pairs, merge_answers, read_jsonl, record_pairs
+from procrop.preferences.sheet import render_sheet
+
+
+def test_largest_positions_slide_along_the_free_axis():
+    boxes = dict(largest_positions(1600, 900, 1.0))
+    assert boxes["largest-left"] == (0, 0, 900, 900)
+    assert boxes["largest-right"] == (700, 0, 900, 900)
+    assert boxes["largest-centre"] == (350, 0, 900, 900)
+    tall = dict(largest_positions(600, 1000, 1.0))
+    assert tall["largest-top"][1] == 0 and tall["largest-bottom"][1] == 400
+
+
+def test_subject_crops_hold_the_subjects_at_the_ratio():
+    W, H = 1600, 900
+    subj = [(700, 300, 100, 200)]
+    for name, (x, y, w, h) in subject_crops(subj, W, H, 4 / 5):
+        assert abs(w / h - 0.8) < 0.02, name
+        assert x <= 700 and y <= 300 and x + w >= 800 and y + h >= 500, name
+        assert 0 <= x and x + w <= W and 0 <= y and y + h <= H
+    assert subject_crops([], W, H, 1.0) == []
+
+
+def _pool(ratio: str = "1:1"):
+    methods = {"learned": [(0, 0, 900, 900), (300, 0, 900, 900)], "classic": [(10, 0, 890, 890)],
+               "smartcrop": [(700, 0, 900, 900)], "vips-attention": [(350, 0, 900, 900)]}
+    return candidate_pool(1600, 900, parse_ratio(ratio), methods, [(1000, 200, 200, 300)])
+
+
+def test_validation_sheets_show_every_method_and_no_near_duplicates():
+    sheet = pick_sheet(_pool(), validation=True, rng=random.Random(1))
+    assert len(sheet) == 4
+    sources = [s for c in sheet for s in c.sources]
+    for m in ("learned", "classic", "smartcrop", "vips-attention"):
+        assert m in sources
+    # classic's box is a near-duplicate of learned's: it joins it instead of taking a slot
+    merged = next(c for c in sheet if "learned" in c.sources)
+    assert "classic" in merged.sources
+    for a in sheet:
+        for b in sheet:
+            if a is not b:
+                assert iou(np.array(a.box), np.array(b.box)) < DUPLICATE_IOU
+
+
+def test_free_pool_offers_the_uncropped_photo():
+    pool = candidate_pool(1600, 900, parse_ratio("free"), {"learned": [(100, 50, 1200, 800)]}, [])
+    assert ("original", (0, 0, 1600, 900)) in pool
+    sheet = pick_sheet(pool, validation=True, rng=random.Random(0))
+    assert any("original" in c.sources for c in sheet)
+
+
+def test_sheet_shows_the_crops_at_one_height(tmp_path):
+    photo = Image.new("RGB", (800, 400), (200, 30, 30))
+    boxes = [(0, 0, 400, 400), (100, 0, 300, 400), (0, 0, 800, 400)]
+    sheet = render_sheet(photo, boxes)
+    assert sheet.mode == "RGB" and sheet.width <= 1800 + 100
+    # below the original, the three red tiles share exactly the display height, in one row
+    from procrop.preferences.sheet import ORIGINAL_HEIGHT, crop_display_height
+
+    arr = np.asarray(sheet)[ORIGINAL_HEIGHT + 60:]
+    red = (arr[..., 0] > 150) & (arr[..., 1] < 80)
+    assert red.any(axis=1).sum() == crop_display_height(boxes)
+    runs = np.diff(np.concatenate([[0], red.any(axis=0).astype(int), [0]]))
+    assert (runs == 1).sum() == 3
+    widths = np.where(runs == -1)[0] - np.where(runs == 1)[0]
+    dh = crop_display_height(boxes)
+    assert list(widths) == [round(w * dh / h) for _, _, w, h in boxes]
+
+
+KEY = {"sheet": "h0001a", "photo": "p/a.jpg", "split": "heldout", "ratio": "1:1", "size": [1600, 900],
+       "boxes": [[0, 0, 900, 900], [700, 0, 900, 900], [350, 0, 900, 900], [100, 100, 400, 400]],
+       "sources": [["learned"], ["smartcrop"], ["classic"], ["subject-tight"]]}
+
+
+def _answers(tmp_path, judge: str, lines: list[str]):
+    f = tmp_path / f"{judge}.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    return f
+
+
+def test_merge_joins_keys_converts_labels_and_is_idempotent(tmp_path):
+    data = tmp_path / "data"
+    f = _answers(tmp_path, "h1-b01", [
+        '{"sheet": "h0001a", "ranking": [3, 1, 4, 2], "reason": "3 keeps it"}',
+        '{"sheet": "h0001a.png", "ranking": [1, 1, 2, 3]}',  # the same judge again: skipped
+        '{"sheet": "nope", "ranking": [1, 2, 3, 4]}',
+        '{"sheet": "h0001a", "ranking": [1, 2',  # half-written line: left for the next merge
+    ])
+    rep = merge_answers(f, {"h0001a": KEY}, data)
+    assert rep.added == 1 and rep.skipped == 1
+    assert any("unknown sheet" in p for p in rep.problems)
+    recs = read_jsonl(data / "heldout.jsonl")
+    assert recs[0]["ranking"] == [2, 0, 3, 1] and recs[0]["judge"] == "h1-b01" and recs[0]["brief"] == "judging-v1"
+    assert list(record_pairs(recs[0]))[0] == (2, 0)
+    again = merge_answers(f, {"h0001a": KEY}, data)
+    assert again.added == 0 and len(read_jsonl(data / "heldout.jsonl")) == 1
+
+
+def test_a_bad_ranking_is_reported_not_merged(tmp_path):
+    f = _answers(tmp_path, "j", ['{"sheet": "h0001a", "ranking": [1, 2, 2, 4]}'])
+    rep = merge_answers(f, {"h0001a": KEY}, tmp_path / "d")
+    assert rep.added == 0 and "not an order" in rep.problems[0]
+
+
+def _rec(judge: str, ranking: list[int]) -> dict:
+    return {**KEY, "ranking": ranking, "judge": judge, "brief": "judging-v1", "reason": ""}
+
+
+def test_majority_and_agreement():
+    recs = [_rec("a", [0, 1, 2, 3]), _rec("b", [0, 1, 2, 3]), _rec("c", [1, 0, 2, 3])]
+    pairs = {(b, w): m for b, w, m in majority_pairs(recs)}
+    assert pairs[(0, 1)] == pytest.approx(2 / 3) and pairs[(2, 3)] == 1.0
+    assert majority_pairs(recs, min_judges=4) == []
+    a = judge_agreement([recs])
+    # judges a-b agree on 6/6, a-c and b-c on 5/6
+    assert a.pairwise == pytest.approx(16 / 18)
+    perfect, n = scorer_agreement([recs], lambda r: np.array([4.0, 3.0, 2.0, 1.0]))
+    assert perfect == 1.0 and n == 6
+    reverse, _ = scorer_agreement([recs], lambda r: np.array([1.0, 2.0, 3.0, 4.0]))
+    assert reverse == 0.0
+    tie, _ = scorer_agreement([recs], lambda r: np.zeros(4))
+    assert tie == 0.5
+
+
+def test_batches_share_sheets_across_passes_and_hold_only_sheets(tmp_path):
+    ids = [f"h{i:04d}a" for i in range(7)]
+    plan = plan_batches(ids, "h", size=3, passes=2)
+    assert sorted(plan) == ["h1-b01", "h1-b02", "h1-b03", "h2-b01", "h2-b02", "h2-b03"]
+    for b in ("b01", "b02", "b03"):
+        assert sorted(plan[f"h1-{b}"]) == sorted(plan[f"h2-{b}"])
+    assert sorted(s for k, v in plan.items() if k.startswith("h1") for s in v) == sorted(ids)
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    for i in ids:
+        Image.new("RGB", (4, 4)).save(sheets / f"{i}.png")
+    folder = write_batch("h1-b01", plan["h1-b01"], sheets, tmp_path / "batches")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{i}.png" for i in plan["h1-b01"])
+
+
+def test_the_brief_is_read_from_the_protocol():
+    from pathlib import Path
+
+    version, brief = brief_text(Path(__file__).resolve().parents[1] / "docs" / "judging.md")
+    assert version == "judging-v1"
+    assert "Subjects whole" in brief and "uncropped photo" in brief and not brief.startswith(">")
+    prompt = judge_prompt(brief, [Path("/x/h0001a.png")], Path("/x/answers.jsonl"))
+    assert "/x/h0001a.png" in prompt and "/x/answers.jsonl" in prompt
+    for word in ("learned", "smartcrop", "vips", "classic"):
+        assert word not in prompt.lower()
+
+
+def test_pair_loss_prefers_the_judged_order():
+    torch = pytest.importorskip("torch")
+    from procrop.training.preftrain import pair_loss
+
+    pairs = [[(0, 1, 1.0), (0, 2, 1.0), (1, 2, 1.0)]]
+    good = pair_loss(torch.tensor([[3.0, 2.0, 1.0, 0.0]]), pairs)
+    bad = pair_loss(torch.tensor([[1.0, 2.0, 3.0, 0.0]]), pairs)
+    assert float(good) < float(bad)
+    logits = torch.zeros(1, 4, requires_grad=True)
+    pair_loss(logits, pairs).backward()
+    assert logits.grad[0, 0] < 0 < logits.grad[0, 2]  # the judged best is pushed up, the worst down
+
+
+def test_data_files_are_consistent():
+    """The committed keys and judged records agree with each other and with the protocol."""
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data" / "preferences"
+    keys = {k["sheet"]: k for f in (data / "keys").glob("*.jsonl") for k in read_jsonl(f)}
+    for part in ("train", "heldout"):
+        for r in read_jsonl(data / f"{part}.jsonl"):
+            k = keys[r["sheet"]]
+            assert r["boxes"] == k["boxes"] and r["photo"] == k["photo"] and r["split"] == part
+            assert sorted(r["ranking"]) == list(range(len(r["boxes"])))
+            assert r["brief"] == "judging-v1"
+    split = json.loads((data.parents[1] / "benchmarks" / "split.json").read_text())
+    held = set(split["heldout"])
+    assert all((k["photo"] in held) == (k["split"] == "heldout") for k in keys.values())
