@@ -64,10 +64,14 @@ def crop_command(
     :func:`procrop.output.batch.crop_files`.
     """
     from ..output.batch import crop_files
+    from ..output.naming import drop_own_outputs
     from ..imaging.files import iter_image_files
 
     ratios = parse_ratio_options(ratio)
     files, problems = iter_image_files(inputs)
+    files, own = drop_own_outputs(files, str(out) if out else None)
+    if own and not quiet:
+        err.print(f"{len(own)} file(s) that procrop wrote (crops, previews) left out of the inputs")
     if not files:
         for item, reason in problems:
             err.print(escape(f"{item}: {reason}"))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -29,16 +28,9 @@ from ..errors import ImageWriteError
 from ..files import atomic_write_text
 from ..imaging.load import open_full
 from ..imaging.save import crop_resized, save_image
+from .naming import CropJob, plan_jobs, ratio_slug, result_path
 
 _WRITABLE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-
-
-@dataclass(frozen=True)
-class CropJob:
-    """One input image and the stem its outputs are named after."""
-
-    path: str
-    stem: str
 
 
 @dataclass(frozen=True)
@@ -96,27 +88,6 @@ class OutputOptions:
     save_crops: bool = True
     preview: bool = False
     preview_dir: str | None = None
-
-
-def ratio_slug(label: str) -> str:
-    """A file-name-safe form of a ratio label: ``1:1`` -> ``1x1``."""
-    return re.sub(r"[^A-Za-z0-9.]+", "x", label)
-
-
-def plan_jobs(files: list[str]) -> list[CropJob]:
-    """Assign each input a unique output stem, in input order."""
-    used: dict[str, int] = {}
-    jobs = []
-    for f in files:
-        stem = Path(f).stem or "image"
-        n = used.get(stem, 0) + 1
-        used[stem] = n
-        jobs.append(CropJob(f, stem if n == 1 else f"{stem}-{n}"))
-    return jobs
-
-
-def result_path(out_dir: str, job: CropJob) -> Path:
-    return Path(out_dir) / f"{job.stem}.json"
 
 
 def completed_result(out_dir: str, job: CropJob, options: CropOptions) -> dict[str, Any] | None:

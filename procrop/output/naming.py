@@ -1,0 +1,88 @@
+"""The names of procrop's output files, and recognising them: a run never takes its own outputs
+(crops, previews) as inputs, and a re-run with other options takes back the files it replaces.
+
+For an output folder ``OUT`` and an input ``photos/beach.jpg`` the outputs are ``OUT/beach.json``,
+``OUT/beach_<ratio>_<rank>.<ext>`` and ``OUT/beach_preview.png``; the JSON lists the others (each
+crop's ``file``, and ``preview``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: ``<stem>_<ratio slug>_<rank>`` or ``<stem>_preview``: the shape of an output's name (its stem).
+_OUTPUT_NAME = re.compile(r"^(?P<stem>.+?)_(?:[A-Za-z0-9.]+_[0-9]+|preview)$")
+
+
+@dataclass(frozen=True)
+class CropJob:
+    """One input image and the stem its outputs are named after."""
+
+    path: str
+    stem: str
+
+
+def ratio_slug(label: str) -> str:
+    """A file-name-safe form of a ratio label: ``1:1`` -> ``1x1``."""
+    return re.sub(r"[^A-Za-z0-9.]+", "x", label)
+
+
+def plan_jobs(files: list[str]) -> list[CropJob]:
+    """Assign each input a unique output stem, in input order."""
+    used: dict[str, int] = {}
+    jobs = []
+    for f in files:
+        stem = Path(f).stem or "image"
+        n = used.get(stem, 0) + 1
+        used[stem] = n
+        jobs.append(CropJob(f, stem if n == 1 else f"{stem}-{n}"))
+    return jobs
+
+
+def result_path(out_dir: str, job: CropJob) -> Path:
+    return Path(out_dir) / f"{job.stem}.json"
+
+
+def listed_outputs(result: dict[str, Any]) -> list[str]:
+    """The files a stored result names: each crop's ``file`` and the ``preview``."""
+    files = [c.get("file") for c in result.get("crops", []) if isinstance(c, dict)]
+    files.append(result.get("preview"))
+    return [f for f in files if isinstance(f, str) and f]
+
+
+def _read_result(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "crops" in data and "source" in data else None
+
+
+def is_own_output(path: str, out_dir: str | None = None) -> bool:
+    """Whether ``path`` is a file procrop wrote: anything under ``out_dir``, or an image that the
+    procrop result beside it (``<stem>.json``) names as one of its crops or its preview."""
+    if out_dir is not None:
+        real, root = os.path.realpath(path), os.path.realpath(out_dir)
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return True
+    p = Path(path)
+    m = _OUTPUT_NAME.match(p.stem)
+    if m is None:
+        return False
+    result = _read_result(p.parent / f"{m.group('stem')}.json")
+    # results name their files as written (relative to the folder procrop ran in): compare names
+    return result is not None and p.name in {Path(f).name for f in listed_outputs(result)}
+
+
+def drop_own_outputs(files: list[str], out_dir: str | None) -> tuple[list[str], list[str]]:
+    """Split ``files`` into ``(inputs, own outputs)`` (see :func:`is_own_output`), keeping order."""
+    kept: list[str] = []
+    dropped: list[str] = []
+    for f in files:
+        (dropped if is_own_output(f, out_dir) else kept).append(f)
+    return kept, dropped
