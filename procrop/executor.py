@@ -11,6 +11,11 @@ a Ray actor), so a task may build expensive state lazily (a :class:`~procrop.Cro
 and reuse it for every item that worker handles. Exceptions raised by the task are caught in
 the worker and come back as ``outcome.error`` (a one-line message), so one bad item never stops
 the batch. At most a few items per worker are in flight, so huge item lists stay cheap.
+
+A pool never hangs: a worker that dies is reported (the pool breaks, the run ends with an error),
+and a watchdog ends the run with :class:`WorkerStallError` when no item finishes for
+``stall_timeout`` seconds (default :data:`STALL_TIMEOUT_S`, or ``PROCROP_WATCHDOG_S``), stopping
+the workers.
 """
 
 from __future__ import annotations
@@ -28,6 +33,41 @@ from .errors import ProcropError, UsageError, require
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: Seconds a pool may go without finishing any item before its watchdog ends the run.
+STALL_TIMEOUT_S = 1800.0
+
+
+def stall_timeout_default() -> float:
+    """The watchdog's timeout: ``PROCROP_WATCHDOG_S`` when set (seconds), else :data:`STALL_TIMEOUT_S`."""
+    value = os.environ.get("PROCROP_WATCHDOG_S")
+    if not value:
+        return STALL_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise UsageError(f"PROCROP_WATCHDOG_S={value!r}: not a number of seconds") from None
+    if seconds <= 0:
+        raise UsageError(f"PROCROP_WATCHDOG_S={value!r}: must be positive")
+    return seconds
+
+
+class WorkerStallError(ProcropError):
+    """No worker finished an item for the watchdog's timeout; the workers were stopped.
+
+    Attributes:
+        indices: the indices (into the run's items) of the items still in flight.
+        seconds: the timeout that expired.
+    """
+
+    def __init__(self, indices: Sequence[int], seconds: float) -> None:
+        self.indices = sorted(indices)
+        self.seconds = seconds
+        shown = ", ".join(f"#{i}" for i in self.indices[:8]) + (" ..." if len(self.indices) > 8 else "")
+        super().__init__(
+            f"no worker finished an item in {seconds:g} s (item(s) {shown} in flight); workers stopped "
+            "(set PROCROP_WATCHDOG_S to wait longer, or run with --workers 1 to see where it stops)"
+        )
 
 
 @dataclass(frozen=True)
@@ -116,10 +156,11 @@ def _run_installed(index: int, item: Any) -> Outcome[Any]:
 class ProcessExecutor(Executor):
     """A local pool of worker processes (``spawn`` start method, safe with threads)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, stall_timeout: float | None = None) -> None:
         if workers < 1:
             raise UsageError(f"workers must be at least 1, got {workers}")
         self.workers = workers
+        self.stall_timeout = stall_timeout if stall_timeout is not None else stall_timeout_default()
         self._pool: ProcessPoolExecutor | None = None
 
     def run(self, task: Callable[[T], R], items: Sequence[T]) -> Iterator[Outcome[R]]:
@@ -152,13 +193,31 @@ class ProcessExecutor(Executor):
                     ) from exc
             if not pending:
                 return
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(pending), timeout=self.stall_timeout, return_when=FIRST_COMPLETED)
+            if not done:  # the watchdog: nothing finished in time
+                stuck = list(pending.values())
+                self._kill()
+                raise WorkerStallError(stuck, self.stall_timeout)
             for fut in done:
                 i = pending.pop(fut)
                 try:
                     yield fut.result()
                 except Exception as exc:  # a worker died (killed, out of memory...)
                     yield Outcome(i, error=f"worker failed: {describe_error(exc)}")
+
+    def _kill(self) -> None:
+        """Stop every worker now (the watchdog fired: waiting for them could wait forever)."""
+        if self._pool is None:
+            return
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        for proc in processes:
+            proc.terminate()
+        for proc in processes:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = None
 
     def close(self) -> None:
         if self._pool is not None:
@@ -176,8 +235,10 @@ class RayExecutor(Executor):
         num_cpus: CPUs each actor reserves.
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None, num_cpus: float = 1.0) -> None:
+    def __init__(self, address: str | None = None, workers: int | None = None, num_cpus: float = 1.0,
+                 stall_timeout: float | None = None) -> None:
         self.ray = require("ray", "running on a Ray cluster (--ray)", "distributed")
+        self.stall_timeout = stall_timeout if stall_timeout is not None else stall_timeout_default()
         self.address = address
         self._started_here = False
         if not self.ray.is_initialized():
@@ -215,7 +276,9 @@ class RayExecutor(Executor):
                     pending[actor.call.remote(i, item)] = (i, actor)
                 if not pending:
                     return
-                done, _ = ray.wait(list(pending), num_returns=1)
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=self.stall_timeout)
+                if not done:  # the watchdog; the actors are killed below
+                    raise WorkerStallError([i for i, _ in pending.values()], self.stall_timeout)
                 for ref in done:
                     i, actor = pending.pop(ref)
                     free.append(actor)
@@ -244,14 +307,15 @@ class _RayWorker:
         return call_safely(self.task, index, item)
 
 
-def make_executor(workers: int = 1, ray: str | None | bool = None) -> Executor:
+def make_executor(workers: int = 1, ray: str | None | bool = None, stall_timeout: float | None = None) -> Executor:
     """Pick an executor: Ray when ``ray`` is given (``True``/``"local"``, ``"auto"`` or an
-    address), a process pool for ``workers > 1``, else the calling process."""
+    address), a process pool for ``workers > 1``, else the calling process. ``stall_timeout``: the
+    pools' watchdog (seconds without a finished item; default :func:`stall_timeout_default`)."""
     if ray:
         address = None if ray is True else str(ray)
-        return RayExecutor(address, workers if workers > 1 else None)
+        return RayExecutor(address, workers if workers > 1 else None, stall_timeout=stall_timeout)
     if workers > 1:
-        return ProcessExecutor(workers)
+        return ProcessExecutor(workers, stall_timeout)
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
     return SerialExecutor()

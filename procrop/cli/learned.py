@@ -20,11 +20,20 @@ learned_app = typer.Typer(help="Build, train and export the learned default scor
 
 
 def _split(split: Path, photos: Path) -> tuple[list[str], list[str]]:
+    """The split's training and held-out photo paths; every one must exist and both lists be non-empty."""
     try:
         s = json.loads(split.read_text(encoding="utf-8"))
-        return [str(photos / f) for f in s["train"]], [str(photos / f) for f in s["heldout"]]
-    except (OSError, ValueError, KeyError) as exc:
+        train, held = [str(photos / f) for f in s["train"]], [str(photos / f) for f in s["heldout"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise usage_error(f"{split}: not a split file with 'train' and 'heldout' lists ({exc})") from None
+    for key, names in (("train", train), ("heldout", held)):
+        if not names:
+            raise usage_error(f"{split}: the '{key}' list is empty")
+    missing = [p for p in train + held if not Path(p).is_file()]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise usage_error(f"{split}: {len(missing)} listed photo(s) not found under {photos}: {shown}")
+    return train, held
 
 
 @learned_app.command("boxsets")

@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import ProcropError, UsageError
+from ..executor import describe_error, make_executor
 from ..files import atomic_write_bytes
 from ..weaklabels.canvas import CANVAS_RATIOS, CanvasSpec, sample_canvas
 from ..weaklabels.outpaint import TRAINING_FILLS, create_outpainter
@@ -162,8 +163,16 @@ def photo_records(path: str, name: str, pool_paths: Sequence[str], options: BoxS
 
 
 def _shard_job(args: tuple[list[tuple[str, str]], list[str], BoxSetOptions, str]) -> str:
+    """Write one shard; a failure is a :class:`ProcropError` that names the photo."""
     items, pool, options, target = args
-    records = [r for path, name in items for r in photo_records(path, name, pool, options)]
+    records = []
+    for path, name in items:
+        try:
+            records.extend(photo_records(path, name, pool, options))
+        except ProcropError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported with the photo's name
+            raise ProcropError(f"{path}: {describe_error(exc)}") from exc
     write_shard(Path(target), records)
     return target
 
@@ -202,13 +211,18 @@ def build_boxsets(photos: Sequence[str], out: str | os.PathLike, options: BoxSet
     if progress:
         print(f"box sets: {done}/{total} shards already written", file=sys.stderr, flush=True)
     if workers > 1 and jobs:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for target in pool.imap_unordered(_shard_job, jobs):
+        failed = None
+        with make_executor(workers) as pool:  # a worker's error comes back as a message; a watchdog
+            for outcome in pool.run(_shard_job, jobs):
+                if not outcome.ok:
+                    failed = outcome.error
+                    break  # the shards being written are finished (kept for the rerun), no more start
                 done += 1
                 if progress:
-                    print(f"box sets: {done}/{total} shards ({Path(target).name})", file=sys.stderr, flush=True)
+                    print(f"box sets: {done}/{total} shards ({Path(str(outcome.value)).name})",
+                          file=sys.stderr, flush=True)
+        if failed is not None:
+            raise ProcropError(f"box sets stopped: {failed}")
     else:
         for job in jobs:
             _shard_job(job)

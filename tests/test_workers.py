@@ -1,0 +1,175 @@
+"""Work in other processes never hangs: every ProcropError crosses a process boundary whole, a failed
+worker ends the run with the file's name, and the pools' watchdog stops a stuck run."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import io
+import pickle
+import pkgutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import multiprocessing as mp
+import pytest
+
+import procrop
+from procrop.errors import ProcropError
+from procrop.executor import ProcessExecutor, WorkerStallError, make_executor
+
+
+def _all_error_classes() -> list[type[ProcropError]]:
+    """Every ProcropError subclass in the package (every module imported first)."""
+    for mod in pkgutil.walk_packages(procrop.__path__, "procrop."):
+        if mod.name.endswith("__main__"):
+            continue
+        try:
+            importlib.import_module(mod.name)
+        except ImportError:  # an optional extra that is not installed
+            continue
+    seen: list[type[ProcropError]] = []
+    todo = [ProcropError]
+    while todo:
+        cls = todo.pop()
+        if cls not in seen:
+            seen.append(cls)
+            todo.extend(cls.__subclasses__())
+    return sorted(seen, key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def _argument(annotation: str) -> object:
+    """A value of the annotated type for a constructor parameter."""
+    text = str(annotation)
+    if "Sequence" in text or "list" in text:
+        return [3, 1]
+    if "float" in text:
+        return 2.5
+    if "int" in text and "str" not in text:
+        return 7
+    return "photos/cut.jpg"
+
+
+def make_error(path: str) -> ProcropError:
+    """An instance of the class at ``module:qualname``, its constructor fed by its annotations."""
+    module, name = path.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    params = [p for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+              if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if cls.__init__ is ProcropError.__init__ or not params:
+        return cls("photos/cut.jpg: a problem")
+    return cls(*[_argument(p.annotation) for p in params])
+
+
+def raise_error(path: str) -> None:
+    """A task that raises the error named ``module:qualname`` (run in a worker)."""
+    raise make_error(path)
+
+
+ERRORS = [f"{c.__module__}:{c.__qualname__}" for c in _all_error_classes()]
+
+
+def test_the_error_classes_are_found() -> None:
+    names = {e.split(":")[1] for e in ERRORS}
+    assert {"ProcropError", "ImageLoadError", "UsageError", "MissingExtraError", "ModelLoadError",
+            "DatabaseError", "DatasetError", "WorkerStallError"} <= names
+
+
+@pytest.mark.parametrize("path", ERRORS)
+def test_every_error_pickles_whole(path: str) -> None:
+    exc = make_error(path)
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is type(exc) and str(back) == str(exc) and back.args == exc.args
+    assert back.__dict__ == exc.__dict__
+
+
+def test_every_error_raised_in_a_process_pool_worker_arrives_whole() -> None:
+    """concurrent.futures sends the exception itself back: it must unpickle, or the pool breaks."""
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool:
+        futures = {path: pool.submit(raise_error, path) for path in ERRORS}
+        for path, fut in futures.items():
+            expected = make_error(path)
+            with pytest.raises(type(expected)) as info:
+                fut.result(timeout=300)
+            assert str(info.value) == str(expected)
+
+
+def test_every_error_raised_in_procrop_executors_is_reported_per_item() -> None:
+    expected = [str(make_error(p)) for p in ERRORS]
+    with make_executor(workers=2, stall_timeout=300) as ex:
+        got = {o.index: o.error for o in ex.run(raise_error, ERRORS)}
+    assert [got[i] for i in range(len(ERRORS))] == expected
+
+
+def test_every_error_raised_in_a_ray_worker_is_reported_per_item() -> None:
+    ray = pytest.importorskip("ray")
+    import sys
+
+    from procrop.executor import RayExecutor
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
+
+    expected = [str(make_error(p)) for p in ERRORS]
+    with RayExecutor(workers=1, stall_timeout=300) as ex:
+        got = {o.index: o.error for o in ex.run(raise_error, ERRORS)}
+    assert [got[i] for i in range(len(ERRORS))] == expected
+
+
+def sleep_forever(item: int) -> int:
+    """A task that never finishes (a stuck worker)."""
+    time.sleep(3600)
+    return item
+
+
+def test_the_watchdog_ends_a_stuck_pool() -> None:
+    ex = ProcessExecutor(2, stall_timeout=2)
+    with pytest.raises(WorkerStallError, match=r"no worker finished an item in 2 s \(item\(s\) #0, #1, #2 in flight\)") as info:
+        list(ex.run(sleep_forever, [0, 1, 2]))
+    assert info.value.indices == [0, 1, 2] and ex._pool is None  # the workers were stopped
+
+
+def test_a_failed_box_set_worker_ends_the_run_with_the_file_name(photo_paths: list[Path], tmp_path: Path) -> None:
+    """`learned boxsets` with two workers and a truncated photo: one line naming it, exit non-zero
+    (it hung: the worker's ImageLoadError could not be unpickled, so the pool never returned)."""
+    pytest.importorskip("torch")
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from procrop.cli.learned import learned_app
+
+    good = io.BytesIO()
+    Image.open(photo_paths[0]).convert("RGB").resize((320, 240)).save(good, format="JPEG")
+    cut = tmp_path / "truncated.jpg"
+    cut.write_bytes(good.getvalue()[: len(good.getvalue()) // 2])
+    ok = tmp_path / "ok.jpg"
+    ok.write_bytes(good.getvalue())
+    r = CliRunner().invoke(learned_app, ["boxsets", str(cut), str(ok), "-o", str(tmp_path / "sets"),
+                                         "-n", "1", "-j", "2"])
+    assert r.exit_code != 0
+    assert "truncated.jpg" in r.output and "Traceback" not in r.output
+    assert not list((tmp_path / "sets").glob("shard-*.npz"))
+
+
+def test_learned_build_refuses_a_split_with_missing_or_no_photos(photo_paths: list[Path], tmp_path: Path) -> None:
+    """A split listing a missing photo sat idle for 10 minutes; an empty held-out list ended in a traceback."""
+    pytest.importorskip("torch")
+    import json
+
+    from typer.testing import CliRunner
+
+    from procrop.cli.learned import learned_app
+
+    photos = photo_paths[0].parents[1]
+    present = photo_paths[0].relative_to(photos).as_posix()
+    cases = {"missing": {"train": [present, "gone/nowhere.jpg"], "heldout": [present]},
+             "empty": {"train": [present], "heldout": []}}
+    for name, content in cases.items():
+        split = tmp_path / f"{name}.json"
+        split.write_text(json.dumps(content), encoding="utf-8")
+        r = CliRunner().invoke(learned_app, ["build", "--photos", str(photos), "--split", str(split),
+                                             "--work", str(tmp_path / "work"), "--out", str(tmp_path / "bundle")])
+        assert r.exit_code == 2 and "Traceback" not in r.output
+        assert len(r.output.strip().splitlines()) == 1
+        assert ("gone/nowhere.jpg" if name == "missing" else "'heldout' list is empty") in r.output
+    assert not (tmp_path / "work").exists()
