@@ -212,12 +212,32 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
         anchors.append((x0, y0, x1 - x0, y1 - y0))
     anchors += [s.box for s in analysis.subjects if s.kind == "salient"][:2]
     anchors += [d.box for d in analysis.subjects_to_keep[:3]]
+    resolved = ratio.resolve(W, H)
+    if resolved.value is not None:
+        anchors += _eye_anchors(analysis, largest_size(W, H, resolved.value))
     if anchors:
         boxes.append(anchored_candidates(W, H, ratio, anchors, config))
-    resolved = ratio.resolve(W, H)
     if resolved.value is not None:
         boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
     return unique_boxes(np.concatenate(boxes, axis=0))
+
+
+def _eye_anchors(analysis: CompositionAnalysis, largest: tuple[int, int]) -> list[tuple[float, float, float, float]]:
+    """For each face too big for the ratio's largest box: a box around its eyes, and one from its
+    eyes to its mouth, so that crops keeping the eyes in the upper part of the frame (and the
+    mouth when it fits) exist when the face cannot be kept whole."""
+    out = []
+    for face in analysis.faces:
+        if face.box[2] <= largest[0] and face.box[3] <= largest[1]:
+            continue
+        points = list(face.eyes())
+        x0, y0 = min(p[0] for p in points), min(p[1] for p in points)
+        out.append((x0, y0, max(p[0] for p in points) - x0, max(p[1] for p in points) - y0))
+        points += [p for p in (face.point("mouth_right"), face.point("mouth_left")) if p is not None]
+        if len(points) == 4:
+            x0, y0 = min(p[0] for p in points), min(p[1] for p in points)
+            out.append((x0, y0, max(p[0] for p in points) - x0, max(p[1] for p in points) - y0))
+    return out
 
 
 def ratio_fit_warning(ratio: AspectRatio, width: int, height: int) -> str | None:

@@ -124,3 +124,30 @@ def test_pose_places_the_joints(photos_dir: Path) -> None:
     assert {"nose", "left_shoulder", "right_knee", "left_ankle"} <= names
     x, y, w, h = person.box
     assert all(y - 0.05 * h <= lo < hi for lo, hi in person_bad_bands(person))
+
+
+PORTRAITS = ["zelex-kodak/kodim04.jpg", "smartcrop-js-unsplash/makhmutova-dina-1580313.jpg"]
+
+
+@pytest.mark.parametrize("profile", ["default", "fast"])
+@pytest.mark.parametrize("name", PORTRAITS)
+def test_a_face_too_big_for_the_frame_keeps_its_eyes(cropper: Cropper, photos_dir: Path, name: str,
+                                                     profile: str) -> None:
+    """A portrait at 16:9 and 21:9: the face cannot fit, so every crop keeps both eyes inside, in
+    the upper part of the frame, and cuts forehead and chin (eyes from YuNet's landmarks, also
+    when the crops come from the Haar profile, which has none)."""
+    path = str(photos_dir / name)
+    truth = Cropper(reference_db=None, scorer="classic").analyze(path)
+    face = max(truth.faces, key=lambda f: f.box[2] * f.box[3])
+    eyes = [face.point("right_eye"), face.point("left_eye")]
+    run = cropper if profile == "default" else Cropper(scorer=cropper.scorer_name, reference_db=None, profile="fast")
+    result = run.process(path, ["16:9", "21:9"], top_k=3)
+    assert {c.ratio for c in result.crops} == {"16:9", "21:9"}
+    for crop in result.crops:
+        x, y, w, h = crop.box
+        assert h < face.box[3], f"{name}: the face should not fit a {crop.ratio} crop"
+        for ex, ey in eyes:
+            assert x < ex < x + w and y < ey < y + h, f"{name} {crop.ratio} {crop.box}: an eye is cut off"
+        line = (eyes[0][1] + eyes[1][1]) / 2
+        assert 0.1 * h <= line - y <= 0.55 * h, f"{name} {crop.ratio} {crop.box}: eyes not in the upper part"
+        assert y > face.box[1], f"{name} {crop.ratio} {crop.box}: the forehead should be cut, not the chin alone"

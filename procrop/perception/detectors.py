@@ -23,6 +23,11 @@ import numpy as np
 from ..geometry import iou_matrix
 
 
+#: Where a face box's eyes lie when the detector gives no eye landmarks: the eye line's share of
+#: the box height from its top, and the eyes' horizontal span as shares of its width.
+EYES_IN_FACE_BOX = (0.42, 0.25, 0.75)
+
+
 @dataclass(frozen=True)
 class Detection:
     """One detected object.
@@ -57,6 +62,16 @@ class Detection:
             if n == name:
                 return (px, py)
         return None
+
+    def eyes(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """A face's right and left eye ``(x, y)``: its landmarks, else where a face box's eyes
+        usually lie (:data:`EYES_IN_FACE_BOX`: Haar faces have no landmarks)."""
+        right, left = self.point("right_eye"), self.point("left_eye")
+        if right is not None and left is not None:
+            return right, left
+        x, y, w, h = self.box
+        line, a, b = EYES_IN_FACE_BOX
+        return (x + a * w, y + line * h), (x + b * w, y + line * h)
 
 
 @runtime_checkable

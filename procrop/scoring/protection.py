@@ -10,7 +10,11 @@ only when some crop still allowed satisfies it, so the candidate set is never em
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
    it out entirely stay, so a crop of a narrow ratio may frame one of two people;
-2. **cut it cleanly**: when no allowed crop can keep it whole, crops whose edges run through the
+2. **keep the eyes**: when no allowed crop keeps a face whole (a portrait at 16:9), crops that
+   leave an eye out, or put the eye line outside the upper part of the frame (:data:`EYE_LINE`),
+   are dropped, and then, when some crop keeps it too, those that cut the mouth: forehead and
+   chin are cut, never the eyes (a face other than the largest may be left out altogether);
+3. **cut it cleanly**: when no allowed crop can keep it whole, crops whose edges run through the
    wrong place are dropped: for a person, a horizontal edge through the head or neck, the knees or
    the ankles (joint bands from body keypoints when a pose estimator ran, else from the box's
    proportions), or a vertical edge through the middle of the body; for an animal or an object,
@@ -33,6 +37,10 @@ PERSON_BAD_BANDS: tuple[tuple[float, float], ...] = ((0.0, 0.26), (0.66, 0.80), 
 
 #: Half-width of a joint band around a keypoint, as a share of the person's box height.
 JOINT_MARGIN = 0.04
+
+#: Where the eye line of a face too big for the crop may lie: shares of the crop's height from
+#: its top (an editor's tight portrait puts the eyes about a third of the way down).
+EYE_LINE = (0.18, 0.5)
 
 
 def inside_fractions(boxes: np.ndarray, objects: list[tuple[float, float, float, float]]) -> np.ndarray:
@@ -65,8 +73,17 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
         whole = inside_fractions(b, [main.box])[0] >= KEPT
         if whole.any():
             allowed &= whole
-    for fi in np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces]):
-        allowed = _keep_whole(allowed, face_inside[fi])
+    for rank, fi in enumerate(np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces])):
+        inside = face_inside[fi]
+        allowed = _keep_whole(allowed, inside)
+        if not (inside[allowed] >= KEPT).any():
+            # the largest face must keep its eyes in; another may also be left out altogether
+            face = analysis.faces[fi]
+            for bad in (~_eyes_kept(b, face), ~_mouth_kept(b, face)):  # eyes first, then the mouth too
+                if rank > 0:
+                    bad &= inside > LEFT_OUT
+                if (allowed & ~bad).any():
+                    allowed &= ~bad
     for subject in analysis.subjects_to_keep:
         inside = inside_fractions(b, [subject.box])[0]
         if (inside[allowed] >= KEPT).any():
@@ -84,6 +101,30 @@ def _keep_whole(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:
     if (inside[allowed] >= KEPT).any():
         return allowed & ~((inside > LEFT_OUT) & (inside < KEPT))
     return allowed
+
+
+def _eyes_kept(b: np.ndarray, face: Detection) -> np.ndarray:
+    """Crops with both eyes inside (a margin of a quarter of their distance on every side) and
+    the eye line in the upper part of the frame (:data:`EYE_LINE`)."""
+    (rx, ry), (lx, ly) = face.eyes()
+    m = 0.25 * max(float(np.hypot(lx - rx, ly - ry)), 1.0)
+    x0, x1 = min(rx, lx) - m, max(rx, lx) + m
+    y0, y1 = min(ry, ly) - m, max(ry, ly) + m
+    inside = (b[:, 0] <= x0) & (b[:, 0] + b[:, 2] >= x1) & (b[:, 1] <= y0) & (b[:, 1] + b[:, 3] >= y1)
+    line = ((ry + ly) / 2 - b[:, 1]) / np.maximum(b[:, 3], 1e-9)
+    return inside & (line >= EYE_LINE[0]) & (line <= EYE_LINE[1])
+
+
+def _mouth_kept(b: np.ndarray, face: Detection) -> np.ndarray:
+    """Crops with both corners of the mouth inside, with a margin (all crops when the face has no
+    mouth landmarks)."""
+    corners = [p for p in (face.point("mouth_right"), face.point("mouth_left")) if p is not None]
+    if len(corners) < 2:
+        return np.ones(len(b), dtype=bool)
+    m = 0.05 * face.box[3]
+    x0, x1 = min(c[0] for c in corners), max(c[0] for c in corners)
+    y0, y1 = min(c[1] for c in corners) - m, max(c[1] for c in corners) + m
+    return (b[:, 0] <= x0) & (b[:, 0] + b[:, 2] >= x1) & (b[:, 1] <= y0) & (b[:, 1] + b[:, 3] >= y1)
 
 
 def _edges_through(lo: np.ndarray, hi: np.ndarray, a: float, b: float) -> np.ndarray:
