@@ -65,7 +65,7 @@ def area_scorer(rec: dict[str, Any]) -> np.ndarray:
 
 
 def nima_scorer(photos: Path) -> Callable[[dict[str, Any]], np.ndarray]:
-    from procrop.perception.aesthetic import NimaScorer
+    from procrop.evaluation.nima import NimaScorer
 
     nima = NimaScorer()
 
