@@ -58,6 +58,8 @@ class AspectRatio:
 _RATIO_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:/]\s*(\d+(?:\.\d+)?)\s*$")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 _MAX_RATIO = 20.0
+#: The least long side of an output size ``WxH``: ``4x5`` is meant as the ratio ``4:5``.
+MIN_OUTPUT_SIDE = 32
 
 
 def parse_ratio(spec: str) -> AspectRatio:
@@ -78,6 +80,11 @@ def parse_ratio(spec: str) -> AspectRatio:
         w, h = int(m.group(1)), int(m.group(2))
         if w <= 0 or h <= 0:
             raise UsageError(f"invalid output size {spec!r}: width and height must be positive")
+        if max(w, h) < MIN_OUTPUT_SIDE:
+            raise UsageError(
+                f"output size {text} would write {w}x{h}-pixel files: for the aspect ratio use {w}:{h} "
+                f"(an output size needs a side of at least {MIN_OUTPUT_SIDE} pixels)"
+            )
         value = w / h
         _check_ratio_range(spec, value)
         return AspectRatio(f"{w}x{h}", "size", value, (w, h))

@@ -53,3 +53,100 @@ def test_a_photo_named_like_an_output_is_still_an_input(photos: Path, tmp_path: 
     r = run("crop", str(photos), "-r", "1:1", "-k", "1", "-o", str(tmp_path / "out"), "-q", *FAST)
     assert r.exit_code == 0, r.stderr
     assert (tmp_path / "out" / "holiday_1x1_1.json").exists()
+
+
+def _without(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    """Make ``module`` look uninstalled to importlib.util.find_spec."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name.split(".")[0] == module else real(name, *a, **k))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_pose_without_its_extra_is_one_usage_error(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   workers: str) -> None:
+    _without(monkeypatch, "ai_edge_litert")
+    r = run("crop", str(photos), "--pose", "-j", workers, "-o", str(tmp_path / "out"), *FAST)
+    assert r.exit_code == 2, r.stderr
+    assert "pip install 'procrop[pose]'" in r.stderr and "failed" not in r.stderr
+    assert not (tmp_path / "out").exists()
+    from procrop import Cropper
+    from procrop.errors import MissingExtraError
+
+    with pytest.raises(MissingExtraError, match=r"procrop\[pose\]"):
+        Cropper(pose=True, reference_db=None, scorer="classic")  # the API too, before any photo
+
+
+def test_a_tiny_output_size_is_refused_with_a_hint(photos: Path, tmp_path: Path) -> None:
+    r = run("crop", str(photos), "-r", "4x5", "-o", str(tmp_path / "out"), *FAST)
+    assert r.exit_code == 2 and "use 4:5" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
+    from procrop.geometry import parse_ratio
+
+    assert parse_ratio("1080x1350").output_size == (1080, 1350) and parse_ratio("64x32").output_size == (64, 32)
+
+
+def test_upscaling_is_reported_and_can_be_refused(photos: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    small = tmp_path / "small" / "small.jpg"
+    small.parent.mkdir()
+    Image.open(next(photos.iterdir())).convert("RGB").resize((480, 320)).save(small, quality=95)
+    r = run("crop", str(small), "-r", "1080x1350", "-k", "1", "-o", str(tmp_path / "up"), *FAST)
+    assert r.exit_code == 0, r.stderr
+    data = json.loads((tmp_path / "up" / "small.json").read_text())
+    crop = data["crops"][0]
+    assert "enlarged" in r.stderr and any("enlarged" in w for w in data["warnings"])
+    assert Image.open(crop["file"]).size == (1080, 1350) and crop["output_size"] == [1080, 1350]
+    r = run("crop", str(small), "-r", "1080x1350", "-k", "1", "-o", str(tmp_path / "kept"), "--no-upscale", *FAST)
+    assert r.exit_code == 0, r.stderr
+    data = json.loads((tmp_path / "kept" / "small.json").read_text())
+    crop = data["crops"][0]
+    assert any("not enlarged" in w for w in data["warnings"])
+    assert list(Image.open(crop["file"]).size) == crop["box"][2:] == crop["output_size"]
+
+
+def test_preview_needs_an_output_folder(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(photos.parent)
+    r = run("crop", str(photos), "--preview", *FAST)
+    assert r.exit_code == 2 and "--out" in r.stderr
+    assert not list(photos.parent.glob("*_preview.png"))
+
+
+def test_a_rerun_with_other_options_replaces_the_outputs(photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    src = sorted(photos.iterdir())[0]
+    assert run("crop", str(src), "-r", "1:1,16:9", "-k", "2", "-o", str(out), "--preview", *FAST).exit_code == 0
+    assert len(list(out.glob(f"{src.stem}_*"))) >= 3
+    assert run("crop", str(src), "-r", "4:5", "-k", "1", "-o", str(out), *FAST).exit_code == 0
+    assert {p.name for p in out.iterdir()} == {f"{src.stem}.json", f"{src.stem}_4x5_1{src.suffix}"}
+
+
+def test_help_names_every_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich reads "[pose]" as markup; every "procrop[extra]" in a command's help must show."""
+    import re
+
+    import click
+    import typer.main
+
+    monkeypatch.setenv("COLUMNS", "250")
+    root = typer.main.get_command(app)
+
+    def walk(cmd: click.Command, path: list[str]):
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, path + [name])
+
+    checked = 0
+    for path, cmd in walk(root, []):
+        texts = [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]
+        extras = {m for t in texts for m in re.findall(r"procrop\\?\[(\w+)\]", t.split("\f")[0])}
+        if not extras:
+            continue
+        shown = run(*path, "--help").stdout
+        for extra in extras:
+            assert f"procrop[{extra}]" in shown, f"procrop {' '.join(path)} --help hides procrop[{extra}]"
+            checked += 1
+    assert checked >= 3

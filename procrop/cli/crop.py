@@ -33,11 +33,14 @@ def crop_command(
     json_path: Optional[str] = typer.Option(
         None, "--json", help="Write results here: JSON for one image, JSON Lines for many ('-' = stdout)."
     ),
-    preview: bool = typer.Option(False, "--preview", help="Write <name>_preview.png with the crops drawn."),
+    preview: bool = typer.Option(False, "--preview", help="With --out, write <name>_preview.png with the crops drawn."),
+    no_upscale: bool = typer.Option(
+        False, "--no-upscale", help="Never enlarge a crop to a WxH output size: write it at its own size (noted)."
+    ),
     save_crops: bool = typer.Option(True, "--save-crops/--no-save-crops", help="With --out, write cropped image files."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
     ray: Optional[str] = typer.Option(
-        None, "--ray", help="Run on Ray: 'local', 'auto' or a ray:// address (extra procrop[distributed])."
+        None, "--ray", help="Run on Ray: 'local', 'auto' or a ray:// address (extra procrop\\[distributed])."
     ),
     scorer: str = typer.Option(
         "learned", "--scorer", help="learned (default: trained on professional compositions) or classic (hand-set terms)."
@@ -45,7 +48,7 @@ def crop_command(
     learned_model: Optional[str] = typer.Option(None, "--learned-model", help="Learned-scorer bundle folder (default: shipped)."),
     db: Optional[str] = typer.Option(None, "--db", help="Reference database of professional photos (classic scorer)."),
     no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off (classic scorer)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Neural ProCrop checkpoint (extra procrop[torch]; implies --scorer classic)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Neural ProCrop checkpoint (extra procrop\\[torch]; implies --scorer classic)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),
     min_area: float = typer.Option(0.3, "--min-area", min=0.01, max=1.0, help="Smallest crop, as a share of the largest box of its ratio."),
     analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
@@ -55,7 +58,7 @@ def crop_command(
     fast: bool = typer.Option(
         False, "--fast", help="Classical perception only (Haar faces, no neural detectors): about half the time."
     ),
-    pose: bool = typer.Option(False, "--pose", help="Body keypoints (MoveNet, extra procrop[pose]) guide cuts through people."),
+    pose: bool = typer.Option(False, "--pose", help="Body keypoints (MoveNet, extra procrop\\[pose]) guide cuts through people."),
 ) -> None:
     """Find the best crops of each image, with scores and reasons.
 
@@ -79,6 +82,8 @@ def crop_command(
     options, output = _crop_options(
         ratios, top_k, out, preview, save_crops, db, no_db, model, weights, min_area, analysis_size, no_analysis
     )
+    if preview and out is None:
+        raise usage_error("--preview writes <name>_preview.png into the output folder: add --out FOLDER")
     if scorer not in ("learned", "classic"):
         raise usage_error(f"--scorer {scorer!r}: use learned or classic")
     classic_only = [name for name, given in (("--db", db), ("--no-db", no_db), ("--weights", weights)) if given]
@@ -88,7 +93,8 @@ def crop_command(
         raise usage_error(f"--learned-model {learned_model}: not a learned-scorer bundle (no model.json)")
     options = replace(options, profile="fast" if fast else "default", pose=pose,
                       scorer="classic" if model else scorer,
-                      learned_model=str(Path(learned_model).resolve()) if learned_model else None)
+                      learned_model=str(Path(learned_model).resolve()) if learned_model else None,
+                      no_upscale=no_upscale)
     stream = json_path is None and out is None and len(files) > 1
     with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
         tid = bar.add_task("crop", total=len(files))
@@ -159,7 +165,6 @@ def _crop_options(
         out_dir=str(out) if out else None,
         save_crops=save_crops,
         preview=preview,
-        preview_dir=None if out else ".",
     )
     return options, output
 

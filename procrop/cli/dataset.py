@@ -32,7 +32,7 @@ def dataset_generate(
     max_side: int = typer.Option(1024, "--max-side", min=64, help="Photos are shrunk to this long side first."),
     licences: Optional[Path] = typer.Option(None, "--licences", help="Licence CSV (default: a MANIFEST.csv in PHOTOS or up to three folders above)."),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
-    ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local', 'auto' or an address (procrop[distributed])."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local', 'auto' or an address (procrop\\[distributed])."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Out-paint photos onto wider canvases and write weak crop labels (resumable, deterministic)."""

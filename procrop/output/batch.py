@@ -24,13 +24,15 @@ from typing import Any
 
 from ..cropper import Cropper, CropResult
 from ..candidates import CandidateConfig
-from ..errors import ImageWriteError
+from ..errors import ImageWriteError, MissingExtraError
 from ..files import atomic_write_text
 from ..imaging.load import open_full
 from ..imaging.save import crop_resized, save_image
-from .naming import CropJob, plan_jobs, ratio_slug, result_path
+from .naming import CropJob, plan_jobs, ratio_slug, read_result, replaced_outputs, result_path
 
 _WRITABLE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+#: An output size more than this many times the crop's own width is noted as an enlargement.
+UPSCALE_NOTED = 1.01
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class CropOptions:
     pose: bool = False
     scorer: str = "learned"
     learned_model: str | None = None
+    no_upscale: bool = False
 
     def signature(self) -> dict[str, Any]:
         """The options as stored in each result; with the learned scorer, ``learned_model_name``
@@ -56,11 +59,27 @@ class CropOptions:
         d = asdict(self)
         d["ratios"] = list(self.ratios)
         d.pop("include_analysis")
+        if not self.no_upscale:
+            d.pop("no_upscale")  # results stored before the option existed still resume
         if self.scorer == "learned" and not self.model:
             from ..model.runtime import LearnedModel
 
             d["learned_model_name"] = LearnedModel(self.learned_model).name
         return d
+
+    def check_extras(self) -> None:
+        """Raise :class:`~procrop.errors.MissingExtraError` now for an option whose extra is not
+        installed (``pose``, a ``.pt`` ``model``), rather than at the first image that needs it."""
+        import importlib.util
+
+        needs = []
+        if self.pose:
+            needs.append(("ai_edge_litert", "body keypoints (MoveNet, --pose)", "pose", "ai-edge-litert"))
+        if self.model and not self.model.endswith(".onnx"):
+            needs.append(("torch", "a ProCrop checkpoint (--model)", "torch", "torch"))
+        for module, feature, extra, package in needs:
+            if importlib.util.find_spec(module) is None:
+                raise MissingExtraError(feature, extra, package)
 
     def make_cropper(self) -> Cropper:
         kwargs: dict[str, Any] = {
@@ -136,9 +155,16 @@ class CropTask:
         data = result.to_dict(include_analysis=self.options.include_analysis)
         data["source"] = os.path.abspath(job.path)
         data["options"] = self.options.signature()
+        sizes, notes = written_sizes(result, self.options.no_upscale)
+        for crop_dict, size in zip(data["crops"], sizes):
+            if "output_size" in crop_dict:
+                crop_dict["output_size"] = list(size) if size else crop_dict["box"][2:]
+        if notes:
+            data["warnings"] = data.get("warnings", []) + notes
         out = self.output
+        previous = read_result(result_path(out.out_dir, job)) if out.out_dir else None
         if out.out_dir and out.save_crops:
-            files = write_crops(result, job, out.out_dir)
+            files = write_crops(result, job, out.out_dir, sizes)
             for crop_dict, path in zip(data["crops"], files):
                 crop_dict["file"] = path
         preview_dir = out.preview_dir or out.out_dir
@@ -151,22 +177,47 @@ class CropTask:
             data["preview"] = str(ppath)
         if out.out_dir:
             atomic_write_text(result_path(out.out_dir, job), json.dumps(data, indent=1) + "\n")
+            if previous is not None:  # a re-run with other options: the old crops and preview go
+                for stale in replaced_outputs(previous, data, out.out_dir, job.stem):
+                    stale.unlink(missing_ok=True)
         return data
 
 
-def write_crops(result: CropResult, job: CropJob, out_dir: str) -> list[str]:
-    """Write every crop of ``result`` as an image file; returns the paths in crop order."""
+def written_sizes(result: CropResult, no_upscale: bool) -> tuple[list[tuple[int, int] | None], list[str]]:
+    """The size each crop of ``result`` is written at (None: its own), and a note for each crop
+    that an output size ``WxH`` enlarges (or, with ``no_upscale``, leaves at its own size)."""
+    sizes: list[tuple[int, int] | None] = []
+    notes = []
+    for crop in result.crops:
+        size = crop.output_size
+        bw, bh = crop.box[2], crop.box[3]
+        if size is not None and size[0] > bw * UPSCALE_NOTED:
+            what = f"{crop.ratio} #{crop.rank}: the crop is {bw}x{bh}"
+            if no_upscale:
+                notes.append(f"{what}, written at that size, not enlarged to {size[0]}x{size[1]} (--no-upscale)")
+                size = None
+            else:
+                notes.append(f"{what}, enlarged {size[0] / bw:.2f}x to {size[0]}x{size[1]} (--no-upscale keeps its size)")
+        sizes.append(size)
+    return sizes, notes
+
+
+def write_crops(result: CropResult, job: CropJob, out_dir: str,
+                sizes: list[tuple[int, int] | None] | None = None) -> list[str]:
+    """Write every crop of ``result`` as an image file, at ``sizes`` (default: each crop's
+    ``output_size``, else its own); returns the paths in crop order."""
     photo = open_full(job.path)
     ext = Path(job.path).suffix.lower()
     if ext not in _WRITABLE_EXT or (photo.format or "").upper() == "MPO":
         ext = ".jpg"
     paths: list[str] = []
     try:
-        for crop in result.crops:
+        for i, crop in enumerate(result.crops):
             name = f"{job.stem}_{ratio_slug(crop.ratio)}_{crop.rank}{ext}"
             path = Path(out_dir) / name
+            size = crop.output_size if sizes is None else sizes[i]
             try:
-                save_image(crop_resized(photo, crop.box, crop.output_size), path, source=photo)
+                save_image(crop_resized(photo, crop.box, size), path, source=photo)
             except OSError as exc:
                 raise ImageWriteError(path, str(exc)) from exc
             paths.append(str(path))
@@ -213,11 +264,13 @@ def crop_files(
             one; ``total`` counts the images this run processes (not those already done).
 
     Raises:
+        MissingExtraError: an option needs an extra that is not installed (checked first).
         ProcropError: the weights file, reference database or model cannot be loaded (checked
             before any image is processed when running in this process).
     """
     from ..executor import make_executor
 
+    options.check_extras()
     jobs = plan_jobs(files)
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     todo = []

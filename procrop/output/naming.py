@@ -55,9 +55,10 @@ def listed_outputs(result: dict[str, Any]) -> list[str]:
     return [f for f in files if isinstance(f, str) and f]
 
 
-def _read_result(path: Path) -> dict[str, Any] | None:
+def read_result(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The procrop result stored at ``path``, or None (missing, unreadable, not a result)."""
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = json.loads(Path(path).read_text("utf-8"))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and "crops" in data and "source" in data else None
@@ -74,7 +75,7 @@ def is_own_output(path: str, out_dir: str | None = None) -> bool:
     m = _OUTPUT_NAME.match(p.stem)
     if m is None:
         return False
-    result = _read_result(p.parent / f"{m.group('stem')}.json")
+    result = read_result(p.parent / f"{m.group('stem')}.json")
     # results name their files as written (relative to the folder procrop ran in): compare names
     return result is not None and p.name in {Path(f).name for f in listed_outputs(result)}
 
@@ -86,3 +87,22 @@ def drop_own_outputs(files: list[str], out_dir: str | None) -> tuple[list[str], 
     for f in files:
         (dropped if is_own_output(f, out_dir) else kept).append(f)
     return kept, dropped
+
+
+def replaced_outputs(previous: dict[str, Any], current: dict[str, Any], out_dir: str, stem: str) -> list[Path]:
+    """The files an earlier run wrote for this image (``previous``, its stored result) that the
+    new result (``current``) no longer names: crops of other ratios or ranks, an old preview.
+
+    Only files inside ``out_dir`` named after ``stem`` (``<stem>_...``) are ever returned, whatever
+    the old result says, so nothing but procrop's own outputs can be removed.
+    """
+    root = os.path.realpath(out_dir)
+    keep = {os.path.realpath(f) for f in listed_outputs(current)}
+    out = []
+    for f in listed_outputs(previous):
+        real = os.path.realpath(f)
+        m = _OUTPUT_NAME.match(Path(real).stem)
+        if real in keep or os.path.dirname(real) != root or m is None or m.group("stem") != stem:
+            continue
+        out.append(Path(real))
+    return out

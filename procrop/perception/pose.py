@@ -99,6 +99,9 @@ class PoseEstimator:
         num_threads: LiteRT threads per interpreter.
 
     Safe to share between threads (one interpreter per thread).
+
+    Raises:
+        MissingExtraError: ``backend="litert"`` without LiteRT installed (extra ``procrop[pose]``).
     """
 
     def __init__(self, backend: str = "auto", expand: float = 1.2, num_threads: int = 1) -> None:
@@ -106,6 +109,11 @@ class PoseEstimator:
             raise ValueError(f"backend must be 'auto', 'litert' or 'prior', not {backend!r}")
         if backend == "auto":
             backend = "litert" if importlib.util.find_spec("ai_edge_litert") else "prior"
+        elif backend == "litert" and importlib.util.find_spec("ai_edge_litert") is None:
+            from ..errors import MissingExtraError
+
+            # now, not at the first photo with a person in it
+            raise MissingExtraError("body keypoints (MoveNet, --pose)", "pose", "ai-edge-litert")
         self.backend = backend
         self.expand = expand
         self.num_threads = num_threads
