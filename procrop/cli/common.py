@@ -14,6 +14,7 @@ from ..errors import ProcropError, UsageError
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # stopped by SIGINT/SIGTERM (after saving what resumes the work)
 
 
 def usage_error(message: str) -> typer.Exit:
@@ -23,11 +24,14 @@ def usage_error(message: str) -> typer.Exit:
 
 
 @contextlib.contextmanager
-def usage_errors() -> Iterator[None]:
-    """Turn any :class:`~procrop.errors.ProcropError` raised inside the block into a usage error."""
+def usage_errors(passing: type[BaseException] | tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Turn any :class:`~procrop.errors.ProcropError` raised inside the block into a usage error
+    (one line on stderr, exit code 2); errors of the ``passing`` types are re-raised as they are."""
     try:
         yield
     except ProcropError as exc:
+        if passing and isinstance(exc, passing):
+            raise
         raise usage_error(str(exc)) from None
 
 

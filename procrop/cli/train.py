@@ -3,7 +3,8 @@
 ``procrop train CONFIG --set section.key=value`` overrides any configuration field (typed by the
 field, unknown keys are usage errors). Under ``torchrun --nproc_per_node N -m procrop.cli train
 CONFIG`` (or the ``procrop`` script) each process trains one data-parallel replica; rank 0 alone
-prints, logs and writes checkpoints.
+prints, logs and writes checkpoints. Ctrl-C or SIGTERM stops training after the step under way,
+with ``last.pt`` saved and named (exit code 130); an error inside the run is one line (exit 2).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any, List, Optional
 import typer
 
 
-from .common import progress_bar, usage_error, usage_errors
+from rich.markup import escape
+
+from .common import EXIT_INTERRUPTED, err, progress_bar, usage_error, usage_errors
 
 
 
@@ -36,7 +39,7 @@ def train_command(
 
     require("torch", "training", "torch")
     from ..model.config import Config, apply_overrides
-    from ..training.trainer import Trainer
+    from ..training.trainer import Trainer, TrainingInterrupted
 
     worker = int(os.environ.get("RANK", "0")) > 0  # a torchrun process other than rank 0
     quiet = quiet or worker
@@ -59,12 +62,19 @@ def train_command(
             bar.update(tid, completed=step, description=f"loss {logs.get('loss', float('nan')):.3f}")
 
         try:
-            result = trainer.run(tick)
+            with usage_errors(passing=TrainingInterrupted):
+                result = trainer.run(tick)
+        except TrainingInterrupted as exc:
+            if not worker:
+                err.print(f"[bold yellow]stopped:[/] {escape(str(exc))}")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             trainer.close()
     if worker:
         return
-    typer.echo(f"{result.steps} steps, {result.epochs_done} epoch(s); final loss {result.final_loss:.4f}; checkpoint {result.last_checkpoint}")
+    best = trainer.best.state()
+    typer.echo(f"{result.steps} steps, {result.epochs_done} epoch(s); final loss {result.final_loss:.4f}; checkpoint {result.last_checkpoint}"
+               + (f"; best {best['checkpoint']} (step {best['step']}, {best['metric']} {best['value']:.4f})" if best else ""))
 
 
 def export_command(

@@ -146,6 +146,8 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 0  # steps between evaluations (0: each epoch end when eval data is set)
     checkpoint_every: int = 0  # steps between checkpoints (0: each epoch end)
+    checkpoint_minutes: float = 15.0  # last.pt also saved this often (minutes of training; 0: off)
+    select_metric: str = ""  # evaluation metric best.pt is kept by ("": SRCC on GAICD/CPC, else IoU@1)
     limit: int = 0  # use only the first N training images (debugging)
 
 

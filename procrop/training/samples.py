@@ -1,7 +1,8 @@
 """The *training set*: data-set samples prepared as network inputs (augmentation, targets and
 box-scoring candidates for one image), and their collation into batches.
 
-Owns :class:`TrainingSet`, :func:`select_good` (the target boxes of a sample) and :func:`collate`.
+Owns :class:`TrainingSet`, :func:`select_good` (the target boxes of a sample), :func:`collate`, and
+:func:`load_training_samples` / :func:`data_fingerprint` (which samples a run trains on).
 With annotation paths (weak labels refined online), a sample's boxes are re-read whenever its
 file changed since it was last read (the trainer's refinement, or another process's), so the next
 step trains on the refined labels.
@@ -19,6 +20,7 @@ margin, SSD-style photometric distortion (brightness +-32, contrast and saturati
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ import numpy as np
 import torch
 
 from ..data.records import PSEUDO_LABEL_SCORE, CropSample
+from ..errors import UsageError
 from ..geometry import iou_matrix, select_diverse, xyxy_to_xywh
 from ..imaging.load import load_image
 from ..model.box_ops import cxcywh_to_xyxy
@@ -259,3 +262,38 @@ def collate(items: list[Item], canvas: int) -> dict[str, Any]:
         "candidate_mos": [torch.as_tensor(it.candidate_mos) for it in items],
         "items": items,
     }
+
+
+def data_fingerprint(paths: list[str]) -> str:
+    """A short hash of the training image list and annotation files' sizes and times."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.encode())
+        try:
+            st = os.stat(p)
+            h.update(f"{st.st_size}".encode())
+        except OSError:
+            pass
+    return h.hexdigest()[:16]
+
+
+def load_training_samples(cfg: Config):
+    from ..data import read_benchmark, read_weak
+
+    t = cfg.train
+    if not t.data:
+        raise UsageError("train.data is empty: set the data folder in the config")
+    if t.mode == "weak":
+        ds = read_weak(t.data)
+    elif t.mode == "supervised":
+        if t.benchmark not in ("gaicd-v1", "gaicd-v2", "fcdb", "cpc"):
+            raise UsageError(f"train.benchmark must be gaicd-v1, gaicd-v2, fcdb or cpc, not {t.benchmark!r}")
+        ds = read_benchmark(t.benchmark, t.data, None if t.split == "all" else t.split)
+    else:
+        raise UsageError(f"train.mode must be supervised or weak, not {t.mode!r}")
+    samples = ds.available()
+    if t.limit:
+        samples = samples[: t.limit]
+    if not samples:
+        raise UsageError(f"{t.data}: no training images found ({len(ds.missing)} annotated images missing)")
+    return ds, samples

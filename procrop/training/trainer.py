@@ -15,18 +15,16 @@ Owns :class:`Trainer` (the loop, one step, refinement, evaluation, checkpoints a
 seeds, initial weights from a checkpoint (``train.init_checkpoint``, :mod:`procrop.model.importers`),
 conditioning cached under the run folder (:mod:`.conditioning`), ``torchrun`` data-parallel
 training (:mod:`.distributed`), metrics in ``metrics.jsonl`` and ``metrics.csv``, periodic
-evaluation with the run's own reference database, atomic checkpoints (``last.pt``, ``step-N.pt``)
-and exact resumption (weights, optimiser, schedule, EMA, every rank's RNG states and the position
-in the epoch).
+evaluation with the run's own reference database (``eval.pt``, ``eval.csv``; the best-scoring
+one kept as ``best.pt`` with ``best.json``), atomic checkpoints (``last.pt``, ``step-N.pt``; ``last.pt``
+also every ``train.checkpoint_minutes`` and when SIGINT or SIGTERM stops the run, see
+:mod:`.keeping`) and exact resumption (weights, optimiser, schedule, EMA, every rank's RNG states
+and the position in the epoch).
 """
 
 from __future__ import annotations
 
 import copy
-import csv
-import hashlib
-import json
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -45,12 +43,11 @@ from ..model.losses import ranking_loss, total_loss
 from ..model.network import ProCropNet, build_model
 from .conditioning import compute_conditioning
 from .distributed import DistContext, init_distributed
+from .keeping import BestKeeper, InterruptGuard, SaveClock, TrainingInterrupted, append_metrics, selection_key
 from .optim import ParamGroup, Scheduler, parameter_groups
-from .samples import TrainingSet, collate
+from .samples import TrainingSet, collate, data_fingerprint, load_training_samples
 
-__all__ = ["Scheduler", "TrainResult", "Trainer", "compute_conditioning", "train"]
-
-CSV_COLUMNS = ("step", "epoch", "lr", "loss", "set", "cls", "l1", "giou", "rank", "refined")
+__all__ = ["Scheduler", "TrainResult", "Trainer", "TrainingInterrupted", "compute_conditioning", "train"]
 
 
 @dataclass
@@ -66,41 +63,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def data_fingerprint(paths: list[str]) -> str:
-    """A short hash of the training image list and annotation files' sizes and times."""
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.encode())
-        try:
-            st = os.stat(p)
-            h.update(f"{st.st_size}".encode())
-        except OSError:
-            pass
-    return h.hexdigest()[:16]
-
-
-def load_training_samples(cfg: Config):
-    from ..data import read_benchmark, read_weak
-
-    t = cfg.train
-    if not t.data:
-        raise UsageError("train.data is empty: set the data folder in the config")
-    if t.mode == "weak":
-        ds = read_weak(t.data)
-    elif t.mode == "supervised":
-        if t.benchmark not in ("gaicd-v1", "gaicd-v2", "fcdb", "cpc"):
-            raise UsageError(f"train.benchmark must be gaicd-v1, gaicd-v2, fcdb or cpc, not {t.benchmark!r}")
-        ds = read_benchmark(t.benchmark, t.data, None if t.split == "all" else t.split)
-    else:
-        raise UsageError(f"train.mode must be supervised or weak, not {t.mode!r}")
-    samples = ds.available()
-    if t.limit:
-        samples = samples[: t.limit]
-    if not samples:
-        raise UsageError(f"{t.data}: no training images found ({len(ds.missing)} annotated images missing)")
-    return ds, samples
 
 
 class StepModule(nn.Module):
@@ -161,6 +123,8 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.conditioning = None
         self.data: TrainingSet | None = None
+        self.clock = SaveClock(t.checkpoint_minutes)
+        self.best = BestKeeper(self.out, selection_key(t.eval_benchmark or t.benchmark, t.select_metric))
         if resume:
             self._resume(Path(resume))
 
@@ -216,6 +180,7 @@ class Trainer:
             "world_size": self.dist.world,
             "data_fingerprint": self.fingerprint,
             "history": self.history[-1000:],
+            "best": self.best.state(),
         }
 
     def save(self, name: str = "last.pt") -> Path:
@@ -225,6 +190,8 @@ class Trainer:
         if self.dist.is_main:
             save_checkpoint(path, state)
         self.dist.barrier()
+        if name == "last.pt":
+            self.clock.reset()
         return path
 
     def _resume(self, path: Path) -> None:
@@ -247,6 +214,7 @@ class Trainer:
         if rng.get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.history = list(state.get("history", []))
+        self.best.restore(state.get("best"))
         if state.get("data_fingerprint") != self.fingerprint and not self.quiet:
             print(f"note: the training data changed since {path} was written")
 
@@ -273,6 +241,12 @@ class Trainer:
         return self.data
 
     def run(self, progress: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainResult:
+        """Train to the end; on SIGINT/SIGTERM save ``last.pt`` after the step under way and raise
+        :class:`~procrop.training.keeping.TrainingInterrupted`."""
+        with InterruptGuard(self.quiet) as self.guard:
+            return self._run(progress)
+
+    def _run(self, progress: Callable[[int, int, dict[str, float]], None] | None) -> TrainResult:
         t = self.cfg.train
         data = self.prepare()
         loss_value = float("nan")
@@ -299,6 +273,7 @@ class Trainer:
                     self.save()
                 if t.eval_data and not t.eval_every:
                     self.evaluate()
+                self._keep_progress()
         last = self.save()
         return TrainResult(self.step, self.epoch, last, loss_value, self.history)
 
@@ -313,6 +288,20 @@ class Trainer:
             self.save()
         if t.eval_every and self.step % t.eval_every == 0:
             self.evaluate()
+        self._keep_progress()
+
+    def _keep_progress(self) -> None:
+        """Save ``last.pt`` when the clock says so, or save and stop when a signal asked (the
+        decision is every rank's under ``torchrun``)."""
+        guard = getattr(self, "guard", None)
+        stop, due = bool(guard and guard.requested), self.clock.due()
+        if self.dist.enabled:
+            stop, due = self.dist.sum(float(stop)) > 0, self.dist.sum(float(due)) > 0
+        if stop:
+            path = self.save()
+            raise TrainingInterrupted(path if self.dist.is_main else None, self.step, self.total_steps)
+        if due:
+            self.save()
 
     def _set_lrs(self) -> None:
         factor = self.scheduler.factor(self.step)
@@ -390,7 +379,8 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float] | None:
         """Evaluate the current weights on ``train.eval_data`` with the run's reference database
-        (rank 0; every rank must call it under ``torchrun``)."""
+        and keep them as ``best.pt`` when they score best so far (rank 0; every rank must call it
+        under ``torchrun``)."""
         t = self.cfg.train
         if not t.eval_data:
             return None
@@ -403,26 +393,15 @@ class Trainer:
             report = evaluate(t.eval_benchmark or t.benchmark, t.eval_data, [method], split=t.eval_split)
             metrics = {f"eval/{k}": v for k, v in report.methods[0].metrics.items()}
             self._log({"step": self.step, "epoch": self.epoch, **metrics})
+            self.best.consider(path, report.methods[0].metrics, self.step, self.epoch)
         self.dist.barrier()
         return metrics
 
     def _log(self, logs: dict[str, float]) -> None:
-        """Append to ``metrics.jsonl`` (everything) and ``metrics.csv`` / ``eval.csv`` (fixed
-        columns: training steps, and evaluations); rank 0 only."""
+        """Keep ``logs`` in the history and, on rank 0, append them to the run's logs."""
         self.history.append(dict(logs))
-        if not self.dist.is_main:
-            return
-        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(logs) + "\n")
-        is_eval = any(k.startswith("eval/") for k in logs)
-        keys = sorted(logs) if is_eval else list(CSV_COLUMNS)
-        csv_path = self.out / ("eval.csv" if is_eval else "metrics.csv")
-        new = not csv_path.exists()
-        with open(csv_path, "a", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            if new:
-                w.writerow(keys)
-            w.writerow([logs.get(k, "") for k in keys])
+        if self.dist.is_main:
+            append_metrics(self.out, logs)
 
 
 def train(config: Config | str | Path, resume: str | Path | None = None, quiet: bool = False,
