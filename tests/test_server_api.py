@@ -307,6 +307,24 @@ def test_health_docs_and_page(client, cropper):
         assert client.get(f"/static/{f.name}").status_code == 200
 
 
+def test_docs_pages_load_nothing_from_outside(client):
+    """/docs and /redoc use the Swagger UI and ReDoc files installed with the package (FastAPI's
+    defaults load them from a CDN, so the pages are blank offline)."""
+    import re
+
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200
+        assert "http://" not in html.text and "https://" not in html.text and "//cdn" not in html.text, page
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+        assert len(assets) >= 2, page
+        for url in assets:
+            r = client.get(url)
+            assert r.status_code == 200 and len(r.content) > 1000, url
+            if url.endswith(".js"):
+                assert b"cdn.jsdelivr" not in r.content[:2000]
+
+
 def test_missing_extra_is_reported(tmp_path):
     code = (
         "import sys\n"

@@ -120,6 +120,18 @@ def _breakdown_and_keyboard(page, boxes) -> None:
     assert 0 <= _wait_score_change(page, before) <= 1
     assert second.get_attribute("style") != style_before
     assert "(adjusted)" in page.locator(".breakdown h3").inner_text()
+    _bars_match_numbers(page)
+
+
+def _bars_match_numbers(page) -> None:
+    """Each term's bar is as wide as its value (0.01 short, 1.00 full), set without inline styles."""
+    widths = page.eval_on_selector_all(".breakdown .term", """terms => terms.map(t => [
+        t.querySelector('.fill').getBoundingClientRect().width / t.querySelector('.bar').getBoundingClientRect().width,
+        parseFloat(t.querySelector('.num').textContent)])""")
+    assert len(widths) >= 4
+    for share, value in widths:
+        assert abs(share - max(0.0, min(1.0, value))) < 0.03, widths
+    assert len({round(share, 2) for share, _ in widths}) > 1, widths  # not all full width
 
 
 def _drag(page, boxes) -> None:
@@ -173,6 +185,9 @@ def test_page_end_to_end(server, browser, tmp_path):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    # CSP refusals and failed loads too; the one 422 is the non-image upload's, on purpose
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 422" not in m.text
+            else None)
     remote: list[str] = []
     page.on("request", lambda r: None if r.url.startswith((server, "blob:")) else remote.append(r.url))
     boxes = _upload(page, server)
@@ -187,4 +202,29 @@ def test_page_end_to_end(server, browser, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "webapp_phone.png"), full_page=True)
     assert not errors, errors
     assert not remote, remote
+    context.close()
+
+
+def test_docs_render_offline(server, browser):
+    """/docs draws the API from files served by procrop itself: every other request is refused."""
+    context = browser.new_context()
+    remote: list[str] = []
+
+    def only_local(route) -> None:
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            remote.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server + "/docs")
+    page.locator(".swagger-ui .info .title").wait_for(timeout=30000)
+    assert "procrop" in page.locator(".swagger-ui .info .title").inner_text()
+    assert page.locator(".opblock-summary-path", has_text="/v1/crop").count() >= 1
+    assert not remote and not errors, (remote, errors)
     context.close()

@@ -25,6 +25,8 @@ from .settings import ServerSettings
 from .uploads import SCORERS, Upload, parse_int, parse_multipart, parse_scorer, read_body, require_upload
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: Where the API documentation pages' scripts and styles are served from (installed, not a CDN).
+DOCS_ASSETS = "/docs-assets"
 _PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
              "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
@@ -85,7 +87,8 @@ def require_server_extra() -> Any:
     import importlib
 
     module = None
-    for name, package in (("python_multipart", "python-multipart"), ("fastapi", "fastapi")):
+    for name, package in (("python_multipart", "python-multipart"), ("fastapi_offline", "fastapi-offline"),
+                          ("fastapi", "fastapi")):
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
@@ -105,7 +108,7 @@ def create_app(settings: ServerSettings | None = None, cropper: Cropper | None =
     Raises:
         MissingExtraError: FastAPI (or python-multipart) is not installed.
     """
-    fastapi = require_server_extra()
+    require_server_extra()
     settings = settings or ServerSettings()
     state = _State(settings, cropper)
     @contextlib.asynccontextmanager
@@ -113,8 +116,12 @@ def create_app(settings: ServerSettings | None = None, cropper: Cropper | None =
         yield
         state.limiter.close()
 
-    app = fastapi.FastAPI(title="procrop", version=__version__, lifespan=lifespan,
-                          description="Aesthetic image cropping: ranked, explained crops of an uploaded photo.")
+    from fastapi_offline import FastAPIOffline
+
+    # /docs and /redoc from the Swagger UI and ReDoc files that fastapi-offline installs (FastAPI's
+    # own pages load them from a CDN: blank offline)
+    app = FastAPIOffline(title="procrop", version=__version__, lifespan=lifespan, static_url=DOCS_ASSETS,
+                         description="Aesthetic image cropping: ranked, explained crops of an uploaded photo.")
     app.state.procrop = state
     install_error_handlers(app)
     _add_api_routes(app, state)

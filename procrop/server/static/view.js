@@ -10,13 +10,16 @@ const TERM_HELP = {
   learned: "the learned scorer: overlap with a professional's frame",
 };
 
-/** Create an element: h("div", {class: "x", onclick: fn}, child, "text"...). */
+/** Create an element: h("div", {class: "x", onclick: fn, style: {width: "40%"}}, child, "text"...).
+ * Styles are set through el.style (CSSOM), never as a style attribute, which the page's
+ * Content-Security-Policy (style-src 'self') blocks. */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else if (k === "text") el.textContent = v;
+    else if (k === "style") Object.assign(el.style, v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
   for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
@@ -95,7 +98,7 @@ function termRows(crop) {
   return h("dl", { class: "terms" }, rows.map(([name, v]) => h("div", { class: "term" },
     h("dt", { title: TERM_HELP[name] || name, text: name }),
     h("dd", {}, h("span", { class: "bar", role: "img", "aria-label": `${name} ${fmt(v)}` },
-      h("span", { class: "fill", style: `width:${pct(Math.max(0, Math.min(1, v)))}` })),
+      h("span", { class: "fill", style: { width: pct(Math.max(0, Math.min(1, v))) } })),
       h("span", { class: "num", text: fmt(v) })))));
 }
 
