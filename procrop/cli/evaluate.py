@@ -17,7 +17,8 @@ def eval_command(
     data: Path = typer.Option(..., "--data", "-d", help="The benchmark's folder (annotations, and images where available)."),
     method: Optional[list[str]] = typer.Option(
         None, "--method", "-m",
-        help="default, default:noretrieval, model:CKPT, center, smartcrop, vips-attention; repeat for a side-by-side table.",
+        help="default, default:noretrieval, learned:DIR (a learned bundle), model:CKPT (.pt or .onnx), center, "
+             "smartcrop, vips-attention; LABEL=METHOD names the row; repeat for a side-by-side table.",
     ),
     db: Optional[str] = typer.Option(
         None, "--db",
@@ -31,12 +32,12 @@ def eval_command(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Evaluate croppers on a benchmark with its exact protocol; writes Markdown + JSON reports."""
-    from ..evaluation.evaluate import evaluate, make_method
+    from ..evaluation.evaluate import evaluate, make_methods
     from ..evaluation.report import write_plots, write_report
 
     specs = method or ["default"]
     with usage_errors():
-        methods = [make_method(m, reference_db=db) for m in specs]
+        methods = make_methods(specs, reference_db=db)
     with progress_bar(1, quiet, "evaluating") as bar:
         tid = bar.add_task("eval", total=None)
         with usage_errors():

@@ -8,8 +8,9 @@ selection hook is :mod:`procrop.evaluation.selection`.
 Methods:
 
 * ``default``: :class:`procrop.Cropper` as shipped (``default:noretrieval`` switches retrieval off);
-* ``model:CKPT``: a neural ProCrop checkpoint (extra ``procrop[torch]``), with the reference
-  database its configuration records unless another is given (``--db``);
+* ``learned:DIR``: the cropper with another learned-scorer bundle (``procrop learned export``);
+* ``model:CKPT``: a neural ProCrop checkpoint or its ONNX export (extra ``procrop[torch]``), with the
+  reference database its configuration records unless another is given (``--db``);
 * ``center``, ``smartcrop``, ``vips-attention``: the peers of :mod:`procrop.evaluation.peers`.
 
 Protocols:
@@ -30,7 +31,10 @@ Protocols:
 * Peers cannot choose a crop size, so they receive the size of the best ground truth (best MOS
   candidate; FCDB's crop; FLMS's first expert): an oracle hint in their favour.
 
-Images whose file is missing are counted and listed in the report, not silently skipped.
+Images whose file is missing are counted and listed in the report, not silently skipped; when no
+image at all can be evaluated, :func:`evaluate` raises :class:`~procrop.errors.UsageError`. Rows are
+named uniquely (:func:`~procrop.evaluation.methods.make_methods`) and the report records what each
+method ran (:attr:`MethodReport.info`: spec, checkpoint or bundle path, reference database).
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from .._version import __version__
 from ..data import CropSample, read_benchmark
 from ..errors import UsageError
 from ..geometry import iou_matrix
-from .methods import CropperMethod, Method, ModelMethod, PeerMethod, make_method, resolve_reference_db
+from .methods import CropperMethod, Method, ModelMethod, PeerMethod, make_method, make_methods, resolve_reference_db
 from .metrics import (
     acc_at_iou,
     average_precision,
@@ -66,7 +70,7 @@ AP_MAX_DETS = (5, 10)
 
 __all__ = [
     "BENCHMARKS", "CropperMethod", "EvalReport", "Method", "MethodReport", "ModelMethod", "PeerMethod",
-    "evaluate", "make_method", "resolve_reference_db",
+    "evaluate", "make_method", "make_methods", "resolve_reference_db",
 ]
 
 
@@ -79,6 +83,8 @@ class MethodReport:
     rows: list[dict[str, Any]]
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: what the method ran: spec, checkpoint or bundle path, reference database (:attr:`Method.info`)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +108,7 @@ class EvalReport:
             "methods": [
                 {
                     "method": m.method,
+                    "source": m.info,
                     "metrics": m.metrics,
                     "seconds": round(m.seconds, 2),
                     "failed": [{"image": i, "error": e} for i, e in m.failed],
@@ -144,6 +151,10 @@ class EvalReport:
             "",
         ]
         for m in self.methods:
+            if m.info:
+                out.append(f"- {m.method}: " + ", ".join(f"{k} `{v}`" for k, v in m.info.items()))
+        out.append("")
+        for m in self.methods:
             if m.failed:
                 out.append(f"{m.method}: {len(m.failed)} image(s) failed: " + "; ".join(f"{i}: {e}" for i, e in m.failed[:10]))
         out += ["", "Per-image rows are in the JSON report.", ""]
@@ -174,6 +185,10 @@ def evaluate(
     samples = ds.available()
     if limit:
         samples = samples[:limit]
+    if not samples:
+        first = f" (first: {', '.join(ds.missing[:3])})" if ds.missing else ""
+        raise UsageError(f"{data}: no {benchmark} image to evaluate: {len(ds.missing)} annotated image(s) missing "
+                         f"on disk{first}; put the images where the annotations expect them")
     reports = []
     total = len(samples) * len(methods)
     for mi, method in enumerate(methods):
@@ -188,6 +203,7 @@ def evaluate(
         else:
             rep = _eval_boxes(benchmark, method, samples, tick)
         rep.seconds = time.perf_counter() - t0
+        rep.info = dict(getattr(method, "info", {}) or {})
         reports.append(rep)
     return EvalReport(benchmark, str(data), split, ds.counts(), len(samples), ds.missing, reports)
 

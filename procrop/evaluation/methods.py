@@ -5,8 +5,10 @@ Owns :class:`Method` and its kinds (:class:`CropperMethod`, :class:`ModelMethod`
 database a neural checkpoint is evaluated with). Running methods on a benchmark is
 :mod:`procrop.evaluation.evaluate`, which re-exports these names.
 
-Method names: ``default``, ``default:noretrieval``, ``model:CKPT``, ``center``, ``smartcrop``,
-``vips-attention``.
+Method names: ``default``, ``default:noretrieval``, ``learned:DIR`` (a learned-scorer bundle),
+``model:CKPT`` (a checkpoint or an exported ``.onnx``), ``center``, ``smartcrop``,
+``vips-attention``; ``LABEL=SPEC`` names a row. :func:`make_methods` names every row uniquely and
+each method's :attr:`Method.info` records what it ran (checkpoint or bundle path, database).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class Method:
     name: str = ""
     #: returns only one box (scored on candidates by IoU with it)
     box_only: bool = False
+    #: what the report records about the method: its spec, checkpoint or bundle, database, options
+    info: dict[str, Any] = {}
 
     def score_candidates(self, sample: CropSample) -> np.ndarray:
         """One score per annotated candidate of ``sample`` (higher is better)."""
@@ -38,14 +42,38 @@ class Method:
         raise NotImplementedError
 
 
-class CropperMethod(Method):
-    """procrop's default cropper."""
+def _db_info(db: str | os.PathLike | None) -> str:
+    """A reference database as the report names it: an absolute path, or ``none``."""
+    if db is None or str(db) in ("none", ""):
+        return "none"
+    if str(db) == "default":
+        from ..retrieval import bundled_db_path
 
-    def __init__(self, name: str = "default", retrieval: bool = True) -> None:
+        return f"default ({bundled_db_path()})"
+    return str(Path(db).resolve())
+
+
+class CropperMethod(Method):
+    """procrop's cropper: the shipped learned scorer, or another learned bundle (``learned_model``)."""
+
+    def __init__(self, name: str = "default", retrieval: bool = True,
+                 learned_model: str | os.PathLike | None = None) -> None:
         from ..cropper import Cropper
 
         self.name = name
-        self.cropper = Cropper() if retrieval else Cropper(reference_db=None)
+        if learned_model is not None:
+            self.cropper = Cropper(learned_model=learned_model)
+        else:
+            self.cropper = Cropper() if retrieval else Cropper(reference_db=None)
+        self.info = {"kind": "cropper", "scorer": self.cropper.scorer_name}
+        learned = next((t for t in self.cropper.extra_terms if t.name == "learned"), None)
+        if learned is not None:
+            bundle = learned.model
+            refs = bundle.path / "references"
+            self.info.update(bundle=str(bundle.path.resolve()), model=bundle.name,
+                             reference_db=_db_info(refs if bundle.config.get("refs") and refs.exists() else None))
+        else:
+            self.info["reference_db"] = _db_info("default" if retrieval else None)
 
     def score_candidates(self, sample: CropSample) -> np.ndarray:
         return self.cropper.score_boxes(str(sample.image), sample.boxes)
@@ -93,17 +121,27 @@ class ModelMethod(Method):
         import torch
 
         from ..model.checkpoint import config_of, load_model  # needs torch
-        from ..model.predictor import NeuralCropper
+        from ..model.predictor import NeuralCropper, onnx_config
 
         self.name = f"model:{Path(checkpoint).name}"
+        onnx = Path(checkpoint).suffix.lower() == ".onnx"
         dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model, state = load_model(checkpoint, device=dev)
-        cfg = config_of(state)
-        self.reference_db = resolve_reference_db(cfg.train.reference_db, reference_db, checkpoint)
         try:
-            self.model = NeuralCropper(model, cfg, self.reference_db, device=dev)
+            if onnx:  # an exported model: its configuration is in the file's metadata
+                cfg, model = onnx_config(checkpoint), None
+            else:
+                model, state = load_model(checkpoint, device=dev)
+                cfg = config_of(state)
+            self.reference_db = resolve_reference_db(cfg.train.reference_db, reference_db, checkpoint)
+            if onnx:
+                self.model = NeuralCropper.from_onnx(checkpoint, reference_db=self.reference_db)
+            else:
+                self.model = NeuralCropper(model, cfg, self.reference_db, device=dev)
         except ModelLoadError as exc:
             raise UsageError(f"{self.name}: {exc}") from None
+        self.info = {"kind": "model", "checkpoint": str(Path(checkpoint).resolve()),
+                     "format": "onnx" if onnx else "torch", "reference_db": _db_info(self.reference_db),
+                     "trained_with_reference_db": cfg.train.reference_db}
         self._last: tuple[str, Any] | None = None  # (image path, Prediction) of the latest forward pass
 
     @classmethod
@@ -113,6 +151,7 @@ class ModelMethod(Method):
         self.name = name
         self.model = predictor
         self.reference_db = None
+        self.info = {"kind": "model", "checkpoint": "(in memory)"}
         self._last = None
         return self
 
@@ -141,6 +180,7 @@ class PeerMethod(Method):
 
         self.name = name
         self.peer = get_peer(name)
+        self.info = {"kind": "peer", "size_hint": "the best ground truth's size (oracle)"}
         # fail now, with the extra to install, rather than on the first image
         probe = {"smartcrop": "smartcrop", "vips-attention": "pyvips"}.get(name)
         if probe:
@@ -163,15 +203,35 @@ class PeerMethod(Method):
 
 
 def make_method(spec: str, *, reference_db: str | None = None) -> Method:
-    """``default``, ``default:noretrieval``, ``model:CKPT``, ``center``, ``smartcrop``, ``vips-attention``.
+    """``default``, ``default:noretrieval``, ``learned:DIR``, ``model:CKPT`` (``.pt`` or ``.onnx``),
+    ``center``, ``smartcrop``, ``vips-attention``; ``LABEL=SPEC`` names the row ``LABEL``.
 
     ``reference_db`` (``"default"``, a path or ``"none"``) applies to ``model:CKPT`` only; ``None``
     evaluates a model with the database its configuration records (else the bundled one).
     """
+    label, _, rest = spec.partition("=")
+    if rest and label and not any(c in label for c in ":/\\"):
+        method = make_method(rest, reference_db=reference_db)
+        method.name = label
+        return method
+    method = _make(spec, reference_db)
+    method.info = {"spec": spec, **method.info}
+    return method
+
+
+def _make(spec: str, reference_db: str | None) -> Method:
     if spec == "default":
         return CropperMethod()
     if spec == "default:noretrieval":
         return CropperMethod(spec, retrieval=False)
+    if spec.startswith("learned:"):
+        path = spec.split(":", 1)[1]
+        if not Path(path).is_dir():
+            raise UsageError(f"--method {spec}: no such learned-model folder")
+        try:
+            return CropperMethod(f"learned:{Path(path).name}", learned_model=path)
+        except ModelLoadError as exc:
+            raise UsageError(f"--method {spec}: {exc}") from None
     if spec.startswith("model:"):
         path = spec.split(":", 1)[1]
         if not Path(path).exists():
@@ -182,5 +242,22 @@ def make_method(spec: str, *, reference_db: str | None = None) -> Method:
     if spec in PEERS:
         return PeerMethod(spec)
     raise UsageError(
-        f"unknown method {spec!r}; use default, default:noretrieval, model:CKPT, center, smartcrop or vips-attention"
+        f"unknown method {spec!r}; use default, default:noretrieval, learned:DIR, model:CKPT (.pt or .onnx), "
+        "center, smartcrop, vips-attention, or LABEL=one of those"
     )
+
+
+def make_methods(specs: list[str], *, reference_db: str | None = None) -> list[Method]:
+    """:func:`make_method` for each spec, every row named uniquely: rows whose names collide are
+    named by their spec as given (``model:runs/A/last.pt``), then numbered (``#2``) if still equal."""
+    methods = [make_method(s, reference_db=reference_db) for s in specs]
+    names = [m.name for m in methods]
+    for i, m in enumerate(methods):
+        if names.count(m.name) > 1 and "=" not in specs[i].split(":", 1)[0]:
+            m.name = specs[i]
+    seen: dict[str, int] = {}
+    for m in methods:
+        seen[m.name] = seen.get(m.name, 0) + 1
+        if seen[m.name] > 1:
+            m.name = f"{m.name} #{seen[m.name]}"
+    return methods

@@ -81,6 +81,10 @@ def write_plots(report: EvalReport, out_dir: str | Path, max_images: int = 50) -
         if not values:
             continue
         path = out / f"iou_histogram_{_safe(m.method)}.png"
+        n = 2
+        while path in written:  # two names that read the same as file names: never overwrite
+            path = out / f"iou_histogram_{_safe(m.method)}_{n}.png"
+            n += 1
         save_preview(_histogram(values, f"{report.benchmark}: per-image IoU, {m.method}"), path)
         written.append(path)
     return written

@@ -84,17 +84,7 @@ class NeuralCropper:
 
     @classmethod
     def from_onnx(cls, path: str | os.PathLike, reference_db: str | None = "default") -> NeuralCropper:
-        import onnx as _onnx
-
-        p = Path(path)
-        if not p.exists():
-            raise ModelLoadError(f"{p}: no such ONNX model")
-        meta = {m.key: m.value for m in _onnx.load(str(p), load_external_data=False).metadata_props}
-        if "procrop_config" not in meta:
-            raise ModelLoadError(f"{p}: not exported by procrop (no configuration in its metadata)")
-        import json
-
-        return cls(None, Config.from_dict(json.loads(meta["procrop_config"])), reference_db, onnx=str(p))
+        return cls(None, onnx_config(path), reference_db, onnx=str(path))
 
     # ---- inputs ----------------------------------------------------------------------------
 
@@ -190,3 +180,22 @@ def _input_pixels(b: np.ndarray, k: float, rect: np.ndarray) -> np.ndarray:
         [b[:, 0] * k + rect[0], b[:, 1] * k + rect[1], (b[:, 0] + b[:, 2]) * k + rect[0], (b[:, 1] + b[:, 3]) * k + rect[1]],
         1,
     )
+
+
+def onnx_config(path: str | os.PathLike) -> Config:
+    """The configuration a procrop ONNX export carries in its metadata.
+
+    Raises:
+        ModelLoadError: no such file, or not exported by procrop.
+    """
+    import json
+
+    import onnx as _onnx
+
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"{p}: no such ONNX model")
+    meta = {m.key: m.value for m in _onnx.load(str(p), load_external_data=False).metadata_props}
+    if "procrop_config" not in meta:
+        raise ModelLoadError(f"{p}: not exported by procrop (no configuration in its metadata)")
+    return Config.from_dict(json.loads(meta["procrop_config"]))
