@@ -150,3 +150,55 @@ def test_import_checkpoint_cli(tmp_path: Path) -> None:
     assert (tmp_path / "m.pt").exists() and "loaded" in r.stdout
     r = CliRunner().invoke(app, ["import-checkpoint", "detr", str(tmp_path / "official.pth"), str(tmp_path / "x.pt")])
     assert r.exit_code == 2
+
+
+def test_an_official_checkpoint_as_main_ap_saves_it_loads_whole(tmp_path: Path) -> None:
+    """main_ap.py saves ``model_without_ddp.state_dict()`` of ConditionalDETR_distill: every name begins
+    with ``conditionalDETR.``. The importer stripped only ``module.``: 0 loaded, and it succeeded."""
+    from procrop.model.checkpoint import load_model
+    from procrop.model.importers import import_checkpoint
+
+    g = torch.Generator().manual_seed(1)
+    src = {k: torch.randn(v, generator=g) for k, v in official_shapes(True).items()}
+    torch.save({"model": {f"conditionalDETR.{k}": v for k, v in src.items()}, "optimizer": {}, "lr_scheduler": {},
+                "epoch": 7, "args": None}, tmp_path / "checkpoint.pth")
+    report = import_checkpoint("procrop-official", tmp_path / "checkpoint.pth", tmp_path / "m.pt", small_official())
+    assert report.unused_source == [] and len(report.loaded) == len(src)  # every tensor arrives
+    sd = load_model(tmp_path / "m.pt")[0].state_dict()
+    from procrop.model.importers import official_name
+
+    for ours in report.loaded:
+        torch.testing.assert_close(sd[ours], src[official_name(ours, "procrop-official")], rtol=0, atol=0, msg=ours)
+
+
+def test_an_import_that_finds_too_little_is_refused(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from procrop.cli.checkpoints import import_checkpoint_command
+    from procrop.model.importers import import_checkpoint
+
+    shapes = official_shapes(True)
+    g = torch.Generator().manual_seed(2)
+    torch.save({"model": {f"student.{k}": torch.randn(v, generator=g) for k, v in shapes.items()}}, tmp_path / "x.pth")
+    with pytest.raises(ModelLoadError, match=r"only 0 of the \d+ tensors a procrop-official checkpoint provides were "
+                                             r"found \(0 %, at least 95 % needed\); \d+ source tensors unused \(student\.backbone"):
+        import_checkpoint("procrop-official", tmp_path / "x.pth", tmp_path / "x.pt", small_official())
+    assert not (tmp_path / "x.pt").exists()
+    # most, not all: 10 % of the tensors gone is refused too
+    names = sorted(shapes)
+    kept = {k: v for i, (k, v) in enumerate(sorted(shapes.items())) if i % 10}
+    write(tmp_path / "part.pth", kept)
+    with pytest.raises(ModelLoadError, match=r"a procrop-official checkpoint provides were found \(89 %.*lacks the others"):
+        import_checkpoint("procrop-official", tmp_path / "part.pth", tmp_path / "p.pt", small_official())
+    assert len(kept) < len(names)
+    # the command: one line, exit 2
+    import typer
+
+    app = typer.Typer()
+    app.command("import-checkpoint")(import_checkpoint_command)
+    app.command("other")(lambda: None)
+    sets = [f"--set=model.{k}={v}" for k, v in (("d_model", D), ("enc_layers", ENC), ("dec_layers", DEC),
+                                                ("dim_feedforward", 128), ("num_queries", Q), ("canvas", 128),
+                                                ("k_refs", K), ("ref_tokens", T), ("ref_dim", D), ("nheads", 4))]
+    r = CliRunner().invoke(app, ["import-checkpoint", "procrop-official", str(tmp_path / "x.pth"), str(tmp_path / "x.pt"), *sets])
+    assert r.exit_code == 2 and "only 0 of the" in r.output and len(r.output.strip().splitlines()) == 1

@@ -29,6 +29,12 @@ From COCO Conditional DETR the COCO-specific heads (``class_embed``: 91 classes;
 encoder, Conditional DETR's ``ca_qpos_proj`` of layers after the first, which it deletes and
 procrop never uses) keep their initialisation and are listed in the report. Any shape mismatch
 among mapped parameters fails with the full list.
+
+Wrapper prefixes are stripped from every source name (:data:`WRAPPER_PREFIXES`: ``module.`` of
+DistributedDataParallel, ``conditionalDETR.`` of the official ``ConditionalDETR_distill`` whose
+``state_dict()`` ``main_ap.py`` saves, ``model.``). An import that finds fewer than
+:data:`MIN_LOADED` of the tensors its format provides is refused with the counts: it would
+otherwise write a checkpoint of initial (random) weights.
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ _FUSION = {"fusion.norm_in": "transformer.crop_proj.net.0", "fusion.fc1": "trans
            "fusion.fc2": "transformer.crop_proj.net.4", "fusion.norm_out": "transformer.crop_norm",
            "ref_proj.norm": "transformer.input_norm"}
 _COCO_HEADS = ("class_embed.", "query_embed.")
+#: Prefixes a training wrapper adds to every parameter name; stripped (repeatedly) from the source.
+WRAPPER_PREFIXES = ("module.", "conditionalDETR.", "model.")
+#: The share of the tensors a format provides that an import must find, or it is refused.
+MIN_LOADED = 0.95
 
 
 @dataclass
@@ -89,15 +99,24 @@ def official_name(name: str, fmt: str) -> str | None:
     return None
 
 
+def strip_wrappers(name: str) -> str:
+    """``name`` without the :data:`WRAPPER_PREFIXES` a training wrapper put before it."""
+    while True:
+        prefix = next((p for p in WRAPPER_PREFIXES if name.startswith(p)), None)
+        if prefix is None:
+            return name
+        name = name[len(prefix):]
+
+
 def read_source(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The state dict of a foreign checkpoint (``{"model": ...}`` or bare; ``module.`` stripped)."""
+    """The state dict of a foreign checkpoint (``{"model": ...}`` or bare; wrapper prefixes stripped)."""
     p = Path(path)
     state = read_torch_file(p)
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelLoadError(f"{p}: no state dict of tensors found")
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    return {strip_wrappers(k): v for k, v in state.items()}
 
 
 def convert_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], fmt: str,
@@ -137,7 +156,23 @@ def convert_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.
     if fmt == "procrop-official" and "ref_proj.proj.weight" in report.not_in_source:
         raise ModelLoadError(f"{where}: official ProCrop feeds reference tokens unprojected: set model.ref_dim = model.d_model")
     report.unused_source = sorted(set(source) - used)
+    _check_coverage(report, target, fmt, where)
     return out, report
+
+
+def _check_coverage(report: ImportReport, target: dict[str, torch.Tensor], fmt: str, where: str) -> None:
+    """Refuse an import that found fewer than :data:`MIN_LOADED` of the tensors ``fmt`` provides."""
+    provided = [n for n in target if official_name(n, fmt) is not None and n not in report.skipped]
+    found = len(report.loaded)
+    if provided and found < MIN_LOADED * len(provided):
+        unused = ", ".join(report.unused_source[:3]) + (" ..." if len(report.unused_source) > 3 else "")
+        why = (f"{len(report.unused_source)} source tensors unused ({unused}): not a {fmt} checkpoint, or its "
+               "names carry a prefix procrop does not know") if report.unused_source else \
+            "the checkpoint lacks the others (another or a partial network)"
+        raise ModelLoadError(
+            f"{where}: only {found} of the {len(provided)} tensors a {fmt} checkpoint provides were found "
+            f"({100 * found / len(provided):.0f} %, at least {100 * MIN_LOADED:.0f} % needed); {why}"
+        )
 
 
 def official_model_config(num_queries: int = 90) -> Config:
