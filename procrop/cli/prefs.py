@@ -41,6 +41,9 @@ def sheets_command(
     work: Path = typer.Option(WORK, "--work", help="Where the sheet images go (WORK/sheets)."),
     limit: int = typer.Option(0, "--limit", help="Only the first N photos (0: all)."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),
+    round_: int = typer.Option(1, "--round", min=1, help="Another round of sheets of the same photos (new ids)."),
+    learned_model: Path | None = typer.Option(
+        None, "--learned-model", help="A learned bundle to show as the learned method (default: the shipped one)."),
 ) -> None:
     """Make the judging sheets of one part of the split (resumes: photos with keys are skipped)."""
     from ..preferences.make import make_sheets
@@ -55,7 +58,8 @@ def sheets_command(
         task = bar.add_task("sheets", total=len(names))
         made, problems = make_sheets(
             photos, names, part, work / "sheets", data / "keys", workers,
-            progress=lambda k, n: bar.update(task, completed=k, total=n),
+            progress=lambda k, n: bar.update(task, completed=k, total=n), round=round_,
+            learned_model=str(learned_model) if learned_model else None,
         )
     for p in problems:
         err.print(f"[red]failed:[/] {p}")
@@ -68,6 +72,7 @@ def batches_command(
     part: str = typer.Option(..., "--part", help="'train' or 'heldout'."),
     size: int = typer.Option(25, "--size", help="Sheets per batch (one judge's work)."),
     passes: int = typer.Option(1, "--passes", help="Independent judges per sheet (each pass is shuffled anew)."),
+    round_: int = typer.Option(1, "--round", min=1, help="Batch the sheets of this round only."),
     data: Path = typer.Option(DATA, "--data"),
     work: Path = typer.Option(WORK, "--work"),
     judging: Path = typer.Option(Path("docs/judging.md"), "--judging", help="The protocol holding the brief."),
@@ -81,7 +86,8 @@ def batches_command(
         raise usage_error(f"no keys for '{part}' in {data / 'keys'}: run procrop prefs sheets first")
     with usage_errors():
         version, brief = brief_text(judging)
-        plan = plan_batches([k["sheet"] for k in keys], part[0], size, passes)
+        prefix = part[0] if round_ == 1 else f"{part[0]}r{round_}-"
+        plan = plan_batches([k["sheet"] for k in keys if k.get("round", 1) == round_], prefix, size, passes)
         for batch, ids in plan.items():
             folder = write_batch(batch, ids, work / "sheets", work / "batches")
             answers = (data / "answers" / f"{batch}.jsonl").resolve()

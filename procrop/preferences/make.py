@@ -38,6 +38,7 @@ class SheetJob:
     name: str
     index: int
     split: str
+    round: int = 1
 
     @property
     def validation(self) -> bool:
@@ -64,8 +65,9 @@ def sheet_ratios(name: str, W: int, H: int, validation: bool) -> list[str]:
 
 
 def sheet_id(job: SheetJob, slot: int) -> str:
-    """``t0042b``: split initial, photo index, ratio slot."""
-    return f"{job.split[0]}{job.index:04d}{'abc'[slot]}"
+    """``t0042b``: split initial, photo index, ratio slot; later rounds ``h2-0042b``."""
+    stem = job.split[0] if job.round == 1 else f"{job.split[0]}{job.round}-"
+    return f"{stem}{job.index:04d}{'abc'[slot]}"
 
 
 def _subject_boxes(analysis: Any) -> list[Box]:
@@ -78,11 +80,11 @@ def _subject_boxes(analysis: Any) -> list[Box]:
 class SheetMaker:
     """Runs the methods on a photo and writes its sheets; one per worker process."""
 
-    def __init__(self, sheets_dir: str | Path) -> None:
+    def __init__(self, sheets_dir: str | Path, learned_model: str | None = None) -> None:
         from ..cropper import Cropper
 
         self.sheets_dir = Path(sheets_dir)
-        self.learned = Cropper()
+        self.learned = Cropper(learned_model=learned_model) if learned_model else Cropper()
         self.classic = Cropper(scorer="classic")
 
     def method_boxes(self, job: SheetJob, ratios: list[str], W: int, H: int) -> tuple[dict[str, dict[str, list[Box]]], list[Box]]:
@@ -123,7 +125,8 @@ class SheetMaker:
             save_sheet(render_sheet(photo, [c.box for c in chosen]), self.sheets_dir / f"{sid}.png")
             keys.append({
                 "sheet": sid, "photo": job.name, "split": job.split, "ratio": r, "size": [W, H],
-                "boxes": boxes, "sources": [c.sources for c in chosen],
+                "boxes": boxes, "sources": [c.sources for c in chosen], "round": job.round,
+                "learned_model": self.learned.model_name,
             })
         return keys
 
@@ -134,13 +137,14 @@ _MAKER: SheetMaker | None = None
 class _Task:
     """Picklable per-photo task: builds its worker's :class:`SheetMaker` once."""
 
-    def __init__(self, sheets_dir: str) -> None:
+    def __init__(self, sheets_dir: str, learned_model: str | None) -> None:
         self.sheets_dir = sheets_dir
+        self.learned_model = learned_model
 
     def __call__(self, job: SheetJob) -> list[dict[str, Any]]:
         global _MAKER
         if _MAKER is None:
-            _MAKER = SheetMaker(self.sheets_dir)
+            _MAKER = SheetMaker(self.sheets_dir, self.learned_model)
         return _MAKER(job)
 
 
@@ -152,18 +156,22 @@ def make_sheets(
     keys_dir: str | Path,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    round: int = 1,
+    learned_model: str | None = None,
 ) -> tuple[int, list[str]]:
     """Make the sheets of ``names`` (photo files relative to ``photos_dir``); returns the number of
-    new sheets and the problems (one line per photo that failed). Resumes from ``keys_dir``."""
+    new sheets and the problems (one line per photo that failed). Resumes from ``keys_dir``.
+    ``round`` > 1 makes another round of sheets of the same photos and ratios (new ids), e.g. with
+    another ``learned_model`` bundle as the learned method, to judge a new model's own crops."""
     from ..executor import make_executor
 
     keys_file = Path(keys_dir) / f"{split}.jsonl"
-    done = {k["photo"] for k in read_jsonl(keys_file)}
+    done = {k["photo"] for k in read_jsonl(keys_file) if k.get("round", 1) == round}
     Path(sheets_dir).mkdir(parents=True, exist_ok=True)
-    jobs = [SheetJob(str(Path(photos_dir) / n), n, i, split) for i, n in enumerate(names) if n not in done]
+    jobs = [SheetJob(str(Path(photos_dir) / n), n, i, split, round) for i, n in enumerate(names) if n not in done]
     made, problems = 0, []
     with make_executor(workers) as ex:
-        for k, outcome in enumerate(ex.run(_Task(str(sheets_dir)), jobs), start=1):
+        for k, outcome in enumerate(ex.run(_Task(str(sheets_dir), learned_model), jobs), start=1):
             if outcome.error:
                 problems.append(f"{jobs[outcome.index].path}: {outcome.error}")
             else:

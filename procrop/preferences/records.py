@@ -76,6 +76,7 @@ def answer_to_record(key: dict[str, Any], answer: dict[str, Any], judge: str, br
     if not isinstance(labels, list) or sorted(int(v) for v in labels) != list(range(1, n + 1)):
         raise ValueError(f"ranking {labels!r} is not an order of the labels 1..{n}")
     record = {k: key[k] for k in ("sheet", "photo", "split", "ratio", "size", "boxes", "sources")}
+    record.update({k: key[k] for k in ("round", "learned_model") if k in key})
     record.update(
         ranking=[int(v) - 1 for v in labels],
         reason=str(answer.get("reason", "")).strip(),
