@@ -107,3 +107,44 @@ def test_hog_people_detector_finds_the_couple() -> None:
     x, y, w, h = people[0].box
     # the two walkers stand left of centre, in the upper two thirds (768 x 512 photo)
     assert 150 < x + w / 2 < 450 and y < 250 and h > 150
+
+
+OSPREY = "budgie-backgrounds/perched-osprey.jpg"  # a 0.84 osprey and a 0.56 "bird" on an empty branch
+
+
+@pytest.mark.parametrize("scorer", ["learned", "classic"])
+def test_a_weak_detection_cannot_pull_the_crop_off_the_subject(photos_dir: Path, scorer: str) -> None:
+    result = Cropper(scorer=scorer).process(str(photos_dir / OSPREY), ["1:1", "4:5"], top_k=2)
+    a = result.analysis
+    sure = max(a.objects, key=lambda d: d.score)
+    weak = min(a.objects, key=lambda d: d.score)
+    assert sure.score > 0.8 and weak.score < 0.6 and weak.box[2] * weak.box[3] > sure.box[2] * sure.box[3]
+    assert sure.support > weak.support  # the photo's own saliency backs the osprey more
+    assert a.subjects_to_keep[0] == sure
+    bx, by, bw, bh = sure.box
+    for crop in result.crops:
+        x, y, w, h = crop.box
+        assert x <= bx + 1 and bx + bw <= x + w + 1 and y <= by + 1 and by + bh <= y + h + 1, (crop.ratio, crop.box)
+
+
+def test_importance_puts_confident_detections_first() -> None:
+    from procrop.perception.analysis import importance
+
+    big_weak = Detection((0, 0, 400, 400), 0.56, "animal", "bird", support=1.2)
+    small_sure = Detection((500, 0, 150, 300), 0.84, "animal", "bird", support=2.0)
+    person = Detection((0, 0, 10, 10), 0.5, "person", "person")
+    assert sorted([big_weak, small_sure, person], key=importance) == [person, small_sure, big_weak]
+
+
+def test_descriptions_name_only_confident_detections_and_colour_no_person(photos_dir: Path) -> None:
+    cropper = Cropper(reference_db=None, scorer="classic")
+    osprey = cropper.describe(str(photos_dir / OSPREY))
+    assert "A bird," in osprey and "birds" not in osprey
+    otters = cropper.analyze(str(photos_dir / "budgie-backgrounds/oakland-zoo-otters.jpg"))
+    assert all(d.score < 0.7 for d in otters.subjects_to_keep)
+    text = describe(otters)
+    assert "bear" not in text and "An animal" in text
+    colours = ("white", "black", "grey", "brown", "red", "orange", "yellow", "green", "blue", "cyan", "pink", "beige")
+    for name in ("smartcrop-js-unsplash/makhmutova-dina-1580313.jpg", "budgie-backgrounds/cave-opening.jpg"):
+        text = cropper.describe(str(photos_dir / name))
+        assert not any(f"{c} person" in text or f"{c} figure" in text for c in colours), (name, text)

@@ -25,6 +25,22 @@ import numpy as np
 from .detectors import Detection
 
 
+#: A detection at least this sure is named by its class in descriptions, and outranks every less
+#: sure detection of its kind as a subject to keep.
+CONFIDENT = 0.7
+
+_KIND_RANK = {"person": 0, "animal": 1, "object": 2}
+
+
+def importance(d: Detection) -> tuple[int, bool, float]:
+    """Sort key of a detected subject, most important first: people, animals, then objects;
+    within each, confident ones (:data:`CONFIDENT`) first, then by area times score times the
+    photo's saliency support (capped at 2), so that a weak box on an empty branch cannot outrank
+    the bird beside it."""
+    weight = d.box[2] * d.box[3] * d.score * min(d.support, 2.0)
+    return _KIND_RANK.get(d.kind, 3), d.score < CONFIDENT, -weight
+
+
 @dataclass(frozen=True)
 class Line:
     """A straight segment ``(x1, y1) -> (x2, y2)`` in original pixels.
@@ -139,10 +155,9 @@ class CompositionAnalysis:
     @property
     def subjects_to_keep(self) -> list[Detection]:
         """Detected people, animals and objects that a crop should not cut, most important first
-        (people, then animals, then objects; larger and surer first within each)."""
-        rank = {"person": 0, "animal": 1, "object": 2}
+        (:func:`importance`: a weak detection never outranks a confident one of its kind)."""
         found = [p for p in self.people if p.label == "person"] + list(self.objects)
-        return sorted(found, key=lambda d: (rank.get(d.kind, 3), -d.box[2] * d.box[3] * d.score))
+        return sorted(found, key=importance)
 
     @property
     def map_scale(self) -> tuple[float, float]:

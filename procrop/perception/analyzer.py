@@ -8,6 +8,7 @@ loaded image to a :class:`~procrop.perception.analysis.CompositionAnalysis`.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import cv2
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
-from .analysis import AnalysisConfig, CompositionAnalysis
+from .analysis import AnalysisConfig, CompositionAnalysis, importance
 from .colour import colour_stats
 from .detectors import Detection, Detector, HaarFaceDetector, merge_detections, person_from_face
 from .lines import dominant_lines, find_horizon, vanishing_point
@@ -155,27 +156,48 @@ def detect_subjects(
     faces = [f for f in faces if not any(_holds(a, f) for a in animals) or any(_holds(p, f) for p in detected)]
     guessed = [person_from_face(f, W, H) for f in faces if not any(_holds(p, f) for p in detected)]
     people = merge_detections(people + guessed, max_iou=0.5)
-    objects.sort(key=lambda d: (d.kind != "animal", -d.box[2] * d.box[3] * d.score))
     return faces, people, objects
 
 
 def saliency_map(
     lab: np.ndarray, gray_work: np.ndarray, detections: list[tuple[Detection, float]], size: tuple[int, int],
-    config: AnalysisConfig,
+    config: AnalysisConfig, base: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Saliency ``(mh, mw)`` in [0, 1]: the weighted cues, with each detection painted in at its boost.
+    """Saliency ``(mh, mw)`` in [0, 1]: the weighted cues (``base``, when already computed by
+    :func:`cue_saliency`), with each detection painted in at its boost, scaled by its confidence.
 
     ``detections`` pairs boxes in original pixels with their boost; ``size`` is ``(W, H)`` of the
     original.
     """
     mh, mw = lab.shape[:2]
-    cues = saliency_cues(lab, gray_work, (mw, mh))
-    weights = np.asarray(config.saliency_weights, dtype=np.float32)
-    sal = normalise(np.tensordot(weights / weights.sum(), cues, axes=1).astype(np.float32))
+    sal = (cue_saliency(lab, gray_work, config) if base is None else base).copy()
     msx, msy = mw / size[0], mh / size[1]
     for d, boost in detections:
         paint_box(sal, d.box, msx, msy, boost * (0.6 + 0.4 * d.score))
     return normalise(sal)
+
+
+def cue_saliency(lab: np.ndarray, gray_work: np.ndarray, config: AnalysisConfig) -> np.ndarray:
+    """The photo's own saliency ``(mh, mw)`` in [0, 1]: the weighted cues, no detection painted in."""
+    mh, mw = lab.shape[:2]
+    cues = saliency_cues(lab, gray_work, (mw, mh))
+    weights = np.asarray(config.saliency_weights, dtype=np.float32)
+    return normalise(np.tensordot(weights / weights.sum(), cues, axes=1).astype(np.float32))
+
+
+def with_support(objects: list[Detection], base: np.ndarray, size: tuple[int, int]) -> list[Detection]:
+    """``objects`` with :attr:`~.detectors.Detection.support` measured on the cue saliency
+    ``base``: the mean inside each box over the map's mean."""
+    mh, mw = base.shape
+    mean = float(base.mean()) or 1.0
+    out = []
+    for d in objects:
+        x, y, w, h = d.box
+        x0, x1 = int(x * mw / size[0]), max(int(x * mw / size[0]) + 1, int(np.ceil((x + w) * mw / size[0])))
+        y0, y1 = int(y * mh / size[1]), max(int(y * mh / size[1]) + 1, int(np.ceil((y + h) * mh / size[1])))
+        inside = base[y0:y1, x0:x1]
+        out.append(replace(d, support=round(float(inside.mean()) / mean, 3) if inside.size else 1.0))
+    return out
 
 
 def _centroid(sal: np.ndarray) -> tuple[float, float]:
@@ -222,9 +244,11 @@ def analyze(
     small = cv2.resize(rgb, (mw, mh), interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
     gray_work = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    base = cue_saliency(lab, gray_work, config)
+    objects = sorted(with_support(objects, base, (W, H)), key=importance)  # animals first, surest first
     boosts = [(f, config.face_boost) for f in faces] + [(p, config.person_boost) for p in people]
     boosts += [(o, config.animal_boost if o.kind == "animal" else config.object_boost) for o in objects]
-    sal = saliency_map(lab, gray_work, boosts, (W, H), config)
+    sal = saliency_map(lab, gray_work, boosts, (W, H), config, base)
     edges = edge_map(lab[:, :, 0])
     t2 = time.perf_counter()
     timings["saliency"] = (t2 - t1) * 1e3

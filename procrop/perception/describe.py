@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from .analysis import CompositionAnalysis, Region
+from .analysis import CONFIDENT, CompositionAnalysis, Region
+from .detectors import Detection
 from ..geometry import ratio_label
 
 
@@ -64,10 +65,32 @@ def _format_words(width: int, height: int) -> str:
     return f"A {kind} ({label}) photo"
 
 
+#: What an unsure detection is called, by kind: its class name is used only when it is confident.
+_GENERIC = {"person": "figure", "animal": "animal", "object": "object"}
+#: Names of people: never given a colour (it would read as a skin colour).
+_PEOPLE = ("person", "figure")
+
+
+def detection_name(d: Detection) -> str:
+    """A detection's class name (``"dog"``) when it is at least :data:`CONFIDENT`, else its kind's
+    generic name (``"animal"``: a 0.53 "bear" may be otters)."""
+    if d.score >= CONFIDENT and d.label:
+        return d.label
+    return _GENERIC.get(d.kind, d.label or d.kind)
+
+
+def _named(a: CompositionAnalysis) -> list[Detection]:
+    """The detections a description names: the confident ones when there are any (a weak second
+    "bird" on an empty branch is left out), else all."""
+    found = a.subjects_to_keep
+    sure = [d for d in found if d.score >= CONFIDENT]
+    return sure or found
+
+
 def _subject_sentence(a: CompositionAnalysis, s: Region, name: str = "region") -> str:
     u, v = s.centroid[0] / a.width, s.centroid[1] / a.height
     share = (s.box[2] * s.box[3]) / (a.width * a.height)
-    colour = f" {s.colour}" if s.colour else ""
+    colour = f" {s.colour}" if s.colour and name not in _PEOPLE else ""
     where = third_words(u, v) or position_words(u, v)
     return (
         f"The main subject, a {_size_words(share)}{colour} {name}, sits {where}"
@@ -78,10 +101,10 @@ def _subject_sentence(a: CompositionAnalysis, s: Region, name: str = "region") -
 def _detection_at(a: CompositionAnalysis, s: Region) -> str | None:
     """The label of the detected person, animal or object holding a salient region's centroid."""
     cx, cy = s.centroid
-    for d in a.subjects_to_keep:
+    for d in _named(a):
         x, y, w, h = d.box
         if x <= cx <= x + w and y <= cy <= y + h:
-            return d.label or d.kind
+            return detection_name(d)
     return None
 
 
@@ -112,12 +135,12 @@ def _count_words(n: int, noun: str) -> str:
 
 def _detected_sentences(a: CompositionAnalysis) -> list[str]:
     """What the detectors found, named: "Two people and a dog, on the left (about 30% of the frame)."."""
-    found = a.subjects_to_keep
+    found = _named(a)
     if not found:
         return []
     counts: dict[str, int] = {}
     for d in found:
-        counts[d.label or d.kind] = counts.get(d.label or d.kind, 0) + 1
+        counts[detection_name(d)] = counts.get(detection_name(d), 0) + 1
     names = [_count_words(n, label) for label, n in list(counts.items())[:3]]
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     x0 = min(d.box[0] for d in found)

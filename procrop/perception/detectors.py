@@ -42,6 +42,8 @@ class Detection:
         keypoints: named points ``{name: (x, y, score)}`` in the same frame as ``box``: a face's
             ``"right_eye"``, ``"left_eye"``, ``"nose"``, ``"mouth_right"``, ``"mouth_left"``; a
             person's body joints (``"left_shoulder"``, ``"right_knee"``...).
+        support: how far the photo's own saliency backs the box: the mean saliency inside it over
+            the photo's mean, before any detection is painted in (1.0 when not measured).
     """
 
     box: tuple[float, float, float, float]
@@ -49,12 +51,13 @@ class Detection:
     kind: str
     label: str = ""
     keypoints: tuple[tuple[str, float, float, float], ...] = ()
+    support: float = 1.0
 
     def scaled(self, sx: float, sy: float) -> Detection:
         """The same detection in a frame scaled by ``(sx, sy)``."""
         x, y, w, h = self.box
         points = tuple((n, px * sx, py * sy, s) for n, px, py, s in self.keypoints)
-        return Detection((x * sx, y * sy, w * sx, h * sy), self.score, self.kind, self.label, points)
+        return Detection((x * sx, y * sy, w * sx, h * sy), self.score, self.kind, self.label, points, self.support)
 
     def point(self, name: str) -> tuple[float, float] | None:
         """The keypoint called ``name`` as ``(x, y)``, or None when it was not found."""
