@@ -13,7 +13,9 @@ from typing import Optional
 
 import typer
 
-from .common import usage_error, usage_errors
+from rich.markup import escape
+
+from .common import err, usage_error, usage_errors
 
 learned_app = typer.Typer(help="Build, train and export the learned default scorer (needs procrop\\[torch]).",
                           no_args_is_help=True)
@@ -90,8 +92,11 @@ def export_command(
     refs: Optional[Path] = typer.Option(None, "--refs", help="The reference database the model was trained with."),
     name: str = typer.Option("procrop-learned", "--name", help="Model name reported in JSON options."),
     check: Optional[Path] = typer.Option(None, "--check", help="A photo to compare torch and onnxruntime on."),
+    no_refs: bool = typer.Option(False, "--no-refs", help="Ship a model trained with references without them "
+                                 "(crops then run without references)."),
 ) -> None:
-    """Export a trained box scorer as the onnxruntime bundle procrop crop uses."""
+    """Export a trained box scorer as the onnxruntime bundle procrop crop uses. A model trained with
+    references needs --refs (the database it was trained with), or --no-refs to ship it without."""
     from ..errors import require
 
     require("torch", "exporting", "torch")
@@ -99,6 +104,15 @@ def export_command(
 
     with usage_errors():
         model, state = load_checkpoint(checkpoint)
+    meta = state.get("meta")
+    trained = meta.get("references") if isinstance(meta, dict) else "a reference database"
+    if model.cfg.refs and trained and refs is None:  # a model that learned to use references
+        if not no_refs:
+            raise usage_error(f"{checkpoint}: trained with references ({trained}): pass "
+                              "--refs DB (that database) so the bundle ships them, or --no-refs to ship it without")
+        err.print(f"[bold yellow]warning:[/] {escape(str(checkpoint))} was trained with references "
+                  f"({escape(str(trained))}) but the bundle ships none: crops will run without them")
+    with usage_errors():
         info = {"name": name, "record": state.get("record"), "training": state.get("meta")}
         path = export_bundle(model, out, str(refs) if refs else None, info,
                              backbone=(state.get("meta") or {}).get("backbone", "pretrained"))

@@ -1,6 +1,6 @@
 """Exporting the learned box scorer as the bundle ``procrop crop`` runs with onnxruntime.
 
-``procrop export-learned RUN/best.pt OUT_DIR --refs DB`` (:func:`export_bundle`) writes:
+``procrop learned export RUN/best.pt OUT_DIR --refs DB`` (:func:`export_bundle`) writes:
 
 * ``backbone.onnx``: uint8 ``images (1, 3, 256, 256)`` -> ``c3, c4, c5`` (the frozen MobileNetV2;
   weights stored in float16 and cast to float32 when the session loads, so the file is half size
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import require
+from ..errors import ModelLoadError, require
 from ..retrieval.encoders.mobilenet import INPUT_SIDE
 from .boxnet import BoxNet, BoxNetConfig, frozen_backbone
 
@@ -96,10 +96,19 @@ def store_half(path: Path, min_size: int = 1024) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[BoxNet, dict[str, Any]]:
-    """A trained :class:`BoxNet` and its checkpoint dict (``best.pt`` of a run)."""
-    state = torch.load(path, weights_only=False, map_location="cpu")
-    model = BoxNet(BoxNetConfig(**state["config"]))
-    model.load_state_dict(state["model"])
+    """A trained :class:`BoxNet` and its checkpoint dict (``best.pt`` of a run).
+
+    Raises:
+        ModelLoadError: no such file, or not a learned-scorer checkpoint.
+    """
+    try:
+        state = torch.load(path, weights_only=False, map_location="cpu")
+        model = BoxNet(BoxNetConfig(**state["config"]))
+        model.load_state_dict(state["model"])
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: no such checkpoint") from None
+    except Exception as exc:  # noqa: BLE001 - torch and pickle raise many kinds
+        raise ModelLoadError(f"{path}: not a learned-scorer checkpoint ({type(exc).__name__}: {exc})") from None
     return model.eval(), state
 
 

@@ -1,6 +1,6 @@
 """Box sets: the learned scorer's training data, made from professional photos and cached as features.
 
-``procrop dataset boxsets PHOTOS... --out DIR`` (:func:`build_boxsets`) shrinks every photo into
+``procrop learned boxsets PHOTOS... --out DIR`` (:func:`build_boxsets`) shrinks every photo into
 ``canvases`` wider canvases (the photographer's frame is the answer), each drawn with:
 
 * a fill from :data:`~procrop.weaklabels.outpaint.TRAINING_FILLS` (cycled by canvas index; index 0,
@@ -44,6 +44,10 @@ from ..weaklabels.outpaint import TRAINING_FILLS, create_outpainter
 
 PHOTOS_PER_SHARD = 8
 SELF_EVERY = 12  # canvas index 0 of every 12 is the photo alone
+
+
+class BoxSetError(ProcropError, FileNotFoundError):
+    """A box-set folder holds no shards."""
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ def read_boxsets(folder: str | os.PathLike) -> dict[str, Any]:
     ``meta`` (a list of dicts: photo, fill, text)."""
     shards = sorted(Path(folder).glob("shard-*.npz"))
     if not shards:
-        raise FileNotFoundError(f"{folder}: no box-set shards (make them with `procrop dataset boxsets`)")
+        raise BoxSetError(f"{folder}: no box-set shards (make them with `procrop learned boxsets`)")
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("c3", "c4", "c5", "frame", "canvas")}
     meta: list[dict[str, Any]] = []
     for s in shards:

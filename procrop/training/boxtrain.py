@@ -1,6 +1,6 @@
 """Training the learned box scorer (:class:`~procrop.model.boxnet.BoxNet`) on cached box sets.
 
-``procrop train boxnet --train DIR --val DIR --refs DB --out RUN`` (:func:`train_boxnet`):
+``procrop learned train --train DIR --val DIR --refs DB --out RUN`` (:func:`train_boxnet`):
 
 * every canvas gets its ``k`` references once, up front: the ``mobilenet`` search vector of its
   cached ``c5`` map against the reference database, the canvas's own photo excluded (it would give
@@ -13,7 +13,9 @@
 * after every epoch, validation on the held-out box sets: :func:`procrop.model.search.search` (the
   shipped inference search) finds each canvas's free-ratio top-1 box; its IoU with the frame is the
   recovery. The best epoch is kept as ``best.pt``; ``last.pt`` (model, optimiser, schedule, RNG)
-  lets a killed run resume exactly where it stopped; ``log.jsonl`` has one line per epoch.
+  lets a killed run resume exactly where it stopped; ``log.jsonl`` has one line per epoch. A run
+  folder resumes only under the options it was started with (:func:`check_resumable`: another
+  number of epochs would change the schedule mid-run); anything else is refused with the reason.
 """
 
 from __future__ import annotations
@@ -211,6 +213,35 @@ def _restore(last: Path, model: BoxNet, opt: torch.optim.Optimizer, sched: Any, 
     return state["epoch"] + 1, state["best"]
 
 
+#: What a resumed run must share with the run that wrote ``last.pt`` (``threads`` may change).
+RESUME_KEYS = ("config", "backbone", "references", "train_canvases", "val_canvases")
+
+
+def check_resumable(out: Path, meta: dict[str, Any]) -> None:
+    """Refuse to resume the run in ``out`` under other options than it was started with (its ``run.json``).
+
+    Raises:
+        UsageError: naming every option that differs, old and new.
+    """
+    try:
+        old = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a run from before run.json: nothing to compare with
+    new = json.loads(json.dumps(meta))
+    changes = []
+    for key in RESUME_KEYS:
+        a, b = old.get(key), new.get(key)
+        if key == "config" and isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                if k != "threads" and a.get(k) != b.get(k):
+                    changes.append(f"{k} {a.get(k)} -> {b.get(k)}")
+        elif a != b:
+            changes.append(f"{key} {a} -> {b}")
+    if changes:
+        raise UsageError(f"{out}: a run started with other options ({'; '.join(changes)}); resume it with the same "
+                         f"options, or train into a new folder (or delete {out / 'last.pt'} to start over)")
+
+
 def sets_backbone(folder: str) -> str:
     """The backbone a box-set folder's features come from (its ``options.json``; ``pretrained``)."""
     try:
@@ -243,12 +274,13 @@ def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: 
     rng = np.random.default_rng(cfg.seed)
     start, best = 0, {"recovery": {"all": -1.0}}
     last = out / "last.pt"
-    if last.exists():
-        start, best = _restore(last, model, opt, sched, rng)
-        _log(out, {"resumed_at_epoch": start})
     meta = {"config": {**asdict(cfg), "net": cfg.net.to_dict()}, "backbone": backbone,
             "train": str(train_dir), "val": str(val_dir), "references": db_path,
             "train_canvases": len(train), "val_canvases": len(val)}
+    if last.exists():
+        check_resumable(out, meta)
+        start, best = _restore(last, model, opt, sched, rng)
+        _log(out, {"resumed_at_epoch": start})
     (out / "run.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     end = cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after)
     for epoch in range(start, end):

@@ -1,0 +1,112 @@
+"""No silent changes or drops on the learned scorer's path: a run resumed under other options is
+refused with the reason, every hint names a command that exists, exporting a model trained with
+references without them is refused (or warned about with --no-refs), bad inputs are one line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+
+from procrop.errors import UsageError  # noqa: E402
+from procrop.training.boxsets import write_shard  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MAPS = {"c3": (32, 32, 32), "c4": (96, 16, 16), "c5": (1280, 8, 8)}
+
+
+def _learned(*args: str):  # noqa: ANN202 - a click Result
+    from procrop.cli.learned import learned_app
+
+    return CliRunner().invoke(learned_app, list(args))
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight canvases of random cached features (training never runs the backbone)."""
+    folder = tmp_path_factory.mktemp("sets")
+    rng = np.random.default_rng(0)
+    records = []
+    for i in range(8):
+        x1, y1 = rng.uniform(0, 0.3, 2)
+        records.append({"photo": f"p{i // 2}.jpg", "fill": "none", "text": "a photo",
+                        "frame": np.array([x1, y1, x1 + 0.6, y1 + 0.6], np.float32), "canvas": (320, 240),
+                        **{k: rng.normal(0, 1, s).astype(np.float16) for k, s in MAPS.items()}})
+    write_shard(folder / "shard-0000.npz", records)
+    return folder
+
+
+def test_a_run_resumed_under_other_options_is_refused(sets: Path, tmp_path: Path) -> None:
+    """`learned build --epochs 2` on a finished 1-epoch folder resumed under another schedule, silently."""
+    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+
+    run = tmp_path / "run"
+    train_boxnet(str(sets), str(sets), run, None, BoxTrainConfig(epochs=1, batch=4, threads=1))
+    stamp = (run / "last.pt").stat().st_mtime_ns
+    with pytest.raises(UsageError, match=r"run: a run started with other options \(epochs 1 -> 2; lr 0.001 -> 0.002\)"):
+        train_boxnet(str(sets), str(sets), run, None, BoxTrainConfig(epochs=2, batch=4, threads=1, lr=2e-3))
+    # the number of threads is no option of the run: the same run, finished, nothing to do
+    train_boxnet(str(sets), str(sets), run, None, BoxTrainConfig(epochs=1, batch=4, threads=2))
+    assert (run / "last.pt").stat().st_mtime_ns == stamp
+    r = _learned("train", "--train", str(sets), "--val", str(sets), "--out", str(run), "--epochs", "3", "--threads", "1")
+    assert r.exit_code == 2 and "epochs 1 -> 3" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_export_without_the_training_references_is_refused_or_warned(sets: Path, tmp_path: Path) -> None:
+    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+
+    run = tmp_path / "run"
+    train_boxnet(str(sets), str(sets), run, None, BoxTrainConfig(epochs=1, batch=4, threads=1))
+    state = torch.load(run / "best.pt", weights_only=False)
+    state["meta"]["references"] = "work/refdb_train_mobilenet"  # as `learned build` trains it
+    torch.save(state, run / "best.pt")
+    r = _learned("export", str(run / "best.pt"), str(tmp_path / "bundle"))
+    assert r.exit_code == 2 and "trained with references (work/refdb_train_mobilenet)" in r.output
+    assert "--no-refs" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "bundle").exists()
+    r = _learned("export", str(run / "best.pt"), str(tmp_path / "bundle"), "--no-refs")
+    assert r.exit_code == 0, r.output
+    assert "warning:" in r.output and "crops will run without them" in " ".join(r.output.split())
+    assert (tmp_path / "bundle" / "model.json").exists() and not (tmp_path / "bundle" / "references").exists()
+    r = _learned("export", str(tmp_path / "nowhere.pt"), str(tmp_path / "b2"))
+    assert r.exit_code == 2 and "nowhere.pt: no such checkpoint" in r.output and "Traceback" not in r.output
+
+
+def test_training_on_no_box_sets_is_one_line_naming_the_command(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    r = _learned("train", "--train", str(tmp_path / "empty"), "--val", str(tmp_path / "empty"),
+                 "--out", str(tmp_path / "run"), "--threads", "1")
+    assert r.exit_code == 2 and "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+    assert "no box-set shards (make them with `procrop learned boxsets`)" in r.output
+
+
+HINT = re.compile(r"""[`'"]procrop ([a-z][a-z-]*)((?:[ /]+[a-z][a-z-]*)?)""")
+
+
+def test_every_hint_names_a_command_that_exists() -> None:
+    """Every `procrop COMMAND [SUBCOMMAND]` quoted in the package's code and docstrings is a command of
+    the CLI (one named `procrop dataset boxsets`, which does not exist)."""
+    import typer
+
+    from procrop.cli.app import app
+
+    cli = typer.main.get_command(app)
+    wrong, seen = [], 0
+    for path in sorted((ROOT / "procrop").rglob("*.py")):
+        for m in HINT.finditer(path.read_text(encoding="utf-8")):
+            seen += 1
+            command = cli.commands.get(m.group(1))  # type: ignore[attr-defined]
+            if command is None:
+                wrong.append(f"{path.relative_to(ROOT)}: procrop {m.group(1)}")
+                continue
+            subs = getattr(command, "commands", None)
+            for sub in filter(None, re.split(r"[ /]+", m.group(2))):
+                if subs is not None and sub not in subs:
+                    wrong.append(f"{path.relative_to(ROOT)}: procrop {m.group(1)} {sub}")
+    assert seen > 20 and not wrong, wrong
