@@ -103,3 +103,16 @@ def test_an_onnx_model_and_a_learned_bundle_are_evaluated(models: dict[str, Path
     assert learned["metrics"] == default["metrics"]  # the shipped bundle, named: the default cropper
     r = _eval("-b", "gaicd-v2", "-d", str(models["data"]), "-m", f"learned:{tmp_path / 'nowhere'}", "-q")
     assert r.exit_code == 2 and "no such learned-model folder" in r.output
+
+
+def test_a_model_run_without_its_references_is_warned_about(models: dict[str, Path], tmp_path: Path) -> None:
+    """`eval --db none` on a model trained with references ran (SRCC 0.41 vs -0.16) without a word."""
+    a = models["A"]
+    r = _eval("-b", "gaicd-v2", "-d", str(models["data"]), "-m", f"model:{a}", "--db", "none", "-o", str(tmp_path / "r"))
+    assert r.exit_code == 0, r.output
+    out = " ".join(r.output.split())
+    assert "warning: model:last.pt was trained with references (default) and runs without them (--db none)" in out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert "runs without them" in report["methods"][0]["source"]["warnings"][0]
+    r = _eval("-b", "gaicd-v2", "-d", str(models["data"]), "-m", f"model:{a}", "-o", str(tmp_path / "r2"))
+    assert r.exit_code == 0 and "warning" not in r.output

@@ -8,6 +8,8 @@ from typing import Optional
 import typer
 
 
+from rich.markup import escape
+
 from .common import err, exit_if_failed, progress_bar, usage_errors
 
 
@@ -38,6 +40,9 @@ def eval_command(
     specs = method or ["default"]
     with usage_errors():
         methods = make_methods(specs, reference_db=db)
+    for m in methods:
+        for warning in m.warnings:
+            err.print(f"[bold yellow]warning:[/] {escape(warning)}")
     with progress_bar(1, quiet, "evaluating") as bar:
         tid = bar.add_task("eval", total=None)
         with usage_errors():

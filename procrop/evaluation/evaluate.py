@@ -204,6 +204,8 @@ def evaluate(
             rep = _eval_boxes(benchmark, method, samples, tick)
         rep.seconds = time.perf_counter() - t0
         rep.info = dict(getattr(method, "info", {}) or {})
+        if getattr(method, "warnings", ()):
+            rep.info["warnings"] = list(method.warnings)
         reports.append(rep)
     return EvalReport(benchmark, str(data), split, ds.counts(), len(samples), ds.missing, reports)
 

@@ -32,6 +32,8 @@ class Method:
     box_only: bool = False
     #: what the report records about the method: its spec, checkpoint or bundle, database, options
     info: dict[str, Any] = {}
+    #: what the user should know before trusting the numbers (printed by ``procrop eval``, in the report)
+    warnings: tuple[str, ...] = ()
 
     def score_candidates(self, sample: CropSample) -> np.ndarray:
         """One score per annotated candidate of ``sample`` (higher is better)."""
@@ -142,6 +144,7 @@ class ModelMethod(Method):
         self.info = {"kind": "model", "checkpoint": str(Path(checkpoint).resolve()),
                      "format": "onnx" if onnx else "torch", "reference_db": _db_info(self.reference_db),
                      "trained_with_reference_db": cfg.train.reference_db}
+        self.warnings = _reference_warnings(self.name, cfg, self.reference_db, checkpoint)
         self._last: tuple[str, Any] | None = None  # (image path, Prediction) of the latest forward pass
 
     @classmethod
@@ -168,6 +171,20 @@ class ModelMethod(Method):
     def predict(self, sample: CropSample, k: int) -> tuple[np.ndarray, np.ndarray]:
         pred = self._prediction(sample)
         return pred.boxes[:k], pred.scores[:k]
+
+
+def _reference_warnings(name: str, cfg: Any, used: str | None, checkpoint: str | os.PathLike) -> tuple[str, ...]:
+    """A warning when a model that retrieves references runs without the database it was trained with."""
+    trained = cfg.train.reference_db
+    if cfg.model.retrieval == "none" or trained in ("none", ""):
+        return ()
+    if used is None:
+        return (f"{name} was trained with references ({trained}) and runs without them (--db none): "
+                "its numbers are not the model's",)
+    same = {str(trained), str(Path(trained).resolve()), str((Path(checkpoint).parent / trained).resolve())}
+    if str(used) not in same and str(Path(str(used)).resolve()) not in same:
+        return (f"{name} was trained with the reference database {trained} and runs with {used}",)
+    return ()
 
 
 class PeerMethod(Method):
