@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .build import BuildOptions, BuildReport, build_database, calibrate, read_licences
+    from .build import BuildOptions, BuildReport, build_database, calibrate, licence_for, read_licences
     from .encoders.layout import LayoutEncoder
     from .encoders.registry import Encoder, Encoding, available_encoders, create_encoder, register_encoder
     from .references import ReferenceRetriever, Retrieved, bundled_db_path, neighbours
@@ -28,6 +28,7 @@ _LAZY = {
     "build_database": "build",
     "calibrate": "build",
     "read_licences": "build",
+    "licence_for": "build",
     "LayoutEncoder": "encoders.layout",
     "Encoder": "encoders.registry",
     "Encoding": "encoders.registry",
@@ -67,6 +68,7 @@ __all__ = [
     "make_index",
     "neighbours",
     "read_licences",
+    "licence_for",
     "register_encoder",
 ]
 

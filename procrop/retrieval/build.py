@@ -89,15 +89,36 @@ class EncodeTask:
 
 def read_licences(csv_path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """Per-file licence rows from a CSV with a ``file`` column (paths relative to the CSV's folder),
-    e.g. the photo pool's ``MANIFEST.csv`` (``licence``, ``attribution``, ``source_repo``...)."""
+    e.g. the photo pool's ``MANIFEST.csv`` (``licence``, ``attribution``, ``source_repo``...).
+
+    Each row is keyed by the file's absolute path and, when the file is there, by ``sha256:<hex>``
+    of its content, so a copy of a listed photo elsewhere finds its row (:func:`licence_for`)."""
     base = Path(csv_path).resolve().parent
     rows: dict[str, dict[str, str]] = {}
     with open(csv_path, newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             f = row.get("file")
             if f:
-                rows[str((base / f).resolve())] = {k: v for k, v in row.items() if k != "file" and v}
+                path = (base / f).resolve()
+                rows[str(path)] = {k: v for k, v in row.items() if k != "file" and v}
+                if path.is_file():
+                    rows[f"sha256:{file_sha256(path)}"] = rows[str(path)]
     return rows
+
+
+def licence_for(licences: dict[str, dict[str, str]] | None, path: str | os.PathLike,
+                sha256: str | None = None) -> dict[str, str]:
+    """The licence row of ``path`` from :func:`read_licences`: by its absolute path, else by its
+    content (``sha256``, computed when not given); ``{}`` when unlisted."""
+    if not licences:
+        return {}
+    row = licences.get(str(Path(path).resolve()))
+    if row is None:
+        try:
+            row = licences.get(f"sha256:{sha256 or file_sha256(path)}")
+        except OSError:
+            row = None
+    return dict(row or {})
 
 
 @dataclass
@@ -113,7 +134,7 @@ class BuildOptions:
         thumbnails: store a JPEG thumbnail of every photo.
         source_root: store sources relative to this folder (no absolute local paths in a DB you
             share).
-        licences: from :func:`read_licences`, keyed by absolute path.
+        licences: from :func:`read_licences` (matched by path, else by content: :func:`licence_for`).
         chunk: photos per committed shard.
         must_exist: add to an existing database (raise :class:`DatabaseError` when missing)
             instead of creating one.
@@ -239,8 +260,7 @@ def _plan(paths: list[str], present: set[str], report: BuildReport) -> list[tupl
 
 def _new_item(path: str, sha: str, encoded: dict[str, Any], options: BuildOptions) -> NewItem:
     """A database item from one :class:`EncodeTask` result, with its licence row when known."""
-    licences = options.licences
-    meta: dict[str, Any] = dict(licences.get(str(Path(path).resolve()), {})) if licences else {}
+    meta: dict[str, Any] = licence_for(options.licences, path, sha)
     meta.update(
         source=_source_name(path, options.source_root), sha256=sha, width=encoded["width"], height=encoded["height"]
     )

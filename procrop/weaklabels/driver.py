@@ -44,6 +44,7 @@ from ..executor import make_executor
 from ..files import atomic_write_bytes, atomic_write_text
 from ..geometry import xywh_to_xyxy
 from ..imaging.load import load_image
+from ..retrieval.build import licence_for
 from .refine import format_annotation
 
 FORMAT = "procrop-weak-1"
@@ -189,7 +190,7 @@ def plan(photos: list[str], root: str | None, per_photo: int, licences: dict[str
             source = str(Path(p).resolve().relative_to(Path(root).resolve())) if root else Path(p).name
         except ValueError:
             source = Path(p).name
-        lic = (licences or {}).get(str(Path(p).resolve()), {})
+        lic = licence_for(licences, p, sha)
         for k in range(1, per_photo + 1):
             jobs.append(Job(p, source, sha, k, f"{Path(p).stem}-{sha[:6]}_{k}", lic))
     return jobs, failed
