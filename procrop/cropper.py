@@ -88,8 +88,7 @@ class Crop:
         }
         if self.output_size is not None:
             d["output_size"] = list(self.output_size)
-        if self.references:
-            d["references"] = list(self.references)
+        d["references"] = list(self.references)  # always present: [] with retrieval off
         return d
 
 
@@ -140,8 +139,7 @@ class CropResult:
             "keep_original": bool(self.confidence < 0.5),
             "description": self.description,
         }
-        if self.references:
-            d["references"] = self.references
+        d["references"] = list(self.references)  # always present: [] with retrieval off
         if self.warnings:
             d["warnings"] = self.warnings
         if include_analysis:

@@ -150,3 +150,28 @@ def test_help_names_every_extra(monkeypatch: pytest.MonkeyPatch) -> None:
             assert f"procrop[{extra}]" in shown, f"procrop {' '.join(path)} --help hides procrop[{extra}]"
             checked += 1
     assert checked >= 3
+
+
+def test_a_resumed_run_counts_what_is_done(photos: Path, tmp_path: Path) -> None:
+    from procrop.output.batch import CropOptions, OutputOptions, crop_files
+
+    files = [str(p) for p in sorted(photos.iterdir())]
+    options = CropOptions(ratios=("1:1",), top_k=1, reference_db=None, scorer="classic", profile="fast")
+    output = OutputOptions(out_dir=str(tmp_path / "out"))
+    first: list[tuple[int, int]] = []
+    crop_files(files, options, output, progress=lambda done, total: first.append((done, total)))
+    assert first[0] == (0, 2) and first[-1] == (2, 2)
+    again: list[tuple[int, int]] = []
+    report = crop_files(files, options, output, progress=lambda done, total: again.append((done, total)))
+    assert report.skipped == 2 and again == [(2, 2)]  # not 0/0
+
+
+def test_every_crop_lists_its_references(photos: Path) -> None:
+    """The JSON the README shows: ``references`` on each crop (the learned default's too), and the
+    key present, empty, with retrieval off."""
+    src = str(sorted(photos.iterdir())[0])
+    data = json.loads(run("crop", src, "-r", "1:1", "-k", "1", "--no-analysis").stdout)
+    assert data["references"] and all(c["references"] for c in data["crops"])
+    assert all({"source", "similarity"} <= set(r) for c in data["crops"] for r in c["references"])
+    off = json.loads(run("crop", src, "-r", "1:1", "-k", "1", "--no-analysis", *FAST).stdout)
+    assert off["references"] == [] and all(c["references"] == [] for c in off["crops"])

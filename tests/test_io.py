@@ -269,3 +269,21 @@ def test_save_image_keeps_icc_quality_and_resets_orientation(tmp_path: Path) -> 
     assert saved.getexif().get(0x0112) == 1
     # same quantisation tables as the source: quality preserved, not re-encoded at a default
     assert saved.quantization == Image.open(src_path).quantization
+
+
+def test_a_photo_loads_alike_from_its_path_and_its_pillow_image(photo_paths) -> None:
+    """``Image.open(path)`` is read as the path is (the same pixels, so the same description); a
+    JPEG already decoded in full is shrunk as DCT scaling would, to within a grey level."""
+    from procrop import Cropper
+
+    cropper = Cropper(reference_db=None, scorer="classic")
+    for path in [p for p in photo_paths if p.suffix == ".jpg"][:6]:
+        from_path = cropper.load(path)
+        from_image = cropper.load(Image.open(path))
+        assert np.array_equal(from_path.pixels, from_image.pixels), path
+        assert cropper.describe(path) == cropper.describe(Image.open(path)), path
+        decoded = Image.open(path)
+        decoded.load()
+        loaded = cropper.load(decoded)
+        assert loaded.decoded_size == from_path.decoded_size, path
+        assert np.abs(loaded.pixels.astype(int) - from_path.pixels).mean() < 1.0, path

@@ -228,3 +228,18 @@ def test_docs_render_offline(server, browser):
     assert page.locator(".opblock-summary-path", has_text="/v1/crop").count() >= 1
     assert not remote and not errors, (remote, errors)
     context.close()
+
+
+def test_status_names_every_photo_of_a_batch(server, browser):
+    """Two photos dropped at once: the status line ends naming both, not only the last."""
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.set_input_files("#file", files=[
+        {"name": "beach.jpg", "mimeType": "image/jpeg", "buffer": BEACH.read_bytes()},
+        {"name": "notes.txt", "mimeType": "image/jpeg", "buffer": b"just text"},
+    ])
+    page.wait_for_function("() => document.querySelector('#status').textContent.startsWith('2 photos:')",
+                           timeout=60000)
+    status = page.locator("#status").inner_text()
+    assert "beach.jpg:" in status and "crops found" in status and "notes.txt failed" in status, status
+    page.close()

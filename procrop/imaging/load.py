@@ -264,9 +264,14 @@ def load_image(
     if isinstance(source, np.ndarray):
         return _load_array(source, max_side, name)
     if isinstance(source, Image.Image):
-        return _load_pil(source, max_side, max_pixels, name, draft=False)
-    label = name if isinstance(source, (bytes, bytearray)) else (name or os.fspath(source))
-    im = _open(source, label)
+        behind = _unread_jpeg_file(source)
+        if behind is None:
+            return _load_pil(source, max_side, max_pixels, name, draft=False)
+        label: str | None = name  # read from its file, as its path would be: the same pixels
+        im = _open(behind, label)
+    else:
+        label = name if isinstance(source, (bytes, bytearray)) else (name or os.fspath(source))
+        im = _open(source, label)
     try:
         return _load_pil(im, max_side, max_pixels, label, draft=True)
     finally:
@@ -297,11 +302,15 @@ def _load_pil(
     try:
         if getattr(im, "n_frames", 1) > 1:
             im.seek(0)
+        tw, th = working_size_for(im.size[0], im.size[1], max_side)
         if draft and im.format in ("JPEG", "MPO"):
             # Request the smallest DCT-scaled size that still covers the working size.
-            tw, th = working_size_for(im.size[0], im.size[1], max_side)
             im.draft(im.mode if im.mode == "CMYK" else "RGB", (tw, th))
         im.load()
+        if not draft and im.format in ("JPEG", "MPO") and _dct_scale(im.size, (tw, th)) > 1:
+            # a JPEG handed over as a Pillow image, already decoded in full: shrink it as the DCT
+            # scaling of a file would, so a photo is analysed alike from its path and its image
+            im = im.reduce(_dct_scale(im.size, (tw, th)))
         decoded_size = im.size
     except Image.DecompressionBombError as exc:
         raise ImageLoadError(label, f"refused as a decompression bomb: {exc}") from exc
@@ -329,6 +338,22 @@ def _load_pil(
         has_alpha=has_alpha,
         decoded_size=decoded_size,
     )
+
+
+def _unread_jpeg_file(im: Image.Image) -> str | None:
+    """The file behind a JPEG that ``Image.open`` opened and nothing has decoded yet (its pixels
+    are exactly that file's), else None."""
+    filename = getattr(im, "filename", "")
+    if im.format in ("JPEG", "MPO") and im.tile and isinstance(filename, str) and os.path.isfile(filename):
+        return filename
+    return None
+
+
+def _dct_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
+    """The factor (1, 2, 4 or 8) by which libjpeg's DCT scaling (Pillow's ``draft``) decodes an
+    image of ``size`` asked for ``target``."""
+    scale = min(size[0] // max(target[0], 1), size[1] // max(target[1], 1))
+    return next(s for s in (8, 4, 2, 1) if scale >= s)
 
 
 def _load_array(arr: np.ndarray, max_side: int, name: str | None) -> LoadedImage:

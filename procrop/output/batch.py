@@ -261,7 +261,8 @@ def crop_files(
     Args:
         on_result: called with each new result as it arrives (for streaming output).
         progress: called as ``progress(done, total)`` once before the first image and after each
-            one; ``total`` counts the images this run processes (not those already done).
+            one; ``total`` counts every input, ``done`` those already done by an earlier run too
+            (a resumed run with nothing left shows ``3/3``, not ``0/0``).
 
     Raises:
         MissingExtraError: an option needs an extra that is not installed (checked first).
@@ -284,9 +285,9 @@ def crop_files(
     task = CropTask(options, output)
     if todo and workers == 1 and not ray:
         task.cropper  # noqa: B018 - build now so a bad weights file, DB or model fails first
-    finished = 0
+    finished = len(jobs) - len(todo)
     if progress is not None:
-        progress(0, len(todo))
+        progress(finished, len(jobs))
     with make_executor(workers, ray) as ex:
         for outcome in ex.run(task, [jobs[i] for i in todo]):
             i = todo[outcome.index]
@@ -298,5 +299,5 @@ def crop_files(
                 failures.append((jobs[i].path, outcome.error or "unknown error"))
             finished += 1
             if progress is not None:
-                progress(finished, len(todo))
+                progress(finished, len(jobs))
     return BatchReport([r for r in results if r is not None], failures, len(jobs) - len(todo))

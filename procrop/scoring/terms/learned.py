@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -107,6 +108,11 @@ class LearnedTerm:
     def evaluate(self, ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         values = self.model.score(self.encoded(ctx), self._normalised(ctx, boxes))
         return values, np.ones(len(values), dtype=bool)
+
+    def crop_references(self, ctx: ScoringContext, box: np.ndarray, top: int = 3) -> list[dict[str, Any]]:
+        """The professional photos the network read beside this photo, best first: they guide
+        every crop of it alike (the model fuses them with the whole photo, not with one box)."""
+        return [dict(r) for r in self.encoded(ctx).references[:top]]
 
     def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
         return f"the learned model expects {value:.0%} overlap with a professional's framing"

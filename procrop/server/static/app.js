@@ -41,9 +41,20 @@ function settings() {
 
 function say(text) { $("#status").textContent = text; }
 
+/** Report one photo's outcome: alone, as it is; in a batch, with the others done so far. */
+function tell(photo, text) {
+  const batch = photo.batch;
+  if (!batch) return say(`${text}.`);
+  batch.told.push(text);
+  const head = batch.told.length < batch.size ? `${batch.told.length} of ${batch.size} photos` : `${batch.size} photos`;
+  say(`${head}: ${batch.told.join("; ")}.`);
+}
+
+/** Several photos added at once are one batch: the status line ends with all of them named. */
 function addFiles(files) {
+  const batch = files.length > 1 ? { size: files.length, told: [] } : null;
   for (const file of files) {
-    const photo = { id: nextId++, file, name: file.name || "photo", crops: [], result: null, url: null };
+    const photo = { id: nextId++, file, name: file.name || "photo", crops: [], result: null, url: null, batch };
     const { card, parts } = cardSkeleton(photo);
     photo.card = card;
     photo.parts = parts;
@@ -70,7 +81,10 @@ function enqueue(photo) {
 }
 
 async function run(photo) {
-  if (!photos.includes(photo)) return;
+  if (!photos.includes(photo)) {
+    if (photo.batch) tell(photo, `${photo.name} removed`);
+    return;
+  }
   const { parts } = photo;
   parts.state.textContent = "Cropping…";
   photo.card.setAttribute("aria-busy", "true");
@@ -81,7 +95,7 @@ async function run(photo) {
     await showResult(photo);
     parts.error.hidden = true;
     parts.state.textContent = `${result.width}×${result.height} · ${photo.crops.length} crops`;
-    say(`${photo.name}: ${photo.crops.length} crops found.`);
+    tell(photo, `${photo.name}: ${photo.crops.length} crops found`);
   } catch (err) {
     photo.result = null;
     photo.crops = [];
@@ -90,7 +104,7 @@ async function run(photo) {
     parts.error.hidden = false;
     parts.error.textContent = `Could not crop ${photo.name}: ${err.message}`;
     parts.state.textContent = "Failed";
-    say(`${photo.name} failed: ${err.message}`);
+    tell(photo, `${photo.name} failed: ${err.message}`);
   } finally {
     photo.card.removeAttribute("aria-busy");
     updateZipAll();
