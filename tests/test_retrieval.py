@@ -190,6 +190,7 @@ def test_incremental_add_dedupe_and_cli(small_db: tuple[Path, list[Path]], photo
     assert len(db) == len(photos) + len(extra)
     assert len({it["sha256"] for it in db.items}) == len(db)
     assert [it["id"] for it in db.items] == list(range(len(db)))
+    assert all(db.thumbnails)  # built with thumbnails: the added photos get theirs too
     # adding the same photos again adds nothing
     r = runner.invoke(app, ["index", "add", str(db_copy), *map(str, extra)])
     assert r.exit_code == 0 and "added 0, already present 6" in r.stderr

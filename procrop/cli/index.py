@@ -104,7 +104,9 @@ def index_add(
     device: Optional[str] = typer.Option(None, "--device"),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
     ray: Optional[str] = typer.Option(None, "--ray"),
-    thumbnails: bool = typer.Option(False, "--thumbnails"),
+    thumbnails: Optional[bool] = typer.Option(
+        None, "--thumbnails/--no-thumbnails", help="Thumbnails of the added photos (default: as the database has them)."
+    ),
     licences: Optional[Path] = typer.Option(None, "--licences"),
     source_root: Optional[Path] = typer.Option(None, "--source-root"),
     chunk: int = typer.Option(256, "--chunk", min=1),
@@ -115,6 +117,9 @@ def index_add(
 
     if not ReferenceDB.exists(db):
         raise usage_error(f"{db}: no reference database here (use 'procrop index build')")
+    if thumbnails is None:  # a database built with thumbnails gets them for its new photos too
+        with usage_errors():
+            thumbnails = any(ReferenceDB.open(db).thumbnails)
     _run_build(photos, db, True, "layout", checkpoint, device, workers, ray, thumbnails, licences, source_root, quiet, chunk)
 
 
