@@ -29,11 +29,11 @@ def _learned(*args: str):  # noqa: ANN202 - a click Result
 
 @pytest.fixture(scope="module")
 def sets(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Eight canvases of random cached features (training never runs the backbone)."""
+    """40 canvases of random cached features (training never runs the backbone)."""
     folder = tmp_path_factory.mktemp("sets")
     rng = np.random.default_rng(0)
     records = []
-    for i in range(8):
+    for i in range(40):
         x1, y1 = rng.uniform(0, 0.3, 2)
         records.append({"photo": f"p{i // 2}.jpg", "fill": "none", "text": "a photo",
                         "frame": np.array([x1, y1, x1 + 0.6, y1 + 0.6], np.float32), "canvas": (320, 240),
@@ -110,3 +110,39 @@ def test_every_hint_names_a_command_that_exists() -> None:
                 if subs is not None and sub not in subs:
                     wrong.append(f"{path.relative_to(ROOT)}: procrop {m.group(1)} {sub}")
     assert seen > 20 and not wrong, wrong
+
+
+def test_a_signal_mid_epoch_saves_last_pt_and_the_rerun_matches_an_uninterrupted_run(
+        sets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`learned train` saved last.pt once an epoch: Ctrl-C lost the epoch under way."""
+    import os
+    import signal
+
+    from procrop.training import boxtrain
+    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+
+    cfg = BoxTrainConfig(epochs=2, threads=1)  # 40 canvases, batches of 32: 2 steps an epoch, 4 in all
+    calls = {"n": 0}
+    real = boxtrain.box_loss
+
+    def loss_then_signal(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 3:  # the first step of the second epoch
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(boxtrain, "box_loss", loss_then_signal)
+    run = tmp_path / "run"
+    r = _learned("train", "--train", str(sets), "--val", str(sets), "--out", str(run), "--epochs", "2", "--threads", "1")
+    assert r.exit_code == 130, r.output
+    assert (f"interrupted at step 3 of 4: progress saved in {run / 'last.pt'}; rerun the same command to continue"
+            in " ".join(r.output.split()))
+    state = torch.load(run / "last.pt", weights_only=False)
+    assert state["epoch"] == 0 and state["partial"]["step"] == 1
+    monkeypatch.setattr(boxtrain, "box_loss", real)
+    train_boxnet(str(sets), str(sets), run, None, cfg)
+    train_boxnet(str(sets), str(sets), tmp_path / "whole", None, cfg)
+    a = torch.load(run / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
+    assert a["epoch"] == b["epoch"] == 1 and a["partial"] is None
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

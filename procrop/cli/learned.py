@@ -7,7 +7,9 @@ where a killed run stopped (finished box-set shards are kept, training continues
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Optional
 
@@ -15,10 +17,23 @@ import typer
 
 from rich.markup import escape
 
-from .common import err, usage_error, usage_errors
+from .common import EXIT_INTERRUPTED, err, usage_error, usage_errors
 
 learned_app = typer.Typer(help="Build, train and export the learned default scorer (needs procrop\\[torch]).",
                           no_args_is_help=True)
+
+
+@contextlib.contextmanager
+def stops_cleanly() -> Iterator[None]:
+    """:func:`usage_errors`, and a training stopped by a signal says where its progress is (exit 130)."""
+    from ..training.keeping import TrainingInterrupted
+
+    try:
+        with usage_errors(passing=TrainingInterrupted):
+            yield
+    except TrainingInterrupted as exc:
+        err.print(f"[bold yellow]stopped:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _split(split: Path, photos: Path) -> tuple[list[str], list[str]]:
@@ -80,7 +95,7 @@ def train_command(
     from ..training.boxtrain import BoxTrainConfig, train_boxnet, with_net
 
     cfg = with_net(BoxTrainConfig(epochs=epochs, threads=threads), refs=not no_refs, text=not no_text)
-    with usage_errors():
+    with stops_cleanly():
         best = train_boxnet(str(train), str(val), out, str(refs) if refs and not no_refs else None, cfg, stop_after)
     typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f} -> {out / 'best.pt'}")
 
@@ -146,7 +161,7 @@ def build_command(
 
     train, held = _split(split, photos)
     refs = work / "refdb_train_mobilenet"
-    with usage_errors():
+    with stops_cleanly():
         manifest = photos / "MANIFEST.csv"
         licences = read_licences(manifest) if manifest.exists() else None
         build_database(train, refs, encoder="mobilenet", source_root=photos, licences=licences)

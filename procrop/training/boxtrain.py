@@ -13,7 +13,9 @@
 * after every epoch, validation on the held-out box sets: :func:`procrop.model.search.search` (the
   shipped inference search) finds each canvas's free-ratio top-1 box; its IoU with the frame is the
   recovery. The best epoch is kept as ``best.pt``; ``last.pt`` (model, optimiser, schedule, RNG)
-  lets a killed run resume exactly where it stopped; ``log.jsonl`` has one line per epoch. A run
+  lets a killed run resume exactly where it stopped (Ctrl-C or SIGTERM saves it after the step
+  under way, mid-epoch, and raises :class:`~procrop.training.keeping.TrainingInterrupted`; a
+  rerun continues bit for bit); ``log.jsonl`` has one line per epoch. A run
   folder resumes only under the options it was started with (:func:`check_resumable`: another
   number of epochs would change the schedule mid-run); anything else is refused with the reason.
 """
@@ -26,7 +28,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from ..model.boxnet import BoxNet, BoxNetConfig
 from ..model.search import free_grid, iou_xyxy, search
 from ..model.tokens import tokenize
 from .boxsets import read_boxsets
+from .keeping import InterruptGuard, TrainingInterrupted
 
 BOXES = 64
 
@@ -176,14 +179,26 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+@dataclass
+class EpochState:
+    """Where an epoch stands: its canvas order, the steps done and their losses."""
+
+    order: np.ndarray
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
 def train_epoch(model: BoxNet, opt: torch.optim.Optimizer, sched: Any, train: BoxData, rng: np.random.Generator,
-                cfg: BoxTrainConfig, extra_loss: Callable[[], torch.Tensor] | None = None) -> float:
+                cfg: BoxTrainConfig, extra_loss: Callable[[], torch.Tensor] | None = None,
+                state: EpochState | None = None, stop: Callable[[], bool] | None = None) -> float:
     """One pass over the training canvases in a random order; the mean loss. ``extra_loss``, when
-    given, is added at every step (another objective's batch: :mod:`procrop.training.preftrain`)."""
+    given, is added at every step (another objective's batch: :mod:`procrop.training.preftrain`).
+    ``state``: an epoch under way to continue (its ``step`` advances); ``stop``: asked after each
+    step, True ends the epoch early (``state.step`` then says where)."""
     model.train()
-    order = rng.permutation(len(train))
-    losses = []
-    for s in range(math.ceil(len(train) / cfg.batch)):
+    state = state or EpochState(rng.permutation(len(train)))
+    order = state.order
+    for s in range(state.step, math.ceil(len(train) / cfg.batch)):
         idx = order[s * cfg.batch:(s + 1) * cfg.batch]
         boxes = np.stack([draw_boxes(train.frame[i], rng) for i in idx])
         target = np.stack([iou_xyxy(b.astype(np.float64), train.frame[i][None].astype(np.float64))[:, 0]
@@ -197,20 +212,26 @@ def train_epoch(model: BoxNet, opt: torch.optim.Optimizer, sched: Any, train: Bo
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss.detach()))
-    return float(np.mean(losses))
+        state.losses.append(float(loss.detach()))
+        state.step = s + 1
+        if stop is not None and stop():
+            break
+    return float(np.mean(state.losses))
 
 
 def _restore(last: Path, model: BoxNet, opt: torch.optim.Optimizer, sched: Any, rng: np.random.Generator
-             ) -> tuple[int, dict[str, Any]]:
-    """Load ``last.pt`` into the model, optimiser, schedule and RNGs; the next epoch and the best record."""
+             ) -> tuple[int, dict[str, Any], EpochState | None]:
+    """Load ``last.pt`` into the model, optimiser, schedule and RNGs; the next epoch, the best record
+    and, when a signal stopped it mid-epoch, that epoch's state."""
     state = torch.load(last, weights_only=False)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     rng.bit_generator.state = state["rng"]
     torch.set_rng_state(state["torch_rng"])
-    return state["epoch"] + 1, state["best"]
+    part = state.get("partial")
+    partial = EpochState(np.asarray(part["order"]), part["step"], list(part["losses"])) if part else None
+    return state["epoch"] + 1, state["best"], partial
 
 
 #: What a resumed run must share with the run that wrote ``last.pt`` (``threads`` may change).
@@ -272,30 +293,50 @@ def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: 
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     rng = np.random.default_rng(cfg.seed)
-    start, best = 0, {"recovery": {"all": -1.0}}
+    start, best, partial = 0, {"recovery": {"all": -1.0}}, None
     last = out / "last.pt"
     meta = {"config": {**asdict(cfg), "net": cfg.net.to_dict()}, "backbone": backbone,
             "train": str(train_dir), "val": str(val_dir), "references": db_path,
             "train_canvases": len(train), "val_canvases": len(val)}
     if last.exists():
         check_resumable(out, meta)
-        start, best = _restore(last, model, opt, sched, rng)
+        start, best, partial = _restore(last, model, opt, sched, rng)
         _log(out, {"resumed_at_epoch": start})
     (out / "run.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     end = cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after)
-    for epoch in range(start, end):
-        loss = train_epoch(model, opt, sched, train, rng, cfg)
-        rec = recovery(model, val)
-        record = {"epoch": epoch, "loss": round(loss, 4), "recovery": rec,
-                  "lr": sched.get_last_lr()[0], "minutes": round((time.time() - t0) / 60, 2)}
-        if rec["all"] > best["recovery"]["all"]:
-            best = record
-            _save(out / "best.pt", {"model": model.state_dict(), "config": cfg.net.to_dict(), "record": record,
-                                    "meta": meta})
-        _log(out, record)
+
+    def save_last(epoch_done: int, part: EpochState | None = None) -> None:
         _save(last, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "epoch": epoch,
-                     "best": best})
+                     "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "epoch": epoch_done,
+                     "best": best, "partial": None if part is None else
+                     {"order": part.order.tolist(), "step": part.step, "losses": part.losses}})
+
+    with InterruptGuard() as guard:
+        for epoch in range(start, end):
+            state = partial if partial is not None and epoch == start else EpochState(rng.permutation(len(train)))
+            loss = train_epoch(model, opt, sched, train, rng, cfg, state=state, stop=lambda: guard.requested)
+            if state.step < steps_per_epoch:  # a signal stopped the epoch: keep it as it stands
+                save_last(epoch - 1, state)
+                raise TrainingInterrupted(last, epoch * steps_per_epoch + state.step, total,
+                                          "rerun the same command to continue")
+            best = _epoch_end(model, val, out, epoch, loss, best, meta, cfg, sched, t0)
+            save_last(epoch)
+            if guard.requested:
+                raise TrainingInterrupted(last, (epoch + 1) * steps_per_epoch, total, "rerun the same command to continue")
+    return best
+
+
+def _epoch_end(model: BoxNet, val: BoxData, out: Path, epoch: int, loss: float, best: dict[str, Any],
+               meta: dict[str, Any], cfg: BoxTrainConfig, sched: Any, t0: float) -> dict[str, Any]:
+    """Validate an epoch, keep ``best.pt`` when it recovers best, log it; the best record."""
+    rec = recovery(model, val)
+    record = {"epoch": epoch, "loss": round(loss, 4), "recovery": rec,
+              "lr": sched.get_last_lr()[0], "minutes": round((time.time() - t0) / 60, 2)}
+    if rec["all"] > best["recovery"]["all"]:
+        best = record
+        _save(out / "best.pt", {"model": model.state_dict(), "config": cfg.net.to_dict(), "record": record,
+                                "meta": meta})
+    _log(out, record)
     return best
 
 

@@ -46,13 +46,13 @@ class TrainingInterrupted(ProcropError):
         step: the steps done.
     """
 
-    def __init__(self, checkpoint: str | Path | None, step: int, total: int) -> None:
+    def __init__(self, checkpoint: str | Path | None, step: int, total: int, hint: str | None = None) -> None:
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.step = step
         self.total = total
         super().__init__(
             f"interrupted at step {step} of {total}: progress saved in {self.checkpoint}; "
-            f"continue with --resume {self.checkpoint}"
+            + (hint or f"continue with --resume {self.checkpoint}")
         )
 
 
