@@ -34,7 +34,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
-from .candidates import CandidateConfig, large_enough, photo_candidates, ratio_fit_warning, unique_boxes
+from .candidates import (CandidateConfig, fill_near_full, large_enough, photo_candidates, ratio_fit_warning,
+                         unique_boxes)
 from .errors import UsageError
 from .geometry import AspectRatio, parse_ratios, select_diverse
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
@@ -354,7 +355,7 @@ class Cropper:
                 propose = getattr(term, "extra_candidates", None)
                 if propose is not None and self.scorer.weights.weight(term.name) > 0:
                     boxes.append(large_enough(propose(ctx, ratio), analysis, ratio, self.candidate_config))
-        return unique_boxes(np.concatenate(boxes, axis=0)) if len(boxes) > 1 else boxes[0]
+        return unique_boxes(fill_near_full(np.concatenate(boxes, axis=0), analysis.width, analysis.height, ratio))
 
     def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio) -> tuple[np.ndarray, TermValues]:
         """Candidates of one ratio with their base terms: crops that cut a face, person, animal or

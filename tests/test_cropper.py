@@ -239,3 +239,17 @@ def test_score_box_explains_any_box_like_a_returned_crop() -> None:
     assert abs(again.score - best.score) < 1e-9 and again.terms == best.terms and again.reason == best.reason
     assert abs(uncropped - result.uncropped_score) < 1e-9
     assert abs(again.confidence - best.confidence) < 1e-9
+
+
+def test_near_full_crops_are_not_shaved() -> None:
+    """A crop within 4 % of the largest box of its ratio is that box (beach 1:1 was [20, 0, 502, 502])."""
+    from procrop.candidates import fill_near_full
+    from procrop.geometry import parse_ratio
+
+    boxes = np.array([[20, 0, 502, 502], [100, 10, 480, 480], [0, 0, 512, 512], [750, 500, 10, 10]])
+    out = fill_near_full(boxes, 768, 512, parse_ratio("1:1"))
+    assert out[0].tolist() == [15, 0, 512, 512]  # grown about its centre: holds all it held
+    assert out[1:].tolist() == boxes[1:].tolist()  # 94 %, already full, small: kept
+    assert fill_near_full(np.array([[5, 3, 750, 500]]), 768, 512, parse_ratio("free")).tolist() == [[0, 0, 768, 512]]
+    result = Cropper().process(str(Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"), "1:1", top_k=1)
+    assert result.crops[0].box[2:] == (512, 512)
