@@ -56,17 +56,32 @@ def test_refinement_updates_the_targets_of_the_next_step(tmp_path: Path, monkeyp
     disk: list[dict[str, int]] = []
     step = trainer.train_step
 
+    def on_disk() -> dict[str, int]:  # the run's refined labels where there are some, else the set's
+        refined = tmp_path / "run" / "refined" / "annotations"
+        counts = {s.id: len(s.boxes) for s in read_weak(data)}
+        return counts | {p.stem: len(p.read_text().splitlines()) for p in refined.glob("*.txt")}
+
     def spy(batch):  # noqa: ANN001, ANN202
         seen.append({trainer.samples[it.index].id: len(it.target.all_boxes) for it in batch["items"]})
-        disk.append({s.id: len(s.boxes) for s in read_weak(data)})
+        disk.append(on_disk())
         return step(batch)
 
     trainer.train_step = spy  # type: ignore[method-assign]
+    generated = {p.name: p.read_bytes() for p in (data / "annotations").glob("*.txt")}
     trainer.run()
     assert all(n == 1 for n in seen[0].values())  # the pseudo-label only
-    assert any(n > 1 for n in disk[1].values()), disk[1]  # the first step refined some files
+    assert any(n > 1 for n in disk[1].values()), disk[1]  # the first step refined some labels
     # the second step (next epoch, same images) trains on the refined labels, as on disk
     assert seen[1] == disk[1]
+    # ... which are the run's: the generated files are never rewritten (they were, in place)
+    assert {p.name: p.read_bytes() for p in (data / "annotations").glob("*.txt")} == generated
+    refined = sorted((tmp_path / "run" / "refined" / "annotations").glob("*.txt"))
+    assert refined and all(p.name in generated for p in refined)
+    # a resumed run reads its refined labels back
+    resumed = Trainer(cfg.replace(train={"epochs": 3}), resume=tmp_path / "run" / "last.pt", quiet=True)
+    data_set = resumed.prepare()
+    counts = {data_set.samples[i].id: len(data_set.samples[i].boxes) for i in range(len(data_set))}
+    assert counts == disk[-1] | {p.stem: len(p.read_text().splitlines()) for p in refined}
 
 
 # ---- 2. evaluation uses the run's own reference database --------------------------------------

@@ -3,8 +3,11 @@
 * Supervised: a benchmark's training split (GAICD v1/v2, FCDB, CPC) through :mod:`procrop.data`.
 * Weak: a weak-label set (``procrop dataset generate``) with ProCrop's online label refinement:
   after each step the model's predictions, scored ``10 * sigmoid``, are merged into each image's
-  annotation file by :func:`procrop.weaklabels.refine.update_annotation_file` (kept above 0.2, snapped to a
-  standard ratio, diverse, covering 80 % of the pseudo-label, top 4), each file rewritten atomically.
+  labels by :func:`procrop.weaklabels.refine.update_annotation_file` (kept above 0.2, snapped to a
+  standard ratio, diverse, covering 80 % of the pseudo-label, top 4). The refined labels are the
+  run's: ``OUT/refined/annotations/...``, a copy of the generated file made at its first refinement
+  and rewritten atomically; the data set's own files are never written (two runs on one set do not
+  meet, and a resume reads its run's refined labels back).
 
   The rewritten labels reach the next step at once: the training set re-reads a file that
   changed (:meth:`procrop.training.samples.TrainingSet.reload`).
@@ -224,9 +227,13 @@ class Trainer:
         return np.random.default_rng(np.random.SeedSequence([self.cfg.train.seed, epoch, 7])).permutation(len(self.samples))
 
     def annotation_path(self, index: int) -> Path:
-        """The annotation file of training sample ``index`` (weak-label layout)."""
+        """The data set's annotation file of training sample ``index`` (weak-label layout; read only)."""
         s = self.samples[index]
         return Path(self.dataset.root) / "annotations" / (f"{s.split}/" if s.split != "all" else "") / f"{s.id}.txt"
+
+    def refined_path(self, index: int) -> Path:
+        """Where this run keeps sample ``index``'s refined labels (``OUT/refined/annotations/...``)."""
+        return self.out / "refined" / self.annotation_path(index).relative_to(Path(self.dataset.root))
 
     def prepare(self) -> TrainingSet:
         """The training set with its conditioning (from the run's cache when present)."""
@@ -236,8 +243,11 @@ class Trainer:
         if self.data is None:
             t = self.cfg.train
             watch = t.mode == "weak" and t.refine
-            paths = [self.annotation_path(i) for i in range(len(self.samples))] if watch else None
+            paths = [self.refined_path(i) for i in range(len(self.samples))] if watch else None
             self.data = TrainingSet(self.samples, self.cfg, self.conditioning, train=True, annotation_paths=paths)
+            for i, path in enumerate(paths or []):
+                if path.exists():  # refined by this run before a resume
+                    self.data.reload(i)
         return self.data
 
     def run(self, progress: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainResult:
@@ -357,7 +367,7 @@ class Trainer:
 
     @torch.no_grad()
     def refine(self, out: dict[str, Any], batch: dict[str, Any]) -> int:
-        """Online label refinement (weak mode): merge predictions into the annotation files and
+        """Online label refinement (weak mode): merge predictions into the run's refined labels and
         into the training set, so the next step trains on them."""
         from ..model.box_ops import cxcywh_to_xyxy
         from ..weaklabels.refine import update_annotation_file
@@ -370,8 +380,8 @@ class Trainer:
             W, H = item.original_size
             px = boxes[b] * torch.tensor([cw, ch, cw, ch]) + torch.tensor([cx, cy, cx, cy])
             proposals = [(px[q].tolist(), float(probs[b, q]) * 10) for q in range(px.shape[0])]
-            path = self.annotation_path(item.index)
-            if path.exists() and update_annotation_file(path, proposals, W, H):
+            source = self.annotation_path(item.index)
+            if source.exists() and update_annotation_file(self.refined_path(item.index), proposals, W, H, source=source):
                 changed += 1
                 if self.data is not None and self.data.paths is not None:
                     self.data.reload(item.index)

@@ -110,22 +110,25 @@ def update_annotation_file(
     proposals: Iterable[tuple[Sequence[float], float]],
     width: float,
     height: float,
+    source: str | os.PathLike | None = None,
     **kwargs: float,
 ) -> bool:
     """Merge proposals into an annotation file (ProCrop's online refinement). The first line is the
-    pseudo-label; earlier refined boxes compete with the new proposals. Returns whether the file
-    changed; when no proposal survives, the file is left as it is."""
+    pseudo-label; earlier refined boxes compete with the new proposals. ``source``: the file to
+    start from while ``path`` does not exist yet (a generated label file, never written; ``path``
+    is created beside the run). Returns whether ``path`` changed: it is written only when a new
+    proposal is kept, so a refinement that brings nothing new rewrites nothing."""
     from ..data.readers import read_row_first_txt
 
-    boxes, scores = read_row_first_txt(Path(path), default_score=PSEUDO_LABEL_SCORE)
+    target = Path(path)
+    origin = target if target.exists() or source is None else Path(source)
+    boxes, scores = read_row_first_txt(origin, default_score=PSEUDO_LABEL_SCORE)
     xyxy = xywh_to_xyxy(boxes)
     pseudo = xyxy[0]
     existing = [(xyxy[i], scores[i]) for i in range(1, len(xyxy)) if scores[i] != -2]
     rows = refine_labels(pseudo, list(existing) + list(proposals), width, height, **kwargs)  # type: ignore[arg-type]
-    if len(rows) == 1:
-        return False
-    new_text = format_annotation(rows)
-    if Path(path).read_text("utf-8") == new_text:
-        return False
-    atomic_write_text(Path(path), new_text)
+    if not any(all(max(abs(a - b) for a, b in zip(box, old)) > 0.05 for old, _ in existing) for box, _ in rows[1:]):
+        return False  # every kept box was there already: nothing new
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, format_annotation(rows))
     return True
