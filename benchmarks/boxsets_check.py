@@ -253,6 +253,7 @@ def main() -> None:
     ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json")
     ap.add_argument("--per-fill", type=int, default=40, help="canvases per fill (one per train photo)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=RESULTS, help="folder of boxsets_check.md and boxsets_fills.png")
     args = ap.parse_args()
     t0 = time.perf_counter()
     names = pick_photos(args.split, args.per_fill, args.seed)
@@ -261,10 +262,10 @@ def main() -> None:
     rows = [s.row() for s in stats]
     meta = {"per_fill": args.per_fill, "seed": args.seed, "photos": len(set(names)),
             "seconds": time.perf_counter() - t0}
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     text = report(rows, meta)
-    (RESULTS / "boxsets_check.md").write_text(text, encoding="utf-8")
-    contact_sheet(stats, RESULTS / "boxsets_fills.png")
+    (args.out / "boxsets_check.md").write_text(text, encoding="utf-8")
+    contact_sheet(stats, args.out / "boxsets_fills.png")
     print(text)
 
 

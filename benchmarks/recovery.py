@@ -1,7 +1,7 @@
 """Frame recovery on held-out photos: how well each cropper finds the photographer's frame in a wider canvas.
 
     python benchmarks/recovery.py [--photos ../shared/data/photos] [--limit N] [--seed 0]
-        [--bundle NAME=DIR ...] [--skip-peers] [--render-only]
+        [--bundle NAME=DIR ...] [--skip-peers] [--render-only] [--out DIR] [--md FILE]
 
 (``sh benchmarks/results.sh [ARGS]`` runs bench_crop.py and cuts.py first, then this with ARGS:
 the whole of ``RESULTS.md`` in one command.)
@@ -464,11 +464,12 @@ def main() -> None:
     ap.add_argument("--skip-peers", action="store_true", help="skip centre and the peers (development only)")
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite RESULTS.md from results/recovery.json (after cuts.py or bench_crop.py ran again)")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="folder of recovery.json and the contact sheet")
+    ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md", help="the results file to write")
     args = ap.parse_args()
     if args.render_only:
-        saved = json.loads((RESULTS / "recovery.json").read_text(encoding="utf-8"))
-        (ROOT / "benchmarks" / "RESULTS.md").write_text(results_markdown(saved["summary"], saved["meta"]),
-                                                        encoding="utf-8")
+        saved = json.loads((args.out / "recovery.json").read_text(encoding="utf-8"))
+        args.md.write_text(results_markdown(saved["summary"], saved["meta"]), encoding="utf-8")
         return
     check_fills()
     split = json.loads(args.split.read_text(encoding="utf-8"))
@@ -477,11 +478,11 @@ def main() -> None:
         rows, meta = measure(args, files, Path(work))
     meta["heldout_sources"] = sorted(s for s, v in split["sources"].items() if v["side"] == "heldout")
     summary = summarise(rows)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "recovery.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1)
-                                           + "\n", encoding="utf-8")
-    (ROOT / "benchmarks" / "RESULTS.md").write_text(results_markdown(summary, meta), encoding="utf-8")
-    contact_sheet(rows, args.photos, args.seed, files, RESULTS / WORST_SHEET)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "recovery.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1)
+                                            + "\n", encoding="utf-8")
+    args.md.write_text(results_markdown(summary, meta), encoding="utf-8")
+    contact_sheet(rows, args.photos, args.seed, files, args.out / WORST_SHEET)
     print(results_markdown(summary, meta))
 
 
