@@ -184,21 +184,24 @@ class CropTask:
 
 
 def written_sizes(result: CropResult, no_upscale: bool) -> tuple[list[tuple[int, int] | None], list[str]]:
-    """The size each crop of ``result`` is written at (None: its own), and a note for each crop
-    that an output size ``WxH`` enlarges (or, with ``no_upscale``, leaves at its own size)."""
+    """The size each crop of ``result`` is written at (None: its own), and one note per ratio
+    ``WxH`` whose crops it enlarges (or, with ``no_upscale``, leaves at their own smaller size)."""
     sizes: list[tuple[int, int] | None] = []
-    notes = []
+    small: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for crop in result.crops:
         size = crop.output_size
-        bw, bh = crop.box[2], crop.box[3]
-        if size is not None and size[0] > bw * UPSCALE_NOTED:
-            what = f"{crop.ratio} #{crop.rank}: the crop is {bw}x{bh}"
-            if no_upscale:
-                notes.append(f"{what}, written at that size, not enlarged to {size[0]}x{size[1]} (--no-upscale)")
-                size = None
-            else:
-                notes.append(f"{what}, enlarged {size[0] / bw:.2f}x to {size[0]}x{size[1]} (--no-upscale keeps its size)")
+        if size is not None and size[0] > crop.box[2] * UPSCALE_NOTED:
+            small.setdefault(size, []).append((crop.box[2], crop.box[3]))
+            size = None if no_upscale else size
         sizes.append(size)
+    notes = []
+    for (ow, oh), boxes in small.items():
+        (w, h) = min(boxes)
+        crops = f"{ow}x{oh}: {len(boxes)} crop{'s' if len(boxes) > 1 else ''} as small as {w}x{h}"
+        if no_upscale:
+            notes.append(f"{crops} written at their own size, not enlarged (--no-upscale)")
+        else:
+            notes.append(f"{crops} enlarged up to {ow / w:.2f}x (--no-upscale keeps their size)")
     return sizes, notes
 
 
