@@ -45,6 +45,7 @@ def plan_jobs(files: list[str]) -> list[CropJob]:
 
 
 def result_path(out_dir: str, job: CropJob) -> Path:
+    """Where a job's result JSON goes (its presence marks the image as done)."""
     return Path(out_dir) / f"{job.stem}.json"
 
 
