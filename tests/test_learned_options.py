@@ -146,3 +146,32 @@ def test_a_signal_mid_epoch_saves_last_pt_and_the_rerun_matches_an_uninterrupted
     b = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
     assert a["epoch"] == b["epoch"] == 1 and a["partial"] is None
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_finetune_starts_from_the_checkpoint_and_exports_a_bundle(sets: Path, photo_paths: list[Path],
+                                                                  tmp_path: Path) -> None:
+    """`procrop learned finetune`: the user's photos -> box sets -> training initialised with the
+    checkpoint's weights (at learning rate 0 they come out unchanged) -> a bundle that crops."""
+    from procrop.cropper import Cropper
+    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+
+    train_boxnet(str(sets), str(sets), tmp_path / "run", None, BoxTrainConfig(epochs=1, batch=4, threads=1))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for p in photo_paths[:3]:
+        (mine / p.name).write_bytes(p.read_bytes())
+    r = _learned("finetune", str(mine), "--from", str(tmp_path / "run" / "best.pt"), "--work", str(tmp_path / "w"),
+                 "--out", str(tmp_path / "bundle"), "--epochs", "1", "--lr", "0", "--heldout-every", "3")
+    assert r.exit_code == 0, r.output
+    start = torch.load(tmp_path / "run" / "best.pt", weights_only=False)["model"]
+    tuned = torch.load(tmp_path / "w" / "run" / "best.pt", weights_only=False)
+    assert all(torch.equal(start[k], tuned["model"][k]) for k in start)
+    assert tuned["meta"]["train_canvases"] == 2 * 12 and tuned["meta"]["val_canvases"] == 4
+    card = json.loads((tmp_path / "bundle" / "model.json").read_text())
+    assert card["name"] == "procrop-learned-finetuned"
+    assert card["finetuned_from"]["checkpoint"] == str((tmp_path / "run" / "best.pt").resolve())
+    assert (tmp_path / "bundle" / "references" / "manifest.json").exists()  # the network fuses references
+    assert Cropper(learned_model=tmp_path / "bundle").crop(str(photo_paths[0]), "1:1", top_k=1)
+    r = _learned("finetune", str(photo_paths[0]), "--from", str(tmp_path / "run" / "best.pt"),
+                 "--work", str(tmp_path / "w2"), "--out", str(tmp_path / "b2"))
+    assert r.exit_code == 2 and "at least 2 photos" in r.output

@@ -1,6 +1,7 @@
 """``procrop learned ...``: build, train and export the learned default scorer (extra ``procrop[torch]``).
 
-``procrop learned build`` is the one command that rebuilds the shipped bundle: every stage resumes
+``procrop learned build`` is the one command that rebuilds the shipped bundle (its ``WORK/run/best.pt``
+is the trainable checkpoint ``procrop learned finetune --from`` starts from): every stage resumes
 where a killed run stopped (finished box-set shards are kept, training continues from
 ``last.pt``), so it can run in parts.
 """
@@ -173,4 +174,34 @@ def build_command(
                             BoxTrainConfig(epochs=epochs))
         model, state = load_checkpoint(work / "run" / "best.pt")
         export_bundle(model, out, str(refs), {"name": name, "record": state.get("record"), "training": state.get("meta")})
+    typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f}; bundle {out}")
+
+
+@learned_app.command("finetune")
+def finetune_command(
+    photos: list[str] = typer.Argument(..., help="Your photos: files, folders or globs (at least 2)."),
+    start: Path = typer.Option(..., "--from", help="The checkpoint to start from: a run's best.pt "
+                               "(procrop learned build writes WORK/run/best.pt)."),
+    work: Path = typer.Option(..., "--work", help="Working folder: box sets, reference database, run (resumable)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write."),
+    epochs: int = typer.Option(4, "--epochs", min=1),
+    lr: float = typer.Option(3e-4, "--lr", min=0.0, help="Learning rate (the build trains at 1e-3)."),
+    heldout_every: int = typer.Option(5, "--heldout-every", min=2, help="Hold out every N-th photo for validation."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    name: str = typer.Option("procrop-learned-finetuned", "--name"),
+) -> None:
+    """Fine-tune a trained learned scorer on your own photos (resumable) and export it as a bundle for
+    procrop crop --learned-model."""
+    from ..errors import require
+
+    require("torch", "fine-tuning the learned model", "torch")
+    from ..imaging.files import iter_image_files
+    from ..training.finetune import FinetuneOptions, finetune
+
+    files, problems = iter_image_files(photos)
+    if problems:
+        raise usage_error(f"{problems[0][0]}: {problems[0][1]}")
+    options = FinetuneOptions(epochs=epochs, lr=lr, heldout_every=heldout_every, workers=workers)
+    with stops_cleanly():
+        best = finetune(files, start, work, out, options, name=name)
     typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f}; bundle {out}")

@@ -272,10 +272,13 @@ def sets_backbone(folder: str) -> str:
 
 
 def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: str | None,
-                 cfg: BoxTrainConfig | None = None, stop_after: int | None = None) -> dict[str, Any]:
+                 cfg: BoxTrainConfig | None = None, stop_after: int | None = None,
+                 init: str | None = None) -> dict[str, Any]:
     """Train (or resume) a :class:`BoxNet`; returns the best epoch's validation record so far. The
     backbone (pretrained or random) is the one the box sets were made with; both folders must agree.
-    ``stop_after``: run at most this many epochs now (a long schedule in parts; rerun to go on)."""
+    ``stop_after``: run at most this many epochs now (a long schedule in parts; rerun to go on).
+    ``init``: a checkpoint whose weights a new run starts from (fine-tuning; its network must be
+    ``cfg.net``); a resumed run continues from ``last.pt`` instead."""
     cfg = cfg or BoxTrainConfig()
     backbone = sets_backbone(train_dir)
     if sets_backbone(val_dir) != backbone:
@@ -297,7 +300,14 @@ def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: 
     last = out / "last.pt"
     meta = {"config": {**asdict(cfg), "net": cfg.net.to_dict()}, "backbone": backbone,
             "train": str(train_dir), "val": str(val_dir), "references": db_path,
-            "train_canvases": len(train), "val_canvases": len(val)}
+            "train_canvases": len(train), "val_canvases": len(val), "init": init}
+    if init and not last.exists():
+        from ..model.boxnet_export import load_checkpoint
+
+        source, _ = load_checkpoint(init)
+        if source.cfg.to_dict() != cfg.net.to_dict():
+            raise UsageError(f"{init}: its network differs from the one to train")
+        model.load_state_dict(source.state_dict())
     if last.exists():
         check_resumable(out, meta)
         start, best, partial = _restore(last, model, opt, sched, rng)
