@@ -71,6 +71,8 @@ def crop_command(
     from ..imaging.files import iter_image_files
 
     ratios = parse_ratio_options(ratio)
+    if preview and out is None:
+        raise usage_error("--preview writes <name>_preview.png into the output folder: add --out FOLDER")
     files, problems = iter_image_files(inputs)
     files, own = drop_own_outputs(files, str(out) if out else None)
     if own and not quiet:
@@ -82,8 +84,6 @@ def crop_command(
     options, output = _crop_options(
         ratios, top_k, out, preview, save_crops, db, no_db, model, weights, min_area, analysis_size, no_analysis
     )
-    if preview and out is None:
-        raise usage_error("--preview writes <name>_preview.png into the output folder: add --out FOLDER")
     if scorer not in ("learned", "classic"):
         raise usage_error(f"--scorer {scorer!r}: use learned or classic")
     classic_only = [name for name, given in (("--db", db), ("--no-db", no_db), ("--weights", weights)) if given]
