@@ -175,3 +175,14 @@ def test_every_crop_lists_its_references(photos: Path) -> None:
     assert all({"source", "similarity"} <= set(r) for c in data["crops"] for r in c["references"])
     off = json.loads(run("crop", src, "-r", "1:1", "-k", "1", "--no-analysis", *FAST).stdout)
     assert off["references"] == [] and all(c["references"] == [] for c in off["crops"])
+
+
+def test_outputs_written_beside_the_photos_leave_the_photos_in(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``procrop crop . -o .``: the output folder is the input folder; its photos stay inputs and
+    only what procrop wrote there is left out on the re-run."""
+    monkeypatch.chdir(photos)
+    first = run("crop", ".", "-r", "1:1", "-k", "1", "-o", ".", "--preview", *FAST)
+    assert first.exit_code == 0 and "2 of 2 image(s) done" in first.stderr, first.stderr
+    again = run("crop", ".", "-r", "1:1", "-k", "1", "-o", ".", "--preview", *FAST)
+    assert again.exit_code == 0 and "2 of 2 image(s) done (2 already done" in again.stderr, again.stderr
+    assert "4 file(s) that procrop wrote" in again.stderr

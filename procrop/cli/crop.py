@@ -74,7 +74,7 @@ def crop_command(
     if preview and out is None:
         raise usage_error("--preview writes <name>_preview.png into the output folder: add --out FOLDER")
     files, problems = iter_image_files(inputs)
-    files, own = drop_own_outputs(files, str(out) if out else None)
+    files, own = drop_own_outputs(files, str(out) if out else None, inputs)
     if own and not quiet:
         err.print(f"{len(own)} file(s) that procrop wrote (crops, previews) left out of the inputs")
     if not files:

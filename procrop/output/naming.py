@@ -81,12 +81,25 @@ def is_own_output(path: str, out_dir: str | None = None) -> bool:
     return result is not None and p.name in {Path(f).name for f in listed_outputs(result)}
 
 
-def drop_own_outputs(files: list[str], out_dir: str | None) -> tuple[list[str], list[str]]:
-    """Split ``files`` into ``(inputs, own outputs)`` (see :func:`is_own_output`), keeping order."""
+def drop_own_outputs(files: list[str], out_dir: str | None,
+                     inputs: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Split ``files`` into ``(inputs, own outputs)`` (see :func:`is_own_output`), keeping order.
+
+    ``inputs`` are the folders and files asked for: when one of them is the output folder itself
+    or lies inside it (``procrop crop . -o .``), the folder cannot be left out whole, and only
+    the files a result there names are.
+    """
+    whole = out_dir
+    if out_dir is not None:
+        root = os.path.realpath(out_dir)
+        for item in inputs or []:
+            real = os.path.realpath(item)
+            if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+                whole = None
     kept: list[str] = []
     dropped: list[str] = []
     for f in files:
-        (dropped if is_own_output(f, out_dir) else kept).append(f)
+        (dropped if is_own_output(f, whole) else kept).append(f)
     return kept, dropped
 
 
