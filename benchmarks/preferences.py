@@ -122,6 +122,8 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences")
     ap.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR", help="another learned bundle")
+    ap.add_argument("--weights", action="append", default=[], metavar="NAME=FILE",
+                    help="the classic scorer with another weights file (e.g. procrop prefs fit-weights)")
     ap.add_argument("--nima", action="store_true", help="NIMA (AVA ratings) as a baseline scorer")
     ap.add_argument("--min-judges", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences.md")
@@ -138,6 +140,12 @@ def main() -> None:
         name, _, folder = spec.partition("=")
         scorers[name] = cropper_scorer(Cropper(learned_model=folder), args.photos)
     scorers["classic scorer"] = cropper_scorer(Cropper(scorer="classic"), args.photos)
+    scorers["classic scorer, no retrieval"] = cropper_scorer(Cropper(scorer="classic", reference_db=None), args.photos)
+    for spec in args.weights:
+        name, _, file = spec.partition("=")
+        scorers[name] = cropper_scorer(Cropper(scorer="classic", weights=file), args.photos)
+        scorers[name + ", no retrieval"] = cropper_scorer(
+            Cropper(scorer="classic", weights=file, reference_db=None), args.photos)
     scorers["largest box (area)"] = area_scorer
     if args.nima:
         scorers["NIMA (AVA mean rating of the crop)"] = nima_scorer(args.photos)

@@ -192,3 +192,28 @@ def test_data_files_are_consistent():
     split = json.loads((data.parents[1] / "benchmarks" / "split.json").read_text())
     held = set(split["heldout"])
     assert all((k["photo"] in held) == (k["split"] == "heldout") for k in keys.values())
+
+
+def test_fitted_weights_follow_the_term_the_judges_follow():
+    pytest.importorskip("torch")
+    from procrop.training.prefweights import FITTED_TERMS, fit_weights, pair_data, weighted_scores
+
+    rng = np.random.default_rng(0)
+    sheets, terms = [], {}
+    for s in range(60):
+        sid = f"t{s:04d}a"
+        values = {t: [float(v) for v in rng.uniform(0, 1, 4)] for t in FITTED_TERMS}
+        headroom = values["headroom"]
+        ranking = [int(i) for i in np.argsort(-np.array(headroom))]  # the judge ranks by headroom alone
+        terms[sid] = values
+        sheets.append([{**KEY, "sheet": sid, "split": "train", "ranking": ranking, "judge": "j", "brief": "judging-v1"}])
+    data = pair_data(sheets, terms)
+    assert data.V.shape == (60, 4, len(FITTED_TERMS)) and len(data.pairs) == 60 * 6
+    weights, _ = fit_weights(data, steps=300)
+    w = np.array([weights.weight(t) for t in FITTED_TERMS])
+    assert w[FITTED_TERMS.index("headroom")] > 0.5 * w.sum()
+    sc = weighted_scores(w, data)
+    lookup = {g[0]["sheet"]: sc[i] for i, g in enumerate(data.sheets)}
+    fitted, _ = scorer_agreement(data.sheets, lambda r: lookup[r["sheet"]])
+    assert fitted > 0.85
+    assert weights.weight("retrieval") == 2.0  # not fitted: kept as set by hand

@@ -198,3 +198,55 @@ def build_command(
         export_bundle(model, out, str(refs), {"name": name, "record": state.get("record"), "training": state.get("meta")})
     typer.echo(f"best epoch {best.get('epoch')}: selection agreement {best.get('selection_agreement')}, "
                f"held-out recovery {best.get('recovery', {}).get('all')}; bundle {out}")
+
+
+@prefs_app.command("fit-weights")
+def fit_weights_command(
+    photos: Path = typer.Option(..., "--photos", help="The photo pool the sheets were made of."),
+    out: Path = typer.Option(..., "--out", "-o", help="Weights file to write (scoring.toml's layout)."),
+    data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)."),
+    work: Path = typer.Option(Path("data/learned"), "--work", help="Where the sheets' term values are cached."),
+) -> None:
+    """The classic scorer's weights fitted to the judged training sheets (pairwise logistic loss);
+    use them with `procrop crop --scorer classic --weights OUT`."""
+    from ..errors import require
+
+    require("torch", "fitting weights", "torch")
+    import numpy as np
+
+    from ..preferences.agreement import scorer_agreement
+    from ..preferences.records import read_jsonl
+    from ..scoring.weights import ScoringWeights
+    from ..training.preftrain import split_selection
+    from ..training.prefweights import FITTED_TERMS, PairData, fit_weights, pair_data, sheet_terms, weighted_scores
+
+    records = [r for r in read_jsonl(data / "train.jsonl") if r["split"] == "train"]
+    if not records:
+        raise usage_error(f"no judged training sheets in {data / 'train.jsonl'} (procrop prefs merge first)")
+    cache = work / "sheet_terms_classic.json"
+    terms = json.loads(cache.read_text(encoding="utf-8")) if cache.exists() else {}
+    keys = [k for k in read_jsonl(data / "keys" / "train.jsonl") if k["sheet"] not in terms]
+    if keys:
+        photos_n = len({k["photo"] for k in keys})
+        with progress_bar(photos_n, False, "terms") as bar, usage_errors():
+            task = bar.add_task("terms", total=photos_n)
+            terms.update(sheet_terms(keys, photos, lambda k, n: bar.update(task, completed=k, total=n)))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(terms), encoding="utf-8")
+    fit, selection = split_selection(records, 0.15, 0)
+    fit_data, sel_data = pair_data(fit, terms), pair_data(selection, terms)
+    weights, loss = fit_weights(fit_data)
+
+    def agreement(w: ScoringWeights, d: PairData) -> float:
+        sc = weighted_scores(np.array([w.weight(t) for t in FITTED_TERMS]), d)
+        lookup = {g[0]["sheet"]: sc[i] for i, g in enumerate(d.sheets)}
+        return scorer_agreement(d.sheets, lambda r: lookup[r["sheet"]])[0]
+
+    hand = ScoringWeights.load()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = (f"# Fitted by `procrop prefs fit-weights` on {len(fit_data.sheets)} judged training sheets "
+              f"({len(fit_data.pairs)} pairs);\n# selection sheets (photo-disjoint): agreement "
+              f"{agreement(weights, sel_data):.3f} (hand-set weights {agreement(hand, sel_data):.3f}).\n")
+    out.write_text(header + weights.to_toml(), encoding="utf-8")
+    typer.echo(f"loss {loss:.4f}; selection agreement {agreement(weights, sel_data):.3f} "
+               f"(hand-set {agreement(hand, sel_data):.3f}); weights in {out}")

@@ -1,6 +1,6 @@
 """Training the learned box scorer on editors' rankings as well as on professional frames.
 
-``procrop prefs train`` (:func:`train_preferences`) trains a :class:`~procrop.model.boxnet.BoxNet`
+``procrop prefs build`` (:func:`train_preferences`) trains a :class:`~procrop.model.boxnet.BoxNet`
 with two objectives at every step:
 
 * **recovery** (what ``procrop learned train`` does, :func:`~procrop.training.boxtrain.box_loss`):
