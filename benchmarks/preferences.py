@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -110,7 +111,9 @@ def markdown(res: dict[str, Any], meta: dict[str, Any]) -> str:
            "|---|---:|---:|---:|"]
     for name, r in res["scorers"].items():
         out.append(f"| {name} | {r['agreement']:.3f} | {r['pairs']} | {r['top1']:.3f} |")
-    out += ["", "Each method's own crop ranked first by the judges (share of the sheets showing it):", "",
+    out += ["", "The bundled reference database (the classic scorer's retrieval) holds the held-out photos too, so on "
+            "these photos retrieval can find the photo itself: the rows without retrieval are the fair comparison.",
+            "", "Each method's own crop ranked first by the judges (share of the sheets showing it):", "",
             "| method | sheets | own crop first |", "|---|---:|---:|"]
     for name, r in res["own_first"].items():
         out.append(f"| {name} | {r['sheets']} | {r['first'] if r['first'] is not None else '-'} |")
@@ -127,7 +130,12 @@ def main() -> None:
     ap.add_argument("--nima", action="store_true", help="NIMA (AVA ratings) as a baseline scorer")
     ap.add_argument("--min-judges", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences.md")
+    ap.add_argument("--render-only", action="store_true", help="rewrite the markdown from the .json beside --out")
     args = ap.parse_args()
+    if args.render_only:
+        saved = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        args.out.write_text(markdown(saved, saved["meta"]), encoding="utf-8")
+        return
     from procrop import Cropper
 
     groups = group_by_sheet(read_jsonl(args.data / "heldout.jsonl"))
@@ -151,7 +159,7 @@ def main() -> None:
         scorers["NIMA (AVA mean rating of the crop)"] = nima_scorer(args.photos)
     res = measure(sheets, scorers, args.min_judges)
     ja = judge_agreement(sheets)
-    meta = {"argv": " ".join(sys.argv[1:]), "sheets": len(sheets), "photos": len({s[0]["photo"] for s in sheets}),
+    meta = {"argv": shlex.join(sys.argv[1:]), "sheets": len(sheets), "photos": len({s[0]["photo"] for s in sheets}),
             "min_judges": args.min_judges, "briefs": ", ".join(sorted({r["brief"] for s in sheets for r in s})),
             "judges": {"pairwise": ja.pairwise, "pairs": ja.pairs, "leave_one_out": ja.leave_one_out}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

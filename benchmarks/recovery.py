@@ -344,8 +344,17 @@ def cut_summary(text: str) -> list[str]:
 
 
 def linked_sections() -> list[str]:
-    """The face-cuts link and the speed table of ``results/bench_crop.md`` (markdown lines)."""
-    lines = ["## Face cuts", ""]
+    """Agreement with the judges (``results/preferences.md``), the face-cuts link and the speed
+    table of ``results/bench_crop.md`` (markdown lines)."""
+    prefs = RESULTS / "preferences.md"
+    lines = ["## Agreement with editors' judgements", ""]
+    if prefs.exists():
+        text = prefs.read_text(encoding="utf-8").splitlines()
+        lines += ["From [results/preferences.md](results/preferences.md):", "",
+                  "\n".join(ln for ln in text if not ln.startswith("# ")).strip(), ""]
+    else:
+        lines += ["Not measured yet (`python benchmarks/preferences.py` writes `results/preferences.md`).", ""]
+    lines += ["## Face cuts", ""]
     cuts = RESULTS / "cuts.md"
     if cuts.exists():
         lines += ["From [results/cuts.md](results/cuts.md) (`python benchmarks/cuts.py`, BSDS500 train/val, "
