@@ -93,9 +93,12 @@ def test_json_options_name_the_model(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     options = json.loads(r.stdout)["options"]
     assert options["scorer"] == "learned" and options["learned_model_name"] == LearnedModel().name
+    # the database named is the one the learned scorer retrieves from: its bundle's own
+    assert options["reference_db"] == f"{LearnedModel().name}/references"
     r = runner.invoke(app, ["crop", str(photo), "--json", "-", "--no-analysis", "-q", "--scorer", "classic"])
     data = json.loads(r.stdout)
     assert data["options"]["scorer"] == "classic" and "learned_model_name" not in data["options"]
+    assert data["options"]["reference_db"] == "default"
     assert all("learned" not in c["terms"] for c in data["crops"])
 
 

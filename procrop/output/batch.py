@@ -55,7 +55,8 @@ class CropOptions:
 
     def signature(self) -> dict[str, Any]:
         """The options as stored in each result; with the learned scorer, ``learned_model_name``
-        names the learned model in use (its bundle's name)."""
+        names the learned model in use (its bundle's name) and ``reference_db`` the database it
+        actually retrieves from (``<name>/references``, the bundle's own; ``None`` without)."""
         d = asdict(self)
         d["ratios"] = list(self.ratios)
         d.pop("include_analysis")
@@ -64,7 +65,11 @@ class CropOptions:
         if self.scorer == "learned" and not self.model:
             from ..model.runtime import LearnedModel
 
-            d["learned_model_name"] = LearnedModel(self.learned_model).name
+            learned = LearnedModel(self.learned_model)
+            d["learned_model_name"] = learned.name
+            # the learned scorer retrieves from its own bundle, whatever --db says
+            has_refs = bool(learned.config.get("refs")) and (learned.path / "references").exists()
+            d["reference_db"] = f"{learned.name}/references" if has_refs else None
         return d
 
     def check_extras(self) -> None:
