@@ -81,7 +81,10 @@ def _run_build(
 def index_build(
     photos: list[str] = typer.Argument(..., help="Photo files, folders or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Database folder (created; an existing one is resumed)."),
-    encoder: str = typer.Option("layout", "--encoder", help="layout (default, no weights), mobilenet (packaged weights), sam, clip or dinov2."),
+    encoder: str = typer.Option(
+        "mobilenet", "--encoder",
+        help="mobilenet (default: packaged weights, 64 tokens x 64 as the model configs expect), "
+             "layout (no network), sam, clip or dinov2."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Weights for sam/clip/dinov2 (local path or hub id)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda for neural encoders."),
     workers: int = typer.Option(1, "--workers", "-j", min=1),
@@ -120,7 +123,8 @@ def index_add(
     if thumbnails is None:  # a database built with thumbnails gets them for its new photos too
         with usage_errors():
             thumbnails = any(ReferenceDB.open(db).thumbnails)
-    _run_build(photos, db, True, "layout", checkpoint, device, workers, ray, thumbnails, licences, source_root, quiet, chunk)
+    # the encoder is the database's own (the name passed here is ignored when adding)
+    _run_build(photos, db, True, "", checkpoint, device, workers, ray, thumbnails, licences, source_root, quiet, chunk)
 
 
 @index_app.command("info")
