@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,3 +218,24 @@ def test_fitted_weights_follow_the_term_the_judges_follow():
     fitted, _ = scorer_agreement(data.sheets, lambda r: lookup[r["sheet"]])
     assert fitted > 0.85
     assert weights.weight("retrieval") == 2.0  # not fitted: kept as set by hand
+
+
+def test_nima_baseline_reads_the_ava_weights(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("h5py")
+    from procrop.errors import ModelLoadError
+    from procrop.evaluation.nima import NimaScorer, default_weights
+
+    with pytest.raises(ModelLoadError):
+        NimaScorer(tmp_path / "missing.hdf5")
+    if not default_weights().is_file():
+        pytest.skip("NIMA weights not in ../shared/models")
+    nima = NimaScorer()
+    photo = Image.open(Path(__file__).resolve().parents[1] / "examples" / "beach.jpg")
+    flat = Image.new("RGB", (300, 200), (128, 128, 128))
+    dist = nima.distribution([photo, flat])
+    assert dist.shape == (2, 10) and np.allclose(dist.sum(axis=1), 1, atol=1e-4)
+    ratings = dist @ np.arange(1, 11)
+    assert 1 <= ratings.min() and ratings.max() <= 10
+    assert abs(ratings[0] - ratings[1]) > 0.05  # the picture matters
+    assert nima.mean_rating(photo) == pytest.approx(ratings[0], abs=1e-4)
