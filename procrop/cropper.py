@@ -38,6 +38,7 @@ from .candidates import (CandidateConfig, fill_near_full, large_enough, photo_ca
                          unique_boxes)
 from .errors import UsageError
 from .geometry import AspectRatio, parse_ratios, select_diverse
+from .verdict import keep_original, verdict, versus_original
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
@@ -84,6 +85,7 @@ class Crop:
             "score": round(float(self.score), 4),
             "rank": self.rank,
             "confidence": round(float(self.confidence), 4),
+            "versus_original": versus_original(self.confidence),
             "terms": {k: round(float(v), 4) for k, v in self.terms.items()},
             "reason": self.reason,
         }
@@ -137,7 +139,8 @@ class CropResult:
             "crops": [c.to_dict() for c in self.crops],
             "uncropped_score": round(float(self.uncropped_score), 4),
             "confidence": round(float(self.confidence), 4),
-            "keep_original": bool(self.confidence < 0.5),
+            "keep_original": keep_original(self.confidence),
+            "verdict": verdict(self.crops[0].score if self.crops else None, self.uncropped_score, self.confidence),
             "description": self.description,
         }
         d["references"] = list(self.references)  # always present: [] with retrieval off

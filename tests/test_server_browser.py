@@ -96,13 +96,29 @@ def _wait_score_change(page, before: float) -> float:
 
 def _upload(page, server):
     page.goto(server + "/")
-    page.set_input_files("#file", str(BEACH))
+    with page.expect_response(lambda r: r.url.endswith("/v1/crop"), timeout=60000) as resp:
+        page.set_input_files("#file", str(BEACH))
     boxes = page.locator(".overlay .box")
     boxes.first.wait_for(timeout=30000)
     assert boxes.count() >= 3
     assert page.locator(".crop-row").count() == boxes.count()
     assert "photo" in page.locator(".composition .description").inner_text()
+    _verdict_as_in_the_json(page, resp.value.json())
     return boxes
+
+
+def _verdict_as_in_the_json(page, result: dict) -> None:
+    """The crop-or-keep verdict reads as in the JSON (procrop/verdict.py), each score named as its
+    own: the uncropped photo's is never presented as the top crop's (issue 17, item 6)."""
+    text = page.locator(".composition .verdict").inner_text()
+    assert text == result["verdict"], (text, result["verdict"])
+    top, uncropped = result["crops"][0]["score"], result["uncropped_score"]
+    assert f"the top crop (score {top:.2f})" in text
+    assert f"the uncropped photo (score {uncropped:.2f})" in text
+    assert text.startswith("Keep the uncropped photo:" if result["keep_original"] else "Crop it:")
+    assert "beats" not in page.locator(".composition").inner_text()
+    page.locator(".crop-row .row-pick").first.click()
+    assert page.locator(".breakdown .versus").inner_text() == result["crops"][0]["versus_original"]
 
 
 def _breakdown_and_keyboard(page, boxes) -> None:

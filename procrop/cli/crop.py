@@ -111,11 +111,23 @@ def crop_command(
         for warning in r.get("warnings", []):
             err.print(f"[yellow]warning:[/] {escape(str(r.get('image')))}: {escape(warning)}")
     if not quiet and (out or json_path not in (None, "-")):
+        _print_verdicts(done_results)
         msg = f"{len(done_results)} of {len(files)} image(s) done"
         if skipped:
             msg += f" ({skipped} already done, skipped)"
         err.print(msg + (f"; outputs in {out}" if out else ""))
     exit_if_failed(failures)
+
+
+def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
+    """Each photo's crop-or-keep verdict, worded as in the JSON and on the web page (procrop.verdict)."""
+    for r in results[:most]:
+        if r.get("verdict"):
+            err.print(escape(f"{Path(str(r.get('image'))).name}: {r['verdict']}"))
+    kept = sum(bool(r.get("keep_original")) for r in results)
+    if len(results) > most:
+        err.print(f"... {len(results) - most} more; {kept} of {len(results)} photo(s) best kept uncropped "
+                  "(every verdict is in the JSON)")
 
 
 def _emit(results: list[dict[str, Any]], json_path: str | None, out: Path | None, streamed: bool, n_inputs: int) -> None:

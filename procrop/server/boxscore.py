@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from procrop import Cropper
+from procrop.verdict import versus_original
 
 
 @dataclass
@@ -54,6 +55,7 @@ class BoxScore:
             "box": list(self.box),
             "score": round(self.score, 4),
             "confidence": round(self.confidence, 4),
+            "versus_original": versus_original(self.confidence),
             "uncropped_score": round(self.uncropped_score, 4),
             "terms": {k: round(v, 4) for k, v in self.terms.items()},
             "contributions": {k: round(v, 4) for k, v in self.contributions.items()},

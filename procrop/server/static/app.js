@@ -179,8 +179,8 @@ async function rescore(photo, crop) {
   try {
     const s = await api("/v1/score", photo.file, { box: box.join(","), scorer: photo.result.scorer });
     if (crop.box.join() !== box.join()) return; // moved again meanwhile; a newer call follows
-    Object.assign(crop, { score: s.score, confidence: s.confidence, terms: s.terms, reason: s.reason,
-      references: s.references });
+    Object.assign(crop, { score: s.score, confidence: s.confidence, versus_original: s.versus_original,
+      terms: s.terms, reason: s.reason, references: s.references });
     updateBox(photo, crop);
     if (photo.selected === crop) select(photo, crop, false);
     say(`${cropTitle(crop)} adjusted: score ${s.score.toFixed(2)}.`);

@@ -119,7 +119,7 @@ export function renderBreakdown(photo, crop, actions) {
     h("h3", { text: `Crop ${cropTitle(crop)}${crop.adjusted ? " (adjusted)" : ""}` }),
     h("p", { class: "scoreline" },
       h("span", { class: "big", text: fmt(crop.score) }), " score · ",
-      h("span", { text: `${pct(crop.confidence)} confident it beats the uncropped photo` })),
+      h("span", { class: "versus", text: crop.versus_original })),
     h("p", { class: "boxline", text: `Box x ${crop.box[0]}, y ${crop.box[1]}, ${crop.box[2]}×${crop.box[3]} px` +
       (crop.output_size ? ` → ${crop.output_size[0]}×${crop.output_size[1]}` : "") }),
     h("p", { class: "boxline scorerline", text: scorerText(photo.result) }),
@@ -143,8 +143,8 @@ export function renderComposition(photo, onToggleMarks) {
   const box = (b) => b.map((v) => Math.round(v)).join(", ");
   photo.parts.composition.replaceChildren(...[
     h("h3", { text: "Composition" }),
-    r.keep_original ? h("p", { class: "keep", text: `Best kept as it is: the top crop beats the uncropped photo ` +
-      `(score ${fmt(r.uncropped_score)}) with only ${pct(r.confidence)} confidence.` }) : null,
+    // the server's wording (procrop/verdict.py), shared with the JSON and the CLI summary
+    h("p", { class: r.keep_original ? "verdict keep" : "verdict", text: r.verdict }),
     h("p", { class: "description", text: r.description }),
     h("label", { class: "marks-toggle" },
       h("input", { type: "checkbox", onchange: (e) => onToggleMarks(e.target.checked) }), " Show faces and subjects"),

@@ -1,0 +1,71 @@
+"""One wording for confidence and keep-original (issue 17, item 6): the JSON's ``verdict`` and
+each crop's ``versus_original``, the CLI summary and the web page (tests/test_server_browser.py)
+say the same thing, naming what is compared with what, which is better, and whose score is whose.
+
+Before: the page said "the top crop beats the uncropped photo (score 0.79) with only 0 %
+confidence" (the uncropped photo's score presented as the crop's) and the JSON had no words.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from procrop import Cropper
+from procrop.candidates import CandidateConfig
+from procrop.cli.app import app
+
+runner = CliRunner()
+
+
+def _kept_result() -> dict:
+    """A photo whose only candidate is the uncropped frame: the advice is to keep it."""
+    cropper = Cropper(scorer="classic", reference_db=None, candidates=CandidateConfig(min_area=1.0))
+    img = np.random.default_rng(0).integers(0, 255, (120, 180, 3), dtype=np.uint8)
+    return cropper.process(img, ["original"], top_k=3).to_dict(include_analysis=False)
+
+
+def test_keep_verdict_names_each_score_as_its_own() -> None:
+    d = _kept_result()
+    top, uncropped, conf = d["crops"][0]["score"], d["uncropped_score"], d["confidence"]
+    assert d["keep_original"] is True
+    assert d["verdict"] == (f"Keep the uncropped photo: the top crop (score {top:.2f}) is only "
+                            f"{round(100 * conf)}% likely to look better than the uncropped photo "
+                            f"(score {uncropped:.2f}).")
+    assert d["crops"][0]["versus_original"] == f"{round(100 * conf)}% likely to look better than the uncropped photo"
+
+
+def test_crop_verdict_and_wording_functions() -> None:
+    from procrop.verdict import keep_original, verdict, versus_original
+
+    assert verdict(0.83, 0.79, 0.72) == ("Crop it: the top crop (score 0.83) is 72% likely to look better "
+                                         "than the uncropped photo (score 0.79).")
+    assert verdict(None, 0.79, 0.0) == "Keep the uncropped photo (score 0.79): no crop was found."
+    assert versus_original(0.005) == "0% likely to look better than the uncropped photo"
+    assert keep_original(0.49) and not keep_original(0.5)
+
+
+def test_cli_summary_prints_the_json_verdict(tmp_path: Path) -> None:
+    photo = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (90, 120, 3), dtype=np.uint8)).save(photo)
+    out = tmp_path / "result.json"
+    r = runner.invoke(app, ["crop", str(photo), "--scorer", "classic", "--no-db", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(out.read_text())
+    result = data[0] if isinstance(data, list) else data
+    assert result["verdict"] and f"noise.png: {result['verdict']}" in " ".join(r.stderr.split())
+    for crop in result["crops"]:
+        assert crop["versus_original"].endswith("% likely to look better than the uncropped photo")
+
+
+def test_adjusted_box_json_has_the_wording() -> None:
+    pytest.importorskip("fastapi")
+    from procrop.server.boxscore import BoxScore
+
+    box = BoxScore((0, 0, 10, 10), 0.6, 0.3, 0.7, {}, {}, "why").to_dict()
+    assert box["versus_original"] == "30% likely to look better than the uncropped photo"
