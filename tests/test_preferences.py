@@ -29,12 +29,16 @@ def test_largest_positions_slide_along_the_free_axis():
 
 def test_subject_crops_hold_the_subjects_at_the_ratio():
     W, H = 1600, 900
-    subj = [(700, 300, 100, 200)]
-    for name, (x, y, w, h) in subject_crops(subj, W, H, 4 / 5):
+    subj = [(700, 200, 250, 400)]
+    crops = subject_crops(subj, W, H, 4 / 5)
+    assert [n for n, _ in crops] == ["subject-tight", "subject-wide"]
+    for name, (x, y, w, h) in crops:
         assert abs(w / h - 0.8) < 0.02, name
-        assert x <= 700 and y <= 300 and x + w >= 800 and y + h >= 500, name
+        assert x <= 700 and y <= 200 and x + w >= 950 and y + h >= 600, name
         assert 0 <= x and x + w <= W and 0 <= y and y + h <= H
     assert subject_crops([], W, H, 1.0) == []
+    # a tiny subject gives no tiny, blown-up crop
+    assert [n for n, _ in subject_crops([(700, 300, 40, 60)], W, H, 4 / 5)] == []
 
 
 def _pool(ratio: str = "1:1"):
@@ -98,18 +102,32 @@ def test_merge_joins_keys_converts_labels_and_is_idempotent(tmp_path):
     data = tmp_path / "data"
     f = _answers(tmp_path, "h1-b01", [
         '{"sheet": "h0001a", "ranking": [3, 1, 4, 2], "reason": "3 keeps it"}',
-        '{"sheet": "h0001a.png", "ranking": [1, 1, 2, 3]}',  # the same judge again: skipped
-        '{"sheet": "nope", "ranking": [1, 2, 3, 4]}',
+        '{"sheet": "h0001a.png", "ranking": [1, 2, 3, 4], "reason": "changed my mind"}',  # kept: the first
+        '{"sheet": "nope", "ranking": [1, 2, 3, 4], "reason": "x"}',
+        '["a list"]',
         '{"sheet": "h0001a", "ranking": [1, 2',  # half-written line: left for the next merge
     ])
     rep = merge_answers(f, {"h0001a": KEY}, data)
     assert rep.added == 1 and rep.skipped == 1
-    assert any("unknown sheet" in p for p in rep.problems)
+    text = "\n".join(rep.problems)
+    assert "unknown sheet" in text and "answered again differently" in text
+    assert "h1-b01.jsonl:4: not a JSON object" in text and "h1-b01.jsonl:5: not a JSON line" in text
     recs = read_jsonl(data / "heldout.jsonl")
     assert recs[0]["ranking"] == [2, 0, 3, 1] and recs[0]["judge"] == "h1-b01" and recs[0]["brief"] == "judging-v1"
     assert list(record_pairs(recs[0]))[0] == (2, 0)
     again = merge_answers(f, {"h0001a": KEY}, data)
     assert again.added == 0 and len(read_jsonl(data / "heldout.jsonl")) == 1
+
+
+def test_merge_keeps_judges_to_their_batch_and_wants_a_reason(tmp_path):
+    other = {**KEY, "sheet": "h0002a"}
+    keys = {"h0001a": KEY, "h0002a": other}
+    f = _answers(tmp_path, "h2-b01", ['{"sheet": "h0002a", "ranking": [1, 2, 3, 4], "reason": "x"}',
+                                      '{"sheet": "h0001a", "ranking": [1, 2, 3, 4]}'])
+    rep = merge_answers(f, keys, tmp_path / "d", batches={"h2-b01": ["h0001a"]})
+    assert rep.added == 0
+    assert any("not in batch h2-b01" in p for p in rep.problems)
+    assert any("no reason" in p for p in rep.problems)
 
 
 def test_a_bad_ranking_is_reported_not_merged(tmp_path):
@@ -145,6 +163,11 @@ def test_batches_share_sheets_across_passes_and_hold_only_sheets(tmp_path):
     for b in ("b01", "b02", "b03"):
         assert sorted(plan[f"h1-{b}"]) == sorted(plan[f"h2-{b}"])
     assert sorted(s for k, v in plan.items() if k.startswith("h1") for s in v) == sorted(ids)
+    # new sheets later: existing batches keep their sheets, new ones are numbered after them
+    more = plan_batches(ids + ["h0007a", "h0008a"], "h", size=3, passes=2, existing=plan)
+    assert {k: more[k] for k in plan} == plan
+    assert [sorted(more[k]) for k in more if k not in plan] == [["h0007a", "h0008a"]] * 2
+    assert sorted(k for k in more if k not in plan) == ["h1-b04", "h2-b04"]
     sheets = tmp_path / "sheets"
     sheets.mkdir()
     for i in ids:

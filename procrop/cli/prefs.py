@@ -39,7 +39,7 @@ def sheets_command(
     part: str = typer.Option(..., "--part", help="'train' or 'heldout'."),
     data: Path = typer.Option(DATA, "--data", help="Data folder: keys go to DATA/keys/PART.jsonl."),
     work: Path = typer.Option(WORK, "--work", help="Where the sheet images go (WORK/sheets)."),
-    limit: int = typer.Option(0, "--limit", help="Only the first N photos (0: all)."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Only the first N photos (0: all)."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),
     round_: int = typer.Option(1, "--round", min=1, help="Another round of sheets of the same photos (new ids)."),
     learned_model: Path | None = typer.Option(
@@ -78,7 +78,7 @@ def batches_command(
     judging: Path = typer.Option(Path("docs/judging.md"), "--judging", help="The protocol holding the brief."),
 ) -> None:
     """Cut a part's sheets into judges' batches: a folder of sheets and a prompt file per batch."""
-    from ..preferences.batches import brief_text, judge_prompt, plan_batches, save_plan, write_batch
+    from ..preferences.batches import brief_text, judge_prompt, load_plan, plan_batches, save_plan, write_batch
     from ..preferences.records import read_jsonl
 
     keys = read_jsonl(data / "keys" / f"{part}.jsonl")
@@ -87,7 +87,8 @@ def batches_command(
     with usage_errors():
         version, brief = brief_text(judging)
         prefix = part[0] if round_ == 1 else f"{part[0]}r{round_}-"
-        plan = plan_batches([k["sheet"] for k in keys if k.get("round", 1) == round_], prefix, size, passes)
+        plan = plan_batches([k["sheet"] for k in keys if k.get("round", 1) == round_], prefix, size, passes,
+                            existing=load_plan(data / "batches.json"))
         for batch, ids in plan.items():
             folder = write_batch(batch, ids, work / "sheets", work / "batches")
             answers = (data / "answers" / f"{batch}.jsonl").resolve()
@@ -104,9 +105,11 @@ def merge_command(
     data: Path = typer.Option(DATA, "--data"),
 ) -> None:
     """Join answers with the keys into DATA/<part>.jsonl (idempotent: merged lines are skipped)."""
+    from ..preferences.batches import load_plan
     from ..preferences.records import load_keys, merge_answers
 
     keys = load_keys(data / "keys")
+    batches = load_plan(data / "batches.json")
     if not keys:
         raise usage_error(f"no keys in {data / 'keys'}")
     problems = 0
@@ -114,7 +117,7 @@ def merge_command(
         if not f.is_file():
             raise usage_error(f"{f}: no such answers file")
         with usage_errors():
-            rep = merge_answers(f, keys, data)
+            rep = merge_answers(f, keys, data, batches=batches)
         for p in rep.problems:
             err.print(f"[yellow]skipped:[/] {p}")
         problems += len(rep.problems)

@@ -20,21 +20,27 @@ from typing import Any
 from ..errors import UsageError
 
 
-def plan_batches(sheet_ids: list[str], prefix: str, size: int, passes: int, seed: int = 0) -> dict[str, list[str]]:
-    """Batch id -> sheet ids: ``sheet_ids`` shuffled once and cut into batches of ``size``; each of
-    the ``passes`` judges a batch's sheets in its own order (``<prefix><pass>-b<nn>``). Batch
-    ``b03`` of every pass holds the same sheets, so finishing a batch in all passes gives those
-    sheets all their judges even when the collection stops early."""
+def plan_batches(sheet_ids: list[str], prefix: str, size: int, passes: int, seed: int = 0,
+                 existing: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Batch id -> sheet ids: the sheets not yet in an ``existing`` batch of this ``prefix``,
+    shuffled and cut into batches of ``size``; each of the ``passes`` judges a batch's sheets in
+    its own order (``<prefix><pass>-b<nn>``). Batch ``b03`` of every pass holds the same sheets,
+    so finishing a batch in all passes gives those sheets all their judges even when the
+    collection stops early. Existing batches are returned unchanged and new ones are numbered
+    after them, so a judge's id always means the same sheets."""
     if size < 1 or passes < 1:
         raise UsageError("batch size and passes must be at least 1")
-    ids = sorted(sheet_ids)
-    random.Random(f"{seed}:{prefix}").shuffle(ids)
-    plan: dict[str, list[str]] = {}
+    mine = {k: v for k, v in (existing or {}).items() if re.fullmatch(rf"{re.escape(prefix)}\d+-b\d+", k)}
+    planned = {s for v in mine.values() for s in v}
+    first = 1 + max((int(k.rsplit("-b", 1)[1]) for k in mine), default=0)
+    ids = sorted(set(sheet_ids) - planned)
+    random.Random(f"{seed}:{prefix}:{first}").shuffle(ids)
+    plan: dict[str, list[str]] = dict(mine)
     for p in range(1, passes + 1):
-        for b in range(0, len(ids), size):
+        for n, b in enumerate(range(0, len(ids), size), start=first):
             part = ids[b: b + size]
-            random.Random(f"{seed}:{prefix}:{p}:{b}").shuffle(part)
-            plan[f"{prefix}{p}-b{b // size + 1:02d}"] = part
+            random.Random(f"{seed}:{prefix}:{p}:{b}:{first}").shuffle(part)
+            plan[f"{prefix}{p}-b{n:02d}"] = part
     return plan
 
 
@@ -57,7 +63,11 @@ def write_batch(batch: str, sheet_ids: list[str], sheets_dir: str | Path, batche
 def brief_text(judging_md: str | Path) -> tuple[str, str]:
     """The brief's version and verbatim text, read from ``docs/judging.md`` (the quoted block
     under "The brief")."""
-    text = Path(judging_md).read_text(encoding="utf-8")
+    try:
+        text = Path(judging_md).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{judging_md}: cannot read the judging protocol ({exc.strerror}); "
+                         "pass --judging PATH/TO/docs/judging.md") from None
     version = re.search(r"Brief version: \*\*([\w.-]+)\*\*", text)
     start = text.find("## The brief")
     if not version or start < 0:
@@ -83,6 +93,12 @@ def judge_prompt(brief: str, sheet_files: list[Path], answers_file: Path) -> str
         "any other file, do not look for other information about the sheets, and do not write anything "
         "else to that file. When all sheets are answered, reply with the number of lines written."
     )
+
+
+def load_plan(path: str | Path) -> dict[str, list[str]]:
+    """The batches recorded in ``batches.json`` (none when it does not exist)."""
+    p = Path(path)
+    return json.loads(p.read_text(encoding="utf-8")) if p.exists() else {}
 
 
 def save_plan(plan: dict[str, list[str]], path: str | Path) -> None:

@@ -27,6 +27,9 @@ METHODS = ("learned", "classic", "smartcrop", "vips-attention")
 #: Near-duplicate threshold: a box this close to one already on the sheet is not shown twice.
 DUPLICATE_IOU = 0.9
 SHEET_SIZE = 4
+#: Subject crops smaller than this share of the photo are not offered (added after the first
+#: collection: sheets made before it may hold smaller ones).
+MIN_SUBJECT_AREA = 0.15
 
 
 @dataclass
@@ -57,7 +60,9 @@ def largest_positions(W: int, H: int, ratio: float) -> list[tuple[str, Box]]:
 def subject_crops(subjects: list[Box], W: int, H: int, ratio: float | None) -> list[tuple[str, Box]]:
     """Tighter crops around the union of the subjects: margins of 1.4x and 2x the union, grown to
     ``ratio`` (``None``: the photo's own aspect), centred on the union and kept inside the photo.
-    Crops that would not be smaller than 85 % of the photo are left out (the largest boxes cover them)."""
+    Crops that would not be smaller than 85 % of the photo are left out (the largest boxes cover
+    them), and so are crops under :data:`MIN_SUBJECT_AREA` of it (a tiny, blown-up crop teaches a
+    scorer nothing: procrop never proposes one)."""
     if not subjects:
         return []
     a = np.array(subjects, dtype=float)
@@ -73,7 +78,7 @@ def subject_crops(subjects: list[Box], W: int, H: int, ratio: float | None) -> l
             k = min(W / w, H / h)
             w, h = w * k, h * k
         box = _clamp_box(cx - w / 2, cy - h / 2, w, h, W, H)
-        if box[2] * box[3] < 0.85 * W * H:
+        if MIN_SUBJECT_AREA * W * H <= box[2] * box[3] < 0.85 * W * H:
             out.append((name, box))
     return out
 

@@ -87,26 +87,36 @@ def answer_to_record(key: dict[str, Any], answer: dict[str, Any], judge: str, br
 
 
 def merge_answers(
-    answers_file: str | Path, keys: dict[str, dict[str, Any]], data_dir: str | Path, brief: str = BRIEF_VERSION
+    answers_file: str | Path, keys: dict[str, dict[str, Any]], data_dir: str | Path, brief: str = BRIEF_VERSION,
+    batches: dict[str, list[str]] | None = None,
 ) -> MergeReport:
-    """Join a judge's answers file with the keys and append the records to
-    ``data_dir/<split>.jsonl``. The judge is the file's stem. Idempotent: a (sheet, judge) pair
-    already recorded is skipped, so the same file can be merged again after more lines arrive."""
+    """Join a judge's answers with the keys and append the records to ``data_dir/<split>.jsonl``.
+
+    The judge is the file's stem. Idempotent: a (sheet, judge) pair already recorded is skipped,
+    so the same file can be merged again after more lines arrive. Lines that are not a JSON
+    object, unknown sheets, sheets outside the judge's batch (when ``batches`` names the judge),
+    bad rankings, answers without a reason and a second, different answer to one sheet are
+    reported in ``problems`` and not merged."""
     path = Path(answers_file)
     judge = path.stem
-    try:
-        answers = read_jsonl(path)
-    except UsageError:
-        answers = []
-        for line in path.read_text(encoding="utf-8").splitlines():  # keep the readable lines
-            try:
-                answers.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    data = Path(data_dir)
-    seen: dict[str, set[tuple[str, str]]] = {}
-    new: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    answers: list[dict[str, Any]] = []
     problems: list[str] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            a = json.loads(line)
+        except json.JSONDecodeError:
+            problems.append(f"{path.name}:{n}: not a JSON line (skipped; a line still being written is merged later)")
+            continue
+        if not isinstance(a, dict):
+            problems.append(f"{path.name}:{n}: not a JSON object")
+            continue
+        answers.append(a)
+    allowed = set(batches[judge]) if batches and judge in batches else None
+    data = Path(data_dir)
+    seen: dict[str, dict[tuple[str, str], list[int]]] = {}
+    new: dict[str, list[dict[str, Any]]] = defaultdict(list)
     skipped = 0
     for a in answers:
         sheet = str(a.get("sheet", "")).removesuffix(".jpg").removesuffix(".png")
@@ -114,18 +124,26 @@ def merge_answers(
         if key is None:
             problems.append(f"{path.name}: unknown sheet {sheet!r}")
             continue
+        if allowed is not None and sheet not in allowed:
+            problems.append(f"{path.name}: sheet {sheet} is not in batch {judge}")
+            continue
         split = key["split"]
         if split not in seen:
-            seen[split] = {(r["sheet"], r["judge"]) for r in read_jsonl(data / f"{split}.jsonl")}
-        if (sheet, judge) in seen[split]:
-            skipped += 1
-            continue
+            seen[split] = {(r["sheet"], r["judge"]): r["ranking"] for r in read_jsonl(data / f"{split}.jsonl")}
         try:
             record = answer_to_record(key, a, judge, str(a.get("brief", brief)))
         except ValueError as exc:
             problems.append(f"{path.name}: sheet {sheet}: {exc}")
             continue
-        seen[split].add((sheet, judge))
+        if (sheet, judge) in seen[split]:
+            if seen[split][(sheet, judge)] != record["ranking"]:
+                problems.append(f"{path.name}: sheet {sheet} answered again differently (the first answer is kept)")
+            skipped += 1
+            continue
+        if not record["reason"]:
+            problems.append(f"{path.name}: sheet {sheet}: no reason given")
+            continue
+        seen[split][(sheet, judge)] = record["ranking"]
         new[split].append(record)
     added = sum(append_jsonl(data / f"{split}.jsonl", recs) for split, recs in new.items())
     return MergeReport(added, skipped, problems)
