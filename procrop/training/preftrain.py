@@ -139,10 +139,8 @@ class SheetData:
     def __len__(self) -> int:
         return len(self.sheets)
 
-    def inputs(self, idx: np.ndarray) -> list[torch.Tensor]:
-        f = lambda a: torch.from_numpy(np.ascontiguousarray(a[idx]).astype(np.float32))  # noqa: E731
-        return [f(self.c3), f(self.c4), f(self.c5), f(self.refs), torch.from_numpy(self.ref_mask[idx]),
-                torch.from_numpy(self.text[idx])]
+    #: the model's inputs of the sheets ``idx`` (the same arrays, by name, as a box set's)
+    inputs = BoxData.inputs
 
     def logits(self, model: BoxNet, idx: np.ndarray) -> torch.Tensor:
         """``(len(idx), 4)`` box logits of the sheets ``idx``."""
