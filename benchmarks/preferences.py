@@ -84,9 +84,9 @@ def measure(sheets: list[list[dict[str, Any]]], scorers: dict[str, Callable[[dic
     winners = {recs[0]["sheet"]: winner(recs) for recs in sheets}
     for name, fn in scorers.items():
         t = time.perf_counter()
-        cache = {recs[0]["sheet"]: fn(recs[0]) for recs in sheets}
-        agree, pairs = scorer_agreement(sheets, lambda r: cache[r["sheet"]], min_judges)
-        top1 = float(np.mean([int(np.argmax(cache[s])) == w for s, w in winners.items()]))
+        scores = [fn(recs[0]) for recs in sheets]
+        agree, pairs = scorer_agreement(sheets, scores, min_judges)
+        top1 = float(np.mean([int(np.argmax(sc)) == winners[recs[0]["sheet"]] for recs, sc in zip(sheets, scores)]))
         rows[name] = {"agreement": round(agree, 4), "pairs": pairs, "top1": round(top1, 4),
                       "seconds": round(time.perf_counter() - t, 1)}
         print(f"{name}: agreement {agree:.3f} over {pairs} pairs, top-1 {top1:.3f}", file=sys.stderr, flush=True)

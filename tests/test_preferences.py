@@ -148,11 +148,11 @@ def test_majority_and_agreement():
     a = judge_agreement([recs])
     # judges a-b agree on 6/6, a-c and b-c on 5/6
     assert a.pairwise == pytest.approx(16 / 18)
-    perfect, n = scorer_agreement([recs], lambda r: np.array([4.0, 3.0, 2.0, 1.0]))
+    perfect, n = scorer_agreement([recs], [np.array([4.0, 3.0, 2.0, 1.0])])
     assert perfect == 1.0 and n == 6
-    reverse, _ = scorer_agreement([recs], lambda r: np.array([1.0, 2.0, 3.0, 4.0]))
+    reverse, _ = scorer_agreement([recs], [np.array([1.0, 2.0, 3.0, 4.0])])
     assert reverse == 0.0
-    tie, _ = scorer_agreement([recs], lambda r: np.zeros(4))
+    tie, _ = scorer_agreement([recs], [np.zeros(4)])
     assert tie == 0.5
 
 
@@ -237,8 +237,7 @@ def test_fitted_weights_follow_the_term_the_judges_follow():
     w = np.array([weights.weight(t) for t in FITTED_TERMS])
     assert w[FITTED_TERMS.index("headroom")] > 0.5 * w.sum()
     sc = weighted_scores(w, data)
-    lookup = {g[0]["sheet"]: sc[i] for i, g in enumerate(data.sheets)}
-    fitted, _ = scorer_agreement(data.sheets, lambda r: lookup[r["sheet"]])
+    fitted, _ = scorer_agreement(data.sheets, sc)
     assert fitted > 0.85
     assert weights.weight("retrieval") == 2.0  # not fitted: kept as set by hand
 

@@ -242,8 +242,7 @@ def fit_weights_command(
 
     def agreement(w: ScoringWeights, d: PairData) -> float:
         sc = weighted_scores(np.array([w.weight(t) for t in FITTED_TERMS]), d)
-        lookup = {g[0]["sheet"]: sc[i] for i, g in enumerate(d.sheets)}
-        return scorer_agreement(d.sheets, lambda r: lookup[r["sheet"]])[0]
+        return scorer_agreement(d.sheets, sc)[0]
 
     hand = ScoringWeights.load()
     out.parent.mkdir(parents=True, exist_ok=True)

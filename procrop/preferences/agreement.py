@@ -4,20 +4,20 @@
   on which the two order the pair the same way, and each judge against the majority of the
   *other* judges of the sheet (pairs where the others tie are left out): the ceiling a scorer
   measured against a majority can reach.
-* :func:`scorer_agreement`: the share of majority pairs a scorer orders the same way (a tie in
-  the scorer counts half).
+* :func:`scorer_agreement`: the share of majority pairs a scorer's scores order the same way (a
+  tie in the scorer counts half).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-from .records import majority_pairs, pair_votes, record_pairs
+from .records import majority_pairs, pair_votes
 
 
 @dataclass(frozen=True)
@@ -31,21 +31,13 @@ class Agreement:
     loo_pairs: int
 
 
-def _orders(record: dict[str, Any]) -> dict[tuple[int, int], int]:
-    out = {}
-    for better, worse in record_pairs(record):
-        i, j = min(better, worse), max(better, worse)
-        out[(i, j)] = 1 if better == i else -1
-    return out
-
-
 def judge_agreement(sheets: list[list[dict[str, Any]]]) -> Agreement:
     """Agreement among the judges of each sheet (sheets with one judge add nothing)."""
     agree = total = loo_agree = loo_total = 0
     for records in sheets:
         if len(records) < 2:
             continue
-        orders = [_orders(r) for r in records]
+        orders = [pair_votes([r]) for r in records]  # one judge's vote: +1 or -1 per pair
         for a, b in combinations(orders, 2):
             for pair, v in a.items():
                 if pair in b:
@@ -61,17 +53,17 @@ def judge_agreement(sheets: list[list[dict[str, Any]]]) -> Agreement:
 
 
 def scorer_agreement(
-    sheets: list[list[dict[str, Any]]], score: Callable[[dict[str, Any]], np.ndarray], min_judges: int = 1
+    sheets: list[list[dict[str, Any]]], scores: Sequence[np.ndarray], min_judges: int = 1
 ) -> tuple[float, int]:
-    """Share of majority pairs ``score`` orders as the judges do, and the number of pairs.
-    ``score(record)`` returns one score per box of the record's sheet (higher is better)."""
+    """Share of majority pairs a scorer orders as the judges do, and the number of pairs.
+    ``scores[i]`` holds one score per box of ``sheets[i]`` (higher is better)."""
     hits = 0.0
     n = 0
-    for records in sheets:
+    for records, sheet_scores in zip(sheets, scores, strict=True):
         pairs = majority_pairs(records, min_judges)
         if not pairs:
             continue
-        s = np.asarray(score(records[0]), dtype=float)
+        s = np.asarray(sheet_scores, dtype=float)
         for better, worse, _ in pairs:
             n += 1
             hits += 1.0 if s[better] > s[worse] else 0.5 if s[better] == s[worse] else 0.0

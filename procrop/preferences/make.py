@@ -14,6 +14,7 @@ training sheets ``free`` and two eligible fixed ratios.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ def sheet_ratios(name: str, W: int, H: int, validation: bool) -> list[str]:
     rng = random.Random(_seed("ratios:" + name))
     eligible = {
         r: wgt for r, wgt in RATIO_WEIGHTS.items()
-        if (lambda s: s[0] * s[1])(largest_size(W, H, parse_ratio(r).value or 1.0)) < ELIGIBLE_AREA * W * H
+        if math.prod(largest_size(W, H, parse_ratio(r).value or 1.0)) < ELIGIBLE_AREA * W * H
     }
     chosen: list[str] = []
     while eligible and len(chosen) < 2:
@@ -92,8 +93,9 @@ class SheetMaker:
 
         per_ratio: dict[str, dict[str, list[Box]]] = {r: {} for r in ratios}
         analysis = None
+        loaded = self.learned.load(job.path)  # decoded once for both scorers (same loading options)
         for name, cropper in (("learned", self.learned), ("classic", self.classic)):
-            result = cropper.process(job.path, ratios, top_k=2)
+            result = cropper.process(loaded, ratios, top_k=2)
             analysis = analysis or result.analysis
             for r in ratios:
                 per_ratio[r][name] = [tuple(c.box) for c in result.for_ratio(r)]  # type: ignore[misc]

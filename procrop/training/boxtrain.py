@@ -219,6 +219,13 @@ def train_epoch(model: BoxNet, opt: torch.optim.Optimizer, sched: Any, train: Bo
     return float(np.mean(state.losses))
 
 
+def warmup_cosine(opt: torch.optim.Optimizer, total: int, warmup: int = 100) -> Any:
+    """The learning-rate schedule of the box scorer's training: linear warm-up over ``warmup``
+    steps, then cosine to 0 at step ``total``."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+
+
 def _restore(last: Path, model: BoxNet, opt: torch.optim.Optimizer, sched: Any, rng: np.random.Generator
              ) -> tuple[int, dict[str, Any], EpochState | None]:
     """Load ``last.pt`` into the model, optimiser, schedule and RNGs; the next epoch, the best record
@@ -293,8 +300,7 @@ def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train) / cfg.batch)
     total = cfg.epochs * steps_per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    sched = warmup_cosine(opt, total)
     rng = np.random.default_rng(cfg.seed)
     start, best, partial = 0, {"recovery": {"all": -1.0}}, None
     last = out / "last.pt"

@@ -34,11 +34,13 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UsageError
+from ..geometry import xywh_to_xyxy
 from ..model.boxnet import BoxNet, BoxNetConfig
 from ..model.tokens import tokenize
 from ..preferences.agreement import scorer_agreement
 from ..preferences.records import group_by_sheet, majority_pairs
-from .boxtrain import BoxData, BoxTrainConfig, _log, _save, recovery, retrieve_refs, train_epoch
+from .boxtrain import (BoxData, BoxTrainConfig, _log, _restore, _save, check_resumable, recovery, retrieve_refs,
+                       train_epoch, warmup_cosine)
 
 SHEET_BOXES = 4
 
@@ -85,12 +87,12 @@ def cache_photo_features(photos_dir: str | Path, names: list[str], out: str | Pa
         rows["size"].append((loaded.width, loaded.height))
         rows["text"].append(text)
         rows["names"].append(n)
-    merged = {k: np.concatenate([cache[k], np.stack(v)]) if cache else np.stack(v)
-              for k, v in rows.items() if k in ("c3", "c4", "c5")}
-    merged["size"] = np.concatenate([cache["size"], np.array(rows["size"], np.int32)]) if cache \
-        else np.array(rows["size"], np.int32)
-    meta = {"names": (cache["names"] if cache else []) + rows["names"],
-            "text": (cache["text"] if cache else []) + rows["text"]}
+    merged = {k: np.stack(rows[k]) for k in ("c3", "c4", "c5")}
+    merged["size"] = np.array(rows["size"], np.int32)
+    meta = {k: rows[k] for k in ("names", "text")}
+    if cache:  # the new photos go after the cached ones
+        merged = {k: np.concatenate([cache[k], v]) for k, v in merged.items()}
+        meta = {k: cache[k] + v for k, v in meta.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out) as fh:
         np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **merged)
@@ -130,8 +132,7 @@ class SheetData:
         self.pairs: list[list[tuple[int, int, float]]] = []
         for s, recs in enumerate(self.sheets):
             W, H = size[s]
-            b = np.array(recs[0]["boxes"], np.float32)
-            xyxy = np.stack([b[:, 0] / W, b[:, 1] / H, (b[:, 0] + b[:, 2]) / W, (b[:, 1] + b[:, 3]) / H], 1)
+            xyxy = xywh_to_xyxy(np.array(recs[0]["boxes"], np.float32)) / np.array([W, H, W, H], np.float32)
             self.boxes[s] = xyxy[0]
             self.boxes[s, : len(xyxy)] = np.clip(xyxy, 0, 1)
             self.pairs.append(majority_pairs(recs))
@@ -165,8 +166,7 @@ def sheet_agreement(model: BoxNet, data: SheetData) -> float:
     model.eval()
     scores = np.concatenate([data.logits(model, np.arange(i, min(i + 64, len(data)))).numpy()
                              for i in range(0, len(data), 64)]) if len(data) else np.zeros((0, 4))
-    lookup = {recs[0]["sheet"]: scores[i] for i, recs in enumerate(data.sheets)}
-    return scorer_agreement(data.sheets, lambda rec: lookup[rec["sheet"]])[0]
+    return scorer_agreement(data.sheets, scores)[0]
 
 
 # ---- the loop ----------------------------------------------------------------------------------
@@ -216,26 +216,17 @@ def train_preferences(
     sheets, selection = SheetData(fit, features, db_path, net), SheetData(select, features, db_path, net)
     model = BoxNet(net)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.box.lr, weight_decay=cfg.box.weight_decay)
-    total = cfg.box.epochs * math.ceil(len(boxes) / cfg.box.batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 100) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    sched = warmup_cosine(opt, cfg.box.epochs * math.ceil(len(boxes) / cfg.box.batch))
     rng = np.random.default_rng(cfg.seed)
     start, best = 0, {"selection_agreement": -1.0}
     last = out / "last.pt"
-    if last.exists():
-        state = torch.load(last, weights_only=False)
-        if state.get("config") != _config_dict(cfg):
-            raise UsageError(f"{last} was trained with other options; use a new --out folder")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        start, best = state["epoch"] + 1, state["best"]
-        _log(out, {"resumed_at_epoch": start})
     meta = {"config": _config_dict(cfg), "train": boxsets_train, "val": boxsets_val, "references": db_path,
             "fit_sheets": len(sheets), "selection_sheets": len(selection),
             "fit_pairs": sum(len(p) for p in sheets.pairs)}
+    if last.exists():
+        check_resumable(out, meta)  # refuses other options, naming each change
+        start, best, _ = _restore(last, model, opt, sched, rng)  # epochs end whole here: no partial state
+        _log(out, {"resumed_at_epoch": start})
     (out / "run.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     end = cfg.box.epochs if stop_after is None else min(cfg.box.epochs, start + stop_after)
     for epoch in range(start, end):
@@ -251,7 +242,7 @@ def train_preferences(
         _log(out, record)
         _save(last, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "epoch": epoch,
-                     "best": best, "config": _config_dict(cfg)})
+                     "best": best})
     return best
 
 
