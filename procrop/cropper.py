@@ -46,6 +46,7 @@ from .perception.describe import describe
 from .perception.detectors import Detector
 from .scoring.context import ExtraTerm, ScoringContext, TermValues
 from .scoring.explain import explain_crop
+from .scoring.extra import apply_extra_terms, apply_extra_terms_batched
 from .scoring.protection import allowed_crops
 from .scoring.setup import scoring_setup
 from .scoring.weights import ScoringWeights
@@ -183,7 +184,8 @@ class Cropper:
         object_detector: replaces the default YOLOX-nano detector.
         pose: body keypoints of detected people (MoveNet; extra ``procrop[pose]``) place the
             joints a crop must not cut through; off: the proportions of a standing figure.
-        scorer: ``"learned"`` (default) or ``"classic"``: see :mod:`procrop.scoring.setup`.
+        scorer: ``"learned"`` (default), ``"classic"`` or ``"preference"``: see
+            :mod:`procrop.scoring.setup`.
         learned_model: a learned-scorer bundle folder (default: the one shipped with procrop).
     """
 
@@ -216,7 +218,8 @@ class Cropper:
             scorer, weights, extra_terms, reference_db, model, model_weight, learned_model
         )
         self.candidate_config = candidates or CandidateConfig()
-        if self.scorer_name == "learned" and (self.candidate_config.scales, self.candidate_config.grid) == (8, 12):
+        searches = self.scorer_name in ("learned", "preference")
+        if searches and (self.candidate_config.scales, self.candidate_config.grid) == (8, 12):
             # the learned term searches boxes itself: a coarse grid (plus the anchored crops) is enough
             self.candidate_config = replace(self.candidate_config, scales=4, grid=6)
         self.analyzer = Analyzer(
@@ -234,7 +237,8 @@ class Cropper:
     @property
     def model_name(self) -> str | None:
         """The learned model in use (``None`` with the classic scorer)."""
-        return next((str(t.model_name) for t in self.extra_terms if getattr(t, "model_name", None)), None)
+        named = [str(t.model_name) for t in self.extra_terms if getattr(t, "model_name", None)]
+        return named[-1] if named else None
 
     # ---- public API ------------------------------------------------------------------------
 
@@ -293,7 +297,7 @@ class Cropper:
         shortlists = [self._shortlist(ctx, ratio) for ratio in requested]
         # the uncropped frame and every shortlist go through the extra terms in one batch
         parts = [(full, self.scorer.terms(ctx, full))] + shortlists
-        self._apply_extra_terms_batched(ctx, parts)
+        apply_extra_terms_batched(ctx, self.extra_terms, self.scorer.weights, parts)
         uncropped = float(self.scorer.combine(parts[0][1])[0])
         crops: list[Crop] = []
         for ratio, (boxes, tv) in zip(requested, shortlists):
@@ -323,7 +327,7 @@ class Cropper:
         ctx = self.prepare(image)
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         tv = self.scorer.terms(ctx, b)
-        self._apply_extra_terms(ctx, b, tv)
+        apply_extra_terms(ctx, self.extra_terms, self.scorer.weights, b, tv)
         return self.scorer.combine(tv)
 
     def prepare(self, image: ImageSource | LoadedImage) -> ScoringContext:
@@ -341,7 +345,7 @@ class Cropper:
         W, H = ctx.analysis.width, ctx.analysis.height
         boxes = np.asarray([box, (0, 0, W, H)], dtype=np.int64)
         tv = self.scorer.terms(ctx, boxes)
-        self._apply_extra_terms(ctx, boxes, tv)
+        apply_extra_terms(ctx, self.extra_terms, self.scorer.weights, boxes, tv)
         scores = self.scorer.combine(tv)
         crop = self._make_crop(ctx, parse_ratios(ratio)[0], boxes, tv, scores, 0, 1, float(scores[1]))
         return crop, float(scores[1])
@@ -420,27 +424,6 @@ class Cropper:
             output_size=ratio.output_size,
             references=self._crop_references(ctx, boxes[i]),
         )
-
-    def _apply_extra_terms_batched(self, ctx: ScoringContext, parts: list[tuple[np.ndarray, TermValues]]) -> None:
-        """Evaluate the extra terms once over the boxes of several parts, then split the values
-        back into each part's term values."""
-        if not self.extra_terms:
-            return
-        everything = np.concatenate([b for b, _ in parts])
-        merged = TermValues({}, {})
-        self._apply_extra_terms(ctx, everything, merged)
-        start = 0
-        for boxes, tv in parts:
-            end = start + len(boxes)
-            for name in merged.values:
-                tv.add(name, merged.values[name][start:end], merged.applicable[name][start:end])
-            start = end
-
-    def _apply_extra_terms(self, ctx: ScoringContext, boxes: np.ndarray, tv: TermValues) -> None:
-        for term in self.extra_terms:
-            if self.scorer.weights.weight(term.name) > 0:
-                values, applicable = term.evaluate(ctx, boxes)
-                tv.add(term.name, values, applicable)
 
     def _crop_references(self, ctx: ScoringContext, box: np.ndarray) -> tuple[dict[str, Any], ...]:
         for term in self.extra_terms:

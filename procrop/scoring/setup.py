@@ -7,6 +7,10 @@ plugged-in terms:
 * ``learned`` (default): :class:`~procrop.scoring.terms.learned.LearnedTerm` is the only weighted
   term (every hand-set weight becomes 0, ``learned`` 1); it retrieves from its own bundle;
 * ``classic``: the hand-set weights, plus the retrieval term of ``reference_db`` first;
+* ``preference``: the learned term feeds the preference term
+  (:class:`~procrop.scoring.terms.preference.PreferenceTerm`, fitted to editors' rankings), which
+  reads it with the base terms and is the only weighted term; a ``PreferenceTerm`` passed in
+  ``extra_terms`` replaces the shipped model;
 * a ``model`` checkpoint implies ``classic`` plus its ``neural`` term (default weight 1.5 x the sum
   of the others).
 """
@@ -22,7 +26,7 @@ from .context import ExtraTerm
 from .terms.retrieval import retrieval_term_for
 from .weights import ScoringWeights
 
-SCORERS = ("learned", "classic")
+SCORERS = ("learned", "classic", "preference")
 
 
 def scoring_setup(
@@ -34,10 +38,10 @@ def scoring_setup(
     model_weight: float | None = None,
     learned_model: str | Path | None = None,
 ) -> tuple[str, CompositionScorer, tuple[ExtraTerm, ...]]:
-    """The scorer's name in use (``learned`` or ``classic``), the weighted scorer and the extra
+    """The scorer's name in use (one of :data:`SCORERS`), the weighted scorer and the extra
     terms, retrieval first (see the module docstring)."""
     if scorer not in SCORERS:
-        raise UsageError(f"scorer must be 'learned' or 'classic', got {scorer!r}")
+        raise UsageError(f"scorer must be one of {', '.join(SCORERS)}; got {scorer!r}")
     name = "classic" if model is not None else scorer
     if isinstance(weights, (str, Path)):
         weights = ScoringWeights.load(weights)
@@ -50,11 +54,16 @@ def scoring_setup(
         if model_weight is None:
             model_weight = 1.5 * sum(v for k, v in weights.weights.items() if k != "neural")
         weights = weights.with_weights(neural=model_weight)
-    if name == "learned":
+    if name in ("learned", "preference"):
         from .terms.learned import LearnedTerm
 
-        terms.append(LearnedTerm(learned_model))
-        weights = weights.with_weights(**{**{k: 0.0 for k in weights.weights}, "learned": 1.0})
+        own = [t for t in terms if t.name == "preference"]
+        terms = [t for t in terms if t.name != "preference"] + [LearnedTerm(learned_model)]
+        weights = weights.with_weights(**{**{k: 0.0 for k in weights.weights}, name: 1.0})
+        if name == "preference":
+            from .terms.preference import PreferenceTerm
+
+            terms += own[-1:] or [PreferenceTerm()]
     retrieval = retrieval_term_for(reference_db) if name == "classic" else None
     if retrieval is not None and not any(t.name == "retrieval" for t in terms):
         terms.insert(0, retrieval)

@@ -1,0 +1,51 @@
+"""Running the plugged-in terms (:class:`~procrop.scoring.context.ExtraTerm`) over candidates.
+
+A term runs when its weight is positive, or when a later term reads the others' values (the
+preference term, ``reads_terms = True``, takes the base terms and the learned term as inputs even
+though only its own value is weighted). Such a term is called as ``evaluate(ctx, boxes, tv)``.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .context import ExtraTerm, ScoringContext, TermValues
+from .weights import ScoringWeights
+
+
+def apply_extra_terms(ctx: ScoringContext, terms: Sequence[ExtraTerm], weights: ScoringWeights,
+                      boxes: np.ndarray, tv: TermValues) -> None:
+    """Add each term's values on ``(N, 4)`` ``boxes`` to ``tv``, in order."""
+    feeds = any(getattr(t, "reads_terms", False) for t in terms)
+    for term in terms:
+        if not feeds and weights.weight(term.name) <= 0:
+            continue
+        if getattr(term, "reads_terms", False):
+            values, applicable = term.evaluate(ctx, boxes, tv)  # type: ignore[call-arg]
+        else:
+            values, applicable = term.evaluate(ctx, boxes)
+        tv.add(term.name, values, applicable)
+
+
+def apply_extra_terms_batched(ctx: ScoringContext, terms: Sequence[ExtraTerm], weights: ScoringWeights,
+                              parts: list[tuple[np.ndarray, TermValues]]) -> None:
+    """:func:`apply_extra_terms` once over the boxes of several parts (one batch per model call),
+    each part's values then split back into its own :class:`TermValues`."""
+    if not terms:
+        return
+    everything = np.concatenate([b for b, _ in parts])
+    merged = TermValues(
+        {k: np.concatenate([tv.values[k] for _, tv in parts]) for k in parts[0][1].values},
+        {k: np.concatenate([tv.applicable[k] for _, tv in parts]) for k in parts[0][1].values},
+    )
+    base = set(merged.values)
+    apply_extra_terms(ctx, terms, weights, everything, merged)
+    start = 0
+    for boxes, tv in parts:
+        end = start + len(boxes)
+        for name in merged.values:
+            if name not in base:
+                tv.add(name, merged.values[name][start:end], merged.applicable[name][start:end])
+        start = end
