@@ -15,12 +15,17 @@ from .context import ExtraTerm, ScoringContext, TermValues
 from .weights import ScoringWeights
 
 
+def term_runs(term: ExtraTerm, terms: Sequence[ExtraTerm], weights: ScoringWeights) -> bool:
+    """Whether ``term`` is evaluated (and its proposals used): a positive weight, or a term among
+    ``terms`` that reads the others' values."""
+    return weights.weight(term.name) > 0 or any(getattr(t, "reads_terms", False) for t in terms)
+
+
 def apply_extra_terms(ctx: ScoringContext, terms: Sequence[ExtraTerm], weights: ScoringWeights,
                       boxes: np.ndarray, tv: TermValues) -> None:
     """Add each term's values on ``(N, 4)`` ``boxes`` to ``tv``, in order."""
-    feeds = any(getattr(t, "reads_terms", False) for t in terms)
     for term in terms:
-        if not feeds and weights.weight(term.name) <= 0:
+        if not term_runs(term, terms, weights):
             continue
         if getattr(term, "reads_terms", False):
             values, applicable = term.evaluate(ctx, boxes, tv)  # type: ignore[call-arg]

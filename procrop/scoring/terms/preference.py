@@ -1,0 +1,167 @@
+"""The preference term: how editors rank crops, learned from their rankings (``docs/judging.md``).
+
+A :class:`PreferenceModel` is a small ensemble of networks (standardised features -> one hidden
+tanh layer, or none -> a score) over the interpretable features of
+:mod:`procrop.scoring.preference_features`: the base terms, the learned box scorer's value,
+geometry, how much of each subject an edge cuts, saliency pressed against the edges and empty
+space. It was fitted by ``procrop prefs fit`` (:mod:`procrop.training.preffit`) on judged sheets;
+the file is a plain ``.npz`` read with numpy alone.
+
+As an :class:`~procrop.scoring.context.ExtraTerm` (:class:`PreferenceTerm`) it runs after the
+base terms and the learned term (it reads both: ``reads_terms``), on every candidate, and its
+value is the crop's score.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ...errors import UsageError
+from ..context import ScoringContext, TermValues
+from ..preference_features import FEATURE_NAMES, crop_features
+
+#: The preference model shipped with procrop.
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "preference" / "preference.npz"
+
+
+class PreferenceModel:
+    """Scores feature rows: ``(N, F)`` -> ``(N,)`` logits (mean over the ensemble).
+
+    Args:
+        names: feature names, in column order (checked against :data:`FEATURE_NAMES`).
+        mean, std: ``(F,)`` standardisation.
+        layers: per ensemble member, ``[(W, b), ...]``: ``W (in, out)``; tanh between layers.
+        meta: how the model was fitted (data counts, settings, cross-validated agreement).
+    """
+
+    def __init__(self, names: Sequence[str], mean: np.ndarray, std: np.ndarray,
+                 layers: list[list[tuple[np.ndarray, np.ndarray]]], meta: dict[str, Any] | None = None) -> None:
+        self.names = tuple(names)
+        self.mean = np.asarray(mean, np.float64)
+        self.std = np.asarray(std, np.float64)
+        self.layers = layers
+        self.meta = dict(meta or {})
+
+    @classmethod
+    def from_networks(cls, nets: list[Any], names: Sequence[str], mean: np.ndarray, std: np.ndarray) -> PreferenceModel:
+        """From torch modules (a ``Linear`` or ``Sequential(Linear, Tanh, Linear)``)."""
+        layers = []
+        for net in nets:
+            linears = [m for m in (net if hasattr(net, "__iter__") else [net]) if hasattr(m, "weight")]
+            layers.append([(m.weight.detach().numpy().T.astype(np.float64), m.bias.detach().numpy().astype(np.float64))
+                           for m in linears])
+        return cls(names, mean, std, layers)
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        x = (np.asarray(features, np.float64) - self.mean) / self.std
+        out = np.zeros(len(x))
+        for member in self.layers:
+            h = x
+            for k, (w, b) in enumerate(member):
+                h = h @ w + b
+                if k < len(member) - 1:
+                    h = np.tanh(h)
+            out += h[:, 0]
+        return out / max(len(self.layers), 1)
+
+    def save(self, path: str | os.PathLike) -> None:
+        arrays: dict[str, Any] = {"names": np.array(self.names), "mean": self.mean, "std": self.std,
+                                  "meta": np.array(json.dumps(self.meta))}
+        for m, member in enumerate(self.layers):
+            for k, (w, b) in enumerate(member):
+                arrays[f"m{m}_w{k}"] = w.astype(np.float32)
+                arrays[f"m{m}_b{k}"] = b.astype(np.float32)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(str(path) + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> PreferenceModel:
+        """Read a model file (default: the shipped one); one clear error when it is not one."""
+        path = Path(path) if path is not None else DEFAULT_MODEL
+        if not path.is_file():
+            raise UsageError(f"{path}: no such preference model file")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                names = [str(n) for n in z["names"]]
+                members: dict[int, dict[int, list[np.ndarray]]] = {}
+                for key in z.files:
+                    if key.startswith("m") and "_" in key:
+                        m, rest = key[1:].split("_")
+                        members.setdefault(int(m), {}).setdefault(int(rest[1:]), [None, None])[
+                            0 if rest[0] == "w" else 1] = z[key].astype(np.float64)
+                layers = [[tuple(members[m][k]) for k in sorted(members[m])] for m in sorted(members)]
+                model = cls(names, z["mean"], z["std"], layers, json.loads(str(z["meta"])))
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(f"{path}: not a preference model file ({e})") from None
+        if tuple(names) != FEATURE_NAMES:
+            raise UsageError(f"{path}: the model's features do not match this procrop version's "
+                             f"({len(names)} vs {len(FEATURE_NAMES)}); refit it with `procrop prefs fit`")
+        return model
+
+
+def uncropped_learned(ctx: ScoringContext, learned: Any) -> float | None:
+    """The learned term's value for the whole photo (cached per photo), ``None`` without one."""
+    if learned is None:
+        return None
+    if "preference:uncropped" not in ctx.cache:
+        a = ctx.analysis
+        values, _ = learned.evaluate(ctx, np.array([[0, 0, a.width, a.height]], np.float64))
+        ctx.cache["preference:uncropped"] = float(values[0])
+    return ctx.cache["preference:uncropped"]
+
+
+class PreferenceTerm:
+    """:class:`~procrop.scoring.context.ExtraTerm` named ``preference`` (see the module docstring).
+
+    Args:
+        model: a model file (default: the shipped one).
+    """
+
+    name = "preference"
+    scores_every_candidate = True
+    reads_terms = True
+
+    def __init__(self, model: str | os.PathLike | None = None) -> None:
+        self.model = PreferenceModel.load(model)
+        #: the term whose value for the uncropped photo is a feature (set by :func:`scoring_setup`)
+        self.learned: Any = None
+
+    def features(self, ctx: ScoringContext, boxes: np.ndarray, tv: TermValues) -> np.ndarray:
+        """The model's input rows for ``boxes`` (:func:`crop_features`)."""
+        return crop_features(ctx, boxes, tv, uncropped_learned(ctx, self.learned))
+
+    @property
+    def model_name(self) -> str:
+        return str(self.model.meta.get("name", "procrop-preference"))
+
+    def evaluate(self, ctx: ScoringContext, boxes: np.ndarray, tv: TermValues | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores in (0, 1) of ``(N, 4)`` boxes given the terms already computed on them."""
+        if tv is None:
+            raise ValueError("the preference term reads the other terms: pass their values")
+        feats = self.features(ctx, boxes, tv)
+        return 1.0 / (1.0 + np.exp(-self.model.logits(feats))), np.ones(len(feats), bool)
+
+    def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
+        tv = TermValues({}, {})
+        f = dict(zip(FEATURE_NAMES, crop_features(ctx, np.asarray(box, float).reshape(1, 4), tv)[0]))
+        parts = []
+        if f["face_cut"] > 0 or f["people_cut"] > 0:
+            parts.append("cuts into a person")
+        elif f["region_cut"] > 0.05:
+            parts.append("cuts a salient region at an edge")
+        else:
+            parts.append("keeps the salient regions whole")
+        if f["regions_left_out"] > 0.2:
+            parts.append("leaves out part of what stands out")
+        if f["edge_pressure"] > 0.5:
+            parts.append("has detail pressed against an edge")
+        if f["empty_share"] > 0.6:
+            parts.append("keeps much empty space")
+        return "editors' preference model: " + ", ".join(parts)
