@@ -32,7 +32,7 @@ def build_train_db(train: list[str], workers: int) -> Path:
     from procrop.retrieval import build_database
 
     db = Path(tempfile.mkdtemp()) / "train_db"
-    build_database(train, db, workers=workers)
+    build_database(train, db, encoder="layout", workers=workers, composition=False)
     return db
 
 

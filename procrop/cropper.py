@@ -167,7 +167,8 @@ class Cropper:
             (Haar cascades with ``profile="fast"``).
         people_detector: optional extra whole-person detector.
         extra_terms: plugged-in :class:`~procrop.scoring.composition.ExtraTerm` objects.
-        reference_db: the classic scorer's retrieval database (default: bundled; ``None``: off).
+        reference_db: a reference database folder: the learned scorer retrieves from it and crops
+            like its photos (``style_strength``); the classic scorer's retrieval (default: bundled; ``None``: off).
         diversity_iou: crops of one ratio overlap less than this (IoU).
         min_score_ratio: alternatives scoring below this share of the best crop of their ratio
             are not returned, so top-K never pads the list with poor crops.
@@ -187,6 +188,8 @@ class Cropper:
         scorer: ``"learned"`` (default), ``"classic"`` or ``"preference"``: see
             :mod:`procrop.scoring.setup`.
         learned_model: a learned-scorer bundle folder (default: the one shipped with procrop).
+        style_strength: weight of the references' composition beside the learned score's 1
+            (:mod:`procrop.scoring.terms.style`); default 1 with a ``reference_db`` folder, 0 otherwise.
     """
 
     def __init__(
@@ -211,11 +214,12 @@ class Cropper:
         pose: bool = False,
         scorer: str = "learned",
         learned_model: str | Path | None = None,
+        style_strength: float | None = None,
     ) -> None:
         if not (0 < diversity_iou <= 1):
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
         self.scorer_name, self.scorer, self.extra_terms = scoring_setup(
-            scorer, weights, extra_terms, reference_db, model, model_weight, learned_model
+            scorer, weights, extra_terms, reference_db, model, model_weight, learned_model, style_strength
         )
         self.candidate_config = candidates or CandidateConfig()
         searches = self.scorer_name in ("learned", "preference")

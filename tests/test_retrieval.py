@@ -43,7 +43,7 @@ runner = CliRunner()
 def small_db(photo_paths: list[Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     photos = photo_paths[::12]
     out = tmp_path_factory.mktemp("db") / "small"
-    report = build_database([str(p) for p in photos], out, thumbnails=True)
+    report = build_database([str(p) for p in photos], out, encoder="layout", thumbnails=True)
     assert report.added == len(photos) and not report.failed
     return out, photos
 
@@ -388,7 +388,7 @@ def test_retrieval_ranks_the_professional_frame_higher(photo_paths: list[Path], 
     train = [p for i, p in enumerate(photo_paths) if i % 5]
     held_out = [p for i, p in enumerate(photo_paths) if i % 5 == 0][:30]
     db = tmp_path / "train_db"
-    build_database([str(p) for p in train], db, workers=2)
+    build_database([str(p) for p in train], db, encoder="layout", workers=2)
     term = RetrievalTerm(db)
     cropper = Cropper(scorer="classic", reference_db=None)
     rng = np.random.default_rng(0)

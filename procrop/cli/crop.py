@@ -46,7 +46,12 @@ def crop_command(
         "learned", "--scorer", help="learned (default: trained on professional compositions) or classic (hand-set terms)."
     ),
     learned_model: Optional[str] = typer.Option(None, "--learned-model", help="Learned-scorer bundle folder (default: shipped)."),
-    db: Optional[str] = typer.Option(None, "--db", help="Reference database of professional photos (classic scorer)."),
+    db: Optional[str] = typer.Option(
+        None, "--db", help="Reference database ('procrop index build PHOTOS --out DB'): crop like its photos "
+        "(learned scorer), or the classic scorer's retrieval."),
+    style_strength: Optional[float] = typer.Option(
+        None, "--style-strength", min=0.0, help="How strongly the --db photos' composition (subject place and size, "
+        "horizon) steers the crops, beside the learned score's 1; 0 = off. Default 1 with --db."),
     no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off (classic scorer)."),
     model: Optional[str] = typer.Option(None, "--model", help="Neural ProCrop checkpoint (extra procrop\\[torch]; implies --scorer classic)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),
@@ -86,7 +91,9 @@ def crop_command(
     )
     if scorer not in ("learned", "classic"):
         raise usage_error(f"--scorer {scorer!r}: use learned or classic")
-    classic_only = [name for name, given in (("--db", db), ("--no-db", no_db), ("--weights", weights)) if given]
+    classic_only = [name for name, given in (("--no-db", no_db), ("--weights", weights)) if given]
+    if style_strength is not None and (scorer != "learned" or model or not db):
+        raise usage_error("--style-strength steers the learned scorer with a --db of your photos: add --db DB")
     if scorer == "learned" and not model and classic_only:
         raise usage_error(f"{', '.join(classic_only)} applies to the classic scorer: add --scorer classic")
     if learned_model and not (Path(learned_model) / "model.json").exists():
@@ -94,7 +101,13 @@ def crop_command(
     options = replace(options, profile="fast" if fast else "default", pose=pose,
                       scorer="classic" if model else scorer,
                       learned_model=str(Path(learned_model).resolve()) if learned_model else None,
-                      no_upscale=no_upscale)
+                      no_upscale=no_upscale, style_strength=style_strength)
+    if db and options.scorer == "learned":  # a missing or unusable database: one line, before any photo
+        from ..scoring.terms.learned import LearnedTerm
+        from ..scoring.terms.style import style_term_for
+
+        with usage_errors():
+            style_term_for(LearnedTerm(options.learned_model, reference_db=db), style_strength, True)
     stream = json_path is None and out is None and len(files) > 1
     with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
         tid = bar.add_task("crop", total=len(files))

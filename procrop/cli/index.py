@@ -45,8 +45,13 @@ def _run_build(
     from ..retrieval import build_database, read_licences
 
     files, problems = iter_image_files(photos)
+    problems += [(f, "no such file") for f in files if not Path(f).is_file()]
+    files = [f for f in files if Path(f).is_file()]
     if not files:
+        exit_if_failed(problems)  # nothing to encode: say why, and create no database
         raise usage_error("no input images")
+    if out.exists() and not out.is_dir():
+        raise usage_error(f"{out}: exists and is not a database folder")
     try:
         lic = read_licences(licences) if licences else None
     except OSError as exc:
@@ -64,11 +69,11 @@ def _run_build(
                 thumbnails=thumbnails,
                 source_root=source_root,
                 licences=lic,
-                progress=lambda done, total: bar.update(tid, completed=done),
+                progress=lambda done, total: bar.update(tid, completed=done, total=total),
                 must_exist=must_exist,
                 chunk=chunk,
             )
-    if not quiet:
+    if not quiet and (report.added or report.already_present or report.duplicates or not report.failed):
         err.print(
             f"{out}: added {report.added}, already present {report.already_present}, "
             f"duplicates skipped {report.duplicates}, failed {len(report.failed)} "
@@ -134,9 +139,14 @@ def index_info(
 ) -> None:
     """Show a database's encoder, size, shards and calibration (verifies every shard)."""
     from ..retrieval import ReferenceDB
+    from ..retrieval.composition import item_stats, read_composition
 
     with usage_errors():
         d = ReferenceDB.open(db)
+        try:
+            measured = sum(s is not None for s in item_stats(d.items, read_composition(db)))
+        except ValueError as exc:
+            raise usage_error(str(exc)) from None
     m = d.manifest
     size = sum(p.stat().st_size for p in Path(db).iterdir() if p.is_file())
     licences: dict[str, int] = {}
@@ -151,6 +161,7 @@ def index_info(
         "shards": len(m["shards"]),
         "bytes": size,
         "thumbnails": sum(t is not None for t in d.thumbnails),
+        "composition": measured,
         "created": m.get("created"),
         "updated": m.get("updated"),
         "calibration": m.get("calibration", {}),
@@ -163,6 +174,8 @@ def index_info(
     typer.echo(f"{db}: {len(d)} photos, {len(m['shards'])} shard(s), {size / 1e6:.2f} MB")
     typer.echo(f"encoder: {enc['name']} {enc['version']}, vectors {enc['dim']}-d, tokens {tuple(enc['token_shape'])}")
     typer.echo(f"created {m.get('created')}, updated {m.get('updated')}, thumbnails: {info['thumbnails']}")
+    typer.echo(f"composition measured (steers the learned scorer's style): {measured} of {len(d)} photos"
+               + ("" if measured == len(d) else " ('procrop index add DB PHOTOS' measures the rest)"))
     if info["calibration"]:
         cal = info["calibration"]
         typer.echo(f"layout similarity: random pairs {cal.get('grid_random', 0):.3f}, nearest neighbours {cal.get('grid_neighbour', 0):.3f}")

@@ -56,6 +56,8 @@ class EncodedPhoto:
     ref_mask: np.ndarray
     text_ids: np.ndarray
     references: list[dict[str, Any]] = field(default_factory=list)
+    #: database rows of ``references`` (same order)
+    ref_rows: list[int] = field(default_factory=list)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -65,12 +67,20 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class LearnedModel:
     """A learned box-scorer bundle (see the module docstring).
 
+    Args:
+        bundle: the bundle folder (default: the shipped one).
+        threads: onnxruntime intra-op threads.
+        references: a ``mobilenet`` reference database to retrieve from instead of the bundle's
+            own ``references/`` (``procrop index build`` makes one by default).
+
     Raises:
         ModelLoadError: naming the folder when a file is missing or unreadable.
     """
 
-    def __init__(self, bundle: str | os.PathLike | None = None, threads: int = 1) -> None:
+    def __init__(self, bundle: str | os.PathLike | None = None, threads: int = 1,
+                 references: str | os.PathLike | None = None) -> None:
         self.path = Path(bundle) if bundle else DEFAULT_BUNDLE
+        self.references_path = Path(references) if references is not None else self.path / "references"
         self.threads = threads
         self._lock = threading.Lock()
         self._sessions: dict[str, Any] | None = None
@@ -106,18 +116,27 @@ class LearnedModel:
 
     def _references(self) -> tuple[ExactIndex, np.ndarray, list[dict[str, Any]]]:
         if self._refs is None:
-            folder = self.path / "references"
-            if not self.config.get("refs") or not folder.exists():
+            folder = self.references_path
+            if not self.config.get("refs") or (folder == self.path / "references" and not folder.exists()):
                 self._refs = (ExactIndex(np.zeros((0, 1), np.float32)), np.zeros((0, 64, 64), np.float16), [])
             else:
-                from ..retrieval.store import ReferenceDB
+                from ..retrieval.store import DatabaseError, ReferenceDB
 
                 db = ReferenceDB.open(folder, expect_encoder="mobilenet")
+                shape = tuple(db.encoder_info.get("token_shape", ()))
+                want = (int(self.config["ref_tokens"]), int(self.config["ref_dim"]))
+                if shape != want:
+                    raise DatabaseError(f"{folder}: reference tokens {shape}, the learned model reads {want}")
                 self._refs = (ExactIndex(db.vectors), db.tokens, db.items)
         return self._refs
 
+    def reference_items(self) -> list[dict[str, Any]]:
+        """The items of the database it retrieves from (loaded, and checked, on first use)."""
+        return self._references()[2]
+
     def retrieve(self, c5: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        """Reference tokens ``(1, k, 64, 64)``, mask ``(1, k)`` and descriptions for a ``(1280, h, w)`` map."""
+        """Reference tokens ``(1, k, 64, 64)``, mask ``(1, k)`` and descriptions for a ``(1280, h, w)``
+        map; each description carries its database row under ``"_row"``."""
         index, tokens, items = self._references()
         refs = np.zeros((1, k, 64, 64), np.float32)
         mask = np.ones((1, k), bool)
@@ -126,7 +145,7 @@ class LearnedModel:
         sims, top = index.search(search_vector(np.ascontiguousarray(c5.transpose(1, 2, 0), dtype=np.float32)), k)
         refs[0, : top.shape[1]] = tokens[top[0]].astype(np.float32)
         mask[0, : top.shape[1]] = False
-        described = [{"source": items[i].get("source", ""), "similarity": round(float(sim), 4),
+        described = [{"_row": int(i), "source": items[i].get("source", ""), "similarity": round(float(sim), 4),
                       **({"licence": items[i]["licence"]} if "licence" in items[i] else {})}
                      for i, sim in zip(top[0], sims[0])]
         return refs, mask, described
@@ -143,12 +162,13 @@ class LearnedModel:
         maps = pixels if isinstance(pixels, BackboneMaps) else self.backbone(pixels)
         cfg = self.config
         refs, mask, described = self.retrieve(maps.c5[0], int(cfg["k_refs"]))
+        rows = [int(d.pop("_row")) for d in described]
         ids = np.asarray([tokenize(text, int(cfg["vocab"]), int(cfg["text_len"]))], np.int64)
         session = self._load()["encode"]
         feed = {"c3": maps.c3, "c4": maps.c4, "c5": maps.c5, "refs": refs, "ref_mask": mask, "text_ids": ids}
         wanted = {i.name for i in session.get_inputs()}  # a model without references or text has no such inputs
         fused, edges, context = session.run(None, {k: v for k, v in feed.items() if k in wanted})
-        return EncodedPhoto(fused, edges, context, maps.aspect, refs, mask, ids, described)
+        return EncodedPhoto(fused, edges, context, maps.aspect, refs, mask, ids, described, rows)
 
     def score(self, encoded: EncodedPhoto, boxes: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] of ``boxes (N, 4)`` normalised ``x1, y1, x2, y2``: the expected IoU with a

@@ -52,6 +52,7 @@ class CropOptions:
     scorer: str = "learned"
     learned_model: str | None = None
     no_upscale: bool = False
+    style_strength: float | None = None
 
     def signature(self) -> dict[str, Any]:
         """The options as stored in each result; with the learned scorer, ``learned_model_name``
@@ -62,14 +63,17 @@ class CropOptions:
         d.pop("include_analysis")
         if not self.no_upscale:
             d.pop("no_upscale")  # results stored before the option existed still resume
+        if self.style_strength is None:
+            d.pop("style_strength")  # likewise
         if self.scorer == "learned" and not self.model:
             from ..model.runtime import LearnedModel
 
             learned = LearnedModel(self.learned_model)
             d["learned_model_name"] = learned.name
-            # the learned scorer retrieves from its own bundle, whatever --db says
+            # the learned scorer retrieves from --db (a folder), else from its own bundle
             has_refs = bool(learned.config.get("refs")) and (learned.path / "references").exists()
-            d["reference_db"] = f"{learned.name}/references" if has_refs else None
+            user = self.reference_db not in (None, "default")
+            d["reference_db"] = self.reference_db if user else f"{learned.name}/references" if has_refs else None
         return d
 
     def check_extras(self) -> None:
@@ -101,6 +105,8 @@ class CropOptions:
             kwargs["reference_db"] = self.reference_db
         if self.model:
             kwargs["model"] = self.model
+        if self.style_strength is not None:
+            kwargs["style_strength"] = self.style_strength
         return Cropper(**kwargs)
 
 

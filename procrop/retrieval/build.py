@@ -138,9 +138,13 @@ class BuildOptions:
         chunk: photos per committed shard.
         must_exist: add to an existing database (raise :class:`DatabaseError` when missing)
             instead of creating one.
+        composition: measure each photo's composition (subject, fill, horizon, space) into the
+            database's ``composition.json`` (:mod:`.composition`), which steers the learned
+            scorer's style term; photos already measured are skipped, so adding the same photos
+            to an older database measures them.
     """
 
-    encoder: str = "layout"
+    encoder: str = "mobilenet"
     encoder_kwargs: dict[str, Any] = field(default_factory=dict)
     workers: int = 1
     ray: str | None = None
@@ -149,12 +153,13 @@ class BuildOptions:
     licences: dict[str, dict[str, str]] | None = None
     chunk: int = 256
     must_exist: bool = False
+    composition: bool = True
 
 
 def build_database(
     paths: list[str],
     out: str | os.PathLike,
-    encoder: str = "layout",
+    encoder: str = "mobilenet",
     encoder_kwargs: dict[str, Any] | None = None,
     workers: int = 1,
     ray: str | None = None,
@@ -164,11 +169,13 @@ def build_database(
     chunk: int = 256,
     progress: Callable[[int, int], None] | None = None,
     must_exist: bool = False,
+    composition: bool = True,
 ) -> BuildReport:
     """Encode ``paths`` into the database at ``out`` (created when missing unless ``must_exist``).
 
-    The keyword form of :func:`build_from_options` (see :class:`BuildOptions` for the arguments);
-    ``progress`` is called with ``(done, total)``.
+    The keyword form of :func:`build_from_options` (see :class:`BuildOptions` for the arguments;
+    the default ``mobilenet`` encoder makes a database the learned scorer reads); ``progress``
+    is called with ``(done, total)``.
     """
     options = BuildOptions(
         encoder=encoder,
@@ -180,6 +187,7 @@ def build_database(
         licences=licences,
         chunk=chunk,
         must_exist=must_exist,
+        composition=composition,
     )
     return build_from_options(paths, out, options, progress)
 
@@ -194,7 +202,8 @@ def build_from_options(
 
     Photos already in the database (same file content) and duplicates within ``paths`` are
     skipped; unreadable files are listed in the report. ``progress`` is called with
-    ``(done, total)``.
+    ``(done, total)``; with ``options.composition`` the photos to measure then follow the
+    encoded ones (``total`` grows by their number).
     """
     t0 = time.perf_counter()
     options = options or BuildOptions()
@@ -221,6 +230,12 @@ def build_from_options(
             if progress:
                 progress(done, report.total)
     committer.flush()
+    if options.composition:
+        from .composition import add_composition
+
+        total = report.total
+        report.failed += add_composition(out, paths, known_hashes(out), progress=(
+            None if progress is None else lambda n, m: progress(total + n, total + m)))
     calibrate(out)
     write_attribution(out)
     report.seconds = time.perf_counter() - t0

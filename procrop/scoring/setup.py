@@ -5,7 +5,9 @@
 plugged-in terms:
 
 * ``learned`` (default): :class:`~procrop.scoring.terms.learned.LearnedTerm` is the only weighted
-  term (every hand-set weight becomes 0, ``learned`` 1); it retrieves from its own bundle;
+  term (every hand-set weight becomes 0, ``learned`` 1); it retrieves from its own bundle, or
+  from ``reference_db`` when that is a folder, whose composition then steers the crops through
+  the ``style`` term (:mod:`~procrop.scoring.terms.style`, weight ``style_strength``);
 * ``classic``: the hand-set weights, plus the retrieval term of ``reference_db`` first;
 * ``preference``: the learned term feeds the preference term
   (:class:`~procrop.scoring.terms.preference.PreferenceTerm`, fitted to editors' rankings), which
@@ -37,6 +39,7 @@ def scoring_setup(
     model: str | Path | None = None,
     model_weight: float | None = None,
     learned_model: str | Path | None = None,
+    style_strength: float | None = None,
 ) -> tuple[str, CompositionScorer, tuple[ExtraTerm, ...]]:
     """The scorer's name in use (one of :data:`SCORERS`), the weighted scorer and the extra
     terms, retrieval first (see the module docstring)."""
@@ -56,10 +59,14 @@ def scoring_setup(
         weights = weights.with_weights(neural=model_weight)
     if name in ("learned", "preference"):
         from .terms.learned import LearnedTerm
+        from .terms.style import style_term_for
 
         own = [t for t in terms if t.name == "preference"]
-        terms = [t for t in terms if t.name != "preference"] + [LearnedTerm(learned_model)]
-        weights = weights.with_weights(**{**{k: 0.0 for k in weights.weights}, name: 1.0})
+        learned = LearnedTerm(learned_model, reference_db=None if reference_db in (None, "default") else reference_db)
+        style = style_term_for(learned, style_strength, learned.user_db)  # issue 20: None when off
+        terms = [t for t in terms if t.name != "preference"] + ([style] if style else []) + [learned]
+        weights = weights.with_weights(**{**{k: 0.0 for k in weights.weights}, name: 1.0,
+                                          **({"style": style.strength} if style else {})})
         if name == "preference":
             from .terms.preference import PreferenceTerm
 

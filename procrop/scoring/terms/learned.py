@@ -27,6 +27,7 @@ from ...geometry import AspectRatio, snap_to_ratio
 from ...imaging.load import LoadedImage
 from ...model.runtime import BackboneMaps, EncodedPhoto, LearnedModel
 from ...model.search import search
+from ...retrieval.store import DatabaseError
 from ...perception.describe import describe
 from ..context import ScoringContext
 from ..protection import KEPT, LEFT_OUT, inside_fractions
@@ -43,14 +44,33 @@ class LearnedTerm:
         bundle: a bundle folder (default: the one shipped with procrop).
         proposals: boxes proposed per ratio.
         threads: onnxruntime intra-op threads.
+        reference_db: a ``mobilenet`` reference database (``procrop index build`` makes one by
+            default) to retrieve from instead of the bundle's own; checked here.
+
+    Raises:
+        DatabaseError: one line naming the folder when ``reference_db`` is missing, corrupt or
+            made with another encoder.
     """
 
     name = "learned"
     scores_every_candidate = True
 
-    def __init__(self, bundle: str | os.PathLike | None = None, proposals: int = 2, threads: int = 1) -> None:
-        self.model = LearnedModel(bundle, threads=threads)
+    def __init__(self, bundle: str | os.PathLike | None = None, proposals: int = 2, threads: int = 1,
+                 reference_db: str | os.PathLike | None = None) -> None:
+        self.model = LearnedModel(bundle, threads=threads, references=reference_db)
         self.proposals = proposals
+        self.user_db = reference_db is not None
+        if self.user_db:
+            try:
+                self.model.reference_items()
+            except DatabaseError as exc:
+                raise DatabaseError(f"{exc}; the learned scorer reads databases that 'procrop index build "
+                                    "PHOTOS --out DB' makes with its default (mobilenet) encoder") from None
+
+    @property
+    def reference_db(self) -> str:
+        """The database it retrieves from: the folder given, or ``<model name>/references``."""
+        return str(self.model.references_path) if self.user_db else f"{self.model.name}/references"
 
     @property
     def model_name(self) -> str:

@@ -1,0 +1,233 @@
+"""The style term: crop like the retrieved references are composed.
+
+The learned term retrieves the photo's most similar references from its database (the bundle's
+own, or the user's ``--db``). Where that database has composition statistics
+(:mod:`procrop.retrieval.composition`: where the subject sits, how much of the frame it fills,
+where the horizon lies, how much space surrounds it), this term compares each candidate crop's
+statistics with every reference's:
+
+    pull_r(crop) = w_r * exp(-d_r^2 / 2),   d_r^2 = mean over shared statistics of ((crop - ref) / sigma)^2
+
+with ``w_r`` the references' similarity weights, and scores the crop with ``sum_r pull_r``
+(a value in [0, 1]). Its weight is the user's ``style_strength`` (the cropper's score is the
+weighted mean of the learned score and this one). It also proposes the crops that would put the
+photo's subject where each reference has its own, at the same fill, and its horizon at the same
+height, so the search is not limited to boxes the network liked. The reason of a crop names the
+reference that pulled it most and what it pulled (the subject's place and fill, the horizon).
+
+Statistics are ``cx``, ``cy`` (subject centre, fractions of the crop), the logarithm of ``fill``
+and ``horizon`` (height as a fraction of the crop).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ...errors import UsageError
+from ...geometry import AspectRatio, snap_to_ratio
+from ...retrieval.composition import COLUMNS, crop_stats, horizon_height, item_stats, read_composition, subject_box
+from ...retrieval.store import DatabaseError
+from ..context import ScoringContext
+from .learned import LearnedTerm
+
+#: Tolerance of each statistic of :data:`COLUMNS` (``fill`` on a log scale).
+SIGMAS = np.asarray([0.12, 0.12, 0.6, 0.1])
+#: Strength of the style term with a user's reference database when none is given.
+DEFAULT_STRENGTH = 1.0
+#: Softmax temperature of the references' similarity weights.
+TEMPERATURE = 0.05
+
+
+def _features(stats: np.ndarray) -> np.ndarray:
+    """Statistics -> the compared features (``fill`` on a log scale)."""
+    f = np.array(stats, np.float64, copy=True)
+    f[..., 2] = np.log(np.clip(f[..., 2], 1e-3, 1.0))
+    return f
+
+
+class StyleTerm:
+    """:class:`~procrop.scoring.context.ExtraTerm` named ``style`` (see the module docstring).
+
+    Args:
+        learned: the learned term whose retrieved references it follows.
+        strength: its weight beside the learned term's 1.
+
+    Raises:
+        DatabaseError: naming the file when the database's composition statistics are corrupt.
+    """
+
+    name = "style"
+    scores_every_candidate = True
+
+    def __init__(self, learned: LearnedTerm, strength: float = DEFAULT_STRENGTH) -> None:
+        self.learned = learned
+        self.strength = float(strength)
+        model = learned.model
+        try:
+            stats = read_composition(model.references_path)
+        except ValueError as exc:
+            raise DatabaseError(str(exc)) from None
+        items = model.reference_items() if stats else []
+        known = item_stats(items, stats)
+        self.stats = [None if s is None else np.asarray([s.get(c, np.nan) for c in COLUMNS], np.float64)
+                      for s in known]
+        self.raw = known
+
+    @property
+    def measured(self) -> int:
+        """How many references have composition statistics."""
+        return sum(s is not None for s in self.stats)
+
+    def references(self, ctx: ScoringContext) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
+        """The photo's retrieved references that have statistics: descriptions, ``(k, 4)``
+        statistics and ``(k,)`` weights summing to 1 (cached per photo)."""
+        got = ctx.cache.get("style:refs")
+        if got is None:
+            enc = self.learned.encoded(ctx)
+            keep = [(d, self.stats[r], r) for d, r in zip(enc.references, enc.ref_rows)
+                    if r < len(self.stats) and self.stats[r] is not None]
+            descs = [dict(d, composition=self.raw[r]) for d, _, r in keep]
+            stats = np.asarray([s for _, s, _ in keep], np.float64).reshape(-1, len(COLUMNS))
+            sims = np.asarray([float(d.get("similarity", 0.0)) for d in descs])
+            w = np.exp((sims - sims.max()) / TEMPERATURE) if len(sims) else sims
+            got = (descs, stats, w / w.sum() if len(w) else w)
+            ctx.cache["style:refs"] = got
+        return got
+
+    def pulls(self, ctx: ScoringContext, boxes: np.ndarray) -> np.ndarray:
+        """``(N, k)`` weighted pull of each reference on each ``xywh`` crop (NaN: nothing shared)."""
+        _, ref_stats, w = self.references(ctx)
+        crop = _features(crop_stats(ctx.analysis, boxes))[:, None, :]  # (N, 1, 4)
+        ref = _features(ref_stats)[None, :, :]  # (1, k, 4)
+        z = (crop - ref) / SIGMAS
+        shared = np.isfinite(z)
+        d2 = np.where(shared, z * z, 0.0).sum(axis=2) / np.maximum(shared.sum(axis=2), 1)
+        return np.where(shared.any(axis=2), w[None, :] * np.exp(-0.5 * d2), np.nan)
+
+    def evaluate(self, ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sum of the references' pulls per crop; not applicable without references to compare."""
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        descs, _, _ = self.references(ctx)
+        if not descs:
+            return np.zeros(len(b)), np.zeros(len(b), dtype=bool)
+        p = self.pulls(ctx, b)
+        finite = np.isfinite(p)
+        weight = np.where(finite, self.references(ctx)[2][None, :], 0.0).sum(axis=1)  # renormalised over comparable refs
+        values = np.where(finite, p, 0.0).sum(axis=1) / np.maximum(weight, 1e-12)
+        ok = finite.any(axis=1)
+        return np.where(ok, values, 0.0), ok
+
+    def extra_candidates(self, ctx: ScoringContext, ratio: AspectRatio) -> np.ndarray:
+        """Per reference: the crop of ``ratio`` that puts the subject where the reference has its
+        own at the same fill, and its horizon at the same height; ``(K, 4)`` ``xywh`` pixels."""
+        descs, stats, _ = self.references(ctx)
+        a = ctx.analysis
+        W, H = float(a.width), float(a.height)
+        value = ratio.resolve(a.width, a.height).value
+        subject, hy = subject_box(a), horizon_height(a)
+        out: list[tuple[float, float, float, float]] = []
+        for d, s in zip(descs, stats):
+            aspects = [value] if value is not None else [W / H, float(d["composition"].get("aspect", W / H))]
+            for asp in aspects:
+                out += _placed(subject, hy, s, asp, W, H)
+        if not out:
+            return np.zeros((0, 4), np.int64)
+        boxes = np.round(np.asarray(out, np.float64)).astype(np.int64)
+        if value is not None:
+            boxes = np.asarray([snap_to_ratio(tuple(int(v) for v in b), value, a.width, a.height) for b in boxes])
+        boxes = boxes[(boxes[:, 2] >= 2) & (boxes[:, 3] >= 2)]
+        return np.unique(boxes, axis=0).reshape(-1, 4)
+
+    def crop_references(self, ctx: ScoringContext, box: np.ndarray, top: int = 3) -> list[dict[str, Any]]:
+        """The references, the one that pulled this crop most first, each with its ``pull``
+        (share of the style score) and its ``composition`` statistics."""
+        descs, _, _ = self.references(ctx)
+        if not descs:
+            return self.learned.crop_references(ctx, box, top)
+        p = np.nan_to_num(self.pulls(ctx, np.asarray(box, np.float64).reshape(1, 4))[0])
+        share = p / p.sum() if p.sum() > 0 else p
+        order = np.argsort(-p, kind="stable")[:top]
+        return [dict(descs[j], pull=round(float(share[j]), 4)) for j in order]
+
+    def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
+        """Which reference pulled the crop, and where (subject place and fill, horizon)."""
+        refs = self.crop_references(ctx, box, top=1)
+        if not refs or "pull" not in refs[0]:
+            return None
+        ref = refs[0]
+        mine = crop_stats(ctx.analysis, np.asarray(box, np.float64).reshape(1, 4))[0]
+        c = ref["composition"]
+        parts = []
+        if "cx" in c and np.isfinite(mine[0]):
+            parts.append(f"subject {_where(mine[0], mine[1])} (reference: {_where(c['cx'], c['cy'])}), "
+                         f"filling {mine[2]:.0%} (reference: {c['fill']:.0%})")
+        if "horizon" in c and np.isfinite(mine[3]):
+            parts.append(f"horizon at {1 - mine[3]:.0%} from the bottom (reference: {1 - c['horizon']:.0%})")
+        name = str(ref.get("source", "a reference")).rsplit("/", 1)[-1]
+        how = "; ".join(parts) or "framed like it"
+        return f"style {value:.0%} like reference {name}: {how}"
+
+
+def _where(x: float, y: float) -> str:
+    """A subject centre in words: ``34% from the left, 50% from the top``."""
+    return f"at {x:.0%} from the left, {y:.0%} from the top"
+
+
+def _placed(subject: tuple[float, float, float, float] | None, hy: float | None, s: np.ndarray,
+            aspect: float, W: float, H: float) -> list[tuple[float, float, float, float]]:
+    """Crops of width / height ``aspect`` inside ``W x H`` placing the subject (and horizon) as
+    reference statistics ``s`` do."""
+    cx, cy, fill, hz = (float(v) for v in s)
+    out = []
+    if subject is not None and math.isfinite(cx) and math.isfinite(fill):
+        sx, sy, sw, sh = subject
+        area = min(sw * sh / max(fill, 1e-3), W * H)
+        w = math.sqrt(area * aspect)
+        h = w / aspect
+        scale = min(1.0, W / w, H / h)
+        w, h = w * scale, h * scale
+        top = sy + sh / 2 - cy * h
+        if hy is not None and math.isfinite(hz):
+            top = hy - hz * h  # the horizon decides the height, the subject the side
+        out.append(_inside(sx + sw / 2 - cx * w, top, w, h, W, H))
+    elif hy is not None and math.isfinite(hz):
+        for share in (0.55, 0.75, 1.0):
+            w = min(W, H * aspect) * share
+            h = w / aspect
+            out.append(_inside((W - w) / 2, hy - hz * h, w, h, W, H))
+    return out
+
+
+def _inside(x: float, y: float, w: float, h: float, W: float, H: float) -> tuple[float, float, float, float]:
+    """The box shifted (not resized) to lie inside the image."""
+    return (min(max(x, 0.0), W - w), min(max(y, 0.0), H - h), w, h)
+
+
+def style_term_for(learned: LearnedTerm, strength: float | None, user_db: bool) -> StyleTerm | None:
+    """The style term of a learned term's references, or ``None`` when it is off: ``strength``
+    0, or ``None`` (default) with the bundle's own references (the model learned those already;
+    with a user's database the default is :data:`DEFAULT_STRENGTH`), or, by default, a database
+    without composition statistics.
+
+    Raises:
+        UsageError: a negative strength.
+        DatabaseError: a positive ``strength`` asked for with a database that has no statistics.
+    """
+    asked = strength is not None
+    if strength is None:
+        strength = DEFAULT_STRENGTH if user_db else 0.0
+    if not strength >= 0:
+        raise UsageError(f"style strength must be >= 0, got {strength}")
+    if strength == 0:
+        return None
+    term = StyleTerm(learned, strength)
+    if term.measured:
+        return term
+    if asked:
+        raise DatabaseError(f"{learned.model.references_path}: no composition statistics to follow (a database "
+                            "built before procrop measured them: 'procrop index add DB PHOTOS' with its photos "
+                            "measures them; or style strength 0)")
+    return None
