@@ -11,7 +11,7 @@ import sys
 import typer
 
 from .._version import __version__
-from .common import EXIT_OK, err
+from .common import EXIT_OK, OneLineErrors, err
 from .checkpoints import import_checkpoint_command
 from .crop import crop_command, describe_command
 from .dataset import dataset_app
@@ -24,6 +24,7 @@ from .train import export_command, train_command
 
 app = typer.Typer(
     name="procrop",
+    cls=OneLineErrors,
     help="Aesthetic image cropping guided by professional compositions (ProCrop, AAAI 2026).",
     no_args_is_help=True,
     add_completion=False,

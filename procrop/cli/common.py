@@ -8,8 +8,14 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from ..errors import ProcropError, UsageError
+
+try:  # typer >= 0.20 carries its own click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click.exceptions import ClickException
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -33,6 +39,35 @@ def usage_errors(passing: type[BaseException] | tuple[type[BaseException], ...] 
         if passing and isinstance(exc, passing):
             raise
         raise usage_error(str(exc)) from None
+
+
+class OneLineErrors(TyperGroup):
+    """The command group whose option and argument errors (unknown option, value out of range,
+    missing argument) are one line on stderr, ``error: procrop crop: ...`` with exit code 2, like
+    every other error, instead of click's usage block."""
+
+    def make_context(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - click's signature
+        with _one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        with _one_line():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _one_line() -> Iterator[None]:
+    try:
+        yield
+    except ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as click shows it
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        err.print(f"[bold red]error:[/] {escape(where + message + hint)}")
+        raise typer.Exit(exc.exit_code) from None
 
 
 def parse_ratio_options(values: list[str] | None) -> tuple[str, ...]:
@@ -68,8 +103,12 @@ def exit_if_failed(failures: list[tuple[str, str]]) -> None:
 
 
 def report_failures(failures: list[tuple[str, str]]) -> None:
-    """List failed inputs on stderr, one per line: ``path: reason``."""
+    """List failed inputs on stderr, one per line: ``path: reason`` (one failure: one line,
+    ``error: path: reason``)."""
+    lines = [reason if reason.startswith(f"{path}:") else f"{path}: {reason}" for path, reason in failures]
+    if len(lines) == 1:
+        err.print(f"[bold red]error:[/] {escape(lines[0])}")
+        return
     err.print(f"[bold red]{len(failures)} input(s) failed:[/]")
-    for path, reason in failures:
-        line = reason if reason.startswith(f"{path}:") else f"{path}: {reason}"
+    for line in lines:
         err.print(f"  {escape(line)}")

@@ -46,6 +46,10 @@ def dataset_generate(
             raise ValueError
     except ValueError:
         raise usage_error(f"--coverage {coverage!r}: use two numbers 0 < a <= b < 1, e.g. 0.35,0.9") from None
+    if not photos.is_dir():
+        raise usage_error(f"{photos}: no such folder")
+    if out.exists() and not out.is_dir():
+        raise usage_error(f"{out}: exists and is not a data-set folder")
     files, problems = iter_image_files([str(photos)])
     if not files:
         raise usage_error(f"{photos}: no photos")

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -18,6 +19,15 @@ from .common import EXIT_OK, err, progress_bar, usage_error, usage_errors
 prefs_app = typer.Typer(help="The crop-preference data set: judging sheets, batches, answers.", no_args_is_help=True)
 
 DATA = Path("data/preferences")
+
+
+class Part(str, Enum):
+    """A part of the split (``--part``; its choices show in ``--help``)."""
+
+    train = "train"
+    heldout = "heldout"
+
+
 WORK = Path("data/preferences/work")  # sheets and batch folders: regenerable, not committed
 
 
@@ -36,7 +46,7 @@ def _split_names(split_file: Path, part: str) -> list[str]:
 def sheets_command(
     photos: Path = typer.Option(..., "--photos", help="Folder the split's photo names are relative to."),
     split: Path = typer.Option(Path("benchmarks/split.json"), "--split", help="Split file (lists 'train' and 'heldout')."),
-    part: str = typer.Option(..., "--part", help="'train' or 'heldout'."),
+    part_: Part = typer.Option(..., "--part", help="Which part of the split."),
     data: Path = typer.Option(DATA, "--data", help="Data folder: keys go to DATA/keys/PART.jsonl."),
     work: Path = typer.Option(WORK, "--work", help="Where the sheet images go (WORK/sheets)."),
     limit: int = typer.Option(0, "--limit", min=0, help="Only the first N photos (0: all)."),
@@ -48,8 +58,7 @@ def sheets_command(
     """Make the judging sheets of one part of the split (resumes: photos with keys are skipped)."""
     from ..preferences.make import make_sheets
 
-    if part not in ("train", "heldout"):
-        raise usage_error(f"--part must be 'train' or 'heldout', got {part!r}")
+    part = part_.value
     if not photos.is_dir():
         raise usage_error(f"{photos}: no such folder")
     names = _split_names(split, part)
@@ -69,7 +78,7 @@ def sheets_command(
 
 @prefs_app.command("batches")
 def batches_command(
-    part: str = typer.Option(..., "--part", help="'train' or 'heldout'."),
+    part_: Part = typer.Option(..., "--part", help="Which part of the split."),
     size: int = typer.Option(25, "--size", help="Sheets per batch (one judge's work)."),
     passes: int = typer.Option(1, "--passes", help="Independent judges per sheet (each pass is shuffled anew)."),
     round_: int = typer.Option(1, "--round", min=1, help="Batch the sheets of this round only."),
@@ -78,6 +87,7 @@ def batches_command(
     judging: Path = typer.Option(Path("docs/judging.md"), "--judging", help="The protocol holding the brief."),
 ) -> None:
     """Cut a part's sheets into judges' batches: a folder of sheets and a prompt file per batch."""
+    part = part_.value
     from ..preferences.batches import brief_text, judge_prompt, load_plan, plan_batches, save_plan, write_batch
     from ..preferences.records import read_jsonl
 
@@ -131,6 +141,10 @@ def stats_command(data: Path = typer.Option(DATA, "--data")) -> None:
     from ..preferences.agreement import judge_agreement
     from ..preferences.records import group_by_sheet, read_jsonl
 
+    if not data.is_dir():
+        raise usage_error(f"{data}: no such folder")
+    if not any((data / f).exists() for f in ("keys", "train.jsonl", "heldout.jsonl")):
+        raise usage_error(f"{data}: not a preference data folder (no keys/, train.jsonl or heldout.jsonl)")
     for part in ("train", "heldout"):
         keys = read_jsonl(data / "keys" / f"{part}.jsonl")
         groups = group_by_sheet(read_jsonl(data / f"{part}.jsonl"))

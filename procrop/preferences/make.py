@@ -175,7 +175,8 @@ def make_sheets(
     with make_executor(workers) as ex:
         for k, outcome in enumerate(ex.run(_Task(str(sheets_dir), learned_model), jobs), start=1):
             if outcome.error:
-                problems.append(f"{jobs[outcome.index].path}: {outcome.error}")
+                path = jobs[outcome.index].path  # an image error names the photo itself: once
+                problems.append(outcome.error if outcome.error.startswith(f"{path}:") else f"{path}: {outcome.error}")
             else:
                 made += append_jsonl(keys_file, outcome.value or [])
             if progress:

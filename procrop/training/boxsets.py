@@ -192,6 +192,20 @@ def write_shard(path: Path, records: list[dict[str, Any]]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _check_photos(photos: Sequence[str]) -> None:
+    """Raise :class:`UsageError` naming the first photo that does not exist or is no image."""
+    from PIL import Image, UnidentifiedImageError
+
+    for p in photos:
+        if not os.path.isfile(p):
+            raise UsageError(f"{p}: no such file")
+        try:
+            with Image.open(p):
+                pass
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise UsageError(f"{p}: not a readable image ({exc.__class__.__name__})") from None
+
+
 def build_boxsets(photos: Sequence[str], out: str | os.PathLike, options: BoxSetOptions | None = None,
                   root: str | None = None, workers: int = 1, progress: bool = True) -> list[Path]:
     """Write the box sets of ``photos`` under ``out`` (resumable); returns the shard paths.
@@ -199,6 +213,7 @@ def build_boxsets(photos: Sequence[str], out: str | os.PathLike, options: BoxSet
     ``root``: photo names are stored relative to it (so retrieval can exclude a photo's own entry)."""
     options = options or BoxSetOptions()
     out = Path(out)
+    _check_photos(photos)  # a missing or unreadable photo stops the build before anything is written
     out.mkdir(parents=True, exist_ok=True)
     stored, wanted = out / "options.json", json.loads(json.dumps(asdict(options)))
     if stored.exists() and json.loads(stored.read_text(encoding="utf-8")) != wanted:
@@ -212,7 +227,7 @@ def build_boxsets(photos: Sequence[str], out: str | os.PathLike, options: BoxSet
             jobs.append((named[start:start + PHOTOS_PER_SHARD], list(photos), options, str(target)))
     done = len(range(0, len(named), PHOTOS_PER_SHARD)) - len(jobs)
     total = done + len(jobs)
-    if progress:
+    if progress and done:
         print(f"box sets: {done}/{total} shards already written", file=sys.stderr, flush=True)
     if workers > 1 and jobs:
         failed = None

@@ -291,11 +291,11 @@ def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: 
     if sets_backbone(val_dir) != backbone:
         raise UsageError(f"{train_dir} and {val_dir} come from different backbones")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     t0 = time.time()
     train, val = BoxData(train_dir, db_path, cfg.net), BoxData(val_dir, db_path, cfg.net)
+    out.mkdir(parents=True, exist_ok=True)  # only once both box-set folders have been read
     model = BoxNet(cfg.net)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(train) / cfg.batch)

@@ -241,6 +241,8 @@ def generate_dataset(
 ) -> GenerateReport:
     """Generate (or resume) a weak-label set; see the module docstring."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a data-set folder")
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     info_path = out / "dataset.json"

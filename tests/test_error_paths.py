@@ -1,0 +1,229 @@
+"""Every ``procrop`` subcommand, given a missing file, a wrong database (or data folder, or
+checkpoint: whatever the command reads) and a bad option, exits 1 or 2 with one line on stderr
+naming the problem, and no traceback (issue 17). The commands are discovered from the CLI app, so a
+new command without cases here fails ``test_every_command_has_cases``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from procrop.cli.app import app
+
+runner = CliRunner()
+
+M = "{tmp}/missing.jpg"      # a file that does not exist
+MD = "{tmp}/missing_dir"     # a folder that does not exist
+W = "{tmp}/wrongdb"          # a folder that is no database / data set / bundle (holds a text file)
+WF = "{tmp}/junk.pt"         # a file that is not what the command reads (text)
+P = "{tmp}/photos/a.jpg"     # a real photo
+PD = "{tmp}/photos"          # a folder with that photo
+OUT = "{tmp}/out"            # a fresh output path
+
+# command -> (missing file, wrong database/data, bad option); each a list of arguments, and the
+# words the one line must contain (the path or the option). None: the command reads no such input.
+CASES: dict[str, dict[str, tuple[list[str], str] | None]] = {
+    "crop": {
+        "missing": ([M], "missing.jpg"),
+        "wrong": ([P, "--scorer", "classic", "--db", W], "wrongdb"),
+        "option": ([P, "-k", "0"], "--top-k"),
+    },
+    "describe": {
+        "missing": ([M], "missing.jpg"),
+        "wrong": ([WF], "junk.pt"),
+        "option": ([P, "--analysis-size", "1"], "--analysis-size"),
+    },
+    "eval": {
+        "missing": (["-b", "fcdb", "-d", MD, "-o", OUT], "missing_dir"),
+        "wrong": (["-b", "fcdb", "-d", W, "-o", OUT], "wrongdb"),
+        "option": (["-b", "nonsense", "-d", PD, "-o", OUT], "nonsense"),
+    },
+    "train": {
+        "missing": ([M], "missing.jpg"),
+        "wrong": ([WF], "junk.pt"),
+        "option": (["configs/small_weak.toml", "--set", "nosuch.key=1", "-o", OUT], "nosuch"),
+    },
+    "export": {
+        "missing": ([M, OUT + ".onnx"], "missing.jpg"),
+        "wrong": ([WF, OUT + ".onnx"], "junk.pt"),
+        "option": ([WF, OUT + ".onnx", "--size", "banana"], "--size"),
+    },
+    "import-checkpoint": {
+        "missing": (["procrop-official", M, OUT + ".pt"], "missing.jpg"),
+        "wrong": (["procrop-official", WF, OUT + ".pt"], "junk.pt"),
+        "option": (["nonsense", WF, OUT + ".pt"], "nonsense"),
+    },
+    "serve": {"missing": None, "wrong": None, "option": (["--port", "0"], "--port")},
+    "index build": {
+        "missing": ([M, "-o", OUT], "missing.jpg"),
+        "wrong": ([P, "-o", WF], "junk.pt"),
+        "option": ([P, "-o", OUT, "--encoder", "nonsense"], "nonsense"),
+    },
+    "index add": {
+        "missing": ([MD, P], "missing_dir"),
+        "wrong": ([W, P], "wrongdb"),
+        "option": ([W, P, "--chunk", "0"], "--chunk"),
+    },
+    "index info": {
+        "missing": ([MD], "missing_dir"),
+        "wrong": ([W], "wrongdb"),
+        "option": ([W, "--bogus"], "--bogus"),
+    },
+    "index query": {
+        "missing": ([MD, P], "missing_dir"),
+        "wrong": ([W, P], "wrongdb"),
+        "option": ([W, P, "-k", "0"], "--top-k"),
+    },
+    "dataset generate": {
+        "missing": (["--photos", MD, "-o", OUT], "missing_dir"),
+        "wrong": (["--photos", PD, "-o", WF], "junk.pt"),
+        "option": (["--photos", PD, "-o", OUT, "--coverage", "banana"], "--coverage"),
+    },
+    "dataset info": {
+        "missing": ([MD], "missing_dir"),
+        "wrong": ([W], "wrongdb"),
+        "option": ([W, "--bogus"], "--bogus"),
+    },
+    "dataset preview": {
+        "missing": ([MD, "-o", OUT + ".png"], "missing_dir"),
+        "wrong": ([W, "-o", OUT + ".png"], "wrongdb"),
+        "option": ([W, "--n", "0"], "--n"),
+    },
+    "learned boxsets": {
+        "missing": ([M, "-o", OUT], "missing.jpg"),
+        "wrong": ([WF, "-o", OUT], "junk.pt"),
+        "option": ([P, "-o", OUT, "-n", "0"], "--canvases"),
+    },
+    "learned train": {
+        "missing": (["--train", MD, "--val", MD, "-o", OUT], "missing_dir"),
+        "wrong": (["--train", W, "--val", W, "-o", OUT], "wrongdb"),
+        "option": (["--train", W, "--val", W, "-o", OUT, "--epochs", "0"], "--epochs"),
+    },
+    "learned export": {
+        "missing": ([M, OUT], "missing.jpg"),
+        "wrong": ([WF, OUT], "junk.pt"),
+        "option": ([WF, OUT, "--bogus"], "--bogus"),
+    },
+    "learned build": {
+        "missing": (["--photos", PD, "--split", M, "--work", OUT + "w", "-o", OUT], "missing.jpg"),
+        "wrong": (["--photos", PD, "--split", WF, "--work", OUT + "w", "-o", OUT], "junk.pt"),
+        "option": (["--photos", PD, "--split", WF, "--work", OUT + "w", "-o", OUT, "--epochs", "0"], "--epochs"),
+    },
+    "learned finetune": {
+        "missing": ([P, P, "--from", M, "--work", OUT + "w", "-o", OUT], "missing.jpg"),
+        "wrong": ([P, P, "--from", WF, "--work", OUT + "w", "-o", OUT], "junk.pt"),
+        "option": ([P, "--from", WF, "--work", OUT + "w", "-o", OUT, "--lr", "-1"], "--lr"),
+    },
+    "prefs sheets": {
+        "missing": (["--photos", MD, "--part", "train", "--data", OUT, "--work", OUT + "w"], "missing_dir"),
+        "wrong": (["--photos", PD, "--split", WF, "--part", "train", "--data", OUT, "--work", OUT + "w"], "junk.pt"),
+        "option": (["--photos", PD, "--part", "nonsense", "--data", OUT, "--work", OUT + "w"], "nonsense"),
+    },
+    "prefs batches": {
+        "missing": (["--part", "train", "--data", MD, "--work", OUT + "w"], "missing_dir"),
+        "wrong": (["--part", "train", "--data", W, "--work", OUT + "w"], "wrongdb"),
+        "option": (["--part", "nonsense", "--data", W, "--work", OUT + "w"], "nonsense"),
+    },
+    "prefs merge": {
+        "missing": ([M, "--data", MD], "missing"),
+        "wrong": ([WF, "--data", W], "wrongdb"),
+        "option": ([WF, "--data", W, "--bogus"], "--bogus"),
+    },
+    "prefs stats": {
+        "missing": (["--data", MD], "missing_dir"),
+        "wrong": (["--data", W], "wrongdb"),
+        "option": (["--data", W, "--bogus"], "--bogus"),
+    },
+    "prefs build": {
+        "missing": (["--photos", PD, "--data", MD, "--work", OUT + "w", "-o", OUT], "missing_dir"),
+        "wrong": (["--photos", PD, "--split", WF, "--data", W, "--work", OUT + "w", "-o", OUT], "junk.pt"),
+        "option": (["--photos", PD, "--data", W, "--work", OUT + "w", "-o", OUT, "--epochs", "0"], "--epochs"),
+    },
+    "prefs fit-weights": {
+        "missing": (["--photos", PD, "--data", MD, "--work", OUT + "w", "-o", OUT], "missing_dir"),
+        "wrong": (["--photos", PD, "--data", W, "--work", OUT + "w", "-o", OUT], "wrongdb"),
+        "option": (["--photos", PD, "--data", W, "--work", OUT + "w", "-o", OUT, "--bogus"], "--bogus"),
+    },
+    "prefs fit": {
+        "missing": (["--photos", PD, "--data", MD, "--work", OUT + "w", "-o", OUT + ".npz"], "missing_dir"),
+        "wrong": (["--photos", PD, "--data", W, "--work", OUT + "w", "-o", OUT + ".npz"], "wrongdb"),
+        "option": (["--photos", PD, "--data", W, "--work", OUT + "w", "-o", OUT + ".npz", "--seeds", "0"], "--seeds"),
+    },
+}
+
+
+def _commands() -> list[str]:
+    """Every leaf command of the app, as it is typed ('index build')."""
+    found: list[str] = []
+
+    def walk(cmd, path: list[str]) -> None:  # noqa: ANN001 - a click command
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                walk(sub, [*path, name])
+        else:
+            found.append(" ".join(path))
+
+    walk(typer.main.get_command(app), [])
+    return sorted(found)
+
+
+def test_every_command_has_cases() -> None:
+    assert not set(_commands()) - set(CASES), "commands without error-path cases"
+
+
+@pytest.fixture()
+def places(tmp_path: Path, photo_paths: list[Path]) -> Path:
+    (tmp_path / "photos").mkdir()
+    shutil.copy(photo_paths[3], tmp_path / "photos" / "a.jpg")
+    (tmp_path / "wrongdb").mkdir()
+    (tmp_path / "wrongdb" / "notes.txt").write_text("not a database\n")
+    (tmp_path / "junk.pt").write_text("not a checkpoint, a photo, a config or a split\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("kind", ["missing", "wrong", "option"])
+@pytest.mark.parametrize("command", sorted(CASES))
+def test_bad_input_is_one_line(command: str, kind: str, places: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = CASES[command][kind]
+    if command not in _commands():
+        pytest.skip(f"no {command} command in this checkout")
+    if case is None:
+        pytest.skip(f"{command} reads no {kind} input")
+    args, words = case
+    from conftest import ROOT
+
+    monkeypatch.chdir(ROOT)  # configs/ and benchmarks/ as documented
+    argv = [*command.split(), *(a.format(tmp=places) for a in args)]
+    before = sorted(p.relative_to(places) for p in places.rglob("*"))
+    r = runner.invoke(app, argv)
+    shown = f"{argv}\nstdout: {r.stdout}\nstderr: {r.stderr}\nexception: {r.exception!r}"
+    assert r.exit_code in (1, 2), shown
+    assert isinstance(r.exception, SystemExit) or r.exception is None, shown
+    assert "Traceback" not in r.stdout + r.stderr, shown
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, shown
+    assert words in lines[0], shown
+    after = sorted(p.relative_to(places) for p in places.rglob("*"))
+    assert after == before, f"{shown}\nwrote {set(after) - set(before)}"  # nothing half written
+
+
+def test_a_failed_photo_is_named_once(places: Path) -> None:
+    """``prefs sheets`` lists a photo that fails with its path once (it was printed twice)."""
+    split = places / "split.json"
+    split.write_text('{"train": ["gone.jpg"], "heldout": []}')
+    r = runner.invoke(app, ["prefs", "sheets", "--photos", str(places / "photos"), "--split", str(split),
+                            "--part", "train", "--data", str(places / "data"), "--work", str(places / "work")])
+    assert r.exit_code == 1, r.stderr
+    failed = [x for x in r.stderr.splitlines() if "gone.jpg" in x]
+    assert len(failed) == 1 and failed[0].count("gone.jpg") == 1, r.stderr
+
+
+def test_prefs_part_shows_its_choices() -> None:
+    for command in ("sheets", "batches"):
+        r = runner.invoke(app, ["prefs", command, "--help"], env={"COLUMNS": "200"})
+        assert r.exit_code == 0 and "train|heldout" in r.stdout, r.stdout
