@@ -38,7 +38,7 @@ from .candidates import (CandidateConfig, fill_near_full, large_enough, photo_ca
                          unique_boxes)
 from .errors import UsageError
 from .geometry import AspectRatio, parse_ratios, select_diverse
-from .verdict import keep_original, verdict, versus_original
+from .verdict import result_verdict, versus_original
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
@@ -140,8 +140,7 @@ class CropResult:
             "crops": [c.to_dict() for c in self.crops],
             "uncropped_score": round(float(self.uncropped_score), 4),
             "confidence": round(float(self.confidence), 4),
-            "keep_original": keep_original(self.confidence),
-            "verdict": verdict(self.crops[0].score if self.crops else None, self.uncropped_score, self.confidence),
+            **result_verdict(self.crops, self.uncropped_score, self.width, self.height),
             "description": self.description,
         }
         d["references"] = list(self.references)  # always present: [] with retrieval off

@@ -10,9 +10,19 @@ score is whose:
 * :func:`verdict` (a result's ``verdict``): "Crop it: the top crop (score 0.83) is 72% likely to
   look better than the uncropped photo (score 0.79)." or "Keep the uncropped photo: the top crop
   (score 0.61) is only 3% likely to look better than the uncropped photo (score 0.79)."
+
+Keeping the photo as it is answers a request only when the uncropped photo has a requested shape:
+``free``, ``original``, or a ratio (or output size) within 1 % of the photo's own
+(:func:`can_keep`). For other requests (say ``4:5`` of a 3:2 photo) there is no keep-or-crop
+choice: ``keep_original`` is false and the verdict only compares, "The uncropped photo is not of the
+ratio asked (4:5): the top crop (score 0.61) is 3% likely to look better than the uncropped
+photo (score 0.79)." :func:`result_verdict` gives both fields of a result.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 #: The top crop's confidence below which the photo is best kept uncropped.
 KEEP_BELOW = 0.5
@@ -41,3 +51,37 @@ def verdict(top_score: float | None, uncropped_score: float, confidence: float) 
     if keep_original(confidence):
         return f"Keep the uncropped photo: {crop} only {_pct(confidence)} {original}"
     return f"Crop it: {crop} {_pct(confidence)} {original}"
+
+
+def can_keep(ratio_labels: Sequence[str], width: int, height: int) -> bool:
+    """Whether the uncropped ``width`` x ``height`` photo answers one of the requested ratios:
+    ``free``, ``original``, or a fixed ratio / output size within 1 % of the photo's own."""
+    from .geometry import parse_ratio
+
+    own = width / height
+    for label in ratio_labels:
+        r = parse_ratio(label).resolve(width, height)
+        if r.value is None or abs(r.value / own - 1) <= 0.01:
+            return True
+    return False
+
+
+def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: float, asked: Sequence[str]) -> str:
+    """The comparison for requests the uncropped photo cannot answer (no advice to keep it)."""
+    return (f"The uncropped photo is not of the ratio asked ({', '.join(asked)}): the top crop "
+            f"(score {top_score:.2f}) is {_pct(confidence)} likely to look better than the uncropped photo "
+            f"(score {uncropped_score:.2f}).")
+
+
+def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, height: int) -> dict[str, Any]:
+    """A result's ``keep_original`` and ``verdict`` from its crops (best first; each with ``ratio``,
+    ``score`` and ``confidence``): the JSON, the CLI summary and the page show these."""
+    if not crops:
+        return {"keep_original": True, "verdict": verdict(None, uncropped_score, 0.0)}
+    top = crops[0]
+    asked = list(dict.fromkeys(c.ratio for c in crops))
+    if not can_keep(asked, width, height):
+        return {"keep_original": False,
+                "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked)}
+    return {"keep_original": keep_original(top.confidence),
+            "verdict": verdict(top.score, uncropped_score, top.confidence)}

@@ -69,3 +69,22 @@ def test_adjusted_box_json_has_the_wording() -> None:
 
     box = BoxScore((0, 0, 10, 10), 0.6, 0.3, 0.7, {}, {}, "why").to_dict()
     assert box["versus_original"] == "30% likely to look better than the uncropped photo"
+
+
+def test_fixed_ratio_requests_never_advise_keeping_the_photo() -> None:
+    """Only a request the uncropped photo answers (free, original, its own ratio) can be told to keep
+    it; for 4:5 of a 3:2 photo the verdict compares without advising (a new user's report)."""
+    from procrop.verdict import can_keep
+
+    cropper = Cropper(scorer="classic", reference_db=None)
+    img = np.random.default_rng(0).integers(0, 255, (120, 180, 3), dtype=np.uint8)
+    d = cropper.process(img, ["4:5", "1:1"], top_k=1).to_dict(include_analysis=False)
+    top, uncropped = d["crops"][0]["score"], d["uncropped_score"]
+    assert d["keep_original"] is False
+    assert d["verdict"].startswith(f"The uncropped photo is not of the ratio asked ({d['crops'][0]['ratio']}, ")
+    assert f"the top crop (score {top:.2f}) is" in d["verdict"] and f"(score {uncropped:.2f})." in d["verdict"]
+    assert "Keep" not in d["verdict"] and "Crop it" not in d["verdict"]
+    for ratio in (["free"], ["original"], ["3:2"], ["4:5", "1200x800"]):
+        d = cropper.process(img, ratio, top_k=1).to_dict(include_analysis=False)
+        assert d["verdict"].startswith(("Keep the uncropped photo:", "Crop it:")), (ratio, d["verdict"])
+    assert can_keep(["free"], 180, 120) and can_keep(["3:2"], 181, 120) and not can_keep(["4:5", "16:9"], 180, 120)
