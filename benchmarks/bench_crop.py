@@ -23,7 +23,10 @@ written to ``--md`` (``benchmarks/results/bench_crop.md``, which ``benchmarks/re
 ``RESULTS.md``).
 
     python benchmarks/bench_crop.py --photos ../shared/data/photos [--limit 200] [--json out.json]
-        [--md benchmarks/results/bench_crop.md]
+        [--md benchmarks/results/bench_crop.md] [--heldout] [--no-classic]
+
+``--heldout``: only the held-out photos of ``benchmarks/split.json`` (the learned scorer never saw
+them); ``--no-classic``: leave the classic-scorer row out.
 """
 
 from __future__ import annotations
@@ -59,11 +62,12 @@ def thumb_size(rw: int, rh: int) -> tuple[int, int]:
     return round(THUMB * rw / rh), THUMB
 
 
-def procrop_methods() -> tuple[dict[str, Method], str | None]:
-    """procrop's rows (:data:`PROCROP`) and the learned default's bundle name."""
+def procrop_methods(classic: bool = True) -> tuple[dict[str, Method], str | None]:
+    """procrop's rows (:data:`PROCROP`, the classic scorer's only when ``classic``) and the learned
+    default's bundle name."""
     from procrop import Cropper
 
-    croppers = {name: Cropper(**kwargs) for name, kwargs in PROCROP.items()}
+    croppers = {name: Cropper(**kwargs) for name, kwargs in PROCROP.items() if classic or "classic" not in name}
 
     def process(cropper: Any) -> Method:
         return lambda path: cropper.process(path, LABELS, top_k=5)
@@ -120,9 +124,10 @@ def centre(path: str) -> object:
     return [largest_box(im.width, im.height, rw / rh) for rw, rh in RATIOS]
 
 
-def make_methods(with_smartcrop: bool, smartcrop_every: int) -> tuple[dict[str, Method], str | None]:
+def make_methods(with_smartcrop: bool, smartcrop_every: int, classic: bool = True
+                 ) -> tuple[dict[str, Method], str | None]:
     """Every row in table order, and the learned default's bundle name."""
-    methods, model = procrop_methods()
+    methods, model = procrop_methods(classic)
     methods.update(vips_method())
     if with_smartcrop:
         methods.update(smartcrop_method(smartcrop_every))
@@ -170,10 +175,14 @@ def table_markdown(times: dict[str, list[float]], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def list_photos(root: str, limit: int) -> list[str]:
-    """The JPEG and PNG files under ``root``, sorted, the first ``limit`` (0: all)."""
+def list_photos(root: str, limit: int, heldout: bool = False) -> list[str]:
+    """The JPEG and PNG files under ``root`` (only the held-out ones of ``benchmarks/split.json``
+    when ``heldout``), sorted, the first ``limit`` (0: all)."""
     exts = (".jpg", ".jpeg", ".png")
     photos = sorted(str(p) for p in Path(root).rglob("*") if p.suffix.lower() in exts)
+    if heldout:
+        names = set(json.loads((ROOT / "benchmarks" / "split.json").read_text(encoding="utf-8"))["heldout"])
+        photos = [p for p in photos if Path(p).relative_to(root).as_posix() in names]
     return photos[:limit] if limit else photos
 
 
@@ -183,14 +192,16 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="use the first N photos (0: all)")
     ap.add_argument("--no-smartcrop", action="store_true", help="skip smartcrop.py (slow)")
     ap.add_argument("--smartcrop-every", type=int, default=5, help="time smartcrop.py on every Nth photo only")
+    ap.add_argument("--heldout", action="store_true", help="only the held-out photos of benchmarks/split.json")
+    ap.add_argument("--no-classic", action="store_true", help="leave the classic-scorer row out")
     ap.add_argument("--json", help="write the raw timings here")
     ap.add_argument("--md", type=Path, default=DEFAULT_MD, help="write the markdown table here")
     args = ap.parse_args()
 
-    photos = list_photos(args.photos, args.limit)
+    photos = list_photos(args.photos, args.limit, args.heldout)
     if not photos:
         sys.exit(f"no photos under {args.photos}")
-    methods, model = make_methods(not args.no_smartcrop, args.smartcrop_every)
+    methods, model = make_methods(not args.no_smartcrop, args.smartcrop_every, not args.no_classic)
     times = time_methods(methods, photos)
     meta = {"command": "python " + " ".join(["benchmarks/bench_crop.py", *sys.argv[1:]]),
             "date": time.strftime("%Y-%m-%d", time.gmtime()), "photos": len(photos),

@@ -294,6 +294,7 @@ class Cropper:
         t2 = time.perf_counter()
         ctx = ScoringContext(loaded, analysis)
         ctx.cache.update(early)  # work extra terms started beside perception (the learned backbone)
+        ctx.cache.update(ratios=requested, profile=self.analyzer.profile)  # the learned term searches them at once
         W, H = loaded.width, loaded.height
         full = np.array([[0, 0, W, H]], dtype=np.int64)
         # per ratio: candidates scored by the base terms, faces protected, shortlisted

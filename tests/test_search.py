@@ -197,3 +197,27 @@ def test_search_with_a_ratio_returns_that_ratio(score: ScoreFn, ratio: float, as
     assert_valid(boxes)
     assert_ratio(boxes, aspect, ratio)
     assert (np.diff(values) <= 0).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), aspects)
+def test_search_many_finds_what_each_search_finds(seed: int, aspect: float) -> None:
+    """The batched search of several ratios (one score call per round for all of them) ends where
+    one search per ratio ends, for a score of each box alone."""
+    from procrop.model.search import search_many
+
+    rng = np.random.default_rng(seed)
+    target, w = rng.uniform(0.05, 0.45, 4) + np.array([0, 0, 0.5, 0.5]), rng.normal(size=(4, 4))
+    calls: list[int] = []
+
+    def score(b: np.ndarray) -> np.ndarray:
+        calls.append(len(b))
+        return iou_xyxy(b, target[None])[:, 0] + 0.03 * np.sin(7 * b @ w).sum(axis=1)
+
+    ratios = [None, 1.0, 0.8, 16 / 9]
+    together = search_many(score, aspect, ratios)
+    batched_calls, calls[:] = len(calls), []
+    for ratio, (boxes, values) in zip(ratios, together):
+        alone = search(score, aspect, ratio)
+        assert np.array_equal(alone[0], boxes) and np.array_equal(alone[1], values)
+    assert batched_calls < len(calls)

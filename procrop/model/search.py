@@ -13,16 +13,23 @@ numbers training reports are the numbers ``procrop crop`` gets.
   or the position and the scale about the centre or a corner (fixed ratio) moves by a step, the
   step halving from
   :data:`REFINE_STEPS[0]` to :data:`REFINE_STEPS[-1]`, while the score improves.
+
+:func:`search_many` runs the searches of several ratios of one photo together: one score call for
+all their grids, then one per refinement round for all their boxes (a per-box score gives the
+same boxes as one :func:`search` per ratio, in about a third of the calls).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
 REFINE_STEPS = (0.08, 0.04, 0.02, 0.01)
+#: The fast profile's (``--fast``) grid steps and refinement steps: about a quarter fewer boxes
+#: scored, top crops at IoU 0.96 with the full search on average (3 ratios of 20 held-out photos).
+FAST_GRID_STEPS, FAST_REFINE_STEPS = 3, (0.08, 0.04, 0.02)
 SCALES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
 
 
@@ -83,78 +90,125 @@ def diverse_top(boxes: np.ndarray, scores: np.ndarray, k: int, max_iou: float = 
 
 
 def _neighbours_free(box: np.ndarray, step: float, min_side: float) -> np.ndarray:
-    moves = []
-    for e in range(4):
-        for s in (-step, step):
-            b = box.copy()
-            b[e] += s
-            moves.append(b)
-    for axis in (0, 1):
-        for s in (-step, step):
-            b = box.copy()
-            b[axis] += s
-            b[axis + 2] += s
-            moves.append(b)
-    m = np.clip(np.asarray(moves), 0.0, 1.0)
-    ok = (m[:, 2] - m[:, 0] >= min_side) & (m[:, 3] - m[:, 1] >= min_side)
-    return m[ok]
+    return _free_moves(box[None], step, min_side)[0][0]
+
+
+def _free_moves(boxes: np.ndarray, step: float, min_side: float) -> tuple[list[np.ndarray], list[int]]:
+    """Each box's moves: every edge by -/+``step``, then the whole box along x and y by -/+``step``
+    (clipped to the canvas; sides under ``min_side`` dropped)."""
+    n = len(boxes)
+    delta = np.zeros((12, 4))
+    for k, (e, sgn) in enumerate((e, sgn) for e in range(4) for sgn in (-1, 1)):
+        delta[k, e] = sgn * step
+    for k, (axis, sgn) in enumerate(((a, sgn) for a in (0, 1) for sgn in (-1, 1)), start=8):
+        delta[k, axis] = delta[k, axis + 2] = sgn * step
+    m = np.clip(boxes[:, None, :] + delta[None], 0.0, 1.0)
+    ok = (m[..., 2] - m[..., 0] >= min_side) & (m[..., 3] - m[..., 1] >= min_side)
+    return [m[i][ok[i]] for i in range(n)], [int(c) for c in ok.sum(axis=1)]
 
 
 def _neighbours_ratio(box: np.ndarray, step: float, min_side: float) -> np.ndarray:
     """Shifts by ``step`` in x and y, and scalings by ``step`` about the centre and about each
     corner (so a frame in a corner or against an edge is reached), kept inside the canvas."""
-    w, h = box[2] - box[0], box[3] - box[1]
-    moves = [(box[0] + dx, box[1] + dy, w, h) for dx, dy in ((-step, 0), (step, 0), (0, -step), (0, step))]
+    return _ratio_moves(box[None], step, min_side)[0][0]
+
+
+_ANCHORS = np.array(((0.5, 0.5), (0, 0), (1, 0), (0, 1), (1, 1)))  # centre, then the corners
+
+
+def _ratio_moves(boxes: np.ndarray, step: float, min_side: float) -> tuple[list[np.ndarray], list[int]]:
+    """:func:`_neighbours_ratio` of every box at once (same moves, same order)."""
+    x, y = boxes[:, 0], boxes[:, 1]
+    w, h = boxes[:, 2] - x, boxes[:, 3] - y
+    n = len(boxes)
+    shifts = np.array(((-step, 0), (step, 0), (0, -step), (0, step)))
+    parts = [np.stack([x[:, None] + shifts[:, 0], y[:, None] + shifts[:, 1],
+                       np.repeat(w[:, None], 4, 1), np.repeat(h[:, None], 4, 1)], axis=2)]
+    valid = [np.ones((n, 4), bool)]
     for ds in (-step, step):
-        k = 1 + ds / max(w, h)
+        k = 1 + ds / np.maximum(w, h)
         nw, nh = w * k, h * k
-        if nw > 1 + 1e-9 or nh > 1 + 1e-9 or min(nw, nh) < min_side:
-            continue
-        for ax, ay in ((0.5, 0.5), (0, 0), (1, 0), (0, 1), (1, 1)):  # anchor: centre, then the corners
-            moves.append((box[0] + ax * (w - nw), box[1] + ay * (h - nh), nw, nh))
-    m = np.asarray(moves, dtype=np.float64).reshape(-1, 4)
-    x1 = np.clip(m[:, 0], 0, 1 - m[:, 2])
-    y1 = np.clip(m[:, 1], 0, 1 - m[:, 3])
-    return np.stack([x1, y1, x1 + m[:, 2], y1 + m[:, 3]], axis=1)
+        fits = ~((nw > 1 + 1e-9) | (nh > 1 + 1e-9) | (np.minimum(nw, nh) < min_side))
+        parts.append(np.stack([x[:, None] + _ANCHORS[:, 0] * (w - nw)[:, None],
+                               y[:, None] + _ANCHORS[:, 1] * (h - nh)[:, None],
+                               np.repeat(nw[:, None], 5, 1), np.repeat(nh[:, None], 5, 1)], axis=2))
+        valid.append(np.repeat(fits[:, None], 5, 1))
+    m, ok = np.concatenate(parts, axis=1), np.concatenate(valid, axis=1)
+    x1 = np.clip(m[..., 0], 0, 1 - m[..., 2])
+    y1 = np.clip(m[..., 1], 0, 1 - m[..., 3])
+    out = np.stack([x1, y1, x1 + m[..., 2], y1 + m[..., 3]], axis=2)
+    return [out[i][ok[i]] for i in range(n)], [int(c) for c in ok.sum(axis=1)]
 
 
 def refine(score: ScoreFn, boxes: np.ndarray, values: np.ndarray, fixed_ratio: bool, min_side: float = 0.15,
            steps: tuple[float, ...] = REFINE_STEPS, rounds: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Coordinate ascent of every box (one batched score call per round); returns the moved boxes
     and their scores."""
-    boxes, values = boxes.copy(), values.astype(np.float64).copy()
-    neighbours = _neighbours_ratio if fixed_ratio else _neighbours_free
+    return refine_groups(score, [(boxes, values, fixed_ratio)], min_side, steps, rounds)[0]
+
+
+def refine_groups(score: ScoreFn, groups: Sequence[tuple[np.ndarray, np.ndarray, bool]], min_side: float = 0.15,
+                  steps: tuple[float, ...] = REFINE_STEPS, rounds: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`refine` of several groups ``(boxes, values, fixed_ratio)`` (a photo's ratios) with one
+    score call per round for all of them; a group stops a step's rounds when none of its boxes
+    moved, as :func:`refine` does, so each group ends where :func:`refine` alone would."""
+    state = [(b.astype(np.float64).copy(), v.astype(np.float64).copy(), fixed) for b, v, fixed in groups]
     for step in steps:
+        active = [len(b) > 0 for b, _, _ in state]
         for _ in range(rounds):
-            cands = [neighbours(b, step, min_side) for b in boxes]
-            counts = [len(c) for c in cands]
-            if not sum(counts):
+            if not any(active):
+                break
+            cands: list[np.ndarray] = []
+            owners: list[tuple[int, int]] = []
+            for g, (boxes, _, fixed) in enumerate(state):
+                if active[g]:
+                    moves, _ = (_ratio_moves if fixed else _free_moves)(boxes, step, min_side)
+                    for i, c in enumerate(moves):
+                        if len(c):
+                            cands.append(c)
+                            owners.append((g, i))
+            if not cands:
                 break
             s = np.asarray(score(np.concatenate(cands)), dtype=np.float64)
-            moved = False
+            moved = [False] * len(state)
             start = 0
-            for i, n in enumerate(counts):
-                if n:
-                    j = int(np.argmax(s[start:start + n]))
-                    if s[start + j] > values[i] + 1e-6:
-                        boxes[i], values[i] = cands[i][j], s[start + j]
-                        moved = True
-                start += n
-            if not moved:
-                break
-    return boxes, values
+            for (g, i), c in zip(owners, cands):
+                j = int(np.argmax(s[start:start + len(c)]))
+                boxes, values, _ = state[g]
+                if s[start + j] > values[i] + 1e-6:
+                    boxes[i], values[i] = c[j], s[start + j]
+                    moved[g] = True
+                start += len(c)
+            active = [a and m for a, m in zip(active, moved)]
+    return [(b, v) for b, v, _ in state]
 
 
 def search(score: ScoreFn, aspect: float, ratio: float | None = None, top: int = 2, steps: int | None = None
            ) -> tuple[np.ndarray, np.ndarray]:
     """The best boxes ``(K, 4)`` (normalised ``x1, y1, x2, y2``) and scores, best first: grid, then
     :func:`refine` of the ``top`` diverse best. ``steps``: grid density (default: each grid's own)."""
-    if ratio is None:
-        grid = free_grid() if steps is None else free_grid(steps)
-    else:
-        grid = ratio_grid(ratio, aspect) if steps is None else ratio_grid(ratio, aspect, steps)
-    values = np.asarray(score(grid), dtype=np.float64)
-    pick = diverse_top(grid, values, top)
-    boxes, vals = refine(score, grid[pick], values[pick], fixed_ratio=ratio is not None)
-    order = np.argsort(-vals, kind="stable")
-    return boxes[order], vals[order]
+    return search_many(score, aspect, [ratio], top, steps)[0]
+
+
+def search_many(score: ScoreFn, aspect: float, ratios: Sequence[float | None], top: int = 2,
+                steps: int | None = None, refine_steps: tuple[float, ...] = REFINE_STEPS
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`search` for each of ``ratios`` (None: free) of one canvas, batched: one score call
+    for every grid, then one per refinement round (:func:`refine_groups`, ``refine_steps``)."""
+    grids = []
+    for ratio in ratios:
+        if ratio is None:
+            grids.append(free_grid() if steps is None else free_grid(steps))
+        else:
+            grids.append(ratio_grid(ratio, aspect) if steps is None else ratio_grid(ratio, aspect, steps))
+    values = np.asarray(score(np.concatenate(grids)), dtype=np.float64)
+    ends = np.cumsum([len(g) for g in grids])
+    groups = []
+    for grid, v, ratio in zip(grids, np.split(values, ends[:-1]), ratios):
+        pick = diverse_top(grid, v, top)
+        groups.append((grid[pick], v[pick], ratio is not None))
+    out = []
+    for boxes, vals in refine_groups(score, groups, steps=refine_steps):
+        order = np.argsort(-vals, kind="stable")
+        out.append((boxes[order], vals[order]))
+    return out

@@ -26,7 +26,7 @@ import numpy as np
 from ...geometry import AspectRatio, snap_to_ratio
 from ...imaging.load import LoadedImage
 from ...model.runtime import BackboneMaps, EncodedPhoto, LearnedModel
-from ...model.search import search
+from ...model.search import FAST_GRID_STEPS, FAST_REFINE_STEPS, REFINE_STEPS, search_many
 from ...retrieval.store import DatabaseError
 from ...perception.describe import describe
 from ..context import ScoringContext
@@ -102,7 +102,9 @@ class LearnedTerm:
         return np.stack([b[:, 0] / W, b[:, 1] / H, (b[:, 0] + b[:, 2]) / W, (b[:, 1] + b[:, 3]) / H], axis=1)
 
     def extra_candidates(self, ctx: ScoringContext, ratio: AspectRatio) -> np.ndarray:
-        """The best boxes of ``ratio`` under the learned score, ``(K, 4)`` ``xywh`` pixels."""
+        """The best boxes of ``ratio`` under the learned score, ``(K, 4)`` ``xywh`` pixels. The
+        first call searches every ratio of ``ctx.cache["ratios"]`` (the request) in one batch, with
+        the coarser :data:`~procrop.model.search.FAST_GRID_STEPS` search under the fast profile."""
         enc = self.encoded(ctx)
         W, H = ctx.analysis.width, ctx.analysis.height
         value = ratio.resolve(W, H).value
@@ -116,7 +118,15 @@ class LearnedTerm:
                 values = values - ((inside > LEFT_OUT) & (inside < KEPT)).any(axis=0)
             return values
 
-        found, _ = search(score, W / H, value, top=self.proposals)
+        searched = ctx.cache.setdefault("learned:searched", {})
+        if value not in searched:
+            todo = [value] + [r.resolve(W, H).value for r in ctx.cache.get("ratios", ())]
+            todo = [v for v in dict.fromkeys(todo) if v not in searched]
+            fast = ctx.cache.get("profile") == "fast"
+            found_all = search_many(score, W / H, todo, top=self.proposals, steps=FAST_GRID_STEPS if fast else None,
+                                    refine_steps=FAST_REFINE_STEPS if fast else REFINE_STEPS)
+            searched.update(zip(todo, (b for b, _ in found_all)))
+        found = searched[value]
         x1, y1 = np.floor(found[:, 0] * W + 1e-6), np.floor(found[:, 1] * H + 1e-6)
         x2, y2 = np.ceil(found[:, 2] * W - 1e-6), np.ceil(found[:, 3] * H - 1e-6)
         out = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
