@@ -262,3 +262,42 @@ def test_status_names_every_photo_of_a_batch(server, browser):
     status = page.locator("#status").inner_text()
     assert "beach.jpg:" in status and "crops found" in status and "notes.txt failed" in status, status
     page.close()
+
+
+def test_crop_like_these(server, browser, tmp_path):
+    """"Crop like these" (issue 20): reference photos dropped in the box are sent to the server's
+    memory, the crops are requested again following them and move; the page names the references
+    and the reason says which one pulled the crop; closing the page deletes the set."""
+    from test_style import scene
+
+    refs = [str(scene(tmp_path / f"left{i}.jpg", 0.25 + 0.02 * i, seed=i)) for i in range(3)]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(server + "/")
+    page.click(".chip[data-ratio='free']")  # free as well: every ratio may move
+    with page.expect_response(lambda r: r.url.endswith("/v1/crop"), timeout=60000) as resp:
+        page.set_input_files("#file", str(BEACH))
+    before = {(c["ratio"], c["rank"]): c["box"] for c in resp.value.json()["crops"]}
+    page.locator(".overlay .box").first.wait_for(timeout=30000)
+    page.eval_on_selector("#strength", "el => { el.value = '4'; el.dispatchEvent(new Event('input')); }")
+    page.wait_for_timeout(500)  # the ratio chip's re-crop (after 300 ms) is not the steered one
+    page.set_input_files("#ref-file", refs)
+    page.wait_for_function("() => { const r = window.procrop.photos[0].result; return r && r.style_strength === 4; }",
+                           timeout=90000)
+    result = page.evaluate("() => window.procrop.photos[0].result")
+    assert result["style_strength"] == 4.0 and result["reference_db"].startswith("uploaded references")
+    assert page.locator("#ref-list li").count() == 3
+    after = {(c["ratio"], c["rank"]): c["box"] for c in result["crops"]}
+    assert any(after.get(k) not in (None, b) for k, b in before.items()), (before, after)
+    assert all("style" in c["terms"] for c in result["crops"])
+    page.locator(".crop-row .row-pick").first.click()
+    assert "like reference left" in page.locator(".breakdown .reason").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "webapp_references.png"), full_page=True)
+    assert page.evaluate("() => document.querySelector('#ref-clear').disabled") is False
+    with page.expect_request(lambda r: r.method == "DELETE" and "/v1/references/" in r.url, timeout=10000):
+        page.click("#ref-clear")
+    assert not errors, errors
+    context.close()

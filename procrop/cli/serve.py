@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from .common import usage_errors
@@ -15,12 +17,22 @@ def serve_command(
     max_megapixels: float = typer.Option(50.0, "--max-megapixels", min=0.1, help="Largest image accepted."),
     timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="Seconds one request may take."),
     queue: int = typer.Option(16, "--queue", min=0, help="Requests that may wait; beyond, 503 + Retry-After."),
+    db: Optional[str] = typer.Option(
+        None, "--db", help="Reference database ('procrop index build PHOTOS --out DB'): every crop follows its photos."),
+    style_strength: Optional[float] = typer.Option(
+        None, "--style-strength", min=0.0, help="How strongly the --db photos' composition steers the crops (default 1)."),
 ) -> None:
     """Serve the web page at / and the HTTP API (/v1/crop, /v1/crop/image, /v1/describe, /docs)."""
     from ..server import serve
 
     with usage_errors():
+        if db:  # a missing or unusable database: one line now, not an error per request
+            from ..scoring.terms.learned import LearnedTerm
+            from ..scoring.terms.style import style_term_for
+
+            style_term_for(LearnedTerm(reference_db=db), style_strength, True)
         serve(
             host, port, workers, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
             max_pixels=int(max_megapixels * 1e6), timeout_s=timeout, max_queue=queue,
+            reference_db=db or "default", style_strength=style_strength,
         )

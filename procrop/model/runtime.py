@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import ModelLoadError, require
 from ..retrieval.encoders.mobilenet import search_vector, square_input
 from ..retrieval.search import ExactIndex
+from ..retrieval.store import DatabaseError, ReferenceDB
 from .tokens import tokenize
 
 #: The bundle that ships with procrop.
@@ -58,6 +59,8 @@ class EncodedPhoto:
     references: list[dict[str, Any]] = field(default_factory=list)
     #: database rows of ``references`` (same order)
     ref_rows: list[int] = field(default_factory=list)
+    #: the photo's search vector (what :meth:`LearnedModel.search` takes)
+    query: np.ndarray | None = None
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -70,17 +73,20 @@ class LearnedModel:
     Args:
         bundle: the bundle folder (default: the shipped one).
         threads: onnxruntime intra-op threads.
-        references: a ``mobilenet`` reference database to retrieve from instead of the bundle's
-            own ``references/`` (``procrop index build`` makes one by default).
+        references: a ``mobilenet`` reference database (a folder, or a loaded
+            :class:`~procrop.retrieval.store.ReferenceDB`, e.g. one held in memory) to retrieve
+            from instead of the bundle's own ``references/`` (``procrop index build`` makes one by default).
 
     Raises:
         ModelLoadError: naming the folder when a file is missing or unreadable.
     """
 
     def __init__(self, bundle: str | os.PathLike | None = None, threads: int = 1,
-                 references: str | os.PathLike | None = None) -> None:
+                 references: str | os.PathLike | ReferenceDB | None = None) -> None:
         self.path = Path(bundle) if bundle else DEFAULT_BUNDLE
-        self.references_path = Path(references) if references is not None else self.path / "references"
+        self.references_db = references if isinstance(references, ReferenceDB) else None
+        given = references.path if isinstance(references, ReferenceDB) else references
+        self.references_path = Path(given) if given is not None else self.path / "references"
         self.threads = threads
         self._lock = threading.Lock()
         self._sessions: dict[str, Any] | None = None
@@ -120,15 +126,32 @@ class LearnedModel:
             if not self.config.get("refs") or (folder == self.path / "references" and not folder.exists()):
                 self._refs = (ExactIndex(np.zeros((0, 1), np.float32)), np.zeros((0, 64, 64), np.float16), [])
             else:
-                from ..retrieval.store import DatabaseError, ReferenceDB
-
-                db = ReferenceDB.open(folder, expect_encoder="mobilenet")
+                db = self.references_db or ReferenceDB.open(folder, expect_encoder="mobilenet")
+                if db.encoder_info["name"] != "mobilenet":
+                    raise DatabaseError(f"{folder}: built with the {db.encoder_info['name']!r} encoder, not 'mobilenet'")
                 shape = tuple(db.encoder_info.get("token_shape", ()))
                 want = (int(self.config["ref_tokens"]), int(self.config["ref_dim"]))
                 if shape != want:
                     raise DatabaseError(f"{folder}: reference tokens {shape}, the learned model reads {want}")
                 self._refs = (ExactIndex(db.vectors), db.tokens, db.items)
         return self._refs
+
+    def with_references(self, references: str | os.PathLike | ReferenceDB) -> LearnedModel:
+        """The same network (its sessions shared, loaded once) retrieving from other references."""
+        import copy
+
+        self._load()
+        twin = copy.copy(self)
+        twin.references_db = references if isinstance(references, ReferenceDB) else None
+        twin.references_path = references.path if isinstance(references, ReferenceDB) else Path(references)
+        twin._refs = None
+        twin._lock = threading.Lock()
+        return twin
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Similarities and rows ``(k,)`` of the ``k`` references most similar to a search vector."""
+        sims, rows = self._references()[0].search(query, k)
+        return sims[0], rows[0]
 
     def reference_items(self) -> list[dict[str, Any]]:
         """The items of the database it retrieves from (loaded, and checked, on first use)."""
@@ -162,13 +185,14 @@ class LearnedModel:
         maps = pixels if isinstance(pixels, BackboneMaps) else self.backbone(pixels)
         cfg = self.config
         refs, mask, described = self.retrieve(maps.c5[0], int(cfg["k_refs"]))
+        query = search_vector(np.ascontiguousarray(maps.c5[0].transpose(1, 2, 0), dtype=np.float32))
         rows = [int(d.pop("_row")) for d in described]
         ids = np.asarray([tokenize(text, int(cfg["vocab"]), int(cfg["text_len"]))], np.int64)
         session = self._load()["encode"]
         feed = {"c3": maps.c3, "c4": maps.c4, "c5": maps.c5, "refs": refs, "ref_mask": mask, "text_ids": ids}
         wanted = {i.name for i in session.get_inputs()}  # a model without references or text has no such inputs
         fused, edges, context = session.run(None, {k: v for k, v in feed.items() if k in wanted})
-        return EncodedPhoto(fused, edges, context, maps.aspect, refs, mask, ids, described, rows)
+        return EncodedPhoto(fused, edges, context, maps.aspect, refs, mask, ids, described, rows, query)
 
     def score(self, encoded: EncodedPhoto, boxes: np.ndarray) -> np.ndarray:
         """Scores in [0, 1] of ``boxes (N, 4)`` normalised ``x1, y1, x2, y2``: the expected IoU with a

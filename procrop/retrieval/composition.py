@@ -3,7 +3,8 @@
 For every photo of a reference database, :func:`composition_stats` measures, from procrop's
 analysis (:mod:`procrop.perception`):
 
-* ``cx``, ``cy``: where the main subject's centre sits, as fractions of the frame;
+* ``cx``, ``cy``: where the main subject's centre sits, as fractions of the frame (the subject: the
+  people found, as one group, else the analysis's main subject);
 * ``fill``: how much of the frame the subject's box fills (its area over the frame's);
 * ``left``, ``top``, ``right``, ``bottom``: the space around the subject (margins as fractions of
   the frame's width / height);
@@ -44,11 +45,16 @@ COLUMNS = ("cx", "cy", "fill", "horizon")
 
 
 def subject_box(analysis: CompositionAnalysis) -> tuple[float, float, float, float] | None:
-    """The main subject's ``(x, y, w, h)`` (original pixels): the analysis's first subject."""
-    if not analysis.subjects:
+    """The main subject's ``(x, y, w, h)`` (original pixels): the box around every person found
+    (a group is one subject), else the analysis's first subject."""
+    boxes = [tuple(float(v) for v in p.box) for p in analysis.people]
+    if not boxes and analysis.subjects:
+        boxes = [tuple(float(v) for v in analysis.subjects[0].box)]
+    if not boxes:
         return None
-    x, y, w, h = (float(v) for v in analysis.subjects[0].box)
-    return (x, y, w, h) if w > 0 and h > 0 else None
+    x1, y1 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x2, y2 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    return (x1, y1, x2 - x1, y2 - y1) if x2 > x1 and y2 > y1 else None
 
 
 def horizon_height(analysis: CompositionAnalysis) -> float | None:

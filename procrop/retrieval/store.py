@@ -74,6 +74,8 @@ class ReferenceDB:
         tokens: ``(N, T, F)`` float16.
         items: per-item metadata, aligned with ``vectors``.
         thumbnails: JPEG bytes per item, or ``None`` where not stored.
+        composition: for a database held in memory only (:mod:`.memory`), the composition
+            statistics by content hash (on disk they live in ``composition.json``); else ``None``.
     """
 
     path: Path
@@ -82,6 +84,7 @@ class ReferenceDB:
     tokens: np.ndarray
     items: list[dict[str, Any]]
     thumbnails: list[bytes | None] = field(default_factory=list)
+    composition: dict[str, dict[str, float]] | None = None
 
     def __len__(self) -> int:
         return len(self.items)

@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
     parser.add_argument("--timeout-s", type=float, default=defaults.timeout_s)
     parser.add_argument("--reference-db", default=defaults.reference_db)
+    parser.add_argument("--style-strength", type=float, default=defaults.style_strength)
     args = vars(parser.parse_args(argv))
     host, port, workers, log_level = (args.pop(k) for k in ("host", "port", "workers", "log_level"))
     serve(host, port, workers, log_level=log_level, **args)

@@ -20,7 +20,8 @@ from procrop import Cropper, MissingExtraError, __version__
 
 from .errors import ApiError, install_error_handlers
 from .limits import WorkLimiter
-from .service import DEFAULT_SCORER, CropService, split_ratios
+from .refsets import parse_strength
+from .service import DEFAULT_SCORER, CropService, Steer, split_ratios
 from .settings import ServerSettings
 from .uploads import SCORERS, Upload, parse_int, parse_multipart, parse_scorer, read_body, require_upload
 
@@ -45,6 +46,15 @@ def _form_doc(fields: dict[str, tuple[str, str]]) -> dict[str, Any]:
 _SCORER_TEXT = ("default, learned or classic: the learned scorer (default, trained on professional "
                 "compositions) or the classic hand-set terms with retrieval")
 _SCORER_FIELD = ("string", _SCORER_TEXT)
+#: The fields that steer the learned scorer with reference photos uploaded to ``/v1/references``.
+_STEER_FIELDS = {
+    "references": ("string", "id of a reference set from POST /v1/references: crop like those photos"),
+    "style_strength": ("number", "how strongly their composition steers the crops, 0-10 (default 1)")}
+
+
+def _steer(fields: dict[str, str]) -> Steer:
+    """The ``references`` and ``style_strength`` fields of a request."""
+    return Steer(fields.get("references", "").strip() or None, parse_strength(fields))
 
 _ERRORS = {code: {"description": text, "content": {"application/json": {"example": {"error": err, "detail": "..."}}}}
            for code, err, text in [(413, "too_large", "upload over the byte limit"),
@@ -145,15 +155,15 @@ def _add_api_routes(app: Any, state: _State) -> None:
     @app.post("/v1/crop", tags=["crop"], responses=_ERRORS, openapi_extra=_form_doc({
         "ratios": ("string", "comma list: free, original, W:H (1:1,4:5,16:9) or output sizes WxH (1080x1350)"),
         "top_k": ("integer", f"crops per ratio, 1-{s.max_top_k} (default 3)"),
-        "scorer": _SCORER_FIELD}))
+        "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
     async def crop(request: Request) -> JSONResponse:
         """Ranked crops with scores, term breakdowns, reasons, description and analysis (the CLI's
         JSON), with the ``scorer`` (and learned ``model``) that ranked them."""
         def job(fields: dict[str, str], up: Upload) -> Any:
             ratios = split_ratios(fields.get("ratios", fields.get("ratio", "")), s.max_ratios)
             top_k = parse_int(fields, "top_k", 3, 1, s.max_top_k)
-            scorer = parse_scorer(fields)
-            return lambda: svc.crop_json(up.data, up.filename, ratios, top_k, scorer)
+            scorer, steer = parse_scorer(fields), _steer(fields)
+            return lambda: svc.crop_json(up.data, up.filename, ratios, top_k, scorer, steer)
         return JSONResponse(await state.work(request, job))
 
     @app.post("/v1/crop/image", tags=["crop"], responses={**_ERRORS, 200: {
@@ -163,7 +173,7 @@ def _add_api_routes(app: Any, state: _State) -> None:
             "rank": ("integer", "which crop of that ratio (1 = best)"),
             "box": ("string", "x,y,w,h: cut this box instead of searching (e.g. an adjusted crop)"),
             "width": ("integer", "output width"), "height": ("integer", "output height"),
-            "scorer": _SCORER_FIELD}))
+            "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
     async def crop_image(request: Request) -> Response:
         """One cropped image, in the format of the upload."""
         def job(fields: dict[str, str], up: Upload) -> Any:
@@ -173,8 +183,8 @@ def _add_api_routes(app: Any, state: _State) -> None:
                       "height": parse_int(fields, "height", None, 1, s.max_output_side)}
             if params["ratio"]:
                 split_ratios(params["ratio"], 1)
-            scorer = parse_scorer(fields)
-            return lambda: svc.crop_image(up.data, up.filename, params, scorer)
+            scorer, steer = parse_scorer(fields), _steer(fields)
+            return lambda: svc.crop_image(up.data, up.filename, params, scorer, steer)
         reply = await state.work(request, job)
         ascii_name = reply.filename.encode("ascii", "replace").decode().replace("?", "_")
         headers = {"Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
@@ -200,16 +210,31 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
 
     @app.post("/v1/score", tags=["analysis"], responses=_ERRORS, openapi_extra=_form_doc({
         "box": ("string", "x,y,w,h in pixels of the (EXIF-oriented) image"),
-        "scorer": _SCORER_FIELD}))
+        "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
     async def score(request: Request) -> JSONResponse:
         """Score a given box: score, confidence, term breakdown, reason, references, and the
         ``scorer`` (and learned ``model``) used."""
         def job(fields: dict[str, str], up: Upload) -> Any:
             if not fields.get("box", "").strip():
                 raise ApiError(422, "invalid_parameter", "box is required: x,y,w,h")
-            scorer = parse_scorer(fields)
-            return lambda: svc.score(up.data, up.filename, fields["box"], scorer)
+            scorer, steer = parse_scorer(fields), _steer(fields)
+            return lambda: svc.score(up.data, up.filename, fields["box"], scorer, steer)
         return JSONResponse(await state.work(request, job))
+
+    @app.post("/v1/references", tags=["references"], responses=_ERRORS, openapi_extra=_form_doc({
+        "set": ("string", "add to this reference set (from an earlier answer); absent: a new set")}))
+    async def add_reference(request: Request) -> JSONResponse:
+        """Add a reference photo to a set held in this server's memory only ("crop like these"):
+        its composition steers the learned scorer for requests naming the set (``references``).
+        The answer gives the set's id, its photos and their measured composition."""
+        def job(fields: dict[str, str], up: Upload) -> Any:
+            return lambda: svc.add_reference(up.data, up.filename, fields.get("set", "").strip() or None)
+        return JSONResponse(await state.work(request, job))
+
+    @app.delete("/v1/references/{set_id}", tags=["references"])
+    async def delete_references(set_id: str) -> dict[str, Any]:
+        """Forget a reference set (the page does so when it is closed; idle sets expire)."""
+        return {"set": set_id, "deleted": svc.refsets.delete(set_id)}
 
     @app.get("/health", tags=["service"])
     async def health() -> dict[str, Any]:

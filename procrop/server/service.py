@@ -22,6 +22,7 @@ from ..perception.describe import describe
 from .boxscore import AnalysisCache, score_box
 from .errors import ApiError
 from .imaging import crop_to_bytes, output_size
+from .refsets import ReferenceSets
 from .settings import ServerSettings
 from .uploads import EXTENSIONS, SCORERS, ImageInfo, parse_box, sniff_image
 
@@ -30,17 +31,37 @@ DEFAULT_SCORER = SCORERS["default"]
 
 
 def build_cropper(settings: ServerSettings, scorer: str = DEFAULT_SCORER) -> Cropper:
-    """A cropper of ``scorer`` (``learned`` or ``classic``); the settings' reference database
-    (bundled, none, or a given folder) applies to the classic scorer's retrieval."""
+    """A cropper of ``scorer`` (``learned`` or ``classic``) with the settings' reference database
+    (bundled, none, or a folder: the learned scorer then retrieves from it and follows its
+    composition with ``settings.style_strength``; the classic scorer's retrieval)."""
     db = settings.reference_db
-    return Cropper(scorer=scorer, reference_db=None if db == "none" else db, max_pixels=settings.max_pixels)
+    style = settings.style_strength if scorer == "learned" and db not in ("default", "none") else None
+    return Cropper(scorer=scorer, reference_db=None if db == "none" else db, max_pixels=settings.max_pixels,
+                   style_strength=style)
 
 
-def scorer_info(cropper: Cropper) -> dict[str, str]:
-    """What a response says about its scorer: ``scorer`` and, for a learned one, ``model``."""
-    info = {"scorer": cropper.scorer_name}
+@dataclass(frozen=True)
+class Steer:
+    """Reference photos a request follows: the id of a set uploaded to ``/v1/references`` and the
+    style strength (``None``: the default, 1)."""
+
+    references: str | None = None
+    strength: float | None = None
+
+
+def scorer_info(cropper: Cropper) -> dict[str, Any]:
+    """What a response says about its scorer: ``scorer`` and, for a learned one, ``model``, the
+    ``reference_db`` it retrieves from and, when references steer it, the ``style_strength``."""
+    info: dict[str, Any] = {"scorer": cropper.scorer_name}
     if cropper.model_name:
         info["model"] = cropper.model_name
+    learned = next((t for t in cropper.extra_terms if t.name == "learned"), None)
+    if learned is not None:  # a folder by its name only: no server path in a response
+        ref = str(learned.reference_db)  # type: ignore[attr-defined]
+        info["reference_db"] = PurePath(ref).name if learned.user_db else ref  # type: ignore[attr-defined]
+    style = next((t for t in cropper.extra_terms if t.name == "style"), None)
+    if style is not None:
+        info["style_strength"] = style.strength  # type: ignore[attr-defined]
     return info
 
 
@@ -78,6 +99,7 @@ class CropService:
         self._lock = threading.Lock()
         # /v1/describe needs no scorer: it analyses with the given cropper, or the default one
         self._describer = DEFAULT_SCORER if cropper is None else cropper.scorer_name
+        self.refsets = ReferenceSets()
         if cropper is not None:
             self._caches[cropper.scorer_name] = AnalysisCache(cropper, settings.analysis_cache)
 
@@ -96,22 +118,35 @@ class CropService:
         """The cropper of ``scorer`` (``learned`` or ``classic``), built on first use."""
         return self.cache(scorer).cropper
 
+    def steered(self, scorer: str, steer: Steer | None) -> AnalysisCache:
+        """The analysis cache of ``scorer``'s cropper, steered by ``steer``'s reference set if any."""
+        if steer is None or not steer.references:
+            return self.cache(scorer)
+        strength = 1.0 if steer.strength is None else steer.strength
+        return self.refsets.cache(steer.references, strength, self.cropper(scorer))
+
+    def add_reference(self, data: bytes, name: str, set_id: str | None) -> dict[str, Any]:
+        """Encode an uploaded reference photo into a set held in memory ("crop like these")."""
+        self.sniff(data)
+        return self.refsets.add(set_id, name, data, self.cropper("learned"))
+
     def sniff(self, data: bytes) -> ImageInfo:
         """Format and size from the bytes; 422 for non-images and oversized images."""
         return sniff_image(data, self.settings.max_pixels)
 
-    def process(self, data: bytes, ratios: list[str], top_k: int, scorer: str) -> CropResult:
-        """``scorer``'s cropper's full result for the uploaded bytes."""
-        return self.cropper(scorer).process(data, ratios, top_k)
+    def process(self, data: bytes, ratios: list[str], top_k: int, scorer: str, steer: Steer | None = None) -> CropResult:
+        """``scorer``'s cropper's full result for the uploaded bytes (steered by ``steer``)."""
+        return self.steered(scorer, steer).cropper.process(data, ratios, top_k)
 
-    def crop_json(self, data: bytes, name: str, ratios: list[str], top_k: int, scorer: str) -> dict[str, Any]:
+    def crop_json(self, data: bytes, name: str, ratios: list[str], top_k: int, scorer: str,
+                  steer: Steer | None = None) -> dict[str, Any]:
         """The CLI's JSON schema for one image, named by the upload, with no file paths, plus
-        the ``scorer`` (and ``model``) that ranked the crops."""
+        the ``scorer`` (and ``model``, ``reference_db``, ``style_strength``) that ranked the crops."""
         self.sniff(data)
-        result = self.process(data, ratios, top_k, scorer)
+        result = self.process(data, ratios, top_k, scorer, steer)
         d = result.to_dict()
         d["image"] = name
-        d.update(scorer_info(self.cropper(scorer)))
+        d.update(scorer_info(self.steered(scorer, steer).cropper))
         for crop in d["crops"]:
             crop.pop("file", None)
         return d
@@ -128,17 +163,18 @@ class CropService:
             "analysis": prepared.analysis.to_dict(),
         }
 
-    def score(self, data: bytes, name: str, box: str, scorer: str) -> dict[str, Any]:
-        """Score a user-given box ``x,y,w,h`` with ``scorer``: score, confidence, terms, reason,
-        references, and the ``scorer`` (and ``model``) used."""
+    def score(self, data: bytes, name: str, box: str, scorer: str, steer: Steer | None = None) -> dict[str, Any]:
+        """Score a user-given box ``x,y,w,h`` with ``scorer`` (steered by ``steer``): score,
+        confidence, terms, reason, references, and the ``scorer`` (and ``model``) used."""
         self.sniff(data)
-        cache = self.cache(scorer)
+        cache = self.steered(scorer, steer)
         prepared = cache.get(data)
         parsed = parse_box(box, prepared.loaded.width, prepared.loaded.height)
         return {"image": name, "width": prepared.loaded.width, "height": prepared.loaded.height,
                 **score_box(cache.cropper, prepared, parsed).to_dict(), **scorer_info(cache.cropper)}
 
-    def crop_image(self, data: bytes, name: str, params: dict[str, Any], scorer: str) -> ImageReply:
+    def crop_image(self, data: bytes, name: str, params: dict[str, Any], scorer: str,
+                   steer: Steer | None = None) -> ImageReply:
         """One cropped image in the upload's format, the box searched with ``scorer``.
 
         ``params``: ``box`` (``x,y,w,h`` text, skips the search), ``ratio``, ``rank``, ``width``,
@@ -153,7 +189,7 @@ class CropService:
         else:
             ratio = params.get("ratio") or (f"{width}x{height}" if width and height else "free")
             rank = int(params.get("rank") or 1)
-            result = self.process(data, [ratio], rank, scorer)
+            result = self.process(data, [ratio], rank, scorer, steer)
             if len(result.crops) < rank:
                 raise ApiError(422, "no_such_crop",
                                f"only {len(result.crops)} crop(s) of ratio {ratio} for this image, asked for rank {rank}")

@@ -37,7 +37,10 @@ class ServerSettings:
         max_ratios: most ratios in one request.
         max_output_side: largest ``width``/``height`` of a returned crop image.
         analysis_cache: images whose analysis is kept for ``/v1/score`` (drag-to-adjust).
-        reference_db: ``"default"`` (the bundled database), ``"none"`` or a database folder.
+        reference_db: ``"default"`` (the bundled database), ``"none"`` or a database folder (the
+            learned scorer then crops like its photos).
+        style_strength: how strongly a ``reference_db`` folder's composition steers the learned
+            scorer (``None``: the default, 1).
     """
 
     max_upload_bytes: int = 25 * 1024 * 1024
@@ -51,6 +54,7 @@ class ServerSettings:
     max_output_side: int = 8192
     analysis_cache: int = 16
     reference_db: str = "default"
+    style_strength: float | None = None
 
     def __post_init__(self) -> None:
         positive = ("max_upload_bytes", "max_pixels", "max_concurrency", "max_top_k", "max_ratios",

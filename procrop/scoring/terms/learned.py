@@ -17,6 +17,7 @@ onnxruntime only (a base dependency); the model loads on first use.
 
 from __future__ import annotations
 
+import copy
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -27,7 +28,7 @@ from ...geometry import AspectRatio, snap_to_ratio
 from ...imaging.load import LoadedImage
 from ...model.runtime import BackboneMaps, EncodedPhoto, LearnedModel
 from ...model.search import FAST_GRID_STEPS, FAST_REFINE_STEPS, REFINE_STEPS, search_many
-from ...retrieval.store import DatabaseError
+from ...retrieval.store import DatabaseError, ReferenceDB
 from ...perception.describe import describe
 from ..context import ScoringContext
 from ..protection import KEPT, LEFT_OUT, inside_fractions
@@ -56,16 +57,30 @@ class LearnedTerm:
     scores_every_candidate = True
 
     def __init__(self, bundle: str | os.PathLike | None = None, proposals: int = 2, threads: int = 1,
-                 reference_db: str | os.PathLike | None = None) -> None:
+                 reference_db: str | os.PathLike | ReferenceDB | None = None) -> None:
         self.model = LearnedModel(bundle, threads=threads, references=reference_db)
         self.proposals = proposals
         self.user_db = reference_db is not None
         if self.user_db:
-            try:
-                self.model.reference_items()
-            except DatabaseError as exc:
-                raise DatabaseError(f"{exc}; the learned scorer reads databases that 'procrop index build "
-                                    "PHOTOS --out DB' makes with its default (mobilenet) encoder") from None
+            self._check_references()
+
+    def _check_references(self) -> None:
+        try:
+            self.model.reference_items()
+        except DatabaseError as exc:
+            raise DatabaseError(f"{exc}; the learned scorer reads databases that 'procrop index build "
+                                "PHOTOS --out DB' makes with its default (mobilenet) encoder") from None
+
+    def with_references(self, reference_db: str | os.PathLike | ReferenceDB) -> LearnedTerm:
+        """A copy retrieving from ``reference_db`` that shares this term's loaded network.
+
+        Raises:
+            DatabaseError: as the constructor."""
+        twin = copy.copy(self)
+        twin.model = self.model.with_references(reference_db)
+        twin.user_db = True
+        twin._check_references()
+        return twin
 
     @property
     def reference_db(self) -> str:

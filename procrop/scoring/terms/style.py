@@ -6,9 +6,13 @@ own, or the user's ``--db``). Where that database has composition statistics
 where the horizon lies, how much space surrounds it), this term compares each candidate crop's
 statistics with every reference's:
 
-    pull_r(crop) = w_r * exp(-d_r^2 / 2),   d_r^2 = mean over shared statistics of ((crop - ref) / sigma)^2
+    pull_r(crop) = w_r / (1 + d_r^2 / 2),   d_r^2 = sum over shared statistics of ((crop - ref) / sigma)^2
 
-with ``w_r`` the references' similarity weights, and scores the crop with ``sum_r pull_r``
+(a heavy-tailed kernel: a crop still gains by coming closer when no crop can match)
+
+with ``w_r`` the references' similarity weights and ``sigma`` a statistic's tolerance widened by
+its spread over the whole database (what the photos share is their style; what varies among them
+is not), and scores the crop with ``sum_r pull_r``
 (a value in [0, 1]). Its weight is the user's ``style_strength`` (the cropper's score is the
 weighted mean of the learned score and this one). It also proposes the crops that would put the
 photo's subject where each reference has its own, at the same fill, and its horizon at the same
@@ -33,12 +37,17 @@ from ...retrieval.store import DatabaseError
 from ..context import ScoringContext
 from .learned import LearnedTerm
 
-#: Tolerance of each statistic of :data:`COLUMNS` (``fill`` on a log scale).
-SIGMAS = np.asarray([0.12, 0.12, 0.6, 0.1])
+#: Tolerance of each statistic of :data:`COLUMNS` (``fill`` on a log scale) before the database's spread.
+SIGMAS = np.asarray([0.08, 0.08, 0.5, 0.08])
 #: Strength of the style term with a user's reference database when none is given.
 DEFAULT_STRENGTH = 1.0
 #: Softmax temperature of the references' similarity weights.
-TEMPERATURE = 0.05
+TEMPERATURE = 0.1
+#: References (the most similar measured ones) the style follows.
+K = 16
+#: Proposed crops keep at least this share of the photo's area (the cropper's default smallest
+#: crop is 0.3 of the largest box of the ratio).
+MIN_AREA = 0.32
 
 
 def _features(stats: np.ndarray) -> np.ndarray:
@@ -66,8 +75,9 @@ class StyleTerm:
         self.learned = learned
         self.strength = float(strength)
         model = learned.model
+        held = model.references_db.composition if model.references_db is not None else None
         try:
-            stats = read_composition(model.references_path)
+            stats = held if held is not None else read_composition(model.references_path)
         except ValueError as exc:
             raise DatabaseError(str(exc)) from None
         items = model.reference_items() if stats else []
@@ -75,6 +85,14 @@ class StyleTerm:
         self.stats = [None if s is None else np.asarray([s.get(c, np.nan) for c in COLUMNS], np.float64)
                       for s in known]
         self.raw = known
+        # what the whole database agrees on decides the style: a statistic its photos spread over
+        # widely is tolerated as widely (the bundled, varied database steers little)
+        measured = _features(np.asarray([s for s in self.stats if s is not None]).reshape(-1, len(COLUMNS)))
+        spread = np.zeros(len(COLUMNS))
+        for j in range(len(COLUMNS)):
+            col = measured[:, j][np.isfinite(measured[:, j])]
+            spread[j] = float(col.std()) if len(col) > 1 else 0.0
+        self.sigmas = np.sqrt(SIGMAS ** 2 + spread ** 2)
 
     @property
     def measured(self) -> int:
@@ -82,17 +100,20 @@ class StyleTerm:
         return sum(s is not None for s in self.stats)
 
     def references(self, ctx: ScoringContext) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray]:
-        """The photo's retrieved references that have statistics: descriptions, ``(k, 4)``
+        """The :data:`K` measured references most similar to the photo: descriptions, ``(k, 4)``
         statistics and ``(k,)`` weights summing to 1 (cached per photo)."""
         got = ctx.cache.get("style:refs")
         if got is None:
             enc = self.learned.encoded(ctx)
-            keep = [(d, self.stats[r], r) for d, r in zip(enc.references, enc.ref_rows)
-                    if r < len(self.stats) and self.stats[r] is not None]
-            descs = [dict(d, composition=self.raw[r]) for d, _, r in keep]
-            stats = np.asarray([s for _, s, _ in keep], np.float64).reshape(-1, len(COLUMNS))
-            sims = np.asarray([float(d.get("similarity", 0.0)) for d in descs])
-            w = np.exp((sims - sims.max()) / TEMPERATURE) if len(sims) else sims
+            sims, rows = self.learned.model.search(enc.query, len(self.stats)) if enc.query is not None else ([], [])
+            keep = [(float(sim), int(r)) for sim, r in zip(sims, rows) if self.stats[int(r)] is not None][:K]
+            items = self.learned.model.reference_items()
+            descs = [{"source": items[r].get("source", ""), "similarity": round(sim, 4),
+                      **({"licence": items[r]["licence"]} if "licence" in items[r] else {}),
+                      "composition": self.raw[r]} for sim, r in keep]
+            stats = np.asarray([self.stats[r] for _, r in keep], np.float64).reshape(-1, len(COLUMNS))
+            s = np.asarray([sim for sim, _ in keep])
+            w = np.exp((s - s.max()) / TEMPERATURE) if len(s) else s
             got = (descs, stats, w / w.sum() if len(w) else w)
             ctx.cache["style:refs"] = got
         return got
@@ -102,10 +123,10 @@ class StyleTerm:
         _, ref_stats, w = self.references(ctx)
         crop = _features(crop_stats(ctx.analysis, boxes))[:, None, :]  # (N, 1, 4)
         ref = _features(ref_stats)[None, :, :]  # (1, k, 4)
-        z = (crop - ref) / SIGMAS
+        z = (crop - ref) / self.sigmas
         shared = np.isfinite(z)
-        d2 = np.where(shared, z * z, 0.0).sum(axis=2) / np.maximum(shared.sum(axis=2), 1)
-        return np.where(shared.any(axis=2), w[None, :] * np.exp(-0.5 * d2), np.nan)
+        d2 = np.where(shared, z * z, 0.0).sum(axis=2)
+        return np.where(shared.any(axis=2), w[None, :] / (1.0 + 0.5 * d2), np.nan)
 
     def evaluate(self, ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sum of the references' pulls per crop; not applicable without references to compare."""
@@ -184,7 +205,7 @@ def _placed(subject: tuple[float, float, float, float] | None, hy: float | None,
     out = []
     if subject is not None and math.isfinite(cx) and math.isfinite(fill):
         sx, sy, sw, sh = subject
-        area = min(sw * sh / max(fill, 1e-3), W * H)
+        area = min(max(sw * sh / max(fill, 1e-3), MIN_AREA * W * H), W * H)
         w = math.sqrt(area * aspect)
         h = w / aspect
         scale = min(1.0, W / w, H / h)

@@ -3,6 +3,7 @@
 
 import { attachEditor } from "./editor.js";
 import { makeZip } from "./zip.js";
+import { bindReferences, steerFields } from "./refs.js";
 import { cardSkeleton, cropTitle, drawMarks, h, renderBreakdown, renderComposition, updateBox } from "./view.js";
 
 const $ = (sel) => document.querySelector(sel);
@@ -36,7 +37,8 @@ function settings() {
   const size = $("#size");
   const m = size.value.match(/^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$/);
   if (m && +m[1] > 0 && +m[2] > 0) ratios.push(`${+m[1]}x${+m[2]}`);
-  return { ratios: ratios.length ? ratios.join(",") : "free", top_k: $("#topk").value, scorer: $("#scorer").value };
+  return { ratios: ratios.length ? ratios.join(",") : "free", top_k: $("#topk").value, scorer: $("#scorer").value,
+    ...steerFields() };
 }
 
 function say(text) { $("#status").textContent = text; }
@@ -177,7 +179,7 @@ async function rescore(photo, crop) {
   const box = crop.box.slice();
   crop.el.classList.add("busy");
   try {
-    const s = await api("/v1/score", photo.file, { box: box.join(","), scorer: photo.result.scorer });
+    const s = await api("/v1/score", photo.file, { box: box.join(","), scorer: photo.result.scorer, ...steerFields() });
     if (crop.box.join() !== box.join()) return; // moved again meanwhile; a newer call follows
     Object.assign(crop, { score: s.score, confidence: s.confidence, versus_original: s.versus_original,
       terms: s.terms, reason: s.reason, references: s.references });
@@ -277,6 +279,7 @@ function bindControls() {
   $("#topk").addEventListener("change", rerunAll);
   $("#scorer").addEventListener("change", rerunAll);
   $("#zip-all").addEventListener("click", () => downloadZip(photos, "procrop_crops.zip"));
+  bindReferences(say, rerunAll);
 }
 
 bindControls();

@@ -1,0 +1,92 @@
+""""Crop like these" over HTTP (issue 20): reference photos uploaded to ``/v1/references`` are held
+in the server's memory and steer ``/v1/crop`` and ``/v1/score`` of requests that name their set.
+
+Before: the API had no way to pass references; its learned scorer ignored the server's database.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra (procrop[server]) is not installed")
+pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from procrop import Cropper  # noqa: E402
+from procrop.retrieval.composition import crop_stats  # noqa: E402
+from procrop.server import ServerSettings, create_app  # noqa: E402
+
+from test_server_api import assert_error, assert_no_path  # noqa: E402
+from test_style import scene  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cropper() -> Cropper:
+    return Cropper()
+
+
+@pytest.fixture(scope="module")
+def client(cropper: Cropper):
+    with TestClient(create_app(ServerSettings(), cropper)) as c:
+        yield c
+
+
+def jpeg(tmp: Path, name: str, cx: float, seed: int, w: int = 480) -> bytes:
+    return scene(tmp / name, cx, w=w, seed=seed).read_bytes()
+
+
+def upload_set(client, tmp: Path, side: str, cx: float) -> str:
+    set_id = None
+    for i in range(3):
+        fields = {"set": set_id} if set_id else {}
+        r = client.post("/v1/references", files={"file": (f"{side}{i}.jpg", io.BytesIO(jpeg(tmp, f"{side}{i}.jpg", cx, i)),
+                                                          "image/jpeg")}, data=fields)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        set_id = body["set"]
+        assert body["count"] == i + 1 and body["references"][-1]["source"] == f"{side}{i}.jpg"
+        assert abs(body["references"][-1]["composition"]["cx"] - cx) < 0.1
+        assert_no_path(r)
+    return set_id
+
+
+def test_uploaded_references_steer_crops_and_scores(client, cropper: Cropper, tmp_path: Path) -> None:
+    query = jpeg(tmp_path, "query.jpg", 0.5, 7, w=720)
+    placed = {}
+    for side, cx in (("left", 1 / 3), ("right", 2 / 3)):
+        set_id = upload_set(client, tmp_path, side, cx)
+        r = client.post("/v1/crop", files={"file": ("q.jpg", io.BytesIO(query), "image/jpeg")},
+                        data={"ratios": "free", "top_k": "1", "references": set_id, "style_strength": "3"})
+        assert r.status_code == 200, r.text
+        d = r.json()
+        assert d["style_strength"] == 3.0 and d["reference_db"].startswith("uploaded references")
+        crop = d["crops"][0]
+        assert "style" in crop["terms"] and crop["references"][0]["source"].startswith(side)
+        assert "like reference" in crop["reason"]
+        placed[side] = float(crop_stats(cropper.analyze(query), [crop["box"]])[0, 0])
+        s = client.post("/v1/score", files={"file": ("q.jpg", io.BytesIO(query), "image/jpeg")},
+                        data={"box": ",".join(map(str, crop["box"])), "references": set_id, "style_strength": "3"})
+        assert s.status_code == 200 and abs(s.json()["score"] - crop["score"]) < 1e-3, s.text
+        gone = client.delete(f"/v1/references/{set_id}")
+        assert gone.json() == {"set": set_id, "deleted": True}
+        assert_error(client.post("/v1/crop", files={"file": ("q.jpg", io.BytesIO(query), "image/jpeg")},
+                                 data={"references": set_id}), 404, "no_such_reference_set")
+    assert placed["left"] < 0.45 < 0.55 < placed["right"], placed
+
+
+def test_bad_steering_requests_are_one_clear_error(client, tmp_path: Path) -> None:
+    query = jpeg(tmp_path, "query.jpg", 0.5, 7)
+    set_id = upload_set(client, tmp_path, "left", 1 / 3)
+    files = {"file": ("q.jpg", io.BytesIO(query), "image/jpeg")}
+    assert_error(client.post("/v1/crop", files=files, data={"references": set_id, "style_strength": "99"}),
+                 422, "invalid_parameter")
+    files = {"file": ("q.jpg", io.BytesIO(query), "image/jpeg")}
+    assert_error(client.post("/v1/crop", files=files, data={"references": set_id, "scorer": "classic"}),
+                 422, "invalid_parameter")
+    assert_error(client.post("/v1/references", files={"file": ("n.txt", io.BytesIO(b"text"), "image/jpeg")}),
+                 422, "not_an_image")
+    client.delete(f"/v1/references/{set_id}")
