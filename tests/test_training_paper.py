@@ -296,3 +296,26 @@ def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
     np.testing.assert_allclose(double, single, rtol=0.03, atol=0.01)  # BatchNorm statistics are per replica
     assert (tmp_path / "two" / "last.pt").exists()
     assert len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 6  # rank 0 only
+
+
+def test_evaluation_reuses_the_conditioning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluations during training condition each evaluation image once (issue 17 item 4): after
+    the run's own evaluation, further evaluations retrieve and describe nothing again and score the
+    same; emptied, the memo is filled again (before: every evaluation conditioned every image)."""
+    from procrop.model.inputs import Conditioner
+    from procrop.training.trainer import Trainer
+
+    calls: list[int] = []
+    original = Conditioner.__call__
+    monkeypatch.setattr(Conditioner, "__call__", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    make_synthetic_set(tmp_path / "data")
+    cfg = train_config(tmp_path / "data", tmp_path / "run", 1, eval_benchmark="gaicd-v2",
+                       eval_data=str(tmp_path / "data"), eval_split="train")
+    trainer = Trainer(cfg, quiet=True)
+    trainer.run()  # evaluates at the epoch's end
+    after_run = len(calls)
+    first = trainer.evaluate()
+    second = trainer.evaluate()
+    assert len(calls) == after_run and first == second
+    trainer._eval_conditioning.clear()
+    assert trainer.evaluate() == first and len(calls) > after_run

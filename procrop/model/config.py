@@ -143,6 +143,7 @@ class TrainConfig:
     good_nms: float = 0.0  # NMS between targets (CPC: 0.8)
     refine: bool = True  # weak mode: online label refinement
     refine_every: int = 1
+    refine_rule: str = "official"  # official (ProCrop's select_diverse) or sum (procrop's earlier rule)
     log_every: int = 10
     eval_every: int = 0  # steps between evaluations (0: each epoch end when eval data is set)
     checkpoint_every: int = 0  # steps between checkpoints (0: each epoch end)

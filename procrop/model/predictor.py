@@ -61,6 +61,9 @@ class NeuralCropper:
         self.cfg = config
         self.device = device
         self.conditioner = Conditioner(config.model, reference_db)
+        #: image path -> its conditioning ``(refs, ref_missing, text_ids)``, reused when set (a
+        #: training run's evaluations share one: the images and database do not change)
+        self.conditioning: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._lock = threading.Lock()
         self._analyzer: Analyzer | None = None  # made by _analysis_context when first needed
         self.session = None
@@ -103,9 +106,16 @@ class NeuralCropper:
         else:
             loaded = load_image(image, max_side=cfg.max_long)
         W, H = loaded.width, loaded.height
-        if ctx is None:
-            ctx = self._analysis_context(image)
-        refs, missing, ids = self.conditioner(ctx)
+        memo = self.conditioning if isinstance(image, (str, os.PathLike)) and ctx is None else None
+        key = str(Path(image).resolve()) if memo is not None else ""  # type: ignore[arg-type]
+        if memo is not None and key in memo:
+            refs, missing, ids = memo[key]
+        else:
+            if ctx is None:
+                ctx = self._analysis_context(image)
+            refs, missing, ids = self.conditioner(ctx)
+            if memo is not None:
+                memo[key] = (refs, missing, ids)
         canvas: int | tuple[int, int] = cfg.canvas
         if self.onnx_size is not None:
             canvas = self.onnx_size  # the exported graph's fixed input size

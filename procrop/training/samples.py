@@ -71,8 +71,9 @@ def select_good(boxes: np.ndarray, scores: np.ndarray, cfg: Config) -> np.ndarra
     elif t.good_num > 0:
         order = order[: t.good_num]
     order = order[scores[order] >= t.good_thresh] if t.good_thresh else order
-    if len(order) == 0:
-        order = np.argsort(-scores, kind="mergesort")[:1]
+    if len(order) == 0:  # none good enough: every box tied at the top score, as the official code
+        order = np.argsort(-scores, kind="mergesort")
+        order = order[scores[order] == scores[order[0]]]
     if t.good_nms > 0 and len(order) > 1:
         # greedy NMS in ``order`` (already best first, ties by index, as select_diverse ranks);
         # a box survives at IoU <= good_nms, select_diverse keeps IoU < max_iou: the next float up

@@ -4,7 +4,8 @@
 * Weak: a weak-label set (``procrop dataset generate``) with ProCrop's online label refinement:
   after each step the model's predictions, scored ``10 * sigmoid``, are merged into each image's
   labels by :func:`procrop.weaklabels.refine.update_annotation_file` (kept above 0.2, snapped to a
-  standard ratio, diverse, covering 80 % of the pseudo-label, top 4). The refined labels are the
+  standard ratio, diverse by ``train.refine_rule`` -- ProCrop's official rule by default --,
+  covering 80 % of the pseudo-label, top 4). The refined labels are the
   run's: ``OUT/refined/annotations/...``, a copy of the generated file made at its first refinement
   and rewritten atomically; the data set's own files are never written (two runs on one set do not
   meet, and a resume reads its run's refined labels back).
@@ -96,6 +97,12 @@ class Trainer:
         self.out = Path(t.out_dir)
         self.dist = self._setup_device()
         self.quiet = quiet or not self.dist.is_main
+        from ..weaklabels.refine import RULES
+
+        self._eval_conditioning: dict[str, Any] = {}  # evaluation images' conditioning, kept for the run
+
+        if t.refine_rule not in RULES:
+            raise UsageError(f"train.refine_rule must be one of {', '.join(RULES)}, not {t.refine_rule!r}")
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
@@ -372,6 +379,7 @@ class Trainer:
         from ..model.box_ops import cxcywh_to_xyxy
         from ..weaklabels.refine import update_annotation_file
 
+        t = self.cfg.train
         changed = 0
         probs = out["logits"].detach().float().sigmoid().cpu()
         boxes = cxcywh_to_xyxy(out["boxes"].detach().float().cpu())
@@ -381,7 +389,9 @@ class Trainer:
             px = boxes[b] * torch.tensor([cw, ch, cw, ch]) + torch.tensor([cx, cy, cx, cy])
             proposals = [(px[q].tolist(), float(probs[b, q]) * 10) for q in range(px.shape[0])]
             source = self.annotation_path(item.index)
-            if source.exists() and update_annotation_file(self.refined_path(item.index), proposals, W, H, source=source):
+            rule = {"rule": t.refine_rule, "norm_size": (cw, ch) if t.refine_rule == "official" else None}
+            if source.exists() and update_annotation_file(self.refined_path(item.index), proposals, W, H, source=source,
+                                                          **rule):
                 changed += 1
                 if self.data is not None and self.data.paths is not None:
                     self.data.reload(item.index)
@@ -400,6 +410,7 @@ class Trainer:
             from ..evaluation.evaluate import ModelMethod, evaluate
 
             method = ModelMethod(str(path), reference_db=t.reference_db or "none")
+            method.model.conditioning = self._eval_conditioning  # computed at the first evaluation only
             report = evaluate(t.eval_benchmark or t.benchmark, t.eval_data, [method], split=t.eval_split)
             metrics = {f"eval/{k}": v for k, v in report.methods[0].metrics.items()}
             self._log({"step": self.step, "epoch": self.epoch, **metrics})

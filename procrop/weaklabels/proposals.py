@@ -104,5 +104,6 @@ def weak_labels(
         xywh = xyxy_to_xywh(boxes)
         scores = np.asarray(scorer(canvas, xywh), dtype=np.float64) * 10.0
         scored += [(tuple(float(v) for v in b), float(s)) for b, s in zip(boxes, scores)]  # type: ignore[misc]
-        labels = refine_labels(pseudo, scored, W, H, keep=keep)
+        # generated sets keep the summed rule they were made with (docs/differences.md)
+        labels = refine_labels(pseudo, scored, W, H, keep=keep, rule="sum")
     return labels

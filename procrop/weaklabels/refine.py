@@ -6,16 +6,29 @@ training (online, with the model's own predictions). Boxes here are ``x1, y1, x2
 A proposal is kept when
 
 1. its aspect ratio (long side / short side) is within 0.03 of 1, 5:4, 4:3, 7:5, 3:2 or 16:9 (then
-   its far edge is moved so the ratio is exact);
-2. its distance to every box already kept, pseudo-label included, exceeds 0.2, where
-   ``distance = 2 |area_a - area_b| / (W H) + (|dx1| + |dx2|) / W + (|dy1| + |dy2|) / H``;
-3. it covers more than 80 % of the pseudo-label's area *and* the pseudo-label covers more than
-   80 % of its area (ProCrop's code checks only the first, which lets larger boxes through and
-   rejects smaller ones: its refined labels drift larger than the frame; both ways, they do not);
+   its far edge is moved so the ratio is exact, keeping the box's orientation);
+2. it differs enough from every box already kept, pseudo-label included (``rule``):
+
+   * ``"official"`` (the default, ProCrop's ``select_diverse``): its size difference
+     ``|area_a - area_b| / (W H)`` *and* its position difference
+     ``(|dx1| + |dx2|) / W + (|dy1| + |dy2|) / H`` from each kept box both exceed 0.2 (the
+     official ``min(2 * size_difference + pos_difference) > 0.2`` concatenates two Python lists,
+     so every one of the differences must exceed 0.2: a same-size shifted box is rejected), the
+     boxes taken in file order (the labels already there, then the proposals), the score
+     threshold applied to the survivors;
+   * ``"sum"`` (procrop's earlier rule, by name): ``2 * size + position`` differences summed
+     exceed 0.2, proposals taken best score first;
+
+   ``W, H``: the augmentation crop's size when given (``norm_size``; training's online
+   refinement passes it, as the official code does), else the image's;
+3. it covers more than 80 % of the pseudo-label's area (``"official"``), and with ``"sum"`` also
+   the pseudo-label covers more than 80 % of its area (the official check alone lets larger boxes
+   through and rejects smaller ones, so refined labels drift larger than the frame; with a size
+   difference above 0.2 of the image required as well, the official rule keeps only boxes much
+   larger than the frame);
 4. its score exceeds 2 (on the 0-10 scale: a model's sigmoid above 0.2).
 
-Proposals are considered best score first; the four best survivors follow the pseudo-label (score
-5) in the annotation file.
+The four best survivors follow the pseudo-label (score 5) in the annotation file.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..data.records import PSEUDO_LABEL_SCORE
 from ..files import atomic_write_text
@@ -67,6 +81,19 @@ def coverage(box: Sequence[float], of: Sequence[float]) -> float:
     return iw * ih / max((of[2] - of[0]) * (of[3] - of[1]), 1e-9)
 
 
+#: The diversity rules of :func:`refine_labels` (see the module docstring).
+RULES = ("official", "sum")
+
+
+def official_diverse(a: Sequence[float], b: Sequence[float], width: float, height: float, bound: float) -> bool:
+    """ProCrop's ``select_diverse`` test: size *and* position differences both above ``bound``."""
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    area_b = (b[2] - b[0]) * (b[3] - b[1])
+    size = abs(area_a - area_b) / (width * height)
+    position = (abs(a[0] - b[0]) + abs(a[2] - b[2])) / width + (abs(a[1] - b[1]) + abs(a[3] - b[3])) / height
+    return size > bound and position > bound
+
+
 def refine_labels(
     pseudo: Sequence[float],
     proposals: Iterable[tuple[Sequence[float], float]],
@@ -77,24 +104,35 @@ def refine_labels(
     min_distance: float = 0.2,
     min_cover: float = 0.8,
     tol: float = 0.03,
+    rule: str = "official",
+    norm_size: tuple[float, float] | None = None,
 ) -> list[tuple[tuple[float, float, float, float], float]]:
-    """The refined label list: the pseudo-label (score 5) then up to ``keep`` proposals."""
-    kept: list[tuple[tuple[float, float, float, float], float]] = []
+    """The refined label list: the pseudo-label (score 5) then up to ``keep`` proposals (``rule``
+    and ``norm_size``: see the module docstring)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown refinement rule {rule!r}; use one of {', '.join(RULES)}")
+    nw, nh = norm_size or (width, height)
     chosen = [tuple(float(v) for v in pseudo)]
-    for box, score in sorted(proposals, key=lambda p: -float(p[1])):
-        if float(score) <= min_score or len(kept) >= keep:
+    survivors: list[tuple[tuple[float, float, float, float], float]] = []
+    ordered = list(proposals) if rule == "official" else sorted(proposals, key=lambda p: -float(p[1]))
+    for box, score in ordered:
+        if rule == "sum" and (float(score) <= min_score or len(survivors) >= keep):
             continue
         clipped = (max(0.0, box[0]), max(0.0, box[1]), min(width, box[2]), min(height, box[3]))
         snapped = snap_standard_ratio(clipped, width, height, tol)
         if snapped is None:
             continue
-        if coverage(snapped, pseudo) <= min_cover or coverage(pseudo, snapped) <= min_cover:
+        if coverage(snapped, pseudo) <= min_cover or (rule == "sum" and coverage(pseudo, snapped) <= min_cover):
             continue
-        if any(procrop_distance(snapped, c, width, height) <= min_distance for c in chosen):
+        if rule == "sum" and any(procrop_distance(snapped, c, nw, nh) <= min_distance for c in chosen):
+            continue
+        if rule == "official" and not all(official_diverse(snapped, c, nw, nh, min_distance) for c in chosen):
             continue
         chosen.append(snapped)
-        kept.append((snapped, float(score)))
-    return [(tuple(float(v) for v in pseudo), PSEUDO_LABEL_SCORE)] + kept  # type: ignore[list-item]
+        survivors.append((snapped, float(score)))
+    if rule == "official":  # the threshold and the best ``keep`` after selection, as select_diverse's caller
+        survivors = sorted((s for s in survivors if s[1] > min_score), key=lambda s: -s[1])[:keep]
+    return [(tuple(float(v) for v in pseudo), PSEUDO_LABEL_SCORE)] + survivors  # type: ignore[list-item]
 
 
 def format_annotation(rows: Sequence[tuple[Sequence[float], float]]) -> str:
@@ -111,7 +149,7 @@ def update_annotation_file(
     width: float,
     height: float,
     source: str | os.PathLike | None = None,
-    **kwargs: float,
+    **kwargs: Any,
 ) -> bool:
     """Merge proposals into an annotation file (ProCrop's online refinement). The first line is the
     pseudo-label; earlier refined boxes compete with the new proposals. ``source``: the file to
