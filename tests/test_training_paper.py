@@ -319,3 +319,20 @@ def test_evaluation_reuses_the_conditioning(tmp_path: Path, monkeypatch: pytest.
     assert len(calls) == after_run and first == second
     trainer._eval_conditioning.clear()
     assert trainer.evaluate() == first and len(calls) > after_run
+
+
+def test_an_init_checkpoint_needs_no_backbone_weights_file(tmp_path: Path) -> None:
+    """The official configs name ImageNet weights "only used when no init checkpoint is given":
+    with one, a missing weights file no longer stops training (issue 17)."""
+    from procrop.training.trainer import Trainer
+
+    make_synthetic_set(tmp_path / "data")
+    first = Trainer(train_config(tmp_path / "data", tmp_path / "a", 1), quiet=True)
+    first.run()
+    cfg = train_config(tmp_path / "data", tmp_path / "b", 1, init_checkpoint=str(tmp_path / "a" / "last.pt"))
+    cfg = cfg.replace(model={"backbone_weights": str(tmp_path / "absent.pth")})
+    second = Trainer(cfg, quiet=True)
+    for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+    with pytest.raises(Exception, match="absent.pth"):
+        Trainer(cfg.replace(train={"init_checkpoint": "", "out_dir": str(tmp_path / "c")}), quiet=True)

@@ -29,6 +29,7 @@ and the position in the epoch).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -113,7 +114,9 @@ class Trainer:
         self.dataset, samples = load_training_samples(cfg)
         self.samples = samples
         self.fingerprint = data_fingerprint([str(s.image) for s in samples])
-        self.model: ProCropNet = build_model(cfg.model)
+        # weights come from the init checkpoint (or the resumed one): the backbone's own file is not read
+        given = bool(t.init_checkpoint or resume)
+        self.model: ProCropNet = build_model(dataclasses.replace(cfg.model, backbone_weights="") if given else cfg.model)
         if t.init_checkpoint and not resume:
             from ..model.importers import load_initial_weights
 
