@@ -361,6 +361,13 @@ def linked_sections() -> list[str]:
                   "ratios 1:1, 4:5, 16:9, 9:16; `procrop` is the learned default), every ratio together:", "", *cut_summary(cuts.read_text("utf-8"))]
     else:
         lines.append("Not measured yet (`python benchmarks/cuts.py` writes `results/cuts.md`).")
+    lines += ["", "## Salient-object cuts", ""]
+    salient = RESULTS / "cuts_salient.md"
+    if salient.exists():  # its whole text but the title
+        body = "\n".join(ln for ln in salient.read_text(encoding="utf-8").splitlines() if not ln.startswith("# "))
+        lines += ["From [results/cuts_salient.md](results/cuts_salient.md):", "", body.strip()]
+    else:
+        lines.append("Not measured yet (`python benchmarks/cuts_salient.py` writes `results/cuts_salient.md`).")
     lines += ["", "## Speed", ""]
     speed = RESULTS / "bench_crop.md"
     if speed.exists():

@@ -9,6 +9,7 @@ PHOTOS=${PROCROP_PHOTOS:-../shared/data/photos}
 BSDS=${PROCROP_BSDS:-../shared/data/bsds500_trainval}
 python benchmarks/bench_crop.py --photos "$PHOTOS" --json benchmarks/results/bench_crop.json
 python benchmarks/cuts.py --photos "$BSDS" --out benchmarks/results --max-seconds 4000
+python benchmarks/cuts_salient.py --photos "$PHOTOS" --out benchmarks/results
 python benchmarks/preferences.py --photos "$PHOTOS" --nima \
     --weights "classic, weights fitted to the judges=data/preferences/models/classic_weights_fitted.toml"
 python benchmarks/recovery.py --photos "$PHOTOS" "$@"

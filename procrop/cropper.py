@@ -290,7 +290,7 @@ class Cropper:
         loaded = self.load(image)
         t1 = time.perf_counter()
         early = {f"{t.name}:prefetch": t.prefetch(loaded) for t in self.extra_terms if hasattr(t, "prefetch")}
-        analysis = self.analyzer.analyze(loaded)
+        analysis = self.analyzer.analyze(loaded, backbone=early.get("learned:prefetch"))
         t2 = time.perf_counter()
         ctx = ScoringContext(loaded, analysis)
         ctx.cache.update(early)  # work extra terms started beside perception (the learned backbone)

@@ -91,7 +91,10 @@ class Region:
 
     ``box`` is ``(x, y, w, h)`` and ``centroid`` ``(x, y)`` in original pixels; ``mass`` is its
     share of the image's total saliency; ``kind`` is ``"face"``, ``"person"`` or ``"salient"``;
-    ``colour`` names its dominant colour (``""`` when unknown).
+    ``colour`` names its dominant colour (``""`` when unknown). From the salient-object head
+    (:mod:`procrop.perception.salient`), a salient region also has its extent, ``mask`` (a bool
+    map at the saliency map's resolution, ``(mh, mw)``), and ``label``, the class of the detection
+    that overlaps it (``"person"``, ``"dog"``...; ``""`` when none does).
     """
 
     box: tuple[float, float, float, float]
@@ -99,6 +102,8 @@ class Region:
     mass: float
     kind: str
     colour: str = ""
+    label: str = ""
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -119,12 +124,18 @@ class CompositionAnalysis:
 
     Attributes:
         width, height: size of the oriented original (the frame of every coordinate here).
-        saliency: ``(mh, mw)`` float32 map in [0, 1] at map resolution.
+        saliency: ``(mh, mw)`` float32 map in [0, 1] at map resolution: on the default path (a
+            backbone handed to :func:`~procrop.perception.analyzer.analyze`) the salient-object
+            head's probability that each cell belongs to a salient object, with faces painted in;
+            otherwise (``--fast``, the classic scorer) the hand-made cues with detections painted in.
+        saliency_source: ``"head"`` or ``"cues"``: which of the two made :attr:`saliency`.
         edges: ``(mh, mw)`` float32 gradient magnitude in [0, 1] at map resolution.
         faces: detected faces, original pixels.
         people: people (detected, or extrapolated below faces), original pixels. Detected ones
             have ``label == "person"`` (and body keypoints when a pose estimator ran).
-        subjects: salient regions, main subject first.
+        subjects: faces, then salient regions, main subject first; with the head each salient
+            region has its ``mask`` and the ``label`` of the detection overlapping it
+            (:attr:`subject_masks` stacks the masks).
         lines: dominant straight lines, longest first.
         vanishing_point: where the diagonal lines converge, if they do, or ``None``.
         horizon: the horizon, or ``None`` when there is no clear one.
@@ -151,6 +162,7 @@ class CompositionAnalysis:
     lab: np.ndarray | None = field(default=None, repr=False)
     timings: dict[str, float] = field(default_factory=dict)
     objects: list[Detection] = field(default_factory=list)
+    saliency_source: str = "cues"
 
     @property
     def subjects_to_keep(self) -> list[Detection]:
@@ -164,6 +176,23 @@ class CompositionAnalysis:
         """Map pixels per original pixel, ``(sx, sy)``."""
         mh, mw = self.saliency.shape
         return mw / self.width, mh / self.height
+
+    @property
+    def subject_masks(self) -> np.ndarray:
+        """``(len(subjects), mh, mw)`` bool: each subject's extent at the saliency map's resolution,
+        in the order of :attr:`subjects` (a region without a mask, a face or a hand-cue blob, is
+        its box). The salient-object head's masks on the default path; the feature other scorers read."""
+        mh, mw = self.saliency.shape
+        out = np.zeros((len(self.subjects), mh, mw), dtype=bool)
+        sx, sy = mw / self.width, mh / self.height
+        for i, s in enumerate(self.subjects):
+            if s.mask is not None and s.mask.shape == (mh, mw):
+                out[i] = s.mask
+            else:
+                x, y, w, h = s.box
+                x0, y0 = int(max(0, np.floor(x * sx))), int(max(0, np.floor(y * sy)))
+                out[i, y0:max(y0 + 1, int(np.ceil((y + h) * sy))), x0:max(x0 + 1, int(np.ceil((x + w) * sx)))] = True
+        return out
 
     @property
     def main_subject(self) -> Region | None:
@@ -214,6 +243,7 @@ class CompositionAnalysis:
                     "centroid": [r(v) for v in s.centroid],
                     "mass": round(s.mass, 3),
                     "kind": s.kind,
+                    **({"label": s.label} if s.label else {}),
                 }
                 for s in self.subjects
             ],

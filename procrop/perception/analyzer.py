@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -21,6 +21,7 @@ from .colour import colour_stats
 from .detectors import Detection, Detector, HaarFaceDetector, merge_detections, person_from_face
 from .lines import dominant_lines, find_horizon, vanishing_point
 from .saliency import edge_map, map_size, normalise, paint_box, saliency_cues
+from .salient import HEAD_ONNX, SalientHead, mask_subjects
 from .subjects import find_subjects
 
 if TYPE_CHECKING:
@@ -50,6 +51,10 @@ class Analyzer:
         pose: body keypoints for detected people (MoveNet, extra ``procrop[pose]``), so that
             crops cut people between joints by where the joints really are rather than by the
             proportions of a standing figure. Off by default.
+        salient_head: with profile ``default``, the salient-object head that turns backbone maps
+            handed to :meth:`analyze` into the saliency map and subject masks (default: the
+            shipped one; none, so the hand cues, in a source tree where it is not built); unused
+            with ``fast``.
     """
 
     def __init__(
@@ -63,6 +68,7 @@ class Analyzer:
         profile: str = "default",
         object_detector: Detector | None = None,
         pose: bool = False,
+        salient_head: SalientHead | None = None,
     ) -> None:
         if profile not in PROFILES:
             raise UsageError(f"unknown perception profile {profile!r}; use one of {', '.join(PROFILES)}")
@@ -86,6 +92,9 @@ class Analyzer:
         self.analysis_size = analysis_size
         self.max_pixels = max_pixels
         self.detail_side = DETAIL_SIDE if neural else 0
+        if salient_head is None and neural and HEAD_ONNX.exists():
+            salient_head = SalientHead()
+        self.salient_head = salient_head if neural else None
         self.pose_estimator = None
         if pose:
             from .pose import PoseEstimator
@@ -98,11 +107,17 @@ class Analyzer:
             return image
         return load_image(image, self.analysis_size, self.max_pixels, detail_side=self.detail_side)
 
-    def analyze(self, image: ImageSource | LoadedImage) -> CompositionAnalysis:
-        """Composition analysis of an image (a path, bytes, a Pillow image, an array or a loaded image)."""
+    def analyze(self, image: ImageSource | LoadedImage, backbone: Any = None) -> CompositionAnalysis:
+        """Composition analysis of an image (a path, bytes, a Pillow image, an array or a loaded image).
+
+        ``backbone``: the learned scorer's backbone maps of this photo (or a future of them, as
+        :meth:`procrop.scoring.terms.learned.LearnedTerm.prefetch` starts): with profile
+        ``default`` the saliency and the subjects then come from the salient-object head.
+        """
+        head = self.salient_head if backbone is not None else None
         return analyze(
             self.load(image), self.face_detector, self.people_detector, self.config, self.object_detector,
-            self.pose_estimator,
+            self.pose_estimator, backbone=backbone, salient_head=head,
         )
 
 
@@ -217,6 +232,9 @@ def analyze(
     config: AnalysisConfig | None = None,
     object_detector: Detector | None = None,
     pose_estimator: PoseEstimator | None = None,
+    *,
+    backbone: Any = None,
+    salient_head: SalientHead | None = None,
 ) -> CompositionAnalysis:
     """Analyse the composition of a loaded image (see :mod:`procrop.perception.analysis`).
 
@@ -227,6 +245,10 @@ def analyze(
         config: analysis settings.
         object_detector: optional detector of people, animals and objects (COCO classes).
         pose_estimator: optional body keypoints for the people the object detector found.
+        backbone: backbone maps (``c3``, ``c4``, ``c5``), or a future of them; with
+            ``salient_head`` the saliency map is the head's, faces painted in, and the subjects
+            are its masks (:func:`~procrop.perception.salient.mask_subjects`).
+        salient_head: the salient-object head.
     """
     config = config or AnalysisConfig()
     timings: dict[str, float] = {}
@@ -244,27 +266,45 @@ def analyze(
     small = cv2.resize(rgb, (mw, mh), interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
     gray_work = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    base = cue_saliency(lab, gray_work, config)
-    objects = sorted(with_support(objects, base, (W, H)), key=importance)  # animals first, surest first
-    boosts = [(f, config.face_boost) for f in faces] + [(p, config.person_boost) for p in people]
-    boosts += [(o, config.animal_boost if o.kind == "animal" else config.object_boost) for o in objects]
-    sal = saliency_map(lab, gray_work, boosts, (W, H), config, base)
-    edges = edge_map(lab[:, :, 0])
-    t2 = time.perf_counter()
-    timings["saliency"] = (t2 - t1) * 1e3
-
+    # lines first: they need no saliency, and the backbone keeps running in the background meanwhile
     lines = dominant_lines(gray_work, sx, sy, config.max_lines, config.lines_side)
     vp = vanishing_point(lines, W, H)
     horizon = find_horizon(lab, lines, W, H)
-    t3 = time.perf_counter()
-    timings["lines"] = (t3 - t2) * 1e3
+    t2 = time.perf_counter()
+    timings["lines"] = (t2 - t1) * 1e3
 
-    subjects = find_subjects(sal, small, faces, W, H)
+    use_head = salient_head is not None and backbone is not None
+    if use_head:
+        maps = backbone.result() if hasattr(backbone, "result") else backbone
+        th = time.perf_counter()
+        base = salient_head(maps, (mw, mh))
+        timings["head"] = (time.perf_counter() - th) * 1e3  # the head alone (inside "saliency")
+    else:
+        base = cue_saliency(lab, gray_work, config)
+    objects = sorted(with_support(objects, base, (W, H)), key=importance)  # animals first, surest first
+    if use_head:  # the head already sees people and objects: only faces are painted in
+        sal = base.copy()
+        for f in faces:
+            paint_box(sal, f.box, mw / W, mh / H, config.face_boost * (0.6 + 0.4 * f.score))
+        sal = np.clip(sal, 0.0, 1.0)
+    else:
+        boosts = [(f, config.face_boost) for f in faces] + [(p, config.person_boost) for p in people]
+        boosts += [(o, config.animal_boost if o.kind == "animal" else config.object_boost) for o in objects]
+        sal = saliency_map(lab, gray_work, boosts, (W, H), config, base)
+    edges = edge_map(lab[:, :, 0])
+    t3 = time.perf_counter()
+    timings["saliency"] = (t3 - t2) * 1e3
+
+    if use_head:
+        named = sorted([p for p in people if p.label == "person"] + objects, key=importance)
+        subjects = mask_subjects(base, small, faces, named, W, H)
+    else:
+        subjects = find_subjects(sal, small, faces, W, H)
     colour = colour_stats(small, lab)
     centroid = _centroid(sal)
     timings["regions"] = (time.perf_counter() - t3) * 1e3
     return CompositionAnalysis(
         width=W, height=H, saliency=sal, edges=edges, faces=faces, people=people, subjects=subjects,
         lines=lines, vanishing_point=vp, horizon=horizon, colour=colour, centroid=centroid, lab=lab,
-        timings=timings, objects=objects,
+        timings=timings, objects=objects, saliency_source="head" if use_head else "cues",
     )

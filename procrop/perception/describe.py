@@ -98,14 +98,47 @@ def _subject_sentence(a: CompositionAnalysis, s: Region, name: str = "region") -
     )
 
 
+#: A detection names a salient region with a mask when this share of the mask lies in its box.
+MASK_NAMED = 0.5
+
+
 def _detection_at(a: CompositionAnalysis, s: Region) -> str | None:
-    """The label of the detected person, animal or object holding a salient region's centroid."""
+    """The name of the detected person, animal or object a salient region is: for a region with
+    a mask (the salient-object head's), the detection whose box holds most of the mask (at least
+    :data:`MASK_NAMED`), so that a region is never called a person unless it mostly is one; for a
+    hand-cue blob, the detection holding its centroid."""
+    if s.mask is not None:
+        mh, mw = s.mask.shape
+        total = float(s.mask.sum()) or 1.0
+        best, name = MASK_NAMED, None
+        for d in _named(a):
+            x, y, w, h = d.box
+            x0, y0 = int(x * mw / a.width), int(y * mh / a.height)
+            x1, y1 = int(np.ceil((x + w) * mw / a.width)), int(np.ceil((y + h) * mh / a.height))
+            share = float(s.mask[max(0, y0):y1, max(0, x0):x1].sum()) / total
+            if share >= best:
+                best, name = share, detection_name(d)
+        return name
     cx, cy = s.centroid
     for d in _named(a):
         x, y, w, h = d.box
         if x <= cx <= x + w and y <= cy <= y + h:
             return detection_name(d)
     return None
+
+
+def _mask_subject_sentence(a: CompositionAnalysis, s: Region, name: str | None) -> str:
+    """A salient object from the head, by its detector class or else by size, place and colour:
+    "The main subject, small and orange, sits on the left thirds line (about 4% of the frame)."."""
+    u, v = s.centroid[0] / a.width, s.centroid[1] / a.height
+    share = float(s.mask.mean()) if s.mask is not None else s.box[2] * s.box[3] / (a.width * a.height)
+    where = third_words(u, v) or position_words(u, v)
+    if name:
+        article = "an" if name[0] in "aeiou" else "a"
+        what = f"{article} {name}"
+    else:
+        what = f"{_size_words(share)}{' and ' + s.colour if s.colour else ''}"
+    return f"The main subject, {what}, sits {where} (about {max(1, round(100 * share))}% of the frame)."
 
 
 def describe(a: CompositionAnalysis) -> str:
@@ -178,9 +211,12 @@ def _subject_sentences(a: CompositionAnalysis) -> list[str]:
             return []
         return ["No single subject stands out; interest is spread over the frame."]
     label = _detection_at(a, salient[0])
-    if label is None and a.subjects_to_keep:
+    if salient[0].mask is not None:
+        parts = [_mask_subject_sentence(a, salient[0], label)]
+    elif label is None and a.subjects_to_keep:
         return []  # the detected people, animals or objects are the subject, not a colour blob
-    parts = [_subject_sentence(a, salient[0], label or "region")]
+    else:
+        parts = [_subject_sentence(a, salient[0], label or "region")]
     if len(salient) > 1 and salient[1].mass > 0.15:
         s2 = salient[1]
         parts.append(

@@ -18,7 +18,17 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    wrong place are dropped: for a person, a horizontal edge through the head or neck, the knees or
    the ankles (joint bands from body keypoints when a pose estimator ran, else from the box's
    proportions), or a vertical edge through the middle of the body; for an animal or an object,
-   any edge through the middle half of its extent.
+   any edge through the middle half of its extent;
+4. **salient objects whole** (subjects with a mask, from the salient-object head, most salient
+   first): the share of each mask inside each crop is measured (:func:`mask_inside_fractions`);
+   when some allowed crop keeps the object whole (:data:`MASK_KEPT` of its mask), every crop that
+   cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped;
+5. **together or not at all**: two salient objects of comparable weight close to each other (two
+   cyclists, a boat and its reflection) that some allowed crop keeps whole together are not split
+   by a crop that keeps one and leaves the other out;
+6. **room at the edge**: crops that press a kept salient object against an edge of the crop that
+   is not the photo's own border (:data:`PRESSED` of its mask within :data:`EDGE_BAND` of it) are
+   dropped when some allowed crop keeps the same objects with room.
 """
 
 from __future__ import annotations
@@ -41,6 +51,17 @@ JOINT_MARGIN = 0.04
 #: Where the eye line of a face too big for the crop may lie: shares of the crop's height from
 #: its top (an editor's tight portrait puts the eyes about a third of the way down).
 EYE_LINE = (0.18, 0.5)
+
+#: Shares of a salient object's mask inside a crop that count as "kept whole" and "left out".
+MASK_KEPT, MASK_OUT = 0.95, 0.05
+#: Salient objects with less of the photo's saliency than this are not protected.
+MIN_MASS = 0.04
+#: Two salient objects form a group when their boxes are this close (share of the photo's long
+#: side) and the lighter has at least :data:`GROUP_WEIGHT` of the heavier's saliency.
+GROUP_GAP, GROUP_WEIGHT = 0.08, 0.3
+#: Width of the band along a crop edge (share of the crop's side) and the share of a mask in it
+#: that count as "pressed against the edge".
+EDGE_BAND, PRESSED = 0.03, 0.02
 
 
 def inside_fractions(boxes: np.ndarray, objects: list[tuple[float, float, float, float]]) -> np.ndarray:
@@ -93,7 +114,91 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
             for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
                 if (allowed & ~bad).any():
                     allowed &= ~bad
+    return _protect_masks(b, analysis, allowed)
+
+
+def mask_inside_fractions(boxes: np.ndarray, masks: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``(K, N)``: the share of each of ``masks (K, mh, mw)`` (bool, over the whole ``width x
+    height`` photo) inside each ``(N, 4)`` ``xywh`` box, with crop edges between map cells counted
+    by area."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if not len(masks):
+        return np.zeros((0, len(b)))
+    k, mh, mw = masks.shape
+    integral = np.zeros((k, mh + 1, mw + 1))
+    integral[:, 1:, 1:] = masks.astype(np.float64).cumsum(1).cumsum(2)
+
+    def at(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # the integral at fractional cell positions
+        x, y = np.clip(x, 0, mw), np.clip(y, 0, mh)
+        x0, y0 = np.minimum(np.floor(x).astype(int), mw - 1), np.minimum(np.floor(y).astype(int), mh - 1)
+        fx, fy = x - x0, y - y0
+        return ((1 - fx) * (1 - fy) * integral[:, y0, x0] + fx * (1 - fy) * integral[:, y0, x0 + 1]
+                + (1 - fx) * fy * integral[:, y0 + 1, x0] + fx * fy * integral[:, y0 + 1, x0 + 1])
+
+    sx, sy = mw / width, mh / height
+    x0, y0 = b[:, 0] * sx, b[:, 1] * sy
+    x1, y1 = (b[:, 0] + b[:, 2]) * sx, (b[:, 1] + b[:, 3]) * sy
+    inside = at(x1, y1) - at(x0, y1) - at(x1, y0) + at(x0, y0)
+    return inside / np.maximum(integral[:, -1, -1][:, None], 1e-9)
+
+
+def salient_objects(analysis: CompositionAnalysis) -> list[int]:
+    """Indices into ``analysis.subjects`` of the salient objects protected: those with a mask and
+    at least :data:`MIN_MASS` of the saliency, most salient first."""
+    found = [i for i, s in enumerate(analysis.subjects) if s.mask is not None and s.mass >= MIN_MASS]
+    return sorted(found, key=lambda i: -analysis.subjects[i].mass)
+
+
+def _protect_masks(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.ndarray) -> np.ndarray:
+    """Rules 4-6 of the module docstring."""
+    chosen = salient_objects(analysis)
+    if not chosen:
+        return allowed
+    W, H = analysis.width, analysis.height
+    masks = np.stack([analysis.subjects[i].mask for i in chosen])
+    inside = mask_inside_fractions(b, masks, W, H)
+    for row in inside:  # 4. whole, or left out
+        if (row[allowed] >= MASK_KEPT).any():
+            allowed &= ~((row > MASK_OUT) & (row < MASK_KEPT))
+    whole, out = inside >= MASK_KEPT, inside <= MASK_OUT
+    subjects = [analysis.subjects[i] for i in chosen]
+    gap = GROUP_GAP * max(W, H)
+    for i in range(len(chosen)):  # 5. groups
+        for j in range(i + 1, len(chosen)):
+            a, c = subjects[i], subjects[j]
+            if min(a.mass, c.mass) < GROUP_WEIGHT * max(a.mass, c.mass) or _box_gap(a.box, c.box) > gap:
+                continue
+            split = (whole[i] & out[j]) | (whole[j] & out[i])
+            if (allowed & whole[i] & whole[j]).any() and (allowed & ~split).any():
+                allowed &= ~split
+    pressed = np.zeros(len(b), dtype=bool)  # 6. room at the edge
+    for k in range(len(chosen)):
+        pressed |= whole[k] & (_edge_share(b, masks[k:k + 1], W, H)[0] >= PRESSED)
+    same = allowed & ~pressed
+    if same.any():
+        kept = {tuple(whole[:, n]) for n in np.flatnonzero(same)}
+        allowed &= ~pressed | ~np.asarray([tuple(whole[:, n]) in kept for n in range(len(b))])
     return allowed
+
+
+def _box_gap(a: tuple[float, float, float, float], c: tuple[float, float, float, float]) -> float:
+    """The distance between two boxes (0 when they overlap)."""
+    dx = max(0.0, max(a[0], c[0]) - min(a[0] + a[2], c[0] + c[2]))
+    dy = max(0.0, max(a[1], c[1]) - min(a[1] + a[3], c[1] + c[3]))
+    return float(np.hypot(dx, dy))
+
+
+def _edge_share(b: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.ndarray:
+    """``(K, N)``: the share of each mask within :data:`EDGE_BAND` of a crop edge that is not on
+    the photo's border (inside the crop)."""
+    full = mask_inside_fractions(b, masks, W, H)
+    mx, my = EDGE_BAND * b[:, 2], EDGE_BAND * b[:, 3]
+    left = np.where(b[:, 0] > 0.5, mx, 0.0)
+    top = np.where(b[:, 1] > 0.5, my, 0.0)
+    right = np.where(b[:, 0] + b[:, 2] < W - 0.5, mx, 0.0)
+    bottom = np.where(b[:, 1] + b[:, 3] < H - 0.5, my, 0.0)
+    inner = np.stack([b[:, 0] + left, b[:, 1] + top, b[:, 2] - left - right, b[:, 3] - top - bottom], axis=1)
+    return full - mask_inside_fractions(inner, masks, W, H)
 
 
 def _keep_whole(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:

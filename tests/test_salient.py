@@ -1,0 +1,138 @@
+"""Salient objects from the head: masks, protection of every subject, words for them.
+
+Synthetic analyses (a known mask on a 200 x 100 photo) check the rules exactly; the shipped head
+runs on real backbone maps of a photo.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from procrop.perception.analysis import ColourStats, CompositionAnalysis, Region
+from procrop.perception.describe import describe
+from procrop.perception.detectors import Detection
+from procrop.perception.salient import HEAD_ONNX, SalientHead, mask_subjects
+from procrop.scoring.protection import allowed_crops, mask_inside_fractions
+from procrop.training.saliency import fbeta_iou
+from procrop.training.saliency_data import views
+
+W, H = 200, 100  # the photo; maps are 20 x 10 cells of 10 px
+
+
+def region(x0: int, y0: int, x1: int, y1: int, mass: float = 0.5, label: str = "") -> Region:
+    """A salient region covering map cells ``[y0:y1, x0:x1]``."""
+    m = np.zeros((10, 20), bool)
+    m[y0:y1, x0:x1] = True
+    box = (x0 * 10.0, y0 * 10.0, (x1 - x0) * 10.0, (y1 - y0) * 10.0)
+    return Region(box, (box[0] + box[2] / 2, box[1] + box[3] / 2), mass, "salient", "orange", label, m)
+
+
+def analysis(subjects: list[Region], people: list[Detection] | None = None) -> CompositionAnalysis:
+    sal = np.zeros((10, 20), np.float32)
+    for s in subjects:
+        sal[s.mask] = 1.0
+    colour = ColourStats(0.5, 0.5, 0.5, 0.5, 0.0, ("grey",))
+    return CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], people or [], subjects, [], None, None, colour,
+                               (0.5, 0.5), saliency_source="head")
+
+
+def test_mask_share_counts_partial_cells_by_area() -> None:
+    m = np.zeros((1, 10, 20), bool)
+    m[0, 2:6, 4:8] = True  # x 40..80, y 20..60
+    boxes = np.asarray([[40, 20, 40, 40], [0, 0, 60, 100], [55, 0, 145, 100], [0, 0, 200, 40]], float)
+    np.testing.assert_allclose(mask_inside_fractions(boxes, m, W, H)[0], [1.0, 0.5, 0.625, 0.5])
+
+
+def test_a_crop_that_cuts_an_object_it_could_keep_is_dropped() -> None:
+    a = analysis([region(4, 2, 8, 6)])
+    boxes = np.asarray([[0, 0, 60, 100], [20, 0, 100, 100], [100, 0, 100, 100]], float)  # cuts, keeps, leaves out
+    allowed = allowed_crops(boxes, a, np.zeros((0, 3)))
+    assert allowed.tolist() == [False, True, True]
+
+
+def test_an_object_no_crop_can_keep_whole_does_not_empty_the_set() -> None:
+    a = analysis([region(0, 0, 20, 10)])
+    boxes = np.asarray([[0, 0, 100, 100], [100, 0, 100, 100]], float)
+    assert allowed_crops(boxes, a, np.zeros((0, 2))).all()
+
+
+def test_two_near_objects_are_kept_together_or_left_out() -> None:
+    a = analysis([region(4, 2, 7, 8, 0.4), region(8, 2, 11, 8, 0.35)])  # two cyclists, 10 px apart
+    boxes = np.asarray([
+        [30, 0, 100, 100],   # both whole
+        [0, 0, 75, 100],     # the first whole, the second out
+        [120, 0, 80, 100],   # both out
+    ], float)
+    assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [True, False, True]
+
+
+def test_an_object_pressed_against_a_crop_edge_loses_to_one_with_room() -> None:
+    a = analysis([region(6, 2, 10, 8)])  # x 60..100
+    boxes = np.asarray([[0, 0, 100, 100], [20, 0, 100, 100]], float)  # right edge on the object; room
+    assert allowed_crops(boxes, a, np.zeros((0, 2))).tolist() == [False, True]
+    # against the photo's own border it is not pressed by the crop
+    b = analysis([region(0, 2, 4, 8)])
+    edge = np.asarray([[0, 0, 100, 100]], float)
+    assert allowed_crops(edge, b, np.zeros((0, 1))).tolist() == [True]
+
+
+def test_mask_subjects_names_regions_by_the_detection_that_overlaps_them() -> None:
+    sal = np.zeros((10, 20), np.float32)
+    sal[2:8, 2:6] = 0.9   # under the person's box
+    sal[3:6, 12:18] = 0.8  # no detection
+    rgb = np.full((10, 20, 3), 128, np.uint8)
+    person = Detection((20.0, 20.0, 40.0, 60.0), 0.9, kind="person", label="person")
+    dog = Detection((150.0, 80.0, 20.0, 15.0), 0.8, kind="animal", label="dog")  # the head saw nothing there
+    subjects = mask_subjects(sal, rgb, [], [person, dog], W, H)
+    labels = sorted(s.label for s in subjects)
+    assert labels == ["", "dog", "person"]
+    named = next(s for s in subjects if s.label == "person")
+    assert named.mask is not None and named.mask.sum() == 24
+    a = analysis(subjects)
+    assert a.subject_masks.shape == (3, 10, 20)
+
+
+def test_describe_never_calls_a_region_a_person_unless_it_is_mostly_one() -> None:
+    person = Detection((150.0, 0.0, 50.0, 100.0), 0.9, kind="person", label="person")
+    basket = region(2, 2, 8, 8, 0.6)
+    text = describe(analysis([basket], [person]))
+    assert "The main subject, medium-sized and orange, sits" in text
+    assert "main subject, a person" not in text
+    held = region(15, 2, 20, 8, 0.6)
+    assert "The main subject, a person, sits" in describe(analysis([held], [person]))
+
+
+def test_fbeta_and_iou_of_a_perfect_and_an_empty_student() -> None:
+    t = np.zeros((20, 20), np.float32)
+    t[5:15, 5:15] = 1
+    perfect = fbeta_iou([t], [t])
+    assert perfect["max_fbeta"] > 0.99 and perfect["iou_at_0.5"] == 1.0
+    empty = fbeta_iou([np.zeros_like(t)], [t])
+    assert empty["max_fbeta"] < 0.01 and empty["iou_at_0.5"] == 0.0
+
+
+def test_views_stay_inside_the_photo() -> None:
+    vs = views(640, 360, 6, np.random.default_rng(0))
+    assert vs[0] == (0, 0, 640, 360, False) and vs[1][4] is True and len(vs) == 6
+    assert all(x >= 0 and y >= 0 and x + w <= 640 and y + h <= 360 for x, y, w, h, _ in vs)
+
+
+@pytest.mark.skipif(not HEAD_ONNX.exists(), reason="the head is not built")
+def test_shipped_head_maps_a_photo(photos_dir: Path) -> None:
+    from procrop import Cropper
+
+    result = Cropper(reference_db=None).process(str(photos_dir / "zelex-wikipedia-photos/025.jpg"), "1:1", top_k=1)
+    a = result.analysis
+    assert a.saliency_source == "head"
+    assert a.saliency.dtype == np.float32 and 0.0 <= a.saliency.min() and a.saliency.max() <= 1.0
+    assert a.subject_masks.shape == (len(a.subjects), *a.saliency.shape)
+    assert any(s.label == "horse" for s in a.subjects)
+    fast = Cropper(reference_db=None, profile="fast").process(str(photos_dir / "zelex-wikipedia-photos/025.jpg"),
+                                                           "1:1", top_k=1)
+    assert fast.analysis.saliency_source == "cues"
+    out = SalientHead()(type("M", (), {"c3": np.zeros((1, 32, 32, 32)), "c4": np.zeros((1, 96, 16, 16)),
+                                       "c5": np.zeros((1, 1280, 8, 8))})(), (48, 30))
+    assert out.shape == (30, 48)
