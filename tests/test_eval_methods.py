@@ -116,3 +116,16 @@ def test_a_model_run_without_its_references_is_warned_about(models: dict[str, Pa
     assert "runs without them" in report["methods"][0]["source"]["warnings"][0]
     r = _eval("-b", "gaicd-v2", "-d", str(models["data"]), "-m", f"model:{a}", "-o", str(tmp_path / "r2"))
     assert r.exit_code == 0 and "warning" not in r.output
+
+
+def test_default_noretrieval_retrieves_nothing(photo_paths) -> None:  # noqa: ANN001
+    """``default:noretrieval`` runs the learned bundle with its reference slots empty; it still
+    retrieved from the bundle before (issue 22)."""
+    from procrop.evaluation.methods import make_method
+
+    with_refs, without = make_method("default"), make_method("default:noretrieval")
+    photo = str(photo_paths[3])
+    assert with_refs.cropper.process(photo, "1:1").references
+    result = without.cropper.process(photo, "1:1")
+    assert result.references == [] and without.info["reference_db"] == "none"
+    assert with_refs.info["reference_db"] != "none"

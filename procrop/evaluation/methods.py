@@ -22,6 +22,7 @@ import numpy as np
 from ..data import CropSample
 from ..errors import ModelLoadError, UsageError
 from ..geometry import iou_matrix
+from ..retrieval.search import ExactIndex
 
 
 class Method:
@@ -72,8 +73,11 @@ class CropperMethod(Method):
         if learned is not None:
             bundle = learned.model
             refs = bundle.path / "references"
+            if not retrieval:  # the bundle's network with every reference slot empty (masked)
+                bundle._refs = (ExactIndex(np.zeros((0, 1), np.float32)), np.zeros((0, 64, 64), np.float16), [])
+            uses = retrieval and bundle.config.get("refs") and refs.exists()
             self.info.update(bundle=str(bundle.path.resolve()), model=bundle.name,
-                             reference_db=_db_info(refs if bundle.config.get("refs") and refs.exists() else None))
+                             reference_db=_db_info(refs if uses else None))
         else:
             self.info["reference_db"] = _db_info("default" if retrieval else None)
 
