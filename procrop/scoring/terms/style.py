@@ -6,13 +6,15 @@ own, or the user's ``--db``). Where that database has composition statistics
 where the horizon lies, how much space surrounds it), this term compares each candidate crop's
 statistics with every reference's:
 
-    pull_r(crop) = w_r / (1 + d_r^2 / 2),   d_r^2 = sum over shared statistics of ((crop - ref) / sigma)^2
+    pull_r(crop) = w_r * sum_j a_j k(z_rj) / sum_j a_j,   k(z) = 1 / (1 + z^2 / 2),
+    z_rj = (crop_j - ref_rj) / sigma_j
 
-(a heavy-tailed kernel: a crop still gains by coming closer when no crop can match)
-
-with ``w_r`` the references' similarity weights and ``sigma`` a statistic's tolerance widened by
-its spread over the whole database (what the photos share is their style; what varies among them
-is not), and scores the crop with ``sum_r pull_r``
+over the statistics ``j`` both have, with ``w_r`` the references' similarity weights, ``sigma_j``
+a statistic's tolerance widened by its spread over the whole database and ``a_j`` its agreement
+(``(SIGMAS_j / sigma_j)^2``: 1 when the database's photos agree on it, towards 0 as they vary):
+what the photos share is their style, what varies among them is not, and a statistic no crop can
+match does not hide the gain in another (``k`` is heavy-tailed: coming closer always helps). The
+term scores the crop with ``sum_r pull_r``
 (a value in [0, 1]). Its weight is the user's ``style_strength`` (the cropper's score is the
 weighted mean of the learned score and this one). It also proposes the crops that would put the
 photo's subject where each reference has its own, at the same fill, and its horizon at the same
@@ -93,6 +95,8 @@ class StyleTerm:
             col = measured[:, j][np.isfinite(measured[:, j])]
             spread[j] = float(col.std()) if len(col) > 1 else 0.0
         self.sigmas = np.sqrt(SIGMAS ** 2 + spread ** 2)
+        #: how much each statistic counts: 1 when the database's photos agree on it, towards 0 as they spread
+        self.agreement = (SIGMAS / self.sigmas) ** 2
 
     @property
     def measured(self) -> int:
@@ -125,8 +129,10 @@ class StyleTerm:
         ref = _features(ref_stats)[None, :, :]  # (1, k, 4)
         z = (crop - ref) / self.sigmas
         shared = np.isfinite(z)
-        d2 = np.where(shared, z * z, 0.0).sum(axis=2)
-        return np.where(shared.any(axis=2), w[None, :] / (1.0 + 0.5 * d2), np.nan)
+        a = np.where(shared, self.agreement, 0.0)
+        close = np.where(shared, 1.0 / (1.0 + 0.5 * np.where(shared, z * z, 0.0)), 0.0)
+        mean = (a * close).sum(axis=2) / np.maximum(a.sum(axis=2), 1e-12)
+        return np.where(shared.any(axis=2), w[None, :] * mean, np.nan)
 
     def evaluate(self, ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sum of the references' pulls per crop; not applicable without references to compare."""

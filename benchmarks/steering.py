@@ -1,0 +1,380 @@
+"""Do references steer the crops? Contrasting reference sets applied to held-out photos (issue 20).
+
+    python benchmarks/steering.py [--photos ../shared/data/photos] [--per-set 24] [--limit N]
+        [--strength 1.0] [--ratio free] [--quality N] [--work data/steering] [--out benchmarks/results]
+        [--md benchmarks/RESULTS.md]
+
+1. Every TRAINING photo of ``benchmarks/split.json`` is measured (:mod:`procrop.retrieval.composition`:
+   subject centre and fill, horizon height; cached in ``WORK/train_stats.json``, resumable).
+2. Three pairs of contrasting reference sets, ``--per-set`` training photos each: ``fill`` (the
+   subject filling the frame most vs least), ``side`` (the subject's centre closest to the left vs the
+   right third), ``horizon`` (the horizon closest to the lower vs the upper third). Each set is built
+   into a reference database with ``procrop index build``'s defaults (:func:`build_database`).
+3. Every HELD-OUT photo is cropped (``--ratio``, default free; top 1) by ``Cropper(reference_db=SET,
+   style_strength=--strength)`` for each of the six sets, and by the default ``Cropper()``; the
+   statistic of the pair is measured in each crop (:func:`crop_stats`, from the photo's own analysis).
+   Per pair: the paired difference (set that should raise the statistic minus the one that should
+   lower it), its mean, Cohen's d of the differences (mean / sd), and the share of photos that move
+   the right way (difference > 0; ties count as not moving). Photos where the statistic does not
+   exist (no subject; no horizon) are left out of that pair.
+4. A contact sheet (``results/steering_sheet_<ratio>_s<strength>.jpg``) shows the same held-out photos
+   cropped by each set.
+5. With ``--quality N``: the recovery benchmark on the first N held-out photos, the default against the
+   stored ``results/recovery.json`` and with the bundled references' style switched on.
+
+Each run (ratio, strength) is added to ``results/steering_runs.json``; ``results/steering.md`` and the
+section of ``RESULTS.md`` between its ``<!-- steering -->`` markers (replaced, or appended when absent)
+show every run measured. Per-photo rows: ``WORK/steering_<ratio>_s<strength>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from procrop.retrieval.composition import COLUMNS, composition_stats, crop_stats
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+RESULTS = ROOT / "benchmarks" / "results"
+#: pair -> (statistic, set that raises it, set that lowers it, words)
+PAIRS = {
+    "fill": ("fill", "fills_frame", "small_in_space", "subject filling the frame vs small in wide space"),
+    "side": ("cx", "right_third", "left_third", "subject on the right vs the left third"),
+    "horizon": ("horizon", "low_horizon", "high_horizon", "low vs high horizon (its height from the top)"),
+}
+MARK = ("<!-- steering -->", "<!-- /steering -->")
+#: Bump when the style term changes, so cached crops are not reused.
+STYLE_VERSION = 5
+
+
+def train_stats(photos: Path, files: list[str], cache: Path) -> dict[str, dict[str, float]]:
+    """Composition statistics of each training photo (cached in ``cache``, written every 20 photos)."""
+    from procrop.perception.analyzer import Analyzer
+
+    have = json.loads(cache.read_text("utf-8")) if cache.exists() else {}
+    analyzer = None
+    todo = [f for f in files if f not in have]
+    for n, f in enumerate(todo, 1):
+        analyzer = analyzer or Analyzer()
+        have[f] = composition_stats(analyzer.analyze(str(photos / f)))
+        if n % 20 == 0 or n == len(todo):
+            cache.write_text(json.dumps(have), "utf-8")
+            print(f"measured {n}/{len(todo)} training photos", flush=True)
+    return have
+
+
+#: set -> the value of its statistic its photos are closest to (``None``: the lowest / highest)
+TARGETS = {"small_in_space": None, "fills_frame": None, "left_third": 1 / 3, "right_third": 2 / 3,
+           "high_horizon": 1 / 3, "low_horizon": 2 / 3}
+
+
+def reference_sets(stats: dict[str, dict[str, float]], per_set: int) -> dict[str, list[str]]:
+    """The six contrasting sets of ``per_set`` training photos: the lowest and highest ``fill``; the
+    subject's centre closest to the left and the right third; the horizon closest to the upper and
+    the lower third."""
+    sets: dict[str, list[str]] = {}
+    for stat, high, low, _ in PAIRS.values():
+        for name, rank in ((low, 1.0), (high, -1.0)):
+            target = TARGETS[name]
+            have = sorted((rank * s[stat] if target is None else abs(s[stat] - target), f)
+                          for f, s in stats.items() if stat in s)
+            sets[name] = [f for _, f in have[:per_set]]
+    return sets
+
+
+def build_sets(photos: Path, sets: dict[str, list[str]], work: Path) -> dict[str, Path]:
+    """One database per set, with ``procrop index build``'s defaults (resumable)."""
+    from procrop.retrieval import build_database
+
+    out = {}
+    for name, files in sets.items():
+        digest = hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()[:10]
+        db = work / f"db_{name}_{digest}"  # a set chosen differently is another database
+        report = build_database([str(photos / f) for f in files], db, source_root=photos)
+        if report.failed:
+            raise SystemExit(f"{db}: {report.failed[:3]}")
+        out[name] = db
+    return out
+
+
+class _SharedAnalysis:
+    """One analysis per loaded photo for every cropper (they differ only in their scoring)."""
+
+    def __init__(self, analyzer: Any) -> None:
+        self.analyzer = analyzer
+        self.last: tuple[Any, Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the analyzer's
+        return getattr(self.analyzer, name)
+
+    def load(self, image: Any) -> Any:
+        return self.analyzer.load(image)
+
+    def analyze(self, image: Any, **kwargs: Any) -> Any:
+        if self.last is None or self.last[0] is not image:
+            self.last = (image, self.analyzer.analyze(image, **kwargs))
+        return self.last[1]
+
+
+def crop_all(photos: Path, files: list[str], dbs: dict[str, Path], strength: float, cache: Path, ratio: str = "free"
+             ) -> dict[str, dict[str, Any]]:
+    """Per held-out photo: its size, its analysis's statistics and each cropper's top free box."""
+    from procrop import Cropper
+
+    have = json.loads(cache.read_text("utf-8")) if cache.exists() else {}
+    croppers = {"default": Cropper(), **{n: Cropper(reference_db=str(d), style_strength=strength) for n, d in dbs.items()}}
+    shared = _SharedAnalysis(croppers["default"].analyzer)
+    for c in croppers.values():
+        c.analyzer = shared
+    for f in [f for f in files if f in have and "cut" not in have[f]]:  # rows cropped before cuts were counted
+        have[f]["cut"] = cut_flags(shared.analyze(shared.load(str(photos / f))), have[f]["boxes"])
+    todo = [f for f in files if f not in have]
+    t0 = time.perf_counter()
+    for n, f in enumerate(todo, 1):
+        loaded = shared.load(str(photos / f))
+        row: dict[str, Any] = {"size": [loaded.width, loaded.height], "boxes": {}, "reasons": {}, "learned": {}}
+        for name, c in croppers.items():
+            crop = c.process(loaded, ratio, 1).crops[0]
+            row["boxes"][name] = list(crop.box)
+            row["reasons"][name] = crop.reason
+            row["learned"][name] = round(float(crop.terms["learned"]), 4)
+        analysis = shared.analyze(loaded)
+        row["cut"] = cut_flags(analysis, row["boxes"])
+        boxes = np.asarray(list(row["boxes"].values()), np.float64)
+        st = crop_stats(analysis, boxes)
+        row["stats"] = {name: [None if not np.isfinite(v) else round(float(v), 4) for v in st[i]]
+                        for i, name in enumerate(row["boxes"])}
+        have[f] = row
+        cache.write_text(json.dumps(have), "utf-8")
+        print(f"cropped {n}/{len(todo)} held-out photos ({(time.perf_counter() - t0) / n:.1f} s each)", flush=True)
+    return have
+
+
+def cut_flags(analysis: Any, boxes: dict[str, list[int]]) -> dict[str, bool]:
+    """Per cropper: whether its crop cuts a face or a person (keeps between 2 % and 97 % of it)."""
+    from procrop.scoring.protection import KEPT, LEFT_OUT, inside_fractions
+
+    objects = [tuple(float(v) for v in d.box) for d in list(analysis.faces) + list(analysis.people)]
+    inside = inside_fractions(np.asarray(list(boxes.values()), np.float64), objects)
+    cut = ((inside > LEFT_OUT) & (inside < KEPT)).any(axis=0) if len(objects) else np.zeros(len(boxes), bool)
+    return {name: bool(c) for name, c in zip(boxes, cut)}
+
+
+def summarise(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per pair: photos, mean statistic under each set and the default, paired difference, Cohen's d,
+    share moving the right way (and of ties)."""
+    out = {}
+    for pair, (stat, high, low, words) in PAIRS.items():
+        j = COLUMNS.index(stat)
+        hi, lo, de = [], [], []
+        for r in rows.values():
+            a, b, d = r["stats"][high][j], r["stats"][low][j], r["stats"]["default"][j]
+            if a is not None and b is not None:
+                hi.append(a)
+                lo.append(b)
+                de.append(np.nan if d is None else d)
+        hi_a, lo_a, de_a = np.asarray(hi), np.asarray(lo), np.asarray(de)
+        diff = hi_a - lo_a
+        sd = float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")
+        out[pair] = {
+            "words": words, "statistic": stat, "raises": high, "lowers": low, "photos": len(diff),
+            "mean_raises": float(hi_a.mean()) if len(diff) else None,
+            "mean_lowers": float(lo_a.mean()) if len(diff) else None,
+            "mean_default": float(np.nanmean(de_a)) if len(diff) else None,
+            "mean_difference": float(diff.mean()) if len(diff) else None,
+            "cohens_d": float(diff.mean() / sd) if len(diff) > 1 and sd > 0 else None,
+            "right_way": float((diff > 0).mean()) if len(diff) else None,
+            "ties": float((diff == 0).mean()) if len(diff) else None,
+            "cuts_default": float(np.mean([r["cut"]["default"] for r in rows.values()])),
+            "cuts_sets": float(np.mean([r["cut"][n] for r in rows.values() for n in (high, low)])),
+            "learned_default": float(np.mean([r["learned"]["default"] for r in rows.values()])),
+            "learned_sets": float(np.mean([r["learned"][n] for r in rows.values() for n in (high, low)])),
+            "raises_vs_default": float((hi_a > de_a).mean()) if len(diff) else None,
+            "lowers_vs_default": float((lo_a < de_a).mean()) if len(diff) else None,
+        }
+    return out
+
+
+def contact_sheet(photos: Path, rows: dict[str, dict[str, Any]], files: list[str], out: Path, side: int = 190) -> None:
+    """The same photos (rows) cropped by the default and each set (columns), crop drawn on the photo."""
+    cols = ["default"] + [n for _, h, lo, _ in PAIRS.values() for n in (h, lo)]
+    head = 22
+    sheet = Image.new("RGB", (side * len(cols), head + side * len(files)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for c, name in enumerate(cols):
+        draw.text((c * side + 4, 5), name, fill="black")
+    for r, f in enumerate(files):
+        im = Image.open(photos / f).convert("RGB")
+        W, H = rows[f]["size"]
+        scale = side / max(W, H)
+        thumb = im.resize((max(1, round(W * scale)), max(1, round(H * scale))))
+        for c, name in enumerate(cols):
+            x, y, w, h = rows[f]["boxes"][name]
+            tile = thumb.copy()
+            d = ImageDraw.Draw(tile)
+            d.rectangle([x * scale, y * scale, (x + w) * scale - 1, (y + h) * scale - 1], outline=(255, 40, 40), width=3)
+            sheet.paste(tile, (c * side, head + r * side))
+    sheet.save(out, quality=88)
+
+
+def markdown(runs: dict[str, dict[str, Any]]) -> str:
+    """The steering section (``results/steering.md`` and ``RESULTS.md``) of every run measured
+    (``results/steering_runs.json``: ratio and strength -> summary and meta)."""
+    first = next(iter(runs.values()))["meta"]
+    lines = ["## Steering by references (issue 20)", "",
+             f"`python benchmarks/steering.py --ratio R --strength S`: the {first['heldout']} held-out photos, each "
+             f"cropped (top 1) with six reference databases built by `procrop index build`'s defaults from "
+             f"{first['per_set']} TRAINING photos each (the most and least subject fill; subject closest to the "
+             "left / right third; horizon closest to the upper / lower third), at style strength S. Right way: the "
+             "crop made with the set that should raise the statistic has it higher than the crop made with the "
+             "opposite set (ties count against). d: Cohen's d of the paired differences. Learned score: the "
+             "network's expected overlap with a professional's frame, of the top crop (what following the "
+             "references costs in its eyes). Cuts: top crops keeping 2-97 % of a detected face or person. "
+             "Target: at least 75 % right way for every pair.", "",
+             "| ratio | strength | pair | photos | raising set | lowering set | default | mean difference | d "
+             "| right way | ties | learned score: default / sets | cuts: default / sets |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for run in sorted(runs.values(), key=lambda r: (r["meta"]["ratio"] != "free", r["meta"]["ratio"],
+                                                   r["meta"]["strength"])):
+        m = run["meta"]
+        for pair, x in run["summary"].items():
+            head = f"| {m['ratio']} | {m['strength']:g} | {pair} ({x['statistic']}) | {x['photos']} |"
+            if not x["photos"]:
+                lines.append(head + " - | - | - | - | - | - | - | - | - |")
+                continue
+            d = "-" if x["cohens_d"] is None else f"{x['cohens_d']:.2f}"
+            lines.append(f"{head} {x['mean_raises']:.3f} | {x['mean_lowers']:.3f} | {x['mean_default']:.3f} | "
+                         f"{x['mean_difference']:+.3f} | {d} | **{x['right_way']:.0%}** | {x['ties']:.0%} | "
+                         f"{x['learned_default']:.3f} / {x['learned_sets']:.3f} | "
+                         f"{x['cuts_default']:.1%} / {x['cuts_sets']:.1%} |")
+    lines += ["", "Pairs: fill = subject filling the frame (raises) vs small in wide space; cx = subject on the "
+              "right third (raises) vs the left third; horizon = low horizon (raises its height from the top) vs "
+              "high. Statistics (`procrop/retrieval/composition.py`): subject = the people found as one group, else "
+              "the analysis's main subject; `fill` its box's area over the crop's; `cx` its centre from the left "
+              "(fraction of the crop's width); `horizon` its height from the top (fraction of the crop's height).", "",
+              "Contact sheets (the crop of each set in red; rows: 8 held-out photos): "
+              + ", ".join(f"[{r['meta']['ratio']}, strength {r['meta']['strength']:g}](results/{r['meta']['sheet']})"
+                          for r in runs.values() if r["meta"].get("sheet")) + ".", ""]
+    return "\n".join(lines)
+
+
+def embed(md_path: Path, section: str) -> None:
+    """Replace the steering section of ``RESULTS.md`` (between :data:`MARK`), or append it."""
+    text = md_path.read_text("utf-8") if md_path.exists() else ""
+    block = f"{MARK[0]}\n{section}\n{MARK[1]}"
+    if MARK[0] in text and MARK[1] in text:
+        a, b = text.index(MARK[0]), text.index(MARK[1]) + len(MARK[1])
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    md_path.write_text(text, "utf-8")
+
+
+def quality(photos: Path, files: list[str], strength: float, seed: int = 0) -> dict[str, Any]:
+    """The recovery benchmark (``benchmarks/recovery.py``: the photographer's frame in a wider canvas,
+    3 unseen fills) on ``files``: the default ``Cropper()`` and the same with the bundled references'
+    style switched on at ``strength``; the default's boxes are compared with the stored
+    ``results/recovery.json`` rows of the same canvases (seed ``seed``)."""
+    from recovery import run, top1
+
+    from procrop import Cropper
+
+    methods = {"default": top1(Cropper()), f"bundled references, style {strength:g}": top1(Cropper(style_strength=strength))}
+    rows = run(photos, files, seed, methods)
+    stored = {}
+    saved = RESULTS / "recovery.json"
+    if saved.exists():
+        data = json.loads(saved.read_text("utf-8"))
+        if data["meta"].get("seed") == seed:
+            stored = {(r["photo"], r["fill"]): r for r in data["rows"] if r["method"] == "procrop (learned default)"}
+    out: dict[str, Any] = {"photos": len(files), "canvases": len(rows) // len(methods)}
+    for name in methods:
+        mine = [r for r in rows if r["method"] == name]
+        out[name] = {"mean_iou": float(np.mean([r["iou"] for r in mine]))}
+    mine = [r for r in rows if r["method"] == "default"]
+    same = [stored[(r["photo"], r["fill"])] for r in mine if (r["photo"], r["fill"]) in stored]
+    if same:
+        out["stored_default_mean_iou"] = float(np.mean([r["iou"] for r in same]))
+        out["identical_boxes"] = sum(s["box"] == r["box"] for s, r in zip(same, mine))
+        out["compared"] = len(same)
+    return out
+
+
+def quality_markdown(q: dict[str, Any], limit: int) -> str:
+    """The quality check's lines for the steering section."""
+    names = [k for k in q if isinstance(q[k], dict)]
+    cells = "; ".join(f"{n}: mean IoU {q[n]['mean_iou']:.3f}" for n in names)
+    text = (f"**The default's quality with the bundled database** (`python benchmarks/steering.py --quality {limit}`): "
+            f"the recovery benchmark on the first {q['photos']} held-out photos ({q['canvases']} canvases): {cells}.")
+    if "compared" in q:
+        text += (f" The default (bundled references, style off: the shipped behaviour) gives the same box as the "
+                 f"stored `results/recovery.json` run on {q['identical_boxes']} of {q['compared']} canvases "
+                 f"(stored mean IoU {q['stored_default_mean_iou']:.3f}).")
+    return text
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
+    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json")
+    ap.add_argument("--per-set", type=int, default=24)
+    ap.add_argument("--limit", type=int, default=0, help="only every held-out photo up to N (spread over sources)")
+    ap.add_argument("--strength", type=float, default=1.0)
+    ap.add_argument("--ratio", default="free", help="the ratio every photo is cropped at (free, 1:1, 4:5...)")
+    ap.add_argument("--work", type=Path, default=ROOT / "data" / "steering")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--sheet", type=int, default=8, help="photos on the contact sheet")
+    ap.add_argument("--quality", type=int, default=0, metavar="N",
+                    help="also run the recovery benchmark on the first N held-out photos with the bundled references, "
+                         "style off (default) and on at --strength")
+    args = ap.parse_args()
+    split = json.loads(args.split.read_text("utf-8"))
+    held = split["heldout"]
+    if args.limit:
+        held = [held[round(i * len(held) / args.limit)] for i in range(min(args.limit, len(held)))]
+    args.work.mkdir(parents=True, exist_ok=True)
+    stats = train_stats(args.photos, split["train"], args.work / "train_stats.json")
+    sets = reference_sets(stats, args.per_set)
+    dbs = build_sets(args.photos, sets, args.work / "sets")
+    parts = [sorted(map(str, dbs.values())), args.strength, STYLE_VERSION] + ([args.ratio] if args.ratio != "free" else [])
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+    rows = crop_all(args.photos, held, dbs, args.strength, args.work / f"crops_{key}.json", args.ratio)
+    rows = {f: rows[f] for f in held}
+    summary = summarise(rows)
+    step = max(1, len(held) // args.sheet)
+    sheet_files = held[::step][: args.sheet]
+    name = f"{args.ratio.replace(':', 'x')}_s{args.strength:g}"
+    meta = {"per_set": args.per_set, "strength": args.strength, "ratio": args.ratio, "limit": args.limit,
+            "heldout": len(held), "sheet_photos": len(sheet_files), "sheet": f"steering_sheet_{name}.jpg", "sets": sets}
+    args.out.mkdir(parents=True, exist_ok=True)
+    contact_sheet(args.photos, rows, sheet_files, args.out / meta["sheet"])
+    (args.work / f"steering_{name}.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows},
+                                                                indent=1) + "\n", "utf-8")
+    runs_file = args.out / "steering_runs.json"
+    runs = json.loads(runs_file.read_text("utf-8")) if runs_file.exists() else {}
+    runs[name] = {"meta": meta, "summary": summary}
+    runs_file.write_text(json.dumps(runs, indent=1) + "\n", "utf-8")
+    section = markdown(runs)
+    qfile = args.out / "steering_quality.json"
+    if args.quality:
+        q = quality(args.photos, split["heldout"][: args.quality], args.strength)
+        qfile.write_text(json.dumps({"limit": args.quality, **q}, indent=1) + "\n", "utf-8")
+    if qfile.exists():
+        saved = json.loads(qfile.read_text("utf-8"))
+        section += "\n" + quality_markdown(saved, saved.pop("limit")) + "\n"
+    (args.out / "steering.md").write_text(section, "utf-8")
+    embed(args.md, section)
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
