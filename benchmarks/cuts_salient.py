@@ -46,7 +46,7 @@ PEERS = ["vips-attention", "smartcrop", "centre"]
 KEEP, LEAVE = 0.9, 0.1
 MIN_AREA = 0.005
 MASK_SIDE = 160
-CACHE = Path("data/learned/saliency/cache/heldout")
+CACHES = {"heldout": Path("data/learned/saliency/cache/heldout"), "train": Path("data/learned/saliency/cache/train-v6")}
 
 
 def objects(teacher: np.ndarray, W: int, H: int) -> np.ndarray:
@@ -77,8 +77,9 @@ def grid(W: int, H: int, r: float) -> np.ndarray:
 
 def teacher_mask(path: Path, name: str, teacher: list[Teacher]) -> np.ndarray:
     """The teacher's ``(320, 320)`` map of a photo squashed square (cached by the training command)."""
-    cached = CACHE / f"{photo_key(name)}.npz"
-    if cached.exists():
+    cached = next((c / f"{photo_key(name)}.npz" for c in CACHES.values() if (c / f"{photo_key(name)}.npz").exists()),
+                  None)
+    if cached is not None:
         with np.load(cached) as z:
             return z["teacher"].astype(np.float32) / 255.0
     from procrop.imaging.load import load_image
@@ -99,15 +100,18 @@ def boxes_for(methods: Methods, name: str, path: str, W: int, H: int) -> dict[st
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from procrop.perception.faces import YuNetFaceDetector
 
-    split = json.loads(Path(args.split).read_text(encoding="utf-8"))["heldout"]
+    split = json.loads(Path(args.split).read_text(encoding="utf-8"))[args.part]
+    if args.part == "train":  # tuning: only the training photos whose teacher masks the head's training cached
+        split = [n for n in split if (CACHES["train"] / f"{photo_key(n)}.npz").exists()]
     names = split[: args.limit] if args.limit else split
-    methods = Methods([m for m in METHODS if m != "procrop-cues"] + [])
-    from procrop import Cropper
+    methods = Methods([m for m in METHODS if m != "procrop-cues"])
+    if "procrop-cues" in METHODS:
+        from procrop import Cropper
 
-    cues = Cropper()
-    cues.analyzer.salient_head = None
-    methods.croppers["procrop-cues"] = cues
-    methods.notes["procrop-cues"] = "Cropper(), analyzer.salient_head = None (hand cues)"
+        cues = Cropper()
+        cues.analyzer.salient_head = None
+        methods.croppers["procrop-cues"] = cues
+        methods.notes["procrop-cues"] = "Cropper(), analyzer.salient_head = None (hand cues)"
     face_det = YuNetFaceDetector(score_threshold=0.7, tiles=2)
     teacher: list[Teacher] = []
     records, t0 = [], time.perf_counter()
@@ -175,10 +179,10 @@ def worst(records: list[dict[str, Any]], k: int = 12) -> list[dict[str, Any]]:
             if not bad:
                 continue
             lost = sum(rec["object_area"][j] * (1 - kept[j]) for j in bad)
-            peer = min(PEERS, key=lambda p: sum(LEAVE < e["methods"][p]["kept"][j] < KEEP for j in bad))
+            peer = min(PEERS, key=lambda p: sum(LEAVE < e["methods"][p]["kept"][j] < KEEP for j in bad), default=None)
             cases.append({"file": rec["file"], "ratio": lb, "objects_cut": len(bad), "severity": round(lost, 4),
                           "procrop_box": e["methods"]["procrop"]["box"], "peer": peer,
-                          "peer_box": e["methods"][peer]["box"]})
+                          "peer_box": e["methods"][peer]["box"] if peer else None})
     return sorted(cases, key=lambda c: -c["severity"])[:k]
 
 
@@ -203,6 +207,8 @@ def contact_sheet(cases: list[dict[str, Any]], photos: str, out: Path) -> None:
         im = Image.fromarray(small)
         d = ImageDraw.Draw(im)
         for b, colour, width in ((c["peer_box"], (0, 220, 0), 3), (c["procrop_box"], (255, 0, 0), 2)):
+            if b is None:
+                continue
             x, y, w, h = (v * s for v in b)
             d.rectangle([x, y, x + w - 1, y + h - 1], outline=colour, width=width)
         x0, y0 = (i % cols) * tile, (i // cols) * (tile + label_h)
@@ -248,7 +254,17 @@ def main() -> None:
     ap.add_argument("--split", default=str(Path(__file__).resolve().parent / "split.json"))
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--part", choices=("heldout", "train"), default="heldout",
+                    help="train: the training photos the head's command cached (for tuning, never reported)")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--threshold", type=float, help="the head's mask threshold (tuning; default: the shipped one)")
     args = ap.parse_args()
+    METHODS[:] = [m for m in METHODS if m in args.methods]
+    PEERS[:] = [p for p in PEERS if p in METHODS]
+    if args.threshold is not None:
+        import procrop.perception.salient as salient
+
+        salient.THRESHOLD = args.threshold
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     import subprocess
