@@ -250,8 +250,9 @@ class Cropper:
         return self.analyzer.load(image)
 
     def analyze(self, image: ImageSource | LoadedImage) -> CompositionAnalysis:
-        """Composition analysis of an image."""
-        return self.analyzer.analyze(image)
+        """Composition analysis of an image (as :meth:`process` makes it: the learned scorer's backbone
+        feeds the salient-object head)."""
+        return self.prepare(image).analysis
 
     def describe(self, image: ImageSource | LoadedImage) -> str:
         """The composition of an image, described in words."""
@@ -337,7 +338,10 @@ class Cropper:
     def prepare(self, image: ImageSource | LoadedImage) -> ScoringContext:
         """Load and analyse an image once, for scoring many boxes of it with :meth:`score_box`."""
         loaded = self.load(image)
-        return ScoringContext(loaded, self.analyzer.analyze(loaded))
+        early = {f"{t.name}:prefetch": t.prefetch(loaded) for t in self.extra_terms if hasattr(t, "prefetch")}
+        ctx = ScoringContext(loaded, self.analyzer.analyze(loaded, backbone=early.get("learned:prefetch")))
+        ctx.cache.update(early)
+        return ctx
 
     def score_box(
         self, image: ImageSource | LoadedImage | ScoringContext, box: tuple[int, int, int, int], ratio: str = "free"

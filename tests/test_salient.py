@@ -130,6 +130,7 @@ def test_shipped_head_maps_a_photo(photos_dir: Path) -> None:
     assert a.saliency.dtype == np.float32 and 0.0 <= a.saliency.min() and a.saliency.max() <= 1.0
     assert a.subject_masks.shape == (len(a.subjects), *a.saliency.shape)
     assert any(s.label == "horse" for s in a.subjects)
+    assert Cropper(reference_db=None).analyze(str(photos_dir / "zelex-wikipedia-photos/025.jpg")).saliency_source == "head"
     fast = Cropper(reference_db=None, profile="fast").process(str(photos_dir / "zelex-wikipedia-photos/025.jpg"),
                                                            "1:1", top_k=1)
     assert fast.analysis.saliency_source == "cues"
