@@ -82,7 +82,7 @@ def _check_labels(out: Path) -> int:
         assert (W, H) == (r["width"], r["height"])
         fx, fy, fw, fh = r["frame"]
         np.testing.assert_allclose(s.boxes[0], [fx, fy, fw, fh], atol=0.05)  # exact frame (one decimal in the file)
-        assert s.scores[0] == 5.0 and 1 <= len(s.boxes) <= 5
+        assert 0.0 <= s.scores[0] <= 10.0 and s.scores[0] != 5.0 and 1 <= len(s.boxes) <= 5  # the frame scored
         pseudo = (fx, fy, fx + fw, fy + fh)
         chosen = [pseudo]
         for (x, y, w, h), score in zip(s.boxes[1:], s.scores[1:]):
@@ -105,6 +105,9 @@ def test_generate_info_preview_and_labels(few_photos: Path, tmp_path: Path) -> N
     info = runner.invoke(app, ["dataset", "info", str(out), "--json"])
     data = json.loads(info.stdout)
     assert data["items"] == 10 and data["photos"] == 5 and not data["missing_files"]
+    # one label count: every box of each file, the frame included, as the preview's captions count
+    lines = [len(f.read_text().splitlines()) for f in sorted((out / "annotations").rglob("*.txt"))]
+    assert data["labels_per_item"]["total"] == sum(lines) and data["labels_per_item"]["max"] == max(lines)
     assert 0.0 <= data["seam"]["seam_auc"] <= 1.0
     sheet = tmp_path / "sheet.png"
     assert runner.invoke(app, ["dataset", "preview", str(out), "--n", "4", "-o", str(sheet)]).exit_code == 0

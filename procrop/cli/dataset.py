@@ -88,7 +88,9 @@ def dataset_info_command(
     else:
         p = info["params"] or {}
         typer.echo(f"{data}: {info['items']} items from {info['photos']} photos ({info['format']}, backend {p.get('backend')}, seed {p.get('seed')})")
-        typer.echo(f"labels per item: mean {info['labels_per_item']['mean']:.2f} (min {info['labels_per_item']['min']}, max {info['labels_per_item']['max']})")
+        lab = info["labels_per_item"]
+        typer.echo(f"labels per item, the frame included (as dataset preview counts them): mean {lab['mean']:.2f} "
+                   f"(min {lab['min']}, max {lab['max']}; {lab['total']} in all)")
         typer.echo(f"coverage of the canvas by the photo: mean {info['coverage']['mean']:.2f} ({info['coverage']['min']:.2f}-{info['coverage']['max']:.2f})")
         seam = info.get("seam") or {}
         typer.echo(f"seam check: AUC {seam.get('seam_auc')} (0.5 = seam invisible to a patch classifier), line ratio {seam.get('seam_line_ratio')} (1 = no seam line)")

@@ -19,8 +19,8 @@ import numpy as np
 from ..errors import ProcropError
 from ..geometry import xyxy_to_xywh
 
-#: Score of a weak-label set's pseudo-label (the photographer's original frame): the first line of
-#: every annotation file, written without a score. ProCrop's 0-10 scale.
+#: Score of a weak-label pseudo-label (the photographer's original frame) read from a line without
+#: a score (older sets). ``procrop dataset generate`` scores the frame like the proposals (0-10).
 PSEUDO_LABEL_SCORE = 5.0
 
 

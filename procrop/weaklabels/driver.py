@@ -47,7 +47,8 @@ from ..imaging.load import load_image
 from ..retrieval.build import licence_for
 from .refine import format_annotation
 
-FORMAT = "procrop-weak-1"
+#: 2: the photographer's frame is scored like the proposals (0-10); 1 gave it a fixed 5.0
+FORMAT = "procrop-weak-2"
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,11 @@ def generate_dataset(
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     info_path = out / "dataset.json"
     if info_path.exists():
-        old = json.loads(info_path.read_text("utf-8")).get("params")
+        stored = json.loads(info_path.read_text("utf-8"))
+        if stored.get("format", FORMAT) != FORMAT:
+            raise UsageError(f"{out} was generated in format {stored.get('format')} (frames scored 5.0, not on the "
+                             f"proposals' scale); use a new --out to generate {FORMAT}")
+        old = stored.get("params")
         if old and old != params.signature():
             changed = sorted(k for k in old if old.get(k) != params.signature().get(k))
             raise UsageError(f"{out} was generated with other parameters ({', '.join(changed)}); use a new --out")
@@ -313,7 +318,7 @@ def dataset_info(out: str | os.PathLike) -> dict[str, Any]:
     info = json.loads((out / "dataset.json").read_text("utf-8"))
     rows = read_manifest(out)
     missing = [r["id"] for r in rows if not (out / r["image"]).exists() or not (out / r["annotation"]).exists()]
-    labels = [r.get("labels", 0) for r in rows]
+    labels = [count_labels(out, r) for r in rows if r["id"] not in missing]
     cov = [r.get("coverage", 0) for r in rows]
     by_source: dict[str, int] = {}
     for r in rows:
@@ -329,13 +334,23 @@ def dataset_info(out: str | os.PathLike) -> dict[str, Any]:
         "items": len(rows),
         "photos": len({r["source_sha256"] for r in rows}),
         "missing_files": missing,
-        "labels_per_item": {"mean": float(np.mean(labels)) if labels else 0.0, "min": min(labels, default=0), "max": max(labels, default=0)},
+        "labels_per_item": {"mean": float(np.mean(labels)) if labels else 0.0, "min": min(labels, default=0),
+                            "max": max(labels, default=0), "total": int(sum(labels))},
         "coverage": {"mean": float(np.mean(cov)) if cov else 0.0, "min": min(cov, default=0), "max": max(cov, default=0)},
         "canvas_sizes": {"median_width": float(np.median([r["width"] for r in rows])) if rows else 0, "median_height": float(np.median([r["height"] for r in rows])) if rows else 0},
         "by_folder": by_source,
         "licences": licences,
         "seam": info.get("seam", {}),
     }
+
+
+def count_labels(out: Path, row: dict[str, Any]) -> int:
+    """An item's weak labels as ``dataset info`` and ``dataset preview`` both count them: every box
+    of its annotation file, the photographer's frame included."""
+    from ..data.readers import read_row_first_txt
+    from ..data.records import PSEUDO_LABEL_SCORE
+
+    return len(read_row_first_txt(out / row["annotation"], default_score=PSEUDO_LABEL_SCORE)[0])
 
 
 def preview_sheet(out: str | os.PathLike, n: int = 12, seed: int = 0, tile: int = 300):
@@ -363,7 +378,7 @@ def preview_sheet(out: str | os.PathLike, n: int = 12, seed: int = 0, tile: int 
             d.rectangle(corners.tolist(), outline=RANK_COLOURS[j % len(RANK_COLOURS)], width=lw)
         fx, fy, fw, fh = r["frame"]
         _dashed_rect(d, (fx, fy, fx + fw, fy + fh), (255, 255, 255), lw + 1)
-        tiles.append((im, f"{r['id']}  cov {r['coverage']:.2f}  {len(boxes) - 1} labels"))
+        tiles.append((im, f"{r['id']}  cov {r['coverage']:.2f}  {len(boxes)} labels (frame included)"))
     return contact_sheet(tiles, tile_width=tile, columns=4)
 
 

@@ -14,7 +14,6 @@ from typing import Protocol
 
 import numpy as np
 
-from ..data.records import PSEUDO_LABEL_SCORE
 from ..geometry import STANDARD_RATIOS, xyxy_to_xywh
 from .refine import refine_labels
 
@@ -90,11 +89,14 @@ def weak_labels(
     rounds: int = 2,
     keep: int = 4,
 ) -> list[tuple[tuple[float, float, float, float], float]]:
-    """The pseudo-label (the photo's frame, score 5) followed by up to ``keep`` refined proposals."""
+    """The pseudo-label (the photo's frame, scored by ``scorer`` like the proposals, 0-10) followed
+    by up to ``keep`` refined proposals."""
     H, W = canvas.shape[:2]
     fx, fy, fw, fh = frame
     pseudo = (float(fx), float(fy), float(fx + fw), float(fy + fh))
-    labels = [(pseudo, PSEUDO_LABEL_SCORE)]
+    # the frame is scored like every proposal: one 0-10 scale in the file
+    frame_score = float(np.asarray(scorer(canvas, np.asarray([frame], np.float64)), dtype=np.float64)[0]) * 10.0
+    labels = [(pseudo, frame_score)]
     scored: list[tuple[tuple[float, float, float, float], float]] = []
     for r in range(rounds):
         around = [b for b, _ in labels]
@@ -105,5 +107,5 @@ def weak_labels(
         scores = np.asarray(scorer(canvas, xywh), dtype=np.float64) * 10.0
         scored += [(tuple(float(v) for v in b), float(s)) for b, s in zip(boxes, scores)]  # type: ignore[misc]
         # generated sets keep the summed rule they were made with (docs/differences.md)
-        labels = refine_labels(pseudo, scored, W, H, keep=keep, rule="sum")
+        labels = refine_labels(pseudo, scored, W, H, keep=keep, rule="sum", pseudo_score=frame_score)
     return labels

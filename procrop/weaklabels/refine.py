@@ -28,7 +28,9 @@ A proposal is kept when
    larger than the frame);
 4. its score exceeds 2 (on the 0-10 scale: a model's sigmoid above 0.2).
 
-The four best survivors follow the pseudo-label (score 5) in the annotation file.
+The four best survivors follow the pseudo-label in the annotation file. Generated sets (format
+``procrop-weak-2``) score the pseudo-label like the proposals, so scores are on one 0-10 scale and
+the frame is among the boxes tied at the top when it scores best; files without a score read 5.0.
 """
 
 from __future__ import annotations
@@ -106,9 +108,11 @@ def refine_labels(
     tol: float = 0.03,
     rule: str = "official",
     norm_size: tuple[float, float] | None = None,
+    pseudo_score: float = PSEUDO_LABEL_SCORE,
 ) -> list[tuple[tuple[float, float, float, float], float]]:
-    """The refined label list: the pseudo-label (score 5) then up to ``keep`` proposals (``rule``
-    and ``norm_size``: see the module docstring)."""
+    """The refined label list: the pseudo-label (``pseudo_score``: generated sets score it like the
+    proposals; 5.0 for files without a score) then up to ``keep`` proposals (``rule`` and
+    ``norm_size``: see the module docstring)."""
     if rule not in RULES:
         raise ValueError(f"unknown refinement rule {rule!r}; use one of {', '.join(RULES)}")
     nw, nh = norm_size or (width, height)
@@ -132,7 +136,7 @@ def refine_labels(
         survivors.append((snapped, float(score)))
     if rule == "official":  # the threshold and the best ``keep`` after selection, as select_diverse's caller
         survivors = sorted((s for s in survivors if s[1] > min_score), key=lambda s: -s[1])[:keep]
-    return [(tuple(float(v) for v in pseudo), PSEUDO_LABEL_SCORE)] + survivors  # type: ignore[list-item]
+    return [(tuple(float(v) for v in pseudo), float(pseudo_score))] + survivors  # type: ignore[list-item]
 
 
 def format_annotation(rows: Sequence[tuple[Sequence[float], float]]) -> str:
@@ -164,7 +168,8 @@ def update_annotation_file(
     xyxy = xywh_to_xyxy(boxes)
     pseudo = xyxy[0]
     existing = [(xyxy[i], scores[i]) for i in range(1, len(xyxy)) if scores[i] != -2]
-    rows = refine_labels(pseudo, list(existing) + list(proposals), width, height, **kwargs)  # type: ignore[arg-type]
+    rows = refine_labels(pseudo, list(existing) + list(proposals), width, height, pseudo_score=float(scores[0]),
+                         **kwargs)  # type: ignore[arg-type]
     if not any(all(max(abs(a - b) for a, b in zip(box, old)) > 0.05 for old, _ in existing) for box, _ in rows[1:]):
         return False  # every kept box was there already: nothing new
     target.parent.mkdir(parents=True, exist_ok=True)
