@@ -102,7 +102,7 @@ def test_describe_never_calls_a_region_a_person_unless_it_is_mostly_one() -> Non
     assert "The main subject, medium-sized and orange, sits" in text
     assert "main subject, a person" not in text
     held = region(15, 2, 20, 8, 0.6)
-    assert "The main subject, a person, sits" in describe(analysis([held], [person]))
+    assert "The main subject, a medium-sized person, sits" in describe(analysis([held], [person]))
 
 
 def test_fbeta_and_iou_of_a_perfect_and_an_empty_student() -> None:

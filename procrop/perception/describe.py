@@ -128,16 +128,15 @@ def _detection_at(a: CompositionAnalysis, s: Region) -> str | None:
 
 
 def _mask_subject_sentence(a: CompositionAnalysis, s: Region, name: str | None) -> str:
-    """A salient object from the head, by its detector class or else by size, place and colour:
-    "The main subject, small and orange, sits on the left thirds line (about 4% of the frame)."."""
+    """A salient object from the head, by its detector class ("The main subject, a small red
+    frisbee, sits ...", as for a hand-cue blob) or else by size, place and colour: "The main
+    subject, small and orange, sits on the left thirds line (about 4% of the frame)."."""
+    if name:
+        return _subject_sentence(a, s, name)
     u, v = s.centroid[0] / a.width, s.centroid[1] / a.height
     share = float(s.mask.mean()) if s.mask is not None else s.box[2] * s.box[3] / (a.width * a.height)
     where = third_words(u, v) or position_words(u, v)
-    if name:
-        article = "an" if name[0] in "aeiou" else "a"
-        what = f"{article} {name}"
-    else:
-        what = f"{_size_words(share)}{' and ' + s.colour if s.colour else ''}"
+    what = f"{_size_words(share)}{' and ' + s.colour if s.colour else ''}"
     return f"The main subject, {what}, sits {where} (about {max(1, round(100 * share))}% of the frame)."
 
 
