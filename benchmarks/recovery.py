@@ -194,6 +194,9 @@ def linked_sections() -> list[str]:
         lines += ["From [results/cuts_salient.md](results/cuts_salient.md):", "", body.strip()]
     else:
         lines.append("Not measured yet (`python benchmarks/cuts_salient.py` writes `results/cuts_salient.md`).")
+    steering = RESULTS / "steering.md"  # written by benchmarks/steering.py (issue 20), its own title
+    if steering.exists():
+        lines += ["", "<!-- steering -->", steering.read_text(encoding="utf-8").strip(), "<!-- /steering -->"]
     lines += ["", "## Speed", ""]
     speed = RESULTS / "bench_crop.md"
     if speed.exists():

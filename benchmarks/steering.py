@@ -222,7 +222,7 @@ def contact_sheet(photos: Path, rows: dict[str, dict[str, Any]], files: list[str
             d = ImageDraw.Draw(tile)
             d.rectangle([x * scale, y * scale, (x + w) * scale - 1, (y + h) * scale - 1], outline=(255, 40, 40), width=3)
             sheet.paste(tile, (c * side, head + r * side))
-    sheet.save(out, quality=88)
+    sheet.save(out, quality=65, optimize=True)
 
 
 def markdown(runs: dict[str, dict[str, Any]]) -> str:
