@@ -25,10 +25,11 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped;
 5. **together or not at all**: two salient objects of comparable weight close to each other (two
    cyclists, a boat and its reflection) that some allowed crop keeps whole together are not split
-   by a crop that keeps one and leaves the other out;
-6. **room at the edge**: crops that press a kept salient object against an edge of the crop that
-   is not the photo's own border (:data:`PRESSED` of its mask within :data:`EDGE_BAND` of it) are
-   dropped when some allowed crop keeps the same objects with room.
+   by a crop that keeps one and leaves the other out.
+
+A salient object pressed against a crop edge is not a rule here: as a hard filter it dropped the
+photographer's own frame whenever the subject touched the frame (:func:`edge_pressure` measures it
+for scorers that want it as a soft penalty).
 """
 
 from __future__ import annotations
@@ -59,9 +60,8 @@ MIN_MASS = 0.04
 #: Two salient objects form a group when their boxes are this close (share of the photo's long
 #: side) and the lighter has at least :data:`GROUP_WEIGHT` of the heavier's saliency.
 GROUP_GAP, GROUP_WEIGHT = 0.08, 0.3
-#: Width of the band along a crop edge (share of the crop's side) and the share of a mask in it
-#: that count as "pressed against the edge".
-EDGE_BAND, PRESSED = 0.03, 0.02
+#: Width of the band along a crop edge (share of the crop's side) that :func:`edge_pressure` reads.
+EDGE_BAND = 0.03
 
 
 def inside_fractions(boxes: np.ndarray, objects: list[tuple[float, float, float, float]]) -> np.ndarray:
@@ -150,7 +150,7 @@ def salient_objects(analysis: CompositionAnalysis) -> list[int]:
 
 
 def _protect_masks(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.ndarray) -> np.ndarray:
-    """Rules 4-6 of the module docstring."""
+    """Rules 4 and 5 of the module docstring."""
     chosen = salient_objects(analysis)
     if not chosen:
         return allowed
@@ -171,13 +171,6 @@ def _protect_masks(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.nda
             split = (whole[i] & out[j]) | (whole[j] & out[i])
             if (allowed & whole[i] & whole[j]).any() and (allowed & ~split).any():
                 allowed &= ~split
-    pressed = np.zeros(len(b), dtype=bool)  # 6. room at the edge
-    for k in range(len(chosen)):
-        pressed |= whole[k] & (_edge_share(b, masks[k:k + 1], W, H)[0] >= PRESSED)
-    same = allowed & ~pressed
-    if same.any():
-        kept = {tuple(whole[:, n]) for n in np.flatnonzero(same)}
-        allowed &= ~pressed | ~np.asarray([tuple(whole[:, n]) in kept for n in range(len(b))])
     return allowed
 
 
@@ -188,9 +181,11 @@ def _box_gap(a: tuple[float, float, float, float], c: tuple[float, float, float,
     return float(np.hypot(dx, dy))
 
 
-def _edge_share(b: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.ndarray:
-    """``(K, N)``: the share of each mask within :data:`EDGE_BAND` of a crop edge that is not on
-    the photo's border (inside the crop)."""
+def edge_pressure(boxes: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.ndarray:
+    """``(K, N)``: the share of each of ``masks (K, mh, mw)`` that lies inside each ``(N, 4)`` crop
+    but within :data:`EDGE_BAND` of one of its edges that is not on the photo's ``W x H`` border: a
+    subject pressed against the edge (0: room all round)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     full = mask_inside_fractions(b, masks, W, H)
     mx, my = EDGE_BAND * b[:, 2], EDGE_BAND * b[:, 3]
     left = np.where(b[:, 0] > 0.5, mx, 0.0)
