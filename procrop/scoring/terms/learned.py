@@ -138,7 +138,7 @@ class LearnedTerm:
             todo = [value] + [r.resolve(W, H).value for r in ctx.cache.get("ratios", ())]
             todo = [v for v in dict.fromkeys(todo) if v not in searched]
             fast = ctx.cache.get("profile") == "fast"
-            found_all = search_many(score, W / H, todo, top=self.proposals, steps=FAST_GRID_STEPS if fast else None,
+            found_all = search_many(score, W / H, todo, top=self.proposals, ratio_steps=FAST_GRID_STEPS if fast else None,
                                     refine_steps=FAST_REFINE_STEPS if fast else REFINE_STEPS)
             searched.update(zip(todo, (b for b, _ in found_all)))
         found = searched[value]
