@@ -70,6 +70,13 @@ def test_default_build_is_a_database_the_learned_scorer_reads(sides: dict[str, P
         assert abs(s["cx"] - 1 / 3) < 0.08 and 0.5 < s["cy"] < 0.65
 
 
+def test_index_info_counts_the_measured_photos(sides: dict[str, Path]) -> None:
+    r = runner.invoke(app, ["index", "info", str(sides["left"])])
+    assert r.exit_code == 0 and "composition measured (steers the learned scorer's style): 3 of 3 photos" in r.output
+    info = json.loads(runner.invoke(app, ["index", "info", str(sides["left"]), "--json"]).output)
+    assert info["composition"] == 3
+
+
 def test_references_steer_the_crop(sides: dict[str, Path], query: Path) -> None:
     placed = {}
     for name, db in sides.items():
