@@ -1,6 +1,6 @@
 """Agreement with editors' judgements on the held-out sheets (``docs/judging.md``).
 
-    python benchmarks/preferences.py [--bundle NAME=DIR ...] [--nima] [--min-judges 3]
+    python benchmarks/preferences.py [--bundle NAME=DIR ...] [--preference NAME=FILE ...] [--nima] [--min-judges 3]
 
 For every held-out sheet judged by at least ``--min-judges`` judges (``data/preferences/heldout.jsonl``):
 
@@ -8,8 +8,8 @@ For every held-out sheet judged by at least ``--min-judges`` judges (``data/pref
   others (the ceiling a scorer can reach);
 * each scorer's **pairwise agreement** with the judges' majority: the share of majority pairs it
   orders the same way (ties count half); scorers rank the sheet's four boxes by the score procrop
-  gives each box (``Cropper.score_boxes``: the shipped learned default, each ``--bundle``, the
-  classic scorer), or the box's area (``largest box``), or NIMA's mean AVA rating of the crop;
+  gives each box (``Cropper.score_boxes``: the default, the shipped learned box scorer and
+  preference scorer, each ``--preference`` model and ``--bundle``, the classic scorer), or the box's area (``largest box``), or NIMA's mean AVA rating of the crop;
 * **top-1**: the share of sheets where the scorer's best box is the judges' winner (most first
   places, then the best mean position);
 * **own crop first**: for each method whose crop the sheets show (the learned default v1, the
@@ -127,6 +127,8 @@ def main() -> None:
     ap.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR", help="another learned bundle")
     ap.add_argument("--weights", action="append", default=[], metavar="NAME=FILE",
                     help="the classic scorer with another weights file (e.g. procrop prefs fit-weights)")
+    ap.add_argument("--preference", action="append", default=[], metavar="NAME=FILE",
+                    help="another preference model file (procrop prefs fit)")
     ap.add_argument("--nima", action="store_true", help="NIMA (AVA ratings) as a baseline scorer")
     ap.add_argument("--min-judges", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences.md")
@@ -142,8 +144,18 @@ def main() -> None:
     sheets = [g for g in groups.values() if len(g) >= args.min_judges]
     if not sheets:
         sys.exit(f"error: no held-out sheet in {args.data / 'heldout.jsonl'} has {args.min_judges} judges")
+    default = Cropper()
     scorers: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
-        "procrop-learned-v1 (shipped default)": cropper_scorer(Cropper(), args.photos)}
+        f"{default.model_name} (the default, `Cropper()`)": cropper_scorer(default, args.photos)}
+    for other in ("learned", "preference"):
+        if other != default.scorer_name:
+            cropper = Cropper(scorer=other)
+            scorers[f"{cropper.model_name} (`--scorer {other}`)"] = cropper_scorer(cropper, args.photos)
+    for spec in args.preference:
+        name, _, file = spec.partition("=")
+        from procrop.scoring.terms.preference import PreferenceTerm
+
+        scorers[name] = cropper_scorer(Cropper(scorer="preference", extra_terms=[PreferenceTerm(file)]), args.photos)
     for spec in args.bundle:
         name, _, folder = spec.partition("=")
         scorers[name] = cropper_scorer(Cropper(learned_model=folder), args.photos)

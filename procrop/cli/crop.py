@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import ProcropError
+from ..scoring.setup import SCORERS
 
 from .common import err, exit_if_failed, parse_ratio_options, progress_bar, usage_error, usage_errors
 
@@ -43,7 +44,8 @@ def crop_command(
         None, "--ray", help="Run on Ray: 'local', 'auto' or a ray:// address (extra procrop\\[distributed])."
     ),
     scorer: str = typer.Option(
-        "learned", "--scorer", help="learned (default: trained on professional compositions) or classic (hand-set terms)."
+        "learned", "--scorer", help="learned (default: trained on professional compositions), preference (the learned "
+        "score with the terms and subject cuts, fitted to editors' rankings) or classic (hand-set terms)."
     ),
     learned_model: Optional[str] = typer.Option(None, "--learned-model", help="Learned-scorer bundle folder (default: shipped)."),
     db: Optional[str] = typer.Option(
@@ -89,12 +91,12 @@ def crop_command(
     options, output = _crop_options(
         ratios, top_k, out, preview, save_crops, db, no_db, model, weights, min_area, analysis_size, no_analysis
     )
-    if scorer not in ("learned", "classic"):
-        raise usage_error(f"--scorer {scorer!r}: use learned or classic")
+    if scorer not in SCORERS:
+        raise usage_error(f"--scorer {scorer!r}: use {', '.join(SCORERS)}")
     classic_only = [name for name, given in (("--no-db", no_db), ("--weights", weights)) if given]
-    if style_strength is not None and (scorer != "learned" or model or not db):
+    if style_strength is not None and (scorer == "classic" or model or not db):
         raise usage_error("--style-strength steers the learned scorer with a --db of your photos: add --db DB")
-    if scorer == "learned" and not model and classic_only:
+    if scorer != "classic" and not model and classic_only:
         raise usage_error(f"{', '.join(classic_only)} applies to the classic scorer: add --scorer classic")
     if learned_model and not (Path(learned_model) / "model.json").exists():
         raise usage_error(f"--learned-model {learned_model}: not a learned-scorer bundle (no model.json)")
@@ -102,7 +104,7 @@ def crop_command(
                       scorer="classic" if model else scorer,
                       learned_model=str(Path(learned_model).resolve()) if learned_model else None,
                       no_upscale=no_upscale, style_strength=style_strength)
-    if db and options.scorer == "learned":  # a missing or unusable database: one line, before any photo
+    if db and options.scorer != "classic":  # a missing or unusable database: one line, before any photo
         from ..scoring.terms.learned import LearnedTerm
         from ..scoring.terms.style import style_term_for
 

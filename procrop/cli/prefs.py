@@ -4,6 +4,7 @@
     procrop prefs batches --part heldout --size 25 --passes 3
     procrop prefs merge   data/preferences/answers/*.jsonl
     procrop prefs stats
+    procrop prefs fit     --photos ../shared/data/photos    # the preference scorer
 """
 
 from __future__ import annotations
@@ -266,3 +267,56 @@ def fit_weights_command(
     out.write_text(header + weights.to_toml(), encoding="utf-8")
     typer.echo(f"loss {loss:.4f}; selection agreement {agreement(weights, sel_data):.3f} "
                f"(hand-set {agreement(hand, sel_data):.3f}); weights in {out}")
+
+
+@prefs_app.command("fit")
+def fit_command(
+    photos: Path = typer.Option(..., "--photos", help="The photo pool the sheets were made of."),
+    out: Path = typer.Option(Path("procrop/resources/models/preference/preference.npz"), "--out", "-o",
+                             help="Preference model file to write."),
+    data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)."),
+    work: Path = typer.Option(Path("data/learned"), "--work", help="Where the sheets' features are cached."),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="Networks in the ensemble."),
+    canvases: int = typer.Option(2, "--canvases", min=0,
+                                 help="Recovery canvases per training photo (0: judged sheets only)."),
+    name: str = typer.Option("procrop-preference-v1", "--name", help="The model's name (JSON, model card)."),
+) -> None:
+    """The preference scorer fitted to the judged training sheets and to recovery canvases of the
+    training photos (feature caches resume); use it with `procrop crop --scorer preference`."""
+    from ..errors import require
+
+    require("torch", "fitting the preference model", "torch")
+    from ..cropper import Cropper
+    from ..preferences.records import read_jsonl
+    from ..training.prefcanvas import canvas_features
+    from ..training.preffit import FitConfig, box_features, fit_preference_model, sheet_features
+
+    records = [r for r in read_jsonl(data / "train.jsonl") if r["split"] == "train"]
+    if not records:
+        raise usage_error(f"no judged training sheets in {data / 'train.jsonl'} (procrop prefs merge first)")
+    if not photos.is_dir():
+        raise usage_error(f"{photos}: no such folder")
+    judged = {r["sheet"] for r in records}
+    keys = [k for k in read_jsonl(data / "keys" / "train.jsonl") if k["sheet"] in judged]
+    names = sorted({k["photo"] for k in keys})
+    work.mkdir(parents=True, exist_ok=True)
+    cropper = Cropper()
+    with progress_bar(len(names), False, "features") as bar, usage_errors():
+        task = bar.add_task("sheets", total=len(names))
+        feats = sheet_features(keys, photos, work / "preference_features_train.npz", cropper,
+                               progress=lambda k, n: bar.update(task, completed=k, total=n))
+        bar.update(task, completed=len(names), total=len(names))
+        drawn = None
+        if canvases:
+            task = bar.add_task("canvases", total=len(names))
+            drawn = canvas_features(names, photos, work / f"preference_canvases_{canvases}.npz", cropper,
+                                    box_features, canvases,
+                                    progress=lambda k, n: bar.update(task, completed=k, total=n))
+            bar.update(task, completed=len(names), total=len(names))
+    model, summary = fit_preference_model(feats, records, FitConfig(seeds=seeds), drawn, log=err.print)
+    model.meta.update({"name": name, "brief": sorted({r.get("brief", "") for r in records}),
+                       "judges": len({r.get("judge") for r in records})})
+    model.save(out)
+    typer.echo(f"{summary['sheets']} sheets, {summary['canvases']} canvases, {summary['pairs']} pairs: "
+               f"cross-validated agreement {summary['cv_agreement']:.3f} (hidden {summary['hidden']}, "
+               f"decay {summary['decay']:g}, {summary['epochs']} epochs); model in {out}")

@@ -65,7 +65,7 @@ class CropOptions:
             d.pop("no_upscale")  # results stored before the option existed still resume
         if self.style_strength is None:
             d.pop("style_strength")  # likewise
-        if self.scorer == "learned" and not self.model:
+        if self.scorer in ("learned", "preference") and not self.model:
             from ..model.runtime import LearnedModel
 
             learned = LearnedModel(self.learned_model)
@@ -74,6 +74,10 @@ class CropOptions:
             has_refs = bool(learned.config.get("refs")) and (learned.path / "references").exists()
             user = self.reference_db not in (None, "default")
             d["reference_db"] = self.reference_db if user else f"{learned.name}/references" if has_refs else None
+            if self.scorer == "preference":
+                from ..scoring.terms.preference import PreferenceModel
+
+                d["preference_model_name"] = PreferenceModel.load().meta.get("name")
         return d
 
     def check_extras(self) -> None:

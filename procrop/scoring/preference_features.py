@@ -9,7 +9,8 @@ crops (``docs/judging.md``):
   whether it applies, and the learned box scorer's value when it ran, with its value for the
   uncropped photo and the difference: the learned scorer was trained to find a photographer's
   frame inside a wider scene, so a low value for the whole photo says "this is not a finished
-  frame" and lets the scorer lean on it, while a finished photo leaves the choice to the rest;
+  frame": the learned value times that doubt (and its square) lets the scorer lean on it there,
+  while on a finished photo the choice is left to the rest;
 * **geometry**: how much of the photo the crop keeps, how much of the largest box of its shape,
   where it sits, whether it is the uncropped photo;
 * **subjects whole**: salient regions (connected parts of the saliency map) and detections, and
@@ -44,7 +45,7 @@ SPACE = ("edge_pressure", "edge_pressure_mean", "empty_share", "density")
 #: Column names of :func:`crop_features`, in order.
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"{t}" for t in BASE_TERMS), *(f"{t}_applies" for t in BASE_TERMS), "learned", "learned_applies",
-    "learned_uncropped", "learned_gain",
+    "learned_uncropped", "learned_gain", "learned_gated", "learned_gated_sq",
     *GEOMETRY, *SUBJECTS, *SPACE,
 )
 
@@ -139,18 +140,22 @@ def _edge_pressure(ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, 
     X0, X1, Y0, Y1 = x0 * sx, x1 * sx, y0 * sy, y1 * sy
     mw, mh = a.saliency.shape[1], a.saliency.shape[0]
 
-    def density(ax0, ay0, ax1, ay1):
-        ax0, ax1 = np.clip(ax0, 0, mw), np.clip(ax1, 0, mw)
-        ay0, ay1 = np.clip(ay0, 0, mh), np.clip(ay1, 0, mh)
-        area = np.maximum((ax1 - ax0) * (ay1 - ay0), 1e-6)
-        return ctx.maps.box_sum(ax0, ay0, ax1, ay1)[:, SAL] / area / mean
-
-    edges = [
-        (x0 > 1, density(X0, Y0, X0 + tx, Y1), density(X0 - tx, Y0, X0, Y1)),
-        (x1 < W - 1, density(X1 - tx, Y0, X1, Y1), density(X1, Y0, X1 + tx, Y1)),
-        (y0 > 1, density(X0, Y0, X1, Y0 + ty), density(X0, Y0 - ty, X1, Y0)),
-        (y1 < H - 1, density(X0, Y1 - ty, X1, Y1), density(X0, Y1, X1, Y1 + ty)),
+    rects = [  # (inside, outside) strips of the left, right, top and bottom edges
+        ((X0, Y0, X0 + tx, Y1), (X0 - tx, Y0, X0, Y1)),
+        ((X1 - tx, Y0, X1, Y1), (X1, Y0, X1 + tx, Y1)),
+        ((X0, Y0, X1, Y0 + ty), (X0, Y0 - ty, X1, Y0)),
+        ((X0, Y1 - ty, X1, Y1), (X0, Y1, X1, Y1 + ty)),
     ]
+    flat = [r for pair in rects for r in pair]
+    clipped = [(np.clip(a0, 0, mw), np.clip(b0, 0, mh), np.clip(a1, 0, mw), np.clip(b1, 0, mh)) for a0, b0, a1, b1 in flat]
+    corners = ctx.maps.at_many([pt for a0, b0, a1, b1 in clipped for pt in ((a0, b0), (a1, b0), (a0, b1), (a1, b1))])
+    dens = []
+    for k, (a0, b0, a1, b1) in enumerate(clipped):
+        c00, c10, c01, c11 = corners[4 * k: 4 * k + 4]
+        area = np.maximum((a1 - a0) * (b1 - b0), 1e-6)
+        dens.append((c11 - c01 - c10 + c00)[:, SAL] / area / mean)
+    cutting = [x0 > 1, x1 < W - 1, y0 > 1, y1 < H - 1]
+    edges = [(cutting[e], dens[2 * e], dens[2 * e + 1]) for e in range(4)]
     vals = np.stack([np.where(cuts, np.minimum(inside, outside), 0.0) for cuts, inside, outside in edges], axis=1)
     active = np.stack([cuts for cuts, _, _ in edges], axis=1)
     count = np.maximum(active.sum(axis=1), 1)
@@ -174,7 +179,9 @@ def crop_features(ctx: ScoringContext, boxes: np.ndarray, tv: TermValues,
     learned_applies = tv.applicable.get("learned", np.zeros(n, bool)).astype(bool)
     learned = np.where(learned_applies, tv.values.get("learned", np.zeros(n)), 0.0)
     whole = np.full(n, 0.0 if learned_uncropped is None else float(learned_uncropped))
-    cols += [learned, learned_applies.astype(float), whole, np.where(learned_applies, learned - whole, 0.0)]
+    doubt = np.where(learned_applies, 1.0 - whole, 0.0)  # how far the whole photo is from a finished frame
+    cols += [learned, learned_applies.astype(float), whole, np.where(learned_applies, learned - whole, 0.0),
+             learned * doubt, 4 * learned * doubt**2]
 
     area = b[:, 2] * b[:, 3] / (W * H)
     largest = np.maximum(b[:, 2] / W, b[:, 3] / H) ** 2  # share of the largest box of this shape kept

@@ -31,11 +31,11 @@ DEFAULT_SCORER = SCORERS["default"]
 
 
 def build_cropper(settings: ServerSettings, scorer: str = DEFAULT_SCORER) -> Cropper:
-    """A cropper of ``scorer`` (``learned`` or ``classic``) with the settings' reference database
+    """A cropper of ``scorer`` (``learned``, ``preference`` or ``classic``) with the settings' reference database
     (bundled, none, or a folder: the learned scorer then retrieves from it and follows its
     composition with ``settings.style_strength``; the classic scorer's retrieval)."""
     db = settings.reference_db
-    style = settings.style_strength if scorer == "learned" and db not in ("default", "none") else None
+    style = settings.style_strength if scorer != "classic" and db not in ("default", "none") else None
     return Cropper(scorer=scorer, reference_db=None if db == "none" else db, max_pixels=settings.max_pixels,
                    style_strength=style)
 

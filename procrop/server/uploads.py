@@ -40,7 +40,7 @@ _MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
     (b"BM", 0, "BMP", "image/bmp"),
 )
 #: ``scorer`` values a client may send -> the :class:`procrop.Cropper` scorer they select.
-SCORERS = {"default": "learned", "learned": "learned", "classic": "classic"}
+SCORERS = {"default": "learned", "learned": "learned", "preference": "preference", "classic": "classic"}
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tif", "BMP": "bmp"}
 
@@ -229,5 +229,5 @@ def parse_scorer(fields: dict[str, str]) -> str:
     name = fields.get("scorer", "").strip().lower() or "default"
     if name not in SCORERS:
         raise ApiError(422, "invalid_parameter",
-                       f"unknown scorer {name[:40]!r}: use 'default', 'learned' or 'classic'")
+                       f"unknown scorer {name[:40]!r}: use 'default', 'learned', 'preference' or 'classic'")
     return SCORERS[name]

@@ -87,7 +87,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 class FitConfig:
     """Settings of :func:`fit_preference_model` (the grid is searched by cross-validation)."""
 
-    hidden: tuple[int, ...] = (0, 16, 32)
+    hidden: tuple[int, ...] = (0, 16)
     decay: tuple[float, ...] = (1e-3, 1e-2, 3e-2)
     epochs: int = 300
     folds: int = 5
@@ -128,14 +128,34 @@ def _net(n_in: int, hidden: int) -> torch.nn.Module:
 def _train(x: torch.Tensor, better: torch.Tensor, worse: torch.Tensor, weight: torch.Tensor, hidden: int,
            decay: float, epochs: int, lr: float, seed: int,
            watch: Callable[[torch.nn.Module, int], None] | None = None) -> torch.nn.Module:
+    """One network: a linear scorer (``hidden == 0``) is fitted to convergence by L-BFGS with an L2
+    penalty ``decay`` (deterministic; ``watch`` sees the result at every checkpoint); a hidden layer
+    is trained by Adam for ``epochs`` full-batch steps with weight decay."""
     torch.manual_seed(seed)
     net = _net(x.shape[1], hidden)
+
+    def loss_of() -> torch.Tensor:
+        s = net(x)[:, 0]
+        return (torch.nn.functional.softplus(-(s[better] - s[worse])) * weight).sum() / weight.sum()
+
+    if hidden == 0:
+        opt = torch.optim.LBFGS(net.parameters(), max_iter=300, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = loss_of() + decay * (net.weight**2).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        if watch is not None:
+            for epoch in range(25, epochs + 1, 25):
+                watch(net, epoch)
+        return net
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=decay)
     for epoch in range(epochs):
         opt.zero_grad()
-        s = net(x)[:, 0]
-        loss = (torch.nn.functional.softplus(-(s[better] - s[worse])) * weight).sum() / weight.sum()
-        loss.backward()
+        loss_of().backward()
         opt.step()
         if watch is not None and (epoch + 1) % 25 == 0:
             watch(net, epoch + 1)
@@ -151,6 +171,7 @@ def pair_accuracy(scores: np.ndarray, better: np.ndarray, worse: np.ndarray, wei
 
 def _folds(sheets: list[str], photo_of: dict[str, str], k: int, seed: int) -> list[list[str]]:
     photos = sorted({photo_of[s] for s in sheets})
+    k = max(2, min(k, len(photos)))
     random.Random(seed).shuffle(photos)
     fold_of = {p: i % k for i, p in enumerate(photos)}
     return [[s for s in sheets if fold_of[photo_of[s]] == f] for f in range(k)]
@@ -187,13 +208,17 @@ def fit_preference_model(feats: dict[str, np.ndarray], records: list[dict[str, A
             for f, held in enumerate(folds):
                 held_set = set(held)
                 x, b, w, wt = _tensors([s for s in ids if s not in held_set], norm, pairs)
-                judged = [_tensors([s for s in held if "#" not in s], norm, pairs)]
+                shown = [s for s in held if "#" not in s]
                 drawn = [s for s in held if "#" in s]
+                judged = [_tensors(shown, norm, pairs) if shown else None]
                 judged += [_tensors(drawn, norm, pairs)] if drawn else []
 
                 def watch(net: torch.nn.Module, epoch: int) -> None:
                     with torch.no_grad():
-                        for k, (hx, hb, hw, hwt) in enumerate(judged):
+                        for k, held_data in enumerate(judged):
+                            if held_data is None:
+                                continue
+                            hx, hb, hw, hwt = held_data
                             acc = pair_accuracy(net(hx)[:, 0].numpy(), hb.numpy(), hw.numpy(), hwt.numpy())
                             (curve if k == 0 else recovery)[epoch // 25 - 1] += acc / len(folds)
 
@@ -204,7 +229,7 @@ def fit_preference_model(feats: dict[str, np.ndarray], records: list[dict[str, A
                 f"recovery pairs {recovery[best]:.3f}, at epoch {(best + 1) * 25}")
             cfg.history.append({"hidden": hidden, "decay": decay, "agreement": [round(float(v), 4) for v in curve],
                                 "recovery_pairs": [round(float(v), 4) for v in recovery]})
-    (hidden, decay), curve = max(results.items(), key=lambda kv: kv[1].max())
+    (hidden, decay), curve = max(results.items(), key=lambda kv: (round(float(kv[1].max()), 4), -kv[0][0]))
     epochs = (int(np.argmax(curve)) + 1) * 25
     x, b, w, wt = _tensors(ids, norm, pairs)
     nets = [_train(x, b, w, wt, hidden, decay, epochs, cfg.lr, cfg.seed + 100 + k) for k in range(cfg.seeds)]

@@ -106,6 +106,10 @@ class PreferenceModel:
         return model
 
 
+def _key(box: Any) -> tuple[int, ...]:
+    return tuple(int(round(float(v))) for v in np.asarray(box).reshape(4))
+
+
 def uncropped_learned(ctx: ScoringContext, learned: Any) -> float | None:
     """The learned term's value for the whole photo (cached per photo), ``None`` without one."""
     if learned is None:
@@ -146,14 +150,20 @@ class PreferenceTerm:
         if tv is None:
             raise ValueError("the preference term reads the other terms: pass their values")
         feats = self.features(ctx, boxes, tv)
+        rows = ctx.cache.setdefault("preference:rows", {})  # for explain(): no second computation
+        rows.update({_key(b): f for b, f in zip(np.asarray(boxes), feats)})
         return 1.0 / (1.0 + np.exp(-self.model.logits(feats))), np.ones(len(feats), bool)
 
     def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
-        tv = TermValues({}, {})
-        f = dict(zip(FEATURE_NAMES, crop_features(ctx, np.asarray(box, float).reshape(1, 4), tv)[0]))
+        row = ctx.cache.get("preference:rows", {}).get(_key(box))
+        if row is None:
+            row = crop_features(ctx, np.asarray(box, float).reshape(1, 4), TermValues({}, {}))[0]
+        f = dict(zip(FEATURE_NAMES, row))
         parts = []
-        if f["face_cut"] > 0 or f["people_cut"] > 0:
-            parts.append("cuts into a person")
+        if f["face_cut"] > 0:
+            parts.append("cuts into a face")
+        elif f["people_cut"] > 0:
+            parts.append("cuts into a detected person or object")
         elif f["region_cut"] > 0.05:
             parts.append("cuts a salient region at an edge")
         else:
@@ -162,6 +172,6 @@ class PreferenceTerm:
             parts.append("leaves out part of what stands out")
         if f["edge_pressure"] > 0.5:
             parts.append("has detail pressed against an edge")
-        if f["empty_share"] > 0.6:
+        if f["empty_share"] > 0.85:
             parts.append("keeps much empty space")
         return "editors' preference model: " + ", ".join(parts)

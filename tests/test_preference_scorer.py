@@ -1,0 +1,147 @@
+"""The preference scorer: crop features, the model file, fitting on rankings, the cropper path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from procrop import Cropper
+from procrop.errors import UsageError
+from procrop.scoring.preference_features import FEATURE_NAMES
+from procrop.scoring.terms.preference import PreferenceModel, PreferenceTerm
+from procrop.training.prefcanvas import MIN_IOU_GAP, canvas_pairs
+from procrop.training.preffit import FitConfig, box_features, fit_preference_model
+
+pytest.importorskip("torch")
+
+
+def _disc_photo(path: Path, W: int = 480, H: int = 320, centre: tuple[int, int] = (330, 160), r: int = 60) -> Path:
+    """A grey field with one bright red disc: the only thing that stands out."""
+    im = Image.new("RGB", (W, H), (120, 125, 118))
+    d = ImageDraw.Draw(im)
+    cx, cy = centre
+    d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(225, 30, 25))
+    im.save(path)
+    return path
+
+
+def _features(cropper: Cropper, photo: Path, boxes: list[tuple[int, int, int, int]]) -> dict[str, np.ndarray]:
+    ctx = cropper.prepare(str(photo))
+    f = box_features(cropper, ctx, np.array(boxes, float))
+    return {name: f[:, k] for k, name in enumerate(FEATURE_NAMES)}
+
+
+def test_features_see_a_subject_cut_at_the_edge(tmp_path: Path):
+    photo = _disc_photo(tmp_path / "disc.png")
+    cropper = Cropper()
+    whole, cut, empty, full = (200, 40, 260, 240), (300, 40, 160, 240), (0, 40, 200, 240), (0, 0, 480, 320)
+    f = _features(cropper, photo, [whole, cut, empty, full])
+    assert f["uncropped"].tolist() == [0, 0, 0, 1]
+    assert f["area"][3] == pytest.approx(1.0)
+    assert f["region_cut"][1] > 0.1 >= f["region_cut"][0]          # the disc sliced by the left edge
+    assert f["main_kept"][0] > 0.9 and f["main_kept"][2] < 0.1       # kept whole / left out
+    assert f["regions_left_out"][2] > 0.5
+    assert f["edge_pressure"][1] > f["edge_pressure"][0]
+    assert f["empty_share"][2] > f["empty_share"][0]
+    assert (f["learned_applies"] == 1).all() and 0 < f["learned_uncropped"][0] <= 1
+
+
+def _synthetic(n_sheets: int = 120, seed: int = 0):
+    """Sheets whose judges prefer the crop with the most of the subject kept, then the larger one."""
+    rng = np.random.default_rng(seed)
+    feats, records = {}, []
+    main, area = FEATURE_NAMES.index("main_kept"), FEATURE_NAMES.index("area")
+    for s in range(n_sheets):
+        x = rng.normal(size=(4, len(FEATURE_NAMES)))
+        sid = f"t{s:04d}a"
+        feats[sid] = x
+        ranking = np.argsort(-(2 * x[:, main] + 0.5 * x[:, area] + 0.3 * rng.normal(size=4))).tolist()
+        records.append({"sheet": sid, "photo": f"p{s // 3}.jpg", "split": "train", "ratio": "1:1",
+                        "boxes": [[0, 0, 1, 1]] * 4, "ranking": ranking, "judge": "j", "brief": "judging-v1"})
+    return feats, records
+
+
+def test_fitting_learns_what_the_judges_reward_and_the_file_round_trips(tmp_path: Path):
+    feats, records = _synthetic()
+    model, summary = fit_preference_model(feats, records, FitConfig(hidden=(0,), decay=(1e-2,), epochs=50,
+                                                                    folds=3, seeds=1), log=lambda _: None)
+    assert summary["sheets"] == 120 and summary["cv_agreement"] > 0.8
+    x = np.zeros((2, len(FEATURE_NAMES)))
+    x[0, FEATURE_NAMES.index("main_kept")] = 1.0
+    assert model.logits(x)[0] > model.logits(x)[1]
+    model.meta["name"] = "test-pref"
+    model.save(tmp_path / "m.npz")
+    again = PreferenceModel.load(tmp_path / "m.npz")
+    assert np.allclose(again.logits(x), model.logits(x)) and again.meta["name"] == "test-pref"
+
+
+def test_a_model_file_that_does_not_fit_is_one_clear_error(tmp_path: Path):
+    with pytest.raises(UsageError, match="no such preference model"):
+        PreferenceModel.load(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(UsageError, match="not a preference model"):
+        PreferenceModel.load(tmp_path / "junk.npz")
+    PreferenceModel(["a", "b"], np.zeros(2), np.ones(2), [[(np.ones((2, 1)), np.zeros(1))]]).save(tmp_path / "o.npz")
+    with pytest.raises(UsageError, match="do not match"):
+        PreferenceModel.load(tmp_path / "o.npz")
+
+
+def test_the_cropper_ranks_by_the_preference_model(tmp_path: Path):
+    photo = _disc_photo(tmp_path / "disc.png")
+    n = len(FEATURE_NAMES)
+    w = np.zeros((n, 1))
+    w[FEATURE_NAMES.index("main_kept"), 0] = 3.0  # a model that only wants the disc kept whole
+    w[FEATURE_NAMES.index("region_cut"), 0] = -3.0
+    path = tmp_path / "pref.npz"
+    PreferenceModel(FEATURE_NAMES, np.zeros(n), np.ones(n), [[(w, np.zeros(1))]], {"name": "disc-keeper"}).save(path)
+    cropper = Cropper(scorer="preference", extra_terms=[PreferenceTerm(path)])
+    assert cropper.scorer_name == "preference" and cropper.model_name == "disc-keeper"
+    result = cropper.process(str(photo), ratios=["1:1"], top_k=1)
+    x, y, bw, bh = result.crops[0].box
+    assert x <= 270 and x + bw >= 390 and y <= 100 and y + bh >= 220  # the whole disc
+    assert "preference" in result.crops[0].terms
+    assert "editors' preference" in result.crops[0].reason
+
+
+def test_recovery_pairs_put_the_frame_first_and_weigh_one():
+    iou = np.array([1.0, 0.85, 0.5, 0.1, 0.05])
+    pairs = canvas_pairs(iou, max_pairs=6)
+    assert pairs and abs(sum(w for _, _, w in pairs) - 1) < 1e-9
+    assert all(iou[i] - iou[j] >= MIN_IOU_GAP for i, j, _ in pairs)
+    assert sum(1 for i, _, _ in pairs if i == 0) >= 3
+    assert canvas_pairs(np.array([0.5, 0.45])) == []
+
+
+def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from procrop.cli.app import app
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    keys, records = [], []
+    for p in range(4):
+        _disc_photo(photos / f"p{p}.png", centre=(120 + 80 * p, 160))
+        sid = f"t{p:04d}a"
+        boxes = [[0, 0, 320, 320], [160, 0, 320, 320], [40, 40, 240, 240], [0, 0, 480, 320]]
+        keys.append({"sheet": sid, "photo": f"p{p}.png", "split": "train", "ratio": "1:1", "size": [480, 320],
+                     "boxes": boxes, "sources": [["a"], ["b"], ["c"], ["d"]]})
+        records.append({**keys[-1], "ranking": [3, 0, 1, 2], "reason": "r", "judge": "j", "brief": "judging-v1"})
+    data = tmp_path / "prefs"
+    (data / "keys").mkdir(parents=True)
+    (data / "keys" / "train.jsonl").write_text("".join(json.dumps(k) + "\n" for k in keys))
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "model.npz"
+    args = ["prefs", "fit", "--photos", str(photos), "--data", str(data), "--work", str(tmp_path / "w"),
+            "--out", str(out), "--seeds", "1", "--canvases", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "4 sheets, 4 canvases" in result.output
+    model = PreferenceModel.load(out)
+    assert model.meta["name"] == "procrop-preference-v1" and model.meta["brief"] == ["judging-v1"]
+    again = CliRunner().invoke(app, args)  # the feature caches are reused
+    assert again.exit_code == 0, again.output
