@@ -52,19 +52,25 @@ PAIRS = {
 }
 MARK = ("<!-- steering -->", "<!-- /steering -->")
 #: Bump when the style term changes, so cached crops are not reused.
-STYLE_VERSION = 5
+STYLE_VERSION = 6
+
+
+def cropper_analysis() -> Any:
+    """The analysis the cropper makes of a photo (its learned backbone feeding the salient-object
+    head), which is what ``procrop index build`` measures references with."""
+    from procrop import Cropper
+
+    return Cropper(reference_db=None).analyze
 
 
 def train_stats(photos: Path, files: list[str], cache: Path) -> dict[str, dict[str, float]]:
     """Composition statistics of each training photo (cached in ``cache``, written every 20 photos)."""
-    from procrop.perception.analyzer import Analyzer
-
     have = json.loads(cache.read_text("utf-8")) if cache.exists() else {}
-    analyzer = None
+    analyze = None
     todo = [f for f in files if f not in have]
     for n, f in enumerate(todo, 1):
-        analyzer = analyzer or Analyzer()
-        have[f] = composition_stats(analyzer.analyze(str(photos / f)))
+        analyze = analyze or cropper_analysis()
+        have[f] = composition_stats(analyze(str(photos / f)))
         if n % 20 == 0 or n == len(todo):
             cache.write_text(json.dumps(have), "utf-8")
             print(f"measured {n}/{len(todo)} training photos", flush=True)
@@ -95,10 +101,11 @@ def build_sets(photos: Path, sets: dict[str, list[str]], work: Path) -> dict[str
     from procrop.retrieval import build_database
 
     out = {}
+    analyze = cropper_analysis()
     for name, files in sets.items():
         digest = hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()[:10]
         db = work / f"db_{name}_{digest}"  # a set chosen differently is another database
-        report = build_database([str(photos / f) for f in files], db, source_root=photos)
+        report = build_database([str(photos / f) for f in files], db, source_root=photos, analyze=analyze)
         if report.failed:
             raise SystemExit(f"{db}: {report.failed[:3]}")
         out[name] = db

@@ -59,9 +59,12 @@ def _run_build(
     with progress_bar(len(files), quiet, "indexing") as bar:
         tid = bar.add_task("index", total=len(files))
         with usage_errors():
+            from ..cropper import Cropper
+
             report = build_database(
                 files,
                 out,
+                analyze=Cropper(reference_db=None).analyze,  # composition measured as the cropper measures crops
                 encoder=encoder,
                 encoder_kwargs=_encoder_kwargs(checkpoint, device),
                 workers=workers,

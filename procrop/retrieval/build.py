@@ -142,6 +142,10 @@ class BuildOptions:
             database's ``composition.json`` (:mod:`.composition`), which steers the learned
             scorer's style term; photos already measured are skipped, so adding the same photos
             to an older database measures them.
+        analyze: the analysis the statistics come from; give the cropper's (``Cropper().analyze``,
+            as ``procrop index build`` does) so that they are measured as the cropper measures its
+            crops (default: :class:`~procrop.perception.analyzer.Analyzer`, without the learned
+            scorer's salient-object head).
     """
 
     encoder: str = "mobilenet"
@@ -154,6 +158,7 @@ class BuildOptions:
     chunk: int = 256
     must_exist: bool = False
     composition: bool = True
+    analyze: Callable[[str], Any] | None = None
 
 
 def build_database(
@@ -170,6 +175,7 @@ def build_database(
     progress: Callable[[int, int], None] | None = None,
     must_exist: bool = False,
     composition: bool = True,
+    analyze: Callable[[str], Any] | None = None,
 ) -> BuildReport:
     """Encode ``paths`` into the database at ``out`` (created when missing unless ``must_exist``).
 
@@ -188,6 +194,7 @@ def build_database(
         chunk=chunk,
         must_exist=must_exist,
         composition=composition,
+        analyze=analyze,
     )
     return build_from_options(paths, out, options, progress)
 
@@ -234,7 +241,7 @@ def build_from_options(
         from .composition import add_composition
 
         total = report.total
-        report.failed += add_composition(out, paths, known_hashes(out), progress=(
+        report.failed += add_composition(out, paths, known_hashes(out), options.analyze, progress=(
             None if progress is None else lambda n, m: progress(total + n, total + m)))
     calibrate(out)
     write_attribution(out)
