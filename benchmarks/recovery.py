@@ -8,7 +8,7 @@ the whole of ``RESULTS.md`` in one command.)
 
 This script owns the recovery benchmark and its results table (``benchmarks/RESULTS.md``,
 ``benchmarks/results/recovery.json``, and ``benchmarks/results/recovery_worst_learned.png``, a contact
-sheet of the learned default's 8 worst recoveries). On the held-out photos of ``benchmarks/split.json``
+sheet of the default's 8 worst recoveries). On the held-out photos of ``benchmarks/split.json``
 (whole sources the reference database and any training never see), each photo is shrunk into a wider
 canvas -- the photographer's frame is the answer -- with fills the weak-label training never uses (its
 fills are :data:`procrop.weaklabels.outpaint.TRAINING_FILLS`; the disjointness is checked at run time):
@@ -22,7 +22,8 @@ Canvas ratio and coverage are drawn (seeded) per photo and fill from :data:`RATI
 :data:`COVERAGES`. Methods run interleaved per canvas, their order rotated, on the in-memory canvas (no
 decoding timed). procrop's methods (free ratio, top 1, unless said otherwise) get no size hint:
 
-* ``procrop (learned default)``: ``Cropper()``, the learned box scorer; ``procrop @ frame ratio``: the
+* ``procrop (default)``: ``Cropper()``, the preference scorer; ``procrop --scorer learned``: the learned
+  box scorer alone; ``procrop @ frame ratio``: the default
   same at the frame's ratio; ``procrop --fast``: ``Cropper(profile="fast")``;
 * ``classic``: ``Cropper(scorer="classic")``, the hand-set scorer with retrieval (the former default);
   ``classic (no retrieval)``: the same with ``reference_db=None``;
@@ -61,7 +62,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 WORST_SHEET = "recovery_worst_learned.png"
 
 from recovery_parts import (  # noqa: F401 - re-exported (boxsets_check.py, steering.py import them from here)
-    COVERAGES, DEFAULT_METHOD, FILLS, NO_TORCH, RATIOS, UNTRAINED_METHOD, Canvas, Method,
+    COVERAGES, DEFAULT_METHOD, FILLS, LEARNED_METHOD, NO_TORCH, RATIOS, UNTRAINED_METHOD, Canvas, Method,
     canvas_geometry, check_fills, fill_canvas, make_canvases, peer_methods, procrop_methods, top1,
     untrained_bundle, vips_box,
 )
@@ -133,11 +134,13 @@ def recovery_tables(summary: dict[str, dict[str, Any]]) -> list[str]:
 def methods_text(meta: dict[str, Any]) -> str:
     """What the procrop rows are: bundles, the untrained network (or why it is missing), ablations."""
     models = meta["models"]
-    default = (f"`{DEFAULT_METHOD}` is `Cropper()`, the learned box scorer (bundle "
-               f"`{models[DEFAULT_METHOD]}`), free ratio, top 1; `procrop @ frame ratio` the same at the "
-               "frame's ratio; `procrop --fast` the same with `profile=\"fast\"` (Haar faces only); "
-               "`classic` is `Cropper(scorer=\"classic\")`, the hand-set scorer with retrieval (the former "
-               "default), and `classic (no retrieval)` the same with `reference_db=None`.")
+    default = (f"`{DEFAULT_METHOD}` is `Cropper()`, the preference scorer (`{models[DEFAULT_METHOD]}`) over "
+               "the learned box scorer, free ratio, top 1; `procrop @ frame ratio` the same at the "
+               "frame's ratio; `procrop --fast` the same with `profile=\"fast\"` (Haar faces, hand-made "
+               f"saliency cues); `{LEARNED_METHOD}` the learned box scorer alone (bundle "
+               f"`{models.get(LEARNED_METHOD)}`, the default until December 2026); "
+               "`classic` is `Cropper(scorer=\"classic\")`, the hand-set scorer with retrieval, "
+               "and `classic (no retrieval)` the same with `reference_db=None`.")
     parts = [default]
     if UNTRAINED_METHOD in models:
         parts.append(f"`{UNTRAINED_METHOD}`: the same network with random weights (torch seed 0) on the "
@@ -184,7 +187,7 @@ def linked_sections() -> list[str]:
     cuts = RESULTS / "cuts.md"
     if cuts.exists():
         lines += ["From [results/cuts.md](results/cuts.md) (`python benchmarks/cuts.py`, BSDS500 train/val, "
-                  "ratios 1:1, 4:5, 16:9, 9:16; `procrop` is the learned default), every ratio together:", "", *cut_summary(cuts.read_text("utf-8"))]
+                  "ratios 1:1, 4:5, 16:9, 9:16; `procrop` is the default), every ratio together:", "", *cut_summary(cuts.read_text("utf-8"))]
     else:
         lines.append("Not measured yet (`python benchmarks/cuts.py` writes `results/cuts.md`).")
     lines += ["", "## Salient-object cuts", ""]
@@ -222,7 +225,7 @@ def results_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -
              "run time). Methods interleaved per canvas on the in-memory canvas (no decoding timed); the "
              "peers marked *size hint* receive the frame's exact size. BDE: mean edge displacement "
              "(x / canvas width, y / canvas height); lower is better.")
-    sheet = (f"Contact sheet of the learned default's 8 worst recoveries: `benchmarks/results/{WORST_SHEET}` "
+    sheet = (f"Contact sheet of the default's 8 worst recoveries: `benchmarks/results/{WORST_SHEET}` "
              "(green: the frame, red: its crop; not committed). Per-canvas rows: "
              "[results/recovery.json](results/recovery.json).")
     cmd = " ".join(f'--bundle "{n.removeprefix("learned: ")}=DIR"' for n in meta.get("bundles", {}))
@@ -235,7 +238,7 @@ def results_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -
 
 
 def contact_sheet(rows: list[dict[str, Any]], photos: Path, seed: int, files: list[str], out: Path) -> None:
-    """The 8 canvases where the learned default's free crop recovers the frame worst (frame green, crop
+    """The 8 canvases where the default's free crop recovers the frame worst (frame green, crop
     red)."""
     worst = sorted((r for r in rows if r["method"] == DEFAULT_METHOD), key=lambda r: r["iou"])[:8]
     wanted = {(r["photo"], r["fill"]): r for r in worst}

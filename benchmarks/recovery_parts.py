@@ -108,7 +108,8 @@ def smartcrop_box(canvas: np.ndarray, w: int, h: int) -> Box:
 
 
 Method = Callable[[np.ndarray, tuple[int, int]], Box]
-DEFAULT_METHOD = "procrop (learned default)"
+DEFAULT_METHOD = "procrop (default)"
+LEARNED_METHOD = "procrop --scorer learned"
 UNTRAINED_METHOD = "untrained network"
 NO_TORCH = "the torch extra is not installed: `pip install 'procrop[torch]'`"
 
@@ -144,9 +145,10 @@ def procrop_methods(bundles: dict[str, Path]) -> tuple[dict[str, Method], dict[s
 
     default = Cropper()
     croppers = {DEFAULT_METHOD: default, "procrop --fast": Cropper(profile="fast"),
+                LEARNED_METHOD: Cropper(scorer="learned"),
                 "classic": Cropper(scorer="classic"),
                 "classic (no retrieval)": Cropper(scorer="classic", reference_db=None),
-                **{name: Cropper(learned_model=folder) for name, folder in bundles.items()}}
+                **{name: Cropper(scorer="learned", learned_model=folder) for name, folder in bundles.items()}}
     methods = {name: top1(c) for name, c in croppers.items()}
     methods = {DEFAULT_METHOD: methods.pop(DEFAULT_METHOD), "procrop @ frame ratio": top1(default, None),
                **methods}

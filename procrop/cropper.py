@@ -46,9 +46,9 @@ from .perception.describe import describe
 from .perception.detectors import Detector
 from .scoring.context import ExtraTerm, ScoringContext, TermValues
 from .scoring.explain import explain_crop
-from .scoring.extra import apply_extra_terms, apply_extra_terms_batched
+from .scoring.extra import apply_extra_terms, apply_extra_terms_batched, term_runs
 from .scoring.protection import allowed_crops
-from .scoring.setup import scoring_setup
+from .scoring.setup import DEFAULT_SCORER, scoring_setup
 from .scoring.weights import ScoringWeights
 
 
@@ -184,8 +184,8 @@ class Cropper:
         object_detector: replaces the default YOLOX-nano detector.
         pose: body keypoints of detected people (MoveNet; extra ``procrop[pose]``) place the
             joints a crop must not cut through; off: the proportions of a standing figure.
-        scorer: ``"learned"`` (default), ``"classic"`` or ``"preference"``: see
-            :mod:`procrop.scoring.setup`.
+        scorer: ``"preference"`` (default: the learned score, the terms and subject cuts weighed
+            as editors rank crops), ``"learned"`` or ``"classic"``: see :mod:`procrop.scoring.setup`.
         learned_model: a learned-scorer bundle folder (default: the one shipped with procrop).
         style_strength: weight of the references' composition beside the learned score's 1
             (:mod:`procrop.scoring.terms.style`); default 1 with a ``reference_db`` folder, 0 otherwise.
@@ -211,7 +211,7 @@ class Cropper:
         profile: str = "default",
         object_detector: Detector | None = None,
         pose: bool = False,
-        scorer: str = "learned",
+        scorer: str = DEFAULT_SCORER,
         learned_model: str | Path | None = None,
         style_strength: float | None = None,
     ) -> None:
@@ -368,7 +368,7 @@ class Cropper:
         if ctx is not None:
             for term in self.extra_terms:
                 propose = getattr(term, "extra_candidates", None)
-                if propose is not None and self.scorer.weights.weight(term.name) > 0:
+                if propose is not None and term_runs(term, self.extra_terms, self.scorer.weights):
                     boxes.append(large_enough(propose(ctx, ratio), analysis, ratio, self.candidate_config))
         return unique_boxes(fill_near_full(np.concatenate(boxes, axis=0), analysis.width, analysis.height, ratio))
 

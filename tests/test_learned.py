@@ -25,7 +25,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def cropper() -> Cropper:
-    return Cropper()
+    return Cropper(scorer="learned")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def letterbox(photo: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
     return canvas, (x, y, w, h)
 
 
-def test_default_is_the_shipped_learned_model(cropper: Cropper) -> None:
+def test_learned_scorer_is_the_shipped_learned_model(cropper: Cropper) -> None:
     card = json.loads((DEFAULT_BUNDLE / "model.json").read_text())
     assert cropper.scorer_name == "learned" and cropper.model_name == card["name"]
     assert set(cropper.weights.weights.values()) <= {0.0, 1.0} and cropper.weights.weight("learned") == 1.0
@@ -92,7 +92,8 @@ def test_json_options_name_the_model(tmp_path: Path) -> None:
     r = runner.invoke(app, ["crop", str(photo), "--json", "-", "--no-analysis", "-q"])
     assert r.exit_code == 0, r.output
     options = json.loads(r.stdout)["options"]
-    assert options["scorer"] == "learned" and options["learned_model_name"] == LearnedModel().name
+    assert options["scorer"] == "preference" and options["learned_model_name"] == LearnedModel().name
+    assert options["preference_model_name"] == "procrop-preference-v1"
     # the database named is the one the learned scorer retrieves from: its bundle's own
     assert options["reference_db"] == f"{LearnedModel().name}/references"
     r = runner.invoke(app, ["crop", str(photo), "--json", "-", "--no-analysis", "-q", "--scorer", "classic"])
@@ -145,8 +146,8 @@ def test_train_resume_export_and_crop(photo_paths: list[Path], tmp_path: Path) -
     bundle = export_bundle(model, tmp_path / "bundle", None, {"name": "tiny-test"})
     pixels = (np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8)
     assert bundle_parity(model, bundle, pixels, "a test") < 2e-3
-    crops = Cropper(learned_model=bundle).crop(str(photos[0]), "1:1", top_k=2)
-    assert crops and Cropper(learned_model=bundle).model_name == "tiny-test"
+    crops = Cropper(scorer="learned", learned_model=bundle).crop(str(photos[0]), "1:1", top_k=2)
+    assert crops and Cropper(scorer="learned", learned_model=bundle).model_name == "tiny-test"
 
 
 def test_learned_build_command_makes_a_bundle(photos_dir: Path, tmp_path: Path) -> None:
@@ -179,5 +180,5 @@ def test_ablation_bundles_without_references_or_text_run(tmp_path: Path) -> None
 
     torch.manual_seed(0)
     bundle = export_bundle(BoxNet(BoxNetConfig(refs=False, text=False)).eval(), tmp_path / "b", None, {"name": "bare"})
-    crops = Cropper(learned_model=bundle).crop(str(ROOT / "examples" / "beach.jpg"), "4:5", top_k=1)
+    crops = Cropper(scorer="learned", learned_model=bundle).crop(str(ROOT / "examples" / "beach.jpg"), "4:5", top_k=1)
     assert len(crops) == 1 and crops[0].ratio == "4:5"

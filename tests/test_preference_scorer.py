@@ -145,3 +145,26 @@ def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path):
     assert model.meta["name"] == "procrop-preference-v1" and model.meta["brief"] == ["judging-v1"]
     again = CliRunner().invoke(app, args)  # the feature caches are reused
     assert again.exit_code == 0, again.output
+
+
+def test_the_default_is_the_shipped_preference_model_and_still_recovers_frames(photos_dir: Path):
+    """``Cropper()`` is the preference scorer (fitted on >= 1000 judged sheets); on held-out
+    professional photos shrunk into blurred-cover canvases its free crop still finds the
+    photographer's frame (the recovery objective it was fitted with)."""
+    from procrop.imaging.load import load_image
+    from test_learned import letterbox
+
+    cropper = Cropper()
+    meta = PreferenceModel.load().meta
+    assert cropper.scorer_name == "preference" and cropper.model_name == meta["name"] == "procrop-preference-v1"
+    assert meta["sheets"] >= 1000 and meta["brief"] == ["judging-v1"] and meta["canvases"] > 0
+    split = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "split.json").read_text())
+    rng = np.random.default_rng(3)
+    ious = []
+    for name in split["heldout"][::12]:
+        canvas, (fx, fy, fw, fh) = letterbox(load_image(photos_dir / name, 640).pixels, rng)
+        x, y, w, h = cropper.crop(canvas, "free", top_k=1)[0].box
+        ix = max(0, min(x + w, fx + fw) - max(x, fx))
+        iy = max(0, min(y + h, fy + fh) - max(y, fy))
+        ious.append(ix * iy / (w * h + fw * fh - ix * iy))
+    assert np.mean(ious) >= 0.8, ious

@@ -133,7 +133,8 @@ def test_describe_and_score(client, cropper, beach):
         assert 0 <= s["score"] <= 1 and 0 <= s["confidence"] <= 1 and s["terms"] and s["reason"]
         assert abs(sum(s["contributions"].values()) - s["score"]) < 1e-3
     assert a["score"] != b["score"]
-    assert a["scorer"] == "learned" and a["model"] == cropper.model_name and "learned" in a["terms"]
+    assert a["scorer"] == "preference" and a["model"] == cropper.model_name
+    assert {"learned", "preference"} <= set(a["terms"])
     assert b["scorer"] == "classic" and "model" not in b
     assert "content" in b["terms"] and "learned" not in b["terms"]
     crop = post(client, "/v1/crop", beach, ratios="1:1", top_k=1).json()["crops"][0]
@@ -144,13 +145,17 @@ def test_describe_and_score(client, cropper, beach):
 
 
 def test_scorer_choice(client, cropper, beach):
-    """``default`` and ``learned`` are the learned scorer, ``classic`` the hand-set one, on every
-    route that ranks or scores; the response names the scorer (and the learned model)."""
-    learned = post(client, "/v1/crop", beach, ratios="1:1", top_k=1).json()
-    assert learned["scorer"] == "learned" and learned["model"] == cropper.model_name
-    assert "learned" in learned["crops"][0]["terms"]
-    named = post(client, "/v1/crop", beach, ratios="1:1", top_k=1, scorer="learned").json()
-    assert named["scorer"] == "learned" and named["crops"] == learned["crops"]
+    """``default`` and ``preference`` are the preference scorer, ``learned`` the box scorer alone,
+    ``classic`` the hand-set one, on every route that ranks or scores; the response names the
+    scorer (and its model)."""
+    default = post(client, "/v1/crop", beach, ratios="1:1", top_k=1).json()
+    assert default["scorer"] == "preference" and default["model"] == cropper.model_name
+    assert "preference" in default["crops"][0]["terms"]
+    named = post(client, "/v1/crop", beach, ratios="1:1", top_k=1, scorer="preference").json()
+    assert named["scorer"] == "preference" and named["crops"] == default["crops"]
+    learned = post(client, "/v1/crop", beach, ratios="1:1", top_k=1, scorer="learned").json()
+    assert learned["scorer"] == "learned" and learned["model"] == "procrop-learned-v1"
+    assert "learned" in learned["crops"][0]["terms"] and "preference" not in learned["crops"][0]["terms"]
     classic = post(client, "/v1/crop", beach, ratios="1:1", top_k=1, scorer="classic").json()
     assert classic["scorer"] == "classic" and "model" not in classic
     crop = classic["crops"][0]
@@ -183,8 +188,8 @@ def test_one_cropper_per_scorer_built_once(cropper, monkeypatch):
     for t in threads:
         t.join(30)
     assert built == ["classic"] and len(got) == 8 and all(c is got[0] for c in got)
-    assert got[0].scorer_name == "classic" and svc.cropper("learned") is cropper
-    assert svc.cache("classic") is not svc.cache("learned") and svc.cache("classic").cropper is got[0]
+    assert got[0].scorer_name == "classic" and svc.cropper("preference") is cropper
+    assert svc.cache("classic") is not svc.cache("preference") and svc.cache("classic").cropper is got[0]
 
 
 def test_bad_parameters(client, beach):
@@ -290,14 +295,14 @@ def test_timeout_gives_504(cropper, beach):
 def test_health_docs_and_page(client, cropper):
     h = client.get("/health").json()
     assert h["status"] == "ok" and "max_upload_bytes" in h["limits"]
-    assert h["scorers"]["default"] == "learned" and h["scorers"]["model"] == cropper.model_name
+    assert h["scorers"]["default"] == "preference" and h["scorers"]["model"] == cropper.model_name
     assert "reference_db" not in json.dumps(h)
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "multipart/form-data" in spec["paths"]["/v1/crop"]["post"]["requestBody"]["content"]
     for path in ("/v1/crop", "/v1/crop/image", "/v1/score"):
         form = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-        assert form["properties"]["scorer"]["description"].startswith("default, learned or classic")
+        assert form["properties"]["scorer"]["description"].startswith("default, preference, learned or classic")
     page = client.get("/")
     assert page.status_code == 200 and "default-src 'self'" in page.headers["content-security-policy"]
     static = Path(__file__).resolve().parents[1] / "procrop" / "server" / "static"

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import ProcropError
-from ..scoring.setup import SCORERS
+from ..scoring.setup import DEFAULT_SCORER, SCORERS
 
 from .common import err, exit_if_failed, parse_ratio_options, progress_bar, usage_error, usage_errors
 
@@ -44,8 +44,9 @@ def crop_command(
         None, "--ray", help="Run on Ray: 'local', 'auto' or a ray:// address (extra procrop\\[distributed])."
     ),
     scorer: str = typer.Option(
-        "learned", "--scorer", help="learned (default: trained on professional compositions), preference (the learned "
-        "score with the terms and subject cuts, fitted to editors' rankings) or classic (hand-set terms)."
+        DEFAULT_SCORER, "--scorer", help="preference (default: the learned score, the terms and subject cuts weighed as "
+        "editors rank crops), learned (the box scorer trained on professional compositions alone) or classic "
+        "(hand-set terms)."
     ),
     learned_model: Optional[str] = typer.Option(None, "--learned-model", help="Learned-scorer bundle folder (default: shipped)."),
     db: Optional[str] = typer.Option(

@@ -25,6 +25,7 @@ from typing import Any
 from ..cropper import Cropper, CropResult
 from ..candidates import CandidateConfig
 from ..errors import ImageWriteError, MissingExtraError
+from ..scoring.setup import DEFAULT_SCORER
 from ..files import atomic_write_text
 from ..imaging.load import open_full
 from ..imaging.save import crop_resized, save_image
@@ -49,7 +50,7 @@ class CropOptions:
     include_analysis: bool = True
     profile: str = "default"
     pose: bool = False
-    scorer: str = "learned"
+    scorer: str = DEFAULT_SCORER
     learned_model: str | None = None
     no_upscale: bool = False
     style_strength: float | None = None

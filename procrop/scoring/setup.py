@@ -4,15 +4,15 @@
 ``reference_db``, ``model`` and ``learned_model`` arguments into a :class:`CompositionScorer` and the
 plugged-in terms:
 
-* ``learned`` (default): :class:`~procrop.scoring.terms.learned.LearnedTerm` is the only weighted
+* ``preference`` (the default, :data:`DEFAULT_SCORER`): the learned term feeds the preference term
+  (:class:`~procrop.scoring.terms.preference.PreferenceTerm`, fitted to editors' rankings and to
+  the recovery of professional frames), which reads it with the base terms and is the only
+  weighted term; a ``PreferenceTerm`` passed in ``extra_terms`` replaces the shipped model;
+* ``learned``: :class:`~procrop.scoring.terms.learned.LearnedTerm` is the only weighted
   term (every hand-set weight becomes 0, ``learned`` 1); it retrieves from its own bundle, or
   from ``reference_db`` when that is a folder, whose composition then steers the crops through
   the ``style`` term (:mod:`~procrop.scoring.terms.style`, weight ``style_strength``);
 * ``classic``: the hand-set weights, plus the retrieval term of ``reference_db`` first;
-* ``preference``: the learned term feeds the preference term
-  (:class:`~procrop.scoring.terms.preference.PreferenceTerm`, fitted to editors' rankings), which
-  reads it with the base terms and is the only weighted term; a ``PreferenceTerm`` passed in
-  ``extra_terms`` replaces the shipped model;
 * a ``model`` checkpoint implies ``classic`` plus its ``neural`` term (default weight 1.5 x the sum
   of the others).
 """
@@ -28,7 +28,9 @@ from .context import ExtraTerm
 from .terms.retrieval import retrieval_term_for
 from .weights import ScoringWeights
 
-SCORERS = ("learned", "classic", "preference")
+SCORERS = ("preference", "learned", "classic")
+#: What ``Cropper()`` and ``procrop crop`` use unless told otherwise.
+DEFAULT_SCORER = "preference"
 
 
 def scoring_setup(
@@ -68,9 +70,16 @@ def scoring_setup(
         weights = weights.with_weights(**{**{k: 0.0 for k in weights.weights}, name: 1.0,
                                           **({"style": style.strength} if style else {})})
         if name == "preference":
-            from .terms.preference import PreferenceTerm
+            from .terms.preference import SCORE_TEMPERATURE, PreferenceTerm
 
-            terms += own[-1:] or [PreferenceTerm()]
+            preference = own[-1] if own else PreferenceTerm()
+            # confidence = the pairwise model's probability that an editor prefers the crop to the
+            # uncropped photo: sigmoid of the logit gap (score = sigmoid(logit / 4), slope 1/16 at 0.5)
+            params = {**weights.params, "confidence": {**weights.params.get("confidence", {}),
+                                                       "margin": 0.0, "temperature": 1 / (4 * SCORE_TEMPERATURE)}}
+            weights = ScoringWeights(weights.weights, params, weights.source)
+            preference.learned = learned  # type: ignore[attr-defined]
+            terms.append(preference)
     retrieval = retrieval_term_for(reference_db) if name == "classic" else None
     if retrieval is not None and not any(t.name == "retrieval" for t in terms):
         terms.insert(0, retrieval)

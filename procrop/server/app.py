@@ -43,8 +43,9 @@ def _form_doc(fields: dict[str, tuple[str, str]]) -> dict[str, Any]:
 
 
 #: The ``scorer`` form field of the routes that rank or score boxes.
-_SCORER_TEXT = ("default, learned or classic: the learned scorer (default, trained on professional "
-                "compositions) or the classic hand-set terms with retrieval")
+_SCORER_TEXT = ("default, preference, learned or classic: the preference scorer (default: the learned score, "
+                "the terms and subject cuts weighed as editors rank crops), the learned box scorer alone (trained "
+                "on professional compositions) or the classic hand-set terms with retrieval")
 _SCORER_FIELD = ("string", _SCORER_TEXT)
 #: The fields that steer the learned scorer with reference photos uploaded to ``/v1/references``.
 _STEER_FIELDS = {

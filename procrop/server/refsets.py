@@ -36,12 +36,18 @@ def steered_cropper(base: Cropper, items: list[MemoryItem], strength: float, lab
     """A copy of the learned ``base`` cropper retrieving from ``items`` and following their
     composition with weight ``strength`` (its network, detectors and settings shared)."""
     learned = next((t for t in base.extra_terms if t.name == "learned"), None)
-    if base.scorer_name != "learned" or learned is None:
-        raise ApiError(422, "invalid_parameter", "reference photos steer the learned scorer: use scorer=learned")
+    if base.scorer_name == "classic" or learned is None:
+        raise ApiError(422, "invalid_parameter",
+                       "reference photos steer the learned and preference scorers: use scorer=default")
     twin = learned.with_references(memory_database(items, label))
     style = style_term_for(twin, strength, True)
     steered = copy.copy(base)
     steered.extra_terms = ((style,) if style else ()) + (twin,)
+    preference = next((t for t in base.extra_terms if t.name == "preference"), None)
+    if preference is not None:  # the same model, reading the steered learned term
+        preference = copy.copy(preference)
+        preference.learned = twin
+        steered.extra_terms += (preference,)
     steered.scorer = CompositionScorer(base.scorer.weights.with_weights(style=style.strength if style else 0.0))
     return steered
 

@@ -1,7 +1,7 @@
 """The blocking work behind each endpoint, on top of the public :class:`procrop.Cropper` API.
 
 This module owns :class:`CropService`: one per server process, holding one :class:`Cropper` per
-scorer (``learned``, the default, and ``classic``), each built on first use (models and the
+scorer (``preference``, the default, ``learned`` and ``classic``), each built on first use (models and the
 reference database are then loaded once) with its own analysis cache. Its methods take the
 uploaded bytes and validated parameters (the scorer as :func:`~procrop.server.uploads.parse_scorer`
 returns it) and return JSON-ready dicts or encoded image bytes; they are called from the thread

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..scoring.setup import DEFAULT_SCORER
 from .errors import ApiError
 
 #: Slack allowed on top of the file limit for the multipart envelope and text fields.
@@ -40,7 +41,7 @@ _MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
     (b"BM", 0, "BMP", "image/bmp"),
 )
 #: ``scorer`` values a client may send -> the :class:`procrop.Cropper` scorer they select.
-SCORERS = {"default": "learned", "learned": "learned", "preference": "preference", "classic": "classic"}
+SCORERS = {"default": DEFAULT_SCORER, "learned": "learned", "preference": "preference", "classic": "classic"}
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tif", "BMP": "bmp"}
 

@@ -29,6 +29,13 @@ from ..preference_features import FEATURE_NAMES, crop_features
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "preference" / "preference.npz"
 
 
+#: The term's value is ``sigmoid(logit / SCORE_TEMPERATURE)``: the order is the model's; the
+#: temperature only spreads scores the way the other scorers' are spread, so that the cropper's
+#: ``min_score_ratio`` keeps alternatives as it does for them (the logits of a pairwise model are
+#: far apart: a plain sigmoid put good fixed-ratio crops near 0.1 beside an uncropped photo's 0.8).
+SCORE_TEMPERATURE = 4.0
+
+
 class PreferenceModel:
     """Scores feature rows: ``(N, F)`` -> ``(N,)`` logits (mean over the ensemble).
 
@@ -152,7 +159,8 @@ class PreferenceTerm:
         feats = self.features(ctx, boxes, tv)
         rows = ctx.cache.setdefault("preference:rows", {})  # for explain(): no second computation
         rows.update({_key(b): f for b, f in zip(np.asarray(boxes), feats)})
-        return 1.0 / (1.0 + np.exp(-self.model.logits(feats))), np.ones(len(feats), bool)
+        z = self.model.logits(feats) / SCORE_TEMPERATURE
+        return 1.0 / (1.0 + np.exp(-z)), np.ones(len(feats), bool)
 
     def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
         row = ctx.cache.get("preference:rows", {}).get(_key(box))
