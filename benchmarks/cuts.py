@@ -2,11 +2,12 @@
 
 For every photo and ratio, each method gives one box:
 
-* ``procrop``         ``Cropper().process(path, [ratio], top_k=1)``, the best crop's box: the learned
-                      default (the learned box scorer);
-* ``procrop-classic`` the same with ``Cropper(scorer="classic")``, the hand-set scorer with retrieval
-                      (the former default), so the new default's cuts are measured next to the old;
-* ``procrop-fast``    the same with ``Cropper(profile="fast")`` (learned scorer, classical perception);
+* ``procrop``         ``Cropper().process(path, [ratio], top_k=1)``, the best crop's box: the default
+                      (the preference scorer over the learned box scorer);
+* ``procrop-learned`` the same with ``Cropper(scorer="learned")``, the learned box scorer alone (the
+                      default until December 2026), so the new default's cuts are measured next to it;
+* ``procrop-classic`` the same with ``Cropper(scorer="classic")``, the hand-set scorer with retrieval;
+* ``procrop-fast``    the same with ``Cropper(profile="fast")`` (the default, classical perception);
 * ``centre``          the largest centred box of the ratio;
 * ``smartcrop``       smartcrop.py ``SmartCrop().crop(image, w, h)`` with the largest w, h;
 * ``vips-attention``  libvips ``smartcrop(w, h, interesting="attention")`` at the largest size

@@ -22,6 +22,7 @@ BANDS = {"neck": (0.12, 0.22), "knees": (0.68, 0.78), "ankles": (0.90, 0.98)}
 SPEED_RATIOS = ("1:1", "4:5", "16:9")
 CROPPERS: dict[str, dict[str, str]] = {  # procrop's methods -> Cropper keyword arguments
     "procrop": {},
+    "procrop-learned": {"scorer": "learned"},
     "procrop-classic": {"scorer": "classic"},
     "procrop-fast": {"profile": "fast"},
 }
@@ -155,9 +156,9 @@ def verify_vips_box(path: str, ratio: float) -> dict[str, Any]:
 
 
 def cropper_note(kwargs: dict[str, str], model: str | None) -> str:
-    """How a procrop method was built, e.g. ``Cropper(profile='fast'), learned bundle `tiny```."""
+    """How a procrop method was built, e.g. ``Cropper(profile='fast'), model `tiny```."""
     call = f"Cropper({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-    return f"{call}, learned bundle `{model}`" if model else f"{call}, classic scorer"
+    return f"{call}, model `{model}`" if model else f"{call}, classic scorer"
 
 
 class Methods:

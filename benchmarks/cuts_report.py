@@ -310,10 +310,10 @@ def markdown(
         L += ["", f"procrop median / vips-attention median = **{summ['procrop_over_vips_attention']:.2f}x**"]
     L += [
         "",
-        "## Worst procrop (learned default) cases (contact sheet `cuts_worst.png`)",
+        "## Worst procrop (default) cases (contact sheet `cuts_worst.png`)",
         "",
         (
-            "Red: procrop (learned default); green: best peer (fewest face, then person, then bad cuts); "
+            "Red: procrop (default); green: best peer (fewest face, then person, then bad cuts); "
             "yellow: faces and persons."
         ),
         "",

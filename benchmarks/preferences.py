@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 from procrop.preferences.agreement import judge_agreement, scorer_agreement  # noqa: E402
 from procrop.preferences.records import group_by_sheet, read_jsonl  # noqa: E402
 
-METHOD_SOURCES = {"learned": "procrop-learned-v1 (shipped)", "classic": "classic scorer",
-                  "smartcrop": "smartcrop.py", "vips-attention": "libvips attention"}
+METHOD_SOURCES = {"learned": "procrop-learned-v1 (the former default; these sheets predate procrop-preference-v1)",
+                  "classic": "classic scorer", "smartcrop": "smartcrop.py", "vips-attention": "libvips attention"}
 
 
 def winner(records: list[dict[str, Any]]) -> int:
