@@ -95,8 +95,9 @@ class FitConfig:
     seeds: int = 5
     lr: float = 0.01
     seed: int = 0
-    #: weight of one canvas's recovery pairs together (a judged sheet of 4 crops has 6 pairs of weight 1)
-    recovery_weight: float = 6.0
+    #: weight of one canvas's recovery pairs together (a judged sheet of 4 crops has 6 pairs of weight 1;
+    #: 12 keeps held-out frame recovery at 0.867 mean IoU, 6 gave 0.843, 24 gave 0.875 for 0.01 less agreement)
+    recovery_weight: float = 12.0
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
