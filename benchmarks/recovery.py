@@ -134,7 +134,7 @@ def recovery_tables(summary: dict[str, dict[str, Any]]) -> list[str]:
 def methods_text(meta: dict[str, Any]) -> str:
     """What the procrop rows are: bundles, the untrained network (or why it is missing), ablations."""
     models = meta["models"]
-    default = (f"`{DEFAULT_METHOD}` is `Cropper()`, the preference scorer (`{models[DEFAULT_METHOD]}`) over "
+    default = (f"`{DEFAULT_METHOD}` is `Cropper()`, the preference scorer (`{models.get(DEFAULT_METHOD)}`) over "
                "the learned box scorer, free ratio, top 1; `procrop @ frame ratio` the same at the "
                "frame's ratio; `procrop --fast` the same with `profile=\"fast\"` (Haar faces, hand-made "
                f"saliency cues); `{LEARNED_METHOD}` the learned box scorer alone (bundle "
