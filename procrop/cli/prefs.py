@@ -276,7 +276,7 @@ def fit_command(
                              help="Preference model file to write."),
     data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)."),
     work: Path = typer.Option(Path("data/learned"), "--work", help="Where the sheets' features are cached."),
-    seeds: int = typer.Option(5, "--seeds", min=1, help="Networks in the ensemble."),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="Networks in the ensemble when a hidden layer is chosen (the linear fit, the default, is one)."),
     canvases: int = typer.Option(2, "--canvases", min=0,
                                  help="Recovery canvases per training photo (0: judged sheets only)."),
     name: str = typer.Option("procrop-preference-v1", "--name", help="The model's name (JSON, model card)."),

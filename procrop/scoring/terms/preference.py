@@ -170,8 +170,8 @@ class PreferenceTerm:
         parts = []
         if f["face_cut"] > 0:
             parts.append("cuts into a face")
-        elif f["people_cut"] > 0:
-            parts.append("cuts into a detected person or object")
+        elif f["people_cut"] > 0.5:  # at least a quarter of a detection on each side of the edge
+            parts.append("an edge crosses a detected person or object")
         elif f["region_cut"] > 0.05:
             parts.append("cuts a salient region at an edge")
         else:
