@@ -50,7 +50,8 @@ class IntegralMap:
         return [out[k * n : (k + 1) * n] for k in range(len(points))]
 
     def box_sum(self, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> np.ndarray:
-        """Sums of every map over each box, ``(N, C)``."""
-        return self.at(x1, y1) - self.at(x0, y1) - self.at(x1, y0) + self.at(x0, y0)
+        """Sums of every map over each box, ``(N, C)`` (the four corners in one lookup)."""
+        a00, a10, a01, a11 = self.at_many([(x0, y0), (x1, y0), (x0, y1), (x1, y1)])
+        return a11 - a01 - a10 + a00
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..perception.integral import IntegralMap
 from .context import SAL, ScoringContext, TermValues
+from .protection import inside_fractions
 
 #: The base terms read from :class:`TermValues`, each as a value and an applies flag.
 BASE_TERMS = ("content", "focus", "placement", "balance", "boundary", "headroom", "horizon", "scale")
@@ -104,23 +105,15 @@ def _regions(ctx: ScoringContext, max_regions: int = 8) -> _Regions:
 
 def _kept(boxes_map: tuple[np.ndarray, ...], integral: IntegralMap) -> np.ndarray:
     """``(N, C)`` sums of each channel inside each box (map coordinates)."""
-    x0, y0, x1, y1 = boxes_map
-    a00, a10, a01, a11 = integral.at_many([(x0, y0), (x1, y0), (x0, y1), (x1, y1)])
-    return np.maximum(a11 - a01 - a10 + a00, 0.0)
+    return np.maximum(integral.box_sum(*boxes_map), 0.0)
 
 
 def _detection_cuts(boxes: np.ndarray, dets: list[tuple[float, float, float, float]]) -> tuple[np.ndarray, ...]:
     """Per box: the largest share of a detection cut (kept between 10 and 90 %), and the share of
     detections left out (less than 10 % kept)."""
-    n = len(boxes)
     if not dets:
-        return np.zeros(n), np.zeros(n)
-    d = np.asarray(dets, dtype=np.float64).reshape(-1, 4)
-    bx0, by0 = boxes[:, 0:1], boxes[:, 1:2]
-    bx1, by1 = bx0 + boxes[:, 2:3], by0 + boxes[:, 3:4]
-    ix = np.clip(np.minimum(bx1, d[:, 0] + d[:, 2]) - np.maximum(bx0, d[:, 0]), 0, None)
-    iy = np.clip(np.minimum(by1, d[:, 1] + d[:, 3]) - np.maximum(by0, d[:, 1]), 0, None)
-    kept = ix * iy / np.maximum(d[:, 2] * d[:, 3], 1e-9)  # (N, D)
+        return np.zeros(len(boxes)), np.zeros(len(boxes))
+    kept = inside_fractions(boxes, dets).T  # (N, D)
     cut = np.where((kept > 0.1) & (kept < 0.9), np.minimum(kept, 1 - kept) * 2, 0.0).max(axis=1)
     return cut, (kept < 0.1).mean(axis=1)
 
@@ -146,14 +139,10 @@ def _edge_pressure(ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, 
         ((X0, Y0, X1, Y0 + ty), (X0, Y0 - ty, X1, Y0)),
         ((X0, Y1 - ty, X1, Y1), (X0, Y1, X1, Y1 + ty)),
     ]
-    flat = [r for pair in rects for r in pair]
-    clipped = [(np.clip(a0, 0, mw), np.clip(b0, 0, mh), np.clip(a1, 0, mw), np.clip(b1, 0, mh)) for a0, b0, a1, b1 in flat]
-    corners = ctx.maps.at_many([pt for a0, b0, a1, b1 in clipped for pt in ((a0, b0), (a1, b0), (a0, b1), (a1, b1))])
-    dens = []
-    for k, (a0, b0, a1, b1) in enumerate(clipped):
-        c00, c10, c01, c11 = corners[4 * k: 4 * k + 4]
-        area = np.maximum((a1 - a0) * (b1 - b0), 1e-6)
-        dens.append((c11 - c01 - c10 + c00)[:, SAL] / area / mean)
+    flat = [np.clip(v, 0, hi) for pair in rects for rect in pair for v, hi in zip(rect, (mw, mh, mw, mh))]
+    x0s, y0s, x1s, y1s = (np.concatenate(flat[k::4]) for k in range(4))
+    area = np.maximum((x1s - x0s) * (y1s - y0s), 1e-6)
+    dens = np.split(ctx.maps.box_sum(x0s, y0s, x1s, y1s)[:, SAL] / area / mean, 8)  # the 8 strips in one lookup
     cutting = [x0 > 1, x1 < W - 1, y0 > 1, y1 < H - 1]
     edges = [(cutting[e], dens[2 * e], dens[2 * e + 1]) for e in range(4)]
     vals = np.stack([np.where(cuts, np.minimum(inside, outside), 0.0) for cuts, inside, outside in edges], axis=1)
@@ -206,11 +195,11 @@ def crop_features(ctx: ScoringContext, boxes: np.ndarray, tv: TermValues,
     cols += [face_cut, faces_out, people_cut, people_out]
 
     pressure_max, pressure_mean = _edge_pressure(ctx, b)
-    empty = _kept(boxes_map, regions.empty)[:, 0] / np.maximum(
-        (boxes_map[2] - boxes_map[0]) * (boxes_map[3] - boxes_map[1]), 1e-6)
+    map_area = np.maximum((boxes_map[2] - boxes_map[0]) * (boxes_map[3] - boxes_map[1]), 1e-6)
+    empty = _kept(boxes_map, regions.empty)[:, 0] / map_area
     sal_in = _kept(boxes_map, ctx.maps)[:, SAL]
     mean_all = max(float(ctx.maps.totals[SAL]) / a.saliency.size, 1e-6)
-    density = sal_in / np.maximum((boxes_map[2] - boxes_map[0]) * (boxes_map[3] - boxes_map[1]), 1e-6) / mean_all
+    density = sal_in / map_area / mean_all
     cols += [pressure_max, pressure_mean, np.clip(empty, 0, 1), np.tanh(density / 2)]
     out = np.stack(cols, axis=1)
     assert out.shape[1] == len(FEATURE_NAMES), (out.shape, len(FEATURE_NAMES))

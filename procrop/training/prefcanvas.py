@@ -23,21 +23,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..geometry import parse_ratios
+from ..geometry import iou_matrix, parse_ratios
 
 #: Two candidates form a pair when their IoUs with the frame differ by at least this much.
 MIN_IOU_GAP = 0.2
 #: Candidates per canvas: the frame, jittered frames, and the cropper's own candidates.
 CANDIDATES = 32
 JITTERED = 6
-
-
-def _iou(boxes: np.ndarray, frame: tuple[float, float, float, float]) -> np.ndarray:
-    fx, fy, fw, fh = frame
-    ix = np.clip(np.minimum(boxes[:, 0] + boxes[:, 2], fx + fw) - np.maximum(boxes[:, 0], fx), 0, None)
-    iy = np.clip(np.minimum(boxes[:, 1] + boxes[:, 3], fy + fh) - np.maximum(boxes[:, 1], fy), 0, None)
-    inter = ix * iy
-    return inter / (boxes[:, 2] * boxes[:, 3] + fw * fh - inter)
 
 
 def canvas_candidates(cropper: Any, ctx: Any, frame: tuple[int, int, int, int],
@@ -84,7 +76,7 @@ def canvas_features(names: list[str], photos_dir: str | Path, cache: str | Path,
             ctx = cropper.prepare(canvas)
             boxes = canvas_candidates(cropper, ctx, tuple(spec.frame), rng)
             done[f"{name}#{c}:f"] = features(cropper, ctx, boxes).astype(np.float32)
-            done[f"{name}#{c}:iou"] = _iou(boxes, tuple(spec.frame)).astype(np.float32)
+            done[f"{name}#{c}:iou"] = iou_matrix(boxes, np.array([spec.frame]))[:, 0].astype(np.float32)
         if k % 20 == 0 or k == len(todo):
             tmp = cache.with_suffix(".tmp.npz")
             np.savez_compressed(tmp, **done)
