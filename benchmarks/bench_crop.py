@@ -3,9 +3,11 @@
 For every photo each method produces crops for three ratios (1:1, 4:5, 16:9), including the
 decode of the file:
 
-* ``procrop (learned default)``  ``Cropper().process(path, ratios, top_k=5)``: boxes, scores and
+* ``procrop (default)``          ``Cropper().process(path, ratios, top_k=5)``: boxes, scores and
                                  reasons, top-5 per ratio (what ``procrop crop`` returns), scored by
-                                 the learned box scorer;
+                                 the default scorer (the preference scorer over the learned box
+                                 scorer's search);
+* ``procrop --scorer learned``   the same with ``scorer="learned"`` (the learned box scorer alone);
 * ``procrop --fast``             the same with ``profile="fast"`` (classical perception, ``--fast``);
 * ``procrop --scorer classic``   the same with ``scorer="classic"`` (the hand-set scorer with
                                  retrieval, the former default);
@@ -48,7 +50,8 @@ THUMB = 400
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MD = ROOT / "benchmarks" / "results" / "bench_crop.md"
 PROCROP = {  # row name -> Cropper keyword arguments
-    "procrop (learned default)": {},
+    "procrop (default)": {},
+    "procrop --scorer learned": {"scorer": "learned"},
     "procrop --fast": {"profile": "fast"},
     "procrop --scorer classic": {"scorer": "classic"},
 }
@@ -63,8 +66,8 @@ def thumb_size(rw: int, rh: int) -> tuple[int, int]:
 
 
 def procrop_methods(classic: bool = True) -> tuple[dict[str, Method], str | None]:
-    """procrop's rows (:data:`PROCROP`, the classic scorer's only when ``classic``) and the learned
-    default's bundle name."""
+    """procrop's rows (:data:`PROCROP`, the classic scorer's only when ``classic``) and the
+    default's model name."""
     from procrop import Cropper
 
     croppers = {name: Cropper(**kwargs) for name, kwargs in PROCROP.items() if classic or "classic" not in name}
@@ -73,7 +76,7 @@ def procrop_methods(classic: bool = True) -> tuple[dict[str, Method], str | None
         return lambda path: cropper.process(path, LABELS, top_k=5)
 
     methods = {name: process(c) for name, c in croppers.items()}
-    return methods, croppers["procrop (learned default)"].model_name
+    return methods, croppers["procrop (default)"].model_name
 
 
 def vips_method() -> dict[str, Method]:
@@ -126,7 +129,7 @@ def centre(path: str) -> object:
 
 def make_methods(with_smartcrop: bool, smartcrop_every: int, classic: bool = True
                  ) -> tuple[dict[str, Method], str | None]:
-    """Every row in table order, and the learned default's bundle name."""
+    """Every row in table order, and the default's model name."""
     methods, model = procrop_methods(classic)
     methods.update(vips_method())
     if with_smartcrop:
@@ -161,7 +164,7 @@ def table_markdown(times: dict[str, list[float]], meta: dict[str, Any]) -> str:
     vips = statistics.median(times["vips-attention"]) if times.get("vips-attention") else None
     setup = (f"`{meta['command']}` ({meta['date']}): {meta['photos']} photos from `{meta['photos_dir']}`; "
              f"3 ratios ({', '.join(LABELS)}) per photo, decode included; procrop returns the top 5 per "
-             f"ratio (learned default: bundle `{meta['model']}`); methods interleaved photo by photo. "
+             f"ratio (default: `{meta['model']}`); methods interleaved photo by photo. "
              f"Machine: {meta['machine']}.")
     header = "| method | n | median ms/photo | p90 ms | vs vips-attention (median) |"
     lines = ["# Cropping speed", "", setup, "", header, "|---|---:|---:|---:|---:|"]

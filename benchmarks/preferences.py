@@ -1,6 +1,6 @@
 """Agreement with editors' judgements on the held-out sheets (``docs/judging.md``).
 
-    python benchmarks/preferences.py [--bundle NAME=DIR ...] [--preference NAME=FILE ...] [--nima] [--min-judges 3]
+    python benchmarks/preferences.py [--round 1|2] [--bundle NAME=DIR ...] [--preference NAME=FILE ...] [--nima] [--min-judges 3]
 
 For every held-out sheet judged by at least ``--min-judges`` judges (``data/preferences/heldout.jsonl``):
 
@@ -12,9 +12,11 @@ For every held-out sheet judged by at least ``--min-judges`` judges (``data/pref
   preference scorer, each ``--preference`` model and ``--bundle``, the classic scorer), or the box's area (``largest box``), or NIMA's mean AVA rating of the crop;
 * **top-1**: the share of sheets where the scorer's best box is the judges' winner (most first
   places, then the best mean position);
-* **own crop first**: for each method whose crop the sheets show (the learned default v1, the
-  classic scorer, smartcrop.py, libvips attention), the share of sheets where the judges' winner is
-  that method's crop (a box may stand for several methods when they chose the same crop).
+* **own crop first**: for each method whose crop the sheets show (procrop's default when the
+  sheets were made: procrop-learned-v1 in round 1, procrop-preference-v1 in round 2 (``--round 2``);
+  the classic scorer, smartcrop.py, libvips attention), the share of sheets where the judges'
+  winner is that method's crop (a box may stand for several methods when they chose the same crop);
+* **head to head**: procrop's crop against each other method's, over every judge's ranking.
 
 Writes ``benchmarks/results/preferences.md`` and ``.json`` (``--out``), which ``RESULTS.md`` embeds.
 """
@@ -38,8 +40,13 @@ sys.path.insert(0, str(ROOT))
 from procrop.preferences.agreement import judge_agreement, scorer_agreement  # noqa: E402
 from procrop.preferences.records import group_by_sheet, read_jsonl  # noqa: E402
 
-METHOD_SOURCES = {"learned": "procrop-learned-v1 (the former default; these sheets predate procrop-preference-v1)",
-                  "classic": "classic scorer", "smartcrop": "smartcrop.py", "vips-attention": "libvips attention"}
+#: The methods whose own crop the sheets show. The ``learned`` source is procrop's default when
+#: the sheets were made (``learned_model`` in their keys): procrop-learned-v1 in round 1,
+#: procrop-preference-v1 in round 2.
+METHOD_SOURCES = {"learned": "procrop default", "classic": "classic scorer", "smartcrop": "smartcrop.py",
+                  "vips-attention": "libvips attention"}
+#: Head-to-head pairs: procrop's own crop against each other method's.
+RIVALS = ("smartcrop", "vips-attention", "classic")
 
 
 def winner(records: list[dict[str, Any]]) -> int:
@@ -92,17 +99,44 @@ def measure(sheets: list[list[dict[str, Any]]], scorers: dict[str, Callable[[dic
         print(f"{name}: agreement {agree:.3f} over {pairs} pairs, top-1 {top1:.3f}", file=sys.stderr, flush=True)
     own = {}
     for src, label in METHOD_SOURCES.items():
+        if src == "learned":
+            models = sorted({r.get("learned_model", "procrop-learned-v1") for recs in sheets for r in recs})
+            label = f"{label} ({', '.join(models)})"
         shown = [(recs, i) for recs in sheets for i, s in enumerate(recs[0]["sources"]) if src in s]
         own[label] = {"sheets": len(shown),
                       "first": round(float(np.mean([winners[r[0]["sheet"]] == i for r, i in shown])), 4) if shown else None}
-    return {"scorers": rows, "own_first": own}
+    return {"scorers": rows, "own_first": own, "head_to_head": head_to_head(sheets)}
+
+
+def head_to_head(sheets: list[list[dict[str, Any]]]) -> dict[str, dict[str, int]]:
+    """procrop's own crop against each rival's, over every judge's ranking of every sheet that
+    shows both: ``won`` (procrop's box ranked above the rival's), ``lost``, and ``same`` (both
+    methods chose one box, so the sheet shows it once)."""
+    out = {}
+    for rival in RIVALS:
+        won = lost = same = 0
+        for recs in sheets:
+            src = recs[0]["sources"]
+            mine = next((i for i, s in enumerate(src) if "learned" in s), None)
+            theirs = next((i for i, s in enumerate(src) if rival in s), None)
+            if mine is None or theirs is None:
+                continue
+            for r in recs:
+                if mine == theirs:
+                    same += 1
+                elif r["ranking"].index(mine) < r["ranking"].index(theirs):
+                    won += 1
+                else:
+                    lost += 1
+        out[rival] = {"won": won, "lost": lost, "same": same}
+    return out
 
 
 def markdown(res: dict[str, Any], meta: dict[str, Any]) -> str:
     j = meta["judges"]
     out = ["# Agreement with editors' judgements (held-out sheets)", "",
-           f"`python benchmarks/preferences.py {meta['argv']}`: {meta['sheets']} held-out sheets "
-           f"({meta['photos']} photos of the held-out split, never used for training or selection) judged by at least "
+           f"`python benchmarks/preferences.py {meta['argv']}`: {meta['sheets']} held-out sheets of round "
+           f"{meta.get('round', 1)} ({meta['photos']} photos of the held-out split, never used for training or selection) judged by at least "
            f"{meta['min_judges']} judges each (brief {meta['briefs']}; the judges are an AI model acting as a photo editor, "
            "see docs/judging.md). Judges agree with each other on "
            f"**{j['pairwise']:.3f}** of pairs ({j['pairs']} comparisons); each judge agrees with the majority of the "
@@ -117,6 +151,15 @@ def markdown(res: dict[str, Any], meta: dict[str, Any]) -> str:
             "| method | sheets | own crop first |", "|---|---:|---:|"]
     for name, r in res["own_first"].items():
         out.append(f"| {name} | {r['sheets']} | {r['first'] if r['first'] is not None else '-'} |")
+    if res.get("head_to_head"):
+        out += ["", "procrop's own crop against each method's, over every judge's ranking of the sheets showing both "
+                "(a sheet where both chose the same crop shows it once and counts as `same`):", "",
+                "| procrop default against | procrop ranked higher | procrop ranked lower | same crop | procrop preferred |",
+                "|---|---:|---:|---:|---:|"]
+        for rival, h in res["head_to_head"].items():
+            decided = h["won"] + h["lost"]
+            share = f"{h['won'] / decided:.0%}" if decided else "-"
+            out.append(f"| {METHOD_SOURCES[rival]} | {h['won']} | {h['lost']} | {h['same']} | {share} |")
     return "\n".join(out) + "\n"
 
 
@@ -131,6 +174,8 @@ def main() -> None:
                     help="another preference model file (procrop prefs fit)")
     ap.add_argument("--nima", action="store_true", help="NIMA (AVA ratings) as a baseline scorer")
     ap.add_argument("--min-judges", type=int, default=3)
+    ap.add_argument("--round", type=int, default=1,
+                    help="which round of held-out sheets (2: made with procrop-preference-v1 as procrop's crop)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences.md")
     ap.add_argument("--render-only", action="store_true", help="rewrite the markdown from the .json beside --out")
     args = ap.parse_args()
@@ -140,7 +185,7 @@ def main() -> None:
         return
     from procrop import Cropper
 
-    groups = group_by_sheet(read_jsonl(args.data / "heldout.jsonl"))
+    groups = group_by_sheet(r for r in read_jsonl(args.data / "heldout.jsonl") if r.get("round", 1) == args.round)
     sheets = [g for g in groups.values() if len(g) >= args.min_judges]
     if not sheets:
         sys.exit(f"error: no held-out sheet in {args.data / 'heldout.jsonl'} has {args.min_judges} judges")
@@ -171,7 +216,7 @@ def main() -> None:
         scorers["NIMA (AVA mean rating of the crop)"] = nima_scorer(args.photos)
     res = measure(sheets, scorers, args.min_judges)
     ja = judge_agreement(sheets)
-    meta = {"argv": shlex.join(sys.argv[1:]), "sheets": len(sheets), "photos": len({s[0]["photo"] for s in sheets}),
+    meta = {"argv": shlex.join(sys.argv[1:]), "sheets": len(sheets), "round": args.round, "photos": len({s[0]["photo"] for s in sheets}),
             "min_judges": args.min_judges, "briefs": ", ".join(sorted({r["brief"] for s in sheets for r in s})),
             "judges": {"pairwise": ja.pairwise, "pairs": ja.pairs, "leave_one_out": ja.leave_one_out}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -110,6 +110,7 @@ class CropResult:
         timings: milliseconds per stage.
         references: professional photos retrieved for this image (retrieval), best first.
         warnings: problems worth telling the user, e.g. a ratio that cannot fit the image.
+        ratios: the ratio labels asked for, in the order asked (the verdict names them so).
     """
 
     image: str
@@ -122,6 +123,7 @@ class CropResult:
     timings: dict[str, float] = field(default_factory=dict)
     references: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    ratios: list[str] = field(default_factory=list)
 
     @property
     def confidence(self) -> float:
@@ -140,7 +142,7 @@ class CropResult:
             "crops": [c.to_dict() for c in self.crops],
             "uncropped_score": round(float(self.uncropped_score), 4),
             "confidence": round(float(self.confidence), 4),
-            **result_verdict(self.crops, self.uncropped_score, self.width, self.height),
+            **result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios),
             "description": self.description,
         }
         d["references"] = list(self.references)  # always present: [] with retrieval off
@@ -324,6 +326,7 @@ class Cropper:
             timings=timings,
             references=references,
             warnings=[w for r in requested if (w := ratio_fit_warning(r, W, H))],
+            ratios=[r.label for r in requested],
         )
 
     def score_boxes(self, image: ImageSource | LoadedImage, boxes: np.ndarray) -> np.ndarray:

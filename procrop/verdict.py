@@ -73,13 +73,15 @@ def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: fl
             f"(score {uncropped_score:.2f}).")
 
 
-def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, height: int) -> dict[str, Any]:
+def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, height: int,
+                   requested: Sequence[str] = ()) -> dict[str, Any]:
     """A result's ``keep_original`` and ``verdict`` from its crops (best first; each with ``ratio``,
-    ``score`` and ``confidence``): the JSON, the CLI summary and the page show these."""
+    ``score`` and ``confidence``): the JSON, the CLI summary and the page show these. The verdict
+    names the ``requested`` ratio labels in the order asked (default: the crops' ratios)."""
     if not crops:
         return {"keep_original": True, "verdict": verdict(None, uncropped_score, 0.0)}
     top = crops[0]
-    asked = list(dict.fromkeys(c.ratio for c in crops))
+    asked = list(dict.fromkeys([*requested, *(c.ratio for c in crops)]))
     if not can_keep(asked, width, height):
         return {"keep_original": False,
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked)}

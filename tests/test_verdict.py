@@ -81,8 +81,10 @@ def test_fixed_ratio_requests_never_advise_keeping_the_photo() -> None:
     d = cropper.process(img, ["4:5", "1:1"], top_k=1).to_dict(include_analysis=False)
     top, uncropped = d["crops"][0]["score"], d["uncropped_score"]
     assert d["keep_original"] is False
-    assert d["verdict"].startswith(f"The uncropped photo is not of the ratio asked ({d['crops'][0]['ratio']}, ")
+    assert d["verdict"].startswith("The uncropped photo is not of the ratio asked (4:5, 1:1): ")  # as asked
     assert f"the top crop (score {top:.2f}) is" in d["verdict"] and f"(score {uncropped:.2f})." in d["verdict"]
+    d = cropper.process(img, ["1:1", "4:5"], top_k=1).to_dict(include_analysis=False)
+    assert d["verdict"].startswith("The uncropped photo is not of the ratio asked (1:1, 4:5): ")
     assert "Keep" not in d["verdict"] and "Crop it" not in d["verdict"]
     for ratio in (["free"], ["original"], ["3:2"], ["4:5", "1200x800"]):
         d = cropper.process(img, ratio, top_k=1).to_dict(include_analysis=False)
