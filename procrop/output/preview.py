@@ -32,14 +32,12 @@ def render_preview(
 ) -> Image.Image:
     """Draw every ratio's crops on a copy of ``photo`` (the oriented original, any size).
 
-    Each panel shows one requested ratio: the best crop with a thick outline, the others thinner,
+    Each panel shows one requested ratio (in the order asked): the best crop with a thick outline, the others thinner,
     each labelled with its rank and score; faces are outlined in white. Below the panels, the
     description and the best crop's reason.
     """
-    ratios: list[str] = []
-    for c in result.crops:
-        if c.ratio not in ratios:
-            ratios.append(c.ratio)
+    found = {c.ratio for c in result.crops}  # panels in the order asked, each with crops
+    ratios = [r for r in dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]) if r in found]
     scale = panel_width / result.width
     ph = max(1, round(result.height * scale))
     base = photo.convert("RGB").resize((panel_width, ph), Image.Resampling.LANCZOS)
@@ -63,20 +61,40 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
         for f in result.analysis.faces:
             x, y, w, h = (v * scale for v in f.box)
             draw.rectangle([x, y, x + w, y + h], outline=(255, 255, 255, 220), width=1)
-    for c in reversed(crops):
+    for c in reversed(crops):  # every outline first, #1 on top ...
         colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
         x, y, w, h = (v * scale for v in c.box)
         draw.rectangle([x, y, x + w - 1, y + h - 1], outline=colour + (255,), width=4 if c.rank == 1 else 2)
+    placed: list[tuple[float, float, float, float]] = []
+    for c in crops:  # ... then the labels, none under an outline or another label
+        colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
         text = f"#{c.rank} {c.score:.2f}"
         tb = draw.textbbox((0, 0), text, font=small)
-        tx, ty = x + 4, y + 4 + (c.rank - 1) * (tb[3] + 6)
-        draw.rectangle([tx - 2, ty - 2, tx + tb[2] + 2, ty + tb[3] + 2], fill=(0, 0, 0, 170))
+        tx, ty = _label_spot(c.box, scale, (tb[2], tb[3]), placed, panel.size)
+        placed.append((tx - 2, ty - 2, tx + tb[2] + 2, ty + tb[3] + 2))
+        draw.rectangle(placed[-1], fill=(0, 0, 0, 200))
         draw.text((tx, ty), text, fill=colour, font=small)
     canvas = Image.new("RGB", (panel.width, panel.height + _HEADER), (24, 24, 24))
     canvas.paste(panel, (0, _HEADER))
     conf = f"  #1: {versus_original(best.confidence)}" if best else ""  # the JSON's words (procrop.verdict)
     ImageDraw.Draw(canvas).text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=_font(15))
     return canvas
+
+
+def _label_spot(box: tuple[float, float, float, float], scale: float, size: tuple[int, int],
+                placed: list[tuple[float, float, float, float]], panel: tuple[int, int]) -> tuple[float, float]:
+    """Where a crop's label goes: inside its top-left corner, moved down (then right) past the
+    labels already placed, so a lower-ranked crop's label never hides under a better one's."""
+    x, y = box[0] * scale + 6, box[1] * scale + 6
+    tw, th = size
+    for _ in range(40):
+        hit = next((r for r in placed if x - 2 < r[2] and r[0] < x + tw + 2 and y - 2 < r[3] and r[1] < y + th + 2), None)
+        if hit is None:
+            break
+        y = hit[3] + 4
+        if y + th > panel[1]:
+            x, y = hit[2] + 4, box[1] * scale + 6
+    return min(x, max(0.0, panel[0] - tw - 4)), min(y, max(0.0, panel[1] - th - 4))
 
 
 def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, panel_height: int) -> Image.Image:

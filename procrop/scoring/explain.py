@@ -39,7 +39,7 @@ def explain_crop(
     if details.get("cuts_face", 0.0) > 0:
         reasons.append("cuts a face (no crop of this ratio avoids it)")
     elif terms.get("boundary", 1.0) >= 0.7:
-        reasons.append("clean edges that cut no subject")
+        reasons.append("clean edges that cut no detected subject")
     elif terms.get("boundary", 1.0) < 0.4:
         reasons.append("an edge runs through busy or salient content")
     if "headroom" in contributions:

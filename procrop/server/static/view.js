@@ -4,7 +4,7 @@
 const TERM_HELP = {
   content: "keeps the photo's salient content", focus: "interest denser than in the full frame",
   placement: "main subject on a thirds or golden point", balance: "visual weight centred",
-  boundary: "edges cut no subject and run through calm areas", headroom: "room above the top face",
+  boundary: "edges cut no detected subject and run through calm areas", headroom: "room above the top face",
   horizon: "horizon on a third", scale: "keeps more of the photo",
   retrieval: "framed like retrieved professional photos", neural: "a trained network's score",
   learned: "the learned scorer: overlap with a professional's frame",
