@@ -165,7 +165,8 @@ def table_markdown(times: dict[str, list[float]], meta: dict[str, Any]) -> str:
     setup = (f"`{meta['command']}` ({meta['date']}): {meta['photos']} photos from `{meta['photos_dir']}`; "
              f"3 ratios ({', '.join(LABELS)}) per photo, decode included; procrop returns the top 5 per "
              f"ratio (default: `{meta['model']}`); methods interleaved photo by photo. "
-             f"Machine: {meta['machine']}.")
+             f"Machine: {meta['machine']}" + (f"; load average {meta['load']} (other jobs shared the "
+             "machine, so absolute times are inflated and the ratios only indicative)" if "load" in meta else "") + ".")
     header = "| method | n | median ms/photo | p90 ms | vs vips-attention (median) |"
     lines = ["# Cropping speed", "", setup, "", header, "|---|---:|---:|---:|---:|"]
     for name, ts in times.items():
@@ -205,8 +206,9 @@ def main() -> None:
     if not photos:
         sys.exit(f"no photos under {args.photos}")
     methods, model = make_methods(not args.no_smartcrop, args.smartcrop_every, not args.no_classic)
+    load_before = os.getloadavg()[0]
     times = time_methods(methods, photos)
-    meta = {"command": "python " + " ".join(["benchmarks/bench_crop.py", *sys.argv[1:]]),
+    meta = {"load": f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end", "command": "python " + " ".join(["benchmarks/bench_crop.py", *sys.argv[1:]]),
             "date": time.strftime("%Y-%m-%d", time.gmtime()), "photos": len(photos),
             "photos_dir": args.photos, "model": model,
             "machine": f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} CPUs, "
