@@ -102,40 +102,52 @@ def _subject_sentence(a: CompositionAnalysis, s: Region, name: str = "region") -
 MASK_NAMED = 0.5
 
 
-def _detection_at(a: CompositionAnalysis, s: Region) -> str | None:
-    """The name of the detected person, animal or object a salient region is: for a region with
-    a mask (the salient-object head's), the detection whose box holds most of the mask (at least
+def _detection_at(a: CompositionAnalysis, s: Region) -> Detection | None:
+    """The detected person, animal or object a salient region is: for a region with a mask (the
+    salient-object head's), the detection whose box holds most of the mask (at least
     :data:`MASK_NAMED`), so that a region is never called a person unless it mostly is one; for a
     hand-cue blob, the detection holding its centroid."""
     if s.mask is not None:
         mh, mw = s.mask.shape
         total = float(s.mask.sum()) or 1.0
-        best, name = MASK_NAMED, None
+        best, found = MASK_NAMED, None
         for d in _named(a):
             x, y, w, h = d.box
             x0, y0 = int(x * mw / a.width), int(y * mh / a.height)
             x1, y1 = int(np.ceil((x + w) * mw / a.width)), int(np.ceil((y + h) * mh / a.height))
             share = float(s.mask[max(0, y0):y1, max(0, x0):x1].sum()) / total
             if share >= best:
-                best, name = share, detection_name(d)
-        return name
+                best, found = share, d
+        return found
     cx, cy = s.centroid
     for d in _named(a):
         x, y, w, h = d.box
         if x <= cx <= x + w and y <= cy <= y + h:
-            return detection_name(d)
+            return d
     return None
 
 
-def _mask_subject_sentence(a: CompositionAnalysis, s: Region, name: str | None) -> str:
+#: A salient region smaller than this share of the detection it lies in is called a part of it
+#: ("a small part of the person"), not the detection itself (a face-sized region is not "a small
+#: person" when the person fills the frame).
+PART_OF = 0.5
+
+
+def _mask_subject_sentence(a: CompositionAnalysis, s: Region, found: Detection | None) -> str:
     """A salient object from the head, by its detector class ("The main subject, a small red
-    frisbee, sits ...", as for a hand-cue blob) or else by size, place and colour: "The main
-    subject, small and orange, sits on the left thirds line (about 4% of the frame)."."""
-    if name:
-        return _subject_sentence(a, s, name)
+    frisbee, sits ...", as for a hand-cue blob; "a small part of the person" when the region is
+    much smaller than the detection) or else by size, place and colour: "The main subject, small
+    and orange, sits on the left thirds line (about 4% of the frame)."."""
     u, v = s.centroid[0] / a.width, s.centroid[1] / a.height
-    share = float(s.mask.mean()) if s.mask is not None else s.box[2] * s.box[3] / (a.width * a.height)
     where = third_words(u, v) or position_words(u, v)
+    if found is not None:
+        name = detection_name(found)
+        if s.box[2] * s.box[3] >= PART_OF * found.box[2] * found.box[3]:
+            return _subject_sentence(a, s, name)
+        share = s.box[2] * s.box[3] / (a.width * a.height)
+        return (f"The main subject, a {_size_words(share)} part of the {name}, sits {where}"
+                f" (about {max(1, round(100 * share))}% of the frame).")
+    share = float(s.mask.mean()) if s.mask is not None else s.box[2] * s.box[3] / (a.width * a.height)
     what = f"{_size_words(share)}{' and ' + s.colour if s.colour else ''}"
     return f"The main subject, {what}, sits {where} (about {max(1, round(100 * share))}% of the frame)."
 
@@ -209,9 +221,10 @@ def _subject_sentences(a: CompositionAnalysis) -> list[str]:
         if a.faces or a.subjects_to_keep:
             return []
         return ["No single subject stands out; interest is spread over the frame."]
-    label = _detection_at(a, salient[0])
+    found = _detection_at(a, salient[0])
+    label = detection_name(found) if found is not None else None
     if salient[0].mask is not None:
-        parts = [_mask_subject_sentence(a, salient[0], label)]
+        parts = [_mask_subject_sentence(a, salient[0], found)]
     elif label is None and a.subjects_to_keep:
         return []  # the detected people, animals or objects are the subject, not a colour blob
     else:
