@@ -22,6 +22,7 @@ from ..errors import ModelLoadError, require
 from .analysis import Region
 from .colour import dominant_colour_name
 from .detectors import Detection
+from .integral import IntegralMap
 
 #: The shipped head.
 HEAD_ONNX = Path(__file__).resolve().parents[1] / "resources" / "models" / "salient_head.onnx"
@@ -33,6 +34,8 @@ MIN_AREA = 0.004
 NAMES_AT = 0.3
 #: Most salient regions kept as subjects.
 MAX_REGIONS = 6
+#: Most salient regions that :func:`fitting_boxes` fits crops to.
+FIT_REGIONS = 4
 
 
 class SalientHead:
@@ -129,3 +132,38 @@ def mask_subjects(
             regions.append(_region(sal, small_rgb, boxes[j], total, sx, sy, d.label or d.kind))
     regions.sort(key=lambda r: -r.mass)
     return out + regions[:MAX_REGIONS]
+
+
+def fitting_boxes(subjects: list[Region], width: int, height: int, sizes: list[tuple[int, int]]) -> np.ndarray:
+    """Crops fitted to the salient regions' masks, ``(M, 4)`` int64 ``xywh`` original pixels.
+
+    For each of the :data:`FIT_REGIONS` first ``subjects`` with a mask, for all of them together,
+    and for each crop size ``(w, h)``: the position (at steps of one map cell) that keeps the most
+    of the mask, the one centring the mask's mass best among equals. A grid of positions may hold
+    no crop keeping a large subject whole; these do whenever the size can.
+    """
+    regions = [s for s in subjects if s.mask is not None][:FIT_REGIONS]
+    if not regions or not sizes:
+        return np.zeros((0, 4), np.int64)
+    mh, mw = regions[0].mask.shape
+    stack = [r.mask for r in regions] + ([np.any([r.mask for r in regions], axis=0)] if len(regions) > 1 else [])
+    integral = IntegralMap(np.stack(stack, axis=-1).astype(np.float64))
+    sx, sy = mw / width, mh / height
+    centres = [r.centroid for r in regions]
+    if len(regions) > 1:
+        mass = np.asarray([r.mass for r in regions]) + 1e-9
+        centres.append(tuple(np.average(np.asarray(centres), axis=0, weights=mass)))
+    out = []
+    for w, h in sizes:
+        if w > width or h > height:
+            continue
+        xs = np.linspace(0, width - w, int(np.ceil((width - w) * sx)) + 1)
+        ys = np.linspace(0, height - h, int(np.ceil((height - h) * sy)) + 1)
+        gx, gy = (g.ravel() for g in np.meshgrid(xs, ys))
+        kept = integral.box_sum(gx * sx, gy * sy, (gx + w) * sx, (gy + h) * sy) / np.maximum(integral.totals, 1e-9)
+        for c, (cx, cy) in enumerate(centres):
+            best = kept[:, c] >= kept[:, c].max() - 1e-6
+            off = np.hypot(gx + w / 2 - cx, gy + h / 2 - cy)
+            i = int(np.argmin(np.where(best, off, np.inf)))
+            out.append((round(gx[i]), round(gy[i]), w, h))
+    return np.asarray(out, np.int64).reshape(-1, 4)
