@@ -1,10 +1,13 @@
 """Contact sheet of the held-out preference sheets the default scorer loses most clearly.
 
     python benchmarks/preference_losses.py [--photos ../shared/data/photos] [--out docs/preference_losses.jpg]
+    python benchmarks/preference_losses.py --round 2 --out docs/preference_losses_round2.jpg
 
-A loss: the default's best box of a sheet is not the judges' winner; the clearest are those where
-the winner had the most first places and the default's pick the worst mean position. Green: the
-judges' winner; red: the default's pick; the first judge's reason below.
+A loss: the default's pick on a sheet is not the judges' winner; the clearest are those where the
+winner had the most first places and the default's pick the worst mean position. Round 1: the
+pick is the box the default scores best among the four shown. Round 2 (``--round 2``): the sheets
+show the default's own crop (what ``procrop crop`` returned when they were made), and the pick is
+that crop. Green: the judges' winner; red: the default's pick; the first judge's reason below.
 """
 
 from __future__ import annotations
@@ -52,13 +55,19 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences" / "heldout.jsonl")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "preference_losses.jpg")
     ap.add_argument("--count", type=int, default=8)
+    ap.add_argument("--round", type=int, default=1, help="which round of held-out sheets (2: the default's own crops)")
     args = ap.parse_args()
-    cropper = Cropper()
+    cropper = Cropper() if args.round == 1 else None
     cases = []
-    for recs in group_by_sheet(read_jsonl(args.data)).values():
+    sheets = group_by_sheet(r for r in read_jsonl(args.data) if r.get("round", 1) == args.round)
+    for recs in sheets.values():
         r = recs[0]
-        s = np.asarray(cropper.score_boxes(str(args.photos / r["photo"]), np.array(r["boxes"], float)))
-        win, pick = winner(recs), int(np.argmax(s))
+        if cropper is not None:
+            s = np.asarray(cropper.score_boxes(str(args.photos / r["photo"]), np.array(r["boxes"], float)))
+            pick = int(np.argmax(s))
+        else:
+            pick = next(i for i, src in enumerate(r["sources"]) if "learned" in src)
+        win = winner(recs)
         if win != pick:
             clarity = sum(x["ranking"][0] == win for x in recs) + np.mean([x["ranking"].index(pick) for x in recs])
             cases.append((clarity, r, win, pick))
@@ -67,8 +76,9 @@ def main() -> None:
     rows = [tiles[i:i + 2] for i in range(0, len(tiles), 2)]
     width = max(sum(t.width for t in row) + 8 * (len(row) - 1) for row in rows)
     sheet = Image.new("RGB", (width, len(rows) * (TILE_H + 48) + 30), (0, 0, 0))
-    ImageDraw.Draw(sheet).text((6, 8), "procrop default: held-out sheets it loses most clearly. Green: the judges' "
-                               "winner; red: the default's pick.", fill=(255, 255, 255), font=ImageFont.load_default())
+    what = "the default's pick" if args.round == 1 else "the default's own crop"
+    ImageDraw.Draw(sheet).text((6, 8), f"procrop default, round {args.round}: held-out sheets it loses most clearly. "
+                               f"Green: the judges' winner; red: {what}.", fill=(255, 255, 255), font=ImageFont.load_default())
     y = 30
     for row in rows:
         x = 0
@@ -78,7 +88,7 @@ def main() -> None:
         y += TILE_H + 48
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, quality=82)
-    print(f"{len(cases)} losses of {len(group_by_sheet(read_jsonl(args.data)))} sheets; wrote {args.out}", file=sys.stderr)
+    print(f"{len(cases)} losses of {len(sheets)} sheets; wrote {args.out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
