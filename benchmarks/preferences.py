@@ -174,6 +174,8 @@ def main() -> None:
                     help="another preference model file (procrop prefs fit)")
     ap.add_argument("--nima", action="store_true", help="NIMA (AVA ratings) as a baseline scorer")
     ap.add_argument("--min-judges", type=int, default=3)
+    ap.add_argument("--quick", action="store_true",
+                    help="score with the default and the classic scorer only (and the box area)")
     ap.add_argument("--round", type=int, default=1,
                     help="which round of held-out sheets (2: made with procrop-preference-v1 as procrop's crop)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences.md")
@@ -193,7 +195,7 @@ def main() -> None:
     scorers: dict[str, Callable[[dict[str, Any]], np.ndarray]] = {
         f"{default.model_name} (the default, `Cropper()`)": cropper_scorer(default, args.photos)}
     for other in ("learned", "preference"):
-        if other != default.scorer_name:
+        if other != default.scorer_name and not args.quick:
             cropper = Cropper(scorer=other)
             scorers[f"{cropper.model_name} (`--scorer {other}`)"] = cropper_scorer(cropper, args.photos)
     for spec in args.preference:
@@ -205,7 +207,8 @@ def main() -> None:
         name, _, folder = spec.partition("=")
         scorers[name] = cropper_scorer(Cropper(learned_model=folder), args.photos)
     scorers["classic scorer"] = cropper_scorer(Cropper(scorer="classic"), args.photos)
-    scorers["classic scorer, no retrieval"] = cropper_scorer(Cropper(scorer="classic", reference_db=None), args.photos)
+    if not args.quick:
+        scorers["classic scorer, no retrieval"] = cropper_scorer(Cropper(scorer="classic", reference_db=None), args.photos)
     for spec in args.weights:
         name, _, file = spec.partition("=")
         scorers[name] = cropper_scorer(Cropper(scorer="classic", weights=file), args.photos)

@@ -183,6 +183,12 @@ def linked_sections() -> list[str]:
                   "\n".join(ln for ln in text if not ln.startswith("# ")).strip(), ""]
     else:
         lines += ["Not measured yet (`python benchmarks/preferences.py` writes `results/preferences.md`).", ""]
+    round2 = RESULTS / "preferences_round2.md"  # --round 2: sheets showing the preference default's own crops
+    if round2.exists():
+        text = round2.read_text(encoding="utf-8").splitlines()
+        lines += ["### Round 2: the preference default's own crops", "",
+                  "From [results/preferences_round2.md](results/preferences_round2.md):", "",
+                  "\n".join(ln for ln in text if not ln.startswith("# ")).strip(), ""]
     lines += ["## Face cuts", ""]
     cuts = RESULTS / "cuts.md"
     if cuts.exists():
