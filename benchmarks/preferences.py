@@ -137,7 +137,7 @@ def markdown(res: dict[str, Any], meta: dict[str, Any]) -> str:
     out = ["# Agreement with editors' judgements (held-out sheets)", "",
            f"`python benchmarks/preferences.py {meta['argv']}`: {meta['sheets']} held-out sheets of round "
            f"{meta.get('round', 1)} ({meta['photos']} photos of the held-out split, never used for training or selection) judged by at least "
-           f"{meta['min_judges']} judges each (brief {meta['briefs']}; the judges are an AI model acting as a photo editor, "
+           f"{meta['min_judges']} judge{'s' if meta['min_judges'] != 1 else ''} each (brief {meta['briefs']}; the judges are an AI model acting as a photo editor, "
            "see docs/judging.md). Judges agree with each other on "
            f"**{j['pairwise']:.3f}** of pairs ({j['pairs']} comparisons); each judge agrees with the majority of the "
            f"others on **{j['leave_one_out']:.3f}** (the ceiling).", "",
@@ -145,9 +145,10 @@ def markdown(res: dict[str, Any], meta: dict[str, Any]) -> str:
            "|---|---:|---:|---:|"]
     for name, r in res["scorers"].items():
         out.append(f"| {name} | {r['agreement']:.3f} | {r['pairs']} | {r['top1']:.3f} |")
-    out += ["", "The bundled reference database (the classic scorer's retrieval) holds the held-out photos too, so on "
-            "these photos retrieval can find the photo itself: the rows without retrieval are the fair comparison.",
-            "", "Each method's own crop ranked first by the judges (share of the sheets showing it):", "",
+    if any("no retrieval" in name for name in res["scorers"]):
+        out += ["", "The bundled reference database (the classic scorer's retrieval) holds the held-out photos too, so on "
+                "these photos retrieval can find the photo itself: the rows without retrieval are the fair comparison."]
+    out += ["", "Each method's own crop ranked first by the judges (share of the sheets showing it):", "",
             "| method | sheets | own crop first |", "|---|---:|---:|"]
     for name, r in res["own_first"].items():
         out.append(f"| {name} | {r['sheets']} | {r['first'] if r['first'] is not None else '-'} |")
