@@ -12,7 +12,7 @@ from procrop.candidates import CandidateConfig, photo_candidates
 from procrop.geometry import parse_ratios
 from procrop.perception.analysis import ColourStats, CompositionAnalysis, Region
 from procrop.perception.detectors import Detection
-from procrop.perception.salient import fitting_boxes
+from procrop.perception.salient import fitting_boxes, mask_subjects
 from procrop.scoring.protection import allowed_crops, mask_inside_fractions
 
 W, H = 200, 100
@@ -84,3 +84,13 @@ def test_photo_candidates_include_the_fitted_crops() -> None:
     kept = mask_inside_fractions(boxes.astype(float), np.stack([s.mask]), W, H)[0]
     assert kept.max() >= 100 / 110 - 1e-9
     assert fitting_boxes([], W, H, [(100, 100)]).shape == (0, 4)
+
+
+def test_regions_grow_from_their_core_over_the_fainter_cells_around_it() -> None:
+    sal = np.zeros((10, 20), np.float32)
+    sal[3:7, 3:7] = 0.4  # a faint object...
+    sal[4:6, 4:6] = 0.9  # ...with a confident core
+    sal[2:8, 13:19] = 0.4  # faint and no core: not a subject
+    rgb = np.zeros((10, 20, 3), np.uint8)
+    (only,) = mask_subjects(sal, rgb, [], [], W, H)
+    assert only.mask.sum() == 16 and only.box == (30.0, 30.0, 40.0, 40.0)
