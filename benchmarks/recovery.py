@@ -189,6 +189,11 @@ def linked_sections() -> list[str]:
         lines += ["### Round 2: the preference default's own crops", "",
                   "From [results/preferences_round2.md](results/preferences_round2.md):", "",
                   "\n".join(ln for ln in text if not ln.startswith("# ")).strip(), ""]
+    recheck = RESULTS / "preferences_recheck.md"  # today's default matched to the judged round-2 boxes
+    if recheck.exists():
+        text = recheck.read_text(encoding="utf-8").splitlines()
+        lines += ["From [results/preferences_recheck.md](results/preferences_recheck.md):", "",
+                  "\n".join(ln for ln in text if not ln.startswith("# ")).strip(), ""]
     lines += ["## Face cuts", ""]
     cuts = RESULTS / "cuts.md"
     if cuts.exists():
