@@ -23,7 +23,6 @@ from ..errors import ModelLoadError, require
 from .analysis import Region
 from .colour import dominant_colour_name
 from .detectors import Detection
-from .integral import IntegralMap
 
 #: The shipped head.
 HEAD_ONNX = Path(__file__).resolve().parents[1] / "resources" / "models" / "salient_head.onnx"
@@ -145,16 +144,19 @@ def fitting_boxes(subjects: list[Region], width: int, height: int, sizes: list[t
     """Crops fitted to the salient regions' masks, ``(M, 4)`` int64 ``xywh`` original pixels.
 
     For each of the :data:`FIT_REGIONS` first ``subjects`` with a mask, for all of them together,
-    and for each crop size ``(w, h)``: the position (at steps of one map cell) that keeps the most
-    of the mask, the one centring the mask's mass best among equals. A grid of positions may hold
-    no crop keeping a large subject whole; these do whenever the size can.
+    and for each crop size ``(w, h)``: the position (at steps of one map cell, the size rounded to
+    whole cells for the search) that keeps the most of the mask, the one centring the mask's mass
+    best among equals. A grid of positions may hold no crop keeping a large subject whole; these
+    do whenever the size can.
     """
     regions = [s for s in subjects if s.mask is not None][:FIT_REGIONS]
     if not regions or not sizes:
         return np.zeros((0, 4), np.int64)
     mh, mw = regions[0].mask.shape
     stack = [r.mask for r in regions] + ([np.any([r.mask for r in regions], axis=0)] if len(regions) > 1 else [])
-    integral = IntegralMap(np.stack(stack, axis=-1).astype(np.float64))
+    ii = np.zeros((mh + 1, mw + 1, len(stack)))
+    ii[1:, 1:] = np.stack(stack, axis=-1).cumsum(0).cumsum(1)
+    totals = np.maximum(ii[-1, -1], 1e-9)
     sx, sy = mw / width, mh / height
     centres = [r.centroid for r in regions]
     if len(regions) > 1:
@@ -164,13 +166,15 @@ def fitting_boxes(subjects: list[Region], width: int, height: int, sizes: list[t
     for w, h in sizes:
         if w > width or h > height:
             continue
-        xs = np.linspace(0, width - w, int(np.ceil((width - w) * sx)) + 1)
-        ys = np.linspace(0, height - h, int(np.ceil((height - h) * sy)) + 1)
-        gx, gy = (g.ravel() for g in np.meshgrid(xs, ys))
-        kept = integral.box_sum(gx * sx, gy * sy, (gx + w) * sx, (gy + h) * sy) / np.maximum(integral.totals, 1e-9)
-        for c, (cx, cy) in enumerate(centres):
-            best = kept[:, c] >= kept[:, c].max() - 1e-6
-            off = np.hypot(gx + w / 2 - cx, gy + h / 2 - cy)
-            i = int(np.argmin(np.where(best, off, np.inf)))
-            out.append((round(gx[i]), round(gy[i]), w, h))
+        cw, ch = min(mw, max(1, round(w * sx))), min(mh, max(1, round(h * sy)))
+        kept = (ii[ch:, cw:] - ii[: mh - ch + 1, cw:] - ii[ch:, : mw - cw + 1] + ii[: mh - ch + 1, : mw - cw + 1]) / totals
+        gx = np.clip(np.arange(mw - cw + 1) / sx, 0, width - w)  # (X,) left edges in pixels
+        gy = np.clip(np.arange(mh - ch + 1) / sy, 0, height - h)  # (Y,)
+        off = np.hypot(gx[None, :, None] + w / 2 - np.asarray([c[0] for c in centres]),
+                       gy[:, None, None] + h / 2 - np.asarray([c[1] for c in centres]))  # (Y, X, C)
+        best = kept >= kept.max(axis=(0, 1)) - 1e-6
+        flat = np.where(best, off, np.inf).reshape(-1, len(centres)).argmin(axis=0)
+        for i in flat:
+            yi, xi = divmod(int(i), len(gx))
+            out.append((round(gx[xi]), round(gy[yi]), w, h))
     return np.asarray(out, np.int64).reshape(-1, 4)
