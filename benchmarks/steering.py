@@ -53,7 +53,8 @@ PAIRS = {
 MARK = ("<!-- steering -->", "<!-- /steering -->")
 #: Bump when the style term changes, so cached crops are not reused.
 STYLE_VERSION = 6
-
+#: The default when the first runs were made (their names and cache keys carry no scorer).
+FORMER_DEFAULT = "procrop-learned-v1"
 
 def cropper_analysis() -> Any:
     """The analysis the cropper makes of a photo (its learned backbone feeding the salient-object
@@ -246,14 +247,14 @@ def markdown(runs: dict[str, dict[str, Any]]) -> str:
              "network's expected overlap with a professional's frame, of the top crop (what following the "
              "references costs in its eyes). Cuts: top crops keeping 2-97 % of a detected face or person. "
              "Target: at least 75 % right way for every pair.", "",
-             "| ratio | strength | pair | photos | raising set | lowering set | default | mean difference | d "
+             "| default scorer | ratio | strength | pair | photos | raising set | lowering set | default | mean difference | d "
              "| right way | ties | learned score: default / sets | cuts: default / sets |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for run in sorted(runs.values(), key=lambda r: (r["meta"]["ratio"] != "free", r["meta"]["ratio"],
-                                                   r["meta"]["strength"])):
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for run in sorted(runs.values(), key=lambda r: (r["meta"].get("scorer", FORMER_DEFAULT), r["meta"]["ratio"] != "free",
+                                                   r["meta"]["ratio"], r["meta"]["strength"])):
         m = run["meta"]
         for pair, x in run["summary"].items():
-            head = f"| {m['ratio']} | {m['strength']:g} | {pair} ({x['statistic']}) | {x['photos']} |"
+            head = f"| {m.get('scorer', FORMER_DEFAULT)} | {m['ratio']} | {m['strength']:g} | {pair} ({x['statistic']}) | {x['photos']} |"
             if not x["photos"]:
                 lines.append(head + " - | - | - | - | - | - | - | - | - |")
                 continue
@@ -268,7 +269,8 @@ def markdown(runs: dict[str, dict[str, Any]]) -> str:
               "the analysis's main subject; `fill` its box's area over the crop's; `cx` its centre from the left "
               "(fraction of the crop's width); `horizon` its height from the top (fraction of the crop's height).", "",
               "Contact sheets (the crop of each set in red; rows: 8 held-out photos): "
-              + ", ".join(f"[{r['meta']['ratio']}, strength {r['meta']['strength']:g}](results/{r['meta']['sheet']})"
+              + ", ".join(f"[{r['meta'].get('scorer', FORMER_DEFAULT)}, {r['meta']['ratio']}, strength "
+                          f"{r['meta']['strength']:g}](results/{r['meta']['sheet']})"
                           for r in runs.values() if r["meta"].get("sheet")) + ".", ""]
     return "\n".join(lines)
 
@@ -352,15 +354,19 @@ def main() -> None:
     stats = train_stats(args.photos, split["train"], args.work / "train_stats.json")
     sets = reference_sets(stats, args.per_set)
     dbs = build_sets(args.photos, sets, args.work / "sets")
+    from procrop import Cropper
+
+    scorer = Cropper(reference_db=None).model_name or "classic"  # the default the sets steer
+    former = scorer == FORMER_DEFAULT  # runs of the former default keep their cache keys and names
     parts = [sorted(map(str, dbs.values())), args.strength, STYLE_VERSION] + ([args.ratio] if args.ratio != "free" else [])
-    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps(parts + ([] if former else [scorer])).encode()).hexdigest()[:12]
     rows = crop_all(args.photos, held, dbs, args.strength, args.work / f"crops_{key}.json", args.ratio)
     rows = {f: rows[f] for f in held}
     summary = summarise(rows)
     step = max(1, len(held) // args.sheet)
     sheet_files = held[::step][: args.sheet]
-    name = f"{args.ratio.replace(':', 'x')}_s{args.strength:g}"
-    meta = {"per_set": args.per_set, "strength": args.strength, "ratio": args.ratio, "limit": args.limit,
+    name = f"{args.ratio.replace(':', 'x')}_s{args.strength:g}" + ("" if former else f"_{scorer}")
+    meta = {"scorer": scorer, "per_set": args.per_set, "strength": args.strength, "ratio": args.ratio, "limit": args.limit,
             "heldout": len(held), "sheet_photos": len(sheet_files), "sheet": f"steering_sheet_{name}.jpg", "sets": sets}
     args.out.mkdir(parents=True, exist_ok=True)
     contact_sheet(args.photos, rows, sheet_files, args.out / meta["sheet"])
