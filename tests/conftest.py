@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,19 @@ def find_shared() -> Path | None:
 
 
 SHARED = find_shared()
+
+
+@pytest.fixture(autouse=True)
+def _torch_on_one_thread():
+    """Every test starts with torch on one intra-op thread (a test or the code under test may set
+    more; the next test starts again from one). The tests' networks are tiny: on two threads
+    their training steps took 7.5x the CPU time and 6x the wall time of one thread on the shared
+    2-core machine (20 steps of test_model's overfit run: 49.7 vs 6.6 CPU-s), the second thread
+    spinning in torch's OpenMP waits. Subprocesses the tests start keep torch's own default."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    yield
 
 
 def _need_shared() -> Path:
@@ -66,16 +80,43 @@ def benchmarks_dir(shared: Path) -> Path:
     return shared / "data" / "benchmarks"
 
 
+# One cropper of each common configuration for the whole run: a Cropper holds no per-image state
+# (it is thread-safe and reusable), so sharing one is what users do; building one per test only
+# reloads the same ONNX sessions and reference data. Tests that pass other options build their own.
+
+
 @pytest.fixture(scope="session")
-def face_photos(photo_paths: list[Path]) -> list[Path]:
-    """Real photos in which the default detector finds at least one face."""
+def default_cropper():
+    """``Cropper()``: the preference default (``reference_db`` has no effect on it)."""
     from procrop import Cropper
 
-    cropper = Cropper(reference_db=None)
+    return Cropper()
+
+
+@pytest.fixture(scope="session")
+def learned_cropper():
+    """``Cropper(scorer="learned")`` (its own bundle's references, as with ``reference_db=None``)."""
+    from procrop import Cropper
+
+    return Cropper(scorer="learned")
+
+
+@pytest.fixture(scope="session")
+def classic_cropper():
+    """``Cropper(scorer="classic", reference_db=None)``: the hand-set terms, retrieval off."""
+    from procrop import Cropper
+
+    return Cropper(scorer="classic", reference_db=None)
+
+
+@pytest.fixture(scope="session")
+def face_photos(photo_paths: list[Path], classic_cropper) -> list[Path]:
+    """Real photos in which the default detector finds at least one face (the default profile's
+    YuNet, whatever the scorer: the faces do not depend on the learned backbone)."""
     found = []
     for p in photo_paths:
         if "kodak" in str(p) or "wikipedia" in str(p) or "smartcrop" in str(p):
-            if cropper.analyze(p).faces:
+            if classic_cropper.analyze(p).faces:
                 found.append(p)
     return found
 

@@ -21,8 +21,8 @@ def _disc_image(cx: float, cy: float, colour=(220, 30, 30)) -> np.ndarray:
     return img
 
 
-def test_salient_subject_found_and_described() -> None:
-    cropper = Cropper(reference_db=None)
+def test_salient_subject_found_and_described(default_cropper: Cropper) -> None:
+    cropper = default_cropper
     a = cropper.analyze(_disc_image(150, 100))
     main = a.main_subject
     assert main is not None and main.kind == "salient"
@@ -32,28 +32,28 @@ def test_salient_subject_found_and_described() -> None:
     assert "upper-left thirds point" in text and "red" in text
 
 
-def test_horizon_and_lines() -> None:
+def test_horizon_and_lines(default_cropper: Cropper) -> None:
     img = np.zeros((400, 600, 3), np.uint8)
     img[:260] = (110, 160, 225)
     img[260:] = (40, 110, 40)
-    a = Cropper(reference_db=None).analyze(img)
+    a = default_cropper.analyze(img)
     assert a.horizon is not None and abs(a.horizon.y_left - 260) < 12 and abs(a.horizon.angle) < 2
     assert "lower third" in describe(a)
     tilted = np.zeros((400, 600, 3), np.uint8)
     yy, xx = np.mgrid[0:400, 0:600]
     tilted[yy > 200 + (xx - 300) * np.tan(np.radians(-4))] = (200, 200, 200)
-    hz = Cropper(reference_db=None).analyze(tilted).horizon
+    hz = default_cropper.analyze(tilted).horizon
     assert hz is not None and 2.5 < hz.angle < 5.5  # rises to the right
 
 
-def test_no_horizon_in_noise() -> None:
+def test_no_horizon_in_noise(default_cropper: Cropper) -> None:
     img = np.random.default_rng(0).integers(0, 255, (300, 400, 3), dtype=np.uint8)
-    assert Cropper(reference_db=None).analyze(img).horizon is None
+    assert default_cropper.analyze(img).horizon is None
 
 
-def test_real_face_photo_described(photo_paths: list[Path]) -> None:
+def test_real_face_photo_described(photo_paths: list[Path], default_cropper: Cropper) -> None:
     kodak = next(p for p in photo_paths if p.name == "kodim15.jpg")
-    a = Cropper(reference_db=None).analyze(kodak)
+    a = default_cropper.analyze(kodak)
     assert len(a.faces) == 1
     x, y, w, h = a.faces[0].box
     assert 0 <= x and x + w <= a.width and w > 0.2 * a.width  # a close portrait

@@ -19,7 +19,7 @@ RATIOS = ["free", "original", "1:1", "4:5", "16:9", "9:16", "3:2", "1080x1350"]
 
 @pytest.fixture(scope="module", params=["learned", "classic"])
 def cropper(request: pytest.FixtureRequest) -> Cropper:
-    return Cropper(scorer=request.param, reference_db=None)
+    return request.getfixturevalue(f"{request.param}_cropper")  # Cropper(scorer=..., reference_db=None)
 
 
 @pytest.fixture(scope="module")
@@ -122,13 +122,13 @@ def test_inputs_path_pil_array_agree(cropper: Cropper, sample: list[Path]) -> No
         assert iou_matrix(a[None], b[None])[0, 0] > 0.8  # decoding differs slightly, not the answer
 
 
-def test_subject_is_kept_and_placed() -> None:
+def test_subject_is_kept_and_placed(classic_cropper: Cropper) -> None:
     """A bright subject near the left edge of a plain frame: every square crop keeps it whole."""
     img = np.full((400, 900, 3), 90, np.uint8)
     img[:, :, 2] = 110
     yy, xx = np.mgrid[0:400, 0:900]
     img[(xx - 150) ** 2 + (yy - 200) ** 2 < 60**2] = (230, 30, 30)
-    result = Cropper(scorer="classic", reference_db=None).process(img, ["1:1", "16:9"], top_k=3)
+    result = classic_cropper.process(img, ["1:1", "16:9"], top_k=3)
     for c in result.crops:
         x, y, w, h = c.box
         assert x <= 90 and x + w >= 210 and y <= 140 and y + h >= 260
@@ -137,14 +137,14 @@ def test_subject_is_kept_and_placed() -> None:
     assert 0.2 < u < 0.7  # off the edge: on a third or centred
 
 
-def test_horizon_lands_on_a_third() -> None:
+def test_horizon_lands_on_a_third(classic_cropper: Cropper) -> None:
     """Sky over sea with a level horizon through the middle: 16:9 crops move it off-centre."""
     img = np.zeros((600, 600, 3), np.uint8)
     img[:300] = (120, 170, 230)
     img[300:] = (20, 60, 90)
     rng = np.random.default_rng(1)
     img[300:] = np.clip(img[300:] + rng.integers(-8, 8, (300, 600, 3)), 0, 255).astype(np.uint8)
-    result = Cropper(scorer="classic", reference_db=None).process(img, ["16:9"], top_k=1)
+    result = classic_cropper.process(img, ["16:9"], top_k=1)
     assert result.analysis.horizon is not None
     assert abs(result.analysis.horizon.y_left - 300) < 15
     x, y, w, h = result.crops[0].box
@@ -225,12 +225,12 @@ def test_no_raw_pillow_warning_for_large_images(tmp_path) -> None:
     assert (loaded.width, loaded.height) == (10000, 9500)
 
 
-def test_score_box_explains_any_box_like_a_returned_crop() -> None:
+def test_score_box_explains_any_box_like_a_returned_crop(default_cropper: Cropper) -> None:
     """A returned crop, scored again through score_box, gets the same score, terms and reason."""
     from procrop import Cropper
 
     photo = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
-    cropper = Cropper(reference_db=None)
+    cropper = default_cropper
     result = cropper.process(str(photo), ["1:1"], top_k=1)
     best = result.crops[0]
     ctx = cropper.prepare(str(photo))
@@ -241,7 +241,7 @@ def test_score_box_explains_any_box_like_a_returned_crop() -> None:
     assert abs(again.confidence - best.confidence) < 1e-9
 
 
-def test_near_full_crops_are_not_shaved() -> None:
+def test_near_full_crops_are_not_shaved(default_cropper: Cropper) -> None:
     """A crop within 4 % of the largest box of its ratio is that box (beach 1:1 was [20, 0, 502, 502])."""
     from procrop.candidates import fill_near_full
     from procrop.geometry import parse_ratio
@@ -251,5 +251,6 @@ def test_near_full_crops_are_not_shaved() -> None:
     assert out[0].tolist() == [15, 0, 512, 512]  # grown about its centre: holds all it held
     assert out[1:].tolist() == boxes[1:].tolist()  # 94 %, already full, small: kept
     assert fill_near_full(np.array([[5, 3, 750, 500]]), 768, 512, parse_ratio("free")).tolist() == [[0, 0, 768, 512]]
-    result = Cropper().process(str(Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"), "1:1", top_k=1)
+    beach = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
+    result = default_cropper.process(str(beach), "1:1", top_k=1)
     assert result.crops[0].box[2:] == (512, 512)

@@ -24,8 +24,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def cropper() -> Cropper:
-    return Cropper(scorer="learned")
+def cropper(learned_cropper: Cropper) -> Cropper:
+    return learned_cropper  # Cropper(scorer="learned")
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +56,14 @@ def test_learned_scorer_is_the_shipped_learned_model(cropper: Cropper) -> None:
     assert Cropper(scorer="classic").model_name is None
 
 
-def test_learned_default_recovers_professional_frames(cropper: Cropper, heldout: list[Path]) -> None:
+def test_learned_default_recovers_professional_frames(cropper: Cropper, heldout: list[Path],
+                                                      classic_cropper: Cropper) -> None:
     """Held-out professional photos (no reference or training example of theirs) shrunk into
     blurred-cover canvases: the default free crop finds the photographer's frame."""
     from procrop.imaging.load import load_image
 
     rng = np.random.default_rng(3)
-    classic = Cropper(scorer="classic", reference_db=None)
+    classic = classic_cropper  # Cropper(scorer="classic", reference_db=None)
     ious, classic_ious = [], []
     for p in heldout:
         canvas, frame = letterbox(load_image(p, 640).pixels, rng)

@@ -35,9 +35,9 @@ def _features(cropper: Cropper, photo: Path, boxes: list[tuple[int, int, int, in
     return {name: f[:, k] for k, name in enumerate(FEATURE_NAMES)}
 
 
-def test_features_see_a_subject_cut_at_the_edge(tmp_path: Path):
+def test_features_see_a_subject_cut_at_the_edge(tmp_path: Path, default_cropper: Cropper):
     photo = _disc_photo(tmp_path / "disc.png")
-    cropper = Cropper()
+    cropper = default_cropper
     whole, cut, empty, full = (200, 40, 260, 240), (300, 40, 160, 240), (0, 40, 200, 240), (0, 0, 480, 320)
     f = _features(cropper, photo, [whole, cut, empty, full])
     assert f["uncropped"].tolist() == [0, 0, 0, 1]
@@ -147,14 +147,15 @@ def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path):
     assert again.exit_code == 0, again.output
 
 
-def test_the_default_is_the_shipped_preference_model_and_still_recovers_frames(photos_dir: Path):
+def test_the_default_is_the_shipped_preference_model_and_still_recovers_frames(photos_dir: Path,
+                                                                               default_cropper: Cropper):
     """``Cropper()`` is the preference scorer (fitted on >= 1000 judged sheets); on held-out
     professional photos shrunk into blurred-cover canvases its free crop still finds the
     photographer's frame (the recovery objective it was fitted with)."""
     from procrop.imaging.load import load_image
     from test_learned import letterbox
 
-    cropper = Cropper()
+    cropper = default_cropper  # Cropper()
     meta = PreferenceModel.load().meta
     assert cropper.scorer_name == "preference" and cropper.model_name == meta["name"] == "procrop-preference-v1"
     assert meta["sheets"] >= 1000 and meta["brief"] == ["judging-v1"] and meta["canvases"] > 0

@@ -354,9 +354,10 @@ def test_bundled_database(manifest: list[dict[str, str]]) -> None:
     assert all(not os.path.isabs(it["source"]) for it in db.items)
 
 
-def test_cropper_uses_bundled_db_by_default_and_a_users_db(small_db: tuple[Path, list[Path]], photo_paths: list[Path]) -> None:
+def test_cropper_uses_bundled_db_by_default_and_a_users_db(small_db: tuple[Path, list[Path]], photo_paths: list[Path],
+                                                            default_cropper: Cropper) -> None:
     photo = photo_paths[7]
-    learned = Cropper().process(photo, "1:1")  # the learned default retrieves from its own bundle
+    learned = default_cropper.process(photo, "1:1")  # Cropper(): retrieves from its own bundle
     assert learned.references and "learned" in learned.crops[0].terms
     default = Cropper(scorer="classic").process(photo, "1:1")
     assert default.references and "retrieval" in default.crops[0].terms

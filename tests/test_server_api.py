@@ -49,8 +49,8 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
 
 
 @pytest.fixture(scope="module")
-def cropper() -> Cropper:
-    return Cropper()
+def cropper(default_cropper: Cropper) -> Cropper:
+    return default_cropper  # Cropper(), shared with the other tests
 
 
 @pytest.fixture(scope="module")

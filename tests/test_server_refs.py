@@ -25,8 +25,8 @@ from test_style import scene  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def cropper() -> Cropper:
-    return Cropper()
+def cropper(default_cropper: Cropper) -> Cropper:
+    return default_cropper  # Cropper(), shared with the other tests
 
 
 @pytest.fixture(scope="module")
