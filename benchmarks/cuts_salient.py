@@ -258,7 +258,6 @@ def main() -> None:
                     help="train: the training photos the head's command cached (for tuning, never reported)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     ap.add_argument("--threshold", type=float, help="the head's mask threshold (tuning; default: the shipped one)")
-    ap.add_argument("--grow", type=float, help="the level regions grow to from it (tuning; default: the shipped one)")
     args = ap.parse_args()
     METHODS[:] = [m for m in METHODS if m in args.methods]
     PEERS[:] = [p for p in PEERS if p in METHODS]
@@ -266,10 +265,6 @@ def main() -> None:
         import procrop.perception.salient as salient
 
         salient.THRESHOLD = args.threshold
-    if args.grow is not None:
-        import procrop.perception.salient as salient
-
-        salient.GROW = args.grow
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     import subprocess

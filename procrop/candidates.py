@@ -17,7 +17,6 @@ import numpy as np
 from .errors import UsageError
 from .geometry import AspectRatio, largest_box, largest_size, ratio_error_px, ratio_label, size_for_short_side
 from .perception.analysis import CompositionAnalysis
-from .perception.salient import fitting_boxes
 
 
 @dataclass(frozen=True)
@@ -202,8 +201,7 @@ def _free_sizes(width: int, height: int, config: CandidateConfig) -> list[tuple[
 def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: CandidateConfig) -> np.ndarray:
     """All candidate boxes ``(N, 4)`` of one ratio for a photo: the grid, crops anchored on its
     faces (each, and all together), its two main salient subjects and its three most important
-    people, animals or objects, the largest box of the ratio, and crops fitted to the salient
-    regions' masks (:func:`~procrop.perception.salient.fitting_boxes`)."""
+    people, animals or objects, and the largest box of the ratio."""
     W, H = analysis.width, analysis.height
     boxes = [generate_candidates(W, H, ratio, config)]
     anchors = [f.box for f in analysis.faces]
@@ -221,7 +219,6 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
         boxes.append(anchored_candidates(W, H, ratio, anchors, config))
     if resolved.value is not None:
         boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
-        boxes.append(fitting_boxes(analysis.subjects, W, H, candidate_sizes(W, H, resolved.value, config)))
     return unique_boxes(np.concatenate(boxes, axis=0))
 
 

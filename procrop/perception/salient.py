@@ -5,9 +5,8 @@ parameters distilled from U²-Netp, see :mod:`procrop.model.salient_head`, rebui
 ``python -m procrop.training.saliency``) on the learned scorer's backbone maps (``c3``, ``c4``,
 ``c5`` of the photo squashed to 256 x 256), giving each cell's probability of belonging to a
 salient object over the whole frame. :func:`mask_subjects` turns that map into subjects with
-extent: the connected regions above :data:`THRESHOLD`, grown over the cells above :data:`GROW`,
-each named by the detection (person, animal, COCO object) that overlaps it most; a detection the
-head missed becomes a region of its box. :func:`fitting_boxes` gives crops that keep them whole.
+extent: the connected regions above :data:`THRESHOLD`, each named by the detection (person, animal,
+COCO object) that overlaps it most; a detection the head missed becomes a region of its box.
 """
 
 from __future__ import annotations
@@ -28,18 +27,12 @@ from .detectors import Detection
 HEAD_ONNX = Path(__file__).resolve().parents[1] / "resources" / "models" / "salient_head.onnx"
 #: Probability above which a map cell is part of a salient object (the teacher's own cut).
 THRESHOLD = 0.5
-#: A region extends from its cells above :data:`THRESHOLD` over the connected cells above this
-#: (hysteresis: the head's maps fade out before an object's edge). Chosen on training photos
-#: (``benchmarks/cuts_salient.py --part train --limit 100``: 41 avoidable cuts of 312 at 0.5, 36 at 0.3).
-GROW = 0.3
 #: Regions smaller than this share of the frame are noise, not subjects.
 MIN_AREA = 0.004
 #: A detection names a region when this share of the region lies in its box, or of its box in the region.
 NAMES_AT = 0.3
 #: Most salient regions kept as subjects.
 MAX_REGIONS = 6
-#: Most salient regions that :func:`fitting_boxes` fits crops to.
-FIT_REGIONS = 4
 
 
 class SalientHead:
@@ -101,8 +94,8 @@ def mask_subjects(
     """Subjects from the head's map ``sal`` ``(mh, mw)``: faces first (as :func:`.subjects.find_subjects`
     gives them), then the salient regions, largest share of saliency first.
 
-    Each region is a connected component of ``sal >= GROW`` holding a cell ``>= THRESHOLD``
-    (8-connected, at least :data:`MIN_AREA` of the frame) with its ``mask``; the detection (``detections``: people, animals,
+    Each region is a connected component of ``sal >= THRESHOLD`` (8-connected, at least
+    :data:`MIN_AREA` of the frame) with its ``mask``; the detection (``detections``: people, animals,
     objects, most important first) overlapping it most names it (``label``). A confident detection
     no region overlaps is added as a region of its box, so a subject the head missed stays.
     """
@@ -113,10 +106,8 @@ def mask_subjects(
     total = float(sal.sum()) or 1.0
     out = [Region(f.box, (f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2), box_mass(sal, f.box, 1 / sx, 1 / sy) / total,
                   "face") for f in sorted(faces, key=lambda d: -d.box[2] * d.box[3])]
-    core = sal >= THRESHOLD
-    n, labels = cv2.connectedComponents((sal >= min(GROW, THRESHOLD)).astype(np.uint8), connectivity=8)
-    seeded = set(np.unique(labels[core]).tolist()) - {0}
-    masks = [m for m in (labels == i for i in sorted(seeded)) if m.sum() >= MIN_AREA * mh * mw]
+    n, labels = cv2.connectedComponents((sal >= THRESHOLD).astype(np.uint8), connectivity=8)
+    masks = [m for m in (labels == i for i in range(1, n)) if m.sum() >= MIN_AREA * mh * mw]
     named: list[str] = [""] * len(masks)
     used: set[int] = set()
     boxes = [np.zeros((mh, mw), bool) for _ in detections]
@@ -138,43 +129,3 @@ def mask_subjects(
             regions.append(_region(sal, small_rgb, boxes[j], total, sx, sy, d.label or d.kind))
     regions.sort(key=lambda r: -r.mass)
     return out + regions[:MAX_REGIONS]
-
-
-def fitting_boxes(subjects: list[Region], width: int, height: int, sizes: list[tuple[int, int]]) -> np.ndarray:
-    """Crops fitted to the salient regions' masks, ``(M, 4)`` int64 ``xywh`` original pixels.
-
-    For each of the :data:`FIT_REGIONS` first ``subjects`` with a mask, for all of them together,
-    and for each crop size ``(w, h)``: the position (at steps of one map cell, the size rounded to
-    whole cells for the search) that keeps the most of the mask, the one centring the mask's mass
-    best among equals. A grid of positions may hold no crop keeping a large subject whole; these
-    do whenever the size can.
-    """
-    regions = [s for s in subjects if s.mask is not None][:FIT_REGIONS]
-    if not regions or not sizes:
-        return np.zeros((0, 4), np.int64)
-    mh, mw = regions[0].mask.shape
-    stack = [r.mask for r in regions] + ([np.any([r.mask for r in regions], axis=0)] if len(regions) > 1 else [])
-    ii = np.zeros((mh + 1, mw + 1, len(stack)))
-    ii[1:, 1:] = np.stack(stack, axis=-1).cumsum(0).cumsum(1)
-    totals = np.maximum(ii[-1, -1], 1e-9)
-    sx, sy = mw / width, mh / height
-    centres = [r.centroid for r in regions]
-    if len(regions) > 1:
-        mass = np.asarray([r.mass for r in regions]) + 1e-9
-        centres.append(tuple(np.average(np.asarray(centres), axis=0, weights=mass)))
-    out = []
-    for w, h in sizes:
-        if w > width or h > height:
-            continue
-        cw, ch = min(mw, max(1, round(w * sx))), min(mh, max(1, round(h * sy)))
-        kept = (ii[ch:, cw:] - ii[: mh - ch + 1, cw:] - ii[ch:, : mw - cw + 1] + ii[: mh - ch + 1, : mw - cw + 1]) / totals
-        gx = np.clip(np.arange(mw - cw + 1) / sx, 0, width - w)  # (X,) left edges in pixels
-        gy = np.clip(np.arange(mh - ch + 1) / sy, 0, height - h)  # (Y,)
-        off = np.hypot(gx[None, :, None] + w / 2 - np.asarray([c[0] for c in centres]),
-                       gy[:, None, None] + h / 2 - np.asarray([c[1] for c in centres]))  # (Y, X, C)
-        best = kept >= kept.max(axis=(0, 1)) - 1e-6
-        flat = np.where(best, off, np.inf).reshape(-1, len(centres)).argmin(axis=0)
-        for i in flat:
-            yi, xi = divmod(int(i), len(gx))
-            out.append((round(gx[xi]), round(gy[yi]), w, h))
-    return np.asarray(out, np.int64).reshape(-1, 4)

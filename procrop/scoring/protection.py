@@ -14,24 +14,18 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    leave an eye out, or put the eye line outside the upper part of the frame (:data:`EYE_LINE`),
    are dropped, and then, when some crop keeps it too, those that cut the mouth: forehead and
    chin are cut, never the eyes (a face other than the largest may be left out altogether);
-3. **salient objects whole** (subjects with a mask, from the salient-object head, most salient
+3. **cut it cleanly**: when no allowed crop can keep it whole, crops whose edges run through the
+   wrong place are dropped: for a person, a horizontal edge through the head or neck, the knees or
+   the ankles (joint bands from body keypoints when a pose estimator ran, else from the box's
+   proportions), or a vertical edge through the middle of the body; for an animal or an object,
+   any edge through the middle half of its extent;
+4. **salient objects whole** (subjects with a mask, from the salient-object head, most salient
    first): the share of each mask inside each crop is measured (:func:`mask_inside_fractions`);
    when some allowed crop keeps the object whole (:data:`MASK_KEPT` of its mask), every crop that
-   cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped; when
-   none does but one keeps most of it (:data:`MASK_NEAR`: a large subject in a narrow ratio), the
-   crops keeping clearly less than that one (:data:`MASK_SLACK`) are dropped;
-4. **together or not at all**: two salient objects of comparable weight close to each other (two
+   cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped;
+5. **together or not at all**: two salient objects of comparable weight close to each other (two
    cyclists, a boat and its reflection) that some allowed crop keeps whole together are not split
-   by a crop that keeps one and leaves the other out;
-5. **cut it cleanly**: for a person, animal or object no allowed crop can keep whole, crops whose
-   edges run through the wrong place are dropped: for a person, a horizontal edge through the head
-   or neck, the knees or the ankles (joint bands from body keypoints when a pose estimator ran,
-   else from the box's proportions), or a vertical edge through the middle of the body; for an
-   animal or an object, any edge through the middle half of its extent. Except for an edge
-   across a person's joints (applied before rule 3), these come after the masks and spare the
-   crops that keep whole a salient object lying in the detection (:data:`OWN_MASK`): a detection
-   too big for the ratio is often the object of a salient region a crop can keep whole (a mask is
-   tighter than a box), and the box rules, run first, dropped every such crop.
+   by a crop that keeps one and leaves the other out.
 
 A salient object pressed against a crop edge is not a rule here: as a hard filter it dropped the
 photographer's own frame whenever the subject touched the frame (:func:`edge_pressure` measures it
@@ -61,13 +55,6 @@ EYE_LINE = (0.18, 0.5)
 
 #: Shares of a salient object's mask inside a crop that count as "kept whole" and "left out".
 MASK_KEPT, MASK_OUT = 0.95, 0.05
-#: When no allowed crop keeps a salient object whole but one keeps at least :data:`MASK_NEAR` of
-#: it (a large subject in a narrow ratio), the crops keeping more than :data:`MASK_OUT` but
-#: :data:`MASK_SLACK` less than the best are dropped: as much of it as the ratio allows, or none.
-MASK_NEAR, MASK_SLACK = 0.8, 0.02
-#: A salient object with this share of its mask inside a detection's box is that detection's: a
-#: crop keeping it whole is exempt from the detection's box rules (rule 5).
-OWN_MASK = 0.5
 #: Salient objects with less of the photo's saliency than this are not protected.
 MIN_MASS = 0.04
 #: Two salient objects form a group when their boxes are this close (share of the photo's long
@@ -118,30 +105,16 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
                     bad &= inside > LEFT_OUT
                 if (allowed & ~bad).any():
                     allowed &= ~bad
-    too_big = []
     for subject in analysis.subjects_to_keep:
         inside = inside_fractions(b, [subject.box])[0]
         if (inside[allowed] >= KEPT).any():
             allowed = _keep_whole(allowed, inside)
-        elif subject.kind == "person":
-            across, down = _person_cuts(b, subject)
-            allowed = _unless_empty(allowed, across)  # never an edge across a person's joints
-            too_big.append((subject, [down]))
         else:
-            too_big.append((subject, list(_object_cuts(b, subject))))
-    # the masks before the other box rules of rule 5 (see the module docstring)
-    chosen = salient_objects(analysis)
-    masks = np.stack([analysis.subjects[i].mask for i in chosen]) if chosen else np.zeros((0, 1, 1), bool)
-    inside_masks = mask_inside_fractions(b, masks, analysis.width, analysis.height)
-    allowed = _protect_masks(analysis, allowed, chosen, inside_masks)
-    for subject, rules in too_big:
-        # a crop keeping whole a salient object that lies in this detection keeps what it found
-        own = mask_inside_fractions(np.asarray([subject.box], np.float64), masks, analysis.width,
-                                    analysis.height)[:, 0] >= OWN_MASK
-        exempt = (inside_masks[own] >= MASK_KEPT).any(axis=0)
-        for bad in rules:  # each rule on its own: a narrow crop may have to cut down a body
-            allowed = _unless_empty(allowed, bad & ~exempt)
-    return allowed
+            cut_rules = _person_cuts(b, subject) if subject.kind == "person" else _object_cuts(b, subject)
+            for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
+                if (allowed & ~bad).any():
+                    allowed &= ~bad
+    return _protect_masks(b, analysis, allowed)
 
 
 def mask_inside_fractions(boxes: np.ndarray, masks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -176,23 +149,21 @@ def salient_objects(analysis: CompositionAnalysis) -> list[int]:
     return sorted(found, key=lambda i: -analysis.subjects[i].mass)
 
 
-def _protect_masks(analysis: CompositionAnalysis, allowed: np.ndarray, chosen: list[int],
-                   inside: np.ndarray) -> np.ndarray:
-    """Rules 3 and 4 of the module docstring, for the salient objects ``chosen`` (indices into
-    ``analysis.subjects``) with ``inside`` their ``(K, N)`` shares inside each crop."""
+def _protect_masks(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.ndarray) -> np.ndarray:
+    """Rules 4 and 5 of the module docstring."""
+    chosen = salient_objects(analysis)
     if not chosen:
         return allowed
     W, H = analysis.width, analysis.height
-    for row in inside:  # 3. whole, or left out; else as much of it as any crop keeps
-        best = float(row[allowed].max()) if allowed.any() else 0.0
-        if best >= MASK_KEPT:
+    masks = np.stack([analysis.subjects[i].mask for i in chosen])
+    inside = mask_inside_fractions(b, masks, W, H)
+    for row in inside:  # 4. whole, or left out
+        if (row[allowed] >= MASK_KEPT).any():
             allowed &= ~((row > MASK_OUT) & (row < MASK_KEPT))
-        elif best >= MASK_NEAR:
-            allowed &= ~((row > MASK_OUT) & (row < best - MASK_SLACK))
     whole, out = inside >= MASK_KEPT, inside <= MASK_OUT
     subjects = [analysis.subjects[i] for i in chosen]
     gap = GROUP_GAP * max(W, H)
-    for i in range(len(chosen)):  # 4. groups
+    for i in range(len(chosen)):  # 5. groups
         for j in range(i + 1, len(chosen)):
             a, c = subjects[i], subjects[j]
             if min(a.mass, c.mass) < GROUP_WEIGHT * max(a.mass, c.mass) or _box_gap(a.box, c.box) > gap:
@@ -223,11 +194,6 @@ def edge_pressure(boxes: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.nd
     bottom = np.where(b[:, 1] + b[:, 3] < H - 0.5, my, 0.0)
     inner = np.stack([b[:, 0] + left, b[:, 1] + top, b[:, 2] - left - right, b[:, 3] - top - bottom], axis=1)
     return full - mask_inside_fractions(inner, masks, W, H)
-
-
-def _unless_empty(allowed: np.ndarray, bad: np.ndarray) -> np.ndarray:
-    """``allowed`` without the ``bad`` crops, unless that leaves none."""
-    return allowed & ~bad if (allowed & ~bad).any() else allowed
 
 
 def _keep_whole(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:
