@@ -38,10 +38,10 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from procrop.model.checkpoint import save_checkpoint
-    from procrop.model.config import PRESETS, ModelConfig
-    from procrop.model.export import _ExportGraph, example_inputs, export_onnx
-    from procrop.model.network import build_model
+    from procrop.model.paper.checkpoint import save_checkpoint
+    from procrop.model.paper.config import PRESETS, ModelConfig
+    from procrop.model.paper.export import _ExportGraph, example_inputs, export_onnx
+    from procrop.model.paper.network import build_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -2,7 +2,7 @@
 
     python benchmarks/boxsets_check.py [--photos ../shared/data/photos] [--per-fill 40] [--seed 0]
 
-The learned box scorer is trained on canvases made by :func:`procrop.training.boxsets.draw_canvas`
+The learned box scorer is trained on canvases made by :func:`procrop.training.scorer.boxsets.draw_canvas`
 (a professional photo shrunk into a wider canvas, the surroundings filled by one of
 :data:`procrop.weaklabels.outpaint.TRAINING_FILLS`, then geometric and photometric augmentation);
 the label is the photo's frame. If the fill left a visible seam, the scorer could learn "find the
@@ -18,7 +18,7 @@ them), and reports per fill:
 * ``seam line ratio``: median over canvases of the gradient across the frame's edge divided by the
   gradient across parallel lines 6 px either side (about 1: no seam line);
 * ``label / frame area``: the training label (the frame normalised to the canvas, float32, as
-  :func:`~procrop.training.boxsets.photo_records` stores it) scaled back to pixels, over the frame's
+  :func:`~procrop.training.scorer.boxsets.photo_records` stores it) scaled back to pixels, over the frame's
   area in the canvas spec: labels are the frames, so it must be exactly 1.
 
 Writes ``benchmarks/results/boxsets_check.md`` (the table and what it means) and
@@ -46,7 +46,7 @@ from recovery import COVERAGES, RATIOS, canvas_geometry, fill_canvas
 from recovery import FILLS as BENCHMARK_FILLS
 
 from procrop.imaging.load import load_image
-from procrop.training.boxsets import SELF_EVERY, BoxSetOptions, draw_canvas
+from procrop.training.scorer.boxsets import SELF_EVERY, BoxSetOptions, draw_canvas
 from procrop.weaklabels.outpaint import TRAINING_FILLS
 from procrop.weaklabels.seam import seam_report
 
@@ -203,7 +203,7 @@ def report(rows: list[dict], meta: dict) -> str:
         "",
         (f"`python benchmarks/boxsets_check.py --per-fill {meta['per_fill']} --seed {meta['seed']}` "
         f"({meta['photos']} train-split photos, one canvas per photo and fill, {meta['seconds']:.0f} s). "
-        "Training fills are drawn by `procrop.training.boxsets.draw_canvas` (geometric and photometric "
+        "Training fills are drawn by `procrop.training.scorer.boxsets.draw_canvas` (geometric and photometric "
         "augmentation included, as training sees them); the recovery benchmark's fills by "
         "`benchmarks/recovery.py`'s `canvas_geometry` and `fill_canvas` (no augmentation, as the benchmark "
         "makes them). Examples: [boxsets_fills.png](boxsets_fills.png)."),

@@ -10,7 +10,7 @@ On the held-out photos of ``benchmarks/split.json`` (whole sources the head neve
 * ``centre``, ``smartcrop``, ``vips-attention`` as in :mod:`cuts`.
 
 References: **salient objects** are the connected regions of the teacher's mask (U²-Netp, the
-same fused map the head was distilled from, :class:`procrop.training.saliency_data.Teacher`, read
+same fused map the head was distilled from, :class:`procrop.training.scorer.saliency_data.Teacher`, read
 from the training command's held-out cache when there) at >= 0.5, each at least 0.5 % of the frame.
 A case is one object in one photo at one ratio; it is **avoidable** when some box of the ratio
 (positions every 1 % of the short side, the largest size and 0.9 ... 0.3 of it) keeps it whole
@@ -38,7 +38,7 @@ import numpy as np
 
 from cuts_common import SCALES, Methods, avoidable, is_cut, largest, load_rgb, ratio_value, shares
 from procrop.scoring.protection import mask_inside_fractions
-from procrop.training.saliency_data import LOAD_SIDE, Teacher, photo_key
+from procrop.training.scorer.saliency_data import LOAD_SIDE, Teacher, photo_key
 
 RATIOS = ["1:1", "4:5", "16:9", "9:16"]
 METHODS = ["procrop", "procrop-cues", "procrop-classic", "centre", "smartcrop", "vips-attention"]

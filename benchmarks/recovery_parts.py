@@ -129,8 +129,8 @@ def untrained_bundle(out_dir: Path) -> Path | None:
     try:
         import torch
 
-        from procrop.model.boxnet import BoxNet
-        from procrop.model.boxnet_export import export_bundle
+        from procrop.model.scorer.boxnet import BoxNet
+        from procrop.model.scorer.boxnet_export import export_bundle
 
         torch.manual_seed(0)
         return export_bundle(BoxNet().eval(), out_dir / "untrained", None, {"name": "untrained"})

@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from procrop.training import boxsets
-from procrop.training.boxsets import BoxSetOptions, build_boxsets, photo_records, read_boxsets, write_shard
+from procrop.training.scorer import boxsets
+from procrop.training.scorer.boxsets import BoxSetOptions, build_boxsets, photo_records, read_boxsets, write_shard
 
 MAPS = {"c3": (32, 32, 32), "c4": (96, 16, 16), "c5": (1280, 8, 8)}
 FAST = BoxSetOptions(canvases=2, photo_side=(200, 260))

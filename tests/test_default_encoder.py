@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 from typer.testing import CliRunner  # noqa: E402
 
 from procrop.cli.app import app  # noqa: E402
-from procrop.model.config import Config  # noqa: E402
+from procrop.model.paper.config import Config  # noqa: E402
 from procrop.retrieval import ReferenceDB  # noqa: E402
 
 from test_model import make_synthetic_set  # noqa: E402

@@ -47,9 +47,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pytest.importorskip("torch")
     from test_model import make_synthetic_set, tiny_config
 
-    from procrop.model.checkpoint import save_checkpoint
-    from procrop.model.export import export_onnx
-    from procrop.model.network import build_model
+    from procrop.model.paper.checkpoint import save_checkpoint
+    from procrop.model.paper.export import export_onnx
+    from procrop.model.paper.network import build_model
 
     root = tmp_path_factory.mktemp("eval")
     make_synthetic_set(root / "data")
@@ -87,7 +87,7 @@ def test_rows_are_named_uniquely_and_record_what_they_ran(models: dict[str, Path
 
 
 def test_an_onnx_model_and_a_learned_bundle_are_evaluated(models: dict[str, Path], tmp_path: Path) -> None:
-    from procrop.model.runtime import DEFAULT_BUNDLE
+    from procrop.model.scorer.runtime import DEFAULT_BUNDLE
 
     r = _eval("-b", "gaicd-v2", "-d", str(models["data"]), "-m", f"model:{models['onnx']}",
               "-m", f"learned:{DEFAULT_BUNDLE}", "-m", "default", "-o", str(tmp_path / "r"), "-q")

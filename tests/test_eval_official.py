@@ -95,8 +95,8 @@ def test_cpc_targets_use_the_mean_vote(tmp_path: Path) -> None:
     """Means 3, 1, 2.33, 0.33 against sums 9, 3, 7, 1: with good_thresh 2.0 the official targets
     are views 0 and 2 (the sum would add view 1)."""
     from procrop.data import read_cpc
-    from procrop.model.config import Config
-    from procrop.training.samples import select_good
+    from procrop.model.paper.config import Config
+    from procrop.training.paper.samples import select_good
 
     write_cpc(tmp_path)
     s = read_cpc(tmp_path).samples[0]
@@ -288,8 +288,8 @@ def narrow_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def save_tiny(path: Path, ref_dim: int, reference_db: str = "default") -> Path:
-    from procrop.model.checkpoint import save_checkpoint
-    from procrop.model.network import build_model
+    from procrop.model.paper.checkpoint import save_checkpoint
+    from procrop.model.paper.network import build_model
     from tests.test_model import tiny_config
 
     cfg = tiny_config(ref_dim=ref_dim).replace(train={"reference_db": reference_db})
@@ -329,8 +329,8 @@ def test_evaluate_for_selection(narrow_db: tuple[Path, Path], tmp_path: Path) ->
 
     from procrop.evaluation.evaluate import make_method
     from procrop.evaluation.selection import evaluate_for_selection
-    from procrop.model.checkpoint import load_model
-    from procrop.model.predictor import NeuralCropper
+    from procrop.model.paper.checkpoint import load_model
+    from procrop.model.paper.predictor import NeuralCropper
 
     flms = tmp_path / "flms"
     (flms / "image").mkdir(parents=True)
@@ -346,7 +346,7 @@ def test_evaluate_for_selection(narrow_db: tuple[Path, Path], tmp_path: Path) ->
     # an in-memory predictor, as a trainer holds it: evaluated in eval mode, its mode restored
     db, _ = narrow_db
     model, state = load_model(save_tiny(tmp_path / "m.pt", ref_dim=6), device="cpu")
-    from procrop.model.checkpoint import config_of
+    from procrop.model.paper.checkpoint import config_of
 
     model.train()
     pred = NeuralCropper(model, config_of(state), str(db))

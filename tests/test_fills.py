@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from procrop.errors import UsageError
 from procrop.imaging.load import load_image
-from procrop.training import boxsets
-from procrop.training.boxsets import SELF_EVERY, BoxSetOptions, draw_canvas
+from procrop.training.scorer import boxsets
+from procrop.training.scorer.boxsets import SELF_EVERY, BoxSetOptions, draw_canvas
 from procrop.weaklabels.canvas import CANVAS_RATIOS, CanvasSpec, sample_canvas
 from procrop.weaklabels.outpaint import BACKENDS, TRAINING_FILLS, Outpainter, create_outpainter
 

@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from procrop.errors import ModelLoadError  # noqa: E402
-from procrop.model.config import Config  # noqa: E402
+from procrop.model.paper.config import Config  # noqa: E402
 
 D, ENC, DEC, Q, K, T = 64, 1, 2, 8, 2, 4
 
@@ -94,8 +94,8 @@ def write(path: Path, shapes: dict[str, tuple[int, ...]]) -> dict[str, torch.Ten
 
 
 def test_import_official_procrop(tmp_path: Path) -> None:
-    from procrop.model.checkpoint import load_model
-    from procrop.model.importers import import_checkpoint
+    from procrop.model.paper.checkpoint import load_model
+    from procrop.model.paper.importers import import_checkpoint
 
     src = write(tmp_path / "official.pth", official_shapes(True))
     report = import_checkpoint("procrop-official", tmp_path / "official.pth", tmp_path / "m.pt", small_official())
@@ -122,7 +122,7 @@ def test_import_official_procrop(tmp_path: Path) -> None:
 
 
 def test_import_conditional_detr_skips_coco_heads_and_lists_mismatches(tmp_path: Path) -> None:
-    from procrop.model.importers import import_checkpoint
+    from procrop.model.paper.importers import import_checkpoint
 
     shapes = official_shapes(False, classes=91, queries=300)
     write(tmp_path / "coco.pth", shapes)
@@ -155,8 +155,8 @@ def test_import_checkpoint_cli(tmp_path: Path) -> None:
 def test_an_official_checkpoint_as_main_ap_saves_it_loads_whole(tmp_path: Path) -> None:
     """main_ap.py saves ``model_without_ddp.state_dict()`` of ConditionalDETR_distill: every name begins
     with ``conditionalDETR.``. The importer stripped only ``module.``: 0 loaded, and it succeeded."""
-    from procrop.model.checkpoint import load_model
-    from procrop.model.importers import import_checkpoint
+    from procrop.model.paper.checkpoint import load_model
+    from procrop.model.paper.importers import import_checkpoint
 
     g = torch.Generator().manual_seed(1)
     src = {k: torch.randn(v, generator=g) for k, v in official_shapes(True).items()}
@@ -165,7 +165,7 @@ def test_an_official_checkpoint_as_main_ap_saves_it_loads_whole(tmp_path: Path) 
     report = import_checkpoint("procrop-official", tmp_path / "checkpoint.pth", tmp_path / "m.pt", small_official())
     assert report.unused_source == [] and len(report.loaded) == len(src)  # every tensor arrives
     sd = load_model(tmp_path / "m.pt")[0].state_dict()
-    from procrop.model.importers import official_name
+    from procrop.model.paper.importers import official_name
 
     for ours in report.loaded:
         torch.testing.assert_close(sd[ours], src[official_name(ours, "procrop-official")], rtol=0, atol=0, msg=ours)
@@ -175,7 +175,7 @@ def test_an_import_that_finds_too_little_is_refused(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from procrop.cli.checkpoints import import_checkpoint_command
-    from procrop.model.importers import import_checkpoint
+    from procrop.model.paper.importers import import_checkpoint
 
     shapes = official_shapes(True)
     g = torch.Generator().manual_seed(2)

@@ -17,7 +17,7 @@ from procrop.candidates import CandidateConfig
 from procrop.cli.app import app
 from procrop.errors import ModelLoadError
 from procrop.geometry import iou, largest_size, parse_ratio
-from procrop.model.runtime import DEFAULT_BUNDLE, LearnedModel
+from procrop.model.scorer.runtime import DEFAULT_BUNDLE, LearnedModel
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -121,9 +121,9 @@ def test_train_resume_export_and_crop(photo_paths: list[Path], tmp_path: Path) -
     """Two photos -> box sets -> a 2-epoch schedule stopped after one epoch -> resumed -> the same
     weights as an uninterrupted run -> export -> the bundle crops."""
     pytest.importorskip("torch")
-    from procrop.model.boxnet_export import bundle_parity, export_bundle, load_checkpoint
-    from procrop.training.boxsets import BoxSetOptions, build_boxsets
-    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+    from procrop.model.scorer.boxnet_export import bundle_parity, export_bundle, load_checkpoint
+    from procrop.training.scorer.boxsets import BoxSetOptions, build_boxsets
+    from procrop.training.scorer.boxtrain import BoxTrainConfig, train_boxnet
 
     photos = [str(p) for p in photo_paths[:2]]
     opts = BoxSetOptions(canvases=3, photo_side=(200, 260))
@@ -176,8 +176,8 @@ def test_ablation_bundles_without_references_or_text_run(tmp_path: Path) -> None
     """A network without reference or description fusion exports without those inputs; the
     runtime feeds only the inputs a bundle declares."""
     torch = pytest.importorskip("torch")
-    from procrop.model.boxnet import BoxNet, BoxNetConfig
-    from procrop.model.boxnet_export import export_bundle
+    from procrop.model.scorer.boxnet import BoxNet, BoxNetConfig
+    from procrop.model.scorer.boxnet_export import export_bundle
 
     torch.manual_seed(0)
     bundle = export_bundle(BoxNet(BoxNetConfig(refs=False, text=False)).eval(), tmp_path / "b", None, {"name": "bare"})

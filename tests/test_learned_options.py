@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 torch = pytest.importorskip("torch")
 
 from procrop.errors import UsageError  # noqa: E402
-from procrop.training.boxsets import write_shard  # noqa: E402
+from procrop.training.scorer.boxsets import write_shard  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MAPS = {"c3": (32, 32, 32), "c4": (96, 16, 16), "c5": (1280, 8, 8)}
@@ -44,7 +44,7 @@ def sets(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_run_resumed_under_other_options_is_refused(sets: Path, tmp_path: Path) -> None:
     """`learned build --epochs 2` on a finished 1-epoch folder resumed under another schedule, silently."""
-    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+    from procrop.training.scorer.boxtrain import BoxTrainConfig, train_boxnet
 
     run = tmp_path / "run"
     train_boxnet(str(sets), str(sets), run, None, BoxTrainConfig(epochs=1, batch=4, threads=1))
@@ -59,7 +59,7 @@ def test_a_run_resumed_under_other_options_is_refused(sets: Path, tmp_path: Path
 
 
 def test_export_without_the_training_references_is_refused_or_warned(sets: Path, tmp_path: Path) -> None:
-    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+    from procrop.training.scorer.boxtrain import BoxTrainConfig, train_boxnet
 
     run = tmp_path / "run"
     train_boxnet(str(sets), str(sets), run, None, BoxTrainConfig(epochs=1, batch=4, threads=1))
@@ -118,8 +118,8 @@ def test_a_signal_mid_epoch_saves_last_pt_and_the_rerun_matches_an_uninterrupted
     import os
     import signal
 
-    from procrop.training import boxtrain
-    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+    from procrop.training.scorer import boxtrain
+    from procrop.training.scorer.boxtrain import BoxTrainConfig, train_boxnet
 
     cfg = BoxTrainConfig(epochs=2, threads=1)  # 40 canvases, batches of 32: 2 steps an epoch, 4 in all
     calls = {"n": 0}
@@ -153,7 +153,7 @@ def test_finetune_starts_from_the_checkpoint_and_exports_a_bundle(sets: Path, ph
     """`procrop learned finetune`: the user's photos -> box sets -> training initialised with the
     checkpoint's weights (at learning rate 0 they come out unchanged) -> a bundle that crops."""
     from procrop.cropper import Cropper
-    from procrop.training.boxtrain import BoxTrainConfig, train_boxnet
+    from procrop.training.scorer.boxtrain import BoxTrainConfig, train_boxnet
 
     train_boxnet(str(sets), str(sets), tmp_path / "run", None, BoxTrainConfig(epochs=1, batch=4, threads=1))
     mine = tmp_path / "mine"

@@ -1,4 +1,5 @@
-"""The float MobileNetV2 converted from google-coral's quantised TFLite classifier (procrop.model.mobilenet).
+"""The float MobileNetV2 converted from google-coral's quantised TFLite classifier
+(procrop.model.shared.mobilenet).
 
 * top-1 of the float torch model agrees with the original ``mobilenet_v2_1.0_224_quant.tflite`` on 40 real
   photos, run through ai-edge-litert when it is installed; without it, against the TFLite top-1 labels
@@ -22,7 +23,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from procrop.errors import ModelLoadError, ProcropError
-from procrop.model import mobilenet as mn
+from procrop.model.shared import mobilenet as mn
 
 ROOT = Path(__file__).resolve().parents[1]
 TFLITE_NAME = "mobilenet_v2_1.0_224_quant.tflite"
@@ -216,7 +217,7 @@ def test_import_reads_no_weights() -> None:
         "import numpy\n"
         "def refuse(*a, **k): raise SystemExit('np.load called at import')\n"
         "numpy.load = refuse\n"
-        "import procrop.model.mobilenet as mn\n"
+        "import procrop.model.shared.mobilenet as mn\n"
         "assert mn.MobileNetV2().features is not None\n"
     )
     proc = subprocess.run(

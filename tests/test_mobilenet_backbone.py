@@ -1,4 +1,4 @@
-"""The ``mobilenet_v2`` backbone of the neural model (procrop.model.backbone).
+"""The ``mobilenet_v2`` backbone of the neural model (procrop.model.paper.backbone).
 
 * a tiny ProCrop network with ``backbone = "mobilenet_v2"`` and the packaged ImageNet weights builds and
   runs forward on a 2-image batch;
@@ -17,9 +17,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from procrop.errors import ModelLoadError  # noqa: E402
-from procrop.model.config import Config  # noqa: E402
-from procrop.model.mobilenet import IMAGENET_MEAN, IMAGENET_STD, load_pretrained  # noqa: E402
-from procrop.model.network import build_model  # noqa: E402
+from procrop.model.paper.config import Config  # noqa: E402
+from procrop.model.shared.mobilenet import IMAGENET_MEAN, IMAGENET_STD, load_pretrained  # noqa: E402
+from procrop.model.paper.network import build_model  # noqa: E402
 
 TINY = dict(d_model=64, nheads=4, enc_layers=1, dec_layers=2, dim_feedforward=128, dropout=0.0, num_queries=8,
             test_short=128, max_long=160, backbone="mobilenet_v2", backbone_weights="imagenet")

@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
 from procrop.errors import ModelLoadError, UsageError  # noqa: E402
-from procrop.model.box_ops import generalized_box_iou  # noqa: E402
-from procrop.model.checkpoint import load_model, save_checkpoint  # noqa: E402
-from procrop.model.config import Config, ModelConfig, paper_config  # noqa: E402
-from procrop.model.losses import (  # noqa: E402
+from procrop.model.paper.box_ops import generalized_box_iou  # noqa: E402
+from procrop.model.paper.checkpoint import load_model, save_checkpoint  # noqa: E402
+from procrop.model.paper.config import Config, ModelConfig, paper_config  # noqa: E402
+from procrop.model.paper.losses import (  # noqa: E402
     Target,
     cost_matrix,
     hungarian_match,
@@ -25,9 +25,9 @@ from procrop.model.losses import (  # noqa: E402
     sigmoid_focal_loss,
     soft_targets,
 )
-from procrop.model.network import build_model  # noqa: E402
-from procrop.model.ops import nms, roi_align  # noqa: E402
-from procrop.model.transformer import sine_position_encoding  # noqa: E402
+from procrop.model.paper.network import build_model  # noqa: E402
+from procrop.model.paper.ops import nms, roi_align  # noqa: E402
+from procrop.model.paper.transformer import sine_position_encoding  # noqa: E402
 
 TINY = dict(d_model=64, nheads=4, enc_layers=1, dec_layers=2, dim_feedforward=128, dropout=0.0, num_queries=8,
             backbone_width=0.5, backbone_channels=64, test_short=128, max_long=160)
@@ -186,8 +186,8 @@ def test_overfits_a_handful_of_images(tmp_path: Path) -> None:
     the weakest of the 4 measured at >= 0.905 every 25 steps from step 75 on, 0.94 at 200, torch on
     one thread as conftest sets)."""
     from procrop.geometry import iou
-    from procrop.model.predictor import NeuralCropper
-    from procrop.training.trainer import Trainer
+    from procrop.model.paper.predictor import NeuralCropper
+    from procrop.training.paper.trainer import Trainer
 
     boxes = make_synthetic_set(tmp_path / "data")
     torch.manual_seed(0)
@@ -222,7 +222,7 @@ def test_eval_with_a_model_checkpoint(tmp_path: Path) -> None:
 
 
 def test_resume_continues_exactly(tmp_path: Path) -> None:
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     cfg = train_config(tmp_path / "data", tmp_path / "a", 7, batch_size=3, augment=True, train_short=(96, 128),
@@ -259,7 +259,7 @@ def test_checkpoint_round_trip_and_incompatible_config(tmp_path: Path) -> None:
 
 def test_weak_mode_refines_annotations_atomically(tmp_path: Path) -> None:
     from procrop.data import read_weak
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     data = tmp_path / "weak"
     boxes = make_synthetic_set(tmp_path / "tmp")
@@ -289,8 +289,8 @@ def test_weak_mode_refines_annotations_atomically(tmp_path: Path) -> None:
 
 def test_onnx_parity(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from procrop.model.export import export_onnx, parity
-    from procrop.model.predictor import NeuralCropper
+    from procrop.model.paper.export import export_onnx, parity
+    from procrop.model.paper.predictor import NeuralCropper
 
     cfg = tiny_config(k_refs=3, ref_dim=14)  # (with 64-d tokens two near-tied boxes swap places)
     model = build_model(cfg.model).eval()
@@ -314,7 +314,7 @@ def test_onnx_parity(tmp_path: Path) -> None:
 
 
 def test_resnet50_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from procrop.model.backbone import ResNet50C5
+    from procrop.model.paper.backbone import ResNet50C5
 
     ref = ResNet50C5()
     sd = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in ref.state_dict().items()}

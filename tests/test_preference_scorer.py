@@ -13,8 +13,8 @@ from procrop import Cropper
 from procrop.errors import UsageError
 from procrop.scoring.preference_features import FEATURE_NAMES
 from procrop.scoring.terms.preference import PreferenceModel, PreferenceTerm
-from procrop.training.prefcanvas import MIN_IOU_GAP, canvas_pairs
-from procrop.training.preffit import FitConfig, box_features, fit_preference_model
+from procrop.training.scorer.prefcanvas import MIN_IOU_GAP, canvas_pairs
+from procrop.training.scorer.preffit import FitConfig, box_features, fit_preference_model
 
 pytest.importorskip("torch")
 

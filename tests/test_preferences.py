@@ -190,7 +190,7 @@ def test_the_brief_is_read_from_the_protocol():
 
 def test_pair_loss_prefers_the_judged_order():
     torch = pytest.importorskip("torch")
-    from procrop.training.preftrain import pair_loss
+    from procrop.training.scorer.preftrain import pair_loss
 
     pairs = [[(0, 1, 1.0), (0, 2, 1.0), (1, 2, 1.0)]]
     good = pair_loss(torch.tensor([[3.0, 2.0, 1.0, 0.0]]), pairs)
@@ -220,7 +220,7 @@ def test_data_files_are_consistent():
 
 def test_fitted_weights_follow_the_term_the_judges_follow():
     pytest.importorskip("torch")
-    from procrop.training.prefweights import FITTED_TERMS, fit_weights, pair_data, weighted_scores
+    from procrop.training.scorer.prefweights import FITTED_TERMS, fit_weights, pair_data, weighted_scores
 
     rng = np.random.default_rng(0)
     sheets, terms = [], {}

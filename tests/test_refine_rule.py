@@ -46,8 +46,8 @@ def test_an_unknown_rule_is_refused() -> None:
 
 def test_cpc_fallback_keeps_every_box_tied_at_the_top() -> None:
     pytest.importorskip("torch")
-    from procrop.model.config import Config
-    from procrop.training.samples import select_good
+    from procrop.model.paper.config import Config
+    from procrop.training.paper.samples import select_good
 
     cfg = Config().replace(train={"good_thresh": 4.5})
     boxes = np.array([[0, 0, 10, 10], [1, 1, 9, 9], [5, 5, 20, 20], [2, 2, 8, 8]], float)

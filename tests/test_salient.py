@@ -16,8 +16,8 @@ from procrop.perception.describe import describe
 from procrop.perception.detectors import Detection
 from procrop.perception.salient import HEAD_ONNX, SalientHead, mask_subjects
 from procrop.scoring.protection import allowed_crops, edge_pressure, mask_inside_fractions
-from procrop.training.saliency import fbeta_iou
-from procrop.training.saliency_data import views
+from procrop.training.scorer.saliency import fbeta_iou
+from procrop.training.scorer.saliency_data import views
 
 W, H = 200, 100  # the photo; maps are 20 x 10 cells of 10 px
 

@@ -1,4 +1,4 @@
-"""The torch-free box search (:mod:`procrop.model.search`): grids, refinement and frame recovery
+"""The torch-free box search (:mod:`procrop.model.scorer.search`): grids, refinement and frame recovery
 (property tests). Boxes are normalised ``x1, y1, x2, y2``."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from procrop.model.search import (
+from procrop.model.scorer.search import (
     SCALES,
     diverse_top,
     free_grid,
@@ -204,7 +204,7 @@ def test_search_with_a_ratio_returns_that_ratio(score: ScoreFn, ratio: float, as
 def test_search_many_finds_what_each_search_finds(seed: int, aspect: float) -> None:
     """The batched search of several ratios (one score call per round for all of them) ends where
     one search per ratio ends, for a score of each box alone."""
-    from procrop.model.search import search_many
+    from procrop.model.scorer.search import search_many
 
     rng = np.random.default_rng(seed)
     target, w = rng.uniform(0.05, 0.45, 4) + np.array([0, 0, 0.5, 0.5]), rng.normal(size=(4, 4))

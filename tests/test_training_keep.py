@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
-from procrop.model.config import Config  # noqa: E402
+from procrop.model.paper.config import Config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_model import make_synthetic_set, train_config  # noqa: E402
@@ -34,7 +34,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_last_pt_and_the_resume_matches_an_uninterrupted_run(tmp_path: Path, signum: int) -> None:
-    from procrop.training.trainer import Trainer, TrainingInterrupted
+    from procrop.training.paper.trainer import Trainer, TrainingInterrupted
 
     make_synthetic_set(tmp_path / "data")
     # 2 images a batch: 2 steps an epoch; the signal comes mid-epoch, before any step-based save
@@ -56,8 +56,8 @@ def test_a_signal_saves_last_pt_and_the_resume_matches_an_uninterrupted_run(tmp_
 
 
 def test_last_pt_is_saved_on_a_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from procrop.training import keeping
-    from procrop.training.trainer import Trainer
+    from procrop.training.shared import keeping
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     now = [0.0]
@@ -91,7 +91,7 @@ def test_last_pt_is_saved_on_a_clock(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_best_pt_is_the_best_evaluation_with_its_step_and_score(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from procrop.evaluation import evaluate as evaluation
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     srcc = iter([0.2, 0.6, 0.4, 0.5])
@@ -141,7 +141,7 @@ def _cli():  # noqa: ANN202 - a Typer app holding `train`
 def test_the_train_command_stops_on_sigterm_naming_last_pt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     config = tmp_path / "run.toml"

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
 from procrop.errors import UsageError  # noqa: E402
-from procrop.model.config import Config  # noqa: E402
+from procrop.model.paper.config import Config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_model import make_synthetic_set, train_config  # noqa: E402
@@ -42,7 +42,7 @@ def test_refinement_updates_the_targets_of_the_next_step(tmp_path: Path, monkeyp
 
     import procrop.weaklabels.refine as refine
     from procrop.data import read_weak
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     # an untrained network's boxes are far from the labels; let any of them through (the rules
     # themselves are tested in test_generate.py): this test is about where refined labels go
@@ -113,7 +113,7 @@ def _register_tiny_encoder() -> str:
 
 def test_evaluate_uses_the_runs_reference_database(tmp_path: Path) -> None:
     from procrop.retrieval.build import build_database
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     make_synthetic_set(tmp_path / "refs", n=6, size=(144, 112))
@@ -133,8 +133,8 @@ def test_evaluate_uses_the_runs_reference_database(tmp_path: Path) -> None:
 
 
 def test_resume_reuses_the_conditioning_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from procrop.model import inputs
-    from procrop.training.trainer import Trainer
+    from procrop.model.paper import inputs
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     calls = {"n": 0}
@@ -164,7 +164,7 @@ def test_resume_reuses_the_conditioning_cache(tmp_path: Path, monkeypatch: pytes
 
 
 def test_set_overrides_are_typed_and_checked() -> None:
-    from procrop.model.config import apply_overrides
+    from procrop.model.paper.config import apply_overrides
 
     cfg = apply_overrides(Config(), ["train.lr=0.5", "model.num_queries=7", "train.train_short=96,128",
                                      "train.augment=false", "train.data=some/where", "loss.rank=0",
@@ -213,7 +213,7 @@ def test_official_configs_match_the_released_code() -> None:
 
 
 def test_lr_groups_and_poly_horizon(tmp_path: Path) -> None:
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     cfg = train_config(tmp_path / "data", tmp_path / "run", 2, schedule="poly", poly_total_steps=100, lr=1e-2,
@@ -233,7 +233,7 @@ def test_lr_groups_and_poly_horizon(tmp_path: Path) -> None:
 
 
 def test_init_checkpoint_loads_weights(tmp_path: Path) -> None:
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     first = Trainer(train_config(tmp_path / "data", tmp_path / "a", 1), quiet=True)
@@ -252,7 +252,7 @@ def _ddp_worker(rank: int, world: int, port: int, cfg_dict: dict, out: str) -> N
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     trainer = Trainer(Config.from_dict(cfg_dict), quiet=True)
     sizes: list[int] = []
@@ -276,7 +276,7 @@ def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
 
     import torch.multiprocessing as mp
 
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data", n=8, size=(96, 80))
     base = train_config(tmp_path / "data", tmp_path / "one", 6, batch_size=4, log_every=1, lr=2e-3,
@@ -302,8 +302,8 @@ def test_evaluation_reuses_the_conditioning(tmp_path: Path, monkeypatch: pytest.
     """Evaluations during training condition each evaluation image once (issue 17 item 4): after
     the run's own evaluation, further evaluations retrieve and describe nothing again and score the
     same; emptied, the memo is filled again (before: every evaluation conditioned every image)."""
-    from procrop.model.inputs import Conditioner
-    from procrop.training.trainer import Trainer
+    from procrop.model.paper.inputs import Conditioner
+    from procrop.training.paper.trainer import Trainer
 
     calls: list[int] = []
     original = Conditioner.__call__
@@ -324,7 +324,7 @@ def test_evaluation_reuses_the_conditioning(tmp_path: Path, monkeypatch: pytest.
 def test_an_init_checkpoint_needs_no_backbone_weights_file(tmp_path: Path) -> None:
     """The official configs name ImageNet weights "only used when no init checkpoint is given":
     with one, a missing weights file no longer stops training (issue 17)."""
-    from procrop.training.trainer import Trainer
+    from procrop.training.paper.trainer import Trainer
 
     make_synthetic_set(tmp_path / "data")
     first = Trainer(train_config(tmp_path / "data", tmp_path / "a", 1), quiet=True)

@@ -6,7 +6,7 @@
         --out procrop/resources/models/mobilenet_v2_imagenet.npz
 
 Reads the model with ai-edge-litert (``pip install ai-edge-litert``), walks the operator graph in order and
-maps every CONV_2D / DEPTHWISE_CONV_2D to the convolutions of :class:`procrop.model.mobilenet.MobileNetV2`
+maps every CONV_2D / DEPTHWISE_CONV_2D to the convolutions of :class:`procrop.model.shared.mobilenet.MobileNetV2`
 (BatchNorm is already folded into the TFLite weights and int32 biases). For each one it checks the op type,
 the weight and bias shapes, the stride and TF 'SAME' output size, the fused activation (ReLU6 is read off the
 output quantisation range [0, 6]) and that the op consumes the previous op's output; each residual ADD must
@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from procrop.model.mobilenet import METADATA_KEY, NUM_CLASSES, MobileNetV2, conv_specs
+from procrop.model.shared.mobilenet import METADATA_KEY, NUM_CLASSES, MobileNetV2, conv_specs
 
 OP_MAPPING_VERSION = 1
 SOURCE_REPO = "google-coral/test_data"

@@ -1,6 +1,6 @@
 """``procrop import-checkpoint``: foreign checkpoints (COCO Conditional DETR, official ProCrop) as
 procrop checkpoints (extra ``procrop[torch]``). The name maps and shape checks are
-:mod:`procrop.model.importers`'."""
+:mod:`procrop.model.paper.importers`'."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def import_checkpoint_command(
     from ..errors import require
 
     require("torch", "importing checkpoints", "torch")
-    from ..model.config import Config, apply_overrides
-    from ..model.importers import FORMATS, import_checkpoint, official_model_config
+    from ..model.paper.config import Config, apply_overrides
+    from ..model.paper.importers import FORMATS, import_checkpoint, official_model_config
 
     if fmt not in FORMATS:
         raise usage_error(f"unknown format {fmt!r}; use {' or '.join(FORMATS)}")

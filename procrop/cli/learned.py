@@ -27,7 +27,7 @@ learned_app = typer.Typer(help="Build, train and export the learned default scor
 @contextlib.contextmanager
 def stops_cleanly() -> Iterator[None]:
     """:func:`usage_errors`, and a training stopped by a signal says where its progress is (exit 130)."""
-    from ..training.keeping import TrainingInterrupted
+    from ..training.shared.keeping import TrainingInterrupted
 
     try:
         with usage_errors(passing=TrainingInterrupted):
@@ -68,7 +68,7 @@ def boxsets_command(
     from ..errors import require
 
     require("torch", "building box sets", "torch")
-    from ..training.boxsets import BoxSetOptions, build_boxsets
+    from ..training.scorer.boxsets import BoxSetOptions, build_boxsets
 
     with usage_errors():
         shards = build_boxsets(photos, out, BoxSetOptions(canvases=canvases, seed=seed, backbone=backbone),
@@ -93,7 +93,7 @@ def train_command(
     from ..errors import require
 
     require("torch", "training", "torch")
-    from ..training.boxtrain import BoxTrainConfig, train_boxnet, with_net
+    from ..training.scorer.boxtrain import BoxTrainConfig, train_boxnet, with_net
 
     cfg = with_net(BoxTrainConfig(epochs=epochs, threads=threads), refs=not no_refs, text=not no_text)
     with stops_cleanly():
@@ -116,7 +116,7 @@ def export_command(
     from ..errors import require
 
     require("torch", "exporting", "torch")
-    from ..model.boxnet_export import bundle_parity, export_bundle, load_checkpoint
+    from ..model.scorer.boxnet_export import bundle_parity, export_bundle, load_checkpoint
 
     with usage_errors():
         model, state = load_checkpoint(checkpoint)
@@ -155,10 +155,10 @@ def build_command(
     from ..errors import require
 
     require("torch", "building the learned model", "torch")
-    from ..model.boxnet_export import export_bundle, load_checkpoint
+    from ..model.scorer.boxnet_export import export_bundle, load_checkpoint
     from ..retrieval import build_database, read_licences
-    from ..training.boxsets import BoxSetOptions, build_boxsets
-    from ..training.boxtrain import BoxTrainConfig, train_boxnet
+    from ..training.scorer.boxsets import BoxSetOptions, build_boxsets
+    from ..training.scorer.boxtrain import BoxTrainConfig, train_boxnet
 
     train, held = _split(split, photos)
     refs = work / "refdb_train_mobilenet"
@@ -196,7 +196,7 @@ def finetune_command(
 
     require("torch", "fine-tuning the learned model", "torch")
     from ..imaging.files import iter_image_files
-    from ..training.finetune import FinetuneOptions, finetune
+    from ..training.scorer.finetune import FinetuneOptions, finetune
 
     files, problems = iter_image_files(photos)
     if problems:

@@ -183,12 +183,12 @@ def build_command(
 
     require("torch", "training on preferences", "torch")
 
-    from ..model.boxnet_export import export_bundle, load_checkpoint
+    from ..model.scorer.boxnet_export import export_bundle, load_checkpoint
     from ..preferences.records import read_jsonl
     from ..retrieval import build_database, read_licences
-    from ..training.boxsets import BoxSetOptions, build_boxsets
-    from ..training.boxtrain import BoxTrainConfig
-    from ..training.preftrain import PrefTrainConfig, cache_photo_features, train_preferences
+    from ..training.scorer.boxsets import BoxSetOptions, build_boxsets
+    from ..training.scorer.boxtrain import BoxTrainConfig
+    from ..training.scorer.preftrain import PrefTrainConfig, cache_photo_features, train_preferences
 
     train = [str(photos / n) for n in _split_names(split, "train")]
     held = [str(photos / n) for n in _split_names(split, "heldout")]
@@ -235,8 +235,8 @@ def fit_weights_command(
     from ..preferences.agreement import scorer_agreement
     from ..preferences.records import read_jsonl
     from ..scoring.weights import ScoringWeights
-    from ..training.preftrain import split_selection
-    from ..training.prefweights import FITTED_TERMS, PairData, fit_weights, pair_data, sheet_terms, weighted_scores
+    from ..training.scorer.preftrain import split_selection
+    from ..training.scorer.prefweights import FITTED_TERMS, PairData, fit_weights, pair_data, sheet_terms, weighted_scores
 
     records = [r for r in read_jsonl(data / "train.jsonl") if r["split"] == "train"]
     if not records:
@@ -288,8 +288,8 @@ def fit_command(
     require("torch", "fitting the preference model", "torch")
     from ..cropper import Cropper
     from ..preferences.records import read_jsonl
-    from ..training.prefcanvas import canvas_features
-    from ..training.preffit import FitConfig, box_features, fit_preference_model, sheet_features
+    from ..training.scorer.prefcanvas import canvas_features
+    from ..training.scorer.preffit import FitConfig, box_features, fit_preference_model, sheet_features
 
     records = [r for r in read_jsonl(data / "train.jsonl") if r["split"] == "train"]
     if not records:

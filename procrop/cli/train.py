@@ -38,8 +38,8 @@ def train_command(
     from ..errors import require
 
     require("torch", "training", "torch")
-    from ..model.config import Config, apply_overrides
-    from ..training.trainer import Trainer, TrainingInterrupted
+    from ..model.paper.config import Config, apply_overrides
+    from ..training.paper.trainer import Trainer, TrainingInterrupted
 
     worker = int(os.environ.get("RANK", "0")) > 0  # a torchrun process other than rank 0
     quiet = quiet or worker
@@ -85,7 +85,7 @@ def export_command(
 ) -> None:
     """Export a checkpoint to ONNX (and check it against torch); needs the torch extra:
     pip install 'procrop\\[torch]'."""
-    from ..model.export import export_onnx, parity
+    from ..model.paper.export import export_onnx, parity
 
     dims = None
     if size:

@@ -1,7 +1,7 @@
 """Reading cropping data sets: benchmark and weak-label readers with one record type.
 
 This package only reads annotation files; the training set prepared for the network is
-:mod:`procrop.training.samples`, and the weak-label generator that writes data sets is
+:mod:`procrop.training.paper.samples`, and the weak-label generator that writes data sets is
 :mod:`procrop.weaklabels.driver`.
 
 See :mod:`procrop.data.readers` for every format; :class:`CropSample` and :class:`CropDataset`

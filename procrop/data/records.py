@@ -3,7 +3,7 @@
 Owns :class:`CropSample` / :class:`CropDataset`, :class:`DatasetError`, the weak-label pseudo-label
 score (:data:`PSEUDO_LABEL_SCORE`) and the box-row conversions the readers share. This package
 (:mod:`procrop.data`) only *reads* data sets; the training set built from them is
-:mod:`procrop.training.samples`, and the weak-label generator that writes one is
+:mod:`procrop.training.paper.samples`, and the weak-label generator that writes one is
 :mod:`procrop.weaklabels.driver`.
 """
 

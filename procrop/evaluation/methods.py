@@ -126,8 +126,8 @@ class ModelMethod(Method):
     def __init__(self, checkpoint: str | os.PathLike, *, reference_db: str | None = None, device: str | None = None) -> None:
         import torch
 
-        from ..model.checkpoint import config_of, load_model  # needs torch
-        from ..model.predictor import NeuralCropper, onnx_config
+        from ..model.paper.checkpoint import config_of, load_model  # needs torch
+        from ..model.paper.predictor import NeuralCropper, onnx_config
 
         self.name = f"model:{Path(checkpoint).name}"
         onnx = Path(checkpoint).suffix.lower() == ".onnx"
@@ -153,7 +153,7 @@ class ModelMethod(Method):
 
     @classmethod
     def from_predictor(cls, predictor: Any, name: str = "model") -> ModelMethod:
-        """Wrap a :class:`~procrop.model.predictor.NeuralCropper` already in memory (the trainer's)."""
+        """Wrap a :class:`~procrop.model.paper.predictor.NeuralCropper` already in memory (the trainer's)."""
         self = cls.__new__(cls)
         self.name = name
         self.model = predictor

@@ -68,7 +68,7 @@ def evaluate_for_selection(
     """Evaluate a model for checkpoint selection (official protocol: FLMS, every 100 iterations).
 
     Args:
-        model: a checkpoint path, a :class:`~procrop.model.predictor.NeuralCropper` in memory (the
+        model: a checkpoint path, a :class:`~procrop.model.paper.predictor.NeuralCropper` in memory (the
             trainer's; its torch module is put in eval mode for the evaluation and restored), or
             any :class:`~procrop.evaluation.methods.Method`.
         data: the benchmark folder (FLMS: ``500_image_dataset.mat`` or ``image_crop.json`` plus

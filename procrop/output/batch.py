@@ -67,7 +67,7 @@ class CropOptions:
         if self.style_strength is None:
             d.pop("style_strength")  # likewise
         if self.scorer in ("learned", "preference") and not self.model:
-            from ..model.runtime import LearnedModel
+            from ..model.scorer.runtime import LearnedModel
 
             learned = LearnedModel(self.learned_model)
             d["learned_model_name"] = learned.name

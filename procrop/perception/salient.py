@@ -1,8 +1,8 @@
 """Salient objects from the shared backbone: the head's map, and subjects as masks.
 
 :class:`SalientHead` runs ``procrop/resources/models/salient_head.onnx`` (a decoder of ~0.1 M
-parameters distilled from U²-Netp, see :mod:`procrop.model.salient_head`, rebuilt by
-``python -m procrop.training.saliency``) on the learned scorer's backbone maps (``c3``, ``c4``,
+parameters distilled from U²-Netp, see :mod:`procrop.model.scorer.salient_head`, rebuilt by
+``python -m procrop.training.scorer.saliency``) on the learned scorer's backbone maps (``c3``, ``c4``,
 ``c5`` of the photo squashed to 256 x 256), giving each cell's probability of belonging to a
 salient object over the whole frame. :func:`mask_subjects` turns that map into subjects with
 extent: the connected regions above :data:`THRESHOLD`, each named by the detection (person, animal,

@@ -20,7 +20,7 @@ crops (``docs/judging.md``):
   crop that is empty.
 
 Every value is a plain function of the photo's analysis and the box, so the same code serves
-training (:mod:`procrop.training.preffit`) and cropping (:mod:`procrop.scoring.terms.preference`).
+training (:mod:`procrop.training.scorer.preffit`) and cropping (:mod:`procrop.scoring.terms.preference`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ resumable, deterministic weak-label data set.
 Owns running the generator over photos (:func:`generate_dataset`), the data set's manifest and
 summary (:func:`dataset_info`) and its preview sheet (:func:`preview_sheet`). Reading the written set
 back is :func:`procrop.data.read_weak` (:mod:`procrop.data` holds the readers); turning it into
-network inputs is :mod:`procrop.training.samples` (the training set).
+network inputs is :mod:`procrop.training.paper.samples` (the training set).
 
 Layout of ``OUT/`` (the ProCrop weak-label layout that :func:`procrop.data.read_weak` reads)::
 

@@ -279,7 +279,7 @@ class ForeignOutpainter:
         return _regrain(out, photo, spec, rng)
 
 
-#: The fills weak-label training sets draw from (``procrop.training.boxsets``); the recovery
+#: The fills weak-label training sets draw from (``procrop.training.scorer.boxsets``); the recovery
 #: benchmark's fills (``benchmarks/recovery.py``) are none of these.
 TRAINING_FILLS: tuple[str, ...] = ("classical", "smear", "inpaint", "foreign")
 

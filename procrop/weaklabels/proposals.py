@@ -42,7 +42,7 @@ class NeuralScorer:
     """A trained network's box-scoring head."""
 
     def __init__(self, checkpoint: str) -> None:
-        from ..model.predictor import NeuralCropper
+        from ..model.paper.predictor import NeuralCropper
 
         self.model = NeuralCropper.from_checkpoint(checkpoint, reference_db=None)
 

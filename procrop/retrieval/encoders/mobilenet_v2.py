@@ -2,7 +2,7 @@
 
 The network lives here, in the retrieval layer, because two layers use it: the ``mobilenet`` reference
 encoder (:mod:`.mobilenet`, this layer) and the neural model's ``mobilenet_v2`` backbone
-(:mod:`procrop.model.mobilenet` re-exports everything here and adds the backbone adapter); imports only
+(:mod:`procrop.model.shared.mobilenet` re-exports everything here and adds the backbone adapter); imports only
 point down. Importing this module needs torch (the encoder family imports it lazily).
 
 This module owns:
@@ -13,7 +13,7 @@ This module owns:
   gives the 1001 ImageNet logits (index 0 is TF's "background" class, so class ``i`` of
   ``imagenet_labels.txt`` is logit ``i``); :meth:`MobileNetV2.features` gives the stride-4/8/16/32 maps
   for use as a detector/cropper backbone (ProCrop uses the C5 map, :attr:`MobileNetV2.num_channels`;
-  the adapter is :class:`procrop.model.mobilenet.C5Backbone`).
+  the adapter is :class:`procrop.model.shared.mobilenet.C5Backbone`).
 * :class:`InputNormalizer` -- the pixel normalisation the quantised model's input implies
   (``(pixel - zero_point) * scale`` with pixels in ``[0, 255]``, RGB).
 * Loading the converted weights (``procrop/resources/models/mobilenet_v2_imagenet.npz``, built by

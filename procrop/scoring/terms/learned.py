@@ -1,11 +1,11 @@
 """The learned term: procrop's default scorer, a box scorer trained on professional compositions.
 
-The shipped bundle (:mod:`procrop.model.runtime`, card in ``docs/model_card.md``) scores any box
+The shipped bundle (:mod:`procrop.model.scorer.runtime`, card in ``docs/model_card.md``) scores any box
 of a photo with the expected overlap of that box with a professional photographer's frame, given
 the photo, its description and its most similar professional photographs. As an
 :class:`~procrop.scoring.context.ExtraTerm` it
 
-* proposes, per requested ratio, the best boxes :func:`procrop.model.search.search` finds under
+* proposes, per requested ratio, the best boxes :func:`procrop.model.scorer.search.search` finds under
   its own score (a grid, then local refinement), so the winner is not limited to the grid of
   :mod:`procrop.candidates`;
 * scores every candidate; with :class:`~procrop.cropper.Cropper`'s default ``scorer="learned"`` it
@@ -26,8 +26,8 @@ import numpy as np
 
 from ...geometry import AspectRatio, snap_to_ratio
 from ...imaging.load import LoadedImage
-from ...model.runtime import BackboneMaps, EncodedPhoto, LearnedModel
-from ...model.search import FAST_GRID_STEPS, FAST_REFINE_STEPS, REFINE_STEPS, search_many
+from ...model.scorer.runtime import BackboneMaps, EncodedPhoto, LearnedModel
+from ...model.scorer.search import FAST_GRID_STEPS, FAST_REFINE_STEPS, REFINE_STEPS, search_many
 from ...retrieval.store import DatabaseError, ReferenceDB
 from ...perception.describe import describe
 from ..context import ScoringContext
@@ -119,7 +119,7 @@ class LearnedTerm:
     def extra_candidates(self, ctx: ScoringContext, ratio: AspectRatio) -> np.ndarray:
         """The best boxes of ``ratio`` under the learned score, ``(K, 4)`` ``xywh`` pixels. The
         first call searches every ratio of ``ctx.cache["ratios"]`` (the request) in one batch, with
-        the coarser :data:`~procrop.model.search.FAST_GRID_STEPS` search under the fast profile."""
+        the coarser :data:`~procrop.model.scorer.search.FAST_GRID_STEPS` search under the fast profile."""
         enc = self.encoded(ctx)
         W, H = ctx.analysis.width, ctx.analysis.height
         value = ratio.resolve(W, H).value

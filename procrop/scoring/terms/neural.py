@@ -14,7 +14,7 @@ from ...geometry import AspectRatio, snap_to_ratio
 from ..context import ScoringContext
 
 if TYPE_CHECKING:
-    from ...model.predictor import NeuralCropper, Prediction
+    from ...model.paper.predictor import NeuralCropper, Prediction
 
 
 class NeuralTerm:
@@ -31,7 +31,7 @@ class NeuralTerm:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, reference_db: str | None = "default") -> NeuralTerm:
         """Load a ``.pt`` checkpoint or an exported ``.onnx`` model (extra ``procrop[torch]``)."""
-        from ...model.predictor import NeuralCropper
+        from ...model.paper.predictor import NeuralCropper
 
         if str(path).endswith(".onnx"):
             return cls(NeuralCropper.from_onnx(path, reference_db))

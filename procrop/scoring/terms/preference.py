@@ -4,7 +4,7 @@ A :class:`PreferenceModel` is a small ensemble of networks (standardised feature
 tanh layer, or none -> a score) over the interpretable features of
 :mod:`procrop.scoring.preference_features`: the base terms, the learned box scorer's value,
 geometry, how much of each subject an edge cuts, saliency pressed against the edges and empty
-space. It was fitted by ``procrop prefs fit`` (:mod:`procrop.training.preffit`) on judged sheets;
+space. It was fitted by ``procrop prefs fit`` (:mod:`procrop.training.scorer.preffit`) on judged sheets;
 the file is a plain ``.npz`` read with numpy alone.
 
 As an :class:`~procrop.scoring.context.ExtraTerm` (:class:`PreferenceTerm`) it runs after the

@@ -1,0 +1,86 @@
+"""Checkpoints: one file with weights, the full configuration, version and data fingerprint.
+
+Saved atomically (temporary file, then rename). Loading checks the file, the format and, when a
+configuration is given, that its architecture matches the checkpoint's, naming every difference.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..._version import __version__
+from ...errors import ModelLoadError
+from ...files import atomic_write_bytes
+from .config import Config, ModelConfig
+
+FORMAT = "procrop-checkpoint-1"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write ``state`` (model weights, config dict, optimiser...) atomically."""
+    state = {"format": FORMAT, "procrop_version": __version__, **state}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_torch_file(path: str | os.PathLike) -> Any:
+    """Whatever ``torch.save`` wrote to ``path`` (on the CPU), or a clear ``ModelLoadError``."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"{p}: no such checkpoint")
+    try:
+        return torch.load(str(p), map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ModelLoadError(f"{p}: not a readable checkpoint ({exc})") from exc
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A procrop checkpoint (weights, configuration, optimiser and RNG state)."""
+    p = Path(path)
+    state = read_torch_file(p)
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ModelLoadError(f"{p}: not a procrop checkpoint (format {state.get('format') if isinstance(state, dict) else type(state).__name__})")
+    for key in ("model", "config"):
+        if key not in state:
+            raise ModelLoadError(f"{p}: checkpoint lacks {key!r}")
+    return state
+
+
+def config_of(state: dict[str, Any]) -> Config:
+    return Config.from_dict(state["config"], "checkpoint config")
+
+
+def check_compatible(state: dict[str, Any], cfg: ModelConfig, path: str | os.PathLike) -> None:
+    """Raise :class:`ModelLoadError` listing architecture fields that differ."""
+    have = config_of(state).model.arch()
+    want = cfg.arch()
+    diff = {k: (have[k], want[k]) for k in want if have.get(k) != want[k]}
+    if diff:
+        lines = ", ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in diff.items())
+        raise ModelLoadError(f"{path}: checkpoint does not match the configuration ({lines})")
+
+
+def load_model(path: str | os.PathLike, cfg: ModelConfig | None = None, device: str = "cpu"):
+    """The network of a checkpoint (with its own configuration, or ``cfg`` after checking it)."""
+    from .network import build_model
+
+    state = load_checkpoint(path)
+    model_cfg = config_of(state).model
+    if cfg is not None:
+        check_compatible(state, cfg, path)
+        model_cfg = cfg
+    # the checkpoint holds every weight: never fetch pretrained backbone weights again
+    model = build_model(ModelConfig(**{**model_cfg.__dict__, "backbone_weights": ""}))
+    try:
+        missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise ModelLoadError(f"{path}: weights do not fit the network: {str(exc).splitlines()[-1].strip()}") from exc
+    if missing or unexpected:
+        raise ModelLoadError(f"{path}: weights do not fit the network (missing {missing[:5]}, unexpected {unexpected[:5]})")
+    return model.to(device).eval(), state
