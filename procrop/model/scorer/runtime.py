@@ -31,7 +31,7 @@ from ...retrieval.store import DatabaseError, ReferenceDB
 from ..shared.tokens import tokenize
 
 #: The bundle that ships with procrop.
-DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "resources" / "models" / "learned"
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "resources" / "models" / "learned"
 
 
 @dataclass

@@ -31,7 +31,7 @@ from ...errors import ProcropError
 from ...model.scorer.salient_head import build_head, export_onnx
 from .saliency_data import TEACHER_SIDE, Teacher, cache_photo, load_cache, photo_key
 
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "resources" / "models" / "salient_head.onnx"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "resources" / "models" / "salient_head.onnx"
 BETA2 = 0.3
 
 
