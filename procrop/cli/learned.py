@@ -1,4 +1,4 @@
-"""``procrop learned ...``: build, train and export the learned default scorer (extra ``procrop[torch]``).
+"""``procrop learned ...``: build, train and export the learned box scorer (extra ``procrop[torch]``; one input of the default preference scorer).
 
 ``procrop learned build`` is the one command that rebuilds the shipped bundle (its ``WORK/run/best.pt``
 is the trainable checkpoint ``procrop learned finetune --from`` starts from): every stage resumes
@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from .common import EXIT_INTERRUPTED, err, usage_error, usage_errors
 
-learned_app = typer.Typer(help="Build, train and export the learned default scorer (needs procrop\\[torch]).",
+learned_app = typer.Typer(help="Build, train and export the learned box scorer, one input of the default (needs procrop\\[torch]).",
                           no_args_is_help=True)
 
 
