@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from preferences import winner  # noqa: E402
+from preferences import own_index, winner  # noqa: E402
 from procrop import Cropper  # noqa: E402
 from procrop.imaging.load import open_full  # noqa: E402
 from procrop.preferences.records import group_by_sheet, read_jsonl  # noqa: E402
@@ -66,7 +66,7 @@ def main() -> None:
             s = np.asarray(cropper.score_boxes(str(args.photos / r["photo"]), np.array(r["boxes"], float)))
             pick = int(np.argmax(s))
         else:
-            pick = next(i for i, src in enumerate(r["sources"]) if "learned" in src)
+            pick = own_index(r)
         win = winner(recs)
         if win != pick:
             clarity = sum(x["ranking"][0] == win for x in recs) + np.mean([x["ranking"].index(pick) for x in recs])

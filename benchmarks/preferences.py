@@ -61,6 +61,12 @@ def winner(records: list[dict[str, Any]]) -> int:
     return int(sorted(range(n), key=lambda i: (-firsts[i], pos[i]))[0])
 
 
+def own_index(record: dict[str, Any]) -> int | None:
+    """Which of a sheet's boxes is procrop's own crop (its ``learned`` source: the default when
+    the sheet was made), or None when the sheet does not show it."""
+    return next((i for i, src in enumerate(record["sources"]) if "learned" in src), None)
+
+
 def cropper_scorer(cropper: Any, photos: Path) -> Callable[[dict[str, Any]], np.ndarray]:
     def score(rec: dict[str, Any]) -> np.ndarray:
         return np.asarray(cropper.score_boxes(str(photos / rec["photo"]), np.array(rec["boxes"], float)))
@@ -116,9 +122,8 @@ def head_to_head(sheets: list[list[dict[str, Any]]]) -> dict[str, dict[str, int]
     for rival in RIVALS:
         won = lost = same = 0
         for recs in sheets:
-            src = recs[0]["sources"]
-            mine = next((i for i, s in enumerate(src) if "learned" in s), None)
-            theirs = next((i for i, s in enumerate(src) if rival in s), None)
+            mine = own_index(recs[0])
+            theirs = next((i for i, s in enumerate(recs[0]["sources"]) if rival in s), None)
             if mine is None or theirs is None:
                 continue
             for r in recs:

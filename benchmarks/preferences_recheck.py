@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from preferences import winner  # noqa: E402
+from preferences import own_index, winner  # noqa: E402
 from procrop.geometry import iou_matrix  # noqa: E402
 from procrop.preferences.records import group_by_sheet, read_jsonl  # noqa: E402
 
@@ -63,7 +63,7 @@ def recheck(sheets: list[list[dict[str, Any]]], photos: Path) -> dict[str, Any]:
             shown = np.asarray(rec["boxes"], float)
             overlap = iou_matrix(np.asarray([crops[0].box], float), shown)[0]
             j = int(np.argmax(overlap))
-            then = next(i for i, src in enumerate(rec["sources"]) if "learned" in src)
+            then = own_index(rec)
             if overlap[j] < MATCH_IOU:
                 new += 1
                 continue

@@ -172,28 +172,25 @@ def cut_summary(text: str) -> list[str]:
     return out
 
 
+def embedded(name: str) -> list[str]:
+    """``results/<name>`` as markdown lines of ``RESULTS.md``: a link, then its text without its title."""
+    text = (RESULTS / name).read_text(encoding="utf-8").splitlines()
+    body = "\n".join(ln for ln in text if not ln.startswith("# ")).strip()
+    return [f"From [results/{name}](results/{name}):", "", body, ""]
+
+
 def linked_sections() -> list[str]:
     """Agreement with the judges (``results/preferences.md``), the face-cuts link and the speed
     table of ``results/bench_crop.md`` (markdown lines)."""
-    prefs = RESULTS / "preferences.md"
     lines = ["## Agreement with editors' judgements", ""]
-    if prefs.exists():
-        text = prefs.read_text(encoding="utf-8").splitlines()
-        lines += ["From [results/preferences.md](results/preferences.md):", "",
-                  "\n".join(ln for ln in text if not ln.startswith("# ")).strip(), ""]
+    if (RESULTS / "preferences.md").exists():
+        lines += embedded("preferences.md")
     else:
         lines += ["Not measured yet (`python benchmarks/preferences.py` writes `results/preferences.md`).", ""]
-    round2 = RESULTS / "preferences_round2.md"  # --round 2: sheets showing the preference default's own crops
-    if round2.exists():
-        text = round2.read_text(encoding="utf-8").splitlines()
-        lines += ["### Round 2: the preference default's own crops", "",
-                  "From [results/preferences_round2.md](results/preferences_round2.md):", "",
-                  "\n".join(ln for ln in text if not ln.startswith("# ")).strip(), ""]
-    recheck = RESULTS / "preferences_recheck.md"  # today's default matched to the judged round-2 boxes
-    if recheck.exists():
-        text = recheck.read_text(encoding="utf-8").splitlines()
-        lines += ["From [results/preferences_recheck.md](results/preferences_recheck.md):", "",
-                  "\n".join(ln for ln in text if not ln.startswith("# ")).strip(), ""]
+    if (RESULTS / "preferences_round2.md").exists():  # --round 2: the preference default's own crops judged
+        lines += ["### Round 2: the preference default's own crops", "", *embedded("preferences_round2.md")]
+    if (RESULTS / "preferences_recheck.md").exists():  # today's default matched to the judged round-2 boxes
+        lines += embedded("preferences_recheck.md")
     lines += ["## Face cuts", ""]
     cuts = RESULTS / "cuts.md"
     if cuts.exists():
