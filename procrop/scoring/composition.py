@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import UsageError
 from ..perception.analysis import CompositionAnalysis
 from ..perception.detectors import Detection
-from .protection import inside_fractions
+from .protection import cuts, inside_fractions
 from .context import EDGES, SAL, SAL_X, SAL_Y, ScoringContext, TermValues
 from .weights import ScoringWeights
 
@@ -134,12 +134,13 @@ class CompositionScorer:
         face_inside = inside_fractions(b, [f.box for f in faces])  # (F, N)
         tv.face_inside = face_inside
         if faces:
-            cut_face = ((face_inside > 0.02) & (face_inside < 0.97)).any(axis=0)
-            core_inside = inside_fractions(b, [_face_core(f.box) for f in faces])
-            cut_core = ((core_inside > 0.02) & (core_inside < 0.97)).any(axis=0)
+            cut_face = cuts(face_inside)
+            cut_core = cuts(inside_fractions(b, [_face_core(f.box) for f in faces]))
         else:
             cut_face = cut_core = np.zeros(n, bool)
         tv.details["cuts_face"] = cut_face.astype(np.float64)
+        # the reasons' one test of a cut subject (protection.cuts), also for a subject the terms do not score
+        tv.details["cuts_subject"] = cuts(inside_fractions(b, [s.box for s in a.subjects_to_keep])).astype(np.float64)
         tv.details["cuts_face_core"] = cut_core.astype(np.float64)
         tv.details["faces_kept"] = (
             (face_inside >= 0.97).sum(axis=0).astype(np.float64) if faces else np.zeros(n)

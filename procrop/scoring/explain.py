@@ -6,6 +6,10 @@ import math
 
 from ..perception.describe import position_words, third_words
 
+#: How every reason says that a crop edge cuts a detected person, animal or object
+#: (:func:`procrop.scoring.protection.cuts`); never said together with "cut no detected subject".
+SUBJECT_CUT = "an edge crosses a detected person or object"
+
 
 def explain_crop(
     terms: dict[str, float],
@@ -17,7 +21,9 @@ def explain_crop(
 
     Args:
         terms: term name -> value in [0, 1].
-        details: per-crop quantities from scoring (``kept``, ``subject_u``...).
+        details: per-crop quantities from scoring (``kept``, ``subject_u``...); ``cuts_face`` and
+            ``cuts_subject`` come from :func:`procrop.scoring.protection.cuts`, the one test of a
+            cut that the preference term's reason uses too, so the two never contradict.
         contributions: term name -> weighted share of the score.
         extra_reasons: sentences from plugged-in terms (retrieval, neural).
     """
@@ -38,6 +44,9 @@ def explain_crop(
         reasons.append(f"{subject} is awkwardly placed ({position_words(u, v)})")
     if details.get("cuts_face", 0.0) > 0:
         reasons.append("cuts a face (no crop of this ratio avoids it)")
+    elif details.get("cuts_subject", 0.0) > 0:
+        if "preference" not in terms:  # the preference term's reason says it, from the same test
+            reasons.append(SUBJECT_CUT)
     elif terms.get("boundary", 1.0) >= 0.7:
         reasons.append("clean edges that cut no detected subject")
     elif terms.get("boundary", 1.0) < 0.4:

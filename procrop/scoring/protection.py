@@ -78,6 +78,19 @@ def inside_fractions(boxes: np.ndarray, objects: list[tuple[float, float, float,
     return iw * ih / np.maximum(o[:, 2:3] * o[:, 3:4], 1e-9)
 
 
+def cuts(inside: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool from ``(K, N)`` inside shares (:func:`inside_fractions`): whether each crop cuts
+    one of the ``K`` objects, keeping more than :data:`LEFT_OUT` but less than :data:`KEPT` of it.
+
+    The one test of a cut: the rules below, the ``boundary`` term's face cut, and every reason that
+    says a crop cuts, or does not cut, a face or a detected subject
+    (:func:`procrop.scoring.explain.explain_crop` and the preference term's reason)."""
+    inside = np.asarray(inside, dtype=np.float64)
+    if inside.ndim != 2 or not len(inside):
+        return np.zeros(inside.shape[-1] if inside.ndim == 2 else 0, dtype=bool)
+    return ((inside > LEFT_OUT) & (inside < KEPT)).any(axis=0)
+
+
 def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside: np.ndarray) -> np.ndarray:
     """``(N,)`` bool: the candidates that cut nothing they could avoid cutting (rules above).
 
@@ -199,7 +212,7 @@ def edge_pressure(boxes: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.nd
 def _keep_whole(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """Drop the crops that cut a subject when an allowed crop keeps it whole."""
     if (inside[allowed] >= KEPT).any():
-        return allowed & ~((inside > LEFT_OUT) & (inside < KEPT))
+        return allowed & ~cuts(inside[None])
     return allowed
 
 

@@ -23,6 +23,8 @@ import numpy as np
 
 from ...errors import UsageError
 from ..context import ScoringContext, TermValues
+from ..explain import SUBJECT_CUT
+from ..protection import cuts, inside_fractions
 from ..preference_features import FEATURE_NAMES, crop_features
 
 #: The preference model shipped with procrop.
@@ -168,10 +170,12 @@ class PreferenceTerm:
             row = crop_features(ctx, np.asarray(box, float).reshape(1, 4), TermValues({}, {}))[0]
         f = dict(zip(FEATURE_NAMES, row))
         parts = []
-        if f["face_cut"] > 0:
+        # whether it cuts a face or a detection: the test explain_crop's reason uses (protection.cuts)
+        a, b = ctx.analysis, np.asarray(box, np.float64).reshape(1, 4)
+        if cuts(inside_fractions(b, [d.box for d in a.faces]))[0]:
             parts.append("cuts into a face")
-        elif f["people_cut"] > 0.5:  # at least a quarter of a detection on each side of the edge
-            parts.append("an edge crosses a detected person or object")
+        elif cuts(inside_fractions(b, [d.box for d in a.subjects_to_keep]))[0]:
+            parts.append(SUBJECT_CUT)
         elif f["region_cut"] > 0.05:
             parts.append("cuts a salient region at an edge")
         else:

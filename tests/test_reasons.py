@@ -1,0 +1,68 @@
+"""A crop's reason never contradicts itself: one test of a cut (protection.cuts) behind every clause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from procrop.geometry import largest_size, parse_ratio
+from procrop.scoring.explain import SUBJECT_CUT, explain_crop
+from procrop.scoring.protection import cuts, inside_fractions
+
+CLEAN = "cut no detected subject"
+
+
+def test_cuts_is_the_protection_rules_cut():
+    inside = np.array([[0.0, 0.02, 0.03, 0.5, 0.96, 0.97, 1.0]])
+    assert cuts(inside).tolist() == [False, False, True, True, True, False, False]
+    assert cuts(np.zeros((0, 3))).tolist() == [False, False, False]
+
+
+def test_clean_edges_are_not_claimed_for_a_crop_that_cuts_a_subject():
+    terms = {"boundary": 0.9}
+    assert CLEAN in explain_crop(terms, {"cuts_subject": 0.0}, {})
+    cut = explain_crop(terms, {"cuts_subject": 1.0}, {})
+    assert CLEAN not in cut and SUBJECT_CUT in cut
+    # with the preference term the cut is told once, by its reason (from the same test)
+    with_pref = explain_crop({**terms, "preference": 0.5}, {"cuts_subject": 1.0}, {}, [f"editors: {SUBJECT_CUT}"])
+    assert CLEAN not in with_pref and with_pref.count(SUBJECT_CUT) == 1
+
+
+@pytest.fixture(scope="module")
+def photo_044(photos_dir: Path) -> Path:
+    return photos_dir / "zelex-wikipedia-photos" / "044.jpg"
+
+
+def test_reasons_on_a_photo_with_a_person_never_contradict(default_cropper, photo_044: Path):
+    """Wikipedia photo 044 (a sailor examining a patient): its 16:9 crop [185, 0, 839, 472] was
+    "clean edges that cut no detected subject" and "an edge crosses a detected person or object"
+    at once. Every crop of a spread of boxes now says one or the other, as protection.cuts decides."""
+    ctx = default_cropper.prepare(str(photo_044))
+    a = ctx.analysis
+    assert a.subjects_to_keep, "the photo's person is detected"
+    boxes = [(185, 0, 839, 472), (0, 0, a.width, a.height)]
+    for label in ("16:9", "1:1", "4:5"):
+        w, h = largest_size(a.width, a.height, parse_ratio(label).value)
+        for scale in (1.0, 0.8, 0.6):
+            bw, bh = int(w * scale), int(h * scale)
+            for fx in (0.0, 0.5, 1.0):
+                for fy in (0.0, 1.0):
+                    boxes.append((int(fx * (a.width - bw)), int(fy * (a.height - bh)), bw, bh))
+    said = {True: 0, False: 0}
+    for box in boxes:
+        crop, _ = default_cropper.score_box(ctx, box)
+        b = np.array([box], np.float64)
+        face = bool(cuts(inside_fractions(b, [f.box for f in a.faces]))[0])
+        subject = bool(cuts(inside_fractions(b, [s.box for s in a.subjects_to_keep]))[0])
+        assert not (CLEAN in crop.reason and (SUBJECT_CUT in crop.reason or "cuts a face" in crop.reason
+                                           or "cuts into a face" in crop.reason)), crop.reason
+        if subject and not face:
+            assert SUBJECT_CUT in crop.reason and CLEAN not in crop.reason, (box, crop.reason)
+        elif not face:
+            assert SUBJECT_CUT not in crop.reason, (box, crop.reason)
+        said[subject] += 1
+    assert said[True] and said[False]  # the spread has crops of both kinds
+    first, _ = default_cropper.score_box(ctx, boxes[0])
+    assert SUBJECT_CUT in first.reason and CLEAN not in first.reason
