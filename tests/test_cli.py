@@ -135,6 +135,17 @@ def test_describe(photo_paths: list[Path]) -> None:
     assert json.loads(r.stdout)["analysis"]["faces"]
 
 
+@pytest.mark.parametrize("profile", [[], ["--fast"]])
+def test_describe_says_what_crop_says(photos_dir: Path, profile: list[str]) -> None:
+    """procrop describe runs the perception procrop crop runs (on 044 it described from the hand-set
+    cues, 'the main subject, a large person', where crop's salient head found a small part of it)."""
+    photo = photos_dir / "zelex-wikipedia-photos" / "044.jpg"
+    r = run("crop", str(photo), "--no-analysis", "-q", *profile)
+    assert r.exit_code == 0, r.stderr
+    r2 = run("describe", str(photo), *profile)
+    assert r2.exit_code == 0 and r2.stdout.strip() == json.loads(r.stdout)["description"]
+
+
 def test_console_script_runs_as_a_program(tmp_path: Path) -> None:
     img = tmp_path / "x.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (60, 90, 3), dtype=np.uint8)).save(img)

@@ -200,17 +200,24 @@ def _crop_options(
 def describe_command(
     inputs: list[str] = typer.Argument(..., help="Image files, folders or globs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON with the analysis."),
-    analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048),
+    analysis_size: int = typer.Option(
+        224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis, as in procrop crop."
+    ),
+    fast: bool = typer.Option(False, "--fast", help="Classical perception only, as procrop crop --fast describes."),
 ) -> None:
-    """Describe the composition of each image in words."""
-    from ..cropper import Cropper
+    """Describe the composition of each image in words (the description procrop crop gives)."""
+    from ..output.batch import CropOptions
     from ..perception.describe import describe
     from ..imaging.files import iter_image_files
 
     files, problems = iter_image_files(inputs)
     if not files:
         raise usage_error("no input images")
-    cropper = Cropper(analysis_size=analysis_size, reference_db=None, scorer="classic")
+    # the perception procrop crop runs: the default scorer's learned backbone feeds the salient-object
+    # head (a classic cropper has no backbone and would describe from the hand-set cues instead)
+    with usage_errors():
+        cropper = CropOptions(analysis_size=analysis_size, reference_db=None,
+                              profile="fast" if fast else "default").make_cropper()
     failures = list(problems)
     for f in files:
         try:
