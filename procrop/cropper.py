@@ -38,7 +38,7 @@ from .candidates import (CandidateConfig, fill_near_full, large_enough, photo_ca
                          unique_boxes)
 from .errors import UsageError
 from .geometry import AspectRatio, parse_ratios, select_diverse
-from .verdict import result_verdict, versus_original
+from .verdict import dropped_alternatives, result_verdict, versus_original
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
@@ -325,7 +325,8 @@ class Cropper:
             analysis=analysis,
             timings=timings,
             references=references,
-            warnings=[w for r in requested if (w := ratio_fit_warning(r, W, H))],
+            warnings=[w for r in requested if (w := ratio_fit_warning(r, W, H))]
+            + dropped_alternatives(ctx.cache.get("dropped", {}), self.min_score_ratio, self.diversity_iou),
             ratios=[r.label for r in requested],
         )
 
@@ -402,8 +403,9 @@ class Cropper:
         scores = self.scorer.combine(tv)
         chosen = select_diverse(scores, boxes, top_k, self.diversity_iou)
         if len(chosen):
-            floor = self.min_score_ratio * scores[chosen[0]]
-            chosen = chosen[scores[chosen] >= floor]
+            kept = scores[chosen] >= self.min_score_ratio * scores[chosen[0]]
+            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k - len(chosen), int((~kept).sum()))  # warned
+            chosen = chosen[kept]
         return [
             self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
             for rank, i in enumerate(chosen, start=1)

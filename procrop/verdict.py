@@ -17,6 +17,10 @@ Keeping the photo as it is answers a request only when the uncropped photo has a
 choice: ``keep_original`` is false and the verdict only compares, "The uncropped photo is not of the
 ratio asked (4:5): the top crop (score 0.61) is 3% likely to look better than the uncropped
 photo (score 0.79)." :func:`result_verdict` gives both fields of a result.
+
+When a ratio has fewer crops than asked, because its alternatives scored under the cropper's
+``min_score_ratio`` of its best or overlap a better crop too much, :func:`dropped_alternatives` says
+so among the result's ``warnings``.
 """
 
 from __future__ import annotations
@@ -87,3 +91,19 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked)}
     return {"keep_original": keep_original(top.confidence),
             "verdict": verdict(top.score, uncropped_score, top.confidence)}
+
+
+
+def dropped_alternatives(dropped: dict[str, tuple[int, int]], min_score_ratio: float, max_iou: float) -> list[str]:
+    """Why ratios have fewer crops than asked, as warnings (none when every ratio has its count).
+
+    Args:
+        dropped: ratio label -> ``(similar, low)``: how many crops short of the count asked no
+            candidate could fill (every other one overlaps a better crop by ``max_iou`` or more),
+            and how many distinct alternatives scored under ``min_score_ratio`` of the best.
+    """
+    low = ", ".join(f"{n} at {label}" for label, (_, n) in dropped.items() if n)
+    similar = ", ".join(f"{n} fewer at {label}" for label, (n, _) in dropped.items() if n)
+    return ([f"alternatives dropped, scored under {100 * min_score_ratio:g} % of the best: {low}"] * bool(low)
+            + [f"no more distinct crops, every other candidate overlaps a better one (IoU {max_iou:g} or more): "
+               f"{similar}"] * bool(similar))

@@ -135,6 +135,32 @@ def test_describe(photo_paths: list[Path]) -> None:
     assert json.loads(r.stdout)["analysis"]["faces"]
 
 
+def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> None:
+    """Alternatives under 80 % of their ratio's best and near-duplicates are dropped: the JSON's
+    warnings and the CLI say how many, per ratio (044 returned one crop per ratio for -k 3 without a word)."""
+    from procrop.verdict import dropped_alternatives
+
+    assert dropped_alternatives({"1:1": (0, 2), "4:5": (1, 0), "16:9": (0, 1)}, 0.8, 0.6) == [
+        "alternatives dropped, scored under 80 % of the best: 2 at 1:1, 1 at 16:9",
+        "no more distinct crops, every other candidate overlaps a better one (IoU 0.6 or more): 1 fewer at 4:5"]
+    assert dropped_alternatives({"1:1": (0, 0)}, 0.8, 0.6) == []
+    photo = photos_dir / "zelex-wikipedia-photos" / "044.jpg"
+    out = tmp_path / "r.json"
+    r = run("crop", str(photo), "-r", "1:1,4:5,16:9", "-k", "3", "--no-analysis", "--json", str(out))
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(out.read_text())
+    counts = {label: sum(c["ratio"] == label for c in data["crops"]) for label in ("1:1", "4:5", "16:9")}
+    assert min(counts.values()) < 3  # the case of the report: some ratio lost alternatives
+    said = [w for w in data.get("warnings", []) if "alternatives dropped" in w or "distinct crops" in w]
+    told = {}  # ratio -> how many fewer the warnings account for
+    for w in said:
+        assert " ".join(w.split()) in " ".join(r.stderr.split())  # and on the terminal
+        for part in w.split(": ", 1)[1].split(", "):
+            n, label = part.split(" at ")
+            told[label] = told.get(label, 0) + int(n.split()[0])
+    assert told == {label: 3 - n for label, n in counts.items() if n < 3}
+
+
 @pytest.mark.parametrize("profile", [[], ["--fast"]])
 def test_describe_says_what_crop_says(photos_dir: Path, profile: list[str]) -> None:
     """procrop describe runs the perception procrop crop runs (on 044 it described from the hand-set
