@@ -116,8 +116,10 @@ def test_recovery_pairs_put_the_frame_first_and_weigh_one():
     assert canvas_pairs(np.array([0.5, 0.45])) == []
 
 
-def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path):
+def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from typer.testing import CliRunner
+
+    from procrop.scoring.terms.preference import DEFAULT_MODEL
 
     from procrop.cli.app import app
 
@@ -145,6 +147,13 @@ def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path):
     assert model.meta["name"] == "procrop-preference-v1" and model.meta["brief"] == ["judging-v1"]
     again = CliRunner().invoke(app, args)  # the feature caches are reused
     assert again.exit_code == 0, again.output
+    # without --out the model lands in the current folder: the shipped one is replaced only when named
+    shipped = DEFAULT_MODEL.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    plain = CliRunner().invoke(app, [a for a in args if a not in ("--out", str(out))])
+    assert plain.exit_code == 0, plain.output
+    assert PreferenceModel.load(tmp_path / "preference.npz").meta["name"] == "procrop-preference-v1"
+    assert DEFAULT_MODEL.read_bytes() == shipped
 
 
 def test_the_default_is_the_shipped_preference_model_and_still_recovers_frames(photos_dir: Path,

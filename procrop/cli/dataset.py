@@ -25,15 +25,15 @@ def dataset_generate(
         "classical", "--backend", help="classical, smear, inpaint, foreign (no weights) or diffusers."
     ),
     model: Optional[str] = typer.Option(None, "--model", help="diffusers: in-painting pipeline folder or hub id."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Random seed (the same seed gives the same data set)."),
     coverage: str = typer.Option("0.35,0.9", "--coverage", help="Range of the canvas area the photo covers."),
     rounds: int = typer.Option(2, "--rounds", min=1, help="Proposal refinement rounds."),
     scorer: str = typer.Option("default", "--scorer", help="Proposal scorer: default (composition score) or a checkpoint."),
     max_side: int = typer.Option(1024, "--max-side", min=64, help="Photos are shrunk to this long side first."),
     licences: Optional[Path] = typer.Option(None, "--licences", help="Licence CSV (default: a MANIFEST.csv in PHOTOS or up to three folders above)."),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local', 'auto' or an address (procrop\\[distributed])."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Out-paint photos onto wider canvases and write weak crop labels (resumable, deterministic)."""
     from ..weaklabels import GenerateParams, generate_dataset
@@ -76,7 +76,7 @@ def dataset_generate(
 @dataset_app.command("info")
 def dataset_info_command(
     data: Path = typer.Argument(..., help="A generated data set."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Counts, label and coverage statistics, licences, and the seam statistic of a data set."""
     from ..weaklabels import dataset_info
@@ -104,9 +104,9 @@ def dataset_info_command(
 @dataset_app.command("preview")
 def dataset_preview(
     data: Path = typer.Argument(..., help="A generated data set."),
-    n: int = typer.Option(12, "--n", min=1, max=200),
-    out: Path = typer.Option(Path("preview.png"), "--out", "-o"),
-    seed: int = typer.Option(0, "--seed"),
+    n: int = typer.Option(12, "--n", min=1, max=200, help="Canvases on the sheet."),
+    out: Path = typer.Option(Path("preview.png"), "--out", "-o", help="PNG file to write."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the canvases picked."),
 ) -> None:
     """A contact sheet: canvases with the original frame (white, dashed) and the weak labels."""
     from ..weaklabels import preview_sheet

@@ -95,13 +95,13 @@ def index_build(
              "layout (no network), sam, clip or dinov2."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Weights for sam/clip/dinov2 (local path or hub id)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda for neural encoders."),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes encoding photos."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Encode on Ray: 'local', 'auto' or an address."),
     thumbnails: bool = typer.Option(False, "--thumbnails", help="Store small JPEG thumbnails (for previews)."),
     licences: Optional[Path] = typer.Option(None, "--licences", help="CSV with file, licence, attribution columns."),
     source_root: Optional[Path] = typer.Option(None, "--source-root", help="Store sources relative to this folder."),
     chunk: int = typer.Option(256, "--chunk", min=1, help="Photos per committed shard (work lost on a crash is at most one chunk)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Encode photos into a reference database (resumes an interrupted build; skips duplicates)."""
     _run_build(photos, out, False, encoder, checkpoint, device, workers, ray, thumbnails, licences, source_root, quiet, chunk)
@@ -112,16 +112,16 @@ def index_add(
     db: Path = typer.Argument(..., help="Existing database folder."),
     photos: list[str] = typer.Argument(..., help="Photo files, folders or globs."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Weights, if the encoder needs them."),
-    device: Optional[str] = typer.Option(None, "--device"),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
-    ray: Optional[str] = typer.Option(None, "--ray"),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda for neural encoders."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes encoding photos."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Encode on Ray: 'local', 'auto' or an address."),
     thumbnails: Optional[bool] = typer.Option(
         None, "--thumbnails/--no-thumbnails", help="Thumbnails of the added photos (default: as the database has them)."
     ),
-    licences: Optional[Path] = typer.Option(None, "--licences"),
-    source_root: Optional[Path] = typer.Option(None, "--source-root"),
-    chunk: int = typer.Option(256, "--chunk", min=1),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    licences: Optional[Path] = typer.Option(None, "--licences", help="CSV with file, licence, attribution columns."),
+    source_root: Optional[Path] = typer.Option(None, "--source-root", help="Store sources relative to this folder."),
+    chunk: int = typer.Option(256, "--chunk", min=1, help="Photos per committed shard (work lost on a crash is at most one chunk)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Append photos to an existing database (the encoder is the database's)."""
     from ..retrieval import ReferenceDB
@@ -138,7 +138,7 @@ def index_add(
 @index_app.command("info")
 def index_info(
     db: Path = typer.Argument(..., help="Database folder."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Show a database's encoder, size, shards and calibration (verifies every shard)."""
     from ..retrieval import ReferenceDB
@@ -190,10 +190,10 @@ def index_info(
 def index_query(
     db: Path = typer.Argument(..., help="Database folder."),
     image: str = typer.Argument(..., help="Query photo."),
-    k: int = typer.Option(10, "-k", "--top-k", min=1, max=1000),
+    k: int = typer.Option(10, "-k", "--top-k", min=1, max=1000, help="How many nearest photos to list."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Write a contact sheet PNG of the query and its neighbours."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Weights, if the encoder needs them."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the neighbours as JSON."),
 ) -> None:
     """Print the photos in a database whose composition is closest to IMAGE."""
     from ..perception.analyzer import analyze

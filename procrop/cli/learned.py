@@ -60,9 +60,9 @@ def boxsets_command(
     out: Path = typer.Option(..., "--out", "-o", help="Box-set folder (re-running resumes it)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Store photo names relative to this folder."),
     canvases: int = typer.Option(12, "--canvases", "-n", min=1, help="Canvases per photo."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the canvases (the same seed gives the same box sets)."),
     backbone: str = typer.Option("pretrained", "--backbone", help="pretrained, or random (the ablation)."),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
 ) -> None:
     """Shrink professional photos into augmented canvases and cache their backbone features."""
     from ..errors import require
@@ -82,10 +82,10 @@ def train_command(
     val: Path = typer.Option(..., "--val", help="Held-out box sets (validated every epoch)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (re-running resumes from last.pt)."),
     refs: Optional[Path] = typer.Option(None, "--refs", help="Reference database (mobilenet encoder) of the training photos."),
-    epochs: int = typer.Option(16, "--epochs", min=1),
+    epochs: int = typer.Option(16, "--epochs", min=1, help="Training epochs."),
     no_refs: bool = typer.Option(False, "--no-refs", help="Ablation: no reference fusion."),
     no_text: bool = typer.Option(False, "--no-text", help="Ablation: no description fusion."),
-    threads: int = typer.Option(2, "--threads", min=1),
+    threads: int = typer.Option(2, "--threads", min=1, help="CPU threads for torch."),
     stop_after: Optional[int] = typer.Option(None, "--stop-after", min=1, help="Run at most N epochs now; rerun to continue the same schedule."),
 ) -> None:
     """Train the learned box scorer on cached box sets; the best epoch by held-out recovery is kept.
@@ -146,9 +146,9 @@ def build_command(
     split: Path = typer.Option(..., "--split", help="JSON with 'train' and 'heldout' lists (names under --photos)."),
     work: Path = typer.Option(..., "--work", help="Working folder: box sets, reference database, runs (resumable)."),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write."),
-    epochs: int = typer.Option(16, "--epochs", min=1),
-    workers: int = typer.Option(2, "--workers", "-j", min=1),
-    name: str = typer.Option("procrop-learned", "--name"),
+    epochs: int = typer.Option(16, "--epochs", min=1, help="Training epochs."),
+    workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes building the box sets."),
+    name: str = typer.Option("procrop-learned", "--name", help="The bundle's model name (in its model.json)."),
 ) -> None:
     """Everything, resumable: reference database of the training photos, box sets (12 canvases per
     training photo, 4 per held-out photo), training with per-epoch held-out validation, export."""
@@ -184,11 +184,11 @@ def finetune_command(
                                "(procrop learned build writes WORK/run/best.pt)."),
     work: Path = typer.Option(..., "--work", help="Working folder: box sets, reference database, run (resumable)."),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write."),
-    epochs: int = typer.Option(4, "--epochs", min=1),
+    epochs: int = typer.Option(4, "--epochs", min=1, help="Fine-tuning epochs."),
     lr: float = typer.Option(3e-4, "--lr", min=0.0, help="Learning rate (the build trains at 1e-3)."),
     heldout_every: int = typer.Option(5, "--heldout-every", min=2, help="Hold out every N-th photo for validation."),
-    workers: int = typer.Option(1, "--workers", "-j", min=1),
-    name: str = typer.Option("procrop-learned-finetuned", "--name"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes building the box sets."),
+    name: str = typer.Option("procrop-learned-finetuned", "--name", help="The bundle's model name (in its model.json)."),
 ) -> None:
     """Fine-tune a trained learned scorer on your own photos (resumable) and export it as a bundle for
     procrop crop --learned-model."""

@@ -83,8 +83,8 @@ def batches_command(
     size: int = typer.Option(25, "--size", help="Sheets per batch (one judge's work)."),
     passes: int = typer.Option(1, "--passes", help="Independent judges per sheet (each pass is shuffled anew)."),
     round_: int = typer.Option(1, "--round", min=1, help="Batch the sheets of this round only."),
-    data: Path = typer.Option(DATA, "--data"),
-    work: Path = typer.Option(WORK, "--work"),
+    data: Path = typer.Option(DATA, "--data", help="Preference data folder (keys/, batches.json)."),
+    work: Path = typer.Option(WORK, "--work", help="Where sheets, batch folders and prompts are written."),
     judging: Path = typer.Option(Path("docs/judging.md"), "--judging", help="The protocol holding the brief."),
 ) -> None:
     """Cut a part's sheets into judges' batches: a folder of sheets and a prompt file per batch."""
@@ -113,7 +113,7 @@ def batches_command(
 @prefs_app.command("merge")
 def merge_command(
     answers: list[Path] = typer.Argument(..., help="Judges' answer files (the file's stem is the judge)."),
-    data: Path = typer.Option(DATA, "--data"),
+    data: Path = typer.Option(DATA, "--data", help="Preference data folder (keys/, where the merged files go)."),
 ) -> None:
     """Join answers with the keys into DATA/<part>.jsonl (idempotent: merged lines are skipped)."""
     from ..preferences.batches import load_plan
@@ -137,7 +137,7 @@ def merge_command(
 
 
 @prefs_app.command("stats")
-def stats_command(data: Path = typer.Option(DATA, "--data")) -> None:
+def stats_command(data: Path = typer.Option(DATA, "--data", help="Preference data folder.")) -> None:
     """Sheets made and judged per part, and the judges' agreement on the validation sheets."""
     from ..preferences.agreement import judge_agreement
     from ..preferences.records import group_by_sheet, read_jsonl
@@ -169,12 +169,12 @@ def build_command(
     work: Path = typer.Option(Path("data/learned"), "--work", help="Working folder: box sets, database, features, run."),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write."),
     data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl)."),
-    epochs: int = typer.Option(10, "--epochs", min=1),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Training epochs."),
     pref_weight: float = typer.Option(1.0, "--pref-weight", help="Weight of the preference loss."),
     run: str = typer.Option("run_prefs", "--run", help="Run folder name under --work (resumes from its last.pt)."),
     stop_after: int = typer.Option(0, "--stop-after", help="Train at most N epochs now (0: to the end)."),
-    workers: int = typer.Option(2, "--workers", "-j", min=1),
-    name: str = typer.Option("procrop-learned-v2", "--name"),
+    workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes building the box sets."),
+    name: str = typer.Option("procrop-learned-v2", "--name", help="The bundle's model name (in its model.json)."),
 ) -> None:
     """The learned scorer trained on editors' rankings and professional frames, end to end and
     resumable: reference database and box sets (as `procrop learned build`), photo features of the
@@ -272,8 +272,9 @@ def fit_weights_command(
 @prefs_app.command("fit")
 def fit_command(
     photos: Path = typer.Option(..., "--photos", help="The photo pool the sheets were made of."),
-    out: Path = typer.Option(Path("procrop/resources/models/preference/preference.npz"), "--out", "-o",
-                             help="Preference model file to write."),
+    out: Path = typer.Option(Path("preference.npz"), "--out", "-o",
+                             help="Preference model file to write (default: preference.npz here; the shipped one "
+                             "is replaced only when named: --out procrop/resources/models/preference/preference.npz)."),
     data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)."),
     work: Path = typer.Option(Path("data/learned"), "--work", help="Where the sheets' features are cached."),
     seeds: int = typer.Option(5, "--seeds", min=1, help="Networks in the ensemble when a hidden layer is chosen (the linear fit, the default, is one)."),
@@ -282,7 +283,8 @@ def fit_command(
     name: str = typer.Option("procrop-preference-v1", "--name", help="The model's name (JSON, model card)."),
 ) -> None:
     """The preference scorer fitted to the judged training sheets and to recovery canvases of the
-    training photos (feature caches resume); use it with `procrop crop --scorer preference`."""
+    training photos (feature caches resume). Compare it with the shipped one by
+    python benchmarks/preferences.py --preference NAME=FILE; the shipped model is replaced only when --out names it."""
     from ..errors import require
 
     require("torch", "fitting the preference model", "torch")

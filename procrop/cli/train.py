@@ -31,7 +31,7 @@ def train_command(
     set_: Optional[List[str]] = typer.Option(
         None, "--set", help="Override any field: section.key=value (e.g. train.lr=1e-4, model.num_queries=24); repeatable."
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train the ProCrop network (supervised or weak labels); needs the torch extra:
     pip install 'procrop\\[torch]'. Runs under torchrun for several GPUs (one process per device)."""
