@@ -26,11 +26,13 @@ def digest(out: Path) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"))
-    ap.add_argument("--limit", type=int, default=60)
-    ap.add_argument("--per-photo", type=int, default=1)
-    ap.add_argument("--workers", type=int, default=2)
+    from procrop.helptext import plain
+
+    ap = argparse.ArgumentParser(description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"), help="photo folder (searched recursively)")
+    ap.add_argument("--limit", type=int, default=60, help="the first N photos")
+    ap.add_argument("--per-photo", type=int, default=1, help="canvases per photo")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the pool and Ray runs")
     args = ap.parse_args()
 
     from procrop.weaklabels import GenerateParams, generate_dataset

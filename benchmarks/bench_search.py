@@ -62,11 +62,13 @@ def exact_topk(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--kinds", default="exact,hnsw,ivf")
+    from procrop.helptext import plain
+
+    ap = argparse.ArgumentParser(description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000, help="vectors in the synthetic database")
+    ap.add_argument("--queries", type=int, default=1000, help="query vectors")
+    ap.add_argument("--k", type=int, default=10, help="neighbours per query")
+    ap.add_argument("--kinds", default="exact,hnsw,ivf", help="comma list of indexes: exact, hnsw, ivf")
     ap.add_argument("--ef-search", default="32,64,128", help="HNSW efSearch values to sweep")
     ap.add_argument("--nprobe", default="8,16,32,64", help="IVF nprobe values to sweep")
     ap.add_argument("--json", help="write results here")

@@ -216,14 +216,16 @@ def write_report(rows: list[dict], args: argparse.Namespace, path: Path) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from procrop.helptext import plain
+
+    p = argparse.ArgumentParser(description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workers", default="1,2", help="comma list of worker counts")
-    p.add_argument("--clients", type=int, default=4)
+    p.add_argument("--clients", type=int, default=4, help="concurrent clients")
     p.add_argument("--requests", type=int, default=60, help="requests per worker count")
     p.add_argument("--max-seconds", type=float, default=60.0, help="time cap per worker count")
-    p.add_argument("--image", default=str(ROOT / "examples" / "beach.jpg"))
-    p.add_argument("--ratios", default="1:1,4:5,16:9")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "server_load.md"))
+    p.add_argument("--image", default=str(ROOT / "examples" / "beach.jpg"), help="the photo every request sends")
+    p.add_argument("--ratios", default="1:1,4:5,16:9", help="ratios asked in every request")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "server_load.md"), help="Markdown report to write")
     args = p.parse_args()
     body, ctype = multipart(Path(args.image).read_bytes(), Path(args.image).name,
                             {"ratios": args.ratios, "top_k": "3"})

@@ -22,11 +22,13 @@ from _heldout import DEFAULT_PHOTOS, build_train_db, heldout_split
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", default=DEFAULT_PHOTOS)
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--scorer", choices=("learned", "classic"), default="learned")
+    from procrop.helptext import plain
+
+    ap = argparse.ArgumentParser(description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", default=DEFAULT_PHOTOS, help="photo folder (benchmarks/split.json names its held-out photos)")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes building the classic scorer's reference database")
+    ap.add_argument("--scorer", choices=("learned", "classic"), default="learned", help="the scorer to calibrate")
     args = ap.parse_args()
 
     from procrop import Cropper

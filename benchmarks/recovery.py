@@ -310,11 +310,13 @@ def measure(args: argparse.Namespace, files: list[str], work: Path
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS)
-    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json")
+    from procrop.helptext import plain
+
+    ap = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
+    ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="the shared photo folder")
+    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json", help="JSON with 'train' and 'heldout' lists")
     ap.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (development)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="random seed of the canvases")
     ap.add_argument("--bundle", type=bundle_arg, action="append", default=[], metavar="NAME=DIR",
                     help="also run the learned scorer of bundle folder DIR, row 'learned: NAME' (repeatable)")
     ap.add_argument("--skip-peers", action="store_true", help="skip centre and the peers (development only)")

@@ -19,10 +19,12 @@ from _heldout import DEFAULT_PHOTOS, build_train_db, pad_with_mirror, split_pool
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", default=DEFAULT_PHOTOS)
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
+    from procrop.helptext import plain
+
+    ap = argparse.ArgumentParser(description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", default=DEFAULT_PHOTOS, help="photo folder (every 5th photo is held out)")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes building the reference database")
     args = ap.parse_args()
 
     from procrop import Cropper
