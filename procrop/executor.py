@@ -52,6 +52,25 @@ def stall_timeout_default() -> float:
     return seconds
 
 
+def inference_threads() -> int:
+    """Threads one photo's model calls may use: ``PROCROP_THREADS`` when set (a pool's worker
+    processes set it to 1, one worker per core), else up to two of the machine's cores.
+
+    Raises:
+        UsageError: ``PROCROP_THREADS`` is not a positive whole number.
+    """
+    value = os.environ.get("PROCROP_THREADS")
+    if not value:
+        return max(1, min(2, os.cpu_count() or 1))
+    try:
+        threads = int(value)
+    except ValueError:
+        raise UsageError(f"PROCROP_THREADS={value!r}: not a whole number of threads") from None
+    if threads < 1:
+        raise UsageError(f"PROCROP_THREADS={value!r}: must be at least 1")
+    return threads
+
+
 class WorkerStallError(ProcropError):
     """No worker finished an item for the watchdog's timeout; the workers were stopped.
 
@@ -138,8 +157,9 @@ _WORKER_TASK: Callable[[Any], Any] | None = None
 def _install_task(task: Callable[[Any], Any]) -> None:
     global _WORKER_TASK
     _WORKER_TASK = task
-    # one worker per core: keep each worker's OpenCV/BLAS single-threaded
+    # one worker per core: keep each worker's OpenCV/BLAS and model calls single-threaded
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("PROCROP_THREADS", "1")
     try:
         import cv2
 

@@ -132,6 +132,20 @@ def test_pose_passes_other_kinds_and_prior_backend():
     assert len(anthropometric_keypoints(person.box)) == 17
 
 
+@pytest.mark.parametrize("name", FACE_PHOTOS)
+def test_yunet_on_onnxruntime_decodes_as_opencv_does(photos_dir, name):
+    """The onnxruntime backend's own decoding gives OpenCV's FaceDetectorYN rows (scores, boxes,
+    landmarks, NMS), on the full pass and on the zoomed tiles."""
+    pytest.importorskip("onnxruntime")
+    rgb = read_rgb(photos_dir / name)
+    a = YuNetFaceDetector(backend="onnxruntime", tiles=2)
+    b = YuNetFaceDetector(backend="opencv", tiles=2)
+    ra, rb = a.raw(rgb), b.raw(rgb)
+    assert len(ra) > 0 and ra.shape == rb.shape
+    np.testing.assert_allclose(ra, rb, atol=0.01)  # pixels; the nets' float arithmetic differs slightly
+    np.testing.assert_allclose([d.box for d in a.detect(rgb)], [d.box for d in b.detect(rgb)], atol=0.01)
+
+
 def test_missing_and_corrupt_model_files(tmp_path, monkeypatch):
     name = VARIANTS[YuNetFaceDetector().variant]
     monkeypatch.setenv(model_files.ENV_DIR, str(tmp_path))

@@ -16,8 +16,8 @@ import multiprocessing as mp
 import pytest
 
 import procrop
-from procrop.errors import ProcropError
-from procrop.executor import ProcessExecutor, WorkerStallError, make_executor
+from procrop.errors import ProcropError, UsageError
+from procrop.executor import ProcessExecutor, WorkerStallError, inference_threads, make_executor
 
 
 def _all_error_classes() -> list[type[ProcropError]]:
@@ -173,3 +173,14 @@ def test_learned_build_refuses_a_split_with_missing_or_no_photos(photo_paths: li
         assert len(r.output.strip().splitlines()) == 1
         assert ("gone/nowhere.jpg" if name == "missing" else "'heldout' list is empty") in r.output
     assert not (tmp_path / "work").exists()
+
+
+def test_inference_threads_follow_procrop_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROCROP_THREADS", raising=False)
+    assert 1 <= inference_threads() <= 2
+    monkeypatch.setenv("PROCROP_THREADS", "3")
+    assert inference_threads() == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("PROCROP_THREADS", bad)
+        with pytest.raises(UsageError, match="PROCROP_THREADS"):
+            inference_threads()

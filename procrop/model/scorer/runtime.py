@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ModelLoadError, require
+from ...executor import inference_threads
 from ...retrieval.encoders.mobilenet import search_vector, square_input
 from ...retrieval.search import ExactIndex
 from ...retrieval.store import DatabaseError, ReferenceDB
@@ -72,7 +73,9 @@ class LearnedModel:
 
     Args:
         bundle: the bundle folder (default: the shipped one).
-        threads: onnxruntime intra-op threads.
+        threads: onnxruntime intra-op threads of the encoder and the box scores (default:
+            :func:`procrop.executor.inference_threads`); the backbone always runs on one, beside
+            the detectors.
         references: a ``mobilenet`` reference database (a folder, or a loaded
             :class:`~procrop.retrieval.store.ReferenceDB`, e.g. one held in memory) to retrieve
             from instead of the bundle's own ``references/`` (``procrop index build`` makes one by default).
@@ -81,13 +84,13 @@ class LearnedModel:
         ModelLoadError: naming the folder when a file is missing or unreadable.
     """
 
-    def __init__(self, bundle: str | os.PathLike | None = None, threads: int = 1,
+    def __init__(self, bundle: str | os.PathLike | None = None, threads: int | None = None,
                  references: str | os.PathLike | ReferenceDB | None = None) -> None:
         self.path = Path(bundle) if bundle else DEFAULT_BUNDLE
         self.references_db = references if isinstance(references, ReferenceDB) else None
         given = references.path if isinstance(references, ReferenceDB) else references
         self.references_path = Path(given) if given is not None else self.path / "references"
-        self.threads = threads
+        self.threads = threads if threads is not None else inference_threads()
         self._lock = threading.Lock()
         self._sessions: dict[str, Any] | None = None
         self._refs: tuple[ExactIndex, np.ndarray, list[dict[str, Any]]] | None = None
@@ -107,11 +110,14 @@ class LearnedModel:
         with self._lock:
             if self._sessions is None:
                 ort = require("onnxruntime", "the learned scorer", "base")
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = self.threads
-                opts.inter_op_num_threads = 1
                 sessions = {}
                 for part in ("backbone", "encode", "score"):
+                    # the backbone runs beside the detectors (one thread); the box scores run alone
+                    opts = ort.SessionOptions()
+                    opts.intra_op_num_threads = 1 if part == "backbone" else self.threads
+                    opts.inter_op_num_threads = 1
+                    # idle threads sleep: between score calls the search's own work needs the core
+                    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
                     f = self.path / f"{part}.onnx"
                     try:
                         sessions[part] = ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"])

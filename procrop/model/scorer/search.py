@@ -22,6 +22,7 @@ same boxes as one :func:`search` per ratio, in about a third of the calls).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -36,9 +37,14 @@ SCALES = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4)
 
 
 def free_grid(steps: int = 5, min_side: float = 0.3) -> np.ndarray:
-    """Boxes ``(N, 4)`` with edges on the grid (see the module docstring)."""
+    """Boxes ``(N, 4)`` with edges on the grid (see the module docstring); read-only, cached."""
     if min_side <= 0:
         raise ValueError(f"min_side must be positive, got {min_side}")
+    return _free_grid(int(steps), float(min_side))
+
+
+@lru_cache(maxsize=16)
+def _free_grid(steps: int, min_side: float) -> np.ndarray:
     lo = np.linspace(0.0, 0.6, steps)
     hi = np.linspace(0.4, 1.0, steps)
     a, b = np.meshgrid(lo, hi, indexing="ij")
@@ -46,7 +52,9 @@ def free_grid(steps: int = 5, min_side: float = 0.3) -> np.ndarray:
     pairs = pairs[pairs[:, 1] - pairs[:, 0] >= min_side]
     i, j = np.meshgrid(np.arange(len(pairs)), np.arange(len(pairs)), indexing="ij")
     xs, ys = pairs[i.ravel()], pairs[j.ravel()]
-    return np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1)
+    grid = np.stack([xs[:, 0], ys[:, 0], xs[:, 1], ys[:, 1]], axis=1)
+    grid.setflags(write=False)
+    return grid
 
 
 def ratio_size(ratio: float, aspect: float, scale: float = 1.0) -> tuple[float, float]:
@@ -57,7 +65,13 @@ def ratio_size(ratio: float, aspect: float, scale: float = 1.0) -> tuple[float, 
 
 
 def ratio_grid(ratio: float, aspect: float, steps: int = 4, scales: tuple[float, ...] = SCALES) -> np.ndarray:
-    """Boxes ``(N, 4)`` of one pixel ratio at several scales and positions."""
+    """Boxes ``(N, 4)`` of one pixel ratio at several scales and positions (read-only: the same
+    array is returned for the same arguments)."""
+    return _ratio_grid(float(ratio), float(aspect), int(steps), tuple(scales))
+
+
+@lru_cache(maxsize=256)
+def _ratio_grid(ratio: float, aspect: float, steps: int, scales: tuple[float, ...]) -> np.ndarray:
     out = []
     for s in scales:
         w, h = ratio_size(ratio, aspect, s)
@@ -67,7 +81,9 @@ def ratio_grid(ratio: float, aspect: float, steps: int = 4, scales: tuple[float,
         out.append(np.stack([gx.ravel(), gy.ravel(), gx.ravel() + w, gy.ravel() + h], axis=1))
     boxes = np.concatenate(out)
     _, first = np.unique(np.round(boxes, 6), axis=0, return_index=True)  # dedupe, keep exact values
-    return boxes[np.sort(first)]
+    grid = boxes[np.sort(first)]
+    grid.setflags(write=False)
+    return grid
 
 
 def iou_xyxy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,34 +108,43 @@ def diverse_top(boxes: np.ndarray, scores: np.ndarray, k: int, max_iou: float = 
 
 
 def _neighbours_free(box: np.ndarray, step: float, min_side: float) -> np.ndarray:
-    return _free_moves(box[None], step, min_side)[0][0]
+    moves, ok = _free_moves(box[None], step, min_side)
+    return moves[0][ok[0]]
 
 
-def _free_moves(boxes: np.ndarray, step: float, min_side: float) -> tuple[list[np.ndarray], list[int]]:
-    """Each box's moves: every edge by -/+``step``, then the whole box along x and y by -/+``step``
-    (clipped to the canvas; sides under ``min_side`` dropped)."""
-    n = len(boxes)
+def _free_moves(boxes: np.ndarray, step: float, min_side: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each box's moves ``(N, 12, 4)`` and which are valid ``(N, 12)``: every edge by
+    -/+``step``, then the whole box along x and y by -/+``step`` (clipped to the canvas; sides
+    under ``min_side`` invalid)."""
+    m = np.clip(boxes[:, None, :] + _free_deltas(step)[None], 0.0, 1.0)
+    ok = (m[..., 2] - m[..., 0] >= min_side) & (m[..., 3] - m[..., 1] >= min_side)
+    return m, ok
+
+
+@lru_cache(maxsize=16)
+def _free_deltas(step: float) -> np.ndarray:
     delta = np.zeros((12, 4))
     for k, (e, sgn) in enumerate((e, sgn) for e in range(4) for sgn in (-1, 1)):
         delta[k, e] = sgn * step
     for k, (axis, sgn) in enumerate(((a, sgn) for a in (0, 1) for sgn in (-1, 1)), start=8):
         delta[k, axis] = delta[k, axis + 2] = sgn * step
-    m = np.clip(boxes[:, None, :] + delta[None], 0.0, 1.0)
-    ok = (m[..., 2] - m[..., 0] >= min_side) & (m[..., 3] - m[..., 1] >= min_side)
-    return [m[i][ok[i]] for i in range(n)], [int(c) for c in ok.sum(axis=1)]
+    delta.setflags(write=False)
+    return delta
 
 
 def _neighbours_ratio(box: np.ndarray, step: float, min_side: float) -> np.ndarray:
     """Shifts by ``step`` in x and y, and scalings by ``step`` about the centre and about each
     corner (so a frame in a corner or against an edge is reached), kept inside the canvas."""
-    return _ratio_moves(box[None], step, min_side)[0][0]
+    moves, ok = _ratio_moves(box[None], step, min_side)
+    return moves[0][ok[0]]
 
 
 _ANCHORS = np.array(((0.5, 0.5), (0, 0), (1, 0), (0, 1), (1, 1)))  # centre, then the corners
 
 
-def _ratio_moves(boxes: np.ndarray, step: float, min_side: float) -> tuple[list[np.ndarray], list[int]]:
-    """:func:`_neighbours_ratio` of every box at once (same moves, same order)."""
+def _ratio_moves(boxes: np.ndarray, step: float, min_side: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_neighbours_ratio` of every box at once: moves ``(N, 14, 4)`` (same moves, same
+    order) and which are valid ``(N, 14)``."""
     x, y = boxes[:, 0], boxes[:, 1]
     w, h = boxes[:, 2] - x, boxes[:, 3] - y
     n = len(boxes)
@@ -138,8 +163,7 @@ def _ratio_moves(boxes: np.ndarray, step: float, min_side: float) -> tuple[list[
     m, ok = np.concatenate(parts, axis=1), np.concatenate(valid, axis=1)
     x1 = np.clip(m[..., 0], 0, 1 - m[..., 2])
     y1 = np.clip(m[..., 1], 0, 1 - m[..., 3])
-    out = np.stack([x1, y1, x1 + m[..., 2], y1 + m[..., 3]], axis=2)
-    return [out[i][ok[i]] for i in range(n)], [int(c) for c in ok.sum(axis=1)]
+    return np.stack([x1, y1, x1 + m[..., 2], y1 + m[..., 3]], axis=2), ok
 
 
 def refine(score: ScoreFn, boxes: np.ndarray, values: np.ndarray, fixed_ratio: bool, min_side: float = 0.15,
@@ -160,28 +184,24 @@ def refine_groups(score: ScoreFn, groups: Sequence[tuple[np.ndarray, np.ndarray,
         for _ in range(rounds):
             if not any(active):
                 break
-            cands: list[np.ndarray] = []
-            owners: list[tuple[int, int]] = []
-            for g, (boxes, _, fixed) in enumerate(state):
-                if active[g]:
-                    moves, _ = (_ratio_moves if fixed else _free_moves)(boxes, step, min_side)
-                    for i, c in enumerate(moves):
-                        if len(c):
-                            cands.append(c)
-                            owners.append((g, i))
-            if not cands:
+            # every active group's moves, padded (n, m, 4) with a validity mask; the valid ones are
+            # scored in one call, in group, box and move order
+            moves = {g: (_ratio_moves if fixed else _free_moves)(boxes, step, min_side)
+                     for g, (boxes, _, fixed) in enumerate(state) if active[g]}
+            if not any(ok.any() for _, ok in moves.values()):
                 break
-            s = np.asarray(score(np.concatenate(cands)), dtype=np.float64)
-            moved = [False] * len(state)
+            s = np.asarray(score(np.concatenate([m[ok] for m, ok in moves.values()])), dtype=np.float64)
             start = 0
-            for (g, i), c in zip(owners, cands):
-                j = int(np.argmax(s[start:start + len(c)]))
+            for g, (m, ok) in moves.items():
                 boxes, values, _ = state[g]
-                if s[start + j] > values[i] + 1e-6:
-                    boxes[i], values[i] = c[j], s[start + j]
-                    moved[g] = True
-                start += len(c)
-            active = [a and m for a, m in zip(active, moved)]
+                grid = np.full(ok.shape, -np.inf)
+                grid[ok] = s[start:start + int(ok.sum())]
+                start += int(ok.sum())
+                j = np.argmax(grid, axis=1)  # the first best valid move of each box
+                best = grid[np.arange(len(j)), j]
+                better = best > values + 1e-6
+                boxes[better], values[better] = m[better, j[better]], best[better]
+                active[g] = bool(better.any())
     return [(b, v) for b, v, _ in state]
 
 

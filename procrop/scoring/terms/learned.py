@@ -44,7 +44,8 @@ class LearnedTerm:
     Args:
         bundle: a bundle folder (default: the one shipped with procrop).
         proposals: boxes proposed per ratio.
-        threads: onnxruntime intra-op threads.
+        threads: onnxruntime intra-op threads of the box scores (default:
+            :func:`procrop.executor.inference_threads`, 1 in a worker pool).
         reference_db: a ``mobilenet`` reference database (``procrop index build`` makes one by
             default) to retrieve from instead of the bundle's own; checked here.
 
@@ -56,7 +57,7 @@ class LearnedTerm:
     name = "learned"
     scores_every_candidate = True
 
-    def __init__(self, bundle: str | os.PathLike | None = None, proposals: int = 2, threads: int = 1,
+    def __init__(self, bundle: str | os.PathLike | None = None, proposals: int = 2, threads: int | None = None,
                  reference_db: str | os.PathLike | ReferenceDB | None = None) -> None:
         self.model = LearnedModel(bundle, threads=threads, references=reference_db)
         self.proposals = proposals
