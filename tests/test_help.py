@@ -1,0 +1,86 @@
+"""Every entry point's --help reads as plain words and documents every option: each procrop command,
+each ``python benchmarks/*.py`` script and each ``python -m procrop.training...`` module."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+MARKUP = re.compile(r":(?:[A-Za-z]+:)?[A-Za-z]+:`|``")
+
+#: Entry points whose file belongs to work in progress elsewhere (their owners were told):
+#: strict, so that the fix there turns this into a failure that asks to drop the entry.
+PENDING: dict[str, str] = {
+    "benchmarks/bench_crop.py": "the speed work owns it: --photos has no help, the description shows ``markup``",
+    "benchmarks/cuts_salient.py": "the salient-head work has uncommitted edits there: 5 options without help",
+    "benchmarks/cuts_salient_diag.py": "the salient-head work has uncommitted edits there: 5 options without help, :mod:",
+    "procrop.training.scorer.saliency": "the salient-head work has uncommitted edits there: 7 options without help, :mod:",
+}
+
+
+def _scripts() -> list[str]:
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "benchmarks").glob("*.py")
+                  if "__main__" in p.read_text(encoding="utf-8"))
+
+
+def _modules() -> list[str]:
+    out = []
+    for p in sorted((ROOT / "procrop" / "training").rglob("*.py")):
+        if re.search(r"^if __name__ == .__main__.:", p.read_text(encoding="utf-8"), re.M):
+            out.append(".".join(p.relative_to(ROOT).with_suffix("").parts))
+    return out
+
+
+def test_the_entry_points_are_found():
+    assert "benchmarks/preferences_recheck.py" in _scripts() and len(_scripts()) >= 15
+    assert "procrop.training.scorer.saliency" in _modules()
+
+
+def test_every_procrop_command_documents_every_option_in_plain_words(monkeypatch: pytest.MonkeyPatch):
+    import click
+    import typer.main
+    from typer.testing import CliRunner
+
+    from procrop.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def walk(cmd: click.Command, path: list[str]):
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, path + [name])
+
+    problems, commands = [], 0
+    for path, cmd in walk(typer.main.get_command(app), []):
+        commands += 1
+        name = " ".join(["procrop", *path])
+        if not (cmd.help or "").split("\f")[0].strip():
+            problems.append(f"{name}: no help")
+        for p in cmd.params:
+            if p.name != "help" and not (getattr(p, "help", None) or "").strip():
+                problems.append(f"{name} {'/'.join(p.opts)}: no help")
+        shown = CliRunner().invoke(app, [*path, "--help"]).stdout
+        if MARKUP.search(shown):
+            problems.append(f"{name} --help shows {MARKUP.search(shown).group(0)!r}")
+    assert commands >= 25 and not problems, "\n".join(problems)
+
+
+def _entry_points() -> list:
+    return [pytest.param(t, marks=pytest.mark.xfail(reason=PENDING[t], strict=True)) if t in PENDING else t
+            for t in _scripts() + _modules()]
+
+
+@pytest.mark.parametrize("target", _entry_points())
+def test_script_help_documents_every_option_in_plain_words(target: str):
+    r = subprocess.run([sys.executable, str(ROOT / "tests" / "_help_audit.py"), target], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    problems = json.loads(r.stdout.strip().splitlines()[-1])
+    assert not problems, "\n".join(problems)
