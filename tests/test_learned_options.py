@@ -133,8 +133,10 @@ def test_a_signal_mid_epoch_saves_last_pt_and_the_rerun_matches_an_uninterrupted
 
     monkeypatch.setattr(boxtrain, "box_loss", loss_then_signal)
     run = tmp_path / "run"
+    before = signal.getsignal(signal.SIGTERM)
     r = _learned("train", "--train", str(sets), "--val", str(sets), "--out", str(run), "--epochs", "2", "--threads", "1")
     assert r.exit_code == 130, r.output
+    assert signal.getsignal(signal.SIGTERM) is before  # the trainer put the handler back
     assert (f"interrupted at step 3 of 4: progress saved in {run / 'last.pt'}; rerun the same command to continue"
             in " ".join(r.output.split()))
     state = torch.load(run / "last.pt", weights_only=False)

@@ -166,3 +166,68 @@ def test_an_error_inside_the_run_is_one_line(tmp_path: Path) -> None:
     r = CliRunner().invoke(_cli(), ["train", str(config), "--quiet"])
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "no_db" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_the_guard_puts_the_handlers_back_however_the_run_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a guarded run Ctrl-C stops the process again: the handlers from before come back after a
+    caught signal, an error, a nested entry of the same guard, and when the one before was installed
+    outside Python (``signal.signal`` reports it as None, which cannot be installed again)."""
+    from procrop.training.shared.keeping import InterruptGuard
+
+    before = {s: signal.getsignal(s) for s in InterruptGuard.SIGNALS}
+
+    def restored() -> bool:
+        return all(signal.getsignal(s) is h for s, h in before.items())
+
+    guard = InterruptGuard(quiet=True)
+    with guard:
+        os.kill(os.getpid(), signal.SIGINT)  # caught: asks the run to stop
+        assert guard.requested and signal.getsignal(signal.SIGINT) == guard._handle
+    assert restored()
+    with pytest.raises(KeyboardInterrupt):  # and a later Ctrl-C stops again
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(10_000):
+            pass
+    with pytest.raises(RuntimeError, match="boom"), InterruptGuard(quiet=True):
+        raise RuntimeError("boom")
+    assert restored()
+    with guard:
+        assert not guard.requested  # a new run starts with no stop asked
+        with guard:
+            pass
+        assert signal.getsignal(signal.SIGINT) == guard._handle
+    assert restored()
+
+    real = signal.signal
+    seen: set[int] = set()
+
+    def from_outside_python(signum, handler):  # noqa: ANN001, ANN202 - the first install of each sees None
+        previous = real(signum, handler)
+        if signum in seen:
+            return previous
+        seen.add(signum)
+        return None
+
+    monkeypatch.setattr(signal, "signal", from_outside_python)
+    with InterruptGuard(quiet=True):
+        pass
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    for s, h in before.items():
+        signal.signal(s, h)
+
+
+def test_a_run_that_fails_puts_the_handlers_back(tmp_path: Path) -> None:
+    from procrop.training.paper.trainer import Trainer
+
+    make_synthetic_set(tmp_path / "data")
+    cfg = train_config(tmp_path / "data", tmp_path / "run", 3, batch_size=2, checkpoint_every=500)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def fail(done: int, total: int, logs: dict[str, float]) -> None:
+        raise RuntimeError("a failing step")
+
+    with pytest.raises(RuntimeError, match="a failing step"):
+        Trainer(cfg, quiet=True).run(fail)
+    assert all(signal.getsignal(s) is h for s, h in before.items())

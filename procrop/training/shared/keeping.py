@@ -60,7 +60,11 @@ class InterruptGuard:
     """While active, SIGINT and SIGTERM set :attr:`requested` instead of stopping the process.
 
     A second signal raises :class:`KeyboardInterrupt` at once. Outside the main thread (where
-    Python cannot install handlers) the guard does nothing.
+    Python cannot install handlers) the guard does nothing. On leaving, however the run ended
+    (finished, interrupted, failed), the handlers from before are put back, every one even if
+    another cannot be; a handler that was not installed from Python (``signal.getsignal`` gives
+    ``None``) comes back as Python's default, so Ctrl-C stops the process again. Entering the same
+    guard again while it is active nests: the outermost exit restores.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -69,6 +73,7 @@ class InterruptGuard:
         self.requested = False
         self.quiet = quiet
         self._previous: dict[int, Any] = {}
+        self._depth = 0
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
@@ -79,15 +84,34 @@ class InterruptGuard:
                   "(signal again to stop now without saving)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> InterruptGuard:
-        if threading.current_thread() is threading.main_thread():
-            for s in self.SIGNALS:
-                self._previous[s] = signal.signal(s, self._handle)
+        if self._depth == 0:
+            self.requested = False
+            if threading.current_thread() is threading.main_thread():
+                try:
+                    for s in self.SIGNALS:
+                        self._previous[s] = signal.signal(s, self._handle)
+                except BaseException:
+                    self._restore()
+                    raise
+        self._depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
-        self._previous.clear()
+        self._depth -= 1
+        if self._depth == 0:
+            self._restore()
+
+    def _restore(self) -> None:
+        """Put back the handlers this guard replaced."""
+        previous, self._previous = self._previous, {}
+        for s, handler in previous.items():
+            default = signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL
+            for h in (default if handler is None else handler, default):  # None: installed outside Python
+                try:
+                    signal.signal(s, h)
+                    break
+                except (TypeError, ValueError, OSError):  # the default, then the next signal all the same
+                    continue
 
 
 class SaveClock:
