@@ -1,5 +1,5 @@
 """Every entry point's --help reads as plain words and documents every option: each procrop command,
-each ``python benchmarks/*.py`` script and each ``python -m procrop.training...`` module."""
+each ``python benchmarks/*.py`` script and each ``python -m`` module (``procrop.server``, the trainers)."""
 
 from __future__ import annotations
 
@@ -31,16 +31,18 @@ def _scripts() -> list[str]:
 
 
 def _modules() -> list[str]:
+    """The ``python -m`` entry points with an argparse parser (the procrop command is checked apart)."""
     out = []
-    for p in sorted((ROOT / "procrop" / "training").rglob("*.py")):
-        if re.search(r"^if __name__ == .__main__.:", p.read_text(encoding="utf-8"), re.M):
-            out.append(".".join(p.relative_to(ROOT).with_suffix("").parts))
+    for p in sorted((ROOT / "procrop").rglob("*.py")):
+        if p.parent.name != "cli" and re.search(r"^if __name__ == .__main__.:", p.read_text(encoding="utf-8"), re.M):
+            parts = p.relative_to(ROOT).with_suffix("").parts
+            out.append(".".join(parts[:-1] if parts[-1] == "__main__" else parts))
     return out
 
 
 def test_the_entry_points_are_found():
     assert "benchmarks/preferences_recheck.py" in _scripts() and len(_scripts()) >= 15
-    assert "procrop.training.scorer.saliency" in _modules()
+    assert {"procrop.training.scorer.saliency", "procrop.server"} <= set(_modules())
 
 
 def test_every_procrop_command_documents_every_option_in_plain_words(monkeypatch: pytest.MonkeyPatch):
