@@ -203,7 +203,7 @@ def describe_command(
     analysis_size: int = typer.Option(
         224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis, as in procrop crop."
     ),
-    fast: bool = typer.Option(False, "--fast", help="Classical perception only, as procrop crop --fast describes."),
+    fast: bool = typer.Option(False, "--fast", help="Classical perception only (procrop crop --fast's description)."),
 ) -> None:
     """Describe the composition of each image in words (the description procrop crop gives)."""
     from ..output.batch import CropOptions
