@@ -32,7 +32,8 @@ def main() -> None:
     from procrop.helptext import plain
 
     ap = argparse.ArgumentParser(description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", default="small,paper", help="comma list of model presets to time (small, paper, mix)")
+    ap.add_argument("--configs", default="small,paper",
+                    help="comma list of model presets to time (small, paper, mix)")
     ap.add_argument("--size", default="960x640", help="input WxH for configs without a fixed canvas")
     ap.add_argument("--runs", type=int, default=20, help="timed runs per configuration")
     ap.add_argument("--threads", type=int, default=0, help="torch/onnxruntime threads (0: library default)")

@@ -223,9 +223,11 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=4, help="concurrent clients")
     p.add_argument("--requests", type=int, default=60, help="requests per worker count")
     p.add_argument("--max-seconds", type=float, default=60.0, help="time cap per worker count")
-    p.add_argument("--image", default=str(ROOT / "examples" / "beach.jpg"), help="the photo every request sends")
+    p.add_argument("--image", default=str(ROOT / "examples" / "beach.jpg"),
+                   help="the photo every request sends")
     p.add_argument("--ratios", default="1:1,4:5,16:9", help="ratios asked in every request")
-    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "server_load.md"), help="Markdown report to write")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "server_load.md"),
+                   help="Markdown report to write")
     args = p.parse_args()
     body, ctype = multipart(Path(args.image).read_bytes(), Path(args.image).name,
                             {"ratios": args.ratios, "top_k": "3"})

@@ -252,10 +252,12 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="the shared photo folder")
-    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json", help="JSON with 'train' and 'heldout' lists")
+    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json",
+                    help="JSON with 'train' and 'heldout' lists")
     ap.add_argument("--per-fill", type=int, default=40, help="canvases per fill (one per train photo)")
     ap.add_argument("--seed", type=int, default=0, help="random seed of the photos and canvases")
-    ap.add_argument("--out", type=Path, default=RESULTS, help="folder of boxsets_check.md and boxsets_fills.png")
+    ap.add_argument("--out", type=Path, default=RESULTS,
+                    help="folder of boxsets_check.md and boxsets_fills.png")
     args = ap.parse_args()
     t0 = time.perf_counter()
     names = pick_photos(args.split, args.per_fill, args.seed)

@@ -25,10 +25,13 @@ def main() -> None:
     from procrop.helptext import plain
 
     ap = argparse.ArgumentParser(description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", default=DEFAULT_PHOTOS, help="photo folder (benchmarks/split.json names its held-out photos)")
+    ap.add_argument("--photos", default=DEFAULT_PHOTOS,
+                    help="photo folder (benchmarks/split.json names its held-out photos)")
     ap.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (0: all)")
-    ap.add_argument("--workers", type=int, default=2, help="worker processes building the classic scorer's reference database")
-    ap.add_argument("--scorer", choices=("learned", "classic"), default="learned", help="the scorer to calibrate")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="worker processes building the classic scorer's reference database")
+    ap.add_argument("--scorer", choices=("learned", "classic"), default="learned",
+                    help="the scorer to calibrate")
     args = ap.parse_args()
 
     from procrop import Cropper

@@ -179,10 +179,13 @@ def main() -> None:
     from procrop.helptext import plain
 
     ap = argparse.ArgumentParser(description=plain(__doc__.split("\n")[0]))
-    ap.add_argument("--photos", default="/work/shared/data/bsds500_trainval", help="folder of BSDS500 people photos")
+    ap.add_argument("--photos", default="/work/shared/data/bsds500_trainval",
+                    help="folder of BSDS500 people photos")
     ap.add_argument("--limit", type=int, default=0, help="only the first N photos (0: all)")
-    ap.add_argument("--ratios", nargs="+", default=["1:1", "4:5", "16:9", "9:16"], help="ratios every photo is cropped at")
-    ap.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS, help="the methods to run")
+    ap.add_argument("--ratios", nargs="+", default=["1:1", "4:5", "16:9", "9:16"],
+                    help="ratios every photo is cropped at")
+    ap.add_argument("--methods", nargs="+", default=list(ALL_METHODS), choices=ALL_METHODS,
+                    help="the methods to run")
     ap.add_argument("--out", default="benchmarks/results", help="folder of the results")
     ap.add_argument(
         "--max-seconds",

@@ -317,10 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     from procrop.helptext import plain
 
     parser = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="the shared data folder (models and data sets)")
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
+                        help="the shared data folder (models and data sets)")
     parser.add_argument("--limit", type=int, default=None, help="at most N photos per dataset")
     parser.add_argument("--opencv-every", type=int, default=4, help="time OpenCV DNN on every Nth photo")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="folder of the results")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results",
+                        help="folder of the results")
     args = parser.parse_args(argv)
     models = {
         "yunet_s": YuNetFaceDetector(variant="s"), "yunet_n": YuNetFaceDetector(variant="n"),

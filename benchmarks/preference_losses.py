@@ -53,11 +53,15 @@ def main() -> None:
     from procrop.helptext import plain
 
     ap = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
-    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos", help="the shared photo folder")
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences" / "heldout.jsonl", help="judged held-out sheets (JSON Lines)")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "preference_losses.jpg", help="the contact sheet to write (JPEG)")
+    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos",
+                    help="the shared photo folder")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences" / "heldout.jsonl",
+                    help="judged held-out sheets (JSON Lines)")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "preference_losses.jpg",
+                    help="the contact sheet to write (JPEG)")
     ap.add_argument("--count", type=int, default=8, help="sheets on the contact sheet")
-    ap.add_argument("--round", type=int, default=1, help="which round of held-out sheets (2: the default's own crops)")
+    ap.add_argument("--round", type=int, default=1,
+                    help="which round of held-out sheets (2: the default's own crops)")
     args = ap.parse_args()
     cropper = Cropper() if args.round == 1 else None
     cases = []

@@ -173,9 +173,12 @@ def main() -> None:
     from procrop.helptext import plain
 
     ap = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
-    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos", help="the shared photo folder")
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences", help="preference data folder (heldout.jsonl)")
-    ap.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR", help="another learned bundle")
+    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos",
+                    help="the shared photo folder")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences",
+                    help="preference data folder (heldout.jsonl)")
+    ap.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR",
+                    help="another learned bundle")
     ap.add_argument("--weights", action="append", default=[], metavar="NAME=FILE",
                     help="the classic scorer with another weights file (e.g. procrop prefs fit-weights)")
     ap.add_argument("--preference", action="append", default=[], metavar="NAME=FILE",
@@ -186,8 +189,10 @@ def main() -> None:
                     help="score with the default and the classic scorer only (and the box area)")
     ap.add_argument("--round", type=int, default=1,
                     help="which round of held-out sheets (2: made with procrop-preference-v1 as procrop's crop)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences.md", help="Markdown report (a .json beside it)")
-    ap.add_argument("--render-only", action="store_true", help="rewrite the markdown from the .json beside --out")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences.md",
+                    help="Markdown report (a .json beside it)")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite the markdown from the .json beside --out")
     args = ap.parse_args()
     if args.render_only:
         saved = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))

@@ -100,9 +100,12 @@ def main() -> None:
     from procrop.helptext import plain
 
     ap = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
-    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos", help="the shared photo folder")
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences" / "heldout.jsonl", help="judged held-out sheets (JSON Lines)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences_recheck.md", help="Markdown report to write")
+    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos",
+                    help="the shared photo folder")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences" / "heldout.jsonl",
+                    help="judged held-out sheets (JSON Lines)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences_recheck.md",
+                    help="Markdown report to write")
     args = ap.parse_args()
     sheets = list(group_by_sheet(r for r in read_jsonl(args.data) if r.get("round", 1) == 2).values())
     if not sheets:

@@ -314,7 +314,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="the shared photo folder")
-    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json", help="JSON with 'train' and 'heldout' lists")
+    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json",
+                    help="JSON with 'train' and 'heldout' lists")
     ap.add_argument("--limit", type=int, default=0, help="only the first N held-out photos (development)")
     ap.add_argument("--seed", type=int, default=0, help="random seed of the canvases")
     ap.add_argument("--bundle", type=bundle_arg, action="append", default=[], metavar="NAME=DIR",
@@ -323,7 +324,8 @@ def main() -> None:
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite RESULTS.md from results/recovery.json (after cuts.py or bench_crop.py ran again)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder of recovery.json and the contact sheet")
-    ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md", help="the results file to write")
+    ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
+                    help="the results file to write")
     args = ap.parse_args()
     if args.render_only:
         saved = json.loads((args.out / "recovery.json").read_text(encoding="utf-8"))

@@ -335,14 +335,19 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="the shared photo folder")
-    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json", help="JSON with 'train' and 'heldout' lists")
+    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json",
+                    help="JSON with 'train' and 'heldout' lists")
     ap.add_argument("--per-set", type=int, default=24, help="training photos in each reference set")
-    ap.add_argument("--limit", type=int, default=0, help="only every held-out photo up to N (spread over sources)")
-    ap.add_argument("--strength", type=float, default=1.0, help="style strength of the steering (--style-strength)")
+    ap.add_argument("--limit", type=int, default=0,
+                    help="only every held-out photo up to N (spread over sources)")
+    ap.add_argument("--strength", type=float, default=1.0,
+                    help="style strength of the steering (--style-strength)")
     ap.add_argument("--ratio", default="free", help="the ratio every photo is cropped at (free, 1:1, 4:5...)")
-    ap.add_argument("--work", type=Path, default=ROOT / "data" / "steering", help="working folder: training photo statistics, reference databases (resumable)")
+    ap.add_argument("--work", type=Path, default=ROOT / "data" / "steering",
+                    help="working folder: training photo statistics, reference databases (resumable)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder of the results")
-    ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md", help="the results file to write")
+    ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
+                    help="the results file to write")
     ap.add_argument("--sheet", type=int, default=8, help="photos on the contact sheet")
     ap.add_argument("--quality", type=int, default=0, metavar="N",
                     help="also run the recovery benchmark on the first N held-out photos with the bundled references, "
