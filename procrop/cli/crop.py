@@ -201,9 +201,12 @@ def describe_command(
     inputs: list[str] = typer.Argument(..., help="Image files, folders or globs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON with the analysis."),
     analysis_size: int = typer.Option(
-        224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis, as in procrop crop."
+        224, "--analysis-size", min=64, max=2048,
+        help="Working size (long side) of the analysis, as in procrop crop.",
     ),
-    fast: bool = typer.Option(False, "--fast", help="Classical perception only (procrop crop --fast's description)."),
+    fast: bool = typer.Option(
+        False, "--fast", help="Classical perception only (procrop crop --fast's description)."
+    ),
 ) -> None:
     """Describe the composition of each image in words (the description procrop crop gives)."""
     from ..output.batch import CropOptions
