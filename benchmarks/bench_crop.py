@@ -3,20 +3,18 @@
 For every photo each method produces crops for three ratios (1:1, 4:5, 16:9), including the
 decode of the file:
 
-* ``procrop (default)``          ``Cropper().process(path, ratios, top_k=5)``: boxes, scores and
-                                 reasons, top-5 per ratio (what ``procrop crop`` returns), scored by
-                                 the default scorer (the preference scorer over the learned box
-                                 scorer's search);
-* ``procrop --scorer learned``   the same with ``scorer="learned"`` (the learned box scorer alone);
-* ``procrop --fast``             the same with ``profile="fast"`` (classical perception, ``--fast``);
-* ``procrop --scorer classic``   the same with ``scorer="classic"`` (the hand-set scorer with
-                                 retrieval, the former default);
-* ``vips-attention``             ``pyvips.Image.thumbnail(path, w, height=h, crop="attention")`` per
-                                 ratio, a 400-px thumbnail in memory (libvips' smart crop, as sharp
-                                 uses it);
-* ``smartcrop.py``               ``SmartCrop().crop(image, w, h)`` per ratio (the Python port of
-                                 smartcrop.js), timed on every ``--smartcrop-every``-th photo;
-* ``centre``                     decode (shrink-on-load) and the centred box (the floor of any method).
+* ``procrop (default)``: ``Cropper().process(path, ratios, top_k=5)``: boxes, scores and
+  reasons, top-5 per ratio (what ``procrop crop`` returns), scored by the default scorer (the
+  preference scorer over the learned box scorer's search);
+* ``procrop --scorer learned``: the same with ``scorer="learned"`` (the learned box scorer alone);
+* ``procrop --fast``: the same with ``profile="fast"`` (classical perception, ``--fast``);
+* ``procrop --scorer classic``: the same with ``scorer="classic"`` (the hand-set scorer with
+  retrieval, the former default);
+* ``vips-attention``: ``pyvips.Image.thumbnail(path, w, height=h, crop="attention")`` per ratio, a
+  400-px thumbnail in memory (libvips' smart crop, as sharp uses it);
+* ``smartcrop.py``: ``SmartCrop().crop(image, w, h)`` per ratio (the Python port of smartcrop.js),
+  timed on every ``--smartcrop-every``-th photo;
+* ``centre``: decode (shrink-on-load) and the centred box (the floor of any method).
 
 Methods run interleaved, image by image, their order rotated, so machine noise hits all of them
 alike. Peers are skipped with a message when their package is missing (``pip install
@@ -191,8 +189,11 @@ def list_photos(root: str, limit: int, heldout: bool = False) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "photos"))
+    from procrop.helptext import plain
+
+    ap = argparse.ArgumentParser(description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "photos"),
+                    help="folder of photos to time (searched recursively)")
     ap.add_argument("--limit", type=int, default=0, help="use the first N photos (0: all)")
     ap.add_argument("--no-smartcrop", action="store_true", help="skip smartcrop.py (slow)")
     ap.add_argument("--smartcrop-every", type=int, default=5, help="time smartcrop.py on every Nth photo only")
