@@ -19,6 +19,7 @@ its mask lies inside its box. The **main** object is the photo's largest. Faces:
 0.7, tiled) as in :mod:`cuts`, cut at 2-97 % inside, avoidable when some box keeps all whole.
 
     python benchmarks/cuts_salient.py [--photos ../shared/data/photos] [--limit N] [--out benchmarks/results]
+        [--head another_salient_head.onnx]
 
 Writes ``cuts_salient.md``, ``cuts_salient.json`` and ``cuts_salient_worst.png`` (the 12 worst
 procrop cuts: mask tinted, procrop red, the best peer green).
@@ -47,6 +48,16 @@ KEEP, LEAVE = 0.9, 0.1
 MIN_AREA = 0.005
 MASK_SIDE = 160
 CACHES = {"heldout": Path("data/learned/saliency/cache/heldout"), "train": Path("data/learned/saliency/cache/train-v6")}
+
+
+def use_head(path: Path) -> None:
+    """Make every ``Cropper()`` built from now on run the salient head in ``path`` (benchmark-only)."""
+    import procrop.perception.analyzer as analyzer
+    import procrop.perception.salient as salient
+
+    if not path.is_file():
+        sys.exit(f"error: {path}: no such salient-head file")
+    salient.HEAD_ONNX = analyzer.HEAD_ONNX = path.resolve()
 
 
 def objects(teacher: np.ndarray, W: int, H: int) -> np.ndarray:
@@ -250,15 +261,19 @@ def markdown(res: dict[str, Any], summ: dict[str, Any], meta: dict[str, Any], ca
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--photos", default="../shared/data/photos")
-    ap.add_argument("--split", default=str(Path(__file__).resolve().parent / "split.json"))
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--photos", default="../shared/data/photos", help="folder the split's names are relative to")
+    ap.add_argument("--split", default=str(Path(__file__).resolve().parent / "split.json"),
+                    help="the split file (benchmarks/split.json)")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N photos (trials; 0: all)")
+    ap.add_argument("--out", default="benchmarks/results", help="folder for cuts_salient.md, .json and the worst-case sheet")
     ap.add_argument("--part", choices=("heldout", "train"), default="heldout",
                     help="train: the training photos the head's command cached (for tuning, never reported)")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="the croppers to measure")
     ap.add_argument("--threshold", type=float, help="the head's mask threshold (tuning; default: the shipped one)")
+    ap.add_argument("--head", type=Path, help="another salient-head ONNX file (default: the shipped one)")
     args = ap.parse_args()
+    if args.head is not None:
+        use_head(args.head)
     METHODS[:] = [m for m in METHODS if m in args.methods]
     PEERS[:] = [p for p in PEERS if p in METHODS]
     if args.threshold is not None:

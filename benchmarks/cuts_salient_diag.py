@@ -36,7 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from cuts_salient import KEEP, LEAVE, RATIOS, grid, objects, teacher_mask
+from cuts_salient import KEEP, LEAVE, RATIOS, grid, objects, teacher_mask, use_head
 from cuts_common import load_rgb, ratio_value
 from procrop.scoring import protection
 from procrop.scoring.protection import MASK_KEPT, MASK_OUT, mask_inside_fractions, salient_objects
@@ -80,13 +80,19 @@ def classify(obj: np.ndarray, box: np.ndarray, step: dict[str, Any], W: int, H: 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--photos", default="../shared/data/photos")
-    ap.add_argument("--split", default=str(Path(__file__).resolve().parent / "split.json"))
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--oracle", choices=("off", "map", "subjects"), default="off")
-    ap.add_argument("--out", default="/tmp/cuts_salient_diag.json")
+    ap = argparse.ArgumentParser(description="Why procrop cuts a salient object: each avoidable cut of "
+                                             "cuts_salient.py put in one class.")
+    ap.add_argument("--photos", default="../shared/data/photos", help="folder the split's names are relative to")
+    ap.add_argument("--split", default=str(Path(__file__).resolve().parent / "split.json"),
+                    help="the split file (its heldout photos are used)")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N photos (trials; 0: all)")
+    ap.add_argument("--oracle", choices=("off", "map", "subjects"), default="off",
+                    help="hand the analysis the teacher's map (map) or only its subjects (subjects) instead of the head's")
+    ap.add_argument("--out", default="/tmp/cuts_salient_diag.json", help="JSON file of the classified cases")
+    ap.add_argument("--head", type=Path, help="another salient-head ONNX file (default: the shipped one)")
     args = ap.parse_args()
+    if args.head is not None:
+        use_head(args.head)
     import procrop.cropper as cropper_mod
     import procrop.perception.analyzer as analyzer_mod
     from procrop import Cropper

@@ -18,9 +18,6 @@ MARKUP = re.compile(r":(?:[A-Za-z]+:)?[A-Za-z]+:`|``")
 #: Entry points whose file belongs to work in progress elsewhere (their owners were told):
 #: strict, so that the fix there turns this into a failure that asks to drop the entry.
 PENDING: dict[str, str] = {
-    "benchmarks/cuts_salient.py": "the salient-head work has uncommitted edits there: 5 options without help",
-    "benchmarks/cuts_salient_diag.py": "the salient-head work has uncommitted edits there: 5 options without help, :mod:",
-    "procrop.training.scorer.saliency": "the salient-head work has uncommitted edits there: 7 options without help, :mod:",
 }
 
 

@@ -117,6 +117,31 @@ def test_fbeta_and_iou_of_a_perfect_and_an_empty_student() -> None:
     assert empty["max_fbeta"] < 0.01 and empty["iou_at_0.5"] == 0.0
 
 
+def test_head_exports_to_onnx_with_its_batch_normalisation_folded(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    ort = pytest.importorskip("onnxruntime")
+    from procrop.model.scorer.salient_head import build_head, export_onnx
+
+    torch.manual_seed(0)
+    head = build_head(width=8)
+    rng = np.random.default_rng(0)
+    feed = {"c3": rng.normal(0, 5, (2, 32, 32, 32)), "c4": rng.normal(0, 4, (2, 96, 16, 16)),
+            "c5": np.abs(rng.normal(0, 1, (2, 1280, 8, 8)))}
+    feed = {k: v.astype(np.float32) for k, v in feed.items()}
+    head.train()
+    head(*(torch.from_numpy(feed[k]) for k in ("c3", "c4", "c5")))  # moves the running statistics off 0 / 1
+    head.eval()
+    with torch.no_grad():
+        want = torch.sigmoid(head(*(torch.from_numpy(feed[k][:1]) for k in ("c3", "c4", "c5")))).numpy()
+    export_onnx(head, tmp_path / "head.onnx")
+    session = ort.InferenceSession(str(tmp_path / "head.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {k: v[:1] for k, v in feed.items()})
+    assert got.shape == (1, 1, 32, 32) and 0.0 <= got.min() and got.max() <= 1.0
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    plain = sum(p.numel() for p in build_head(48, norm=False, extra=False).parameters())
+    assert plain == 192_001  # the first shipped design (771926 bytes of ONNX) is still buildable
+
+
 def test_views_stay_inside_the_photo() -> None:
     vs = views(640, 360, 6, np.random.default_rng(0))
     assert vs[0] == (0, 0, 640, 360, False) and vs[1][4] is True and len(vs) == 6

@@ -5,12 +5,14 @@ One command rebuilds the shipped ``procrop/resources/models/salient_head.onnx``:
     PROCROP_SHARED=/work/shared python -m procrop.training.scorer.saliency \\
         --photos $PROCROP_SHARED/data/photos --split benchmarks/split.json --work data/learned/saliency
 
-1. **cache**: ``--train-photos`` (180, a seeded sample) of the split's ``train`` photos, 6 views each (whole, mirrored, random crops; see
+1. **cache**: every one of the split's ``train`` photos (``--train-photos N``: a seeded sample of N), 6 views each (whole, mirrored, random crops; see
    :mod:`.saliency_data`) through the frozen backbone, with the teacher's targets; every ``heldout``
-   photo whole, for the agreement report only (never trained on). ``<work>/cache/`` keeps one file
-   per photo, so a stopped run resumes.
-2. **train**: the head on the cached maps (binary cross-entropy plus soft IoU against the soft
-   targets, Adam, cosine schedule), a checkpoint ``<work>/head.pt`` after every epoch (resumed).
+   photo whole, for the agreement report only (never trained on). ``<work>/cache/train-v<views>/``
+   keeps one file per photo (whatever the sample), so a stopped run resumes.
+2. **train**: the head (``--width`` channels, batch-normalised; ``--plain``: the first shipped
+   design) on the cached maps (binary cross-entropy plus soft IoU against the soft targets, Adam,
+   cosine schedule), a checkpoint ``<work>/head.pt`` after every epoch (resumed; a checkpoint made
+   with other settings is refused, naming them).
 3. **report**: agreement with the teacher on the held-out photos (max F-beta, beta^2 = 0.3, and
    IoU of both binarised at 0.5, in the teacher's 320 x 320 squashed frame), into
    ``<work>/report.json``; **export**: ONNX to ``--out``.
@@ -28,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ProcropError
-from ...model.scorer.salient_head import build_head, export_onnx
+from ...model.scorer.salient_head import WIDTH, build_head, export_onnx
 from .saliency_data import TEACHER_SIDE, Teacher, cache_photo, load_cache, photo_key
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "resources" / "models" / "salient_head.onnx"
@@ -64,7 +66,8 @@ def cache(items: list[tuple[Path, str]], folder: Path, count: int, label: str) -
     return files
 
 
-def train(files: list[Path], work: Path, epochs: int, batch: int, lr: float, seed: int) -> Any:
+def train(files: list[Path], work: Path, epochs: int, batch: int, lr: float, seed: int,
+          design: dict[str, Any] | None = None) -> Any:
     """Train (or resume) the head on the cached views; returns the trained module."""
     import torch
     import torch.nn.functional as F
@@ -72,10 +75,11 @@ def train(files: list[Path], work: Path, epochs: int, batch: int, lr: float, see
     torch.manual_seed(seed)
     data = load_cache(files)
     n = len(data["target"])
-    head = build_head()
+    design = design or {}
+    head = build_head(**design)
     opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-5)
     ckpt, start = work / "head.pt", 0
-    settings = {"epochs": epochs, "batch": batch, "lr": lr, "views": n, "seed": seed}
+    settings = {"epochs": epochs, "batch": batch, "lr": lr, "views": n, "seed": seed, **design}
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if state["settings"] != settings:
@@ -163,17 +167,23 @@ def report(onnx_path: Path, files: list[Path]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m procrop.training.scorer.saliency", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m procrop.training.scorer.saliency", description="Distil U²-Netp into the salient-object head and export it as ONNX. Resumable.")
     ap.add_argument("--photos", type=Path, required=True, help="folder the split's names are relative to")
-    ap.add_argument("--split", type=Path, default=Path("benchmarks/split.json"))
-    ap.add_argument("--work", type=Path, default=Path("data/learned/saliency"))
+    ap.add_argument("--split", type=Path, default=Path("benchmarks/split.json"),
+                    help="the split file: trains on its train photos, reports on its heldout photos")
+    ap.add_argument("--work", type=Path, default=Path("data/learned/saliency"),
+                    help="work folder: cache/ (one file per photo), head.pt (checkpoint), report.json")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the ONNX file to write")
-    ap.add_argument("--views", type=int, default=6)
-    ap.add_argument("--epochs", type=int, default=40)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--train-photos", type=int, default=180,
+    ap.add_argument("--views", type=int, default=6,
+                    help="views per training photo (whole, mirrored, random crops); cached in cache/train-v<views>")
+    ap.add_argument("--epochs", type=int, default=20, help="training epochs")
+    ap.add_argument("--batch", type=int, default=32, help="views per training step")
+    ap.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (cosine schedule)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the initialisation, the order and --train-photos")
+    ap.add_argument("--width", type=int, default=WIDTH, help="channels of the decoder")
+    ap.add_argument("--plain", action="store_true",
+                    help="the first shipped design: no batch normalisation, no extra 32 x 32 convolution")
+    ap.add_argument("--train-photos", type=int, default=0,
                     help="train on this many training photos, a seeded random sample (0: all)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N photos of each part (trials)")
     args = ap.parse_args(argv)
@@ -190,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             train_items, held_items = train_items[: args.limit], held_items[: args.limit]
         train_files = cache(train_items, args.work / "cache" / f"train-v{args.views}", args.views, "train")
         held_files = cache(held_items, args.work / "cache" / "heldout", 1, "heldout")
-        head = train(train_files, args.work, args.epochs, args.batch, args.lr, args.seed)
+        design = {"width": args.width, "norm": not args.plain, "extra": not args.plain}
+        head = train(train_files, args.work, args.epochs, args.batch, args.lr, args.seed, design)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.work / "salient_head.onnx"
         export_onnx(head, tmp)
