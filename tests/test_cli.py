@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import ROOT
 from procrop.cli.app import app
+from procrop.cli.common import err
 
 runner = CliRunner()
 
@@ -159,6 +160,23 @@ def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> No
             n, label = part.split(" at ")
             told[label] = told.get(label, 0) + int(n.split()[0])
     assert told == {label: 3 - n for label, n in counts.items() if n < 3}
+
+
+def test_warnings_are_capped_on_the_terminal_and_quiet_silences_them() -> None:
+    from procrop.cli.crop import _print_warnings
+
+    results = [{"image": f"p{i}.jpg", "warnings": ["w"]} for i in range(25)] + [{"image": "ok.jpg"}]
+    with err.capture() as captured:
+        _print_warnings(results, most=20)
+    lines = captured.get().strip().splitlines()
+    assert len(lines) == 21 and "p19.jpg" in lines[19] and "5 more photo(s) with warnings" in lines[20]
+
+
+def test_quiet_keeps_warnings_in_the_json_only(photos_dir: Path, tmp_path: Path) -> None:
+    photo = photos_dir / "zelex-wikipedia-photos" / "044.jpg"
+    out = tmp_path / "r.json"
+    r = run("crop", str(photo), "-r", "1:1,4:5,16:9", "-k", "3", "--no-analysis", "--json", str(out), "-q")
+    assert r.exit_code == 0 and json.loads(out.read_text())["warnings"] and "warning" not in r.stderr
 
 
 @pytest.mark.parametrize("profile", [[], ["--fast"]])

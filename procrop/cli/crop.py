@@ -62,7 +62,7 @@ def crop_command(
     analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
     force: bool = typer.Option(False, "--force", help="Redo images already done in --out."),
     no_analysis: bool = typer.Option(False, "--no-analysis", help="Leave the analysis out of the JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, summary or warnings (warnings stay in the JSON)."),
     fast: bool = typer.Option(
         False, "--fast", help="Classical perception only (Haar faces, no neural detectors): about half the time."
     ),
@@ -123,9 +123,8 @@ def crop_command(
     skipped = report.skipped
     done_results = report.results
     _emit(done_results, json_path, out, stream, len(files))
-    for r in done_results:
-        for warning in r.get("warnings", []):
-            err.print(f"[yellow]warning:[/] {escape(str(r.get('image')))}: {escape(warning)}")
+    if not quiet:  # every warning is also in the JSON; the terminal shows the first photos' only
+        _print_warnings(done_results)
     if not quiet and (out or json_path not in (None, "-")):
         _print_verdicts(done_results)
         msg = f"{len(done_results)} of {len(files)} image(s) done"
@@ -133,6 +132,16 @@ def crop_command(
             msg += f" ({skipped} already done, skipped)"
         err.print(msg + (f"; outputs in {out}" if out else ""))
     exit_if_failed(failures)
+
+
+def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
+    """The warnings of the first ``most`` photos that have any, then how many more photos have some."""
+    warned = [r for r in results if r.get("warnings")]
+    for r in warned[:most]:
+        for warning in r["warnings"]:
+            err.print(f"[yellow]warning:[/] {escape(str(r.get('image')))}: {escape(warning)}")
+    if len(warned) > most:
+        err.print(f"[yellow]warning:[/] {len(warned) - most} more photo(s) with warnings (see their JSON)")
 
 
 def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
