@@ -37,24 +37,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
 
-from procrop.retrieval.composition import COLUMNS, composition_stats, crop_stats
+from steering_report import FORMER_DEFAULT, MOVABLE, PAIRS, contact_sheet, embed, markdown, quality_markdown
+
+from procrop.retrieval.composition import COLUMNS, composition_stats, crop_stats, horizon_height, subject_box
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 RESULTS = ROOT / "benchmarks" / "results"
-#: pair -> (statistic, set that raises it, set that lowers it, words)
-PAIRS = {
-    "fill": ("fill", "fills_frame", "small_in_space", "subject filling the frame vs small in wide space"),
-    "side": ("cx", "right_third", "left_third", "subject on the right vs the left third"),
-    "horizon": ("horizon", "low_horizon", "high_horizon", "low vs high horizon (its height from the top)"),
-}
-MARK = ("<!-- steering -->", "<!-- /steering -->")
 #: Bump when the style term changes, so cached crops are not reused.
-STYLE_VERSION = 6
-#: The default when the first runs were made (their names and cache keys carry no scorer).
-FORMER_DEFAULT = "procrop-learned-v1"
+STYLE_VERSION = 9
+
 
 def cropper_analysis() -> Any:
     """The analysis the cropper makes of a photo (its learned backbone feeding the salient-object
@@ -132,13 +125,42 @@ class _SharedAnalysis:
         return self.last[1]
 
 
+class _Ranked:
+    """Records the boxes a cropper ranks last (its candidates once protection has dropped the crops
+    that cut a subject, the style term's proposals included): what the crop could have been."""
+
+    def __init__(self, cropper: Any) -> None:
+        self.boxes = np.zeros((0, 4))
+        finish = cropper._finish
+
+        def record(ctx: Any, ratio: Any, boxes: np.ndarray, *rest: Any) -> Any:
+            self.boxes = np.asarray(boxes, np.float64)
+            return finish(ctx, ratio, boxes, *rest)
+
+        cropper._finish = record
+
+
+def ranges(analysis: Any, ranked: dict[str, _Ranked]) -> dict[str, list[float | None]]:
+    """Per pair: the lowest and highest value of its statistic over the boxes either set's cropper
+    ranked (``None`` where no box has it): how far the photo lets the crop move."""
+    out: dict[str, list[float | None]] = {}
+    for pair, (stat, high, low, _) in PAIRS.items():
+        boxes = np.concatenate([ranked[high].boxes, ranked[low].boxes]) if high in ranked else np.zeros((0, 4))
+        v = crop_stats(analysis, boxes)[:, COLUMNS.index(stat)] if len(boxes) else np.zeros(0)
+        v = v[np.isfinite(v)]
+        out[pair] = [round(float(v.min()), 4), round(float(v.max()), 4)] if len(v) else [None, None]
+    return out
+
+
 def crop_all(photos: Path, files: list[str], dbs: dict[str, Path], strength: float, cache: Path, ratio: str = "free"
              ) -> dict[str, dict[str, Any]]:
-    """Per held-out photo: its size, its analysis's statistics and each cropper's top free box."""
+    """Per held-out photo: its size, its analysis's statistics, each cropper's top box and, per pair,
+    the range of its statistic over the candidates the two sets' croppers ranked."""
     from procrop import Cropper
 
     have = json.loads(cache.read_text("utf-8")) if cache.exists() else {}
     croppers = {"default": Cropper(), **{n: Cropper(reference_db=str(d), style_strength=strength) for n, d in dbs.items()}}
+    ranked = {n: _Ranked(c) for n, c in croppers.items() if n != "default"}
     shared = _SharedAnalysis(croppers["default"].analyzer)
     for c in croppers.values():
         c.analyzer = shared
@@ -156,6 +178,8 @@ def crop_all(photos: Path, files: list[str], dbs: dict[str, Path], strength: flo
             row["learned"][name] = round(float(crop.terms["learned"]), 4)
         analysis = shared.analyze(loaded)
         row["cut"] = cut_flags(analysis, row["boxes"])
+        row["range"] = ranges(analysis, ranked)
+        row["has"] = {"subject": subject_box(analysis) is not None, "horizon": horizon_height(analysis) is not None}
         boxes = np.asarray(list(row["boxes"].values()), np.float64)
         st = crop_stats(analysis, boxes)
         row["stats"] = {name: [None if not np.isfinite(v) else round(float(v), 4) for v in st[i]]
@@ -176,22 +200,40 @@ def cut_flags(analysis: Any, boxes: dict[str, list[int]]) -> dict[str, bool]:
     return {name: bool(c) for name, c in zip(boxes, cut)}
 
 
-def summarise(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def set_means(stats: dict[str, dict[str, float]], sets: dict[str, list[str]]) -> dict[str, float]:
+    """Per set: the mean of its pair's statistic over its photos (what following it aims at)."""
+    stat_of = {n: stat for stat, high, low, _ in PAIRS.values() for n in (high, low)}
+    return {n: float(np.mean([stats[f][stat_of[n]] for f in files])) for n, files in sets.items()}
+
+
+def can_move(span: list[float | None] | None, aim_high: float, aim_low: float) -> float:
+    """1 when a photo lets the two sets' crops differ (each set's mean statistic, brought into the range
+    the photo's candidates span, differs by at least :data:`MOVABLE`), 0 when not, NaN when unknown."""
+    if not span or span[0] is None or span[1] is None:
+        return float("nan")
+    return float(abs(np.clip(aim_high, *span) - np.clip(aim_low, *span)) >= MOVABLE)
+
+
+def summarise(rows: dict[str, dict[str, Any]], aims: dict[str, float]) -> dict[str, dict[str, Any]]:
     """Per pair: photos, mean statistic under each set and the default, paired difference, Cohen's d,
-    share moving the right way (and of ties)."""
+    share moving the right way (and of ties), among all photos and among those that can move
+    (:func:`can_move`; ``aims``: :func:`set_means`)."""
     out = {}
     for pair, (stat, high, low, words) in PAIRS.items():
         j = COLUMNS.index(stat)
-        hi, lo, de = [], [], []
+        hi, lo, de, free = [], [], [], []
         for r in rows.values():
             a, b, d = r["stats"][high][j], r["stats"][low][j], r["stats"]["default"][j]
             if a is not None and b is not None:
                 hi.append(a)
                 lo.append(b)
                 de.append(np.nan if d is None else d)
+                free.append(can_move(r.get("range", {}).get(pair), aims[high], aims[low]))
         hi_a, lo_a, de_a = np.asarray(hi), np.asarray(lo), np.asarray(de)
         diff = hi_a - lo_a
         sd = float(diff.std(ddof=1)) if len(diff) > 1 else float("nan")
+        can = np.asarray(free, np.float64)
+        movable = (can == 1) if len(can) and np.isfinite(can).all() else None
         out[pair] = {
             "words": words, "statistic": stat, "raises": high, "lowers": low, "photos": len(diff),
             "mean_raises": float(hi_a.mean()) if len(diff) else None,
@@ -201,6 +243,11 @@ def summarise(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "cohens_d": float(diff.mean() / sd) if len(diff) > 1 and sd > 0 else None,
             "right_way": float((diff > 0).mean()) if len(diff) else None,
             "ties": float((diff == 0).mean()) if len(diff) else None,
+            "all_photos": len(rows), "right_way_all": float((diff > 0).sum() / len(rows)) if rows else None,
+            "with_statistic": sum(r["has"]["horizon" if stat == "horizon" else "subject"] for r in rows.values())
+            if all("has" in r for r in rows.values()) else None,
+            "movable": None if movable is None else int(movable.sum()),
+            "right_way_movable": float((diff[movable] > 0).mean()) if movable is not None and movable.any() else None,
             "cuts_default": float(np.mean([r["cut"]["default"] for r in rows.values()])),
             "cuts_sets": float(np.mean([r["cut"][n] for r in rows.values() for n in (high, low)])),
             "learned_default": float(np.mean([r["learned"]["default"] for r in rows.values()])),
@@ -209,82 +256,6 @@ def summarise(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "lowers_vs_default": float((lo_a < de_a).mean()) if len(diff) else None,
         }
     return out
-
-
-def contact_sheet(photos: Path, rows: dict[str, dict[str, Any]], files: list[str], out: Path, side: int = 190) -> None:
-    """The same photos (rows) cropped by the default and each set (columns), crop drawn on the photo."""
-    cols = ["default"] + [n for _, h, lo, _ in PAIRS.values() for n in (h, lo)]
-    head = 22
-    sheet = Image.new("RGB", (side * len(cols), head + side * len(files)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for c, name in enumerate(cols):
-        draw.text((c * side + 4, 5), name, fill="black")
-    for r, f in enumerate(files):
-        im = Image.open(photos / f).convert("RGB")
-        W, H = rows[f]["size"]
-        scale = side / max(W, H)
-        thumb = im.resize((max(1, round(W * scale)), max(1, round(H * scale))))
-        for c, name in enumerate(cols):
-            x, y, w, h = rows[f]["boxes"][name]
-            tile = thumb.copy()
-            d = ImageDraw.Draw(tile)
-            d.rectangle([x * scale, y * scale, (x + w) * scale - 1, (y + h) * scale - 1], outline=(255, 40, 40), width=3)
-            sheet.paste(tile, (c * side, head + r * side))
-    sheet.save(out, quality=65, optimize=True)
-
-
-def markdown(runs: dict[str, dict[str, Any]]) -> str:
-    """The steering section (``results/steering.md`` and ``RESULTS.md``) of every run measured
-    (``results/steering_runs.json``: ratio and strength -> summary and meta)."""
-    first = next(iter(runs.values()))["meta"]
-    lines = ["## Steering by references (issue 20)", "",
-             f"`python benchmarks/steering.py --ratio R --strength S`: the {first['heldout']} held-out photos, each "
-             f"cropped (top 1) with six reference databases built by `procrop index build`'s defaults from "
-             f"{first['per_set']} TRAINING photos each (the most and least subject fill; subject closest to the "
-             "left / right third; horizon closest to the upper / lower third), at style strength S. Right way: the "
-             "crop made with the set that should raise the statistic has it higher than the crop made with the "
-             "opposite set (ties count against). d: Cohen's d of the paired differences. Learned score: the "
-             "network's expected overlap with a professional's frame, of the top crop (what following the "
-             "references costs in its eyes). Cuts: top crops keeping 2-97 % of a detected face or person. "
-             "Target: at least 75 % right way for every pair.", "",
-             "| default scorer | ratio | strength | pair | photos | raising set | lowering set | default | mean difference | d "
-             "| right way | ties | learned score: default / sets | cuts: default / sets |",
-             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for run in sorted(runs.values(), key=lambda r: (r["meta"].get("scorer", FORMER_DEFAULT), r["meta"]["ratio"] != "free",
-                                                   r["meta"]["ratio"], r["meta"]["strength"])):
-        m = run["meta"]
-        for pair, x in run["summary"].items():
-            head = f"| {m.get('scorer', FORMER_DEFAULT)} | {m['ratio']} | {m['strength']:g} | {pair} ({x['statistic']}) | {x['photos']} |"
-            if not x["photos"]:
-                lines.append(head + " - | - | - | - | - | - | - | - | - |")
-                continue
-            d = "-" if x["cohens_d"] is None else f"{x['cohens_d']:.2f}"
-            lines.append(f"{head} {x['mean_raises']:.3f} | {x['mean_lowers']:.3f} | {x['mean_default']:.3f} | "
-                         f"{x['mean_difference']:+.3f} | {d} | **{x['right_way']:.0%}** | {x['ties']:.0%} | "
-                         f"{x['learned_default']:.3f} / {x['learned_sets']:.3f} | "
-                         f"{x['cuts_default']:.1%} / {x['cuts_sets']:.1%} |")
-    lines += ["", "Pairs: fill = subject filling the frame (raises) vs small in wide space; cx = subject on the "
-              "right third (raises) vs the left third; horizon = low horizon (raises its height from the top) vs "
-              "high. Statistics (`procrop/retrieval/composition.py`): subject = the people found as one group, else "
-              "the analysis's main subject; `fill` its box's area over the crop's; `cx` its centre from the left "
-              "(fraction of the crop's width); `horizon` its height from the top (fraction of the crop's height).", "",
-              "Contact sheets (the crop of each set in red; rows: 8 held-out photos): "
-              + ", ".join(f"[{r['meta'].get('scorer', FORMER_DEFAULT)}, {r['meta']['ratio']}, strength "
-                          f"{r['meta']['strength']:g}](results/{r['meta']['sheet']})"
-                          for r in runs.values() if r["meta"].get("sheet")) + ".", ""]
-    return "\n".join(lines)
-
-
-def embed(md_path: Path, section: str) -> None:
-    """Replace the steering section of ``RESULTS.md`` (between :data:`MARK`), or append it."""
-    text = md_path.read_text("utf-8") if md_path.exists() else ""
-    block = f"{MARK[0]}\n{section}\n{MARK[1]}"
-    if MARK[0] in text and MARK[1] in text:
-        a, b = text.index(MARK[0]), text.index(MARK[1]) + len(MARK[1])
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    md_path.write_text(text, "utf-8")
 
 
 def quality(photos: Path, files: list[str], strength: float, seed: int = 0) -> dict[str, Any]:
@@ -315,19 +286,6 @@ def quality(photos: Path, files: list[str], strength: float, seed: int = 0) -> d
         out["identical_boxes"] = sum(s["box"] == r["box"] for s, r in zip(same, mine))
         out["compared"] = len(same)
     return out
-
-
-def quality_markdown(q: dict[str, Any], limit: int) -> str:
-    """The quality check's lines for the steering section."""
-    names = [k for k in q if isinstance(q[k], dict)]
-    cells = "; ".join(f"{n}: mean IoU {q[n]['mean_iou']:.3f}" for n in names)
-    text = (f"**The default's quality with the bundled database** (`python benchmarks/steering.py --quality {limit}`): "
-            f"the recovery benchmark on the first {q['photos']} held-out photos ({q['canvases']} canvases): {cells}.")
-    if "compared" in q:
-        text += (f" The default (bundled references, style off: the shipped behaviour) gives the same box as the "
-                 f"stored `results/recovery.json` run on {q['identical_boxes']} of {q['compared']} canvases "
-                 f"(stored mean IoU {q['stored_default_mean_iou']:.3f}).")
-    return text
 
 
 def main() -> None:
@@ -369,7 +327,7 @@ def main() -> None:
     key = hashlib.sha256(json.dumps(parts + ([] if former else [scorer])).encode()).hexdigest()[:12]
     rows = crop_all(args.photos, held, dbs, args.strength, args.work / f"crops_{key}.json", args.ratio)
     rows = {f: rows[f] for f in held}
-    summary = summarise(rows)
+    summary = summarise(rows, set_means(stats, sets))
     step = max(1, len(held) // args.sheet)
     sheet_files = held[::step][: args.sheet]
     name = f"{args.ratio.replace(':', 'x')}_s{args.strength:g}" + ("" if former else f"_{scorer}")

@@ -80,9 +80,11 @@ def composition_stats(analysis: CompositionAnalysis) -> dict[str, float]:
     return {k: round(float(v), 4) for k, v in out.items()}
 
 
-def crop_stats(analysis: CompositionAnalysis, boxes: np.ndarray) -> np.ndarray:
+def crop_stats(analysis: CompositionAnalysis, boxes: np.ndarray, horizon_outside: bool = False) -> np.ndarray:
     """``(N, 4)`` statistics :data:`COLUMNS` of ``(N, 4)`` ``xywh`` crops; NaN where a statistic
-    does not exist (no subject, no horizon, a horizon outside the crop)."""
+    does not exist (no subject, no horizon, a horizon outside the crop). With ``horizon_outside``
+    a horizon above or below a crop keeps its height, below 0 or above 1 (how far a crop that
+    leaves the horizon out is from one that shows it where a reference does)."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     out = np.full((len(b), len(COLUMNS)), np.nan)
     w, h = np.maximum(b[:, 2], 1.0), np.maximum(b[:, 3], 1.0)
@@ -97,7 +99,7 @@ def crop_stats(analysis: CompositionAnalysis, boxes: np.ndarray) -> np.ndarray:
     hy = horizon_height(analysis)
     if hy is not None:
         rel = (hy - b[:, 1]) / h
-        out[:, 3] = np.where((rel >= 0) & (rel <= 1), rel, np.nan)
+        out[:, 3] = rel if horizon_outside else np.where((rel >= 0) & (rel <= 1), rel, np.nan)
     return out
 
 

@@ -11,8 +11,12 @@ statistics with every reference's:
 
 over the statistics ``j`` both have, with ``w_r`` the references' similarity weights, ``sigma_j``
 a statistic's tolerance widened by its spread over the whole database and ``a_j`` its agreement
-(``(SIGMAS_j / sigma_j)^2``: 1 when the database's photos agree on it, towards 0 as they vary):
-what the photos share is their style, what varies among them is not, and a statistic no crop can
+(``(SIGMAS_j / sigma_j)^2``: 1 when the database's photos agree on it, towards 0 as they vary)
+times its distinctiveness (``FLOOR + (1 - FLOOR) (1 - exp(-d_j^2 / 2))``, ``d_j`` the distance of
+the database's mean from the mean of the bundle's own references, photographs in general, in their
+standard deviations): what the photos share is their style, what varies among them is not, and
+what they share with every photograph (a subject near the centre) counts less than what sets them
+apart (a subject filling the frame); a statistic no crop can
 match does not hide the gain in another (``k`` is heavy-tailed: coming closer always helps). The
 term scores the crop with ``sum_r pull_r``
 (a value in [0, 1]). Its weight is the user's ``style_strength`` (the cropper's score is the
@@ -43,13 +47,18 @@ from .learned import LearnedTerm
 SIGMAS = np.asarray([0.08, 0.08, 0.5, 0.08])
 #: Strength of the style term with a user's reference database when none is given.
 DEFAULT_STRENGTH = 1.0
+#: Weight of a statistic the database shares with photographs in general, beside 1 for one that
+#: sets it far apart (see the module docstring).
+FLOOR = 0.2
 #: Softmax temperature of the references' similarity weights.
 TEMPERATURE = 0.1
 #: References (the most similar measured ones) the style follows.
 K = 16
-#: Proposed crops keep at least this share of the photo's area (the cropper's default smallest
-#: crop is 0.3 of the largest box of the ratio).
+#: Proposed crops keep at least this share of the largest crop of the ratio (the cropper's default
+#: smallest crop is 0.3 of it).
 MIN_AREA = 0.32
+#: Sizes (shares of the largest crop of the ratio) at which a reference's horizon height is proposed.
+HORIZON_SCALES = (0.55, 0.65, 0.75, 0.85, 1.0)
 
 
 def _features(stats: np.ndarray) -> np.ndarray:
@@ -97,6 +106,13 @@ class StyleTerm:
         self.sigmas = np.sqrt(SIGMAS ** 2 + spread ** 2)
         #: how much each statistic counts: 1 when the database's photos agree on it, towards 0 as they spread
         self.agreement = (SIGMAS / self.sigmas) ** 2
+        try:
+            general = read_composition(model.path / "references")  # the bundle's own: photographs in general
+        except ValueError:
+            general = {}
+        #: how far the database's mean of each statistic lies from that of photographs in general (0-1)
+        self.distinct = _distinctiveness(measured, general)
+        self.weights = self.agreement * (FLOOR + (1.0 - FLOOR) * self.distinct)
 
     @property
     def measured(self) -> int:
@@ -125,11 +141,13 @@ class StyleTerm:
     def pulls(self, ctx: ScoringContext, boxes: np.ndarray) -> np.ndarray:
         """``(N, k)`` weighted pull of each reference on each ``xywh`` crop (NaN: nothing shared)."""
         _, ref_stats, w = self.references(ctx)
-        crop = _features(crop_stats(ctx.analysis, boxes))[:, None, :]  # (N, 1, 4)
+        # a crop that leaves the photo's horizon out is far from a reference that shows one (its
+        # height below 0 or above 1), not a crop the horizon does not concern
+        crop = _features(crop_stats(ctx.analysis, boxes, horizon_outside=True))[:, None, :]  # (N, 1, 4)
         ref = _features(ref_stats)[None, :, :]  # (1, k, 4)
         z = (crop - ref) / self.sigmas
         shared = np.isfinite(z)
-        a = np.where(shared, self.agreement, 0.0)
+        a = np.where(shared, self.weights, 0.0)
         close = np.where(shared, 1.0 / (1.0 + 0.5 * np.where(shared, z * z, 0.0)), 0.0)
         mean = (a * close).sum(axis=2) / np.maximum(a.sum(axis=2), 1e-12)
         return np.where(shared.any(axis=2), w[None, :] * mean, np.nan)
@@ -198,6 +216,21 @@ class StyleTerm:
         return f"style {value:.0%} like reference {name}: {how}"
 
 
+def _distinctiveness(measured: np.ndarray, general: dict[str, dict[str, float]]) -> np.ndarray:
+    """Per statistic, ``1 - exp(-d^2 / 2)``: ``d`` the distance of the mean of ``measured`` (a
+    database's features) from the mean of the ``general`` photos' in their standard deviation (at
+    least :data:`SIGMAS`); 1 where either side has too few values to tell."""
+    pop = _features(np.asarray([[s.get(c, np.nan) for c in COLUMNS] for s in general.values()],
+                               np.float64).reshape(-1, len(COLUMNS)))
+    out = np.ones(len(COLUMNS))
+    for j in range(len(COLUMNS)):
+        mine, theirs = measured[:, j][np.isfinite(measured[:, j])], pop[:, j][np.isfinite(pop[:, j])]
+        if len(mine) and len(theirs) > 1:
+            d = abs(mine.mean() - theirs.mean()) / max(float(theirs.std()), float(SIGMAS[j]))
+            out[j] = 1.0 - math.exp(-0.5 * d * d)
+    return out
+
+
 def _where(x: float, y: float) -> str:
     """A subject centre in words: ``34% from the left, 50% from the top``."""
     return f"at {x:.0%} from the left, {y:.0%} from the top"
@@ -209,9 +242,11 @@ def _placed(subject: tuple[float, float, float, float] | None, hy: float | None,
     reference statistics ``s`` do."""
     cx, cy, fill, hz = (float(v) for v in s)
     out = []
-    if subject is not None and math.isfinite(cx) and math.isfinite(fill):
-        sx, sy, sw, sh = subject
-        area = min(max(sw * sh / max(fill, 1e-3), MIN_AREA * W * H), W * H)
+    placed = subject is not None and math.isfinite(cx)
+    if placed and math.isfinite(fill):
+        sx, sy, sw, sh = subject  # type: ignore[misc]
+        largest = min(W, H * aspect) * min(H, W / aspect)  # the largest crop of the ratio
+        area = min(max(sw * sh / max(fill, 1e-3), MIN_AREA * largest), largest)
         w = math.sqrt(area * aspect)
         h = w / aspect
         scale = min(1.0, W / w, H / h)
@@ -220,11 +255,14 @@ def _placed(subject: tuple[float, float, float, float] | None, hy: float | None,
         if hy is not None and math.isfinite(hz):
             top = hy - hz * h  # the horizon decides the height, the subject the side
         out.append(_inside(sx + sw / 2 - cx * w, top, w, h, W, H))
-    elif hy is not None and math.isfinite(hz):
-        for share in (0.55, 0.75, 1.0):
+    if hy is not None and math.isfinite(hz):
+        # the horizon at the reference's height at several scales (the only way it moves in a crop
+        # as tall as the photo allows), the subject kept where the reference has its own
+        for share in HORIZON_SCALES:
             w = min(W, H * aspect) * share
             h = w / aspect
-            out.append(_inside((W - w) / 2, hy - hz * h, w, h, W, H))
+            x = subject[0] + subject[2] / 2 - cx * w if placed else (W - w) / 2  # type: ignore[index]
+            out.append(_inside(x, hy - hz * h, w, h, W, H))
     return out
 
 
