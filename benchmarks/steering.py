@@ -16,7 +16,9 @@
    Per pair: the paired difference (set that should raise the statistic minus the one that should
    lower it), its mean, Cohen's d of the differences (mean / sd), and the share of photos that move
    the right way (difference > 0; ties count as not moving). Photos where the statistic does not
-   exist (no subject; no horizon) are left out of that pair.
+   exist (no subject; no horizon) are left out of that pair. Whether a photo can move at all
+   (:func:`can_move`: the statistic's range over the candidates the two sets' croppers ranked, after
+   protection) gives the share among the photos that can; the share over every photo is reported too.
 4. A contact sheet (``results/steering_sheet_<ratio>_s<strength>.jpg``) shows the same held-out photos
    cropped by each set.
 5. With ``--quality N``: the recovery benchmark on the first N held-out photos, the default against the
@@ -274,7 +276,8 @@ def quality(photos: Path, files: list[str], strength: float, seed: int = 0) -> d
     if saved.exists():
         data = json.loads(saved.read_text("utf-8"))
         if data["meta"].get("seed") == seed:
-            stored = {(r["photo"], r["fill"]): r for r in data["rows"] if r["method"] == "procrop (learned default)"}
+            names = ("procrop (default)", "procrop (learned default)")  # the default's name now, and before
+            stored = {(r["photo"], r["fill"]): r for r in data["rows"] if r["method"] in names}
     out: dict[str, Any] = {"photos": len(files), "canvases": len(rows) // len(methods)}
     for name in methods:
         mine = [r for r in rows if r["method"] == name]

@@ -65,7 +65,8 @@ def markdown(runs: dict[str, dict[str, Any]]) -> str:
              "d: Cohen's d of the paired differences. Learned score: the "
              "network's expected overlap with a professional's frame, of the top crop (what following the "
              "references costs in its eyes). Cuts: top crops keeping 2-97 % of a detected face or person. "
-             "Target: at least 75 % right way for every pair.", "",
+             "Target: at least 75 % right way for every pair. A note after the scorer names what differs in a run "
+             "(an earlier style term, measured on the same tree for comparison).", "",
              "| default scorer | ratio | strength | pair | photos | raising set | lowering set | default | mean difference | d "
              "| right way | ties | can move | right way where it can | right way of all | learned score: default / sets "
              "| cuts: default / sets |",
