@@ -21,11 +21,12 @@ WIDTH = 48
 OUT_SIDE = 32
 
 
-def build_head(width: int = WIDTH, norm: bool = True, extra: bool = True) -> Any:
+def build_head(width: int = WIDTH, norm: bool = True, extra: bool = True, dropout: float = 0.0) -> Any:
     """A fresh :class:`torch.nn.Module`: ``forward(c3, c4, c5) -> logits (N, 1, 32, 32)``.
 
     ``norm`` puts batch normalisation after every merge and 3 x 3 convolution (folded into the
-    convolutions on export); ``extra`` adds one more 3 x 3 convolution at 32 x 32 before the output.
+    convolutions on export); ``extra`` adds one more 3 x 3 convolution at 32 x 32 before the output;
+    ``dropout`` drops whole input channels of ``c3``/``c4``/``c5`` while training (none at inference).
     ``build_head(48, False, False)`` is the first shipped head (0.11 M parameters).
     """
     import torch
@@ -49,8 +50,10 @@ def build_head(width: int = WIDTH, norm: bool = True, extra: bool = True) -> Any
             self.m5, self.m4, self.m3 = conv3(), conv3(), conv3()
             self.x3 = conv3() if extra else nn.Identity()
             self.out = nn.Conv2d(width, 1, 3, padding=1)
+            self.drop = nn.Dropout2d(dropout) if dropout else nn.Identity()
 
         def forward(self, c3: torch.Tensor, c4: torch.Tensor, c5: torch.Tensor) -> torch.Tensor:
+            c3, c4, c5 = self.drop(c3), self.drop(c4), self.drop(c5)
             g = self.g5(c5.mean(dim=(2, 3)))[:, :, None, None]
             x = self.m5(F.relu(self.n5(self.l5(c5) + g)))
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)

@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int, default=WIDTH, help="channels of the decoder")
     ap.add_argument("--plain", action="store_true",
                     help="the first shipped design: no batch normalisation, no extra 32 x 32 convolution")
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="share of the backbone's input channels dropped while training (0: none)")
     ap.add_argument("--train-photos", type=int, default=0,
                     help="train on this many training photos, a seeded random sample (0: all)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N photos of each part (trials)")
@@ -201,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         train_files = cache(train_items, args.work / "cache" / f"train-v{args.views}", args.views, "train")
         held_files = cache(held_items, args.work / "cache" / "heldout", 1, "heldout")
         design = {"width": args.width, "norm": not args.plain, "extra": not args.plain}
+        if args.dropout:
+            design["dropout"] = args.dropout
         head = train(train_files, args.work, args.epochs, args.batch, args.lr, args.seed, design)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.work / "salient_head.onnx"
