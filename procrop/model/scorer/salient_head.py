@@ -7,7 +7,7 @@ salient-object logits ``(1, 32, 32)`` over the same squashed frame: it was disti
 masks (:mod:`procrop.training.scorer.saliency`) and ships as ONNX
 (``procrop/resources/models/salient_head.onnx``, run by :mod:`procrop.perception.salient`).
 
-About 0.11 M parameters; torch is needed only to train and export it.
+About 0.21 M parameters (0.19 M in the first, plain design); torch is needed only to train and export it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def build_head(width: int = WIDTH, norm: bool = True, extra: bool = True, dropou
     ``norm`` puts batch normalisation after every merge and 3 x 3 convolution (folded into the
     convolutions on export); ``extra`` adds one more 3 x 3 convolution at 32 x 32 before the output;
     ``dropout`` drops whole input channels of ``c3``/``c4``/``c5`` while training (none at inference).
-    ``build_head(48, False, False)`` is the first shipped head (0.11 M parameters).
+    ``build_head(48, False, False)`` is the first shipped head (0.19 M parameters).
     """
     import torch
     from torch import nn
