@@ -208,6 +208,9 @@ def linked_sections() -> list[str]:
     steering = RESULTS / "steering.md"  # written by benchmarks/steering.py (issue 20), its own title
     if steering.exists():
         lines += ["", "<!-- steering -->", steering.read_text(encoding="utf-8").strip(), "<!-- /steering -->"]
+    scale = RESULTS / "retrieval_scale.md"  # written by benchmarks/retrieval_scale.py (issue 20), its own title
+    if scale.exists():
+        lines += ["", "<!-- retrieval_scale -->", scale.read_text(encoding="utf-8").strip(), "<!-- /retrieval_scale -->"]
     lines += ["", "## Speed", ""]
     speed = RESULTS / "bench_crop.md"
     if speed.exists():

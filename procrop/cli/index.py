@@ -40,6 +40,7 @@ def _run_build(
     source_root: Path | None,
     quiet: bool,
     chunk: int = 256,
+    index: str = "auto",
 ) -> None:
     from ..imaging.files import iter_image_files
     from ..retrieval import build_database, read_licences
@@ -75,6 +76,7 @@ def _run_build(
                 progress=lambda done, total: bar.update(tid, completed=done, total=total),
                 must_exist=must_exist,
                 chunk=chunk,
+                index=index,
             )
     if not quiet and (report.added or report.already_present or report.duplicates or not report.failed):
         err.print(
@@ -101,10 +103,20 @@ def index_build(
     licences: Optional[Path] = typer.Option(None, "--licences", help="CSV with file, licence, attribution columns."),
     source_root: Optional[Path] = typer.Option(None, "--source-root", help="Store sources relative to this folder."),
     chunk: int = typer.Option(256, "--chunk", min=1, help="Photos per committed shard (work lost on a crash is at most one chunk)."),
+    index: str = typer.Option(
+        "auto", "--index",
+        help="Search index stored with the database: auto (exact up to 50k photos, hnsw up to 200k, "
+             "compressed above), exact, hnsw, ivf or compressed (codes in memory, vectors and tokens "
+             "read from disk: for millions of photos)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Encode photos into a reference database (resumes an interrupted build; skips duplicates)."""
-    _run_build(photos, out, False, encoder, checkpoint, device, workers, ray, thumbnails, licences, source_root, quiet, chunk)
+    from ..retrieval.search import KINDS
+
+    if index not in KINDS:
+        raise usage_error(f"--index {index}: unknown index kind (use {', '.join(KINDS)})")
+    _run_build(photos, out, False, encoder, checkpoint, device, workers, ray, thumbnails, licences, source_root, quiet,
+               chunk, index)
 
 
 @index_app.command("add")
@@ -211,7 +223,7 @@ def index_query(
         loaded = enc_model.load(image)
         analysis = analyze(loaded, HaarFaceDetector()) if info["name"] == "layout" else None
         enc = enc_model.encode(loaded, analysis)
-        index = make_index(d.vectors, cache_dir=db, fingerprint=d.fingerprint)
+        index = make_index(d.vectors, d.manifest.get("index", "auto"), cache_dir=db, fingerprint=d.fingerprint)
         ranked = neighbours(index, enc, min(k, len(d)))[:k]
     rows = []
     for rank, (i, (sim, mirrored)) in enumerate(ranked, 1):

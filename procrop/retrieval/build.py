@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ..executor import make_executor
 from ..files import atomic_write_text
 from .encoders.registry import Encoder, create_encoder, encoder_class, grid_similarity
@@ -138,6 +139,8 @@ class BuildOptions:
         chunk: photos per committed shard.
         must_exist: add to an existing database (raise :class:`DatabaseError` when missing)
             instead of creating one.
+        index: the search index stored with the database (:func:`build_index`): ``"auto"`` by
+            size, or a kind to record (``"compressed"`` for databases too large for memory).
         composition: measure each photo's composition (subject, fill, horizon, space) into the
             database's ``composition.json`` (:mod:`.composition`), which steers the learned
             scorer's style term; photos already measured are skipped, so adding the same photos
@@ -159,6 +162,7 @@ class BuildOptions:
     must_exist: bool = False
     composition: bool = True
     analyze: Callable[[str], Any] | None = None
+    index: str = "auto"
 
 
 def build_database(
@@ -176,6 +180,7 @@ def build_database(
     must_exist: bool = False,
     composition: bool = True,
     analyze: Callable[[str], Any] | None = None,
+    index: str = "auto",
 ) -> BuildReport:
     """Encode ``paths`` into the database at ``out`` (created when missing unless ``must_exist``).
 
@@ -195,6 +200,7 @@ def build_database(
         must_exist=must_exist,
         composition=composition,
         analyze=analyze,
+        index=index,
     )
     return build_from_options(paths, out, options, progress)
 
@@ -245,6 +251,7 @@ def build_from_options(
             None if progress is None else lambda n, m: progress(total + n, total + m)))
     calibrate(out)
     write_attribution(out)
+    build_index(out, options.index)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -345,19 +352,53 @@ def calibrate(root: str | os.PathLike, sample: int = 400, seed: int = 0) -> dict
     grids = cls.grid_from_tokens(db.tokens[idx])
     sims = grid_similarity(grids, grids, cls.grid_weights)
     np.fill_diagonal(sims, np.nan)
-    vs = db.vectors[idx] @ db.vectors.T
-    vs[np.arange(len(idx)), idx] = -np.inf
-    nn = np.argmax(vs, axis=1)
+    sample = np.asarray(db.vectors[idx], np.float32)
+    best, nn = np.full(len(idx), -np.inf, np.float32), np.zeros(len(idx), np.int64)
+    for a in range(0, n, 65536):  # in blocks: a lazily opened database is never read whole
+        vs = sample @ np.asarray(db.vectors[a : min(n, a + 65536)], np.float32).T
+        own = (idx >= a) & (idx < a + vs.shape[1])
+        vs[np.nonzero(own)[0], idx[own] - a] = -np.inf
+        j = np.argmax(vs, axis=1)
+        better = vs[np.arange(len(idx)), j] > best
+        best[better], nn[better] = vs[np.arange(len(idx)), j][better], j[better] + a
     nn_grids = cls.grid_from_tokens(db.tokens[nn])
     nn_sims = [float(grid_similarity(grids[i : i + 1], nn_grids[i : i + 1], cls.grid_weights)[0, 0]) for i in range(len(idx))]
     cal = {
         "grid_random": float(np.nanmedian(sims)),
         "grid_neighbour": float(np.median(nn_sims)),
-        "vector_neighbour": float(np.median(vs.max(axis=1))),
+        "vector_neighbour": float(np.median(best)),
         "sample": int(len(idx)),
     }
     set_calibration(root, cal)
     return cal
+
+
+def build_index(root: str | os.PathLike, kind: str = "auto",
+                progress: Callable[[int, int], None] | None = None) -> str:
+    """Build the database's search index once, stored next to its shards (``index-<kind>-*.faiss``,
+    older versions removed), so that loading it does not rebuild it; returns the kind.
+
+    ``kind``: ``"auto"`` (the database's recorded kind, else by size:
+    :func:`~.search.auto_kind`) or a kind of :func:`~.search.make_index`, then recorded in the
+    manifest so that retrieval with ``index="auto"`` uses it. Exact search stores nothing.
+    """
+    from .search import KINDS, auto_kind, index_path, make_index
+    from .store import set_index_kind
+
+    if kind not in KINDS:
+        raise UsageError(f"unknown index kind {kind!r} (use {', '.join(KINDS)})")
+    db = ReferenceDB.open(root, verify=False)
+    if kind != "auto" and db.manifest.get("index") != kind:
+        set_index_kind(root, kind)
+    kind = kind if kind != "auto" else db.manifest.get("index") or auto_kind(len(db))
+    if kind == "exact" or not len(db):
+        return kind
+    keep = index_path(root, kind, db.fingerprint)
+    for old in Path(root).glob(f"index-{kind}-*.faiss"):
+        if old != keep:
+            old.unlink(missing_ok=True)
+    make_index(db.vectors, kind, cache_dir=root, fingerprint=db.fingerprint, progress=progress)
+    return kind
 
 
 def write_attribution(root: str | os.PathLike) -> Path | None:

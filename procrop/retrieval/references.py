@@ -66,7 +66,8 @@ class ReferenceRetriever:
             enough in the database).
         encoder: an encoder instance to use instead of re-creating the database's one (for
             neural encoders that are already loaded).
-        index: ``"auto"``, ``"exact"``, ``"hnsw"`` or ``"ivf"``.
+        index: ``"auto"`` (the kind the database was built with, else by size),
+            ``"exact"``, ``"hnsw"``, ``"ivf"`` or ``"compressed"`` (:func:`~.search.make_index`).
     """
 
     def __init__(
@@ -100,7 +101,8 @@ class ReferenceRetriever:
                         f"{self.db_path}: built with encoder version {info['version']}, "
                         f"this procrop has {encoder.version}; rebuild the database"
                     )
-                index = make_index(db.vectors, self.index_kind, cache_dir=self.db_path, fingerprint=db.fingerprint)
+                kind = self.index_kind if self.index_kind != "auto" else db.manifest.get("index", "auto")
+                index = make_index(db.vectors, kind, cache_dir=self.db_path, fingerprint=db.fingerprint)
                 self._loaded = (db, encoder, index)
             return self._loaded
 

@@ -6,10 +6,15 @@ One API, :class:`SearchIndex`, three implementations:
 * :class:`FaissIndex` ``"hnsw"``: faiss ``IndexHNSWFlat`` (inner product), no training, strong
   recall at millisecond latency on millions of vectors;
 * :class:`FaissIndex` ``"ivf"``: faiss ``IndexIVFFlat`` with ``nlist ~ 4 sqrt(N)`` lists and
-  ``nprobe`` probed lists; faster to build than HNSW.
+  ``nprobe`` probed lists; faster to build than HNSW;
+* :class:`CompressedIndex` ``"compressed"``: for databases whose vectors do not fit in memory.
+  faiss ``PCA256,IVF<nlist>,SQ8`` codes (256 bytes a vector instead of 4 x D) propose ``rerank``
+  candidates, which are re-ranked exactly on their full-precision vectors read from the shard
+  files (:class:`~.rows.ShardedRows`).
 
-:func:`make_index` picks exact below ``exact_limit`` vectors and HNSW above. faiss is the extra
-``procrop[retrieval]``; without it large databases fall back to exact search with a warning.
+:func:`make_index` picks exact up to ``exact_limit`` vectors, HNSW up to ``compress_limit`` and
+the compressed index above. faiss is the extra ``procrop[retrieval]``; without it large databases
+fall back to exact search with a warning.
 """
 
 from __future__ import annotations
@@ -17,13 +22,21 @@ from __future__ import annotations
 import os
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import UsageError
 
 EXACT_LIMIT = 50_000
+#: Above this many vectors ``"auto"`` picks the compressed index (1280-d float32 vectors of 200k
+#: items take 1 GB; HNSW keeps them all in memory).
+COMPRESS_LIMIT = 200_000
+#: Below this many vectors the compressed index keeps them whole (too few to train codes).
+MIN_COMPRESSED = 1_000
+KINDS = ("auto", "exact", "hnsw", "ivf", "compressed")
 
 
 class SearchIndex(ABC):
@@ -148,22 +161,135 @@ class FaissIndex(SearchIndex):
         return cls(None, kind=kind, _index=faiss.read_index(str(path)))
 
 
+class CompressedIndex(SearchIndex):
+    """Compressed codes propose candidates; their full vectors, read from disk, rank them exactly.
+
+    The faiss index is ``PCA<pca>,IVF<nlist>,SQ8`` under the L2 metric (for unit vectors the L2
+    order is the inner-product order, and L2 survives PCA's centring): ``pca`` bytes a vector in
+    memory (8-bit scalar codes; product quantisation trained far slower here for no gain once the
+    candidates are re-ranked). A query takes the ``rerank`` best codes of ``nprobe`` lists, reads those rows
+    of ``rows`` (``rows[ids] -> (n, D)`` float32: an array or :class:`~.rows.ShardedRows`) and
+    returns their exact inner products, best first.
+
+    Build with :meth:`build`; :meth:`save` / :meth:`load` keep the codes only (the vectors stay
+    in the database).
+    """
+
+    kind = "compressed"
+
+    def __init__(self, index: Any, rows: Any, rerank: int = 100, nprobe: int = 32) -> None:
+        from ..errors import require
+
+        self.faiss = require("faiss", "compressed search over a large reference database", "retrieval", "faiss-cpu")
+        self.index = index
+        self.rows = rows
+        self.rerank = rerank
+        self.set_search_params(nprobe=nprobe)
+
+    def set_search_params(self, nprobe: int | None = None, rerank: int | None = None) -> None:
+        """Lists probed per query (more: better recall, slower) and candidates re-ranked exactly."""
+        if nprobe is not None and self.size >= MIN_COMPRESSED:
+            self.faiss.extract_index_ivf(self.index).nprobe = nprobe
+        if rerank is not None:
+            self.rerank = rerank
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    @classmethod
+    def build(
+        cls,
+        vectors: Any,
+        pca: int = 256,
+        nlist: int | None = None,
+        max_train: int = 100_000,
+        block: int = 65_536,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CompressedIndex:
+        """Train on a sample of ``vectors`` (at most ``max_train`` rows) and add them all, reading
+        ``block`` rows at a time (an array or :class:`~.rows.ShardedRows`: the whole set is never
+        in memory at once). ``nlist`` defaults to ``sqrt(N)`` (at most ``N / 39``). ``progress`` is
+        called with ``(vectors added, N)``."""
+        from ..errors import require
+
+        faiss = require("faiss", "compressed search over a large reference database", "retrieval", "faiss-cpu")
+        n, d = len(vectors), int(vectors.shape[1])
+        if n == 0:
+            raise UsageError("cannot build a compressed index over no vectors")
+        out = min(pca, d, n)
+        nlist = nlist or max(1, min(int(np.sqrt(n)), n // 39))
+        pre = f"PCA{out}," if out < d else ""
+        # too few vectors to train codes: keep them whole (every one is a candidate)
+        spec = f"{pre}IVF{nlist},SQ8" if n >= MIN_COMPRESSED else "Flat"
+        index = faiss.index_factory(d, spec, faiss.METRIC_L2)
+        n_train = min(n, max_train)
+        ids = np.sort(np.random.default_rng(seed).choice(n, n_train, replace=False))
+        sample = np.ascontiguousarray(vectors[ids] if n_train < n else np.asarray(vectors), dtype=np.float32)
+        index.train(sample)
+        del sample
+        for a in range(0, n, block):
+            index.add(np.ascontiguousarray(vectors[a : min(n, a + block)], dtype=np.float32))
+            if progress:
+                progress(min(n, a + block), n)
+        return cls(index, vectors)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        k = min(k, self.size)
+        _, cand = self.index.search(q, min(self.size, max(k, self.rerank)))
+        sims = np.full((len(q), k), -np.inf, np.float32)
+        idx = np.full((len(q), k), -1, np.int64)
+        for r, row in enumerate(cand):
+            ids = np.unique(row[row >= 0])
+            if not len(ids):
+                continue
+            exact = np.asarray(self.rows[ids], dtype=np.float32) @ q[r]
+            order = np.lexsort((ids, -exact))[:k]
+            sims[r, : len(order)], idx[r, : len(order)] = exact[order], ids[order]
+        return sims, idx
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the codes (not the vectors) to ``path``, atomically."""
+        tmp = f"{path}.tmp{os.getpid()}"
+        self.faiss.write_index(self.index, tmp)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, rows: Any) -> CompressedIndex:
+        """Codes from ``path``, re-ranked on ``rows`` (the same vectors, in the same order)."""
+        from ..errors import require
+
+        faiss = require("faiss", "compressed search", "retrieval", "faiss-cpu")
+        index = faiss.read_index(str(path))
+        if int(index.ntotal) != len(rows):
+            raise ValueError(f"{path}: {index.ntotal} codes for {len(rows)} vectors")
+        return cls(index, rows)
+
+
 def make_index(
-    vectors: np.ndarray,
+    vectors: Any,
     kind: str = "auto",
     cache_dir: str | os.PathLike | None = None,
     fingerprint: str = "",
     exact_limit: int = EXACT_LIMIT,
+    compress_limit: int = COMPRESS_LIMIT,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SearchIndex:
     """Build (or load from ``cache_dir``) a search index.
 
-    ``kind``: ``"auto"`` (exact up to ``exact_limit`` vectors, else HNSW), ``"exact"``,
-    ``"hnsw"`` or ``"ivf"``. Approximate indexes are cached as ``index-<kind>-<fingerprint>.faiss``.
+    ``vectors``: ``(N, D)`` float32 L2-normalised, an array or :class:`~.rows.ShardedRows` (the
+    compressed index reads only the rows it re-ranks). ``kind``: ``"auto"`` (see
+    :func:`auto_kind`), ``"exact"``, ``"hnsw"``, ``"ivf"`` or ``"compressed"``. Approximate indexes are
+    cached as ``index-<kind>-<fingerprint>.faiss``; ``progress`` follows a compressed build.
     """
+    if kind not in KINDS:
+        raise UsageError(f"unknown index kind {kind!r} (use {', '.join(KINDS)})")
     if kind == "auto":
-        kind = "exact" if len(vectors) <= exact_limit else "hnsw"
+        kind = auto_kind(len(vectors), exact_limit, compress_limit)
     if kind == "exact":
-        return ExactIndex(vectors)
+        return ExactIndex(np.asarray(vectors))
     try:
         import faiss  # noqa: F401
     except ImportError:
@@ -172,18 +298,36 @@ def make_index(
             "(pip install 'procrop[retrieval]')",
             stacklevel=2,
         )
-        return ExactIndex(vectors)
+        return ExactIndex(np.asarray(vectors))
+
+    def build() -> SearchIndex:
+        if kind == "compressed":
+            return CompressedIndex.build(vectors, progress=progress)
+        return FaissIndex(np.asarray(vectors), kind=kind)
+
     if cache_dir is not None and fingerprint:
-        path = Path(cache_dir) / f"index-{kind}-{fingerprint}.faiss"
+        path = index_path(cache_dir, kind, fingerprint)
         if path.exists():
             try:
+                if kind == "compressed":
+                    return CompressedIndex.load(path, vectors)
                 return FaissIndex.load(path, kind)
             except Exception:  # a damaged cache is rebuilt
                 pass
-        index = FaissIndex(vectors, kind=kind)
+        index = build()
         try:
-            index.save(path)
+            index.save(path)  # type: ignore[attr-defined]
         except OSError:  # read-only database folder: keep the index in memory only
             pass
         return index
-    return FaissIndex(vectors, kind=kind)
+    return build()
+
+
+def auto_kind(n: int, exact_limit: int = EXACT_LIMIT, compress_limit: int = COMPRESS_LIMIT) -> str:
+    """The index ``"auto"`` means for ``n`` vectors: ``"exact"``, ``"hnsw"`` or ``"compressed"``."""
+    return "exact" if n <= exact_limit else "hnsw" if n <= compress_limit else "compressed"
+
+
+def index_path(folder: str | os.PathLike, kind: str, fingerprint: str) -> Path:
+    """Where a database folder caches its ``kind`` index for content ``fingerprint``."""
+    return Path(folder) / f"index-{kind}-{fingerprint}.faiss"

@@ -8,14 +8,16 @@ Layout of a database folder ``DB/``::
     DB/shard-<hash>.jsonl     one JSON object per item: id, source, sha256, licence,
                               attribution, width, height
     DB/.lock                  advisory lock taken while committing
-    DB/index-*.faiss          cached approximate-search index (rebuilt when stale)
+    DB/index-*.faiss          approximate-search index (rebuilt when stale; built with the
+                              database by ``procrop index build --index``)
 
 ``manifest.json``::
 
     {"schema": "procrop-refdb", "version": 1,
      "encoder": {"name", "version", "dim", "token_shape", "config"},
      "count": N, "shards": [{"name", "count", "sha256", "meta_sha256"}, ...],
-     "created", "updated", "procrop_version", "calibration": {...}}
+     "created", "updated", "procrop_version", "calibration": {...},
+     "index": "compressed"}       (optional: the search index chosen at build time)
 
 A shard is written completely (temporary files renamed into place) *before* the manifest that
 lists it; the manifest is replaced atomically under an exclusive lock after re-reading it, so
@@ -48,6 +50,9 @@ from ..files import atomic_write_bytes, atomic_write_text
 SCHEMA = "procrop-refdb"
 SCHEMA_VERSION = 1
 
+#: Above this many items :meth:`ReferenceDB.open` leaves vectors and tokens in the shard files.
+LAZY_LIMIT = 50_000
+
 
 class DatabaseError(ProcropError):
     """A reference database is missing, corrupt, or made with another encoder."""
@@ -72,6 +77,8 @@ class ReferenceDB:
         manifest: the parsed manifest.
         vectors: ``(N, D)`` float32, L2-normalised.
         tokens: ``(N, T, F)`` float16.
+            (Opened ``lazy``, both are :class:`~.rows.ShardedRows`: ``[ids]``, ``[a:b]`` and
+            ``np.asarray`` read the rows from the shard files.)
         items: per-item metadata, aligned with ``vectors``.
         thumbnails: JPEG bytes per item, or ``None`` where not stored.
         composition: for a database held in memory only (:mod:`.memory`), the composition
@@ -108,8 +115,18 @@ class ReferenceDB:
     # ---- opening ---------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike, expect_encoder: str | None = None) -> ReferenceDB:
+    def open(
+        cls, path: str | os.PathLike, expect_encoder: str | None = None, lazy: bool | None = None, verify: bool = True
+    ) -> ReferenceDB:
         """Load and verify a database.
+
+        Args:
+            path: the database folder.
+            expect_encoder: raise unless the database was built with this encoder.
+            lazy: leave vectors and tokens in the shard files (:class:`~.rows.ShardedRows`: rows are
+                read when asked for) instead of loading them; default: when the database holds more
+                than :data:`LAZY_LIMIT` items.
+            verify: check every shard file's checksum (streamed; with ``lazy`` too).
 
         Raises:
             DatabaseError: missing folder or manifest, unknown schema version, another encoder
@@ -124,9 +141,11 @@ class ReferenceDB:
             )
         dim = int(enc["dim"])
         tshape = tuple(int(v) for v in enc["token_shape"])
+        if lazy is None:
+            lazy = int(manifest["count"]) > LAZY_LIMIT
         vectors, tokens, items, thumbs = [], [], [], []
         for shard in manifest["shards"]:
-            v, t, meta, th = _read_shard(root, shard, dim, tshape)
+            v, t, meta, th = _read_shard(root, shard, dim, tshape, lazy, verify)
             vectors.append(v)
             tokens.append(t)
             items.extend(meta)
@@ -135,6 +154,11 @@ class ReferenceDB:
             raise DatabaseError(
                 f"{root / 'manifest.json'}: count {manifest['count']} but shards hold {len(items)} items"
             )
+        if lazy:
+            from .rows import ShardedRows
+
+            return cls(root, manifest, ShardedRows(vectors, np.dtype(np.float32), (dim,)),
+                       ShardedRows(tokens, np.dtype(np.float16), tshape), items, thumbs)
         return cls(
             path=root,
             manifest=manifest,
@@ -173,30 +197,45 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 def _read_shard(
-    root: Path, shard: dict[str, Any], dim: int, tshape: tuple[int, ...]
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]], list[bytes | None]]:
+    root: Path, shard: dict[str, Any], dim: int, tshape: tuple[int, ...], lazy: bool = False, verify: bool = True
+) -> tuple[Any, Any, list[dict[str, Any]], list[bytes | None]]:
+    """One shard's vectors, tokens, items and thumbnails; with ``lazy`` the vectors and tokens are
+    ``(path, data offset, rows)`` of their arrays in the file (for :class:`~.rows.ShardedRows`)."""
     npz_path = root / f"{shard['name']}.npz"
     meta_path = root / f"{shard['name']}.jsonl"
     for p, key in ((npz_path, "sha256"), (meta_path, "meta_sha256")):
+        if not p.is_file():
+            raise DatabaseError(f"{p}: missing shard file")
+        if not verify:
+            continue
         try:
-            data = p.read_bytes()
+            digest = file_sha256(p)
         except OSError as exc:
-            raise DatabaseError(f"{p}: missing shard file ({exc.strerror or exc})") from exc
-        if hashlib.sha256(data).hexdigest() != shard[key]:
+            raise DatabaseError(f"{p}: unreadable shard file ({exc.strerror or exc})") from exc
+        if digest != shard[key]:
             raise DatabaseError(f"{p}: checksum mismatch (the file is corrupt or was modified)")
+    n = int(shard["count"])
+    vectors: Any
+    tokens: Any
     try:
         with np.load(npz_path, allow_pickle=False) as z:
-            vectors = z["vectors"].astype(np.float32)
-            tokens = z["tokens"]
             thumb_buf = z["thumb_data"] if "thumb_data" in z else None
             thumb_off = z["thumb_offsets"] if "thumb_offsets" in z else None
+            if lazy:  # the data stays in the file: where it lies there
+                from .rows import npz_member
+
+                (voff, vdt, vshape), (toff, tdt, tsh) = (npz_member(npz_path, k) for k in ("vectors", "tokens"))
+                if vdt != np.float32 or tdt != np.float16:
+                    raise ValueError(f"dtypes {vdt}/{tdt}, expected float32/float16")
+                vectors, tokens = (npz_path, voff, n), (npz_path, toff, n)
+            else:
+                vectors, tokens = z["vectors"].astype(np.float32), z["tokens"]
+                vshape, tsh = vectors.shape, tokens.shape
     except Exception as exc:
         raise DatabaseError(f"{npz_path}: cannot read shard: {exc}") from exc
-    n = int(shard["count"])
-    if vectors.shape != (n, dim) or tokens.shape != (n, *tshape):
+    if vshape != (n, dim) or tsh != (n, *tshape):
         raise DatabaseError(
-            f"{npz_path}: shapes {vectors.shape}/{tokens.shape} do not match the manifest "
-            f"({n} x {dim}, tokens {tshape})"
+            f"{npz_path}: shapes {vshape}/{tsh} do not match the manifest ({n} x {dim}, tokens {tshape})"
         )
     items = []
     for lineno, line in enumerate(meta_path.read_text("utf-8").splitlines(), 1):
@@ -390,6 +429,15 @@ def set_calibration(root: str | os.PathLike, calibration: dict[str, float]) -> N
     with locked(root):
         manifest = read_manifest(root)
         manifest["calibration"] = calibration
+        atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+
+
+def set_index_kind(root: str | os.PathLike, kind: str) -> None:
+    """Record the search index the database is meant to be searched with (under the lock)."""
+    root = Path(root)
+    with locked(root):
+        manifest = read_manifest(root)
+        manifest["index"] = kind
         atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1) + "\n")
 
 
