@@ -27,7 +27,7 @@ import numpy as np
 from ...errors import ModelLoadError, require
 from ...executor import inference_threads
 from ...retrieval.encoders.mobilenet import search_vector, square_input
-from ...retrieval.search import ExactIndex
+from ...retrieval.search import ExactIndex, SearchIndex, make_index
 from ...retrieval.store import DatabaseError, ReferenceDB
 from ..shared.tokens import tokenize
 
@@ -93,7 +93,7 @@ class LearnedModel:
         self.threads = threads if threads is not None else inference_threads()
         self._lock = threading.Lock()
         self._sessions: dict[str, Any] | None = None
-        self._refs: tuple[ExactIndex, np.ndarray, list[dict[str, Any]]] | None = None
+        self._refs: tuple[SearchIndex, np.ndarray, list[dict[str, Any]]] | None = None
         card = self.path / "model.json"
         try:
             self.card: dict[str, Any] = json.loads(card.read_text(encoding="utf-8"))
@@ -126,7 +126,7 @@ class LearnedModel:
                 self._sessions = sessions
             return self._sessions
 
-    def _references(self) -> tuple[ExactIndex, np.ndarray, list[dict[str, Any]]]:
+    def _references(self) -> tuple[SearchIndex, np.ndarray, list[dict[str, Any]]]:
         if self._refs is None:
             folder = self.references_path
             if not self.config.get("refs") or (folder == self.path / "references" and not folder.exists()):
@@ -139,7 +139,11 @@ class LearnedModel:
                 want = (int(self.config["ref_tokens"]), int(self.config["ref_dim"]))
                 if shape != want:
                     raise DatabaseError(f"{folder}: reference tokens {shape}, the learned model reads {want}")
-                self._refs = (ExactIndex(db.vectors), db.tokens, db.items)
+                # a large database gets the index recorded with it (compressed above 200k: its rows
+                # stay on disk), a small one exact search
+                index = make_index(db.vectors, str(db.manifest.get("index", "auto")), cache_dir=db.path,
+                                   fingerprint=db.fingerprint)
+                self._refs = (index, db.tokens, db.items)
         return self._refs
 
     def with_references(self, references: str | os.PathLike | ReferenceDB) -> LearnedModel:
