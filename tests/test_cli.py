@@ -105,6 +105,18 @@ def test_partial_failure_exit_1_and_others_written(three_photos: list[Path], tmp
     assert len(list(out.glob("*.json"))) == 3
 
 
+def test_a_failed_photo_leaves_no_json_file_and_names_no_output_folder(tmp_path: Path) -> None:
+    out, report = tmp_path / "out", tmp_path / "r.json"
+    r = run("crop", str(tmp_path / "missing.jpg"), "-o", str(out), "--preview", "--json", str(report))
+    assert r.exit_code == 1 and "missing.jpg: no such file" in r.stderr
+    assert not report.exists() and not out.exists() and "outputs in" not in r.stderr
+
+
+def test_style_strength_with_the_classic_scorer_names_the_scorer(three_photos: list[Path], tmp_path: Path) -> None:
+    r = run("crop", str(three_photos[0]), "--scorer", "classic", "--db", str(tmp_path), "--style-strength", "2")
+    assert r.exit_code == 2 and "not the classic scorer" in r.stderr
+
+
 def test_usage_errors_exit_2(three_photos: list[Path], tmp_path: Path) -> None:
     assert run("crop", str(three_photos[0]), "-r", "banana").exit_code == 2
     assert run("crop", str(three_photos[0]), "-k", "0").exit_code == 2

@@ -95,7 +95,9 @@ def crop_command(
     if scorer not in SCORERS:
         raise usage_error(f"--scorer {scorer!r}: use {', '.join(SCORERS)}")
     classic_only = [name for name, given in (("--no-db", no_db), ("--weights", weights)) if given]
-    if style_strength is not None and (scorer == "classic" or model or not db):
+    if style_strength is not None and (scorer == "classic" or model):
+        raise usage_error("--style-strength steers the default and learned scorers, not the classic scorer or --model")
+    if style_strength is not None and not db:
         raise usage_error("--style-strength steers the learned scorer with a --db of your photos: add --db DB")
     if scorer != "classic" and not model and classic_only:
         raise usage_error(f"{', '.join(classic_only)} applies to the classic scorer: add --scorer classic")
@@ -130,7 +132,7 @@ def crop_command(
         msg = f"{len(done_results)} of {len(files)} image(s) done"
         if skipped:
             msg += f" ({skipped} already done, skipped)"
-        err.print(msg + (f"; outputs in {out}" if out else ""))
+        err.print(msg + (f"; outputs in {out}" if out and done_results else ""))
     exit_if_failed(failures)
 
 
@@ -158,7 +160,7 @@ def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
 def _emit(results: list[dict[str, Any]], json_path: str | None, out: Path | None, streamed: bool, n_inputs: int) -> None:
     from ..files import atomic_write_text
 
-    if streamed:
+    if streamed or not results:  # nothing cropped: no empty JSON file is left behind
         return
     if n_inputs == 1 and len(results) == 1:
         text = json.dumps(results[0], indent=2) + "\n"
