@@ -230,10 +230,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000, help="references in the database")
     ap.add_argument("--work", type=Path, default=Path("/tmp/procrop-retrieval-scale"), help="database and caches")
     ap.add_argument("--chunk", type=int, default=16384, help="references per shard")
-    ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    ap.add_argument("--queries", type=int, default=1000, help="queries timed per setting (default 1000)")
+    ap.add_argument("--k", type=int, default=10, help="neighbours per query, for recall@k (default 10)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results",
+                    help="folder of retrieval_scale.md and .json (default benchmarks/results)")
+    ap.add_argument("--md", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
+                    help="results file whose retrieval section is rewritten (default benchmarks/RESULTS.md)")
     ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: the fresh measuring process
     args = ap.parse_args()
     if args.measure:

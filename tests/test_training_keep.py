@@ -174,6 +174,15 @@ def test_the_guard_puts_the_handlers_back_however_the_run_ends(monkeypatch: pyte
     outside Python (``signal.signal`` reports it as None, which cannot be installed again)."""
     from procrop.training.shared.keeping import InterruptGuard
 
+    # Python's own Ctrl-C handler first (a pytest-xdist worker ignores SIGINT), back as it was after
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _guard_checks(monkeypatch, InterruptGuard)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _guard_checks(monkeypatch: pytest.MonkeyPatch, InterruptGuard) -> None:  # noqa: ANN001, N803
     before = {s: signal.getsignal(s) for s in InterruptGuard.SIGNALS}
 
     def restored() -> bool:
