@@ -178,3 +178,23 @@ def test_the_default_is_the_shipped_preference_model_and_still_recovers_frames(p
         iy = max(0, min(y + h, fy + fh) - max(y, fy))
         ious.append(ix * iy / (w * h + fw * fh - ix * iy))
     assert np.mean(ious) >= 0.8, ious
+
+
+def test_a_feature_cache_made_by_other_models_is_recomputed(tmp_path: Path, default_cropper: Cropper):
+    from procrop.training.scorer.featurecache import STAMP, feature_fingerprint, open_cache
+    from procrop.training.scorer.preffit import sheet_features
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _disc_photo(photos / "p.png")
+    keys = [{"sheet": "t0000a", "photo": "p.png", "boxes": [[0, 0, 320, 320], [160, 0, 320, 320]]}]
+    cache = tmp_path / "cache.npz"
+    first = sheet_features(keys, photos, cache, default_cropper)["t0000a"]
+    assert str(np.load(cache)[STAMP]) == feature_fingerprint()
+    assert np.array_equal(open_cache(cache)["t0000a"], first)
+    # a cache of the same sheet stamped by other models (or by none) is not trusted
+    for stamp in ({STAMP: np.array("0123456789abcdef")}, {}):
+        np.savez(cache, t0000a=np.zeros_like(first), **stamp)
+        told: list[str] = []
+        again = sheet_features(keys, photos, cache, default_cropper, log=told.append)["t0000a"]
+        assert np.allclose(again, first) and told and "computing afresh" in told[0]

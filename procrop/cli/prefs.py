@@ -306,13 +306,13 @@ def fit_command(
     with progress_bar(len(names), False, "features") as bar, usage_errors():
         task = bar.add_task("sheets", total=len(names))
         feats = sheet_features(keys, photos, work / "preference_features_train.npz", cropper,
-                               progress=lambda k, n: bar.update(task, completed=k, total=n))
+                               progress=lambda k, n: bar.update(task, completed=k, total=n), log=err.print)
         bar.update(task, completed=len(names), total=len(names))
         drawn = None
         if canvases:
             task = bar.add_task("canvases", total=len(names))
             drawn = canvas_features(names, photos, work / f"preference_canvases_{canvases}.npz", cropper,
-                                    box_features, canvases,
+                                    box_features, canvases, log=err.print,
                                     progress=lambda k, n: bar.update(task, completed=k, total=n))
             bar.update(task, completed=len(names), total=len(names))
     model, summary = fit_preference_model(feats, records, FitConfig(seeds=seeds), drawn, log=err.print)

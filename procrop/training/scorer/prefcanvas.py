@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...geometry import iou_matrix, parse_ratios
+from .featurecache import open_cache, save_cache
 
 #: Two candidates form a pair when their IoUs with the frame differ by at least this much.
 MIN_IOU_GAP = 0.2
@@ -52,15 +53,15 @@ def canvas_candidates(cropper: Any, ctx: Any, frame: tuple[int, int, int, int],
 
 def canvas_features(names: list[str], photos_dir: str | Path, cache: str | Path, cropper: Any,
                     features: Callable[[Any, Any, np.ndarray], np.ndarray], per_photo: int = 2, seed: int = 0,
-                    progress: Callable[[int, int], None] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                    progress: Callable[[int, int], None] | None = None,
+                    log: Callable[[str], None] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Canvas id -> ``(features (K, F), IoU with the frame (K,))`` for ``per_photo`` canvases of
     every photo (``features(cropper, ctx, boxes)`` as for the judged sheets)."""
     from ...imaging.load import load_image
     from .boxsets import SELF_EVERY, BoxSetOptions, draw_canvas
     from ...weaklabels.outpaint import TRAINING_FILLS
 
-    cache = Path(cache)
-    done: dict[str, np.ndarray] = dict(np.load(cache)) if cache.exists() else {}
+    done = open_cache(cache, log)
     options = BoxSetOptions()
     todo = [n for n in names if f"{n}#{per_photo - 1}:f" not in done]
     pool: list[np.ndarray] = []
@@ -78,9 +79,7 @@ def canvas_features(names: list[str], photos_dir: str | Path, cache: str | Path,
             done[f"{name}#{c}:f"] = features(cropper, ctx, boxes).astype(np.float32)
             done[f"{name}#{c}:iou"] = iou_matrix(boxes, np.array([spec.frame]))[:, 0].astype(np.float32)
         if k % 20 == 0 or k == len(todo):
-            tmp = cache.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, **done)
-            tmp.replace(cache)
+            save_cache(cache, done)
         if progress:
             progress(k, len(todo))
     out = {}

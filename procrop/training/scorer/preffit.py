@@ -7,12 +7,13 @@ Two steps, each resumable:
    :class:`~procrop.cropper.Cropper` computes them when it crops: the photo's analysis, the base
    terms and the learned box scorer's value. One photo is analysed once for all its sheets; the
    table is saved per photo so an interrupted run goes on where it stopped.
-2. :func:`fit_preference_model` trains a small network (standardised features -> one hidden
-   layer -> a score) with a pairwise logistic loss over the pairs the judges ordered,
-   ``-log sigmoid(s_better - s_worse)``, and weight decay. The hidden width, the decay and the
-   number of epochs are chosen by photo-disjoint cross-validation on the training sheets only
-   (the held-out sheets never take part); the final model is an ensemble of ``seeds`` networks
-   fitted on every training sheet with the chosen settings, averaged in score space.
+2. :func:`fit_preference_model` fits a scorer over the standardised features (linear by default:
+   one weight per named feature; :attr:`FitConfig.hidden` can add a hidden layer) with a pairwise
+   logistic loss over the pairs the judges ordered, ``-log sigmoid(s_better - s_worse)``, plus the
+   recovery pairs of out-painted canvases, and weight decay. The decay (and the hidden width, when
+   more than one is offered) is chosen by photo-disjoint cross-validation on the training sheets
+   only (the held-out sheets never take part); with a hidden layer the final model averages
+   ``seeds`` networks in score space.
 
 The result is a :class:`~procrop.scoring.terms.preference.PreferenceModel` file (``.npz``).
 """
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from ...preferences.records import group_by_sheet, majority_pairs
+from .featurecache import open_cache, save_cache
 from .prefcanvas import canvas_pairs
 from ...scoring.preference_features import FEATURE_NAMES, crop_features
 from ...scoring.terms.preference import PreferenceModel, uncropped_learned
@@ -37,11 +39,12 @@ Pairs = list[tuple[int, int, float]]
 
 
 def sheet_features(keys: list[dict[str, Any]], photos_dir: str | Path, cache: str | Path,
-                   cropper: Any = None, progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+                   cropper: Any = None, progress: Callable[[int, int], None] | None = None,
+                   log: Callable[[str], None] | None = None) -> dict[str, np.ndarray]:
     """Sheet id -> ``(boxes, features)`` of every key's boxes, computed by the default cropper's
-    own path (``cropper``: default ``Cropper()``); cached per photo in the ``.npz`` ``cache``."""
-    cache = Path(cache)
-    done: dict[str, np.ndarray] = dict(np.load(cache)) if cache.exists() else {}
+    own path (``cropper``: default ``Cropper()``); cached per photo in the ``.npz`` ``cache``
+    (stamped: a cache made by other models is recomputed, see :mod:`.featurecache`)."""
+    done = open_cache(cache, log)
     by_photo: dict[str, list[dict[str, Any]]] = {}
     for k in keys:
         by_photo.setdefault(k["photo"], []).append(k)
@@ -56,7 +59,7 @@ def sheet_features(keys: list[dict[str, Any]], photos_dir: str | Path, cache: st
             for k in by_photo[photo]:
                 done[k["sheet"]] = box_features(cropper, ctx, np.array(k["boxes"], float))
             if n % 20 == 0 or n == len(todo):
-                _save_npz(cache, done)
+                save_cache(cache, done)
             if progress:
                 progress(n, len(todo))
     return {k["sheet"]: done[k["sheet"]] for k in keys}
@@ -75,12 +78,6 @@ def box_features(cropper: Any, ctx: Any, boxes: np.ndarray) -> np.ndarray:
         tv.add(term.name, values, applicable)
         learned = term if term.name == "learned" else learned
     return crop_features(ctx, boxes, tv, uncropped_learned(ctx, learned))
-
-
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
 
 
 @dataclass
