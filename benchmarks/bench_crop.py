@@ -4,8 +4,8 @@ For every photo each method produces crops for three ratios (1:1, 4:5, 16:9), in
 decode of the file:
 
 * ``procrop (default)``: ``Cropper().process(path, ratios, top_k=5)``: boxes, scores and
-  reasons, top-5 per ratio (what ``procrop crop`` returns), scored by the default scorer (the
-  preference scorer over the learned box scorer's search);
+  reasons, up to 5 crops per ratio (``procrop crop --top-k 5``; ``procrop crop`` returns 3 unless
+  told), scored by the default scorer (the preference scorer over the learned box scorer's search);
 * ``procrop --scorer learned``: the same with ``scorer="learned"`` (the learned box scorer alone);
 * ``procrop --fast``: the same with ``profile="fast"`` (classical perception, ``--fast``);
 * ``procrop --scorer classic``: the same with ``scorer="classic"`` (the hand-set scorer with

@@ -57,7 +57,7 @@ def inference_threads() -> int:
     processes set it to 1, one worker per core), else up to two of the machine's cores.
 
     Raises:
-        UsageError: ``PROCROP_THREADS`` is not a positive whole number.
+        UsageError: ``PROCROP_THREADS`` is not a whole number from 1 to :func:`max_threads`.
     """
     value = os.environ.get("PROCROP_THREADS")
     if not value:
@@ -68,7 +68,16 @@ def inference_threads() -> int:
         raise UsageError(f"PROCROP_THREADS={value!r}: not a whole number of threads") from None
     if threads < 1:
         raise UsageError(f"PROCROP_THREADS={value!r}: must be at least 1")
+    if threads > max_threads():
+        raise UsageError(f"PROCROP_THREADS={value!r}: must be at most {max_threads()} "
+                         f"(4 x this machine's {os.cpu_count() or 1} core(s))")
     return threads
+
+
+def max_threads() -> int:
+    """The most ``PROCROP_THREADS`` may ask for: 4 threads per core of this machine (more only
+    oversubscribes the cores; a typo such as 999 is refused rather than obeyed)."""
+    return 4 * (os.cpu_count() or 1)
 
 
 class WorkerStallError(ProcropError):

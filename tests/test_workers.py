@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import io
+import os
 import pickle
 import pkgutil
 import time
@@ -13,11 +14,12 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import multiprocessing as mp
+from PIL import Image
 import pytest
 
 import procrop
 from procrop.errors import ProcropError, UsageError
-from procrop.executor import ProcessExecutor, WorkerStallError, inference_threads, make_executor
+from procrop.executor import ProcessExecutor, WorkerStallError, inference_threads, make_executor, max_threads
 
 
 def _all_error_classes() -> list[type[ProcropError]]:
@@ -180,7 +182,25 @@ def test_inference_threads_follow_procrop_threads(monkeypatch: pytest.MonkeyPatc
     assert 1 <= inference_threads() <= 2
     monkeypatch.setenv("PROCROP_THREADS", "3")
     assert inference_threads() == 3
-    for bad in ("0", "two"):
+    for bad in ("0", "two", "999", str(max_threads() + 1)):
         monkeypatch.setenv("PROCROP_THREADS", bad)
         with pytest.raises(UsageError, match="PROCROP_THREADS"):
             inference_threads()
+    monkeypatch.setenv("PROCROP_THREADS", str(max_threads()))  # the bound itself is allowed
+    assert inference_threads() == max_threads() == 4 * (os.cpu_count() or 1)
+
+
+def test_procrop_threads_above_the_bound_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """PROCROP_THREADS=999 (a typo) stops ``procrop crop`` with one line naming the bound, nothing written."""
+    from typer.testing import CliRunner
+
+    from procrop.cli.app import app
+
+    monkeypatch.setenv("PROCROP_THREADS", "999")
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (96, 64), (120, 90, 60)).save(photo)
+    r = CliRunner().invoke(app, ["crop", str(photo), "--out", str(tmp_path / "out")])
+    assert r.exit_code != 0 and "Traceback" not in r.output, r.output
+    lines = [line for line in r.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "PROCROP_THREADS='999'" in lines[0] and f"at most {max_threads()}" in lines[0], lines
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
