@@ -32,3 +32,33 @@ def test_panels_follow_the_order_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     sheet = preview.render_preview(Image.fromarray(img), result, panel_width=180)
     assert drawn == ["16:9", "1:1", "4:5"] and result.ratios == drawn
     assert sheet.width == 3 * 180  # one sheet, the three panels side by side
+
+
+@pytest.mark.parametrize("size, box", [((1000, 600), (100, 100, 500, 300)), ((1000, 600), (101, 103, 497, 299)),
+                                       ((997, 613), (3, 7, 555, 401)), ((1234, 777), (0, 0, 617, 777))])
+def test_the_shade_outside_the_best_crop_has_no_seam(size: tuple[int, int], box: tuple[int, int, int, int]) -> None:
+    """On a flat grey photo, everything outside the #1 crop is shaded once (one grey: no darker line where
+    the shaded bands meet) and the shade runs up to the crop's outline (no unshaded line between them)."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from procrop.cropper import Crop, CropResult
+
+    W, H = size
+    crop = Crop(box=box, ratio="free", score=0.5, rank=1, confidence=0.6, terms={}, reason="r")
+    result = CropResult(image="flat", width=W, height=H, crops=[crop], uncropped_score=0.4, description="d",
+                        analysis=SimpleNamespace(faces=[]), ratios=["free"])
+    sheet = preview.render_preview(Image.new("RGB", size, (200, 200, 200)), result, panel_width=640, show_faces=False)
+    ph = round(H * 640 / W)
+    rgb = np.asarray(sheet).astype(int)[preview._HEADER:preview._HEADER + ph]
+    grey = np.where((rgb[..., 0] == rgb[..., 1]) & (rgb[..., 1] == rgb[..., 2]), rgb[..., 0], -1)
+    labels = 200 * (255 - 200) // 255  # the black label plate over the photo
+    shades = set(np.unique(grey[grey >= 0]).tolist()) - {200, labels, labels + 1}
+    assert len(shades) <= 1, sorted(shades)  # a seam shaded twice is a second, darker grey
+    if box[2:] != size:
+        assert shades and min(shades) > 60
+        shade = min(shades)
+        side = ((grey[:, 1:] == shade) & (grey[:, :-1] == 200)) | ((grey[:, 1:] == 200) & (grey[:, :-1] == shade))
+        updown = ((grey[1:] == shade) & (grey[:-1] == 200)) | ((grey[1:] == 200) & (grey[:-1] == shade))
+        assert not side.any() and not updown.any()  # shade meets the outline, never the bare photo

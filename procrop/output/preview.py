@@ -63,8 +63,8 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
             draw.rectangle([x, y, x + w, y + h], outline=(255, 255, 255, 220), width=1)
     for c in reversed(crops):  # every outline first, #1 on top ...
         colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
-        x, y, w, h = (v * scale for v in c.box)
-        draw.rectangle([x, y, x + w - 1, y + h - 1], outline=colour + (255,), width=4 if c.rank == 1 else 2)
+        x0, y0, x1, y1 = _pixels(c.box, scale, panel.size)  # the pixels the shade leaves: no gap between
+        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour + (255,), width=4 if c.rank == 1 else 2)
     placed: list[tuple[float, float, float, float]] = []
     for c in crops:  # ... then the labels, none under an outline or another label
         colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
@@ -117,14 +117,25 @@ def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, pane
     return sheet
 
 
+def _pixels(box: tuple[int, int, int, int], scale: float, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A crop's ``(x, y, w, h)`` box on the panel as whole pixels ``[x0, x1) x [y0, y1)``, inside it:
+    the outline and the shade both follow it, so they meet without a gap or an overlap."""
+    x, y, w, h = (v * scale for v in box)
+    W, H = size
+    x0, y0 = max(0, min(round(x), W)), max(0, min(round(y), H))
+    return x0, y0, max(x0, min(round(x + w), W)), max(y0, min(round(y + h), H))
+
+
 def _shade_outside(draw: ImageDraw.ImageDraw, crop: Crop, scale: float, size: tuple[int, int]) -> None:
-    x, y, w, h = (v * scale for v in crop.box)
+    """Darken the panel outside the crop once, evenly: four bands on whole pixels that tile the outside
+    without overlapping (Pillow's rectangle includes its far corner, so each band ends one pixel
+    short; inclusive bands met on shared rows and columns, shading them twice into dark seams)."""
     W, H = size
     shade = (0, 0, 0, 110)
-    x1, y1 = min(x + w, W), min(y + h, H)
-    for rx0, ry0, rx1, ry1 in ((0, 0, W, y), (0, y1, W, H), (0, y, x, y1), (x1, y, W, y1)):
-        if rx1 - rx0 >= 1 and ry1 - ry0 >= 1:
-            draw.rectangle([rx0, ry0, rx1, ry1], fill=shade)
+    x0, y0, x1, y1 = _pixels(crop.box, scale, size)
+    for rx0, ry0, rx1, ry1 in ((0, 0, W, y0), (0, y1, W, H), (0, y0, x0, y1), (x1, y0, W, y1)):
+        if rx1 > rx0 and ry1 > ry0:  # [rx0, rx1) x [ry0, ry1)
+            draw.rectangle([rx0, ry0, rx1 - 1, ry1 - 1], fill=shade)
 
 
 def _wrap(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int) -> list[str]:
