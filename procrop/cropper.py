@@ -191,6 +191,8 @@ class Cropper:
         learned_model: a learned-scorer bundle folder (default: the one shipped with procrop).
         style_strength: weight of the references' composition beside the learned score's 1
             (:mod:`procrop.scoring.terms.style`); default 1 with a ``reference_db`` folder, 0 otherwise.
+        preference_model: a preference model file (``procrop prefs fit``) in place of the shipped one;
+            preference scorer only (:class:`~procrop.errors.UsageError` otherwise, or when it is no such file).
     """
 
     def __init__(
@@ -216,9 +218,16 @@ class Cropper:
         scorer: str = DEFAULT_SCORER,
         learned_model: str | Path | None = None,
         style_strength: float | None = None,
+        preference_model: str | Path | None = None,
     ) -> None:
         if not (0 < diversity_iou <= 1):
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
+        if preference_model is not None:  # before any model loads: a wrong pairing fails at once
+            if (used := "a neural --model" if model is not None else scorer) != "preference":
+                raise UsageError(f"{preference_model}: a preference model needs the preference scorer, not {used}")
+            from .scoring.terms.preference import PreferenceTerm
+
+            extra_terms = (*extra_terms, PreferenceTerm(preference_model))
         self.scorer_name, self.scorer, self.extra_terms = scoring_setup(
             scorer, weights, extra_terms, reference_db, model, model_weight, learned_model, style_strength
         )
@@ -279,12 +288,8 @@ class Cropper:
         """
         return self.process(image, ratios, top_k).crops
 
-    def process(
-        self,
-        image: ImageSource | LoadedImage,
-        ratios: str | Sequence[str] | None = None,
-        top_k: int = 3,
-    ) -> CropResult:
+    def process(self, image: ImageSource | LoadedImage, ratios: str | Sequence[str] | None = None,
+                top_k: int = 3) -> CropResult:
         """Like :meth:`crop`, returning the full :class:`CropResult` (description, analysis...)."""
         if top_k < 1:
             raise UsageError(f"top_k must be at least 1, got {top_k}")
@@ -406,10 +411,8 @@ class Cropper:
             kept = scores[chosen] >= self.min_score_ratio * scores[chosen[0]]
             ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k - len(chosen), int((~kept).sum()))  # warned
             chosen = chosen[kept]
-        return [
-            self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
-            for rank, i in enumerate(chosen, start=1)
-        ]
+        return [self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
+                for rank, i in enumerate(chosen, start=1)]
 
     def _make_crop(
         self, ctx: ScoringContext, ratio: AspectRatio, boxes: np.ndarray, tv: TermValues, scores: np.ndarray,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -48,7 +49,11 @@ def crop_command(
         "editors rank crops), learned (the box scorer trained on professional compositions alone) or classic "
         "(hand-set terms)."
     ),
-    learned_model: Optional[str] = typer.Option(None, "--learned-model", help="Learned-scorer bundle folder (default: shipped)."),
+    learned_model: Optional[str] = typer.Option(None, "--learned-model", metavar="FOLDER",
+                                                help="Learned-scorer bundle folder (default: shipped)."),
+    preference_model: Optional[Path] = typer.Option(
+        None, "--preference-model", metavar="PATH", help="Preference model file made by 'procrop prefs fit' "
+        "(its --out, default ./preference.npz) in place of the shipped one; the preference scorer (the default) only."),
     db: Optional[str] = typer.Option(
         None, "--db", help="Reference database ('procrop index build PHOTOS --out DB'): crop like its photos "
         "(the default and the learned scorer), or the classic scorer's retrieval."),
@@ -56,7 +61,7 @@ def crop_command(
         None, "--style-strength", min=0.0, help="How strongly the --db photos' composition (subject place and size, "
         "horizon) steers the crops, beside the default or learned score's 1; 0 = off. Default 1 with --db."),
     no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off (classic scorer)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Neural ProCrop checkpoint (extra procrop\\[torch]; implies --scorer classic)."),
+    model: Optional[str] = typer.Option(None, "--model", metavar="PATH", help="Neural ProCrop checkpoint (extra procrop\\[torch]; implies --scorer classic)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),
     min_area: float = typer.Option(0.3, "--min-area", min=0.01, max=1.0, help="Smallest crop, as a share of the largest box of its ratio."),
     analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
@@ -103,10 +108,13 @@ def crop_command(
         raise usage_error(f"{', '.join(classic_only)} applies to the classic scorer: add --scorer classic")
     if learned_model and not (Path(learned_model) / "model.json").exists():
         raise usage_error(f"--learned-model {learned_model}: not a learned-scorer bundle (no model.json)")
+    if preference_model is not None:
+        _check_preference_model(preference_model, "--model" if model else None if scorer == "preference" else scorer)
     options = replace(options, profile="fast" if fast else "default", pose=pose,
                       scorer="classic" if model else scorer,
                       learned_model=str(Path(learned_model).resolve()) if learned_model else None,
-                      no_upscale=no_upscale, style_strength=style_strength)
+                      no_upscale=no_upscale, style_strength=style_strength,
+                      preference_model=str(preference_model.resolve()) if preference_model else None)
     if db and options.scorer != "classic":  # a missing or unusable database: one line, before any photo
         from ..scoring.terms.learned import LearnedTerm
         from ..scoring.terms.style import style_term_for
@@ -134,6 +142,21 @@ def crop_command(
             msg += f" ({skipped} already done, skipped)"
         err.print(msg + (f"; outputs in {out}" if out and done_results else ""))
     exit_if_failed(failures)
+
+
+def _check_preference_model(path: Path, other: str | None) -> None:
+    """``--preference-model`` checked before any photo: the preference scorer in use (``other``:
+    the scorer or ``--model`` that replaces it) and a readable model file; else one line, exit 2."""
+    from ..scoring.terms.preference import PreferenceModel
+
+    if other is not None:
+        shown = "--model (a neural checkpoint, classic scorer)" if other == "--model" else f"--scorer {other}"
+        raise usage_error(f"--preference-model applies to the preference scorer (the default), not {shown}")
+    with usage_errors():
+        try:
+            PreferenceModel.load(path)
+        except zipfile.BadZipFile as exc:  # a cut-short file: PreferenceModel.load lets this one through
+            raise usage_error(f"{path}: not a preference model file ({exc})") from None
 
 
 def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:

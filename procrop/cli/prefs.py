@@ -277,14 +277,17 @@ def fit_command(
                              "is replaced only when named: --out procrop/resources/models/preference/preference.npz)."),
     data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)."),
     work: Path = typer.Option(Path("data/learned"), "--work", help="Where the sheets' features are cached."),
-    seeds: int = typer.Option(5, "--seeds", min=1, help="Networks in the ensemble when a hidden layer is chosen (the linear fit, the default, is one)."),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="Networks averaged by a hidden-layer fit. This command "
+                              "fits the linear scorer (one weight per feature; a hidden layer measured no better), "
+                              "which is deterministic: it fits one network and this has no effect."),
     canvases: int = typer.Option(2, "--canvases", min=0,
                                  help="Recovery canvases per training photo (0: judged sheets only)."),
     name: str = typer.Option("procrop-preference-v1", "--name", help="The model's name (JSON, model card)."),
 ) -> None:
     """The preference scorer fitted to the judged training sheets and to recovery canvases of the
     training photos (feature caches resume). Compare it with the shipped one by
-    python benchmarks/preferences.py --preference NAME=FILE; the shipped model is replaced only when --out names it."""
+    python benchmarks/preferences.py --preference NAME=FILE; crop with it by procrop crop PHOTOS
+    --preference-model FILE; the shipped model is replaced only when --out names it."""
     from ..errors import require
 
     require("torch", "fitting the preference model", "torch")
@@ -322,3 +325,4 @@ def fit_command(
     typer.echo(f"{summary['sheets']} sheets, {summary['canvases']} canvases, {summary['pairs']} pairs: "
                f"cross-validated agreement {summary['cv_agreement']:.3f} (hidden {summary['hidden']}, "
                f"decay {summary['decay']:g}, {summary['epochs']} epochs); model in {out}")
+    typer.echo(f"crop with it: procrop crop PHOTOS --preference-model {out}")

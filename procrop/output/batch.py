@@ -54,11 +54,15 @@ class CropOptions:
     learned_model: str | None = None
     no_upscale: bool = False
     style_strength: float | None = None
+    #: a preference model file (``procrop prefs fit``) in place of the shipped one (preference scorer)
+    preference_model: str | None = None
 
     def signature(self) -> dict[str, Any]:
         """The options as stored in each result; with the learned scorer, ``learned_model_name``
         names the learned model in use (its bundle's name) and ``reference_db`` the database it
-        actually retrieves from (``<name>/references``, the bundle's own; ``None`` without)."""
+        actually retrieves from (``<name>/references``, the bundle's own; ``None`` without); with the
+        preference scorer, ``preference_model_name`` names its model (``preference_model`` the file, when
+        not the shipped one)."""
         d = asdict(self)
         d["ratios"] = list(self.ratios)
         d.pop("include_analysis")
@@ -66,6 +70,8 @@ class CropOptions:
             d.pop("no_upscale")  # results stored before the option existed still resume
         if self.style_strength is None:
             d.pop("style_strength")  # likewise
+        if self.preference_model is None:
+            d.pop("preference_model")  # likewise: the shipped model, named below
         if self.scorer in ("learned", "preference") and not self.model:
             from ..model.scorer.runtime import LearnedModel
 
@@ -78,7 +84,7 @@ class CropOptions:
             if self.scorer == "preference":
                 from ..scoring.terms.preference import PreferenceModel
 
-                d["preference_model_name"] = PreferenceModel.load().meta.get("name")
+                d["preference_model_name"] = PreferenceModel.load(self.preference_model).meta.get("name")
         return d
 
     def check_extras(self) -> None:
@@ -112,6 +118,8 @@ class CropOptions:
             kwargs["model"] = self.model
         if self.style_strength is not None:
             kwargs["style_strength"] = self.style_strength
+        if self.preference_model is not None:
+            kwargs["preference_model"] = self.preference_model
         return Cropper(**kwargs)
 
 
