@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from ..errors import ProcropError, UsageError
 
@@ -44,7 +44,12 @@ def usage_errors(passing: type[BaseException] | tuple[type[BaseException], ...] 
 class OneLineErrors(TyperGroup):
     """The command group whose option and argument errors (unknown option, value out of range,
     missing argument) are one line on stderr, ``error: procrop crop: ...`` with exit code 2, like
-    every other error, instead of click's usage block."""
+    every other error, instead of click's usage block; every option and argument of every
+    command shows a readable metavar (:func:`readable_metavars`)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - TyperGroup's signature
+        super().__init__(*args, **kwargs)
+        readable_metavars(self)
 
     def make_context(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - click's signature
         with _one_line():
@@ -68,6 +73,55 @@ def _one_line() -> Iterator[None]:
         message = " ".join(exc.format_message().split())
         err.print(f"[bold red]error:[/] {escape(where + message + hint)}")
         raise typer.Exit(exc.exit_code) from None
+
+
+#: Metavars of text options whose name alone says too little (the others read as their name: --db DB).
+_TEXT_METAVARS = {"--ray": "ADDRESS", "--set": "KEY=VALUE", "--json": "PATH", "--weights": "PATH"}
+
+
+class _NamedArgument(TyperArgument):
+    """An argument shown by its metavar alone (``INPUTS...``), without typer's raw type beside it."""
+
+    def display_type_rich(self, ctx):  # noqa: ANN001, ANN201 - typer's signature
+        return None
+
+
+def readable_metavars(command, help_names: list[str] | None = None) -> None:  # noqa: ANN001 - a click command
+    """Give every parameter of ``command`` and its subcommands that declares no metavar one a person
+    reads, in place of typer's raw types (``<list[str]>``, ``<bool>``, ``<int range>``): none for a
+    flag (``--help`` too), ``N`` for a whole number, ``NUMBER``, ``PATH``, the choices
+    (``train|heldout``), else the option's name (``--db DB``); an argument shows its name alone."""
+    import click
+
+    help_names = help_names or (command.context_settings or {}).get("help_option_names") or ["--help"]
+    ctx = click.Context(command, help_option_names=help_names)
+    shown_help = command.get_help_option(ctx)  # made once and kept by the command: named here
+    if shown_help is not None and shown_help.metavar is None:
+        shown_help.metavar = ""
+    for param in command.params:
+        if isinstance(param, TyperArgument):
+            param.metavar = param.metavar or param.name.upper()
+            param.__class__ = _NamedArgument
+        elif param.metavar is None and hasattr(param, "display_type"):
+            param.metavar = _option_metavar(param, param.display_type(ctx).strip("<>"))
+    for sub in getattr(command, "commands", {}).values():
+        readable_metavars(sub, help_names)
+
+
+def _option_metavar(param, shown: str) -> str:  # noqa: ANN001 - a typer option
+    kind = shown[5:-1] if shown.startswith("list[") else shown  # a repeatable option: one value's
+    long = max(param.opts, key=len)
+    if getattr(param, "is_flag", False) or kind == "bool":
+        return ""
+    if "|" in kind:
+        return kind
+    if kind.startswith("int"):
+        return "N"
+    if kind.startswith("float"):
+        return "NUMBER"
+    if kind.lower() in ("path", "file", "directory", "dir"):
+        return "PATH"
+    return _TEXT_METAVARS.get(long) or long.lstrip("-").upper()
 
 
 def parse_ratio_options(values: list[str] | None) -> tuple[str, ...]:
