@@ -58,7 +58,7 @@ def test_real_face_photo_described(photo_paths: list[Path], default_cropper: Cro
     x, y, w, h = a.faces[0].box
     assert 0 <= x and x + w <= a.width and w > 0.2 * a.width  # a close portrait
     assert a.people and a.subjects[0].kind == "face"
-    assert "One large face" in describe(a)
+    assert "A close-up portrait" in describe(a)
 
 
 def test_boxes_are_in_original_pixels(photo_paths: list[Path]) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from .analysis import CONFIDENT, CompositionAnalysis, Region
 from .detectors import Detection
+from .horizon_check import real_horizon
 from ..geometry import ratio_label
 
 
@@ -128,28 +129,57 @@ def _detection_at(a: CompositionAnalysis, s: Region) -> Detection | None:
 
 
 #: A salient region smaller than this share of the detection it lies in is called a part of it
-#: ("a small part of the person"), not the detection itself (a face-sized region is not "a small
-#: person" when the person fills the frame).
+#: ("a small part of the bird"), not the detection itself, unless it spans at least
+#: :data:`WHOLE_SPAN` of the detection's width and height (a slim heron's body in the box its
+#: neck and legs widen is the heron).
 PART_OF = 0.5
+WHOLE_SPAN = 0.6
+
+
+def is_part(s: Region, d: Detection) -> bool:
+    """Whether salient region ``s`` is only a part of detection ``d`` (a collar, a hand, a tie)."""
+    dw, dh = max(d.box[2], 1e-9), max(d.box[3], 1e-9)
+    if s.box[2] * s.box[3] >= PART_OF * dw * dh:
+        return False
+    return not (s.box[2] >= WHOLE_SPAN * dw and s.box[3] >= WHOLE_SPAN * dh)
+
+
+def _extent(a: CompositionAnalysis, s: Region, d: Detection | None) -> tuple[float, float, float]:
+    """A region's share of the frame and its centre ``(u, v)`` as fractions: from its mask (the
+    part inside the detection that names it, so a bird merged with its branch is placed and sized
+    as the bird), else from its box."""
+    if s.mask is None or not s.mask.any():
+        return (s.box[2] * s.box[3] / (a.width * a.height), s.centroid[0] / a.width, s.centroid[1] / a.height)
+    m = s.mask
+    if d is not None:
+        mh, mw = m.shape
+        x, y, w, h = d.box
+        inside = np.zeros_like(m)
+        inside[max(0, int(y * mh / a.height)):int(np.ceil((y + h) * mh / a.height)),
+               max(0, int(x * mw / a.width)):int(np.ceil((x + w) * mw / a.width))] = True
+        if (m & inside).any():
+            m = m & inside
+    rows, cols = np.nonzero(m)
+    return float(m.mean()), (float(cols.mean()) + 0.5) / m.shape[1], (float(rows.mean()) + 0.5) / m.shape[0]
 
 
 def _mask_subject_sentence(a: CompositionAnalysis, s: Region, found: Detection | None) -> str:
     """A salient object from the head, by its detector class ("The main subject, a small red
-    frisbee, sits ...", as for a hand-cue blob; "a small part of the person" when the region is
-    much smaller than the detection) or else by size, place and colour: "The main subject, small
-    and orange, sits on the left thirds line (about 4% of the frame)."."""
-    u, v = s.centroid[0] / a.width, s.centroid[1] / a.height
+    frisbee, sits ...", sized and placed by its mask inside the detection; "a small part of the
+    bird" when the region is only a part of it: :func:`is_part`) or else by size, place and
+    colour: "The main subject, small and orange, sits on the left thirds line (about 4% of the
+    frame)."."""
+    share, u, v = _extent(a, s, found)
     where = third_words(u, v) or position_words(u, v)
+    pct = max(1, round(100 * share))
     if found is not None:
         name = detection_name(found)
-        if s.box[2] * s.box[3] >= PART_OF * found.box[2] * found.box[3]:
-            return _subject_sentence(a, s, name)
-        share = s.box[2] * s.box[3] / (a.width * a.height)
-        return (f"The main subject, a {_size_words(share)} part of the {name}, sits {where}"
-                f" (about {max(1, round(100 * share))}% of the frame).")
-    share = float(s.mask.mean()) if s.mask is not None else s.box[2] * s.box[3] / (a.width * a.height)
+        colour = f" {s.colour}" if s.colour and name not in _PEOPLE else ""
+        if is_part(s, found):
+            return f"The main subject, a {_size_words(share)} part of the {name}, sits {where} (about {pct}% of the frame)."
+        return f"The main subject, a {_size_words(share)}{colour} {name}, sits {where} (about {pct}% of the frame)."
     what = f"{_size_words(share)}{' and ' + s.colour if s.colour else ''}"
-    return f"The main subject, {what}, sits {where} (about {max(1, round(100 * share))}% of the frame)."
+    return f"The main subject, {what}, sits {where} (about {pct}% of the frame)."
 
 
 def describe(a: CompositionAnalysis) -> str:
@@ -196,8 +226,23 @@ def _detected_sentences(a: CompositionAnalysis) -> list[str]:
     return [f"{listed[0].upper()}{listed[1:]}, {where} (about {round(100 * share)}% of the frame)."]
 
 
+#: A face at least this share of the frame (YuNet's box: brow to chin) makes a portrait, and at
+#: least :data:`FILLS_FRAME` a close-up portrait, the face filling the frame.
+PORTRAIT = 0.06
+FILLS_FRAME = 0.2
+
+
+def _in_person(a: CompositionAnalysis, f: Detection) -> bool:
+    """Whether a face's centre lies in a confidently detected person (a carved face on a totem
+    pole, in a 0.54 "person", makes no portrait)."""
+    cx, cy = f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2
+    return any(p.label == "person" and p.score >= CONFIDENT and p.box[0] <= cx <= p.box[0] + p.box[2]
+               and p.box[1] <= cy <= p.box[1] + p.box[3] for p in a.people)
+
+
 def _face_sentences(a: CompositionAnalysis) -> list[str]:
-    """How many faces, how large and where."""
+    """How many faces, how large and where; a large face of a detected person is a portrait
+    ("A close-up portrait: the face fills the frame, on the upper thirds line.")."""
     faces = a.faces
     if not faces:
         return []
@@ -206,17 +251,33 @@ def _face_sentences(a: CompositionAnalysis) -> list[str]:
     v = (big.box[1] + big.box[3] / 2) / a.height
     share = (big.box[2] * big.box[3]) / (a.width * a.height)
     profile = " in profile" if big.kind == "profile" else ""
+    portrait = (share >= FILLS_FRAME or share >= PORTRAIT and _in_person(a, big))
     if len(faces) == 1:
         where = third_words(u, v) or position_words(u, v)
+        if portrait and share >= FILLS_FRAME:
+            return [f"A close-up portrait: the face{profile} fills the frame, {where}."]
+        if portrait:
+            return [f"A close-up portrait: one large face{profile} {where}."]
         return [f"One {_size_words(share * 4)} face{profile} {where}."]
     us = [(f.box[0] + f.box[2] / 2) / a.width for f in faces]
     spread = "spread across the frame" if max(us) - min(us) > 0.4 else position_words(float(np.mean(us)), v)
-    return [f"{len(faces)} faces, {spread}; the largest {position_words(u, v)}."]
+    n = _NUMBERS[len(faces)] if len(faces) < len(_NUMBERS) else str(len(faces))
+    if portrait:
+        return [f"A close-up portrait of {n} people: their faces {spread}; the largest {position_words(u, v)}."]
+    return [f"{n[0].upper()}{n[1:]} faces, {spread}; the largest {position_words(u, v)}."]
+
+
+def _part_of_person(a: CompositionAnalysis, s: Region) -> bool:
+    """A salient region from the head that is only a part of a detected person (a collar, a
+    hand): the person, not the part, is the subject."""
+    found = _detection_at(a, s) if s.mask is not None else None
+    return found is not None and found.kind == "person" and is_part(s, found)
 
 
 def _subject_sentences(a: CompositionAnalysis) -> list[str]:
-    """The main salient subject (and a strong second one), or that none stands out."""
-    salient = a.compact_subjects
+    """The main salient subject (and a strong second one), or that none stands out. A part of a
+    detected person is never the main subject (the person and face sentences name it)."""
+    salient = [s for s in a.compact_subjects if not _part_of_person(a, s)]
     if not salient:
         if a.faces or a.subjects_to_keep:
             return []
@@ -238,10 +299,28 @@ def _subject_sentences(a: CompositionAnalysis) -> list[str]:
     return parts
 
 
+def _share_in(a: CompositionAnalysis, s: Region, box: tuple[float, float, float, float]) -> float:
+    """The share of a region (its mask, else its box) that lies inside ``box``."""
+    x, y, w, h = box
+    if s.mask is not None and s.mask.any():
+        mh, mw = s.mask.shape
+        inside = s.mask[max(0, int(y * mh / a.height)):int(np.ceil((y + h) * mh / a.height)),
+                        max(0, int(x * mw / a.width)):int(np.ceil((x + w) * mw / a.width))]
+        return float(inside.sum()) / float(s.mask.sum())
+    bx, by, bw, bh = s.box
+    iw = max(0.0, min(bx + bw, x + w) - max(bx, x))
+    ih = max(0.0, min(by + bh, y + h) - max(by, y))
+    return iw * ih / max(bw * bh, 1e-9)
+
+
 def _band_sentences(a: CompositionAnalysis) -> list[str]:
-    """A salient band across or down the frame (sea, a road, a tree line)."""
+    """A salient band across or down the frame (sea, a road, a tree line); a band that mostly lies
+    in a detected person, animal or object is that subject (a portrait's body, a giraffe's neck),
+    not a band."""
     parts = []
-    for band in a.bands[:1]:
+    detected = list(a.people) + list(a.objects)
+    bands = [b for b in a.bands if not any(_share_in(a, b, d.box) >= 0.5 for d in detected)]
+    for band in bands[:1]:
         colour = f"{band.colour} " if band.colour else ""
         if band.box[2] >= 0.8 * a.width:
             cy = band.centroid[1] / a.height
@@ -255,8 +334,9 @@ def _band_sentences(a: CompositionAnalysis) -> list[str]:
 
 
 def _horizon_sentences(a: CompositionAnalysis) -> list[str]:
-    """Where the horizon runs and whether it is level."""
-    if a.horizon is None:
+    """Where the horizon runs and whether it is level; nothing unless it is a real horizon line
+    (:func:`procrop.perception.horizon_check.real_horizon`: not a collar or a backdrop's edge)."""
+    if a.horizon is None or not real_horizon(a):
         return []
     hz = a.horizon
     rel = (hz.y_left + hz.y_right) / 2 / a.height

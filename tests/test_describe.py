@@ -1,0 +1,167 @@
+"""Words for what procrop sees: the rules of :func:`procrop.perception.describe.describe` that a
+new-user trial found wrong (issue 18, item 4), on small synthetic analyses (a 200 x 100 photo whose
+maps are 20 x 10 cells of 10 px), so each rule is checked exactly and without a model.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from procrop.perception.analysis import ColourStats, CompositionAnalysis, Horizon, Region
+from procrop.perception.describe import describe
+from procrop.perception.detectors import Detection
+from procrop.perception.horizon_check import real_horizon
+
+W, H = 200, 100
+
+
+def region(x0: int, y0: int, x1: int, y1: int, mass: float = 0.5, colour: str = "orange",
+           extra: tuple[int, int, int, int] | None = None) -> Region:
+    """A salient region covering map cells ``[y0:y1, x0:x1]`` (and ``extra``, another block of cells)."""
+    m = np.zeros((10, 20), bool)
+    m[y0:y1, x0:x1] = True
+    if extra is not None:
+        m[extra[1]:extra[3], extra[0]:extra[2]] = True
+    rows, cols = np.nonzero(m)
+    box = (cols.min() * 10.0, rows.min() * 10.0, (cols.max() + 1 - cols.min()) * 10.0, (rows.max() + 1 - rows.min()) * 10.0)
+    return Region(box, ((cols.mean() + 0.5) * 10, (rows.mean() + 0.5) * 10), mass, "salient", colour, "", m)
+
+
+def analysis(subjects: list[Region] = (), people: list[Detection] = (), objects: list[Detection] = (),
+             faces: list[Detection] = (), horizon: Horizon | None = None, rgb: np.ndarray | None = None) -> CompositionAnalysis:
+    """An analysis with these parts; ``rgb`` (10 x 20) gives its CIELAB map."""
+    sal = np.zeros((10, 20), np.float32)
+    for s in subjects:
+        sal[s.mask] = 1.0
+    lab = None if rgb is None else cv2.cvtColor(rgb.astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32)
+    colour = ColourStats(0.5, 0.5, 0.5, 0.5, 0.0, ("grey",))
+    return CompositionAnalysis(W, H, sal, np.zeros_like(sal), list(faces), list(people), list(subjects), [], None,
+                               horizon, colour, (0.5, 0.5), lab=lab, objects=list(objects), saliency_source="head")
+
+
+def person(x: float, y: float, w: float, h: float, score: float = 0.9) -> Detection:
+    return Detection((x, y, w, h), score, kind="person", label="person")
+
+
+def face(x: float, y: float, w: float, h: float) -> Detection:
+    return Detection((x, y, w, h), 0.9, kind="face")
+
+
+# --- portraits ---------------------------------------------------------------------------------
+
+def test_a_face_filling_the_frame_is_a_close_up_portrait() -> None:
+    text = describe(analysis(people=[person(10, 0, 180, 100)], faces=[face(60, 5, 80, 60)]))  # 24 % of the frame
+    assert "A close-up portrait: the face fills the frame" in text and "One large face" not in text
+
+
+def test_a_large_face_of_a_detected_person_is_a_portrait_but_not_on_a_carving() -> None:
+    big = face(80, 10, 40, 40)  # 8 % of the frame
+    assert "A close-up portrait: one large face" in describe(analysis(people=[person(40, 0, 120, 100)], faces=[big]))
+    # the same face on a totem pole the detector is unsure is a person: a face, no portrait
+    text = describe(analysis(people=[person(40, 0, 120, 100, score=0.54)], faces=[big]))
+    assert "portrait" not in text and "face on the upper thirds line" in text
+    # a small face is a face
+    text = describe(analysis(people=[person(40, 0, 120, 100)], faces=[face(90, 10, 15, 15)]))
+    assert "portrait" not in text and "face" in text
+
+
+def test_two_large_faces_are_a_portrait_of_two_people() -> None:
+    a = analysis(people=[person(0, 0, 100, 100), person(100, 0, 100, 100)],
+                 faces=[face(20, 10, 40, 40), face(130, 10, 40, 40)])
+    assert "A close-up portrait of two people: their faces spread across the frame" in describe(a)
+
+
+def test_a_part_of_a_person_is_never_the_main_subject() -> None:
+    """The striped collar of a portrait (a region much smaller than the person it lies in) is not
+    'the main subject, a small part of the person'; the person and the face are."""
+    collar = region(2, 6, 6, 10, 0.6)
+    text = describe(analysis([collar], people=[person(0, 0, 200, 100)], faces=[face(60, 5, 80, 60)]))
+    assert "main subject" not in text and "part of the person" not in text and "small person" not in text
+    assert "A person," in text and "close-up portrait" in text
+
+
+# --- subjects named by class, size and place -----------------------------------------------------
+
+def test_a_small_part_of_an_animal_is_still_called_a_part() -> None:
+    bird = Detection((0.0, 0.0, 200.0, 100.0), 0.9, kind="animal", label="bird")
+    assert "The main subject, a small part of the bird, sits" in describe(analysis([region(9, 1, 12, 4)], objects=[bird]))
+
+
+def test_a_slim_subject_spanning_its_box_is_the_subject_not_a_part() -> None:
+    """A heron's body fills most of the width and height of the box its neck and legs widen, in
+    less than half its area: it is 'a small orange bird' (the helper's colour), not 'a part'."""
+    heron = Detection((100.0, 20.0, 60.0, 70.0), 0.9, kind="animal", label="bird")
+    body = region(11, 3, 14, 7, 0.6, extra=(10, 2, 11, 3))  # 30 x 40 px + the head: a 40 x 50 box in 60 x 70
+    text = describe(analysis([body], objects=[heron]))
+    assert "The main subject, a small orange bird, sits" in text and "part of" not in text
+
+
+def test_a_named_subject_is_placed_and_sized_by_its_mask_inside_the_detection() -> None:
+    """An osprey merged with the branch it sits on: the bird names the region, and the bird's part
+    of the mask (on the left thirds line, 6 % of the frame) says where and how large it is, not the
+    bird-and-branch box (the centre, 40 %)."""
+    osprey = Detection((50.0, 20.0, 30.0, 60.0), 0.9, kind="animal", label="bird")
+    merged = region(6, 2, 8, 8, 0.7, colour="grey", extra=(8, 6, 13, 7))  # bird 20 x 60 px, branch 50 x 10
+    text = describe(analysis([merged], objects=[osprey]))
+    assert "The main subject, a small grey bird, sits on the left thirds line (about 6% of the frame)." in text
+
+
+def test_an_unnamed_subject_is_told_by_size_place_and_colour_never_as_a_person() -> None:
+    text = describe(analysis([region(2, 2, 8, 8, 0.6)], people=[person(150, 0, 50, 100)]))
+    assert "The main subject, medium-sized and orange, sits at the left (about 18% of the frame)." in text
+    assert "main subject, a person" not in text and "orange person" not in text
+
+
+# --- bands ---------------------------------------------------------------------------------------
+
+def test_a_band_that_is_a_detected_subject_is_not_a_band() -> None:
+    body = region(1, 3, 19, 10, 0.9, colour="red")  # a portrait's body spanning the width
+    assert "band" not in describe(analysis([body], people=[person(0, 0, 200, 100)]))
+    sea = region(0, 6, 20, 9, 0.9, colour="blue")
+    assert "A salient blue band runs across the frame low down." in describe(analysis([sea], people=[person(90, 0, 20, 40)]))
+
+
+# --- horizons ------------------------------------------------------------------------------------
+
+def sky_over_sea() -> np.ndarray:
+    rgb = np.zeros((10, 20, 3), np.uint8)
+    rgb[:5] = (120, 170, 230)
+    rgb[5:] = (30, 60, 110)
+    return rgb
+
+
+LEVEL = Horizon(50.0, 50.0, 0.0, 0.8, "profile")
+
+
+def test_a_sky_over_sea_is_a_horizon_even_behind_a_small_subject() -> None:
+    a = analysis(horizon=LEVEL, rgb=sky_over_sea(), people=[person(90, 20, 20, 60)])
+    assert real_horizon(a)
+    assert "A level horizon runs through the middle (50% down)." in describe(a)
+
+
+def test_a_line_through_a_portrait_sitter_is_no_horizon() -> None:
+    """A studio portrait: a plain backdrop over dark clothes, the person filling the width; the
+    divide runs through the body, not behind it."""
+    rgb = sky_over_sea()
+    a = analysis(horizon=LEVEL, rgb=rgb, people=[person(20, 0, 160, 100)], faces=[face(70, 5, 60, 40)])
+    assert not real_horizon(a) and "horizon" not in describe(a)
+
+
+def test_a_divide_that_changes_colour_across_the_frame_is_no_horizon() -> None:
+    """Hair over a collar on the left, a bright backdrop over a dark coat on the right: a level
+    colour step everywhere, but not the same one (no sky over ground)."""
+    rgb = np.zeros((10, 20, 3), np.uint8)
+    rgb[:5, :10], rgb[5:, :10] = (20, 20, 20), (230, 230, 230)
+    rgb[:5, 10:], rgb[5:, 10:] = (230, 230, 230), (20, 20, 20)
+    a = analysis(horizon=LEVEL, rgb=rgb)
+    assert not real_horizon(a) and "horizon" not in describe(a)
+
+
+def test_a_divide_across_part_of_the_width_is_no_horizon() -> None:
+    """A backdrop's edge behind one shoulder: the colour changes over a third of the width only."""
+    rgb = np.full((10, 20, 3), 128, np.uint8)
+    rgb[:5, :6] = (230, 230, 230)
+    a = analysis(horizon=LEVEL, rgb=rgb)
+    assert not real_horizon(a) and "horizon" not in describe(a)
+    assert real_horizon(analysis(horizon=LEVEL, rgb=sky_over_sea()))  # the same line with the step everywhere
