@@ -8,13 +8,15 @@ from typing import Any, Optional
 
 import numpy as np
 import typer
+from rich.markup import escape
 
-
-from .common import err, exit_if_failed, progress_bar, usage_error, usage_errors
+from .common import EXIT_FAILED, err, exit_if_failed, progress_bar, usage_error, usage_errors
 
 index_app = typer.Typer(help="Build, extend, inspect and query reference databases of professional photos.", no_args_is_help=True)
 
-
+#: The progress bar's label in each step of a build (the bar counts photos).
+STAGES = {"encoding": "encoding photos", "measuring": "measuring composition", "calibrating": "calibrating",
+          "indexing": "building the search index"}
 
 
 def _encoder_kwargs(checkpoint: str | None, device: str | None) -> dict[str, Any]:
@@ -57,8 +59,8 @@ def _run_build(
         lic = read_licences(licences) if licences else None
     except OSError as exc:
         raise usage_error(f"--licences {licences}: {exc}") from None
-    with progress_bar(len(files), quiet, "indexing") as bar:
-        tid = bar.add_task("index", total=len(files))
+    with progress_bar(len(files), quiet, "{task.description}") as bar:
+        tid = bar.add_task("photos", total=len(files))  # counts photos: encoded (and measured) of all given
         with usage_errors():
             from ..cropper import Cropper
 
@@ -74,6 +76,7 @@ def _run_build(
                 source_root=source_root,
                 licences=lic,
                 progress=lambda done, total: bar.update(tid, completed=done, total=total),
+                stage=lambda name: bar.update(tid, description=STAGES.get(name, name)),
                 must_exist=must_exist,
                 chunk=chunk,
                 index=index,
@@ -152,9 +155,13 @@ def index_info(
     db: Path = typer.Argument(..., help="Database folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Show a database's encoder, size, shards and calibration (verifies every shard)."""
+    """Show a database's encoder, size, search index, shards and calibration (checks every shard's
+    size and headers, and hashes those changed since they were last hashed: 'procrop index verify'
+    hashes all)."""
     from ..retrieval import ReferenceDB
     from ..retrieval.composition import item_stats, read_composition
+    from ..retrieval.search import index_summary
+    from ..retrieval.store import LAZY_LIMIT
 
     with usage_errors():
         d = ReferenceDB.open(db)
@@ -164,6 +171,7 @@ def index_info(
             raise usage_error(str(exc)) from None
     m = d.manifest
     size = sum(p.stat().st_size for p in Path(db).iterdir() if p.is_file())
+    search = index_summary(db, m, d.fingerprint, LAZY_LIMIT)
     licences: dict[str, int] = {}
     for it in d.items:
         key = it.get("licence", "(not recorded)")
@@ -175,6 +183,7 @@ def index_info(
         "count": len(d),
         "shards": len(m["shards"]),
         "bytes": size,
+        "index": search,
         "thumbnails": sum(t is not None for t in d.thumbnails),
         "composition": measured,
         "created": m.get("created"),
@@ -188,6 +197,7 @@ def index_info(
     enc = m["encoder"]
     typer.echo(f"{db}: {len(d)} photos, {len(m['shards'])} shard(s), {size / 1e6:.2f} MB")
     typer.echo(f"encoder: {enc['name']} {enc['version']}, vectors {enc['dim']}-d, tokens {tuple(enc['token_shape'])}")
+    typer.echo(_index_line(search))
     typer.echo(f"created {m.get('created')}, updated {m.get('updated')}, thumbnails: {info['thumbnails']}")
     typer.echo(f"composition measured (steers the learned scorer's style): {measured} of {len(d)} photos"
                + ("" if measured == len(d) else " ('procrop index add DB PHOTOS' measures the rest)"))
@@ -196,6 +206,51 @@ def index_info(
         typer.echo(f"layout similarity: random pairs {cal.get('grid_random', 0):.3f}, nearest neighbours {cal.get('grid_neighbour', 0):.3f}")
     for lic, n in list(info["licences"].items())[:12]:
         typer.echo(f"  {n:6d}  {lic}")
+
+
+def _index_line(search: dict[str, Any]) -> str:
+    """``procrop index info``'s line on the search index: kind, file on disk, memory."""
+    kind = search["kind"]
+    how = "as recorded at build" if search["chosen"] == "recorded" else "chosen by size ('auto')"
+    mb = lambda n: f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"  # noqa: E731
+    if kind == "exact":
+        disk = "nothing stored"
+        mem = f"vectors in memory: {mb(search['memory'])}"
+    else:
+        disk = f"{mb(search['stored'])} on disk" if search["stored"] else "not built yet (built on first query)"
+        what = "codes" if kind == "compressed" else "index"
+        mem = f"{what} in memory: {'about ' if search['memory_estimated'] else ''}{mb(search['memory'])}"
+    rows = (f"vectors and tokens loaded on open: {mb(search['rows_memory'])}" if search["rows_memory"]
+            else "vectors and tokens read from the shard files as needed")
+    return f"search index: {kind} ({how}), {disk}; {mem}; {rows}"
+
+
+@index_app.command("verify")
+def index_verify(
+    db: Path = typer.Argument(..., help="Database folder."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+) -> None:
+    """Hash every shard file and compare it with the manifest (opening a database checks sizes and
+    headers, and hashes only the files changed since they were last hashed). Exit code 1 names the
+    first corrupt, truncated or missing file."""
+    from ..retrieval import ReferenceDB
+    from ..retrieval.integrity import DatabaseError, verify_files
+    from ..retrieval.store import read_manifest
+
+    with usage_errors():
+        manifest = read_manifest(Path(db))
+    with progress_bar(2, quiet, "verifying") as bar:
+        tid = bar.add_task("bytes", total=None)
+        try:
+            hashed = verify_files(db, manifest, lambda done, total: bar.update(tid, completed=done, total=total))
+            d = ReferenceDB.open(db, verify="quick")  # shapes and items, with the fresh stamps
+        except DatabaseError as exc:
+            bar.stop()
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(EXIT_FAILED) from None
+    if not quiet:
+        err.print(f"{db}: {len(d)} photos in {len(manifest['shards'])} shard(s), {hashed / 1e6:.1f} MB hashed: "
+                  "every file matches the manifest")
 
 
 @index_app.command("query")

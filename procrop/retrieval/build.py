@@ -1,8 +1,8 @@
 """Building and extending a reference database from photo files (``procrop index build/add``).
 
 Owns encoding photos into a database (:func:`build_database`, :func:`build_from_options` with
-:class:`BuildOptions`), its calibration (:func:`calibrate`), licence rows (:func:`read_licences`)
-and ``ATTRIBUTION.md`` (:func:`write_attribution`). The on-disk format is :mod:`.store`'s.
+:class:`BuildOptions`) and its calibration (:func:`calibrate`); licence rows and ``ATTRIBUTION.md``
+are :mod:`.licences`'. The on-disk format is :mod:`.store`'s.
 
 Photos are hashed (sha256 of the file) and skipped when the database already holds the same
 content, so a re-run after a crash resumes where the last committed shard ended, and adding a
@@ -12,7 +12,6 @@ results are committed every ``chunk`` photos as one shard. Unreadable files are 
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import time
@@ -25,8 +24,8 @@ import numpy as np
 
 from ..errors import UsageError
 from ..executor import make_executor
-from ..files import atomic_write_text
 from .encoders.registry import Encoder, create_encoder, encoder_class, grid_similarity
+from .licences import licence_for, read_licences, write_attribution  # noqa: F401 (re-exported)
 from .store import NewItem, ReferenceDB, commit_items, create_db, file_sha256, known_hashes, set_calibration
 
 
@@ -88,40 +87,6 @@ class EncodeTask:
         }
 
 
-def read_licences(csv_path: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """Per-file licence rows from a CSV with a ``file`` column (paths relative to the CSV's folder),
-    e.g. the photo pool's ``MANIFEST.csv`` (``licence``, ``attribution``, ``source_repo``...).
-
-    Each row is keyed by the file's absolute path and, when the file is there, by ``sha256:<hex>``
-    of its content, so a copy of a listed photo elsewhere finds its row (:func:`licence_for`)."""
-    base = Path(csv_path).resolve().parent
-    rows: dict[str, dict[str, str]] = {}
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            f = row.get("file")
-            if f:
-                path = (base / f).resolve()
-                rows[str(path)] = {k: v for k, v in row.items() if k != "file" and v}
-                if path.is_file():
-                    rows[f"sha256:{file_sha256(path)}"] = rows[str(path)]
-    return rows
-
-
-def licence_for(licences: dict[str, dict[str, str]] | None, path: str | os.PathLike,
-                sha256: str | None = None) -> dict[str, str]:
-    """The licence row of ``path`` from :func:`read_licences`: by its absolute path, else by its
-    content (``sha256``, computed when not given); ``{}`` when unlisted."""
-    if not licences:
-        return {}
-    row = licences.get(str(Path(path).resolve()))
-    if row is None:
-        try:
-            row = licences.get(f"sha256:{sha256 or file_sha256(path)}")
-        except OSError:
-            row = None
-    return dict(row or {})
-
-
 @dataclass
 class BuildOptions:
     """How :func:`build_from_options` encodes and stores photos.
@@ -181,12 +146,13 @@ def build_database(
     composition: bool = True,
     analyze: Callable[[str], Any] | None = None,
     index: str = "auto",
+    stage: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Encode ``paths`` into the database at ``out`` (created when missing unless ``must_exist``).
 
     The keyword form of :func:`build_from_options` (see :class:`BuildOptions` for the arguments;
     the default ``mobilenet`` encoder makes a database the learned scorer reads); ``progress``
-    is called with ``(done, total)``.
+    is called with ``(photos done, photos)``, ``stage`` with the name of each step.
     """
     options = BuildOptions(
         encoder=encoder,
@@ -202,7 +168,7 @@ def build_database(
         analyze=analyze,
         index=index,
     )
-    return build_from_options(paths, out, options, progress)
+    return build_from_options(paths, out, options, progress, stage)
 
 
 def build_from_options(
@@ -210,13 +176,16 @@ def build_from_options(
     out: str | os.PathLike,
     options: BuildOptions | None = None,
     progress: Callable[[int, int], None] | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Encode ``paths`` into the database at ``out``, then calibrate it and write its attribution.
 
     Photos already in the database (same file content) and duplicates within ``paths`` are
-    skipped; unreadable files are listed in the report. ``progress`` is called with
-    ``(done, total)``; with ``options.composition`` the photos to measure then follow the
-    encoded ones (``total`` grows by their number).
+    skipped; unreadable files are listed in the report. ``progress`` is called with ``(photos
+    done, photos given)``: a photo is done once encoded and, with ``options.composition``, measured
+    (each as it is encoded; photos a killed build encoded but did not measure are measured first),
+    so a resumed build starts where the last one stopped. ``stage`` is called with ``"encoding"``,
+    ``"measuring"``, ``"calibrating"`` and ``"indexing"`` as the build reaches each step.
     """
     t0 = time.perf_counter()
     options = options or BuildOptions()
@@ -225,33 +194,53 @@ def build_from_options(
     task = _encode_task(out, options)
     encoder_info = task.encoder.describe()
     create_db(out, encoder_info)
-    todo = _plan(paths, known_hashes(out), report)
-    done = report.total - len(todo)
+    todo, present = _plan(paths, known_hashes(out), report)
+    recorder = None
+    if options.composition:
+        from .composition import CompositionRecorder
+
+        recorder = CompositionRecorder(out, options.analyze)
+        present = [(p, sha) for p, sha in present if not recorder.has(sha)]  # encoded, not measured
+    else:
+        present = []
+    done = report.total - len(todo) - len(present)
+
+    def step(path: str, sha: str | None) -> None:  # one photo done (measured when it was encoded)
+        nonlocal done
+        problem = recorder.measure(path, sha) if recorder is not None and sha else None
+        if problem:
+            report.failed.append((path, problem))
+        done += 1
+        if progress:
+            progress(done, report.total)
+
     if progress:
         progress(done, report.total)
+    if present and stage:
+        stage("measuring")
+    for path, sha in present:
+        step(path, sha)
+    if stage:
+        stage("encoding")
     committer = _InOrderCommitter(out, encoder_info, options.chunk, report)
     with make_executor(options.workers, options.ray) as ex:
         for outcome in ex.run(task, [p for p, _ in todo]):
             path, sha = todo[outcome.index]
-            done += 1
             if outcome.ok:
                 assert outcome.value is not None
                 committer.add(outcome.index, _new_item(path, sha, outcome.value, options))
             else:
                 committer.add(outcome.index, None)
                 report.failed.append((path, outcome.error or "unknown error"))
-            if progress:
-                progress(done, report.total)
+            step(path, sha if outcome.ok else None)
     committer.flush()
-    if options.composition:
-        from .composition import add_composition
-
-        total = report.total
-        report.failed += add_composition(out, paths, known_hashes(out), options.analyze, progress=(
-            None if progress is None else lambda n, m: progress(total + n, total + m)))
-    calibrate(out)
-    write_attribution(out)
-    build_index(out, options.index)
+    if recorder is not None:
+        recorder.flush()
+    for name, run in (("calibrating", lambda: (calibrate(out), write_attribution(out))),
+                      ("indexing", lambda: build_index(out, options.index))):
+        if stage:
+            stage(name)
+        run()
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -266,10 +255,13 @@ def _encode_task(out: Path, options: BuildOptions) -> EncodeTask:
     return EncodeTask(encoder, encoder_kwargs, options.thumbnails)
 
 
-def _plan(paths: list[str], present: set[str], report: BuildReport) -> list[tuple[str, str]]:
-    """``(path, sha256)`` of the photos to encode: readable, not in the database, first of their
-    content; counts the others in ``report``."""
+def _plan(paths: list[str], present: set[str],
+          report: BuildReport) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(path, sha256)`` of the photos to encode (readable, not in the database, first of their
+    content) and of those in the database already (first of their content); counts the others in
+    ``report``."""
     todo: list[tuple[str, str]] = []
+    there: list[tuple[str, str]] = []
     seen: set[str] = set()
     for p in paths:
         try:
@@ -279,12 +271,15 @@ def _plan(paths: list[str], present: set[str], report: BuildReport) -> list[tupl
             continue
         if h in present:
             report.already_present += 1
+            if h not in seen:
+                seen.add(h)
+                there.append((p, h))
         elif h in seen:
             report.duplicates += 1
         else:
             seen.add(h)
             todo.append((p, h))
-    return todo
+    return todo, there
 
 
 def _new_item(path: str, sha: str, encoded: dict[str, Any], options: BuildOptions) -> NewItem:
@@ -399,36 +394,3 @@ def build_index(root: str | os.PathLike, kind: str = "auto",
             old.unlink(missing_ok=True)
     make_index(db.vectors, kind, cache_dir=root, fingerprint=db.fingerprint, progress=progress)
     return kind
-
-
-def write_attribution(root: str | os.PathLike) -> Path | None:
-    """Write ``ATTRIBUTION.md`` listing every item's source, licence and attribution (when the
-    items carry licence information); returns its path."""
-    db = ReferenceDB.open(root)
-    if not any(it.get("licence") for it in db.items):
-        return None
-    lines = [
-        "# Attribution",
-        "",
-        f"This reference database holds derived data only (composition vectors and tokens, "
-        f"{db.encoder_info['name']} encoder {db.encoder_info['version']}) of {len(db)} photographs; "
-        "no photo is included. Sources and licences:",
-        "",
-        "| # | source | licence | attribution | upstream |",
-        "|---:|---|---|---|---|",
-    ]
-
-    def cell(v: Any) -> str:
-        return str(v or "").replace("|", "\\|").replace("\n", " ")
-
-    for it in db.items:
-        upstream = " @ ".join(x for x in (it.get("source_repo", ""), it.get("commit", "")[:10]) if x)
-        if it.get("source_path"):
-            upstream += f" : {it['source_path']}"
-        lines.append(
-            f"| {it.get('id')} | {cell(it.get('source'))} | {cell(it.get('licence'))} | "
-            f"{cell(it.get('attribution'))} | {cell(upstream)} |"
-        )
-    path = Path(root) / "ATTRIBUTION.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path

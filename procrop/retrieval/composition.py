@@ -131,6 +131,48 @@ def write_composition(root: str | os.PathLike, stats: dict[str, dict[str, float]
         atomic_write_text(Path(root) / SIDECAR, text + "\n")
 
 
+class CompositionRecorder:
+    """Measures photos one at a time into a database's sidecar, which is rewritten when the new
+    statistics reach ``every`` or a twentieth of those already stored (so a large build rewrites it
+    a bounded number of times), and by :meth:`flush`.
+
+    ``analyze`` defaults to procrop's default perception (:class:`~procrop.perception.analyzer.Analyzer`).
+    """
+
+    def __init__(self, root: str | os.PathLike, analyze: Callable[[str], CompositionAnalysis] | None = None,
+                 every: int = 16) -> None:
+        self.root = Path(root)
+        self.have = read_composition(root)
+        self.new: dict[str, dict[str, float]] = {}
+        self.every = every
+        self._analyze = analyze
+
+    def has(self, sha: str) -> bool:
+        """Whether the photo with content hash ``sha`` is measured already."""
+        return sha in self.have or sha in self.new
+
+    def measure(self, path: str, sha: str) -> str | None:
+        """Measure one photo; returns the problem when it cannot be analysed (else ``None``)."""
+        if self._analyze is None:
+            from ..perception.analyzer import Analyzer
+
+            self._analyze = Analyzer().analyze
+        try:
+            self.new[sha] = composition_stats(self._analyze(path))
+        except Exception as exc:  # one bad photo must not stop the others
+            return f"composition analysis failed: {exc}"
+        if len(self.new) >= max(self.every, len(self.have) // 20):
+            self.flush()
+        return None
+
+    def flush(self) -> None:
+        """Write the new statistics into the sidecar."""
+        if self.new:
+            write_composition(self.root, self.new)
+            self.have.update(self.new)
+            self.new = {}
+
+
 def add_composition(
     root: str | os.PathLike,
     paths: list[str],
@@ -141,35 +183,27 @@ def add_composition(
 ) -> list[tuple[str, str]]:
     """Measure the photos among ``paths`` whose content (sha256) is in ``hashes`` (the database's)
     and not yet in the sidecar, and store their statistics; returns ``(path, problem)`` for the
-    photos that could not be analysed.
+    photos that could not be analysed. ``progress`` gets ``(photos measured, photos to measure)``.
 
     ``analyze`` defaults to procrop's default perception (:class:`~procrop.perception.analyzer.Analyzer`).
     """
-    have = read_composition(root)
-    todo: list[tuple[str, str]] = []
+    recorder = CompositionRecorder(root, analyze, every)
+    todo: dict[str, str] = {}
     for p in paths:
         try:
             sha = file_sha256(p)
         except OSError:
             continue  # the build lists unreadable files already
-        if sha in hashes and sha not in have and sha not in {s for _, s in todo}:
-            todo.append((p, sha))
-    if not todo:
-        return []
-    if analyze is None:
-        from ..perception.analyzer import Analyzer
-
-        analyze = Analyzer().analyze
+        if sha in hashes and not recorder.has(sha) and sha not in todo:
+            todo[sha] = p
     failed: list[tuple[str, str]] = []
-    for n, (p, sha) in enumerate(todo, 1):
-        try:
-            have[sha] = composition_stats(analyze(p))
-        except Exception as exc:  # one bad photo must not stop the others
-            failed.append((p, f"composition analysis failed: {exc}"))
-        if n % every == 0 or n == len(todo):
-            write_composition(root, have)
+    for n, (sha, p) in enumerate(todo.items(), 1):
+        problem = recorder.measure(p, sha)
+        if problem:
+            failed.append((p, problem))
         if progress:
             progress(n, len(todo))
+    recorder.flush()
     return failed
 
 

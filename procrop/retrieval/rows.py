@@ -7,6 +7,11 @@ shard into one virtual ``(N, ...)`` array: ``rows[ids]`` reads just those rows w
 (a few kilobytes per row; nothing is memory-mapped, so the process's resident memory does not
 grow with the rows a long-running server has touched), ``rows[a:b]`` reads a contiguous block,
 and ``np.asarray(rows)`` reads everything (what small databases do anyway).
+
+Code that must work with a database of any size reads rows with ``rows[ids]`` / ``rows[a:b]``
+and streams whole-database work with :func:`row_blocks` or :func:`similarities` (what
+:meth:`~.store.ReferenceDB.similarities` runs), which accept an in-memory array as well; matrix
+operations (``.T``, ``@``) are not offered, as they would read every row at once.
 """
 
 from __future__ import annotations
@@ -173,3 +178,22 @@ class ShardedRows:
         """``(start, rows)`` blocks of at most ``size`` rows, in order (to stream a large database)."""
         for a in range(0, len(self), size):
             yield a, self._block(a, min(len(self), a + size))
+
+
+def row_blocks(rows: Any, size: int = 65536):  # noqa: ANN201 - an iterator of (int, ndarray)
+    """``(start, rows[start:start + size])`` blocks of an array or :class:`ShardedRows`, in order."""
+    if isinstance(rows, ShardedRows):
+        yield from rows.blocks(size)
+        return
+    for a in range(0, len(rows), size):
+        yield a, np.asarray(rows[a : a + size])
+
+
+def similarities(rows: Any, queries: np.ndarray, block: int = 65536) -> np.ndarray:
+    """``queries (Q, D) @ rows.T`` as ``(Q, N)`` float32, for an array or :class:`ShardedRows`
+    (read ``block`` rows at a time: never the whole database at once)."""
+    q = np.atleast_2d(np.asarray(queries, np.float32))
+    out = np.empty((len(q), len(rows)), np.float32)
+    for a, b in row_blocks(rows, block):
+        out[:, a : a + len(b)] = q @ np.asarray(b, np.float32).T
+    return out

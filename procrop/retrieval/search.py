@@ -331,3 +331,26 @@ def auto_kind(n: int, exact_limit: int = EXACT_LIMIT, compress_limit: int = COMP
 def index_path(folder: str | os.PathLike, kind: str, fingerprint: str) -> Path:
     """Where a database folder caches its ``kind`` index for content ``fingerprint``."""
     return Path(folder) / f"index-{kind}-{fingerprint}.faiss"
+
+
+def index_summary(folder: str | os.PathLike, manifest: dict[str, Any], fingerprint: str,
+                  lazy_limit: int = 50_000) -> dict[str, Any]:
+    """What searching a database takes: ``kind`` (the recorded index, else the one ``"auto"``
+    picks by size), ``chosen`` (``"recorded"`` or ``"auto"``), ``stored`` (the index file's
+    bytes, 0 for exact search or when not built yet), ``memory`` (bytes the search holds in memory:
+    the index file for the faiss kinds, the vectors for exact search; an estimate when the index is
+    not stored yet) and ``rows_memory`` (bytes of the vectors and tokens that opening the
+    database loads: up to ``lazy_limit`` photos; above, they stay in the shard files: 0)."""
+    enc = manifest["encoder"]
+    n, dim = int(manifest["count"]), int(enc["dim"])
+    recorded = manifest.get("index")
+    kind = recorded if recorded in KINDS and recorded != "auto" else auto_kind(n)
+    path = index_path(folder, kind, fingerprint)
+    stored = path.stat().st_size if kind != "exact" and path.exists() else 0
+    vectors = n * dim * 4
+    estimate = {"exact": vectors, "hnsw": vectors + n * 32 * 2 * 4, "ivf": vectors + n * 8,
+                "compressed": n * (min(256, dim) + 8)}[kind]
+    tokens = n * int(np.prod(enc["token_shape"])) * 2
+    return {"kind": kind, "chosen": "recorded" if kind == recorded else "auto", "stored": stored,
+            "memory": stored or estimate, "memory_estimated": kind != "exact" and not stored,
+            "rows_memory": vectors + tokens if n <= lazy_limit else 0}

@@ -15,7 +15,7 @@ Layout of a database folder ``DB/``::
 
     {"schema": "procrop-refdb", "version": 1,
      "encoder": {"name", "version", "dim", "token_shape", "config"},
-     "count": N, "shards": [{"name", "count", "sha256", "meta_sha256"}, ...],
+     "count": N, "shards": [{"name", "count", "sha256", "meta_sha256", "bytes", "meta_bytes"}, ...],
      "created", "updated", "procrop_version", "calibration": {...},
      "index": "compressed"}       (optional: the search index chosen at build time)
 
@@ -25,7 +25,9 @@ concurrent writers never lose each other's shards and a killed writer leaves at 
 shard, which is ignored, and temporaries, which the next writer removes. Items are unique by
 content hash (sha256 of the file): a writer drops items another commit added meanwhile. Loading
 verifies the schema version, the encoder and every shard's checksum and shapes, and names the file
-and the problem when something is off.
+and the problem when something is off; on open a shard's data file is hashed only when its stamp
+(size, times, inode: :mod:`.integrity`) shows it changed since it was last hashed, and ``procrop
+index verify`` hashes everything.
 """
 
 from __future__ import annotations
@@ -44,18 +46,14 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..errors import ProcropError
 from ..files import atomic_write_bytes, atomic_write_text
+from .integrity import DatabaseError, Stamps, check_bytes, check_file, file_sha256, level  # noqa: F401 (re-exported)
 
 SCHEMA = "procrop-refdb"
 SCHEMA_VERSION = 1
 
 #: Above this many items :meth:`ReferenceDB.open` leaves vectors and tokens in the shard files.
 LAZY_LIMIT = 50_000
-
-
-class DatabaseError(ProcropError):
-    """A reference database is missing, corrupt, or made with another encoder."""
 
 
 @dataclass
@@ -78,7 +76,8 @@ class ReferenceDB:
         vectors: ``(N, D)`` float32, L2-normalised.
         tokens: ``(N, T, F)`` float16.
             (Opened ``lazy``, both are :class:`~.rows.ShardedRows`: ``[ids]``, ``[a:b]`` and
-            ``np.asarray`` read the rows from the shard files.)
+            ``np.asarray`` read the rows from the shard files; no ``.T`` or ``@``: use
+            :meth:`similarities` or :func:`~.rows.row_blocks`, which work either way.)
         items: per-item metadata, aligned with ``vectors``.
         thumbnails: JPEG bytes per item, or ``None`` where not stored.
         composition: for a database held in memory only (:mod:`.memory`), the composition
@@ -104,6 +103,12 @@ class ReferenceDB:
     def hashes(self) -> set[str]:
         return {it["sha256"] for it in self.items if it.get("sha256")}
 
+    def similarities(self, queries: np.ndarray) -> np.ndarray:
+        """``(Q, N)`` inner products of ``queries (Q, D)`` with every vector, in memory or lazy alike."""
+        from .rows import similarities
+
+        return similarities(self.vectors, queries)
+
     @property
     def fingerprint(self) -> str:
         """Changes whenever the content changes (used to invalidate cached indexes)."""
@@ -116,7 +121,8 @@ class ReferenceDB:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike, expect_encoder: str | None = None, lazy: bool | None = None, verify: bool = True
+        cls, path: str | os.PathLike, expect_encoder: str | None = None, lazy: bool | None = None,
+        verify: bool | str = True,
     ) -> ReferenceDB:
         """Load and verify a database.
 
@@ -126,7 +132,10 @@ class ReferenceDB:
             lazy: leave vectors and tokens in the shard files (:class:`~.rows.ShardedRows`: rows are
                 read when asked for) instead of loading them; default: when the database holds more
                 than :data:`LAZY_LIMIT` items.
-            verify: check every shard file's checksum (streamed; with ``lazy`` too).
+            verify: ``True`` or ``"quick"``: check every shard file's size and headers, hash the
+                item files, and hash a data file only when its stamp (:mod:`.integrity`) shows it
+                changed since it was last hashed; ``"full"``: hash every file (``procrop index
+                verify``); ``False``: no checksums.
 
         Raises:
             DatabaseError: missing folder or manifest, unknown schema version, another encoder
@@ -144,12 +153,14 @@ class ReferenceDB:
         if lazy is None:
             lazy = int(manifest["count"]) > LAZY_LIMIT
         vectors, tokens, items, thumbs = [], [], [], []
+        how, stamps = level(verify), Stamps(root)
         for shard in manifest["shards"]:
-            v, t, meta, th = _read_shard(root, shard, dim, tshape, lazy, verify)
+            v, t, meta, th = _read_shard(root, shard, dim, tshape, lazy, how, stamps)
             vectors.append(v)
             tokens.append(t)
             items.extend(meta)
             thumbs.extend(th)
+        stamps.save()
         if len(items) != manifest["count"]:
             raise DatabaseError(
                 f"{root / 'manifest.json'}: count {manifest['count']} but shards hold {len(items)} items"
@@ -159,14 +170,8 @@ class ReferenceDB:
 
             return cls(root, manifest, ShardedRows(vectors, np.dtype(np.float32), (dim,)),
                        ShardedRows(tokens, np.dtype(np.float16), tshape), items, thumbs)
-        return cls(
-            path=root,
-            manifest=manifest,
-            vectors=np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32),
-            tokens=np.concatenate(tokens) if tokens else np.zeros((0, *tshape), np.float16),
-            items=items,
-            thumbnails=thumbs,
-        )
+        return cls(root, manifest, np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32),
+                   np.concatenate(tokens) if tokens else np.zeros((0, *tshape), np.float16), items, thumbs)
 
     @staticmethod
     def exists(path: str | os.PathLike) -> bool:
@@ -197,23 +202,20 @@ def read_manifest(root: Path) -> dict[str, Any]:
 
 
 def _read_shard(
-    root: Path, shard: dict[str, Any], dim: int, tshape: tuple[int, ...], lazy: bool = False, verify: bool = True
+    root: Path, shard: dict[str, Any], dim: int, tshape: tuple[int, ...], lazy: bool = False, how: str = "quick",
+    stamps: Stamps | None = None,
 ) -> tuple[Any, Any, list[dict[str, Any]], list[bytes | None]]:
-    """One shard's vectors, tokens, items and thumbnails; with ``lazy`` the vectors and tokens are
-    ``(path, data offset, rows)`` of their arrays in the file (for :class:`~.rows.ShardedRows`)."""
+    """One shard's vectors, tokens, items and thumbnails, checked as ``how`` says (:mod:`.integrity`);
+    with ``lazy`` the vectors and tokens are ``(path, data offset, rows)`` of their arrays in the
+    file (for :class:`~.rows.ShardedRows`)."""
     npz_path = root / f"{shard['name']}.npz"
     meta_path = root / f"{shard['name']}.jsonl"
-    for p, key in ((npz_path, "sha256"), (meta_path, "meta_sha256")):
-        if not p.is_file():
-            raise DatabaseError(f"{p}: missing shard file")
-        if not verify:
-            continue
-        try:
-            digest = file_sha256(p)
-        except OSError as exc:
-            raise DatabaseError(f"{p}: unreadable shard file ({exc.strerror or exc})") from exc
-        if digest != shard[key]:
-            raise DatabaseError(f"{p}: checksum mismatch (the file is corrupt or was modified)")
+    check_file(npz_path, shard["sha256"], shard.get("bytes"), how, stamps)
+    try:
+        meta_bytes = meta_path.read_bytes()
+    except OSError as exc:
+        raise DatabaseError(f"{meta_path}: {'missing' if not meta_path.exists() else 'unreadable'} shard file") from exc
+    check_bytes(meta_path, meta_bytes, shard["meta_sha256"], how)
     n = int(shard["count"])
     vectors: Any
     tokens: Any
@@ -228,6 +230,9 @@ def _read_shard(
                 if vdt != np.float32 or tdt != np.float16:
                     raise ValueError(f"dtypes {vdt}/{tdt}, expected float32/float16")
                 vectors, tokens = (npz_path, voff, n), (npz_path, toff, n)
+                end = max(voff + n * dim * 4, toff + n * int(np.prod(tshape)) * 2)
+                if npz_path.stat().st_size < end:
+                    raise ValueError(f"truncated: {npz_path.stat().st_size} bytes, its arrays end at {end}")
             else:
                 vectors, tokens = z["vectors"].astype(np.float32), z["tokens"]
                 vshape, tsh = vectors.shape, tokens.shape
@@ -238,7 +243,7 @@ def _read_shard(
             f"{npz_path}: shapes {vshape}/{tsh} do not match the manifest ({n} x {dim}, tokens {tshape})"
         )
     items = []
-    for lineno, line in enumerate(meta_path.read_text("utf-8").splitlines(), 1):
+    for lineno, line in enumerate(meta_bytes.decode("utf-8", "replace").splitlines(), 1):
         try:
             items.append(json.loads(line))
         except ValueError as exc:
@@ -302,17 +307,8 @@ def create_db(root: str | os.PathLike, encoder_info: dict[str, Any], exist_ok: b
                 raise DatabaseError(f"{root}: a reference database exists already")
             _check_same_encoder(root, manifest["encoder"], encoder_info)
             return manifest
-        manifest = {
-            "schema": SCHEMA,
-            "version": SCHEMA_VERSION,
-            "encoder": encoder_info,
-            "count": 0,
-            "shards": [],
-            "created": _now(),
-            "updated": _now(),
-            "procrop_version": __version__,
-            "calibration": {},
-        }
+        manifest = {"schema": SCHEMA, "version": SCHEMA_VERSION, "encoder": encoder_info, "count": 0, "shards": [],
+                    "created": _now(), "updated": _now(), "procrop_version": __version__, "calibration": {}}
         atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1) + "\n")
         return manifest
 
@@ -353,6 +349,9 @@ def commit_items(root: str | os.PathLike, encoder_info: dict[str, Any], new: lis
         for k, it in enumerate(fresh):
             it.meta["id"] = start + k
         shard = _write_shard(root, fresh)
+        stamps, npz = Stamps(root), root / f"{shard['name']}.npz"
+        stamps.record(npz, npz.stat(), shard["sha256"])  # just hashed in memory: the next open need not
+        stamps.save()
         manifest["shards"].append(shard)
         manifest["count"] = start + len(fresh)
         manifest["updated"] = _now()
@@ -385,6 +384,8 @@ def _write_shard(root: Path, items: list[NewItem]) -> dict[str, Any]:
         "count": len(items),
         "sha256": hashlib.sha256(npz).hexdigest(),
         "meta_sha256": hashlib.sha256(meta).hexdigest(),
+        "bytes": len(npz),
+        "meta_bytes": len(meta),
     }
 
 
@@ -423,27 +424,20 @@ def known_hashes(root: str | os.PathLike) -> set[str]:
     return _known_hashes(root, read_manifest(root))
 
 
-def set_calibration(root: str | os.PathLike, calibration: dict[str, float]) -> None:
-    """Store similarity statistics used by the retrieval term (under the lock)."""
+def _set_manifest(root: str | os.PathLike, key: str, value: Any) -> None:
+    """Set one manifest field (under the lock, re-reading the manifest first)."""
     root = Path(root)
     with locked(root):
         manifest = read_manifest(root)
-        manifest["calibration"] = calibration
+        manifest[key] = value
         atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+
+
+def set_calibration(root: str | os.PathLike, calibration: dict[str, float]) -> None:
+    """Store similarity statistics used by the retrieval term (under the lock)."""
+    _set_manifest(root, "calibration", calibration)
 
 
 def set_index_kind(root: str | os.PathLike, kind: str) -> None:
     """Record the search index the database is meant to be searched with (under the lock)."""
-    root = Path(root)
-    with locked(root):
-        manifest = read_manifest(root)
-        manifest["index"] = kind
-        atomic_write_text(root / "manifest.json", json.dumps(manifest, indent=1) + "\n")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    _set_manifest(root, "index", kind)

@@ -73,7 +73,7 @@ def retrieve_refs(c5: np.ndarray, photos: list[str], db_path: str | None, k: int
     db = ReferenceDB.open(db_path, expect_encoder="mobilenet")
     sources = np.array([it.get("source", "") for it in db.items])
     queries = np.stack([search_vector(m) for m in c5.astype(np.float32).transpose(0, 2, 3, 1)])
-    sims = queries @ db.vectors.T
+    sims = db.similarities(queries)  # streamed: a database over LAZY_LIMIT leaves its vectors on disk
     sims[sources[None, :] == np.asarray(photos)[:, None]] = -np.inf
     top = np.argsort(-sims, axis=1)[:, :k]
     refs = np.zeros((n, k, *db.tokens.shape[1:]), np.float16)
