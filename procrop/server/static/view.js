@@ -4,10 +4,15 @@
 const TERM_HELP = {
   content: "keeps the photo's salient content", focus: "interest denser than in the full frame",
   placement: "main subject on a thirds or golden point", balance: "visual weight centred",
-  boundary: "edges cut no detected subject and run through calm areas", headroom: "room above the top face",
+  // procrop/scoring/composition.py (_boundary): saliency and edge energy in thin strips along the crop's
+  // sides against the inside; a side through a person's body lowers it, a cut face more, eyes to mouth: 0
+  boundary: "little salient or busy detail along the crop's edges; lower where an edge slices a person or a face",
+  headroom: "room above the top face",
   horizon: "horizon on a third", scale: "keeps more of the photo",
   retrieval: "framed like retrieved professional photos", neural: "a trained network's score",
   learned: "the learned scorer: overlap with a professional's frame",
+  preference: "editors' preference model: the other terms and the learned score weighed as editors rank crops",
+  style: "composition like the reference photos' (subject place and size, horizon)",
 };
 
 /** Create an element: h("div", {class: "x", onclick: fn, style: {width: "40%"}}, child, "text"...).
@@ -132,7 +137,15 @@ export function renderBreakdown(photo, crop, actions) {
   ].filter(Boolean));
 }
 
-/** Description, faces, subjects and the photo's retrieved references. */
+/** The result's warnings, worded as in the JSON and the CLI (a ratio that cannot fit, alternatives
+ * dropped, a crop written smaller than asked); nothing when there are none. */
+export function warningList(warnings) {
+  if (!warnings || !warnings.length) return null;
+  return h("ul", { class: "warnings", "aria-label": "Warnings" },
+    warnings.map((w) => h("li", { text: w })));
+}
+
+/** Verdict, warnings, description, faces, subjects and the photo's retrieved references. */
 export function renderComposition(photo, onToggleMarks) {
   const r = photo.result;
   const a = r.analysis || {};
@@ -145,6 +158,7 @@ export function renderComposition(photo, onToggleMarks) {
     h("h3", { text: "Composition" }),
     // the server's wording (procrop/verdict.py), shared with the JSON and the CLI summary
     h("p", { class: r.keep_original ? "verdict keep" : "verdict", text: r.verdict }),
+    warningList(r.warnings),
     h("p", { class: "description", text: r.description }),
     h("label", { class: "marks-toggle" },
       h("input", { type: "checkbox", onchange: (e) => onToggleMarks(e.target.checked) }), " Show faces and subjects"),
