@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -47,7 +48,7 @@ class OneLineErrors(TyperGroup):
     every other error, instead of click's usage block; every option and argument of every
     command shows a readable metavar (:func:`readable_metavars`)."""
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - TyperGroup's signature
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         readable_metavars(self)
 
@@ -82,19 +83,22 @@ _TEXT_METAVARS = {"--ray": "ADDRESS", "--set": "KEY=VALUE", "--json": "PATH", "-
 class _NamedArgument(TyperArgument):
     """An argument shown by its metavar alone (``INPUTS...``), without typer's raw type beside it."""
 
-    def display_type_rich(self, ctx):  # noqa: ANN001, ANN201 - typer's signature
+    def display_type_rich(self, ctx: Any) -> str | None:
         return None
 
 
-def readable_metavars(command, help_names: list[str] | None = None) -> None:  # noqa: ANN001 - a click command
+def readable_metavars(command: Any, help_names: list[str] | None = None) -> None:
     """Give every parameter of ``command`` and its subcommands that declares no metavar one a person
     reads, in place of typer's raw types (``<list[str]>``, ``<bool>``, ``<int range>``): none for a
     flag (``--help`` too), ``N`` for a whole number, ``NUMBER``, ``PATH``, the choices
-    (``train|heldout``), else the option's name (``--db DB``); an argument shows its name alone."""
-    import click
+    (``train|heldout``), else the option's name (``--db DB``); an argument shows its name alone.
 
+    Args:
+        command: a click command or group (as typer builds it); changed in place.
+        help_names: the help option's names (default: the command's context settings', else ``--help``).
+    """
     help_names = help_names or (command.context_settings or {}).get("help_option_names") or ["--help"]
-    ctx = click.Context(command, help_option_names=help_names)
+    ctx = command.context_class(command, help_option_names=help_names)
     shown_help = command.get_help_option(ctx)  # made once and kept by the command: named here
     if shown_help is not None and shown_help.metavar is None:
         shown_help.metavar = ""
@@ -108,7 +112,8 @@ def readable_metavars(command, help_names: list[str] | None = None) -> None:  # 
         readable_metavars(sub, help_names)
 
 
-def _option_metavar(param, shown: str) -> str:  # noqa: ANN001 - a typer option
+def _option_metavar(param: Any, shown: str) -> str:
+    """The metavar of a typer option whose type typer would show as ``<shown>``."""
     kind = shown[5:-1] if shown.startswith("list[") else shown  # a repeatable option: one value's
     long = max(param.opts, key=len)
     if getattr(param, "is_flag", False) or kind == "bool":
