@@ -143,6 +143,7 @@ def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path, mon
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "4 sheets, 4 canvases" in result.output
+    assert f"crop with it: procrop crop PHOTOS --preference-model {out}" in result.output  # how to use it
     model = PreferenceModel.load(out)
     assert model.meta["name"] == "procrop-preference-v1" and model.meta["brief"] == ["judging-v1"]
     again = CliRunner().invoke(app, args)  # the feature caches are reused
