@@ -242,12 +242,16 @@ def _read_shard(
         raise DatabaseError(
             f"{npz_path}: shapes {vshape}/{tsh} do not match the manifest ({n} x {dim}, tokens {tshape})"
         )
-    items = []
-    for lineno, line in enumerate(meta_bytes.decode("utf-8", "replace").splitlines(), 1):
-        try:
-            items.append(json.loads(line))
-        except ValueError as exc:
-            raise DatabaseError(f"{meta_path}:{lineno}: invalid JSON: {exc}") from exc
+    lines = meta_bytes.decode("utf-8", "replace").splitlines()
+    try:  # one parse per shard (a million items: seconds less than one per line)
+        items = json.loads("[" + ",".join(lines) + "]")
+    except ValueError:
+        for lineno, line in enumerate(lines, 1):  # name the line
+            try:
+                json.loads(line)
+            except ValueError as exc:
+                raise DatabaseError(f"{meta_path}:{lineno}: invalid JSON: {exc}") from exc
+        raise DatabaseError(f"{meta_path}: invalid JSON lines") from None
     if len(items) != n:
         raise DatabaseError(f"{meta_path}: {len(items)} items but the manifest says {n}")
     thumbs: list[bytes | None] = [None] * n
