@@ -239,8 +239,8 @@ def index_verify(
 
     with usage_errors():
         manifest = read_manifest(Path(db))
-    with progress_bar(2, quiet, "verifying") as bar:
-        tid = bar.add_task("bytes", total=None)
+    with progress_bar(2, quiet, "verifying shard files") as bar:
+        tid = bar.add_task("files", total=2 * len(manifest["shards"]))
         try:
             hashed = verify_files(db, manifest, lambda done, total: bar.update(tid, completed=done, total=total))
             d = ReferenceDB.open(db, verify="quick")  # shapes and items, with the fresh stamps

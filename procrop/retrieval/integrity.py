@@ -145,7 +145,7 @@ def check_bytes(path: Path, data: bytes, sha256: str, how: str) -> None:
 def verify_files(root: str | os.PathLike, manifest: dict[str, Any],
                  progress: Callable[[int, int], None] | None = None) -> int:
     """Hash every shard file the manifest lists (the full check of ``procrop index verify``) and
-    refresh the stamps; ``progress`` gets ``(bytes hashed, bytes in all)``. Returns the bytes hashed.
+    refresh the stamps; ``progress`` gets ``(files hashed, files)``. Returns the bytes hashed.
 
     Raises:
         DatabaseError: at the first missing, truncated or corrupt file.
@@ -155,21 +155,15 @@ def verify_files(root: str | os.PathLike, manifest: dict[str, Any],
     for s in manifest["shards"]:
         files.append((root / f"{s['name']}.npz", s["sha256"], s.get("bytes")))
         files.append((root / f"{s['name']}.jsonl", s["meta_sha256"], s.get("meta_bytes")))
-    total = 0
-    for p, _, _ in files:
-        try:
-            total += p.stat().st_size
-        except OSError:
-            pass
-    stamps, done = Stamps(root), 0
+    stamps, hashed = Stamps(root), 0
 
-    def step(n: int) -> None:
-        nonlocal done
-        done += n
+    def count(n: int) -> None:
+        nonlocal hashed
+        hashed += n
+
+    for done, (p, sha, size) in enumerate(files, 1):
+        check_file(p, sha, size, "full", stamps if p.suffix == ".npz" else None, count)
         if progress:
-            progress(done, total)
-
-    for p, sha, size in files:
-        check_file(p, sha, size, "full", stamps if p.suffix == ".npz" else None, step)
+            progress(done, len(files))
     stamps.save()
-    return done
+    return hashed
