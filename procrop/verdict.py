@@ -13,7 +13,8 @@ score is whose:
 
 Keeping the photo as it is answers a request only when the uncropped photo has a requested shape:
 ``free``, ``original``, or a ratio (or output size) within 1 % of the photo's own
-(:func:`can_keep`). For other requests (say ``4:5`` of a 3:2 photo) there is no keep-or-crop
+(:func:`can_keep`); when the top crop is the whole frame the verdict says to keep the photo
+rather than compare it with itself. For other requests (say ``4:5`` of a 3:2 photo) there is no keep-or-crop
 choice: ``keep_original`` is false and the verdict only compares, "The uncropped photo is not of the
 ratio asked (4:5): the top crop (score 0.61) is 3% likely to look better than the uncropped
 photo (score 0.79)." :func:`result_verdict` gives both fields of a result.
@@ -89,8 +90,19 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     if not can_keep(asked, width, height):
         return {"keep_original": False,
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked)}
+    if _is_whole(getattr(top, "box", None), width, height):
+        return {"keep_original": True,
+                "verdict": f"Keep the uncropped photo: the best crop is the whole frame (score {top.score:.2f})."}
     return {"keep_original": keep_original(top.confidence),
             "verdict": verdict(top.score, uncropped_score, top.confidence)}
+
+
+def _is_whole(box: Sequence[float] | None, width: int, height: int) -> bool:
+    """Whether ``box`` (x, y, w, h) is the whole photo, to a pixel."""
+    if box is None:
+        return False
+    x, y, w, h = (float(v) for v in box)
+    return x <= 1 and y <= 1 and x + w >= width - 1 and y + h >= height - 1
 
 
 

@@ -88,6 +88,12 @@ def test_a_model_file_that_does_not_fit_is_one_clear_error(tmp_path: Path):
     PreferenceModel(["a", "b"], np.zeros(2), np.ones(2), [[(np.ones((2, 1)), np.zeros(1))]]).save(tmp_path / "o.npz")
     with pytest.raises(UsageError, match="do not match"):
         PreferenceModel.load(tmp_path / "o.npz")
+    from procrop.scoring.terms.preference import DEFAULT_MODEL
+
+    for keep in (100, len(DEFAULT_MODEL.read_bytes()) - 30):  # a model file cut short, at the start or the end
+        (tmp_path / "cut.npz").write_bytes(DEFAULT_MODEL.read_bytes()[:keep])
+        with pytest.raises(UsageError, match="not a preference model"):
+            PreferenceModel.load(tmp_path / "cut.npz")
 
 
 def test_the_cropper_ranks_by_the_preference_model(tmp_path: Path):

@@ -31,13 +31,16 @@ def _kept_result() -> dict:
 
 
 def test_keep_verdict_names_each_score_as_its_own() -> None:
+    from procrop.verdict import verdict
+
+    assert verdict(0.61, 0.79, 0.03) == ("Keep the uncropped photo: the top crop (score 0.61) is only 3% likely "
+                                         "to look better than the uncropped photo (score 0.79).")
     d = _kept_result()
-    top, uncropped, conf = d["crops"][0]["score"], d["uncropped_score"], d["confidence"]
+    top, conf = d["crops"][0]["score"], d["confidence"]
     assert d["keep_original"] is True
-    assert d["verdict"] == (f"Keep the uncropped photo: the top crop (score {top:.2f}) is only "
-                            f"{round(100 * conf)}% likely to look better than the uncropped photo "
-                            f"(score {uncropped:.2f}).")
     assert d["crops"][0]["versus_original"] == f"{round(100 * conf)}% likely to look better than the uncropped photo"
+    # the top crop is the whole frame: no comparison of the photo with itself ("50% likely to look better")
+    assert d["verdict"] == f"Keep the uncropped photo: the best crop is the whole frame (score {top:.2f})."
 
 
 def test_crop_verdict_and_wording_functions() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -107,7 +108,7 @@ class PreferenceModel:
                             0 if rest[0] == "w" else 1] = z[key].astype(np.float64)
                 layers = [[tuple(members[m][k]) for k in sorted(members[m])] for m in sorted(members)]
                 model = cls(names, z["mean"], z["std"], layers, json.loads(str(z["meta"])))
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise UsageError(f"{path}: not a preference model file ({e})") from None
         if tuple(names) != FEATURE_NAMES:
             raise UsageError(f"{path}: the model's features do not match this procrop version's "
