@@ -199,8 +199,11 @@ def report(res: dict[str, Any], meta: dict[str, Any], truth: np.ndarray, k: int)
         f"{meta['verify_s']:.0f} s), loaded the stored index "
         f"({res['index_load_s']:.1f} s) and answered {len(res['runs']) * meta['queries']:,} queries: resident "
         f"**{mem['VmRSS'] / gib:.2f} GiB** (peak {mem['VmHWM'] / gib:.2f} GiB; anonymous {mem['RssAnon'] / gib:.2f}, "
-        f"file-backed {mem['RssFile'] / gib:.2f}); target <= 4 GB. Building the index: {meta['build']['seconds']:.0f} s, "
-        f"peak {meta['build']['peak_kib'] / gib:.2f} GiB.", "",
+        f"file-backed {mem['RssFile'] / gib:.2f}); target <= 4 GB. "
+        + ("The index was stored by an earlier run (not rebuilt; this run loaded it: "
+           if meta["build"].get("reused") else "Building the index: ")
+        + f"{meta['build']['seconds']:.0f} s, peak {meta['build']['peak_kib'] / gib:.2f} GiB"
+        + (")." if meta["build"].get("reused") else "."), "",
         f"**Queries**: {meta['queries']} generated queries (not in the database), one at a time; time = search + "
         f"reading the top-{k} references' tokens; the first 5 of each run not timed. A photo is searched twice by "
         "the retriever (the photo and its mirror image). Recall@10: share of the exact top-10 (by streaming every "
@@ -253,7 +256,8 @@ def main() -> None:
     if manifest["count"] != args.n:
         raise SystemExit(f"{db}: holds {manifest['count']} references, not --n {args.n}; use another --work")
     print("2. compressed index", flush=True)
-    build = build_in_child(db)
+    reused = any(db.glob("index-compressed-*.faiss"))  # stored by an earlier run: loaded, not built
+    build = {**build_in_child(db), "reused": reused}
     queries, _ = gen.vectors(args.queries, seed=7)
     np.save(args.work / "queries.npy", queries)
     print("3. exact ground truth", flush=True)
