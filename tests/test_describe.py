@@ -56,8 +56,11 @@ def test_a_face_filling_the_frame_is_a_close_up_portrait() -> None:
 
 
 def test_a_large_face_of_a_detected_person_is_a_portrait_but_not_on_a_carving() -> None:
-    big = face(80, 10, 40, 40)  # 8 % of the frame
+    big = face(75, 10, 50, 40)  # 10 % of the frame: head and shoulders
     assert "A close-up portrait: one large face" in describe(analysis(people=[person(40, 0, 120, 100)], faces=[big]))
+    # a half-length portrait (a face of 6 %) is a portrait, not a close-up
+    text = describe(analysis(people=[person(40, 0, 120, 100)], faces=[face(85, 10, 30, 40)]))
+    assert "A portrait: one face on the upper thirds line." in text and "close-up" not in text
     # the same face on a totem pole the detector is unsure is a person: a face, no portrait
     text = describe(analysis(people=[person(40, 0, 120, 100, score=0.54)], faces=[big]))
     assert "portrait" not in text and "face on the upper thirds line" in text
@@ -66,10 +69,18 @@ def test_a_large_face_of_a_detected_person_is_a_portrait_but_not_on_a_carving() 
     assert "portrait" not in text and "face" in text
 
 
-def test_two_large_faces_are_a_portrait_of_two_people() -> None:
-    a = analysis(people=[person(0, 0, 100, 100), person(100, 0, 100, 100)],
-                 faces=[face(20, 10, 40, 40), face(130, 10, 40, 40)])
-    assert "A close-up portrait of two people: their faces spread across the frame" in describe(a)
+def test_large_faces_of_detected_people_are_a_portrait_of_them_but_lanterns_are_not_people() -> None:
+    two = analysis(people=[person(0, 0, 100, 100), person(100, 0, 100, 100)],
+                   faces=[face(20, 10, 50, 40), face(130, 10, 50, 40)])
+    assert "A close-up portrait of two people: their faces spread across the frame" in describe(two)
+    smaller = analysis(people=[person(0, 0, 100, 100), person(100, 0, 100, 100)],
+                       faces=[face(20, 10, 30, 40), face(130, 10, 30, 40)])
+    assert "A portrait of two people: their faces spread across the frame" in describe(smaller)
+    # one man before a wall of lanterns, two of which the face detector took for faces
+    lanterns = analysis(people=[person(120, 0, 60, 100)],
+                        faces=[face(130, 10, 30, 40), face(10, 10, 25, 25), face(60, 50, 25, 25)])
+    text = describe(lanterns)
+    assert "portrait" not in text and "Three faces, spread across the frame" in text
 
 
 def test_a_part_of_a_person_is_never_the_main_subject() -> None:

@@ -226,9 +226,11 @@ def _detected_sentences(a: CompositionAnalysis) -> list[str]:
     return [f"{listed[0].upper()}{listed[1:]}, {where} (about {round(100 * share)}% of the frame)."]
 
 
-#: A face at least this share of the frame (YuNet's box: brow to chin) makes a portrait, and at
-#: least :data:`FILLS_FRAME` a close-up portrait, the face filling the frame.
-PORTRAIT = 0.06
+#: A face of a detected person at least this share of the frame (YuNet's box: brow to chin) makes
+#: a portrait, at least :data:`CLOSE_UP` a close-up portrait (head and shoulders), and at least
+#: :data:`FILLS_FRAME` (whoever it belongs to) a close-up portrait with the face filling the frame.
+PORTRAIT = 0.05
+CLOSE_UP = 0.09
 FILLS_FRAME = 0.2
 
 
@@ -251,19 +253,20 @@ def _face_sentences(a: CompositionAnalysis) -> list[str]:
     v = (big.box[1] + big.box[3] / 2) / a.height
     share = (big.box[2] * big.box[3]) / (a.width * a.height)
     profile = " in profile" if big.kind == "profile" else ""
-    portrait = (share >= FILLS_FRAME or share >= PORTRAIT and _in_person(a, big))
     if len(faces) == 1:
         where = third_words(u, v) or position_words(u, v)
-        if portrait and share >= FILLS_FRAME:
+        if share >= FILLS_FRAME:
             return [f"A close-up portrait: the face{profile} fills the frame, {where}."]
-        if portrait:
-            return [f"A close-up portrait: one large face{profile} {where}."]
+        if share >= PORTRAIT and _in_person(a, big):
+            kind = "A close-up portrait: one large" if share >= CLOSE_UP else "A portrait: one"
+            return [f"{kind} face{profile} {where}."]
         return [f"One {_size_words(share * 4)} face{profile} {where}."]
     us = [(f.box[0] + f.box[2] / 2) / a.width for f in faces]
     spread = "spread across the frame" if max(us) - min(us) > 0.4 else position_words(float(np.mean(us)), v)
     n = _NUMBERS[len(faces)] if len(faces) < len(_NUMBERS) else str(len(faces))
-    if portrait:
-        return [f"A close-up portrait of {n} people: their faces {spread}; the largest {position_words(u, v)}."]
+    if share >= PORTRAIT and all(_in_person(a, f) for f in faces):  # not lanterns read as faces
+        kind = "A close-up portrait" if share >= CLOSE_UP else "A portrait"
+        return [f"{kind} of {n} people: their faces {spread}; the largest {position_words(u, v)}."]
     return [f"{n[0].upper()}{n[1:]} faces, {spread}; the largest {position_words(u, v)}."]
 
 
