@@ -188,3 +188,14 @@ def test_index_info_names_the_search_index(sharded_copy: Path, tmp_path: Path) -
     stored = next(sharded_copy.glob("index-compressed-*.faiss")).stat().st_size
     assert info["stored"] == stored == info["memory"] and not info["memory_estimated"]
     assert os.path.exists(sharded_copy / integrity.STAMPS)
+
+
+def test_a_bad_item_line_is_named(sharded_copy: Path) -> None:
+    meta = sorted(sharded_copy.glob("shard-*.jsonl"))[1]
+    lines = meta.read_text().splitlines()
+    lines[7] = lines[7][:-3]  # cut short
+    meta.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatabaseError, match=rf"{meta.name}: checksum mismatch"):
+        ReferenceDB.open(sharded_copy)
+    with pytest.raises(DatabaseError, match=rf"{meta.name}:8: invalid JSON"):
+        ReferenceDB.open(sharded_copy, verify=False)
