@@ -73,6 +73,11 @@ CASES: dict[str, dict[str, tuple[list[str], str] | None]] = {
         "wrong": ([W], "wrongdb"),
         "option": ([W, "--bogus"], "--bogus"),
     },
+    "index verify": {
+        "missing": ([MD], "missing_dir"),
+        "wrong": ([W], "wrongdb"),
+        "option": ([W, "--bogus"], "--bogus"),
+    },
     "index query": {
         "missing": ([MD, P], "missing_dir"),
         "wrong": ([W, P], "wrongdb"),
