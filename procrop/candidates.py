@@ -2,8 +2,10 @@
 
 Fixed ratios get a grid of exact-ratio boxes over scales (down to ``min_area`` of the largest box)
 and positions; ``free`` gets boxes of independent sizes within an aspect range. Anchored
-candidates add boxes placed around faces and the main subject. Boxes are ``(x, y, w, h)`` integer
-pixels of the oriented original (see :mod:`procrop.geometry`).
+candidates add boxes placed around faces and the main subject, and region candidates boxes that
+keep each salient region of the salient-object head (and each group of them) whole with a
+margin. Boxes are ``(x, y, w, h)`` integer pixels of the oriented original (see
+:mod:`procrop.geometry`).
 """
 
 from __future__ import annotations
@@ -201,7 +203,8 @@ def _free_sizes(width: int, height: int, config: CandidateConfig) -> list[tuple[
 def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: CandidateConfig) -> np.ndarray:
     """All candidate boxes ``(N, 4)`` of one ratio for a photo: the grid, crops anchored on its
     faces (each, and all together), its two main salient subjects and its three most important
-    people, animals or objects, and the largest box of the ratio."""
+    people, animals or objects, the largest box of the ratio, and (fixed ratios) crops that keep
+    each salient region whole (:func:`region_candidates`)."""
     W, H = analysis.width, analysis.height
     boxes = [generate_candidates(W, H, ratio, config)]
     anchors = [f.box for f in analysis.faces]
@@ -219,7 +222,118 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
         boxes.append(anchored_candidates(W, H, ratio, anchors, config))
     if resolved.value is not None:
         boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
+        boxes.append(region_candidates(analysis, resolved.value, config, np.concatenate(boxes, axis=0)))
     return unique_boxes(np.concatenate(boxes, axis=0))
+
+
+#: Salient regions with less of the photo's saliency than this get no crops of their own (and are
+#: not protected: :data:`procrop.scoring.protection.MIN_MASS` is this value).
+SALIENT_MIN_MASS = 0.04
+#: Two salient regions form a group when their boxes are this close (share of the photo's long side)
+#: and the lighter has at least :data:`GROUP_WEIGHT` of the heavier's saliency.
+GROUP_GAP, GROUP_WEIGHT = 0.08, 0.3
+#: Room left around a salient region by the crops made to keep it whole: this share of its longer
+#: side, and at least one cell of the saliency map.
+REGION_MARGIN = 0.04
+#: Regions (most salient first) that get crops of their own.
+MAX_REGION_ANCHORS = 4
+#: A region (or group) whose box this many of the other candidates already hold gets no crops of
+#: its own: every candidate costs scoring time.
+ENOUGH_WHOLE = 3
+
+
+def protected_regions(analysis: CompositionAnalysis) -> list[int]:
+    """Indices into ``analysis.subjects`` of the salient regions that protection keeps whole and the
+    candidates are made for: those with a mask and at least :data:`SALIENT_MIN_MASS` of the
+    saliency, most salient first."""
+    found = [i for i, s in enumerate(analysis.subjects) if s.mask is not None and s.mass >= SALIENT_MIN_MASS]
+    return sorted(found, key=lambda i: -analysis.subjects[i].mass)
+
+
+def box_gap(a: tuple[float, float, float, float], c: tuple[float, float, float, float]) -> float:
+    """The distance between two ``xywh`` boxes (0 when they overlap)."""
+    dx = max(0.0, max(a[0], c[0]) - min(a[0] + a[2], c[0] + c[2]))
+    dy = max(0.0, max(a[1], c[1]) - min(a[1] + a[3], c[1] + c[3]))
+    return float(math.hypot(dx, dy))
+
+
+def grouped(a_mass: float, a_box: tuple[float, float, float, float], c_mass: float,
+            c_box: tuple[float, float, float, float], width: int, height: int) -> bool:
+    """Whether two salient regions form a group (:data:`GROUP_GAP`, :data:`GROUP_WEIGHT`)."""
+    return (min(a_mass, c_mass) >= GROUP_WEIGHT * max(a_mass, c_mass)
+            and box_gap(a_box, c_box) <= GROUP_GAP * max(width, height))
+
+
+def region_candidates(analysis: CompositionAnalysis, ratio: float, config: CandidateConfig,
+                      existing: np.ndarray | None = None) -> np.ndarray:
+    """Crops ``(M, 4)`` of ``ratio`` that keep a salient region whole with a margin
+    (:data:`REGION_MARGIN`): for each of the :data:`MAX_REGION_ANCHORS` most salient regions
+    (:func:`protected_regions`) and each group of them (:func:`grouped`, and all of them together),
+    the smallest box of the ratio around it (never below ``config.min_area`` of the largest) and two
+    larger ones, each with the region at the centre and against either margin. A region too long
+    for the ratio gets the largest box placed where it keeps most of its mask. A region or group
+    whose box :data:`ENOUGH_WHOLE` of the ``existing`` candidates ``(N, 4)`` hold gets none."""
+    W, H = analysis.width, analysis.height
+    chosen = protected_regions(analysis)[:MAX_REGION_ANCHORS]
+    if not chosen:
+        return np.zeros((0, 4), np.int64)
+    subjects = [analysis.subjects[i] for i in chosen]
+    masks = [s.mask for s in subjects]
+    targets = [(s.box, m) for s, m in zip(subjects, masks)]
+    for i in range(len(subjects)):
+        for j in range(i + 1, len(subjects)):
+            a, c = subjects[i], subjects[j]
+            if grouped(a.mass, a.box, c.mass, c.box, W, H):
+                targets.append((_union([a.box, c.box]), masks[i] | masks[j]))  # type: ignore[operator]
+    if len(subjects) > 2:
+        targets.append((_union([s.box for s in subjects]), np.logical_or.reduce(masks)))
+    if existing is not None and len(existing):
+        e = np.asarray(existing, dtype=np.float64).reshape(-1, 4)
+        t = np.asarray([box for box, _ in targets], dtype=np.float64)
+        holds = ((e[None, :, 0] <= t[:, None, 0]) & (e[None, :, 1] <= t[:, None, 1])
+                 & (e[None, :, 0] + e[None, :, 2] >= t[:, None, 0] + t[:, None, 2])
+                 & (e[None, :, 1] + e[None, :, 3] >= t[:, None, 1] + t[:, None, 3]))
+        targets = [tg for tg, n in zip(targets, holds.sum(axis=1)) if n < ENOUGH_WHOLE]
+    lw, lh = largest_size(W, H, ratio)
+    smallest = candidate_sizes(W, H, ratio, config)[-1]
+    out = []
+    for box, mask in targets:
+        mh, mw = mask.shape
+        m = max(REGION_MARGIN * max(box[2], box[3]), W / mw, H / mh)
+        x0, y0 = max(0.0, box[0] - m), max(0.0, box[1] - m)
+        x1, y1 = min(float(W), box[0] + box[2] + m), min(float(H), box[1] + box[3] + m)
+        ew, eh = x1 - x0, y1 - y0
+        if ew <= lw and eh <= lh:
+            short = max(min(ew, ew / ratio), min(eh, eh * ratio), min(smallest))
+            sizes = {(lw, lh) if short * k >= min(lw, lh)
+                     else size_for_short_side(int(math.ceil(short * k)), ratio) for k in (1.0, 1.25, 1.6)}
+        else:
+            sizes = {(lw, lh)}
+        for cw, ch in sizes:
+            cw, ch = (lw, lh) if cw > lw or ch > lh else (cw, ch)
+            xs = _spans(x0, x1, cw, W, mask.sum(0), W / mw)
+            ys = _spans(y0, y1, ch, H, mask.sum(1), H / mh)
+            out += [(x, y, cw, ch) for x in xs for y in ys]
+    return unique_boxes(np.asarray(out, dtype=np.int64).reshape(-1, 4))
+
+
+def _spans(lo: float, hi: float, size: int, side: int, profile: np.ndarray, cell: float) -> list[int]:
+    """Offsets along one side for a crop of ``size`` that holds ``[lo, hi]``: at both ends of the
+    range that does and in its middle; when ``size`` is too short, the one offset whose window
+    holds most of ``profile`` (the mask's cells summed across, ``cell`` pixels each)."""
+    if hi - lo <= size:
+        a, b = max(0.0, hi - size), min(lo, float(side - size))
+        return sorted({int(round(v)) for v in (a, (a + b) / 2, b)})
+    n = max(1, min(len(profile), int(size / cell)))
+    sums = np.convolve(profile.astype(np.float64), np.ones(n), "valid")
+    start = (int(np.argmax(sums)) + n / 2) * cell - size / 2
+    return [int(round(min(max(start, 0.0), side - size)))]
+
+
+def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    return (x0, y0, x1 - x0, y1 - y0)
 
 
 def _eye_anchors(analysis: CompositionAnalysis, largest: tuple[int, int]) -> list[tuple[float, float, float, float]]:

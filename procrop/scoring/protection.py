@@ -12,8 +12,9 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    it out entirely stay, so a crop of a narrow ratio may frame one of two people;
 2. **keep the eyes**: when no allowed crop keeps a face whole (a portrait at 16:9), crops that
    leave an eye out, or put the eye line outside the upper part of the frame (:data:`EYE_LINE`),
-   are dropped, and then, when some crop keeps it too, those that cut the mouth: forehead and
-   chin are cut, never the eyes (a face other than the largest may be left out altogether);
+   are dropped, and then, when some crop keeps it too, those that cut the mouth, and then those
+   that cut its lower lip (:data:`LOWER_LIP`): forehead and chin are cut, never the eyes (a face
+   other than the largest may be left out altogether);
 3. **cut it cleanly**: when no allowed crop can keep it whole, crops whose edges run through the
    wrong place are dropped: for a person, a horizontal edge through the head or neck, the knees or
    the ankles (joint bands from body keypoints when a pose estimator ran, else from the box's
@@ -27,6 +28,12 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    cyclists, a boat and its reflection) that some allowed crop keeps whole together are not split
    by a crop that keeps one and leaves the other out.
 
+Rules 0-3 for animals and objects read a detector's box, which is often far larger than the thing
+(a kite's string, three overlapping motorcycles); when they would drop every crop that keeps a
+salient object whole, the set without them (and with only a face as the main subject) is used
+instead (:func:`allowed_crops`). The candidates include crops that keep each salient object, and
+each group, whole (:func:`procrop.candidates.region_candidates`).
+
 A salient object pressed against a crop edge is not a rule here: as a hard filter it dropped the
 photographer's own frame whenever the subject touched the frame (:func:`edge_pressure` measures it
 for scorers that want it as a soft penalty).
@@ -36,6 +43,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..candidates import GROUP_GAP, GROUP_WEIGHT  # noqa: F401 (re-exported: the rules' constants)
+from ..candidates import grouped, protected_regions
+from ..candidates import SALIENT_MIN_MASS as MIN_MASS
 from ..perception.analysis import CompositionAnalysis
 from ..perception.detectors import Detection
 
@@ -55,11 +65,10 @@ EYE_LINE = (0.18, 0.5)
 
 #: Shares of a salient object's mask inside a crop that count as "kept whole" and "left out".
 MASK_KEPT, MASK_OUT = 0.95, 0.05
-#: Salient objects with less of the photo's saliency than this are not protected.
-MIN_MASS = 0.04
-#: Two salient objects form a group when their boxes are this close (share of the photo's long
-#: side) and the lighter has at least :data:`GROUP_WEIGHT` of the heavier's saliency.
-GROUP_GAP, GROUP_WEIGHT = 0.08, 0.3
+# Salient objects with less of the photo's saliency than MIN_MASS are not protected; two form a
+# group by GROUP_GAP and GROUP_WEIGHT (all three from procrop.candidates, which makes crops for them).
+#: Room kept below the corners of the mouth (share of the face's height): the lower lip.
+LOWER_LIP = 0.12
 #: Width of the band along a crop edge (share of the crop's side) that :func:`edge_pressure` reads.
 EDGE_BAND = 0.03
 
@@ -94,15 +103,46 @@ def cuts(inside: np.ndarray) -> np.ndarray:
 def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside: np.ndarray) -> np.ndarray:
     """``(N,)`` bool: the candidates that cut nothing they could avoid cutting (rules above).
 
+    The rules run twice when the photo has salient objects: in full, and with the rules for
+    animals and objects (their boxes) left to the masks, which know their extent, and with only a
+    face as the main subject of rule 0 (a person is kept whole or left out, never cut). The second
+    set wins when it keeps more of the saliency safe (whole or left out by every crop,
+    :func:`_safe_mass`): an object's box or a small main person must not drop every crop that keeps
+    a salient object whole. Faces and people are cut by neither, so no crop gets through a face
+    that way.
+
     Args:
         boxes: ``(N, 4)`` candidates, ``xywh`` original pixels.
         analysis: the photo's analysis.
         face_inside: ``(F, N)`` share of each face inside each candidate (from scoring).
     """
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    chosen = protected_regions(analysis)
+    full = _protect_masks(b, analysis, _box_rules(b, analysis, face_inside, objects=True), chosen)
+    if not chosen:
+        return full
+    lean = _protect_masks(b, analysis, _box_rules(b, analysis, face_inside, objects=False), chosen)
+    if _safe_mass(b, analysis, lean, chosen) > _safe_mass(b, analysis, full, chosen) + 1e-9:
+        return lean
+    return full
+
+
+def _safe_mass(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.ndarray, chosen: list[int]) -> float:
+    """The saliency of the protected objects that some ``allowed`` crop keeps whole and none cuts."""
+    masks = np.stack([analysis.subjects[i].mask for i in chosen])
+    inside = mask_inside_fractions(b[allowed], masks, analysis.width, analysis.height)
+    safe = (inside >= MASK_KEPT).any(axis=1) & ~((inside > MASK_OUT) & (inside < MASK_KEPT)).any(axis=1)
+    return float(sum(analysis.subjects[i].mass for i, ok in zip(chosen, safe) if ok))
+
+
+def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.ndarray,
+               objects: bool) -> np.ndarray:
+    """Rules 0-3 of the module docstring (``objects=False``: for faces and people only)."""
     allowed = np.ones(len(b), dtype=bool)
+    keep = [s for s in analysis.subjects_to_keep if objects or s.kind == "person"]
     main = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
-    main = main or (analysis.subjects_to_keep[0] if analysis.subjects_to_keep else None)
+    if objects:  # else the first subject to keep; in the lean pass only a face is the main subject
+        main = main or (keep[0] if keep else None)
     if main is not None:
         whole = inside_fractions(b, [main.box])[0] >= KEPT
         if whole.any():
@@ -113,12 +153,13 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
         if not (inside[allowed] >= KEPT).any():
             # the largest face must keep its eyes in; another may also be left out altogether
             face = analysis.faces[fi]
-            for bad in (~_eyes_kept(b, face), ~_mouth_kept(b, face)):  # eyes first, then the mouth too
+            # eyes first, then the mouth too, then its lower lip
+            for bad in (~_eyes_kept(b, face), ~_mouth_kept(b, face, 0.05), ~_mouth_kept(b, face, LOWER_LIP)):
                 if rank > 0:
                     bad &= inside > LEFT_OUT
                 if (allowed & ~bad).any():
                     allowed &= ~bad
-    for subject in analysis.subjects_to_keep:
+    for subject in keep:
         inside = inside_fractions(b, [subject.box])[0]
         if (inside[allowed] >= KEPT).any():
             allowed = _keep_whole(allowed, inside)
@@ -127,7 +168,7 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
             for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
                 if (allowed & ~bad).any():
                     allowed &= ~bad
-    return _protect_masks(b, analysis, allowed)
+    return allowed
 
 
 def mask_inside_fractions(boxes: np.ndarray, masks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -157,14 +198,14 @@ def mask_inside_fractions(boxes: np.ndarray, masks: np.ndarray, width: int, heig
 
 def salient_objects(analysis: CompositionAnalysis) -> list[int]:
     """Indices into ``analysis.subjects`` of the salient objects protected: those with a mask and
-    at least :data:`MIN_MASS` of the saliency, most salient first."""
-    found = [i for i, s in enumerate(analysis.subjects) if s.mask is not None and s.mass >= MIN_MASS]
-    return sorted(found, key=lambda i: -analysis.subjects[i].mass)
+    at least :data:`MIN_MASS` of the saliency, most salient first
+    (:func:`procrop.candidates.protected_regions`)."""
+    return protected_regions(analysis)
 
 
-def _protect_masks(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.ndarray) -> np.ndarray:
-    """Rules 4 and 5 of the module docstring."""
-    chosen = salient_objects(analysis)
+def _protect_masks(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.ndarray,
+                   chosen: list[int]) -> np.ndarray:
+    """Rules 4 and 5 of the module docstring, for the salient objects ``chosen``."""
     if not chosen:
         return allowed
     W, H = analysis.width, analysis.height
@@ -175,23 +216,15 @@ def _protect_masks(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.nda
             allowed &= ~((row > MASK_OUT) & (row < MASK_KEPT))
     whole, out = inside >= MASK_KEPT, inside <= MASK_OUT
     subjects = [analysis.subjects[i] for i in chosen]
-    gap = GROUP_GAP * max(W, H)
     for i in range(len(chosen)):  # 5. groups
         for j in range(i + 1, len(chosen)):
             a, c = subjects[i], subjects[j]
-            if min(a.mass, c.mass) < GROUP_WEIGHT * max(a.mass, c.mass) or _box_gap(a.box, c.box) > gap:
+            if not grouped(a.mass, a.box, c.mass, c.box, W, H):
                 continue
             split = (whole[i] & out[j]) | (whole[j] & out[i])
             if (allowed & whole[i] & whole[j]).any() and (allowed & ~split).any():
                 allowed &= ~split
     return allowed
-
-
-def _box_gap(a: tuple[float, float, float, float], c: tuple[float, float, float, float]) -> float:
-    """The distance between two boxes (0 when they overlap)."""
-    dx = max(0.0, max(a[0], c[0]) - min(a[0] + a[2], c[0] + c[2]))
-    dy = max(0.0, max(a[1], c[1]) - min(a[1] + a[3], c[1] + c[3]))
-    return float(np.hypot(dx, dy))
 
 
 def edge_pressure(boxes: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.ndarray:
@@ -228,15 +261,16 @@ def _eyes_kept(b: np.ndarray, face: Detection) -> np.ndarray:
     return inside & (line >= EYE_LINE[0]) & (line <= EYE_LINE[1])
 
 
-def _mouth_kept(b: np.ndarray, face: Detection) -> np.ndarray:
-    """Crops with both corners of the mouth inside, with a margin (all crops when the face has no
-    mouth landmarks)."""
+def _mouth_kept(b: np.ndarray, face: Detection, below: float) -> np.ndarray:
+    """Crops with both corners of the mouth inside, with a margin, and ``below`` of the face's
+    height below them (:data:`LOWER_LIP`: the lower lip; all crops when the face has no mouth
+    landmarks)."""
     corners = [p for p in (face.point("mouth_right"), face.point("mouth_left")) if p is not None]
     if len(corners) < 2:
         return np.ones(len(b), dtype=bool)
     m = 0.05 * face.box[3]
     x0, x1 = min(c[0] for c in corners), max(c[0] for c in corners)
-    y0, y1 = min(c[1] for c in corners) - m, max(c[1] for c in corners) + m
+    y0, y1 = min(c[1] for c in corners) - m, max(c[1] for c in corners) + below * face.box[3]
     return (b[:, 0] <= x0) & (b[:, 0] + b[:, 2] >= x1) & (b[:, 1] <= y0) & (b[:, 1] + b[:, 3] >= y1)
 
 

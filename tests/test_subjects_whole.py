@@ -1,0 +1,118 @@
+"""Subjects whole: candidates that keep every salient region (and group) whole, and protection that
+does not let a box rule drop every such crop (issue 18).
+
+Synthetic analyses on a 200 x 100 photo whose saliency map is 20 x 10 cells of 10 px.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from procrop.candidates import CandidateConfig, photo_candidates, region_candidates
+from procrop.geometry import largest_size, parse_ratio
+from procrop.perception.analysis import ColourStats, CompositionAnalysis, Region
+from procrop.perception.detectors import Detection
+from procrop.scoring.protection import (MASK_KEPT, MASK_OUT, allowed_crops, inside_fractions,
+                                        mask_inside_fractions)
+
+W, H = 200, 100
+CONFIG = CandidateConfig()
+
+
+def region(x0: int, y0: int, x1: int, y1: int, mass: float = 0.5, label: str = "") -> Region:
+    """A salient region covering map cells ``[y0:y1, x0:x1]``."""
+    m = np.zeros((10, 20), bool)
+    m[y0:y1, x0:x1] = True
+    box = (x0 * 10.0, y0 * 10.0, (x1 - x0) * 10.0, (y1 - y0) * 10.0)
+    return Region(box, (box[0] + box[2] / 2, box[1] + box[3] / 2), mass, "salient", "orange", label, m)
+
+
+def analysis(subjects: list[Region], people: list[Detection] | None = None,
+             objects: list[Detection] | None = None,
+             faces: list[Detection] | None = None) -> CompositionAnalysis:
+    sal = np.zeros((10, 20), np.float32)
+    for s in subjects:
+        sal[s.mask] = 1.0
+    colour = ColourStats(0.5, 0.5, 0.5, 0.5, 0.0, ("grey",))
+    return CompositionAnalysis(W, H, sal, np.zeros_like(sal), faces or [], people or [], subjects, [], None,
+                               None, colour, (0.5, 0.5), objects=objects or [], saliency_source="head")
+
+
+def test_each_region_gets_exact_ratio_crops_that_hold_it_with_a_margin() -> None:
+    r = region(14, 3, 17, 6, 0.3)  # x 140..170, y 30..60
+    a = analysis([region(2, 1, 6, 9, 0.6), r])
+    for label in ("1:1", "4:5", "16:9", "9:16"):
+        value = parse_ratio(label).resolve(W, H).value
+        boxes = region_candidates(a, value, CONFIG)
+        assert len(boxes)
+        assert (boxes[:, 0] >= 0).all() and (boxes[:, 1] >= 0).all()
+        assert (boxes[:, 0] + boxes[:, 2] <= W).all() and (boxes[:, 1] + boxes[:, 3] <= H).all()
+        assert (np.abs(boxes[:, 2] - boxes[:, 3] * value) <= 0.5 * max(1.0, value) + 1e-9).all()
+        holds = ((boxes[:, 0] <= 140 - 10) & (boxes[:, 0] + boxes[:, 2] >= 170 + 10)
+                 & (boxes[:, 1] <= 30 - 10) & (boxes[:, 1] + boxes[:, 3] >= 60 + 10))
+        assert holds.any(), label  # one cell of room all round
+        full = photo_candidates(a, parse_ratio(label), CONFIG)
+        assert (mask_inside_fractions(full, r.mask[None], W, H)[0] >= MASK_KEPT).any()
+
+
+def test_a_group_that_fits_gets_crops_holding_it_together() -> None:
+    a = analysis([region(4, 2, 7, 8, 0.4), region(8, 2, 11, 8, 0.35)])  # two cyclists, 10 px apart
+    boxes = region_candidates(a, 1.0, CONFIG)
+    inside = mask_inside_fractions(boxes, np.stack([s.mask for s in a.subjects]), W, H)
+    assert ((inside[0] >= MASK_KEPT) & (inside[1] >= MASK_KEPT)).any()
+
+
+def test_a_region_too_long_for_the_ratio_gets_the_window_that_holds_most_of_it() -> None:
+    m = region(1, 2, 19, 8, 0.8)  # 180 px wide: no 9:16 box (56 x 100) holds it
+    mask = m.mask.copy()
+    mask[:, 14:19] = True  # most of it on the right
+    heavy = Region(m.box, m.centroid, m.mass, m.kind, m.colour, m.label, mask)
+    boxes = region_candidates(analysis([heavy]), 9 / 16, CONFIG)
+    assert len(boxes) == 1 and tuple(boxes[0, 2:]) == largest_size(W, H, 9 / 16)
+    assert boxes[0, 0] >= 130  # over the heavy part, not centred on the box
+
+
+def test_free_and_light_regions_get_no_crops_of_their_own() -> None:
+    assert len(region_candidates(analysis([region(4, 2, 7, 8, 0.02)]), 1.0, CONFIG)) == 0
+    free = photo_candidates(analysis([region(4, 2, 7, 8, 0.5)]), parse_ratio("free"), CONFIG)
+    assert len(free)
+
+
+def test_an_object_box_does_not_drop_every_crop_that_keeps_a_salient_object_whole() -> None:
+    # the head's mask of the kite is x 40..90; its detection box is far wider (x 10..190), no square
+    # crop holds it, and its cut rules keep only crops whose edges miss its middle half: crops that
+    # cut the mask
+    kite = region(4, 2, 9, 8, 0.7, "kite")
+    a = analysis([kite], objects=[Detection((10.0, 10.0, 180.0, 80.0), 0.9, "object", "kite")])
+    boxes = np.asarray([[0, 0, 100, 100], [50, 0, 100, 100], [100, 0, 100, 100]], float)  # keeps, cuts, out
+    inside = mask_inside_fractions(boxes, kite.mask[None], W, H)[0]
+    assert inside[0] >= MASK_KEPT and MASK_OUT < inside[1] < MASK_KEPT and inside[2] <= MASK_OUT
+    assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [True, False, True]
+
+
+def test_keeping_a_salient_object_whole_never_cuts_a_face() -> None:
+    face = Detection((120.0, 20.0, 30.0, 30.0), 0.95, "face")
+    a = analysis([region(4, 2, 9, 8, 0.6)], objects=[Detection((10.0, 10.0, 180.0, 80.0), 0.9, "object")],
+                 faces=[face])
+    boxes = np.asarray([
+        [0, 0, 100, 100],    # the region whole, the face out
+        [40, 0, 100, 100],   # the region whole, the face cut
+        [60, 0, 100, 100],   # the face whole, the region cut
+        [35, 0, 125, 100],   # both whole
+    ], float)
+    face_inside = inside_fractions(boxes, [face.box])
+    assert allowed_crops(boxes, a, face_inside).tolist() == [False, False, False, True]
+
+
+def test_a_tight_portrait_keeps_the_lower_lip_when_a_crop_can() -> None:
+    points = (("right_eye", 80.0, 40.0, 1.0), ("left_eye", 120.0, 40.0, 1.0), ("nose", 100.0, 55.0, 1.0),
+              ("mouth_right", 85.0, 70.0, 1.0), ("mouth_left", 115.0, 70.0, 1.0))
+    face = Detection((60.0, 10.0, 80.0, 90.0), 0.95, "face", keypoints=points)  # too tall for a 16:9 crop
+    a = analysis([], faces=[face])
+    boxes = np.asarray([
+        [50, 12, 114, 64],   # eyes at 0.44 of the height, the mouth's corners in, the lower lip cut
+        [40, 30, 128, 72],   # eyes at 0.14: too high in the frame
+        [45, 25, 128, 72],   # eyes at 0.21, the lower lip in (the edge 27 px below the corners)
+    ], float)
+    face_inside = inside_fractions(boxes, [face.box])
+    assert allowed_crops(boxes, a, face_inside).tolist() == [False, False, True]
