@@ -1,7 +1,8 @@
 """Frame recovery on held-out photos: how well each cropper finds the photographer's frame in a wider canvas.
 
     python benchmarks/recovery.py [--photos ../shared/data/photos] [--limit N] [--seed 0]
-        [--bundle NAME=DIR ...] [--skip-peers] [--render-only] [--out DIR] [--md FILE]
+        [--bundle NAME=DIR ...] [--preference NAME=FILE ...] [--quick] [--skip-peers] [--render-only]
+        [--out DIR] [--md FILE]
 
 (``sh benchmarks/results.sh [ARGS]`` runs bench_crop.py and cuts.py first, then this with ARGS:
 the whole of ``RESULTS.md`` in one command.)
@@ -29,7 +30,10 @@ decoding timed). procrop's methods (free ratio, top 1, unless said otherwise) ge
   ``classic (no retrieval)``: the same with ``reference_db=None``;
 * ``untrained network``: the learned scorer's network with random weights (torch seed 0, no
   references), exported by this script into a temporary bundle (skipped when torch is missing);
-* ``learned: NAME``: the learned scorer from the bundle folder of each ``--bundle NAME=DIR`` (ablations).
+* ``learned: NAME``: the learned scorer from the bundle folder of each ``--bundle NAME=DIR`` (ablations);
+* ``preference: NAME``: the default cropper with the preference model file of each
+  ``--preference NAME=FILE`` (a ``procrop prefs fit`` candidate; ``--quick`` runs only these rows and
+  the default, for development).
 
 ``centre`` gets no size hint either; smartcrop.py and libvips' attention and entropy smart crops get the
 frame's exact size (the oracle hint of ``procrop eval``'s peers; ``--skip-peers`` drops the four, for
@@ -288,6 +292,14 @@ def bundle_arg(text: str) -> tuple[str, Path]:
     return f"learned: {name}", Path(folder)
 
 
+def preference_arg(text: str) -> tuple[str, Path]:
+    """``NAME=FILE`` of ``--preference``: the row name ``preference: NAME`` and an existing model file."""
+    name, sep, file = text.partition("=")
+    if not sep or not name or not Path(file).is_file():
+        raise argparse.ArgumentTypeError(f"expected NAME=FILE with an existing preference model file, got {text!r}")
+    return f"preference: {name}", Path(file)
+
+
 def measure(args: argparse.Namespace, files: list[str], work: Path
             ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Build the methods (the untrained bundle under ``work``) and run them; the rows and the meta."""
@@ -300,13 +312,22 @@ def measure(args: argparse.Namespace, files: list[str], work: Path
     extra = dict(args.bundle)
     bundles.update(extra)
     methods, models = procrop_methods(bundles)
-    if not args.skip_peers:
+    for name, file in args.preference:
+        from procrop import Cropper
+        from procrop.scoring.terms.preference import PreferenceTerm
+
+        cropper = Cropper(scorer="preference", extra_terms=[PreferenceTerm(file)])
+        methods[name], models[name] = top1(cropper), f"{cropper.model_name} ({file})"
+    if args.quick:
+        keep = {DEFAULT_METHOD, *(n for n, _ in args.preference), *extra}
+        methods = {n: m for n, m in methods.items() if n in keep}
+    elif not args.skip_peers:
         methods.update(peer_methods())
     t0 = time.perf_counter()
     rows = run(args.photos, files, args.seed, methods)
     meta = {"seed": args.seed, "photos": len(files), "canvases": len(rows) // len(methods),
             "seconds": time.perf_counter() - t0, "limit": args.limit, "models": models,
-            "bundles": {k: str(v) for k, v in extra.items()}, "skip_peers": args.skip_peers,
+            "bundles": {k: str(v) for k, v in extra.items()}, "skip_peers": args.skip_peers or args.quick,
             "training_fills": list(TRAINING_FILLS),
             "untrained_note": None if untrained else NO_TORCH}
     return rows, meta
@@ -323,7 +344,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="random seed of the canvases")
     ap.add_argument("--bundle", type=bundle_arg, action="append", default=[], metavar="NAME=DIR",
                     help="also run the learned scorer of bundle folder DIR, row 'learned: NAME' (repeatable)")
+    ap.add_argument("--preference", type=preference_arg, action="append", default=[], metavar="NAME=FILE",
+                    help="also run the default cropper with preference model FILE (procrop prefs fit), "
+                         "row 'preference: NAME' (repeatable)")
     ap.add_argument("--skip-peers", action="store_true", help="skip centre and the peers (development only)")
+    ap.add_argument("--quick", action="store_true",
+                    help="only the default and the --preference / --bundle rows (development; give --out and --md "
+                         "elsewhere to keep the published results)")
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite RESULTS.md from results/recovery.json (after cuts.py or bench_crop.py ran again)")
     ap.add_argument("--out", type=Path, default=RESULTS, help="folder of recovery.json and the contact sheet")
