@@ -27,12 +27,14 @@ STAMP = "__fingerprint__"
 @lru_cache(maxsize=1)
 def feature_fingerprint() -> str:
     """sha256 (first 16 hex digits) over the feature names, the scoring settings and every shipped
-    model file except the preference model itself (whose fit the caches feed)."""
+    model file except the preference model itself (whose fit the caches feed), licences, notes and
+    hidden bookkeeping files."""
     digest = hashlib.sha256("\n".join(FEATURE_NAMES).encode("utf-8"))
     folder = models_dir()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
-        if rel.startswith("preference/") or path.suffix in (".md", ".txt") or rel.startswith("LICENSE"):
+        if (rel.startswith("preference/") or path.suffix in (".md", ".txt") or rel.startswith("LICENSE")
+                or path.name.startswith(".")):  # e.g. a reference database's .verified.json stamps
             continue
         digest.update(f"{rel}:{sha256_of(path)}\n".encode("utf-8"))
     settings = Path(__file__).resolve().parents[2] / "resources" / "scoring.toml"
