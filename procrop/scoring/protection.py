@@ -118,21 +118,27 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
     """
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     chosen = protected_regions(analysis)
-    full = _protect_masks(b, analysis, _box_rules(b, analysis, face_inside, objects=True), chosen)
     if not chosen:
-        return full
-    lean = _protect_masks(b, analysis, _box_rules(b, analysis, face_inside, objects=False), chosen)
-    if _safe_mass(b, analysis, lean, chosen) > _safe_mass(b, analysis, full, chosen) + 1e-9:
-        return lean
-    return full
-
-
-def _safe_mass(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.ndarray, chosen: list[int]) -> float:
-    """The saliency of the protected objects that some ``allowed`` crop keeps whole and none cuts."""
+        return _box_rules(b, analysis, face_inside, objects=True)
     masks = np.stack([analysis.subjects[i].mask for i in chosen])
-    inside = mask_inside_fractions(b[allowed], masks, analysis.width, analysis.height)
-    safe = (inside >= MASK_KEPT).any(axis=1) & ~((inside > MASK_OUT) & (inside < MASK_KEPT)).any(axis=1)
-    return float(sum(analysis.subjects[i].mass for i, ok in zip(chosen, safe) if ok))
+    inside = mask_inside_fractions(b, masks, analysis.width, analysis.height)
+    full = _protect_masks(analysis, _box_rules(b, analysis, face_inside, objects=True), chosen, inside)
+    mass = np.asarray([analysis.subjects[i].mass for i in chosen])
+    safe_full = _safe_mass(full, inside, mass)
+    differs = any(s.kind != "person" for s in analysis.subjects_to_keep) or (
+        not analysis.faces and bool(analysis.subjects_to_keep))
+    if not differs or safe_full >= mass.sum() - 1e-9:
+        return full
+    lean = _protect_masks(analysis, _box_rules(b, analysis, face_inside, objects=False), chosen, inside)
+    return lean if _safe_mass(lean, inside, mass) > safe_full + 1e-9 else full
+
+
+def _safe_mass(allowed: np.ndarray, inside: np.ndarray, mass: np.ndarray) -> float:
+    """The saliency ``mass (K,)`` of the protected objects that some ``allowed`` crop keeps whole and
+    none cuts, from their ``inside (K, N)`` shares."""
+    row = inside[:, allowed]
+    safe = (row >= MASK_KEPT).any(axis=1) & ~((row > MASK_OUT) & (row < MASK_KEPT)).any(axis=1)
+    return float(mass[safe].sum())
 
 
 def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.ndarray,
@@ -203,14 +209,12 @@ def salient_objects(analysis: CompositionAnalysis) -> list[int]:
     return protected_regions(analysis)
 
 
-def _protect_masks(b: np.ndarray, analysis: CompositionAnalysis, allowed: np.ndarray,
-                   chosen: list[int]) -> np.ndarray:
-    """Rules 4 and 5 of the module docstring, for the salient objects ``chosen``."""
-    if not chosen:
-        return allowed
+def _protect_masks(analysis: CompositionAnalysis, allowed: np.ndarray, chosen: list[int],
+                   inside: np.ndarray) -> np.ndarray:
+    """Rules 4 and 5 of the module docstring, for the salient objects ``chosen`` with their
+    ``inside (K, N)`` shares in the candidates."""
     W, H = analysis.width, analysis.height
-    masks = np.stack([analysis.subjects[i].mask for i in chosen])
-    inside = mask_inside_fractions(b, masks, W, H)
+    allowed = allowed.copy()
     for row in inside:  # 4. whole, or left out
         if (row[allowed] >= MASK_KEPT).any():
             allowed &= ~((row > MASK_OUT) & (row < MASK_KEPT))
