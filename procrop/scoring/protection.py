@@ -12,9 +12,9 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    it out entirely stay, so a crop of a narrow ratio may frame one of two people;
 2. **keep the eyes**: when no allowed crop keeps a face whole (a portrait at 16:9), crops that
    leave an eye out, or put the eye line outside the upper part of the frame (:data:`EYE_LINE`),
-   are dropped, and then, when some crop keeps it too, those that cut the mouth, and then those
-   that cut its lower lip (:data:`LOWER_LIP`): forehead and chin are cut, never the eyes (a face
-   other than the largest may be left out altogether);
+   are dropped, and then, when some crop keeps it too, those that cut the mouth (and, after the
+   people's rules below, those that cut its lower lip, :data:`LOWER_LIP`): forehead and chin are
+   cut, never the eyes (a face other than the largest may be left out altogether);
 3. **cut it cleanly**: when no allowed crop can keep it whole, crops whose edges run through the
    wrong place are dropped: for a person, a horizontal edge through the head or neck, the knees or
    the ankles (joint bands from body keypoints when a pose estimator ran, else from the box's
@@ -153,18 +153,19 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         whole = inside_fractions(b, [main.box])[0] >= KEPT
         if whole.any():
             allowed &= whole
+    lips = []  # a face's lower lip: after the people's rules (a portrait's neck band comes first)
     for rank, fi in enumerate(np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces])):
         inside = face_inside[fi]
         allowed = _keep_whole(allowed, inside)
         if not (inside[allowed] >= KEPT).any():
             # the largest face must keep its eyes in; another may also be left out altogether
             face = analysis.faces[fi]
-            # eyes first, then the mouth too, then its lower lip
-            for bad in (~_eyes_kept(b, face), ~_mouth_kept(b, face, 0.05), ~_mouth_kept(b, face, LOWER_LIP)):
+            for bad in (~_eyes_kept(b, face), ~_mouth_kept(b, face, 0.05)):  # eyes first, then the mouth too
                 if rank > 0:
                     bad &= inside > LEFT_OUT
                 if (allowed & ~bad).any():
                     allowed &= ~bad
+            lips.append(~_mouth_kept(b, face, LOWER_LIP) & (inside > LEFT_OUT))
     for subject in keep:
         inside = inside_fractions(b, [subject.box])[0]
         if (inside[allowed] >= KEPT).any():
@@ -174,6 +175,9 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
             for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
                 if (allowed & ~bad).any():
                     allowed &= ~bad
+    for bad in lips:
+        if (allowed & ~bad).any():
+            allowed &= ~bad
     return allowed
 
 
