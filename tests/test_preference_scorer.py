@@ -151,7 +151,7 @@ def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path, mon
     assert "4 sheets, 4 canvases" in result.output
     assert f"crop with it: procrop crop PHOTOS --preference-model {out}" in result.output  # how to use it
     model = PreferenceModel.load(out)
-    assert model.meta["name"] == "procrop-preference-v1" and model.meta["brief"] == ["judging-v1"]
+    assert model.meta["name"] == "procrop-preference-v2" and model.meta["brief"] == ["judging-v1"]
     again = CliRunner().invoke(app, args)  # the feature caches are reused
     assert again.exit_code == 0, again.output
     # without --out the model lands in the current folder: the shipped one is replaced only when named
@@ -159,7 +159,7 @@ def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path, mon
     monkeypatch.chdir(tmp_path)
     plain = CliRunner().invoke(app, [a for a in args if a not in ("--out", str(out))])
     assert plain.exit_code == 0, plain.output
-    assert PreferenceModel.load(tmp_path / "preference.npz").meta["name"] == "procrop-preference-v1"
+    assert PreferenceModel.load(tmp_path / "preference.npz").meta["name"] == "procrop-preference-v2"
     assert DEFAULT_MODEL.read_bytes() == shipped
 
 
@@ -173,7 +173,7 @@ def test_the_default_is_the_shipped_preference_model_and_still_recovers_frames(p
 
     cropper = default_cropper  # Cropper()
     meta = PreferenceModel.load().meta
-    assert cropper.scorer_name == "preference" and cropper.model_name == meta["name"] == "procrop-preference-v1"
+    assert cropper.scorer_name == "preference" and cropper.model_name == meta["name"] == "procrop-preference-v2"
     assert meta["sheets"] >= 1000 and meta["brief"] == ["judging-v1"] and meta["canvases"] > 0
     split = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "split.json").read_text())
     rng = np.random.default_rng(3)

@@ -277,12 +277,16 @@ def fit_command(
                              "is replaced only when named: --out procrop/resources/models/preference/preference.npz)."),
     data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)."),
     work: Path = typer.Option(Path("data/learned"), "--work", help="Where the sheets' features are cached."),
-    seeds: int = typer.Option(5, "--seeds", min=1, help="Networks averaged by a hidden-layer fit. This command "
-                              "fits the linear scorer (one weight per feature; a hidden layer measured no better), "
-                              "which is deterministic: it fits one network and this has no effect."),
+    hidden: int = typer.Option(16, "--hidden", min=0,
+                               help="Width of the scorer's hidden layer (0: linear, one readable weight per feature)."),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="Networks averaged in score space when --hidden is above 0 "
+                              "(a linear fit is deterministic: one)."),
+    recovery_weight: float = typer.Option(12.0, "--recovery-weight", min=0.0,
+                                          help="Weight of one recovery canvas's pairs together (a judged sheet of 4 "
+                                          "crops has 6 pairs of weight 1)."),
     canvases: int = typer.Option(2, "--canvases", min=0,
                                  help="Recovery canvases per training photo (0: judged sheets only)."),
-    name: str = typer.Option("procrop-preference-v1", "--name", help="The model's name (JSON, model card)."),
+    name: str = typer.Option("procrop-preference-v2", "--name", help="The model's name (JSON, model card)."),
 ) -> None:
     """The preference scorer fitted to the judged training sheets and to recovery canvases of the
     training photos (feature caches resume). Compare it with the shipped one by
@@ -318,7 +322,7 @@ def fit_command(
                                     box_features, canvases, log=err.print,
                                     progress=lambda k, n: bar.update(task, completed=k, total=n))
             bar.update(task, completed=len(names), total=len(names))
-    model, summary = fit_preference_model(feats, records, FitConfig(seeds=seeds), drawn, log=err.print)
+    model, summary = fit_preference_model(feats, records, FitConfig(hidden=(hidden,), seeds=seeds, recovery_weight=recovery_weight), drawn, log=err.print)
     model.meta.update({"name": name, "brief": sorted({r.get("brief", "") for r in records}),
                        "judges": len({r.get("judge") for r in records})})
     model.save(out)
