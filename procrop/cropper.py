@@ -38,7 +38,7 @@ from .candidates import (CandidateConfig, fill_near_full, large_enough, photo_ca
                          unique_boxes)
 from .errors import UsageError
 from .geometry import AspectRatio, parse_ratios, select_diverse
-from .verdict import dropped_alternatives, result_verdict, versus_original
+from .verdict import dropped_alternatives, is_whole, result_verdict, versus_original
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
@@ -79,14 +79,15 @@ class Crop:
     output_size: tuple[int, int] | None = None
     references: tuple[dict[str, Any], ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
+        whole = image_size is not None and is_whole(self.box, *image_size)  # (W, H): a whole frame says so
         d: dict[str, Any] = {
             "box": [int(v) for v in self.box],
             "ratio": self.ratio,
             "score": round(float(self.score), 4),
             "rank": self.rank,
             "confidence": round(float(self.confidence), 4),
-            "versus_original": versus_original(self.confidence),
+            "versus_original": versus_original(self.confidence, whole),
             "terms": {k: round(float(v), 4) for k, v in self.terms.items()},
             "reason": self.reason,
         }
@@ -139,7 +140,7 @@ class CropResult:
             "image": self.image,
             "width": self.width,
             "height": self.height,
-            "crops": [c.to_dict() for c in self.crops],
+            "crops": [c.to_dict((self.width, self.height)) for c in self.crops],
             "uncropped_score": round(float(self.uncropped_score), 4),
             "confidence": round(float(self.confidence), 4),
             **result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios),

@@ -42,8 +42,11 @@ def _pct(confidence: float) -> str:
     return f"{round(100 * float(confidence))}%"
 
 
-def versus_original(confidence: float) -> str:
-    """One crop's confidence in words: "72% likely to look better than the uncropped photo"."""
+def versus_original(confidence: float, whole: bool = False) -> str:
+    """One crop's confidence in words: "72% likely to look better than the uncropped photo", or,
+    for a crop that is the whole frame (``whole``), "the uncropped photo itself"."""
+    if whole:
+        return "the uncropped photo itself"
     return f"{_pct(confidence)} likely to look better than the uncropped photo"
 
 
@@ -90,14 +93,14 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     if not can_keep(asked, width, height):
         return {"keep_original": False,
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked)}
-    if _is_whole(getattr(top, "box", None), width, height):
+    if is_whole(getattr(top, "box", None), width, height):
         return {"keep_original": True,
                 "verdict": f"Keep the uncropped photo: the best crop is the whole frame (score {top.score:.2f})."}
     return {"keep_original": keep_original(top.confidence),
             "verdict": verdict(top.score, uncropped_score, top.confidence)}
 
 
-def _is_whole(box: Sequence[float] | None, width: int, height: int) -> bool:
+def is_whole(box: Sequence[float] | None, width: int, height: int) -> bool:
     """Whether ``box`` (x, y, w, h) is the whole photo, to a pixel."""
     if box is None:
         return False

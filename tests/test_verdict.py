@@ -36,9 +36,9 @@ def test_keep_verdict_names_each_score_as_its_own() -> None:
     assert verdict(0.61, 0.79, 0.03) == ("Keep the uncropped photo: the top crop (score 0.61) is only 3% likely "
                                          "to look better than the uncropped photo (score 0.79).")
     d = _kept_result()
-    top, conf = d["crops"][0]["score"], d["confidence"]
+    top = d["crops"][0]["score"]
     assert d["keep_original"] is True
-    assert d["crops"][0]["versus_original"] == f"{round(100 * conf)}% likely to look better than the uncropped photo"
+    assert d["crops"][0]["versus_original"] == "the uncropped photo itself"  # not "50% likely to look better"
     # the top crop is the whole frame: no comparison of the photo with itself ("50% likely to look better")
     assert d["verdict"] == f"Keep the uncropped photo: the best crop is the whole frame (score {top:.2f})."
 
@@ -63,7 +63,9 @@ def test_cli_summary_prints_the_json_verdict(tmp_path: Path) -> None:
     result = data[0] if isinstance(data, list) else data
     assert result["verdict"] and f"noise.png: {result['verdict']}" in " ".join(r.stderr.split())
     for crop in result["crops"]:
-        assert crop["versus_original"].endswith("% likely to look better than the uncropped photo")
+        whole = crop["box"] == [0, 0, 120, 90]
+        assert (crop["versus_original"] == "the uncropped photo itself" if whole
+                else crop["versus_original"].endswith("% likely to look better than the uncropped photo"))
 
 
 def test_adjusted_box_json_has_the_wording() -> None:

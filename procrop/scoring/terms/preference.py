@@ -108,8 +108,12 @@ class PreferenceModel:
                             0 if rest[0] == "w" else 1] = z[key].astype(np.float64)
                 layers = [[tuple(members[m][k]) for k in sorted(members[m])] for m in sorted(members)]
                 model = cls(names, z["mean"], z["std"], layers, json.loads(str(z["meta"])))
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-            raise UsageError(f"{path}: not a preference model file ({e})") from None
+        except KeyError:
+            raise UsageError(f"{path}: not a preference model file (an .npz archive without the model's arrays; "
+                             "make one with `procrop prefs fit`)") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            raise UsageError(f"{path}: not a preference model file (not a numpy .npz archive of arrays, "
+                             "or cut short; make one with `procrop prefs fit`)") from None
         if tuple(names) != FEATURE_NAMES:
             raise UsageError(f"{path}: the model's features do not match this procrop version's "
                              f"({len(names)} vs {len(FEATURE_NAMES)}); refit it with `procrop prefs fit`")
