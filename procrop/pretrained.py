@@ -1,13 +1,11 @@
-"""Loading Hugging Face-style pretrained models from a local folder or a hub id, offline-safe.
-
-procrop never downloads weights unasked: a local folder loads with ``local_files_only``; a hub id
-is tried only when the ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` switches are off, and any
-failure becomes a :class:`~procrop.errors.ModelLoadError` that says what to do.
+"""Loading Hugging Face-style pretrained models from a local folder, or a hub id already in the
+local Hugging Face cache: procrop never downloads weights (everything loads with
+``local_files_only``), and any failure becomes a :class:`~procrop.errors.ModelLoadError` that says
+what to do.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,19 +13,16 @@ from typing import Any
 from .errors import ModelLoadError
 
 
-def offline() -> bool:
-    """Whether the Hugging Face offline switches are set."""
-    return any(os.environ.get(k, "") not in ("", "0") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
 def from_pretrained(load: Callable[..., Any], name: str, what: str) -> Any:
-    """``load(name, local_files_only=...)`` with a clear error naming ``what`` failed to load."""
+    """``load(name, local_files_only=True)`` (nothing is downloaded: ``name`` is a local folder or a
+    hub id in the local cache) with a clear error naming ``what`` failed to load."""
     local = Path(name).exists()
     try:
-        return load(name, local_files_only=local or offline())
+        return load(name, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
             f"cannot load {what} {name!r}"
-            + ("" if local else " from the hub (offline? download it elsewhere and pass the local folder)")
+            + ("" if local else " (no such folder, nor in the local Hugging Face cache; procrop works "
+               "offline and never downloads: download it elsewhere and pass the local folder)")
             + f": {exc}"
         ) from exc

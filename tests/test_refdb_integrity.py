@@ -173,6 +173,12 @@ def test_index_info_names_the_search_index(sharded_copy: Path, tmp_path: Path) -
     vectors_mb = 517 * ReferenceDB.open(sharded_copy).vectors.shape[1] * 4 / 1e6
     assert line.startswith("search index: exact (chosen by size ('auto')), nothing stored;")
     assert f"vectors in memory: {vectors_mb:.0f} MB" in line and "loaded on open" in line
+    lines = result.output.splitlines()  # the licence counts come under a label: the commonest licences'
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("photos per licence"))
+    counts = [int(ln.split()[0]) for ln in lines[at + 1:]]
+    assert 0 < len(counts) <= 12 and counts == sorted(counts, reverse=True) and sum(counts) <= 517, result.output
+    if sum(counts) < 517:
+        assert "the 12 commonest of" in lines[at], result.output
     as_json = json.loads(runner.invoke(app, ["index", "info", str(sharded_copy), "--json"]).output)
     assert as_json["index"]["kind"] == "exact" and as_json["index"]["rows_memory"] > 0
     store.set_index_kind(sharded_copy, "compressed")

@@ -139,6 +139,24 @@ def test_clip_and_dinov2_loaders_with_tiny_random_weights(tmp_path: Path, monkey
         create_encoder("clip", checkpoint="openai/clip-vit-base-patch32")
 
 
+def test_hub_weights_are_never_downloaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the offline switches off, a hub id still loads only from the local cache."""
+    from procrop.errors import ModelLoadError
+    from procrop.pretrained import from_pretrained
+
+    for switch in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(switch, raising=False)
+    asked: list[dict[str, object]] = []
+
+    def load(name: str, **kwargs: object) -> object:
+        asked.append(kwargs)
+        raise OSError(f"{name} is not in the cache")
+
+    with pytest.raises(ModelLoadError, match="never downloads"):
+        from_pretrained(load, "some-org/some-model", "test weights")
+    assert asked == [{"local_files_only": True}]
+
+
 # ---- storage and search -------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ def dataset_generate(
     backend: str = typer.Option(
         "classical", "--backend", help="classical, smear, inpaint, foreign (no weights) or diffusers."
     ),
-    model: Optional[str] = typer.Option(None, "--model", help="diffusers: in-painting pipeline folder or hub id."),
+    model: Optional[str] = typer.Option(None, "--model", help="diffusers: local in-painting pipeline folder (nothing is downloaded)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (the same seed gives the same data set)."),
     coverage: str = typer.Option("0.35,0.9", "--coverage", help="Range of the canvas area the photo covers."),
     rounds: int = typer.Option(2, "--rounds", min=1, help="Proposal refinement rounds."),

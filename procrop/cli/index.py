@@ -98,7 +98,9 @@ def index_build(
         "mobilenet", "--encoder",
         help="mobilenet (default: packaged weights, 64 tokens x 64 as the model configs expect), "
              "layout (no network), sam, clip or dinov2."),
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Weights for sam/clip/dinov2 (local path or hub id)."),
+    checkpoint: Optional[str] = typer.Option(
+        None, "--checkpoint", help="Weights for sam/clip/dinov2: a local path (clip/dinov2 also take a hub id "
+        "already in the local Hugging Face cache; nothing is downloaded)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda for neural encoders."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes encoding photos."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Encode on Ray: 'local', 'auto' or an address."),
@@ -204,7 +206,9 @@ def index_info(
     if info["calibration"]:
         cal = info["calibration"]
         typer.echo(f"layout similarity: random pairs {cal.get('grid_random', 0):.3f}, nearest neighbours {cal.get('grid_neighbour', 0):.3f}")
-    for lic, n in list(info["licences"].items())[:12]:
+    shown = list(info["licences"].items())
+    typer.echo("photos per licence" + (f" (the 12 commonest of {len(shown)}):" if len(shown) > 12 else ":"))
+    for lic, n in shown[:12]:
         typer.echo(f"  {n:6d}  {lic}")
 
 

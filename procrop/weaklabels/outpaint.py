@@ -10,9 +10,9 @@
   ``classical`` they are :data:`TRAINING_FILLS`, the fills the learned scorer's box sets draw from.
 * ``diffusers``: Stable-Diffusion in-painting (``StableDiffusionInpaintPipeline``, a ControlNet
   in-painting pipeline, or any in-painting pipeline ``AutoPipelineForInpainting`` loads) from a
-  local folder or a hub id, on CUDA when available, prompted with the photo's composition
-  description; the original pixels are pasted back exactly. Offline, a hub id fails with a clear
-  message.
+  local folder (or a hub id already in the local Hugging Face cache: nothing is downloaded), on
+  CUDA when available, prompted with the photo's composition description; the original pixels are
+  pasted back exactly. A hub id not in the cache fails with a clear message.
 
 A backend is ``fill(photo, spec, rng, prompt) -> canvas`` with ``photo`` and ``canvas`` RGB uint8.
 """
@@ -133,10 +133,10 @@ class ClassicalOutpainter:
 
 
 class DiffusersOutpainter:
-    """Stable-Diffusion in-painting from a local pipeline folder or a hub id (see the module doc).
+    """Stable-Diffusion in-painting from a local pipeline folder or a cached hub id (see the module doc).
 
     Args:
-        model: folder or hub id of an in-painting pipeline.
+        model: folder (or hub id in the local cache) of an in-painting pipeline.
         steps, guidance: diffusion steps and classifier-free guidance.
         max_side: the canvas is processed at most this large (multiple of 8), then upscaled; the
             photo itself is pasted back at full resolution.
@@ -297,5 +297,5 @@ def create_outpainter(name: str, **kwargs: Any) -> Outpainter:
     except KeyError:
         raise UsageError(f"unknown out-painting backend {name!r}; use one of {', '.join(BACKENDS)}") from None
     if name == "diffusers" and not kwargs.get("model"):
-        raise UsageError("the diffusers backend needs --model (a local in-painting pipeline folder or a hub id)")
+        raise UsageError("the diffusers backend needs --model (a local in-painting pipeline folder)")
     return factory(**kwargs)

@@ -1,8 +1,8 @@
 """The ``clip`` and ``dinov2`` encoder families: Hugging Face ``transformers`` vision models.
 
 Owns :class:`ClipEncoder` (``CLIPVisionModel``) and :class:`Dinov2Encoder` (``Dinov2Model``),
-registered as ``clip`` and ``dinov2``. Weights come from a local folder or a hub id (offline, a hub
-id fails with a message that says so; nothing ships with procrop). Tokens are the patch features
+registered as ``clip`` and ``dinov2``. Weights come from a local folder, or a hub id already in the
+local Hugging Face cache (nothing is downloaded, and nothing ships with procrop). Tokens are the patch features
 pooled to 8x8 (64 tokens x hidden size); the vector is the normalised pooled output.
 
 Importing this module needs neither torch nor transformers; creating an encoder needs the extra
@@ -28,7 +28,7 @@ class _HFEncoder(Encoder):
     def __init__(self, checkpoint: str | None = None, device: str | None = None) -> None:
         if not checkpoint:
             raise ModelLoadError(
-                f"the {self.name} encoder needs checkpoint=PATH (a local model folder) or a hub id"
+                f"the {self.name} encoder needs checkpoint=PATH (a local model folder)"
             )
         torch = require_torch()
         transformers = require("transformers", f"the {self.name} encoder", "encoders")
