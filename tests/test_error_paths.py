@@ -228,6 +228,32 @@ def test_a_failed_photo_is_named_once(places: Path) -> None:
     assert len(failed) == 1 and failed[0].count("gone.jpg") == 1, r.stderr
 
 
+def test_no_image_in_a_folder_is_one_line_naming_it(places: Path) -> None:
+    (places / "empty").mkdir()
+    for command in ("crop", "describe"):
+        r = runner.invoke(app, [command, str(places / "empty")])
+        lines = [x for x in r.stderr.splitlines() if x.strip()]
+        assert r.exit_code == 2 and lines == [f"error: {places / 'empty'}: folder contains no image files"], r.stderr
+
+
+def test_the_only_photo_failing_is_one_line(places: Path) -> None:
+    """No "0 of 1 image(s) done" beside the error: nothing done, the error line alone says so."""
+    bad = places / "x.jpg"
+    bad.write_text("a text file named like a photo\n")
+    r = runner.invoke(app, ["crop", str(bad), "-o", str(places / "out"), "--scorer", "classic", "--no-db", "--fast"])
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.exit_code == 1 and len(lines) == 1 and lines[0].startswith(f"error: {bad}: "), r.stderr
+    assert not (places / "out").exists()
+
+
+def test_prefs_help_says_where_relative_defaults_are_read() -> None:
+    group = runner.invoke(app, ["prefs", "--help"], env={"COLUMNS": "300"})
+    assert group.exit_code == 0 and "fit-weights, fit" in group.stdout, group.stdout
+    for command in ("sheets", "batches", "merge", "stats", "build", "fit-weights", "fit"):
+        r = runner.invoke(app, ["prefs", command, "--help"], env={"COLUMNS": "300"})
+        assert r.exit_code == 0 and "relative to the current folder" in r.stdout, (command, r.stdout)
+
+
 def test_prefs_part_shows_its_choices() -> None:
     for command in ("sheets", "batches"):
         r = runner.invoke(app, ["prefs", command, "--help"], env={"COLUMNS": "200"})

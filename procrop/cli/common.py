@@ -154,6 +154,15 @@ def progress_bar(total: int, quiet: bool, label: str):  # noqa: ANN201 - a rich 
     )
 
 
+def exit_no_inputs(problems: list[tuple[str, str]]) -> typer.Exit:
+    """The exit (code 2) to raise when no input is an image: why each input gave none, else ``no
+    input images``; one line for one input (``error: emptydir: folder contains no image files``)."""
+    if not problems:
+        return usage_error("no input images")
+    report_failures(problems)
+    return typer.Exit(EXIT_USAGE)
+
+
 def exit_if_failed(failures: list[tuple[str, str]]) -> None:
     """List failed inputs and exit with code 1 when there are any."""
     if failures:
