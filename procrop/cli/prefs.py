@@ -17,9 +17,12 @@ import typer
 
 from .common import EXIT_OK, err, progress_bar, usage_error, usage_errors
 
-prefs_app = typer.Typer(help="The crop-preference data set: judging sheets, batches, answers.", no_args_is_help=True)
+prefs_app = typer.Typer(help="The crop-preference data set (judging sheets, batches, answers) and fitting to it "
+                        "(build, fit-weights, fit).", no_args_is_help=True)
 
 DATA = Path("data/preferences")
+#: Said after each relative default path (--data, --work, --split): it is read from the current folder.
+_ROOTED = " The default is relative to the current folder: run from the repository root."
 
 
 class Part(str, Enum):
@@ -46,10 +49,11 @@ def _split_names(split_file: Path, part: str) -> list[str]:
 @prefs_app.command("sheets")
 def sheets_command(
     photos: Path = typer.Option(..., "--photos", help="Folder the split's photo names are relative to."),
-    split: Path = typer.Option(Path("benchmarks/split.json"), "--split", help="Split file (lists 'train' and 'heldout')."),
+    split: Path = typer.Option(Path("benchmarks/split.json"), "--split",
+                               help="Split file (lists 'train' and 'heldout')." + _ROOTED),
     part_: Part = typer.Option(..., "--part", help="Which part of the split."),
-    data: Path = typer.Option(DATA, "--data", help="Data folder: keys go to DATA/keys/PART.jsonl."),
-    work: Path = typer.Option(WORK, "--work", help="Where the sheet images go (WORK/sheets)."),
+    data: Path = typer.Option(DATA, "--data", help="Data folder: keys go to DATA/keys/PART.jsonl." + _ROOTED),
+    work: Path = typer.Option(WORK, "--work", help="Where the sheet images go (WORK/sheets)." + _ROOTED),
     limit: int = typer.Option(0, "--limit", min=0, help="Only the first N photos (0: all)."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes."),
     round_: int = typer.Option(1, "--round", min=1, help="Another round of sheets of the same photos (new ids)."),
@@ -83,9 +87,11 @@ def batches_command(
     size: int = typer.Option(25, "--size", help="Sheets per batch (one judge's work)."),
     passes: int = typer.Option(1, "--passes", help="Independent judges per sheet (each pass is shuffled anew)."),
     round_: int = typer.Option(1, "--round", min=1, help="Batch the sheets of this round only."),
-    data: Path = typer.Option(DATA, "--data", help="Preference data folder (keys/, batches.json)."),
-    work: Path = typer.Option(WORK, "--work", help="Where sheets, batch folders and prompts are written."),
-    judging: Path = typer.Option(Path("docs/judging.md"), "--judging", help="The protocol holding the brief."),
+    data: Path = typer.Option(DATA, "--data", help="Preference data folder (keys/, batches.json)." + _ROOTED),
+    work: Path = typer.Option(WORK, "--work",
+                              help="Where sheets, batch folders and prompts are written." + _ROOTED),
+    judging: Path = typer.Option(Path("docs/judging.md"), "--judging",
+                                 help="The protocol holding the brief." + _ROOTED),
 ) -> None:
     """Cut a part's sheets into judges' batches: a folder of sheets and a prompt file per batch."""
     part = part_.value
@@ -113,7 +119,8 @@ def batches_command(
 @prefs_app.command("merge")
 def merge_command(
     answers: list[Path] = typer.Argument(..., help="Judges' answer files (the file's stem is the judge)."),
-    data: Path = typer.Option(DATA, "--data", help="Preference data folder (keys/, where the merged files go)."),
+    data: Path = typer.Option(DATA, "--data",
+                              help="Preference data folder (keys/, where the merged files go)." + _ROOTED),
 ) -> None:
     """Join answers with the keys into DATA/<part>.jsonl (idempotent: merged lines are skipped)."""
     from ..preferences.batches import load_plan
@@ -137,7 +144,8 @@ def merge_command(
 
 
 @prefs_app.command("stats")
-def stats_command(data: Path = typer.Option(DATA, "--data", help="Preference data folder.")) -> None:
+def stats_command(data: Path = typer.Option(DATA, "--data",
+                  help="Preference data folder." + _ROOTED)) -> None:
     """Sheets made and judged per part, and the judges' agreement on the validation sheets."""
     from ..preferences.agreement import judge_agreement
     from ..preferences.records import group_by_sheet, read_jsonl
@@ -165,10 +173,12 @@ def stats_command(data: Path = typer.Option(DATA, "--data", help="Preference dat
 @prefs_app.command("build")
 def build_command(
     photos: Path = typer.Option(..., "--photos", help="The professional photo pool."),
-    split: Path = typer.Option(Path("benchmarks/split.json"), "--split", help="JSON with 'train' and 'heldout' lists."),
-    work: Path = typer.Option(Path("data/learned"), "--work", help="Working folder: box sets, database, features, run."),
+    split: Path = typer.Option(Path("benchmarks/split.json"), "--split",
+                               help="JSON with 'train' and 'heldout' lists." + _ROOTED),
+    work: Path = typer.Option(Path("data/learned"), "--work",
+                              help="Working folder: box sets, database, features, run." + _ROOTED),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write."),
-    data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl)."),
+    data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl)." + _ROOTED),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Training epochs."),
     pref_weight: float = typer.Option(1.0, "--pref-weight", help="Weight of the preference loss."),
     run: str = typer.Option("run_prefs", "--run", help="Run folder name under --work (resumes from its last.pt)."),
@@ -222,8 +232,9 @@ def build_command(
 def fit_weights_command(
     photos: Path = typer.Option(..., "--photos", help="The photo pool the sheets were made of."),
     out: Path = typer.Option(..., "--out", "-o", help="Weights file to write (scoring.toml's layout)."),
-    data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)."),
-    work: Path = typer.Option(Path("data/learned"), "--work", help="Where the sheets' term values are cached."),
+    data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)." + _ROOTED),
+    work: Path = typer.Option(Path("data/learned"), "--work",
+                              help="Where the sheets' term values are cached." + _ROOTED),
 ) -> None:
     """The classic scorer's weights fitted to the judged training sheets (pairwise logistic loss);
     use them with `procrop crop --scorer classic --weights OUT`."""
@@ -275,8 +286,9 @@ def fit_command(
     out: Path = typer.Option(Path("preference.npz"), "--out", "-o",
                              help="Preference model file to write (default: preference.npz here; the shipped one "
                              "is replaced only when named: --out procrop/resources/models/preference/preference.npz)."),
-    data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)."),
-    work: Path = typer.Option(Path("data/learned"), "--work", help="Where the sheets' features are cached."),
+    data: Path = typer.Option(DATA, "--data", help="Preference data (train.jsonl, keys/)." + _ROOTED),
+    work: Path = typer.Option(Path("data/learned"), "--work",
+                              help="Where the sheets' features are cached." + _ROOTED),
     hidden: int = typer.Option(16, "--hidden", min=0,
                                help="Width of the scorer's hidden layer (0: linear, one readable weight per feature)."),
     seeds: int = typer.Option(5, "--seeds", min=1, help="Networks averaged in score space when --hidden is above 0 "
