@@ -104,9 +104,8 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
     """``(N,)`` bool: the candidates that cut nothing they could avoid cutting (rules above).
 
     The rules run twice when the photo has salient objects: in full, and with the rules for
-    animals and objects (their boxes) left to the masks, which know their extent, and with only a
-    face as the main subject of rule 0 (a person is kept whole or left out, never cut). The second
-    set wins when it keeps more of the saliency safe (whole or left out by every crop,
+    animals and objects other than the main subject (their boxes) left to the masks, which know
+    their extent. The second set wins when it keeps more of the saliency safe (whole or left out by every crop,
     :func:`_safe_mass`): an object's box or a small main person must not drop every crop that keeps
     a salient object whole. Faces and people are cut by neither, so no crop gets through a face
     that way.
@@ -147,8 +146,9 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
     allowed = np.ones(len(b), dtype=bool)
     keep = [s for s in analysis.subjects_to_keep if objects or s.kind == "person"]
     main = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
-    if objects:  # else the first subject to keep; in the lean pass only a face is the main subject
-        main = main or (keep[0] if keep else None)
+    # else the first subject to keep, in both passes: the lean pass leaves the other objects' boxes to
+    # the masks, never the main subject (a crop that leaves the osprey out is not safe for it)
+    main = main or (analysis.subjects_to_keep[0] if analysis.subjects_to_keep else None)
     if main is not None:
         whole = inside_fractions(b, [main.box])[0] >= KEPT
         if whole.any():
