@@ -120,7 +120,7 @@ def test_a_named_subject_is_placed_and_sized_by_its_mask_inside_the_detection() 
 
 def test_an_unnamed_subject_is_told_by_size_place_and_colour_never_as_a_person() -> None:
     text = describe(analysis([region(2, 2, 8, 8, 0.6)], people=[person(150, 0, 50, 100)]))
-    assert "The main subject, medium-sized and orange, sits at the left (about 18% of the frame)." in text
+    assert "The main subject, medium-sized and orange, sits in the left third (about 18% of the frame)." in text
     assert "main subject, a person" not in text and "orange person" not in text
 
 
@@ -130,7 +130,7 @@ def test_a_band_that_is_a_detected_subject_is_not_a_band() -> None:
     body = region(1, 3, 19, 10, 0.9, colour="red")  # a portrait's body spanning the width
     assert "band" not in describe(analysis([body], people=[person(0, 0, 200, 100)]))
     sea = region(0, 6, 20, 9, 0.9, colour="blue")
-    assert "A salient blue band runs across the frame low down." in describe(analysis([sea], people=[person(90, 0, 20, 40)]))
+    assert "A salient blue band runs across the frame in the lower third." in describe(analysis([sea], people=[person(90, 0, 20, 40)]))
 
 
 # --- horizons ------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ paper): a few sentences on the format, the subjects and where they sit, faces, t
 dominant lines, visual balance and colour, generated only from what
 :func:`procrop.perception.analysis.analyze` measured. The neural model later encodes this text as tokens.
 
+Places follow one rule, the thirds of the frame (:mod:`procrop.perception.describe_words`: "in
+the upper third", "on the left thirds line", never "at the top" for a point inside the frame).
 Why a crop won is told by :func:`procrop.scoring.explain.explain_crop`, from the same vocabulary.
 """
 
@@ -16,68 +18,11 @@ import numpy as np
 
 from .analysis import CONFIDENT, CompositionAnalysis, Region
 from .detectors import Detection
+from .describe_words import (PEOPLE, count_words, detection_name, format_words, listing, number_word,
+                             place_words, position_words, size_words, third_words)
 from .horizon_check import real_horizon
-from ..geometry import ratio_label
 
-
-def position_words(u: float, v: float) -> str:
-    """Where a point at relative position ``(u, v)`` lies, in words."""
-    col = "left" if u < 0.4 else ("right" if u > 0.6 else "")
-    row = "top" if v < 0.4 else ("bottom" if v > 0.6 else "")
-    if not col and not row:
-        return "in the centre"
-    if col and row:
-        return f"at the {row}-{col}"
-    return f"at the {col or row}"
-
-
-def third_words(u: float, v: float, tol: float = 0.07) -> str | None:
-    """Name the thirds point or line a point is on, if any."""
-    on_u = next((name for t, name in ((1 / 3, "left"), (2 / 3, "right")) if abs(u - t) < tol), None)
-    on_v = next((name for t, name in ((1 / 3, "upper"), (2 / 3, "lower")) if abs(v - t) < tol), None)
-    if on_u and on_v:
-        return f"on the {on_v}-{on_u} thirds point"
-    if on_u:
-        return f"on the {on_u} thirds line"
-    if on_v:
-        return f"on the {on_v} thirds line"
-    return None
-
-
-def _size_words(share: float) -> str:
-    if share > 0.35:
-        return "large"
-    if share > 0.1:
-        return "medium-sized"
-    if share > 0.02:
-        return "small"
-    return "tiny"
-
-
-def _format_words(width: int, height: int) -> str:
-    aspect = width / height
-    label = ratio_label(width, height)
-    if abs(aspect - 1) < 0.03:
-        return f"A square ({label}) photo"
-    if aspect > 1:
-        kind = "panoramic" if aspect > 2.2 else "landscape-format"
-    else:
-        kind = "tall" if aspect < 0.45 else "portrait-format"
-    return f"A {kind} ({label}) photo"
-
-
-#: What an unsure detection is called, by kind: its class name is used only when it is confident.
-_GENERIC = {"person": "figure", "animal": "animal", "object": "object"}
-#: Names of people: never given a colour (it would read as a skin colour).
-_PEOPLE = ("person", "figure")
-
-
-def detection_name(d: Detection) -> str:
-    """A detection's class name (``"dog"``) when it is at least :data:`CONFIDENT`, else its kind's
-    generic name (``"animal"``: a 0.53 "bear" may be otters)."""
-    if d.score >= CONFIDENT and d.label:
-        return d.label
-    return _GENERIC.get(d.kind, d.label or d.kind)
+__all__ = ["describe", "detection_name", "is_part", "position_words", "third_words"]
 
 
 def _named(a: CompositionAnalysis) -> list[Detection]:
@@ -91,10 +36,10 @@ def _named(a: CompositionAnalysis) -> list[Detection]:
 def _subject_sentence(a: CompositionAnalysis, s: Region, name: str = "region") -> str:
     u, v = s.centroid[0] / a.width, s.centroid[1] / a.height
     share = (s.box[2] * s.box[3]) / (a.width * a.height)
-    colour = f" {s.colour}" if s.colour and name not in _PEOPLE else ""
-    where = third_words(u, v) or position_words(u, v)
+    colour = f" {s.colour}" if s.colour and name not in PEOPLE else ""
+    where = place_words(u, v)
     return (
-        f"The main subject, a {_size_words(share)}{colour} {name}, sits {where}"
+        f"The main subject, a {size_words(share)}{colour} {name}, sits {where}"
         f" (about {round(100 * share)}% of the frame)."
     )
 
@@ -170,21 +115,21 @@ def _mask_subject_sentence(a: CompositionAnalysis, s: Region, found: Detection |
     colour: "The main subject, small and orange, sits on the left thirds line (about 4% of the
     frame)."."""
     share, u, v = _extent(a, s, found)
-    where = third_words(u, v) or position_words(u, v)
+    where = place_words(u, v)
     pct = max(1, round(100 * share))
     if found is not None:
         name = detection_name(found)
-        colour = f" {s.colour}" if s.colour and name not in _PEOPLE else ""
+        colour = f" {s.colour}" if s.colour and name not in PEOPLE else ""
         if is_part(s, found):
-            return f"The main subject, a {_size_words(share)} part of the {name}, sits {where} (about {pct}% of the frame)."
-        return f"The main subject, a {_size_words(share)}{colour} {name}, sits {where} (about {pct}% of the frame)."
-    what = f"{_size_words(share)}{' and ' + s.colour if s.colour else ''}"
+            return f"The main subject, a {size_words(share)} part of the {name}, sits {where} (about {pct}% of the frame)."
+        return f"The main subject, a {size_words(share)}{colour} {name}, sits {where} (about {pct}% of the frame)."
+    what = f"{size_words(share)}{' and ' + s.colour if s.colour else ''}"
     return f"The main subject, {what}, sits {where} (about {pct}% of the frame)."
 
 
 def describe(a: CompositionAnalysis) -> str:
     """A short, factual description of the composition found by the analysis."""
-    parts = [_format_words(a.width, a.height) + "."]
+    parts = [format_words(a.width, a.height) + "."]
     parts += _detected_sentences(a)
     parts += _face_sentences(a)
     parts += _subject_sentences(a)
@@ -196,27 +141,15 @@ def describe(a: CompositionAnalysis) -> str:
     return " ".join(p for p in parts if p)
 
 
-_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-def _count_words(n: int, noun: str) -> str:
-    """``"a dog"``, ``"two dogs"``, ``"12 people"``."""
-    if n == 1:
-        return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
-    plural = "people" if noun == "person" else ("sheep" if noun == "sheep" else noun + "s")
-    return f"{_NUMBERS[n] if n < len(_NUMBERS) else n} {plural}"
-
-
 def _detected_sentences(a: CompositionAnalysis) -> list[str]:
-    """What the detectors found, named: "Two people and a dog, on the left (about 30% of the frame)."."""
+    """What the detectors found, named: "Two people and a dog, in the left third (about 30% of the frame)."."""
     found = _named(a)
     if not found:
         return []
     counts: dict[str, int] = {}
     for d in found:
         counts[detection_name(d)] = counts.get(detection_name(d), 0) + 1
-    names = [_count_words(n, label) for label, n in list(counts.items())[:3]]
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    listed = listing([count_words(n, label) for label, n in list(counts.items())[:3]])
     x0 = min(d.box[0] for d in found)
     y0 = min(d.box[1] for d in found)
     x1 = max(d.box[0] + d.box[2] for d in found)
@@ -254,20 +187,25 @@ def _face_sentences(a: CompositionAnalysis) -> list[str]:
     share = (big.box[2] * big.box[3]) / (a.width * a.height)
     profile = " in profile" if big.kind == "profile" else ""
     if len(faces) == 1:
-        where = third_words(u, v) or position_words(u, v)
+        where = place_words(u, v)
         if share >= FILLS_FRAME:
             return [f"A close-up portrait: the face{profile} fills the frame, {where}."]
         if share >= PORTRAIT and _in_person(a, big):
             kind = "A close-up portrait: one large" if share >= CLOSE_UP else "A portrait: one"
             return [f"{kind} face{profile} {where}."]
-        return [f"One {_size_words(share * 4)} face{profile} {where}."]
+        return [f"One {size_words(share * 4)} face{profile} {where}."]
     us = [(f.box[0] + f.box[2] / 2) / a.width for f in faces]
-    spread = "spread across the frame" if max(us) - min(us) > 0.4 else position_words(float(np.mean(us)), v)
-    n = _NUMBERS[len(faces)] if len(faces) < len(_NUMBERS) else str(len(faces))
+    vs = [(f.box[1] + f.box[3] / 2) / a.height for f in faces]
+    where = position_words(float(np.mean(us)), float(np.mean(vs)))
+    spread = "spread across the frame" if max(us) - min(us) > 0.4 else where
+    largest = position_words(u, v)
+    # the largest face's place only when it says more than the faces' place
+    also = "" if largest == spread else f"; the largest {largest}"
+    n = number_word(len(faces))
     if share >= PORTRAIT and all(_in_person(a, f) for f in faces):  # not lanterns read as faces
         kind = "A close-up portrait" if share >= CLOSE_UP else "A portrait"
-        return [f"{kind} of {n} people: their faces {spread}; the largest {position_words(u, v)}."]
-    return [f"{n[0].upper()}{n[1:]} faces, {spread}; the largest {position_words(u, v)}."]
+        return [f"{kind} of {n} people: their faces {spread}{also}."]
+    return [f"{n[0].upper()}{n[1:]} faces, {spread}{also}."]
 
 
 def _part_of_person(a: CompositionAnalysis, s: Region) -> bool:
@@ -327,11 +265,11 @@ def _band_sentences(a: CompositionAnalysis) -> list[str]:
         colour = f"{band.colour} " if band.colour else ""
         if band.box[2] >= 0.8 * a.width:
             cy = band.centroid[1] / a.height
-            where = "high up" if cy < 0.4 else ("low down" if cy > 0.6 else "through the middle")
+            where = "through the middle" if 1 / 3 <= cy <= 2 / 3 else position_words(0.5, cy)
             parts.append(f"A salient {colour}band runs across the frame {where}.")
         else:
             cx = band.centroid[0] / a.width
-            where = "on the left" if cx < 0.4 else ("on the right" if cx > 0.6 else "through the middle")
+            where = "through the middle" if 1 / 3 <= cx <= 2 / 3 else position_words(cx, 0.5)
             parts.append(f"A salient {colour}band runs down the frame {where}.")
     return parts
 
@@ -344,9 +282,9 @@ def _horizon_sentences(a: CompositionAnalysis) -> list[str]:
     hz = a.horizon
     rel = (hz.y_left + hz.y_right) / 2 / a.height
     where = (
-        "near the upper third"
+        "near the upper thirds line"
         if abs(rel - 1 / 3) < 0.08
-        else "near the lower third"
+        else "near the lower thirds line"
         if abs(rel - 2 / 3) < 0.08
         else "through the middle"
         if abs(rel - 0.5) < 0.08
