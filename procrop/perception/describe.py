@@ -18,7 +18,8 @@ import numpy as np
 
 from .analysis import CONFIDENT, CompositionAnalysis, Region
 from .detectors import Detection
-from .describe_words import (PEOPLE, count_words, detection_name, format_words, listing, number_word,
+from .describe_subject import Subject, is_part, subject
+from .describe_words import (PEOPLE, article, count_words, detection_name, format_words, listing, number_word,
                              place_words, position_words, size_words, third_words)
 from .horizon_check import real_horizon
 
@@ -31,100 +32,6 @@ def _named(a: CompositionAnalysis) -> list[Detection]:
     found = a.subjects_to_keep
     sure = [d for d in found if d.score >= CONFIDENT]
     return sure or found
-
-
-def _subject_sentence(a: CompositionAnalysis, s: Region, name: str = "region") -> str:
-    u, v = s.centroid[0] / a.width, s.centroid[1] / a.height
-    share = (s.box[2] * s.box[3]) / (a.width * a.height)
-    colour = f" {s.colour}" if s.colour and name not in PEOPLE else ""
-    where = place_words(u, v)
-    return (
-        f"The main subject, a {size_words(share)}{colour} {name}, sits {where}"
-        f" (about {round(100 * share)}% of the frame)."
-    )
-
-
-#: A detection names a salient region with a mask when this share of the mask lies in its box.
-MASK_NAMED = 0.5
-
-
-def _detection_at(a: CompositionAnalysis, s: Region) -> Detection | None:
-    """The detected person, animal or object a salient region is: for a region with a mask (the
-    salient-object head's), the detection whose box holds most of the mask (at least
-    :data:`MASK_NAMED`), so that a region is never called a person unless it mostly is one; for a
-    hand-cue blob, the detection holding its centroid."""
-    if s.mask is not None:
-        mh, mw = s.mask.shape
-        total = float(s.mask.sum()) or 1.0
-        best, found = MASK_NAMED, None
-        for d in _named(a):
-            x, y, w, h = d.box
-            x0, y0 = int(x * mw / a.width), int(y * mh / a.height)
-            x1, y1 = int(np.ceil((x + w) * mw / a.width)), int(np.ceil((y + h) * mh / a.height))
-            share = float(s.mask[max(0, y0):y1, max(0, x0):x1].sum()) / total
-            if share >= best:
-                best, found = share, d
-        return found
-    cx, cy = s.centroid
-    for d in _named(a):
-        x, y, w, h = d.box
-        if x <= cx <= x + w and y <= cy <= y + h:
-            return d
-    return None
-
-
-#: A salient region smaller than this share of the detection it lies in is called a part of it
-#: ("a small part of the bird"), not the detection itself, unless it spans at least
-#: :data:`WHOLE_SPAN` of the detection's width and height (a slim heron's body in the box its
-#: neck and legs widen is the heron).
-PART_OF = 0.5
-WHOLE_SPAN = 0.6
-
-
-def is_part(s: Region, d: Detection) -> bool:
-    """Whether salient region ``s`` is only a part of detection ``d`` (a collar, a hand, a tie)."""
-    dw, dh = max(d.box[2], 1e-9), max(d.box[3], 1e-9)
-    if s.box[2] * s.box[3] >= PART_OF * dw * dh:
-        return False
-    return not (s.box[2] >= WHOLE_SPAN * dw and s.box[3] >= WHOLE_SPAN * dh)
-
-
-def _extent(a: CompositionAnalysis, s: Region, d: Detection | None) -> tuple[float, float, float]:
-    """A region's share of the frame and its centre ``(u, v)`` as fractions: from its mask (the
-    part inside the detection that names it, so a bird merged with its branch is placed and sized
-    as the bird), else from its box."""
-    if s.mask is None or not s.mask.any():
-        return (s.box[2] * s.box[3] / (a.width * a.height), s.centroid[0] / a.width, s.centroid[1] / a.height)
-    m = s.mask
-    if d is not None:
-        mh, mw = m.shape
-        x, y, w, h = d.box
-        inside = np.zeros_like(m)
-        inside[max(0, int(y * mh / a.height)):int(np.ceil((y + h) * mh / a.height)),
-               max(0, int(x * mw / a.width)):int(np.ceil((x + w) * mw / a.width))] = True
-        if (m & inside).any():
-            m = m & inside
-    rows, cols = np.nonzero(m)
-    return float(m.mean()), (float(cols.mean()) + 0.5) / m.shape[1], (float(rows.mean()) + 0.5) / m.shape[0]
-
-
-def _mask_subject_sentence(a: CompositionAnalysis, s: Region, found: Detection | None) -> str:
-    """A salient object from the head, by its detector class ("The main subject, a small red
-    frisbee, sits ...", sized and placed by its mask inside the detection; "a small part of the
-    bird" when the region is only a part of it: :func:`is_part`) or else by size, place and
-    colour: "The main subject, small and orange, sits on the left thirds line (about 4% of the
-    frame)."."""
-    share, u, v = _extent(a, s, found)
-    where = place_words(u, v)
-    pct = max(1, round(100 * share))
-    if found is not None:
-        name = detection_name(found)
-        colour = f" {s.colour}" if s.colour and name not in PEOPLE else ""
-        if is_part(s, found):
-            return f"The main subject, a {size_words(share)} part of the {name}, sits {where} (about {pct}% of the frame)."
-        return f"The main subject, a {size_words(share)}{colour} {name}, sits {where} (about {pct}% of the frame)."
-    what = f"{size_words(share)}{' and ' + s.colour if s.colour else ''}"
-    return f"The main subject, {what}, sits {where} (about {pct}% of the frame)."
 
 
 def describe(a: CompositionAnalysis) -> str:
@@ -208,35 +115,64 @@ def _face_sentences(a: CompositionAnalysis) -> list[str]:
     return [f"{n[0].upper()}{n[1:]} faces, {spread}{also}."]
 
 
-def _part_of_person(a: CompositionAnalysis, s: Region) -> bool:
-    """A salient region from the head that is only a part of a detected person (a collar, a
-    hand): the person, not the part, is the subject."""
-    found = _detection_at(a, s) if s.mask is not None else None
-    return found is not None and found.kind == "person" and is_part(s, found)
+def _main_sentence(sub: Subject) -> str:
+    """The main subject by the detection that names it ("The main subject, a small red frisbee,
+    sits ...", sized and placed by its mask inside the detection; "a small part of the bird" when
+    the region is only a part of it: :func:`is_part`), else by size, place and colour: "The main
+    subject, small and orange, sits on the left thirds line (about 4% of the frame)."."""
+    s = sub.region
+    tail = f"sits {place_words(sub.u, sub.v)} (about {max(1, round(100 * sub.share))}% of the frame)."
+    size = size_words(sub.share)
+    if sub.members:
+        name = detection_name(sub.members[0])
+        if sub.part:
+            return f"The main subject, a {size} part of the {name}, {tail}"
+        colour = f" {s.colour}" if s.colour and name not in PEOPLE else ""
+        return f"The main subject, a {size}{colour} {name}, {tail}"
+    if s.mask is None:  # a hand-cue blob
+        return f"The main subject, a {size}{' ' + s.colour if s.colour else ''} region, {tail}"
+    return f"The main subject, {size}{' and ' + s.colour if s.colour else ''}, {tail}"
+
+
+def _second_sentence(main: Subject, second: Subject) -> list[str]:
+    """A strong second region, named as the main subject is (by its colour when it is a part of
+    a detection); nothing when it is a detection the main subject already names (the other
+    half of a couple the head split)."""
+    where = position_words(second.u, second.v)
+    if not second.members or second.part:
+        colour = second.region.colour
+        return [f"A second {colour + ' ' if colour else ''}region stands out {where}."]
+    if all(any(d is m for m in main.members) for d in second.members):
+        return []
+    name = detection_name(second.members[0])
+    return [f"A second subject, {article(name)} {name}, stands out {where}."]
+
+
+def _person_part(x: Subject) -> bool:
+    """A region that is only a part of a person (a collar, a hand) or a face."""
+    return x.part and x.members[0].kind in ("person", "face")
 
 
 def _subject_sentences(a: CompositionAnalysis) -> list[str]:
-    """The main salient subject (and a strong second one), or that none stands out. A part of a
-    detected person is never the main subject (the person and face sentences name it)."""
-    salient = [s for s in a.compact_subjects if not _part_of_person(a, s)]
-    if not salient:
+    """The main salient subject (and a strong second one), or that none stands out. A region a
+    detected person (or a face) overlaps is a person, never a colour (:func:`subject`). When the
+    strongest region is a part of a detected person, or a face, that person is the main subject
+    (the person and face sentences tell it) and no other region is called the main subject."""
+    named = _named(a)
+    subs = [subject(a, s, named) for s in a.compact_subjects]
+    if not subs:
         if a.faces or a.subjects_to_keep:
             return []
         return ["No single subject stands out; interest is spread over the frame."]
-    found = _detection_at(a, salient[0])
-    label = detection_name(found) if found is not None else None
-    if salient[0].mask is not None:
-        parts = [_mask_subject_sentence(a, salient[0], found)]
-    elif label is None and a.subjects_to_keep:
+    main, rest = subs[0], [x for x in subs[1:] if not _person_part(x)]
+    if _person_part(main):
+        parts = []
+    elif main.region.mask is None and not main.members and a.subjects_to_keep:
         return []  # the detected people, animals or objects are the subject, not a colour blob
     else:
-        parts = [_subject_sentence(a, salient[0], label or "region")]
-    if len(salient) > 1 and salient[1].mass > 0.15:
-        s2 = salient[1]
-        parts.append(
-            f"A second {s2.colour + ' ' if s2.colour else ''}region stands out "
-            f"{position_words(s2.centroid[0] / a.width, s2.centroid[1] / a.height)}."
-        )
+        parts = [_main_sentence(main)]
+    if rest and rest[0].region.mass > 0.15:
+        parts += _second_sentence(main, rest[0])
     return parts
 
 

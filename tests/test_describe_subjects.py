@@ -1,0 +1,79 @@
+"""What the main subject is called (brief H6b items 1, 2 and 4), on synthetic analyses (a 200 x 100
+photo, maps of 20 x 10 cells of 10 px: tests/test_describe.py builds them).
+
+Item 2: a new user read "a small orange subject" and "an orange region" for people: a region
+that overlaps a detected person (or holds a face) is a person, never a colour."""
+
+from __future__ import annotations
+
+from procrop.perception.analysis import Region
+from procrop.perception.describe import describe
+
+from test_describe import analysis, face, person, region
+
+
+def _sentence(text: str, start: str) -> str:
+    """The sentence of ``text`` that begins with ``start`` ('' when none does)."""
+    return next((s for s in text.split(". ") if s.startswith(start)), "")
+
+
+# --- item 2: people are named as people -----------------------------------------------------------
+
+def test_a_region_a_detected_person_overlaps_is_a_person_not_a_colour() -> None:
+    """A person with something beside them: the person's box holds 3 of the region's 7 columns
+    (43 %, under the half that names a region by any detection), yet the region is the person."""
+    text = describe(analysis([region(8, 2, 15, 9, 0.7)], people=[person(120, 0, 80, 100)]))
+    main = _sentence(text, "The main subject")
+    assert "person" in main and "orange" not in main, text
+    # an unsure detection is a figure, still never a colour
+    text = describe(analysis([region(8, 2, 15, 9, 0.7)], people=[person(120, 0, 80, 100, score=0.5)]))
+    main = _sentence(text, "The main subject")
+    assert "figure" in main and "orange" not in main, text
+
+
+def test_a_tiny_person_on_a_large_region_does_not_make_it_a_person() -> None:
+    """A hiker 20 px tall on a dune: the dune is told by its size, place and colour."""
+    text = describe(analysis([region(2, 3, 14, 9, 0.8)], people=[person(60, 40, 10, 20, score=0.4)]))
+    assert "The main subject, large and orange, sits" in text, text
+
+
+def test_a_face_in_a_region_makes_it_a_person_and_a_face_sized_region_is_the_face() -> None:
+    """No person detected (the --fast profile detects faces only): a head and shoulders around a
+    face is a person; a region no larger than the face is the face, which the face sentence tells."""
+    text = describe(analysis([region(6, 1, 14, 8, 0.8)], faces=[face(80, 10, 30, 30)]))
+    main = _sentence(text, "The main subject")
+    assert main.startswith("The main subject, a medium-sized person, sits"), text
+    text = describe(analysis([region(8, 1, 11, 4, 0.8)], faces=[face(80, 10, 30, 30)]))
+    assert "main subject" not in text and "orange" not in text and "One medium-sized face" in text, text
+
+
+def test_a_hand_cue_blob_around_a_face_is_a_person() -> None:
+    """The --fast profile's regions have no mask: a blob around a face is a person, not 'a
+    medium-sized brown region'; a blob the size of the face is the face."""
+    a = analysis(faces=[face(75, 20, 30, 30)])
+    a.subjects = [Region((40.0, 5.0, 100.0, 75.0), (90.0, 40.0), 0.7, "salient", "brown")]
+    text = describe(a)
+    assert "The main subject, a large person, sits" in text and "brown region" not in text, text
+    a.subjects = [Region((72.0, 18.0, 36.0, 34.0), (90.0, 35.0), 0.7, "salient", "brown")]
+    assert "main subject" not in describe(a) and "brown region" not in describe(a)
+
+
+def test_a_part_of_a_person_reaching_out_of_its_box_is_no_main_subject() -> None:
+    """A seated man's knee pokes out of his box: less than half of it lies in the box, but it is
+    his, not 'the main subject, tiny and black'."""
+    knee = region(15, 7, 18, 10, 0.6, colour="black")  # 30 x 30 px, 1 of 3 columns in the box
+    text = describe(analysis([knee], people=[person(20, 0, 140, 100)], faces=[face(70, 5, 25, 30)]))
+    assert "main subject" not in text and "black" not in text.split("The palette")[0], text
+
+
+def test_a_second_region_of_the_same_person_is_not_a_second_colour_region() -> None:
+    """The head's second region is the person the main one is named by: not 'a second brown region'."""
+    pair = region(4, 2, 12, 9, 0.9)
+    man = region(5, 2, 10, 9, 0.6, colour="brown")
+    people = [person(40, 10, 60, 80), person(90, 10, 30, 80)]
+    text = describe(analysis([pair, man], people=people))
+    assert "brown region" not in text and "A second" not in text, text
+    # a second person elsewhere is named as a person
+    other = region(16, 2, 19, 9, 0.6, colour="brown")
+    text = describe(analysis([pair, other], people=people + [person(150, 10, 50, 90)]))
+    assert "A second subject, a person, stands out in the right third." in text, text
