@@ -96,10 +96,12 @@ def candidate_sizes(width: int, height: int, ratio: float, config: CandidateConf
     shorts = np.unique(
         np.round(np.geomspace(short_max, short_min, max(config.scales, 1))).astype(np.int64)
     )[::-1]
-    sizes = []
+    sizes: list[tuple[int, int]] = []
     for s in shorts:
         w, h = (max_w, max_h) if s == short_max else size_for_short_side(int(s), ratio)
-        if w <= width and h <= height and w >= 1 and h >= 1:
+        if min(w, h) < short_min:  # an exact size rounded below the least area: the next one up
+            w, h = size_for_short_side(short_min, ratio, at_least=True)
+        if w <= width and h <= height and w >= 1 and h >= 1 and (w, h) not in sizes:
             sizes.append((w, h))
     return sizes
 
@@ -109,8 +111,9 @@ def generate_candidates(
 ) -> np.ndarray:
     """Candidate boxes ``(N, 4)`` int64 for one requested ratio, inside the image.
 
-    Fixed ratios: every box has the exact ratio (to half a pixel) and the largest box of that
-    ratio is included (centred and at every grid position). ``free``: boxes of independent
+    Fixed ratios: every box has the exact ratio (to half a pixel where the ratio's terms are
+    large or the image too small for an exact box, see :mod:`procrop.geometry`) and the largest
+    box of that ratio is included (centred and at every grid position). ``free``: boxes of independent
     widths and heights whose aspect lies in the configured range; the full frame is included.
 
     The layout depends only on the arguments, so it is cached (batches share image sizes); the
@@ -306,7 +309,8 @@ def region_candidates(analysis: CompositionAnalysis, ratio: float, config: Candi
         if ew <= lw and eh <= lh:
             short = max(min(ew, ew / ratio), min(eh, eh * ratio), min(smallest))
             sizes = {(lw, lh) if short * k >= min(lw, lh)
-                     else size_for_short_side(int(math.ceil(short * k)), ratio) for k in (1.0, 1.25, 1.6)}
+                     else size_for_short_side(int(math.ceil(short * k)), ratio, at_least=True)
+                     for k in (1.0, 1.25, 1.6)}
         else:
             sizes = {(lw, lh)}
         for cw, ch in sizes:

@@ -5,13 +5,18 @@ Every box is ``(x, y, w, h)`` in integer pixels of the oriented original image: 
 width and height, so a box covers columns ``x .. x+w-1`` and rows ``y .. y+h-1``. Arrays of boxes
 have shape ``(N, 4)`` in the same layout.
 
-Exact ratios: for a target ratio ``rho >= 1`` (long side over short side) we choose the *short*
-side ``s`` and set the long side to ``round(s * rho)``. Both sides are then within half a pixel of
-the exact ratio (``|L - s*rho| <= 0.5`` and ``|s - L/rho| <= 0.5/rho``).
+Exact ratios: a ratio whose reduced terms ``p:q`` are both at most :data:`EXACT_TERMS` (1:1, 4:5,
+3:2, 16:9, 21:9, a ``1080x1350`` output size...) gets boxes of exactly ``k*p x k*q`` pixels, the
+short side rounded to a multiple of ``min(p, q)``, whenever the image holds one (``k >= 1``). Any
+other ratio (``1.91:1``, ``original`` of an odd-sized photo), and one whose smallest exact box does
+not fit, gets the nearest box instead: for ``rho >= 1`` (long side over short side) we choose the
+*short* side ``s`` and set the long side to ``round(s * rho)``, so both sides are within half a
+pixel of the exact ratio (``|L - s*rho| <= 0.5`` and ``|s - L/rho| <= 0.5/rho``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -148,26 +153,66 @@ def parse_ratios(specs: str | list[str] | tuple[str, ...] | None) -> list[Aspect
 # --------------------------------------------------------------------------------------------
 
 
-def size_for_short_side(short: int, ratio: float) -> tuple[int, int]:
-    """``(w, h)`` whose short side is ``short`` and whose ratio w/h is ``ratio`` to half a pixel."""
-    if ratio >= 1:
-        return int(round(short * ratio)), short
-    return short, int(round(short / ratio))
+#: Ratios whose reduced terms are both at most this are made exact (:func:`exact_terms`): the price,
+#: a largest box up to ``p - 1`` / ``q - 1`` pixels narrower / shorter than the nearest-pixel one.
+EXACT_TERMS = 32
+
+
+@functools.lru_cache(maxsize=256)
+def exact_terms(ratio: float) -> tuple[int, int] | None:
+    """The reduced ``(p, q)`` with ``p / q == ratio`` when both are at most :data:`EXACT_TERMS`
+    (``0.8`` -> ``(4, 5)``, ``16 / 9`` -> ``(16, 9)``), else ``None``."""
+    frac = Fraction(ratio).limit_denominator(EXACT_TERMS)
+    p, q = frac.numerator, frac.denominator
+    if p < 1 or p > EXACT_TERMS or abs(p / q - ratio) > 1e-9 * ratio:
+        return None
+    return p, q
+
+
+def size_for_short_side(short: int, ratio: float, at_least: bool = False) -> tuple[int, int]:
+    """``(w, h)`` of ``ratio`` w/h whose short side is about ``short``.
+
+    For a ratio with small terms ``p:q`` (:func:`exact_terms`) the size is exactly ``k*p x k*q``
+    (``k >= 1``, so it may exceed an image too small for the ratio: callers check), with the short
+    side ``k*min(p, q)`` the multiple nearest to ``short`` (with ``at_least``, the least multiple not
+    below it). Otherwise the short side is ``short`` and the long side is rounded, which keeps the
+    ratio to half a pixel.
+    """
+    terms = exact_terms(ratio)
+    if terms is not None:
+        unit = min(terms)
+        k = -(-short // unit) if at_least else max(1, int(round(short / unit)))
+        return k * terms[0], k * terms[1]
+    return _nearest_size(short, ratio)
 
 
 def largest_size(width: int, height: int, ratio: float) -> tuple[int, int]:
-    """The largest ``(w, h)`` of the given ratio that fits in ``width x height``."""
+    """The largest ``(w, h)`` of the given ratio that fits in ``width x height``: exactly ``ratio``
+    when its terms are small and the image holds one such box (see the module notes), else the
+    largest within half a pixel of it."""
+    terms = exact_terms(ratio)
+    if terms is not None:
+        k = min(width // terms[0], height // terms[1])
+        if k >= 1:
+            return k * terms[0], k * terms[1]
     rho = ratio if ratio >= 1 else 1 / ratio
     long_limit, short_limit = (width, height) if ratio >= 1 else (height, width)
     short = min(short_limit, int(math.floor(long_limit / rho + 1e-9)))
     short = max(short, 1)
     while short > 1:
-        w, h = size_for_short_side(short, ratio)
+        w, h = _nearest_size(short, ratio)
         if w <= width and h <= height:
             return w, h
         short -= 1
-    w, h = size_for_short_side(1, ratio)
+    w, h = _nearest_size(1, ratio)
     return min(w, width), min(h, height)
+
+
+def _nearest_size(short: int, ratio: float) -> tuple[int, int]:
+    """Short side ``short``, long side rounded: the ratio to half a pixel."""
+    if ratio >= 1:
+        return int(round(short * ratio)), short
+    return short, int(round(short / ratio))
 
 
 def largest_box(width: int, height: int, ratio: float) -> Box:
@@ -193,6 +238,8 @@ def snap_to_ratio(box: Box, ratio: float, width: int, height: int) -> Box:
     max_w, max_h = largest_size(width, height, ratio)
     max_short = min(max_w, max_h)
     nw, nh = size_for_short_side(min(short, max_short), ratio)
+    if nw > max_w or nh > max_h:  # an image too small for an exact box
+        nw, nh = max_w, max_h
     nx = int(round(cx - nw / 2))
     ny = int(round(cy - nh / 2))
     nx = min(max(nx, 0), width - nw)
