@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from ..files import atomic_write_bytes
-from .load import _EXIF_ORIENTATION_TAG, to_rgb_array
+from .load import _EXIF_ORIENTATION_TAG, exif_orientation, to_rgb_array
 
 _SAVE_FORMAT_BY_EXT = {
     ".jpg": "JPEG",
@@ -164,6 +164,30 @@ def save_image(
     quantisation tables and chroma subsampling are reused so the crop keeps the original quality.
     """
     atomic_write_bytes(path, encode_image(im, save_format(path), source, quality=quality))
+
+
+def copy_unchanged(source: str | os.PathLike, path: str | os.PathLike) -> bool:
+    """Write the file ``source``'s own bytes to ``path`` (atomically) when they are a whole-frame
+    crop of it at its own size, which the caller has checked: ``path``'s format is the source's,
+    the source has one frame and no EXIF orientation to apply (1 or absent). Returns whether it
+    wrote; ``False`` leaves the encoding to :func:`save_image` (and nothing written).
+
+    Raises:
+        OSError: the source cannot be read or ``path`` cannot be written.
+    """
+    try:
+        fmt = save_format(path)
+    except ValueError:
+        return False
+    try:
+        with Image.open(source) as im:
+            same = (im.format == fmt and getattr(im, "n_frames", 1) == 1 and exif_orientation(im) == 1)
+    except (OSError, SyntaxError, ValueError):
+        return False
+    if not same:
+        return False
+    atomic_write_bytes(path, Path(source).read_bytes())
+    return True
 
 
 def crop_resized(im: Image.Image, box: tuple[int, int, int, int], size: tuple[int, int] | None) -> Image.Image:

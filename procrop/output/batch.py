@@ -6,7 +6,8 @@ For an output folder ``OUT`` and an input ``photos/beach.jpg`` a run writes
   and atomically: its presence marks the image as done, so a re-run skips it;
 * ``OUT/beach_1x1_1.jpg``, ``OUT/beach_16x9_2.jpg``...: the crops (``<stem>_<ratio>_<rank>``),
   in the input's format with its quality, ICC profile and EXIF kept, resized to ``WxH`` output
-  sizes when one was requested;
+  sizes when one was requested (a crop of the whole upright photo at its own size is a copy of
+  the input file);
 * ``OUT/beach_preview.png`` with ``--preview``.
 
 Inputs with the same file name from different folders get ``-2``, ``-3``... stems, assigned in
@@ -28,7 +29,7 @@ from ..errors import ImageWriteError, MissingExtraError
 from ..scoring.setup import DEFAULT_SCORER
 from ..files import atomic_write_text
 from ..imaging.load import open_full
-from ..imaging.save import crop_resized, save_image
+from ..imaging.save import copy_unchanged, crop_resized, save_image
 from .naming import CropJob, plan_jobs, ratio_slug, read_result, replaced_outputs, result_path
 
 _WRITABLE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
@@ -232,7 +233,9 @@ def written_sizes(result: CropResult, no_upscale: bool) -> tuple[list[tuple[int,
 def write_crops(result: CropResult, job: CropJob, out_dir: str,
                 sizes: list[tuple[int, int] | None] | None = None) -> list[str]:
     """Write every crop of ``result`` as an image file, at ``sizes`` (default: each crop's
-    ``output_size``, else its own); returns the paths in crop order."""
+    ``output_size``, else its own); returns the paths in crop order. A crop of the whole photo at
+    its own size, in the photo's format and with no EXIF orientation to apply, is a copy of the
+    photo's file (:func:`~procrop.imaging.save.copy_unchanged`)."""
     photo = open_full(job.path)
     ext = Path(job.path).suffix.lower()
     if ext not in _WRITABLE_EXT or (photo.format or "").upper() == "MPO":
@@ -243,8 +246,10 @@ def write_crops(result: CropResult, job: CropJob, out_dir: str,
             name = f"{job.stem}_{ratio_slug(crop.ratio)}_{crop.rank}{ext}"
             path = Path(out_dir) / name
             size = crop.output_size if sizes is None else sizes[i]
-            try:
-                save_image(crop_resized(photo, crop.box, size), path, source=photo)
+            whole = tuple(crop.box) == (0, 0, *photo.size) and size in (None, photo.size)
+            try:  # the whole photo at its own size: the original file, not a lossy re-encode of it
+                if not (whole and copy_unchanged(job.path, path)):
+                    save_image(crop_resized(photo, crop.box, size), path, source=photo)
             except OSError as exc:
                 raise ImageWriteError(path, str(exc)) from exc
             paths.append(str(path))
