@@ -2,12 +2,16 @@
 photo, maps of 20 x 10 cells of 10 px: tests/test_describe.py builds them).
 
 Item 2: a new user read "a small orange subject" and "an orange region" for people: a region
-that overlaps a detected person (or holds a face) is a person, never a colour."""
+that overlaps a detected person (or holds a face) is a person, never a colour.
+Item 4: a lone tree and horses were not named: a region is named by the detections it is made
+of, else told by size, place and colour (never by a class that only grazes it), and a tree
+crown as wide as a band but reaching neither side is a subject, not a band."""
 
 from __future__ import annotations
 
 from procrop.perception.analysis import Region
 from procrop.perception.describe import describe
+from procrop.perception.detectors import Detection
 
 from test_describe import analysis, face, person, region
 
@@ -77,3 +81,55 @@ def test_a_second_region_of_the_same_person_is_not_a_second_colour_region() -> N
     other = region(16, 2, 19, 9, 0.6, colour="brown")
     text = describe(analysis([pair, other], people=people + [person(150, 10, 50, 90)]))
     assert "A second subject, a person, stands out in the right third." in text, text
+
+
+# --- item 4: named by the class that covers it, else by what is known ------------------------------
+
+def _animal(x: float, y: float, w: float, h: float, label: str = "horse", score: float = 0.9) -> Detection:
+    return Detection((x, y, w, h), score, kind="animal", label=label)
+
+
+def _main(text: str) -> str:
+    return next((s for s in text.split(". ") if "main subject" in s), "")
+
+
+def test_horses_merged_into_one_region_are_named_together() -> None:
+    """Three horses the head merged into one region, none holding half of it: 'three horses',
+    not 'medium-sized and brown'; a rider and her horse are both named."""
+    herd = region(2, 3, 17, 7, 0.8, colour="brown")
+    horses = [_animal(20, 30, 50, 40), _animal(70, 30, 50, 40), _animal(120, 30, 50, 40)]
+    main = _main(describe(analysis([herd], objects=horses)))
+    assert "three horses" in main and "brown" not in main, main
+    rider = region(6, 1, 13, 8, 0.8, colour="brown")
+    text = describe(analysis([rider], people=[person(80, 10, 30, 40)], objects=[_animal(60, 30, 70, 50)]))
+    assert "a person and a horse" in _main(text), text
+
+
+def test_a_confident_box_holding_a_quarter_of_a_region_does_not_name_it() -> None:
+    """A flower with a beetle a 0.75 'vase' box holds: the flower is never 'a vase'."""
+    flower = region(4, 2, 12, 7, 0.8, colour="grey")  # 8 x 5 cells
+    vase = Detection((80.0, 40.0, 50.0, 50.0), 0.75, kind="object", label="vase")  # holds 12 of 40 cells
+    main = _main(describe(analysis([flower], objects=[vase])))
+    assert "vase" not in main and "medium-sized and grey" in main, main
+
+
+def test_weak_detections_of_the_same_things_count_toward_naming_a_row_of_them() -> None:
+    """A row of five boats, two of them confident: the row is the boats (the two named), not
+    'medium-sized and red'."""
+    row = region(2, 5, 18, 7, 0.8, colour="red")
+    boats = [_animal(10 + 36 * i, 45, 36, 30, "boat", 0.9 if i < 2 else 0.6) for i in range(5)]
+    boats = [Detection(b.box, b.score, kind="object", label="boat") for b in boats]
+    main = _main(describe(analysis([row], objects=boats)))
+    assert "boats" in main and "red" not in main, main
+
+
+def test_a_lone_tree_wider_than_a_band_is_the_main_subject_not_a_band() -> None:
+    """A lone tree's crown 85 % wide that reaches neither side of the frame: 'the main subject,
+    medium-sized and grey', not 'a grey band' and 'no single subject stands out'; sea reaching
+    both sides stays a band."""
+    tree = region(2, 1, 19, 3, 0.8, colour="grey", extra=(9, 3, 11, 9))  # crown and trunk
+    text = describe(analysis([tree]))
+    assert "The main subject, medium-sized and grey, sits" in text and "band" not in text, text
+    assert "No single subject" not in text
+    sea = region(0, 6, 20, 9, 0.8, colour="blue")
+    assert "A salient blue band runs across the frame" in describe(analysis([sea]))

@@ -18,8 +18,8 @@ import numpy as np
 
 from .analysis import CONFIDENT, CompositionAnalysis, Region
 from .detectors import Detection
-from .describe_subject import Subject, is_part, subject
-from .describe_words import (PEOPLE, article, count_words, detection_name, format_words, listing, number_word,
+from .describe_subject import Subject, is_part, regions, subject
+from .describe_words import (PEOPLE, count_words, detection_name, format_words, listing, number_word,
                              place_words, position_words, size_words, third_words)
 from .horizon_check import real_horizon
 
@@ -49,14 +49,12 @@ def describe(a: CompositionAnalysis) -> str:
 
 
 def _detected_sentences(a: CompositionAnalysis) -> list[str]:
-    """What the detectors found, named: "Two people and a dog, in the left third (about 30% of the frame)."."""
+    """What the detectors found, named: "Two people and a dog, in the left third (about 30% of
+    the frame)."."""
     found = _named(a)
     if not found:
         return []
-    counts: dict[str, int] = {}
-    for d in found:
-        counts[detection_name(d)] = counts.get(detection_name(d), 0) + 1
-    listed = listing([count_words(n, label) for label, n in list(counts.items())[:3]])
+    listed = _names(found)
     x0 = min(d.box[0] for d in found)
     y0 = min(d.box[1] for d in found)
     x1 = max(d.box[0] + d.box[2] for d in found)
@@ -115,6 +113,14 @@ def _face_sentences(a: CompositionAnalysis) -> list[str]:
     return [f"{n[0].upper()}{n[1:]} faces, {spread}{also}."]
 
 
+def _names(found: list[Detection] | tuple[Detection, ...]) -> str:
+    """Detections by name and count, first three names: "two people and a dog"."""
+    counts: dict[str, int] = {}
+    for d in found:
+        counts[detection_name(d)] = counts.get(detection_name(d), 0) + 1
+    return listing([count_words(n, label) for label, n in list(counts.items())[:3]])
+
+
 def _main_sentence(sub: Subject) -> str:
     """The main subject by the detection that names it ("The main subject, a small red frisbee,
     sits ...", sized and placed by its mask inside the detection; "a small part of the bird" when
@@ -123,6 +129,8 @@ def _main_sentence(sub: Subject) -> str:
     s = sub.region
     tail = f"sits {place_words(sub.u, sub.v)} (about {max(1, round(100 * sub.share))}% of the frame)."
     size = size_words(sub.share)
+    if len(sub.members) > 1:
+        return f"The main subject, {_names(sub.members)}, {tail}"
     if sub.members:
         name = detection_name(sub.members[0])
         if sub.part:
@@ -144,8 +152,7 @@ def _second_sentence(main: Subject, second: Subject) -> list[str]:
         return [f"A second {colour + ' ' if colour else ''}region stands out {where}."]
     if all(any(d is m for m in main.members) for d in second.members):
         return []
-    name = detection_name(second.members[0])
-    return [f"A second subject, {article(name)} {name}, stands out {where}."]
+    return [f"A second subject, {_names(second.members)}, stands out {where}."]
 
 
 def _person_part(x: Subject) -> bool:
@@ -159,7 +166,7 @@ def _subject_sentences(a: CompositionAnalysis) -> list[str]:
     strongest region is a part of a detected person, or a face, that person is the main subject
     (the person and face sentences tell it) and no other region is called the main subject."""
     named = _named(a)
-    subs = [subject(a, s, named) for s in a.compact_subjects]
+    subs = [subject(a, s, named) for s in regions(a)[0]]
     if not subs:
         if a.faces or a.subjects_to_keep:
             return []
@@ -191,12 +198,13 @@ def _share_in(a: CompositionAnalysis, s: Region, box: tuple[float, float, float,
 
 
 def _band_sentences(a: CompositionAnalysis) -> list[str]:
-    """A salient band across or down the frame (sea, a road, a tree line); a band that mostly lies
+    """A salient band across or down the frame (sea, a road, a tree line: reaching both edges,
+    :func:`~procrop.perception.describe_subject.spans_frame`); a band that mostly lies
     in a detected person, animal or object is that subject (a portrait's body, a giraffe's neck),
     not a band."""
     parts = []
     detected = list(a.people) + list(a.objects)
-    bands = [b for b in a.bands if not any(_share_in(a, b, d.box) >= 0.5 for d in detected)]
+    bands = [b for b in regions(a)[1] if not any(_share_in(a, b, d.box) >= 0.5 for d in detected)]
     for band in bands[:1]:
         colour = f"{band.colour} " if band.colour else ""
         if band.box[2] >= 0.8 * a.width:

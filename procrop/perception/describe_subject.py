@@ -1,9 +1,12 @@
 """What a salient region is, for :func:`procrop.perception.describe.describe`: the detections that
 name it, whether it is only a part of one, and where it sits and how large it is.
 
-A region from the salient-object head has a mask; a detection is measured against it by how
-much of the mask its box *holds*. The region is named by the one detection holding most of it
-(at least :data:`MASK_NAMED`; a collar in a portrait is a part of the person). A detected person
+A region from the salient-object head has a mask; a detection is measured against it two ways:
+how much of the mask its box *holds* and how much of its box the mask *covers*. The region is
+named by the detections it covers (each at least :data:`COVERED` of its box and holding at least
+:data:`MIN_HOLD` of the mask) when together they hold at least :data:`MASK_NAMED` of the mask
+(a rider and her horse, two people side by side), else by the one detection holding most of it
+(at least :data:`MASK_NAMED`: a collar in a portrait, a part of the person). A detected person
 holding at least :data:`PERSON_HOLD` of the mask, or a face in it, makes the region a person
 even when less of it is (a person region is never named by its colour). Anything else is
 unnamed: the description gives its size, place and colour, never a class that does not cover it.
@@ -15,11 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import CompositionAnalysis, Region
+from .analysis import CompositionAnalysis, Region, importance
 from .detectors import Detection
 
-#: A detection names a salient region with a mask when its box holds this share of the mask.
+#: A detection names a salient region with a mask when its box holds this share of the mask, and
+#: the detections in a region name it when their boxes together do (a flower a confident "vase"
+#: box holds a quarter of stays a flower, told by size, place and colour).
 MASK_NAMED = 0.5
+#: A detection is in a region when the mask covers this share of its box and its box holds at
+#: least :data:`MIN_HOLD` of the mask (a 20-pixel hiker on a dune does not make the dune a person).
+COVERED = 0.25
+MIN_HOLD = 0.05
 #: A detected person whose box holds this share of a region's mask makes the region a person.
 PERSON_HOLD = 0.25
 #: A face whose box holds this share of a region (its centre in the mask) makes it a person, or
@@ -32,6 +41,9 @@ FACE_SIZED = 2.5
 #: neck and legs widen is the heron).
 PART_OF = 0.5
 WHOLE_SPAN = 0.6
+#: A region spanning the frame is a band (sea, a tree line) only when it reaches this close to
+#: both edges it spans, as a share of the frame; a lone tree's crown 80 % wide is a subject.
+BAND_EDGE = 0.05
 
 
 @dataclass(frozen=True)
@@ -85,12 +97,28 @@ def holds(a: CompositionAnalysis, s: Region, d: Detection) -> float:
     return float(s.mask[_cells(a, d.box, s.mask.shape)].sum()) / max(float(s.mask.sum()), 1.0)
 
 
+def covers(a: CompositionAnalysis, s: Region, d: Detection) -> float:
+    """The share of the detection's box (in map cells) that a region's mask covers."""
+    assert s.mask is not None
+    cells = s.mask[_cells(a, d.box, s.mask.shape)]
+    return float(cells.sum()) / max(cells.size, 1)
+
+
 def members(a: CompositionAnalysis, s: Region, named: list[Detection]) -> list[Detection]:
     """The detections among ``named`` that region ``s`` is (see the module docstring); for a
-    region without a mask (a hand-cue blob), the one holding its centroid."""
+    region without a mask (a hand-cue blob), the one holding its centroid. Whether the region is
+    mostly made of detections is judged on all of them (:attr:`CompositionAnalysis.subjects_to_keep`:
+    a row of boats, three of them confident), its name on ``named`` alone."""
     if s.mask is None or not s.mask.any():
         cx, cy = s.centroid
-        return [d for d in named if d.box[0] <= cx <= d.box[0] + d.box[2] and d.box[1] <= cy <= d.box[1] + d.box[3]][:1]
+        return [d for d in named if d.box[0] <= cx <= d.box[0] + d.box[2]
+                and d.box[1] <= cy <= d.box[1] + d.box[3]][:1]
+    inside = [d for d in a.subjects_to_keep
+              if (covers(a, s, d) >= COVERED and holds(a, s, d) >= MIN_HOLD)
+              or (holds(a, s, d) >= MASK_NAMED and not is_part(s, d))]
+    found = [d for d in inside if any(d is n for n in named)]
+    if found and float(_inside(a, s.mask, inside).sum()) >= MASK_NAMED * float(s.mask.sum()):
+        return sorted(found, key=importance)
     best = max(named, key=lambda d: holds(a, s, d), default=None)
     return [best] if best is not None and holds(a, s, best) >= MASK_NAMED else []
 
@@ -153,3 +181,25 @@ def _extent(a: CompositionAnalysis, s: Region, inside: list[Detection]) -> tuple
         m = _inside(a, m, inside)
     rows, cols = np.nonzero(m)
     return float(m.mean()), (float(cols.mean()) + 0.5) / m.shape[1], (float(rows.mean()) + 0.5) / m.shape[0]
+
+
+def spans_frame(a: CompositionAnalysis, s: Region) -> bool:
+    """Whether a region wide or tall as a band (:attr:`CompositionAnalysis.bands`) reaches
+    across the frame: within :data:`BAND_EDGE` of both edges it spans."""
+    if s.mask is not None and s.mask.any():
+        rows, cols = np.nonzero(s.mask)
+        mh, mw = s.mask.shape
+        x0, x1, y0, y1 = cols.min() / mw, (cols.max() + 1) / mw, rows.min() / mh, (rows.max() + 1) / mh
+    else:
+        x0, y0 = s.box[0] / a.width, s.box[1] / a.height
+        x1, y1 = x0 + s.box[2] / a.width, y0 + s.box[3] / a.height
+    across = x0 <= BAND_EDGE and x1 >= 1 - BAND_EDGE
+    down = y0 <= BAND_EDGE and y1 >= 1 - BAND_EDGE
+    return across or down
+
+
+def regions(a: CompositionAnalysis) -> tuple[list[Region], list[Region]]:
+    """The salient regions a description calls subjects and bands: a region as wide or tall as a
+    band that does not reach across the frame (a lone tree) is a subject, in its place by mass."""
+    bands = [s for s in a.bands if spans_frame(a, s)]
+    return [s for s in a.subjects if s.kind == "salient" and not any(s is b for b in bands)], bands
