@@ -9,7 +9,9 @@ score is whose:
   uncropped photo";
 * :func:`verdict` (a result's ``verdict``): "Crop it: the top crop (score 0.83) is 72% likely to
   look better than the uncropped photo (score 0.79)." or "Keep the uncropped photo: the top crop
-  (score 0.61) is only 3% likely to look better than the uncropped photo (score 0.79)."
+  (score 0.61) is only 3% likely to look better than the uncropped photo (score 0.79)." When several
+  ratios were asked the top crop is named with its ratio, "the top 4:5 crop" (:func:`top_crop_name`),
+  here and in the preview sheet.
 
 Keeping the photo as it is answers a request only when the uncropped photo has a requested shape:
 ``free``, ``original``, or a ratio (or output size) within 1 % of the photo's own
@@ -17,7 +19,8 @@ Keeping the photo as it is answers a request only when the uncropped photo has a
 rather than compare it with itself. For other requests (say ``4:5`` of a 3:2 photo) there is no keep-or-crop
 choice: ``keep_original`` is false and the verdict only compares, "The uncropped photo is not of the
 ratio asked (4:5): the top crop (score 0.61) is 3% likely to look better than the uncropped
-photo (score 0.79)." :func:`result_verdict` gives both fields of a result.
+photo (score 0.79)."; for several, "The uncropped photo is of none of the ratios asked (1:1, 4:5,
+16:9): the top 16:9 crop (score 0.51) is ...". :func:`result_verdict` gives both fields of a result.
 
 When a ratio has fewer crops than asked, because its alternatives scored under the cropper's
 ``min_score_ratio`` of its best or overlap a better crop too much, :func:`dropped_alternatives` says
@@ -50,11 +53,26 @@ def versus_original(confidence: float, whole: bool = False) -> str:
     return f"{_pct(confidence)} likely to look better than the uncropped photo"
 
 
-def verdict(top_score: float | None, uncropped_score: float, confidence: float) -> str:
-    """Crop or keep, in one sentence naming both scores (``top_score`` None: no crop was found)."""
+def top_crop_name(ratio: str, asked: Sequence[str] = ()) -> str:
+    """How the verdict names the top crop: "the top crop" when at most one ratio was ``asked``, else
+    with its ``ratio`` label, "the top 4:5 crop" ("the top free-form crop", "the top crop of the
+    photo's own ratio" for ``free`` and ``original``)."""
+    if len(asked) <= 1:
+        return "the top crop"
+    if ratio == "free":
+        return "the top free-form crop"
+    if ratio == "original":
+        return "the top crop of the photo's own ratio"
+    return f"the top {ratio} crop"
+
+
+def verdict(top_score: float | None, uncropped_score: float, confidence: float,
+            name: str = "the top crop") -> str:
+    """Crop or keep, in one sentence naming both scores (``top_score`` None: no crop was found);
+    ``name`` is the top crop's (:func:`top_crop_name`)."""
     if top_score is None:
         return f"Keep the uncropped photo (score {uncropped_score:.2f}): no crop was found."
-    crop = f"the top crop (score {top_score:.2f}) is"
+    crop = f"{name} (score {top_score:.2f}) is"
     original = f"likely to look better than the uncropped photo (score {uncropped_score:.2f})."
     if keep_original(confidence):
         return f"Keep the uncropped photo: {crop} only {_pct(confidence)} {original}"
@@ -74,9 +92,12 @@ def can_keep(ratio_labels: Sequence[str], width: int, height: int) -> bool:
     return False
 
 
-def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: float, asked: Sequence[str]) -> str:
-    """The comparison for requests the uncropped photo cannot answer (no advice to keep it)."""
-    return (f"The uncropped photo is not of the ratio asked ({', '.join(asked)}): the top crop "
+def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: float, asked: Sequence[str],
+                        top_ratio: str = "") -> str:
+    """The comparison for requests the uncropped photo cannot answer (no advice to keep it); the
+    top crop, of ``top_ratio``, is named as :func:`top_crop_name` does."""
+    none = "not of the ratio asked" if len(asked) <= 1 else "of none of the ratios asked"
+    return (f"The uncropped photo is {none} ({', '.join(asked)}): {top_crop_name(top_ratio, asked)} "
             f"(score {top_score:.2f}) is {_pct(confidence)} likely to look better than the uncropped photo "
             f"(score {uncropped_score:.2f}).")
 
@@ -92,12 +113,12 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     asked = list(dict.fromkeys([*requested, *(c.ratio for c in crops)]))
     if not can_keep(asked, width, height):
         return {"keep_original": False,
-                "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked)}
+                "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked, top.ratio)}
     if is_whole(getattr(top, "box", None), width, height):
         return {"keep_original": True,
                 "verdict": f"Keep the uncropped photo: the best crop is the whole frame (score {top.score:.2f})."}
     return {"keep_original": keep_original(top.confidence),
-            "verdict": verdict(top.score, uncropped_score, top.confidence)}
+            "verdict": verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))}
 
 
 def is_whole(box: Sequence[float] | None, width: int, height: int) -> bool:

@@ -113,12 +113,13 @@ def _verdict_as_in_the_json(page, result: dict) -> None:
     text = page.locator(".composition .verdict").inner_text()
     assert text == result["verdict"], (text, result["verdict"])
     top, uncropped = result["crops"][0]["score"], result["uncropped_score"]
-    assert f"the top crop (score {top:.2f})" in text
+    name = f"the top {result['crops'][0]['ratio']} crop"  # the page asks several ratios (1:1, 4:5, 16:9)
+    assert f"{name} (score {top:.2f})" in text
     assert f"the uncropped photo (score {uncropped:.2f})" in text
     if any(c["ratio"] in ("free", "original") for c in result["crops"]):
         assert text.startswith("Keep the uncropped photo:" if result["keep_original"] else "Crop it:")
     else:  # the page's default ratios (1:1, 4:5, 16:9) cannot keep a 3:2 photo: no such advice
-        assert text.startswith("The uncropped photo is not of the ratio asked (") and not result["keep_original"]
+        assert text.startswith("The uncropped photo is of none of the ratios asked (") and not result["keep_original"]
     assert "beats" not in page.locator(".composition").inner_text()
     page.locator(".crop-row .row-pick").first.click()
     assert page.locator(".breakdown .versus").inner_text() == result["crops"][0]["versus_original"]

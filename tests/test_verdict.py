@@ -86,12 +86,50 @@ def test_fixed_ratio_requests_never_advise_keeping_the_photo() -> None:
     d = cropper.process(img, ["4:5", "1:1"], top_k=1).to_dict(include_analysis=False)
     top, uncropped = d["crops"][0]["score"], d["uncropped_score"]
     assert d["keep_original"] is False
-    assert d["verdict"].startswith("The uncropped photo is not of the ratio asked (4:5, 1:1): ")  # as asked
-    assert f"the top crop (score {top:.2f}) is" in d["verdict"] and f"(score {uncropped:.2f})." in d["verdict"]
+    assert d["verdict"].startswith("The uncropped photo is of none of the ratios asked (4:5, 1:1): ")  # as asked
+    name = f"the top {d['crops'][0]['ratio']} crop"  # several ratios: the top crop's is named
+    assert f"{name} (score {top:.2f}) is" in d["verdict"] and f"(score {uncropped:.2f})." in d["verdict"]
     d = cropper.process(img, ["1:1", "4:5"], top_k=1).to_dict(include_analysis=False)
-    assert d["verdict"].startswith("The uncropped photo is not of the ratio asked (1:1, 4:5): ")
+    assert d["verdict"].startswith("The uncropped photo is of none of the ratios asked (1:1, 4:5): ")
     assert "Keep" not in d["verdict"] and "Crop it" not in d["verdict"]
     for ratio in (["free"], ["original"], ["3:2"], ["4:5", "1200x800"]):
         d = cropper.process(img, ratio, top_k=1).to_dict(include_analysis=False)
         assert d["verdict"].startswith(("Keep the uncropped photo:", "Crop it:")), (ratio, d["verdict"])
     assert can_keep(["free"], 180, 120) and can_keep(["3:2"], 181, 120) and not can_keep(["4:5", "16:9"], 180, 120)
+
+
+def test_the_verdict_names_the_top_crops_ratio_when_several_were_asked() -> None:
+    """A new user's trial: "the top crop" of beach.jpg at 1:1, 4:5, 16:9 did not say which ratio won."""
+    from types import SimpleNamespace
+
+    from procrop.verdict import result_verdict, top_crop_name
+
+    def crop(ratio: str, box: tuple[int, int, int, int]) -> SimpleNamespace:
+        return SimpleNamespace(ratio=ratio, score=0.51, confidence=0.32, box=box)
+
+    one = result_verdict([crop("4:5", (0, 0, 80, 100))], 0.56, 150, 100, ["4:5"])["verdict"]
+    assert one == ("The uncropped photo is not of the ratio asked (4:5): the top crop (score 0.51) is 32% "
+                   "likely to look better than the uncropped photo (score 0.56).")
+    three = result_verdict([crop("16:9", (0, 8, 150, 84))], 0.56, 150, 100, ["1:1", "4:5", "16:9"])["verdict"]
+    assert three == ("The uncropped photo is of none of the ratios asked (1:1, 4:5, 16:9): the top 16:9 crop "
+                     "(score 0.51) is 32% likely to look better than the uncropped photo (score 0.56).")
+    keep = result_verdict([crop("free", (5, 5, 100, 80))], 0.56, 150, 100, ["free", "1:1"])["verdict"]
+    assert keep.startswith("Keep the uncropped photo: the top free-form crop (score 0.51) is only 32% likely")
+    assert top_crop_name("1080x1350", ["1080x1350", "1:1"]) == "the top 1080x1350 crop"
+    assert top_crop_name("original", ["original", "1:1"]) == "the top crop of the photo's own ratio"
+    assert top_crop_name("16:9", ["16:9"]) == "the top crop"
+
+
+def test_the_preview_says_the_verdict_and_names_the_top_crop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from procrop.output import preview
+
+    cropper = Cropper(scorer="classic", reference_db=None)
+    img = np.random.default_rng(0).integers(0, 255, (120, 180, 3), dtype=np.uint8)
+    result = cropper.process(img, ["4:5", "16:9"], top_k=1)
+    wrapped: list[str] = []
+    real = preview._wrap
+    monkeypatch.setattr(preview, "_wrap", lambda text, *a: wrapped.append(text) or real(text, *a))
+    preview.render_preview(Image.fromarray(img), result, panel_width=180)
+    top = result.crops[0]
+    assert result.to_dict(include_analysis=False)["verdict"] in wrapped
+    assert f"The top {top.ratio} crop: {top.reason}" in wrapped

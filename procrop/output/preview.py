@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..cropper import Crop, CropResult
 from ..files import atomic_write_bytes
-from ..verdict import is_whole, versus_original
+from ..verdict import is_whole, result_verdict, top_crop_name, versus_original
 
 #: Colours of ranks 1, 2, 3... (then repeated).
 RANK_COLOURS = ((255, 196, 0), (0, 200, 255), (255, 80, 160), (120, 230, 90), (200, 140, 255))
@@ -34,7 +34,7 @@ def render_preview(
 
     Each panel shows one requested ratio (in the order asked): the best crop with a thick outline, the others thinner,
     each labelled with its rank and score; faces are outlined in white. Below the panels, the
-    description and the best crop's reason.
+    description, the verdict (as in the JSON) and the top crop's reason.
     """
     found = {c.ratio for c in result.crops}  # panels in the order asked, each with crops
     ratios = [r for r in dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]) if r in found]
@@ -99,13 +99,19 @@ def _label_spot(box: tuple[float, float, float, float], scale: float, size: tupl
 
 
 def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, panel_height: int) -> Image.Image:
-    """Panels on a grid of up to three columns, the description and best reason below."""
+    """Panels on a grid of up to three columns; the description, the verdict and the top crop's
+    reason below (the top crop named as in the verdict: "The top 4:5 crop: ...")."""
     small = _font(13)
     cols = min(len(panels), 3)
     rows = (len(panels) + cols - 1) // cols
     footer_lines = _wrap(result.description, small, cols * panel_width - 16)
     if result.crops:
-        footer_lines += _wrap("Best: " + result.crops[0].reason, small, cols * panel_width - 16)
+        top = result.crops[0]
+        asked = list(dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]))
+        said = result_verdict(result.crops, result.uncropped_score, result.width, result.height, result.ratios)
+        name = top_crop_name(top.ratio, asked)
+        footer_lines += _wrap(said["verdict"], small, cols * panel_width - 16)
+        footer_lines += _wrap(f"{name[0].upper()}{name[1:]}: {top.reason}", small, cols * panel_width - 16)
     footer = 10 + 17 * len(footer_lines)
     sheet = Image.new("RGB", (cols * panel_width, rows * panel_height + footer), (24, 24, 24))
     for i, p in enumerate(panels):
