@@ -105,7 +105,7 @@ def test_a_slim_subject_spanning_its_box_is_the_subject_not_a_part() -> None:
     heron = Detection((100.0, 20.0, 60.0, 70.0), 0.9, kind="animal", label="bird")
     body = region(11, 3, 14, 7, 0.6, extra=(10, 2, 11, 3))  # 30 x 40 px + the head: a 40 x 50 box in 60 x 70
     text = describe(analysis([body], objects=[heron]))
-    assert "The main subject, a small orange bird, sits" in text and "part of" not in text
+    assert "A bird, the main subject: small and orange, on" in text and "part of" not in text
 
 
 def test_a_named_subject_is_placed_and_sized_by_its_mask_inside_the_detection() -> None:
@@ -115,7 +115,7 @@ def test_a_named_subject_is_placed_and_sized_by_its_mask_inside_the_detection() 
     osprey = Detection((50.0, 20.0, 30.0, 60.0), 0.9, kind="animal", label="bird")
     merged = region(6, 2, 8, 8, 0.7, colour="grey", extra=(8, 6, 13, 7))  # bird 20 x 60 px, branch 50 x 10
     text = describe(analysis([merged], objects=[osprey]))
-    assert "The main subject, a small grey bird, sits on the left thirds line (about 6% of the frame)." in text
+    assert "A bird, the main subject: small and grey, on the left thirds line (about 6% of the frame)." in text
 
 
 def test_an_unnamed_subject_is_told_by_size_place_and_colour_never_as_a_person() -> None:

@@ -100,7 +100,7 @@ def test_describe_never_calls_a_region_a_person_unless_it_is_mostly_one() -> Non
     assert "The main subject, medium-sized and orange, sits" in text
     assert "main subject, a person" not in text
     held = region(15, 2, 20, 8, 0.6)
-    assert "The main subject, a medium-sized person, sits" in describe(analysis([held], [person]))
+    assert "A person, the main subject, in the right third" in describe(analysis([held], [person]))
     # a face-sized region inside a person filling the frame is a part of the person, not "a small
     # person", and never the main subject (the person is: tests/test_describe.py)
     everyone = Detection((0.0, 0.0, 200.0, 100.0), 0.9, kind="person", label="person")

@@ -19,7 +19,7 @@ import numpy as np
 from .analysis import CONFIDENT, CompositionAnalysis, Region
 from .detectors import Detection
 from .describe_subject import Subject, is_part, regions, subject
-from .describe_words import (PEOPLE, count_words, detection_name, format_words, listing, number_word,
+from .describe_words import (PEOPLE, count_words, detection_name, format_words, listing, number_word, plural,
                              place_words, position_words, size_words, third_words)
 from .horizon_check import real_horizon
 
@@ -36,10 +36,13 @@ def _named(a: CompositionAnalysis) -> list[Detection]:
 
 def describe(a: CompositionAnalysis) -> str:
     """A short, factual description of the composition found by the analysis."""
+    named = _named(a)
+    subs = [subject(a, s, named) for s in regions(a)[0]]
+    whole = bool(subs) and _is_all(subs[0], named)
     parts = [format_words(a.width, a.height) + "."]
-    parts += _detected_sentences(a)
+    parts += _detected_sentences(a, named, subs[0] if whole else None)
     parts += _face_sentences(a)
-    parts += _subject_sentences(a)
+    parts += _subject_sentences(a, named, subs, whole)
     parts += _band_sentences(a)
     parts += _horizon_sentences(a)
     parts += _line_sentences(a)
@@ -48,13 +51,27 @@ def describe(a: CompositionAnalysis) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _detected_sentences(a: CompositionAnalysis) -> list[str]:
+def _is_all(main: Subject, named: list[Detection]) -> bool:
+    """Whether the main subject is every detection the description names (not a part of one)."""
+    return (bool(main.members) and not main.part and len(main.members) == len(named)
+            and all(any(d is m for m in main.members) for d in named))
+
+
+def _detected_sentences(a: CompositionAnalysis, found: list[Detection], main: Subject | None
+                        ) -> list[str]:
     """What the detectors found, named: "Two people and a dog, in the left third (about 30% of
-    the frame)."."""
-    found = _named(a)
+    the frame)."; when they are the main subject (``main``), one sentence says both, placed and
+    sized as the main subject is: "Two people, the main subject, on the left thirds line (about
+    10% of the frame).", "A bird, the main subject: small and grey, on ..."."""
     if not found:
         return []
     listed = _names(found)
+    if main is not None:
+        tail = f"{place_words(main.u, main.v)} (about {max(1, round(100 * main.share))}% of the frame)."
+        if len(found) > 1 or detection_name(found[0]) in PEOPLE:  # no colour for people
+            return [f"{listed[0].upper()}{listed[1:]}, the main subject, {tail}"]
+        what = size_words(main.share) + (f" and {main.region.colour}" if main.region.colour else "")
+        return [f"{listed[0].upper()}{listed[1:]}, the main subject: {what}, {tail}"]
     x0 = min(d.box[0] for d in found)
     y0 = min(d.box[1] for d in found)
     x1 = max(d.box[0] + d.box[2] for d in found)
@@ -113,24 +130,38 @@ def _face_sentences(a: CompositionAnalysis) -> list[str]:
     return [f"{n[0].upper()}{n[1:]} faces, {spread}{also}."]
 
 
-def _names(found: list[Detection] | tuple[Detection, ...]) -> str:
-    """Detections by name and count, first three names: "two people and a dog"."""
+def _counts(found: list[Detection] | tuple[Detection, ...]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for d in found:
         counts[detection_name(d)] = counts.get(detection_name(d), 0) + 1
-    return listing([count_words(n, label) for label, n in list(counts.items())[:3]])
+    return counts
 
 
-def _main_sentence(sub: Subject) -> str:
-    """The main subject by the detection that names it ("The main subject, a small red frisbee,
-    sits ...", sized and placed by its mask inside the detection; "a small part of the bird" when
-    the region is only a part of it: :func:`is_part`), else by size, place and colour: "The main
-    subject, small and orange, sits on the left thirds line (about 4% of the frame)."."""
+def _names(found: list[Detection] | tuple[Detection, ...], among: list[Detection] | None = None) -> str:
+    """Detections by name and count, first three names: "two people and a dog"; those fewer than
+    all of their name ``among`` the named ones as such: "one of the five people and a dog"."""
+    total = _counts(among or [])
+    words = []
+    for label, n in list(_counts(found).items())[:3]:
+        k = total.get(label, n)
+        some = f"{number_word(n)} of the {number_word(k)} {plural(label)}"
+        words.append(some if n < k else count_words(n, label))
+    return listing(words)
+
+
+def _main_sentence(sub: Subject, named: list[Detection]) -> str:
+    """The main subject by the detections that name it ("The main subject, a small red frisbee,
+    sits ...", sized and placed by its mask inside them; "one of the five people" when others of
+    its name are not in it, so that it is not taken for the group the detection sentence placed;
+    "a small part of the bird" when the region is only a part of it: :func:`is_part`), else by
+    size, place and colour: "The main subject, small and orange, sits on the left thirds line
+    (about 4% of the frame)."."""
     s = sub.region
     tail = f"sits {place_words(sub.u, sub.v)} (about {max(1, round(100 * sub.share))}% of the frame)."
     size = size_words(sub.share)
-    if len(sub.members) > 1:
-        return f"The main subject, {_names(sub.members)}, {tail}"
+    listed = _names(sub.members, named) if sub.members else ""
+    if len(sub.members) > 1 or (sub.members and not sub.part and listed.startswith("one of")):
+        return f"The main subject, {listed}, {tail}"
     if sub.members:
         name = detection_name(sub.members[0])
         if sub.part:
@@ -142,7 +173,7 @@ def _main_sentence(sub: Subject) -> str:
     return f"The main subject, {size}{' and ' + s.colour if s.colour else ''}, {tail}"
 
 
-def _second_sentence(main: Subject, second: Subject) -> list[str]:
+def _second_sentence(main: Subject, second: Subject, named: list[Detection]) -> list[str]:
     """A strong second region, named as the main subject is (by its colour when it is a part of
     a detection); nothing when it is a detection the main subject already names (the other
     half of a couple the head split)."""
@@ -152,7 +183,7 @@ def _second_sentence(main: Subject, second: Subject) -> list[str]:
         return [f"A second {colour + ' ' if colour else ''}region stands out {where}."]
     if all(any(d is m for m in main.members) for d in second.members):
         return []
-    return [f"A second subject, {_names(second.members)}, stands out {where}."]
+    return [f"A second subject, {_names(second.members, named)}, stands out {where}."]
 
 
 def _person_part(x: Subject) -> bool:
@@ -160,26 +191,26 @@ def _person_part(x: Subject) -> bool:
     return x.part and x.members[0].kind in ("person", "face")
 
 
-def _subject_sentences(a: CompositionAnalysis) -> list[str]:
+def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: list[Subject], whole: bool
+                       ) -> list[str]:
     """The main salient subject (and a strong second one), or that none stands out. A region a
     detected person (or a face) overlaps is a person, never a colour (:func:`subject`). When the
     strongest region is a part of a detected person, or a face, that person is the main subject
-    (the person and face sentences tell it) and no other region is called the main subject."""
-    named = _named(a)
-    subs = [subject(a, s, named) for s in regions(a)[0]]
+    (the person and face sentences tell it) and no other region is called the main subject; when
+    it is every named detection (``whole``), the detection sentence says so."""
     if not subs:
         if a.faces or a.subjects_to_keep:
             return []
         return ["No single subject stands out; interest is spread over the frame."]
     main, rest = subs[0], [x for x in subs[1:] if not _person_part(x)]
-    if _person_part(main):
+    if _person_part(main) or whole:
         parts = []
     elif main.region.mask is None and not main.members and a.subjects_to_keep:
         return []  # the detected people, animals or objects are the subject, not a colour blob
     else:
-        parts = [_main_sentence(main)]
+        parts = [_main_sentence(main, named)]
     if rest and rest[0].region.mass > 0.15:
-        parts += _second_sentence(main, rest[0])
+        parts += _second_sentence(main, rest[0], named)
     return parts
 
 
