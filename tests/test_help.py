@@ -99,8 +99,8 @@ def test_every_option_shows_a_readable_metavar(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setenv("COLUMNS", "200")
     crop = " ".join(CliRunner().invoke(app, ["crop", "--help"]).stdout.split())
-    for shown in ("--ratio -r RATIO", "--top-k -k N [1<=x<=50]", "--out -o PATH", "--json PATH",
-                  "--preference-model PATH", "--workers -j N [x>=1]", "--min-area NUMBER", "INPUTS Image files"):
+    for shown in ("--ratio -r RATIO", "--top-k -k N [from 1 to 50]", "--out -o PATH", "--json PATH",
+                  "--preference-model PATH", "--workers -j N [at least 1]", "--min-area NUMBER", "INPUTS Image files"):
         assert shown in crop, shown
     assert "--preview With --out" in crop and "--help -h Show this" in crop  # flags: no metavar
     sheets = " ".join(CliRunner().invoke(app, ["prefs", "sheets", "--help"]).stdout.split())

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from .._version import __version__
-from .common import EXIT_OK, OneLineErrors, err
+from .common import EXIT_OK, OneLineErrors, err, use_help_width
 from .checkpoints import import_checkpoint_command
 from .crop import crop_command, describe_command
 from .dataset import dataset_app
@@ -61,6 +61,7 @@ app.command("serve")(serve_command)
 
 def run() -> None:
     """Console-script entry point."""
+    use_help_width()
     try:
         app()
     except KeyboardInterrupt:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperArgument, TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from ..errors import ProcropError, UsageError
 
@@ -86,12 +88,73 @@ class _NamedArgument(TyperArgument):
     def display_type_rich(self, ctx: Any) -> str | None:
         return None
 
+    def _get_number_range_help_str(self) -> str | None:
+        return range_in_words(self.min, self.max)
+
+
+class _WordedRangeOption(TyperOption):
+    """An option whose allowed range its help says in words, ``[from 1 to 50]``, not ``[1<=x<=50]``."""
+
+    def _get_number_range_help_str(self) -> str | None:
+        if getattr(self, "count", False) and self.min == 0 and self.max is None:
+            return None
+        return range_in_words(self.min, self.max)
+
+
+def range_in_words(low: float | None, high: float | None) -> str | None:
+    """An allowed range as a new user reads it: ``from 0.01 to 1``, ``at least 1``, ``at most 5``
+    (``None`` without bounds)."""
+    def num(v: float) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    if low is None and high is None:
+        return None
+    if low is None:
+        return f"at most {num(high)}"  # type: ignore[arg-type]
+    if high is None:
+        return f"at least {num(low)}"
+    return f"from {num(low)} to {num(high)}"
+
+
+#: The width of help pages written where no terminal says one (a pipe, a file, a CI log): rich's own
+#: fallback, 80 columns, squeezes each option's help into a narrow column.
+MIN_HELP_WIDTH = 100
+
+
+def help_width(minimum: int = MIN_HELP_WIDTH) -> int | None:
+    """The width for ``--help`` pages: ``None`` (rich measures the terminal) when standard output is
+    a terminal or ``COLUMNS`` / ``TERMINAL_WIDTH`` set one; else the width of the terminal on
+    standard error or input (``procrop crop --help | less``), at least ``minimum``."""
+    if os.environ.get("COLUMNS", "").isdigit() or os.environ.get("TERMINAL_WIDTH", "").isdigit():
+        return None
+    if sys.stdout is not None and sys.stdout.isatty():
+        return None
+    measured = 0
+    for stream in (sys.stderr, sys.stdin):
+        try:
+            if stream is not None and stream.isatty():
+                measured = os.get_terminal_size(stream.fileno()).columns
+                break
+        except (OSError, ValueError):
+            continue
+    return max(minimum, measured)
+
+
+def use_help_width() -> None:
+    """Make typer's help pages :func:`help_width` wide (called once, as the command starts)."""
+    import typer.rich_utils
+
+    width = help_width()
+    if width is not None:
+        typer.rich_utils.MAX_WIDTH = width
+
 
 def readable_metavars(command: Any, help_names: list[str] | None = None) -> None:
     """Give every parameter of ``command`` and its subcommands that declares no metavar one a person
     reads, in place of typer's raw types (``<list[str]>``, ``<bool>``, ``<int range>``): none for a
     flag (``--help`` too), ``N`` for a whole number, ``NUMBER``, ``PATH``, the choices
     (``train|heldout``), else the option's name (``--db DB``); an argument shows its name alone.
+    Allowed ranges are said in words, ``N [from 1 to 50]`` (:func:`range_in_words`).
 
     Args:
         command: a click command or group (as typer builds it); changed in place.
@@ -106,8 +169,11 @@ def readable_metavars(command: Any, help_names: list[str] | None = None) -> None
         if isinstance(param, TyperArgument):
             param.metavar = param.metavar or param.name.upper()
             param.__class__ = _NamedArgument
-        elif param.metavar is None and hasattr(param, "display_type"):
+            continue
+        if param.metavar is None and hasattr(param, "display_type"):
             param.metavar = _option_metavar(param, param.display_type(ctx).strip("<>"))
+        if type(param) is TyperOption:
+            param.__class__ = _WordedRangeOption
     for sub in getattr(command, "commands", {}).values():
         readable_metavars(sub, help_names)
 
