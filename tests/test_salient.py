@@ -59,6 +59,15 @@ def test_an_object_no_crop_can_keep_whole_does_not_empty_the_set() -> None:
     assert allowed_crops(boxes, a, np.zeros((0, 2))).all()
 
 
+def test_a_region_no_crop_keeps_whole_keeps_its_core_whole() -> None:
+    # the head's map spreads over the whole width (0.55), the object itself is hot (0.95) in cells 4-8
+    a = analysis([region(0, 2, 20, 8)])
+    a.saliency[2:8, :] = 0.55
+    a.saliency[2:6, 4:8] = 0.95  # x 40..80, y 20..60
+    boxes = np.asarray([[0, 0, 60, 100], [20, 0, 100, 100], [100, 0, 100, 100]], float)  # cuts, keeps, leaves out the core
+    assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [False, True, True]
+
+
 def test_two_near_objects_are_kept_together_or_left_out() -> None:
     a = analysis([region(4, 2, 7, 8, 0.4), region(8, 2, 11, 8, 0.35)])  # two cyclists, 10 px apart
     boxes = np.asarray([

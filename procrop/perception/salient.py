@@ -33,6 +33,11 @@ MIN_AREA = 0.004
 NAMES_AT = 0.3
 #: Most salient regions kept as subjects.
 MAX_REGIONS = 6
+#: Levels of the map at which a region's cores are taken (:func:`subject_cores`): protection falls
+#: back on them for a region no crop keeps whole (a map spread beyond the object).
+CORE_LEVELS = (0.65, 0.8, 0.9)
+#: The least share of its region's saliency a core needs.
+CORE_MIN_SHARE = 0.15
 
 
 class SalientHead:
@@ -129,3 +134,14 @@ def mask_subjects(
             regions.append(_region(sal, small_rgb, boxes[j], total, sx, sy, d.label or d.kind))
     regions.sort(key=lambda r: -r.mass)
     return out + regions[:MAX_REGIONS]
+
+
+def subject_cores(saliency: np.ndarray, mask: np.ndarray, level: float) -> list[np.ndarray]:
+    """The cores of a salient region: the connected parts of its ``mask (mh, mw)`` where the
+    ``saliency`` map (same shape) reaches ``level``, each at least :data:`CORE_MIN_SHARE` of the
+    region's saliency, most salient first."""
+    hot = (mask & (saliency >= level)).astype(np.uint8)
+    n, labels = cv2.connectedComponents(hot, connectivity=8)
+    total = float(saliency[mask].sum()) or 1.0
+    parts = [(float(saliency[labels == i].sum()), labels == i) for i in range(1, n)]
+    return [m for w, m in sorted(parts, key=lambda p: -p[0]) if w >= CORE_MIN_SHARE * total]

@@ -23,7 +23,9 @@ only when some crop still allowed satisfies it, so the candidate set is never em
 4. **salient objects whole** (subjects with a mask, from the salient-object head, most salient
    first): the share of each mask inside each crop is measured (:func:`mask_inside_fractions`);
    when some allowed crop keeps the object whole (:data:`MASK_KEPT` of its mask), every crop that
-   cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped;
+   cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped; when
+   none can (the head's map spread past the object, a region longer than the ratio), its cores
+   (the parts where the map reaches 0.65, else 0.8 or 0.9) are kept whole or left out instead;
 5. **together or not at all**: two salient objects of comparable weight close to each other (two
    cyclists, a boat and its reflection) that some allowed crop keeps whole together are not split
    by a crop that keeps one and leaves the other out.
@@ -48,6 +50,7 @@ from ..candidates import grouped, protected_regions
 from ..candidates import SALIENT_MIN_MASS as MIN_MASS
 from ..perception.analysis import CompositionAnalysis
 from ..perception.detectors import Detection
+from ..perception.salient import CORE_LEVELS, subject_cores
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
@@ -121,14 +124,14 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
         return _box_rules(b, analysis, face_inside, objects=True)
     masks = np.stack([analysis.subjects[i].mask for i in chosen])
     inside = mask_inside_fractions(b, masks, analysis.width, analysis.height)
-    full = _protect_masks(analysis, _box_rules(b, analysis, face_inside, objects=True), chosen, inside)
+    full = _protect_masks(analysis, _box_rules(b, analysis, face_inside, objects=True), chosen, inside, b)
     mass = np.asarray([analysis.subjects[i].mass for i in chosen])
     safe_full = _safe_mass(full, inside, mass)
     differs = any(s.kind != "person" for s in analysis.subjects_to_keep) or (
         not analysis.faces and bool(analysis.subjects_to_keep))
     if not differs or safe_full >= mass.sum() - 1e-9:
         return full
-    lean = _protect_masks(analysis, _box_rules(b, analysis, face_inside, objects=False), chosen, inside)
+    lean = _protect_masks(analysis, _box_rules(b, analysis, face_inside, objects=False), chosen, inside, b)
     return lean if _safe_mass(lean, inside, mass) > safe_full + 1e-9 else full
 
 
@@ -214,14 +217,16 @@ def salient_objects(analysis: CompositionAnalysis) -> list[int]:
 
 
 def _protect_masks(analysis: CompositionAnalysis, allowed: np.ndarray, chosen: list[int],
-                   inside: np.ndarray) -> np.ndarray:
+                   inside: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Rules 4 and 5 of the module docstring, for the salient objects ``chosen`` with their
-    ``inside (K, N)`` shares in the candidates."""
+    ``inside (K, N)`` shares in the candidates ``boxes (N, 4)``."""
     W, H = analysis.width, analysis.height
     allowed = allowed.copy()
-    for row in inside:  # 4. whole, or left out
+    for k, row in enumerate(inside):  # 4. whole, or left out; else its cores
         if (row[allowed] >= MASK_KEPT).any():
             allowed &= ~((row > MASK_OUT) & (row < MASK_KEPT))
+        else:
+            allowed = _protect_cores(analysis, analysis.subjects[chosen[k]].mask, boxes, allowed)
     whole, out = inside >= MASK_KEPT, inside <= MASK_OUT
     subjects = [analysis.subjects[i] for i in chosen]
     for i in range(len(chosen)):  # 5. groups
@@ -232,6 +237,29 @@ def _protect_masks(analysis: CompositionAnalysis, allowed: np.ndarray, chosen: l
             split = (whole[i] & out[j]) | (whole[j] & out[i])
             if (allowed & whole[i] & whole[j]).any() and (allowed & ~split).any():
                 allowed &= ~split
+    return allowed
+
+
+def _protect_cores(analysis: CompositionAnalysis, mask: np.ndarray, boxes: np.ndarray,
+                   allowed: np.ndarray) -> np.ndarray:
+    """Rule 4 for a salient region no allowed crop keeps whole (a map that spreads beyond the
+    object, a region longer than the ratio): its cores at the first of :data:`CORE_LEVELS` where an
+    allowed crop keeps the most salient core whole are kept whole or left out, each where some
+    allowed crop still keeps it whole."""
+    sal = np.asarray(analysis.saliency, dtype=np.float64)
+    if sal.shape != mask.shape:
+        return allowed
+    for level in CORE_LEVELS:
+        cores = subject_cores(sal, mask, level)
+        if not cores:
+            return allowed
+        inside = mask_inside_fractions(boxes, np.stack(cores), analysis.width, analysis.height)
+        if not (inside[0][allowed] >= MASK_KEPT).any():
+            continue
+        for row in inside:
+            if (row[allowed] >= MASK_KEPT).any():
+                allowed = allowed & ~((row > MASK_OUT) & (row < MASK_KEPT))
+        return allowed
     return allowed
 
 
