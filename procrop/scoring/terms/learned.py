@@ -107,7 +107,8 @@ class LearnedTerm:
                 raise ValueError("the learned term needs the image")
             early = ctx.cache.pop("learned:prefetch", None)
             maps = early.result() if early is not None else self.model.backbone(image.detection_pixels)
-            enc = self.model.encode(maps, describe(ctx.analysis))
+            text = ctx.cache["description"] = describe(ctx.analysis)  # the cropper reuses it
+            enc = self.model.encode(maps, text)
             ctx.cache["learned"] = enc
             ctx.cache["references"] = enc.references
         return enc
