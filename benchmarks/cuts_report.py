@@ -8,7 +8,13 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from cuts_common import CUT_HI, CUT_LO, HI_FACE, PEERS, SPEED_RATIOS
+import numpy as np
+
+from cuts_common import CUT_HI, CUT_LO, HI_FACE, PEERS, SPEED_RATIOS, avoidable, ratio_value
+
+#: Faces of at least this share of the photo's largest face's area form its group (as procrop's
+#: protection counts a group, ``procrop.scoring.protection.GROUP_FACE``).
+GROUP_FACE = 0.25
 
 
 def severity(case: dict[str, Any]) -> float:
@@ -87,6 +93,7 @@ def summarise(res: dict[str, Any], ratios: list[str]) -> dict[str, Any]:
                     )
         h["rate"] = h["cut_cases"] / h["avoidable"] if h["avoidable"] else None
         faces_hi[n] = h
+    groups = group_left_out(names, records, ratios)
     speed = {}
     for n in names:
         ts = res["times"][n]
@@ -104,10 +111,39 @@ def summarise(res: dict[str, Any], ratios: list[str]) -> dict[str, Any]:
     return {
         "faces": faces,
         "faces_hi": faces_hi,
+        "groups": groups,
         "persons": persons,
         "speed": speed,
         "procrop_over_vips_attention": ratio,
     }
+
+
+def group_left_out(names: list[str], records: list[dict[str, Any]], ratios: list[str]) -> dict[str, dict[str, Any]]:
+    """Per method: the cases (photo x ratio) whose group of faces (two or more faces of at least
+    :data:`GROUP_FACE` of the largest one's area) some box of the ratio keeps whole together, and
+    those where the method's crop leaves one of them out entirely (2 % or less inside)."""
+    out = {n: {"cases": 0, "left_out": 0, "files": []} for n in names}
+    for rec in records:
+        faces = np.asarray([f[:4] for f in rec["faces"]], dtype=np.float64).reshape(-1, 4)
+        area = faces[:, 2] * faces[:, 3]
+        group = area >= GROUP_FACE * area.max() if len(area) else np.zeros(0, bool)
+        if group.sum() < 2:
+            continue
+        W, H = rec["size"]
+        for lb in ratios:
+            if avoidable(faces[group], W, H, ratio_value(lb)) is None:
+                continue
+            for n in names:
+                m = rec["ratios"][lb]["methods"].get(n)
+                if m is None:
+                    continue
+                out[n]["cases"] += 1
+                if (np.asarray(m["face_shares"])[group] <= CUT_LO).any():
+                    out[n]["left_out"] += 1
+                    out[n]["files"].append(f"{rec['file']} {lb}")
+    for g in out.values():
+        g["rate"] = g["left_out"] / g["cases"] if g["cases"] else None
+    return out
 
 
 def worst_cases(res: dict[str, Any], ratios: list[str], k: int = 12) -> list[dict[str, Any]]:
@@ -269,6 +305,22 @@ def markdown(
     for m in names:
         h = summ["faces_hi"][m]
         L.append(f"| {m} | {h['photos']} | {h['avoidable']} | {h['cut_cases']} | {pct(h['rate'])} |")
+    L += [
+        "",
+        "## Someone left out of a group that fits",
+        "",
+        (
+            f"A group: two or more faces of at least {GROUP_FACE:g} of the largest face's area. Cases: photo x ratio where "
+            "some box of the ratio keeps the whole group (each face >= 97 % inside); left out: the crop keeps 2 % or less "
+            "of one of them (all ratios)."
+        ),
+        "",
+        "| method | group cases | someone left out | rate |",
+        "|---|---:|---:|---:|",
+    ]
+    for m in names:
+        g = summ["groups"][m]
+        L.append(f"| {m} | {g['cases']} | {g['left_out']} | {pct(g['rate'])} |")
     L += [
         "",
         "## Avoidable person cuts and bad person cuts",

@@ -6,7 +6,9 @@ as :attr:`~procrop.perception.analysis.CompositionAnalysis.subjects_to_keep` ord
 only when some crop still allowed satisfies it, so the candidate set is never emptied:
 
 0. **the main subject is in**: the most important one (the largest face, else the first subject
-   to keep) is kept whole by every crop, when some crop can;
+   to keep) is kept whole by every crop, when some crop can; and **everyone is in**: when some crop
+   keeps every face of the group (:data:`GROUP_FACE`) whole, with room round each
+   (:data:`GROUP_MARGIN`) where a crop can, every crop does: a couple is never halved to one person;
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
    it out entirely stay, so a crop of a narrow ratio may frame one of two people;
@@ -66,6 +68,11 @@ JOINT_MARGIN = 0.04
 #: its top (an editor's tight portrait puts the eyes about a third of the way down).
 EYE_LINE = (0.18, 0.5)
 
+#: Faces of at least this share of the largest face's area form the photo's group: when some crop
+#: keeps them all whole, none is left out (a couple, two drummers, two children side by side).
+GROUP_FACE = 0.25
+#: Room kept round each face of the group where a crop can (share of the face's size per side).
+GROUP_MARGIN = 0.15
 #: Shares of a salient object's mask inside a crop that count as "kept whole" and "left out".
 MASK_KEPT, MASK_OUT = 0.95, 0.05
 # Salient objects with less of the photo's saliency than MIN_MASS are not protected; two form a
@@ -156,6 +163,11 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         whole = inside_fractions(b, [main.box])[0] >= KEPT
         if whole.any():
             allowed &= whole
+    for margin in (GROUP_MARGIN, 0.0):  # 0b. everyone in, with room round each face where a crop can
+        together = _group_whole(b, analysis, margin)
+        if together is not None and (allowed & together).any():
+            allowed &= together
+            break
     lips = []  # a face's lower lip: after the people's rules (a portrait's neck band comes first)
     for rank, fi in enumerate(np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces])):
         inside = face_inside[fi]
@@ -182,6 +194,23 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         if (allowed & ~bad).any():
             allowed &= ~bad
     return allowed
+
+
+def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) -> np.ndarray | None:
+    """``(N,)`` bool: the crops ``b (N, 4)`` that keep every face of the group whole (the faces of
+    at least :data:`GROUP_FACE` of the largest face's area), each face's box grown by ``margin`` of
+    its size on every side (within the photo); None when the group has fewer than two faces."""
+    area = np.asarray([f.box[2] * f.box[3] for f in analysis.faces], dtype=np.float64)
+    if len(area) < 2 or (area >= GROUP_FACE * area.max()).sum() < 2:
+        return None
+    grown = []
+    for f, a in zip(analysis.faces, area):
+        if a >= GROUP_FACE * area.max():
+            x, y, w, h = f.box
+            x0, y0 = max(0.0, x - margin * w), max(0.0, y - margin * h)
+            x1, y1 = min(float(analysis.width), x + w + margin * w), min(float(analysis.height), y + h + margin * h)
+            grown.append((x0, y0, x1 - x0, y1 - y0))
+    return (inside_fractions(b, grown) >= KEPT).all(axis=0)
 
 
 def mask_inside_fractions(boxes: np.ndarray, masks: np.ndarray, width: int, height: int) -> np.ndarray:
