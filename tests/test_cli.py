@@ -112,6 +112,15 @@ def test_a_failed_photo_leaves_no_json_file_and_names_no_output_folder(tmp_path:
     assert not report.exists() and not out.exists() and "outputs in" not in r.stderr
 
 
+def test_an_output_folder_that_cannot_be_made_is_refused_before_any_photo(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    for out, says in ((blocker, "it is a file"), (blocker / "sub", f"{blocker} is a file")):
+        r = run("crop", str(tmp_path / "missing.jpg"), "-o", str(out))  # the photo is never looked at
+        assert r.exit_code == 2 and says in r.stderr and "missing.jpg" not in r.stderr
+        assert r.stderr.count("error:") == 1
+
+
 def test_style_strength_with_the_classic_scorer_names_the_scorer(three_photos: list[Path], tmp_path: Path) -> None:
     r = run("crop", str(three_photos[0]), "--scorer", "classic", "--db", str(tmp_path), "--style-strength", "2")
     assert r.exit_code == 2 and "not the classic scorer" in r.stderr

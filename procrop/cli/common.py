@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -246,3 +247,22 @@ def report_failures(failures: list[tuple[str, str]]) -> None:
     err.print(f"[bold red]{len(failures)} input(s) failed:[/]")
     for line in lines:
         err.print(f"  {escape(line)}")
+
+
+def output_folder_problem(folder: str | os.PathLike) -> str | None:
+    """Why ``folder`` cannot become an output folder (None when it can), checked before any work
+    and without creating anything: a file in its place or on its path, or a nearest existing parent
+    that cannot be written."""
+    path = Path(folder)
+    if path.exists():
+        if not path.is_dir():
+            return f"{folder}: cannot be the output folder: it is a file"
+        return None if os.access(path, os.W_OK | os.X_OK) else f"{folder}: output folder is not writable"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{folder}: cannot create the output folder: {parent} is a file"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{folder}: cannot create the output folder: {parent} is not writable"
+    return None

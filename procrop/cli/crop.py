@@ -15,7 +15,8 @@ from rich.markup import escape
 from ..errors import ProcropError
 from ..scoring.setup import DEFAULT_SCORER, SCORERS
 
-from .common import err, exit_if_failed, exit_no_inputs, parse_ratio_options, progress_bar, usage_error, usage_errors
+from .common import (err, exit_if_failed, exit_no_inputs, output_folder_problem, parse_ratio_options, progress_bar,
+                     usage_error, usage_errors)
 
 
 
@@ -87,6 +88,8 @@ def crop_command(
     ratios = parse_ratio_options(ratio)
     if preview and out is None:
         raise usage_error("--preview writes <name>_preview.png into the output folder: add --out FOLDER")
+    if out is not None and (problem := output_folder_problem(out)):  # before any photo is read
+        raise usage_error(problem)
     files, problems = iter_image_files(inputs)
     files, own = drop_own_outputs(files, str(out) if out else None, inputs)
     if own and not quiet:
