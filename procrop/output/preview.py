@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..cropper import Crop, CropResult
 from ..files import atomic_write_bytes
-from ..verdict import is_whole, result_verdict, top_crop_name, versus_original
+from ..verdict import can_keep, is_whole, result_verdict, top_crop_name, versus_original
 
 #: Colours of ranks 1, 2, 3... (then repeated).
 RANK_COLOURS = ((255, 196, 0), (0, 200, 255), (255, 80, 160), (120, 230, 90), (200, 140, 255))
@@ -78,6 +78,8 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
     canvas.paste(panel, (0, _HEADER))
     whole = best is not None and is_whole(best.box, result.width, result.height)
     conf = f"  #1: {versus_original(best.confidence, whole)}" if best else ""  # the JSON's words (procrop.verdict)
+    if best and not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
+        conf = f"  #1: score {best.score:.2f}"
     ImageDraw.Draw(canvas).text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=_font(15))
     return canvas
 
