@@ -60,3 +60,13 @@ def test_piped_help_is_at_least_100_columns() -> None:
                        stdin=subprocess.DEVNULL, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert max(len(line) for line in r.stdout.splitlines()) == MIN_HELP_WIDTH
+
+
+def test_help_on_a_narrow_terminal_is_plain_and_cuts_nothing() -> None:
+    env = {**os.environ, "COLUMNS": "80"}
+    r = subprocess.run([sys.executable, "-m", "procrop.cli", "crop", "--help"], cwd=ROOT, env=env,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "│" not in r.stdout and "…" not in r.stdout  # click's layout: nothing truncated
+    assert "--preference-model PATH" in r.stdout and "procrop[distributed]" in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80

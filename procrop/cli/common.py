@@ -141,13 +141,28 @@ def help_width(minimum: int = MIN_HELP_WIDTH) -> int | None:
     return max(minimum, measured)
 
 
+#: Below this many columns ``--help`` is click's plain layout, which wraps the descriptions under
+#: the options, instead of rich's table, whose description column gets too narrow to read.
+PLAIN_HELP_BELOW = 110
+_plain_help = False
+
+
 def use_help_width() -> None:
-    """Make typer's help pages :func:`help_width` wide (called once, as the command starts)."""
+    """Make typer's help pages :func:`help_width` wide (called once, as the command starts), and
+    plain (click's layout) on a terminal (or ``COLUMNS``) narrower than :data:`PLAIN_HELP_BELOW`."""
     import typer.rich_utils
 
+    global _plain_help
     width = help_width()
     if width is not None:
         typer.rich_utils.MAX_WIDTH = width
+        return  # piped or written to a file: rich's table at that width
+    columns = os.environ.get("COLUMNS", "")
+    try:
+        shown = int(columns) if columns.isdigit() else os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return
+    _plain_help = shown < PLAIN_HELP_BELOW
 
 
 def readable_metavars(command: Any, help_names: list[str] | None = None) -> None:
@@ -175,6 +190,11 @@ def readable_metavars(command: Any, help_names: list[str] | None = None) -> None
             param.metavar = _option_metavar(param, param.display_type(ctx).strip("<>"))
         if type(param) is TyperOption:
             param.__class__ = _WordedRangeOption
+    if _plain_help and hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None  # click's own layout (use_help_width), without rich's escapes
+        for item in [command, *command.params]:
+            if getattr(item, "help", None):
+                item.help = item.help.replace("\\[", "[")
     for sub in getattr(command, "commands", {}).values():
         readable_metavars(sub, help_names)
 
