@@ -183,7 +183,7 @@ class Cropper:
         analysis_size: long side of the working image.
         max_pixels: refuse images with more pixels (decompression bombs).
         profile: ``"default"`` (pretrained detectors: YuNet faces, YOLOX-nano people, animals and
-            objects) or ``"fast"`` (Haar faces only; about 20 % faster: 124 vs 150 ms, README).
+            objects) or ``"fast"`` (Haar faces only; about 20 % faster: 118 vs 146 ms, README).
         object_detector: replaces the default YOLOX-nano detector.
         pose: body keypoints of detected people (MoveNet; extra ``procrop[pose]``) place the
             joints a crop must not cut through; off: the proportions of a standing figure.

@@ -71,7 +71,7 @@ def crop_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, summary or warnings (warnings stay in the JSON)."),
     fast: bool = typer.Option(
         False, "--fast", help="Classical perception only (Haar faces, no neural detectors): about 20 % faster than the "
-        "default (124 vs 150 ms a photo for three ratios in the README's speed benchmark)."
+        "default (118 vs 146 ms a photo for three ratios in the README's speed benchmark)."
     ),
     pose: bool = typer.Option(False, "--pose", help="Body keypoints (MoveNet, extra procrop\\[pose]) guide cuts through people."),
 ) -> None:
