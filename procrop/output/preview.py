@@ -76,10 +76,12 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
         draw.text((tx, ty), text, fill=colour, font=small)
     canvas = Image.new("RGB", (panel.width, panel.height + _HEADER), (24, 24, 24))
     canvas.paste(panel, (0, _HEADER))
-    whole = best is not None and is_whole(best.box, result.width, result.height)
-    conf = f"  #1: {versus_original(best.confidence, whole)}" if best else ""  # the JSON's words (procrop.verdict)
-    if best and not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
+    if best is None:
+        conf = ""
+    elif not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
         conf = f"  #1: score {best.score:.2f}"
+    else:  # the JSON's words (procrop.verdict)
+        conf = f"  #1: {versus_original(best.confidence, is_whole(best.box, result.width, result.height))}"
     ImageDraw.Draw(canvas).text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=_font(15))
     return canvas
 

@@ -201,15 +201,15 @@ def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) ->
     at least :data:`GROUP_FACE` of the largest face's area), each face's box grown by ``margin`` of
     its size on every side (within the photo); None when the group has fewer than two faces."""
     area = np.asarray([f.box[2] * f.box[3] for f in analysis.faces], dtype=np.float64)
-    if len(area) < 2 or (area >= GROUP_FACE * area.max()).sum() < 2:
+    group = [f for f, a in zip(analysis.faces, area) if a >= GROUP_FACE * area.max()]
+    if len(group) < 2:
         return None
     grown = []
-    for f, a in zip(analysis.faces, area):
-        if a >= GROUP_FACE * area.max():
-            x, y, w, h = f.box
-            x0, y0 = max(0.0, x - margin * w), max(0.0, y - margin * h)
-            x1, y1 = min(float(analysis.width), x + w + margin * w), min(float(analysis.height), y + h + margin * h)
-            grown.append((x0, y0, x1 - x0, y1 - y0))
+    for f in group:
+        x, y, w, h = f.box
+        x0, y0 = max(0.0, x - margin * w), max(0.0, y - margin * h)
+        x1, y1 = min(float(analysis.width), x + w + margin * w), min(float(analysis.height), y + h + margin * h)
+        grown.append((x0, y0, x1 - x0, y1 - y0))
     return (inside_fractions(b, grown) >= KEPT).all(axis=0)
 
 
@@ -253,7 +253,7 @@ def _protect_masks(analysis: CompositionAnalysis, allowed: np.ndarray, chosen: l
     allowed = allowed.copy()
     for k, row in enumerate(inside):  # 4. whole, or left out; else its cores
         if (row[allowed] >= MASK_KEPT).any():
-            allowed &= ~((row > MASK_OUT) & (row < MASK_KEPT))
+            allowed = _whole_or_out(allowed, row)
         else:
             allowed = _protect_cores(analysis, analysis.subjects[chosen[k]].mask, boxes, allowed)
     whole, out = inside >= MASK_KEPT, inside <= MASK_OUT
@@ -287,9 +287,15 @@ def _protect_cores(analysis: CompositionAnalysis, mask: np.ndarray, boxes: np.nd
             continue
         for row in inside:
             if (row[allowed] >= MASK_KEPT).any():
-                allowed = allowed & ~((row > MASK_OUT) & (row < MASK_KEPT))
+                allowed = _whole_or_out(allowed, row)
         return allowed
     return allowed
+
+
+def _whole_or_out(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """``allowed`` without the crops that cut a mask (more than :data:`MASK_OUT` but less than
+    :data:`MASK_KEPT` of it ``inside (N,)`` them): rule 4, for an object some allowed crop keeps whole."""
+    return allowed & ~((inside > MASK_OUT) & (inside < MASK_KEPT))
 
 
 def edge_pressure(boxes: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.ndarray:
