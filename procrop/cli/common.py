@@ -170,7 +170,8 @@ def readable_metavars(command: Any, help_names: list[str] | None = None) -> None
     reads, in place of typer's raw types (``<list[str]>``, ``<bool>``, ``<int range>``): none for a
     flag (``--help`` too), ``N`` for a whole number, ``NUMBER``, ``PATH``, the choices
     (``train|heldout``), else the option's name (``--db DB``); an argument shows its name alone.
-    Allowed ranges are said in words, ``N [from 1 to 50]`` (:func:`range_in_words`).
+    Allowed ranges are said in words, ``N [from 1 to 50]`` (:func:`range_in_words`). On a narrow
+    terminal (:func:`use_help_width`) the commands also take click's plain help layout.
 
     Args:
         command: a click command or group (as typer builds it); changed in place.
