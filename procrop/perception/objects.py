@@ -1,15 +1,11 @@
 """COCO object detection with YOLOX-nano (people, animals and 69 other object classes).
 
-This module owns :class:`YoloxObjectDetector`. The shipped net was exported for ``[1, 3, 416, 416]``
-float32: the image letterboxed (aspect kept, scaled so it fits 416x416, padded right/bottom with
-grey 114) in **BGR, 0..255, no mean/std normalisation** (the YOLOX convention; RGB input or /255
-scaling lowers the scores, checked on the photo pool). Being fully convolutional it runs at any
-size a multiple of 32, so :func:`preprocess` pads only up to the next multiple of 32 (a 3:2
-landscape: 416x288, a third less work than the square, the same pixels seen; onnxruntime gets the
-model with its sizes freed by :func:`.onnx_shapes.free_dims`). Its raw output ``[1, n, 85]`` holds,
-for each cell of the three grids of strides 8, 16 and 32 (``52x52, 26x26, 13x13`` for the square),
-``dx, dy, log w, log h, objectness, 80 class probabilities``; :func:`decode` turns it into boxes,
-then a class-aware NMS keeps the best.
+This module owns :class:`YoloxObjectDetector`. The shipped net takes ``[1, 3, 416, 416]`` float32:
+the image letterboxed (aspect kept, scaled so it fits 416x416, padded right/bottom with grey 114)
+in **BGR, 0..255, no mean/std normalisation** (the YOLOX convention; RGB input or /255 scaling
+lowers the scores, checked on the photo pool). Its raw output ``[1, 3549, 85]`` holds, for each
+cell of the 52x52, 26x26 and 13x13 grids (strides 8, 16, 32), ``dx, dy, log w, log h, objectness,
+80 class probabilities``; :func:`decode` turns it into boxes, then a class-aware NMS keeps the best.
 
 Runtimes: ``backend="auto"`` uses onnxruntime when it is installed (about 3x faster on the CPU)
 and OpenCV DNN otherwise (``cv2.dnn.readNetFromONNX``: same outputs to 1e-4, no extra
@@ -29,7 +25,6 @@ from ..errors import ModelLoadError
 from ..geometry import select_diverse
 from .detectors import Detection
 from .model_files import coco_labels, load_once, model_path
-from .onnx_shapes import free_dims
 
 SIDE = 416
 STRIDES = (8, 16, 32)
@@ -44,41 +39,36 @@ def kind_of(label: str) -> str:
     return "animal" if label in ANIMALS else "object"
 
 
-def preprocess(rgb: np.ndarray, side: int = SIDE, square: bool = False) -> tuple[np.ndarray, float]:
-    """``rgb`` (h, w, 3) uint8 → YOLOX input ``(1, 3, ph, pw)`` float32 BGR 0..255 and the scale
-    ``r`` (image px * r = input px): the longer side scaled to ``side``, each side padded up to a
-    multiple of the largest stride (``square``: both padded to ``side``, the export's shape)."""
+def preprocess(rgb: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, float]:
+    """``rgb`` (h, w, 3) uint8 → YOLOX input ``(1, 3, side, side)`` float32 BGR 0..255 and the
+    scale ``r`` (image px * r = input px)."""
     h, w = rgb.shape[:2]
     r = min(side / h, side / w)
     nw, nh = max(1, min(side, round(w * r))), max(1, min(side, round(h * r)))
     resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    step = STRIDES[-1]
-    ph, pw = (side, side) if square else (-(-nh // step) * step, -(-nw // step) * step)
-    padded = np.full((ph, pw, 3), 114, np.uint8)
+    padded = np.full((side, side, 3), 114, np.uint8)
     padded[:nh, :nw] = resized[:, :, ::-1]  # RGB → BGR
     return padded.transpose(2, 0, 1)[None].astype(np.float32), r
 
 
-def _grids(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cell offsets ``(n, 2)`` and strides ``(n, 1)`` in the net's output order, for an input of
-    ``height x width``."""
+def _grids(side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell offsets ``(n, 2)`` and strides ``(n, 1)`` in the net's output order."""
     cells, strides = [], []
     for s in STRIDES:
-        gh, gw = height // s, width // s
-        ys, xs = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+        g = side // s
+        ys, xs = np.meshgrid(np.arange(g), np.arange(g), indexing="ij")
         cells.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
-        strides.append(np.full((gh * gw, 1), s))
+        strides.append(np.full((g * g, 1), s))
     return np.concatenate(cells).astype(np.float32), np.concatenate(strides).astype(np.float32)
 
 
-def decode(raw: np.ndarray, height: int = SIDE, width: int = SIDE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw output ``(1, n, 85)`` of a ``height x width`` input → boxes ``(n, 4)`` as ``(x, y, w, h)``
-    in input pixels, the best class score ``(n,)`` (objectness x class probability) and its class
-    index ``(n,)``."""
+def decode(raw: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw output ``(1, n, 85)`` → boxes ``(n, 4)`` as ``(x, y, w, h)`` in input pixels, the best
+    class score ``(n,)`` (objectness x class probability) and its class index ``(n,)``."""
     out = raw.reshape(-1, raw.shape[-1])
-    cells, strides = _grids(height, width)
+    cells, strides = _grids(side)
     if len(out) != len(cells):
-        raise ValueError(f"YOLOX output has {len(out)} rows, expected {len(cells)} for {height}x{width}")
+        raise ValueError(f"YOLOX output has {len(out)} rows, expected {len(cells)} for {side}x{side}")
     centre = (out[:, :2] + cells) * strides
     size = np.exp(np.clip(out[:, 2:4], -10, 10)) * strides
     scores = out[:, 4:5] * out[:, 5:]
@@ -123,8 +113,7 @@ class YoloxObjectDetector:
         self._local = threading.local()
 
     def forward(self, blob: np.ndarray) -> np.ndarray:
-        """Run the net on a preprocessed ``(1, 3, h, w)`` blob (sides multiples of 32); raw
-        ``(1, n, 85)`` (``n = 3549`` for 416 x 416)."""
+        """Run the net on a preprocessed ``(1, 3, 416, 416)`` blob; raw ``(1, 3549, 85)``."""
         if self.backend == "onnxruntime":
             session = load_once(f"ort:{model_path(MODEL)}", _ort_session)
             return session.run(None, {session.get_inputs()[0].name: blob})[0]
@@ -144,7 +133,7 @@ class YoloxObjectDetector:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 array of shape (h, w, 3), got {rgb.shape} {rgb.dtype}")
         blob, r = preprocess(rgb)
-        boxes, scores, cls = decode(self.forward(blob), *blob.shape[2:])
+        boxes, scores, cls = decode(self.forward(blob))
         labels = coco_labels()
         keep = scores >= self.score_threshold
         boxes, scores, cls = boxes[keep] / r, scores[keep], cls[keep]
@@ -183,8 +172,6 @@ def _ort_session() -> Any:
     options.inter_op_num_threads = 1
     path = model_path(MODEL)
     try:
-        # the export's 416 x 416 freed: a landscape's letterbox is not padded to a square
-        model = free_dims(path.read_bytes(), {2: "height", 3: "width"}, {1: "cells"})
-        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ModelLoadError(f"{path}: onnxruntime cannot load it ({exc})") from exc
