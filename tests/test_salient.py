@@ -17,7 +17,7 @@ from procrop.perception.detectors import Detection
 from procrop.perception.salient import HEAD_ONNX, SalientHead, mask_subjects
 from procrop.scoring.protection import allowed_crops, edge_pressure, mask_inside_fractions
 from procrop.training.scorer.saliency import fbeta_iou
-from procrop.training.scorer.saliency_data import views
+from procrop.training.scorer.saliency_data import photometric, views
 
 W, H = 200, 100  # the photo; maps are 20 x 10 cells of 10 px
 
@@ -156,6 +156,17 @@ def test_views_stay_inside_the_photo() -> None:
     vs = views(640, 360, 6, np.random.default_rng(0))
     assert vs[0] == (0, 0, 640, 360, False) and vs[1][4] is True and len(vs) == 6
     assert all(x >= 0 and y >= 0 and x + w <= 640 and y + h <= 360 for x, y, w, h, _ in vs)
+
+
+def test_recoloured_views_change_light_not_layout() -> None:
+    photo = np.zeros((40, 60, 3), np.uint8)
+    photo[10:30, 20:40] = (200, 60, 30)  # an orange square on black
+    outs = [photometric(photo, np.random.default_rng(seed)) for seed in range(6)]
+    assert all(o.shape == photo.shape and o.dtype == np.uint8 for o in outs)
+    assert any(not np.array_equal(o, photo) for o in outs)
+    np.testing.assert_array_equal(photometric(photo, np.random.default_rng(1)), outs[1])  # seeded
+    for o in outs:  # the square stays where it was: brighter inside than around it
+        assert o[12:28, 22:38].mean() > o[:8].mean() + 10
 
 
 @pytest.mark.skipif(not HEAD_ONNX.exists(), reason="the head is not built")

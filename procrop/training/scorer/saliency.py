@@ -48,8 +48,9 @@ def _split(split: Path, photos: Path, part: str) -> list[tuple[Path, str]]:
     return [(photos / n, n) for n in names]
 
 
-def cache(items: list[tuple[Path, str]], folder: Path, count: int, label: str) -> list[Path]:
-    """Cache every photo of ``items`` (``count`` views each); progress on stderr."""
+def cache(items: list[tuple[Path, str]], folder: Path, count: int, label: str, recolour: bool = False) -> list[Path]:
+    """Cache every photo of ``items`` (``count`` views each, ``recolour``: see
+    :func:`.saliency_data.cache_photo`); progress on stderr."""
     from ...model.scorer.runtime import LearnedModel
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -59,7 +60,8 @@ def cache(items: list[tuple[Path, str]], folder: Path, count: int, label: str) -
         out = folder / f"{photo_key(name)}.npz"
         if not out.exists():
             teacher = teacher or Teacher()
-            cache_photo(path, name, out, teacher, model.backbone, count, seed=int(photo_key(name)[-8:], 16))
+            cache_photo(path, name, out, teacher, model.backbone, count, seed=int(photo_key(name)[-8:], 16),
+                        recolour=recolour)
         files.append(out)
         if (i + 1) % 20 == 0 or i + 1 == len(items):
             print(f"cache {label}: {i + 1}/{len(items)}", file=sys.stderr, flush=True)
@@ -176,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the ONNX file to write")
     ap.add_argument("--views", type=int, default=6,
                     help="views per training photo (whole, mirrored, random crops); cached in cache/train-v<views>")
+    ap.add_argument("--recolour", action="store_true",
+                    help="views after the whole photo and its mirror also change light and colour (exposure, "
+                         "contrast, saturation, gamma, sometimes grey or soft); cached in cache/train-v<views>-recolour")
     ap.add_argument("--epochs", type=int, default=20, help="training epochs")
     ap.add_argument("--batch", type=int, default=32, help="views per training step")
     ap.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (cosine schedule)")
@@ -200,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             train_items = [train_items[i] for i in sorted(pick)]
         if args.limit:
             train_items, held_items = train_items[: args.limit], held_items[: args.limit]
-        train_files = cache(train_items, args.work / "cache" / f"train-v{args.views}", args.views, "train")
+        train_cache = f"train-v{args.views}" + ("-recolour" if args.recolour else "")
+        train_files = cache(train_items, args.work / "cache" / train_cache, args.views, "train", args.recolour)
         held_files = cache(held_items, args.work / "cache" / "heldout", 1, "heldout")
         design = {"width": args.width, "norm": not args.plain, "extra": not args.plain}
         if args.dropout:

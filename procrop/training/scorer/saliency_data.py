@@ -88,11 +88,30 @@ def views(W: int, H: int, count: int, rng: np.random.Generator) -> list[tuple[in
     return out[:count]
 
 
+def photometric(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``rgb`` (uint8) with a random change of light and colour, as another camera or grade would
+    give it: exposure, contrast, saturation and gamma, sometimes grey or slightly soft."""
+    x = rgb.astype(np.float32) / 255.0
+    x = x * rng.uniform(0.7, 1.3)  # exposure
+    mean = x.mean()
+    x = (x - mean) * rng.uniform(0.7, 1.3) + mean  # contrast
+    grey = x.mean(axis=2, keepdims=True)
+    saturation = 0.0 if rng.random() < 0.1 else rng.uniform(0.6, 1.4)
+    x = np.clip(grey + (x - grey) * saturation, 0.0, 1.0) ** rng.uniform(0.8, 1.25)  # gamma
+    out = np.round(x * 255.0).astype(np.uint8)
+    if rng.random() < 0.2:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.5))
+    return out
+
+
 def cache_photo(
     path: Path, name: str, out: Path, teacher: Teacher, backbone: Callable[[np.ndarray], Any],
-    count: int, seed: int,
+    count: int, seed: int, recolour: bool = False,
 ) -> Path:
-    """Teacher mask, views' backbone maps and targets of one photo into ``out`` (kept if present)."""
+    """Teacher mask, views' backbone maps and targets of one photo into ``out`` (kept if present).
+
+    ``recolour``: every view after the whole photo and its mirror also gets :func:`photometric`
+    (the teacher's mask, from the untouched photo, stays its target)."""
     if out.exists():
         return out
     rgb = load_image(path, LOAD_SIDE).pixels
@@ -101,10 +120,12 @@ def cache_photo(
     full = cv2.resize(mask, (W, H), interpolation=cv2.INTER_LINEAR)
     rng = np.random.default_rng(seed)
     c3, c4, c5, target = [], [], [], []
-    for x, y, w, h, mirrored in views(W, H, count, rng):
+    for k, (x, y, w, h, mirrored) in enumerate(views(W, H, count, rng)):
         crop, m = rgb[y:y + h, x:x + w], full[y:y + h, x:x + w]
         if mirrored:
             crop, m = crop[:, ::-1], m[:, ::-1]
+        if recolour and k >= 2:
+            crop = photometric(np.ascontiguousarray(crop), rng)
         maps = backbone(np.ascontiguousarray(crop))
         c3.append(maps.c3[0].astype(np.float16))
         c4.append(maps.c4[0].astype(np.float16))
