@@ -188,7 +188,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="score with the default and the classic scorer only (and the box area)")
     ap.add_argument("--round", type=int, default=1,
-                    help="which round of held-out sheets (2: made with procrop-preference-v1 as procrop's crop)")
+                    help="which round of held-out sheets (2: made with procrop-preference-v1 as procrop's crop; "
+                         "3: with procrop-preference-v2)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "preferences.md",
                     help="Markdown report (a .json beside it)")
     ap.add_argument("--render-only", action="store_true",

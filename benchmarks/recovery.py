@@ -195,6 +195,8 @@ def linked_sections() -> list[str]:
         lines += ["### Round 2: the preference default's own crops", "", *embedded("preferences_round2.md")]
     if (RESULTS / "preferences_recheck.md").exists():  # today's default matched to the judged round-2 boxes
         lines += embedded("preferences_recheck.md")
+    if (RESULTS / "preferences_round3.md").exists():  # --round 3: procrop-preference-v2's own crops judged
+        lines += ["### Round 3: today's default's own crops", "", *embedded("preferences_round3.md")]
     lines += ["## Face cuts", ""]
     cuts = RESULTS / "cuts.md"
     if cuts.exists():
