@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from cuts_common import SCALES, Methods, avoidable, is_cut, largest, load_rgb, ratio_value, shares
+from procrop.files import atomic_write
 from procrop.scoring.protection import mask_inside_fractions
 from procrop.training.scorer.saliency_data import LOAD_SIDE, Teacher, photo_key
 
@@ -106,10 +107,8 @@ def teacher_mask(path: Path, name: str, teacher: list[Teacher]) -> np.ndarray:
     if not teacher:
         teacher.append(Teacher())
     mask = teacher[0](load_image(path, LOAD_SIDE).pixels)
-    own.parent.mkdir(parents=True, exist_ok=True)
-    tmp = own.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, mask=mask.astype(np.float32))
-    tmp.replace(own)
+    with atomic_write(own) as fh:
+        np.savez_compressed(fh, mask=mask.astype(np.float32))
     return mask
 
 
