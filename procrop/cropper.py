@@ -111,6 +111,7 @@ class CropResult:
         timings: milliseconds per stage.
         references: professional photos retrieved for this image (retrieval), best first.
         warnings: problems worth telling the user, e.g. a ratio that cannot fit the image.
+        notes: information, not a problem: e.g. a ratio with fewer crops than asked, and why.
         ratios: the ratio labels asked for, in the order asked (the verdict names them so).
     """
 
@@ -124,6 +125,7 @@ class CropResult:
     timings: dict[str, float] = field(default_factory=dict)
     references: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     ratios: list[str] = field(default_factory=list)
 
     @property
@@ -149,6 +151,8 @@ class CropResult:
         d["references"] = list(self.references)  # always present: [] with retrieval off
         if self.warnings:
             d["warnings"] = self.warnings
+        if self.notes:
+            d["notes"] = self.notes
         if include_analysis:
             d["analysis"] = self.analysis.to_dict()
         d["timings_ms"] = {k: round(v, 2) for k, v in self.timings.items()}
@@ -161,9 +165,8 @@ class Cropper:
 
     Args:
         weights: a :class:`ScoringWeights` or a path to a weights TOML (the classic terms'); default: the shipped file.
-        candidates: candidate layout (minimum area, number of scales, grid density); with the
-            learned scorer the default 8 scales x 12 positions become 4 x 6, since the learned
-            term adds the boxes its own search finds.
+        candidates: candidate layout (minimum area, scales, grid density); the learned scorers
+            make the default 8 scales x 12 positions 4 x 6 (their own search adds boxes).
         analysis: analysis settings.
         face_detector: a :class:`~procrop.perception.detectors.Detector`; default YuNet
             (Haar cascades with ``profile="fast"``).
@@ -172,16 +175,13 @@ class Cropper:
         reference_db: a reference database folder: the learned scorer retrieves from it and crops
             like its photos (``style_strength``); the classic scorer's retrieval (default: bundled; ``None``: off).
         diversity_iou: crops of one ratio overlap less than this (IoU).
-        min_score_ratio: alternatives scoring below this share of the best crop of their ratio
-            are not returned, so top-K never pads the list with poor crops.
-        rerank_top: how many of the best candidates per ratio the extra terms re-rank (with a
-            neural model, every candidate is scored by it).
+        min_score_ratio: alternatives under this share of their ratio's best are not returned.
+        rerank_top: how many best candidates per ratio the extra terms re-rank (a neural model: all).
         model: a neural ProCrop checkpoint (``.pt``) or exported model (``.onnx``): its set
             predictions join the candidates and its box score becomes the dominant ``neural``
             term (extra ``procrop[torch]``).
         model_weight: weight of the ``neural`` term; default 1.5 x the sum of the other weights.
-        analysis_size: long side of the working image.
-        max_pixels: refuse images with more pixels (decompression bombs).
+        analysis_size, max_pixels: long side of the working image; refuse images with more pixels.
         profile: ``"default"`` (pretrained detectors: YuNet faces, YOLOX-nano people, animals and
             objects) or ``"fast"`` (Haar faces only; about 20 % faster: 118 vs 146 ms, README).
         object_detector: replaces the default YOLOX-nano detector.
@@ -331,8 +331,8 @@ class Cropper:
             analysis=analysis,
             timings=timings,
             references=references,
-            warnings=[w for r in requested if (w := ratio_fit_warning(r, W, H))]
-            + dropped_alternatives(ctx.cache.get("dropped", {}), self.min_score_ratio, self.diversity_iou),
+            warnings=[w for r in requested if (w := ratio_fit_warning(r, W, H))],
+            notes=dropped_alternatives(ctx.cache.get("dropped", {}), self.min_score_ratio, self.diversity_iou),
             ratios=[r.label for r in requested],
         )
 

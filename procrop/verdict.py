@@ -24,7 +24,7 @@ photo (score 0.79)."; for several, "The uncropped photo is of none of the ratios
 
 When a ratio has fewer crops than asked, because its alternatives scored under the cropper's
 ``min_score_ratio`` of its best or overlap a better crop too much, :func:`dropped_alternatives` says
-so among the result's ``warnings``.
+so among the result's ``notes`` (information, not a fault: the photo has fewer good, distinct crops).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def is_whole(box: Sequence[float] | None, width: int, height: int) -> bool:
 
 
 def dropped_alternatives(dropped: dict[str, tuple[int, int]], min_score_ratio: float, max_iou: float) -> list[str]:
-    """Why ratios have fewer crops than asked, as warnings (none when every ratio has its count).
+    """Why ratios have fewer crops than asked, as notes (none when every ratio has its count).
 
     Args:
         dropped: ratio label -> ``(similar, low)``: how many crops short of the count asked no
@@ -139,7 +139,8 @@ def dropped_alternatives(dropped: dict[str, tuple[int, int]], min_score_ratio: f
             and how many distinct alternatives scored under ``min_score_ratio`` of the best.
     """
     low = ", ".join(f"{n} at {label}" for label, (_, n) in dropped.items() if n)
-    similar = ", ".join(f"{n} fewer at {label}" for label, (n, _) in dropped.items() if n)
-    return ([f"alternatives dropped, scored under {100 * min_score_ratio:g} % of the best: {low}"] * bool(low)
-            + [f"no more distinct crops, every other candidate overlaps a better one (IoU {max_iou:g} or more): "
+    similar = ", ".join(f"{n} at {label}" for label, (n, _) in dropped.items() if n)
+    return ([f"fewer crops than asked, the others scored under {100 * min_score_ratio:g} % of the best: {low}"]
+            * bool(low)
+            + [f"fewer crops than asked, every other candidate overlaps a better crop (IoU {max_iou:g} or more): "
                f"{similar}"] * bool(similar))

@@ -159,12 +159,13 @@ def test_describe(photo_paths: list[Path]) -> None:
 
 def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> None:
     """Alternatives under 80 % of their ratio's best and near-duplicates are dropped: the JSON's
-    warnings and the CLI say how many, per ratio (044 returned one crop per ratio for -k 3 without a word)."""
+    notes and the CLI say how many, per ratio (044 returned one crop per ratio for -k 3 without a word), as
+    notes, not warnings: nothing is wrong (a first run of the README's command read them as faults)."""
     from procrop.verdict import dropped_alternatives
 
     assert dropped_alternatives({"1:1": (0, 2), "4:5": (1, 0), "16:9": (0, 1)}, 0.8, 0.6) == [
-        "alternatives dropped, scored under 80 % of the best: 2 at 1:1, 1 at 16:9",
-        "no more distinct crops, every other candidate overlaps a better one (IoU 0.6 or more): 1 fewer at 4:5"]
+        "fewer crops than asked, the others scored under 80 % of the best: 2 at 1:1, 1 at 16:9",
+        "fewer crops than asked, every other candidate overlaps a better crop (IoU 0.6 or more): 1 at 4:5"]
     assert dropped_alternatives({"1:1": (0, 0)}, 0.8, 0.6) == []
     photo = photos_dir / "zelex-wikipedia-photos" / "044.jpg"
     out = tmp_path / "r.json"
@@ -173,10 +174,11 @@ def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> No
     data = json.loads(out.read_text())
     counts = {label: sum(c["ratio"] == label for c in data["crops"]) for label in ("1:1", "4:5", "16:9")}
     assert min(counts.values()) < 3  # the case of the report: some ratio lost alternatives
-    said = [w for w in data.get("warnings", []) if "alternatives dropped" in w or "distinct crops" in w]
-    told = {}  # ratio -> how many fewer the warnings account for
+    said = [w for w in data.get("notes", []) if w.startswith("fewer crops than asked")]
+    assert not any("fewer crops" in w for w in data.get("warnings", []))
+    told = {}  # ratio -> how many fewer the notes account for
     for w in said:
-        assert " ".join(w.split()) in " ".join(r.stderr.split())  # and on the terminal
+        assert " ".join(w.split()) in " ".join(r.stderr.split()) and "note:" in r.stderr  # and on the terminal
         for part in w.split(": ", 1)[1].split(", "):
             n, label = part.split(" at ")
             told[label] = told.get(label, 0) + int(n.split()[0])
@@ -191,13 +193,17 @@ def test_warnings_are_capped_on_the_terminal_and_quiet_silences_them() -> None:
         _print_warnings(results, most=20)
     lines = captured.get().strip().splitlines()
     assert len(lines) == 21 and "p19.jpg" in lines[19] and "5 more photo(s) with warnings" in lines[20]
+    assert all(line.startswith("warning: ") for line in lines)
+    with err.capture() as captured:  # notes (information) are told apart from warnings (problems)
+        _print_warnings([{"image": "a.jpg", "warnings": ["w"], "notes": ["n"]}])
+    assert captured.get().strip().splitlines() == ["warning: a.jpg: w", "note: a.jpg: n"]
 
 
-def test_quiet_keeps_warnings_in_the_json_only(photos_dir: Path, tmp_path: Path) -> None:
+def test_quiet_keeps_notes_in_the_json_only(photos_dir: Path, tmp_path: Path) -> None:
     photo = photos_dir / "zelex-wikipedia-photos" / "044.jpg"
     out = tmp_path / "r.json"
     r = run("crop", str(photo), "-r", "1:1,4:5,16:9", "-k", "3", "--no-analysis", "--json", str(out), "-q")
-    assert r.exit_code == 0 and json.loads(out.read_text())["warnings"] and "warning" not in r.stderr
+    assert r.exit_code == 0 and json.loads(out.read_text())["notes"] and "note" not in r.stderr
 
 
 @pytest.mark.parametrize("profile", [[], ["--fast"]])

@@ -97,11 +97,12 @@ def test_crop_several_ratios_matches_cli_schema(client, beach):
 
 
 def test_crop_warnings_are_the_clis(client, cropper, beach):
-    """The API (and so the page) carries the same warnings as the JSON procrop crop writes."""
+    """The API (and so the page) carries the same notes and warnings as the JSON procrop crop writes."""
     r = post(client, "/v1/crop", beach, ratios="1:1,4:5,16:9,free", top_k=5)
     assert r.status_code == 200, r.text
     cli = cropper.process(BEACH, ["1:1", "4:5", "16:9", "free"], 5).to_dict()
-    assert r.json().get("warnings") and r.json()["warnings"] == cli["warnings"]
+    assert r.json().get("notes") and r.json()["notes"] == cli["notes"]
+    assert r.json().get("warnings") == cli.get("warnings")
 
 
 def test_exact_size_and_crop_image(client, beach):

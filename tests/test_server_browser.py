@@ -305,21 +305,23 @@ def test_crop_like_these(server, browser, tmp_path):
 
 
 def test_warnings_show_as_in_the_json(server, browser):
-    """The result's warnings (alternatives dropped, a ratio that cannot fit...) are on the page, worded as in
-    the JSON the CLI writes; a result without any shows no warning box. The page asks for the default scorer."""
+    """The result's notes (fewer crops than asked) and warnings (a ratio that cannot fit...) are on the page,
+    worded as in the JSON the CLI writes, the notes apart from the warning box; a result without any shows
+    no box. The page asks for the default scorer."""
     page = browser.new_page()
     page.goto(server + "/")
     assert page.locator("#scorer").input_value() == "preference"
-    page.select_option("#topk", "5")  # more alternatives asked than the 80 % rule keeps: warned
+    page.select_option("#topk", "5")  # more alternatives asked than the 80 % rule keeps: a note
     page.click(".chip[data-ratio='free']")
     with page.expect_response(lambda r: r.url.endswith("/v1/crop"), timeout=60000) as resp:
         page.set_input_files("#file", str(BEACH))
     result = resp.value.json()
     assert result["scorer"] == "preference"
     page.locator(".composition .verdict").wait_for(timeout=30000)
-    warnings = result.get("warnings", [])
-    assert warnings and any("alternatives dropped" in w for w in warnings), warnings
-    assert page.locator(".composition .warnings li").all_inner_texts() == warnings
+    notes = result.get("notes", [])
+    assert notes and any(n.startswith("fewer crops than asked") for n in notes), notes
+    assert page.locator(".composition .notes li").all_inner_texts() == notes
+    assert page.locator(".composition .warnings li").all_inner_texts() == result.get("warnings", [])
     # a result without warnings (the JSON then has no "warnings" key): no warning box
     assert page.evaluate("""async () => { const m = await import('/static/view.js');
         return m.warningList([]) === null && m.warningList(undefined) === null; }""")

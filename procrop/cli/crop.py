@@ -68,7 +68,7 @@ def crop_command(
     analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
     force: bool = typer.Option(False, "--force", help="Redo images already done in --out."),
     no_analysis: bool = typer.Option(False, "--no-analysis", help="Leave the analysis out of the JSON."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, summary or warnings (warnings stay in the JSON)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, summary, warnings or notes (they stay in the JSON)."),
     fast: bool = typer.Option(
         False, "--fast", help="Classical perception only (Haar faces, no neural detectors): about 20 % faster than the "
         "default (118 vs 146 ms a photo for three ratios in the README's speed benchmark)."
@@ -162,13 +162,15 @@ def _check_preference_model(path: Path, other: str | None) -> None:
 
 
 def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
-    """The warnings of the first ``most`` photos that have any, then how many more photos have some."""
-    warned = [r for r in results if r.get("warnings")]
-    for r in warned[:most]:
-        for warning in r["warnings"]:
-            err.print(f"[yellow]warning:[/] {escape(str(r.get('image')))}: {escape(warning)}")
-    if len(warned) > most:
-        err.print(f"[yellow]warning:[/] {len(warned) - most} more photo(s) with warnings (see their JSON)")
+    """The warnings (problems) and notes (information, e.g. fewer crops than asked) of the first
+    ``most`` photos that have any, then how many more photos have some."""
+    for key, tag in (("warnings", "[yellow]warning:[/]"), ("notes", "[dim]note:[/]")):
+        told = [r for r in results if r.get(key)]
+        for r in told[:most]:
+            for line in r[key]:
+                err.print(f"{tag} {escape(str(r.get('image')))}: {escape(line)}")
+        if len(told) > most:
+            err.print(f"{tag} {len(told) - most} more photo(s) with {key} (see their JSON)")
 
 
 def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:

@@ -137,11 +137,12 @@ export function renderBreakdown(photo, crop, actions) {
   ].filter(Boolean));
 }
 
-/** The result's warnings, worded as in the JSON and the CLI (a ratio that cannot fit, alternatives
- * dropped, a crop written smaller than asked); nothing when there are none. */
-export function warningList(warnings) {
+/** The result's warnings (problems: a ratio that cannot fit, a crop written smaller than asked) or,
+ * with kind "notes", its notes (information: fewer crops than asked, and why), worded as in the JSON
+ * and the CLI; nothing when there are none. */
+export function warningList(warnings, kind = "warnings") {
   if (!warnings || !warnings.length) return null;
-  return h("ul", { class: "warnings", "aria-label": "Warnings" },
+  return h("ul", { class: kind, "aria-label": kind === "notes" ? "Notes" : "Warnings" },
     warnings.map((w) => h("li", { text: w })));
 }
 
@@ -159,6 +160,7 @@ export function renderComposition(photo, onToggleMarks) {
     // the server's wording (procrop/verdict.py), shared with the JSON and the CLI summary
     h("p", { class: r.keep_original ? "verdict keep" : "verdict", text: r.verdict }),
     warningList(r.warnings),
+    warningList(r.notes, "notes"),
     h("p", { class: "description", text: r.description }),
     h("label", { class: "marks-toggle" },
       h("input", { type: "checkbox", onchange: (e) => onToggleMarks(e.target.checked) }), " Show faces and subjects"),
