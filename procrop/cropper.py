@@ -410,8 +410,8 @@ class Cropper:
         chosen = select_diverse(scores, boxes, top_k, self.diversity_iou)
         if len(chosen):
             kept = scores[chosen] >= self.min_score_ratio * scores[chosen[0]]
-            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k - len(chosen), int((~kept).sum()))  # warned
-            chosen = chosen[kept]
+            chosen = chosen[kept]  # the notes say why a ratio has fewer than top_k
+            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), int((~kept).sum()))
         return [self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
                 for rank, i in enumerate(chosen, start=1)]
 

@@ -130,17 +130,22 @@ def is_whole(box: Sequence[float] | None, width: int, height: int) -> bool:
 
 
 
-def dropped_alternatives(dropped: dict[str, tuple[int, int]], min_score_ratio: float, max_iou: float) -> list[str]:
-    """Why ratios have fewer crops than asked, as notes (none when every ratio has its count).
+def dropped_alternatives(dropped: dict[str, tuple[int, int, int]], min_score_ratio: float, max_iou: float) -> list[str]:
+    """Why ratios have fewer crops than asked, one note per such ratio (none when every ratio has
+    its count), e.g. "1:1: 2 crops of the 3 asked; the others scored under 80 % of the best".
 
     Args:
-        dropped: ratio label -> ``(similar, low)``: how many crops short of the count asked no
-            candidate could fill (every other one overlaps a better crop by ``max_iou`` or more),
-            and how many distinct alternatives scored under ``min_score_ratio`` of the best.
+        dropped: ratio label -> ``(asked, returned, low)``: the crops asked (``top_k``), those
+            returned, and how many distinct alternatives scored under ``min_score_ratio`` of the
+            best; the rest of the shortfall had no candidate left that overlaps every better crop
+            by less than ``max_iou``.
     """
-    low = ", ".join(f"{n} at {label}" for label, (_, n) in dropped.items() if n)
-    similar = ", ".join(f"{n} at {label}" for label, (n, _) in dropped.items() if n)
-    return ([f"fewer crops than asked, the others scored under {100 * min_score_ratio:g} % of the best: {low}"]
-            * bool(low)
-            + [f"fewer crops than asked, every other candidate overlaps a better crop (IoU {max_iou:g} or more): "
-               f"{similar}"] * bool(similar))
+    notes = []
+    for label, (asked, returned, low) in dropped.items():
+        if returned >= asked:
+            continue
+        why = ([f"scored under {100 * min_score_ratio:g} % of the best"] * bool(low)
+               + [f"overlap a better crop (IoU {max_iou:g} or more)"] * bool(asked - returned - low))
+        noun = "crop" if returned == 1 else "crops"
+        notes.append(f"{label}: {returned} {noun} of the {asked} asked; the others {' or '.join(why)}")
+    return notes

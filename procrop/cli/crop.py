@@ -162,15 +162,22 @@ def _check_preference_model(path: Path, other: str | None) -> None:
 
 
 def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
-    """The warnings (problems) and notes (information, e.g. fewer crops than asked) of the first
-    ``most`` photos that have any, then how many more photos have some."""
-    for key, tag in (("warnings", "[yellow]warning:[/]"), ("notes", "[dim]note:[/]")):
-        told = [r for r in results if r.get(key)]
-        for r in told[:most]:
-            for line in r[key]:
-                err.print(f"{tag} {escape(str(r.get('image')))}: {escape(line)}")
-        if len(told) > most:
-            err.print(f"{tag} {len(told) - most} more photo(s) with {key} (see their JSON)")
+    """The warnings (problems) of the first ``most`` photos that have any, then how many more photos
+    have some; the notes (information: fewer crops than asked) of a photo when only one has any,
+    else one line counting the photos that have notes."""
+    warned = [r for r in results if r.get("warnings")]
+    for r in warned[:most]:
+        for line in r["warnings"]:
+            err.print(f"[yellow]warning:[/] {escape(str(r.get('image')))}: {escape(line)}")
+    if len(warned) > most:
+        err.print(f"[yellow]warning:[/] {len(warned) - most} more photo(s) with warnings (see their JSON)")
+    noted = [r for r in results if r.get("notes")]
+    if len(noted) == 1:
+        for line in noted[0]["notes"]:
+            err.print(f"[dim]note:[/] {escape(str(noted[0].get('image')))}: {escape(line)}")
+    elif noted:
+        err.print(f"[dim]note:[/] {len(noted)} photos have fewer crops than asked at some ratio (the "
+                  "others scored too low or overlapped a better crop; see 'notes' in their JSON)")
 
 
 def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
