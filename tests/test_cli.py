@@ -155,6 +155,8 @@ def test_describe(photo_paths: list[Path]) -> None:
     assert r.exit_code == 0 and "face" in r.stdout
     r = run("describe", str(kodak), "--json")
     assert json.loads(r.stdout)["analysis"]["faces"]
+    r = run("describe", str(kodak), "--json", "-")  # as procrop crop takes it: no '-: no such file'
+    assert r.exit_code == 0 and json.loads(r.stdout)["analysis"]["faces"] and not r.stderr.strip(), r.stderr
 
 
 def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> None:

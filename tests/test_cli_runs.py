@@ -104,7 +104,8 @@ def test_upscaling_is_reported_and_can_be_refused(photos: Path, tmp_path: Path) 
     assert r.exit_code == 0, r.stderr
     data = json.loads((tmp_path / "kept" / "small.json").read_text())
     crop = data["crops"][0]
-    assert any("not enlarged" in w for w in data["warnings"])
+    assert any("not enlarged" in w for w in data["notes"])  # as asked: a note, not a warning
+    assert "warnings" not in data and "note:" in r.stderr
     assert list(Image.open(crop["file"]).size) == crop["box"][2:] == crop["output_size"]
 
 

@@ -59,3 +59,14 @@ def test_no_edge_words_anywhere_in_a_description() -> None:
         assert not re.search(r"\bat the (top|bottom|left|right)", text), text
         assert "third" in text, text
     assert "sits in the centre" in describe(analysis([region(8, 4, 12, 6, 0.6)]))
+
+
+def test_an_off_thirds_subject_is_said_to_be_off_the_thirds() -> None:
+    """The reason for a poorly placed subject says where it is without naming a third it is in
+    ("the face is awkwardly placed (in the upper third)" read as a contradiction: the upper third
+    is where the rule of thirds wants a face)."""
+    from procrop.scoring.explain import off_thirds_words
+
+    assert off_thirds_words(0.5, 0.1) == "near the top"
+    assert off_thirds_words(0.9, 0.85) == "near the bottom and near the right edge"
+    assert off_thirds_words(0.42, 0.45) == "between the thirds lines and the centre"

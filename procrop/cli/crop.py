@@ -244,7 +244,7 @@ def _crop_options(
 
 def describe_command(
     inputs: list[str] = typer.Argument(..., help="Image files, folders or globs."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON with the analysis."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines with the analysis to stdout ('--json -', as procrop crop writes it, means the same)."),
     analysis_size: int = typer.Option(
         224, "--analysis-size", min=64, max=2048,
         help="Working size (long side) of the analysis, as in procrop crop.",
@@ -258,6 +258,8 @@ def describe_command(
     from ..perception.describe import describe
     from ..imaging.files import iter_image_files
 
+    if as_json:  # '--json -' (procrop crop's way to ask for JSON on stdout) leaves a '-' among the inputs
+        inputs = [i for i in inputs if i != "-"] or inputs
     files, problems = iter_image_files(inputs)
     if not files:
         raise exit_no_inputs(problems)

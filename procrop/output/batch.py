@@ -180,12 +180,13 @@ class CropTask:
         data = result.to_dict(include_analysis=self.options.include_analysis)
         data["source"] = os.path.abspath(job.path)
         data["options"] = self.options.signature()
-        sizes, notes = written_sizes(result, self.options.no_upscale)
+        sizes, said = written_sizes(result, self.options.no_upscale)
         for crop_dict, size in zip(data["crops"], sizes):
             if "output_size" in crop_dict:
                 crop_dict["output_size"] = list(size) if size else crop_dict["box"][2:]
-        if notes:
-            data["warnings"] = data.get("warnings", []) + notes
+        if said:  # enlarged crops lose sharpness: a warning; kept smaller (--no-upscale, as asked): a note
+            key = "notes" if self.options.no_upscale else "warnings"
+            data[key] = data.get(key, []) + said
         out = self.output
         previous = read_result(result_path(out.out_dir, job)) if out.out_dir else None
         if out.out_dir and out.save_crops:
@@ -209,7 +210,7 @@ class CropTask:
 
 
 def written_sizes(result: CropResult, no_upscale: bool) -> tuple[list[tuple[int, int] | None], list[str]]:
-    """The size each crop of ``result`` is written at (None: its own), and one note per ratio
+    """The size each crop of ``result`` is written at (None: its own), and one line per ratio
     ``WxH`` whose crops it enlarges (or, with ``no_upscale``, leaves at their own smaller size)."""
     sizes: list[tuple[int, int] | None] = []
     small: dict[tuple[int, int], list[tuple[int, int]]] = {}
@@ -222,11 +223,12 @@ def written_sizes(result: CropResult, no_upscale: bool) -> tuple[list[tuple[int,
     notes = []
     for (ow, oh), boxes in small.items():
         (w, h) = min(boxes)
-        crops = f"{ow}x{oh}: {len(boxes)} crop{'s' if len(boxes) > 1 else ''} as small as {w}x{h}"
+        crops = f"{ow}x{oh}: {len(boxes)} crop" + ("s, the smallest" if len(boxes) > 1 else "") + f" {w}x{h}"
         if no_upscale:
-            notes.append(f"{crops} written at their own size, not enlarged (--no-upscale)")
+            own = "their" if len(boxes) > 1 else "its"
+            notes.append(f"{crops}, written at {own} own size, not enlarged (--no-upscale)")
         else:
-            notes.append(f"{crops} enlarged up to {ow / w:.2f}x (--no-upscale keeps their size)")
+            notes.append(f"{crops}, enlarged up to {ow / w:.2f}x (--no-upscale keeps {w}x{h})")
     return sizes, notes
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..perception.describe import position_words, third_words
+from ..perception.describe import third_words
 
 #: How every reason says that a crop edge cuts a detected person, animal or object
 #: (:func:`procrop.scoring.protection.cuts`); never said together with "cut no detected subject".
@@ -41,7 +41,7 @@ def explain_crop(
             spot = "centred"
         reasons.append(f"{subject} sits {spot}" if spot else f"{subject} is well placed")
     elif placement < 0.25 and kind:
-        reasons.append(f"{subject} is awkwardly placed ({position_words(u, v)})")
+        reasons.append(f"{subject} sits off the thirds and the centre ({off_thirds_words(u, v)})")
     if details.get("cuts_face", 0.0) > 0:
         reasons.append("cuts a face (no crop of this ratio avoids it)")
     elif details.get("cuts_subject", 0.0) > 0:
@@ -69,3 +69,11 @@ def explain_crop(
     if extra_reasons:
         reasons.extend(r for r in extra_reasons if r)
     return "; ".join(reasons)
+
+
+def off_thirds_words(u: float, v: float, edge: float = 0.2) -> str:
+    """Where a subject at relative position ``(u, v)`` sits that is on no thirds line: near which
+    edges (within ``edge`` of the frame's side), else between the thirds lines and the centre."""
+    near = ([("near the top" if v < 0.5 else "near the bottom")] * (min(v, 1 - v) < edge)
+            + [("near the left edge" if u < 0.5 else "near the right edge")] * (min(u, 1 - u) < edge))
+    return " and ".join(near) if near else "between the thirds lines and the centre"
