@@ -19,6 +19,7 @@ import numpy as np
 from .errors import UsageError
 from .geometry import AspectRatio, largest_box, largest_size, ratio_error_px, ratio_label, size_for_short_side
 from .perception.analysis import CompositionAnalysis
+from .perception.borders import fit_inside
 
 
 @dataclass(frozen=True)
@@ -378,6 +379,15 @@ def fill_near_full(boxes: np.ndarray, width: int, height: int, ratio: AspectRati
         b[near, 1] = np.clip(np.round(cy - mh / 2), 0, height - mh)
         b[near, 2], b[near, 3] = mw, mh
     return b
+
+
+def inside_the_picture(boxes: np.ndarray, analysis: CompositionAnalysis, ratio: AspectRatio) -> np.ndarray:
+    """Boxes ``(N, 4)`` moved inside the picture's scan border or bars (``analysis.content``,
+    :func:`procrop.perception.borders.fit_inside`) at their ratio; unchanged when there is none."""
+    W, H = analysis.width, analysis.height
+    if analysis.content is None or tuple(analysis.content) == (0, 0, W, H):
+        return boxes
+    return fit_inside(boxes, analysis.content, ratio.resolve(W, H).value)
 
 
 def ratio_fit_warning(ratio: AspectRatio, width: int, height: int) -> str | None:

@@ -34,8 +34,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
-from .candidates import (CandidateConfig, fill_near_full, large_enough, photo_candidates, ratio_fit_warning,
-                         unique_boxes)
+from .candidates import (CandidateConfig, fill_near_full, inside_the_picture, large_enough, photo_candidates,
+                         ratio_fit_warning, unique_boxes)
 from .errors import UsageError
 from .geometry import AspectRatio, parse_ratios, select_diverse
 from .verdict import dropped_alternatives, is_whole, result_verdict, versus_original
@@ -185,8 +185,7 @@ class Cropper:
         profile: ``"default"`` (pretrained detectors: YuNet faces, YOLOX-nano people, animals and
             objects) or ``"fast"`` (Haar faces only; about 20 % faster: 118 vs 146 ms, README).
         object_detector: replaces the default YOLOX-nano detector.
-        pose: body keypoints of detected people (MoveNet; extra ``procrop[pose]``) place the
-            joints a crop must not cut through; off: the proportions of a standing figure.
+        pose: body keypoints (MoveNet; extra ``procrop[pose]``) place the joints a crop must not cut.
         scorer: ``"preference"`` (default: the learned score, the terms and subject cuts weighed
             as editors rank crops), ``"learned"`` or ``"classic"``: see :mod:`procrop.scoring.setup`.
         learned_model: a learned-scorer bundle folder (default: the one shipped with procrop).
@@ -254,8 +253,6 @@ class Cropper:
         """The learned model in use (``None`` with the classic scorer)."""
         named = [str(t.model_name) for t in self.extra_terms if getattr(t, "model_name", None)]
         return named[-1] if named else None
-
-    # ---- public API ------------------------------------------------------------------------
 
     def load(self, image: ImageSource | LoadedImage) -> LoadedImage:
         """Load an image at the cropper's working size (a :class:`LoadedImage` passes through)."""
@@ -337,13 +334,14 @@ class Cropper:
         )
 
     def score_boxes(self, image: ImageSource | LoadedImage, boxes: np.ndarray) -> np.ndarray:
-        """Scores in [0, 1] of given ``(N, 4)`` ``xywh`` boxes (original pixels), every term
-        included: how procrop ranks a benchmark's fixed candidates (GAICD, CPC)."""
-        ctx = self.prepare(image)
-        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        tv = self.scorer.terms(ctx, b)
-        apply_extra_terms(ctx, self.extra_terms, self.scorer.weights, b, tv)
-        return self.scorer.combine(tv)
+        """Scores in [0, 1] of ``(N, 4)`` ``xywh`` boxes, every term included (benchmarks' fixed candidates)."""
+        return self.scorer.combine(self._all_terms(self.prepare(image), np.asarray(boxes, np.float64).reshape(-1, 4)))
+
+    def _all_terms(self, ctx: ScoringContext, boxes: np.ndarray) -> TermValues:
+        """Every term's values for ``boxes (N, 4)``: the scorer's, then the extra terms'."""
+        tv = self.scorer.terms(ctx, boxes)
+        apply_extra_terms(ctx, self.extra_terms, self.scorer.weights, boxes, tv)
+        return tv
 
     def prepare(self, image: ImageSource | LoadedImage) -> ScoringContext:
         """Load and analyse an image once, for scoring many boxes of it with :meth:`score_box`."""
@@ -356,14 +354,12 @@ class Cropper:
     def score_box(
         self, image: ImageSource | LoadedImage | ScoringContext, box: tuple[int, int, int, int], ratio: str = "free"
     ) -> tuple[Crop, float]:
-        """Any ``(x, y, w, h)`` box (original pixels) scored and explained like a returned crop,
-        with the uncropped frame's score: ``(crop, uncropped_score)``. Pass the result of
-        :meth:`prepare` to score many boxes of one photo without analysing it again."""
+        """Any ``(x, y, w, h)`` box scored and explained like a returned crop: ``(crop, uncropped_score)``;
+        pass :meth:`prepare`'s context to score many boxes of one photo, analysed once."""
         ctx = image if isinstance(image, ScoringContext) else self.prepare(image)
         W, H = ctx.analysis.width, ctx.analysis.height
         boxes = np.asarray([box, (0, 0, W, H)], dtype=np.int64)
-        tv = self.scorer.terms(ctx, boxes)
-        apply_extra_terms(ctx, self.extra_terms, self.scorer.weights, boxes, tv)
+        tv = self._all_terms(ctx, boxes)
         scores = self.scorer.combine(tv)
         crop = self._make_crop(ctx, parse_ratios(ratio)[0], boxes, tv, scores, 0, 1, float(scores[1]))
         return crop, float(scores[1])
@@ -412,6 +408,10 @@ class Cropper:
             kept = scores[chosen] >= self.min_score_ratio * scores[chosen[0]]
             chosen = chosen[kept]  # the notes say why a ratio has fewer than top_k
             ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), int((~kept).sum()))
+        inside = inside_the_picture(boxes[chosen], ctx.analysis, ratio)  # without a scan border, rescored
+        if not np.array_equal(inside, boxes[chosen]):
+            scores = self.scorer.combine(tv := self._all_terms(ctx, inside))
+            boxes, chosen = inside, np.argsort(-scores, kind="stable")
         return [self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
                 for rank, i in enumerate(chosen, start=1)]
 

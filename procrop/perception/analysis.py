@@ -145,6 +145,8 @@ class CompositionAnalysis:
         timings: milliseconds spent per step.
         objects: animals and other objects found by the object detector (``kind`` ``"animal"``
             or ``"object"``, ``label`` the class name), original pixels.
+        content: the picture inside a scan border or bars (:mod:`procrop.perception.borders`),
+            ``(x, y, w, h)``; crops stay inside it (``None``: the whole frame).
     """
 
     width: int
@@ -163,6 +165,7 @@ class CompositionAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
     objects: list[Detection] = field(default_factory=list)
     saliency_source: str = "cues"
+    content: tuple[int, int, int, int] | None = None
 
     @property
     def subjects_to_keep(self) -> list[Detection]:
@@ -218,6 +221,8 @@ class CompositionAnalysis:
         found any; a person the detector found (rather than one extrapolated below a face) has
         ``"detected": true``."""
         d = self._summary()
+        if self.content is not None and self.content != (0, 0, self.width, self.height):
+            d["content"] = [int(v) for v in self.content]  # inside a scan border or bars
         if self.objects:
             d["objects"] = [
                 {"box": [round(float(v), 2) for v in o.box], "score": round(o.score, 3), "kind": o.kind,

@@ -19,6 +19,7 @@ from ..errors import UsageError
 from ..imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_image
 from .analysis import AnalysisConfig, CompositionAnalysis, importance
 from .colour import colour_stats
+from .borders import content_box
 from .detectors import Detection, Detector, HaarFaceDetector, merge_detections, person_from_face
 from .lines import dominant_lines, find_horizon, vanishing_point
 from .saliency import edge_map, map_size, normalise, paint_box, saliency_cues
@@ -318,4 +319,5 @@ def analyze(
         width=W, height=H, saliency=sal, edges=edges, faces=faces, people=people, subjects=subjects,
         lines=lines, vanishing_point=vp, horizon=horizon, colour=colour, centroid=centroid, lab=lab,
         timings=timings, objects=objects, saliency_source="head" if use_head else "cues",
+        content=content_box(image.detection_pixels, W, H),
     )

@@ -1,0 +1,122 @@
+"""Scan borders and bars: flat strips along a photo's edges that are not part of the picture.
+
+Scanned prints and slides often carry a thin flat border (the README's beach photo has 3 grey
+pixels on each side and a black bottom row), and letterboxed or pillarboxed frames carry black or
+white bars. An editor trims them; a crop that keeps them looks unfinished.
+
+:func:`content_box` walks inward from each edge, one row or column at a time, while the line is
+flat (its grey levels vary by at most :data:`FLAT_STD` around their mean) and keeps the colour the
+strip started with; the strip is a border only when it ends in a step (the next line is clearly
+busier or of another tone), so a clear sky, whose rows stay flat and change tone gradually, is not
+one. A grey or coloured border may be at most :data:`MAX_BORDER` of the side; a black or white bar
+up to :data:`MAX_BAR`, beside a bar on the opposite side (bars come in pairs); and strips must be
+found on at least :data:`MIN_SIDES` sides (a flat band of sky or shadow along one edge is the picture). One more line past the strip is trimmed (the blur of the scan or the JPEG
+edge). Boxes are ``(x, y, w, h)`` in pixels of the oriented original.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Largest standard deviation (grey levels, 0-255) of a flat line.
+FLAT_STD = 6.0
+#: Largest change of a flat strip's mean tone from its first line.
+TONE_DRIFT = 12.0
+#: The line after a strip must differ this much in mean tone, or be this much busier (std).
+STEP_TONE, STEP_STD = 20.0, 10.0
+#: Widest border (share of the side) of any tone, and of a near-black or near-white bar.
+MAX_BORDER, MAX_BAR = 0.03, 0.15
+#: A border frames the picture: strips on at least this many sides (a pair of bars has two).
+MIN_SIDES = 2
+#: Mean grey level under which (or over 255 minus which) a strip is a black (white) bar.
+BAR_TONE = 30.0
+
+Box = tuple[int, int, int, int]
+
+
+def _strip(lines: np.ndarray) -> tuple[int, bool]:
+    """How many of ``lines (n, length)`` (grey levels, from the edge inward) form a border: flat
+    runs from the edge (a black line, then a grey border...), each ending in a step, together not
+    too wide (else 0); and whether it is wider than a border (a black or white bar)."""
+    n, total, bar = len(lines), 0, False
+    k = max(1, lines.shape[1] // 50)  # the ends of a line lie in the other borders (a corner, a black last row)
+    means, stds = lines[:, k:-k].mean(axis=1), lines[:, k:-k].std(axis=1)
+    while total < n:
+        run, wide = _run(means[total:], stds[total:], n)
+        if not run or total + run > (MAX_BAR if wide or bar else MAX_BORDER) * n:
+            break
+        total, bar = total + run, bar or wide
+    return total, bar
+
+
+def _run(means: np.ndarray, stds: np.ndarray, n: int) -> tuple[int, bool]:
+    """One flat run of :func:`_strip` at the start of ``means``/``stds`` (``n``: the side's length)."""
+    left = len(means)
+    if stds[0] > FLAT_STD:
+        return 0, False
+    run = 1
+    while run < left and stds[run] <= FLAT_STD and abs(means[run] - means[0]) <= TONE_DRIFT:
+        run += 1
+    if run >= left - 1:
+        return 0, False
+    bar = means[:run].mean() < BAR_TONE or means[:run].mean() > 255 - BAR_TONE
+    if run > (MAX_BAR if bar else MAX_BORDER) * n:
+        return 0, False
+    after = slice(run, min(left, run + 2))  # the step may be spread over a line of scan blur
+    stepped = (np.abs(means[after] - means[:run].mean()) >= STEP_TONE).any() or (stds[after] >= STEP_STD).any()
+    return (run, run > MAX_BORDER * n) if stepped else (0, False)
+
+
+def _pair(a: tuple[int, bool], b: tuple[int, bool]) -> tuple[int, int]:
+    """Two opposite strips; a bar counts only beside a bar on the other side at least half as wide
+    (letterbox and pillarbox bars come in pairs; a dark foreground along one edge is the picture)."""
+    ok_a = not a[1] or (b[1] and 2 * b[0] >= a[0])
+    ok_b = not b[1] or (a[1] and 2 * a[0] >= b[0])
+    return (a[0] if ok_a else 0), (b[0] if ok_b else 0)
+
+
+def content_box(pixels: np.ndarray, width: int, height: int) -> Box:
+    """The part of a photo inside its scan border or bars, ``(x, y, w, h)`` in pixels of the
+    original of ``width x height`` (the whole frame when there is none).
+
+    Args:
+        pixels: ``(h, w, 3)`` uint8 RGB of the photo at any size (the larger, the thinner the
+            borders it can see: :attr:`procrop.imaging.load.LoadedImage.detection_pixels`).
+    """
+    grey = np.asarray(pixels, dtype=np.float32).mean(axis=2)
+    h, w = grey.shape
+    if h < 16 or w < 16:
+        return (0, 0, width, height)
+    left, right = _pair(_strip(grey.T), _strip(grey.T[::-1]))
+    top, bottom = _pair(_strip(grey), _strip(grey[::-1]))
+    if sum(v > 0 for v in (left, right, top, bottom)) < MIN_SIDES:  # a flat band along one edge is the picture's
+        return (0, 0, width, height)
+    sx, sy = width / w, height / h
+    # one more line past a strip; in original pixels, rounded outward
+    x0 = int(np.ceil((left + 1) * sx)) if left else 0
+    x1 = width - (int(np.ceil((right + 1) * sx)) if right else 0)
+    y0 = int(np.ceil((top + 1) * sy)) if top else 0
+    y1 = height - (int(np.ceil((bottom + 1) * sy)) if bottom else 0)
+    if x1 - x0 < width / 2 or y1 - y0 < height / 2:  # never more than a border: keep the photo
+        return (0, 0, width, height)
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def fit_inside(boxes: np.ndarray, content: Box, ratio: float | None) -> np.ndarray:
+    """``boxes (N, 4)`` moved inside ``content``: each is intersected with it and, for a fixed pixel
+    ``ratio`` (width / height), shrunk about the intersection's centre to that ratio. Boxes already
+    inside are returned unchanged."""
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4).copy()
+    cx0, cy0, cw, ch = content
+    x0, y0 = np.maximum(b[:, 0], cx0), np.maximum(b[:, 1], cy0)
+    x1, y1 = np.minimum(b[:, 0] + b[:, 2], cx0 + cw), np.minimum(b[:, 1] + b[:, 3], cy0 + ch)
+    moved = (x0 != b[:, 0]) | (y0 != b[:, 1]) | (x1 != b[:, 0] + b[:, 2]) | (y1 != b[:, 1] + b[:, 3])
+    for i in np.flatnonzero(moved & (x1 > x0) & (y1 > y0)):
+        w, h = int(x1[i] - x0[i]), int(y1[i] - y0[i])
+        if ratio is not None:
+            w, h = (w, max(1, round(w / ratio))) if w / h <= ratio else (max(1, round(h * ratio)), h)
+            w, h = min(w, int(x1[i] - x0[i])), min(h, int(y1[i] - y0[i]))
+        x = int(x0[i]) + (int(x1[i] - x0[i]) - w) // 2
+        y = int(y0[i]) + (int(y1[i] - y0[i]) - h) // 2
+        b[i] = (x, y, w, h)
+    return b

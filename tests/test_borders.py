@@ -1,0 +1,76 @@
+"""Scan borders and bars are trimmed; flat parts of the picture are not (procrop.perception.borders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from procrop.perception.borders import content_box, fit_inside
+
+BEACH = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
+
+
+def _picture(h: int = 200, w: int = 300, seed: int = 0) -> np.ndarray:
+    """A busy picture: smooth random colour blobs plus texture (no flat rows or columns)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 120 + 60 * np.sin(xx / 9.0)[..., None] * np.cos(yy / 7.0)[..., None] * rng.uniform(0.5, 1, 3)
+    return np.clip(base + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_a_scan_border_on_every_side_is_trimmed() -> None:
+    """As on the README's beach photo: 3 grey lines around the picture and a black last row."""
+    img = _picture()
+    rng = np.random.default_rng(1)
+    for sl in (np.s_[:3], np.s_[-3:], np.s_[:, :3], np.s_[:, -3:]):
+        img[sl] = np.clip(99 + rng.normal(0, 3, img[sl].shape), 0, 255).astype(np.uint8)
+    img[-1] = 0
+    x, y, w, h = content_box(img, 300, 200)
+    assert (x, y) in {(4, 4)} and (x + w, y + h) == (296, 196)
+
+
+def test_pillarbox_bars_are_trimmed_but_a_dark_band_on_one_side_is_the_picture() -> None:
+    img = _picture()
+    img[:, :24] = 2
+    img[:, -20:] = 3
+    x, y, w, h = content_box(img, 600, 400)  # the original is twice the working size
+    assert (x, w) == (50, 600 - 50 - 42) and (y, h) == (0, 400)
+    one = _picture()
+    one[:, :24] = 2  # a black band along one edge only (a shadow, a night foreground): kept
+    assert content_box(one, 300, 200) == (0, 0, 300, 200)
+
+
+def test_a_clear_sky_and_a_flat_band_are_not_borders() -> None:
+    img = _picture()
+    img[:60] = np.linspace(200, 150, 60)[:, None, None].astype(np.uint8)  # a sky fading to the horizon
+    assert content_box(img, 300, 200) == (0, 0, 300, 200)
+    img = _picture()
+    img[-12:] = 40  # a flat dark strip at the bottom only: one side is no frame
+    assert content_box(img, 300, 200) == (0, 0, 300, 200)
+
+
+def test_fit_inside_keeps_the_ratio_and_leaves_inner_boxes_alone() -> None:
+    boxes = np.array([[0, 0, 300, 200], [0, 0, 200, 200], [50, 50, 100, 100]])
+    out = fit_inside(boxes, (4, 4, 292, 192), 1.0)
+    assert out[2].tolist() == [50, 50, 100, 100]
+    x, y, w, h = out[1]
+    assert w == h == 192 and x >= 4 and y >= 4 and x + w <= 296 and y + h <= 196
+    x, y, w, h = fit_inside(boxes[:1], (4, 4, 292, 192), None)[0]  # free: the intersection
+    assert (x, y, w, h) == (4, 4, 292, 192)
+    x, y, w, h = fit_inside(boxes[:1], (4, 4, 292, 192), 1.5)[0]
+    assert abs(w / h - 1.5) < 0.02 and x >= 4 and x + w <= 296 and y + h <= 196
+
+
+@pytest.mark.parametrize("ratios", [["1:1", "4:5", "16:9", "free"]])
+def test_the_readme_photo_is_cropped_inside_its_scan_border(ratios: list[str]) -> None:
+    from procrop import Cropper
+
+    result = Cropper(profile="fast").process(BEACH, ratios, top_k=3)
+    cx, cy, cw, ch = result.analysis.content
+    assert (cx, cy) > (0, 0) and cw < result.width and ch < result.height  # the 3-px grey border and black row
+    assert result.to_dict()["analysis"]["content"] == [cx, cy, cw, ch]
+    for c in result.crops:
+        x, y, w, h = c.box
+        assert x >= cx and y >= cy and x + w <= cx + cw and y + h <= cy + ch, (c.ratio, c.box)
