@@ -22,7 +22,9 @@ def serve_command(
     style_strength: Optional[float] = typer.Option(
         None, "--style-strength", min=0.0, help="How strongly the --db photos' composition steers the crops (default 1)."),
 ) -> None:
-    """Serve the web page at / and the HTTP API (/v1/crop, /v1/crop/image, /v1/describe, /docs)."""
+    """Serve the web page at / and the HTTP API (/v1/crop, /v1/crop/image, /v1/describe, /docs).
+    Needs the server extra: pip install 'procrop\\[server]'. A request asks for at most 10 crops per
+    ratio (top_k 1-10; procrop crop allows 50)."""
     from ..server import serve
 
     with usage_errors():
