@@ -104,8 +104,8 @@ def content_box(pixels: np.ndarray, width: int, height: int) -> Box:
 
 def fit_inside(boxes: np.ndarray, content: Box, ratio: float | None) -> np.ndarray:
     """``boxes (N, 4)`` moved inside ``content``: each is intersected with it and, for a fixed pixel
-    ``ratio`` (width / height), shrunk about the intersection's centre to that ratio. Boxes already
-    inside are returned unchanged."""
+    ``ratio`` (width / height), shrunk to that ratio, against the side the border clipped (that edge
+    stays on the picture's edge) or about the centre. Boxes already inside are returned unchanged."""
     b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4).copy()
     cx0, cy0, cw, ch = content
     x0, y0 = np.maximum(b[:, 0], cx0), np.maximum(b[:, 1], cy0)
@@ -116,7 +116,17 @@ def fit_inside(boxes: np.ndarray, content: Box, ratio: float | None) -> np.ndarr
         if ratio is not None:
             w, h = (w, max(1, round(w / ratio))) if w / h <= ratio else (max(1, round(h * ratio)), h)
             w, h = min(w, int(x1[i] - x0[i])), min(h, int(y1[i] - y0[i]))
-        x = int(x0[i]) + (int(x1[i] - x0[i]) - w) // 2
-        y = int(y0[i]) + (int(y1[i] - y0[i]) - h) // 2
+        x = _place(int(x0[i]), int(x1[i]), w, x0[i] > b[i, 0], x1[i] < b[i, 0] + b[i, 2])
+        y = _place(int(y0[i]), int(y1[i]), h, y0[i] > b[i, 1], y1[i] < b[i, 1] + b[i, 3])
         b[i] = (x, y, w, h)
     return b
+
+
+def _place(lo: int, hi: int, size: int, lo_clipped: bool, hi_clipped: bool) -> int:
+    """Where a side of ``size`` goes in ``[lo, hi]``: against the end the border clipped (that edge
+    stays the picture's edge; the other keeps as much of its place as it can), else centred."""
+    if lo_clipped and not hi_clipped:
+        return lo
+    if hi_clipped and not lo_clipped:
+        return hi - size
+    return lo + (hi - lo - size) // 2
