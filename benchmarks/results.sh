@@ -12,4 +12,6 @@ python benchmarks/cuts.py --photos "$BSDS" --out benchmarks/results --max-second
 python benchmarks/cuts_salient.py --photos "$PHOTOS" --out benchmarks/results
 python benchmarks/preferences.py --photos "$PHOTOS" --nima \
     --weights "classic, weights fitted to the judges=data/preferences/models/classic_weights_fitted.toml"
+python benchmarks/preferences.py --photos "$PHOTOS" --round 2 --quick --out benchmarks/results/preferences_round2.md
+python benchmarks/preferences.py --photos "$PHOTOS" --round 3 --quick --out benchmarks/results/preferences_round3.md
 python benchmarks/recovery.py --photos "$PHOTOS" "$@"
