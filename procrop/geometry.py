@@ -60,8 +60,9 @@ class AspectRatio:
         return self
 
 
-_RATIO_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*[:/]\s*(\d+(?:\.\d+)?)\s*$")
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+# signs are matched only to say what is wrong with a negative term
+_RATIO_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*[:/]\s*([-+]?\d+(?:\.\d+)?)\s*$")
+_SIZE_RE = re.compile(r"^\s*([-+]?\d+)\s*[xX×]\s*([-+]?\d+)\s*$")
 _MAX_RATIO = 20.0
 #: The least long side of an output size ``WxH``: ``4x5`` is meant as the ratio ``4:5``.
 MIN_OUTPUT_SIDE = 32
@@ -100,7 +101,7 @@ def parse_ratio(spec: str) -> AspectRatio:
             raise UsageError(f"invalid ratio {spec!r}: both terms must be positive")
         value = a / b
         _check_ratio_range(spec, value)
-        return AspectRatio(f"{m.group(1)}:{m.group(2)}", "ratio", value)
+        return AspectRatio(f"{m.group(1).lstrip('+')}:{m.group(2).lstrip('+')}", "ratio", value)
     try:
         value = float(text)
     except ValueError:
@@ -120,22 +121,32 @@ def _check_ratio_range(spec: str, value: float) -> None:
         raise UsageError(f"ratio {spec!r} is too extreme (allowed: 1:20 to 20:1)")
 
 
+def _split_specs(text: str) -> list[str]:
+    """``"1:1, 16:9"`` -> ``["1:1", " 16:9"]``; ``""`` -> ``[]``; an empty entry among others is an error."""
+    if not text.strip():
+        return []
+    parts = text.split(",")
+    if any(not p.strip() for p in parts):
+        raise UsageError(f"invalid ratio list {text!r}: an empty entry (a comma at the start or end, or two in a row)")
+    return parts
+
+
 def parse_ratios(specs: str | list[str] | tuple[str, ...] | None) -> list[AspectRatio]:
     """Parse a comma-separated string or a list of specs; duplicates are dropped, order kept.
 
-    ``None`` or an empty list means ``["free"]``.
+    ``None``, ``""`` or an empty list means ``["free"]``.
+
+    Raises:
+        UsageError: an invalid spec, or an empty entry in a list (``"1:1,"``, ``"1:1,,4:5"``).
     """
     if specs is None:
         items: list[str] = ["free"]
     elif isinstance(specs, str):
-        items = [s for s in specs.split(",") if s.strip()]
+        items = _split_specs(specs)
     else:
         items = []
         for s in specs:
-            if isinstance(s, AspectRatio):
-                items.append(s.label)
-            else:
-                items.extend(p for p in str(s).split(",") if p.strip())
+            items.extend([s.label] if isinstance(s, AspectRatio) else _split_specs(str(s)))
     if not items:
         items = ["free"]
     out: list[AspectRatio] = []

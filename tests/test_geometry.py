@@ -25,6 +25,17 @@ def test_parse_ratio_forms() -> None:
     assert parse_ratio("original").kind == "original"
     assert [r.label for r in parse_ratios("1:1, 16:9,1:1")] == ["1:1", "16:9"]
     assert [r.label for r in parse_ratios(None)] == ["free"]
+    assert [r.label for r in parse_ratios("")] == ["free"]
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("1:1,", "an empty entry"), (",4:5", "an empty entry"), ("1:1,,4:5", "an empty entry"),
+    ("-1:2", "both terms must be positive"), ("4:-5", "both terms must be positive"),
+    ("1080x-5", "width and height must be positive"),
+])
+def test_ratio_list_errors_say_what_is_wrong(spec, words):
+    with pytest.raises(UsageError, match=words):
+        parse_ratios(spec)
     for bad in ["", "abc", "0:1", "1:0", "-1:2", "30:1", "1x0", "nan"]:
         with pytest.raises(UsageError):
             parse_ratio(bad)
