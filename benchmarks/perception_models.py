@@ -104,7 +104,7 @@ class Timer:
         return out
 
 
-def analyse(dataset: str, path: Path, models: dict, timer: Timer) -> PhotoResult:
+def analyse(dataset: str, path: Path, models: dict, timer: Timer, opencv_every: int, index: int) -> PhotoResult:
     rgb = read_rgb(path)
     faces = {
         "yunet_s": timer.run("YuNet-s (320 letterbox)", models["yunet_s"].detect, rgb),
@@ -114,6 +114,8 @@ def analyse(dataset: str, path: Path, models: dict, timer: Timer) -> PhotoResult
         "yunet_s_tiles": timer.run("YuNet-s + 2x2 zoomed pass", models["tiles"].detect, rgb),
     }
     objects = timer.run("YOLOX-nano onnxruntime", models["yolox"].detect, rgb)
+    if index % opencv_every == 0:
+        timer.run("YOLOX-nano OpenCV DNN", models["yolox_cv"].detect, rgb)
     people = [d for d in objects if d.kind == "person" and d.score >= 0.5]
     posed = []
     for person in people:
@@ -318,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared",
                         help="the shared data folder (models and data sets)")
     parser.add_argument("--limit", type=int, default=None, help="at most N photos per dataset")
+    parser.add_argument("--opencv-every", type=int, default=4, help="time OpenCV DNN on every Nth photo")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results",
                         help="folder of the results")
     args = parser.parse_args(argv)
@@ -325,17 +328,17 @@ def main(argv: list[str] | None = None) -> int:
         "yunet_s": YuNetFaceDetector(variant="s"), "yunet_n": YuNetFaceDetector(variant="n"),
         "tiles": YuNetFaceDetector(variant="s", tiles=2), "tiles_n": YuNetFaceDetector(tiles=2),
         "haar": HaarFaceDetector(),
-        "yolox": YoloxObjectDetector(),
+        "yolox": YoloxObjectDetector(backend="onnxruntime"), "yolox_cv": YoloxObjectDetector(backend="opencv"),
         "pose": PoseEstimator(backend="litert"),
     }
     warm = np.zeros((64, 64, 3), np.uint8)
-    for key in ("yunet_s", "yunet_n", "tiles", "tiles_n", "haar", "yolox"):
+    for key in ("yunet_s", "yunet_n", "tiles", "tiles_n", "haar", "yolox", "yolox_cv"):
         models[key].detect(warm)
     models["pose"].annotate(warm, [Detection((0, 0, 64, 64), 1.0, "person")])
     timer = Timer()
     results = []
-    for dataset, path in photo_list(args.shared, args.limit):
-        result = analyse(dataset, path, models, timer)
+    for i, (dataset, path) in enumerate(photo_list(args.shared, args.limit)):
+        result = analyse(dataset, path, models, timer, args.opencv_every, i)
         cluster(result)
         results.append(result)
     picked = contact_sheet(results, args.out / "faces_contact.png")

@@ -97,24 +97,13 @@ def test_animal_labelled(objects, photos_dir):
     assert all(d.kind in ("person", "animal", "object") and d.label for d in found)
 
 
-def test_free_input_size_pads_to_multiples_of_32(photos_dir):
-    """A 3:2 photo goes in at 416 x 288 (not the 416 x 416 square), and finds what the square found."""
-    from procrop.perception.objects import decode, input_size, preprocess
-
-    assert input_size(683, 1024) == (288, 416, 416 / 1024)
-    assert input_size(1024, 683)[:2] == (416, 288)
+def test_opencv_and_onnxruntime_agree(photos_dir):
+    pytest.importorskip("onnxruntime")
     rgb = read_rgb(photos_dir / PEOPLE_PHOTO)
-    detector = YoloxObjectDetector()
-    blob, _ = preprocess(rgb)
-    square, _ = preprocess(rgb, square=True)
-    assert blob.shape[2] % 32 == 0 and blob.shape[3] % 32 == 0 and max(blob.shape[2:]) == 416
-    free = decode(detector.forward(blob), blob.shape[2:])
-    fixed = decode(detector.forward(square), square.shape[2:])
-    best_free, best_fixed = free[1].argmax(), fixed[1].argmax()
-    assert free[2][best_free] == fixed[2][best_fixed]  # the surest box: same class, same place
-    np.testing.assert_allclose(free[0][best_free], fixed[0][best_fixed], atol=4)
-    with pytest.raises(ValueError, match="OpenCV"):
-        YoloxObjectDetector(backend="opencv")
+    a = YoloxObjectDetector(backend="onnxruntime").detect(rgb)
+    b = YoloxObjectDetector(backend="opencv").detect(rgb)
+    assert [d.label for d in a] == [d.label for d in b]
+    np.testing.assert_allclose([d.box for d in a], [d.box for d in b], atol=0.5)
 
 
 def test_pose_keypoints_on_a_standing_person(objects, shared):

@@ -45,9 +45,6 @@ class ModelFile:
         licence: SPDX-style licence name.
         licence_file: the licence text shipped beside it (a file name in the models folder).
         shared_path: where the file sits in the shared model folder (``faces/...``), for vendoring.
-        upstream_sha256: the source file's sha256 when the shipped bytes differ from it (empty:
-            copied byte for byte).
-        conversion: what ``tools/vendor_models.py`` changes on the way (empty: nothing).
     """
 
     name: str
@@ -58,8 +55,6 @@ class ModelFile:
     licence: str
     licence_file: str
     shared_path: str
-    upstream_sha256: str = ""
-    conversion: str = ""
 
 
 _LIBFACE = "ShiqiYu/libfacedetection.train @ 0047ac24afb1a50a0c6105001c89d1b5b805dbf1"
@@ -90,14 +85,11 @@ _FILES = (
     ),
     ModelFile(
         "yolox_nano.onnx",
-        "c042992c72f1fc7f6034c103b68e2b8124d9972027c471733265500d4bd76844",
-        "YOLOX-nano, COCO 80 classes, input [1, 3, H, W] BGR 0-255 (H, W multiples of 32; upstream fixed"
-        " 416 x 416), raw output [1, n, 85]",
+        "d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a",
+        "YOLOX-nano, COCO 80 classes, input [1, 3, 416, 416] BGR 0-255, raw output [1, 3549, 85]",
         _IINFER + " (removed at its HEAD 0437b3af)", "models/yolox_nano.onnx",
         "MIT (hosting repository); YOLOX weights Apache-2.0 (Megvii)", "LICENSE.iinfer",
         "objects/yolox_nano.onnx",
-        upstream_sha256="d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a",
-        conversion="free-input-size",
     ),
     ModelFile(
         "coco_labels.txt",

@@ -1,23 +1,21 @@
 """COCO object detection with YOLOX-nano (people, animals and 69 other object classes).
 
-This module owns :class:`YoloxObjectDetector`. The shipped net takes ``[1, 3, H, W]`` float32, H and
-W multiples of 32: the image scaled so that its longer side is 416 (aspect kept), padded right and
-bottom with grey 114 to the next multiple of 32 (a 3:2 photo: 416 x 288, a third less work than the
-416 x 416 square the upstream export was fixed to; ``tools/vendor_models.py`` frees its input size,
-weights unchanged), in **BGR, 0..255, no mean/std normalisation** (the YOLOX convention; RGB input
-or /255 scaling lowers the scores, checked on the photo pool). Its raw output ``[1, n, 85]`` holds,
-for each cell of the grids of strides 8, 16 and 32 (``H/8 x W/8`` first), ``dx, dy, log w, log h,
-objectness, 80 class probabilities``; :func:`decode` turns it into boxes, then a class-aware NMS
-keeps the best.
+This module owns :class:`YoloxObjectDetector`. The shipped net takes ``[1, 3, 416, 416]`` float32:
+the image letterboxed (aspect kept, scaled so it fits 416x416, padded right/bottom with grey 114)
+in **BGR, 0..255, no mean/std normalisation** (the YOLOX convention; RGB input or /255 scaling
+lowers the scores, checked on the photo pool). Its raw output ``[1, 3549, 85]`` holds, for each
+cell of the 52x52, 26x26 and 13x13 grids (strides 8, 16, 32), ``dx, dy, log w, log h, objectness,
+80 class probabilities``; :func:`decode` turns it into boxes, then a class-aware NMS keeps the best.
 
-Runtime: onnxruntime (a base dependency). OpenCV's DNN (``cv2.dnn.readNetFromONNX``, 4.14), which
-ran the fixed 416 x 416 export to 1e-4 of onnxruntime at a third of its speed, cannot import a
-net with a free input size, so it is no longer offered. No model is loaded at import time.
+Runtimes: ``backend="auto"`` uses onnxruntime when it is installed (about 3x faster on the CPU)
+and OpenCV DNN otherwise (``cv2.dnn.readNetFromONNX``: same outputs to 1e-4, no extra
+dependency). No model is loaded at import time.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import importlib.util
+import threading
 from typing import Any
 
 import cv2
@@ -41,53 +39,36 @@ def kind_of(label: str) -> str:
     return "animal" if label in ANIMALS else "object"
 
 
-def input_size(h: int, w: int, side: int = SIDE) -> tuple[int, int, float]:
-    """The net's input ``(height, width)`` for an ``h x w`` image (longer side ``side``, each a
-    multiple of 32) and the scale ``r`` (image px * r = input px)."""
-    r = min(side / h, side / w)
-    nh, nw = max(1, min(side, round(h * r))), max(1, min(side, round(w * r)))
-    step = STRIDES[-1]
-    return -(-nh // step) * step, -(-nw // step) * step, r
-
-
-def preprocess(rgb: np.ndarray, side: int = SIDE, square: bool = False) -> tuple[np.ndarray, float]:
-    """``rgb`` (h, w, 3) uint8 → YOLOX input ``(1, 3, H, W)`` float32 BGR 0..255 (see the module
-    docstring; ``square``: padded to ``side x side``, as the upstream export needs) and the scale
-    ``r`` (image px * r = input px)."""
+def preprocess(rgb: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, float]:
+    """``rgb`` (h, w, 3) uint8 → YOLOX input ``(1, 3, side, side)`` float32 BGR 0..255 and the
+    scale ``r`` (image px * r = input px)."""
     h, w = rgb.shape[:2]
-    ph, pw, r = input_size(h, w, side)
-    if square:
-        ph = pw = side
+    r = min(side / h, side / w)
     nw, nh = max(1, min(side, round(w * r))), max(1, min(side, round(h * r)))
     resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    padded = np.full((ph, pw, 3), 114, np.uint8)
+    padded = np.full((side, side, 3), 114, np.uint8)
     padded[:nh, :nw] = resized[:, :, ::-1]  # RGB → BGR
     return padded.transpose(2, 0, 1)[None].astype(np.float32), r
 
 
-@lru_cache(maxsize=32)
-def _grids(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cell offsets ``(n, 2)`` and strides ``(n, 1)`` in the net's output order (read-only)."""
+def _grids(side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell offsets ``(n, 2)`` and strides ``(n, 1)`` in the net's output order."""
     cells, strides = [], []
     for s in STRIDES:
-        gh, gw = height // s, width // s
-        ys, xs = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+        g = side // s
+        ys, xs = np.meshgrid(np.arange(g), np.arange(g), indexing="ij")
         cells.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
-        strides.append(np.full((gh * gw, 1), s))
-    out = np.concatenate(cells).astype(np.float32), np.concatenate(strides).astype(np.float32)
-    for a in out:
-        a.setflags(write=False)
-    return out
+        strides.append(np.full((g * g, 1), s))
+    return np.concatenate(cells).astype(np.float32), np.concatenate(strides).astype(np.float32)
 
 
-def decode(raw: np.ndarray, size: tuple[int, int] = (SIDE, SIDE)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw output ``(1, n, 85)`` of an input of ``size = (height, width)`` → boxes ``(n, 4)`` as
-    ``(x, y, w, h)`` in input pixels, the best class score ``(n,)`` (objectness x class
-    probability) and its class index ``(n,)``."""
+def decode(raw: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw output ``(1, n, 85)`` → boxes ``(n, 4)`` as ``(x, y, w, h)`` in input pixels, the best
+    class score ``(n,)`` (objectness x class probability) and its class index ``(n,)``."""
     out = raw.reshape(-1, raw.shape[-1])
-    cells, strides = _grids(*size)
+    cells, strides = _grids(side)
     if len(out) != len(cells):
-        raise ValueError(f"YOLOX output has {len(out)} rows, expected {len(cells)} for {size[0]}x{size[1]}")
+        raise ValueError(f"YOLOX output has {len(out)} rows, expected {len(cells)} for {side}x{side}")
     centre = (out[:, :2] + cells) * strides
     size = np.exp(np.clip(out[:, 2:4], -10, 10)) * strides
     scores = out[:, 4:5] * out[:, 5:]
@@ -102,14 +83,14 @@ class YoloxObjectDetector:
     Args:
         score_threshold: keep boxes whose objectness x class probability reaches this.
         nms_threshold: IoU above which a box of the same class is suppressed.
-        backend: ``"auto"`` or ``"onnxruntime"`` (the same: the only runtime).
+        backend: ``"auto"``, ``"onnxruntime"`` or ``"opencv"``.
         max_detections: most boxes returned (best first).
         cross_class_iou: after the class-aware NMS, also drop a box overlapping a better box of
             another class by more than this IoU (one animal read as bear *and* sheep); 1 disables.
 
     ``detect`` returns kind ``"person"``, ``"animal"`` (the ten COCO animals) or ``"object"``, with
     ``label`` the COCO class name. Instances are safe to share between threads (one onnxruntime
-    session per process).
+    session per process, or one OpenCV net per thread).
     """
 
     def __init__(
@@ -120,28 +101,39 @@ class YoloxObjectDetector:
         max_detections: int = 100,
         cross_class_iou: float = 0.8,
     ) -> None:
-        if backend == "opencv":
-            raise ValueError("backend 'opencv': OpenCV's DNN cannot import YOLOX-nano with a free input size; "
-                             "use 'onnxruntime'")
-        if backend not in ("auto", "onnxruntime"):
-            raise ValueError(f"backend must be 'auto' or 'onnxruntime', not {backend!r}")
-        self.backend = "onnxruntime"
+        if backend not in ("auto", "onnxruntime", "opencv"):
+            raise ValueError(f"backend must be 'auto', 'onnxruntime' or 'opencv', not {backend!r}")
+        if backend == "auto":
+            backend = "onnxruntime" if importlib.util.find_spec("onnxruntime") else "opencv"
+        self.backend = backend
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.max_detections = max_detections
         self.cross_class_iou = cross_class_iou
+        self._local = threading.local()
 
     def forward(self, blob: np.ndarray) -> np.ndarray:
-        """Run the net on a preprocessed ``(1, 3, H, W)`` blob; raw ``(1, n, 85)``."""
-        session = load_once(f"ort:{model_path(MODEL)}", _ort_session)
-        return session.run(None, {session.get_inputs()[0].name: blob})[0]
+        """Run the net on a preprocessed ``(1, 3, 416, 416)`` blob; raw ``(1, 3549, 85)``."""
+        if self.backend == "onnxruntime":
+            session = load_once(f"ort:{model_path(MODEL)}", _ort_session)
+            return session.run(None, {session.get_inputs()[0].name: blob})[0]
+        net = getattr(self._local, "net", None)
+        if net is None:
+            path = model_path(MODEL)
+            try:
+                net = cv2.dnn.readNetFromONNX(str(path))
+            except cv2.error as exc:
+                raise ModelLoadError(f"{path}: OpenCV {cv2.__version__} cannot load it ({exc})") from exc
+            self._local.net = net
+        net.setInput(blob)
+        return net.forward()
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Objects in ``rgb`` (h, w, 3) uint8 RGB; boxes ``(x, y, w, h)`` clipped to the image."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 array of shape (h, w, 3), got {rgb.shape} {rgb.dtype}")
         blob, r = preprocess(rgb)
-        boxes, scores, cls = decode(self.forward(blob), blob.shape[2:])
+        boxes, scores, cls = decode(self.forward(blob))
         labels = coco_labels()
         keep = scores >= self.score_threshold
         boxes, scores, cls = boxes[keep] / r, scores[keep], cls[keep]
