@@ -261,3 +261,25 @@ def test_nima_baseline_reads_the_ava_weights(tmp_path):
     assert 1 <= ratings.min() and ratings.max() <= 10
     assert abs(ratings[0] - ratings[1]) > 0.05  # the picture matters
     assert nima.mean_rating(photo) == pytest.approx(ratings[0], abs=1e-4)
+
+
+def test_missing_sheet_images_are_rendered_again_from_their_keys(tmp_path):
+    from procrop.preferences.make import render_missing_sheets
+    from procrop.preferences.sheet import save_sheet
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)).save(photos / "a.png")
+    boxes = [[0, 0, 90, 90], [70, 0, 90, 90], [35, 0, 90, 90]]
+    keys = [{"sheet": "t0000a", "photo": "a.png", "boxes": boxes},
+            {"sheet": "t0000b", "photo": "a.png", "boxes": boxes[:2]}]
+    sheets = tmp_path / "sheets"
+    sheets.mkdir()
+    save_sheet(render_sheet(Image.open(photos / "a.png"), [tuple(b) for b in boxes]), tmp_path / "first.png")
+    (sheets / "t0000b.png").write_bytes(b"kept")  # present: left alone
+    assert render_missing_sheets(keys, photos, sheets) == 1
+    assert (sheets / "t0000b.png").read_bytes() == b"kept"
+    # the same key gives the same sheet, pixel for pixel
+    assert np.array_equal(np.asarray(Image.open(sheets / "t0000a.png")), np.asarray(Image.open(tmp_path / "first.png")))
+    assert render_missing_sheets(keys, photos, sheets) == 0

@@ -92,15 +92,27 @@ def batches_command(
                               help="Where sheets, batch folders and prompts are written." + _ROOTED),
     judging: Path = typer.Option(Path("docs/judging.md"), "--judging",
                                  help="The protocol holding the brief." + _ROOTED),
+    photos: Path | None = typer.Option(
+        None, "--photos", help="The photo folder: sheet images missing from WORK/sheets (a fresh checkout keeps "
+        "only the keys) are rendered again from their keys."),
 ) -> None:
     """Cut a part's sheets into judges' batches: a folder of sheets and a prompt file per batch."""
     part = part_.value
     from ..preferences.batches import brief_text, judge_prompt, load_plan, plan_batches, save_plan, write_batch
+    from ..preferences.make import render_missing_sheets
     from ..preferences.records import read_jsonl
 
     keys = read_jsonl(data / "keys" / f"{part}.jsonl")
     if not keys:
         raise usage_error(f"no keys for '{part}' in {data / 'keys'}: run procrop prefs sheets first")
+    if photos is not None:
+        if not photos.is_dir():
+            raise usage_error(f"{photos}: no such folder")
+        with progress_bar(len(keys), False, "sheets") as bar, usage_errors():
+            task = bar.add_task("rendering missing sheets", total=None)
+            rendered = render_missing_sheets([k for k in keys if k.get("round", 1) == round_], photos,
+                                             work / "sheets", progress=lambda k, n: bar.update(task, completed=k, total=n))
+        err.print(f"{rendered} sheet image(s) rendered again from their keys")
     with usage_errors():
         version, brief = brief_text(judging)
         prefix = part[0] if round_ == 1 else f"{part[0]}r{round_}-"

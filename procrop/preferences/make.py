@@ -133,6 +133,31 @@ class SheetMaker:
         return keys
 
 
+def render_missing_sheets(keys: list[dict[str, Any]], photos_dir: str | Path, sheets_dir: str | Path,
+                          progress: Callable[[int, int], None] | None = None) -> int:
+    """Render again, from their keys, the sheet images missing from ``sheets_dir`` (the images are
+    not committed; the keys are): the same photo and boxes give the same sheet. Returns how many
+    were rendered; a photo that cannot be opened raises the loader's error naming the file."""
+    from ..imaging.load import open_full
+    from .sheet import render_sheet, save_sheet
+
+    missing = [k for k in keys if not (Path(sheets_dir) / f"{k['sheet']}.png").exists()]
+    Path(sheets_dir).mkdir(parents=True, exist_ok=True)
+    by_photo: dict[str, list[dict[str, Any]]] = {}
+    for k in missing:
+        by_photo.setdefault(k["photo"], []).append(k)
+    done = 0
+    for photo_name, photo_keys in by_photo.items():
+        photo = open_full(Path(photos_dir) / photo_name)
+        for k in photo_keys:
+            boxes = [tuple(b) for b in k["boxes"]]
+            save_sheet(render_sheet(photo, boxes), Path(sheets_dir) / f"{k['sheet']}.png")  # type: ignore[arg-type]
+            done += 1
+            if progress:
+                progress(done, len(missing))
+    return done
+
+
 _MAKER: SheetMaker | None = None
 
 
