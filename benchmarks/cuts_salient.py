@@ -6,6 +6,8 @@ On the held-out photos of ``benchmarks/split.json`` (whole sources the head neve
 * ``procrop``          ``Cropper()`` (learned default; saliency and subjects from the salient-object head);
 * ``procrop-cues``     the same with the head switched off (``analyzer.salient_head = None``): the
                        hand-made saliency cues, i.e. the default before the head;
+* ``procrop-fast``     ``Cropper(profile="fast")`` (Haar faces, no object detector; the head on the
+                       learned scorer's backbone as in the default);
 * ``procrop-classic``  ``Cropper(scorer="classic")`` (hand cues: no backbone runs on that path);
 * ``centre``, ``smartcrop``, ``vips-attention`` as in :mod:`cuts`.
 
@@ -43,7 +45,7 @@ from procrop.scoring.protection import mask_inside_fractions
 from procrop.training.scorer.saliency_data import LOAD_SIDE, Teacher, photo_key
 
 RATIOS = ["1:1", "4:5", "16:9", "9:16"]
-METHODS = ["procrop", "procrop-cues", "procrop-classic", "centre", "smartcrop", "vips-attention"]
+METHODS = ["procrop", "procrop-cues", "procrop-fast", "procrop-classic", "centre", "smartcrop", "vips-attention"]
 PEERS = ["vips-attention", "smartcrop", "centre"]
 KEEP, LEAVE = 0.9, 0.1
 MIN_AREA = 0.005

@@ -182,7 +182,9 @@ def test_shipped_head_maps_a_photo(photos_dir: Path) -> None:
     assert Cropper(reference_db=None).analyze(str(photos_dir / "zelex-wikipedia-photos/025.jpg")).saliency_source == "head"
     fast = Cropper(reference_db=None, profile="fast").process(str(photos_dir / "zelex-wikipedia-photos/025.jpg"),
                                                            "1:1", top_k=1)
-    assert fast.analysis.saliency_source == "cues"
+    assert fast.analysis.saliency_source == "head"  # --fast: the head too, on the backbone the scorer runs anyway
+    classic = Cropper(reference_db=None, scorer="classic", profile="fast")  # no backbone on that path: the hand cues
+    assert classic.analyze(str(photos_dir / "zelex-wikipedia-photos/025.jpg")).saliency_source == "cues"
     out = SalientHead()(type("M", (), {"c3": np.zeros((1, 32, 32, 32)), "c4": np.zeros((1, 96, 16, 16)),
                                        "c5": np.zeros((1, 1280, 8, 8))})(), (48, 30))
     assert out.shape == (30, 48)

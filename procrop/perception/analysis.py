@@ -127,7 +127,8 @@ class CompositionAnalysis:
         saliency: ``(mh, mw)`` float32 map in [0, 1] at map resolution: on the default path (a
             backbone handed to :func:`~procrop.perception.analyzer.analyze`) the salient-object
             head's probability that each cell belongs to a salient object, with faces painted in;
-            otherwise (``--fast``, the classic scorer) the hand-made cues with detections painted in.
+            otherwise (the classic scorer, which runs no backbone) the hand-made cues with detections
+            painted in.
         saliency_source: ``"head"`` or ``"cues"``: which of the two made :attr:`saliency`.
         edges: ``(mh, mw)`` float32 gradient magnitude in [0, 1] at map resolution.
         faces: detected faces, original pixels.

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 
 #: Perception profiles: ``default`` runs the pretrained detectors (YuNet faces, YOLOX-nano people,
-#: animals and objects); ``fast`` only the classical ones (Haar faces), as procrop 0.1 did.
+#: animals and objects); ``fast`` only the classical face detector (Haar cascades). Both take the
+#: saliency and the subjects from the salient-object head when the learned scorer's backbone runs.
 PROFILES = ("default", "fast")
 
 #: Long side of the copy the neural detectors look at (YOLOX-nano's input is 416 px).
@@ -57,10 +58,11 @@ class Analyzer:
         pose: body keypoints for detected people (MoveNet, extra ``procrop[pose]``), so that
             crops cut people between joints by where the joints really are rather than by the
             proportions of a standing figure. Off by default.
-        salient_head: with profile ``default``, the salient-object head that turns backbone maps
-            handed to :meth:`analyze` into the saliency map and subject masks (default: the
-            shipped one; none, so the hand cues, in a source tree where it is not built); unused
-            with ``fast``.
+        salient_head: the salient-object head that turns backbone maps handed to
+            :meth:`analyze` into the saliency map and subject masks (default: the shipped one;
+            none, so the hand cues, in a source tree where it is not built). Both profiles use
+            it: the backbone runs for the learned scorer anyway, and without it ``--fast`` cut
+            salient objects in 118 of 424 avoidable held-out cases instead of 69.
     """
 
     def __init__(
@@ -98,9 +100,9 @@ class Analyzer:
         self.analysis_size = analysis_size
         self.max_pixels = max_pixels
         self.detail_side = DETAIL_SIDE if neural else 0
-        if salient_head is None and neural and HEAD_ONNX.exists():
+        if salient_head is None and HEAD_ONNX.exists():
             salient_head = SalientHead()
-        self.salient_head = salient_head if neural else None
+        self.salient_head = salient_head
         self.pose_estimator = None
         if pose:
             from .pose import PoseEstimator
@@ -117,8 +119,8 @@ class Analyzer:
         """Composition analysis of an image (a path, bytes, a Pillow image, an array or a loaded image).
 
         ``backbone``: the learned scorer's backbone maps of this photo (or a future of them, as
-        :meth:`procrop.scoring.terms.learned.LearnedTerm.prefetch` starts): with profile
-        ``default`` the saliency and the subjects then come from the salient-object head.
+        :meth:`procrop.scoring.terms.learned.LearnedTerm.prefetch` starts): the saliency and the
+        subjects then come from the salient-object head.
         """
         head = self.salient_head if backbone is not None else None
         return analyze(
