@@ -161,3 +161,19 @@ def test_a_face_too_big_for_the_frame_keeps_its_eyes(cropper: Cropper, photos_di
         line = (eyes[0][1] + eyes[1][1]) / 2
         assert 0.1 * h <= line - y <= 0.55 * h, f"{name} {crop.ratio} {crop.box}: eyes not in the upper part"
         assert y > face.box[1], f"{name} {crop.ratio} {crop.box}: the forehead should be cut, not the chin alone"
+
+
+def test_an_animal_too_big_for_the_ratio_keeps_most_of_itself(photos_dir: Path) -> None:
+    """A close-up of a big cat at 9:16: no crop keeps it whole, and "cut it cleanly" alone would
+    leave a scrap at its edge (the snout without the eyes); the crop keeps at least 70 % of the
+    most any 9:16 box can hold of it."""
+    from procrop.scoring.protection import MOST_OF_ANIMAL
+
+    result = Cropper(reference_db=None).process(str(photos_dir / "zelex-wikipedia-photos/001.jpg"), "9:16", top_k=1)
+    a = result.analysis
+    animal = next(s for s in a.subjects_to_keep if s.kind == "animal")
+    w, h = largest_size(a.width, a.height, parse_ratio("9:16").value or 1.0)
+    slides = np.array([[x, 0, w, h] for x in range(0, a.width - w + 1, 4)], dtype=np.float64)
+    best = inside_fractions(slides, [animal.box])[0].max()
+    kept = inside_fractions(np.asarray([result.crops[0].box], np.float64), [animal.box])[0, 0]
+    assert kept >= MOST_OF_ANIMAL * best - 0.02, (kept, best)
