@@ -182,24 +182,24 @@ def train_config(data: Path, out: Path, steps: int, **train) -> Config:
 
 
 def test_overfits_a_handful_of_images(tmp_path: Path) -> None:
-    """Bounded steps on 4 synthetic images with known good boxes: top-1 IoU >= 0.9 on each (200 steps:
-    the weakest of the 4 measured at >= 0.905 every 25 steps from step 75 on, 0.94 at 200, torch on
-    one thread as conftest sets)."""
+    """Bounded steps on 4 synthetic images with known good boxes: top-1 IoU >= 0.9 on each (300 steps,
+    torch on one thread as conftest sets: the weakest of the 4 at 0.93 with numpy 2.4.6 and
+    onnxruntime 1.32, where 200 steps, enough with the packages of 2026-12-04, gave 0.88)."""
     from procrop.geometry import iou
     from procrop.model.paper.predictor import NeuralCropper
     from procrop.training.paper.trainer import Trainer
 
     boxes = make_synthetic_set(tmp_path / "data")
     torch.manual_seed(0)
-    result = Trainer(train_config(tmp_path / "data", tmp_path / "run", 200), quiet=True).run()
-    assert result.steps == 200
+    result = Trainer(train_config(tmp_path / "data", tmp_path / "run", 300), quiet=True).run()
+    assert result.steps == 300
     cropper = NeuralCropper.from_checkpoint(result.last_checkpoint, reference_db=None, device="cpu")
     for name, box in boxes.items():
         pred = cropper.predict(str(tmp_path / "data" / "images" / "train" / f"{name}.png"))
         assert iou(pred.boxes[0], box) >= 0.9, (name, box, pred.boxes[0])
     # the run logged its metrics
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
-    assert json.loads(lines[-1])["step"] == 200
+    assert json.loads(lines[-1])["step"] == 300
     assert (tmp_path / "run" / "metrics.csv").read_text().startswith("step,epoch,lr,loss")
 
 
