@@ -164,3 +164,14 @@ def test_a_lone_tree_wider_than_a_band_is_the_main_subject_not_a_band() -> None:
     assert "No single subject" not in text
     sea = region(0, 6, 20, 9, 0.8, colour="blue")
     assert "A salient blue band runs across the frame" in describe(analysis([sea]))
+
+
+def test_a_scrap_beside_a_close_up_face_is_not_the_main_subject() -> None:
+    """--fast on a close-up portrait (no person detected): the face fills the frame and a bit of a
+    red scarf was called 'The main subject, tiny and red'; the face sentence tells the subject."""
+    big = face(60, 5, 70, 80)  # 28 % of the 200 x 100 frame
+    text = describe(analysis([region(1, 7, 3, 9, 0.9, colour="red")], faces=[big]))
+    assert "close-up portrait" in text and "main subject" not in text, text
+    # a region as large as the face beside it is still told
+    text = describe(analysis([region(14, 1, 19, 9, 0.9, colour="red")], faces=[face(40, 10, 40, 50)]))
+    assert "main subject" in text, text

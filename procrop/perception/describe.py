@@ -87,6 +87,9 @@ def _detected_sentences(a: CompositionAnalysis, found: list[Detection], main: Su
 PORTRAIT = 0.05
 CLOSE_UP = 0.09
 FILLS_FRAME = 0.2
+#: Beside a close-up portrait's face, a salient region smaller than this share of the face is not
+#: called the main subject (the --fast profile, with no person detected: a bit of a red scarf).
+BESIDE_FACE = 0.25
 
 
 def _in_person(a: CompositionAnalysis, f: Detection) -> bool:
@@ -203,8 +206,11 @@ def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: lis
             return []
         return ["No single subject stands out; interest is spread over the frame."]
     main, rest = subs[0], [x for x in subs[1:] if not _person_part(x)]
+    face = max((f.box[2] * f.box[3] for f in a.faces), default=0.0) / (a.width * a.height)
     if _person_part(main) or whole:
         parts = []
+    elif face >= CLOSE_UP and main.share < BESIDE_FACE * face:
+        return []  # a close-up portrait's face is its subject, not a scrap of colour beside it
     elif main.region.mask is None and not main.members and a.subjects_to_keep:
         return []  # the detected people, animals or objects are the subject, not a colour blob
     else:
