@@ -7,7 +7,7 @@ For every photo and ratio, each method gives one box:
 * ``procrop-learned`` the same with ``Cropper(scorer="learned")``, the learned box scorer alone (the
                       default until December 2026), so the new default's cuts are measured next to it;
 * ``procrop-classic`` the same with ``Cropper(scorer="classic")``, the hand-set scorer with retrieval;
-* ``procrop-fast``    the same with ``Cropper(profile="fast")`` (the default, classical perception);
+* ``procrop-fast``    the same with ``Cropper(profile="fast")`` (YuNet faces, no object detector);
 * ``centre``          the largest centred box of the ratio;
 * ``smartcrop``       smartcrop.py ``SmartCrop().crop(image, w, h)`` with the largest w, h;
 * ``vips-attention``  libvips ``smartcrop(w, h, interesting="attention")`` at the largest size

@@ -6,7 +6,7 @@ On the held-out photos of ``benchmarks/split.json`` (whole sources the head neve
 * ``procrop``          ``Cropper()`` (learned default; saliency and subjects from the salient-object head);
 * ``procrop-cues``     the same with the head switched off (``analyzer.salient_head = None``): the
                        hand-made saliency cues, i.e. the default before the head;
-* ``procrop-fast``     ``Cropper(profile="fast")`` (Haar faces, no object detector; the head on the
+* ``procrop-fast``     ``Cropper(profile="fast")`` (YuNet faces, no object detector; the head on the
                        learned scorer's backbone as in the default);
 * ``procrop-classic``  ``Cropper(scorer="classic")`` (hand cues: no backbone runs on that path);
 * ``centre``, ``smartcrop``, ``vips-attention`` as in :mod:`cuts`.
@@ -195,18 +195,23 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def worst(records: list[dict[str, Any]], k: int = 12) -> list[dict[str, Any]]:
-    """The procrop cases cutting the most mask (avoidable objects only), with the best peer's box."""
+    """The procrop cases cutting the most mask (avoidable objects only), with the best peer's box
+    (procrop's default, or the first procrop method run without it; peers among those run)."""
     cases = []
     for rec in records:
         for lb, e in rec["ratios"].items():
-            kept = e["methods"]["procrop"]["kept"]
+            ours = next((m for m in sorted(e["methods"], key=lambda m: m != "procrop") if m.startswith("procrop")), None)
+            if ours is None:
+                return []
+            kept = e["methods"][ours]["kept"]
+            peers = [p for p in PEERS if p in e["methods"]]
             bad = [j for j, ok in enumerate(e["avoidable"]) if ok and LEAVE < kept[j] < KEEP]
             if not bad:
                 continue
             lost = sum(rec["object_area"][j] * (1 - kept[j]) for j in bad)
-            peer = min(PEERS, key=lambda p: sum(LEAVE < e["methods"][p]["kept"][j] < KEEP for j in bad), default=None)
+            peer = min(peers, key=lambda p: sum(LEAVE < e["methods"][p]["kept"][j] < KEEP for j in bad), default=None)
             cases.append({"file": rec["file"], "ratio": lb, "objects_cut": len(bad), "severity": round(lost, 4),
-                          "procrop_box": e["methods"]["procrop"]["box"], "peer": peer,
+                          "procrop_box": e["methods"][ours]["box"], "peer": peer,
                           "peer_box": e["methods"][peer]["box"] if peer else None})
     return sorted(cases, key=lambda c: -c["severity"])[:k]
 

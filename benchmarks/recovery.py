@@ -140,8 +140,8 @@ def methods_text(meta: dict[str, Any]) -> str:
     models = meta["models"]
     default = (f"`{DEFAULT_METHOD}` is `Cropper()`, the preference scorer (`{models.get(DEFAULT_METHOD)}`) over "
                "the learned box scorer, free ratio, top 1; `procrop @ frame ratio` the same at the "
-               "frame's ratio; `procrop --fast` the same with `profile=\"fast\"` (Haar faces, hand-made "
-               f"saliency cues); `{LEARNED_METHOD}` the learned box scorer alone (bundle "
+               "frame's ratio; `procrop --fast` the same with `profile=\"fast\"` (faces, no object "
+               f"detector); `{LEARNED_METHOD}` the learned box scorer alone (bundle "
                f"`{models.get(LEARNED_METHOD)}`, the default until December 2026); "
                "`classic` is `Cropper(scorer=\"classic\")`, the hand-set scorer with retrieval, "
                "and `classic (no retrieval)` the same with `reference_db=None`.")

@@ -169,7 +169,7 @@ class Cropper:
             make the default 8 scales x 12 positions 4 x 6 (their own search adds boxes).
         analysis: analysis settings.
         face_detector: a :class:`~procrop.perception.detectors.Detector`; default YuNet
-            (Haar cascades with ``profile="fast"``).
+            (both profiles; ``HaarFaceDetector()`` is the classical one).
         people_detector: optional extra whole-person detector.
         extra_terms: plugged-in :class:`~procrop.scoring.composition.ExtraTerm` objects.
         reference_db: a reference database folder: the learned scorer retrieves from it and crops
@@ -183,7 +183,7 @@ class Cropper:
         model_weight: weight of the ``neural`` term; default 1.5 x the sum of the other weights.
         analysis_size, max_pixels: long side of the working image; refuse images with more pixels.
         profile: ``"default"`` (pretrained detectors: YuNet faces, YOLOX-nano people, animals and
-            objects) or ``"fast"`` (Haar faces only; about 20 % faster: 118 vs 146 ms, README).
+            objects) or ``"fast"`` (YuNet faces, no object detector; about 30 % faster, README).
         object_detector: replaces the default YOLOX-nano detector.
         pose: body keypoints (MoveNet; extra ``procrop[pose]``) place the joints a crop must not cut.
         scorer: ``"preference"`` (default: the learned score, the terms and subject cuts weighed

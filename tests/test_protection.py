@@ -117,10 +117,12 @@ def test_describe_names_what_the_detectors_found(cropper: Cropper, photos_dir: P
     assert "horse" in cropper.describe(str(photos_dir / "zelex-wikipedia-photos/025.jpg"))
 
 
-def test_fast_profile_is_the_classical_perception(cropper: Cropper, photos_dir: Path) -> None:
+def test_fast_profile_finds_faces_without_the_object_detector(cropper: Cropper, photos_dir: Path) -> None:
     fast = Cropper(reference_db=None, profile="fast")
     a = fast.analyze(str(photos_dir / "zelex-kodak/kodim04.jpg"))
     assert a.objects == [] and all(p.label != "person" for p in a.people)
+    assert fast.analyzer.object_detector is None and len(a.faces) == 1
+    assert a.faces[0].point("right_eye") is not None  # YuNet's landmarks
     with pytest.raises(Exception, match="profile"):
         Cropper(profile="turbo")
 
@@ -144,8 +146,8 @@ PORTRAITS = ["zelex-kodak/kodim04.jpg", "smartcrop-js-unsplash/makhmutova-dina-1
 def test_a_face_too_big_for_the_frame_keeps_its_eyes(cropper: Cropper, photos_dir: Path, name: str,
                                                      profile: str) -> None:
     """A portrait at 16:9 and 21:9: the face cannot fit, so every crop keeps both eyes inside, in
-    the upper part of the frame, and cuts forehead and chin (eyes from YuNet's landmarks, also
-    when the crops come from the Haar profile, which has none)."""
+    the upper part of the frame, and cuts forehead and chin (eyes from YuNet's landmarks, in both
+    profiles)."""
     path = str(photos_dir / name)
     truth = Cropper(reference_db=None, scorer="classic").analyze(path)
     face = max(truth.faces, key=lambda f: f.box[2] * f.box[3])
