@@ -12,7 +12,7 @@ from procrop.candidates import CandidateConfig, photo_candidates, region_candida
 from procrop.geometry import largest_size, parse_ratio
 from procrop.perception.analysis import ColourStats, CompositionAnalysis, Region
 from procrop.perception.detectors import Detection
-from procrop.scoring.protection import (MASK_KEPT, MASK_OUT, allowed_crops, inside_fractions,
+from procrop.scoring.protection import (MASK_KEPT, MASK_OUT, allowed_crops, inside_fractions, main_subject,
                                         mask_inside_fractions)
 
 W, H = 200, 100
@@ -118,3 +118,19 @@ def test_a_tight_portrait_keeps_the_lower_lip_when_a_crop_can() -> None:
     ], float)
     face_inside = inside_fractions(boxes, [face.box])
     assert allowed_crops(boxes, a, face_inside).tolist() == [False, False, True]
+
+
+def test_a_weak_small_person_beside_a_confident_large_object_is_not_the_main_subject() -> None:
+    """Two ground-crew figures found at 0.56 beside a shuttle found at 0.81 (zelex 021.jpg): the
+    shuttle is the main subject; alone, or found confidently, a small person stays the main one."""
+    crew = Detection((10.0, 70.0, 8.0, 20.0), 0.56, "person", "person")
+    shuttle = Detection((60.0, 10.0, 90.0, 80.0), 0.81, "object", "airplane")
+    assert main_subject(analysis([], people=[crew], objects=[shuttle])) is shuttle
+    assert main_subject(analysis([], people=[crew])) is crew
+    sure = Detection(crew.box, 0.9, "person", "person")
+    assert main_subject(analysis([], people=[sure], objects=[shuttle])) is sure
+    face = Detection((12.0, 70.0, 4.0, 4.0), 0.9, "face", "face")
+    assert main_subject(analysis([], people=[crew], objects=[shuttle], faces=[face])) is face
+    boxes = np.array([[0, 0, 100, 100], [90, 0, 100, 100], [50, 0, 100, 100]], np.float64)
+    allowed = allowed_crops(boxes, analysis([], people=[crew], objects=[shuttle]), np.zeros((0, 3)))
+    assert allowed.tolist() == [False, False, True]  # the shuttle whole, not the crew with half of it

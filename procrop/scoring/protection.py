@@ -6,7 +6,8 @@ as :attr:`~procrop.perception.analysis.CompositionAnalysis.subjects_to_keep` ord
 only when some crop still allowed satisfies it, so the candidate set is never emptied:
 
 0. **the main subject is in**: the most important one (the largest face, else the first subject
-   to keep) is kept whole by every crop, when some crop can; and **everyone is in**: when some crop
+   to keep that is not a weak, much smaller detection: :func:`main_subject`) is kept whole by
+   every crop, when some crop can; and **everyone is in**: when some crop
    keeps every face of the group (:data:`GROUP_FACE`) whole, with room round each
    (:data:`GROUP_MARGIN`) where a crop can, every crop does: a couple is never halved to one person;
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
@@ -52,7 +53,7 @@ import numpy as np
 from ..candidates import GROUP_GAP, GROUP_WEIGHT  # noqa: F401 (re-exported: the rules' constants)
 from ..candidates import grouped, protected_regions
 from ..candidates import SALIENT_MIN_MASS as MIN_MASS
-from ..perception.analysis import CompositionAnalysis
+from ..perception.analysis import CONFIDENT, CompositionAnalysis
 from ..perception.detectors import Detection
 from ..perception.salient import CORE_LEVELS, subject_cores
 
@@ -82,6 +83,9 @@ MASK_KEPT, MASK_OUT = 0.95, 0.05
 #: The main subject, an animal no crop keeps whole: every crop holds at least this share of the
 #: most any allowed crop holds of it, before "cut it cleanly".
 MOST_OF_ANIMAL = 0.7
+#: A weak detection whose box is smaller than this share of a confident subject's is not the main
+#: subject (:func:`main_subject`).
+MINOR_AREA = 0.1
 #: Room kept below the corners of the mouth (share of the face's height): the lower lip.
 LOWER_LIP = 0.12
 #: Width of the band along a crop edge (share of the crop's side) that :func:`edge_pressure` reads.
@@ -160,10 +164,9 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
     """Rules 0-3 of the module docstring (``objects=False``: for faces and people only)."""
     allowed = np.ones(len(b), dtype=bool)
     keep = [s for s in analysis.subjects_to_keep if objects or s.kind == "person"]
-    main = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
-    # else the first subject to keep, in both passes: the lean pass leaves the other objects' boxes to
-    # the masks, never the main subject (a crop that leaves the osprey out is not safe for it)
-    main = main or (analysis.subjects_to_keep[0] if analysis.subjects_to_keep else None)
+    # in both passes: the lean pass leaves the other objects' boxes to the masks, never the main
+    # subject (a crop that leaves the osprey out is not safe for it)
+    main = main_subject(analysis)
     if main is not None:
         whole = inside_fractions(b, [main.box])[0] >= KEPT
         if whole.any():
@@ -202,6 +205,20 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         if (allowed & ~bad).any():
             allowed &= ~bad
     return allowed
+
+
+def main_subject(analysis: CompositionAnalysis) -> Detection | None:
+    """Rule 0's main subject: the largest face, else the first subject to keep that is not minor
+    (a weak detection, under :data:`~procrop.perception.analysis.CONFIDENT`, whose box is smaller
+    than :data:`MINOR_AREA` of a confident subject's: not two ground-crew figures found at 0.56
+    beside a space shuttle found at 0.81, which every crop would then have had to keep)."""
+    face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
+    if face is not None:
+        return face
+    keep = analysis.subjects_to_keep
+    largest = max((d.box[2] * d.box[3] for d in keep if d.score >= CONFIDENT), default=0.0)
+    return next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest),
+                keep[0] if keep else None)
 
 
 def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) -> np.ndarray | None:
