@@ -102,6 +102,19 @@ def test_mask_subjects_names_regions_by_the_detection_that_overlaps_them() -> No
     assert a.subject_masks.shape == (3, 10, 20)
 
 
+def test_a_small_figure_inside_a_large_named_region_does_not_name_it() -> None:
+    """Two ground-crew figures found inside a space shuttle's region (zelex 021.jpg): the shuttle's
+    detection, overlapping most of the region, names it; the figures stay subjects of their own."""
+    sal = np.zeros((10, 20), np.float32)
+    sal[2:9, 3:18] = 0.9
+    rgb = np.full((10, 20, 3), 128, np.uint8)
+    crew = Detection((40.0, 60.0, 10.0, 20.0), 0.56, kind="person", label="person")
+    shuttle = Detection((30.0, 20.0, 150.0, 70.0), 0.81, kind="object", label="airplane")
+    subjects = mask_subjects(sal, rgb, [], [crew, shuttle], W, H)
+    assert subjects[0].label == "airplane" and subjects[0].mask is not None
+    assert [s.label for s in subjects[1:]] == ["person"]
+
+
 def test_describe_never_calls_a_region_a_person_unless_it_is_mostly_one() -> None:
     person = Detection((150.0, 0.0, 50.0, 100.0), 0.9, kind="person", label="person")
     basket = region(2, 2, 8, 8, 0.6)

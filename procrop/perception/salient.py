@@ -29,7 +29,8 @@ HEAD_ONNX = Path(__file__).resolve().parents[1] / "resources" / "models" / "sali
 THRESHOLD = 0.5
 #: Regions smaller than this share of the frame are noise, not subjects.
 MIN_AREA = 0.004
-#: A detection names a region when this share of the region lies in its box, or of its box in the region.
+#: A detection names a region when this share of the region lies in its box, or of its box in the
+#: region (of several, the one overlapping most of the region).
 NAMES_AT = 0.3
 #: Most salient regions kept as subjects.
 MAX_REGIONS = 6
@@ -119,12 +120,13 @@ def mask_subjects(
     for b, d in zip(boxes, detections):
         b[_cells(d.box, sx, sy, (mh, mw))] = True
     for i, m in enumerate(masks):
-        best, best_share = -1, NAMES_AT
+        # of the detections that name it, the one overlapping most of it: not two small figures
+        # standing inside a space shuttle's region, ahead of the shuttle itself
+        best, best_inter = -1, 0.0
         for j, b in enumerate(boxes):
             inter = float((m & b).sum())
-            share = max(inter / m.sum(), inter / max(b.sum(), 1))
-            if share > best_share:
-                best, best_share = j, share
+            if max(inter / m.sum(), inter / max(b.sum(), 1)) > NAMES_AT and inter > best_inter:
+                best, best_inter = j, inter
         if best >= 0:
             named[i] = detections[best].label or detections[best].kind
             used.add(best)
