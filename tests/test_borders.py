@@ -63,13 +63,16 @@ def test_fit_inside_keeps_the_ratio_and_leaves_inner_boxes_alone() -> None:
     assert abs(w / h - 1.5) < 0.02 and x >= 4 and x + w <= 296 and y + h <= 196
 
 
-@pytest.mark.parametrize("ratios", [["1:1", "4:5", "16:9", "free"]])
-def test_the_readme_photo_is_cropped_inside_its_scan_border(ratios: list[str]) -> None:
+@pytest.mark.parametrize("profile", ["fast", "default"])
+def test_the_readme_photo_is_cropped_inside_its_scan_border(profile: str) -> None:
+    """Every side of the border is found, also by ``--fast``, whose working image (224 px) alone is
+    too small to see it (the decode before the shrink is read: it kept the top row until 2026-12-05)."""
     from procrop import Cropper
 
-    result = Cropper(profile="fast").process(BEACH, ratios, top_k=3)
+    ratios = ["1:1", "4:5", "16:9", "free"]
+    result = Cropper(profile=profile).process(BEACH, ratios, top_k=3)
     cx, cy, cw, ch = result.analysis.content
-    assert (cx, cy) > (0, 0) and cw < result.width and ch < result.height  # the 3-px grey border and black row
+    assert cx > 0 and cy > 0 and cx + cw < result.width and cy + ch < result.height  # grey border, black row
     assert result.to_dict()["analysis"]["content"] == [cx, cy, cw, ch]
     for c in result.crops:
         x, y, w, h = c.box

@@ -25,6 +25,9 @@ from ..errors import ImageLoadError
 
 #: Default limit on decoded pixels (width x height of the original) before a file is refused.
 DEFAULT_MAX_PIXELS = 180_000_000
+#: The decode before its shrink to the working size is kept (:attr:`LoadedImage.decoded`) when it
+#: is at most this many times that size on its long side (a JPEG's DCT-scaled decode always is).
+DECODED_KEPT = 2.5
 #: Formats procrop reads. Others that Pillow happens to open are refused with a clear message.
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF"})
 #: File extensions that folder scans pick up.
@@ -64,6 +67,8 @@ class LoadedImage:
             original for JPEGs thanks to shrink-on-load), before orientation.
         detail: a larger ``(h', w', 3)`` copy for the neural detectors (small faces need more
             pixels than the composition analysis), or ``None`` when none was asked for.
+        decoded: without ``detail``, the decode before its shrink to the working size (a JPEG's
+            DCT-scaled decode, up to twice as large), where a thin scan border still shows; else ``None``.
     """
 
     pixels: np.ndarray
@@ -76,11 +81,22 @@ class LoadedImage:
     has_alpha: bool = False
     decoded_size: tuple[int, int] | None = None
     detail: np.ndarray | None = field(default=None, repr=False)
+    decoded: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def detection_pixels(self) -> np.ndarray:
         """The pixels detectors should look at: :attr:`detail` when there is one."""
         return self.detail if self.detail is not None else self.pixels
+
+    @property
+    def border_pixels(self) -> np.ndarray:
+        """The largest copy at hand, for finding a thin scan border: :attr:`detail`, else
+        :attr:`decoded` (the decode before its shrink to the working size, kept when it is at most
+        :data:`DECODED_KEPT` times that size: a JPEG decoded by DCT scaling), else :attr:`pixels`."""
+        for copy in (self.detail, self.decoded):
+            if copy is not None:
+                return copy
+        return self.pixels
 
     @property
     def scale(self) -> float:
@@ -287,7 +303,7 @@ def _with_detail(
     pixels = big.pixels
     if (pixels.shape[1], pixels.shape[0]) != (tw, th):
         pixels = np.asarray(Image.fromarray(pixels).resize((tw, th), Image.Resampling.BOX))
-    return replace(big, pixels=np.ascontiguousarray(pixels), detail=big.pixels)
+    return replace(big, pixels=np.ascontiguousarray(pixels), detail=big.pixels, decoded=None)
 
 
 def _load_pil(
@@ -321,6 +337,9 @@ def _load_pil(
         raise ImageLoadError(label, f"cannot decode image: {message}") from exc
     im = apply_orientation(im, orientation)
     tw, th = working_size_for(width, height, max_side)
+    decoded = None
+    if im.size != (tw, th) and max(im.size) <= DECODED_KEPT * max(tw, th) and im.mode in ("RGB", "L"):
+        decoded = np.ascontiguousarray(to_rgb_array(im)[0])
     if im.size != (tw, th):
         if im.mode in ("P", "1"):
             im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -337,6 +356,7 @@ def _load_pil(
         icc_profile=icc,
         has_alpha=has_alpha,
         decoded_size=decoded_size,
+        decoded=decoded,
     )
 
 

@@ -321,5 +321,5 @@ def analyze(
         width=W, height=H, saliency=sal, edges=edges, faces=faces, people=people, subjects=subjects,
         lines=lines, vanishing_point=vp, horizon=horizon, colour=colour, centroid=centroid, lab=lab,
         timings=timings, objects=objects, saliency_source="head" if use_head else "cues",
-        content=content_box(image.detection_pixels, W, H),
+        content=content_box(image.border_pixels, W, H),
     )
