@@ -77,3 +77,14 @@ def test_the_readme_photo_is_cropped_inside_its_scan_border(profile: str) -> Non
     for c in result.crops:
         x, y, w, h = c.box
         assert x >= cx and y >= cy and x + w <= cx + cw and y + h <= cy + ch, (c.ratio, c.box)
+
+
+def test_the_scan_border_is_no_line_of_the_composition() -> None:
+    """The black row under the README photo's top border was read as its strongest level line."""
+    from procrop import Cropper
+
+    a = Cropper(reference_db=None, scorer="classic").analyze(BEACH)
+    cx, cy, cw, ch = a.content
+    near_edge = [ln for ln in a.lines if abs(ln.angle) < 5 and (max(ln.y1, ln.y2) <= cy + 3
+                                                               or min(ln.y1, ln.y2) >= cy + ch - 3)]
+    assert a.lines and not near_edge

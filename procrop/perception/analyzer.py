@@ -21,7 +21,7 @@ from .analysis import AnalysisConfig, CompositionAnalysis, importance
 from .colour import colour_stats
 from .borders import content_box
 from .detectors import Detection, Detector, HaarFaceDetector, merge_detections, person_from_face
-from .lines import dominant_lines, find_horizon, vanishing_point
+from .lines import find_horizon, lines_inside, vanishing_point
 from .saliency import edge_map, map_size, normalise, paint_box, saliency_cues
 from .salient import HEAD_ONNX, SalientHead, mask_subjects
 from .subjects import find_subjects
@@ -281,7 +281,8 @@ def analyze(
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
     gray_work = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     # lines first: they need no saliency, and the backbone keeps running in the background meanwhile
-    lines = dominant_lines(gray_work, sx, sy, config.max_lines, config.lines_side)
+    content = content_box(image.border_pixels, W, H)
+    lines = lines_inside(gray_work, content, sx, sy, config.max_lines, config.lines_side)
     vp = vanishing_point(lines, W, H)
     horizon = find_horizon(lab, lines, W, H)
     t2 = time.perf_counter()
@@ -321,5 +322,5 @@ def analyze(
         width=W, height=H, saliency=sal, edges=edges, faces=faces, people=people, subjects=subjects,
         lines=lines, vanishing_point=vp, horizon=horizon, colour=colour, centroid=centroid, lab=lab,
         timings=timings, objects=objects, saliency_source="head" if use_head else "cues",
-        content=content_box(image.border_pixels, W, H),
+        content=content,
     )

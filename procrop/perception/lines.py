@@ -4,6 +4,7 @@ near-level line or the strongest sky/ground transition of the row profile)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -11,6 +12,25 @@ import numpy as np
 from .analysis import Horizon, Line
 
 
+
+
+def lines_inside(gray: np.ndarray, content: tuple[int, int, int, int], sx: float, sy: float, max_lines: int,
+                 side: int) -> list[Line]:
+    """:func:`dominant_lines` of the picture inside its scan border or bars ``content`` (``x, y, w, h``
+    original pixels; ``sx``, ``sy`` original pixels per pixel of ``gray``), one more pixel in: the
+    border's own edge is no line of the composition (a Kodak scan's black row read as "strong
+    horizontal lines")."""
+    h, w = gray.shape
+    cx, cy, cw, ch = content
+    x0 = min(w - 1, int(math.ceil(cx / sx)) + 1) if cx > 0 else 0
+    y0 = min(h - 1, int(math.ceil(cy / sy)) + 1) if cy > 0 else 0
+    x1 = max(x0 + 1, int(math.floor((cx + cw) / sx)) - 1) if cx + cw < w * sx - 0.5 else w
+    y1 = max(y0 + 1, int(math.floor((cy + ch) / sy)) - 1) if cy + ch < h * sy - 0.5 else h
+    if (x0, y0, x1, y1) == (0, 0, w, h):
+        return dominant_lines(gray, sx, sy, max_lines, side)
+    ox, oy = x0 * sx, y0 * sy
+    return [replace(ln, x1=ln.x1 + ox, y1=ln.y1 + oy, x2=ln.x2 + ox, y2=ln.y2 + oy)
+            for ln in dominant_lines(np.ascontiguousarray(gray[y0:y1, x0:x1]), sx, sy, max_lines, side)]
 
 
 def dominant_lines(gray: np.ndarray, sx: float, sy: float, max_lines: int, side: int) -> list[Line]:
