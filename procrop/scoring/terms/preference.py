@@ -184,11 +184,13 @@ class PreferenceTerm:
         elif f["region_cut"] > 0.05:
             parts.append("cuts a salient region at an edge")
         else:
-            parts.append("keeps the salient regions whole")
+            parts.append("keeps whole the salient regions it holds")
+        against = []  # what lowers the score, said as such (a new user read "keeps much empty space" as praise)
         if f["regions_left_out"] > 0.2:
-            parts.append("leaves out part of what stands out")
+            against.append("leaves some of what stands out outside the frame")
         if f["edge_pressure"] > 0.5:
-            parts.append("has detail pressed against an edge")
+            against.append("detail pressed against an edge")
         if f["empty_share"] > 0.85:
-            parts.append("keeps much empty space")
-        return "editors' preference model: " + ", ".join(parts)
+            against.append("much empty space")
+        text = "editors' preference model: " + ", ".join(parts)
+        return text + (" (against it: " + ", ".join(against) + ")" if against else "")
