@@ -82,7 +82,12 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
         conf = f"  #1: score {best.score:.2f}"
     else:  # the JSON's words (procrop.verdict)
         conf = f"  #1: {versus_original(best.confidence, is_whole(best.box, result.width, result.height))}"
-    ImageDraw.Draw(canvas).text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=_font(15))
+    header = ImageDraw.Draw(canvas)
+    header.text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=_font(15))
+    if show_faces and result.analysis.faces:  # the white outlines' legend, at the header's right end
+        key = "white: faces"
+        width = header.textbbox((0, 0), key, font=small)[2]
+        header.text((canvas.width - width - 8, 7), key, fill=(255, 255, 255), font=small)
     return canvas
 
 
