@@ -197,14 +197,15 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def worst(records: list[dict[str, Any]], k: int = 12) -> list[dict[str, Any]]:
     """The procrop cases cutting the most mask (avoidable objects only), with the best peer's box
     (procrop's default, or the first procrop method run without it; peers among those run)."""
+    run = next((list(e["methods"]) for rec in records for e in rec["ratios"].values()), [])  # every case runs all
+    ours = next((m for m in sorted(run, key=lambda m: m != "procrop") if m.startswith("procrop")), None)
+    if ours is None:
+        return []
+    peers = [p for p in PEERS if p in run]
     cases = []
     for rec in records:
         for lb, e in rec["ratios"].items():
-            ours = next((m for m in sorted(e["methods"], key=lambda m: m != "procrop") if m.startswith("procrop")), None)
-            if ours is None:
-                return []
             kept = e["methods"][ours]["kept"]
-            peers = [p for p in PEERS if p in e["methods"]]
             bad = [j for j, ok in enumerate(e["avoidable"]) if ok and LEAVE < kept[j] < KEEP]
             if not bad:
                 continue

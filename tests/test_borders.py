@@ -88,3 +88,14 @@ def test_the_scan_border_is_no_line_of_the_composition() -> None:
     near_edge = [ln for ln in a.lines if abs(ln.angle) < 5 and (max(ln.y1, ln.y2) <= cy + 3
                                                                or min(ln.y1, ln.y2) >= cy + ch - 3)]
     assert a.lines and not near_edge
+
+
+def test_the_border_check_reads_the_largest_copy_and_none_is_made_twice() -> None:
+    """--fast keeps the DCT-scaled decode (twice its 224-px working image) for the border check; the
+    default's 416-px detail copy serves instead, and no pre-shrink copy is made beside it."""
+    from procrop.imaging.load import load_image
+
+    fast = load_image(BEACH, 224)
+    assert fast.decoded is not None and max(fast.decoded.shape) > 224 and fast.border_pixels is fast.decoded
+    default = load_image(BEACH, 224, detail_side=416)
+    assert default.decoded is None and default.border_pixels is default.detail

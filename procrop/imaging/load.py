@@ -257,6 +257,7 @@ def load_image(
     *,
     name: str | None = None,
     detail_side: int = 0,
+    keep_decoded: bool = True,
 ) -> LoadedImage:
     """Load an image for analysis, oriented and shrunk so its long side is at most ``max_side``.
 
@@ -269,6 +270,8 @@ def load_image(
         name: label used in errors and results for in-memory input.
         detail_side: when larger than ``max_side``, the image is decoded near this size instead
             and also kept at it as :attr:`LoadedImage.detail` (for detectors).
+        keep_decoded: keep :attr:`LoadedImage.decoded` where there is one (``False``: the copy is
+            not made; the detail path, whose larger copy serves instead, asks for none).
 
     Raises:
         ImageLoadError: naming the file and the problem.
@@ -282,14 +285,14 @@ def load_image(
     if isinstance(source, Image.Image):
         behind = _unread_jpeg_file(source)
         if behind is None:
-            return _load_pil(source, max_side, max_pixels, name, draft=False)
+            return _load_pil(source, max_side, max_pixels, name, draft=False, keep_decoded=keep_decoded)
         label: str | None = name  # read from its file, as its path would be: the same pixels
         im = _open(behind, label)
     else:
         label = name if isinstance(source, (bytes, bytearray)) else (name or os.fspath(source))
         im = _open(source, label)
     try:
-        return _load_pil(im, max_side, max_pixels, label, draft=True)
+        return _load_pil(im, max_side, max_pixels, label, draft=True, keep_decoded=keep_decoded)
     finally:
         im.close()
 
@@ -298,16 +301,16 @@ def _with_detail(
     source: ImageSource, max_side: int, max_pixels: int, name: str | None, detail_side: int
 ) -> LoadedImage:
     """Decode once at ``detail_side``; the working pixels are that copy shrunk to ``max_side``."""
-    big = load_image(source, detail_side, max_pixels, name=name)
+    big = load_image(source, detail_side, max_pixels, name=name, keep_decoded=False)
     tw, th = working_size_for(big.width, big.height, max_side)
     pixels = big.pixels
     if (pixels.shape[1], pixels.shape[0]) != (tw, th):
         pixels = np.asarray(Image.fromarray(pixels).resize((tw, th), Image.Resampling.BOX))
-    return replace(big, pixels=np.ascontiguousarray(pixels), detail=big.pixels, decoded=None)
+    return replace(big, pixels=np.ascontiguousarray(pixels), detail=big.pixels)
 
 
 def _load_pil(
-    im: Image.Image, max_side: int, max_pixels: int, label: str | None, draft: bool
+    im: Image.Image, max_side: int, max_pixels: int, label: str | None, draft: bool, keep_decoded: bool = True
 ) -> LoadedImage:
     if draft or im.format is not None:
         _check_image(im, label, max_pixels)
@@ -338,7 +341,8 @@ def _load_pil(
     im = apply_orientation(im, orientation)
     tw, th = working_size_for(width, height, max_side)
     decoded = None
-    if im.size != (tw, th) and max(im.size) <= DECODED_KEPT * max(tw, th) and im.mode in ("RGB", "L"):
+    small_enough = max(im.size) <= DECODED_KEPT * max(tw, th)
+    if keep_decoded and im.size != (tw, th) and small_enough and im.mode in ("RGB", "L"):
         decoded = np.ascontiguousarray(to_rgb_array(im)[0])
     if im.size != (tw, th):
         if im.mode in ("P", "1"):

@@ -217,8 +217,8 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | None:
         return face
     keep = analysis.subjects_to_keep
     largest = max((d.box[2] * d.box[3] for d in keep if d.score >= CONFIDENT), default=0.0)
-    return next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest),
-                keep[0] if keep else None)
+    # with no confident subject, largest is 0 and the first subject to keep passes
+    return next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest), None)
 
 
 def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) -> np.ndarray | None:
