@@ -7,13 +7,13 @@
 
 Data flow for one image (:meth:`Cropper.process`):
 
-1. :func:`procrop.imaging.load.load_image` decodes the photo at a small working size (JPEG shrink-on-load)
-   and applies the EXIF orientation;
+1. :func:`procrop.imaging.load.load_image` decodes the photo at a small working size (JPEG shrink-on-load) and
+   applies the EXIF orientation;
 2. :class:`procrop.perception.analyzer.Analyzer` finds faces, people, animals, objects, saliency,
    subjects, lines and horizon;
-3. per requested ratio, :mod:`procrop.candidates` lays out candidates (a grid over scale and
-   position, crops anchored on faces, subjects, people and animals, the uncropped frame or the
-   largest box of the ratio, and the boxes the learned term's search finds);
+3. per requested ratio, :mod:`procrop.candidates` lays out candidates (a grid over scale and position, crops
+   anchored on faces, subjects, people and animals, the uncropped frame or the largest box of the ratio, and
+   the boxes the learned term's search finds);
 4. :mod:`procrop.scoring.protection` drops crops that cut what they could keep;
 5. the learned term scores every remaining crop (default), or the classic terms score them and
    plugged-in terms (retrieval, neural) re-rank the best few dozen (:mod:`procrop.scoring.setup`);
@@ -37,6 +37,7 @@ from ._version import __version__
 from .candidates import (CandidateConfig, fill_near_full, inside_the_picture, large_enough, photo_candidates,
                          ratio_fit_warning, unique_boxes)
 from .errors import UsageError
+from .executor import one_blas_thread
 from .geometry import AspectRatio, parse_ratios, select_diverse
 from .verdict import dropped_alternatives, is_whole, result_verdict, versus_original
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
@@ -183,7 +184,7 @@ class Cropper:
         model_weight: weight of the ``neural`` term; default 1.5 x the sum of the other weights.
         analysis_size, max_pixels: long side of the working image; refuse images with more pixels.
         profile: ``"default"`` (pretrained detectors: YuNet faces, YOLOX-nano people, animals and
-            objects) or ``"fast"`` (YuNet faces, no object detector; about 30 % faster, README).
+            objects) or ``"fast"`` (YuNet faces, no object detector; about 25 % faster, README).
         object_detector: replaces the default YOLOX-nano detector.
         pose: body keypoints (MoveNet; extra ``procrop[pose]``) place the joints a crop must not cut.
         scorer: ``"preference"`` (default: the learned score, the terms and subject cuts weighed
@@ -240,9 +241,7 @@ class Cropper:
             analysis, face_detector, people_detector, analysis_size, max_pixels,
             profile=profile, object_detector=object_detector, pose=pose,
         )
-        self.diversity_iou = diversity_iou
-        self.min_score_ratio = min_score_ratio
-        self.rerank_top = rerank_top
+        self.diversity_iou, self.min_score_ratio, self.rerank_top = diversity_iou, min_score_ratio, rerank_top
 
     @property
     def weights(self) -> ScoringWeights:
@@ -286,6 +285,7 @@ class Cropper:
         """
         return self.process(image, ratios, top_k).crops
 
+    @one_blas_thread()
     def process(self, image: ImageSource | LoadedImage, ratios: str | Sequence[str] | None = None,
                 top_k: int = 3) -> CropResult:
         """Like :meth:`crop`, returning the full :class:`CropResult` (description, analysis...)."""
@@ -343,6 +343,7 @@ class Cropper:
         apply_extra_terms(ctx, self.extra_terms, self.scorer.weights, boxes, tv)
         return tv
 
+    @one_blas_thread()
     def prepare(self, image: ImageSource | LoadedImage) -> ScoringContext:
         """Load and analyse an image once, for scoring many boxes of it with :meth:`score_box`."""
         loaded = self.load(image)
@@ -425,11 +426,8 @@ class Cropper:
         details = {k: float(v[i]) for k, v in tv.details.items()}
         score = float(scores[i])
         z = (score - uncropped - p("confidence", "margin")) / max(p("confidence", "temperature"), 1e-9)
-        extra_reasons = [
-            text
-            for term in self.extra_terms
-            if term.name in terms and (text := term.explain(ctx, boxes[i], terms[term.name]))
-        ]
+        extra_reasons = [text for term in self.extra_terms
+                         if term.name in terms and (text := term.explain(ctx, boxes[i], terms[term.name]))]
         return Crop(
             box=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
             ratio=ratio.label,

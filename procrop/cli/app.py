@@ -11,6 +11,7 @@ import sys
 import typer
 
 from .._version import __version__
+from ..executor import limit_blas_threads
 from .common import EXIT_OK, OneLineErrors, err, use_help_width
 from .checkpoints import import_checkpoint_command
 from .crop import crop_command, describe_command
@@ -62,6 +63,7 @@ app.command("serve")(serve_command)
 def run() -> None:
     """Console-script entry point."""
     use_help_width()
+    limit_blas_threads()  # procrop's own process: numpy's small products need no BLAS threads
     try:
         app()
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from procrop import Cropper, MissingExtraError, __version__
+from procrop.executor import limit_blas_threads
 
 from .errors import ApiError, install_error_handlers
 from .limits import WorkLimiter
@@ -120,6 +121,7 @@ def create_app(settings: ServerSettings | None = None, cropper: Cropper | None =
         MissingExtraError: FastAPI (or python-multipart) is not installed.
     """
     require_server_extra()
+    limit_blas_threads()  # crops run in the server's threads, where a scoped BLAS limit may not hold
     settings = settings or ServerSettings()
     state = _State(settings, cropper)
     @contextlib.asynccontextmanager
