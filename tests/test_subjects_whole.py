@@ -12,8 +12,8 @@ from procrop.candidates import CandidateConfig, photo_candidates, region_candida
 from procrop.geometry import largest_size, parse_ratio
 from procrop.perception.analysis import ColourStats, CompositionAnalysis, Region
 from procrop.perception.detectors import Detection
-from procrop.scoring.protection import (MASK_KEPT, MASK_OUT, allowed_crops, inside_fractions, main_subject,
-                                        mask_inside_fractions)
+from procrop.scoring.protection import (MASK_KEPT, MASK_OUT, allowed_crops, fills_frame, inside_fractions,
+                                        main_subject, mask_inside_fractions)
 
 W, H = 200, 100
 CONFIG = CandidateConfig()
@@ -134,3 +134,20 @@ def test_a_weak_small_person_beside_a_confident_large_object_is_not_the_main_sub
     boxes = np.array([[0, 0, 100, 100], [90, 0, 100, 100], [50, 0, 100, 100]], np.float64)
     allowed = allowed_crops(boxes, analysis([], people=[crew], objects=[shuttle]), np.zeros((0, 3)))
     assert allowed.tolist() == [False, False, True]  # the shuttle whole, not the crew with half of it
+
+
+def test_an_object_box_over_the_whole_photo_is_the_scene_not_a_subject() -> None:
+    """A "dining table" found at 0.45 over a whole ceiling (zelex 031.jpg): no crop of another shape
+    keeps it whole, and cutting it cleanly (no edge through its middle half) left only crops against
+    the photo's sides, away from the medallion in its centre. Such a box is the scene: it is not the
+    main subject and no box rule reads it; the medallion's mask is protected as before."""
+    medallion = region(8, 2, 12, 8, 0.7)
+    table = Detection((0.0, 0.0, 200.0, 100.0), 0.45, "object", "dining table")
+    a = analysis([medallion], objects=[table])
+    assert fills_frame(table, a) and main_subject(a) is None
+    boxes = np.asarray([[0, 0, 56, 100], [72, 0, 56, 100], [144, 0, 56, 100]], float)  # left, centre, right
+    assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [True, True, True]
+    # a box short of the frame on one side is still a subject (a truck along the whole width)
+    truck = Detection((0.0, 20.0, 200.0, 70.0), 0.9, "object", "truck")
+    assert not fills_frame(truck, analysis([medallion], objects=[truck]))
+    assert main_subject(analysis([medallion], objects=[truck])) is truck

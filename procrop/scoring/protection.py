@@ -39,7 +39,9 @@ Rules 0-3 for animals and objects read a detector's box, which is often far larg
 (a kite's string, three overlapping motorcycles); when they would drop every crop that keeps a
 salient object whole, the set without them (and with only a face as the main subject) is used
 instead (:func:`allowed_crops`). The candidates include crops that keep each salient object, and
-each group, whole (:func:`procrop.candidates.region_candidates`).
+each group, whole (:func:`procrop.candidates.region_candidates`). An object whose box spans nearly
+the whole photo (:func:`fills_frame`: a "dining table" over a ceiling) is the scene: rules 0-3 pass
+it over.
 
 A salient object pressed against a crop edge is not a rule here: as a hard filter it dropped the
 photographer's own frame whenever the subject touched the frame (:func:`edge_pressure` measures it
@@ -86,6 +88,10 @@ MOST_OF_ANIMAL = 0.7
 #: A weak detection whose box is smaller than this share of a confident subject's is not the main
 #: subject (:func:`main_subject`).
 MINOR_AREA = 0.1
+#: An object (not a person or an animal) whose box spans at least this share of the photo's width
+#: and of its height is the scene, not a subject (:func:`fills_frame`): a "dining table" over a
+#: whole ceiling, a "potted plant" over a field of flowers.
+SCENE_SPAN = 0.9
 #: Room kept below the corners of the mouth (share of the face's height): the lower lip.
 LOWER_LIP = 0.12
 #: Width of the band along a crop edge (share of the crop's side) that :func:`edge_pressure` reads.
@@ -163,7 +169,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                objects: bool) -> np.ndarray:
     """Rules 0-3 of the module docstring (``objects=False``: for faces and people only)."""
     allowed = np.ones(len(b), dtype=bool)
-    keep = [s for s in analysis.subjects_to_keep if objects or s.kind == "person"]
+    keep = [s for s in analysis.subjects_to_keep
+            if (objects or s.kind == "person") and not fills_frame(s, analysis)]
     # in both passes: the lean pass leaves the other objects' boxes to the masks, never the main
     # subject (a crop that leaves the osprey out is not safe for it)
     main = main_subject(analysis)
@@ -215,10 +222,19 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | None:
     face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
     if face is not None:
         return face
-    keep = analysis.subjects_to_keep
+    keep = [d for d in analysis.subjects_to_keep if not fills_frame(d, analysis)]
     largest = max((d.box[2] * d.box[3] for d in keep if d.score >= CONFIDENT), default=0.0)
     # with no confident subject, largest is 0 and the first subject to keep passes
     return next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest), None)
+
+
+def fills_frame(subject: Detection, analysis: CompositionAnalysis) -> bool:
+    """Whether ``subject`` is an object whose box spans :data:`SCENE_SPAN` of the photo both ways:
+    no crop of another shape keeps it whole, and "cut it cleanly" (no edge through the middle half
+    of its extent) would push every crop against the photo's sides, away from what stands out in
+    it. Such a box is the scene; the salient-object masks protect what is in it."""
+    return subject.kind == "object" and (subject.box[2] >= SCENE_SPAN * analysis.width
+                                         and subject.box[3] >= SCENE_SPAN * analysis.height)
 
 
 def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) -> np.ndarray | None:
