@@ -169,7 +169,7 @@ def test_an_animal_too_big_for_the_ratio_keeps_most_of_itself(photos_dir: Path) 
     """A close-up of a big cat at 9:16: no crop keeps it whole, and "cut it cleanly" alone would
     leave a scrap at its edge (the snout without the eyes); the crop keeps at least 70 % of the
     most any 9:16 box can hold of it."""
-    from procrop.scoring.protection import MOST_OF_ANIMAL
+    from procrop.scoring.protection import MOST_OF_MAIN
 
     result = Cropper(reference_db=None).process(str(photos_dir / "zelex-wikipedia-photos/001.jpg"), "9:16", top_k=1)
     a = result.analysis
@@ -178,4 +178,4 @@ def test_an_animal_too_big_for_the_ratio_keeps_most_of_itself(photos_dir: Path) 
     slides = np.array([[x, 0, w, h] for x in range(0, a.width - w + 1, 4)], dtype=np.float64)
     best = inside_fractions(slides, [animal.box])[0].max()
     kept = inside_fractions(np.asarray([result.crops[0].box], np.float64), [animal.box])[0, 0]
-    assert kept >= MOST_OF_ANIMAL * best - 0.02, (kept, best)
+    assert kept >= MOST_OF_MAIN * best - 0.02, (kept, best)

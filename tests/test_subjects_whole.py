@@ -151,3 +151,14 @@ def test_an_object_box_over_the_whole_photo_is_the_scene_not_a_subject() -> None
     truck = Detection((0.0, 20.0, 200.0, 70.0), 0.9, "object", "truck")
     assert not fills_frame(truck, analysis([medallion], objects=[truck]))
     assert main_subject(analysis([medallion], objects=[truck])) is truck
+
+
+def test_a_person_too_wide_for_the_ratio_is_not_left_out_for_the_backdrop() -> None:
+    """A performer with arms spread (zelex 037.jpg, no face found) is wider than any 9:16 crop: "no
+    edge down the middle of the body" alone left only crops beside the body, of empty backdrop. As
+    the main subject it keeps most of itself (MOST_OF_MAIN of the most a crop can hold), the way an
+    animal too big for the ratio does."""
+    performer = Detection((40.0, 0.0, 140.0, 100.0), 0.75, "person", "person")
+    a = analysis([], people=[performer])
+    boxes = np.asarray([[0, 0, 56, 100], [82, 0, 56, 100], [144, 0, 56, 100]], float)  # beside, on, beside
+    assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [False, True, False]

@@ -22,9 +22,10 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    wrong place are dropped: for a person, a horizontal edge through the head or neck, the knees or
    the ankles (joint bands from body keypoints when a pose estimator ran, else from the box's
    proportions), or a vertical edge through the middle of the body; for an animal or an object,
-   any edge through the middle half of its extent; before that, an animal that is the main subject
-   keeps most of itself (:data:`MOST_OF_ANIMAL` of the most any allowed crop holds): avoiding its
-   middle alone left a close-up's scrap (a tiger's snout without its eyes);
+   any edge through the middle half of its extent; before that, the main subject (an animal, a
+   person or an object) keeps most of itself (:data:`MOST_OF_MAIN` of the most any allowed crop
+   holds): avoiding its middle alone left a close-up's scrap (a tiger's snout without its eyes), or
+   no part of it (a performer with arms spread, too wide for 9:16, left out for empty backdrop);
 4. **salient objects whole** (subjects with a mask, from the salient-object head, most salient
    first): the share of each mask inside each crop is measured (:func:`mask_inside_fractions`);
    when some allowed crop keeps the object whole (:data:`MASK_KEPT` of its mask), every crop that
@@ -82,9 +83,9 @@ GROUP_MARGIN = 0.15
 MASK_KEPT, MASK_OUT = 0.95, 0.05
 # Salient objects with less of the photo's saliency than MIN_MASS are not protected; two form a
 # group by GROUP_GAP and GROUP_WEIGHT (all three from procrop.candidates, which makes crops for them).
-#: The main subject, an animal no crop keeps whole: every crop holds at least this share of the
-#: most any allowed crop holds of it, before "cut it cleanly".
-MOST_OF_ANIMAL = 0.7
+#: The main subject that no crop keeps whole (an animal, a person or an object): every crop holds at
+#: least this share of the most any allowed crop holds of it, before "cut it cleanly".
+MOST_OF_MAIN = 0.7
 #: A weak detection whose box is smaller than this share of a confident subject's is not the main
 #: subject (:func:`main_subject`).
 MINOR_AREA = 0.1
@@ -201,9 +202,10 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         if (inside[allowed] >= KEPT).any():
             allowed = _keep_whole(allowed, inside)
         else:
-            if subject is main and subject.kind == "animal":
-                # most of it, as much as the ratio allows: never a scrap of a close-up (a tiger's snout)
-                allowed &= inside >= MOST_OF_ANIMAL * inside[allowed].max()
+            if subject is main:
+                # most of it, as much as the ratio allows: never a scrap of a close-up (a tiger's
+                # snout), never none of it (a performer too wide for 9:16 left out for the backdrop)
+                allowed &= inside >= MOST_OF_MAIN * inside[allowed].max()
             cut_rules = _person_cuts(b, subject) if subject.kind == "person" else _object_cuts(b, subject)
             for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
                 if (allowed & ~bad).any():
