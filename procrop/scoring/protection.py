@@ -6,8 +6,9 @@ as :attr:`~procrop.perception.analysis.CompositionAnalysis.subjects_to_keep` ord
 only when some crop still allowed satisfies it, so the candidate set is never emptied:
 
 0. **the main subject is in**: the most important one (the largest face, else the first subject
-   to keep that is not a weak, much smaller detection: :func:`main_subject`) is kept whole by
-   every crop, when some crop can; and **everyone is in**: when some crop
+   to keep that is not a weak, much smaller detection, or the salient region that dominates the
+   photo away from a detected animal or object: :mod:`procrop.scoring.main_subject`) is kept whole
+   by every crop, when some crop can (a region no crop holds: most of it); and **everyone is in**: when some crop
    keeps every face of the group (:data:`GROUP_FACE`) whole, with room round each
    (:data:`GROUP_MARGIN`) where a crop can, every crop does: a couple is never halved to one person;
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
@@ -56,9 +57,10 @@ import numpy as np
 from ..candidates import GROUP_GAP, GROUP_WEIGHT  # noqa: F401 (re-exported: the rules' constants)
 from ..candidates import grouped, protected_regions
 from ..candidates import SALIENT_MIN_MASS as MIN_MASS
-from ..perception.analysis import CONFIDENT, CompositionAnalysis
+from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
 from ..perception.salient import CORE_LEVELS, subject_cores
+from .main_subject import fills_frame, main_subject  # noqa: F401 (re-exported: rule 0's subject)
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
@@ -86,13 +88,6 @@ MASK_KEPT, MASK_OUT = 0.95, 0.05
 #: The main subject that no crop keeps whole (an animal, a person or an object): every crop holds at
 #: least this share of the most any allowed crop holds of it, before "cut it cleanly".
 MOST_OF_MAIN = 0.7
-#: A weak detection whose box is smaller than this share of a confident subject's is not the main
-#: subject (:func:`main_subject`).
-MINOR_AREA = 0.1
-#: An object (not a person or an animal) whose box spans at least this share of the photo's width
-#: and of its height is the scene, not a subject (:func:`fills_frame`): a "dining table" over a
-#: whole ceiling, a "potted plant" over a field of flowers.
-SCENE_SPAN = 0.9
 #: Room kept below the corners of the mouth (share of the face's height): the lower lip.
 LOWER_LIP = 0.12
 #: Width of the band along a crop edge (share of the crop's side) that :func:`edge_pressure` reads.
@@ -176,9 +171,11 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
     # subject (a crop that leaves the osprey out is not safe for it)
     main = main_subject(analysis)
     if main is not None:
-        whole = inside_fractions(b, [main.box])[0] >= KEPT
-        if whole.any():
-            allowed &= whole
+        inside = inside_fractions(b, [main.box])[0]
+        if (inside >= KEPT).any():
+            allowed &= inside >= KEPT
+        elif isinstance(main, Region):  # the main subject a salient region: most of it (a detection: below)
+            allowed &= inside >= MOST_OF_MAIN * inside.max()
     for margin in (GROUP_MARGIN, 0.0):  # 0b. everyone in, with room round each face where a crop can
         together = _group_whole(b, analysis, margin)
         if together is not None and (allowed & together).any():
@@ -214,29 +211,6 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         if (allowed & ~bad).any():
             allowed &= ~bad
     return allowed
-
-
-def main_subject(analysis: CompositionAnalysis) -> Detection | None:
-    """Rule 0's main subject: the largest face, else the first subject to keep that is not minor
-    (a weak detection, under :data:`~procrop.perception.analysis.CONFIDENT`, whose box is smaller
-    than :data:`MINOR_AREA` of a confident subject's: not two ground-crew figures found at 0.56
-    beside a space shuttle found at 0.81, which every crop would then have had to keep)."""
-    face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
-    if face is not None:
-        return face
-    keep = [d for d in analysis.subjects_to_keep if not fills_frame(d, analysis)]
-    largest = max((d.box[2] * d.box[3] for d in keep if d.score >= CONFIDENT), default=0.0)
-    # with no confident subject, largest is 0 and the first subject to keep passes
-    return next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest), None)
-
-
-def fills_frame(subject: Detection, analysis: CompositionAnalysis) -> bool:
-    """Whether ``subject`` is an object whose box spans :data:`SCENE_SPAN` of the photo both ways:
-    no crop of another shape keeps it whole, and "cut it cleanly" (no edge through the middle half
-    of its extent) would push every crop against the photo's sides, away from what stands out in
-    it. Such a box is the scene; the salient-object masks protect what is in it."""
-    return subject.kind == "object" and (subject.box[2] >= SCENE_SPAN * analysis.width
-                                         and subject.box[3] >= SCENE_SPAN * analysis.height)
 
 
 def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) -> np.ndarray | None:

@@ -1,0 +1,84 @@
+"""Which subject is the photo's main one: the subject every crop keeps whole when one can (rule 0
+of :mod:`procrop.scoring.protection`).
+
+The largest face; else the first detected subject to keep (people, then animals, then objects:
+:func:`~procrop.perception.analysis.importance`) that is neither a weak, much smaller detection
+beside a confident one, nor the scene itself (:func:`fills_frame`); and when that detection is an
+animal or object away from what stands out, the salient-object head's dominant region instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..perception.analysis import CONFIDENT, CompositionAnalysis, Region
+from ..perception.detectors import Detection
+
+Box = tuple[float, float, float, float]
+
+#: A weak detection whose box is smaller than this share of a confident subject's is not the main
+#: subject (:func:`main_subject`).
+MINOR_AREA = 0.1
+#: A salient region holding this share of the saliency, outside the box of a detection that holds
+#: less than OFF_SALIENCY of it, is the main subject instead of that animal or object
+#: (:func:`main_subject`).
+DOMINANT_MASS, OFF_SALIENCY = 0.5, 0.2
+#: An object (not a person or an animal) whose box spans at least this share of the photo's width
+#: and of its height is the scene, not a subject (:func:`fills_frame`): a "dining table" over a
+#: whole ceiling, a "potted plant" over a field of flowers.
+SCENE_SPAN = 0.9
+
+
+def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
+    """Rule 0's main subject: the largest face, else the first subject to keep that is not minor
+    (a weak detection, under :data:`~procrop.perception.analysis.CONFIDENT`, whose box is smaller
+    than :data:`MINOR_AREA` of a confident subject's: not two ground-crew figures found at 0.56
+    beside a space shuttle found at 0.81, which every crop would then have had to keep), unless it
+    is an animal or object away from what stands out: when the salient-object head finds one
+    region holding :data:`DOMINANT_MASS` of the photo's saliency outside the detection's box, and
+    the box holds less than :data:`OFF_SALIENCY` of it, that region is the main subject (not a
+    "sheep" found at 0.47 on a shore beside the rowing boat the photo is of)."""
+    face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
+    if face is not None:
+        return face
+    keep = [d for d in analysis.subjects_to_keep if not fills_frame(d, analysis)]
+    largest = max((d.box[2] * d.box[3] for d in keep if d.score >= CONFIDENT), default=0.0)
+    # with no confident subject, largest is 0 and the first subject to keep passes
+    main = next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest), None)
+    if main is None or main.kind == "person":
+        return main
+    top = max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
+    if top is None or top.mass < DOMINANT_MASS:
+        return main
+    # the region mostly outside the detection's box, the box mostly outside the region
+    apart = _share_inside(top.box, main.box) < 0.5 and _share_inside(main.box, top.box) < 0.5
+    return top if apart and _saliency_share(analysis, main.box) < OFF_SALIENCY else main
+
+
+def _share_inside(box: Box, frame: Box) -> float:
+    """The share of ``box``'s area inside ``frame`` (both ``xywh``)."""
+    w = min(box[0] + box[2], frame[0] + frame[2]) - max(box[0], frame[0])
+    h = min(box[1] + box[3], frame[1] + frame[3]) - max(box[1], frame[1])
+    return max(w, 0.0) * max(h, 0.0) / max(box[2] * box[3], 1e-9)
+
+
+def _saliency_share(analysis: CompositionAnalysis, box: Box) -> float:
+    """The share of the photo's saliency map inside ``box`` (``xywh`` original pixels)."""
+    sal = np.asarray(analysis.saliency, dtype=np.float64)
+    total = float(sal.sum())
+    if total <= 0:
+        return 0.0
+    sx, sy = analysis.map_scale
+    x, y, w, h = box
+    x0, y0 = int(np.floor(x * sx)), int(np.floor(y * sy))
+    x1, y1 = max(x0 + 1, int(np.ceil((x + w) * sx))), max(y0 + 1, int(np.ceil((y + h) * sy)))
+    return float(sal[y0:y1, x0:x1].sum()) / total
+
+
+def fills_frame(subject: Detection, analysis: CompositionAnalysis) -> bool:
+    """Whether ``subject`` is an object whose box spans :data:`SCENE_SPAN` of the photo both ways:
+    no crop of another shape keeps it whole, and "cut it cleanly" (no edge through the middle half
+    of its extent) would push every crop against the photo's sides, away from what stands out in
+    it. Such a box is the scene; the salient-object masks protect what is in it."""
+    return subject.kind == "object" and (subject.box[2] >= SCENE_SPAN * analysis.width
+                                         and subject.box[3] >= SCENE_SPAN * analysis.height)
