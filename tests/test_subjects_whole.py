@@ -179,3 +179,19 @@ def test_a_weak_detection_away_from_what_stands_out_is_not_the_main_subject() ->
     assert main_subject(analysis([boat], people=[walker])) is walker
     on_it = Detection((120.0, 50.0, 60.0, 40.0), 0.47, "object", "boat")
     assert main_subject(analysis([boat], objects=[on_it])) is on_it
+
+
+def test_a_small_person_or_face_apart_from_what_stands_out_gives_way_to_it() -> None:
+    """A pilot walking beside his jet (BSDS500 37073) was the main subject, so the 9:16 crop was
+    the pilot and tarmac; a bather's small face beside the elephant (147062) likewise. A face under
+    FACE_MINOR of the dominant region's box, or a person under MINOR_AREA of it, apart from it,
+    gives way to the region; a larger person, or a face inside the region (a portrait), does not."""
+    jet = region(2, 0, 14, 6, 0.8)  # x 20..140, y 0..60
+    pilot = Detection((160.0, 60.0, 10.0, 20.0), 0.81, "person", "person")
+    assert main_subject(analysis([jet], people=[pilot])) is jet
+    near = Detection((150.0, 20.0, 40.0, 70.0), 0.81, "person", "person")
+    assert main_subject(analysis([jet], people=[near])) is near
+    face = Detection((170.0, 70.0, 4.0, 4.0), 0.9, "face", "face")
+    assert main_subject(analysis([jet], faces=[face])) is jet
+    inside = Detection((60.0, 20.0, 4.0, 4.0), 0.9, "face", "face")
+    assert main_subject(analysis([jet], faces=[inside])) is inside

@@ -3,8 +3,9 @@ of :mod:`procrop.scoring.protection`).
 
 The largest face; else the first detected subject to keep (people, then animals, then objects:
 :func:`~procrop.perception.analysis.importance`) that is neither a weak, much smaller detection
-beside a confident one, nor the scene itself (:func:`fills_frame`); and when that detection is an
-animal or object away from what stands out, the salient-object head's dominant region instead.
+beside a confident one, nor the scene itself (:func:`fills_frame`); and when that face or
+detection lies apart from what stands out (an animal or object, or a person or face much smaller
+than it), the salient-object head's dominant region instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ DOMINANT_MASS, OFF_SALIENCY = 0.5, 0.2
 #: and of its height is the scene, not a subject (:func:`fills_frame`): a "dining table" over a
 #: whole ceiling, a "potted plant" over a field of flowers.
 SCENE_SPAN = 0.9
+#: A face whose box is under this share of the dominant region's, apart from it, gives way to it.
+FACE_MINOR = 0.02
 
 
 def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
@@ -37,22 +40,31 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     is an animal or object away from what stands out: when the salient-object head finds one
     region holding :data:`DOMINANT_MASS` of the photo's saliency outside the detection's box, and
     the box holds less than :data:`OFF_SALIENCY` of it, that region is the main subject (not a
-    "sheep" found at 0.47 on a shore beside the rowing boat the photo is of)."""
+    "sheep" found at 0.47 on a shore beside the rowing boat the photo is of). A person gives way
+    the same way only when small beside the region (under :data:`MINOR_AREA` of its box: a pilot
+    walking beside his jet), a face only when tiny (under :data:`FACE_MINOR`: a bather beside the
+    elephant); a face inside the region (a portrait) never does."""
+    top = max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
+    if top is not None and top.mass < DOMINANT_MASS:
+        top = None
     face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
     if face is not None:
-        return face
+        small = top is not None and face.box[2] * face.box[3] < FACE_MINOR * top.box[2] * top.box[3]
+        return top if small and _apart(face.box, top.box) else face
     keep = [d for d in analysis.subjects_to_keep if not fills_frame(d, analysis)]
     largest = max((d.box[2] * d.box[3] for d in keep if d.score >= CONFIDENT), default=0.0)
     # with no confident subject, largest is 0 and the first subject to keep passes
     main = next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest), None)
-    if main is None or main.kind == "person":
+    if main is None or top is None:
         return main
-    top = max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
-    if top is None or top.mass < DOMINANT_MASS:
-        return main
-    # the region mostly outside the detection's box, the box mostly outside the region
-    apart = _share_inside(top.box, main.box) < 0.5 and _share_inside(main.box, top.box) < 0.5
-    return top if apart and _saliency_share(analysis, main.box) < OFF_SALIENCY else main
+    if main.kind == "person" and main.box[2] * main.box[3] >= MINOR_AREA * top.box[2] * top.box[3]:
+        return main  # a person gives way only when small beside the region (a pilot beside his jet)
+    return top if _apart(main.box, top.box) and _saliency_share(analysis, main.box) < OFF_SALIENCY else main
+
+
+def _apart(box: Box, region: Box) -> bool:
+    """The region mostly outside the box, and the box mostly outside the region."""
+    return _share_inside(region, box) < 0.5 and _share_inside(box, region) < 0.5
 
 
 def _share_inside(box: Box, frame: Box) -> float:
