@@ -54,7 +54,8 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     keep = [d for d in analysis.subjects_to_keep if not fills_frame(d, analysis)]
     largest = max((d.box[2] * d.box[3] for d in keep if d.score >= CONFIDENT), default=0.0)
     # with no confident subject, largest is 0 and the first subject to keep passes
-    main = next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest), None)
+    main = next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest),
+                None)
     if main is None or top is None:
         return main
     if main.kind == "person" and main.box[2] * main.box[3] >= MINOR_AREA * top.box[2] * top.box[3]:

@@ -8,8 +8,8 @@ only when some crop still allowed satisfies it, so the candidate set is never em
 0. **the main subject is in**: the most important one (the largest face, else the first subject
    to keep that is not a weak, much smaller detection, or the salient region that dominates the
    photo away from a detected animal or object: :mod:`procrop.scoring.main_subject`) is kept whole
-   by every crop, when some crop can (a region no crop holds: most of it); and **everyone is in**: when some crop
-   keeps every face of the group (:data:`GROUP_FACE`) whole, with room round each
+   by every crop, when some crop can (a region no crop holds: most of it); and **everyone is in**:
+   when some crop keeps every face of the group (:data:`GROUP_FACE`) whole, with room round each
    (:data:`GROUP_MARGIN`) where a crop can, every crop does: a couple is never halved to one person;
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
