@@ -20,6 +20,7 @@ the workers.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import traceback
@@ -77,19 +78,17 @@ def inference_threads() -> int:
 
 
 _blas_lock = threading.Lock()
-_blas_state: dict[str, Any] = {"users": 0, "limiter": None, "controller": None}
+_blas_state: dict[str, Any] = {"users": 0, "limiter": None}
 
 
+@functools.lru_cache(maxsize=1)
 def _blas_controller() -> Any:
-    """threadpoolctl's view of the loaded BLAS libraries (made once), or ``False`` without it."""
-    if _blas_state["controller"] is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - a declared dependency
-            _blas_state["controller"] = False
-        else:
-            _blas_state["controller"] = ThreadpoolController()
-    return _blas_state["controller"]
+    """threadpoolctl's view of the loaded BLAS libraries (made once), or ``None`` without it."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    return ThreadpoolController()
 
 
 @contextmanager
@@ -108,8 +107,8 @@ def one_blas_thread() -> Iterator[None]:
     or a BLAS it can see, it does nothing.
     """
     with _blas_lock:
-        if _blas_state["users"] == 0 and _blas_controller():
-            _blas_state["limiter"] = _blas_state["controller"].limit(limits=1, user_api="blas")
+        if _blas_state["users"] == 0 and (controller := _blas_controller()) is not None:
+            _blas_state["limiter"] = controller.limit(limits=1, user_api="blas")
         _blas_state["users"] += 1
     try:
         yield
@@ -126,8 +125,8 @@ def limit_blas_threads() -> None:
     processes that are procrop's own (the command line, the web server), where photos may be
     cropped in other threads (see :func:`one_blas_thread`)."""
     with _blas_lock:
-        if _blas_controller():
-            _blas_state["controller"].limit(limits=1, user_api="blas")
+        if (controller := _blas_controller()) is not None:
+            controller.limit(limits=1, user_api="blas")
 
 
 def max_threads() -> int:

@@ -276,6 +276,20 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def inside_fractions(boxes: np.ndarray, objects: list[tuple[float, float, float, float]]) -> np.ndarray:
+    """``(K, N)``: the share of each object's area inside each ``(N, 4)`` ``xywh`` box."""
+    if not objects:
+        return np.zeros((0, len(boxes)))
+    o = np.asarray(objects, dtype=np.float64).reshape(-1, 4)
+    bx0, by0 = boxes[:, 0][None], boxes[:, 1][None]
+    bx1, by1 = bx0 + boxes[:, 2][None], by0 + boxes[:, 3][None]
+    ox0, oy0 = o[:, 0:1], o[:, 1:2]
+    ox1, oy1 = ox0 + o[:, 2:3], oy0 + o[:, 3:4]
+    iw = np.clip(np.minimum(bx1, ox1) - np.maximum(bx0, ox0), 0, None)
+    ih = np.clip(np.minimum(by1, oy1) - np.maximum(by0, oy0), 0, None)
+    return iw * ih / np.maximum(o[:, 2:3] * o[:, 3:4], 1e-9)
+
+
 def iou(a: Box | np.ndarray, b: Box | np.ndarray) -> float:
     """IoU of two ``xywh`` boxes."""
     return float(iou_matrix(np.asarray(a)[None], np.asarray(b)[None])[0, 0])

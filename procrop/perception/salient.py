@@ -74,7 +74,9 @@ class SalientHead:
         return np.clip(cv2.resize(out[0, 0], size, interpolation=cv2.INTER_LINEAR), 0.0, 1.0).astype(np.float32)
 
 
-def _cells(box: tuple[float, float, float, float], sx: float, sy: float, shape: tuple[int, int]) -> tuple[slice, slice]:
+def box_cells(box: tuple[float, float, float, float], sx: float, sy: float, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The map cells ``(rows, cols)`` of a ``shape`` map covered by ``box`` (``xywh`` original pixels;
+    ``sx``, ``sy`` map cells per pixel): at least one cell, within the map."""
     x, y, w, h = box
     mh, mw = shape
     x0, y0 = int(min(mw - 1, max(0, np.floor(x * sx)))), int(min(mh - 1, max(0, np.floor(y * sy))))
@@ -118,7 +120,7 @@ def mask_subjects(
     used: set[int] = set()
     boxes = [np.zeros((mh, mw), bool) for _ in detections]
     for b, d in zip(boxes, detections):
-        b[_cells(d.box, sx, sy, (mh, mw))] = True
+        b[box_cells(d.box, sx, sy, (mh, mw))] = True
     for i, m in enumerate(masks):
         # of the detections that name it, the one overlapping most of it: not two small figures
         # standing inside a space shuttle's region, ahead of the shuttle itself

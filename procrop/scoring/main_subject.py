@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry import inside_fractions
 from ..perception.analysis import CONFIDENT, CompositionAnalysis, Region
 from ..perception.detectors import Detection
+from ..perception.salient import box_cells
 
 Box = tuple[float, float, float, float]
 
@@ -65,14 +67,9 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
 
 def _apart(box: Box, region: Box) -> bool:
     """The region mostly outside the box, and the box mostly outside the region."""
-    return _share_inside(region, box) < 0.5 and _share_inside(box, region) < 0.5
-
-
-def _share_inside(box: Box, frame: Box) -> float:
-    """The share of ``box``'s area inside ``frame`` (both ``xywh``)."""
-    w = min(box[0] + box[2], frame[0] + frame[2]) - max(box[0], frame[0])
-    h = min(box[1] + box[3], frame[1] + frame[3]) - max(box[1], frame[1])
-    return max(w, 0.0) * max(h, 0.0) / max(box[2] * box[3], 1e-9)
+    region_in_box = inside_fractions(np.asarray([box], dtype=np.float64), [region])[0, 0]
+    box_in_region = inside_fractions(np.asarray([region], dtype=np.float64), [box])[0, 0]
+    return bool(region_in_box < 0.5 and box_in_region < 0.5)
 
 
 def _saliency_share(analysis: CompositionAnalysis, box: Box) -> float:
@@ -82,10 +79,7 @@ def _saliency_share(analysis: CompositionAnalysis, box: Box) -> float:
     if total <= 0:
         return 0.0
     sx, sy = analysis.map_scale
-    x, y, w, h = box
-    x0, y0 = int(np.floor(x * sx)), int(np.floor(y * sy))
-    x1, y1 = max(x0 + 1, int(np.ceil((x + w) * sx))), max(y0 + 1, int(np.ceil((y + h) * sy)))
-    return float(sal[y0:y1, x0:x1].sum()) / total
+    return float(sal[box_cells(box, sx, sy, sal.shape)].sum()) / total
 
 
 def fills_frame(subject: Detection, analysis: CompositionAnalysis) -> bool:

@@ -57,6 +57,7 @@ import numpy as np
 from ..candidates import GROUP_GAP, GROUP_WEIGHT  # noqa: F401 (re-exported: the rules' constants)
 from ..candidates import grouped, protected_regions
 from ..candidates import SALIENT_MIN_MASS as MIN_MASS
+from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' measure of a cut)
 from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
 from ..perception.salient import CORE_LEVELS, subject_cores
@@ -92,20 +93,6 @@ MOST_OF_MAIN = 0.7
 LOWER_LIP = 0.12
 #: Width of the band along a crop edge (share of the crop's side) that :func:`edge_pressure` reads.
 EDGE_BAND = 0.03
-
-
-def inside_fractions(boxes: np.ndarray, objects: list[tuple[float, float, float, float]]) -> np.ndarray:
-    """``(K, N)``: the share of each object's area inside each ``(N, 4)`` ``xywh`` box."""
-    if not objects:
-        return np.zeros((0, len(boxes)))
-    o = np.asarray(objects, dtype=np.float64).reshape(-1, 4)
-    bx0, by0 = boxes[:, 0][None], boxes[:, 1][None]
-    bx1, by1 = bx0 + boxes[:, 2][None], by0 + boxes[:, 3][None]
-    ox0, oy0 = o[:, 0:1], o[:, 1:2]
-    ox1, oy1 = ox0 + o[:, 2:3], oy0 + o[:, 3:4]
-    iw = np.clip(np.minimum(bx1, ox1) - np.maximum(bx0, ox0), 0, None)
-    ih = np.clip(np.minimum(by1, oy1) - np.maximum(by0, oy0), 0, None)
-    return iw * ih / np.maximum(o[:, 2:3] * o[:, 3:4], 1e-9)
 
 
 def cuts(inside: np.ndarray) -> np.ndarray:
