@@ -390,6 +390,22 @@ def inside_the_picture(boxes: np.ndarray, analysis: CompositionAnalysis, ratio: 
     return fit_inside(boxes, analysis.content, ratio.resolve(W, H).value)
 
 
+def to_the_frame(boxes: np.ndarray, analysis: CompositionAnalysis) -> np.ndarray:
+    """Boxes ``(N, 4)`` inside the picture with each edge that lies on its scan border
+    (``analysis.content``, within a pixel) moved out to the frame, as protection measures them:
+    there the crop ends where the picture does, which cuts nothing (the detectors' boxes reach into
+    the border). Unchanged when there is no border."""
+    W, H = analysis.width, analysis.height
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if analysis.content is None or tuple(analysis.content) == (0, 0, W, H):
+        return b
+    cx0, cy0, cw, ch = analysis.content
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    x0, y0 = np.where(x0 <= cx0 + 1, 0, x0), np.where(y0 <= cy0 + 1, 0, y0)
+    x1, y1 = np.where(x1 >= cx0 + cw - 1, W, x1), np.where(y1 >= cy0 + ch - 1, H, y1)
+    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+
+
 def ratio_fit_warning(ratio: AspectRatio, width: int, height: int) -> str | None:
     """A message when no box of ``ratio`` fits the image to within half a pixel (a 1x4000 strip
     asked for 16:9): the crops of that ratio are then only the closest boxes."""

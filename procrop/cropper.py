@@ -35,10 +35,10 @@ import numpy as np
 
 from ._version import __version__
 from .candidates import (CandidateConfig, fill_near_full, inside_the_picture, large_enough, photo_candidates,
-                         ratio_fit_warning, unique_boxes)
+                         ratio_fit_warning, to_the_frame, unique_boxes)
 from .errors import UsageError
 from .executor import one_blas_thread
-from .geometry import AspectRatio, parse_ratios, select_diverse
+from .geometry import AspectRatio, inside_fractions, parse_ratios, select_diverse
 from .verdict import dropped_alternatives, is_whole, result_verdict, versus_original
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
@@ -386,7 +386,9 @@ class Cropper:
         them when a term scores every candidate: a neural or learned model)."""
         boxes = self.candidates(ctx.analysis, ratio, ctx)
         tv = self.scorer.terms(ctx, boxes)
-        allowed = allowed_crops(boxes, ctx.analysis, tv.face_inside)
+        # each crop judged as it will be output, inside a scan border (an edge on it cuts nothing)
+        judged = to_the_frame(inside_the_picture(boxes, ctx.analysis, ratio), ctx.analysis)
+        allowed = allowed_crops(judged, ctx.analysis, inside_fractions(judged, [f.box for f in ctx.analysis.faces]))
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)

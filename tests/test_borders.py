@@ -63,6 +63,20 @@ def test_fit_inside_keeps_the_ratio_and_leaves_inner_boxes_alone() -> None:
     assert abs(w / h - 1.5) < 0.02 and x >= 4 and x + w <= 296 and y + h <= 196
 
 
+def test_protection_reads_an_edge_on_the_scan_border_as_the_pictures_edge() -> None:
+    """A crop ending on the border ends where the picture does: protection sees it reach the frame
+    (a person whose box runs into the border is not cut by it); inner edges stay where they are."""
+    from types import SimpleNamespace
+
+    from procrop.candidates import to_the_frame
+
+    a = SimpleNamespace(width=300, height=200, content=(4, 5, 292, 190))
+    boxes = np.array([[4, 5, 150, 190], [50, 60, 100, 100], [146, 20, 150, 176]])
+    assert to_the_frame(boxes, a).tolist() == [[0, 0, 154, 200], [50, 60, 100, 100], [146, 20, 154, 180]]
+    whole = SimpleNamespace(width=300, height=200, content=None)
+    assert to_the_frame(boxes, whole).tolist() == boxes.tolist()
+
+
 @pytest.mark.parametrize("profile", ["fast", "default"])
 def test_the_readme_photo_is_cropped_inside_its_scan_border(profile: str) -> None:
     """Every side of the border is found, also by ``--fast``, whose working image (224 px) alone is

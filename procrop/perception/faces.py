@@ -1,9 +1,11 @@
 """Face detection with YuNet (libfacedetection), run by onnxruntime (or OpenCV's ``cv2.FaceDetectorYN``).
 
 This module owns :class:`YuNetFaceDetector`, the learned replacement of the Haar cascades in
-:mod:`.detectors`. The shipped YuNet nets have a fixed 320x320 input, so every image is
-letterboxed: scaled (aspect ratio kept) until its long side is 320 px and padded with black at
-the right/bottom. Boxes and the five landmarks are mapped back to the pixels of the image given
+:mod:`.detectors`. Every image is scaled (aspect ratio kept) until its long side is 320 px, the
+size YuNet was trained at, and padded with black at the right/bottom: to a 320x320 square for
+YuNet-s (its file fixes that input), only up to the next multiple of 32 for YuNet-n, the default,
+whose shipped file declares its height and width free (``tools/vendor_models.py``; a 3:2 photo
+runs at 320x224, 30 % fewer pixels). Boxes and the five landmarks are mapped back to the pixels of the image given
 to :meth:`YuNetFaceDetector.detect`. An optional zoomed pass (``tiles=2``) also runs the net on
 an overlapping 2x2 grid of tiles for small faces in large photos; it costs four more runs.
 
@@ -30,17 +32,20 @@ SIDE = 320
 STRIDES = (8, 16, 32)
 LANDMARKS = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
 VARIANTS = {"s": "yunet_s_320_320.onnx", "n": "yunet_n_320_320.onnx"}
+FREE_SIZE = frozenset({"n"})  # variants whose shipped file takes any input height and width
 
 
-def letterbox(image: np.ndarray, side: int, fill: int = 0) -> tuple[np.ndarray, float]:
+def letterbox(image: np.ndarray, side: int, fill: int = 0, multiple: int = 0) -> tuple[np.ndarray, float]:
     """``image`` (h, w, c) scaled so its long side is ``side`` and padded (right/bottom) to
-    ``(side, side, c)``; returns the padded array and the scale ``k`` (original px * k = padded px)."""
+    ``(side, side, c)``, or with ``multiple`` only up to the next multiples of it; returns the
+    padded array and the scale ``k`` (original px * k = padded px)."""
     h, w = image.shape[:2]
     k = side / max(h, w)
     nw, nh = max(1, min(side, round(w * k))), max(1, min(side, round(h * k)))
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (nw, nh), interpolation=interp)
-    out = np.full((side, side, image.shape[2]), fill, dtype=image.dtype)
+    ph, pw = (-(-nh // multiple) * multiple, -(-nw // multiple) * multiple) if multiple else (side, side)
+    out = np.full((ph, pw, image.shape[2]), fill, dtype=image.dtype)
     out[:nh, :nw] = resized
     return out, k
 
@@ -55,14 +60,14 @@ def _tiles(h: int, w: int, n: int, overlap: float = 0.25) -> list[tuple[int, int
 
 
 def decode(outputs: dict[str, np.ndarray], score_threshold: float, nms_threshold: float,
-           top_k: int = 5000, side: int = SIDE) -> np.ndarray:
+           top_k: int = 5000, width: int = SIDE) -> np.ndarray:
     """YuNet's raw outputs (``cls_S, obj_S (1, n, 1)``, ``bbox_S (1, n, 4)``, ``kps_S (1, n, 10)``
-    for strides ``S`` 8, 16, 32 of a ``side x side`` input) -> faces ``(k, 15)``: ``x, y, w, h``,
+    for strides ``S`` 8, 16, 32 of an input ``width`` wide) -> faces ``(k, 15)``: ``x, y, w, h``,
     five ``(x, y)`` landmarks, score, in input pixels; OpenCV's ``FaceDetectorYN`` post-processing
     (score ``sqrt(cls * obj)``, boxes about the grid cell, NMS on integer boxes, best first)."""
     rows = []
     for stride in STRIDES:
-        n = side // stride
+        n = width // stride  # cells in a row
         cls = np.clip(outputs[f"cls_{stride}"].reshape(-1), 0, 1)
         obj = np.clip(outputs[f"obj_{stride}"].reshape(-1), 0, 1)
         score = np.sqrt(cls * obj)
@@ -165,15 +170,18 @@ class YuNetFaceDetector:
 
     def _run(self, bgr: np.ndarray) -> np.ndarray:
         """Raw YuNet rows ``(n, 15)`` for one image, in that image's pixels."""
-        padded, k = letterbox(bgr, SIDE)
+        free = self.variant in FREE_SIZE
+        padded, k = letterbox(bgr, SIDE, multiple=STRIDES[-1] if free else 0)
         if self.backend == "onnxruntime":
             session = load_once(f"ort:{model_path(VARIANTS[self.variant])}", lambda: _ort_session(self.variant))
             blob = np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32)
             names = [o.name for o in session.get_outputs()]
             out = dict(zip(names, session.run(names, {session.get_inputs()[0].name: blob})))
-            faces = decode(out, self.score_threshold, self.nms_threshold)
+            faces = decode(out, self.score_threshold, self.nms_threshold, width=padded.shape[1])
         else:
-            _, faces = self._net().detect(padded)
+            net = self._net()
+            net.setInputSize((padded.shape[1], padded.shape[0]))
+            _, faces = net.detect(padded)
         if faces is None or len(faces) == 0:
             return np.zeros((0, 15), np.float32)
         faces = faces.astype(np.float32).copy()

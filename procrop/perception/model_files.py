@@ -45,6 +45,9 @@ class ModelFile:
         licence: SPDX-style licence name.
         licence_file: the licence text shipped beside it (a file name in the models folder).
         shared_path: where the file sits in the shared model folder (``faces/...``), for vendoring.
+        change: what procrop changed in the upstream file (empty: shipped byte for byte); the
+            only change made is :data:`FREE_INPUT_SIZE`.
+        upstream_sha256: the sha256 of the upstream file before that change (empty when unchanged).
     """
 
     name: str
@@ -55,6 +58,14 @@ class ModelFile:
     licence: str
     licence_file: str
     shared_path: str
+    change: str = ""
+    upstream_sha256: str = ""
+
+
+FREE_INPUT_SIZE = (
+    "the input's height and width, and the outputs' row counts, declared free instead of fixed "
+    "(graph and weights unchanged), so an image is run at its own aspect ratio instead of padded to a square"
+)
 
 
 _LIBFACE = "ShiqiYu/libfacedetection.train @ 0047ac24afb1a50a0c6105001c89d1b5b805dbf1"
@@ -71,10 +82,12 @@ _FILES = (
     ),
     ModelFile(
         "yunet_n_320_320.onnx",
-        "81dbde155e982455488235acb8ec2dec5d647edf7cf7080d33e4abb69b93a0d2",
-        "YuNet-n face detector (2023 format), fixed 320x320 BGR input; the second YuNet variant",
+        "f8ab1158af6b3f9478eae1228dc69fba34afa04c63f35fc3417d9e1d991428c0",
+        "YuNet-n face detector (2023 format), BGR input of any height and width (multiples of 32; "
+        "trained at 320x320); the default face detector",
         _LIBFACE, "onnx/yunet_n_320_320.onnx", "Apache-2.0",
         "LICENSE.libfacedetection.train", "faces/yunet_n_320_320.onnx",
+        FREE_INPUT_SIZE, "81dbde155e982455488235acb8ec2dec5d647edf7cf7080d33e4abb69b93a0d2",
     ),
     ModelFile(
         "LICENSE.libfacedetection.train",
@@ -85,11 +98,13 @@ _FILES = (
     ),
     ModelFile(
         "yolox_nano.onnx",
-        "d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a",
-        "YOLOX-nano, COCO 80 classes, input [1, 3, 416, 416] BGR 0-255, raw output [1, 3549, 85]",
+        "011c8ff7a1c046b1d6b7e2db625bced1721cdddded6af1e7a6a174c0a44418d6",
+        "YOLOX-nano, COCO 80 classes, input [1, 3, h, w] BGR 0-255 (multiples of 32, trained at 416x416), "
+        "raw output [1, n, 85] (n = 3549 at 416x416)",
         _IINFER + " (removed at its HEAD 0437b3af)", "models/yolox_nano.onnx",
         "MIT (hosting repository); YOLOX weights Apache-2.0 (Megvii)", "LICENSE.iinfer",
-        "objects/yolox_nano.onnx",
+        "objects/yolox_nano.onnx", FREE_INPUT_SIZE,
+        "d39bee73564e338080378b0ad567fbb40e818b55bbfaf971de82a0267ed16b8a",
     ),
     ModelFile(
         "coco_labels.txt",

@@ -1,11 +1,14 @@
 """COCO object detection with YOLOX-nano (people, animals and 69 other object classes).
 
-This module owns :class:`YoloxObjectDetector`. The shipped net takes ``[1, 3, 416, 416]`` float32:
-the image letterboxed (aspect kept, scaled so it fits 416x416, padded right/bottom with grey 114)
-in **BGR, 0..255, no mean/std normalisation** (the YOLOX convention; RGB input or /255 scaling
-lowers the scores, checked on the photo pool). Its raw output ``[1, 3549, 85]`` holds, for each
-cell of the 52x52, 26x26 and 13x13 grids (strides 8, 16, 32), ``dx, dy, log w, log h, objectness,
-80 class probabilities``; :func:`decode` turns it into boxes, then a class-aware NMS keeps the best.
+This module owns :class:`YoloxObjectDetector`. The net was trained at ``[1, 3, 416, 416]``; the
+shipped file declares its height and width free (``tools/vendor_models.py``), so the image is
+scaled until its long side is 416 and padded (right/bottom, grey 114) only up to the next multiple
+of 32 (a 3:2 photo runs at 416x288, 30 % fewer pixels than the square, with the same detail), in
+**BGR, 0..255, no mean/std normalisation** (the YOLOX convention; RGB input or /255 scaling lowers
+the scores, checked on the photo pool). Its raw output ``[1, n, 85]`` holds, for each cell of the
+grids at strides 8, 16 and 32 (52x52, 26x26 and 13x13 at 416x416: n = 3549), ``dx, dy, log w,
+log h, objectness, 80 class probabilities``; :func:`decode` turns it into boxes, then a
+class-aware NMS keeps the best.
 
 Runtimes: ``backend="auto"`` uses onnxruntime when it is installed (about 3x faster on the CPU)
 and OpenCV DNN otherwise (``cv2.dnn.readNetFromONNX``: same outputs to 1e-4, no extra
@@ -39,36 +42,49 @@ def kind_of(label: str) -> str:
     return "animal" if label in ANIMALS else "object"
 
 
-def preprocess(rgb: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, float]:
-    """``rgb`` (h, w, 3) uint8 → YOLOX input ``(1, 3, side, side)`` float32 BGR 0..255 and the
-    scale ``r`` (image px * r = input px)."""
+def input_size(height: int, width: int, side: int = SIDE) -> tuple[int, int, float]:
+    """The net's input ``(h, w)`` for a ``height x width`` image and the scale ``r`` (image px * r =
+    input px): the image scaled so its long side is ``side``, padded up to multiples of 32 (the
+    coarsest stride), so a wide photo is not padded to a square."""
+    r = min(side / height, side / width)
+    nh, nw = max(1, min(side, round(height * r))), max(1, min(side, round(width * r)))
+    return -(-nh // STRIDES[-1]) * STRIDES[-1], -(-nw // STRIDES[-1]) * STRIDES[-1], r
+
+
+def preprocess(rgb: np.ndarray, side: int = SIDE, square: bool = False) -> tuple[np.ndarray, float]:
+    """``rgb`` (h, w, 3) uint8 → YOLOX input ``(1, 3, H, W)`` float32 BGR 0..255 (:func:`input_size`,
+    or ``side x side`` if ``square``; padded right/bottom with grey 114) and the scale ``r`` (image
+    px * r = input px)."""
     h, w = rgb.shape[:2]
-    r = min(side / h, side / w)
-    nw, nh = max(1, min(side, round(w * r))), max(1, min(side, round(h * r)))
+    ih, iw, r = input_size(h, w, side)
+    if square:
+        ih = iw = side
+    nw, nh = max(1, min(iw, round(w * r))), max(1, min(ih, round(h * r)))
     resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    padded = np.full((side, side, 3), 114, np.uint8)
+    padded = np.full((ih, iw, 3), 114, np.uint8)
     padded[:nh, :nw] = resized[:, :, ::-1]  # RGB → BGR
     return padded.transpose(2, 0, 1)[None].astype(np.float32), r
 
 
-def _grids(side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cell offsets ``(n, 2)`` and strides ``(n, 1)`` in the net's output order."""
+def _grids(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell offsets ``(n, 2)`` and strides ``(n, 1)`` in the net's output order, for an input of
+    ``height x width``."""
     cells, strides = [], []
     for s in STRIDES:
-        g = side // s
-        ys, xs = np.meshgrid(np.arange(g), np.arange(g), indexing="ij")
+        ys, xs = np.meshgrid(np.arange(height // s), np.arange(width // s), indexing="ij")
         cells.append(np.stack([xs.ravel(), ys.ravel()], axis=1))
-        strides.append(np.full((g * g, 1), s))
+        strides.append(np.full((xs.size, 1), s))
     return np.concatenate(cells).astype(np.float32), np.concatenate(strides).astype(np.float32)
 
 
-def decode(raw: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw output ``(1, n, 85)`` → boxes ``(n, 4)`` as ``(x, y, w, h)`` in input pixels, the best
-    class score ``(n,)`` (objectness x class probability) and its class index ``(n,)``."""
+def decode(raw: np.ndarray, height: int = SIDE, width: int = SIDE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw output ``(1, n, 85)`` of a ``height x width`` input → boxes ``(n, 4)`` as ``(x, y, w, h)``
+    in input pixels, the best class score ``(n,)`` (objectness x class probability) and its class
+    index ``(n,)``."""
     out = raw.reshape(-1, raw.shape[-1])
-    cells, strides = _grids(side)
+    cells, strides = _grids(height, width)
     if len(out) != len(cells):
-        raise ValueError(f"YOLOX output has {len(out)} rows, expected {len(cells)} for {side}x{side}")
+        raise ValueError(f"YOLOX output has {len(out)} rows, expected {len(cells)} for {width}x{height}")
     centre = (out[:, :2] + cells) * strides
     size = np.exp(np.clip(out[:, 2:4], -10, 10)) * strides
     scores = out[:, 4:5] * out[:, 5:]
@@ -113,7 +129,7 @@ class YoloxObjectDetector:
         self._local = threading.local()
 
     def forward(self, blob: np.ndarray) -> np.ndarray:
-        """Run the net on a preprocessed ``(1, 3, 416, 416)`` blob; raw ``(1, 3549, 85)``."""
+        """Run the net on a preprocessed ``(1, 3, H, W)`` blob; raw ``(1, n, 85)`` (n = 3549 at 416x416)."""
         if self.backend == "onnxruntime":
             session = load_once(f"ort:{model_path(MODEL)}", _ort_session)
             return session.run(None, {session.get_inputs()[0].name: blob})[0]
@@ -121,7 +137,7 @@ class YoloxObjectDetector:
         if net is None:
             path = model_path(MODEL)
             try:
-                net = cv2.dnn.readNetFromONNX(str(path))
+                net = cv2.dnn.readNetFromONNX(np.frombuffer(square_input_model(path.read_bytes(), SIDE), np.uint8))
             except cv2.error as exc:
                 raise ModelLoadError(f"{path}: OpenCV {cv2.__version__} cannot load it ({exc})") from exc
             self._local.net = net
@@ -132,8 +148,8 @@ class YoloxObjectDetector:
         """Objects in ``rgb`` (h, w, 3) uint8 RGB; boxes ``(x, y, w, h)`` clipped to the image."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 array of shape (h, w, 3), got {rgb.shape} {rgb.dtype}")
-        blob, r = preprocess(rgb)
-        boxes, scores, cls = decode(self.forward(blob))
+        blob, r = preprocess(rgb, square=self.backend == "opencv")
+        boxes, scores, cls = decode(self.forward(blob), *blob.shape[2:])
         labels = coco_labels()
         keep = scores >= self.score_threshold
         boxes, scores, cls = boxes[keep] / r, scores[keep], cls[keep]
@@ -158,6 +174,20 @@ class YoloxObjectDetector:
                 label = labels[int(cls[i])]
                 out.append(Detection((x0, y0, x1 - x0, y1 - y0), float(scores[i]), kind_of(label), label))
         return sorted(out, key=lambda d: -d.score)
+
+
+def square_input_model(data: bytes, side: int) -> bytes:
+    """The shipped file's bytes with its free input height and width (the one-letter ``h`` and
+    ``w`` of ``tools/vendor_models.py``) fixed at ``side`` (< 16384), for OpenCV, which cannot import
+    this graph with free sizes. Each dimension ``dim_param "h"`` (3 bytes: tag, length, letter)
+    becomes ``dim_value side`` (3 bytes: tag and a two-byte varint), so no enclosing length changes."""
+    if not 128 <= side < 16384:
+        raise ValueError(f"side must take a two-byte varint (128..16383), not {side}")
+    value = bytes((0x08, 0x80 | (side & 0x7F), side >> 7))
+    free = b"\x0a\x03\x12\x01h\x0a\x03\x12\x01w"
+    if data.count(free) != 1:
+        raise ModelLoadError(f"{MODEL}: its input does not declare the free sizes h and w once; re-run tools/vendor_models.py")
+    return data.replace(free, b"\x0a\x03" + value + b"\x0a\x03" + value)
 
 
 def _ort_session() -> Any:
