@@ -34,14 +34,15 @@ BAR_TONE = 30.0
 Box = tuple[int, int, int, int]
 
 
-def _strip(lines: np.ndarray) -> tuple[int, bool]:
-    """How many of ``lines (n, length)`` (grey levels, from the edge inward) form a border: flat
-    runs from the edge (a black line, then a grey border...), each ending in a step, together not
-    too wide (else 0); and whether it is wider than a border (a black or white bar)."""
-    n, total, bar = len(lines), 0, False
+def _strip(lines: np.ndarray, n: int) -> tuple[int, bool]:
+    """How many of ``lines`` (grey levels, from the edge inward: the first of the side's ``n``, as
+    many as a bar may span and two more, since a longer run is no strip) form a border: flat runs
+    from the edge (a black line, then a grey border...), each ending in a step, together not too
+    wide (else 0); and whether it is wider than a border (a black or white bar)."""
+    total, bar = 0, False
     k = max(1, lines.shape[1] // 50)  # the ends of a line lie in the other borders (a corner, a black last row)
     means, stds = lines[:, k:-k].mean(axis=1), lines[:, k:-k].std(axis=1)
-    while total < n:
+    while total < len(means):
         run, wide = _run(means[total:], stds[total:], n)
         if not run or total + run > (MAX_BAR if wide or bar else MAX_BORDER) * n:
             break
@@ -83,12 +84,16 @@ def content_box(pixels: np.ndarray, width: int, height: int) -> Box:
         pixels: ``(h, w, 3)`` uint8 RGB of the photo at any size (the larger, the thinner the
             borders it can see: :attr:`procrop.imaging.load.LoadedImage.detection_pixels`).
     """
-    grey = np.asarray(pixels, dtype=np.float32).mean(axis=2)
-    h, w = grey.shape
+    h, w = pixels.shape[:2]
     if h < 16 or w < 16:
         return (0, 0, width, height)
-    left, right = _pair(_strip(grey.T), _strip(grey.T[::-1]))
-    top, bottom = _pair(_strip(grey), _strip(grey[::-1]))
+
+    def grey(lines: np.ndarray, n: int) -> np.ndarray:  # the lines a strip may span (n of them), from the edge
+        return lines[: min(n, int(MAX_BAR * n) + 3)].astype(np.float32).mean(axis=2)
+
+    cols = np.swapaxes(pixels, 0, 1)
+    left, right = _pair(_strip(grey(cols, w), w), _strip(grey(cols[::-1], w), w))
+    top, bottom = _pair(_strip(grey(pixels, h), h), _strip(grey(pixels[::-1], h), h))
     if sum(v > 0 for v in (left, right, top, bottom)) < MIN_SIDES:  # a flat band along one edge is the picture's
         return (0, 0, width, height)
     sx, sy = width / w, height / h
