@@ -104,12 +104,23 @@ def test_the_scan_border_is_no_line_of_the_composition() -> None:
     assert a.lines and not near_edge
 
 
-def test_the_border_check_reads_the_largest_copy_and_none_is_made_twice() -> None:
+def test_the_border_check_reads_the_largest_copy() -> None:
     """--fast keeps the DCT-scaled decode (twice its 224-px working image) for the border check; the
-    default's 416-px detail copy serves instead, and no pre-shrink copy is made beside it."""
+    default keeps it too when it is larger than its 416-px detail copy (a 768-px Kodak scan, whose
+    1-px black last row is gone at 416 px)."""
     from procrop.imaging.load import load_image
 
     fast = load_image(BEACH, 224)
     assert fast.decoded is not None and max(fast.decoded.shape) > 224 and fast.border_pixels is fast.decoded
     default = load_image(BEACH, 224, detail_side=416)
-    assert default.decoded is None and default.border_pixels is default.detail
+    assert default.border_pixels.shape[0] * default.border_pixels.shape[1] >= default.detail.size // 3
+    assert max(default.border_pixels.shape) >= 416
+
+
+def test_a_one_pixel_black_row_of_a_kodak_scan_is_trimmed(photos_dir: Path) -> None:
+    """kodim20-23 end in a 1-px black row (and kodim20 starts with a grey one): visible in the
+    768-px decode, not in the 416-px detail copy the check read before."""
+    from procrop import Cropper
+
+    a = Cropper(reference_db=None).analyze(str(photos_dir / "zelex-kodak/kodim23.jpg"))
+    assert a.content is not None and a.content[1] + a.content[3] < a.height

@@ -121,6 +121,17 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_any_photo(tmp_pa
         assert r.stderr.count("error:") == 1
 
 
+def test_a_json_file_that_cannot_be_written_is_refused_before_any_photo(tmp_path: Path) -> None:
+    """One line, exit 2, nothing written, before the photo is read (it was a traceback after the work)."""
+    cases = [(tmp_path / "nowhere" / "r.json", "no such folder"), (tmp_path, "is a folder")]
+    if Path("/proc/self").is_dir():  # writable by its mode bits for root, yet no file can be made there
+        cases.append((Path("/proc/r.json"), "cannot write in /proc"))
+    for report, says in cases:
+        r = run("crop", str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "out"), "--json", str(report))
+        assert r.exit_code == 2 and says in r.stderr and "missing.jpg" not in r.stderr, r.stderr
+        assert r.stderr.count("error:") == 1 and not (tmp_path / "out").exists()
+
+
 def test_style_strength_with_the_classic_scorer_names_the_scorer(three_photos: list[Path], tmp_path: Path) -> None:
     r = run("crop", str(three_photos[0]), "--scorer", "classic", "--db", str(tmp_path), "--style-strength", "2")
     assert r.exit_code == 2 and "not the classic scorer" in r.stderr

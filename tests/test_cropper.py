@@ -236,7 +236,9 @@ def test_score_box_explains_any_box_like_a_returned_crop(default_cropper: Croppe
     ctx = cropper.prepare(str(photo))
     again, uncropped = cropper.score_box(ctx, best.box, "1:1")
     assert again.box == best.box and again.ratio == "1:1"
-    assert abs(again.score - best.score) < 1e-9 and again.terms == best.terms and again.reason == best.reason
+    assert abs(again.score - best.score) < 1e-9 and again.reason == best.reason
+    assert again.terms.keys() == best.terms.keys()  # values to rounding: scored in another batch
+    assert all(abs(again.terms[k] - best.terms[k]) < 1e-9 for k in best.terms)
     assert abs(uncropped - result.uncropped_score) < 1e-9
     assert abs(again.confidence - best.confidence) < 1e-9
 

@@ -37,7 +37,7 @@ def photo_044(photos_dir: Path) -> Path:
 
 def test_reasons_on_a_photo_with_a_person_never_contradict(default_cropper, photo_044: Path):
     """Wikipedia photo 044 (a sailor examining a patient): its 16:9 crop [185, 0, 839, 472] was
-    "clean edges that cut no detected subject" and "an edge crosses a detected person or object"
+    "clean edges that cut no detected subject" and "an edge crosses a detected person, animal or object"
     at once. Every crop of a spread of boxes now says one or the other, as protection.cuts decides."""
     ctx = default_cropper.prepare(str(photo_044))
     a = ctx.analysis

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -270,20 +271,45 @@ def report_failures(failures: list[tuple[str, str]]) -> None:
         err.print(f"  {escape(line)}")
 
 
+def can_write_in(folder: Path) -> bool:
+    """Whether a file can be made in the existing ``folder``: a temporary file is made and removed
+    (permission bits say nothing of a read-only mount, ``/proc`` or a full quota)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 def output_folder_problem(folder: str | os.PathLike) -> str | None:
-    """Why ``folder`` cannot become an output folder (None when it can), checked before any work
-    and without creating anything: a file in its place or on its path, or a nearest existing parent
-    that cannot be written."""
+    """Why ``folder`` cannot become an output folder (None when it can), checked before any work,
+    leaving nothing behind: a file in its place or on its path, or a nearest existing parent that
+    cannot be written."""
     path = Path(folder)
     if path.exists():
         if not path.is_dir():
             return f"{folder}: cannot be the output folder: it is a file"
-        return None if os.access(path, os.W_OK | os.X_OK) else f"{folder}: output folder is not writable"
+        return None if can_write_in(path) else f"{folder}: output folder is not writable"
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
         return f"{folder}: cannot create the output folder: {parent} is a file"
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not can_write_in(parent):
         return f"{folder}: cannot create the output folder: {parent} is not writable"
+    return None
+
+
+def output_file_problem(file: str | os.PathLike, option: str) -> str | None:
+    """Why ``file`` (the value of ``option``) cannot be written (None when it can), checked before
+    any work, leaving nothing behind: a folder in its place, a missing or unwritable folder."""
+    path = Path(file)
+    if path.is_dir():
+        return f"{option} {file}: is a folder, not a file"
+    if not path.parent.is_dir():
+        return f"{option} {file}: no such folder {path.parent}"
+    if not can_write_in(path.parent):
+        return f"{option} {file}: cannot write in {path.parent}"
     return None

@@ -10,7 +10,8 @@ strip started with; the strip is a border only when it ends in a step (the next 
 busier or of another tone), so a clear sky, whose rows stay flat and change tone gradually, is not
 one. A grey or coloured border may be at most :data:`MAX_BORDER` of the side; a black or white bar
 up to :data:`MAX_BAR`, beside a bar on the opposite side (bars come in pairs); and strips must be
-found on at least :data:`MIN_SIDES` sides (a flat band of sky or shadow along one edge is the picture). One more line past the strip is trimmed (the blur of the scan or the JPEG
+found on at least :data:`MIN_SIDES` sides (a flat band of sky or shadow along one edge is the picture),
+unless it is a black or white hairline (:data:`HAIRLINE`: a scanner's last row). One more line past the strip is trimmed (the blur of the scan or the JPEG
 edge). Boxes are ``(x, y, w, h)`` in pixels of the oriented original.
 """
 
@@ -30,6 +31,9 @@ MAX_BORDER, MAX_BAR = 0.03, 0.15
 MIN_SIDES = 2
 #: Mean grey level under which (or over 255 minus which) a strip is a black (white) bar.
 BAR_TONE = 30.0
+#: A black or white strip at most this share of its side (up to 11 lines of a 768-px scan) is trimmed even
+#: on one side alone: a scanner's or encoder's hairline, never a band of the picture.
+HAIRLINE = 0.015
 
 Box = tuple[int, int, int, int]
 
@@ -68,6 +72,15 @@ def _run(means: np.ndarray, stds: np.ndarray, n: int) -> tuple[int, bool]:
     return (run, run > MAX_BORDER * n) if stepped else (0, False)
 
 
+def _hairline(strip: np.ndarray, n: int) -> bool:
+    """Whether the lines of a strip (grey levels) are a black or white hairline: 1 to
+    :data:`HAIRLINE` of the side's ``n`` lines (at least one)."""
+    if not 0 < len(strip) <= max(1, HAIRLINE * n):
+        return False
+    tone = float(strip.mean())
+    return tone < BAR_TONE or tone > 255 - BAR_TONE
+
+
 def _pair(a: tuple[int, bool], b: tuple[int, bool]) -> tuple[int, int]:
     """Two opposite strips; a bar counts only beside a bar on the other side at least half as wide
     (letterbox and pillarbox bars come in pairs; a dark foreground along one edge is the picture)."""
@@ -92,10 +105,15 @@ def content_box(pixels: np.ndarray, width: int, height: int) -> Box:
         return lines[: min(n, int(MAX_BAR * n) + 3)].astype(np.float32).mean(axis=2)
 
     cols = np.swapaxes(pixels, 0, 1)
-    left, right = _pair(_strip(grey(cols, w), w), _strip(grey(cols[::-1], w), w))
-    top, bottom = _pair(_strip(grey(pixels, h), h), _strip(grey(pixels[::-1], h), h))
-    if sum(v > 0 for v in (left, right, top, bottom)) < MIN_SIDES:  # a flat band along one edge is the picture's
-        return (0, 0, width, height)
+    sides = [grey(cols, w), grey(cols[::-1], w), grey(pixels, h), grey(pixels[::-1], h)]
+    left, right = _pair(_strip(sides[0], w), _strip(sides[1], w))
+    top, bottom = _pair(_strip(sides[2], h), _strip(sides[3], h))
+    found = [left, right, top, bottom]
+    if sum(v > 0 for v in found) < MIN_SIDES:  # a flat band along one edge is the picture's; a hairline is not
+        found = [v if _hairline(lines[:v], n) else 0 for v, lines, n in zip(found, sides, (w, w, h, h))]
+        if not any(found):
+            return (0, 0, width, height)
+        left, right, top, bottom = found
     sx, sy = width / w, height / h
     # one more line past a strip; in original pixels, rounded outward
     x0 = int(np.ceil((left + 1) * sx)) if left else 0

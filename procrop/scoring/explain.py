@@ -8,7 +8,7 @@ from ..perception.describe import third_words
 
 #: How every reason says that a crop edge cuts a detected person, animal or object
 #: (:func:`procrop.scoring.protection.cuts`); never said together with "cut no detected subject".
-SUBJECT_CUT = "an edge crosses a detected person or object"
+SUBJECT_CUT = "an edge crosses a detected person, animal or object"
 
 
 def explain_crop(
