@@ -195,3 +195,24 @@ def test_a_small_person_or_face_apart_from_what_stands_out_gives_way_to_it() -> 
     assert main_subject(analysis([jet], faces=[face])) is jet
     inside = Detection((60.0, 20.0, 4.0, 4.0), 0.9, "face", "face")
     assert main_subject(analysis([jet], faces=[inside])) is inside
+
+
+def test_an_animal_too_wide_for_the_ratio_keeps_its_head() -> None:
+    """A horse side-on, its body low across the box and its neck and head raised at the right: a
+    narrow crop that cannot hold it keeps the head (the highest part of its outline), not the
+    flank, although the flank holds as much of its box."""
+    from procrop.scoring.main_subject import animal_head
+
+    sal = np.zeros((10, 20), np.float32)
+    sal[5:9, 4:17] = 1.0  # the body
+    sal[1:5, 13:17] = 1.0  # the neck and head, raised at the right
+    horse = Detection((40.0, 10.0, 130.0, 80.0), 0.9, "animal", "horse")
+    a = analysis([], objects=[horse])
+    a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None, a.colour, (0.5, 0.5),
+                            objects=[horse], saliency_source="head")
+    assert main_subject(a) is horse
+    hx, hy, hw, hh = animal_head(a, horse)
+    assert hx + hw / 2 > 130 and hy < 20  # round the head, at the top right of the box
+    flank, head = [60.0, 0.0, 56.0, 100.0], [118.0, 0.0, 56.0, 100.0]
+    ok = allowed_crops(np.array([flank, head]), a, np.zeros((0, 2)))
+    assert ok.tolist() == [False, True]

@@ -89,3 +89,31 @@ def fills_frame(subject: Detection, analysis: CompositionAnalysis) -> bool:
     it. Such a box is the scene; the salient-object masks protect what is in it."""
     return subject.kind == "object" and (subject.box[2] >= SCENE_SPAN * analysis.width
                                          and subject.box[3] >= SCENE_SPAN * analysis.height)
+
+
+#: The head of an animal too large for the ratio: a box this share of the animal's width and height
+#: round the highest point of its outline (:func:`animal_head`).
+HEAD_SIZE = (0.4, 0.4)
+#: Saliency (of the map's maximum inside the animal's box) that belongs to the animal's outline.
+OUTLINE_LEVEL = 0.5
+
+
+def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
+    """Where an animal's head most likely is, ``(x, y, w, h)``: the part of its box round the
+    highest point of its outline in the saliency map (a bird's, a penguin's, a standing horse's or
+    a lying tiger's head is its highest part), :data:`HEAD_SIZE` of the box."""
+    x, y, w, h = animal.box
+    mh, mw = analysis.saliency.shape
+    ys, xs = box_cells(animal.box, mw / analysis.width, mh / analysis.height, (mh, mw))
+    cells = analysis.saliency[ys, xs]
+    hw, hh = HEAD_SIZE[0] * w, HEAD_SIZE[1] * h
+    if cells.size == 0 or cells.max() <= 0:
+        return (x + (w - hw) / 2, y, hw, hh)
+    inside = cells >= OUTLINE_LEVEL * cells.max()
+    top = np.where(inside.any(axis=0), inside.argmax(axis=0), inside.shape[0])  # first outline row, per column
+    col = float(np.mean(np.flatnonzero(top == top.min())))  # the highest columns' middle
+    cx = (xs.start + col + 0.5) * analysis.width / mw
+    cy = (ys.start + top.min()) * analysis.height / mh
+    hx = min(max(cx - hw / 2, x), x + w - hw)
+    hy = min(max(cy - 0.15 * hh, y), y + h - hh)
+    return (hx, hy, hw, hh)
