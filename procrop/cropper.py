@@ -381,14 +381,14 @@ class Cropper:
 
     def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio) -> tuple[np.ndarray, TermValues]:
         """Candidates of one ratio with their base terms: crops that cut a face, person, animal or
-        object they could keep whole (or cut cleanly) dropped (:mod:`procrop.scoring.protection`),
-        then, when extra terms will re-rank, the best ``rerank_top`` plus the largest box (all of
-        them when a term scores every candidate: a neural or learned model)."""
+        object they could keep whole (or cut cleanly) dropped (:mod:`procrop.scoring.protection`; each
+        as it will be output, inside a scan border), then, when extra terms will re-rank, the best
+        ``rerank_top`` plus the largest box (all when a term scores every candidate: a learned model)."""
         boxes = self.candidates(ctx.analysis, ratio, ctx)
         tv = self.scorer.terms(ctx, boxes)
-        # each crop judged as it will be output, inside a scan border (an edge on it cuts nothing)
-        judged = to_the_frame(inside_the_picture(boxes, ctx.analysis, ratio), ctx.analysis)
-        allowed = allowed_crops(judged, ctx.analysis, inside_fractions(judged, [f.box for f in ctx.analysis.faces]))
+        judged = to_the_frame(inside_the_picture(boxes, ctx.analysis, ratio), ctx.analysis)  # as output
+        face_inside = inside_fractions(judged, [f.box for f in ctx.analysis.faces])
+        allowed = allowed_crops(judged, ctx.analysis, face_inside)
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)

@@ -77,7 +77,8 @@ def bad_person_edge(boxes: np.ndarray, person) -> np.ndarray:
 def framed(box: tuple[int, int, int, int], a) -> np.ndarray:
     """``box`` with each edge that lies on the picture's scan border (``a.content``) moved out to the
     frame: there it is the picture's own edge, not a cut (the detectors' boxes reach into the border)."""
-    return np.asarray([_framed(box, a.content or (0, 0, a.width, a.height), a.width, a.height)], dtype=np.float64)
+    content = a.content or (0, 0, a.width, a.height)
+    return np.asarray([_framed(box, content, a.width, a.height)], dtype=np.float64)
 
 
 def _framed(box, content, width: int, height: int) -> tuple[float, float, float, float]:

@@ -40,7 +40,8 @@ def free_input_size(data: bytes) -> bytes:
     try:
         import onnx
     except ImportError:
-        raise SystemExit("error: changing a model's input size needs the onnx package (pip install onnx)") from None
+        raise SystemExit("error: changing a model's input size needs the onnx package (pip install onnx)"
+                         ) from None
     model = onnx.load_from_string(data)
     dims = model.graph.input[0].type.tensor_type.shape.dim
     dims[2].dim_param, dims[3].dim_param = "h", "w"
@@ -66,7 +67,8 @@ def copy_verified(entry: ModelFile, shared: Path, dest: Path) -> int:
                 raise SystemExit(f"error: {entry.name}: no recipe for the change {entry.change!r}")
             upstream = sha256_of(tmp_path)
             if upstream != entry.upstream_sha256:
-                raise SystemExit(f"error: {src}: sha256 {upstream} differs from the registry's {entry.upstream_sha256}")
+                raise SystemExit(f"error: {src}: sha256 {upstream} differs from the registry's "
+                                 f"{entry.upstream_sha256}")
             tmp_path.write_bytes(free_input_size(tmp_path.read_bytes()))
         tmp_path.chmod(0o644)  # temporary files start private; shipped files are world-readable
         actual = sha256_of(tmp_path)
@@ -100,7 +102,8 @@ def attribution(sizes: dict[str, int]) -> str:
             f"- sha256: `{entry.sha256}`",
         ]
         if entry.change:
-            lines += [f"- changed by procrop: {entry.change}", f"- upstream sha256: `{entry.upstream_sha256}`"]
+            lines += [f"- changed by procrop: {entry.change}",
+                      f"- upstream sha256: `{entry.upstream_sha256}`"]
         lines += [""]
     return "\n".join(lines)
 

@@ -10,9 +10,10 @@ strip started with; the strip is a border only when it ends in a step (the next 
 busier or of another tone), so a clear sky, whose rows stay flat and change tone gradually, is not
 one. A grey or coloured border may be at most :data:`MAX_BORDER` of the side; a black or white bar
 up to :data:`MAX_BAR`, beside a bar on the opposite side (bars come in pairs); and strips must be
-found on at least :data:`MIN_SIDES` sides (a flat band of sky or shadow along one edge is the picture),
-unless it is a black or white hairline (:data:`HAIRLINE`: a scanner's last row). One more line past the strip is trimmed (the blur of the scan or the JPEG
-edge). Boxes are ``(x, y, w, h)`` in pixels of the oriented original.
+found on at least :data:`MIN_SIDES` sides (a flat band of sky or shadow along one edge is the
+picture), unless it is a black or white hairline (:data:`HAIRLINE`: a scanner's last row). One more
+line past the strip is trimmed (the blur of the scan or the JPEG edge). Boxes are ``(x, y, w, h)``
+in pixels of the oriented original.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def content_box(pixels: np.ndarray, width: int, height: int) -> Box:
     if h < 16 or w < 16:
         return (0, 0, width, height)
 
-    def grey(lines: np.ndarray, n: int) -> np.ndarray:  # the lines a strip may span (n of them), from the edge
+    def grey(lines: np.ndarray, n: int) -> np.ndarray:  # the lines a strip may span (of n), from the edge
         return lines[: min(n, int(MAX_BAR * n) + 3)].astype(np.float32).mean(axis=2)
 
     cols = np.swapaxes(pixels, 0, 1)
@@ -109,7 +110,7 @@ def content_box(pixels: np.ndarray, width: int, height: int) -> Box:
     left, right = _pair(_strip(sides[0], w), _strip(sides[1], w))
     top, bottom = _pair(_strip(sides[2], h), _strip(sides[3], h))
     found = [left, right, top, bottom]
-    if sum(v > 0 for v in found) < MIN_SIDES:  # a flat band along one edge is the picture's; a hairline is not
+    if sum(v > 0 for v in found) < MIN_SIDES:  # a flat band along one edge is the picture's, not a hairline
         found = [v if _hairline(lines[:v], n) else 0 for v, lines, n in zip(found, sides, (w, w, h, h))]
         if not any(found):
             return (0, 0, width, height)

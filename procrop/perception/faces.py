@@ -5,9 +5,9 @@ This module owns :class:`YuNetFaceDetector`, the learned replacement of the Haar
 size YuNet was trained at, and padded with black at the right/bottom: to a 320x320 square for
 YuNet-s (its file fixes that input), only up to the next multiple of 32 for YuNet-n, the default,
 whose shipped file declares its height and width free (``tools/vendor_models.py``; a 3:2 photo
-runs at 320x224, 30 % fewer pixels). Boxes and the five landmarks are mapped back to the pixels of the image given
-to :meth:`YuNetFaceDetector.detect`. An optional zoomed pass (``tiles=2``) also runs the net on
-an overlapping 2x2 grid of tiles for small faces in large photos; it costs four more runs.
+runs at 320x224, 30 % fewer pixels). Boxes and the five landmarks are mapped back to the pixels of
+the image given to :meth:`YuNetFaceDetector.detect`. An optional zoomed pass (``tiles=2``) also
+runs the net on an overlapping 2x2 grid of tiles for small faces in large photos; it costs four more runs.
 
 No model is loaded at import. With onnxruntime (the default when installed: about 10 ms a pass
 on one thread against OpenCV's 27) the process shares one session and :func:`decode` turns the

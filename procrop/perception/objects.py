@@ -77,7 +77,8 @@ def _grids(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(cells).astype(np.float32), np.concatenate(strides).astype(np.float32)
 
 
-def decode(raw: np.ndarray, height: int = SIDE, width: int = SIDE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decode(raw: np.ndarray, height: int = SIDE, width: int = SIDE
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw output ``(1, n, 85)`` of a ``height x width`` input → boxes ``(n, 4)`` as ``(x, y, w, h)``
     in input pixels, the best class score ``(n,)`` (objectness x class probability) and its class
     index ``(n,)``."""
@@ -137,7 +138,8 @@ class YoloxObjectDetector:
         if net is None:
             path = model_path(MODEL)
             try:
-                net = cv2.dnn.readNetFromONNX(np.frombuffer(square_input_model(path.read_bytes(), SIDE), np.uint8))
+                square = square_input_model(path.read_bytes(), SIDE)
+                net = cv2.dnn.readNetFromONNX(np.frombuffer(square, np.uint8))
             except cv2.error as exc:
                 raise ModelLoadError(f"{path}: OpenCV {cv2.__version__} cannot load it ({exc})") from exc
             self._local.net = net
@@ -186,7 +188,8 @@ def square_input_model(data: bytes, side: int) -> bytes:
     value = bytes((0x08, 0x80 | (side & 0x7F), side >> 7))
     free = b"\x0a\x03\x12\x01h\x0a\x03\x12\x01w"
     if data.count(free) != 1:
-        raise ModelLoadError(f"{MODEL}: its input does not declare the free sizes h and w once; re-run tools/vendor_models.py")
+        raise ModelLoadError(f"{MODEL}: its input does not declare the free sizes h and w once; "
+                             "re-run tools/vendor_models.py")
     return data.replace(free, b"\x0a\x03" + value + b"\x0a\x03" + value)
 
 

@@ -110,7 +110,8 @@ def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
     if cells.size == 0 or cells.max() <= 0:
         return (x + (w - hw) / 2, y, hw, hh)
     inside = cells >= OUTLINE_LEVEL * cells.max()
-    top = np.where(inside.any(axis=0), inside.argmax(axis=0), inside.shape[0])  # first outline row, per column
+    # each column's first outline row (below the box where the column has none)
+    top = np.where(inside.any(axis=0), inside.argmax(axis=0), inside.shape[0])
     col = float(np.mean(np.flatnonzero(top == top.min())))  # the highest columns' middle
     cx = (xs.start + col + 0.5) * analysis.width / mw
     cy = (ys.start + top.min()) * analysis.height / mh
