@@ -174,23 +174,23 @@ class PreferenceTerm:
         if row is None:
             row = crop_features(ctx, np.asarray(box, float).reshape(1, 4), TermValues({}, {}))[0]
         f = dict(zip(FEATURE_NAMES, row))
-        parts = []
+        parts, against = [], []  # against: what lowers the score, said as such (a new user read "keeps
+        # much empty space", and later a cut listed before it, as praise)
         # whether it cuts a face or a detection: the test explain_crop's reason uses (protection.cuts)
         a, b = ctx.analysis, np.asarray(box, np.float64).reshape(1, 4)
         if cuts(inside_fractions(b, [d.box for d in a.faces]))[0]:
-            parts.append("cuts into a face")
+            against.append("cuts into a face")
         elif cuts(inside_fractions(b, [d.box for d in a.subjects_to_keep]))[0]:
-            parts.append(SUBJECT_CUT)
+            against.append(SUBJECT_CUT)
         elif f["region_cut"] > 0.05:
-            parts.append("cuts a salient region at an edge")
+            against.append("cuts a salient region at an edge")
         else:
             parts.append("keeps whole the salient regions it holds")
-        against = []  # what lowers the score, said as such (a new user read "keeps much empty space" as praise)
         if f["regions_left_out"] > 0.2:
             against.append("leaves some of what stands out outside the frame")
         if f["edge_pressure"] > 0.5:
             against.append("detail pressed against an edge")
         if f["empty_share"] > 0.85:
             against.append("much empty space")
-        text = "editors' preference model: " + ", ".join(parts)
+        text = "editors' preference model" + (": " + ", ".join(parts) if parts else "")
         return text + (" (against it: " + ", ".join(against) + ")" if against else "")
