@@ -188,3 +188,17 @@ def test_an_animal_too_big_for_the_ratio_keeps_most_of_itself(photos_dir: Path) 
     best = inside_fractions(slides, [animal.box])[0].max()
     kept = inside_fractions(np.asarray([result.crops[0].box], np.float64), [animal.box])[0, 0]
     assert kept >= MOST_OF_MAIN * best - 0.02, (kept, best)
+
+
+def test_the_macaw_keeps_its_beak_at_9x16(photos_dir: Path) -> None:
+    """kodim23: YuNet finds the red macaw's face (a 'face' on an animal is its head, not a face);
+    the 9:16 crop, which cannot hold the whole bird, keeps that head with its beak (it cut the beak
+    when the head was taken to be the highest part of the outline)."""
+    from procrop import Cropper
+    from procrop.scoring.main_subject import animal_head
+
+    result = Cropper(reference_db=None).process(str(photos_dir / "zelex-kodak/kodim23.jpg"), ["9:16"], top_k=1)
+    birds = [o for o in result.analysis.objects if o.label == "bird" and any(k[0] == "head" for k in o.keypoints)]
+    assert birds and not result.analysis.faces
+    head = animal_head(result.analysis, max(birds, key=lambda o: o.box[2] * o.box[3]))
+    assert inside_fractions(np.asarray([result.crops[0].box], float), [head])[0, 0] >= 0.97

@@ -129,6 +129,16 @@ class Analyzer:
         )
 
 
+def _with_head(animal: Detection, heads: list[Detection]) -> Detection:
+    """``animal`` with a ``"head"`` keypoint at the centre of the surest face found on it, if any."""
+    on = [f for f in heads if _holds(animal, f)]
+    if not on:
+        return animal
+    f = max(on, key=lambda d: d.score)
+    head = ("head", f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2, f.score)
+    return replace(animal, keypoints=(*animal.keypoints, head))
+
+
 def _holds(outer: Detection, inner: Detection) -> bool:
     """Whether most of ``inner``'s box lies inside ``outer``'s."""
     ox, oy, ow, oh = outer.box
@@ -181,8 +191,11 @@ def detect_subjects(
         faces = [d.scaled(sx, sy) for d in found_faces.result()]
     detected = [p for p in people if p.label == "person"]
     animals = [o for o in objects if o.kind == "animal"]
-    # a "face" on an animal that no person holds is the animal's head (horses, lambs, dogs)
-    faces = [f for f in faces if not any(_holds(a, f) for a in animals) or any(_holds(p, f) for p in detected)]
+    # a "face" on an animal that no person holds is the animal's head (horses, lambs, dogs): it marks
+    # the animal's "head" keypoint instead (protection keeps it when the animal cannot fit)
+    heads = [f for f in faces if any(_holds(a, f) for a in animals) and not any(_holds(p, f) for p in detected)]
+    faces = [f for f in faces if f not in heads]
+    objects = [_with_head(o, heads) if o.kind == "animal" else o for o in objects]
     guessed = [person_from_face(f, W, H) for f in faces if not any(_holds(p, f) for p in detected)]
     people = merge_detections(people + guessed, max_iou=0.5)
     return faces, people, objects

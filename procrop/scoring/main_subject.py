@@ -99,14 +99,19 @@ OUTLINE_LEVEL = 0.5
 
 
 def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
-    """Where an animal's head most likely is, ``(x, y, w, h)``: the part of its box round the
-    highest point of its outline in the saliency map (a bird's, a penguin's, a standing horse's or
-    a lying tiger's head is its highest part), :data:`HEAD_SIZE` of the box."""
+    """Where an animal's head most likely is, ``(x, y, w, h)``, :data:`HEAD_SIZE` of its box: round
+    its ``"head"`` keypoint when the face detector found a face on it (a macaw's, with the beak),
+    else round the highest point of its outline in the saliency map (a bird's, a penguin's or a
+    standing horse's head is its highest part; a bear's or a drinking camel's is not)."""
     x, y, w, h = animal.box
+    hw, hh = HEAD_SIZE[0] * w, HEAD_SIZE[1] * h
+    marked = [(px, py) for name, px, py, _ in animal.keypoints if name == "head"]
+    if marked:  # a face the face detector found on it
+        px, py = marked[0]
+        return (min(max(px - hw / 2, x), x + w - hw), min(max(py - hh / 2, y), y + h - hh), hw, hh)
     mh, mw = analysis.saliency.shape
     ys, xs = box_cells(animal.box, mw / analysis.width, mh / analysis.height, (mh, mw))
     cells = analysis.saliency[ys, xs]
-    hw, hh = HEAD_SIZE[0] * w, HEAD_SIZE[1] * h
     if cells.size == 0 or cells.max() <= 0:
         return (x + (w - hw) / 2, y, hw, hh)
     inside = cells >= OUTLINE_LEVEL * cells.max()
