@@ -221,7 +221,7 @@ def test_an_animal_too_wide_for_the_ratio_keeps_its_head() -> None:
 def test_a_face_found_on_an_animal_is_its_head() -> None:
     """The face detector's face on an animal (a macaw's) marks its head: the head box is centred
     there, wherever the outline is highest."""
-    from procrop.scoring.main_subject import HEAD_SIZE, animal_head
+    from procrop.scoring.main_subject import MARKED_HEAD_SIZE, animal_head
 
     sal = np.zeros((10, 20), np.float32)
     sal[2:9, 4:17] = 1.0
@@ -229,5 +229,5 @@ def test_a_face_found_on_an_animal_is_its_head() -> None:
     a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None,
                             analysis([]).colour, (0.5, 0.5), objects=[bird], saliency_source="head")
     hx, hy, hw, hh = animal_head(a, bird)
-    assert (hw, hh) == (HEAD_SIZE[0] * 130.0, HEAD_SIZE[1] * 70.0)
+    assert (hw, hh) == (MARKED_HEAD_SIZE[0] * 130.0, MARKED_HEAD_SIZE[1] * 70.0)
     assert abs(hx + hw / 2 - 90.0) < 1e-9 and abs(hy + hh / 2 - 60.0) < 1e-9

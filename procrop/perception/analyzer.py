@@ -129,6 +129,17 @@ class Analyzer:
         )
 
 
+#: Faces scoring this much, under the face detector's own threshold, still mark an animal's head.
+ANIMAL_FACE_FLOOR = 0.3
+
+
+def _faces_and_weak(detector: Detector, rgb: np.ndarray) -> tuple[list[Detection], list[Detection]]:
+    """The detector's faces, and (YuNet) the weaker ones down to :data:`ANIMAL_FACE_FLOOR`, in the
+    pixels of ``rgb``."""
+    with_weak = getattr(detector, "detect_with_weak", None)
+    return with_weak(rgb, ANIMAL_FACE_FLOOR) if with_weak is not None else (detector.detect(rgb), [])
+
+
 def _with_head(animal: Detection, heads: list[Detection]) -> Detection:
     """``animal`` with a ``"head"`` keypoint at the centre of the surest face found on it, if any."""
     on = [f for f in heads if _holds(animal, f)]
@@ -167,13 +178,13 @@ def detect_subjects(
     faces: list[Detection] = []
     people: list[Detection] = []
     objects: list[Detection] = []
-    found_faces = None
+    found_faces, weak = None, []
     if config.detect_faces:
         detector = face_detector if face_detector is not None else HaarFaceDetector()
         if object_detector is not None:  # faces beside the (slower) object detector
-            found_faces = _FACES.submit(detector.detect, rgb)
+            found_faces = _FACES.submit(_faces_and_weak, detector, rgb)
         else:
-            faces = [d.scaled(sx, sy) for d in detector.detect(rgb)]
+            faces, weak = _faces_and_weak(detector, rgb)
     if people_detector is not None:
         people = [d.scaled(sx, sy) for d in people_detector.detect(rgb)]
     if object_detector is not None:
@@ -188,12 +199,16 @@ def detect_subjects(
             elif d.score >= config.min_object_score and d.box[2] * d.box[3] >= min_area:
                 objects.append(d)
     if found_faces is not None:
-        faces = [d.scaled(sx, sy) for d in found_faces.result()]
+        faces, weak = found_faces.result()
+    faces = [d.scaled(sx, sy) for d in faces]
     detected = [p for p in people if p.label == "person"]
     animals = [o for o in objects if o.kind == "animal"]
-    # a "face" on an animal that no person holds is the animal's head (horses, lambs, dogs): it marks
-    # the animal's "head" keypoint instead (protection keeps it when the animal cannot fit)
-    heads = [f for f in faces if any(_holds(a, f) for a in animals) and not any(_holds(p, f) for p in detected)]
+    # a "face" on an animal that no person holds is the animal's head (horses, lambs, dogs), as is a
+    # weaker one (a bear's face at 0.59): it marks the animal's "head" keypoint instead (protection
+    # keeps it when the animal cannot fit)
+    candidates = faces + [d.scaled(sx, sy) for d in weak]
+    heads = [f for f in candidates
+             if any(_holds(a, f) for a in animals) and not any(_holds(p, f) for p in detected)]
     faces = [f for f in faces if f not in heads]
     objects = [_with_head(o, heads) if o.kind == "animal" else o for o in objects]
     guessed = [person_from_face(f, W, H) for f in faces if not any(_holds(p, f) for p in detected)]

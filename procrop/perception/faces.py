@@ -168,8 +168,9 @@ class YuNetFaceDetector:
             self._local.net = net
         return net
 
-    def _run(self, bgr: np.ndarray) -> np.ndarray:
-        """Raw YuNet rows ``(n, 15)`` for one image, in that image's pixels."""
+    def _run(self, bgr: np.ndarray, floor: float | None = None) -> np.ndarray:
+        """Raw YuNet rows ``(n, 15)`` for one image, in that image's pixels, scoring at least
+        ``floor`` (default: the score threshold; onnxruntime only, OpenCV keeps its own)."""
         free = self.variant in FREE_SIZE
         padded, k = letterbox(bgr, SIDE, multiple=STRIDES[-1] if free else 0)
         if self.backend == "onnxruntime":
@@ -177,7 +178,8 @@ class YuNetFaceDetector:
             blob = np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32)
             names = [o.name for o in session.get_outputs()]
             out = dict(zip(names, session.run(names, {session.get_inputs()[0].name: blob})))
-            faces = decode(out, self.score_threshold, self.nms_threshold, width=padded.shape[1])
+            threshold = self.score_threshold if floor is None else floor
+            faces = decode(out, threshold, self.nms_threshold, width=padded.shape[1])
         else:
             net = self._net()
             net.setInputSize((padded.shape[1], padded.shape[0]))
@@ -188,11 +190,12 @@ class YuNetFaceDetector:
         faces[:, :14] /= k
         return faces
 
-    def raw(self, rgb: np.ndarray) -> np.ndarray:
+    def raw(self, rgb: np.ndarray, floor: float | None = None) -> np.ndarray:
         """All candidate faces ``(n, 15)``: ``x, y, w, h``, five ``(x, y)`` landmarks, score;
-        in the pixels of ``rgb`` (h, w, 3), before the final NMS and clipping."""
+        in the pixels of ``rgb`` (h, w, 3), before the final NMS and clipping; scoring at least
+        ``floor`` in the full pass (default: the score threshold)."""
         bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
-        rows = [self._run(bgr)]
+        rows = [self._run(bgr, floor)]
         h, w = bgr.shape[:2]
         if self.tiles >= 2 and max(h, w) > 1.5 * SIDE:
             for x, y, tw, th in _tiles(h, w, self.tiles):
@@ -204,16 +207,24 @@ class YuNetFaceDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         """Faces in ``rgb`` (h, w, 3) uint8 RGB; boxes ``(x, y, w, h)`` clipped to the image."""
+        return self.detect_with_weak(rgb, self.score_threshold)[0]
+
+    def detect_with_weak(self, rgb: np.ndarray, floor: float) -> tuple[list[Detection], list[Detection]]:
+        """:meth:`detect`'s faces, and the weaker ones scoring ``floor`` up to the score threshold
+        (one pass of the net; a weak candidate never suppresses a sure face, so the faces are
+        :meth:`detect`'s exactly): an animal's face often scores there."""
         _check_rgb(rgb)
-        faces = self.raw(rgb)
-        if len(faces) == 0:
-            return []
+        rows = self.raw(rgb, min(floor, self.score_threshold))
         h, w = rgb.shape[:2]
-        dets = [_to_detection(row, w, h) for row in faces if row[14] >= self.score_threshold]
-        dets = [d for d in dets if d is not None and min(d.box[2], d.box[3]) >= self.min_face]
-        # IoU NMS across passes, and drop halves of faces cut by a tile edge (mostly inside a kept box)
-        out = merge_detections(dets, max_iou=self.nms_threshold)[: self.top_k]
-        return sorted(out, key=lambda d: -d.score)
+        found = []
+        for sure in (True, False):
+            part = rows[(rows[:, 14] >= self.score_threshold) == sure] if len(rows) else rows
+            dets = [_to_detection(row, w, h) for row in part]
+            dets = [d for d in dets if d is not None and min(d.box[2], d.box[3]) >= self.min_face]
+            # IoU NMS across passes, and drop halves of faces cut by a tile edge (mostly inside a kept box)
+            out = merge_detections(dets, max_iou=self.nms_threshold)[: self.top_k]
+            found.append(sorted(out, key=lambda d: -d.score))
+        return found[0], found[1]
 
 
 def _small_inner(

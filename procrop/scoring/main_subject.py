@@ -94,6 +94,9 @@ def fills_frame(subject: Detection, analysis: CompositionAnalysis) -> bool:
 #: The head of an animal too large for the ratio: a box this share of the animal's width and height
 #: round the highest point of its outline (:func:`animal_head`).
 HEAD_SIZE = (0.4, 0.4)
+#: The head round a face found on the animal (:func:`animal_head`): its centre is known, so less
+#: of the box is needed (a crop of a narrow ratio can hold it whole more often).
+MARKED_HEAD_SIZE = (0.25, 0.3)
 #: Saliency (of the map's maximum inside the animal's box) that belongs to the animal's outline.
 OUTLINE_LEVEL = 0.5
 
@@ -104,11 +107,11 @@ def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
     else round the highest point of its outline in the saliency map (a bird's, a penguin's or a
     standing horse's head is its highest part; a bear's or a drinking camel's is not)."""
     x, y, w, h = animal.box
-    hw, hh = HEAD_SIZE[0] * w, HEAD_SIZE[1] * h
     marked = [(px, py) for name, px, py, _ in animal.keypoints if name == "head"]
-    if marked:  # a face the face detector found on it
-        px, py = marked[0]
+    if marked:  # a face the face detector found on it: the head round it, a smaller share of the box
+        (px, py), hw, hh = marked[0], MARKED_HEAD_SIZE[0] * w, MARKED_HEAD_SIZE[1] * h
         return (min(max(px - hw / 2, x), x + w - hw), min(max(py - hh / 2, y), y + h - hh), hw, hh)
+    hw, hh = HEAD_SIZE[0] * w, HEAD_SIZE[1] * h
     mh, mw = analysis.saliency.shape
     ys, xs = box_cells(animal.box, mw / analysis.width, mh / analysis.height, (mh, mw))
     cells = analysis.saliency[ys, xs]
