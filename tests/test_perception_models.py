@@ -257,3 +257,14 @@ def test_vendor_script_copies_and_attributes(shared, tmp_path):
     for entry in model_files.MODEL_FILES.values():
         assert model_files.sha256_of(tmp_path / entry.name) == entry.sha256
         assert entry.sha256 in text and entry.licence_file in text
+
+
+def test_weak_faces_come_from_the_same_pass_and_leave_the_faces_alone(shared):
+    """detect_with_weak returns detect's faces exactly, and the candidates under the threshold
+    (an animal's face: the bear of BSDS500 100075 scores 0.59), which the analysis uses only as
+    an animal's head."""
+    rgb = read_rgb(shared / "data" / "bsds500_trainval" / "images" / "100075.jpg")
+    d = YuNetFaceDetector()
+    faces, weak = d.detect_with_weak(rgb, 0.3)
+    assert faces == d.detect(rgb)
+    assert weak and all(0.3 <= f.score < d.score_threshold for f in weak)
