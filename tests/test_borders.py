@@ -124,3 +124,15 @@ def test_a_one_pixel_black_row_of_a_kodak_scan_is_trimmed(photos_dir: Path) -> N
 
     a = Cropper(reference_db=None).analyze(str(photos_dir / "zelex-kodak/kodim23.jpg"))
     assert a.content is not None and a.content[1] + a.content[3] < a.height
+
+
+def test_the_scan_blur_past_the_beach_photos_right_border_is_trimmed() -> None:
+    """At full size the README photo's right border (2 flat grey columns) is followed by two blurred
+    columns (std 7 and 19 against 54 in the picture): both go, the frame's last grey column stayed in
+    every crop that reached the right edge."""
+    from procrop.imaging.load import load_image
+    from procrop.perception.borders import content_box
+
+    im = load_image(BEACH, 224, detail_side=416)
+    x, y, w, h = content_box(im.border_pixels, im.width, im.height)
+    assert x + w == im.width - 4 and x == 5 and y == 3

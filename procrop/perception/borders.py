@@ -12,7 +12,8 @@ one. A grey or coloured border may be at most :data:`MAX_BORDER` of the side; a 
 up to :data:`MAX_BAR`, beside a bar on the opposite side (bars come in pairs); and strips must be
 found on at least :data:`MIN_SIDES` sides (a flat band of sky or shadow along one edge is the
 picture), unless it is a black or white hairline (:data:`HAIRLINE`: a scanner's last row). One more
-line past the strip is trimmed (the blur of the scan or the JPEG edge). Boxes are ``(x, y, w, h)``
+line past the strip is trimmed (the blur of the scan or the JPEG edge), and up to two more while
+they are much smoother than the picture beyond (:func:`_blur`). Boxes are ``(x, y, w, h)``
 in pixels of the oriented original.
 """
 
@@ -35,6 +36,8 @@ BAR_TONE = 30.0
 #: A black or white strip at most this share of its side (up to 11 lines of a 768-px scan) is trimmed even
 #: on one side alone: a scanner's or encoder's hairline, never a band of the picture.
 HAIRLINE = 0.015
+#: Most lines of scan blur trimmed past a strip (:func:`_blur`).
+MAX_BLUR = 3
 
 Box = tuple[int, int, int, int]
 
@@ -82,6 +85,20 @@ def _hairline(strip: np.ndarray, n: int) -> bool:
     return tone < BAR_TONE or tone > 255 - BAR_TONE
 
 
+def _blur(lines: np.ndarray, strip: int) -> int:
+    """How many lines past a strip of ``strip`` lines (grey levels, from the edge inward) are the
+    scan's blur: the first always, then up to :data:`MAX_BLUR` - 1 more while each is less than half
+    as busy as the picture two lines further in (at a 768-px scan's full size the blur spans two)."""
+    k = max(1, lines.shape[1] // 50)
+    stds = lines[:, k:-k].std(axis=1)
+    extra = 1
+    while extra < MAX_BLUR and strip + extra + 2 < len(stds):
+        if stds[strip + extra] >= 0.5 * stds[strip + extra + 2]:
+            break
+        extra += 1
+    return extra
+
+
 def _pair(a: tuple[int, bool], b: tuple[int, bool]) -> tuple[int, int]:
     """Two opposite strips; a bar counts only beside a bar on the other side at least half as wide
     (letterbox and pillarbox bars come in pairs; a dark foreground along one edge is the picture)."""
@@ -116,11 +133,13 @@ def content_box(pixels: np.ndarray, width: int, height: int) -> Box:
             return (0, 0, width, height)
         left, right, top, bottom = found
     sx, sy = width / w, height / h
-    # one more line past a strip; in original pixels, rounded outward
-    x0 = int(np.ceil((left + 1) * sx)) if left else 0
-    x1 = width - (int(np.ceil((right + 1) * sx)) if right else 0)
-    y0 = int(np.ceil((top + 1) * sy)) if top else 0
-    y1 = height - (int(np.ceil((bottom + 1) * sy)) if bottom else 0)
+    # the scan's blur past a strip; in original pixels, rounded outward
+    left, right, top, bottom = (v + _blur(lines, v) if v else 0
+                                for v, lines in zip((left, right, top, bottom), sides))
+    x0 = int(np.ceil(left * sx)) if left else 0
+    x1 = width - (int(np.ceil(right * sx)) if right else 0)
+    y0 = int(np.ceil(top * sy)) if top else 0
+    y1 = height - (int(np.ceil(bottom * sy)) if bottom else 0)
     if x1 - x0 < width / 2 or y1 - y0 < height / 2:  # never more than a border: keep the photo
         return (0, 0, width, height)
     return (x0, y0, x1 - x0, y1 - y0)
