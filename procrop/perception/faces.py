@@ -7,7 +7,8 @@ YuNet-s (its file fixes that input), only up to the next multiple of 32 for YuNe
 whose shipped file declares its height and width free (``tools/vendor_models.py``; a 3:2 photo
 runs at 320x224, 30 % fewer pixels). Boxes and the five landmarks are mapped back to the pixels of
 the image given to :meth:`YuNetFaceDetector.detect`. An optional zoomed pass (``tiles=2``) also
-runs the net on an overlapping 2x2 grid of tiles for small faces in large photos; it costs four more runs.
+runs the net on an overlapping 2x2 grid of tiles for small faces in large photos; it costs four more
+runs.
 
 No model is loaded at import. With onnxruntime (the default when installed: about 10 ms a pass
 on one thread against OpenCV's 27) the process shares one session and :func:`decode` turns the

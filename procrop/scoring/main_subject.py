@@ -102,10 +102,11 @@ OUTLINE_LEVEL = 0.5
 
 
 def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
-    """Where an animal's head most likely is, ``(x, y, w, h)``, :data:`HEAD_SIZE` of its box: round
-    its ``"head"`` keypoint when the face detector found a face on it (a macaw's, with the beak),
-    else round the highest point of its outline in the saliency map (a bird's, a penguin's or a
-    standing horse's head is its highest part; a bear's or a drinking camel's is not)."""
+    """Where an animal's head most likely is, ``(x, y, w, h)`` inside its box: :data:`MARKED_HEAD_SIZE`
+    of the box round its ``"head"`` keypoint when the face detector found a face on it (a macaw's,
+    with the beak), else :data:`HEAD_SIZE` round the highest point of its outline in the saliency
+    map (a bird's, a penguin's or a standing horse's head is its highest part; a bear's or a drinking
+    camel's is not)."""
     x, y, w, h = animal.box
     marked = [(px, py) for name, px, py, _ in animal.keypoints if name == "head"]
     if marked:  # a face the face detector found on it: the head round it, a smaller share of the box
