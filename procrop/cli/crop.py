@@ -71,7 +71,7 @@ def crop_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, summary, warnings or notes (they stay in the JSON)."),
     fast: bool = typer.Option(
         False, "--fast", help="Faces (YuNet) on the working image and no object detector (the salient-object head still "
-        "finds the subjects): about 20 % faster than the default (39 vs 48 ms a photo for three ratios in "
+        "finds the subjects): about 20 % faster than the default (42 vs 53 ms a photo for three ratios in "
         "the README's speed benchmark, models loaded: starting takes most of a second once per run)."
     ),
     pose: bool = typer.Option(False, "--pose", help="Body keypoints (MoveNet, extra procrop\\[pose]) guide cuts through people."),
