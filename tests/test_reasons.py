@@ -66,3 +66,12 @@ def test_reasons_on_a_photo_with_a_person_never_contradict(default_cropper, phot
     assert said[True] and said[False]  # the spread has crops of both kinds
     first, _ = default_cropper.score_box(ctx, boxes[0])
     assert SUBJECT_CUT in first.reason and CLEAN not in first.reason
+
+
+def test_a_placed_region_that_is_not_the_main_subject_is_not_called_so() -> None:
+    """The placement term places the first compact salient region; when that is not the main
+    subject (a "sheep" region beside the bear of BSDS500 100075, whose own region spans the frame),
+    the reason says "a salient region", not "the main subject" (a new user read it as the bear)."""
+    other, main = ({"subject_kind": 1.0, "subject_is_main": flag} for flag in (0.0, 1.0))
+    assert "a salient region sits" in explain_crop({"placement": 0.1}, other, {})
+    assert "the main subject sits" in explain_crop({"placement": 0.1}, main, {})

@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import UsageError
 from ..perception.analysis import CompositionAnalysis
 from ..perception.detectors import Detection
+from .main_subject import main_subject
 from .protection import cuts, inside_fractions
 from .context import EDGES, SAL, SAL_X, SAL_Y, ScoringContext, TermValues
 from .weights import ScoringWeights
@@ -230,6 +231,11 @@ class CompositionScorer:
         # without a face or a compact subject there is nothing to place
         tv.add("placement", score * edge, kind > 0)
         tv.details["subject_u"], tv.details["subject_v"], tv.details["subject_kind"] = u, v, kind
+        # whether the salient region placed is the main subject (a "sheep" region beside the bear is not)
+        main, placed = main_subject(ctx.analysis), next(iter(ctx.analysis.compact_subjects), None)
+        is_main = main is None or placed is None or (
+            inside_fractions(np.asarray([placed.box]), [main.box])[0, 0] >= 0.5)
+        tv.details["subject_is_main"] = np.full(n, float(is_main))
 
     def _boundary(
         self, tv: TermValues, f: _MappedBoxes, cut_face: np.ndarray, cut_core: np.ndarray, ctx: ScoringContext

@@ -33,7 +33,9 @@ def explain_crop(
         reasons.append(f"keeps {round(100 * kept)}% of the salient content")
     u, v = details.get("subject_u", 0.5), details.get("subject_v", 0.5)
     kind = int(details.get("subject_kind", 0))
-    subject = {2: "the face", 1: "the main subject"}.get(kind, "the visual centre of mass")
+    main = details.get("subject_is_main", 1.0) > 0
+    subject = {2: "the face", 1: "the main subject" if main else "a salient region"}.get(
+        kind, "the visual centre of mass")
     placement = terms.get("placement", 0.0)
     if placement >= 0.5:
         spot = third_words(u, v, tol=0.09)
