@@ -231,3 +231,23 @@ def test_a_face_found_on_an_animal_is_its_head() -> None:
     hx, hy, hw, hh = animal_head(a, bird)
     assert (hw, hh) == (MARKED_HEAD_SIZE[0] * 130.0, MARKED_HEAD_SIZE[1] * 70.0)
     assert abs(hx + hw / 2 - 90.0) < 1e-9 and abs(hy + hh / 2 - 60.0) < 1e-9
+
+
+def test_a_wide_animal_highest_in_the_middle_keeps_one_end() -> None:
+    """A tiger walking toward the camera: its back is its highest part, its face at the left end,
+    lower. Without a found face, a narrow crop must hold one end of it whole (the scorer picks
+    which), never a slice of its flank."""
+    from procrop.scoring.main_subject import animal_heads
+
+    sal = np.zeros((10, 20), np.float32)
+    sal[2:9, 6:15] = 1.0  # the back, highest across the middle
+    sal[4:9, 3:6] = 1.0  # the head at the left, lower
+    sal[4:9, 15:18] = 1.0  # the hindquarters at the right
+    tiger = Detection((30.0, 20.0, 150.0, 70.0), 0.9, "animal", "tiger")
+    a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None,
+                            analysis([]).colour, (0.5, 0.5), objects=[tiger], saliency_source="head")
+    ends = animal_heads(a, tiger)
+    assert len(ends) == 2 and ends[0][0] == 30.0 and ends[1][0] + ends[1][2] == 180.0
+    flank, left, right = [78.0, 0.0, 56.0, 100.0], [28.0, 0.0, 56.0, 100.0], [126.0, 0.0, 56.0, 100.0]
+    ok = allowed_crops(np.array([flank, left, right]), a, np.zeros((0, 3)))
+    assert ok.tolist() == [False, True, True]

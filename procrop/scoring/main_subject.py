@@ -127,3 +127,25 @@ def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
     hx = min(max(cx - hw / 2, x), x + w - hw)
     hy = min(max(cy - 0.15 * hh, y), y + h - hh)
     return (hx, hy, hw, hh)
+
+
+#: A wide animal (box wider than this many times its height) whose outline is highest in the middle
+#: of its width (between these shares) has its head at one end (:func:`animal_heads`).
+WIDE, MIDDLE = 1.2, (0.3, 0.7)
+#: The part of such an animal's box at either end that holds the head: a share of its width and of
+#: its height from the top.
+END_SIZE = (0.35, 0.75)
+
+
+def animal_heads(analysis: CompositionAnalysis, animal: Detection) -> list[Box]:
+    """Where an animal's head may be, each ``(x, y, w, h)``: :func:`animal_head`'s box, or, for a wide
+    animal without a found face whose outline is highest in the middle (a bear's shoulders, a tiger's
+    back), both ends of its box: its head is at one of them, not in the middle of its flank."""
+    head = animal_head(analysis, animal)
+    x, y, w, h = animal.box
+    marked = any(name == "head" for name, *_ in animal.keypoints)
+    crown = (head[0] + head[2] / 2 - x) / max(w, 1e-9)
+    if marked or w <= WIDE * h or not MIDDLE[0] < crown < MIDDLE[1]:
+        return [head]
+    ew, eh = END_SIZE[0] * w, END_SIZE[1] * h
+    return [(x, y, ew, eh), (x + w - ew, y, ew, eh)]

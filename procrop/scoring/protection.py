@@ -11,8 +11,9 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    by every crop, when some crop can (a region no crop holds: most of it); and **everyone is in**:
    when some crop keeps every face of the group (:data:`GROUP_FACE`) whole, with room round each
    (:data:`GROUP_MARGIN`) where a crop can, every crop does: a couple is never halved to one person;
-   an animal main subject no crop keeps whole keeps its head (the part of its box round the highest
-   point of its outline: :func:`~procrop.scoring.main_subject.animal_head`) where a crop can;
+   an animal main subject no crop keeps whole keeps its head (round a face found on it, else round
+   the highest point of its outline, or, for a wide animal highest in the middle, one end of it:
+   :func:`~procrop.scoring.main_subject.animal_heads`) where a crop can;
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
    it out entirely stay, so a crop of a narrow ratio may frame one of two people;
@@ -63,7 +64,7 @@ from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' m
 from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
 from ..perception.salient import CORE_LEVELS, subject_cores
-from .main_subject import animal_head, fills_frame, main_subject  # noqa: F401 (re-exported: rule 0's subject)
+from .main_subject import animal_heads, fills_frame, main_subject  # noqa: F401 (rule 0's, re-exported)
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
@@ -166,7 +167,7 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         elif isinstance(main, Region):  # the main subject a salient region: most of it (a detection: below)
             allowed &= inside >= MOST_OF_MAIN * inside.max()
         elif main.kind == "animal":  # its head, where a crop can (a penguin's, not its body)
-            head = inside_fractions(b, [animal_head(analysis, main)])[0] >= KEPT
+            head = (inside_fractions(b, animal_heads(analysis, main)) >= KEPT).any(axis=0)
             if head.any():
                 allowed &= head
     for margin in (GROUP_MARGIN, 0.0):  # 0b. everyone in, with room round each face where a crop can
