@@ -23,7 +23,8 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    people's rules below, those that cut its lower lip, :data:`LOWER_LIP`): forehead and chin are
    cut, never the eyes (a face other than the largest may be left out altogether);
 3. **cut it cleanly**: when no allowed crop can keep it whole, crops whose edges run through the
-   wrong place are dropped: for a person, a horizontal edge through the head or neck, the knees or
+   wrong place are dropped: for a person, a horizontal edge through (or just above,
+   :data:`HEAD_ROOM`) the head or neck, the knees or
    the ankles (joint bands from body keypoints when a pose estimator ran, else from the box's
    proportions), or a vertical edge through the middle of the body; for an animal or an object,
    any edge through the middle half of its extent; before that, the main subject (an animal, a
@@ -75,6 +76,9 @@ PERSON_BAD_BANDS: tuple[tuple[float, float], ...] = ((0.0, 0.26), (0.66, 0.80), 
 
 #: Half-width of a joint band around a keypoint, as a share of the person's box height.
 JOINT_MARGIN = 0.04
+#: Nor just above the head: a top edge within this share of the person's height above the box's top
+#: touches the hair (a performer's spikes against the frame).
+HEAD_ROOM = 0.02
 
 #: Where the eye line of a face too big for the crop may lie: shares of the crop's height from
 #: its top (an editor's tight portrait puts the eyes about a third of the way down).
@@ -368,10 +372,12 @@ def person_bad_bands(person: Detection) -> list[tuple[float, float]]:
     x, y, w, h = person.box
     joints = [(n, py) for n, _, py, s in person.keypoints if s > 0.2]
     if not joints:
-        return [(y + a * h, y + b * h) for a, b in PERSON_BAD_BANDS]
+        bands = [(y + a * h, y + b * h) for a, b in PERSON_BAD_BANDS]
+        return [(max(0.0, y - HEAD_ROOM * h), bands[0][1]), *bands[1:]]
     m = JOINT_MARGIN * h
     shoulders = [py for n, py in joints if n.endswith("shoulder")]
-    bands = [(y, (min(shoulders) + m) if shoulders else y + PERSON_BAD_BANDS[0][1] * h)]
+    top = max(0.0, y - HEAD_ROOM * h)  # the picture's own top edge is no cut
+    bands = [(top, (min(shoulders) + m) if shoulders else y + PERSON_BAD_BANDS[0][1] * h)]
     bands += [(py - m, py + m) for n, py in joints if n.endswith(("knee", "ankle", "wrist"))]
     return bands
 
