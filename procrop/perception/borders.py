@@ -48,8 +48,7 @@ def _strip(lines: np.ndarray, n: int) -> tuple[int, bool]:
     from the edge (a black line, then a grey border...), each ending in a step, together not too
     wide (else 0); and whether it is wider than a border (a black or white bar)."""
     total, bar = 0, False
-    k = max(1, lines.shape[1] // 50)  # the ends of a line lie in the other borders (a corner, a black last row)
-    means, stds = lines[:, k:-k].mean(axis=1), lines[:, k:-k].std(axis=1)
+    means, stds = _line_stats(lines)
     while total < len(means):
         run, wide = _run(means[total:], stds[total:], n)
         if not run or total + run > (MAX_BAR if wide or bar else MAX_BORDER) * n:
@@ -85,12 +84,19 @@ def _hairline(strip: np.ndarray, n: int) -> bool:
     return tone < BAR_TONE or tone > 255 - BAR_TONE
 
 
+def _line_stats(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each line's mean and standard deviation of grey, leaving out its ends: they lie in the other
+    sides' borders (a corner, a black last row)."""
+    k = max(1, lines.shape[1] // 50)
+    inner = lines[:, k:-k]
+    return inner.mean(axis=1), inner.std(axis=1)
+
+
 def _blur(lines: np.ndarray, strip: int) -> int:
     """How many lines past a strip of ``strip`` lines (grey levels, from the edge inward) are the
     scan's blur: the first always, then up to :data:`MAX_BLUR` - 1 more while each is less than half
     as busy as the picture two lines further in (at a 768-px scan's full size the blur spans two)."""
-    k = max(1, lines.shape[1] // 50)
-    stds = lines[:, k:-k].std(axis=1)
+    stds = _line_stats(lines)[1]
     extra = 1
     while extra < MAX_BLUR and strip + extra + 2 < len(stds):
         if stds[strip + extra] >= 0.5 * stds[strip + extra + 2]:

@@ -101,6 +101,11 @@ MARKED_HEAD_SIZE = (0.25, 0.3)
 OUTLINE_LEVEL = 0.5
 
 
+def _marked_head(animal: Detection) -> tuple[float, float] | None:
+    """The animal's ``"head"`` keypoint ``(x, y)`` (a face found on it), if any."""
+    return next(((px, py) for name, px, py, _ in animal.keypoints if name == "head"), None)
+
+
 def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
     """Where an animal's head most likely is, ``(x, y, w, h)`` inside its box: :data:`MARKED_HEAD_SIZE`
     of the box round its ``"head"`` keypoint when the face detector found a face on it (a macaw's,
@@ -108,9 +113,9 @@ def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
     map (a bird's, a penguin's or a standing horse's head is its highest part; a bear's or a drinking
     camel's is not)."""
     x, y, w, h = animal.box
-    marked = [(px, py) for name, px, py, _ in animal.keypoints if name == "head"]
-    if marked:  # a face the face detector found on it: the head round it, a smaller share of the box
-        (px, py), hw, hh = marked[0], MARKED_HEAD_SIZE[0] * w, MARKED_HEAD_SIZE[1] * h
+    marked = _marked_head(animal)
+    if marked is not None:  # a face found on it: the head round it, a smaller share of the box
+        (px, py), hw, hh = marked, MARKED_HEAD_SIZE[0] * w, MARKED_HEAD_SIZE[1] * h
         return (min(max(px - hw / 2, x), x + w - hw), min(max(py - hh / 2, y), y + h - hh), hw, hh)
     hw, hh = HEAD_SIZE[0] * w, HEAD_SIZE[1] * h
     mh, mw = analysis.saliency.shape
@@ -143,9 +148,8 @@ def animal_heads(analysis: CompositionAnalysis, animal: Detection) -> list[Box]:
     back), both ends of its box: its head is at one of them, not in the middle of its flank."""
     head = animal_head(analysis, animal)
     x, y, w, h = animal.box
-    marked = any(name == "head" for name, *_ in animal.keypoints)
     crown = (head[0] + head[2] / 2 - x) / max(w, 1e-9)
-    if marked or w <= WIDE * h or not MIDDLE[0] < crown < MIDDLE[1]:
+    if _marked_head(animal) is not None or w <= WIDE * h or not MIDDLE[0] < crown < MIDDLE[1]:
         return [head]
     ew, eh = END_SIZE[0] * w, END_SIZE[1] * h
     return [(x, y, ew, eh), (x + w - ew, y, ew, eh)]
