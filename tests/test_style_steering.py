@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from procrop import Cropper
 from procrop.retrieval import build_database
 from procrop.retrieval.composition import COLUMNS, crop_stats, horizon_height
-from procrop.scoring.terms.style import HORIZON_SCALES, _distinctiveness, _placed
+from procrop.scoring.terms.style import HORIZON_SCALES, MIN_AREA, _bands, _closeness, _distinctiveness, _placed
 
 
 def scene(path: Path, horizon: float, w: int = 480, h: int = 320, seed: int = 0) -> Path:
@@ -70,6 +70,29 @@ def test_horizon_proposed_at_several_sizes_with_a_subject() -> None:
     assert len(heights) >= len(HORIZON_SCALES) - 1  # sizes, not one
     placed = [(hy - y) / h for x, y, w, h in boxes if 0 < y and y + h < H]  # not pushed back inside the photo
     assert len(placed) >= 2 and all(abs(p - 0.7) < 1e-6 for p in placed)  # each at the reference's height
+
+
+def test_a_horizon_near_the_edge_is_moved_by_the_frame_shape() -> None:
+    W, H = 1000.0, 600.0
+    hy = 0.7 * H  # low in the photo: a band cut off at the top brings it up
+    top, bottom = _bands(hy, 0.6, W, H)
+    for x, y, w, h in (top, bottom):
+        assert (x, w) == (0.0, W) and 0 <= y and y + h <= H + 1e-9 and h >= MIN_AREA * H - 1e-9
+    assert bottom[1] + bottom[3] == pytest.approx(H) and (hy - bottom[1]) / bottom[3] == pytest.approx(0.6)
+    # nearer the bottom than the smallest band can place it: as close as that band allows
+    x, y, w, h = _bands(0.9 * H, 0.2, W, H)[1]
+    assert h == pytest.approx(MIN_AREA * H) and y + h == pytest.approx(H) and 0.2 < (0.9 * H - y) / h < 0.75
+    assert _bands(hy, float("nan"), W, H) == [] and _bands(hy, 1.0, W, H) == []
+
+
+def test_a_style_out_of_reach_still_pulls() -> None:
+    # coming one tolerance closer to an aim 6 tolerances away gains at least a third of what it
+    # gains 2 tolerances away (the heavy-tailed kernel alone: 6 %); closeness falls with distance
+    gain = lambda z: float(np.diff(_closeness(np.array([z, z - 1.0])))[0])  # noqa: E731
+    assert gain(6.0) > gain(2.0) / 3 > 0
+    z = np.linspace(0, 12, 121)
+    assert (np.diff(_closeness(z)) <= 0).all() and _closeness(np.zeros(1))[0] == pytest.approx(1.0)
+    assert (_closeness(z) >= 0).all()
 
 
 @pytest.mark.parametrize("ratio", ["1:1", "free"])

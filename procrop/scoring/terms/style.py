@@ -57,6 +57,9 @@ K = 16
 #: Proposed crops keep at least this share of the largest crop of the ratio (the cropper's default
 #: smallest crop is 0.3 of it).
 MIN_AREA = 0.32
+#: Share of the closeness that falls quadratically over :data:`FAR_Z` tolerances (see :func:`_closeness`).
+FAR_SHARE = 0.5
+FAR_Z = 8.0
 #: Sizes (shares of the largest crop of the ratio) at which a reference's horizon height is proposed.
 HORIZON_SCALES = (0.55, 0.65, 0.75, 0.85, 1.0)
 
@@ -148,7 +151,7 @@ class StyleTerm:
         z = (crop - ref) / self.sigmas
         shared = np.isfinite(z)
         a = np.where(shared, self.weights, 0.0)
-        close = np.where(shared, 1.0 / (1.0 + 0.5 * np.where(shared, z * z, 0.0)), 0.0)
+        close = np.where(shared, _closeness(np.where(shared, z, 0.0)), 0.0)
         mean = (a * close).sum(axis=2) / np.maximum(a.sum(axis=2), 1e-12)
         return np.where(shared.any(axis=2), w[None, :] * mean, np.nan)
 
@@ -178,6 +181,8 @@ class StyleTerm:
             aspects = [value] if value is not None else [W / H, float(d["composition"].get("aspect", W / H))]
             for asp in aspects:
                 out += _placed(subject, hy, s, asp, W, H)
+            if value is None and hy is not None:
+                out += _bands(hy, float(s[3]), W, H)
         if not out:
             return np.zeros((0, 4), np.int64)
         boxes = np.round(np.asarray(out, np.float64)).astype(np.int64)
@@ -214,6 +219,16 @@ class StyleTerm:
         name = str(ref.get("source", "a reference")).rsplit("/", 1)[-1]
         how = "; ".join(parts) or "framed like it"
         return f"style {value:.0%} like reference {name}: {how}"
+
+
+def _closeness(z: np.ndarray) -> np.ndarray:
+    """How close a crop's statistic is to a reference's, ``z`` tolerances apart, in [0, 1]: a
+    heavy-tailed kernel (coming closer always helps, and a close match counts most) blended with
+    :data:`FAR_SHARE` of a quadratic one that keeps pulling over :data:`FAR_Z` tolerances: the
+    heavy-tailed kernel alone all but stops pulling a few tolerances away, so a style the photo
+    cannot reach moved its crop less than a style it almost reaches."""
+    z2 = z * z
+    return (1.0 - FAR_SHARE) / (1.0 + 0.5 * z2) + FAR_SHARE * np.maximum(1.0 - z2 / FAR_Z**2, 0.0)
 
 
 def _distinctiveness(measured: np.ndarray, general: dict[str, dict[str, float]]) -> np.ndarray:
@@ -263,6 +278,20 @@ def _placed(subject: tuple[float, float, float, float] | None, hy: float | None,
             h = w / aspect
             x = subject[0] + subject[2] / 2 - cx * w if placed else (W - w) / 2  # type: ignore[index]
             out.append(_inside(x, hy - hz * h, w, h, W, H))
+    return out
+
+
+def _bands(hy: float, hz: float, W: float, H: float) -> list[tuple[float, float, float, float]]:
+    """Free-ratio crops as wide as the photo whose height puts the horizon (``hy`` pixels from the
+    top) at ``hz`` of the crop's height: a band from the top edge and one to the bottom edge, each
+    no lower than :data:`MIN_AREA` of the photo (then as close to ``hz`` as that allows). A horizon
+    near the photo's top or bottom moves in the frame only by changing the frame's shape."""
+    if not math.isfinite(hz) or not 0.0 < hz < 1.0:
+        return []
+    out = []
+    for h in (hy / hz, (H - hy) / (1.0 - hz)):  # from the top edge; to the bottom edge
+        h = min(max(h, MIN_AREA * H), H)
+        out.append(_inside(0.0, hy - hz * h, W, h, W, H))
     return out
 
 
