@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from procrop import Cropper
 from procrop.cli.app import app
+from procrop.errors import UsageError
 from procrop.retrieval import ReferenceDB, build_database
 from procrop.retrieval.composition import SIDECAR, crop_stats, read_composition
 from procrop.retrieval.store import DatabaseError
@@ -95,8 +96,11 @@ def test_references_steer_the_crop(sides: dict[str, Path], query: Path) -> None:
 def test_strength_zero_is_the_learned_default(sides: dict[str, Path], query: Path) -> None:
     off = Cropper(reference_db=sides["left"], style_strength=0).crop(query, "free", 1)[0]
     assert "style" not in off.terms
-    with pytest.raises(Exception, match="must be >= 0"):
-        Cropper(reference_db=sides["left"], style_strength=-1)
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(UsageError, match="must be a finite number >= 0"):
+            Cropper(reference_db=sides["left"], style_strength=bad)
+    with pytest.raises(UsageError, match="must be a number, got 'abc'"):
+        Cropper(reference_db=sides["left"], style_strength="abc")  # type: ignore[arg-type]
 
 
 def test_missing_or_foreign_database_is_one_clear_error(tmp_path: Path, query: Path) -> None:
@@ -119,9 +123,15 @@ def test_old_database_keeps_working_and_index_add_measures_it(tmp_path: Path, si
     assert "style" not in crop.terms and crop.references
     with pytest.raises(DatabaseError, match="no composition statistics"):
         Cropper(reference_db=old, style_strength=1.0)
+    said = runner.invoke(app, ["crop", str(query), "--db", str(old), "-r", "1:1", "--no-analysis"])
+    assert said.exit_code == 0 and "no composition statistics" in said.output  # why nothing steers
+    out = tmp_path / "crops"
+    first = runner.invoke(app, ["crop", str(query), "--db", str(old), "-r", "1:1", "-o", str(out), "-q"])
     r = runner.invoke(app, ["index", "add", str(old), *photos, "--quiet"])
     assert r.exit_code == 0, r.output
     assert len(read_composition(old)) == 3
+    again = runner.invoke(app, ["crop", str(query), "--db", str(old), "-r", "1:1", "-o", str(out)])
+    assert first.exit_code == again.exit_code == 0 and "skipped" not in again.output  # the database changed
     assert "style" in Cropper(reference_db=old).crop(query, "free", 1)[0].terms
 
 

@@ -13,6 +13,7 @@ references could be followed by cropping the horizon away.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from procrop import Cropper
 from procrop.retrieval import build_database
 from procrop.retrieval.composition import COLUMNS, crop_stats, horizon_height
-from procrop.scoring.terms.style import HORIZON_SCALES, MIN_AREA, _bands, _closeness, _distinctiveness, _placed
+from procrop.scoring.terms.style import HORIZON_SCALES, _closeness, _distinctiveness, _placed, subject_kept
 
 
 def scene(path: Path, horizon: float, w: int = 480, h: int = 320, seed: int = 0) -> Path:
@@ -72,17 +73,11 @@ def test_horizon_proposed_at_several_sizes_with_a_subject() -> None:
     assert len(placed) >= 2 and all(abs(p - 0.7) < 1e-6 for p in placed)  # each at the reference's height
 
 
-def test_a_horizon_near_the_edge_is_moved_by_the_frame_shape() -> None:
-    W, H = 1000.0, 600.0
-    hy = 0.7 * H  # low in the photo: a band cut off at the top brings it up
-    top, bottom = _bands(hy, 0.6, W, H)
-    for x, y, w, h in (top, bottom):
-        assert (x, w) == (0.0, W) and 0 <= y and y + h <= H + 1e-9 and h >= MIN_AREA * H - 1e-9
-    assert bottom[1] + bottom[3] == pytest.approx(H) and (hy - bottom[1]) / bottom[3] == pytest.approx(0.6)
-    # nearer the bottom than the smallest band can place it: as close as that band allows
-    x, y, w, h = _bands(0.9 * H, 0.2, W, H)[1]
-    assert h == pytest.approx(MIN_AREA * H) and y + h == pytest.approx(H) and 0.2 < (0.9 * H - y) / h < 0.75
-    assert _bands(hy, float("nan"), W, H) == [] and _bands(hy, 1.0, W, H) == []
+def test_how_much_of_the_subject_a_crop_keeps() -> None:
+    a = SimpleNamespace(people=[], subjects=[SimpleNamespace(box=(100.0, 100.0, 50.0, 50.0))])
+    kept = subject_kept(a, np.array([[0, 0, 400, 300], [200, 0, 200, 300], [120, 0, 200, 300]]))
+    assert kept.tolist() == pytest.approx([1.0, 0.0, 0.6])
+    assert subject_kept(SimpleNamespace(people=[], subjects=[]), np.zeros((2, 4))).tolist() == [1.0, 1.0]
 
 
 def test_a_style_out_of_reach_still_pulls() -> None:

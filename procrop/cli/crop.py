@@ -125,7 +125,13 @@ def crop_command(
         from ..scoring.terms.style import style_term_for
 
         with usage_errors():
-            style_term_for(LearnedTerm(options.learned_model, reference_db=db), style_strength, True)
+            learned = LearnedTerm(options.learned_model, reference_db=db)
+            steers = style_term_for(learned, style_strength, True)
+        if steers is None and style_strength != 0 and not quiet:  # --db alone: say why nothing steers
+            why = ("holds no photos: there is nothing to retrieve or follow" if not learned.model.reference_items()
+                   else "has no composition statistics ('procrop index add DB PHOTOS' measures them): its photos "
+                   "are the learned scorer's references, but no style follows them")
+            err.print(f"note: {escape(str(db))} {why}")
     stream = json_path is None and out is None and len(files) > 1
     with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
         tid = bar.add_task("crop", total=len(files))

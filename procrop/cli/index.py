@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.markup import escape
 
-from .common import EXIT_FAILED, err, exit_if_failed, progress_bar, usage_error, usage_errors
+from .common import EXIT_FAILED, err, exit_if_failed, exit_no_inputs, progress_bar, usage_error, usage_errors
 
 index_app = typer.Typer(help="Build, extend, inspect and query reference databases of professional photos.", no_args_is_help=True)
 
@@ -50,9 +50,8 @@ def _run_build(
     files, problems = iter_image_files(photos)
     problems += [(f, "no such file") for f in files if not Path(f).is_file()]
     files = [f for f in files if Path(f).is_file()]
-    if not files:
-        exit_if_failed(problems)  # nothing to encode: say why, and create no database
-        raise usage_error("no input images")
+    if not files:  # nothing to encode: say why (exit 2, as procrop crop does), and create no database
+        raise exit_no_inputs(problems)
     if out.exists() and not out.is_dir():
         raise usage_error(f"{out}: exists and is not a database folder")
     try:

@@ -16,6 +16,7 @@ input order so that a re-run maps each input to the same files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,7 @@ from typing import Any
 from ..cropper import Cropper, CropResult
 from ..candidates import CandidateConfig
 from ..errors import ImageWriteError, MissingExtraError
+from ..retrieval.composition import SIDECAR
 from ..scoring.setup import DEFAULT_SCORER
 from ..files import atomic_write_text
 from ..imaging.load import open_full
@@ -82,6 +84,8 @@ class CropOptions:
             has_refs = bool(learned.config.get("refs")) and (learned.path / "references").exists()
             user = self.reference_db not in (None, "default")
             d["reference_db"] = self.reference_db if user else f"{learned.name}/references" if has_refs else None
+            if user:  # a database that changed since (photos added, measured) makes other crops
+                d["reference_db_state"] = database_state(str(self.reference_db))
             if self.scorer == "preference":
                 from ..scoring.terms.preference import PreferenceModel
 
@@ -122,6 +126,19 @@ class CropOptions:
         if self.preference_model is not None:
             kwargs["preference_model"] = self.preference_model
         return Cropper(**kwargs)
+
+
+def database_state(root: str) -> str:
+    """A short fingerprint of a reference database's contents (its manifest and composition
+    statistics, small files), so that a re-run with the same ``--db`` after ``procrop index add``
+    crops again instead of keeping the old results."""
+    digest = hashlib.sha256()
+    for name in ("manifest.json", SIDECAR):
+        try:
+            digest.update(Path(root, name).read_bytes())
+        except OSError:
+            digest.update(b"-")
+    return digest.hexdigest()[:16]
 
 
 @dataclass

@@ -69,6 +69,8 @@ class LearnedTerm:
         try:
             self.model.reference_items()
         except DatabaseError as exc:
+            if "reference database" not in str(exc):  # a damaged one: the file and the fault say it all
+                raise
             raise DatabaseError(f"{exc}; the learned scorer reads databases that 'procrop index build "
                                 "PHOTOS --out DB' makes with its default (mobilenet) encoder") from None
 

@@ -17,9 +17,10 @@ the database's mean from the mean of the bundle's own references, photographs in
 standard deviations): what the photos share is their style, what varies among them is not, and
 what they share with every photograph (a subject near the centre) counts less than what sets them
 apart (a subject filling the frame); a statistic no crop can
-match does not hide the gain in another (``k`` is heavy-tailed: coming closer always helps). The
-term scores the crop with ``sum_r pull_r``
-(a value in [0, 1]). Its weight is the user's ``style_strength`` (the cropper's score is the
+match does not hide the gain in another (``k`` is heavy-tailed: coming closer always helps; half
+of it falls quadratically instead, so that a style out of reach still pulls: :func:`_closeness`).
+The term scores the crop with ``sum_r pull_r`` (a value in [0, 1]), times the share of the
+photo's subject the crop keeps (a crop without it keeps :data:`OUT_CREDIT` of that). Its weight is the user's ``style_strength`` (the cropper's score is the
 weighted mean of the learned score and this one). It also proposes the crops that would put the
 photo's subject where each reference has its own, at the same fill, and its horizon at the same
 height, so the search is not limited to boxes the network liked. The reason of a crop names the
@@ -37,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import UsageError
-from ...geometry import AspectRatio, snap_to_ratio
+from ...geometry import AspectRatio, inside_fractions, snap_to_ratio
+from ...perception.analysis import CompositionAnalysis
 from ...retrieval.composition import COLUMNS, crop_stats, horizon_height, item_stats, read_composition, subject_box
 from ...retrieval.store import DatabaseError
 from ..context import ScoringContext
@@ -60,6 +62,11 @@ MIN_AREA = 0.32
 #: Share of the closeness that falls quadratically over :data:`FAR_Z` tolerances (see :func:`_closeness`).
 FAR_SHARE = 0.5
 FAR_Z = 8.0
+#: The share of its style a crop that leaves the photo's subject out (less than :data:`LEFT_OUT`
+#: of its box inside) keeps: following a reference's horizon or a small subject's fill is no
+#: reason to drop the photo's subject.
+OUT_CREDIT = 0.5
+LEFT_OUT = 0.1
 #: Sizes (shares of the largest crop of the ratio) at which a reference's horizon height is proposed.
 HORIZON_SCALES = (0.55, 0.65, 0.75, 0.85, 1.0)
 
@@ -166,7 +173,8 @@ class StyleTerm:
         weight = np.where(finite, self.references(ctx)[2][None, :], 0.0).sum(axis=1)  # renormalised over comparable refs
         values = np.where(finite, p, 0.0).sum(axis=1) / np.maximum(weight, 1e-12)
         ok = finite.any(axis=1)
-        return np.where(ok, values, 0.0), ok
+        out = subject_kept(ctx.analysis, b) < LEFT_OUT  # the subject left out: a stray region, or the boat
+        return np.where(ok, values * np.where(out, OUT_CREDIT, 1.0), 0.0), ok
 
     def extra_candidates(self, ctx: ScoringContext, ratio: AspectRatio) -> np.ndarray:
         """Per reference: the crop of ``ratio`` that puts the subject where the reference has its
@@ -181,8 +189,6 @@ class StyleTerm:
             aspects = [value] if value is not None else [W / H, float(d["composition"].get("aspect", W / H))]
             for asp in aspects:
                 out += _placed(subject, hy, s, asp, W, H)
-            if value is None and hy is not None:
-                out += _bands(hy, float(s[3]), W, H)
         if not out:
             return np.zeros((0, 4), np.int64)
         boxes = np.round(np.asarray(out, np.float64)).astype(np.int64)
@@ -212,8 +218,11 @@ class StyleTerm:
         c = ref["composition"]
         parts = []
         if "cx" in c and np.isfinite(mine[0]):
-            parts.append(f"subject {_where(mine[0], mine[1])} (reference: {_where(c['cx'], c['cy'])}), "
-                         f"filling {mine[2]:.0%} (reference: {c['fill']:.0%})")
+            if 0.0 <= mine[0] <= 1.0 and 0.0 <= mine[1] <= 1.0:
+                parts.append(f"subject {_where(mine[0], mine[1])} (reference: {_where(c['cx'], c['cy'])}), "
+                             f"filling {mine[2]:.0%} (reference: {c['fill']:.0%})")
+            else:
+                parts.append("the subject's centre outside the crop")
         if "horizon" in c and np.isfinite(mine[3]):
             parts.append(f"horizon at {1 - mine[3]:.0%} from the bottom (reference: {1 - c['horizon']:.0%})")
         name = str(ref.get("source", "a reference")).rsplit("/", 1)[-1]
@@ -281,18 +290,14 @@ def _placed(subject: tuple[float, float, float, float] | None, hy: float | None,
     return out
 
 
-def _bands(hy: float, hz: float, W: float, H: float) -> list[tuple[float, float, float, float]]:
-    """Free-ratio crops as wide as the photo whose height puts the horizon (``hy`` pixels from the
-    top) at ``hz`` of the crop's height: a band from the top edge and one to the bottom edge, each
-    no lower than :data:`MIN_AREA` of the photo (then as close to ``hz`` as that allows). A horizon
-    near the photo's top or bottom moves in the frame only by changing the frame's shape."""
-    if not math.isfinite(hz) or not 0.0 < hz < 1.0:
-        return []
-    out = []
-    for h in (hy / hz, (H - hy) / (1.0 - hz)):  # from the top edge; to the bottom edge
-        h = min(max(h, MIN_AREA * H), H)
-        out.append(_inside(0.0, hy - hz * h, W, h, W, H))
-    return out
+def subject_kept(a: CompositionAnalysis, boxes: np.ndarray) -> np.ndarray:
+    """``(N,)`` share of the photo's subject (:func:`~procrop.retrieval.composition.subject_box`)
+    inside each ``xywh`` crop; 1 for a photo without one. A crop that leaves the subject out keeps
+    only :data:`OUT_CREDIT` of its style (:meth:`StyleTerm.evaluate`)."""
+    box = subject_box(a)
+    if box is None:
+        return np.ones(len(boxes))
+    return inside_fractions(np.asarray(boxes, np.float64).reshape(-1, 4), [box])[0]
 
 
 def _inside(x: float, y: float, w: float, h: float, W: float, H: float) -> tuple[float, float, float, float]:
@@ -307,14 +312,18 @@ def style_term_for(learned: LearnedTerm, strength: float | None, user_db: bool) 
     without composition statistics.
 
     Raises:
-        UsageError: a negative strength.
+        UsageError: a strength that is not a finite number >= 0.
         DatabaseError: a positive ``strength`` asked for with a database that has no statistics.
     """
     asked = strength is not None
     if strength is None:
         strength = DEFAULT_STRENGTH if user_db else 0.0
-    if not strength >= 0:
-        raise UsageError(f"style strength must be >= 0, got {strength}")
+    try:
+        strength = float(strength)
+    except (TypeError, ValueError):
+        raise UsageError(f"style strength must be a number, got {strength!r}") from None
+    if not (math.isfinite(strength) and strength >= 0):
+        raise UsageError(f"style strength must be a finite number >= 0, got {strength}")
     if strength == 0:
         return None
     term = StyleTerm(learned, strength)
