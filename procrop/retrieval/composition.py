@@ -34,6 +34,7 @@ import numpy as np
 
 from ..files import atomic_write_text
 from ..perception.analysis import CompositionAnalysis
+from ..perception.horizon_check import real_horizon
 from .store import file_sha256, locked
 
 #: The sidecar's file name inside a database folder.
@@ -58,9 +59,11 @@ def subject_box(analysis: CompositionAnalysis) -> tuple[float, float, float, flo
 
 
 def horizon_height(analysis: CompositionAnalysis) -> float | None:
-    """The horizon's height (pixels) at the frame's centre, or ``None`` without a clear one."""
+    """The horizon's height (pixels) at the frame's centre, or ``None`` without a clear one: a
+    level divide the description would not call a horizon (a backdrop's edge, a collar, a row of
+    bowls: :func:`~procrop.perception.horizon_check.real_horizon`) is none here either."""
     hz = analysis.horizon
-    if hz is None or hz.confidence < MIN_HORIZON_CONFIDENCE:
+    if hz is None or hz.confidence < MIN_HORIZON_CONFIDENCE or not real_horizon(analysis):
         return None
     return float(hz.y_at(analysis.width / 2, analysis.width))
 
