@@ -146,6 +146,9 @@ class CompositionAnalysis:
         timings: milliseconds spent per step.
         objects: animals and other objects found by the object detector (``kind`` ``"animal"``
             or ``"object"``, ``label`` the class name), original pixels.
+        animal_names: ``(box, name)`` of the animal detections the backbone's ImageNet classifier
+            names surely (:mod:`procrop.perception.naming`: "tiger" for a detector's "zebra"); the
+            description's words, nothing else.
         content: the picture inside a scan border or bars (:mod:`procrop.perception.borders`),
             ``(x, y, w, h)``; crops stay inside it (``None``: the whole frame).
     """
@@ -167,6 +170,7 @@ class CompositionAnalysis:
     objects: list[Detection] = field(default_factory=list)
     saliency_source: str = "cues"
     content: tuple[int, int, int, int] | None = None
+    animal_names: tuple[tuple[tuple[float, float, float, float], str], ...] = ()
 
     @property
     def subjects_to_keep(self) -> list[Detection]:
@@ -219,15 +223,17 @@ class CompositionAnalysis:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (maps left out). ``objects`` appears when the object detector
-        found any; a person the detector found (rather than one extrapolated below a face) has
+        found any (an animal the backbone names surely has its ``"name"`` beside the detector's
+        ``"label"``); a person the detector found (rather than one extrapolated below a face) has
         ``"detected": true``."""
         d = self._summary()
         if self.content is not None and self.content != (0, 0, self.width, self.height):
             d["content"] = [int(v) for v in self.content]  # inside a scan border or bars
         if self.objects:
+            names = dict(self.animal_names)
             d["objects"] = [
                 {"box": [round(float(v), 2) for v in o.box], "score": round(o.score, 3), "kind": o.kind,
-                 "label": o.label}
+                 "label": o.label, **({"name": names[o.box]} if o.box in names else {})}
                 for o in self.objects
             ]
         return d

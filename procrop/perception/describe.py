@@ -13,6 +13,7 @@ Why a crop won is told by :func:`procrop.scoring.explain.explain_crop`, from the
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -34,8 +35,15 @@ def _named(a: CompositionAnalysis) -> list[Detection]:
     return sure or found
 
 
-def describe(a: CompositionAnalysis) -> str:
-    """A short, factual description of the composition found by the analysis."""
+def describe(a: CompositionAnalysis, animal_words: bool = True) -> str:
+    """A short, factual description of the composition found by the analysis; with ``animal_words``, an
+    animal the backbone names surely is called by that name (:attr:`CompositionAnalysis.animal_names`:
+    "a tiger" where the detector said "zebra"). The learned scorer reads the text without them
+    (``animal_words=False``), the words it was trained with."""
+    if animal_words and a.animal_names:
+        names = dict(a.animal_names)
+        a = replace(a, objects=[replace(d, label=names[d.box], score=max(d.score, CONFIDENT)) if d.box in names
+                                else d for d in a.objects])  # the classifier is sure where the detector was not
     named = _named(a)
     subs = [subject(a, s, named) for s in regions(a)[0]]
     whole = bool(subs) and _is_all(subs[0], named)

@@ -101,7 +101,7 @@ def plural(noun: str) -> str:
 
 def article(noun: str) -> str:
     """``"an"`` before a vowel, else ``"a"``."""
-    return "an" if noun[:1] in ("a", "e", "i", "o", "u") else "a"
+    return "an" if noun[:1].lower() in ("a", "e", "i", "o", "u") else "a"
 
 
 def count_words(n: int, noun: str) -> str:

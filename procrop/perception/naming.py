@@ -1,0 +1,91 @@
+"""Animal names from the backbone the learned scorer already runs.
+
+The object detector (YOLOX-nano) knows 80 COCO classes, ten of them animals, so a tiger comes out
+as a "zebra" or a "giraffe", a wallaby as a "sheep" and a macaw as a "bird". The learned scorer's
+frozen backbone is MobileNetV2 trained on ImageNet, whose 1,000 classes hold 398 animals, and its
+classifier ships with it (``procrop/resources/models/mobilenet_v2_imagenet.npz``, labels in
+``imagenet_labels.txt``). :func:`animal_names` reads the backbone's ``c5`` map ``(1280, h, w)``,
+averaged over the cells an animal's box covers, through that classifier; where it names an
+animal class with at least :data:`SURE` probability, the description uses that name instead of
+the detector's (dog breeds say "dog", house cats "cat", a sorrel "horse").
+
+Only words change: protection and the scorers read the detector's boxes and kinds as before, and
+the learned scorer reads the description it was trained with
+(:func:`procrop.perception.describe.describe` with ``animal_words=False``). Measured on 121 held-out and
+50 BSDS500 photos: at 0.95 every renaming was right (a tiger the detector called a giraffe, a
+brown bear, a bison called a cow, a macaw, a goose); below it came wrong ones (a bison calf read
+as a lion at 0.90), so unsure readings keep the detector's name.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .detectors import Detection
+
+#: The classifier's probability from which its animal name replaces the detector's.
+SURE = 0.95
+#: ImageNet's animal classes, as indices into the 1,001 labels (0 is "background").
+ANIMALS = range(1, 399)
+#: Groups named by their common word rather than the breed (indices into the 1,001 labels).
+GROUPS = ((range(152, 270), "dog"), (range(282, 287), "cat"))
+#: Names kept shorter or plainer than ImageNet's first synonym.
+PLAIN = {"sorrel": "horse", "ice bear": "polar bear", "tusker": "elephant", "hog": "pig",
+         "ram": "sheep", "tabby": "cat"}
+
+_MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
+
+
+@functools.lru_cache(maxsize=1)
+def _classifier() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The ImageNet classifier's weights ``(1001, 1280)``, bias ``(1001,)`` and labels."""
+    with np.load(_MODELS / "mobilenet_v2_imagenet.npz") as z:
+        weight, bias = z["classifier.weight"].astype(np.float32), z["classifier.bias"].astype(np.float32)
+    labels = tuple(line.strip() for line in (_MODELS / "imagenet_labels.txt").read_text("utf-8").splitlines())
+    return weight, bias, labels
+
+
+def animal_word(index: int) -> str | None:
+    """The plain name of ImageNet class ``index`` (of the 1,001 labels), ``None`` when it is not
+    an animal: ``"macaw"``, ``"dog"`` for any breed, ``"polar bear"``."""
+    if index not in ANIMALS:
+        return None
+    for group, word in GROUPS:
+        if index in group:
+            return word
+    first = _classifier()[2][index].split(",")[0].strip()
+    return PLAIN.get(first, first)
+
+
+def _cells(box: tuple[float, float, float, float], W: float, H: float, h: int, w: int) -> tuple[slice, slice]:
+    """The map cells of an ``h x w`` map over the whole frame that a box (original pixels) covers."""
+    x, y, bw, bh = box
+    x0, x1 = int(math.floor(x / W * w)), int(math.ceil((x + bw) / W * w))
+    y0, y1 = int(math.floor(y / H * h)), int(math.ceil((y + bh) / H * h))
+    x0, y0 = min(max(x0, 0), w - 1), min(max(y0, 0), h - 1)
+    return slice(y0, max(y1, y0 + 1)), slice(x0, max(x1, x0 + 1))
+
+
+def animal_names(c5: np.ndarray, found: list[Detection], W: float, H: float
+                 ) -> tuple[tuple[tuple[float, float, float, float], str], ...]:
+    """``(box, name)`` for each animal detection the classifier names surely (see the module
+    docstring), from ``c5 (1280, h, w)``, the backbone's map of the photo squashed to a square."""
+    animals = [d for d in found if d.kind == "animal"]
+    if not animals:
+        return ()
+    weight, bias, _ = _classifier()
+    feats = np.asarray(c5, np.float32)
+    out = []
+    for d in animals:
+        rows, cols = _cells(d.box, W, H, feats.shape[1], feats.shape[2])
+        logits = weight @ feats[:, rows, cols].mean(axis=(1, 2)) + bias
+        p = np.exp(logits - logits.max())
+        best = int(np.argmax(p))
+        word = animal_word(best)
+        if word is not None and p[best] / p.sum() >= SURE:
+            out.append((tuple(float(v) for v in d.box), word))
+    return tuple(out)

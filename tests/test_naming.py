@@ -1,0 +1,61 @@
+"""Animal names from the backbone's ImageNet classifier (procrop.perception.naming): only the
+description's words change."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from procrop.perception.describe import describe
+from procrop.perception.detectors import Detection
+from procrop.perception.naming import _classifier, animal_names, animal_word
+
+from test_describe import analysis, region
+
+W, H = 200.0, 100.0
+
+
+def _index(first: str) -> int:
+    return next(i for i, label in enumerate(_classifier()[2]) if label.split(",")[0].strip() == first)
+
+
+def _c5_showing(index: int, cells: tuple[slice, slice], strength: float) -> np.ndarray:
+    """A ``(1280, 8, 8)`` map whose given cells hold the classifier's direction for ``index``."""
+    weight = _classifier()[0]
+    c5 = np.zeros((1280, 8, 8), np.float32)
+    c5[:, cells[0], cells[1]] = (strength * weight[index] / np.linalg.norm(weight[index]))[:, None, None]
+    return c5
+
+
+def test_imagenet_animals_get_plain_words() -> None:
+    assert animal_word(_index("tiger")) == "tiger" and animal_word(_index("macaw")) == "macaw"
+    assert animal_word(_index("golden retriever")) == "dog" and animal_word(_index("Siamese cat")) == "cat"
+    assert animal_word(_index("ice bear")) == "polar bear" and animal_word(_index("sorrel")) == "horse"
+    assert animal_word(_index("abacus")) is None and animal_word(0) is None  # not an animal; background
+
+
+def test_a_sure_reading_inside_the_box_names_the_animal() -> None:
+    zebra = Detection((0.0, 0.0, 100.0, 100.0), 0.87, kind="animal", label="zebra")  # the left half
+    tiger = _c5_showing(_index("tiger"), (slice(0, 8), slice(0, 4)), 80.0)
+    assert animal_names(tiger, [zebra], W, H) == (((0.0, 0.0, 100.0, 100.0), "tiger"),)
+    elsewhere = _c5_showing(_index("tiger"), (slice(0, 8), slice(4, 8)), 80.0)
+    unsure = _c5_showing(_index("tiger"), (slice(0, 8), slice(0, 4)), 2.0)
+    assert animal_names(elsewhere, [zebra], W, H) == () and animal_names(unsure, [zebra], W, H) == ()
+    abacus = _c5_showing(_index("abacus"), (slice(0, 8), slice(0, 4)), 80.0)
+    assert animal_names(abacus, [zebra], W, H) == ()  # a sure non-animal says nothing
+    cup = replace(zebra, kind="object", label="cup")
+    assert animal_names(tiger, [cup], W, H) == ()  # only animals are named
+
+
+def test_the_description_uses_the_name_and_the_learned_scorer_keeps_its_words() -> None:
+    zebra = Detection((0.0, 0.0, 100.0, 100.0), 0.6, kind="animal", label="zebra")  # unsure: "an animal"
+    a = analysis([region(1, 1, 9, 9)], objects=[zebra])
+    assert "tiger" not in describe(a)
+    named = replace(a, animal_names=((zebra.box, "tiger"),))
+    assert "A tiger, the main subject" in describe(named)
+    assert describe(named, animal_words=False) == describe(a)  # the text the learned scorer reads
+    assert named.to_dict()["objects"][0] | {"box": None} == {"box": None, "score": 0.6, "kind": "animal",
+                                                             "label": "zebra", "name": "tiger"}
+    bear = replace(a, animal_names=((zebra.box, "American black bear"),))
+    assert "An American black bear" in describe(bear)
