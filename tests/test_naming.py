@@ -29,9 +29,10 @@ def _c5_showing(index: int, cells: tuple[slice, slice], strength: float) -> np.n
 
 
 def test_imagenet_animals_get_plain_words() -> None:
-    assert animal_word(_index("tiger")) == "tiger" and animal_word(_index("macaw")) == "macaw"
+    assert animal_word(_index("tiger")) == "tiger" and animal_word(_index("lion")) == "lion"
     assert animal_word(_index("golden retriever")) == "dog" and animal_word(_index("Siamese cat")) == "cat"
     assert animal_word(_index("ice bear")) == "polar bear" and animal_word(_index("sorrel")) == "horse"
+    assert animal_word(_index("quail")) == animal_word(_index("albatross")) == animal_word(_index("cock")) == "bird"
     assert animal_word(_index("abacus")) is None and animal_word(0) is None  # not an animal; background
 
 
@@ -46,6 +47,8 @@ def test_a_sure_reading_inside_the_box_names_the_animal() -> None:
     assert animal_names(abacus, [zebra], W, H) == ()  # a sure non-animal says nothing
     cup = replace(zebra, kind="object", label="cup")
     assert animal_names(tiger, [cup], W, H) == ()  # only animals are named
+    assert animal_names(tiger, [replace(zebra, score=0.5)], W, H) == ()  # nor an unsure detection
+    assert animal_names(tiger, [replace(zebra, box=(0.0, 0.0, 30.0, 30.0))], W, H) == ()  # nor a small one
 
 
 def test_the_description_uses_the_name_and_the_learned_scorer_keeps_its_words() -> None:

@@ -94,9 +94,20 @@ def number_word(n: int) -> str:
     return NUMBERS[n] if n < len(NUMBERS) else str(n)
 
 
+#: Plurals that are not the noun plus "s" (the detector's nouns and the animal names of
+#: :mod:`procrop.perception.naming`; none of the animals' is a COCO class, so the text the learned
+#: scorer reads is unchanged).
+IRREGULAR = {"person": "people", "sheep": "sheep", "goose": "geese", "ox": "oxen", "wolf": "wolves",
+             "bison": "bison", "fox": "foxes", "lynx": "lynxes"}
+
+
 def plural(noun: str) -> str:
-    """``"people"`` for ``"person"``, ``"sheep"`` for ``"sheep"``, else ``noun + "s"``."""
-    return "people" if noun == "person" else ("sheep" if noun == "sheep" else noun + "s")
+    """``"people"`` for ``"person"``, ``"sheep"`` for ``"sheep"`` (:data:`IRREGULAR`, also as the
+    last word: ``"grey foxes"``), else ``noun + "s"``."""
+    head, _, last = noun.rpartition(" ")
+    if noun in IRREGULAR or last in IRREGULAR:
+        return IRREGULAR.get(noun) or f"{head} {IRREGULAR[last]}"
+    return noun + "s"
 
 
 def article(noun: str) -> str:
