@@ -123,6 +123,10 @@ def test_old_database_keeps_working_and_index_add_measures_it(tmp_path: Path, si
     assert "style" not in crop.terms and crop.references
     with pytest.raises(DatabaseError, match="no composition statistics"):
         Cropper(reference_db=old, style_strength=1.0)
+    empty = tmp_path / "empty"
+    build_database([], empty)
+    with pytest.raises(DatabaseError, match="holds no photos"):
+        Cropper(reference_db=empty, style_strength=1.0)
     said = runner.invoke(app, ["crop", str(query), "--db", str(old), "-r", "1:1", "--no-analysis"])
     assert said.exit_code == 0 and "no composition statistics" in said.output  # why nothing steers
     out = tmp_path / "crops"

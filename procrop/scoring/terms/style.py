@@ -224,7 +224,7 @@ class StyleTerm:
             else:
                 parts.append("the subject's centre outside the crop")
         if "horizon" in c and np.isfinite(mine[3]):
-            parts.append(f"horizon at {1 - mine[3]:.0%} from the bottom (reference: {1 - c['horizon']:.0%})")
+            parts.append(f"horizon {mine[3]:.0%} down (reference: {c['horizon']:.0%} down)")  # as describe
         name = str(ref.get("source", "a reference")).rsplit("/", 1)[-1]
         how = "; ".join(parts) or "framed like it"
         return f"style {value:.0%} like reference {name}: {how}"
@@ -329,6 +329,9 @@ def style_term_for(learned: LearnedTerm, strength: float | None, user_db: bool) 
     term = StyleTerm(learned, strength)
     if term.measured:
         return term
+    if asked and not learned.model.reference_items():
+        raise DatabaseError(f"{learned.model.references_path}: holds no photos, so there is no style "
+                            "to follow ('procrop index add DB PHOTOS' adds them)")
     if asked:
         raise DatabaseError(f"{learned.model.references_path}: no composition statistics to follow (a database "
                             "built before procrop measured them: 'procrop index add DB PHOTOS' with its photos "
