@@ -128,9 +128,10 @@ def crop_command(
             learned = LearnedTerm(options.learned_model, reference_db=db)
             steers = style_term_for(learned, style_strength, True)
         if steers is None and style_strength != 0 and not quiet:  # --db alone: say why nothing steers
-            why = ("holds no photos: there is nothing to retrieve or follow" if not learned.model.reference_items()
-                   else "has no composition statistics ('procrop index add DB PHOTOS' measures them): its photos "
-                   "are the learned scorer's references, but no style follows them")
+            why = ("holds no photos: there is nothing to retrieve or follow"
+                   if not learned.model.reference_items() else
+                   "has no composition statistics ('procrop index add DB PHOTOS' measures them): its "
+                   "photos are the learned scorer's references, but no style follows them")
             err.print(f"note: {escape(str(db))} {why}")
     stream = json_path is None and out is None and len(files) > 1
     with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:

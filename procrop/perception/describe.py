@@ -36,14 +36,15 @@ def _named(a: CompositionAnalysis) -> list[Detection]:
 
 
 def describe(a: CompositionAnalysis, animal_words: bool = True) -> str:
-    """A short, factual description of the composition found by the analysis; with ``animal_words``, an
-    animal the backbone names surely is called by that name (:attr:`CompositionAnalysis.animal_names`:
-    "a tiger" where the detector said "zebra"). The learned scorer reads the text without them
-    (``animal_words=False``), the words it was trained with."""
-    if animal_words and a.animal_names:
+    """A short, factual description of the composition found by the analysis; with
+    ``animal_words``, an animal the backbone names surely is called by that name
+    (:attr:`CompositionAnalysis.animal_names`: "a tiger" where the detector said "zebra"). The
+    learned scorer reads the text without them (``animal_words=False``), the words it was trained
+    with."""
+    if animal_words and a.animal_names:  # the classifier is sure where the detector may not be
         names = dict(a.animal_names)
-        a = replace(a, objects=[replace(d, label=names[d.box], score=max(d.score, CONFIDENT)) if d.box in names
-                                else d for d in a.objects])  # the classifier is sure where the detector was not
+        a = replace(a, objects=[replace(d, label=names[d.box], score=max(d.score, CONFIDENT))
+                                if d.box in names else d for d in a.objects])
     named = _named(a)
     subs = [subject(a, s, named) for s in regions(a)[0]]
     whole = bool(subs) and _is_all(subs[0], named)

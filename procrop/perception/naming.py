@@ -61,7 +61,7 @@ def _classifier() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
 
 def animal_word(index: int) -> str | None:
     """The plain name of ImageNet class ``index`` (of the 1,001 labels), ``None`` when it is not
-    an animal: ``"macaw"``, ``"dog"`` for any breed, ``"polar bear"``."""
+    an animal: ``"tiger"``, ``"dog"`` for any breed, ``"bird"`` for any bird, ``"polar bear"``."""
     if index not in ANIMALS:
         return None
     for group, word in GROUPS:

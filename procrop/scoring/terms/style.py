@@ -16,11 +16,11 @@ times its distinctiveness (``FLOOR + (1 - FLOOR) (1 - exp(-d_j^2 / 2))``, ``d_j`
 the database's mean from the mean of the bundle's own references, photographs in general, in their
 standard deviations): what the photos share is their style, what varies among them is not, and
 what they share with every photograph (a subject near the centre) counts less than what sets them
-apart (a subject filling the frame); a statistic no crop can
-match does not hide the gain in another (``k`` is heavy-tailed: coming closer always helps; half
-of it falls quadratically instead, so that a style out of reach still pulls: :func:`_closeness`).
-The term scores the crop with ``sum_r pull_r`` (a value in [0, 1]), times the share of the
-photo's subject the crop keeps (a crop without it keeps :data:`OUT_CREDIT` of that). Its weight is the user's ``style_strength`` (the cropper's score is the
+apart (a subject filling the frame); a statistic no crop can match does not hide the gain in
+another (``k`` is heavy-tailed: coming closer always helps; half of it falls quadratically
+instead, so that a style out of reach still pulls: :func:`_closeness`). The term scores the crop
+with ``sum_r pull_r`` (a value in [0, 1]); a crop that leaves the photo's subject out keeps only
+:data:`OUT_CREDIT` of it. Its weight is the user's ``style_strength`` (the cropper's score is the
 weighted mean of the learned score and this one). It also proposes the crops that would put the
 photo's subject where each reference has its own, at the same fill, and its horizon at the same
 height, so the search is not limited to boxes the network liked. The reason of a crop names the
