@@ -9,7 +9,8 @@ score is whose:
   uncropped photo";
 * :func:`verdict` (a result's ``verdict``): "Crop it: the top crop (score 0.83) is 72% likely to
   look better than the uncropped photo (score 0.79)." or "Keep the uncropped photo: the top crop
-  (score 0.61) is only 3% likely to look better than the uncropped photo (score 0.79)." When several
+  (score 0.61) is only 3% likely to look better than the uncropped photo (score 0.79)."; between
+  40 and 60 % (:data:`CLOSE_CALL`) it adds "a close call, either will do". When several
   ratios were asked the top crop is named with its ratio, "the top 4:5 crop" (:func:`top_crop_name`),
   here and in the preview sheet.
 
@@ -34,6 +35,9 @@ from typing import Any
 
 #: The top crop's confidence below which the photo is best kept uncropped.
 KEEP_BELOW = 0.5
+#: Within this of :data:`KEEP_BELOW` the verdict says it is a close call (a 50 % "Crop it" read as
+#: advice where it is a coin flip).
+CLOSE_CALL = 0.1
 
 
 def keep_original(confidence: float) -> bool:
@@ -73,7 +77,8 @@ def verdict(top_score: float | None, uncropped_score: float, confidence: float,
     if top_score is None:
         return f"Keep the uncropped photo (score {uncropped_score:.2f}): no crop was found."
     crop = f"{name} (score {top_score:.2f}) is"
-    original = f"likely to look better than the uncropped photo (score {uncropped_score:.2f})."
+    close = "; a close call, either will do" if abs(confidence - KEEP_BELOW) < CLOSE_CALL else ""
+    original = f"likely to look better than the uncropped photo (score {uncropped_score:.2f}){close}."
     if keep_original(confidence):
         return f"Keep the uncropped photo: {crop} only {_pct(confidence)} {original}"
     return f"Crop it: {crop} {_pct(confidence)} {original}"

@@ -49,6 +49,9 @@ def test_crop_verdict_and_wording_functions() -> None:
     assert verdict(0.83, 0.79, 0.72) == ("Crop it: the top crop (score 0.83) is 72% likely to look better "
                                          "than the uncropped photo (score 0.79).")
     assert verdict(None, 0.79, 0.0) == "Keep the uncropped photo (score 0.79): no crop was found."
+    assert verdict(0.66, 0.66, 0.5) == ("Crop it: the top crop (score 0.66) is 50% likely to look better than the "
+                                        "uncropped photo (score 0.66); a close call, either will do.")
+    assert verdict(0.6, 0.7, 0.45).startswith("Keep the uncropped photo:") and "close call" in verdict(0.6, 0.7, 0.45)
     assert versus_original(0.005) == "0% likely to look better than the uncropped photo"
     assert keep_original(0.49) and not keep_original(0.5)
 
