@@ -225,6 +225,8 @@ def test_unreadable_photos_are_listed_not_fatal(tmp_path: Path, photo_paths: lis
     r = runner.invoke(app, ["index", "build", str(photo_paths[0]), str(bad), "--out", str(tmp_path / "db"), "-q"])
     assert r.exit_code == 1 and "bad.jpg" in r.stderr
     assert len(ReferenceDB.open(tmp_path / "db")) == 1
+    only_bad = runner.invoke(app, ["index", "build", str(bad), "--out", str(tmp_path / "none"), "-q"])
+    assert only_bad.exit_code == 1 and not (tmp_path / "none").exists()  # no empty database left behind
 
 
 def test_corrupt_and_mismatched_databases_fail_clearly(small_db: tuple[Path, list[Path]], tmp_path: Path) -> None:

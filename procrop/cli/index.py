@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Optional
 
@@ -58,6 +59,7 @@ def _run_build(
         lic = read_licences(licences) if licences else None
     except OSError as exc:
         raise usage_error(f"--licences {licences}: {exc}") from None
+    fresh = not out.exists()
     with progress_bar(len(files), quiet, "{task.description}") as bar:
         tid = bar.add_task("photos", total=len(files))  # counts photos: encoded (and measured) of all given
         with usage_errors():
@@ -86,6 +88,8 @@ def _run_build(
             f"duplicates skipped {report.duplicates}, failed {len(report.failed)} "
             f"({report.seconds:.1f} s)"
         )
+    if fresh and not (report.added or report.already_present) and out.is_dir():
+        shutil.rmtree(out)  # no photo could be added: leave no empty database behind
     exit_if_failed(list(problems) + report.failed)
 
 
