@@ -59,8 +59,9 @@ def crop_command(
         None, "--db", help="Reference database ('procrop index build PHOTOS --out DB'): crop like its photos "
         "(the default and the learned scorer), or the classic scorer's retrieval."),
     style_strength: Optional[float] = typer.Option(
-        None, "--style-strength", min=0.0, help="How strongly the --db photos' composition (subject place and size, "
-        "horizon) steers the crops, beside the default or learned score's 1; 0 = off. Default 1 with --db."),
+        None, "--style-strength", help="How strongly the --db photos' composition (subject place and size, "
+        "horizon) steers the crops, beside the default or learned score's 1; 0 = off, at most 10. "
+        "Default 1 with --db."),
     no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off (classic scorer)."),
     model: Optional[str] = typer.Option(None, "--model", metavar="PATH", help="Neural ProCrop checkpoint (extra procrop\\[torch]; implies --scorer classic)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),

@@ -22,14 +22,15 @@ from typing import Any
 
 from procrop import Cropper
 from procrop.retrieval.memory import MemoryItem, encode_reference, memory_database
+from procrop.scoring.terms.style import MAX_STYLE_STRENGTH
 from procrop.scoring.composition import CompositionScorer
 from procrop.scoring.terms.style import style_term_for
 
 from .boxscore import AnalysisCache
 from .errors import ApiError
 
-#: Highest style strength a request may ask for.
-MAX_STRENGTH = 10.0
+#: Highest style strength a request may ask for (the style term's own bound).
+MAX_STRENGTH = MAX_STYLE_STRENGTH
 
 
 def steered_cropper(base: Cropper, items: list[MemoryItem], strength: float, label: str) -> Cropper:

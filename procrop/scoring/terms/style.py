@@ -47,8 +47,10 @@ from .learned import LearnedTerm
 
 #: Tolerance of each statistic of :data:`COLUMNS` (``fill`` on a log scale) before the database's spread.
 SIGMAS = np.asarray([0.08, 0.08, 0.5, 0.08])
-#: Strength of the style term with a user's reference database when none is given.
+#: Strength of the style term with a user's reference database when none is given, and the most
+#: a user may ask for (the learned score's weight is 1; at 10 the style all but decides alone).
 DEFAULT_STRENGTH = 1.0
+MAX_STYLE_STRENGTH = 10.0
 #: Weight of a statistic the database shares with photographs in general, beside 1 for one that
 #: sets it far apart (see the module docstring).
 FLOOR = 0.2
@@ -312,7 +314,7 @@ def style_term_for(learned: LearnedTerm, strength: float | None, user_db: bool) 
     without composition statistics.
 
     Raises:
-        UsageError: a strength that is not a finite number >= 0.
+        UsageError: a strength that is not a number from 0 to :data:`MAX_STYLE_STRENGTH`.
         DatabaseError: a positive ``strength`` asked for with a database that has no statistics.
     """
     asked = strength is not None
@@ -322,8 +324,8 @@ def style_term_for(learned: LearnedTerm, strength: float | None, user_db: bool) 
         strength = float(strength)
     except (TypeError, ValueError):
         raise UsageError(f"style strength must be a number, got {strength!r}") from None
-    if not (math.isfinite(strength) and strength >= 0):
-        raise UsageError(f"style strength must be a finite number >= 0, got {strength}")
+    if not 0 <= strength <= MAX_STYLE_STRENGTH:  # NaN and infinities too
+        raise UsageError(f"style strength must be a number from 0 to {MAX_STYLE_STRENGTH:g}, got {strength}")
     if strength == 0:
         return None
     term = StyleTerm(learned, strength)
