@@ -75,7 +75,13 @@ def test_index_info_counts_the_measured_photos(sides: dict[str, Path]) -> None:
     r = runner.invoke(app, ["index", "info", str(sides["left"])])
     assert r.exit_code == 0 and "composition measured (steers the learned scorer's style): 3 of 3 photos" in r.output
     info = json.loads(runner.invoke(app, ["index", "info", str(sides["left"]), "--json"]).output)
-    assert info["composition"] == 3
+    assert info["composition"] == 3 and "photos" not in info
+    listed = runner.invoke(app, ["index", "info", str(sides["left"]), "--photos"])
+    rows = [line for line in listed.output.splitlines() if line.startswith("  subject at")]
+    assert listed.exit_code == 0 and len(rows) == 3 and all(line.rstrip().endswith(".jpg") for line in rows)
+    as_json = runner.invoke(app, ["index", "info", str(sides["left"]), "--json", "--photos"])
+    per_photo = json.loads(as_json.output)
+    assert [abs(p["composition"]["cx"] - 1 / 3) < 0.08 for p in per_photo["photos"]] == [True] * 3
 
 
 def test_references_steer_the_crop(sides: dict[str, Path], query: Path) -> None:

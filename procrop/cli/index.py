@@ -159,10 +159,12 @@ def index_add(
 def index_info(
     db: Path = typer.Argument(..., help="Database folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    photos: bool = typer.Option(False, "--photos", help="Also list each photo's measured composition (what "
+                                "the style term follows: subject place and fill, horizon)."),
 ) -> None:
     """Show a database's encoder, size, search index, shards and calibration (checks every shard's
     size and headers, and hashes those changed since they were last hashed: 'procrop index verify'
-    hashes all)."""
+    hashes all); with --photos, how each photo was measured."""
     from ..retrieval import ReferenceDB
     from ..retrieval.composition import item_stats, read_composition
     from ..retrieval.search import index_summary
@@ -171,9 +173,10 @@ def index_info(
     with usage_errors():
         d = ReferenceDB.open(db)
         try:
-            measured = sum(s is not None for s in item_stats(d.items, read_composition(db)))
+            per_photo = item_stats(d.items, read_composition(db))
         except ValueError as exc:
             raise usage_error(str(exc)) from None
+    measured = sum(s is not None for s in per_photo)
     m = d.manifest
     size = sum(p.stat().st_size for p in Path(db).iterdir() if p.is_file())
     search = index_summary(db, m, d.fingerprint, LAZY_LIMIT)
@@ -196,6 +199,9 @@ def index_info(
         "calibration": m.get("calibration", {}),
         "licences": dict(sorted(licences.items(), key=lambda kv: -kv[1])),
     }
+    if photos:
+        info["photos"] = [{"source": it.get("source", ""), "composition": st}
+                          for it, st in zip(d.items, per_photo)]
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -213,6 +219,21 @@ def index_info(
     typer.echo("photos per licence" + (f" (the 12 commonest of {len(shown)}):" if len(shown) > 12 else ":"))
     for lic, n in shown[:12]:
         typer.echo(f"  {n:6d}  {lic}")
+    if photos:
+        typer.echo("each photo's composition, as the style term reads it (shares of the frame):")
+    for row in info.get("photos", []):
+        typer.echo(f"  {_composition_words(row['composition'])}  {row['source']}")
+
+
+def _composition_words(st: dict[str, float] | None) -> str:
+    """One photo's measured composition for ``index info --photos``: subject centre and fill,
+    horizon height (shares of the frame, from the left and from the top)."""
+    if st is None:
+        return "not measured"
+    subject = (f"subject at {st['cx']:.0%} from the left, {st['cy']:.0%} down, filling {st['fill']:.0%}"
+               if "cx" in st else "no subject")
+    horizon = f"horizon {st['horizon']:.0%} down" if "horizon" in st else "no horizon"
+    return f"{subject}; {horizon}"
 
 
 def _index_line(search: dict[str, Any]) -> str:
