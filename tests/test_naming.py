@@ -62,3 +62,16 @@ def test_the_description_uses_the_name_and_the_learned_scorer_keeps_its_words() 
                                                              "label": "zebra", "name": "tiger"}
     bear = replace(a, animal_names=((zebra.box, "American black bear"),))
     assert "An American black bear" in describe(bear)
+
+
+def test_an_unsure_person_the_classifier_calls_an_animal_is_that_animal() -> None:
+    koala = _c5_showing(_index("koala"), (slice(0, 8), slice(0, 4)), 80.0)
+    drawn = Detection((0.0, 0.0, 100.0, 100.0), 0.48, kind="person")  # drawn below a face found on it
+    sure = replace(drawn, score=0.9, label="person")
+    assert animal_names(koala, [drawn], W, H) == (((0.0, 0.0, 100.0, 100.0), "koala"),)
+    assert animal_names(koala, [sure], W, H) == ()  # a confident person stays a person
+    face = Detection((30.0, 10.0, 30.0, 30.0), 0.7, kind="face")
+    a = replace(analysis([region(1, 1, 9, 9)]), people=[drawn], faces=[face])
+    text = describe(replace(a, animal_names=((drawn.box, "koala"),)))
+    assert "koala" in text and "face" not in text and "figure" not in text
+    assert "face" in describe(a)  # without the name: the face and the figure as before

@@ -347,7 +347,7 @@ def analyze(
     colour = colour_stats(small, lab)
     centroid = _centroid(sal)
     timings["regions"] = (time.perf_counter() - t3) * 1e3
-    names = animal_names(maps.c5[0], objects, W, H) if use_head else ()
+    names = animal_names(maps.c5[0], objects + people, W, H) if use_head else ()  # + unsure "people"
     return CompositionAnalysis(
         width=W, height=H, saliency=sal, edges=edges, faces=faces, people=people, subjects=subjects,
         lines=lines, vanishing_point=vp, horizon=horizon, colour=colour, centroid=centroid, lab=lab,

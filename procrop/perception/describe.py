@@ -42,9 +42,7 @@ def describe(a: CompositionAnalysis, animal_words: bool = True) -> str:
     learned scorer reads the text without them (``animal_words=False``), the words it was trained
     with."""
     if animal_words and a.animal_names:  # the classifier is sure where the detector may not be
-        names = dict(a.animal_names)
-        a = replace(a, objects=[replace(d, label=names[d.box], score=max(d.score, CONFIDENT))
-                                if d.box in names else d for d in a.objects])
+        a = _with_animal_names(a)
     named = _named(a)
     subs = [subject(a, s, named) for s in regions(a)[0]]
     whole = bool(subs) and _is_all(subs[0], named)
@@ -58,6 +56,23 @@ def describe(a: CompositionAnalysis, animal_words: bool = True) -> str:
     parts.append(_balance_sentence(a))
     parts.append(_colour_sentence(a))
     return " ".join(p for p in parts if p)
+
+
+def _with_animal_names(a: CompositionAnalysis) -> CompositionAnalysis:
+    """The analysis as the description tells it with the backbone's animal names: an animal by
+    its name; an unsure person it names as an animal, an animal, without the face found on it."""
+    names = dict(a.animal_names)
+    beasts = [replace(p, kind="animal", label=names[p.box], score=CONFIDENT)
+              for p in a.people if p.box in names]
+
+    def on_beast(f: Detection) -> bool:
+        cx, cy = f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2
+        return any(x <= cx <= x + w and y <= cy <= y + h for x, y, w, h in (b.box for b in beasts))
+
+    objects = [replace(d, label=names[d.box], score=max(d.score, CONFIDENT)) if d.box in names else d
+               for d in a.objects]
+    return replace(a, objects=objects + beasts, people=[p for p in a.people if p.box not in names],
+                   faces=[f for f in a.faces if not on_beast(f)])
 
 
 def _is_all(main: Subject, named: list[Detection]) -> bool:

@@ -83,9 +83,13 @@ def _cells(box: tuple[float, float, float, float], W: float, H: float, h: int, w
 def animal_names(c5: np.ndarray, found: list[Detection], W: float, H: float
                  ) -> tuple[tuple[tuple[float, float, float, float], str], ...]:
     """``(box, name)`` for each animal detection the classifier names surely (see the module
-    docstring), from ``c5 (1280, h, w)``, the backbone's map of the photo squashed to a square."""
-    animals = [d for d in found if d.kind == "animal" and d.score >= CONFIDENT
-               and d.box[2] * d.box[3] >= MIN_SHARE * W * H]
+    docstring), from ``c5 (1280, h, w)``, the backbone's map of the photo squashed to a square;
+    an unsure person (a weak detection, or one drawn below a face) that it surely calls an
+    animal is named too (a koala whose face the face detector found: the description said "a
+    figure" with "one small face")."""
+    large = [d for d in found if d.box[2] * d.box[3] >= MIN_SHARE * W * H]
+    animals = [d for d in large if (d.kind == "animal" and d.score >= CONFIDENT)
+               or (d.kind == "person" and d.score < CONFIDENT)]
     if not animals:
         return ()
     weight, bias, _ = _classifier()
