@@ -263,6 +263,18 @@ def snap_to_ratio(box: Box, ratio: float, width: int, height: int) -> Box:
 # --------------------------------------------------------------------------------------------
 
 
+def fit_long_side(height: int, width: int, side: int, multiple: int = 0) -> tuple[int, int, int, int, float]:
+    """A ``height x width`` image scaled so its long side is ``side``, as a detector's input takes
+    it: the scaled size ``(h, w)`` (at least a pixel each), the padded size ``(H, W)`` (``side x
+    side``, or with ``multiple`` each side rounded up to a multiple of it) and the scale ``k``
+    (image px * k = input px)."""
+    k = side / max(height, width)
+    h, w = max(1, min(side, round(height * k))), max(1, min(side, round(width * k)))
+    if not multiple:
+        return h, w, side, side, k
+    return h, w, -(-h // multiple) * multiple, -(-w // multiple) * multiple, k
+
+
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` ``xywh`` boxes, shape ``(N, M)``."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)

@@ -16,6 +16,7 @@ input order so that a re-run maps each input to the same files.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -130,12 +131,27 @@ class CropOptions:
 
 def database_state(root: str) -> str:
     """A short fingerprint of a reference database's contents (its manifest and composition
-    statistics, small files), so that a re-run with the same ``--db`` after ``procrop index add``
-    crops again instead of keeping the old results."""
-    digest = hashlib.sha256()
-    for name in ("manifest.json", SIDECAR):
+    statistics), so that a re-run with the same ``--db`` after ``procrop index add`` crops again
+    instead of keeping the old results. Every result's options carry it, so the files are hashed
+    once per process and version of them (their size and modification time), not once per photo."""
+    files = [Path(root, name) for name in ("manifest.json", SIDECAR)]
+    stamps = []
+    for f in files:
         try:
-            digest.update(Path(root, name).read_bytes())
+            st = f.stat()
+            stamps.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamps.append(None)
+    return _hashed_state(tuple(map(str, files)), tuple(stamps))
+
+
+@functools.lru_cache(maxsize=8)
+def _hashed_state(files: tuple[str, ...], stamps: tuple[Any, ...]) -> str:
+    """:func:`database_state` of ``files`` as they are at ``stamps`` (the cache key)."""
+    digest = hashlib.sha256()
+    for name in files:
+        try:
+            digest.update(Path(name).read_bytes())
         except OSError:
             digest.update(b"-")
     return digest.hexdigest()[:16]

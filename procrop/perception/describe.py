@@ -19,7 +19,7 @@ import numpy as np
 
 from .analysis import CONFIDENT, CompositionAnalysis, Region
 from .detectors import Detection
-from .describe_subject import Subject, is_part, regions, subject
+from .describe_subject import Subject, is_part, point_in, regions, subject
 from .describe_words import (PEOPLE, count_words, detection_name, format_words, listing, number_word, plural,
                              place_words, position_words, size_words, third_words)
 from .horizon_check import real_horizon
@@ -67,7 +67,7 @@ def _with_animal_names(a: CompositionAnalysis) -> CompositionAnalysis:
 
     def on_beast(f: Detection) -> bool:
         cx, cy = f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2
-        return any(x <= cx <= x + w and y <= cy <= y + h for x, y, w, h in (b.box for b in beasts))
+        return any(point_in(cx, cy, b.box) for b in beasts)
 
     objects = [replace(d, label=names[d.box], score=max(d.score, CONFIDENT)) if d.box in names else d
                for d in a.objects]
@@ -120,8 +120,7 @@ def _in_person(a: CompositionAnalysis, f: Detection) -> bool:
     """Whether a face's centre lies in a confidently detected person (a carved face on a totem
     pole, in a 0.54 "person", makes no portrait)."""
     cx, cy = f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2
-    return any(p.label == "person" and p.score >= CONFIDENT and p.box[0] <= cx <= p.box[0] + p.box[2]
-               and p.box[1] <= cy <= p.box[1] + p.box[3] for p in a.people)
+    return any(p.label == "person" and p.score >= CONFIDENT and point_in(cx, cy, p.box) for p in a.people)
 
 
 def _face_sentences(a: CompositionAnalysis) -> list[str]:

@@ -66,6 +66,11 @@ class Subject:
     v: float
 
 
+def point_in(x: float, y: float, box: tuple[float, float, float, float]) -> bool:
+    """Whether the point ``(x, y)`` lies in ``box`` ``(x, y, w, h)``, edges included."""
+    return box[0] <= x <= box[0] + box[2] and box[1] <= y <= box[1] + box[3]
+
+
 def is_part(s: Region, d: Detection) -> bool:
     """Whether salient region ``s`` is only a part of detection ``d`` (a collar, a hand, a tie)."""
     dw, dh = max(d.box[2], 1e-9), max(d.box[3], 1e-9)
@@ -111,8 +116,7 @@ def members(a: CompositionAnalysis, s: Region, named: list[Detection]) -> list[D
     a row of boats, three of them confident), its name on ``named`` alone."""
     if s.mask is None or not s.mask.any():
         cx, cy = s.centroid
-        return [d for d in named if d.box[0] <= cx <= d.box[0] + d.box[2]
-                and d.box[1] <= cy <= d.box[1] + d.box[3]][:1]
+        return [d for d in named if point_in(cx, cy, d.box)][:1]
     inside = [d for d in a.subjects_to_keep
               if (covers(a, s, d) >= COVERED and holds(a, s, d) >= MIN_HOLD)
               or (holds(a, s, d) >= MASK_NAMED and not is_part(s, d))]
@@ -149,7 +153,7 @@ def person_in(a: CompositionAnalysis, s: Region) -> Detection | None:
         return None
     cx, cy = s.centroid
     for p in people:
-        if p.box[0] <= cx <= p.box[0] + p.box[2] and p.box[1] <= cy <= p.box[1] + p.box[3]:
+        if point_in(cx, cy, p.box):
             return p
     area = max(s.box[2] * s.box[3], 1e-9)
     for f in a.faces:

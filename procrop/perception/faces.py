@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelLoadError
+from ..geometry import fit_long_side
 from .detectors import Detection, merge_detections
 from .model_files import load_once, model_path
 
@@ -40,12 +41,9 @@ def letterbox(image: np.ndarray, side: int, fill: int = 0, multiple: int = 0) ->
     """``image`` (h, w, c) scaled so its long side is ``side`` and padded (right/bottom) to
     ``(side, side, c)``, or with ``multiple`` only up to the next multiples of it; returns the
     padded array and the scale ``k`` (original px * k = padded px)."""
-    h, w = image.shape[:2]
-    k = side / max(h, w)
-    nw, nh = max(1, min(side, round(w * k))), max(1, min(side, round(h * k)))
+    nh, nw, ph, pw, k = fit_long_side(*image.shape[:2], side, multiple)
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (nw, nh), interpolation=interp)
-    ph, pw = (-(-nh // multiple) * multiple, -(-nw // multiple) * multiple) if multiple else (side, side)
     out = np.full((ph, pw, image.shape[2]), fill, dtype=image.dtype)
     out[:nh, :nw] = resized
     return out, k

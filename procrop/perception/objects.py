@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelLoadError
-from ..geometry import select_diverse
+from ..geometry import fit_long_side, select_diverse
 from .detectors import Detection
 from .model_files import coco_labels, load_once, model_path
 
@@ -42,24 +42,12 @@ def kind_of(label: str) -> str:
     return "animal" if label in ANIMALS else "object"
 
 
-def input_size(height: int, width: int, side: int = SIDE) -> tuple[int, int, float]:
-    """The net's input ``(h, w)`` for a ``height x width`` image and the scale ``r`` (image px * r =
-    input px): the image scaled so its long side is ``side``, padded up to multiples of 32 (the
-    coarsest stride), so a wide photo is not padded to a square."""
-    r = min(side / height, side / width)
-    nh, nw = max(1, min(side, round(height * r))), max(1, min(side, round(width * r)))
-    return -(-nh // STRIDES[-1]) * STRIDES[-1], -(-nw // STRIDES[-1]) * STRIDES[-1], r
-
-
 def preprocess(rgb: np.ndarray, side: int = SIDE, square: bool = False) -> tuple[np.ndarray, float]:
-    """``rgb`` (h, w, 3) uint8 → YOLOX input ``(1, 3, H, W)`` float32 BGR 0..255 (:func:`input_size`,
-    or ``side x side`` if ``square``; padded right/bottom with grey 114) and the scale ``r`` (image
-    px * r = input px)."""
-    h, w = rgb.shape[:2]
-    ih, iw, r = input_size(h, w, side)
-    if square:
-        ih = iw = side
-    nw, nh = max(1, min(iw, round(w * r))), max(1, min(ih, round(h * r)))
+    """``rgb`` (h, w, 3) uint8 → YOLOX input ``(1, 3, H, W)`` float32 BGR 0..255 and the scale ``r``
+    (image px * r = input px): the image scaled so its long side is ``side`` and padded right/bottom
+    with grey 114 up to multiples of 32, the coarsest stride (a wide photo is not padded to a
+    square), or to ``side x side`` if ``square`` (:func:`~procrop.geometry.fit_long_side`)."""
+    nh, nw, ih, iw, r = fit_long_side(*rgb.shape[:2], side, 0 if square else STRIDES[-1])
     resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
     padded = np.full((ih, iw, 3), 114, np.uint8)
     padded[:nh, :nw] = resized[:, :, ::-1]  # RGB → BGR

@@ -22,9 +22,8 @@ from typing import Any
 
 from procrop import Cropper
 from procrop.retrieval.memory import MemoryItem, encode_reference, memory_database
-from procrop.scoring.terms.style import MAX_STYLE_STRENGTH
 from procrop.scoring.composition import CompositionScorer
-from procrop.scoring.terms.style import style_term_for
+from procrop.scoring.terms.style import MAX_STYLE_STRENGTH, style_term_for
 
 from .boxscore import AnalysisCache
 from .errors import ApiError
