@@ -88,9 +88,9 @@ class CropOptions:
             if user:  # a database that changed since (photos added, measured) makes other crops
                 d["reference_db_state"] = database_state(str(self.reference_db))
             if self.scorer == "preference":
-                from ..scoring.terms.preference import PreferenceModel
+                from ..scoring.terms.preference import model_name
 
-                d["preference_model_name"] = PreferenceModel.load(self.preference_model).meta.get("name")
+                d["preference_model_name"] = model_name(self.preference_model)
         return d
 
     def check_extras(self) -> None:
