@@ -64,6 +64,15 @@ def test_the_description_uses_the_name_and_the_learned_scorer_keeps_its_words() 
     assert "An American black bear" in describe(bear)
 
 
+def test_a_name_that_says_a_colour_gets_no_other() -> None:
+    zebra = Detection((0.0, 0.0, 100.0, 100.0), 0.6, kind="animal", label="zebra")
+    a = analysis([region(1, 1, 9, 9, colour="yellow")], objects=[zebra])
+    assert "A tiger, the main subject: medium-sized and yellow" in describe(
+        replace(a, animal_names=((zebra.box, "tiger"),)))
+    brown = describe(replace(a, animal_names=((zebra.box, "brown bear"),)))
+    assert "A brown bear, the main subject: medium-sized," in brown and "yellow" not in brown.split("palette")[0]
+
+
 def test_an_unsure_person_the_classifier_calls_an_animal_is_that_animal() -> None:
     koala = _c5_showing(_index("koala"), (slice(0, 8), slice(0, 4)), 80.0)
     drawn = Detection((0.0, 0.0, 100.0, 100.0), 0.48, kind="person")  # drawn below a face found on it

@@ -20,8 +20,8 @@ import numpy as np
 from .analysis import CONFIDENT, CompositionAnalysis, Region
 from .detectors import Detection
 from .describe_subject import Subject, is_part, point_in, regions, subject
-from .describe_words import (PEOPLE, count_words, detection_name, format_words, listing, number_word, plural,
-                             place_words, position_words, size_words, third_words)
+from .describe_words import (PEOPLE, colour_for, count_words, detection_name, format_words, listing, number_word,
+                             place_words, plural, position_words, size_words, third_words)
 from .horizon_check import real_horizon
 
 __all__ = ["describe", "detection_name", "is_part", "position_words", "third_words"]
@@ -94,7 +94,8 @@ def _detected_sentences(a: CompositionAnalysis, found: list[Detection], main: Su
         tail = f"{place_words(main.u, main.v)} (about {max(1, round(100 * main.share))}% of the frame)."
         if len(found) > 1 or detection_name(found[0]) in PEOPLE:  # no colour for people
             return [f"{listed[0].upper()}{listed[1:]}, the main subject, {tail}"]
-        what = size_words(main.share) + (f" and {main.region.colour}" if main.region.colour else "")
+        colour = colour_for(detection_name(found[0]), main.region.colour)
+        what = size_words(main.share) + (f" and {colour}" if colour else "")
         return [f"{listed[0].upper()}{listed[1:]}, the main subject: {what}, {tail}"]
     x0 = min(d.box[0] for d in found)
     y0 = min(d.box[1] for d in found)
@@ -192,7 +193,8 @@ def _main_sentence(sub: Subject, named: list[Detection]) -> str:
         name = detection_name(sub.members[0])
         if sub.part:
             return f"The main subject, a {size} part of the {name}, {tail}"
-        colour = f" {s.colour}" if s.colour and name not in PEOPLE else ""
+        own = colour_for(name, s.colour)
+        colour = f" {own}" if own and name not in PEOPLE else ""
         return f"The main subject, a {size}{colour} {name}, {tail}"
     if s.mask is None:  # a hand-cue blob
         return f"The main subject, a {size}{' ' + s.colour if s.colour else ''} region, {tail}"

@@ -133,6 +133,18 @@ GENERIC = {"person": "figure", "animal": "animal", "object": "object"}
 PEOPLE = ("person", "figure")
 
 
+#: Words that name a colour, in a name or on their own (:func:`colour_for`).
+COLOUR_WORDS = frozenset(("red", "orange", "yellow", "green", "cyan", "blue", "purple", "magenta", "white", "grey",
+                          "gray", "black", "brown", "golden", "silver"))
+
+
+def colour_for(name: str, colour: str) -> str:
+    """``colour`` for a subject called ``name``, or ``""`` when the name already says one ("brown
+    bear", "American black bear", "red fox"): a second colour reads as a contradiction ("a brown
+    bear ... yellow", the fur's sunlit hue)."""
+    return "" if COLOUR_WORDS.intersection(name.lower().replace("-", " ").split()) else colour
+
+
 def detection_name(d: Detection) -> str:
     """A detection's class name (``"dog"``) when it is at least :data:`CONFIDENT`, else its kind's
     generic name (``"animal"``: a 0.53 "bear" may be otters)."""
