@@ -21,7 +21,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from procrop import Cropper
 from procrop.retrieval import build_database
-from procrop.retrieval.composition import COLUMNS, crop_stats, horizon_height
+from procrop.perception.analysis import Region
+from procrop.retrieval.composition import COLUMNS, crop_stats, horizon_height, subject_box
 from procrop.scoring.terms.style import HORIZON_SCALES, _closeness, _distinctiveness, _placed, subject_kept
 
 
@@ -73,11 +74,23 @@ def test_horizon_proposed_at_several_sizes_with_a_subject() -> None:
     assert len(placed) >= 2 and all(abs(p - 0.7) < 1e-6 for p in placed)  # each at the reference's height
 
 
+def _region(box: tuple[float, float, float, float], mass: float, label: str = "") -> Region:
+    return Region(box, (box[0] + box[2] / 2, box[1] + box[3] / 2), mass, "salient", label=label)
+
+
 def test_how_much_of_the_subject_a_crop_keeps() -> None:
-    a = SimpleNamespace(people=[], subjects=[SimpleNamespace(box=(100.0, 100.0, 50.0, 50.0))])
+    a = SimpleNamespace(people=[], subjects=[_region((100.0, 100.0, 50.0, 50.0), 0.6)])
     kept = subject_kept(a, np.array([[0, 0, 400, 300], [200, 0, 200, 300], [120, 0, 200, 300]]))
     assert kept.tolist() == pytest.approx([1.0, 0.0, 0.6])
     assert subject_kept(SimpleNamespace(people=[], subjects=[]), np.zeros((2, 4))).tolist() == [1.0, 1.0]
+
+
+def test_a_minor_salient_region_is_no_subject() -> None:
+    # a corner of snow holding 16 % of the saliency is not what a photo is of; a detection is
+    spot = (0.0, 512.0, 117.0, 128.0)
+    assert subject_box(SimpleNamespace(people=[], subjects=[_region(spot, 0.16)])) is None
+    assert subject_box(SimpleNamespace(people=[], subjects=[_region(spot, 0.16, "dog")])) == spot
+    assert subject_box(SimpleNamespace(people=[], subjects=[_region(spot, 0.4)])) == spot
 
 
 def test_a_style_out_of_reach_still_pulls() -> None:
