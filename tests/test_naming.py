@@ -9,7 +9,7 @@ import numpy as np
 
 from procrop.perception.describe import describe
 from procrop.perception.detectors import Detection
-from procrop.perception.naming import _classifier, animal_names, animal_word
+from procrop.perception.naming import _classifier, animal_names, animal_word, region_names
 
 from test_describe import analysis, region
 
@@ -84,3 +84,26 @@ def test_an_unsure_person_the_classifier_calls_an_animal_is_that_animal() -> Non
     text = describe(replace(a, animal_names=((drawn.box, "koala"),)))
     assert "koala" in text and "face" not in text and "figure" not in text
     assert "face" in describe(a)  # without the name: the face and the figure as before
+
+
+def test_a_salient_region_no_detection_names_gets_a_word_only_from_the_list() -> None:
+    light = region(1, 1, 9, 9)  # cells: 80 x 80 px of the 200 x 100 frame, the left part
+    beacon = _c5_showing(_index("beacon"), (slice(0, 8), slice(0, 4)), 80.0)
+    assert region_names(beacon, [light], W, H) == ((light.box, "lighthouse"),)
+    assert region_names(_c5_showing(_index("tiger"), (slice(0, 8), slice(0, 4)), 80.0), [light], W, H)[0][1] == "tiger"
+    ant = _c5_showing(_index("ant"), (slice(0, 8), slice(0, 4)), 80.0)  # poppies read as an ant
+    assert region_names(ant, [light], W, H) == ()
+    assert region_names(beacon, [replace(light, label="boat")], W, H) == ()  # a detection names it
+    assert region_names(beacon, [region(1, 1, 2, 2)], W, H) == ()  # too small to pool
+    assert region_names(_c5_showing(_index("beacon"), (slice(0, 8), slice(0, 4)), 2.0), [light], W, H) == ()
+
+
+def test_the_description_and_the_json_use_the_region_word() -> None:
+    light = region(1, 1, 9, 9, colour="white")
+    a = analysis([light])
+    named = replace(a, region_names=((light.box, "lighthouse"),))
+    assert "The main subject, a medium-sized lighthouse, sits" in describe(named)
+    assert describe(named, animal_words=False) == describe(a)  # the learned scorer's words
+    assert named.to_dict()["subjects"][0]["name"] == "lighthouse" and "name" not in a.to_dict()["subjects"][0]
+    flower = replace(a, region_names=((light.box, "flower"),))
+    assert "The main subject, a medium-sized white flower, sits" in describe(flower)

@@ -149,6 +149,9 @@ class CompositionAnalysis:
         animal_names: ``(box, name)`` of the animal detections the backbone's ImageNet classifier
             names surely (:mod:`procrop.perception.naming`: "tiger" for a detector's "zebra"); the
             description's words, nothing else.
+        region_names: ``(box, word)`` of the salient regions no detection names that the same
+            classifier names surely (:func:`~procrop.perception.naming.region_names`: "lighthouse",
+            "flower", "tiger"); words too.
         content: the picture inside a scan border or bars (:mod:`procrop.perception.borders`),
             ``(x, y, w, h)``; crops stay inside it (``None``: the whole frame).
     """
@@ -171,6 +174,13 @@ class CompositionAnalysis:
     saliency_source: str = "cues"
     content: tuple[int, int, int, int] | None = None
     animal_names: tuple[tuple[tuple[float, float, float, float], str], ...] = ()
+    region_names: tuple[tuple[tuple[float, float, float, float], str], ...] = ()
+
+    @property
+    def backbone_names(self) -> bool:
+        """Whether the backbone's classifier named an animal or a region: the description then
+        has words the learned scorer's text (``describe(..., animal_words=False)``) lacks."""
+        return bool(self.animal_names or self.region_names)
 
     @property
     def subjects_to_keep(self) -> list[Detection]:
@@ -224,9 +234,13 @@ class CompositionAnalysis:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (maps left out). ``objects`` appears when the object detector
         found any (an animal the backbone names surely has its ``"name"`` beside the detector's
-        ``"label"``); a person the detector found (rather than one extrapolated below a face) has
+        ``"label"``, and so does a salient subject it names); a person the detector found (rather than one extrapolated below a face) has
         ``"detected": true``."""
         d = self._summary()
+        for s, sd in zip(self.subjects, d["subjects"]):
+            name = dict(self.region_names).get(s.box) if s.kind == "salient" and not s.label else None
+            if name:
+                sd["name"] = name
         if self.content is not None and self.content != (0, 0, self.width, self.height):
             d["content"] = [int(v) for v in self.content]  # inside a scan border or bars
         if self.objects:

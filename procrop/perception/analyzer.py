@@ -22,7 +22,7 @@ from .colour import colour_stats
 from .borders import content_box
 from .detectors import Detection, Detector, HaarFaceDetector, merge_detections, person_from_face
 from .lines import find_horizon, lines_inside, vanishing_point
-from .naming import animal_names
+from .naming import animal_names, region_names
 from .saliency import edge_map, map_size, normalise, paint_box, saliency_cues
 from .salient import HEAD_ONNX, SalientHead, mask_subjects
 from .subjects import find_subjects
@@ -348,9 +348,10 @@ def analyze(
     centroid = _centroid(sal)
     timings["regions"] = (time.perf_counter() - t3) * 1e3
     names = animal_names(maps.c5[0], objects + people, W, H) if use_head else ()  # + unsure "people"
+    regions_named = region_names(maps.c5[0], subjects, W, H) if use_head else ()
     return CompositionAnalysis(
         width=W, height=H, saliency=sal, edges=edges, faces=faces, people=people, subjects=subjects,
         lines=lines, vanishing_point=vp, horizon=horizon, colour=colour, centroid=centroid, lab=lab,
         timings=timings, objects=objects, saliency_source="head" if use_head else "cues",
-        content=content, animal_names=names,
+        content=content, animal_names=names, region_names=regions_named,
     )

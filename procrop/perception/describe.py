@@ -20,9 +20,10 @@ import numpy as np
 from .analysis import CONFIDENT, CompositionAnalysis, Region
 from .detectors import Detection
 from .describe_subject import Subject, is_part, point_in, regions, subject
-from .describe_words import (PEOPLE, colour_for, count_words, detection_name, format_words, listing, number_word,
+from .describe_words import (PEOPLE, article, colour_for, count_words, detection_name, format_words, listing, number_word,
                              place_words, plural, position_words, size_words, third_words)
 from .horizon_check import real_horizon
+from .naming import UNCOLOURED
 
 __all__ = ["describe", "detection_name", "is_part", "position_words", "third_words"]
 
@@ -49,7 +50,7 @@ def describe(a: CompositionAnalysis, animal_words: bool = True) -> str:
     parts = [format_words(a.width, a.height) + "."]
     parts += _detected_sentences(a, named, subs[0] if whole else None)
     parts += _face_sentences(a)
-    parts += _subject_sentences(a, named, subs, whole)
+    parts += _subject_sentences(a, named, subs, whole, dict(a.region_names) if animal_words else {})
     parts += _band_sentences(a)
     parts += _horizon_sentences(a)
     parts += _line_sentences(a)
@@ -176,13 +177,14 @@ def _names(found: list[Detection] | tuple[Detection, ...], among: list[Detection
     return listing(words)
 
 
-def _main_sentence(sub: Subject, named: list[Detection]) -> str:
+def _main_sentence(sub: Subject, named: list[Detection], words: dict[tuple[float, ...], str]) -> str:
     """The main subject by the detections that name it ("The main subject, a small red frisbee,
     sits ...", sized and placed by its mask inside them; "one of the five people" when others of
     its name are not in it, so that it is not taken for the group the detection sentence placed;
     "a small part of the bird" when the region is only a part of it: :func:`is_part`), else by
     size, place and colour: "The main subject, small and orange, sits on the left thirds line
-    (about 4% of the frame)."."""
+    (about 4% of the frame).", unless the backbone's classifier names it (``words``, by the
+    region's box: "The main subject, a small white lighthouse, sits ...")."""
     s = sub.region
     tail = f"sits {place_words(sub.u, sub.v)} (about {max(1, round(100 * sub.share))}% of the frame)."
     size = size_words(sub.share)
@@ -196,16 +198,23 @@ def _main_sentence(sub: Subject, named: list[Detection]) -> str:
         own = colour_for(name, s.colour)
         colour = f" {own}" if own and name not in PEOPLE else ""
         return f"The main subject, a {size}{colour} {name}, {tail}"
+    if s.box in words:
+        own = "" if words[s.box] in UNCOLOURED else colour_for(words[s.box], s.colour)
+        return f"The main subject, a {size}{' ' + own if own else ''} {words[s.box]}, {tail}"
     if s.mask is None:  # a hand-cue blob
         return f"The main subject, a {size}{' ' + s.colour if s.colour else ''} region, {tail}"
     return f"The main subject, {size}{' and ' + s.colour if s.colour else ''}, {tail}"
 
 
-def _second_sentence(main: Subject, second: Subject, named: list[Detection]) -> list[str]:
+def _second_sentence(main: Subject, second: Subject, named: list[Detection], words: dict[tuple[float, ...], str]
+                     ) -> list[str]:
     """A strong second region, named as the main subject is (by its colour when it is a part of
     a detection); nothing when it is a detection the main subject already names (the other
     half of a couple the head split)."""
     where = position_words(second.u, second.v)
+    if not second.members and second.region.box in words:
+        word = words[second.region.box]
+        return [f"A second subject, {article(word)} {word}, stands out {where}."]
     if not second.members or second.part:
         colour = second.region.colour
         return [f"A second {colour + ' ' if colour else ''}region stands out {where}."]
@@ -219,8 +228,8 @@ def _person_part(x: Subject) -> bool:
     return x.part and x.members[0].kind in ("person", "face")
 
 
-def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: list[Subject], whole: bool
-                       ) -> list[str]:
+def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: list[Subject], whole: bool,
+                       words: dict[tuple[float, ...], str]) -> list[str]:
     """The main salient subject (and a strong second one), or that none stands out. A region a
     detected person (or a face) overlaps is a person, never a colour (:func:`subject`). When the
     strongest region is a part of a detected person, or a face, that person is the main subject
@@ -239,9 +248,9 @@ def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: lis
     elif main.region.mask is None and not main.members and a.subjects_to_keep:
         return []  # the detected people, animals or objects are the subject, not a colour blob
     else:
-        parts = [_main_sentence(main, named)]
+        parts = [_main_sentence(main, named, words)]
     if rest and rest[0].region.mass > 0.15:
-        parts += _second_sentence(main, rest[0], named)
+        parts += _second_sentence(main, rest[0], named, words)
     return parts
 
 

@@ -10,6 +10,14 @@ animal class with at least :data:`SURE` probability, the description uses that n
 the detector's (dog breeds say "dog", house cats "cat", birds "bird", a sorrel "horse"); only a
 confident detection covering :data:`MIN_SHARE` of the frame is named.
 
+A salient region no detection names is named the same way (:func:`region_names`, pooled over its
+box), but only into :data:`REGION_WORDS`: the classes the classifier got right over such regions
+of the shared photos and the BSDS500 development photos (all 35 of the regions it named at
+:data:`SURE_REGION` or more: mountains, lighthouses, boats, flowers, tigers, jellyfish...). Elsewhere
+it reads the scene around the region as much as the region (a twig beside a bird called a
+"bulbul", poppies "an ant", an elk "a bighorn"), so insects, birds, frogs, hoofed animals and
+scene words ("lakeside", "valley") are never used.
+
 Only words change: protection and the scorers read the detector's boxes and kinds as before, and
 the learned scorer reads the description it was trained with
 (:func:`procrop.perception.describe.describe` with ``animal_words=False``). Checked by eye on the
@@ -27,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import CONFIDENT
+from .analysis import CONFIDENT, Region
 from .detectors import Detection
 
 #: The classifier's probability from which its animal name replaces the detector's.
@@ -46,6 +54,22 @@ GROUPS = ((range(152, 270), "dog"), (range(282, 287), "cat"),
 #: Names kept shorter or plainer than ImageNet's first synonym.
 PLAIN = {"sorrel": "horse", "ice bear": "polar bear", "tusker": "elephant", "hog": "pig",
          "ram": "sheep", "tabby": "cat"}
+
+#: The classifier's probability from which it names an unnamed salient region.
+SURE_REGION = 0.9
+#: Only a region whose box covers this share of the frame is named.
+MIN_REGION_SHARE = 0.03
+#: What an unnamed salient region may be called, by ImageNet class (indices into the 1,001
+#: labels): a few things and the animal families YOLOX has no class for (their own names).
+REGION_WORDS: dict[int, str | None] = {
+    971: "mountain", 438: "lighthouse", 473: "boat", 629: "ship", 498: "church", 986: "flower",
+    948: "mushroom", 972: "bubble", 403: "guitar", 547: "guitar", 822: "bridge",
+    **{i: "snake" for i in range(53, 70)}, 50: "crocodile", 51: "alligator",
+    **{i: None for i in (*range(287, 299), 106, 108, 328, 345, 361, *range(366, 390), 394)},
+}
+
+#: Region words said without the region's colour (a church's region takes the trees' green).
+UNCOLOURED = frozenset(("church", "lighthouse", "bridge"))
 
 _MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 
@@ -103,4 +127,25 @@ def animal_names(c5: np.ndarray, found: list[Detection], W: float, H: float
         word = animal_word(best)
         if word is not None and p[best] / p.sum() >= SURE:
             out.append((tuple(float(v) for v in d.box), word))
+    return tuple(out)
+
+
+def region_names(c5: np.ndarray, regions: list[Region], W: float, H: float
+                 ) -> tuple[tuple[tuple[float, float, float, float], str], ...]:
+    """``(box, word)`` for each salient region no detection names (no ``label``) covering
+    :data:`MIN_REGION_SHARE` of the frame that the classifier reads, over its box, as one of
+    :data:`REGION_WORDS` with at least :data:`SURE_REGION` probability (``c5`` as for
+    :func:`animal_names`)."""
+    weight, bias, _ = _classifier()
+    feats = np.asarray(c5, np.float32)
+    out = []
+    for s in regions:
+        if s.kind != "salient" or s.label or s.box[2] * s.box[3] < MIN_REGION_SHARE * W * H:
+            continue
+        rows, cols = _cells(s.box, W, H, feats.shape[1], feats.shape[2])
+        logits = weight @ feats[:, rows, cols].mean(axis=(1, 2)) + bias
+        p = np.exp(logits - logits.max())
+        best = int(np.argmax(p))
+        if best in REGION_WORDS and p[best] / p.sum() >= SURE_REGION:
+            out.append((tuple(float(v) for v in s.box), REGION_WORDS[best] or animal_word(best) or ""))
     return tuple(out)
