@@ -125,6 +125,32 @@ def test_a_rerun_with_other_options_replaces_the_outputs(photos: Path, tmp_path:
     assert {p.name for p in out.iterdir()} == {f"{src.stem}.json", f"{src.stem}_4x5_1{src.suffix}"}
 
 
+def test_a_copied_output_folder_is_replaced_like_the_first(photos: Path, tmp_path: Path) -> None:
+    # the trial's `cp -r out1 out1b`: the copied results still name out1's files
+    out, copy = tmp_path / "out", tmp_path / "copy"
+    src = sorted(photos.iterdir())[0]
+    assert run("crop", str(src), "-r", "1:1,16:9", "-k", "2", "-o", str(out), "--preview", *FAST).exit_code == 0
+    shutil.copytree(out, copy)
+    assert run("crop", str(src), "-r", "4:5", "-k", "1", "-o", str(copy), *FAST).exit_code == 0
+    assert {p.name for p in copy.iterdir()} == {f"{src.stem}.json", f"{src.stem}_4x5_1{src.suffix}"}
+    assert len(list(out.glob(f"{src.stem}_*"))) >= 3  # the first folder untouched
+
+
+def test_an_image_interrupted_before_its_json_leaves_no_files(photos: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import procrop.output.preview as preview
+
+    def ctrl_c(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(preview, "save_preview", ctrl_c)  # Ctrl-C while the preview is drawn
+    out = tmp_path / "out"
+    src = sorted(photos.iterdir())[0]
+    result = CliRunner().invoke(app, ["crop", str(src), "-r", "1:1", "-o", str(out), "--preview", *FAST])
+    assert result.exit_code == 130 and "interrupted: 0 of 1 image(s) done" in result.output
+    assert not out.exists() or not list(out.iterdir())
+
+
 def test_help_names_every_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rich reads "[pose]" as markup; every "procrop[extra]" in a command's help must show."""
     import re

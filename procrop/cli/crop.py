@@ -15,8 +15,8 @@ from rich.markup import escape
 from ..errors import ProcropError
 from ..scoring.setup import DEFAULT_SCORER, SCORERS
 
-from .common import (err, exit_if_failed, exit_no_inputs, output_file_problem, output_folder_problem,
-                     parse_ratio_options, progress_bar, usage_error, usage_errors)
+from .common import (EXIT_INTERRUPTED, err, exit_if_failed, exit_no_inputs, output_file_problem,
+                     output_folder_problem, parse_ratio_options, progress_bar, usage_error, usage_errors)
 
 
 
@@ -135,13 +135,20 @@ def crop_command(
                    "photos are the learned scorer's references, but no style follows them")
             err.print(f"note: {escape(str(db))} {why}")
     stream = json_path is None and out is None and len(files) > 1
-    with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
-        tid = bar.add_task("crop", total=len(files))
-        report = crop_files(
-            files, options, output, workers=workers, ray=ray, force=force,
-            on_result=(lambda r: typer.echo(json.dumps(r))) if stream else None,
-            progress=lambda done, total: bar.update(tid, completed=done, total=total),
-        )
+    done = [0]  # images finished, for the line a Ctrl-C leaves
+    try:
+        with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
+            tid = bar.add_task("crop", total=len(files))
+            report = crop_files(
+                files, options, output, workers=workers, ray=ray, force=force,
+                on_result=(lambda r: typer.echo(json.dumps(r))) if stream else None,
+                progress=lambda n, total: (done.__setitem__(0, n), bar.update(tid, completed=n, total=total)),
+            )
+    except KeyboardInterrupt:  # typer would exit 130 without a word
+        where = f" (in {out})" if out else ""
+        err.print(f"interrupted: {done[0]} of {len(files)} image(s) done{where}; the same command "
+                  "goes on from there (an image cut short left no files)")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     failures = list(problems) + report.failures
     skipped = report.skipped
     done_results = report.results

@@ -222,23 +222,29 @@ class CropTask:
             data[key] = data.get(key, []) + said
         out = self.output
         previous = read_result(result_path(out.out_dir, job)) if out.out_dir else None
-        if out.out_dir and out.save_crops:
-            files = write_crops(result, job, out.out_dir, sizes)
-            for crop_dict, path in zip(data["crops"], files):
-                crop_dict["file"] = path
-        preview_dir = out.preview_dir or out.out_dir
-        if out.preview and preview_dir:
-            from .preview import render_preview, save_preview
+        written: list[str] = []
+        try:  # interrupted (Ctrl-C) or failing before its JSON, an image leaves no files behind
+            if out.out_dir and out.save_crops:
+                written = write_crops(result, job, out.out_dir, sizes)
+                for crop_dict, path in zip(data["crops"], written):
+                    crop_dict["file"] = path
+            preview_dir = out.preview_dir or out.out_dir
+            if out.preview and preview_dir:
+                from .preview import render_preview, save_preview
 
-            photo = open_full(job.path)
-            ppath = Path(preview_dir) / f"{job.stem}_preview.png"
-            save_preview(render_preview(photo, result), ppath)
-            data["preview"] = str(ppath)
-        if out.out_dir:
-            atomic_write_text(result_path(out.out_dir, job), json.dumps(data, indent=1) + "\n")
-            if previous is not None:  # a re-run with other options: the old crops and preview go
-                for stale in replaced_outputs(previous, data, out.out_dir, job.stem):
-                    stale.unlink(missing_ok=True)
+                ppath = Path(preview_dir) / f"{job.stem}_preview.png"
+                save_preview(render_preview(open_full(job.path), result), ppath)
+                written.append(str(ppath))
+                data["preview"] = str(ppath)
+            if out.out_dir:
+                atomic_write_text(result_path(out.out_dir, job), json.dumps(data, indent=1) + "\n")
+        except BaseException:
+            for path in written:
+                Path(path).unlink(missing_ok=True)
+            raise
+        if out.out_dir and previous is not None:  # a re-run with other options: the old crops and preview go
+            for stale in replaced_outputs(previous, data, out.out_dir, job.stem):
+                stale.unlink(missing_ok=True)
         return data
 
 

@@ -108,15 +108,19 @@ def replaced_outputs(previous: dict[str, Any], current: dict[str, Any], out_dir:
     new result (``current``) no longer names: crops of other ratios or ranks, an old preview.
 
     Only files inside ``out_dir`` named after ``stem`` (``<stem>_...``) are ever returned, whatever
-    the old result says, so nothing but procrop's own outputs can be removed.
+    the old result says, so nothing but procrop's own outputs can be removed; a file the old result
+    names in another folder is looked for by its name in ``out_dir`` (an output folder copied or
+    moved: its results still name the first one).
     """
     root = os.path.realpath(out_dir)
     keep = {os.path.realpath(f) for f in listed_outputs(current)}
     out = []
     for f in listed_outputs(previous):
         real = os.path.realpath(f)
+        if os.path.dirname(real) != root:
+            real = os.path.join(root, os.path.basename(real))
         m = _OUTPUT_NAME.match(Path(real).stem)
-        if real in keep or os.path.dirname(real) != root or m is None or m.group("stem") != stem:
+        if real in keep or m is None or m.group("stem") != stem:
             continue
         out.append(Path(real))
     return out
