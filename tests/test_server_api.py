@@ -118,6 +118,12 @@ def test_exact_size_and_crop_image(client, beach):
     r = post(client, "/v1/crop/image", beach, ratio="1:1", rank=2, width=300)
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (300, 300)
     assert_no_path(r)
+    # /v1/crop's "ratios" names the one ratio here too; two are refused, not ignored (a free crop came back)
+    r = post(client, "/v1/crop/image", beach, ratios="4:5")
+    w, h = Image.open(io.BytesIO(r.content)).size
+    assert r.status_code == 200 and abs(w / h - 0.8) < 0.01
+    r = post(client, "/v1/crop/image", beach, ratios="1:1,16:9")
+    assert r.status_code == 422 and "one ratio (one image) per request, got 2" in r.text
 
 
 def test_crop_image_box_keeps_png_format(client, beach):

@@ -76,6 +76,10 @@ def test_uploaded_references_steer_crops_and_scores(client, cropper: Cropper, tm
         assert_error(client.post("/v1/crop", files={"file": ("q.jpg", io.BytesIO(query), "image/jpeg")},
                                  data={"references": set_id}), 404, "no_such_reference_set")
     assert placed["left"] < 0.45 < 0.55 < placed["right"], placed
+    never = client.post("/v1/crop", files={"file": ("q.jpg", io.BytesIO(query), "image/jpeg")},
+                        data={"references": "nope"})
+    assert_error(never, 404, "no_such_reference_set")
+    assert "never made" in never.json()["detail"]
 
 
 def test_bad_steering_requests_are_one_clear_error(client, tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ def serve_command(
     db: Optional[str] = typer.Option(
         None, "--db", help="Reference database ('procrop index build PHOTOS --out DB'): every crop follows its photos."),
     style_strength: Optional[float] = typer.Option(
-        None, "--style-strength", min=0.0, help="How strongly the --db photos' composition steers the crops (default 1)."),
+        None, "--style-strength", help="How strongly the --db photos' composition steers the crops, beside "
+        "the default or learned score's 1; 0 = off, at most 10. Default 1 with --db."),
 ) -> None:
     """Serve the web page at / and the HTTP API (/v1/crop, /v1/crop/image, /v1/describe, /docs).
     Needs the server extra: pip install 'procrop\\[server]'. A request asks for at most 10 crops per
@@ -28,6 +29,10 @@ def serve_command(
     from ..server import serve
 
     with usage_errors():
+        if style_strength is not None:
+            from ..scoring.terms.style import checked_strength
+
+            checked_strength(style_strength)
         if db:  # a missing or unusable database: one line now, not an error per request
             from ..scoring.terms.learned import LearnedTerm
             from ..scoring.terms.style import style_term_for

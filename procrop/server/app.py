@@ -180,7 +180,8 @@ def _add_api_routes(app: Any, state: _State) -> None:
     async def crop_image(request: Request) -> Response:
         """One cropped image, in the format of the upload."""
         def job(fields: dict[str, str], up: Upload) -> Any:
-            params = {"box": fields.get("box", "").strip(), "ratio": fields.get("ratio", "").strip(),
+            ratio = fields.get("ratio", fields.get("ratios", ""))  # /v1/crop's name for it, one here
+            params = {"box": fields.get("box", "").strip(), "ratio": ratio.strip(),
                       "rank": parse_int(fields, "rank", 1, 1, s.max_top_k),
                       "width": parse_int(fields, "width", None, 1, s.max_output_side),
                       "height": parse_int(fields, "height", None, 1, s.max_output_side)}

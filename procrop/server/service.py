@@ -80,7 +80,8 @@ def split_ratios(text: str, max_ratios: int) -> list[str]:
     """Comma-separated ratio specs (validated later by the cropper); at most ``max_ratios``."""
     items = [s.strip() for s in (text or "").split(",") if s.strip()]
     if len(items) > max_ratios:
-        raise ApiError(422, "invalid_parameter", f"at most {max_ratios} ratios per request, got {len(items)}")
+        many = f"at most {max_ratios} ratios" if max_ratios > 1 else "one ratio (one image)"
+        raise ApiError(422, "invalid_parameter", f"{many} per request, got {len(items)}")
     return items or ["free"]
 
 

@@ -307,6 +307,21 @@ def _inside(x: float, y: float, w: float, h: float, W: float, H: float) -> tuple
     return (min(max(x, 0.0), W - w), min(max(y, 0.0), H - h), w, h)
 
 
+def checked_strength(strength: object) -> float:
+    """``strength`` as a float from 0 to :data:`MAX_STYLE_STRENGTH`.
+
+    Raises:
+        UsageError: one line for anything else (a word, NaN, infinity, a negative number).
+    """
+    try:
+        value = float(strength)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"style strength must be a number, got {strength!r}") from None
+    if not 0 <= value <= MAX_STYLE_STRENGTH:  # NaN and infinities too
+        raise UsageError(f"style strength must be a number from 0 to {MAX_STYLE_STRENGTH:g}, got {value}")
+    return value
+
+
 def style_term_for(learned: LearnedTerm, strength: float | None, user_db: bool) -> StyleTerm | None:
     """The style term of a learned term's references, or ``None`` when it is off: ``strength``
     0, or ``None`` (default) with the bundle's own references (the model learned those already;
@@ -318,14 +333,7 @@ def style_term_for(learned: LearnedTerm, strength: float | None, user_db: bool) 
         DatabaseError: a positive ``strength`` asked for with a database that has no statistics.
     """
     asked = strength is not None
-    if strength is None:
-        strength = DEFAULT_STRENGTH if user_db else 0.0
-    try:
-        strength = float(strength)
-    except (TypeError, ValueError):
-        raise UsageError(f"style strength must be a number, got {strength!r}") from None
-    if not 0 <= strength <= MAX_STYLE_STRENGTH:  # NaN and infinities too
-        raise UsageError(f"style strength must be a number from 0 to {MAX_STYLE_STRENGTH:g}, got {strength}")
+    strength = checked_strength(strength if asked else DEFAULT_STRENGTH if user_db else 0.0)
     if strength == 0:
         return None
     term = StyleTerm(learned, strength)
