@@ -229,7 +229,7 @@ class StyleTerm:
             parts.append(f"horizon {mine[3]:.0%} down (reference: {c['horizon']:.0%} down)")  # as describe
         name = str(ref.get("source", "a reference")).rsplit("/", 1)[-1]
         how = "; ".join(parts) or "framed like it"
-        return f"style {value:.0%} like reference {name}: {how}"
+        return f"matches the references' style {value:.0%}, pulled most by reference {name}: {how}"
 
 
 def _closeness(z: np.ndarray) -> np.ndarray:
