@@ -151,6 +151,15 @@ def test_a_sky_over_sea_is_a_horizon_even_behind_a_small_subject() -> None:
     assert "A level horizon runs through the middle (50% down)." in describe(a)
 
 
+def test_a_backdrop_over_a_row_of_heads_is_no_horizon() -> None:
+    """The trial's runway: a glittering backdrop over a line of people whose heads reach just below
+    the divide; the band under it is their heads, not the ground."""
+    heads_below = [person(x, 52, 18, 48) for x in range(0, 200, 20)]
+    assert not real_horizon(analysis(horizon=LEVEL, rgb=sky_over_sea(), people=heads_below))
+    well_below = [person(x, 85, 18, 15) for x in range(0, 200, 20)]  # a crowd well under a real horizon
+    assert real_horizon(analysis(horizon=LEVEL, rgb=sky_over_sea(), people=well_below))
+
+
 def test_a_line_through_a_portrait_sitter_is_no_horizon() -> None:
     """A studio portrait: a plain backdrop over dark clothes, the person filling the width; the
     divide runs through the body, not behind it."""

@@ -5,8 +5,8 @@ studio or close-up portrait that is the edge of a collar, a hood or a backdrop, 
 the rim of a row of bowls. :func:`real_horizon` keeps a horizon for the description only when
 
 * most of its width is open: at least :data:`MIN_OPEN` of its columns run through no detected
-  person, animal or object and no face (a horizon passes behind a subject, not through a body
-  that fills the frame);
+  person, animal or object and no face, nor just above one (a horizon passes behind a subject, not
+  through a body that fills the frame, nor along the heads of a row of people under a backdrop);
 * it separates two different regions along most of that width: in at least :data:`MIN_STEP_SHARE`
   of the open columns the mean CIELAB colour of a band above the line differs from the band below
   by :data:`MIN_STEP` or more;
@@ -44,11 +44,12 @@ def horizon_steps(a: CompositionAnalysis) -> tuple[float, np.ndarray]:
     mh, mw = (lab.shape[:2] if lab is not None else a.saliency.shape)
     sx, sy = mw / a.width, mh / a.height
     band = max(2, mh // 12)
+    above = (band + 1) / sy  # a line just above a detection has it in the band below: heads under a backdrop
     clear, steps = 0, []
     for c in range(mw):
         x = (c + 0.5) / sx
         y = hz.y_at(x, a.width)
-        if any(bx <= x <= bx + bw and by <= y <= by + bh for bx, by, bw, bh in boxes):
+        if any(bx <= x <= bx + bw and by - above <= y <= by + bh for bx, by, bw, bh in boxes):
             continue
         clear += 1
         r = int(round(y * sy))
