@@ -151,6 +151,14 @@ def test_a_sky_over_sea_is_a_horizon_even_behind_a_small_subject() -> None:
     assert "A level horizon runs through the middle (50% down)." in describe(a)
 
 
+def test_a_weak_person_with_a_face_is_counted_as_a_person() -> None:
+    """The trial's runway: "Five people and four figures" beside eleven faces."""
+    sure, weak = person(0, 20, 40, 80), person(100, 20, 40, 80, score=0.45)
+    assert describe(analysis(people=[sure, weak])).count("A person") == 1  # the weak one is left out
+    with_face = analysis(people=[sure, weak], faces=[face(110, 25, 20, 20), face(10, 25, 20, 20)])
+    assert "Two people" in describe(with_face)
+
+
 def test_a_backdrop_over_a_row_of_heads_is_no_horizon() -> None:
     """The trial's runway: a glittering backdrop over a line of people whose heads reach just below
     the divide; the band under it is their heads, not the ground."""

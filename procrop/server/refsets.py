@@ -94,8 +94,8 @@ class ReferenceSets:
             entry = self._sets.get(set_id)
             if entry is None:
                 raise ApiError(404, "no_such_reference_set",
-                               f"no reference set {set_id[:64]!r} here (never made, or closed or idle too long): "
-                               "add the photos again")
+                               f"no reference set {set_id[:64]!r} here (never made, or closed or idle "
+                               "too long): add the photos again")
             entry.used = time.monotonic()
             self._sets.move_to_end(set_id)
             return entry
