@@ -77,12 +77,13 @@ def main() -> None:
 
     train = [r for r in read_jsonl(args.data / "train.jsonl") if r["split"] == "train"]
     held = list(read_jsonl(args.data / "heldout.jsonl"))
+    judged = {"train": {r["sheet"] for r in train}, "heldout": {r["sheet"] for r in held}}
     keys = {split: [k for k in read_jsonl(args.data / "keys" / f"{split}.jsonl") if k["sheet"] in sheets]
-            for split, sheets in (("train", {r["sheet"] for r in train}), ("heldout", {r["sheet"] for r in held}))}
+            for split, sheets in judged.items()}
     args.work.mkdir(parents=True, exist_ok=True)
     cropper = Cropper()
-    feats = {split: sheet_features(keys[split], args.photos, args.work / f"preference_features_{split}.npz", cropper)
-             for split in keys}
+    feats = {split: sheet_features(k, args.photos, args.work / f"preference_features_{split}.npz", cropper)
+             for split, k in keys.items()}
     names = sorted({k["photo"] for k in keys["heldout"]})
     canvases = canvas_features(names, args.photos, args.work / "preference_canvases_heldout_2.npz", cropper,
                                box_features, 2)

@@ -129,7 +129,8 @@ def test_a_copied_output_folder_is_replaced_like_the_first(photos: Path, tmp_pat
     # the trial's `cp -r out1 out1b`: the copied results still name out1's files
     out, copy = tmp_path / "out", tmp_path / "copy"
     src = sorted(photos.iterdir())[0]
-    assert run("crop", str(src), "-r", "1:1,16:9", "-k", "2", "-o", str(out), "--preview", *FAST).exit_code == 0
+    first = run("crop", str(src), "-r", "1:1,16:9", "-k", "2", "-o", str(out), "--preview", *FAST)
+    assert first.exit_code == 0
     shutil.copytree(out, copy)
     assert run("crop", str(src), "-r", "4:5", "-k", "1", "-o", str(copy), *FAST).exit_code == 0
     assert {p.name for p in copy.iterdir()} == {f"{src.stem}.json", f"{src.stem}_4x5_1{src.suffix}"}

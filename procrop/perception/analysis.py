@@ -234,13 +234,13 @@ class CompositionAnalysis:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (maps left out). ``objects`` appears when the object detector
         found any (an animal the backbone names surely has its ``"name"`` beside the detector's
-        ``"label"``, and so does a salient subject it names); a person the detector found (rather than one extrapolated below a face) has
-        ``"detected": true``."""
+        ``"label"``, and so does a salient subject it names); a person the detector found (rather
+        than one extrapolated below a face) has ``"detected": true``."""
         d = self._summary()
+        words = dict(self.region_names)
         for s, sd in zip(self.subjects, d["subjects"]):
-            name = dict(self.region_names).get(s.box) if s.kind == "salient" and not s.label else None
-            if name:
-                sd["name"] = name
+            if s.kind == "salient" and not s.label and s.box in words:
+                sd["name"] = words[s.box]
         if self.content is not None and self.content != (0, 0, self.width, self.height):
             d["content"] = [int(v) for v in self.content]  # inside a scan border or bars
         if self.objects:

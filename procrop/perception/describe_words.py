@@ -134,8 +134,8 @@ PEOPLE = ("person", "figure")
 
 
 #: Words that name a colour, in a name or on their own (:func:`colour_for`).
-COLOUR_WORDS = frozenset(("red", "orange", "yellow", "green", "cyan", "blue", "purple", "magenta", "white", "grey",
-                          "gray", "black", "brown", "golden", "silver"))
+COLOUR_WORDS = frozenset(("red", "orange", "yellow", "green", "cyan", "blue", "purple", "magenta", "white",
+                          "grey", "gray", "black", "brown", "golden", "silver"))
 
 
 def colour_for(name: str, colour: str) -> str:
