@@ -258,3 +258,33 @@ def test_prefs_part_shows_its_choices() -> None:
     for command in ("sheets", "batches"):
         r = runner.invoke(app, ["prefs", command, "--help"], env={"COLUMNS": "200"})
         assert r.exit_code == 0 and "train|heldout" in r.stdout, r.stdout
+
+
+# the second trial of session 15: bad numbers and outputs that gave tracebacks, exit 0 or litter
+MORE: list[tuple[list[str], str]] = [
+    (["train", "configs/small_weak.toml", "-d", PD, "-o", OUT, "--set", "train.batch_size=0"],
+     "train.batch_size"),
+    (["train", "configs/small_weak.toml", "-d", PD, "-o", OUT, "--set", "train.epochs=-1"], "train.epochs"),
+    (["train", "configs/small_weak.toml", "-d", MD, "-o", OUT], "missing_dir"),  # and no empty run folder
+    (["export", WF, OUT + ".onnx", "--size", "0x0"], "--size"),
+    (["export", WF, PD], "is a folder"),
+    (["describe", "--json", OUT + ".jsonl", P], "takes no file name"),
+    (["dataset", "generate", "--photos", PD, "-o", OUT, "--backend", "nonsense"], "--backend"),
+    (["dataset", "generate", "--photos", PD, "-o", OUT, "--scorer", WF], "junk.pt"),
+]
+
+
+@pytest.mark.parametrize("args, words", MORE, ids=[f"{' '.join(a[:2])} {i}" for i, (a, _) in enumerate(MORE)])
+def test_more_bad_input_is_one_line(args: list[str], words: str, places: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    argv = [a.format(tmp=places) for a in args]
+    before = sorted(p.relative_to(places) for p in places.rglob("*"))
+    r = runner.invoke(app, argv)
+    shown = f"{argv}\nstdout: {r.stdout}\nstderr: {r.stderr}\nexception: {r.exception!r}"
+    assert r.exit_code == 2 and (isinstance(r.exception, SystemExit) or r.exception is None), shown
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.stdout + r.stderr, shown
+    assert sorted(p.relative_to(places) for p in places.rglob("*")) == before, shown  # nothing left behind

@@ -281,6 +281,10 @@ def describe_command(
 
     if as_json:  # '--json -' (procrop crop's way to ask for JSON on stdout) leaves a '-' among the inputs
         inputs = [i for i in inputs if i != "-"] or inputs
+        named = [i for i in inputs if i.lower().endswith((".json", ".jsonl")) and not Path(i).exists()]
+        if named:  # crop's '--json FILE' habit: describe writes to stdout only
+            raise usage_error(f"{named[0]}: no such image; describe --json prints to stdout and takes no "
+                              f"file name (redirect it: > {named[0]})")
     files, problems = iter_image_files(inputs)
     if not files:
         raise exit_no_inputs(problems)

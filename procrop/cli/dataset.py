@@ -58,6 +58,7 @@ def dataset_generate(
     )
     params = GenerateParams(per_photo=per_photo, backend=backend, backend_model=model or "", seed=seed,
                             coverage=(lo, hi), rounds=rounds, scorer=scorer, max_side=max_side)
+    _check_tools(backend, model, scorer)
     with progress_bar(2, quiet, "generating") as bar:
         tid = bar.add_task("gen", total=None)
         with usage_errors():
@@ -71,6 +72,22 @@ def dataset_generate(
         f"seam line ratio {report.seam.get('seam_line_ratio', float('nan'))}"
     )
     exit_if_failed(list(problems) + report.failed)
+
+
+def _check_tools(backend: str, model: str | None, scorer: str) -> None:
+    """The out-painting backend and the proposal scorer, checked once before any photo (and any
+    data-set folder): one usage line instead of the same error for every photo."""
+    from ..weaklabels.outpaint import BACKENDS
+
+    if backend not in BACKENDS:
+        raise usage_error(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if backend == "diffusers" and not model:
+        raise usage_error("--backend diffusers needs --model (a local in-painting pipeline folder)")
+    if scorer != "default":
+        from ..weaklabels.proposals import NeuralScorer
+
+        with usage_errors():
+            NeuralScorer(scorer)
 
 
 @dataset_app.command("info")

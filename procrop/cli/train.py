@@ -54,7 +54,15 @@ def train_command(
             overrides["max_steps"] = max_steps
         if overrides:
             cfg = cfg.replace(train=overrides)
-        trainer = Trainer(cfg, resume=resume, quiet=quiet)
+    run_dir = Path(cfg.train.out_dir)
+    fresh = not run_dir.exists()
+    try:
+        with usage_errors():
+            trainer = Trainer(cfg, resume=resume, quiet=quiet)
+    except BaseException:  # refused (no data, a bad --resume): no empty run folder left behind
+        if fresh and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
     with progress_bar(2, quiet, "training") as bar:
         tid = bar.add_task("train", total=trainer.total_steps, completed=trainer.step)
 
@@ -94,6 +102,11 @@ def export_command(
             dims = (w, h)
         except ValueError:
             raise usage_error(f"--size {size!r}: use WxH, e.g. 640x640") from None
+        if min(dims) < 64 or w % 32 or h % 32:
+            raise usage_error(f"--size {size}: each side a multiple of 32 from 64 (the network's stride), "
+                              "e.g. 640x640")
+    if out.is_dir():
+        raise usage_error(f"{out}: is a folder; name the .onnx file to write (e.g. {out / 'model.onnx'})")
     with usage_errors():
         path = export_onnx(checkpoint, out, dims)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -119,9 +119,10 @@ class GenerateTask:
             from .proposals import CropperScorer, NeuralScorer
 
             kwargs = {"model": self.params.backend_model} if self.params.backend == "diffusers" else {}
-            self._backend = create_outpainter(self.params.backend, **kwargs)
-            self._scorer = CropperScorer() if self.params.scorer == "default" else NeuralScorer(self.params.scorer)
-            self._analyzer = Analyzer()
+            backend = create_outpainter(self.params.backend, **kwargs)
+            scorer = CropperScorer() if self.params.scorer == "default" else NeuralScorer(self.params.scorer)
+            # all or none: a scorer that fails to load must fail again for the next photo, not leave None
+            self._backend, self._scorer, self._analyzer = backend, scorer, Analyzer()
         return self._backend, self._scorer, self._analyzer
 
     def __call__(self, job: Job) -> dict[str, Any]:

@@ -151,6 +151,26 @@ class TrainConfig:
     select_metric: str = ""  # evaluation metric best.pt is kept by ("": SRCC on GAICD/CPC, else IoU@1)
     limit: int = 0  # use only the first N training images (debugging)
 
+    #: Fields that must be at least 1, and at least 0.
+    POSITIVE = ("epochs", "batch_size", "log_every", "refine_every")
+    NON_NEGATIVE = ("max_steps", "poly_total_steps", "warmup_steps", "workers", "eval_every",
+                    "checkpoint_every", "checkpoint_minutes", "limit", "weight_decay", "grad_clip", "lr_rest",
+                    "ema_start_epoch")
+
+    def __post_init__(self) -> None:
+        for name in self.POSITIVE:
+            if not getattr(self, name) >= 1:
+                raise UsageError(f"train.{name} must be at least 1, not {getattr(self, name)!r}")
+        for name in self.NON_NEGATIVE:
+            if not getattr(self, name) >= 0:
+                raise UsageError(f"train.{name} must be 0 or more, not {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise UsageError(f"train.lr must be above 0, not {self.lr!r}")
+        if self.mode not in ("supervised", "weak"):
+            raise UsageError(f"train.mode must be supervised or weak, not {self.mode!r}")
+        if self.schedule not in ("poly", "step", "constant"):
+            raise UsageError(f"train.schedule must be poly, step or constant, not {self.schedule!r}")
+
 
 @dataclass(frozen=True)
 class Config:

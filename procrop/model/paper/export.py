@@ -69,27 +69,33 @@ def export_onnx(checkpoint: str | os.PathLike, out: str | os.PathLike, size: tup
     graph = _ExportGraph(model).eval()
     inputs = example_inputs(model, size)
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            graph,
-            inputs,
-            str(tmp),
-            dynamo=False,
-            opset_version=opset,
-            input_names=["images", "mask", "refs", "ref_mask", "text_ids", "candidates"],
-            output_names=["logits", "boxes", "candidate_logits"],
-            dynamic_axes={"candidates": {0: "n"}, "candidate_logits": {0: "n"}},
-        )
-    import onnx
+    try:  # nothing half-written: the temporary file goes whatever stops the export
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                graph,
+                inputs,
+                str(tmp),
+                dynamo=False,
+                opset_version=opset,
+                input_names=["images", "mask", "refs", "ref_mask", "text_ids", "candidates"],
+                output_names=["logits", "boxes", "candidate_logits"],
+                dynamic_axes={"candidates": {0: "n"}, "candidate_logits": {0: "n"}},
+            )
+        import onnx
 
-    m = onnx.load(str(tmp))
-    for key, value in {"procrop_config": json.dumps(cfg.to_dict()), "procrop_version": state.get("procrop_version", "")}.items():
-        entry = m.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(m, str(tmp))
-    os.replace(tmp, out)
+        m = onnx.load(str(tmp))
+        meta = {"procrop_config": json.dumps(cfg.to_dict()),
+                "procrop_version": state.get("procrop_version", "")}
+        for key, value in meta.items():
+            entry = m.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(m, str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
