@@ -271,6 +271,8 @@ MORE: list[tuple[list[str], str]] = [
     (["describe", "--json", OUT + ".jsonl", P], "takes no file name"),
     (["dataset", "generate", "--photos", PD, "-o", OUT, "--backend", "nonsense"], "--backend"),
     (["dataset", "generate", "--photos", PD, "-o", OUT, "--scorer", WF], "junk.pt"),
+    (["index", "build", P, "-o", OUT, "--licences", WF], "not a licence CSV"),
+    (["dataset", "generate", "--photos", PD, "-o", OUT, "--licences", WF], "not a licence CSV"),
 ]
 
 
@@ -288,3 +290,13 @@ def test_more_bad_input_is_one_line(args: list[str], words: str, places: Path,
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.stdout + r.stderr, shown
     assert sorted(p.relative_to(places) for p in places.rglob("*")) == before, shown  # nothing left behind
+
+
+def test_a_data_set_of_only_failed_photos_is_not_left_behind(places: Path) -> None:
+    """Every input failing left an empty data set and 'seam AUC nan'."""
+    (places / "broken").mkdir()
+    (places / "broken" / "a.jpg").write_text("not a photo")
+    r = runner.invoke(app, ["dataset", "generate", "--photos", str(places / "broken"), "-o", str(places / "ds"),
+                            "-q"])
+    assert r.exit_code == 1 and "a.jpg" in r.stderr and "nan" not in r.stdout + r.stderr, r.stderr
+    assert not (places / "ds").exists()

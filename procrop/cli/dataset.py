@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 
-from .common import EXIT_FAILED, err, exit_if_failed, progress_bar, usage_error, usage_errors
+from .common import (EXIT_FAILED, EXIT_INTERRUPTED, err, exit_if_failed, progress_bar, usage_error,
+                     usage_errors)
 
 dataset_app = typer.Typer(help="Generate, inspect and preview weak-label data sets (out-painted professional photos).", no_args_is_help=True)
 
@@ -59,18 +61,28 @@ def dataset_generate(
     params = GenerateParams(per_photo=per_photo, backend=backend, backend_model=model or "", seed=seed,
                             coverage=(lo, hi), rounds=rounds, scorer=scorer, max_side=max_side)
     _check_tools(backend, model, scorer)
-    with progress_bar(2, quiet, "generating") as bar:
-        tid = bar.add_task("gen", total=None)
-        with usage_errors():
+    try:
+        lic = read_licences(csv_path) if csv_path else None
+    except OSError as exc:
+        raise usage_error(f"--licences {csv_path}: {exc}") from None
+    fresh, done = not out.exists(), [0]
+    try:
+        with usage_errors(), progress_bar(2, quiet, "generating") as bar:
+            tid = bar.add_task("gen", total=None)
             report = generate_dataset(
-                files, out, params, photo_root=str(photos), licences=read_licences(csv_path) if csv_path else None,
-                workers=workers, ray=ray, progress=lambda done, total: bar.update(tid, completed=done, total=total),
+                files, out, params, photo_root=str(photos), licences=lic, workers=workers, ray=ray,
+                progress=lambda n, total: (done.__setitem__(0, n), bar.update(tid, completed=n, total=total)),
             )
-    typer.echo(
-        f"{out}: {report.written} item(s) written, {report.done_before} already done, {len(report.failed)} failed; "
-        f"{report.throughput:.2f} items/s; seam AUC {report.seam.get('seam_auc', float('nan'))}, "
-        f"seam line ratio {report.seam.get('seam_line_ratio', float('nan'))}"
-    )
+    except KeyboardInterrupt:  # typer would exit 130 without a word
+        err.print(f"interrupted: {done[0]} item(s) done in {out}; the same command goes on from there")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if fresh and not (report.written or report.done_before) and out.is_dir():
+        shutil.rmtree(out)  # every photo failed: no empty data set left behind
+    elif not quiet:
+        seam = (f"; seam AUC {report.seam['seam_auc']}, seam line ratio {report.seam.get('seam_line_ratio')}"
+                if "seam_auc" in report.seam else "")
+        typer.echo(f"{out}: {report.written} item(s) written, {report.done_before} already done, "
+                   f"{len(report.failed)} failed; {report.throughput:.2f} items/s{seam}")
     exit_if_failed(list(problems) + report.failed)
 
 

@@ -60,28 +60,28 @@ def _run_build(
     except OSError as exc:
         raise usage_error(f"--licences {licences}: {exc}") from None
     fresh = not out.exists()
-    with progress_bar(len(files), quiet, "{task.description}") as bar:
+    # the bar closes before an error's line is printed (an unknown encoder: no bar drawn under it)
+    with usage_errors(), progress_bar(len(files), quiet, "{task.description}") as bar:
         tid = bar.add_task("photos", total=len(files))  # counts photos: encoded (and measured) of all given
-        with usage_errors():
-            from ..cropper import Cropper
+        from ..cropper import Cropper
 
-            report = build_database(
-                files,
-                out,
-                analyze=Cropper(reference_db=None).analyze,  # composition measured as the cropper measures crops
-                encoder=encoder,
-                encoder_kwargs=_encoder_kwargs(checkpoint, device),
-                workers=workers,
-                ray=ray,
-                thumbnails=thumbnails,
-                source_root=source_root,
-                licences=lic,
-                progress=lambda done, total: bar.update(tid, completed=done, total=total),
-                stage=lambda name: bar.update(tid, description=STAGES.get(name, name)),
-                must_exist=must_exist,
-                chunk=chunk,
-                index=index,
-            )
+        report = build_database(
+            files,
+            out,
+            analyze=Cropper(reference_db=None).analyze,  # composition measured as the cropper measures crops
+            encoder=encoder,
+            encoder_kwargs=_encoder_kwargs(checkpoint, device),
+            workers=workers,
+            ray=ray,
+            thumbnails=thumbnails,
+            source_root=source_root,
+            licences=lic,
+            progress=lambda done, total: bar.update(tid, completed=done, total=total),
+            stage=lambda name: bar.update(tid, description=STAGES.get(name, name)),
+            must_exist=must_exist,
+            chunk=chunk,
+            index=index,
+        )
     if not quiet and (report.added or report.already_present or report.duplicates or not report.failed):
         err.print(
             f"{out}: added {report.added}, already present {report.already_present}, "

@@ -17,11 +17,18 @@ def read_licences(csv_path: str | os.PathLike) -> dict[str, dict[str, str]]:
     e.g. the photo pool's ``MANIFEST.csv`` (``licence``, ``attribution``, ``source_repo``...).
 
     Each row is keyed by the file's absolute path and, when the file is there, by ``sha256:<hex>``
-    of its content, so a copy of a listed photo elsewhere finds its row (:func:`licence_for`)."""
+    of its content, so a copy of a listed photo elsewhere finds its row (:func:`licence_for`).
+
+    Raises:
+        OSError: the file cannot be read, or is no CSV with a ``file`` column (a photo, a text).
+    """
     base = Path(csv_path).resolve().parent
     rows: dict[str, dict[str, str]] = {}
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
+    with open(csv_path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.DictReader(fh)
+        if "file" not in (reader.fieldnames or ()):
+            raise OSError("not a licence CSV (its first line names no 'file' column)")
+        for row in reader:
             f = row.get("file")
             if f:
                 path = (base / f).resolve()
