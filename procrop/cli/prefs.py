@@ -158,12 +158,13 @@ def merge_command(
 @prefs_app.command("stats")
 def stats_command(data: Path = typer.Option(DATA, "--data",
                   help="Preference data folder." + _ROOTED)) -> None:
-    """Sheets made and judged per part, and the judges' agreement on the validation sheets."""
+    """Sheets made and judged per part, and the judges' agreement on the held-out sheets."""
     from ..preferences.agreement import judge_agreement
     from ..preferences.records import group_by_sheet, read_jsonl
 
     if not data.is_dir():
-        raise usage_error(f"{data}: no such folder")
+        why = "is a file, not a preference data folder" if data.exists() else "no such folder"
+        raise usage_error(f"{data}: {why}")
     if not any((data / f).exists() for f in ("keys", "train.jsonl", "heldout.jsonl")):
         raise usage_error(f"{data}: not a preference data folder (no keys/, train.jsonl or heldout.jsonl)")
     for part in ("train", "heldout"):
@@ -264,6 +265,8 @@ def fit_weights_command(
     records = [r for r in read_jsonl(data / "train.jsonl") if r["split"] == "train"]
     if not records:
         raise usage_error(f"no judged training sheets in {data / 'train.jsonl'} (procrop prefs merge first)")
+    if not photos.is_dir():
+        raise usage_error(f"{photos}: no such folder")
     cache = work / "sheet_terms_classic.json"
     terms = json.loads(cache.read_text(encoding="utf-8")) if cache.exists() else {}
     keys = [k for k in read_jsonl(data / "keys" / "train.jsonl") if k["sheet"] not in terms]
