@@ -141,6 +141,8 @@ def dataset_preview(
     from ..weaklabels import preview_sheet
     from ..output.preview import save_preview
 
+    if out.suffix.lower() != ".png":
+        raise usage_error(f"--out {out}: the contact sheet is a PNG; name a .png file")
     with usage_errors():
         sheet = preview_sheet(data, n, seed)
     save_preview(sheet, out)
