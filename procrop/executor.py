@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import threading
 import traceback
 from abc import ABC, abstractmethod
@@ -218,9 +219,23 @@ class SerialExecutor(Executor):
 _WORKER_TASK: Callable[[Any], Any] | None = None
 
 
+_BUSY = threading.Event()  # set while a pool worker runs a task
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    if not _BUSY.is_set():
+        os._exit(0)  # an idle worker has nothing to unwind (and no traceback to print)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the worker
+    raise KeyboardInterrupt
+
+
 def _install_task(task: Callable[[Any], Any]) -> None:
     global _WORKER_TASK
     _WORKER_TASK = task
+    # stopped by the parent (Ctrl-C there: _kill), a worker unwinds as after Ctrl-C, so the
+    # image it was writing removes its files (procrop.output.batch.CropTask)
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)  # Ctrl-C at a terminal reaches the workers too
     # one worker per core: keep each worker's OpenCV/BLAS and model calls single-threaded
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("PROCROP_THREADS", "1")
@@ -234,7 +249,15 @@ def _install_task(task: Callable[[Any], Any]) -> None:
 
 def _run_installed(index: int, item: Any) -> Outcome[Any]:
     assert _WORKER_TASK is not None, "worker task not installed"
-    return call_safely(_WORKER_TASK, index, item)
+    _BUSY.set()
+    try:
+        return call_safely(_WORKER_TASK, index, item)
+    finally:
+        _BUSY.clear()
+
+
+#: Seconds the tasks under way may take to finish when the work is stopped (Ctrl-C).
+STOP_GRACE_S = 10.0
 
 
 class ProcessExecutor(Executor):
@@ -246,6 +269,7 @@ class ProcessExecutor(Executor):
         self.workers = workers
         self.stall_timeout = stall_timeout if stall_timeout is not None else stall_timeout_default()
         self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[Future[Any], int] = {}
 
     def run(self, task: Callable[[T], R], items: Sequence[T]) -> Iterator[Outcome[R]]:
         import multiprocessing as mp
@@ -259,6 +283,7 @@ class ProcessExecutor(Executor):
         )
         window = 4 * self.workers
         pending: dict[Future[Outcome[R]], int] = {}
+        self._pending = pending  # what a Ctrl-C leaves: cancelled, or finished before the workers stop
         it = iter(enumerate(items))
         exhausted = False
         while True:
@@ -295,9 +320,12 @@ class ProcessExecutor(Executor):
             return
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
         for proc in processes:
-            proc.terminate()
+            proc.terminate()  # the first unwinds the task under way (its files removed)
         for proc in processes:
-            proc.join(5)
+            proc.join(1)
+            if proc.is_alive():
+                proc.terminate()  # the second ends the worker, which otherwise waits for more work
+                proc.join(4)
             if proc.is_alive():
                 proc.kill()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -307,6 +335,17 @@ class ProcessExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def __exit__(self, *exc: object) -> None:
+        # leaving on an error or Ctrl-C: the queued tasks are cancelled, those under way get a
+        # while to finish (an image half written is none), then the workers are stopped rather
+        # than joined (a pool interrupted inside wait() could hang in a graceful shutdown)
+        if exc[0] is None:
+            self.close()
+            return
+        running = [f for f in self._pending if not f.cancel()]
+        wait(running, timeout=STOP_GRACE_S)
+        self._kill()
 
 
 class RayExecutor(Executor):

@@ -272,6 +272,10 @@ MORE: list[tuple[list[str], str]] = [
     (["dataset", "generate", "--photos", PD, "-o", OUT, "--backend", "nonsense"], "--backend"),
     (["dataset", "generate", "--photos", PD, "-o", OUT, "--scorer", WF], "junk.pt"),
     (["index", "build", P, "-o", OUT, "--licences", WF], "not a licence CSV"),
+    (["train", "configs/small_weak.toml", "-d", PD, "-o", OUT, "--set", "train.lr=inf"], "train.lr"),
+    (["train", "configs/small_weak.toml", "-d", PD, "-o", OUT, "--set", "model.num_queries=0"],
+     "num_queries"),
+    (["serve", "--style-strength", "4"], "--db"),
     (["dataset", "generate", "--photos", PD, "-o", OUT, "--licences", WF], "not a licence CSV"),
 ]
 
@@ -296,7 +300,7 @@ def test_a_data_set_of_only_failed_photos_is_not_left_behind(places: Path) -> No
     """Every input failing left an empty data set and 'seam AUC nan'."""
     (places / "broken").mkdir()
     (places / "broken" / "a.jpg").write_text("not a photo")
-    r = runner.invoke(app, ["dataset", "generate", "--photos", str(places / "broken"), "-o", str(places / "ds"),
-                            "-q"])
+    broken, ds = str(places / "broken"), str(places / "ds")
+    r = runner.invoke(app, ["dataset", "generate", "--photos", broken, "-o", ds, "-q"])
     assert r.exit_code == 1 and "a.jpg" in r.stderr and "nan" not in r.stdout + r.stderr, r.stderr
     assert not (places / "ds").exists()

@@ -124,6 +124,8 @@ def test_exact_size_and_crop_image(client, beach):
     assert r.status_code == 200 and abs(w / h - 0.8) < 0.01
     r = post(client, "/v1/crop/image", beach, ratios="1:1,16:9")
     assert r.status_code == 422 and "one ratio (one image) per request, got 2" in r.text
+    r = post(client, "/v1/crop/image", beach, ratio="1:1", ratios="16:9")
+    assert r.status_code == 422 and "'ratio' or 'ratios'" in r.text
 
 
 def test_crop_image_box_keeps_png_format(client, beach):

@@ -131,6 +131,26 @@ def test_the_watchdog_ends_a_stuck_pool() -> None:
     assert info.value.indices == [0, 1, 2] and ex._pool is None  # the workers were stopped
 
 
+def nap(item: int) -> int:
+    time.sleep(0.5)
+    return item
+
+
+def test_ctrl_c_lets_the_tasks_under_way_finish_and_stops_the_pool() -> None:
+    """Ctrl-C while a pool works (the third trial's `crop -j 2` sometimes never exited): the
+    queued items are cancelled, the ones under way finish, the workers go, promptly."""
+    ex = ProcessExecutor(2)
+    got = []
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with ex:
+            for outcome in ex.run(nap, list(range(40))):
+                got.append(outcome.value)
+                if len(got) == 3:
+                    raise KeyboardInterrupt
+    assert ex._pool is None and len(got) == 3 and time.monotonic() - start < 20
+
+
 def test_a_failed_box_set_worker_ends_the_run_with_the_file_name(photo_paths: list[Path], tmp_path: Path) -> None:
     """`learned boxsets` with two workers and a truncated photo: one line naming it, exit non-zero
     (it hung: the worker's ImageLoadError could not be unpickled, so the pool never returned)."""

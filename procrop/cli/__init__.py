@@ -1,5 +1,19 @@
 """The command-line interface: one module per command group, no business logic."""
 
-from .app import run
+from __future__ import annotations
 
 __all__ = ["run"]
+
+
+def run() -> None:
+    """Console-script entry point. The application is imported inside the Ctrl-C guard, so an
+    interrupt while its modules load is one line and exit 130, not a traceback."""
+    import sys
+
+    try:
+        from .app import run as run_app
+
+        run_app()
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        sys.exit(130)

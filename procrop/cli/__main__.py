@@ -1,3 +1,3 @@
-from .app import run
+from . import run
 
 run()

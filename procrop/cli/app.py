@@ -69,6 +69,10 @@ def run() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except SystemExit as exc:  # typer turns a Ctrl-C inside a command into exit 130 without a word
+        if exc.code == 130 and isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
+            err.print("interrupted")
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -146,7 +146,7 @@ def crop_command(
             )
     except KeyboardInterrupt:  # typer would exit 130 without a word
         where = f" (in {out})" if out else ""
-        err.print(f"interrupted: {done[0]} of {len(files)} image(s) done{where}; the same command "
+        err.print(f"interrupted: at least {done[0]} of {len(files)} image(s) done{where}; the same command "
                   "goes on from there (an image cut short left no files)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     failures = list(problems) + report.failures
@@ -281,9 +281,9 @@ def describe_command(
 
     if as_json:  # '--json -' (procrop crop's way to ask for JSON on stdout) leaves a '-' among the inputs
         inputs = [i for i in inputs if i != "-"] or inputs
-        named = [i for i in inputs if i.lower().endswith((".json", ".jsonl")) and not Path(i).exists()]
+        named = [i for i in inputs if i.lower().endswith((".json", ".jsonl"))]
         if named:  # crop's '--json FILE' habit: describe writes to stdout only
-            raise usage_error(f"{named[0]}: no such image; describe --json prints to stdout and takes no "
+            raise usage_error(f"{named[0]}: not an image; describe --json prints to stdout and takes no "
                               f"file name (redirect it: > {named[0]})")
     files, problems = iter_image_files(inputs)
     if not files:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import usage_errors
+from .common import usage_error, usage_errors
 
 
 def serve_command(
@@ -28,6 +28,8 @@ def serve_command(
     ratio (top_k 1-10; procrop crop allows 50)."""
     from ..server import serve
 
+    if style_strength is not None and not db:
+        raise usage_error("--style-strength steers the crops with a --db of your photos: add --db DB")
     with usage_errors():
         if style_strength is not None:
             from ..scoring.terms.style import checked_strength

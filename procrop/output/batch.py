@@ -181,6 +181,9 @@ def completed_result(out_dir: str, job: CropJob, options: CropOptions) -> dict[s
     files = [c.get("file") for c in data.get("crops", []) if c.get("file")]
     if not all(os.path.exists(f) for f in files):
         return None
+    root = os.path.realpath(out_dir)  # a copied output folder: its results name the first one's files
+    if any(os.path.dirname(os.path.realpath(f)) != root for f in files):
+        return None
     return data
 
 

@@ -68,8 +68,9 @@ REGION_WORDS: dict[int, str | None] = {
     **{i: None for i in (*range(287, 299), 106, 108, 328, 345, 361, *range(366, 390), 394)},
 }
 
-#: Region words said without the region's colour (a church's region takes the trees' green).
-UNCOLOURED = frozenset(("church", "lighthouse", "bridge"))
+#: Region words said without the region's colour (a church's region takes the trees' green, a
+#: snowy peak's the sky's blue).
+UNCOLOURED = frozenset(("church", "lighthouse", "bridge", "mountain"))
 
 _MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 

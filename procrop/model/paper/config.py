@@ -11,6 +11,8 @@ field it replaces.
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 import sys
 from dataclasses import dataclass, field
@@ -69,6 +71,9 @@ class ModelConfig:
             raise UsageError(f"model.text must be learned, clip or none, not {self.text!r}")
         if self.retrieval == "mix" and self.canvas <= 0:
             raise UsageError("model.retrieval = 'mix' mixes a fixed number of tokens: set model.canvas (e.g. 1024)")
+        for name in ("num_queries", "d_model", "nheads", "dec_layers", "dim_feedforward", "roi_size"):
+            if not getattr(self, name) >= 1:
+                raise UsageError(f"model.{name} must be at least 1, not {getattr(self, name)!r}")
         if self.d_model % self.nheads:
             raise UsageError("model.d_model must be divisible by model.nheads")
         if self.normalize not in ("minmax", "imagenet"):
@@ -164,8 +169,11 @@ class TrainConfig:
         for name in self.NON_NEGATIVE:
             if not getattr(self, name) >= 0:
                 raise UsageError(f"train.{name} must be 0 or more, not {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise UsageError(f"train.lr must be above 0, not {self.lr!r}")
+        if not 0 < self.lr <= 1:  # NaN, infinity and 1e300 too (an overflow deep in the first step)
+            raise UsageError(f"train.lr must be above 0 and at most 1, not {self.lr!r}")
+        for name in ("weight_decay", "grad_clip", "lr_rest", "checkpoint_minutes"):
+            if not math.isfinite(getattr(self, name)):
+                raise UsageError(f"train.{name} must be a finite number, not {getattr(self, name)!r}")
         if self.mode not in ("supervised", "weak"):
             raise UsageError(f"train.mode must be supervised or weak, not {self.mode!r}")
         if self.schedule not in ("poly", "step", "constant"):
