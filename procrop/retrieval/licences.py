@@ -24,6 +24,8 @@ def read_licences(csv_path: str | os.PathLike) -> dict[str, dict[str, str]]:
     """
     base = Path(csv_path).resolve().parent
     rows: dict[str, dict[str, str]] = {}
+    if not Path(csv_path).is_file():
+        raise OSError("no such file" if not Path(csv_path).exists() else "not a file")
     with open(csv_path, newline="", encoding="utf-8", errors="replace") as fh:
         reader = csv.DictReader(fh)
         if "file" not in (reader.fieldnames or ()):
