@@ -46,6 +46,15 @@ def usage_errors(passing: type[BaseException] | tuple[type[BaseException], ...] 
         raise usage_error(str(exc)) from None
 
 
+def style_strength_number(text: str | None) -> float | None:
+    """``--style-strength`` (``crop``, ``serve``) as a number from 0 to 10, ``None`` when not
+    given; else one line in the same words for a word, NaN or 11 (typer worded a word its own way)."""
+    from ..scoring.terms.style import checked_strength
+
+    with usage_errors():
+        return None if text is None else checked_strength(text)
+
+
 class OneLineErrors(TyperGroup):
     """The command group whose option and argument errors (unknown option, value out of range,
     missing argument) are one line on stderr, ``error: procrop crop: ...`` with exit code 2, like

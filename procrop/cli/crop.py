@@ -16,7 +16,8 @@ from ..errors import ProcropError
 from ..scoring.setup import DEFAULT_SCORER, SCORERS
 
 from .common import (EXIT_INTERRUPTED, err, exit_if_failed, exit_no_inputs, output_file_problem,
-                     output_folder_problem, parse_ratio_options, progress_bar, usage_error, usage_errors)
+                     output_folder_problem, parse_ratio_options, progress_bar, style_strength_number,
+                     usage_error, usage_errors)
 
 
 
@@ -58,10 +59,10 @@ def crop_command(
     db: Optional[str] = typer.Option(
         None, "--db", help="Reference database ('procrop index build PHOTOS --out DB'): crop like its photos "
         "(the default and the learned scorer), or the classic scorer's retrieval."),
-    style_strength: Optional[float] = typer.Option(
-        None, "--style-strength", help="How strongly the --db photos' composition (subject place and size, "
-        "horizon) steers the crops, beside the default or learned score's 1; 0 = off, at most 10. "
-        "Default 1 with --db."),
+    style_strength: Optional[str] = typer.Option(
+        None, "--style-strength", metavar="NUMBER",
+        help="How strongly the --db photos' composition (subject place and size, horizon) steers the "
+        "crops, beside the default or learned score's 1; 0 = off, at most 10. Default 1 with --db."),
     no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off (classic scorer)."),
     model: Optional[str] = typer.Option(None, "--model", metavar="PATH", help="Neural ProCrop checkpoint (extra procrop\\[torch]; implies --scorer classic)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),
@@ -110,6 +111,7 @@ def crop_command(
         raise usage_error("--style-strength steers the default and learned scorers, not the classic scorer or --model")
     if style_strength is not None and not db:
         raise usage_error("--style-strength steers the learned scorer with a --db of your photos: add --db DB")
+    strength = style_strength_number(style_strength)
     if scorer != "classic" and not model and classic_only:
         raise usage_error(f"{', '.join(classic_only)} applies to the classic scorer: add --scorer classic")
     if learned_model and not (Path(learned_model) / "model.json").exists():
@@ -119,7 +121,7 @@ def crop_command(
     options = replace(options, profile="fast" if fast else "default", pose=pose,
                       scorer="classic" if model else scorer,
                       learned_model=str(Path(learned_model).resolve()) if learned_model else None,
-                      no_upscale=no_upscale, style_strength=style_strength,
+                      no_upscale=no_upscale, style_strength=strength,
                       preference_model=str(preference_model.resolve()) if preference_model else None)
     if db and options.scorer != "classic":  # a missing or unusable database: one line, before any photo
         from ..scoring.terms.learned import LearnedTerm
@@ -127,8 +129,8 @@ def crop_command(
 
         with usage_errors():
             learned = LearnedTerm(options.learned_model, reference_db=db)
-            steers = style_term_for(learned, style_strength, True)
-        if steers is None and style_strength != 0 and not quiet:  # --db alone: say why nothing steers
+            steers = style_term_for(learned, strength, True)
+        if steers is None and strength != 0 and not quiet:  # --db alone: say why nothing steers
             why = ("holds no photos: there is nothing to retrieve or follow"
                    if not learned.model.reference_items() else
                    "has no composition statistics ('procrop index add DB PHOTOS' measures them): its "

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from .common import usage_error, usage_errors
+from .common import style_strength_number, usage_error, usage_errors
 
 
 def serve_command(
@@ -19,9 +19,10 @@ def serve_command(
     queue: int = typer.Option(16, "--queue", min=0, help="Requests that may wait; beyond, 503 + Retry-After."),
     db: Optional[str] = typer.Option(
         None, "--db", help="Reference database ('procrop index build PHOTOS --out DB'): every crop follows its photos."),
-    style_strength: Optional[float] = typer.Option(
-        None, "--style-strength", help="How strongly the --db photos' composition steers the crops, beside "
-        "the default or learned score's 1; 0 = off, at most 10. Default 1 with --db."),
+    style_strength: Optional[str] = typer.Option(
+        None, "--style-strength", metavar="NUMBER",
+        help="How strongly the --db photos' composition steers the crops, beside the default or learned "
+        "score's 1; 0 = off, at most 10. Default 1 with --db."),
 ) -> None:
     """Serve the web page at / and the HTTP API (/v1/crop, /v1/crop/image, /v1/describe, /docs).
     Needs the server extra: pip install 'procrop\\[server]'. A request asks for at most 10 crops per
@@ -30,18 +31,15 @@ def serve_command(
 
     if style_strength is not None and not db:
         raise usage_error("--style-strength steers the crops with a --db of your photos: add --db DB")
+    strength = style_strength_number(style_strength)
     with usage_errors():
-        if style_strength is not None:
-            from ..scoring.terms.style import checked_strength
-
-            checked_strength(style_strength)
         if db:  # a missing or unusable database: one line now, not an error per request
             from ..scoring.terms.learned import LearnedTerm
             from ..scoring.terms.style import style_term_for
 
-            style_term_for(LearnedTerm(reference_db=db), style_strength, True)
+            style_term_for(LearnedTerm(reference_db=db), strength, True)
         serve(
             host, port, workers, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
             max_pixels=int(max_megapixels * 1e6), timeout_s=timeout, max_queue=queue,
-            reference_db=db or "default", style_strength=style_strength,
+            reference_db=db or "default", style_strength=strength,
         )
