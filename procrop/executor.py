@@ -343,6 +343,8 @@ class ProcessExecutor(Executor):
         if exc[0] is None:
             self.close()
             return
+        if self._pool is None:  # stopped already (the watchdog)
+            return
         running = [f for f in self._pending if not f.cancel()]
         wait(running, timeout=STOP_GRACE_S)
         self._kill()
