@@ -105,6 +105,18 @@ def _cells(box: tuple[float, float, float, float], W: float, H: float, h: int, w
     return slice(y0, max(y1, y0 + 1)), slice(x0, max(x1, x0 + 1))
 
 
+def _reading(feats: np.ndarray, box: tuple[float, float, float, float], W: float, H: float
+             ) -> tuple[int, float]:
+    """The classifier's surest class (an index into the 1,001 labels) over the cells of ``feats``
+    ``(1280, h, w)`` that ``box`` covers, and its probability."""
+    weight, bias, _ = _classifier()
+    rows, cols = _cells(box, W, H, feats.shape[1], feats.shape[2])
+    logits = weight @ feats[:, rows, cols].mean(axis=(1, 2)) + bias
+    p = np.exp(logits - logits.max())
+    best = int(np.argmax(p))
+    return best, float(p[best] / p.sum())
+
+
 def animal_names(c5: np.ndarray, found: list[Detection], W: float, H: float
                  ) -> tuple[tuple[tuple[float, float, float, float], str], ...]:
     """``(box, name)`` for each animal detection the classifier names surely (see the module
@@ -115,18 +127,12 @@ def animal_names(c5: np.ndarray, found: list[Detection], W: float, H: float
     large = [d for d in found if d.box[2] * d.box[3] >= MIN_SHARE * W * H]
     animals = [d for d in large if (d.kind == "animal" and d.score >= CONFIDENT)
                or (d.kind == "person" and d.score < CONFIDENT)]
-    if not animals:
-        return ()
-    weight, bias, _ = _classifier()
     feats = np.asarray(c5, np.float32)
     out = []
     for d in animals:
-        rows, cols = _cells(d.box, W, H, feats.shape[1], feats.shape[2])
-        logits = weight @ feats[:, rows, cols].mean(axis=(1, 2)) + bias
-        p = np.exp(logits - logits.max())
-        best = int(np.argmax(p))
+        best, sure = _reading(feats, d.box, W, H)
         word = animal_word(best)
-        if word is not None and p[best] / p.sum() >= SURE:
+        if word is not None and sure >= SURE:
             out.append((tuple(float(v) for v in d.box), word))
     return tuple(out)
 
@@ -137,16 +143,12 @@ def region_names(c5: np.ndarray, regions: list[Region], W: float, H: float
     :data:`MIN_REGION_SHARE` of the frame that the classifier reads, over its box, as one of
     :data:`REGION_WORDS` with at least :data:`SURE_REGION` probability (``c5`` as for
     :func:`animal_names`)."""
-    weight, bias, _ = _classifier()
     feats = np.asarray(c5, np.float32)
     out = []
     for s in regions:
         if s.kind != "salient" or s.label or s.box[2] * s.box[3] < MIN_REGION_SHARE * W * H:
             continue
-        rows, cols = _cells(s.box, W, H, feats.shape[1], feats.shape[2])
-        logits = weight @ feats[:, rows, cols].mean(axis=(1, 2)) + bias
-        p = np.exp(logits - logits.max())
-        best = int(np.argmax(p))
-        if best in REGION_WORDS and p[best] / p.sum() >= SURE_REGION:
+        best, sure = _reading(feats, s.box, W, H)
+        if best in REGION_WORDS and sure >= SURE_REGION:
             out.append((tuple(float(v) for v in s.box), REGION_WORDS[best] or animal_word(best) or ""))
     return tuple(out)

@@ -23,13 +23,11 @@ from typing import Any
 from procrop import Cropper
 from procrop.retrieval.memory import MemoryItem, encode_reference, memory_database
 from procrop.scoring.composition import CompositionScorer
-from procrop.scoring.terms.style import MAX_STYLE_STRENGTH, style_term_for
+from procrop.errors import UsageError
+from procrop.scoring.terms.style import checked_strength, style_term_for
 
 from .boxscore import AnalysisCache
 from .errors import ApiError
-
-#: Highest style strength a request may ask for (the style term's own bound).
-MAX_STRENGTH = MAX_STYLE_STRENGTH
 
 
 def steered_cropper(base: Cropper, items: list[MemoryItem], strength: float, label: str) -> Cropper:
@@ -142,14 +140,12 @@ class ReferenceSets:
 
 
 def parse_strength(fields: dict[str, str]) -> float | None:
-    """The ``style_strength`` field in ``[0, MAX_STRENGTH]``, or ``None`` when absent."""
+    """The ``style_strength`` field, a number from 0 to the style term's bound
+    (:func:`~procrop.scoring.terms.style.checked_strength`, the CLI's words), or ``None`` when absent."""
     text = fields.get("style_strength", "").strip()
     if not text:
         return None
     try:
-        value = float(text)
-    except ValueError:
-        raise ApiError(422, "invalid_parameter", f"style_strength must be a number, got {text[:40]!r}") from None
-    if not 0 <= value <= MAX_STRENGTH:
-        raise ApiError(422, "invalid_parameter", f"style_strength must be between 0 and {MAX_STRENGTH:g}, got {value}")
-    return value
+        return checked_strength(text)
+    except UsageError as exc:  # the field echoed at most so far
+        raise ApiError(422, "invalid_parameter", f"style_strength: {str(exc)[:120]}") from None

@@ -11,9 +11,8 @@ field it replaces.
 
 from __future__ import annotations
 
-import math
-
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
