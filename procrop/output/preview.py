@@ -38,18 +38,23 @@ def render_preview(
     """
     found = {c.ratio for c in result.crops}  # panels in the order asked, each with crops
     ratios = [r for r in dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]) if r in found]
-    scale = panel_width / result.width
-    ph = max(1, round(result.height * scale))
-    base = photo.convert("RGB").resize((panel_width, ph), Image.Resampling.LANCZOS)
-    panels = [_ratio_panel(base, result, label, scale, show_faces) for label in ratios or ["(no crop)"]]
+    # the photo fits a panel_width x MAX_PANEL_HEIGHT box (a 1 x 4000 strip drawn 640 px wide was
+    # 2.6 million px tall: gigabytes), centred in its column
+    scale = min(panel_width / result.width, panel_width * MAX_PANEL_HEIGHT / result.height)
+    pw, ph = max(1, round(result.width * scale)), max(1, round(result.height * scale))
+    base = photo.convert("RGB").resize((pw, ph), Image.Resampling.LANCZOS)
+    panels = [_ratio_panel(base, result, label, scale, show_faces, panel_width) for label in ratios or ["(no crop)"]]
     return _sheet(panels, result, panel_width, ph + _HEADER)
 
 
 _HEADER = 26
+#: A panel's photo is at most this many times the panel width tall.
+MAX_PANEL_HEIGHT = 2.0
 
 
-def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float, show_faces: bool) -> Image.Image:
-    """One ratio's panel: the photo with its crops drawn, under a header naming the ratio."""
+def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float, show_faces: bool,
+                 width: int) -> Image.Image:
+    """One ratio's panel, ``width`` wide: the photo with its crops drawn, under a header naming the ratio."""
     small = _font(13)
     panel = base.copy()
     draw = ImageDraw.Draw(panel, "RGBA")
@@ -64,7 +69,8 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
     for c in reversed(crops):  # every outline first, #1 on top ...
         colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
         x0, y0, x1, y1 = _pixels(c.box, scale, panel.size)  # the pixels the shade leaves: no gap between
-        draw.rectangle([x0, y0, x1 - 1, y1 - 1], outline=colour + (255,), width=4 if c.rank == 1 else 2)
+        # (a box under a pixel wide on the panel still gets its one-pixel outline)
+        draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour + (255,), width=4 if c.rank == 1 else 2)
     placed: list[tuple[float, float, float, float]] = []
     for c in crops:  # ... then the labels, none under an outline or another label
         colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
@@ -74,8 +80,8 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
         placed.append((tx - 2, ty - 2, tx + tb[2] + 2, ty + tb[3] + 2))
         draw.rectangle(placed[-1], fill=(0, 0, 0, 200))
         draw.text((tx, ty), text, fill=colour, font=small)
-    canvas = Image.new("RGB", (panel.width, panel.height + _HEADER), (24, 24, 24))
-    canvas.paste(panel, (0, _HEADER))
+    canvas = Image.new("RGB", (max(width, panel.width), panel.height + _HEADER), (24, 24, 24))
+    canvas.paste(panel, ((canvas.width - panel.width) // 2, _HEADER))
     if best is None:
         conf = ""
     elif not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
