@@ -16,19 +16,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .errors import ImageLoadError, MissingExtraError, ProcropError, UsageError
+from .errors import (ImageLoadError, ImageWriteError, MissingExtraError, ModelLoadError, ProcropError,
+                     UsageError)
 
 if TYPE_CHECKING:
     from .cropper import Crop, Cropper, CropResult
+    from .retrieval.integrity import DatabaseError
 
-_LAZY = {"Crop": "cropper", "Cropper": "cropper", "CropResult": "cropper"}
+_LAZY = {"Crop": "cropper", "Cropper": "cropper", "CropResult": "cropper",
+         "DatabaseError": "retrieval.integrity"}
 
 __all__ = [
     "Crop",
     "CropResult",
     "Cropper",
+    "DatabaseError",
     "ImageLoadError",
+    "ImageWriteError",
     "MissingExtraError",
+    "ModelLoadError",
     "ProcropError",
     "UsageError",
     "__version__",

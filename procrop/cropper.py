@@ -27,19 +27,19 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ._version import __version__
 from .candidates import (CandidateConfig, fill_near_full, inside_the_picture, large_enough, photo_candidates,
                          ratio_fit_warning, to_the_frame, unique_boxes)
 from .errors import UsageError
 from .executor import one_blas_thread
-from .geometry import AspectRatio, inside_fractions, parse_ratios, select_diverse
-from .verdict import dropped_alternatives, is_whole, result_verdict, versus_original
+from .geometry import AspectRatio, checked_boxes, inside_fractions, parse_ratios, select_diverse
+from .results import Crop, CropResult
+from .verdict import dropped_alternatives
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
@@ -51,114 +51,6 @@ from .scoring.extra import apply_extra_terms, apply_extra_terms_batched, term_ru
 from .scoring.protection import allowed_crops
 from .scoring.setup import DEFAULT_SCORER, scoring_setup
 from .scoring.weights import ScoringWeights
-
-
-@dataclass(frozen=True)
-class Crop:
-    """One recommended crop.
-
-    Attributes:
-        box: ``(x, y, w, h)`` in pixels of the oriented original image.
-        ratio: the requested ratio label this crop answers (``"1:1"``, ``"free"``...).
-        score: aesthetic score in [0, 1].
-        rank: 1 for the best crop of its ratio.
-        confidence: probability-like value in [0, 1] that this crop is better than leaving the
-            photo uncropped (0.5: no better, no worse).
-        terms: term name -> value in [0, 1] (only the terms that apply).
-        reason: why this crop scored as it did, in words.
-        output_size: ``(w, h)`` written files are resized to, for ``WxH`` requests.
-        references: the professional photos that guided the crop (retrieval), best first.
-    """
-
-    box: tuple[int, int, int, int]
-    ratio: str
-    score: float
-    rank: int
-    confidence: float
-    terms: dict[str, float]
-    reason: str
-    output_size: tuple[int, int] | None = None
-    references: tuple[dict[str, Any], ...] = ()
-
-    def to_dict(self, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
-        whole = image_size is not None and is_whole(self.box, *image_size)  # (W, H): a whole frame says so
-        d: dict[str, Any] = {
-            "box": [int(v) for v in self.box],
-            "ratio": self.ratio,
-            "score": round(float(self.score), 4),
-            "rank": self.rank,
-            "confidence": round(float(self.confidence), 4),
-            "versus_original": versus_original(self.confidence, whole),
-            "terms": {k: round(float(v), 4) for k, v in self.terms.items()},
-            "reason": self.reason,
-        }
-        if self.output_size is not None:
-            d["output_size"] = list(self.output_size)
-        d["references"] = list(self.references)  # always present: [] with retrieval off
-        return d
-
-
-@dataclass
-class CropResult:
-    """Everything procrop found for one image.
-
-    Attributes:
-        image: the file path or ``<array>``.
-        width, height: size of the oriented original.
-        crops: all crops of all ratios, best score first.
-        uncropped_score: the score of the full frame (the "keep it as it is" option).
-        description: the composition described in words.
-        analysis: the underlying analysis.
-        timings: milliseconds per stage.
-        references: professional photos retrieved for this image (retrieval), best first.
-        warnings: problems worth telling the user, e.g. a ratio that cannot fit the image.
-        notes: information, not a problem: e.g. a ratio with fewer crops than asked, and why.
-        ratios: the ratio labels asked for, in the order asked (the verdict names them so).
-    """
-
-    image: str
-    width: int
-    height: int
-    crops: list[Crop]
-    uncropped_score: float
-    description: str
-    analysis: CompositionAnalysis
-    timings: dict[str, float] = field(default_factory=dict)
-    references: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    ratios: list[str] = field(default_factory=list)
-
-    @property
-    def confidence(self) -> float:
-        """Confidence that the best crop beats the uncropped frame (0 when there is no crop)."""
-        return self.crops[0].confidence if self.crops else 0.0
-
-    def for_ratio(self, label: str) -> list[Crop]:
-        """Crops answering one requested ratio, best first."""
-        return [c for c in self.crops if c.ratio == label]
-
-    def to_dict(self, include_analysis: bool = True) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "image": self.image,
-            "width": self.width,
-            "height": self.height,
-            "crops": [c.to_dict((self.width, self.height)) for c in self.crops],
-            "uncropped_score": round(float(self.uncropped_score), 4),
-            "confidence": round(float(self.confidence), 4),
-            **result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios),
-            "description": self.description,
-        }
-        d["references"] = list(self.references)  # always present: [] with retrieval off
-        if self.warnings:
-            d["warnings"] = self.warnings
-        if self.notes:
-            d["notes"] = self.notes
-        if include_analysis:
-            d["analysis"] = self.analysis.to_dict()
-        d["timings_ms"] = {k: round(v, 2) for k, v in self.timings.items()}
-        d["procrop_version"] = __version__
-        return d
 
 
 class Cropper:
@@ -223,6 +115,11 @@ class Cropper:
     ) -> None:
         if not (0 < diversity_iou <= 1):
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
+        if not (0 <= min_score_ratio <= 1):  # 5 returned no crop at all
+            raise UsageError(f"min_score_ratio must be in [0, 1], got {min_score_ratio}")
+        if not (isinstance(analysis_size, (int, np.integer)) and 64 <= analysis_size <= 2048):
+            raise UsageError(f"analysis_size must be a whole number of pixels from 64 to 2048, "
+                             f"got {analysis_size!r}")
         if preference_model is not None:  # before any model loads: a wrong pairing fails at once
             if (used := "a neural --model" if model is not None else scorer) != "preference":
                 raise UsageError(f"{preference_model}: a preference model needs the preference scorer, not {used}")
@@ -289,8 +186,8 @@ class Cropper:
     def process(self, image: ImageSource | LoadedImage, ratios: str | Sequence[str] | None = None,
                 top_k: int = 3) -> CropResult:
         """Like :meth:`crop`, returning the full :class:`CropResult` (description, analysis...)."""
-        if top_k < 1:
-            raise UsageError(f"top_k must be at least 1, got {top_k}")
+        if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
+            raise UsageError(f"top_k must be a whole number of at least 1, got {top_k!r}")
         requested = parse_ratios(ratios)  # validate before the (slower) image work
         t0 = time.perf_counter()
         loaded = self.load(image)
@@ -334,8 +231,13 @@ class Cropper:
         )
 
     def score_boxes(self, image: ImageSource | LoadedImage, boxes: np.ndarray) -> np.ndarray:
-        """Scores in [0, 1] of ``(N, 4)`` ``xywh`` boxes, every term included (benchmarks' fixed candidates)."""
-        return self.scorer.combine(self._all_terms(self.prepare(image), np.asarray(boxes, np.float64).reshape(-1, 4)))
+        """Scores in [0, 1] of ``(N, 4)`` ``xywh`` boxes, every term included (benchmarks' fixed candidates).
+
+        Raises:
+            UsageError: a box without area or outside the image."""
+        ctx = self.prepare(image)
+        boxes = checked_boxes(boxes, ctx.analysis.width, ctx.analysis.height)
+        return self.scorer.combine(self._all_terms(ctx, boxes)) if len(boxes) else np.zeros(0)
 
     def _all_terms(self, ctx: ScoringContext, boxes: np.ndarray) -> TermValues:
         """Every term's values for ``boxes (N, 4)``: the scorer's, then the extra terms'."""
@@ -359,7 +261,7 @@ class Cropper:
         pass :meth:`prepare`'s context to score many boxes of one photo, analysed once."""
         ctx = image if isinstance(image, ScoringContext) else self.prepare(image)
         W, H = ctx.analysis.width, ctx.analysis.height
-        boxes = np.asarray([box, (0, 0, W, H)], dtype=np.int64)
+        boxes = np.vstack([checked_boxes(box, W, H), (0, 0, W, H)]).astype(np.int64)
         tv = self._all_terms(ctx, boxes)
         scores = self.scorer.combine(tv)
         crop = self._make_crop(ctx, parse_ratios(ratio)[0], boxes, tv, scores, 0, 1, float(scores[1]))

@@ -1,7 +1,12 @@
 """Exceptions raised by procrop.
 
 Every error that reaches a user names the file (or option) and the problem, so a batch run can
-list what failed and why while the other inputs are still processed.
+list what failed and why while the other inputs are still processed. All derive from
+:class:`ProcropError` and are importable from ``procrop``: :class:`UsageError` (a bad option or
+argument), :class:`ImageLoadError` (an input that cannot be read), :class:`ImageWriteError` (a crop
+that cannot be written), :class:`ModelLoadError` (weights that cannot be loaded),
+:class:`MissingExtraError` (an optional dependency to install) and ``DatabaseError`` (a reference
+database that is missing or damaged; :mod:`procrop.retrieval.integrity`).
 """
 
 from __future__ import annotations

@@ -66,6 +66,10 @@ _SIZE_RE = re.compile(r"^\s*([-+]?\d+)\s*[xX×]\s*([-+]?\d+)\s*$")
 _MAX_RATIO = 20.0
 #: The least long side of an output size ``WxH``: ``4x5`` is meant as the ratio ``4:5``.
 MIN_OUTPUT_SIDE = 32
+#: The largest output size: sides up to WebP's 16383 (roughly), at most 100 megapixels (a
+#: ``10800x13500`` typed for ``1080x1350`` wrote 146-megapixel files; ``100000x100000`` ran out of memory).
+MAX_OUTPUT_SIDE = 16384
+MAX_OUTPUT_PIXELS = 100_000_000
 
 
 def parse_ratio(spec: str) -> AspectRatio:
@@ -91,6 +95,9 @@ def parse_ratio(spec: str) -> AspectRatio:
                 f"output size {text} would write {w}x{h}-pixel files: for the aspect ratio use {w}:{h} "
                 f"(an output size needs a side of at least {MIN_OUTPUT_SIDE} pixels)"
             )
+        if max(w, h) > MAX_OUTPUT_SIDE or w * h > MAX_OUTPUT_PIXELS:
+            raise UsageError(f"output size {text} is too large (at most {MAX_OUTPUT_SIDE} pixels a side and "
+                             f"{MAX_OUTPUT_PIXELS // 1_000_000} megapixels)")
         value = w / h
         _check_ratio_range(spec, value)
         return AspectRatio(f"{w}x{h}", "size", value, (w, h))
@@ -137,16 +144,23 @@ def parse_ratios(specs: str | list[str] | tuple[str, ...] | None) -> list[Aspect
     ``None``, ``""`` or an empty list means ``["free"]``.
 
     Raises:
-        UsageError: an invalid spec, or an empty entry in a list (``"1:1,"``, ``"1:1,,4:5"``).
+        UsageError: an invalid spec, an empty entry in a list (``"1:1,"``, ``"1:1,,4:5"``), or an
+            entry that is not a string (``(16, 9)``).
     """
     if specs is None:
         items: list[str] = ["free"]
     elif isinstance(specs, str):
         items = _split_specs(specs)
-    else:
+    elif isinstance(specs, (list, tuple)):
         items = []
         for s in specs:
-            items.extend([s.label] if isinstance(s, AspectRatio) else _split_specs(str(s)))
+            if not isinstance(s, (str, AspectRatio)):  # (16, 9) read as "16" and "9" gave 16:1 and 9:1 strips
+                raise UsageError(f"ratios must be strings such as '16:9' or 'free', got {s!r} "
+                                 f"({type(s).__name__}) in {specs!r}")
+            items.extend([s.label] if isinstance(s, AspectRatio) else _split_specs(s))
+    else:
+        raise UsageError(f"ratios must be a string such as '1:1,16:9' or a list of such strings, "
+                         f"got {specs!r}")
     if not items:
         items = ["free"]
     out: list[AspectRatio] = []
@@ -273,6 +287,30 @@ def fit_long_side(height: int, width: int, side: int, multiple: int = 0) -> tupl
     if not multiple:
         return h, w, side, side, k
     return h, w, -(-h // multiple) * multiple, -(-w // multiple) * multiple, k
+
+
+def checked_boxes(boxes: object, width: int, height: int) -> np.ndarray:
+    """``(x, y, w, h)`` boxes (one box or ``(N, 4)``) as a float ``(N, 4)`` array, each with a side of
+    at least one pixel and inside the ``width x height`` image (to half a pixel).
+
+    Raises:
+        UsageError: naming the first box that is not.
+    """
+    try:
+        arr = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise UsageError(f"boxes must be numbers (x, y, w, h), got {boxes!r}") from None
+    if arr.ndim == 1 and arr.size == 4:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise UsageError(f"boxes must be (x, y, w, h) or an (N, 4) array, got shape {arr.shape}")
+    x, y, w, h = arr.T
+    bad = ~(np.isfinite(arr).all(axis=1) & (w >= 1) & (h >= 1) & (x >= -0.5) & (y >= -0.5)
+            & (x + w <= width + 0.5) & (y + h <= height + 0.5))
+    if bad.any():
+        b = ",".join(f"{v:g}" for v in arr[int(np.argmax(bad))])
+        raise UsageError(f"box {b} must have a positive size and lie inside the {width}x{height} image")
+    return arr
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -126,13 +126,18 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
             "verdict": verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))}
 
 
+#: A crop within this share of each side (at least a pixel) of the whole photo is the whole photo:
+#: a 1-2 px trim of a 481-px side (a scan's edge) read "Crop it" beside "Keep" for a 1 px one.
+WHOLE_SLACK = 0.01
+
+
 def is_whole(box: Sequence[float] | None, width: int, height: int) -> bool:
-    """Whether ``box`` (x, y, w, h) is the whole photo, to a pixel."""
+    """Whether ``box`` (x, y, w, h) is the whole photo, to :data:`WHOLE_SLACK` of each side."""
     if box is None:
         return False
     x, y, w, h = (float(v) for v in box)
-    return x <= 1 and y <= 1 and x + w >= width - 1 and y + h >= height - 1
-
+    sx, sy = max(1.0, WHOLE_SLACK * width), max(1.0, WHOLE_SLACK * height)
+    return x <= sx and y <= sy and x + w >= width - sx and y + h >= height - sy
 
 
 def dropped_alternatives(dropped: dict[str, tuple[int, int, int]], min_score_ratio: float, max_iou: float) -> list[str]:

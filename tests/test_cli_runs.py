@@ -88,6 +88,16 @@ def test_a_tiny_output_size_is_refused_with_a_hint(photos: Path, tmp_path: Path)
     assert parse_ratio("1080x1350").output_size == (1080, 1350) and parse_ratio("64x32").output_size == (64, 32)
 
 
+def test_a_huge_output_size_is_refused(photos: Path, tmp_path: Path) -> None:
+    """10800x13500 (a zero too many for 1080x1350) wrote 146-megapixel files with a PIL warning past
+    -q, and 100000x100000 was killed for memory without a word."""
+    for size in ("10800x13500", "100000x100000", "20000x100"):
+        r = run("crop", str(photos), "-r", size, "-o", str(tmp_path / "out"), *FAST)
+        assert r.exit_code == 2, r.stderr
+        assert "is too large (at most 16384 pixels a side and 100 megapixels)" in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_upscaling_is_reported_and_can_be_refused(photos: Path, tmp_path: Path) -> None:
     from PIL import Image
 

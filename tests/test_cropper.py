@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from procrop import Cropper, UsageError
+from procrop import Cropper, ImageLoadError, UsageError
 from procrop.candidates import CandidateConfig
 from procrop.geometry import iou_matrix, largest_size, parse_ratio, ratio_error_px
 
@@ -174,6 +175,21 @@ def test_bad_arguments(cropper: Cropper) -> None:
         Cropper(diversity_iou=0)
     with pytest.raises(UsageError, match="scorer"):
         Cropper(scorer="magic")
+    # a developer's trial: each of these reached an internal TypeError or ValueError, or ran
+    with pytest.raises(UsageError, match="top_k must be a whole number"):
+        cropper.crop(img, "1:1", top_k="3")  # type: ignore[arg-type]
+    assert len(cropper.crop(img, "1:1", top_k=np.int64(2))) >= 1
+    with pytest.raises(UsageError, match=r"got 16 \(int\)"):
+        cropper.crop(img, (16, 9))  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="analysis_size"):
+        Cropper(analysis_size=0)
+    with pytest.raises(UsageError, match="min_score_ratio"):
+        Cropper(min_score_ratio=5)
+    with pytest.raises(ImageLoadError, match="cannot read a BytesIO: give a path, encoded bytes"):
+        cropper.crop(io.BytesIO(b"..."))  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="must have a positive size and lie inside the 50x50 image"):
+        cropper.score_box(img, (40, 0, 20, 20))
+    assert cropper.score_boxes(img, np.zeros((0, 4))).shape == (0,)
 
 
 def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:

@@ -152,3 +152,22 @@ def test_snap_to_ratio(w: int, h: int, r: float, data) -> None:
     assert x >= 0 and y >= 0 and x + sw <= w and y + sh <= h
     if min(sw, sh) >= 2:
         assert ratio_error_px((x, y, sw, sh), r) <= 1.0
+
+
+def test_ratio_lists_and_boxes_are_checked_with_one_clear_error() -> None:
+    """(16, 9) was read as the ratios 16:1 and 9:1; a box outside the image or without area was scored."""
+    from procrop.errors import UsageError
+    from procrop.geometry import checked_boxes, parse_ratios
+
+    with pytest.raises(UsageError, match=r"ratios must be strings such as '16:9'.*got 16 \(int\)"):
+        parse_ratios((16, 9))
+    with pytest.raises(UsageError, match="ratios must be a string"):
+        parse_ratios(1)  # type: ignore[arg-type]
+    assert [r.label for r in parse_ratios(["1:1", "16:9", "1:1"])] == ["1:1", "16:9"]
+    assert checked_boxes((0, 0, 10, 10), 20, 20).shape == (1, 4)
+    assert checked_boxes(np.zeros((0, 4)), 9, 9).shape == (0, 4)
+    for box in ((15, 0, 10, 10), (-3, 0, 5, 5), (0, 0, 0, 5), (0, 0, float("nan"), 5)):
+        with pytest.raises(UsageError, match="must have a positive size and lie inside the 20x20 image"):
+            checked_boxes(box, 20, 20)
+    with pytest.raises(UsageError, match=r"got shape \(3,\)"):
+        checked_boxes((0, 0, 5), 20, 20)

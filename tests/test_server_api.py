@@ -126,6 +126,17 @@ def test_exact_size_and_crop_image(client, beach):
     assert r.status_code == 422 and "one ratio (one image) per request, got 2" in r.text
     r = post(client, "/v1/crop/image", beach, ratio="1:1", ratios="16:9")
     assert r.status_code == 422 and "'ratio' or 'ratios'" in r.text
+    # a ratio and a width x height of another shape: refused (a 16:9 box was squeezed into 300x300)
+    body = assert_error(post(client, "/v1/crop/image", beach, ratio="16:9", width=300, height=300), 422)
+    assert "300x300 is not the shape of the 16:9 crop" in body["detail"]
+    # a crop enlarged to its size is said, as procrop crop says it
+    r = post(client, "/v1/crop/image", beach, ratio="1080x1350")
+    assert "enlarged" in r.headers["x-procrop-warning"]
+    r = post(client, "/v1/crop", beach, ratios="1080x1350", top_k=1)
+    assert any("enlarged up to" in w for w in r.json()["warnings"])
+    # ratio lists are read as the CLI reads them
+    body = assert_error(post(client, "/v1/crop", beach, ratios="1:1,"), 422, "invalid_parameter")
+    assert "empty entry" in body["detail"]
 
 
 def test_crop_image_box_keeps_png_format(client, beach):
@@ -216,7 +227,8 @@ def test_bad_parameters(client, beach):
     assert_error(post(client, "/v1/crop", beach, ratios="banana"), 422, "invalid_parameter")
     assert_error(post(client, "/v1/crop", beach, top_k=0), 422, "invalid_parameter")
     assert_error(post(client, "/v1/crop", beach, top_k="many"), 422, "invalid_parameter")
-    assert_error(post(client, "/v1/crop", beach, ratios=",".join(["1:1"] * 9)), 422, "invalid_parameter")
+    nine = ",".join(f"{i}:1" for i in range(1, 10))
+    assert_error(post(client, "/v1/crop", beach, ratios=nine), 422, "invalid_parameter")
     no_file = client.post("/v1/crop", data={"ratios": "1:1"}, files={"photo": ("a.jpg", b"x")})
     assert_error(no_file, 422, "missing_file")
     assert_error(client.post("/v1/crop", content=b"raw", headers={"content-type": "image/jpeg"}), 415)

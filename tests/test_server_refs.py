@@ -93,4 +93,9 @@ def test_bad_steering_requests_are_one_clear_error(client, tmp_path: Path) -> No
                  422, "invalid_parameter")
     assert_error(client.post("/v1/references", files={"file": ("n.txt", io.BytesIO(b"text"), "image/jpeg")}),
                  422, "not_an_image")
+    # a strength without a set steered nothing and answered 200 (the server's --db ignored it): refused
+    files = {"file": ("q.jpg", io.BytesIO(query), "image/jpeg")}
+    alone = client.post("/v1/crop", files=files, data={"style_strength": "4"})
+    body = assert_error(alone, 422, "invalid_parameter")
+    assert "references=SET" in body["detail"]
     client.delete(f"/v1/references/{set_id}")

@@ -137,6 +137,7 @@ def crop_command(
                    "photos are the learned scorer's references, but no style follows them")
             err.print(f"note: {escape(str(db))} {why}")
     stream = json_path is None and out is None and len(files) > 1
+    fresh_out = out is not None and not Path(out).exists()  # made by this run: not left behind empty
     done = [0]  # images finished, for the line a Ctrl-C leaves
     try:
         with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
@@ -163,6 +164,8 @@ def crop_command(
         if skipped:
             msg += f" ({skipped} already done, skipped)"
         err.print(msg + (f"; outputs in {out}" if out and done_results else ""))
+    if fresh_out and Path(out).is_dir() and not any(Path(out).iterdir()):  # every image failed
+        Path(out).rmdir()
     exit_if_failed(failures)
 
 

@@ -277,6 +277,10 @@ def load_image(
     """
     if max_side < 16:
         raise ValueError(f"max_side must be at least 16, got {max_side}")
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image)):
+        # a file object or BytesIO reached os.fspath's TypeError deep inside
+        raise ImageLoadError(name, f"cannot read a {type(source).__name__}: give a path, encoded bytes "
+                             "(e.g. a file object's .read()), a Pillow image or an RGB array")
     if detail_side > max_side:
         return _with_detail(source, max_side, max_pixels, name, detail_side)
     if isinstance(source, np.ndarray):

@@ -55,8 +55,14 @@ _STEER_FIELDS = {
 
 
 def _steer(fields: dict[str, str]) -> Steer:
-    """The ``references`` and ``style_strength`` fields of a request."""
-    return Steer(fields.get("references", "").strip() or None, parse_strength(fields))
+    """The ``references`` and ``style_strength`` fields of a request (a strength without a set would
+    be ignored: refused instead)."""
+    steer = Steer(fields.get("references", "").strip() or None, parse_strength(fields))
+    if steer.strength is not None and steer.references is None:
+        raise ApiError(422, "invalid_parameter",
+                       "style_strength steers a reference set: give references=SET too (a set from "
+                       "POST /v1/references; the server's own --db crops at its --style-strength)")
+    return steer
 
 _ERRORS = {code: {"description": text, "content": {"application/json": {"example": {"error": err, "detail": "..."}}}}
            for code, err, text in [(413, "too_large", "upload over the byte limit"),
@@ -198,6 +204,8 @@ def _add_api_routes(app: Any, state: _State) -> None:
                    "X-Procrop-Box": ",".join(str(v) for v in reply.box), "Cache-Control": "no-store"}
         if reply.score is not None:
             headers["X-Procrop-Score"] = f"{reply.score:.4f}"
+        if reply.warning:
+            headers["X-Procrop-Warning"] = reply.warning
         return Response(reply.data, media_type=reply.mime, headers=headers)
 
 

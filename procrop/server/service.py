@@ -18,6 +18,9 @@ from typing import Any
 
 from procrop import Cropper, CropResult
 
+from ..errors import UsageError
+from ..geometry import parse_ratios
+from ..output.batch import UPSCALE_NOTED, written_sizes
 from ..perception.describe import describe
 from .boxscore import AnalysisCache, score_box
 from .errors import ApiError
@@ -74,15 +77,21 @@ class ImageReply:
     filename: str
     box: tuple[int, int, int, int]
     score: float | None
+    #: what the CLI would warn of (a crop enlarged to its output size), else ``None``
+    warning: str | None = None
 
 
 def split_ratios(text: str, max_ratios: int) -> list[str]:
-    """Comma-separated ratio specs (validated later by the cropper); at most ``max_ratios``."""
-    items = [s.strip() for s in (text or "").split(",") if s.strip()]
-    if len(items) > max_ratios:
+    """Comma-separated ratio specs, read as the CLI reads ``--ratio`` (``1:1,`` is refused, a
+    repeated ratio counts once; empty: ``free``); at most ``max_ratios``."""
+    try:
+        labels = [r.label for r in parse_ratios(text or None)]
+    except UsageError as exc:
+        raise ApiError(422, "invalid_parameter", str(exc)) from None
+    if len(labels) > max_ratios:
         many = f"at most {max_ratios} ratios" if max_ratios > 1 else "one ratio (one image)"
-        raise ApiError(422, "invalid_parameter", f"{many} per request, got {len(items)}")
-    return items or ["free"]
+        raise ApiError(422, "invalid_parameter", f"{many} per request, got {len(labels)}")
+    return labels
 
 
 class CropService:
@@ -146,6 +155,9 @@ class CropService:
         self.sniff(data)
         result = self.process(data, ratios, top_k, scorer, steer)
         d = result.to_dict()
+        _, enlarged = written_sizes(result, no_upscale=False)
+        if enlarged:  # as procrop crop says it: a crop smaller than its WxH is enlarged
+            d["warnings"] = d.get("warnings", []) + enlarged
         d["image"] = name
         d.update(scorer_info(self.steered(scorer, steer).cropper))
         for crop in d["crops"]:
@@ -196,6 +208,12 @@ class CropService:
                                f"only {len(result.crops)} crop(s) of ratio {ratio} for this image, asked for rank {rank}")
             crop = result.crops[rank - 1]
             box, score, default_size, label = crop.box, crop.score, crop.output_size, crop.ratio
+        stretched = width and height and abs(box[3] * width / box[2] - height) > max(1.0, 0.01 * height)
+        if stretched and params.get("ratio") and not params.get("box"):
+            raise ApiError(422, "invalid_parameter",
+                           f"width x height {width}x{height} is not the shape of the {label} crop "
+                           f"({box[2]}x{box[3]}): give one of them (the other follows the crop), or leave the "
+                           "ratio out to crop to that size")  # a box given with both is resized as asked
         size = output_size(box[2], box[3], width, height, default_size)
         if size is not None and size[0] * size[1] > self.settings.max_pixels:
             raise ApiError(422, "too_many_pixels", f"output size {size[0]}x{size[1]} is over the pixel limit")
@@ -203,5 +221,9 @@ class CropService:
         fmt = "JPEG" if info.format == "MPO" else info.format
         stem = PurePath(name).stem or "image"
         filename = f"{stem}_{label.replace(':', 'x')}_{rank}.{EXTENSIONS.get(fmt, 'png')}"
-        return ImageReply(encoded, info.mime, filename, tuple(int(v) for v in box), score)  # type: ignore[arg-type]
+        warning = None
+        if size is not None and size[0] > box[2] * UPSCALE_NOTED:
+            warning = f"{size[0]}x{size[1]}: the {box[2]}x{box[3]} crop enlarged {size[0] / box[2]:.2f}x"
+        kept = tuple(int(v) for v in box)
+        return ImageReply(encoded, info.mime, filename, kept, score, warning)  # type: ignore[arg-type]
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..scoring.setup import DEFAULT_SCORER
+from ..errors import UsageError
+from ..geometry import checked_boxes
 from .errors import ApiError
 
 #: Slack allowed on top of the file limit for the multipart envelope and text fields.
@@ -218,9 +220,10 @@ def parse_box(text: str, width: int, height: int) -> tuple[int, int, int, int]:
         x, y, w, h = (round(float(p)) for p in parts)
     except (ValueError, OverflowError):
         raise ApiError(422, "invalid_parameter", "box must be four numbers x,y,w,h") from None
-    if w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
-        raise ApiError(422, "invalid_parameter",
-                       f"box {x},{y},{w},{h} must have a positive size and lie inside the {width}x{height} image")
+    try:
+        checked_boxes((x, y, w, h), width, height)
+    except UsageError as exc:
+        raise ApiError(422, "invalid_parameter", str(exc)) from None
     return x, y, w, h
 
 

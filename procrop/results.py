@@ -1,0 +1,119 @@
+"""What the cropper returns: :class:`Crop` (one recommended crop) and :class:`CropResult`
+(everything found for one image), with their JSON form (``to_dict``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._version import __version__
+from .perception.analysis import CompositionAnalysis
+from .verdict import is_whole, result_verdict, versus_original
+
+
+@dataclass(frozen=True)
+class Crop:
+    """One recommended crop.
+
+    Attributes:
+        box: ``(x, y, w, h)`` in pixels of the oriented original image.
+        ratio: the requested ratio label this crop answers (``"1:1"``, ``"free"``...).
+        score: aesthetic score in [0, 1].
+        rank: 1 for the best crop of its ratio.
+        confidence: probability-like value in [0, 1] that this crop is better than leaving the
+            photo uncropped (0.5: no better, no worse).
+        terms: term name -> value in [0, 1] (only the terms that apply).
+        reason: why this crop scored as it did, in words.
+        output_size: ``(w, h)`` written files are resized to, for ``WxH`` requests.
+        references: the professional photos that guided the crop (retrieval), best first.
+    """
+
+    box: tuple[int, int, int, int]
+    ratio: str
+    score: float
+    rank: int
+    confidence: float
+    terms: dict[str, float]
+    reason: str
+    output_size: tuple[int, int] | None = None
+    references: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
+        whole = image_size is not None and is_whole(self.box, *image_size)  # (W, H): a whole frame says so
+        d: dict[str, Any] = {
+            "box": [int(v) for v in self.box],
+            "ratio": self.ratio,
+            "score": round(float(self.score), 4),
+            "rank": self.rank,
+            "confidence": round(float(self.confidence), 4),
+            "versus_original": versus_original(self.confidence, whole),
+            "terms": {k: round(float(v), 4) for k, v in self.terms.items()},
+            "reason": self.reason,
+        }
+        if self.output_size is not None:
+            d["output_size"] = list(self.output_size)
+        d["references"] = list(self.references)  # always present: [] with retrieval off
+        return d
+
+
+@dataclass
+class CropResult:
+    """Everything procrop found for one image.
+
+    Attributes:
+        image: the file path or ``<array>``.
+        width, height: size of the oriented original.
+        crops: all crops of all ratios, best score first.
+        uncropped_score: the score of the full frame (the "keep it as it is" option).
+        description: the composition described in words.
+        analysis: the underlying analysis.
+        timings: milliseconds per stage.
+        references: professional photos retrieved for this image (retrieval), best first.
+        warnings: problems worth telling the user, e.g. a ratio that cannot fit the image.
+        notes: information, not a problem: e.g. a ratio with fewer crops than asked, and why.
+        ratios: the ratio labels asked for, in the order asked (the verdict names them so).
+    """
+
+    image: str
+    width: int
+    height: int
+    crops: list[Crop]
+    uncropped_score: float
+    description: str
+    analysis: CompositionAnalysis
+    timings: dict[str, float] = field(default_factory=dict)
+    references: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ratios: list[str] = field(default_factory=list)
+
+    @property
+    def confidence(self) -> float:
+        """Confidence that the best crop beats the uncropped frame (0 when there is no crop)."""
+        return self.crops[0].confidence if self.crops else 0.0
+
+    def for_ratio(self, label: str) -> list[Crop]:
+        """Crops answering one requested ratio, best first."""
+        return [c for c in self.crops if c.ratio == label]
+
+    def to_dict(self, include_analysis: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "image": self.image,
+            "width": self.width,
+            "height": self.height,
+            "crops": [c.to_dict((self.width, self.height)) for c in self.crops],
+            "uncropped_score": round(float(self.uncropped_score), 4),
+            "confidence": round(float(self.confidence), 4),
+            **result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios),
+            "description": self.description,
+        }
+        d["references"] = list(self.references)  # always present: [] with retrieval off
+        if self.warnings:
+            d["warnings"] = self.warnings
+        if self.notes:
+            d["notes"] = self.notes
+        if include_analysis:
+            d["analysis"] = self.analysis.to_dict()
+        d["timings_ms"] = {k: round(v, 2) for k, v in self.timings.items()}
+        d["procrop_version"] = __version__
+        return d
