@@ -207,9 +207,10 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
 
 def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
     """Each photo's crop-or-keep verdict, worded as in the JSON and on the web page (procrop.verdict)."""
-    for r in results[:most]:
-        if r.get("verdict"):
-            err.print(escape(f"{Path(str(r.get('image'))).name}: {r['verdict']}"))
+    names = [Path(str(r.get("image"))).name for r in results]
+    for r, name in zip(results[:most], names):
+        if r.get("verdict"):  # two inputs of one name (a/x.jpg, b/x.jpg) are told apart by their path
+            err.print(escape(f"{name if names.count(name) == 1 else r.get('image')}: {r['verdict']}"))
     kept = sum(bool(r.get("keep_original")) for r in results)
     if len(results) > most:
         err.print(f"... {len(results) - most} more; {kept} of {len(results)} photo(s) best kept uncropped "
