@@ -130,3 +130,15 @@ def test_what_sets_references_apart_counts_most() -> None:
                             rng.normal(0.5, 0.2, 40)])
     assert (_distinctiveness(like, general) < 0.2).all()
     assert (_distinctiveness(close, {}) == 1).all()
+
+
+def test_references_not_the_finished_photo_rule_decide_how_much_to_keep(horizons: dict[str, Path]) -> None:
+    """The finished-photo rule (a small crop of a well-framed photo loses up to 2 logits) gives way
+    to a user's references: their composition says how tight to crop."""
+    from procrop.scoring.terms.preference import PreferenceTerm
+
+    steered = Cropper(reference_db=horizons["high"], style_strength=4.0)
+    plain = Cropper(reference_db=None)
+    term = next(t for t in steered.extra_terms if isinstance(t, PreferenceTerm))
+    assert term.steered and not next(t for t in plain.extra_terms if isinstance(t, PreferenceTerm)).steered
+    assert not Cropper(reference_db=horizons["high"], style_strength=0.0).extra_terms[-1].steered

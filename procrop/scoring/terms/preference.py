@@ -187,6 +187,9 @@ class PreferenceTerm:
         self.model = PreferenceModel.load(model)
         #: the term whose value for the uncropped photo is a feature (set by :func:`scoring_setup`)
         self.learned: Any = None
+        #: whether a style term follows the user's references (set by :func:`scoring_setup`): then
+        #: their composition, not :func:`small_crop_penalty`, says how much of a finished photo to keep
+        self.steered = False
 
     def features(self, ctx: ScoringContext, boxes: np.ndarray, tv: TermValues) -> np.ndarray:
         """The model's input rows for ``boxes`` (:func:`crop_features`)."""
@@ -203,10 +206,15 @@ class PreferenceTerm:
         feats = self.features(ctx, boxes, tv)
         rows = ctx.cache.setdefault("preference:rows", {})  # for explain(): no second computation
         rows.update({_key(b): f for b, f in zip(np.asarray(boxes), feats)})
-        shares = feats[:, FEATURE_NAMES.index("largest_share")]
-        z = (self.model.logits(feats) - small_crop_penalty(shares, uncropped_learned(ctx, self.learned)))
-        z = z / SCORE_TEMPERATURE
+        z = (self.model.logits(feats) - self._small_crop_penalty(ctx, feats)) / SCORE_TEMPERATURE
         return 1.0 / (1.0 + np.exp(-z)), np.ones(len(feats), bool)
+
+    def _small_crop_penalty(self, ctx: ScoringContext, feats: np.ndarray) -> np.ndarray:
+        """:func:`small_crop_penalty` of feature rows ``(N, F)`` (none while references steer)."""
+        if self.steered:
+            return np.zeros(len(feats))
+        shares = feats[:, FEATURE_NAMES.index("largest_share")]
+        return small_crop_penalty(shares, uncropped_learned(ctx, self.learned))
 
     def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
         row = ctx.cache.get("preference:rows", {}).get(_key(box))
@@ -231,8 +239,9 @@ class PreferenceTerm:
             against.append("detail pressed against an edge")
         if f["empty_share"] > 0.85:
             against.append("much empty space")
-        if small_crop_penalty(np.array([f["largest_share"]]), uncropped_learned(ctx, self.learned))[0] > 0:
-            against.append(f"small for a photo already well framed ({f['largest_share']:.0%} of the largest crop "
-                           "of its shape)")
+        if self._small_crop_penalty(ctx, row[None])[0] > 0:
+            kept = int(100 * f["largest_share"])  # rounded down: 89.7 % is not "90 %", the floor itself
+            against.append(f"small for a photo already well framed ({kept}% of the largest crop of its "
+                           "shape)")
         text = "editors' preference model" + (": " + ", ".join(parts) if parts else "")
         return text + (" (against it: " + ", ".join(against) + ")" if against else "")
