@@ -117,6 +117,10 @@ class Cropper:
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
         if not (0 <= min_score_ratio <= 1):  # 5 returned no crop at all
             raise UsageError(f"min_score_ratio must be in [0, 1], got {min_score_ratio}")
+        if not (isinstance(rerank_top, (int, np.integer)) and rerank_top >= 1):
+            raise UsageError(f"rerank_top must be a whole number of at least 1, got {rerank_top!r}")
+        if not (isinstance(max_pixels, (int, np.integer)) and max_pixels >= 1):  # 0: every image "too large"
+            raise UsageError(f"max_pixels must be a whole number of at least 1, got {max_pixels!r}")
         if not (isinstance(analysis_size, (int, np.integer)) and 64 <= analysis_size <= 2048):
             raise UsageError(f"analysis_size must be a whole number of pixels from 64 to 2048, "
                              f"got {analysis_size!r}")

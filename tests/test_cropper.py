@@ -185,6 +185,10 @@ def test_bad_arguments(cropper: Cropper) -> None:
         Cropper(analysis_size=0)
     with pytest.raises(UsageError, match="min_score_ratio"):
         Cropper(min_score_ratio=5)
+    with pytest.raises(UsageError, match="rerank_top"):
+        Cropper(rerank_top=0)
+    with pytest.raises(UsageError, match="max_pixels"):
+        Cropper(max_pixels=0)
     with pytest.raises(ImageLoadError, match="cannot read a BytesIO: give a path, encoded bytes"):
         cropper.crop(io.BytesIO(b"..."))  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="must have a positive size and lie inside the 50x50 image"):

@@ -291,3 +291,17 @@ def test_a_photo_loads_alike_from_its_path_and_its_pillow_image(photo_paths) -> 
         loaded = cropper.load(decoded)
         assert loaded.decoded_size == from_path.decoded_size, path
         assert np.abs(loaded.pixels.astype(int) - from_path.pixels).mean() < 1.0, path
+
+
+def test_a_broken_link_in_a_folder_is_an_input_that_fails(tmp_path: Path) -> None:
+    """A link to a moved photo was left out without a word ("1 of 1 image(s) done"); named directly
+    it failed: now it is an input either way, and loading it says "no such file"."""
+    from procrop.imaging.files import iter_image_files
+
+    (tmp_path / "good.jpg").write_bytes(b"x")
+    (tmp_path / "broken.jpg").symlink_to(tmp_path / "gone.jpg")
+    (tmp_path / "notes.txt").symlink_to(tmp_path / "gone.txt")  # not an image name: not an input
+    files, problems = iter_image_files([str(tmp_path)])
+    assert sorted(Path(f).name for f in files) == ["broken.jpg", "good.jpg"] and problems == []
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image(str(tmp_path / "broken.jpg"))

@@ -156,3 +156,24 @@ def test_failed_write_leaves_nothing(sources, tmp_path: Path, monkeypatch: pytes
     assert "cannot write" in r.stderr and "encoder error -8" in r.stderr and "Traceback" not in r.stderr
     assert len(calls) == 2 and not Path(calls[0]).exists()  # the first crop, written, is taken back
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_output_stems_follow_their_sources_across_runs(tmp_path: Path) -> None:
+    """Two inputs named x.jpg write x.* and x-2.*; re-running the second alone replaced the first's
+    x.* with its own (a new user's trial): a stem whose result names another source is not taken,
+    and an input keeps the stem its stored result has, whatever the order of the inputs."""
+    import json
+    import os
+
+    from procrop.output.naming import plan_jobs
+
+    a, b, c = (str(tmp_path / d / "x.jpg") for d in "abc")
+    assert [j.stem for j in plan_jobs([a, b, c])] == ["x", "x-2", "x-3"]
+    out = tmp_path / "out"
+    out.mkdir()
+    for stem, src in (("x", a), ("x-2", b)):
+        (out / f"{stem}.json").write_text(json.dumps({"crops": [], "source": os.path.abspath(src)}))
+    assert [j.stem for j in plan_jobs([b], str(out))] == ["x-2"]
+    assert [j.stem for j in plan_jobs([b, a], str(out))] == ["x-2", "x"]
+    assert [j.stem for j in plan_jobs([c], str(out))] == ["x-3"]
+    assert [j.stem for j in plan_jobs([c, b], str(out))] == ["x-3", "x-2"]

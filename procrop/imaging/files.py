@@ -28,10 +28,12 @@ def iter_image_files(inputs: list[str]) -> tuple[list[str], list[tuple[str, str]
 
     for item in inputs:
         if os.path.isdir(item):
+            # a link to nothing (broken.jpg -> a moved photo) is an input that fails, not one left out
             found = sorted(
                 str(p)
                 for p in Path(item).rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                if p.suffix.lower() in IMAGE_EXTENSIONS
+                and (p.is_file() or (p.is_symlink() and not p.exists()))
             )
             if not found:
                 problems.append((item, "folder contains no image files"))

@@ -251,9 +251,11 @@ class CropTask:
         return data
 
 
-def written_sizes(result: CropResult, no_upscale: bool) -> tuple[list[tuple[int, int] | None], list[str]]:
+def written_sizes(result: CropResult, no_upscale: bool, cli: bool = True
+                  ) -> tuple[list[tuple[int, int] | None], list[str]]:
     """The size each crop of ``result`` is written at (None: its own), and one line per ratio
-    ``WxH`` whose crops it enlarges (or, with ``no_upscale``, leaves at their own smaller size)."""
+    ``WxH`` whose crops it enlarges (or, with ``no_upscale``, leaves at their own smaller size);
+    ``cli``: the lines name ``--no-upscale`` (the HTTP API has no such option)."""
     sizes: list[tuple[int, int] | None] = []
     small: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for crop in result.crops:
@@ -270,7 +272,8 @@ def written_sizes(result: CropResult, no_upscale: bool) -> tuple[list[tuple[int,
             own = "their" if len(boxes) > 1 else "its"
             notes.append(f"{crops}, written at {own} own size, not enlarged (--no-upscale)")
         else:
-            notes.append(f"{crops}, enlarged up to {ow / w:.2f}x (--no-upscale keeps {w}x{h})")
+            hint = f" (--no-upscale keeps {w}x{h})" if cli else ""
+            notes.append(f"{crops}, enlarged up to {ow / w:.2f}x{hint}")
     return sizes, notes
 
 
@@ -348,7 +351,7 @@ def crop_files(
     from ..executor import make_executor
 
     options.check_extras()
-    jobs = plan_jobs(files)
+    jobs = plan_jobs(files, output.out_dir)
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     todo = []
     for i, job in enumerate(jobs):

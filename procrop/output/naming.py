@@ -8,9 +8,12 @@ crop's ``file``, and ``preview``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,16 +35,48 @@ def ratio_slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "x", label)
 
 
-def plan_jobs(files: list[str]) -> list[CropJob]:
-    """Assign each input a unique output stem, in input order."""
-    used: dict[str, int] = {}
+def plan_jobs(files: list[str], out_dir: str | None = None) -> list[CropJob]:
+    """Assign each input a unique output stem (``beach``, then ``beach-2``...), in input order.
+
+    With ``out_dir``, a stem whose result there names another source is not taken, and an input
+    whose result is there keeps its stem: re-running ``b/x.jpg`` alone into a folder holding
+    ``a/x.jpg``'s ``x.json`` and its own ``x-2.json`` writes ``x-2.*`` again (it replaced ``x.*``).
+    """
+    bases = [Path(f).stem or "image" for f in files]
+    owner: dict[str, str] = {}  # stem -> the source its stored result names
+    if out_dir is not None:
+        for base, count in Counter(bases).items():
+            free = 0  # probe until this base has a free stem for each of its inputs
+            for stem in _stems(base):
+                stored = read_result(Path(out_dir) / f"{stem}.json")
+                if stored is not None:
+                    owner[stem] = str(stored.get("source"))
+                elif (free := free + 1) >= count:
+                    break
+    stored_for: dict[str, list[str]] = {}
+    for stem, src in owner.items():
+        stored_for.setdefault(src, []).append(stem)
+    taken: set[str] = set()
     jobs = []
-    for f in files:
-        stem = Path(f).stem or "image"
-        n = used.get(stem, 0) + 1
-        used[stem] = n
-        jobs.append(CropJob(f, stem if n == 1 else f"{stem}-{n}"))
+    for f, base in zip(files, bases):
+        source = os.path.abspath(f)
+        mine = [s for s in stored_for.get(source, []) if s not in taken and _of(s, base)]
+        stem = mine[0] if mine else next(s for s in _stems(base) if s not in taken and s not in owner)
+        taken.add(stem)
+        jobs.append(CropJob(f, stem))
     return jobs
+
+
+def _stems(base: str) -> Iterator[str]:
+    """``base``, ``base-2``, ``base-3``... (unbounded)."""
+    yield base
+    for n in itertools.count(2):
+        yield f"{base}-{n}"
+
+
+def _of(stem: str, base: str) -> bool:
+    """Whether ``stem`` is one of :func:`_stems` of ``base``."""
+    return stem == base or (stem.startswith(base + "-") and stem[len(base) + 1:].isdigit())
 
 
 def result_path(out_dir: str, job: CropJob) -> Path:

@@ -60,8 +60,9 @@ def _steer(fields: dict[str, str]) -> Steer:
     steer = Steer(fields.get("references", "").strip() or None, parse_strength(fields))
     if steer.strength is not None and steer.references is None:
         raise ApiError(422, "invalid_parameter",
-                       "style_strength steers a reference set: give references=SET too (a set from "
-                       "POST /v1/references; the server's own --db crops at its --style-strength)")
+                       "style_strength steers a reference set: give references=SET too (the id the "
+                       "references endpoint answers for uploaded photos; the server's own --db crops "
+                       "at its --style-strength)")
     return steer
 
 _ERRORS = {code: {"description": text, "content": {"application/json": {"example": {"error": err, "detail": "..."}}}}

@@ -155,7 +155,7 @@ class CropService:
         self.sniff(data)
         result = self.process(data, ratios, top_k, scorer, steer)
         d = result.to_dict()
-        _, enlarged = written_sizes(result, no_upscale=False)
+        _, enlarged = written_sizes(result, no_upscale=False, cli=False)
         if enlarged:  # as procrop crop says it: a crop smaller than its WxH is enlarged
             d["warnings"] = d.get("warnings", []) + enlarged
         d["image"] = name
