@@ -390,4 +390,6 @@ def ratio_label(w: int, h: int) -> str:
     frac = Fraction(w, h).limit_denominator(20)
     if abs(frac.numerator / frac.denominator - w / h) < 0.01 * (w / h):
         return f"{frac.numerator}:{frac.denominator}"
+    if w / h < 0.05:  # a 1 x 4000 strip read "0.00:1" (ratios from 1:20 up read as before)
+        return f"1:{h / w:.0f}"
     return f"{w / h:.2f}:1"
