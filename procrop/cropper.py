@@ -262,13 +262,18 @@ class Cropper:
         self, image: ImageSource | LoadedImage | ScoringContext, box: tuple[int, int, int, int], ratio: str = "free"
     ) -> tuple[Crop, float]:
         """Any ``(x, y, w, h)`` box scored and explained like a returned crop: ``(crop, uncropped_score)``;
-        pass :meth:`prepare`'s context to score many boxes of one photo, analysed once."""
+        pass :meth:`prepare`'s context to score many boxes of one photo, analysed once. ``ratio``
+        labels the crop: a fixed one must be the box's shape to a pixel (:class:`UsageError`)."""
         ctx = image if isinstance(image, ScoringContext) else self.prepare(image)
         W, H = ctx.analysis.width, ctx.analysis.height
         boxes = np.vstack([checked_boxes(box, W, H), (0, 0, W, H)]).astype(np.int64)
+        shape = parse_ratios(ratio)[0].resolve(W, H)
+        if shape.value is not None and abs(boxes[0, 2] - boxes[0, 3] * shape.value) > 1:  # a square: "16:9"
+            raise UsageError(f"box {boxes[0, 2]}x{boxes[0, 3]} is not of ratio {shape.label}: "
+                             "give ratio='free', or a box of that shape")
         tv = self._all_terms(ctx, boxes)
         scores = self.scorer.combine(tv)
-        crop = self._make_crop(ctx, parse_ratios(ratio)[0], boxes, tv, scores, 0, 1, float(scores[1]))
+        crop = self._make_crop(ctx, shape, boxes, tv, scores, 0, 1, float(scores[1]))
         return crop, float(scores[1])
 
     # ---- internals -------------------------------------------------------------------------

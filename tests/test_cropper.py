@@ -193,6 +193,9 @@ def test_bad_arguments(cropper: Cropper) -> None:
         cropper.crop(io.BytesIO(b"..."))  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="must have a positive size and lie inside the 50x50 image"):
         cropper.score_box(img, (40, 0, 20, 20))
+    with pytest.raises(UsageError, match="box 20x20 is not of ratio 16:9"):  # it was labelled 16:9
+        cropper.score_box(img, (0, 0, 20, 20), "16:9")
+    assert cropper.score_box(img, (0, 0, 48, 27), "16:9")[0].ratio == "16:9"
     assert cropper.score_boxes(img, np.zeros((0, 4))).shape == (0,)
 
 
