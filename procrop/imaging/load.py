@@ -397,7 +397,8 @@ def _load_array(arr: np.ndarray, max_side: int, name: str | None) -> LoadedImage
         a8 = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
     elif np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).any():  # all NaN: a black picture was cropped without a word
-            raise ImageLoadError(label, f"array of shape {arr.shape} holds no finite value (all NaN or infinite)")
+            raise ImageLoadError(label, f"array of shape {arr.shape} holds no finite value "
+                                        "(all NaN or infinite)")
         finite = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         top = 255.0 if finite.size and finite.max() > 1.0 else 1.0
         a8 = np.clip(finite * (255.0 / top), 0, 255).astype(np.uint8)

@@ -43,7 +43,8 @@ def render_preview(
     scale = min(panel_width / result.width, panel_width * MAX_PANEL_HEIGHT / result.height)
     pw, ph = max(1, round(result.width * scale)), max(1, round(result.height * scale))
     base = photo.convert("RGB").resize((pw, ph), Image.Resampling.LANCZOS)
-    panels = [_ratio_panel(base, result, label, scale, show_faces, panel_width) for label in ratios or ["(no crop)"]]
+    panels = [_ratio_panel(base, result, label, scale, show_faces, panel_width)
+              for label in ratios or ["(no crop)"]]
     return _sheet(panels, result, panel_width, ph + _HEADER)
 
 
@@ -54,7 +55,8 @@ MAX_PANEL_HEIGHT = 2.0
 
 def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float, show_faces: bool,
                  width: int) -> Image.Image:
-    """One ratio's panel, ``width`` wide: the photo with its crops drawn, under a header naming the ratio."""
+    """One ratio's panel, ``width`` wide: the photo with its crops drawn, under a header naming the
+    ratio."""
     small = _font(13)
     panel = base.copy()
     draw = ImageDraw.Draw(panel, "RGBA")
@@ -69,8 +71,8 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
     for c in reversed(crops):  # every outline first, #1 on top ...
         colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
         x0, y0, x1, y1 = _pixels(c.box, scale, panel.size)  # the pixels the shade leaves: no gap between
-        # (a box under a pixel wide on the panel still gets its one-pixel outline)
-        draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour + (255,), width=4 if c.rank == 1 else 2)
+        corners = [x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)]  # a box under a pixel wide still gets an outline
+        draw.rectangle(corners, outline=colour + (255,), width=4 if c.rank == 1 else 2)
     placed: list[tuple[float, float, float, float]] = []
     for c in crops:  # ... then the labels, none under an outline or another label
         colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
