@@ -21,9 +21,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..scoring.setup import DEFAULT_SCORER
 from ..errors import UsageError
 from ..geometry import checked_boxes
+from ..scoring.setup import DEFAULT_SCORER
 from .errors import ApiError
 
 #: Slack allowed on top of the file limit for the multipart envelope and text fields.
