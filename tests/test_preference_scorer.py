@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw
 from procrop import Cropper
 from procrop.errors import UsageError
 from procrop.scoring.preference_features import FEATURE_NAMES
-from procrop.scoring.terms.preference import FINISHED_PHOTO, PreferenceModel, PreferenceTerm, small_crop_penalty
+from procrop.scoring.terms.preference import (FINISHED_PHOTO, PreferenceModel, PreferenceTerm,
+                                              small_crop_penalty)
 from procrop.training.scorer.prefcanvas import MIN_IOU_GAP, canvas_pairs
 from procrop.training.scorer.preffit import FitConfig, box_features, fit_preference_model
 
