@@ -46,7 +46,12 @@ def keep_original(confidence: float) -> bool:
 
 
 def _pct(confidence: float) -> str:
-    return f"{round(100 * float(confidence))}%"
+    """``72%``; near the 50 % line with a decimal on its own side (``49.6%``, ``50.2%``): "50%" read
+    as "Crop it" on one photo and "Keep" on another."""
+    p = 100 * float(confidence)
+    if round(p) != 50 or p == 50:
+        return f"{round(p)}%"
+    return f"{min(p, 49.9):.1f}%" if p < 50 else f"{max(p, 50.1):.1f}%"
 
 
 def versus_original(confidence: float, whole: bool = False) -> str:

@@ -54,6 +54,9 @@ def test_crop_verdict_and_wording_functions() -> None:
     assert verdict(0.6, 0.7, 0.45).startswith("Keep the uncropped photo:") and "close call" in verdict(0.6, 0.7, 0.45)
     assert versus_original(0.005) == "0% likely to look better than the uncropped photo"
     assert keep_original(0.49) and not keep_original(0.5)
+    # near the line, a decimal on its own side: "50%" was "Crop it" on one photo, "Keep" on another
+    assert " only 49.7% likely" in verdict(0.4, 0.5, 0.497) and " is 50.3% likely" in verdict(0.4, 0.5, 0.503)
+    assert versus_original(0.4999).startswith("49.9% ") and versus_original(0.506).startswith("51% ")
 
 
 def test_cli_summary_prints_the_json_verdict(tmp_path: Path) -> None:
