@@ -21,6 +21,7 @@ the workers.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import signal
 import threading
@@ -367,7 +368,9 @@ class RayExecutor(Executor):
         self.address = address
         self._started_here = False
         if not self.ray.is_initialized():
-            kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
+            logging.getLogger("ray").setLevel(logging.ERROR)  # its INFO and WARNING lines: not the user's
+            kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False,
+                                      "logging_level": logging.ERROR}
             if address in (None, "", "local"):
                 if workers is not None:
                     kwargs["num_cpus"] = max(1, int(workers * num_cpus))

@@ -118,12 +118,14 @@ def test_opencv_and_onnxruntime_agree(photos_dir):
     np.testing.assert_allclose(people_a, people_b, atol=0.03 * max(rgb.shape))
 
 
-def test_pose_keypoints_on_a_standing_person(objects, shared):
+def test_pose_keypoints_on_a_standing_person(objects, shared, capfd):
     pytest.importorskip("ai_edge_litert")
     rgb = read_rgb(shared / "data" / "bsds500_trainval" / "images" / BSDS_PERSON)
     people = [d for d in objects.detect(rgb) if d.kind == "person"]
     assert people
+    capfd.readouterr()
     annotated = PoseEstimator(backend="litert").annotate(rgb, people[:1])
+    assert "TensorFlow Lite" not in capfd.readouterr().err  # LiteRT's INFO line reached the terminal
     person = annotated[0]
     assert person.box == people[0].box and [k[0] for k in person.keypoints] == list(KEYPOINTS)
     y = {n: py for n, _, py, _ in person.keypoints}

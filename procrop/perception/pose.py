@@ -16,8 +16,12 @@ interpreter (LiteRT interpreters must not be shared between threads).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -127,8 +131,9 @@ class PoseEstimator:
             litert = require("ai_edge_litert.interpreter", "MoveNet body keypoints", "pose", "ai-edge-litert")
             path = model_path(MODEL)
             try:
-                interp = litert.Interpreter(model_path=str(path), num_threads=self.num_threads)
-                interp.allocate_tensors()
+                with _native_stderr_silenced():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"
+                    interp = litert.Interpreter(model_path=str(path), num_threads=self.num_threads)
+                    interp.allocate_tensors()
             except (RuntimeError, ValueError) as exc:
                 raise ModelLoadError(f"{path}: LiteRT cannot load it ({exc})") from exc
             self._local.io = (interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"])
@@ -185,3 +190,18 @@ def _face_in(person: Detection, faces: list[Detection]) -> Detection | None:
         if x <= f.box[0] + f.box[2] / 2 <= x + w and y <= f.box[1] + f.box[3] / 2 <= y + h / 2
     ]
     return max(inside, key=lambda f: f.score) if inside else None
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Native code's writes to file descriptor 2 go to ``/dev/null`` inside the block (Python's
+    own errors are raised, not printed, so nothing procrop says is lost)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
