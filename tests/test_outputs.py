@@ -104,6 +104,41 @@ def test_cli_writes_every_format_readable_and_faithful(sources, tmp_path: Path) 
             _assert_same(written, path, crop["box"], size, tol)
 
 
+@pytest.mark.parametrize("fmt,ext,quality",
+                         [("jpeg", ".jpg", 95), ("png", ".png", None), ("webp", ".webp", 95)])
+def test_cli_writes_the_format_asked_from_every_source(sources, tmp_path: Path, fmt: str, ext: str,
+                                                       quality: int | None) -> None:
+    """--format and --quality (a photographer's trial asked for them): every source's crops in the
+    format asked, faithful to the source's pixels; a re-run with another format replaces them."""
+    out = tmp_path / "out"
+    folder = next(iter(sources.values()))[0].parent
+    args = ["crop", str(folder), "-r", "1:1", "-k", "1", "-o", str(out), "--format", fmt,
+            *(["--quality", str(quality)] if quality else []),
+            "--scorer", "classic", "--no-db", "--fast", "-q"]
+    r = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    for name, (path, tol) in sources.items():
+        crop = json.loads((out / f"{path.stem}.json").read_text())["crops"][0]
+        written = Path(crop["file"])
+        assert written.suffix == ext and Image.open(written).format == fmt.upper(), name
+        _assert_same(written, path, crop["box"], None, tol + (3.0 if fmt != "png" else 0.0))
+    other = "png" if fmt != "png" else "jpeg"
+    r = CliRunner().invoke(app, [*args[:9], other, "--scorer", "classic", "--no-db", "--fast", "-q"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0 and not list(out.glob(f"*{ext}")), r.stderr  # the former files are gone
+
+
+def test_format_and_quality_are_checked(tmp_path: Path) -> None:
+    photo = tmp_path / "p.png"
+    Image.fromarray(_scene()).save(photo)
+    gif = ["--format", "gif", "-o", str(tmp_path / "o")]
+    for extra, words in ((gif, "--format 'gif': use jpeg, png, webp"),
+                         (["--quality", "50"], "--format and --quality apply to the crop files: add --out")):
+        r = CliRunner().invoke(app, ["crop", str(photo), *extra, "--scorer", "classic", "--no-db"])
+        assert r.exit_code == 2 and words in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("size", [None, (90, 140)])
 def test_api_save_image_every_format(sources, tmp_path: Path, size) -> None:
     box = [25, 15, 210, 190]

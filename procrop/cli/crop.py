@@ -42,6 +42,13 @@ def crop_command(
         False, "--no-upscale", help="Never enlarge a crop to a WxH output size: write it at its own size (noted)."
     ),
     save_crops: bool = typer.Option(True, "--save-crops/--no-save-crops", help="With --out, write cropped image files."),
+    image_format: Optional[str] = typer.Option(
+        None, "--format", metavar="jpeg|png|webp", help="The crop files' format (default: each input's own)."
+    ),
+    quality: Optional[int] = typer.Option(
+        None, "--quality", min=1, max=100,
+        help="JPEG or WebP quality of the crop files, 1-100 (default: a JPEG's own quantisation; WebP 92)."
+    ),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
     ray: Optional[str] = typer.Option(
         None, "--ray", help="Run on Ray: 'local', 'auto' or a ray:// address (extra procrop\\[distributed])."
@@ -86,7 +93,7 @@ def crop_command(
     Over 60 lines only because of its 20 option declarations; the work is in
     :func:`procrop.output.batch.crop_files`.
     """
-    from ..output.batch import crop_files
+    from ..output.batch import IMAGE_FORMATS, crop_files
     from ..output.naming import drop_own_outputs
     from ..imaging.files import iter_image_files
 
@@ -120,10 +127,15 @@ def crop_command(
         raise usage_error(f"--learned-model {learned_model}: not a learned-scorer bundle (no model.json)")
     if preference_model is not None:
         _check_preference_model(preference_model, "--model" if model else None if scorer == "preference" else scorer)
+    if image_format is not None and image_format.lower() not in IMAGE_FORMATS:
+        raise usage_error(f"--format {image_format!r}: use {', '.join(IMAGE_FORMATS)}")
+    if (image_format or quality) and not (out and save_crops):
+        raise usage_error("--format and --quality apply to the crop files: add --out (and keep --save-crops)")
     options = replace(options, profile="fast" if fast else "default", pose=pose,
                       scorer="classic" if model else scorer,
                       learned_model=str(Path(learned_model).resolve()) if learned_model else None,
-                      no_upscale=no_upscale, style_strength=strength,
+                      no_upscale=no_upscale, style_strength=strength, quality=quality,
+                      image_format=image_format.lower() if image_format else None,
                       preference_model=str(preference_model.resolve()) if preference_model else None)
     if db and options.scorer != "classic":  # a missing or unusable database: one line, before any photo
         from ..scoring.terms.learned import LearnedTerm

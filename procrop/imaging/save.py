@@ -114,7 +114,9 @@ def encode_image(
         if out.mode not in ("RGB", "L", "CMYK"):
             out = Image.fromarray(to_rgb_array(out)[0])
         params.update(_jpeg_params(out, source, quality))
-    elif fmt == "WEBP":
+    elif fmt == "WEBP":  # (another format's crop: CMYK, 16-bit or grey become RGB, alpha kept)
+        if out.mode not in ("RGB", "RGBA"):
+            out = out.convert("RGBA") if "A" in out.getbands() else Image.fromarray(to_rgb_array(out)[0])
         lossless = bool(source is not None and source.info.get("lossless"))
         params["lossless"] = lossless
         params["quality"] = quality if quality is not None else (100 if lossless else 92)
@@ -124,10 +126,14 @@ def encode_image(
             params["compression"] = compression
         elif compression and compression != "raw":
             params["compression"] = compression if compression in _TIFF_COMPRESSIONS else "tiff_deflate"
+    elif fmt == "PNG" and out.mode not in ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"):
+        out = Image.fromarray(to_rgb_array(out)[0])  # a CMYK or float source's crop as PNG
     elif fmt == "GIF" and out.mode not in ("P", "L"):
         out = out.convert("P", palette=Image.Palette.ADAPTIVE)
     elif fmt == "BMP" and out.mode not in ("RGB", "L", "P", "1", "RGBA"):
         out = Image.fromarray(to_rgb_array(out)[0])
+    if out.mode != im.mode and im.mode in ("CMYK", "LAB", "YCbCr"):
+        params.pop("icc_profile", None)  # now RGB: a CMYK profile would misdescribe it
     buf = io.BytesIO()
     out.save(buf, format=fmt, **params)
     data = buf.getvalue()

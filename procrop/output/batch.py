@@ -38,6 +38,8 @@ from .naming import CropJob, plan_jobs, ratio_slug, read_result, replaced_output
 _WRITABLE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 #: An output size more than this many times the crop's own width is noted as an enlargement.
 UPSCALE_NOTED = 1.01
+#: The crops' file formats ``--format`` offers, and their extensions.
+IMAGE_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class CropOptions:
     style_strength: float | None = None
     #: a preference model file (``procrop prefs fit``) in place of the shipped one (preference scorer)
     preference_model: str | None = None
+    #: the crops' file format (``jpeg``, ``png``, ``webp``; default: the input's) and JPEG / WebP quality
+    image_format: str | None = None
+    quality: int | None = None
 
     def signature(self) -> dict[str, Any]:
         """The options as stored in each result; with the learned scorer, ``learned_model_name``
@@ -76,6 +81,9 @@ class CropOptions:
             d.pop("style_strength")  # likewise
         if self.preference_model is None:
             d.pop("preference_model")  # likewise: the shipped model, named below
+        for key in ("image_format", "quality"):
+            if d[key] is None:
+                d.pop(key)  # likewise
         if self.scorer in ("learned", "preference") and not self.model:
             from ..model.scorer.runtime import LearnedModel
 
@@ -228,7 +236,8 @@ class CropTask:
         written: list[str] = []
         try:  # interrupted (Ctrl-C) or failing before its JSON, an image leaves no files behind
             if out.out_dir and out.save_crops:
-                written = write_crops(result, job, out.out_dir, sizes)
+                written = write_crops(result, job, out.out_dir, sizes, self.options.image_format,
+                                      self.options.quality)
                 for crop_dict, path in zip(data["crops"], written):
                     crop_dict["file"] = path
             preview_dir = out.preview_dir or out.out_dir
@@ -278,15 +287,19 @@ def written_sizes(result: CropResult, no_upscale: bool, cli: bool = True
 
 
 def write_crops(result: CropResult, job: CropJob, out_dir: str,
-                sizes: list[tuple[int, int] | None] | None = None) -> list[str]:
+                sizes: list[tuple[int, int] | None] | None = None, image_format: str | None = None,
+                quality: int | None = None) -> list[str]:
     """Write every crop of ``result`` as an image file, at ``sizes`` (default: each crop's
-    ``output_size``, else its own); returns the paths in crop order. A crop of the whole photo at
-    its own size, in the photo's format and with no EXIF orientation to apply, is a copy of the
-    photo's file (:func:`~procrop.imaging.save.copy_unchanged`)."""
+    ``output_size``, else its own), in ``image_format`` (:data:`IMAGE_FORMATS`; default: the
+    photo's) at ``quality`` (JPEG, WebP); returns the paths in crop order. A crop of the whole photo
+    at its own size, in the photo's format and quality and with no EXIF orientation to apply, is a
+    copy of the photo's file (:func:`~procrop.imaging.save.copy_unchanged`)."""
     photo = open_full(job.path)
     ext = Path(job.path).suffix.lower()
     if ext not in _WRITABLE_EXT or (photo.format or "").upper() == "MPO":
         ext = ".jpg"
+    as_is = image_format is None and quality is None
+    ext = IMAGE_FORMATS[image_format] if image_format else ext
     paths: list[str] = []
     try:
         for i, crop in enumerate(result.crops):
@@ -295,8 +308,8 @@ def write_crops(result: CropResult, job: CropJob, out_dir: str,
             size = crop.output_size if sizes is None else sizes[i]
             whole = tuple(crop.box) == (0, 0, *photo.size) and size in (None, photo.size)
             try:  # the whole photo at its own size: the original file, not a lossy re-encode of it
-                if not (whole and copy_unchanged(job.path, path)):
-                    save_image(crop_resized(photo, crop.box, size), path, source=photo)
+                if not (whole and as_is and copy_unchanged(job.path, path)):
+                    save_image(crop_resized(photo, crop.box, size), path, source=photo, quality=quality)
             except OSError as exc:
                 raise ImageWriteError(path, str(exc)) from exc
             paths.append(str(path))
