@@ -131,12 +131,41 @@ def test_cli_writes_the_format_asked_from_every_source(sources, tmp_path: Path, 
 def test_format_and_quality_are_checked(tmp_path: Path) -> None:
     photo = tmp_path / "p.png"
     Image.fromarray(_scene()).save(photo)
-    gif = ["--format", "gif", "-o", str(tmp_path / "o")]
+    gif, o = ["--format", "gif", "-o", str(tmp_path / "o")], ["-o", str(tmp_path / "o")]
     for extra, words in ((gif, "--format 'gif': use jpeg, png, webp"),
-                         (["--quality", "50"], "--format and --quality apply to the crop files: add --out")):
+                         (["--quality", "50"], "--format and --quality apply to the crop files: add --out"),
+                         ([*o, "--format", "png", "--no-save-crops"], "not written with --no-save-crops"),
+                         ([*o, "--format", "png", "--quality", "50"], "a PNG is lossless")):
         r = CliRunner().invoke(app, ["crop", str(photo), *extra, "--scorer", "classic", "--no-db"])
         assert r.exit_code == 2 and words in r.stderr, r.stderr
     assert not (tmp_path / "o").exists()
+    # jpg is jpeg; a transparent palette colour stays transparent in WebP; grey stays grey in JPEG
+    pal = Image.fromarray(_scene()).convert("P", palette=Image.Palette.ADAPTIVE)
+    holes = np.array(pal)
+    holes[::4, ::4] = 0  # transparent pixels all over (an opaque WebP is written without alpha)
+    pal = Image.fromarray(holes, "P")
+    pal.putpalette(Image.fromarray(_scene()).convert("P", palette=Image.Palette.ADAPTIVE).getpalette())
+    pal.save(tmp_path / "t.gif", transparency=0)
+    Image.fromarray(_grey16()).save(tmp_path / "g.png")
+    for name, fmt, mode in (("t.gif", "webp", "RGBA"), ("g.png", "jpg", "L")):
+        args = ["crop", str(tmp_path / name), "-r", "1:1", "-k", "1", *o, "--format", fmt]
+        r = CliRunner().invoke(app, [*args, "--scorer", "classic", "--no-db", "-q"])
+        crop = json.loads((tmp_path / "o" / f"{Path(name).stem}.json").read_text())["crops"][0]
+        assert r.exit_code == 0 and Image.open(crop["file"]).mode == mode, (name, r.stderr)
+
+
+def test_crops_turned_back_on_are_written(tmp_path: Path) -> None:
+    """A run with --no-save-crops, then one without it into the same folder, skipped the image as
+    done and wrote no crop (the trial of --format)."""
+    photo = tmp_path / "p.png"
+    Image.fromarray(_scene()).save(photo)
+    base = ["crop", str(photo), "-r", "1:1", "-k", "1", "-o", str(tmp_path / "o"),
+            "--scorer", "classic", "--no-db"]
+    assert CliRunner().invoke(app, [*base, "--no-save-crops"]).exit_code == 0
+    assert not list((tmp_path / "o").glob("p_1x1_*"))
+    r = CliRunner().invoke(app, base)
+    assert r.exit_code == 0 and "skipped" not in r.stderr, r.stderr
+    assert list((tmp_path / "o").glob("p_1x1_1.png"))
 
 
 @pytest.mark.parametrize("size", [None, (90, 140)])

@@ -43,7 +43,8 @@ def crop_command(
     ),
     save_crops: bool = typer.Option(True, "--save-crops/--no-save-crops", help="With --out, write cropped image files."),
     image_format: Optional[str] = typer.Option(
-        None, "--format", metavar="jpeg|png|webp", help="The crop files' format (default: each input's own)."
+        None, "--format", metavar="jpeg|png|webp",
+        help="The crop files' format (jpg too; default: each input's own)."
     ),
     quality: Optional[int] = typer.Option(
         None, "--quality", min=1, max=100,
@@ -93,7 +94,7 @@ def crop_command(
     Over 60 lines only because of its 20 option declarations; the work is in
     :func:`procrop.output.batch.crop_files`.
     """
-    from ..output.batch import IMAGE_FORMATS, crop_files
+    from ..output.batch import FORMAT_ALIASES, IMAGE_FORMATS, crop_files
     from ..output.naming import drop_own_outputs
     from ..imaging.files import iter_image_files
 
@@ -127,15 +128,19 @@ def crop_command(
         raise usage_error(f"--learned-model {learned_model}: not a learned-scorer bundle (no model.json)")
     if preference_model is not None:
         _check_preference_model(preference_model, "--model" if model else None if scorer == "preference" else scorer)
-    if image_format is not None and image_format.lower() not in IMAGE_FORMATS:
+    fmt = FORMAT_ALIASES.get(image_format.lower(), image_format.lower()) if image_format else None
+    if fmt is not None and fmt not in IMAGE_FORMATS:
         raise usage_error(f"--format {image_format!r}: use {', '.join(IMAGE_FORMATS)}")
-    if (image_format or quality) and not (out and save_crops):
-        raise usage_error("--format and --quality apply to the crop files: add --out (and keep --save-crops)")
+    if (fmt or quality) and not (out and save_crops):
+        raise usage_error("--format and --quality apply to the crop files: " +
+                          ("they are not written with --no-save-crops" if out else "add --out"))
+    if quality is not None and fmt == "png":
+        raise usage_error("--quality sets JPEG and WebP quality: a PNG is lossless")
     options = replace(options, profile="fast" if fast else "default", pose=pose,
                       scorer="classic" if model else scorer,
                       learned_model=str(Path(learned_model).resolve()) if learned_model else None,
                       no_upscale=no_upscale, style_strength=strength, quality=quality,
-                      image_format=image_format.lower() if image_format else None,
+                      image_format=fmt,
                       preference_model=str(preference_model.resolve()) if preference_model else None)
     if db and options.scorer != "classic":  # a missing or unusable database: one line, before any photo
         from ..scoring.terms.learned import LearnedTerm

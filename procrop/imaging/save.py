@@ -111,12 +111,14 @@ def encode_image(
     params = _metadata_params(fmt, source, keep_exif)
     out = im
     if fmt == "JPEG":
-        if out.mode not in ("RGB", "L", "CMYK"):
-            out = Image.fromarray(to_rgb_array(out)[0])
+        if out.mode not in ("RGB", "L", "CMYK"):  # grey (16-bit, float) stays grey, in 8 bits
+            grey = out.getbands() in (("I",), ("F",))
+            out = _eight_bit_grey(out) if grey else Image.fromarray(to_rgb_array(out)[0])
         params.update(_jpeg_params(out, source, quality))
     elif fmt == "WEBP":  # (another format's crop: CMYK, 16-bit or grey become RGB, alpha kept)
-        if out.mode not in ("RGB", "RGBA"):
-            out = out.convert("RGBA") if "A" in out.getbands() else Image.fromarray(to_rgb_array(out)[0])
+        if out.mode not in ("RGB", "RGBA"):  # a transparent palette colour is alpha too
+            alpha = "A" in out.getbands() or "transparency" in out.info
+            out = out.convert("RGBA") if alpha else Image.fromarray(to_rgb_array(out)[0])
         lossless = bool(source is not None and source.info.get("lossless"))
         params["lossless"] = lossless
         params["quality"] = quality if quality is not None else (100 if lossless else 92)
@@ -127,7 +129,8 @@ def encode_image(
         elif compression and compression != "raw":
             params["compression"] = compression if compression in _TIFF_COMPRESSIONS else "tiff_deflate"
     elif fmt == "PNG" and out.mode not in ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"):
-        out = Image.fromarray(to_rgb_array(out)[0])  # a CMYK or float source's crop as PNG
+        # a CMYK source's crop as RGB, a float grey one as 8-bit grey
+        out = _eight_bit_grey(out) if out.getbands() == ("F",) else Image.fromarray(to_rgb_array(out)[0])
     elif fmt == "GIF" and out.mode not in ("P", "L"):
         out = out.convert("P", palette=Image.Palette.ADAPTIVE)
     elif fmt == "BMP" and out.mode not in ("RGB", "L", "P", "1", "RGBA"):
@@ -139,6 +142,11 @@ def encode_image(
     data = buf.getvalue()
     _check_encoded(data, fmt, out.size)
     return data
+
+
+def _eight_bit_grey(im: Image.Image) -> Image.Image:
+    """A 16/32-bit or float grey image as 8-bit grey (``L``), scaled as :func:`to_rgb_array` scales it."""
+    return Image.fromarray(to_rgb_array(im)[0][:, :, 0])
 
 
 def _check_encoded(data: bytes, fmt: str, size: tuple[int, int]) -> None:

@@ -40,6 +40,8 @@ _WRITABLE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gi
 UPSCALE_NOTED = 1.01
 #: The crops' file formats ``--format`` offers, and their extensions.
 IMAGE_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
+#: Other names ``--format`` takes for them.
+FORMAT_ALIASES = {"jpg": "jpeg"}
 
 
 @dataclass(frozen=True)
@@ -175,8 +177,10 @@ class OutputOptions:
     preview_dir: str | None = None
 
 
-def completed_result(out_dir: str, job: CropJob, options: CropOptions) -> dict[str, Any] | None:
-    """The stored result of a job when it is complete and made with the same options."""
+def completed_result(out_dir: str, job: CropJob, options: CropOptions, save_crops: bool = True
+                     ) -> dict[str, Any] | None:
+    """The stored result of a job when it is complete and made with the same options (and, when
+    ``save_crops``, with its crop files: a run with --no-save-crops wrote none)."""
     path = result_path(out_dir, job)
     try:
         data = json.loads(path.read_text("utf-8"))
@@ -187,7 +191,7 @@ def completed_result(out_dir: str, job: CropJob, options: CropOptions) -> dict[s
     if os.path.abspath(str(data.get("source", ""))) != os.path.abspath(job.path):
         return None
     files = [c.get("file") for c in data.get("crops", []) if c.get("file")]
-    if not all(os.path.exists(f) for f in files):
+    if not all(os.path.exists(f) for f in files) or (save_crops and len(files) < len(data.get("crops", []))):
         return None
     root = os.path.realpath(out_dir)  # a copied output folder: its results name the first one's files
     if any(os.path.dirname(os.path.realpath(f)) != root for f in files):
@@ -368,7 +372,8 @@ def crop_files(
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     todo = []
     for i, job in enumerate(jobs):
-        done = completed_result(output.out_dir, job, options) if (output.out_dir and not force) else None
+        done = (completed_result(output.out_dir, job, options, output.save_crops)
+                if (output.out_dir and not force) else None)
         if done is not None:
             results[i] = done
         else:
