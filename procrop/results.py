@@ -38,8 +38,9 @@ class Crop:
     output_size: tuple[int, int] | None = None
     references: tuple[dict[str, Any], ...] = ()
 
-    def to_dict(self, image_size: tuple[int, int] | None = None) -> dict[str, Any]:
-        whole = image_size is not None and is_whole(self.box, *image_size)  # (W, H): a whole frame says so
+    def to_dict(self, image_size: tuple[int, int] | None = None,
+                content: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+        whole = image_size is not None and is_whole(self.box, *image_size, content)  # a whole frame says so
         d: dict[str, Any] = {
             "box": [int(v) for v in self.box],
             "ratio": self.ratio,
@@ -96,15 +97,20 @@ class CropResult:
         """Crops answering one requested ratio, best first."""
         return [c for c in self.crops if c.ratio == label]
 
+    def _content(self) -> tuple[float, float, float, float] | None:
+        """The picture's box inside a scan border (``None``: none, or no analysis to say)."""
+        return getattr(self.analysis, "content", None)
+
     def to_dict(self, include_analysis: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
             "image": self.image,
             "width": self.width,
             "height": self.height,
-            "crops": [c.to_dict((self.width, self.height)) for c in self.crops],
+            "crops": [c.to_dict((self.width, self.height), self._content()) for c in self.crops],
             "uncropped_score": round(float(self.uncropped_score), 4),
             "confidence": round(float(self.confidence), 4),
-            **result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios),
+            **result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios,
+                             self._content()),
             "description": self.description,
         }
         d["references"] = list(self.references)  # always present: [] with retrieval off

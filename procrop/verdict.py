@@ -113,7 +113,7 @@ def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: fl
 
 
 def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, height: int,
-                   requested: Sequence[str] = ()) -> dict[str, Any]:
+                   requested: Sequence[str] = (), content: Sequence[float] | None = None) -> dict[str, Any]:
     """A result's ``keep_original`` and ``verdict`` from its crops (best first; each with ``ratio``,
     ``score`` and ``confidence``): the JSON, the CLI summary and the page show these. The verdict
     names the ``requested`` ratio labels in the order asked (default: the crops' ratios)."""
@@ -124,7 +124,7 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     if not can_keep(asked, width, height):
         return {"keep_original": False,
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked, top.ratio)}
-    if is_whole(getattr(top, "box", None), width, height):
+    if is_whole(getattr(top, "box", None), width, height, content):
         return {"keep_original": True,
                 "verdict": f"Keep the uncropped photo: the best crop is the whole frame (score {top.score:.2f})."}
     return {"keep_original": keep_original(top.confidence),
@@ -136,13 +136,18 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
 WHOLE_SLACK = 0.01
 
 
-def is_whole(box: Sequence[float] | None, width: int, height: int) -> bool:
-    """Whether ``box`` (x, y, w, h) is the whole photo, to :data:`WHOLE_SLACK` of each side."""
+def is_whole(box: Sequence[float] | None, width: int, height: int,
+             content: Sequence[float] | None = None) -> bool:
+    """Whether ``box`` (x, y, w, h) is the whole photo, to :data:`WHOLE_SLACK` of each side, or the
+    whole picture inside its scan border (``content``, the analysis's box of it): a crop that only
+    leaves the border out read "Crop it" or "Keep" by the border's width."""
     if box is None:
         return False
     x, y, w, h = (float(v) for v in box)
     sx, sy = max(1.0, WHOLE_SLACK * width), max(1.0, WHOLE_SLACK * height)
-    return x <= sx and y <= sy and x + w >= width - sx and y + h >= height - sy
+    cx, cy, cw, ch = (float(v) for v in (content or (0, 0, width, height)))
+    whole = x <= sx and y <= sy and x + w >= width - sx and y + h >= height - sy
+    return whole or (x <= cx + sx and y <= cy + sy and x + w >= cx + cw - sx and y + h >= cy + ch - sy)
 
 
 def dropped_alternatives(dropped: dict[str, tuple[int, int, int]], min_score_ratio: float, max_iou: float) -> list[str]:

@@ -54,6 +54,13 @@ def test_crop_verdict_and_wording_functions() -> None:
     assert verdict(0.6, 0.7, 0.45).startswith("Keep the uncropped photo:") and "close call" in verdict(0.6, 0.7, 0.45)
     assert versus_original(0.005) == "0% likely to look better than the uncropped photo"
     assert keep_original(0.49) and not keep_original(0.5)
+    from procrop.verdict import is_whole
+
+    # the picture inside a scan border is the whole photo: a crop that only leaves the border out
+    # read "Crop it" or "Keep" by the border's width (a trial: 104022, 189080)
+    assert is_whole((0, 0, 321, 476), 321, 481, (0, 0, 321, 476)) and not is_whole((0, 0, 321, 476), 321, 481)
+    assert is_whole((0, 0, 321, 479), 321, 481)
+    assert not is_whole((0, 40, 321, 400), 321, 481, (0, 0, 321, 476))
     # near the line, a decimal on its own side: "50%" was "Crop it" on one photo, "Keep" on another
     assert " only 49.7% likely" in verdict(0.4, 0.5, 0.497) and " is 50.3% likely" in verdict(0.4, 0.5, 0.503)
     assert versus_original(0.4999).startswith("49.9% ") and versus_original(0.506).startswith("51% ")
