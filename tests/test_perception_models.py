@@ -126,6 +126,10 @@ def test_pose_keypoints_on_a_standing_person(objects, shared, capfd):
     capfd.readouterr()
     annotated = PoseEstimator(backend="litert").annotate(rgb, people[:1])
     assert "TensorFlow Lite" not in capfd.readouterr().err  # LiteRT's INFO line reached the terminal
+    from procrop.perception.analysis import _person_dict
+
+    listed = _person_dict(annotated[0])["keypoints"]  # the JSON shows what --pose found (it showed nothing)
+    assert set(listed) == set(KEYPOINTS) and all(len(v) == 3 for v in listed.values())
     person = annotated[0]
     assert person.box == people[0].box and [k[0] for k in person.keypoints] == list(KEYPOINTS)
     y = {n: py for n, _, py, _ in person.keypoints}

@@ -338,4 +338,7 @@ def _person_dict(p: Detection) -> dict[str, Any]:
     d: dict[str, Any] = {"box": [round(float(v), 2) for v in p.box], "score": round(p.score, 3)}
     if p.label == "person":
         d["detected"] = True
+    if p.keypoints:  # --pose: the body points that place the joints a crop must not cut
+        d["keypoints"] = {n: [round(float(x), 1), round(float(y), 1), round(float(s), 3)]
+                          for n, x, y, s in p.keypoints}
     return d
