@@ -44,7 +44,7 @@ SCORE_TEMPERATURE = 4.0
 #: :data:`FINISHED_MIN_SHARE` of the largest box of a crop's shape. A crop under that share loses
 #: up to :data:`SMALL_CROP_PENALTY` logits (about twice their spread within a judged sheet), all of
 #: it from :data:`PENALTY_RAMP` under the share. The judges chose a box of at least 95 % of the
-#: largest of the ratio on 92 % of the round-3 held-out sheets; blind check of the change:
+#: largest of the ratio on 93 % of the 726 held-out sheets; blind check of the change:
 #: ``data/preferences/checks/finished_photo/``.
 FINISHED_PHOTO = 0.9
 FINISHED_MIN_SHARE = 0.9
