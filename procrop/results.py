@@ -97,8 +97,10 @@ class CropResult:
         """Crops answering one requested ratio, best first."""
         return [c for c in self.crops if c.ratio == label]
 
-    def _content(self) -> tuple[float, float, float, float] | None:
-        """The picture's box inside a scan border (``None``: none, or no analysis to say)."""
+    @property
+    def content(self) -> tuple[float, float, float, float] | None:
+        """The picture's box inside a scan border (``None``: none, or no analysis to say); a crop
+        of all of it is the whole photo (:func:`~procrop.verdict.is_whole`)."""
         return getattr(self.analysis, "content", None)
 
     def to_dict(self, include_analysis: bool = True) -> dict[str, Any]:
@@ -106,11 +108,11 @@ class CropResult:
             "image": self.image,
             "width": self.width,
             "height": self.height,
-            "crops": [c.to_dict((self.width, self.height), self._content()) for c in self.crops],
+            "crops": [c.to_dict((self.width, self.height), self.content) for c in self.crops],
             "uncropped_score": round(float(self.uncropped_score), 4),
             "confidence": round(float(self.confidence), 4),
             **result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios,
-                             self._content()),
+                             self.content),
             "description": self.description,
         }
         d["references"] = list(self.references)  # always present: [] with retrieval off

@@ -46,6 +46,13 @@ def usage_errors(passing: type[BaseException] | tuple[type[BaseException], ...] 
         raise usage_error(str(exc)) from None
 
 
+def remove_if_left_empty(folder: Path | None, made_here: bool) -> None:
+    """Remove ``folder`` when this run made it (``made_here``) and left it empty: every input
+    failed, or the work was refused before it began."""
+    if made_here and folder is not None and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def style_strength_number(text: str | None) -> float | None:
     """``--style-strength`` (``crop``, ``serve``) as a number from 0 to 10, ``None`` when not
     given; else one line in the same words for a word, NaN or 11 (typer worded a word its own way)."""

@@ -16,8 +16,8 @@ from ..errors import ProcropError
 from ..scoring.setup import DEFAULT_SCORER, SCORERS
 
 from .common import (EXIT_INTERRUPTED, err, exit_if_failed, exit_no_inputs, output_file_problem,
-                     output_folder_problem, parse_ratio_options, progress_bar, style_strength_number,
-                     usage_error, usage_errors)
+                     output_folder_problem, parse_ratio_options, progress_bar, remove_if_left_empty,
+                     style_strength_number, usage_error, usage_errors)
 
 
 
@@ -183,8 +183,7 @@ def crop_command(
         if skipped:
             msg += f" ({skipped} already done, skipped)"
         err.print(msg + (f"; outputs in {out}" if out and done_results else ""))
-    if fresh_out and Path(out).is_dir() and not any(Path(out).iterdir()):  # every image failed
-        Path(out).rmdir()
+    remove_if_left_empty(out, fresh_out)
     exit_if_failed(failures)
 
 

@@ -18,7 +18,7 @@ import typer
 
 from rich.markup import escape
 
-from .common import EXIT_INTERRUPTED, err, progress_bar, usage_error, usage_errors
+from .common import EXIT_INTERRUPTED, err, progress_bar, remove_if_left_empty, usage_error, usage_errors
 
 
 
@@ -60,8 +60,7 @@ def train_command(
         with usage_errors():
             trainer = Trainer(cfg, resume=resume, quiet=quiet)
     except BaseException:  # refused (no data, a bad --resume): no empty run folder left behind
-        if fresh and run_dir.is_dir() and not any(run_dir.iterdir()):
-            run_dir.rmdir()
+        remove_if_left_empty(run_dir, fresh)
         raise
     with progress_bar(2, quiet, "training") as bar:
         tid = bar.add_task("train", total=trainer.total_steps, completed=trainer.step)

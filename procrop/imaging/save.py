@@ -111,9 +111,8 @@ def encode_image(
     params = _metadata_params(fmt, source, keep_exif)
     out = im
     if fmt == "JPEG":
-        if out.mode not in ("RGB", "L", "CMYK"):  # grey (16-bit, float) stays grey, in 8 bits
-            grey = out.getbands() in (("I",), ("F",))
-            out = _eight_bit_grey(out) if grey else Image.fromarray(to_rgb_array(out)[0])
+        if out.mode not in ("RGB", "L", "CMYK"):
+            out = _eight_bit(out)
         params.update(_jpeg_params(out, source, quality))
     elif fmt == "WEBP":  # (another format's crop: CMYK, 16-bit or grey become RGB, alpha kept)
         if out.mode not in ("RGB", "RGBA"):  # a transparent palette colour is alpha too
@@ -129,8 +128,7 @@ def encode_image(
         elif compression and compression != "raw":
             params["compression"] = compression if compression in _TIFF_COMPRESSIONS else "tiff_deflate"
     elif fmt == "PNG" and out.mode not in ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"):
-        # a CMYK source's crop as RGB, a float grey one as 8-bit grey
-        out = _eight_bit_grey(out) if out.getbands() == ("F",) else Image.fromarray(to_rgb_array(out)[0])
+        out = _eight_bit(out)  # a CMYK source's crop as RGB, a float grey one as grey
     elif fmt == "GIF" and out.mode not in ("P", "L"):
         out = out.convert("P", palette=Image.Palette.ADAPTIVE)
     elif fmt == "BMP" and out.mode not in ("RGB", "L", "P", "1", "RGBA"):
@@ -144,9 +142,11 @@ def encode_image(
     return data
 
 
-def _eight_bit_grey(im: Image.Image) -> Image.Image:
-    """A 16/32-bit or float grey image as 8-bit grey (``L``), scaled as :func:`to_rgb_array` scales it."""
-    return Image.fromarray(to_rgb_array(im)[0][:, :, 0])
+def _eight_bit(im: Image.Image) -> Image.Image:
+    """``im`` in 8 bits, scaled as :func:`to_rgb_array` scales it: grey (``L``) for 16/32-bit or float
+    grey, RGB for anything else (CMYK, palette, bilevel...)."""
+    rgb = to_rgb_array(im)[0]
+    return Image.fromarray(rgb[:, :, 0] if im.getbands() in (("I",), ("F",)) else rgb)
 
 
 def _check_encoded(data: bytes, fmt: str, size: tuple[int, int]) -> None:

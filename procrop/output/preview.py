@@ -89,7 +89,7 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
     elif not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
         conf = f"  #1: score {best.score:.2f}"
     else:  # the JSON's words (procrop.verdict)
-        whole = is_whole(best.box, result.width, result.height, getattr(result.analysis, "content", None))
+        whole = is_whole(best.box, result.width, result.height, result.content)
         conf = f"  #1: {versus_original(best.confidence, whole)}"
     header = ImageDraw.Draw(canvas)
     header.text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=_font(15))
@@ -127,7 +127,7 @@ def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, pane
         top = result.crops[0]
         asked = list(dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]))
         said = result_verdict(result.crops, result.uncropped_score, result.width, result.height,
-                              result.ratios, getattr(result.analysis, "content", None))
+                              result.ratios, result.content)
         name = top_crop_name(top.ratio, asked)
         footer_lines += _wrap(said["verdict"], small, cols * panel_width - 16)
         footer_lines += _wrap(f"{name[0].upper()}{name[1:]}: {top.reason}", small, cols * panel_width - 16)
