@@ -183,3 +183,34 @@ def test_ablation_bundles_without_references_or_text_run(tmp_path: Path) -> None
     bundle = export_bundle(BoxNet(BoxNetConfig(refs=False, text=False)).eval(), tmp_path / "b", None, {"name": "bare"})
     crops = Cropper(scorer="learned", learned_model=bundle).crop(str(ROOT / "examples" / "beach.jpg"), "4:5", top_k=1)
     assert len(crops) == 1 and crops[0].ratio == "4:5"
+
+
+def test_a_box_met_again_is_not_run_again(photo_paths: list[Path]) -> None:
+    """The box search meets boxes it scored before (a move back, a box that did not move, moves
+    clipped to the canvas): their scores come from the photo's record, equal to a fresh run's."""
+    model = LearnedModel()
+    pixels = cv2.cvtColor(cv2.imread(str(photo_paths[0])), cv2.COLOR_BGR2RGB)
+    encoded = model.encode(pixels, "a photo")
+    boxes = np.array([[0.1, 0.1, 0.8, 0.9], [0.0, 0.0, 1.0, 1.0], [0.2, 0.3, 0.7, 0.6]])
+    fresh = model.score(model.encode(pixels, "a photo"), boxes)
+    session = model._load()["score"]
+    runs: list[int] = []
+
+    class Counting:
+        def run(self, names, feed):
+            runs.append(feed["boxes"].shape[1])
+            return session.run(names, feed)
+
+    model._sessions["score"] = Counting()
+    try:
+        first = model.score(encoded, np.vstack([boxes, boxes[:1]]))  # a box twice: run once
+        again = model.score(encoded, boxes[::-1])
+        mixed = model.score(encoded, np.vstack([boxes[1:], [[0.3, 0.3, 0.9, 0.9]]]))
+    finally:
+        model._sessions["score"] = session
+    assert runs == [3, 1]  # three new boxes, none, then the one new box
+    np.testing.assert_array_equal(first[:3], fresh)
+    assert first[3] == first[0]
+    np.testing.assert_array_equal(again, fresh[::-1])
+    np.testing.assert_array_equal(mixed[:2], fresh[1:])
+    assert model.score(encoded, np.zeros((0, 4))).shape == (0,)
