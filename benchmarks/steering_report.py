@@ -96,11 +96,22 @@ def markdown(runs: dict[str, dict[str, Any]]) -> str:
               "high. Statistics (`procrop/retrieval/composition.py`): subject = the people found as one group, else "
               "the analysis's main subject; `fill` its box's area over the crop's; `cx` its centre from the left "
               "(fraction of the crop's width); `horizon` its height from the top (fraction of the crop's height).", "",
-              "Contact sheets (the crop of each set in red; rows: 8 held-out photos): "
-              + ", ".join(f"[{r['meta'].get('scorer', FORMER_DEFAULT)}, {r['meta']['ratio']}, strength "
-                          f"{r['meta']['strength']:g}](results/{r['meta']['sheet']})"
-                          for r in runs.values() if r["meta"].get("sheet")) + ".", ""]
+              "Contact sheets (the crop of each set in red; rows: 8 held-out photos; each sheet once, "
+              "named by the last run that drew it): "
+              + ", ".join(f"[{m.get('scorer', FORMER_DEFAULT)}, {m['ratio']}, strength {m['strength']:g}]"
+                          f"(results/{sheet})" for sheet, m in _last_run_of_each_sheet(runs).items()) + ".", ""]
     return "\n".join(lines)
+
+
+def _last_run_of_each_sheet(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each contact sheet's file -> the meta of the last run (in ``runs``' order) that drew it: a
+    re-run of the same scorer, ratio and strength draws over the same file."""
+    sheets: dict[str, dict[str, Any]] = {}
+    for r in runs.values():
+        if sheet := r["meta"].get("sheet"):
+            sheets.pop(sheet, None)
+            sheets[sheet] = r["meta"]
+    return sheets
 
 
 def embed(md_path: Path, section: str) -> None:
