@@ -124,9 +124,14 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     if not can_keep(asked, width, height):
         return {"keep_original": False,
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked, top.ratio)}
-    if is_whole(getattr(top, "box", None), width, height, content):
-        return {"keep_original": True,
-                "verdict": f"Keep the uncropped photo: the best crop is the whole frame (score {top.score:.2f})."}
+    box = getattr(top, "box", None)
+    if is_whole(box, width, height, content):
+        if box is None or is_whole(box, width, height):
+            said = f"the best crop is the whole frame (score {top.score:.2f})"
+        else:  # the picture inside a scan border: its score is not the uncropped photo's
+            said = (f"the best crop is the whole picture inside its border (score {top.score:.2f}; the "
+                    f"uncropped photo, border and all: {uncropped_score:.2f})")
+        return {"keep_original": True, "verdict": f"Keep the uncropped photo: {said}."}
     return {"keep_original": keep_original(top.confidence),
             "verdict": verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))}
 

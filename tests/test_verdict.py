@@ -61,6 +61,18 @@ def test_crop_verdict_and_wording_functions() -> None:
     assert is_whole((0, 0, 321, 476), 321, 481, (0, 0, 321, 476)) and not is_whole((0, 0, 321, 476), 321, 481)
     assert is_whole((0, 0, 321, 479), 321, 481)
     assert not is_whole((0, 40, 321, 400), 321, 481, (0, 0, 321, 476))
+    from types import SimpleNamespace
+
+    from procrop.verdict import result_verdict
+
+    # the picture inside its border: its own score beside the uncropped photo's, each named
+    inner = SimpleNamespace(box=(0, 0, 321, 476), ratio="free", score=0.62, confidence=0.7)
+    said = result_verdict([inner], 0.55, 321, 481, ["free"], (0, 0, 321, 476))
+    assert said == {"keep_original": True, "verdict": "Keep the uncropped photo: the best crop is the whole "
+                    "picture inside its border (score 0.62; the uncropped photo, border and all: 0.55)."}
+    whole = SimpleNamespace(box=(0, 0, 321, 481), ratio="free", score=0.55, confidence=0.5)
+    assert result_verdict([whole], 0.55, 321, 481, ["free"], (0, 0, 321, 476))["verdict"] == (
+        "Keep the uncropped photo: the best crop is the whole frame (score 0.55).")
     # near the line, a decimal on its own side: "50%" was "Crop it" on one photo, "Keep" on another
     assert " only 49.7% likely" in verdict(0.4, 0.5, 0.497) and " is 50.3% likely" in verdict(0.4, 0.5, 0.503)
     assert versus_original(0.4999).startswith("49.9% ") and versus_original(0.506).startswith("51% ")
