@@ -152,6 +152,12 @@ def test_format_and_quality_are_checked(tmp_path: Path) -> None:
         r = CliRunner().invoke(app, [*args, "--scorer", "classic", "--no-db", "-q"])
         crop = json.loads((tmp_path / "o" / f"{Path(name).stem}.json").read_text())["crops"][0]
         assert r.exit_code == 0 and Image.open(crop["file"]).mode == mode, (name, r.stderr)
+    # --quality without --format: a PNG photo's crops stay PNG, and the warning says the quality went unused
+    r = CliRunner().invoke(app, ["crop", str(photo), "-r", "1:1", "-k", "1", *o, "--quality", "50",
+                                 "--scorer", "classic", "--no-db"])
+    said = "--quality 50 does not apply to PNG crops"
+    assert r.exit_code == 0 and said in " ".join(r.stderr.split()), r.stderr
+    assert json.loads((tmp_path / "o" / "p.json").read_text())["warnings"][0].startswith(said)
 
 
 def test_crops_turned_back_on_are_written(tmp_path: Path) -> None:
