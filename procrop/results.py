@@ -116,10 +116,8 @@ class CropResult:
             "description": self.description,
         }
         d["references"] = list(self.references)  # always present: [] with retrieval off
-        if self.warnings:
-            d["warnings"] = self.warnings
-        if self.notes:
-            d["notes"] = self.notes
+        d["warnings"] = list(self.warnings)  # always present, [] when none (a reader need not test the key)
+        d["notes"] = list(self.notes)
         if include_analysis:
             d["analysis"] = self.analysis.to_dict()
         d["timings_ms"] = {k: round(v, 2) for k, v in self.timings.items()}
