@@ -283,6 +283,10 @@ def test_crop_like_these(server, browser, tmp_path):
         page.set_input_files("#file", str(BEACH))
     before = {(c["ratio"], c["rank"]): c["box"] for c in resp.value.json()["crops"]}
     page.locator(".overlay .box").first.wait_for(timeout=30000)
+    from procrop.scoring.terms.style import MAX_STYLE_STRENGTH
+
+    # the slider spans what the API takes (it stopped at 4 where the API takes 10: a trial)
+    assert float(page.get_attribute("#strength", "max")) == MAX_STYLE_STRENGTH
     page.eval_on_selector("#strength", "el => { el.value = '4'; el.dispatchEvent(new Event('input')); }")
     page.wait_for_timeout(500)  # the ratio chip's re-crop (after 300 ms) is not the steered one
     page.set_input_files("#ref-file", refs)
