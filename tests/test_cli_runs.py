@@ -79,6 +79,30 @@ def test_pose_without_its_extra_is_one_usage_error(photos: Path, tmp_path: Path,
         Cropper(pose=True, reference_db=None, scorer="classic")  # the API too, before any photo
 
 
+@pytest.mark.parametrize("suffix", [".pt", ".onnx"])
+def test_model_without_torch_is_one_usage_error(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                suffix: str) -> None:
+    """An exported .onnx model ran into a traceback (ModuleNotFoundError: torch) where a .pt one
+    was one line: the paper's network code needs torch for both (a developer's trial)."""
+    model = tmp_path / f"m{suffix}"
+    model.write_bytes(b"junk")
+    _without(monkeypatch, "torch")
+    r = run("crop", str(photos), "--model", str(model), "-o", str(tmp_path / "out"), *FAST)
+    assert r.exit_code == 2 and "pip install 'procrop[torch]'" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "out").exists()
+    import builtins
+
+    from procrop.scoring.terms.neural import NeuralTerm
+    from procrop.errors import MissingExtraError
+
+    real = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(
+        ModuleNotFoundError("No module named 'torch'")) if name == "torch" else real(name, *a, **k))
+    monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
+    with pytest.raises(MissingExtraError, match=r"procrop\[torch\]"):
+        NeuralTerm.from_checkpoint(model)  # the API: the package's own error, not ModuleNotFoundError
+
+
 def test_a_tiny_output_size_is_refused_with_a_hint(photos: Path, tmp_path: Path) -> None:
     r = run("crop", str(photos), "-r", "4x5", "-o", str(tmp_path / "out"), *FAST)
     assert r.exit_code == 2 and "use 4:5" in r.stderr, r.stderr

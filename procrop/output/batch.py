@@ -105,14 +105,15 @@ class CropOptions:
 
     def check_extras(self) -> None:
         """Raise :class:`~procrop.errors.MissingExtraError` now for an option whose extra is not
-        installed (``pose``, a ``.pt`` ``model``), rather than at the first image that needs it."""
+        installed (``pose``, a ``model``: a checkpoint or its ONNX export, both run by the paper's
+        network code, which needs torch), rather than at the first image that needs it."""
         import importlib.util
 
         needs = []
         if self.pose:
             needs.append(("ai_edge_litert", "body keypoints (MoveNet, --pose)", "pose", "ai-edge-litert"))
-        if self.model and not self.model.endswith(".onnx"):
-            needs.append(("torch", "a ProCrop checkpoint (--model)", "torch", "torch"))
+        if self.model:
+            needs.append(("torch", "a ProCrop checkpoint or exported model (--model)", "torch", "torch"))
         for module, feature, extra, package in needs:
             if importlib.util.find_spec(module) is None:
                 raise MissingExtraError(feature, extra, package)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...errors import UsageError
+from ...errors import UsageError, require
 from ...geometry import AspectRatio, snap_to_ratio
 from ..context import ScoringContext
 
@@ -30,7 +30,11 @@ class NeuralTerm:
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, reference_db: str | None = "default") -> NeuralTerm:
-        """Load a ``.pt`` checkpoint or an exported ``.onnx`` model (extra ``procrop[torch]``)."""
+        """Load a ``.pt`` checkpoint or an exported ``.onnx`` model (extra ``procrop[torch]``).
+
+        Raises:
+            MissingExtraError: torch is not installed (the paper's network code needs it for both)."""
+        require("torch", "a ProCrop checkpoint or exported model", "torch")
         from ...model.paper.predictor import NeuralCropper
 
         if str(path).endswith(".onnx"):
