@@ -206,12 +206,23 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
     """The warnings (problems) of the first ``most`` photos that have any, then how many more photos
     have some; the notes (information: fewer crops than asked) of a photo when only one has any,
     else one line counting the photos that have notes."""
-    warned = [r for r in results if r.get("warnings")]
-    for r in warned[:most]:
-        for line in r["warnings"]:
+    from ..output.batch import ENLARGED
+
+    enlarged = [(r, line) for r in results for line in r.get("warnings", []) if ENLARGED in line]
+    summed = len({id(r) for r, _ in enlarged}) > 1  # several photos enlarged: one line for them all
+    warned = [(r, [w for w in r["warnings"] if not (summed and ENLARGED in w)]) for r in results if r.get("warnings")]
+    warned = [(r, lines) for r, lines in warned if lines]
+    for r, lines in warned[:most]:
+        for line in lines:
             err.print(f"[yellow]warning:[/] {escape(str(r.get('image')))}: {escape(line)}")
     if len(warned) > most:
         err.print(f"[yellow]warning:[/] {len(warned) - most} more photo(s) with warnings (see their JSON)")
+    if summed:
+        r, line = max(enlarged, key=lambda e: float(e[1].split(ENLARGED)[1].split("x")[0]))
+        most_line = line.split(" (--no-upscale")[0]
+        err.print(f"[yellow]warning:[/] {len({id(r) for r, _ in enlarged})} photos have crops enlarged to the size "
+                  f"asked (the most: {escape(str(r.get('image')))}, {escape(most_line)}); each photo's JSON lists "
+                  "them under 'warnings'; --no-upscale writes crops at their own size")
     noted = [r for r in results if r.get("notes")]
     if len(noted) == 1:
         for line in noted[0]["notes"]:

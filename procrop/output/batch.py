@@ -270,6 +270,11 @@ class CropTask:
         return data
 
 
+#: The words of a warning that crops of a ``WxH`` ratio are enlarged (:func:`written_sizes`), by
+#: which the command line counts such photos instead of printing each one's lines.
+ENLARGED = ", enlarged up to "
+
+
 def written_sizes(result: CropResult, no_upscale: bool, cli: bool = True
                   ) -> tuple[list[tuple[int, int] | None], list[str]]:
     """The size each crop of ``result`` is written at (None: its own), and one line per ratio
@@ -292,7 +297,7 @@ def written_sizes(result: CropResult, no_upscale: bool, cli: bool = True
             notes.append(f"{crops}, written at {own} own size, not enlarged (--no-upscale)")
         else:
             hint = f" (--no-upscale keeps {w}x{h})" if cli else ""
-            notes.append(f"{crops}, enlarged up to {ow / w:.2f}x{hint}")
+            notes.append(f"{crops}{ENLARGED}{ow / w:.2f}x{hint}")
     return sizes, notes
 
 
