@@ -76,7 +76,7 @@ class Cropper:
         model_weight: weight of the ``neural`` term; default 1.5 x the sum of the other weights.
         analysis_size, max_pixels: long side of the working image; refuse images with more pixels.
         profile: ``"default"`` (pretrained detectors: YuNet faces, YOLOX-nano people, animals and
-            objects) or ``"fast"`` (YuNet faces, no object detector; about 25 % faster, README).
+            objects) or ``"fast"`` (YuNet faces, no object detector; about 20 % faster, README).
         object_detector: replaces the default YOLOX-nano detector.
         pose: body keypoints (MoveNet; extra ``procrop[pose]``) place the joints a crop must not cut.
         scorer: ``"preference"`` (default: the learned score, the terms and subject cuts weighed

@@ -189,7 +189,7 @@ def test_bad_arguments(cropper: Cropper) -> None:
         Cropper(rerank_top=0)
     with pytest.raises(UsageError, match="max_pixels"):
         Cropper(max_pixels=0)
-    with pytest.raises(ImageLoadError, match="cannot read a BytesIO: give a path, encoded bytes"):
+    with pytest.raises(ImageLoadError, match="cannot read an object of type BytesIO: give a path, encoded bytes"):
         cropper.crop(io.BytesIO(b"..."))  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="must have a positive size and lie inside the 50x50 image"):
         cropper.score_box(img, (40, 0, 20, 20))

@@ -153,8 +153,12 @@ def test_arrays_and_pil_inputs() -> None:
         load_image(np.zeros((0, 4, 3), np.uint8))
     with pytest.raises(ImageLoadError, match="holds no finite value"):
         load_image(np.full((4, 4, 3), np.nan, np.float32))
-    with pytest.raises(ImageLoadError, match="cannot read a BytesIO"):
+    with pytest.raises(ImageLoadError, match="cannot read an object of type BytesIO"):
         load_image(io.BytesIO(b"\xff\xd8"))  # type: ignore[arg-type]
+    with pytest.raises(ImageLoadError, match="cannot read None: give a path"):
+        load_image(None)  # type: ignore[arg-type]
+    with pytest.raises(ImageLoadError, match="cannot read an object of type int"):  # "a int" before
+        load_image(42)  # type: ignore[arg-type]
 
 
 def test_shrink_on_load_decodes_jpeg_small(tmp_path: Path) -> None:

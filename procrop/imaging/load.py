@@ -279,7 +279,8 @@ def load_image(
         raise ValueError(f"max_side must be at least 16, got {max_side}")
     if not isinstance(source, (str, os.PathLike, bytes, bytearray, np.ndarray, Image.Image)):
         # a file object or BytesIO reached os.fspath's TypeError deep inside
-        raise ImageLoadError(name, f"cannot read a {type(source).__name__}: give a path, encoded bytes "
+        what = "None" if source is None else f"an object of type {type(source).__name__}"
+        raise ImageLoadError(name, f"cannot read {what}: give a path, encoded bytes "
                              "(e.g. a file object's .read()), a Pillow image or an RGB array")
     if detail_side > max_side:
         return _with_detail(source, max_side, max_pixels, name, detail_side)
