@@ -170,6 +170,12 @@ def test_describe_and_score(client, cropper, beach):
     assert abs(again["score"] - crop["score"]) < 1e-3 and again["terms"] == crop["terms"]
     assert_error(post(client, "/v1/score", beach), 422, "invalid_parameter")
     assert_error(post(client, "/v1/score", beach, box="1,2,3"), 422, "invalid_parameter")
+    # a ratio, as Cropper.score_box takes it: named in the answer, and a box not of its shape refused
+    # (a 1:1 box sent with ratio=16:9 was scored as free without a word: a developer's trial)
+    sq = post(client, "/v1/score", beach, box="192,0,512,512", ratio="1:1").json()
+    assert sq["ratio"] == "1:1" and a["ratio"] == "free" and sq["score"] == a["score"]
+    r = post(client, "/v1/score", beach, box="192,0,512,512", ratio="16:9")
+    assert r.status_code == 422 and "is not of ratio 16:9" in r.json()["detail"]
 
 
 def test_scorer_choice(client, cropper, beach):

@@ -97,7 +97,7 @@ def test_adjusted_box_json_has_the_wording() -> None:
     pytest.importorskip("fastapi")
     from procrop.server.boxscore import BoxScore
 
-    box = BoxScore((0, 0, 10, 10), 0.6, 0.3, 0.7, {}, {}, "why").to_dict()
+    box = BoxScore((0, 0, 10, 10), "free", 0.6, 0.3, 0.7, {}, {}, "why").to_dict()
     assert box["versus_original"] == "30% likely to look better than the uncropped photo"
 
 

@@ -225,6 +225,7 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
 
     @app.post("/v1/score", tags=["analysis"], responses=_ERRORS, openapi_extra=_form_doc({
         "box": ("string", "x,y,w,h in pixels of the (EXIF-oriented) image"),
+        "ratio": ("string", "score it as a crop of this ratio (default free; a fixed one must be the box's shape)"),
         "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
     async def score(request: Request) -> JSONResponse:
         """Score a given box: score, confidence, term breakdown, reason, references, and the
@@ -233,7 +234,8 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
             if not fields.get("box", "").strip():
                 raise ApiError(422, "invalid_parameter", "box is required: x,y,w,h")
             scorer, steer = parse_scorer(fields), _steer(fields)
-            return lambda: svc.score(up.data, up.filename, fields["box"], scorer, steer)
+            ratio = fields.get("ratio", "").strip() or "free"
+            return lambda: svc.score(up.data, up.filename, fields["box"], scorer, steer, ratio)
         return JSONResponse(await state.work(request, job))
 
     @app.post("/v1/references", tags=["references"], responses=_ERRORS, openapi_extra=_form_doc({

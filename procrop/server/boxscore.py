@@ -42,6 +42,8 @@ class BoxScore:
     """A scored box: everything :class:`procrop.Crop` reports, for any box."""
 
     box: tuple[int, int, int, int]
+    #: the ratio the box was scored as (``free`` unless one was named; a fixed one is the box's shape)
+    ratio: str
     score: float
     confidence: float
     uncropped_score: float
@@ -53,6 +55,7 @@ class BoxScore:
     def to_dict(self) -> dict[str, Any]:
         return {
             "box": list(self.box),
+            "ratio": self.ratio,
             "score": round(self.score, 4),
             "confidence": round(self.confidence, 4),
             "versus_original": versus_original(self.confidence),
@@ -99,12 +102,16 @@ def prepare(cropper: Cropper, data: bytes) -> Prepared:
     return Prepared(cropper.prepare(data))
 
 
-def score_box(cropper: Cropper, prepared: Prepared, box: tuple[int, int, int, int]) -> BoxScore:
-    """Score ``box`` (oriented original pixels) with terms, confidence, reason and references."""
+def score_box(cropper: Cropper, prepared: Prepared, box: tuple[int, int, int, int], ratio: str = "free") -> BoxScore:
+    """Score ``box`` (oriented original pixels) with terms, confidence, reason and references, as
+    a crop of ``ratio`` (:meth:`procrop.Cropper.score_box`: a fixed one must be the box's shape).
+
+    Raises:
+        UsageError: ``ratio`` is not a ratio, or a fixed one the box is not the shape of."""
     with prepared.lock:  # extra terms may fill the context's per-image cache
-        crop, uncropped = cropper.score_box(prepared.context, box)
+        crop, uncropped = cropper.score_box(prepared.context, box, ratio)
     weights = {k: cropper.weights.weight(k) for k in crop.terms}
     total = sum(w for w in weights.values() if w > 0)
     contributions = {k: weights[k] * v / total for k, v in crop.terms.items() if weights[k] > 0} if total else {}
-    return BoxScore(tuple(crop.box), crop.score, crop.confidence, uncropped, dict(crop.terms),
+    return BoxScore(tuple(crop.box), crop.ratio, crop.score, crop.confidence, uncropped, dict(crop.terms),
                     contributions, crop.reason, tuple(crop.references))

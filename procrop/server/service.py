@@ -176,15 +176,16 @@ class CropService:
             "analysis": prepared.analysis.to_dict(),
         }
 
-    def score(self, data: bytes, name: str, box: str, scorer: str, steer: Steer | None = None) -> dict[str, Any]:
-        """Score a user-given box ``x,y,w,h`` with ``scorer`` (steered by ``steer``): score,
-        confidence, terms, reason, references, and the ``scorer`` (and ``model``) used."""
+    def score(self, data: bytes, name: str, box: str, scorer: str, steer: Steer | None = None,
+              ratio: str = "free") -> dict[str, Any]:
+        """Score a user-given box ``x,y,w,h`` with ``scorer`` (steered by ``steer``) as a crop of
+        ``ratio``: score, confidence, terms, reason, references, and the ``scorer`` (and ``model``) used."""
         self.sniff(data)
         cache = self.steered(scorer, steer)
         prepared = cache.get(data)
         parsed = parse_box(box, prepared.loaded.width, prepared.loaded.height)
         return {"image": name, "width": prepared.loaded.width, "height": prepared.loaded.height,
-                **score_box(cache.cropper, prepared, parsed).to_dict(), **scorer_info(cache.cropper)}
+                **score_box(cache.cropper, prepared, parsed, ratio).to_dict(), **scorer_info(cache.cropper)}
 
     def crop_image(self, data: bytes, name: str, params: dict[str, Any], scorer: str,
                    steer: Steer | None = None) -> ImageReply:
