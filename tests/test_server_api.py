@@ -117,6 +117,13 @@ def test_exact_size_and_crop_image(client, beach):
     assert Image.open(io.BytesIO(r.content)).size == (200, 100)
     r = post(client, "/v1/crop/image", beach, ratio="4:5", rank=2, width=300)
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (300, 375)
+    for rank in (1, 2):  # the beach's crops lie inside its scan border: 4:5 at width 1080 was 1080 x 1352
+        r = post(client, "/v1/crop/image", beach, ratio="4:5", rank=rank, width=1080)
+        assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (1080, 1350)
+    from procrop.server.imaging import output_size
+
+    assert output_size(405, 507, 1080, None, None, 0.8) == (1080, 1350)
+    assert output_size(405, 507, 1080, None, None) == (1080, 1352)  # a box given: its own shape
     assert_no_path(r)
     # /v1/crop's "ratios" names the one ratio here too; two are refused, not ignored (a free crop came back)
     r = post(client, "/v1/crop/image", beach, ratios="4:5")

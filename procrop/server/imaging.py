@@ -20,15 +20,18 @@ _ENCODE_AS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "GIF"
 
 
 def output_size(box_w: int, box_h: int, width: int | None, height: int | None,
-                default: tuple[int, int] | None) -> tuple[int, int] | None:
-    """The size a crop is resized to: both given -> exactly that; one -> the other keeps the
-    crop's aspect; none -> ``default`` (a ``WxH`` ratio's size) or the crop's own size (``None``)."""
+                default: tuple[int, int] | None, ratio: float | None = None) -> tuple[int, int] | None:
+    """The size a crop is resized to: both given -> exactly that; one -> the other follows the
+    fixed ``ratio`` (width / height) when one was asked, else the crop's aspect; none ->
+    ``default`` (a ``WxH`` ratio's size) or the crop's own size (``None``). (A 4:5 crop kept
+    inside a scan border is 405 x 507: at width 1080 it gave 1080 x 1352 where 4:5 is 1080 x 1350.)"""
+    aspect = ratio if ratio else box_w / box_h
     if width and height:
         return width, height
     if width:
-        return width, max(1, round(box_h * width / box_w))
+        return width, max(1, round(width / aspect))
     if height:
-        return max(1, round(box_w * height / box_h)), height
+        return max(1, round(height * aspect)), height
     return default
 
 

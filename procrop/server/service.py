@@ -215,7 +215,8 @@ class CropService:
                            f"width x height {width}x{height} is not the shape of the {label} crop "
                            f"({box[2]}x{box[3]}): give one of them (the other follows the crop), or "
                            "leave the ratio out to crop to that size")  # a box given with both: resized
-        size = output_size(box[2], box[3], width, height, default_size)
+        fixed = parse_ratios(label)[0].value if params.get("ratio") and not params.get("box") else None
+        size = output_size(box[2], box[3], width, height, default_size, fixed)
         if size is not None and size[0] * size[1] > self.settings.max_pixels:
             raise ApiError(422, "too_many_pixels", f"output size {size[0]}x{size[1]} is over the pixel limit")
         encoded = crop_to_bytes(data, info, box, size)
