@@ -44,6 +44,11 @@ def test_a_rerun_never_crops_its_own_outputs(photos: Path, monkeypatch: pytest.M
     other = run("crop", ".", "-r", "1:1", "-k", "1", "-o", str(photos.parent / "elsewhere"), *FAST)
     assert other.exit_code == 0, other.stderr
     assert sorted(p.stem for p in (photos.parent / "elsewhere").glob("*.json")) == names
+    # a folder of nothing but earlier outputs: one line saying so, even with -q ("no input images" said
+    # nothing of why: a photographer's trial)
+    only = run("crop", "out", "-r", "1:1", "-q", *FAST)
+    assert only.exit_code == 2, only.stderr
+    assert "no input images: the 4 file(s) found are procrop's own outputs" in " ".join(only.stderr.split())
 
 
 def test_a_photo_named_like_an_output_is_still_an_input(photos: Path, tmp_path: Path) -> None:

@@ -107,8 +107,12 @@ def crop_command(
         raise usage_error(problem)
     files, problems = iter_image_files(inputs)
     files, own = drop_own_outputs(files, str(out) if out else None, inputs)
-    if own and not quiet:
+    if own and files and not quiet:
         err.print(f"{len(own)} file(s) that procrop wrote (crops, previews) left out of the inputs")
+    if not files and own and not problems:  # only earlier outputs: say so, even with -q
+        raise usage_error(f"no input images: the {len(own)} file(s) found are procrop's own outputs (crops and "
+                          "previews a result beside them names), which are never cropped again; copy one "
+                          "elsewhere to crop it")
     if not files:  # why each input gave no image, one line each ("error: DIR: ..." for one)
         raise exit_no_inputs(problems)
     options, output = _crop_options(
