@@ -174,3 +174,17 @@ def dropped_alternatives(dropped: dict[str, tuple[int, int, int]], min_score_rat
         noun = "crop" if returned == 1 else "crops"
         notes.append(f"{label}: {returned} {noun} of the {asked} asked; the others {' or '.join(why)}")
     return notes
+
+
+#: A photo whose short side is under this many pixels is too small for its composition to be
+#: judged: its crops are made, with a warning (a 12 x 8 icon was cropped and described without one).
+SMALL_PHOTO_SIDE = 64
+
+
+def small_photo_warning(width: int, height: int) -> str | None:
+    """A message when the ``width`` x ``height`` photo is too small to judge (:data:`SMALL_PHOTO_SIDE`)."""
+    if min(width, height) >= SMALL_PHOTO_SIDE:
+        return None
+    return (f"the photo is {width}x{height} pixels, {min(width, height)} on its short side: too small for "
+            f"faces, subjects or lines to be found (under {SMALL_PHOTO_SIDE}), so its crops follow little "
+            "more than its shape")

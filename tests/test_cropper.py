@@ -227,9 +227,22 @@ def test_ratio_that_cannot_fit_says_so(tmp_path) -> None:
 
     strip = np.full((4000, 1, 3), 128, np.uint8)
     result = Cropper(reference_db=None, profile="fast").process(strip, ["16:9", "free"], top_k=1)
-    assert len(result.warnings) == 1 and "16:9 cannot fit a 1x4000 image" in result.warnings[0]
+    assert len(result.warnings) == 2 and "16:9 cannot fit a 1x4000 image" in result.warnings[1]
+    assert result.warnings[0].startswith("the photo is 1x4000 pixels, 1 on its short side: too small")
     assert result.to_dict()["warnings"] == result.warnings
     assert all(0 <= c.box[0] and c.box[0] + c.box[2] <= 1 for c in result.crops)
+
+
+def test_a_photo_too_small_to_judge_says_so() -> None:
+    """A 12 x 8 icon was cropped and described without a word (a photographer's trial)."""
+    from procrop import Cropper
+
+    cropper = Cropper(reference_db=None, profile="fast")
+    tiny = cropper.process(np.full((8, 12, 3), 128, np.uint8), "1:1", top_k=1)
+    assert tiny.crops and tiny.warnings == [
+        "the photo is 12x8 pixels, 8 on its short side: too small for faces, subjects or lines to be found "
+        "(under 64), so its crops follow little more than its shape"]
+    assert cropper.process(np.full((64, 90, 3), 128, np.uint8), "1:1", top_k=1).warnings == []
 
 
 def test_no_raw_pillow_warning_for_large_images(tmp_path) -> None:
