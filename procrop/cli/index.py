@@ -82,6 +82,7 @@ def _run_build(
             chunk=chunk,
             index=index,
         )
+        bar.update(tid, description="photos added")  # the last step's label stayed on the finished bar
     if not quiet and (report.added or report.already_present or report.duplicates or not report.failed):
         err.print(
             f"{out}: added {report.added}, already present {report.already_present}, "
