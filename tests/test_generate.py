@@ -109,6 +109,10 @@ def test_generate_info_preview_and_labels(few_photos: Path, tmp_path: Path) -> N
     lines = [len(f.read_text().splitlines()) for f in sorted((out / "annotations").rglob("*.txt"))]
     assert data["labels_per_item"]["total"] == sum(lines) and data["labels_per_item"]["max"] == max(lines)
     assert 0.0 <= data["seam"]["seam_auc"] <= 1.0
+    text = runner.invoke(app, ["dataset", "info", str(out)]).stdout  # each count under its heading
+    assert "items by source folder:\n" in text and "items by licence:\n" in text
+    for licence, n in data["licences"].items():
+        assert f"  {n:6d}  {licence}" in text
     sheet = tmp_path / "sheet.png"
     assert runner.invoke(app, ["dataset", "preview", str(out), "--n", "4", "-o", str(sheet)]).exit_code == 0
     assert sheet.stat().st_size > 10_000

@@ -123,8 +123,12 @@ def dataset_info_command(
         typer.echo(f"coverage of the canvas by the photo: mean {info['coverage']['mean']:.2f} ({info['coverage']['min']:.2f}-{info['coverage']['max']:.2f})")
         seam = info.get("seam") or {}
         typer.echo(f"seam check: AUC {seam.get('seam_auc')} (0.5 = seam invisible to a patch classifier), line ratio {seam.get('seam_line_ratio')} (1 = no seam line)")
+        typer.echo("items by source folder:")  # (a bare "12  ." line read as a stray one: a trial)
         for folder, n in info["by_folder"].items():
-            typer.echo(f"  {n:6d}  {folder}")
+            typer.echo(f"  {n:6d}  {'(the photo folder itself)' if folder == '.' else folder}")
+        typer.echo("items by licence:")
+        for licence, n in info["licences"].items():
+            typer.echo(f"  {n:6d}  {licence}")
     if info["missing_files"]:
         err.print(f"[red]{len(info['missing_files'])} committed item(s) have missing files[/]")
         raise typer.Exit(EXIT_FAILED)
