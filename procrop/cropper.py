@@ -117,13 +117,9 @@ class Cropper:
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
         if not (0 <= min_score_ratio <= 1):  # 5 returned no crop at all
             raise UsageError(f"min_score_ratio must be in [0, 1], got {min_score_ratio}")
-        if not (isinstance(rerank_top, (int, np.integer)) and rerank_top >= 1):
-            raise UsageError(f"rerank_top must be a whole number of at least 1, got {rerank_top!r}")
-        if not (isinstance(max_pixels, (int, np.integer)) and max_pixels >= 1):  # 0: every image "too large"
-            raise UsageError(f"max_pixels must be a whole number of at least 1, got {max_pixels!r}")
-        if not (isinstance(analysis_size, (int, np.integer)) and 64 <= analysis_size <= 2048):
-            raise UsageError(f"analysis_size must be a whole number of pixels from 64 to 2048, "
-                             f"got {analysis_size!r}")
+        _check_whole("rerank_top", rerank_top, 1)
+        _check_whole("max_pixels", max_pixels, 1)  # 0: every image "too large"
+        _check_whole("analysis_size", analysis_size, 64, 2048, " of pixels")
         if preference_model is not None:  # before any model loads: a wrong pairing fails at once
             if (used := "a neural --model" if model is not None else scorer) != "preference":
                 raise UsageError(f"{preference_model}: a preference model needs the preference scorer, not {used}")
@@ -190,8 +186,7 @@ class Cropper:
     def process(self, image: ImageSource | LoadedImage, ratios: str | Sequence[str] | None = None,
                 top_k: int = 3) -> CropResult:
         """Like :meth:`crop`, returning the full :class:`CropResult` (description, analysis...)."""
-        if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool) or top_k < 1:
-            raise UsageError(f"top_k must be a whole number of at least 1, got {top_k!r}")
+        _check_whole("top_k", top_k, 1)
         requested = parse_ratios(ratios)  # validate before the (slower) image work
         t0 = time.perf_counter()
         loaded = self.load(image)
@@ -359,3 +354,13 @@ class Cropper:
             if refs is not None:
                 return tuple(refs(ctx, box))
         return ()
+
+
+def _check_whole(name: str, value: Any, low: int, high: int | None = None, unit: str = "") -> None:
+    """Raise :class:`UsageError` unless ``value`` is a whole number (not a bool) from ``low`` to
+    ``high`` (no upper bound: ``None``); the message names the argument, the range and the value."""
+    if (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
+            and (high is None or value <= high)):
+        return
+    span = f"of at least {low}" if high is None else f"from {low} to {high}"
+    raise UsageError(f"{name} must be a whole number{unit} {span}, got {value!r}")
