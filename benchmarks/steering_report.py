@@ -99,7 +99,8 @@ def markdown(runs: dict[str, dict[str, Any]]) -> str:
               "Contact sheets (the crop of each set in red; rows: 8 held-out photos; each sheet once, "
               "named by the last run that drew it): "
               + ", ".join(f"[{m.get('scorer', FORMER_DEFAULT)}, {m['ratio']}, strength {m['strength']:g}]"
-                          f"(results/{sheet})" for sheet, m in _last_run_of_each_sheet(runs).items()) + ".", ""]
+                          f"(results/{sheet})"
+                          for sheet, m in _last_run_of_each_sheet(runs).items()) + ".", ""]
     return "\n".join(lines)
 
 

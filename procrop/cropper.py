@@ -224,7 +224,8 @@ class Cropper:
             analysis=analysis,
             timings=timings,
             references=references,
-            warnings=[w for w in (small_photo_warning(W, H), *(ratio_fit_warning(r, W, H) for r in requested)) if w],
+            warnings=[w for w in (small_photo_warning(W, H), *(ratio_fit_warning(r, W, H) for r in requested))
+                      if w],
             notes=dropped_alternatives(ctx.cache.get("dropped", {}), self.min_score_ratio, self.diversity_iou),
             ratios=[r.label for r in requested],
         )

@@ -190,14 +190,16 @@ def test_bad_arguments(cropper: Cropper) -> None:
     with pytest.raises(UsageError, match="max_pixels"):
         Cropper(max_pixels=0)
     # one check, one wording for every whole-number argument; a bool is not a number of anything
-    with pytest.raises(UsageError, match=r"^analysis_size must be a whole number of pixels from 64 to 2048, got 4096$"):
+    with pytest.raises(UsageError,
+                       match=r"^analysis_size must be a whole number of pixels from 64 to 2048, got 4096$"):
         Cropper(analysis_size=4096)
     for name in ("rerank_top", "max_pixels"):
         with pytest.raises(UsageError, match=rf"^{name} must be a whole number of at least 1, got True$"):
             Cropper(**{name: True})
     with pytest.raises(UsageError, match=r"^top_k must be a whole number of at least 1, got True$"):
         cropper.crop(img, "1:1", top_k=True)  # type: ignore[arg-type]
-    with pytest.raises(ImageLoadError, match="cannot read an object of type BytesIO: give a path, encoded bytes"):
+    with pytest.raises(ImageLoadError,
+                       match="cannot read an object of type BytesIO: give a path, encoded bytes"):
         cropper.crop(io.BytesIO(b"..."))  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="must have a positive size and lie inside the 50x50 image"):
         cropper.score_box(img, (40, 0, 20, 20))

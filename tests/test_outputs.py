@@ -262,6 +262,6 @@ def test_no_pillow_bomb_warning_for_a_photo_within_procrops_limit(tmp_path: Path
     for extra in ([], ["--format", "png"]):  # the photo's own bytes copied; a crop encoded and read back
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            r = CliRunner().invoke(app, ["crop", str(photo), "-r", "free", "-k", "1", "-o", str(tmp_path / "o"),
-                                         *extra, "--scorer", "classic", "--no-db"], catch_exceptions=False)
+            args = ["crop", str(photo), "-r", "free", "-k", "1", "-o", str(tmp_path / "o"), *extra]
+            r = CliRunner().invoke(app, [*args, "--scorer", "classic", "--no-db"], catch_exceptions=False)
         assert r.exit_code == 0, r.stderr

@@ -110,9 +110,9 @@ def crop_command(
     if own and files and not quiet:
         err.print(f"{len(own)} file(s) that procrop wrote (crops, previews) left out of the inputs")
     if not files and own and not problems:  # only earlier outputs: say so, even with -q
-        raise usage_error(f"no input images: the {len(own)} file(s) found are procrop's own outputs (crops and "
-                          "previews a result beside them names), which are never cropped again; copy one "
-                          "elsewhere to crop it")
+        raise usage_error(f"no input images: the {len(own)} file(s) found are procrop's own outputs "
+                          "(crops and previews a result beside them names), which are never cropped again; "
+                          "copy one elsewhere to crop it")
     if not files:  # why each input gave no image, one line each ("error: DIR: ..." for one)
         raise exit_no_inputs(problems)
     options, output = _crop_options(
@@ -214,7 +214,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
 
     enlarged = [(r, line) for r in results for line in r.get("warnings", []) if ENLARGED in line]
     summed = len({id(r) for r, _ in enlarged}) > 1  # several photos enlarged: one line for them all
-    warned = [(r, [w for w in r["warnings"] if not (summed and ENLARGED in w)]) for r in results if r.get("warnings")]
+    warned = [(r, [w for w in r.get("warnings", []) if not (summed and ENLARGED in w)]) for r in results]
     warned = [(r, lines) for r, lines in warned if lines]
     for r, lines in warned[:most]:
         for line in lines:
@@ -224,9 +224,10 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
     if summed:
         r, line = max(enlarged, key=lambda e: float(e[1].split(ENLARGED)[1].split("x")[0]))
         most_line = line.split(" (--no-upscale")[0]
-        err.print(f"[yellow]warning:[/] {len({id(r) for r, _ in enlarged})} photos have crops enlarged to the size "
-                  f"asked (the most: {escape(str(r.get('image')))}, {escape(most_line)}); each photo's JSON lists "
-                  "them under 'warnings'; --no-upscale writes crops at their own size")
+        photos = len({id(r) for r, _ in enlarged})
+        err.print(f"[yellow]warning:[/] {photos} photos have crops enlarged to the size asked (the most: "
+                  f"{escape(str(r.get('image')))}, {escape(most_line)}); each photo's JSON lists them under "
+                  "'warnings'; --no-upscale writes crops at their own size")
     noted = [r for r in results if r.get("notes")]
     if len(noted) == 1:
         for line in noted[0]["notes"]:

@@ -245,11 +245,13 @@ class CropTask:
                                       self.options.quality)
                 for crop_dict, path in zip(data["crops"], written):
                     crop_dict["file"] = path
-                lossless = sorted({Path(p).suffix.lstrip(".").upper() for p in written} - {"JPG", "JPEG", "WEBP"})
+                kinds = {Path(p).suffix.lstrip(".").upper() for p in written}
+                lossless = sorted(kinds - {"JPG", "JPEG", "WEBP"})
                 if self.options.quality is not None and lossless:  # a PNG input's crops are PNG
                     data["warnings"] = data.get("warnings", []) + [
-                        f"--quality {self.options.quality} does not apply to {' and '.join(lossless)} crops (lossless, "
-                        "the photo's own format): --format jpeg or webp writes them at that quality"]
+                        f"--quality {self.options.quality} does not apply to {' and '.join(lossless)} crops "
+                        "(lossless, the photo's own format): --format jpeg or webp writes them at that "
+                        "quality"]
             preview_dir = out.preview_dir or out.out_dir
             if out.preview and preview_dir:
                 from .preview import render_preview, save_preview

@@ -195,8 +195,9 @@ def _add_api_routes(app: Any, state: _State) -> None:
                       "width": parse_int(fields, "width", None, 1, s.max_output_side),
                       "height": parse_int(fields, "height", None, 1, s.max_output_side)}
             if params["box"] and (chosen := [k for k in ("rank", "ratio") if fields.get(k, "").strip()]):
-                raise ApiError(422, "invalid_parameter", f"a box is cut as given: leave out {' and '.join(chosen)}, "
-                               "which choose one of the searched crops (the box won without a word)")
+                raise ApiError(422, "invalid_parameter", f"a box is cut as given: leave out "
+                               f"{' and '.join(chosen)}, which choose one of the searched crops (the box "
+                               "won without a word)")
             if params["ratio"]:
                 split_ratios(params["ratio"], 1)
             scorer, steer = parse_scorer(fields), _steer(fields)
@@ -228,7 +229,8 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
 
     @app.post("/v1/score", tags=["analysis"], responses=_ERRORS, openapi_extra=_form_doc({
         "box": ("string", "x,y,w,h in pixels of the (EXIF-oriented) image"),
-        "ratio": ("string", "score it as a crop of this ratio (default free; a fixed one must be the box's shape)"),
+        "ratio": ("string", "score it as a crop of this ratio (default free; a fixed one must be the box's "
+                            "shape)"),
         "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
     async def score(request: Request) -> JSONResponse:
         """Score a given box: score, confidence, term breakdown, reason, references, and the

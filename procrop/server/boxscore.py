@@ -102,7 +102,8 @@ def prepare(cropper: Cropper, data: bytes) -> Prepared:
     return Prepared(cropper.prepare(data))
 
 
-def score_box(cropper: Cropper, prepared: Prepared, box: tuple[int, int, int, int], ratio: str = "free") -> BoxScore:
+def score_box(cropper: Cropper, prepared: Prepared, box: tuple[int, int, int, int],
+              ratio: str = "free") -> BoxScore:
     """Score ``box`` (oriented original pixels) with terms, confidence, reason and references, as
     a crop of ``ratio`` (:meth:`procrop.Cropper.score_box`: a fixed one must be the box's shape).
 
