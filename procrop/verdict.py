@@ -126,14 +126,24 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked, top.ratio)}
     box = getattr(top, "box", None)
     if is_whole(box, width, height, content):
-        if box is None or is_whole(box, width, height):
+        if box is None or tuple(box) == (0, 0, width, height):
             said = f"the best crop is the whole frame (score {top.score:.2f})"
-        else:  # the picture inside a scan border: its score is not the uncropped photo's
-            said = (f"the best crop is the whole picture inside its border (score {top.score:.2f}; the "
-                    f"uncropped photo, border and all: {uncropped_score:.2f})")
+        else:  # a hairline or a scan border left out: its score is not the uncropped photo's
+            crop, whole = _two_scores(top.score, uncropped_score)
+            said = (f"the best crop is the whole frame less a hairline at its edge (score {crop}; the "
+                    f"uncropped photo: {whole})" if is_whole(box, width, height) else
+                    f"the best crop is the whole picture inside its border (score {crop}; the uncropped "
+                    f"photo, border and all: {whole})")
         return {"keep_original": True, "verdict": f"Keep the uncropped photo: {said}."}
     return {"keep_original": keep_original(top.confidence),
             "verdict": verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))}
+
+
+def _two_scores(a: float, b: float) -> tuple[str, str]:
+    """Two scores written to two decimals, or three where two would read the same (0.66 and 0.66
+    for 0.662 and 0.656)."""
+    digits = 2 if f"{a:.2f}" != f"{b:.2f}" else 3
+    return f"{a:.{digits}f}", f"{b:.{digits}f}"
 
 
 #: A crop within this share of each side (at least a pixel) of the whole photo is the whole photo:

@@ -155,6 +155,15 @@ def test_upscaling_is_reported_and_can_be_refused(photos: Path, tmp_path: Path) 
     assert "2 photos have crops enlarged" in said[0]
     assert "smaller.jpg, 1080x1350" in " ".join(r.stderr.split())
     assert len(json.loads((tmp_path / "two" / "smaller.json").read_text())["warnings"]) == 2
+    # and with --no-upscale, the photos kept small are counted as such, apart from those with fewer
+    # crops than asked (all were counted as "fewer crops": a trial)
+    r = run("crop", str(small.parent), "-r", "1080x1350,1080x1080", "-k", "1", "-o", str(tmp_path / "own"),
+            "--no-upscale", *FAST)
+    flat = " ".join(r.stderr.split())
+    assert r.exit_code == 0 and "2 photos have crops written at their own size, smaller than asked" in flat
+    fewer = sum(any("not enlarged" not in n for n in json.loads(f.read_text())["notes"])
+                for f in (tmp_path / "own").glob("*.json"))
+    assert ("photos have fewer crops than asked" in flat) == (fewer > 1), r.stderr
 
 
 def test_preview_needs_an_output_folder(photos: Path, monkeypatch: pytest.MonkeyPatch) -> None:

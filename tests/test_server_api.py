@@ -159,7 +159,8 @@ def test_crop_image_box_keeps_png_format(client, beach):
     # a box with a rank or ratio: refused (the box was cut and the rank ignored: a developer's trial)
     body = assert_error(post(client, "/v1/crop/image", beach, box="0,0,300,300", rank=2), 422,
                         "invalid_parameter")
-    assert "a box is cut as given: leave out rank" in body["detail"]
+    assert body["detail"] == ("a box is cut as given: leave out rank (they choose one of the searched "
+                              "crops instead)")
     body = assert_error(post(client, "/v1/crop/image", beach, box="0,0,300,300", ratio="1:1", rank=1), 422)
     assert "leave out rank and ratio" in body["detail"]
 

@@ -73,6 +73,11 @@ def test_crop_verdict_and_wording_functions() -> None:
     whole = SimpleNamespace(box=(0, 0, 321, 481), ratio="free", score=0.55, confidence=0.5)
     assert result_verdict([whole], 0.55, 321, 481, ["free"], (0, 0, 321, 476))["verdict"] == (
         "Keep the uncropped photo: the best crop is the whole frame (score 0.55).")
+    # a hairline left out is not "the whole frame" with one score; scores that round alike get a decimal
+    hairline = SimpleNamespace(box=(0, 0, 321, 479), ratio="free", score=0.662, confidence=0.5)
+    assert result_verdict([hairline], 0.656, 321, 481, ["free"])["verdict"] == (
+        "Keep the uncropped photo: the best crop is the whole frame less a hairline at its edge "
+        "(score 0.662; the uncropped photo: 0.656).")
     # near the line, a decimal on its own side: "50%" was "Crop it" on one photo, "Keep" on another
     assert " only 49.7% likely" in verdict(0.4, 0.5, 0.497) and " is 50.3% likely" in verdict(0.4, 0.5, 0.503)
     assert versus_original(0.4999).startswith("49.9% ") and versus_original(0.506).startswith("51% ")

@@ -21,9 +21,9 @@ def import_checkpoint_command(
     ),
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a configuration field: section.key=value."),
 ) -> None:
-    """Convert a COCO Conditional-DETR or official ProCrop checkpoint into a procrop checkpoint;
-    needs the torch extra:
-    pip install 'procrop\\[torch]'."""
+    """Convert a COCO Conditional-DETR or official ProCrop checkpoint into a procrop checkpoint.
+
+    Needs the torch extra: pip install 'procrop\\[torch]'."""
     from ..errors import require
 
     require("torch", "importing checkpoints", "torch")

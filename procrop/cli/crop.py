@@ -210,7 +210,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
     """The warnings (problems) of the first ``most`` photos that have any, then how many more photos
     have some; the notes (information: fewer crops than asked) of a photo when only one has any,
     else one line counting the photos that have notes."""
-    from ..output.batch import ENLARGED
+    from ..output.batch import ENLARGED, NOT_ENLARGED
 
     enlarged = [(r, line) for r in results for line in r.get("warnings", []) if ENLARGED in line]
     summed = len({id(r) for r, _ in enlarged}) > 1  # several photos enlarged: one line for them all
@@ -228,13 +228,16 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
         err.print(f"[yellow]warning:[/] {photos} photos have crops enlarged to the size asked (the most: "
                   f"{escape(str(r.get('image')))}, {escape(most_line)}); each photo's JSON lists them under "
                   "'warnings'; --no-upscale writes crops at their own size")
-    noted = [r for r in results if r.get("notes")]
-    if len(noted) == 1:
-        for line in noted[0]["notes"]:
-            err.print(f"[dim]note:[/] {escape(str(noted[0].get('image')))}: {escape(line)}")
-    elif noted:
-        err.print(f"[dim]note:[/] {len(noted)} photos have fewer crops than asked at some ratio (the "
-                  "others scored too low or overlapped a better crop; see 'notes' in their JSON)")
+    for kind, said in ((False, "have fewer crops than asked at some ratio (the others scored too low or "
+                                "overlapped a better crop"),
+                       (True, "have crops written at their own size, smaller than asked (--no-upscale")):
+        noted = [(r, lines) for r in results
+                 if (lines := [n for n in r.get("notes", []) if (NOT_ENLARGED in n) == kind])]
+        if len(noted) == 1:  # one photo: its own lines; several: one line counting them (per kind)
+            for line in noted[0][1]:
+                err.print(f"[dim]note:[/] {escape(str(noted[0][0].get('image')))}: {escape(line)}")
+        elif noted:
+            err.print(f"[dim]note:[/] {len(noted)} photos {said}; see 'notes' in their JSON)")
 
 
 def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:

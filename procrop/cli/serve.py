@@ -24,10 +24,10 @@ def serve_command(
         help="How strongly the --db photos' composition steers the crops, beside the default or learned "
         "score's 1; 0 = off, at most 10. Default 1 with --db."),
 ) -> None:
-    """Serve the web page at / and the HTTP API (/v1/crop, /v1/crop/image, /v1/describe, /v1/score,
-    /v1/references, /health; documented at /docs). Needs the server extra: pip install
-    'procrop\\[server]'. A request asks for at most 10 crops per
-    ratio (top_k 1-10; procrop crop allows 50)."""
+    """Serve the web page at / and the HTTP API; needs the server extra: pip install 'procrop\\[server]'.
+
+    The API: /v1/crop, /v1/crop/image, /v1/describe, /v1/score, /v1/references and /health (at /docs).
+    A request asks for at most 10 crops per ratio (top_k 1-10; procrop crop allows 50)."""
     from ..server import serve
 
     if style_strength is not None and not db:

@@ -90,8 +90,9 @@ def export_command(
     size: Optional[str] = typer.Option(None, "--size", help="Input size WxH (default: the model's canvas, or 640x640)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Compare onnxruntime with torch after exporting."),
 ) -> None:
-    """Export a checkpoint to ONNX (and check it against torch); needs the torch extra:
-    pip install 'procrop\\[torch]'."""
+    """Export a checkpoint to ONNX (and check it against torch).
+
+    Needs the torch extra: pip install 'procrop\\[torch]'."""
     from ..model.paper.export import export_onnx, parity
 
     dims = None

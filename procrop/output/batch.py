@@ -275,6 +275,8 @@ class CropTask:
 #: The words of a warning that crops of a ``WxH`` ratio are enlarged (:func:`written_sizes`), by
 #: which the command line counts such photos instead of printing each one's lines.
 ENLARGED = ", enlarged up to "
+#: The words of the note that ``--no-upscale`` left crops of a ``WxH`` ratio at their own size.
+NOT_ENLARGED = ", not enlarged (--no-upscale)"
 
 
 def written_sizes(result: CropResult, no_upscale: bool, cli: bool = True
@@ -296,7 +298,7 @@ def written_sizes(result: CropResult, no_upscale: bool, cli: bool = True
         crops = f"{ow}x{oh}: {len(boxes)} crop" + ("s, the smallest" if len(boxes) > 1 else "") + f" {w}x{h}"
         if no_upscale:
             own = "their" if len(boxes) > 1 else "its"
-            notes.append(f"{crops}, written at {own} own size, not enlarged (--no-upscale)")
+            notes.append(f"{crops}, written at {own} own size{NOT_ENLARGED}")
         else:
             hint = f" (--no-upscale keeps {w}x{h})" if cli else ""
             notes.append(f"{crops}{ENLARGED}{ow / w:.2f}x{hint}")

@@ -196,8 +196,7 @@ def _add_api_routes(app: Any, state: _State) -> None:
                       "height": parse_int(fields, "height", None, 1, s.max_output_side)}
             if params["box"] and (chosen := [k for k in ("rank", "ratio") if fields.get(k, "").strip()]):
                 raise ApiError(422, "invalid_parameter", f"a box is cut as given: leave out "
-                               f"{' and '.join(chosen)}, which choose one of the searched crops (the box "
-                               "won without a word)")
+                               f"{' and '.join(chosen)} (they choose one of the searched crops instead)")
             if params["ratio"]:
                 split_ratios(params["ratio"], 1)
             scorer, steer = parse_scorer(fields), _steer(fields)
