@@ -86,6 +86,9 @@ class Cropper:
             (:mod:`procrop.scoring.terms.style`); default 1 with a ``reference_db`` folder, 0 otherwise.
         preference_model: a preference model file (``procrop prefs fit``) in place of the shipped one;
             preference scorer only (:class:`~procrop.errors.UsageError` otherwise, or when it is no such file).
+        max_upscale: for an output size ``WxH``, only crops that reach it enlarged at most this
+            many times are chosen (the widest the photo has when none does): sharp files before
+            tight framing. ``None`` (default): any size, as the scores choose.
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class Cropper:
         learned_model: str | Path | None = None,
         style_strength: float | None = None,
         preference_model: str | Path | None = None,
+        max_upscale: float | None = None,
     ) -> None:
         if not (0 < diversity_iou <= 1):
             raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
@@ -120,6 +124,10 @@ class Cropper:
         _check_whole("rerank_top", rerank_top, 1)
         _check_whole("max_pixels", max_pixels, 1)  # 0: every image "too large"
         _check_whole("analysis_size", analysis_size, 64, 2048, " of pixels")
+        number = isinstance(max_upscale, (int, float)) and not isinstance(max_upscale, bool)
+        if max_upscale is not None and not (number and max_upscale >= 1):
+            raise UsageError(f"max_upscale must be a number of at least 1 (times), got {max_upscale!r}")
+        self.max_upscale = None if max_upscale is None else float(max_upscale)
         if preference_model is not None:  # before any model loads: a wrong pairing fails at once
             if (used := "a neural --model" if model is not None else scorer) != "preference":
                 raise UsageError(f"{preference_model}: a preference model needs the preference scorer, not {used}")
@@ -299,6 +307,11 @@ class Cropper:
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)
+        if self.max_upscale is not None and ratio.output_size is not None and len(boxes):
+            # wide enough to reach the output size enlarged at most max_upscale times (else the widest)
+            wide = min(ratio.output_size[0] / self.max_upscale, boxes[:, 2].max())
+            sharp = np.flatnonzero(boxes[:, 2] >= wide)
+            boxes, tv = boxes[sharp], tv.subset(sharp)
         if self.extra_terms and not any(getattr(t, "scores_every_candidate", False) for t in self.extra_terms):
             scores = self.scorer.combine(tv)
             order = np.lexsort((np.arange(len(scores)), -scores))[: self.rerank_top]

@@ -285,3 +285,31 @@ def test_outputs_written_beside_the_photos_leave_the_photos_in(photos: Path, mon
     again = run("crop", ".", "-r", "1:1", "-k", "1", "-o", ".", "--preview", *FAST)
     assert again.exit_code == 0 and "2 of 2 image(s) done (2 already done" in again.stderr, again.stderr
     assert "4 file(s) that procrop wrote" in again.stderr
+
+
+def test_max_upscale_chooses_crops_wide_enough_for_the_size(photos: Path, tmp_path: Path) -> None:
+    """A photographer's 1080x1920 file came from a 252-px crop (enlarged 4.3 times, soft): with
+    --max-upscale X only crops the size enlarges at most X times are chosen, the widest the photo
+    has when none is wide enough; the JSON's options name it (a re-run without it crops again)."""
+    from PIL import Image
+
+    from procrop import Cropper
+    from procrop.errors import UsageError
+
+    small = tmp_path / "in" / "small.jpg"
+    small.parent.mkdir()
+    Image.open(next(photos.iterdir())).convert("RGB").resize((480, 320)).save(small, quality=95)
+    loose = Cropper(reference_db=None).process(small, "1080x1350", top_k=5)
+    for limit in (4.5, 1.0):
+        sharp = Cropper(reference_db=None, max_upscale=limit).process(small, "1080x1350", top_k=5)
+        widest = max(c.box[2] for c in loose.crops + sharp.crops)
+        assert sharp.crops and all(c.box[2] >= min(1080 / limit, widest) for c in sharp.crops), sharp.crops
+    for bad in (0.5, True, "2"):
+        with pytest.raises(UsageError, match="max_upscale must be a number of at least 1"):
+            Cropper(reference_db=None, max_upscale=bad)  # type: ignore[arg-type]
+    r = run("crop", str(small), "-r", "1080x1350", "-k", "1", "-o", str(tmp_path / "out"),
+            "--max-upscale", "2", *FAST)
+    data = json.loads((tmp_path / "out" / "small.json").read_text())
+    assert r.exit_code == 0 and data["options"]["max_upscale"] == 2.0, r.stderr
+    assert data["crops"][0]["box"][2] == max(c.box[2] for c in loose.crops)  # none reaches 540: the widest
+    assert run("crop", str(small), "-r", "1080x1350", "--max-upscale", "0.5", *FAST).exit_code == 2

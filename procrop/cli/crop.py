@@ -41,6 +41,10 @@ def crop_command(
     no_upscale: bool = typer.Option(
         False, "--no-upscale", help="Never enlarge a crop to a WxH output size: write it at its own size (noted)."
     ),
+    max_upscale: Optional[float] = typer.Option(
+        None, "--max-upscale", min=1.0, metavar="X",
+        help="With a WxH output size, choose only crops it enlarges at most X times (the widest the photo "
+        "has when none is wide enough): sharp files before tight framing. Default: any size."),
     save_crops: bool = typer.Option(True, "--save-crops/--no-save-crops", help="With --out, write cropped image files."),
     image_format: Optional[str] = typer.Option(
         None, "--format", metavar="jpeg|png|webp",
@@ -143,7 +147,8 @@ def crop_command(
     options = replace(options, profile="fast" if fast else "default", pose=pose,
                       scorer="classic" if model else scorer,
                       learned_model=str(Path(learned_model).resolve()) if learned_model else None,
-                      no_upscale=no_upscale, style_strength=strength, quality=quality,
+                      no_upscale=no_upscale, max_upscale=max_upscale, style_strength=strength,
+                      quality=quality,
                       image_format=fmt,
                       preference_model=str(preference_model.resolve()) if preference_model else None)
     if db and options.scorer != "classic":  # a missing or unusable database: one line, before any photo

@@ -61,6 +61,8 @@ class CropOptions:
     scorer: str = DEFAULT_SCORER
     learned_model: str | None = None
     no_upscale: bool = False
+    #: choose only crops a WxH output size enlarges at most this many times (Cropper's max_upscale)
+    max_upscale: float | None = None
     style_strength: float | None = None
     #: a preference model file (``procrop prefs fit``) in place of the shipped one (preference scorer)
     preference_model: str | None = None
@@ -83,7 +85,7 @@ class CropOptions:
             d.pop("style_strength")  # likewise
         if self.preference_model is None:
             d.pop("preference_model")  # likewise: the shipped model, named below
-        for key in ("image_format", "quality"):
+        for key in ("image_format", "quality", "max_upscale"):
             if d[key] is None:
                 d.pop(key)  # likewise
         if self.scorer in ("learned", "preference") and not self.model:
@@ -137,6 +139,8 @@ class CropOptions:
             kwargs["style_strength"] = self.style_strength
         if self.preference_model is not None:
             kwargs["preference_model"] = self.preference_model
+        if self.max_upscale is not None:
+            kwargs["max_upscale"] = self.max_upscale
         return Cropper(**kwargs)
 
 
