@@ -124,10 +124,7 @@ class Cropper:
         _check_whole("rerank_top", rerank_top, 1)
         _check_whole("max_pixels", max_pixels, 1)  # 0: every image "too large"
         _check_whole("analysis_size", analysis_size, 64, 2048, " of pixels")
-        number = isinstance(max_upscale, (int, float)) and not isinstance(max_upscale, bool)
-        if max_upscale is not None and not (number and max_upscale >= 1):
-            raise UsageError(f"max_upscale must be a number of at least 1 (times), got {max_upscale!r}")
-        self.max_upscale = None if max_upscale is None else float(max_upscale)
+        self.max_upscale = _checked_upscale(max_upscale)
         if preference_model is not None:  # before any model loads: a wrong pairing fails at once
             if (used := "a neural --model" if model is not None else scorer) != "preference":
                 raise UsageError(f"{preference_model}: a preference model needs the preference scorer, not {used}")
@@ -176,6 +173,8 @@ class Cropper:
         image: ImageSource | LoadedImage,
         ratios: str | Sequence[str] | None = None,
         top_k: int = 3,
+        *,
+        max_upscale: float | None = None,
     ) -> list[Crop]:
         """Best crops of an image.
 
@@ -184,17 +183,19 @@ class Cropper:
             ratios: ``"free"`` (default), ``"original"``, ``"W:H"`` or ``"WxH"`` output sizes, as
                 a list or a comma-separated string.
             top_k: crops per ratio.
+            max_upscale: this call's ``max_upscale`` (see the class; default: the cropper's).
 
         Returns:
             Crops of all ratios, best score first; boxes in pixels of the oriented original.
         """
-        return self.process(image, ratios, top_k).crops
+        return self.process(image, ratios, top_k, max_upscale=max_upscale).crops
 
     @one_blas_thread()
     def process(self, image: ImageSource | LoadedImage, ratios: str | Sequence[str] | None = None,
-                top_k: int = 3) -> CropResult:
+                top_k: int = 3, *, max_upscale: float | None = None) -> CropResult:
         """Like :meth:`crop`, returning the full :class:`CropResult` (description, analysis...)."""
         _check_whole("top_k", top_k, 1)
+        limit = self.max_upscale if max_upscale is None else _checked_upscale(max_upscale)
         requested = parse_ratios(ratios)  # validate before the (slower) image work
         t0 = time.perf_counter()
         loaded = self.load(image)
@@ -205,6 +206,7 @@ class Cropper:
         ctx = ScoringContext(loaded, analysis)
         ctx.cache.update(early)  # work extra terms started beside perception (the learned backbone)
         ctx.cache.update(ratios=requested, profile=self.analyzer.profile)  # the learned term searches them at once
+        ctx.cache["max_upscale"] = limit
         W, H = loaded.width, loaded.height
         full = np.array([[0, 0, W, H]], dtype=np.int64)
         # per ratio: candidates scored by the base terms, faces protected, shortlisted
@@ -307,9 +309,10 @@ class Cropper:
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv = boxes[keep], tv.subset(keep)
-        if self.max_upscale is not None and ratio.output_size is not None and len(boxes):
+        limit = ctx.cache.get("max_upscale")
+        if limit is not None and ratio.output_size is not None and len(boxes):
             # wide enough to reach the output size enlarged at most max_upscale times (else the widest)
-            wide = min(ratio.output_size[0] / self.max_upscale, boxes[:, 2].max())
+            wide = min(ratio.output_size[0] / limit, boxes[:, 2].max())
             sharp = np.flatnonzero(boxes[:, 2] >= wide)
             boxes, tv = boxes[sharp], tv.subset(sharp)
         if self.extra_terms and not any(getattr(t, "scores_every_candidate", False) for t in self.extra_terms):
@@ -378,3 +381,15 @@ def _check_whole(name: str, value: Any, low: int, high: int | None = None, unit:
         return
     span = f"of at least {low}" if high is None else f"from {low} to {high}"
     raise UsageError(f"{name} must be a whole number{unit} {span}, got {value!r}")
+
+
+def _checked_upscale(value: Any) -> float | None:
+    """``max_upscale`` as a float of at least 1, or ``None``.
+
+    Raises:
+        UsageError: not a number of at least 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
+        raise UsageError(f"max_upscale must be a number of at least 1 (times), got {value!r}")
+    return float(value)

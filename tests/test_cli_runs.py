@@ -307,6 +307,11 @@ def test_max_upscale_chooses_crops_wide_enough_for_the_size(photos: Path, tmp_pa
     for bad in (0.5, True, "2"):
         with pytest.raises(UsageError, match="max_upscale must be a number of at least 1"):
             Cropper(reference_db=None, max_upscale=bad)  # type: ignore[arg-type]
+    # one call's limit, over the cropper's (none here)
+    call = Cropper(reference_db=None).process(small, "1080x1350", top_k=5, max_upscale=1.0)
+    assert {c.box[2] for c in call.crops} == {max(c.box[2] for c in loose.crops + call.crops)}
+    with pytest.raises(UsageError, match="max_upscale"):
+        Cropper(reference_db=None).crop(small, "1080x1350", max_upscale=0.5)
     r = run("crop", str(small), "-r", "1080x1350", "-k", "1", "-o", str(tmp_path / "out"),
             "--max-upscale", "2", *FAST)
     data = json.loads((tmp_path / "out" / "small.json").read_text())

@@ -390,3 +390,18 @@ def test_missing_extra_is_reported(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          timeout=120, check=False)
     assert "OK" in out.stdout and "procrop[server]" in out.stdout, out.stdout + out.stderr
+
+
+def test_max_upscale_as_the_cli(client, beach):
+    """``max_upscale`` on /v1/crop and /v1/crop/image chooses crops wide enough for the output size,
+    as ``procrop crop --max-upscale`` does (the widest the photo has when none is)."""
+    loose = post(client, "/v1/crop", beach, ratios="1080x1920", top_k=3).json()["crops"]
+    sharp = post(client, "/v1/crop", beach, ratios="1080x1920", top_k=3, max_upscale="1").json()["crops"]
+    widest = max(c["box"][2] for c in loose + sharp)
+    assert sharp and all(c["box"][2] == widest for c in sharp)
+    r = post(client, "/v1/crop/image", beach, ratio="1080x1920", max_upscale="1.5")
+    assert r.status_code == 200 and int(r.headers["x-procrop-box"].split(",")[2]) == widest
+    for bad in ("0.5", "x", "inf"):
+        body = assert_error(post(client, "/v1/crop", beach, ratios="1:1", max_upscale=bad), 422,
+                            "invalid_parameter")
+        assert "max_upscale must be a number of at least 1" in body["detail"]

@@ -24,7 +24,8 @@ from .limits import WorkLimiter
 from .refsets import parse_strength
 from .service import DEFAULT_SCORER, CropService, Steer, split_ratios
 from .settings import ServerSettings
-from .uploads import SCORERS, Upload, parse_int, parse_multipart, parse_scorer, read_body, require_upload
+from .uploads import (SCORERS, Upload, parse_int, parse_multipart, parse_scorer, parse_upscale, read_body,
+                      require_upload)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Where the API documentation pages' scripts and styles are served from (installed, not a CDN).
@@ -48,6 +49,8 @@ _SCORER_TEXT = ("default, preference, learned or classic: the preference scorer 
                 "the terms and subject cuts weighed as editors rank crops), the learned box scorer alone (trained "
                 "on professional compositions) or the classic hand-set terms with retrieval")
 _SCORER_FIELD = ("string", _SCORER_TEXT)
+_UPSCALE_FIELD = ("number", "with a WxH output size, only crops it enlarges at most this many times (the "
+                  "widest the photo has when none is wide enough); default: any")
 #: The fields that steer the learned scorer with reference photos uploaded to ``/v1/references``.
 _STEER_FIELDS = {
     "references": ("string", "id of a reference set from POST /v1/references: crop like those photos"),
@@ -165,15 +168,15 @@ def _add_api_routes(app: Any, state: _State) -> None:
     @app.post("/v1/crop", tags=["crop"], responses=_ERRORS, openapi_extra=_form_doc({
         "ratios": ("string", "comma list: free, original, W:H (1:1,4:5,16:9) or output sizes WxH (1080x1350)"),
         "top_k": ("integer", f"crops per ratio, 1-{s.max_top_k} (default 3)"),
-        "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
+        "max_upscale": _UPSCALE_FIELD, "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
     async def crop(request: Request) -> JSONResponse:
         """Ranked crops with scores, term breakdowns, reasons, description and analysis (the CLI's
         JSON), with the ``scorer`` (and learned ``model``) that ranked them."""
         def job(fields: dict[str, str], up: Upload) -> Any:
             ratios = split_ratios(fields.get("ratios", fields.get("ratio", "")), s.max_ratios)
             top_k = parse_int(fields, "top_k", 3, 1, s.max_top_k)
-            scorer, steer = parse_scorer(fields), _steer(fields)
-            return lambda: svc.crop_json(up.data, up.filename, ratios, top_k, scorer, steer)
+            scorer, steer, limit = parse_scorer(fields), _steer(fields), parse_upscale(fields)
+            return lambda: svc.crop_json(up.data, up.filename, ratios, top_k, scorer, steer, limit)
         return JSONResponse(await state.work(request, job))
 
     @app.post("/v1/crop/image", tags=["crop"], responses={**_ERRORS, 200: {
@@ -183,7 +186,7 @@ def _add_api_routes(app: Any, state: _State) -> None:
             "rank": ("integer", "which crop of that ratio (1 = best)"),
             "box": ("string", "x,y,w,h: cut this box instead of searching (e.g. an adjusted crop)"),
             "width": ("integer", "output width"), "height": ("integer", "output height"),
-            "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
+            "max_upscale": _UPSCALE_FIELD, "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
     async def crop_image(request: Request) -> Response:
         """One cropped image, in the format of the upload."""
         def job(fields: dict[str, str], up: Upload) -> Any:
@@ -193,7 +196,8 @@ def _add_api_routes(app: Any, state: _State) -> None:
             params = {"box": fields.get("box", "").strip(), "ratio": ratio.strip(),
                       "rank": parse_int(fields, "rank", 1, 1, s.max_top_k),
                       "width": parse_int(fields, "width", None, 1, s.max_output_side),
-                      "height": parse_int(fields, "height", None, 1, s.max_output_side)}
+                      "height": parse_int(fields, "height", None, 1, s.max_output_side),
+                      "max_upscale": parse_upscale(fields)}
             if params["box"] and (chosen := [k for k in ("rank", "ratio") if fields.get(k, "").strip()]):
                 raise ApiError(422, "invalid_parameter", f"a box is cut as given: leave out "
                                f"{' and '.join(chosen)} (they choose one of the searched crops instead)")

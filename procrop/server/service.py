@@ -144,16 +144,18 @@ class CropService:
         """Format and size from the bytes; 422 for non-images and oversized images."""
         return sniff_image(data, self.settings.max_pixels)
 
-    def process(self, data: bytes, ratios: list[str], top_k: int, scorer: str, steer: Steer | None = None) -> CropResult:
-        """``scorer``'s cropper's full result for the uploaded bytes (steered by ``steer``)."""
-        return self.steered(scorer, steer).cropper.process(data, ratios, top_k)
+    def process(self, data: bytes, ratios: list[str], top_k: int, scorer: str, steer: Steer | None = None,
+                max_upscale: float | None = None) -> CropResult:
+        """``scorer``'s cropper's full result for the uploaded bytes (steered by ``steer``; crops a
+        ``WxH`` size enlarges at most ``max_upscale`` times, :class:`procrop.Cropper`)."""
+        return self.steered(scorer, steer).cropper.process(data, ratios, top_k, max_upscale=max_upscale)
 
     def crop_json(self, data: bytes, name: str, ratios: list[str], top_k: int, scorer: str,
-                  steer: Steer | None = None) -> dict[str, Any]:
+                  steer: Steer | None = None, max_upscale: float | None = None) -> dict[str, Any]:
         """The CLI's JSON schema for one image, named by the upload, with no file paths, plus
         the ``scorer`` (and ``model``, ``reference_db``, ``style_strength``) that ranked the crops."""
         self.sniff(data)
-        result = self.process(data, ratios, top_k, scorer, steer)
+        result = self.process(data, ratios, top_k, scorer, steer, max_upscale)
         d = result.to_dict()
         _, enlarged = written_sizes(result, no_upscale=False, cli=False)
         if enlarged:  # as procrop crop says it: a crop smaller than its WxH is enlarged
@@ -203,7 +205,7 @@ class CropService:
         else:
             ratio = params.get("ratio") or (f"{width}x{height}" if width and height else "free")
             rank = int(params.get("rank") or 1)
-            result = self.process(data, [ratio], rank, scorer, steer)
+            result = self.process(data, [ratio], rank, scorer, steer, params.get("max_upscale"))
             if len(result.crops) < rank:
                 raise ApiError(422, "no_such_crop",
                                f"only {len(result.crops)} crop(s) of ratio {ratio} for this image, asked for rank {rank}")

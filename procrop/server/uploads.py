@@ -213,6 +213,22 @@ def parse_int(fields: dict[str, str], name: str, default: int | None, lo: int, h
     return value
 
 
+def parse_upscale(fields: dict[str, str]) -> float | None:
+    """The ``max_upscale`` field, a number of at least 1 (:class:`procrop.Cropper`'s), or ``None``
+    when absent or blank."""
+    text = fields.get("max_upscale", "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 1 or value == float("inf"):
+        raise ApiError(422, "invalid_parameter",
+                       f"max_upscale must be a number of at least 1, got {text[:40]!r}")
+    return value
+
+
 def parse_box(text: str, width: int, height: int) -> tuple[int, int, int, int]:
     """A box ``x,y,w,h`` in original pixels, checked to lie inside the image."""
     parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
