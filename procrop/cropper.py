@@ -39,7 +39,7 @@ from .errors import UsageError
 from .executor import one_blas_thread
 from .geometry import AspectRatio, checked_boxes, inside_fractions, parse_ratios, select_diverse
 from .results import Crop, CropResult
-from .verdict import dropped_alternatives, small_photo_warning
+from .verdict import dropped_alternatives, small_photo_warning, written_sizes
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
@@ -235,7 +235,7 @@ class Cropper:
             timings=timings,
             references=references,
             warnings=[w for w in (small_photo_warning(W, H), *(ratio_fit_warning(r, W, H) for r in requested))
-                      if w],
+                      if w] + written_sizes(crops, no_upscale=False, cli=False)[1],  # enlarged to a WxH
             notes=dropped_alternatives(ctx.cache.get("dropped", {}), self.min_score_ratio, self.diversity_iou),
             ratios=[r.label for r in requested],
         )

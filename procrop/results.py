@@ -70,7 +70,9 @@ class CropResult:
         analysis: the underlying analysis.
         timings: milliseconds per stage.
         references: professional photos retrieved for this image (retrieval), best first.
-        warnings: problems worth telling the user, e.g. a ratio that cannot fit the image.
+        warnings: problems worth telling the user: a ratio that cannot fit the image, a photo too
+            small to judge, crops an output size ``WxH`` enlarges (``procrop crop`` words these with
+            its ``--no-upscale`` hint, or as notes with ``--no-upscale``).
         notes: information, not a problem: e.g. a ratio with fewer crops than asked, and why.
         ratios: the ratio labels asked for, in the order asked (the verdict names them so).
     """

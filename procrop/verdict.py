@@ -26,6 +26,9 @@ photo (score 0.79)."; for several, "The uncropped photo is of none of the ratios
 When a ratio has fewer crops than asked, because its alternatives scored under the cropper's
 ``min_score_ratio`` of its best or overlap a better crop too much, :func:`dropped_alternatives` says
 so among the result's ``notes`` (information, not a fault: the photo has fewer good, distinct crops).
+The result's ``warnings`` say when the photo is too small to judge (:func:`small_photo_warning`)
+and which crops an output size ``WxH`` enlarges (:func:`written_sizes`, in the Python API, the
+command line and the HTTP API alike).
 """
 
 from __future__ import annotations
@@ -198,3 +201,41 @@ def small_photo_warning(width: int, height: int) -> str | None:
     return (f"the photo is {width}x{height} pixels, {min(width, height)} on its short side: too small for "
             f"faces, subjects or lines to be found (under {SMALL_PHOTO_SIDE}), so its crops follow little "
             "more than its shape")
+
+
+#: A crop enlarged more than this to its output size is said to be (1 %: rounding is not).
+UPSCALE_NOTED = 1.01
+
+
+#: The words of a warning that crops of a ``WxH`` ratio are enlarged (:func:`written_sizes`), by
+#: which the command line counts such photos instead of printing each one's lines.
+ENLARGED = ", enlarged up to "
+#: The words of the note that ``--no-upscale`` left crops of a ``WxH`` ratio at their own size.
+NOT_ENLARGED = ", not enlarged (--no-upscale)"
+
+
+def written_sizes(crops: Sequence[Any], no_upscale: bool, cli: bool = True
+                  ) -> tuple[list[tuple[int, int] | None], list[str]]:
+    """The size each of ``crops`` (each with ``box`` and ``output_size``) is written at (None: its
+    own), and one line per ratio ``WxH`` whose crops it enlarges (or, with ``no_upscale``, leaves
+    at their own smaller size); ``cli``: the lines name ``--no-upscale`` (the Python and HTTP APIs
+    have no such option). :meth:`procrop.Cropper.process` warns with these lines too."""
+    sizes: list[tuple[int, int] | None] = []
+    small: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for crop in crops:
+        size = crop.output_size
+        if size is not None and size[0] > crop.box[2] * UPSCALE_NOTED:
+            small.setdefault(size, []).append((crop.box[2], crop.box[3]))
+            size = None if no_upscale else size
+        sizes.append(size)
+    notes = []
+    for (ow, oh), boxes in small.items():
+        (w, h) = min(boxes)
+        crops = f"{ow}x{oh}: {len(boxes)} crop" + ("s, the smallest" if len(boxes) > 1 else "") + f" {w}x{h}"
+        if no_upscale:
+            own = "their" if len(boxes) > 1 else "its"
+            notes.append(f"{crops}, written at {own} own size{NOT_ENLARGED}")
+        else:
+            hint = f" (--no-upscale keeps {w}x{h})" if cli else ""
+            notes.append(f"{crops}{ENLARGED}{ow / w:.2f}x{hint}")
+    return sizes, notes

@@ -139,6 +139,14 @@ def test_upscaling_is_reported_and_can_be_refused(photos: Path, tmp_path: Path) 
     crop = data["crops"][0]
     assert "enlarged" in r.stderr and any("enlarged" in w for w in data["warnings"])
     assert Image.open(crop["file"]).size == (1080, 1350) and crop["output_size"] == [1080, 1350]
+    # the Python API says it too (it said nothing: a developer's trial), without the CLI's option hint;
+    # the CLI's JSON holds its own wording once
+    from procrop import Cropper
+
+    api = Cropper(reference_db=None, scorer="classic", profile="fast")
+    said = api.process(small, "1080x1350", 1).warnings
+    assert said == [line.split(" (--no-upscale")[0] for line in data["warnings"]]
+    assert "enlarged up to" in said[0]
     r = run("crop", str(small), "-r", "1080x1350", "-k", "1", "-o", str(tmp_path / "kept"), "--no-upscale", *FAST)
     assert r.exit_code == 0, r.stderr
     data = json.loads((tmp_path / "kept" / "small.json").read_text())

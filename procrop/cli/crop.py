@@ -215,7 +215,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
     """The warnings (problems) of the first ``most`` photos that have any, then how many more photos
     have some; the notes (information: fewer crops than asked) of a photo when only one has any,
     else one line counting the photos that have notes."""
-    from ..output.batch import ENLARGED, NOT_ENLARGED
+    from ..verdict import ENLARGED, NOT_ENLARGED
 
     enlarged = [(r, line) for r in results for line in r.get("warnings", []) if ENLARGED in line]
     summed = len({id(r) for r, _ in enlarged}) > 1  # several photos enlarged: one line for them all

@@ -33,11 +33,10 @@ from ..scoring.setup import DEFAULT_SCORER
 from ..files import atomic_write_text
 from ..imaging.load import open_full
 from ..imaging.save import copy_unchanged, crop_resized, save_image
+from ..verdict import ENLARGED, written_sizes
 from .naming import CropJob, plan_jobs, ratio_slug, read_result, replaced_outputs, result_path
 
 _WRITABLE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-#: An output size more than this many times the crop's own width is noted as an enlargement.
-UPSCALE_NOTED = 1.01
 #: The crops' file formats ``--format`` offers, and their extensions.
 IMAGE_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 #: Other names ``--format`` takes for them.
@@ -233,13 +232,16 @@ class CropTask:
         data = result.to_dict(include_analysis=self.options.include_analysis)
         data["source"] = os.path.abspath(job.path)
         data["options"] = self.options.signature()
-        sizes, said = written_sizes(result, self.options.no_upscale)
+        sizes, said = written_sizes(result.crops, self.options.no_upscale)
         for crop_dict, size in zip(data["crops"], sizes):
             if "output_size" in crop_dict:
                 crop_dict["output_size"] = list(size) if size else crop_dict["box"][2:]
-        if said:  # enlarged crops lose sharpness: a warning; kept smaller (--no-upscale, as asked): a note
+        # the result's enlargement lines, in the command line's words (with the --no-upscale hint) or,
+        # kept smaller as asked (--no-upscale), as notes instead of warnings
+        data["warnings"] = [w for w in data["warnings"] if ENLARGED not in w]
+        if said:
             key = "notes" if self.options.no_upscale else "warnings"
-            data[key] = data.get(key, []) + said
+            data[key] = data[key] + said
         out = self.output
         previous = read_result(result_path(out.out_dir, job)) if out.out_dir else None
         written: list[str] = []
@@ -274,39 +276,6 @@ class CropTask:
             for stale in replaced_outputs(previous, data, out.out_dir, job.stem):
                 stale.unlink(missing_ok=True)
         return data
-
-
-#: The words of a warning that crops of a ``WxH`` ratio are enlarged (:func:`written_sizes`), by
-#: which the command line counts such photos instead of printing each one's lines.
-ENLARGED = ", enlarged up to "
-#: The words of the note that ``--no-upscale`` left crops of a ``WxH`` ratio at their own size.
-NOT_ENLARGED = ", not enlarged (--no-upscale)"
-
-
-def written_sizes(result: CropResult, no_upscale: bool, cli: bool = True
-                  ) -> tuple[list[tuple[int, int] | None], list[str]]:
-    """The size each crop of ``result`` is written at (None: its own), and one line per ratio
-    ``WxH`` whose crops it enlarges (or, with ``no_upscale``, leaves at their own smaller size);
-    ``cli``: the lines name ``--no-upscale`` (the HTTP API has no such option)."""
-    sizes: list[tuple[int, int] | None] = []
-    small: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for crop in result.crops:
-        size = crop.output_size
-        if size is not None and size[0] > crop.box[2] * UPSCALE_NOTED:
-            small.setdefault(size, []).append((crop.box[2], crop.box[3]))
-            size = None if no_upscale else size
-        sizes.append(size)
-    notes = []
-    for (ow, oh), boxes in small.items():
-        (w, h) = min(boxes)
-        crops = f"{ow}x{oh}: {len(boxes)} crop" + ("s, the smallest" if len(boxes) > 1 else "") + f" {w}x{h}"
-        if no_upscale:
-            own = "their" if len(boxes) > 1 else "its"
-            notes.append(f"{crops}, written at {own} own size{NOT_ENLARGED}")
-        else:
-            hint = f" (--no-upscale keeps {w}x{h})" if cli else ""
-            notes.append(f"{crops}{ENLARGED}{ow / w:.2f}x{hint}")
-    return sizes, notes
 
 
 def write_crops(result: CropResult, job: CropJob, out_dir: str,

@@ -20,7 +20,7 @@ from procrop import Cropper, CropResult
 
 from ..errors import UsageError
 from ..geometry import parse_ratios
-from ..output.batch import UPSCALE_NOTED, written_sizes
+from ..verdict import UPSCALE_NOTED
 from ..perception.describe import describe
 from .boxscore import AnalysisCache, score_box
 from .errors import ApiError
@@ -156,10 +156,7 @@ class CropService:
         the ``scorer`` (and ``model``, ``reference_db``, ``style_strength``) that ranked the crops."""
         self.sniff(data)
         result = self.process(data, ratios, top_k, scorer, steer, max_upscale)
-        d = result.to_dict()
-        _, enlarged = written_sizes(result, no_upscale=False, cli=False)
-        if enlarged:  # as procrop crop says it: a crop smaller than its WxH is enlarged
-            d["warnings"] = d.get("warnings", []) + enlarged
+        d = result.to_dict()  # its warnings say which crops an output size enlarges, as procrop crop does
         d["image"] = name
         d.update(scorer_info(self.steered(scorer, steer).cropper))
         for crop in d["crops"]:
