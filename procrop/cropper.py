@@ -39,7 +39,7 @@ from .errors import UsageError
 from .executor import one_blas_thread
 from .geometry import AspectRatio, checked_boxes, inside_fractions, parse_ratios, select_diverse
 from .results import Crop, CropResult
-from .verdict import dropped_alternatives, small_photo_warning, written_sizes
+from .verdict import UPSCALE_UNMET, dropped_alternatives, small_photo_warning, written_sizes
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
@@ -87,8 +87,9 @@ class Cropper:
         preference_model: a preference model file (``procrop prefs fit``) in place of the shipped one;
             preference scorer only (:class:`~procrop.errors.UsageError` otherwise, or when it is no such file).
         max_upscale: for an output size ``WxH``, only crops that reach it enlarged at most this
-            many times are chosen (the widest the photo has when none does): sharp files before
-            tight framing. ``None`` (default): any size, as the scores choose.
+            many times are chosen (when none of the crops protection allows does, the widest of
+            them, and the result's notes say so): sharp files before tight framing. ``None``
+            (default): any size, as the scores choose.
     """
 
     def __init__(
@@ -236,7 +237,8 @@ class Cropper:
             references=references,
             warnings=[w for w in (small_photo_warning(W, H), *(ratio_fit_warning(r, W, H) for r in requested))
                       if w] + written_sizes(crops, no_upscale=False, cli=False)[1],  # enlarged to a WxH
-            notes=dropped_alternatives(ctx.cache.get("dropped", {}), self.min_score_ratio, self.diversity_iou),
+            notes=dropped_alternatives(ctx.cache.get("dropped", {}), self.min_score_ratio, self.diversity_iou)
+            + ctx.cache.get("upscale_unmet", []),
             ratios=[r.label for r in requested],
         )
 
@@ -303,18 +305,26 @@ class Cropper:
         ``rerank_top`` plus the largest box (all when a term scores every candidate: a learned model)."""
         boxes = self.candidates(ctx.analysis, ratio, ctx)
         tv = self.scorer.terms(ctx, boxes)
-        judged = to_the_frame(inside_the_picture(boxes, ctx.analysis, ratio), ctx.analysis)  # as output
+        output = np.asarray(inside_the_picture(boxes, ctx.analysis, ratio))  # each as it will be output
+        judged = to_the_frame(output, ctx.analysis)  # and where its edges cut (a scan border: nothing)
         face_inside = inside_fractions(judged, [f.box for f in ctx.analysis.faces])
         allowed = allowed_crops(judged, ctx.analysis, face_inside)
         if not allowed.all():
             keep = np.flatnonzero(allowed)
-            boxes, tv = boxes[keep], tv.subset(keep)
+            boxes, tv, output = boxes[keep], tv.subset(keep), output[keep]
         limit = ctx.cache.get("max_upscale")
         if limit is not None and ratio.output_size is not None and len(boxes):
-            # wide enough to reach the output size enlarged at most max_upscale times (else the widest)
-            wide = min(ratio.output_size[0] / limit, boxes[:, 2].max())
-            sharp = np.flatnonzero(boxes[:, 2] >= wide)
+            # as output, wide enough to reach the size enlarged at most max_upscale times, else the
+            # widest that protection allowed (the result's notes say so)
+            need, widest = ratio.output_size[0] / limit, int(np.argmax(output[:, 2]))
+            sharp = np.flatnonzero(output[:, 2] >= min(need, output[widest, 2]))
             boxes, tv = boxes[sharp], tv.subset(sharp)
+            if output[widest, 2] < need:
+                w, h = output[widest, 2:]
+                ctx.cache.setdefault("upscale_unmet", []).append(
+                    f"{ratio.label}: no crop that cuts nothing it could keep is wide enough for {limit:g} "
+                    f"times at most{UPSCALE_UNMET}; the widest such crop, {w:.0f}x{h:.0f}, is enlarged "
+                    f"{ratio.output_size[0] / w:.2f} times")
         if self.extra_terms and not any(getattr(t, "scores_every_candidate", False) for t in self.extra_terms):
             scores = self.scorer.combine(tv)
             order = np.lexsort((np.arange(len(scores)), -scores))[: self.rerank_top]
@@ -390,6 +400,6 @@ def _checked_upscale(value: Any) -> float | None:
         UsageError: not a number of at least 1."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value < math.inf:
         raise UsageError(f"max_upscale must be a number of at least 1 (times), got {value!r}")
     return float(value)

@@ -203,6 +203,8 @@ def small_photo_warning(width: int, height: int) -> str | None:
             "more than its shape")
 
 
+#: The words of the note that no crop of a ``WxH`` ratio was wide enough for ``max_upscale``.
+UPSCALE_UNMET = " (max_upscale)"
 #: A crop enlarged more than this to its output size is said to be (1 %: rounding is not).
 UPSCALE_NOTED = 1.01
 

@@ -312,12 +312,14 @@ def test_max_upscale_chooses_crops_wide_enough_for_the_size(photos: Path, tmp_pa
         sharp = Cropper(reference_db=None, max_upscale=limit).process(small, "1080x1350", top_k=5)
         widest = max(c.box[2] for c in loose.crops + sharp.crops)
         assert sharp.crops and all(c.box[2] >= min(1080 / limit, widest) for c in sharp.crops), sharp.crops
-    for bad in (0.5, True, "2"):
+    for bad in (0.5, True, "2", float("inf")):
         with pytest.raises(UsageError, match="max_upscale must be a number of at least 1"):
             Cropper(reference_db=None, max_upscale=bad)  # type: ignore[arg-type]
-    # one call's limit, over the cropper's (none here)
+    # one call's limit, over the cropper's (none here); a limit no crop meets is noted
     call = Cropper(reference_db=None).process(small, "1080x1350", top_k=5, max_upscale=1.0)
     assert {c.box[2] for c in call.crops} == {max(c.box[2] for c in loose.crops + call.crops)}
+    assert any("wide enough for 1 times at most (max_upscale)" in n for n in call.notes), call.notes
+    assert not any("max_upscale" in n for n in loose.notes)
     with pytest.raises(UsageError, match="max_upscale"):
         Cropper(reference_db=None).crop(small, "1080x1350", max_upscale=0.5)
     r = run("crop", str(small), "-r", "1080x1350", "-k", "1", "-o", str(tmp_path / "out"),

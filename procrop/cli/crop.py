@@ -42,9 +42,10 @@ def crop_command(
         False, "--no-upscale", help="Never enlarge a crop to a WxH output size: write it at its own size (noted)."
     ),
     max_upscale: Optional[float] = typer.Option(
-        None, "--max-upscale", min=1.0, metavar="X",
-        help="With a WxH output size, choose only crops it enlarges at most X times (the widest the photo "
-        "has when none is wide enough): sharp files before tight framing. Default: any size."),
+        None, "--max-upscale", min=1.0, max=1000.0, metavar="X",
+        help="With a WxH output size, choose only crops it enlarges at most X times (when none that cuts "
+        "nothing it could keep is wide enough, the widest of those, with a note): sharp files before tight "
+        "framing. Default: any size."),
     save_crops: bool = typer.Option(True, "--save-crops/--no-save-crops", help="With --out, write cropped image files."),
     image_format: Optional[str] = typer.Option(
         None, "--format", metavar="jpeg|png|webp",
@@ -215,7 +216,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
     """The warnings (problems) of the first ``most`` photos that have any, then how many more photos
     have some; the notes (information: fewer crops than asked) of a photo when only one has any,
     else one line counting the photos that have notes."""
-    from ..verdict import ENLARGED, NOT_ENLARGED
+    from ..verdict import ENLARGED, NOT_ENLARGED, UPSCALE_UNMET
 
     enlarged = [(r, line) for r in results for line in r.get("warnings", []) if ENLARGED in line]
     summed = len({id(r) for r, _ in enlarged}) > 1  # several photos enlarged: one line for them all
@@ -233,11 +234,16 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
         err.print(f"[yellow]warning:[/] {photos} photos have crops enlarged to the size asked (the most: "
                   f"{escape(str(r.get('image')))}, {escape(most_line)}); each photo's JSON lists them under "
                   "'warnings'; --no-upscale writes crops at their own size")
-    for kind, said in ((False, "have fewer crops than asked at some ratio (the others scored too low or "
-                                "overlapped a better crop"),
-                       (True, "have crops written at their own size, smaller than asked (--no-upscale")):
+    def kind(note: str) -> str:
+        return "own" if NOT_ENLARGED in note else "unmet" if UPSCALE_UNMET in note else "fewer"
+
+    for which, said in (("fewer", "have fewer crops than asked at some ratio (the others scored too low or "
+                                  "overlapped a better crop"),
+                        ("own", "have crops written at their own size, smaller than asked (--no-upscale"),
+                        ("unmet", "have no crop wide enough for --max-upscale that cuts nothing it could "
+                                  "keep (the widest such crops were chosen")):
         noted = [(r, lines) for r in results
-                 if (lines := [n for n in r.get("notes", []) if (NOT_ENLARGED in n) == kind])]
+                 if (lines := [n for n in r.get("notes", []) if kind(n) == which])]
         if len(noted) == 1:  # one photo: its own lines; several: one line counting them (per kind)
             for line in noted[0][1]:
                 err.print(f"[dim]note:[/] {escape(str(noted[0][0].get('image')))}: {escape(line)}")

@@ -49,8 +49,8 @@ _SCORER_TEXT = ("default, preference, learned or classic: the preference scorer 
                 "the terms and subject cuts weighed as editors rank crops), the learned box scorer alone (trained "
                 "on professional compositions) or the classic hand-set terms with retrieval")
 _SCORER_FIELD = ("string", _SCORER_TEXT)
-_UPSCALE_FIELD = ("number", "with a WxH output size, only crops it enlarges at most this many times (the "
-                  "widest the photo has when none is wide enough); default: any")
+_UPSCALE_FIELD = ("number", "with a WxH output size, only crops it enlarges at most this many times (when "
+                  "none that cuts nothing it could keep is, the widest of those); default: any")
 #: The fields that steer the learned scorer with reference photos uploaded to ``/v1/references``.
 _STEER_FIELDS = {
     "references": ("string", "id of a reference set from POST /v1/references: crop like those photos"),
