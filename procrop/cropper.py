@@ -125,7 +125,7 @@ class Cropper:
         _check_whole("rerank_top", rerank_top, 1)
         _check_whole("max_pixels", max_pixels, 1)  # 0: every image "too large"
         _check_whole("analysis_size", analysis_size, 64, 2048, " of pixels")
-        self.max_upscale = _checked_upscale(max_upscale)
+        self.max_upscale = checked_upscale(max_upscale)
         if preference_model is not None:  # before any model loads: a wrong pairing fails at once
             if (used := "a neural --model" if model is not None else scorer) != "preference":
                 raise UsageError(f"{preference_model}: a preference model needs the preference scorer, not {used}")
@@ -196,7 +196,7 @@ class Cropper:
                 top_k: int = 3, *, max_upscale: float | None = None) -> CropResult:
         """Like :meth:`crop`, returning the full :class:`CropResult` (description, analysis...)."""
         _check_whole("top_k", top_k, 1)
-        limit = self.max_upscale if max_upscale is None else _checked_upscale(max_upscale)
+        limit = self.max_upscale if max_upscale is None else checked_upscale(max_upscale)
         requested = parse_ratios(ratios)  # validate before the (slower) image work
         t0 = time.perf_counter()
         loaded = self.load(image)
@@ -393,8 +393,9 @@ def _check_whole(name: str, value: Any, low: int, high: int | None = None, unit:
     raise UsageError(f"{name} must be a whole number{unit} {span}, got {value!r}")
 
 
-def _checked_upscale(value: Any) -> float | None:
-    """``max_upscale`` as a float of at least 1, or ``None``.
+def checked_upscale(value: Any) -> float | None:
+    """``max_upscale`` as a float of at least 1, or ``None`` (the Python API's check, and the HTTP
+    API's).
 
     Raises:
         UsageError: not a number of at least 1."""

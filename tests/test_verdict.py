@@ -100,9 +100,10 @@ def test_cli_summary_prints_the_json_verdict(tmp_path: Path) -> None:
 
 def test_adjusted_box_json_has_the_wording() -> None:
     pytest.importorskip("fastapi")
+    from procrop import Crop
     from procrop.server.boxscore import BoxScore
 
-    box = BoxScore((0, 0, 10, 10), "free", 0.6, 0.3, 0.7, {}, {}, "why").to_dict()
+    box = BoxScore(Crop((0, 0, 10, 10), "free", 0.6, 1, 0.3, {}, "why"), 0.7, {}).to_dict()
     assert box["versus_original"] == "30% likely to look better than the uncropped photo"
 
 

@@ -80,13 +80,9 @@ class CropOptions:
         d.pop("include_analysis")
         if not self.no_upscale:
             d.pop("no_upscale")  # results stored before the option existed still resume
-        if self.style_strength is None:
-            d.pop("style_strength")  # likewise
-        if self.preference_model is None:
-            d.pop("preference_model")  # likewise: the shipped model, named below
-        for key in ("image_format", "quality", "max_upscale"):
+        for key in ("style_strength", "preference_model", "image_format", "quality", "max_upscale"):
             if d[key] is None:
-                d.pop(key)  # likewise
+                d.pop(key)  # likewise (a preference_model: the shipped one, named below)
         if self.scorer in ("learned", "preference") and not self.model:
             from ..model.scorer.runtime import LearnedModel
 

@@ -15,8 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from procrop import Cropper
-from procrop.verdict import versus_original
+from procrop import Crop, Cropper
 
 
 @dataclass
@@ -39,31 +38,25 @@ class Prepared:
 
 @dataclass(frozen=True)
 class BoxScore:
-    """A scored box: everything :class:`procrop.Crop` reports, for any box."""
+    """A scored box: the :class:`procrop.Crop` :meth:`procrop.Cropper.score_box` makes of it (its
+    ratio ``free`` unless one was named), the uncropped photo's score, and each weighted term's share
+    of the crop's score."""
 
-    box: tuple[int, int, int, int]
-    #: the ratio the box was scored as (``free`` unless one was named; a fixed one is the box's shape)
-    ratio: str
-    score: float
-    confidence: float
+    crop: Crop
     uncropped_score: float
-    terms: dict[str, float]
     contributions: dict[str, float]
-    reason: str
-    references: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The crop's JSON (:meth:`procrop.Crop.to_dict`, without its rank), with
+        ``uncropped_score`` and ``contributions``."""
+        d = self.crop.to_dict()
         return {
-            "box": list(self.box),
-            "ratio": self.ratio,
-            "score": round(self.score, 4),
-            "confidence": round(self.confidence, 4),
-            "versus_original": versus_original(self.confidence),
+            **{k: d[k] for k in ("box", "ratio", "score", "confidence", "versus_original")},
             "uncropped_score": round(self.uncropped_score, 4),
-            "terms": {k: round(v, 4) for k, v in self.terms.items()},
+            "terms": d["terms"],
             "contributions": {k: round(v, 4) for k, v in self.contributions.items()},
-            "reason": self.reason,
-            "references": list(self.references),
+            "reason": d["reason"],
+            "references": d["references"],
         }
 
 
@@ -114,5 +107,4 @@ def score_box(cropper: Cropper, prepared: Prepared, box: tuple[int, int, int, in
     weights = {k: cropper.weights.weight(k) for k in crop.terms}
     total = sum(w for w in weights.values() if w > 0)
     contributions = {k: weights[k] * v / total for k, v in crop.terms.items() if weights[k] > 0} if total else {}
-    return BoxScore(tuple(crop.box), crop.ratio, crop.score, crop.confidence, uncropped, dict(crop.terms),
-                    contributions, crop.reason, tuple(crop.references))
+    return BoxScore(crop, uncropped, contributions)

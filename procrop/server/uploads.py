@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..cropper import checked_upscale
 from ..errors import UsageError
 from ..geometry import checked_boxes
 from ..scoring.setup import DEFAULT_SCORER
@@ -220,13 +221,10 @@ def parse_upscale(fields: dict[str, str]) -> float | None:
     if not text:
         return None
     try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value >= 1 or value == float("inf"):
+        return checked_upscale(float(text))
+    except (ValueError, UsageError):  # the field echoed, not the number it was read as
         raise ApiError(422, "invalid_parameter",
-                       f"max_upscale must be a number of at least 1, got {text[:40]!r}")
-    return value
+                       f"max_upscale must be a number of at least 1, got {text[:40]!r}") from None
 
 
 def parse_box(text: str, width: int, height: int) -> tuple[int, int, int, int]:
