@@ -117,6 +117,17 @@ def test_a_tiny_output_size_is_refused_with_a_hint(photos: Path, tmp_path: Path)
     assert parse_ratio("1080x1350").output_size == (1080, 1350) and parse_ratio("64x32").output_size == (64, 32)
 
 
+def test_an_empty_ratio_is_refused_and_w_slash_h_is_read_as_w_colon_h(photos: Path, tmp_path: Path) -> None:
+    """`-r ""` (an unset shell variable) cropped free without a word; W/H is documented beside W:H."""
+    for values in (("",), ("1:1", " ")):
+        r = run("crop", str(photos), *(a for v in values for a in ("-r", v)), "-o", str(tmp_path / "out"), *FAST)
+        assert r.exit_code == 2 and "--ratio is empty" in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
+    from procrop.geometry import parse_ratio
+
+    assert parse_ratio("16/9").label == "16:9"
+
+
 def test_a_huge_output_size_is_refused(photos: Path, tmp_path: Path) -> None:
     """10800x13500 (a zero too many for 1080x1350) wrote 146-megapixel files with a PIL warning past
     -q, and 100000x100000 was killed for memory without a word."""
@@ -328,3 +339,17 @@ def test_max_upscale_chooses_crops_wide_enough_for_the_size(photos: Path, tmp_pa
     assert r.exit_code == 0 and data["options"]["max_upscale"] == 2.0, r.stderr
     assert data["crops"][0]["box"][2] == max(c.box[2] for c in loose.crops)  # none reaches 540: the widest
     assert run("crop", str(small), "-r", "1080x1350", "--max-upscale", "0.5", *FAST).exit_code == 2
+
+
+def test_ctrl_c_says_how_many_images_were_done(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import procrop.output.batch as batch
+
+    def two_then_ctrl_c(files: list, *args: object, progress: object = None, **kwargs: object) -> None:
+        progress(1, len(files))  # type: ignore[operator]
+        progress(2, len(files))  # type: ignore[operator]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "crop_files", two_then_ctrl_c)
+    result = CliRunner().invoke(app, ["crop", str(photos), "-r", "1:1", "-o", str(tmp_path / "out"), *FAST])
+    n = len(list(photos.iterdir()))
+    assert result.exit_code == 130 and f"interrupted: at least 2 of {n} image(s) done" in result.output

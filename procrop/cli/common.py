@@ -238,6 +238,8 @@ def parse_ratio_options(values: list[str] | None) -> tuple[str, ...]:
     """The labels of ``--ratio`` values (comma-separated or repeated), validated."""
     from ..geometry import parse_ratios
 
+    if values and any(not v.strip() for v in values):  # -r "" or -r "$UNSET": a slip, not a choice
+        raise usage_error("--ratio is empty: give free, original, W:H (16:9) or an output size WxH")
     try:
         return tuple(r.label for r in parse_ratios(values or None))
     except UsageError as exc:
@@ -257,6 +259,18 @@ def progress_bar(total: int, quiet: bool, label: str):  # noqa: ANN201 - a rich 
         disable=quiet or total <= 1,
         transient=False,
     )
+
+
+class BarProgress:
+    """A ``progress(n, total)`` callback that moves ``task`` of a :func:`progress_bar` and keeps the
+    count: ``done`` says how many items were finished when a Ctrl-C stops the work."""
+
+    def __init__(self, bar: Any, task: Any) -> None:
+        self.bar, self.task, self.done = bar, task, 0
+
+    def __call__(self, n: int, total: int) -> None:
+        self.done = n
+        self.bar.update(self.task, completed=n, total=total)
 
 
 def exit_no_inputs(problems: list[tuple[str, str]]) -> typer.Exit:

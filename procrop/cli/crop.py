@@ -15,7 +15,7 @@ from rich.markup import escape
 from ..errors import ProcropError
 from ..scoring.setup import DEFAULT_SCORER, SCORERS
 
-from .common import (EXIT_INTERRUPTED, err, exit_if_failed, exit_no_inputs, output_file_problem,
+from .common import (BarProgress, EXIT_INTERRUPTED, err, exit_if_failed, exit_no_inputs, output_file_problem,
                      output_folder_problem, parse_ratio_options, progress_bar, remove_if_left_empty,
                      style_strength_number, usage_error, usage_errors)
 
@@ -27,7 +27,7 @@ def crop_command(
         None,
         "--ratio",
         "-r",
-        help="free, original, W:H (e.g. 1:1, 4:5, 16:9) or an output size WxH (1080x1350); "
+        help="free, original, W:H or W/H (e.g. 1:1, 4:5, 16:9) or an output size WxH (1080x1350); "
         "comma-separated or repeated. Default: free.",
     ),
     top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="At most this many crops per ratio (near-duplicates and alternatives under 80 % of the best are dropped)."),
@@ -167,18 +167,17 @@ def crop_command(
             err.print(f"note: {escape(str(db))} {why}")
     stream = json_path is None and out is None and len(files) > 1
     fresh_out = out is not None and not Path(out).exists()  # made by this run: not left behind empty
-    done = [0]  # images finished, for the line a Ctrl-C leaves
+    progress: BarProgress | None = None  # counts the images finished, for the line a Ctrl-C leaves
     try:
         with usage_errors(), progress_bar(len(files), quiet, "cropping") as bar:
-            tid = bar.add_task("crop", total=len(files))
+            progress = BarProgress(bar, bar.add_task("crop", total=len(files)))
             report = crop_files(
                 files, options, output, workers=workers, ray=ray, force=force,
-                on_result=(lambda r: typer.echo(json.dumps(r))) if stream else None,
-                progress=lambda n, total: (done.__setitem__(0, n), bar.update(tid, completed=n, total=total)),
+                on_result=(lambda r: typer.echo(json.dumps(r))) if stream else None, progress=progress,
             )
     except KeyboardInterrupt:  # typer would exit 130 without a word
         where = f" (in {out})" if out else ""
-        err.print(f"interrupted: at least {done[0]} of {len(files)} image(s) done{where}; the same command "
+        err.print(f"interrupted: at least {progress.done if progress else 0} of {len(files)} image(s) done{where}; the same command "
                   "goes on from there (an image cut short left no files)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     failures = list(problems) + report.failures

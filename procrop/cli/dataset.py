@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 
-from .common import (EXIT_FAILED, EXIT_INTERRUPTED, err, exit_if_failed, progress_bar, usage_error,
+from .common import (BarProgress, EXIT_FAILED, EXIT_INTERRUPTED, err, exit_if_failed, progress_bar, usage_error,
                      usage_errors)
 
 dataset_app = typer.Typer(help="Generate, inspect and preview weak-label data sets (out-painted professional photos).", no_args_is_help=True)
@@ -65,16 +65,16 @@ def dataset_generate(
         lic = read_licences(csv_path) if csv_path else None
     except OSError as exc:
         raise usage_error(f"--licences {csv_path}: {exc}") from None
-    fresh, done = not out.exists(), [0]
+    fresh, progress = not out.exists(), None
     try:
         with usage_errors(), progress_bar(2, quiet, "generating") as bar:
-            tid = bar.add_task("gen", total=None)
+            progress = BarProgress(bar, bar.add_task("gen", total=None))
             report = generate_dataset(
                 files, out, params, photo_root=str(photos), licences=lic, workers=workers, ray=ray,
-                progress=lambda n, total: (done.__setitem__(0, n), bar.update(tid, completed=n, total=total)),
+                progress=progress,
             )
     except KeyboardInterrupt:  # typer would exit 130 without a word
-        err.print(f"interrupted: {done[0]} item(s) done in {out}; the same command goes on from there")
+        err.print(f"interrupted: {progress.done if progress else 0} item(s) done in {out}; the same command goes on from there")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if fresh and not (report.written or report.done_before) and out.is_dir():
         shutil.rmtree(out)  # every photo failed: no empty data set left behind
