@@ -251,3 +251,32 @@ def test_a_wide_animal_highest_in_the_middle_keeps_one_end() -> None:
     flank, left, right = [78.0, 0.0, 56.0, 100.0], [28.0, 0.0, 56.0, 100.0], [126.0, 0.0, 56.0, 100.0]
     ok = allowed_crops(np.array([flank, left, right]), a, np.zeros((0, 3)))
     assert ok.tolist() == [False, True, True]
+
+
+def test_a_weak_face_no_person_holds_is_dropped_when_the_object_detector_ran() -> None:
+    """A clog, a lantern, a bottle read as a face (YuNet 0.65-0.75) with no person around it: not a
+    face, so no "small person" in the description and nothing protected for it; a sure face (0.9), or
+    a weak one inside a person the object detector found, stays; without the object detector
+    (``--fast``) there is nothing to confirm a face with, so every face stays."""
+    from procrop.imaging.load import LoadedImage
+    from procrop.perception.analysis import AnalysisConfig
+    from procrop.perception.analyzer import UNHELD_FACE_SCORE, detect_subjects
+
+    clog = Detection((20.0, 20.0, 10.0, 10.0), UNHELD_FACE_SCORE - 0.06, "face")
+    held = Detection((120.0, 20.0, 10.0, 10.0), 0.65, "face")
+    sure = Detection((60.0, 60.0, 10.0, 10.0), 0.9, "face")
+    person = Detection((110.0, 10.0, 40.0, 80.0), 0.8, "person", "person")
+
+    class Found:
+        def __init__(self, found: list[Detection]) -> None:
+            self.found = found
+
+        def detect(self, rgb: np.ndarray) -> list[Detection]:
+            return list(self.found)
+
+    image = LoadedImage(np.zeros((100, 200, 3), np.uint8), 200, 100)
+    faces = Found([clog, held, sure])
+    with_objects, _, _ = detect_subjects(image, faces, None, Found([person]), AnalysisConfig())  # type: ignore[arg-type]
+    assert [f.box for f in with_objects] == [held.box, sure.box]
+    fast, _, _ = detect_subjects(image, faces, None, None, AnalysisConfig())  # type: ignore[arg-type]
+    assert [f.box for f in fast] == [clog.box, held.box, sure.box]
