@@ -353,3 +353,32 @@ def test_ctrl_c_says_how_many_images_were_done(photos: Path, tmp_path: Path, mon
     result = CliRunner().invoke(app, ["crop", str(photos), "-r", "1:1", "-o", str(tmp_path / "out"), *FAST])
     n = len(list(photos.iterdir()))
     assert result.exit_code == 130 and f"interrupted: at least 2 of {n} image(s) done" in result.output
+
+
+def test_sigterm_stops_a_batch_like_ctrl_c(photo_paths: list[Path], tmp_path: Path) -> None:
+    """`kill` of a running crop was silent and left an image with crops but no JSON; now it
+    unwinds as Ctrl-C: one line, exit 130, and every image either whole or without files."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder, out = tmp_path / "many", tmp_path / "out"
+    folder.mkdir()
+    for i in range(40):
+        shutil.copy(photo_paths[3], folder / f"p{i:02d}.jpg")
+    cmd = [sys.executable, "-c", "from procrop.cli import run; run()", "crop", str(folder), "-r", "1:1,4:5",
+           "-o", str(out), *FAST]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    deadline = time.monotonic() + 120
+    while not (out.exists() and list(out.glob("*.json"))) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the batch ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: at least" in stderr and "Traceback" not in stderr, stderr
+    done = {p.stem for p in out.glob("*.json")}
+    crops = {p.name.split("_")[0] for p in out.glob("*.jpg")}
+    assert done and crops == done  # no image's crops without its JSON

@@ -104,6 +104,26 @@ def test_cli_writes_every_format_readable_and_faithful(sources, tmp_path: Path) 
             _assert_same(written, path, crop["box"], size, tol)
 
 
+def test_crops_follow_the_content_when_the_name_misleads(tmp_path: Path) -> None:
+    """A PNG named .jpg gave lossy JPEG crops, a JPEG named .png 1.3 MB PNG ones (a trial): the
+    crops take the format the file holds; a name that says it (.jpeg) is kept."""
+    from procrop.imaging.save import crop_extension
+
+    rng = np.random.default_rng(0)
+    pixels = (rng.random((120, 160, 3)) * 255).astype(np.uint8)
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    Image.fromarray(pixels).save(folder / "really_png.jpg", format="PNG")
+    Image.fromarray(pixels).save(folder / "really_jpeg.png", format="JPEG")
+    r = CliRunner().invoke(app, ["crop", str(folder), "-r", "1:1", "-k", "1", "-o", str(out),
+                                 "--scorer", "classic", "--no-db", "--fast", "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.stderr
+    for stem, fmt in (("really_png", "PNG"), ("really_jpeg", "JPEG")):
+        written = Path(json.loads((out / f"{stem}.json").read_text())["crops"][0]["file"])
+        assert Image.open(written).format == fmt and written.suffix == (".png" if fmt == "PNG" else ".jpg")
+    assert crop_extension("a.JPEG", "JPEG") == ".jpeg" and crop_extension("a.jpg", "MPO") == ".jpg"
+
+
 @pytest.mark.parametrize("fmt,ext,quality",
                          [("jpeg", ".jpg", 95), ("png", ".png", None), ("webp", ".webp", 95)])
 def test_cli_writes_the_format_asked_from_every_source(sources, tmp_path: Path, fmt: str, ext: str,

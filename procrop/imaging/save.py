@@ -27,6 +27,21 @@ _SAVE_FORMAT_BY_EXT = {
 
 
 
+#: The extension crops take for each format procrop writes, when the photo's name does not say it.
+_EXT_BY_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif"}
+
+
+def crop_extension(path: str | os.PathLike, decoded_format: str | None) -> str:
+    """The extension of the crops of the photo at ``path``, which Pillow decoded as
+    ``decoded_format``: the name's own when it names that format (``.jpeg`` stays ``.jpeg``), else
+    the format's (a PNG named ``.jpg`` gives lossless ``.png`` crops, a JPEG named ``.png`` JPEG
+    ones); ``.jpg`` for a format procrop does not write (MPO, a camera's multi-picture JPEG)."""
+    ext, fmt = Path(path).suffix.lower(), (decoded_format or "").upper()
+    if _SAVE_FORMAT_BY_EXT.get(ext) == fmt:
+        return ext
+    return _EXT_BY_FORMAT.get(fmt, ".jpg")
+
+
 def save_format(path: str | os.PathLike) -> str:
     """The Pillow format name for ``path``'s extension (``"JPEG"``, ``"PNG"``...)."""
     fmt = _SAVE_FORMAT_BY_EXT.get(Path(path).suffix.lower())

@@ -32,11 +32,10 @@ from ..retrieval.composition import SIDECAR
 from ..scoring.setup import DEFAULT_SCORER
 from ..files import atomic_write_text
 from ..imaging.load import open_full
-from ..imaging.save import copy_unchanged, crop_resized, save_image
+from ..imaging.save import copy_unchanged, crop_extension, crop_resized, save_image
 from ..verdict import ENLARGED, written_sizes
 from .naming import CropJob, plan_jobs, ratio_slug, read_result, replaced_outputs, result_path
 
-_WRITABLE_EXT = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
 #: The crops' file formats ``--format`` offers, and their extensions.
 IMAGE_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 #: Other names ``--format`` takes for them.
@@ -283,9 +282,7 @@ def write_crops(result: CropResult, job: CropJob, out_dir: str,
     at its own size, in the photo's format and quality and with no EXIF orientation to apply, is a
     copy of the photo's file (:func:`~procrop.imaging.save.copy_unchanged`)."""
     photo = open_full(job.path)
-    ext = Path(job.path).suffix.lower()
-    if ext not in _WRITABLE_EXT or (photo.format or "").upper() == "MPO":
-        ext = ".jpg"
+    ext = crop_extension(job.path, photo.format)
     as_is = image_format is None and quality is None
     ext = IMAGE_FORMATS[image_format] if image_format else ext
     paths: list[str] = []
