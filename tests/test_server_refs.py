@@ -93,6 +93,10 @@ def test_bad_steering_requests_are_one_clear_error(client, tmp_path: Path) -> No
                  422, "invalid_parameter")
     assert_error(client.post("/v1/references", files={"file": ("n.txt", io.BytesIO(b"text"), "image/jpeg")}),
                  422, "not_an_image")
+    # set= (an unset variable in a script) made a new set on each call: refused
+    empty = client.post("/v1/references", files={"file": ("q.jpg", io.BytesIO(query), "image/jpeg")},
+                        data={"set": " "})
+    assert "set is empty" in assert_error(empty, 422, "invalid_parameter")["detail"]
     # a strength without a set steered nothing and answered 200 (the server's --db ignored it): refused
     files = {"file": ("q.jpg", io.BytesIO(query), "image/jpeg")}
     alone = client.post("/v1/crop", files=files, data={"style_strength": "4"})

@@ -253,6 +253,9 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
         its composition steers the learned scorer for requests naming the set (``references``).
         The answer gives the set's id, its photos and their measured composition."""
         def job(fields: dict[str, str], up: Upload) -> Any:
+            if "set" in fields and not fields["set"].strip():  # set= (an empty variable): not a new set
+                raise ApiError(422, "invalid_parameter", "set is empty: give a set's id, or leave set out "
+                                                         "for a new set")
             return lambda: svc.add_reference(up.data, up.filename, fields.get("set", "").strip() or None)
         return JSONResponse(await state.work(request, job))
 
