@@ -62,3 +62,19 @@ def test_the_shade_outside_the_best_crop_has_no_seam(size: tuple[int, int], box:
         side = ((grey[:, 1:] == shade) & (grey[:, :-1] == 200)) | ((grey[:, 1:] == 200) & (grey[:, :-1] == shade))
         updown = ((grey[1:] == shade) & (grey[:-1] == 200)) | ((grey[1:] == 200) & (grey[:-1] == shade))
         assert not side.any() and not updown.any()  # shade meets the outline, never the bare photo
+
+
+def test_transparent_parts_show_as_a_checkerboard_not_the_pixels_under_them() -> None:
+    """A trial's PNG drew the hidden RGB under its transparent corners as if opaque, so the preview
+    could not show that a crop was mostly empty."""
+    from PIL import Image
+
+    rgba = np.zeros((64, 96, 4), np.uint8)
+    rgba[..., 0] = 255  # red everywhere, hidden on the left half
+    rgba[:, 48:, 3] = 255
+    shown = np.asarray(preview._shown(Image.fromarray(rgba, "RGBA"), (96, 64)))
+    assert (shown[:, 60:] == (255, 0, 0)).all()
+    left = shown[:, :40]
+    assert set(np.unique(left)) == {153, 204} and (left[..., 0] == left[..., 1]).all()  # grey squares
+    opaque = np.asarray(preview._shown(Image.fromarray(rgba[..., :3], "RGB"), (96, 64)))
+    assert (opaque == (255, 0, 0)).all()

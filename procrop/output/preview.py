@@ -24,6 +24,19 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+def _shown(photo: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """``photo`` resized to ``size`` as RGB, its transparent parts (if any) on a grey checkerboard,
+    as image editors show them: the pixels hidden under them are not the picture."""
+    if photo.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in photo.info:
+        return photo.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    shown = photo.convert("RGBA").resize(size, Image.Resampling.LANCZOS)
+    ys, xs = np.mgrid[: size[1], : size[0]]
+    squares = np.where(((xs // 8) + (ys // 8)) % 2 == 0, 204, 153).astype(np.uint8)
+    board = Image.fromarray(np.dstack([squares] * 3 + [np.full_like(squares, 255)]), "RGBA")
+    board.alpha_composite(shown)
+    return board.convert("RGB")
+
+
 def render_preview(
     photo: Image.Image,
     result: CropResult,
@@ -42,7 +55,7 @@ def render_preview(
     # 2.6 million px tall: gigabytes), centred in its column
     scale = min(panel_width / result.width, panel_width * MAX_PANEL_HEIGHT / result.height)
     pw, ph = max(1, round(result.width * scale)), max(1, round(result.height * scale))
-    base = photo.convert("RGB").resize((pw, ph), Image.Resampling.LANCZOS)
+    base = _shown(photo, (pw, ph))
     panels = [_ratio_panel(base, result, label, scale, show_faces, panel_width)
               for label in ratios or ["(no crop)"]]
     return _sheet(panels, result, panel_width, ph + _HEADER)
