@@ -129,6 +129,35 @@ def test_evaluate_uses_the_runs_reference_database(tmp_path: Path) -> None:
     assert metrics and "eval/SRCC" in metrics
 
 
+def test_evaluation_data_the_benchmark_cannot_read_is_refused_before_training(tmp_path: Path) -> None:
+    """A weak-label set as train.eval_data with the default benchmark (GAICD v1) trained a whole epoch,
+    then stopped at the first evaluation leaving an eval.pt of no evaluation (a researcher's trial)."""
+    from procrop.training.paper.trainer import Trainer
+
+    make_synthetic_set(tmp_path / "data")
+    weak, _ = make_weak_set(tmp_path)
+    cfg = train_config(tmp_path / "data", tmp_path / "run", 1, eval_data=str(weak), eval_split="all")
+    with pytest.raises(UsageError, match=r"train\.eval_data .* read as benchmark 'gaicd-v2' \(train\.benchmark.*'weak'"):
+        Trainer(cfg, quiet=True)
+    assert not list((tmp_path / "run").glob("*.pt"))
+    ok = train_config(tmp_path / "data", tmp_path / "run", 1, eval_data=str(weak), eval_benchmark="weak",
+                      eval_split="all")
+    trainer = Trainer(ok, quiet=True)  # the same set read as what it is
+    import procrop.evaluation.evaluate as evaluation
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the evaluation stopped")
+
+    real, evaluation.evaluate = evaluation.evaluate, broken
+    try:
+        with pytest.raises(RuntimeError):
+            trainer.evaluate()
+    finally:
+        evaluation.evaluate = real
+        trainer.close()
+    assert not (tmp_path / "run" / "eval.pt").exists()  # no "last evaluated" weights of no evaluation
+
+
 # ---- 6. conditioning cache --------------------------------------------------------------------
 
 

@@ -167,15 +167,14 @@ def _fmt(v: float) -> str:
     return f"{v:.4f}" if abs(v) < 10 else f"{v:.1f}"
 
 
-def evaluate(
-    benchmark: str,
-    data: str | Path,
-    methods: list[Method],
-    split: str | None = "test",
-    limit: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> EvalReport:
-    """Evaluate methods on a benchmark (see the module docstring for the protocols)."""
+def benchmark_samples(benchmark: str, data: str | Path, split: str | None = "test",
+                      limit: int | None = None) -> tuple[Any, list[Any]]:
+    """The benchmark's data set and the samples an evaluation would run on (their images on disk).
+
+    Raises:
+        UsageError: an unknown benchmark, an empty split, or no image on disk.
+        DatasetError: the annotation files are missing or malformed (the message names the file).
+    """
     if benchmark not in BENCHMARKS:
         raise UsageError(f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}")
     ds = read_benchmark(benchmark, data, split if split not in ("all", None) else None)
@@ -189,6 +188,19 @@ def evaluate(
         first = f" (first: {', '.join(ds.missing[:3])})" if ds.missing else ""
         raise UsageError(f"{data}: no {benchmark} image to evaluate: {len(ds.missing)} annotated image(s) missing "
                          f"on disk{first}; put the images where the annotations expect them")
+    return ds, samples
+
+
+def evaluate(
+    benchmark: str,
+    data: str | Path,
+    methods: list[Method],
+    split: str | None = "test",
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """Evaluate methods on a benchmark (see the module docstring for the protocols)."""
+    ds, samples = benchmark_samples(benchmark, data, split, limit)
     reports = []
     total = len(samples) * len(methods)
     for mi, method in enumerate(methods):

@@ -48,6 +48,7 @@ from ...model.paper.losses import ranking_loss, total_loss
 from ...model.paper.network import ProCropNet, build_model
 from .conditioning import compute_conditioning
 from .distributed import DistContext, init_distributed
+from .eval_data import check_eval_data
 from ..shared.keeping import BestKeeper, InterruptGuard, SaveClock, TrainingInterrupted, append_metrics, selection_key
 from .optim import ParamGroup, Scheduler, parameter_groups
 from .samples import TrainingSet, collate, data_fingerprint, load_training_samples
@@ -111,6 +112,8 @@ class Trainer:
             raise UsageError(f"train.batch_size {t.batch_size} (the global batch) must be divisible by {self.dist.world} processes")
         seed_everything(t.seed)
         torch.use_deterministic_algorithms(self.device.type == "cpu", warn_only=True)
+        if t.eval_data and self.dist.is_main:
+            check_eval_data(t)  # before the first step: not after an epoch of training
         self.dataset, samples = load_training_samples(cfg)
         self.samples = samples
         self.fingerprint = data_fingerprint([str(s.image) for s in samples])
@@ -414,7 +417,11 @@ class Trainer:
 
             method = ModelMethod(str(path), reference_db=t.reference_db or "none")
             method.model.conditioning = self._eval_conditioning  # computed at the first evaluation only
-            report = evaluate(t.eval_benchmark or t.benchmark, t.eval_data, [method], split=t.eval_split)
+            try:
+                report = evaluate(t.eval_benchmark or t.benchmark, t.eval_data, [method], split=t.eval_split)
+            except BaseException:
+                path.unlink(missing_ok=True)  # no "last evaluated" weights for an evaluation that did not end
+                raise
             metrics = {f"eval/{k}": v for k, v in report.methods[0].metrics.items()}
             self._log({"step": self.step, "epoch": self.epoch, **metrics})
             self.best.consider(path, report.methods[0].metrics, self.step, self.epoch)
