@@ -124,6 +124,25 @@ def test_generate_info_preview_and_labels(few_photos: Path, tmp_path: Path) -> N
     assert r.exit_code == 2 and "other parameters" in r.stderr
 
 
+def test_generate_without_licences_says_so_and_info_of_a_stopped_set_says_the_seam_is_not_measured(
+        few_photos: Path, tmp_path: Path) -> None:
+    """A researcher's trial: no licence list found was silent (only `dataset info` showed "(not
+    recorded)" later), and a stopped set's info printed "seam check: AUC None"."""
+    import shutil
+
+    photos = tmp_path / "mine" / "a" / "b" / "c" / "d"  # no MANIFEST.csv within three folders above
+    shutil.copytree(few_photos, photos)
+    out = tmp_path / "weak"
+    r = runner.invoke(app, ["dataset", "generate", "--photos", str(photos), "--out", str(out), "-n", "1",
+                            "--max-side", "256"])
+    assert r.exit_code == 0 and "note: no licence list" in r.stderr, r.stderr
+    meta = json.loads((out / "dataset.json").read_text())
+    meta.pop("seam", None)  # as a stopped generation leaves it
+    (out / "dataset.json").write_text(json.dumps(meta))
+    text = runner.invoke(app, ["dataset", "info", str(out)]).stdout
+    assert "seam check: not measured yet" in text and "None" not in text
+
+
 def _digest(out: Path) -> dict[str, str]:
     return {
         str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()

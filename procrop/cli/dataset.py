@@ -65,6 +65,9 @@ def dataset_generate(
         lic = read_licences(csv_path) if csv_path else None
     except OSError as exc:
         raise usage_error(f"--licences {csv_path}: {exc}") from None
+    if csv_path is None and not quiet:
+        err.print(f"note: no licence list (a MANIFEST.csv in {photos} or up to three folders above, or "
+                  "--licences FILE): the items record no licence")
     fresh, progress = not out.exists(), None
     try:
         with usage_errors(), progress_bar(2, quiet, "generating") as bar:
@@ -122,7 +125,12 @@ def dataset_info_command(
                    f"(min {lab['min']}, max {lab['max']}; {lab['total']} in all)")
         typer.echo(f"coverage of the canvas by the photo: mean {info['coverage']['mean']:.2f} ({info['coverage']['min']:.2f}-{info['coverage']['max']:.2f})")
         seam = info.get("seam") or {}
-        typer.echo(f"seam check: AUC {seam.get('seam_auc')} (0.5 = seam invisible to a patch classifier), line ratio {seam.get('seam_line_ratio')} (1 = no seam line)")
+        if "seam_auc" in seam:
+            typer.echo(f"seam check: AUC {seam['seam_auc']} (0.5 = seam invisible to a patch classifier), "
+                       f"line ratio {seam.get('seam_line_ratio')} (1 = no seam line)")
+        else:  # measured when a generation ends: this one was stopped (or is still running)
+            typer.echo("seam check: not measured yet (a generation measures it when it ends; the same "
+                       "`dataset generate` command goes on and finishes it)")
         typer.echo("items by source folder:")  # (a bare "12  ." line read as a stray one: a trial)
         for folder, n in info["by_folder"].items():
             typer.echo(f"  {n:6d}  {'(the photo folder itself)' if folder == '.' else folder}")
