@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .errors import ProcropError, UsageError, require
+from .signals import WORKER_BUSY, exit_with_parent, keep_sigterm_handler, stop_worker
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -220,23 +221,14 @@ class SerialExecutor(Executor):
 _WORKER_TASK: Callable[[Any], Any] | None = None
 
 
-_BUSY = threading.Event()  # set while a pool worker runs a task
-
-
-def _interrupted(signum: int, frame: Any) -> None:
-    if not _BUSY.is_set():
-        os._exit(0)  # an idle worker has nothing to unwind (and no traceback to print)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the worker
-    raise KeyboardInterrupt
-
-
 def _install_task(task: Callable[[Any], Any]) -> None:
     global _WORKER_TASK
     _WORKER_TASK = task
     # stopped by the parent (Ctrl-C there: _kill), a worker unwinds as after Ctrl-C, so the
     # image it was writing removes its files (procrop.output.batch.CropTask)
-    signal.signal(signal.SIGTERM, _interrupted)
-    signal.signal(signal.SIGINT, _interrupted)  # Ctrl-C at a terminal reaches the workers too
+    signal.signal(signal.SIGTERM, stop_worker)
+    signal.signal(signal.SIGINT, stop_worker)  # Ctrl-C at a terminal reaches the workers too
+    exit_with_parent()  # a parent killed outright leaves no worker waiting for work
     # one worker per core: keep each worker's OpenCV/BLAS and model calls single-threaded
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("PROCROP_THREADS", "1")
@@ -250,11 +242,11 @@ def _install_task(task: Callable[[Any], Any]) -> None:
 
 def _run_installed(index: int, item: Any) -> Outcome[Any]:
     assert _WORKER_TASK is not None, "worker task not installed"
-    _BUSY.set()
+    WORKER_BUSY.set()
     try:
         return call_safely(_WORKER_TASK, index, item)
     finally:
-        _BUSY.clear()
+        WORKER_BUSY.clear()
 
 
 #: Seconds the tasks under way may take to finish when the work is stopped (Ctrl-C).
@@ -377,7 +369,10 @@ class RayExecutor(Executor):
                 kwargs["include_dashboard"] = False
             else:
                 kwargs["address"] = address
+            ours = keep_sigterm_handler()
             self.ray.init(**kwargs)
+            if ours is not None:  # Ray's own handler aborts with a crash dump: a SIGTERM unwinds as before
+                signal.signal(signal.SIGTERM, ours)
             self._started_here = True
         cpus = int(self.ray.cluster_resources().get("CPU", 1))
         self.workers = workers or max(1, int(cpus // num_cpus))
@@ -420,7 +415,10 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         if self._started_here and self.ray.is_initialized():
-            self.ray.shutdown()
+            ours = keep_sigterm_handler()
+            self.ray.shutdown()  # which puts the default SIGTERM action back
+            if ours is not None:
+                signal.signal(signal.SIGTERM, ours)
             self._started_here = False
 
 

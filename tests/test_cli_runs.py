@@ -355,9 +355,12 @@ def test_ctrl_c_says_how_many_images_were_done(photos: Path, tmp_path: Path, mon
     assert result.exit_code == 130 and f"interrupted: at least 2 of {n} image(s) done" in result.output
 
 
-def test_sigterm_stops_a_batch_like_ctrl_c(photo_paths: list[Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers,twice", [(1, False), (2, True)])
+def test_sigterm_stops_a_batch_like_ctrl_c(photo_paths: list[Path], tmp_path: Path, workers: int, twice: bool) -> None:
     """`kill` of a running crop was silent and left an image with crops but no JSON; now it
-    unwinds as Ctrl-C: one line, exit 130, and every image either whole or without files."""
+    unwinds as Ctrl-C: one line, exit 130, and every image either whole or without files. The same
+    stop sent twice at once (`timeout` signals the command and its process group) killed a -j 2
+    batch with 143 half the time, leaving its workers running: the second is ignored."""
     import os
     import signal
     import subprocess
@@ -369,16 +372,27 @@ def test_sigterm_stops_a_batch_like_ctrl_c(photo_paths: list[Path], tmp_path: Pa
     for i in range(40):
         shutil.copy(photo_paths[3], folder / f"p{i:02d}.jpg")
     cmd = [sys.executable, "-c", "from procrop.cli import run; run()", "crop", str(folder), "-r", "1:1,4:5",
-           "-o", str(out), *FAST]
+           "-o", str(out), "-j", str(workers), *FAST]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 120
     while not (out.exists() and list(out.glob("*.json"))) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert proc.poll() is None, "the batch ended before it could be stopped"
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True)
+    workers_seen = [int(p) for p in children.stdout.split()]
     proc.send_signal(signal.SIGTERM)
+    if twice:  # after the first has begun to unwind
+        time.sleep(0.03)
+        proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted: at least" in stderr and "Traceback" not in stderr, stderr
     done = {p.stem for p in out.glob("*.json")}
     crops = {p.name.split("_")[0] for p in out.glob("*.jpg")}
     assert done and crops == done  # no image's crops without its JSON
+    if workers > 1:  # and no worker left behind, waiting for work
+        assert workers_seen
+        time.sleep(2)
+        alive = [pid for pid in workers_seen if os.path.exists(f"/proc/{pid}")
+                 and "Z" not in open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]]
+        assert not alive, alive

@@ -224,3 +224,20 @@ def test_procrop_threads_above_the_bound_is_one_line(monkeypatch: pytest.MonkeyP
     lines = [line for line in r.output.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "PROCROP_THREADS='999'" in lines[0] and f"at most {max_threads()}" in lines[0], lines
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_the_same_stop_twice_is_one_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`timeout` and process managers signal the command and its process group: the second SIGTERM
+    of one stop must not kill a process that is unwinding the first (a -j 2 batch died with 143
+    half the time, its workers left running)."""
+    import procrop.signals as signals
+
+    monkeypatch.setattr(signals, "_first_stop", None)
+    with pytest.raises(KeyboardInterrupt):
+        signals.unwind_on_sigterm(15, None)
+    signals.unwind_on_sigterm(15, None)  # the same stop again: ignored
+    ended: list[int] = []
+    monkeypatch.setattr(signals.os, "_exit", ended.append)
+    monkeypatch.setattr(signals, "_first_stop", signals.time.monotonic() - signals.REPEAT_GRACE_S - 1)
+    signals.unwind_on_sigterm(15, None)  # a later one: the process ends now
+    assert ended == [143]

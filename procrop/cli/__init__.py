@@ -11,7 +11,9 @@ def run() -> None:
     import signal
     import sys
 
-    signal.signal(signal.SIGTERM, _terminated)  # `kill`, a job scheduler's stop: as Ctrl-C
+    from ..signals import unwind_on_sigterm
+
+    signal.signal(signal.SIGTERM, unwind_on_sigterm)  # `kill`, a job scheduler's stop: as Ctrl-C
     try:
         from .app import run as run_app
 
@@ -20,11 +22,3 @@ def run() -> None:
         sys.stderr.write("\ninterrupted\n")
         sys.exit(130)
 
-
-def _terminated(signum: int, frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C: the image being written removes its files, the command says
-    how far it got and exits 130 (a second SIGTERM ends the process at once)."""
-    import signal
-
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise KeyboardInterrupt

@@ -94,6 +94,16 @@ def _one_line() -> Iterator[None]:
         message = " ".join(exc.format_message().split())
         err.print(f"[bold red]error:[/] {escape(where + message + hint)}")
         raise typer.Exit(exc.exit_code) from None
+    except (NotADirectoryError, FileExistsError, IsADirectoryError, PermissionError) as exc:
+        # an output path in the way (a file where a folder goes, a folder where a file goes): the
+        # commands that check their outputs first say so before any work; this is the one line for
+        # the others, never a traceback
+        what = {NotADirectoryError: "a file is where a folder must be",
+                FileExistsError: "exists, and a folder cannot be made in its place",
+                IsADirectoryError: "is a folder, not a file", PermissionError: "permission denied"}[type(exc)]
+        paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p)
+        err.print(f"[bold red]error:[/] {escape(f'{paths}: {what}' if paths else str(exc))}")
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 #: Metavars of text options whose name alone says too little (the others read as their name: --db DB).

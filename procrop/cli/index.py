@@ -163,9 +163,10 @@ def index_info(
     photos: bool = typer.Option(False, "--photos", help="Also list each photo's measured composition (what "
                                 "the style term follows: subject place and fill, horizon)."),
 ) -> None:
-    """Show a database's encoder, size, search index, shards and calibration (checks every shard's
-    size and headers, and hashes those changed since they were last hashed: 'procrop index verify'
-    hashes all); with --photos, how each photo was measured."""
+    """Show a database's encoder, size, search index, shards and calibration.
+
+    It checks every shard's size and headers, and hashes those changed since they were last hashed
+    ('procrop index verify' hashes all); with --photos, how each photo was measured."""
     from ..retrieval import ReferenceDB
     from ..retrieval.composition import item_stats, read_composition
     from ..retrieval.search import index_summary
@@ -259,9 +260,10 @@ def index_verify(
     db: Path = typer.Argument(..., help="Database folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
-    """Hash every shard file and compare it with the manifest (opening a database checks sizes and
-    headers, and hashes only the files changed since they were last hashed). Exit code 1 names the
-    first corrupt, truncated or missing file."""
+    """Hash every shard file and compare it with the manifest.
+
+    (Opening a database checks sizes and headers, and hashes only the files changed since they were
+    last hashed.) Exit code 1 names the first corrupt, truncated or missing file."""
     from ..retrieval import ReferenceDB
     from ..retrieval.integrity import DatabaseError, verify_files
     from ..retrieval.store import read_manifest

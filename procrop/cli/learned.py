@@ -88,7 +88,8 @@ def train_command(
     threads: int = typer.Option(2, "--threads", min=1, help="CPU threads for torch."),
     stop_after: Optional[int] = typer.Option(None, "--stop-after", min=1, help="Run at most N epochs now; rerun to continue the same schedule."),
 ) -> None:
-    """Train the learned box scorer on cached box sets; the best epoch by held-out recovery is kept.
+    """Train the learned box scorer on cached box sets, keeping the best epoch by held-out recovery.
+
     A rerun resumes exactly from OUT/last.pt."""
     from ..errors import require
 
@@ -111,8 +112,9 @@ def export_command(
     no_refs: bool = typer.Option(False, "--no-refs", help="Ship a model trained with references without them "
                                  "(crops then run without references)."),
 ) -> None:
-    """Export a trained box scorer as the onnxruntime bundle procrop crop uses. A model trained with
-    references needs --refs (the database it was trained with), or --no-refs to ship it without."""
+    """Export a trained box scorer as the onnxruntime bundle that procrop crop uses.
+
+    A model trained with references needs --refs (the database it was trained with), or --no-refs to ship it without."""
     from ..errors import require
 
     require("torch", "exporting", "torch")
@@ -150,8 +152,10 @@ def build_command(
     workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes building the box sets."),
     name: str = typer.Option("procrop-learned", "--name", help="The bundle's model name (in its model.json)."),
 ) -> None:
-    """Everything, resumable: reference database of the training photos, box sets (12 canvases per
-    training photo, 4 per held-out photo), training with per-epoch held-out validation, export."""
+    """Everything, resumable: reference database, box sets, training with held-out validation, export.
+
+    The reference database is of the training photos; box sets are 12 canvases per training photo
+    and 4 per held-out photo; each epoch is validated on the held-out ones."""
     from ..errors import require
 
     require("torch", "building the learned model", "torch")
@@ -190,8 +194,9 @@ def finetune_command(
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes building the box sets."),
     name: str = typer.Option("procrop-learned-finetuned", "--name", help="The bundle's model name (in its model.json)."),
 ) -> None:
-    """Fine-tune a trained learned scorer on your own photos (resumable) and export it as a bundle for
-    procrop crop --learned-model."""
+    """Fine-tune a trained learned scorer on your own photos (resumable) and export it as a bundle.
+
+    Crop with the bundle by procrop crop --learned-model OUT."""
     from ..errors import require
 
     require("torch", "fine-tuning the learned model", "torch")

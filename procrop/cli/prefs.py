@@ -15,7 +15,8 @@ from pathlib import Path
 
 import typer
 
-from .common import EXIT_OK, err, progress_bar, usage_error, usage_errors
+from .common import (EXIT_OK, err, output_file_problem, output_folder_problem, progress_bar, usage_error,
+                     usage_errors)
 
 prefs_app = typer.Typer(help="The crop-preference data set (judging sheets, batches, answers) and fitting to it "
                         "(build, fit-weights, fit).", no_args_is_help=True)
@@ -66,6 +67,9 @@ def sheets_command(
     part = part_.value
     if not photos.is_dir():
         raise usage_error(f"{photos}: no such folder")
+    for problem in (output_folder_problem(data / "keys"), output_folder_problem(work / "sheets")):
+        if problem:  # before any sheet is drawn: sheets without their keys are of no use
+            raise usage_error(problem)
     names = _split_names(split, part)
     names = names[:limit] if limit else names
     with progress_bar(len(names), False, "sheets") as bar, usage_errors():
@@ -199,8 +203,9 @@ def build_command(
     workers: int = typer.Option(2, "--workers", "-j", min=1, help="Worker processes building the box sets."),
     name: str = typer.Option("procrop-learned-v2", "--name", help="The bundle's model name (in its model.json)."),
 ) -> None:
-    """The learned scorer trained on editors' rankings and professional frames, end to end and
-    resumable: reference database and box sets (as `procrop learned build`), photo features of the
+    """The learned scorer trained on editors' rankings and professional frames, end to end.
+
+    Resumable: reference database and box sets (as `procrop learned build`), photo features of the
     judged sheets, training with both objectives, export of the best epoch."""
     from ..errors import require
 
@@ -249,8 +254,9 @@ def fit_weights_command(
     work: Path = typer.Option(Path("data/learned"), "--work",
                               help="Where the sheets' term values are cached." + _ROOTED),
 ) -> None:
-    """The classic scorer's weights fitted to the judged training sheets (pairwise logistic loss);
-    use them with `procrop crop --scorer classic --weights OUT`."""
+    """The classic scorer's weights fitted to the judged training sheets (pairwise logistic loss).
+
+    Use them with `procrop crop --scorer classic --weights OUT`."""
     from ..errors import require
 
     require("torch", "fitting weights", "torch")
@@ -267,6 +273,9 @@ def fit_weights_command(
         raise usage_error(f"no judged training sheets in {data / 'train.jsonl'} (procrop prefs merge first)")
     if not photos.is_dir():
         raise usage_error(f"{photos}: no such folder")
+    for problem in (output_file_problem(out, "--out"), output_folder_problem(work)):
+        if problem:  # before minutes of features and fitting
+            raise usage_error(problem)
     cache = work / "sheet_terms_classic.json"
     terms = json.loads(cache.read_text(encoding="utf-8")) if cache.exists() else {}
     keys = [k for k in read_jsonl(data / "keys" / "train.jsonl") if k["sheet"] not in terms]
@@ -315,8 +324,9 @@ def fit_command(
                                  help="Recovery canvases per training photo (0: judged sheets only)."),
     name: str = typer.Option("procrop-preference-v2", "--name", help="The model's name (JSON, model card)."),
 ) -> None:
-    """The preference scorer fitted to the judged training sheets and to recovery canvases of the
-    training photos (feature caches resume). Compare it with the shipped one by
+    """The preference scorer fitted to the judged training sheets and to recovery canvases.
+
+    The canvases are of the training photos; the feature caches resume. Compare it with the shipped one by
     python benchmarks/preferences.py --preference NAME=FILE; crop with it by procrop crop PHOTOS
     --preference-model FILE; the shipped model is replaced only when --out names it."""
     from ..errors import require
@@ -332,6 +342,9 @@ def fit_command(
         raise usage_error(f"no judged training sheets in {data / 'train.jsonl'} (procrop prefs merge first)")
     if not photos.is_dir():
         raise usage_error(f"{photos}: no such folder")
+    for problem in (output_file_problem(out, "--out"), output_folder_problem(work)):
+        if problem:  # before minutes of features and fitting
+            raise usage_error(problem)
     judged = {r["sheet"] for r in records}
     keys = [k for k in read_jsonl(data / "keys" / "train.jsonl") if k["sheet"] in judged]
     names = sorted({k["photo"] for k in keys})
