@@ -40,6 +40,8 @@ class Crop:
 
     def to_dict(self, image_size: tuple[int, int] | None = None,
                 content: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+        """The crop as the JSON shows it; with the photo's ``image_size`` (and its scan border's
+        ``content`` box), ``versus_original`` says so when the crop is the whole photo."""
         whole = image_size is not None and is_whole(self.box, *image_size, content)  # a whole frame says so
         d: dict[str, Any] = {
             "box": [int(v) for v in self.box],
@@ -96,8 +98,29 @@ class CropResult:
         return self.crops[0].confidence if self.crops else 0.0
 
     def for_ratio(self, label: str) -> list[Crop]:
-        """Crops answering one requested ratio, best first."""
+        """Crops answering one requested ratio, best first; ``label`` as asked (``"1/1"`` is
+        ``"1:1"``: :func:`~procrop.geometry.parse_ratio`).
+
+        Raises:
+            UsageError: a label that is no ratio (``"1:"``).
+        """
+        from .geometry import parse_ratio
+
+        label = parse_ratio(label).label
         return [c for c in self.crops if c.ratio == label]
+
+    @property
+    def keep_original(self) -> bool:
+        """Whether the uncropped photo is the better choice (the JSON's ``keep_original``)."""
+        return bool(self._verdict()["keep_original"])
+
+    @property
+    def verdict(self) -> str:
+        """The decision in one sentence: keep the photo or crop it, and how sure (the JSON's ``verdict``)."""
+        return str(self._verdict()["verdict"])
+
+    def _verdict(self) -> dict[str, Any]:
+        return result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios, self.content)
 
     @property
     def content(self) -> tuple[float, float, float, float] | None:
@@ -106,6 +129,9 @@ class CropResult:
         return getattr(self.analysis, "content", None)
 
     def to_dict(self, include_analysis: bool = True) -> dict[str, Any]:
+        """The result as the JSON shows it: these fields, each crop's :meth:`Crop.to_dict` (with
+        ``versus_original``), :attr:`keep_original` and :attr:`verdict`, the analysis (unless
+        ``include_analysis`` is False), ``timings_ms`` (:attr:`timings`) and ``procrop_version``."""
         d: dict[str, Any] = {
             "image": self.image,
             "width": self.width,
@@ -113,8 +139,7 @@ class CropResult:
             "crops": [c.to_dict((self.width, self.height), self.content) for c in self.crops],
             "uncropped_score": round(float(self.uncropped_score), 4),
             "confidence": round(float(self.confidence), 4),
-            **result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios,
-                             self.content),
+            **self._verdict(),
             "description": self.description,
         }
         d["references"] = list(self.references)  # always present: [] with retrieval off

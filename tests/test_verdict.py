@@ -164,3 +164,17 @@ def test_the_preview_says_the_verdict_and_names_the_top_crop(monkeypatch: pytest
     top = result.crops[0]
     assert result.to_dict(include_analysis=False)["verdict"] in wrapped
     assert f"The top {top.ratio} crop: {top.reason}" in wrapped
+
+
+def test_the_python_result_has_the_verdict_the_json_has() -> None:
+    """A developer's trial: keep_original and verdict were only in to_dict(), and for_ratio('1/1')
+    answered [] for a ratio asked as '1/1' (stored as '1:1')."""
+    from procrop.errors import UsageError
+
+    root = Path(__file__).resolve().parents[1]
+    r = Cropper(scorer="classic", profile="fast").process(str(root / "examples" / "beach.jpg"), ["1/1", "free"])
+    d = r.to_dict(include_analysis=False)
+    assert (r.keep_original, r.verdict) == (d["keep_original"], d["verdict"]) and r.verdict
+    assert r.for_ratio("1/1") == r.for_ratio("1:1") != []
+    with pytest.raises(UsageError):
+        r.for_ratio("1:")
