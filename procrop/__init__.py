@@ -21,10 +21,11 @@ from .errors import (ImageLoadError, ImageWriteError, MissingExtraError, ModelLo
 
 if TYPE_CHECKING:
     from .cropper import Crop, Cropper, CropResult
+    from .imaging.save import save_crop
     from .retrieval.integrity import DatabaseError
 
 _LAZY = {"Crop": "cropper", "Cropper": "cropper", "CropResult": "cropper",
-         "DatabaseError": "retrieval.integrity"}
+         "DatabaseError": "retrieval.integrity", "save_crop": "imaging.save"}
 
 __all__ = [
     "Crop",
@@ -38,6 +39,7 @@ __all__ = [
     "ProcropError",
     "UsageError",
     "__version__",
+    "save_crop",
 ]
 
 

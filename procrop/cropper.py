@@ -183,18 +183,25 @@ class Cropper:
             image: a path, encoded bytes, a Pillow image or an RGB array.
             ratios: ``"free"`` (default), ``"original"``, ``"W:H"`` or ``"WxH"`` output sizes, as
                 a list or a comma-separated string.
-            top_k: crops per ratio.
+            top_k: crops per ratio (at most; near-duplicates and crops under 80 % of the best are
+                dropped, and the result's ``notes`` say so).
             max_upscale: this call's ``max_upscale`` (see the class; default: the cropper's).
 
         Returns:
-            Crops of all ratios, best score first; boxes in pixels of the oriented original.
+            Crops of all ratios, best score first; boxes in pixels of the oriented original
+            (:func:`procrop.save_crop` writes one as ``procrop crop`` does).
+
+        Raises:
+            ImageLoadError: the image cannot be read (a missing file too: not an ``OSError``).
+            UsageError: a bad ratio, ``top_k`` or ``max_upscale``.
         """
         return self.process(image, ratios, top_k, max_upscale=max_upscale).crops
 
     @one_blas_thread()
     def process(self, image: ImageSource | LoadedImage, ratios: str | Sequence[str] | None = None,
                 top_k: int = 3, *, max_upscale: float | None = None) -> CropResult:
-        """Like :meth:`crop`, returning the full :class:`CropResult` (description, analysis...)."""
+        """Like :meth:`crop` (and raising as it does), returning the full :class:`CropResult`
+        (description, analysis, verdict...)."""
         _check_whole("top_k", top_k, 1)
         limit = self.max_upscale if max_upscale is None else checked_upscale(max_upscale)
         requested = parse_ratios(ratios)  # validate before the (slower) image work
@@ -259,7 +266,10 @@ class Cropper:
 
     @one_blas_thread()
     def prepare(self, image: ImageSource | LoadedImage) -> ScoringContext:
-        """Load and analyse an image once, for scoring many boxes of it with :meth:`score_box`."""
+        """Load and analyse an image once, for scoring many boxes of it with :meth:`score_box`.
+
+        Raises:
+            ImageLoadError: the image cannot be read."""
         loaded = self.load(image)
         early = {f"{t.name}:prefetch": t.prefetch(loaded) for t in self.extra_terms if hasattr(t, "prefetch")}
         ctx = ScoringContext(loaded, self.analyzer.analyze(loaded, backbone=early.get("learned:prefetch")))

@@ -285,3 +285,28 @@ def test_no_pillow_bomb_warning_for_a_photo_within_procrops_limit(tmp_path: Path
             args = ["crop", str(photo), "-r", "free", "-k", "1", "-o", str(tmp_path / "o"), *extra]
             r = CliRunner().invoke(app, [*args, "--scorer", "classic", "--no-db"], catch_exceptions=False)
         assert r.exit_code == 0, r.stderr
+
+
+def test_save_crop_writes_a_crop_as_the_cli_does(tmp_path: Path) -> None:
+    """A developer's trial had to re-implement writing a crop (orientation, output size, ICC, EXIF,
+    quality): procrop.save_crop does it."""
+    import procrop
+    from procrop.errors import UsageError
+
+    src = tmp_path / "rotated.jpg"
+    rng = np.random.default_rng(1)
+    upright = Image.fromarray((rng.random((60, 90, 3)) * 255).astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 60 x 90: the oriented photo is 90 wide, 60 tall
+    upright.transpose(Image.Transpose.ROTATE_90).save(src, quality=95, exif=exif)
+    crop = procrop.Crop((10, 5, 40, 50), "4:5", 0.5, 1, 0.5, {}, "", output_size=(80, 100))
+    procrop.save_crop(src, crop, tmp_path / "c.jpg")
+    out = Image.open(tmp_path / "c.jpg")
+    assert out.size == (80, 100) and out.getexif().get(0x0112, 1) == 1
+    procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "c.png")
+    oriented = np.asarray(open_full(src))[5:55, 10:50]
+    assert open_full(src).size == (90, 60)
+    assert np.abs(np.asarray(Image.open(tmp_path / "c.png")).astype(int) - oriented).max() == 0
+    with pytest.raises(UsageError):
+        procrop.save_crop(src, (60, 0, 40, 40), tmp_path / "outside.jpg")
+    assert not (tmp_path / "outside.jpg").exists()

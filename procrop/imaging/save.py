@@ -233,3 +233,40 @@ def crop_resized(im: Image.Image, box: tuple[int, int, int, int], size: tuple[in
             out = out.convert("RGBA" if "transparency" in im.info else "RGB")
         out = out.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return out
+
+
+def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
+              size: tuple[int, int] | None = None, quality: int | None = None) -> None:
+    """Write one crop of the photo file ``photo`` to ``path`` as ``procrop crop --out`` does: cut
+    from the oriented full-resolution photo, resized to ``size`` (default: the crop's
+    ``output_size``, for a ``WxH`` ratio), in the format ``path``'s extension names, the photo's ICC
+    profile, EXIF (orientation reset) and JPEG quality kept (``quality`` 1-100 for JPEG and WebP
+    instead), written atomically.
+
+    Args:
+        photo: the photo's file (the one the crop was made from).
+        crop: a :class:`~procrop.results.Crop`, or a box ``(x, y, w, h)`` in pixels of the oriented photo.
+        path: the file to write (``.jpg``, ``.png``, ``.webp``, ``.tif``...).
+
+    Raises:
+        ImageLoadError: the photo cannot be read.
+        UsageError: a box outside the photo or without area, an unknown extension.
+        ImageWriteError: the file cannot be written (nothing is left at ``path``).
+    """
+    from ..errors import ImageWriteError, UsageError
+    from .load import open_full
+
+    box = tuple(int(v) for v in getattr(crop, "box", crop))
+    size = size if size is not None else getattr(crop, "output_size", None)
+    try:
+        save_format(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    source = open_full(photo)
+    x, y, w, h = box
+    if w < 1 or h < 1 or x < 0 or y < 0 or x + w > source.width or y + h > source.height:
+        raise UsageError(f"box {box} is not inside the {source.width}x{source.height} photo {os.fspath(photo)}")
+    try:
+        save_image(crop_resized(source, box, size), path, source=source, quality=quality)
+    except OSError as exc:
+        raise ImageWriteError(path, str(exc)) from exc
