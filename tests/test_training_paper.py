@@ -210,6 +210,26 @@ def test_set_overrides_are_typed_and_checked() -> None:
         apply_overrides(Config(), ["lr"])
 
 
+def test_config_files_are_typed_and_checked(tmp_path: Path) -> None:
+    """A researcher's trial: an unknown preset was a KeyError traceback, epochs = "two" a TypeError
+    one; a misspelt key gets the nearest; YAML's 1e-4 (a string there) is a number."""
+    cases = {'preset = "smal"\n': "unknown preset 'smal' (did you mean small?)",
+             '[train]\nepochs = "two"\n': "[train] epochs must be a whole number, not 'two'",
+             '[train]\naugment = 3\n': "[train] augment must be true or false, not 3",
+             '[train]\ntrain_short = [96, "x"]\n': "[train] train_short must be a list of whole numbers",
+             '[train]\nworker = 2\n': "unknown [train] keys: worker (did you mean workers?)"}
+    for text, words in cases.items():
+        f = tmp_path / "c.toml"
+        f.write_text(text)
+        with pytest.raises(UsageError) as exc:
+            Config.load(f)
+        assert words in str(exc.value), (text, str(exc.value))
+    f = tmp_path / "c.toml"
+    f.write_text('[train]\nlr = "1e-4"\nepochs = 3\ncheckpoint_minutes = 5\n')
+    cfg = Config.load(f)
+    assert cfg.train.lr == 1e-4 and cfg.train.epochs == 3 and cfg.train.checkpoint_minutes == 5
+
+
 def test_train_cli_set_and_help(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -195,6 +195,9 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<config>") -> Config:
         preset = data.get("preset")
+        if preset and preset not in PRESETS:
+            raise UsageError(f"{source}: unknown preset {preset!r}{_nearest(preset, PRESETS)} "
+                             f"(one of {', '.join(PRESETS)})")
         base = PRESETS[preset]() if preset else cls()
         parts = {}
         for name, klass, current in (
@@ -208,11 +211,20 @@ class Config:
             known = {f.name: f for f in dataclasses.fields(klass)}
             unknown = set(section) - set(known)
             if unknown:
-                raise UsageError(f"{source}: unknown [{name}] keys: {', '.join(sorted(unknown))}")
+                raise UsageError(f"{source}: unknown [{name}] keys: "
+                                 f"{', '.join(k + _nearest(k, known) for k in sorted(unknown))}")
             values = dataclasses.asdict(current)
             for k, v in section.items():
                 if isinstance(values[k], (tuple, list)) and isinstance(v, (list, tuple)):
                     v = tuple(v)
+                kind = str(known[k].type)
+                if isinstance(v, str) and kind in ("int", "float", "bool"):  # YAML reads 1e-4 as a string
+                    try:
+                        v = _convert(v, kind, k)
+                    except UsageError:
+                        pass
+                if not _fits(v, kind):  # "two" epochs met a comparison deep in the checks
+                    raise UsageError(f"{source}: [{name}] {k} must be {_kind_words(kind)}, not {v!r}")
                 values[k] = v
             parts[name] = klass(**values)
         unknown_sections = set(data) - {"model", "loss", "train", "preset"}
@@ -289,6 +301,36 @@ def _field_type(klass: type, name: str) -> str:
         if f.name == name:
             return str(f.type)
     raise KeyError(name)
+
+
+def _nearest(word: str, choices: Any) -> str:
+    """`` (did you mean X?)`` for the choice closest to a misspelt ``word``, else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _fits(value: Any, kind: str) -> bool:
+    """Whether a configuration file's ``value`` is of the annotated ``kind`` (an int is a float)."""
+    if kind.startswith("tuple["):
+        inner = kind[len("tuple["):].split(",")[0].strip()
+        return isinstance(value, tuple) and all(_fits(v, inner) for v in value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return not kind == "str" or isinstance(value, str)
+
+
+def _kind_words(kind: str) -> str:
+    """An annotated kind in words: ``"a whole number"``, ``"a list of numbers"``..."""
+    words = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string"}
+    if kind.startswith("tuple["):
+        return f"a list of {words.get(kind[len('tuple['):].split(',')[0].strip(), 'a value')[2:]}s"
+    return words.get(kind, kind)
 
 
 def _convert(text: str, kind: str, key: str) -> Any:
