@@ -183,6 +183,14 @@ def test_ablation_bundles_without_references_or_text_run(tmp_path: Path) -> None
     bundle = export_bundle(BoxNet(BoxNetConfig(refs=False, text=False)).eval(), tmp_path / "b", None, {"name": "bare"})
     crops = Cropper(scorer="learned", learned_model=bundle).crop(str(ROOT / "examples" / "beach.jpg"), "4:5", top_k=1)
     assert len(crops) == 1 and crops[0].ratio == "4:5"
+    # its attribution says what it knows, not the shipped bundle's story (a researcher's trial: a
+    # bundle of their own photos claimed procrop's pool and a references/ATTRIBUTION.md it lacked)
+    text = (bundle / "ATTRIBUTION.md").read_text()
+    assert "ships no reference database" in text and "references/ATTRIBUTION.md" not in text
+    tuned = export_bundle(BoxNet(BoxNetConfig(refs=False, text=False)).eval(), tmp_path / "t", None,
+                          {"name": "mine", "training": {"train": "my/boxsets"}, "finetuned_from": {"checkpoint": "a.pt"}})
+    text = (tuned / "ATTRIBUTION.md").read_text()
+    assert "fine-tuned from `a.pt`" in text and "`my/boxsets`" in text
 
 
 def test_a_box_met_again_is_not_run_again(photo_paths: list[Path]) -> None:

@@ -149,19 +149,36 @@ def export_bundle(model: BoxNet, out: str | os.PathLike, refs_db: str | None, in
 
 
 def write_attribution(bundle: Path, card: dict[str, Any]) -> None:
-    """The bundle's ``ATTRIBUTION.md``: what its weights derive from and under which licences."""
-    refs = "`references/ATTRIBUTION.md` lists" if (bundle / "references").exists() else "no reference database; see"
+    """The bundle's ``ATTRIBUTION.md``: what its weights derive from and under which licences, as
+    far as the bundle knows (its ``model.json``: the box sets it was trained on, what it was
+    fine-tuned from, its reference database)."""
+    training = card.get("training") or {}
+    sets = ", ".join(f"`{training[k]}`" for k in ("train", "val") if training.get(k)) or "box sets"
+    start = card.get("finetuned_from") or {}
+    origin = (f"fine-tuned from `{start.get('checkpoint')}`, then " if start.get("checkpoint") else "")
+    listed = bundle / "references" / "ATTRIBUTION.md"
+    if listed.exists():
+        refs = ("derived data (search vectors and tokens) of its photos; `references/ATTRIBUTION.md` lists "
+                "every source, licence and attribution.")
+    elif (bundle / "references").exists():
+        refs = ("derived data (search vectors and tokens) of the reference photos, under those photos' "
+                "licences; no attribution list was written (the database was built without a licence list).")
+    else:
+        refs = "none: the bundle ships no reference database."
+    ablation = " (random weights: an ablation)" if card.get("backbone") == "random" else ""
     text = f"""# Attribution: learned scorer bundle `{card.get("name", bundle.name)}`
 
 * `backbone.onnx`: the ImageNet MobileNetV2 1.0 of `../shared/models/backbone` (TensorFlow / Coral
   release, Apache-2.0), converted by `tools/convert_mobilenet.py` (see
-  `procrop/resources/models/MOBILENET_ATTRIBUTION.md`), frozen{" (random weights: an ablation)" if card.get("backbone") == "random" else ""}.
-* `encode.onnx`, `score.onnx`: weights trained by procrop (Apache-2.0, as procrop) on box sets made
-  from the training split of procrop's licensed photo pool; no pixels of any photo are included.
-* `references/`: derived data (search vectors and tokens) of the training photos; {refs} every
-  source, licence and attribution.
+  `procrop/resources/models/MOBILENET_ATTRIBUTION.md`), frozen{ablation}.
+* `encode.onnx`, `score.onnx`: weights trained by procrop (Apache-2.0, as procrop), {origin}trained on
+  the box sets {sets} (canvases made from photos; no pixels of any photo are included). Those photos'
+  licences govern what the weights derive from: procrop's shipped bundle used the training split of
+  its licensed photo pool; a bundle built or fine-tuned on your photos derives from yours.
+* `references/`: {refs}
 
-Rebuild: `procrop learned build` (see `docs/model_card.md`).
+Rebuild: the `procrop learned` command that made it (`model.json` records its inputs; the shipped
+bundle's is in `docs/model_card.md`).
 """
     (bundle / "ATTRIBUTION.md").write_text(text, encoding="utf-8")
 
