@@ -94,6 +94,11 @@ def test_crop_several_ratios_matches_cli_schema(client, beach):
         assert set(c) >= {"score", "rank", "confidence", "terms", "reason"}
     assert max(c["rank"] for c in d["crops"]) <= 2
     assert_no_path(r)
+    from procrop.server.schemas import CropAnswer
+
+    assert not set(d) - set(CropAnswer.model_fields)  # the spec names every field the answer has
+    assert not set(d["crops"][0]) - set(CropAnswer.model_fields["crops"].annotation.__args__[0].model_fields)
+    CropAnswer.model_validate(d)
 
 
 def test_crop_warnings_are_the_clis(client, cropper, beach):
@@ -190,6 +195,12 @@ def test_describe_and_score(client, cropper, beach):
     assert sq["ratio"] == "1:1" and a["ratio"] == "free" and sq["score"] == a["score"]
     r = post(client, "/v1/score", beach, box="192,0,512,512", ratio="16:9")
     assert r.status_code == 422 and "is not of ratio 16:9" in r.json()["detail"]
+    from procrop.server.schemas import DescribeAnswer, ScoreAnswer
+
+    for answer, model in ((a, ScoreAnswer), (b, ScoreAnswer), (post(client, "/v1/describe", beach).json(),
+                                                              DescribeAnswer)):
+        assert not set(answer) - set(model.model_fields)
+        model.model_validate(answer)
 
 
 def test_scorer_choice(client, cropper, beach):
@@ -349,6 +360,13 @@ def test_health_docs_and_page(client, cropper):
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "multipart/form-data" in spec["paths"]["/v1/crop"]["post"]["requestBody"]["content"]
+    # the answers' shapes are in the spec (a developer's trial: every 200 had an empty schema)
+    for path, model in (("/v1/crop", "CropAnswer"), ("/v1/score", "ScoreAnswer"),
+                        ("/v1/describe", "DescribeAnswer"), ("/v1/references", "ReferenceSet")):
+        answers = spec["paths"][path]["post"]["responses"]
+        assert answers["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/" + model)
+        assert {"404", "415", "422", "503"} <= set(answers), path
+    assert "versus_original" in spec["components"]["schemas"]["CropItem"]["properties"]
     for path in ("/v1/crop", "/v1/crop/image", "/v1/score"):
         form = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
         assert form["properties"]["scorer"]["description"].startswith("default, preference, learned or classic")

@@ -22,6 +22,7 @@ from procrop.executor import limit_blas_threads
 from .errors import ApiError, install_error_handlers
 from .limits import WorkLimiter
 from .refsets import parse_strength
+from .schemas import CropAnswer, Deleted, DescribeAnswer, ErrorBody, ReferenceSet, ScoreAnswer
 from .service import DEFAULT_SCORER, CropService, Steer, split_ratios
 from .settings import ServerSettings
 from .uploads import (SCORERS, Upload, parse_int, parse_multipart, parse_scorer, parse_upscale, read_body,
@@ -68,10 +69,21 @@ def _steer(fields: dict[str, str]) -> Steer:
                        "at its --style-strength)")
     return steer
 
-_ERRORS = {code: {"description": text, "content": {"application/json": {"example": {"error": err, "detail": "..."}}}}
-           for code, err, text in [(413, "too_large", "upload over the byte limit"),
-                                   (422, "not_an_image", "not an image, truncated, too many pixels, bad parameter"),
-                                   (503, "busy", "queue full (Retry-After)"), (504, "timeout", "past the deadline")]}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text,
+           "content": {"application/json": {"example": {"error": err, "detail": "..."}}}}
+    for code, err, text in [
+        (400, "invalid_form", "a body that is no multipart form, or a bad Content-Length"),
+        (404, "no_such_reference_set", "references=SET names a set this server does not hold"),
+        (413, "too_large", "upload over the byte limit"),
+        (415, "unsupported_media_type", "not a multipart form"),
+        (422, "not_an_image", "no file, not an image, truncated, too many pixels, bad parameter"),
+        (503, "busy", "queue full (Retry-After)"), (504, "timeout", "past the deadline")]}
+
+
+def _answers(model: type) -> dict[int | str, dict[str, Any]]:
+    """A route's documented answers: ``model`` on success, then the errors."""
+    return {200: {"model": model}, **_ERRORS}
 
 
 def _now() -> float:
@@ -165,7 +177,7 @@ def _add_api_routes(app: Any, state: _State) -> None:
     s = state.settings
     svc = state.service
 
-    @app.post("/v1/crop", tags=["crop"], responses=_ERRORS, openapi_extra=_form_doc({
+    @app.post("/v1/crop", tags=["crop"], responses=_answers(CropAnswer), openapi_extra=_form_doc({
         "ratios": ("string", "comma list: free, original, W:H (1:1,4:5,16:9) or output sizes WxH (1080x1350)"),
         "top_k": ("integer", f"crops per ratio, 1-{s.max_top_k} (default 3)"),
         "max_upscale": _UPSCALE_FIELD, "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
@@ -225,12 +237,13 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
     s = state.settings
     svc = state.service
 
-    @app.post("/v1/describe", tags=["analysis"], responses=_ERRORS, openapi_extra=_form_doc({}))
+    @app.post("/v1/describe", tags=["analysis"], responses=_answers(DescribeAnswer),
+              openapi_extra=_form_doc({}))
     async def describe(request: Request) -> JSONResponse:
         """The composition in words, with the analysis (faces, subjects, lines, horizon, colour)."""
         return JSONResponse(await state.work(request, lambda f, up: lambda: svc.describe(up.data, up.filename)))
 
-    @app.post("/v1/score", tags=["analysis"], responses=_ERRORS, openapi_extra=_form_doc({
+    @app.post("/v1/score", tags=["analysis"], responses=_answers(ScoreAnswer), openapi_extra=_form_doc({
         "box": ("string", "x,y,w,h in pixels of the (EXIF-oriented) image"),
         "ratio": ("string", "score it as a crop of this ratio (default free; a fixed one must be the box's "
                             "shape)"),
@@ -246,7 +259,8 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
             return lambda: svc.score(up.data, up.filename, fields["box"], scorer, steer, ratio)
         return JSONResponse(await state.work(request, job))
 
-    @app.post("/v1/references", tags=["references"], responses=_ERRORS, openapi_extra=_form_doc({
+    @app.post("/v1/references", tags=["references"], responses=_answers(ReferenceSet),
+              openapi_extra=_form_doc({
         "set": ("string", "add to this reference set (from an earlier answer); absent: a new set")}))
     async def add_reference(request: Request) -> JSONResponse:
         """Add a reference photo to a set held in this server's memory only ("crop like these"):
@@ -259,7 +273,7 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
             return lambda: svc.add_reference(up.data, up.filename, fields.get("set", "").strip() or None)
         return JSONResponse(await state.work(request, job))
 
-    @app.delete("/v1/references/{set_id}", tags=["references"])
+    @app.delete("/v1/references/{set_id}", tags=["references"], response_model=Deleted)
     async def delete_references(set_id: str) -> dict[str, Any]:
         """Forget a reference set (the page does so when it is closed; idle sets expire)."""
         return {"set": set_id, "deleted": svc.refsets.delete(set_id)}
