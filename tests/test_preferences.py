@@ -283,3 +283,18 @@ def test_missing_sheet_images_are_rendered_again_from_their_keys(tmp_path):
     # the same key gives the same sheet, pixel for pixel
     assert np.array_equal(np.asarray(Image.open(sheets / "t0000a.png")), np.asarray(Image.open(tmp_path / "first.png")))
     assert render_missing_sheets(keys, photos, sheets) == 0
+
+
+def test_stats_with_one_judge_a_sheet_say_there_is_no_agreement_to_measure(tmp_path: Path) -> None:
+    """A researcher's trial: one judge a held-out sheet printed 'judges agree on 0.000 of pairs'."""
+    from typer.testing import CliRunner
+
+    from procrop.cli.app import app
+
+    (tmp_path / "keys").mkdir()
+    row = {"sheet": "h1", "photo": "a.jpg", "split": "heldout", "ratio": "1:1", "size": [10, 10],
+           "boxes": [[0, 0, 5, 5], [5, 5, 5, 5]], "ranking": [0, 1], "reason": "", "judge": "j1",
+           "brief": "judging-v1"}
+    (tmp_path / "heldout.jsonl").write_text(json.dumps(row) + "\n")
+    r = CliRunner().invoke(app, ["prefs", "stats", "--data", str(tmp_path)])
+    assert r.exit_code == 0 and "none to measure" in r.stdout and "0.000" not in r.stdout, r.stdout

@@ -181,6 +181,9 @@ def stats_command(data: Path = typer.Option(DATA, "--data",
         typer.echo(f"{part}: {len(keys)} sheet(s), judged: {judged}")
         if part == "heldout" and groups:
             a = judge_agreement(list(groups.values()))
+            if not a.pairs:  # one judge a sheet: nothing to compare (it printed "agree on 0.000")
+                typer.echo("  judges' agreement: none to measure (no held-out sheet has two judges yet)")
+                continue
             typer.echo(
                 f"  judges agree on {a.pairwise:.3f} of pairs ({a.pairs} pair comparisons); "
                 f"each judge with the other judges' majority: {a.leave_one_out:.3f}"

@@ -177,6 +177,8 @@ def benchmark_samples(benchmark: str, data: str | Path, split: str | None = "tes
     """
     if benchmark not in BENCHMARKS:
         raise UsageError(f"unknown benchmark {benchmark!r}; choose from {', '.join(BENCHMARKS)}")
+    if not Path(data).exists():  # not "no annotations/ folder" for a folder that is not there at all
+        raise UsageError(f"{data}: no such folder")
     ds = read_benchmark(benchmark, data, split if split not in ("all", None) else None)
     if split not in (None, "all") and not ds.samples:
         full = read_benchmark(benchmark, data)
