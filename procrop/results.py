@@ -120,7 +120,8 @@ class CropResult:
         return str(self._verdict()["verdict"])
 
     def _verdict(self) -> dict[str, Any]:
-        return result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios, self.content)
+        return result_verdict(self.crops, self.uncropped_score, self.width, self.height, self.ratios,
+                              self.content)
 
     @property
     def content(self) -> tuple[float, float, float, float] | None:

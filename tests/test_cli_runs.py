@@ -120,7 +120,8 @@ def test_a_tiny_output_size_is_refused_with_a_hint(photos: Path, tmp_path: Path)
 def test_an_empty_ratio_is_refused_and_w_slash_h_is_read_as_w_colon_h(photos: Path, tmp_path: Path) -> None:
     """`-r ""` (an unset shell variable) cropped free without a word; W/H is documented beside W:H."""
     for values in (("",), ("1:1", " ")):
-        r = run("crop", str(photos), *(a for v in values for a in ("-r", v)), "-o", str(tmp_path / "out"), *FAST)
+        ratios = [a for v in values for a in ("-r", v)]
+        r = run("crop", str(photos), *ratios, "-o", str(tmp_path / "out"), *FAST)
         assert r.exit_code == 2 and "--ratio is empty" in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
     from procrop.geometry import parse_ratio
@@ -341,7 +342,8 @@ def test_max_upscale_chooses_crops_wide_enough_for_the_size(photos: Path, tmp_pa
     assert run("crop", str(small), "-r", "1080x1350", "--max-upscale", "0.5", *FAST).exit_code == 2
 
 
-def test_ctrl_c_says_how_many_images_were_done(photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_says_how_many_images_were_done(photos: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import procrop.output.batch as batch
 
     def two_then_ctrl_c(files: list, *args: object, progress: object = None, **kwargs: object) -> None:
@@ -356,7 +358,8 @@ def test_ctrl_c_says_how_many_images_were_done(photos: Path, tmp_path: Path, mon
 
 
 @pytest.mark.parametrize("workers,twice", [(1, False), (2, True)])
-def test_sigterm_stops_a_batch_like_ctrl_c(photo_paths: list[Path], tmp_path: Path, workers: int, twice: bool) -> None:
+def test_sigterm_stops_a_batch_like_ctrl_c(photo_paths: list[Path], tmp_path: Path, workers: int,
+                                           twice: bool) -> None:
     """`kill` of a running crop was silent and left an image with crops but no JSON; now it
     unwinds as Ctrl-C: one line, exit 130, and every image either whole or without files. The same
     stop sent twice at once (`timeout` signals the command and its process group) killed a -j 2
@@ -376,7 +379,8 @@ def test_sigterm_stops_a_batch_like_ctrl_c(photo_paths: list[Path], tmp_path: Pa
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 120
-    while not (out.exists() and list(out.glob("*.json"))) and proc.poll() is None and time.monotonic() < deadline:
+    while not (out.exists() and list(out.glob("*.json"))) and proc.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.01)
     assert proc.poll() is None, "the batch ended before it could be stopped"
     children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True)

@@ -279,7 +279,8 @@ MORE: list[tuple[list[str], str]] = [
     (["dataset", "generate", "--photos", PD, "-o", OUT, "--licences", WF], "not a licence CSV"),
     # an output under a file: refused before the work (a researcher's trial: tracebacks after it)
     (["eval", "-b", "weak", "-d", PD, "-m", "center", "-o", WF + "/report"], "junk.pt is a file"),
-    (["prefs", "sheets", "--photos", PD, "--part", "train", "--data", WF + "/d", "--work", OUT], "junk.pt is a file"),
+    (["prefs", "sheets", "--photos", PD, "--part", "train", "--data", WF + "/d", "--work", OUT],
+     "junk.pt is a file"),
 ]
 
 
@@ -309,15 +310,18 @@ def test_a_data_set_of_only_failed_photos_is_not_left_behind(places: Path) -> No
     assert not (places / "ds").exists()
 
 
-def test_an_output_path_in_the_way_is_one_line_not_a_traceback(places: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_output_path_in_the_way_is_one_line_not_a_traceback(places: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands that make their output folder as they go (train -o, export, dataset preview -o...)
     showed a NotADirectoryError traceback for a path under a file: one line naming it, exit 1."""
     from conftest import ROOT
 
     monkeypatch.chdir(ROOT)
-    argv = ["train", "configs/small_weak.toml", "-d", str(places / "photos"), "-o", str(places / "junk.pt" / "run")]
+    argv = ["train", "configs/small_weak.toml", "-d", str(places / "photos"),
+            "-o", str(places / "junk.pt" / "run")]
     r = runner.invoke(app, argv)
     shown = f"stdout: {r.stdout}\nstderr: {r.stderr}\nexception: {r.exception!r}"
     lines = [x for x in r.stderr.splitlines() if x.strip()]
-    assert r.exit_code == 1 and isinstance(r.exception, SystemExit) and "Traceback" not in r.stdout + r.stderr, shown
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), shown
+    assert "Traceback" not in r.stdout + r.stderr, shown
     assert len(lines) == 1 and "junk.pt" in lines[0] and "a file is where a folder must be" in lines[0], shown

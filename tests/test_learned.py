@@ -188,7 +188,8 @@ def test_ablation_bundles_without_references_or_text_run(tmp_path: Path) -> None
     text = (bundle / "ATTRIBUTION.md").read_text()
     assert "ships no reference database" in text and "references/ATTRIBUTION.md" not in text
     tuned = export_bundle(BoxNet(BoxNetConfig(refs=False, text=False)).eval(), tmp_path / "t", None,
-                          {"name": "mine", "training": {"train": "my/boxsets"}, "finetuned_from": {"checkpoint": "a.pt"}})
+                          {"name": "mine", "training": {"train": "my/boxsets"},
+                           "finetuned_from": {"checkpoint": "a.pt"}})
     text = (tuned / "ATTRIBUTION.md").read_text()
     assert "fine-tuned from `a.pt`" in text and "`my/boxsets`" in text
 

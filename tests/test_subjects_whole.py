@@ -276,7 +276,8 @@ def test_a_weak_face_no_person_holds_is_dropped_when_the_object_detector_ran() -
 
     image = LoadedImage(np.zeros((100, 200, 3), np.uint8), 200, 100)
     faces = Found([clog, held, sure])
-    with_objects, _, _ = detect_subjects(image, faces, None, Found([person]), AnalysisConfig())  # type: ignore[arg-type]
+    found, config = Found([person]), AnalysisConfig()
+    with_objects, _, _ = detect_subjects(image, faces, None, found, config)  # type: ignore[arg-type]
     assert [f.box for f in with_objects] == [held.box, sure.box]
     fast, _, _ = detect_subjects(image, faces, None, None, AnalysisConfig())  # type: ignore[arg-type]
     assert [f.box for f in fast] == [clog.box, held.box, sure.box]

@@ -137,7 +137,8 @@ def test_evaluation_data_the_benchmark_cannot_read_is_refused_before_training(tm
     make_synthetic_set(tmp_path / "data")
     weak, _ = make_weak_set(tmp_path)
     cfg = train_config(tmp_path / "data", tmp_path / "run", 1, eval_data=str(weak), eval_split="all")
-    with pytest.raises(UsageError, match=r"train\.eval_data .* read as benchmark 'gaicd-v2' \(train\.benchmark.*'weak'"):
+    words = r"train\.eval_data .* read as benchmark 'gaicd-v2' \(train\.benchmark.*'weak'"
+    with pytest.raises(UsageError, match=words):
         Trainer(cfg, quiet=True)
     assert not list((tmp_path / "run").glob("*.pt"))
     ok = train_config(tmp_path / "data", tmp_path / "run", 1, eval_data=str(weak), eval_benchmark="weak",

@@ -172,7 +172,8 @@ def test_the_python_result_has_the_verdict_the_json_has() -> None:
     from procrop.errors import UsageError
 
     root = Path(__file__).resolve().parents[1]
-    r = Cropper(scorer="classic", profile="fast").process(str(root / "examples" / "beach.jpg"), ["1/1", "free"])
+    beach = str(root / "examples" / "beach.jpg")
+    r = Cropper(scorer="classic", profile="fast").process(beach, ["1/1", "free"])
     d = r.to_dict(include_analysis=False)
     assert (r.keep_original, r.verdict) == (d["keep_original"], d["verdict"]) and r.verdict
     assert r.for_ratio("1/1") == r.for_ratio("1:1") != []

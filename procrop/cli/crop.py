@@ -177,7 +177,8 @@ def crop_command(
             )
     except KeyboardInterrupt:  # typer would exit 130 without a word
         where = f" (in {out})" if out else ""
-        err.print(f"interrupted: at least {progress.done if progress else 0} of {len(files)} image(s) done{where}; the same command "
+        done = progress.done if progress else 0
+        err.print(f"interrupted: at least {done} of {len(files)} image(s) done{where}; the same command "
                   "goes on from there (an image cut short left no files)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     failures = list(problems) + report.failures

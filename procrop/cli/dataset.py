@@ -10,8 +10,8 @@ from typing import Optional
 import typer
 
 
-from .common import (BarProgress, EXIT_FAILED, EXIT_INTERRUPTED, err, exit_if_failed, progress_bar, usage_error,
-                     usage_errors)
+from .common import (BarProgress, EXIT_FAILED, EXIT_INTERRUPTED, err, exit_if_failed, progress_bar,
+                     usage_error, usage_errors)
 
 dataset_app = typer.Typer(help="Generate, inspect and preview weak-label data sets (out-painted professional photos).", no_args_is_help=True)
 
@@ -77,7 +77,8 @@ def dataset_generate(
                 progress=progress,
             )
     except KeyboardInterrupt:  # typer would exit 130 without a word
-        err.print(f"interrupted: {progress.done if progress else 0} item(s) done in {out}; the same command goes on from there")
+        done = progress.done if progress else 0
+        err.print(f"interrupted: {done} item(s) done in {out}; the same command goes on from there")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if fresh and not (report.written or report.done_before) and out.is_dir():
         shutil.rmtree(out)  # every photo failed: no empty data set left behind

@@ -114,7 +114,8 @@ def export_command(
 ) -> None:
     """Export a trained box scorer as the onnxruntime bundle that procrop crop uses.
 
-    A model trained with references needs --refs (the database it was trained with), or --no-refs to ship it without."""
+    A model trained with references needs --refs (the database it was trained with), or --no-refs to
+    ship it without."""
     from ..errors import require
 
     require("torch", "exporting", "torch")

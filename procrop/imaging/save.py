@@ -28,7 +28,8 @@ _SAVE_FORMAT_BY_EXT = {
 
 
 #: The extension crops take for each format procrop writes, when the photo's name does not say it.
-_EXT_BY_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp", "GIF": ".gif"}
+_EXT_BY_FORMAT = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "BMP": ".bmp",
+                  "GIF": ".gif"}
 
 
 def crop_extension(path: str | os.PathLike, decoded_format: str | None) -> str:
@@ -265,7 +266,8 @@ def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
     source = open_full(photo)
     x, y, w, h = box
     if w < 1 or h < 1 or x < 0 or y < 0 or x + w > source.width or y + h > source.height:
-        raise UsageError(f"box {box} is not inside the {source.width}x{source.height} photo {os.fspath(photo)}")
+        raise UsageError(f"box {box} is not inside the {source.width}x{source.height} photo "
+                         f"{os.fspath(photo)}")
     try:
         save_image(crop_resized(source, box, size), path, source=source, quality=quality)
     except OSError as exc:

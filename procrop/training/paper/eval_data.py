@@ -21,7 +21,8 @@ def check_eval_data(train: Any) -> None:
     try:
         benchmark_samples(bench, train.eval_data, train.eval_split, limit=1)
     except ProcropError as exc:
-        how = "train.eval_benchmark" if train.eval_benchmark else "train.benchmark, as train.eval_benchmark is unset"
+        how = ("train.eval_benchmark" if train.eval_benchmark
+               else "train.benchmark, as train.eval_benchmark is unset")
         raise UsageError(f"train.eval_data {train.eval_data}, split {train.eval_split!r} (train.eval_split; "
                          f"'all' for a weak-label set), read as benchmark {bench!r} ({how}; one of "
                          f"{', '.join(BENCHMARKS)}, e.g. 'weak' for a weak-label set): {exc}") from None
