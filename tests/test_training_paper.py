@@ -125,6 +125,7 @@ def test_evaluate_uses_the_runs_reference_database(tmp_path: Path) -> None:
     cfg = cfg.replace(model={"retrieval": "xattn", "k_refs": 2, "ref_tokens": 64, "ref_dim": 3})
     trainer = Trainer(cfg, quiet=True)
     trainer.run()
+    assert trainer.history[0]["epoch"] == 1  # the first epoch's steps log epoch 1, as eval.csv counts
     metrics = trainer.evaluate()  # before: ModelLoadError (the bundled database has 14 features)
     assert metrics and "eval/SRCC" in metrics
 

@@ -5,20 +5,18 @@
   after each step the model's predictions, scored ``10 * sigmoid``, are merged into each image's
   labels by :func:`procrop.weaklabels.refine.update_annotation_file` (kept above 0.2, snapped to a
   standard ratio, diverse by ``train.refine_rule`` -- ProCrop's official rule by default --,
-  covering 80 % of the pseudo-label, top 4). The refined labels are the
-  run's: ``OUT/refined/annotations/...``, a copy of the generated file made at its first refinement
-  and rewritten atomically; the data set's own files are never written (two runs on one set do not
-  meet, and a resume reads its run's refined labels back).
-
-  The rewritten labels reach the next step at once: the training set re-reads a file that
-  changed (:meth:`procrop.training.paper.samples.TrainingSet.reload`).
+  covering 80 % of the pseudo-label, top 4). The refined labels are the run's: ``OUT/refined/
+  annotations/...``, a copy of the generated file made at its first refinement and rewritten
+  atomically; the data set's own files are never written (two runs on one set do not meet, and a
+  resume reads its run's refined labels back). The rewritten labels reach the next step at once:
+  the training set re-reads a file that changed (:meth:`.samples.TrainingSet.reload`).
 
 Owns :class:`Trainer` (the loop, one step, refinement, evaluation, checkpoints and logs) and
 :func:`train`. AdamW with parameter groups and poly/step/constant schedules
 (:mod:`.optim`), gradient clipping, an optional EMA teacher, AMP on CUDA (or fp32), deterministic
 seeds, initial weights from a checkpoint (``train.init_checkpoint``, :mod:`procrop.model.paper.importers`),
 conditioning cached under the run folder (:mod:`.conditioning`), ``torchrun`` data-parallel
-training (:mod:`.distributed`), metrics in ``metrics.jsonl`` and ``metrics.csv``, periodic
+training (:mod:`.distributed`), metrics in ``metrics.jsonl`` and ``metrics.csv`` (epochs from 1), periodic
 evaluation with the run's own reference database (``eval.pt``, ``eval.csv``; the best-scoring
 one kept as ``best.pt`` with ``best.json``), atomic checkpoints (``last.pt``, ``step-N.pt``; ``last.pt``
 also every ``train.checkpoint_minutes`` and when SIGINT or SIGTERM stops the run, see
@@ -287,7 +285,8 @@ class Trainer:
                 logs = self.train_step(collate([data.get(int(i), self.epoch) for i in idx], self.cfg.model.canvas))
                 loss_value = logs["loss"]
                 self.step += 1
-                logs.update(step=self.step, epoch=self.epoch, lr=self.optimizer.param_groups[0]["lr"])
+                lr = self.optimizer.param_groups[0]["lr"]
+                logs.update(step=self.step, epoch=self.epoch + 1, lr=lr)  # the epoch the step is in, from 1
                 self._after_step(logs, progress)
             if self.position >= len(batches):
                 self.epoch += 1
