@@ -36,7 +36,7 @@ import numpy as np
 from .candidates import (CandidateConfig, fill_near_full, inside_the_picture, large_enough, photo_candidates,
                          ratio_fit_warning, to_the_frame, unique_boxes)
 from .errors import UsageError
-from .executor import one_blas_thread
+from .threads import one_blas_thread
 from .geometry import AspectRatio, checked_boxes, inside_fractions, parse_ratios, select_diverse
 from .results import Crop, CropResult
 from .verdict import UPSCALE_UNMET, dropped_alternatives, small_photo_warning, written_sizes

@@ -20,7 +20,7 @@ the workers.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import logging
 import os
 import signal
@@ -28,14 +28,13 @@ import threading
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .errors import ProcropError, UsageError, require
-from .signals import WORKER_BUSY, exit_with_parent, keep_sigterm_handler, stop_worker
+from .signals import WORKER_BUSY, end_descendants, exit_with_parent, keep_sigterm_handler, stop_worker
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,85 +56,6 @@ def stall_timeout_default() -> float:
         raise UsageError(f"PROCROP_WATCHDOG_S={value!r}: must be positive")
     return seconds
 
-
-def inference_threads() -> int:
-    """Threads one photo's model calls may use: ``PROCROP_THREADS`` when set (a pool's worker
-    processes set it to 1, one worker per core), else up to two of the machine's cores.
-
-    Raises:
-        UsageError: ``PROCROP_THREADS`` is not a whole number from 1 to :func:`max_threads`.
-    """
-    value = os.environ.get("PROCROP_THREADS")
-    if not value:
-        return max(1, min(2, os.cpu_count() or 1))
-    try:
-        threads = int(value)
-    except ValueError:
-        raise UsageError(f"PROCROP_THREADS={value!r}: not a whole number of threads") from None
-    if threads < 1:
-        raise UsageError(f"PROCROP_THREADS={value!r}: must be at least 1")
-    if threads > max_threads():
-        raise UsageError(f"PROCROP_THREADS={value!r}: must be at most {max_threads()} "
-                         f"(4 x this machine's {os.cpu_count() or 1} core(s))")
-    return threads
-
-
-_blas_lock = threading.Lock()
-_blas_state: dict[str, Any] = {"users": 0, "limiter": None}
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller() -> Any:
-    """threadpoolctl's view of the loaded BLAS libraries (made once), or ``None`` without it."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - a declared dependency
-        return None
-    return ThreadpoolController()
-
-
-@contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """numpy's BLAS (OpenBLAS) on one thread while procrop works on a photo (a context manager and a
-    decorator: :meth:`procrop.Cropper.process` and :meth:`~procrop.Cropper.prepare` use it).
-
-    procrop's matrix products are small, yet OpenBLAS hands them to its worker threads, and an idle
-    worker busy-waits for the next product: on a 2-core machine it held a whole core for as long as a
-    photo took, a core the detectors and the backbone needed (the default 67.9 -> 50.6 ms a photo
-    with one BLAS thread, the crops identical). The limit is process-wide while any photo is being
-    worked on (concurrent photos share it) and lifted when the last one is done, so numpy work of the
-    caller's own between photos keeps its threads. OpenBLAS ignores a limit asked for from another
-    thread once the main thread has set one: a program that crops in threads calls
-    :func:`limit_blas_threads` once from its main thread (the web server does). Without threadpoolctl,
-    or a BLAS it can see, it does nothing.
-    """
-    with _blas_lock:
-        if _blas_state["users"] == 0 and (controller := _blas_controller()) is not None:
-            _blas_state["limiter"] = controller.limit(limits=1, user_api="blas")
-        _blas_state["users"] += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_state["users"] -= 1
-            if _blas_state["users"] == 0 and _blas_state["limiter"] is not None:
-                _blas_state["limiter"].restore_original_limits()
-                _blas_state["limiter"] = None
-
-
-def limit_blas_threads() -> None:
-    """numpy's BLAS on one thread for the rest of the process, asked for from the main thread: for
-    processes that are procrop's own (the command line, the web server), where photos may be
-    cropped in other threads (see :func:`one_blas_thread`)."""
-    with _blas_lock:
-        if (controller := _blas_controller()) is not None:
-            controller.limit(limits=1, user_api="blas")
-
-
-def max_threads() -> int:
-    """The most ``PROCROP_THREADS`` may ask for: 4 threads per core of this machine (more only
-    oversubscribes the cores; a typo such as 999 is refused rather than obeyed)."""
-    return 4 * (os.cpu_count() or 1)
 
 
 class WorkerStallError(ProcropError):
@@ -311,6 +231,7 @@ class ProcessExecutor(Executor):
         """Stop every worker now (the watchdog fired: waiting for them could wait forever)."""
         if self._pool is None:
             return
+        _quiet_cancelled_futures()
         processes = list((getattr(self._pool, "_processes", None) or {}).values())
         for proc in processes:
             proc.terminate()  # the first unwinds the task under way (its files removed)
@@ -338,9 +259,26 @@ class ProcessExecutor(Executor):
             return
         if self._pool is None:  # stopped already (the watchdog)
             return
+        _quiet_cancelled_futures()  # before any is cancelled: one signal may have ended the workers
         running = [f for f in self._pending if not f.cancel()]
         wait(running, timeout=STOP_GRACE_S)
         self._kill()
+
+
+def _quiet_cancelled_futures() -> None:
+    """The pool's manager thread, finding its workers stopped, sets an error on every future,
+    including those a stop cancelled: ``InvalidStateError`` there is no news (it printed a
+    traceback above the one line an interrupted batch gives); other thread errors still show."""
+    shown = threading.excepthook
+    if getattr(shown, "procrop_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is not InvalidStateError:
+            shown(args)
+
+    hook.procrop_quiet = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 class RayExecutor(Executor):
@@ -370,9 +308,18 @@ class RayExecutor(Executor):
             else:
                 kwargs["address"] = address
             ours = keep_sigterm_handler()
-            self.ray.init(**kwargs)
-            if ours is not None:  # Ray's own handler aborts with a crash dump: a SIGTERM unwinds as before
-                signal.signal(signal.SIGTERM, ours)
+            try:
+                self.ray.init(**kwargs)
+            except (KeyboardInterrupt, SystemExit) as exc:  # stopped while Ray starts: its handler exits 15
+                if isinstance(exc, SystemExit) and exc.code != signal.SIGTERM:
+                    raise
+                with contextlib.suppress(Exception):
+                    self.ray.shutdown()
+                end_descendants("ray")  # what Ray had started and does not know yet (its agents stayed)
+                raise KeyboardInterrupt from None
+            finally:
+                if ours is not None:  # Ray's handler aborts with a crash dump: a SIGTERM unwinds as before
+                    signal.signal(signal.SIGTERM, ours)
             self._started_here = True
         cpus = int(self.ray.cluster_resources().get("CPU", 1))
         self.workers = workers or max(1, int(cpus // num_cpus))
@@ -382,9 +329,9 @@ class RayExecutor(Executor):
         ray = self.ray
         actor_cls = ray.remote(num_cpus=self.num_cpus)(_RayWorker)
         actors = [actor_cls.remote(task) for _ in range(self.workers)]
+        pending: dict[Any, tuple[int, Any]] = {}
         try:
             window = 2
-            pending: dict[Any, tuple[int, Any]] = {}
             it = iter(enumerate(items))
             free = [a for a in actors for _ in range(window)]
             exhausted = False
@@ -410,6 +357,9 @@ class RayExecutor(Executor):
                     except Exception as exc:  # an actor died
                         yield Outcome(i, error=f"ray worker failed: {describe_error(exc)}")
         finally:
+            if pending:  # stopped (Ctrl-C, SIGTERM, the watchdog): the items under way may finish, as
+                # in a local pool, so an image being written is whole rather than without its JSON
+                ray.wait(list(pending), num_returns=len(pending), timeout=STOP_GRACE_S)
             for a in actors:
                 ray.kill(a)
 

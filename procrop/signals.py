@@ -75,3 +75,36 @@ def keep_sigterm_handler() -> Any:
     if threading.current_thread() is not threading.main_thread():
         return None
     return signal.getsignal(signal.SIGTERM)
+
+
+def end_descendants(named: str) -> int:
+    """Kill (SIGKILL) the processes this one started, and theirs, whose command line holds ``named``
+    (Linux: read from ``/proc``); how many. For a library stopped while it started its own
+    processes (Ray, interrupted in its start), which knows none of them yet and so cannot stop them;
+    the caller's other child processes are left alone."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    todo, found = [os.getpid()], []
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            found.append(pid)
+            todo.append(pid)
+    ended = 0
+    for pid in found:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if named.encode() not in fh.read():
+                    continue
+            os.kill(pid, signal.SIGKILL)
+            ended += 1
+        except OSError:
+            pass
+    return ended

@@ -1,4 +1,4 @@
-"""numpy's BLAS stays on one thread while procrop works on a photo (:func:`procrop.executor.one_blas_thread`).
+"""numpy's BLAS stays on one thread while procrop works on a photo (:func:`procrop.threads.one_blas_thread`).
 
 OpenBLAS's idle worker busy-waits after each of procrop's small matrix products; on a 2-core
 machine it held a whole core for as long as a photo took. The limit is process-wide while any photo
@@ -14,7 +14,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from procrop.cropper import Cropper
-from procrop.executor import one_blas_thread
+from procrop.threads import one_blas_thread
 
 
 def blas_threads() -> list[int]:

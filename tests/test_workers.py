@@ -19,7 +19,8 @@ import pytest
 
 import procrop
 from procrop.errors import ProcropError, UsageError
-from procrop.executor import ProcessExecutor, WorkerStallError, inference_threads, make_executor, max_threads
+from procrop.executor import ProcessExecutor, WorkerStallError, make_executor
+from procrop.threads import inference_threads, max_threads
 
 
 def _all_error_classes() -> list[type[ProcropError]]:
@@ -241,3 +242,24 @@ def test_the_same_stop_twice_is_one_stop(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(signals, "_first_stop", signals.time.monotonic() - signals.REPEAT_GRACE_S - 1)
     signals.unwind_on_sigterm(15, None)  # a later one: the process ends now
     assert ended == [143]
+
+
+def test_end_descendants_ends_only_the_named_processes_this_one_started() -> None:
+    """Ray stopped in its start left its agents running (nothing knew them yet); the processes this
+    one started whose command line names it are ended, the caller's others are left alone."""
+    import subprocess
+    import sys
+    import time
+
+    from procrop.signals import end_descendants
+
+    code = "import time; time.sleep(60)"
+    named = subprocess.Popen([sys.executable, "-c", code, "procrop-test-ray-like"])
+    other = subprocess.Popen([sys.executable, "-c", code, "something-else"])
+    try:
+        time.sleep(0.3)
+        assert end_descendants("procrop-test-ray-like") == 1
+        assert named.wait(timeout=10) != 0 and other.poll() is None
+    finally:
+        other.kill()
+        named.kill()

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from .._version import __version__
-from ..executor import limit_blas_threads
+from ..threads import limit_blas_threads
 from .common import EXIT_OK, OneLineErrors, err, use_help_width
 from .checkpoints import import_checkpoint_command
 from .crop import crop_command, describe_command

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from procrop import Cropper, MissingExtraError, __version__
-from procrop.executor import limit_blas_threads
+from procrop.threads import limit_blas_threads
 
 from .errors import ApiError, install_error_handlers
 from .limits import WorkLimiter

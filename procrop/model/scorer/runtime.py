@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import ModelLoadError, require
-from ...executor import inference_threads
+from ...threads import inference_threads
 from ...retrieval.encoders.mobilenet import search_vector, square_input
 from ...retrieval.search import ExactIndex, SearchIndex, make_index
 from ...retrieval.store import DatabaseError, ReferenceDB
@@ -77,7 +77,7 @@ class LearnedModel:
     Args:
         bundle: the bundle folder (default: the shipped one).
         threads: onnxruntime intra-op threads of the encoder and the box scores (default:
-            :func:`procrop.executor.inference_threads`); the backbone always runs on one, beside
+            :func:`procrop.threads.inference_threads`); the backbone always runs on one, beside
             the detectors.
         references: a ``mobilenet`` reference database (a folder, or a loaded
             :class:`~procrop.retrieval.store.ReferenceDB`, e.g. one held in memory) to retrieve

@@ -45,7 +45,7 @@ class LearnedTerm:
         bundle: a bundle folder (default: the one shipped with procrop).
         proposals: boxes proposed per ratio.
         threads: onnxruntime intra-op threads of the box scores (default:
-            :func:`procrop.executor.inference_threads`, 1 in a worker pool).
+            :func:`procrop.threads.inference_threads`, 1 in a worker pool).
         reference_db: a ``mobilenet`` reference database (``procrop index build`` makes one by
             default) to retrieve from instead of the bundle's own; checked here.
 
