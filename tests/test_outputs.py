@@ -310,3 +310,6 @@ def test_save_crop_writes_a_crop_as_the_cli_does(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         procrop.save_crop(src, (60, 0, 40, 40), tmp_path / "outside.jpg")
     assert not (tmp_path / "outside.jpg").exists()
+    with pytest.raises(UsageError, match="no such folder"):  # it made the folder on the way (a trial)
+        procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "nowhere" / "c.jpg")
+    assert not (tmp_path / "nowhere").exists()

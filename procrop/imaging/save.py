@@ -251,7 +251,8 @@ def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
 
     Raises:
         ImageLoadError: the photo cannot be read.
-        UsageError: a box outside the photo or without area, an unknown extension.
+        UsageError: a box outside the photo or without area, an unknown extension, a folder that
+            does not exist.
         ImageWriteError: the file cannot be written (nothing is left at ``path``).
     """
     from ..errors import ImageWriteError, UsageError
@@ -263,6 +264,8 @@ def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
         save_format(path)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not Path(path).parent.is_dir():  # not made on the way: a typo would write somewhere unexpected
+        raise UsageError(f"{os.fspath(path)}: no such folder {Path(path).parent}")
     source = open_full(photo)
     x, y, w, h = box
     if w < 1 or h < 1 or x < 0 or y < 0 or x + w > source.width or y + h > source.height:

@@ -22,7 +22,7 @@ from procrop.threads import limit_blas_threads
 from .errors import ApiError, install_error_handlers
 from .limits import WorkLimiter
 from .refsets import parse_strength
-from .schemas import CropAnswer, Deleted, DescribeAnswer, ErrorBody, ReferenceSet, ScoreAnswer
+from .schemas import CropAnswer, Deleted, DescribeAnswer, ErrorBody, Health, ReferenceSet, ScoreAnswer
 from .service import DEFAULT_SCORER, CropService, Steer, split_ratios
 from .settings import ServerSettings
 from .uploads import (SCORERS, Upload, parse_int, parse_multipart, parse_scorer, parse_upscale, read_body,
@@ -278,7 +278,7 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
         """Forget a reference set (the page does so when it is closed; idle sets expire)."""
         return {"set": set_id, "deleted": svc.refsets.delete(set_id)}
 
-    @app.get("/health", tags=["service"])
+    @app.get("/health", tags=["service"], response_model=Health)
     async def health() -> dict[str, Any]:
         """Liveness, version, scorers (with the default model), limits and current load."""
         scorers = {"default": DEFAULT_SCORER, "choices": sorted(set(SCORERS.values())),

@@ -22,7 +22,7 @@ class Reference(_Open):
 
     source: str = Field(description="the photo, relative to the reference database")
     similarity: float | None = Field(None, description="cosine similarity of the search vectors")
-    licence: str | None = None
+    licence: str | None = Field(None, description="the photo's licence, as its database records it")
 
 
 class CropItem(_Open):
@@ -35,69 +35,71 @@ class CropItem(_Open):
     confidence: float = Field(description="how likely the crop looks better than the uncropped photo")
     versus_original: str = Field(description="the confidence in words")
     terms: dict[str, float] = Field(description="each scoring term's value in [0, 1]")
-    reason: str
+    reason: str = Field(description="why the crop scored as it did, in words")
     output_size: list[int] | None = Field(None, description="[w, h] of a WxH ratio's file")
-    references: list[Reference] = []
+    references: list[Reference] = Field([], description="the professional photos that guided this crop")
 
 
 class CropAnswer(_Open):
     """``POST /v1/crop``: the crops of every ratio asked, best first, and the verdict."""
 
-    image: str
-    width: int
-    height: int
-    crops: list[CropItem]
-    uncropped_score: float
+    image: str = Field(description="the upload's file name (no path)")
+    width: int = Field(description="the EXIF-oriented image's width in pixels")
+    height: int = Field(description="the EXIF-oriented image's height in pixels")
+    crops: list[CropItem] = Field(description="every ratio's crops, best score first")
+    uncropped_score: float = Field(description="the score of the whole photo, the 'keep it' option")
     confidence: float = Field(description="the top crop's confidence")
     keep_original: bool = Field(description="whether the uncropped photo is the better choice")
     verdict: str = Field(description="the decision in one sentence")
     description: str = Field(description="the composition in words")
-    references: list[Reference] = []
-    warnings: list[str] = []
-    notes: list[str] = []
+    references: list[Reference] = Field([], description="professional photos retrieved for the image")
+    warnings: list[str] = Field([], description="problems: a ratio that cannot fit, a crop enlarged...")
+    notes: list[str] = Field([], description="information: e.g. a ratio with fewer crops than asked, and why")
     analysis: dict[str, Any] = Field({}, description="faces, people, subjects, lines, horizon, colour...")
-    timings_ms: dict[str, float] = {}
-    procrop_version: str
-    scorer: str
+    timings_ms: dict[str, float] = Field({}, description="milliseconds per stage")
+    procrop_version: str = Field(description="the server's procrop version")
+    scorer: str = Field(description="the scorer used: preference, learned or classic")
     model: str | None = Field(None, description="the scoring model's name and version")
-    reference_db: str | None = None
+    reference_db: str | None = Field(None, description="the reference database or set that was searched")
     style_strength: float | None = Field(None, description="with references=SET: how strongly they steer")
 
 
 class ScoreAnswer(_Open):
-    """``POST /v1/score``: one box scored and explained as a crop."""
+    """``POST /v1/score``: one box scored and explained as a crop (the fields as in a crop)."""
 
-    image: str
-    width: int
-    height: int
-    box: list[int]
-    ratio: str
-    score: float
-    confidence: float
-    versus_original: str
-    uncropped_score: float
-    terms: dict[str, float]
+    image: str = Field(description="the upload's file name (no path)")
+    width: int = Field(description="the EXIF-oriented image's width in pixels")
+    height: int = Field(description="the EXIF-oriented image's height in pixels")
+    box: list[int] = Field(description="the box scored, [x, y, w, h]")
+    ratio: str = Field(description="the ratio it was scored as (free by default)")
+    score: float = Field(description="aesthetic score in [0, 1]")
+    confidence: float = Field(description="how likely the box looks better than the uncropped photo")
+    versus_original: str = Field(description="the confidence in words")
+    uncropped_score: float = Field(description="the score of the whole photo")
+    terms: dict[str, float] = Field(description="each scoring term's value in [0, 1]")
     contributions: dict[str, float] = Field({}, description="each term's share of the score")
-    reason: str
-    references: list[Reference] = []
-    scorer: str
-    model: str | None = None
-    reference_db: str | None = None
-    style_strength: float | None = None
+    reason: str = Field(description="why the box scored as it did, in words")
+    references: list[Reference] = Field([], description="the professional photos that guided the score")
+    scorer: str = Field(description="the scorer used: preference, learned or classic")
+    model: str | None = Field(None, description="the scoring model's name and version")
+    reference_db: str | None = Field(None, description="the reference database or set that was searched")
+    style_strength: float | None = Field(None, description="with references=SET: how strongly they steer")
 
 
 class DescribeAnswer(_Open):
     """``POST /v1/describe``: the composition in words, and the analysis behind them."""
 
-    image: str
-    width: int
-    height: int
-    description: str
-    analysis: dict[str, Any]
+    image: str = Field(description="the upload's file name (no path)")
+    width: int = Field(description="the EXIF-oriented image's width in pixels")
+    height: int = Field(description="the EXIF-oriented image's height in pixels")
+    description: str = Field(description="the composition in words")
+    analysis: dict[str, Any] = Field(description="faces, people, subjects, lines, horizon, colour...")
 
 
 class SetPhoto(_Open):
-    source: str
+    """One photo of a reference set."""
+
+    source: str = Field(description="the uploaded file's name")
     composition: dict[str, Any] = Field({}, description="subject place and fill, horizon height")
 
 
@@ -105,16 +107,28 @@ class ReferenceSet(_Open):
     """``POST /v1/references``: the set the photo was added to."""
 
     set: str = Field(description="the set's id: pass it as references=SET")
-    count: int
+    count: int = Field(description="photos in the set now")
     max: int = Field(description="the most photos a set holds")
-    references: list[SetPhoto]
+    references: list[SetPhoto] = Field(description="the set's photos, each with its measured composition")
 
 
 class Deleted(_Open):
     """``DELETE /v1/references/{set}``."""
 
-    set: str
+    set: str = Field(description="the set's id")
     deleted: bool = Field(description="false when the set was not held (deleting twice is no error)")
+
+
+class Health(_Open):
+    """``GET /health``: liveness, version, scorers, limits and load."""
+
+    status: str = Field(description="ok")
+    version: str = Field(description="the server's procrop version")
+    scorers: dict[str, Any] = Field(description="default (the scorer when none is asked), choices, model")
+    limits: dict[str, Any] = Field(description="max_upload_bytes, max_pixels, timeout_s, max_concurrency, "
+                                               "max_queue, max_top_k, max_ratios, max_output_side...")
+    load: dict[str, int] = Field(description="requests running and waiting now; rejected (503) and timed "
+                                             "out (504) since the start")
 
 
 class ErrorBody(BaseModel):
