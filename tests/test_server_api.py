@@ -370,7 +370,8 @@ def test_health_docs_and_page(client, cropper):
     for name, schema in spec["components"]["schemas"].items():  # every field in words (a trial's second look)
         if name not in ("HTTPValidationError", "ValidationError"):
             assert all("description" in f for f in schema.get("properties", {}).values()), name
-    assert spec["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    health = spec["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert health["$ref"].endswith("/Health")
     for path in ("/v1/crop", "/v1/crop/image", "/v1/score"):
         form = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
         assert form["properties"]["scorer"]["description"].startswith("default, preference, learned or classic")
