@@ -138,12 +138,16 @@ def test_evaluation_data_the_benchmark_cannot_read_is_refused_before_training(tm
     make_synthetic_set(tmp_path / "data")
     weak, _ = make_weak_set(tmp_path)
     cfg = train_config(tmp_path / "data", tmp_path / "run", 1, eval_data=str(weak), eval_split="all")
-    words = r"train\.eval_data .* read as benchmark 'gaicd-v2' \(train\.benchmark.*'weak'"
+    words = r"train\.eval_data .* read as benchmark 'gaicd-v2' \(train\.eval_benchmark unset, train\.mode"
     with pytest.raises(UsageError, match=words):
         Trainer(cfg, quiet=True)
     assert not list((tmp_path / "run").glob("*.pt"))
-    ok = train_config(tmp_path / "data", tmp_path / "run", 1, eval_data=str(weak), eval_benchmark="weak",
-                      eval_split="all")
+    ok = train_config(tmp_path / "data", tmp_path / "run", 1, eval_data=str(weak), eval_benchmark="weak")
+    from procrop.training.paper.eval_data import eval_target
+
+    weak_run = train_config(weak, tmp_path / "run_weak", 1, mode="weak", eval_data=str(weak))
+    assert eval_target(weak_run.train) == ("weak", "all")  # a weak run evaluates a weak set whole by default
+    Trainer(weak_run, quiet=True).close()
     trainer = Trainer(ok, quiet=True)  # the same set read as what it is
     import procrop.evaluation.evaluate as evaluation
 

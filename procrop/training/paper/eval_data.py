@@ -1,4 +1,4 @@
-"""The run's evaluation data checked before training starts (``train.eval_data``)."""
+"""The run's evaluation data (``train.eval_data``): what it is read as, checked before training starts."""
 
 from __future__ import annotations
 
@@ -7,22 +7,31 @@ from typing import Any
 from ...errors import ProcropError, UsageError
 
 
+def eval_target(train: Any) -> tuple[str, str]:
+    """``(benchmark, split)`` the run evaluates on (``train``: the configuration's ``[train]``
+    table): ``train.eval_benchmark``, else ``weak`` for a weak-label run and ``train.benchmark`` for
+    a supervised one; ``train.eval_split``, except that a weak-label set, which has no test split,
+    is read whole when the split is left at its default (a trial's weak run failed twice before
+    evaluating: read as GAICD, then split 'test' empty)."""
+    bench = train.eval_benchmark or ("weak" if train.mode == "weak" else train.benchmark)
+    split = "all" if bench == "weak" and train.eval_split == "test" else train.eval_split
+    return bench, split
+
+
 def check_eval_data(train: Any) -> None:
-    """Refuse evaluation data the run's benchmark reader cannot evaluate on, naming the keys
-    (``train``: the configuration's ``[train]`` table): a weak-label set read as GAICD trained a
-    whole epoch and then stopped at its first evaluation.
+    """Refuse evaluation data the run's benchmark reader cannot evaluate on, naming the keys: a
+    weak-label set read as GAICD trained a whole epoch and then stopped at its first evaluation.
 
     Raises:
-        UsageError: naming ``train.eval_data``, the benchmark it is read as, and why it cannot be.
+        UsageError: naming ``train.eval_data``, the benchmark and split it is read as, and why not.
     """
     from ...evaluation.evaluate import BENCHMARKS, benchmark_samples
 
-    bench = train.eval_benchmark or train.benchmark
+    bench, split = eval_target(train)
     try:
-        benchmark_samples(bench, train.eval_data, train.eval_split, limit=1)
+        benchmark_samples(bench, train.eval_data, split, limit=1)
     except ProcropError as exc:
         how = ("train.eval_benchmark" if train.eval_benchmark
-               else "train.benchmark, as train.eval_benchmark is unset")
-        raise UsageError(f"train.eval_data {train.eval_data}, split {train.eval_split!r} (train.eval_split; "
-                         f"'all' for a weak-label set), read as benchmark {bench!r} ({how}; one of "
-                         f"{', '.join(BENCHMARKS)}, e.g. 'weak' for a weak-label set): {exc}") from None
+               else f"train.eval_benchmark unset, train.mode {train.mode}")
+        raise UsageError(f"train.eval_data {train.eval_data}, split {split!r} (train.eval_split), read as "
+                         f"benchmark {bench!r} ({how}; one of {', '.join(BENCHMARKS)}): {exc}") from None

@@ -46,7 +46,7 @@ from ...model.paper.losses import ranking_loss, total_loss
 from ...model.paper.network import ProCropNet, build_model
 from .conditioning import compute_conditioning
 from .distributed import DistContext, init_distributed
-from .eval_data import check_eval_data
+from .eval_data import check_eval_data, eval_target
 from ..shared.keeping import BestKeeper, InterruptGuard, SaveClock, TrainingInterrupted, append_metrics, selection_key
 from .optim import ParamGroup, Scheduler, parameter_groups
 from .samples import TrainingSet, collate, data_fingerprint, load_training_samples
@@ -138,7 +138,7 @@ class Trainer:
         self.conditioning = None
         self.data: TrainingSet | None = None
         self.clock = SaveClock(t.checkpoint_minutes)
-        self.best = BestKeeper(self.out, selection_key(t.eval_benchmark or t.benchmark, t.select_metric))
+        self.best = BestKeeper(self.out, selection_key(eval_target(t)[0], t.select_metric))
         if resume:
             self._resume(Path(resume))
 
@@ -417,7 +417,8 @@ class Trainer:
             method = ModelMethod(str(path), reference_db=t.reference_db or "none")
             method.model.conditioning = self._eval_conditioning  # computed at the first evaluation only
             try:
-                report = evaluate(t.eval_benchmark or t.benchmark, t.eval_data, [method], split=t.eval_split)
+                bench, split = eval_target(t)
+                report = evaluate(bench, t.eval_data, [method], split=split)
             except BaseException:
                 path.unlink(missing_ok=True)  # no "last evaluated" weights for an evaluation that did not end
                 raise
