@@ -141,6 +141,12 @@ def test_generate_without_licences_says_so_and_info_of_a_stopped_set_says_the_se
     (out / "dataset.json").write_text(json.dumps(meta))
     text = runner.invoke(app, ["dataset", "info", str(out)]).stdout
     assert "seam check: not measured yet" in text and "None" not in text
+    listed = sorted(photos.iterdir())[0]  # a list naming one photo of several: the others are said
+    (photos / "list.csv").write_text(f"file,licence\n{listed.name},CC0\n")
+    r = runner.invoke(app, ["dataset", "generate", "--photos", str(photos), "--out", str(tmp_path / "w2"),
+                            "-n", "1", "--max-side", "256", "--licences", str(photos / "list.csv")])
+    n = len([p for p in photos.iterdir() if p.suffix != ".csv"])
+    assert r.exit_code == 0 and f"note: {n - 1} of {n} photo(s) have no row in" in r.stderr, r.stderr
 
 
 def _digest(out: Path) -> dict[str, str]:

@@ -68,6 +68,13 @@ def dataset_generate(
     if csv_path is None and not quiet:
         err.print(f"note: no licence list (a MANIFEST.csv in {photos} or up to three folders above, or "
                   "--licences FILE): the items record no licence")
+    elif lic is not None and not quiet:
+        from ..retrieval.licences import licence_for
+
+        unlisted = [f for f in files if not licence_for(lic, f)]
+        if unlisted:  # a list that names only some photos: the others' items record no licence
+            err.print(f"note: {len(unlisted)} of {len(files)} photo(s) have no row in {csv_path} (first: "
+                      f"{unlisted[0]}): their items record no licence")
     fresh, progress = not out.exists(), None
     try:
         with usage_errors(), progress_bar(2, quiet, "generating") as bar:
