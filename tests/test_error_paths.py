@@ -313,7 +313,8 @@ def test_a_data_set_of_only_failed_photos_is_not_left_behind(places: Path) -> No
 def test_an_output_path_in_the_way_is_one_line_not_a_traceback(places: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands that make their output folder as they go (train -o, export, dataset preview -o...)
-    showed a NotADirectoryError traceback for a path under a file: one line naming it, exit 1."""
+    showed a NotADirectoryError traceback for a path under a file: one line naming it, exit 2 (a
+    usage error, as eval -o says it)."""
     from conftest import ROOT
 
     monkeypatch.chdir(ROOT)
@@ -322,6 +323,6 @@ def test_an_output_path_in_the_way_is_one_line_not_a_traceback(places: Path,
     r = runner.invoke(app, argv)
     shown = f"stdout: {r.stdout}\nstderr: {r.stderr}\nexception: {r.exception!r}"
     lines = [x for x in r.stderr.splitlines() if x.strip()]
-    assert r.exit_code == 1 and isinstance(r.exception, SystemExit), shown
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), shown
     assert "Traceback" not in r.stdout + r.stderr, shown
     assert len(lines) == 1 and "junk.pt" in lines[0] and "a file is where a folder must be" in lines[0], shown

@@ -103,7 +103,8 @@ def _one_line() -> Iterator[None]:
                 IsADirectoryError: "is a folder, not a file", PermissionError: "permission denied"}[type(exc)]
         paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p)
         err.print(f"[bold red]error:[/] {escape(f'{paths}: {what}' if paths else str(exc))}")
-        raise typer.Exit(EXIT_FAILED) from None
+        # a path given in the way is a usage error (2), as the commands that check first say it
+        raise typer.Exit(EXIT_FAILED if isinstance(exc, PermissionError) else EXIT_USAGE) from None
 
 
 #: Metavars of text options whose name alone says too little (the others read as their name: --db DB).
