@@ -115,6 +115,9 @@ def test_weak_layout(tmp_path: Path) -> None:
     s = ds.samples[0]
     np.testing.assert_allclose(s.scores, [5.0, 4.2])  # 4 numbers: the pseudo-label, score 5
     assert s.size() == (300, 200) and s.extra["licence"] == "CC0"
+    # a stopped generation's item, written but not in the manifest, is not read (dataset info skips it too)
+    (tmp_path / "annotations" / "p_2.txt").write_text("10 20 110 220\n")
+    assert [x.id for x in read_weak(tmp_path).samples] == ["p_1"]
 
 
 def test_eval_gaicd_v1_end_to_end_on_the_two_real_images(benchmarks_dir: Path, tmp_path: Path) -> None:

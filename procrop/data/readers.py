@@ -317,7 +317,9 @@ def read_cpc(data: str | os.PathLike) -> CropDataset:
 def read_weak(data: str | os.PathLike) -> CropDataset:
     """A ProCrop-style weak-label set: ``images/`` + ``annotations/*.txt`` (see the module doc).
 
-    The first line of each file is the pseudo-label (the photographer's original frame).
+    The first line of each file is the pseudo-label (the photographer's original frame). With a
+    ``manifest.jsonl`` (a set ``procrop dataset generate`` made) only the items it lists are read:
+    a stopped generation's uncommitted files are not (``dataset info`` counts the same items).
     """
     root = Path(data)
     ann_root = root / "annotations"
@@ -328,6 +330,8 @@ def read_weak(data: str | os.PathLike) -> CropDataset:
     for folder in sorted(p for p in ann_root.iterdir() if p.is_dir()) or [ann_root]:
         split = folder.name if folder != ann_root else "all"
         for txt in sorted(folder.glob("*.txt")):
+            if manifest and txt.stem not in manifest:  # written by a stopped generation, not committed
+                continue
             boxes, scores = read_row_first_txt(txt, default_score=PSEUDO_LABEL_SCORE, lenient_score=True)
             keep = scores != -2
             image = find_image(txt.stem, [root / "images" / folder.name, root / "images"])
