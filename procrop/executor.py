@@ -57,7 +57,6 @@ def stall_timeout_default() -> float:
     return seconds
 
 
-
 class WorkerStallError(ProcropError):
     """No worker finished an item for the watchdog's timeout; the workers were stopped.
 
