@@ -223,3 +223,31 @@ def test_a_box_met_again_is_not_run_again(photo_paths: list[Path]) -> None:
     np.testing.assert_array_equal(again, fresh[::-1])
     np.testing.assert_array_equal(mixed[:2], fresh[1:])
     assert model.score(encoded, np.zeros((0, 4))).shape == (0,)
+
+
+def test_a_checkpoint_of_the_other_family_is_named_for_what_it_is(tmp_path: Path) -> None:
+    """A researcher's trial: the paper's checkpoint given to `learned export` read "TypeError:
+    BoxNetConfig.__init__() got an unexpected keyword argument 'model'", a learned one given to
+    `export` "format None", a procrop checkpoint given to import-checkpoint "13 shape mismatches",
+    a file that is no checkpoint pickle's "Memo value not found"."""
+    torch = pytest.importorskip("torch")
+    from procrop.errors import ModelLoadError
+    from procrop.model.paper.checkpoint import load_checkpoint as load_paper, save_checkpoint
+    from procrop.model.paper.importers import read_source
+    from procrop.model.scorer.boxnet_export import load_checkpoint as load_scorer
+
+    paper = tmp_path / "paper.pt"
+    save_checkpoint(paper, {"model": {"w": torch.zeros(1)}, "config": {}})
+    scorer = tmp_path / "scorer.pt"
+    torch.save({"model": {}, "config": {"roi": 5, "k_refs": 4, "ref_tokens": 64}}, scorer)
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    with pytest.raises(ModelLoadError, match="procrop learned export"):
+        load_paper(scorer)
+    with pytest.raises(ModelLoadError, match="procrop train"):
+        load_scorer(paper)
+    with pytest.raises(ModelLoadError, match="already procrop's"):
+        read_source(paper)
+    for load in (load_paper, load_scorer):
+        with pytest.raises(ModelLoadError, match=r"not a readable checkpoint \(not a file torch.save wrote"):
+            load(junk)

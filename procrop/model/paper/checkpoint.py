@@ -15,10 +15,11 @@ import torch
 
 from ..._version import __version__
 from ...errors import ModelLoadError
+from ..shared.families import PAPER_FORMAT, USE, checkpoint_family
 from ...files import atomic_write_bytes
 from .config import Config, ModelConfig
 
-FORMAT = "procrop-checkpoint-1"
+FORMAT = PAPER_FORMAT
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
@@ -36,8 +37,9 @@ def read_torch_file(path: str | os.PathLike) -> Any:
         raise ModelLoadError(f"{p}: no such checkpoint")
     try:
         return torch.load(str(p), map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ModelLoadError(f"{p}: not a readable checkpoint ({exc})") from exc
+    except Exception as exc:  # pickle's and torch's own reasons ("Memo value not found") say little
+        raise ModelLoadError(f"{p}: not a readable checkpoint (not a file torch.save wrote: "
+                             f"{type(exc).__name__})") from exc
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -45,7 +47,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     p = Path(path)
     state = read_torch_file(p)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ModelLoadError(f"{p}: not a procrop checkpoint (format {state.get('format') if isinstance(state, dict) else type(state).__name__})")
+        family = checkpoint_family(state)
+        raise ModelLoadError(f"{p}: {'not a procrop checkpoint' if family is None else USE[family]}")
     for key in ("model", "config"):
         if key not in state:
             raise ModelLoadError(f"{p}: checkpoint lacks {key!r}")

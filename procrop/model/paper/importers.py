@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 
 from ...errors import ModelLoadError, UsageError
+from ..shared.families import USE, checkpoint_family
 from .checkpoint import read_torch_file
 from .config import Config, ModelConfig, paper_config
 
@@ -112,6 +113,10 @@ def read_source(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The state dict of a foreign checkpoint (``{"model": ...}`` or bare; wrapper prefixes stripped)."""
     p = Path(path)
     state = read_torch_file(p)
+    family = checkpoint_family(state)
+    if family is not None:  # not foreign: it was read as an official one with shape mismatches
+        raise ModelLoadError(f"{p}: already procrop's, {USE[family]}; import-checkpoint converts the "
+                             "official code's and Conditional DETR's")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

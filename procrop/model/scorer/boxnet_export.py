@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ...errors import ModelLoadError, require
+from ..shared.families import USE, checkpoint_family
 from ...retrieval.encoders.mobilenet import INPUT_SIDE
 from .boxnet import BoxNet, BoxNetConfig, frozen_backbone
 
@@ -103,11 +104,19 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[BoxNet, dict[str, Any]]:
     """
     try:
         state = torch.load(path, weights_only=False, map_location="cpu")
-        model = BoxNet(BoxNetConfig(**state["config"]))
-        model.load_state_dict(state["model"])
     except FileNotFoundError:
         raise ModelLoadError(f"{path}: no such checkpoint") from None
-    except Exception as exc:  # noqa: BLE001 - torch and pickle raise many kinds
+    except Exception as exc:  # noqa: BLE001 - torch and pickle raise many kinds, and say little
+        raise ModelLoadError(f"{path}: not a readable checkpoint (not a file torch.save wrote: "
+                             f"{type(exc).__name__})") from None
+    family = checkpoint_family(state)
+    if family != "scorer":
+        said = "not a learned-scorer checkpoint" if family is None else USE[family]
+        raise ModelLoadError(f"{path}: {said}")
+    try:
+        model = BoxNet(BoxNetConfig(**state["config"]))
+        model.load_state_dict(state["model"])
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign state
         raise ModelLoadError(f"{path}: not a learned-scorer checkpoint ({type(exc).__name__}: {exc})") from None
     return model.eval(), state
 
