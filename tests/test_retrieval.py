@@ -229,6 +229,17 @@ def test_unreadable_photos_are_listed_not_fatal(tmp_path: Path, photo_paths: lis
     assert only_bad.exit_code == 1 and not (tmp_path / "none").exists()  # no empty database left behind
 
 
+def test_a_tiny_reference_photo_is_noted(tmp_path: Path, photo_paths: list[Path]) -> None:
+    """A trial's 8 x 5 PNG entered a reference database without a word."""
+    tiny = tmp_path / "micro.png"
+    Image.new("RGB", (8, 5), (200, 30, 30)).save(tiny)
+    r = runner.invoke(app, ["index", "build", str(photo_paths[0]), str(tiny), "--out", str(tmp_path / "db")])
+    assert r.exit_code == 0 and "note: 1 photo(s) under 64 px" in r.stderr, r.stderr
+    assert "micro.png (8x5)" in r.stderr
+    again = runner.invoke(app, ["index", "build", str(photo_paths[0]), "--out", str(tmp_path / "db2")])
+    assert "under 64 px" not in again.stderr
+
+
 def test_corrupt_and_mismatched_databases_fail_clearly(small_db: tuple[Path, list[Path]], tmp_path: Path) -> None:
     out, _ = small_db
 
