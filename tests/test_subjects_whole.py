@@ -281,3 +281,23 @@ def test_a_weak_face_no_person_holds_is_dropped_when_the_object_detector_ran() -
     assert [f.box for f in with_objects] == [held.box, sure.box]
     fast, _, _ = detect_subjects(image, faces, None, None, AnalysisConfig())  # type: ignore[arg-type]
     assert [f.box for f in fast] == [clog.box, held.box, sure.box]
+
+
+def test_a_region_the_frame_already_cuts_may_lose_a_fifth_on_that_side() -> None:
+    """A church (BSDS500 118035): the bell tower (top) and the building with its dome, whose wall
+    runs out of the photo at the bottom. Kept whole or out, each forced the other out: a 16:9 crop was
+    a fragment of the tower. The building touches the bottom border, so a crop may trim up to a fifth
+    of it there: the full-width crop that keeps the tower and the dome is allowed; one through the
+    dome, or through the tower, is not."""
+    from procrop.scoring.protection import BORDER_TRIM, trimmed_at_border
+
+    tower = region(3, 0, 8, 6, 0.3)  # y 0..60: touches the top border too (its cross at the edge)
+    building = region(10, 5, 20, 10, 0.6)  # y 50..100, x 100..200: touches the bottom and right borders
+    a = analysis([building, tower])
+    full_width = [0.0, 10.0, 200.0, 82.0]  # trims 18 px of the building's 50 at the bottom: within a fifth
+    through_dome = [0.0, 0.0, 200.0, 70.0]  # cuts 30 of its 50
+    boxes = np.asarray([full_width, through_dome], float)
+    assert allowed_crops(boxes, a, np.zeros((0, 2))).tolist() == [True, False]
+    kept = trimmed_at_border(building.mask)
+    assert kept.sum() < building.mask.sum() and not kept[9].any() and kept[5:8, 10:18].all()
+    assert BORDER_TRIM == 0.2 and trimmed_at_border(region(5, 3, 9, 6).mask).sum() == 12  # inside: unchanged

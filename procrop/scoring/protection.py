@@ -36,7 +36,10 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    when some allowed crop keeps the object whole (:data:`MASK_KEPT` of its mask), every crop that
    cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped; when
    none can (the head's map spread past the object, a region longer than the ratio), its cores
-   (the parts where the map reaches 0.65, else 0.8 or 0.9) are kept whole or left out instead;
+   (the parts where the map reaches 0.65, else 0.8 or 0.9) are kept whole or left out instead; a
+   region that touches the photo's border, which the photographer's frame already cuts, may lose
+   :data:`BORDER_TRIM` of its extent on that side (a church wall below its dome, a field's edge):
+   kept whole it had forced fragments of a photo;
 5. **together or not at all**: two salient objects of comparable weight close to each other (two
    cyclists, a boat and its reflection) that some allowed crop keeps whole together are not split
    by a crop that keeps one and leaves the other out.
@@ -100,6 +103,8 @@ MOST_OF_MAIN = 0.7
 LOWER_LIP = 0.12
 #: Width of the band along a crop edge (share of the crop's side) that :func:`edge_pressure` reads.
 EDGE_BAND = 0.03
+#: Share of a salient region's extent, next to a photo border it touches, that a crop may cut.
+BORDER_TRIM = 0.2
 
 
 def cuts(inside: np.ndarray) -> np.ndarray:
@@ -134,7 +139,7 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
     chosen = protected_regions(analysis)
     if not chosen:
         return _box_rules(b, analysis, face_inside, objects=True)
-    masks = np.stack([analysis.subjects[i].mask for i in chosen])
+    masks = np.stack([trimmed_at_border(analysis.subjects[i].mask) for i in chosen])
     inside = mask_inside_fractions(b, masks, analysis.width, analysis.height)
     full = _protect_masks(analysis, _box_rules(b, analysis, face_inside, objects=True), chosen, inside, b)
     mass = np.asarray([analysis.subjects[i].mass for i in chosen])
@@ -251,6 +256,28 @@ def mask_inside_fractions(boxes: np.ndarray, masks: np.ndarray, width: int, heig
     x1, y1 = (b[:, 0] + b[:, 2]) * sx, (b[:, 1] + b[:, 3]) * sy
     inside = at(x1, y1) - at(x0, y1) - at(x1, y0) + at(x0, y0)
     return inside / np.maximum(integral[:, -1, -1][:, None], 1e-9)
+
+
+def trimmed_at_border(mask: np.ndarray, share: float = BORDER_TRIM) -> np.ndarray:
+    """``mask (mh, mw)`` less ``share`` of its extent next to each photo border it touches (rule 4:
+    what a crop must keep of a region the photographer's frame already cuts); unchanged when that
+    would leave nothing."""
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return mask
+    mh, mw = mask.shape
+    dy = int(round(share * (ys.max() - ys.min() + 1)))
+    dx = int(round(share * (xs.max() - xs.min() + 1)))
+    out = mask.copy()
+    if ys.min() == 0:
+        out[:dy] = False
+    if ys.max() == mh - 1 and dy:
+        out[mh - dy:] = False
+    if xs.min() == 0:
+        out[:, :dx] = False
+    if xs.max() == mw - 1 and dx:
+        out[:, mw - dx:] = False
+    return out if out.any() else mask
 
 
 def salient_objects(analysis: CompositionAnalysis) -> list[int]:
