@@ -40,12 +40,26 @@ class CropItem(_Open):
     references: list[Reference] = Field([], description="the professional photos that guided this crop")
 
 
-class CropAnswer(_Open):
-    """``POST /v1/crop``: the crops of every ratio asked, best first, and the verdict."""
+class _Photo(_Open):
+    """The fields every answer about an upload starts with."""
 
     image: str = Field(description="the upload's file name (no path)")
     width: int = Field(description="the EXIF-oriented image's width in pixels")
     height: int = Field(description="the EXIF-oriented image's height in pixels")
+
+
+class _Scored(_Open):
+    """The fields of an answer that scored crops: with what."""
+
+    scorer: str = Field(description="the scorer used: preference, learned or classic")
+    model: str | None = Field(None, description="the scoring model's name and version")
+    reference_db: str | None = Field(None, description="the reference database or set that was searched")
+    style_strength: float | None = Field(None, description="with references=SET: how strongly they steer")
+
+
+class CropAnswer(_Scored, _Photo):
+    """``POST /v1/crop``: the crops of every ratio asked, best first, and the verdict."""
+
     crops: list[CropItem] = Field(description="every ratio's crops, best score first")
     uncropped_score: float = Field(description="the score of the whole photo, the 'keep it' option")
     confidence: float = Field(description="the top crop's confidence")
@@ -58,18 +72,11 @@ class CropAnswer(_Open):
     analysis: dict[str, Any] = Field({}, description="faces, people, subjects, lines, horizon, colour...")
     timings_ms: dict[str, float] = Field({}, description="milliseconds per stage")
     procrop_version: str = Field(description="the server's procrop version")
-    scorer: str = Field(description="the scorer used: preference, learned or classic")
-    model: str | None = Field(None, description="the scoring model's name and version")
-    reference_db: str | None = Field(None, description="the reference database or set that was searched")
-    style_strength: float | None = Field(None, description="with references=SET: how strongly they steer")
 
 
-class ScoreAnswer(_Open):
+class ScoreAnswer(_Scored, _Photo):
     """``POST /v1/score``: one box scored and explained as a crop (the fields as in a crop)."""
 
-    image: str = Field(description="the upload's file name (no path)")
-    width: int = Field(description="the EXIF-oriented image's width in pixels")
-    height: int = Field(description="the EXIF-oriented image's height in pixels")
     box: list[int] = Field(description="the box scored, [x, y, w, h]")
     ratio: str = Field(description="the ratio it was scored as (free by default)")
     score: float = Field(description="aesthetic score in [0, 1]")
@@ -80,18 +87,11 @@ class ScoreAnswer(_Open):
     contributions: dict[str, float] = Field({}, description="each term's share of the score")
     reason: str = Field(description="why the box scored as it did, in words")
     references: list[Reference] = Field([], description="the professional photos that guided the score")
-    scorer: str = Field(description="the scorer used: preference, learned or classic")
-    model: str | None = Field(None, description="the scoring model's name and version")
-    reference_db: str | None = Field(None, description="the reference database or set that was searched")
-    style_strength: float | None = Field(None, description="with references=SET: how strongly they steer")
 
 
-class DescribeAnswer(_Open):
+class DescribeAnswer(_Photo):
     """``POST /v1/describe``: the composition in words, and the analysis behind them."""
 
-    image: str = Field(description="the upload's file name (no path)")
-    width: int = Field(description="the EXIF-oriented image's width in pixels")
-    height: int = Field(description="the EXIF-oriented image's height in pixels")
     description: str = Field(description="the composition in words")
     analysis: dict[str, Any] = Field(description="faces, people, subjects, lines, horizon, colour...")
 
