@@ -326,3 +326,13 @@ def test_an_output_path_in_the_way_is_one_line_not_a_traceback(places: Path,
     assert r.exit_code == 2 and isinstance(r.exception, SystemExit), shown
     assert "Traceback" not in r.stdout + r.stderr, shown
     assert len(lines) == 1 and "junk.pt" in lines[0] and "a file is where a folder must be" in lines[0], shown
+
+
+def test_a_damaged_onnx_model_is_one_line(places: Path) -> None:
+    """A text or truncated file named .onnx given to --model printed protobuf's 120-line DecodeError
+    traceback (a trial)."""
+    bad = places / "bad.onnx"
+    bad.write_text("not a model\n")
+    r = runner.invoke(app, ["crop", str(places / "photos" / "a.jpg"), "--model", str(bad)])
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "not a readable ONNX model" in lines[0], r.stderr

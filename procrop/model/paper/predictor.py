@@ -72,7 +72,10 @@ class NeuralCropper:
             from ...errors import require
 
             ort = require("onnxruntime", "ONNX inference", "torch")
-            self.session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+            try:
+                self.session = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own types
+                raise ModelLoadError(f"{onnx}: cannot load the ONNX model ({type(exc).__name__})") from None
             shape = self.session.get_inputs()[0].shape
             if isinstance(shape[2], int) and isinstance(shape[3], int):
                 self.onnx_size = (shape[3], shape[2])
@@ -205,7 +208,13 @@ def onnx_config(path: str | os.PathLike) -> Config:
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(f"{p}: no such ONNX model")
-    meta = {m.key: m.value for m in _onnx.load(str(p), load_external_data=False).metadata_props}
+    if p.is_dir():
+        raise ModelLoadError(f"{p}: a folder, not an ONNX model (a learned bundle goes to --learned-model)")
+    try:
+        model = _onnx.load(str(p), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends: a damaged or mis-named file
+        raise ModelLoadError(f"{p}: not a readable ONNX model ({type(exc).__name__})") from None
+    meta = {m.key: m.value for m in model.metadata_props}
     if "procrop_config" not in meta:
         raise ModelLoadError(f"{p}: not exported by procrop (no configuration in its metadata)")
     return Config.from_dict(json.loads(meta["procrop_config"]))
