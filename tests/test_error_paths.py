@@ -336,3 +336,7 @@ def test_a_damaged_onnx_model_is_one_line(places: Path) -> None:
     r = runner.invoke(app, ["crop", str(places / "photos" / "a.jpg"), "--model", str(bad)])
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and "not a readable ONNX model" in lines[0], r.stderr
+    bundle = places / "bundle"  # a learned bundle is a folder: named for where it goes
+    bundle.mkdir()
+    r = runner.invoke(app, ["crop", str(places / "photos" / "a.jpg"), "--model", str(bundle)])
+    assert r.exit_code == 2 and "a learned bundle goes to --learned-model" in r.stderr, r.stderr

@@ -35,6 +35,8 @@ def read_torch_file(path: str | os.PathLike) -> Any:
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(f"{p}: no such checkpoint")
+    if p.is_dir():
+        raise ModelLoadError(f"{p}: a folder, not a checkpoint (a learned bundle goes to --learned-model)")
     try:
         return torch.load(str(p), map_location="cpu", weights_only=False)
     except Exception as exc:  # pickle's and torch's own reasons ("Memo value not found") say little
