@@ -90,35 +90,23 @@ def _run_build(
             f"({report.seconds:.1f} s)"
         )
     if not quiet:
-        _note_tiny(files, report.failed)
+        _note_tiny(report.small)
     if fresh and not (report.added or report.already_present) and out.is_dir():
         shutil.rmtree(out)  # no photo could be added: leave no empty database behind
     exit_if_failed(list(problems) + report.failed)
 
 
-def _note_tiny(files: list[str], failed: list[tuple[str, str]]) -> None:
-    """One note for the photos too small to measure (under 64 px on the short side, as a crop's
-    warning says): taken in, they steer with what little could be found in them (a trial's 8 x 5 PNG
-    entered a database without a word)."""
-    from PIL import Image
-
+def _note_tiny(small: list[tuple[str, int, int]]) -> None:
+    """One note for the photos added that are too small to measure (the build's ``small``; under 64
+    px on the short side, as a crop's warning says): taken in, they steer with what little could be
+    found in them (a trial's 8 x 5 PNG entered a database without a word)."""
     from ..verdict import SMALL_PHOTO_SIDE
 
-    bad = {p for p, _ in failed}
-    tiny = []
-    for f in files:
-        if f in bad:
-            continue
-        try:
-            with Image.open(f) as im:
-                if min(im.size) < SMALL_PHOTO_SIDE:
-                    tiny.append(f"{f} ({im.size[0]}x{im.size[1]})")
-        except OSError:
-            continue
-    if tiny:
-        err.print(f"note: {len(tiny)} photo(s) under {SMALL_PHOTO_SIDE} px on their short side, too small "
-                  f"for subjects or lines to be found (first: {escape(tiny[0])}): their composition steers "
-                  "little")
+    if small:
+        path, w, h = small[0]
+        err.print(f"note: {len(small)} photo(s) under {SMALL_PHOTO_SIDE} px on their short side, too small "
+                  f"for subjects or lines to be found (first: {escape(path)} ({w}x{h})): their composition "
+                  "steers little")
 
 
 @index_app.command("build")

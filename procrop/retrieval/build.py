@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..executor import make_executor
+from ..verdict import SMALL_PHOTO_SIDE
 from .encoders.registry import Encoder, create_encoder, encoder_class, grid_similarity
 from .licences import licence_for, read_licences, write_attribution  # noqa: F401 (re-exported)
 from .store import NewItem, ReferenceDB, commit_items, create_db, file_sha256, known_hashes, set_calibration
@@ -39,6 +40,9 @@ class BuildReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     total: int = 0
+    #: ``(path, width, height)`` of the photos added that are too small to measure (under
+    #: :data:`procrop.verdict.SMALL_PHOTO_SIDE` on their short side)
+    small: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -229,6 +233,9 @@ def build_from_options(
             if outcome.ok:
                 assert outcome.value is not None
                 committer.add(outcome.index, _new_item(path, sha, outcome.value, options))
+                w, h = outcome.value["width"], outcome.value["height"]
+                if min(w, h) < SMALL_PHOTO_SIDE:
+                    report.small.append((path, w, h))
             else:
                 committer.add(outcome.index, None)
                 report.failed.append((path, outcome.error or "unknown error"))
