@@ -343,6 +343,14 @@ def output_folder_problem(folder: str | os.PathLike) -> str | None:
     return None
 
 
+def refuse_outputs(*problems: str | None) -> None:
+    """Raise the first of ``problems`` (:func:`output_folder_problem`, :func:`output_file_problem`)
+    as a usage error: outputs are checked before any work, so a bad one leaves nothing behind."""
+    for problem in problems:
+        if problem:
+            raise usage_error(problem)
+
+
 def output_file_problem(file: str | os.PathLike, option: str) -> str | None:
     """Why ``file`` (the value of ``option``) cannot be written (None when it can), checked before
     any work, leaving nothing behind: a folder in its place, a missing or unwritable folder."""

@@ -16,8 +16,8 @@ from ..errors import ProcropError
 from ..scoring.setup import DEFAULT_SCORER, SCORERS
 
 from .common import (BarProgress, EXIT_INTERRUPTED, err, exit_if_failed, exit_no_inputs, output_file_problem,
-                     output_folder_problem, parse_ratio_options, progress_bar, remove_if_left_empty,
-                     style_strength_number, usage_error, usage_errors)
+                     output_folder_problem, parse_ratio_options, progress_bar, refuse_outputs,
+                     remove_if_left_empty, style_strength_number, usage_error, usage_errors)
 
 
 
@@ -106,10 +106,8 @@ def crop_command(
     ratios = parse_ratio_options(ratio)
     if preview and out is None:
         raise usage_error("--preview writes <name>_preview.png into the output folder: add --out FOLDER")
-    if out is not None and (problem := output_folder_problem(out)):  # before any photo is read
-        raise usage_error(problem)
-    if json_path not in (None, "-") and (problem := output_file_problem(json_path, "--json")):
-        raise usage_error(problem)
+    refuse_outputs(output_folder_problem(out) if out is not None else None,  # before any photo is read
+                   output_file_problem(json_path, "--json") if json_path not in (None, "-") else None)
     files, problems = iter_image_files(inputs)
     files, own = drop_own_outputs(files, str(out) if out else None, inputs)
     if own and files and not quiet:

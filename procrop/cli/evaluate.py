@@ -10,7 +10,7 @@ import typer
 
 from rich.markup import escape
 
-from .common import err, exit_if_failed, output_folder_problem, progress_bar, usage_error, usage_errors
+from .common import err, exit_if_failed, output_folder_problem, progress_bar, refuse_outputs, usage_errors
 
 
 
@@ -43,9 +43,7 @@ def eval_command(
     for m in methods:
         for warning in m.warnings:
             err.print(f"[bold yellow]warning:[/] {escape(warning)}")
-    problem = output_folder_problem(out or Path(f"eval-{benchmark}"))
-    if problem:  # before the evaluation, not after it
-        raise usage_error(problem)
+    refuse_outputs(output_folder_problem(out or Path(f"eval-{benchmark}")))  # before the evaluation
     with progress_bar(1, quiet, "evaluating") as bar:
         tid = bar.add_task("eval", total=None)
         with usage_errors():

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import typer
 
-from .common import (EXIT_OK, err, output_file_problem, output_folder_problem, progress_bar, usage_error,
-                     usage_errors)
+from .common import (EXIT_OK, err, output_file_problem, output_folder_problem, progress_bar, refuse_outputs,
+                     usage_error, usage_errors)
 
 prefs_app = typer.Typer(help="The crop-preference data set (judging sheets, batches, answers) and fitting to it "
                         "(build, fit-weights, fit).", no_args_is_help=True)
@@ -67,9 +67,8 @@ def sheets_command(
     part = part_.value
     if not photos.is_dir():
         raise usage_error(f"{photos}: no such folder")
-    for problem in (output_folder_problem(data / "keys"), output_folder_problem(work / "sheets")):
-        if problem:  # before any sheet is drawn: sheets without their keys are of no use
-            raise usage_error(problem)
+    # before any sheet is drawn: sheets without their keys are of no use
+    refuse_outputs(output_folder_problem(data / "keys"), output_folder_problem(work / "sheets"))
     names = _split_names(split, part)
     names = names[:limit] if limit else names
     with progress_bar(len(names), False, "sheets") as bar, usage_errors():
@@ -276,9 +275,7 @@ def fit_weights_command(
         raise usage_error(f"no judged training sheets in {data / 'train.jsonl'} (procrop prefs merge first)")
     if not photos.is_dir():
         raise usage_error(f"{photos}: no such folder")
-    for problem in (output_file_problem(out, "--out"), output_folder_problem(work)):
-        if problem:  # before minutes of features and fitting
-            raise usage_error(problem)
+    refuse_outputs(output_file_problem(out, "--out"), output_folder_problem(work))  # before minutes of work
     cache = work / "sheet_terms_classic.json"
     terms = json.loads(cache.read_text(encoding="utf-8")) if cache.exists() else {}
     keys = [k for k in read_jsonl(data / "keys" / "train.jsonl") if k["sheet"] not in terms]
@@ -345,9 +342,7 @@ def fit_command(
         raise usage_error(f"no judged training sheets in {data / 'train.jsonl'} (procrop prefs merge first)")
     if not photos.is_dir():
         raise usage_error(f"{photos}: no such folder")
-    for problem in (output_file_problem(out, "--out"), output_folder_problem(work)):
-        if problem:  # before minutes of features and fitting
-            raise usage_error(problem)
+    refuse_outputs(output_file_problem(out, "--out"), output_folder_problem(work))  # before minutes of work
     judged = {r["sheet"] for r in records}
     keys = [k for k in read_jsonl(data / "keys" / "train.jsonl") if k["sheet"] in judged]
     names = sorted({k["photo"] for k in keys})
