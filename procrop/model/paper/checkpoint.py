@@ -16,6 +16,7 @@ import torch
 from ..._version import __version__
 from ...errors import ModelLoadError
 from ..shared.families import PAPER_FORMAT, USE, checkpoint_family
+from ..shared.families import read_torch_file  # noqa: F401 (re-exported: importers reads sources with it)
 from ...files import atomic_write_bytes
 from .config import Config, ModelConfig
 
@@ -28,20 +29,6 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def read_torch_file(path: str | os.PathLike) -> Any:
-    """Whatever ``torch.save`` wrote to ``path`` (on the CPU), or a clear ``ModelLoadError``."""
-    p = Path(path)
-    if not p.exists():
-        raise ModelLoadError(f"{p}: no such checkpoint")
-    if p.is_dir():
-        raise ModelLoadError(f"{p}: a folder, not a checkpoint (a learned bundle goes to --learned-model)")
-    try:
-        return torch.load(str(p), map_location="cpu", weights_only=False)
-    except Exception as exc:  # pickle's and torch's own reasons ("Memo value not found") say little
-        raise ModelLoadError(f"{p}: not a readable checkpoint (not a file torch.save wrote: "
-                             f"{type(exc).__name__})") from exc
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -311,10 +311,14 @@ def _nearest(word: str, choices: Any) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def _item_kind(kind: str) -> str | None:
+    """The kind of a ``tuple[X, ...]`` annotation's items (``"int"``), ``None`` for any other kind."""
+    return kind[len("tuple["):].split(",")[0].strip() if kind.startswith("tuple[") else None
+
+
 def _fits(value: Any, kind: str) -> bool:
     """Whether a configuration file's ``value`` is of the annotated ``kind`` (an int is a float)."""
-    if kind.startswith("tuple["):
-        inner = kind[len("tuple["):].split(",")[0].strip()
+    if (inner := _item_kind(kind)) is not None:
         return isinstance(value, tuple) and all(_fits(v, inner) for v in value)
     if kind == "bool":
         return isinstance(value, bool)
@@ -328,8 +332,8 @@ def _fits(value: Any, kind: str) -> bool:
 def _kind_words(kind: str) -> str:
     """An annotated kind in words: ``"a whole number"``, ``"a list of numbers"``..."""
     words = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string"}
-    if kind.startswith("tuple["):
-        return f"a list of {words.get(kind[len('tuple['):].split(',')[0].strip(), 'a value')[2:]}s"
+    if (inner := _item_kind(kind)) is not None:
+        return f"a list of {words.get(inner, 'a value')[2:]}s"
     return words.get(kind, kind)
 
 
@@ -337,8 +341,7 @@ def _convert(text: str, kind: str, key: str) -> Any:
     """``text`` as a value of the annotated ``kind``; :class:`UsageError` naming ``key`` if not."""
     text = text.strip()
     try:
-        if kind.startswith("tuple["):
-            inner = kind[len("tuple["):].split(",")[0].strip()
+        if (inner := _item_kind(kind)) is not None:
             items = [t for t in text.strip("[]()").split(",") if t.strip()]
             return tuple(_convert(t, inner, key) for t in items)
         if kind == "bool":

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ...errors import ModelLoadError, require
-from ..shared.families import USE, checkpoint_family
+from ..shared.families import USE, checkpoint_family, read_torch_file
 from ...retrieval.encoders.mobilenet import INPUT_SIDE
 from .boxnet import BoxNet, BoxNetConfig, frozen_backbone
 
@@ -102,13 +102,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[BoxNet, dict[str, Any]]:
     Raises:
         ModelLoadError: no such file, or not a learned-scorer checkpoint.
     """
-    try:
-        state = torch.load(path, weights_only=False, map_location="cpu")
-    except FileNotFoundError:
-        raise ModelLoadError(f"{path}: no such checkpoint") from None
-    except Exception as exc:  # noqa: BLE001 - torch and pickle raise many kinds, and say little
-        raise ModelLoadError(f"{path}: not a readable checkpoint (not a file torch.save wrote: "
-                             f"{type(exc).__name__})") from None
+    state = read_torch_file(path)
     family = checkpoint_family(state)
     if family != "scorer":
         said = "not a learned-scorer checkpoint" if family is None else USE[family]

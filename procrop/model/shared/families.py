@@ -3,7 +3,11 @@ other family's command is named for what it is (not "format None" or a class's c
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
+
+from ...errors import ModelLoadError
 
 #: The paper network's checkpoint format (``procrop train``; :mod:`procrop.model.paper.checkpoint`).
 PAPER_FORMAT = "procrop-checkpoint-1"
@@ -25,3 +29,20 @@ def checkpoint_family(state: Any) -> str | None:
     if isinstance(config, dict) and "model" in state and {"roi", "k_refs", "ref_tokens"} <= set(config):
         return "scorer"
     return None
+
+
+def read_torch_file(path: str | os.PathLike) -> Any:
+    """Whatever ``torch.save`` wrote to ``path`` (on the CPU), or a clear ``ModelLoadError``: no
+    such checkpoint, a folder, or not a file torch can read (both families' checkpoints)."""
+    import torch
+
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"{p}: no such checkpoint")
+    if p.is_dir():
+        raise ModelLoadError(f"{p}: a folder, not a checkpoint (a learned bundle goes to --learned-model)")
+    try:
+        return torch.load(str(p), map_location="cpu", weights_only=False)
+    except Exception as exc:  # pickle's and torch's own reasons ("Memo value not found") say little
+        raise ModelLoadError(f"{p}: not a readable checkpoint (not a file torch.save wrote: "
+                             f"{type(exc).__name__})") from exc
