@@ -1,0 +1,192 @@
+"""Blind two-crop comparisons of today's default against smartcrop.py and libvips attention.
+
+    python benchmarks/blind_peers.py sheets --photos ../shared/data/bsds500_trainval/images --n 110 --out WORK
+    # each judge: one helper given WORK/prompts/<batch>.txt, writing WORK/answers/<batch>.jsonl
+    python benchmarks/blind_peers.py tally --work WORK [--md benchmarks/results/blind_peers.md]
+
+``sheets``: for ``--n`` photos drawn from ``--photos`` (seeded by ``--seed``), one fixed ratio each
+(1:1 and 4:5 weighted 3, 16:9 and 9:16 weighted 2, among those whose largest box covers under 85 %
+of the photo: a real decision, as in ``docs/judging.md``), the top crop of ``Cropper()`` and each
+peer's crop at the largest box of the ratio (the size smartcrop and libvips are asked for in
+``procrop prefs sheets``). A pair whose crops overlap at IoU 0.9 or more is not shown. Each sheet
+shows the photo and the two crops in random order (``procrop.preferences.sheet.render_sheet``);
+``keys.jsonl`` says which is which and is never given to a judge. Every judge gets its own copy of
+the sheets, in its own order, in a folder holding nothing else, and a prompt with the brief of
+``docs/judging.md`` (its version is kept with every answer).
+
+``tally``: per peer and ratio, the sheets procrop wins and loses by the judges' majority, the votes,
+how often two judges of a sheet agree, and the sheets procrop loses with the judges' reasons.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from procrop.geometry import iou_matrix, largest_size, parse_ratio  # noqa: E402
+from procrop.preferences.batches import brief_text  # noqa: E402
+
+RATIO_WEIGHTS = (("1:1", 3), ("4:5", 3), ("16:9", 2), ("9:16", 2))
+PEERS = ("smartcrop", "vips-attention")
+TWO = "Each sheet shows TWO crops (labelled 1 and 2) instead of four: rank those two."
+
+
+def eligible_ratios(W: int, H: int) -> list[str]:
+    """The fixed ratios whose largest box leaves a real decision, each repeated by its weight."""
+    out: list[str] = []
+    for r, weight in RATIO_WEIGHTS:
+        w, h = largest_size(W, H, parse_ratio(r).value or 1.0)
+        if w * h < 0.85 * W * H:
+            out += [r] * weight
+    return out
+
+
+def make_sheets(photos: Path, n: int, seed: str, work: Path) -> list[dict[str, Any]]:
+    """Render the sheets of ``n`` photos into ``work/sheets`` and write ``work/keys.jsonl``."""
+    from procrop import Cropper
+    from procrop.evaluation.peers import smartcrop_py, vips_attention
+    from procrop.imaging.load import open_full
+    from procrop.preferences.sheet import render_sheet
+
+    peers = {"smartcrop": smartcrop_py, "vips-attention": vips_attention}
+    rng = random.Random(seed)
+    files = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    rng.shuffle(files)
+    cropper, keys = Cropper(), []
+    (work / "sheets").mkdir(parents=True, exist_ok=True)
+    for f in files[:n]:
+        photo = open_full(f)
+        ratios = eligible_ratios(*photo.size)
+        if not ratios:
+            continue
+        ratio = rng.choice(ratios)
+        mine = list(cropper.process(str(f), ratio, 1).crops[0].box)
+        w, h = largest_size(*photo.size, parse_ratio(ratio).value or 1.0)
+        for peer in PEERS:
+            theirs = [int(v) for v in peers[peer](str(f), w, h)]
+            if iou_matrix([mine], [theirs])[0, 0] >= 0.9:
+                continue
+            order = [("procrop", mine), (peer, theirs)]
+            rng.shuffle(order)
+            key = {"sheet": f"s{len(keys) + 1:03d}", "photo": f.name, "ratio": ratio,
+                   "boxes": [b for _, b in order], "methods": [m for m, _ in order]}
+            render_sheet(photo, key["boxes"]).save(work / "sheets" / f"{key['sheet']}.png")
+            keys.append(key)
+        print(f"{len(keys)} sheets", end="\r", flush=True)
+    with open(work / "keys.jsonl", "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(k) + "\n" for k in keys)
+    return keys
+
+
+def write_batches(work: Path, keys: list[dict[str, Any]], judges: int, size: int, judging: Path) -> list[Path]:
+    """Per judge: its own shuffled copy of the sheets in batches (one folder each) and a prompt."""
+    version, brief = brief_text(judging)
+    (work / "answers").mkdir(exist_ok=True)
+    (work / "prompts").mkdir(exist_ok=True)
+    (work / "brief_version.txt").write_text(version + "\n", encoding="utf-8")
+    prompts = []
+    for j in range(judges):
+        order = [k["sheet"] for k in keys]
+        random.Random(f"judge-{j}").shuffle(order)
+        for b in range(0, len(order), size):
+            batch = f"j{j}b{b // size}"
+            folder = work / "judges" / batch
+            folder.mkdir(parents=True, exist_ok=True)
+            for sid in order[b:b + size]:
+                shutil.copy(work / "sheets" / f"{sid}.png", folder / f"j{j}-{sid}.png")
+            answers = (work / "answers" / f"{batch}.jsonl").resolve()
+            text = (f"{brief}\n\n{TWO}\n\nYour sheets: every .png file in the folder {folder.resolve()}/ "
+                    f"({len(order[b:b + size])} files): list it, then open each file one by one with your file "
+                    "viewer. Write one JSON line per sheet as the brief says, where \"sheet\" is the file name "
+                    f"without .png, to {answers} (append as you go). Do not open any other files. When done, "
+                    "reply with the number of lines written.")
+            prompt = work / "prompts" / f"{batch}.txt"
+            prompt.write_text(text, encoding="utf-8")
+            prompts.append(prompt)
+    return prompts
+
+
+def read_votes(work: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[bool, str]]]]:
+    """The keys, and per sheet each judge's (procrop first?, reason), from ``work/answers/*.jsonl``
+    (as the judges write them) or ``work/answers.jsonl`` (merged, as committed)."""
+    keys = {k["sheet"]: k for k in map(json.loads, (work / "keys.jsonl").read_text("utf-8").splitlines())}
+    votes: dict[str, list[tuple[bool, str]]] = defaultdict(list)
+    for f in [*sorted((work / "answers").glob("*.jsonl")), *sorted(work.glob("answers.jsonl"))]:
+        for line in f.read_text("utf-8").splitlines():
+            try:
+                a = json.loads(line)
+                sid = str(a["sheet"]).split("-", 1)[-1]
+                best = int(a["ranking"][0]) - 1
+                votes[sid].append((keys[sid]["methods"][best] == "procrop", str(a.get("reason", ""))))
+            except (ValueError, KeyError, IndexError, TypeError):
+                continue  # a malformed line is no vote
+    return keys, votes
+
+
+def tally(work: Path) -> str:
+    """The markdown report of ``work``'s answers."""
+    keys, votes = read_votes(work)
+    lines = ["| procrop against | ratio | sheets | procrop wins | peer wins | tied | votes (procrop : peer) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for peer in PEERS:
+        for ratio in ("all", *[r for r, _ in RATIO_WEIGHTS]):
+            rows = [v for s, v in votes.items() if peer in keys[s]["methods"] and ratio in ("all", keys[s]["ratio"])]
+            won = sum(sum(p for p, _ in v) * 2 > len(v) for v in rows)
+            lost = sum(sum(not p for p, _ in v) * 2 > len(v) for v in rows)
+            mine = sum(p for v in rows for p, _ in v)
+            total = sum(len(v) for v in rows)
+            label = f"**{ratio}**" if ratio == "all" else ratio
+            lines.append(f"| {peer} | {label} | {len(rows)} | {won} | {lost} | {len(rows) - won - lost} | "
+                         f"{mine} : {total - mine} ({mine / max(total, 1):.0%}) |")
+    pairs = [(a[0], b[0]) for v in votes.values() for i, a in enumerate(v) for b in v[i + 1:]]
+    agree = sum(a == b for a, b in pairs) / max(len(pairs), 1)
+    answers = sum(len(v) for v in votes.values())
+    lost = [s for s, v in sorted(votes.items()) if sum(not p for p, _ in v) * 2 > len(v)]
+    out = [f"{answers} answers on {len(votes)} sheets; two judges of a sheet pick the same crop on "
+           f"**{agree:.0%}** of {len(pairs)} pairs of judges.", "", *lines, "",
+           f"Sheets procrop loses ({len(lost)}), with the judges' reasons:", ""]
+    for s in lost:
+        k = keys[s]
+        peer = next(m for m in k["methods"] if m != "procrop")
+        reasons = "; ".join(r for p, r in votes[s] if not p)
+        out.append(f"- {k['photo']} {k['ratio']} (against {peer}): {reasons}")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("sheets", help="make the sheets, the keys and a prompt per judge batch")
+    s.add_argument("--photos", type=Path, required=True, help="folder of photos (never seen in training)")
+    s.add_argument("--n", type=int, default=110, help="photos drawn (each gives up to 2 sheets)")
+    s.add_argument("--seed", default="peer19", help="seed of the draw, the ratios and the orders")
+    s.add_argument("--out", type=Path, required=True, help="work folder (sheets, keys, judges, prompts)")
+    s.add_argument("--judges", type=int, default=3)
+    s.add_argument("--batch", type=int, default=42, help="sheets per judge batch")
+    s.add_argument("--judging", type=Path, default=ROOT / "docs" / "judging.md")
+    t = sub.add_parser("tally", help="the result of the answers in WORK/answers")
+    t.add_argument("--work", type=Path, required=True)
+    t.add_argument("--md", type=Path, help="also write the report here")
+    args = ap.parse_args()
+    if args.cmd == "sheets":
+        keys = make_sheets(args.photos, args.n, args.seed, args.out)
+        prompts = write_batches(args.out, keys, args.judges, args.batch, args.judging)
+        print(f"{len(keys)} sheets; {len(prompts)} judge batches: {args.out / 'prompts'}")
+    else:
+        report = tally(args.work)
+        if args.md:
+            args.md.write_text(report, encoding="utf-8")
+        print(report)
+
+
+if __name__ == "__main__":
+    main()
