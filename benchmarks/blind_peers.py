@@ -24,6 +24,7 @@ import argparse
 import json
 import random
 import shutil
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -32,11 +33,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
 from procrop.geometry import iou_matrix, largest_size, parse_ratio  # noqa: E402
 from procrop.preferences.batches import brief_text  # noqa: E402
+from steering_report import embed  # noqa: E402
 
 RATIO_WEIGHTS = (("1:1", 3), ("4:5", 3), ("16:9", 2), ("9:16", 2))
 PEERS = ("smartcrop", "vips-attention")
+MARK = ("<!-- blind_peers -->", "<!-- /blind_peers -->")
 TWO = "Each sheet shows TWO crops (labelled 1 and 2) instead of four: rank those two."
 
 
@@ -84,10 +89,23 @@ def make_sheets(photos: Path, n: int, seed: str, work: Path) -> list[dict[str, A
         print(f"{len(keys)} sheets", end="\r", flush=True)
     with open(work / "keys.jsonl", "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(k) + "\n" for k in keys)
+    meta = {"photos": photos.resolve().name, "drawn": n, "seed": seed, "git": git_describe()}
+    (work / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return keys
 
 
-def write_batches(work: Path, keys: list[dict[str, Any]], judges: int, size: int, judging: Path) -> list[Path]:
+def git_describe() -> str:
+    """The tree the crops were made with (``git describe --always --dirty``; ``unknown`` outside git)."""
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def write_batches(work: Path, keys: list[dict[str, Any]], judges: int, size: int,
+                  judging: Path) -> list[Path]:
     """Per judge: its own shuffled copy of the sheets in batches (one folder each) and a prompt."""
     version, brief = brief_text(judging)
     (work / "answers").mkdir(exist_ok=True)
@@ -104,11 +122,11 @@ def write_batches(work: Path, keys: list[dict[str, Any]], judges: int, size: int
             for sid in order[b:b + size]:
                 shutil.copy(work / "sheets" / f"{sid}.png", folder / f"j{j}-{sid}.png")
             answers = (work / "answers" / f"{batch}.jsonl").resolve()
-            text = (f"{brief}\n\n{TWO}\n\nYour sheets: every .png file in the folder {folder.resolve()}/ "
-                    f"({len(order[b:b + size])} files): list it, then open each file one by one with your file "
-                    "viewer. Write one JSON line per sheet as the brief says, where \"sheet\" is the file name "
-                    f"without .png, to {answers} (append as you go). Do not open any other files. When done, "
-                    "reply with the number of lines written.")
+            text = (f"{brief}\n\n{TWO}\n\nYour sheets: every .png file in the folder "
+                    f"{folder.resolve()}/ ({len(order[b:b + size])} files): list it, then open each file "
+                    "one by one with your file viewer. Write one JSON line per sheet as the brief says, "
+                    f"where \"sheet\" is the file name without .png, to {answers} (append as you go). "
+                    "Do not open any other files. When done, reply with the number of lines written.")
             prompt = work / "prompts" / f"{batch}.txt"
             prompt.write_text(text, encoding="utf-8")
             prompts.append(prompt)
@@ -135,11 +153,12 @@ def read_votes(work: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[tu
 def tally(work: Path) -> str:
     """The markdown report of ``work``'s answers."""
     keys, votes = read_votes(work)
-    lines = ["| procrop against | ratio | sheets | procrop wins | peer wins | tied | votes (procrop : peer) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| procrop against | ratio | sheets | procrop wins | peer wins | tied "
+             "| votes (procrop : peer) |", "|---|---|---:|---:|---:|---:|---:|"]
     for peer in PEERS:
         for ratio in ("all", *[r for r, _ in RATIO_WEIGHTS]):
-            rows = [v for s, v in votes.items() if peer in keys[s]["methods"] and ratio in ("all", keys[s]["ratio"])]
+            rows = [v for s, v in votes.items()
+                    if peer in keys[s]["methods"] and ratio in ("all", keys[s]["ratio"])]
             won = sum(sum(p for p, _ in v) * 2 > len(v) for v in rows)
             lost = sum(sum(not p for p, _ in v) * 2 > len(v) for v in rows)
             mine = sum(p for v in rows for p, _ in v)
@@ -162,6 +181,26 @@ def tally(work: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def results_section(work: Path, md: Path | None, report: str) -> str:
+    """The section of ``RESULTS.md``: what was judged and the report's table (the losses stay in ``md``)."""
+    keys = [json.loads(line) for line in (work / "keys.jsonl").read_text("utf-8").splitlines()]
+    photos = len({k["photo"] for k in keys})
+    meta_file = work / "meta.json"
+    meta = json.loads(meta_file.read_text("utf-8")) if meta_file.exists() else {}
+    source = (f" of folder `{meta['photos']}` ({meta['drawn']} drawn with seed `{meta['seed']}`, "
+              f"cropped at {meta['git']})") if meta else ""
+    where = (f" (the sheets procrop loses, with the judges' reasons: [{md.name}](results/{md.name}))"
+             if md else "")
+    head, _, _ = report.partition("\n\nSheets procrop loses")
+    return ("## Blind comparisons against the peers\n\n"
+            f"`python benchmarks/blind_peers.py tally --work {work.as_posix()}`{where}: {photos} photos"
+            f"{source}, never used to fit a scorer, {len(keys)} two-crop sheets (one fixed ratio a photo; "
+            "today's `Cropper()` top crop beside smartcrop.py's or libvips attention's at the largest box "
+            "of the ratio, in random order; pairs at IoU 0.9 or more not shown), three judges each (brief "
+            "judging-v1: an AI model acting as a photo editor, see docs/judging.md). Sheets won by the "
+            f"judges' majority; votes: every judge's first choice.\n\n{head}\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -176,6 +215,7 @@ def main() -> None:
     t = sub.add_parser("tally", help="the result of the answers in WORK/answers")
     t.add_argument("--work", type=Path, required=True)
     t.add_argument("--md", type=Path, help="also write the report here")
+    t.add_argument("--results", type=Path, help="and its table into this RESULTS.md (between its marks)")
     args = ap.parse_args()
     if args.cmd == "sheets":
         keys = make_sheets(args.photos, args.n, args.seed, args.out)
@@ -185,6 +225,8 @@ def main() -> None:
         report = tally(args.work)
         if args.md:
             args.md.write_text(report, encoding="utf-8")
+        if args.results:
+            embed(args.results, results_section(args.work, args.md, report), MARK)
         print(report)
 
 

@@ -115,12 +115,12 @@ def _last_run_of_each_sheet(runs: dict[str, dict[str, Any]]) -> dict[str, dict[s
     return sheets
 
 
-def embed(md_path: Path, section: str) -> None:
-    """Replace the steering section of ``RESULTS.md`` (between :data:`MARK`), or append it."""
+def embed(md_path: Path, section: str, mark: tuple[str, str] = MARK) -> None:
+    """Replace a section of ``RESULTS.md`` (between ``mark``, the steering one's by default), or append it."""
     text = md_path.read_text("utf-8") if md_path.exists() else ""
-    block = f"{MARK[0]}\n{section}\n{MARK[1]}"
-    if MARK[0] in text and MARK[1] in text:
-        a, b = text.index(MARK[0]), text.index(MARK[1]) + len(MARK[1])
+    block = f"{mark[0]}\n{section}\n{mark[1]}"
+    if mark[0] in text and mark[1] in text:
+        a, b = text.index(mark[0]), text.index(mark[1]) + len(mark[1])
         text = text[:a] + block + text[b:]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
