@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from procrop.errors import ProcropError  # noqa: E402
 from procrop.geometry import iou_matrix, largest_size, parse_ratio  # noqa: E402
 from procrop.preferences.batches import brief_text  # noqa: E402
 from steering_report import embed  # noqa: E402
@@ -64,12 +65,22 @@ def make_sheets(photos: Path, n: int, seed: str, work: Path) -> list[dict[str, A
 
     peers = {"smartcrop": smartcrop_py, "vips-attention": vips_attention}
     rng = random.Random(seed)
+    if not photos.is_dir():
+        raise Refused(f"{photos}: no such folder of photos")
     files = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not files:
+        raise Refused(f"{photos}: no photos (.jpg, .jpeg, .png) in this folder")
+    if (work / "keys.jsonl").exists() or work.is_file():
+        raise Refused(f"{work}: already holds sheets (or is a file); give a new --out")
     rng.shuffle(files)
     cropper, keys = Cropper(), []
     (work / "sheets").mkdir(parents=True, exist_ok=True)
     for f in files[:n]:
-        photo = open_full(f)
+        try:
+            photo = open_full(f)
+        except ProcropError as exc:
+            print(f"skipped {exc}", file=sys.stderr)
+            continue
         ratios = eligible_ratios(*photo.size)
         if not ratios:
             continue
@@ -135,7 +146,10 @@ def write_batches(work: Path, keys: list[dict[str, Any]], judges: int, size: int
 
 def read_votes(work: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[bool, str]]]]:
     """The keys, and per sheet each judge's (procrop first?, reason), from ``work/answers/*.jsonl``
-    (as the judges write them) or ``work/answers.jsonl`` (merged, as committed)."""
+    (as the judges write them) or ``work/answers.jsonl`` (merged, as committed). An answer naming no
+    sheet of the keys, or malformed, is no vote."""
+    if not (work / "keys.jsonl").is_file():
+        raise Refused(f"{work}: no keys.jsonl (make the sheets with 'blind_peers.py sheets --out {work}')")
     keys = {k["sheet"]: k for k in map(json.loads, (work / "keys.jsonl").read_text("utf-8").splitlines())}
     votes: dict[str, list[tuple[bool, str]]] = defaultdict(list)
     for f in [*sorted((work / "answers").glob("*.jsonl")), *sorted(work.glob("answers.jsonl"))]:
@@ -144,6 +158,8 @@ def read_votes(work: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[tu
                 a = json.loads(line)
                 sid = str(a["sheet"]).split("-", 1)[-1]
                 best = int(a["ranking"][0]) - 1
+                if best < 0:
+                    continue
                 votes[sid].append((keys[sid]["methods"][best] == "procrop", str(a.get("reason", ""))))
             except (ValueError, KeyError, IndexError, TypeError):
                 continue  # a malformed line is no vote
@@ -217,7 +233,21 @@ def main() -> None:
     t.add_argument("--md", type=Path, help="also write the report here")
     t.add_argument("--results", type=Path, help="and its table into this RESULTS.md (between its marks)")
     args = ap.parse_args()
+    try:
+        run(args)
+    except (Refused, ProcropError, OSError) as exc:
+        sys.exit(f"error: {exc}")
+
+
+class Refused(Exception):
+    """A bad argument or folder, said in one line."""
+
+
+def run(args: argparse.Namespace) -> None:
+    """The command ``args`` asks for."""
     if args.cmd == "sheets":
+        if min(args.n, args.judges, args.batch) < 1:
+            raise Refused("--n, --judges and --batch must be at least 1")
         keys = make_sheets(args.photos, args.n, args.seed, args.out)
         prompts = write_batches(args.out, keys, args.judges, args.batch, args.judging)
         print(f"{len(keys)} sheets; {len(prompts)} judge batches: {args.out / 'prompts'}")
