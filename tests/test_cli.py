@@ -105,6 +105,22 @@ def test_partial_failure_exit_1_and_others_written(three_photos: list[Path], tmp
     assert len(list(out.glob("*.json"))) == 3
 
 
+def test_a_failed_input_has_its_json_line_after_the_results(three_photos: list[Path], tmp_path: Path) -> None:
+    """A script reading the JSON Lines learns which inputs failed and why (they were on stderr only)."""
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "all.jsonl"
+    r = run("crop", str(three_photos[0]), str(bad), str(tmp_path / "nope.jpg"), "-r", "1:1", "--json", str(out),
+            "-q")
+    assert r.exit_code == 1 and "broken.jpg" in r.stderr
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["image"] for x in lines] == [str(three_photos[0]), str(bad), str(tmp_path / "nope.jpg")]
+    assert "crops" in lines[0] and lines[2] == {"image": str(tmp_path / "nope.jpg"), "error": "no such file"}
+    assert lines[1]["error"].startswith("not an image")
+    streamed = run("crop", str(three_photos[0]), str(bad), "-r", "1:1")  # no --json, no --out: stdout
+    assert [json.loads(x).get("error", "")[:12] for x in streamed.stdout.splitlines()] == ["", "not an image"]
+
+
 def test_a_failed_photo_leaves_no_json_file_and_names_no_output_folder(tmp_path: Path) -> None:
     out, report = tmp_path / "out", tmp_path / "r.json"
     r = run("crop", str(tmp_path / "missing.jpg"), "-o", str(out), "--preview", "--json", str(report))

@@ -35,7 +35,8 @@ def crop_command(
         None, "--out", "-o", help="Folder for cropped files and per-image JSON; re-runs skip done images."
     ),
     json_path: Optional[str] = typer.Option(
-        None, "--json", help="Write results here: JSON for one image, JSON Lines for many ('-' = stdout)."
+        None, "--json", help="Write results here: JSON for one image, JSON Lines for many, a failed "
+        "input's line {\"image\", \"error\"} after them ('-' = stdout)."
     ),
     preview: bool = typer.Option(False, "--preview", help="With --out, write <name>_preview.png with the crops drawn."),
     no_upscale: bool = typer.Option(
@@ -182,7 +183,7 @@ def crop_command(
     failures = list(problems) + report.failures
     skipped = report.skipped
     done_results = report.results
-    _emit(done_results, json_path, out, stream, len(files))
+    _emit(done_results, json_path, out, stream, len(files), failures)
     if not quiet:  # every warning is also in the JSON; the terminal shows the first photos' only
         _print_warnings(done_results)
     if not quiet and (out or json_path not in (None, "-")) and done_results:  # none done: the errors say it
@@ -261,15 +262,23 @@ def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
                   "(every verdict is in the JSON)")
 
 
-def _emit(results: list[dict[str, Any]], json_path: str | None, out: Path | None, streamed: bool, n_inputs: int) -> None:
+def _emit(results: list[dict[str, Any]], json_path: str | None, out: Path | None, streamed: bool,
+          n_inputs: int, failures: list[tuple[str, str]]) -> None:
+    """The JSON of a run: one object for one image, else JSON Lines, a failed input's line after the
+    results' (``{"image": path, "error": reason}``, as stderr words it); nothing when nothing was cropped."""
     from ..files import atomic_write_text
 
-    if streamed or not results:  # nothing cropped: no empty JSON file is left behind
+    if not results:  # nothing cropped: no JSON file holding only errors is left behind
+        return
+    errors = "".join(json.dumps({"image": path, "error": reason.removeprefix(f"{path}: ")}) + "\n"
+                     for path, reason in failures)
+    if streamed:  # the results went out as they came
+        sys.stdout.write(errors)
         return
     if n_inputs == 1 and len(results) == 1:
         text = json.dumps(results[0], indent=2) + "\n"
     else:
-        text = "".join(json.dumps(r) + "\n" for r in results)
+        text = "".join(json.dumps(r) + "\n" for r in results) + errors
     if json_path is None:
         if out is None:
             sys.stdout.write(text)
