@@ -225,11 +225,13 @@ def main() -> None:
     s.add_argument("--n", type=int, default=110, help="photos drawn (each gives up to 2 sheets)")
     s.add_argument("--seed", default="peer19", help="seed of the draw, the ratios and the orders")
     s.add_argument("--out", type=Path, required=True, help="work folder (sheets, keys, judges, prompts)")
-    s.add_argument("--judges", type=int, default=3)
+    s.add_argument("--judges", type=int, default=3, help="independent judges of every sheet")
     s.add_argument("--batch", type=int, default=42, help="sheets per judge batch")
-    s.add_argument("--judging", type=Path, default=ROOT / "docs" / "judging.md")
+    s.add_argument("--judging", type=Path, default=ROOT / "docs" / "judging.md",
+                   help="the protocol whose brief (and its version) the judges are given")
     t = sub.add_parser("tally", help="the result of the answers in WORK/answers")
-    t.add_argument("--work", type=Path, required=True)
+    t.add_argument("--work", type=Path, required=True,
+                   help="the sheets' work folder (keys.jsonl, answers/*.jsonl or a merged answers.jsonl)")
     t.add_argument("--md", type=Path, help="also write the report here")
     t.add_argument("--results", type=Path, help="and its table into this RESULTS.md (between its marks)")
     args = ap.parse_args()
