@@ -105,6 +105,20 @@ def test_partial_failure_exit_1_and_others_written(three_photos: list[Path], tmp
     assert len(list(out.glob("*.json"))) == 3
 
 
+def test_alternatives_options_let_more_crops_through(three_photos: list[Path]) -> None:
+    """--min-score-ratio and --diversity-iou reach the cropper: a photographer asking for options gets them."""
+    def crops(*extra: str) -> tuple[int, dict]:
+        r = run("crop", str(three_photos[0]), "-r", "1:1,16:9", "-k", "5", "--no-analysis", *extra)
+        assert r.exit_code == 0, r.stderr
+        data = json.loads(r.stdout)
+        return len(data["crops"]), data["options"]
+    default, options = crops()
+    more, more_options = crops("--min-score-ratio", "0", "--diversity-iou", "1")
+    assert more >= default + 5  # at IoU 1 only identical boxes are near-duplicates: up to 5 a ratio
+    assert "min_score_ratio" not in options and more_options["min_score_ratio"] == 0.0
+    assert run("crop", str(three_photos[0]), "--diversity-iou", "0").exit_code == 2
+
+
 def test_a_failed_input_has_its_json_line_after_the_results(three_photos: list[Path], tmp_path: Path) -> None:
     """A script reading the JSON Lines learns which inputs failed and why (they were on stderr only)."""
     bad = tmp_path / "broken.jpg"

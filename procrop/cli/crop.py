@@ -30,7 +30,7 @@ def crop_command(
         help="free, original, W:H or W/H (e.g. 1:1, 4:5, 16:9) or an output size WxH (1080x1350); "
         "comma-separated or repeated. Default: free.",
     ),
-    top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="At most this many crops per ratio (near-duplicates and alternatives under 80 % of the best are dropped)."),
+    top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="At most this many crops per ratio (near-duplicates and alternatives under 80 % of the best are dropped: --diversity-iou, --min-score-ratio)."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Folder for cropped files and per-image JSON; re-runs skip done images."
     ),
@@ -81,6 +81,12 @@ def crop_command(
     model: Optional[str] = typer.Option(None, "--model", metavar="PATH", help="Neural ProCrop checkpoint (extra procrop\\[torch]; implies --scorer classic)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),
     min_area: float = typer.Option(0.3, "--min-area", min=0.01, max=1.0, help="Smallest crop, as a share of the largest box of its ratio."),
+    min_score_ratio: float = typer.Option(
+        0.8, "--min-score-ratio", min=0.0, max=1.0,
+        help="Alternatives scoring under this share of their ratio's best are dropped (0: every diverse one, up to --top-k)."),
+    diversity_iou: float = typer.Option(
+        0.6, "--diversity-iou", min=0.05, max=1.0,
+        help="Crops of one ratio overlap less than this (IoU); higher lets near alternatives through (1: all)."),
     analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
     force: bool = typer.Option(False, "--force", help="Redo images already done in --out."),
     no_analysis: bool = typer.Option(False, "--no-analysis", help="Leave the analysis out of the JSON."),
@@ -148,6 +154,7 @@ def crop_command(
                       scorer="classic" if model else scorer,
                       learned_model=str(Path(learned_model).resolve()) if learned_model else None,
                       no_upscale=no_upscale, max_upscale=max_upscale, style_strength=strength,
+                      min_score_ratio=min_score_ratio, diversity_iou=diversity_iou,
                       quality=quality,
                       image_format=fmt,
                       preference_model=str(preference_model.resolve()) if preference_model else None)

@@ -67,6 +67,9 @@ class CropOptions:
     #: the crops' file format (``jpeg``, ``png``, ``webp``; default: the input's) and JPEG / WebP quality
     image_format: str | None = None
     quality: int | None = None
+    #: alternatives kept from this share of their ratio's best, and how little crops of a ratio overlap
+    min_score_ratio: float = 0.8
+    diversity_iou: float = 0.6
 
     def signature(self) -> dict[str, Any]:
         """The options as stored in each result; with the learned scorer, ``learned_model_name``
@@ -82,6 +85,9 @@ class CropOptions:
         for key in ("style_strength", "preference_model", "image_format", "quality", "max_upscale"):
             if d[key] is None:
                 d.pop(key)  # likewise (a preference_model: the shipped one, named below)
+        for key, default in (("min_score_ratio", 0.8), ("diversity_iou", 0.6)):
+            if d[key] == default:
+                d.pop(key)  # likewise
         if self.scorer in ("learned", "preference") and not self.model:
             from ..model.scorer.runtime import LearnedModel
 
@@ -122,6 +128,8 @@ class CropOptions:
             "pose": self.pose,
             "scorer": self.scorer,
             "learned_model": self.learned_model,
+            "min_score_ratio": self.min_score_ratio,
+            "diversity_iou": self.diversity_iou,
         }
         if self.weights:
             kwargs["weights"] = self.weights
