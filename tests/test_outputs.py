@@ -313,3 +313,30 @@ def test_save_crop_writes_a_crop_as_the_cli_does(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such folder"):  # it made the folder on the way (a trial)
         procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "nowhere" / "c.jpg")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_what_crop_files_lose_is_said(tmp_path: Path) -> None:
+    """16-bit colour PNG and TIFF crops are 8-bit (Pillow reads colour at 8 bits) and a JPEG of a
+    transparent photo is white where it was clear: each said once, in the JSON's warnings (a trial
+    found both silent)."""
+    import cv2
+
+    deep = (np.random.default_rng(0).random((90, 120, 3)) * 65535).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    cv2.imwrite(str(tmp_path / "deep.tif"), deep)
+    clear = np.dstack([_scene()[:90, :120], np.full((90, 120), 255, np.uint8)])
+    clear[:30, :, 3] = 0
+    Image.fromarray(clear, "RGBA").save(tmp_path / "clear.png")
+    Image.fromarray(_grey16()).save(tmp_path / "grey16.png")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["crop", str(tmp_path), "-r", "1:1", "-o", str(out), "-q", "--no-analysis"])
+    assert r.exit_code == 0, r.output
+    said = {p.stem: json.loads(p.read_text())["warnings"] for p in out.glob("*.json")}
+    assert [w for w in said["deep"] if "16 bits a colour channel" in w]
+    assert [w for w in said["deep-2"] if "16 bits a colour channel" in w]  # the TIFF (same stem)
+    assert not said["clear"] and not said["grey16"]  # PNG keeps transparency; 16-bit grey stays 16-bit
+    r = CliRunner().invoke(app, ["crop", str(tmp_path / "clear.png"), str(tmp_path / "deep.png"), "-r", "1:1",
+                                 "-o", str(tmp_path / "jpeg"), "--format", "jpeg", "-q", "--no-analysis"])
+    said = {p.stem: json.loads(p.read_text())["warnings"] for p in (tmp_path / "jpeg").glob("*.json")}
+    assert said["clear"] == ["the photo has transparent parts; JPEG crops hold none: they are white there"]
+    assert said["deep"] == []  # a JPEG is 8-bit: nothing unexpected

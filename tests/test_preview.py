@@ -78,3 +78,12 @@ def test_transparent_parts_show_as_a_checkerboard_not_the_pixels_under_them() ->
     assert set(np.unique(left)) == {153, 204} and (left[..., 0] == left[..., 1]).all()  # grey squares
     opaque = np.asarray(preview._shown(Image.fromarray(rgba[..., :3], "RGB"), (96, 64)))
     assert (opaque == (255, 0, 0)).all()
+
+
+def test_a_16_bit_grey_photo_is_drawn_scaled_not_white() -> None:
+    """convert("RGB") clips 16-bit grey to 255: a trial's preview was a blank white sheet."""
+    from PIL import Image
+
+    grey = np.tile(np.linspace(0, 65535, 96).astype(np.uint16), (64, 1))
+    shown = np.asarray(preview._shown(Image.fromarray(grey), (96, 64)))
+    assert shown[:, :10].mean() < 40 and shown[:, -10:].mean() > 215

@@ -275,3 +275,30 @@ def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
         save_image(crop_resized(source, box, size), path, source=source, quality=quality)
     except OSError as exc:
         raise ImageWriteError(path, str(exc)) from exc
+
+
+def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[str]:
+    """What crop files of ``written_kinds`` (upper-case suffixes: ``{"PNG"}``, ``{"JPG"}``...) lose of
+    ``photo`` without a word elsewhere: a 16-bit colour PNG or TIFF's precision (Pillow reads colour at
+    8 bits a channel; 16-bit grey stays 16-bit), and transparency in a JPEG."""
+    notes = []
+    try:
+        with warnings.catch_warnings():  # a header: no bomb to fear (the photo was within procrop's limit)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(photo)
+        with im:
+            fmt, alpha = im.format, "A" in im.getbands() or "transparency" in im.info
+            bits: Any = im.tag_v2.get(258) if fmt == "TIFF" else None  # BitsPerSample
+        if fmt == "PNG":
+            with open(photo, "rb") as fh:
+                header = fh.read(26)  # IHDR: bit depth at byte 24, colour type at 25 (2 RGB, 6 RGBA)
+            bits = (header[24],) * 3 if len(header) == 26 and header[25] in (2, 6) else None
+    except (OSError, Image.DecompressionBombError):
+        return []  # the crops were written from it: nothing to add
+    deep = isinstance(bits, tuple) and len(bits) >= 3 and max(bits) > 8
+    if deep and written_kinds & {"PNG", "TIF", "TIFF"}:
+        notes.append(f"the photo has {max(bits)} bits a colour channel; its crops have 8 (procrop writes "
+                     "colour at 8 bits a channel)")
+    if alpha and written_kinds & {"JPG", "JPEG"}:
+        notes.append("the photo has transparent parts; JPEG crops hold none: they are white there")
+    return notes

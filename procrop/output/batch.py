@@ -32,7 +32,7 @@ from ..retrieval.composition import SIDECAR
 from ..scoring.setup import DEFAULT_SCORER
 from ..files import atomic_write_text
 from ..imaging.load import open_full
-from ..imaging.save import copy_unchanged, crop_extension, crop_resized, save_image
+from ..imaging.save import copy_unchanged, crop_extension, crop_file_losses, crop_resized, save_image
 from ..verdict import ENLARGED, written_sizes
 from .naming import CropJob, plan_jobs, ratio_slug, read_result, replaced_outputs, result_path
 
@@ -255,6 +255,7 @@ class CropTask:
                 for crop_dict, path in zip(data["crops"], written):
                     crop_dict["file"] = path
                 kinds = {Path(p).suffix.lstrip(".").upper() for p in written}
+                data["warnings"] = data.get("warnings", []) + crop_file_losses(job.path, kinds)
                 lossless = sorted(kinds - {"JPG", "JPEG", "WEBP"})
                 if self.options.quality is not None and lossless:  # a PNG input's crops are PNG
                     data["warnings"] = data.get("warnings", []) + [

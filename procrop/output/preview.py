@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..cropper import Crop, CropResult
 from ..files import atomic_write_bytes
+from ..imaging.load import to_rgb_array
 from ..verdict import can_keep, is_whole, result_verdict, top_crop_name, versus_original
 
 #: Colours of ranks 1, 2, 3... (then repeated).
@@ -28,7 +29,8 @@ def _shown(photo: Image.Image, size: tuple[int, int]) -> Image.Image:
     """``photo`` resized to ``size`` as RGB, its transparent parts (if any) on a grey checkerboard,
     as image editors show them: the pixels hidden under them are not the picture."""
     if photo.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in photo.info:
-        return photo.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+        # 16-bit grey, float or CMYK scaled as the analysis reads them (convert("RGB") clipped 16-bit to white)
+        return Image.fromarray(to_rgb_array(photo)[0]).resize(size, Image.Resampling.LANCZOS)
     shown = photo.convert("RGBA").resize(size, Image.Resampling.LANCZOS)
     ys, xs = np.mgrid[: size[1], : size[0]]
     squares = np.where(((xs // 8) + (ys // 8)) % 2 == 0, 204, 153).astype(np.uint8)
