@@ -2,6 +2,7 @@
 
     python benchmarks/blind_peers.py sheets --photos ../shared/data/bsds500_trainval/images --n 110 --out WORK
     # each judge: one helper given WORK/prompts/<batch>.txt, writing WORK/answers/<batch>.jsonl
+    python benchmarks/blind_peers.py merge --work WORK   # answers/*.jsonl -> answers.jsonl (judge, brief)
     python benchmarks/blind_peers.py tally --work WORK [--md benchmarks/results/blind_peers.md]
 
 ``sheets``: for ``--n`` photos drawn from ``--photos`` (seeded by ``--seed``), one fixed ratio each
@@ -56,7 +57,7 @@ def eligible_ratios(W: int, H: int) -> list[str]:
     return out
 
 
-def make_sheets(photos: Path, n: int, seed: str, work: Path) -> list[dict[str, Any]]:
+def make_sheets(photos: Path, n: int, seed: str, work: Path, about: str = "") -> list[dict[str, Any]]:
     """Render the sheets of ``n`` photos into ``work/sheets`` and write ``work/keys.jsonl``."""
     from procrop import Cropper
     from procrop.evaluation.peers import smartcrop_py, vips_attention
@@ -75,7 +76,7 @@ def make_sheets(photos: Path, n: int, seed: str, work: Path) -> list[dict[str, A
     rng.shuffle(files)
     cropper, keys = Cropper(), []
     (work / "sheets").mkdir(parents=True, exist_ok=True)
-    for f in files[:n]:
+    for i, f in enumerate(files[:n], 1):
         try:
             photo = open_full(f)
         except ProcropError as exc:
@@ -97,10 +98,11 @@ def make_sheets(photos: Path, n: int, seed: str, work: Path) -> list[dict[str, A
                    "boxes": [b for _, b in order], "methods": [m for m, _ in order]}
             render_sheet(photo, key["boxes"]).save(work / "sheets" / f"{key['sheet']}.png")
             keys.append(key)
-        print(f"{len(keys)} sheets", end="\r", flush=True)
+        if i % 10 == 0 or i == min(n, len(files)):
+            print(f"photo {i} of {min(n, len(files))}: {len(keys)} sheets", flush=True)
     with open(work / "keys.jsonl", "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(k) + "\n" for k in keys)
-    meta = {"photos": photos.resolve().name, "drawn": n, "seed": seed, "git": git_describe()}
+    meta = {"photos": photos.resolve().name, "drawn": n, "seed": seed, "git": git_describe(), "about": about}
     (work / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return keys
 
@@ -144,31 +146,70 @@ def write_batches(work: Path, keys: list[dict[str, Any]], judges: int, size: int
     return prompts
 
 
-def read_votes(work: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[bool, str]]]]:
-    """The keys, and per sheet each judge's (procrop first?, reason), from ``work/answers/*.jsonl``
-    (as the judges write them) or ``work/answers.jsonl`` (merged, as committed). An answer naming no
-    sheet of the keys, or malformed, is no vote."""
+def read_answers(work: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """The keys, the valid answers (each with its ``judge``: the answer's own, else its batch file's
+    name) and why each other line was left out: not JSON, no sheet of the keys, a ranking that is not
+    an order of the sheet's crops, or a judge's second answer to a sheet. Read from
+    ``work/answers/*.jsonl`` (as the judges write them) or ``work/answers.jsonl`` (merged, as committed)."""
     if not (work / "keys.jsonl").is_file():
         raise Refused(f"{work}: no keys.jsonl (make the sheets with 'blind_peers.py sheets --out {work}')")
     keys = {k["sheet"]: k for k in map(json.loads, (work / "keys.jsonl").read_text("utf-8").splitlines())}
-    votes: dict[str, list[tuple[bool, str]]] = defaultdict(list)
+    answers: list[dict[str, Any]] = []
+    left_out: list[str] = []
+    seen: set[tuple[str, str]] = set()
     for f in [*sorted((work / "answers").glob("*.jsonl")), *sorted(work.glob("answers.jsonl"))]:
-        for line in f.read_text("utf-8").splitlines():
+        for n, line in enumerate(f.read_text("utf-8").splitlines(), 1):
+            where = f"{f.name}:{n}"
             try:
                 a = json.loads(line)
-                sid = str(a["sheet"]).split("-", 1)[-1]
-                best = int(a["ranking"][0]) - 1
-                if best < 0:
-                    continue
-                votes[sid].append((keys[sid]["methods"][best] == "procrop", str(a.get("reason", ""))))
-            except (ValueError, KeyError, IndexError, TypeError):
-                continue  # a malformed line is no vote
-    return keys, votes
+                sid = str(a["sheet"]).removesuffix(".png").split("-", 1)[-1]
+                ranking = [int(v) for v in a["ranking"]]
+            except (ValueError, KeyError, TypeError):
+                left_out.append(f"{where}: not an answer line")
+                continue
+            if sid not in keys:
+                left_out.append(f"{where}: no sheet {sid}")
+                continue
+            if sorted(ranking) != list(range(1, len(keys[sid]["boxes"]) + 1)):
+                left_out.append(f"{where}: ranking {ranking} does not order the sheet's crops")
+                continue
+            judge = str(a.get("judge") or f.stem)
+            if (judge, sid) in seen:
+                left_out.append(f"{where}: {judge} answered {sid} before")
+                continue
+            seen.add((judge, sid))
+            answers.append({**a, "sheet": sid, "ranking": ranking, "judge": judge})
+    return keys, answers, left_out
+
+
+def read_votes(work: Path) -> tuple[dict[str, dict[str, Any]], dict[str, list[tuple[bool, str]]], list[str]]:
+    """The keys, per sheet each judge's (procrop first?, reason), and the lines left out
+    (:func:`read_answers`)."""
+    keys, answers, left_out = read_answers(work)
+    votes: dict[str, list[tuple[bool, str]]] = defaultdict(list)
+    for a in answers:
+        best = keys[a["sheet"]]["methods"][a["ranking"][0] - 1]
+        votes[a["sheet"]].append((best == "procrop", str(a.get("reason", ""))))
+    return keys, votes, left_out
+
+
+def merge(work: Path) -> int:
+    """Write ``work/answers.jsonl``: the valid answers of ``work/answers/*.jsonl``, each with its judge
+    and the brief's version (``work/brief_version.txt``), as committed beside the keys."""
+    if (work / "answers.jsonl").exists():
+        raise Refused(f"{work / 'answers.jsonl'}: already merged (remove it to merge again)")
+    version = (work / "brief_version.txt").read_text("utf-8").strip()
+    _, answers, left_out = read_answers(work)
+    for line in left_out:
+        print(f"left out {line}", file=sys.stderr)
+    text = "".join(json.dumps({**a, "brief": a.get("brief", version)}) + "\n" for a in answers)
+    (work / "answers.jsonl").write_text(text, encoding="utf-8")
+    return len(answers)
 
 
 def tally(work: Path) -> str:
     """The markdown report of ``work``'s answers."""
-    keys, votes = read_votes(work)
+    keys, votes, left_out = read_votes(work)
     lines = ["| procrop against | ratio | sheets | procrop wins | peer wins | tied "
              "| votes (procrop : peer) |", "|---|---|---:|---:|---:|---:|---:|"]
     for peer in PEERS:
@@ -186,8 +227,13 @@ def tally(work: Path) -> str:
     agree = sum(a == b for a, b in pairs) / max(len(pairs), 1)
     answers = sum(len(v) for v in votes.values())
     lost = [s for s, v in sorted(votes.items()) if sum(not p for p, _ in v) * 2 > len(v)]
-    out = [f"{answers} answers on {len(votes)} sheets; two judges of a sheet pick the same crop on "
-           f"**{agree:.0%}** of {len(pairs)} pairs of judges.", "", *lines, "",
+    judges = sorted({len(v) for v in votes.values()}) or [0]
+    each = f"{judges[0]}" if len(judges) == 1 else f"{judges[0]}-{judges[-1]}"
+    out = [f"{answers} answers on {len(votes)} of the {len(keys)} sheets ({each} judges a sheet"
+           + (f"; {len(left_out)} lines left out: {'; '.join(left_out[:5])}" if left_out else "")
+           + f"); two judges of a sheet pick the same crop on **{agree:.0%}** of {len(pairs)} pairs of "
+           "judges.",
+           "", *lines, "",
            f"Sheets procrop loses ({len(lost)}), with the judges' reasons:", ""]
     for s in lost:
         k = keys[s]
@@ -199,21 +245,23 @@ def tally(work: Path) -> str:
 
 def results_section(work: Path, md: Path | None, report: str) -> str:
     """The section of ``RESULTS.md``: what was judged and the report's table (the losses stay in ``md``)."""
-    keys = [json.loads(line) for line in (work / "keys.jsonl").read_text("utf-8").splitlines()]
-    photos = len({k["photo"] for k in keys})
+    keys, answers, _ = read_answers(work)
+    photos = len({k["photo"] for k in keys.values()})
     meta_file = work / "meta.json"
     meta = json.loads(meta_file.read_text("utf-8")) if meta_file.exists() else {}
     source = (f" of folder `{meta['photos']}` ({meta['drawn']} drawn with seed `{meta['seed']}`, "
               f"cropped at {meta['git']})") if meta else ""
+    about = f", {meta['about']}" if meta.get("about") else ""
+    briefs = ", ".join(sorted({str(a.get("brief", "unknown")) for a in answers})) or "none yet"
     where = (f" (the sheets procrop loses, with the judges' reasons: [{md.name}](results/{md.name}))"
              if md else "")
     head, _, _ = report.partition("\n\nSheets procrop loses")
     return ("## Blind comparisons against the peers\n\n"
             f"`python benchmarks/blind_peers.py tally --work {work.as_posix()}`{where}: {photos} photos"
-            f"{source}, never used to fit a scorer, {len(keys)} two-crop sheets (one fixed ratio a photo; "
-            "today's `Cropper()` top crop beside smartcrop.py's or libvips attention's at the largest box "
-            "of the ratio, in random order; pairs at IoU 0.9 or more not shown), three judges each (brief "
-            "judging-v1: an AI model acting as a photo editor, see docs/judging.md). Sheets won by the "
+            f"{source}{about}, {len(keys)} two-crop sheets (one fixed ratio a photo; today's `Cropper()` "
+            "top crop beside smartcrop.py's or libvips attention's at the largest box of the ratio, in "
+            "random order; pairs at IoU 0.9 or more not shown), judged blind (brief "
+            f"{briefs}: an AI model acting as a photo editor, see docs/judging.md). Sheets won by the "
             f"judges' majority; votes: every judge's first choice.\n\n{head}\n")
 
 
@@ -229,6 +277,10 @@ def main() -> None:
     s.add_argument("--batch", type=int, default=42, help="sheets per judge batch")
     s.add_argument("--judging", type=Path, default=ROOT / "docs" / "judging.md",
                    help="the protocol whose brief (and its version) the judges are given")
+    s.add_argument("--about", default="", help="what the photos are, for the report (e.g. 'never used to fit "
+                   "a scorer')")
+    m = sub.add_parser("merge", help="WORK/answers/*.jsonl -> WORK/answers.jsonl with judge and brief")
+    m.add_argument("--work", type=Path, required=True, help="the sheets' work folder")
     t = sub.add_parser("tally", help="the result of the answers in WORK/answers")
     t.add_argument("--work", type=Path, required=True,
                    help="the sheets' work folder (keys.jsonl, answers/*.jsonl or a merged answers.jsonl)")
@@ -250,9 +302,14 @@ def run(args: argparse.Namespace) -> None:
     if args.cmd == "sheets":
         if min(args.n, args.judges, args.batch) < 1:
             raise Refused("--n, --judges and --batch must be at least 1")
-        keys = make_sheets(args.photos, args.n, args.seed, args.out)
+        brief_text(args.judging)  # readable, before the photos are cropped
+        keys = make_sheets(args.photos, args.n, args.seed, args.out, args.about)
+        if not keys:
+            raise Refused(f"{args.photos}: no sheet made (no readable photo, or every pair of crops alike)")
         prompts = write_batches(args.out, keys, args.judges, args.batch, args.judging)
         print(f"{len(keys)} sheets; {len(prompts)} judge batches: {args.out / 'prompts'}")
+    elif args.cmd == "merge":
+        print(f"{merge(args.work)} answers: {args.work / 'answers.jsonl'}")
     else:
         report = tally(args.work)
         if args.md:
