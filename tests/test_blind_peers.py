@@ -73,7 +73,8 @@ def test_sheets_hide_the_methods_from_the_judges(shared: Path, tmp_path: Path) -
     for name in ("12003.jpg", "2092.jpg", "26031.jpg"):
         shutil.copy(shared / "data" / "bsds500_trainval" / "images" / name, photos / name)
     work = tmp_path / "work"
-    r = _run("sheets", "--photos", str(photos), "--n", "3", "--out", str(work), "--judges", "2", "--batch", "2")
+    r = _run("sheets", "--photos", str(photos), "--n", "3", "--out", str(work), "--judges", "2",
+             "--batch", "2")
     assert r.returncode == 0, r.stderr
     keys = [json.loads(x) for x in (work / "keys.jsonl").read_text().splitlines()]
     assert keys and all("procrop" in k["methods"] and set(k["methods"]) - {"procrop"} <= set(PEERS)
@@ -83,4 +84,5 @@ def test_sheets_hide_the_methods_from_the_judges(shared: Path, tmp_path: Path) -
     prompt = next((work / "prompts").iterdir()).read_text()
     assert "You are a photo editor" in prompt and "TWO crops" in prompt
     assert not any(word in prompt for word in ("procrop", "smartcrop", "vips", "keys.jsonl"))
-    assert _run("sheets", "--photos", str(photos), "--out", str(work)).returncode == 1  # never over judged sheets
+    again = _run("sheets", "--photos", str(photos), "--out", str(work))
+    assert again.returncode == 1 and "already holds sheets" in again.stderr  # never over judged sheets
