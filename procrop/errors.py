@@ -48,10 +48,17 @@ class ImageLoadError(ProcropError):
 class ImageWriteError(ProcropError):
     """A crop could not be encoded or written (the file named is left absent)."""
 
-    def __init__(self, path: str | Path, problem: str) -> None:
+    def __init__(self, path: str | Path, problem: str | OSError) -> None:
         self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: cannot write: {problem}")
+        self.problem = problem if isinstance(problem, str) else os_problem(problem)
+        super().__init__(f"{self.path}: cannot write: {self.problem}")
+
+
+def os_problem(exc: OSError) -> str:
+    """An operating-system error in words, without the temporary file names or errno it carries."""
+    if isinstance(exc, IsADirectoryError):
+        return "a folder is in the way"
+    return (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
 
 
 class UsageError(ProcropError):

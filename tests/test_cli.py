@@ -151,6 +151,22 @@ def test_an_output_folder_that_cannot_be_made_is_refused_before_any_photo(tmp_pa
         assert r.stderr.count("error:") == 1
 
 
+def test_write_problems_are_said_in_words(three_photos: list[Path], tmp_path: Path) -> None:
+    """A trial read 'no such folder outfile' for a file in the way, and a crop's write failure quoted a
+    temporary file's name and an errno."""
+    (tmp_path / "afile").write_text("x")
+    r = run("crop", str(three_photos[0]), "--json", str(tmp_path / "afile" / "r.json"))
+    assert r.exit_code == 2 and f"{tmp_path / 'afile'} is a file, not a folder" in r.stderr
+    out = tmp_path / "out"
+    r = run("crop", str(three_photos[0]), "-r", "1:1", "-k", "1", "-o", str(out), "-q")
+    crop = Path(json.loads((out / f"{three_photos[0].stem}.json").read_text())["crops"][0]["file"])
+    crop.unlink()
+    crop.mkdir()  # a folder where the crop goes
+    r = run("crop", str(three_photos[0]), "-r", "1:1", "-k", "1", "-o", str(out), "-q", "--force")
+    assert r.exit_code == 1 and "cannot write: a folder is in the way" in r.stderr
+    assert ".tmp" not in r.stderr and "Errno" not in r.stderr
+
+
 def test_a_json_file_that_cannot_be_written_is_refused_before_any_photo(tmp_path: Path) -> None:
     """One line, exit 2, nothing written, before the photo is read (it was a traceback after the work)."""
     cases = [(tmp_path / "nowhere" / "r.json", "no such folder"), (tmp_path, "is a folder")]

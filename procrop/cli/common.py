@@ -358,6 +358,9 @@ def output_file_problem(file: str | os.PathLike, option: str) -> str | None:
     if path.is_dir():
         return f"{option} {file}: is a folder, not a file"
     if not path.parent.is_dir():
+        up = next((p for p in path.parents if p.exists()), None)
+        if up is not None and not up.is_dir():  # a file where a folder of the path should be
+            return f"{option} {file}: {up} is a file, not a folder"
         return f"{option} {file}: no such folder {path.parent}"
     if not can_write_in(path.parent):
         return f"{option} {file}: cannot write in {path.parent}"

@@ -274,7 +274,7 @@ def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
     try:
         save_image(crop_resized(source, box, size), path, source=source, quality=quality)
     except OSError as exc:
-        raise ImageWriteError(path, str(exc)) from exc
+        raise ImageWriteError(path, exc) from exc
 
 
 def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[str]:

@@ -305,7 +305,7 @@ def write_crops(result: CropResult, job: CropJob, out_dir: str,
                 if not (whole and as_is and copy_unchanged(job.path, path)):
                     save_image(crop_resized(photo, crop.box, size), path, source=photo, quality=quality)
             except OSError as exc:
-                raise ImageWriteError(path, str(exc)) from exc
+                raise ImageWriteError(path, exc) from exc
             paths.append(str(path))
     except BaseException:
         for written in paths:  # a failed image leaves none of its crops behind
