@@ -266,10 +266,12 @@ def results_section(work: Path, md: Path | None, report: str) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("sheets", help="make the sheets, the keys and a prompt per judge batch")
-    s.add_argument("--photos", type=Path, required=True, help="folder of photos (never seen in training)")
+    s = sub.add_parser("sheets", help="make the sheets, the keys and a prompt per judge batch (extra: peers)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("--photos", type=Path, required=True, help="folder of the photos to judge on")
     s.add_argument("--n", type=int, default=110, help="photos drawn (each gives up to 2 sheets)")
     s.add_argument("--seed", default="peer19", help="seed of the draw, the ratios and the orders")
     s.add_argument("--out", type=Path, required=True, help="work folder (sheets, keys, judges, prompts)")
