@@ -106,7 +106,8 @@ def test_partial_failure_exit_1_and_others_written(three_photos: list[Path], tmp
 
 
 def test_alternatives_options_let_more_crops_through(three_photos: list[Path]) -> None:
-    """--min-score-ratio and --diversity-iou reach the cropper: a photographer asking for options gets them."""
+    """--min-score-ratio and --diversity-iou reach the cropper: a photographer asking for options gets
+    them."""
     def crops(*extra: str) -> tuple[int, dict]:
         r = run("crop", str(three_photos[0]), "-r", "1:1,16:9", "-k", "5", "--no-analysis", *extra)
         assert r.exit_code == 0, r.stderr
@@ -124,8 +125,8 @@ def test_a_failed_input_has_its_json_line_after_the_results(three_photos: list[P
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not an image")
     out = tmp_path / "all.jsonl"
-    r = run("crop", str(three_photos[0]), str(bad), str(tmp_path / "nope.jpg"), "-r", "1:1", "--json", str(out),
-            "-q")
+    missing = str(tmp_path / "nope.jpg")
+    r = run("crop", str(three_photos[0]), str(bad), missing, "-r", "1:1", "--json", str(out), "-q")
     assert r.exit_code == 1 and "broken.jpg" in r.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["image"] for x in lines] == [str(three_photos[0]), str(bad), str(tmp_path / "nope.jpg")]

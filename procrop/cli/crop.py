@@ -30,7 +30,10 @@ def crop_command(
         help="free, original, W:H or W/H (e.g. 1:1, 4:5, 16:9) or an output size WxH (1080x1350); "
         "comma-separated or repeated. Default: free.",
     ),
-    top_k: int = typer.Option(3, "--top-k", "-k", min=1, max=50, help="At most this many crops per ratio (near-duplicates and alternatives under 80 % of the best are dropped: --diversity-iou, --min-score-ratio)."),
+    top_k: int = typer.Option(
+        3, "--top-k", "-k", min=1, max=50,
+        help="At most this many crops per ratio (near-duplicates and alternatives under 80 % of the best are "
+        "dropped: --diversity-iou, --min-score-ratio)."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Folder for cropped files and per-image JSON; re-runs skip done images."
     ),
@@ -83,10 +86,12 @@ def crop_command(
     min_area: float = typer.Option(0.3, "--min-area", min=0.01, max=1.0, help="Smallest crop, as a share of the largest box of its ratio."),
     min_score_ratio: float = typer.Option(
         0.8, "--min-score-ratio", min=0.0, max=1.0,
-        help="Alternatives scoring under this share of their ratio's best are dropped (0: every diverse one, up to --top-k)."),
+        help="Alternatives scoring under this share of their ratio's best are dropped (0: every diverse one, "
+        "up to --top-k)."),
     diversity_iou: float = typer.Option(
         0.6, "--diversity-iou", min=0.05, max=1.0,
-        help="Crops of one ratio overlap less than this (IoU); higher lets near alternatives through (1: all)."),
+        help="Crops of one ratio overlap less than this (IoU); higher lets near alternatives through "
+        "(1: all)."),
     analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
     force: bool = typer.Option(False, "--force", help="Redo images already done in --out."),
     no_analysis: bool = typer.Option(False, "--no-analysis", help="Leave the analysis out of the JSON."),

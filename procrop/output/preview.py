@@ -29,7 +29,7 @@ def _shown(photo: Image.Image, size: tuple[int, int]) -> Image.Image:
     """``photo`` resized to ``size`` as RGB, its transparent parts (if any) on a grey checkerboard,
     as image editors show them: the pixels hidden under them are not the picture."""
     if photo.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in photo.info:
-        # 16-bit grey, float or CMYK scaled as the analysis reads them (convert("RGB") clipped 16-bit to white)
+        # 16-bit grey, float or CMYK scaled as the analysis reads them (convert("RGB") made 16-bit white)
         return Image.fromarray(to_rgb_array(photo)[0]).resize(size, Image.Resampling.LANCZOS)
     shown = photo.convert("RGBA").resize(size, Image.Resampling.LANCZOS)
     ys, xs = np.mgrid[: size[1], : size[0]]
