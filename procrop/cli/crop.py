@@ -91,7 +91,7 @@ def crop_command(
     diversity_iou: float = typer.Option(
         0.6, "--diversity-iou", min=0.05, max=1.0,
         help="Crops of one ratio overlap less than this (IoU); higher lets near alternatives through "
-        "(1: all)."),
+        "(1: all but identical boxes)."),
     analysis_size: int = typer.Option(224, "--analysis-size", min=64, max=2048, help="Working size (long side) of the analysis."),
     force: bool = typer.Option(False, "--force", help="Redo images already done in --out."),
     no_analysis: bool = typer.Option(False, "--no-analysis", help="Leave the analysis out of the JSON."),
