@@ -118,10 +118,7 @@ class Cropper:
         preference_model: str | Path | None = None,
         max_upscale: float | None = None,
     ) -> None:
-        if not (0 < diversity_iou <= 1):
-            raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
-        if not (0 <= min_score_ratio <= 1):  # 5 returned no crop at all
-            raise UsageError(f"min_score_ratio must be in [0, 1], got {min_score_ratio}")
+        checked_choice(diversity_iou, min_score_ratio)
         _check_whole("rerank_top", rerank_top, 1)
         _check_whole("max_pixels", max_pixels, 1)  # 0: every image "too large"
         _check_whole("analysis_size", analysis_size, 64, 2048, " of pixels")
@@ -176,6 +173,8 @@ class Cropper:
         top_k: int = 3,
         *,
         max_upscale: float | None = None,
+        min_score_ratio: float | None = None,
+        diversity_iou: float | None = None,
     ) -> list[Crop]:
         """Best crops of an image.
 
@@ -186,6 +185,8 @@ class Cropper:
             top_k: crops per ratio (at most; near-duplicates and crops under 80 % of the best are
                 dropped, and the result's ``notes`` say so).
             max_upscale: this call's ``max_upscale`` (see the class; default: the cropper's).
+            min_score_ratio, diversity_iou: this call's (see the class; default: the cropper's): a
+                lower ratio or a higher IoU lets more alternatives through.
 
         Returns:
             Crops of all ratios, best score first; boxes in pixels of the oriented original
@@ -193,17 +194,22 @@ class Cropper:
 
         Raises:
             ImageLoadError: the image cannot be read (a missing file too: not an ``OSError``).
-            UsageError: a bad ratio, ``top_k`` or ``max_upscale``.
+            UsageError: a bad ratio, ``top_k``, ``max_upscale``, ``min_score_ratio`` or ``diversity_iou``.
         """
-        return self.process(image, ratios, top_k, max_upscale=max_upscale).crops
+        return self.process(image, ratios, top_k, max_upscale=max_upscale, min_score_ratio=min_score_ratio,
+                            diversity_iou=diversity_iou).crops
 
     @one_blas_thread()
     def process(self, image: ImageSource | LoadedImage, ratios: str | Sequence[str] | None = None,
-                top_k: int = 3, *, max_upscale: float | None = None) -> CropResult:
+                top_k: int = 3, *, max_upscale: float | None = None, min_score_ratio: float | None = None,
+                diversity_iou: float | None = None) -> CropResult:
         """Like :meth:`crop` (and raising as it does), returning the full :class:`CropResult`
         (description, analysis, verdict...)."""
         _check_whole("top_k", top_k, 1)
         limit = self.max_upscale if max_upscale is None else checked_upscale(max_upscale)
+        choice = (self.diversity_iou if diversity_iou is None else diversity_iou,
+                  self.min_score_ratio if min_score_ratio is None else min_score_ratio)
+        checked_choice(*choice)
         requested = parse_ratios(ratios)  # validate before the (slower) image work
         t0 = time.perf_counter()
         loaded = self.load(image)
@@ -215,6 +221,7 @@ class Cropper:
         ctx.cache.update(early)  # work extra terms started beside perception (the learned backbone)
         ctx.cache.update(ratios=requested, profile=self.analyzer.profile)  # the learned term searches them at once
         ctx.cache["max_upscale"] = limit
+        ctx.cache["choice"] = choice  # (diversity_iou, min_score_ratio) of this call
         W, H = loaded.width, loaded.height
         full = np.array([[0, 0, W, H]], dtype=np.int64)
         # per ratio: candidates scored by the base terms, faces protected, shortlisted
@@ -244,7 +251,7 @@ class Cropper:
             references=references,
             warnings=[w for w in (small_photo_warning(W, H), *(ratio_fit_warning(r, W, H) for r in requested))
                       if w] + written_sizes(crops, no_upscale=False, cli=False)[1],  # enlarged to a WxH
-            notes=dropped_alternatives(ctx.cache.get("dropped", {}), self.min_score_ratio, self.diversity_iou)
+            notes=dropped_alternatives(ctx.cache.get("dropped", {}), choice[1], choice[0])
             + ctx.cache.get("upscale_unmet", []),
             ratios=[r.label for r in requested],
         )
@@ -349,9 +356,10 @@ class Cropper:
     ) -> list[Crop]:
         """Top-K diverse crops of one ratio, with confidence, reason and references."""
         scores = self.scorer.combine(tv)
-        chosen = select_diverse(scores, boxes, top_k, self.diversity_iou)
+        diversity, min_ratio = ctx.cache.get("choice", (self.diversity_iou, self.min_score_ratio))
+        chosen = select_diverse(scores, boxes, top_k, diversity)
         if len(chosen):
-            kept = scores[chosen] >= self.min_score_ratio * scores[chosen[0]]
+            kept = scores[chosen] >= min_ratio * scores[chosen[0]]
             chosen = chosen[kept]  # the notes say why a ratio has fewer than top_k
             ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), int((~kept).sum()))
         inside = inside_the_picture(boxes[chosen], ctx.analysis, ratio)  # without a scan border, rescored
@@ -401,6 +409,14 @@ def _check_whole(name: str, value: Any, low: int, high: int | None = None, unit:
         return
     span = f"of at least {low}" if high is None else f"from {low} to {high}"
     raise UsageError(f"{name} must be a whole number{unit} {span}, got {value!r}")
+
+
+def checked_choice(diversity_iou: float, min_score_ratio: float) -> None:
+    """Raise :class:`UsageError` unless ``diversity_iou`` is in (0, 1] and ``min_score_ratio`` in [0, 1]."""
+    if not (0 < diversity_iou <= 1):
+        raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
+    if not (0 <= min_score_ratio <= 1):  # 5 returned no crop at all
+        raise UsageError(f"min_score_ratio must be in [0, 1], got {min_score_ratio}")
 
 
 def checked_upscale(value: Any) -> float | None:

@@ -185,6 +185,11 @@ def test_bad_arguments(cropper: Cropper) -> None:
         Cropper(analysis_size=0)
     with pytest.raises(UsageError, match="min_score_ratio"):
         Cropper(min_score_ratio=5)
+    with pytest.raises(UsageError, match="diversity_iou"):  # this call's own, checked the same way
+        cropper.crop(img, "1:1", diversity_iou=0)
+    one, more = (len(cropper.crop(img, "1:1", top_k=4, **kw)) for kw in ({"min_score_ratio": 1.0},
+                 {"min_score_ratio": 0.0, "diversity_iou": 1.0}))
+    assert one == 1 and more > one  # this call's min_score_ratio and diversity_iou, not the cropper's
     with pytest.raises(UsageError, match="rerank_top"):
         Cropper(rerank_top=0)
     with pytest.raises(UsageError, match="max_pixels"):

@@ -428,3 +428,16 @@ def test_max_upscale_as_the_cli(client, beach):
         body = assert_error(post(client, "/v1/crop", beach, ratios="1:1", max_upscale=bad), 422,
                             "invalid_parameter")
         assert "max_upscale must be a number of at least 1" in body["detail"]
+
+
+def test_alternatives_as_the_cli(client, beach):
+    """``min_score_ratio`` and ``diversity_iou`` on /v1/crop let more alternatives through, as
+    ``procrop crop --min-score-ratio --diversity-iou`` (and ``Cropper.process``) do."""
+    few = post(client, "/v1/crop", beach, ratios="1:1,16:9", top_k=5).json()["crops"]
+    many = post(client, "/v1/crop", beach, ratios="1:1,16:9", top_k=5, min_score_ratio="0",
+                diversity_iou="1").json()["crops"]
+    assert len(many) >= len(few) + 4
+    for field, bad in (("min_score_ratio", "1.5"), ("diversity_iou", "0"), ("diversity_iou", "x")):
+        body = assert_error(post(client, "/v1/crop", beach, ratios="1:1", **{field: bad}), 422,
+                            "invalid_parameter")
+        assert field in body["detail"] and repr(bad) in body["detail"]

@@ -25,8 +25,8 @@ from .refsets import parse_strength
 from .schemas import CropAnswer, Deleted, DescribeAnswer, ErrorBody, Health, ReferenceSet, ScoreAnswer
 from .service import DEFAULT_SCORER, CropService, Steer, split_ratios
 from .settings import ServerSettings
-from .uploads import (SCORERS, Upload, parse_int, parse_multipart, parse_scorer, parse_upscale, read_body,
-                      require_upload)
+from .uploads import (SCORERS, Upload, parse_choice, parse_int, parse_multipart, parse_scorer, parse_upscale,
+                      read_body, require_upload)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Where the API documentation pages' scripts and styles are served from (installed, not a CDN).
@@ -180,7 +180,11 @@ def _add_api_routes(app: Any, state: _State) -> None:
     @app.post("/v1/crop", tags=["crop"], responses=_answers(CropAnswer), openapi_extra=_form_doc({
         "ratios": ("string", "comma list: free, original, W:H (1:1,4:5,16:9) or output sizes WxH (1080x1350)"),
         "top_k": ("integer", f"crops per ratio, 1-{s.max_top_k} (default 3)"),
-        "max_upscale": _UPSCALE_FIELD, "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
+        "max_upscale": _UPSCALE_FIELD, "scorer": _SCORER_FIELD, **_STEER_FIELDS,
+        "min_score_ratio": ("number", "alternatives under this share of their ratio's best are dropped, 0-1 "
+                            "(default 0.8; 0 keeps every diverse one up to top_k)"),
+        "diversity_iou": ("number", "crops of one ratio overlap less than this IoU, above 0 to 1 "
+                          "(default 0.6; higher lets near alternatives through)")}))
     async def crop(request: Request) -> JSONResponse:
         """Ranked crops with scores, term breakdowns, reasons, description and analysis (the CLI's
         JSON), with the ``scorer`` (and learned ``model``) that ranked them."""
@@ -188,7 +192,8 @@ def _add_api_routes(app: Any, state: _State) -> None:
             ratios = split_ratios(fields.get("ratios", fields.get("ratio", "")), s.max_ratios)
             top_k = parse_int(fields, "top_k", 3, 1, s.max_top_k)
             scorer, steer, limit = parse_scorer(fields), _steer(fields), parse_upscale(fields)
-            return lambda: svc.crop_json(up.data, up.filename, ratios, top_k, scorer, steer, limit)
+            choice = parse_choice(fields)
+            return lambda: svc.crop_json(up.data, up.filename, ratios, top_k, scorer, steer, limit, choice)
         return JSONResponse(await state.work(request, job))
 
     @app.post("/v1/crop/image", tags=["crop"], responses={**_ERRORS, 200: {

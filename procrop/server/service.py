@@ -145,17 +145,20 @@ class CropService:
         return sniff_image(data, self.settings.max_pixels)
 
     def process(self, data: bytes, ratios: list[str], top_k: int, scorer: str, steer: Steer | None = None,
-                max_upscale: float | None = None) -> CropResult:
+                max_upscale: float | None = None, choice: dict[str, float] | None = None) -> CropResult:
         """``scorer``'s cropper's full result for the uploaded bytes (steered by ``steer``; crops a
-        ``WxH`` size enlarges at most ``max_upscale`` times, :class:`procrop.Cropper`)."""
-        return self.steered(scorer, steer).cropper.process(data, ratios, top_k, max_upscale=max_upscale)
+        ``WxH`` size enlarges at most ``max_upscale`` times; ``choice``: ``min_score_ratio`` and
+        ``diversity_iou`` of :meth:`procrop.Cropper.process`)."""
+        return self.steered(scorer, steer).cropper.process(data, ratios, top_k, max_upscale=max_upscale,
+                                                           **(choice or {}))
 
     def crop_json(self, data: bytes, name: str, ratios: list[str], top_k: int, scorer: str,
-                  steer: Steer | None = None, max_upscale: float | None = None) -> dict[str, Any]:
+                  steer: Steer | None = None, max_upscale: float | None = None,
+                  choice: dict[str, float] | None = None) -> dict[str, Any]:
         """The CLI's JSON schema for one image, named by the upload, with no file paths, plus
         the ``scorer`` (and ``model``, ``reference_db``, ``style_strength``) that ranked the crops."""
         self.sniff(data)
-        result = self.process(data, ratios, top_k, scorer, steer, max_upscale)
+        result = self.process(data, ratios, top_k, scorer, steer, max_upscale, choice)
         d = result.to_dict()  # its warnings say which crops an output size enlarges, as procrop crop does
         d["image"] = name
         d.update(scorer_info(self.steered(scorer, steer).cropper))

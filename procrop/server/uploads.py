@@ -227,6 +227,25 @@ def parse_upscale(fields: dict[str, str]) -> float | None:
                        f"max_upscale must be a number of at least 1, got {text[:40]!r}") from None
 
 
+def parse_choice(fields: dict[str, str]) -> dict[str, float]:
+    """The ``min_score_ratio`` (0-1) and ``diversity_iou`` (over 0, at most 1) fields given, as
+    :meth:`procrop.Cropper.process` takes them (an absent or blank one: the cropper's own)."""
+    out = {}
+    for name, lo, hi in (("min_score_ratio", 0.0, 1.0), ("diversity_iou", 0.0, 1.0)):
+        text = fields.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (lo <= value <= hi) or (name == "diversity_iou" and value == 0):
+            raise ApiError(422, "invalid_parameter", f"{name} must be a number from {lo:g} to {hi:g}"
+                           + (" (above 0)" if name == "diversity_iou" else "") + f", got {text[:40]!r}")
+        out[name] = value
+    return out
+
+
 def parse_box(text: str, width: int, height: int) -> tuple[int, int, int, int]:
     """A box ``x,y,w,h`` in original pixels, checked to lie inside the image."""
     parts = [p.strip() for p in text.replace(" ", ",").split(",") if p.strip()]
