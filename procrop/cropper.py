@@ -361,7 +361,8 @@ class Cropper:
         if len(chosen):
             kept = scores[chosen] >= min_ratio * scores[chosen[0]]
             chosen = chosen[kept]  # the notes say why a ratio has fewer than top_k
-            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), int((~kept).sum()))
+            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), int((~kept).sum()),
+                                                                len(boxes))  # the notes say why
         inside = inside_the_picture(boxes[chosen], ctx.analysis, ratio)  # without a scan border, rescored
         if not np.array_equal(inside, boxes[chosen]):
             scores = self.scorer.combine(tv := self._all_terms(ctx, inside))

@@ -168,24 +168,31 @@ def is_whole(box: Sequence[float] | None, width: int, height: int,
     return whole or (x <= cx + sx and y <= cy + sy and x + w >= cx + cw - sx and y + h >= cy + ch - sy)
 
 
-def dropped_alternatives(dropped: dict[str, tuple[int, int, int]], min_score_ratio: float, max_iou: float) -> list[str]:
+def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: float,
+                         max_iou: float) -> list[str]:
     """Why ratios have fewer crops than asked, one note per such ratio (none when every ratio has
     its count), e.g. "1:1: 2 crops of the 3 asked; the others scored under 80 % of the best".
 
     Args:
-        dropped: ratio label -> ``(asked, returned, low)``: the crops asked (``top_k``), those
-            returned, and how many distinct alternatives scored under ``min_score_ratio`` of the
-            best; the rest of the shortfall had no candidate left that overlaps every better crop
-            by less than ``max_iou``.
+        dropped: ratio label -> ``(asked, returned, low[, candidates])``: the crops asked
+            (``top_k``), those returned, how many distinct alternatives scored under
+            ``min_score_ratio`` of the best, and how many candidates the subject rules left; the
+            rest of the shortfall had no candidate left that overlaps every better crop by less
+            than ``max_iou``.
     """
     notes = []
-    for label, (asked, returned, low) in dropped.items():
+    for label, (asked, returned, low, *rest) in dropped.items():
         if returned >= asked:
             continue
+        short = max(0, asked - rest[0]) if rest else 0  # fewer candidates than asked
+        overlap = asked - returned - low - short
         why = ([f"scored under {100 * min_score_ratio:g} % of the best"] * bool(low)
-               + [f"overlap a better crop (IoU {max_iou:g} or more)"] * bool(asked - returned - low))
+               + [f"overlap a better crop (IoU {max_iou:g} or more)"] * bool(overlap > 0))
+        clauses = [f"the others {' or '.join(why)}"] * bool(why)
+        if short:
+            clauses.append(f"only {rest[0]} candidates of this ratio keep whole the subjects they could")
         noun = "crop" if returned == 1 else "crops"
-        notes.append(f"{label}: {returned} {noun} of the {asked} asked; the others {' or '.join(why)}")
+        notes.append(f"{label}: {returned} {noun} of the {asked} asked; {'; '.join(clauses)}")
     return notes
 
 

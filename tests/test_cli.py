@@ -134,13 +134,20 @@ def test_a_failed_input_has_its_json_line_after_the_results(three_photos: list[P
     assert lines[1]["error"].startswith("not an image")
     streamed = run("crop", str(three_photos[0]), str(bad), "-r", "1:1")  # no --json, no --out: stdout
     assert [json.loads(x).get("error", "")[:12] for x in streamed.stdout.splitlines()] == ["", "not an image"]
+    # every input failing: the file holds the errors, never an earlier run's results (a trial's stale file)
+    r = run("crop", str(bad), str(tmp_path / "nope.jpg"), "--json", str(out), "-q")
+    assert r.exit_code == 1 and [json.loads(x)["image"] for x in out.read_text().splitlines()] == [
+        str(bad), str(tmp_path / "nope.jpg")]
+    r = run("crop", str(bad), "--json", str(out), "-q")  # one image: one object
+    assert r.exit_code == 1 and json.loads(out.read_text())["error"].startswith("not an image")
 
 
-def test_a_failed_photo_leaves_no_json_file_and_names_no_output_folder(tmp_path: Path) -> None:
+def test_a_failed_photo_leaves_its_error_and_no_output_folder(tmp_path: Path) -> None:
     out, report = tmp_path / "out", tmp_path / "r.json"
     r = run("crop", str(tmp_path / "missing.jpg"), "-o", str(out), "--preview", "--json", str(report))
     assert r.exit_code == 1 and "missing.jpg: no such file" in r.stderr
-    assert not report.exists() and not out.exists() and "outputs in" not in r.stderr
+    assert json.loads(report.read_text()) == {"image": str(tmp_path / "missing.jpg"), "error": "no such file"}
+    assert not out.exists() and "outputs in" not in r.stderr
 
 
 def test_an_output_folder_that_cannot_be_made_is_refused_before_any_photo(tmp_path: Path) -> None:
@@ -230,6 +237,11 @@ def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> No
         "16:9: 1 crop of the 3 asked; the others scored under 80 % of the best or overlap a better crop "
         "(IoU 0.6 or more)"]
     assert dropped_alternatives({"1:1": (3, 3, 0)}, 0.8, 0.6) == []
+    ran_out = {"4:5": (5, 4, 0, 4), "1:1": (5, 2, 1, 4)}  # fewer candidates left than asked
+    assert dropped_alternatives(ran_out, 0.8, 0.6) == [
+        "4:5: 4 crops of the 5 asked; only 4 candidates of this ratio keep whole the subjects they could",
+        "1:1: 2 crops of the 5 asked; the others scored under 80 % of the best or overlap a better crop "
+        "(IoU 0.6 or more); only 4 candidates of this ratio keep whole the subjects they could"]
     photo = photos_dir / "zelex-wikipedia-photos" / "044.jpg"
     out = tmp_path / "r.json"
     r = run("crop", str(photo), "-r", "1:1,4:5,16:9", "-k", "3", "--no-analysis", "--json", str(out))
@@ -294,3 +306,21 @@ def test_console_script_runs_as_a_program(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["width"] == 90
     r = subprocess.run([sys.executable, "-m", "procrop.cli", "crop", str(img), "-r", "x"], capture_output=True, text=True)
     assert r.returncode == 2 and "invalid ratio" in r.stderr
+
+
+def test_re_runs_keep_the_output_folder_true(three_photos: list[Path], tmp_path: Path) -> None:
+    """A trial: adding --preview to a re-run skipped every image (no preview written); a folder in the
+    way of a preview quoted a temporary name and an errno; and an image that failed on a re-run left
+    its earlier JSON naming crop files that were gone."""
+    out, photo = tmp_path / "out", three_photos[0]
+    assert run("crop", str(photo), "-r", "1:1", "-o", str(out), "-q").exit_code == 0
+    r = run("crop", str(photo), "-r", "1:1", "-o", str(out), "-q", "--preview")
+    assert r.exit_code == 0 and (out / f"{photo.stem}_preview.png").is_file()
+    first = json.loads((out / f"{photo.stem}.json").read_text())
+    crop = Path(first["crops"][0]["file"])
+    (out / f"{photo.stem}_preview.png").unlink()
+    (out / f"{photo.stem}_preview.png").mkdir()  # a folder in the preview's way
+    r = run("crop", str(photo), "-r", "1:1", "-o", str(out), "-q", "--preview", "--force")
+    assert r.exit_code == 1 and "_preview.png: cannot write: a folder is in the way" in r.stderr
+    assert "Errno" not in r.stderr and ".tmp" not in r.stderr
+    assert not crop.exists() and not (out / f"{photo.stem}.json").exists()  # no result naming gone files

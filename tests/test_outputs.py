@@ -339,4 +339,9 @@ def test_what_crop_files_lose_is_said(tmp_path: Path) -> None:
                                  "-o", str(tmp_path / "jpeg"), "--format", "jpeg", "-q", "--no-analysis"])
     said = {p.stem: json.loads(p.read_text())["warnings"] for p in (tmp_path / "jpeg").glob("*.json")}
     assert said["clear"] == ["the photo has transparent parts; JPEG crops hold none: they are white there"]
+    opaque = tmp_path / "opaque.png"  # an RGBA export of an opaque photo: nothing to say
+    Image.fromarray(np.dstack([_scene()[:90, :120], np.full((90, 120), 255, np.uint8)]), "RGBA").save(opaque)
+    r = CliRunner().invoke(app, ["crop", str(opaque), "-r", "1:1", "-o", str(tmp_path / "o2"),
+                                 "--format", "jpeg", "-q", "--no-analysis"])
+    assert json.loads((tmp_path / "o2" / "opaque.json").read_text())["warnings"] == []
     assert said["deep"] == []  # a JPEG is 8-bit: nothing unexpected

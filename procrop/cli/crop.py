@@ -277,20 +277,21 @@ def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
 def _emit(results: list[dict[str, Any]], json_path: str | None, out: Path | None, streamed: bool,
           n_inputs: int, failures: list[tuple[str, str]]) -> None:
     """The JSON of a run: one object for one image, else JSON Lines, a failed input's line after the
-    results' (``{"image": path, "error": reason}``, as stderr words it); nothing when nothing was cropped."""
+    results' (``{"image": path, "error": reason}``, as stderr words it): a run whose every input
+    failed writes its errors too, so a ``--json`` file is never an earlier run's."""
     from ..files import atomic_write_text
 
-    if not results:  # nothing cropped: no JSON file holding only errors is left behind
-        return
-    errors = "".join(json.dumps({"image": path, "error": reason.removeprefix(f"{path}: ")}) + "\n"
-                     for path, reason in failures)
+    errors = [{"image": path, "error": reason.removeprefix(f"{path}: ")} for path, reason in failures]
     if streamed:  # the results went out as they came
-        sys.stdout.write(errors)
+        sys.stdout.write("".join(json.dumps(e) + "\n" for e in errors))
         return
-    if n_inputs == 1 and len(results) == 1:
-        text = json.dumps(results[0], indent=2) + "\n"
+    records = [*results, *errors]
+    if not records:
+        return
+    if n_inputs == 1 and len(records) == 1:
+        text = json.dumps(records[0], indent=2) + "\n"
     else:
-        text = "".join(json.dumps(r) + "\n" for r in results) + errors
+        text = "".join(json.dumps(r) + "\n" for r in records)
     if json_path is None:
         if out is None:
             sys.stdout.write(text)

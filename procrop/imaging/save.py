@@ -287,8 +287,8 @@ def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(photo)
         with im:
-            fmt, alpha = im.format, "A" in im.getbands() or "transparency" in im.info
-            bits: Any = im.tag_v2.get(258) if fmt == "TIFF" else None  # BitsPerSample
+            fmt, bits = im.format, (im.tag_v2.get(258) if im.format == "TIFF" else None)  # BitsPerSample
+            alpha = bool(written_kinds & {"JPG", "JPEG"}) and _has_clear_parts(im)
         if fmt == "PNG":
             with open(photo, "rb") as fh:
                 header = fh.read(26)  # IHDR: bit depth at byte 24, colour type at 25 (2 RGB, 6 RGBA)
@@ -299,6 +299,16 @@ def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[
     if deep and written_kinds & {"PNG", "TIF", "TIFF"}:
         notes.append(f"the photo has {max(bits)} bits a colour channel; its crops have 8 (procrop writes "
                      "colour at 8 bits a channel)")
-    if alpha and written_kinds & {"JPG", "JPEG"}:
+    if alpha:
         notes.append("the photo has transparent parts; JPEG crops hold none: they are white there")
     return notes
+
+
+def _has_clear_parts(im: Image.Image) -> bool:
+    """Whether ``im`` has a pixel that is not fully opaque (an RGBA export of an opaque photo has none)."""
+    if "A" not in im.getbands() and "transparency" not in im.info:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        rgba = im if im.mode in ("RGBA", "LA") else im.convert("RGBA")
+        return rgba.getchannel("A").getextrema()[0] < 255

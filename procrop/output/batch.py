@@ -16,13 +16,14 @@ input order so that a re-run maps each input to the same files.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..cropper import Cropper, CropResult
@@ -184,10 +185,11 @@ class OutputOptions:
     preview_dir: str | None = None
 
 
-def completed_result(out_dir: str, job: CropJob, options: CropOptions, save_crops: bool = True
-                     ) -> dict[str, Any] | None:
+def completed_result(out_dir: str, job: CropJob, options: CropOptions, save_crops: bool = True,
+                     preview: bool = False) -> dict[str, Any] | None:
     """The stored result of a job when it is complete and made with the same options (and, when
-    ``save_crops``, with its crop files: a run with --no-save-crops wrote none)."""
+    ``save_crops``, with its crop files: a run with --no-save-crops wrote none; when ``preview``, with
+    its preview: a run without --preview wrote none)."""
     path = result_path(out_dir, job)
     try:
         data = json.loads(path.read_text("utf-8"))
@@ -199,6 +201,8 @@ def completed_result(out_dir: str, job: CropJob, options: CropOptions, save_crop
         return None
     files = [c.get("file") for c in data.get("crops", []) if c.get("file")]
     if not all(os.path.exists(f) for f in files) or (save_crops and len(files) < len(data.get("crops", []))):
+        return None
+    if preview and not os.path.exists(str(data.get("preview", ""))):
         return None
     root = os.path.realpath(out_dir)  # a copied output folder: its results name the first one's files
     if any(os.path.dirname(os.path.realpath(f)) != root for f in files):
@@ -267,19 +271,36 @@ class CropTask:
                 from .preview import render_preview, save_preview
 
                 ppath = Path(preview_dir) / f"{job.stem}_preview.png"
-                save_preview(render_preview(open_full(job.path), result), ppath)
+                with _write_problem(ppath):
+                    save_preview(render_preview(open_full(job.path), result), ppath)
                 written.append(str(ppath))
                 data["preview"] = str(ppath)
             if out.out_dir:
-                atomic_write_text(result_path(out.out_dir, job), json.dumps(data, indent=1) + "\n")
+                with _write_problem(result_path(out.out_dir, job)):
+                    atomic_write_text(result_path(out.out_dir, job), json.dumps(data, indent=1) + "\n")
         except BaseException:
             for path in written:
                 Path(path).unlink(missing_ok=True)
+            if out.out_dir and previous is not None:  # an earlier result whose files this run replaced
+                old_files = replaced_outputs(previous, {}, out.out_dir, job.stem)  # no result now: it goes
+                if not all(f.is_file() for f in old_files):
+                    for f in [*old_files, result_path(out.out_dir, job)]:
+                        if f.is_file():  # a folder in a file's way stays (it is the reported problem)
+                            f.unlink()
             raise
         if out.out_dir and previous is not None:  # a re-run with other options: the old crops and preview go
             for stale in replaced_outputs(previous, data, out.out_dir, job.stem):
                 stale.unlink(missing_ok=True)
         return data
+
+
+@contextlib.contextmanager
+def _write_problem(path: str | os.PathLike) -> Iterator[None]:
+    """An ``OSError`` writing ``path`` as one :class:`ImageWriteError` line (no temporary name, no errno)."""
+    try:
+        yield
+    except OSError as exc:
+        raise ImageWriteError(path, exc) from exc
 
 
 def write_crops(result: CropResult, job: CropJob, out_dir: str,
@@ -362,7 +383,7 @@ def crop_files(
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     todo = []
     for i, job in enumerate(jobs):
-        done = (completed_result(output.out_dir, job, options, output.save_crops)
+        done = (completed_result(output.out_dir, job, options, output.save_crops, output.preview)
                 if (output.out_dir and not force) else None)
         if done is not None:
             results[i] = done
