@@ -324,3 +324,14 @@ def test_re_runs_keep_the_output_folder_true(three_photos: list[Path], tmp_path:
     assert r.exit_code == 1 and "_preview.png: cannot write: a folder is in the way" in r.stderr
     assert "Errno" not in r.stderr and ".tmp" not in r.stderr
     assert not crop.exists() and not (out / f"{photo.stem}.json").exists()  # no result naming gone files
+
+
+def test_options_that_do_nothing_here_are_refused(three_photos: list[Path]) -> None:
+    """As --format without --out is: --no-upscale and --max-upscale without a WxH size, --no-save-crops
+    without --out (a trial found them accepted without a word)."""
+    for extra, says in ((["-r", "1:1", "--no-upscale"], "--no-upscale applies to WxH output sizes"),
+                        (["-r", "4:5", "--max-upscale", "2"], "--max-upscale applies to WxH output sizes"),
+                        (["--no-save-crops"], "--no-save-crops applies to --out")):
+        r = run("crop", str(three_photos[0]), *extra)
+        assert r.exit_code == 2 and says in r.stderr and r.stderr.count("error:") == 1
+

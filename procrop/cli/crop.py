@@ -111,6 +111,7 @@ def crop_command(
     Over 60 lines only because of its 20 option declarations; the work is in
     :func:`procrop.output.batch.crop_files`.
     """
+    from ..geometry import parse_ratios
     from ..output.batch import FORMAT_ALIASES, IMAGE_FORMATS, crop_files
     from ..output.naming import drop_own_outputs
     from ..imaging.files import iter_image_files
@@ -118,6 +119,12 @@ def crop_command(
     ratios = parse_ratio_options(ratio)
     if preview and out is None:
         raise usage_error("--preview writes <name>_preview.png into the output folder: add --out FOLDER")
+    sized = [r for r in parse_ratios(list(ratios)) if r.output_size is not None]  # WxH output sizes
+    for name, given in (("--no-upscale", no_upscale), ("--max-upscale", max_upscale is not None)):
+        if given and not sized:
+            raise usage_error(f"{name} applies to WxH output sizes (e.g. -r 1080x1350): none is asked")
+    if not save_crops and out is None:
+        raise usage_error("--no-save-crops applies to --out, where crops are written: add --out or leave it")
     refuse_outputs(output_folder_problem(out) if out is not None else None,  # before any photo is read
                    output_file_problem(json_path, "--json") if json_path not in (None, "-") else None)
     files, problems = iter_image_files(inputs)
