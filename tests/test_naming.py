@@ -109,3 +109,27 @@ def test_the_description_and_the_json_use_the_region_word() -> None:
     assert named.to_dict()["subjects"][0]["name"] == "lighthouse" and "name" not in a.to_dict()["subjects"][0]
     flower = replace(a, region_names=((light.box, "flower"),))
     assert "The main subject, a medium-sized white flower, sits" in describe(flower)
+
+
+def test_a_doubtful_reading_of_another_animal_says_an_animal() -> None:
+    """A white tiger the detector called a giraffe was described as "A giraffe" (a new user's
+    trial): a reading of another animal between DOUBT and SURE leaves the detector's name out."""
+    from procrop.perception.naming import DOUBT, SURE, _reading
+
+    giraffe = Detection((0.0, 0.0, 100.0, 100.0), 0.9, kind="animal", label="giraffe")
+    for strength in (8.0, 10.0, 12.0, 14.0, 16.0):  # a reading between the two thresholds
+        tiger = _c5_showing(_index("tiger"), (slice(0, 8), slice(0, 4)), strength)
+        if DOUBT <= _reading(tiger, giraffe.box, W, H)[1] < SURE:
+            break
+    else:
+        raise AssertionError("no strength reads the tiger between DOUBT and SURE")
+    assert animal_names(tiger, [giraffe], W, H) == ((giraffe.box, "animal"),)
+    doubted = replace(analysis([region(1, 1, 9, 9)], objects=[giraffe]),
+                      animal_names=((giraffe.box, "animal"),))
+    assert "An animal, the main subject" in describe(doubted) and "giraffe" not in describe(doubted)
+    from procrop.perception.naming import _may_be
+
+    assert _may_be("horse", "Arabian camel") and _may_be("bear", "brown bear")  # kin keep the name
+    assert not _may_be("dog", "tiger") and not _may_be("horse", "bird")
+    assert animal_names(tiger, [replace(giraffe, label="bird")], W, H) == ()  # a bird is never doubted
+    assert animal_names(tiger, [replace(giraffe, label="cat")], W, H) == ()  # a tiger may be a cat
