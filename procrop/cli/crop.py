@@ -97,11 +97,10 @@ def crop_command(
     no_analysis: bool = typer.Option(False, "--no-analysis", help="Leave the analysis out of the JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, summary, warnings or notes (they stay in the JSON)."),
     fast: bool = typer.Option(
-        False, "--fast", help="Faces (YuNet) on the working image and no object detector (the salient-object head still "
-        "finds the subjects): about 20 % faster than the default (42 vs 53 ms a photo for three ratios in "
-        "the README's speed benchmark, models loaded: starting takes most of a second once per run). "
-        "Without the detector a small subject the head does not see stands out less (a kite in the sky "
-        "can be left out) and people are not named; crops differ from the default's."
+        False, "--fast", help="Faces (YuNet) on the working image and no object detector (the salient-object "
+        "head still finds the subjects): about 20 % faster than the default (README, Benchmarks). Without "
+        "the detector a small subject the head does not see stands out less (a kite in the sky can be left "
+        "out) and people are not named; crops differ from the default's."
     ),
     pose: bool = typer.Option(False, "--pose", help="Body keypoints (MoveNet, extra procrop\\[pose]) guide cuts through people."),
 ) -> None:

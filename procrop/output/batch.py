@@ -389,7 +389,7 @@ def crop_files(
             results[i] = done
         else:
             todo.append(i)
-    failures: list[tuple[str, str]] = []
+    failures: list[tuple[int, str, str]] = []  # (input index, input, reason): reported in input order
     task = CropTask(options, output)
     if todo and workers == 1 and not ray:
         task.cropper  # noqa: B018 - build now so a bad weights file, DB or model fails first
@@ -404,8 +404,9 @@ def crop_files(
                 if on_result is not None:
                     on_result(outcome.value)
             else:
-                failures.append((jobs[i].path, outcome.error or "unknown error"))
+                failures.append((i, jobs[i].path, outcome.error or "unknown error"))
             finished += 1
             if progress is not None:
                 progress(finished, len(jobs))
-    return BatchReport([r for r in results if r is not None], failures, len(jobs) - len(todo))
+    return BatchReport([r for r in results if r is not None], [(p, why) for _, p, why in sorted(failures)],
+                       len(jobs) - len(todo))
