@@ -128,6 +128,12 @@ def write_batches(work: Path, keys: list[dict[str, Any]], judges: int, size: int
     for j in range(judges):
         order = [k["sheet"] for k in keys]
         random.Random(f"judge-{j}").shuffle(order)
+        photo_of, seen = {k["sheet"]: k["photo"] for k in keys}, defaultdict(int)
+        rank = {}
+        for sid in order:  # a photo's first sheet, then its second...: its sheets fall in different batches
+            rank[sid] = seen[photo_of[sid]]
+            seen[photo_of[sid]] += 1
+        order.sort(key=lambda sid: rank[sid])
         for b in range(0, len(order), size):
             batch = f"j{j}b{b // size}"
             folder = work / "judges" / batch
