@@ -43,7 +43,6 @@ from steering_report import embed  # noqa: E402
 
 RATIO_WEIGHTS = (("1:1", 3), ("4:5", 3), ("16:9", 2), ("9:16", 2))
 PEERS = ("smartcrop", "vips-attention")
-MARK = ("<!-- blind_peers -->", "<!-- /blind_peers -->")
 TWO = "Each sheet shows TWO crops (labelled 1 and 2) instead of four: rank those two."
 
 
@@ -57,8 +56,10 @@ def eligible_ratios(W: int, H: int) -> list[str]:
     return out
 
 
-def make_sheets(photos: Path, n: int, seed: str, work: Path, about: str = "") -> list[dict[str, Any]]:
-    """Render the sheets of ``n`` photos into ``work/sheets`` and write ``work/keys.jsonl``."""
+def make_sheets(photos: Path, n: int, seed: str, work: Path, about: str = "", split: str | None = None
+                ) -> list[dict[str, Any]]:
+    """Render the sheets of ``n`` photos into ``work/sheets`` and write ``work/keys.jsonl``; the photos
+    are the folder's own, or (``split``) those ``benchmarks/split.json`` lists there, under the folder."""
     from procrop import Cropper
     from procrop.evaluation.peers import smartcrop_py, vips_attention
     from procrop.imaging.load import open_full
@@ -68,7 +69,13 @@ def make_sheets(photos: Path, n: int, seed: str, work: Path, about: str = "") ->
     rng = random.Random(seed)
     if not photos.is_dir():
         raise Refused(f"{photos}: no such folder of photos")
-    files = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if split is not None:
+        listed = json.loads((ROOT / "benchmarks" / "split.json").read_text("utf-8")).get(split)
+        if not listed:
+            raise Refused(f"benchmarks/split.json has no split {split!r}")
+        files = sorted(photos / f for f in listed if (photos / f).is_file())
+    else:
+        files = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not files:
         raise Refused(f"{photos}: no photos (.jpg, .jpeg, .png) in this folder")
     if (work / "keys.jsonl").exists() or work.is_file():
@@ -94,15 +101,16 @@ def make_sheets(photos: Path, n: int, seed: str, work: Path, about: str = "") ->
                 continue
             order = [("procrop", mine), (peer, theirs)]
             rng.shuffle(order)
-            key = {"sheet": f"s{len(keys) + 1:03d}", "photo": f.name, "ratio": ratio,
-                   "boxes": [b for _, b in order], "methods": [m for m, _ in order]}
+            key = {"sheet": f"s{len(keys) + 1:03d}", "photo": f.relative_to(photos).as_posix(),
+                   "ratio": ratio, "boxes": [b for _, b in order], "methods": [m for m, _ in order]}
             render_sheet(photo, key["boxes"]).save(work / "sheets" / f"{key['sheet']}.png")
             keys.append(key)
         if i % 10 == 0 or i == min(n, len(files)):
             print(f"photo {i} of {min(n, len(files))}: {len(keys)} sheets", flush=True)
     with open(work / "keys.jsonl", "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(k) + "\n" for k in keys)
-    meta = {"photos": photos.resolve().name, "drawn": n, "seed": seed, "git": git_describe(), "about": about}
+    meta = {"photos": photos.resolve().name + (f" (split {split})" if split else ""), "drawn": n,
+            "seed": seed, "git": git_describe(), "about": about}
     (work / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return keys
 
@@ -262,7 +270,8 @@ def results_section(work: Path, md: Path | None, report: str) -> str:
     where = (f" (the sheets procrop loses, with the judges' reasons: [{md.name}](results/{md.name}))"
              if md else "")
     head, _, _ = report.partition("\n\nSheets procrop loses")
-    return ("## Blind comparisons against the peers\n\n"
+    title = f": {meta['photos']}" if meta else ""
+    return (f"## Blind comparisons against the peers{title}\n\n"
             f"`python benchmarks/blind_peers.py tally --work {work.as_posix()}`{where}: {photos} photos"
             f"{source}{about}, {len(keys)} two-crop sheets (one fixed ratio a photo; today's `Cropper()` "
             "top crop beside smartcrop.py's or libvips attention's at the largest box of the ratio, in "
@@ -285,6 +294,8 @@ def main() -> None:
     s.add_argument("--batch", type=int, default=42, help="sheets per judge batch")
     s.add_argument("--judging", type=Path, default=ROOT / "docs" / "judging.md",
                    help="the protocol whose brief (and its version) the judges are given")
+    s.add_argument("--split", help="only the photos benchmarks/split.json lists under this name (e.g. "
+                   "heldout), paths under --photos")
     s.add_argument("--about", default="", help="what the photos are, for the report (e.g. 'never used to fit "
                    "a scorer')")
     m = sub.add_parser("merge", help="WORK/answers/*.jsonl -> WORK/answers.jsonl with judge and brief")
@@ -311,7 +322,7 @@ def run(args: argparse.Namespace) -> None:
         if min(args.n, args.judges, args.batch) < 1:
             raise Refused("--n, --judges and --batch must be at least 1")
         brief_text(args.judging)  # readable, before the photos are cropped
-        keys = make_sheets(args.photos, args.n, args.seed, args.out, args.about)
+        keys = make_sheets(args.photos, args.n, args.seed, args.out, args.about, args.split)
         if not keys:
             raise Refused(f"{args.photos}: no sheet made (no readable photo, or every pair of crops alike)")
         prompts = write_batches(args.out, keys, args.judges, args.batch, args.judging)
@@ -323,7 +334,8 @@ def run(args: argparse.Namespace) -> None:
         if args.md:
             args.md.write_text(report, encoding="utf-8")
         if args.results:
-            embed(args.results, results_section(args.work, args.md, report), MARK)
+            mark = (f"<!-- blind_peers {args.work.name} -->", f"<!-- /blind_peers {args.work.name} -->")
+            embed(args.results, results_section(args.work, args.md, report), mark)
         print(report)
 
 

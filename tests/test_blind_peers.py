@@ -86,3 +86,18 @@ def test_sheets_hide_the_methods_from_the_judges(shared: Path, tmp_path: Path) -
     assert not any(word in prompt for word in ("procrop", "smartcrop", "vips", "keys.jsonl"))
     again = _run("sheets", "--photos", str(photos), "--out", str(work))
     assert again.returncode == 1 and "already holds sheets" in again.stderr  # never over judged sheets
+
+
+def test_sheets_of_a_split_name_their_photos_by_path(shared: Path, tmp_path: Path) -> None:
+    """--split takes the photos benchmarks/split.json lists (under --photos), named by their path there."""
+    split = json.loads((ROOT / "benchmarks" / "split.json").read_text())["heldout"]
+    work = tmp_path / "held"
+    r = _run("sheets", "--photos", str(shared / "data" / "photos"), "--split", "heldout", "--n", "2",
+             "--out", str(work))
+    assert r.returncode == 0, r.stderr
+    keys = [json.loads(x) for x in (work / "keys.jsonl").read_text().splitlines()]
+    assert keys and all(k["photo"] in split for k in keys)
+    assert json.loads((work / "meta.json").read_text())["photos"] == "photos (split heldout)"
+    r = _run("sheets", "--photos", str(shared / "data" / "photos"), "--split", "nope",
+             "--out", str(tmp_path / "x"))
+    assert r.returncode == 1 and "no split 'nope'" in r.stderr
