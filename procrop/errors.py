@@ -58,7 +58,7 @@ def os_problem(exc: OSError) -> str:
     """An operating-system error in words, without the temporary file names or errno it carries."""
     if isinstance(exc, IsADirectoryError):
         return "a folder is in the way"
-    return (exc.strerror or str(exc)).lower() if exc.strerror else str(exc)
+    return exc.strerror.lower() if exc.strerror else str(exc)
 
 
 class UsageError(ProcropError):
