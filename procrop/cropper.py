@@ -356,7 +356,7 @@ class Cropper:
     ) -> list[Crop]:
         """Top-K diverse crops of one ratio, with confidence, reason and references."""
         scores = self.scorer.combine(tv)
-        diversity, min_ratio = ctx.cache.get("choice", (self.diversity_iou, self.min_score_ratio))
+        diversity, min_ratio = ctx.cache["choice"]  # this call's (process)
         chosen = select_diverse(scores, boxes, top_k, diversity)
         if len(chosen):
             kept = scores[chosen] >= min_ratio * scores[chosen[0]]

@@ -11,6 +11,8 @@ database that is missing or damaged; :mod:`procrop.retrieval.integrity`).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -52,6 +54,15 @@ class ImageWriteError(ProcropError):
         self.path = str(path)
         self.problem = problem if isinstance(problem, str) else os_problem(problem)
         super().__init__(f"{self.path}: cannot write: {self.problem}")
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """An ``OSError`` while writing ``path`` as one :class:`ImageWriteError` (no temporary name, no errno)."""
+    try:
+        yield
+    except OSError as exc:
+        raise ImageWriteError(path, exc) from exc
 
 
 def os_problem(exc: OSError) -> str:

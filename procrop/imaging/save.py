@@ -255,7 +255,7 @@ def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
             does not exist.
         ImageWriteError: the file cannot be written (nothing is left at ``path``).
     """
-    from ..errors import ImageWriteError, UsageError
+    from ..errors import UsageError, writing
     from .load import open_full
 
     box = tuple(int(v) for v in getattr(crop, "box", crop))
@@ -271,10 +271,8 @@ def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
     if w < 1 or h < 1 or x < 0 or y < 0 or x + w > source.width or y + h > source.height:
         raise UsageError(f"box {box} is not inside the {source.width}x{source.height} photo "
                          f"{os.fspath(photo)}")
-    try:
+    with writing(path):
         save_image(crop_resized(source, box, size), path, source=source, quality=quality)
-    except OSError as exc:
-        raise ImageWriteError(path, exc) from exc
 
 
 def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[str]:

@@ -16,19 +16,18 @@ input order so that a re-run maps each input to the same files.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from ..cropper import Cropper, CropResult
 from ..candidates import CandidateConfig
-from ..errors import ImageWriteError, MissingExtraError
+from ..errors import MissingExtraError, writing
 from ..retrieval.composition import SIDECAR
 from ..scoring.setup import DEFAULT_SCORER
 from ..files import atomic_write_text
@@ -271,12 +270,12 @@ class CropTask:
                 from .preview import render_preview, save_preview
 
                 ppath = Path(preview_dir) / f"{job.stem}_preview.png"
-                with _write_problem(ppath):
+                with writing(ppath):
                     save_preview(render_preview(open_full(job.path), result), ppath)
                 written.append(str(ppath))
                 data["preview"] = str(ppath)
             if out.out_dir:
-                with _write_problem(result_path(out.out_dir, job)):
+                with writing(result_path(out.out_dir, job)):
                     atomic_write_text(result_path(out.out_dir, job), json.dumps(data, indent=1) + "\n")
         except BaseException:
             for path in written:
@@ -292,15 +291,6 @@ class CropTask:
             for stale in replaced_outputs(previous, data, out.out_dir, job.stem):
                 stale.unlink(missing_ok=True)
         return data
-
-
-@contextlib.contextmanager
-def _write_problem(path: str | os.PathLike) -> Iterator[None]:
-    """An ``OSError`` writing ``path`` as one :class:`ImageWriteError` line (no temporary name, no errno)."""
-    try:
-        yield
-    except OSError as exc:
-        raise ImageWriteError(path, exc) from exc
 
 
 def write_crops(result: CropResult, job: CropJob, out_dir: str,
@@ -322,11 +312,9 @@ def write_crops(result: CropResult, job: CropJob, out_dir: str,
             path = Path(out_dir) / name
             size = crop.output_size if sizes is None else sizes[i]
             whole = tuple(crop.box) == (0, 0, *photo.size) and size in (None, photo.size)
-            try:  # the whole photo at its own size: the original file, not a lossy re-encode of it
+            with writing(path):  # the whole photo at its own size: the original file, not a re-encode of it
                 if not (whole and as_is and copy_unchanged(job.path, path)):
                     save_image(crop_resized(photo, crop.box, size), path, source=photo, quality=quality)
-            except OSError as exc:
-                raise ImageWriteError(path, exc) from exc
             paths.append(str(path))
     except BaseException:
         for written in paths:  # a failed image leaves none of its crops behind

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ...errors import ModelLoadError
+from ..shared.families import existing_model_file
 from ...imaging.load import ImageSource, LoadedImage, load_image
 from ...perception.analyzer import Analyzer
 from .box_ops import cxcywh_to_xyxy
@@ -205,11 +206,7 @@ def onnx_config(path: str | os.PathLike) -> Config:
 
     import onnx as _onnx
 
-    p = Path(path)
-    if not p.exists():
-        raise ModelLoadError(f"{p}: no such ONNX model")
-    if p.is_dir():
-        raise ModelLoadError(f"{p}: a folder, not an ONNX model (a learned bundle goes to --learned-model)")
+    p = existing_model_file(path, "ONNX model", "an ONNX model")
     try:
         model = _onnx.load(str(p), load_external_data=False)
     except Exception as exc:  # protobuf's DecodeError and friends: a damaged or mis-named file

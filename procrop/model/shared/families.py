@@ -31,16 +31,23 @@ def checkpoint_family(state: Any) -> str | None:
     return None
 
 
+def existing_model_file(path: str | os.PathLike, kind: str, a_kind: str) -> Path:
+    """``path`` when it is a file, else a :class:`ModelLoadError` naming ``kind`` ("checkpoint"; with
+    its article, ``a_kind``): no such file, or a folder (a learned bundle: ``--learned-model``)."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"{p}: no such {kind}")
+    if p.is_dir():
+        raise ModelLoadError(f"{p}: a folder, not {a_kind} (a learned bundle goes to --learned-model)")
+    return p
+
+
 def read_torch_file(path: str | os.PathLike) -> Any:
     """Whatever ``torch.save`` wrote to ``path`` (on the CPU), or a clear ``ModelLoadError``: no
     such checkpoint, a folder, or not a file torch can read (both families' checkpoints)."""
     import torch
 
-    p = Path(path)
-    if not p.exists():
-        raise ModelLoadError(f"{p}: no such checkpoint")
-    if p.is_dir():
-        raise ModelLoadError(f"{p}: a folder, not a checkpoint (a learned bundle goes to --learned-model)")
+    p = existing_model_file(path, "checkpoint", "a checkpoint")
     try:
         return torch.load(str(p), map_location="cpu", weights_only=False)
     except Exception as exc:  # pickle's and torch's own reasons ("Memo value not found") say little
