@@ -64,7 +64,7 @@ class CropResult:
     """Everything procrop found for one image.
 
     Attributes:
-        image: the file path or ``<array>``.
+        image: the file path (or the ``name`` given), else ``<in-memory image>``.
         width, height: size of the oriented original.
         crops: all crops of all ratios, best score first.
         uncropped_score: the score of the full frame (the "keep it as it is" option).

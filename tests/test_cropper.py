@@ -121,6 +121,12 @@ def test_inputs_path_pil_array_agree(cropper: Cropper, sample: list[Path]) -> No
     for crops in (from_pil, from_array):
         a, b = np.array(crops[0].box), np.array(from_path[0].box)
         assert iou_matrix(a[None], b[None])[0, 0] > 0.8  # decoding differs slightly, not the answer
+    # what the result and the JSON call each input: the path, else one word for anything in memory
+    # (the word of an array named encoded bytes and Pillow images too)
+    pixels = np.asarray(pil.convert("RGB"))
+    assert cropper.process(path, "1:1").image == str(path)
+    for source in (path.read_bytes(), Image.open(io.BytesIO(path.read_bytes())), pixels):
+        assert cropper.process(source, "1:1").image == "<in-memory image>"
 
 
 def test_subject_is_kept_and_placed(classic_cropper: Cropper) -> None:

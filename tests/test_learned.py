@@ -248,6 +248,10 @@ def test_a_checkpoint_of_the_other_family_is_named_for_what_it_is(tmp_path: Path
         load_scorer(paper)
     with pytest.raises(ModelLoadError, match="already procrop's"):
         read_source(paper)
+    exported = tmp_path / "model.onnx"
+    exported.write_bytes(b"\x08\x07\x12\x07pytorch")  # an ONNX file's first bytes
     for load in (load_paper, load_scorer):
         with pytest.raises(ModelLoadError, match=r"not a readable checkpoint \(not a file torch.save wrote"):
             load(junk)
+        with pytest.raises(ModelLoadError, match=r"model.onnx: an ONNX model, not a checkpoint"):
+            load(exported)

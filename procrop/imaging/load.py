@@ -109,8 +109,9 @@ class LoadedImage:
 
     @property
     def name(self) -> str:
-        """A label for messages and JSON: the path, or ``<array>`` for in-memory input."""
-        return self.path if self.path is not None else "<array>"
+        """A label for messages and JSON: the path (or the ``name`` given), else ``<in-memory image>``
+        (the word :class:`~procrop.errors.ImageLoadError` uses) for bytes, a Pillow image or an array."""
+        return self.path if self.path is not None else "<in-memory image>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,7 +386,7 @@ def _dct_scale(size: tuple[int, int], target: tuple[int, int]) -> int:
 
 
 def _load_array(arr: np.ndarray, max_side: int, name: str | None) -> LoadedImage:
-    label = name or "<array>"
+    label = name or "<in-memory image>"
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):

@@ -51,5 +51,8 @@ def read_torch_file(path: str | os.PathLike) -> Any:
     try:
         return torch.load(str(p), map_location="cpu", weights_only=False)
     except Exception as exc:  # pickle's and torch's own reasons ("Memo value not found") say little
+        if p.suffix.lower() == ".onnx":  # an exported model handed back where its checkpoint goes
+            raise ModelLoadError(f"{p}: an ONNX model, not a checkpoint (give the .pt file torch.save "
+                                 "wrote; ONNX files are what export writes)") from exc
         raise ModelLoadError(f"{p}: not a readable checkpoint (not a file torch.save wrote: "
                              f"{type(exc).__name__})") from exc
