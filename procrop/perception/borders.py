@@ -38,6 +38,9 @@ BAR_TONE = 30.0
 HAIRLINE = 0.015
 #: Most lines of scan blur trimmed past a strip (:func:`_blur`).
 MAX_BLUR = 3
+#: A photo whose outermost lines all vary this much more than a flat line has no strip: the rest
+#: is not looked at (the margin covers the rounding of a line's statistics computed alone).
+EDGE_MARGIN = 0.01
 
 Box = tuple[int, int, int, int]
 
@@ -129,6 +132,9 @@ def content_box(pixels: np.ndarray, width: int, height: int) -> Box:
         return lines[: min(n, int(MAX_BAR * n) + 3)].astype(np.float32).mean(axis=2)
 
     cols = np.swapaxes(pixels, 0, 1)
+    edges = (cols[:1], cols[-1:], pixels[:1], pixels[-1:])  # the outermost line of each side
+    if all(_line_stats(e.astype(np.float32).mean(axis=2))[1][0] > FLAT_STD + EDGE_MARGIN for e in edges):
+        return (0, 0, width, height)  # no side starts flat: no strip anywhere (most photos)
     sides = [grey(cols, w), grey(cols[::-1], w), grey(pixels, h), grey(pixels[::-1], h)]
     left, right = _pair(_strip(sides[0], w), _strip(sides[1], w))
     top, bottom = _pair(_strip(sides[2], h), _strip(sides[3], h))
