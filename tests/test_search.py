@@ -221,3 +221,33 @@ def test_search_many_finds_what_each_search_finds(seed: int, aspect: float) -> N
         alone = search(score, aspect, ratio)
         assert np.array_equal(alone[0], boxes) and np.array_equal(alone[1], values)
     assert batched_calls < len(calls)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), aspects)
+def test_search_many_without_fixed_refinement(seed: int, aspect: float) -> None:
+    """``refine_fixed=False`` (proposals another scorer re-ranks): a fixed ratio's answer is its
+    best diverse grid boxes as scored, best first; the free ratio is refined as before, in fewer
+    score calls."""
+    from procrop.model.scorer.search import search_many
+
+    rng = np.random.default_rng(seed)
+    target, w = rng.uniform(0.05, 0.45, 4) + np.array([0, 0, 0.5, 0.5]), rng.normal(size=(4, 4))
+    calls: list[int] = []
+
+    def score(b: np.ndarray) -> np.ndarray:
+        calls.append(len(b))
+        return iou_xyxy(b, target[None])[:, 0] + 0.03 * np.sin(7 * b @ w).sum(axis=1)
+
+    ratios = [None, 1.0, 16 / 9]
+    refined = search_many(score, aspect, ratios)
+    refined_calls, calls[:] = len(calls), []
+    proposed = search_many(score, aspect, ratios, refine_fixed=False)
+    assert len(calls) <= refined_calls
+    assert np.array_equal(proposed[0][0], refined[0][0]) and np.array_equal(proposed[0][1], refined[0][1])
+    for ratio, (boxes, values) in zip(ratios[1:], proposed[1:]):
+        grid = ratio_grid(ratio, aspect)
+        grid_values = score(grid)
+        expected = diverse_top(grid, grid_values, 2)
+        expected = expected[np.argsort(-grid_values[expected], kind="stable")]
+        assert np.array_equal(boxes, grid[expected]) and np.allclose(values, grid_values[expected])

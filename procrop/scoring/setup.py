@@ -79,6 +79,7 @@ def scoring_setup(
                                                        "margin": 0.0, "temperature": 1 / (4 * SCORE_TEMPERATURE)}}
             weights = ScoringWeights(weights.weights, params, weights.source)
             preference.learned = learned  # type: ignore[attr-defined]
+            learned.refine_fixed = False  # its fixed-ratio proposals are re-ranked: grid boxes do
             preference.steered = style is not None  # type: ignore[attr-defined]
             terms.append(preference)
     retrieval = retrieval_term_for(reference_db) if name == "classic" else None

@@ -214,10 +214,12 @@ def search(score: ScoreFn, aspect: float, ratio: float | None = None, top: int =
 
 def search_many(score: ScoreFn, aspect: float, ratios: Sequence[float | None], top: int = 2,
                 steps: int | None = None, refine_steps: tuple[float, ...] = REFINE_STEPS,
-                ratio_steps: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+                ratio_steps: int | None = None, refine_fixed: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`search` for each of ``ratios`` (None: free) of one canvas, batched: one score call
     for every grid, then one per refinement round (:func:`refine_groups`, ``refine_steps``).
-    ``ratio_steps``: the fixed ratios' grid density alone (default: ``steps``)."""
+    ``ratio_steps``: the fixed ratios' grid density alone (default: ``steps``). ``refine_fixed``
+    False: a fixed ratio's best grid boxes are its answer, unrefined (proposals that another scorer
+    re-ranks among many candidates; the free ratio is still refined)."""
     grids = []
     fixed_steps = ratio_steps if ratio_steps is not None else steps
     for ratio in ratios:
@@ -231,8 +233,11 @@ def search_many(score: ScoreFn, aspect: float, ratios: Sequence[float | None], t
     for grid, v, ratio in zip(grids, np.split(values, ends[:-1]), ratios):
         pick = diverse_top(grid, v, top)
         groups.append((grid[pick], v[pick], ratio is not None))
+    polish = [refine_fixed or ratio is None for ratio in ratios]
+    refined = iter(refine_groups(score, [g for g, p in zip(groups, polish) if p], steps=refine_steps))
     out = []
-    for boxes, vals in refine_groups(score, groups, steps=refine_steps):
+    for (boxes, vals, _), p in zip(groups, polish):
+        boxes, vals = next(refined) if p else (boxes, vals)
         order = np.argsort(-vals, kind="stable")
         out.append((boxes[order], vals[order]))
     return out

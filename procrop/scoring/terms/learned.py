@@ -7,7 +7,8 @@ the photo, its description and its most similar professional photographs. As an
 
 * proposes, per requested ratio, the best boxes :func:`procrop.model.scorer.search.search` finds under
   its own score (a grid, then local refinement), so the winner is not limited to the grid of
-  :mod:`procrop.candidates`;
+  :mod:`procrop.candidates`; under the preference scorer, which re-ranks them among every other
+  candidate, a fixed ratio's proposals are its best grid boxes, unrefined (:attr:`LearnedTerm.refine_fixed`);
 * scores every candidate; with :class:`~procrop.cropper.Cropper`'s default ``scorer="learned"`` it
   is the only weighted term, and :mod:`procrop.scoring.protection` still drops crops that cut a
   face, person, animal or object they could keep.
@@ -61,6 +62,10 @@ class LearnedTerm:
                  reference_db: str | os.PathLike | ReferenceDB | None = None) -> None:
         self.model = LearnedModel(bundle, threads=threads, references=reference_db)
         self.proposals = proposals
+        #: whether a fixed ratio's proposals are refined; :func:`~procrop.scoring.setup.scoring_setup`
+        #: turns it off when the preference term re-ranks them (refining them there cost a sixth of the
+        #: time for 3 ratios; blind judges, see docs/model_card.md)
+        self.refine_fixed = True
         self.user_db = reference_db is not None
         if self.user_db:
             self._check_references()
@@ -143,7 +148,8 @@ class LearnedTerm:
             todo = [v for v in dict.fromkeys(todo) if v not in searched]
             fast = ctx.cache.get("profile") == "fast"
             found_all = search_many(score, W / H, todo, top=self.proposals, ratio_steps=FAST_GRID_STEPS if fast else None,
-                                    refine_steps=FAST_REFINE_STEPS if fast else REFINE_STEPS)
+                                    refine_steps=FAST_REFINE_STEPS if fast else REFINE_STEPS,
+                                    refine_fixed=self.refine_fixed)
             searched.update(zip(todo, (b for b, _ in found_all)))
         found = searched[value]
         x1, y1 = np.floor(found[:, 0] * W + 1e-6), np.floor(found[:, 1] * H + 1e-6)
