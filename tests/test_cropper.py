@@ -240,6 +240,12 @@ def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:
     bad.write_text("[weights]\ncontent = -1\n")
     with pytest.raises(UsageError, match="non-negative"):
         Cropper(weights=bad)
+    binary = tmp_path / "weights.npz"  # a file of another kind, and a folder: one line each, no traceback
+    binary.write_bytes(b"PK\x03\x04\xcf\xff\x00")
+    with pytest.raises(UsageError, match=r"weights.npz: not a scoring weights file \(TOML text"):
+        ScoringWeights.load(binary)
+    with pytest.raises(UsageError, match=r": a folder, not a scoring weights file$"):
+        ScoringWeights.load(tmp_path)
 
 
 def test_ratio_that_cannot_fit_says_so(tmp_path) -> None:

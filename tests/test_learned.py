@@ -170,6 +170,18 @@ def test_learned_build_command_makes_a_bundle(photos_dir: Path, tmp_path: Path) 
     r = runner.invoke(app, ["learned", "build", "--photos", str(photos_dir), "--split", "/nonexistent.json",
                             "--work", str(tmp_path / "w2"), "--out", str(tmp_path / "b2")])
     assert r.exit_code == 2 and "split file" in r.output
+    # export checks what the bundle needs before writing anything (a trial's layout database made a
+    # bundle that failed on every photo; a missing --check photo stopped after "wrote")
+    from procrop.retrieval import build_database
+
+    layout = tmp_path / "layoutdb"
+    build_database([str(photos_dir / n) for n in tiny["train"]], layout, encoder="layout")
+    best = str(tmp_path / "work" / "run" / "best.pt")
+    for extra, words in ((["--refs", str(layout)], "built with the 'layout' encoder, not 'mobilenet'"),
+                         (["--no-refs", "--check", str(tmp_path / "nope.jpg")], "nope.jpg: no such file")):
+        r = runner.invoke(app, ["learned", "export", best, str(tmp_path / "b3"), *extra])
+        assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output, r.output
+        assert not (tmp_path / "b3").exists()
 
 
 def test_ablation_bundles_without_references_or_text_run(tmp_path: Path) -> None:

@@ -201,6 +201,29 @@ def test_pair_loss_prefers_the_judged_order():
     assert logits.grad[0, 0] < 0 < logits.grad[0, 2]  # the judged best is pushed up, the worst down
 
 
+def test_best_epoch_keeps_the_recovery_floor_and_always_exists():
+    """``prefs build``'s best epoch: while no epoch recovers frames at the floor, the one that recovers
+    best (so a short run still has a best.pt to export, marked below the floor); then only epochs above
+    it, by selection agreement."""
+    pytest.importorskip("torch")
+    from procrop.training.scorer.preftrain import _better
+
+    def epoch(rec: float, agree: float) -> dict:
+        return {"recovery": {"all": rec}, "selection_agreement": agree}
+
+    best = {"selection_agreement": -1.0}  # the start of a run
+    chosen = []
+    for rec, agree in [(0.3, 0.7), (0.2, 0.9), (0.5, 0.6), (0.86, 0.55), (0.9, 0.5), (0.87, 0.6), (0.95, 0.58)]:
+        record = epoch(rec, agree)
+        if _better(record, best, 0.85):
+            best = {**record, "below_floor": rec < 0.85}
+        chosen.append((best["recovery"]["all"], best["below_floor"]))
+    assert chosen == [(0.3, True), (0.3, True), (0.5, True), (0.86, False), (0.86, False), (0.87, False),
+                      (0.87, False)]
+    assert not _better(epoch(0.99, 0.1), {**epoch(0.9, 0.5), "below_floor": False}, 0.85)
+    assert _better(epoch(0.86, 0.1), epoch(0.9, 0.5) | {"selection_agreement": 0.5}, 0.85) is False
+
+
 def test_data_files_are_consistent():
     """The committed keys and judged records agree with each other and with the protocol."""
     from pathlib import Path

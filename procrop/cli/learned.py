@@ -131,15 +131,24 @@ def export_command(
                               "--refs DB (that database) so the bundle ships them, or --no-refs to ship it without")
         err.print(f"[bold yellow]warning:[/] {escape(str(checkpoint))} was trained with references "
                   f"({escape(str(trained))}) but the bundle ships none: crops will run without them")
-    with usage_errors():
+    with usage_errors():  # what the bundle needs is checked before anything is written
+        if refs is not None:
+            from ..retrieval.store import DatabaseError, read_manifest
+
+            encoder = read_manifest(refs)["encoder"]["name"]
+            if encoder != "mobilenet":
+                raise DatabaseError(f"{refs}: built with the {encoder!r} encoder, not 'mobilenet' (the learned "
+                                    "scorer's references: procrop index build's default)")
+        if check:
+            from ..imaging.load import load_image
+
+            check_pixels = load_image(str(check), max_side=416).pixels
         info = {"name": name, "record": state.get("record"), "training": state.get("meta")}
         path = export_bundle(model, out, str(refs) if refs else None, info,
                              backbone=(state.get("meta") or {}).get("backbone", "pretrained"))
     typer.echo(f"wrote {path}")
     if check:
-        from ..imaging.load import load_image
-
-        diff = bundle_parity(model, path, load_image(str(check), max_side=416).pixels)
+        diff = bundle_parity(model, path, check_pixels)
         typer.echo(f"max |torch - onnxruntime| score: {diff:.2e}")
 
 

@@ -244,6 +244,9 @@ def build_command(
             raise typer.Exit(EXIT_OK)
         model, state = load_checkpoint(work / run / "best.pt")
         export_bundle(model, out, str(refs), {"name": name, "record": state.get("record"), "training": state.get("meta")})
+    if best.get("below_floor"):
+        err.print(f"warning: no epoch kept held-out frame recovery at {cfg.min_recovery} or more: the bundle is "
+                  "the epoch that recovered frames best (train longer, or on more photos)")
     typer.echo(f"best epoch {best.get('epoch')}: selection agreement {best.get('selection_agreement')}, "
                f"held-out recovery {best.get('recovery', {}).get('all')}; bundle {out}")
 

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, os_problem
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -53,10 +53,15 @@ class ScoringWeights:
             text = resources.files("procrop.resources").joinpath("scoring.toml").read_text("utf-8")
             source = "procrop/resources/scoring.toml"
         else:
+            if Path(path).is_dir():
+                raise UsageError(f"{path}: a folder, not a scoring weights file")
             try:
                 text = Path(path).read_text("utf-8")
             except OSError as exc:
-                raise UsageError(f"{path}: cannot read scoring weights: {exc}") from exc
+                raise UsageError(f"{path}: cannot read scoring weights: {os_problem(exc)}") from exc
+            except UnicodeDecodeError:  # an image, an .npz: not the TOML text a weights file is
+                raise UsageError(f"{path}: not a scoring weights file (TOML text; prefs fit-weights writes "
+                                 "one)") from None
             source = str(path)
         try:
             data = tomllib.loads(text)

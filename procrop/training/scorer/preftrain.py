@@ -17,7 +17,8 @@ box sets', its own photo excluded.
 After every epoch: recovery on the held-out box sets, and pairwise agreement with the judges on
 the *selection* sheets (a photo-disjoint part of the training sheets; the held-out sheets are
 never used for any choice). ``best.pt`` is the epoch with the best selection agreement whose
-recovery stays at or above :attr:`PrefTrainConfig.min_recovery`.
+recovery stays at or above :attr:`PrefTrainConfig.min_recovery`; while no epoch reaches that floor
+(a short or small run), the epoch with the best recovery, its record marked ``below_floor``.
 """
 
 from __future__ import annotations
@@ -235,15 +236,24 @@ def train_preferences(
         agree = sheet_agreement(model, selection) if len(selection) else float("nan")
         record = {"epoch": epoch, "loss": round(rec_loss, 4), "pref_loss": round(pref_loss, 4), "recovery": rec,
                   "selection_agreement": round(agree, 4), "minutes": round((time.time() - t0) / 60, 2)}
-        if rec["all"] >= cfg.min_recovery and agree > best["selection_agreement"]:
-            best = record
-            _save(out / "best.pt", {"model": model.state_dict(), "config": net.to_dict(), "record": record,
+        if _better(record, best, cfg.min_recovery):
+            best = {**record, "below_floor": rec["all"] < cfg.min_recovery}
+            _save(out / "best.pt", {"model": model.state_dict(), "config": net.to_dict(), "record": best,
                                     "meta": meta})
         _log(out, record)
         _save(last, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "epoch": epoch,
                      "best": best})
     return best
+
+
+def _better(record: dict[str, Any], best: dict[str, Any], floor: float) -> bool:
+    """Whether an epoch's ``record`` replaces ``best``: above the recovery ``floor``, by selection
+    agreement (any epoch above it beats every one below); below it, by recovery, until one is above."""
+    best_below = best.get("below_floor", best["selection_agreement"] < 0)  # the start, or a record of before
+    if record["recovery"]["all"] >= floor:
+        return best_below or record["selection_agreement"] > best["selection_agreement"]
+    return best_below and record["recovery"]["all"] > best.get("recovery", {}).get("all", -1.0)
 
 
 def _config_dict(cfg: PrefTrainConfig) -> dict[str, Any]:
