@@ -340,3 +340,24 @@ def test_a_damaged_onnx_model_is_one_line(places: Path) -> None:
     bundle.mkdir()
     r = runner.invoke(app, ["crop", str(places / "photos" / "a.jpg"), "--model", str(bundle)])
     assert r.exit_code == 2 and "a learned bundle goes to --learned-model" in r.stderr, r.stderr
+
+
+def test_a_folder_of_other_files_is_not_written_into(places: Path) -> None:
+    """A trial wrote a data set into a reference database and a database into a folder of the user's
+    own photos and notes: a folder holding anything but the command's own output is refused, one
+    line, nothing written; the command's own folder still resumes."""
+    mine = places / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine\n")
+    db = places / "db"
+    assert runner.invoke(app, ["index", "build", str(places / "photos"), "-o", str(db), "-q"]).exit_code == 0
+    generate = ["dataset", "generate", "--photos", str(places / "photos"), "-n", "1", "-q", "--out"]
+    cases = [(["index", "build", str(places / "photos"), "-q", "-o"], mine, "not a reference database"),
+             (generate, mine, "not a data set"), (generate, db, "not a data set")]
+    for argv, folder, words in cases:
+        before = sorted(p.name for p in folder.iterdir())
+        r = runner.invoke(app, [*argv, str(folder)])
+        lines = [x for x in r.stderr.splitlines() if x.strip()]
+        assert r.exit_code == 2 and len(lines) == 1 and words in lines[0], r.stderr
+        assert sorted(p.name for p in folder.iterdir()) == before
+    assert runner.invoke(app, ["index", "build", str(places / "photos"), "-o", str(db), "-q"]).exit_code == 0

@@ -193,6 +193,13 @@ def test_resume_reuses_the_conditioning_cache(tmp_path: Path, monkeypatch: pytes
     Image.new("RGB", (160, 128), (200, 10, 10)).save(tmp_path / "data" / "images" / "train" / "im0.png")
     Trainer(cfg.replace(train={"max_steps": 3}), resume=tmp_path / "run" / "last.pt", quiet=True).run()
     assert calls["n"] == 5
+    # a run resumes only with the references it was trained with (a trial's resume under another
+    # database went on without a word)
+    from procrop.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match=r"train.reference_db: checkpoint 'none' vs config 'default'"):
+        Trainer(cfg.replace(train={"max_steps": 4, "reference_db": "default"}), resume=tmp_path / "run" / "last.pt",
+                quiet=True)
 
 
 # ---- 8. --set overrides -----------------------------------------------------------------------
@@ -245,6 +252,12 @@ def test_train_cli_set_and_help(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "procrop[torch]" in r.stdout and "--set" in r.stdout
     r = CliRunner().invoke(app, ["train", str(ROOT / "configs" / "small_weak.toml"), "--set", "train.nope=3"])
     assert r.exit_code == 2 and "train.nope" in (r.stdout + (r.stderr or ""))
+    # a folder that holds a run is continued with --resume, never overwritten by a second run
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"a run")
+    r = CliRunner().invoke(app, ["train", str(ROOT / "configs" / "small_weak.toml"), "-o", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "already holds a run (last.pt): continue it with --resume" in r.output, r.output
+    assert (tmp_path / "run" / "last.pt").read_bytes() == b"a run"
 
 
 # ---- 5. official configurations, learning-rate groups, poly horizon, init checkpoint -----------

@@ -11,6 +11,7 @@ import numpy as np
 import typer
 from rich.markup import escape
 
+from ..files import foreign_folder
 from .common import EXIT_FAILED, err, exit_if_failed, exit_no_inputs, progress_bar, usage_error, usage_errors
 
 index_app = typer.Typer(help="Build, extend, inspect and query reference databases of professional photos.", no_args_is_help=True)
@@ -55,6 +56,9 @@ def _run_build(
         raise exit_no_inputs(problems)
     if out.exists() and not out.is_dir():
         raise usage_error(f"{out}: exists and is not a database folder")
+    if foreign_folder(out, "manifest.json"):
+        raise usage_error(f"{out}: a folder holding other files, not a reference database: build into a new or "
+                          "empty folder")
     try:
         lic = read_licences(licences) if licences else None
     except OSError as exc:

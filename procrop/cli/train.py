@@ -56,6 +56,9 @@ def train_command(
             cfg = cfg.replace(train=overrides)
     run_dir = Path(cfg.train.out_dir)
     fresh = not run_dir.exists()
+    if resume is None and (run_dir / "last.pt").exists():  # a second run would overwrite it and mix the logs
+        raise usage_error(f"{run_dir}: already holds a run (last.pt): continue it with --resume "
+                          f"{run_dir / 'last.pt'}, or train into another --out")
     try:
         with usage_errors():
             trainer = Trainer(cfg, resume=resume, quiet=quiet)

@@ -41,7 +41,7 @@ import numpy as np
 from .._version import __version__
 from ..errors import ProcropError, UsageError
 from ..executor import make_executor
-from ..files import atomic_write_bytes, atomic_write_text
+from ..files import atomic_write_bytes, atomic_write_text, foreign_folder
 from ..geometry import xywh_to_xyxy
 from ..imaging.load import load_image
 from ..retrieval.build import licence_for
@@ -245,6 +245,8 @@ def generate_dataset(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a data-set folder")
+    if foreign_folder(out, "dataset.json", ("images", "annotations", "manifest.jsonl")):
+        raise UsageError(f"{out}: a folder holding other files, not a data set: generate into a new or empty folder")
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     info_path = out / "dataset.json"

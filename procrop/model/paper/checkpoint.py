@@ -48,14 +48,26 @@ def config_of(state: dict[str, Any]) -> Config:
     return Config.from_dict(state["config"], "checkpoint config")
 
 
-def check_compatible(state: dict[str, Any], cfg: ModelConfig, path: str | os.PathLike) -> None:
-    """Raise :class:`ModelLoadError` listing architecture fields that differ."""
+def check_compatible(state: dict[str, Any], cfg: ModelConfig, path: str | os.PathLike,
+                     reference_db: str | None = None) -> None:
+    """Raise :class:`ModelLoadError` listing architecture fields that differ, and (resuming a run,
+    ``reference_db`` given) a reference database other than the one the run was trained with."""
     have = config_of(state).model.arch()
     want = cfg.arch()
     diff = {k: (have[k], want[k]) for k in want if have.get(k) != want[k]}
+    trained = config_of(state).train.reference_db
+    if reference_db is not None and not _same_database(trained, reference_db):
+        diff["train.reference_db"] = (trained, reference_db)
     if diff:
         lines = ", ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in diff.items())
         raise ModelLoadError(f"{path}: checkpoint does not match the configuration ({lines})")
+
+
+def _same_database(a: str, b: str) -> bool:
+    """Whether two ``train.reference_db`` values name one database ("default", "none" or a folder,
+    however its path is spelled)."""
+    named = {"default", "none"}
+    return a == b or (a not in named and b not in named and Path(a).resolve() == Path(b).resolve())
 
 
 def load_model(path: str | os.PathLike, cfg: ModelConfig | None = None, device: str = "cpu"):

@@ -210,7 +210,7 @@ class Trainer:
 
     def _resume(self, path: Path) -> None:
         state = load_checkpoint(path)
-        check_compatible(state, self.cfg.model, path)
+        check_compatible(state, self.cfg.model, path, reference_db=self.cfg.train.reference_db)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scaler"):
