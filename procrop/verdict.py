@@ -149,8 +149,9 @@ def _two_scores(a: float, b: float) -> tuple[str, str]:
     return f"{a:.{digits}f}", f"{b:.{digits}f}"
 
 
-#: A crop within this share of each side (at least a pixel) of the whole photo is the whole photo:
-#: a 1-2 px trim of a 481-px side (a scan's edge) read "Crop it" beside "Keep" for a 1 px one.
+#: A crop within this share of each side of the whole photo is the whole photo: a 1-2 px trim of a
+#: 481-px side (a scan's edge) read "Crop it" beside "Keep" for a 1 px one. No pixel's floor: on a
+#: 10-px photo one pixel off each edge is a fifth of it, not "the uncropped photo itself" (a trial).
 WHOLE_SLACK = 0.01
 
 
@@ -162,7 +163,7 @@ def is_whole(box: Sequence[float] | None, width: int, height: int,
     if box is None:
         return False
     x, y, w, h = (float(v) for v in box)
-    sx, sy = max(1.0, WHOLE_SLACK * width), max(1.0, WHOLE_SLACK * height)
+    sx, sy = WHOLE_SLACK * width, WHOLE_SLACK * height
     cx, cy, cw, ch = (float(v) for v in (content or (0, 0, width, height)))
     whole = x <= sx and y <= sy and x + w >= width - sx and y + h >= height - sy
     return whole or (x <= cx + sx and y <= cy + sy and x + w >= cx + cw - sx and y + h >= cy + ch - sy)

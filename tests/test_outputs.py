@@ -313,6 +313,15 @@ def test_save_crop_writes_a_crop_as_the_cli_does(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such folder"):  # it made the folder on the way (a trial)
         procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "nowhere" / "c.jpg")
     assert not (tmp_path / "nowhere").exists()
+    # encoded bytes are a photo too; a Pillow image or an array has no file to cut from: said in
+    # words (a trial got a bare TypeError from deep inside)
+    procrop.save_crop(src.read_bytes(), (10, 5, 40, 50), tmp_path / "b.png")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), np.asarray(Image.open(tmp_path / "c.png")))
+    for photo in (Image.open(src), np.asarray(open_full(src))):
+        with pytest.raises(UsageError, match="give its path or encoded bytes, not (JpegImageFile|ndarray)"):
+            procrop.save_crop(photo, (10, 5, 40, 50), tmp_path / "d.jpg")
+    with pytest.raises(UsageError, match=r"is not inside the 90x60 photo in memory$"):
+        procrop.save_crop(src.read_bytes(), (60, 0, 40, 40), tmp_path / "d.jpg")
 
 
 def test_what_crop_files_lose_is_said(tmp_path: Path) -> None:

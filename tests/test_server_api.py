@@ -265,6 +265,16 @@ def test_bad_parameters(client, beach):
     assert_error(client.post("/v1/crop", content=b"raw", headers={"content-type": "image/jpeg"}), 415)
     assert_error(client.get("/v1/nothing"), 404, "not_found")
     assert_error(client.get("/v1/crop"), 405)
+    # a field the route does not take is refused, the nearest named (a trial's topk=1 gave 3 crops)
+    body = assert_error(post(client, "/v1/crop", beach, topk=1), 422, "invalid_parameter")
+    assert "unknown field(s): topk (did you mean top_k?)" in body["detail"]
+    body = assert_error(post(client, "/v1/describe", beach, ratios="1:1"), 422, "invalid_parameter")
+    assert body["detail"] == "unknown field(s): ratios; this endpoint takes only the file"
+    body = assert_error(post(client, "/v1/crop", beach, ratio="16:9", ratios="1:1"), 422, "invalid_parameter")
+    assert "not both" in body["detail"]
+    body = assert_error(post(client, "/v1/crop", beach, ratios=""), 422, "invalid_parameter")
+    assert body["detail"].startswith("ratios is empty")
+    assert post(client, "/v1/crop", beach, ratio="16:9").json()["crops"][0]["ratio"] == "16:9"
 
 
 @pytest.mark.parametrize(
@@ -281,7 +291,8 @@ def test_hostile_uploads(client, data, name, code):
 
 def test_truncated_jpeg(client, beach):
     for path in ("/v1/crop", "/v1/crop/image", "/v1/score", "/v1/describe"):
-        body = assert_error(post(client, path, beach[: len(beach) // 3], box="0,0,10,10"), 422, "truncated_image")
+        boxed = {"box": "0,0,10,10"} if path in ("/v1/crop/image", "/v1/score") else {}
+        body = assert_error(post(client, path, beach[: len(beach) // 3], **boxed), 422, "truncated_image")
         assert "truncated" in body["detail"]
 
 
@@ -441,3 +452,20 @@ def test_alternatives_as_the_cli(client, beach):
         body = assert_error(post(client, "/v1/crop", beach, ratios="1:1", **{field: bad}), 422,
                             "invalid_parameter")
         assert field in body["detail"] and repr(bad) in body["detail"]
+
+
+def test_serve_passes_workers_and_concurrency(monkeypatch):
+    """``procrop serve --workers 2 --concurrency 3``: the settings every worker gets carry both (a
+    trial found no way to set the concurrency; /health shows both)."""
+    from typer.testing import CliRunner
+
+    import procrop.server as server
+    from procrop.cli.app import app
+
+    seen = {}
+    monkeypatch.setattr(server, "serve", lambda host, port, workers, **limits: seen.update(workers=workers, **limits))
+    r = CliRunner().invoke(app, ["serve", "--workers", "2", "--concurrency", "3"])
+    assert r.exit_code == 0, r.output
+    assert seen["workers"] == 2 and seen["max_concurrency"] == 3
+    settings = ServerSettings.from_limits(**{k: v for k, v in seen.items() if k != "workers"}, workers=2)
+    assert settings.public()["max_concurrency"] == 3 and settings.public()["workers"] == 2

@@ -103,3 +103,32 @@ def test_bad_steering_requests_are_one_clear_error(client, tmp_path: Path) -> No
     body = assert_error(alone, 422, "invalid_parameter")
     assert "references=SET" in body["detail"]
     client.delete(f"/v1/references/{set_id}")
+
+
+def test_a_server_of_several_workers_refuses_reference_sets(cropper: Cropper, tmp_path: Path) -> None:
+    """A trial's `serve --workers 2`: a set lived in the worker that made it, so every other request
+    about it was a 404 (200 404 200 404...). Sets now need one worker, and the answer says so."""
+    with TestClient(create_app(ServerSettings(workers=2), cropper)) as several:
+        r = several.post("/v1/references", files={"file": ("a.jpg", io.BytesIO(jpeg(tmp_path, "a.jpg", 0.3, 1)),
+                                                            "image/jpeg")})
+        assert_error(r, 409, "one_worker_only")
+        assert "--workers 1" in r.json()["detail"] and several.get("/health").json()["limits"]["workers"] == 2
+
+
+def test_an_abandoned_upload_is_no_server_error() -> None:
+    """A client that dropped the connection mid-upload was logged as an unexpected server error with
+    two tracebacks: now an ordinary 400 (one info line)."""
+    import asyncio
+
+    from starlette.requests import ClientDisconnect
+
+    from procrop.server.errors import ApiError
+    from procrop.server.uploads import read_body
+
+    async def half_sent():
+        yield b"--boundary\r\n"
+        raise ClientDisconnect()
+
+    with pytest.raises(ApiError) as exc:
+        asyncio.run(read_body({"content-length": "1000"}, half_sent(), 10_000))
+    assert exc.value.status == 400 and exc.value.body()["error"] == "client_disconnected"

@@ -60,6 +60,7 @@ def test_crop_verdict_and_wording_functions() -> None:
     # read "Crop it" or "Keep" by the border's width (a trial: 104022, 189080)
     assert is_whole((0, 0, 321, 476), 321, 481, (0, 0, 321, 476)) and not is_whole((0, 0, 321, 476), 321, 481)
     assert is_whole((0, 0, 321, 479), 321, 481)
+    assert not is_whole((0, 1, 10, 8), 10, 10) and is_whole((0, 0, 10, 10), 10, 10)  # a fifth is no hairline
     assert not is_whole((0, 40, 321, 400), 321, 481, (0, 0, 321, 476))
     from types import SimpleNamespace
 

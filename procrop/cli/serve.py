@@ -12,7 +12,10 @@ from .common import style_strength_number, usage_error, usage_errors
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
     port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="TCP port."),
-    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes, one Cropper each."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes, one Cropper each; "
+                                "reference sets (the page's 'crop like these') need 1."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests a worker crops at "
+                                              "once (default: the cores, at most 4); the rest wait in the queue."),
     max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", min=0.1, help="Largest upload accepted (MiB)."),
     max_megapixels: float = typer.Option(50.0, "--max-megapixels", min=0.1, help="Largest image accepted."),
     timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="Seconds one request may take."),
@@ -43,4 +46,5 @@ def serve_command(
             host, port, workers, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
             max_pixels=int(max_megapixels * 1e6), timeout_s=timeout, max_queue=queue,
             reference_db=db or "default", style_strength=strength,
+            **({"max_concurrency": concurrency} if concurrency else {}),
         )

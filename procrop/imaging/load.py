@@ -423,12 +423,12 @@ def _load_array(arr: np.ndarray, max_side: int, name: str | None) -> LoadedImage
     )
 
 
-def open_full(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Open a file at full resolution, decoded and oriented (for writing crops).
+def open_full(path: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open a file (or its encoded bytes) at full resolution, decoded and oriented (for writing crops).
 
     The returned image keeps the source mode (alpha, 16-bit) and ``info`` (ICC profile, EXIF).
     """
-    label = os.fspath(path)
+    label = "<in-memory image>" if isinstance(path, (bytes, bytearray)) else os.fspath(path)
     im = _open(path, label)
     _check_image(im, label, max_pixels)
     orientation = exif_orientation(im)

@@ -236,7 +236,7 @@ def crop_resized(im: Image.Image, box: tuple[int, int, int, int], size: tuple[in
     return out
 
 
-def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
+def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLike, *,
               size: tuple[int, int] | None = None, quality: int | None = None) -> None:
     """Write one crop of the photo file ``photo`` to ``path`` as ``procrop crop --out`` does: cut
     from the oriented full-resolution photo, resized to ``size`` (default: the crop's
@@ -245,19 +245,23 @@ def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
     instead), written atomically.
 
     Args:
-        photo: the photo's file (the one the crop was made from).
+        photo: the photo's file (the one the crop was made from), or its encoded bytes; a Pillow
+            image or an array has no file to cut from (crop it with its own tools: ``image.crop``).
         crop: a :class:`~procrop.results.Crop`, or a box ``(x, y, w, h)`` in pixels of the oriented photo.
         path: the file to write (``.jpg``, ``.png``, ``.webp``, ``.tif``...).
 
     Raises:
         ImageLoadError: the photo cannot be read.
         UsageError: a box outside the photo or without area, an unknown extension, a folder that
-            does not exist.
+            does not exist, a photo given as a Pillow image or an array.
         ImageWriteError: the file cannot be written (nothing is left at ``path``).
     """
     from ..errors import UsageError, writing
     from .load import open_full
 
+    if not isinstance(photo, (str, os.PathLike, bytes, bytearray)):  # a TypeError deep in os.fspath
+        raise UsageError(f"save_crop cuts the crop from the photo's file: give its path or encoded bytes, not "
+                         f"{type(photo).__name__} (crop a Pillow image or an array with its own tools: image.crop)")
     box = tuple(int(v) for v in getattr(crop, "box", crop))
     size = size if size is not None else getattr(crop, "output_size", None)
     try:
@@ -269,8 +273,8 @@ def save_crop(photo: str | os.PathLike, crop: Any, path: str | os.PathLike, *,
     source = open_full(photo)
     x, y, w, h = box
     if w < 1 or h < 1 or x < 0 or y < 0 or x + w > source.width or y + h > source.height:
-        raise UsageError(f"box {box} is not inside the {source.width}x{source.height} photo "
-                         f"{os.fspath(photo)}")
+        named = "in memory" if isinstance(photo, (bytes, bytearray)) else os.fspath(photo)
+        raise UsageError(f"box {box} is not inside the {source.width}x{source.height} photo {named}")
     with writing(path):
         save_image(crop_resized(source, box, size), path, source=source, quality=quality)
 

@@ -75,6 +75,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     for code, err, text in [
         (400, "invalid_form", "a body that is no multipart form, or a bad Content-Length"),
         (404, "no_such_reference_set", "references=SET names a set this server does not hold"),
+        (405, "method_not_allowed", "another HTTP method than the route's"),
+        (408, "request_timeout", "the upload did not arrive in time"),
+        (409, "one_worker_only", "reference sets need a server of one worker process (--workers 1)"),
         (413, "too_large", "upload over the byte limit"),
         (415, "unsupported_media_type", "not a multipart form"),
         (422, "not_an_image", "no file, not an image, truncated, too many pixels, bad parameter"),
@@ -105,14 +108,34 @@ class _State:
         return fields, require_upload(upload, self.settings.max_upload_bytes)
 
     async def work(self, request: Any, job: Any) -> Any:
-        """Admit, read the form, then run ``job(fields, upload)`` in the pool under the deadline."""
+        """Admit, read the form, check its fields are the route's, then run ``job(fields, upload)``
+        in the pool under the deadline."""
         async with self.limiter.admitted() as deadline:
             try:  # a slow upload must not hold its admission slot past the deadline
                 fields, upload = await asyncio.wait_for(self.form(request), max(deadline - _now(), 0.001))
             except asyncio.TimeoutError:
                 raise ApiError(408, "request_timeout", "the upload did not arrive in time") from None
+            _only_documented(fields, request)
             call = job(fields, upload)
             return await self.limiter.run(deadline, call)
+
+
+def _only_documented(fields: dict[str, str], request: Any) -> None:
+    """422 for a form field the route does not document (``topk`` for ``top_k`` gave 3 crops without
+    a word), naming the nearest documented one."""
+    import difflib
+
+    schema = (getattr(request.scope.get("route"), "openapi_extra", None) or {}).get("requestBody", {})
+    props = schema.get("content", {}).get("multipart/form-data", {}).get("schema", {}).get("properties")
+    if props is None:
+        return
+    known = sorted(set(props) - {"file"})
+    unknown = [f for f in fields if f not in props]
+    if unknown:
+        hints = [f"{f} (did you mean {near[0]}?)" if (near := difflib.get_close_matches(f, known, 1)) else f
+                 for f in unknown]
+        raise ApiError(422, "invalid_parameter", f"unknown field(s): {', '.join(hints)}; this endpoint takes "
+                       f"{', '.join(known) or 'only the file'}")
 
 
 def require_server_extra() -> Any:
@@ -179,6 +202,7 @@ def _add_api_routes(app: Any, state: _State) -> None:
 
     @app.post("/v1/crop", tags=["crop"], responses=_answers(CropAnswer), openapi_extra=_form_doc({
         "ratios": ("string", "comma list: free, original, W:H (1:1,4:5,16:9) or output sizes WxH (1080x1350)"),
+        "ratio": ("string", "the same, for one ratio (the name /v1/crop/image uses): give ratios or ratio"),
         "top_k": ("integer", f"crops per ratio, 1-{s.max_top_k} (default 3)"),
         "max_upscale": _UPSCALE_FIELD, "scorer": _SCORER_FIELD, **_STEER_FIELDS,
         "min_score_ratio": ("number", "alternatives under this share of their ratio's best are dropped, 0-1 "
@@ -189,6 +213,12 @@ def _add_api_routes(app: Any, state: _State) -> None:
         """Ranked crops with scores, term breakdowns, reasons, description and analysis (the CLI's
         JSON), with the ``scorer`` (and learned ``model``) that ranked them."""
         def job(fields: dict[str, str], up: Upload) -> Any:
+            given = [k for k in ("ratios", "ratio") if k in fields]
+            if len(given) == 2:
+                raise ApiError(422, "invalid_parameter", "give the ratios once: 'ratios' or 'ratio', not both")
+            if given and not fields[given[0]].strip():  # ratios= (an empty variable): not "free"
+                raise ApiError(422, "invalid_parameter", f"{given[0]} is empty: give free, original, W:H "
+                               "(16:9) or an output size WxH, or leave it out for free")
             ratios = split_ratios(fields.get("ratios", fields.get("ratio", "")), s.max_ratios)
             top_k = parse_int(fields, "top_k", 3, 1, s.max_top_k)
             scorer, steer, limit = parse_scorer(fields), _steer(fields), parse_upscale(fields)
@@ -200,6 +230,7 @@ def _add_api_routes(app: Any, state: _State) -> None:
         "content": {"image/*": {}}, "description": "the crop, in the upload's format"}},
         openapi_extra=_form_doc({
             "ratio": ("string", "one ratio (default free, or WxH of width/height when both are given)"),
+            "ratios": ("string", "the same (the name /v1/crop uses), one ratio: give ratio or ratios"),
             "rank": ("integer", "which crop of that ratio (1 = best)"),
             "box": ("string", "x,y,w,h: cut this box instead of searching (e.g. an adjusted crop)"),
             "width": ("integer", "output width"), "height": ("integer", "output height"),
@@ -271,6 +302,10 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
         """Add a reference photo to a set held in this server's memory only ("crop like these"):
         its composition steers the learned scorer for requests naming the set (``references``).
         The answer gives the set's id, its photos and their measured composition."""
+        if s.workers > 1:  # another worker would not know the set: the next request could 404
+            raise ApiError(409, "one_worker_only", f"reference sets live in one worker process's memory and "
+                           f"this server runs {s.workers}: start procrop serve with --workers 1 to use them")
+
         def job(fields: dict[str, str], up: Upload) -> Any:
             if "set" in fields and not fields["set"].strip():  # set= (an empty variable): not a new set
                 raise ApiError(422, "invalid_parameter", "set is empty: give a set's id, or leave set out "

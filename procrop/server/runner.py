@@ -34,7 +34,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
     """
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
-    settings = ServerSettings.from_limits(**limits)
+    settings = ServerSettings.from_limits(**{**limits, "workers": workers})
     try:
         import uvicorn
     except ImportError as exc:

@@ -41,6 +41,8 @@ class ServerSettings:
             learned scorer then crops like its photos).
         style_strength: how strongly a ``reference_db`` folder's composition steers the learned
             scorer (``None``: the default, 1).
+        workers: the worker processes serving (:func:`~procrop.server.runner.serve` sets it);
+            reference sets live in one process's memory, so ``/v1/references`` needs 1.
     """
 
     max_upload_bytes: int = 25 * 1024 * 1024
@@ -55,10 +57,11 @@ class ServerSettings:
     analysis_cache: int = 16
     reference_db: str = "default"
     style_strength: float | None = None
+    workers: int = 1
 
     def __post_init__(self) -> None:
         positive = ("max_upload_bytes", "max_pixels", "max_concurrency", "max_top_k", "max_ratios",
-                    "max_output_side", "retry_after_s")
+                    "max_output_side", "retry_after_s", "workers")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise UsageError(f"server setting {name} must be at least 1, got {getattr(self, name)}")

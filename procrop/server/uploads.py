@@ -25,7 +25,7 @@ from ..cropper import checked_upscale
 from ..errors import UsageError
 from ..geometry import checked_boxes
 from ..scoring.setup import DEFAULT_SCORER
-from .errors import ApiError
+from .errors import ApiError, log
 
 #: Slack allowed on top of the file limit for the multipart envelope and text fields.
 _FORM_SLACK = 64 * 1024
@@ -76,13 +76,19 @@ async def read_body(headers: dict[str, str], stream: AsyncIterator[bytes], max_u
             raise ApiError(400, "bad_request", "invalid Content-Length header")
         if int(declared) > limit:
             raise _too_large(max_upload_bytes)
+    from starlette.requests import ClientDisconnect
+
     chunks: list[bytes] = []
     size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(max_upload_bytes)
-        chunks.append(chunk)
+    try:
+        async for chunk in stream:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(max_upload_bytes)
+            chunks.append(chunk)
+    except ClientDisconnect:  # a phone that lost its network: an ordinary event, one log line, no traceback
+        log.info("upload abandoned by the client after %d bytes", size)
+        raise ApiError(400, "client_disconnected", "the client closed the connection before the upload ended") from None
     return b"".join(chunks)
 
 
