@@ -54,6 +54,8 @@ def test_the_cropper_ranks_with_the_preference_model_it_is_given(reversed_model:
 def test_the_cropper_refuses_a_wrong_file_or_scorer(tmp_path: Path):
     with pytest.raises(UsageError, match="no such preference model file"):
         Cropper(preference_model=tmp_path / "none.npz")
+    with pytest.raises(UsageError, match="a folder, not a preference model file"):
+        Cropper(preference_model=tmp_path)
     with pytest.raises(UsageError, match="needs the preference scorer, not learned"):
         Cropper(scorer="learned", preference_model=DEFAULT_MODEL)
     with pytest.raises(UsageError, match="needs the preference scorer, not classic"):

@@ -31,7 +31,8 @@ def eval_command(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: eval-<benchmark>)."),
     plots: bool = typer.Option(False, "--plots", help="Per-image PNGs of the best crop against the ground truth, IoU histograms."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Evaluate the first N available images."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no 'report:' line on stderr "
+                               "(the results table still goes to stdout)."),
 ) -> None:
     """Evaluate croppers on a benchmark with its exact protocol; writes Markdown + JSON reports."""
     from ..evaluation.evaluate import evaluate, make_methods

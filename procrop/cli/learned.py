@@ -18,7 +18,7 @@ import typer
 
 from rich.markup import escape
 
-from .common import EXIT_INTERRUPTED, err, usage_error, usage_errors
+from .common import EXIT_INTERRUPTED, err, output_folder_problem, refuse_outputs, usage_error, usage_errors
 
 learned_app = typer.Typer(help="Build, train and export the learned box scorer, one input of the default (needs procrop\\[torch]).",
                           no_args_is_help=True)
@@ -214,8 +214,10 @@ def finetune_command(
     from ..training.scorer.finetune import FinetuneOptions, finetune
 
     files, problems = iter_image_files(photos)
+    problems += [(f, "no such file") for f in files if not Path(f).is_file()]  # not counted as a photo
     if problems:
         raise usage_error(f"{problems[0][0]}: {problems[0][1]}")
+    refuse_outputs(output_folder_problem(out))  # before the training, not after it
     options = FinetuneOptions(epochs=epochs, lr=lr, heldout_every=heldout_every, workers=workers)
     with stops_cleanly():
         best = finetune(files, start, work, out, options, name=name)

@@ -148,7 +148,7 @@ def merge_command(
     problems = 0
     for f in answers:
         if not f.is_file():
-            raise usage_error(f"{f}: no such answers file")
+            raise usage_error(f"{f}: {'a folder, not an answers file' if f.is_dir() else 'no such answers file'}")
         with usage_errors():
             rep = merge_answers(f, keys, data, batches=batches)
         for p in rep.problems:

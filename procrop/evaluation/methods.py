@@ -247,8 +247,10 @@ def _make(spec: str, reference_db: str | None) -> Method:
         return CropperMethod(spec, retrieval=False)
     if spec.startswith("learned:"):
         path = spec.split(":", 1)[1]
-        if not Path(path).is_dir():
-            raise UsageError(f"--method {spec}: no such learned-model folder")
+        if not Path(path).is_dir():  # a run's best.pt is a checkpoint: its bundle is what export writes
+            what = "a file, not a learned-model folder (procrop learned export makes one from a checkpoint)" \
+                if Path(path).is_file() else "no such learned-model folder"
+            raise UsageError(f"--method {spec}: {what}")
         try:
             return CropperMethod(f"learned:{Path(path).name}", learned_model=path)
         except ModelLoadError as exc:

@@ -317,7 +317,7 @@ def dataset_info(out: str | os.PathLike) -> dict[str, Any]:
     """Counts and statistics of a generated set (verifies every committed item's files)."""
     out = Path(out)
     if not (out / "dataset.json").exists():
-        raise ProcropError(f"{out}: not a generated data set (no dataset.json)")
+        raise ProcropError(f"{out}: {'not a generated data set (no dataset.json)' if out.exists() else 'no such folder'}")
     info = json.loads((out / "dataset.json").read_text("utf-8"))
     rows = read_manifest(out)
     missing = [r["id"] for r in rows if not (out / r["image"]).exists() or not (out / r["annotation"]).exists()]
