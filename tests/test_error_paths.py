@@ -338,8 +338,14 @@ def test_a_damaged_onnx_model_is_one_line(places: Path) -> None:
     assert r.exit_code == 2 and len(lines) == 1 and "not a readable ONNX model" in lines[0], r.stderr
     bundle = places / "bundle"  # a learned bundle is a folder: named for where it goes
     bundle.mkdir()
+    (bundle / "model.json").write_text("{}")
     r = runner.invoke(app, ["crop", str(places / "photos" / "a.jpg"), "--model", str(bundle)])
     assert r.exit_code == 2 and "a learned bundle goes to --learned-model" in r.stderr, r.stderr
+    run = places / "run"  # a run folder: its checkpoint files are named (a trial was sent to --learned-model)
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"")
+    r = runner.invoke(app, ["export", str(run), str(places / "m.onnx")])
+    assert r.exit_code == 2 and "a folder, not a checkpoint (a run folder: give its last.pt)" in r.stderr, r.stderr
 
 
 def test_a_folder_of_other_files_is_not_written_into(places: Path) -> None:

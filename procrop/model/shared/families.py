@@ -33,12 +33,16 @@ def checkpoint_family(state: Any) -> str | None:
 
 def existing_model_file(path: str | os.PathLike, kind: str, a_kind: str) -> Path:
     """``path`` when it is a file, else a :class:`ModelLoadError` naming ``kind`` ("checkpoint"; with
-    its article, ``a_kind``): no such file, or a folder (a learned bundle: ``--learned-model``)."""
+    its article, ``a_kind``): no such file, or a folder, said for what it holds (a run's checkpoints,
+    a learned bundle: ``--learned-model``)."""
     p = Path(path)
     if not p.exists():
         raise ModelLoadError(f"{p}: no such {kind}")
     if p.is_dir():
-        raise ModelLoadError(f"{p}: a folder, not {a_kind} (a learned bundle goes to --learned-model)")
+        held = [n for n in ("best.pt", "last.pt") if (p / n).is_file()]
+        where = (f"a run folder: give its {' or '.join(held)}" if held else
+                 "a learned bundle goes to --learned-model" if (p / "model.json").is_file() else "give the file")
+        raise ModelLoadError(f"{p}: a folder, not {a_kind} ({where})")
     return p
 
 
