@@ -168,6 +168,21 @@ def test_crop_image_box_keeps_png_format(client, beach):
                               "crops instead)")
     body = assert_error(post(client, "/v1/crop/image", beach, box="0,0,300,300", ratio="1:1", rank=1), 422)
     assert "leave out rank and ratio" in body["detail"]
+    # another format on request (a web page cannot show the BMP or TIFF it was sent: a trial)
+    bmp = io.BytesIO()
+    Image.open(io.BytesIO(beach)).save(bmp, "BMP")
+    for fmt, mime in (("jpeg", "image/jpeg"), ("png", "image/png"), ("WebP", "image/webp")):
+        r = post(client, "/v1/crop/image", bmp.getvalue(), name="shot.bmp", box="10,20,300,200", format=fmt,
+                 **({"quality": 60} if fmt != "png" else {}))
+        assert r.status_code == 200 and r.headers["content-type"] == mime, r.text
+        assert Image.open(io.BytesIO(r.content)).size == (300, 200)
+        assert r.headers["content-disposition"].split("filename=")[1].split(";")[0].strip('"').endswith(
+            {"jpeg": ".jpg", "png": ".png", "WebP": ".webp"}[fmt])
+    small = post(client, "/v1/crop/image", beach, box="10,20,300,200", format="jpeg", quality=20)
+    large = post(client, "/v1/crop/image", beach, box="10,20,300,200", format="jpeg", quality=95)
+    assert len(small.content) < len(large.content)
+    assert_error(post(client, "/v1/crop/image", beach, box="0,0,30,30", format="gif"), 422, "invalid_parameter")
+    assert_error(post(client, "/v1/crop/image", beach, box="0,0,30,30", quality=0), 422, "invalid_parameter")
 
 
 def test_describe_and_score(client, cropper, beach):

@@ -120,6 +120,20 @@ class _State:
             return await self.limiter.run(deadline, call)
 
 
+#: ``format`` field values of ``/v1/crop/image`` -> Pillow format names.
+_OUTPUT_FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+def _output_format(fields: dict[str, str]) -> str | None:
+    """The Pillow format a crop image is asked in (``None``: the upload's)."""
+    value = fields.get("format", "").strip().lower()
+    if not value:
+        return None
+    if value not in _OUTPUT_FORMATS:
+        raise ApiError(422, "invalid_parameter", f"format must be jpeg, png or webp, not {value[:20]!r}")
+    return _OUTPUT_FORMATS[value]
+
+
 def _only_documented(fields: dict[str, str], request: Any) -> None:
     """422 for a form field the route does not document (``topk`` for ``top_k`` gave 3 crops without
     a word), naming the nearest documented one."""
@@ -234,6 +248,8 @@ def _add_api_routes(app: Any, state: _State) -> None:
             "rank": ("integer", "which crop of that ratio (1 = best)"),
             "box": ("string", "x,y,w,h: cut this box instead of searching (e.g. an adjusted crop)"),
             "width": ("integer", "output width"), "height": ("integer", "output height"),
+            "format": ("string", "jpeg, png or webp: the crop's format (default: the upload's)"),
+            "quality": ("integer", "1-100, for a JPEG or WebP crop (default: the upload's, or 90)"),
             "max_upscale": _UPSCALE_FIELD, "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
     async def crop_image(request: Request) -> Response:
         """One cropped image, in the format of the upload."""
@@ -245,7 +261,8 @@ def _add_api_routes(app: Any, state: _State) -> None:
                       "rank": parse_int(fields, "rank", 1, 1, s.max_top_k),
                       "width": parse_int(fields, "width", None, 1, s.max_output_side),
                       "height": parse_int(fields, "height", None, 1, s.max_output_side),
-                      "max_upscale": parse_upscale(fields)}
+                      "max_upscale": parse_upscale(fields), "format": _output_format(fields),
+                      "quality": parse_int(fields, "quality", None, 1, 100)}
             if params["box"] and (chosen := [k for k in ("rank", "ratio") if fields.get(k, "").strip()]):
                 raise ApiError(422, "invalid_parameter", f"a box is cut as given: leave out "
                                f"{' and '.join(chosen)} (they choose one of the searched crops instead)")

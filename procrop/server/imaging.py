@@ -36,8 +36,10 @@ def output_size(box_w: int, box_h: int, width: int | None, height: int | None,
 
 
 def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
-                  size: tuple[int, int] | None) -> bytes:
-    """Cut ``box`` (oriented original pixels) out of the encoded image and re-encode it.
+                  size: tuple[int, int] | None, fmt: str | None = None, quality: int | None = None) -> bytes:
+    """Cut ``box`` (oriented original pixels) out of the encoded image and re-encode it, in the
+    upload's format or ``fmt`` (a Pillow name: ``"JPEG"``, ``"PNG"``, ``"WEBP"``), at ``quality``
+    (JPEG, WebP) when given.
 
     Cutting, resizing and encoding are the CLI's own (:mod:`procrop.imaging.save`), so the two
     write the same pixels in every format (16-bit and float TIFFs included); only the EXIF is
@@ -66,4 +68,4 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
     if x + w > oriented.width or y + h > oriented.height:
         raise ApiError(422, "invalid_parameter", "box lies outside the image")
     out = crop_resized(oriented, box, size)
-    return encode_image(out, _ENCODE_AS.get(info.format, "PNG"), oriented, keep_exif=False)
+    return encode_image(out, fmt or _ENCODE_AS.get(info.format, "PNG"), oriented, quality=quality, keep_exif=False)

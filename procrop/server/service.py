@@ -221,13 +221,15 @@ class CropService:
         size = output_size(box[2], box[3], width, height, default_size, fixed)
         if size is not None and size[0] * size[1] > self.settings.max_pixels:
             raise ApiError(422, "too_many_pixels", f"output size {size[0]}x{size[1]} is over the pixel limit")
-        encoded = crop_to_bytes(data, info, box, size)
-        fmt = "JPEG" if info.format == "MPO" else info.format
+        asked = params.get("format")
+        encoded = crop_to_bytes(data, info, box, size, asked, params.get("quality"))
+        fmt = asked or ("JPEG" if info.format == "MPO" else info.format)
         stem = PurePath(name).stem or "image"
         filename = f"{stem}_{label.replace(':', 'x')}_{rank}.{EXTENSIONS.get(fmt, 'png')}"
         warning = None
         if size is not None and size[0] > box[2] * UPSCALE_NOTED:
             warning = f"{size[0]}x{size[1]}: the {box[2]}x{box[3]} crop enlarged {size[0] / box[2]:.2f}x"
         kept = tuple(int(v) for v in box)
-        return ImageReply(encoded, info.mime, filename, kept, score, warning)  # type: ignore[arg-type]
+        mime = f"image/{fmt.lower()}" if asked else info.mime
+        return ImageReply(encoded, mime, filename, kept, score, warning)  # type: ignore[arg-type]
 
