@@ -199,13 +199,9 @@ def test_search_with_a_ratio_returns_that_ratio(score: ScoreFn, ratio: float, as
     assert (np.diff(values) <= 0).all()
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.integers(0, 10_000), aspects)
-def test_search_many_finds_what_each_search_finds(seed: int, aspect: float) -> None:
-    """The batched search of several ratios (one score call per round for all of them) ends where
-    one search per ratio ends, for a score of each box alone."""
-    from procrop.model.scorer.search import search_many
-
+def _wavy_score(seed: int) -> tuple[ScoreFn, list[int]]:
+    """A per-box score with a hidden frame and ripples (local optima), and the list of its calls'
+    batch sizes."""
     rng = np.random.default_rng(seed)
     target, w = rng.uniform(0.05, 0.45, 4) + np.array([0, 0, 0.5, 0.5]), rng.normal(size=(4, 4))
     calls: list[int] = []
@@ -214,6 +210,17 @@ def test_search_many_finds_what_each_search_finds(seed: int, aspect: float) -> N
         calls.append(len(b))
         return iou_xyxy(b, target[None])[:, 0] + 0.03 * np.sin(7 * b @ w).sum(axis=1)
 
+    return score, calls
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), aspects)
+def test_search_many_finds_what_each_search_finds(seed: int, aspect: float) -> None:
+    """The batched search of several ratios (one score call per round for all of them) ends where
+    one search per ratio ends, for a score of each box alone."""
+    from procrop.model.scorer.search import search_many
+
+    score, calls = _wavy_score(seed)
     ratios = [None, 1.0, 0.8, 16 / 9]
     together = search_many(score, aspect, ratios)
     batched_calls, calls[:] = len(calls), []
@@ -231,14 +238,7 @@ def test_search_many_without_fixed_refinement(seed: int, aspect: float) -> None:
     score calls."""
     from procrop.model.scorer.search import search_many
 
-    rng = np.random.default_rng(seed)
-    target, w = rng.uniform(0.05, 0.45, 4) + np.array([0, 0, 0.5, 0.5]), rng.normal(size=(4, 4))
-    calls: list[int] = []
-
-    def score(b: np.ndarray) -> np.ndarray:
-        calls.append(len(b))
-        return iou_xyxy(b, target[None])[:, 0] + 0.03 * np.sin(7 * b @ w).sum(axis=1)
-
+    score, calls = _wavy_score(seed)
     ratios = [None, 1.0, 16 / 9]
     refined = search_many(score, aspect, ratios)
     refined_calls, calls[:] = len(calls), []
