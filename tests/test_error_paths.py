@@ -345,7 +345,8 @@ def test_a_damaged_onnx_model_is_one_line(places: Path) -> None:
     run.mkdir()
     (run / "last.pt").write_bytes(b"")
     r = runner.invoke(app, ["export", str(run), str(places / "m.onnx")])
-    assert r.exit_code == 2 and "a folder, not a checkpoint (a run folder: give its last.pt)" in r.stderr, r.stderr
+    assert r.exit_code == 2, r.stderr
+    assert "a folder, not a checkpoint (a run folder: give its last.pt)" in r.stderr, r.stderr
 
 
 def test_a_folder_of_other_files_is_not_written_into(places: Path) -> None:

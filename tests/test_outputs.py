@@ -316,7 +316,8 @@ def test_save_crop_writes_a_crop_as_the_cli_does(tmp_path: Path) -> None:
     # encoded bytes are a photo too; a Pillow image or an array has no file to cut from: said in
     # words (a trial got a bare TypeError from deep inside)
     procrop.save_crop(src.read_bytes(), (10, 5, 40, 50), tmp_path / "b.png")
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "b.png")), np.asarray(Image.open(tmp_path / "c.png")))
+    from_bytes, from_file = (np.asarray(Image.open(tmp_path / n)) for n in ("b.png", "c.png"))
+    assert np.array_equal(from_bytes, from_file)
     for photo in (Image.open(src), np.asarray(open_full(src))):
         with pytest.raises(UsageError, match="give its path or encoded bytes, not (JpegImageFile|ndarray)"):
             procrop.save_crop(photo, (10, 5, 40, 50), tmp_path / "d.jpg")

@@ -213,7 +213,8 @@ def test_best_epoch_keeps_the_recovery_floor_and_always_exists():
 
     best = {"selection_agreement": -1.0}  # the start of a run
     chosen = []
-    for rec, agree in [(0.3, 0.7), (0.2, 0.9), (0.5, 0.6), (0.86, 0.55), (0.9, 0.5), (0.87, 0.6), (0.95, 0.58)]:
+    epochs = [(0.3, 0.7), (0.2, 0.9), (0.5, 0.6), (0.86, 0.55), (0.9, 0.5), (0.87, 0.6), (0.95, 0.58)]
+    for rec, agree in epochs:
         record = epoch(rec, agree)
         if _better(record, best, 0.85):
             best = {**record, "below_floor": rec < 0.85}

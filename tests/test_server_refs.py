@@ -109,8 +109,8 @@ def test_a_server_of_several_workers_refuses_reference_sets(cropper: Cropper, tm
     """A trial's `serve --workers 2`: a set lived in the worker that made it, so every other request
     about it was a 404 (200 404 200 404...). Sets now need one worker, and the answer says so."""
     with TestClient(create_app(ServerSettings(workers=2), cropper)) as several:
-        r = several.post("/v1/references", files={"file": ("a.jpg", io.BytesIO(jpeg(tmp_path, "a.jpg", 0.3, 1)),
-                                                            "image/jpeg")})
+        photo = io.BytesIO(jpeg(tmp_path, "a.jpg", 0.3, 1))
+        r = several.post("/v1/references", files={"file": ("a.jpg", photo, "image/jpeg")})
         assert_error(r, 409, "one_worker_only")
         assert "--workers 1" in r.json()["detail"] and several.get("/health").json()["limits"]["workers"] == 2
 

@@ -198,8 +198,8 @@ def test_resume_reuses_the_conditioning_cache(tmp_path: Path, monkeypatch: pytes
     from procrop.errors import ModelLoadError
 
     with pytest.raises(ModelLoadError, match=r"train.reference_db: checkpoint 'none' vs config 'default'"):
-        Trainer(cfg.replace(train={"max_steps": 4, "reference_db": "default"}), resume=tmp_path / "run" / "last.pt",
-                quiet=True)
+        Trainer(cfg.replace(train={"max_steps": 4, "reference_db": "default"}),
+                resume=tmp_path / "run" / "last.pt", quiet=True)
 
 
 # ---- 8. --set overrides -----------------------------------------------------------------------
@@ -255,8 +255,10 @@ def test_train_cli_set_and_help(tmp_path: Path) -> None:
     # a folder that holds a run is continued with --resume, never overwritten by a second run
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "last.pt").write_bytes(b"a run")
-    r = CliRunner().invoke(app, ["train", str(ROOT / "configs" / "small_weak.toml"), "-o", str(tmp_path / "run")])
-    assert r.exit_code == 2 and "already holds a run (last.pt): continue it with --resume" in r.output, r.output
+    r = CliRunner().invoke(app, ["train", str(ROOT / "configs" / "small_weak.toml"), "-o",
+                                 str(tmp_path / "run")])
+    assert r.exit_code == 2, r.output
+    assert "already holds a run (last.pt): continue it with --resume" in r.output, r.output
     assert (tmp_path / "run" / "last.pt").read_bytes() == b"a run"
 
 

@@ -57,8 +57,8 @@ def _run_build(
     if out.exists() and not out.is_dir():
         raise usage_error(f"{out}: exists and is not a database folder")
     if foreign_folder(out, "manifest.json"):
-        raise usage_error(f"{out}: a folder holding other files, not a reference database: build into a new or "
-                          "empty folder")
+        raise usage_error(f"{out}: a folder holding other files, not a reference database: build into a "
+                          "new or empty folder")
     try:
         lic = read_licences(licences) if licences else None
     except OSError as exc:

@@ -137,8 +137,8 @@ def export_command(
 
             encoder = read_manifest(refs)["encoder"]["name"]
             if encoder != "mobilenet":
-                raise DatabaseError(f"{refs}: built with the {encoder!r} encoder, not 'mobilenet' (the learned "
-                                    "scorer's references: procrop index build's default)")
+                raise DatabaseError(f"{refs}: built with the {encoder!r} encoder, not 'mobilenet' (the "
+                                    "learned scorer's references: procrop index build's default)")
         if check:
             from ..imaging.load import load_image
 

@@ -148,7 +148,8 @@ def merge_command(
     problems = 0
     for f in answers:
         if not f.is_file():
-            raise usage_error(f"{f}: {'a folder, not an answers file' if f.is_dir() else 'no such answers file'}")
+            what = "a folder, not an answers file" if f.is_dir() else "no such answers file"
+            raise usage_error(f"{f}: {what}")
         with usage_errors():
             rep = merge_answers(f, keys, data, batches=batches)
         for p in rep.problems:
@@ -245,8 +246,8 @@ def build_command(
         model, state = load_checkpoint(work / run / "best.pt")
         export_bundle(model, out, str(refs), {"name": name, "record": state.get("record"), "training": state.get("meta")})
     if best.get("below_floor"):
-        err.print(f"warning: no epoch kept held-out frame recovery at {cfg.min_recovery} or more: the bundle is "
-                  "the epoch that recovered frames best (train longer, or on more photos)")
+        err.print(f"warning: no epoch kept held-out frame recovery at {cfg.min_recovery} or more: the bundle "
+                  "is the epoch that recovered frames best (train longer, or on more photos)")
     typer.echo(f"best epoch {best.get('epoch')}: selection agreement {best.get('selection_agreement')}, "
                f"held-out recovery {best.get('recovery', {}).get('all')}; bundle {out}")
 

@@ -14,8 +14,9 @@ def serve_command(
     port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="TCP port."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes, one Cropper each; "
                                 "reference sets (the page's 'crop like these') need 1."),
-    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Requests a worker crops at "
-                                              "once (default: the cores, at most 4); the rest wait in the queue."),
+    concurrency: Optional[int] = typer.Option(
+        None, "--concurrency", min=1,
+        help="Requests a worker crops at once (default: the cores, at most 4); the rest wait in the queue."),
     max_upload_mb: float = typer.Option(25.0, "--max-upload-mb", min=0.1, help="Largest upload accepted (MiB)."),
     max_megapixels: float = typer.Option(50.0, "--max-megapixels", min=0.1, help="Largest image accepted."),
     timeout: float = typer.Option(30.0, "--timeout", min=1.0, help="Seconds one request may take."),

@@ -260,8 +260,9 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
     from .load import open_full
 
     if not isinstance(photo, (str, os.PathLike, bytes, bytearray)):  # a TypeError deep in os.fspath
-        raise UsageError(f"save_crop cuts the crop from the photo's file: give its path or encoded bytes, not "
-                         f"{type(photo).__name__} (crop a Pillow image or an array with its own tools: image.crop)")
+        raise UsageError(f"save_crop cuts the crop from the photo's file: give its path or encoded bytes, "
+                         f"not {type(photo).__name__} (crop a Pillow image or an array with its own tools: "
+                         "image.crop)")
     box = tuple(int(v) for v in getattr(crop, "box", crop))
     size = size if size is not None else getattr(crop, "output_size", None)
     try:

@@ -229,7 +229,8 @@ def _add_api_routes(app: Any, state: _State) -> None:
         def job(fields: dict[str, str], up: Upload) -> Any:
             given = [k for k in ("ratios", "ratio") if k in fields]
             if len(given) == 2:
-                raise ApiError(422, "invalid_parameter", "give the ratios once: 'ratios' or 'ratio', not both")
+                raise ApiError(422, "invalid_parameter",
+                               "give the ratios once: 'ratios' or 'ratio', not both")
             if given and not fields[given[0]].strip():  # ratios= (an empty variable): not "free"
                 raise ApiError(422, "invalid_parameter", f"{given[0]} is empty: give free, original, W:H "
                                "(16:9) or an output size WxH, or leave it out for free")

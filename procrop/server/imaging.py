@@ -68,4 +68,5 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
     if x + w > oriented.width or y + h > oriented.height:
         raise ApiError(422, "invalid_parameter", "box lies outside the image")
     out = crop_resized(oriented, box, size)
-    return encode_image(out, fmt or _ENCODE_AS.get(info.format, "PNG"), oriented, quality=quality, keep_exif=False)
+    return encode_image(out, fmt or _ENCODE_AS.get(info.format, "PNG"), oriented, quality=quality,
+                        keep_exif=False)

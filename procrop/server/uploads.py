@@ -88,7 +88,8 @@ async def read_body(headers: dict[str, str], stream: AsyncIterator[bytes], max_u
             chunks.append(chunk)
     except ClientDisconnect:  # a phone that lost its network: an ordinary event, one log line, no traceback
         log.info("upload abandoned by the client after %d bytes", size)
-        raise ApiError(400, "client_disconnected", "the client closed the connection before the upload ended") from None
+        raise ApiError(400, "client_disconnected",
+                       "the client closed the connection before the upload ended") from None
     return b"".join(chunks)
 
 

@@ -246,7 +246,8 @@ def generate_dataset(
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a data-set folder")
     if foreign_folder(out, "dataset.json", ("images", "annotations", "manifest.jsonl")):
-        raise UsageError(f"{out}: a folder holding other files, not a data set: generate into a new or empty folder")
+        raise UsageError(f"{out}: a folder holding other files, not a data set: generate into a new or "
+                         "empty folder")
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     info_path = out / "dataset.json"
@@ -317,7 +318,8 @@ def dataset_info(out: str | os.PathLike) -> dict[str, Any]:
     """Counts and statistics of a generated set (verifies every committed item's files)."""
     out = Path(out)
     if not (out / "dataset.json").exists():
-        raise ProcropError(f"{out}: {'not a generated data set (no dataset.json)' if out.exists() else 'no such folder'}")
+        what = "not a generated data set (no dataset.json)" if out.exists() else "no such folder"
+        raise ProcropError(f"{out}: {what}")
     info = json.loads((out / "dataset.json").read_text("utf-8"))
     rows = read_manifest(out)
     missing = [r["id"] for r in rows if not (out / r["image"]).exists() or not (out / r["annotation"]).exists()]

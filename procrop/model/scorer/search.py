@@ -214,7 +214,8 @@ def search(score: ScoreFn, aspect: float, ratio: float | None = None, top: int =
 
 def search_many(score: ScoreFn, aspect: float, ratios: Sequence[float | None], top: int = 2,
                 steps: int | None = None, refine_steps: tuple[float, ...] = REFINE_STEPS,
-                ratio_steps: int | None = None, refine_fixed: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+                ratio_steps: int | None = None, refine_fixed: bool = True
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
     """:func:`search` for each of ``ratios`` (None: free) of one canvas, batched: one score call
     for every grid, then one per refinement round (:func:`refine_groups`, ``refine_steps``).
     ``ratio_steps``: the fixed ratios' grid density alone (default: ``steps``). ``refine_fixed``

@@ -40,8 +40,9 @@ def existing_model_file(path: str | os.PathLike, kind: str, a_kind: str) -> Path
         raise ModelLoadError(f"{p}: no such {kind}")
     if p.is_dir():
         held = [n for n in ("best.pt", "last.pt") if (p / n).is_file()]
+        bundle = (p / "model.json").is_file()
         where = (f"a run folder: give its {' or '.join(held)}" if held else
-                 "a learned bundle goes to --learned-model" if (p / "model.json").is_file() else "give the file")
+                 "a learned bundle goes to --learned-model" if bundle else "give the file")
         raise ModelLoadError(f"{p}: a folder, not {a_kind} ({where})")
     return p
 

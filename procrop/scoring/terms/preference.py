@@ -109,7 +109,8 @@ class PreferenceModel:
         """Read a model file (default: the shipped one); one clear error when it is not one."""
         path = Path(path) if path is not None else DEFAULT_MODEL
         if not path.is_file():
-            raise UsageError(f"{path}: {'a folder, not a' if path.is_dir() else 'no such'} preference model file")
+            what = "a folder, not a" if path.is_dir() else "no such"
+            raise UsageError(f"{path}: {what} preference model file")
         try:
             with np.load(path, allow_pickle=False) as z:
                 names = [str(n) for n in z["names"]]
