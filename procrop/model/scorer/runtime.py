@@ -170,15 +170,19 @@ class LearnedModel:
         """The items of the database it retrieves from (loaded, and checked, on first use)."""
         return self._references()[2]
 
-    def retrieve(self, c5: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    def retrieve(self, c5: np.ndarray, k: int, query: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Reference tokens ``(1, k, 64, 64)``, mask ``(1, k)`` and descriptions for a ``(1280, h, w)``
-        map; each description carries its database row under ``"_row"``."""
+        map (``query``: its search vector, when already made); each description carries its database
+        row under ``"_row"``."""
         index, tokens, items = self._references()
         refs = np.zeros((1, k, 64, 64), np.float32)
         mask = np.ones((1, k), bool)
         if not len(items):
             return refs, mask, []
-        sims, top = index.search(search_vector(np.ascontiguousarray(c5.transpose(1, 2, 0), dtype=np.float32)), k)
+        if query is None:
+            query = search_vector(np.ascontiguousarray(c5.transpose(1, 2, 0), dtype=np.float32))
+        sims, top = index.search(query, k)
         refs[0, : top.shape[1]] = tokens[top[0]].astype(np.float32)
         mask[0, : top.shape[1]] = False
         described = [{"_row": int(i), "source": items[i].get("source", ""), "similarity": round(float(sim), 4),
@@ -197,8 +201,8 @@ class LearnedModel:
         """An RGB uint8 photo (or its :meth:`backbone` maps) and its description -> :class:`EncodedPhoto`."""
         maps = pixels if isinstance(pixels, BackboneMaps) else self.backbone(pixels)
         cfg = self.config
-        refs, mask, described = self.retrieve(maps.c5[0], int(cfg["k_refs"]))
         query = search_vector(np.ascontiguousarray(maps.c5[0].transpose(1, 2, 0), dtype=np.float32))
+        refs, mask, described = self.retrieve(maps.c5[0], int(cfg["k_refs"]), query)
         rows = [int(d.pop("_row")) for d in described]
         ids = np.asarray([tokenize(text, int(cfg["vocab"]), int(cfg["text_len"]))], np.int64)
         session = self._load()["encode"]
