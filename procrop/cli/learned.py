@@ -12,13 +12,14 @@ import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from rich.markup import escape
 
-from .common import EXIT_INTERRUPTED, err, output_folder_problem, refuse_outputs, usage_error, usage_errors
+from .common import (EXIT_INTERRUPTED, err, output_folder_problem, progress_bar, refuse_outputs, usage_error,
+                     usage_errors)
 
 learned_app = typer.Typer(help="Build, train and export the learned box scorer, one input of the default (needs procrop\\[torch]).",
                           no_args_is_help=True)
@@ -35,6 +36,28 @@ def stops_cleanly() -> Iterator[None]:
     except TrainingInterrupted as exc:
         err.print(f"[bold yellow]stopped:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@contextlib.contextmanager
+def training_bar() -> Iterator[Any]:
+    """A progress bar of the training steps (all epochs; a resumed run starts where it stood), as a
+    ``progress(step, total)`` callback, shown from the first step (a run refused before it shows
+    none); the epochs' validation lines still go to stderr."""
+    bar = progress_bar(2, False, "training")
+    task = None
+
+    def progress(step: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            bar.start()
+            task = bar.add_task("train", total=total)
+        bar.update(task, completed=step, total=total)
+
+    try:
+        yield progress
+    finally:
+        if task is not None:
+            bar.stop()
 
 
 def _split(split: Path, photos: Path) -> tuple[list[str], list[str]]:
@@ -97,8 +120,9 @@ def train_command(
     from ..training.scorer.boxtrain import BoxTrainConfig, train_boxnet, with_net
 
     cfg = with_net(BoxTrainConfig(epochs=epochs, threads=threads), refs=not no_refs, text=not no_text)
-    with stops_cleanly():
-        best = train_boxnet(str(train), str(val), out, str(refs) if refs and not no_refs else None, cfg, stop_after)
+    with stops_cleanly(), training_bar() as progress:
+        best = train_boxnet(str(train), str(val), out, str(refs) if refs and not no_refs else None, cfg, stop_after,
+                            progress=progress)
     typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f} -> {out / 'best.pt'}")
 
 
@@ -184,8 +208,9 @@ def build_command(
                       workers=workers)
         build_boxsets(held, work / "boxsets_heldout", BoxSetOptions(canvases=4, seed=1), root=str(photos),
                       workers=workers)
-        best = train_boxnet(str(work / "boxsets_train"), str(work / "boxsets_heldout"), work / "run", str(refs),
-                            BoxTrainConfig(epochs=epochs))
+        with training_bar() as progress:
+            best = train_boxnet(str(work / "boxsets_train"), str(work / "boxsets_heldout"), work / "run", str(refs),
+                                BoxTrainConfig(epochs=epochs), progress=progress)
         model, state = load_checkpoint(work / "run" / "best.pt")
         export_bundle(model, out, str(refs), {"name": name, "record": state.get("record"), "training": state.get("meta")})
     typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f}; bundle {out}")
@@ -219,6 +244,6 @@ def finetune_command(
         raise usage_error(f"{problems[0][0]}: {problems[0][1]}")
     refuse_outputs(output_folder_problem(out))  # before the training, not after it
     options = FinetuneOptions(epochs=epochs, lr=lr, heldout_every=heldout_every, workers=workers)
-    with stops_cleanly():
-        best = finetune(files, start, work, out, options, name=name)
+    with stops_cleanly(), training_bar() as progress:
+        best = finetune(files, start, work, out, options, name=name, progress=progress)
     typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f}; bundle {out}")

@@ -282,12 +282,13 @@ def sets_backbone(folder: str) -> str:
 
 def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: str | None,
                  cfg: BoxTrainConfig | None = None, stop_after: int | None = None,
-                 init: str | None = None) -> dict[str, Any]:
+                 init: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Train (or resume) a :class:`BoxNet`; returns the best epoch's validation record so far. The
     backbone (pretrained or random) is the one the box sets were made with; both folders must agree.
     ``stop_after``: run at most this many epochs now (a long schedule in parts; rerun to go on).
     ``init``: a checkpoint whose weights a new run starts from (fine-tuning; its network must be
-    ``cfg.net``); a resumed run continues from ``last.pt`` instead."""
+    ``cfg.net``); a resumed run continues from ``last.pt`` instead. ``progress(step, total)``: after
+    every training step, the steps of the whole schedule done so far."""
     cfg = cfg or BoxTrainConfig()
     backbone = sets_backbone(train_dir)
     if sets_backbone(val_dir) != backbone:
@@ -332,7 +333,13 @@ def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: 
     with InterruptGuard() as guard:
         for epoch in range(start, end):
             state = partial if partial is not None and epoch == start else EpochState(rng.permutation(len(train)))
-            loss = train_epoch(model, opt, sched, train, rng, cfg, state=state, stop=lambda: guard.requested)
+
+            def stop(epoch: int = epoch, state: EpochState = state) -> bool:  # asked after every step
+                if progress is not None:
+                    progress(epoch * steps_per_epoch + state.step, total)
+                return guard.requested
+
+            loss = train_epoch(model, opt, sched, train, rng, cfg, state=state, stop=stop)
             if state.step < steps_per_epoch:  # a signal stopped the epoch: keep it as it stands
                 save_last(epoch - 1, state)
                 raise TrainingInterrupted(last, epoch * steps_per_epoch + state.step, total,

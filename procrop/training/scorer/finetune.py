@@ -14,7 +14,7 @@ from.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,10 @@ def split_photos(photos: Sequence[str], every: int) -> tuple[list[str], list[str
 
 
 def finetune(photos: Sequence[str], checkpoint: str | os.PathLike, work: str | os.PathLike, out: str | os.PathLike,
-             options: FinetuneOptions | None = None, name: str = "procrop-learned-finetuned") -> dict[str, Any]:
+             options: FinetuneOptions | None = None, name: str = "procrop-learned-finetuned",
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Fine-tune the learned scorer of ``checkpoint`` on ``photos``; writes the bundle ``out`` and
-    returns the best epoch's record.
+    returns the best epoch's record (``progress``: the training steps, as :func:`train_boxnet`).
 
     Raises:
         ModelLoadError: ``checkpoint`` is missing or not a learned-scorer checkpoint.
@@ -82,7 +83,7 @@ def finetune(photos: Sequence[str], checkpoint: str | os.PathLike, work: str | o
                   root=root, workers=options.workers)
     cfg = BoxTrainConfig(epochs=options.epochs, lr=options.lr, threads=options.threads, net=start.cfg)
     best = train_boxnet(str(work / "boxsets_train"), str(work / "boxsets_heldout"), work / "run", refs, cfg,
-                        init=str(checkpoint))
+                        init=str(checkpoint), progress=progress)
     model, tuned = load_checkpoint(work / "run" / "best.pt")
     export_bundle(model, out, refs, {"name": name, "record": tuned.get("record"), "training": tuned.get("meta"),
                                      "finetuned_from": {"checkpoint": str(Path(checkpoint).resolve()),
