@@ -121,8 +121,8 @@ def train_command(
 
     cfg = with_net(BoxTrainConfig(epochs=epochs, threads=threads), refs=not no_refs, text=not no_text)
     with stops_cleanly(), training_bar() as progress:
-        best = train_boxnet(str(train), str(val), out, str(refs) if refs and not no_refs else None, cfg, stop_after,
-                            progress=progress)
+        db = str(refs) if refs and not no_refs else None
+        best = train_boxnet(str(train), str(val), out, db, cfg, stop_after, progress=progress)
     typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f} -> {out / 'best.pt'}")
 
 
@@ -209,8 +209,8 @@ def build_command(
         build_boxsets(held, work / "boxsets_heldout", BoxSetOptions(canvases=4, seed=1), root=str(photos),
                       workers=workers)
         with training_bar() as progress:
-            best = train_boxnet(str(work / "boxsets_train"), str(work / "boxsets_heldout"), work / "run", str(refs),
-                                BoxTrainConfig(epochs=epochs), progress=progress)
+            best = train_boxnet(str(work / "boxsets_train"), str(work / "boxsets_heldout"), work / "run",
+                                str(refs), BoxTrainConfig(epochs=epochs), progress=progress)
         model, state = load_checkpoint(work / "run" / "best.pt")
         export_bundle(model, out, str(refs), {"name": name, "record": state.get("record"), "training": state.get("meta")})
     typer.echo(f"best epoch {best['epoch']}: held-out recovery {best['recovery']['all']:.3f}; bundle {out}")

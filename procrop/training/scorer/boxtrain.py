@@ -282,7 +282,8 @@ def sets_backbone(folder: str) -> str:
 
 def train_boxnet(train_dir: str, val_dir: str, out: str | os.PathLike, db_path: str | None,
                  cfg: BoxTrainConfig | None = None, stop_after: int | None = None,
-                 init: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                 init: str | None = None, progress: Callable[[int, int], None] | None = None
+                 ) -> dict[str, Any]:
     """Train (or resume) a :class:`BoxNet`; returns the best epoch's validation record so far. The
     backbone (pretrained or random) is the one the box sets were made with; both folders must agree.
     ``stop_after``: run at most this many epochs now (a long schedule in parts; rerun to go on).
