@@ -10,7 +10,7 @@ import typer
 
 from rich.markup import escape
 
-from .common import err, exit_if_failed, output_folder_problem, progress_bar, refuse_outputs, usage_errors
+from .common import err, exit_if_failed, output_folder_problem, progress_bar, refuse_outputs, usage_error, usage_errors
 
 
 
@@ -39,6 +39,9 @@ def eval_command(
     from ..evaluation.report import write_plots, write_report
 
     specs = method or ["default"]
+    if db is not None and not any(s.split("=", 1)[-1].startswith("model:") for s in specs):
+        raise usage_error(f"--db {db}: only model:CKPT methods read a reference database; "
+                          "the default and learned:DIR methods use their own")
     with usage_errors():
         methods = make_methods(specs, reference_db=db)
     for m in methods:

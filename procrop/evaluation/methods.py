@@ -109,8 +109,10 @@ def resolve_reference_db(recorded: str | None, reference_db: str | None, checkpo
     beside = Path(checkpoint).parent / chosen
     if reference_db is None and not Path(chosen).is_absolute() and beside.exists():
         return str(beside)
-    origin = "--db" if reference_db is not None else "the model's configuration (train.reference_db)"
-    raise UsageError(f"reference database {chosen} (from {origin}) not found; pass the database with --db")
+    if reference_db is not None:
+        raise UsageError(f"--db {chosen}: no such reference database")
+    raise UsageError(f"reference database {chosen} (from the model's configuration, train.reference_db) not "
+                     "found; pass the database with --db")
 
 
 class ModelMethod(Method):
