@@ -106,7 +106,7 @@ def test_an_onnx_model_and_a_learned_bundle_are_evaluated(models: dict[str, Path
     r = _eval("-b", "gaicd-v2", "-d", str(models["data"]), "-m", f"learned:{models['onnx']}", "-q")
     assert r.exit_code == 2 and "a file, not a learned-model folder (procrop learned export" in r.output
     r = _eval("-b", "gaicd-v2", "-d", str(models["data"]), "-m", "center", "--db", str(tmp_path / "nope"))
-    assert r.exit_code == 2 and "only model:CKPT methods read a reference database" in r.output  # it was ignored
+    assert r.exit_code == 2 and "only model:CKPT methods read a reference database" in r.output  # was ignored
 
 
 def test_a_model_run_without_its_references_is_warned_about(models: dict[str, Path], tmp_path: Path) -> None:

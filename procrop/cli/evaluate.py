@@ -10,7 +10,8 @@ import typer
 
 from rich.markup import escape
 
-from .common import err, exit_if_failed, output_folder_problem, progress_bar, refuse_outputs, usage_error, usage_errors
+from .common import (err, exit_if_failed, output_folder_problem, progress_bar, refuse_outputs, usage_error,
+                     usage_errors)
 
 
 
