@@ -198,7 +198,8 @@ def _check_photos(photos: Sequence[str]) -> None:
 
     for p in photos:
         if not os.path.isfile(p):
-            raise UsageError(f"{p}: no such file")
+            what = "a folder: give the photos (files, or a glob)" if os.path.isdir(p) else "no such file"
+            raise UsageError(f"{p}: {what}")
         try:
             with Image.open(p):
                 pass
