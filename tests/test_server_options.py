@@ -4,6 +4,7 @@ settings ``procrop serve`` hands its workers, and ``/v1/crop/image`` in another 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +66,37 @@ def test_serve_passes_workers_and_concurrency(monkeypatch):
     assert seen["workers"] == 2 and seen["max_concurrency"] == 3
     settings = ServerSettings.from_limits(**{k: v for k, v in seen.items() if k != "workers"}, workers=2)
     assert settings.public()["max_concurrency"] == 3 and settings.public()["workers"] == 2
+
+
+def test_crop_image_keeps_a_jpeg_quality_and_says_what_it_loses(client, beach):
+    """A JPEG upload's crop keeps its quantisation tables, as the CLI's do (it came back at 95: a
+    trial); a quality for a PNG crop, and a transparent upload's JPEG crop, are said in the
+    X-Procrop-Warning header as the CLI warns."""
+    source = Image.open(io.BytesIO(beach))
+    r = post(client, "/v1/crop/image", beach, box="10,20,300,200")
+    assert Image.open(io.BytesIO(r.content)).quantization == source.quantization
+    r = post(client, "/v1/crop/image", beach, box="10,20,300,200", format="png", quality=10)
+    assert r.status_code == 200 and "quality applies to JPEG and WebP crops" in r.headers["x-procrop-warning"]
+    clear = source.convert("RGBA")
+    clear.paste((0, 0, 0, 0), (50, 50, 120, 120))  # a clear hole inside the crop
+    png = io.BytesIO()
+    clear.save(png, "PNG")
+    r = post(client, "/v1/crop/image", png.getvalue(), name="clear.png", box="10,20,300,200", format="jpeg")
+    assert r.status_code == 200 and "transparent parts" in r.headers["x-procrop-warning"]
+    assert "x-procrop-warning" not in post(client, "/v1/crop/image", beach, box="10,20,300,200").headers
+
+
+def test_every_reference_set_request_says_one_worker(cropper):
+    """On a server of several workers, naming or deleting a set is the same 409 as making one (a
+    trial got a 404 saying "add the photos again", and a 200 for DELETE); the DELETE route
+    documents it."""
+    from fastapi.testclient import TestClient
+
+    from procrop.server import create_app
+
+    with TestClient(create_app(ServerSettings(workers=2), cropper)) as several:
+        assert_error(several.delete("/v1/references/abc"), 409, "one_worker_only")
+        beach_bytes = (Path(__file__).resolve().parents[1] / "examples" / "beach.jpg").read_bytes()
+        assert_error(post(several, "/v1/crop", beach_bytes, references="abc"), 409, "one_worker_only")
+        spec = several.get("/openapi.json").json()["paths"]["/v1/references/{set_id}"]["delete"]["responses"]
+        assert {"405", "409"} <= set(spec)

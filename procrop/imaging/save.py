@@ -291,7 +291,7 @@ def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[
             im = Image.open(photo)
         with im:
             fmt, bits = im.format, (im.tag_v2.get(258) if im.format == "TIFF" else None)  # BitsPerSample
-            alpha = bool(written_kinds & {"JPG", "JPEG"}) and _has_clear_parts(im)
+            alpha = bool(written_kinds & {"JPG", "JPEG"}) and has_clear_parts(im)
         if fmt == "PNG":
             with open(photo, "rb") as fh:
                 header = fh.read(26)  # IHDR: bit depth at byte 24, colour type at 25 (2 RGB, 6 RGBA)
@@ -307,7 +307,7 @@ def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[
     return notes
 
 
-def _has_clear_parts(im: Image.Image) -> bool:
+def has_clear_parts(im: Image.Image) -> bool:
     """Whether ``im`` has a pixel that is not fully opaque (an RGBA export of an opaque photo has none)."""
     if "A" not in im.getbands() and "transparency" not in im.info:
         return False

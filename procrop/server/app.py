@@ -21,7 +21,7 @@ from procrop.threads import limit_blas_threads
 
 from .errors import ApiError, install_error_handlers
 from .limits import WorkLimiter
-from .refsets import parse_strength
+from .refsets import one_worker_only, parse_strength
 from .schemas import CropAnswer, Deleted, DescribeAnswer, ErrorBody, Health, ReferenceSet, ScoreAnswer
 from .service import DEFAULT_SCORER, CropService, Steer, split_ratios
 from .settings import ServerSettings
@@ -322,8 +322,7 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
         its composition steers the learned scorer for requests naming the set (``references``).
         The answer gives the set's id, its photos and their measured composition."""
         if s.workers > 1:  # another worker would not know the set: the next request could 404
-            raise ApiError(409, "one_worker_only", f"reference sets live in one worker process's memory and "
-                           f"this server runs {s.workers}: start procrop serve with --workers 1 to use them")
+            raise one_worker_only(s.workers)
 
         def job(fields: dict[str, str], up: Upload) -> Any:
             if "set" in fields and not fields["set"].strip():  # set= (an empty variable): not a new set
@@ -332,9 +331,12 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
             return lambda: svc.add_reference(up.data, up.filename, fields.get("set", "").strip() or None)
         return JSONResponse(await state.work(request, job))
 
-    @app.delete("/v1/references/{set_id}", tags=["references"], response_model=Deleted)
+    @app.delete("/v1/references/{set_id}", tags=["references"], response_model=Deleted,
+                responses={code: _ERRORS[code] for code in (405, 409)})
     async def delete_references(set_id: str) -> dict[str, Any]:
         """Forget a reference set (the page does so when it is closed; idle sets expire)."""
+        if s.workers > 1:
+            raise one_worker_only(s.workers)
         return {"set": set_id, "deleted": svc.refsets.delete(set_id)}
 
     @app.get("/health", tags=["service"], response_model=Health)

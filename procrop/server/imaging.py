@@ -35,11 +35,12 @@ def output_size(box_w: int, box_h: int, width: int | None, height: int | None,
     return default
 
 
-def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
-                  size: tuple[int, int] | None, fmt: str | None = None, quality: int | None = None) -> bytes:
+def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int], size: tuple[int, int] | None,
+                  fmt: str | None = None, quality: int | None = None) -> tuple[bytes, list[str]]:
     """Cut ``box`` (oriented original pixels) out of the encoded image and re-encode it, in the
     upload's format or ``fmt`` (a Pillow name: ``"JPEG"``, ``"PNG"``, ``"WEBP"``), at ``quality``
-    (JPEG, WebP) when given.
+    (JPEG, WebP) when given, else a JPEG upload's own quality; with what the crop loses, in words
+    (the CLI's warnings: a transparent photo's JPEG crop is white there).
 
     Cutting, resizing and encoding are the CLI's own (:mod:`procrop.imaging.save`), so the two
     write the same pixels in every format (16-bit and float TIFFs included); only the EXIF is
@@ -47,7 +48,7 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
     """
     from PIL import Image, ImageOps
 
-    from ..imaging.save import crop_resized, encode_image
+    from ..imaging.save import crop_resized, encode_image, has_clear_parts
 
     x, y, w, h = box
     try:
@@ -58,8 +59,11 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
                     src.seek(0)
                 src.load()
                 oriented = ImageOps.exif_transpose(src)
-                if oriented is not src:
+                if oriented is not src:  # a copy: keep what re-encoding reads (JPEG tables, as open_full)
                     oriented.info = dict(src.info)
+                    oriented.format = src.format  # type: ignore[misc]
+                    if hasattr(src, "quantization"):
+                        oriented.quantization = src.quantization  # type: ignore[attr-defined]
     except Exception as exc:
         truncated = "truncated" in str(exc).lower()
         raise ApiError(422, "truncated_image" if truncated else "not_an_image",
@@ -68,5 +72,10 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int],
     if x + w > oriented.width or y + h > oriented.height:
         raise ApiError(422, "invalid_parameter", "box lies outside the image")
     out = crop_resized(oriented, box, size)
-    return encode_image(out, fmt or _ENCODE_AS.get(info.format, "PNG"), oriented, quality=quality,
-                        keep_exif=False)
+    fmt = fmt or _ENCODE_AS.get(info.format, "PNG")
+    notes = []
+    if quality is not None and fmt not in ("JPEG", "WEBP"):
+        notes.append(f"quality applies to JPEG and WebP crops; this one is {fmt}")
+    if fmt == "JPEG" and has_clear_parts(out):
+        notes.append("the photo has transparent parts; JPEG crops hold none: they are white there")
+    return encode_image(out, fmt, oriented, quality=quality, keep_exif=False), notes

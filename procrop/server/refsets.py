@@ -139,6 +139,13 @@ class ReferenceSets:
             return cache
 
 
+def one_worker_only(workers: int) -> ApiError:
+    """The 409 of a reference-set request to a server of several worker processes: a set lives in
+    the memory of the worker that made it, so the next request could reach another (a trial's 404s)."""
+    return ApiError(409, "one_worker_only", f"reference sets live in one worker process's memory and this "
+                    f"server runs {workers}: start procrop serve with --workers 1 to use them")
+
+
 def parse_strength(fields: dict[str, str]) -> float | None:
     """The ``style_strength`` field, a number from 0 to the style term's bound
     (:func:`~procrop.scoring.terms.style.checked_strength`, the CLI's words), or ``None`` when absent."""

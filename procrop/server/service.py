@@ -25,7 +25,7 @@ from ..perception.describe import describe
 from .boxscore import AnalysisCache, score_box
 from .errors import ApiError
 from .imaging import crop_to_bytes, output_size
-from .refsets import ReferenceSets
+from .refsets import ReferenceSets, one_worker_only
 from .settings import ServerSettings
 from .uploads import EXTENSIONS, SCORERS, ImageInfo, parse_box, sniff_image
 
@@ -132,6 +132,8 @@ class CropService:
         """The analysis cache of ``scorer``'s cropper, steered by ``steer``'s reference set if any."""
         if steer is None or not steer.references:
             return self.cache(scorer)
+        if self.settings.workers > 1:
+            raise one_worker_only(self.settings.workers)
         strength = 1.0 if steer.strength is None else steer.strength
         return self.refsets.cache(steer.references, strength, self.cropper(scorer))
 
@@ -222,13 +224,14 @@ class CropService:
         if size is not None and size[0] * size[1] > self.settings.max_pixels:
             raise ApiError(422, "too_many_pixels", f"output size {size[0]}x{size[1]} is over the pixel limit")
         asked = params.get("format")
-        encoded = crop_to_bytes(data, info, box, size, asked, params.get("quality"))
+        encoded, notes = crop_to_bytes(data, info, box, size, asked, params.get("quality"))
         fmt = asked or ("JPEG" if info.format == "MPO" else info.format)
         stem = PurePath(name).stem or "image"
         filename = f"{stem}_{label.replace(':', 'x')}_{rank}.{EXTENSIONS.get(fmt, 'png')}"
-        warning = None
         if size is not None and size[0] > box[2] * UPSCALE_NOTED:
-            warning = f"{size[0]}x{size[1]}: the {box[2]}x{box[3]} crop enlarged {size[0] / box[2]:.2f}x"
+            enlarged = f"{size[0]}x{size[1]}: the {box[2]}x{box[3]} crop enlarged {size[0] / box[2]:.2f}x"
+            notes.insert(0, enlarged)
+        warning = "; ".join(notes) or None
         kept = tuple(int(v) for v in box)
         mime = f"image/{fmt.lower()}" if asked else info.mime
         return ImageReply(encoded, mime, filename, kept, score, warning)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ This module owns everything between the raw HTTP body and validated Python value
 from __future__ import annotations
 
 import io
+import logging
 import re
 import unicodedata
 import warnings
@@ -25,7 +26,7 @@ from ..cropper import checked_upscale
 from ..errors import UsageError
 from ..geometry import checked_boxes
 from ..scoring.setup import DEFAULT_SCORER
-from .errors import ApiError, log
+from .errors import ApiError
 
 #: Slack allowed on top of the file limit for the multipart envelope and text fields.
 _FORM_SLACK = 64 * 1024
@@ -87,7 +88,7 @@ async def read_body(headers: dict[str, str], stream: AsyncIterator[bytes], max_u
                 raise _too_large(max_upload_bytes)
             chunks.append(chunk)
     except ClientDisconnect:  # a phone that lost its network: an ordinary event, one log line, no traceback
-        log.info("upload abandoned by the client after %d bytes", size)
+        logging.getLogger("uvicorn.error").info("upload abandoned by the client after %d bytes", size)
         raise ApiError(400, "client_disconnected",
                        "the client closed the connection before the upload ended") from None
     return b"".join(chunks)
