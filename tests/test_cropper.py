@@ -246,6 +246,10 @@ def test_weights_file_is_data_and_terms_switch_off(tmp_path: Path) -> None:
         ScoringWeights.load(binary)
     with pytest.raises(UsageError, match=r": a folder, not a scoring weights file$"):
         ScoringWeights.load(tmp_path)
+    partial = tmp_path / "partial.toml"  # refused at once, not once per image while cropping
+    partial.write_text("[weights]\ncontent = 2\n")
+    with pytest.raises(UsageError, match=r"partial.toml: missing parameter\(s\) \[content\] power"):
+        ScoringWeights.load(partial)
 
 
 def test_ratio_that_cannot_fit_says_so(tmp_path) -> None:

@@ -361,6 +361,12 @@ def test_a_folder_of_other_files_is_not_written_into(places: Path) -> None:
     (mine / "notes.txt").write_text("mine\n")
     db = places / "db"
     assert runner.invoke(app, ["index", "build", str(places / "photos"), "-o", str(db), "-q"]).exit_code == 0
+    # a data set inside --photos is not read as more photos when it resumes (canvases of canvases)
+    photos = places / "photos"
+    inside = ["dataset", "generate", "--photos", str(photos), "-n", "1", "-o", str(photos / "weak")]
+    assert runner.invoke(app, inside).exit_code == 0
+    r = runner.invoke(app, inside)
+    assert r.exit_code == 0 and ": 0 item(s) written, 1 already done" in r.stdout, r.stdout
     generate = ["dataset", "generate", "--photos", str(places / "photos"), "-n", "1", "-q", "--out"]
     cases = [(["index", "build", str(places / "photos"), "-q", "-o"], mine, "not a reference database"),
              (generate, mine, "not a data set"), (generate, db, "not a data set")]

@@ -182,6 +182,12 @@ def test_learned_build_command_makes_a_bundle(photos_dir: Path, tmp_path: Path) 
         r = runner.invoke(app, ["learned", "export", best, str(tmp_path / "b3"), *extra])
         assert r.exit_code == 2 and words in r.output and "Traceback" not in r.output, r.output
         assert not (tmp_path / "b3").exists()
+    mine = tmp_path / "mine"  # a folder of the user's own files takes no bundle
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine\n")
+    r = runner.invoke(app, ["learned", "export", best, str(mine), "--no-refs"])
+    assert r.exit_code == 2 and "a folder holding other files, not a bundle" in r.output, r.output
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 def test_ablation_bundles_without_references_or_text_run(tmp_path: Path) -> None:

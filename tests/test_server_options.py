@@ -46,6 +46,9 @@ def test_unknown_and_doubled_fields_are_refused(client, beach):
     assert body["detail"] == "unknown field(s): ratios; this endpoint takes only the file"
     body = assert_error(post(client, "/v1/crop", beach, ratio="16:9", ratios="1:1"), 422, "invalid_parameter")
     assert "not both" in body["detail"]
+    twice = client.post("/v1/crop", files={"file": ("b.jpg", beach, "image/jpeg")},
+                        data={"ratios": ["1:1", "4:5"]})  # the last one won without a word
+    assert "given twice" in assert_error(twice, 422, "invalid_parameter")["detail"]
     body = assert_error(post(client, "/v1/crop", beach, ratios=""), 422, "invalid_parameter")
     assert body["detail"].startswith("ratios is empty")
     assert post(client, "/v1/crop", beach, ratio="16:9").json()["crops"][0]["ratio"] == "16:9"

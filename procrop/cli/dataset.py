@@ -53,6 +53,8 @@ def dataset_generate(
     if out.exists() and not out.is_dir():
         raise usage_error(f"{out}: exists and is not a data-set folder")
     files, problems = iter_image_files([str(photos)])
+    made = out.resolve()  # a data set inside --photos: its canvases are no professional photos
+    files = [f for f in files if made not in Path(f).resolve().parents]
     if not files:
         raise usage_error(f"{photos}: no photos")
     csv_path = licences or next(

@@ -18,6 +18,7 @@ import typer
 
 from rich.markup import escape
 
+from ..files import foreign_folder
 from .common import (EXIT_INTERRUPTED, err, output_folder_problem, progress_bar, refuse_outputs, usage_error,
                      usage_errors)
 
@@ -58,6 +59,15 @@ def training_bar() -> Iterator[Any]:
     finally:
         if task is not None:
             bar.stop()
+
+
+def refuse_foreign_bundle(out: Path) -> None:
+    """A bundle is written into a new or empty folder, or over a bundle (its model.json): never mixed
+    into a folder of other files (a trial's export landed beside its README and photos)."""
+    refuse_outputs(output_folder_problem(out))
+    if foreign_folder(out, "model.json"):
+        raise usage_error(f"{out}: a folder holding other files, not a bundle: write the bundle into a new "
+                          "or empty folder")
 
 
 def _split(split: Path, photos: Path) -> tuple[list[str], list[str]]:
@@ -147,6 +157,7 @@ def export_command(
 
     with usage_errors():
         model, state = load_checkpoint(checkpoint)
+    refuse_foreign_bundle(out)
     meta = state.get("meta")
     trained = meta.get("references") if isinstance(meta, dict) else "a reference database"
     if model.cfg.refs and trained and refs is None:  # a model that learned to use references
@@ -155,6 +166,10 @@ def export_command(
                               "--refs DB (that database) so the bundle ships them, or --no-refs to ship it without")
         err.print(f"[bold yellow]warning:[/] {escape(str(checkpoint))} was trained with references "
                   f"({escape(str(trained))}) but the bundle ships none: crops will run without them")
+    if refs is not None and isinstance(trained, str) and Path(trained).is_dir() \
+            and Path(trained).resolve() != refs.resolve():  # (a path seen from elsewhere: cannot tell)
+        err.print(f"[bold yellow]warning:[/] {escape(str(checkpoint))} was trained with the references of "
+                  f"{escape(trained)}; the bundle ships {escape(str(refs))}")
     with usage_errors():  # what the bundle needs is checked before anything is written
         if refs is not None:
             from ..retrieval.store import DatabaseError, read_manifest
@@ -199,6 +214,7 @@ def build_command(
     from ..training.scorer.boxtrain import BoxTrainConfig, train_boxnet
 
     train, held = _split(split, photos)
+    refuse_foreign_bundle(out)
     refs = work / "refdb_train_mobilenet"
     with stops_cleanly():
         manifest = photos / "MANIFEST.csv"
@@ -242,7 +258,7 @@ def finetune_command(
     problems += [(f, "no such file") for f in files if not Path(f).is_file()]  # not counted as a photo
     if problems:
         raise usage_error(f"{problems[0][0]}: {problems[0][1]}")
-    refuse_outputs(output_folder_problem(out))  # before the training, not after it
+    refuse_foreign_bundle(out)  # before the training, not after it
     options = FinetuneOptions(epochs=epochs, lr=lr, heldout_every=heldout_every, workers=workers)
     with stops_cleanly(), training_bar() as progress:
         best = finetune(files, start, work, out, options, name=name, progress=progress)

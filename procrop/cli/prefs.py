@@ -226,6 +226,9 @@ def build_command(
     records = [r for r in read_jsonl(data / "train.jsonl") if r["split"] == "train"]
     if not records:
         raise usage_error(f"no judged training sheets in {data / 'train.jsonl'} (procrop prefs merge first)")
+    from .learned import refuse_foreign_bundle
+
+    refuse_foreign_bundle(out)  # before the hours of work, not after them
     refs = work / "refdb_train_mobilenet"
     cfg = PrefTrainConfig(box=BoxTrainConfig(epochs=epochs), pref_weight=pref_weight)
     with usage_errors():

@@ -67,7 +67,16 @@ class ScoringWeights:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise UsageError(f"{source}: invalid TOML: {exc}") from exc
-        return cls.from_dict(data, source)
+        loaded = cls.from_dict(data, source)
+        if path is not None:  # every parameter the terms read, now: not one failure per image later
+            shipped = cls.load().params
+            missing = [f"[{sec}] {key}" for sec, kv in shipped.items() for key in kv
+                       if key not in loaded.params.get(sec, {})]
+            if missing:
+                raise UsageError(f"{source}: missing parameter(s) {', '.join(missing[:6])}"
+                                 f"{' ...' if len(missing) > 6 else ''}: a weights file holds every section "
+                                 "of procrop's own (procrop prefs fit-weights writes a whole one)")
+        return loaded
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<memory>") -> ScoringWeights:

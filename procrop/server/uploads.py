@@ -155,6 +155,9 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], Upl
             continue
         if len(data) > _MAX_FIELD_BYTES:
             raise ApiError(422, "invalid_form", f"form field {name!r} is too long")
+        if name in fields:  # the last one won without a word: ratios=1:1 and ratios=4:5 gave only 4:5
+            raise ApiError(422, "invalid_parameter", f"form field {name!r} is given twice: give it once "
+                           "(ratios take a comma list: 1:1,4:5)")
         fields[name] = data.decode("utf-8", "replace")
     return fields, upload
 

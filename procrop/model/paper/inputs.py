@@ -122,7 +122,8 @@ class Conditioner:
             if shape != (cfg.ref_tokens, cfg.ref_dim):
                 raise ModelLoadError(
                     f"reference database {path} has tokens {shape}, the model expects "
-                    f"({cfg.ref_tokens}, {cfg.ref_dim}); use the database the model was trained with"
+                    f"({cfg.ref_tokens}, {cfg.ref_dim}): use the database the model was trained with, or for "
+                    "a new run one built with procrop index build's default (mobilenet) encoder"
                 )
 
     def empty(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
