@@ -33,7 +33,8 @@ def test_crop_image_in_another_format(client, beach):
     small = post(client, "/v1/crop/image", beach, box="10,20,300,200", format="jpeg", quality=20)
     large = post(client, "/v1/crop/image", beach, box="10,20,300,200", format="jpeg", quality=95)
     assert len(small.content) < len(large.content)
-    assert_error(post(client, "/v1/crop/image", beach, box="0,0,30,30", format="gif"), 422, "invalid_parameter")
+    gif = post(client, "/v1/crop/image", beach, box="0,0,30,30", format="gif")
+    assert_error(gif, 422, "invalid_parameter")
     assert_error(post(client, "/v1/crop/image", beach, box="0,0,30,30", quality=0), 422, "invalid_parameter")
 
 
@@ -63,7 +64,10 @@ def test_serve_passes_workers_and_concurrency(monkeypatch):
     from procrop.cli.app import app
 
     seen = {}
-    monkeypatch.setattr(server, "serve", lambda host, port, workers, **limits: seen.update(workers=workers, **limits))
+    def serve(host, port, workers, **limits):  # noqa: ANN001, ANN202 - records what serve was given
+        seen.update(workers=workers, **limits)
+
+    monkeypatch.setattr(server, "serve", serve)
     r = CliRunner().invoke(app, ["serve", "--workers", "2", "--concurrency", "3"])
     assert r.exit_code == 0, r.output
     assert seen["workers"] == 2 and seen["max_concurrency"] == 3

@@ -150,8 +150,9 @@ def crop_command(
     if scorer != "classic" and not model and classic_only:
         raise usage_error(f"{', '.join(classic_only)} applies to the classic scorer: add --scorer classic")
     if learned_model and (model or scorer == "classic"):  # it would be loaded for nothing, without a word
-        raise usage_error(f"--learned-model feeds the default and learned scorers; "
-                          f"{'--model' if model else '--scorer classic'} ranks without it: give one or the other")
+        other = "--model" if model else "--scorer classic"
+        raise usage_error(f"--learned-model feeds the default and learned scorers; {other} ranks without it: "
+                          "give one or the other")
     if learned_model and not (Path(learned_model) / "model.json").exists():
         raise usage_error(f"--learned-model {learned_model}: not a learned-scorer bundle (no model.json)")
     if preference_model is not None:
