@@ -259,6 +259,11 @@ def test_train_cli_set_and_help(tmp_path: Path) -> None:
                                  str(tmp_path / "run")])
     assert r.exit_code == 2, r.output
     assert "already holds a run (last.pt): continue it with --resume" in r.output, r.output
+    (tmp_path / "mine").mkdir()  # nor into a folder of the user's own files
+    (tmp_path / "mine" / "notes.txt").write_text("mine\n")
+    r = CliRunner().invoke(app, ["train", str(ROOT / "configs" / "small_weak.toml"), "-o",
+                                 str(tmp_path / "mine")])
+    assert r.exit_code == 2 and "a folder holding other files, not a run" in r.output, r.output
     assert (tmp_path / "run" / "last.pt").read_bytes() == b"a run"
 
 

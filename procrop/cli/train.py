@@ -18,8 +18,14 @@ import typer
 
 from rich.markup import escape
 
+from ..files import foreign_folder
 from .common import EXIT_INTERRUPTED, err, progress_bar, remove_if_left_empty, usage_error, usage_errors
 
+
+#: What a run writes into its folder before its first checkpoint (last.pt): a run stopped that early
+#: is started again there.
+RUN_ENTRIES = ("conditioning", "refined", "metrics.csv", "metrics.jsonl", "eval.csv", "eval.pt", "best.pt",
+               "best.json")
 
 
 def train_command(
@@ -59,6 +65,9 @@ def train_command(
     if resume is None and (run_dir / "last.pt").exists():  # a second run would overwrite it and mix the logs
         raise usage_error(f"{run_dir}: already holds a run (last.pt): continue it with --resume "
                           f"{run_dir / 'last.pt'}, or train into another --out")
+    if foreign_folder(run_dir, "last.pt", RUN_ENTRIES):  # the user's own files: not a run folder
+        raise usage_error(f"{run_dir}: a folder holding other files, not a run: train into a new or empty "
+                          "folder")
     try:
         with usage_errors():
             trainer = Trainer(cfg, resume=resume, quiet=quiet)
