@@ -411,3 +411,22 @@ def test_an_init_checkpoint_needs_no_backbone_weights_file(tmp_path: Path) -> No
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     with pytest.raises(Exception, match="absent.pth"):
         Trainer(cfg.replace(train={"init_checkpoint": "", "out_dir": str(tmp_path / "c")}), quiet=True)
+
+
+def test_only_the_newest_step_checkpoints_are_kept(tmp_path: Path) -> None:
+    """``train.keep_checkpoints``: a long run with ``checkpoint_every`` saved a whole network every
+    few steps until the disk filled; the newest N stay (0: all)."""
+    from procrop.training.paper.trainer import Trainer
+    from procrop.training.shared.keeping import prune_step_checkpoints
+
+    make_synthetic_set(tmp_path / "data")
+    cfg = train_config(tmp_path / "data", tmp_path / "run", 5, checkpoint_every=1, keep_checkpoints=2)
+    Trainer(cfg, quiet=True).run()
+    assert sorted(p.name for p in (tmp_path / "run").glob("step-*.pt")) == ["step-4.pt", "step-5.pt"]
+    assert (tmp_path / "run" / "last.pt").exists()
+    for n in (7, 10, 9):
+        (tmp_path / "run" / f"step-{n}.pt").write_bytes(b"")
+    assert prune_step_checkpoints(tmp_path / "run", 0) == []
+    removed = prune_step_checkpoints(tmp_path / "run", 1)
+    assert sorted(p.name for p in removed) == ["step-4.pt", "step-5.pt", "step-7.pt", "step-9.pt"]
+    assert [p.name for p in (tmp_path / "run").glob("step-*.pt")] == ["step-10.pt"]

@@ -152,14 +152,15 @@ class TrainConfig:
     eval_every: int = 0  # steps between evaluations (0: each epoch end when eval data is set)
     checkpoint_every: int = 0  # steps between checkpoints (0: each epoch end)
     checkpoint_minutes: float = 15.0  # last.pt also saved this often (minutes of training; 0: off)
+    keep_checkpoints: int = 3  # the newest step-N.pt kept (older ones removed; 0: keep all)
     select_metric: str = ""  # evaluation metric best.pt is kept by ("": SRCC on GAICD/CPC, else IoU@1)
     limit: int = 0  # use only the first N training images (debugging)
 
     #: Fields that must be at least 1, and at least 0.
     POSITIVE = ("epochs", "batch_size", "log_every", "refine_every")
     NON_NEGATIVE = ("max_steps", "poly_total_steps", "warmup_steps", "workers", "eval_every",
-                    "checkpoint_every", "checkpoint_minutes", "limit", "weight_decay", "grad_clip", "lr_rest",
-                    "ema_start_epoch")
+                    "checkpoint_every", "checkpoint_minutes", "keep_checkpoints", "limit", "weight_decay",
+                    "grad_clip", "lr_rest", "ema_start_epoch")
 
     def __post_init__(self) -> None:
         for name in self.POSITIVE:

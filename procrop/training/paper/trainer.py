@@ -47,7 +47,8 @@ from ...model.paper.network import ProCropNet, build_model
 from .conditioning import compute_conditioning
 from .distributed import DistContext, init_distributed
 from .eval_data import check_eval_data, eval_target
-from ..shared.keeping import BestKeeper, InterruptGuard, SaveClock, TrainingInterrupted, append_metrics, selection_key
+from ..shared.keeping import (BestKeeper, InterruptGuard, SaveClock, TrainingInterrupted, append_metrics,
+                              prune_step_checkpoints, seed_everything, selection_key)
 from .optim import ParamGroup, Scheduler, parameter_groups
 from .samples import TrainingSet, collate, data_fingerprint, load_training_samples
 
@@ -61,12 +62,6 @@ class TrainResult:
     last_checkpoint: Path
     final_loss: float
     history: list[dict[str, float]]
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class StepModule(nn.Module):
@@ -307,6 +302,8 @@ class Trainer:
             progress(self.step, self.total_steps, logs)
         if t.checkpoint_every and self.step % t.checkpoint_every == 0:
             self.save(f"step-{self.step}.pt")
+            if self.dist.is_main:
+                prune_step_checkpoints(self.out, t.keep_checkpoints)
             self.save()
         if t.eval_every and self.step % t.eval_every == 0:
             self.evaluate()

@@ -11,7 +11,9 @@ Owns what :class:`~procrop.training.paper.trainer.Trainer` needs so that no hour
   when its score (``train.select_metric``, signed so that higher is better; by default SRCC on
   the candidate benchmarks, IoU@1 on the others) beats every earlier one; ``best.json`` beside it
   records the step, epoch, metric, score and every metric of that evaluation.
-* :func:`append_metrics`: ``metrics.jsonl`` and the CSV logs.
+* :func:`append_metrics`: ``metrics.jsonl`` and the CSV logs;
+* :func:`prune_step_checkpoints`: only the newest ``train.keep_checkpoints`` of ``step-N.pt``;
+* :func:`seed_everything`: Python's, numpy's and torch's generators from one seed.
 """
 
 from __future__ import annotations
@@ -193,3 +195,26 @@ def append_metrics(out: Path, logs: dict[str, float]) -> None:
         if new:
             w.writerow(keys)
         w.writerow([logs.get(k, "") for k in keys])
+
+
+def prune_step_checkpoints(out: Path, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` ``step-N.pt`` of the run folder ``out`` (``keep`` 0: none
+    removed): a long run saved one every ``train.checkpoint_every`` steps, each the whole network,
+    until the disk filled. Returns the removed files."""
+    numbered = [(int(p.stem[5:]), p) for p in out.glob("step-*.pt") if p.stem[5:].isdigit()]
+    old = [p for _, p in sorted(numbered)[:-keep]] if keep > 0 else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators (a run's start)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
