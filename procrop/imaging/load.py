@@ -436,12 +436,15 @@ def open_full(path: str | os.PathLike | bytes, max_pixels: int = DEFAULT_MAX_PIX
         im.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(label, f"cannot decode image: {exc}") from exc
-    oriented = apply_orientation(im, orientation)
-    if oriented is not im:
-        oriented.info = dict(im.info)
-        oriented.format = im.format  # type: ignore[misc]
-        # keep JPEG quantisation tables for quality-preserving saves
-        for attr in ("quantization", "layers", "layer"):
-            if hasattr(im, attr):
-                setattr(oriented, attr, getattr(im, attr))
+    return keep_encoding(im, apply_orientation(im, orientation))
+
+
+def keep_encoding(source: Image.Image, oriented: Image.Image) -> Image.Image:
+    """``oriented`` (``source`` turned upright: a copy, or ``source`` itself) with what re-encoding
+    reads of ``source``: ``info``, the format, a JPEG's quantisation tables and sampling layers."""
+    if oriented is not source:
+        oriented.info, oriented.format = dict(source.info), source.format  # type: ignore[misc]
+        for attr in ("quantization", "layers", "layer"):  # quality-preserving saves
+            if hasattr(source, attr):
+                setattr(oriented, attr, getattr(source, attr))
     return oriented

@@ -280,6 +280,10 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
         save_image(crop_resized(source, box, size), path, source=source, quality=quality)
 
 
+#: What a JPEG crop of a photo with transparent parts loses (the CLI's warning, the API's header).
+CLEAR_IN_JPEG = "the photo has transparent parts; JPEG crops hold none: they are white there"
+
+
 def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[str]:
     """What crop files of ``written_kinds`` (upper-case suffixes: ``{"PNG"}``, ``{"JPG"}``...) lose of
     ``photo`` without a word elsewhere: a 16-bit colour PNG or TIFF's precision (Pillow reads colour at
@@ -303,7 +307,7 @@ def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[
         notes.append(f"the photo has {max(bits)} bits a colour channel; its crops have 8 (procrop writes "
                      "colour at 8 bits a channel)")
     if alpha:
-        notes.append("the photo has transparent parts; JPEG crops hold none: they are white there")
+        notes.append(CLEAR_IN_JPEG)
     return notes
 
 

@@ -20,7 +20,7 @@ import functools
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +40,11 @@ from .naming import CropJob, plan_jobs, ratio_slug, read_result, replaced_output
 IMAGE_FORMATS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp"}
 #: Other names ``--format`` takes for them.
 FORMAT_ALIASES = {"jpg": "jpeg"}
+
+
+#: Options added after results were first stored: each is left out of a result's options at its default.
+LATER_OPTIONS = ("no_upscale", "style_strength", "preference_model", "image_format", "quality", "max_upscale",
+                 "min_score_ratio", "diversity_iou")
 
 
 @dataclass(frozen=True)
@@ -80,14 +85,10 @@ class CropOptions:
         d = asdict(self)
         d["ratios"] = list(self.ratios)
         d.pop("include_analysis")
-        if not self.no_upscale:
-            d.pop("no_upscale")  # results stored before the option existed still resume
-        for key in ("style_strength", "preference_model", "image_format", "quality", "max_upscale"):
-            if d[key] is None:
-                d.pop(key)  # likewise (a preference_model: the shipped one, named below)
-        for key, default in (("min_score_ratio", 0.8), ("diversity_iou", 0.6)):
-            if d[key] == default:
-                d.pop(key)  # likewise
+        defaults = {f.name: f.default for f in fields(self)}
+        for key in LATER_OPTIONS:  # at its default, an option added since is left out: results stored
+            if d[key] == defaults[key]:  # before it existed still resume (a preference_model: named below)
+                d.pop(key)
         if self.scorer in ("learned", "preference") and not self.model:
             from ..model.scorer.runtime import LearnedModel
 

@@ -48,7 +48,8 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int], 
     """
     from PIL import Image, ImageOps
 
-    from ..imaging.save import crop_resized, encode_image, has_clear_parts
+    from ..imaging.load import keep_encoding
+    from ..imaging.save import CLEAR_IN_JPEG, crop_resized, encode_image, has_clear_parts
 
     x, y, w, h = box
     try:
@@ -58,12 +59,7 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int], 
                 if getattr(src, "n_frames", 1) > 1:
                     src.seek(0)
                 src.load()
-                oriented = ImageOps.exif_transpose(src)
-                if oriented is not src:  # a copy: keep what re-encoding reads (JPEG tables, as open_full)
-                    oriented.info = dict(src.info)
-                    oriented.format = src.format  # type: ignore[misc]
-                    if hasattr(src, "quantization"):
-                        oriented.quantization = src.quantization  # type: ignore[attr-defined]
+                oriented = keep_encoding(src, ImageOps.exif_transpose(src))  # JPEG tables, as open_full
     except Exception as exc:
         truncated = "truncated" in str(exc).lower()
         raise ApiError(422, "truncated_image" if truncated else "not_an_image",
@@ -77,5 +73,5 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int], 
     if quality is not None and fmt not in ("JPEG", "WEBP"):
         notes.append(f"quality applies to JPEG and WebP crops; this one is {fmt}")
     if fmt == "JPEG" and has_clear_parts(out):
-        notes.append("the photo has transparent parts; JPEG crops hold none: they are white there")
+        notes.append(CLEAR_IN_JPEG)
     return encode_image(out, fmt, oriented, quality=quality, keep_exif=False), notes
