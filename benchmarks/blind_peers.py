@@ -1,15 +1,16 @@
-"""Blind two-crop comparisons of today's default against smartcrop.py and libvips attention.
+"""Blind two-crop comparisons of today's default against smartcrop.py, libvips attention and the classic scorer.
 
     python benchmarks/blind_peers.py sheets --photos ../shared/data/bsds500_trainval/images --n 110 --out WORK
     # each judge: one helper given WORK/prompts/<batch>.txt, writing WORK/answers/<batch>.jsonl
     python benchmarks/blind_peers.py merge --work WORK   # answers/*.jsonl -> answers.jsonl (judge, brief)
     python benchmarks/blind_peers.py tally --work WORK [--md benchmarks/results/blind_peers.md]
 
-``sheets``: for ``--n`` photos drawn from ``--photos`` (seeded by ``--seed``), one fixed ratio each
-(1:1 and 4:5 weighted 3, 16:9 and 9:16 weighted 2, among those whose largest box covers under 85 %
-of the photo: a real decision, as in ``docs/judging.md``), the top crop of ``Cropper()`` and each
-peer's crop at the largest box of the ratio (the size smartcrop and libvips are asked for in
-``procrop prefs sheets``). A pair whose crops overlap at IoU 0.9 or more is not shown. Each sheet
+``sheets``: for ``--n`` photos drawn from ``--photos`` (seeded by ``--seed``), ``--per-photo`` fixed
+ratios each (1:1 and 4:5 weighted 3, 16:9 and 9:16 weighted 2, among those whose largest box covers
+under 85 % of the photo: a real decision, as in ``docs/judging.md``), the top crop of ``Cropper()``
+and each peer's crop (``--peers``): smartcrop's and libvips attention's at the largest box of the
+ratio (the size they are asked for in ``procrop prefs sheets``), the classic scorer's
+(``Cropper(scorer="classic")``) its own top crop of the ratio. A pair whose crops overlap at IoU 0.9 or more is not shown. Each sheet
 shows the photo and the two crops in random order (``procrop.preferences.sheet.render_sheet``);
 ``keys.jsonl`` says which is which and is never given to a judge. Every judge gets its own copy of
 the sheets, in its own order, in a folder holding nothing else, and a prompt with the brief of
@@ -43,6 +44,8 @@ from steering_report import embed  # noqa: E402
 
 RATIO_WEIGHTS = (("1:1", 3), ("4:5", 3), ("16:9", 2), ("9:16", 2))
 PEERS = ("smartcrop", "vips-attention")
+#: Every peer a sheet can show: the two other croppers, and procrop's own hand-set scorer.
+ALL_PEERS = (*PEERS, "classic")
 TWO = "Each sheet shows TWO crops (labelled 1 and 2) instead of four: rank those two."
 
 
@@ -56,16 +59,24 @@ def eligible_ratios(W: int, H: int) -> list[str]:
     return out
 
 
-def make_sheets(photos: Path, n: int, seed: str, work: Path, about: str = "", split: str | None = None
-                ) -> list[dict[str, Any]]:
+def make_sheets(photos: Path, n: int, seed: str, work: Path, about: str = "", split: str | None = None,
+                peers: tuple[str, ...] = PEERS, per_photo: int = 1) -> list[dict[str, Any]]:
     """Render the sheets of ``n`` photos into ``work/sheets`` and write ``work/keys.jsonl``; the photos
-    are the folder's own, or (``split``) those ``benchmarks/split.json`` lists there, under the folder."""
+    are the folder's own, or (``split``) those ``benchmarks/split.json`` lists there, under the folder;
+    ``per_photo`` different ratios a photo, each shown beside each of ``peers``."""
     from procrop import Cropper
     from procrop.evaluation.peers import smartcrop_py, vips_attention
     from procrop.imaging.load import open_full
     from procrop.preferences.sheet import render_sheet
 
-    peers = {"smartcrop": smartcrop_py, "vips-attention": vips_attention}
+    classic = Cropper(scorer="classic") if "classic" in peers else None
+
+    def peer_box(peer: str, f: Path, ratio: str, w: int, h: int) -> list[int]:
+        if peer == "classic":
+            return [int(v) for v in classic.process(str(f), ratio, 1).crops[0].box]
+        crop = smartcrop_py if peer == "smartcrop" else vips_attention
+        return [int(v) for v in crop(str(f), w, h)]
+
     rng = random.Random(seed)
     if not photos.is_dir():
         raise Refused(f"{photos}: no such folder of photos")
@@ -90,27 +101,29 @@ def make_sheets(photos: Path, n: int, seed: str, work: Path, about: str = "", sp
             print(f"skipped {exc}", file=sys.stderr)
             continue
         ratios = eligible_ratios(*photo.size)
-        if not ratios:
-            continue
-        ratio = rng.choice(ratios)
-        mine = list(cropper.process(str(f), ratio, 1).crops[0].box)
-        w, h = largest_size(*photo.size, parse_ratio(ratio).value or 1.0)
-        for peer in PEERS:
-            theirs = [int(v) for v in peers[peer](str(f), w, h)]
-            if iou_matrix([mine], [theirs])[0, 0] >= 0.9:
-                continue
-            order = [("procrop", mine), (peer, theirs)]
-            rng.shuffle(order)
-            key = {"sheet": f"s{len(keys) + 1:03d}", "photo": f.relative_to(photos).as_posix(),
-                   "ratio": ratio, "boxes": [b for _, b in order], "methods": [m for m, _ in order]}
-            render_sheet(photo, key["boxes"]).save(work / "sheets" / f"{key['sheet']}.png")
-            keys.append(key)
+        chosen: list[str] = []
+        while ratios and len(chosen) < per_photo:
+            chosen.append(rng.choice(ratios))
+            ratios = [r for r in ratios if r != chosen[-1]]
+        for ratio in chosen:
+            mine = list(cropper.process(str(f), ratio, 1).crops[0].box)
+            w, h = largest_size(*photo.size, parse_ratio(ratio).value or 1.0)
+            for peer in peers:
+                theirs = peer_box(peer, f, ratio, w, h)
+                if iou_matrix([mine], [theirs])[0, 0] >= 0.9:
+                    continue
+                order = [("procrop", mine), (peer, theirs)]
+                rng.shuffle(order)
+                key = {"sheet": f"s{len(keys) + 1:03d}", "photo": f.relative_to(photos).as_posix(),
+                       "ratio": ratio, "boxes": [b for _, b in order], "methods": [m for m, _ in order]}
+                render_sheet(photo, key["boxes"]).save(work / "sheets" / f"{key['sheet']}.png")
+                keys.append(key)
         if i % 10 == 0 or i == min(n, len(files)):
             print(f"photo {i} of {min(n, len(files))}: {len(keys)} sheets", flush=True)
     with open(work / "keys.jsonl", "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(k) + "\n" for k in keys)
     meta = {"photos": photos.resolve().name + (f" (split {split})" if split else ""), "drawn": n,
-            "seed": seed, "git": git_describe(), "about": about}
+            "seed": seed, "git": git_describe(), "about": about, "peers": list(peers), "per_photo": per_photo}
     (work / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
     return keys
 
@@ -221,12 +234,20 @@ def merge(work: Path) -> int:
     return len(answers)
 
 
+def read_meta(work: Path) -> dict[str, Any]:
+    """What ``sheets`` wrote of the draw (``work/meta.json``; empty before it existed); sheets made
+    before ``--peers`` and ``--per-photo`` show the two other croppers, one ratio a photo."""
+    meta_file = work / "meta.json"
+    meta = json.loads(meta_file.read_text("utf-8")) if meta_file.exists() else {}
+    return {"peers": list(PEERS), "per_photo": 1, **meta}
+
+
 def tally(work: Path) -> str:
     """The markdown report of ``work``'s answers."""
     keys, votes, left_out = read_votes(work)
     lines = ["| procrop against | ratio | sheets | procrop wins | peer wins | tied "
              "| votes (procrop : peer) |", "|---|---|---:|---:|---:|---:|---:|"]
-    for peer in PEERS:
+    for peer in read_meta(work)["peers"]:
         for ratio in ("all", *[r for r, _ in RATIO_WEIGHTS]):
             rows = [v for s, v in votes.items()
                     if peer in keys[s]["methods"] and ratio in ("all", keys[s]["ratio"])]
@@ -261,20 +282,24 @@ def results_section(work: Path, md: Path | None, report: str) -> str:
     """The section of ``RESULTS.md``: what was judged and the report's table (the losses stay in ``md``)."""
     keys, answers, _ = read_answers(work)
     photos = len({k["photo"] for k in keys.values()})
-    meta_file = work / "meta.json"
-    meta = json.loads(meta_file.read_text("utf-8")) if meta_file.exists() else {}
+    meta = read_meta(work)
     source = (f" of folder `{meta['photos']}` ({meta['drawn']} drawn with seed `{meta['seed']}`, "
-              f"cropped at {meta['git']})") if meta else ""
+              f"cropped at {meta['git']})") if "photos" in meta else ""
     about = f", {meta['about']}" if meta.get("about") else ""
     briefs = ", ".join(sorted({str(a.get("brief", "unknown")) for a in answers})) or "none yet"
     where = (f" (the sheets procrop loses, with the judges' reasons: [{md.name}](results/{md.name}))"
              if md else "")
     head, _, _ = report.partition("\n\nSheets procrop loses")
-    title = f": {meta['photos']}" if meta else ""
+    title = f": {meta['photos']}" if "photos" in meta else ""
+    names = {"smartcrop": "smartcrop.py's", "vips-attention": "libvips attention's",
+             "classic": "the classic scorer's (its own top crop)"}
+    shown = " or ".join(names[p] for p in meta["peers"])
+    ratios = "one fixed ratio a photo" if meta["per_photo"] == 1 else f"up to {meta['per_photo']} fixed ratios a photo"
+    largest = " (smartcrop and libvips at the largest box of the ratio)" if set(meta["peers"]) & set(PEERS) else ""
     return (f"## Blind comparisons against the peers{title}\n\n"
             f"`python benchmarks/blind_peers.py tally --work {work.as_posix()}`{where}: {photos} photos"
-            f"{source}{about}, {len(keys)} two-crop sheets (one fixed ratio a photo; today's `Cropper()` "
-            "top crop beside smartcrop.py's or libvips attention's at the largest box of the ratio, in "
+            f"{source}{about}, {len(keys)} two-crop sheets ({ratios}; today's `Cropper()` "
+            f"top crop beside {shown}{largest}, in "
             "random order; pairs at IoU 0.9 or more not shown), judged blind (brief "
             f"{briefs}: an AI model acting as a photo editor, see docs/judging.md). Sheets won by the "
             f"judges' majority; votes: every judge's first choice.\n\n{head}\n")
@@ -296,6 +321,9 @@ def main() -> None:
                    help="the protocol whose brief (and its version) the judges are given")
     s.add_argument("--split", help="only the photos benchmarks/split.json lists under this name (e.g. "
                    "heldout), paths under --photos")
+    s.add_argument("--peers", nargs="+", choices=ALL_PEERS, default=list(PEERS),
+                   help="whose crops are shown beside procrop's (classic: procrop's hand-set scorer)")
+    s.add_argument("--per-photo", type=int, default=1, help="different fixed ratios a photo (each its own sheets)")
     s.add_argument("--about", default="", help="what the photos are, for the report (e.g. 'never used to fit "
                    "a scorer')")
     m = sub.add_parser("merge", help="WORK/answers/*.jsonl -> WORK/answers.jsonl with judge and brief")
@@ -319,10 +347,11 @@ class Refused(Exception):
 def run(args: argparse.Namespace) -> None:
     """The command ``args`` asks for."""
     if args.cmd == "sheets":
-        if min(args.n, args.judges, args.batch) < 1:
-            raise Refused("--n, --judges and --batch must be at least 1")
+        if min(args.n, args.judges, args.batch, args.per_photo) < 1:
+            raise Refused("--n, --judges, --batch and --per-photo must be at least 1")
         brief_text(args.judging)  # readable, before the photos are cropped
-        keys = make_sheets(args.photos, args.n, args.seed, args.out, args.about, args.split)
+        keys = make_sheets(args.photos, args.n, args.seed, args.out, args.about, args.split,
+                           tuple(dict.fromkeys(args.peers)), args.per_photo)
         if not keys:
             raise Refused(f"{args.photos}: no sheet made (no readable photo, or every pair of crops alike)")
         prompts = write_batches(args.out, keys, args.judges, args.batch, args.judging)

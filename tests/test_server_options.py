@@ -93,6 +93,24 @@ def test_crop_image_keeps_a_jpeg_quality_and_says_what_it_loses(client, beach):
     assert "x-procrop-warning" not in post(client, "/v1/crop/image", beach, box="10,20,300,200").headers
 
 
+def test_crop_image_says_a_deep_photo_becomes_8_bit(client):
+    """A 16-bit colour PNG's crop has 8 bits a channel, said as the CLI says it (the API was silent:
+    a trial); its JPEG crop and a 16-bit grey PNG's crop need no word."""
+    import cv2
+    import numpy as np
+
+    deep = (np.random.default_rng(0).random((90, 120, 3)) * 65535).astype(np.uint16)
+    ok, png = cv2.imencode(".png", deep)
+    r = post(client, "/v1/crop/image", png.tobytes(), name="deep.png", box="10,20,60,40")
+    assert r.status_code == 200 and "16 bits a colour channel" in r.headers["x-procrop-warning"], r.text
+    r = post(client, "/v1/crop/image", png.tobytes(), name="deep.png", box="10,20,60,40", format="jpeg")
+    assert "x-procrop-warning" not in r.headers
+    grey = io.BytesIO()
+    Image.fromarray((np.arange(90 * 120).reshape(90, 120) * 5).astype(np.uint16)).save(grey, "PNG")
+    assert "x-procrop-warning" not in post(client, "/v1/crop/image", grey.getvalue(), name="g.png",
+                                           box="10,20,60,40").headers
+
+
 def test_every_reference_set_request_says_one_worker(cropper):
     """On a server of several workers, naming or deleting a set is the same 409 as making one (a
     trial got a 404 saying "add the photos again", and a 200 for DELETE); the DELETE route

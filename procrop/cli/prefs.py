@@ -71,6 +71,11 @@ def sheets_command(
     refuse_outputs(output_folder_problem(data / "keys"), output_folder_problem(work / "sheets"))
     names = _split_names(split, part)
     names = names[:limit] if limit else names
+    if learned_model is not None:
+        from .. import Cropper
+
+        with usage_errors():  # a bundle that cannot load is one line now, not a failure per photo
+            Cropper(learned_model=str(learned_model))
     with progress_bar(len(names), False, "sheets") as bar, usage_errors():
         task = bar.add_task("sheets", total=len(names))
         made, problems = make_sheets(

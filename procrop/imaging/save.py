@@ -286,29 +286,46 @@ CLEAR_IN_JPEG = "the photo has transparent parts; JPEG crops hold none: they are
 
 def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[str]:
     """What crop files of ``written_kinds`` (upper-case suffixes: ``{"PNG"}``, ``{"JPG"}``...) lose of
-    ``photo`` without a word elsewhere: a 16-bit colour PNG or TIFF's precision (Pillow reads colour at
-    8 bits a channel; 16-bit grey stays 16-bit), and transparency in a JPEG."""
+    ``photo`` without a word elsewhere: a 16-bit colour PNG or TIFF's precision
+    (:func:`colour_depth_loss`), and transparency in a JPEG."""
     notes = []
+    if written_kinds & {"PNG", "TIF", "TIFF"} and (deep := colour_depth_loss(photo)):
+        notes.append(deep)
+    if written_kinds & {"JPG", "JPEG"}:
+        try:
+            with warnings.catch_warnings():  # a header: no bomb to fear (the photo was within procrop's limit)
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(photo) as im:
+                    if has_clear_parts(im):
+                        notes.append(CLEAR_IN_JPEG)
+        except (OSError, Image.DecompressionBombError):
+            pass  # the crops were written from it: nothing to add
+    return notes
+
+
+def colour_depth_loss(photo: str | os.PathLike | bytes) -> str | None:
+    """The words for a PNG or TIFF crop of ``photo`` (a file, or its bytes) when the photo has more
+    than 8 bits a colour channel (Pillow reads colour at 8 bits a channel; 16-bit grey stays 16-bit),
+    else ``None``."""
+    source = io.BytesIO(photo) if isinstance(photo, (bytes, bytearray)) else photo
     try:
-        with warnings.catch_warnings():  # a header: no bomb to fear (the photo was within procrop's limit)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(photo)
-        with im:
-            fmt, bits = im.format, (im.tag_v2.get(258) if im.format == "TIFF" else None)  # BitsPerSample
-            alpha = bool(written_kinds & {"JPG", "JPEG"}) and has_clear_parts(im)
+            with Image.open(source) as im:
+                fmt, bits = im.format, (im.tag_v2.get(258) if im.format == "TIFF" else None)  # BitsPerSample
         if fmt == "PNG":
-            with open(photo, "rb") as fh:
-                header = fh.read(26)  # IHDR: bit depth at byte 24, colour type at 25 (2 RGB, 6 RGBA)
+            if isinstance(source, io.BytesIO):
+                header = bytes(photo[:26])  # type: ignore[index]
+            else:
+                with open(source, "rb") as fh:
+                    header = fh.read(26)  # IHDR: bit depth at byte 24, colour type at 25 (2 RGB, 6 RGBA)
             bits = (header[24],) * 3 if len(header) == 26 and header[25] in (2, 6) else None
     except (OSError, Image.DecompressionBombError):
-        return []  # the crops were written from it: nothing to add
-    deep = isinstance(bits, tuple) and len(bits) >= 3 and max(bits) > 8
-    if deep and written_kinds & {"PNG", "TIF", "TIFF"}:
-        notes.append(f"the photo has {max(bits)} bits a colour channel; its crops have 8 (procrop writes "
-                     "colour at 8 bits a channel)")
-    if alpha:
-        notes.append(CLEAR_IN_JPEG)
-    return notes
+        return None
+    if isinstance(bits, tuple) and len(bits) >= 3 and max(bits) > 8:
+        return (f"the photo has {max(bits)} bits a colour channel; its crops have 8 (procrop writes colour "
+                "at 8 bits a channel)")
+    return None
 
 
 def has_clear_parts(im: Image.Image) -> bool:

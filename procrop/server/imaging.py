@@ -40,7 +40,8 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int], 
     """Cut ``box`` (oriented original pixels) out of the encoded image and re-encode it, in the
     upload's format or ``fmt`` (a Pillow name: ``"JPEG"``, ``"PNG"``, ``"WEBP"``), at ``quality``
     (JPEG, WebP) when given, else a JPEG upload's own quality; with what the crop loses, in words
-    (the CLI's warnings: a transparent photo's JPEG crop is white there).
+    (the CLI's warnings: a transparent photo's JPEG crop is white there, a 16-bit colour photo's
+    PNG or TIFF crop has 8 bits a channel).
 
     Cutting, resizing and encoding are the CLI's own (:mod:`procrop.imaging.save`), so the two
     write the same pixels in every format (16-bit and float TIFFs included); only the EXIF is
@@ -49,7 +50,7 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int], 
     from PIL import Image, ImageOps
 
     from ..imaging.load import keep_encoding
-    from ..imaging.save import CLEAR_IN_JPEG, crop_resized, encode_image, has_clear_parts
+    from ..imaging.save import CLEAR_IN_JPEG, colour_depth_loss, crop_resized, encode_image, has_clear_parts
 
     x, y, w, h = box
     try:
@@ -74,4 +75,6 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int], 
         notes.append(f"quality applies to JPEG and WebP crops; this one is {fmt}")
     if fmt == "JPEG" and has_clear_parts(out):
         notes.append(CLEAR_IN_JPEG)
+    if fmt in ("PNG", "TIFF") and (deep := colour_depth_loss(data)):
+        notes.append(deep)
     return encode_image(out, fmt, oriented, quality=quality, keep_exif=False), notes
