@@ -101,3 +101,21 @@ def test_sheets_of_a_split_name_their_photos_by_path(shared: Path, tmp_path: Pat
     r = _run("sheets", "--photos", str(shared / "data" / "photos"), "--split", "nope",
              "--out", str(tmp_path / "x"))
     assert r.returncode == 1 and "no split 'nope'" in r.stderr
+
+
+def test_sheets_can_show_the_classic_scorer_at_several_ratios(shared: Path, tmp_path: Path) -> None:
+    """--peers classic puts procrop's hand-set scorer's own top crop beside the default's, and
+    --per-photo 2 draws two different ratios of a photo; the tally reports the peers drawn."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(shared / "data" / "bsds500_trainval" / "images" / "2092.jpg", photos / "2092.jpg")
+    work = tmp_path / "work"
+    r = _run("sheets", "--photos", str(photos), "--n", "1", "--out", str(work), "--peers", "classic",
+             "--per-photo", "2")
+    assert r.returncode == 0, r.stderr
+    keys = [json.loads(x) for x in (work / "keys.jsonl").read_text().splitlines()]
+    assert all(set(k["methods"]) == {"procrop", "classic"} for k in keys)
+    assert len({k["ratio"] for k in keys}) == len(keys) <= 2
+    assert json.loads((work / "meta.json").read_text())["peers"] == ["classic"]
+    r = _run("tally", "--work", str(work))
+    assert r.returncode == 0 and "| classic | **all** |" in r.stdout and "| smartcrop |" not in r.stdout
