@@ -1,4 +1,5 @@
-"""Blind two-crop comparisons of today's default against smartcrop.py, libvips attention and the classic scorer.
+"""Blind two-crop comparisons of today's default against smartcrop.py, libvips attention and the
+classic scorer.
 
     python benchmarks/blind_peers.py sheets --photos ../shared/data/bsds500_trainval/images --n 110 --out WORK
     # each judge: one helper given WORK/prompts/<batch>.txt, writing WORK/answers/<batch>.jsonl
@@ -10,8 +11,9 @@ ratios each (1:1 and 4:5 weighted 3, 16:9 and 9:16 weighted 2, among those whose
 under 85 % of the photo: a real decision, as in ``docs/judging.md``), the top crop of ``Cropper()``
 and each peer's crop (``--peers``): smartcrop's and libvips attention's at the largest box of the
 ratio (the size they are asked for in ``procrop prefs sheets``), the classic scorer's
-(``Cropper(scorer="classic")``) its own top crop of the ratio. A pair whose crops overlap at IoU 0.9 or more is not shown. Each sheet
-shows the photo and the two crops in random order (``procrop.preferences.sheet.render_sheet``);
+(``Cropper(scorer="classic")``) its own top crop of the ratio. A pair whose crops overlap at IoU
+0.9 or more is not shown. Each sheet shows the photo and the two crops in random order
+(``procrop.preferences.sheet.render_sheet``);
 ``keys.jsonl`` says which is which and is never given to a judge. Every judge gets its own copy of
 the sheets, in its own order, in a folder holding nothing else, and a prompt with the brief of
 ``docs/judging.md`` (its version is kept with every answer).
@@ -294,8 +296,10 @@ def results_section(work: Path, md: Path | None, report: str) -> str:
     names = {"smartcrop": "smartcrop.py's", "vips-attention": "libvips attention's",
              "classic": "the classic scorer's (its own top crop)"}
     shown = " or ".join(names[p] for p in meta["peers"])
-    ratios = "one fixed ratio a photo" if meta["per_photo"] == 1 else f"up to {meta['per_photo']} fixed ratios a photo"
-    largest = " (smartcrop and libvips at the largest box of the ratio)" if set(meta["peers"]) & set(PEERS) else ""
+    ratios = ("one fixed ratio a photo" if meta["per_photo"] == 1
+              else f"up to {meta['per_photo']} fixed ratios a photo")
+    largest = (" (smartcrop and libvips at the largest box of the ratio)"
+               if set(meta["peers"]) & set(PEERS) else "")
     return (f"## Blind comparisons against the peers{title}\n\n"
             f"`python benchmarks/blind_peers.py tally --work {work.as_posix()}`{where}: {photos} photos"
             f"{source}{about}, {len(keys)} two-crop sheets ({ratios}; today's `Cropper()` "
@@ -323,7 +327,8 @@ def main() -> None:
                    "heldout), paths under --photos")
     s.add_argument("--peers", nargs="+", choices=ALL_PEERS, default=list(PEERS),
                    help="whose crops are shown beside procrop's (classic: procrop's hand-set scorer)")
-    s.add_argument("--per-photo", type=int, default=1, help="different fixed ratios a photo (each its own sheets)")
+    s.add_argument("--per-photo", type=int, default=1,
+                   help="different fixed ratios a photo (each its own sheets)")
     s.add_argument("--about", default="", help="what the photos are, for the report (e.g. 'never used to fit "
                    "a scorer')")
     m = sub.add_parser("merge", help="WORK/answers/*.jsonl -> WORK/answers.jsonl with judge and brief")

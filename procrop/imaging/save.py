@@ -293,7 +293,7 @@ def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[
         notes.append(deep)
     if written_kinds & {"JPG", "JPEG"}:
         try:
-            with warnings.catch_warnings():  # a header: no bomb to fear (the photo was within procrop's limit)
+            with warnings.catch_warnings():  # no bomb to fear: the photo was within procrop's limit
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 with Image.open(photo) as im:
                     if has_clear_parts(im):
