@@ -179,14 +179,16 @@ def read_answers(work: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, 
     """The keys, the valid answers (each with its ``judge``: the answer's own, else its batch file's
     name) and why each other line was left out: not JSON, no sheet of the keys, a ranking that is not
     an order of the sheet's crops, or a judge's second answer to a sheet. Read from
-    ``work/answers/*.jsonl`` (as the judges write them) or ``work/answers.jsonl`` (merged, as committed)."""
+    ``work/answers.jsonl`` (merged, as committed) when it exists, else ``work/answers/*.jsonl`` (as the
+    judges write them)."""
     if not (work / "keys.jsonl").is_file():
         raise Refused(f"{work}: no keys.jsonl (make the sheets with 'blind_peers.py sheets --out {work}')")
     keys = {k["sheet"]: k for k in map(json.loads, (work / "keys.jsonl").read_text("utf-8").splitlines())}
     answers: list[dict[str, Any]] = []
     left_out: list[str] = []
     seen: set[tuple[str, str]] = set()
-    for f in [*sorted((work / "answers").glob("*.jsonl")), *sorted(work.glob("answers.jsonl"))]:
+    merged = work / "answers.jsonl"  # once merged, the judges' own files are its copies
+    for f in [merged] if merged.is_file() else sorted((work / "answers").glob("*.jsonl")):
         for n, line in enumerate(f.read_text("utf-8").splitlines(), 1):
             where = f"{f.name}:{n}"
             try:
@@ -294,16 +296,18 @@ def results_section(work: Path, md: Path | None, report: str) -> str:
     head, _, _ = report.partition("\n\nSheets procrop loses")
     title = f": {meta['photos']}" if "photos" in meta else ""
     names = {"smartcrop": "smartcrop.py's", "vips-attention": "libvips attention's",
-             "classic": "the classic scorer's (its own top crop)"}
-    shown = " or ".join(names[p] for p in meta["peers"])
+             "classic": "the classic scorer's own top crop"}
+    shown = [names[p] for p in meta["peers"]]
+    if set(meta["peers"]) & set(PEERS):
+        last = max(i for i, p in enumerate(meta["peers"]) if p in PEERS)
+        shown[last] += " at the largest box of the ratio"
+    shown_text = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
     ratios = ("one fixed ratio a photo" if meta["per_photo"] == 1
               else f"up to {meta['per_photo']} fixed ratios a photo")
-    largest = (" (smartcrop and libvips at the largest box of the ratio)"
-               if set(meta["peers"]) & set(PEERS) else "")
     return (f"## Blind comparisons against the peers{title}\n\n"
             f"`python benchmarks/blind_peers.py tally --work {work.as_posix()}`{where}: {photos} photos"
             f"{source}{about}, {len(keys)} two-crop sheets ({ratios}; today's `Cropper()` "
-            f"top crop beside {shown}{largest}, in "
+            f"top crop beside {shown_text}, in "
             "random order; pairs at IoU 0.9 or more not shown), judged blind (brief "
             f"{briefs}: an AI model acting as a photo editor, see docs/judging.md). Sheets won by the "
             f"judges' majority; votes: every judge's first choice.\n\n{head}\n")
