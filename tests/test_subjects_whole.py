@@ -89,7 +89,8 @@ def test_an_object_box_does_not_drop_every_crop_that_keeps_a_salient_object_whol
     boxes = np.asarray([[0, 0, 100, 100], [50, 0, 100, 100], [100, 0, 100, 100]], float)  # keeps, cuts, out
     inside = mask_inside_fractions(boxes, kite.mask[None], W, H)[0]
     assert inside[0] >= MASK_KEPT and MASK_OUT < inside[1] < MASK_KEPT and inside[2] <= MASK_OUT
-    assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [True, False, True]
+    # (the kite, the main subject no square holds whole, keeps its top: the crop without it goes too)
+    assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [True, False, False]
 
 
 def test_keeping_a_salient_object_whole_never_cuts_a_face() -> None:
@@ -301,3 +302,22 @@ def test_a_region_the_frame_already_cuts_may_lose_a_fifth_on_that_side() -> None
     kept = trimmed_at_border(building.mask)
     assert kept.sum() < building.mask.sum() and not kept[9].any() and kept[5:8, 10:18].all()
     assert BORDER_TRIM == 0.2 and trimmed_at_border(region(5, 3, 9, 6).mask).sum() == 12  # inside: unchanged
+
+
+def test_an_object_too_tall_for_the_ratio_keeps_its_top() -> None:
+    """A drum standing on a beanbag, taller than a wide crop (a new photo's 16:9 crop kept the bag
+    and cut the drum's head): a crop that cannot hold the object keeps its top, the highest part of
+    its outline, where a crop can; an object the photo's own top edge already cuts is not pushed up."""
+    sal = np.zeros((10, 20), np.float32)
+    sal[1:4, 7:11] = 1.0  # the drum's head, at the top
+    sal[4:10, 5:15] = 1.0  # the bag under it, wider
+    drum = Detection((50.0, 10.0, 100.0, 90.0), 0.9, "object", "drum")
+    a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None, analysis([]).colour,
+                            (0.5, 0.5), objects=[drum], saliency_source="head")
+    assert main_subject(a) is drum
+    low, high = [20.0, 40.0, 160.0, 60.0], [20.0, 5.0, 160.0, 60.0]  # each holds most of the drum's box
+    assert allowed_crops(np.array([low, high]), a, np.zeros((0, 2))).tolist() == [False, True]
+    cut = Detection((50.0, 0.0, 100.0, 100.0), 0.9, "object", "drum")  # its top beyond the photo's edge
+    a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None, analysis([]).colour,
+                            (0.5, 0.5), objects=[cut], saliency_source="head")
+    assert allowed_crops(np.array([low, high]), a, np.zeros((0, 2))).tolist() == [True, True]

@@ -117,9 +117,17 @@ def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
     if marked is not None:  # a face found on it: the head round it, a smaller share of the box
         (px, py), hw, hh = marked, MARKED_HEAD_SIZE[0] * w, MARKED_HEAD_SIZE[1] * h
         return (min(max(px - hw / 2, x), x + w - hw), min(max(py - hh / 2, y), y + h - hh), hw, hh)
+    return outline_top(analysis, animal.box)
+
+
+def outline_top(analysis: CompositionAnalysis, box: Box) -> Box:
+    """:data:`HEAD_SIZE` of ``box`` round the highest point of the outline the saliency map draws
+    inside it (cells of at least :data:`OUTLINE_LEVEL` of the box's maximum), ``(x, y, w, h)``: an
+    animal's head, and the top of an object no crop holds whole (a drum's head, a spire, a peak)."""
+    x, y, w, h = box
     hw, hh = HEAD_SIZE[0] * w, HEAD_SIZE[1] * h
     mh, mw = analysis.saliency.shape
-    ys, xs = box_cells(animal.box, mw / analysis.width, mh / analysis.height, (mh, mw))
+    ys, xs = box_cells(box, mw / analysis.width, mh / analysis.height, (mh, mw))
     cells = analysis.saliency[ys, xs]
     if cells.size == 0 or cells.max() <= 0:
         return (x + (w - hw) / 2, y, hw, hh)

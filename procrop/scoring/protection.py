@@ -13,7 +13,10 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    (:data:`GROUP_MARGIN`) where a crop can, every crop does: a couple is never halved to one person;
    an animal main subject no crop keeps whole keeps its head (round a face found on it, else round
    the highest point of its outline, or, for a wide animal highest in the middle, one end of it:
-   :func:`~procrop.scoring.main_subject.animal_heads`) where a crop can;
+   :func:`~procrop.scoring.main_subject.animal_heads`) where a crop can, and an object or salient
+   region no crop keeps whole keeps its top (round the highest point of its outline:
+   :func:`~procrop.scoring.main_subject.outline_top`; a drum's head, a spire, a locomotive's front)
+   unless the photo's own top edge cuts it (:data:`TOP_AT_BORDER`);
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
    it out entirely stay, so a crop of a narrow ratio may frame one of two people;
@@ -68,7 +71,7 @@ from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' m
 from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
 from ..perception.salient import CORE_LEVELS, subject_cores
-from .main_subject import animal_heads, fills_frame, main_subject  # noqa: F401 (rule 0's, re-exported)
+from .main_subject import animal_heads, fills_frame, main_subject, outline_top  # noqa: F401 (rule 0's)
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
@@ -105,6 +108,9 @@ LOWER_LIP = 0.12
 EDGE_BAND = 0.03
 #: Share of a salient region's extent, next to a photo border it touches, that a crop may cut.
 BORDER_TRIM = 0.2
+#: A main subject no crop holds whole keeps its top (rule 0) unless its box starts this close to the
+#: photo's top edge (a share of the photo's height): there the photographer's frame already cut it.
+TOP_AT_BORDER = 0.02
 
 
 def cuts(inside: np.ndarray) -> np.ndarray:
@@ -173,12 +179,17 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         inside = inside_fractions(b, [main.box])[0]
         if (inside >= KEPT).any():
             allowed &= inside >= KEPT
-        elif isinstance(main, Region):  # the main subject a salient region: most of it (a detection: below)
-            allowed &= inside >= MOST_OF_MAIN * inside.max()
         elif main.kind == "animal":  # its head, where a crop can (a penguin's, not its body)
             head = (inside_fractions(b, animal_heads(analysis, main)) >= KEPT).any(axis=0)
             if head.any():
                 allowed &= head
+        elif isinstance(main, Region) or main.kind == "object":  # its top where a crop can (a drum's head)
+            if isinstance(main, Region):  # most of it (a detection: below)
+                allowed &= inside >= MOST_OF_MAIN * inside.max()
+            if main.box[1] > TOP_AT_BORDER * analysis.height:  # the photo's own frame cut its top
+                top = inside_fractions(b, [outline_top(analysis, main.box)])[0] >= KEPT
+                if (allowed & top).any():
+                    allowed &= top
     for margin in (GROUP_MARGIN, 0.0):  # 0b. everyone in, with room round each face where a crop can
         together = _group_whole(b, analysis, margin)
         if together is not None and (allowed & together).any():
