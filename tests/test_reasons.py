@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from procrop.geometry import largest_size, parse_ratio
-from procrop.scoring.explain import SUBJECT_CUT, explain_crop
+from procrop.scoring.explain import REGION_CUT, SUBJECT_CUT, explain_crop
 from procrop.scoring.protection import cuts, inside_fractions
 
 CLEAN = "cut no detected subject"
@@ -28,6 +28,11 @@ def test_clean_edges_are_not_claimed_for_a_crop_that_cuts_a_subject():
     # with the preference term the cut is told once, by its reason (from the same test)
     with_pref = explain_crop({**terms, "preference": 0.5}, {"cuts_subject": 1.0}, {}, [f"editors: {SUBJECT_CUT}"])
     assert CLEAN not in with_pref and with_pref.count(SUBJECT_CUT) == 1
+    # nor "clean" beside the preference term's own cut of a region no detector names (a trial's
+    # product cut-out, sliced at 9:16)
+    region = explain_crop({**terms, "preference": 0.5}, {"cuts_subject": 0.0}, {},
+                          [f"editors (against: {REGION_CUT})"])
+    assert CLEAN not in region and REGION_CUT in region
 
 
 @pytest.fixture(scope="module")

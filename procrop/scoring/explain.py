@@ -9,6 +9,9 @@ from ..perception.describe import third_words
 #: How every reason says that a crop edge cuts a detected person, animal or object
 #: (:func:`procrop.scoring.protection.cuts`); never said together with "cut no detected subject".
 SUBJECT_CUT = "an edge crosses a detected person, animal or object"
+#: How the preference term's reason says that a crop edge cuts a salient region no detector names;
+#: "clean edges" is then not said (a product cut-out sliced at 9:16 was called "clean").
+REGION_CUT = "cuts a salient region at an edge"
 
 
 def explain_crop(
@@ -49,7 +52,7 @@ def explain_crop(
     elif details.get("cuts_subject", 0.0) > 0:
         if "preference" not in terms:  # the preference term's reason says it, from the same test
             reasons.append(SUBJECT_CUT)
-    elif terms.get("boundary", 1.0) >= 0.7:
+    elif terms.get("boundary", 1.0) >= 0.7 and not any(REGION_CUT in r for r in extra_reasons or ()):
         reasons.append("clean edges that cut no detected subject")
     elif terms.get("boundary", 1.0) < 0.4:
         reasons.append("an edge runs through busy or salient content")

@@ -25,7 +25,7 @@ import numpy as np
 
 from ...errors import UsageError
 from ..context import ScoringContext, TermValues
-from ..explain import SUBJECT_CUT
+from ..explain import REGION_CUT, SUBJECT_CUT
 from ..protection import cuts, inside_fractions
 from ..preference_features import FEATURE_NAMES, crop_features
 
@@ -231,7 +231,7 @@ class PreferenceTerm:
         elif cuts(inside_fractions(b, [d.box for d in a.subjects_to_keep]))[0]:
             against.append(SUBJECT_CUT)
         elif f["region_cut"] > 0.05:
-            against.append("cuts a salient region at an edge")
+            against.append(REGION_CUT)
         else:
             parts.append("keeps whole the salient regions it holds")
         if f["regions_left_out"] > 0.2:
