@@ -125,3 +125,13 @@ def test_every_reference_set_request_says_one_worker(cropper):
         assert_error(post(several, "/v1/crop", beach_bytes, references="abc"), 409, "one_worker_only")
         spec = several.get("/openapi.json").json()["paths"]["/v1/references/{set_id}"]["delete"]["responses"]
         assert {"405", "409"} <= set(spec)
+
+
+def test_a_quote_in_an_upload_name_is_read_back(client, beach):
+    """A form sends a quote in a file name as %22 (HTML's multipart rules, and curl's): the crop's
+    name had "_22" for it (a trial); the name is now read back first, then made harmless."""
+    from procrop.server.uploads import safe_name
+
+    assert safe_name('pr\u00f6duct %22x%22.jpg') == "pr\u00f6duct _x_.jpg" and safe_name("100%.jpg") == "100_.jpg"
+    r = post(client, "/v1/crop/image", beach, name="shot %22x%22.jpg", box="10,20,300,200")
+    assert r.status_code == 200 and 'filename="shot _x__box_1.jpg"' in r.headers["content-disposition"]

@@ -175,6 +175,10 @@ def require_upload(upload: Upload | None, max_upload_bytes: int) -> Upload:
 
 def safe_name(name: str) -> str:
     """A harmless label from a client file name: base name only, no control or odd characters."""
+    # browsers and curl send a quote and line breaks in a form's file name as %22, %0A and %0D (HTML's
+    # multipart rules): read back, they become "_" below, not "_22" (a trial's 'pröduct "x".jpg')
+    for code, char in (("%22", '"'), ("%0A", "\n"), ("%0D", "\r")):
+        name = name.replace(code, char)
     base = re.split(r"[/\\]", name)[-1]
     base = unicodedata.normalize("NFKC", base)
     base = "".join(c if (c.isalnum() or c in "._-() ") else "_" for c in base).strip(" .")
