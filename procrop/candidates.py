@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .errors import UsageError
 from .geometry import AspectRatio, largest_box, largest_size, ratio_error_px, ratio_label, size_for_short_side
 from .perception.analysis import CompositionAnalysis
+from .perception.backdrop import subject_extent, subject_frames
 from .perception.borders import fit_inside
 
 
@@ -33,6 +34,9 @@ class CandidateConfig:
         grid: positions per image side: the slide step is ``1/grid`` of the image side.
         free_min_aspect, free_max_aspect: aspect range (w/h) of ``free`` crops, widened to include
             the image's own aspect.
+        backdrop_min_area: ``min_area`` on a subject on a studio backdrop
+            (:mod:`procrop.perception.backdrop`: a product on white, where the ground is empty);
+            ``None``: ``min_area`` there too.
     """
 
     min_area: float = 0.3
@@ -40,6 +44,13 @@ class CandidateConfig:
     grid: int = 12
     free_min_aspect: float = 0.5
     free_max_aspect: float = 2.0
+    backdrop_min_area: float | None = 0.02
+
+    def for_photo(self, analysis: CompositionAnalysis) -> CandidateConfig:
+        """The settings for one photo: :attr:`backdrop_min_area` on a studio backdrop."""
+        if analysis.backdrop is None or self.backdrop_min_area is None:
+            return self
+        return replace(self, min_area=min(self.min_area, self.backdrop_min_area))
 
     def __post_init__(self) -> None:
         if not (0 < self.min_area <= 1):
@@ -227,6 +238,8 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
     if resolved.value is not None:
         boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
         boxes.append(region_candidates(analysis, resolved.value, config, np.concatenate(boxes, axis=0)))
+    if analysis.backdrop is not None and (extent := subject_extent(analysis.backdrop, W, H)) is not None:
+        boxes.append(subject_frames(extent, ratio, W, H))  # a product on white: framed with a margin
     return unique_boxes(np.concatenate(boxes, axis=0))
 
 

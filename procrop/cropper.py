@@ -307,12 +307,13 @@ class Cropper:
         """All candidate boxes ``(N, 4)`` for one ratio: the grid, crops anchored on faces and
         subjects, the largest box of the ratio, and (with ``ctx``) boxes proposed by extra terms
         such as a neural model's set predictions."""
-        boxes = [photo_candidates(analysis, ratio, self.candidate_config)]
+        config = self.candidate_config.for_photo(analysis)
+        boxes = [photo_candidates(analysis, ratio, config)]
         if ctx is not None:
             for term in self.extra_terms:
                 propose = getattr(term, "extra_candidates", None)
                 if propose is not None and term_runs(term, self.extra_terms, self.scorer.weights):
-                    boxes.append(large_enough(propose(ctx, ratio), analysis, ratio, self.candidate_config))
+                    boxes.append(large_enough(propose(ctx, ratio), analysis, ratio, config))
         return unique_boxes(fill_near_full(np.concatenate(boxes, axis=0), analysis.width, analysis.height, ratio))
 
     def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio) -> tuple[np.ndarray, TermValues]:

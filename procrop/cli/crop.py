@@ -83,7 +83,10 @@ def crop_command(
     no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off (classic scorer)."),
     model: Optional[str] = typer.Option(None, "--model", metavar="PATH", help="Neural ProCrop checkpoint (extra procrop\\[torch]; implies --scorer classic)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),
-    min_area: float = typer.Option(0.3, "--min-area", min=0.01, max=1.0, help="Smallest crop, as a share of the largest box of its ratio."),
+    min_area: float = typer.Option(
+        0.3, "--min-area", min=0.01, max=1.0,
+        help="Smallest crop, as a share of the largest box of its ratio (left at 0.3: 0.02 on a product or "
+             "person photographed on a plain white backdrop, whose crops frame the subject)."),
     min_score_ratio: float = typer.Option(
         0.8, "--min-score-ratio", min=0.0, max=1.0,
         help="Alternatives scoring under this share of their ratio's best are dropped (0: every diverse one, "

@@ -123,7 +123,9 @@ class CropOptions:
 
     def make_cropper(self) -> Cropper:
         kwargs: dict[str, Any] = {
-            "candidates": CandidateConfig(min_area=self.min_area),
+            # a --min-area of the user's own holds on a studio backdrop too (there the default is lower)
+            "candidates": CandidateConfig(min_area=self.min_area) if self.min_area == CandidateConfig.min_area
+            else CandidateConfig(min_area=self.min_area, backdrop_min_area=None),
             "analysis_size": self.analysis_size,
             "profile": self.profile,
             "pose": self.pose,

@@ -154,6 +154,8 @@ class CompositionAnalysis:
             "flower", "tiger"); words too.
         content: the picture inside a scan border or bars (:mod:`procrop.perception.borders`),
             ``(x, y, w, h)``; crops stay inside it (``None``: the whole frame).
+        backdrop: ``(mh, mw)`` bool mask of the plain light ground of a subject on a studio
+            backdrop (:mod:`procrop.perception.backdrop`; ``None``: not such a photo).
     """
 
     width: int
@@ -175,6 +177,7 @@ class CompositionAnalysis:
     content: tuple[int, int, int, int] | None = None
     animal_names: tuple[tuple[tuple[float, float, float, float], str], ...] = ()
     region_names: tuple[tuple[tuple[float, float, float, float], str], ...] = ()
+    backdrop: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def backbone_names(self) -> bool:
@@ -235,7 +238,8 @@ class CompositionAnalysis:
         """A JSON-ready summary (maps left out). ``objects`` appears when the object detector
         found any (an animal the backbone names surely has its ``"name"`` beside the detector's
         ``"label"``, and so does a salient subject it names); a person the detector found (rather
-        than one extrapolated below a face) has ``"detected": true``."""
+        than one extrapolated below a face) has ``"detected": true``; a subject on a studio backdrop
+        has ``"backdrop": "plain light"``."""
         d = self._summary()
         words = dict(self.region_names)
         for s, sd in zip(self.subjects, d["subjects"]):
@@ -243,6 +247,8 @@ class CompositionAnalysis:
                 sd["name"] = words[s.box]
         if self.content is not None and self.content != (0, 0, self.width, self.height):
             d["content"] = [int(v) for v in self.content]  # inside a scan border or bars
+        if self.backdrop is not None:
+            d["backdrop"] = "plain light"  # a subject on a studio backdrop: framed, not kept on it
         if self.objects:
             names = dict(self.animal_names)
             d["objects"] = [

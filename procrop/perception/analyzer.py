@@ -23,6 +23,7 @@ from .borders import content_box
 from .detectors import Detection, Detector, HaarFaceDetector, merge_detections, person_from_face
 from .lines import find_horizon, lines_inside, vanishing_point
 from .naming import animal_names, region_names
+from .backdrop import studio_backdrop
 from .saliency import edge_map, map_size, normalise, paint_box, saliency_cues
 from .salient import HEAD_ONNX, SalientHead, mask_subjects
 from .subjects import find_subjects
@@ -360,5 +361,5 @@ def analyze(
         width=W, height=H, saliency=sal, edges=edges, faces=faces, people=people, subjects=subjects,
         lines=lines, vanishing_point=vp, horizon=horizon, colour=colour, centroid=centroid, lab=lab,
         timings=timings, objects=objects, saliency_source="head" if use_head else "cues",
-        content=content, animal_names=names, region_names=regions_named,
+        content=content, animal_names=names, region_names=regions_named, backdrop=studio_backdrop(lab),
     )

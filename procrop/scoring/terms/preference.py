@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ...errors import UsageError
+from ...perception.backdrop import ground_share
 from ..context import ScoringContext, TermValues
 from ..explain import REGION_CUT, SUBJECT_CUT
 from ..protection import cuts, inside_fractions
@@ -50,6 +51,11 @@ FINISHED_PHOTO = 0.9
 FINISHED_MIN_SHARE = 0.9
 SMALL_CROP_PENALTY = 2.0
 PENALTY_RAMP = 0.06
+#: On a subject on a studio backdrop (:mod:`procrop.perception.backdrop`: a product on white), a crop
+#: whose share of empty ground is above BACKDROP_FREE loses up to BACKDROP_PENALTY logits, all of
+#: them from BACKDROP_FREE + BACKDROP_RAMP: the judged photos hold no such frame, and the model
+#: would keep a canvas 97 % empty as a photographer's (a new user's trial: a shop's products).
+BACKDROP_FREE, BACKDROP_RAMP, BACKDROP_PENALTY = 0.55, 0.35, 8.0
 
 
 class PreferenceModel:
@@ -173,6 +179,16 @@ def small_crop_penalty(shares: np.ndarray, uncropped: float | None) -> np.ndarra
     return SMALL_CROP_PENALTY * np.clip((FINISHED_MIN_SHARE - shares) / PENALTY_RAMP, 0.0, 1.0)
 
 
+def backdrop_penalty(ctx: ScoringContext, boxes: np.ndarray) -> np.ndarray:
+    """``(N,)`` logits taken off ``boxes (N, 4)`` for their empty ground on a studio backdrop (none
+    elsewhere; see :data:`BACKDROP_PENALTY`)."""
+    a = ctx.analysis
+    if a.backdrop is None:
+        return np.zeros(len(boxes))
+    share = ground_share(a.backdrop, boxes, a.width, a.height)
+    return BACKDROP_PENALTY * np.clip((share - BACKDROP_FREE) / BACKDROP_RAMP, 0.0, 1.0)
+
+
 class PreferenceTerm:
     """:class:`~procrop.scoring.context.ExtraTerm` named ``preference`` (see the module docstring).
 
@@ -207,7 +223,8 @@ class PreferenceTerm:
         feats = self.features(ctx, boxes, tv)
         rows = ctx.cache.setdefault("preference:rows", {})  # for explain(): no second computation
         rows.update({_key(b): f for b, f in zip(np.asarray(boxes), feats)})
-        z = (self.model.logits(feats) - self._small_crop_penalty(ctx, feats)) / SCORE_TEMPERATURE
+        z = (self.model.logits(feats) - self._small_crop_penalty(ctx, feats)
+             - backdrop_penalty(ctx, boxes)) / SCORE_TEMPERATURE
         return 1.0 / (1.0 + np.exp(-z)), np.ones(len(feats), bool)
 
     def _small_crop_penalty(self, ctx: ScoringContext, feats: np.ndarray) -> np.ndarray:
@@ -238,7 +255,9 @@ class PreferenceTerm:
             against.append("leaves some of what stands out outside the frame")
         if f["edge_pressure"] > 0.5:
             against.append("detail pressed against an edge")
-        if f["empty_share"] > 0.85:
+        if backdrop_penalty(ctx, b)[0] >= 1.0:  # a logit or more: the empty ground is a real cost
+            against.append("much empty backdrop round the subject")
+        elif f["empty_share"] > 0.85:
             against.append("much empty space")
         if self._small_crop_penalty(ctx, row[None])[0] > 0:
             kept = int(100 * f["largest_share"])  # rounded down: 89.7 % is not "90 %", the floor itself

@@ -1,0 +1,100 @@
+"""A studio backdrop: a subject photographed on a plain white or light grey ground (a shop's
+catalogue, a product or a model on white).
+
+On such a photo the uncropped frame is not a composition to keep: the ground around the subject is
+empty, and an editor frames the subject with a margin. :func:`studio_backdrop` finds the ground
+(cells of the analysis' Lab map close to the colour of the photo's border, flat, light and neutral),
+:func:`subject_frames` the crops that hold everything on it with a margin. The scorers read the
+ground's share of a crop (:func:`procrop.scoring.terms.preference.backdrop_penalty`). A dark ground
+(a jellyfish on black, a moon series) is left alone: there the empty space is the photographer's.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..geometry import AspectRatio, largest_size
+from .integral import IntegralMap
+
+Box = tuple[float, float, float, float]
+
+#: Share of the photo the ground must cover, and of the photo's outer ring (:data:`RING` of its
+#: shorter side), for the photo to be a subject on a studio backdrop.
+STUDIO_SHARE, RING_SHARE, RING = 0.8, 0.9, 0.04
+#: A ground cell: within this colour distance (OpenCV's 8-bit Lab) of the ring's median colour,
+#: with a lightness gradient under GRADIENT.
+DELTA, GRADIENT = 8.0, 8.0
+#: The ring's median colour must be this light (OpenCV's 8-bit L) and this close to neutral grey
+#: (|a - 128| and |b - 128|): white or light grey paper, not a blue sky or a black cloth.
+LIGHT, NEUTRAL = 200.0, 12.0
+#: Margins round the subject (shares of its extent per side) of the crops that frame it.
+MARGINS = (0.08, 0.15, 0.3)
+
+
+def studio_backdrop(lab: np.ndarray) -> np.ndarray | None:
+    """``(mh, mw)`` bool mask of the ground when the photo ``lab (mh, mw, 3)`` (OpenCV's 8-bit Lab)
+    is a subject on a plain light backdrop (see the module docstring), else ``None``."""
+    lab = np.asarray(lab, np.float32)
+    h, w = lab.shape[:2]
+    r = max(1, int(round(RING * min(h, w))))
+    ring = np.ones((h, w), bool)
+    ring[r:h - r, r:w - r] = False
+    median = np.median(lab[ring], axis=0)
+    if median[0] < LIGHT or max(abs(median[1] - 128.0), abs(median[2] - 128.0)) > NEUTRAL:
+        return None
+    close = np.sqrt(((lab - median) ** 2).sum(axis=2)) < DELTA
+    gx = cv2.Sobel(lab[:, :, 0], cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(lab[:, :, 0], cv2.CV_32F, 0, 1)
+    ground = close & (np.hypot(gx, gy) < GRADIENT)
+    if ground.mean() < STUDIO_SHARE or ground[ring].mean() < RING_SHARE:
+        return None
+    return ground
+
+
+def subject_extent(ground: np.ndarray, width: int, height: int) -> Box | None:
+    """``(x, y, w, h)`` in photo pixels of everything that is not ground (``ground (mh, mw)``),
+    specks of one cell left out; ``None`` when nothing stands on it."""
+    things = (~ground).astype(np.uint8)
+    things = cv2.morphologyEx(things, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    ys, xs = np.nonzero(things)
+    if not len(xs):
+        return None
+    mh, mw = ground.shape
+    sx, sy = width / mw, height / mh
+    x0, y0, x1, y1 = xs.min() * sx, ys.min() * sy, (xs.max() + 1) * sx, (ys.max() + 1) * sy
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def subject_frames(extent: Box, ratio: AspectRatio, width: int, height: int) -> np.ndarray:
+    """``(M, 4)`` int crops of ``ratio`` that hold ``extent`` centred, with each of :data:`MARGINS`
+    (the free ratio: the extent's own shape), inside the photo (a frame too large for it keeps the
+    ratio's largest size, shifted to hold as much as it can)."""
+    value = ratio.resolve(width, height).value
+    x, y, w, h = extent
+    cx, cy = x + w / 2, y + h / 2
+    out = []
+    for m in MARGINS:
+        fw, fh = w * (1 + 2 * m), h * (1 + 2 * m)
+        if value is None:
+            bw, bh = min(width, max(1, round(fw))), min(height, max(1, round(fh)))
+        else:  # exactly the ratio, the largest of its size when the frame would not fit
+            bh = max(1, round(max(fh, fw / value)))
+            bw = max(1, round(bh * value))
+            if bw > width or bh > height:
+                bw, bh = largest_size(width, height, value)
+        bx = min(max(round(cx - bw / 2), 0), width - bw)
+        by = min(max(round(cy - bh / 2), 0), height - bh)
+        out.append((bx, by, bw, bh))
+    return np.asarray(out, dtype=np.int64).reshape(-1, 4)
+
+
+def ground_share(ground: np.ndarray, boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``(N,)`` share of each of ``boxes (N, 4)`` (photo pixels) that is empty ground."""
+    mh, mw = ground.shape
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    sx, sy = mw / width, mh / height
+    x0, y0 = b[:, 0] * sx, b[:, 1] * sy
+    sums = IntegralMap(ground.astype(np.float32)[:, :, None]).box_sum(
+        x0, y0, x0 + b[:, 2] * sx, y0 + b[:, 3] * sy)[:, 0]
+    return np.clip(sums / np.maximum(b[:, 2] * sx * b[:, 3] * sy, 1e-9), 0.0, 1.0)
