@@ -262,6 +262,12 @@ def test_status_names_every_photo_of_a_batch(server, browser):
                            timeout=60000)
     status = page.locator("#status").inner_text()
     assert "beach.jpg:" in status and "crops found" in status and "notes.txt failed" in status, status
+    # cropped again (another ratio), a photo's news replaces its own: the line grew with every re-crop
+    with page.expect_response(lambda r: r.url.endswith("/v1/crop"), timeout=60000):
+        page.click(".chip[data-ratio='free']")
+    page.wait_for_timeout(300)
+    status = page.locator("#status").inner_text()
+    assert status.count("beach.jpg:") == 1 and status.startswith("2 photos:"), status
     page.close()
 
 

@@ -135,3 +135,20 @@ def test_a_quote_in_an_upload_name_is_read_back(client, beach):
     assert safe_name('pr\u00f6duct %22x%22.jpg') == "pr\u00f6duct _x_.jpg" and safe_name("100%.jpg") == "100_.jpg"
     r = post(client, "/v1/crop/image", beach, name="shot %22x%22.jpg", box="10,20,300,200")
     assert r.status_code == 200 and 'filename="shot _x__box_1.jpg"' in r.headers["content-disposition"]
+
+
+def test_a_cmyk_photo_s_jpeg_crop_says_it_is_cmyk(client, beach, tmp_path):
+    """A CMYK JPEG's JPEG crop is CMYK, as the photo (two trials took it for a fault): said in the
+    header and the CLI's warnings; its PNG crop is RGB and needs no word."""
+    from procrop.imaging.save import CMYK_IN_JPEG, crop_file_losses
+
+    cmyk = io.BytesIO()
+    Image.open(io.BytesIO(beach)).convert("CMYK").save(cmyk, "JPEG")
+    r = post(client, "/v1/crop/image", cmyk.getvalue(), name="c.jpg", box="10,20,300,200")
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).mode == "CMYK"
+    assert CMYK_IN_JPEG in r.headers["x-procrop-warning"]
+    r = post(client, "/v1/crop/image", cmyk.getvalue(), name="c.jpg", box="10,20,300,200", format="png")
+    assert Image.open(io.BytesIO(r.content)).mode == "RGB" and "x-procrop-warning" not in r.headers
+    (tmp_path / "c.jpg").write_bytes(cmyk.getvalue())
+    assert crop_file_losses(tmp_path / "c.jpg", {"JPG"}) == [CMYK_IN_JPEG]
+    assert crop_file_losses(tmp_path / "c.jpg", {"PNG"}) == []

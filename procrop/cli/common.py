@@ -265,7 +265,7 @@ def progress_bar(total: int, quiet: bool, label: str):  # noqa: ANN201 - a rich 
         TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TimeRemainingColumn(),
+        TimeRemainingColumn(elapsed_when_finished=True),  # a finished batch: its time, not 0:00:00 left
         console=err,
         disable=quiet or total <= 1,
         transient=False,

@@ -282,12 +282,16 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
 
 #: What a JPEG crop of a photo with transparent parts loses (the CLI's warning, the API's header).
 CLEAR_IN_JPEG = "the photo has transparent parts; JPEG crops hold none: they are white there"
+#: What a JPEG crop of a CMYK photo is (the CLI's warning, the API's header): CMYK too, as the photo,
+#: which some browsers and upload forms show wrongly (two trials took it for a fault).
+CMYK_IN_JPEG = ("the photo is CMYK and so are its JPEG crops (for the web, give --format png or webp, or "
+                "format=png on the API: they are RGB)")
 
 
 def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[str]:
     """What crop files of ``written_kinds`` (upper-case suffixes: ``{"PNG"}``, ``{"JPG"}``...) lose of
     ``photo`` without a word elsewhere: a 16-bit colour PNG or TIFF's precision
-    (:func:`colour_depth_loss`), and transparency in a JPEG."""
+    (:func:`colour_depth_loss`), transparency in a JPEG, and a CMYK photo's JPEG crops being CMYK."""
     notes = []
     if written_kinds & {"PNG", "TIF", "TIFF"} and (deep := colour_depth_loss(photo)):
         notes.append(deep)
@@ -298,6 +302,8 @@ def crop_file_losses(photo: str | os.PathLike, written_kinds: set[str]) -> list[
                 with Image.open(photo) as im:
                     if has_clear_parts(im):
                         notes.append(CLEAR_IN_JPEG)
+                    if im.mode == "CMYK":
+                        notes.append(CMYK_IN_JPEG)
         except (OSError, Image.DecompressionBombError):
             pass  # the crops were written from it: nothing to add
     return notes

@@ -50,7 +50,8 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int], 
     from PIL import Image, ImageOps
 
     from ..imaging.load import keep_encoding
-    from ..imaging.save import CLEAR_IN_JPEG, colour_depth_loss, crop_resized, encode_image, has_clear_parts
+    from ..imaging.save import (CLEAR_IN_JPEG, CMYK_IN_JPEG, colour_depth_loss, crop_resized, encode_image,
+                                has_clear_parts)
 
     x, y, w, h = box
     try:
@@ -75,6 +76,8 @@ def crop_to_bytes(data: bytes, info: ImageInfo, box: tuple[int, int, int, int], 
         notes.append(f"quality applies to JPEG and WebP crops; this one is {fmt}")
     if fmt == "JPEG" and has_clear_parts(out):
         notes.append(CLEAR_IN_JPEG)
+    if fmt == "JPEG" and oriented.mode == "CMYK":
+        notes.append(CMYK_IN_JPEG)
     if fmt in ("PNG", "TIFF") and (deep := colour_depth_loss(data)):
         notes.append(deep)
     return encode_image(out, fmt, oriented, quality=quality, keep_exif=False), notes

@@ -47,14 +47,15 @@ function say(text) { $("#status").textContent = text; }
 function tell(photo, text) {
   const batch = photo.batch;
   if (!batch) return say(`${text}.`);
-  batch.told.push(text);
-  const head = batch.told.length < batch.size ? `${batch.told.length} of ${batch.size} photos` : `${batch.size} photos`;
-  say(`${head}: ${batch.told.join("; ")}.`);
+  batch.told.set(photo.id, text);  // a photo cropped again replaces its own news (it was appended)
+  const told = batch.told.size;
+  const head = told < batch.size ? `${told} of ${batch.size} photos` : `${batch.size} photos`;
+  say(`${head}: ${[...batch.told.values()].join("; ")}.`);
 }
 
 /** Several photos added at once are one batch: the status line ends with all of them named. */
 function addFiles(files) {
-  const batch = files.length > 1 ? { size: files.length, told: [] } : null;
+  const batch = files.length > 1 ? { size: files.length, told: new Map() } : null;
   for (const file of files) {
     const photo = { id: nextId++, file, name: file.name || "photo", crops: [], result: null, url: null, batch };
     const { card, parts } = cardSkeleton(photo);
