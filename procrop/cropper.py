@@ -235,7 +235,9 @@ class Cropper:
             crops.extend(self._finish(ctx, ratio, boxes, tv, top_k, uncropped))
         crops.sort(key=lambda c: (-c.score, c.ratio, c.rank))
         t3 = time.perf_counter()
-        text = (not analysis.backbone_names and ctx.cache.get("description")) or describe(analysis)  # + names
+        # the learned scorer's text unless the user's has more words (names, a studio backdrop)
+        own_words = analysis.backbone_names or analysis.backdrop is not None
+        text = (not own_words and ctx.cache.get("description")) or describe(analysis)
         references = list(ctx.cache.get("references", []))
         timings = {"load": (t1 - t0) * 1e3, **analysis.timings, "score": (t3 - t2) * 1e3}
         timings["total"] = (time.perf_counter() - t0) * 1e3

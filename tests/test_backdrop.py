@@ -69,6 +69,7 @@ def test_a_product_on_white_is_framed_not_kept_on_its_empty_canvas() -> None:
     Image.fromarray(_product()).save(buf, "PNG")
     result = Cropper().process(buf.getvalue(), ["free", "1:1", "4:5"], 1)
     assert result.analysis.backdrop is not None and result.to_dict()["analysis"]["backdrop"] == "plain light"
+    assert "on a plain light backdrop" in result.description
     for crop in result.crops:
         x, y, w, h = crop.box
         assert w * h < 0.3 * 1200 * 900, crop  # not the canvas, nor 30 % of it

@@ -336,3 +336,14 @@ def test_warnings_show_as_in_the_json(server, browser):
     assert page.evaluate("""async () => { const m = await import('/static/view.js');
         return m.warningList([]) === null && m.warningList(undefined) === null; }""")
     page.close()
+
+
+def test_an_animal_the_backbone_doubts_is_named_as_the_description_names_it(server, browser, photos_dir):
+    """A white tiger the detector calls a giraffe (0.92) is "an animal" in the description; the
+    page's list said "giraffe" (a trial): it now gives the backbone's word and the detector's."""
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.set_input_files("#file", str(photos_dir / "zelex-wikipedia-photos" / "001.jpg"))
+    page.locator(".composition li", has_text="the detector: giraffe").first.wait_for(timeout=60000)
+    assert page.locator(".composition li", has_text="animal (the detector: giraffe)").count() == 1
+    page.close()

@@ -47,13 +47,15 @@ def describe(a: CompositionAnalysis, animal_words: bool = True) -> str:
     ``animal_words``, an animal the backbone names surely is called by that name
     (:attr:`CompositionAnalysis.animal_names`: "a tiger" where the detector said "zebra"). The
     learned scorer reads the text without them (``animal_words=False``), the words it was trained
-    with."""
+    with; nor does it read the sentence on a studio backdrop (:mod:`procrop.perception.backdrop`)."""
     if animal_words and a.animal_names:  # the classifier is sure where the detector may not be
         a = _with_animal_names(a)
     named = _named(a)
     subs = [subject(a, s, named) for s in regions(a)[0]]
     whole = bool(subs) and _is_all(subs[0], named)
     parts = [format_words(a.width, a.height) + "."]
+    if animal_words and a.backdrop is not None:
+        parts.append("It shows its subject on a plain light backdrop, as a catalogue photo does.")
     parts += _detected_sentences(a, named, subs[0] if whole else None)
     parts += _face_sentences(a)
     parts += _subject_sentences(a, named, subs, whole, dict(a.region_names) if animal_words else {})
