@@ -61,7 +61,8 @@ def test_subject_frames_hold_the_subject_with_a_margin_at_the_exact_ratio() -> N
         assert x <= 800 and y <= 100 and x + w >= 1020 and y + h >= 400
     ground = np.zeros((9, 12), bool)
     ground[:, :6] = True
-    assert ground_share(ground, np.array([[0, 0, 600, 900], [300, 0, 600, 900]]), 1200, 900).tolist() == [1.0, 0.5]
+    halves = np.array([[0, 0, 600, 900], [300, 0, 600, 900]])
+    assert ground_share(ground, halves, 1200, 900).tolist() == [1.0, 0.5]
 
 
 def test_a_product_on_white_is_framed_not_kept_on_its_empty_canvas() -> None:

@@ -168,9 +168,10 @@ export function renderComposition(photo, onToggleMarks) {
     faces.length ? h("ul", {}, faces.map((f, i) => h("li", { text: `Face ${i + 1}: box ${box(f.box)}` }))) : h("p", { class: "muted", text: "No face found." }),
     h("h4", { text: `People, animals and objects (${found.length})` }),
     found.length ? h("ul", {}, found.map((d) => h("li", {
-      // the backbone's name where it reads the animal otherwise (a white tiger the detector took for a giraffe)
-      text: `${d.name && d.name !== d.label ? `${d.name} (the detector: ${d.label})` : d.label}: box ${box(d.box)}, `
-        + `confidence ${pct(d.score)}` }))) : h("p", { class: "muted", text: "None detected." }),
+      // the backbone's word where it reads the animal otherwise (a white tiger taken for a giraffe)
+      text: `${d.name && d.name !== d.label ? `${d.name} (the detector: ${d.label})` : d.label}: `
+        + `box ${box(d.box)}, confidence ${pct(d.score)}` })))
+      : h("p", { class: "muted", text: "None detected." }),
     h("h4", { text: `Subjects (${subjects.length})` }),
     subjects.length ? h("ul", {}, subjects.map((s, i) => h("li", {
       text: `Subject ${i + 1} (${s.kind}): box ${box(s.box)}, ${pct(s.mass)} of the saliency` }))) : h("p", { class: "muted", text: "No distinct subject." }),
