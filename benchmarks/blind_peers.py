@@ -320,7 +320,9 @@ def main() -> None:
     s = sub.add_parser("sheets", help="make the sheets, the keys and a prompt per judge batch (extra: peers)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     s.add_argument("--photos", type=Path, required=True, help="folder of the photos to judge on")
-    s.add_argument("--n", type=int, default=110, help="photos drawn (each gives up to 2 sheets)")
+    s.add_argument("--n", type=int, default=110,
+                   help="photos drawn (each gives up to --per-photo x peers sheets: fewer where a ratio's "
+                   "largest box covers nearly the whole photo or procrop and a peer crop alike)")
     s.add_argument("--seed", default="peer19", help="seed of the draw, the ratios and the orders")
     s.add_argument("--out", type=Path, required=True, help="work folder (sheets, keys, judges, prompts)")
     s.add_argument("--judges", type=int, default=3, help="independent judges of every sheet")
@@ -332,7 +334,7 @@ def main() -> None:
     s.add_argument("--peers", nargs="+", choices=ALL_PEERS, default=list(PEERS),
                    help="whose crops are shown beside procrop's (classic: procrop's hand-set scorer)")
     s.add_argument("--per-photo", type=int, default=1,
-                   help="different fixed ratios a photo (each its own sheets)")
+                   help="fixed ratios drawn for each photo, all different (each ratio gives its own sheets)")
     s.add_argument("--about", default="", help="what the photos are, for the report (e.g. 'never used to fit "
                    "a scorer')")
     m = sub.add_parser("merge", help="WORK/answers/*.jsonl -> WORK/answers.jsonl with judge and brief")
@@ -364,7 +366,8 @@ def run(args: argparse.Namespace) -> None:
         if not keys:
             raise Refused(f"{args.photos}: no sheet made (no readable photo, or every pair of crops alike)")
         prompts = write_batches(args.out, keys, args.judges, args.batch, args.judging)
-        print(f"{len(keys)} sheets; {len(prompts)} judge batches: {args.out / 'prompts'}")
+        print(f"{len(keys)} sheets; {len(prompts)} judge batches: {args.out / 'prompts'} (a pair of crops at "
+              "IoU 0.9 or more, or a ratio whose largest box covers 85 % of the photo, makes no sheet)")
     elif args.cmd == "merge":
         print(f"{merge(args.work)} answers: {args.work / 'answers.jsonl'}")
     else:

@@ -239,7 +239,7 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
         boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
         boxes.append(region_candidates(analysis, resolved.value, config, np.concatenate(boxes, axis=0)))
     if analysis.backdrop is not None and (extent := subject_extent(analysis.backdrop, W, H)) is not None:
-        boxes.append(subject_frames(extent, ratio, W, H))  # a product on white: framed with a margin
+        boxes.append(subject_frames(extent, ratio, W, H, config.min_area))  # a product on white, framed
     return unique_boxes(np.concatenate(boxes, axis=0))
 
 

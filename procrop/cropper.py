@@ -43,6 +43,7 @@ from .verdict import UPSCALE_UNMET, dropped_alternatives, small_photo_warning, w
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
+from .perception.backdrop import studio_allowed
 from .perception.describe import describe
 from .perception.detectors import Detector
 from .scoring.context import ExtraTerm, ScoringContext, TermValues
@@ -329,6 +330,9 @@ class Cropper:
         judged = to_the_frame(output, ctx.analysis)  # and where its edges cut (a scan border: nothing)
         face_inside = inside_fractions(judged, [f.box for f in ctx.analysis.faces])
         allowed = allowed_crops(judged, ctx.analysis, face_inside)
+        a = ctx.analysis
+        if a.backdrop is not None:  # on a plain ground: things whole and together, not all ground
+            allowed = studio_allowed(allowed, judged, a.backdrop, a.width, a.height)
         if not allowed.all():
             keep = np.flatnonzero(allowed)
             boxes, tv, output = boxes[keep], tv.subset(keep), output[keep]

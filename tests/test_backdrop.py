@@ -79,3 +79,34 @@ def test_a_product_on_white_is_framed_not_kept_on_its_empty_canvas() -> None:
     config = CandidateConfig()
     assert config.for_photo(result.analysis).min_area == config.backdrop_min_area
     assert CandidateConfig(min_area=0.5, backdrop_min_area=None).for_photo(result.analysis).min_area == 0.5
+
+
+def test_things_on_the_ground_stay_whole_together_and_fill_the_frame() -> None:
+    """A car at a photo's left edge lost 14 px of its wheels in a 1:1 crop that kept 300 px of white
+    above it, and a man near the right edge stayed small on an empty 1:1 canvas (a trial): on a
+    studio backdrop every thing stays whole, together, and the crop not mostly ground."""
+    from procrop.perception.backdrop import studio_allowed
+
+    ground = np.ones((30, 40), bool)
+    ground[10:20, 2:12] = False  # a thing at x 50-300, y 250-500 of a 1000x750 photo (25-px cells)
+    W, H = 1000, 750
+    boxes = np.array([[0, 190, 380, 380],  # holds it with room
+                      [0, 190, 320, 290],  # cuts its bottom
+                      [0, 0, 1000, 750],   # the whole canvas: mostly ground
+                      [600, 0, 380, 380]])  # leaves it out, all ground
+    allowed = studio_allowed(np.ones(4, bool), boxes, ground, W, H)
+    assert allowed.tolist() == [True, False, False, False]
+
+
+def test_a_user_s_min_area_holds_on_a_backdrop_and_white_is_not_letterbox() -> None:
+    """`--min-area` of the user's own holds on a studio backdrop too (a trial got a 0.16 crop for
+    0.9); the white above and below a tall product is ground, not letterbox bars (a parrot's head
+    was shaved at every ratio)."""
+    img = _product(size=(1200, 700), box=(500, 40, 200, 620))  # tall: 40 px of white above and below
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG")
+    own = Cropper(candidates=CandidateConfig(min_area=0.6, backdrop_min_area=None))
+    result = own.process(buf.getvalue(), ["1:1"], 1)
+    assert result.analysis.backdrop is not None and result.analysis.content in (None, (0, 0, 1200, 700))
+    x, y, w, h = result.crops[0].box
+    assert w * h >= 0.6 * 700 * 700 * 0.99

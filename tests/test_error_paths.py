@@ -283,7 +283,7 @@ MORE: list[tuple[list[str], str]] = [
      "junk.pt is a file"),
     # a bundle that cannot load: one line before any photo (it failed once per photo)
     (["prefs", "sheets", "--photos", PD, "--part", "train", "--data", OUT, "--work", OUT + "w",
-      "--learned-model", MD], "cannot read the learned model's card"),
+      "--learned-model", MD], "not a learned-scorer bundle (no model.json)"),
     # options that would be loaded for nothing (session 20's researcher: without a word)
     (["crop", P, "--learned-model", W, "--scorer", "classic"], "--scorer classic ranks without it"),
     (["eval", "-b", "weak", "-d", PD, "-m", "center", "--db", W], "only model:CKPT methods read"),

@@ -71,10 +71,12 @@ def sheets_command(
     refuse_outputs(output_folder_problem(data / "keys"), output_folder_problem(work / "sheets"))
     names = _split_names(split, part)
     names = names[:limit] if limit else names
-    if learned_model is not None:
+    if learned_model is not None:  # one line before any photo, not a failure per photo
+        if not (learned_model / "model.json").exists():
+            raise usage_error(f"--learned-model {learned_model}: not a learned-scorer bundle (no model.json)")
         from .. import Cropper
 
-        with usage_errors():  # a bundle that cannot load is one line now, not a failure per photo
+        with usage_errors():  # a bundle that cannot load all the same
             Cropper(learned_model=str(learned_model))
     with progress_bar(len(names), False, "sheets") as bar, usage_errors():
         task = bar.add_task("sheets", total=len(names))

@@ -318,7 +318,9 @@ def analyze(
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
     gray_work = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     # lines first: they need no saliency, and the backbone keeps running in the background meanwhile
-    content = content_box(image.border_pixels, W, H)
+    backdrop = studio_backdrop(lab)
+    # a studio backdrop's white round a tall product is not letterbox bars (a trial's parrot lost its head)
+    content = content_box(image.border_pixels, W, H) if backdrop is None else (0, 0, W, H)
     lines = lines_inside(gray_work, content, sx, sy, config.max_lines, config.lines_side)
     vp = vanishing_point(lines, W, H)
     horizon = find_horizon(lab, lines, W, H)
@@ -361,5 +363,5 @@ def analyze(
         width=W, height=H, saliency=sal, edges=edges, faces=faces, people=people, subjects=subjects,
         lines=lines, vanishing_point=vp, horizon=horizon, colour=colour, centroid=centroid, lab=lab,
         timings=timings, objects=objects, saliency_source="head" if use_head else "cues",
-        content=content, animal_names=names, region_names=regions_named, backdrop=studio_backdrop(lab),
+        content=content, animal_names=names, region_names=regions_named, backdrop=backdrop,
     )
