@@ -76,7 +76,7 @@ def subject_frames(extent: Box, ratio: AspectRatio, width: int, height: int, min
     value = ratio.resolve(width, height).value
     x, y, w, h = extent
     cx, cy = x + w / 2, y + h / 2
-    largest = float(np.prod(largest_size(width, height, value))) if value is not None else float(width * height)
+    largest = float(np.prod(largest_size(width, height, value) if value is not None else (width, height)))
     out = []
     for m in MARGINS:
         fw, fh = w * (1 + 2 * m), h * (1 + 2 * m)
