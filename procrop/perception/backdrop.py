@@ -56,14 +56,13 @@ def studio_backdrop(lab: np.ndarray) -> np.ndarray | None:
 def subject_extent(ground: np.ndarray, width: int, height: int) -> Box | None:
     """``(x, y, w, h)`` in photo pixels of everything that is not ground (``ground (mh, mw)``),
     specks of one cell left out; ``None`` when nothing stands on it."""
-    things = (~ground).astype(np.uint8)
-    things = cv2.morphologyEx(things, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    ys, xs = np.nonzero(things)
-    if not len(xs):
-        return None
-    mh, mw = ground.shape
-    sx, sy = width / mw, height / mh
-    x0, y0, x1, y1 = xs.min() * sx, ys.min() * sy, (xs.max() + 1) * sx, (ys.max() + 1) * sy
+    parts = things(ground, width, height, 0.0)
+    return _union(parts) if parts else None
+
+
+def _union(parts: list[Box]) -> Box:
+    x0, y0 = min(p[0] for p in parts), min(p[1] for p in parts)
+    x1, y1 = max(p[0] + p[2] for p in parts), max(p[1] + p[3] for p in parts)
     return (x0, y0, x1 - x0, y1 - y0)
 
 
@@ -121,14 +120,15 @@ MOST_GROUND = 0.7
 MORE_GROUND = 0.08
 
 
-def things(ground: np.ndarray, width: int, height: int) -> list[Box]:
-    """``(x, y, w, h)`` photo pixels of each connected part of what is not ground, specks left out."""
+def things(ground: np.ndarray, width: int, height: int, smallest: float = MIN_THING) -> list[Box]:
+    """``(x, y, w, h)`` photo pixels of each connected part of what is not ground (specks of one cell
+    left out) covering at least ``smallest`` of the photo."""
     parts = cv2.morphologyEx((~ground).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(parts)
     mh, mw = ground.shape
     sx, sy = width / mw, height / mh
     return [(float(x * sx), float(y * sy), float(w * sx), float(h * sy))
-            for x, y, w, h, area in stats[1:n] if area >= MIN_THING * mh * mw]
+            for x, y, w, h, area in stats[1:n] if area > 0 and area >= smallest * mh * mw]
 
 
 def studio_allowed(allowed: np.ndarray, boxes: np.ndarray, ground: np.ndarray, width: int, height: int
@@ -147,11 +147,9 @@ def studio_allowed(allowed: np.ndarray, boxes: np.ndarray, ground: np.ndarray, w
     def narrowed(ok: np.ndarray, rule: np.ndarray) -> np.ndarray:
         return ok & rule if (ok & rule).any() else ok
 
-    x0 = min(p[0] for p in parts)
-    y0 = min(p[1] for p in parts)
-    x1 = max(p[0] + p[2] for p in parts)
-    y1 = max(p[1] + p[3] for p in parts)
-    mx, my = ROOM * (x1 - x0), ROOM * (y1 - y0)
+    x0, y0, w, h = _union(parts)
+    x1, y1 = x0 + w, y0 + h
+    mx, my = ROOM * w, ROOM * h
     roomy = (max(0.0, x0 - mx), max(0.0, y0 - my), min(width, x1 + mx), min(height, y1 + my))
     held = False
     for (ax, ay, bx, by) in (roomy, (x0, y0, x1, y1)):
