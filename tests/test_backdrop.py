@@ -110,3 +110,18 @@ def test_a_user_s_min_area_holds_on_a_backdrop_and_white_is_not_letterbox() -> N
     assert result.analysis.backdrop is not None and result.analysis.content in (None, (0, 0, 1200, 700))
     x, y, w, h = result.crops[0].box
     assert w * h >= 0.6 * 700 * 700 * 0.99
+
+
+def test_a_paper_that_fades_is_a_backdrop_unless_the_frame_cuts_what_stands_on_it() -> None:
+    """A studio sweep (255 at the top to 215 at the bottom) round a product is a backdrop (a trial's
+    car on a sweep kept its canvas); the same paper with a branch running off the frame is a
+    minimalist photo, not a catalogue one (widened tolerances once gave it crops of a leaf's tip)."""
+    h, w = 72, 96
+    sweep = np.repeat(np.linspace(255, 215, h)[:, None], w, axis=1).astype(np.uint8)
+    rgb = np.dstack([sweep] * 3)
+    product = rgb.copy()
+    product[30:45, 40:60] = (120, 70, 30)
+    assert studio_backdrop(_lab(product)) is not None
+    branch = rgb.copy()
+    branch[30:36, 40:96] = (40, 110, 40)  # runs off the right edge
+    assert studio_backdrop(_lab(branch)) is None

@@ -21,11 +21,14 @@ Box = tuple[float, float, float, float]
 
 #: Share of the photo the ground must cover, and of the photo's outer ring (:data:`RING` of its
 #: shorter side), for the photo to be a subject on a studio backdrop.
-STUDIO_SHARE, RING_SHARE, RING = 0.8, 0.9, 0.04
+STUDIO_SHARE, RING_SHARE, RING = 0.8, 0.85, 0.04
 #: A ground cell: within this colour distance (OpenCV's 8-bit Lab) of the ring's median colour,
-#: with a lightness gradient under GRADIENT (a paper that fades into a vignette or a sweep is not
-#: found: widened to 24 and 14, the tolerances took in minimalist photos cut by their frame).
+#: with a lightness gradient under GRADIENT.
 DELTA, GRADIENT = 8.0, 8.0
+#: A paper that fades (a vignette, a sweep): colour distance, gradient (of the lightness blurred by
+#: one cell: a paper's grain is no edge), and the blur; only round things the frame does not cut (so
+#: widened, the tolerances took in minimalist photos of a branch or a sculpture running off the frame).
+FADING = (36.0, 14.0, True)
 #: The ring's median colour must be this light (OpenCV's 8-bit L) and this close to neutral grey
 #: (|a - 128| and |b - 128|): white or light grey paper, not a blue sky or a black cloth.
 LIGHT, NEUTRAL = 200.0, 12.0
@@ -35,7 +38,9 @@ MARGINS = (0.08, 0.15, 0.3)
 
 def studio_backdrop(lab: np.ndarray) -> np.ndarray | None:
     """``(mh, mw)`` bool mask of the ground when the photo ``lab (mh, mw, 3)`` (OpenCV's 8-bit Lab)
-    is a subject on a plain light backdrop (see the module docstring), else ``None``."""
+    is a subject on a plain light backdrop (see the module docstring), else ``None``: a flat ground
+    (:data:`DELTA`, :data:`GRADIENT`), or a paper that fades into a vignette or a sweep
+    (:data:`FADING`) round things the photo's frame does not cut."""
     lab = np.asarray(lab, np.float32)
     h, w = lab.shape[:2]
     r = max(1, int(round(RING * min(h, w))))
@@ -44,13 +49,24 @@ def studio_backdrop(lab: np.ndarray) -> np.ndarray | None:
     median = np.median(lab[ring], axis=0)
     if median[0] < LIGHT or max(abs(median[1] - 128.0), abs(median[2] - 128.0)) > NEUTRAL:
         return None
-    close = np.sqrt(((lab - median) ** 2).sum(axis=2)) < DELTA
-    gx = cv2.Sobel(lab[:, :, 0], cv2.CV_32F, 1, 0)
-    gy = cv2.Sobel(lab[:, :, 0], cv2.CV_32F, 0, 1)
-    ground = close & (np.hypot(gx, gy) < GRADIENT)
-    if ground.mean() < STUDIO_SHARE or ground[ring].mean() < RING_SHARE:
-        return None
-    return ground
+    distance = np.sqrt(((lab - median) ** 2).sum(axis=2))
+    for delta, gradient, smooth in ((DELTA, GRADIENT, False), FADING):
+        lightness = cv2.GaussianBlur(lab[:, :, 0], (0, 0), 1.0) if smooth else lab[:, :, 0]
+        slope = np.hypot(cv2.Sobel(lightness, cv2.CV_32F, 1, 0), cv2.Sobel(lightness, cv2.CV_32F, 0, 1))
+        ground = (distance < delta) & (slope < gradient)
+        if smooth:  # a fading paper: neutral everywhere, and nothing on it cut by the frame
+            ground &= np.maximum(np.abs(lab[:, :, 1] - 128.0), np.abs(lab[:, :, 2] - 128.0)) <= NEUTRAL
+            if _cut_by_frame(ground):
+                continue
+        if ground.mean() >= STUDIO_SHARE and ground[ring].mean() >= RING_SHARE:
+            return ground
+    return None
+
+
+def _cut_by_frame(ground: np.ndarray) -> bool:
+    """Whether a part of what is not ground (specks of one cell left out) touches the map's border."""
+    parts = cv2.morphologyEx((~ground).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    return bool(parts[0].any() or parts[-1].any() or parts[:, 0].any() or parts[:, -1].any())
 
 
 def subject_extent(ground: np.ndarray, width: int, height: int) -> Box | None:
