@@ -21,7 +21,7 @@ from procrop.threads import limit_blas_threads
 
 from .errors import ApiError, install_error_handlers
 from .limits import WorkLimiter
-from .refsets import one_worker_only, parse_strength
+from .refsets import parse_strength, require_one_worker
 from .schemas import CropAnswer, Deleted, DescribeAnswer, ErrorBody, Health, ReferenceSet, ScoreAnswer
 from .service import DEFAULT_SCORER, CropService, Steer, split_ratios
 from .settings import ServerSettings
@@ -134,6 +134,15 @@ def _output_format(fields: dict[str, str]) -> str | None:
     return _OUTPUT_FORMATS[value]
 
 
+def _ratio_field(fields: dict[str, str], names: tuple[str, str]) -> str:
+    """The ratio text of a form that may name it either way (``names``: the route's own name first),
+    "" when absent; 422 when both are given, even with one value."""
+    if all(n in fields for n in names):
+        raise ApiError(422, "invalid_parameter", f"give the {names[0]} once: '{names[0]}' or '{names[1]}', "
+                       "not both")
+    return fields.get(names[0], fields.get(names[1], ""))
+
+
 def _only_documented(fields: dict[str, str], request: Any) -> None:
     """422 for a form field the route does not document (``topk`` for ``top_k`` gave 3 crops without
     a word), naming the nearest documented one."""
@@ -228,13 +237,11 @@ def _add_api_routes(app: Any, state: _State) -> None:
         JSON), with the ``scorer`` (and learned ``model``) that ranked them."""
         def job(fields: dict[str, str], up: Upload) -> Any:
             given = [k for k in ("ratios", "ratio") if k in fields]
-            if len(given) == 2:
-                raise ApiError(422, "invalid_parameter",
-                               "give the ratios once: 'ratios' or 'ratio', not both")
-            if given and not fields[given[0]].strip():  # ratios= (an empty variable): not "free"
+            text = _ratio_field(fields, ("ratios", "ratio"))
+            if given and not text.strip():  # ratios= (an empty variable): not "free"
                 raise ApiError(422, "invalid_parameter", f"{given[0]} is empty: give free, original, W:H "
                                "(16:9) or an output size WxH, or leave it out for free")
-            ratios = split_ratios(fields.get("ratios", fields.get("ratio", "")), s.max_ratios)
+            ratios = split_ratios(text, s.max_ratios)
             top_k = parse_int(fields, "top_k", 3, 1, s.max_top_k)
             scorer, steer, limit = parse_scorer(fields), _steer(fields), parse_upscale(fields)
             choice = parse_choice(fields)
@@ -256,9 +263,7 @@ def _add_api_routes(app: Any, state: _State) -> None:
     async def crop_image(request: Request) -> Response:
         """One cropped image, in the format of the upload."""
         def job(fields: dict[str, str], up: Upload) -> Any:
-            if "ratio" in fields and "ratios" in fields:  # as /v1/crop: even the same value twice
-                raise ApiError(422, "invalid_parameter", "give the ratio once: 'ratio' or 'ratios', not both")
-            ratio = fields.get("ratio", fields.get("ratios", ""))  # /v1/crop's name for it, one here
+            ratio = _ratio_field(fields, ("ratio", "ratios"))  # "ratios": /v1/crop's name for it, one here
             params = {"box": fields.get("box", "").strip(), "ratio": ratio.strip(),
                       "rank": parse_int(fields, "rank", 1, 1, s.max_top_k),
                       "width": parse_int(fields, "width", None, 1, s.max_output_side),
@@ -321,8 +326,7 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
         """Add a reference photo to a set held in this server's memory only ("crop like these"):
         its composition steers the learned scorer for requests naming the set (``references``).
         The answer gives the set's id, its photos and their measured composition."""
-        if s.workers > 1:  # another worker would not know the set: the next request could 404
-            raise one_worker_only(s.workers)
+        require_one_worker(s.workers)  # before the upload is read: another worker would not know the set
 
         def job(fields: dict[str, str], up: Upload) -> Any:
             if "set" in fields and not fields["set"].strip():  # set= (an empty variable): not a new set
@@ -335,8 +339,7 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
                 responses={code: _ERRORS[code] for code in (405, 409)})
     async def delete_references(set_id: str) -> dict[str, Any]:
         """Forget a reference set (the page does so when it is closed; idle sets expire)."""
-        if s.workers > 1:
-            raise one_worker_only(s.workers)
+        require_one_worker(s.workers)
         return {"set": set_id, "deleted": svc.refsets.delete(set_id)}
 
     @app.get("/health", tags=["service"], response_model=Health)

@@ -139,11 +139,12 @@ class ReferenceSets:
             return cache
 
 
-def one_worker_only(workers: int) -> ApiError:
+def require_one_worker(workers: int) -> None:
     """The 409 of a reference-set request to a server of several worker processes: a set lives in
     the memory of the worker that made it, so the next request could reach another (a trial's 404s)."""
-    return ApiError(409, "one_worker_only", f"reference sets live in one worker process's memory and this "
-                    f"server runs {workers}: start procrop serve with --workers 1 to use them")
+    if workers > 1:
+        raise ApiError(409, "one_worker_only", f"reference sets live in one worker process's memory and this "
+                       f"server runs {workers}: start procrop serve with --workers 1 to use them")
 
 
 def parse_strength(fields: dict[str, str]) -> float | None:

@@ -25,7 +25,7 @@ from ..perception.describe import describe
 from .boxscore import AnalysisCache, score_box
 from .errors import ApiError
 from .imaging import crop_to_bytes, output_size
-from .refsets import ReferenceSets, one_worker_only
+from .refsets import ReferenceSets, require_one_worker
 from .settings import ServerSettings
 from .uploads import EXTENSIONS, SCORERS, ImageInfo, parse_box, sniff_image
 
@@ -132,8 +132,7 @@ class CropService:
         """The analysis cache of ``scorer``'s cropper, steered by ``steer``'s reference set if any."""
         if steer is None or not steer.references:
             return self.cache(scorer)
-        if self.settings.workers > 1:
-            raise one_worker_only(self.settings.workers)
+        require_one_worker(self.settings.workers)
         strength = 1.0 if steer.strength is None else steer.strength
         return self.refsets.cache(steer.references, strength, self.cropper(scorer))
 
