@@ -18,10 +18,11 @@ Keeping the photo as it is answers a request only when the uncropped photo has a
 ``free``, ``original``, or a ratio (or output size) within 1 % of the photo's own
 (:func:`can_keep`); when the top crop is the whole frame the verdict says to keep the photo
 rather than compare it with itself. For other requests (say ``4:5`` of a 3:2 photo) there is no keep-or-crop
-choice: ``keep_original`` is false and the verdict only compares, "The uncropped photo is not of the
-ratio asked (4:5): the top crop (score 0.61) is 3% likely to look better than the uncropped
-photo (score 0.79)."; for several, "The uncropped photo is of none of the ratios asked (1:1, 4:5,
-16:9): the top 16:9 crop (score 0.51) is ...". :func:`result_verdict` gives both fields of a result.
+choice: ``keep_original`` is false and the verdict names the crop to use, "The uncropped photo is
+not of the ratio asked (4:5), so the top crop is the one to use (score 0.61; the uncropped photo
+scores 0.79, as a photographer's own frame nearly always outscores a crop to a new shape)."; for
+several, "The uncropped photo is of none of the ratios asked (1:1, 4:5, 16:9), so the top 16:9 crop
+is the one to use (score 0.51; ...)". :func:`result_verdict` gives both fields of a result.
 
 When a ratio has fewer crops than asked, because its alternatives scored under the cropper's
 ``min_score_ratio`` of its best or overlap a better crop too much, :func:`dropped_alternatives` says
@@ -108,11 +109,17 @@ def can_keep(ratio_labels: Sequence[str], width: int, height: int) -> bool:
 def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: float, asked: Sequence[str],
                         top_ratio: str = "") -> str:
     """The comparison for requests the uncropped photo cannot answer (no advice to keep it); the
-    top crop, of ``top_ratio``, is named as :func:`top_crop_name` does."""
+    top crop, of ``top_ratio``, is named as :func:`top_crop_name` does. Below even odds it says why
+    rather than a discouraging "3% likely": a photographer's frame nearly always outscores a crop to
+    a new shape (the 121 held-out photos' top crops: 99 % at 1:1, 98 % at 4:5, 87 % at 16:9)."""
     none = "not of the ratio asked" if len(asked) <= 1 else "of none of the ratios asked"
-    return (f"The uncropped photo is {none} ({', '.join(asked)}): {top_crop_name(top_ratio, asked)} "
-            f"(score {top_score:.2f}) is {_pct(confidence)} likely to look better than the uncropped photo "
-            f"(score {uncropped_score:.2f}).")
+    if confidence >= KEEP_BELOW:
+        versus = f"{_pct(confidence)} likely to look better than the uncropped photo (score {uncropped_score:.2f})"
+    else:
+        versus = (f"the uncropped photo scores {uncropped_score:.2f}, as a photographer's own frame nearly "
+                  "always outscores a crop to a new shape")
+    return (f"The uncropped photo is {none} ({', '.join(asked)}), so {top_crop_name(top_ratio, asked)} is "
+            f"the one to use (score {top_score:.2f}; {versus}).")
 
 
 def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, height: int,
