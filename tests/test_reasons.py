@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from procrop.geometry import largest_size, parse_ratio
-from procrop.scoring.explain import REGION_CUT, SUBJECT_CUT, explain_crop
+from procrop.scoring.explain import EDGE_PRESSED, REGION_CUT, SUBJECT_CUT, explain_crop
 from procrop.scoring.protection import cuts, inside_fractions
 
 CLEAN = "cut no detected subject"
@@ -33,6 +33,10 @@ def test_clean_edges_are_not_claimed_for_a_crop_that_cuts_a_subject():
     region = explain_crop({**terms, "preference": 0.5}, {"cuts_subject": 0.0}, {},
                           [f"editors (against: {REGION_CUT})"])
     assert CLEAN not in region and REGION_CUT in region
+    # nor beside detail pressed against an edge (a trial: 6 of 55 reasons said both)
+    pressed = explain_crop({**terms, "preference": 0.5}, {"cuts_subject": 0.0}, {},
+                           [f"editors: keeps whole the salient regions it holds (against it: {EDGE_PRESSED})"])
+    assert CLEAN not in pressed and EDGE_PRESSED in pressed
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,9 @@ SUBJECT_CUT = "an edge crosses a detected person, animal or object"
 #: How the preference term's reason says that a crop edge cuts a salient region no detector names;
 #: "clean edges" is then not said (a product cut-out sliced at 9:16 was called "clean").
 REGION_CUT = "cuts a salient region at an edge"
+#: How it says that detail lies pressed against a crop edge; "clean edges" is then not said either (a
+#: trial found both in one reason).
+EDGE_PRESSED = "detail pressed against an edge"
 
 
 def explain_crop(
@@ -52,7 +55,8 @@ def explain_crop(
     elif details.get("cuts_subject", 0.0) > 0:
         if "preference" not in terms:  # the preference term's reason says it, from the same test
             reasons.append(SUBJECT_CUT)
-    elif terms.get("boundary", 1.0) >= 0.7 and not any(REGION_CUT in r for r in extra_reasons or ()):
+    elif terms.get("boundary", 1.0) >= 0.7 and not any(REGION_CUT in r or EDGE_PRESSED in r
+                                                       for r in extra_reasons or ()):
         reasons.append("clean edges that cut no detected subject")
     elif terms.get("boundary", 1.0) < 0.4:
         reasons.append("an edge runs through busy or salient content")

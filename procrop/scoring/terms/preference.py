@@ -26,7 +26,7 @@ import numpy as np
 from ...errors import UsageError
 from ...perception.backdrop import ground_share
 from ..context import ScoringContext, TermValues
-from ..explain import REGION_CUT, SUBJECT_CUT
+from ..explain import EDGE_PRESSED, REGION_CUT, SUBJECT_CUT
 from ..protection import cuts, inside_fractions
 from ..preference_features import FEATURE_NAMES, crop_features
 
@@ -254,7 +254,7 @@ class PreferenceTerm:
         if f["regions_left_out"] > 0.2:
             against.append("leaves some of what stands out outside the frame")
         if f["edge_pressure"] > 0.5:
-            against.append("detail pressed against an edge")
+            against.append(EDGE_PRESSED)
         if backdrop_penalty(ctx, b)[0] >= 1.0:  # a logit or more: the empty ground is a real cost
             against.append("much empty backdrop round the subject")
         elif f["empty_share"] > 0.85:
