@@ -321,3 +321,27 @@ def test_an_object_too_tall_for_the_ratio_keeps_its_top() -> None:
     a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None, analysis([]).colour,
                             (0.5, 0.5), objects=[cut], saliency_source="head")
     assert allowed_crops(np.array([low, high]), a, np.zeros((0, 2))).tolist() == [True, True]
+
+
+def test_a_vehicle_too_wide_for_the_ratio_keeps_one_end_whole() -> None:
+    """A motorcycle wider than a 4:5 crop (a new photo's crop nibbled both wheels): a crop that cannot
+    hold a vehicle keeps one end of it whole (the scorer picks which), never a middle slice cutting
+    both ends; an object that is not a vehicle (a leaf, whose middle matters) is left to the other
+    rules."""
+    from procrop.scoring.main_subject import vehicle_end_kept
+
+    sal = np.zeros((10, 20), np.float32)
+    sal[0:9, 2:18] = 1.0  # the bike, level across its width, its top cut by the photo's (no top rule)
+    bike = Detection((20.0, 0.0, 160.0, 90.0), 0.9, "object", "motorcycle")
+    a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None, analysis([]).colour,
+                            (0.5, 0.5), objects=[bike], saliency_source="head")
+    middle, rear, front = [60.0, 0.0, 80.0, 100.0], [18.0, 0.0, 80.0, 100.0], [102.0, 0.0, 80.0, 100.0]
+    boxes = np.array([middle, rear, front])
+    assert vehicle_end_kept(boxes, bike).tolist() == [False, True, True]
+    assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [False, True, True]
+    assert allowed_crops(boxes[:1], a, np.zeros((0, 1))).tolist() == [True]  # never an empty set
+    leaf = Detection(bike.box, 0.9, "object", "pizza")
+    assert vehicle_end_kept(boxes, leaf) is None
+    a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None, analysis([]).colour,
+                            (0.5, 0.5), objects=[leaf], saliency_source="head")
+    assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [True, False, False]  # no edge mid-leaf

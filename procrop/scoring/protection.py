@@ -16,7 +16,8 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    :func:`~procrop.scoring.main_subject.animal_heads`) where a crop can, and an object or salient
    region no crop keeps whole keeps its top (round the highest point of its outline:
    :func:`~procrop.scoring.main_subject.outline_top`; a drum's head, a spire, a locomotive's front)
-   unless the photo's own top edge cuts it (:data:`TOP_AT_BORDER`);
+   unless the photo's own top edge cuts it (:data:`TOP_AT_BORDER`), and a vehicle keeps one end whole
+   (:func:`~procrop.scoring.main_subject.vehicle_end_kept`: a front wheel, never both wheels nibbled);
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
    it out entirely stay, so a crop of a narrow ratio may frame one of two people;
@@ -64,14 +65,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..candidates import GROUP_GAP, GROUP_WEIGHT  # noqa: F401 (re-exported: the rules' constants)
-from ..candidates import grouped, protected_regions
+from ..candidates import GROUP_GAP, GROUP_WEIGHT, grouped, protected_regions  # noqa: F401 (re-exported)
 from ..candidates import SALIENT_MIN_MASS as MIN_MASS
 from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' measure of a cut)
 from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
 from ..perception.salient import CORE_LEVELS, subject_cores
-from .main_subject import animal_heads, fills_frame, main_subject, outline_top  # noqa: F401 (rule 0's)
+from .main_subject import animal_heads, fills_frame, main_subject, outline_top, vehicle_end_kept  # noqa: F401
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
@@ -188,8 +188,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                 allowed &= inside >= MOST_OF_MAIN * inside.max()
             if main.box[1] > TOP_AT_BORDER * analysis.height:  # the photo's own frame cut its top
                 top = inside_fractions(b, [outline_top(analysis, main.box)])[0] >= KEPT
-                if (allowed & top).any():
-                    allowed &= top
+                allowed = _where_possible(allowed, top)
+            allowed = _where_possible(allowed, vehicle_end_kept(b, main))  # one end whole, not both nibbled
     for margin in (GROUP_MARGIN, 0.0):  # 0b. everyone in, with room round each face where a crop can
         together = _group_whole(b, analysis, margin)
         if together is not None and (allowed & together).any():
@@ -203,10 +203,7 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
             # the largest face must keep its eyes in; another may also be left out altogether
             face = analysis.faces[fi]
             for bad in (~_eyes_kept(b, face), ~_mouth_kept(b, face, 0.05)):  # eyes first, then the mouth too
-                if rank > 0:
-                    bad &= inside > LEFT_OUT
-                if (allowed & ~bad).any():
-                    allowed &= ~bad
+                allowed = _where_possible(allowed, ~(bad & (inside > LEFT_OUT)) if rank > 0 else ~bad)
             lips.append(~_mouth_kept(b, face, LOWER_LIP) & (inside > LEFT_OUT))
     for subject in keep:
         inside = inside_fractions(b, [subject.box])[0]
@@ -219,12 +216,16 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                 allowed &= inside >= MOST_OF_MAIN * inside[allowed].max()
             cut_rules = _person_cuts(b, subject) if subject.kind == "person" else _object_cuts(b, subject)
             for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
-                if (allowed & ~bad).any():
-                    allowed &= ~bad
+                allowed = _where_possible(allowed, ~bad)
     for bad in lips:
-        if (allowed & ~bad).any():
-            allowed &= ~bad
+        allowed = _where_possible(allowed, ~bad)
     return allowed
+
+
+def _where_possible(allowed: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """``allowed`` narrowed to the crops that also satisfy ``keep`` (a mask; None: no rule), unless
+    none does: no rule empties the candidate set."""
+    return allowed & keep if keep is not None and (allowed & keep).any() else allowed
 
 
 def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) -> np.ndarray | None:
