@@ -114,7 +114,8 @@ def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: fl
     a new shape (the 121 held-out photos' top crops: 99 % at 1:1, 98 % at 4:5, 87 % at 16:9)."""
     none = "not of the ratio asked" if len(asked) <= 1 else "of none of the ratios asked"
     if confidence >= KEEP_BELOW:
-        versus = f"{_pct(confidence)} likely to look better than the uncropped photo (score {uncropped_score:.2f})"
+        versus = (f"{_pct(confidence)} likely to look better than the uncropped photo "
+                  f"(score {uncropped_score:.2f})")
     else:
         versus = (f"the uncropped photo scores {uncropped_score:.2f}, as a photographer's own frame nearly "
                   "always outscores a crop to a new shape")

@@ -34,8 +34,8 @@ def test_clean_edges_are_not_claimed_for_a_crop_that_cuts_a_subject():
                           [f"editors (against: {REGION_CUT})"])
     assert CLEAN not in region and REGION_CUT in region
     # nor beside detail pressed against an edge (a trial: 6 of 55 reasons said both)
-    pressed = explain_crop({**terms, "preference": 0.5}, {"cuts_subject": 0.0}, {},
-                           [f"editors: keeps whole the salient regions it holds (against it: {EDGE_PRESSED})"])
+    clause = f"editors: keeps whole the salient regions it holds (against it: {EDGE_PRESSED})"
+    pressed = explain_crop({**terms, "preference": 0.5}, {"cuts_subject": 0.0}, {}, [clause])
     assert CLEAN not in pressed and EDGE_PRESSED in pressed
 
 

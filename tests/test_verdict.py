@@ -118,7 +118,7 @@ def test_fixed_ratio_requests_never_advise_keeping_the_photo() -> None:
     d = cropper.process(img, ["4:5", "1:1"], top_k=1).to_dict(include_analysis=False)
     top, uncropped = d["crops"][0]["score"], d["uncropped_score"]
     assert d["keep_original"] is False
-    assert d["verdict"].startswith("The uncropped photo is of none of the ratios asked (4:5, 1:1), so ")  # as asked
+    assert d["verdict"].startswith("The uncropped photo is of none of the ratios asked (4:5, 1:1), so ")
     name = f"the top {d['crops'][0]['ratio']} crop"  # several ratios: the top crop's is named
     assert f"{name} is the one to use (score {top:.2f}; " in d["verdict"]
     odds = d["crops"][0]["confidence"] >= 0.5  # the odds only above even, else why the photo scores more
@@ -143,8 +143,8 @@ def test_the_verdict_names_the_top_crops_ratio_when_several_were_asked() -> None
 
     one = result_verdict([crop("4:5", (0, 0, 80, 100))], 0.56, 150, 100, ["4:5"])["verdict"]
     assert one == ("The uncropped photo is not of the ratio asked (4:5), so the top crop is the one to use "
-                   "(score 0.51; the uncropped photo scores 0.56, as a photographer's own frame nearly always "
-                   "outscores a crop to a new shape).")
+                   "(score 0.51; the uncropped photo scores 0.56, as a photographer's own frame nearly "
+                   "always outscores a crop to a new shape).")
     three = result_verdict([crop("16:9", (0, 8, 150, 84))], 0.56, 150, 100, ["1:1", "4:5", "16:9"])["verdict"]
     assert three.startswith("The uncropped photo is of none of the ratios asked (1:1, 4:5, 16:9), so the top "
                             "16:9 crop is the one to use (score 0.51; the uncropped photo scores 0.56, ")
