@@ -199,7 +199,8 @@ def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: f
                + [f"overlap a better crop (IoU {max_iou:g} or more)"] * bool(overlap > 0))
         clauses = [f"the others {' or '.join(why)}"] * bool(why)
         if short:
-            clauses.append(f"only {rest[0]} candidates of this ratio keep whole the subjects they could")
+            clauses.append(f"only {rest[0]} candidate of this ratio keeps whole the subjects it could" if rest[0] == 1
+                           else f"only {rest[0]} candidates of this ratio keep whole the subjects they could")
         noun = "crop" if returned == 1 else "crops"
         notes.append(f"{label}: {returned} {noun} of the {asked} asked; {'; '.join(clauses)}")
     return notes

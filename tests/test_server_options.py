@@ -134,6 +134,8 @@ def test_a_quote_in_an_upload_name_is_read_back(client, beach):
 
     assert safe_name('pr\u00f6duct %22x%22.jpg') == "pr\u00f6duct _x_.jpg"
     assert safe_name("100%.jpg") == "100_.jpg"
+    assert safe_name("caer__gold_fish.jpg") == "caer__gold_fish.jpg"  # its own underscores kept (a trial)
+    assert safe_name("a\x00\x01b?*.jpg") == "a_b_.jpg"  # a run of odd characters: one "_"
     r = post(client, "/v1/crop/image", beach, name="shot %22x%22.jpg", box="10,20,300,200")
     assert r.status_code == 200 and 'filename="shot _x__box_1.jpg"' in r.headers["content-disposition"]
 

@@ -181,8 +181,9 @@ def safe_name(name: str) -> str:
         name = name.replace(code, char)
     base = re.split(r"[/\\]", name)[-1]
     base = unicodedata.normalize("NFKC", base)
-    base = "".join(c if (c.isalnum() or c in "._-() ") else "_" for c in base).strip(" .")
-    base = re.sub(r"_{2,}", "_", base)[:100]
+    # each run of odd characters becomes one "_"; the name's own underscores stay (a trial's
+    # "caer__gold_fish.jpg" came back as "caer_gold_fish.jpg", matched to no file)
+    base = re.sub(r"[^\w.\-() ]+", "_", base).strip(" .")[:100]
     return base or "upload"
 
 
