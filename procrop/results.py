@@ -8,7 +8,7 @@ from typing import Any
 
 from ._version import __version__
 from .perception.analysis import CompositionAnalysis
-from .verdict import is_whole, result_verdict, versus_original
+from .verdict import can_keep, is_whole, result_verdict, versus_original
 
 
 @dataclass(frozen=True)
@@ -41,15 +41,17 @@ class Crop:
     def to_dict(self, image_size: tuple[int, int] | None = None,
                 content: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
         """The crop as the JSON shows it; with the photo's ``image_size`` (and its scan border's
-        ``content`` box), ``versus_original`` says so when the crop is the whole photo."""
+        ``content`` box), ``versus_original`` says so when the crop is the whole photo, or of a shape
+        the photo is not (:func:`~procrop.verdict.versus_original`)."""
         whole = image_size is not None and is_whole(self.box, *image_size, content)  # a whole frame says so
+        new_shape = image_size is not None and not can_keep([self.ratio], *image_size)
         d: dict[str, Any] = {
             "box": [int(v) for v in self.box],
             "ratio": self.ratio,
             "score": round(float(self.score), 4),
             "rank": self.rank,
             "confidence": round(float(self.confidence), 4),
-            "versus_original": versus_original(self.confidence, whole),
+            "versus_original": versus_original(self.confidence, whole, new_shape),
             "terms": {k: round(float(v), 4) for k, v in self.terms.items()},
             "reason": self.reason,
         }

@@ -58,12 +58,20 @@ def _pct(confidence: float) -> str:
     return f"{min(p, 49.9):.1f}%" if p < 50 else f"{max(p, 50.1):.1f}%"
 
 
-def versus_original(confidence: float, whole: bool = False) -> str:
+def versus_original(confidence: float, whole: bool = False, new_shape: bool = False) -> str:
     """One crop's confidence in words: "72% likely to look better than the uncropped photo", or,
-    for a crop that is the whole frame (``whole``), "the uncropped photo itself"."""
+    for a crop that is the whole frame (``whole``), "the uncropped photo itself"; for a crop of a
+    shape the uncropped photo is not (``new_shape``), below even odds, :data:`NEW_SHAPE` (a trial
+    read "0% likely" on every 16:9 crop of a 3:2 photo as "do not publish this")."""
     if whole:
         return "the uncropped photo itself"
+    if new_shape and confidence < KEEP_BELOW:
+        return NEW_SHAPE
     return f"{_pct(confidence)} likely to look better than the uncropped photo"
+
+
+#: How a crop of a new shape that scores under the uncropped photo says so (:func:`versus_original`).
+NEW_SHAPE = "a new shape: the uncropped photo scores more, as a photographer's own frame nearly always does"
 
 
 def top_crop_name(ratio: str, asked: Sequence[str] = ()) -> str:

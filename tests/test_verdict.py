@@ -44,7 +44,7 @@ def test_keep_verdict_names_each_score_as_its_own() -> None:
 
 
 def test_crop_verdict_and_wording_functions() -> None:
-    from procrop.verdict import keep_original, verdict, versus_original
+    from procrop.verdict import NEW_SHAPE, keep_original, verdict, versus_original
 
     assert verdict(0.83, 0.79, 0.72) == ("Crop it: the top crop (score 0.83) is 72% likely to look better "
                                          "than the uncropped photo (score 0.79).")
@@ -53,6 +53,9 @@ def test_crop_verdict_and_wording_functions() -> None:
                                         "uncropped photo (score 0.66); a close call, either will do.")
     assert verdict(0.6, 0.7, 0.45).startswith("Keep the uncropped photo:") and "close call" in verdict(0.6, 0.7, 0.45)
     assert versus_original(0.005) == "0% likely to look better than the uncropped photo"
+    # a new shape: no discouraging "0%" (a trial), the odds only above even
+    assert versus_original(0.005, new_shape=True) == NEW_SHAPE and NEW_SHAPE.startswith("a new shape: ")
+    assert versus_original(0.91, new_shape=True) == "91% likely to look better than the uncropped photo"
     assert keep_original(0.49) and not keep_original(0.5)
     from procrop.verdict import is_whole
 
@@ -111,7 +114,7 @@ def test_adjusted_box_json_has_the_wording() -> None:
 def test_fixed_ratio_requests_never_advise_keeping_the_photo() -> None:
     """Only a request the uncropped photo answers (free, original, its own ratio) can be told to keep
     it; for 4:5 of a 3:2 photo the verdict compares without advising (a new user's report)."""
-    from procrop.verdict import can_keep
+    from procrop.verdict import NEW_SHAPE, can_keep
 
     cropper = Cropper(scorer="classic", reference_db=None)
     img = np.random.default_rng(0).integers(0, 255, (120, 180, 3), dtype=np.uint8)
@@ -123,6 +126,8 @@ def test_fixed_ratio_requests_never_advise_keeping_the_photo() -> None:
     assert f"{name} is the one to use (score {top:.2f}; " in d["verdict"]
     odds = d["crops"][0]["confidence"] >= 0.5  # the odds only above even, else why the photo scores more
     assert (f"(score {uncropped:.2f}))." if odds else f"photo scores {uncropped:.2f}, ") in d["verdict"]
+    for crop in d["crops"]:  # each crop of a new shape says it the same way
+        assert (crop["versus_original"] == NEW_SHAPE) == (crop["confidence"] < 0.5)
     d = cropper.process(img, ["1:1", "4:5"], top_k=1).to_dict(include_analysis=False)
     assert d["verdict"].startswith("The uncropped photo is of none of the ratios asked (1:1, 4:5), so ")
     assert "Keep" not in d["verdict"] and "Crop it" not in d["verdict"]
