@@ -153,9 +153,23 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
                     f"uncropped photo: {whole})" if is_whole(box, width, height) else
                     f"the best crop is the whole picture inside its border (score {crop}; the uncropped "
                     f"photo, border and all: {whole})")
-        return {"keep_original": True, "verdict": f"Keep the uncropped photo: {said}."}
-    return {"keep_original": keep_original(top.confidence),
-            "verdict": verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))}
+        others = _other_shapes(asked, width, height)
+        return {"keep_original": True, "verdict": f"Keep the uncropped photo: {said}.{others}"}
+    keep = keep_original(top.confidence)
+    said = verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))
+    return {"keep_original": keep, "verdict": said + (_other_shapes(asked, width, height) if keep else "")}
+
+
+def _other_shapes(asked: Sequence[str], width: int, height: int) -> str:
+    """After advice to keep the photo: which of the ``asked`` ratios it does not answer, and that they
+    need their crops (a trial asked 1:1, 4:5 and 16:9 of a square photo and read "Keep the uncropped
+    photo" as meant for all three)."""
+    others = [r for r in asked if not can_keep([r], width, height)]
+    if not others:
+        return ""
+    if len(others) == 1:
+        return f" {others[0]} is a shape it is not: use its top crop."
+    return f" {', '.join(others[:-1])} and {others[-1]} are shapes it is not: use their top crops."
 
 
 def _two_scores(a: float, b: float) -> tuple[str, str]:
@@ -207,7 +221,7 @@ def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: f
                + [f"overlap a better crop (IoU {max_iou:g} or more)"] * bool(overlap > 0))
         clauses = [f"the others {' or '.join(why)}"] * bool(why)
         if short:
-            clauses.append(f"only {rest[0]} candidate of this ratio keeps whole the subjects it could" if rest[0] == 1
+            clauses.append("only 1 candidate of this ratio keeps whole the subjects it could" if rest[0] == 1
                            else f"only {rest[0]} candidates of this ratio keep whole the subjects they could")
         noun = "crop" if returned == 1 else "crops"
         notes.append(f"{label}: {returned} {noun} of the {asked} asked; {'; '.join(clauses)}")

@@ -192,3 +192,21 @@ def test_the_python_result_has_the_verdict_the_json_has() -> None:
     assert r.for_ratio("1/1") == r.for_ratio("1:1") != []
     with pytest.raises(UsageError):
         r.for_ratio("1:")
+
+
+def test_advice_to_keep_the_photo_says_which_asked_shapes_still_need_a_crop() -> None:
+    """A trial asked 1:1, 4:5 and 16:9 of a square photo and read "Keep the uncropped photo" as meant
+    for all three: the verdict now names the ratios the photo does not answer."""
+    from types import SimpleNamespace
+
+    from procrop.verdict import result_verdict
+
+    whole = SimpleNamespace(ratio="1:1", score=0.71, confidence=0.5, box=(0, 0, 100, 100))
+    d = result_verdict([whole], 0.71, 100, 100, ["1:1", "4:5", "16:9"])
+    assert d["keep_original"] and d["verdict"] == ("Keep the uncropped photo: the best crop is the whole frame "
+                                                   "(score 0.71). 4:5 and 16:9 are shapes it is not: use their "
+                                                   "top crops.")
+    low = SimpleNamespace(ratio="free", score=0.5, confidence=0.2, box=(5, 5, 80, 80))
+    assert result_verdict([low], 0.7, 100, 100, ["free", "4:5"])["verdict"].endswith(
+        " 4:5 is a shape it is not: use its top crop.")
+    assert result_verdict([low], 0.7, 100, 100, ["free"])["verdict"].endswith("(score 0.70).")  # nothing to add
