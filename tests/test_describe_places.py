@@ -45,6 +45,11 @@ def test_faces_in_the_upper_part_are_in_the_upper_third_not_at_the_top() -> None
     mixed = [face(0.15 * W, 0.05 * H, 0.1 * W, 0.2 * H), face(0.53 * W, 0.1 * H, 0.04 * W, 0.08 * H)]
     text = describe(analysis(faces=mixed))
     assert "Two faces, in the upper third; the largest in the upper and left thirds." in text
+    # a place some face is not in is not theirs (a trial: "Two faces, in the left third; the largest in
+    # the centre")
+    apart = [face(0.17 * W, 0.45 * H, 0.04 * W, 0.08 * H), face(0.42 * W, 0.43 * H, 0.08 * W, 0.12 * H)]
+    text = describe(analysis(faces=apart))
+    assert "Two faces, close together; the largest in the centre." in text and "left third" not in text
 
 
 def test_no_edge_words_anywhere_in_a_description() -> None:

@@ -155,7 +155,12 @@ def _face_sentences(a: CompositionAnalysis) -> list[str]:
     us = [(f.box[0] + f.box[2] / 2) / a.width for f in faces]
     vs = [(f.box[1] + f.box[3] / 2) / a.height for f in faces]
     where = position_words(float(np.mean(us)), float(np.mean(vs)))
-    spread = "spread across the frame" if max(us) - min(us) > 0.4 else where
+    # their common place only when each face is there ("Two faces, in the left third; the largest in
+    # the centre" read as a contradiction in a trial): every third it names, or the centre itself
+    named = [w for w in ("upper", "lower", "left", "right") if w in where.split()]
+    places = [position_words(fu, fv) for fu, fv in zip(us, vs)]
+    same = all(all(w in p.split() for w in named) if named else p == where for p in places)
+    spread = "spread across the frame" if max(us) - min(us) > 0.4 else where if same else "close together"
     largest = position_words(u, v)
     # the largest face's place only when it says more than the faces' place
     also = "" if largest == spread else f"; the largest {largest}"
