@@ -39,12 +39,15 @@ class Crop:
     references: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self, image_size: tuple[int, int] | None = None,
-                content: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+                content: tuple[float, float, float, float] | None = None,
+                uncropped_score: float | None = None) -> dict[str, Any]:
         """The crop as the JSON shows it; with the photo's ``image_size`` (and its scan border's
-        ``content`` box), ``versus_original`` says so when the crop is the whole photo, or of a shape
-        the photo is not (:func:`~procrop.verdict.versus_original`)."""
+        ``content`` box), ``versus_original`` says so when the crop is the whole photo, and with the
+        ``uncropped_score`` too when it is of a shape the photo is not and scores under it
+        (:func:`~procrop.verdict.versus_original`)."""
         whole = image_size is not None and is_whole(self.box, *image_size, content)  # a whole frame says so
-        new_shape = image_size is not None and not can_keep([self.ratio], *image_size)
+        new_shape = (image_size is not None and uncropped_score is not None and self.score < uncropped_score
+                     and not can_keep([self.ratio], *image_size))
         d: dict[str, Any] = {
             "box": [int(v) for v in self.box],
             "ratio": self.ratio,
@@ -139,7 +142,8 @@ class CropResult:
             "image": self.image,
             "width": self.width,
             "height": self.height,
-            "crops": [c.to_dict((self.width, self.height), self.content) for c in self.crops],
+            "crops": [c.to_dict((self.width, self.height), self.content, self.uncropped_score)
+                      for c in self.crops],
             "uncropped_score": round(float(self.uncropped_score), 4),
             "confidence": round(float(self.confidence), 4),
             **self._verdict(),

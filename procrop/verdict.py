@@ -6,7 +6,7 @@ worse); below :data:`KEEP_BELOW` for the top crop, the photo is best kept as it 
 score is whose:
 
 * :func:`versus_original` (a crop's ``versus_original``): "72% likely to look better than the
-  uncropped photo";
+  uncropped photo" (for a new shape under the uncropped photo's score, :data:`NEW_SHAPE`);
 * :func:`verdict` (a result's ``verdict``): "Crop it: the top crop (score 0.83) is 72% likely to
   look better than the uncropped photo (score 0.79)." or "Keep the uncropped photo: the top crop
   (score 0.61) is only 3% likely to look better than the uncropped photo (score 0.79)."; between
@@ -20,9 +20,12 @@ Keeping the photo as it is answers a request only when the uncropped photo has a
 rather than compare it with itself. For other requests (say ``4:5`` of a 3:2 photo) there is no keep-or-crop
 choice: ``keep_original`` is false and the verdict names the crop to use, "The uncropped photo is
 not of the ratio asked (4:5), so the top crop is the one to use (score 0.61; the uncropped photo
-scores 0.79, as a photographer's own frame nearly always outscores a crop to a new shape)."; for
-several, "The uncropped photo is of none of the ratios asked (1:1, 4:5, 16:9), so the top 16:9 crop
-is the one to use (score 0.51; ...)". :func:`result_verdict` gives both fields of a result.
+scores 0.79, as a photographer's own frame nearly always does)."; for several, "The uncropped photo
+is of none of the ratios asked (1:1, 4:5, 16:9), so use each ratio's top crop (the best, the top
+16:9 crop, scores 0.51; ...)", and each such crop's ``versus_original`` says :data:`NEW_SHAPE`
+when it scores under the uncropped photo. Advice to keep the photo is given on the best crop of a
+ratio it answers, and names the asked ratios it does not ("The photo is not 4:5: use the top 4:5
+crop."). :func:`result_verdict` gives both fields of a result.
 
 When a ratio has fewer crops than asked, because its alternatives scored under the cropper's
 ``min_score_ratio`` of its best or overlap a better crop too much, :func:`dropped_alternatives` says
@@ -58,20 +61,23 @@ def _pct(confidence: float) -> str:
     return f"{min(p, 49.9):.1f}%" if p < 50 else f"{max(p, 50.1):.1f}%"
 
 
-def versus_original(confidence: float, whole: bool = False, new_shape: bool = False) -> str:
+#: Why a crop of a shape the uncropped photo is not scores under it: the top 1:1 crop of 99 % of
+#: the 121 held-out photos does (4:5 98 %, 16:9 87 %); a trial read "0% likely to look better" on
+#: every such crop as "do not publish this".
+NEW_SHAPE_WHY = "as a photographer's own frame nearly always does"
+#: A crop of a new shape that scores under the uncropped photo, in words (:func:`versus_original`).
+NEW_SHAPE = f"a new shape: the uncropped photo scores more, {NEW_SHAPE_WHY}"
+
+
+def versus_original(confidence: float, whole: bool = False, new_shape_under: bool = False) -> str:
     """One crop's confidence in words: "72% likely to look better than the uncropped photo", or,
-    for a crop that is the whole frame (``whole``), "the uncropped photo itself"; for a crop of a
-    shape the uncropped photo is not (``new_shape``), below even odds, :data:`NEW_SHAPE` (a trial
-    read "0% likely" on every 16:9 crop of a 3:2 photo as "do not publish this")."""
+    for a crop that is the whole frame (``whole``), "the uncropped photo itself", or, for a crop of
+    a shape the uncropped photo is not that scores under it (``new_shape_under``), :data:`NEW_SHAPE`."""
     if whole:
         return "the uncropped photo itself"
-    if new_shape and confidence < KEEP_BELOW:
+    if new_shape_under:
         return NEW_SHAPE
     return f"{_pct(confidence)} likely to look better than the uncropped photo"
-
-
-#: How a crop of a new shape that scores under the uncropped photo says so (:func:`versus_original`).
-NEW_SHAPE = "a new shape: the uncropped photo scores more, as a photographer's own frame nearly always does"
 
 
 def top_crop_name(ratio: str, asked: Sequence[str] = ()) -> str:
@@ -116,19 +122,20 @@ def can_keep(ratio_labels: Sequence[str], width: int, height: int) -> bool:
 
 def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: float, asked: Sequence[str],
                         top_ratio: str = "") -> str:
-    """The comparison for requests the uncropped photo cannot answer (no advice to keep it); the
-    top crop, of ``top_ratio``, is named as :func:`top_crop_name` does. Below even odds it says why
-    rather than a discouraging "3% likely": a photographer's frame nearly always outscores a crop to
-    a new shape (the 121 held-out photos' top crops: 99 % at 1:1, 98 % at 4:5, 87 % at 16:9)."""
-    none = "not of the ratio asked" if len(asked) <= 1 else "of none of the ratios asked"
-    if confidence >= KEEP_BELOW:
-        versus = (f"{_pct(confidence)} likely to look better than the uncropped photo "
-                  f"(score {uncropped_score:.2f})")
+    """The advice for requests the uncropped photo cannot answer (none to keep it): the crop to use,
+    or with several ratios each ratio's top crop, naming the best as :func:`top_crop_name` does
+    (``top_ratio``); under the uncropped photo's score it says why (:data:`NEW_SHAPE_WHY`) rather
+    than a discouraging "3% likely"."""
+    if top_score < uncropped_score:
+        versus = f"the uncropped photo scores {uncropped_score:.2f}, {NEW_SHAPE_WHY}"
     else:
-        versus = (f"the uncropped photo scores {uncropped_score:.2f}, as a photographer's own frame nearly "
-                  "always outscores a crop to a new shape")
-    return (f"The uncropped photo is {none} ({', '.join(asked)}), so {top_crop_name(top_ratio, asked)} is "
-            f"the one to use (score {top_score:.2f}; {versus}).")
+        versus = (f"{_pct(confidence)} likely to look better than the uncropped photo, score "
+                  f"{uncropped_score:.2f}")
+    if len(asked) <= 1:
+        return (f"The uncropped photo is not of the ratio asked ({', '.join(asked)}), so the top crop is the "
+                f"one to use (score {top_score:.2f}; {versus}).")
+    return (f"The uncropped photo is of none of the ratios asked ({', '.join(asked)}), so use each ratio's "
+            f"top crop (the best, {top_crop_name(top_ratio, asked)}, scores {top_score:.2f}; {versus}).")
 
 
 def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, height: int,
@@ -143,6 +150,8 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     if not can_keep(asked, width, height):
         return {"keep_original": False,
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked, top.ratio)}
+    # keep or crop: the best crop of a ratio the uncropped photo answers, not of one it cannot
+    top = next((c for c in crops if can_keep([c.ratio], width, height)), top)
     box = getattr(top, "box", None)
     if is_whole(box, width, height, content):
         if box is None or tuple(box) == (0, 0, width, height):
@@ -153,23 +162,24 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
                     f"uncropped photo: {whole})" if is_whole(box, width, height) else
                     f"the best crop is the whole picture inside its border (score {crop}; the uncropped "
                     f"photo, border and all: {whole})")
-        others = _other_shapes(asked, width, height)
+        others = _unanswered_ratios_note(asked, width, height)
         return {"keep_original": True, "verdict": f"Keep the uncropped photo: {said}.{others}"}
     keep = keep_original(top.confidence)
     said = verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))
-    return {"keep_original": keep, "verdict": said + (_other_shapes(asked, width, height) if keep else "")}
+    note = _unanswered_ratios_note(asked, width, height) if keep else ""
+    return {"keep_original": keep, "verdict": said + note}
 
 
-def _other_shapes(asked: Sequence[str], width: int, height: int) -> str:
-    """After advice to keep the photo: which of the ``asked`` ratios it does not answer, and that they
-    need their crops (a trial asked 1:1, 4:5 and 16:9 of a square photo and read "Keep the uncropped
-    photo" as meant for all three)."""
+def _unanswered_ratios_note(asked: Sequence[str], width: int, height: int) -> str:
+    """After advice to keep the photo, a sentence naming the ``asked`` ratios it does not answer and
+    sending them to their crops (a trial asked 1:1, 4:5 and 16:9 of a square photo and read "Keep
+    the uncropped photo" as meant for all three); "" when it answers them all."""
     others = [r for r in asked if not can_keep([r], width, height)]
     if not others:
         return ""
     if len(others) == 1:
-        return f" {others[0]} is a shape it is not: use its top crop."
-    return f" {', '.join(others[:-1])} and {others[-1]} are shapes it is not: use their top crops."
+        return f" The photo is not {others[0]}: use the top {others[0]} crop."
+    return f" The photo is not {', '.join(others[:-1])} or {others[-1]}: use their top crops."
 
 
 def _two_scores(a: float, b: float) -> tuple[str, str]:

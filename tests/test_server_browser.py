@@ -119,9 +119,9 @@ def _verdict_as_in_the_json(page, result: dict) -> None:
         assert text.startswith("Keep the uncropped photo:" if result["keep_original"] else "Crop it:")
     else:  # the page's default ratios (1:1, 4:5, 16:9) cannot keep a 3:2 photo: no such advice
         assert text.startswith("The uncropped photo is of none of the ratios asked (") and not result["keep_original"]
-        assert f"{name} is the one to use (score {top:.2f}; " in text
-        odds = result["crops"][0]["confidence"] >= 0.5  # the odds only above even, else why it scores more
-        assert (f"photo (score {uncropped:.2f}))." if odds else f"photo scores {uncropped:.2f}, ") in text
+        assert f"so use each ratio's top crop (the best, {name}, scores {top:.2f}; " in text
+        under = top < uncropped  # the odds only above the uncropped photo's score, else why it scores more
+        assert (f"photo scores {uncropped:.2f}, " if under else f", score {uncropped:.2f}).") in text
     assert "beats" not in page.locator(".composition").inner_text()
     page.locator(".crop-row .row-pick").first.click()
     assert page.locator(".breakdown .versus").inner_text() == result["crops"][0]["versus_original"]

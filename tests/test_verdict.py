@@ -54,8 +54,7 @@ def test_crop_verdict_and_wording_functions() -> None:
     assert verdict(0.6, 0.7, 0.45).startswith("Keep the uncropped photo:") and "close call" in verdict(0.6, 0.7, 0.45)
     assert versus_original(0.005) == "0% likely to look better than the uncropped photo"
     # a new shape: no discouraging "0%" (a trial), the odds only above even
-    assert versus_original(0.005, new_shape=True) == NEW_SHAPE and NEW_SHAPE.startswith("a new shape: ")
-    assert versus_original(0.91, new_shape=True) == "91% likely to look better than the uncropped photo"
+    assert versus_original(0.005, new_shape_under=True) == NEW_SHAPE and NEW_SHAPE.startswith("a new shape: ")
     assert keep_original(0.49) and not keep_original(0.5)
     from procrop.verdict import is_whole
 
@@ -122,12 +121,12 @@ def test_fixed_ratio_requests_never_advise_keeping_the_photo() -> None:
     top, uncropped = d["crops"][0]["score"], d["uncropped_score"]
     assert d["keep_original"] is False
     assert d["verdict"].startswith("The uncropped photo is of none of the ratios asked (4:5, 1:1), so ")
-    name = f"the top {d['crops'][0]['ratio']} crop"  # several ratios: the top crop's is named
-    assert f"{name} is the one to use (score {top:.2f}; " in d["verdict"]
-    odds = d["crops"][0]["confidence"] >= 0.5  # the odds only above even, else why the photo scores more
-    assert (f"(score {uncropped:.2f}))." if odds else f"photo scores {uncropped:.2f}, ") in d["verdict"]
-    for crop in d["crops"]:  # each crop of a new shape says it the same way
-        assert (crop["versus_original"] == NEW_SHAPE) == (crop["confidence"] < 0.5)
+    name = f"the top {d['crops'][0]['ratio']} crop"  # several ratios: each one's top crop, the best named
+    assert f"so use each ratio's top crop (the best, {name}, scores {top:.2f}; " in d["verdict"]
+    under = top < uncropped  # the odds only above the uncropped photo's score, else why it scores more
+    assert (f"photo scores {uncropped:.2f}, " if under else f", score {uncropped:.2f}).") in d["verdict"]
+    for crop in d["crops"]:  # each crop of a new shape under the uncropped photo's score says so
+        assert (crop["versus_original"] == NEW_SHAPE) == (crop["score"] < uncropped)
     d = cropper.process(img, ["1:1", "4:5"], top_k=1).to_dict(include_analysis=False)
     assert d["verdict"].startswith("The uncropped photo is of none of the ratios asked (1:1, 4:5), so ")
     assert "Keep" not in d["verdict"] and "Crop it" not in d["verdict"]
@@ -149,14 +148,18 @@ def test_the_verdict_names_the_top_crops_ratio_when_several_were_asked() -> None
     one = result_verdict([crop("4:5", (0, 0, 80, 100))], 0.56, 150, 100, ["4:5"])["verdict"]
     assert one == ("The uncropped photo is not of the ratio asked (4:5), so the top crop is the one to use "
                    "(score 0.51; the uncropped photo scores 0.56, as a photographer's own frame nearly "
-                   "always outscores a crop to a new shape).")
+                   "always does).")
     three = result_verdict([crop("16:9", (0, 8, 150, 84))], 0.56, 150, 100, ["1:1", "4:5", "16:9"])["verdict"]
-    assert three.startswith("The uncropped photo is of none of the ratios asked (1:1, 4:5, 16:9), so the top "
-                            "16:9 crop is the one to use (score 0.51; the uncropped photo scores 0.56, ")
-    # a photographer posting 1:1 read "2% likely to look better" as failure: the odds only above even
-    better = result_verdict([SimpleNamespace(ratio="4:5", score=0.64, confidence=0.91, box=(0, 0, 80, 100))],
-                            0.60, 150, 100, ["4:5"])["verdict"]
-    assert better.endswith("(score 0.64; 91% likely to look better than the uncropped photo (score 0.60)).")
+    assert three == ("The uncropped photo is of none of the ratios asked (1:1, 4:5, 16:9), so use each "
+                     "ratio's top crop (the best, the top 16:9 crop, scores 0.51; the uncropped photo scores "
+                     "0.56, as a photographer's own frame nearly always does).")
+    # a photographer posting 1:1 read "2% likely to look better" as failure: the odds only above the
+    # uncropped photo's score (a classic score 0.62 against 0.60 is under even odds, with its margin)
+    for score, confidence, odds in ((0.64, 0.91, "91%"), (0.62, 0.38, "38%")):
+        better = result_verdict([SimpleNamespace(ratio="4:5", score=score, confidence=confidence,
+                                                 box=(0, 0, 80, 100))], 0.60, 150, 100, ["4:5"])["verdict"]
+        assert better.endswith(f"(score {score}; {odds} likely to look better than the uncropped photo, "
+                               "score 0.60).")
     keep = result_verdict([crop("free", (5, 5, 100, 80))], 0.56, 150, 100, ["free", "1:1"])["verdict"]
     assert keep.startswith("Keep the uncropped photo: the top free-form crop (score 0.51) is only 32% likely")
     assert top_crop_name("1080x1350", ["1080x1350", "1:1"]) == "the top 1080x1350 crop"
@@ -204,9 +207,13 @@ def test_advice_to_keep_the_photo_says_which_asked_shapes_still_need_a_crop() ->
     whole = SimpleNamespace(ratio="1:1", score=0.71, confidence=0.5, box=(0, 0, 100, 100))
     d = result_verdict([whole], 0.71, 100, 100, ["1:1", "4:5", "16:9"])
     assert d["keep_original"] and d["verdict"] == ("Keep the uncropped photo: the best crop is the whole frame "
-                                                   "(score 0.71). 4:5 and 16:9 are shapes it is not: use their "
-                                                   "top crops.")
+                                                   "(score 0.71). The photo is not 4:5 or 16:9: use their top "
+                                                   "crops.")
     low = SimpleNamespace(ratio="free", score=0.5, confidence=0.2, box=(5, 5, 80, 80))
     assert result_verdict([low], 0.7, 100, 100, ["free", "4:5"])["verdict"].endswith(
-        " 4:5 is a shape it is not: use its top crop.")
+        " The photo is not 4:5: use the top 4:5 crop.")
+    # keep or crop is judged on the best crop of a ratio the photo answers, not of one it cannot
+    high = SimpleNamespace(ratio="4:5", score=0.6, confidence=0.3, box=(10, 0, 80, 100))
+    d = result_verdict([high, low], 0.7, 100, 100, ["free", "4:5"])
+    assert d["verdict"].startswith("Keep the uncropped photo: the top free-form crop (score 0.50)")
     assert result_verdict([low], 0.7, 100, 100, ["free"])["verdict"].endswith("(score 0.70).")  # nothing to add

@@ -45,11 +45,12 @@ class BoxScore:
     crop: Crop
     uncropped_score: float
     contributions: dict[str, float]
+    image_size: tuple[int, int] | None = None  # the photo's: versus_original words as a returned crop's
 
     def to_dict(self) -> dict[str, Any]:
         """The crop's JSON (:meth:`procrop.Crop.to_dict`, without its rank), with
         ``uncropped_score`` and ``contributions``."""
-        d = self.crop.to_dict()
+        d = self.crop.to_dict(self.image_size, None, self.uncropped_score)
         return {
             **{k: d[k] for k in ("box", "ratio", "score", "confidence", "versus_original")},
             "uncropped_score": round(self.uncropped_score, 4),
@@ -107,4 +108,5 @@ def score_box(cropper: Cropper, prepared: Prepared, box: tuple[int, int, int, in
     weights = {k: cropper.weights.weight(k) for k in crop.terms}
     total = sum(w for w in weights.values() if w > 0)
     contributions = {k: weights[k] * v / total for k, v in crop.terms.items() if weights[k] > 0} if total else {}
-    return BoxScore(crop, uncropped, contributions)
+    size = (prepared.analysis.width, prepared.analysis.height)
+    return BoxScore(crop, uncropped, contributions, size)
