@@ -49,7 +49,10 @@ def test_faces_in_the_upper_part_are_in_the_upper_third_not_at_the_top() -> None
     # the centre")
     apart = [face(0.17 * W, 0.45 * H, 0.04 * W, 0.08 * H), face(0.42 * W, 0.43 * H, 0.08 * W, 0.12 * H)]
     text = describe(analysis(faces=apart))
-    assert "Two faces, close together; the largest in the centre." in text and "left third" not in text
+    assert "Two faces, in different thirds; the largest in the centre." in text and "left third" not in text
+    high_low = [face(0.45 * W, 0.07 * H, 0.06 * W, 0.08 * H), face(0.45 * W, 0.81 * H, 0.04 * W, 0.06 * H)]
+    assert "Two faces, spread across the frame; the largest in the upper third." in describe(
+        analysis(faces=high_low))  # far apart up and down is spread too
 
 
 def test_no_edge_words_anywhere_in_a_description() -> None:

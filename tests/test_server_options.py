@@ -136,6 +136,7 @@ def test_a_quote_in_an_upload_name_is_read_back(client, beach):
     assert safe_name("100%.jpg") == "100_.jpg"
     assert safe_name("caer__gold_fish.jpg") == "caer__gold_fish.jpg"  # its own underscores kept (a trial)
     assert safe_name("a\x00\x01b?*.jpg") == "a_b_.jpg"  # a run of odd characters: one "_"
+    assert safe_name("a" * 120 + ".jpg") == "a" * 96 + ".jpg"  # shortened to 100, its extension kept
     r = post(client, "/v1/crop/image", beach, name="shot %22x%22.jpg", box="10,20,300,200")
     assert r.status_code == 200 and 'filename="shot _x__box_1.jpg"' in r.headers["content-disposition"]
 

@@ -337,11 +337,13 @@ def test_a_vehicle_too_wide_for_the_ratio_keeps_one_end_whole() -> None:
                             (0.5, 0.5), objects=[bike], saliency_source="head")
     middle, rear, front = [60.0, 0.0, 80.0, 100.0], [18.0, 0.0, 80.0, 100.0], [102.0, 0.0, 80.0, 100.0]
     boxes = np.array([middle, rear, front])
-    assert vehicle_end_kept(boxes, bike).tolist() == [False, True, True]
+    assert vehicle_end_kept(boxes, bike, W).tolist() == [False, True, True]
     assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [False, True, True]
     assert allowed_crops(boxes[:1], a, np.zeros((0, 1))).tolist() == [True]  # never an empty set
-    leaf = Detection(bike.box, 0.9, "object", "pizza")
-    assert vehicle_end_kept(boxes, leaf) is None
+    leaf = Detection(bike.box, 0.9, "object", "pizza")  # COCO's nearest word for a round leaf
+    assert vehicle_end_kept(boxes, leaf, W) is None
+    # a train across the whole photo: both its "ends" are the photographer's cuts, not the train's
+    assert vehicle_end_kept(boxes, Detection((1.0, 0.0, 198.0, 90.0), 0.9, "object", "train"), W) is None
     a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None, analysis([]).colour,
                             (0.5, 0.5), objects=[leaf], saliency_source="head")
     assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [True, False, False]  # no edge mid-leaf

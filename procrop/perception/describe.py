@@ -160,7 +160,8 @@ def _face_sentences(a: CompositionAnalysis) -> list[str]:
     named = [w for w in ("upper", "lower", "left", "right") if w in where.split()]
     places = [position_words(fu, fv) for fu, fv in zip(us, vs)]
     same = all(all(w in p.split() for w in named) if named else p == where for p in places)
-    spread = "spread across the frame" if max(us) - min(us) > 0.4 else where if same else "close together"
+    spread = ("spread across the frame" if max(us) - min(us) > 0.4 or max(vs) - min(vs) > 0.4
+              else where if same else "in different thirds")
     largest = position_words(u, v)
     # the largest face's place only when it says more than the faces' place
     also = "" if largest == spread else f"; the largest {largest}"

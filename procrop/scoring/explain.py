@@ -15,6 +15,8 @@ REGION_CUT = "cuts a salient region at an edge"
 #: How it says that detail lies pressed against a crop edge; "clean edges" is then not said either (a
 #: trial found both in one reason).
 EDGE_PRESSED = "detail pressed against an edge"
+#: The clauses beside which "clean edges" is never said.
+NOT_CLEAN = (REGION_CUT, EDGE_PRESSED)
 
 
 def explain_crop(
@@ -55,8 +57,8 @@ def explain_crop(
     elif details.get("cuts_subject", 0.0) > 0:
         if "preference" not in terms:  # the preference term's reason says it, from the same test
             reasons.append(SUBJECT_CUT)
-    elif terms.get("boundary", 1.0) >= 0.7 and not any(REGION_CUT in r or EDGE_PRESSED in r
-                                                       for r in extra_reasons or ()):
+    elif terms.get("boundary", 1.0) >= 0.7 and not any(
+            clause in r for clause in NOT_CLEAN for r in extra_reasons or ()):
         reasons.append("clean edges that cut no detected subject")
     elif terms.get("boundary", 1.0) < 0.4:
         reasons.append("an edge runs through busy or salient content")

@@ -163,9 +163,10 @@ def animal_heads(analysis: CompositionAnalysis, animal: Detection) -> list[Box]:
     return [(x, y, ew, eh), (x + w - ew, y, ew, eh)]
 
 
-#: How far (a share of its width) a crop's edge may reach into the end of a vehicle it keeps whole
-#: (:func:`vehicle_end_kept`).
-END_SLACK = 0.02
+#: How far (a share of its width) a crop's edge may reach into the end of a vehicle it keeps whole,
+#: and how close (a share of the photo's width) to the photo's side an end is the photographer's
+#: cut, not the vehicle's end (:func:`vehicle_end_kept`).
+VEHICLE_END_SLACK, SIDE_AT_BORDER = 0.02, 0.02
 #: The COCO classes :func:`vehicle_end_kept` asks to be cut at one end: a vehicle's ends (a nose, a
 #: bow, a front wheel and its lamp) are what it is, where a leaf's or a butterfly's middle is (judged
 #: on 29 sheets, ``data/preferences/checks/object_ends``: vehicles 10 of 14, votes 27 to 15; other
@@ -173,12 +174,17 @@ END_SLACK = 0.02
 VEHICLES = frozenset({"bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"})
 
 
-def vehicle_end_kept(boxes: np.ndarray, subject: Detection | Region) -> np.ndarray | None:
+def vehicle_end_kept(boxes: np.ndarray, subject: Detection | Region, width: float) -> np.ndarray | None:
     """Which of ``boxes (N, 4)`` keep one end of ``subject``, a vehicle no crop holds whole, whole
-    (the scorer picks which end), as a mask ``(N,)``; None for a subject that is not one of
-    :data:`VEHICLES`. An editor cuts one end of a motorcycle off cleanly; a crop nibbling both (a
-    wheel's rim on one side, a tyre on the other) cuts two things."""
+    (a crop edge beyond it, or within :data:`VEHICLE_END_SLACK` of its width; the scorer picks which
+    end), as a mask ``(N,)``; None for a subject that is not one of :data:`VEHICLES` (a detection,
+    or a salient region named by one), or whose two ends both lie on the sides of the photo
+    (``width``): those are the photographer's cuts. An editor cuts one end of a motorcycle off
+    cleanly; a crop nibbling both (a wheel's rim on one side, a tyre on the other) cuts two things."""
     if getattr(subject, "label", "") not in VEHICLES:
         return None
     x, _, w, _ = subject.box
-    return (boxes[:, 0] <= x + END_SLACK * w) | (boxes[:, 0] + boxes[:, 2] >= x + w - END_SLACK * w)
+    if x <= SIDE_AT_BORDER * width and x + w >= (1 - SIDE_AT_BORDER) * width:
+        return None
+    slack = VEHICLE_END_SLACK * w
+    return (boxes[:, 0] <= x + slack) | (boxes[:, 0] + boxes[:, 2] >= x + w - slack)

@@ -16,8 +16,8 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    :func:`~procrop.scoring.main_subject.animal_heads`) where a crop can, and an object or salient
    region no crop keeps whole keeps its top (round the highest point of its outline:
    :func:`~procrop.scoring.main_subject.outline_top`; a drum's head, a spire, a locomotive's front)
-   unless the photo's own top edge cuts it (:data:`TOP_AT_BORDER`), and a vehicle keeps one end whole
-   (:func:`~procrop.scoring.main_subject.vehicle_end_kept`: a front wheel, never both wheels nibbled);
+   unless the photo's own top edge cuts it (:data:`TOP_AT_BORDER`); after that, a vehicle keeps one
+   end whole (:func:`~procrop.scoring.main_subject.vehicle_end_kept`: never both wheels nibbled);
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
    it out entirely stay, so a crop of a narrow ratio may frame one of two people;
@@ -28,7 +28,7 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    cut, never the eyes (a face other than the largest may be left out altogether);
 3. **cut it cleanly**: when no allowed crop can keep it whole, crops whose edges run through the
    wrong place are dropped: for a person, a horizontal edge through (or just above,
-   :data:`HEAD_ROOM`) the head or neck, the knees or
+   :data:`~procrop.scoring.clean_cuts.HEAD_ROOM`) the head or neck, the knees or
    the ankles (joint bands from body keypoints when a pose estimator ran, else from the box's
    proportions), or a vertical edge through the middle of the body; for an animal or an object,
    any edge through the middle half of its extent; before that, the main subject (an animal, a
@@ -71,20 +71,12 @@ from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' m
 from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
 from ..perception.salient import CORE_LEVELS, subject_cores
+from .clean_cuts import object_cuts, person_cuts
+from .clean_cuts import HEAD_ROOM, JOINT_MARGIN, PERSON_BAD_BANDS, person_bad_bands  # noqa: F401 (re-exported)
 from .main_subject import animal_heads, fills_frame, main_subject, outline_top, vehicle_end_kept  # noqa: F401
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
-
-#: Bands (fractions of a standing person's box height, from the top) where a horizontal crop
-#: edge must not run: the head and neck, the knees, the ankles.
-PERSON_BAD_BANDS: tuple[tuple[float, float], ...] = ((0.0, 0.26), (0.66, 0.80), (0.88, 0.985))
-
-#: Half-width of a joint band around a keypoint, as a share of the person's box height.
-JOINT_MARGIN = 0.04
-#: Nor just above the head: a top edge within this share of the person's height above the box's top
-#: touches the hair (a performer's spikes against the frame).
-HEAD_ROOM = 0.02
 
 #: Where the eye line of a face too big for the crop may lie: shares of the crop's height from
 #: its top (an editor's tight portrait puts the eyes about a third of the way down).
@@ -189,7 +181,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
             if main.box[1] > TOP_AT_BORDER * analysis.height:  # the photo's own frame cut its top
                 top = inside_fractions(b, [outline_top(analysis, main.box)])[0] >= KEPT
                 allowed = _where_possible(allowed, top)
-            allowed = _where_possible(allowed, vehicle_end_kept(b, main))  # one end whole, not both nibbled
+            end = vehicle_end_kept(b, main, analysis.width)  # one end whole, never both nibbled
+            allowed = _where_possible(allowed, end)
     for margin in (GROUP_MARGIN, 0.0):  # 0b. everyone in, with room round each face where a crop can
         together = _group_whole(b, analysis, margin)
         if together is not None and (allowed & together).any():
@@ -214,7 +207,7 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                 # most of it, as much as the ratio allows: never a scrap of a close-up (a tiger's
                 # snout), never none of it (a performer too wide for 9:16 left out for the backdrop)
                 allowed &= inside >= MOST_OF_MAIN * inside[allowed].max()
-            cut_rules = _person_cuts(b, subject) if subject.kind == "person" else _object_cuts(b, subject)
+            cut_rules = person_cuts(b, subject) if subject.kind == "person" else object_cuts(b, subject)
             for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
                 allowed = _where_possible(allowed, ~bad)
     for bad in lips:
@@ -222,10 +215,10 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
     return allowed
 
 
-def _where_possible(allowed: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
-    """``allowed`` narrowed to the crops that also satisfy ``keep`` (a mask; None: no rule), unless
+def _where_possible(allowed: np.ndarray, rule: np.ndarray | None) -> np.ndarray:
+    """``allowed`` narrowed to the crops that also satisfy ``rule`` (a mask; None: no rule), unless
     none does: no rule empties the candidate set."""
-    return allowed & keep if keep is not None and (allowed & keep).any() else allowed
+    return allowed & rule if rule is not None and (allowed & rule).any() else allowed
 
 
 def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) -> np.ndarray | None:
@@ -397,53 +390,3 @@ def _mouth_kept(b: np.ndarray, face: Detection, below: float) -> np.ndarray:
     x0, x1 = min(c[0] for c in corners), max(c[0] for c in corners)
     y0, y1 = min(c[1] for c in corners) - m, max(c[1] for c in corners) + below * face.box[3]
     return (b[:, 0] <= x0) & (b[:, 0] + b[:, 2] >= x1) & (b[:, 1] <= y0) & (b[:, 1] + b[:, 3] >= y1)
-
-
-def _edges_through(lo: np.ndarray, hi: np.ndarray, a: float, b: float) -> np.ndarray:
-    """Whether a crop edge (``lo`` or ``hi``) lies strictly between ``a`` and ``b``."""
-    return ((lo > a) & (lo < b)) | ((hi > a) & (hi < b))
-
-
-def person_bad_bands(person: Detection) -> list[tuple[float, float]]:
-    """Absolute y ranges where a horizontal crop edge must not cross this person: from the top of
-    the head to below the shoulders, and around the knees, ankles and wrists (from confident body
-    keypoints when pose ran, else from the proportions of a standing figure)."""
-    x, y, w, h = person.box
-    joints = [(n, py) for n, _, py, s in person.keypoints if s > 0.2]
-    if not joints:
-        bands = [(y + a * h, y + b * h) for a, b in PERSON_BAD_BANDS]
-        return [(max(0.0, y - HEAD_ROOM * h), bands[0][1]), *bands[1:]]
-    m = JOINT_MARGIN * h
-    shoulders = [py for n, py in joints if n.endswith("shoulder")]
-    top = max(0.0, y - HEAD_ROOM * h)  # the picture's own top edge is no cut
-    bands = [(top, (min(shoulders) + m) if shoulders else y + PERSON_BAD_BANDS[0][1] * h)]
-    bands += [(py - m, py + m) for n, py in joints if n.endswith(("knee", "ankle", "wrist"))]
-    return bands
-
-
-def _person_cuts(b: np.ndarray, person: Detection) -> tuple[np.ndarray, np.ndarray]:
-    """Crops whose top or bottom edge crosses a person at the head, neck or a joint; crops whose
-    left or right edge runs down the middle of the body."""
-    x, y, w, h = person.box
-    top, bottom = b[:, 1], b[:, 1] + b[:, 3]
-    left, right = b[:, 0], b[:, 0] + b[:, 2]
-    overlaps_x = (right > x) & (left < x + w)
-    overlaps_y = (bottom > y) & (top < y + h)
-    across = np.zeros(len(b), dtype=bool)
-    for lo, hi in person_bad_bands(person):
-        across |= overlaps_x & _edges_through(top, bottom, lo, hi)
-    down = overlaps_y & _edges_through(left, right, x + 0.2 * w, x + 0.8 * w)
-    return across, down
-
-
-def _object_cuts(b: np.ndarray, obj: Detection) -> tuple[np.ndarray, np.ndarray]:
-    """Crops whose top or bottom edge, and crops whose left or right edge, run through the middle
-    half of an animal or object."""
-    x, y, w, h = obj.box
-    top, bottom = b[:, 1], b[:, 1] + b[:, 3]
-    left, right = b[:, 0], b[:, 0] + b[:, 2]
-    overlaps_x = (right > x) & (left < x + w)
-    overlaps_y = (bottom > y) & (top < y + h)
-    across = overlaps_x & _edges_through(top, bottom, y + 0.25 * h, y + 0.75 * h)
-    down = overlaps_y & _edges_through(left, right, x + 0.25 * w, x + 0.75 * w)
-    return across, down
