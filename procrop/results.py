@@ -8,7 +8,7 @@ from typing import Any
 
 from ._version import __version__
 from .perception.analysis import CompositionAnalysis
-from .verdict import can_keep, is_whole, result_verdict, versus_original
+from .verdict import can_keep, result_verdict, versus_original, whole_words
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Crop:
         ``content`` box), ``versus_original`` says so when the crop is the whole photo, and with the
         ``uncropped_score`` too when it is of a shape the photo is not and scores under it
         (:func:`~procrop.verdict.versus_original`)."""
-        whole = image_size is not None and is_whole(self.box, *image_size, content)  # a whole frame says so
+        whole = whole_words(self.box, *image_size, content) if image_size is not None else None
         new_shape = (image_size is not None and uncropped_score is not None and self.score < uncropped_score
                      and not can_keep([self.ratio], *image_size))
         d: dict[str, Any] = {

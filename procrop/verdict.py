@@ -69,12 +69,13 @@ NEW_SHAPE_WHY = "as a photographer's own frame nearly always does"
 NEW_SHAPE = f"a new shape: the uncropped photo scores more, {NEW_SHAPE_WHY}"
 
 
-def versus_original(confidence: float, whole: bool = False, new_shape_under: bool = False) -> str:
+def versus_original(confidence: float, whole: str | None = None, new_shape_under: bool = False) -> str:
     """One crop's confidence in words: "72% likely to look better than the uncropped photo", or,
-    for a crop that is the whole frame (``whole``), "the uncropped photo itself", or, for a crop of
-    a shape the uncropped photo is not that scores under it (``new_shape_under``), :data:`NEW_SHAPE`."""
+    for a crop that is the whole frame, what :func:`whole_words` calls it (``whole``: "the uncropped
+    photo itself"), or, for a crop of a shape the uncropped photo is not that scores under it
+    (``new_shape_under``), :data:`NEW_SHAPE`."""
     if whole:
-        return "the uncropped photo itself"
+        return whole
     if new_shape_under:
         return NEW_SHAPE
     return f"{_pct(confidence)} likely to look better than the uncropped photo"
@@ -153,26 +154,24 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     # keep or crop: the best crop of a ratio the uncropped photo answers, not of one it cannot
     top = next((c for c in crops if can_keep([c.ratio], width, height)), top)
     box = getattr(top, "box", None)
-    if is_whole(box, width, height, content):
-        if box is None or tuple(box) == (0, 0, width, height):
+    called = whole_words(box, width, height, content) if box is not None else None
+    if called is not None:
+        if called == "the uncropped photo itself":
             said = f"the best crop is the whole frame (score {top.score:.2f})"
         else:  # a hairline or a scan border left out: its score is not the uncropped photo's
             crop, whole = _two_scores(top.score, uncropped_score)
-            said = (f"the best crop is the whole frame less a hairline at its edge (score {crop}; the "
-                    f"uncropped photo: {whole})" if is_whole(box, width, height) else
-                    f"the best crop is the whole picture inside its border (score {crop}; the uncropped "
-                    f"photo, border and all: {whole})")
+            said = (f"the best crop is {called} (score {crop}; the uncropped photo"
+                    f"{', border and all' if called == INSIDE_BORDER else ''}: {whole})")
         others = _unanswered_ratios_note(asked, width, height)
         return {"keep_original": True, "verdict": f"Keep the uncropped photo: {said}.{others}"}
     keep = keep_original(top.confidence)
     said = verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))
-    note = _unanswered_ratios_note(asked, width, height) if keep else ""
-    return {"keep_original": keep, "verdict": said + note}
+    return {"keep_original": keep, "verdict": said + _unanswered_ratios_note(asked, width, height)}
 
 
 def _unanswered_ratios_note(asked: Sequence[str], width: int, height: int) -> str:
-    """After advice to keep the photo, a sentence naming the ``asked`` ratios it does not answer and
-    sending them to their crops (a trial asked 1:1, 4:5 and 16:9 of a square photo and read "Keep
+    """After advice to keep or crop the photo, a sentence naming the ``asked`` ratios it does not
+    answer and sending them to their crops (a trial asked 1:1, 4:5 and 16:9 of a square photo and read "Keep
     the uncropped photo" as meant for all three); "" when it answers them all."""
     others = [r for r in asked if not can_keep([r], width, height)]
     if not others:
@@ -193,6 +192,25 @@ def _two_scores(a: float, b: float) -> tuple[str, str]:
 #: 481-px side (a scan's edge) read "Crop it" beside "Keep" for a 1 px one. No pixel's floor: on a
 #: 10-px photo one pixel off each edge is a fifth of it, not "the uncropped photo itself" (a trial).
 WHOLE_SLACK = 0.01
+
+
+#: What a crop that leaves only a scan border out is (:func:`whole_words`).
+INSIDE_BORDER = "the whole picture inside its border"
+
+
+def whole_words(box: Sequence[float], width: int, height: int,
+                content: Sequence[float] | None = None) -> str | None:
+    """What a crop that is the whole photo is called (None when it is not, :func:`is_whole`): "the
+    uncropped photo itself", :data:`INSIDE_BORDER` when it is the picture inside its scan border
+    (``content``, to 2 px: a trial's beach.jpg, 3-5 px of border on each side, was called "the
+    whole frame less a hairline"), else "the whole frame less a hairline at its edge"."""
+    if not is_whole(box, width, height, content):
+        return None
+    if tuple(int(v) for v in box) == (0, 0, width, height):
+        return "the uncropped photo itself"
+    if content is not None and max(abs(float(a) - float(b)) for a, b in zip(box, content)) <= 2:
+        return INSIDE_BORDER
+    return "the whole frame less a hairline at its edge"
 
 
 def is_whole(box: Sequence[float] | None, width: int, height: int,

@@ -186,6 +186,17 @@ def test_a_json_file_that_cannot_be_written_is_refused_before_any_photo(tmp_path
         assert r.stderr.count("error:") == 1 and not (tmp_path / "out").exists()
 
 
+def test_a_json_file_inside_the_output_folder_the_run_creates_is_accepted(three_photos: list[Path],
+                                                                          tmp_path: Path) -> None:
+    """A trial's first command, '--out r1/beach --json r1/beach/r.json' in an empty folder, was refused
+    with 'no such folder r1/beach': the run creates that folder."""
+    out = tmp_path / "r1" / "beach"
+    report = out / "r.json"
+    r = run("crop", str(three_photos[0]), "-r", "1:1", "-k", "1", "-o", str(out), "--json", str(report), "-q")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(report.read_text())["crops"]
+
+
 def test_style_strength_with_the_classic_scorer_names_the_scorer(three_photos: list[Path], tmp_path: Path) -> None:
     r = run("crop", str(three_photos[0]), "--scorer", "classic", "--db", str(tmp_path), "--style-strength", "2")
     assert r.exit_code == 2 and "not the classic scorer" in r.stderr
@@ -242,7 +253,7 @@ def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> No
         "4:5: 4 crops of the 5 asked; only 4 candidates of this ratio keep whole the subjects they could",
         "1:1: 2 crops of the 5 asked; the others scored under 80 % of the best or overlap a better crop "
         "(IoU 0.6 or more); only 4 candidates of this ratio keep whole the subjects they could"]
-    assert dropped_alternatives({"16:9": (3, 1, 0, 1)}, 0.8, 0.6) == [  # one: "1 candidate ... keeps" (a trial)
+    assert dropped_alternatives({"16:9": (3, 1, 0, 1)}, 0.8, 0.6) == [  # "1 candidate ... keeps" (a trial)
         "16:9: 1 crop of the 3 asked; only 1 candidate of this ratio keeps whole the subjects it could"]
     photo = photos_dir / "zelex-wikipedia-photos" / "044.jpg"
     out = tmp_path / "r.json"

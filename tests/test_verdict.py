@@ -81,6 +81,18 @@ def test_crop_verdict_and_wording_functions() -> None:
     assert result_verdict([hairline], 0.656, 321, 481, ["free"])["verdict"] == (
         "Keep the uncropped photo: the best crop is the whole frame less a hairline at its edge "
         "(score 0.662; the uncropped photo: 0.656).")
+    # a thin scan border (beach.jpg: 3-5 px a side, within the hairline's slack) is still a border: a
+    # trial read "less a hairline at its edge" for it; each crop's words say the same
+    from procrop.verdict import INSIDE_BORDER, whole_words
+
+    beach = SimpleNamespace(box=(5, 3, 759, 506), ratio="free", score=0.565, confidence=0.52)
+    assert result_verdict([beach], 0.561, 768, 512, ["free"], (5, 3, 759, 506))["verdict"] == (
+        "Keep the uncropped photo: the best crop is the whole picture inside its border (score 0.565; the "
+        "uncropped photo, border and all: 0.561).")
+    assert whole_words((5, 3, 759, 506), 768, 512, (5, 3, 759, 506)) == INSIDE_BORDER
+    assert whole_words((0, 0, 768, 512), 768, 512) == versus_original(0.5, "the uncropped photo itself")
+    assert whole_words((0, 0, 321, 479), 321, 481) == "the whole frame less a hairline at its edge"
+    assert whole_words((0, 40, 321, 400), 321, 481) is None
     # near the line, a decimal on its own side: "50%" was "Crop it" on one photo, "Keep" on another
     assert " only 49.7% likely" in verdict(0.4, 0.5, 0.497) and " is 50.3% likely" in verdict(0.4, 0.5, 0.503)
     assert versus_original(0.4999).startswith("49.9% ") and versus_original(0.506).startswith("51% ")
@@ -206,9 +218,9 @@ def test_advice_to_keep_the_photo_says_which_asked_shapes_still_need_a_crop() ->
 
     whole = SimpleNamespace(ratio="1:1", score=0.71, confidence=0.5, box=(0, 0, 100, 100))
     d = result_verdict([whole], 0.71, 100, 100, ["1:1", "4:5", "16:9"])
-    assert d["keep_original"] and d["verdict"] == ("Keep the uncropped photo: the best crop is the whole frame "
-                                                   "(score 0.71). The photo is not 4:5 or 16:9: use their top "
-                                                   "crops.")
+    assert d["keep_original"]
+    assert d["verdict"] == ("Keep the uncropped photo: the best crop is the whole frame (score 0.71). The "
+                            "photo is not 4:5 or 16:9: use their top crops.")
     low = SimpleNamespace(ratio="free", score=0.5, confidence=0.2, box=(5, 5, 80, 80))
     assert result_verdict([low], 0.7, 100, 100, ["free", "4:5"])["verdict"].endswith(
         " The photo is not 4:5: use the top 4:5 crop.")
@@ -216,4 +228,4 @@ def test_advice_to_keep_the_photo_says_which_asked_shapes_still_need_a_crop() ->
     high = SimpleNamespace(ratio="4:5", score=0.6, confidence=0.3, box=(10, 0, 80, 100))
     d = result_verdict([high, low], 0.7, 100, 100, ["free", "4:5"])
     assert d["verdict"].startswith("Keep the uncropped photo: the top free-form crop (score 0.50)")
-    assert result_verdict([low], 0.7, 100, 100, ["free"])["verdict"].endswith("(score 0.70).")  # nothing to add
+    assert result_verdict([low], 0.7, 100, 100, ["free"])["verdict"].endswith("(score 0.70).")  # nothing more

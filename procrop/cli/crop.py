@@ -127,8 +127,12 @@ def crop_command(
             raise usage_error(f"{name} applies to WxH output sizes (e.g. -r 1080x1350): none is asked")
     if not save_crops and out is None:
         raise usage_error("--no-save-crops applies to --out, where crops are written: add --out or leave it")
+    json_file = json_path not in (None, "-")
+    # a --json file inside --out's folder, which the run creates, needs no folder of its own yet (a trial)
+    made_by_out = json_file and out is not None and Path(out).resolve() in Path(json_path).resolve().parents
     refuse_outputs(output_folder_problem(out) if out is not None else None,  # before any photo is read
-                   output_file_problem(json_path, "--json") if json_path not in (None, "-") else None)
+                   output_file_problem(json_path, "--json") if json_file and not (
+                       made_by_out and not Path(json_path).parent.exists()) else None)
     files, problems = iter_image_files(inputs)
     files, own = drop_own_outputs(files, str(out) if out else None, inputs)
     if own and files and not quiet:

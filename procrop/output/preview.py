@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..cropper import Crop, CropResult
 from ..files import atomic_write_bytes
 from ..imaging.load import to_rgb_array
-from ..verdict import can_keep, is_whole, result_verdict, top_crop_name, versus_original
+from ..verdict import can_keep, result_verdict, top_crop_name, versus_original, whole_words
 
 #: Colours of ranks 1, 2, 3... (then repeated).
 RANK_COLOURS = ((255, 196, 0), (0, 200, 255), (255, 80, 160), (120, 230, 90), (200, 140, 255))
@@ -104,7 +104,7 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
     elif not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
         conf = f"  #1: score {best.score:.2f}"
     else:  # the JSON's words (procrop.verdict)
-        whole = is_whole(best.box, result.width, result.height, result.content)
+        whole = whole_words(best.box, result.width, result.height, result.content)
         conf = f"  #1: {versus_original(best.confidence, whole)}"
     header = ImageDraw.Draw(canvas)
     header.text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=_font(15))
