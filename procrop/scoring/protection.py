@@ -72,7 +72,7 @@ from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
 from ..perception.salient import CORE_LEVELS, subject_cores
 from .clean_cuts import object_cuts, person_cuts
-from .clean_cuts import HEAD_ROOM, JOINT_MARGIN, PERSON_BAD_BANDS, person_bad_bands  # noqa: F401 (re-exported)
+from .clean_cuts import HEAD_ROOM, JOINT_MARGIN, PERSON_BAD_BANDS, person_bad_bands  # noqa: F401
 from .main_subject import animal_heads, fills_frame, main_subject, outline_top, vehicle_end_kept  # noqa: F401
 
 #: Shares of inside area that count as "kept whole" and as "left out".
