@@ -347,3 +347,21 @@ def test_a_vehicle_too_wide_for_the_ratio_keeps_one_end_whole() -> None:
     a = CompositionAnalysis(W, H, sal, np.zeros_like(sal), [], [], [], [], None, None, analysis([]).colour,
                             (0.5, 0.5), objects=[leaf], saliency_source="head")
     assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [True, False, False]  # no edge mid-leaf
+
+
+def test_a_face_kept_whole_keeps_its_whole_head_where_a_crop_can() -> None:
+    """A woman in a headdress (BSDS500 189003 at 1:1 kept her face and cut the headdress off): a crop
+    that holds the face box but cuts the head round it (hair, a hat, the ears) gives way to one that
+    holds both; when no crop holds the head, the face alone is kept as before."""
+    from procrop.scoring.protection import HEAD_SIDE, HEAD_TOP, head_box
+
+    face = Detection((80.0, 40.0, 40.0, 40.0), 0.9, "face", "face")
+    assert head_box(face, W, H) == (80.0 - HEAD_SIDE * 40, 40.0 - HEAD_TOP * 40, 40.0 * (1 + 2 * HEAD_SIDE),
+                                    40.0 * (1 + HEAD_TOP))
+    a = analysis([], faces=[face])
+    tight, roomy = [78.0, 38.0, 50.0, 50.0], [60.0, 20.0, 80.0, 80.0]
+    boxes = np.array([tight, roomy])
+    face_inside = inside_fractions(boxes, [face.box])
+    assert face_inside[0].tolist() == [1.0, 1.0]  # both hold the face box
+    assert allowed_crops(boxes, a, face_inside).tolist() == [False, True]
+    assert allowed_crops(boxes[:1], a, face_inside[:, :1]).tolist() == [True]  # no crop holds the head

@@ -20,7 +20,8 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    end whole (:func:`~procrop.scoring.main_subject.vehicle_end_kept`: never both wheels nibbled);
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
-   it out entirely stay, so a crop of a narrow ratio may frame one of two people;
+   it out entirely stay, so a crop of a narrow ratio may frame one of two people; a face kept
+   whole keeps its whole head too (its hair, a hat, its ears: :func:`head_box`) where a crop can;
 2. **keep the eyes**: when no allowed crop keeps a face whole (a portrait at 16:9), crops that
    leave an eye out, or put the eye line outside the upper part of the frame (:data:`EYE_LINE`),
    are dropped, and then, when some crop keeps it too, those that cut the mouth (and, after the
@@ -78,6 +79,11 @@ from .main_subject import animal_heads, fills_frame, main_subject, outline_top, 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
 
+#: The head round a face kept whole (rule 1b, :func:`head_box`): shares of the face box's width on
+#: each side and of its height above. Blind judges preferred the crops that keep it on 13 of 17
+#: changed sheets (``data/preferences/checks/head_whole``): a headdress, a fez, a hat, the top of a
+#: head, an ear.
+HEAD_SIDE, HEAD_TOP = 0.35, 0.35
 #: Where the eye line of a face too big for the crop may lie: shares of the crop's height from
 #: its top (an editor's tight portrait puts the eyes about a third of the way down).
 EYE_LINE = (0.18, 0.5)
@@ -192,6 +198,9 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
     for rank, fi in enumerate(np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces])):
         inside = face_inside[fi]
         allowed = _keep_whole(allowed, inside)
+        if (inside[allowed] >= KEPT).any():  # 1b. and the whole head round it, where a crop can
+            head = inside_fractions(b, [head_box(analysis.faces[fi], analysis.width, analysis.height)])[0]
+            allowed = _where_possible(allowed, ~((head > LEFT_OUT) & (head < KEPT) & (inside > LEFT_OUT)))
         if not (inside[allowed] >= KEPT).any():
             # the largest face must keep its eyes in; another may also be left out altogether
             face = analysis.faces[fi]
@@ -358,6 +367,16 @@ def edge_pressure(boxes: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.nd
     bottom = np.where(b[:, 1] + b[:, 3] < H - 0.5, my, 0.0)
     inner = np.stack([b[:, 0] + left, b[:, 1] + top, b[:, 2] - left - right, b[:, 3] - top - bottom], axis=1)
     return full - mask_inside_fractions(inner, masks, W, H)
+
+
+def head_box(face: Detection, width: int, height: int) -> tuple[float, float, float, float]:
+    """The head round a face box, ``(x, y, w, h)`` inside the photo: :data:`HEAD_SIDE` of the face's
+    width on each side (ears, the back of a turned head) and :data:`HEAD_TOP` of its height above
+    (hair, a hat's crown), down to the chin."""
+    x, y, w, h = face.box
+    x0, y0 = max(0.0, x - HEAD_SIDE * w), max(0.0, y - HEAD_TOP * h)
+    x1 = min(float(width), x + w + HEAD_SIDE * w)
+    return (x0, y0, x1 - x0, min(float(height), y + h) - y0)
 
 
 def _keep_whole(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:
