@@ -156,7 +156,7 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     box = getattr(top, "box", None)
     called = whole_words(box, width, height, content) if box is not None else None
     if called is not None:
-        if called == "the uncropped photo itself":
+        if called == ITSELF:
             said = f"the best crop is the whole frame (score {top.score:.2f})"
         else:  # a hairline or a scan border left out: its score is not the uncropped photo's
             crop, whole = _two_scores(top.score, uncropped_score)
@@ -171,8 +171,8 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
 
 def _unanswered_ratios_note(asked: Sequence[str], width: int, height: int) -> str:
     """After advice to keep or crop the photo, a sentence naming the ``asked`` ratios it does not
-    answer and sending them to their crops (a trial asked 1:1, 4:5 and 16:9 of a square photo and read "Keep
-    the uncropped photo" as meant for all three); "" when it answers them all."""
+    answer and sending them to their crops (a trial asked 1:1, 4:5 and 16:9 of a square photo and
+    read "Keep the uncropped photo" as meant for all three); "" when it answers them all."""
     others = [r for r in asked if not can_keep([r], width, height)]
     if not others:
         return ""
@@ -194,20 +194,21 @@ def _two_scores(a: float, b: float) -> tuple[str, str]:
 WHOLE_SLACK = 0.01
 
 
-#: What a crop that leaves only a scan border out is (:func:`whole_words`).
-INSIDE_BORDER = "the whole picture inside its border"
+#: What a crop that is the uncropped photo, and one that leaves only a scan border out, are
+#: called (:func:`whole_words`).
+ITSELF, INSIDE_BORDER = "the uncropped photo itself", "the whole picture inside its border"
 
 
 def whole_words(box: Sequence[float], width: int, height: int,
                 content: Sequence[float] | None = None) -> str | None:
-    """What a crop that is the whole photo is called (None when it is not, :func:`is_whole`): "the
-    uncropped photo itself", :data:`INSIDE_BORDER` when it is the picture inside its scan border
+    """What a crop that is the whole photo is called (None when it is not, :func:`is_whole`):
+    :data:`ITSELF`, :data:`INSIDE_BORDER` when it is the picture inside its scan border
     (``content``, to 2 px: a trial's beach.jpg, 3-5 px of border on each side, was called "the
     whole frame less a hairline"), else "the whole frame less a hairline at its edge"."""
     if not is_whole(box, width, height, content):
         return None
     if tuple(int(v) for v in box) == (0, 0, width, height):
-        return "the uncropped photo itself"
+        return ITSELF
     if content is not None and max(abs(float(a) - float(b)) for a, b in zip(box, content)) <= 2:
         return INSIDE_BORDER
     return "the whole frame less a hairline at its edge"
