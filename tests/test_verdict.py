@@ -189,9 +189,9 @@ def test_the_preview_says_the_verdict_and_names_the_top_crop(monkeypatch: pytest
     real = preview._wrap
     monkeypatch.setattr(preview, "_wrap", lambda text, *a: wrapped.append(text) or real(text, *a))
     preview.render_preview(Image.fromarray(img), result, panel_width=180)
-    top = result.crops[0]
     assert result.to_dict(include_analysis=False)["verdict"] in wrapped
-    assert f"The top {top.ratio} crop: {top.reason}" in wrapped
+    for top in (result.for_ratio("4:5")[0], result.for_ratio("16:9")[0]):  # each ratio's, not one alone
+        assert f"The top {top.ratio} crop: {top.reason}" in wrapped
 
 
 def test_the_python_result_has_the_verdict_the_json_has() -> None:

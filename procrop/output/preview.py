@@ -132,20 +132,22 @@ def _label_spot(box: tuple[float, float, float, float], scale: float, size: tupl
 
 
 def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, panel_height: int) -> Image.Image:
-    """Panels on a grid of up to three columns; the description, the verdict and the top crop's
-    reason below (the top crop named as in the verdict: "The top 4:5 crop: ...")."""
+    """Panels on a grid of up to three columns; the description, the verdict and each asked ratio's
+    top crop's reason below, best first (named as in the verdict: "The top 4:5 crop: ..."; a trial
+    read one reason under three panels and could not tell why the 4:5 crop it was sent to won)."""
     small = _font(13)
     cols = min(len(panels), 3)
     rows = (len(panels) + cols - 1) // cols
     footer_lines = _wrap(result.description, small, cols * panel_width - 16)
     if result.crops:
-        top = result.crops[0]
         asked = list(dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]))
         said = result_verdict(result.crops, result.uncropped_score, result.width, result.height,
                               result.ratios, result.content)
-        name = top_crop_name(top.ratio, asked)
-        footer_lines += _wrap(said["verdict"], small, cols * panel_width - 16)
-        footer_lines += _wrap(f"{name[0].upper()}{name[1:]}: {top.reason}", small, cols * panel_width - 16)
+        width = cols * panel_width - 16
+        footer_lines += _wrap(said["verdict"], small, width)
+        for top in [c for c in result.crops if c.rank == 1]:  # best first, as the result sorts them
+            name = top_crop_name(top.ratio, asked)
+            footer_lines += _wrap(f"{name[0].upper()}{name[1:]}: {top.reason}", small, width)
     footer = 10 + 17 * len(footer_lines)
     sheet = Image.new("RGB", (cols * panel_width, rows * panel_height + footer), (24, 24, 24))
     for i, p in enumerate(panels):
