@@ -268,6 +268,9 @@ def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> No
         assert " ".join(w.split()) in " ".join(r.stderr.split()) and "note:" in r.stderr  # and on the terminal
     told = {w.split(": ")[0]: int(w.split(": ")[1].split()[0]) for w in said}  # ratio -> crops returned
     assert told == {label: n for label, n in counts.items() if n < 3}
+    if any("the others" in w for w in said):  # and, once, the two options that let more through (trials)
+        hint = "a lower --min-score-ratio or a higher --diversity-iou lets more alternatives through"
+        assert " ".join(r.stderr.split()).count(hint) == 1
 
 
 def test_warnings_are_capped_on_the_terminal_and_quiet_silences_them() -> None:

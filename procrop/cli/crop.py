@@ -277,6 +277,10 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
                 err.print(f"[dim]note:[/] {escape(str(noted[0][0].get('image')))}: {escape(line)}")
         elif noted:
             err.print(f"[dim]note:[/] {len(noted)} photos {said}; see 'notes' in their JSON)")
+        if which == "fewer" and any("the others" in line for _, lines in noted for line in lines):
+            # two trials asked --top-k 3, got one crop a ratio, and did not find the two options
+            err.print("[dim]note:[/] a lower --min-score-ratio or a higher --diversity-iou lets more "
+                      "alternatives through")
 
 
 def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
