@@ -228,6 +228,11 @@ def is_whole(box: Sequence[float] | None, width: int, height: int,
     return whole or (x <= cx + sx and y <= cy + sy and x + w >= cx + cw - sx and y + h >= cy + ch - sy)
 
 
+#: How a note says that alternatives were dropped by the score ratio or the diversity IoU
+#: (:func:`dropped_alternatives`; the CLI then says how to get more).
+OTHERS_DROPPED = "the others"
+
+
 def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: float,
                          max_iou: float) -> list[str]:
     """Why ratios have fewer crops than asked, one note per such ratio (none when every ratio has
@@ -248,7 +253,7 @@ def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: f
         overlap = asked - returned - low - short
         why = ([f"scored under {100 * min_score_ratio:g} % of the best"] * bool(low)
                + [f"overlap a better crop (IoU {max_iou:g} or more)"] * bool(overlap > 0))
-        clauses = [f"the others {' or '.join(why)}"] * bool(why)
+        clauses = [f"{OTHERS_DROPPED} {' or '.join(why)}"] * bool(why)
         if short:
             clauses.append("only 1 candidate of this ratio keeps whole the subjects it could" if rest[0] == 1
                            else f"only {rest[0]} candidates of this ratio keep whole the subjects they could")

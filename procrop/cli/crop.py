@@ -244,7 +244,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
     """The warnings (problems) of the first ``most`` photos that have any, then how many more photos
     have some; the notes (information: fewer crops than asked) of a photo when only one has any,
     else one line counting the photos that have notes."""
-    from ..verdict import ENLARGED, NOT_ENLARGED, UPSCALE_UNMET
+    from ..verdict import ENLARGED, NOT_ENLARGED, OTHERS_DROPPED, UPSCALE_UNMET
 
     enlarged = [(r, line) for r in results for line in r.get("warnings", []) if ENLARGED in line]
     summed = len({id(r) for r, _ in enlarged}) > 1  # several photos enlarged: one line for them all
@@ -277,7 +277,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
                 err.print(f"[dim]note:[/] {escape(str(noted[0][0].get('image')))}: {escape(line)}")
         elif noted:
             err.print(f"[dim]note:[/] {len(noted)} photos {said}; see 'notes' in their JSON)")
-        if which == "fewer" and any("the others" in line for _, lines in noted for line in lines):
+        if which == "fewer" and any(OTHERS_DROPPED in line for _, lines in noted for line in lines):
             # two trials asked --top-k 3, got one crop a ratio, and did not find the two options
             err.print("[dim]note:[/] a lower --min-score-ratio or a higher --diversity-iou lets more "
                       "alternatives through")

@@ -138,12 +138,12 @@ def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, pane
     small = _font(13)
     cols = min(len(panels), 3)
     rows = (len(panels) + cols - 1) // cols
-    footer_lines = _wrap(result.description, small, cols * panel_width - 16)
+    width = cols * panel_width - 16  # the footer's text
+    footer_lines = _wrap(result.description, small, width)
     if result.crops:
         asked = list(dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]))
         said = result_verdict(result.crops, result.uncropped_score, result.width, result.height,
                               result.ratios, result.content)
-        width = cols * panel_width - 16
         footer_lines += _wrap(said["verdict"], small, width)
         for top in [c for c in result.crops if c.rank == 1]:  # best first, as the result sorts them
             name = top_crop_name(top.ratio, asked)

@@ -238,12 +238,7 @@ def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) ->
     group = [f for f, a in zip(analysis.faces, area) if a >= GROUP_FACE * area.max()]
     if len(group) < 2:
         return None
-    grown = []
-    for f in group:
-        x, y, w, h = f.box
-        x0, y0 = max(0.0, x - margin * w), max(0.0, y - margin * h)
-        x1, y1 = min(float(analysis.width), x + w + margin * w), min(float(analysis.height), y + h + margin * h)
-        grown.append((x0, y0, x1 - x0, y1 - y0))
+    grown = [_grown(f.box, margin, margin, margin, analysis.width, analysis.height) for f in group]
     return (inside_fractions(b, grown) >= KEPT).all(axis=0)
 
 
@@ -373,10 +368,17 @@ def head_box(face: Detection, width: int, height: int) -> tuple[float, float, fl
     """The head round a face box, ``(x, y, w, h)`` inside the photo: :data:`HEAD_SIDE` of the face's
     width on each side (ears, the back of a turned head) and :data:`HEAD_TOP` of its height above
     (hair, a hat's crown), down to the chin."""
-    x, y, w, h = face.box
-    x0, y0 = max(0.0, x - HEAD_SIDE * w), max(0.0, y - HEAD_TOP * h)
-    x1 = min(float(width), x + w + HEAD_SIDE * w)
-    return (x0, y0, x1 - x0, min(float(height), y + h) - y0)
+    return _grown(face.box, HEAD_SIDE, HEAD_TOP, 0.0, width, height)
+
+
+def _grown(box: tuple[float, float, float, float], side: float, above: float, below: float, width: int,
+           height: int) -> tuple[float, float, float, float]:
+    """``box`` grown by ``side`` of its width left and right, ``above`` and ``below`` of its height,
+    within the ``width`` x ``height`` photo."""
+    x, y, w, h = box
+    x0, y0 = max(0.0, x - side * w), max(0.0, y - above * h)
+    x1, y1 = min(float(width), x + w + side * w), min(float(height), y + h + below * h)
+    return (x0, y0, x1 - x0, y1 - y0)
 
 
 def _keep_whole(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:

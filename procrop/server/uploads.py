@@ -184,8 +184,8 @@ def safe_name(name: str) -> str:
     # each run of odd characters becomes one "_"; the name's own underscores stay (a trial's
     # "caer__gold_fish.jpg" came back as "caer_gold_fish.jpg", matched to no file)
     base = re.sub(r"[^\w.\-() ]+", "_", base).strip(" .")
-    stem, dot, suffix = base.rpartition(".")
     if len(base) > 100:  # shortened, its extension kept
+        stem, dot, suffix = base.rpartition(".")
         base = (stem[:99 - len(suffix)] + dot + suffix) if dot and len(suffix) <= 10 else base[:100]
     return base or "upload"
 
