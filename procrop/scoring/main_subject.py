@@ -148,6 +148,9 @@ WIDE, MIDDLE = 1.2, (0.3, 0.7)
 #: The part of such an animal's box at either end that holds the head: a share of its width and of
 #: its height from the top.
 END_SIZE = (0.35, 0.75)
+#: Such an animal whose most salient region is at most this share of its box's width is a close-up
+#: of its face (a cat's face filling the frame, its dark fur on either side): that region is its head.
+COMPACT = 0.7
 
 
 def animal_heads(analysis: CompositionAnalysis, animal: Detection) -> list[Box]:
@@ -159,8 +162,20 @@ def animal_heads(analysis: CompositionAnalysis, animal: Detection) -> list[Box]:
     crown = (head[0] + head[2] / 2 - x) / max(w, 1e-9)
     if _marked_head(animal) is not None or w <= WIDE * h or not MIDDLE[0] < crown < MIDDLE[1]:
         return [head]
+    core = _standing_out(analysis, animal.box)
+    if core is not None and core[2] <= COMPACT * w:  # a close-up's face: what stands out of the box
+        return [core]
     ew, eh = END_SIZE[0] * w, END_SIZE[1] * h
     return [(x, y, ew, eh), (x + w - ew, y, ew, eh)]
+
+
+def _standing_out(analysis: CompositionAnalysis, box: Box) -> Box | None:
+    """The box of the salient region with a mask that holds the most saliency among those centred
+    inside ``box``, or None."""
+    x, y, w, h = box
+    inside = [s for s in analysis.subjects if s.mask is not None
+              and x <= s.box[0] + s.box[2] / 2 <= x + w and y <= s.box[1] + s.box[3] / 2 <= y + h]
+    return max(inside, key=lambda s: s.mass).box if inside else None
 
 
 #: How far (a share of its width) a crop's edge may reach into the end of a vehicle it keeps whole,
