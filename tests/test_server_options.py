@@ -75,6 +75,27 @@ def test_serve_passes_workers_and_concurrency(monkeypatch):
     assert settings.public()["max_concurrency"] == 3 and settings.public()["workers"] == 2
 
 
+def test_serve_on_a_port_in_use_is_one_line(monkeypatch):
+    """``procrop serve --port N`` with N taken: one line naming the port, exit 2, before any model
+    loads (a trial got uvicorn's bind error after 'Application startup complete', exit 3)."""
+    import socket
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from procrop.cli.app import app
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("uvicorn started on a port in use"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = CliRunner().invoke(app, ["serve", "--port", str(port)])
+    assert r.exit_code == 2, r.output
+    assert f"port {port} on 127.0.0.1 is in use" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1, r.output
+
+
 def test_crop_image_keeps_a_jpeg_quality_and_says_what_it_loses(client, beach):
     """A JPEG upload's crop keeps its quantisation tables, as the CLI's do (it came back at 95: a
     trial); a quality for a PNG crop, and a transparent upload's JPEG crop, are said in the

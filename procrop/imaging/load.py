@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,23 +32,15 @@ DECODED_KEPT = 2.5
 #: Formats procrop reads. Others that Pillow happens to open are refused with a clear message.
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "GIF"})
 #: File extensions that folder scans pick up.
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-)
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
 
 ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray, bytes]
 
-# EXIF orientation (tag 0x0112) -> the Pillow transposition that undoes it.
-_EXIF_ORIENTATION_TAG = 0x0112
+_EXIF_ORIENTATION_TAG = 0x0112  # EXIF orientation -> the Pillow transposition that undoes it (below)
 _ORIENTATION_TRANSPOSE: dict[int, Image.Transpose | None] = {
-    1: None,
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
+    1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
 }
 
 
@@ -224,13 +217,20 @@ def _open(source: str | os.PathLike | bytes, label: str | None) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(fp)
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(label, f"refused as a decompression bomb: {exc}") from exc
+        raise ImageLoadError(label, _bomb(exc)) from exc
     except UnidentifiedImageError as exc:
         raise ImageLoadError(label, "not an image file (unknown or unsupported format)") from exc
     except PermissionError as exc:
         raise ImageLoadError(label, "permission denied") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(label, f"cannot open image: {exc}") from exc
+
+
+def _bomb(exc: Image.DecompressionBombError) -> str:
+    """Pillow's refusal of an image over its own limit, in the words of :func:`_check_image`."""
+    found, limit = re.search(r"\((\d+) pixels\)", str(exc)), 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    pixels = int(found.group(1)) if found else 0
+    return f"{pixels:,} pixels exceeds Pillow's limit of {limit:,} (decompression-bomb protection)"
 
 
 def _check_image(im: Image.Image, label: str | None, max_pixels: int) -> None:
@@ -337,7 +337,7 @@ def _load_pil(
             im = im.reduce(_dct_scale(im.size, (tw, th)))
         decoded_size = im.size
     except Image.DecompressionBombError as exc:
-        raise ImageLoadError(label, f"refused as a decompression bomb: {exc}") from exc
+        raise ImageLoadError(label, _bomb(exc)) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         message = str(exc)
         if "truncated" in message.lower():

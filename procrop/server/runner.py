@@ -8,7 +8,9 @@ every worker holds one :class:`procrop.Cropper` per scorer, with its models load
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Any
 
 from procrop import MissingExtraError, UsageError
@@ -42,9 +44,32 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
     from .app import create_app, require_server_extra
 
     require_server_extra()
+    check_free(host, port)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
         return
     os.environ[SETTINGS_ENV] = settings.to_json()  # inherited by the worker processes
     uvicorn.run("procrop.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level=log_level)
+
+
+def check_free(host: str, port: int) -> None:
+    """Raise :class:`UsageError` when the server could not listen on ``host:port`` (another program
+    holds the port, a port below 1024 without the right, an address not of this machine), before
+    the models load: uvicorn would say so only after starting the app, in its own words."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: not an address this machine can listen on "
+                         f"({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = {errno.EADDRINUSE: "is in use (another server?): pick another with --port",
+                   errno.EACCES: "needs more rights (ports below 1024): pick another with --port",
+                   errno.EADDRNOTAVAIL: "is on an address that is not this machine's: check --host"}
+            problem = why.get(exc.errno, f"cannot be used ({exc.strerror})")
+            raise UsageError(f"port {port} on {host} {problem}") from None
