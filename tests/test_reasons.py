@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from procrop.geometry import largest_size, parse_ratio
-from procrop.scoring.explain import EDGE_PRESSED, REGION_CUT, SUBJECT_CUT, explain_crop
+from procrop.scoring.explain import (EDGE_PRESSED, REGION_CUT, SUBJECT_CUT, SUBJECT_CUT_START, explain_crop,
+                                     subject_cut_words)
 from procrop.scoring.protection import cuts, inside_fractions
 
 CLEAN = "cut no detected subject"
@@ -65,16 +66,23 @@ def test_reasons_on_a_photo_with_a_person_never_contradict(default_cropper, phot
         b = np.array([box], np.float64)
         face = bool(cuts(inside_fractions(b, [f.box for f in a.faces]))[0])
         subject = bool(cuts(inside_fractions(b, [s.box for s in a.subjects_to_keep]))[0])
-        assert not (CLEAN in crop.reason and (SUBJECT_CUT in crop.reason or "cuts a face" in crop.reason
+        assert not (CLEAN in crop.reason and (SUBJECT_CUT_START in crop.reason or "cuts a face" in crop.reason
                                            or "cuts into a face" in crop.reason)), crop.reason
         if subject and not face:
-            assert SUBJECT_CUT in crop.reason and CLEAN not in crop.reason, (box, crop.reason)
+            assert SUBJECT_CUT_START in crop.reason and CLEAN not in crop.reason, (box, crop.reason)
         elif not face:
-            assert SUBJECT_CUT not in crop.reason, (box, crop.reason)
+            assert SUBJECT_CUT_START not in crop.reason, (box, crop.reason)
         said[subject] += 1
     assert said[True] and said[False]  # the spread has crops of both kinds
-    first, _ = default_cropper.score_box(ctx, boxes[0])
-    assert SUBJECT_CUT in first.reason and CLEAN not in first.reason
+    first, _ = default_cropper.score_box(ctx, boxes[0])  # the edge's subjects named (a trial asked which)
+    assert subject_cut_words(["person", "chair"]) in first.reason and CLEAN not in first.reason
+
+
+def test_a_cut_names_the_detected_subjects() -> None:
+    assert subject_cut_words(["cat"]) == "an edge crosses the detected cat"
+    assert subject_cut_words(["person", "dog", "person"]) == "an edge crosses the detected person and dog"
+    assert subject_cut_words(["a", "b", "c"]) == "an edge crosses the detected a, b and c"
+    assert subject_cut_words(["", ""]) == SUBJECT_CUT and SUBJECT_CUT.startswith(SUBJECT_CUT_START)
 
 
 def test_a_placed_region_that_is_not_the_main_subject_is_not_called_so() -> None:

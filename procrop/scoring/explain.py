@@ -8,7 +8,9 @@ from ..perception.describe import third_words
 
 #: How every reason says that a crop edge cuts a detected person, animal or object
 #: (:func:`procrop.scoring.protection.cuts`); never said together with "cut no detected subject".
+#: The preference term's reason names them (:func:`subject_cut_words`); both begin alike.
 SUBJECT_CUT = "an edge crosses a detected person, animal or object"
+SUBJECT_CUT_START = "an edge crosses "
 #: How the preference term's reason says that a crop edge cuts a salient region no detector names;
 #: "clean edges" is then not said (a product cut-out sliced at 9:16 was called "clean").
 REGION_CUT = "cuts a salient region at an edge"
@@ -17,6 +19,17 @@ REGION_CUT = "cuts a salient region at an edge"
 EDGE_PRESSED = "detail pressed against an edge"
 #: The clauses beside which "clean edges" is never said.
 NOT_CLEAN = (REGION_CUT, EDGE_PRESSED)
+
+
+def subject_cut_words(labels: list[str]) -> str:
+    """How a reason says that a crop edge cuts the detected subjects of ``labels`` (the detector's
+    classes: ``"an edge crosses the detected cat"``, ``"... the detected person and dog"``);
+    :data:`SUBJECT_CUT` when none has a name."""
+    names = list(dict.fromkeys(label for label in labels if label))
+    if not names:
+        return SUBJECT_CUT
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{SUBJECT_CUT_START}the detected {listed}"
 
 
 def explain_crop(

@@ -26,7 +26,7 @@ import numpy as np
 from ...errors import UsageError
 from ...perception.backdrop import ground_share
 from ..context import ScoringContext, TermValues
-from ..explain import EDGE_PRESSED, REGION_CUT, SUBJECT_CUT
+from ..explain import EDGE_PRESSED, REGION_CUT, subject_cut_words
 from ..protection import cuts, inside_fractions
 from ..preference_features import FEATURE_NAMES, crop_features
 
@@ -243,10 +243,12 @@ class PreferenceTerm:
         # much empty space", and later a cut listed before it, as praise)
         # whether it cuts a face or a detection: the test explain_crop's reason uses (protection.cuts)
         a, b = ctx.analysis, np.asarray(box, np.float64).reshape(1, 4)
+        held = inside_fractions(b, [d.box for d in a.subjects_to_keep])  # (K, 1)
+        crossed = [d.label for d, row in zip(a.subjects_to_keep, held) if cuts(row[None])[0]]
         if cuts(inside_fractions(b, [d.box for d in a.faces]))[0]:
             against.append("cuts into a face")
-        elif cuts(inside_fractions(b, [d.box for d in a.subjects_to_keep]))[0]:
-            against.append(SUBJECT_CUT)
+        elif crossed:  # named: a trial's user could not tell which subject the edge crossed
+            against.append(subject_cut_words(crossed))
         elif f["region_cut"] > 0.05:
             against.append(REGION_CUT)
         else:
