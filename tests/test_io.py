@@ -226,10 +226,13 @@ def _png_header_only(width: int, height: int) -> bytes:
 def test_decompression_bomb_limit(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(_png_header_only(100_000, 100_000))
-    # Pillow refuses it before procrop's own limit: the same words, the pixels and Pillow's limit
-    words = r"bomb.png: 10,000,000,000 pixels exceeds Pillow's limit of [\d,]+ \(decompression-bomb"
-    with pytest.raises(ImageLoadError, match=words):
+    # Pillow refuses it before procrop's own limit: in the same words, with the pixels and Pillow's limit
+    words = r"bomb.png: 10,000,000,000 pixels exceeds the limit of [\d,]+ \(Pillow's decompression-bomb"
+    with pytest.raises(ImageLoadError, match=words) as refused:
         load_image(bomb)
+    from procrop.server.errors import from_procrop  # the API names it as it names procrop's own limit
+
+    assert from_procrop(refused.value).error == "too_many_pixels"
     small = tmp_path / "small.png"
     Image.new("RGB", (100, 100)).save(small)
     with pytest.raises(ImageLoadError, match="exceeds the limit of 5,000"):

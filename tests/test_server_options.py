@@ -68,6 +68,9 @@ def test_serve_passes_workers_and_concurrency(monkeypatch):
         seen.update(workers=workers, **limits)
 
     monkeypatch.setattr(server, "serve", serve)
+    import procrop.server.runner as runner
+
+    monkeypatch.setattr(runner, "check_free", lambda *a: None)  # port 8000 may be taken where tests run
     r = CliRunner().invoke(app, ["serve", "--workers", "2", "--concurrency", "3"])
     assert r.exit_code == 0, r.output
     assert seen["workers"] == 2 and seen["max_concurrency"] == 3

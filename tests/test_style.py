@@ -153,10 +153,6 @@ def test_cli_db_on_the_default_scorer(tmp_path: Path, sides: dict[str, Path], qu
     d = json.loads(out.read_text())
     assert d["options"]["reference_db"] == str(sides["right"]) and d["options"]["style_strength"] == 2.0
     assert d["crops"][0]["references"][0]["source"].endswith(".jpg") and "style" in d["crops"][0]["terms"]
-    plain = tmp_path / "plain.json"  # without --style-strength: the strength applied (1), not null
-    r = runner.invoke(app, ["crop", str(query), "--db", str(sides["right"]), "--json", str(plain),
-                            "--no-analysis", "-q"])
-    assert r.exit_code == 0 and json.loads(plain.read_text())["options"]["style_strength"] == 1.0, r.output
     missing = runner.invoke(app, ["crop", str(query), "--db", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "nope" in missing.output and "Traceback" not in missing.output
     lone = runner.invoke(app, ["crop", str(query), "--style-strength", "1"])

@@ -270,6 +270,18 @@ def test_a_close_up_animal_keeps_the_face_that_stands_out_not_an_end() -> None:
     left, middle, right = [0.0, 0.0, 80.0, 100.0], [58.0, 0.0, 84.0, 100.0], [120.0, 0.0, 80.0, 100.0]
     ok = allowed_crops(np.array([left, middle, right]), a, np.zeros((0, 3)))
     assert ok.tolist() == [False, True, False]
+    # crops too narrow for the face keep most of it (70 % of the most any holds), none through it
+    narrow = np.array([[0.0, 0.0, 60.0, 100.0], [70.0, 0.0, 60.0, 100.0], [30.0, 0.0, 60.0, 100.0]])
+    assert allowed_crops(narrow, a, np.zeros((0, 3))).tolist() == [False, True, False]
+
+    def ends_when(region_: Region) -> bool:  # not the close-up's face: the box's two ends again
+        b = analysis([region_], objects=[cat])
+        b.saliency[1:3, 1:19] = np.maximum(b.saliency[1:3, 1:19], 0.9)
+        return len(animal_heads(b, cat)) == 2
+
+    assert ends_when(region(9, 6, 11, 8, 0.01, "cat"))  # a small bright spot, not a face
+    assert ends_when(region(6, 1, 14, 10, 0.8, "dog"))  # another animal in front of it
+    assert ends_when(region(1, 1, 19, 10, 0.8, "cat"))  # the whole body stands out: a side-on animal
 
 
 def test_a_weak_face_no_person_holds_is_dropped_when_the_object_detector_ran() -> None:

@@ -187,8 +187,6 @@ def crop_command(
         with usage_errors():
             learned = LearnedTerm(options.learned_model, reference_db=db)
             steers = style_term_for(learned, strength, True)
-        if steers is not None:  # the strength that steers (--db alone: the default), as the JSON records it
-            options = replace(options, style_strength=steers.strength)
         if steers is None and strength != 0 and not quiet:  # --db alone: say why nothing steers
             why = ("holds no photos: there is nothing to retrieve or follow"
                    if not learned.model.reference_items() else

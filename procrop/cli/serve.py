@@ -38,6 +38,9 @@ def serve_command(
         raise usage_error("--style-strength steers the crops with a --db of your photos: add --db DB")
     strength = style_strength_number(style_strength)
     with usage_errors():
+        from ..server.runner import check_free
+
+        check_free(host, port, workers)  # before the database and the models load
         if db:  # a missing or unusable database: one line now, not an error per request
             from ..scoring.terms.learned import LearnedTerm
             from ..scoring.terms.style import style_term_for

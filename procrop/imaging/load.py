@@ -107,9 +107,7 @@ class LoadedImage:
         return self.path if self.path is not None else "<in-memory image>"
 
 
-# --------------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------------
+# ---- Reading -------------------------------------------------------------------------------
 
 
 def working_size_for(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -227,10 +225,11 @@ def _open(source: str | os.PathLike | bytes, label: str | None) -> Image.Image:
 
 
 def _bomb(exc: Image.DecompressionBombError) -> str:
-    """Pillow's refusal of an image over its own limit, in the words of :func:`_check_image`."""
-    found, limit = re.search(r"\((\d+) pixels\)", str(exc)), 2 * (Image.MAX_IMAGE_PIXELS or 0)
-    pixels = int(found.group(1)) if found else 0
-    return f"{pixels:,} pixels exceeds Pillow's limit of {limit:,} (decompression-bomb protection)"
+    """Pillow's refusal of an image over its own limit, in :func:`_check_image`'s words when they parse."""
+    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+    pixels, limit = (int(found[1]), int(found[2])) if found else (0, 0)
+    return (f"{pixels:,} pixels exceeds the limit of {limit:,} (Pillow's decompression-bomb protection)"
+            if found else f"refused as a decompression bomb: {exc}")
 
 
 def _check_image(im: Image.Image, label: str | None, max_pixels: int) -> None:

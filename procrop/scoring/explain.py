@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from ..perception.describe import third_words
+from ..perception.describe_words import number_word, plural
 
 #: How every reason says that a crop edge cuts a detected person, animal or object
 #: (:func:`procrop.scoring.protection.cuts`); never said together with "cut no detected subject".
@@ -23,13 +25,17 @@ NOT_CLEAN = (REGION_CUT, EDGE_PRESSED)
 
 def subject_cut_words(labels: list[str]) -> str:
     """How a reason says that a crop edge cuts the detected subjects of ``labels`` (the detector's
-    classes: ``"an edge crosses the detected cat"``, ``"... the detected person and dog"``);
-    :data:`SUBJECT_CUT` when none has a name."""
-    names = list(dict.fromkeys(label for label in labels if label))
-    if not names:
+    classes, one per subject: ``"an edge crosses the detected cat"``, ``"an edge crosses detected
+    subjects: two people and a dog"``); :data:`SUBJECT_CUT` when one has no name."""
+    if not labels or not all(labels):
         return SUBJECT_CUT
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"{SUBJECT_CUT_START}the detected {listed}"
+    if len(labels) == 1:
+        return f"{SUBJECT_CUT_START}the detected {labels[0]}"
+    counts = Counter(labels)
+    items = [f"{number_word(n)} {plural(label)}" if n > 1
+             else f"{'an' if label[0] in 'aeiou' else 'a'} {label}" for label, n in counts.items()]
+    listed = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    return f"{SUBJECT_CUT_START}detected subjects: {listed}"
 
 
 def explain_crop(

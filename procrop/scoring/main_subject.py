@@ -148,34 +148,48 @@ WIDE, MIDDLE = 1.2, (0.3, 0.7)
 #: The part of such an animal's box at either end that holds the head: a share of its width and of
 #: its height from the top.
 END_SIZE = (0.35, 0.75)
-#: Such an animal whose most salient region is at most this share of its box's width is a close-up
-#: of its face (a cat's face filling the frame, its dark fur on either side): that region is its head.
-COMPACT = 0.7
+#: Such an animal is a close-up of its face (a cat's face filling the frame, its dark fur on either
+#: side) when the most salient region centred in its box, named as the animal or unnamed, is at most
+#: COMPACT of the box's width, holds at least FACE_MASS of the photo's saliency and spans the crown:
+#: that region is its head (:func:`close_up_face`).
+COMPACT, FACE_MASS = 0.7, 0.5
 
 
 def animal_heads(analysis: CompositionAnalysis, animal: Detection) -> list[Box]:
     """Where an animal's head may be, each ``(x, y, w, h)``: :func:`animal_head`'s box, or, for a wide
     animal without a found face whose outline is highest in the middle (a bear's shoulders, a tiger's
-    back), both ends of its box: its head is at one of them, not in the middle of its flank."""
+    back), both ends of its box: its head is at one of them, not in the middle of its flank; unless
+    it is a close-up of its face (:func:`close_up_face`): then the face."""
     head = animal_head(analysis, animal)
     x, y, w, h = animal.box
-    crown = (head[0] + head[2] / 2 - x) / max(w, 1e-9)
-    if _marked_head(animal) is not None or w <= WIDE * h or not MIDDLE[0] < crown < MIDDLE[1]:
+    crown = head[0] + head[2] / 2  # the outline's highest point, across
+    middle = MIDDLE[0] < (crown - x) / max(w, 1e-9) < MIDDLE[1]
+    if _marked_head(animal) is not None or w <= WIDE * h or not middle:
         return [head]
-    core = _standing_out(analysis, animal.box)
-    if core is not None and core[2] <= COMPACT * w:  # a close-up's face: what stands out of the box
-        return [core]
+    face = close_up_face(analysis, animal, crown)
+    if face is not None:
+        return [face]
     ew, eh = END_SIZE[0] * w, END_SIZE[1] * h
     return [(x, y, ew, eh), (x + w - ew, y, ew, eh)]
 
 
-def _standing_out(analysis: CompositionAnalysis, box: Box) -> Box | None:
-    """The box of the salient region with a mask that holds the most saliency among those centred
-    inside ``box``, or None."""
-    x, y, w, h = box
+def close_up_face(analysis: CompositionAnalysis, animal: Detection, crown: float) -> Box | None:
+    """The face of an animal photographed close up, ``(x, y, w, h)`` inside its box, or None: the
+    most salient region with a mask centred in the box, when it is named as the animal (or
+    unnamed), spans the column ``crown`` (the outline's highest point), is at most :data:`COMPACT`
+    of the box's width and holds at least :data:`FACE_MASS` of the photo's saliency."""
+    x, y, w, h = animal.box
     inside = [s for s in analysis.subjects if s.mask is not None
               and x <= s.box[0] + s.box[2] / 2 <= x + w and y <= s.box[1] + s.box[3] / 2 <= y + h]
-    return max(inside, key=lambda s: s.mass).box if inside else None
+    if not inside:
+        return None
+    s = max(inside, key=lambda r: r.mass)
+    sx, sy, sw, sh = s.box
+    if (s.label not in ("", animal.label) or s.mass < FACE_MASS or sw > COMPACT * w
+            or not sx <= crown <= sx + sw):
+        return None
+    x0, y0, x1, y1 = max(sx, x), max(sy, y), min(sx + sw, x + w), min(sy + sh, y + h)
+    return (x0, y0, x1 - x0, y1 - y0)
 
 
 #: How far (a share of its width) a crop's edge may reach into the end of a vehicle it keeps whole,

@@ -12,8 +12,9 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    when some crop keeps every face of the group (:data:`GROUP_FACE`) whole, with room round each
    (:data:`GROUP_MARGIN`) where a crop can, every crop does: a couple is never halved to one person;
    an animal main subject no crop keeps whole keeps its head (round a face found on it, else round
-   the highest point of its outline, or, for a wide animal highest in the middle, one end of it:
-   :func:`~procrop.scoring.main_subject.animal_heads`) where a crop can, and an object or salient
+   the highest point of its outline, or, for a wide animal highest in the middle, one end of it,
+   unless it is a close-up whose face stands out: :func:`~procrop.scoring.main_subject.animal_heads`)
+   where a crop can (a close-up's face no crop holds: most of it), and an object or salient
    region no crop keeps whole keeps its top (round the highest point of its outline:
    :func:`~procrop.scoring.main_subject.outline_top`; a drum's head, a spire, a locomotive's front)
    unless the photo's own top edge cuts it (:data:`TOP_AT_BORDER`); after that, a vehicle keeps one
@@ -178,9 +179,12 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         if (inside >= KEPT).any():
             allowed &= inside >= KEPT
         elif main.kind == "animal":  # its head, where a crop can (a penguin's, not its body)
-            head = (inside_fractions(b, animal_heads(analysis, main)) >= KEPT).any(axis=0)
+            heads = inside_fractions(b, animal_heads(analysis, main))
+            head = (heads >= KEPT).any(axis=0)
             if head.any():
                 allowed &= head
+            elif len(heads) == 1:  # a head no crop holds whole (a close-up's face at 9:16): most of it
+                allowed &= heads[0] >= MOST_OF_MAIN * heads[0].max()
         elif isinstance(main, Region) or main.kind == "object":  # its top where a crop can (a drum's head)
             if isinstance(main, Region):  # most of it (a detection: below)
                 allowed &= inside >= MOST_OF_MAIN * inside.max()

@@ -32,7 +32,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
 
     Raises:
         MissingExtraError: fastapi, uvicorn or python-multipart is missing (``procrop[server]``).
-        UsageError: an unknown limit or an invalid value.
+        UsageError: an unknown limit or an invalid value, or a port it cannot listen on
+            (:func:`check_free`).
     """
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
@@ -44,7 +45,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
     from .app import create_app, require_server_extra
 
     require_server_extra()
-    check_free(host, port)
+    check_free(host, port, workers)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
         return
@@ -53,23 +54,36 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
                 workers=workers, log_level=log_level)
 
 
-def check_free(host: str, port: int) -> None:
+def check_free(host: str, port: int, workers: int = 1) -> None:
     """Raise :class:`UsageError` when the server could not listen on ``host:port`` (another program
     holds the port, a port below 1024 without the right, an address not of this machine), before
-    the models load: uvicorn would say so only after starting the app, in its own words."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise UsageError(f"--host {host}: not an address this machine can listen on "
-                         f"({exc.strerror})") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    the models load: uvicorn would say so only after starting the app, in its own words. It binds
+    as uvicorn will: one worker, every address the host resolves to (IPv6 ones IPv6 only, as
+    asyncio does; ``""`` is every interface); several workers, the host as given, IPv6 (dual-stack)
+    when it has a colon."""
+    if not 0 <= port <= 65535:
+        raise UsageError(f"port {port}: a port is a number from 0 to 65535")
+    if workers > 1:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        addresses = [(family, (host, port))]
+    else:
         try:
-            probe.bind(address)
-        except OSError as exc:
-            why = {errno.EADDRINUSE: "is in use (another server?): pick another with --port",
-                   errno.EACCES: "needs more rights (ports below 1024): pick another with --port",
-                   errno.EADDRNOTAVAIL: "is on an address that is not this machine's: check --host"}
-            problem = why.get(exc.errno, f"cannot be used ({exc.strerror})")
-            raise UsageError(f"port {port} on {host} {problem}") from None
+            infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as exc:
+            raise UsageError(f"--host {host}: not an address this machine can listen on "
+                             f"({exc.strerror})") from None
+        addresses = list(dict.fromkeys((family, address) for family, _, _, _, address in infos))
+    for family, address in addresses:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            if os.name == "posix":  # as uvicorn binds (elsewhere the option lets two share a port)
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and workers == 1 and hasattr(socket, "IPPROTO_IPV6"):
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                why = {errno.EADDRINUSE: "is in use (another server?): pick another with --port",
+                       errno.EACCES: "needs more rights (ports below 1024): pick another with --port",
+                       errno.EADDRNOTAVAIL: "is on an address that is not this machine's: check --host"}
+                problem = why.get(exc.errno, f"cannot be used ({exc.strerror})")
+                raise UsageError(f"port {port} on {host or 'every interface'} {problem}") from None

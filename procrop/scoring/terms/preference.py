@@ -243,8 +243,8 @@ class PreferenceTerm:
         # much empty space", and later a cut listed before it, as praise)
         # whether it cuts a face or a detection: the test explain_crop's reason uses (protection.cuts)
         a, b = ctx.analysis, np.asarray(box, np.float64).reshape(1, 4)
-        held = inside_fractions(b, [d.box for d in a.subjects_to_keep])  # (K, 1)
-        crossed = [d.label for d, row in zip(a.subjects_to_keep, held) if cuts(row[None])[0]]
+        held = inside_fractions(b, [d.box for d in a.subjects_to_keep])  # (K, 1): each subject's share inside
+        crossed = [d.label or d.kind for d, share in zip(a.subjects_to_keep, held) if cuts(share[None])[0]]
         if cuts(inside_fractions(b, [d.box for d in a.faces]))[0]:
             against.append("cuts into a face")
         elif crossed:  # named: a trial's user could not tell which subject the edge crossed
