@@ -217,6 +217,8 @@ def test_set_overrides_are_typed_and_checked() -> None:
     assert cfg.train.lr_patterns == ("decoder", "attn")
     with pytest.raises(UsageError, match="train.bogus"):
         apply_overrides(Config(), ["train.bogus=1"])
+    with pytest.raises(UsageError, match=r"did you mean train\.workers\?"):  # a trial guessed num_workers
+        apply_overrides(Config(), ["train.num_workers=2"])
     with pytest.raises(UsageError, match="model.num_queries"):
         apply_overrides(Config(), ["model.num_queries=many"])
     with pytest.raises(UsageError, match="section.key=value"):

@@ -12,6 +12,7 @@ field it replaces.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import sys
 from dataclasses import dataclass, field
@@ -139,7 +140,7 @@ class TrainConfig:
     ema_start_epoch: int = 0
     amp: bool = True  # on CUDA only; false: fp32 everywhere (ProCrop as released)
     device: str = "auto"
-    workers: int = 0
+    workers: int = 0  # data-loader worker processes (0: load in the training process)
     train_short: tuple[int, ...] = (360, 426, 474, 480, 512, 544, 576, 608, 640, 672, 704, 736, 768, 800)
     augment: bool = True
     good_num: int = -1  # targets: -1 the boxes tied at the top score; 0 every box; n > 0 the n best
@@ -379,6 +380,8 @@ def apply_overrides(cfg: Config, assignments: list[str] | tuple[str, ...]) -> Co
         try:
             kind = _field_type(klass, name)
         except KeyError:
-            raise UsageError(f"--set {key}: unknown key {key!r}") from None
+            near = difflib.get_close_matches(name, [f.name for f in dataclasses.fields(klass)], n=1, cutoff=0.6)
+            hint = f" (did you mean {section}.{near[0]}?)" if near else ""
+            raise UsageError(f"--set {key}: unknown key {key!r}{hint}") from None
         changes.setdefault(section, {})[name] = _convert(value, kind, key)
     return cfg.replace(**changes) if changes else cfg
