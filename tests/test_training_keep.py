@@ -240,3 +240,34 @@ def test_a_run_that_fails_puts_the_handlers_back(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="a failing step"):
         Trainer(cfg, quiet=True).run(fail)
     assert all(signal.getsignal(s) is h for s, h in before.items())
+
+
+def test_a_signal_while_the_conditioning_is_cached_stops_after_the_image(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C before the first step (the conditioning of every training image is cached first,
+    minutes on a full pool) stops after the image under way, keeps what is cached, and says so (a
+    researcher's trial: it carried on for 20 s, then ran a step)."""
+    import numpy as np
+
+    from procrop.training.paper import conditioning
+    from procrop.training.shared.keeping import PreparationInterrupted
+
+    make_synthetic_set(tmp_path / "data")
+    images = sorted((tmp_path / "data" / "images" / "train").glob("*.png"))
+    samples = [type("Sample", (), {"image": p, "extra": {}})() for p in images]
+    done: list[Path] = []
+
+    class Computer:  # stands for the analysis and retrieval of one image
+        def __init__(self, conditioner: object) -> None:
+            pass
+
+        def __call__(self, image: Path, exclude: set[str]) -> tuple[np.ndarray, ...]:
+            done.append(image)
+            return np.zeros((1, 2)), np.zeros(1), np.zeros(3, np.int64)
+
+    monkeypatch.setattr(conditioning, "_Computer", Computer)
+    cfg = Config().replace(model={"retrieval": "none", "text": "learned"}, train={"reference_db": "none"})
+    with pytest.raises(PreparationInterrupted, match=r"\(2 of 4 cached\): run the same command again"):
+        conditioning.compute_conditioning(cfg, samples, tmp_path / "cache", stop=lambda: len(done) == 2)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    assert len(conditioning.compute_conditioning(cfg, samples, tmp_path / "cache")) == 4 and len(done) == 4

@@ -29,6 +29,7 @@ from ..._version import __version__
 from ...files import atomic_write_bytes
 from ...model.paper.config import Config
 from ...model.paper.inputs import Conditioner
+from ..shared.keeping import PreparationInterrupted
 
 Conditioning = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -100,11 +101,13 @@ def compute_conditioning(
     rank: int = 0,
     world: int = 1,
     barrier: Callable[[], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[Conditioning]:
     """``(refs, ref_missing, text_ids)`` of every training image, from the cache when present.
 
     With ``world > 1`` rank ``r`` computes the missing entries ``r, r + world, ...`` and writes
-    them; after ``barrier()`` every rank reads the rest from the cache.
+    them; after ``barrier()`` every rank reads the rest from the cache. With one process, ``stop()``
+    true (a Ctrl-C) ends it after the image under way: :class:`PreparationInterrupted`.
     """
     ref = None if cfg.train.reference_db in ("none", "") else cfg.train.reference_db
     conditioner = Conditioner(cfg.model, ref)
@@ -121,6 +124,8 @@ def compute_conditioning(
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     for i, s in enumerate(samples):
+        if stop is not None and world == 1 and stop():
+            raise PreparationInterrupted(i, len(samples))
         path = cache_dir / f"{keys[i][0]}.npz" if cache_dir is not None else None
         got = _load(path) if path is not None and path.exists() else None
         if got is None and (i % world == rank or path is None):

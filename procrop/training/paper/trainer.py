@@ -244,8 +244,11 @@ class Trainer:
     def prepare(self) -> TrainingSet:
         """The training set with its conditioning (from the run's cache when present)."""
         if self.conditioning is None:
+            guard = getattr(self, "guard", None)  # a Ctrl-C while caching stops after the image under way
+            stop = (lambda: guard.requested) if guard is not None else None
             self.conditioning = compute_conditioning(self.cfg, self.samples, self.out / "conditioning",
-                                                     rank=self.dist.rank, world=self.dist.world, barrier=self.dist.barrier)
+                                                     rank=self.dist.rank, world=self.dist.world,
+                                                     barrier=self.dist.barrier, stop=stop)
         if self.data is None:
             t = self.cfg.train
             watch = t.mode == "weak" and t.refine

@@ -58,6 +58,16 @@ class TrainingInterrupted(ProcropError):
         )
 
 
+class PreparationInterrupted(TrainingInterrupted):
+    """A signal stopped training before its first step, while it cached the conditioning of its
+    images: what is cached stays, and a re-run continues from there."""
+
+    def __init__(self, done: int, total: int) -> None:
+        self.checkpoint, self.step, self.total = None, 0, total
+        ProcropError.__init__(self, f"interrupted while caching the conditioning of the training images "
+                                    f"({done} of {total} cached): run the same command again to continue")
+
+
 class InterruptGuard:
     """While active, SIGINT and SIGTERM set :attr:`requested` instead of stopping the process.
 
