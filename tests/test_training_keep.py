@@ -271,3 +271,19 @@ def test_a_signal_while_the_conditioning_is_cached_stops_after_the_image(
         conditioning.compute_conditioning(cfg, samples, tmp_path / "cache", stop=lambda: len(done) == 2)
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
     assert len(conditioning.compute_conditioning(cfg, samples, tmp_path / "cache")) == 4 and len(done) == 4
+
+
+def test_a_resume_on_other_images_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The checkpoint's data fingerprint is checked on --resume: other images (another set, or
+    images added) are said on stderr, beside the progress bar (a trial saw nothing)."""
+    from procrop.training.paper.trainer import Trainer
+
+    make_synthetic_set(tmp_path / "a")
+    make_synthetic_set(tmp_path / "b", n=3)
+    cfg = train_config(tmp_path / "a", tmp_path / "run", 2, batch_size=2)
+    last = Trainer(cfg, quiet=True).run().last_checkpoint
+    capsys.readouterr()
+    Trainer(cfg.replace(train={"max_steps": 3}), resume=last).run()
+    assert "differ" not in capsys.readouterr().err  # the same images: nothing to say
+    Trainer(cfg.replace(train={"data": str(tmp_path / "b"), "max_steps": 4}), resume=last).run()
+    assert f"warning: the training images differ from those {last} was trained on" in capsys.readouterr().err

@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,9 +182,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
-            "step": self.step,
-            "epoch": self.epoch,
-            "position": self.position,
+            "step": self.step, "epoch": self.epoch, "position": self.position,
             "rng": rng,
             "rng_ranks": self.dist.gather(rng) if self.dist.enabled else None,
             "world_size": self.dist.world,
@@ -224,8 +223,8 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.history = list(state.get("history", []))
         self.best.restore(state.get("best"))
-        if state.get("data_fingerprint") != self.fingerprint and not self.quiet:
-            print(f"note: the training data changed since {path} was written")
+        if state.get("data_fingerprint") != self.fingerprint and not self.quiet:  # on stderr: seen beside the bar
+            print(f"warning: the training images differ from those {path} was trained on", file=sys.stderr)
 
     # ---- loop ------------------------------------------------------------------------------
 
