@@ -223,7 +223,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.history = list(state.get("history", []))
         self.best.restore(state.get("best"))
-        if state.get("data_fingerprint") != self.fingerprint and not self.quiet:  # on stderr: seen beside the bar
+        if state.get("data_fingerprint") != self.fingerprint and not self.quiet:  # stderr: beside the bar
             print(f"warning: the training images differ from those {path} was trained on", file=sys.stderr)
 
     # ---- loop ------------------------------------------------------------------------------
