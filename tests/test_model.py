@@ -377,8 +377,15 @@ def test_crop_cli_with_a_model(tmp_path: Path) -> None:
     img = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
     r = CliRunner().invoke(__import__("procrop.cli.app", fromlist=["app"]).app, ["crop", str(img), "--model", str(tmp_path / "m.pt"), "-r", "1:1,free", "-k", "2"])
     assert r.exit_code == 0, r.stderr
+    assert "was trained with the reference database" not in r.stderr  # the bundled one, as it was trained
     data = json.loads(r.stdout)
     assert data["crops"] and all("neural" in c["terms"] for c in data["crops"])
+    # a model trained with the user's references: crop says what eval would retrieve from (a trial)
+    mine = cfg.replace(train={"reference_db": "my_refs"})
+    save_checkpoint(tmp_path / "mine.pt", {"model": model.state_dict(), "config": mine.to_dict()})
+    r = CliRunner().invoke(app, ["crop", str(img), "--model", str(tmp_path / "mine.pt"), "-r", "1:1"])
+    assert r.exit_code == 0 and "was trained with the reference database my_refs" in r.stderr, r.stderr
+    assert "--db my_refs crops as 'procrop eval' measures" in " ".join(r.stderr.split())
     r = CliRunner().invoke(app, ["export", str(tmp_path / "m.pt"), str(tmp_path / "m.onnx"), "--size", "320x320"])
     assert r.exit_code == 0 and "max |torch - onnxruntime|" in r.stdout
     r = CliRunner().invoke(app, ["crop", str(img), "--model", str(tmp_path / "m.onnx"), "-r", "4:5"])

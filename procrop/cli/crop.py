@@ -180,6 +180,12 @@ def crop_command(
                       quality=quality,
                       image_format=fmt,
                       preference_model=str(preference_model.resolve()) if preference_model else None)
+    if model and not db and not no_db and not quiet:  # eval retrieves as the model was trained: crop may not
+        trained = _trained_reference_db(model)
+        if trained not in ("", "none", "default"):
+            err.print(f"note: {escape(model)} was trained with the reference database {escape(trained)}; "
+                      f"this crop retrieves from the bundled one (--db {escape(trained)} crops as 'procrop "
+                      "eval' measures)")
     if db and options.scorer != "classic":  # a missing or unusable database: one line, before any photo
         from ..scoring.terms.learned import LearnedTerm
         from ..scoring.terms.style import style_term_for
@@ -223,6 +229,21 @@ def crop_command(
         err.print(msg + (f"; outputs in {out}" if out and done_results else ""))
     remove_if_left_empty(out, fresh_out)
     exit_if_failed(failures)
+
+
+def _trained_reference_db(model: str) -> str:
+    """The reference database a checkpoint or its ONNX export records (``train.reference_db``), or
+    ``""`` when it cannot be read here (the crop itself then says what is wrong)."""
+    try:
+        if Path(model).suffix.lower() == ".onnx":
+            from ..model.paper.predictor import onnx_config
+
+            return str(onnx_config(model).train.reference_db)
+        from ..model.paper.checkpoint import config_of, load_checkpoint
+
+        return str(config_of(load_checkpoint(model)).train.reference_db)
+    except Exception:  # a damaged file, no torch: the crop's own loading reports it
+        return ""
 
 
 def _check_preference_model(path: Path, other: str | None) -> None:
