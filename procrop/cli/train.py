@@ -70,8 +70,11 @@ def train_command(
                           "folder")
     try:
         with usage_errors():
+            from ..model.paper.inputs import Conditioner  # its database, before the bar and the run folder
+
+            Conditioner(cfg.model, None if cfg.train.reference_db in ("none", "") else cfg.train.reference_db)
             trainer = Trainer(cfg, resume=resume, quiet=quiet)
-    except BaseException:  # refused (no data, a bad --resume): no empty run folder left behind
+    except BaseException:  # refused (no data, a bad --resume, a wrong database): no empty run folder left
         remove_if_left_empty(run_dir, fresh)
         raise
     with progress_bar(2, quiet, "training") as bar:
