@@ -267,7 +267,8 @@ MORE: list[tuple[list[str], str]] = [
     (["train", "configs/small_weak.toml", "-d", PD, "-o", OUT, "--set", "train.epochs=-1"], "train.epochs"),
     (["train", "configs/small_weak.toml", "-d", MD, "-o", OUT], "missing_dir"),  # and no empty run folder
     # a database that cannot be read: before the progress bar, no empty run folder (a researcher's trial)
-    (["train", "configs/small_weak.toml", "-d", PD, "-o", OUT, "--set", "train.reference_db={tmp}/nodb"], "nodb"),
+    (["train", "configs/small_weak.toml", "-d", PD, "-o", OUT, "--set", "train.reference_db={tmp}/nodb"],
+     "nodb"),
     (["train", "configs/small_weak.toml", "-d", PD, "-o", OUT, "--set", "train.reference_db={tmp}/wrongdb"],
      "wrongdb"),
     (["export", WF, OUT + ".onnx", "--size", "0x0"], "--size"),
