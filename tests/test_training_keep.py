@@ -287,3 +287,14 @@ def test_a_resume_on_other_images_says_so(tmp_path: Path, capsys: pytest.Capture
     assert "differ" not in capsys.readouterr().err  # the same images: nothing to say
     Trainer(cfg.replace(train={"data": str(tmp_path / "b"), "max_steps": 4}), resume=last).run()
     assert f"warning: the training images differ from those {last} was trained on" in capsys.readouterr().err
+
+
+def test_the_final_step_is_logged(tmp_path: Path) -> None:
+    """metrics.csv holds the final step's loss, the summary's "final loss", whatever log_every is (a
+    trial's 2-step run logged only step 1)."""
+    from procrop.training.paper.trainer import Trainer
+
+    make_synthetic_set(tmp_path / "data")
+    result = Trainer(train_config(tmp_path / "data", tmp_path / "run", 3, batch_size=2), quiet=True).run()
+    steps = [row["step"] for row in result.history if "loss" in row]
+    assert steps == [1, 3] and (tmp_path / "run" / "metrics.csv").read_text().splitlines()[-1].startswith("3,")

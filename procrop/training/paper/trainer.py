@@ -298,7 +298,7 @@ class Trainer:
 
     def _after_step(self, logs: dict[str, float], progress: Callable[[int, int, dict[str, float]], None] | None) -> None:
         t = self.cfg.train
-        if self.step % max(1, t.log_every) == 0 or self.step == 1:
+        if self.step % max(1, t.log_every) == 0 or self.step in (1, self.total_steps):  # the final loss too
             self._log(logs)
         if progress:
             progress(self.step, self.total_steps, logs)
