@@ -297,4 +297,5 @@ def test_the_final_step_is_logged(tmp_path: Path) -> None:
     make_synthetic_set(tmp_path / "data")
     result = Trainer(train_config(tmp_path / "data", tmp_path / "run", 3, batch_size=2), quiet=True).run()
     steps = [row["step"] for row in result.history if "loss" in row]
-    assert steps == [1, 3] and (tmp_path / "run" / "metrics.csv").read_text().splitlines()[-1].startswith("3,")
+    assert steps == [1, 3]
+    assert (tmp_path / "run" / "metrics.csv").read_text().splitlines()[-1].startswith("3,")
