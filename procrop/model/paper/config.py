@@ -380,7 +380,7 @@ def apply_overrides(cfg: Config, assignments: list[str] | tuple[str, ...]) -> Co
         try:
             kind = _field_type(klass, name)
         except KeyError:
-            near = difflib.get_close_matches(name, [f.name for f in dataclasses.fields(klass)], n=1, cutoff=0.6)
+            near = difflib.get_close_matches(name, [f.name for f in dataclasses.fields(klass)], n=1)
             hint = f" (did you mean {section}.{near[0]}?)" if near else ""
             raise UsageError(f"--set {key}: unknown key {key!r}{hint}") from None
         changes.setdefault(section, {})[name] = _convert(value, kind, key)
