@@ -75,7 +75,7 @@ def test_reasons_on_a_photo_with_a_person_never_contradict(default_cropper, phot
         said[subject] += 1
     assert said[True] and said[False]  # the spread has crops of both kinds
     first, _ = default_cropper.score_box(ctx, boxes[0])  # the edge's subjects named (a trial asked which)
-    assert "an edge crosses detected subjects: a person and a chair" in first.reason
+    assert "(against it: an edge crosses detected subjects: a person and a chair; " in first.reason
     assert CLEAN not in first.reason
 
 

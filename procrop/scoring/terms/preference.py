@@ -266,4 +266,5 @@ class PreferenceTerm:
             against.append(f"small for a photo already well framed ({kept}% of the largest crop of its "
                            "shape)")
         text = "editors' preference model" + (": " + ", ".join(parts) if parts else "")
-        return text + (" (against it: " + ", ".join(against) + ")" if against else "")
+        # "; " between clauses: a clause naming subjects ("a person and a chair") is one clause
+        return text + (" (against it: " + "; ".join(against) + ")" if against else "")
