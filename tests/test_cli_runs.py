@@ -400,3 +400,19 @@ def test_sigterm_stops_a_batch_like_ctrl_c(photo_paths: list[Path], tmp_path: Pa
         alive = [pid for pid in workers_seen if os.path.exists(f"/proc/{pid}")
                  and "Z" not in open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0]]
         assert not alive, alive
+
+
+def test_an_interrupted_index_build_says_how_far_it_got(photos: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C in 'procrop index build' is one line with the photos encoded and how to go on, as
+    'dataset generate' says it (a researcher's trial read only "interrupted"), exit 130."""
+    import procrop.retrieval as retrieval
+
+    def build(files, out, progress, **kwargs):  # noqa: ANN001, ANN202 - stops after the first photo
+        progress(1, len(files))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(retrieval, "build_database", build)
+    r = CliRunner().invoke(app, ["index", "build", str(photos), "--out", str(tmp_path / "db")])
+    assert r.exit_code == 130, r.output
+    assert "interrupted: 1 of 2 photo(s) encoded into" in r.stderr and "the same command goes on" in r.stderr

@@ -12,7 +12,8 @@ import typer
 from rich.markup import escape
 
 from ..files import foreign_folder
-from .common import EXIT_FAILED, err, exit_if_failed, exit_no_inputs, progress_bar, usage_error, usage_errors
+from .common import (EXIT_FAILED, EXIT_INTERRUPTED, err, exit_if_failed, exit_no_inputs, progress_bar,
+                     usage_error, usage_errors)
 
 index_app = typer.Typer(help="Build, extend, inspect and query reference databases of professional photos.", no_args_is_help=True)
 
@@ -47,7 +48,7 @@ def _run_build(
     index: str = "auto",
 ) -> None:
     from ..imaging.files import iter_image_files
-    from ..retrieval import build_database, read_licences
+    from ..retrieval import read_licences
 
     files, problems = iter_image_files(photos)
     problems += [(f, "no such file") for f in files if not Path(f).is_file()]
@@ -65,28 +66,14 @@ def _run_build(
         raise usage_error(f"--licences {licences}: {exc}") from None
     fresh = not out.exists()
     # the bar closes before an error's line is printed (an unknown encoder: no bar drawn under it)
-    with usage_errors(), progress_bar(len(files), quiet, "{task.description}") as bar:
-        tid = bar.add_task("photos", total=len(files))  # counts photos: encoded (and measured) of all given
-        from ..cropper import Cropper
-
-        report = build_database(
-            files,
-            out,
-            analyze=Cropper(reference_db=None).analyze,  # composition measured as the cropper measures crops
-            encoder=encoder,
-            encoder_kwargs=_encoder_kwargs(checkpoint, device),
-            workers=workers,
-            ray=ray,
-            thumbnails=thumbnails,
-            source_root=source_root,
-            licences=lic,
-            progress=lambda done, total: bar.update(tid, completed=done, total=total),
-            stage=lambda name: bar.update(tid, description=STAGES.get(name, name)),
-            must_exist=must_exist,
-            chunk=chunk,
-            index=index,
-        )
-        bar.update(tid, description="photos added")  # the last step's label stayed on the finished bar
+    seen = [0]  # photos encoded so far, for the line a Ctrl-C leaves
+    try:
+        report = _build(files, out, encoder, checkpoint, device, workers, ray, thumbnails, lic, source_root,
+                        quiet, chunk, index, must_exist, seen)
+    except KeyboardInterrupt:  # as dataset generate says it (a researcher's trial read only "interrupted")
+        err.print(f"interrupted: {seen[0]} of {len(files)} photo(s) encoded into {escape(str(out))} (the "
+                  "last chunk's may be encoded again); the same command goes on from there")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     if not quiet and (report.added or report.already_present or report.duplicates or not report.failed):
         err.print(
             f"{out}: added {report.added}, already present {report.already_present}, "
@@ -98,6 +85,31 @@ def _run_build(
     if fresh and not (report.added or report.already_present) and out.is_dir():
         shutil.rmtree(out)  # no photo could be added: leave no empty database behind
     exit_if_failed(list(problems) + report.failed)
+
+
+def _build(files: list[str], out: Path, encoder: str, checkpoint: str | None, device: str | None,
+           workers: int, ray: str | None, thumbnails: bool, lic: Any, source_root: Path | None, quiet: bool,
+           chunk: int, index: str, must_exist: bool, seen: list[int]) -> Any:
+    """:func:`~procrop.retrieval.build_database` under a progress bar; ``seen[0]`` counts the photos
+    encoded (for the line a Ctrl-C leaves)."""
+    from ..cropper import Cropper
+    from ..retrieval import build_database
+
+    def progress(done: int, total: int) -> None:
+        seen[0] = done
+        bar.update(tid, completed=done, total=total)
+
+    with usage_errors(), progress_bar(len(files), quiet, "{task.description}") as bar:
+        tid = bar.add_task("photos", total=len(files))  # counts photos: encoded (and measured) of all given
+        report = build_database(
+            files, out, analyze=Cropper(reference_db=None).analyze,  # measured as the cropper measures crops
+            encoder=encoder, encoder_kwargs=_encoder_kwargs(checkpoint, device), workers=workers, ray=ray,
+            thumbnails=thumbnails, source_root=source_root, licences=lic, progress=progress,
+            stage=lambda name: bar.update(tid, description=STAGES.get(name, name)), must_exist=must_exist,
+            chunk=chunk, index=index,
+        )
+        bar.update(tid, description="photos added")  # the last step's label stayed on the finished bar
+    return report
 
 
 def _note_tiny(small: list[tuple[str, int, int]]) -> None:
