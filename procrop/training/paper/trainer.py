@@ -179,8 +179,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "config": self.cfg.to_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "step": self.step, "epoch": self.epoch, "position": self.position,
             "rng": rng,
@@ -223,7 +222,9 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.history = list(state.get("history", []))
         self.best.restore(state.get("best"))
-        if state.get("data_fingerprint") != self.fingerprint and not self.quiet:  # stderr: beside the bar
+        if not self.quiet:  # on stderr, beside the bar: which checkpoint, and where it stood
+            print(f"resuming {path} at step {self.step} of {self.total_steps}", file=sys.stderr)
+        if state.get("data_fingerprint") != self.fingerprint and not self.quiet:
             print(f"warning: the training images differ from those {path} was trained on", file=sys.stderr)
 
     # ---- loop ------------------------------------------------------------------------------
