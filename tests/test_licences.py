@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -26,3 +27,28 @@ def test_copied_photos_keep_their_licence(photos_dir: Path, manifest: list[dict[
     # the listed files themselves, by path
     assert licence_for(licences, photos_dir / rows[1]["file"])["source_repo"] == rows[1]["source_repo"]
     assert licence_for(None, copies[0]) == {} and licence_for(licences, tmp_path / "missing.jpg") == {}
+
+
+def test_index_build_finds_the_photo_folder_s_licence_list(photos_dir: Path, manifest: list[dict[str, str]],
+                                                           tmp_path: Path) -> None:
+    """`procrop index build` reads a MANIFEST.csv in (or above) the photo folder as `dataset
+    generate` does (a researcher's trial: 14 photos "(not recorded)" there, their licences here)."""
+    from typer.testing import CliRunner
+
+    from procrop.cli.app import app
+    from procrop.retrieval import ReferenceDB
+
+    folder = tmp_path / "pool" / "photos"
+    folder.mkdir(parents=True)
+    rows = manifest[:2]
+    for row in rows:
+        shutil.copy(photos_dir / row["file"], folder / Path(row["file"]).name)
+    with open(tmp_path / "pool" / "MANIFEST.csv", "w", newline="") as fh:  # the pool's list, one folder up
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "file": "photos/" + Path(r["file"]).name} for r in rows)
+    r = CliRunner().invoke(app, ["index", "build", str(folder), "--out", str(tmp_path / "db"),
+                                 "--encoder", "layout"])
+    assert r.exit_code == 0 and "licences from" in r.stderr, r.output
+    got = sorted(it.get("licence") for it in ReferenceDB.open(tmp_path / "db").items)
+    assert got == sorted(r["licence"] for r in rows)

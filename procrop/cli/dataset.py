@@ -41,6 +41,7 @@ def dataset_generate(
     from ..weaklabels import GenerateParams, generate_dataset
     from ..imaging.files import iter_image_files
     from ..retrieval import read_licences
+    from ..retrieval.licences import find_manifest
 
     try:
         lo, hi = (float(v) for v in coverage.split(","))
@@ -57,9 +58,7 @@ def dataset_generate(
     files = [f for f in files if made not in Path(f).resolve().parents]
     if not files:
         raise usage_error(f"{photos}: no photos")
-    csv_path = licences or next(
-        (d / "MANIFEST.csv" for d in [photos.resolve(), *photos.resolve().parents][:4] if (d / "MANIFEST.csv").exists()), None
-    )
+    csv_path = licences or find_manifest(photos)
     params = GenerateParams(per_photo=per_photo, backend=backend, backend_model=model or "", seed=seed,
                             coverage=(lo, hi), rounds=rounds, scorer=scorer, max_side=max_side)
     _check_tools(backend, model, scorer)

@@ -49,6 +49,7 @@ def _run_build(
 ) -> None:
     from ..imaging.files import iter_image_files
     from ..retrieval import read_licences
+    from ..retrieval.licences import find_manifest
 
     files, problems = iter_image_files(photos)
     problems += [(f, "no such file") for f in files if not Path(f).is_file()]
@@ -60,6 +61,11 @@ def _run_build(
     if foreign_folder(out, "manifest.json"):
         raise usage_error(f"{out}: a folder holding other files, not a reference database: build into a "
                           "new or empty folder")
+    if licences is None:  # a photo folder's own list, as dataset generate finds it (a researcher's trial)
+        folders = [Path(p) for p in photos if Path(p).is_dir()] or [Path(files[0]).parent]
+        licences = find_manifest(folders[0])
+        if licences is not None and not quiet:
+            err.print(f"note: licences from {escape(str(licences))} (--licences FILE gives another list)")
     try:
         lic = read_licences(licences) if licences else None
     except OSError as exc:
@@ -140,7 +146,9 @@ def index_build(
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes encoding photos."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Encode on Ray: 'local', 'auto' or an address."),
     thumbnails: bool = typer.Option(False, "--thumbnails", help="Store small JPEG thumbnails (for previews)."),
-    licences: Optional[Path] = typer.Option(None, "--licences", help="CSV with file, licence, attribution columns."),
+    licences: Optional[Path] = typer.Option(
+        None, "--licences", help="CSV with file, licence, attribution columns (default: a MANIFEST.csv in "
+        "the first photo folder or up to three folders above)."),
     source_root: Optional[Path] = typer.Option(None, "--source-root", help="Store sources relative to this folder."),
     chunk: int = typer.Option(256, "--chunk", min=1, help="Photos per committed shard (work lost on a crash is at most one chunk)."),
     index: str = typer.Option(
@@ -170,7 +178,9 @@ def index_add(
     thumbnails: Optional[bool] = typer.Option(
         None, "--thumbnails/--no-thumbnails", help="Thumbnails of the added photos (default: as the database has them)."
     ),
-    licences: Optional[Path] = typer.Option(None, "--licences", help="CSV with file, licence, attribution columns."),
+    licences: Optional[Path] = typer.Option(
+        None, "--licences", help="CSV with file, licence, attribution columns (default: a MANIFEST.csv in "
+        "the first photo folder or up to three folders above)."),
     source_root: Optional[Path] = typer.Option(None, "--source-root", help="Store sources relative to this folder."),
     chunk: int = typer.Option(256, "--chunk", min=1, help="Photos per committed shard (work lost on a crash is at most one chunk)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),

@@ -40,6 +40,14 @@ def read_licences(csv_path: str | os.PathLike) -> dict[str, dict[str, str]]:
     return rows
 
 
+def find_manifest(folder: str | os.PathLike) -> Path | None:
+    """The licence list that covers a photo folder when none is given: a ``MANIFEST.csv`` in it or
+    in up to three folders above (the photo pool keeps one at its root); None when there is none."""
+    here = Path(folder).resolve()
+    listed = [d / "MANIFEST.csv" for d in [here, *here.parents][:4]]
+    return next((p for p in listed if p.is_file()), None)
+
+
 def licence_for(licences: dict[str, dict[str, str]] | None, path: str | os.PathLike,
                 sha256: str | None = None) -> dict[str, str]:
     """The licence row of ``path`` from :func:`read_licences`: by its absolute path, else by its
