@@ -92,8 +92,9 @@ class InterruptGuard:
             raise KeyboardInterrupt
         self.requested = True
         if not self.quiet:
-            print(f"\n{signal.Signals(signum).name}: saving last.pt after this step "
-                  "(signal again to stop now without saving)", file=sys.stderr, flush=True)
+            # the step under way, or the image whose conditioning is being cached before the first step
+            print(f"\n{signal.Signals(signum).name}: stopping after the step or image under way, its "
+                  "progress kept (signal again to stop now without saving)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> InterruptGuard:
         if self._depth == 0:
