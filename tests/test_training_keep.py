@@ -108,6 +108,7 @@ def test_best_pt_is_the_best_evaluation_with_its_step_and_score(tmp_path: Path,
     Trainer(cfg, quiet=True).run()
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert (best["step"], best["metric"], best["score"]) == (2, "SRCC", 0.6)
+    assert best["epoch"] == 2  # one step an epoch: step 2 is in epoch 2, as metrics.csv numbers it
     state = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=False)
     assert state["step"] == 2
     # the best so far travels with last.pt: a resumed run keeps best.pt unless it does better

@@ -177,8 +177,7 @@ class Trainer:
         """Everything a resume needs (a collective call under ``torchrun``: every rank's RNG)."""
         rng = self._rng()
         return {
-            "model": self.model.state_dict(),
-            "config": self.cfg.to_dict(),
+            "model": self.model.state_dict(), "config": self.cfg.to_dict(),
             "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "step": self.step, "epoch": self.epoch, "position": self.position,
@@ -423,8 +422,9 @@ class Trainer:
                 path.unlink(missing_ok=True)  # no "last evaluated" weights for an evaluation that did not end
                 raise
             metrics = {f"eval/{k}": v for k, v in report.methods[0].metrics.items()}
-            self._log({"step": self.step, "epoch": self.epoch, **metrics})
-            self.best.consider(path, report.methods[0].metrics, self.step, self.epoch)
+            in_epoch = self.epoch + bool(self.position)  # the step's epoch from 1, as the step's own row
+            self._log({"step": self.step, "epoch": in_epoch, **metrics})
+            self.best.consider(path, report.methods[0].metrics, self.step, in_epoch)
         self.dist.barrier()
         return metrics
 
