@@ -77,8 +77,8 @@ def _run_build(
         report = _build(files, out, encoder, checkpoint, device, workers, ray, thumbnails, lic, source_root,
                         quiet, chunk, index, must_exist, seen)
     except KeyboardInterrupt:  # as dataset generate says it (a researcher's trial read only "interrupted")
-        err.print(f"interrupted: {seen[0]} of {len(files)} photo(s) encoded into {escape(str(out))} (the "
-                  "last chunk's may be encoded again); the same command goes on from there")
+        err.print(f"interrupted after encoding {seen[0]} of {len(files)} photo(s): {escape(str(out))} keeps "
+                  f"the chunks of {chunk} committed before it (--chunk); the same command goes on from there")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if not quiet and (report.added or report.already_present or report.duplicates or not report.failed):
         err.print(
