@@ -15,6 +15,10 @@ from ..files import foreign_folder
 from .common import (EXIT_FAILED, EXIT_INTERRUPTED, err, exit_if_failed, exit_no_inputs, progress_bar,
                      usage_error, usage_errors)
 
+#: ``--licences`` of ``index build`` and ``index add``.
+LICENCES_HELP = ("CSV with file, licence, attribution columns (default: a MANIFEST.csv in the first photo "
+                 "folder or up to three folders above).")
+
 index_app = typer.Typer(help="Build, extend, inspect and query reference databases of professional photos.", no_args_is_help=True)
 
 #: The progress bar's label in each step of a build (the bar counts photos).
@@ -48,7 +52,7 @@ def _run_build(
     index: str = "auto",
 ) -> None:
     from ..imaging.files import iter_image_files
-    from ..retrieval import read_licences
+    from ..retrieval import build_database, read_licences
     from ..retrieval.licences import find_manifest
 
     files, problems = iter_image_files(photos)
@@ -72,12 +76,29 @@ def _run_build(
         raise usage_error(f"--licences {licences}: {exc}") from None
     fresh = not out.exists()
     # the bar closes before an error's line is printed (an unknown encoder: no bar drawn under it)
-    seen = [0]  # photos encoded so far, for the line a Ctrl-C leaves
+    encoded = 0  # photos encoded so far, for the line a Ctrl-C leaves
+
+    def progress(done: int, total: int) -> None:
+        nonlocal encoded
+        encoded = done
+        bar.update(tid, completed=done, total=total)
+
     try:
-        report = _build(files, out, encoder, checkpoint, device, workers, ray, thumbnails, lic, source_root,
-                        quiet, chunk, index, must_exist, seen)
+        with usage_errors(), progress_bar(len(files), quiet, "{task.description}") as bar:
+            # counts photos: encoded (and measured, as the cropper measures crops) of all given
+            tid = bar.add_task("photos", total=len(files))
+            from ..cropper import Cropper
+
+            report = build_database(
+                files, out, analyze=Cropper(reference_db=None).analyze,
+                encoder=encoder, encoder_kwargs=_encoder_kwargs(checkpoint, device), workers=workers, ray=ray,
+                thumbnails=thumbnails, source_root=source_root, licences=lic, progress=progress,
+                stage=lambda name: bar.update(tid, description=STAGES.get(name, name)), must_exist=must_exist,
+                chunk=chunk, index=index,
+            )
+            bar.update(tid, description="photos added")  # the last step's label stayed on the finished bar
     except KeyboardInterrupt:  # as dataset generate says it (a researcher's trial read only "interrupted")
-        err.print(f"interrupted after encoding {seen[0]} of {len(files)} photo(s): {escape(str(out))} keeps "
+        err.print(f"interrupted after encoding {encoded} of {len(files)} photo(s): {escape(str(out))} keeps "
                   f"the chunks of {chunk} committed before it (--chunk); the same command goes on from there")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     if not quiet and (report.added or report.already_present or report.duplicates or not report.failed):
@@ -91,31 +112,6 @@ def _run_build(
     if fresh and not (report.added or report.already_present) and out.is_dir():
         shutil.rmtree(out)  # no photo could be added: leave no empty database behind
     exit_if_failed(list(problems) + report.failed)
-
-
-def _build(files: list[str], out: Path, encoder: str, checkpoint: str | None, device: str | None,
-           workers: int, ray: str | None, thumbnails: bool, lic: Any, source_root: Path | None, quiet: bool,
-           chunk: int, index: str, must_exist: bool, seen: list[int]) -> Any:
-    """:func:`~procrop.retrieval.build_database` under a progress bar; ``seen[0]`` counts the photos
-    encoded (for the line a Ctrl-C leaves)."""
-    from ..cropper import Cropper
-    from ..retrieval import build_database
-
-    def progress(done: int, total: int) -> None:
-        seen[0] = done
-        bar.update(tid, completed=done, total=total)
-
-    with usage_errors(), progress_bar(len(files), quiet, "{task.description}") as bar:
-        tid = bar.add_task("photos", total=len(files))  # counts photos: encoded (and measured) of all given
-        report = build_database(
-            files, out, analyze=Cropper(reference_db=None).analyze,  # measured as the cropper measures crops
-            encoder=encoder, encoder_kwargs=_encoder_kwargs(checkpoint, device), workers=workers, ray=ray,
-            thumbnails=thumbnails, source_root=source_root, licences=lic, progress=progress,
-            stage=lambda name: bar.update(tid, description=STAGES.get(name, name)), must_exist=must_exist,
-            chunk=chunk, index=index,
-        )
-        bar.update(tid, description="photos added")  # the last step's label stayed on the finished bar
-    return report
 
 
 def _note_tiny(small: list[tuple[str, int, int]]) -> None:
@@ -146,9 +142,7 @@ def index_build(
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes encoding photos."),
     ray: Optional[str] = typer.Option(None, "--ray", help="Encode on Ray: 'local', 'auto' or an address."),
     thumbnails: bool = typer.Option(False, "--thumbnails", help="Store small JPEG thumbnails (for previews)."),
-    licences: Optional[Path] = typer.Option(
-        None, "--licences", help="CSV with file, licence, attribution columns (default: a MANIFEST.csv in "
-        "the first photo folder or up to three folders above)."),
+    licences: Optional[Path] = typer.Option(None, "--licences", help=LICENCES_HELP),
     source_root: Optional[Path] = typer.Option(None, "--source-root", help="Store sources relative to this folder."),
     chunk: int = typer.Option(256, "--chunk", min=1, help="Photos per committed shard (work lost on a crash is at most one chunk)."),
     index: str = typer.Option(
@@ -178,9 +172,7 @@ def index_add(
     thumbnails: Optional[bool] = typer.Option(
         None, "--thumbnails/--no-thumbnails", help="Thumbnails of the added photos (default: as the database has them)."
     ),
-    licences: Optional[Path] = typer.Option(
-        None, "--licences", help="CSV with file, licence, attribution columns (default: a MANIFEST.csv in "
-        "the first photo folder or up to three folders above)."),
+    licences: Optional[Path] = typer.Option(None, "--licences", help=LICENCES_HELP),
     source_root: Optional[Path] = typer.Option(None, "--source-root", help="Store sources relative to this folder."),
     chunk: int = typer.Option(256, "--chunk", min=1, help="Photos per committed shard (work lost on a crash is at most one chunk)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),

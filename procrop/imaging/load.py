@@ -227,9 +227,10 @@ def _open(source: str | os.PathLike | bytes, label: str | None) -> Image.Image:
 def _bomb(exc: Image.DecompressionBombError) -> str:
     """Pillow's refusal of an image over its own limit, in :func:`_check_image`'s words when they parse."""
     found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
-    pixels, limit = (int(found[1]), int(found[2])) if found else (0, 0)
-    return (f"{pixels:,} pixels exceeds the limit of {limit:,} (Pillow's decompression-bomb protection)"
-            if found else f"refused as a decompression bomb: {exc}")
+    if found is None:
+        return f"refused as a decompression bomb: {exc}"
+    pixels, limit = int(found[1]), int(found[2])
+    return f"{pixels:,} pixels exceeds the limit of {limit:,} (Pillow's decompression-bomb protection)"
 
 
 def _check_image(im: Image.Image, label: str | None, max_pixels: int) -> None:

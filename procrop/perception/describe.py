@@ -371,7 +371,5 @@ def _colour_sentence(a: CompositionAnalysis) -> str:
     vivid = "vivid" if c.colourfulness > 0.6 else ("muted" if c.colourfulness < 0.2 else "")
     adjectives = ", ".join(w for w in (tone, contrast, vivid, temp) if w)
     if c.dominant:
-        names = list(c.dominant)
-        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        return f"The palette is {adjectives}, dominated by {listed}."
+        return f"The palette is {adjectives}, dominated by {listing(list(c.dominant))}."
     return f"The palette is {adjectives}."

@@ -6,7 +6,7 @@ import math
 from collections import Counter
 
 from ..perception.describe import third_words
-from ..perception.describe_words import number_word, plural
+from ..perception.describe_words import count_words, listing
 
 #: How every reason says that a crop edge cuts a detected person, animal or object
 #: (:func:`procrop.scoring.protection.cuts`); never said together with "cut no detected subject".
@@ -31,10 +31,7 @@ def subject_cut_words(labels: list[str]) -> str:
         return SUBJECT_CUT
     if len(labels) == 1:
         return f"{SUBJECT_CUT_START}the detected {labels[0]}"
-    counts = Counter(labels)
-    items = [f"{number_word(n)} {plural(label)}" if n > 1
-             else f"{'an' if label[0] in 'aeiou' else 'a'} {label}" for label, n in counts.items()]
-    listed = items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    listed = listing([count_words(n, label) for label, n in Counter(labels).items()])
     return f"{SUBJECT_CUT_START}detected subjects: {listed}"
 
 
