@@ -70,10 +70,7 @@ def train_command(
                           "folder")
     try:
         with usage_errors():
-            from ..model.paper.inputs import Conditioner  # its database, before the bar and the run folder
-
-            Conditioner(cfg.model, None if cfg.train.reference_db in ("none", "") else cfg.train.reference_db)
-            trainer = Trainer(cfg, resume=resume, quiet=quiet)
+            trainer = Trainer(cfg, resume=resume, quiet=quiet)  # it opens its database: before the bar
     except BaseException:  # refused (no data, a bad --resume, a wrong database): no empty run folder left
         remove_if_left_empty(run_dir, fresh)
         raise

@@ -93,6 +93,13 @@ class _Computer:
         return self.conditioner(ScoringContext(loaded, self.analyzer.analyze(loaded)), exclude)
 
 
+def conditioner_for(cfg: Config) -> Conditioner:
+    """The conditioner of a training configuration: its model's inputs from ``train.reference_db``
+    (``"none"`` or ``""``: no references). Opening it checks the database (a missing one, tokens of
+    another shape: :class:`~procrop.errors.ProcropError`)."""
+    return Conditioner(cfg.model, None if cfg.train.reference_db in ("none", "") else cfg.train.reference_db)
+
+
 def compute_conditioning(
     cfg: Config,
     samples: list[Any],
@@ -102,15 +109,16 @@ def compute_conditioning(
     world: int = 1,
     barrier: Callable[[], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    conditioner: Conditioner | None = None,
 ) -> list[Conditioning]:
     """``(refs, ref_missing, text_ids)`` of every training image, from the cache when present.
 
     With ``world > 1`` rank ``r`` computes the missing entries ``r, r + world, ...`` and writes
     them; after ``barrier()`` every rank reads the rest from the cache. With one process, ``stop()``
     true (a Ctrl-C) ends it after the image under way: :class:`PreparationInterrupted`.
+    ``conditioner``: one already opened (default: :func:`conditioner_for`).
     """
-    ref = None if cfg.train.reference_db in ("none", "") else cfg.train.reference_db
-    conditioner = Conditioner(cfg.model, ref)
+    conditioner = conditioner or conditioner_for(cfg)
     if cfg.model.retrieval == "none" and cfg.model.text == "none":
         empty = conditioner.empty()
         return [empty for _ in samples]  # nothing to compute: the network ignores both

@@ -45,7 +45,8 @@ from ...model.paper.config import Config
 from ...model.paper.inputs import boxes_to_input_pixels
 from ...model.paper.losses import ranking_loss, total_loss
 from ...model.paper.network import ProCropNet, build_model
-from .conditioning import compute_conditioning
+from ...weaklabels.refine import RULES
+from .conditioning import compute_conditioning, conditioner_for
 from .distributed import DistContext, init_distributed
 from .eval_data import check_eval_data, eval_target
 from ..shared.keeping import (BestKeeper, InterruptGuard, SaveClock, TrainingInterrupted, append_metrics,
@@ -93,8 +94,6 @@ class Trainer:
         self.out = Path(t.out_dir)
         self.dist = self._setup_device()
         self.quiet = quiet or not self.dist.is_main
-        from ...weaklabels.refine import RULES
-
         self._eval_conditioning: dict[str, Any] = {}  # evaluation images' conditioning, kept for the run
 
         if t.refine_rule not in RULES:
@@ -108,6 +107,7 @@ class Trainer:
         torch.use_deterministic_algorithms(self.device.type == "cpu", warn_only=True)
         if t.eval_data and self.dist.is_main:
             check_eval_data(t)  # before the first step: not after an epoch of training
+        self.conditioner = conditioner_for(cfg)  # its reference database checked before any work
         self.dataset, samples = load_training_samples(cfg)
         self.samples = samples
         self.fingerprint = data_fingerprint([str(s.image) for s in samples])
@@ -243,11 +243,11 @@ class Trainer:
     def prepare(self) -> TrainingSet:
         """The training set with its conditioning (from the run's cache when present)."""
         if self.conditioning is None:
-            guard = getattr(self, "guard", None)  # a Ctrl-C while caching stops after the image under way
-            stop = (lambda: guard.requested) if guard is not None else None
+            stop = (lambda: self.guard.requested) if hasattr(self, "guard") else None  # Ctrl-C while caching
             self.conditioning = compute_conditioning(self.cfg, self.samples, self.out / "conditioning",
                                                      rank=self.dist.rank, world=self.dist.world,
-                                                     barrier=self.dist.barrier, stop=stop)
+                                                     barrier=self.dist.barrier, stop=stop,
+                                                     conditioner=self.conditioner)
         if self.data is None:
             t = self.cfg.train
             watch = t.mode == "weak" and t.refine
