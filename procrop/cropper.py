@@ -44,7 +44,7 @@ from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
 from .perception.backdrop import studio_allowed
-from .perception.describe import describe
+from .perception.describe import describe, for_reader
 from .perception.detectors import Detector
 from .scoring.context import ExtraTerm, ScoringContext, TermValues
 from .scoring.explain import explain_crop
@@ -236,9 +236,8 @@ class Cropper:
             crops.extend(self._finish(ctx, ratio, boxes, tv, top_k, uncropped))
         crops.sort(key=lambda c: (-c.score, c.ratio, c.rank))
         t3 = time.perf_counter()
-        # the learned scorer's text unless the user's has more words (names, a studio backdrop)
-        own_words = analysis.backbone_names or analysis.backdrop is not None
-        text = (not own_words and ctx.cache.get("description")) or describe(analysis)
+        learned_text = ctx.cache.get("description")  # the learned scorer's, worded for a reader
+        text = for_reader(learned_text, analysis) if learned_text else describe(analysis)
         references = list(ctx.cache.get("references", []))
         timings = {"load": (t1 - t0) * 1e3, **analysis.timings, "score": (t3 - t2) * 1e3}
         timings["total"] = (time.perf_counter() - t0) * 1e3

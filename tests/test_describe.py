@@ -5,11 +5,14 @@ maps are 20 x 10 cells of 10 px), so each rule is checked exactly and without a 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
 from procrop.perception.analysis import ColourStats, CompositionAnalysis, Horizon, Region
-from procrop.perception.describe import describe
+from procrop.perception.describe import describe, for_reader
+from procrop.perception.describe_words import readable_ratio
 from procrop.perception.detectors import Detection
 from procrop.perception.horizon_check import real_horizon
 
@@ -193,3 +196,17 @@ def test_a_divide_across_part_of_the_width_is_no_horizon() -> None:
     a = analysis(horizon=LEVEL, rgb=rgb)
     assert not real_horizon(a) and "horizon" not in describe(a)
     assert real_horizon(analysis(horizon=LEVEL, rgb=sky_over_sea()))  # the same line with the step everywhere
+
+
+# --- the photo's shape -------------------------------------------------------------------------
+
+def test_the_shape_reads_as_a_common_ratio_and_the_learned_text_keeps_its_exact_label() -> None:
+    assert [readable_ratio(w, h) for w, h in [(1024, 683), (683, 1024), (1024, 640), (1920, 1080), (1000, 1001)]] \
+        == ["3:2", "2:3", "16:10", "16:9", "1:1"]
+    assert readable_ratio(1024, 693) == "about 3:2"  # exactly 28:19, which reads like a typing error
+    assert readable_ratio(1024, 472) == "2.17:1" and readable_ratio(472, 1024) == "1:2.17"
+    a = replace(analysis([region(2, 2, 8, 8)]), width=1024, height=693)
+    learned = describe(a, animal_words=False)
+    assert learned.startswith("A landscape-format (28:19) photo.")  # the words the scorer was trained on
+    assert describe(a).startswith("A landscape-format (about 3:2) photo.")
+    assert for_reader(learned, a) == describe(a)

@@ -10,6 +10,8 @@ in along the line when that is not the middle one.
 
 from __future__ import annotations
 
+import math
+
 from .analysis import CONFIDENT
 from .detectors import Detection
 from ..geometry import ratio_label
@@ -73,10 +75,30 @@ def size_words(share: float) -> str:
     return "tiny"
 
 
-def format_words(width: int, height: int) -> str:
-    """``"A landscape-format (3:2) photo"``, ``"A square (1:1) photo"``..."""
+#: Shapes a reader knows by name (and their portrait turns); a photo within 3 % of one is "about" it.
+COMMON_RATIOS = ((1, 1), (5, 4), (4, 3), (3, 2), (16, 10), (5, 3), (16, 9), (2, 1), (21, 9), (3, 1))
+
+
+def readable_ratio(width: int, height: int) -> str:
+    """The shape of a ``width x height`` photo as a reader says it: a common ratio when it is one
+    (``"3:2"``, ``"16:10"``), else the common ratio within 3 % (``"about 3:2"`` for 1024 x 693,
+    exactly 28:19), else width over height (``"2.17:1"``, ``"1:2.17"``)."""
     aspect = width / height
-    label = ratio_label(width, height)
+    shapes = list(COMMON_RATIOS) + [(b, a) for a, b in COMMON_RATIOS if a != b]
+    a, b = min(shapes, key=lambda s: abs(math.log(aspect * s[1] / s[0])))
+    if abs(width * b - height * a) <= max(a, b):  # exact but for rounding to whole pixels
+        return f"{a}:{b}"
+    if abs(math.log(aspect * b / a)) < math.log(1.03):
+        return f"about {a}:{b}"
+    return f"{aspect:.2f}:1" if aspect >= 1 else f"1:{1 / aspect:.2f}"
+
+
+def format_words(width: int, height: int, readable: bool = False) -> str:
+    """``"A landscape-format (3:2) photo"``, ``"A square (1:1) photo"``...; ``readable``: the
+    shape as :func:`readable_ratio` says it (the learned scorer reads the exact label it was
+    trained with)."""
+    aspect = width / height
+    label = readable_ratio(width, height) if readable else ratio_label(width, height)
     if abs(aspect - 1) < 0.03:
         return f"A square ({label}) photo"
     if aspect > 1:
