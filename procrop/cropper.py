@@ -225,10 +225,15 @@ class Cropper:
         ctx.cache["choice"] = choice  # (diversity_iou, min_score_ratio) of this call
         W, H = loaded.width, loaded.height
         full = np.array([[0, 0, W, H]], dtype=np.int64)
-        # per ratio: candidates scored by the base terms, faces protected, shortlisted
-        shortlists = [self._shortlist(ctx, ratio) for ratio in requested]
+        # the candidates of every ratio and the uncropped frame through the base terms in one batch
+        # (a box's terms do not depend on the others), then per ratio: faces protected, shortlisted
+        candidates = [self.candidates(analysis, ratio, ctx) for ratio in requested]
+        ends = np.cumsum([1] + [len(b) for b in candidates])
+        every = self.scorer.terms(ctx, np.concatenate([full, *candidates]))
+        shortlists = [self._shortlist(ctx, ratio, boxes, every.subset(np.arange(start, end)))
+                      for ratio, boxes, start, end in zip(requested, candidates, ends[:-1], ends[1:])]
         # the uncropped frame and every shortlist go through the extra terms in one batch
-        parts = [(full, self.scorer.terms(ctx, full))] + shortlists
+        parts = [(full, every.subset(np.arange(1)))] + shortlists
         apply_extra_terms_batched(ctx, self.extra_terms, self.scorer.weights, parts)
         uncropped = float(self.scorer.combine(parts[0][1])[0])
         crops: list[Crop] = []
@@ -318,13 +323,12 @@ class Cropper:
                     boxes.append(large_enough(propose(ctx, ratio), analysis, ratio, config))
         return unique_boxes(fill_near_full(np.concatenate(boxes, axis=0), analysis.width, analysis.height, ratio))
 
-    def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio) -> tuple[np.ndarray, TermValues]:
-        """Candidates of one ratio with their base terms: crops that cut a face, person, animal or
+    def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio, boxes: np.ndarray, tv: TermValues
+                   ) -> tuple[np.ndarray, TermValues]:
+        """The candidates ``boxes`` of one ratio with their base terms ``tv``, shortlisted: crops that cut a face, person, animal or
         object they could keep whole (or cut cleanly) dropped (:mod:`procrop.scoring.protection`; each
         as it will be output, inside a scan border), then, when extra terms will re-rank, the best
         ``rerank_top`` plus the largest box (all when a term scores every candidate: a learned model)."""
-        boxes = self.candidates(ctx.analysis, ratio, ctx)
-        tv = self.scorer.terms(ctx, boxes)
         output = np.asarray(inside_the_picture(boxes, ctx.analysis, ratio))  # each as it will be output
         judged = to_the_frame(output, ctx.analysis)  # and where its edges cut (a scan border: nothing)
         face_inside = inside_fractions(judged, [f.box for f in ctx.analysis.faces])
