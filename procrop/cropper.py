@@ -423,11 +423,15 @@ def _check_whole(name: str, value: Any, low: int, high: int | None = None, unit:
 
 
 def checked_choice(diversity_iou: float, min_score_ratio: float) -> None:
-    """Raise :class:`UsageError` unless ``diversity_iou`` is in (0, 1] and ``min_score_ratio`` in [0, 1]."""
-    if not (0 < diversity_iou <= 1):
-        raise UsageError(f"diversity_iou must be in (0, 1], got {diversity_iou}")
-    if not (0 <= min_score_ratio <= 1):  # 5 returned no crop at all
-        raise UsageError(f"min_score_ratio must be in [0, 1], got {min_score_ratio}")
+    """Raise :class:`UsageError` unless ``diversity_iou`` is a number in (0, 1] and
+    ``min_score_ratio`` one in [0, 1]."""
+    def number(value: Any) -> bool:  # text compared with a number was a TypeError (a trial's "x")
+        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+    if not (number(diversity_iou) and 0 < diversity_iou <= 1):
+        raise UsageError(f"diversity_iou must be a number in (0, 1], got {diversity_iou!r}")
+    if not (number(min_score_ratio) and 0 <= min_score_ratio <= 1):  # 5 returned no crop at all
+        raise UsageError(f"min_score_ratio must be a number in [0, 1], got {min_score_ratio!r}")
 
 
 def checked_upscale(value: Any) -> float | None:

@@ -79,6 +79,8 @@ def parse_ratio(spec: str) -> AspectRatio:
     Raises:
         UsageError: for anything else, or ratios beyond 1:20 / 20:1.
     """
+    if not isinstance(spec, str):  # None reached .strip() (a trial's for_ratio(None))
+        raise UsageError(f"a ratio is text such as 'free', '4:5' or '1080x1350', got {spec!r}")
     text = spec.strip()
     low = text.lower()
     if low in ("free", "any", "auto"):

@@ -193,6 +193,11 @@ def test_bad_arguments(cropper: Cropper) -> None:
         Cropper(min_score_ratio=5)
     with pytest.raises(UsageError, match="diversity_iou"):  # this call's own, checked the same way
         cropper.crop(img, "1:1", diversity_iou=0)
+    for kw in ({"diversity_iou": "x"}, {"min_score_ratio": "x"}):  # text: a TypeError (a trial)
+        with pytest.raises(UsageError, match=r"must be a number in .*, got 'x'$"):
+            cropper.crop(img, "1:1", **kw)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="a ratio is text"):
+        cropper.process(img, "1:1").for_ratio(None)  # type: ignore[arg-type]
     one, more = (len(cropper.crop(img, "1:1", top_k=4, **kw)) for kw in ({"min_score_ratio": 1.0},
                  {"min_score_ratio": 0.0, "diversity_iou": 1.0}))
     assert one == 1 and more > one  # this call's min_score_ratio and diversity_iou, not the cropper's

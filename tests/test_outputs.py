@@ -323,6 +323,15 @@ def test_save_crop_writes_a_crop_as_the_cli_does(tmp_path: Path) -> None:
             procrop.save_crop(photo, (10, 5, 40, 50), tmp_path / "d.jpg")
     with pytest.raises(UsageError, match=r"is not inside the 90x60 photo in memory$"):
         procrop.save_crop(src.read_bytes(), (60, 0, 40, 40), tmp_path / "d.jpg")
+    # a size, a quality or a box that is not one: a UsageError naming it, nothing written (a trial's
+    # size=(100000, 100000) ran out of memory; others were bare TypeErrors, quality 101 was written)
+    bad = [{"size": (100000, 100000)}, {"size": (0, 10)}, {"size": "80x100"}, {"size": (80.5, 100)},
+           {"quality": 101}, {"quality": 0}, {"quality": "high"}, {"crop": None}, {"crop": (1, 2, 3)}]
+    for kw in bad:
+        crop_arg = kw.pop("crop", (10, 5, 40, 50))
+        with pytest.raises(UsageError, match="size|quality|a crop is"):
+            procrop.save_crop(src, crop_arg, tmp_path / "e.jpg", **kw)
+    assert not (tmp_path / "e.jpg").exists()
 
 
 def test_what_crop_files_lose_is_said(tmp_path: Path) -> None:

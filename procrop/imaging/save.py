@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from ..files import atomic_write_bytes
@@ -236,6 +238,48 @@ def crop_resized(im: Image.Image, box: tuple[int, int, int, int], size: tuple[in
     return out
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def checked_box(box: Any) -> tuple[int, int, int, int]:
+    """``box`` as four whole pixels ``(x, y, w, h)``.
+
+    Raises:
+        UsageError: not four numbers."""
+    from ..errors import UsageError
+
+    try:
+        values = [float(v) for v in box]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise UsageError(f"a crop is a Crop or a box (x, y, w, h) of pixels, got {box!r}")
+    return tuple(int(v) for v in values)  # type: ignore[return-value]
+
+
+def checked_size(size: Any) -> tuple[int, int] | None:
+    """An output size ``(width, height)`` of whole pixels, within the limits of ``WxH`` ratios
+    (:data:`~procrop.geometry.MAX_OUTPUT_SIDE` a side, :data:`~procrop.geometry.MAX_OUTPUT_PIXELS`
+    in all: ``(100000, 100000)`` ran out of memory), or ``None``.
+
+    Raises:
+        UsageError: anything else."""
+    from ..errors import UsageError
+    from ..geometry import MAX_OUTPUT_PIXELS, MAX_OUTPUT_SIDE
+
+    if size is None:
+        return None
+    if isinstance(size, str) or not hasattr(size, "__len__") or len(size) != 2 \
+            or not all(_whole(v) and v >= 1 for v in size):
+        raise UsageError(f"size must be (width, height) in whole pixels of at least 1, got {size!r}")
+    w, h = int(size[0]), int(size[1])
+    if max(w, h) > MAX_OUTPUT_SIDE or w * h > MAX_OUTPUT_PIXELS:
+        raise UsageError(f"size {w}x{h} is too large (at most {MAX_OUTPUT_SIDE} pixels a side and "
+                         f"{MAX_OUTPUT_PIXELS // 1_000_000} megapixels)")
+    return w, h
+
+
 def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLike, *,
               size: tuple[int, int] | None = None, quality: int | None = None) -> None:
     """Write one crop of the photo file ``photo`` to ``path`` as ``procrop crop --out`` does: cut
@@ -252,8 +296,9 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
 
     Raises:
         ImageLoadError: the photo cannot be read.
-        UsageError: a box outside the photo or without area, an unknown extension, a folder that
-            does not exist, a photo given as a Pillow image or an array.
+        UsageError: a box outside the photo or without area, a ``size`` or ``quality`` that is not
+            one (:func:`checked_size`; quality a whole number from 1 to 100), an unknown
+            extension, a folder that does not exist, a photo given as a Pillow image or an array.
         ImageWriteError: the file cannot be written (nothing is left at ``path``).
     """
     from ..errors import UsageError, writing
@@ -263,8 +308,10 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
         raise UsageError(f"save_crop cuts the crop from the photo's file: give its path or encoded bytes, "
                          f"not {type(photo).__name__} (crop a Pillow image or an array with its own tools: "
                          "image.crop)")
-    box = tuple(int(v) for v in getattr(crop, "box", crop))
-    size = size if size is not None else getattr(crop, "output_size", None)
+    box = checked_box(getattr(crop, "box", crop))
+    size = checked_size(size if size is not None else getattr(crop, "output_size", None))
+    if quality is not None and not (_whole(quality) and 1 <= quality <= 100):  # 0 and 101 were written
+        raise UsageError(f"quality must be a whole number from 1 to 100, got {quality!r}")
     try:
         save_format(path)
     except ValueError as exc:
