@@ -6,8 +6,7 @@ hundred pixels without a full decode. Whatever the source (JPEG, PNG, WebP, TIFF
 palette, CMYK, 16-bit, alpha), the result is an oriented 8-bit RGB array plus the size of the
 *oriented original*, which is the coordinate system of every box procrop reports.
 
-Writing lives in :mod:`procrop.imaging.save`; listing input files in :mod:`procrop.imaging.files`.
-"""
+Writing lives in :mod:`procrop.imaging.save`, listing input files in :mod:`procrop.imaging.files`."""
 
 from __future__ import annotations
 
@@ -62,6 +61,7 @@ class LoadedImage:
             pixels than the composition analysis), or ``None`` when none was asked for.
         decoded: without ``detail``, the decode before its shrink to the working size (a JPEG's
             DCT-scaled decode, up to twice as large), where a thin scan border still shows; else ``None``.
+        encoded: the encoded bytes it was read from (in-memory input: the photo a path would name).
     """
 
     pixels: np.ndarray
@@ -75,6 +75,7 @@ class LoadedImage:
     decoded_size: tuple[int, int] | None = None
     detail: np.ndarray | None = field(default=None, repr=False)
     decoded: np.ndarray | None = field(default=None, repr=False)
+    encoded: bytes | None = field(default=None, repr=False)
 
     @property
     def detection_pixels(self) -> np.ndarray:
@@ -296,10 +297,9 @@ def load_image(
     else:
         label = name if isinstance(source, (bytes, bytearray)) else (name or os.fspath(source))
         im = _open(source, label)
-    try:
-        return _load_pil(im, max_side, max_pixels, label, draft=True, keep_decoded=keep_decoded)
-    finally:
-        im.close()
+    with im:
+        loaded = _load_pil(im, max_side, max_pixels, label, draft=True, keep_decoded=keep_decoded)
+    return replace(loaded, encoded=bytes(source)) if isinstance(source, (bytes, bytearray)) else loaded
 
 
 def _with_detail(

@@ -18,6 +18,7 @@ score lives in :mod:`procrop.scoring.terms.retrieval`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass
@@ -136,10 +137,10 @@ class ReferenceRetriever:
             return None
         enc = encoder.encode(image, analysis)
         ranked = neighbours(index, enc, min(self.k + 1, len(db)))
-        # a photo that is itself in the database is not its own reference (hash the file only
-        # when a near-identical vector makes that possible)
+        # a photo that is itself in the database is not its own reference, given as a path or as
+        # its bytes (hash them only when a near-identical vector makes that possible)
         if ranked and ranked[0][1][0] > 0.95:
-            own = _file_hash(image.path)
+            own = _source_hash(image)
             ranked = [kv for kv in ranked if not own or db.items[kv[0]].get("sha256") != own]
         ranked = ranked[: self.k]
         if not ranked or ranked[0][1][0] < self.min_similarity:
@@ -206,8 +207,12 @@ def neighbours(index: SearchIndex, encoding: Encoding, k: int) -> list[tuple[int
     return sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
 
 
-def _file_hash(path: str | None) -> str | None:
-    """sha256 of an image file (how database items are identified), or ``None``."""
+def _source_hash(image: LoadedImage) -> str | None:
+    """sha256 of the file or the bytes an image was read from (how database items are identified:
+    the same for both), or ``None`` (a Pillow image, an array)."""
+    if image.encoded is not None:
+        return hashlib.sha256(image.encoded).hexdigest()
+    path = image.path
     if not path or not os.path.isfile(path):
         return None
     from .store import file_sha256
