@@ -299,7 +299,10 @@ class Cropper:
         ctx = image if isinstance(image, ScoringContext) else self.prepare(image)
         W, H = ctx.analysis.width, ctx.analysis.height
         boxes = np.vstack([checked_boxes(box, W, H), (0, 0, W, H)]).astype(np.int64)
-        shape = parse_ratios(ratio)[0].resolve(W, H)
+        shapes = parse_ratios(ratio)
+        if len(shapes) != 1:  # the first was taken without a word (an HTTP trial's ratio=1:1,4:5)
+            raise UsageError(f"a box is scored as a crop of one ratio, got {len(shapes)}: {ratio!r}")
+        shape = shapes[0].resolve(W, H)
         if shape.value is not None and abs(boxes[0, 2] - boxes[0, 3] * shape.value) > 1:  # a square: "16:9"
             raise UsageError(f"box {boxes[0, 2]}x{boxes[0, 3]} is not of ratio {shape.label}: "
                              "give ratio='free', or a box of that shape")

@@ -52,6 +52,13 @@ def test_unknown_and_doubled_fields_are_refused(client, beach):
     assert "given twice" in assert_error(twice, 422, "invalid_parameter")["detail"]
     body = assert_error(post(client, "/v1/crop", beach, ratios=""), 422, "invalid_parameter")
     assert body["detail"].startswith("ratios is empty")
+    # two images, or a box scored at two ratios: the second was dropped without a word (a trial)
+    two = client.post("/v1/crop", files=[("file", ("a.jpg", beach, "image/jpeg")),
+                                         ("file", ("b.jpg", beach, "image/jpeg"))])
+    assert "'file' is given twice" in assert_error(two, 422, "invalid_parameter")["detail"]
+    body = assert_error(post(client, "/v1/score", beach, box="0,0,100,100", ratio="1:1,4:5"), 422,
+                        "invalid_parameter")
+    assert "one ratio, got 2" in body["detail"]
     assert post(client, "/v1/crop", beach, ratio="16:9").json()["crops"][0]["ratio"] == "16:9"
 
 
@@ -180,3 +187,13 @@ def test_a_cmyk_photo_s_jpeg_crop_says_it_is_cmyk(client, beach, tmp_path):
     (tmp_path / "c.jpg").write_bytes(cmyk.getvalue())
     assert crop_file_losses(tmp_path / "c.jpg", {"JPG"}) == [CMYK_IN_JPEG]
     assert crop_file_losses(tmp_path / "c.jpg", {"PNG"}) == []
+
+
+def test_a_box_resized_to_another_shape_says_it_is_stretched(client, beach):
+    """A box with a width and a height of another shape is that size, as asked, and the warning
+    says the crop is stretched (a trial read only "enlarged")."""
+    r = post(client, "/v1/crop/image", beach, box="10,10,300,200", width=600, height=600)
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (600, 600)
+    assert "600x600 is not the shape of the 300x200 box: the crop is stretched" in r.headers["x-procrop-warning"]
+    r = post(client, "/v1/crop/image", beach, box="10,10,300,200", width=600)  # one side: the shape kept
+    assert "stretched" not in r.headers.get("x-procrop-warning", "")

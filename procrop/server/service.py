@@ -221,7 +221,8 @@ class CropService:
         fixed = parse_ratios(label)[0].value if params.get("ratio") and not params.get("box") else None
         size = output_size(box[2], box[3], width, height, default_size, fixed)
         if size is not None and size[0] * size[1] > self.settings.max_pixels:
-            raise ApiError(422, "too_many_pixels", f"output size {size[0]}x{size[1]} is over the pixel limit")
+            raise ApiError(422, "too_many_pixels", f"output size {size[0]}x{size[1]} is over the limit of "
+                           f"{self.settings.max_pixels:,} pixels")
         asked = params.get("format")
         encoded, notes = crop_to_bytes(data, info, box, size, asked, params.get("quality"))
         fmt = asked or ("JPEG" if info.format == "MPO" else info.format)
@@ -230,6 +231,9 @@ class CropService:
         if size is not None and size[0] > box[2] * UPSCALE_NOTED:
             enlarged = f"{size[0]}x{size[1]}: the {box[2]}x{box[3]} crop enlarged {size[0] / box[2]:.2f}x"
             notes.insert(0, enlarged)
+        if stretched:  # a box given with both sides: exactly that size, as asked, said (a trial)
+            notes.insert(0, f"{width}x{height} is not the shape of the {box[2]}x{box[3]} box: the crop is "
+                            "stretched to it")
         warning = "; ".join(notes) or None
         kept = tuple(int(v) for v in box)
         mime = f"image/{fmt.lower()}" if asked else info.mime

@@ -150,7 +150,10 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], Upl
         _, disp = parse_options_header(headers.get(b"content-disposition", b""))
         name = disp.get(b"name", b"").decode("utf-8", "replace")
         if b"filename" in disp or name == "file":
-            if name == "file" and upload is None:
+            if name == "file" and upload is not None:  # the second was dropped without a word
+                raise ApiError(422, "invalid_parameter", "form field 'file' is given twice: send one image "
+                               "a request")
+            if name == "file":
                 upload = Upload(safe_name(disp.get(b"filename", b"").decode("utf-8", "replace")), bytes(data))
             continue
         if len(data) > _MAX_FIELD_BYTES:
