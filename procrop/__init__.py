@@ -52,3 +52,12 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API first-class in ``dir(procrop)`` and completion, the lazy names included (they
+    were missing, while ``Any`` and ``TYPE_CHECKING`` showed: a developer's trial)."""
+    return sorted(set(__all__) | {k for k in globals() if not k.startswith("_") and k not in _HIDDEN})
+
+
+_HIDDEN = {"Any", "TYPE_CHECKING", "annotations"}

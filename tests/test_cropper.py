@@ -329,3 +329,12 @@ def test_near_full_crops_are_not_shaved(default_cropper: Cropper) -> None:
     result = default_cropper.process(str(beach), "1:1", top_k=1)
     ch = result.analysis.content[3]  # the picture's height inside its scan border (504 of 512)
     assert result.crops[0].box[2:] == (ch, ch)
+
+
+def test_dir_of_the_package_shows_its_public_api() -> None:
+    """``dir(procrop)`` (a REPL's completion) lists the lazily imported entry points, not typing's names."""
+    import procrop
+
+    shown = dir(procrop)
+    assert {"Cropper", "save_crop", "Crop", "CropResult", "DatabaseError"} <= set(shown)
+    assert not {"Any", "TYPE_CHECKING", "annotations"} & set(shown)
