@@ -159,6 +159,8 @@ def parse_ratios(specs: str | list[str] | tuple[str, ...] | None) -> list[Aspect
             if not isinstance(s, (str, AspectRatio)):  # (16, 9) read as "16" and "9" gave 16:1 and 9:1 strips
                 raise UsageError(f"ratios must be strings such as '16:9' or 'free', got {s!r} "
                                  f"({type(s).__name__}) in {specs!r}")
+            if isinstance(s, str) and not s.strip():  # ["1:1", ""] dropped it, "1:1," is refused
+                raise UsageError(f"invalid ratio list {specs!r}: an empty entry")
             items.extend([s.label] if isinstance(s, AspectRatio) else _split_specs(s))
     else:
         raise UsageError(f"ratios must be a string such as '1:1,16:9' or a list of such strings, "

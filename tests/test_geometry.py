@@ -30,6 +30,7 @@ def test_parse_ratio_forms() -> None:
 
 @pytest.mark.parametrize("spec, words", [
     ("1:1,", "an empty entry"), (",4:5", "an empty entry"), ("1:1,,4:5", "an empty entry"),
+    (["1:1", ""], "an empty entry"),  # a list's empty entry was dropped without a word (a trial)
     ("-1:2", "both terms must be positive"), ("4:-5", "both terms must be positive"),
     ("1080x-5", "width and height must be positive"),
 ])
