@@ -272,14 +272,18 @@ def test_save_image_keeps_icc_quality_and_resets_orientation(tmp_path: Path) -> 
     src_path = tmp_path / "src.jpg"
     exif = Image.Exif()
     exif[0x0112] = 6
+    exif.get_ifd(0x8769).update({0xA002: 200, 0xA003: 100, 0x829A: (1, 250)})  # pixel size, exposure
     Image.fromarray(asymmetric_rgb(200, 100)).save(src_path, quality=70, icc_profile=icc, exif=exif)
     src = open_full(src_path)
     assert src.size == (100, 200)  # rotated upright
     out = tmp_path / "crop.jpg"
-    save_image(src.crop((0, 0, 50, 50)), out, source=src)
+    save_image(src.crop((0, 0, 50, 40)), out, source=src)
     saved = Image.open(out)
     assert saved.info.get("icc_profile") == icc
     assert saved.getexif().get(0x0112) == 1
+    # the pixel size EXIF records is the crop's (a trial found the photo's), the camera's data kept
+    sub = saved.getexif().get_ifd(0x8769)
+    assert (sub.get(0xA002), sub.get(0xA003)) == (50, 40) and 0x829A in sub
     # same quantisation tables as the source: quality preserved, not re-encoded at a default
     assert saved.quantization == Image.open(src_path).quantization
 

@@ -153,7 +153,9 @@ def test_format_and_quality_are_checked(tmp_path: Path) -> None:
     Image.fromarray(_scene()).save(photo)
     gif, o = ["--format", "gif", "-o", str(tmp_path / "o")], ["-o", str(tmp_path / "o")]
     for extra, words in ((gif, "--format 'gif': use jpeg, png, webp"),
-                         (["--quality", "50"], "--format and --quality apply to the crop files: add --out"),
+                         (["--quality", "50"], "--format, --quality and --strip-exif apply to the crop files: "
+                                               "add --out"),
+                         (["--strip-exif"], "apply to the crop files: add --out"),
                          ([*o, "--format", "png", "--no-save-crops"], "not written with --no-save-crops"),
                          ([*o, "--format", "png", "--quality", "50"], "a PNG is lossless")):
         r = CliRunner().invoke(app, ["crop", str(photo), *extra, "--scorer", "classic", "--no-db"])
@@ -364,3 +366,27 @@ def test_what_crop_files_lose_is_said(tmp_path: Path) -> None:
                                  "--format", "jpeg", "-q", "--no-analysis"])
     assert json.loads((tmp_path / "o2" / "opaque.json").read_text())["warnings"] == []
     assert said["deep"] == []  # a JPEG is 8-bit: nothing unexpected
+
+
+def test_strip_exif_writes_crops_without_the_photos_exif(tmp_path: Path) -> None:
+    """``--strip-exif`` drops the camera's data and the GPS position from the crop files (a trial's
+    publishing pipeline leaked a photo's location), the ICC profile kept; by default EXIF stays, with
+    the crop's own pixel size."""
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    exif.get_ifd(0x8825).update({1: "N", 2: (50.0, 38.0, 44.0)})  # GPS
+    photo = tmp_path / "gps.jpg"
+    Image.fromarray(_scene()).save(photo, exif=exif, icc_profile=icc, quality=90)
+    for extra, kept in (([], True), (["--strip-exif"], False)):
+        out = tmp_path / ("stripped" if extra else "kept")
+        args = ["crop", str(photo), "-r", "1:1", "-k", "1", "-o", str(out), *extra, "--scorer", "classic",
+                "--no-db", "-q"]
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 0, r.stderr
+        crop = Image.open(json.loads((out / "gps.json").read_text())["crops"][0]["file"])
+        assert crop.info.get("icc_profile") == icc
+        tags = crop.getexif()
+        assert (tags.get(0x010F) == "Camera maker") is kept and bool(tags.get_ifd(0x8825)) is kept

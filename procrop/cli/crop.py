@@ -59,6 +59,10 @@ def crop_command(
         None, "--quality", min=1, max=100,
         help="JPEG or WebP quality of the crop files, 1-100 (default: a JPEG's own quantisation; WebP 92)."
     ),
+    strip_exif: bool = typer.Option(
+        False, "--strip-exif",
+        help="Crop files without the photo's EXIF (camera, date, GPS position); the ICC profile stays."
+    ),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
     ray: Optional[str] = typer.Option(
         None, "--ray", help="Run on Ray: 'local', 'auto' or a ray:// address (extra procrop\\[distributed])."
@@ -167,8 +171,8 @@ def crop_command(
     fmt = FORMAT_ALIASES.get(image_format.lower(), image_format.lower()) if image_format else None
     if fmt is not None and fmt not in IMAGE_FORMATS:
         raise usage_error(f"--format {image_format!r}: use {', '.join(IMAGE_FORMATS)}")
-    if (fmt or quality) and not (out and save_crops):
-        raise usage_error("--format and --quality apply to the crop files: " +
+    if (fmt or quality or strip_exif) and not (out and save_crops):
+        raise usage_error("--format, --quality and --strip-exif apply to the crop files: " +
                           ("they are not written with --no-save-crops" if out else "add --out"))
     if quality is not None and fmt == "png":
         raise usage_error("--quality sets JPEG and WebP quality: a PNG is lossless")
@@ -177,7 +181,7 @@ def crop_command(
                       learned_model=str(Path(learned_model).resolve()) if learned_model else None,
                       no_upscale=no_upscale, max_upscale=max_upscale, style_strength=strength,
                       min_score_ratio=min_score_ratio, diversity_iou=diversity_iou,
-                      quality=quality,
+                      quality=quality, strip_exif=strip_exif,
                       image_format=fmt,
                       preference_model=str(preference_model.resolve()) if preference_model else None)
     if model and not db and not no_db and not quiet:  # eval retrieves as the model was trained: crop may not

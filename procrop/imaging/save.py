@@ -59,12 +59,17 @@ def save_format(path: str | os.PathLike) -> str:
 _DESCRIPTIVE_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software,
 # date, artist, copyright
 
+#: EXIF's sub-IFD and its PixelXDimension / PixelYDimension tags.
+_EXIF_IFD, _PIXEL_X, _PIXEL_Y = 0x8769, 0xA002, 0xA003
+
 #: TIFF compressions written as they are; any other (JPEG-in-TIFF, fax codes...) becomes deflate.
 _TIFF_COMPRESSIONS = ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
 
 
-def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = True) -> dict[str, Any]:
-    """The source's ICC profile and EXIF (orientation reset to 1: pixels are written upright).
+def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = True,
+                     size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The source's ICC profile and EXIF (orientation reset to 1: pixels are written upright; the
+    pixel dimensions it records, where it records them, are ``size``'s, the crop's).
 
     A TIFF's "EXIF" as Pillow reads it is the TIFF's own first IFD; from or to a TIFF only the
     descriptive tags (:data:`_DESCRIPTIVE_TAGS`) are kept.
@@ -87,6 +92,9 @@ def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = Tru
             exif = kept
         elif len(exif):
             exif[_EXIF_ORIENTATION_TAG] = 1
+            sub = exif.get_ifd(_EXIF_IFD)
+            if size is not None and (_PIXEL_X in sub or _PIXEL_Y in sub):  # the photo's were kept (a trial)
+                sub[_PIXEL_X], sub[_PIXEL_Y] = size
         if len(exif):
             params["exif"] = exif if fmt == "TIFF" else exif.tobytes()
     except Exception:
@@ -127,7 +135,7 @@ def encode_image(
     Raises:
         OSError: the encoder failed, or what it wrote does not read back as ``fmt`` at ``im``'s size.
     """
-    params = _metadata_params(fmt, source, keep_exif)
+    params = _metadata_params(fmt, source, keep_exif, im.size)
     out = im
     if fmt == "JPEG":
         if out.mode not in ("RGB", "L", "CMYK"):
@@ -191,6 +199,7 @@ def save_image(
     source: Image.Image | None = None,
     *,
     quality: int | None = None,
+    keep_exif: bool = True,
 ) -> None:
     """Save ``im`` atomically in the format of ``path``'s extension, preserving quality.
 
@@ -198,7 +207,8 @@ def save_image(
     orientation reset to 1, since pixels are written upright) are kept, and a JPEG source's
     quantisation tables and chroma subsampling are reused so the crop keeps the original quality.
     """
-    atomic_write_bytes(path, encode_image(im, save_format(path), source, quality=quality))
+    encoded = encode_image(im, save_format(path), source, quality=quality, keep_exif=keep_exif)
+    atomic_write_bytes(path, encoded)
 
 
 def copy_unchanged(source: str | os.PathLike, path: str | os.PathLike) -> bool:
@@ -281,12 +291,14 @@ def checked_size(size: Any) -> tuple[int, int] | None:
 
 
 def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLike, *,
-              size: tuple[int, int] | None = None, quality: int | None = None) -> None:
+              size: tuple[int, int] | None = None, quality: int | None = None,
+              keep_exif: bool = True) -> None:
     """Write one crop of the photo file ``photo`` to ``path`` as ``procrop crop --out`` does: cut
     from the oriented full-resolution photo, resized to ``size`` (default: the crop's
     ``output_size``, for a ``WxH`` ratio), in the format ``path``'s extension names, the photo's ICC
-    profile, EXIF (orientation reset) and JPEG quality kept (``quality`` 1-100 for JPEG and WebP
-    instead), written atomically.
+    profile, EXIF (orientation reset; ``keep_exif=False``: none, no camera, date or GPS position, as
+    ``--strip-exif``) and JPEG quality kept (``quality`` 1-100 for JPEG and WebP instead), written
+    atomically.
 
     Args:
         photo: the photo's file (the one the crop was made from), or its encoded bytes; a Pillow
@@ -324,7 +336,7 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
         named = "in memory" if isinstance(photo, (bytes, bytearray)) else os.fspath(photo)
         raise UsageError(f"box {box} is not inside the {source.width}x{source.height} photo {named}")
     with writing(path):
-        save_image(crop_resized(source, box, size), path, source=source, quality=quality)
+        save_image(crop_resized(source, box, size), path, source=source, quality=quality, keep_exif=keep_exif)
 
 
 #: What a JPEG crop of a photo with transparent parts loses (the CLI's warning, the API's header).

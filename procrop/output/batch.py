@@ -44,7 +44,7 @@ FORMAT_ALIASES = {"jpg": "jpeg"}
 
 #: Options added after results were first stored: each is left out of a result's options at its default.
 LATER_OPTIONS = ("no_upscale", "style_strength", "preference_model", "image_format", "quality", "max_upscale",
-                 "min_score_ratio", "diversity_iou")
+                 "min_score_ratio", "diversity_iou", "strip_exif")
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ class CropOptions:
     #: the crops' file format (``jpeg``, ``png``, ``webp``; default: the input's) and JPEG / WebP quality
     image_format: str | None = None
     quality: int | None = None
+    #: crop files without the photo's EXIF (camera, date, GPS position); the ICC profile stays
+    strip_exif: bool = False
     #: alternatives kept from this share of their ratio's best, and how little crops of a ratio overlap
     min_score_ratio: float = 0.8
     diversity_iou: float = 0.6
@@ -257,7 +259,7 @@ class CropTask:
         try:  # interrupted (Ctrl-C) or failing before its JSON, an image leaves no files behind
             if out.out_dir and out.save_crops:
                 written = write_crops(result, job, out.out_dir, sizes, self.options.image_format,
-                                      self.options.quality)
+                                      self.options.quality, keep_exif=not self.options.strip_exif)
                 for crop_dict, path in zip(data["crops"], written):
                     crop_dict["file"] = path
                 kinds = {Path(p).suffix.lstrip(".").upper() for p in written}
@@ -298,15 +300,16 @@ class CropTask:
 
 def write_crops(result: CropResult, job: CropJob, out_dir: str,
                 sizes: list[tuple[int, int] | None] | None = None, image_format: str | None = None,
-                quality: int | None = None) -> list[str]:
+                quality: int | None = None, keep_exif: bool = True) -> list[str]:
     """Write every crop of ``result`` as an image file, at ``sizes`` (default: each crop's
     ``output_size``, else its own), in ``image_format`` (:data:`IMAGE_FORMATS`; default: the
-    photo's) at ``quality`` (JPEG, WebP); returns the paths in crop order. A crop of the whole photo
-    at its own size, in the photo's format and quality and with no EXIF orientation to apply, is a
-    copy of the photo's file (:func:`~procrop.imaging.save.copy_unchanged`)."""
+    photo's) at ``quality`` (JPEG, WebP), with the photo's EXIF unless not ``keep_exif``; returns the
+    paths in crop order. A crop of the whole photo at its own size, in the photo's format, quality
+    and EXIF, with no orientation to apply, is a copy of the photo's file
+    (:func:`~procrop.imaging.save.copy_unchanged`)."""
     photo = open_full(job.path)
     ext = crop_extension(job.path, photo.format)
-    as_is = image_format is None and quality is None
+    as_is = image_format is None and quality is None and keep_exif
     ext = IMAGE_FORMATS[image_format] if image_format else ext
     paths: list[str] = []
     try:
@@ -317,7 +320,8 @@ def write_crops(result: CropResult, job: CropJob, out_dir: str,
             whole = tuple(crop.box) == (0, 0, *photo.size) and size in (None, photo.size)
             with writing(path):  # the whole photo at its own size: the original file, not a re-encode of it
                 if not (whole and as_is and copy_unchanged(job.path, path)):
-                    save_image(crop_resized(photo, crop.box, size), path, source=photo, quality=quality)
+                    save_image(crop_resized(photo, crop.box, size), path, source=photo, quality=quality,
+                               keep_exif=keep_exif)
             paths.append(str(path))
     except BaseException:
         for written in paths:  # a failed image leaves none of its crops behind
