@@ -328,10 +328,10 @@ class Cropper:
 
     def _shortlist(self, ctx: ScoringContext, ratio: AspectRatio, boxes: np.ndarray, tv: TermValues
                    ) -> tuple[np.ndarray, TermValues]:
-        """The candidates ``boxes`` of one ratio with their base terms ``tv``, shortlisted: crops that cut a face, person, animal or
-        object they could keep whole (or cut cleanly) dropped (:mod:`procrop.scoring.protection`; each
-        as it will be output, inside a scan border), then, when extra terms will re-rank, the best
-        ``rerank_top`` plus the largest box (all when a term scores every candidate: a learned model)."""
+        """``boxes`` of one ratio and their base terms ``tv``, shortlisted: crops that cut a face, person,
+        animal or object they could keep whole (or cut cleanly) dropped (:mod:`procrop.scoring.protection`;
+        each as output, inside a scan border), then, when extra terms re-rank, the best ``rerank_top``
+        plus the largest box (all when a term scores every candidate: a learned model)."""
         output = np.asarray(inside_the_picture(boxes, ctx.analysis, ratio))  # each as it will be output
         judged = to_the_frame(output, ctx.analysis)  # and where its edges cut (a scan border: nothing)
         face_inside = inside_fractions(judged, [f.box for f in ctx.analysis.faces])

@@ -201,8 +201,8 @@ def test_a_divide_across_part_of_the_width_is_no_horizon() -> None:
 # --- the photo's shape -------------------------------------------------------------------------
 
 def test_the_shape_reads_as_a_common_ratio_and_the_learned_text_keeps_its_exact_label() -> None:
-    assert [readable_ratio(w, h) for w, h in [(1024, 683), (683, 1024), (1024, 640), (1920, 1080), (1000, 1001)]] \
-        == ["3:2", "2:3", "16:10", "16:9", "1:1"]
+    sizes = [(1024, 683), (683, 1024), (1024, 640), (1920, 1080), (1000, 1001)]
+    assert [readable_ratio(w, h) for w, h in sizes] == ["3:2", "2:3", "16:10", "16:9", "1:1"]
     assert readable_ratio(1024, 693) == "about 3:2"  # exactly 28:19, which reads like a typing error
     assert readable_ratio(1024, 472) == "2.17:1" and readable_ratio(472, 1024) == "1:2.17"
     a = replace(analysis([region(2, 2, 8, 8)]), width=1024, height=693)
