@@ -55,7 +55,10 @@ def test_unknown_and_doubled_fields_are_refused(client, beach):
     # two images, or a box scored at two ratios: the second was dropped without a word (a trial)
     two = client.post("/v1/crop", files=[("file", ("a.jpg", beach, "image/jpeg")),
                                          ("file", ("b.jpg", beach, "image/jpeg"))])
-    assert "'file' is given twice" in assert_error(two, 422, "invalid_parameter")["detail"]
+    assert "'file' hold a second file" in assert_error(two, 422, "invalid_parameter")["detail"]
+    other = client.post("/v1/crop", files=[("file", ("a.jpg", beach, "image/jpeg")),
+                                           ("photo", ("b.jpg", beach, "image/jpeg"))])
+    assert "'photo' hold a second file" in assert_error(other, 422, "invalid_parameter")["detail"]
     body = assert_error(post(client, "/v1/score", beach, box="0,0,100,100", ratio="1:1,4:5"), 422,
                         "invalid_parameter")
     assert "one ratio, got 2" in body["detail"]
@@ -198,3 +201,7 @@ def test_a_box_resized_to_another_shape_says_it_is_stretched(client, beach):
     assert "600x600 is not the shape of the 300x200 box: the crop is stretched" in said
     r = post(client, "/v1/crop/image", beach, box="10,10,300,200", width=600)  # one side: the shape kept
     assert "stretched" not in r.headers.get("x-procrop-warning", "")
+    # the side worked out from the other is held to the limit too (a trial got 8400 wide)
+    body = assert_error(post(client, "/v1/crop/image", beach, box="0,0,400,100", height=2100), 422,
+                        "invalid_parameter")
+    assert "8400x2100 has a side over 8192 pixels" in body["detail"]

@@ -171,8 +171,11 @@ def crop_command(
     fmt = FORMAT_ALIASES.get(image_format.lower(), image_format.lower()) if image_format else None
     if fmt is not None and fmt not in IMAGE_FORMATS:
         raise usage_error(f"--format {image_format!r}: use {', '.join(IMAGE_FORMATS)}")
-    if (fmt or quality or strip_exif) and not (out and save_crops):
-        raise usage_error("--format, --quality and --strip-exif apply to the crop files: " +
+    given = [name for name, value in (("--format", fmt), ("--quality", quality), ("--strip-exif", strip_exif))
+             if value]
+    if given and not (out and save_crops):
+        verb = "apply" if len(given) > 1 else "applies"
+        raise usage_error(f"{' and '.join(given)} {verb} to the crop files: " +
                           ("they are not written with --no-save-crops" if out else "add --out"))
     if quality is not None and fmt == "png":
         raise usage_error("--quality sets JPEG and WebP quality: a PNG is lossless")

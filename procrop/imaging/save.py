@@ -80,8 +80,8 @@ def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = Tru
     icc = source.info.get("icc_profile")
     if icc:
         params["icc_profile"] = icc
-    if not keep_exif:
-        return params
+    if not keep_exif:  # nor a JPEG comment, which Pillow writes from the photo's own (a trial's address)
+        return {**params, "comment": b""} if fmt == "JPEG" else params
     try:
         exif = source.getexif()
         if fmt == "TIFF" or source.format == "TIFF":
@@ -92,7 +92,7 @@ def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = Tru
             exif = kept
         elif len(exif):
             exif[_EXIF_ORIENTATION_TAG] = 1
-            sub = exif.get_ifd(_EXIF_IFD)
+            sub = exif.get_ifd(_EXIF_IFD) if _EXIF_IFD in exif else {}
             if size is not None and (_PIXEL_X in sub or _PIXEL_Y in sub):  # the photo's were kept (a trial)
                 sub[_PIXEL_X], sub[_PIXEL_Y] = size
         if len(exif):
@@ -324,6 +324,9 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
     size = checked_size(size if size is not None else getattr(crop, "output_size", None))
     if quality is not None and not (_whole(quality) and 1 <= quality <= 100):  # 0 and 101 were written
         raise UsageError(f"quality must be a whole number from 1 to 100, got {quality!r}")
+    if not isinstance(keep_exif, (bool, np.bool_)):  # 'false' kept the GPS position (a trial)
+        raise UsageError(f"keep_exif must be True or False, got {keep_exif!r}")
+    quality = None if quality is None else int(quality)  # Pillow refuses numpy's integers
     try:
         save_format(path)
     except ValueError as exc:

@@ -76,21 +76,24 @@ def size_words(share: float) -> str:
 
 
 #: Shapes a reader knows by name (and their portrait turns); a photo within 3 % of one is "about" it.
-COMMON_RATIOS = ((1, 1), (5, 4), (4, 3), (3, 2), (16, 10), (5, 3), (16, 9), (2, 1), (21, 9), (3, 1))
+COMMON_RATIOS = ((1, 1), (5, 4), (4, 3), (7, 5), (3, 2), (16, 10), (5, 3), (16, 9), (2, 1), (21, 9), (5, 2),
+                 (3, 1))
 
 
 def readable_ratio(width: int, height: int) -> str:
-    """The shape of a ``width x height`` photo as a reader says it: a common ratio when it is one
-    (``"3:2"``, ``"16:10"``), else the common ratio within 3 % (``"about 3:2"`` for 1024 x 693,
-    exactly 28:19), else width over height (``"2.17:1"``, ``"1:2.17"``)."""
+    """The shape of a ``width x height`` photo as a reader says it: a common ratio or a whole
+    number to one when it is one (``"3:2"``, ``"16:10"``, ``"4:1"``), else the common ratio within 3 %
+    (``"about 3:2"`` for 1024 x 693, exactly 28:19), else width over height (``"2.17:1"``, ``"1:1.4"``)."""
     aspect = width / height
-    shapes = list(COMMON_RATIOS) + [(b, a) for a, b in COMMON_RATIOS if a != b]
+    n = max(round(aspect), round(1 / aspect))
+    shapes = list(COMMON_RATIOS) + [(b, a) for a, b in COMMON_RATIOS if a != b] + [(n, 1), (1, n)]
     a, b = min(shapes, key=lambda s: abs(math.log(aspect * s[1] / s[0])))
     if abs(width * b - height * a) <= max(a, b):  # exact but for rounding to whole pixels
         return f"{a}:{b}"
     if abs(math.log(aspect * b / a)) < math.log(1.03):
         return f"about {a}:{b}"
-    return f"{aspect:.2f}:1" if aspect >= 1 else f"1:{1 / aspect:.2f}"
+    long = f"{max(aspect, 1 / aspect):.2f}".rstrip("0").rstrip(".")
+    return f"{long}:1" if aspect >= 1 else f"1:{long}"
 
 
 def format_words(width: int, height: int, readable: bool = False) -> str:
@@ -99,7 +102,8 @@ def format_words(width: int, height: int, readable: bool = False) -> str:
     trained with)."""
     aspect = width / height
     label = readable_ratio(width, height) if readable else ratio_label(width, height)
-    if abs(aspect - 1) < 0.03:
+    square = label in ("1:1", "about 1:1") if readable else abs(aspect - 1) < 0.03  # trained words: as before
+    if square:
         return f"A square ({label}) photo"
     if aspect > 1:
         kind = "panoramic" if aspect > 2.2 else "landscape-format"

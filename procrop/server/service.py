@@ -220,6 +220,10 @@ class CropService:
                            "leave the ratio out to crop to that size")  # a box given with both: resized
         fixed = parse_ratios(label)[0].value if params.get("ratio") and not params.get("box") else None
         size = output_size(box[2], box[3], width, height, default_size, fixed)
+        side = self.settings.max_output_side  # a side worked out from the other one is held to it too
+        if size is not None and max(size) > side:
+            raise ApiError(422, "invalid_parameter", f"output size {size[0]}x{size[1]} has a side over "
+                           f"{side} pixels (the side not given follows the crop's shape): ask for less")
         if size is not None and size[0] * size[1] > self.settings.max_pixels:
             raise ApiError(422, "too_many_pixels", f"output size {size[0]}x{size[1]} is over the limit of "
                            f"{self.settings.max_pixels:,} pixels")

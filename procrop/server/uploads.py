@@ -146,15 +146,15 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], Upl
         raise ApiError(400, "invalid_form", "the multipart body could not be parsed") from exc
     fields: dict[str, str] = {}
     upload: Upload | None = None
+    extra: list[str] = []
     for headers, data in collector.parts:
         _, disp = parse_options_header(headers.get(b"content-disposition", b""))
         name = disp.get(b"name", b"").decode("utf-8", "replace")
         if b"filename" in disp or name == "file":
-            if name == "file" and upload is not None:  # the second was dropped without a word
-                raise ApiError(422, "invalid_parameter", "form field 'file' is given twice: send one image "
-                               "a request")
-            if name == "file":
+            if name == "file" and upload is None:
                 upload = Upload(safe_name(disp.get(b"filename", b"").decode("utf-8", "replace")), bytes(data))
+            else:  # a second image was dropped without a word (a trial)
+                extra.append(name)
             continue
         if len(data) > _MAX_FIELD_BYTES:
             raise ApiError(422, "invalid_form", f"form field {name!r} is too long")
@@ -162,6 +162,9 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], Upl
             raise ApiError(422, "invalid_parameter", f"form field {name!r} is given twice: give it once "
                            "(ratios take a comma list: 1:1,4:5)")
         fields[name] = data.decode("utf-8", "replace")
+    if upload is not None and extra:  # without a 'file', require_upload says where the image goes
+        raise ApiError(422, "invalid_parameter", f"form field(s) {', '.join(map(repr, extra))} hold a second "
+                       "file: send one image a request, in the field 'file'")
     return fields, upload
 
 
