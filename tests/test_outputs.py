@@ -378,7 +378,7 @@ def test_strip_exif_writes_crops_without_the_photos_exif(tmp_path: Path) -> None
     exif[0x010F] = "Camera maker"
     exif.get_ifd(0x8825).update({1: "N", 2: (50.0, 38.0, 44.0)})  # GPS
     photo = tmp_path / "gps.jpg"
-    Image.fromarray(_scene()).save(photo, exif=exif, icc_profile=icc, quality=90)
+    Image.fromarray(_scene()).save(photo, exif=exif, icc_profile=icc, quality=90, comment=b"12 Secret Lane")
     for extra, kept in (([], True), (["--strip-exif"], False)):
         out = tmp_path / ("stripped" if extra else "kept")
         args = ["crop", str(photo), "-r", "1:1", "-k", "1", "-o", str(out), *extra, "--scorer", "classic",
@@ -389,3 +389,9 @@ def test_strip_exif_writes_crops_without_the_photos_exif(tmp_path: Path) -> None
         assert crop.info.get("icc_profile") == icc
         tags = crop.getexif()
         assert (tags.get(0x010F) == "Camera maker") is kept and bool(tags.get_ifd(0x8825)) is kept
+        assert (crop.info.get("comment") == b"12 Secret Lane") is kept  # a JPEG comment is a place too
+    import procrop
+    from procrop.errors import UsageError
+
+    with pytest.raises(UsageError, match="keep_exif must be True or False, got 'false'"):
+        procrop.save_crop(photo, (0, 0, 50, 50), tmp_path / "x.jpg", keep_exif="false")  # type: ignore[arg-type]
