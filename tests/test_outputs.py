@@ -394,4 +394,5 @@ def test_strip_exif_writes_crops_without_the_photos_exif(tmp_path: Path) -> None
     from procrop.errors import UsageError
 
     with pytest.raises(UsageError, match="keep_exif must be True or False, got 'false'"):
-        procrop.save_crop(photo, (0, 0, 50, 50), tmp_path / "x.jpg", keep_exif="false")  # type: ignore[arg-type]
+        procrop.save_crop(photo, (0, 0, 50, 50), tmp_path / "x.jpg",
+                          keep_exif="false")  # type: ignore[arg-type]
