@@ -55,9 +55,11 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    """The public API first-class in ``dir(procrop)`` and completion, the lazy names included (they
-    were missing, while ``Any`` and ``TYPE_CHECKING`` showed: a developer's trial)."""
-    return sorted(set(__all__) | {k for k in globals() if not k.startswith("_") and k not in _HIDDEN})
+    """``dir(procrop)`` (a REPL's completion): the public API, lazy names included (they were
+    missing, while ``Any`` and ``TYPE_CHECKING`` showed: a developer's trial), and the module's own
+    dunders; listing the lazy names does not import them."""
+    own = {k for k in globals() if (not k.startswith("_") or k.startswith("__")) and k not in _HIDDEN}
+    return sorted(set(__all__) | own)
 
 
 _HIDDEN = {"Any", "TYPE_CHECKING", "annotations"}

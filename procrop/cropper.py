@@ -165,7 +165,7 @@ class Cropper:
 
     def describe(self, image: ImageSource | LoadedImage) -> str:
         """The composition of an image, described in words."""
-        return describe(self.analyze(image))
+        return describe(self.analyze(image), readable_shape=True)
 
     def crop(
         self,
@@ -242,7 +242,7 @@ class Cropper:
         crops.sort(key=lambda c: (-c.score, c.ratio, c.rank))
         t3 = time.perf_counter()
         learned_text = ctx.cache.get("description")  # the learned scorer's, worded for a reader
-        text = for_reader(learned_text, analysis) if learned_text else describe(analysis)
+        text = for_reader(learned_text, analysis) if learned_text else describe(analysis, readable_shape=True)
         references = list(ctx.cache.get("references", []))
         timings = {"load": (t1 - t0) * 1e3, **analysis.timings, "score": (t3 - t2) * 1e3}
         timings["total"] = (time.perf_counter() - t0) * 1e3
@@ -301,7 +301,7 @@ class Cropper:
         boxes = np.vstack([checked_boxes(box, W, H), (0, 0, W, H)]).astype(np.int64)
         shapes = parse_ratios(ratio)
         if len(shapes) != 1:  # the first was taken without a word (an HTTP trial's ratio=1:1,4:5)
-            raise UsageError(f"a box is scored as a crop of one ratio, got {len(shapes)}: {ratio!r}")
+            raise UsageError(f"ratio must be one ratio for a scored box, got {len(shapes)}: {ratio!r}")
         shape = shapes[0].resolve(W, H)
         if shape.value is not None and abs(boxes[0, 2] - boxes[0, 3] * shape.value) > 1:  # a square: "16:9"
             raise UsageError(f"box {boxes[0, 2]}x{boxes[0, 3]} is not of ratio {shape.label}: "

@@ -201,17 +201,18 @@ def test_a_divide_across_part_of_the_width_is_no_horizon() -> None:
 # --- the photo's shape -------------------------------------------------------------------------
 
 def test_the_shape_reads_as_a_common_ratio_and_the_learned_text_keeps_its_exact_label() -> None:
-    sizes = [(1024, 683), (683, 1024), (1024, 640), (1920, 1080), (1000, 1001)]
-    assert [readable_ratio(w, h) for w, h in sizes] == ["3:2", "2:3", "16:10", "16:9", "1:1"]
+    sizes = [(1024, 683), (683, 1024), (1024, 640), (1920, 1080), (1000, 1000), (1000, 1001)]
+    assert [readable_ratio(w, h) for w, h in sizes] == ["3:2", "2:3", "16:10", "16:9", "1:1", "about 1:1"]
     assert readable_ratio(1024, 693) == "about 3:2"  # exactly 28:19, which reads like a typing error
     assert readable_ratio(1024, 472) == "2.17:1" and readable_ratio(472, 1024) == "1:2.17"
     # a whole number to one, and 7:5 and 5:2, by name; no trailing zeros (a trial read "4.00:1")
-    more = [(4000, 1000), (1000, 30000), (700, 500), (2500, 1000), (1400, 1001)]
+    more = [(4000, 1000), (1000, 30000), (700, 500), (2500, 1000), (1400, 1000)]
     assert [readable_ratio(w, h) for w, h in more] == ["4:1", "1:30", "7:5", "5:2", "7:5"]
     assert readable_ratio(1000, 1450) == "1:1.45"
     assert format_words(1000, 1030, readable=True).startswith("A square")
     a = replace(analysis([region(2, 2, 8, 8)]), width=1024, height=693)
     learned = describe(a, animal_words=False)
     assert learned.startswith("A landscape-format (28:19) photo.")  # the words the scorer was trained on
-    assert describe(a).startswith("A landscape-format (about 3:2) photo.")
-    assert for_reader(learned, a) == describe(a)
+    assert describe(a).startswith("A landscape-format (28:19) photo.")  # as the trainers write them
+    reader = describe(a, readable_shape=True)
+    assert reader.startswith("A landscape-format (about 3:2) photo.") and for_reader(learned, a) == reader

@@ -284,6 +284,14 @@ def test_save_image_keeps_icc_quality_and_resets_orientation(tmp_path: Path) -> 
     # the pixel size EXIF records is the crop's (a trial found the photo's), the camera's data kept
     sub = saved.getexif().get_ifd(0x8769)
     assert (sub.get(0xA002), sub.get(0xA003)) == (50, 40) and 0x829A in sub
+    assert src.getexif().get_ifd(0x8769).get(0xA002) == 200  # the photo's own EXIF is left as it was
+    plain = tmp_path / "plain.jpg"  # EXIF without its sub-IFD: the crop gets none (an empty one was added)
+    tags = Image.Exif()
+    tags[0x010F], tags[0x0100], tags[0x0101] = "Maker", 200, 100
+    Image.fromarray(asymmetric_rgb(100, 200)).save(plain, exif=tags)
+    save_image(open_full(plain).crop((0, 0, 30, 20)), tmp_path / "p.jpg", source=open_full(plain))
+    written = Image.open(tmp_path / "p.jpg").getexif()
+    assert 0x8769 not in written and (written.get(0x0100), written.get(0x0101)) == (30, 20)
     # same quantisation tables as the source: quality preserved, not re-encoded at a default
     assert saved.quantization == Image.open(src_path).quantization
 

@@ -326,12 +326,18 @@ def test_save_crop_writes_a_crop_as_the_cli_does(tmp_path: Path) -> None:
         procrop.save_crop(src.read_bytes(), (60, 0, 40, 40), tmp_path / "d.jpg")
     # a size, a quality or a box that is not one: a UsageError naming it, nothing written (a trial's
     # size=(100000, 100000) ran out of memory; others were bare TypeErrors, quality 101 was written)
-    bad = [{"size": (100000, 100000)}, {"size": (0, 10)}, {"size": "80x100"}, {"size": (80.5, 100)},
-           {"quality": 101}, {"quality": 0}, {"quality": "high"}, {"crop": None}, {"crop": (1, 2, 3)}]
-    for kw in bad:
+    too_large, not_size, not_quality, not_box = "is too large", "size must be", "quality must be", "a crop is"
+    bad = [({"size": (100000, 100000)}, too_large), ({"size": (0, 10)}, not_size),
+           ({"size": "80x100"}, not_size), ({"size": (80.5, 100)}, not_size), ({"quality": 101}, not_quality),
+           ({"quality": 0}, not_quality), ({"quality": "high"}, not_quality), ({"crop": None}, not_box),
+           ({"crop": (1, 2, 3)}, not_box), ({"crop": "1234"}, not_box),
+           ({"crop": (True, 0, 10, 10)}, not_box)]
+    for kw, words in bad:
         crop_arg = kw.pop("crop", (10, 5, 40, 50))
-        with pytest.raises(UsageError, match="size|quality|a crop is"):
+        with pytest.raises(UsageError, match=words):
             procrop.save_crop(src, crop_arg, tmp_path / "e.jpg", **kw)
+    with pytest.raises(UsageError, match="quality sets JPEG and WebP quality: .*e.png is PNG"):
+        procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "e.png", quality=50)
     assert not (tmp_path / "e.jpg").exists()
 
 

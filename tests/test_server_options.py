@@ -55,13 +55,13 @@ def test_unknown_and_doubled_fields_are_refused(client, beach):
     # two images, or a box scored at two ratios: the second was dropped without a word (a trial)
     two = client.post("/v1/crop", files=[("file", ("a.jpg", beach, "image/jpeg")),
                                          ("file", ("b.jpg", beach, "image/jpeg"))])
-    assert "'file' hold a second file" in assert_error(two, 422, "invalid_parameter")["detail"]
+    assert "form field 'file' holds a second file" in assert_error(two, 422, "invalid_parameter")["detail"]
     other = client.post("/v1/crop", files=[("file", ("a.jpg", beach, "image/jpeg")),
                                            ("photo", ("b.jpg", beach, "image/jpeg"))])
-    assert "'photo' hold a second file" in assert_error(other, 422, "invalid_parameter")["detail"]
+    assert "form field 'photo' holds a second file" in assert_error(other, 422, "invalid_parameter")["detail"]
     body = assert_error(post(client, "/v1/score", beach, box="0,0,100,100", ratio="1:1,4:5"), 422,
                         "invalid_parameter")
-    assert "one ratio, got 2" in body["detail"]
+    assert body["detail"] == "ratio must be one ratio for a scored box, got 2: '1:1,4:5'"
     assert post(client, "/v1/crop", beach, ratio="16:9").json()["crops"][0]["ratio"] == "16:9"
 
 

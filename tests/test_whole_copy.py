@@ -57,3 +57,21 @@ def test_whole_frame_is_encoded_when_it_must_change(tmp_path: Path) -> None:
     (path,) = _write(plain, tmp_path / "sized", ((0, 0, 96, 64), (48, 32)))  # an output size
     with Image.open(path) as im:
         assert im.size == (48, 32)
+
+
+def test_whole_frame_without_exif_is_encoded_not_copied(tmp_path: Path) -> None:
+    """With the EXIF to be dropped (--strip-exif), the whole frame is encoded: a copy of the file
+    would have kept the camera's data and the GPS position."""
+    src = tmp_path / "gps.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    exif.get_ifd(0x8825).update({1: "N", 2: (50.0, 38.0, 44.0)})
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(
+        src, quality=80, exif=exif)
+    whole = SimpleNamespace(box=(0, 0, 96, 64), ratio="free", rank=1, output_size=None)
+    job = CropJob(str(src), src.stem)
+    result = SimpleNamespace(crops=[whole])
+    (path,) = write_crops(result, job, str(tmp_path / "out"), keep_exif=False)  # type: ignore[arg-type]
+    assert Path(path).read_bytes() != src.read_bytes()
+    out = Image.open(path)
+    assert out.size == (96, 64) and not len(out.getexif()) and not out.getexif().get_ifd(0x8825)

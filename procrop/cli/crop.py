@@ -423,7 +423,7 @@ def describe_command(
         except ProcropError as exc:
             failures.append((f, str(exc)))
             continue
-        text = describe(analysis)
+        text = describe(analysis, readable_shape=True)
         if as_json:
             typer.echo(json.dumps({"image": f, "width": analysis.width, "height": analysis.height, "description": text, "analysis": analysis.to_dict()}))
         elif len(files) > 1:

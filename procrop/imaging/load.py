@@ -61,7 +61,7 @@ class LoadedImage:
             pixels than the composition analysis), or ``None`` when none was asked for.
         decoded: without ``detail``, the decode before its shrink to the working size (a JPEG's
             DCT-scaled decode, up to twice as large), where a thin scan border still shows; else ``None``.
-        encoded: the encoded bytes it was read from (in-memory input: the photo a path would name).
+        encoded: the encoded bytes it was read from (``None`` for a path, a Pillow image or an array).
     """
 
     pixels: np.ndarray

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import math
 import os
@@ -59,8 +60,8 @@ def save_format(path: str | os.PathLike) -> str:
 _DESCRIPTIVE_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software,
 # date, artist, copyright
 
-#: EXIF's sub-IFD and its PixelXDimension / PixelYDimension tags.
-_EXIF_IFD, _PIXEL_X, _PIXEL_Y = 0x8769, 0xA002, 0xA003
+#: EXIF's sub-IFD and its PixelXDimension / PixelYDimension tags; IFD0's ImageWidth / ImageLength.
+_EXIF_IFD, _PIXEL_X, _PIXEL_Y, _IMAGE_WIDTH, _IMAGE_LENGTH = 0x8769, 0xA002, 0xA003, 0x0100, 0x0101
 
 #: TIFF compressions written as they are; any other (JPEG-in-TIFF, fax codes...) becomes deflate.
 _TIFF_COMPRESSIONS = ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
@@ -83,7 +84,7 @@ def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = Tru
     if not keep_exif:  # nor a JPEG comment, which Pillow writes from the photo's own (a trial's address)
         return {**params, "comment": b""} if fmt == "JPEG" else params
     try:
-        exif = source.getexif()
+        exif = copy.deepcopy(source.getexif())  # Pillow's cached object: the photo's own stays as it was
         if fmt == "TIFF" or source.format == "TIFF":
             kept = Image.Exif()
             for tag in _DESCRIPTIVE_TAGS:
@@ -93,8 +94,9 @@ def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = Tru
         elif len(exif):
             exif[_EXIF_ORIENTATION_TAG] = 1
             sub = exif.get_ifd(_EXIF_IFD) if _EXIF_IFD in exif else {}
-            if size is not None and (_PIXEL_X in sub or _PIXEL_Y in sub):  # the photo's were kept (a trial)
-                sub[_PIXEL_X], sub[_PIXEL_Y] = size
+            for ifd, (x, y) in ((sub, (_PIXEL_X, _PIXEL_Y)), (exif, (_IMAGE_WIDTH, _IMAGE_LENGTH))):
+                if size is not None and (x in ifd or y in ifd):  # the photo's were kept (a trial)
+                    ifd[x], ifd[y] = size
         if len(exif):
             params["exif"] = exif if fmt == "TIFF" else exif.tobytes()
     except Exception:
@@ -130,7 +132,8 @@ def encode_image(
 ) -> bytes:
     """Encode ``im`` as ``fmt`` bytes, keeping ``source``'s metadata and quality (see :func:`save_image`).
 
-    ``keep_exif=False`` keeps only the ICC profile (the server echoes no camera data back).
+    ``keep_exif=False`` keeps only the ICC profile: no EXIF, no JPEG comment (the server echoes no
+    camera data back).
 
     Raises:
         OSError: the encoder failed, or what it wrote does not read back as ``fmt`` at ``im``'s size.
@@ -204,8 +207,9 @@ def save_image(
     """Save ``im`` atomically in the format of ``path``'s extension, preserving quality.
 
     When ``source`` is the image the pixels came from, its ICC profile and EXIF (with the
-    orientation reset to 1, since pixels are written upright) are kept, and a JPEG source's
-    quantisation tables and chroma subsampling are reused so the crop keeps the original quality.
+    orientation reset to 1, since pixels are written upright; ``keep_exif=False``: no EXIF and no
+    JPEG comment) are kept, and a JPEG source's quantisation tables and chroma subsampling are
+    reused so the crop keeps the original quality.
     """
     encoded = encode_image(im, save_format(path), source, quality=quality, keep_exif=keep_exif)
     atomic_write_bytes(path, encoded)
@@ -253,16 +257,18 @@ def _whole(value: Any) -> bool:
 
 
 def checked_box(box: Any) -> tuple[int, int, int, int]:
-    """``box`` as four whole pixels ``(x, y, w, h)``.
+    """``box`` as four pixels ``(x, y, w, h)`` (a fraction of a pixel is cut off, as before).
 
     Raises:
-        UsageError: not four numbers."""
+        UsageError: not four numbers (text, bytes and bools are not)."""
     from ..errors import UsageError
 
-    try:
-        values = [float(v) for v in box]
-    except (TypeError, ValueError):
-        values = []
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+    text = isinstance(box, (str, bytes, bytearray, dict))
+    numbers = not text and hasattr(box, "__len__") and all(map(number, box))
+    values = [float(v) for v in box] if numbers else []
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
         raise UsageError(f"a crop is a Crop or a box (x, y, w, h) of pixels, got {box!r}")
     return tuple(int(v) for v in values)  # type: ignore[return-value]
@@ -328,9 +334,11 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
         raise UsageError(f"keep_exif must be True or False, got {keep_exif!r}")
     quality = None if quality is None else int(quality)  # Pillow refuses numpy's integers
     try:
-        save_format(path)
+        fmt = save_format(path)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if quality is not None and fmt not in ("JPEG", "WEBP"):  # it was ignored without a word (a review)
+        raise UsageError(f"quality sets JPEG and WebP quality: {os.fspath(path)} is {fmt}")
     if not Path(path).parent.is_dir():  # not made on the way: a typo would write somewhere unexpected
         raise UsageError(f"{os.fspath(path)}: no such folder {Path(path).parent}")
     source = open_full(photo)

@@ -42,19 +42,20 @@ def _holds_face(a: CompositionAnalysis, d: Detection) -> bool:
     return any(point_in(f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2, d.box) for f in a.faces)
 
 
-def describe(a: CompositionAnalysis, animal_words: bool = True) -> str:
+def describe(a: CompositionAnalysis, animal_words: bool = True, readable_shape: bool = False) -> str:
     """A short, factual description of the composition found by the analysis; with
     ``animal_words``, an animal the backbone names surely is called by that name
-    (:attr:`CompositionAnalysis.animal_names`: "a tiger" where the detector said "zebra"), and the
-    photo's shape reads as a reader says it ("about 3:2"). The learned scorer reads the text without
-    them (``animal_words=False``), the words it was trained with; nor does it read the sentence on a
-    studio backdrop (:mod:`procrop.perception.backdrop`)."""
+    (:attr:`CompositionAnalysis.animal_names`: "a tiger" where the detector said "zebra"). The
+    learned scorer reads the text without them (``animal_words=False``), the words it was trained
+    with; nor does it read the sentence on a studio backdrop (:mod:`procrop.perception.backdrop`).
+    ``readable_shape``: the photo's shape as a reader says it ("about 3:2" for 28:19), for people
+    only: every model reads, and every trainer writes, the exact label."""
     if animal_words and a.animal_names:  # the classifier is sure where the detector may not be
         a = _with_animal_names(a)
     named = _named(a)
     subs = [subject(a, s, named) for s in regions(a)[0]]
     whole = bool(subs) and _is_all(subs[0], named)
-    parts = [format_words(a.width, a.height, readable=animal_words) + "."]
+    parts = [format_words(a.width, a.height, readable=readable_shape) + "."]
     if animal_words and a.backdrop is not None:
         parts.append("It shows its subject on a plain light backdrop, as a catalogue photo does.")
     parts += _detected_sentences(a, named, subs[0] if whole else None)
@@ -69,13 +70,13 @@ def describe(a: CompositionAnalysis, animal_words: bool = True) -> str:
 
 
 def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
-    """:func:`describe` of ``a`` from the text the learned scorer read
+    """:func:`describe` of ``a`` for a reader (``readable_shape``) from the text the learned scorer read
     (``describe(a, animal_words=False)``) of an analysis without animal or region names and without
     a studio backdrop (then the two differ only in the photo's shape: "(28:19)" reads "(about 3:2)"),
     without describing the photo again."""
     exact = format_words(a.width, a.height) + "."
     if a.backbone_names or a.backdrop is not None or not learned_text.startswith(exact):
-        return describe(a)
+        return describe(a, readable_shape=True)
     return format_words(a.width, a.height, readable=True) + "." + learned_text[len(exact):]
 
 

@@ -88,7 +88,7 @@ def readable_ratio(width: int, height: int) -> str:
     n = max(round(aspect), round(1 / aspect))
     shapes = list(COMMON_RATIOS) + [(b, a) for a, b in COMMON_RATIOS if a != b] + [(n, 1), (1, n)]
     a, b = min(shapes, key=lambda s: abs(math.log(aspect * s[1] / s[0])))
-    if abs(width * b - height * a) <= max(a, b):  # exact but for rounding to whole pixels
+    if abs(width * b - height * a) <= max(a, b) / 2:  # exact but for rounding to whole pixels
         return f"{a}:{b}"
     if abs(math.log(aspect * b / a)) < math.log(1.03):
         return f"about {a}:{b}"

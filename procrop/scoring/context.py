@@ -56,11 +56,12 @@ class TermValues:
     face_inside: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def subset(self, idx: np.ndarray) -> TermValues:
+        faces = self.face_inside  # (F, N); a default (0, 0) has no columns to take
         return TermValues(
             {k: v[idx] for k, v in self.values.items()},
             {k: v[idx] for k, v in self.applicable.items()},
             {k: v[idx] for k, v in self.details.items()},
-            self.face_inside[:, idx] if self.face_inside.size else self.face_inside,
+            faces[:, idx] if faces.ndim == 2 and faces.shape[1] else faces,
         )
 
     def add(self, name: str, values: np.ndarray, applicable: np.ndarray | None = None) -> None:

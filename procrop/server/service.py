@@ -175,7 +175,7 @@ class CropService:
             "image": name,
             "width": prepared.loaded.width,
             "height": prepared.loaded.height,
-            "description": describe(prepared.analysis),
+            "description": describe(prepared.analysis, readable_shape=True),
             "analysis": prepared.analysis.to_dict(),
         }
 

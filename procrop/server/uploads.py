@@ -163,8 +163,10 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], Upl
                            "(ratios take a comma list: 1:1,4:5)")
         fields[name] = data.decode("utf-8", "replace")
     if upload is not None and extra:  # without a 'file', require_upload says where the image goes
-        raise ApiError(422, "invalid_parameter", f"form field(s) {', '.join(map(repr, extra))} hold a second "
-                       "file: send one image a request, in the field 'file'")
+        named = ("form field " if len(extra) == 1 else "form fields ") + ", ".join(map(repr, extra))
+        verb = "holds" if len(extra) == 1 else "hold"
+        raise ApiError(422, "invalid_parameter", f"{named} {verb} a second file: send one image a request, "
+                       "in the field 'file'")
     return fields, upload
 
 
