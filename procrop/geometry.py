@@ -72,6 +72,15 @@ MAX_OUTPUT_SIDE = 16384
 MAX_OUTPUT_PIXELS = 100_000_000
 
 
+def oversize(width: int, height: int) -> str | None:
+    """What is wrong with an output size over :data:`MAX_OUTPUT_SIDE` or :data:`MAX_OUTPUT_PIXELS`
+    (``"is too large (at most ...)"``), else ``None``."""
+    if max(width, height) > MAX_OUTPUT_SIDE or width * height > MAX_OUTPUT_PIXELS:
+        return (f"is too large (at most {MAX_OUTPUT_SIDE} pixels a side and {MAX_OUTPUT_PIXELS // 1_000_000} "
+                "megapixels)")
+    return None
+
+
 def parse_ratio(spec: str) -> AspectRatio:
     """Parse one ratio spec: ``free``, ``original``, ``W:H`` (or ``W/H``, decimals allowed), a plain
     number (width/height, e.g. ``1.5``) or an output size ``WxH`` such as ``1080x1350``.
@@ -97,9 +106,8 @@ def parse_ratio(spec: str) -> AspectRatio:
                 f"output size {text} would write {w}x{h}-pixel files: for the aspect ratio use {w}:{h} "
                 f"(an output size needs a side of at least {MIN_OUTPUT_SIDE} pixels)"
             )
-        if max(w, h) > MAX_OUTPUT_SIDE or w * h > MAX_OUTPUT_PIXELS:
-            raise UsageError(f"output size {text} is too large (at most {MAX_OUTPUT_SIDE} pixels a side and "
-                             f"{MAX_OUTPUT_PIXELS // 1_000_000} megapixels)")
+        if (too_large := oversize(w, h)) is not None:
+            raise UsageError(f"output size {text} {too_large}")
         value = w / h
         _check_ratio_range(spec, value)
         return AspectRatio(f"{w}x{h}", "size", value, (w, h))

@@ -282,7 +282,7 @@ def checked_size(size: Any) -> tuple[int, int] | None:
     Raises:
         UsageError: anything else."""
     from ..errors import UsageError
-    from ..geometry import MAX_OUTPUT_PIXELS, MAX_OUTPUT_SIDE
+    from ..geometry import oversize
 
     if size is None:
         return None
@@ -290,9 +290,8 @@ def checked_size(size: Any) -> tuple[int, int] | None:
             or not all(_whole(v) and v >= 1 for v in size):
         raise UsageError(f"size must be (width, height) in whole pixels of at least 1, got {size!r}")
     w, h = int(size[0]), int(size[1])
-    if max(w, h) > MAX_OUTPUT_SIDE or w * h > MAX_OUTPUT_PIXELS:
-        raise UsageError(f"size {w}x{h} is too large (at most {MAX_OUTPUT_SIDE} pixels a side and "
-                         f"{MAX_OUTPUT_PIXELS // 1_000_000} megapixels)")
+    if (too_large := oversize(w, h)) is not None:
+        raise UsageError(f"size {w}x{h} {too_large}")
     return w, h
 
 
