@@ -37,7 +37,8 @@ from .candidates import (CandidateConfig, fill_near_full, inside_the_picture, la
                          ratio_fit_warning, to_the_frame, unique_boxes)
 from .errors import UsageError
 from .threads import one_blas_thread
-from .geometry import AspectRatio, checked_boxes, inside_fractions, parse_ratios, select_diverse
+from .geometry import (AspectRatio, check_whole, checked_boxes, inside_fractions, parse_ratios, real_number,
+                       select_diverse)
 from .results import Crop, CropResult
 from .verdict import UPSCALE_UNMET, dropped_alternatives, small_photo_warning, written_sizes
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
@@ -120,9 +121,9 @@ class Cropper:
         max_upscale: float | None = None,
     ) -> None:
         checked_choice(diversity_iou, min_score_ratio)
-        _check_whole("rerank_top", rerank_top, 1)
-        _check_whole("max_pixels", max_pixels, 1)  # 0: every image "too large"
-        _check_whole("analysis_size", analysis_size, 64, 2048, " of pixels")
+        check_whole("rerank_top", rerank_top, 1)
+        check_whole("max_pixels", max_pixels, 1)  # 0: every image "too large"
+        check_whole("analysis_size", analysis_size, 64, 2048, " of pixels")
         self.max_upscale = checked_upscale(max_upscale)
         if preference_model is not None:  # before any model loads: a wrong pairing fails at once
             if (used := "a neural --model" if model is not None else scorer) != "preference":
@@ -206,7 +207,7 @@ class Cropper:
                 diversity_iou: float | None = None) -> CropResult:
         """Like :meth:`crop` (and raising as it does), returning the full :class:`CropResult`
         (description, analysis, verdict...)."""
-        _check_whole("top_k", top_k, 1)
+        check_whole("top_k", top_k, 1)
         limit = self.max_upscale if max_upscale is None else checked_upscale(max_upscale)
         choice = (self.diversity_iou if diversity_iou is None else diversity_iou,
                   self.min_score_ratio if min_score_ratio is None else min_score_ratio)
@@ -415,25 +416,12 @@ class Cropper:
         return ()
 
 
-def _check_whole(name: str, value: Any, low: int, high: int | None = None, unit: str = "") -> None:
-    """Raise :class:`UsageError` unless ``value`` is a whole number (not a bool) from ``low`` to
-    ``high`` (no upper bound: ``None``); the message names the argument, the range and the value."""
-    if (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= low
-            and (high is None or value <= high)):
-        return
-    span = f"of at least {low}" if high is None else f"from {low} to {high}"
-    raise UsageError(f"{name} must be a whole number{unit} {span}, got {value!r}")
-
-
 def checked_choice(diversity_iou: float, min_score_ratio: float) -> None:
     """Raise :class:`UsageError` unless ``diversity_iou`` is a number in (0, 1] and
     ``min_score_ratio`` one in [0, 1]."""
-    def number(value: Any) -> bool:  # text compared with a number was a TypeError (a trial's "x")
-        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-    if not (number(diversity_iou) and 0 < diversity_iou <= 1):
+    if not (real_number(diversity_iou) and 0 < diversity_iou <= 1):  # text was a TypeError (a trial's "x")
         raise UsageError(f"diversity_iou must be a number in (0, 1], got {diversity_iou!r}")
-    if not (number(min_score_ratio) and 0 <= min_score_ratio <= 1):  # 5 returned no crop at all
+    if not (real_number(min_score_ratio) and 0 <= min_score_ratio <= 1):  # 5 returned no crop at all
         raise UsageError(f"min_score_ratio must be a number in [0, 1], got {min_score_ratio!r}")
 
 

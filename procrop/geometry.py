@@ -21,6 +21,7 @@ import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,26 @@ MIN_OUTPUT_SIDE = 32
 #: ``10800x13500`` typed for ``1080x1350`` wrote 146-megapixel files; ``100000x100000`` ran out of memory).
 MAX_OUTPUT_SIDE = 16384
 MAX_OUTPUT_PIXELS = 100_000_000
+
+
+def whole_number(value: Any) -> bool:
+    """An ``int`` or numpy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def real_number(value: Any) -> bool:
+    """An ``int``, ``float`` or numpy number, not a bool (text compared with one is a TypeError)."""
+    numeric = isinstance(value, (int, float, np.integer, np.floating))
+    return numeric and not isinstance(value, (bool, np.bool_))
+
+
+def check_whole(name: str, value: Any, low: int, high: int | None = None, unit: str = "") -> None:
+    """Raise :class:`UsageError` unless ``value`` is a whole number (not a bool) from ``low`` to
+    ``high`` (no upper bound: ``None``); the message names the argument, the range and the value."""
+    if whole_number(value) and value >= low and (high is None or value <= high):
+        return
+    span = f"of at least {low}" if high is None else f"from {low} to {high}"
+    raise UsageError(f"{name} must be a whole number{unit} {span}, got {value!r}")
 
 
 def oversize(width: int, height: int) -> str | None:

@@ -252,22 +252,16 @@ def crop_resized(im: Image.Image, box: tuple[int, int, int, int], size: tuple[in
     return out
 
 
-def _whole(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def checked_box(box: Any) -> tuple[int, int, int, int]:
     """``box`` as four pixels ``(x, y, w, h)`` (a fraction of a pixel is cut off, as before).
 
     Raises:
         UsageError: not four numbers (text, bytes and bools are not)."""
     from ..errors import UsageError
-
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+    from ..geometry import real_number
 
     text = isinstance(box, (str, bytes, bytearray, dict))
-    numbers = not text and hasattr(box, "__len__") and all(map(number, box))
+    numbers = not text and hasattr(box, "__len__") and all(map(real_number, box))
     values = [float(v) for v in box] if numbers else []
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
         raise UsageError(f"a crop is a Crop or a box (x, y, w, h) of pixels, got {box!r}")
@@ -282,12 +276,12 @@ def checked_size(size: Any) -> tuple[int, int] | None:
     Raises:
         UsageError: anything else."""
     from ..errors import UsageError
-    from ..geometry import oversize
+    from ..geometry import oversize, whole_number
 
     if size is None:
         return None
     if isinstance(size, str) or not hasattr(size, "__len__") or len(size) != 2 \
-            or not all(_whole(v) and v >= 1 for v in size):
+            or not all(whole_number(v) and v >= 1 for v in size):
         raise UsageError(f"size must be (width, height) in whole pixels of at least 1, got {size!r}")
     w, h = int(size[0]), int(size[1])
     if (too_large := oversize(w, h)) is not None:
@@ -319,6 +313,7 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
         ImageWriteError: the file cannot be written (nothing is left at ``path``).
     """
     from ..errors import UsageError, writing
+    from ..geometry import check_whole
     from .load import open_full
 
     if not isinstance(photo, (str, os.PathLike, bytes, bytearray)):  # a TypeError deep in os.fspath
@@ -327,8 +322,8 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
                          "image.crop)")
     box = checked_box(getattr(crop, "box", crop))
     size = checked_size(size if size is not None else getattr(crop, "output_size", None))
-    if quality is not None and not (_whole(quality) and 1 <= quality <= 100):  # 0 and 101 were written
-        raise UsageError(f"quality must be a whole number from 1 to 100, got {quality!r}")
+    if quality is not None:  # 0 and 101 were written
+        check_whole("quality", quality, 1, 100)
     if not isinstance(keep_exif, (bool, np.bool_)):  # 'false' kept the GPS position (a trial)
         raise UsageError(f"keep_exif must be True or False, got {keep_exif!r}")
     quality = None if quality is None else int(quality)  # Pillow refuses numpy's integers
