@@ -379,8 +379,10 @@ class Cropper:
                                                                 len(boxes))  # the notes say why
         inside = inside_the_picture(boxes[chosen], ctx.analysis, ratio)  # without a scan border, rescored
         if not np.array_equal(inside, boxes[chosen]):
-            scores = self.scorer.combine(tv := self._all_terms(ctx, inside))
-            boxes, chosen = inside, np.argsort(-scores, kind="stable")
+            scores = self.scorer.combine(tv := self._all_terms(ctx, inside))  # moved boxes may meet:
+            boxes, chosen = inside, select_diverse(scores, inside, len(inside), diversity)  # overlap again
+            asked, _, *rest = ctx.cache["dropped"][ratio.label]
+            ctx.cache["dropped"][ratio.label] = (asked, len(chosen), *rest)  # the notes count what is left
         return [self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
                 for rank, i in enumerate(chosen, start=1)]
 

@@ -102,6 +102,12 @@ def oversize(width: int, height: int) -> str | None:
     return None
 
 
+def stretches(box_width: float, box_height: float, width: float, height: float) -> bool:
+    """Whether resizing a ``box_width x box_height`` crop to ``width x height`` changes its shape:
+    the height its width gives differs by more than a pixel and 1 % of ``height``."""
+    return abs(box_height * width / box_width - height) > max(1.0, 0.01 * height)
+
+
 def parse_ratio(spec: str) -> AspectRatio:
     """Parse one ratio spec: ``free``, ``original``, ``W:H`` (or ``W/H``, decimals allowed), a plain
     number (width/height, e.g. ``1.5``) or an output size ``WxH`` such as ``1080x1350``.

@@ -331,6 +331,16 @@ def test_near_full_crops_are_not_shaved(default_cropper: Cropper) -> None:
     assert result.crops[0].box[2:] == (ch, ch)
 
 
+def test_crops_moved_inside_the_picture_stay_distinct(default_cropper: Cropper) -> None:
+    """Boxes moved inside a scan border can meet: with ``diversity_iou=1`` beach's 4:5 gave one box twice."""
+    beach = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
+    result = default_cropper.process(str(beach), "4:5", top_k=5, diversity_iou=1.0)
+    boxes = [c.box for c in result.crops]
+    assert len(set(boxes)) == len(boxes) == 4
+    assert [c.rank for c in result.crops] == [1, 2, 3, 4]
+    assert result.notes == ["4:5: 4 crops of the 5 asked; the others overlap a better crop (IoU 1 or more)"]
+
+
 def test_dir_of_the_package_shows_its_public_api() -> None:
     """``dir(procrop)`` (a REPL's completion) lists the lazily imported entry points, not typing's names."""
     import procrop

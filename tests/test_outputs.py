@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -339,6 +340,12 @@ def test_save_crop_writes_a_crop_as_the_cli_does(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="quality sets JPEG and WebP quality: .*e.png is PNG"):
         procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "e.png", quality=50)
     assert not (tmp_path / "e.jpg").exists()
+    with pytest.warns(UserWarning, match="size 100x100 is not the shape of the 40x50 box: the crop is stretched"):
+        procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "s.png", size=(100, 100))  # silent before (a trial)
+    assert Image.open(tmp_path / "s.png").size == (100, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "s.png", size=(81, 101))  # within a pixel: no word
 
 
 def test_what_crop_files_lose_is_said(tmp_path: Path) -> None:

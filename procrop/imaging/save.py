@@ -294,7 +294,8 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
               keep_exif: bool = True) -> None:
     """Write one crop of the photo file ``photo`` to ``path`` as ``procrop crop --out`` does: cut
     from the oriented full-resolution photo, resized to ``size`` (default: the crop's
-    ``output_size``, for a ``WxH`` ratio), in the format ``path``'s extension names, the photo's ICC
+    ``output_size``, for a ``WxH`` ratio; a size of another shape stretches the crop, and a
+    :class:`UserWarning` says so), in the format ``path``'s extension names, the photo's ICC
     profile, EXIF (orientation reset; ``keep_exif=False``: none, no camera, date or GPS position, as
     ``--strip-exif``) and JPEG quality kept (``quality`` 1-100 for JPEG and WebP instead), written
     atomically.
@@ -313,7 +314,7 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
         ImageWriteError: the file cannot be written (nothing is left at ``path``).
     """
     from ..errors import UsageError, writing
-    from ..geometry import check_whole
+    from ..geometry import check_whole, stretches
     from .load import open_full
 
     if not isinstance(photo, (str, os.PathLike, bytes, bytearray)):  # a TypeError deep in os.fspath
@@ -340,6 +341,10 @@ def save_crop(photo: str | os.PathLike | bytes, crop: Any, path: str | os.PathLi
     if w < 1 or h < 1 or x < 0 or y < 0 or x + w > source.width or y + h > source.height:
         named = "in memory" if isinstance(photo, (bytes, bytearray)) else os.fspath(photo)
         raise UsageError(f"box {box} is not inside the {source.width}x{source.height} photo {named}")
+    if size is not None and stretches(w, h, *size):  # the HTTP API says so too (a trial)
+        warnings.warn(f"size {size[0]}x{size[1]} is not the shape of the {w}x{h} box: the crop is stretched "
+                      "to it (give a size of the box's shape, or a WxH ratio when cropping)", UserWarning,
+                      stacklevel=2)
     with writing(path):
         save_image(crop_resized(source, box, size), path, source=source, quality=quality, keep_exif=keep_exif)
 

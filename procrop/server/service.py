@@ -19,7 +19,7 @@ from typing import Any
 from procrop import Cropper, CropResult
 
 from ..errors import UsageError
-from ..geometry import parse_ratios
+from ..geometry import parse_ratios, stretches
 from ..verdict import UPSCALE_NOTED
 from ..perception.describe import describe
 from .boxscore import AnalysisCache, score_box
@@ -212,7 +212,7 @@ class CropService:
                                f"only {len(result.crops)} crop(s) of ratio {ratio} for this image, asked for rank {rank}")
             crop = result.crops[rank - 1]
             box, score, default_size, label = crop.box, crop.score, crop.output_size, crop.ratio
-        stretched = width and height and abs(box[3] * width / box[2] - height) > max(1.0, 0.01 * height)
+        stretched = width and height and stretches(box[2], box[3], width, height)
         if stretched and params.get("ratio") and not params.get("box"):
             raise ApiError(422, "invalid_parameter",
                            f"width x height {width}x{height} is not the shape of the {label} crop "
