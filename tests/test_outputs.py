@@ -391,7 +391,8 @@ def test_strip_exif_writes_crops_without_the_photos_exif(tmp_path: Path) -> None
     exif[0x010F] = "Camera maker"
     exif.get_ifd(0x8825).update({1: "N", 2: (50.0, 38.0, 44.0)})  # GPS
     photo = tmp_path / "gps.jpg"
-    Image.fromarray(_scene()).save(photo, exif=exif, icc_profile=icc, quality=90, comment=b"12 Secret Lane")
+    Image.fromarray(_scene()).save(photo, exif=exif, icc_profile=icc, quality=90, comment=b"12 Secret Lane",
+                                   dpi=(300, 300))
     for extra, kept in (([], True), (["--strip-exif"], False)):
         out = tmp_path / ("stripped" if extra else "kept")
         args = ["crop", str(photo), "-r", "1:1", "-k", "1", "-o", str(out), *extra, "--scorer", "classic",
@@ -403,9 +404,17 @@ def test_strip_exif_writes_crops_without_the_photos_exif(tmp_path: Path) -> None
         tags = crop.getexif()
         assert (tags.get(0x010F) == "Camera maker") is kept and bool(tags.get_ifd(0x8825)) is kept
         assert (crop.info.get("comment") == b"12 Secret Lane") is kept  # a JPEG comment is a place too
+        assert crop.info.get("dpi") == (300, 300)  # the print resolution stays (it was dropped)
     import procrop
     from procrop.errors import UsageError
 
+    resolution = Image.Exif()
+    resolution.update({0x011A: 240, 0x011B: 240, 0x0128: 2})  # X/YResolution, in inches
+    exif_only = tmp_path / "exif_dpi.jpg"
+    Image.fromarray(_scene()).save(exif_only, exif=resolution)
+    for ext in ("png", "tif"):  # a resolution that only EXIF records is kept too, in every format that has one
+        procrop.save_crop(exif_only, (0, 0, 50, 50), tmp_path / f"r.{ext}", keep_exif=False)
+        assert [round(v) for v in Image.open(tmp_path / f"r.{ext}").info["dpi"]] == [240, 240]
     with pytest.raises(UsageError, match="keep_exif must be True or False, got 'false'"):
         procrop.save_crop(photo, (0, 0, 50, 50), tmp_path / "x.jpg",
                           keep_exif="false")  # type: ignore[arg-type]

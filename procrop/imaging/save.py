@@ -69,8 +69,8 @@ _TIFF_COMPRESSIONS = ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbit
 
 def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = True,
                      size: tuple[int, int] | None = None) -> dict[str, Any]:
-    """The source's ICC profile and EXIF (orientation reset to 1: pixels are written upright; the
-    pixel dimensions it records, where it records them, are ``size``'s, the crop's).
+    """The source's ICC profile, print resolution (dpi) and EXIF (orientation reset to 1: pixels are
+    written upright; the pixel dimensions it records, where it records them, are ``size``'s, the crop's).
 
     A TIFF's "EXIF" as Pillow reads it is the TIFF's own first IFD; from or to a TIFF only the
     descriptive tags (:data:`_DESCRIPTIVE_TAGS`) are kept.
@@ -81,6 +81,9 @@ def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = Tru
     icc = source.info.get("icc_profile")
     if icc:
         params["icc_profile"] = icc
+    dpi = source.info.get("dpi")  # the print resolution (a JPEG's from its JFIF header, else its EXIF)
+    if dpi and fmt != "WEBP":
+        params["dpi"] = tuple(float(v) for v in dpi)
     if not keep_exif:  # nor a JPEG comment, which Pillow writes from the photo's own (a trial's address)
         return {**params, "comment": b""} if fmt == "JPEG" else params
     try:
