@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
@@ -45,7 +45,8 @@ def test_default_database_has_the_configs_token_shape(default_db: Path) -> None:
     assert tuple(db.tokens.shape[1:]) == (cfg.model.ref_tokens, cfg.model.ref_dim) == (64, 64)
 
 
-def test_documented_train_recipe_runs_on_a_default_database(default_db: Path, tmp_path: Path) -> None:
+def test_documented_train_recipe_runs_on_a_default_database(default_db: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     make_synthetic_set(tmp_path / "data")
     sets = ["train.reference_db=" + str(default_db), "train.mode=supervised", "train.benchmark=gaicd-v2",
             "train.split=train", "train.refine=false", "train.batch_size=2", "model.k_refs=2"]
@@ -56,3 +57,11 @@ def test_documented_train_recipe_runs_on_a_default_database(default_db: Path, tm
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "run" / "last.pt").exists()
+    # --resume without --out continues in the checkpoint's folder (it wrote the config's runs/small_weak)
+    monkeypatch.chdir(tmp_path / "data")
+    resumed = [a for a in args if a not in ("--out", str(tmp_path / "run"))]
+    resumed[resumed.index("--max-steps") + 1] = "2"
+    r = runner.invoke(app, [*resumed, "--resume", str(tmp_path / "run" / "last.pt")])
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "data" / "runs").exists()
+    assert torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=False)["step"] == 2

@@ -30,7 +30,10 @@ RUN_ENTRIES = ("conditioning", "refined", "metrics.csv", "metrics.jsonl", "eval.
 
 def train_command(
     config: Path = typer.Argument(..., help="Training configuration (TOML, or YAML with PyYAML)."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Checkpoint to continue exactly from (e.g. OUT/last.pt)."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume",
+        help="Checkpoint to continue exactly from (e.g. OUT/last.pt); the run goes on in its folder "
+             "unless --out names another."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Override train.out_dir."),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="Override train.data."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
@@ -54,6 +57,8 @@ def train_command(
         overrides: dict[str, Any] = {}
         if out:
             overrides["out_dir"] = str(out)
+        elif resume is not None:  # the run goes on where its checkpoint is (it went to the config's folder)
+            overrides["out_dir"] = str(Path(resume).parent)
         if data:
             overrides["data"] = str(data)
         if max_steps:
