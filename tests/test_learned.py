@@ -94,7 +94,7 @@ def test_json_options_name_the_model(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     options = json.loads(r.stdout)["options"]
     assert options["scorer"] == "preference" and options["learned_model_name"] == LearnedModel().name
-    assert options["preference_model_name"] == "procrop-preference-v2"
+    assert options["preference_model_name"] == "procrop-preference-v3"
     # the database named is the one the learned scorer retrieves from: its bundle's own
     assert options["reference_db"] == f"{LearnedModel().name}/references"
     r = runner.invoke(app, ["crop", str(photo), "--json", "-", "--no-analysis", "-q", "--scorer", "classic"])

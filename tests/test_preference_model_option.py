@@ -42,7 +42,7 @@ def test_the_cropper_ranks_with_the_preference_model_it_is_given(reversed_model:
     img = np.asarray(Image.open(_photo(Path(reversed_model).parent / "p.png")))
     mine = Cropper(preference_model=reversed_model)
     assert mine.scorer_name == "preference" and mine.model_name == "reversed-prefs"
-    assert default_cropper.model_name == "procrop-preference-v2"
+    assert default_cropper.model_name == "procrop-preference-v3"
     ours = mine.process(img, ["free", "1:1"], top_k=3)
     theirs = default_cropper.process(img, ["free", "1:1"], top_k=3)
     assert [c.box for c in ours.crops] != [c.box for c in theirs.crops]
@@ -72,7 +72,7 @@ def test_procrop_crop_uses_and_names_the_model(reversed_model: Path, tmp_path: P
         runs[name] = json.loads(out.read_text())
     mine, default = runs["mine"]["options"], runs["default"]["options"]
     assert mine["preference_model"] == str(reversed_model.resolve()) and mine["preference_model_name"] == "reversed-prefs"
-    assert "preference_model" not in default and default["preference_model_name"] == "procrop-preference-v2"
+    assert "preference_model" not in default and default["preference_model_name"] == "procrop-preference-v3"
     assert [c["box"] for c in runs["mine"]["crops"]] != [c["box"] for c in runs["default"]["crops"]]
 
 

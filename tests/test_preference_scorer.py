@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from procrop import Cropper
 from procrop.errors import UsageError
-from procrop.scoring.preference_features import FEATURE_NAMES
+from procrop.scoring.preference_features import FEATURE_NAMES, RESIDUAL_FEATURES
 from procrop.scoring.terms.preference import (FINISHED_PHOTO, PreferenceModel, PreferenceTerm,
                                               small_crop_penalty)
 from procrop.training.scorer.prefcanvas import MIN_IOU_GAP, canvas_pairs
@@ -78,6 +78,54 @@ def test_fitting_learns_what_the_judges_reward_and_the_file_round_trips(tmp_path
     model.save(tmp_path / "m.npz")
     again = PreferenceModel.load(tmp_path / "m.npz")
     assert np.allclose(again.logits(x), model.logits(x)) and again.meta["name"] == "test-pref"
+
+
+def test_a_model_fitted_before_the_mirror_symmetry_scores_as_it_did(tmp_path: Path):
+    """A model file of the previous feature list (procrop-preference-v2's, a user's own fit) loads
+    with the new feature's weight at 0; a residual weight is saved, loaded and added to the logit."""
+    old_names = [n for n in FEATURE_NAMES if n not in RESIDUAL_FEATURES]
+    rng = np.random.default_rng(3)
+    layers = [[(rng.normal(size=(len(old_names), 4)), rng.normal(size=4)),
+               (rng.normal(size=(4, 1)), np.zeros(1))]]
+    old = PreferenceModel(old_names, rng.normal(size=len(old_names)), 1 + rng.random(len(old_names)), layers)
+    old.save(tmp_path / "old.npz")
+    x = rng.normal(size=(5, len(FEATURE_NAMES)))
+    keep = [FEATURE_NAMES.index(n) for n in old_names]
+    wide = PreferenceModel.load(tmp_path / "old.npz")
+    assert wide.names == FEATURE_NAMES and np.allclose(wide.logits(x), old.logits(x[:, keep]))
+    sym = FEATURE_NAMES.index("mirror_symmetry")
+    wide.residual[sym] = 0.5
+    wide.save(tmp_path / "new.npz")
+    again = PreferenceModel.load(tmp_path / "new.npz")
+    moved = x.copy()
+    moved[:, sym] += 2 * again.std[sym]
+    assert np.allclose(again.logits(moved) - again.logits(x), 1.0)  # 0.5 per standard deviation
+
+
+def test_the_residual_weight_is_fitted_on_same_size_pairs():
+    """fit_residual learns a weight for the mirror symmetry from pairs of two crops of the same size
+    that the judges told apart by it, the networks' logits held fixed."""
+    from procrop.training.scorer.preffit import fit_residual
+
+    rng = np.random.default_rng(4)
+    n, sym, area = len(FEATURE_NAMES), FEATURE_NAMES.index("mirror_symmetry"), FEATURE_NAMES.index("area")
+    feats, records = {}, []
+    for s in range(60):
+        x = rng.normal(size=(3, n))
+        x[:, area] = [0.5, 0.52, 0.2]  # two of the same size, one smaller
+        sid = f"t{s:04d}a"
+        feats[sid] = x
+        ranking = np.argsort(-x[:, sym]).tolist()
+        records.append({"sheet": sid, "photo": f"p{s}.jpg", "split": "train", "ratio": "1:1",
+                        "boxes": [[0, 0, 1, 1]] * 3, "ranking": ranking, "judge": "j", "brief": "judging-v1"})
+    flat = PreferenceModel(FEATURE_NAMES, np.zeros(n), np.ones(n), [[(np.zeros((n, 1)), np.zeros(1))]])
+    fitted = fit_residual(flat, feats, records, log=lambda _: None)
+    assert fitted.residual[sym] > 1.0 and np.count_nonzero(fitted.residual) == 1
+    assert fitted.meta["residual_pairs"] == 60
+    for f in feats.values():
+        f[:, area] = [0.5, 0.3, 0.2]  # no two of the same size
+    with pytest.raises(ValueError, match="no judged pair of two crops of the same size"):
+        fit_residual(flat, feats, records, log=lambda _: None)
 
 
 def test_a_model_file_that_does_not_fit_is_one_clear_error(tmp_path: Path):
@@ -152,7 +200,7 @@ def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path, mon
     assert "4 sheets, 4 canvases" in result.output
     assert f"crop with it: procrop crop PHOTOS --preference-model {out}" in result.output  # how to use it
     model = PreferenceModel.load(out)
-    assert model.meta["name"] == "procrop-preference-v2" and model.meta["brief"] == ["judging-v1"]
+    assert model.meta["name"] == "procrop-preference-v3" and model.meta["brief"] == ["judging-v1"]
     again = CliRunner().invoke(app, args)  # the feature caches are reused
     assert again.exit_code == 0, again.output
     # without --out the model lands in the current folder: the shipped one is replaced only when named
@@ -160,8 +208,20 @@ def test_prefs_fit_command_writes_a_model_from_judged_sheets(tmp_path: Path, mon
     monkeypatch.chdir(tmp_path)
     plain = CliRunner().invoke(app, [a for a in args if a not in ("--out", str(out))])
     assert plain.exit_code == 0, plain.output
-    assert PreferenceModel.load(tmp_path / "preference.npz").meta["name"] == "procrop-preference-v2"
+    assert PreferenceModel.load(tmp_path / "preference.npz").meta["name"] == "procrop-preference-v3"
     assert DEFAULT_MODEL.read_bytes() == shipped
+    # --networks keeps a model's networks and fits only the mirror symmetry's weight beside them
+    kept = tmp_path / "kept.npz"
+    r = CliRunner().invoke(app, [*args[:-4], "--out", str(kept), "--networks", str(out)])
+    assert r.exit_code == 0, r.output
+    assert f"the networks of {out}" in r.output and "beside them the weights mirror_symmetry" in r.output
+    first, second = PreferenceModel.load(out), PreferenceModel.load(kept)
+    assert all(np.array_equal(a, b) for m, n in zip(first.layers, second.layers) for la, lb in zip(m, n)
+               for a, b in zip(la, lb))
+    assert second.meta["networks_from"]["file"] == "model.npz"
+    assert "mirror_symmetry" in second.meta["residual"]
+    bad = CliRunner().invoke(app, [*args[:-4], "--out", str(kept), "--networks", str(tmp_path / "none.npz")])
+    assert bad.exit_code == 2 and "none.npz: no such preference model file" in bad.output
 
 
 def test_the_default_is_the_shipped_preference_model_and_still_recovers_frames(photos_dir: Path,
@@ -174,7 +234,8 @@ def test_the_default_is_the_shipped_preference_model_and_still_recovers_frames(p
 
     cropper = default_cropper  # Cropper()
     meta = PreferenceModel.load().meta
-    assert cropper.scorer_name == "preference" and cropper.model_name == meta["name"] == "procrop-preference-v2"
+    assert cropper.scorer_name == "preference"
+    assert cropper.model_name == meta["name"] == "procrop-preference-v3"
     assert meta["sheets"] >= 1000 and meta["brief"] == ["judging-v1"] and meta["canvases"] > 0
     split = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "split.json").read_text())
     rng = np.random.default_rng(3)

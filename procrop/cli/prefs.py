@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -336,9 +337,14 @@ def fit_command(
                                           "crops has 6 pairs of weight 1)."),
     canvases: int = typer.Option(2, "--canvases", min=0,
                                  help="Recovery canvases per training photo (0: judged sheets only)."),
-    name: str = typer.Option("procrop-preference-v2", "--name", help="The model's name (JSON, model card)."),
+    name: str = typer.Option("procrop-preference-v3", "--name", help="The model's name (JSON, model card)."),
+    networks: Optional[Path] = typer.Option(
+        None, "--networks", metavar="FILE",
+        help="Keep this preference model's networks (a model of this or the previous feature list) and fit "
+             "only the weights beside them (the mirror symmetry's); no recovery canvases are drawn."),
 ) -> None:
-    """The preference scorer fitted to the judged training sheets and to recovery canvases.
+    """The preference scorer fitted to the judged training sheets and to recovery canvases, then the
+    mirror symmetry's weight beside its networks, on the judged pairs of two crops of the same size.
 
     The canvases are of the training photos; the feature caches resume. Compare it with the shipped one by
     python benchmarks/preferences.py --preference NAME=FILE; crop with it by procrop crop PHOTOS
@@ -349,7 +355,9 @@ def fit_command(
     from ..cropper import Cropper
     from ..preferences.records import read_jsonl
     from ..training.scorer.prefcanvas import canvas_features
-    from ..training.scorer.preffit import FitConfig, box_features, fit_preference_model, sheet_features
+    from ..scoring.terms.preference import PreferenceModel
+    from ..training.scorer.preffit import (FitConfig, box_features, fit_preference_model, fit_residual,
+                                           sheet_features)
 
     records = [r for r in read_jsonl(data / "train.jsonl") if r["split"] == "train"]
     if not records:
@@ -360,6 +368,8 @@ def fit_command(
     judged = {r["sheet"] for r in records}
     keys = [k for k in read_jsonl(data / "keys" / "train.jsonl") if k["sheet"] in judged]
     names = sorted({k["photo"] for k in keys})
+    with usage_errors():
+        kept = PreferenceModel.load(networks) if networks is not None else None  # a bad file: before the work
     work.mkdir(parents=True, exist_ok=True)
     cropper = Cropper()
     with progress_bar(len(names), False, "features") as bar, usage_errors():
@@ -368,17 +378,29 @@ def fit_command(
                                progress=lambda k, n: bar.update(task, completed=k, total=n), log=err.print)
         bar.update(task, completed=len(names), total=len(names))
         drawn = None
-        if canvases:
+        if canvases and kept is None:
             task = bar.add_task("canvases", total=len(names))
             drawn = canvas_features(names, photos, work / f"preference_canvases_{canvases}.npz", cropper,
                                     box_features, canvases, log=err.print,
                                     progress=lambda k, n: bar.update(task, completed=k, total=n))
             bar.update(task, completed=len(names), total=len(names))
-    model, summary = fit_preference_model(feats, records, FitConfig(hidden=(hidden,), seeds=seeds, recovery_weight=recovery_weight), drawn, log=err.print)
+    if kept is None:
+        config = FitConfig(hidden=(hidden,), seeds=seeds, recovery_weight=recovery_weight)
+        model, summary = fit_preference_model(feats, records, config, drawn, log=err.print)
+        done = (f"{summary['sheets']} sheets, {summary['canvases']} canvases, {summary['pairs']} pairs: "
+                f"cross-validated agreement {summary['cv_agreement']:.3f} (hidden {summary['hidden']}, "
+                f"decay {summary['decay']:g}, {summary['epochs']} epochs)")
+    else:
+        model = kept
+        model.meta["networks_from"] = {"name": kept.meta.get("name"), "file": networks.name}
+        done = f"the networks of {networks} ({kept.meta.get('name', 'unnamed')})"
+    try:
+        model = fit_residual(model, feats, records, log=err.print)
+    except ValueError as exc:
+        raise usage_error(str(exc)) from None
     model.meta.update({"name": name, "brief": sorted({r.get("brief", "") for r in records}),
                        "judges": len({r.get("judge") for r in records})})
     model.save(out)
-    typer.echo(f"{summary['sheets']} sheets, {summary['canvases']} canvases, {summary['pairs']} pairs: "
-               f"cross-validated agreement {summary['cv_agreement']:.3f} (hidden {summary['hidden']}, "
-               f"decay {summary['decay']:g}, {summary['epochs']} epochs); model in {out}")
+    beside = ", ".join(f"{k} {v:.3f}" for k, v in model.meta["residual"].items())
+    typer.echo(f"{done}; beside them the weights {beside}; model in {out}")
     typer.echo(f"crop with it: procrop crop PHOTOS --preference-model {out}")

@@ -17,7 +17,9 @@ crops (``docs/judging.md``):
   how much of each a crop edge cuts: the worst cut weighted by the region's share of the
   saliency, the main region's kept share, faces and people cut or left out;
 * **space**: saliency pressed against an edge that cuts through the photo, and the share of the
-  crop that is empty.
+  crop that is empty;
+* **layout**: how nearly the crop is its own left-right mirror image (:mod:`.symmetry`), which the
+  model reads through one linear weight beside its networks (:data:`RESIDUAL_FEATURES`).
 
 Every value is a plain function of the photo's analysis and the box, so the same code serves
 training (:mod:`procrop.training.scorer.preffit`) and cropping (:mod:`procrop.scoring.terms.preference`).
@@ -33,6 +35,7 @@ import numpy as np
 from ..perception.integral import IntegralMap
 from .context import SAL, ScoringContext, TermValues
 from .protection import inside_fractions
+from .symmetry import crop_symmetry
 
 #: The base terms read from :class:`TermValues`, each as a value and an applies flag.
 BASE_TERMS = ("content", "focus", "placement", "balance", "boundary", "headroom", "horizon", "scale")
@@ -42,13 +45,19 @@ GEOMETRY = ("area", "area_sqrt", "largest_share", "uncropped", "centre_dx", "cen
 SUBJECTS = ("region_cut", "region_cut_any", "main_kept", "regions_whole", "regions_left_out",
             "face_cut", "faces_left_out", "people_cut", "people_left_out")
 SPACE = ("edge_pressure", "edge_pressure_mean", "empty_share", "density")
+LAYOUT = ("mirror_symmetry",)
 
 #: Column names of :func:`crop_features`, in order.
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"{t}" for t in BASE_TERMS), *(f"{t}_applies" for t in BASE_TERMS), "learned", "learned_applies",
     "learned_uncropped", "learned_gain", "learned_gated", "learned_gated_sq",
-    *GEOMETRY, *SUBJECTS, *SPACE,
+    *GEOMETRY, *SUBJECTS, *SPACE, *LAYOUT,
 )
+
+#: Features the networks do not read: each adds one linear weight to the logit, fitted on top of the
+#: networks (:func:`procrop.training.scorer.preffit.fit_residual`). A model fitted before they existed
+#: reads as one with those weights at 0.
+RESIDUAL_FEATURES: tuple[str, ...] = LAYOUT
 
 #: Saliency at or above this share of the map's maximum belongs to a salient region.
 REGION_LEVEL = 0.45
@@ -200,7 +209,7 @@ def crop_features(ctx: ScoringContext, boxes: np.ndarray, tv: TermValues,
     sal_in = _kept(boxes_map, ctx.maps)[:, SAL]
     mean_all = max(float(ctx.maps.totals[SAL]) / a.saliency.size, 1e-6)
     density = sal_in / map_area / mean_all
-    cols += [pressure_max, pressure_mean, np.clip(empty, 0, 1), np.tanh(density / 2)]
+    cols += [pressure_max, pressure_mean, np.clip(empty, 0, 1), np.tanh(density / 2), crop_symmetry(ctx, b)]
     out = np.stack(cols, axis=1)
     assert out.shape[1] == len(FEATURE_NAMES), (out.shape, len(FEATURE_NAMES))
     return out

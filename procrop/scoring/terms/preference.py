@@ -28,7 +28,7 @@ from ...perception.backdrop import ground_share
 from ..context import ScoringContext, TermValues
 from ..explain import EDGE_PRESSED, REGION_CUT, subject_cut_words
 from ..protection import cuts, inside_fractions
-from ..preference_features import FEATURE_NAMES, crop_features
+from ..preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features
 
 #: The preference model shipped with procrop.
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "preference" / "preference.npz"
@@ -56,6 +56,9 @@ PENALTY_RAMP = 0.06
 #: them from BACKDROP_FREE + BACKDROP_RAMP: the judged photos hold no such frame, and the model
 #: would keep a canvas 97 % empty as a photographer's (a new user's trial: a shop's products).
 BACKDROP_FREE, BACKDROP_RAMP, BACKDROP_PENALTY = 0.55, 0.35, 8.0
+#: A crop whose mirror symmetry (:mod:`procrop.scoring.symmetry`) is at least this is said to be
+#: "nearly its own mirror image" when the model rewards it (about 0.6 logits above an average crop).
+SYMMETRIC = 0.6
 
 
 class PreferenceModel:
@@ -66,15 +69,19 @@ class PreferenceModel:
         mean, std: ``(F,)`` standardisation.
         layers: per ensemble member, ``[(W, b), ...]``: ``W (in, out)``; tanh between layers.
         meta: how the model was fitted (data counts, settings, cross-validated agreement).
+        residual: ``(F,)`` linear weights on the standardised features, added to the networks' mean
+            (nonzero only for :data:`RESIDUAL_FEATURES`, which the networks do not read); default 0.
     """
 
     def __init__(self, names: Sequence[str], mean: np.ndarray, std: np.ndarray,
-                 layers: list[list[tuple[np.ndarray, np.ndarray]]], meta: dict[str, Any] | None = None) -> None:
+                 layers: list[list[tuple[np.ndarray, np.ndarray]]], meta: dict[str, Any] | None = None,
+                 residual: np.ndarray | None = None) -> None:
         self.names = tuple(names)
         self.mean = np.asarray(mean, np.float64)
         self.std = np.asarray(std, np.float64)
         self.layers = layers
         self.meta = dict(meta or {})
+        self.residual = np.zeros(len(self.names)) if residual is None else np.asarray(residual, np.float64)
 
     @classmethod
     def from_networks(cls, nets: list[Any], names: Sequence[str], mean: np.ndarray, std: np.ndarray) -> PreferenceModel:
@@ -96,11 +103,11 @@ class PreferenceModel:
                 if k < len(member) - 1:
                     h = np.tanh(h)
             out += h[:, 0]
-        return out / max(len(self.layers), 1)
+        return out / max(len(self.layers), 1) + x @ self.residual
 
     def save(self, path: str | os.PathLike) -> None:
         arrays: dict[str, Any] = {"names": np.array(self.names), "mean": self.mean, "std": self.std,
-                                  "meta": np.array(json.dumps(self.meta))}
+                                  "meta": np.array(json.dumps(self.meta)), "residual": self.residual}
         for m, member in enumerate(self.layers):
             for k, (w, b) in enumerate(member):
                 arrays[f"m{m}_w{k}"] = w.astype(np.float32)
@@ -127,17 +134,35 @@ class PreferenceModel:
                         members.setdefault(int(m), {}).setdefault(int(rest[1:]), [None, None])[
                             0 if rest[0] == "w" else 1] = z[key].astype(np.float64)
                 layers = [[tuple(members[m][k]) for k in sorted(members[m])] for m in sorted(members)]
-                model = cls(names, z["mean"], z["std"], layers, json.loads(str(z["meta"])))
+                residual = z["residual"] if "residual" in z.files else None
+                model = cls(names, z["mean"], z["std"], layers, json.loads(str(z["meta"])), residual)
         except KeyError:
             raise UsageError(f"{path}: not a preference model file (an .npz archive without the model's arrays; "
                              "make one with `procrop prefs fit`)") from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             raise UsageError(f"{path}: not a preference model file (not a numpy .npz archive of arrays, "
                              "or cut short; make one with `procrop prefs fit`)") from None
+        if tuple(names) == tuple(n for n in FEATURE_NAMES if n not in RESIDUAL_FEATURES):
+            return model.widened()  # fitted before those features: their weights are 0
         if tuple(names) != FEATURE_NAMES:
             raise UsageError(f"{path}: the model's features do not match this procrop version's "
                              f"({len(names)} vs {len(FEATURE_NAMES)}); refit it with `procrop prefs fit`")
         return model
+
+    def widened(self) -> PreferenceModel:
+        """This model over :data:`FEATURE_NAMES`, reading the features it lacks with weight 0 (a model
+        fitted before :data:`RESIDUAL_FEATURES` existed scores as it did)."""
+        at = [FEATURE_NAMES.index(n) for n in self.names]
+        n = len(FEATURE_NAMES)
+        mean, std, residual = np.zeros(n), np.ones(n), np.zeros(n)
+        mean[at], std[at], residual[at] = self.mean, self.std, self.residual
+        layers = []
+        for member in self.layers:
+            (w, b), rest = member[0], member[1:]
+            wide = np.zeros((n, w.shape[1]))
+            wide[at] = w
+            layers.append([(wide, b), *rest])
+        return PreferenceModel(FEATURE_NAMES, mean, std, layers, self.meta, residual)
 
 
 def model_name(path: str | os.PathLike | None = None) -> str | None:
@@ -253,6 +278,9 @@ class PreferenceTerm:
             against.append(REGION_CUT)
         else:
             parts.append("keeps whole the salient regions it holds")
+        rewarded = self.model.residual[FEATURE_NAMES.index("mirror_symmetry")] > 0
+        if f["mirror_symmetry"] >= SYMMETRIC and rewarded:
+            parts.append("nearly its own mirror image")
         if f["regions_left_out"] > 0.2:
             against.append("leaves some of what stands out outside the frame")
         if f["edge_pressure"] > 0.5:

@@ -32,7 +32,7 @@ import torch
 from ...preferences.records import group_by_sheet, majority_pairs
 from .featurecache import open_cache, save_cache
 from .prefcanvas import canvas_pairs
-from ...scoring.preference_features import FEATURE_NAMES, crop_features
+from ...scoring.preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features
 from ...scoring.terms.preference import PreferenceModel, uncropped_learned
 
 Pairs = list[tuple[int, int, float]]
@@ -183,7 +183,9 @@ def fit_preference_model(feats: dict[str, np.ndarray], records: list[dict[str, A
     recovery pairs' accuracy reported beside it), then fit the ensemble on everything.
 
     ``canvases``: canvas id ``"photo#k"`` -> ``(features, IoU with the frame)``
-    (:mod:`procrop.training.scorer.prefcanvas`); their pairs weigh ``cfg.recovery_weight`` per canvas."""
+    (:mod:`procrop.training.scorer.prefcanvas`); their pairs weigh ``cfg.recovery_weight`` per canvas.
+    The networks do not read :data:`RESIDUAL_FEATURES` (their input is 0 there, and so are their
+    weights): :func:`fit_residual` fits those after."""
     pairs = sheet_pairs(records)
     photo_of = {r["sheet"]: r["photo"] for r in records}
     sheets = sorted(s for s in pairs if s in feats and pairs[s])
@@ -197,7 +199,10 @@ def fit_preference_model(feats: dict[str, np.ndarray], records: list[dict[str, A
     all_x = np.concatenate([items[s] for s in ids])
     mean, std = all_x.mean(axis=0), all_x.std(axis=0)
     std = np.where(std < 1e-6, 1.0, std)
+    unread = [FEATURE_NAMES.index(n) for n in RESIDUAL_FEATURES]  # fitted after, by fit_residual
     norm = {s: ((items[s] - mean) / std).astype(np.float32) for s in ids}
+    for x in norm.values():
+        x[:, unread] = 0.0
     folds = _folds(ids, photo_of, cfg.folds, cfg.seed)
     results: dict[tuple[int, float], np.ndarray] = {}
     steps = cfg.epochs // 25
@@ -234,6 +239,8 @@ def fit_preference_model(feats: dict[str, np.ndarray], records: list[dict[str, A
     seeds = 1 if hidden == 0 else cfg.seeds  # a linear fit is deterministic: one is the ensemble
     nets = [_train(x, b, w, wt, hidden, decay, epochs, cfg.lr, cfg.seed + 100 + k) for k in range(seeds)]
     model = PreferenceModel.from_networks(nets, FEATURE_NAMES, mean, std)
+    for member in model.layers:
+        member[0][0][unread] = 0.0  # the networks never read them
     summary = {"sheets": len(sheets), "canvases": len(ids) - len(sheets), "pairs": int(len(b)),
                "photos": len({photo_of[s] for s in ids}), "hidden": hidden, "decay": decay, "epochs": epochs,
                "seeds": seeds, "recovery_weight": cfg.recovery_weight,
@@ -241,3 +248,66 @@ def fit_preference_model(feats: dict[str, np.ndarray], records: list[dict[str, A
     model.meta.update(summary)
     log(json.dumps({k: v for k, v in summary.items() if k != "grid"}))
     return model, summary
+
+
+#: Two crops are the same size when their areas differ by at most this share of the larger.
+SAME_SIZE = 0.1
+
+
+def fit_residual(model: PreferenceModel, feats: dict[str, np.ndarray], records: list[dict[str, Any]],
+                 log: Callable[[str], None] = print) -> PreferenceModel:
+    """``model`` with its :data:`RESIDUAL_FEATURES` weights fitted on top of its networks: a pairwise
+    logistic fit, the networks' logits held fixed, on the judged pairs of two crops of the same size
+    (within :data:`SAME_SIZE`): where the same window is placed differently, which the networks'
+    features read least well (a judged sheet's other pairs and the recovery canvases are theirs)."""
+    cols = [FEATURE_NAMES.index(n) for n in RESIDUAL_FEATURES]
+    area = FEATURE_NAMES.index("area")
+    base = PreferenceModel(model.names, model.mean, model.std, model.layers, model.meta)  # no residual
+    offsets, rows, better, worse, weights = [], [], [], [], []
+    start = 0  # the sheet's first row
+    for sid, pairs in sorted(sheet_pairs(records).items()):
+        if sid not in feats:
+            continue
+        f = feats[sid]
+        size = f[:, area]
+        same = [(i, j, wt) for i, j, wt in pairs
+                if abs(size[i] - size[j]) <= SAME_SIZE * max(size[i], size[j])]
+        if not same:
+            continue
+        offsets.append(base.logits(f))
+        rows.append(f[:, cols])
+        better += [start + i for i, _, _ in same]
+        worse += [start + j for _, j, _ in same]
+        weights += [wt for _, _, wt in same]
+        start += len(f)
+    if not better:
+        raise ValueError("no judged pair of two crops of the same size to fit the residual weights on")
+    raw = np.concatenate(rows)
+    mean, std = model.mean.copy(), model.std.copy()  # the networks do not read these columns
+    mean[cols], std[cols] = raw.mean(axis=0), np.maximum(raw.std(axis=0), 1e-6)
+    x = torch.tensor((raw - mean[cols]) / std[cols])
+    offset = torch.tensor(np.concatenate(offsets))
+    b, w, wt = torch.tensor(better), torch.tensor(worse), torch.tensor(weights, dtype=torch.float64)
+    weight = torch.zeros(len(cols), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([weight], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        s = offset + x @ weight
+        loss = (torch.nn.functional.softplus(-(s[b] - s[w])) * wt).sum() / wt.sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    residual = np.zeros(len(FEATURE_NAMES))
+    residual[cols] = weight.detach().numpy()
+    after = (offset + x @ weight.detach()).numpy()
+    log(f"residual weights {dict(zip(RESIDUAL_FEATURES, np.round(residual[cols], 4).tolist()))} on "
+        f"{len(better)} same-size judged pairs: agreement "
+        f"{pair_accuracy(offset.numpy(), np.array(better), np.array(worse), np.array(weights)):.3f} -> "
+        f"{pair_accuracy(after, np.array(better), np.array(worse), np.array(weights)):.3f}")
+    fitted = PreferenceModel(model.names, mean, std, model.layers, dict(model.meta), residual)
+    named = {n: round(float(v), 6) for n, v in zip(RESIDUAL_FEATURES, residual[cols])}
+    fitted.meta.update({"residual": named,
+                        "residual_pairs": len(better)})
+    return fitted
