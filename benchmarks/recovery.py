@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import time
@@ -335,6 +336,19 @@ def measure(args: argparse.Namespace, files: list[str], work: Path
     return rows, meta
 
 
+#: Sections other scripts add to RESULTS.md (``benchmarks/blind_peers.py tally --results``), kept
+#: when it is rewritten: each blind check's tally, between ``<!-- blind_peers NAME -->`` markers.
+KEPT_SECTIONS = re.compile(r"<!-- blind_peers (\S+) -->\n.*?<!-- /blind_peers \1 -->", re.S)
+
+
+def write_results(path: Path, text: str) -> None:
+    """Write ``RESULTS.md``, keeping the sections of :data:`KEPT_SECTIONS` the file held (they were
+    lost on every rewrite)."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    kept = [m.group(0) for m in KEPT_SECTIONS.finditer(old) if m.group(0) not in text]
+    path.write_text(text.rstrip("\n") + "".join(f"\n\n{block}" for block in kept) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     from procrop.helptext import plain
 
@@ -361,7 +375,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.render_only:
         saved = json.loads((args.out / "recovery.json").read_text(encoding="utf-8"))
-        args.md.write_text(results_markdown(saved["summary"], saved["meta"]), encoding="utf-8")
+        write_results(args.md, results_markdown(saved["summary"], saved["meta"]))
         return
     check_fills()
     split = json.loads(args.split.read_text(encoding="utf-8"))
@@ -373,7 +387,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "recovery.json").write_text(json.dumps({"meta": meta, "summary": summary, "rows": rows}, indent=1)
                                             + "\n", encoding="utf-8")
-    args.md.write_text(results_markdown(summary, meta), encoding="utf-8")
+    write_results(args.md, results_markdown(summary, meta))
     contact_sheet(rows, args.photos, args.seed, files, args.out / WORST_SHEET)
     print(results_markdown(summary, meta))
 
