@@ -73,7 +73,8 @@ def main() -> None:
     from procrop.scoring.preference_features import FEATURE_NAMES
     from procrop.scoring.terms.preference import PreferenceModel
     from procrop.training.scorer.prefcanvas import canvas_features
-    from procrop.training.scorer.preffit import FitConfig, box_features, fit_preference_model, sheet_features
+    from procrop.training.scorer.preffit import (FitConfig, box_features, fit_preference_model, fit_residual,
+                                                 sheet_features)
 
     train = [r for r in read_jsonl(args.data / "train.jsonl") if r["split"] == "train"]
     held = list(read_jsonl(args.data / "heldout.jsonl"))
@@ -90,6 +91,7 @@ def main() -> None:
     shipped = PreferenceModel.load()
     sheets_only, _ = fit_preference_model(feats["train"], train, FitConfig(hidden=(16,), seeds=5), None,
                                           log=lambda line: None)
+    sheets_only = fit_residual(sheets_only, feats["train"], train, log=lambda line: None)  # as shipped
     u = FEATURE_NAMES.index("learned_uncropped")
 
     def gated(t: float, tau: float) -> Callable[[np.ndarray], np.ndarray]:

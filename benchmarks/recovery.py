@@ -338,15 +338,18 @@ def measure(args: argparse.Namespace, files: list[str], work: Path
 
 #: Sections other scripts add to RESULTS.md (``benchmarks/blind_peers.py tally --results``), kept
 #: when it is rewritten: each blind check's tally, between ``<!-- blind_peers NAME -->`` markers.
-KEPT_SECTIONS = re.compile(r"<!-- blind_peers (\S+) -->\n.*?<!-- /blind_peers \1 -->", re.S)
+KEPT_SECTIONS = re.compile(r"<!-- blind_peers (\S+) -->\n(.*?)\n<!-- /blind_peers \1 -->", re.S)
 
 
 def write_results(path: Path, text: str) -> None:
-    """Write ``RESULTS.md``, keeping the sections of :data:`KEPT_SECTIONS` the file held (they were
-    lost on every rewrite)."""
+    """Write ``RESULTS.md``, keeping the sections of :data:`KEPT_SECTIONS` the file held, each
+    replacing a section of its name the new text may have (a full run had dropped them)."""
+    from steering_report import embed
+
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    kept = [m.group(0) for m in KEPT_SECTIONS.finditer(old) if m.group(0) not in text]
-    path.write_text(text.rstrip("\n") + "".join(f"\n\n{block}" for block in kept) + "\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    for m in KEPT_SECTIONS.finditer(old):
+        embed(path, m.group(2), (f"<!-- blind_peers {m.group(1)} -->", f"<!-- /blind_peers {m.group(1)} -->"))
 
 
 def main() -> None:

@@ -37,8 +37,8 @@ from .candidates import (CandidateConfig, fill_near_full, inside_the_picture, la
                          ratio_fit_warning, to_the_frame, unique_boxes)
 from .errors import UsageError
 from .threads import one_blas_thread
-from .geometry import (AspectRatio, check_whole, checked_boxes, inside_fractions, parse_ratios, real_number,
-                       select_diverse)
+from .geometry import (AspectRatio, check_whole, checked_boxes, choose_crops, inside_fractions, parse_ratios,
+                       real_number)
 from .results import Crop, CropResult
 from .verdict import UPSCALE_UNMET, dropped_alternatives, small_photo_warning, written_sizes
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
@@ -371,18 +371,17 @@ class Cropper:
         """Top-K diverse crops of one ratio, with confidence, reason and references."""
         scores = self.scorer.combine(tv)
         diversity, min_ratio = ctx.cache["choice"]  # this call's (process)
-        chosen = select_diverse(scores, boxes, top_k, diversity)
-        if len(chosen):
-            kept = scores[chosen] >= min_ratio * scores[chosen[0]]
-            chosen = chosen[kept]  # the notes say why a ratio has fewer than top_k
-            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), int((~kept).sum()),
-                                                                len(boxes))  # the notes say why
+        candidates = len(boxes)
+        chosen, low = choose_crops(scores, boxes, top_k, diversity, min_ratio)
         inside = inside_the_picture(boxes[chosen], ctx.analysis, ratio)  # without a scan border, rescored
-        if not np.array_equal(inside, boxes[chosen]):
-            scores = self.scorer.combine(tv := self._all_terms(ctx, inside))  # moved boxes may meet:
-            boxes, chosen = inside, select_diverse(scores, inside, len(inside), diversity)  # overlap again
-            asked, _, *rest = ctx.cache["dropped"][ratio.label]
-            ctx.cache["dropped"][ratio.label] = (asked, len(chosen), *rest)  # the notes count what is left
+        if not np.array_equal(inside, boxes[chosen]):  # moved crops can meet: the best few are all moved
+            pool = np.union1d(np.argsort(-scores, kind="stable")[:16],  # whatever top_k and diversity
+                              choose_crops(scores, boxes, 3 * top_k, diversity, min_ratio)[0])
+            boxes = inside_the_picture(boxes[pool], ctx.analysis, ratio)
+            scores = self.scorer.combine(tv := self._all_terms(ctx, boxes))
+            chosen, low = choose_crops(scores, boxes, top_k, diversity, min_ratio)
+        if len(chosen):  # the notes say why a ratio has fewer than top_k
+            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), low, candidates)
         return [self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
                 for rank, i in enumerate(chosen, start=1)]
 

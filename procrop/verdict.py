@@ -251,8 +251,10 @@ def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: f
             continue
         short = max(0, asked - rest[0]) if rest else 0  # fewer candidates than asked
         overlap = asked - returned - low - short
+        overlapping = (f"overlap a better crop (IoU {max_iou:g} or more)" if max_iou < 1
+                       else "repeat a better crop")
         why = ([f"scored under {100 * min_score_ratio:g} % of the best"] * bool(low)
-               + [f"overlap a better crop (IoU {max_iou:g} or more)"] * bool(overlap > 0))
+               + [overlapping] * bool(overlap > 0))
         clauses = [f"{OTHERS_DROPPED} {' or '.join(why)}"] * bool(why)
         if short:
             clauses.append("only 1 candidate of this ratio keeps whole the subjects it could" if rest[0] == 1

@@ -332,13 +332,22 @@ def test_near_full_crops_are_not_shaved(default_cropper: Cropper) -> None:
 
 
 def test_crops_moved_inside_the_picture_stay_distinct(default_cropper: Cropper) -> None:
-    """Boxes moved inside a scan border can meet: with ``diversity_iou=1`` beach's 4:5 gave one box twice."""
-    beach = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
-    result = default_cropper.process(str(beach), "4:5", top_k=5, diversity_iou=1.0)
+    """Boxes moved inside a scan border can meet: with ``diversity_iou=1`` beach's 4:5 gave one box
+    twice, and at 0.6 two crops overlapping more. The best few are all moved and chosen again, so the
+    top crop does not depend on ``top_k`` or ``diversity_iou`` either."""
+    from procrop.geometry import iou_matrix
+
+    beach = str(Path(__file__).resolve().parents[1] / "examples" / "beach.jpg")
+    result = default_cropper.process(beach, "4:5", top_k=5, diversity_iou=1.0)
     boxes = [c.box for c in result.crops]
-    assert len(set(boxes)) == len(boxes) == 4
-    assert [c.rank for c in result.crops] == [1, 2, 3, 4]
-    assert result.notes == ["4:5: 4 crops of the 5 asked; the others overlap a better crop (IoU 1 or more)"]
+    assert len(set(boxes)) == len(boxes) == 5 and [c.rank for c in result.crops] == [1, 2, 3, 4, 5]
+    for k, diversity in ((1, 0.6), (3, 0.6), (5, 0.3)):
+        other = default_cropper.process(beach, ["4:5", "1:1"], top_k=k, diversity_iou=diversity)
+        assert other.for_ratio("4:5")[0].box == boxes[0]
+        for ratio in ("4:5", "1:1"):
+            kept = np.array([c.box for c in other.for_ratio(ratio)], float)
+            overlap = iou_matrix(kept, kept) - np.eye(len(kept))
+            assert overlap.max() < diversity
 
 
 def test_dir_of_the_package_shows_its_public_api() -> None:

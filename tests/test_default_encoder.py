@@ -65,3 +65,5 @@ def test_documented_train_recipe_runs_on_a_default_database(default_db: Path, tm
     assert r.exit_code == 0, r.output
     assert not (tmp_path / "data" / "runs").exists()
     assert torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=False)["step"] == 2
+    r = runner.invoke(app, [*resumed, "--resume", str(tmp_path / "run")])  # the folder, not its checkpoint
+    assert r.exit_code == 2 and "not a checkpoint file (e.g. OUT/last.pt)" in r.output, r.output

@@ -385,3 +385,18 @@ def test_a_folder_of_other_files_is_not_written_into(places: Path) -> None:
         assert r.exit_code == 2 and len(lines) == 1 and words in lines[0], r.stderr
         assert sorted(p.name for p in folder.iterdir()) == before
     assert runner.invoke(app, ["index", "build", str(places / "photos"), "-o", str(db), "-q"]).exit_code == 0
+
+
+@pytest.mark.parametrize("args", [["prefs", "fit", "--photos", "."], ["train", "configs/small_weak.toml"],
+                                  ["prefs", "build", "--photos", ".", "-o", "x"],
+                                  ["import-checkpoint", "a", "b", "c"]])
+def test_a_missing_torch_is_one_line(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the torch extra, the commands that need it said so in a two-traceback page, exit 1;
+    every other extra was one line, exit 2."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch: ImportError
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "needs the optional package 'torch'. Install it with: pip install 'procrop[torch]'" in r.output
+    assert "Traceback" not in r.output

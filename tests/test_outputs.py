@@ -340,8 +340,9 @@ def test_save_crop_writes_a_crop_as_the_cli_does(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="quality sets JPEG and WebP quality: .*e.png is PNG"):
         procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "e.png", quality=50)
     assert not (tmp_path / "e.jpg").exists()
-    with pytest.warns(UserWarning, match="size 100x100 is not the shape of the 40x50 box: the crop is stretched"):
-        procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "s.png", size=(100, 100))  # silent before (a trial)
+    stretched = "size 100x100 is not the shape of the 40x50 box: the crop is stretched"
+    with pytest.warns(UserWarning, match=stretched):  # it was silent (a trial)
+        procrop.save_crop(src, (10, 5, 40, 50), tmp_path / "s.png", size=(100, 100))
     assert Image.open(tmp_path / "s.png").size == (100, 100)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -412,7 +413,10 @@ def test_strip_exif_writes_crops_without_the_photos_exif(tmp_path: Path) -> None
     resolution.update({0x011A: 240, 0x011B: 240, 0x0128: 2})  # X/YResolution, in inches
     exif_only = tmp_path / "exif_dpi.jpg"
     Image.fromarray(_scene()).save(exif_only, exif=resolution)
-    for ext in ("png", "tif"):  # a resolution that only EXIF records is kept too, in every format that has one
+    Image.fromarray(_scene()).save(tmp_path / "no_dpi.tif")  # Pillow reads (1, 1): not the photo's
+    procrop.save_crop(tmp_path / "no_dpi.tif", (0, 0, 50, 50), tmp_path / "n.jpg")
+    assert "dpi" not in Image.open(tmp_path / "n.jpg").info  # it was a 1-dpi crop (a review)
+    for ext in ("png", "tif"):  # a resolution only EXIF records is kept too, in every format with one
         procrop.save_crop(exif_only, (0, 0, 50, 50), tmp_path / f"r.{ext}", keep_exif=False)
         assert [round(v) for v in Image.open(tmp_path / f"r.{ext}").info["dpi"]] == [240, 240]
     with pytest.raises(UsageError, match="keep_exif must be True or False, got 'false'"):

@@ -89,6 +89,8 @@ def test_a_model_fitted_before_the_mirror_symmetry_scores_as_it_did(tmp_path: Pa
                (rng.normal(size=(4, 1)), np.zeros(1))]]
     old = PreferenceModel(old_names, rng.normal(size=len(old_names)), 1 + rng.random(len(old_names)), layers)
     old.save(tmp_path / "old.npz")
+    with np.load(tmp_path / "old.npz") as z:  # as v2's file: no residual array at all
+        np.savez(tmp_path / "old.npz", **{k: z[k] for k in z.files if k != "residual"})
     x = rng.normal(size=(5, len(FEATURE_NAMES)))
     keep = [FEATURE_NAMES.index(n) for n in old_names]
     wide = PreferenceModel.load(tmp_path / "old.npz")
@@ -118,14 +120,25 @@ def test_the_residual_weight_is_fitted_on_same_size_pairs():
         ranking = np.argsort(-x[:, sym]).tolist()
         records.append({"sheet": sid, "photo": f"p{s}.jpg", "split": "train", "ratio": "1:1",
                         "boxes": [[0, 0, 1, 1]] * 3, "ranking": ranking, "judge": "j", "brief": "judging-v1"})
-    flat = PreferenceModel(FEATURE_NAMES, np.zeros(n), np.ones(n), [[(np.zeros((n, 1)), np.zeros(1))]])
-    fitted = fit_residual(flat, feats, records, log=lambda _: None)
-    assert fitted.residual[sym] > 1.0 and np.count_nonzero(fitted.residual) == 1
+    for f in feats.values():
+        f[:, sym] = 3.0 + 0.5 * f[:, sym]  # another mean and spread: the fit standardises the column itself
+    first = np.zeros((n, 1))
+    first[FEATURE_NAMES.index("main_kept"), 0] = 0.7  # networks with logits of their own, held fixed
+    nets = PreferenceModel(FEATURE_NAMES, np.zeros(n), np.ones(n), [[(first, np.zeros(1))]])
+    fitted = fit_residual(nets, feats, records, log=lambda _: None)
+    assert 1.0 < fitted.residual[sym] < 10 and np.count_nonzero(fitted.residual) == 1  # bounded: a decay
     assert fitted.meta["residual_pairs"] == 60
+    x = np.concatenate(list(feats.values()))
+    assert np.isclose(fitted.mean[sym], x[:, sym].mean()) and np.isclose(fitted.std[sym], x[:, sym].std())
+    expected = nets.logits(x) + fitted.residual[sym] * (x[:, sym] - fitted.mean[sym]) / fitted.std[sym]
+    assert np.allclose(fitted.logits(x), expected)
+    reading = PreferenceModel(FEATURE_NAMES, np.zeros(n), np.ones(n), [[(np.ones((n, 1)), np.zeros(1))]])
+    with pytest.raises(ValueError, match="networks read mirror_symmetry"):
+        fit_residual(reading, feats, records, log=lambda _: None)
     for f in feats.values():
         f[:, area] = [0.5, 0.3, 0.2]  # no two of the same size
     with pytest.raises(ValueError, match="no judged pair of two crops of the same size"):
-        fit_residual(flat, feats, records, log=lambda _: None)
+        fit_residual(nets, feats, records, log=lambda _: None)
 
 
 def test_a_model_file_that_does_not_fit_is_one_clear_error(tmp_path: Path):

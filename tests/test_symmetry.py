@@ -39,3 +39,26 @@ def test_a_mirror_image_is_one_and_a_ramp_is_minus_one() -> None:
     assert mirror_symmetry(sky, *one)[0] == 0.0
     off_centre = np.array([5]), np.array([30]), np.array([0]), np.array([20])
     assert mirror_symmetry(mirrored, *off_centre)[0] < 0.5  # the same scene, its axis off the crop's middle
+
+
+def test_a_crop_keeps_its_width_on_the_map_and_narrow_ones_read_zero() -> None:
+    """Boxes of one width keep one width on the pooled map wherever they sit (rounded apart, they
+    changed the measure's bias with their position); a box under four pooled pixels reads 0; a
+    photo without a colour map reads 0; a portrait photo is pooled to 48 pixels on its long side."""
+    from types import SimpleNamespace
+
+    from procrop.scoring.symmetry import LONG_SIDE, crop_symmetry
+
+    rng = np.random.default_rng(2)
+    lab = rng.random((96, 64, 3)).astype(np.float32) * 255  # a portrait photo's map, 640 x 960
+    ctx = SimpleNamespace(analysis=SimpleNamespace(lab=lab, width=640, height=960), cache={})
+    boxes = np.array([[x, 0, 333, 500] for x in range(0, 300, 7)] + [[10, 10, 30, 500]], float)
+    got = crop_symmetry(ctx, boxes)
+    assert ctx.cache["symmetry:lightness"].shape == (LONG_SIDE, 32)
+    assert got[-1] == 0.0  # 2 pooled pixels wide
+    pooled, scale = ctx.cache["symmetry:lightness"], 32 / 640
+    for (x, y, w, h), value in zip(boxes[:-1], got[:-1]):
+        x0, width = int(round(x * scale)), int(round(w * scale))
+        assert np.isclose(value, _direct(pooled, x0, x0 + width, 0, int(round(h * LONG_SIDE / 960))))
+    none = SimpleNamespace(analysis=SimpleNamespace(lab=None, width=640, height=960), cache={})
+    assert crop_symmetry(none, boxes).tolist() == [0.0] * len(boxes)

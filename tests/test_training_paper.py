@@ -261,6 +261,11 @@ def test_train_cli_set_and_help(tmp_path: Path) -> None:
                                  str(tmp_path / "run")])
     assert r.exit_code == 2, r.output
     assert "already holds a run (last.pt): continue it with --resume" in r.output, r.output
+    (tmp_path / "other").mkdir()  # nor resumed into another run's folder, whose checkpoint it would replace
+    (tmp_path / "other" / "last.pt").write_bytes(b"another run")
+    r = CliRunner().invoke(app, ["train", str(ROOT / "configs" / "small_weak.toml"), "-o",
+                                 str(tmp_path / "run"), "--resume", str(tmp_path / "other" / "last.pt")])
+    assert r.exit_code == 2 and "holds another run (last.pt), which resuming" in r.output, r.output
     (tmp_path / "mine").mkdir()  # nor into a folder of the user's own files
     (tmp_path / "mine" / "notes.txt").write_text("mine\n")
     r = CliRunner().invoke(app, ["train", str(ROOT / "configs" / "small_weak.toml"), "-o",

@@ -24,7 +24,7 @@ def import_checkpoint_command(
     """Convert a COCO Conditional-DETR or official ProCrop checkpoint into a procrop checkpoint.
 
     Needs the torch extra: pip install 'procrop\\[torch]'."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "importing checkpoints", "torch")
     from ..model.paper.config import Config, apply_overrides

@@ -46,6 +46,15 @@ def usage_errors(passing: type[BaseException] | tuple[type[BaseException], ...] 
         raise usage_error(str(exc)) from None
 
 
+def require_extra(module: str, feature: str, extra: str) -> Any:
+    """:func:`procrop.errors.require` for a command: a missing optional package is one line on
+    stderr and exit code 2, as for every other extra (torch's was a traceback, exit 1)."""
+    from ..errors import require
+
+    with usage_errors():
+        return require(module, feature, extra)
+
+
 def remove_if_left_empty(folder: Path | None, made_here: bool) -> None:
     """Remove ``folder`` when this run made it (``made_here``) and left it empty: every input
     failed, or the work was refused before it began."""

@@ -98,7 +98,7 @@ def boxsets_command(
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Worker processes."),
 ) -> None:
     """Shrink professional photos into augmented canvases and cache their backbone features."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "building box sets", "torch")
     from ..training.scorer.boxsets import BoxSetOptions, build_boxsets
@@ -124,7 +124,7 @@ def train_command(
     """Train the learned box scorer on cached box sets, keeping the best epoch by held-out recovery.
 
     A rerun resumes exactly from OUT/last.pt."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "training", "torch")
     from ..training.scorer.boxtrain import BoxTrainConfig, train_boxnet, with_net
@@ -150,7 +150,7 @@ def export_command(
 
     A model trained with references needs --refs (the database it was trained with), or --no-refs to
     ship it without."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "exporting", "torch")
     from ..model.scorer.boxnet_export import bundle_parity, export_bundle, load_checkpoint
@@ -205,7 +205,7 @@ def build_command(
 
     The reference database is of the training photos; box sets are 12 canvases per training photo
     and 4 per held-out photo; each epoch is validated on the held-out ones."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "building the learned model", "torch")
     from ..model.scorer.boxnet_export import export_bundle, load_checkpoint
@@ -248,7 +248,7 @@ def finetune_command(
     """Fine-tune a trained learned scorer on your own photos (resumable) and export it as a bundle.
 
     Crop with the bundle by procrop crop --learned-model OUT."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "fine-tuning the learned model", "torch")
     from ..imaging.files import iter_image_files

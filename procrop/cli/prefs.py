@@ -218,7 +218,7 @@ def build_command(
 
     Resumable: reference database and box sets (as `procrop learned build`), photo features of the
     judged sheets, training with both objectives, export of the best epoch."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "training on preferences", "torch")
 
@@ -274,7 +274,7 @@ def fit_weights_command(
     """The classic scorer's weights fitted to the judged training sheets (pairwise logistic loss).
 
     Use them with `procrop crop --scorer classic --weights OUT`."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "fitting weights", "torch")
     import numpy as np
@@ -341,7 +341,8 @@ def fit_command(
     networks: Optional[Path] = typer.Option(
         None, "--networks", metavar="FILE",
         help="Keep this preference model's networks (a model of this or the previous feature list) and fit "
-             "only the weights beside them (the mirror symmetry's); no recovery canvases are drawn."),
+             "only the weights beside them (the mirror symmetry's): no recovery canvases are drawn, and "
+             "--hidden, --seeds, --recovery-weight and --canvases do not apply."),
 ) -> None:
     """The preference scorer fitted to the judged training sheets and to recovery canvases, then the
     mirror symmetry's weight beside its networks, on the judged pairs of two crops of the same size.
@@ -349,12 +350,13 @@ def fit_command(
     The canvases are of the training photos; the feature caches resume. Compare it with the shipped one by
     python benchmarks/preferences.py --preference NAME=FILE; crop with it by procrop crop PHOTOS
     --preference-model FILE; the shipped model is replaced only when --out names it."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "fitting the preference model", "torch")
     from ..cropper import Cropper
     from ..preferences.records import read_jsonl
     from ..training.scorer.prefcanvas import canvas_features
+    from ..scoring.preference_features import RESIDUAL_FEATURES
     from ..scoring.terms.preference import PreferenceModel
     from ..training.scorer.preffit import (FitConfig, box_features, fit_preference_model, fit_residual,
                                            sheet_features)
@@ -397,7 +399,10 @@ def fit_command(
     try:
         model = fit_residual(model, feats, records, log=err.print)
     except ValueError as exc:
-        raise usage_error(str(exc)) from None
+        if kept is not None:  # the weight is all --networks asks for
+            raise usage_error(str(exc)) from None
+        err.print(f"{exc}: the networks alone, the mirror symmetry's weight at 0")  # not minutes lost
+        model.meta["residual"] = {n: 0.0 for n in RESIDUAL_FEATURES}
     model.meta.update({"name": name, "brief": sorted({r.get("brief", "") for r in records}),
                        "judges": len({r.get("judge") for r in records})})
     model.save(out)

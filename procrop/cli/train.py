@@ -33,7 +33,7 @@ def train_command(
     resume: Optional[Path] = typer.Option(
         None, "--resume",
         help="Checkpoint to continue exactly from (e.g. OUT/last.pt); the run goes on in its folder "
-             "unless --out names another."),
+             "unless --out or --set train.out_dir names another."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Override train.out_dir."),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="Override train.data."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Override train.max_steps."),
@@ -44,7 +44,7 @@ def train_command(
 ) -> None:
     """Train the ProCrop network (supervised or weak labels); needs the torch extra:
     pip install 'procrop\\[torch]'. Runs under torchrun for several GPUs (one process per device)."""
-    from ..errors import require
+    from .common import require_extra as require
 
     require("torch", "training", "torch")
     from ..model.paper.config import Config, apply_overrides
@@ -57,8 +57,10 @@ def train_command(
         overrides: dict[str, Any] = {}
         if out:
             overrides["out_dir"] = str(out)
-        elif resume is not None:  # the run goes on where its checkpoint is (it went to the config's folder)
-            overrides["out_dir"] = str(Path(resume).parent)
+        elif resume is not None and not any(o.split("=")[0].strip() == "train.out_dir" for o in set_ or []):
+            if not Path(resume).is_file():  # a folder by mistake would have made its parent the run
+                raise usage_error(f"--resume {resume}: not a checkpoint file (e.g. OUT/last.pt)")
+            overrides["out_dir"] = str(Path(resume).parent)  # where its run is (it went to the config's)
         if data:
             overrides["data"] = str(data)
         if max_steps:
@@ -70,6 +72,10 @@ def train_command(
     if resume is None and (run_dir / "last.pt").exists():  # a second run would overwrite it and mix the logs
         raise usage_error(f"{run_dir}: already holds a run (last.pt): continue it with --resume "
                           f"{run_dir / 'last.pt'}, or train into another --out")
+    elsewhere = resume is not None and run_dir.resolve() != Path(resume).resolve().parent
+    if elsewhere and (run_dir / "last.pt").exists():  # it replaced that run's checkpoint without a word
+        raise usage_error(f"{run_dir}: holds another run (last.pt), which resuming {resume} there would "
+                          "replace: resume into the checkpoint's own folder or a new one")
     if foreign_folder(run_dir, "last.pt", RUN_ENTRIES):  # the user's own files: not a run folder
         raise usage_error(f"{run_dir}: a folder holding other files, not a run: train into a new or empty "
                           "folder")

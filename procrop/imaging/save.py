@@ -67,6 +67,23 @@ _EXIF_IFD, _PIXEL_X, _PIXEL_Y, _IMAGE_WIDTH, _IMAGE_LENGTH = 0x8769, 0xA002, 0xA
 _TIFF_COMPRESSIONS = ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
 
 
+def recorded_dpi(source: Image.Image) -> tuple[float, float] | None:
+    """The photo's print resolution where its file records one: a JPEG's JFIF density in inches or
+    centimetres or its EXIF resolution, a PNG's pHYs in metres, a TIFF's resolution in inches or
+    centimetres. Pillow reads 72 for a JPEG whose EXIF holds none and 1 for a TIFF without a unit:
+    those are not the photo's."""
+    dpi = source.info.get("dpi")
+    if not dpi or min(float(v) for v in dpi) <= 1:
+        return None
+    if source.format in ("JPEG", "MPO") and source.info.get("jfif_unit") not in (1, 2):
+        try:
+            if 0x011A not in source.getexif():  # XResolution
+                return None
+        except Exception:
+            return None
+    return float(dpi[0]), float(dpi[1])
+
+
 def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = True,
                      size: tuple[int, int] | None = None) -> dict[str, Any]:
     """The source's ICC profile, print resolution (dpi) and EXIF (orientation reset to 1: pixels are
@@ -81,9 +98,9 @@ def _metadata_params(fmt: str, source: Image.Image | None, keep_exif: bool = Tru
     icc = source.info.get("icc_profile")
     if icc:
         params["icc_profile"] = icc
-    dpi = source.info.get("dpi")  # the print resolution (a JPEG's from its JFIF header, else its EXIF)
+    dpi = recorded_dpi(source)
     if dpi and fmt != "WEBP":
-        params["dpi"] = tuple(float(v) for v in dpi)
+        params["dpi"] = dpi
     if not keep_exif:  # nor a JPEG comment, which Pillow writes from the photo's own (a trial's address)
         return {**params, "comment": b""} if fmt == "JPEG" else params
     try:

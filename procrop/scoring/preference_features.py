@@ -54,6 +54,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     *GEOMETRY, *SUBJECTS, *SPACE, *LAYOUT,
 )
 
+#: Bumped whenever a feature's computation changes: the fit's feature caches carry it in their
+#: fingerprint, so a cache of the former computation is recomputed, not mixed (the names alone
+#: would not change).
+FEATURES_VERSION = 2
+
 #: Features the networks do not read: each adds one linear weight to the logit, fitted on top of the
 #: networks (:func:`procrop.training.scorer.preffit.fit_residual`). A model fitted before they existed
 #: reads as one with those weights at 0.

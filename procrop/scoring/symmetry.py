@@ -8,13 +8,13 @@ features did not say it (``docs/model_card.md``).
 
 The measure is the correlation of the crop's lightness with its left-right mirror image, each row's
 mean taken away first (a sky above a field is the same on both sides without being symmetric), on
-the analysis' lightness map pooled to half its size (48 x 32 for a landscape photo): 1 for a
-mirror image, about 0 for unrelated halves, -1 where one side is the other's negative (bright on
+the analysis' lightness map pooled to 48 pixels on its long side (48 x 32 for a 3:2 landscape):
+1 for a mirror image, about 0 for unrelated halves, -1 where one side is the other's negative (bright on
 the left, dark on the right).
 
-:func:`mirror_symmetry` computes it for many boxes at once from cumulative sums: every box whose
-vertical centre line falls between the same two map columns shares one table of products of
-mirrored pixels.
+:func:`mirror_symmetry` computes it for many boxes at once from cumulative sums: every box with
+the same left plus right edge (the same mirror axis) shares one table of products of mirrored
+pixels.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ import numpy as np
 
 from .context import ScoringContext
 
-#: The lightness map is pooled by this factor on each side before the mirror test.
-POOL = 2
+#: The lightness map is pooled to this many pixels on its long side before the mirror test (48 x 32
+#: for a 3:2 photo, whatever the analysis' map size), so that the fitted weight holds for every map.
+LONG_SIDE = 48
+#: A box narrower than this many pooled pixels reads 0 (two columns are always each other's negative).
+MIN_WIDTH = 4
 
 
 def mirror_symmetry(lightness: np.ndarray, x0: np.ndarray, x1: np.ndarray, y0: np.ndarray,
@@ -60,7 +63,9 @@ def mirror_symmetry(lightness: np.ndarray, x0: np.ndarray, x1: np.ndarray, y0: n
 
 def crop_symmetry(ctx: ScoringContext, boxes: np.ndarray) -> np.ndarray:
     """:func:`mirror_symmetry` of ``(N, 4)`` ``xywh`` boxes (original pixels) on the photo's pooled
-    lightness map (cached in ``ctx.cache``); zeros when the analysis has no colour map."""
+    lightness map (cached in ``ctx.cache``): boxes of one width keep one width on the map wherever
+    they sit (what a box's width is decides the measure's bias on noise); 0 for a box under
+    :data:`MIN_WIDTH` pooled pixels wide, and for every box when the analysis has no colour map."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     a = ctx.analysis
     pooled = ctx.cache.get("symmetry:lightness")
@@ -68,12 +73,13 @@ def crop_symmetry(ctx: ScoringContext, boxes: np.ndarray) -> np.ndarray:
         if a.lab is None:
             return np.zeros(len(b))
         lum = np.ascontiguousarray(a.lab[..., 0], np.float32)
-        size = (max(1, lum.shape[1] // POOL), max(1, lum.shape[0] // POOL))
+        scale = LONG_SIDE / max(lum.shape)
+        size = (max(1, round(lum.shape[1] * scale)), max(1, round(lum.shape[0] * scale)))
         pooled = ctx.cache["symmetry:lightness"] = cv2.resize(lum, size, interpolation=cv2.INTER_AREA)
     h, w = pooled.shape
     sx, sy = w / a.width, h / a.height
-    x0 = np.clip(np.round(b[:, 0] * sx), 0, w).astype(np.int64)
-    x1 = np.clip(np.round((b[:, 0] + b[:, 2]) * sx), 0, w).astype(np.int64)
+    width = np.clip(np.round(b[:, 2] * sx), 0, w).astype(np.int64)
+    x0 = np.clip(np.round(b[:, 0] * sx).astype(np.int64), 0, w - width)
     y0 = np.clip(np.round(b[:, 1] * sy), 0, h).astype(np.int64)
     y1 = np.clip(np.round((b[:, 1] + b[:, 3]) * sy), 0, h).astype(np.int64)
-    return mirror_symmetry(pooled, x0, x1, y0, y1)
+    return np.where(width >= MIN_WIDTH, mirror_symmetry(pooled, x0, x0 + width, y0, y1), 0.0)

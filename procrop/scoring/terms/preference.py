@@ -1,7 +1,8 @@
 """The preference term: how editors rank crops, learned from their rankings (``docs/judging.md``).
 
 A :class:`PreferenceModel` is a small ensemble of networks (standardised features -> one hidden
-tanh layer, or none -> a score) over the interpretable features of
+tanh layer, or none -> a score), plus one linear weight for each feature the networks do not read
+(the crop's mirror symmetry), over the interpretable features of
 :mod:`procrop.scoring.preference_features`: the base terms, the learned box scorer's value,
 geometry, how much of each subject an edge cuts, saliency pressed against the edges and empty
 space. It was fitted by ``procrop prefs fit`` (:mod:`procrop.training.scorer.preffit`) on judged sheets;
@@ -57,12 +58,14 @@ PENALTY_RAMP = 0.06
 #: would keep a canvas 97 % empty as a photographer's (a new user's trial: a shop's products).
 BACKDROP_FREE, BACKDROP_RAMP, BACKDROP_PENALTY = 0.55, 0.35, 8.0
 #: A crop whose mirror symmetry (:mod:`procrop.scoring.symmetry`) is at least this is said to be
-#: "nearly its own mirror image" when the model rewards it (about 0.6 logits above an average crop).
+#: "nearly its own mirror image" when the model rewards it (with the shipped model, about 0.6 logits
+#: above an average crop).
 SYMMETRIC = 0.6
 
 
 class PreferenceModel:
-    """Scores feature rows: ``(N, F)`` -> ``(N,)`` logits (mean over the ensemble).
+    """Scores feature rows: ``(N, F)`` -> ``(N,)`` logits (mean over the ensemble, plus the residual
+    weights times the standardised features).
 
     Args:
         names: feature names, in column order (checked against :data:`FEATURE_NAMES`).
@@ -134,7 +137,7 @@ class PreferenceModel:
                         members.setdefault(int(m), {}).setdefault(int(rest[1:]), [None, None])[
                             0 if rest[0] == "w" else 1] = z[key].astype(np.float64)
                 layers = [[tuple(members[m][k]) for k in sorted(members[m])] for m in sorted(members)]
-                residual = z["residual"] if "residual" in z.files else None
+                residual = z["residual"] if "residual" in z.files else None  # none before v3
                 model = cls(names, z["mean"], z["std"], layers, json.loads(str(z["meta"])), residual)
         except KeyError:
             raise UsageError(f"{path}: not a preference model file (an .npz archive without the model's arrays; "
@@ -142,12 +145,19 @@ class PreferenceModel:
         except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             raise UsageError(f"{path}: not a preference model file (not a numpy .npz archive of arrays, "
                              "or cut short; make one with `procrop prefs fit`)") from None
+        if model.residual.shape != (len(names),) or not np.all(np.isfinite(model.residual)):
+            raise UsageError(f"{path}: not a preference model file (its residual weights are not one finite "
+                             f"number per feature; make one with `procrop prefs fit`)")
         if tuple(names) == tuple(n for n in FEATURE_NAMES if n not in RESIDUAL_FEATURES):
             return model.widened()  # fitted before those features: their weights are 0
         if tuple(names) != FEATURE_NAMES:
             raise UsageError(f"{path}: the model's features do not match this procrop version's "
                              f"({len(names)} vs {len(FEATURE_NAMES)}); refit it with `procrop prefs fit`")
         return model
+
+    def without_residual(self) -> PreferenceModel:
+        """The networks alone (the residual weights at 0)."""
+        return PreferenceModel(self.names, self.mean, self.std, self.layers, self.meta)
 
     def widened(self) -> PreferenceModel:
         """This model over :data:`FEATURE_NAMES`, reading the features it lacks with weight 0 (a model

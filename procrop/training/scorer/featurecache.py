@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ...perception.model_files import models_dir, sha256_of
-from ...scoring.preference_features import FEATURE_NAMES
+from ...scoring.preference_features import FEATURE_NAMES, FEATURES_VERSION
 
 #: The array in every cache that holds the fingerprint (as a 0-d string array).
 STAMP = "__fingerprint__"
@@ -26,10 +26,10 @@ STAMP = "__fingerprint__"
 
 @lru_cache(maxsize=1)
 def feature_fingerprint() -> str:
-    """sha256 (first 16 hex digits) over the feature names, the scoring settings and every shipped
+    """sha256 (first 16 hex digits) over the feature names and version, the scoring settings and every shipped
     model file except the preference model itself (whose fit the caches feed), licences, notes and
     hidden bookkeeping files."""
-    digest = hashlib.sha256("\n".join(FEATURE_NAMES).encode("utf-8"))
+    digest = hashlib.sha256("\n".join([*FEATURE_NAMES, f"version {FEATURES_VERSION}"]).encode("utf-8"))
     folder = models_dir()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()

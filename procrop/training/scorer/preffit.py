@@ -1,6 +1,6 @@
 """Fit the preference scorer to editors' rankings (``procrop prefs fit``).
 
-Two steps, each resumable:
+Three steps, the first resumable:
 
 1. :func:`sheet_features` computes, for every judged sheet, the features
    (:func:`procrop.scoring.preference_features.crop_features`) of its candidate boxes exactly as
@@ -13,7 +13,9 @@ Two steps, each resumable:
    recovery pairs of out-painted canvases, and weight decay. The decay (and the hidden width, when
    more than one is offered) is chosen by photo-disjoint cross-validation on the training sheets
    only (the held-out sheets never take part); with a hidden layer the final model averages
-   ``seeds`` networks in score space.
+   ``seeds`` networks in score space. The networks do not read :data:`RESIDUAL_FEATURES`.
+3. :func:`fit_residual` fits one weight per residual feature (the crop's mirror symmetry) beside
+   the networks, their logits held fixed, on the judged pairs of two crops of the same size.
 
 The result is a :class:`~procrop.scoring.terms.preference.PreferenceModel` file (``.npz``).
 """
@@ -124,6 +126,12 @@ def _net(n_in: int, hidden: int) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, 1))
 
 
+def _pair_loss(s: torch.Tensor, better: torch.Tensor, worse: torch.Tensor,
+               weight: torch.Tensor) -> torch.Tensor:
+    """Weighted mean of ``-log sigmoid(s_better - s_worse)`` over the pairs."""
+    return (torch.nn.functional.softplus(-(s[better] - s[worse])) * weight).sum() / weight.sum()
+
+
 def _train(x: torch.Tensor, better: torch.Tensor, worse: torch.Tensor, weight: torch.Tensor, hidden: int,
            decay: float, epochs: int, lr: float, seed: int,
            watch: Callable[[torch.nn.Module, int], None] | None = None) -> torch.nn.Module:
@@ -134,8 +142,7 @@ def _train(x: torch.Tensor, better: torch.Tensor, worse: torch.Tensor, weight: t
     net = _net(x.shape[1], hidden)
 
     def loss_of() -> torch.Tensor:
-        s = net(x)[:, 0]
-        return (torch.nn.functional.softplus(-(s[better] - s[worse])) * weight).sum() / weight.sum()
+        return _pair_loss(net(x)[:, 0], better, worse, weight)
 
     if hidden == 0:
         opt = torch.optim.LBFGS(net.parameters(), max_iter=300, line_search_fn="strong_wolfe")
@@ -252,62 +259,70 @@ def fit_preference_model(feats: dict[str, np.ndarray], records: list[dict[str, A
 
 #: Two crops are the same size when their areas differ by at most this share of the larger.
 SAME_SIZE = 0.1
+#: L2 penalty on the residual weights (per standard deviation): negligible on thousands of pairs
+#: (the shipped weight), it keeps a few separable pairs from giving a weight without bound.
+RESIDUAL_DECAY = 1e-3
+
+
+def same_size_pairs(records: list[dict[str, Any]], feats: dict[str, np.ndarray]) -> dict[str, Pairs]:
+    """Sheet id -> its judged pairs of two crops of the same size (areas within :data:`SAME_SIZE`)."""
+    area = FEATURE_NAMES.index("area")
+    out = {}
+    for sid, pairs in sheet_pairs(records).items():
+        if sid in feats:
+            size = feats[sid][:, area]
+            same = [(i, j, w) for i, j, w in pairs
+                    if abs(size[i] - size[j]) <= SAME_SIZE * max(size[i], size[j])]
+            if same:
+                out[sid] = same
+    return out
 
 
 def fit_residual(model: PreferenceModel, feats: dict[str, np.ndarray], records: list[dict[str, Any]],
                  log: Callable[[str], None] = print) -> PreferenceModel:
     """``model`` with its :data:`RESIDUAL_FEATURES` weights fitted on top of its networks: a pairwise
-    logistic fit, the networks' logits held fixed, on the judged pairs of two crops of the same size
-    (within :data:`SAME_SIZE`): where the same window is placed differently, which the networks'
-    features read least well (a judged sheet's other pairs and the recovery canvases are theirs)."""
+    logistic fit with :data:`RESIDUAL_DECAY`, the networks' logits held fixed, on the judged pairs of
+    two crops of the same size (:func:`same_size_pairs`): where the same window is placed
+    differently, which the networks' features read least well (a judged sheet's other pairs and the
+    recovery canvases are theirs). Those columns' standardisation is set from the same crops.
+
+    Raises:
+        ValueError: no such pair, or networks that read a residual feature.
+    """
     cols = [FEATURE_NAMES.index(n) for n in RESIDUAL_FEATURES]
-    area = FEATURE_NAMES.index("area")
-    base = PreferenceModel(model.names, model.mean, model.std, model.layers, model.meta)  # no residual
-    offsets, rows, better, worse, weights = [], [], [], [], []
-    start = 0  # the sheet's first row
-    for sid, pairs in sorted(sheet_pairs(records).items()):
-        if sid not in feats:
-            continue
-        f = feats[sid]
-        size = f[:, area]
-        same = [(i, j, wt) for i, j, wt in pairs
-                if abs(size[i] - size[j]) <= SAME_SIZE * max(size[i], size[j])]
-        if not same:
-            continue
-        offsets.append(base.logits(f))
-        rows.append(f[:, cols])
-        better += [start + i for i, _, _ in same]
-        worse += [start + j for _, j, _ in same]
-        weights += [wt for _, _, wt in same]
-        start += len(f)
-    if not better:
-        raise ValueError("no judged pair of two crops of the same size to fit the residual weights on")
-    raw = np.concatenate(rows)
+    if any(np.any(member[0][0][cols] != 0) for member in model.layers):
+        raise ValueError(f"the model's networks read {', '.join(RESIDUAL_FEATURES)}: its weights beside them "
+                         "cannot be fitted on top")
+    pairs = same_size_pairs(records, feats)
+    if not pairs:
+        raise ValueError("no judged pair of two crops of the same size to fit the mirror symmetry's "
+                         "weight on")
+    x, better, worse, weight = _tensors(sorted(pairs), feats, pairs)
+    raw = x.numpy().astype(np.float64)
+    offset = torch.tensor(model.without_residual().logits(raw))
     mean, std = model.mean.copy(), model.std.copy()  # the networks do not read these columns
-    mean[cols], std[cols] = raw.mean(axis=0), np.maximum(raw.std(axis=0), 1e-6)
-    x = torch.tensor((raw - mean[cols]) / std[cols])
-    offset = torch.tensor(np.concatenate(offsets))
-    b, w, wt = torch.tensor(better), torch.tensor(worse), torch.tensor(weights, dtype=torch.float64)
-    weight = torch.zeros(len(cols), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([weight], max_iter=200, line_search_fn="strong_wolfe")
+    mean[cols], std[cols] = raw[:, cols].mean(axis=0), raw[:, cols].std(axis=0)
+    std[cols] = np.where(std[cols] < 1e-6, 1.0, std[cols])
+    z = torch.tensor((raw[:, cols] - mean[cols]) / std[cols])
+    w = torch.zeros(len(cols), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        s = offset + x @ weight
-        loss = (torch.nn.functional.softplus(-(s[b] - s[w])) * wt).sum() / wt.sum()
+        loss = _pair_loss(offset + z @ w, better, worse, weight.double()) + RESIDUAL_DECAY * (w**2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
     residual = np.zeros(len(FEATURE_NAMES))
-    residual[cols] = weight.detach().numpy()
-    after = (offset + x @ weight.detach()).numpy()
+    residual[cols] = w.detach().numpy()
+    pick = better.numpy(), worse.numpy(), weight.numpy()
+    before, after = (pair_accuracy(s, *pick) for s in (offset.numpy(), (offset + z @ w.detach()).numpy()))
     log(f"residual weights {dict(zip(RESIDUAL_FEATURES, np.round(residual[cols], 4).tolist()))} on "
-        f"{len(better)} same-size judged pairs: agreement "
-        f"{pair_accuracy(offset.numpy(), np.array(better), np.array(worse), np.array(weights)):.3f} -> "
-        f"{pair_accuracy(after, np.array(better), np.array(worse), np.array(weights)):.3f}")
+        f"{len(better)} same-size judged pairs: agreement {before:.3f} -> {after:.3f}")
     fitted = PreferenceModel(model.names, mean, std, model.layers, dict(model.meta), residual)
     named = {n: round(float(v), 6) for n, v in zip(RESIDUAL_FEATURES, residual[cols])}
     fitted.meta.update({"residual": named,
-                        "residual_pairs": len(better)})
+                        "residual_pairs": len(better), "residual_sheets": len(pairs),
+                        "residual_agreement": [round(before, 4), round(after, 4)]})
     return fitted
