@@ -26,6 +26,7 @@ import numpy as np
 
 from ...errors import UsageError
 from ...perception.backdrop import ground_share
+from ...perception.describe_words import detection_name
 from ..context import ScoringContext, TermValues
 from ..explain import EDGE_PRESSED, REGION_CUT, subject_cut_words
 from ..protection import cuts, inside_fractions
@@ -279,7 +280,8 @@ class PreferenceTerm:
         # whether it cuts a face or a detection: the test explain_crop's reason uses (protection.cuts)
         a, b = ctx.analysis, np.asarray(box, np.float64).reshape(1, 4)
         held = inside_fractions(b, [d.box for d in a.subjects_to_keep])  # (K, 1): each subject's share inside
-        crossed = [d.label or d.kind for d, share in zip(a.subjects_to_keep, held) if cuts(share[None])[0]]
+        crossed = [detection_name(d) for d, share in zip(a.subjects_to_keep, held)  # as the description
+                   if cuts(share[None])[0]]  # names it: an unsure 0.59 "cat" is an animal (a trial's raccoon)
         if cuts(inside_fractions(b, [d.box for d in a.faces]))[0]:
             against.append("cuts into a face")
         elif crossed:  # named: a trial's user could not tell which subject the edge crossed
