@@ -375,7 +375,7 @@ class Cropper:
         chosen, low = choose_crops(scores, boxes, top_k, diversity, min_ratio)
         inside = inside_the_picture(boxes[chosen], ctx.analysis, ratio)  # without a scan border, rescored
         if not np.array_equal(inside, boxes[chosen]):  # moved crops can meet: the best few are all moved
-            pool = np.union1d(np.argsort(-scores, kind="stable")[:16],  # whatever top_k and diversity
+            pool = np.union1d(np.argsort(-scores, kind="stable")[:MOVED_POOL],
                               choose_crops(scores, boxes, 3 * top_k, diversity, min_ratio)[0])
             boxes = inside_the_picture(boxes[pool], ctx.analysis, ratio)
             scores = self.scorer.combine(tv := self._all_terms(ctx, boxes))
@@ -415,6 +415,11 @@ class Cropper:
             if refs is not None:
                 return tuple(refs(ctx, box))
         return ()
+
+
+#: When a ratio's crops move inside a scan border, its best this many are all moved and chosen from
+#: (with the diverse ones), so the top crop does not depend on ``top_k`` or ``diversity_iou``.
+MOVED_POOL = 16
 
 
 def checked_choice(diversity_iou: float, min_score_ratio: float) -> None:
