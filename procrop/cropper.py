@@ -38,7 +38,7 @@ from .candidates import (CandidateConfig, fill_near_full, inside_the_picture, la
 from .errors import UsageError
 from .threads import one_blas_thread
 from .geometry import (AspectRatio, check_whole, checked_boxes, choose_crops, inside_fractions, parse_ratios,
-                       real_number)
+                       real_number, select_diverse)
 from .results import Crop, CropResult
 from .verdict import UPSCALE_UNMET, dropped_alternatives, small_photo_warning, written_sizes
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
@@ -372,14 +372,15 @@ class Cropper:
         scores = self.scorer.combine(tv)
         diversity, min_ratio = ctx.cache["choice"]  # this call's (process)
         candidates = len(boxes)
-        chosen, low = choose_crops(scores, boxes, top_k, diversity, min_ratio)
-        inside = inside_the_picture(boxes[chosen], ctx.analysis, ratio)  # without a scan border, rescored
-        if not np.array_equal(inside, boxes[chosen]):  # moved crops can meet: the best few are all moved
+        a = ctx.analysis
+        if a.content is not None and tuple(a.content) != (0, 0, a.width, a.height):  # a scan border:
+            # the best and diverse crops all moved inside it, rescored, and chosen among (moved crops
+            # can meet), the same set whatever this call's top_k and diversity
             pool = np.union1d(np.argsort(-scores, kind="stable")[:MOVED_POOL],
-                              choose_crops(scores, boxes, 3 * top_k, diversity, min_ratio)[0])
-            boxes = inside_the_picture(boxes[pool], ctx.analysis, ratio)
+                              select_diverse(scores, boxes, MOVED_POOL, 0.5))
+            boxes = inside_the_picture(boxes[pool], a, ratio)
             scores = self.scorer.combine(tv := self._all_terms(ctx, boxes))
-            chosen, low = choose_crops(scores, boxes, top_k, diversity, min_ratio)
+        chosen, low = choose_crops(scores, boxes, top_k, diversity, min_ratio)
         if len(chosen):  # the notes say why a ratio has fewer than top_k
             ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), low, candidates)
         return [self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
@@ -417,8 +418,9 @@ class Cropper:
         return ()
 
 
-#: When a ratio's crops move inside a scan border, its best this many are all moved and chosen from
-#: (with the diverse ones), so the top crop does not depend on ``top_k`` or ``diversity_iou``.
+#: When a ratio's crops move inside a scan border, its best this many and as many diverse ones (IoU
+#: under 0.5) are all moved and chosen from, so the top crop does not depend on ``top_k`` or
+#: ``diversity_iou``.
 MOVED_POOL = 16
 
 

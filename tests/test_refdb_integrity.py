@@ -222,3 +222,18 @@ def test_a_photo_in_the_database_is_not_its_own_reference_as_a_path_or_as_bytes(
     assert str(photos[0]) not in {r["source"] for r in by_path.references}
     assert [r["source"] for r in by_bytes.references] == [r["source"] for r in by_path.references]
     assert by_bytes.crops[0].box == by_path.crops[0].box and by_bytes.crops[0].score == by_path.crops[0].score
+
+
+def test_the_bundled_database_keeps_its_stamps_out_of_the_package(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening the bundled references wrote .verified.json into site-packages, which pip's uninstall
+    left behind and which then hid an editable install (a new user's trial): its stamps live in the
+    user's cache; a database of the user's own keeps them beside its shards."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bundled = bundled_db_path()
+    kept = integrity.stamps_path(bundled)
+    assert tmp_path / "cache" / "procrop" / "verified" in kept.parents
+    ReferenceDB.open(bundled, verify="full")  # hashes every shard and stamps them
+    assert kept.is_file() and json.loads(kept.read_text("utf-8"))["files"]
+    mine = tmp_path / "db"
+    assert integrity.stamps_path(mine) == mine / integrity.STAMPS

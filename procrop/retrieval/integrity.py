@@ -68,14 +68,32 @@ def _stamp(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
+#: The installed package's folder: a database inside it (the bundled references) keeps its stamps in
+#: the user's cache instead, so nothing is written into site-packages (pip left such a file behind on
+#: uninstall, and the folder it kept hid a later editable install: a new user's trial).
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def stamps_path(root: Path) -> Path:
+    """Where the stamps of the database folder ``root`` live: ``root/.verified.json``, or for a
+    database inside the installed package, ``$XDG_CACHE_HOME/procrop/verified/<folder's hash>.json``
+    (``~/.cache`` without it)."""
+    folder = Path(root).resolve()
+    if folder != _PACKAGE and _PACKAGE not in folder.parents:
+        return Path(root) / STAMPS
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "procrop" / "verified"
+    return cache / f"{hashlib.sha256(str(folder).encode('utf-8')).hexdigest()[:16]}.json"
+
+
 class Stamps:
     """The stamps of one database folder (read once; :meth:`save` writes them back if changed)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.path = stamps_path(root)
         self.changed = False
         try:
-            data = json.loads((root / STAMPS).read_text("utf-8"))
+            data = json.loads(self.path.read_text("utf-8"))
             self.files: dict[str, Any] = data["files"] if data.get("version") == 1 else {}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             self.files = {}
@@ -96,7 +114,8 @@ class Stamps:
         names = {p.name for p in self.root.glob("shard-*")}
         files = {k: v for k, v in sorted(self.files.items()) if k in names}
         try:
-            atomic_write_text(self.root / STAMPS, json.dumps({"version": 1, "files": files}) + "\n")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps({"version": 1, "files": files}) + "\n")
         except OSError:
             pass
         self.changed = False

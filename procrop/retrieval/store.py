@@ -8,7 +8,8 @@ Layout of a database folder ``DB/``::
     DB/shard-<hash>.jsonl     one JSON object per item: id, source, sha256, licence,
                               attribution, width, height
     DB/.lock                  advisory lock taken while committing
-    DB/.verified.json         stamps of the shard files last hashed (:mod:`.integrity`; local)
+    DB/.verified.json         stamps of the shard files last hashed (:mod:`.integrity`; local; the
+                              bundled references' in the user's cache)
     DB/index-*.faiss          approximate-search index (rebuilt when stale; built with the
                               database by ``procrop index build --index``)
 
