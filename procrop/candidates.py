@@ -394,13 +394,17 @@ def fill_near_full(boxes: np.ndarray, width: int, height: int, ratio: AspectRati
     return b
 
 
+def has_scan_border(analysis: CompositionAnalysis) -> bool:
+    """Whether the picture lies inside a scan border or bars (``analysis.content`` not the frame)."""
+    return analysis.content is not None and tuple(analysis.content) != (0, 0, analysis.width, analysis.height)
+
+
 def inside_the_picture(boxes: np.ndarray, analysis: CompositionAnalysis, ratio: AspectRatio) -> np.ndarray:
     """Boxes ``(N, 4)`` moved inside the picture's scan border or bars (``analysis.content``,
     :func:`procrop.perception.borders.fit_inside`) at their ratio; unchanged when there is none."""
-    W, H = analysis.width, analysis.height
-    if analysis.content is None or tuple(analysis.content) == (0, 0, W, H):
+    if not has_scan_border(analysis):
         return boxes
-    return fit_inside(boxes, analysis.content, ratio.resolve(W, H).value)
+    return fit_inside(boxes, analysis.content, ratio.resolve(analysis.width, analysis.height).value)
 
 
 def to_the_frame(boxes: np.ndarray, analysis: CompositionAnalysis) -> np.ndarray:
@@ -410,7 +414,7 @@ def to_the_frame(boxes: np.ndarray, analysis: CompositionAnalysis) -> np.ndarray
     the border). Unchanged when there is no border."""
     W, H = analysis.width, analysis.height
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    if analysis.content is None or tuple(analysis.content) == (0, 0, W, H):
+    if not has_scan_border(analysis):
         return b
     cx0, cy0, cw, ch = analysis.content
     x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]

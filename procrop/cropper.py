@@ -33,8 +33,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .candidates import (CandidateConfig, fill_near_full, inside_the_picture, large_enough, photo_candidates,
-                         ratio_fit_warning, to_the_frame, unique_boxes)
+from .candidates import (CandidateConfig, fill_near_full, has_scan_border, inside_the_picture, large_enough,
+                         photo_candidates, ratio_fit_warning, to_the_frame, unique_boxes)
 from .errors import UsageError
 from .threads import one_blas_thread
 from .geometry import (AspectRatio, check_whole, checked_boxes, choose_crops, inside_fractions, parse_ratios,
@@ -372,13 +372,11 @@ class Cropper:
         scores = self.scorer.combine(tv)
         diversity, min_ratio = ctx.cache["choice"]  # this call's (process)
         candidates = len(boxes)
-        a = ctx.analysis
-        if a.content is not None and tuple(a.content) != (0, 0, a.width, a.height):  # a scan border:
-            # the best and diverse crops all moved inside it, rescored, and chosen among (moved crops
-            # can meet), the same set whatever this call's top_k and diversity
+        if has_scan_border(ctx.analysis):  # the best and diverse crops all moved inside it, rescored,
+            # and chosen among (moved crops can meet), the same set whatever this call's top_k and diversity
             pool = np.union1d(np.argsort(-scores, kind="stable")[:MOVED_POOL],
                               select_diverse(scores, boxes, MOVED_POOL, 0.5))
-            boxes = inside_the_picture(boxes[pool], a, ratio)
+            boxes = inside_the_picture(boxes[pool], ctx.analysis, ratio)
             scores = self.scorer.combine(tv := self._all_terms(ctx, boxes))
         chosen, low = choose_crops(scores, boxes, top_k, diversity, min_ratio)
         if len(chosen):  # the notes say why a ratio has fewer than top_k
