@@ -147,6 +147,10 @@ def test_train_resume_export_and_crop(photo_paths: list[Path], tmp_path: Path) -
     bundle = export_bundle(model, tmp_path / "bundle", None, {"name": "tiny-test"})
     pixels = (np.random.default_rng(0).random((90, 120, 3)) * 255).astype(np.uint8)
     assert bundle_parity(model, bundle, pixels, "a test") < 2e-3
+    onnx = pytest.importorskip("onnx")  # the TF padding went into the convolutions (the shipped file too)
+    for folder in (bundle, ROOT / "procrop" / "resources" / "models" / "learned"):
+        ops = [n.op_type for n in onnx.load(str(folder / "backbone.onnx")).graph.node]
+        assert "Pad" not in ops and ops.count("Conv") == 52
     crops = Cropper(scorer="learned", learned_model=bundle).crop(str(photos[0]), "1:1", top_k=2)
     assert crops and Cropper(scorer="learned", learned_model=bundle).model_name == "tiny-test"
 
