@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 RESULTS = ROOT / "benchmarks" / "results"
 #: Bump when the style term changes, so cached crops are not reused.
-STYLE_VERSION = 20
+STYLE_VERSION = 21
 
 
 def cropper_analysis() -> Any:
