@@ -19,6 +19,7 @@ from typing import Any
 from procrop import Cropper, CropResult
 
 from ..errors import UsageError
+from ..scoring.terms.style import DEFAULT_STRENGTH
 from ..geometry import parse_ratios, stretches
 from ..verdict import UPSCALE_NOTED
 from ..perception.describe import describe
@@ -46,7 +47,7 @@ def build_cropper(settings: ServerSettings, scorer: str = DEFAULT_SCORER) -> Cro
 @dataclass(frozen=True)
 class Steer:
     """Reference photos a request follows: the id of a set uploaded to ``/v1/references`` and the
-    style strength (``None``: the default, 1)."""
+    style strength (``None``: the default, :data:`~procrop.scoring.terms.style.DEFAULT_STRENGTH`)."""
 
     references: str | None = None
     strength: float | None = None
@@ -133,7 +134,7 @@ class CropService:
         if steer is None or not steer.references:
             return self.cache(scorer)
         require_one_worker(self.settings.workers)
-        strength = 1.0 if steer.strength is None else steer.strength
+        strength = DEFAULT_STRENGTH if steer.strength is None else steer.strength
         return self.refsets.cache(steer.references, strength, self.cropper(scorer))
 
     def add_reference(self, data: bytes, name: str, set_id: str | None) -> dict[str, Any]:
