@@ -1,0 +1,166 @@
+"""Would another feature beside the shipped preference scorer agree better with the judges? (issue 19)
+
+    python benchmarks/preference_residuals.py [--photos ../shared/data/photos] [--work data/learned]
+
+``procrop-preference-v3`` reads one feature (the crop's mirror symmetry) through a single linear
+weight fitted on top of its networks (:func:`procrop.training.scorer.preffit.fit_residual`). This
+tries more such features the same way: for each candidate, weights fitted by a pairwise logistic
+loss with an L2 penalty on the judged TRAINING pairs (the shipped model's logits held fixed), then
+the agreement with the 3-judge majority on the held-out sheets, per judging round
+(:func:`preference_gate.agreement`). Candidates:
+
+* pixel statistics of the crop at the analysis map's resolution: mean lightness, share of dark
+  (L < 50) and of blown (L > 235) cells, mean chroma, mean edge strength, spread of the lightness,
+  mean saliency; each alone and all together (penalty 1e-3, on pairs of two crops of the same size
+  as ``fit_residual``, and on every pair);
+* the learned box scorer's own crop embedding: the 128 values before its last layer and the 128
+  before those (extra outputs of ``score.onnx``), as a ridge-penalised linear residual at several
+  penalties.
+
+Features are computed once for every judged sheet's boxes by the default cropper's own path and
+cached in ``WORK/residual_features.npz`` (about a minute on the 2-core machine). The model card
+("Tried, not shipped (2026-12-07): more residual features") quotes the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from preference_gate import agreement
+
+from procrop.preferences.records import read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+PIXELS = ("lightness", "dark", "blown", "chroma", "edges", "lightness_spread", "saliency")
+EMBEDDING = ("last", "previous")
+#: The box scorer's hidden layers read as the embedding (before its last layer, and the one before).
+HIDDEN = ("/head/head.4/Mul_1_output_0", "/head/head.1/Mul_1_output_0")
+
+
+def pixel_stats(ctx, boxes: np.ndarray) -> np.ndarray:
+    """``(N, 7)`` :data:`PIXELS` of ``xywh`` boxes from the photo's analysis maps."""
+    from procrop.perception.integral import IntegralMap
+
+    a = ctx.analysis
+    lab = a.lab.astype(np.float64)
+    L, chroma = lab[..., 0] / 255, np.hypot(lab[..., 1] - 128, lab[..., 2] - 128) / 128
+    maps = np.stack([L, (L < 50 / 255), (L > 235 / 255), chroma, a.edges, L**2, a.saliency], axis=2)
+    mh, mw = L.shape
+    sx, sy = mw / a.width, mh / a.height
+    x0, y0 = boxes[:, 0] * sx, boxes[:, 1] * sy
+    x1, y1 = (boxes[:, 0] + boxes[:, 2]) * sx, (boxes[:, 1] + boxes[:, 3]) * sy
+    s = IntegralMap(maps.astype(np.float64)).box_sum(x0, y0, x1, y1) / np.maximum((x1 - x0) * (y1 - y0), 1e-9)[:, None]
+    s[:, 5] = np.sqrt(np.maximum(s[:, 5] - s[:, 0] ** 2, 0.0))
+    return s
+
+
+def features(records: list[dict], photos: Path, cache: Path) -> dict[str, tuple[np.ndarray, ...]]:
+    """Sheet id -> (preference features, pixel statistics, embedding) of its boxes (cached)."""
+    if cache.exists():
+        got = np.load(cache)
+        return {k[:-2]: (got[k[:-2] + ":f"], got[k[:-2] + ":p"], got[k[:-2] + ":e"]) for k in got.files if k.endswith(":f")}
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    from procrop.cropper import Cropper
+    from procrop.model.scorer.runtime import DEFAULT_BUNDLE
+    from procrop.training.scorer.preffit import box_features
+
+    graph = onnx.load(str(DEFAULT_BUNDLE / "score.onnx"))
+    graph.graph.output.extend(helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None) for o in HIDDEN)
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    cropper = Cropper()
+    learned = next(t for t in cropper.extra_terms if t.name == "learned")
+    by_photo: dict[str, dict[str, dict]] = {}
+    for r in records:
+        by_photo.setdefault(r["photo"], {}).setdefault(r["sheet"], r)
+    out = {}
+    for n, (photo, sheets) in enumerate(by_photo.items(), start=1):
+        ctx = cropper.prepare(str(photos / photo))
+        enc = learned.encoded(ctx)
+        for sid, r in sheets.items():
+            boxes = np.asarray(r["boxes"], np.float64)
+            unit = learned._normalised(ctx, boxes).astype(np.float32)[None]
+            hidden = session.run(list(HIDDEN), {"fused": enc.fused, "edges": enc.edges, "context": enc.context,
+                                                "boxes": unit, "aspect": np.asarray([enc.aspect], np.float32)})
+            out[sid] = (box_features(cropper, ctx, boxes), pixel_stats(ctx, boxes),
+                        np.concatenate([h[0] for h in hidden], axis=1))
+        if n % 100 == 0 or n == len(by_photo):
+            print(f"features: {n}/{len(by_photo)} photos", flush=True)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **{f"{k}:{t}": v for k, vs in out.items() for t, v in zip("fpe", vs)})
+    return out
+
+
+def fit_weights(base, feats: dict, extra: dict[str, np.ndarray], records: list[dict], decay: float,
+                same_size: bool):
+    """A scorer: ``base``'s logits plus linear weights on ``extra`` (sheet id -> ``(n, k)``), fitted
+    on the judged pairs of ``records`` (only two crops of the same size when ``same_size``)."""
+    from procrop.training.scorer.preffit import _pair_loss, same_size_pairs, sheet_pairs
+
+    pairs = same_size_pairs(records, feats) if same_size else sheet_pairs(records)
+    rows, better, worse, weight, offset = [], [], [], [], 0
+    for sid in sorted(p for p in pairs if p in feats):
+        rows.append(np.column_stack([base.logits(feats[sid]), extra[sid]]))
+        for i, j, w in pairs[sid]:
+            better.append(offset + i), worse.append(offset + j), weight.append(w)
+        offset += len(extra[sid])
+    table = np.vstack(rows)
+    mean, std = table[:, 1:].mean(axis=0), table[:, 1:].std(axis=0) + 1e-6
+    z, fixed = torch.tensor((table[:, 1:] - mean) / std), torch.tensor(table[:, 0])
+    b, w_, wt = torch.tensor(better), torch.tensor(worse), torch.tensor(weight, dtype=torch.float64)
+    w = torch.zeros(table.shape[1] - 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = _pair_loss(fixed + z @ w, b, w_, wt) + decay * (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    weights = w.detach().numpy()
+    return weights, {sid: base.logits(feats[sid]) + ((extra[sid] - mean) / std) @ weights for sid in extra}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences")
+    ap.add_argument("--work", type=Path, default=ROOT / "data" / "learned")
+    args = ap.parse_args()
+    from procrop.scoring.terms.preference import PreferenceModel
+
+    train = [r for r in read_jsonl(args.data / "train.jsonl") if r["split"] == "train"]
+    held = list(read_jsonl(args.data / "heldout.jsonl"))
+    got = features(train + held, args.photos, args.work / "residual_features.npz")
+    feats = {k: v[0] for k, v in got.items()}
+    base = PreferenceModel.load()
+
+    def show(name: str, scores: dict[str, np.ndarray]) -> None:
+        rounds = agreement(lambda s: s, held, scores)  # the scores of each sheet, already computed
+        print(f"| {name} | " + " | ".join(f"{rounds.get(k, float('nan')):.3f}" for k in (1, 2, 3)) + " |", flush=True)
+
+    print("| residual on top of procrop-preference-v3 | round 1 | round 2 | round 3 |\n|---|---:|---:|---:|")
+    show("none (v3)", {k: base.logits(f) for k, f in feats.items()})
+    for same in (True, False):
+        pairs = "same-size pairs" if same else "all pairs"
+        for cols in [[j] for j in range(len(PIXELS))] + [list(range(len(PIXELS)))]:
+            extra = {k: v[1][:, cols] for k, v in got.items()}
+            weights, scores = fit_weights(base, feats, extra, train, 1e-3, same)
+            named = ", ".join(f"{PIXELS[c]} {w:+.2f}" for c, w in zip(cols, weights))
+            show(f"{named} ({pairs})", scores)
+        for part, cols in (("last", slice(0, 128)), ("previous", slice(128, 256)), ("both", slice(0, 256))):
+            extra = {k: v[2][:, cols] for k, v in got.items()}
+            for decay in (0.1, 1.0, 3.0, 10.0):
+                show(f"embedding {part}, penalty {decay:g} ({pairs})",
+                     fit_weights(base, feats, extra, train, decay, same)[1])
+
+
+if __name__ == "__main__":
+    main()
