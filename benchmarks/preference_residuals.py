@@ -53,7 +53,8 @@ def pixel_stats(ctx, boxes: np.ndarray) -> np.ndarray:
     sx, sy = mw / a.width, mh / a.height
     x0, y0 = boxes[:, 0] * sx, boxes[:, 1] * sy
     x1, y1 = (boxes[:, 0] + boxes[:, 2]) * sx, (boxes[:, 1] + boxes[:, 3]) * sy
-    s = IntegralMap(maps.astype(np.float64)).box_sum(x0, y0, x1, y1) / np.maximum((x1 - x0) * (y1 - y0), 1e-9)[:, None]
+    area = np.maximum((x1 - x0) * (y1 - y0), 1e-9)[:, None]
+    s = IntegralMap(maps.astype(np.float64)).box_sum(x0, y0, x1, y1) / area
     s[:, 5] = np.sqrt(np.maximum(s[:, 5] - s[:, 0] ** 2, 0.0))
     return s
 
@@ -62,7 +63,8 @@ def features(records: list[dict], photos: Path, cache: Path) -> dict[str, tuple[
     """Sheet id -> (preference features, pixel statistics, embedding) of its boxes (cached)."""
     if cache.exists():
         got = np.load(cache)
-        return {k[:-2]: (got[k[:-2] + ":f"], got[k[:-2] + ":p"], got[k[:-2] + ":e"]) for k in got.files if k.endswith(":f")}
+        sheets = [k[:-2] for k in got.files if k.endswith(":f")]
+        return {s: (got[s + ":f"], got[s + ":p"], got[s + ":e"]) for s in sheets}
     import onnx
     import onnxruntime as ort
     from onnx import helper
@@ -86,8 +88,9 @@ def features(records: list[dict], photos: Path, cache: Path) -> dict[str, tuple[
         for sid, r in sheets.items():
             boxes = np.asarray(r["boxes"], np.float64)
             unit = learned._normalised(ctx, boxes).astype(np.float32)[None]
-            hidden = session.run(list(HIDDEN), {"fused": enc.fused, "edges": enc.edges, "context": enc.context,
-                                                "boxes": unit, "aspect": np.asarray([enc.aspect], np.float32)})
+            feed = {"fused": enc.fused, "edges": enc.edges, "context": enc.context, "boxes": unit,
+                    "aspect": np.asarray([enc.aspect], np.float32)}
+            hidden = session.run(list(HIDDEN), feed)
             out[sid] = (box_features(cropper, ctx, boxes), pixel_stats(ctx, boxes),
                         np.concatenate([h[0] for h in hidden], axis=1))
         if n % 100 == 0 or n == len(by_photo):
@@ -144,7 +147,8 @@ def main() -> None:
 
     def show(name: str, scores: dict[str, np.ndarray]) -> None:
         rounds = agreement(lambda s: s, held, scores)  # the scores of each sheet, already computed
-        print(f"| {name} | " + " | ".join(f"{rounds.get(k, float('nan')):.3f}" for k in (1, 2, 3)) + " |", flush=True)
+        cells = " | ".join(f"{rounds.get(k, float('nan')):.3f}" for k in (1, 2, 3))
+        print(f"| {name} | {cells} |", flush=True)
 
     print("| residual on top of procrop-preference-v3 | round 1 | round 2 | round 3 |\n|---|---:|---:|---:|")
     show("none (v3)", {k: base.logits(f) for k, f in feats.items()})
