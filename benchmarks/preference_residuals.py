@@ -133,9 +133,12 @@ def fit_weights(base, feats: dict, extra: dict[str, np.ndarray], records: list[d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos")
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences")
-    ap.add_argument("--work", type=Path, default=ROOT / "data" / "learned")
+    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos",
+                    help="the shared photo folder the sheets' photo names are relative to")
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences",
+                    help="the preference data (train.jsonl, heldout.jsonl)")
+    ap.add_argument("--work", type=Path, default=ROOT / "data" / "learned",
+                    help="where the feature cache (residual_features.npz) is kept")
     args = ap.parse_args()
     from procrop.scoring.terms.preference import PreferenceModel
 
