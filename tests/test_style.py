@@ -23,6 +23,7 @@ from procrop.errors import UsageError
 from procrop.retrieval import ReferenceDB, build_database
 from procrop.retrieval.composition import SIDECAR, crop_stats, read_composition
 from procrop.retrieval.store import DatabaseError
+from procrop.scoring.terms.style import DEFAULT_STRENGTH
 
 runner = CliRunner()
 
@@ -153,6 +154,10 @@ def test_cli_db_on_the_default_scorer(tmp_path: Path, sides: dict[str, Path], qu
     d = json.loads(out.read_text())
     assert d["options"]["reference_db"] == str(sides["right"]) and d["options"]["style_strength"] == 2.0
     assert d["crops"][0]["references"][0]["source"].endswith(".jpg") and "style" in d["crops"][0]["terms"]
+    left = tmp_path / "default.json"  # the strength in effect is recorded when left at its default too
+    r = runner.invoke(app, ["crop", str(query), "--db", str(sides["right"]), "--json", str(left),
+                            "--no-analysis", "-q"])
+    assert r.exit_code == 0 and json.loads(left.read_text())["options"]["style_strength"] == DEFAULT_STRENGTH
     missing = runner.invoke(app, ["crop", str(query), "--db", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "nope" in missing.output and "Traceback" not in missing.output
     lone = runner.invoke(app, ["crop", str(query), "--style-strength", "1"])

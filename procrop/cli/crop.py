@@ -39,7 +39,8 @@ def crop_command(
     ),
     json_path: Optional[str] = typer.Option(
         None, "--json", help="Write results here: JSON for one image, JSON Lines for many, a failed "
-        "input's line {\"image\", \"error\"} after them ('-' = stdout)."
+        "input's line {\"image\", \"error\"} after them ('-' = stdout; with neither --json nor --out the "
+        "results go to stdout)."
     ),
     preview: bool = typer.Option(False, "--preview", help="With --out, write <name>_preview.png with the crops drawn."),
     no_upscale: bool = typer.Option(
@@ -89,8 +90,9 @@ def crop_command(
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),
     min_area: float = typer.Option(
         0.3, "--min-area", min=0.01, max=1.0,
-        help="Smallest crop, as a share of the largest box of its ratio (left at 0.3: 0.02 on a product or "
-             "person photographed on a plain white backdrop, whose crops frame the subject)."),
+        help="Smallest crop, as a share of the largest box of its ratio. Left at its default (0.3), a "
+             "product or person photographed on a plain white backdrop gets 0.02 instead, so its crops "
+             "can frame the subject."),
     min_score_ratio: float = typer.Option(
         0.8, "--min-score-ratio", min=0.0, max=1.0,
         help="Alternatives scoring under this share of their ratio's best are dropped (0: every diverse one, "
@@ -156,7 +158,8 @@ def crop_command(
     if style_strength is not None and (scorer == "classic" or model):
         raise usage_error("--style-strength steers the default and learned scorers, not the classic scorer or --model")
     if style_strength is not None and not db:
-        raise usage_error("--style-strength steers the learned scorer with a --db of your photos: add --db DB")
+        raise usage_error("--style-strength steers the default and learned scorers with a --db of your "
+                          "photos: add --db DB")
     strength = style_strength_number(style_strength)
     if scorer != "classic" and not model and classic_only:
         raise usage_error(f"{', '.join(classic_only)} applies to the classic scorer: add --scorer classic")

@@ -56,7 +56,7 @@ def _run_build(
     from ..retrieval.licences import find_manifest
 
     files, problems = iter_image_files(photos)
-    problems += [(f, "no such file") for f in files if not Path(f).is_file()]
+    problems += [(f, "no such file or folder") for f in files if not Path(f).is_file()]
     files = [f for f in files if Path(f).is_file()]
     if not files:  # nothing to encode: say why (exit 2, as procrop crop does), and create no database
         raise exit_no_inputs(problems)

@@ -81,7 +81,8 @@ class CropOptions:
     def signature(self) -> dict[str, Any]:
         """The options as stored in each result; with the learned scorer, ``learned_model_name``
         names the learned model in use (its bundle's name) and ``reference_db`` the database it
-        actually retrieves from (``<name>/references``, the bundle's own; ``None`` without); with the
+        actually retrieves from (``<name>/references``, the bundle's own; ``None`` without), and with a
+        user's database ``style_strength`` the strength in effect (its default too); with the
         preference scorer, ``preference_model_name`` names its model (``preference_model`` the file, when
         not the shipped one)."""
         d = asdict(self)
@@ -102,6 +103,10 @@ class CropOptions:
             d["reference_db"] = self.reference_db if user else f"{learned.name}/references" if has_refs else None
             if user:  # a database that changed since (photos added, measured) makes other crops
                 d["reference_db_state"] = database_state(str(self.reference_db))
+                if self.style_strength is None:  # the strength in effect, also when left at its default
+                    from ..scoring.terms.style import DEFAULT_STRENGTH
+
+                    d["style_strength"] = DEFAULT_STRENGTH
             if self.scorer == "preference":
                 from ..scoring.terms.preference import model_name
 

@@ -148,7 +148,8 @@ class ReferenceDB:
         enc = manifest["encoder"]
         if expect_encoder is not None and enc["name"] != expect_encoder:
             raise DatabaseError(
-                f"{root}: built with the {enc['name']!r} encoder, not {expect_encoder!r}"
+                f"{root}: built with the {enc['name']!r} encoder, not {expect_encoder!r} (build one with "
+                f"'procrop index build PHOTOS --out DB --encoder {expect_encoder}')"
             )
         dim = int(enc["dim"])
         tshape = tuple(int(v) for v in enc["token_shape"])
