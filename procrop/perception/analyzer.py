@@ -327,6 +327,8 @@ def analyze(
     t2 = time.perf_counter()
     timings["lines"] = (t2 - t1) * 1e3
 
+    edges = edge_map(lab[:, :, 0])  # these two need no saliency either: done while the backbone runs
+    colour = colour_stats(small, lab)
     use_head = salient_head is not None and backbone is not None
     if use_head:
         maps = backbone.result() if hasattr(backbone, "result") else backbone
@@ -345,7 +347,6 @@ def analyze(
         boosts = [(f, config.face_boost) for f in faces] + [(p, config.person_boost) for p in people]
         boosts += [(o, config.animal_boost if o.kind == "animal" else config.object_boost) for o in objects]
         sal = saliency_map(lab, gray_work, boosts, (W, H), config, base)
-    edges = edge_map(lab[:, :, 0])
     t3 = time.perf_counter()
     timings["saliency"] = (t3 - t2) * 1e3
 
@@ -354,7 +355,6 @@ def analyze(
         subjects = mask_subjects(base, small, faces, named, W, H)
     else:
         subjects = find_subjects(sal, small, faces, W, H)
-    colour = colour_stats(small, lab)
     centroid = _centroid(sal)
     timings["regions"] = (time.perf_counter() - t3) * 1e3
     names = animal_names(maps.c5[0], objects + people, W, H) if use_head else ()  # + unsure "people"
