@@ -61,10 +61,12 @@ def pixel_stats(ctx, boxes: np.ndarray) -> np.ndarray:
 
 def features(records: list[dict], photos: Path, cache: Path) -> dict[str, tuple[np.ndarray, ...]]:
     """Sheet id -> (preference features, pixel statistics, embedding) of its boxes (cached)."""
-    if cache.exists():
+    wanted = {r["sheet"] for r in records}
+    if cache.exists():  # used only when it holds every sheet (more were judged since: made again)
         got = np.load(cache)
         sheets = [k[:-2] for k in got.files if k.endswith(":f")]
-        return {s: (got[s + ":f"], got[s + ":p"], got[s + ":e"]) for s in sheets}
+        if wanted <= set(sheets):
+            return {s: (got[s + ":f"], got[s + ":p"], got[s + ":e"]) for s in sheets}
     import onnx
     import onnxruntime as ort
     from onnx import helper
@@ -116,18 +118,20 @@ def fit_weights(base, feats: dict, extra: dict[str, np.ndarray], records: list[d
     table = np.vstack(rows)
     mean, std = table[:, 1:].mean(axis=0), table[:, 1:].std(axis=0) + 1e-6
     z, fixed = torch.tensor((table[:, 1:] - mean) / std), torch.tensor(table[:, 0])
-    b, w_, wt = torch.tensor(better), torch.tensor(worse), torch.tensor(weight, dtype=torch.float64)
-    w = torch.zeros(table.shape[1] - 1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w], max_iter=300, line_search_fn="strong_wolfe")
+    better_rows, worse_rows = torch.tensor(better), torch.tensor(worse)
+    pair_weight = torch.tensor(weight, dtype=torch.float64)
+    fitted = torch.zeros(table.shape[1] - 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([fitted], max_iter=300, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = _pair_loss(fixed + z @ w, b, w_, wt) + decay * (w**2).sum()
+        pairs_loss = _pair_loss(fixed + z @ fitted, better_rows, worse_rows, pair_weight)
+        loss = pairs_loss + decay * (fitted**2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
-    weights = w.detach().numpy()
+    weights = fitted.detach().numpy()
     return weights, {sid: base.logits(feats[sid]) + ((extra[sid] - mean) / std) @ weights for sid in extra}
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from steering_report import FORMER_DEFAULT, MOVABLE, PAIRS, contact_sheet, embed, markdown, quality_markdown
 
 from procrop.retrieval.composition import COLUMNS, composition_stats, crop_stats, horizon_height, subject_box
+from procrop.scoring.terms.style import DEFAULT_STRENGTH
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
@@ -301,8 +302,8 @@ def main() -> None:
     ap.add_argument("--per-set", type=int, default=24, help="training photos in each reference set")
     ap.add_argument("--limit", type=int, default=0,
                     help="only every held-out photo up to N (spread over sources)")
-    ap.add_argument("--strength", type=float, default=1.0,
-                    help="style strength of the steering (--style-strength)")
+    ap.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
+                    help="style strength of the steering (--style-strength; default: procrop's with a --db)")
     ap.add_argument("--ratio", default="free", help="the ratio every photo is cropped at (free, 1:1, 4:5...)")
     ap.add_argument("--work", type=Path, default=ROOT / "data" / "steering",
                     help="working folder: training photo statistics, reference databases (resumable)")

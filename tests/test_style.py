@@ -157,7 +157,9 @@ def test_cli_db_on_the_default_scorer(tmp_path: Path, sides: dict[str, Path], qu
     left = tmp_path / "default.json"  # the strength in effect is recorded when left at its default too
     r = runner.invoke(app, ["crop", str(query), "--db", str(sides["right"]), "--json", str(left),
                             "--no-analysis", "-q"])
-    assert r.exit_code == 0 and json.loads(left.read_text())["options"]["style_strength"] == DEFAULT_STRENGTH
+    options = json.loads(left.read_text())["options"]
+    assert r.exit_code == 0 and options["style_strength"] == DEFAULT_STRENGTH
+    assert options["style_term_version"] >= 2  # stored with the crops, so a changed style term crops again
     missing = runner.invoke(app, ["crop", str(query), "--db", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "nope" in missing.output and "Traceback" not in missing.output
     lone = runner.invoke(app, ["crop", str(query), "--style-strength", "1"])

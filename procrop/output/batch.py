@@ -82,7 +82,8 @@ class CropOptions:
         """The options as stored in each result; with the learned scorer, ``learned_model_name``
         names the learned model in use (its bundle's name) and ``reference_db`` the database it
         actually retrieves from (``<name>/references``, the bundle's own; ``None`` without), and with a
-        user's database ``style_strength`` the strength in effect (its default too); with the
+        user's database ``style_strength`` the strength in effect (its default too) and
+        ``style_term_version`` (:data:`~procrop.scoring.terms.style.STYLE_TERM_VERSION`); with the
         preference scorer, ``preference_model_name`` names its model (``preference_model`` the file, when
         not the shipped one)."""
         d = asdict(self)
@@ -94,6 +95,7 @@ class CropOptions:
                 d.pop(key)
         if self.scorer in ("learned", "preference") and not self.model:
             from ..model.scorer.runtime import LearnedModel
+            from ..scoring.terms.style import DEFAULT_STRENGTH, STYLE_TERM_VERSION
 
             learned = LearnedModel(self.learned_model)
             d["learned_model_name"] = learned.name
@@ -103,10 +105,9 @@ class CropOptions:
             d["reference_db"] = self.reference_db if user else f"{learned.name}/references" if has_refs else None
             if user:  # a database that changed since (photos added, measured) makes other crops
                 d["reference_db_state"] = database_state(str(self.reference_db))
-                if self.style_strength is None:  # the strength in effect, also when left at its default
-                    from ..scoring.terms.style import DEFAULT_STRENGTH
-
-                    d["style_strength"] = DEFAULT_STRENGTH
+                # the strength in effect (its default too), and the style term that used it
+                d["style_strength"] = DEFAULT_STRENGTH if self.style_strength is None else self.style_strength
+                d["style_term_version"] = STYLE_TERM_VERSION
             if self.scorer == "preference":
                 from ..scoring.terms.preference import model_name
 

@@ -324,11 +324,11 @@ def analyze(
     lines = lines_inside(gray_work, content, sx, sy, config.max_lines, config.lines_side)
     vp = vanishing_point(lines, W, H)
     horizon = find_horizon(lab, lines, W, H)
-    t2 = time.perf_counter()
-    timings["lines"] = (t2 - t1) * 1e3
-
     edges = edge_map(lab[:, :, 0])  # these two need no saliency either: done while the backbone runs
     colour = colour_stats(small, lab)
+    t2 = time.perf_counter()
+    timings["lines"] = (t2 - t1) * 1e3  # with the edge map and the colour statistics
+
     use_head = salient_head is not None and backbone is not None
     if use_head:
         maps = backbone.result() if hasattr(backbone, "result") else backbone

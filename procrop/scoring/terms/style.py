@@ -7,7 +7,7 @@ where the horizon lies, how much space surrounds it), this term compares each ca
 statistics with every reference's:
 
     pull_r(crop) = w_r * sum_j a_j k(z_rj) / sum_j a_j,
-    k(z) = 0.1 / (1 + z^2 / 2) + 0.9 max(1 - z^2 / 36, 0),
+    k(z) = (1 - FAR_SHARE) / (1 + z^2 / 2) + FAR_SHARE max(1 - z^2 / FAR_Z^2, 0),
     z_rj = (crop_j - ref_rj) / sigma_j
 
 over the statistics ``j`` both have, with ``w_r`` the references' similarity weights, ``sigma_j`` a
@@ -19,8 +19,9 @@ standard deviations): what the photos share is their style, what varies among th
 they share with every photograph (a subject near the centre) counts less than what sets them apart
 (a subject filling the frame); a statistic no crop can match does not hide the gain in another
 (``k`` is mostly a quadratic closeness over :data:`FAR_Z` tolerances, whose pull grows with the
-distance, so that of two styles out of reach on the same side the farther pulls the crop further,
-with a tenth heavy-tailed so that a close match counts most: :func:`_closeness`). The term scores
+distance up to there, so that of two styles out of reach on the same side the farther pulls the
+crop further; beyond :data:`FAR_Z` tolerances only its heavy-tailed tenth pulls, weakly:
+:func:`_closeness`). The term scores
 the crop with ``sum_r pull_r`` (a value in [0, 1]); a crop that leaves the photo's subject out
 keeps only :data:`OUT_CREDIT` of it. Its weight is the user's ``style_strength`` (the cropper's
 score is the weighted mean of the learned score and this one). It also proposes the crops that
@@ -50,12 +51,11 @@ from .learned import LearnedTerm
 
 #: Tolerance of each statistic of :data:`COLUMNS` (``fill`` on a log scale) before the database's spread.
 SIGMAS = np.asarray([0.08, 0.08, 0.5, 0.08])
-#: Strength of the style term with a user's reference database when none is given, and the most
-#: a user may ask for (the learned score's weight is 1; at 10 the style all but decides alone). At 1
-#: (until 2026-12-07) the held-out photos followed contrasting sets only 48 / 75 / 43 % of the time
-#: (fill / side / horizon, free ratio); at 2 72 / 79 / 77 %, the top crop's learned score 0.79-0.89
-#: (0.95 without references; 0.75-0.85 at 4).
+#: Strength of the style term with a user's reference database when none is given (the learned
+#: score's weight is 1). At 1, until 2026-12-07, the held-out photos followed contrasting sets too
+#: seldom (README, "How far this steers").
 DEFAULT_STRENGTH = 2.0
+#: The most a user may ask for: at 10 the style all but decides alone.
 MAX_STYLE_STRENGTH = 10.0
 #: Weight of a statistic the database shares with photographs in general, beside 1 for one that
 #: sets it far apart (see the module docstring).
@@ -67,13 +67,16 @@ K = 16
 #: Proposed crops keep at least this share of the largest crop of the ratio (the cropper's default
 #: smallest crop is 0.3 of it).
 MIN_AREA = 0.32
-#: Share of the closeness that falls quadratically over :data:`FAR_Z` tolerances (see :func:`_closeness`).
-#: At 0.5 and 8 (until 2026-12-07) the heavy-tailed half pulled hardest about 1.4 tolerances away,
-#: so of two styles beyond the photo's reach on the same side the nearer moved the crop further:
-#: the held-out photos' horizons followed a low-horizon set against a high-horizon set in 53 % (free,
-#: strength 4; 77 % now), the wrong way on 11 of the 30, mostly among the 12 that could reach neither.
+#: Share of the closeness that falls quadratically over :data:`FAR_Z` tolerances (see :func:`_closeness`;
+#: 6 tolerances are about half the frame for a horizon or a subject's place). At 0.5 and 8, until
+#: 2026-12-07, the heavy-tailed half pulled hardest about 1.4 tolerances away, so of two styles
+#: beyond the photo's reach on the same side the nearer moved the crop further (README, "How far
+#: this steers").
 FAR_SHARE = 0.9
 FAR_Z = 6.0
+#: Bumped whenever the style term scores crops differently: results stored with a user's database
+#: carry it (:meth:`procrop.output.batch.CropOptions.signature`), so a re-run crops them again.
+STYLE_TERM_VERSION = 2
 #: The share of its style a crop that leaves the photo's subject out (less than :data:`LEFT_OUT`
 #: of its box inside) keeps: following a reference's horizon or a small subject's fill is no
 #: reason to drop the photo's subject.
@@ -245,9 +248,10 @@ class StyleTerm:
 def _closeness(z: np.ndarray) -> np.ndarray:
     """How close a crop's statistic is to a reference's, ``z`` tolerances apart, in [0, 1]:
     :data:`FAR_SHARE` of a quadratic kernel over :data:`FAR_Z` tolerances, whose gain for coming one
-    tolerance closer grows with the distance (a style the photo cannot reach pulls its crop as far
-    as it goes, and further than a nearer style does), blended with a heavy-tailed one (a close
-    match counts most). The heavy-tailed kernel alone all but stops pulling a few tolerances away."""
+    tolerance closer grows with the distance up to :data:`FAR_Z` (a style the photo cannot reach
+    pulls its crop as far as it goes, and further than a nearer style does), blended with a
+    heavy-tailed one, which alone would all but stop pulling a few tolerances away and is what still
+    pulls, weakly, beyond :data:`FAR_Z`."""
     z2 = z * z
     return (1.0 - FAR_SHARE) / (1.0 + 0.5 * z2) + FAR_SHARE * np.maximum(1.0 - z2 / FAR_Z**2, 0.0)
 
