@@ -8,13 +8,14 @@ image id, then the counts of the 10 score votes (scores 1..10), two semantic tag
 challenge id (15 columns). Output: one image id per line (with ``--images``, the path of the image
 file instead, ids without a file on disk being counted and left out), best mean score first.
 
-What is known about the official subset (``docs/procrop_paper_facts.md`` section 2.3): the README
-says "AVA (55K selected)", and the AVA parquet stores the vote columns; the selection criterion
-itself is UNCONFIRMED. The only rule visible in the official code is a commented-out filter on a
-vote-weighted score: normalised vote shares times the weights 0..9, kept at >= 4.5. With weights
-0..9 that score is the usual 1..10 mean minus 1, so the filter is ``mean >= 5.5`` -- the default
-here. ``--top 55000`` additionally keeps the 55K best, the README's size; neither is confirmed as
-the paper's rule, so record the options you used beside the database you build.
+What is known about the official subset (``../shared/docs/procrop_paper_facts.md`` section 2.3,
+beside the repository): the README says "AVA (55K selected)", and the AVA parquet stores the vote
+columns; the selection criterion itself is UNCONFIRMED. The only rule visible in the official code
+is a commented-out filter on a vote-weighted score: normalised vote shares times the weights 0..9,
+kept at >= 4.5. With weights 0..9 that score is the usual 1..10 mean minus 1, so the filter is
+``mean >= 5.5`` -- the default here. ``--top 55000`` additionally keeps the 55K best, the README's
+size; neither is confirmed as the paper's rule, so record the options you used beside the database
+you build.
 """
 
 from __future__ import annotations

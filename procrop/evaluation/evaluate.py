@@ -182,7 +182,9 @@ def benchmark_samples(benchmark: str, data: str | Path, split: str | None = "tes
     ds = read_benchmark(benchmark, data, split if split not in ("all", None) else None)
     if split not in (None, "all") and not ds.samples:
         full = read_benchmark(benchmark, data)
-        raise UsageError(f"split {split!r} is empty in {data}; splits present: {full.counts()}")
+        present = full.counts()
+        hint = f" (give --split {next(iter(present))})" if len(present) == 1 else ""
+        raise UsageError(f"split {split!r} is empty in {data}; splits present: {present}{hint}")
     samples = ds.available()
     if limit:
         samples = samples[:limit]

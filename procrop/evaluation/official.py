@@ -6,7 +6,8 @@ Owns :func:`good_indices` (which annotated boxes count as ground truth, per benc
 0.85:0.95 stays in :mod:`procrop.evaluation.metrics`; the report names the two apart
 (``AP10@0.85 (official)`` beside ``AP10[.85:.95] (coco-style)``).
 
-The facts (``docs/procrop_paper_facts.md`` sections 4.2, 4.3 and 5.2, from the official code):
+The facts (``../shared/docs/procrop_paper_facts.md``, beside the repository, sections 4.2, 4.3
+and 5.2, from the official code):
 
 * **Good set.** The data loader keeps, as "good" boxes, those scoring at least ``good_thresh``
   (when it is positive) or the ``good_num`` best (when positive); when that leaves nothing, every
