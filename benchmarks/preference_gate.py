@@ -59,15 +59,21 @@ def frame_found(score: Callable[[np.ndarray], np.ndarray], canvases: dict[str, t
     return float(np.mean([iou[int(np.argmax(score(f)))] for f, iou in canvases.values()]))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def data_arguments(description: str, work: str) -> argparse.ArgumentParser:
+    """A parser with ``--photos``, ``--data`` (the preference data) and ``--work`` (what it caches,
+    ``work`` in its help), each with the repository's default."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos",
-                    help="the shared photo folder")
+                    help="the shared photo folder (the sheets' photo names are relative to it)")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences",
                     help="preference data (train.jsonl, heldout.jsonl, keys/)")
-    ap.add_argument("--work", type=Path, default=ROOT / "data" / "learned",
-                    help="feature caches (procrop prefs fit's, and the held-out ones made here)")
-    args = ap.parse_args()
+    ap.add_argument("--work", type=Path, default=ROOT / "data" / "learned", help=work)
+    return ap
+
+
+def main() -> None:
+    args = data_arguments(__doc__.split("\n\n")[0],
+                          "feature caches (procrop prefs fit's, and the held-out ones made here)").parse_args()
 
     from procrop.cropper import Cropper
     from procrop.scoring.preference_features import FEATURE_NAMES

@@ -24,19 +24,16 @@ cached in ``WORK/residual_features.npz`` (about a minute on the 2-core machine).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from preference_gate import agreement
+from preference_gate import agreement, data_arguments
 
 from procrop.preferences.records import read_jsonl
 
-ROOT = Path(__file__).resolve().parents[1]
 PIXELS = ("lightness", "dark", "blown", "chroma", "edges", "lightness_spread", "saliency")
-EMBEDDING = ("last", "previous")
 #: The box scorer's hidden layers read as the embedding (before its last layer, and the one before).
 HIDDEN = ("/head/head.4/Mul_1_output_0", "/head/head.1/Mul_1_output_0")
 
@@ -136,14 +133,8 @@ def fit_weights(base, feats: dict, extra: dict[str, np.ndarray], records: list[d
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--photos", type=Path, default=ROOT.parent / "shared" / "data" / "photos",
-                    help="the shared photo folder the sheets' photo names are relative to")
-    ap.add_argument("--data", type=Path, default=ROOT / "data" / "preferences",
-                    help="the preference data (train.jsonl, heldout.jsonl)")
-    ap.add_argument("--work", type=Path, default=ROOT / "data" / "learned",
-                    help="where the feature cache (residual_features.npz) is kept")
-    args = ap.parse_args()
+    args = data_arguments(__doc__.split("\n\n")[0], "where the feature cache (residual_features.npz) is kept"
+                          ).parse_args()
     from procrop.scoring.terms.preference import PreferenceModel
 
     train = [r for r in read_jsonl(args.data / "train.jsonl") if r["split"] == "train"]
