@@ -67,7 +67,7 @@ def explain_crop(
             spot = "centred"
         reasons.append(f"{subject} sits {spot}" if spot else f"{subject} is well placed")
     elif placement < 0.25 and kind:
-        reasons.append(f"{subject} sits off the thirds and the centre ({off_thirds_words(u, v)})")
+        reasons.append(f"{subject} sits {off_thirds_words(u, v)}")  # on no thirds line: said, not judged
     if details.get("cuts_face", 0.0) > 0:
         reasons.append("cuts a face (no crop of this ratio avoids it)")
     elif details.get("cuts_subject", 0.0) > 0:
