@@ -21,14 +21,13 @@ they share with every photograph (a subject near the centre) counts less than wh
 (``k`` is mostly a quadratic closeness over :data:`FAR_Z` tolerances, whose pull grows with the
 distance up to there, so that of two styles out of reach on the same side the farther pulls the
 crop further; beyond :data:`FAR_Z` tolerances only its heavy-tailed tenth pulls, weakly:
-:func:`_closeness`). The term scores
-the crop with ``sum_r pull_r`` (a value in [0, 1]); a crop that leaves the photo's subject out
-keeps only :data:`OUT_CREDIT` of it. Its weight is the user's ``style_strength`` (the cropper's
-score is the weighted mean of the learned score and this one). It also proposes the crops that
-would put the photo's subject where each reference has its own, at the same fill, and its horizon
-at the same height, so the search is not limited to boxes the network liked. The reason of a crop
-names the reference that pulled it most and what it pulled (the subject's place and fill, the
-horizon).
+:func:`_closeness`). The term scores the crop with ``sum_r pull_r`` (a value in [0, 1]); a crop
+that leaves the photo's subject out keeps only :data:`OUT_CREDIT` of it. Its weight is the user's
+``style_strength`` (the cropper's score is the weighted mean of the learned score and this one). It
+also proposes the crops that would put the photo's subject where each reference has its own, at the
+same fill, and its horizon at the same height, so the search is not limited to boxes the network
+liked. The reason of a crop names the reference that pulled it most and what it pulled (the
+subject's place and fill, the horizon).
 
 Statistics are ``cx``, ``cy`` (subject centre, fractions of the crop), the logarithm of ``fill``
 and ``horizon`` (height as a fraction of the crop).
