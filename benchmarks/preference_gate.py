@@ -72,8 +72,8 @@ def data_arguments(description: str, work: str) -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = data_arguments(__doc__.split("\n\n")[0],
-                          "feature caches (procrop prefs fit's, and the held-out ones made here)").parse_args()
+    caches = "feature caches (procrop prefs fit's, and the held-out ones made here)"
+    args = data_arguments(__doc__.split("\n\n")[0], caches).parse_args()
 
     from procrop.cropper import Cropper
     from procrop.scoring.preference_features import FEATURE_NAMES
