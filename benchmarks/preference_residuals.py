@@ -103,7 +103,7 @@ def fit_weights(base, feats: dict, extra: dict[str, np.ndarray], records: list[d
                 same_size: bool):
     """A scorer: ``base``'s logits plus linear weights on ``extra`` (sheet id -> ``(n, k)``), fitted
     on the judged pairs of ``records`` (only two crops of the same size when ``same_size``)."""
-    from procrop.training.scorer.preffit import _pair_loss, same_size_pairs, sheet_pairs
+    from procrop.training.scorer.preffit import same_size_pairs, sheet_pairs, weights_beside
 
     pairs = same_size_pairs(records, feats) if same_size else sheet_pairs(records)
     rows, better, worse, weight, offset = [], [], [], [], 0
@@ -115,20 +115,8 @@ def fit_weights(base, feats: dict, extra: dict[str, np.ndarray], records: list[d
     table = np.vstack(rows)
     mean, std = table[:, 1:].mean(axis=0), table[:, 1:].std(axis=0) + 1e-6
     z, fixed = torch.tensor((table[:, 1:] - mean) / std), torch.tensor(table[:, 0])
-    better_rows, worse_rows = torch.tensor(better), torch.tensor(worse)
-    pair_weight = torch.tensor(weight, dtype=torch.float64)
-    fitted = torch.zeros(table.shape[1] - 1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([fitted], max_iter=300, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        pairs_loss = _pair_loss(fixed + z @ fitted, better_rows, worse_rows, pair_weight)
-        loss = pairs_loss + decay * (fitted**2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    weights = fitted.detach().numpy()
+    weights = weights_beside(fixed, z, torch.tensor(better), torch.tensor(worse),
+                             torch.tensor(weight, dtype=torch.float64), decay, max_iter=300).numpy()
     return weights, {sid: base.logits(feats[sid]) + ((extra[sid] - mean) / std) @ weights for sid in extra}
 
 

@@ -278,6 +278,24 @@ def same_size_pairs(records: list[dict[str, Any]], feats: dict[str, np.ndarray])
     return out
 
 
+def weights_beside(offset: torch.Tensor, z: torch.Tensor, better: torch.Tensor, worse: torch.Tensor,
+                   weight: torch.Tensor, decay: float, max_iter: int = 200) -> torch.Tensor:
+    """``(K,)`` float64 weights ``w`` minimising the pairwise logistic loss of ``offset + z @ w`` (the
+    scores ``offset (N,)`` held fixed, ``z (N, K)`` standardised columns beside them) plus
+    ``decay * |w|^2``, by L-BFGS from 0 (``max_iter`` iterations at most)."""
+    w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w], max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = _pair_loss(offset + z @ w, better, worse, weight) + decay * (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach()
+
+
 def fit_residual(model: PreferenceModel, feats: dict[str, np.ndarray], records: list[dict[str, Any]],
                  log: Callable[[str], None] = print) -> PreferenceModel:
     """``model`` with its :data:`RESIDUAL_FEATURES` weights fitted on top of its networks: a pairwise
@@ -304,20 +322,11 @@ def fit_residual(model: PreferenceModel, feats: dict[str, np.ndarray], records: 
     mean[cols], std[cols] = raw[:, cols].mean(axis=0), raw[:, cols].std(axis=0)
     std[cols] = np.where(std[cols] < 1e-6, 1.0, std[cols])
     z = torch.tensor((raw[:, cols] - mean[cols]) / std[cols])
-    w = torch.zeros(len(cols), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = _pair_loss(offset + z @ w, better, worse, weight.double()) + RESIDUAL_DECAY * (w**2).sum()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
+    w = weights_beside(offset, z, better, worse, weight.double(), RESIDUAL_DECAY)
     residual = np.zeros(len(FEATURE_NAMES))
-    residual[cols] = w.detach().numpy()
+    residual[cols] = w.numpy()
     pick = better.numpy(), worse.numpy(), weight.numpy()
-    before, after = (pair_accuracy(s, *pick) for s in (offset.numpy(), (offset + z @ w.detach()).numpy()))
+    before, after = (pair_accuracy(s, *pick) for s in (offset.numpy(), (offset + z @ w).numpy()))
     log(f"residual weights {dict(zip(RESIDUAL_FEATURES, np.round(residual[cols], 4).tolist()))} on "
         f"{len(better)} same-size judged pairs: agreement {before:.3f} -> {after:.3f}")
     fitted = PreferenceModel(model.names, mean, std, model.layers, dict(model.meta), residual)
