@@ -31,6 +31,8 @@ from PIL import Image, ImageDraw, ImageOps
 
 from steering_report import PAIRS
 
+from procrop.geometry import iou
+
 ROOT = Path(__file__).resolve().parents[1]
 BRIEF_VERSION = "steering-v1"
 BRIEF = """You are a photo editor. Each sheet shows two groups of reference photographs, STYLE A (top row)
@@ -40,14 +42,6 @@ each style frames its pictures (how much of the frame the subject fills, where i
 right, how high or low the horizon lies) and say which crop, 1 or 2, follows STYLE A. Judge only
 the framing, not which crop is better. Answer every sheet, even when unsure."""
 THUMB, CROP = 120, 340
-
-
-def iou(a: list[int], b: list[int]) -> float:
-    """Intersection over union of two ``xywh`` boxes."""
-    w = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    h = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = w * h
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def _row(paths: list[Path], label: str, width: int) -> Image.Image:
