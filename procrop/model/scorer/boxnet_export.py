@@ -129,7 +129,8 @@ def fold_pads(path: Path, example: dict[str, np.ndarray]) -> int:
     pads = [n for n in g.node if foldable(n)]
     if not pads:
         return 0
-    probe = onnx.load(str(path))
+    probe = onnx.ModelProto()
+    probe.CopyFrom(m)  # the graph as loaded, with the pad amounts as outputs
     probe.graph.output.extend(helper.make_tensor_value_info(n.input[1], onnx.TensorProto.INT64, None)
                               for n in pads)
     amounts = onnxruntime_session(probe.SerializeToString()).run([n.input[1] for n in pads], example)
