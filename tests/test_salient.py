@@ -78,6 +78,21 @@ def test_two_near_objects_are_kept_together_or_left_out() -> None:
     assert allowed_crops(boxes, a, np.zeros((0, 3))).tolist() == [True, False, True]
 
 
+def test_a_more_salient_object_is_never_left_out_to_keep_a_less_salient_one_whole() -> None:
+    # a camera (x 150..190) and its strap (x 10..110): no square of 100 px holds both
+    a = analysis([region(15, 2, 19, 8, 0.46), region(1, 5, 11, 8, 0.39)])
+    boxes = np.asarray([
+        [90, 0, 100, 100],   # the camera whole, the strap's end cut
+        [10, 0, 100, 100],   # the strap whole, the camera left out
+        [60, 0, 100, 100],   # cuts the camera
+        [40, 0, 100, 100],   # cuts the strap and keeps no camera: a cut for nothing
+    ], float)
+    assert allowed_crops(boxes, a, np.zeros((0, 4))).tolist() == [True, True, False, False]
+    # where both fit whole, a crop that cuts the less salient one is dropped as before
+    wide = np.vstack([boxes, [[10, 0, 190, 100]]])
+    assert allowed_crops(wide, a, np.zeros((0, 5))).tolist() == [False, True, False, False, True]
+
+
 def test_edge_pressure_counts_mask_near_inner_crop_edges_only() -> None:
     masks = analysis([region(6, 2, 10, 8)]).subject_masks  # x 60..100
     boxes = np.asarray([[0, 0, 100, 100], [20, 0, 100, 100], [40, 0, 160, 100], [0, 0, 100, 100]], float)

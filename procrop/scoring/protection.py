@@ -40,7 +40,11 @@ only when some crop still allowed satisfies it, so the candidate set is never em
 4. **salient objects whole** (subjects with a mask, from the salient-object head, most salient
    first): the share of each mask inside each crop is measured (:func:`mask_inside_fractions`);
    when some allowed crop keeps the object whole (:data:`MASK_KEPT` of its mask), every crop that
-   cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped; when
+   cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped, unless
+   it cuts it to keep a more salient object whole that no crop keeps whole beside it: the more
+   salient object is never left out for the less (a camera beside its strap and nuts, too long to
+   share a square, was left out for them; blind judges preferred the crops this allows on 21 of 30
+   changed sheets, ``data/preferences/checks/cut_for_more_salient/``); when
    none can (the head's map spread past the object, a region longer than the ratio), its cores
    (the parts where the map reaches 0.65, else 0.8 or 0.9) are kept whole or left out instead; a
    region that touches the photo's border, which the photographer's frame already cuts, may lose
@@ -306,9 +310,12 @@ def _protect_masks(analysis: CompositionAnalysis, allowed: np.ndarray, chosen: l
     ``inside (K, N)`` shares in the candidates ``boxes (N, 4)``."""
     W, H = analysis.width, analysis.height
     allowed = allowed.copy()
-    for k, row in enumerate(inside):  # 4. whole, or left out; else its cores
+    kept_before: list[np.ndarray] = []  # the objects before this one that some crop keeps whole
+    for k, row in enumerate(inside):  # 4. whole, or left out (unless cut for one before); else its cores
         if (row[allowed] >= MASK_KEPT).any():
-            allowed = _whole_or_out(allowed, row)
+            earlier = np.asarray(kept_before).reshape(-1, len(row)) >= MASK_KEPT
+            allowed = _whole_or_out(allowed, row, earlier)
+            kept_before.append(row)
         else:
             allowed = _protect_cores(analysis, analysis.subjects[chosen[k]].mask, boxes, allowed)
     whole, out = inside >= MASK_KEPT, inside <= MASK_OUT
@@ -347,10 +354,24 @@ def _protect_cores(analysis: CompositionAnalysis, mask: np.ndarray, boxes: np.nd
     return allowed
 
 
-def _whole_or_out(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:
+def _whole_or_out(allowed: np.ndarray, inside: np.ndarray, earlier: np.ndarray | None = None) -> np.ndarray:
     """``allowed`` without the crops that cut a mask (more than :data:`MASK_OUT` but less than
-    :data:`MASK_KEPT` of it ``inside (N,)`` them): rule 4, for an object some allowed crop keeps whole."""
-    return allowed & ~((inside > MASK_OUT) & (inside < MASK_KEPT))
+    :data:`MASK_KEPT` of it ``inside (N,)`` them): rule 4, for an object some allowed crop keeps whole.
+
+    ``earlier (J, N)``: whether each crop keeps whole each more salient object (rule 4's order). A
+    crop that cuts this one stays when no allowed crop keeps this one whole beside every earlier
+    object the crop keeps whole: the cut is the price of a more salient object kept whole."""
+    cut = (inside > MASK_OUT) & (inside < MASK_KEPT)
+    if earlier is None or not len(earlier):
+        return allowed & ~cut
+    whole = allowed & (inside >= MASK_KEPT)
+    drop = np.zeros_like(cut)
+    for kept in {tuple(col) for col in earlier[:, cut & allowed].T}:  # what the cutting crops keep whole
+        need = np.asarray(kept, dtype=bool)
+        beside = earlier[need].all(axis=0) if need.any() else np.ones(len(inside), dtype=bool)
+        if (whole & beside).any():  # this object fits whole beside them: the cut is avoidable
+            drop |= cut & (earlier == need[:, None]).all(axis=0)
+    return allowed & ~drop
 
 
 def edge_pressure(boxes: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.ndarray:
