@@ -17,6 +17,7 @@ import pytest
 from procrop import Cropper
 from procrop.geometry import largest_size, parse_ratio
 from procrop.perception.analysis import CompositionAnalysis
+from procrop.scoring.clean_cuts import held_face
 from procrop.scoring.protection import EYE_LINE, inside_fractions, person_bad_bands
 
 PHOTOS = [
@@ -64,12 +65,13 @@ def keeps_faces(boxes: np.ndarray, a: CompositionAnalysis) -> np.ndarray:
     return (inside_fractions(boxes, [f.box for f in a.faces]) >= 0.97).all(axis=0)
 
 
-def bad_person_edge(boxes: np.ndarray, person) -> np.ndarray:
+def bad_person_edge(boxes: np.ndarray, person, faces=()) -> np.ndarray:
+    """Crops with an edge through the person's bands (a half-length figure's by the face it holds)."""
     x, y, w, h = person.box
     top, bottom = boxes[:, 1], boxes[:, 1] + boxes[:, 3]
     over_x = (boxes[:, 0] + boxes[:, 2] > x) & (boxes[:, 0] < x + w)
     bad = np.zeros(len(boxes), bool)
-    for lo, hi in person_bad_bands(person):
+    for lo, hi in person_bad_bands(person, held_face(person, faces)):
         bad |= over_x & (((top > lo) & (top < hi)) | ((bottom > lo) & (bottom < hi)))
     return bad
 
@@ -117,8 +119,8 @@ def test_best_crop_cuts_nothing_it_could_keep(cropper: Cropper, photos_dir: Path
             assert not cuts(inside_fractions(box, [main.box])[0])[0], (
                 f"{name} {label}: cuts the {main.label} although a crop keeps it whole"
             )
-        elif main.kind == "person" and (~bad_person_edge(pool, main)).any():
-            assert not bad_person_edge(box, main)[0], f"{name} {label}: an edge runs through a joint"
+        elif main.kind == "person" and (~bad_person_edge(pool, main, a.faces)).any():
+            assert not bad_person_edge(box, main, a.faces)[0], f"{name} {label}: an edge runs through a joint"
 
 
 def test_describe_names_what_the_detectors_found(cropper: Cropper, photos_dir: Path) -> None:
@@ -205,3 +207,22 @@ def test_the_macaw_keeps_its_beak_at_9x16(photos_dir: Path) -> None:
     assert birds and not result.analysis.faces
     head = animal_head(result.analysis, max(birds, key=lambda o: o.box[2] * o.box[3]))
     assert inside_fractions(np.asarray([result.crops[0].box], float), [head])[0, 0] >= 0.97
+
+
+def test_a_half_length_figure_is_cut_below_the_shoulders_not_at_standing_knees() -> None:
+    """A bust (Grace Hopper, 512 x 600: the person's box 536 high holds a face 227 high) has no knees
+    or ankles in its box: its bands are the head, then the neck, and a square from the top passes."""
+    from procrop.perception.detectors import Detection
+    from procrop.scoring.clean_cuts import person_cuts
+
+    person = Detection((9, 40, 503, 536), 0.94, "person", "person")
+    face = Detection((169, 110, 184, 227), 0.9, "face")
+    head, neck = person_bad_bands(person, face)
+    assert head[1] == neck[0] == 337 and neck[1] == pytest.approx(337 + 0.5 * 227)
+    assert len(person_bad_bands(person)) == 3  # no face: a standing figure's head, knees and ankles
+    standing = Detection((100, 40, 120, 536), 0.9, "person", "person")  # a face an eighth of its height
+    assert len(person_bad_bands(standing, Detection((140, 50, 40, 60), 0.9, "face"))) == 3
+    squares = np.asarray([[0, 0, 512, 512], [0, 60, 512, 512]], float)
+    through_head, across, _ = person_cuts(squares, person, [face])
+    assert through_head.tolist() == [False, True]  # the top edge at 60 runs through the hair
+    assert not across[0]  # the bottom edge at 512 is below the shoulders

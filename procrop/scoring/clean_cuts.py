@@ -10,6 +10,8 @@ rule; protection drops them one rule at a time, where a crop is left.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..perception.detectors import Detection
@@ -23,6 +25,14 @@ JOINT_MARGIN = 0.04
 #: Nor just above the head: a top edge within this share of the person's height above the box's top
 #: touches the hair (a performer's spikes against the frame).
 HEAD_ROOM = 0.02
+#: A person (no pose) whose box is shorter than this many heights of the face it holds is a
+#: half-length figure, a bust or a waist-up portrait, not a standing one (a standing figure is about
+#: 8 face heights): its box ends above the knees, so its bands are the head (down to the chin), then
+#: the neck, down to :data:`SHOULDERS` face heights below the chin, each a rule of its own, the head
+#: first. With a standing figure's proportions the bottom edge of a bust's square fell in its
+#: "ankles" (Grace Hopper at 1:1 got a headshot cut at the chin).
+HALF_FIGURE_FACES = 4.5
+SHOULDERS = 0.5
 
 
 def _edges_through(lo: np.ndarray, hi: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -30,15 +40,34 @@ def _edges_through(lo: np.ndarray, hi: np.ndarray, a: float, b: float) -> np.nda
     return ((lo > a) & (lo < b)) | ((hi > a) & (hi < b))
 
 
-def person_bad_bands(person: Detection) -> list[tuple[float, float]]:
+def held_face(person: Detection, faces: Sequence[Detection]) -> Detection | None:
+    """The largest of ``faces`` whose box lies mostly (60 %) inside the person's box, if any."""
+    px, py, pw, ph = person.box
+    held = [f for f in faces
+            if max(0.0, min(px + pw, f.box[0] + f.box[2]) - max(px, f.box[0]))
+            * max(0.0, min(py + ph, f.box[1] + f.box[3]) - max(py, f.box[1])) >= 0.6 * f.box[2] * f.box[3]]
+    return max(held, key=lambda f: f.box[2] * f.box[3], default=None)
+
+
+def half_length(person: Detection, face: Detection | None) -> bool:
+    """Whether a person holding ``face`` is a half-length figure (:data:`HALF_FIGURE_FACES`)."""
+    return face is not None and person.box[3] < HALF_FIGURE_FACES * face.box[3]
+
+
+def person_bad_bands(person: Detection, face: Detection | None = None) -> list[tuple[float, float]]:
     """Absolute y ranges where a horizontal crop edge must not cross this person: from the top of
     the head to below the shoulders, and around the knees, ankles and wrists (from confident body
-    keypoints when pose ran, else from the proportions of a standing figure)."""
+    keypoints when pose ran, else from the proportions of a standing figure, or, for a half-length
+    figure by the ``face`` it holds (:data:`HALF_FIGURE_FACES`), the head and neck alone)."""
     x, y, w, h = person.box
     joints = [(n, py) for n, _, py, s in person.keypoints if s > 0.2]
     if not joints:
         bands = [(y + a * h, y + b * h) for a, b in PERSON_BAD_BANDS]
-        return [(max(0.0, y - HEAD_ROOM * h), bands[0][1]), *bands[1:]]
+        top = max(0.0, y - HEAD_ROOM * h)
+        if face is not None and half_length(person, face):
+            chin = face.box[1] + face.box[3]
+            return [(top, max(chin, bands[0][1])), (chin, max(chin + SHOULDERS * face.box[3], bands[0][1]))]
+        return [(top, bands[0][1]), *bands[1:]]
     m = JOINT_MARGIN * h
     shoulders = [py for n, py in joints if n.endswith("shoulder")]
     top = max(0.0, y - HEAD_ROOM * h)  # the picture's own top edge is no cut
@@ -47,19 +76,22 @@ def person_bad_bands(person: Detection) -> list[tuple[float, float]]:
     return bands
 
 
-def person_cuts(b: np.ndarray, person: Detection) -> tuple[np.ndarray, np.ndarray]:
+def person_cuts(b: np.ndarray, person: Detection, faces: Sequence[Detection] = ()) -> tuple[np.ndarray, ...]:
     """Crops whose top or bottom edge crosses a person at the head, neck or a joint; crops whose
-    left or right edge runs down the middle of the body."""
+    left or right edge runs down the middle of the body. ``faces``: the photo's; a half-length
+    figure (told by the face it holds: :func:`half_length`) gets a rule for its head before the one
+    for its head and neck."""
     x, y, w, h = person.box
     top, bottom = b[:, 1], b[:, 1] + b[:, 3]
     left, right = b[:, 0], b[:, 0] + b[:, 2]
     overlaps_x = (right > x) & (left < x + w)
     overlaps_y = (bottom > y) & (top < y + h)
-    across = np.zeros(len(b), dtype=bool)
-    for lo, hi in person_bad_bands(person):
-        across |= overlaps_x & _edges_through(top, bottom, lo, hi)
+    face = held_face(person, faces)
+    bands = person_bad_bands(person, face)
+    through = [overlaps_x & _edges_through(top, bottom, lo, hi) for lo, hi in bands]
+    across = np.any(through, axis=0)
     down = overlaps_y & _edges_through(left, right, x + 0.2 * w, x + 0.8 * w)
-    return across, down
+    return (through[0], across, down) if half_length(person, face) else (across, down)
 
 
 def object_cuts(b: np.ndarray, obj: Detection) -> tuple[np.ndarray, np.ndarray]:

@@ -224,7 +224,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                 # most of it, as much as the ratio allows: never a scrap of a close-up (a tiger's
                 # snout), never none of it (a performer too wide for 9:16 left out for the backdrop)
                 allowed &= inside >= MOST_OF_MAIN * inside[allowed].max()
-            cut_rules = person_cuts(b, subject) if subject.kind == "person" else object_cuts(b, subject)
+            cut_rules = (person_cuts(b, subject, analysis.faces) if subject.kind == "person"
+                         else object_cuts(b, subject))
             for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
                 allowed = _where_possible(allowed, ~bad)
     for bad in lips:
