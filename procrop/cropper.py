@@ -40,7 +40,7 @@ from .threads import one_blas_thread
 from .geometry import (AspectRatio, check_whole, checked_boxes, choose_crops, inside_fractions, parse_ratios,
                        real_number, select_diverse)
 from .results import Crop, CropResult
-from .verdict import UPSCALE_UNMET, dropped_alternatives, small_photo_warning, written_sizes
+from .verdict import ENLARGED_BY, UPSCALE_UNMET, dropped_alternatives, small_photo_warning, written_sizes
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
 from .perception.analysis import AnalysisConfig, CompositionAnalysis
 from .perception.analyzer import Analyzer
@@ -354,7 +354,7 @@ class Cropper:
                 w, h = output[widest, 2:]
                 ctx.cache.setdefault("upscale_unmet", []).append(
                     f"{ratio.label}: no crop that cuts nothing it could keep is wide enough for {limit:g} "
-                    f"times at most{UPSCALE_UNMET}; the widest such crop, {w:.0f}x{h:.0f}, is enlarged "
+                    f"times at most{UPSCALE_UNMET}; the widest such crop, {w:.0f}x{h:.0f}{ENLARGED_BY} "
                     f"{ratio.output_size[0] / w:.2f} times")
         if self.extra_terms and not any(getattr(t, "scores_every_candidate", False) for t in self.extra_terms):
             scores = self.scorer.combine(tv)

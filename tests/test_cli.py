@@ -233,6 +233,11 @@ def test_describe(photo_paths: list[Path]) -> None:
     assert json.loads(r.stdout)["analysis"]["faces"]
     r = run("describe", str(kodak), "--json", "-")  # as procrop crop takes it: no '-: no such file'
     assert r.exit_code == 0 and json.loads(r.stdout)["analysis"]["faces"] and not r.stderr.strip(), r.stderr
+    # a JSON-lines reader sees the failures too, as procrop crop's JSON gives them
+    r = run("describe", "missing.jpg", str(kodak), "--json")
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert r.exit_code == 1 and lines[0] == {"image": "missing.jpg", "error": "no such file"}, r.stdout
+    assert lines[1]["analysis"]["faces"]
 
 
 def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> None:

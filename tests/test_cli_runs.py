@@ -340,6 +340,12 @@ def test_max_upscale_chooses_crops_wide_enough_for_the_size(photos: Path, tmp_pa
     assert r.exit_code == 0 and data["options"]["max_upscale"] == 2.0, r.stderr
     assert data["crops"][0]["box"][2] == max(c.box[2] for c in loose.crops)  # none reaches 540: the widest
     assert run("crop", str(small), "-r", "1080x1350", "--max-upscale", "0.5", *FAST).exit_code == 2
+    # with --no-upscale too, the note says the crop is written at its own size, not "is enlarged"
+    run("crop", str(small), "-r", "1080x1350", "-k", "1", "-o", str(tmp_path / "own"), "--max-upscale", "2",
+        "--no-upscale", *FAST)
+    notes = json.loads((tmp_path / "own" / "small.json").read_text())["notes"]
+    unmet = [n for n in notes if "(max_upscale)" in n]
+    assert unmet and all("written at its own size" in n and "is enlarged" not in n for n in unmet), notes
 
 
 def test_ctrl_c_says_how_many_images_were_done(photos: Path, tmp_path: Path,

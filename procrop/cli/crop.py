@@ -412,6 +412,9 @@ def describe_command(
             raise usage_error(f"{named[0]}: not an image; describe --json prints to stdout and takes no "
                               f"file name (redirect it: > {named[0]})")
     files, problems = iter_image_files(inputs)
+    if as_json:  # a JSON-lines reader sees each failure too, as procrop crop's JSON gives it
+        for name, message in problems:
+            typer.echo(json.dumps({"image": name, "error": message.removeprefix(f"{name}: ")}))
     if not files:
         raise exit_no_inputs(problems)
     # the perception procrop crop runs: the default scorer's learned backbone feeds the salient-object
@@ -425,6 +428,8 @@ def describe_command(
             analysis = cropper.analyze(f)
         except ProcropError as exc:
             failures.append((f, str(exc)))
+            if as_json:
+                typer.echo(json.dumps({"image": f, "error": str(exc).removeprefix(f"{f}: ")}))
             continue
         text = describe(analysis, readable_shape=True)
         if as_json:

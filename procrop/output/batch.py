@@ -33,7 +33,7 @@ from ..scoring.setup import DEFAULT_SCORER
 from ..files import atomic_write_text
 from ..imaging.load import open_full
 from ..imaging.save import copy_unchanged, crop_extension, crop_file_losses, crop_resized, save_image
-from ..verdict import ENLARGED, written_sizes
+from ..verdict import ENLARGED, unenlarged_notes, written_sizes
 from .naming import CropJob, plan_jobs, ratio_slug, read_result, replaced_outputs, result_path
 
 #: The crops' file formats ``--format`` offers, and their extensions.
@@ -256,6 +256,8 @@ class CropTask:
         # the result's enlargement lines, in the command line's words (with the --no-upscale hint) or,
         # kept smaller as asked (--no-upscale), as notes instead of warnings
         data["warnings"] = [w for w in data["warnings"] if ENLARGED not in w]
+        if self.options.no_upscale:
+            data["notes"] = unenlarged_notes(data["notes"])
         if said:
             key = "notes" if self.options.no_upscale else "warnings"
             data[key] = data[key] + said
