@@ -44,3 +44,10 @@ def test_a_much_smaller_face_is_not_part_of_the_group() -> None:
     a = analysis([(40, 30, 30, 30), (250, 40, 10, 10)])  # a face in the background, a ninth of the area
     boxes = [(0, 0, 100, 100), (20, 0, 250, 100)]
     assert allowed(a, boxes) == [True, True]
+
+
+def test_when_nobody_fits_with_everyone_as_many_of_the_group_as_fit_are_kept() -> None:
+    # three friends at x 20-50, 110-140 and 250-280: no 150-px crop holds all three; one holds two
+    a = analysis([(20, 30, 30, 30), (110, 30, 30, 30), (250, 30, 30, 30)])
+    boxes = [(5, 0, 150, 100), (80, 0, 150, 100), (150, 0, 150, 100)]  # two friends, one, one (the third)
+    assert allowed(a, boxes) == [True, False, False]

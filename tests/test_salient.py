@@ -15,7 +15,7 @@ from procrop.perception.analysis import ColourStats, CompositionAnalysis, Region
 from procrop.perception.describe import describe
 from procrop.perception.detectors import Detection
 from procrop.perception.salient import HEAD_ONNX, SalientHead, mask_subjects
-from procrop.scoring.protection import allowed_crops, edge_pressure, mask_inside_fractions
+from procrop.scoring.protection import allowed_crops, mask_inside_fractions
 from procrop.training.scorer.saliency import fbeta_iou
 from procrop.training.scorer.saliency_data import photometric, views
 
@@ -93,14 +93,6 @@ def test_a_more_salient_object_is_never_left_out_to_keep_a_less_salient_one_whol
     assert allowed_crops(wide, a, np.zeros((0, 5))).tolist() == [False, True, False, False, True]
 
 
-def test_edge_pressure_counts_mask_near_inner_crop_edges_only() -> None:
-    masks = analysis([region(6, 2, 10, 8)]).subject_masks  # x 60..100
-    boxes = np.asarray([[0, 0, 100, 100], [20, 0, 100, 100], [40, 0, 160, 100], [0, 0, 100, 100]], float)
-    p = edge_pressure(boxes, masks, W, H)[0]
-    assert abs(p[0] - 0.075) < 1e-6  # the right edge runs along the object: 3 px of its 40
-    assert p[1] == 0.0 and p[2] == 0.0  # room (the top and bottom edges are the photo's border)
-    on_border = analysis([region(16, 2, 20, 8)]).subject_masks  # against the photo's right border
-    assert edge_pressure(np.asarray([[100, 0, 100, 100]], float), on_border, W, H)[0, 0] == 0.0
 def test_mask_subjects_names_regions_by_the_detection_that_overlaps_them() -> None:
     sal = np.zeros((10, 20), np.float32)
     sal[2:8, 2:6] = 0.9   # under the person's box

@@ -11,6 +11,8 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    by every crop, when some crop can (a region no crop holds: most of it); and **everyone is in**:
    when some crop keeps every face of the group (:data:`GROUP_FACE`) whole, with room round each
    (:data:`GROUP_MARGIN`) where a crop can, every crop does: a couple is never halved to one person;
+   when none can, every crop keeps as many of them whole as some crop does (three friends flexing
+   their tattoos, a square holds two: never one face alone);
    an animal main subject no crop keeps whole keeps its head (round a face found on it, else round
    the highest point of its outline, or, for a wide animal highest in the middle, one end of it,
    unless it is a close-up whose face stands out: :func:`~procrop.scoring.main_subject.animal_heads`)
@@ -63,8 +65,8 @@ the whole photo (:func:`fills_frame`: a "dining table" over a ceiling) is the sc
 it over.
 
 A salient object pressed against a crop edge is not a rule here: as a hard filter it dropped the
-photographer's own frame whenever the subject touched the frame (:func:`edge_pressure` measures it
-for scorers that want it as a soft penalty).
+photographer's own frame whenever the subject touched the frame (the preference scorer weighs it
+softly: its ``edge_pressure`` feature, :mod:`procrop.scoring.preference_features`).
 """
 
 from __future__ import annotations
@@ -107,8 +109,6 @@ MASK_KEPT, MASK_OUT = 0.95, 0.05
 MOST_OF_MAIN = 0.7
 #: Room kept below the corners of the mouth (share of the face's height): the lower lip.
 LOWER_LIP = 0.12
-#: Width of the band along a crop edge (share of the crop's side) that :func:`edge_pressure` reads.
-EDGE_BAND = 0.03
 #: Share of a salient region's extent, next to a photo border it touches, that a crop may cut.
 BORDER_TRIM = 0.2
 #: A main subject no crop holds whole keeps its top (rule 0) unless its box starts this close to the
@@ -202,6 +202,10 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         if together is not None and (allowed & together).any():
             allowed &= together
             break
+    else:  # nobody fits with everyone: as many of the group as fit (three friends, a square holds two)
+        kept = _group_kept(b, analysis)
+        if kept is not None and kept[allowed].max() >= 2:
+            allowed &= kept == kept[allowed].max()
     lips = []  # a face's lower lip: after the people's rules (a portrait's neck band comes first)
     for rank, fi in enumerate(np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces])):
         inside = face_inside[fi]
@@ -239,16 +243,28 @@ def _where_possible(allowed: np.ndarray, rule: np.ndarray | None) -> np.ndarray:
     return allowed & rule if rule is not None and (allowed & rule).any() else allowed
 
 
-def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) -> np.ndarray | None:
-    """``(N,)`` bool: the crops ``b (N, 4)`` that keep every face of the group whole (the faces of
-    at least :data:`GROUP_FACE` of the largest face's area), each face's box grown by ``margin`` of
-    its size on every side (within the photo); None when the group has fewer than two faces."""
+def _group(analysis: CompositionAnalysis) -> list[Detection]:
+    """The photo's group: the faces of at least :data:`GROUP_FACE` of the largest face's area."""
     area = np.asarray([f.box[2] * f.box[3] for f in analysis.faces], dtype=np.float64)
-    group = [f for f, a in zip(analysis.faces, area) if a >= GROUP_FACE * area.max()]
+    return [f for f, a in zip(analysis.faces, area) if a >= GROUP_FACE * area.max()]
+
+
+def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) -> np.ndarray | None:
+    """``(N,)`` bool: the crops ``b (N, 4)`` that keep every face of the group (:func:`_group`) whole,
+    each face's box grown by ``margin`` of its size on every side (within the photo); None when the
+    group has fewer than two faces."""
+    group = _group(analysis)
     if len(group) < 2:
         return None
     grown = [_grown(f.box, margin, margin, margin, analysis.width, analysis.height) for f in group]
     return (inside_fractions(b, grown) >= KEPT).all(axis=0)
+
+
+def _group_kept(b: np.ndarray, analysis: CompositionAnalysis) -> np.ndarray | None:
+    """``(N,)``: how many faces of the group (:func:`_group`) each crop keeps whole; None when the
+    group has fewer than two faces."""
+    group = _group(analysis)
+    return (inside_fractions(b, [f.box for f in group]) >= KEPT).sum(axis=0) if len(group) >= 2 else None
 
 
 def mask_inside_fractions(boxes: np.ndarray, masks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -373,21 +389,6 @@ def _whole_or_out(allowed: np.ndarray, inside: np.ndarray, earlier: np.ndarray |
         if (whole & beside).any():  # this object fits whole beside them: the cut is avoidable
             drop |= cut & (earlier == need[:, None]).all(axis=0)
     return allowed & ~drop
-
-
-def edge_pressure(boxes: np.ndarray, masks: np.ndarray, W: int, H: int) -> np.ndarray:
-    """``(K, N)``: the share of each of ``masks (K, mh, mw)`` that lies inside each ``(N, 4)`` crop
-    but within :data:`EDGE_BAND` of one of its edges that is not on the photo's ``W x H`` border: a
-    subject pressed against the edge (0: room all round)."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    full = mask_inside_fractions(b, masks, W, H)
-    mx, my = EDGE_BAND * b[:, 2], EDGE_BAND * b[:, 3]
-    left = np.where(b[:, 0] > 0.5, mx, 0.0)
-    top = np.where(b[:, 1] > 0.5, my, 0.0)
-    right = np.where(b[:, 0] + b[:, 2] < W - 0.5, mx, 0.0)
-    bottom = np.where(b[:, 1] + b[:, 3] < H - 0.5, my, 0.0)
-    inner = np.stack([b[:, 0] + left, b[:, 1] + top, b[:, 2] - left - right, b[:, 3] - top - bottom], axis=1)
-    return full - mask_inside_fractions(inner, masks, W, H)
 
 
 def head_box(face: Detection, width: int, height: int) -> tuple[float, float, float, float]:
