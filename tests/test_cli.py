@@ -225,7 +225,7 @@ def test_workers_match_serial(three_photos: list[Path], tmp_path: Path) -> None:
     assert boxes(a) == boxes(b)
 
 
-def test_describe(photo_paths: list[Path]) -> None:
+def test_describe(photo_paths: list[Path], tmp_path: Path) -> None:
     kodak = next(p for p in photo_paths if p.name == "kodim15.jpg")
     r = run("describe", str(kodak))
     assert r.exit_code == 0 and "face" in r.stdout
@@ -238,6 +238,10 @@ def test_describe(photo_paths: list[Path]) -> None:
     lines = [json.loads(line) for line in r.stdout.splitlines()]
     assert r.exit_code == 1 and lines[0] == {"image": "missing.jpg", "error": "no such file"}, r.stdout
     assert lines[1]["analysis"]["faces"]
+    fake = tmp_path / "not_a_photo.jpg"  # found, then refused by the decoder
+    fake.write_text("hello")
+    r = run("describe", str(fake), "--json")
+    assert r.exit_code == 1 and json.loads(r.stdout)["error"].startswith("not an image file"), r.stdout
 
 
 def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> None:

@@ -47,7 +47,11 @@ def test_a_much_smaller_face_is_not_part_of_the_group() -> None:
 
 
 def test_when_nobody_fits_with_everyone_as_many_of_the_group_as_fit_are_kept() -> None:
-    # three friends at x 20-50, 110-140 and 250-280: no 150-px crop holds all three; one holds two
-    a = analysis([(20, 30, 30, 30), (110, 30, 30, 30), (250, 30, 30, 30)])
-    boxes = [(5, 0, 150, 100), (80, 0, 150, 100), (150, 0, 150, 100)]  # two friends, one, one (the third)
-    assert allowed(a, boxes) == [True, False, False]
+    # three friends, the largest (the main subject) in the middle: no 150-px crop holds all three
+    a = analysis([(110, 30, 32, 32), (20, 30, 30, 30), (200, 30, 30, 30)])
+    boxes = [(5, 0, 150, 100), (95, 0, 150, 100), (95, 0, 60, 100)]  # two, two, the main face alone
+    assert allowed(a, boxes) == [True, True, False]
+    # a crop that keeps two whole and a sliver of the third counts as none (it cuts a face)
+    a = analysis([(100, 30, 30, 30), (135, 30, 30, 30), (170, 30, 30, 30)])
+    assert allowed(a, [(100, 0, 75, 100), (60, 0, 75, 100)]) == [False, True]
+    assert allowed_crops(np.zeros((0, 4)), a, np.zeros((3, 0))).tolist() == []  # no candidates: none

@@ -17,7 +17,7 @@ import pytest
 from procrop import Cropper
 from procrop.geometry import largest_size, parse_ratio
 from procrop.perception.analysis import CompositionAnalysis
-from procrop.scoring.clean_cuts import held_face
+from procrop.perception.pose import face_of
 from procrop.scoring.protection import EYE_LINE, inside_fractions, person_bad_bands
 
 PHOTOS = [
@@ -71,7 +71,7 @@ def bad_person_edge(boxes: np.ndarray, person, faces=()) -> np.ndarray:
     top, bottom = boxes[:, 1], boxes[:, 1] + boxes[:, 3]
     over_x = (boxes[:, 0] + boxes[:, 2] > x) & (boxes[:, 0] < x + w)
     bad = np.zeros(len(boxes), bool)
-    for lo, hi in person_bad_bands(person, held_face(person, faces)):
+    for lo, hi in person_bad_bands(person, face_of(person, faces)):
         bad |= over_x & (((top > lo) & (top < hi)) | ((bottom > lo) & (bottom < hi)))
     return bad
 

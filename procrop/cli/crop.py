@@ -326,6 +326,12 @@ def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
                   "(every verdict is in the JSON)")
 
 
+def error_record(path: str, reason: str) -> dict[str, str]:
+    """A failed input's JSON (``{"image": path, "error": reason}``, the reason without the path
+    that stderr's line begins with)."""
+    return {"image": path, "error": reason.removeprefix(f"{path}: ")}
+
+
 def _emit(results: list[dict[str, Any]], json_path: str | None, out: Path | None, streamed: bool,
           n_inputs: int, failures: list[tuple[str, str]]) -> None:
     """The JSON of a run: one object for one image, else JSON Lines, a failed input's line after the
@@ -333,7 +339,7 @@ def _emit(results: list[dict[str, Any]], json_path: str | None, out: Path | None
     failed writes its errors too, so a ``--json`` file is never an earlier run's."""
     from ..files import atomic_write_text
 
-    errors = [{"image": path, "error": reason.removeprefix(f"{path}: ")} for path, reason in failures]
+    errors = [error_record(path, reason) for path, reason in failures]
     if streamed:  # the results went out as they came
         sys.stdout.write("".join(json.dumps(e) + "\n" for e in errors))
         return
@@ -412,9 +418,9 @@ def describe_command(
             raise usage_error(f"{named[0]}: not an image; describe --json prints to stdout and takes no "
                               f"file name (redirect it: > {named[0]})")
     files, problems = iter_image_files(inputs)
-    if as_json:  # a JSON-lines reader sees each failure too, as procrop crop's JSON gives it
+    if as_json:  # a JSON-lines reader sees each failure too, in its place among the lines
         for name, message in problems:
-            typer.echo(json.dumps({"image": name, "error": message.removeprefix(f"{name}: ")}))
+            typer.echo(json.dumps(error_record(name, message)))
     if not files:
         raise exit_no_inputs(problems)
     # the perception procrop crop runs: the default scorer's learned backbone feeds the salient-object
@@ -429,7 +435,7 @@ def describe_command(
         except ProcropError as exc:
             failures.append((f, str(exc)))
             if as_json:
-                typer.echo(json.dumps({"image": f, "error": str(exc).removeprefix(f"{f}: ")}))
+                typer.echo(json.dumps(error_record(f, str(exc))))
             continue
         text = describe(analysis, readable_shape=True)
         if as_json:

@@ -21,7 +21,7 @@ import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -176,14 +176,14 @@ class PoseEstimator:
             if det.kind != "person":
                 out.append(det)
             elif self.backend == "prior":
-                out.append(replace(det, keypoints=anthropometric_keypoints(det.box, _face_in(det, faces))))
+                out.append(replace(det, keypoints=anthropometric_keypoints(det.box, face_of(det, faces))))
             else:
                 out.append(replace(det, keypoints=self.keypoints(rgb, det.box)))
         return out
 
 
-def _face_in(person: Detection, faces: list[Detection]) -> Detection | None:
-    """The best face whose centre lies in the upper half of ``person``'s box."""
+def face_of(person: Detection, faces: Sequence[Detection]) -> Detection | None:
+    """The person's face: the surest of ``faces`` whose centre lies in the upper half of its box."""
     x, y, w, h = person.box
     inside = [
         f for f in faces

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..perception.detectors import Detection
+from ..perception.pose import face_of
 
 #: Bands (fractions of a standing person's box height, from the top) where a horizontal crop
 #: edge must not run: the head and neck, the knees, the ankles.
@@ -40,27 +41,23 @@ def _edges_through(lo: np.ndarray, hi: np.ndarray, a: float, b: float) -> np.nda
     return ((lo > a) & (lo < b)) | ((hi > a) & (hi < b))
 
 
-def held_face(person: Detection, faces: Sequence[Detection]) -> Detection | None:
-    """The largest of ``faces`` whose box lies mostly (60 %) inside the person's box, if any."""
-    px, py, pw, ph = person.box
-    held = [f for f in faces
-            if max(0.0, min(px + pw, f.box[0] + f.box[2]) - max(px, f.box[0]))
-            * max(0.0, min(py + ph, f.box[1] + f.box[3]) - max(py, f.box[1])) >= 0.6 * f.box[2] * f.box[3]]
-    return max(held, key=lambda f: f.box[2] * f.box[3], default=None)
+def _joints(person: Detection) -> list[tuple[str, float]]:
+    """The person's confident body keypoints (pose ran): names and heights."""
+    return [(n, py) for n, _, py, s in person.keypoints if s > 0.2]
 
 
-def half_length(person: Detection, face: Detection | None) -> bool:
-    """Whether a person holding ``face`` is a half-length figure (:data:`HALF_FIGURE_FACES`)."""
-    return face is not None and person.box[3] < HALF_FIGURE_FACES * face.box[3]
+def half_length(person: Detection, face: Detection) -> bool:
+    """Whether a person whose face is ``face`` is a half-length figure (:data:`HALF_FIGURE_FACES`)."""
+    return person.box[3] < HALF_FIGURE_FACES * face.box[3]
 
 
 def person_bad_bands(person: Detection, face: Detection | None = None) -> list[tuple[float, float]]:
     """Absolute y ranges where a horizontal crop edge must not cross this person: from the top of
     the head to below the shoulders, and around the knees, ankles and wrists (from confident body
     keypoints when pose ran, else from the proportions of a standing figure, or, for a half-length
-    figure by the ``face`` it holds (:data:`HALF_FIGURE_FACES`), the head and neck alone)."""
+    figure by its ``face`` (:func:`half_length`), the head and the neck alone)."""
     x, y, w, h = person.box
-    joints = [(n, py) for n, _, py, s in person.keypoints if s > 0.2]
+    joints = _joints(person)
     if not joints:
         bands = [(y + a * h, y + b * h) for a, b in PERSON_BAD_BANDS]
         top = max(0.0, y - HEAD_ROOM * h)
@@ -79,19 +76,20 @@ def person_bad_bands(person: Detection, face: Detection | None = None) -> list[t
 def person_cuts(b: np.ndarray, person: Detection, faces: Sequence[Detection] = ()) -> tuple[np.ndarray, ...]:
     """Crops whose top or bottom edge crosses a person at the head, neck or a joint; crops whose
     left or right edge runs down the middle of the body. ``faces``: the photo's; a half-length
-    figure (told by the face it holds: :func:`half_length`) gets a rule for its head before the one
-    for its head and neck."""
+    figure (:func:`half_length`, by its face: :func:`~procrop.perception.pose.face_of`) without pose
+    gets a rule for its head before the one for its head and neck."""
     x, y, w, h = person.box
     top, bottom = b[:, 1], b[:, 1] + b[:, 3]
     left, right = b[:, 0], b[:, 0] + b[:, 2]
     overlaps_x = (right > x) & (left < x + w)
     overlaps_y = (bottom > y) & (top < y + h)
-    face = held_face(person, faces)
+    face = face_of(person, faces)
     bands = person_bad_bands(person, face)
     through = [overlaps_x & _edges_through(top, bottom, lo, hi) for lo, hi in bands]
     across = np.any(through, axis=0)
     down = overlaps_y & _edges_through(left, right, x + 0.2 * w, x + 0.8 * w)
-    return (through[0], across, down) if half_length(person, face) else (across, down)
+    split = face is not None and half_length(person, face) and not _joints(person)  # pose: one rule, as before
+    return (through[0], across, down) if split else (across, down)
 
 
 def object_cuts(b: np.ndarray, obj: Detection) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,8 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    by every crop, when some crop can (a region no crop holds: most of it); and **everyone is in**:
    when some crop keeps every face of the group (:data:`GROUP_FACE`) whole, with room round each
    (:data:`GROUP_MARGIN`) where a crop can, every crop does: a couple is never halved to one person;
-   when none can, every crop keeps as many of them whole as some crop does (three friends flexing
-   their tattoos, a square holds two: never one face alone);
+   when none can, every crop keeps as many of them whole, cutting none, as some crop does (three
+   friends flexing their tattoos, a square holds two: never one face alone);
    an animal main subject no crop keeps whole keeps its head (round a face found on it, else round
    the highest point of its outline, or, for a wide animal highest in the middle, one end of it,
    unless it is a close-up whose face stands out: :func:`~procrop.scoring.main_subject.animal_heads`)
@@ -43,10 +43,11 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    first): the share of each mask inside each crop is measured (:func:`mask_inside_fractions`);
    when some allowed crop keeps the object whole (:data:`MASK_KEPT` of its mask), every crop that
    cuts it (more than :data:`MASK_OUT` but less than :data:`MASK_KEPT` inside) is dropped, unless
-   it cuts it to keep a more salient object whole that no crop keeps whole beside it: the more
-   salient object is never left out for the less (a camera beside its strap and nuts, too long to
-   share a square, was left out for them; blind judges preferred the crops this allows on 21 of 30
-   changed sheets, ``data/preferences/checks/cut_for_more_salient/``); when
+   it keeps whole a more salient object that no crop keeps whole beside this one: the crops that
+   keep the more salient object whole are not all given up to keep the less salient one whole, and
+   the scorer chooses among both kinds (a camera beside its strap and nuts, too long to share a
+   square, was left out for them; blind judges preferred the crops this allows on 21 of 30 changed
+   sheets, ``data/preferences/checks/cut_for_more_salient/``); when
    none can (the head's map spread past the object, a region longer than the ratio), its cores
    (the parts where the map reaches 0.65, else 0.8 or 0.9) are kept whole or left out instead; a
    region that touches the photo's border, which the photographer's frame already cuts, may lose
@@ -204,7 +205,7 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
             break
     else:  # nobody fits with everyone: as many of the group as fit (three friends, a square holds two)
         kept = _group_kept(b, analysis)
-        if kept is not None and kept[allowed].max() >= 2:
+        if kept is not None and allowed.any() and kept[allowed].max() >= 2:
             allowed &= kept == kept[allowed].max()
     lips = []  # a face's lower lip: after the people's rules (a portrait's neck band comes first)
     for rank, fi in enumerate(np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces])):
@@ -261,10 +262,14 @@ def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) ->
 
 
 def _group_kept(b: np.ndarray, analysis: CompositionAnalysis) -> np.ndarray | None:
-    """``(N,)``: how many faces of the group (:func:`_group`) each crop keeps whole; None when the
-    group has fewer than two faces."""
+    """``(N,)``: how many faces of the group (:func:`_group`) each crop keeps whole, 0 for a crop
+    that cuts one (never two faces and a sliver of the third); None when the group has fewer than
+    two faces."""
     group = _group(analysis)
-    return (inside_fractions(b, [f.box for f in group]) >= KEPT).sum(axis=0) if len(group) >= 2 else None
+    if len(group) < 2:
+        return None
+    inside = inside_fractions(b, [f.box for f in group])
+    return np.where(cuts(inside), 0, (inside >= KEPT).sum(axis=0))
 
 
 def mask_inside_fractions(boxes: np.ndarray, masks: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -377,7 +382,8 @@ def _whole_or_out(allowed: np.ndarray, inside: np.ndarray, earlier: np.ndarray |
 
     ``earlier (J, N)``: whether each crop keeps whole each more salient object (rule 4's order). A
     crop that cuts this one stays when no allowed crop keeps this one whole beside every earlier
-    object the crop keeps whole: the cut is the price of a more salient object kept whole."""
+    object the crop keeps whole (a crop that keeps them and leaves this one out stays too: the
+    scorer chooses)."""
     cut = (inside > MASK_OUT) & (inside < MASK_KEPT)
     if earlier is None or not len(earlier):
         return allowed & ~cut
