@@ -88,7 +88,8 @@ def person_cuts(b: np.ndarray, person: Detection, faces: Sequence[Detection] = (
     through = [overlaps_x & _edges_through(top, bottom, lo, hi) for lo, hi in bands]
     across = np.any(through, axis=0)
     down = overlaps_y & _edges_through(left, right, x + 0.2 * w, x + 0.8 * w)
-    split = face is not None and half_length(person, face) and not _joints(person)  # pose: one rule, as before
+    # a half-length figure without pose: its head's rule first (pose's bands stay one rule, as before)
+    split = face is not None and half_length(person, face) and not _joints(person)
     return (through[0], across, down) if split else (across, down)
 
 
