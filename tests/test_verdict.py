@@ -93,7 +93,8 @@ def test_crop_verdict_and_wording_functions() -> None:
     assert whole_words((0, 0, 768, 512), 768, 512) == versus_original(0.5, "the uncropped photo itself")
     assert whole_words((0, 0, 321, 479), 321, 481) == "the whole frame less a hairline at its edge"
     # no border found (the content is the whole frame): an exact 3:2 of a 640 x 427 photo is no border
-    assert whole_words((1, 1, 639, 426), 640, 427, (0, 0, 640, 427)) == "the whole frame less a hairline at its edge"
+    hairline = "the whole frame less a hairline at its edge"
+    assert whole_words((1, 1, 639, 426), 640, 427, (0, 0, 640, 427)) == hairline
     assert whole_words((0, 40, 321, 400), 321, 481) is None
     # near the line, a decimal on its own side: "50%" was "Crop it" on one photo, "Keep" on another
     assert " only 49.7% likely" in verdict(0.4, 0.5, 0.497) and " is 50.3% likely" in verdict(0.4, 0.5, 0.503)
