@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from procrop import Cropper, ImageLoadError, UsageError
-from procrop.candidates import CandidateConfig
+from procrop.candidates import CandidateConfig, to_the_frame
 from procrop.geometry import iou_matrix, largest_size, parse_ratio, ratio_error_px
 
 RATIOS = ["free", "original", "1:1", "4:5", "16:9", "9:16", "3:2", "1080x1350"]
@@ -107,7 +107,9 @@ def test_faces_are_not_cut(cropper: Cropper, face_photos: list[Path]) -> None:
                 if not keepable:
                     continue
                 for c in result.for_ratio(label):
-                    assert not _cuts(face.box, c.box), f"{path.name} {label} {c.box} cuts {face.box}"
+                    # an edge on the picture's scan border cuts nothing (the face box reaches into it)
+                    box = tuple(to_the_frame(np.asarray([c.box]), result.analysis)[0])
+                    assert not _cuts(face.box, box), f"{path.name} {label} {c.box} cuts {face.box}"
                     checked += 1
     assert checked > 50
 
