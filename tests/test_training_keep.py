@@ -149,10 +149,12 @@ def test_the_train_command_stops_on_sigterm_naming_last_pt(tmp_path: Path, monke
     config.write_text(_toml(train_config(tmp_path / "data", tmp_path / "run", 6, batch_size=2, checkpoint_every=500)))
     run = Trainer.run
     monkeypatch.setattr(Trainer, "run", lambda self, progress=None: run(self, _signal_at(2, signal.SIGTERM)))
-    r = CliRunner().invoke(_cli(), ["train", str(config), "--quiet"])
+    r = CliRunner().invoke(_cli(), ["train", str(config)])
     last = tmp_path / "run" / "last.pt"
     assert r.exit_code == 130 and "Traceback" not in r.output
     assert f"interrupted at step 2 of 6: progress saved in {last}" in " ".join(r.output.split())
+    # said after the progress bar's last line (a log file had the bar after it)
+    assert "stopped:" in r.output and "training" not in r.output.split("stopped:")[1], r.output
     assert torch.load(last, map_location="cpu", weights_only=False)["step"] == 2
 
 

@@ -85,6 +85,7 @@ def train_command(
     except BaseException:  # refused (no data, a bad --resume, a wrong database): no empty run folder left
         remove_if_left_empty(run_dir, fresh)
         raise
+    stopped: TrainingInterrupted | None = None
     with progress_bar(2, quiet, "training") as bar:
         tid = bar.add_task("train", total=trainer.total_steps, completed=trainer.step)
 
@@ -95,11 +96,13 @@ def train_command(
             with usage_errors(passing=TrainingInterrupted):
                 result = trainer.run(tick)
         except TrainingInterrupted as exc:
-            if not worker:
-                err.print(f"[bold yellow]stopped:[/] {escape(str(exc))}")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            stopped = exc
         finally:
             trainer.close()
+    if stopped is not None:  # said once the bar has drawn its last line (it came after, in a log file)
+        if not worker:
+            err.print(f"[bold yellow]stopped:[/] {escape(str(stopped))}")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if worker:
         return
     best = trainer.best.state()
