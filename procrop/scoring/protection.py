@@ -24,7 +24,9 @@ only when some crop still allowed satisfies it, so the candidate set is never em
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
    it out entirely stay, so a crop of a narrow ratio may frame one of two people; a face kept
-   whole keeps its whole head too (its hair, a hat, its ears: :func:`head_box`) where a crop can;
+   whole keeps its whole head too (its hair, a hat, its ears: :func:`~procrop.scoring.heads.head_box`)
+   where a crop can, and, after the people's rules, the hair or hat the saliency map holds above it
+   (:func:`~procrop.scoring.heads.hair_top`);
 2. **keep the eyes**: when no allowed crop keeps a face whole (a portrait at 16:9), crops that
    leave an eye out, or put the eye line outside the upper part of the frame (:data:`EYE_LINE`),
    are dropped, and then, when some crop keeps it too, those that cut the mouth (and, after the
@@ -81,20 +83,12 @@ from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
 from ..perception.salient import CORE_LEVELS, subject_cores
 from .clean_cuts import object_cuts, person_cuts
+from .heads import EYE_LINE, HEAD_SIDE, HEAD_TOP, eyes_kept, grown, head_box, mouth_kept  # noqa: F401
 from .clean_cuts import HEAD_ROOM, JOINT_MARGIN, PERSON_BAD_BANDS, person_bad_bands  # noqa: F401
 from .main_subject import animal_heads, fills_frame, main_subject, outline_top, vehicle_end_kept  # noqa: F401
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
-
-#: The head round a face kept whole (rule 1b, :func:`head_box`): shares of the face box's width on
-#: each side and of its height above. Blind judges preferred the crops that keep it on 13 of 17
-#: changed sheets (``data/preferences/checks/head_whole``): a headdress, a fez, a hat, the top of a
-#: head, an ear.
-HEAD_SIDE, HEAD_TOP = 0.35, 0.35
-#: Where the eye line of a face too big for the crop may lie: shares of the crop's height from
-#: its top (an editor's tight portrait puts the eyes about a third of the way down).
-EYE_LINE = (0.18, 0.5)
 
 #: Faces of at least this share of the largest face's area form the photo's group: when some crop
 #: keeps them all whole, none is left out (a couple, two drummers, two children side by side).
@@ -207,19 +201,22 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         kept = _group_kept(b, analysis)
         if kept is not None and allowed.any() and kept[allowed].max() >= 2:
             allowed &= kept == kept[allowed].max()
-    lips = []  # a face's lower lip: after the people's rules (a portrait's neck band comes first)
+    lips = []  # a face's lower lip and its hair: after the people's rules (a neck band, a whole body)
     for rank, fi in enumerate(np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces])):
         inside = face_inside[fi]
         allowed = _keep_whole(allowed, inside)
         if (inside[allowed] >= KEPT).any():  # 1b. and the whole head round it, where a crop can
-            head = inside_fractions(b, [head_box(analysis.faces[fi], analysis.width, analysis.height)])[0]
-            allowed = _where_possible(allowed, ~((head > LEFT_OUT) & (head < KEPT) & (inside > LEFT_OUT)))
+            for hair in (None, analysis):  # (then the hair above it, after the people's rules)
+                head = inside_fractions(b, [head_box(analysis.faces[fi], analysis.width, analysis.height,
+                                                     hair)])[0]
+                lips.append((head > LEFT_OUT) & (head < KEPT) & (inside > LEFT_OUT))
+            allowed = _where_possible(allowed, ~lips.pop(-2))
         if not (inside[allowed] >= KEPT).any():
             # the largest face must keep its eyes in; another may also be left out altogether
             face = analysis.faces[fi]
-            for bad in (~_eyes_kept(b, face), ~_mouth_kept(b, face, 0.05)):  # eyes first, then the mouth too
+            for bad in (~eyes_kept(b, face), ~mouth_kept(b, face, 0.05)):  # eyes first, then the mouth too
                 allowed = _where_possible(allowed, ~(bad & (inside > LEFT_OUT)) if rank > 0 else ~bad)
-            lips.append(~_mouth_kept(b, face, LOWER_LIP) & (inside > LEFT_OUT))
+            lips.append(~mouth_kept(b, face, LOWER_LIP) & (inside > LEFT_OUT))
     for subject in keep:
         inside = inside_fractions(b, [subject.box])[0]
         if (inside[allowed] >= KEPT).any():
@@ -257,8 +254,8 @@ def _group_whole(b: np.ndarray, analysis: CompositionAnalysis, margin: float) ->
     group = _group(analysis)
     if len(group) < 2:
         return None
-    grown = [_grown(f.box, margin, margin, margin, analysis.width, analysis.height) for f in group]
-    return (inside_fractions(b, grown) >= KEPT).all(axis=0)
+    roomy = [grown(f.box, margin, margin, margin, analysis.width, analysis.height) for f in group]
+    return (inside_fractions(b, roomy) >= KEPT).all(axis=0)
 
 
 def _group_kept(b: np.ndarray, analysis: CompositionAnalysis) -> np.ndarray | None:
@@ -319,11 +316,8 @@ def trimmed_at_border(mask: np.ndarray, share: float = BORDER_TRIM) -> np.ndarra
     return out if out.any() else mask
 
 
-def salient_objects(analysis: CompositionAnalysis) -> list[int]:
-    """Indices into ``analysis.subjects`` of the salient objects protected: those with a mask and
-    at least :data:`MIN_MASS` of the saliency, most salient first
-    (:func:`procrop.candidates.protected_regions`)."""
-    return protected_regions(analysis)
+#: The salient objects rule 4 protects (:func:`procrop.candidates.protected_regions`).
+salient_objects = protected_regions
 
 
 def _protect_masks(analysis: CompositionAnalysis, allowed: np.ndarray, chosen: list[int],
@@ -397,50 +391,8 @@ def _whole_or_out(allowed: np.ndarray, inside: np.ndarray, earlier: np.ndarray |
     return allowed & ~drop
 
 
-def head_box(face: Detection, width: int, height: int) -> tuple[float, float, float, float]:
-    """The head round a face box, ``(x, y, w, h)`` inside the photo: :data:`HEAD_SIDE` of the face's
-    width on each side (ears, the back of a turned head) and :data:`HEAD_TOP` of its height above
-    (hair, a hat's crown), down to the chin."""
-    return _grown(face.box, HEAD_SIDE, HEAD_TOP, 0.0, width, height)
-
-
-def _grown(box: tuple[float, float, float, float], side: float, above: float, below: float, width: int,
-           height: int) -> tuple[float, float, float, float]:
-    """``box`` grown by ``side`` of its width left and right, ``above`` and ``below`` of its height,
-    within the ``width`` x ``height`` photo."""
-    x, y, w, h = box
-    x0, y0 = max(0.0, x - side * w), max(0.0, y - above * h)
-    x1, y1 = min(float(width), x + w + side * w), min(float(height), y + h + below * h)
-    return (x0, y0, x1 - x0, y1 - y0)
-
-
 def _keep_whole(allowed: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """Drop the crops that cut a subject when an allowed crop keeps it whole."""
     if (inside[allowed] >= KEPT).any():
         return allowed & ~cuts(inside[None])
     return allowed
-
-
-def _eyes_kept(b: np.ndarray, face: Detection) -> np.ndarray:
-    """Crops with both eyes inside (a margin of a quarter of their distance on every side) and
-    the eye line in the upper part of the frame (:data:`EYE_LINE`)."""
-    (rx, ry), (lx, ly) = face.eyes()
-    m = 0.25 * max(float(np.hypot(lx - rx, ly - ry)), 1.0)
-    x0, x1 = min(rx, lx) - m, max(rx, lx) + m
-    y0, y1 = min(ry, ly) - m, max(ry, ly) + m
-    inside = (b[:, 0] <= x0) & (b[:, 0] + b[:, 2] >= x1) & (b[:, 1] <= y0) & (b[:, 1] + b[:, 3] >= y1)
-    line = ((ry + ly) / 2 - b[:, 1]) / np.maximum(b[:, 3], 1e-9)
-    return inside & (line >= EYE_LINE[0]) & (line <= EYE_LINE[1])
-
-
-def _mouth_kept(b: np.ndarray, face: Detection, below: float) -> np.ndarray:
-    """Crops with both corners of the mouth inside, with a margin, and ``below`` of the face's
-    height below them (:data:`LOWER_LIP`: the lower lip; all crops when the face has no mouth
-    landmarks)."""
-    corners = [p for p in (face.point("mouth_right"), face.point("mouth_left")) if p is not None]
-    if len(corners) < 2:
-        return np.ones(len(b), dtype=bool)
-    m = 0.05 * face.box[3]
-    x0, x1 = min(c[0] for c in corners), max(c[0] for c in corners)
-    y0, y1 = min(c[1] for c in corners) - m, max(c[1] for c in corners) + below * face.box[3]
-    return (b[:, 0] <= x0) & (b[:, 0] + b[:, 2] >= x1) & (b[:, 1] <= y0) & (b[:, 1] + b[:, 3] >= y1)
