@@ -55,4 +55,3 @@ def test_when_nobody_fits_with_everyone_as_many_of_the_group_as_fit_are_kept() -
     a = analysis([(100, 30, 30, 30), (135, 30, 30, 30), (170, 30, 30, 30)])
     assert allowed(a, [(100, 0, 75, 100), (60, 0, 75, 100)]) == [False, True]
     assert allowed_crops(np.zeros((0, 4)), a, np.zeros((3, 0))).tolist() == []  # no candidates: none
-

@@ -31,22 +31,27 @@ HAIR_MAX = 0.8
 
 
 def hair_top(face: Detection, analysis: CompositionAnalysis) -> float:
-    """The y of the highest hot map cell, over the face box's width and above it, of the part of
-    the map at :data:`HAIR_LEVEL` that holds the face's centre, at most :data:`HAIR_MAX` face heights
-    above the face (0 at the photo's top); the face box's top where its centre is not hot."""
-    sal = np.asarray(analysis.saliency)
-    mh, mw = sal.shape
+    """The y of the highest hot map cell (:data:`HAIR_LEVEL`) above the face's own top cell that
+    the hot cells over the face box's width join to its centre, at most :data:`HAIR_MAX` face heights
+    above the face (0 at the photo's top); the face box's top where there is none, where its centre
+    is cold, or where the map is not the salient-object head's (the hand-made cues mark no hair)."""
     x, y, w, h = face.box
+    sal = np.asarray(analysis.saliency)
+    if analysis.saliency_source != "head" or sal.ndim != 2:
+        return float(max(y, 0.0))
+    mh, mw = sal.shape
     sx, sy = mw / analysis.width, mh / analysis.height
-    cx, cy = min(int((x + w / 2) * sx), mw - 1), min(int((y + h / 2) * sy), mh - 1)
-    _, labels = cv2.connectedComponents((sal >= HAIR_LEVEL).astype(np.uint8), connectivity=8)
-    if labels[cy, cx] == 0:
-        return float(y)
-    c0 = min(int(x * sx), mw - 1)
-    c1 = max(int(np.ceil((x + w) * sx)), c0 + 1)
-    rows = np.flatnonzero((labels[:, c0:c1] == labels[cy, cx]).any(axis=1))
-    top = rows.min() / sy
-    return float(max(min(top, y), y - HAIR_MAX * h, 0.0))
+    c0 = int(np.clip(x * sx, 0, mw - 1))
+    c1 = int(np.clip(np.ceil((x + w) * sx), c0 + 1, mw))
+    cx = int(np.clip((x + w / 2) * sx, c0, c1 - 1))
+    cy, top_cell = (int(np.clip(v * sy, 0, mh - 1)) for v in (y + h / 2, y))
+    band = (sal[:, c0:c1] >= HAIR_LEVEL).astype(np.uint8)  # over the face's width only
+    _, labels = cv2.connectedComponents(band, connectivity=8)
+    held = labels[cy, cx - c0]
+    rows = np.flatnonzero((labels[:top_cell] == held).any(axis=1)) if held else np.zeros(0, int)
+    if not len(rows):  # the face's own cells (faces are painted into the map) are no hair
+        return float(max(y, 0.0))
+    return float(max(min(rows.min() / sy, y), y - HAIR_MAX * h, 0.0))
 
 
 def head_box(face: Detection, width: int, height: int, analysis: CompositionAnalysis | None = None
