@@ -201,22 +201,23 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
         kept = _group_kept(b, analysis)
         if kept is not None and allowed.any() and kept[allowed].max() >= 2:
             allowed &= kept == kept[allowed].max()
-    lips = []  # a face's lower lip and its hair: after the people's rules (a neck band, a whole body)
+    later = []  # a face's hair and lower lip: after the people's rules (a neck band, a whole body)
     for rank, fi in enumerate(np.argsort([-(f.box[2] * f.box[3]) for f in analysis.faces])):
         inside = face_inside[fi]
         allowed = _keep_whole(allowed, inside)
         if (inside[allowed] >= KEPT).any():  # 1b. and the whole head round it, where a crop can
-            for hair in (None, analysis):  # (then the hair above it, after the people's rules)
-                head = inside_fractions(b, [head_box(analysis.faces[fi], analysis.width, analysis.height,
-                                                     hair)])[0]
-                lips.append((head > LEFT_OUT) & (head < KEPT) & (inside > LEFT_OUT))
-            allowed = _where_possible(allowed, ~lips.pop(-2))
+            face = analysis.faces[fi]  # its head as usual, and up to the hair above it (2, N)
+            shares = inside_fractions(b, [head_box(face, analysis.width, analysis.height, hair)
+                                          for hair in (None, analysis)])
+            head, hair = (shares > LEFT_OUT) & (shares < KEPT) & (inside > LEFT_OUT)
+            allowed = _where_possible(allowed, ~head)
+            later.append(hair)  # (then the hair, after the people's rules)
         if not (inside[allowed] >= KEPT).any():
             # the largest face must keep its eyes in; another may also be left out altogether
             face = analysis.faces[fi]
             for bad in (~eyes_kept(b, face), ~mouth_kept(b, face, 0.05)):  # eyes first, then the mouth too
                 allowed = _where_possible(allowed, ~(bad & (inside > LEFT_OUT)) if rank > 0 else ~bad)
-            lips.append(~mouth_kept(b, face, LOWER_LIP) & (inside > LEFT_OUT))
+            later.append(~mouth_kept(b, face, LOWER_LIP) & (inside > LEFT_OUT))
     for subject in keep:
         inside = inside_fractions(b, [subject.box])[0]
         if (inside[allowed] >= KEPT).any():
@@ -230,7 +231,7 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                          else object_cuts(b, subject))
             for bad in cut_rules:  # each rule on its own: a narrow crop may have to cut down a body
                 allowed = _where_possible(allowed, ~bad)
-    for bad in lips:
+    for bad in later:
         allowed = _where_possible(allowed, ~bad)
     return allowed
 
