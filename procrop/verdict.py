@@ -282,12 +282,12 @@ def small_photo_warning(width: int, height: int) -> str | None:
 #: The words of the note that no crop of a ``WxH`` ratio was wide enough for ``max_upscale``.
 UPSCALE_UNMET = " (max_upscale)"
 #: How that note ends when crops are not enlarged (``--no-upscale``), and how it ends otherwise.
-UNENLARGED_BY, ENLARGED_BY = ", written at its own size (--no-upscale); it would need", ", is enlarged"
+UNENLARGED_BY, ENLARGED_BY = ", kept at its own size (--no-upscale); it would need", ", is enlarged"
 
 
 def unenlarged_notes(notes: list[str]) -> list[str]:
     """The result's :data:`UPSCALE_UNMET` notes as ``--no-upscale`` writes the crops: not enlarged
-    (a trial read "is enlarged 3.18 times" beside "written at its own size, not enlarged")."""
+    (a trial read "is enlarged 3.18 times" beside "kept at its own size, not enlarged")."""
     return [n.replace(ENLARGED_BY, UNENLARGED_BY) if UPSCALE_UNMET in n else n for n in notes]
 #: A crop enlarged more than this to its output size is said to be (1 %: rounding is not).
 UPSCALE_NOTED = 1.01
@@ -320,7 +320,7 @@ def written_sizes(crops: Sequence[Any], no_upscale: bool, cli: bool = True
         crops = f"{ow}x{oh}: {len(boxes)} crop" + ("s, the smallest" if len(boxes) > 1 else "") + f" {w}x{h}"
         if no_upscale:
             own = "their" if len(boxes) > 1 else "its"
-            notes.append(f"{crops}, written at {own} own size{NOT_ENLARGED}")
+            notes.append(f"{crops}, kept at {own} own size{NOT_ENLARGED}")
         else:
             hint = f" (--no-upscale keeps {w}x{h})" if cli else ""
             notes.append(f"{crops}{ENLARGED}{ow / w:.2f}x{hint}")

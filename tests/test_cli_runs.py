@@ -180,7 +180,7 @@ def test_upscaling_is_reported_and_can_be_refused(photos: Path, tmp_path: Path) 
     r = run("crop", str(small.parent), "-r", "1080x1350,1080x1080", "-k", "1", "-o", str(tmp_path / "own"),
             "--no-upscale", *FAST)
     flat = " ".join(r.stderr.split())
-    assert r.exit_code == 0 and "2 photos have crops written at their own size, smaller than asked" in flat
+    assert r.exit_code == 0 and "2 photos have crops kept at their own size, smaller than asked" in flat
     fewer = sum(any("not enlarged" not in n for n in json.loads(f.read_text())["notes"])
                 for f in (tmp_path / "own").glob("*.json"))
     assert ("photos have fewer crops than asked" in flat) == (fewer > 1), r.stderr
@@ -340,12 +340,12 @@ def test_max_upscale_chooses_crops_wide_enough_for_the_size(photos: Path, tmp_pa
     assert r.exit_code == 0 and data["options"]["max_upscale"] == 2.0, r.stderr
     assert data["crops"][0]["box"][2] == max(c.box[2] for c in loose.crops)  # none reaches 540: the widest
     assert run("crop", str(small), "-r", "1080x1350", "--max-upscale", "0.5", *FAST).exit_code == 2
-    # with --no-upscale too, the note says the crop is written at its own size, not "is enlarged"
+    # with --no-upscale too, the note says the crop is kept at its own size, not "is enlarged"
     run("crop", str(small), "-r", "1080x1350", "-k", "1", "-o", str(tmp_path / "own"), "--max-upscale", "2",
         "--no-upscale", *FAST)
     notes = json.loads((tmp_path / "own" / "small.json").read_text())["notes"]
     unmet = [n for n in notes if "(max_upscale)" in n]
-    assert unmet and all("written at its own size" in n and "is enlarged" not in n for n in unmet), notes
+    assert unmet and all("kept at its own size" in n and "is enlarged" not in n for n in unmet), notes
 
 
 def test_ctrl_c_says_how_many_images_were_done(photos: Path, tmp_path: Path,

@@ -298,7 +298,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
 
     for which, said in (("fewer", "have fewer crops than asked at some ratio (the others scored too low or "
                                   "overlapped a better crop"),
-                        ("own", "have crops written at their own size, smaller than asked (--no-upscale"),
+                        ("own", "have crops kept at their own size, smaller than asked (--no-upscale"),
                         ("unmet", "have no crop wide enough for --max-upscale that cuts nothing it could "
                                   "keep (the widest such crops were chosen")):
         noted = [(r, lines) for r in results
