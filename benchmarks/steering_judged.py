@@ -12,7 +12,8 @@ STYLE A, six of the other as STYLE B (which set is A drawn at random), and the p
 labelled 1 and 2 in random order. A judge answers which crop was made to match STYLE A. The
 sheets go to ``WORK/sheets/`` (the only folder a judge is given), the keys to ``WORK/keys.jsonl``,
 the brief (:data:`BRIEF`, version :data:`BRIEF_VERSION`) to ``WORK/brief.txt``. A judge's answers
-are JSON lines ``{"sheet", "answer": 1 or 2, "reason"}`` in ``WORK/answers/*.jsonl``.
+are JSON lines ``{"sheet", "answer": 1 or 2, "reason"}`` in ``WORK/answers/*.jsonl`` (a committed
+check keeps them merged, with judge and brief, in ``WORK/answers.jsonl``, which ``tally`` reads too).
 
 ``tally`` scores every answer against the keys: per pair and over all, the share of answers and
 of sheets (by the judges' majority) that name the crop the STYLE A set made, with a one-sided
@@ -111,8 +112,9 @@ def binomial_p(hits: int, n: int) -> float:
 def tally(args: argparse.Namespace) -> None:
     work = Path(args.work)
     keys = {k["sheet"]: k for k in map(json.loads, (work / "keys.jsonl").read_text("utf-8").splitlines())}
-    answers = [json.loads(line) for f in sorted((work / "answers").glob("*.jsonl"))
-               for line in f.read_text("utf-8").splitlines() if line.strip()]
+    # each judge's file in WORK/answers, or the merged WORK/answers.jsonl a committed check keeps
+    files = sorted((work / "answers").glob("*.jsonl")) or [f for f in [work / "answers.jsonl"] if f.exists()]
+    answers = [json.loads(line) for f in files for line in f.read_text("utf-8").splitlines() if line.strip()]
     lines = ["| pair | answers right | sheets right (majority) | p (answers) |", "|---|---:|---:|---:|"]
     for pair in [*PAIRS, "all"]:
         mine = [a for a in answers
@@ -143,7 +145,8 @@ def main() -> None:
     s.add_argument("--per-pair", type=int, default=8, help="photos a pair of reference sets gets")
     s.add_argument("--seed", type=int, default=0, help="seed of the photos', styles' and crops' draws")
     s.add_argument("--out", required=True, help="working folder (sheets/, keys.jsonl, brief.txt)")
-    t = sub.add_parser("tally", help="score the answers in WORK/answers against the keys")
+    t = sub.add_parser("tally",
+                       help="score the answers in WORK/answers (or WORK/answers.jsonl) against the keys")
     t.add_argument("--work", required=True, help="the sheets' working folder")
     t.add_argument("--md", help="also write the table here")
     args = ap.parse_args()

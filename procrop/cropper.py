@@ -85,7 +85,7 @@ class Cropper:
             as editors rank crops), ``"learned"`` or ``"classic"``: see :mod:`procrop.scoring.setup`.
         learned_model: a learned-scorer bundle folder (default: the one shipped with procrop).
         style_strength: weight of the references' composition beside the learned score's 1
-            (:mod:`procrop.scoring.terms.style`); default 2 with a ``reference_db`` folder, 0 otherwise.
+            (:mod:`procrop.scoring.terms.style`); default 3 with a ``reference_db`` folder, 0 otherwise.
         preference_model: a preference model file (``procrop prefs fit``) in place of the shipped one;
             preference scorer only (:class:`~procrop.errors.UsageError` otherwise, or when it is no such file).
         max_upscale: for an output size ``WxH``, only crops that reach it enlarged at most this

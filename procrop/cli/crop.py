@@ -84,7 +84,7 @@ def crop_command(
     style_strength: Optional[str] = typer.Option(
         None, "--style-strength", metavar="NUMBER",
         help="How strongly the --db photos' composition (subject place and size, horizon) steers the "
-        "crops, beside the default or learned score's 1; 0 = off, at most 10. Default 2 with --db."),
+        "crops, beside the default or learned score's 1; 0 = off, at most 10. Default 3 with --db."),
     no_db: bool = typer.Option(False, "--no-db", help="Switch retrieval guidance off (classic scorer)."),
     model: Optional[str] = typer.Option(None, "--model", metavar="PATH", help="Neural ProCrop checkpoint (extra procrop\\[torch]; implies --scorer classic)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Scoring weights TOML (classic scorer; default: shipped)."),

@@ -26,7 +26,7 @@ def serve_command(
     style_strength: Optional[str] = typer.Option(
         None, "--style-strength", metavar="NUMBER",
         help="How strongly the --db photos' composition steers the crops, beside the default or learned "
-        "score's 1; 0 = off, at most 10. Default 2 with --db."),
+        "score's 1; 0 = off, at most 10. Default 3 with --db."),
 ) -> None:
     """Serve the web page at / and the HTTP API; needs the server extra: pip install 'procrop\\[server]'.
 

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="'default' (the bundled database), 'none' or a reference database folder")
     parser.add_argument("--style-strength", type=float, default=defaults.style_strength,
                         help="how strongly a --reference-db folder's composition steers the crops "
-                             "(default 2)")
+                             "(default 3)")
     args = vars(parser.parse_args(argv))
     host, port, workers, log_level = (args.pop(k) for k in ("host", "port", "workers", "log_level"))
     serve(host, port, workers, log_level=log_level, **args)

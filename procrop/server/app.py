@@ -55,7 +55,7 @@ _UPSCALE_FIELD = ("number", "with a WxH output size, only crops it enlarges at m
 #: The fields that steer the learned scorer with reference photos uploaded to ``/v1/references``.
 _STEER_FIELDS = {
     "references": ("string", "id of a reference set from POST /v1/references: crop like those photos"),
-    "style_strength": ("number", "how strongly their composition steers the crops, 0-10 (default 2)")}
+    "style_strength": ("number", "how strongly their composition steers the crops, 0-10 (default 3)")}
 
 
 def _steer(fields: dict[str, str]) -> Steer:

@@ -40,7 +40,7 @@ class ServerSettings:
         reference_db: ``"default"`` (the bundled database), ``"none"`` or a database folder (the
             learned scorer then crops like its photos).
         style_strength: how strongly a ``reference_db`` folder's composition steers the learned
-            scorer (``None``: the default, 2).
+            scorer (``None``: the default, 3).
         workers: the worker processes serving (:func:`~procrop.server.runner.serve` sets it);
             reference sets live in one process's memory, so ``/v1/references`` needs 1.
     """

@@ -51,9 +51,9 @@ from .learned import LearnedTerm
 #: Tolerance of each statistic of :data:`COLUMNS` (``fill`` on a log scale) before the database's spread.
 SIGMAS = np.asarray([0.08, 0.08, 0.5, 0.08])
 #: Strength of the style term with a user's reference database when none is given (the learned
-#: score's weight is 1). At 1, until 2026-12-07, the held-out photos followed contrasting sets too
-#: seldom (README, "How far this steers").
-DEFAULT_STRENGTH = 2.0
+#: score's weight is 1). At 1 (until 2026-12-07) and at 2 (until 2026-12-07, late) the held-out
+#: photos followed contrasting sets too seldom (README, "How far this steers").
+DEFAULT_STRENGTH = 3.0
 #: The most a user may ask for: at 10 the style all but decides alone.
 MAX_STYLE_STRENGTH = 10.0
 #: Weight of a statistic the database shares with photographs in general, beside 1 for one that
