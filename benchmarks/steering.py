@@ -48,6 +48,8 @@ from procrop.scoring.terms.style import DEFAULT_STRENGTH
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 RESULTS = ROOT / "benchmarks" / "results"
+#: The project's split: its held-out photos are the ones cropped, its training photos the references.
+SPLIT = ROOT / "benchmarks" / "split.json"
 #: Bump when the style term changes, so cached crops are not reused.
 STYLE_VERSION = 21
 
@@ -297,7 +299,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=plain(__doc__.splitlines()[0]))
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="the shared photo folder")
-    ap.add_argument("--split", type=Path, default=ROOT / "benchmarks" / "split.json",
+    ap.add_argument("--split", type=Path, default=SPLIT,
                     help="JSON with 'train' and 'heldout' lists")
     ap.add_argument("--per-set", type=int, default=24, help="training photos in each reference set")
     ap.add_argument("--limit", type=int, default=0,
@@ -335,6 +337,8 @@ def main() -> None:
     step = max(1, len(held) // args.sheet)
     sheet_files = held[::step][: args.sheet]
     name = f"{args.ratio.replace(':', 'x')}_s{args.strength:g}" + ("" if former else f"_{scorer}")
+    if args.split.resolve() != SPLIT.resolve():  # another split's photos: a run of its own
+        name += f"_{args.split.stem}"
     meta = {"scorer": scorer, "per_set": args.per_set, "strength": args.strength, "ratio": args.ratio, "limit": args.limit,
             "heldout": len(held), "sheet_photos": len(sheet_files), "sheet": f"steering_sheet_{name}.jpg", "sets": sets}
     args.out.mkdir(parents=True, exist_ok=True)

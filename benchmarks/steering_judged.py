@@ -111,10 +111,14 @@ def binomial_p(hits: int, n: int) -> float:
 
 def tally(args: argparse.Namespace) -> None:
     work = Path(args.work)
+    if not (work / "keys.jsonl").is_file():
+        raise SystemExit(f"error: {work}: no keys.jsonl (not a folder of steering_judged.py sheets)")
     keys = {k["sheet"]: k for k in map(json.loads, (work / "keys.jsonl").read_text("utf-8").splitlines())}
     # each judge's file in WORK/answers, or the merged WORK/answers.jsonl a committed check keeps
     files = sorted((work / "answers").glob("*.jsonl")) or [f for f in [work / "answers.jsonl"] if f.exists()]
     answers = [json.loads(line) for f in files for line in f.read_text("utf-8").splitlines() if line.strip()]
+    if not answers:
+        raise SystemExit(f"error: {work}: no answers (answers/*.jsonl or answers.jsonl)")
     lines = ["| pair | answers right | sheets right (majority) | p (answers) |", "|---|---:|---:|---:|"]
     for pair in [*PAIRS, "all"]:
         mine = [a for a in answers
@@ -136,9 +140,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sheets", help="make the sheets, the keys and the brief")
-    run = ROOT / "data" / "steering" / "steering_free_s2_procrop-preference-v3.json"
+    run = ROOT / "data" / "steering" / "steering_free_s3_procrop-preference-v3.json"
     s.add_argument("--run", default=str(run), help="a steering run's per-photo file (benchmarks/steering.py "
-                   "writes it in its --work; default: the free ratio at strength 2, procrop's default with "
+                   "writes it in its --work; default: the free ratio at strength 3, procrop's default with "
                    "--db)")
     s.add_argument("--photos", default=str(ROOT.parent / "shared" / "data" / "photos"),
                    help="the shared photo folder the run's names are relative to")

@@ -159,6 +159,11 @@ def test_cli_db_on_the_default_scorer(tmp_path: Path, sides: dict[str, Path], qu
                             "--no-analysis", "-q"])
     options = json.loads(left.read_text())["options"]
     assert r.exit_code == 0 and options["style_strength"] == DEFAULT_STRENGTH
+    said = runner.invoke(app, ["crop", str(query), "--db", str(sides["right"]), "--json", str(left),
+                               "--no-analysis"])
+    flat = " ".join(said.output.split())  # the terminal names the strength the run follows (a trial)
+    assert said.exit_code == 0, said.output
+    assert f"at style strength {DEFAULT_STRENGTH:g} (--style-strength" in flat, said.output
     assert options["style_term_version"] >= 2  # stored with the crops, so a changed style term crops again
     missing = runner.invoke(app, ["crop", str(query), "--db", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "nope" in missing.output and "Traceback" not in missing.output

@@ -209,6 +209,9 @@ def crop_command(
                    "has no composition statistics ('procrop index add DB PHOTOS' measures them): its "
                    "photos are the learned scorer's references, but no style follows them")
             err.print(f"note: {escape(str(db))} {why}")
+        elif steers is not None and not quiet:  # the strength a run follows its references at, said once
+            err.print(f"note: crops follow the composition of {escape(str(db))}'s photos at style strength "
+                      f"{steers.strength:g} (--style-strength, 0-10; 0 switches the style off)")
     stream = json_path is None and out is None and len(files) > 1
     fresh_out = out is not None and not Path(out).exists()  # made by this run: not left behind empty
     progress: BarProgress | None = None  # counts the images finished, for the line a Ctrl-C leaves
