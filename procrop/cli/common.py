@@ -374,3 +374,26 @@ def output_file_problem(file: str | os.PathLike, option: str) -> str | None:
     if not can_write_in(path.parent):
         return f"{option} {file}: cannot write in {path.parent}"
     return None
+
+
+def check_reference_db(db: Path, learned_model: str | None, strength: float | None, quiet: bool) -> None:
+    """Open a user's reference database ``db`` for the learned scorer ``learned_model`` before any
+    photo (a missing or unusable one: one line, exit 2), and say on stderr what it does: the style
+    strength crops follow its photos at, or why no style follows them (no photos, no composition
+    statistics) unless ``strength`` is 0; nothing when ``quiet``."""
+    from ..scoring.terms.learned import LearnedTerm
+    from ..scoring.terms.style import style_term_for
+
+    with usage_errors():
+        learned = LearnedTerm(learned_model, reference_db=db)
+        steers = style_term_for(learned, strength, True)
+    if quiet:
+        return
+    if steers is not None:  # the strength a run follows its references at, said once (a trial)
+        err.print(f"note: crops follow the composition of {escape(str(db))}'s photos at style strength "
+                  f"{steers.strength:g} (--style-strength, 0-10; 0 switches the style off)")
+    elif strength != 0:  # --db alone: say why nothing steers
+        why = ("holds no photos: there is nothing to retrieve or follow" if not learned.model.reference_items()
+               else "has no composition statistics ('procrop index add DB PHOTOS' measures them): its "
+               "photos are the learned scorer's references, but no style follows them")
+        err.print(f"note: {escape(str(db))} {why}")

@@ -15,8 +15,8 @@ from rich.markup import escape
 from ..errors import ProcropError
 from ..scoring.setup import DEFAULT_SCORER, SCORERS
 
-from .common import (BarProgress, EXIT_INTERRUPTED, err, exit_if_failed, exit_no_inputs, output_file_problem,
-                     output_folder_problem, parse_ratio_options, progress_bar, refuse_outputs,
+from .common import (BarProgress, EXIT_INTERRUPTED, check_reference_db, err, exit_if_failed, exit_no_inputs,
+                     output_file_problem, output_folder_problem, parse_ratio_options, progress_bar, refuse_outputs,
                      remove_if_left_empty, style_strength_number, usage_error, usage_errors)
 
 
@@ -197,21 +197,7 @@ def crop_command(
                       f"this crop retrieves from the bundled one (--db {escape(trained)} crops as 'procrop "
                       "eval' measures)")
     if db and options.scorer != "classic":  # a missing or unusable database: one line, before any photo
-        from ..scoring.terms.learned import LearnedTerm
-        from ..scoring.terms.style import style_term_for
-
-        with usage_errors():
-            learned = LearnedTerm(options.learned_model, reference_db=db)
-            steers = style_term_for(learned, strength, True)
-        if steers is None and strength != 0 and not quiet:  # --db alone: say why nothing steers
-            why = ("holds no photos: there is nothing to retrieve or follow"
-                   if not learned.model.reference_items() else
-                   "has no composition statistics ('procrop index add DB PHOTOS' measures them): its "
-                   "photos are the learned scorer's references, but no style follows them")
-            err.print(f"note: {escape(str(db))} {why}")
-        elif steers is not None and not quiet:  # the strength a run follows its references at, said once
-            err.print(f"note: crops follow the composition of {escape(str(db))}'s photos at style strength "
-                      f"{steers.strength:g} (--style-strength, 0-10; 0 switches the style off)")
+        check_reference_db(db, options.learned_model, strength, quiet)
     stream = json_path is None and out is None and len(files) > 1
     fresh_out = out is not None and not Path(out).exists()  # made by this run: not left behind empty
     progress: BarProgress | None = None  # counts the images finished, for the line a Ctrl-C leaves
