@@ -393,7 +393,8 @@ def check_reference_db(db: Path, learned_model: str | None, strength: float | No
         err.print(f"note: crops follow the composition of {escape(str(db))}'s photos at style strength "
                   f"{steers.strength:g} (--style-strength, 0-10; 0 switches the style off)")
     elif strength != 0:  # --db alone: say why nothing steers
-        why = ("holds no photos: there is nothing to retrieve or follow" if not learned.model.reference_items()
-               else "has no composition statistics ('procrop index add DB PHOTOS' measures them): its "
-               "photos are the learned scorer's references, but no style follows them")
+        held = learned.model.reference_items()
+        why = ("has no composition statistics ('procrop index add DB PHOTOS' measures them): its photos are "
+               "the learned scorer's references, but no style follows them" if held
+               else "holds no photos: there is nothing to retrieve or follow")
         err.print(f"note: {escape(str(db))} {why}")

@@ -16,8 +16,8 @@ from ..errors import ProcropError
 from ..scoring.setup import DEFAULT_SCORER, SCORERS
 
 from .common import (BarProgress, EXIT_INTERRUPTED, check_reference_db, err, exit_if_failed, exit_no_inputs,
-                     output_file_problem, output_folder_problem, parse_ratio_options, progress_bar, refuse_outputs,
-                     remove_if_left_empty, style_strength_number, usage_error, usage_errors)
+                     output_file_problem, output_folder_problem, parse_ratio_options, progress_bar,
+                     refuse_outputs, remove_if_left_empty, style_strength_number, usage_error, usage_errors)
 
 
 
