@@ -37,6 +37,8 @@ def test_a_rerun_never_crops_its_own_outputs(photos: Path, monkeypatch: pytest.M
     again = run("crop", ".", "-r", "1:1", "-k", "1", "-o", "out", "--preview", *FAST)
     assert again.exit_code == 0, again.stderr
     assert "2 of 2 image(s) done (2 already done, skipped)" in again.stderr
+    flat = " ".join(again.stderr.split())  # said before the repeated summary, not only after it (a trial)
+    assert flat.index("2 image(s) already done in out by an earlier run") < flat.index("2 of 2 image(s) done")
     expected = {f"{n}{suffix}" for n in names for suffix in (".json", "_preview.png")}
     expected |= {f"{n}_1x1_1{Path(next(photos.glob(n + '.*'))).suffix}" for n in names}
     assert {p.name for p in (photos / "out").iterdir()} == expected

@@ -218,6 +218,9 @@ def crop_command(
     skipped = report.skipped
     done_results = report.results
     _emit(done_results, json_path, out, stream, len(files), failures)
+    if not quiet and skipped:  # said first: the summary below repeats the earlier run's (a trial)
+        err.print(f"note: {skipped} image(s) already done in {escape(str(out))} by an earlier run with these "
+                  "options, skipped (--force crops them again); the summary below covers every image done")
     if not quiet:  # every warning is also in the JSON; the terminal shows the first photos' only
         _print_warnings(done_results)
     if not quiet and (out or json_path not in (None, "-")) and done_results:  # none done: the errors say it
