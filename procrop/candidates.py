@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .errors import UsageError
-from .geometry import AspectRatio, largest_box, largest_size, ratio_error_px, ratio_label, size_for_short_side
+from .geometry import (AspectRatio, has_border, largest_box, largest_size, ratio_error_px, ratio_label,
+                       size_for_short_side)
 from .perception.analysis import CompositionAnalysis
 from .perception.backdrop import subject_extent, subject_frames
 from .perception.borders import fit_inside
@@ -396,7 +397,7 @@ def fill_near_full(boxes: np.ndarray, width: int, height: int, ratio: AspectRati
 
 def has_scan_border(analysis: CompositionAnalysis) -> bool:
     """Whether the picture lies inside a scan border or bars (``analysis.content`` not the frame)."""
-    return analysis.content is not None and tuple(analysis.content) != (0, 0, analysis.width, analysis.height)
+    return has_border(analysis.content, analysis.width, analysis.height)
 
 
 def inside_the_picture(boxes: np.ndarray, analysis: CompositionAnalysis, ratio: AspectRatio) -> np.ndarray:

@@ -365,6 +365,11 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def has_border(content: Any, width: int, height: int) -> bool:
+    """Whether a picture's ``content`` box (None: unmeasured) is inside bars or a scan border of its frame."""
+    return content is not None and tuple(int(v) for v in content) != (0, 0, width, height)
+
+
 def inside_fractions(boxes: np.ndarray, objects: list[tuple[float, float, float, float]]) -> np.ndarray:
     """``(K, N)``: the share of each object's area inside each ``(N, 4)`` ``xywh`` box."""
     if not objects:

@@ -209,7 +209,9 @@ def whole_words(box: Sequence[float], width: int, height: int,
         return None
     if tuple(int(v) for v in box) == (0, 0, width, height):
         return ITSELF
-    if content is not None and tuple(int(v) for v in content) != (0, 0, width, height):  # a border
+    from .geometry import has_border
+
+    if has_border(content, width, height):
         if max(abs(float(a) - float(b)) for a, b in zip(box, content)) <= 2:
             return INSIDE_BORDER  # (none found: no "border and all" for a 640 x 427 photo's 3:2, a trial)
     return "the whole frame less a hairline at its edge"
@@ -289,6 +291,8 @@ def unenlarged_notes(notes: list[str]) -> list[str]:
     """The result's :data:`UPSCALE_UNMET` notes as ``--no-upscale`` writes the crops: not enlarged
     (a trial read "is enlarged 3.18 times" beside "kept at its own size, not enlarged")."""
     return [n.replace(ENLARGED_BY, UNENLARGED_BY) if UPSCALE_UNMET in n else n for n in notes]
+
+
 #: A crop enlarged more than this to its output size is said to be (1 %: rounding is not).
 UPSCALE_NOTED = 1.01
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry import has_border
 from .detectors import Detection
 
 
@@ -245,7 +246,7 @@ class CompositionAnalysis:
         for s, sd in zip(self.subjects, d["subjects"]):
             if s.kind == "salient" and not s.label and s.box in words:
                 sd["name"] = words[s.box]
-        if self.content is not None and self.content != (0, 0, self.width, self.height):
+        if has_border(self.content, self.width, self.height):
             d["content"] = [int(v) for v in self.content]  # inside a scan border or bars
         if self.backdrop is not None:
             d["backdrop"] = "plain light"  # a subject on a studio backdrop: framed, not kept on it
