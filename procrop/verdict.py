@@ -25,7 +25,8 @@ is of none of the ratios asked (1:1, 4:5, 16:9), so use each ratio's top crop (t
 16:9 crop, scores 0.51; ...)", and each such crop's ``versus_original`` says :data:`NEW_SHAPE`
 when it scores under the uncropped photo. Advice to keep the photo is given on the best crop of a
 ratio it answers, and names the asked ratios it does not ("The photo is not 4:5: use the top 4:5
-crop."). :func:`result_verdict` gives both fields of a result.
+crop."). A photo under :data:`SMALL_PHOTO_SIDE` on its short side is kept where it can be: too
+small to judge a crop by. :func:`result_verdict` gives both fields of a result.
 
 When a ratio has fewer crops than asked, because its alternatives scored under the cropper's
 ``min_score_ratio`` of its best or overlap a better crop too much, :func:`dropped_alternatives` says
@@ -153,6 +154,12 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked, top.ratio)}
     # keep or crop: the best crop of a ratio the uncropped photo answers, not of one it cannot
     top = next((c for c in crops if can_keep([c.ratio], width, height)), top)
+    if min(width, height) < SMALL_PHOTO_SIDE:  # a 20 x 20 flat square read "Crop it" for a 1-px trim
+        crop, whole = _two_scores(top.score, uncropped_score)
+        return {"keep_original": True,
+                "verdict": (f"Keep the uncropped photo: at {width}x{height} pixels it is too small to "
+                            f"judge a crop by (the top crop scores {crop}; the uncropped photo {whole})."
+                            + _unanswered_ratios_note(asked, width, height))}
     box = getattr(top, "box", None)
     called = whole_words(box, width, height, content) if box is not None else None
     if called is not None:

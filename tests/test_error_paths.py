@@ -236,6 +236,19 @@ def test_no_image_in_a_folder_is_one_line_naming_it(places: Path) -> None:
         assert r.exit_code == 2 and lines == [f"error: {places / 'empty'}: folder contains no image files"], r.stderr
 
 
+def test_a_mixed_batch_counts_images_apart_from_empty_folders(places: Path) -> None:
+    """1 of 3 images done, 2 images failed and 1 folder held none: the counts add up (a trial read
+    "4 of 10 image(s) done" beside "7 input(s) failed")."""
+    (places / "empty").mkdir()
+    (places / "photos" / "x.jpg").write_text("a text file named like a photo\n")
+    args = [str(places / "photos"), str(places / "empty"), str(places / "gone.jpg"),
+            "-o", str(places / "out"), "--scorer", "classic", "--no-db", "--fast"]
+    r = runner.invoke(app, ["crop", *args])
+    assert r.exit_code == 1, r.stderr
+    assert "1 of 3 image(s) done" in r.stderr
+    assert "2 image(s) failed, and 1 folder(s) or pattern(s) held none:" in r.stderr
+
+
 def test_the_only_photo_failing_is_one_line(places: Path) -> None:
     """No "0 of 1 image(s) done" beside the error: nothing done, the error line alone says so."""
     bad = places / "x.jpg"

@@ -232,3 +232,36 @@ def test_advice_to_keep_the_photo_says_which_asked_shapes_still_need_a_crop() ->
     d = result_verdict([high, low], 0.7, 100, 100, ["free", "4:5"])
     assert d["verdict"].startswith("Keep the uncropped photo: the top free-form crop (score 0.50)")
     assert result_verdict([low], 0.7, 100, 100, ["free"])["verdict"].endswith("(score 0.70).")  # nothing more
+
+
+def test_a_photo_too_small_to_judge_is_kept_where_it_can_be() -> None:
+    """A 20 x 20 flat square asked for 1:1 read "Crop it: ... 79% likely to look better" for a 1-px
+    trim, beside the warning that it is too small to judge."""
+    from types import SimpleNamespace
+
+    from procrop.verdict import SMALL_PHOTO_SIDE, result_verdict
+
+    trim = SimpleNamespace(ratio="1:1", score=0.78, confidence=0.79, box=(0, 0, 19, 19))
+    d = result_verdict([trim], 0.70, 20, 20, ["1:1", "4:5"])
+    assert d["keep_original"] is True
+    assert d["verdict"] == ("Keep the uncropped photo: at 20x20 pixels it is too small to judge a crop by "
+                            "(the top crop scores 0.78; the uncropped photo 0.70). The photo is not 4:5: use "
+                            "the top 4:5 crop.")
+    tall = SimpleNamespace(ratio="4:5", score=0.6, confidence=0.3, box=(2, 0, 16, 20))
+    assert not result_verdict([tall], 0.70, 20, 20, ["4:5"])["keep_original"]  # no shape asked it answers
+    side = SMALL_PHOTO_SIDE
+    big = SimpleNamespace(ratio="1:1", score=0.78, confidence=0.79, box=(0, 0, side - 5, side - 5))
+    assert result_verdict([big], 0.70, side, side, ["1:1"])["verdict"].startswith("Crop it")
+
+
+def test_every_preview_panel_header_has_one_form() -> None:
+    """A trial saw "ratio free  #1: 72% likely to look better..." beside "ratio 1:1  #1: score 0.75"."""
+    from procrop.output.preview import panel_title
+
+    img = np.random.default_rng(1).integers(0, 255, (120, 180, 3), dtype=np.uint8)
+    result = Cropper(scorer="classic", reference_db=None).process(img, ["free", "1:1"], top_k=1)
+    top = {c.ratio: c for c in result.crops if c.rank == 1}
+    assert panel_title("1:1", top["1:1"], result) == f"ratio 1:1  #1: score {top['1:1'].score:.2f}"
+    free = panel_title("free", top["free"], result)
+    assert free.startswith(f"ratio free  #1: score {top['free'].score:.2f}, ")
+    assert panel_title("free", None, result) == "ratio free"

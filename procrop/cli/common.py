@@ -302,21 +302,30 @@ def exit_no_inputs(problems: list[tuple[str, str]]) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def exit_if_failed(failures: list[tuple[str, str]]) -> None:
-    """List failed inputs and exit with code 1 when there are any."""
+def exit_if_failed(failures: list[tuple[str, str]], unmatched: int = 0) -> None:
+    """List failed inputs and exit with code 1 when there are any (``unmatched``: how many of them,
+    listed first, are folders or patterns that held no image, see :func:`report_failures`)."""
     if failures:
-        report_failures(failures)
+        report_failures(failures, unmatched)
         raise typer.Exit(EXIT_FAILED)
 
 
-def report_failures(failures: list[tuple[str, str]]) -> None:
+def report_failures(failures: list[tuple[str, str]], unmatched: int = 0) -> None:
     """List failed inputs on stderr, one per line: ``path: reason`` (one failure: one line,
-    ``error: path: reason``)."""
+    ``error: path: reason``). When ``unmatched`` of them are folders or patterns that held no image,
+    the header counts the images apart ("6 image(s) failed, and 1 folder or pattern held none"), so
+    that it adds up with the images done (a trial read "4 of 10 image(s) done" beside "7 input(s)
+    failed")."""
     lines = [reason if reason.startswith(f"{path}:") else f"{path}: {reason}" for path, reason in failures]
     if len(lines) == 1:
         err.print(f"[bold red]error:[/] {escape(lines[0])}")
         return
-    err.print(f"[bold red]{len(failures)} input(s) failed:[/]")
+    images = len(failures) - unmatched
+    if unmatched and images:
+        held = f"{unmatched} folder(s) or pattern(s) held none"
+        err.print(f"[bold red]{images} image(s) failed, and {held}:[/]")
+    else:
+        err.print(f"[bold red]{len(failures)} input(s) failed:[/]")
     for line in lines:
         err.print(f"  {escape(line)}")
 

@@ -230,7 +230,7 @@ def crop_command(
             msg += f" ({skipped} already done, skipped)"
         err.print(msg + (f"; outputs in {out}" if out and done_results else ""))
     remove_if_left_empty(out, fresh_out)
-    exit_if_failed(failures)
+    exit_if_failed(failures, unmatched=len(problems))
 
 
 def _trained_reference_db(model: str) -> str:
@@ -436,6 +436,6 @@ def describe_command(
             typer.echo(f"{f}: {text}")
         else:
             typer.echo(text)
-    exit_if_failed(failures)
+    exit_if_failed(failures, unmatched=len(problems))
 
 

@@ -95,7 +95,7 @@ def dataset_generate(
                 if "seam_auc" in report.seam else "")
         typer.echo(f"{out}: {report.written} item(s) written, {report.done_before} already done, "
                    f"{len(report.failed)} failed; {report.throughput:.2f} items/s{seam}")
-    exit_if_failed(list(problems) + report.failed)
+    exit_if_failed(list(problems) + report.failed, unmatched=len(problems))
 
 
 def _check_tools(backend: str, model: str | None, scorer: str) -> None:

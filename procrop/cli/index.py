@@ -111,7 +111,7 @@ def _run_build(
         _note_tiny(report.small)
     if fresh and not (report.added or report.already_present) and out.is_dir():
         shutil.rmtree(out)  # no photo could be added: leave no empty database behind
-    exit_if_failed(list(problems) + report.failed)
+    exit_if_failed(list(problems) + report.failed, unmatched=len(problems))
 
 
 def _note_tiny(small: list[tuple[str, int, int]]) -> None:

@@ -99,20 +99,26 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
         draw.text((tx, ty), text, fill=colour, font=small)
     canvas = Image.new("RGB", (max(width, panel.width), panel.height + _HEADER), (24, 24, 24))
     canvas.paste(panel, ((canvas.width - panel.width) // 2, _HEADER))
-    if best is None:
-        conf = ""
-    elif not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
-        conf = f"  #1: score {best.score:.2f}"
-    else:  # the JSON's words (procrop.verdict)
-        whole = whole_words(best.box, result.width, result.height, result.content)
-        conf = f"  #1: {versus_original(best.confidence, whole)}"
     header = ImageDraw.Draw(canvas)
-    header.text((8, 5), f"ratio {label}{conf}", fill=(240, 240, 240), font=_font(15))
+    header.text((8, 5), panel_title(label, best, result), fill=(240, 240, 240), font=_font(15))
     if show_faces and result.analysis.faces:  # the white outlines' legend, at the header's right end
         key = "white: faces"
         width = header.textbbox((0, 0), key, font=small)[2]
         header.text((canvas.width - width - 8, 7), key, fill=(255, 255, 255), font=small)
     return canvas
+
+
+def panel_title(label: str, best: Crop | None, result: CropResult) -> str:
+    """A ratio panel's header: the ratio, its top crop's score and, for a shape the uncropped photo
+    has, the JSON's words on how likely the crop looks better (:mod:`procrop.verdict`): one form for
+    every panel (a trial saw "#1: 72% likely..." beside "#1: score 0.75")."""
+    if best is None:
+        return f"ratio {label}"
+    title = f"ratio {label}  #1: score {best.score:.2f}"
+    if not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
+        return title
+    whole = whole_words(best.box, result.width, result.height, result.content)
+    return f"{title}, {versus_original(best.confidence, whole)}"
 
 
 def _label_spot(box: tuple[float, float, float, float], scale: float, size: tuple[int, int],
