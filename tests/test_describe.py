@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from procrop.perception.analysis import ColourStats, CompositionAnalysis, Horizon, Region
+from procrop.perception.colour import dominant_colour_name, standout_colour_name
 from procrop.perception.describe import describe, for_reader
 from procrop.perception.describe_words import format_words, readable_ratio
 from procrop.perception.detectors import Detection
@@ -211,8 +212,46 @@ def test_the_shape_reads_as_a_common_ratio_and_the_learned_text_keeps_its_exact_
     assert readable_ratio(1000, 1450) == "1:1.45"
     assert format_words(1000, 1030, readable=True).startswith("A square")
     a = replace(analysis([region(2, 2, 8, 8)]), width=1024, height=693)
-    learned = describe(a, animal_words=False)
+    learned = describe(a, reader_words=False)
     assert learned.startswith("A landscape-format (28:19) photo.")  # the words the scorer was trained on
     assert describe(a).startswith("A landscape-format (28:19) photo.")  # as the trainers write them
     reader = describe(a, readable_shape=True)
     assert reader.startswith("A landscape-format (about 3:2) photo.") and for_reader(learned, a) == reader
+
+
+# --- the colour a reader is told ---------------------------------------------------------------
+
+def test_a_small_subject_is_named_by_the_colour_that_sets_it_apart() -> None:
+    """A red ladybird on a green stem: its coarse mask holds mostly green, which also fills the ring
+    round it; the reader is told red, the learned scorer keeps the map's word it was trained with."""
+    rgb = np.zeros((200, 400, 3), np.uint8)
+    rgb[:] = (40, 140, 50)  # green leaves
+    cv2.circle(rgb, (210, 110), 12, (200, 30, 20), -1)  # the ladybird, an eighth of its mask
+    mask = np.zeros((10, 20), bool)
+    mask[4:7, 9:12] = True
+    assert dominant_colour_name(rgb[80:140, 180:240].reshape(-1, 3)) == "green"
+    assert standout_colour_name(rgb, mask, "green") == "red"
+    plain = np.full_like(rgb, (40, 140, 50))  # nothing sets the subject apart: no standout colour
+    assert standout_colour_name(plain, mask, "green") == ""
+    # a subject whose own dominant colour already sets it apart keeps it (a brown bear's black shadows)
+    bear = rgb.copy()
+    bear[80:140, 180:240] = (110, 70, 30)  # brown, with a dark patch an eighth of it
+    cv2.circle(bear, (210, 110), 12, (10, 10, 10), -1)
+    assert standout_colour_name(bear, mask, "brown") == ""
+    assert standout_colour_name(bear, mask, "green") == "brown"  # told as its map would be wrong
+    bug = replace(region(9, 4, 12, 7, colour="green"), standout_colour="red")
+    a = analysis([bug])
+    learned, reader = describe(a, reader_words=False), describe(a, readable_shape=True)
+    assert "green" in learned and "red" not in learned  # the scorer's training words
+    assert "red" in reader and "green" not in reader
+    assert for_reader(learned, a) == reader  # the shortcut from the scorer's text describes again
+    same = analysis([replace(bug, standout_colour="green")])
+    assert describe(same) == describe(same, reader_words=False)
+
+
+def test_the_colour_table_gives_the_formulas_classes() -> None:
+    from procrop.perception.colour import _classes_of_hsv, _colour_classes
+
+    rgb = np.random.default_rng(3).integers(0, 256, (200_000, 3), dtype=np.uint8)
+    hsv = cv2.cvtColor(rgb.reshape(-1, 1, 3), cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3)
+    assert (_colour_classes(rgb) == _classes_of_hsv(hsv)).all()  # every one of 2^24 colours, checked once

@@ -92,7 +92,10 @@ class Region:
 
     ``box`` is ``(x, y, w, h)`` and ``centroid`` ``(x, y)`` in original pixels; ``mass`` is its
     share of the image's total saliency; ``kind`` is ``"face"``, ``"person"`` or ``"salient"``;
-    ``colour`` names its dominant colour (``""`` when unknown). From the salient-object head
+    ``colour`` names its dominant colour on the saliency map's cells (``""`` when unknown: the
+    learned scorer's words), ``standout_colour`` the colour that sets it apart from what surrounds
+    it on the analysed pixels, where one does (a red ladybird on a green stem; what a reader is
+    told: :func:`procrop.perception.colour.standout_colour_name`). From the salient-object head
     (:mod:`procrop.perception.salient`), a salient region also has its extent, ``mask`` (a bool
     map at the saliency map's resolution, ``(mh, mw)``), and ``label``, the class of the detection
     that overlaps it (``"person"``, ``"dog"``...; ``""`` when none does).
@@ -105,6 +108,7 @@ class Region:
     colour: str = ""
     label: str = ""
     mask: np.ndarray | None = field(default=None, compare=False, repr=False)
+    standout_colour: str = ""
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,7 @@ class CompositionAnalysis:
     @property
     def backbone_names(self) -> bool:
         """Whether the backbone's classifier named an animal or a region: the description then
-        has words the learned scorer's text (``describe(..., animal_words=False)``) lacks."""
+        has words the learned scorer's text (``describe(..., reader_words=False)``) lacks."""
         return bool(self.animal_names or self.region_names)
 
     @property

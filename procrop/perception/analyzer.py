@@ -352,9 +352,9 @@ def analyze(
 
     if use_head:
         named = sorted([p for p in people if p.label == "person"] + objects, key=importance)
-        subjects = mask_subjects(base, small, faces, named, W, H)
+        subjects = mask_subjects(base, small, faces, named, W, H, image.detection_pixels)
     else:
-        subjects = find_subjects(sal, small, faces, W, H)
+        subjects = find_subjects(sal, small, faces, W, H, image.detection_pixels)
     centroid = _centroid(sal)
     timings["regions"] = (time.perf_counter() - t3) * 1e3
     names = animal_names(maps.c5[0], objects + people, W, H) if use_head else ()  # + unsure "people"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -24,9 +25,32 @@ _HUE_NAMES = (
 
 
 def _colour_classes(rgb: np.ndarray) -> np.ndarray:
-    """Per-pixel colour class index into :data:`_CLASS_NAMES` for an ``(N, 3)`` uint8 array."""
-    hsv = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8).reshape(-1, 1, 3), cv2.COLOR_RGB2HSV_FULL)
-    hsv = hsv.reshape(-1, 3).astype(np.float32)
+    """Per-pixel colour class index into :data:`_CLASS_NAMES` for an ``(N, 3)`` uint8 array: the
+    class :func:`_classes_of_hsv` gives its HSV values, read from a table (several times faster; as
+    one row, which OpenCV converts far faster than one column)."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8).reshape(1, -1, 3), cv2.COLOR_RGB2HSV_FULL)
+    hsv = hsv.reshape(-1, 3)
+    return _class_table()[hsv[:, 0].astype(np.intp) * 512 + _LOW_SATURATION[hsv[:, 1]] * 256 + hsv[:, 2]]
+
+
+#: Whether a saturation byte is grey (under 0.2): the only way a class depends on saturation.
+_LOW_SATURATION = (np.arange(256, dtype=np.float32) / 255 < 0.2).astype(np.intp)
+
+
+@functools.cache
+def _class_table() -> np.ndarray:
+    """The class of every ``(hue, grey saturation?, value)`` byte triple, ``(256, 2, 256)`` flattened."""
+    h, v = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    table = np.zeros((256, 2, 256), np.intp)
+    for grey, s in ((0, 255), (1, 0)):
+        hsv = np.stack([h.ravel(), np.full(h.size, s), v.ravel()], axis=1).astype(np.uint8)
+        table[:, grey, :] = _classes_of_hsv(hsv).reshape(256, 256)
+    return table.reshape(-1)
+
+
+def _classes_of_hsv(hsv: np.ndarray) -> np.ndarray:
+    """The colour class of ``(N, 3)`` uint8 HSV values (OpenCV's full-range hue)."""
+    hsv = hsv.astype(np.float32)
     hue, sat, val = hsv[:, 0] * 360 / 256, hsv[:, 1] / 255, hsv[:, 2] / 255
     bounds = np.asarray([b for b, _ in _HUE_NAMES])
     hue_class = np.searchsorted(bounds, hue, side="right")
@@ -49,6 +73,60 @@ def dominant_colour_name(rgb: np.ndarray, weights: np.ndarray | None = None) -> 
     cls = _colour_classes(rgb)
     votes = np.bincount(cls, weights=weights, minlength=len(_CLASS_NAMES))
     return _CLASS_NAMES[int(np.argmax(votes))]
+
+
+#: A colour sets a subject apart when it covers at least :data:`STANDOUT_SHARE` of the subject's
+#: pixels and is :data:`STANDOUT_LIFT` times as common there as in the ring round it (shares
+#: smoothed by :data:`STANDOUT_SMOOTH`): a red ladybird on a green stem, white seeds before an
+#: orange blur. The salient-object head's masks are coarse (a small subject's holds much of what is
+#: behind it), so its share can be small.
+STANDOUT_SHARE = 0.08
+STANDOUT_LIFT = 3.0
+STANDOUT_SMOOTH = 0.01
+#: ... and only when the subject's dominant colour on the saliency map is its background's: no more
+#: common in the subject than in the ring (a lift under this). A brown bear with black shadows stays
+#: brown, a red kite red. Judged blind, switching every subject won 126 answers to 122, switching
+#: these 77 to 29, and on other photos 105 to 39 (``data/preferences/checks/colour_words/``).
+STANDOUT_BACKGROUND = 1.0
+#: Pixels at most sampled from a subject and its ring (a regular stride keeps it fast on big photos).
+STANDOUT_PIXELS = 8_000
+
+
+def standout_colour_name(rgb: np.ndarray, mask: np.ndarray, usual: str = "") -> str:
+    """The colour a person names a subject by: of the colour classes of the ``rgb`` ``(H, W, 3)``
+    uint8 pixels under ``mask`` (bool, any resolution: scaled to the pixels) that set it apart from
+    the ring round the mask (as wide as a fifth of the mask's box; see :data:`STANDOUT_SHARE`), the
+    one whose share there most exceeds its share in the ring (``share * log(lift)``); ``""`` when
+    no colour does, or when ``usual``, the subject's dominant colour (:func:`dominant_colour_name`
+    on the saliency map), sets it apart itself (see :data:`STANDOUT_BACKGROUND`): then that names it."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return ""
+    mh, mw = mask.shape
+    H, W = rgb.shape[:2]
+    pad = max(1, round(0.2 * max(np.ptp(ys) + 1, np.ptp(xs) + 1)))
+    y0, y1 = max(0, ys.min() - pad), min(mh, ys.max() + 1 + pad)
+    x0, x1 = max(0, xs.min() - pad), min(mw, xs.max() + 1 + pad)
+    inside = mask[y0:y1, x0:x1].astype(np.uint8)
+    ring = cv2.dilate(inside, np.ones((2 * pad + 1, 2 * pad + 1), np.uint8)) & (1 - inside)
+    py0, py1 = int(y0 * H / mh), max(int(y0 * H / mh) + 1, int(round(y1 * H / mh)))
+    px0, px1 = int(x0 * W / mw), max(int(x0 * W / mw) + 1, int(round(x1 * W / mw)))
+    step = max(1, int(math.sqrt((py1 - py0) * (px1 - px0) / STANDOUT_PIXELS)))
+    pixels = rgb[py0:py1:step, px0:px1:step]
+    size = (pixels.shape[1], pixels.shape[0])
+    inside = cv2.resize(inside, size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    ring = cv2.resize(ring, size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    cls = _colour_classes(pixels.reshape(-1, 3)).reshape(pixels.shape[:2])
+    own = np.bincount(cls[inside], minlength=len(_CLASS_NAMES)) / max(int(inside.sum()), 1)
+    if not ring.any():
+        return ""
+    around = np.bincount(cls[ring], minlength=len(_CLASS_NAMES)) / int(ring.sum())
+    lift = (own + STANDOUT_SMOOTH) / (around + STANDOUT_SMOOTH)
+    if usual in _CLASS_NAMES and lift[_CLASS_NAMES.index(usual)] >= STANDOUT_BACKGROUND:
+        return ""
+    # how much each colour says about the subject against its ring (its term of a KL divergence)
+    says = np.where((own >= STANDOUT_SHARE) & (lift >= STANDOUT_LIFT), own * np.log(lift), 0.0)
+    return _CLASS_NAMES[int(np.argmax(says))] if says.max() > 0 else ""
 
 
 def colour_stats(rgb: np.ndarray, lab: np.ndarray) -> ColourStats:

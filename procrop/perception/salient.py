@@ -12,6 +12,7 @@ COCO object) that overlaps it most; a detection the head missed becomes a region
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import ModelLoadError, require
 from .analysis import Region
-from .colour import dominant_colour_name
+from .colour import dominant_colour_name, standout_colour_name
 from .detectors import Detection
 
 #: The shipped head.
@@ -98,6 +99,7 @@ def _region(sal: np.ndarray, small_rgb: np.ndarray, mask: np.ndarray, total: flo
 
 def mask_subjects(
     sal: np.ndarray, small_rgb: np.ndarray, faces: list[Detection], detections: list[Detection], W: int, H: int,
+    pixels: np.ndarray | None = None,
 ) -> list[Region]:
     """Subjects from the head's map ``sal`` ``(mh, mw)``: faces first (as :func:`.subjects.find_subjects`
     gives them), then the salient regions, largest share of saliency first.
@@ -105,7 +107,8 @@ def mask_subjects(
     Each region is a connected component of ``sal >= THRESHOLD`` (8-connected, at least
     :data:`MIN_AREA` of the frame) with its ``mask``; the detection (``detections``: people, animals,
     objects, most important first) overlapping it most names it (``label``). A confident detection
-    no region overlaps is added as a region of its box, so a subject the head missed stays.
+    no region overlaps is added as a region of its box, so a subject the head missed stays. With the
+    analysed ``pixels`` ``(h, w, 3)``, a region also has its ``standout_colour``.
     """
     from .subjects import box_mass
 
@@ -137,7 +140,10 @@ def mask_subjects(
         if j not in used and d.score >= 0.5 and boxes[j].any():
             regions.append(_region(sal, small_rgb, boxes[j], total, sx, sy, d.label or d.kind))
     regions.sort(key=lambda r: -r.mass)
-    return out + regions[:MAX_REGIONS]
+    kept = regions[:MAX_REGIONS]
+    if pixels is not None:
+        kept = [replace(r, standout_colour=standout_colour_name(pixels, r.mask, r.colour)) for r in kept]
+    return out + kept
 
 
 def subject_cores(saliency: np.ndarray, mask: np.ndarray, level: float) -> list[np.ndarray]:

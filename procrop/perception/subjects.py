@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
 from .analysis import Region
-from .colour import dominant_colour_name
+from .colour import dominant_colour_name, standout_colour_name
 from .detectors import Detection
 
 
 
 
-def find_subjects(sal: np.ndarray, small_rgb: np.ndarray, faces: list[Detection], W: int, H: int) -> list[Region]:
+def find_subjects(sal: np.ndarray, small_rgb: np.ndarray, faces: list[Detection], W: int, H: int,
+                  pixels: np.ndarray | None = None) -> list[Region]:
+    """Faces (largest first), then up to four salient blobs of ``sal`` ``(mh, mw)``, most salient
+    first; with the analysed ``pixels`` ``(h, w, 3)``, a blob also has its ``standout_colour``."""
     mh, mw = sal.shape
     sx, sy = W / mw, H / mh
     total = float(sal.sum()) or 1.0
@@ -23,7 +27,7 @@ def find_subjects(sal: np.ndarray, small_rgb: np.ndarray, faces: list[Detection]
         x, y, w, h = f.box
         out.append(Region(f.box, (x + w / 2, y + h / 2), box_mass(sal, f.box, sx, sy) / total, "face"))
     thr = max(0.35, float(sal.mean() + sal.std()))
-    blobs: list[Region] = []
+    blobs: list[tuple[Region, np.ndarray]] = []  # with each blob's cells
     for comp in _components(sal, thr):
         # a blob covering much of the frame usually merges a subject with its surroundings:
         # look inside it at a higher level, and keep its cores when it splits
@@ -38,9 +42,10 @@ def find_subjects(sal: np.ndarray, small_rgb: np.ndarray, faces: list[Detection]
         for part in parts:
             region = _region(sal, small_rgb, part, total, sx, sy)
             if region.mass >= 0.02:
-                blobs.append(region)
-    blobs.sort(key=lambda r: -r.mass)
-    out.extend(blobs[:4])
+                blobs.append((region, part))
+    blobs.sort(key=lambda b: -b[0].mass)
+    out.extend(r if pixels is None else replace(r, standout_colour=standout_colour_name(pixels, m, r.colour))
+               for r, m in blobs[:4])
     return out
 
 
