@@ -166,7 +166,7 @@ class Cropper:
 
     def describe(self, image: ImageSource | LoadedImage) -> str:
         """The composition of an image, described in words."""
-        return describe(self.analyze(image), readable_shape=True)
+        return describe(self.analyze(image), for_people=True)
 
     def crop(
         self,
@@ -243,7 +243,7 @@ class Cropper:
         crops.sort(key=lambda c: (-c.score, c.ratio, c.rank))
         t3 = time.perf_counter()
         learned_text = ctx.cache.get("description")  # the learned scorer's, worded for a reader
-        text = for_reader(learned_text, analysis) if learned_text else describe(analysis, readable_shape=True)
+        text = for_reader(learned_text, analysis) if learned_text else describe(analysis, for_people=True)
         references = list(ctx.cache.get("references", []))
         timings = {"load": (t1 - t0) * 1e3, **analysis.timings, "score": (t3 - t2) * 1e3}
         timings["total"] = (time.perf_counter() - t0) * 1e3

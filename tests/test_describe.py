@@ -212,10 +212,10 @@ def test_the_shape_reads_as_a_common_ratio_and_the_learned_text_keeps_its_exact_
     assert readable_ratio(1000, 1450) == "1:1.45"
     assert format_words(1000, 1030, readable=True).startswith("A square")
     a = replace(analysis([region(2, 2, 8, 8)]), width=1024, height=693)
-    learned = describe(a, reader_words=False)
+    learned = describe(a, animal_words=False)
     assert learned.startswith("A landscape-format (28:19) photo.")  # the words the scorer was trained on
     assert describe(a).startswith("A landscape-format (28:19) photo.")  # as the trainers write them
-    reader = describe(a, readable_shape=True)
+    reader = describe(a, for_people=True)
     assert reader.startswith("A landscape-format (about 3:2) photo.") and for_reader(learned, a) == reader
 
 
@@ -241,12 +241,12 @@ def test_a_small_subject_is_named_by_the_colour_that_sets_it_apart() -> None:
     assert standout_colour_name(bear, mask, "green") == "brown"  # told as its map would be wrong
     bug = replace(region(9, 4, 12, 7, colour="green"), standout_colour="red")
     a = analysis([bug])
-    learned, reader = describe(a, reader_words=False), describe(a, readable_shape=True)
+    learned, reader = describe(a, animal_words=False), describe(a, for_people=True)
     assert "green" in learned and "red" not in learned  # the scorer's training words
     assert "red" in reader and "green" not in reader
     assert for_reader(learned, a) == reader  # the shortcut from the scorer's text describes again
     same = analysis([replace(bug, standout_colour="green")])
-    assert describe(same) == describe(same, reader_words=False)
+    assert describe(same) == describe(same, animal_words=False)
 
 
 def test_the_colour_table_gives_the_formulas_classes() -> None:
@@ -254,4 +254,4 @@ def test_the_colour_table_gives_the_formulas_classes() -> None:
 
     rgb = np.random.default_rng(3).integers(0, 256, (200_000, 3), dtype=np.uint8)
     hsv = cv2.cvtColor(rgb.reshape(-1, 1, 3), cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3)
-    assert (_colour_classes(rgb) == _classes_of_hsv(hsv)).all()  # every one of 2^24 colours, checked once
+    assert (_colour_classes(rgb) == _classes_of_hsv(hsv)).all()  # all 2^24 colours agreed once, by hand

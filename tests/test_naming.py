@@ -57,7 +57,7 @@ def test_the_description_uses_the_name_and_the_learned_scorer_keeps_its_words() 
     assert "tiger" not in describe(a)
     named = replace(a, animal_names=((zebra.box, "tiger"),))
     assert "A tiger, the main subject" in describe(named)
-    assert describe(named, reader_words=False) == describe(a)  # the text the learned scorer reads
+    assert describe(named, animal_words=False) == describe(a)  # the text the learned scorer reads
     assert named.to_dict()["objects"][0] | {"box": None} == {"box": None, "score": 0.6, "kind": "animal",
                                                              "label": "zebra", "name": "tiger"}
     bear = replace(a, animal_names=((zebra.box, "American black bear"),))
@@ -105,7 +105,7 @@ def test_the_description_and_the_json_use_the_region_word() -> None:
     a = analysis([light])
     named = replace(a, region_names=((light.box, "lighthouse"),))
     assert "The main subject, a medium-sized lighthouse, sits" in describe(named)
-    assert describe(named, reader_words=False) == describe(a)  # the learned scorer's words
+    assert describe(named, animal_words=False) == describe(a)  # the learned scorer's words
     assert named.to_dict()["subjects"][0]["name"] == "lighthouse" and "name" not in a.to_dict()["subjects"][0]
     flower = replace(a, region_names=((light.box, "flower"),))
     assert "The main subject, a medium-sized white flower, sits" in describe(flower)

@@ -429,7 +429,7 @@ def describe_command(
             if as_json:
                 typer.echo(json.dumps(error_record(f, str(exc))))
             continue
-        text = describe(analysis, readable_shape=True)
+        text = describe(analysis, for_people=True)
         if as_json:
             typer.echo(json.dumps({"image": f, "width": analysis.width, "height": analysis.height, "description": text, "analysis": analysis.to_dict()}))
         elif len(files) > 1:

@@ -94,8 +94,9 @@ class Region:
     share of the image's total saliency; ``kind`` is ``"face"``, ``"person"`` or ``"salient"``;
     ``colour`` names its dominant colour on the saliency map's cells (``""`` when unknown: the
     learned scorer's words), ``standout_colour`` the colour that sets it apart from what surrounds
-    it on the analysed pixels, where one does (a red ladybird on a green stem; what a reader is
-    told: :func:`procrop.perception.colour.standout_colour_name`). From the salient-object head
+    it on the analysed pixels where ``colour`` is its background's (a red ladybird on a green stem;
+    what a reader is told: :func:`procrop.perception.colour.standout_colour_name`), ``""`` where no
+    colour stands out or ``colour`` does itself. From the salient-object head
     (:mod:`procrop.perception.salient`), a salient region also has its extent, ``mask`` (a bool
     map at the saliency map's resolution, ``(mh, mw)``), and ``label``, the class of the detection
     that overlaps it (``"person"``, ``"dog"``...; ``""`` when none does).
@@ -187,7 +188,7 @@ class CompositionAnalysis:
     @property
     def backbone_names(self) -> bool:
         """Whether the backbone's classifier named an animal or a region: the description then
-        has words the learned scorer's text (``describe(..., reader_words=False)``) lacks."""
+        has words the learned scorer's text (``describe(..., animal_words=False)``) lacks."""
         return bool(self.animal_names or self.region_names)
 
     @property

@@ -42,29 +42,30 @@ def _holds_face(a: CompositionAnalysis, d: Detection) -> bool:
     return any(point_in(f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2, d.box) for f in a.faces)
 
 
-def describe(a: CompositionAnalysis, reader_words: bool = True, readable_shape: bool = False) -> str:
+def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool = False) -> str:
     """A short, factual description of the composition found by the analysis; with
-    ``reader_words`` (the words a person is told), an animal the backbone names surely is called by
-    that name (:attr:`CompositionAnalysis.animal_names`: "a tiger" where the detector said "zebra")
-    and a subject by the colour that sets it apart from its surroundings where one does
-    (:attr:`Region.standout_colour`: a red ladybird on a green stem, not "green"). The learned scorer
-    reads the text without them (``reader_words=False``), the words it was trained with; nor does it
-    read the sentence on a studio backdrop (:mod:`procrop.perception.backdrop`).
-    ``readable_shape``: the photo's shape as a reader says it ("about 3:2" for 28:19), for people
-    only: every model reads, and every trainer writes, the exact label."""
-    if reader_words and a.animal_names:  # the classifier is sure where the detector may not be
+    ``animal_words``, an animal the backbone names surely is called by that name
+    (:attr:`CompositionAnalysis.animal_names`: "a tiger" where the detector said "zebra"). The
+    learned scorer reads the text without them (``animal_words=False``), the words it was trained
+    with; nor does it read the sentence on a studio backdrop (:mod:`procrop.perception.backdrop`).
+    ``for_people``: the words a person reads, for people only (every model reads, and every trainer
+    writes, the others): the photo's shape as a reader says it ("about 3:2" for 28:19, not the exact
+    label) and a subject told by the colour that sets it apart from its surroundings where its
+    mask's dominant colour is the background's (:attr:`Region.standout_colour`: a red ladybird on a
+    green stem, not "green")."""
+    if animal_words and a.animal_names:  # the classifier is sure where the detector may not be
         a = _with_animal_names(a)
-    if reader_words and _standout_differs(a):
+    if for_people and _standout_differs(a):
         a = replace(a, subjects=[replace(r, colour=r.standout_colour or r.colour) for r in a.subjects])
     named = _named(a)
     subs = [subject(a, s, named) for s in regions(a)[0]]
     whole = bool(subs) and _is_all(subs[0], named)
-    parts = [format_words(a.width, a.height, readable=readable_shape) + "."]
-    if reader_words and a.backdrop is not None:
+    parts = [format_words(a.width, a.height, readable=for_people) + "."]
+    if animal_words and a.backdrop is not None:
         parts.append("It shows its subject on a plain light backdrop, as a catalogue photo does.")
     parts += _detected_sentences(a, named, subs[0] if whole else None)
     parts += _face_sentences(a)
-    parts += _subject_sentences(a, named, subs, whole, dict(a.region_names) if reader_words else {})
+    parts += _subject_sentences(a, named, subs, whole, dict(a.region_names) if animal_words else {})
     parts += _band_sentences(a)
     parts += _horizon_sentences(a)
     parts += _line_sentences(a)
@@ -74,15 +75,15 @@ def describe(a: CompositionAnalysis, reader_words: bool = True, readable_shape: 
 
 
 def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
-    """:func:`describe` of ``a`` for a reader (``readable_shape``) from the text the learned scorer read
-    (``describe(a, reader_words=False)``) of an analysis without animal or region names, without a
+    """:func:`describe` of ``a`` for a reader (``for_people``) from the text the learned scorer read
+    (``describe(a, animal_words=False)``) of an analysis without animal or region names, without a
     studio backdrop and without a subject whose standout colour is not its map colour (then the two
     differ only in the photo's shape: "(28:19)" reads "(about 3:2)"), without describing the photo
     again."""
     exact = format_words(a.width, a.height) + "."
     if (a.backbone_names or a.backdrop is not None or _standout_differs(a)
             or not learned_text.startswith(exact)):
-        return describe(a, readable_shape=True)
+        return describe(a, for_people=True)
     return format_words(a.width, a.height, readable=True) + "." + learned_text[len(exact):]
 
 

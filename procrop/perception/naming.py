@@ -22,7 +22,7 @@ scene words ("lakeside", "valley") are never used.
 
 Only words change: protection and the scorers read the detector's boxes and kinds as before, and
 the learned scorer reads the description it was trained with
-(:func:`procrop.perception.describe.describe` with ``reader_words=False``). Checked by eye on the
+(:func:`procrop.perception.describe.describe` with ``animal_words=False``). Checked by eye on the
 BSDS500 development photos (two new-user trials): named this way, tigers the detector called
 zebras, lions it called a dog, brown, black and polar bears, piglets it called an elephant; a first
 version that also named small or unsure detections and bird species got one in three wrong (a

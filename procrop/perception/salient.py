@@ -12,7 +12,6 @@ COCO object) that overlaps it most; a detection the head missed becomes a region
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from ..errors import ModelLoadError, require
 from .analysis import Region
-from .colour import dominant_colour_name, standout_colour_name
+from .colour import dominant_colour_name, with_standout_colour
 from .detectors import Detection
 
 #: The shipped head.
@@ -142,7 +141,7 @@ def mask_subjects(
     regions.sort(key=lambda r: -r.mass)
     kept = regions[:MAX_REGIONS]
     if pixels is not None:
-        kept = [replace(r, standout_colour=standout_colour_name(pixels, r.mask, r.colour)) for r in kept]
+        kept = [with_standout_colour(r, r.mask, pixels) for r in kept]
     return out + kept
 
 

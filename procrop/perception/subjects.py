@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import cv2
 import numpy as np
 
 from .analysis import Region
-from .colour import dominant_colour_name, standout_colour_name
+from .colour import dominant_colour_name, with_standout_colour
 from .detectors import Detection
 
 
@@ -44,8 +43,7 @@ def find_subjects(sal: np.ndarray, small_rgb: np.ndarray, faces: list[Detection]
             if region.mass >= 0.02:
                 blobs.append((region, part))
     blobs.sort(key=lambda b: -b[0].mass)
-    out.extend(r if pixels is None else replace(r, standout_colour=standout_colour_name(pixels, m, r.colour))
-               for r, m in blobs[:4])
+    out.extend(r if pixels is None else with_standout_colour(r, m, pixels) for r, m in blobs[:4])
     return out
 
 

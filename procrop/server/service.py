@@ -176,7 +176,7 @@ class CropService:
             "image": name,
             "width": prepared.loaded.width,
             "height": prepared.loaded.height,
-            "description": describe(prepared.analysis, readable_shape=True),
+            "description": describe(prepared.analysis, for_people=True),
             "analysis": prepared.analysis.to_dict(),
         }
 

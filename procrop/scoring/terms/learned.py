@@ -114,7 +114,7 @@ class LearnedTerm:
                 raise ValueError("the learned term needs the image")
             early = ctx.cache.pop("learned:prefetch", None)
             maps = early.result() if early is not None else self.model.backbone(image.detection_pixels)
-            text = ctx.cache["description"] = describe(ctx.analysis, reader_words=False)  # its training words
+            text = ctx.cache["description"] = describe(ctx.analysis, animal_words=False)  # its training words
             enc = self.model.encode(maps, text)
             ctx.cache["learned"] = enc
             ctx.cache["references"] = enc.references
