@@ -8,7 +8,7 @@ from typing import Any
 
 from ._version import __version__
 from .perception.analysis import CompositionAnalysis
-from .verdict import can_keep, result_verdict, versus_original, whole_words
+from .verdict import can_keep, result_verdict, too_small_to_judge, versus_original, whole_words
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,14 @@ class Crop:
         whole = whole_words(self.box, *image_size, content) if image_size is not None else None
         new_shape = (image_size is not None and uncropped_score is not None and self.score < uncropped_score
                      and not can_keep([self.ratio], *image_size))
+        too_small = image_size is not None and too_small_to_judge(*image_size)
         d: dict[str, Any] = {
             "box": [int(v) for v in self.box],
             "ratio": self.ratio,
             "score": round(float(self.score), 4),
             "rank": self.rank,
             "confidence": round(float(self.confidence), 4),
-            "versus_original": versus_original(self.confidence, whole, new_shape),
+            "versus_original": versus_original(self.confidence, whole, new_shape, too_small),
             "terms": {k: round(float(v), 4) for k, v in self.terms.items()},
             "reason": self.reason,
         }

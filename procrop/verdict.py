@@ -68,17 +68,24 @@ def _pct(confidence: float) -> str:
 NEW_SHAPE_WHY = "as a photographer's own frame nearly always does"
 #: A crop of a new shape that scores under the uncropped photo, in words (:func:`versus_original`).
 NEW_SHAPE = f"a new shape: the uncropped photo scores more, {NEW_SHAPE_WHY}"
+#: A crop of a photo too small to judge, in words (:func:`versus_original`; a 20 x 20 square's 1-px
+#: trim read "79% likely to look better").
+TOO_SMALL = "the photo is too small to judge a crop by"
 
 
-def versus_original(confidence: float, whole: str | None = None, new_shape_under: bool = False) -> str:
+def versus_original(confidence: float, whole: str | None = None, new_shape_under: bool = False,
+                    too_small: bool = False) -> str:
     """One crop's confidence in words: "72% likely to look better than the uncropped photo", or,
     for a crop that is the whole frame, what :func:`whole_words` calls it (``whole``: "the uncropped
     photo itself"), or, for a crop of a shape the uncropped photo is not that scores under it
-    (``new_shape_under``), :data:`NEW_SHAPE`."""
+    (``new_shape_under``), :data:`NEW_SHAPE`, or, on a photo :func:`too_small_to_judge`
+    (``too_small``), :data:`TOO_SMALL`."""
     if whole:
         return whole
     if new_shape_under:
         return NEW_SHAPE
+    if too_small:
+        return TOO_SMALL
     return f"{_pct(confidence)} likely to look better than the uncropped photo"
 
 
@@ -154,14 +161,14 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked, top.ratio)}
     # keep or crop: the best crop of a ratio the uncropped photo answers, not of one it cannot
     top = next((c for c in crops if can_keep([c.ratio], width, height)), top)
-    if min(width, height) < SMALL_PHOTO_SIDE:  # a 20 x 20 flat square read "Crop it" for a 1-px trim
-        crop, whole = _two_scores(top.score, uncropped_score)
+    box = getattr(top, "box", None)
+    called = whole_words(box, width, height, content) if box is not None else None
+    if called is None and too_small_to_judge(width, height):  # a 20 x 20 flat square read "Crop it"
+        crop, whole = _two_scores(top.score, uncropped_score)  # for a 1-px trim
         return {"keep_original": True,
                 "verdict": (f"Keep the uncropped photo: at {width}x{height} pixels it is too small to "
                             f"judge a crop by (the top crop scores {crop}; the uncropped photo {whole})."
                             + _unanswered_ratios_note(asked, width, height))}
-    box = getattr(top, "box", None)
-    called = whole_words(box, width, height, content) if box is not None else None
     if called is not None:
         if called == ITSELF:
             said = f"the best crop is the whole frame (score {top.score:.2f})"
@@ -279,9 +286,14 @@ def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: f
 SMALL_PHOTO_SIDE = 64
 
 
+def too_small_to_judge(width: int, height: int) -> bool:
+    """Whether a ``width`` x ``height`` photo is under :data:`SMALL_PHOTO_SIDE` on its short side."""
+    return min(width, height) < SMALL_PHOTO_SIDE
+
+
 def small_photo_warning(width: int, height: int) -> str | None:
     """A message when the ``width`` x ``height`` photo is too small to judge (:data:`SMALL_PHOTO_SIDE`)."""
-    if min(width, height) >= SMALL_PHOTO_SIDE:
+    if not too_small_to_judge(width, height):
         return None
     return (f"the photo is {width}x{height} pixels, {min(width, height)} on its short side: too small for "
             f"faces, subjects or lines to be found (under {SMALL_PHOTO_SIDE}), so its crops follow little "

@@ -252,6 +252,18 @@ def test_a_photo_too_small_to_judge_is_kept_where_it_can_be() -> None:
     side = SMALL_PHOTO_SIDE
     big = SimpleNamespace(ratio="1:1", score=0.78, confidence=0.79, box=(0, 0, side - 5, side - 5))
     assert result_verdict([big], 0.70, side, side, ["1:1"])["verdict"].startswith("Crop it")
+    whole = SimpleNamespace(ratio="free", score=0.75, confidence=0.5, box=(0, 0, 40, 1500))  # a strip, whole
+    said = result_verdict([whole], 0.75, 40, 1500)["verdict"]
+    assert said == "Keep the uncropped photo: the best crop is the whole frame (score 0.75)."
+    # the crops say so too, in the JSON and the preview's header (not "79% likely to look better")
+    img = np.full((20, 20, 3), (200, 30, 30), np.uint8)
+    result = Cropper(scorer="classic", reference_db=None).process(img, ["1:1"], top_k=1)
+    from procrop.output.preview import panel_title
+    from procrop.verdict import TOO_SMALL
+    d = result.to_dict(include_analysis=False)
+    assert d["keep_original"] and all(c["versus_original"] in (TOO_SMALL, "the uncropped photo itself")
+                                      for c in d["crops"])
+    assert "likely" not in panel_title("1:1", result.crops[0], result)
 
 
 def test_every_preview_panel_header_has_one_form() -> None:

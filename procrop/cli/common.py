@@ -313,7 +313,7 @@ def exit_if_failed(failures: list[tuple[str, str]], unmatched: int = 0) -> None:
 def report_failures(failures: list[tuple[str, str]], unmatched: int = 0) -> None:
     """List failed inputs on stderr, one per line: ``path: reason`` (one failure: one line,
     ``error: path: reason``). When ``unmatched`` of them are folders or patterns that held no image,
-    the header counts the images apart ("6 image(s) failed, and 1 folder or pattern held none"), so
+    the header counts the images apart ("6 image(s) failed, and 1 folder(s) or pattern(s) held none"), so
     that it adds up with the images done (a trial read "4 of 10 image(s) done" beside "7 input(s)
     failed")."""
     lines = [reason if reason.startswith(f"{path}:") else f"{path}: {reason}" for path, reason in failures]

@@ -56,6 +56,7 @@ def _run_build(
     from ..retrieval.licences import find_manifest
 
     files, problems = iter_image_files(photos)
+    unmatched = len(problems)  # folders and patterns that held no image (a missing file is a failed image)
     problems += [(f, "no such file or folder") for f in files if not Path(f).is_file()]
     files = [f for f in files if Path(f).is_file()]
     if not files:  # nothing to encode: say why (exit 2, as procrop crop does), and create no database
@@ -111,7 +112,7 @@ def _run_build(
         _note_tiny(report.small)
     if fresh and not (report.added or report.already_present) and out.is_dir():
         shutil.rmtree(out)  # no photo could be added: leave no empty database behind
-    exit_if_failed(list(problems) + report.failed, unmatched=len(problems))
+    exit_if_failed(list(problems) + report.failed, unmatched=unmatched)
 
 
 def _note_tiny(small: list[tuple[str, int, int]]) -> None:

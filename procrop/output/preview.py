@@ -12,7 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 from ..cropper import Crop, CropResult
 from ..files import atomic_write_bytes
 from ..imaging.load import to_rgb_array
-from ..verdict import can_keep, result_verdict, top_crop_name, versus_original, whole_words
+from ..verdict import (can_keep, result_verdict, too_small_to_judge, top_crop_name, versus_original,
+                       whole_words)
 
 #: Colours of ranks 1, 2, 3... (then repeated).
 RANK_COLOURS = ((255, 196, 0), (0, 200, 255), (255, 80, 160), (120, 230, 90), (200, 140, 255))
@@ -118,7 +119,8 @@ def panel_title(label: str, best: Crop | None, result: CropResult) -> str:
     if not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
         return title
     whole = whole_words(best.box, result.width, result.height, result.content)
-    return f"{title}, {versus_original(best.confidence, whole)}"
+    too_small = too_small_to_judge(result.width, result.height)
+    return f"{title}, {versus_original(best.confidence, whole, too_small=too_small)}"
 
 
 def _label_spot(box: tuple[float, float, float, float], scale: float, size: tuple[int, int],
