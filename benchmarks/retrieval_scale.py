@@ -208,13 +208,13 @@ def report(res: dict[str, Any], meta: dict[str, Any], truth: np.ndarray, k: int)
         f"reading the top-{k} references' tokens; the first 5 of each run not timed. A photo is searched twice by "
         "the retriever (the photo and its mirror image). Recall@10: share of the exact top-10 (by streaming every "
         "vector) that the index returns; top-1: the exact nearest neighbour comes first. "
-        + (f"The machine was shared (load average {res['load_average'][0]} before the queries, "
-           f"{res['load_average'][1]} after, on {os.cpu_count()} CPUs), so the times are those of a busy machine. "
-           if max(res["load_average"]) >= 1.0 else
-           f"The machine was quiet (load average {res['load_average'][0]} before the queries, "
-           f"{res['load_average'][1]} after, on {os.cpu_count()} CPUs). ")
-        + "The shard files were in the system's page cache (the exact search had read them): from a cold "
-        "disk each re-ranked candidate is a random read.", "",
+        + ("The machine was " + ("shared " if max(res["load_average"]) >= (os.cpu_count() or 2) / 2
+                                 else "quiet ")
+           + f"(load average {res['load_average'][0]} before the queries, {res['load_average'][1]} after, on "
+           f"{os.cpu_count()} CPUs; shared: half the CPUs busy or more). ")
+        + "The shard files were in the system's page cache (the exact search of this run or an earlier one, "
+        "and the verification of an earlier one, had read them): from a cold disk each re-ranked candidate "
+        "is a random read.", "",
         "| nprobe | re-ranked | faiss threads | median ms | p95 ms | recall@10 | top-1 |", "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
