@@ -255,3 +255,16 @@ def test_the_colour_table_gives_the_formulas_classes() -> None:
     rgb = np.random.default_rng(3).integers(0, 256, (200_000, 3), dtype=np.uint8)
     hsv = cv2.cvtColor(rgb.reshape(-1, 1, 3), cv2.COLOR_RGB2HSV_FULL).reshape(-1, 3)
     assert (_colour_classes(rgb) == _classes_of_hsv(hsv)).all()  # all 2^24 colours agreed once, by hand
+
+
+def test_what_a_person_wears_is_never_the_main_subject_told_to_people() -> None:
+    """A trial read "The main subject, a small blue tie" under a portrait: for people the tie is a
+    part of the person; the learned scorer keeps the words it was trained with."""
+    tie_region = replace(region(9, 5, 11, 8, colour="blue"), label="tie")
+    man = person(0, 0, W, H)
+    tie = Detection(tie_region.box, 0.8, kind="object", label="tie")
+    a = analysis([tie_region], people=[man], objects=[tie])
+    learned, reader = describe(a, animal_words=False), describe(a, for_people=True)
+    assert "main subject" in learned and "tie" in learned  # the scorer's training words, unchanged
+    assert "The main subject" not in reader
+    assert for_reader(learned, a) == reader

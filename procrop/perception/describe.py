@@ -65,7 +65,8 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
         parts.append("It shows its subject on a plain light backdrop, as a catalogue photo does.")
     parts += _detected_sentences(a, named, subs[0] if whole else None)
     parts += _face_sentences(a)
-    parts += _subject_sentences(a, named, subs, whole, dict(a.region_names) if animal_words else {})
+    parts += _subject_sentences(a, named, subs, whole, dict(a.region_names) if animal_words else {},
+                                worn=for_people)
     parts += _band_sentences(a)
     parts += _horizon_sentences(a)
     parts += _line_sentences(a)
@@ -77,11 +78,13 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
 def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
     """:func:`describe` of ``a`` for a reader (``for_people``) from the text the learned scorer read
     (``describe(a, animal_words=False)``) of an analysis without animal or region names, without a
-    studio backdrop and without a subject whose standout colour is not its map colour (then the two
+    studio backdrop, without a subject whose standout colour is not its map colour and without a
+    thing a person wears or holds (then the two
     differ only in the photo's shape: "(28:19)" reads "(about 3:2)"), without describing the photo
     again."""
     exact = format_words(a.width, a.height) + "."
-    if (a.backbone_names or a.backdrop is not None or _standout_differs(a)
+    worn = any(_worn(a, d) for d in a.objects)
+    if (a.backbone_names or a.backdrop is not None or _standout_differs(a) or worn
             or not learned_text.startswith(exact)):
         return describe(a, for_people=True)
     return format_words(a.width, a.height, readable=True) + "." + learned_text[len(exact):]
@@ -263,25 +266,51 @@ def _second_sentence(main: Subject, second: Subject, named: list[Detection],
     return [f"A second subject, {_names(second.members, named)}, stands out {where}."]
 
 
-def _person_part(x: Subject) -> bool:
-    """A region that is only a part of a person (a collar, a hand) or a face."""
-    return x.part and x.members[0].kind in ("person", "face")
+def _person_part(x: Subject, a: CompositionAnalysis | None = None) -> bool:
+    """A region that is only a part of a person (a collar, a hand) or a face; with ``a``, also one
+    whose detections are all things a detected person wears or holds (:func:`_worn`: a tie)."""
+    if x.part and x.members[0].kind in ("person", "face"):
+        return True
+    return a is not None and bool(x.members) and all(_worn(a, d) for d in x.members)
+
+
+#: An object detection is worn or held by a detected person when its box lies this much inside the
+#: person's and is at most :data:`WORN_AREA` of it (a trial read "The main subject, a small blue tie"
+#: under a portrait).
+WORN_INSIDE, WORN_AREA = 0.8, 0.25
+
+
+def _worn(a: CompositionAnalysis, d: Detection) -> bool:
+    """Whether object detection ``d`` is worn or held by a detected person (:data:`WORN_INSIDE`)."""
+    if d.kind != "object":
+        return False
+    x, y, w, h = d.box
+    for p in a.people:
+        px, py, pw, ph = p.box
+        iw = max(0.0, min(x + w, px + pw) - max(x, px))
+        ih = max(0.0, min(y + h, py + ph) - max(y, py))
+        if iw * ih >= WORN_INSIDE * w * h and w * h <= WORN_AREA * pw * ph:
+            return True
+    return False
 
 
 def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: list[Subject], whole: bool,
-                       words: dict[tuple[float, ...], str]) -> list[str]:
+                       words: dict[tuple[float, ...], str], worn: bool = False) -> list[str]:
     """The main salient subject (and a strong second one), or that none stands out. A region a
     detected person (or a face) overlaps is a person, never a colour (:func:`subject`). When the
     strongest region is a part of a detected person, or a face, that person is the main subject
     (the person and face sentences tell it) and no other region is called the main subject; when
-    it is every named detection (``whole``), the detection sentence says so."""
+    it is every named detection (``whole``), the detection sentence says so. With ``worn`` (the
+    words for people), what a person wears or holds is a part of the person too (:func:`_worn`);
+    the learned scorer reads the words it was trained with."""
     if not subs:
         if a.faces or a.subjects_to_keep:
             return []
         return ["No single subject stands out; interest is spread over the frame."]
-    main, rest = subs[0], [x for x in subs[1:] if not _person_part(x)]
+    owner = a if worn else None
+    main, rest = subs[0], [x for x in subs[1:] if not _person_part(x, owner)]
     face = max((f.box[2] * f.box[3] for f in a.faces), default=0.0) / (a.width * a.height)
-    if _person_part(main) or whole:
+    if _person_part(main, owner) or whole:
         parts = []
     elif face >= CLOSE_UP and main.share < BESIDE_FACE * face:
         return []  # a close-up portrait's face is its subject, not a scrap of colour beside it
