@@ -10,7 +10,7 @@ score is whose:
 * :func:`verdict` (a result's ``verdict``): "Crop it: the top crop (score 0.83) is 72% likely to
   look better than the uncropped photo (score 0.79)." or "Keep the uncropped photo: the top crop
   (score 0.61) is only 3% likely to look better than the uncropped photo (score 0.79)."; between
-  40 and 60 % (:data:`CLOSE_CALL`) it adds "a close call, either will do". When several
+  40 and 60 % (:data:`CLOSE_CALL`) it begins "A close call, either will do:" instead. When several
   ratios were asked the top crop is named with its ratio, "the top 4:5 crop" (:func:`top_crop_name`),
   here and in the preview sheet.
 
@@ -46,6 +46,8 @@ KEEP_BELOW = 0.5
 #: Within this of :data:`KEEP_BELOW` the verdict says it is a close call (a 50 % "Crop it" read as
 #: advice where it is a coin flip).
 CLOSE_CALL = 0.1
+#: How a close call's verdict begins (:func:`verdict`).
+CLOSE_CALL_WORDS = "A close call, either will do"
 
 
 def keep_original(confidence: float) -> bool:
@@ -105,12 +107,15 @@ def top_crop_name(ratio: str, asked: Sequence[str] = ()) -> str:
 def verdict(top_score: float | None, uncropped_score: float, confidence: float,
             name: str = "the top crop") -> str:
     """Crop or keep, in one sentence naming both scores (``top_score`` None: no crop was found);
-    ``name`` is the top crop's (:func:`top_crop_name`)."""
+    ``name`` is the top crop's (:func:`top_crop_name`). Within :data:`CLOSE_CALL` of even it gives
+    no order: "A close call, either will do: ..." (a trial read "Crop it: ... 53% likely ...; a close
+    call, either will do" as an order taken back)."""
     if top_score is None:
         return f"Keep the uncropped photo (score {uncropped_score:.2f}): no crop was found."
     crop = f"{name} (score {top_score:.2f}) is"
-    close = "; a close call, either will do" if abs(confidence - KEEP_BELOW) < CLOSE_CALL else ""
-    original = f"likely to look better than the uncropped photo (score {uncropped_score:.2f}){close}."
+    original = f"likely to look better than the uncropped photo (score {uncropped_score:.2f})."
+    if abs(confidence - KEEP_BELOW) < CLOSE_CALL:
+        return f"{CLOSE_CALL_WORDS}: {crop} {_pct(confidence)} {original}"
     if keep_original(confidence):
         return f"Keep the uncropped photo: {crop} only {_pct(confidence)} {original}"
     return f"Crop it: {crop} {_pct(confidence)} {original}"

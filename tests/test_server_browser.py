@@ -116,7 +116,8 @@ def _verdict_as_in_the_json(page, result: dict) -> None:
     name = f"the top {result['crops'][0]['ratio']} crop"  # the page asks several ratios (1:1, 4:5, 16:9)
     if any(c["ratio"] in ("free", "original") for c in result["crops"]):
         assert f"{name} (score {top:.2f})" in text and f"the uncropped photo (score {uncropped:.2f})" in text
-        assert text.startswith("Keep the uncropped photo:" if result["keep_original"] else "Crop it:")
+        said = "Keep the uncropped photo:" if result["keep_original"] else "Crop it:"
+        assert text.startswith(("A close call, either will do:", said))
     else:  # the page's default ratios (1:1, 4:5, 16:9) cannot keep a 3:2 photo: no such advice
         assert text.startswith("The uncropped photo is of none of the ratios asked (") and not result["keep_original"]
         assert f"so use each ratio's top crop (the best, {name}, scores {top:.2f}; " in text
