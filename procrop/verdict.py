@@ -114,7 +114,7 @@ def verdict(top_score: float | None, uncropped_score: float, confidence: float,
         return f"Keep the uncropped photo (score {uncropped_score:.2f}): no crop was found."
     crop = f"{name} (score {top_score:.2f}) is"
     original = f"likely to look better than the uncropped photo (score {uncropped_score:.2f})."
-    if abs(confidence - KEEP_BELOW) < CLOSE_CALL:
+    if abs(float(_pct(confidence)[:-1]) - 100 * KEEP_BELOW) < 100 * CLOSE_CALL:  # as the number reads
         return f"{CLOSE_CALL_WORDS}: {crop} {_pct(confidence)} {original}"
     if keep_original(confidence):
         return f"Keep the uncropped photo: {crop} only {_pct(confidence)} {original}"

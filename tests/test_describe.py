@@ -268,3 +268,17 @@ def test_what_a_person_wears_is_never_the_main_subject_told_to_people() -> None:
     assert "main subject" in learned and "tie" in learned  # the scorer's training words, unchanged
     assert "The main subject" not in reader
     assert for_reader(learned, a) == reader
+
+
+def test_only_a_named_person_wears_and_a_thing_held_stays_a_subject() -> None:
+    """A weak "person" the description does not name wears nothing; a cup in a person's hands is
+    no tie: it stays the main subject (a review)."""
+    tie_region = replace(region(9, 5, 11, 8, colour="blue"), label="tie")
+    tie = Detection(tie_region.box, 0.8, kind="object", label="tie")
+    unsure = person(0, 0, W, H, score=0.3)
+    worn_by_nobody = analysis([tie_region], people=[unsure], objects=[tie])
+    assert "A tie, the main subject" in describe(worn_by_nobody, for_people=True)
+    cup_region = replace(region(9, 5, 11, 8, colour="red"), label="cup")
+    cup = Detection(cup_region.box, 0.8, kind="object", label="cup")
+    held = analysis([cup_region], people=[person(0, 0, W, H)], objects=[cup])
+    assert "The main subject, a small red cup" in describe(held, for_people=True)

@@ -53,6 +53,9 @@ def test_crop_verdict_and_wording_functions() -> None:
                                         "likely to look better than the uncropped photo (score 0.66).")
     assert verdict(0.6, 0.7, 0.45).startswith("A close call, either will do: the top crop (score 0.60) is 45")
     assert verdict(0.6, 0.7, 0.39).startswith("Keep the uncropped photo:")
+    # the words follow the number shown: 39.96 % reads "40%", as 40 % does, and neither is a close call
+    assert [verdict(0.6, 0.7, c).split(":")[0] for c in (0.3996, 0.4, 0.6, 0.6004)] == [
+        "Keep the uncropped photo", "Keep the uncropped photo", "Crop it", "Crop it"]
     assert versus_original(0.005) == "0% likely to look better than the uncropped photo"
     # a new shape: no discouraging "0%" (a trial), the odds only above even
     assert versus_original(0.005, new_shape_under=True) == NEW_SHAPE and NEW_SHAPE.startswith("a new shape: ")

@@ -77,11 +77,10 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
 
 def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
     """:func:`describe` of ``a`` for a reader (``for_people``) from the text the learned scorer read
-    (``describe(a, animal_words=False)``) of an analysis without animal or region names, without a
-    studio backdrop, without a subject whose standout colour is not its map colour and without a
-    thing a person wears or holds (then the two
-    differ only in the photo's shape: "(28:19)" reads "(about 3:2)"), without describing the photo
-    again."""
+    (``describe(a, animal_words=False)``), without describing the photo again, when the two differ
+    only in the photo's shape ("(28:19)" reads "(about 3:2)"): for an analysis without animal or
+    region names, without a studio backdrop, without a subject whose standout colour is not its map
+    colour and without a thing a person wears."""
     exact = format_words(a.width, a.height) + "."
     worn = any(_worn(a, d) for d in a.objects)
     if (a.backbone_names or a.backdrop is not None or _standout_differs(a) or worn
@@ -268,24 +267,26 @@ def _second_sentence(main: Subject, second: Subject, named: list[Detection],
 
 def _person_part(x: Subject, a: CompositionAnalysis | None = None) -> bool:
     """A region that is only a part of a person (a collar, a hand) or a face; with ``a``, also one
-    whose detections are all things a detected person wears or holds (:func:`_worn`: a tie)."""
+    whose detections are all things a named person wears (:func:`_worn`: a tie)."""
     if x.part and x.members[0].kind in ("person", "face"):
         return True
     return a is not None and bool(x.members) and all(_worn(a, d) for d in x.members)
 
 
-#: An object detection is worn or held by a detected person when its box lies this much inside the
-#: person's and is at most :data:`WORN_AREA` of it (a trial read "The main subject, a small blue tie"
-#: under a portrait).
+#: A detection of one of :data:`WORN` is worn by a person the description names when its box lies
+#: :data:`WORN_INSIDE` inside the person's and is at most :data:`WORN_AREA` of it (a trial read "The
+#: main subject, a small blue tie" under a portrait). A thing held (a cup, a phone) stays a subject.
+WORN = frozenset({"tie", "backpack", "handbag"})
 WORN_INSIDE, WORN_AREA = 0.8, 0.25
 
 
 def _worn(a: CompositionAnalysis, d: Detection) -> bool:
-    """Whether object detection ``d`` is worn or held by a detected person (:data:`WORN_INSIDE`)."""
-    if d.kind != "object":
+    """Whether detection ``d`` is a thing a named person wears (:data:`WORN`, :data:`WORN_INSIDE`,
+    :data:`WORN_AREA`): an unsure or guessed person the description does not name wears nothing."""
+    if d.label not in WORN:
         return False
     x, y, w, h = d.box
-    for p in a.people:
+    for p in (p for p in _named(a) if p.kind == "person"):
         px, py, pw, ph = p.box
         iw = max(0.0, min(x + w, px + pw) - max(x, px))
         ih = max(0.0, min(y + h, py + ph) - max(y, py))
@@ -301,8 +302,8 @@ def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: lis
     strongest region is a part of a detected person, or a face, that person is the main subject
     (the person and face sentences tell it) and no other region is called the main subject; when
     it is every named detection (``whole``), the detection sentence says so. With ``worn`` (the
-    words for people), what a person wears or holds is a part of the person too (:func:`_worn`);
-    the learned scorer reads the words it was trained with."""
+    words for people), what a person wears is a part of the person too (:func:`_worn`); the learned
+    scorer reads the words it was trained with."""
     if not subs:
         if a.faces or a.subjects_to_keep:
             return []
