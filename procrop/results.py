@@ -121,6 +121,11 @@ class CropResult:
         return bool(self._verdict()["keep_original"])
 
     @property
+    def close_call(self) -> bool:
+        """Whether the verdict is a close call, either choice will do (the JSON's ``close_call``)."""
+        return bool(self._verdict()["close_call"])
+
+    @property
     def verdict(self) -> str:
         """The decision in one sentence: keep the photo or crop it, and how sure (the JSON's ``verdict``)."""
         return str(self._verdict()["verdict"])

@@ -10,7 +10,8 @@ score is whose:
 * :func:`verdict` (a result's ``verdict``): "Crop it: the top crop (score 0.83) is 72% likely to
   look better than the uncropped photo (score 0.79)." or "Keep the uncropped photo: the top crop
   (score 0.61) is only 3% likely to look better than the uncropped photo (score 0.79)."; between
-  40 and 60 % (:data:`CLOSE_CALL`) it begins "A close call, either will do:" instead. When several
+  40 and 60 % (:data:`CLOSE_CALL`) it begins "A close call, either will do:" instead, and the
+  result's ``close_call`` is true (the page shows it neither as "keep" nor as "crop"). When several
   ratios were asked the top crop is named with its ratio, "the top 4:5 crop" (:func:`top_crop_name`),
   here and in the preview sheet.
 
@@ -48,6 +49,12 @@ KEEP_BELOW = 0.5
 CLOSE_CALL = 0.1
 #: How a close call's verdict begins (:func:`verdict`).
 CLOSE_CALL_WORDS = "A close call, either will do"
+
+
+def close_call(confidence: float) -> bool:
+    """Whether a top crop of this ``confidence`` is a close call: within :data:`CLOSE_CALL` of even,
+    as the percentage shown reads (39.96 % reads "40%" and is none)."""
+    return abs(float(_pct(confidence)[:-1]) - 100 * KEEP_BELOW) < 100 * CLOSE_CALL
 
 
 def keep_original(confidence: float) -> bool:
@@ -114,7 +121,7 @@ def verdict(top_score: float | None, uncropped_score: float, confidence: float,
         return f"Keep the uncropped photo (score {uncropped_score:.2f}): no crop was found."
     crop = f"{name} (score {top_score:.2f}) is"
     original = f"likely to look better than the uncropped photo (score {uncropped_score:.2f})."
-    if abs(float(_pct(confidence)[:-1]) - 100 * KEEP_BELOW) < 100 * CLOSE_CALL:  # as the number reads
+    if close_call(confidence):
         return f"{CLOSE_CALL_WORDS}: {crop} {_pct(confidence)} {original}"
     if keep_original(confidence):
         return f"Keep the uncropped photo: {crop} only {_pct(confidence)} {original}"
@@ -154,15 +161,16 @@ def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: fl
 
 def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, height: int,
                    requested: Sequence[str] = (), content: Sequence[float] | None = None) -> dict[str, Any]:
-    """A result's ``keep_original`` and ``verdict`` from its crops (best first; each with ``ratio``,
+    """A result's ``keep_original``, ``close_call`` (:func:`close_call`: the verdict gives no order)
+    and ``verdict`` from its crops (best first; each with ``ratio``,
     ``score`` and ``confidence``): the JSON, the CLI summary and the page show these. The verdict
     names the ``requested`` ratio labels in the order asked (default: the crops' ratios)."""
     if not crops:
-        return {"keep_original": True, "verdict": verdict(None, uncropped_score, 0.0)}
+        return {"keep_original": True, "close_call": False, "verdict": verdict(None, uncropped_score, 0.0)}
     top = crops[0]
     asked = list(dict.fromkeys([*requested, *(c.ratio for c in crops)]))
     if not can_keep(asked, width, height):
-        return {"keep_original": False,
+        return {"keep_original": False, "close_call": False,
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked, top.ratio)}
     # keep or crop: the best crop of a ratio the uncropped photo answers, not of one it cannot
     top = next((c for c in crops if can_keep([c.ratio], width, height)), top)
@@ -170,7 +178,7 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     called = whole_words(box, width, height, content) if box is not None else None
     if called is None and too_small_to_judge(width, height):  # a 20 x 20 flat square read "Crop it"
         crop, whole = _two_scores(top.score, uncropped_score)  # for a 1-px trim
-        return {"keep_original": True,
+        return {"keep_original": True, "close_call": False,
                 "verdict": (f"Keep the uncropped photo: at {width}x{height} pixels it is too small to "
                             f"judge a crop by (the top crop scores {crop}; the uncropped photo {whole})."
                             + _unanswered_ratios_note(asked, width, height))}
@@ -182,10 +190,12 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
             said = (f"the best crop is {called} (score {crop}; the uncropped photo"
                     f"{', border and all' if called == INSIDE_BORDER else ''}: {whole})")
         others = _unanswered_ratios_note(asked, width, height)
-        return {"keep_original": True, "verdict": f"Keep the uncropped photo: {said}.{others}"}
+        return {"keep_original": True, "close_call": False,
+                "verdict": f"Keep the uncropped photo: {said}.{others}"}
     keep = keep_original(top.confidence)
     said = verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))
-    return {"keep_original": keep, "verdict": said + _unanswered_ratios_note(asked, width, height)}
+    return {"keep_original": keep, "close_call": close_call(top.confidence),
+            "verdict": said + _unanswered_ratios_note(asked, width, height)}
 
 
 def _unanswered_ratios_note(asked: Sequence[str], width: int, height: int) -> str:

@@ -53,6 +53,11 @@ def test_crop_verdict_and_wording_functions() -> None:
                                         "likely to look better than the uncropped photo (score 0.66).")
     assert verdict(0.6, 0.7, 0.45).startswith("A close call, either will do: the top crop (score 0.60) is 45")
     assert verdict(0.6, 0.7, 0.39).startswith("Keep the uncropped photo:")
+    from procrop.verdict import result_verdict
+    from types import SimpleNamespace
+    near = SimpleNamespace(ratio="free", score=0.62, confidence=0.47, box=(10, 10, 50, 50))
+    d = result_verdict([near], 0.61, 100, 100)
+    assert d["close_call"] and d["keep_original"] and d["verdict"].startswith("A close call, either will do:")
     # the words follow the number shown: 39.96 % reads "40%", as 40 % does, and neither is a close call
     assert [verdict(0.6, 0.7, c).split(":")[0] for c in (0.3996, 0.4, 0.6, 0.6004)] == [
         "Keep the uncropped photo", "Keep the uncropped photo", "Crop it", "Crop it"]
@@ -75,8 +80,9 @@ def test_crop_verdict_and_wording_functions() -> None:
     # the picture inside its border: its own score beside the uncropped photo's, each named
     inner = SimpleNamespace(box=(0, 0, 321, 476), ratio="free", score=0.62, confidence=0.7)
     said = result_verdict([inner], 0.55, 321, 481, ["free"], (0, 0, 321, 476))
-    assert said == {"keep_original": True, "verdict": "Keep the uncropped photo: the best crop is the whole "
-                    "picture inside its border (score 0.62; the uncropped photo, border and all: 0.55)."}
+    assert said == {"keep_original": True, "close_call": False,
+                    "verdict": "Keep the uncropped photo: the best crop is the whole picture inside its "
+                    "border (score 0.62; the uncropped photo, border and all: 0.55)."}
     whole = SimpleNamespace(box=(0, 0, 321, 481), ratio="free", score=0.55, confidence=0.5)
     assert result_verdict([whole], 0.55, 321, 481, ["free"], (0, 0, 321, 476))["verdict"] == (
         "Keep the uncropped photo: the best crop is the whole frame (score 0.55).")

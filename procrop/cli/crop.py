@@ -312,10 +312,11 @@ def _print_verdicts(results: list[dict[str, Any]], most: int = 20) -> None:
     for r, name in zip(results[:most], names):
         if r.get("verdict"):  # two inputs of one name (a/x.jpg, b/x.jpg) are told apart by their path
             err.print(escape(f"{name if names.count(name) == 1 else r.get('image')}: {r['verdict']}"))
-    kept = sum(bool(r.get("keep_original")) for r in results)
+    kept = sum(bool(r.get("keep_original")) and not r.get("close_call") for r in results)
+    close = sum(bool(r.get("close_call")) for r in results)
     if len(results) > most:
-        err.print(f"... {len(results) - most} more; {kept} of {len(results)} photo(s) best kept uncropped "
-                  "(every verdict is in the JSON)")
+        err.print(f"... {len(results) - most} more; {kept} of {len(results)} photo(s) best kept uncropped, "
+                  f"{close} a close call (every verdict is in the JSON)")
 
 
 def error_record(path: str, reason: str) -> dict[str, str]:

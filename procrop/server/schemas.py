@@ -64,6 +64,8 @@ class CropAnswer(_Scored, _Photo):
     uncropped_score: float = Field(description="the score of the whole photo, the 'keep it' option")
     confidence: float = Field(description="the top crop's confidence")
     keep_original: bool = Field(description="whether the uncropped photo is the better choice")
+    close_call: bool = Field(False, description="whether the verdict is a close call (confidence 40-60 %): "
+                                                "either choice will do")
     verdict: str = Field(description="the decision in one sentence")
     description: str = Field(description="the composition in words")
     references: list[Reference] = Field([], description="professional photos retrieved for the image")

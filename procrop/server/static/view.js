@@ -158,7 +158,7 @@ export function renderComposition(photo, onToggleMarks) {
   photo.parts.composition.replaceChildren(...[
     h("h3", { text: "Composition" }),
     // the server's wording (procrop/verdict.py), shared with the JSON and the CLI summary
-    h("p", { class: r.keep_original ? "verdict keep" : "verdict", text: r.verdict }),
+    h("p", { class: r.keep_original && !r.close_call ? "verdict keep" : "verdict", text: r.verdict }),
     warningList(r.warnings),
     warningList(r.notes, "notes"),
     h("p", { class: "description", text: r.description }),
