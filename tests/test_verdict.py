@@ -288,3 +288,14 @@ def test_every_preview_panel_header_has_one_form() -> None:
     free = panel_title("free", top["free"], result)
     assert free.startswith(f"ratio free  #1: score {top['free'].score:.2f}, ")
     assert panel_title("free", None, result) == "ratio free"
+
+
+def test_the_preview_footer_follows_the_panels_order() -> None:
+    """A trial had to hunt for a panel's line when the reasons came best first."""
+    from procrop.output.preview import footer_texts
+
+    img = np.random.default_rng(2).integers(0, 255, (120, 180, 3), dtype=np.uint8)
+    result = Cropper(scorer="classic", reference_db=None).process(img, ["16:9", "1:1", "4:5"], top_k=1)
+    texts = footer_texts(result)
+    assert texts[0] == result.description and texts[1] == result.verdict
+    assert [t.split(" crop:")[0] for t in texts[2:]] == ["The top 16:9", "The top 1:1", "The top 4:5"]

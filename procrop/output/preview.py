@@ -141,21 +141,14 @@ def _label_spot(box: tuple[float, float, float, float], scale: float, size: tupl
 
 def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, panel_height: int) -> Image.Image:
     """Panels on a grid of up to three columns; the description, the verdict and each asked ratio's
-    top crop's reason below, best first (named as in the verdict: "The top 4:5 crop: ..."; a trial
-    read one reason under three panels and could not tell why the 4:5 crop it was sent to won)."""
+    top crop's reason below, in the panels' order, the order asked (named as in the verdict: "The top
+    4:5 crop: ..."; a trial read one reason under three panels and could not tell why the 4:5 crop
+    it was sent to won; another had to hunt for a panel's line when they came best first)."""
     small = _font(13)
     cols = min(len(panels), 3)
     rows = (len(panels) + cols - 1) // cols
     width = cols * panel_width - 16  # the footer's text
-    footer_lines = _wrap(result.description, small, width)
-    if result.crops:
-        asked = list(dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]))
-        said = result_verdict(result.crops, result.uncropped_score, result.width, result.height,
-                              result.ratios, result.content)
-        footer_lines += _wrap(said["verdict"], small, width)
-        for top in [c for c in result.crops if c.rank == 1]:  # best first, as the result sorts them
-            name = top_crop_name(top.ratio, asked)
-            footer_lines += _wrap(f"{name[0].upper()}{name[1:]}: {top.reason}", small, width)
+    footer_lines = [line for text in footer_texts(result) for line in _wrap(text, small, width)]
     footer = 10 + 17 * len(footer_lines)
     sheet = Image.new("RGB", (cols * panel_width, rows * panel_height + footer), (24, 24, 24))
     for i, p in enumerate(panels):
@@ -166,6 +159,22 @@ def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, pane
         d.text((8, y), line, fill=(220, 220, 220), font=small)
         y += 17
     return sheet
+
+
+def footer_texts(result: CropResult) -> list[str]:
+    """The sheet's footer, a paragraph each: the description, the verdict and each asked ratio's top
+    crop's reason, in the panels' order (:func:`_sheet`)."""
+    texts = [result.description]
+    if result.crops:
+        asked = list(dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]))
+        said = result_verdict(result.crops, result.uncropped_score, result.width, result.height,
+                              result.ratios, result.content)
+        texts.append(said["verdict"])
+        tops = {c.ratio: c for c in result.crops if c.rank == 1}
+        for top in [tops[r] for r in asked if r in tops]:  # as the panels run
+            name = top_crop_name(top.ratio, asked)
+            texts.append(f"{name[0].upper()}{name[1:]}: {top.reason}")
+    return texts
 
 
 def _pixels(box: tuple[int, int, int, int], scale: float, size: tuple[int, int]) -> tuple[int, int, int, int]:
