@@ -100,8 +100,9 @@ class CropResult:
 
     @property
     def confidence(self) -> float:
-        """Confidence that the best crop beats the uncropped frame (0 when there is no crop)."""
-        return self.crops[0].confidence if self.crops else 0.0
+        """Confidence that the crop the verdict judges beats the uncropped frame: the best crop of a
+        ratio the photo has, where one was asked, else the best crop (0 when there is no crop)."""
+        return float(self._verdict()["confidence"])
 
     def for_ratio(self, label: str) -> list[Crop]:
         """Crops answering one requested ratio, best first; ``label`` as asked (``"1/1"`` is
@@ -151,8 +152,7 @@ class CropResult:
             "crops": [c.to_dict((self.width, self.height), self.content, self.uncropped_score)
                       for c in self.crops],
             "uncropped_score": round(float(self.uncropped_score), 4),
-            "confidence": round(float(self.confidence), 4),
-            **self._verdict(),
+            **{k: round(float(v), 4) if k == "confidence" else v for k, v in self._verdict().items()},
             "description": self.description,
         }
         d["references"] = list(self.references)  # always present: [] with retrieval off

@@ -161,16 +161,18 @@ def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: fl
 
 def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, height: int,
                    requested: Sequence[str] = (), content: Sequence[float] | None = None) -> dict[str, Any]:
-    """A result's ``keep_original``, ``close_call`` (:func:`close_call`: the verdict gives no order)
-    and ``verdict`` from its crops (best first; each with ``ratio``,
-    ``score`` and ``confidence``): the JSON, the CLI summary and the page show these. The verdict
-    names the ``requested`` ratio labels in the order asked (default: the crops' ratios)."""
+    """A result's ``confidence`` (the confidence of the crop the verdict judges), ``keep_original``,
+    ``close_call`` (:func:`close_call`: the verdict gives no order) and ``verdict`` from its crops
+    (best first; each with ``ratio``, ``score`` and ``confidence``): the JSON, the CLI summary and
+    the page show these. The verdict names the ``requested`` ratio labels in the order asked
+    (default: the crops' ratios)."""
     if not crops:
-        return {"keep_original": True, "close_call": False, "verdict": verdict(None, uncropped_score, 0.0)}
+        return {"confidence": 0.0, "keep_original": True, "close_call": False,
+                "verdict": verdict(None, uncropped_score, 0.0)}
     top = crops[0]
     asked = list(dict.fromkeys([*requested, *(c.ratio for c in crops)]))
     if not can_keep(asked, width, height):
-        return {"keep_original": False, "close_call": False,
+        return {"confidence": top.confidence, "keep_original": False, "close_call": False,
                 "verdict": fixed_ratio_verdict(top.score, uncropped_score, top.confidence, asked, top.ratio)}
     # keep or crop: the best crop of a ratio the uncropped photo answers, not of one it cannot
     top = next((c for c in crops if can_keep([c.ratio], width, height)), top)
@@ -178,7 +180,7 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
     called = whole_words(box, width, height, content) if box is not None else None
     if called is None and too_small_to_judge(width, height):  # a 20 x 20 flat square read "Crop it"
         crop, whole = _two_scores(top.score, uncropped_score)  # for a 1-px trim
-        return {"keep_original": True, "close_call": False,
+        return {"confidence": top.confidence, "keep_original": True, "close_call": False,
                 "verdict": (f"Keep the uncropped photo: at {width}x{height} pixels it is too small to "
                             f"judge a crop by (the top crop scores {crop}; the uncropped photo {whole})."
                             + _unanswered_ratios_note(asked, width, height))}
@@ -187,14 +189,16 @@ def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, hei
             said = f"the best crop is the whole frame (score {top.score:.2f})"
         else:  # a hairline or a scan border left out: its score is not the uncropped photo's
             crop, whole = _two_scores(top.score, uncropped_score)
-            said = (f"the best crop is {called} (score {crop}; the uncropped photo"
-                    f"{', border and all' if called == INSIDE_BORDER else ''}: {whole})")
+            border = ", border and all" if called == INSIDE_BORDER else ""
+            scores = (f"score {crop}; the uncropped photo{border}: {whole}" if crop != whole
+                      else f"score {crop}, as the uncropped photo's")  # 0.638 and 0.638 read as two
+            said = f"the best crop is {called} ({scores})"
         others = _unanswered_ratios_note(asked, width, height)
-        return {"keep_original": True, "close_call": False,
+        return {"confidence": top.confidence, "keep_original": True, "close_call": False,
                 "verdict": f"Keep the uncropped photo: {said}.{others}"}
     keep = keep_original(top.confidence)
     said = verdict(top.score, uncropped_score, top.confidence, top_crop_name(top.ratio, asked))
-    return {"keep_original": keep, "close_call": close_call(top.confidence),
+    return {"confidence": top.confidence, "keep_original": keep, "close_call": close_call(top.confidence),
             "verdict": said + _unanswered_ratios_note(asked, width, height)}
 
 

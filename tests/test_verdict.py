@@ -80,7 +80,7 @@ def test_crop_verdict_and_wording_functions() -> None:
     # the picture inside its border: its own score beside the uncropped photo's, each named
     inner = SimpleNamespace(box=(0, 0, 321, 476), ratio="free", score=0.62, confidence=0.7)
     said = result_verdict([inner], 0.55, 321, 481, ["free"], (0, 0, 321, 476))
-    assert said == {"keep_original": True, "close_call": False,
+    assert said == {"confidence": 0.7, "keep_original": True, "close_call": False,
                     "verdict": "Keep the uncropped photo: the best crop is the whole picture inside its "
                     "border (score 0.62; the uncropped photo, border and all: 0.55)."}
     whole = SimpleNamespace(box=(0, 0, 321, 481), ratio="free", score=0.55, confidence=0.5)
@@ -299,3 +299,20 @@ def test_the_preview_footer_follows_the_panels_order() -> None:
     texts = footer_texts(result)
     assert texts[0] == result.description and texts[1] == result.verdict
     assert [t.split(" crop:")[0] for t in texts[2:]] == ["The top 16:9", "The top 1:1", "The top 4:5"]
+
+
+def test_the_results_confidence_is_the_judged_crops_and_equal_scores_are_said_once() -> None:
+    """A trial: obama2's top-level confidence 0.589 was its 9:16 crop's while the verdict judged the
+    free crop at 53%; a hairline's verdict read "(score 0.638; the uncropped photo: 0.638)"."""
+    from types import SimpleNamespace
+
+    from procrop.verdict import result_verdict
+
+    tall = SimpleNamespace(ratio="9:16", score=0.68, confidence=0.59, box=(2, 48, 621, 1104))
+    free = SimpleNamespace(ratio="free", score=0.67, confidence=0.53, box=(0, 40, 620, 1100))
+    d = result_verdict([tall, free], 0.669, 626, 1200, ["free", "9:16"])
+    assert d["confidence"] == 0.53 and "53%" in d["verdict"]
+    hairline = SimpleNamespace(ratio="4:5", score=0.6381, confidence=0.5, box=(1, 1, 908, 1135))
+    said = result_verdict([hairline], 0.6379, 910, 1137, ["4:5"])["verdict"]
+    assert said == ("Keep the uncropped photo: the best crop is the whole frame less a hairline at its edge "
+                    "(score 0.638, as the uncropped photo's).")

@@ -62,7 +62,8 @@ class CropAnswer(_Scored, _Photo):
 
     crops: list[CropItem] = Field(description="every ratio's crops, best score first")
     uncropped_score: float = Field(description="the score of the whole photo, the 'keep it' option")
-    confidence: float = Field(description="the top crop's confidence")
+    confidence: float = Field(description="the confidence of the crop the verdict judges (the best crop of a "
+                                          "ratio the photo has, where one was asked, else the best crop)")
     keep_original: bool = Field(description="whether the uncropped photo is the better choice")
     close_call: bool = Field(False, description="whether the verdict is a close call (confidence 40-60 %): "
                                                 "either choice will do")
