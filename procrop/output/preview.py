@@ -12,8 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..cropper import Crop, CropResult
 from ..files import atomic_write_bytes
 from ..imaging.load import to_rgb_array
-from ..verdict import (can_keep, result_verdict, too_small_to_judge, top_crop_name, versus_original,
-                       whole_words)
+from ..verdict import can_keep, too_small_to_judge, top_crop_name, versus_original, whole_words
 
 #: Colours of ranks 1, 2, 3... (then repeated).
 RANK_COLOURS = ((255, 196, 0), (0, 200, 255), (255, 80, 160), (120, 230, 90), (200, 140, 255))
@@ -167,9 +166,7 @@ def footer_texts(result: CropResult) -> list[str]:
     texts = [result.description]
     if result.crops:
         asked = list(dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]))
-        said = result_verdict(result.crops, result.uncropped_score, result.width, result.height,
-                              result.ratios, result.content)
-        texts.append(said["verdict"])
+        texts.append(result.verdict)
         tops = {c.ratio: c for c in result.crops if c.rank == 1}
         for top in [tops[r] for r in asked if r in tops]:  # as the panels run
             name = top_crop_name(top.ratio, asked)

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..geometry import inside_fractions
 from .analysis import CONFIDENT, CompositionAnalysis, Region
 from .detectors import Detection
 from .describe_subject import Subject, is_part, point_in, regions, subject
@@ -283,16 +284,13 @@ WORN_INSIDE, WORN_AREA = 0.8, 0.25
 def _worn(a: CompositionAnalysis, d: Detection) -> bool:
     """Whether detection ``d`` is a thing a named person wears (:data:`WORN`, :data:`WORN_INSIDE`,
     :data:`WORN_AREA`): an unsure or guessed person the description does not name wears nothing."""
-    if d.label not in WORN:
+    people = [p.box for p in _named(a) if p.kind == "person"]
+    if d.label not in WORN or not people:
         return False
-    x, y, w, h = d.box
-    for p in (p for p in _named(a) if p.kind == "person"):
-        px, py, pw, ph = p.box
-        iw = max(0.0, min(x + w, px + pw) - max(x, px))
-        ih = max(0.0, min(y + h, py + ph) - max(y, py))
-        if iw * ih >= WORN_INSIDE * w * h and w * h <= WORN_AREA * pw * ph:
-            return True
-    return False
+    boxes = np.asarray(people, dtype=np.float64)
+    inside = inside_fractions(boxes, [d.box])[0]  # the share of d in each person's box
+    small = d.box[2] * d.box[3] <= WORN_AREA * boxes[:, 2] * boxes[:, 3]
+    return bool(((inside >= WORN_INSIDE) & small).any())
 
 
 def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: list[Subject], whole: bool,
