@@ -51,6 +51,24 @@ def test_a_clear_sky_and_a_flat_band_are_not_borders() -> None:
     assert content_box(img, 300, 200) == (0, 0, 300, 200)
 
 
+def test_a_white_ground_that_a_product_nearly_fills_is_no_border() -> None:
+    """A telephone on white paper (a trial's startbootstrap contact-bg.jpg): the handset ends a run
+    of white 2 % in from the left edge and the base 2 % in from the right, so each edge's white
+    strip "steps" into a dark object, yet past it the picture stays white; the photo is whole. White
+    bars round a busy picture are still trimmed."""
+    rng = np.random.default_rng(3)
+    img = np.clip(249 + rng.normal(0, 1.5, (200, 300, 3)), 0, 255).astype(np.uint8)
+    img[60:120, 6:60] = 20  # the handset, 6 px in from the left edge
+    img[40:150, 230:294] = 15  # the base, 6 px in from the right edge
+    img[95:100, 60:230] = 25  # the cord between them
+    img[:, :6] = img[:, -6:] = 249
+    assert content_box(img, 300, 200) == (0, 0, 300, 200)
+    bars = _picture()
+    bars[:, :24] = 252
+    bars[:, -20:] = 250
+    assert content_box(bars, 300, 200)[::2] == (25, 300 - 25 - 21)
+
+
 def test_fit_inside_keeps_the_ratio_and_leaves_inner_boxes_alone() -> None:
     boxes = np.array([[0, 0, 300, 200], [0, 0, 200, 200], [50, 50, 100, 100]])
     out = fit_inside(boxes, (4, 4, 292, 192), 1.0)

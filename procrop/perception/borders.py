@@ -38,6 +38,11 @@ BAR_TONE = 30.0
 HAIRLINE = 0.015
 #: Most lines of scan blur trimmed past a strip (:func:`_blur`).
 MAX_BLUR = 3
+#: A light strip beyond which at least this share of the picture (the lines past the blur, as many as
+#: the strip's and at least 4) keeps the strip's tone is the photo's own ground, not a border: a
+#: product on a white backdrop that happens to reach near each edge (a telephone's handset and base
+#: ended a "border" of white, and every crop cut the base).
+LIGHT_GROUND = 0.6
 #: A photo whose outermost lines all vary this much more than a flat line has no strip: the rest
 #: is not looked at (the margin covers the rounding of a line's statistics computed alone).
 EDGE_MARGIN = 0.01
@@ -85,6 +90,19 @@ def _hairline(strip: np.ndarray, n: int) -> bool:
         return False
     tone = float(strip.mean())
     return tone < BAR_TONE or tone > 255 - BAR_TONE
+
+
+def _light_ground(lines: np.ndarray, strip: int) -> bool:
+    """Whether a strip of ``strip`` lines at the start of ``lines`` (``(n, m, 3)`` RGB, from the edge
+    inward) is light and the picture past it keeps its tone (:data:`LIGHT_GROUND`): a white ground."""
+    if not strip:
+        return False
+    k = max(1, lines.shape[1] // 50)
+    tone = float(lines[:strip, k:-k].astype(np.float32).mean())
+    if tone <= 255 - BAR_TONE:
+        return False
+    beyond = lines[strip + MAX_BLUR: strip + MAX_BLUR + max(4, strip), k:-k].astype(np.float32).mean(axis=2)
+    return beyond.size > 0 and float((np.abs(beyond - tone) <= TONE_DRIFT).mean()) >= LIGHT_GROUND
 
 
 def _line_stats(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,8 +154,11 @@ def content_box(pixels: np.ndarray, width: int, height: int) -> Box:
     if all(_line_stats(e.astype(np.float32).mean(axis=2))[1][0] > FLAT_STD + EDGE_MARGIN for e in edges):
         return (0, 0, width, height)  # no side starts flat: no strip anywhere (most photos)
     sides = [grey(cols, w), grey(cols[::-1], w), grey(pixels, h), grey(pixels[::-1], h)]
-    left, right = _pair(_strip(sides[0], w), _strip(sides[1], w))
-    top, bottom = _pair(_strip(sides[2], h), _strip(sides[3], h))
+    strips = [_strip(lines, n) for lines, n in zip(sides, (w, w, h, h))]
+    strips = [(0, False) if _light_ground(whole, s[0]) else s
+              for whole, s in zip((cols, cols[::-1], pixels, pixels[::-1]), strips)]
+    left, right = _pair(strips[0], strips[1])
+    top, bottom = _pair(strips[2], strips[3])
     found = [left, right, top, bottom]
     if sum(v > 0 for v in found) < MIN_SIDES:  # a flat band along one edge is the picture's, not a hairline
         found = [v if _hairline(lines[:v], n) else 0 for v, lines, n in zip(found, sides, (w, w, h, h))]
