@@ -22,6 +22,7 @@ from .geometry import (AspectRatio, has_border, largest_box, largest_size, ratio
 from .perception.analysis import CompositionAnalysis
 from .perception.backdrop import subject_extent, subject_frames
 from .perception.borders import fit_inside
+from .perception.face_extent import CLOSE_UP, crown_top, eye_anchors, face_head
 
 
 @dataclass(frozen=True)
@@ -153,13 +154,9 @@ def _cached_candidates(width: int, height: int, ratio: AspectRatio, config: Cand
     return boxes
 
 
-def anchored_candidates(
-    width: int,
-    height: int,
-    ratio: AspectRatio,
-    anchors: list[tuple[float, float, float, float]],
-    config: CandidateConfig | None = None,
-) -> np.ndarray:
+def anchored_candidates(width: int, height: int, ratio: AspectRatio,
+                        anchors: list[tuple[float, float, float, float]],
+                        config: CandidateConfig | None = None) -> np.ndarray:
     """Extra candidates built around subjects, shape ``(M, 4)``.
 
     For each crop size (as :func:`generate_candidates` lays them out) and each anchor box, the crop
@@ -214,13 +211,11 @@ def _free_sizes(width: int, height: int, config: CandidateConfig) -> list[tuple[
     return sizes
 
 
-
-
 def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: CandidateConfig) -> np.ndarray:
     """All candidate boxes ``(N, 4)`` of one ratio for a photo: the grid, crops anchored on its
     faces (each, and all together), its two main salient subjects and its three most important
     people, animals or objects, the largest box of the ratio, and (fixed ratios) crops that keep
-    each salient region whole (:func:`region_candidates`)."""
+    each salient region (:func:`region_candidates`) and a close-up's head (:func:`head_top_candidates`)."""
     W, H = analysis.width, analysis.height
     boxes = [generate_candidates(W, H, ratio, config)]
     anchors = [f.box for f in analysis.faces]
@@ -233,15 +228,36 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
     anchors += [d.box for d in analysis.subjects_to_keep[:3]]
     resolved = ratio.resolve(W, H)
     if resolved.value is not None:
-        anchors += _eye_anchors(analysis, largest_size(W, H, resolved.value))
+        anchors += eye_anchors(analysis.faces, largest_size(W, H, resolved.value))
     if anchors:
         boxes.append(anchored_candidates(W, H, ratio, anchors, config))
     if resolved.value is not None:
         boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
+        boxes.append(head_top_candidates(analysis, candidate_sizes(W, H, resolved.value, config)))
         boxes.append(region_candidates(analysis, resolved.value, config, np.concatenate(boxes, axis=0)))
     if analysis.backdrop is not None and (extent := subject_extent(analysis.backdrop, W, H)) is not None:
         boxes.append(subject_frames(extent, ratio, W, H, config.min_area))  # a product on white, framed
     return unique_boxes(np.concatenate(boxes, axis=0))
+
+
+#: Room above the head of the crops that start just above it (:func:`head_top_candidates`): a share of
+#: their height.
+HEAD_ROOM_ABOVE = 0.02
+
+
+def head_top_candidates(analysis: CompositionAnalysis, sizes: list[tuple[int, int]]) -> np.ndarray:
+    """Crops ``(M, 4)`` of each of ``sizes`` where the largest face is a close-up (:data:`CLOSE_UP`)
+    that hold its head and headwear whole (:func:`crown_top`) with :data:`HEAD_ROOM_ABOVE` above, the
+    face centred or on a thirds line: its eyes high (a bust's square had had the flag above its head)."""
+    if not analysis.faces:
+        return np.zeros((0, 4), np.int64)
+    W, H = analysis.width, analysis.height
+    face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3])
+    (_, y, hw, hh), top = face_head(face, W, H), crown_top(face, analysis.people, W, H)
+    cx, fits = face.box[0] + face.box[2] / 2, [(w, h) for w, h in sizes if hw <= w and y + hh - top <= h]
+    out = [(min(max(0, round(cx - f * w)), W - w), min(max(0, round(top - HEAD_ROOM_ABOVE * h)), H - h), w, h)
+           for w, h in fits if h <= face.box[3] / CLOSE_UP for f in (1 / 3, 0.5, 2 / 3)]
+    return np.asarray(out, dtype=np.int64).reshape(-1, 4)
 
 
 #: Salient regions with less of the photo's saliency than this get no crops of their own (and are
@@ -261,10 +277,11 @@ ENOUGH_WHOLE = 3
 
 
 def protected_regions(analysis: CompositionAnalysis) -> list[int]:
-    """Indices into ``analysis.subjects`` of the salient regions that protection keeps whole and the
-    candidates are made for: those with a mask and at least :data:`SALIENT_MIN_MASS` of the
-    saliency, most salient first."""
-    found = [i for i, s in enumerate(analysis.subjects) if s.mask is not None and s.mass >= SALIENT_MIN_MASS]
+    """Indices into ``analysis.subjects`` of the salient regions protection keeps whole and candidates
+    are made for: with a mask, :data:`SALIENT_MIN_MASS` of the saliency, not worn (a tie), most salient
+    first."""
+    found = [i for i, s in enumerate(analysis.subjects)
+             if s.mask is not None and s.mass >= SALIENT_MIN_MASS and not analysis.is_worn(s)]
     return sorted(found, key=lambda i: -analysis.subjects[i].mass)
 
 
@@ -353,24 +370,6 @@ def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float
     x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
     x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
     return (x0, y0, x1 - x0, y1 - y0)
-
-
-def _eye_anchors(analysis: CompositionAnalysis, largest: tuple[int, int]) -> list[tuple[float, float, float, float]]:
-    """For each face too big for the ratio's largest box: a box around its eyes, and one from its
-    eyes to its mouth, so that crops keeping the eyes in the upper part of the frame (and the
-    mouth when it fits) exist when the face cannot be kept whole."""
-    out = []
-    for face in analysis.faces:
-        if face.box[2] <= largest[0] and face.box[3] <= largest[1]:
-            continue
-        points = list(face.eyes())
-        x0, y0 = min(p[0] for p in points), min(p[1] for p in points)
-        out.append((x0, y0, max(p[0] for p in points) - x0, max(p[1] for p in points) - y0))
-        points += [p for p in (face.point("mouth_right"), face.point("mouth_left")) if p is not None]
-        if len(points) == 4:
-            x0, y0 = min(p[0] for p in points), min(p[1] for p in points)
-            out.append((x0, y0, max(p[0] for p in points) - x0, max(p[1] for p in points) - y0))
-    return out
 
 
 #: A candidate at least this share of the largest box of its ratio (on both sides) becomes that

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import has_border
+from ..geometry import has_border, inside_fractions
 from .detectors import Detection
 
 
@@ -84,6 +84,25 @@ class Horizon:
         """Height of the horizon at column ``x``."""
         t = x / max(width, 1e-9)
         return self.y_left + t * (self.y_right - self.y_left)
+
+
+#: A detection (or a region named after one) of one of :data:`WORN` is worn by a person when its box
+#: lies :data:`WORN_INSIDE` inside the person's and is at most :data:`WORN_AREA` of it (a trial read
+#: "The main subject, a small blue tie" under a portrait, and a square of it kept the tie whole or
+#: out: the face sat on the lower thirds line). A thing held (a cup, a phone) stays a subject.
+WORN = frozenset({"tie", "backpack", "handbag"})
+WORN_INSIDE, WORN_AREA = 0.8, 0.25
+
+
+def worn_by(thing: Detection | Region, people: list[tuple[float, float, float, float]]) -> bool:
+    """Whether ``thing`` (its ``label`` and ``box``) is worn by one of ``people`` (``xywh`` boxes):
+    see :data:`WORN`."""
+    if thing.label not in WORN or not people:
+        return False
+    boxes = np.asarray(people, dtype=np.float64)
+    inside = inside_fractions(boxes, [thing.box])[0]  # the share of the thing in each person's box
+    small = thing.box[2] * thing.box[3] <= WORN_AREA * boxes[:, 2] * boxes[:, 3]
+    return bool(((inside >= WORN_INSIDE) & small).any())
 
 
 @dataclass(frozen=True)
@@ -190,6 +209,16 @@ class CompositionAnalysis:
         """Whether the backbone's classifier named an animal or a region: the description then
         has words the learned scorer's text (``describe(..., animal_words=False)``) lacks."""
         return bool(self.animal_names or self.region_names)
+
+    def is_worn(self, thing: Detection | Region) -> bool:
+        """Whether a confidently detected person wears ``thing`` (:func:`worn_by`: a tie, a
+        backpack): a part of that person, which protection keeps or cuts with the person."""
+        return worn_by(thing, [p.box for p in self.people if p.label == "person" and p.score >= CONFIDENT])
+
+    @property
+    def worn(self) -> list[Detection]:
+        """The objects a confidently detected person wears (:meth:`is_worn`)."""
+        return [o for o in self.objects if self.is_worn(o)]
 
     @property
     def subjects_to_keep(self) -> list[Detection]:

@@ -17,8 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..geometry import inside_fractions
-from .analysis import CONFIDENT, CompositionAnalysis, Region
+from .analysis import CONFIDENT, CompositionAnalysis, Region, worn_by
 from .detectors import Detection
 from .describe_subject import Subject, is_part, point_in, regions, subject
 from .describe_words import (PEOPLE, article, colour_for, count_words, detection_name, format_words, listing,
@@ -274,23 +273,10 @@ def _person_part(x: Subject, a: CompositionAnalysis | None = None) -> bool:
     return a is not None and bool(x.members) and all(_worn(a, d) for d in x.members)
 
 
-#: A detection of one of :data:`WORN` is worn by a person the description names when its box lies
-#: :data:`WORN_INSIDE` inside the person's and is at most :data:`WORN_AREA` of it (a trial read "The
-#: main subject, a small blue tie" under a portrait). A thing held (a cup, a phone) stays a subject.
-WORN = frozenset({"tie", "backpack", "handbag"})
-WORN_INSIDE, WORN_AREA = 0.8, 0.25
-
-
 def _worn(a: CompositionAnalysis, d: Detection) -> bool:
-    """Whether detection ``d`` is a thing a named person wears (:data:`WORN`, :data:`WORN_INSIDE`,
-    :data:`WORN_AREA`): an unsure or guessed person the description does not name wears nothing."""
-    people = [p.box for p in _named(a) if p.kind == "person"]
-    if d.label not in WORN or not people:
-        return False
-    boxes = np.asarray(people, dtype=np.float64)
-    inside = inside_fractions(boxes, [d.box])[0]  # the share of d in each person's box
-    small = d.box[2] * d.box[3] <= WORN_AREA * boxes[:, 2] * boxes[:, 3]
-    return bool(((inside >= WORN_INSIDE) & small).any())
+    """Whether detection ``d`` is a thing a person the description names wears
+    (:func:`~procrop.perception.analysis.worn_by`): an unsure or guessed person wears nothing."""
+    return worn_by(d, [p.box for p in _named(a) if p.kind == "person"])
 
 
 def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: list[Subject], whole: bool,

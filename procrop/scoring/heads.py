@@ -15,19 +15,13 @@ import numpy as np
 
 from ..perception.analysis import CompositionAnalysis
 from ..perception.detectors import Detection
+from ..perception.face_extent import HAIR_MAX, HEAD_SIDE, HEAD_TOP, face_head, grown  # noqa: F401
 
-#: The head round a face kept whole (rule 1b, :func:`head_box`): shares of the face box's width on
-#: each side and of its height above. Blind judges preferred the crops that keep it on 13 of 17
-#: changed sheets (``data/preferences/checks/head_whole``): a headdress, a fez, a hat, the top of a
-#: head, an ear.
-HEAD_SIDE, HEAD_TOP = 0.35, 0.35
 #: Where the eye line of a face too big for the crop may lie: shares of the crop's height from
 #: its top (an editor's tight portrait puts the eyes about a third of the way down).
 EYE_LINE = (0.18, 0.5)
 #: Saliency at which the map holds the head (the level the head's masks are cut at).
 HAIR_LEVEL = 0.5
-#: The highest a head's top may lie above its face box, in face heights (a tall hat's crown).
-HAIR_MAX = 0.8
 
 
 def hair_top(face: Detection, analysis: CompositionAnalysis) -> float:
@@ -60,19 +54,9 @@ def head_box(face: Detection, width: int, height: int, analysis: CompositionAnal
     width on each side (ears, the back of a turned head) and :data:`HEAD_TOP` of its height above
     (hair, a hat's crown), or up to the top of its hair that ``analysis``'s map holds
     (:func:`hair_top`) where that is higher, down to the chin."""
-    x, y, w, h = grown(face.box, HEAD_SIDE, HEAD_TOP, 0.0, width, height)
+    x, y, w, h = face_head(face, width, height)
     top = min(y, hair_top(face, analysis)) if analysis is not None else y
     return (x, top, w, h + y - top)
-
-
-def grown(box: tuple[float, float, float, float], side: float, above: float, below: float, width: int,
-          height: int) -> tuple[float, float, float, float]:
-    """``box`` grown by ``side`` of its width left and right, ``above`` and ``below`` of its height,
-    within the ``width`` x ``height`` photo."""
-    x, y, w, h = box
-    x0, y0 = max(0.0, x - side * w), max(0.0, y - above * h)
-    x1, y1 = min(float(width), x + w + side * w), min(float(height), y + h + below * h)
-    return (x0, y0, x1 - x0, y1 - y0)
 
 
 def eyes_kept(b: np.ndarray, face: Detection) -> np.ndarray:

@@ -26,7 +26,10 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    it out entirely stay, so a crop of a narrow ratio may frame one of two people; a face kept
    whole keeps its whole head too (its hair, a hat, its ears: :func:`~procrop.scoring.heads.head_box`)
    where a crop can, and, after the people's rules, the hair or hat the saliency map holds above it
-   (:func:`~procrop.scoring.heads.hair_top`);
+   (:func:`~procrop.scoring.heads.hair_top`); where the largest face is a close-up in a crop, its eyes
+   high and what its head wears inside, when some such crop has both (1c, :func:`_close_up_framed`);
+   a thing a person wears (a tie: :meth:`~procrop.perception.analysis.CompositionAnalysis.is_worn`)
+   is the person's, no subject of its own;
 2. **keep the eyes**: when no allowed crop keeps a face whole (a portrait at 16:9), crops that
    leave an eye out, or put the eye line outside the upper part of the frame (:data:`EYE_LINE`),
    are dropped, and then, when some crop keeps it too, those that cut the mouth (and, after the
@@ -81,6 +84,7 @@ from ..candidates import SALIENT_MIN_MASS as MIN_MASS
 from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' measure of a cut)
 from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
+from ..perception.face_extent import CLOSE_UP, LOW_EYES, crown_top
 from ..perception.salient import CORE_LEVELS, subject_cores
 from .clean_cuts import object_cuts, person_cuts
 from .heads import EYE_LINE, HEAD_SIDE, HEAD_TOP, eyes_kept, grown, head_box, mouth_kept  # noqa: F401
@@ -168,8 +172,10 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                objects: bool) -> np.ndarray:
     """Rules 0-3 of the module docstring (``objects=False``: for faces and people only)."""
     allowed = np.ones(len(b), dtype=bool)
+    worn = analysis.worn  # a tie is the person's: kept or cut with them
     keep = [s for s in analysis.subjects_to_keep
-            if (objects or s.kind == "person") and not fills_frame(s, analysis)]
+            if (objects or s.kind == "person") and not fills_frame(s, analysis)
+            and not any(s is w for w in worn)]
     # in both passes: the lean pass leaves the other objects' boxes to the masks, never the main
     # subject (a crop that leaves the osprey out is not safe for it)
     main = main_subject(analysis)
@@ -211,6 +217,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                                           for hair in (None, analysis)])
             head, hair = (shares > LEFT_OUT) & (shares < KEPT) & (inside > LEFT_OUT)
             allowed = _where_possible(allowed, ~head)
+            if rank == 0:  # 1c. a close-up's eyes high, what the head wears in, where a crop can
+                allowed = _close_up_framed(allowed, b, face, inside, analysis)
             later.append(hair)  # (then the hair, after the people's rules)
         if not (inside[allowed] >= KEPT).any():
             # the largest face must keep its eyes in; another may also be left out altogether
@@ -234,6 +242,28 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
     for bad in later:
         allowed = _where_possible(allowed, ~bad)
     return allowed
+
+
+def _crown(face: Detection, analysis: CompositionAnalysis) -> float:
+    """The y of the top of ``face``'s head with what it wears: its hair as the map holds it
+    (:func:`~procrop.scoring.heads.head_box`) or its person's box (:func:`crown_top`: a fez, a
+    turban, a beret, a hood; the eyes-high rule without it cut them, judged 0 of 7)."""
+    hair = head_box(face, analysis.width, analysis.height, analysis)[1]
+    return min(hair, crown_top(face, analysis.people, analysis.width, analysis.height))
+
+
+def _close_up_framed(allowed: np.ndarray, b: np.ndarray, face: Detection, inside: np.ndarray,
+                     analysis: CompositionAnalysis) -> np.ndarray:
+    """Rule 1c: where ``face`` (kept whole: ``inside``, its shares) is a close-up in a crop of ``b (N,
+    4)`` (its height at least :data:`CLOSE_UP` of the crop's), its eye line no more than
+    :data:`LOW_EYES` of the crop's height down and its crown (:func:`_crown`) inside, when some allowed
+    close-up has both; crops where it is no close-up stay. Before the people's rules: a bust's square
+    had to end above its neck band, so it showed the face on the lower thirds line under a flag."""
+    (_, right), (_, left) = face.eyes()
+    line = ((right + left) / 2 - b[:, 1]) / np.maximum(b[:, 3], 1e-9)
+    close = (inside >= KEPT) & (face.box[3] >= CLOSE_UP * b[:, 3])
+    framed = (line <= LOW_EYES) & (b[:, 1] <= _crown(face, analysis) + 1.0)
+    return allowed & ~(close & ~framed) if (allowed & close & framed).any() else allowed
 
 
 def _where_possible(allowed: np.ndarray, rule: np.ndarray | None) -> np.ndarray:
