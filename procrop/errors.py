@@ -79,14 +79,17 @@ class UsageError(ProcropError):
 class MissingExtraError(ProcropError, ImportError):
     """A feature needs an optional dependency that is not installed."""
 
-    def __init__(self, feature: str, extra: str, package: str) -> None:
+    def __init__(self, feature: str, extra: str, package: str | list[str]) -> None:
+        names = [package] if isinstance(package, str) else list(package)
         self.feature = feature
         self.extra = extra
-        self.package = package
-        super().__init__(
-            f"{feature} needs the optional package '{package}'. "
-            f"Install it with: pip install 'procrop[{extra}]'"
-        )
+        self.package = ", ".join(names)
+        quoted = [f"'{n}'" for n in names]
+        which = (f"package {quoted[0]}" if len(quoted) == 1
+                 else f"packages {', '.join(quoted[:-1])} and {quoted[-1]}")  # every one missing, at once
+        them = "it" if len(names) == 1 else "them"
+        super().__init__(f"{feature} needs the optional {which}. "
+                         f"Install {them} with: pip install 'procrop[{extra}]'")
 
 
 class ModelLoadError(ProcropError):

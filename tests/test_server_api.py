@@ -416,6 +416,22 @@ def test_missing_extra_is_reported(tmp_path):
                          timeout=120, check=False)
     assert "OK" in out.stdout and "procrop[server]" in out.stdout, out.stdout + out.stderr
 
+def test_every_missing_server_package_is_named_at_once(tmp_path):
+    """``procrop serve`` without fastapi and uvicorn names both (a trial's error named uvicorn alone)."""
+    code = (
+        "import sys\n"
+        "sys.modules['fastapi'] = None\n"
+        "sys.modules['uvicorn'] = None\n"
+        "from procrop.server.runner import serve\n"
+        "from procrop import MissingExtraError\n"
+        "try:\n    serve(port=1)\nexcept MissingExtraError as e:\n    print('OK', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120, check=False)
+    assert "OK" in out.stdout, out.stdout + out.stderr
+    wanted = "'fastapi' and 'uvicorn'. Install them with: pip install 'procrop[server]'"
+    assert wanted in out.stdout, out.stdout
+
 
 def test_max_upscale_as_the_cli(client, beach):
     """``max_upscale`` on /v1/crop and /v1/crop/image chooses crops wide enough for the output size,

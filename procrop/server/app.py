@@ -161,19 +161,22 @@ def _only_documented(fields: dict[str, str], request: Any) -> None:
                        f"{', '.join(known) or 'only the file'}")
 
 
-def require_server_extra() -> Any:
-    """Import FastAPI (and check python-multipart), or raise :class:`MissingExtraError` naming
-    ``procrop[server]``."""
+def require_server_extra(runner: bool = False) -> Any:
+    """Import FastAPI (and check python-multipart and fastapi-offline; with ``runner``, uvicorn too), or
+    raise :class:`MissingExtraError` naming every package of ``procrop[server]`` that is missing (a
+    trial's error named uvicorn alone where fastapi was missing too)."""
     import importlib
 
-    module = None
+    modules, missing = {}, []
     for name, package in (("python_multipart", "python-multipart"), ("fastapi_offline", "fastapi-offline"),
-                          ("fastapi", "fastapi")):
+                          ("fastapi", "fastapi"), *((("uvicorn", "uvicorn"),) if runner else ())):
         try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
-            raise MissingExtraError("the procrop web server", "server", package) from exc
-    return module
+            modules[name] = importlib.import_module(name)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise MissingExtraError("the procrop web server", "server", missing)
+    return modules["fastapi"]
 
 
 def create_app(settings: ServerSettings | None = None, cropper: Cropper | None = None) -> Any:

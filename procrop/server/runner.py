@@ -13,7 +13,7 @@ import os
 import socket
 from typing import Any
 
-from procrop import MissingExtraError, UsageError
+from procrop import UsageError
 
 from .settings import SETTINGS_ENV, ServerSettings
 
@@ -38,13 +38,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
     settings = ServerSettings.from_limits(**{**limits, "workers": workers})
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise MissingExtraError("the procrop web server", "server", "uvicorn") from exc
     from .app import create_app, require_server_extra
 
-    require_server_extra()
+    require_server_extra(runner=True)  # every missing package named at once
+    import uvicorn
+
     check_free(host, port, workers)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)

@@ -283,5 +283,18 @@ function bindControls() {
   bindReferences(say, rerunAll);
 }
 
+/** Offer as many crops per ratio as this server allows (its /health limits; the page listed 5 of 10). */
+async function offerTopK() {
+  try {
+    const limits = (await (await fetch("/health")).json()).limits;
+    const select = $("#topk");
+    const chosen = select.value;
+    const options = Array.from({ length: limits.max_top_k }, (_, i) => h("option", {}, String(i + 1)));
+    select.replaceChildren(...options);
+    select.value = +chosen <= limits.max_top_k ? chosen : String(limits.max_top_k);
+  } catch (_) { /* the page's own 1-5 stay */ }
+}
+
 bindControls();
+offerTopK();
 window.procrop = { photos, addFiles }; // for tests and the console
