@@ -97,3 +97,15 @@ def test_a_placed_region_that_is_not_the_main_subject_is_not_called_so() -> None
     other, main = ({"subject_kind": 1.0, "subject_is_main": flag} for flag in (0.0, 1.0))
     assert "a salient region sits" in explain_crop({"placement": 0.1}, other, {})
     assert "the main subject sits" in explain_crop({"placement": 0.1}, main, {})
+
+
+def test_several_faces_kept_are_placed_as_the_faces(default_cropper) -> None:
+    """The placement term places the kept faces' weighted centre: with two kept, the reason says "the
+    faces sit" (the README's beach photo read "the face sits" for a couple)."""
+    assert "the faces sit centred" in explain_crop({"placement": 0.9}, {"subject_kind": 3.0}, {})
+    assert "the face sits centred" in explain_crop({"placement": 0.9}, {"subject_kind": 2.0}, {})
+    placed = {"subject_kind": 3.0, "subject_u": 0.45, "subject_v": 0.2}  # near no line, not centred
+    assert "the faces are well placed" in explain_crop({"placement": 0.9}, placed, {})
+    beach = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
+    crop = default_cropper.process(str(beach), "1:1", 1).crops[0]
+    assert "the faces sit" in crop.reason and "the face sits" not in crop.reason

@@ -157,7 +157,7 @@ class CompositionScorer:
         cv: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The point to place in each crop ``(u, v)`` relative to the crop, the subject's area and its
-        kind (0 visual mass, 1 salient subject, 2 faces)."""
+        kind (0 visual mass, 1 salient subject, 2 a face, 3 several faces: their weighted centre)."""
         p = self.weights.param
         a = ctx.analysis
         n = len(b)
@@ -165,7 +165,7 @@ class CompositionScorer:
         u = cu.copy()
         v = cv.copy()
         subj_area = np.zeros(n)
-        kind = np.zeros(n)  # 0 visual mass, 1 salient subject, 2 face
+        kind = np.zeros(n)  # 0 visual mass, 1 salient subject, 2 a face, 3 faces
         # a salient band across the whole frame (a horizon) is structure, left to balance/horizon
         main = next(iter(a.compact_subjects), None)
         if main is not None and main.mass >= p("placement", "main_subject_share"):
@@ -190,7 +190,7 @@ class CompositionScorer:
             # a face's subject is the head and shoulders: about 3 x 3 face sizes
             fa = (kept * (boxes[:, 2:3] * boxes[:, 3:4] * 9.0)).sum(axis=0)
             subj_area = np.where(has, fa, subj_area)
-            kind = np.where(has, 2.0, kind)
+            kind = np.where(has, np.where(kept.sum(axis=0) > 1, 3.0, 2.0), kind)
         return u, v, subj_area, kind
 
     def _placement(

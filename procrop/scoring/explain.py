@@ -58,16 +58,17 @@ def explain_crop(
     u, v = details.get("subject_u", 0.5), details.get("subject_v", 0.5)
     kind = int(details.get("subject_kind", 0))
     main = details.get("subject_is_main", 1.0) > 0
-    subject = {2: "the face", 1: "the main subject" if main else "a salient region"}.get(
+    subject = {3: "the faces", 2: "the face", 1: "the main subject" if main else "a salient region"}.get(
         kind, "the visual centre of mass")
+    sits, is_ = ("sit", "are") if kind == 3 else ("sits", "is")  # a couple's faces, as their centre
     placement = terms.get("placement", 0.0)
     if placement >= 0.5:
         spot = third_words(u, v, tol=0.09)
         if spot is None and abs(u - 0.5) < 0.1 and abs(v - 0.5) < 0.12:
             spot = "centred"
-        reasons.append(f"{subject} sits {spot}" if spot else f"{subject} is well placed")
+        reasons.append(f"{subject} {sits} {spot}" if spot else f"{subject} {is_} well placed")
     elif placement < 0.25 and kind:
-        reasons.append(f"{subject} sits {off_thirds_words(u, v)}")  # on no thirds line: said, not judged
+        reasons.append(f"{subject} {sits} {off_thirds_words(u, v)}")  # on no thirds line: said, not judged
     if details.get("cuts_face", 0.0) > 0:
         reasons.append("cuts a face (no crop of this ratio avoids it)")
     elif details.get("cuts_subject", 0.0) > 0:
