@@ -308,7 +308,7 @@ def test_crop_like_these(server, browser, tmp_path):
     assert any(after.get(k) not in (None, b) for k, b in before.items()), (before, after)
     assert all("style" in c["terms"] for c in result["crops"])
     page.locator(".crop-row .row-pick").first.click()
-    assert "pulled most by reference left" in page.locator(".breakdown .reason").inner_text()
+    assert "closest to reference left" in page.locator(".breakdown .reason").inner_text()
     page.screenshot(path=str(ARTIFACTS / "webapp_references.png"), full_page=True)
     assert page.evaluate("() => document.querySelector('#ref-clear').disabled") is False
     with page.expect_request(lambda r: r.method == "DELETE" and "/v1/references/" in r.url, timeout=10000):

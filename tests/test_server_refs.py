@@ -66,7 +66,7 @@ def test_uploaded_references_steer_crops_and_scores(client, cropper: Cropper, tm
         assert d["style_strength"] == 3.0 and d["reference_db"].startswith("uploaded references")
         crop = d["crops"][0]
         assert "style" in crop["terms"] and crop["references"][0]["source"].startswith(side)
-        assert "pulled most by reference" in crop["reason"]
+        assert "closest to reference" in crop["reason"]
         placed[side] = float(crop_stats(cropper.analyze(query), [crop["box"]])[0, 0])
         s = client.post("/v1/score", files={"file": ("q.jpg", io.BytesIO(query), "image/jpeg")},
                         data={"box": ",".join(map(str, crop["box"])), "references": set_id, "style_strength": "3"})

@@ -95,7 +95,7 @@ def test_references_steer_the_crop(sides: dict[str, Path], query: Path) -> None:
         # the crop names the database's photos, the one that pulled it first, and says so
         assert crop.references and all(Path(r["source"]).parent.name.startswith(f"photos_{name}")
                                        for r in crop.references)
-        assert "pull" in crop.references[0] and "pulled most by reference" in crop.reason
+        assert "pull" in crop.references[0] and "closest to reference" in crop.reason
         placed[name] = float(crop_stats(cropper.analyze(query), np.asarray([crop.box]))[0, 0])
     assert placed["left"] < 0.45 < 0.55 < placed["right"], placed
 

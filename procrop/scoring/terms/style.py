@@ -26,8 +26,8 @@ that leaves the photo's subject out keeps only :data:`OUT_CREDIT` of it. Its wei
 ``style_strength`` (the cropper's score is the weighted mean of the learned score and this one). It
 also proposes the crops that would put the photo's subject where each reference has its own, at the
 same fill, and its horizon at the same height, so the search is not limited to boxes the network
-liked. The reason of a crop names the reference that pulled it most and what it pulled (the
-subject's place and fill, the horizon).
+liked. The reason of a crop names the reference it is closest to (the largest share of its style
+score) and where they stand (the subject's place and fill, the horizon).
 
 Statistics are ``cx``, ``cy`` (subject centre, fractions of the crop), the logarithm of ``fill``
 and ``horizon`` (height as a fraction of the crop).
@@ -223,7 +223,8 @@ class StyleTerm:
         return [dict(descs[j], pull=round(float(share[j]), 4)) for j in order]
 
     def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
-        """Which reference pulled the crop, and where (subject place and fill, horizon)."""
+        """The reference the crop is closest to (the largest share of its style score), and where
+        (subject place and fill, horizon): a trial read "pulled most" where the style moved nothing."""
         refs = self.crop_references(ctx, box, top=1)
         if not refs or "pull" not in refs[0]:
             return None
@@ -241,7 +242,7 @@ class StyleTerm:
             parts.append(f"horizon {mine[3]:.0%} down (reference: {c['horizon']:.0%} down)")  # as describe
         name = str(ref.get("source", "a reference")).rsplit("/", 1)[-1]
         how = "; ".join(parts) or "framed like it"
-        return f"matches the references' style {value:.0%}, pulled most by reference {name}: {how}"
+        return f"matches the references' style {value:.0%}, closest to reference {name}: {how}"
 
 
 def _closeness(z: np.ndarray) -> np.ndarray:
