@@ -22,7 +22,7 @@ from .geometry import (AspectRatio, has_border, largest_box, largest_size, ratio
 from .perception.analysis import CompositionAnalysis
 from .perception.backdrop import subject_extent, subject_frames
 from .perception.borders import fit_inside
-from .perception.face_extent import CLOSE_UP, crown_top, eye_anchors, face_head
+from .perception.face_extent import eye_anchors, head_top_crops
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
     """All candidate boxes ``(N, 4)`` of one ratio for a photo: the grid, crops anchored on its
     faces (each, and all together), its two main salient subjects and its three most important
     people, animals or objects, the largest box of the ratio, and (fixed ratios) crops that keep
-    each salient region (:func:`region_candidates`) and a close-up's head (:func:`head_top_candidates`)."""
+    each salient region (:func:`region_candidates`) and a close-up's head (:func:`head_top_crops`)."""
     W, H = analysis.width, analysis.height
     boxes = [generate_candidates(W, H, ratio, config)]
     anchors = [f.box for f in analysis.faces]
@@ -225,7 +225,7 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
         x1, y1 = (fb[:, 0] + fb[:, 2]).max(), (fb[:, 1] + fb[:, 3]).max()
         anchors.append((x0, y0, x1 - x0, y1 - y0))
     anchors += [s.box for s in analysis.subjects if s.kind == "salient"][:2]
-    anchors += [d.box for d in analysis.subjects_to_keep[:3]]
+    anchors += [d.box for d in analysis.subjects_to_keep if not analysis.is_worn(d)][:3]  # not a tie
     resolved = ratio.resolve(W, H)
     if resolved.value is not None:
         anchors += eye_anchors(analysis.faces, largest_size(W, H, resolved.value))
@@ -233,31 +233,11 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
         boxes.append(anchored_candidates(W, H, ratio, anchors, config))
     if resolved.value is not None:
         boxes.append(np.asarray([largest_box(W, H, resolved.value)], dtype=np.int64))
-        boxes.append(head_top_candidates(analysis, candidate_sizes(W, H, resolved.value, config)))
+        boxes.append(head_top_crops(analysis, candidate_sizes(W, H, resolved.value, config)))
         boxes.append(region_candidates(analysis, resolved.value, config, np.concatenate(boxes, axis=0)))
     if analysis.backdrop is not None and (extent := subject_extent(analysis.backdrop, W, H)) is not None:
         boxes.append(subject_frames(extent, ratio, W, H, config.min_area))  # a product on white, framed
     return unique_boxes(np.concatenate(boxes, axis=0))
-
-
-#: Room above the head of the crops that start just above it (:func:`head_top_candidates`): a share of
-#: their height.
-HEAD_ROOM_ABOVE = 0.02
-
-
-def head_top_candidates(analysis: CompositionAnalysis, sizes: list[tuple[int, int]]) -> np.ndarray:
-    """Crops ``(M, 4)`` of each of ``sizes`` where the largest face is a close-up (:data:`CLOSE_UP`)
-    that hold its head and headwear whole (:func:`crown_top`) with :data:`HEAD_ROOM_ABOVE` above, the
-    face centred or on a thirds line: its eyes high (a bust's square had had the flag above its head)."""
-    if not analysis.faces:
-        return np.zeros((0, 4), np.int64)
-    W, H = analysis.width, analysis.height
-    face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3])
-    (_, y, hw, hh), top = face_head(face, W, H), crown_top(face, analysis.people, W, H)
-    cx, fits = face.box[0] + face.box[2] / 2, [(w, h) for w, h in sizes if hw <= w and y + hh - top <= h]
-    out = [(min(max(0, round(cx - f * w)), W - w), min(max(0, round(top - HEAD_ROOM_ABOVE * h)), H - h), w, h)
-           for w, h in fits if h <= face.box[3] / CLOSE_UP for f in (1 / 3, 0.5, 2 / 3)]
-    return np.asarray(out, dtype=np.int64).reshape(-1, 4)
 
 
 #: Salient regions with less of the photo's saliency than this get no crops of their own (and are

@@ -12,7 +12,7 @@ database that is missing or damaged; :mod:`procrop.retrieval.integrity`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -79,8 +79,8 @@ class UsageError(ProcropError):
 class MissingExtraError(ProcropError, ImportError):
     """A feature needs an optional dependency that is not installed."""
 
-    def __init__(self, feature: str, extra: str, package: str | list[str]) -> None:
-        names = [package] if isinstance(package, str) else list(package)
+    def __init__(self, feature: str, extra: str, package: str | Sequence[str]) -> None:
+        names = [package] if isinstance(package, str) else list(package) or [f"procrop[{extra}]"]
         self.feature = feature
         self.extra = extra
         self.package = ", ".join(names)

@@ -416,6 +416,7 @@ def test_missing_extra_is_reported(tmp_path):
                          timeout=120, check=False)
     assert "OK" in out.stdout and "procrop[server]" in out.stdout, out.stdout + out.stderr
 
+
 def test_every_missing_server_package_is_named_at_once(tmp_path):
     """``procrop serve`` without fastapi and uvicorn names both (a trial's error named uvicorn alone)."""
     code = (

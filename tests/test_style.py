@@ -92,7 +92,7 @@ def test_references_steer_the_crop(sides: dict[str, Path], query: Path) -> None:
         result = cropper.process(query, "free", 1)
         crop = result.crops[0]
         assert "style" in crop.terms
-        # the crop names the database's photos, the one that pulled it first, and says so
+        # the crop names the database's photos, the closest first, and says so
         assert crop.references and all(Path(r["source"]).parent.name.startswith(f"photos_{name}")
                                        for r in crop.references)
         assert "pull" in crop.references[0] and "closest to reference" in crop.reason

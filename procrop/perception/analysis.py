@@ -216,11 +216,6 @@ class CompositionAnalysis:
         return worn_by(thing, [p.box for p in self.people if p.label == "person" and p.score >= CONFIDENT])
 
     @property
-    def worn(self) -> list[Detection]:
-        """The objects a confidently detected person wears (:meth:`is_worn`)."""
-        return [o for o in self.objects if self.is_worn(o)]
-
-    @property
     def subjects_to_keep(self) -> list[Detection]:
         """Detected people, animals and objects that a crop should not cut, most important first
         (:func:`importance`: a weak detection never outranks a confident one of its kind)."""

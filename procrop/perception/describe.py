@@ -58,6 +58,8 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
     if for_people and _standout_differs(a):
         a = replace(a, subjects=[replace(r, colour=r.standout_colour or r.colour) for r in a.subjects])
     named = _named(a)
+    if for_people:  # a tie is the person's, not a subject beside them ("A person and a tie")
+        named = [d for d in named if not _worn(a, d)]
     subs = [subject(a, s, named) for s in regions(a)[0]]
     whole = bool(subs) and _is_all(subs[0], named)
     parts = [format_words(a.width, a.height, readable=for_people) + "."]

@@ -141,7 +141,8 @@ class CompositionScorer:
             cut_face = cut_core = np.zeros(n, bool)
         tv.details["cuts_face"] = cut_face.astype(np.float64)
         # the reasons' one test of a cut subject (protection.cuts), also for a subject the terms do not score
-        tv.details["cuts_subject"] = cuts(inside_fractions(b, [s.box for s in a.subjects_to_keep])).astype(np.float64)
+        kept = [s.box for s in a.subjects_to_keep if not a.is_worn(s)]  # a tie is the person's
+        tv.details["cuts_subject"] = cuts(inside_fractions(b, kept)).astype(np.float64)
         tv.details["cuts_face_core"] = cut_core.astype(np.float64)
         tv.details["faces_kept"] = (
             (face_inside >= 0.97).sum(axis=0).astype(np.float64) if faces else np.zeros(n)

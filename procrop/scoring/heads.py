@@ -1,51 +1,23 @@
 """A face's head, eyes and mouth, as the face rules of :mod:`procrop.scoring.protection` measure them.
 
 A face box ends at the forehead: rule 1b keeps the head round a face whole (:func:`head_box`: a
-share of the face's size on each side and above it). Curly hair, a fur hood or a hat's crown reach
-higher: where the saliency map (the salient-object head's, faces painted in) is hot at the face and
-that hot part runs up over the face's width, its highest point is the top of the head
-(:func:`hair_top`), within :data:`HAIR_MAX` face heights of the face box. Rule 2 keeps a face too
-big for the frame by its eyes (:func:`eyes_kept`, :data:`EYE_LINE`) and its mouth (:func:`mouth_kept`).
+share of the face's size on each side and above it, or up to the hair the saliency map holds above
+it: :mod:`procrop.perception.face_extent` measures the head). Rule 2 keeps a face too big for the
+frame by its eyes (:func:`eyes_kept`, :data:`EYE_LINE`) and its mouth (:func:`mouth_kept`).
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..perception.analysis import CompositionAnalysis
 from ..perception.detectors import Detection
-from ..perception.face_extent import HAIR_MAX, HEAD_SIDE, HEAD_TOP, face_head, grown  # noqa: F401
+from ..perception.face_extent import (HAIR_LEVEL, HAIR_MAX, HEAD_SIDE, HEAD_TOP, face_head,  # noqa: F401
+                                      grown, hair_top)
 
 #: Where the eye line of a face too big for the crop may lie: shares of the crop's height from
 #: its top (an editor's tight portrait puts the eyes about a third of the way down).
 EYE_LINE = (0.18, 0.5)
-#: Saliency at which the map holds the head (the level the head's masks are cut at).
-HAIR_LEVEL = 0.5
-
-
-def hair_top(face: Detection, analysis: CompositionAnalysis) -> float:
-    """The y of the highest hot map cell (:data:`HAIR_LEVEL`) above the face's own top cell that
-    the hot cells over the face box's width join to its centre, at most :data:`HAIR_MAX` face heights
-    above the face (0 at the photo's top); the face box's top where there is none, where its centre
-    is cold, or where the map is not the salient-object head's (the hand-made cues mark no hair)."""
-    x, y, w, h = face.box
-    sal = np.asarray(analysis.saliency)
-    if analysis.saliency_source != "head" or sal.ndim != 2:
-        return float(max(y, 0.0))
-    mh, mw = sal.shape
-    sx, sy = mw / analysis.width, mh / analysis.height
-    c0 = int(np.clip(x * sx, 0, mw - 1))
-    c1 = int(np.clip(np.ceil((x + w) * sx), c0 + 1, mw))
-    cx = int(np.clip((x + w / 2) * sx, c0, c1 - 1))
-    cy, top_cell = (int(np.clip(v * sy, 0, mh - 1)) for v in (y + h / 2, y))
-    band = (sal[:, c0:c1] >= HAIR_LEVEL).astype(np.uint8)  # over the face's width only
-    _, labels = cv2.connectedComponents(band, connectivity=8)
-    held = labels[cy, cx - c0]
-    rows = np.flatnonzero((labels[:top_cell] == held).any(axis=1)) if held else np.zeros(0, int)
-    if not len(rows):  # the face's own cells (faces are painted into the map) are no hair
-        return float(max(y, 0.0))
-    return float(max(min(rows.min() / sy, y), y - HAIR_MAX * h, 0.0))
 
 
 def head_box(face: Detection, width: int, height: int, analysis: CompositionAnalysis | None = None

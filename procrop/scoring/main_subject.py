@@ -53,9 +53,8 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     if face is not None:
         small = top is not None and face.box[2] * face.box[3] < FACE_MINOR * top.box[2] * top.box[3]
         return top if small and _apart(face.box, top.box) else face
-    worn = analysis.worn  # a tie is the person's, never the main subject
-    keep = [d for d in analysis.subjects_to_keep
-            if not fills_frame(d, analysis) and not any(d is w for w in worn)]
+    keep = [d for d in analysis.subjects_to_keep  # a tie is the person's, never the main subject
+            if not fills_frame(d, analysis) and not analysis.is_worn(d)]
     largest = max((d.box[2] * d.box[3] for d in keep if d.score >= CONFIDENT), default=0.0)
     # with no confident subject, largest is 0 and the first subject to keep passes
     main = next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest),

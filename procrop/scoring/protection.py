@@ -84,7 +84,7 @@ from ..candidates import SALIENT_MIN_MASS as MIN_MASS
 from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' measure of a cut)
 from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
-from ..perception.face_extent import CLOSE_UP, LOW_EYES, crown_top
+from ..perception.face_extent import CLOSE_UP, LOW_EYES, crown
 from ..perception.salient import CORE_LEVELS, subject_cores
 from .clean_cuts import object_cuts, person_cuts
 from .heads import EYE_LINE, HEAD_SIDE, HEAD_TOP, eyes_kept, grown, head_box, mouth_kept  # noqa: F401
@@ -172,10 +172,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                objects: bool) -> np.ndarray:
     """Rules 0-3 of the module docstring (``objects=False``: for faces and people only)."""
     allowed = np.ones(len(b), dtype=bool)
-    worn = analysis.worn  # a tie is the person's: kept or cut with them
-    keep = [s for s in analysis.subjects_to_keep
-            if (objects or s.kind == "person") and not fills_frame(s, analysis)
-            and not any(s is w for w in worn)]
+    keep = [s for s in analysis.subjects_to_keep  # a tie is the person's: kept or cut with them
+            if (objects or s.kind == "person") and not fills_frame(s, analysis) and not analysis.is_worn(s)]
     # in both passes: the lean pass leaves the other objects' boxes to the masks, never the main
     # subject (a crop that leaves the osprey out is not safe for it)
     main = main_subject(analysis)
@@ -244,25 +242,18 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
     return allowed
 
 
-def _crown(face: Detection, analysis: CompositionAnalysis) -> float:
-    """The y of the top of ``face``'s head with what it wears: its hair as the map holds it
-    (:func:`~procrop.scoring.heads.head_box`) or its person's box (:func:`crown_top`: a fez, a
-    turban, a beret, a hood; the eyes-high rule without it cut them, judged 0 of 7)."""
-    hair = head_box(face, analysis.width, analysis.height, analysis)[1]
-    return min(hair, crown_top(face, analysis.people, analysis.width, analysis.height))
-
-
 def _close_up_framed(allowed: np.ndarray, b: np.ndarray, face: Detection, inside: np.ndarray,
                      analysis: CompositionAnalysis) -> np.ndarray:
     """Rule 1c: where ``face`` (kept whole: ``inside``, its shares) is a close-up in a crop of ``b (N,
     4)`` (its height at least :data:`CLOSE_UP` of the crop's), its eye line no more than
-    :data:`LOW_EYES` of the crop's height down and its crown (:func:`_crown`) inside, when some allowed
+    :data:`LOW_EYES` of the crop's height down and its crown (what the head wears too: a fez, a hood;
+    :func:`~procrop.perception.face_extent.crown`) inside, when some allowed
     close-up has both; crops where it is no close-up stay. Before the people's rules: a bust's square
     had to end above its neck band, so it showed the face on the lower thirds line under a flag."""
     (_, right), (_, left) = face.eyes()
     line = ((right + left) / 2 - b[:, 1]) / np.maximum(b[:, 3], 1e-9)
     close = (inside >= KEPT) & (face.box[3] >= CLOSE_UP * b[:, 3])
-    framed = (line <= LOW_EYES) & (b[:, 1] <= _crown(face, analysis) + 1.0)
+    framed = (line <= LOW_EYES) & (b[:, 1] <= crown(face, analysis) + 1.0)
     return allowed & ~(close & ~framed) if (allowed & close & framed).any() else allowed
 
 

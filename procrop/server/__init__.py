@@ -14,7 +14,7 @@ OpenAPI at ``/docs``. Importing this package needs no web framework; :func:`crea
 Modules: ``settings`` (limits), ``uploads`` (bounded bodies, multipart, sniffing, fields),
 ``limits`` (threadpool, queue, deadline), ``errors`` (JSON errors), ``imaging`` (crop encoding),
 ``boxscore`` (scoring a given box, with an analysis cache), ``service`` (the work), ``app`` (routes),
-``runner`` (uvicorn), ``static/`` (the page).
+``runner`` (uvicorn), ``extra`` (whether the extra is installed), ``static/`` (the page).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ __all__ = ["ServerSettings", "create_app", "serve"]
 
 def create_app(settings: ServerSettings | None = None, cropper: Any = None) -> Any:
     """Build the FastAPI app; see :func:`procrop.server.app.create_app`."""
-    from .app import require_server_extra
+    from .extra import require_server_extra
 
     require_server_extra()  # before importing modules that need the extra
     from .app import create_app as _create_app
@@ -38,6 +38,9 @@ def create_app(settings: ServerSettings | None = None, cropper: Any = None) -> A
 
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, **limits: Any) -> None:
     """Serve with uvicorn; see :func:`procrop.server.runner.serve`."""
+    from .extra import require_server_extra
+
+    require_server_extra(runner=True)  # every missing package named at once
     from .runner import serve as _serve
 
     _serve(host, port, workers, **limits)

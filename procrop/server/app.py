@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from procrop import Cropper, MissingExtraError, __version__
+from procrop import Cropper, __version__
 from procrop.threads import limit_blas_threads
 
 from .errors import ApiError, install_error_handlers
+from .extra import require_server_extra
 from .limits import WorkLimiter
 from .refsets import parse_strength, require_one_worker
 from .schemas import CropAnswer, Deleted, DescribeAnswer, ErrorBody, Health, ReferenceSet, ScoreAnswer
@@ -161,24 +162,6 @@ def _only_documented(fields: dict[str, str], request: Any) -> None:
                        f"{', '.join(known) or 'only the file'}")
 
 
-def require_server_extra(runner: bool = False) -> Any:
-    """Import FastAPI (and check python-multipart and fastapi-offline; with ``runner``, uvicorn too), or
-    raise :class:`MissingExtraError` naming every package of ``procrop[server]`` that is missing (a
-    trial's error named uvicorn alone where fastapi was missing too)."""
-    import importlib
-
-    modules, missing = {}, []
-    for name, package in (("python_multipart", "python-multipart"), ("fastapi_offline", "fastapi-offline"),
-                          ("fastapi", "fastapi"), *((("uvicorn", "uvicorn"),) if runner else ())):
-        try:
-            modules[name] = importlib.import_module(name)
-        except ImportError:
-            missing.append(package)
-    if missing:
-        raise MissingExtraError("the procrop web server", "server", missing)
-    return modules["fastapi"]
-
-
 def create_app(settings: ServerSettings | None = None, cropper: Cropper | None = None) -> Any:
     """Build the FastAPI app (extra ``procrop[server]``).
 
@@ -189,7 +172,7 @@ def create_app(settings: ServerSettings | None = None, cropper: Cropper | None =
             on first use.
 
     Raises:
-        MissingExtraError: FastAPI (or python-multipart) is not installed.
+        MissingExtraError: a package of the server extra is not installed (:mod:`.extra`).
     """
     require_server_extra()
     limit_blas_threads()  # crops run in the server's threads, where a scoped BLAS limit may not hold

@@ -15,6 +15,7 @@ from typing import Any
 
 from procrop import UsageError
 
+from .extra import require_server_extra
 from .settings import SETTINGS_ENV, ServerSettings
 
 
@@ -38,10 +39,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
     if workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers}")
     settings = ServerSettings.from_limits(**{**limits, "workers": workers})
-    from .app import create_app, require_server_extra
-
-    require_server_extra(runner=True)  # every missing package named at once
+    require_server_extra(runner=True)  # every missing package named at once, before any import of them
     import uvicorn
+
+    from .app import create_app
 
     check_free(host, port, workers)
     if workers == 1:

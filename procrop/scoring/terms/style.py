@@ -212,8 +212,8 @@ class StyleTerm:
         return np.unique(boxes, axis=0).reshape(-1, 4)
 
     def crop_references(self, ctx: ScoringContext, box: np.ndarray, top: int = 3) -> list[dict[str, Any]]:
-        """The references, the one that pulled this crop most first, each with its ``pull``
-        (share of the style score) and its ``composition`` statistics."""
+        """The references, the one this crop is closest to first (the largest ``pull``), each with its
+        ``pull`` (share of the style score) and its ``composition`` statistics."""
         descs, _, _ = self.references(ctx)
         if not descs:
             return self.learned.crop_references(ctx, box, top)
