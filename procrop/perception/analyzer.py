@@ -276,6 +276,13 @@ def _centroid(sal: np.ndarray) -> tuple[float, float]:
     return (float((sal * (xs + 0.5)).sum() / total / mw), float((sal * (ys + 0.5)).sum() / total / mh))
 
 
+def _head_map(head: SalientHead, backbone: Any, size: tuple[int, int]) -> tuple[Any, np.ndarray]:
+    """The backbone's maps (``backbone`` or the future of them) and the salient-object head's map of
+    ``size`` from them."""
+    maps = backbone.result() if hasattr(backbone, "result") else backbone
+    return maps, head(maps, size)
+
+
 def analyze(
     image: LoadedImage,
     face_detector: Detector | None = None,
@@ -314,6 +321,9 @@ def analyze(
     timings["faces"] = (t1 - t0) * 1e3
 
     mw, mh = map_size(W, H, config.map_side)
+    use_head = salient_head is not None and backbone is not None
+    # the head in the faces' thread as soon as the backbone is done, beside the lines (both release the GIL)
+    head_job = _FACES.submit(_head_map, salient_head, backbone, (mw, mh)) if use_head else None
     small = cv2.resize(rgb, (mw, mh), interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
     gray_work = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -329,12 +339,10 @@ def analyze(
     t2 = time.perf_counter()
     timings["lines"] = (t2 - t1) * 1e3  # with the edge map and the colour statistics
 
-    use_head = salient_head is not None and backbone is not None
-    if use_head:
-        maps = backbone.result() if hasattr(backbone, "result") else backbone
+    if head_job is not None:
         th = time.perf_counter()
-        base = salient_head(maps, (mw, mh))
-        timings["head"] = (time.perf_counter() - th) * 1e3  # the head alone (inside "saliency")
+        maps, base = head_job.result()
+        timings["head"] = (time.perf_counter() - th) * 1e3  # waiting for the backbone and the head
     else:
         base = cue_saliency(lab, gray_work, config)
     objects = sorted(with_support(objects, base, (W, H)), key=importance)  # animals first, surest first
