@@ -39,24 +39,26 @@ def horizon_steps(a: CompositionAnalysis) -> tuple[float, np.ndarray]:
     hz = a.horizon
     if hz is None:
         return 0.0, np.zeros((0, 3))
-    boxes = [d.box for d in list(a.people) + list(a.objects) + list(a.faces)]
+    found = list(a.people) + list(a.objects) + list(a.faces)
+    boxes = np.asarray([d.box for d in found], np.float64).reshape(-1, 4)
     lab = a.lab
     mh, mw = (lab.shape[:2] if lab is not None else a.saliency.shape)
     sx, sy = mw / a.width, mh / a.height
     band = max(2, mh // 12)
     above = (band + 1) / sy  # a line just above a detection has it in the band below: heads under a backdrop
-    clear, steps = 0, []
-    for c in range(mw):
-        x = (c + 0.5) / sx
-        y = hz.y_at(x, a.width)
-        if any(bx <= x <= bx + bw and by - above <= y <= by + bh for bx, by, bw, bh in boxes):
-            continue
-        clear += 1
-        r = int(round(y * sy))
-        if lab is None or r - band - 1 < 0 or r + band + 1 > mh:
-            continue
-        steps.append(lab[r - band - 1 : r - 1, c].mean(axis=0) - lab[r + 1 : r + band + 1, c].mean(axis=0))
-    return clear / max(mw, 1), np.asarray(steps, dtype=np.float64).reshape(-1, 3)
+    cols = np.arange(mw)
+    x = (cols + 0.5) / sx
+    y = hz.y_left + x / max(a.width, 1e-9) * (hz.y_right - hz.y_left)  # HorizonLine.y_at, every column
+    bx, by, bw, bh = (boxes[:, k, None] for k in range(4))
+    clear = ~((bx <= x) & (x <= bx + bw) & (by - above <= y) & (y <= by + bh)).any(axis=0)
+    r = np.round(y * sy).astype(np.int64)
+    fits = clear & (r - band - 1 >= 0) & (r + band + 1 <= mh) if lab is not None else np.zeros(mw, bool)
+    if not fits.any():
+        return float(clear.sum()) / max(mw, 1), np.zeros((0, 3))
+    c, r = cols[fits, None], r[fits, None]
+    up = lab[r + np.arange(-band - 1, -1), c].mean(axis=1)  # the band above each column's line
+    down = lab[r + np.arange(1, band + 1), c].mean(axis=1)  # and the band below it
+    return float(clear.sum()) / max(mw, 1), (up - down).astype(np.float64)
 
 
 def real_horizon(a: CompositionAnalysis) -> bool:
