@@ -219,6 +219,19 @@ def test_the_shape_reads_as_a_common_ratio_and_the_learned_text_keeps_its_exact_
     assert reader.startswith("A landscape-format (about 3:2) photo.") and for_reader(learned, a) == reader
 
 
+
+def test_a_tiny_detection_reads_under_1_percent_for_people_and_the_learned_text_keeps_its_words() -> None:
+    """A 0.47 car of 0.3 % of the frame read "(about 0% of the frame)" (a trial); the learned scorer
+    keeps the words it was trained with, and the reader's shortcut from them says the same."""
+    car = Detection((20.0, 60.0, 8.0, 6.0), 0.8, kind="object", label="car")
+    a = analysis(objects=[car])
+    learned = describe(a, animal_words=False)
+    assert "(about 0% of the frame)" in learned
+    reader = describe(a, for_people=True)
+    assert "A car, " in reader and "(under 1% of the frame)" in reader and "0%" not in reader
+    assert for_reader(learned, a) == reader
+
+
 # --- the colour a reader is told ---------------------------------------------------------------
 
 def test_a_small_subject_is_named_by_the_colour_that_sets_it_apart() -> None:

@@ -65,7 +65,7 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
     parts = [format_words(a.width, a.height, readable=for_people) + "."]
     if animal_words and a.backdrop is not None:
         parts.append("It shows its subject on a plain light backdrop, as a catalogue photo does.")
-    parts += _detected_sentences(a, named, subs[0] if whole else None)
+    parts += _detected_sentences(a, named, subs[0] if whole else None, readable=for_people)
     parts += _face_sentences(a)
     parts += _subject_sentences(a, named, subs, whole, dict(a.region_names) if animal_words else {},
                                 worn=for_people)
@@ -80,15 +80,16 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
 def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
     """:func:`describe` of ``a`` for a reader (``for_people``) from the text the learned scorer read
     (``describe(a, animal_words=False)``), without describing the photo again, when the two differ
-    only in the photo's shape ("(28:19)" reads "(about 3:2)"): for an analysis without animal or
-    region names, without a studio backdrop, without a subject whose standout colour is not its map
-    colour and without a thing a person wears."""
+    only in the photo's shape ("(28:19)" reads "(about 3:2)") and a tiny detection's size ("under 1%",
+    not "about 0%"): for an analysis without animal or region names, without a studio backdrop,
+    without a subject whose standout colour is not its map colour and without a thing a person wears."""
     exact = format_words(a.width, a.height) + "."
     worn = any(_worn(a, d) for d in a.objects)
     if (a.backbone_names or a.backdrop is not None or _standout_differs(a) or worn
             or not learned_text.startswith(exact)):
         return describe(a, for_people=True)
-    return format_words(a.width, a.height, readable=True) + "." + learned_text[len(exact):]
+    rest = learned_text[len(exact):].replace("(about 0% of the frame)", "(under 1% of the frame)")
+    return format_words(a.width, a.height, readable=True) + "." + rest
 
 
 def _standout_differs(a: CompositionAnalysis) -> bool:
@@ -120,12 +121,13 @@ def _is_all(main: Subject, named: list[Detection]) -> bool:
             and all(any(d is m for m in main.members) for d in named))
 
 
-def _detected_sentences(a: CompositionAnalysis, found: list[Detection], main: Subject | None
-                        ) -> list[str]:
+def _detected_sentences(a: CompositionAnalysis, found: list[Detection], main: Subject | None,
+                        readable: bool = False) -> list[str]:
     """What the detectors found, named: "Two people and a dog, in the left third (about 30% of
     the frame)."; when they are the main subject (``main``), one sentence says both, placed and
     sized as the main subject is: "Two people, the main subject, on the left thirds line (about
-    10% of the frame).", "A bird, the main subject: small and grey, on ..."."""
+    10% of the frame).", "A bird, the main subject: small and grey, on ..."; ``readable`` (the words
+    for people): a tiny one "under 1% of the frame", not "about 0%"."""
     if not found:
         return []
     listed = _names(found)
@@ -142,7 +144,8 @@ def _detected_sentences(a: CompositionAnalysis, found: list[Detection], main: Su
     y1 = max(d.box[1] + d.box[3] for d in found)
     where = position_words((x0 + x1) / 2 / a.width, (y0 + y1) / 2 / a.height)
     share = (x1 - x0) * (y1 - y0) / (a.width * a.height)
-    return [f"{listed[0].upper()}{listed[1:]}, {where} (about {round(100 * share)}% of the frame)."]
+    size = "under 1%" if readable and round(100 * share) == 0 else f"about {round(100 * share)}%"  # not "0%"
+    return [f"{listed[0].upper()}{listed[1:]}, {where} ({size} of the frame)."]
 
 
 #: A face of a detected person at least this share of the frame (YuNet's box: brow to chin) makes
