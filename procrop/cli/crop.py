@@ -295,7 +295,13 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
                                   "keep (the widest such crops were chosen")):
         noted = [(r, lines) for r in results
                  if (lines := [n for n in r.get("notes", []) if kind(n) == which])]
-        if len(noted) == 1:  # one photo: its own lines; several: one line counting them (per kind)
+        counts = [line.split(" crop")[0].replace(": ", " ") for line in noted[0][1]] \
+            if len(noted) == 1 and which == "fewer" and len(noted[0][1]) > 1 else []
+        if counts:  # one photo, several ratios short: one line (a trial counted 5-6 note lines a photo)
+            asked = noted[0][0].get("options", {}).get("top_k", "number")
+            err.print(f"[dim]note:[/] {escape(str(noted[0][0].get('image')))}: fewer crops than the {asked} "
+                      f"asked ({escape(', '.join(counts))}); why, ratio by ratio, under 'notes' in its JSON")
+        elif len(noted) == 1:  # one photo: its own lines; several: one line counting them (per kind)
             for line in noted[0][1]:
                 err.print(f"[dim]note:[/] {escape(str(noted[0][0].get('image')))}: {escape(line)}")
         elif noted:
