@@ -224,7 +224,7 @@ def photo_candidates(analysis: CompositionAnalysis, ratio: AspectRatio, config: 
         x0, y0 = fb[:, 0].min(), fb[:, 1].min()
         x1, y1 = (fb[:, 0] + fb[:, 2]).max(), (fb[:, 1] + fb[:, 3]).max()
         anchors.append((x0, y0, x1 - x0, y1 - y0))
-    anchors += [s.box for s in analysis.subjects if s.kind == "salient"][:2]
+    anchors += [s.box for s in analysis.subjects if s.kind == "salient" and not analysis.is_worn(s)][:2]
     anchors += [d.box for d in analysis.subjects_to_keep if not analysis.is_worn(d)][:3]  # not a tie
     resolved = ratio.resolve(W, H)
     if resolved.value is not None:

@@ -80,12 +80,12 @@ class MissingExtraError(ProcropError, ImportError):
     """A feature needs an optional dependency that is not installed."""
 
     def __init__(self, feature: str, extra: str, package: str | Sequence[str]) -> None:
-        names = [package] if isinstance(package, str) else list(package) or [f"procrop[{extra}]"]
+        names = [package] if isinstance(package, str) else [str(n) for n in package] or [f"procrop[{extra}]"]
         self.feature = feature
         self.extra = extra
         self.package = ", ".join(names)
         quoted = [f"'{n}'" for n in names]
-        which = (f"package {quoted[0]}" if len(quoted) == 1
+        which = (f"extra '{names[0]}'" if not package else f"package {quoted[0]}" if len(quoted) == 1
                  else f"packages {', '.join(quoted[:-1])} and {quoted[-1]}")  # every one missing, at once
         them = "it" if len(names) == 1 else "them"
         super().__init__(f"{feature} needs the optional {which}. "

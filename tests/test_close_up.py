@@ -49,9 +49,29 @@ def test_a_tie_inside_a_person_is_worn_and_not_protected_on_its_own() -> None:
     boxes = np.array([[0.0, 100.0, 626.0, 626.0], [0.0, 470.0, 626.0, 626.0]])  # its head and chest; its legs
     assert allowed_crops(boxes, faceless, np.zeros((0, 2))).tolist() == [True, True]
     assert main_subject(faceless) is PERSON
-    # and no candidate is anchored on it: the same candidates as without the tie
-    with_tie = photo_candidates(bust([TIE]), parse_ratio("1:1"), CandidateConfig())
-    assert with_tie.tolist() == photo_candidates(bust([]), parse_ratio("1:1"), CandidateConfig()).tolist()
+    # and no candidate is anchored on it, as a detection or as a region: the same candidates as without
+    for tied in (bust([TIE]), bust([TIE], [tie_region])):
+        made = photo_candidates(tied, parse_ratio("1:1"), CandidateConfig())
+        assert made.tolist() == photo_candidates(bust([]), parse_ratio("1:1"), CandidateConfig()).tolist()
+    # the words for people name the person alone; the learned scorer keeps its trained words
+    from procrop.perception.describe import describe
+
+    told = describe(bust([TIE]), for_people=True)
+    assert "A person, " in told and "tie" not in told
+    assert "A person and a tie" in describe(bust([TIE]), animal_words=False)
+
+
+def test_a_crop_edge_through_a_worn_tie_alone_is_no_subject_cut(default_cropper) -> None:
+    """The classic reason's "cuts a detected subject" reads the same test: a tie reaching 20 % below
+    its wearer's box, cut where the crop keeps the whole person, is no cut of a subject."""
+    from procrop.imaging.load import load_image
+    from procrop.scoring.context import ScoringContext
+
+    low_tie = Detection((224.0, 975.0, 129.0, 150.0), 0.88, "object", "tie")  # 80 % inside the person
+    ctx = ScoringContext(load_image(np.full((1200, 626, 3), 200, np.uint8)), bust([low_tie]))
+    assert ctx.analysis.is_worn(low_tie)
+    terms = default_cropper.scorer.terms(ctx, np.array([[0, 0, 626, 1100], [0, 0, 626, 1200]]))
+    assert terms.details["cuts_subject"].tolist() == [0.0, 0.0]
 
 
 def test_the_reason_names_the_person_not_the_tie(default_cropper) -> None:
@@ -105,10 +125,10 @@ def test_head_top_crops_start_just_above_the_crown_and_hold_the_head() -> None:
 
 
 def test_what_the_head_wears_stays_in_before_the_eyes_go_high() -> None:
-    """A fez above the face (its person's box starts 0.6 face heights over the face box, higher than
+    """A fez above the face (its person's box starts 0.5 face heights over the face box, higher than
     the head's own room): the crown is the fez's top, so a square cutting the fez is no framed
     close-up; the one keeping it, its eyes 58 % down, stays, and the scorer chooses."""
-    fez = Detection((1.0, 235.0 - 0.6 * 396, 617.0, 1100.0), 0.9, "person", "person")
+    fez = Detection((1.0, 235.0 - 0.5 * 396, 617.0, 1100.0), 0.9, "person", "person")
     a = bust([], people=[fez])
     assert crown(FACE, a) == fez.box[1]
     assert crown(FACE, bust([])) == face_head(FACE, W, H)[1]  # the head's room is higher than PERSON's top
@@ -119,8 +139,10 @@ def test_what_the_head_wears_stays_in_before_the_eyes_go_high() -> None:
     low_face = Detection((199.0, 300.0, 275.0, 200.0), 0.9, "face", "face")
     tall = Detection((1.0, 0.0, 617.0, 1100.0), 0.9, "person", "person")  # a raised arm: capped
     assert crown(low_face, bust([], faces=[low_face], people=[tall])) == 300.0 - HAIR_MAX * 200.0
-    # the person's box belongs to another face (someone standing behind): it raises no crown
-    behind = Detection((420.0, 20.0, 90.0, 110.0), 0.9, "face", "face")
-    other = bust([], faces=[low_face, behind], people=[Detection((380.0, 0.0, 200.0, 600.0), 0.9, "person",
-                                                                 "person")])
-    assert crown(low_face, other) == face_head(low_face, W, H)[1]
+    # a taller person's box holding this face in its upper half but whose own (surer) face is another:
+    # someone standing behind raises no crown
+    front = Detection((400.0, 150.0, 100.0, 120.0), 0.9, "face", "face")
+    behind = Detection((420.0, 20.0, 90.0, 110.0), 0.95, "face", "face")
+    back = Detection((380.0, 0.0, 200.0, 600.0), 0.9, "person", "person")
+    assert crown(front, bust([], faces=[front, behind], people=[back])) == face_head(front, W, H)[1]
+    assert crown(front, bust([], faces=[front], people=[back])) == max(0.0, 150.0 - HAIR_MAX * 120.0)

@@ -219,7 +219,6 @@ def test_the_shape_reads_as_a_common_ratio_and_the_learned_text_keeps_its_exact_
     assert reader.startswith("A landscape-format (about 3:2) photo.") and for_reader(learned, a) == reader
 
 
-
 def test_a_tiny_detection_reads_under_1_percent_for_people_and_the_learned_text_keeps_its_words() -> None:
     """A 0.47 car of 0.3 % of the frame read "(about 0% of the frame)" (a trial); the learned scorer
     keeps the words it was trained with, and the reader's shortcut from them says the same."""

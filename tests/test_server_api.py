@@ -417,6 +417,20 @@ def test_missing_extra_is_reported(tmp_path):
     assert "OK" in out.stdout and "procrop[server]" in out.stdout, out.stdout + out.stderr
 
 
+def test_the_extra_check_reads_what_is_installed(monkeypatch):
+    """A package blocked (None in sys.modules) is missing; a module imported without a spec (a stub)
+    is present; the runner needs uvicorn too."""
+    import types
+
+    from procrop.server.extra import missing_packages
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    monkeypatch.setitem(sys.modules, "uvicorn", types.ModuleType("uvicorn"))  # no __spec__
+    assert missing_packages() == ["fastapi"] and missing_packages(runner=True) == ["fastapi"]
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    assert missing_packages(runner=True) == ["fastapi", "uvicorn"]
+
+
 def test_every_missing_server_package_is_named_at_once(tmp_path):
     """``procrop serve`` without fastapi and uvicorn names both (a trial's error named uvicorn alone)."""
     code = (

@@ -42,8 +42,9 @@ PROFILES = ("default", "fast")
 #: Long side of the copy the neural detectors look at (YOLOX-nano's input is 416 px).
 DETAIL_SIDE = 416
 
-#: One background thread per process finds faces while the object detector runs (both release
-#: the GIL; on two cores the slower one alone sets the time). Results do not depend on it.
+#: One background thread per process finds faces while the object detector runs, then runs the
+#: salient-object head as soon as the backbone is done, beside the lines (all release the GIL; on two
+#: cores the slower one alone sets the time). Results do not depend on it.
 _FACES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="procrop-faces")
 
 

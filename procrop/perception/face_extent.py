@@ -92,7 +92,8 @@ def crown(face: Detection, analysis: CompositionAnalysis) -> float:
     floor = face.box[1] - HAIR_MAX * face.box[3]
     tops = [max(p.box[1], floor) for p in analysis.people
             if p.label == "person" and p.score >= CONFIDENT and face_of(p, analysis.faces) is face]
-    return min([face_head(face, analysis.width, analysis.height)[1], hair_top(face, analysis), *tops])
+    head = face_head(face, analysis.width, analysis.height)[1]
+    return max(0.0, min([head, hair_top(face, analysis), *tops]))  # never above the photo
 
 
 def head_top_crops(analysis: CompositionAnalysis, sizes: list[tuple[int, int]]) -> np.ndarray:
@@ -107,11 +108,13 @@ def head_top_crops(analysis: CompositionAnalysis, sizes: list[tuple[int, int]]) 
     (hx, y, hw, hh), top = face_head(face, W, H), crown(face, analysis)
     cx, out = face.box[0] + face.box[2] / 2, []
     for w, h in sizes:
-        if hw > w or y + hh - top > h or h > face.box[3] / CLOSE_UP:
+        lo_y, hi_y = math.ceil(y + hh - h), math.floor(top)  # the chin in, the crown in
+        if w > W or h > H or hw > w or lo_y > hi_y or h > face.box[3] / CLOSE_UP:
             continue
-        cy = min(max(0, math.ceil(max(top - HEAD_ROOM_ABOVE * h, y + hh - h))), H - h)  # the chin in too
+        cy = min(max(0, min(max(math.ceil(top - HEAD_ROOM_ABOVE * h), lo_y), hi_y)), H - h)
         for f in (1 / 3, 0.5, 2 / 3):  # the head whole across, inside the photo
-            out.append((min(max(0, round(min(max(cx - f * w, hx + hw - w), hx))), W - w), cy, w, h))
+            x = min(max(round(cx - f * w), math.ceil(hx + hw - w)), math.floor(hx))
+            out.append((min(max(0, x), W - w), cy, w, h))
     return np.asarray(out, dtype=np.int64).reshape(-1, 4)
 
 

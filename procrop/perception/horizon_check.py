@@ -48,7 +48,7 @@ def horizon_steps(a: CompositionAnalysis) -> tuple[float, np.ndarray]:
     above = (band + 1) / sy  # a line just above a detection has it in the band below: heads under a backdrop
     cols = np.arange(mw)
     x = (cols + 0.5) / sx
-    y = hz.y_left + x / max(a.width, 1e-9) * (hz.y_right - hz.y_left)  # HorizonLine.y_at, every column
+    y = hz.y_at(x, a.width)  # every column at once
     bx, by, bw, bh = (boxes[:, k, None] for k in range(4))
     clear = ~((bx <= x) & (x <= bx + bw) & (by - above <= y) & (y <= by + bh)).any(axis=0)
     r = np.round(y * sy).astype(np.int64)

@@ -12,8 +12,7 @@ import numpy as np
 
 from ..perception.analysis import CompositionAnalysis
 from ..perception.detectors import Detection
-from ..perception.face_extent import (HAIR_LEVEL, HAIR_MAX, HEAD_SIDE, HEAD_TOP, face_head,  # noqa: F401
-                                      grown, hair_top)
+from ..perception.face_extent import HEAD_SIDE, HEAD_TOP, face_head, grown, hair_top  # noqa: F401
 
 #: Where the eye line of a face too big for the crop may lie: shares of the crop's height from
 #: its top (an editor's tight portrait puts the eyes about a third of the way down).

@@ -26,10 +26,10 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    it out entirely stay, so a crop of a narrow ratio may frame one of two people; a face kept
    whole keeps its whole head too (its hair, a hat, its ears: :func:`~procrop.scoring.heads.head_box`)
    where a crop can, and, after the people's rules, the hair or hat the saliency map holds above it
-   (:func:`~procrop.scoring.heads.hair_top`); where the largest face is a close-up in a crop, its eyes
-   high and what its head wears inside, when some such crop has both (1c, :func:`_close_up_framed`);
-   a thing a person wears (a tie: :meth:`~procrop.perception.analysis.CompositionAnalysis.is_worn`)
-   is the person's, no subject of its own;
+   (:func:`~procrop.perception.face_extent.hair_top`); where the largest face is a close-up in a
+   crop, its eyes high and what its head wears inside, when some such crop has both (1c,
+   :func:`_close_up_framed`); a thing a person wears (a tie:
+   :meth:`~procrop.perception.analysis.CompositionAnalysis.is_worn`) is the person's, no subject of its own;
 2. **keep the eyes**: when no allowed crop keeps a face whole (a portrait at 16:9), crops that
    leave an eye out, or put the eye line outside the upper part of the frame (:data:`EYE_LINE`),
    are dropped, and then, when some crop keeps it too, those that cut the mouth (and, after the

@@ -37,10 +37,7 @@ def create_app(settings: ServerSettings | None = None, cropper: Any = None) -> A
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, **limits: Any) -> None:
-    """Serve with uvicorn; see :func:`procrop.server.runner.serve`."""
-    from .extra import require_server_extra
-
-    require_server_extra(runner=True)  # every missing package named at once
+    """Serve with uvicorn; see :func:`procrop.server.runner.serve` (which checks the extra)."""
     from .runner import serve as _serve
 
     _serve(host, port, workers, **limits)

@@ -5,6 +5,7 @@ traceback."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 from procrop.errors import MissingExtraError
 
@@ -18,10 +19,10 @@ def missing_packages(runner: bool = False) -> list[str]:
     """The packages of ``procrop[server]`` (with ``runner``, uvicorn too) that are not installed."""
     missing = []
     for name, package in SERVER_MODULES + (RUNNER_MODULES if runner else ()):
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ValueError:  # an entry of None in sys.modules: a module blocked on purpose
-            found = False
+        try:  # installed, not imported: a package that is there but fails to import fails at its import
+            found = importlib.util.find_spec(name) is not None  # (None for an entry of None in sys.modules)
+        except ValueError:  # a module already imported without a spec (a stub): present
+            found = sys.modules.get(name) is not None
         if not found:
             missing.append(package)
     return missing

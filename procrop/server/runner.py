@@ -32,7 +32,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, *,
             (``max_upload_bytes``, ``max_pixels``, ``timeout_s``, ``max_concurrency``, ``max_queue``...).
 
     Raises:
-        MissingExtraError: fastapi, uvicorn or python-multipart is missing (``procrop[server]``).
+        MissingExtraError: a package of ``procrop[server]`` is missing (:mod:`.extra`: each one named).
         UsageError: an unknown limit or an invalid value, or a port it cannot listen on
             (:func:`check_free`).
     """
