@@ -404,17 +404,20 @@ def test_docs_pages_load_nothing_from_outside(client):
                 assert b"cdn.jsdelivr" not in r.content[:2000]
 
 
-def test_missing_extra_is_reported(tmp_path):
-    code = (
-        "import sys\n"
-        "sys.modules['fastapi'] = None\n"
-        "import procrop.server as s\n"
-        "from procrop import MissingExtraError\n"
-        "try:\n    s.create_app()\nexcept MissingExtraError as e:\n    print('OK', e)\n"
-    )
+def _without(blocked: list[str], call: str, tmp_path) -> str:
+    """What a fresh interpreter prints calling ``call`` (from ``procrop.server``) with the modules
+    ``blocked`` (None in sys.modules): 'OK' and the MissingExtraError's message."""
+    code = (f"import sys\nfor m in {blocked!r}:\n    sys.modules[m] = None\n"
+            f"from procrop.server import {call.split('(')[0]}\nfrom procrop import MissingExtraError\n"
+            f"try:\n    {call}\nexcept MissingExtraError as e:\n    print('OK', e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          timeout=120, check=False)
-    assert "OK" in out.stdout and "procrop[server]" in out.stdout, out.stdout + out.stderr
+    assert "OK" in out.stdout, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_missing_extra_is_reported(tmp_path):
+    assert "procrop[server]" in _without(["fastapi"], "create_app()", tmp_path)
 
 
 def test_the_extra_check_reads_what_is_installed(monkeypatch):
@@ -433,19 +436,8 @@ def test_the_extra_check_reads_what_is_installed(monkeypatch):
 
 def test_every_missing_server_package_is_named_at_once(tmp_path):
     """``procrop serve`` without fastapi and uvicorn names both (a trial's error named uvicorn alone)."""
-    code = (
-        "import sys\n"
-        "sys.modules['fastapi'] = None\n"
-        "sys.modules['uvicorn'] = None\n"
-        "from procrop.server.runner import serve\n"
-        "from procrop import MissingExtraError\n"
-        "try:\n    serve(port=1)\nexcept MissingExtraError as e:\n    print('OK', e)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         timeout=120, check=False)
-    assert "OK" in out.stdout, out.stdout + out.stderr
-    wanted = "'fastapi' and 'uvicorn'. Install them with: pip install 'procrop[server]'"
-    assert wanted in out.stdout, out.stdout
+    told = _without(["fastapi", "uvicorn"], "serve(port=1)", tmp_path)
+    assert "'fastapi' and 'uvicorn'. Install them with: pip install 'procrop[server]'" in told, told
 
 
 def test_max_upscale_as_the_cli(client, beach):
