@@ -42,6 +42,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .geometry import has_border
+
 #: The top crop's confidence below which the photo is best kept uncropped.
 KEEP_BELOW = 0.5
 #: Within this of :data:`KEEP_BELOW` the verdict says it is a close call (a 50 % "Crop it" read as
@@ -242,8 +244,6 @@ def whole_words(box: Sequence[float], width: int, height: int,
         return None
     if tuple(int(v) for v in box) == (0, 0, width, height):
         return ITSELF
-    from .geometry import has_border
-
     if has_border(content, width, height):
         if max(abs(float(a) - float(b)) for a, b in zip(box, content)) <= 2:
             return INSIDE_BORDER  # (none found: no "border and all" for a 640 x 427 photo's 3:2, a trial)

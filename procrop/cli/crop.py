@@ -295,15 +295,17 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
                                   "keep (the widest such crops were chosen")):
         noted = [(r, lines) for r in results
                  if (lines := [n for n in r.get("notes", []) if kind(n) == which])]
-        counts = [line.split(" crop")[0].replace(": ", " ") for line in noted[0][1]] \
-            if len(noted) == 1 and which == "fewer" and len(noted[0][1]) > 1 else []
-        if counts:  # one photo, several ratios short: one line (a trial counted 5-6 note lines a photo)
-            asked = noted[0][0].get("options", {}).get("top_k", "number")
-            err.print(f"[dim]note:[/] {escape(str(noted[0][0].get('image')))}: fewer crops than the {asked} "
-                      f"asked ({escape(', '.join(counts))}); why, ratio by ratio, under 'notes' in its JSON")
-        elif len(noted) == 1:  # one photo: its own lines; several: one line counting them (per kind)
-            for line in noted[0][1]:
-                err.print(f"[dim]note:[/] {escape(str(noted[0][0].get('image')))}: {escape(line)}")
+        if len(noted) == 1:  # one photo: its own lines; several: one line counting them (per kind)
+            result, lines = noted[0]
+            name = escape(str(result.get("image")))
+            if which == "fewer" and len(lines) > 1:  # several ratios short: one line (a trial counted 5-6)
+                counts = ", ".join(line.split(" crop")[0].replace(": ", " ") for line in lines)  # "1:1 1"
+                asked = result.get("options", {}).get("top_k", "number")
+                err.print(f"[dim]note:[/] {name}: fewer crops than the {asked} asked ({escape(counts)}); "
+                          "why, ratio by ratio, under 'notes' in its JSON")
+            else:
+                for line in lines:
+                    err.print(f"[dim]note:[/] {name}: {escape(line)}")
         elif noted:
             err.print(f"[dim]note:[/] {len(noted)} photos {said}; see 'notes' in their JSON)")
         if which == "fewer" and any(OTHERS_DROPPED in line for _, lines in noted for line in lines):

@@ -59,7 +59,7 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
         a = replace(a, subjects=[replace(r, colour=r.standout_colour or r.colour) for r in a.subjects])
     named = _named(a)
     if for_people:  # a tie is the person's, not a subject beside them ("A person and a tie")
-        named = [d for d in named if not _worn(a, d)]
+        named = [d for d in named if not _worn(a, d, named)]
     subs = [subject(a, s, named) for s in regions(a)[0]]
     whole = bool(subs) and _is_all(subs[0], named)
     parts = [format_words(a.width, a.height, readable=for_people) + "."]
@@ -84,7 +84,8 @@ def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
     not "about 0%"): for an analysis without animal or region names, without a studio backdrop,
     without a subject whose standout colour is not its map colour and without a thing a person wears."""
     exact = format_words(a.width, a.height) + "."
-    worn = any(_worn(a, d) for d in a.objects)
+    named = _named(a)
+    worn = any(_worn(a, d, named) for d in a.objects)
     if (a.backbone_names or a.backdrop is not None or _standout_differs(a) or worn
             or not learned_text.startswith(exact)):
         return describe(a, for_people=True)
@@ -278,10 +279,11 @@ def _person_part(x: Subject, a: CompositionAnalysis | None = None) -> bool:
     return a is not None and bool(x.members) and all(_worn(a, d) for d in x.members)
 
 
-def _worn(a: CompositionAnalysis, d: Detection) -> bool:
+def _worn(a: CompositionAnalysis, d: Detection, named: list[Detection] | None = None) -> bool:
     """Whether detection ``d`` is a thing a person the description names wears
-    (:func:`~procrop.perception.analysis.worn_by`): an unsure or guessed person wears nothing."""
-    return worn_by(d, [p.box for p in _named(a) if p.kind == "person"])
+    (:func:`~procrop.perception.analysis.worn_by`; ``named``: :func:`_named` of ``a`` where already
+    known): an unsure or guessed person wears nothing."""
+    return worn_by(d, [p.box for p in (_named(a) if named is None else named) if p.kind == "person"])
 
 
 def _subject_sentences(a: CompositionAnalysis, named: list[Detection], subs: list[Subject], whole: bool,
