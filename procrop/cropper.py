@@ -229,6 +229,10 @@ class Cropper:
         # the candidates of every ratio and the uncropped frame through the base terms in one batch
         # (a box's terms do not depend on the others), then per ratio: faces protected, shortlisted
         candidates = [self.candidates(analysis, ratio, ctx) for ratio in requested]
+        fixed = [boxes for ratio, boxes in zip(requested, candidates) if not ratio.is_free]
+        if fixed:  # a free crop may take any shape: also every fixed ratio's, so none asked beside it beats it
+            candidates = [unique_boxes(np.concatenate([boxes, *fixed])) if ratio.is_free else boxes
+                          for ratio, boxes in zip(requested, candidates)]
         ends = np.cumsum([1] + [len(b) for b in candidates])
         every = self.scorer.terms(ctx, np.concatenate([full, *candidates]))
         shortlists = [self._shortlist(ctx, ratio, boxes, every.subset(np.arange(start, end)))

@@ -359,3 +359,13 @@ def test_dir_of_the_package_shows_its_public_api() -> None:
     shown = dir(procrop)
     assert {"Cropper", "save_crop", "Crop", "CropResult", "DatabaseError"} <= set(shown)
     assert not {"Any", "TYPE_CHECKING", "annotations"} & set(shown)
+
+
+def test_free_beats_no_ratio_asked_beside_it(default_cropper: Cropper, photos_dir: Path) -> None:
+    """A free crop may take any shape, so it is chosen among every fixed ratio's candidates asked
+    with it too: its top crop scores at least each ratio's (the truck's 4:5 scored 0.612, its free
+    crop 0.604; obama2's 9:16 beat its free crop, and the verdict was built on the weaker one)."""
+    for name in ("zelex-wikipedia-photos/014.jpg", "zelex-wikipedia-photos/020.jpg"):
+        result = default_cropper.process(photos_dir / name, ["free", "1:1", "4:5", "16:9", "9:16"], top_k=1)
+        best = {c.ratio: c.score for c in result.crops}
+        assert best["free"] >= max(best.values()) - 1e-9, (name, best)
