@@ -274,6 +274,26 @@ def test_status_names_every_photo_of_a_batch(server, browser):
     page.close()
 
 
+def test_a_setting_changed_just_before_a_photo_crops_it_once(server, browser):
+    """A ratio chip and the crops per ratio changed, then a photo added before the page's 300 ms
+    re-crop fires: one request for the photo (a trial saw two), made with the new settings."""
+    page = browser.new_page()
+    page.goto(server + "/")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/v1/crop") else None)
+    page.click(".chip[data-ratio='free']")
+    page.select_option("#topk", "2")
+    with page.expect_response(lambda r: r.url.endswith("/v1/crop"), timeout=60000) as resp:
+        page.set_input_files("#file", str(BEACH))
+    page.locator(".overlay .box").first.wait_for(timeout=30000)
+    page.wait_for_timeout(1000)  # past the re-crop's 300 ms
+    assert len(sent) == 1, f"{len(sent)} requests for one photo"
+    crops = resp.value.json()["crops"]
+    assert "free" in {c["ratio"] for c in crops}
+    assert max(c["rank"] for c in crops) == 2, crops
+    page.close()
+
+
 def test_crop_like_these(server, browser, tmp_path):
     """"Crop like these" (issue 20): reference photos dropped in the box are sent to the server's
     memory, the crops are requested again following them and move; the page names the references

@@ -78,9 +78,13 @@ function removePhoto(photo) {
   say(`${photo.name} removed.`);
 }
 
+/** Queue a crop of ``photo`` unless one is already waiting: that one reads the settings when it
+ * starts (a setting changed just before a photo was added sent it twice). */
 function enqueue(photo) {
+  if (photo.waiting) return;
+  photo.waiting = true;
   photo.parts.state.textContent = "Waiting…";
-  queue = queue.then(() => run(photo)).catch(() => {});
+  queue = queue.then(() => { photo.waiting = false; return run(photo); }).catch(() => {});
 }
 
 async function run(photo) {
@@ -92,7 +96,9 @@ async function run(photo) {
   parts.state.textContent = "Cropping…";
   photo.card.setAttribute("aria-busy", "true");
   try {
-    const result = await api("/v1/crop", photo.file, settings());
+    const fields = settings();
+    photo.sentWith = JSON.stringify(fields);
+    const result = await api("/v1/crop", photo.file, fields);
     photo.result = result;
     if (!photo.url) photo.url = URL.createObjectURL(photo.file);
     await showResult(photo);
@@ -250,9 +256,14 @@ function updateZipAll() {
 }
 
 let rerunTimer = null;
+/** Crop again, 300 ms after the last change, every photo last sent with other settings (a photo
+ * added in those 300 ms was already sent with these). */
 function rerunAll() {
   clearTimeout(rerunTimer);
-  rerunTimer = setTimeout(() => photos.forEach(enqueue), 300);
+  rerunTimer = setTimeout(() => {
+    const now = JSON.stringify(settings());
+    photos.filter((p) => p.sentWith !== now).forEach(enqueue);
+  }, 300);
 }
 
 function bindControls() {
