@@ -208,3 +208,18 @@ def test_shipped_head_maps_a_photo(photos_dir: Path) -> None:
     out = SalientHead()(type("M", (), {"c3": np.zeros((1, 32, 32, 32)), "c4": np.zeros((1, 96, 16, 16)),
                                        "c5": np.zeros((1, 1280, 8, 8))})(), (48, 30))
     assert out.shape == (30, 48)
+
+
+def test_extra_training_photos_are_named_by_their_folder(tmp_path) -> None:
+    """``--extra-photos DIR``: every photo of DIR joins the training photos under its own name
+    (a cache file of its own); a folder that is not there is one clear error."""
+    from procrop.errors import ProcropError
+    from procrop.training.scorer.saliency import _extra
+
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    for name in ("b.JPG", "a.png", "notes.txt"):
+        (folder / name).write_bytes(b"")
+    assert _extra([folder]) == [(folder / "a.png", "extra/fresh/a.png"), (folder / "b.JPG", "extra/fresh/b.JPG")]
+    with pytest.raises(ProcropError, match="no such folder"):
+        _extra([tmp_path / "missing"])

@@ -5,7 +5,8 @@ One command rebuilds the shipped ``procrop/resources/models/salient_head.onnx``:
     PROCROP_SHARED=/work/shared python -m procrop.training.scorer.saliency \\
         --photos $PROCROP_SHARED/data/photos --split benchmarks/split.json --work data/learned/saliency
 
-1. **cache**: every one of the split's ``train`` photos (``--train-photos N``: a seeded sample of N), 6 views each (whole, mirrored, random crops; see
+1. **cache**: every one of the split's ``train`` photos (``--train-photos N``: a seeded sample of N;
+   ``--extra-photos DIR``: every photo of DIR too), 6 views each (whole, mirrored, random crops; see
    :mod:`.saliency_data`) through the frozen backbone, with the teacher's targets; every ``heldout``
    photo whole, for the agreement report only (never trained on). ``<work>/cache/train-v<views>/``
    keeps one file per photo (whatever the sample), so a stopped run resumes.
@@ -46,6 +47,17 @@ def _split(split: Path, photos: Path, part: str) -> list[tuple[Path, str]]:
     if missing:
         raise ProcropError(f"{photos / missing[0]}: listed in {split} but missing ({len(missing)} missing)")
     return [(photos / n, n) for n in names]
+
+
+def _extra(folders: list[Path]) -> list[tuple[Path, str]]:
+    """Every photo of ``folders`` as ``(path, "extra/<folder>/<file>")``."""
+    items = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise ProcropError(f"{folder}: no such folder of extra photos")
+        items += [(path, f"extra/{folder.name}/{path.name}") for path in sorted(folder.iterdir())
+                  if path.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    return items
 
 
 def cache(items: list[tuple[Path, str]], folder: Path, count: int, label: str, recolour: bool = False) -> list[Path]:
@@ -193,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-photos", type=int, default=0,
                     help="train on this many training photos, a seeded random sample (0: all)")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N photos of each part (trials)")
+    ap.add_argument("--extra-photos", type=Path, action="append", default=[], metavar="DIR",
+                    help="also train on every photo (.jpg, .jpeg, .png) of DIR (repeatable): more sources "
+                         "than the split's (none of the held-out photos' sources)")
     args = ap.parse_args(argv)
     try:
         import torch
@@ -203,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.train_photos:
             pick = np.random.default_rng(args.seed).permutation(len(train_items))[: args.train_photos]
             train_items = [train_items[i] for i in sorted(pick)]
+        train_items += _extra(args.extra_photos)
         if args.limit:
             train_items, held_items = train_items[: args.limit], held_items[: args.limit]
         train_cache = f"train-v{args.views}" + ("-recolour" if args.recolour else "")
