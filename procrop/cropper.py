@@ -230,7 +230,7 @@ class Cropper:
         # (a box's terms do not depend on the others), then per ratio: faces protected, shortlisted
         candidates = [self.candidates(analysis, ratio, ctx) for ratio in requested]
         fixed = [boxes for ratio, boxes in zip(requested, candidates) if not ratio.is_free]
-        if fixed:  # a free crop may take any shape: also every fixed ratio's, so none asked beside it beats it
+        if fixed:  # a free crop may take any shape: every fixed ratio's too, so none asked beside it beats it
             candidates = [unique_boxes(np.concatenate([boxes, *fixed])) if ratio.is_free else boxes
                           for ratio, boxes in zip(requested, candidates)]
         ends = np.cumsum([1] + [len(b) for b in candidates])

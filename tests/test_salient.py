@@ -220,6 +220,7 @@ def test_extra_training_photos_are_named_by_their_folder(tmp_path) -> None:
     folder.mkdir()
     for name in ("b.JPG", "a.png", "notes.txt"):
         (folder / name).write_bytes(b"")
-    assert _extra([folder]) == [(folder / "a.png", "extra/fresh/a.png"), (folder / "b.JPG", "extra/fresh/b.JPG")]
+    assert _extra([folder]) == [(folder / "a.png", "extra/fresh/a.png"),
+                                (folder / "b.JPG", "extra/fresh/b.JPG")]
     with pytest.raises(ProcropError, match="no such folder"):
         _extra([tmp_path / "missing"])
