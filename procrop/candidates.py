@@ -34,8 +34,9 @@ class CandidateConfig:
             (``free``: of the image).
         scales: number of crop sizes between the smallest and the largest.
         grid: positions per image side: the slide step is ``1/grid`` of the image side.
-        free_min_aspect, free_max_aspect: aspect range (w/h) of ``free`` crops, widened to include
-            the image's own aspect.
+        free_min_aspect, free_max_aspect: aspect range (w/h) of ``free``'s own grid, widened to include
+            the image's own aspect (a free crop is also chosen among fixed ratios' candidates:
+            :mod:`procrop.free_candidates`).
         backdrop_min_area: ``min_area`` on a subject on a studio backdrop
             (:mod:`procrop.perception.backdrop`: a product on white, where the ground is empty);
             ``None``: ``min_area`` there too.

@@ -13,7 +13,8 @@ Data flow for one image (:meth:`Cropper.process`):
    subjects, lines and horizon;
 3. per requested ratio, :mod:`procrop.candidates` lays out candidates (a grid over scale and position, crops
    anchored on faces, subjects, people and animals, the uncropped frame or the largest box of the ratio, and
-   the boxes the learned term's search finds);
+   the boxes the learned term's search finds; ``free`` also gets the fixed ratios' candidates:
+   :mod:`procrop.free_candidates`);
 4. :mod:`procrop.scoring.protection` drops crops that cut what they could keep;
 5. the learned term scores every remaining crop (default), or the classic terms score them and
    plugged-in terms (retrieval, neural) re-rank the best few dozen (:mod:`procrop.scoring.setup`);
@@ -36,6 +37,7 @@ import numpy as np
 from .candidates import (CandidateConfig, fill_near_full, has_scan_border, inside_the_picture, large_enough,
                          photo_candidates, ratio_fit_warning, to_the_frame, unique_boxes)
 from .errors import UsageError
+from .free_candidates import free_candidates
 from .threads import one_blas_thread
 from .geometry import (AspectRatio, check_whole, checked_boxes, choose_crops, inside_fractions, parse_ratios,
                        real_number, select_diverse)
@@ -229,10 +231,10 @@ class Cropper:
         # the candidates of every ratio and the uncropped frame through the base terms in one batch
         # (a box's terms do not depend on the others), then per ratio: faces protected, shortlisted
         candidates = [self.candidates(analysis, ratio, ctx) for ratio in requested]
-        fixed = [boxes for ratio, boxes in zip(requested, candidates) if not ratio.is_free]
-        if fixed:  # a free crop may take any shape: every fixed ratio's too, so none asked beside it beats it
-            candidates = [unique_boxes(np.concatenate([boxes, *fixed])) if ratio.is_free else boxes
-                          for ratio, boxes in zip(requested, candidates)]
+        fixed = [(ratio, boxes) for ratio, boxes in zip(requested, candidates) if not ratio.is_free]
+        config = self.candidate_config.for_photo(analysis)  # free: every fixed ratio's candidates too
+        candidates = [free_candidates(r, b, fixed, analysis, config) if r.is_free else b
+                      for r, b in zip(requested, candidates)]
         ends = np.cumsum([1] + [len(b) for b in candidates])
         every = self.scorer.terms(ctx, np.concatenate([full, *candidates]))
         shortlists = [self._shortlist(ctx, ratio, boxes, every.subset(np.arange(start, end)))

@@ -361,11 +361,27 @@ def test_dir_of_the_package_shows_its_public_api() -> None:
     assert not {"Any", "TYPE_CHECKING", "annotations"} & set(shown)
 
 
-def test_free_beats_no_ratio_asked_beside_it(default_cropper: Cropper, photos_dir: Path) -> None:
-    """A free crop may take any shape, so it is chosen among every fixed ratio's candidates asked
-    with it too: its top crop scores at least each ratio's (the truck's 4:5 scored 0.612, its free
-    crop 0.604; obama2's 9:16 beat its free crop, and the verdict was built on the weaker one)."""
+def test_free_beats_no_ratio_asked_beside_it(default_cropper: Cropper, classic_cropper: Cropper,
+                                             photos_dir: Path) -> None:
+    """A free crop may take any shape, so it is chosen among the fixed ratios' candidates too: its top
+    crop scores at least each ratio's asked beside it (a truck's 4:5 scored 0.612, its free crop 0.604;
+    a trial's obama2 9:16 beat its free crop, and the verdict was built on the weaker one), also
+    inside a scan border (each ratio's boxes as they will be output), and asked alone it is the same
+    crop (the common ratios' candidates are always its own)."""
+    ratios = ["free", "1:1", "4:5", "16:9", "9:16"]
     for name in ("zelex-wikipedia-photos/014.jpg", "zelex-wikipedia-photos/020.jpg"):
-        result = default_cropper.process(photos_dir / name, ["free", "1:1", "4:5", "16:9", "9:16"], top_k=1)
+        result = default_cropper.process(photos_dir / name, ratios, top_k=1)
         best = {c.ratio: c.score for c in result.crops}
         assert best["free"] >= max(best.values()) - 1e-9, (name, best)
+        alone = default_cropper.process(photos_dir / name, "free", top_k=1)
+        assert alone.crops[0].box == result.for_ratio("free")[0].box
+    from PIL import ImageOps
+
+    photo = Image.open(photos_dir / "xubuntu-community-wallpapers/kinkaku-ji-by-elizabeth-k-joseph.jpg")
+    photo = photo.convert("RGB")
+    photo.thumbnail((800, 800))
+    framed = ImageOps.expand(photo, border=(24, 10, 6, 30), fill=(200, 200, 200))  # a scan's border
+    result = classic_cropper.process(framed, ratios, top_k=1)  # its 16:9 0.712 beat free's 0.705
+    assert tuple(result.analysis.content) != (0, 0, result.width, result.height)
+    best = {c.ratio: c.score for c in result.crops}
+    assert best["free"] >= max(best.values()) - 1e-9, best

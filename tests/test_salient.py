@@ -210,17 +210,21 @@ def test_shipped_head_maps_a_photo(photos_dir: Path) -> None:
     assert out.shape == (30, 48)
 
 
-def test_extra_training_photos_are_named_by_their_folder(tmp_path) -> None:
-    """``--extra-photos DIR``: every photo of DIR joins the training photos under its own name
-    (a cache file of its own); a folder that is not there is one clear error."""
+def test_extra_training_photos_are_named_by_their_path(tmp_path) -> None:
+    """``--extra-photos DIR``: every photo of DIR joins the training photos under its resolved path
+    (its own cache file: two folders of one name never share one), hidden files and a folder given
+    twice left out; a folder that is not there is one clear error."""
     from procrop.errors import ProcropError
     from procrop.training.scorer.saliency import _extra
 
-    folder = tmp_path / "fresh"
-    folder.mkdir()
-    for name in ("b.JPG", "a.png", "notes.txt"):
-        (folder / name).write_bytes(b"")
-    assert _extra([folder]) == [(folder / "a.png", "extra/fresh/a.png"),
-                                (folder / "b.JPG", "extra/fresh/b.JPG")]
+    one, two = tmp_path / "a" / "fresh", tmp_path / "b" / "fresh"
+    for folder in (one, two):
+        folder.mkdir(parents=True)
+        for name in ("b.JPG", "a.png", "notes.txt", "._a.png"):
+            (folder / name).write_bytes(b"")
+    items = _extra([one, two, one])
+    assert [p for p, _ in items] == [one / "a.png", one / "b.JPG", two / "a.png", two / "b.JPG"]
+    assert len({name for _, name in items}) == 4
+    assert items[0][1] == f"extra{(one / 'a.png').resolve().as_posix()}"
     with pytest.raises(ProcropError, match="no such folder"):
         _extra([tmp_path / "missing"])

@@ -327,6 +327,10 @@ def test_crop_like_these(server, browser, tmp_path):
     after = {(c["ratio"], c["rank"]): c["box"] for c in result["crops"]}
     assert any(after.get(k) not in (None, b) for k, b in before.items()), (before, after)
     assert all("style" in c["terms"] for c in result["crops"])
+    # one more reference, added to the same set (sent under the same name): the photo is cropped again
+    with page.expect_response(lambda r: r.url.endswith("/v1/crop"), timeout=90000):
+        page.set_input_files("#ref-file", [str(scene(tmp_path / "left9.jpg", 0.3, seed=9))])
+    page.wait_for_function("() => document.querySelectorAll('#ref-list li').length === 4", timeout=30000)
     page.locator(".crop-row .row-pick").first.click()
     assert "closest to reference left" in page.locator(".breakdown .reason").inner_text()
     page.screenshot(path=str(ARTIFACTS / "webapp_references.png"), full_page=True)

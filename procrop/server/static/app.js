@@ -106,6 +106,7 @@ async function run(photo) {
     parts.state.textContent = `${result.width}×${result.height} · ${photo.crops.length} crops`;
     tell(photo, `${photo.name}: ${photo.crops.length} crops found`);
   } catch (err) {
+    photo.sentWith = null;  // tried again at the next change, whatever it is
     photo.result = null;
     photo.crops = [];
     parts.body.hidden = true;
@@ -257,8 +258,10 @@ function updateZipAll() {
 
 let rerunTimer = null;
 /** Crop again, 300 ms after the last change, every photo last sent with other settings (a photo
- * added in those 300 ms was already sent with these). */
-function rerunAll() {
+ * added in those 300 ms was already sent with these); ``all``: every photo (references added to the
+ * set the page already sends, under the same name). */
+function rerunAll(all = false) {
+  if (all) photos.forEach((p) => { p.sentWith = null; });
   clearTimeout(rerunTimer);
   rerunTimer = setTimeout(() => {
     const now = JSON.stringify(settings());
@@ -287,11 +290,11 @@ function bindControls() {
     chip.setAttribute("aria-pressed", String(chip.getAttribute("aria-pressed") !== "true"));
     rerunAll();
   }));
-  $("#size").addEventListener("change", rerunAll);
-  $("#topk").addEventListener("change", rerunAll);
-  $("#scorer").addEventListener("change", rerunAll);
+  $("#size").addEventListener("change", () => rerunAll());
+  $("#topk").addEventListener("change", () => rerunAll());
+  $("#scorer").addEventListener("change", () => rerunAll());
   $("#zip-all").addEventListener("click", () => downloadZip(photos, "procrop_crops.zip"));
-  bindReferences(say, rerunAll);
+  bindReferences(say, () => rerunAll(true));
 }
 
 /** Offer as many crops per ratio as this server allows (its /health limits; the page listed 5 of 10). */

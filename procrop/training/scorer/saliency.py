@@ -50,14 +50,17 @@ def _split(split: Path, photos: Path, part: str) -> list[tuple[Path, str]]:
 
 
 def _extra(folders: list[Path]) -> list[tuple[Path, str]]:
-    """Every photo of ``folders`` as ``(path, "extra/<folder>/<file>")``."""
-    items = []
+    """Every photo of ``folders`` (hidden files left out; a folder given twice counted once) as
+    ``(path, name)``, the name its resolved path (the cache's key: two folders of one name, or one
+    folder renamed, never share a cache file)."""
+    items: dict[Path, str] = {}
     for folder in folders:
         if not folder.is_dir():
             raise ProcropError(f"{folder}: no such folder of extra photos")
-        items += [(path, f"extra/{folder.name}/{path.name}") for path in sorted(folder.iterdir())
-                  if path.suffix.lower() in (".jpg", ".jpeg", ".png")]
-    return items
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in (".jpg", ".jpeg", ".png") and not path.name.startswith("."):
+                items.setdefault(path, f"extra{path.resolve().as_posix()}")
+    return list(items.items())
 
 
 def cache(items: list[tuple[Path, str]], folder: Path, count: int, label: str, recolour: bool = False) -> list[Path]:
@@ -207,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="use only the first N photos of each part (trials)")
     ap.add_argument("--extra-photos", type=Path, action="append", default=[], metavar="DIR",
                     help="also train on every photo (.jpg, .jpeg, .png) of DIR (repeatable): more sources "
-                         "than the split's (none of the held-out photos' sources)")
+                         "than the split's (none from a held-out source: the report measures on those)")
     args = ap.parse_args(argv)
     try:
         import torch
