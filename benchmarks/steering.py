@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from blind_peers import git_describe
 from steering_report import FORMER_DEFAULT, MOVABLE, PAIRS, contact_sheet, embed, markdown, quality_markdown
 
 from procrop.retrieval.composition import COLUMNS, composition_stats, crop_stats, horizon_height, subject_box
@@ -330,6 +331,8 @@ def main() -> None:
     scorer = Cropper(reference_db=None).model_name or "classic"  # the default the sets steer
     former = scorer == FORMER_DEFAULT  # runs of the former default keep their cache keys and names
     parts = [sorted(map(str, dbs.values())), args.strength, STYLE_VERSION] + ([args.ratio] if args.ratio != "free" else [])
+    tree = git_describe()  # the crops of another tree are not reused (a free-crop change kept stale ones);
+    parts.append(tree if not tree.endswith("-dirty") else f"{tree}-{time.time()}")  # nor an edited tree's
     key = hashlib.sha256(json.dumps(parts + ([] if former else [scorer])).encode()).hexdigest()[:12]
     rows = crop_all(args.photos, held, dbs, args.strength, args.work / f"crops_{key}.json", args.ratio)
     rows = {f: rows[f] for f in held}
