@@ -381,7 +381,10 @@ def test_free_beats_no_ratio_asked_beside_it(default_cropper: Cropper, classic_c
     photo = photo.convert("RGB")
     photo.thumbnail((800, 800))
     framed = ImageOps.expand(photo, border=(24, 10, 6, 30), fill=(200, 200, 200))  # a scan's border
-    result = classic_cropper.process(framed, ratios, top_k=1)  # its 16:9 0.712 beat free's 0.705
-    assert tuple(result.analysis.content) != (0, 0, result.width, result.height)
+    result = classic_cropper.process(framed, ratios, top_k=1)
+    content = result.analysis.content
+    assert tuple(content) != (0, 0, result.width, result.height)
     best = {c.ratio: c.score for c in result.crops}
     assert best["free"] >= max(best.values()) - 1e-9, best
+    # the picture inside its border is among free's candidates (it fell out of the 16 moved inside)
+    assert best["free"] >= classic_cropper.score_boxes(framed, np.array([content]))[0] - 1e-9, best
