@@ -37,7 +37,7 @@ import numpy as np
 from .candidates import (CandidateConfig, fill_near_full, has_scan_border, inside_the_picture, large_enough,
                          photo_candidates, ratio_fit_warning, to_the_frame, unique_boxes)
 from .errors import UsageError
-from .free_candidates import free_candidates
+from .free_candidates import with_free_candidates
 from .threads import one_blas_thread
 from .geometry import (AspectRatio, check_whole, checked_boxes, choose_crops, inside_fractions, parse_ratios,
                        real_number, select_diverse)
@@ -230,11 +230,8 @@ class Cropper:
         full = np.array([[0, 0, W, H]], dtype=np.int64)
         # the candidates of every ratio and the uncropped frame through the base terms in one batch
         # (a box's terms do not depend on the others), then per ratio: faces protected, shortlisted
-        candidates = [self.candidates(analysis, ratio, ctx) for ratio in requested]
-        fixed = [(ratio, boxes) for ratio, boxes in zip(requested, candidates) if not ratio.is_free]
-        config = self.candidate_config.for_photo(analysis)  # free: every fixed ratio's candidates too
-        candidates = [free_candidates(r, b, fixed, analysis, config) if r.is_free else b
-                      for r, b in zip(requested, candidates)]
+        candidates = with_free_candidates(requested, [self.candidates(analysis, r, ctx) for r in requested],
+                                          analysis, self.candidate_config.for_photo(analysis))
         ends = np.cumsum([1] + [len(b) for b in candidates])
         every = self.scorer.terms(ctx, np.concatenate([full, *candidates]))
         shortlists = [self._shortlist(ctx, ratio, boxes, every.subset(np.arange(start, end)))

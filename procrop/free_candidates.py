@@ -41,3 +41,12 @@ def free_candidates(free: AspectRatio, own: np.ndarray, asked: list[tuple[Aspect
     # all inside a scan border before they are ranked (free's own, too, else the picture itself can
     # fall out of the best 16 that the cropper moves inside it: a framed temple lost 0.678 for 0.655)
     return unique_boxes(inside_the_picture(fill_near_full(np.concatenate(parts), W, H, free), analysis, free))
+
+
+def with_free_candidates(requested: list[AspectRatio], candidates: list[np.ndarray],
+                         analysis: CompositionAnalysis, config: CandidateConfig) -> list[np.ndarray]:
+    """``candidates`` (one ``(N, 4)`` array per ratio of ``requested``) with each free ratio's given
+    every fixed ratio's (:func:`free_candidates`); the others as they are."""
+    fixed = [(ratio, boxes) for ratio, boxes in zip(requested, candidates) if not ratio.is_free]
+    return [free_candidates(ratio, boxes, fixed, analysis, config) if ratio.is_free else boxes
+            for ratio, boxes in zip(requested, candidates)]
