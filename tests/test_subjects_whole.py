@@ -198,6 +198,23 @@ def test_a_small_person_or_face_apart_from_what_stands_out_gives_way_to_it() -> 
     assert main_subject(analysis([jet], faces=[inside])) is inside
 
 
+def test_an_unsure_faceless_person_gives_way_to_what_stands_out_more() -> None:
+    """A hand holding out seed, found as a "person" at 0.37 with no face, was the main subject of a
+    chickadee's photo (fresh31's feed.jpg), so the 1:1, 4:5 and 9:16 crops kept the hand and cut
+    the bird. An unsure person apart from the dominant region, whose box holds less of the saliency
+    than the region, gives way to it; a confident one, or one inside the region (a boat's crew),
+    does not."""
+    bird = region(1, 2, 8, 9, 0.7)  # x 10..80
+    hand = Detection((70.0, 40.0, 130.0, 60.0), 0.37, "person", "person")
+    assert main_subject(analysis([bird], people=[hand])) is bird
+    sure = Detection(hand.box, 0.9, "person", "person")
+    assert main_subject(analysis([bird], people=[sure])) is sure
+    crew = Detection((30.0, 60.0, 20.0, 20.0), 0.37, "person", "person")
+    assert main_subject(analysis([bird], people=[crew])) is crew
+    boxes = np.asarray([[0, 0, 100, 100], [100, 0, 100, 100]], float)  # the bird, the hand
+    assert allowed_crops(boxes, analysis([bird], people=[hand]), np.zeros((0, 2))).tolist() == [True, False]
+
+
 def test_an_animal_too_wide_for_the_ratio_keeps_its_head() -> None:
     """A horse side-on, its body low across the box and its neck and head raised at the right: a
     narrow crop that cannot hold it keeps the head (the highest part of its outline), not the

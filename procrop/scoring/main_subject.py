@@ -4,8 +4,9 @@ of :mod:`procrop.scoring.protection`).
 The largest face; else the first detected subject to keep (people, then animals, then objects:
 :func:`~procrop.perception.analysis.importance`) that is neither a weak, much smaller detection
 beside a confident one, nor the scene itself (:func:`fills_frame`); and when that face or
-detection lies apart from what stands out (an animal or object, or a person or face much smaller
-than it), the salient-object head's dominant region instead.
+detection lies apart from what stands out (an animal or object, a person or face much smaller
+than it, or an unsure person found with no face), the salient-object head's dominant region
+instead.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     "sheep" found at 0.47 on a shore beside the rowing boat the photo is of). A person gives way
     the same way only when small beside the region (under :data:`MINOR_AREA` of its box: a pilot
     walking beside his jet), a face only when tiny (under :data:`FACE_MINOR`: a bather beside the
-    elephant); a face inside the region (a portrait) never does."""
+    elephant); a face inside the region (a portrait) never does, and neither does a person found
+    with at least :data:`~procrop.perception.analysis.CONFIDENT` unless small; an unsure one apart
+    from the region, whose box holds less of the saliency than the region, gives way whatever its
+    size (a hand holding out seed, found as a "person" at 0.37, beside the chickadee taking it)."""
     top = max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
     if top is not None and top.mass < DOMINANT_MASS:
         top = None
@@ -61,6 +65,9 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
                 None)
     if main is None or top is None:
         return main
+    if (main.kind == "person" and main.score < CONFIDENT and _apart(main.box, top.box)
+            and top.mass > _saliency_share(analysis, main.box)):
+        return top  # an unsure, faceless "person" (a hand holding out seeds) beside what stands out more
     if main.kind == "person" and main.box[2] * main.box[3] >= MINOR_AREA * top.box[2] * top.box[3]:
         return main  # a person gives way only when small beside the region (a pilot beside his jet)
     return top if _apart(main.box, top.box) and _saliency_share(analysis, main.box) < OFF_SALIENCY else main
