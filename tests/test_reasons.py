@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from procrop.geometry import largest_size, parse_ratio
-from procrop.scoring.explain import (EDGE_PRESSED, REGION_CUT, SUBJECT_CUT, SUBJECT_CUT_START, explain_crop,
-                                     subject_cut_words)
-from procrop.scoring.protection import cuts, inside_fractions
+from procrop.scoring.explain import (EDGE_PRESSED, REGION_CUT, SUBJECT_CUT, SUBJECT_CUT_START, SUBJECT_GRAZED,
+                                     explain_crop, subject_cut_words)
+from procrop.scoring.protection import cuts, grazes, inside_fractions
 
 CLEAN = "cut no detected subject"
 
@@ -38,6 +38,17 @@ def test_clean_edges_are_not_claimed_for_a_crop_that_cuts_a_subject():
     clause = f"editors: keeps whole the salient regions it holds (against it: {EDGE_PRESSED})"
     pressed = explain_crop({**terms, "preference": 0.5}, {"cuts_subject": 0.0}, {}, [clause])
     assert CLEAN not in pressed and EDGE_PRESSED in pressed
+
+
+def test_an_edge_through_a_subject_kept_whole_is_not_called_clean():
+    """A trial's soldier: 98 % of his box inside (kept whole by the cut test's tolerance) and his
+    outstretched fist trimmed by 31 px, under "clean edges that cut no detected subject"."""
+    inside = np.array([[0.98, 0.995, 1.0, 0.5, 0.0], [1.0, 1.0, 1.0, 0.98, 0.98]])
+    assert grazes(inside).tolist() == [True, False, False, False, True]
+    terms = {"boundary": 0.9}
+    grazed = explain_crop(terms, {"cuts_subject": 0.0, "grazes_subject": 1.0}, {})
+    assert CLEAN not in grazed and SUBJECT_GRAZED in grazed
+    assert CLEAN in explain_crop(terms, {"cuts_subject": 0.0, "grazes_subject": 0.0}, {})
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ from ..errors import UsageError
 from ..perception.analysis import CompositionAnalysis
 from ..perception.detectors import Detection
 from .main_subject import main_subject
-from .protection import cuts, inside_fractions
+from .protection import cuts, grazes, inside_fractions
 from .context import EDGES, SAL, SAL_X, SAL_Y, ScoringContext, TermValues
 from .weights import ScoringWeights
 
@@ -142,7 +142,9 @@ class CompositionScorer:
         tv.details["cuts_face"] = cut_face.astype(np.float64)
         # the reasons' one test of a cut subject (protection.cuts), also for a subject the terms do not score
         kept = [s.box for s in a.subjects_to_keep if not a.is_worn(s)]  # a tie is the person's
-        tv.details["cuts_subject"] = cuts(inside_fractions(b, kept)).astype(np.float64)
+        kept_inside = inside_fractions(b, kept)
+        tv.details["cuts_subject"] = cuts(kept_inside).astype(np.float64)
+        tv.details["grazes_subject"] = grazes(kept_inside).astype(np.float64)
         tv.details["cuts_face_core"] = cut_core.astype(np.float64)
         tv.details["faces_kept"] = (
             (face_inside >= 0.97).sum(axis=0).astype(np.float64) if faces else np.zeros(n)

@@ -19,6 +19,10 @@ REGION_CUT = "cuts a salient region at an edge"
 #: How it says that detail lies pressed against a crop edge; "clean edges" is then not said either (a
 #: trial found both in one reason).
 EDGE_PRESSED = "detail pressed against an edge"
+#: How it says that a crop keeps a detected subject whole by the cut test's tolerance while an edge
+#: still runs through its box (:func:`procrop.scoring.protection.grazes`); "clean edges" is then not
+#: said (a trial found a soldier's fist trimmed under "clean edges").
+SUBJECT_GRAZED = "an edge grazes a detected subject"
 #: The clauses beside which "clean edges" is never said.
 NOT_CLEAN = (REGION_CUT, EDGE_PRESSED)
 
@@ -47,7 +51,8 @@ def explain_crop(
         terms: term name -> value in [0, 1].
         details: per-crop quantities from scoring (``kept``, ``subject_u``...); ``cuts_face`` and
             ``cuts_subject`` come from :func:`procrop.scoring.protection.cuts`, the one test of a
-            cut that the preference term's reason uses too, so the two never contradict.
+            cut that the preference term's reason uses too, so the two never contradict;
+            ``grazes_subject`` from :func:`procrop.scoring.protection.grazes`.
         contributions: term name -> weighted share of the score.
         extra_reasons: sentences from plugged-in terms (retrieval, neural).
     """
@@ -74,6 +79,8 @@ def explain_crop(
     elif details.get("cuts_subject", 0.0) > 0:
         if "preference" not in terms:  # the preference term's reason says it, from the same test
             reasons.append(SUBJECT_CUT)
+    elif details.get("grazes_subject", 0.0) > 0:
+        reasons.append(SUBJECT_GRAZED)
     elif terms.get("boundary", 1.0) >= 0.7 and not any(
             clause in r for clause in NOT_CLEAN for r in extra_reasons or ()):
         reasons.append("clean edges that cut no detected subject")

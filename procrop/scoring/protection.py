@@ -93,6 +93,8 @@ from .main_subject import animal_heads, fills_frame, main_subject, outline_top, 
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
+#: A kept object with less than this share inside still has an edge through its box (:func:`grazes`).
+GRAZED = 0.995
 
 #: Faces of at least this share of the largest face's area form the photo's group: when some crop
 #: keeps them all whole, none is left out (a couple, two drummers, two children side by side).
@@ -126,6 +128,17 @@ def cuts(inside: np.ndarray) -> np.ndarray:
     if inside.ndim != 2 or not len(inside):
         return np.zeros(inside.shape[-1] if inside.ndim == 2 else 0, dtype=bool)
     return ((inside > LEFT_OUT) & (inside < KEPT)).any(axis=0)
+
+
+def grazes(inside: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool from ``(K, N)`` inside shares: whether each crop keeps one of the ``K`` objects
+    whole by :func:`cuts`' measure (at least :data:`KEPT`) while an edge still runs through its box
+    (under :data:`GRAZED` inside: a soldier's outstretched fist trimmed by 31 px). Such a crop is
+    allowed, but its reason does not call its edges clean."""
+    inside = np.asarray(inside, dtype=np.float64)
+    if inside.ndim != 2 or not len(inside):
+        return np.zeros(inside.shape[-1] if inside.ndim == 2 else 0, dtype=bool)
+    return ((inside >= KEPT) & (inside < GRAZED)).any(axis=0) & ~cuts(inside)
 
 
 def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside: np.ndarray) -> np.ndarray:
