@@ -377,3 +377,39 @@ def test_an_animal_the_backbone_doubts_is_named_as_the_description_names_it(serv
     page.locator(".composition li", has_text="the detector: giraffe").first.wait_for(timeout=60000)
     assert page.locator(".composition li", has_text="animal (the detector: giraffe)").count() == 1
     page.close()
+
+
+def test_top_crop_labels_sharing_a_corner_stay_readable(server, browser):
+    """Two ratios' top crops at the photo's top left (a trial's daisy: "1:1 #1" hidden under "4:5
+    #1"): the second label moves below the first, and both stay readable after a resize."""
+    import json
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server + "/")
+    with page.expect_response(lambda r: r.url.endswith("/v1/crop"), timeout=60000) as resp:
+        page.set_input_files("#file", str(BEACH))
+    result = resp.value.json()
+    tops = [c for c in result["crops"] if c["rank"] == 1]
+    assert len(tops) >= 2, result["crops"]
+    for c in tops:  # every top crop moved to the top left corner, as a re-crop's answer
+        c["box"] = [0, 0, c["box"][2], c["box"][3]]
+    page.route("**/v1/crop", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                          body=json.dumps(result)))
+    with page.expect_response(lambda r: r.url.endswith("/v1/crop"), timeout=60000):
+        page.select_option("#topk", "2")  # a setting changed: the page asks again
+    page.wait_for_function("() => [...document.querySelectorAll('.overlay .box.rank1')]"
+                           ".every(b => b.style.left === '0%' && b.style.top === '0%')", timeout=15000)
+
+    def label_rects():
+        return page.eval_on_selector_all(".overlay .box.rank1 .box-label", """els => els.map(e => {
+            const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+
+    for size in ({"width": 1280, "height": 900}, {"width": 900, "height": 900}):
+        page.set_viewport_size(size)
+        page.wait_for_timeout(200)
+        rects = label_rects()
+        assert len(rects) == len(tops)
+        for i, a in enumerate(rects):
+            for b in rects[i + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    page.close()

@@ -4,7 +4,8 @@
 import { attachEditor } from "./editor.js";
 import { makeZip } from "./zip.js";
 import { bindReferences, steerFields } from "./refs.js";
-import { cardSkeleton, cropTitle, drawMarks, h, renderBreakdown, renderComposition, updateBox } from "./view.js";
+import { cardSkeleton, cropTitle, drawMarks, h, renderBreakdown, renderComposition, spreadLabels, updateBox }
+  from "./view.js";
 
 const $ = (sel) => document.querySelector(sel);
 const photos = [];
@@ -173,6 +174,7 @@ function select(photo, crop, focusBox) {
     c.el.setAttribute("aria-pressed", String(c === crop));
     c.row.classList.toggle("selected", c === crop);
   }
+  spreadLabels(photo);  // a selected box's thicker border moves its label
   renderBreakdown(photo, crop, { download: () => downloadCrop(photo, crop), reset: () => resetCrop(photo, crop) });
   if (crop && focusBox) crop.el.focus();
 }
@@ -294,6 +296,7 @@ function bindControls() {
   $("#topk").addEventListener("change", () => rerunAll());
   $("#scorer").addEventListener("change", () => rerunAll());
   $("#zip-all").addEventListener("click", () => downloadZip(photos, "procrop_crops.zip"));
+  window.addEventListener("resize", () => photos.filter((p) => p.result && p.crops).forEach(spreadLabels));
   bindReferences(say, () => rerunAll(true));
 }
 

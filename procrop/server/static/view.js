@@ -83,6 +83,26 @@ export function updateBox(photo, crop) {
     `${crop.adjusted ? ", adjusted" : ""}. Enter shows its breakdown; arrow keys move it, plus and minus resize it.`);
   crop.el.classList.toggle("adjusted", !!crop.adjusted);
   if (crop.row) crop.row.querySelector(".row-score").textContent = fmt(crop.score);
+  spreadLabels(photo);
+}
+
+/** Move each top crop's label (always shown, at its box's top left) below any label already there,
+ * so that boxes sharing a corner (a 1:1 and a 4:5 both at the photo's top left) keep both readable. */
+export function spreadLabels(photo) {
+  const labels = (photo.crops || []).filter((c) => c.rank === 1 && c.label).map((c) => c.label);
+  labels.forEach((label) => { label.style.top = ""; });
+  const taken = [];
+  for (const label of labels) {
+    const r = label.getBoundingClientRect();
+    let dy = 0;
+    for (let tries = 0; tries < labels.length; tries++) {
+      const hit = taken.find((t) => r.left < t.right && r.right > t.left && r.top + dy < t.bottom && r.bottom + dy > t.top);
+      if (!hit) break;
+      dy = hit.bottom - r.top + 2;  // borders widen by 1.5 px, with a transition, when a box is selected
+    }
+    if (dy) label.style.top = `${dy}px`;
+    taken.push({ left: r.left, right: r.right, top: r.top + dy, bottom: r.bottom + dy });
+  }
 }
 
 /** Boxes for the analysis' faces and subjects (not focusable, decorative outlines). */
