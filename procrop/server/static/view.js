@@ -96,7 +96,8 @@ export function spreadLabels(photo) {
     const r = label.getBoundingClientRect();
     let dy = 0;
     for (let tries = 0; tries < labels.length; tries++) {
-      const hit = taken.find((t) => r.left < t.right && r.right > t.left && r.top + dy < t.bottom && r.bottom + dy > t.top);
+      const hit = taken.find((t) => r.left < t.right && r.right > t.left
+        && r.top + dy < t.bottom && r.bottom + dy > t.top);
       if (!hit) break;
       dy = hit.bottom - r.top + 2;  // borders widen by 1.5 px, with a transition, when a box is selected
     }
