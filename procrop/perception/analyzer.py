@@ -20,6 +20,7 @@ from ..imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage, load_im
 from .analysis import AnalysisConfig, CompositionAnalysis, importance
 from .colour import colour_stats
 from .borders import content_box
+from .cat_faces import CatFaceFinder, mark_cat_faces
 from .detectors import Detection, Detector, HaarFaceDetector, merge_detections, person_from_face
 from .lines import find_horizon, lines_inside, vanishing_point
 from .naming import animal_names, region_names
@@ -46,6 +47,7 @@ DETAIL_SIDE = 416
 #: salient-object head as soon as the backbone is done, beside the lines (all release the GIL; on two
 #: cores the slower one alone sets the time). Results do not depend on it.
 _FACES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="procrop-faces")
+_CAT_FACES = CatFaceFinder()
 
 
 class Analyzer:
@@ -221,6 +223,7 @@ def detect_subjects(
     if object_detector is not None:  # a face no person holds must be sure of itself: clogs, lanterns, bottles
         faces = [f for f in faces if f.score >= UNHELD_FACE_SCORE or any(_holds(p, f) for p in detected)]
     objects = [_with_head(o, heads) if o.kind == "animal" else o for o in objects]
+    objects = mark_cat_faces(objects, rgb, sx, sy, _CAT_FACES)  # a kitten's face, where no face was found
     guessed = [person_from_face(f, W, H) for f in faces if not any(_holds(p, f) for p in detected)]
     people = merge_detections(people + guessed, max_iou=0.5)
     return faces, people, objects

@@ -42,7 +42,7 @@ class Detection:
         keypoints: named points ``{name: (x, y, score)}`` in the same frame as ``box``: a face's
             ``"right_eye"``, ``"left_eye"``, ``"nose"``, ``"mouth_right"``, ``"mouth_left"``; a
             person's body joints (``"left_shoulder"``, ``"right_knee"``...); an animal's ``"head"``
-            (the centre of a face the face detector found on it).
+            (the centre of a face the face detector, or the cat-face cascade, found on it).
         support: how far the photo's own saliency backs the box: the mean saliency inside it over
             the photo's mean, before any detection is painted in (1.0 when not measured).
     """
