@@ -52,9 +52,38 @@ def test_a_bobcat_kittens_face_is_found_in_its_box(shared: Path) -> None:
     cascade finds its face inside the box YOLOX gives (about x 168-324, y 90-282), centred on it."""
     import cv2
 
-    grey = cv2.imread(str(shared / "data" / "bsds500_trainval" / "images" / "159045.jpg"), cv2.IMREAD_GRAYSCALE)
-    face = CatFaceFinder().find(grey, (168.0, 90.0, 156.0, 192.0))
+    photo = shared / "data" / "bsds500_trainval" / "images" / "159045.jpg"
+    face = CatFaceFinder().find(cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE), (168.0, 90.0, 156.0, 192.0))
     assert face is not None
     x, y, w, h, weight = face
     assert 200 < x + w / 2 < 280 and 130 < y + h / 2 < 210 and 40 < w < 140 and weight > 0
+    grey = cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE)
     assert CatFaceFinder().find(grey, (0.0, 0.0, 150.0, 150.0)) is None  # ferns and red flowers
+    assert CatFaceFinder().find(grey, (0.0, 0.0, 400.0, 10.0)) is None  # a strip under the cascade's window
+
+
+def test_the_analysis_marks_the_head_in_original_pixels(shared: Path) -> None:
+    """Through :func:`detect_subjects`, with the detectors seeing a copy at another scale than the
+    photo's: the cat's head keypoint lands on its face in the photo's own pixels; nothing is marked
+    when face detection is off."""
+    from procrop.imaging.load import load_image
+    from procrop.perception.analysis import AnalysisConfig
+    from procrop.perception.analyzer import detect_subjects
+
+    image = load_image(shared / "data" / "bsds500_trainval" / "images" / "159045.jpg", max_side=256)
+    rgb = image.detection_pixels
+    k = rgb.shape[1] / image.width  # detection pixels per original pixel
+
+    class NoFaces:
+        def detect(self, rgb: np.ndarray) -> list[Detection]:
+            return []
+
+    class OneCat:
+        def detect(self, rgb: np.ndarray) -> list[Detection]:
+            return [Detection((168.0 * k, 90.0 * k, 156.0 * k, 192.0 * k), 0.7, "animal", "cat")]
+
+    _, _, objects = detect_subjects(image, NoFaces(), None, OneCat(), AnalysisConfig())
+    (name, x, y, score), = objects[0].keypoints
+    assert name == "head" and 200 < x < 280 and 130 < y < 210 and 0.7 < score < 1.0
+    _, _, bare = detect_subjects(image, NoFaces(), None, OneCat(), AnalysisConfig(detect_faces=False))
+    assert bare[0].keypoints == ()

@@ -404,9 +404,12 @@ def test_top_crop_labels_sharing_a_corner_stay_readable(server, browser):
         return page.eval_on_selector_all(".overlay .box.rank1 .box-label", """els => els.map(e => {
             const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
 
-    for size in ({"width": 1280, "height": 900}, {"width": 900, "height": 900}, {"width": 390, "height": 844}):
+    rows = page.locator(".crop-row .row-pick")
+    for i, size in enumerate(({"width": 1280, "height": 900}, {"width": 900, "height": 900},
+                              {"width": 390, "height": 844})):
         page.set_viewport_size(size)
-        page.wait_for_timeout(200)
+        rows.nth(i % rows.count()).click()  # another crop selected: its border widens, with a transition
+        page.wait_for_timeout(400)
         rects = label_rects()
         assert len(rects) == len(tops)
         for i, a in enumerate(rects):

@@ -211,6 +211,11 @@ def test_an_unsure_faceless_person_gives_way_to_what_stands_out_more() -> None:
     assert main_subject(analysis([bird], people=[sure])) is sure
     crew = Detection((30.0, 60.0, 20.0, 20.0), 0.37, "person", "person")
     assert main_subject(analysis([bird], people=[crew])) is crew
+    # nor one whose box holds more of the saliency than the region does (0.71 of it against 0.7)
+    small_bird = region(1, 2, 6, 9, 0.7)  # 35 of the map's 119 salient cells
+    figure = region(8, 3, 20, 10, 0.3)  # 84 cells, all inside the person's box
+    holder = Detection((70.0, 30.0, 130.0, 70.0), 0.37, "person", "person")
+    assert main_subject(analysis([small_bird, figure], people=[holder])) is holder
     boxes = np.asarray([[0, 0, 100, 100], [100, 0, 100, 100]], float)  # the bird, the hand
     assert allowed_crops(boxes, analysis([bird], people=[hand]), np.zeros((0, 2))).tolist() == [True, False]
 

@@ -223,7 +223,8 @@ def detect_subjects(
     if object_detector is not None:  # a face no person holds must be sure of itself: clogs, lanterns, bottles
         faces = [f for f in faces if f.score >= UNHELD_FACE_SCORE or any(_holds(p, f) for p in detected)]
     objects = [_with_head(o, heads) if o.kind == "animal" else o for o in objects]
-    objects = mark_cat_faces(objects, rgb, sx, sy, _CAT_FACES)  # a kitten's face, where no face was found
+    if config.detect_faces:  # a cat's face where none was found (a kitten's, filling the frame)
+        objects = mark_cat_faces(objects, rgb, sx, sy, _CAT_FACES)
     guessed = [person_from_face(f, W, H) for f in faces if not any(_holds(p, f) for p in detected)]
     people = merge_detections(people + guessed, max_iou=0.5)
     return faces, people, objects

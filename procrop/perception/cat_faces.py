@@ -5,8 +5,9 @@ not its head. So a kitten's face filling the frame (which YOLOX calls a "dog" an
 had its head placed round the highest point of its outline, its ears, and the 9:16 and 16:9 crops
 cut through its eyes. OpenCV's frontal cat-face cascade (``haarcascade_frontalcatface_extended``,
 shipped with OpenCV, BSD licence) looks inside each animal's box that holds no found face yet; the
-surest cat face it finds marks the animal's ``"head"`` keypoint, which protection keeps whole
-(:func:`procrop.scoring.main_subject.animal_head`).
+surest cat face it finds marks the animal's ``"head"`` keypoint at the face's centre, round which
+protection keeps a head box whole (:func:`procrop.scoring.main_subject.animal_head`), as for a face
+YuNet finds on an animal.
 
 On the 205 animal boxes of the 121 held-out, 300 BSDS500, 396 training and 260 fresh photos it
 found 2 faces, both cats' (a bobcat kitten in a log, the kitten); about 6 ms median per box.
@@ -14,6 +15,7 @@ found 2 faces, both cats' (a bobcat kitten in a log, the kitten); about 6 ms med
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import replace
 
@@ -26,14 +28,18 @@ from .detectors import Detection, _default_cascade_dir, _load_cascade
 CASCADE = "haarcascade_frontalcatface_extended.xml"
 #: An animal's box is scanned at this long side at most (speed).
 SCAN_SIDE = 200
-#: The smallest face looked for, as a share of the box's short side.
-MIN_FACE = 0.15
+#: The smallest face looked for, as a share of the box's short side (never under the cascade's
+#: window of :data:`WINDOW` pixels).
+MIN_FACE, WINDOW = 0.15, 24
 #: The cascade's scale step and the neighbours a face needs (a step of 1.2 lost the bobcat kitten).
 SCALE_FACTOR, MIN_NEIGHBORS = 1.1, 3
 #: The box is scanned with this share of its sides added round it (a face at its edge).
 PAD = 0.05
 #: Animals scanned per photo, largest first.
 MAX_ANIMALS = 2
+#: The least cascade weight a face needs (the cascade accepts down to about -1.3; the two cats found
+#: weigh 3-4, weak hits on fur under 0.6).
+MIN_WEIGHT = 1.0
 
 
 class CatFaceFinder:
@@ -57,26 +63,28 @@ class CatFaceFinder:
         x, y, w, h = box
         x0, y0 = max(int(x - PAD * w), 0), max(int(y - PAD * h), 0)
         sub = grey[y0:int(np.ceil(y + (1 + PAD) * h)), x0:int(np.ceil(x + (1 + PAD) * w))]
-        if min(sub.shape) < 24:
-            return None
-        k = min(1.0, SCAN_SIDE / max(sub.shape))
-        if k < 1.0:
+        k = min(1.0, SCAN_SIDE / max(max(sub.shape), 1))
+        if k < 1.0 and min(sub.shape) > 0:
             sub = cv2.resize(sub, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
-        side = max(20, int(MIN_FACE * min(sub.shape)))
+        if min(sub.shape) < WINDOW:
+            return None
+        side = max(WINDOW, int(MIN_FACE * min(sub.shape)))
         found, _, weights = self._cascade().detectMultiScale3(
             sub, SCALE_FACTOR, MIN_NEIGHBORS, minSize=(side, side), outputRejectLevels=True)
-        if len(found) == 0:
+        weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if len(found) == 0 or weights.max() < MIN_WEIGHT:
             return None
-        i = int(np.argmax(np.asarray(weights).reshape(-1)))
+        i = int(np.argmax(weights))
         fx, fy, fw, fh = (float(v) / k for v in found[i])
-        return x0 + fx, y0 + fy, fw, fh, float(np.asarray(weights).reshape(-1)[i])
+        return x0 + fx, y0 + fy, fw, fh, float(weights[i])
 
 
 def mark_cat_faces(objects: list[Detection], rgb: np.ndarray, sx: float, sy: float,
                    finder: CatFaceFinder) -> list[Detection]:
     """``objects`` (original pixels) with a ``"head"`` keypoint on each of the :data:`MAX_ANIMALS`
-    largest animals without one where ``finder`` sees a cat face (its centre; the score is the
-    cascade's weight ``v`` as ``v / (1 + v)``: its faces weigh 2-4). ``rgb`` is the image the detectors saw, ``sx, sy`` its scale to the original."""
+    largest animals without one where ``finder`` sees a cat face (its centre; its score the
+    cascade's weight through a logistic, 0.73 at :data:`MIN_WEIGHT`). ``rgb`` is the image the
+    detectors saw, ``sx, sy`` its scale to the original."""
     bare = [o for o in objects if o.kind == "animal" and not any(k[0] == "head" for k in o.keypoints)]
     bare = sorted(bare, key=lambda o: -o.box[2] * o.box[3])[:MAX_ANIMALS]
     if not bare:
@@ -88,6 +96,6 @@ def mark_cat_faces(objects: list[Detection], rgb: np.ndarray, sx: float, sy: flo
         face = finder.find(grey, (x / sx, y / sy, w / sx, h / sy))
         if face is not None:
             fx, fy, fw, fh, weight = face
-            head = ("head", (fx + fw / 2) * sx, (fy + fh / 2) * sy, weight / (1.0 + weight))
+            head = ("head", (fx + fw / 2) * sx, (fy + fh / 2) * sy, 1.0 / (1.0 + math.exp(-weight)))
             marked[id(o)] = replace(o, keypoints=(*o.keypoints, head))
     return [marked.get(id(o), o) for o in objects]

@@ -65,12 +65,12 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
                 None)
     if main is None or top is None:
         return main
-    if (main.kind == "person" and main.score < CONFIDENT and _apart(main.box, top.box)
-            and top.mass > _saliency_share(analysis, main.box)):
+    apart, share = _apart(main.box, top.box), _saliency_share(analysis, main.box)
+    if main.kind == "person" and main.score < CONFIDENT and apart and top.mass > share:
         return top  # an unsure, faceless "person" (a hand holding out seeds) beside what stands out more
     if main.kind == "person" and main.box[2] * main.box[3] >= MINOR_AREA * top.box[2] * top.box[3]:
         return main  # a person gives way only when small beside the region (a pilot beside his jet)
-    return top if _apart(main.box, top.box) and _saliency_share(analysis, main.box) < OFF_SALIENCY else main
+    return top if apart and share < OFF_SALIENCY else main
 
 
 def _apart(box: Box, region: Box) -> bool:

@@ -123,7 +123,8 @@ def cuts(inside: np.ndarray) -> np.ndarray:
 
     The one test of a cut: the rules below, the ``boundary`` term's face cut, and every reason that
     says a crop cuts, or does not cut, a face or a detected subject
-    (:func:`procrop.scoring.explain.explain_crop` and the preference term's reason)."""
+    (:func:`procrop.scoring.explain.explain_crop` and the preference term's reason); an edge through
+    a subject this test lets pass is :func:`grazes`."""
     inside = np.asarray(inside, dtype=np.float64)
     if inside.ndim != 2 or not len(inside):
         return np.zeros(inside.shape[-1] if inside.ndim == 2 else 0, dtype=bool)
@@ -131,14 +132,17 @@ def cuts(inside: np.ndarray) -> np.ndarray:
 
 
 def grazes(inside: np.ndarray) -> np.ndarray:
-    """``(N,)`` bool from ``(K, N)`` inside shares: whether each crop keeps one of the ``K`` objects
-    whole by :func:`cuts`' measure (at least :data:`KEPT`) while an edge still runs through its box
-    (under :data:`GRAZED` inside: a soldier's outstretched fist trimmed by 31 px). Such a crop is
-    allowed, but its reason does not call its edges clean."""
+    """``(N,)`` bool from ``(K, N)`` inside shares: whether an edge of each crop runs through the box
+    of one of the ``K`` objects that :func:`cuts` counts as kept whole (at least :data:`KEPT` inside,
+    under :data:`GRAZED`: a soldier's outstretched fist trimmed by 31 px) or as left out (at most
+    :data:`LEFT_OUT`, more than ``1 - GRAZED``: a sliver of it). Such a crop is allowed, but its
+    reason does not call its edges clean."""
     inside = np.asarray(inside, dtype=np.float64)
     if inside.ndim != 2 or not len(inside):
         return np.zeros(inside.shape[-1] if inside.ndim == 2 else 0, dtype=bool)
-    return ((inside >= KEPT) & (inside < GRAZED)).any(axis=0) & ~cuts(inside)
+    whole_but = (inside >= KEPT) & (inside < GRAZED)
+    sliver = (inside > 1.0 - GRAZED) & (inside <= LEFT_OUT)
+    return (whole_but | sliver).any(axis=0) & ~cuts(inside)
 
 
 def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside: np.ndarray) -> np.ndarray:

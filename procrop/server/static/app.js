@@ -74,6 +74,7 @@ function addFiles(files) {
 function removePhoto(photo) {
   photos.splice(photos.indexOf(photo), 1);
   if (photo.url) URL.revokeObjectURL(photo.url);
+  if (photo.labelWatch) photo.labelWatch.disconnect();
   photo.card.remove();
   updateZipAll();
   say(`${photo.name} removed.`);
@@ -132,6 +133,10 @@ async function showResult(photo) {
   parts.overlay.replaceChildren();
   parts.list.replaceChildren();
   photo.crops.forEach((crop) => addCrop(photo, crop));
+  if (!photo.labelWatch) {  // the photo drawn at another size (a window resized, a scroll bar shown)
+    photo.labelWatch = new ResizeObserver(() => spreadLabels(photo));
+    photo.labelWatch.observe(parts.overlay);
+  }
   renderComposition(photo, (on) => toggleMarks(photo, on));
   select(photo, photo.crops[0] || null, false);
 }
@@ -152,6 +157,7 @@ function addCrop(photo, crop) {
     h("button", { type: "button", class: "icon-btn", onclick: () => downloadCrop(photo, crop),
       "aria-label": `Download crop ${cropTitle(crop)}`, title: "Download", text: "↓" }));
   photo.parts.overlay.append(crop.el);
+  crop.el.addEventListener("transitionend", () => spreadLabels(photo));  // a border widened on selection
   photo.parts.list.append(crop.row);
   let timer = null;
   attachEditor(crop.el, handle, {
@@ -296,7 +302,6 @@ function bindControls() {
   $("#topk").addEventListener("change", () => rerunAll());
   $("#scorer").addEventListener("change", () => rerunAll());
   $("#zip-all").addEventListener("click", () => downloadZip(photos, "procrop_crops.zip"));
-  window.addEventListener("resize", () => photos.filter((p) => p.result && p.crops).forEach(spreadLabels));
   bindReferences(say, () => rerunAll(true));
 }
 
