@@ -426,4 +426,8 @@ def test_top_crop_labels_sharing_a_corner_stay_readable(server, browser):
                 return hit !== e && !e.contains(hit); });
             }).map(e => e.textContent)""")
         assert not covered, covered
+        # nor does a border show through one: their backgrounds are opaque (a trial saw lines in the text)
+        backgrounds = page.eval_on_selector_all(".overlay .box-label",
+                                                "els => els.map(e => getComputedStyle(e).backgroundColor)")
+        assert all(b.startswith("rgb(") for b in backgrounds), backgrounds
     page.close()
