@@ -15,7 +15,11 @@ the agreement with the 3-judge majority on the held-out sheets, per judging roun
   as ``fit_residual``, and on every pair);
 * the learned box scorer's own crop embedding: the 128 values before its last layer and the 128
   before those (extra outputs of ``score.onnx``), as a ridge-penalised linear residual at several
-  penalties.
+  penalties;
+* with ``--edge-press`` instead: how close a subject kept whole comes to an edge of the crop that
+  is not the photo's (:data:`PRESS`: 1 touching, 0 at 5 % of the crop's side; the detected people
+  and animals, the most pressed of them and how many are, the faces, the salient regions holding a
+  tenth of the saliency), each alone and together (another minute of analysis, not cached).
 
 Features are computed once for every judged sheet's boxes by the default cropper's own path and
 cached in ``WORK/residual_features.npz`` (about a minute on the 2-core machine). The model card
@@ -34,6 +38,10 @@ from preference_gate import agreement, data_arguments
 from procrop.preferences.records import read_jsonl
 
 PIXELS = ("lightness", "dark", "blown", "chroma", "edges", "lightness_spread", "saliency")
+#: The ``--edge-press`` candidates (:func:`edge_press`).
+PRESS = ("people_animals", "people_animals_count", "faces", "regions")
+#: How close to an inner crop edge counts as pressed against it, as a share of the crop's side.
+PRESS_MARGIN = 0.05
 #: The box scorer's hidden layers read as the embedding (before its last layer, and the one before).
 HIDDEN = ("/head/head.4/Mul_1_output_0", "/head/head.1/Mul_1_output_0")
 
@@ -54,6 +62,44 @@ def pixel_stats(ctx, boxes: np.ndarray) -> np.ndarray:
     s = IntegralMap(maps.astype(np.float64)).box_sum(x0, y0, x1, y1) / area
     s[:, 5] = np.sqrt(np.maximum(s[:, 5] - s[:, 0] ** 2, 0.0))
     return s
+
+
+def _pressed(boxes: np.ndarray, subjects: list, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The most any of ``subjects`` (boxes) kept whole is pressed against an inner edge of each of
+    ``boxes``, and the sum over them (at most 2), each ``(N,)``."""
+    from procrop.geometry import inside_fractions
+
+    most, total = np.zeros(len(boxes)), np.zeros(len(boxes))
+    if not subjects:
+        return most, total
+    x, y, w, h = boxes.T
+    for (sx, sy, sw, sh), inside in zip(subjects, inside_fractions(boxes, subjects)):
+        sides = [((sx - x) / w, x > 1), ((x + w - sx - sw) / w, x + w < width - 1),
+                 ((sy - y) / h, y > 1), ((y + h - sy - sh) / h, y + h < height - 1)]
+        press = np.max([np.where(inner, np.clip(1 - gap / PRESS_MARGIN, 0, 1), 0.0)
+                        for gap, inner in sides], axis=0)
+        press = press * (inside >= 0.97)
+        most, total = np.maximum(most, press), total + press
+    return most, np.minimum(total, 2.0)
+
+
+def edge_press(records: list[dict], photos: Path) -> dict[str, np.ndarray]:
+    """Sheet id -> ``(n, 4)`` :data:`PRESS` of its boxes, from each photo's analysis."""
+    from procrop.cropper import Cropper
+
+    cropper, out, by_photo = Cropper(), {}, {}
+    for r in records:
+        by_photo.setdefault(r["photo"], {}).setdefault(r["sheet"], r)
+    for photo, sheets in by_photo.items():
+        a = cropper.prepare(str(photos / photo)).analysis
+        people = [d.box for d in a.subjects_to_keep if d.kind in ("person", "animal") and not a.is_worn(d)]
+        regions = [s.box for s in a.subjects if s.mask is not None and s.mass >= 0.1]
+        for sid, r in sheets.items():
+            b = np.asarray(r["boxes"], np.float64)
+            most, count = _pressed(b, people, a.width, a.height)
+            faces = _pressed(b, [f.box for f in a.faces], a.width, a.height)[0]
+            out[sid] = np.column_stack([most, count, faces, _pressed(b, regions, a.width, a.height)[0]])
+    return out
 
 
 def features(records: list[dict], photos: Path, cache: Path) -> dict[str, tuple[np.ndarray, ...]]:
@@ -121,8 +167,10 @@ def fit_weights(base, feats: dict, extra: dict[str, np.ndarray], records: list[d
 
 
 def main() -> None:
-    args = data_arguments(__doc__.split("\n\n")[0], "where the feature cache (residual_features.npz) is kept"
-                          ).parse_args()
+    ap = data_arguments(__doc__.split("\n\n")[0], "where the feature cache (residual_features.npz) is kept")
+    ap.add_argument("--edge-press", action="store_true",
+                    help="try how close subjects come to inner crop edges instead of pixels and embeddings")
+    args = ap.parse_args()
     from procrop.scoring.terms.preference import PreferenceModel
 
     train = [r for r in read_jsonl(args.data / "train.jsonl") if r["split"] == "train"]
@@ -138,6 +186,15 @@ def main() -> None:
 
     print("| residual on top of procrop-preference-v3 | round 1 | round 2 | round 3 |\n|---|---:|---:|---:|")
     show("none (v3)", {k: base.logits(f) for k, f in feats.items()})
+    if args.edge_press:
+        press = edge_press(train + held, args.photos)
+        for same in (True, False):
+            for cols in [[j] for j in range(len(PRESS))] + [list(range(len(PRESS)))]:
+                weights, scores = fit_weights(base, feats, {k: v[:, cols] for k, v in press.items()},
+                                              train, 1e-3, same)
+                named = ", ".join(f"{PRESS[c]} {w:+.2f}" for c, w in zip(cols, weights))
+                show(f"{named} ({'same-size pairs' if same else 'all pairs'})", scores)
+        return
     for same in (True, False):
         pairs = "same-size pairs" if same else "all pairs"
         for cols in [[j] for j in range(len(PIXELS))] + [list(range(len(PIXELS)))]:
