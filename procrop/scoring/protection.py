@@ -77,6 +77,8 @@ softly: its ``edge_pressure`` feature, :mod:`procrop.scoring.preference_features
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..candidates import GROUP_GAP, GROUP_WEIGHT, grouped, protected_regions  # noqa: F401 (re-exported)
@@ -125,10 +127,7 @@ def cuts(inside: np.ndarray) -> np.ndarray:
     says a crop cuts, or does not cut, a face or a detected subject
     (:func:`procrop.scoring.explain.explain_crop` and the preference term's reason); an edge through
     a subject this test lets pass is :func:`grazes`."""
-    inside = np.asarray(inside, dtype=np.float64)
-    if inside.ndim != 2 or not len(inside):
-        return np.zeros(inside.shape[-1] if inside.ndim == 2 else 0, dtype=bool)
-    return ((inside > LEFT_OUT) & (inside < KEPT)).any(axis=0)
+    return _any_object(inside, lambda share: (share > LEFT_OUT) & (share < KEPT))
 
 
 def grazes(inside: np.ndarray) -> np.ndarray:
@@ -137,12 +136,20 @@ def grazes(inside: np.ndarray) -> np.ndarray:
     under :data:`GRAZED`: a soldier's outstretched fist trimmed by 31 px) or as left out (at most
     :data:`LEFT_OUT`, more than ``1 - GRAZED``: a sliver of it). Such a crop is allowed, but its
     reason does not call its edges clean."""
+    def through(share: np.ndarray) -> np.ndarray:
+        whole_but = (share >= KEPT) & (share < GRAZED)
+        return whole_but | ((share > 1.0 - GRAZED) & (share <= LEFT_OUT))  # or a sliver of it
+
+    return _any_object(inside, through) & ~cuts(inside)
+
+
+def _any_object(inside: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``(N,)`` bool: whether ``test`` holds for any of the ``K`` objects' ``(K, N)`` inside shares
+    (all false for no object)."""
     inside = np.asarray(inside, dtype=np.float64)
     if inside.ndim != 2 or not len(inside):
         return np.zeros(inside.shape[-1] if inside.ndim == 2 else 0, dtype=bool)
-    whole_but = (inside >= KEPT) & (inside < GRAZED)
-    sliver = (inside > 1.0 - GRAZED) & (inside <= LEFT_OUT)
-    return (whole_but | sliver).any(axis=0) & ~cuts(inside)
+    return test(inside).any(axis=0)
 
 
 def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside: np.ndarray) -> np.ndarray:
