@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from fnmatch import fnmatchcase
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -49,9 +50,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def foreign_folder(folder: str | os.PathLike, marker: str, own: tuple[str, ...] = ()) -> bool:
     """Whether ``folder`` exists holding something a run of ours did not write there: it is not
     empty, has no ``marker`` file (what such a run writes first) and holds more than the ``own``
-    entries a run may leave before its marker. A run refuses to write into it (a data set written
-    into a reference database, a database into a folder of the user's photos)."""
+    entries a run may leave before its marker (names, or ``fnmatch`` patterns: ``"shard-*"``). A run
+    refuses to write into it (a data set written into a reference database, a database into a
+    folder of the user's photos)."""
     root = Path(folder)
     if not root.is_dir() or (root / marker).exists():
         return False
-    return any(entry.name not in own for entry in root.iterdir())
+    return any(not any(fnmatchcase(entry.name, name) for name in own) for entry in root.iterdir())

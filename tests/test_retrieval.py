@@ -286,6 +286,23 @@ def test_corrupt_and_mismatched_databases_fail_clearly(small_db: tuple[Path, lis
     assert r.exit_code == 2 and "no such reference database" in r.output
 
 
+def test_a_build_under_way_beside_is_not_a_foreign_folder(tmp_path: Path, photo_paths: list[Path]) -> None:
+    """Two builds into one folder: the second may look in while the first has written its lock and a
+    shard but not yet its manifest (a CI run saw "a folder holding other files" there); a folder of
+    other files is still refused."""
+    db = tmp_path / "db"
+    db.mkdir()
+    for name in (".lock", "shard-0a1b2c.npz", "shard-0a1b2c.jsonl", ".manifest.json.x1y2.tmp"):
+        (db / name).write_bytes(b"")
+    r = runner.invoke(app, ["index", "build", str(photo_paths[0]), "--out", str(db), "--encoder", "layout", "-q"])
+    assert r.exit_code == 0, r.output
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"")
+    r = runner.invoke(app, ["index", "build", str(photo_paths[0]), "--out", str(mine), "--encoder", "layout", "-q"])
+    assert r.exit_code == 2 and "a folder holding other files" in r.output
+
+
 def _build_cmd(db: Path, photos: list[Path], chunk: int) -> list[str]:
     return [sys.executable, "-m", "procrop.cli", "index", "build", *map(str, photos), "--out", str(db), "--chunk", str(chunk),
             "--encoder", "layout", "-q"]  # the storage under test, the cheapest encoder

@@ -54,6 +54,7 @@ def _run_build(
     from ..imaging.files import iter_image_files
     from ..retrieval import build_database, read_licences
     from ..retrieval.licences import find_manifest
+    from ..retrieval.store import OWN_ENTRIES
 
     files, problems = iter_image_files(photos)
     unmatched = len(problems)  # folders and patterns that held no image (a missing file is a failed image)
@@ -63,7 +64,7 @@ def _run_build(
         raise exit_no_inputs(problems)
     if out.exists() and not out.is_dir():
         raise usage_error(f"{out}: exists and is not a database folder")
-    if foreign_folder(out, "manifest.json"):
+    if foreign_folder(out, "manifest.json", OWN_ENTRIES):  # a build into the same folder may be under way
         raise usage_error(f"{out}: a folder holding other files, not a reference database: build into a "
                           "new or empty folder")
     if licences is None:  # a photo folder's own list, as dataset generate finds it (a researcher's trial)

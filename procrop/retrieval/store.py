@@ -265,13 +265,13 @@ def _read_shard(
     return vectors, tokens, items, thumbs
 
 
-# --------------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------------
+# ---- Writing -------------------------------------------------------------------------------
 
 
 # temporaries of the files written only under the lock (``io.atomic_write`` names them ``.NAME.*.tmp``)
 _LOCKED_TEMPORARIES = (".manifest.json.*.tmp", ".hashes.json.*.tmp", ".shard-*.tmp")
+#: What a writer may leave in a database folder before the first manifest (a build started beside it).
+OWN_ENTRIES = (".lock", "shard-*", "hashes.json", ".verified.json", "index-*", *_LOCKED_TEMPORARIES)
 
 
 @contextlib.contextmanager
