@@ -87,3 +87,14 @@ def test_the_analysis_marks_the_head_in_original_pixels(shared: Path) -> None:
     assert name == "head" and 200 < x < 280 and 130 < y < 210 and 0.7 < score < 1.0
     _, _, bare = detect_subjects(image, NoFaces(), None, OneCat(), AnalysisConfig(detect_faces=False))
     assert bare[0].keypoints == ()
+
+
+def test_a_missing_cascade_is_a_clear_model_error(tmp_path: Path) -> None:
+    """Without OpenCV's cascade files (OpenCV 5 no longer ships them) a photo with an animal stops
+    with a ModelLoadError (one line on the command line) naming the file, not a RuntimeError."""
+    import pytest
+
+    from procrop.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="haarcascade_frontalcatface_extended.xml.*opencv"):
+        CatFaceFinder(cascade_dir=str(tmp_path)).find(np.zeros((200, 200), np.uint8), (10.0, 10.0, 150.0, 150.0))

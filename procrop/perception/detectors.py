@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from ..errors import ModelLoadError
 from ..geometry import iou_matrix
 
 
@@ -407,8 +408,8 @@ def _load_cascade(folder: str, name: str) -> cv2.CascadeClassifier:
 
     path = os.path.join(folder, name)
     cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        raise RuntimeError(
+    if cascade.empty():  # a ProcropError: the command line says it in one line
+        raise ModelLoadError(
             f"cannot load the Haar cascade {path}: install opencv-python-headless 4.x "
             "(OpenCV 5 no longer ships the cascades) or pass cascade_dir"
         )
