@@ -191,8 +191,15 @@ def _model_name(path: str, mtime_ns: int, size: int) -> str | None:
     return PreferenceModel.load(path).meta.get("name")
 
 
-def _key(box: Any) -> tuple[int, ...]:
-    return tuple(int(round(float(v))) for v in np.asarray(box).reshape(4))
+def _known_row(batches: list[tuple[np.ndarray, np.ndarray]], box: Any) -> np.ndarray | None:
+    """The feature row :meth:`PreferenceTerm.evaluate` last computed for ``box`` (to the pixel) among
+    its ``(rounded boxes (N, 4), rows (N, F))`` batches, or ``None``."""
+    key = np.rint(np.asarray(box, np.float64).reshape(4))
+    for boxes, rows in reversed(batches):
+        same = np.flatnonzero((boxes.reshape(-1, 4) == key).all(axis=1))
+        if len(same):
+            return rows[same[-1]]
+    return None
 
 
 def uncropped_learned(ctx: ScoringContext, learned: Any) -> float | None:
@@ -257,8 +264,8 @@ class PreferenceTerm:
         if tv is None:
             raise ValueError("the preference term reads the other terms: pass their values")
         feats = self.features(ctx, boxes, tv)
-        rows = ctx.cache.setdefault("preference:rows", {})  # for explain(): no second computation
-        rows.update({_key(b): f for b, f in zip(np.asarray(boxes), feats)})
+        # for explain(): no second computation (the boxes to the pixel, as _key rounds them)
+        ctx.cache.setdefault("preference:rows", []).append((np.rint(np.asarray(boxes, np.float64)), feats))
         z = (self.model.logits(feats) - self._small_crop_penalty(ctx, feats)
              - backdrop_penalty(ctx, boxes)) / SCORE_TEMPERATURE
         return 1.0 / (1.0 + np.exp(-z)), np.ones(len(feats), bool)
@@ -271,7 +278,7 @@ class PreferenceTerm:
         return small_crop_penalty(shares, uncropped_learned(ctx, self.learned))
 
     def explain(self, ctx: ScoringContext, box: np.ndarray, value: float) -> str | None:
-        row = ctx.cache.get("preference:rows", {}).get(_key(box))
+        row = _known_row(ctx.cache.get("preference:rows", []), box)
         if row is None:
             row = crop_features(ctx, np.asarray(box, float).reshape(1, 4), TermValues({}, {}))[0]
         f = dict(zip(FEATURE_NAMES, row))
