@@ -19,6 +19,9 @@ REGION_CUT = "cuts a salient region at an edge"
 #: How it says that detail lies pressed against a crop edge; "clean edges" is then not said either (a
 #: trial found both in one reason).
 EDGE_PRESSED = "detail pressed against an edge"
+#: How it says that a subject a crop keeps whole has little room from one of its inner edges
+#: (:func:`procrop.scoring.edge_room.edge_pressure`).
+EDGE_TOUCHED = "a subject close against an edge"
 #: How it says that a crop keeps a detected subject whole by the cut test's tolerance while an edge
 #: still runs through its box (:func:`procrop.scoring.protection.grazes`); "clean edges" is then not
 #: said (a trial found a soldier's fist trimmed under "clean edges").

@@ -28,7 +28,8 @@ from ...errors import UsageError
 from ...perception.backdrop import ground_share
 from ...perception.describe_words import detection_name
 from ..context import ScoringContext, TermValues
-from ..explain import EDGE_PRESSED, REGION_CUT, subject_cut_words
+from ..edge_room import edge_pressure, room_penalty
+from ..explain import EDGE_PRESSED, EDGE_TOUCHED, REGION_CUT, subject_cut_words
 from ..protection import cuts, inside_fractions
 from ..preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features
 
@@ -264,10 +265,10 @@ class PreferenceTerm:
         if tv is None:
             raise ValueError("the preference term reads the other terms: pass their values")
         feats = self.features(ctx, boxes, tv)
-        # for explain(): no second computation (the boxes to the pixel, as _key rounds them)
+        # for explain(): no second computation (the boxes rounded to the pixel: _known_row)
         ctx.cache.setdefault("preference:rows", []).append((np.rint(np.asarray(boxes, np.float64)), feats))
         z = (self.model.logits(feats) - self._small_crop_penalty(ctx, feats)
-             - backdrop_penalty(ctx, boxes)) / SCORE_TEMPERATURE
+             - backdrop_penalty(ctx, boxes) - room_penalty(ctx.analysis, boxes)) / SCORE_TEMPERATURE
         return 1.0 / (1.0 + np.exp(-z)), np.ones(len(feats), bool)
 
     def _small_crop_penalty(self, ctx: ScoringContext, feats: np.ndarray) -> np.ndarray:
@@ -305,6 +306,8 @@ class PreferenceTerm:
             against.append("leaves some of what stands out outside the frame")
         if f["edge_pressure"] > 0.5:
             against.append(EDGE_PRESSED)
+        if edge_pressure(a, b)[0] >= 0.5:
+            against.append(EDGE_TOUCHED)
         if backdrop_penalty(ctx, b)[0] >= 1.0:  # a logit or more: the empty ground is a real cost
             against.append("much empty backdrop round the subject")
         elif f["empty_share"] > 0.85:
