@@ -22,6 +22,8 @@ EDGE_PRESSED = "detail pressed against an edge"
 #: How it says that a subject a crop keeps whole has little room from one of its inner edges
 #: (:func:`procrop.scoring.edge_room.edge_pressure`).
 EDGE_TOUCHED = "a subject close against an edge"
+#: How it says that a subject facing a side has little room ahead of it (:mod:`procrop.scoring.lead_room`).
+LEAD_SHORT = "little room in front of a subject facing the edge"
 #: How it says that a crop keeps a detected subject whole by the cut test's tolerance while an edge
 #: still runs through its box (:func:`procrop.scoring.protection.grazes`); "clean edges" is then not
 #: said (a trial found a soldier's fist trimmed under "clean edges").

@@ -29,7 +29,8 @@ from ...perception.backdrop import ground_share
 from ...perception.describe_words import detection_name
 from ..context import ScoringContext, TermValues
 from ..edge_room import edge_pressure, room_penalty
-from ..explain import EDGE_PRESSED, EDGE_TOUCHED, REGION_CUT, subject_cut_words
+from ..lead_room import lead_penalty, lead_pressure
+from ..explain import EDGE_PRESSED, EDGE_TOUCHED, LEAD_SHORT, REGION_CUT, subject_cut_words
 from ..protection import cuts, inside_fractions
 from ..preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features
 
@@ -268,7 +269,8 @@ class PreferenceTerm:
         # for explain(): no second computation (the boxes rounded to the pixel: _known_row)
         ctx.cache.setdefault("preference:rows", []).append((np.rint(np.asarray(boxes, np.float64)), feats))
         z = (self.model.logits(feats) - self._small_crop_penalty(ctx, feats)
-             - backdrop_penalty(ctx, boxes) - room_penalty(ctx.analysis, boxes)) / SCORE_TEMPERATURE
+             - backdrop_penalty(ctx, boxes) - room_penalty(ctx.analysis, boxes)
+             - lead_penalty(ctx.analysis, boxes)) / SCORE_TEMPERATURE
         return 1.0 / (1.0 + np.exp(-z)), np.ones(len(feats), bool)
 
     def _small_crop_penalty(self, ctx: ScoringContext, feats: np.ndarray) -> np.ndarray:
@@ -308,6 +310,8 @@ class PreferenceTerm:
             against.append(EDGE_PRESSED)
         if edge_pressure(a, b)[0] >= 0.5:
             against.append(EDGE_TOUCHED)
+        if lead_pressure(a, b)[0] >= 0.5:
+            against.append(LEAD_SHORT)
         if backdrop_penalty(ctx, b)[0] >= 1.0:  # a logit or more: the empty ground is a real cost
             against.append("much empty backdrop round the subject")
         elif f["empty_share"] > 0.85:
