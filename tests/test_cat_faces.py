@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from procrop.errors import ModelLoadError
 from procrop.perception.cat_faces import MAX_ANIMALS, CatFaceFinder, mark_cat_faces
 from procrop.perception.detectors import Detection
 
@@ -92,9 +94,6 @@ def test_the_analysis_marks_the_head_in_original_pixels(shared: Path) -> None:
 def test_a_missing_cascade_is_a_clear_model_error(tmp_path: Path) -> None:
     """Without OpenCV's cascade files (OpenCV 5 no longer ships them) a photo with an animal stops
     with a ModelLoadError (one line on the command line) naming the file, not a RuntimeError."""
-    import pytest
-
-    from procrop.errors import ModelLoadError
-
+    finder = CatFaceFinder(cascade_dir=str(tmp_path))
     with pytest.raises(ModelLoadError, match="haarcascade_frontalcatface_extended.xml.*opencv"):
-        CatFaceFinder(cascade_dir=str(tmp_path)).find(np.zeros((200, 200), np.uint8), (10.0, 10.0, 150.0, 150.0))
+        finder.find(np.zeros((200, 200), np.uint8), (10.0, 10.0, 150.0, 150.0))

@@ -26,12 +26,17 @@ def analysis(faces=(), animals=()) -> CompositionAnalysis:
                                (0.5, 0.5), objects=list(animals))
 
 
+def animal(head_x: float, label: str) -> Detection:
+    """An animal box 20..120 with a face found at ``head_x`` (its ``head`` keypoint)."""
+    head = (("head", head_x, 110.0, 0.8),)
+    return Detection((20.0, 100.0, 100.0, 60.0), 0.8, "animal", label, keypoints=head)
+
+
 def test_directions_from_a_faces_nose_and_an_animals_head() -> None:
     """A nose off the eyes' middle turns the face that way; a frontal face and a small face in a
     crowd face no side; an animal faces its head's end, not a head near its middle."""
     turned_left, frontal, small = face(200, -0.6), face(100, 0.05), face(300, 0.8, width=10)
-    head_right = Detection((20.0, 100.0, 100.0, 60.0), 0.8, "animal", "dog", keypoints=(("head", 110.0, 110.0, 0.8),))
-    head_mid = Detection((20.0, 100.0, 100.0, 60.0), 0.8, "animal", "cat", keypoints=(("head", 75.0, 110.0, 0.8),))
+    head_right, head_mid = animal(110.0, "dog"), animal(75.0, "cat")
     found = facing(analysis([turned_left, frontal, small], [head_right, head_mid]))
     assert found == [(turned_left.box, -1), (head_right.box, 1)]
 
@@ -49,6 +54,19 @@ def test_room_ahead_short_of_lead_is_pressed_only_against_an_inner_edge() -> Non
     assert lead_pressure(a, np.array([[104 - LEAD * 200, 0, 200, 200]], float))[0] == 0.0
     right = analysis([face(104, 0.6)])  # the same face turned right: 156 px ahead
     assert lead_pressure(right, crop)[0] == 0.0
+
+
+def test_a_subject_facing_right_and_the_room_behind() -> None:
+    """Turned right, 4 px from the crop's inner right edge: pressed. A wide face with a little less
+    room ahead than behind is pressed; with a little more ahead than behind, not (it is centred as
+    well as the crop allows)."""
+    facing_right = analysis([face(256, 0.6)])  # box 256..296 in a crop 100..300
+    crop = np.array([[100, 0, 200, 200]], float)
+    assert np.isclose(lead_pressure(facing_right, crop)[0], 1 - 4 / (LEAD * 200))
+    less_ahead = analysis([face(118, -0.6, width=160)])  # 18 px ahead, 22 behind
+    assert np.isclose(lead_pressure(less_ahead, crop)[0], 1 - 18 / (LEAD * 200))
+    more_ahead = analysis([face(122, -0.6, width=160)])  # 22 px ahead, 18 behind
+    assert lead_pressure(more_ahead, crop)[0] == 0.0
 
 
 def test_a_cut_subject_or_one_too_wide_for_the_lead_is_not_measured() -> None:

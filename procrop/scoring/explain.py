@@ -21,15 +21,15 @@ REGION_CUT = "cuts a salient region at an edge"
 EDGE_PRESSED = "detail pressed against an edge"
 #: How it says that a subject a crop keeps whole has little room from one of its inner edges
 #: (:func:`procrop.scoring.edge_room.edge_pressure`).
-EDGE_TOUCHED = "a subject close against an edge"
+EDGE_TOUCHED = "a subject crowded against an edge"
 #: How it says that a subject facing a side has little room ahead of it (:mod:`procrop.scoring.lead_room`).
-LEAD_SHORT = "little room in front of a subject facing the edge"
+LEAD_SHORT = "little room ahead of a subject facing out of the frame"
 #: How it says that a crop keeps a detected subject whole by the cut test's tolerance while an edge
 #: still runs through its box (:func:`procrop.scoring.protection.grazes`); "clean edges" is then not
 #: said (a trial found a soldier's fist trimmed under "clean edges").
 SUBJECT_GRAZED = "an edge grazes a detected subject"
 #: The clauses beside which "clean edges" is never said.
-NOT_CLEAN = (REGION_CUT, EDGE_PRESSED)
+NOT_CLEAN = (REGION_CUT, EDGE_PRESSED, EDGE_TOUCHED)
 
 
 def subject_cut_words(labels: list[str]) -> str:

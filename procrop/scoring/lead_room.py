@@ -8,16 +8,17 @@ faces is read from what perception already found:
 * a face the face detector found, with its landmarks: turned to the side its nose lies on, when the
   nose is at least :data:`TURNED` eye distances from the middle of the eyes (a frontal face faces
   no side); faces much smaller than the largest (:data:`MIN_FACE_SHARE`) are left out;
-* an animal: towards its head (:func:`procrop.scoring.main_subject.animal_head`: round a face found
-  on it, else the highest part of its outline), when the head lies at least :data:`HEAD_OFF_CENTRE`
-  of the box's width off its middle; not when the head may be at either end.
+* an animal: towards its head (:func:`procrop.scoring.main_subject.animal_heads`: round a face found
+  on it, a close-up's face, else the highest part of its outline), when the head lies at least
+  :data:`HEAD_OFF_CENTRE` of the box's width off its middle; not when the head may be at either end
+  (a grazing animal, its head low and its rump highest, is read as facing backwards).
 
 :func:`lead_pressure` measures, for each crop, how short of :data:`LEAD` of the crop's width the
 room ahead of such a subject falls, where that room is also less than the room behind it and the
-edge ahead is not the photo's own (the photographer's frame is as it is); a subject cut by the crop,
-or too wide to have that room, is not measured. :func:`lead_penalty` is what the preference term
-(:mod:`procrop.scoring.terms.preference`) takes off its logits. Judged blind on every top crop it
-moved (``data/preferences/checks/lead_room/``).
+edge ahead is not the photo's own (the photographer's frame is as it is); a subject cut by the
+crop, or too wide to have :data:`FIT` times that room beside it, is not measured.
+:func:`lead_penalty` is what the preference term (:mod:`procrop.scoring.terms.preference`) takes
+off its logits. Judged blind on every top crop it moved (``data/preferences/checks/lead_room/``).
 """
 
 from __future__ import annotations
@@ -26,19 +27,25 @@ import numpy as np
 
 from ..geometry import inside_fractions
 from ..perception.analysis import CompositionAnalysis
-from .edge_room import WHOLE
+from .edge_room import WHOLE, inner_edges
 from .main_subject import animal_heads
 
+#: ``(x, y, w, h)`` in original pixels.
 Box = tuple[float, float, float, float]
 
 #: A face is turned when its nose lies this many eye distances from the middle of its eyes.
 TURNED = 0.25
 #: A face narrower than this share of the widest face sets no direction (a crowd's faces).
 MIN_FACE_SHARE = 0.5
+#: The eye distance a turn is measured in is at least this share of the face's width (in a profile
+#: the two eyes nearly meet).
+MIN_EYE_SPAN = 0.2
 #: An animal faces its head's side when the head lies this share of its box's width off the middle.
 HEAD_OFF_CENTRE = 0.2
 #: The room ahead a facing subject should keep, as a share of the crop's width.
 LEAD = 0.12
+#: A subject is measured only when it and FIT times that room fit in the crop's width.
+FIT = 1.5
 #: The logits the preference term takes off a crop with no room at all ahead of such a subject
 #: (about the logits' spread within a judged sheet: the rule binds rarely, and then it should win).
 PENALTY = 2.0
@@ -54,7 +61,7 @@ def facing(analysis: CompositionAnalysis) -> list[tuple[Box, int]]:
         if f.box[2] < MIN_FACE_SHARE * widest or not {"right_eye", "left_eye", "nose"} <= points.keys():
             continue
         middle = (points["right_eye"] + points["left_eye"]) / 2
-        eyes = max(abs(points["right_eye"] - points["left_eye"]), 0.2 * f.box[2])  # a profile's eyes meet
+        eyes = max(abs(points["right_eye"] - points["left_eye"]), MIN_EYE_SPAN * f.box[2])
         turn = (points["nose"] - middle) / eyes
         if abs(turn) >= TURNED:
             out.append((f.box, 1 if turn > 0 else -1))
@@ -79,13 +86,11 @@ def lead_pressure(analysis: CompositionAnalysis, boxes: np.ndarray) -> np.ndarra
     x, y, w, h = b.T
     lead = np.maximum(LEAD * w, 1.0)
     inside = inside_fractions(b, [box for box, _ in subjects])
+    inner_left, inner_right = inner_edges(analysis, b)[:2]
     for ((sx, sy, sw, sh), direction), kept in zip(subjects, inside):
-        behind_left, behind_right = sx - x, x + w - sx - sw
-        if direction > 0:
-            ahead, behind, inner = behind_right, behind_left, x + w < analysis.width - 1
-        else:
-            ahead, behind, inner = behind_left, behind_right, x > 1
-        fits = sw + 1.5 * lead <= w
+        left, right = sx - x, x + w - sx - sw  # the room on either side
+        ahead, behind, inner = (right, left, inner_right) if direction > 0 else (left, right, inner_left)
+        fits = sw + FIT * lead <= w
         press = np.clip(1.0 - ahead / lead, 0.0, 1.0) * (ahead < behind) * inner * fits * (kept >= WHOLE)
         out = np.maximum(out, press)
     return out

@@ -29,8 +29,8 @@ from ...perception.backdrop import ground_share
 from ...perception.describe_words import detection_name
 from ..context import ScoringContext, TermValues
 from ..edge_room import edge_pressure, room_penalty
-from ..lead_room import lead_penalty, lead_pressure
 from ..explain import EDGE_PRESSED, EDGE_TOUCHED, LEAD_SHORT, REGION_CUT, subject_cut_words
+from ..lead_room import lead_penalty, lead_pressure
 from ..protection import cuts, inside_fractions
 from ..preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features
 
@@ -308,10 +308,10 @@ class PreferenceTerm:
             against.append("leaves some of what stands out outside the frame")
         if f["edge_pressure"] > 0.5:
             against.append(EDGE_PRESSED)
-        if edge_pressure(a, b)[0] >= 0.5:
-            against.append(EDGE_TOUCHED)
-        if lead_pressure(a, b)[0] >= 0.5:
+        if lead_pressure(a, b)[0] >= 0.5:  # 6 % of the crop's width ahead or less
             against.append(LEAD_SHORT)
+        elif edge_pressure(a, b)[0] >= 0.5 and f["edge_pressure"] <= 0.5:  # one clause for one fault
+            against.append(EDGE_TOUCHED)
         if backdrop_penalty(ctx, b)[0] >= 1.0:  # a logit or more: the empty ground is a real cost
             against.append("much empty backdrop round the subject")
         elif f["empty_share"] > 0.85:
