@@ -43,6 +43,13 @@ def test_version_and_help() -> None:
         assert r.exit_code == 0 and "Usage" in r.stdout
 
 
+def test_python_dash_m_procrop_is_the_command() -> None:
+    """``python -m procrop`` runs the ``procrop`` command (a trial's user tried it first)."""
+    r = subprocess.run([sys.executable, "-m", "procrop", "--version"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("procrop "), r.stderr
+
+
 def test_single_image_json_to_stdout(three_photos: list[Path]) -> None:
     r = run("crop", str(three_photos[0]), "-r", "1:1,16:9", "-k", "2")
     assert r.exit_code == 0, r.stderr
