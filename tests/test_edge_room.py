@@ -12,15 +12,15 @@ from PIL import Image, ImageDraw
 
 from procrop.perception.analysis import ColourStats, CompositionAnalysis, Region
 from procrop.perception.detectors import Detection
-from procrop.scoring.edge_room import PENALTY, ROOM, edge_pressure, room_penalty
+from procrop.scoring.edge_room import MIN_DETECTION_AREA, PENALTY, ROOM, edge_pressure, room_penalty
 
 W, H = 400, 200
 
 
-def analysis(people=(), regions=(), faces=(), content=None) -> CompositionAnalysis:
+def analysis(people=(), regions=(), faces=(), content=None, score=0.9) -> CompositionAnalysis:
     sal = np.zeros((20, 40), np.float32)
     colour = ColourStats(0.5, 0.5, 0.5, 0.5, 0.0, ("grey",))
-    dets = [Detection(box, 0.9, "person", "person") for box in people]
+    dets = [Detection(box, score, "person", "person") for box in people]
     found = [Detection(box, 0.9, "face", "face") for box in faces]
     subjects = [Region(box, (box[0] + box[2] / 2, box[1] + box[3] / 2), mass, "salient",
                        mask=np.ones((20, 40), bool)) for box, mass in regions]
@@ -104,3 +104,14 @@ def test_the_preference_score_and_reason_carry_the_penalty(tmp_path: Path, defau
     drop = logit(without.terms["preference"]) - logit(crop.terms["preference"])
     drop *= preference.SCORE_TEMPERATURE
     assert drop == pytest.approx(expected, abs=1e-6)
+
+
+def test_a_tiny_or_unsure_detection_is_no_subject_to_give_room() -> None:
+    """A distant figure under MIN_DETECTION_AREA of the photo, or a detection under 0.5, is not a
+    subject whose room counts (a trial's 11 x 26 px figure at 0.37 was called crowded)."""
+    box = np.array([[90, 0, 100, 200]], float)
+    side = (MIN_DETECTION_AREA * W * H) ** 0.5
+    tiny = analysis(people=[(189.0 - 0.9 * side, 50.0, 0.9 * side, 0.9 * side)])
+    assert edge_pressure(tiny, box)[0] == 0.0
+    assert edge_pressure(analysis(people=[(150.0, 50.0, 40.0, 100.0)], score=0.4), box)[0] == 0.0
+    assert edge_pressure(analysis(people=[(150.0, 50.0, 40.0, 100.0)]), box)[0] == 1.0

@@ -41,6 +41,13 @@ def test_directions_from_a_faces_nose_and_an_animals_head() -> None:
     assert found == [(turned_left.box, -1), (head_right.box, 1)]
 
 
+def test_a_background_animal_much_smaller_than_the_largest_sets_no_direction() -> None:
+    """A trial's blurred cow behind a horse and rider was said to have "little room ahead"."""
+    head = (("head", 338.0, 25.0, 0.8),)
+    small = Detection((300.0, 20.0, 40.0, 30.0), 0.8, "animal", "cow", keypoints=head)
+    assert facing(analysis(animals=[animal(110.0, "horse"), small])) == [(animal(110.0, "horse").box, 1)]
+
+
 def test_room_ahead_short_of_lead_is_pressed_only_against_an_inner_edge() -> None:
     """A face turned left with 2 % of the crop's width ahead and more behind: pressed by how short of
     LEAD that room falls; the same at the photo's own left edge, or with more room ahead than

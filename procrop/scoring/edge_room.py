@@ -8,10 +8,11 @@ preference scorer's features read saliency across a cutting edge, not a whole su
 :func:`edge_pressure` measures, for each crop, how close the nearest subject it keeps whole comes to
 one of its edges that is not the photo's own, as a share of the crop's side: 1 touching, 0 at
 :data:`ROOM` or more. The subjects are the people and animals the detectors found (not other
-objects), the faces, and the salient regions holding :data:`MIN_REGION_MASS` of the photo's
-saliency. A subject that could not have that room on both sides in the crop (wider or taller than
-the crop less two margins) is not pressed on that axis: a close-up fills its frame. The
-preference term (:mod:`procrop.scoring.terms.preference`) takes :func:`room_penalty` off its logits.
+objects; at least :data:`MIN_DETECTION_AREA` of the photo and :data:`MIN_DETECTION_SCORE` sure), the
+faces, and the salient regions holding :data:`MIN_REGION_MASS` of the photo's saliency. A subject
+that could not have that room on both sides in the crop (wider or taller than the crop less two
+margins) is not pressed on that axis: a close-up fills its frame. The preference term
+(:mod:`procrop.scoring.terms.preference`) takes :func:`room_penalty` off its logits.
 Judged blind on every top crop it moved (``data/preferences/checks/edge_room/``).
 """
 
@@ -28,6 +29,9 @@ ROOM = 0.04
 WHOLE = 0.97
 #: The share of the photo's saliency a salient region must hold to count as a subject.
 MIN_REGION_MASS = 0.1
+#: A detected person or animal counts from this share of the photo's area and this score (a trial's
+#: 11 x 26 px distant figure at 0.37 was called "crowded against an edge").
+MIN_DETECTION_AREA, MIN_DETECTION_SCORE = 0.005, 0.5
 #: The logits the preference scorer takes off a crop whose subject touches an inner edge (linearly
 #: less as the room grows to :data:`ROOM`); about a quarter of the logits' spread within a judged sheet.
 PENALTY = 0.5
@@ -36,7 +40,9 @@ PENALTY = 0.5
 def room_subjects(analysis: CompositionAnalysis) -> list[tuple[float, float, float, float]]:
     """The ``(x, y, w, h)`` boxes whose room :func:`edge_pressure` measures (see the module)."""
     a = analysis
-    found = [d.box for d in a.subjects_to_keep if d.kind in ("person", "animal")]
+    least = MIN_DETECTION_AREA * a.width * a.height
+    found = [d.box for d in a.subjects_to_keep if d.kind in ("person", "animal")
+             and d.score >= MIN_DETECTION_SCORE and d.box[2] * d.box[3] >= least]
     found += [f.box for f in a.faces]
     found += [s.box for s in a.subjects if s.mask is not None and s.mass >= MIN_REGION_MASS]
     return found

@@ -11,7 +11,8 @@ faces is read from what perception already found:
 * an animal: towards its head (:func:`procrop.scoring.main_subject.animal_heads`: round a face found
   on it, a close-up's face, else the highest part of its outline), when the head lies at least
   :data:`HEAD_OFF_CENTRE` of the box's width off its middle; not when the head may be at either end
-  (a grazing animal, its head low and its rump highest, is read as facing backwards).
+  (a grazing animal, its head low and its rump highest, is read as facing backwards), nor for an
+  animal much smaller than the largest (:data:`MIN_ANIMAL_SHARE`: a blurred cow behind a horse).
 
 :func:`lead_pressure` measures, for each crop, how short of :data:`LEAD` of the crop's width the
 room ahead of such a subject falls, where that room is also less than the room behind it and the
@@ -42,6 +43,8 @@ MIN_FACE_SHARE = 0.5
 MIN_EYE_SPAN = 0.2
 #: An animal faces its head's side when the head lies this share of its box's width off the middle.
 HEAD_OFF_CENTRE = 0.2
+#: An animal whose box is smaller than this share of the largest animal's sets no direction.
+MIN_ANIMAL_SHARE = 0.5
 #: The room ahead a facing subject should keep, as a share of the crop's width.
 LEAD = 0.12
 #: A subject is measured only when it and FIT times that room fit in the crop's width.
@@ -65,8 +68,10 @@ def facing(analysis: CompositionAnalysis) -> list[tuple[Box, int]]:
         turn = (points["nose"] - middle) / eyes
         if abs(turn) >= TURNED:
             out.append((f.box, 1 if turn > 0 else -1))
-    for o in analysis.objects:
-        heads = animal_heads(analysis, o) if o.kind == "animal" and o.box[2] > 0 else []
+    animals = [o for o in analysis.objects if o.kind == "animal" and o.box[2] > 0]
+    largest = max((o.box[2] * o.box[3] for o in animals), default=0.0)
+    for o in animals:  # not a background animal much smaller than the largest (a trial's blurred cow)
+        heads = animal_heads(analysis, o) if o.box[2] * o.box[3] >= MIN_ANIMAL_SHARE * largest else []
         if len(heads) != 1:  # not an animal, or its head at either end (a bear's shoulders highest)
             continue
         off = (heads[0][0] + heads[0][2] / 2 - (o.box[0] + o.box[2] / 2)) / o.box[2]
