@@ -431,3 +431,32 @@ def test_top_crop_labels_sharing_a_corner_stay_readable(server, browser):
                                                 "els => els.map(e => getComputedStyle(e).backgroundColor)")
         assert all(b.startswith("rgb(") for b in backgrounds), backgrounds
     page.close()
+
+
+def test_a_smaller_crop_inside_the_selected_one_can_be_clicked(server, browser):
+    """A click (no drag) inside the selected box, on a smaller crop's box drawn within it, selects
+    that crop (a trial: the selected 16:9 box lay over the 4:5 one and took every click); a click on
+    the selected box where no other box lies keeps it selected."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server + "/")
+    with page.expect_response(lambda r: r.url.endswith("/v1/crop"), timeout=60000):
+        page.set_input_files("#file", str(BEACH))
+    page.wait_for_selector(".overlay .box", timeout=60000)
+    page.locator(".overlay").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    boxes = page.eval_on_selector_all(".overlay .box", """els => els.map(e => {
+        const r = e.getBoundingClientRect(); return [e.dataset.key, r.left, r.top, r.width, r.height]; })""")
+    big = max(boxes, key=lambda b: b[3] * b[4])
+    inner = [b for b in boxes if b is not big and b[3] * b[4] < big[3] * big[4]]
+    # a point inside the big box and inside a smaller one, away from the big box's resize handle
+    spots = [(b, b[1] + b[3] * 0.5, b[2] + b[4] * 0.3) for b in inner]
+    spots = [(b, x, y) for b, x, y in spots
+             if big[1] < x < big[1] + big[3] - 30 and big[2] < y < big[2] + big[4] - 30]
+    assert spots, boxes
+    target, x, y = min(spots, key=lambda s: s[0][3] * s[0][4])
+    page.locator(".crop-row .row-pick").nth([b[0] for b in boxes].index(big[0])).click()
+    page.wait_for_function(f"() => document.querySelector(\".overlay .box[data-key='{big[0]}']\")"
+                           ".classList.contains('selected')", timeout=5000)
+    page.mouse.click(x, y)
+    selected = page.eval_on_selector(".overlay .box.selected", "e => e.dataset.key")
+    assert selected == target[0], (selected, target, big)
+    page.close()

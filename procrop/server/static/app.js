@@ -167,10 +167,24 @@ function addCrop(photo, crop) {
     scale: () => photo.result.width / photo.parts.overlay.clientWidth,
     set: (box) => { crop.box = box; crop.adjusted = box.join() !== crop.orig.join(); updateBox(photo, crop); },
     select: () => select(photo, crop, false),
+    pickInside: (x, y) => pickInside(photo, crop, x, y),
     commit: () => rescore(photo, crop),
     commitSoon: () => { clearTimeout(timer); timer = setTimeout(() => rescore(photo, crop), 250); },
   });
   updateBox(photo, crop);
+}
+
+/** A click on `crop`'s box that lands in a smaller box drawn inside it (a 4:5 crop within the
+ * selected 16:9 one, which lies above it) selects the smallest such box; true when it did. */
+function pickInside(photo, crop, x, y) {
+  const area = (r) => r.width * r.height;
+  const own = area(crop.el.getBoundingClientRect());
+  const under = photo.crops.filter((c) => c !== crop).map((c) => [c, c.el.getBoundingClientRect()])
+    .filter(([, r]) => x >= r.left && x <= r.right && y >= r.top && y <= r.bottom && area(r) < own)
+    .sort((a, b) => area(a[1]) - area(b[1]));
+  if (!under.length) return false;
+  select(photo, under[0][0], true);
+  return true;
 }
 
 function select(photo, crop, focusBox) {

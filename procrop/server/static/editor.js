@@ -27,7 +27,8 @@ function scaleBox([x, y, w, h], k, W, H) {
 /**
  * Make a box element editable.
  * opts: {size: () => [W, H], get: () => box, ratio: () => w/h, set(box), commit(), select(),
- *        scale: () => image pixels per CSS pixel}
+ *        scale: () => image pixels per CSS pixel, pickInside(clientX, clientY) -> bool: a click that
+ *        did not drag selects a smaller box drawn inside this one, when one lies under the pointer}
  */
 export function attachEditor(el, handle, opts) {
   let drag = null;
@@ -56,16 +57,22 @@ export function attachEditor(el, handle, opts) {
       : resizeBox([x, y], w + Math.max(dx, dy * opts.ratio()), opts.ratio(), W, H);
     opts.set(next);
   });
+  let picked = false;  // the click that ends this gesture selected a box inside this one
   const end = (ev) => {
     if (!drag || ev.pointerId !== drag.id) return;
     const moved = drag.moved;
     drag = null;
     el.classList.remove("dragging");
     if (moved) opts.commit();
+    else if (ev.type === "pointerup" && opts.pickInside) picked = opts.pickInside(ev.clientX, ev.clientY);
   };
   el.addEventListener("pointerup", end);
   el.addEventListener("pointercancel", end);
-  el.addEventListener("click", (ev) => { ev.preventDefault(); opts.select(); });
+  el.addEventListener("click", (ev) => {
+    ev.preventDefault();
+    if (!picked) opts.select();
+    picked = false;
+  });
   el.addEventListener("keydown", (ev) => onKey(ev, opts));
 }
 
