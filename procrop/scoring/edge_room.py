@@ -22,11 +22,10 @@ import numpy as np
 
 from ..geometry import inside_fractions
 from ..perception.analysis import CompositionAnalysis
+from .protection import KEPT
 
 #: The room a subject should keep from an inner crop edge, as a share of the crop's side.
 ROOM = 0.04
-#: A subject this much inside the crop counts as kept whole (protection's own tolerance).
-WHOLE = 0.97
 #: The share of the photo's saliency a salient region must hold to count as a subject.
 MIN_REGION_MASS = 0.1
 #: A detected person or animal counts from this share of the photo's area and this score (a trial's
@@ -65,13 +64,14 @@ def edge_pressure(analysis: CompositionAnalysis, boxes: np.ndarray) -> np.ndarra
         fits = (fits_x, fits_x, fits_y, fits_y)
         press = np.max([np.where(edge & fit, np.clip(1.0 - gap, 0.0, 1.0), 0.0)
                         for gap, edge, fit in zip(gaps, inner, fits)], axis=0)
-        out = np.maximum(out, np.where(inside >= WHOLE, press, 0.0))
+        out = np.maximum(out, np.where(inside >= KEPT, press, 0.0))  # kept whole, as protection counts it
     return out
 
 
 def inner_edges(analysis: CompositionAnalysis, boxes: np.ndarray) -> tuple[np.ndarray, ...]:
     """Whether each of ``boxes (N, 4)`` ``xywh`` has its left, right, top and bottom edge inside the
-    photo, each ``(N,)`` bool. A scan border's or bars' inside edge counts as inside: measured from
+    photo, each ``(N,)`` bool: the edges that cut through the photo (the preference features'
+    edge pressure reads the same ones). A scan border's or bars' inside edge counts as inside: measured from
     there instead, 7 top crops of 1,077 photos moved and blind judges preferred 2 of the 7
     (``data/preferences/checks/edge_room_content/``)."""
     x, y, w, h = np.asarray(boxes, np.float64).reshape(-1, 4).T

@@ -28,8 +28,9 @@ import numpy as np
 
 from ..geometry import inside_fractions
 from ..perception.analysis import CompositionAnalysis
-from .edge_room import WHOLE, inner_edges
+from .edge_room import inner_edges
 from .main_subject import animal_heads
+from .protection import KEPT
 
 #: ``(x, y, w, h)`` in original pixels.
 Box = tuple[float, float, float, float]
@@ -96,7 +97,7 @@ def lead_pressure(analysis: CompositionAnalysis, boxes: np.ndarray) -> np.ndarra
         left, right = sx - x, x + w - sx - sw  # the room on either side
         ahead, behind, inner = (right, left, inner_right) if direction > 0 else (left, right, inner_left)
         fits = sw + FIT * lead <= w
-        press = np.clip(1.0 - ahead / lead, 0.0, 1.0) * (ahead < behind) * inner * fits * (kept >= WHOLE)
+        press = np.clip(1.0 - ahead / lead, 0.0, 1.0) * (ahead < behind) * inner * fits * (kept >= KEPT)
         out = np.maximum(out, press)
     return out
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..perception.integral import IntegralMap
 from .context import SAL, ScoringContext, TermValues
+from .edge_room import inner_edges
 from .protection import inside_fractions
 from .symmetry import crop_symmetry
 
@@ -137,7 +138,6 @@ def _edge_pressure(ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, 
     edge on the photo's border cuts nothing): the max and the mean over the cutting edges of the
     smaller of the inside and outside strip densities, relative to the photo's mean saliency."""
     a = ctx.analysis
-    W, H = float(a.width), float(a.height)
     x0, y0 = boxes[:, 0], boxes[:, 1]
     x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
     sx, sy = ctx.sx, ctx.sy
@@ -157,7 +157,7 @@ def _edge_pressure(ctx: ScoringContext, boxes: np.ndarray) -> tuple[np.ndarray, 
     x0s, y0s, x1s, y1s = (np.concatenate(flat[k::4]) for k in range(4))
     area = np.maximum((x1s - x0s) * (y1s - y0s), 1e-6)
     dens = np.split(ctx.maps.box_sum(x0s, y0s, x1s, y1s)[:, SAL] / area / mean, 8)  # the 8 strips in one lookup
-    cutting = [x0 > 1, x1 < W - 1, y0 > 1, y1 < H - 1]
+    cutting = inner_edges(a, boxes)
     edges = [(cutting[e], dens[2 * e], dens[2 * e + 1]) for e in range(4)]
     vals = np.stack([np.where(cuts, np.minimum(inside, outside), 0.0) for cuts, inside, outside in edges], axis=1)
     active = np.stack([cuts for cuts, _, _ in edges], axis=1)
