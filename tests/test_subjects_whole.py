@@ -220,6 +220,26 @@ def test_an_unsure_faceless_person_gives_way_to_what_stands_out_more() -> None:
     assert allowed_crops(boxes, analysis([bird], people=[hand]), np.zeros((0, 2))).tolist() == [True, False]
 
 
+def test_a_tiny_unsure_person_gives_way_to_a_region_that_does_not_dominate() -> None:
+    """A figure found at 0.64 in the crowd below fireworks (held-out 017.jpg) and one at 0.51 at the
+    end of a sushi bar (fresh7) were the main subject, so every crop kept that figure and left out
+    what the photo is of; the fireworks hold 0.35 of the saliency, under DOMINANT_MASS. An unsure
+    person under TINY_PERSON of the photo, apart from a region holding TINY_PERSON_REGION of the
+    saliency, gives way to it; a confident or a larger one does not, nor does it give way to a
+    region holding less."""
+    fireworks = region(12, 1, 18, 6, 0.35)  # x 120..180, y 10..60
+    figure = Detection((20.0, 60.0, 10.0, 20.0), 0.64, "person", "person")  # 1 % of the photo
+    assert main_subject(analysis([fireworks], people=[figure])) is fireworks
+    sure = Detection(figure.box, 0.8, "person", "person")
+    assert main_subject(analysis([fireworks], people=[sure])) is sure
+    larger = Detection((10.0, 40.0, 30.0, 60.0), 0.64, "person", "person")  # 9 % of the photo
+    assert main_subject(analysis([fireworks], people=[larger])) is larger
+    faint = region(12, 1, 18, 6, 0.15)
+    assert main_subject(analysis([faint], people=[figure])) is figure
+    boxes = np.asarray([[0, 0, 100, 100], [100, 0, 100, 100]], float)  # the figure, the fireworks
+    assert allowed_crops(boxes, analysis([fireworks], people=[figure]), np.zeros((0, 2))).tolist() == [False, True]
+
+
 def test_an_animal_too_wide_for_the_ratio_keeps_its_head() -> None:
     """A horse side-on, its body low across the box and its neck and head raised at the right: a
     narrow crop that cannot hold it keeps the head (the highest part of its outline), not the
