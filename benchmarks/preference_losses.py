@@ -69,7 +69,8 @@ def main() -> None:
     for recs in sheets.values():
         r = recs[0]
         if cropper is not None:
-            s = np.asarray(cropper.score_boxes(str(args.photos / r["photo"]), np.array(r["boxes"], float)))
+            s = np.asarray(cropper.score_boxes(str(args.photos / r["photo"]), np.array(r["boxes"], float),
+                                               fixed_ratio=r["ratio"] != "free"))
             pick = int(np.argmax(s))
         else:
             pick = own_index(r)

@@ -69,7 +69,8 @@ def own_index(record: dict[str, Any]) -> int | None:
 
 def cropper_scorer(cropper: Any, photos: Path) -> Callable[[dict[str, Any]], np.ndarray]:
     def score(rec: dict[str, Any]) -> np.ndarray:
-        return np.asarray(cropper.score_boxes(str(photos / rec["photo"]), np.array(rec["boxes"], float)))
+        boxes = np.array(rec["boxes"], float)  # a fixed ratio's crops are scored as the cropper scores them
+        return np.asarray(cropper.score_boxes(str(photos / rec["photo"]), boxes, fixed_ratio=rec["ratio"] != "free"))
     return score
 
 

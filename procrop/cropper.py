@@ -49,9 +49,9 @@ from .perception.analyzer import Analyzer
 from .perception.backdrop import studio_allowed
 from .perception.describe import describe, for_reader
 from .perception.detectors import Detector
-from .scoring.context import ExtraTerm, ScoringContext, TermValues
+from .scoring.context import FIXED_RATIO, ExtraTerm, ScoringContext, TermValues
 from .scoring.explain import explain_crop
-from .scoring.extra import apply_extra_terms, apply_extra_terms_batched, term_runs
+from .scoring.extra import all_terms, apply_extra_terms_batched, term_runs
 from .scoring.protection import allowed_crops
 from .scoring.setup import DEFAULT_SCORER, scoring_setup
 from .scoring.weights import ScoringWeights
@@ -236,8 +236,10 @@ class Cropper:
         every = self.scorer.terms(ctx, np.concatenate([full, *candidates]))
         shortlists = [self._shortlist(ctx, ratio, boxes, every.subset(np.arange(start, end)))
                       for ratio, boxes, start, end in zip(requested, candidates, ends[:-1], ends[1:])]
-        # the uncropped frame and every shortlist go through the extra terms in one batch
+        # the uncropped frame and every shortlist through the extra terms in one batch (each: fixed or free)
         parts = [(full, every.subset(np.arange(1)))] + shortlists
+        for (boxes, tv), fixed in zip(parts, [False] + [not r.is_free for r in requested]):
+            tv.details[FIXED_RATIO] = np.full(len(boxes), float(fixed))
         apply_extra_terms_batched(ctx, self.extra_terms, self.scorer.weights, parts)
         uncropped = float(self.scorer.combine(parts[0][1])[0])
         crops: list[Crop] = []
@@ -267,20 +269,21 @@ class Cropper:
             ratios=[r.label for r in requested],
         )
 
-    def score_boxes(self, image: ImageSource | LoadedImage, boxes: np.ndarray) -> np.ndarray:
-        """Scores in [0, 1] of ``(N, 4)`` ``xywh`` boxes, every term included (benchmarks' fixed candidates).
+    def score_boxes(self, image: ImageSource | LoadedImage, boxes: np.ndarray, fixed_ratio: bool = False
+                    ) -> np.ndarray:
+        """Scores in [0, 1] of ``(N, 4)`` ``xywh`` boxes, every term included (benchmarks' fixed candidates);
+        ``fixed_ratio``: the boxes are of a fixed ratio asked for, as a judged sheet's ``4:5`` crops.
 
         Raises:
             UsageError: a box without area or outside the image."""
         ctx = self.prepare(image)
         boxes = checked_boxes(boxes, ctx.analysis.width, ctx.analysis.height)
-        return self.scorer.combine(self._all_terms(ctx, boxes)) if len(boxes) else np.zeros(0)
+        return self.scorer.combine(self._all_terms(ctx, boxes, [fixed_ratio] * len(boxes))) if len(boxes) \
+            else np.zeros(0)
 
-    def _all_terms(self, ctx: ScoringContext, boxes: np.ndarray) -> TermValues:
-        """Every term's values for ``boxes (N, 4)``: the scorer's, then the extra terms'."""
-        tv = self.scorer.terms(ctx, boxes)
-        apply_extra_terms(ctx, self.extra_terms, self.scorer.weights, boxes, tv)
-        return tv
+    def _all_terms(self, ctx: ScoringContext, boxes: np.ndarray, fixed: Sequence[bool]) -> TermValues:
+        """Every term's values for ``boxes (N, 4)`` (:func:`~procrop.scoring.extra.all_terms`)."""
+        return all_terms(ctx, self.scorer, self.extra_terms, boxes, fixed)
 
     @one_blas_thread()
     def prepare(self, image: ImageSource | LoadedImage) -> ScoringContext:
@@ -310,7 +313,7 @@ class Cropper:
         if shape.value is not None and abs(boxes[0, 2] - boxes[0, 3] * shape.value) > 1:  # a square: "16:9"
             raise UsageError(f"box {boxes[0, 2]}x{boxes[0, 3]} is not of ratio {shape.label}: "
                              "give ratio='free', or a box of that shape")
-        tv = self._all_terms(ctx, boxes)
+        tv = self._all_terms(ctx, boxes, [not shape.is_free, False])  # the box, the uncropped frame
         scores = self.scorer.combine(tv)
         crop = self._make_crop(ctx, shape, boxes, tv, scores, 0, 1, float(scores[1]))
         return crop, float(scores[1])
@@ -380,7 +383,7 @@ class Cropper:
             pool = np.union1d(np.argsort(-scores, kind="stable")[:MOVED_POOL],
                               select_diverse(scores, boxes, MOVED_POOL, 0.5))
             boxes = inside_the_picture(boxes[pool], ctx.analysis, ratio)
-            scores = self.scorer.combine(tv := self._all_terms(ctx, boxes))
+            scores = self.scorer.combine(tv := self._all_terms(ctx, boxes, [not ratio.is_free] * len(boxes)))
         chosen, low = choose_crops(scores, boxes, top_k, diversity, min_ratio)
         if len(chosen):  # the notes say why a ratio has fewer than top_k
             ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), low, candidates)

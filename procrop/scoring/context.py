@@ -38,6 +38,11 @@ class ScoringContext:
         self.sy = mh / a.height
 
 
+#: ``TermValues.details`` key: 1.0 for a candidate of a fixed ratio the user asked for (``4:5``,
+#: ``original``, ``1080x1350``), 0.0 for a ``free`` one or the uncropped frame (absent: free).
+FIXED_RATIO = "fixed_ratio"
+
+
 @dataclass
 class TermValues:
     """Term values for ``N`` candidates.
@@ -45,7 +50,8 @@ class TermValues:
     Attributes:
         values: term name -> ``(N,)`` values in [0, 1].
         applicable: term name -> ``(N,)`` bool; a term that does not apply is left out of the mix.
-        details: intermediate per-candidate quantities used by explanations.
+        details: intermediate per-candidate quantities used by explanations, and
+            :data:`FIXED_RATIO` where the cropper knows each candidate's request.
         face_inside: ``(F, N)`` share of each face inside each candidate.
     """
 

@@ -7,11 +7,11 @@ though only its own value is weighted). Such a term is called as ``evaluate(ctx,
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .context import ExtraTerm, ScoringContext, TermValues
+from .context import FIXED_RATIO, ExtraTerm, ScoringContext, TermValues
 from .weights import ScoringWeights
 
 
@@ -37,13 +37,16 @@ def apply_extra_terms(ctx: ScoringContext, terms: Sequence[ExtraTerm], weights: 
 def apply_extra_terms_batched(ctx: ScoringContext, terms: Sequence[ExtraTerm], weights: ScoringWeights,
                               parts: list[tuple[np.ndarray, TermValues]]) -> None:
     """:func:`apply_extra_terms` once over the boxes of several parts (one batch per model call),
-    each part's values then split back into its own :class:`TermValues`."""
+    each part's values then split back into its own :class:`TermValues` (the details every part
+    has, such as :data:`~procrop.scoring.context.FIXED_RATIO`, go in with the boxes)."""
     if not terms:
         return
     everything = np.concatenate([b for b, _ in parts])
     merged = TermValues(
         {k: np.concatenate([tv.values[k] for _, tv in parts]) for k in parts[0][1].values},
         {k: np.concatenate([tv.applicable[k] for _, tv in parts]) for k in parts[0][1].values},
+        {k: np.concatenate([tv.details[k] for _, tv in parts]) for k in parts[0][1].details
+         if all(k in tv.details for _, tv in parts)},
     )
     base = set(merged.values)
     apply_extra_terms(ctx, terms, weights, everything, merged)
@@ -54,3 +57,14 @@ def apply_extra_terms_batched(ctx: ScoringContext, terms: Sequence[ExtraTerm], w
             if name not in base:
                 tv.add(name, merged.values[name][start:end], merged.applicable[name][start:end])
         start = end
+
+
+def all_terms(ctx: ScoringContext, scorer: Any, terms: Sequence[ExtraTerm], boxes: np.ndarray,
+              fixed: Sequence[bool]) -> TermValues:
+    """Every term's values for ``boxes (N, 4)``, each of a fixed ratio asked for or not (``fixed``,
+    :data:`~procrop.scoring.context.FIXED_RATIO`): the base ``scorer``'s (a
+    :class:`~procrop.scoring.composition.CompositionScorer`), then the extra ``terms``'."""
+    tv = scorer.terms(ctx, boxes)
+    tv.details[FIXED_RATIO] = np.asarray(fixed, np.float64).reshape(len(boxes))
+    apply_extra_terms(ctx, terms, scorer.weights, boxes, tv)
+    return tv
