@@ -70,7 +70,8 @@ def own_index(record: dict[str, Any]) -> int | None:
 def cropper_scorer(cropper: Any, photos: Path) -> Callable[[dict[str, Any]], np.ndarray]:
     def score(rec: dict[str, Any]) -> np.ndarray:
         boxes = np.array(rec["boxes"], float)  # a fixed ratio's crops are scored as the cropper scores them
-        return np.asarray(cropper.score_boxes(str(photos / rec["photo"]), boxes, fixed_ratio=rec["ratio"] != "free"))
+        fixed = rec["ratio"] != "free"
+        return np.asarray(cropper.score_boxes(str(photos / rec["photo"]), boxes, fixed_ratio=fixed))
     return score
 
 

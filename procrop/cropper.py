@@ -300,9 +300,9 @@ class Cropper:
     def score_box(
         self, image: ImageSource | LoadedImage | ScoringContext, box: tuple[int, int, int, int], ratio: str = "free"
     ) -> tuple[Crop, float]:
-        """Any ``(x, y, w, h)`` box scored and explained like a returned crop: ``(crop, uncropped_score)``;
-        pass :meth:`prepare`'s context to score many boxes of one photo, analysed once. ``ratio``
-        labels the crop: a fixed one must be the box's shape to a pixel (:class:`UsageError`)."""
+        """Any ``(x, y, w, h)`` box scored and explained like a returned crop of ``ratio`` (a fixed one: the
+        box's shape to a pixel, else :class:`UsageError`): ``(crop, uncropped_score)``; pass
+        :meth:`prepare`'s context to score many boxes of one photo, analysed once."""
         ctx = image if isinstance(image, ScoringContext) else self.prepare(image)
         W, H = ctx.analysis.width, ctx.analysis.height
         boxes = np.vstack([checked_boxes(box, W, H), (0, 0, W, H)]).astype(np.int64)

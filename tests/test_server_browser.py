@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -138,9 +139,16 @@ def _breakdown_and_keyboard(page, boxes) -> None:
     assert len(page.locator(".breakdown .reason").inner_text()) > 10
     before = _score(page)
     style_before = second.get_attribute("style")
+    page.evaluate("""() => { const fetch = window.fetch; window.sentRatios = [];  // what /v1/score is sent
+        window.fetch = (url, opts) => {
+          if (String(url).endsWith('/v1/score')) window.sentRatios.push(opts.body.get('ratio'));
+          return fetch(url, opts); }; }""")
     for _ in range(4):
         page.keyboard.press("Shift+ArrowRight")
     assert 0 <= _wait_score_change(page, before) <= 1
+    title = page.locator(".breakdown h3").inner_text()  # "Crop 4:5 #2 (adjusted)"
+    ratio = re.search(r"(\S+) #\d", title).group(1)
+    assert ratio != "free" and set(page.evaluate("window.sentRatios")) == {ratio}  # as a crop of its ratio
     assert second.get_attribute("style") != style_before
     assert "(adjusted)" in page.locator(".breakdown h3").inner_text()
     _bars_match_numbers(page)

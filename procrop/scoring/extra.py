@@ -37,16 +37,16 @@ def apply_extra_terms(ctx: ScoringContext, terms: Sequence[ExtraTerm], weights: 
 def apply_extra_terms_batched(ctx: ScoringContext, terms: Sequence[ExtraTerm], weights: ScoringWeights,
                               parts: list[tuple[np.ndarray, TermValues]]) -> None:
     """:func:`apply_extra_terms` once over the boxes of several parts (one batch per model call),
-    each part's values then split back into its own :class:`TermValues` (the details every part
-    has, such as :data:`~procrop.scoring.context.FIXED_RATIO`, go in with the boxes)."""
+    each part's values then split back into its own :class:`TermValues` (the details go in with the
+    boxes, such as :data:`~procrop.scoring.context.FIXED_RATIO`; 0 for a part without one)."""
     if not terms:
         return
     everything = np.concatenate([b for b, _ in parts])
     merged = TermValues(
         {k: np.concatenate([tv.values[k] for _, tv in parts]) for k in parts[0][1].values},
         {k: np.concatenate([tv.applicable[k] for _, tv in parts]) for k in parts[0][1].values},
-        {k: np.concatenate([tv.details[k] for _, tv in parts]) for k in parts[0][1].details
-         if all(k in tv.details for _, tv in parts)},
+        {k: np.concatenate([tv.details.get(k, np.zeros(len(b))) for b, tv in parts])  # a part without
+         for k in dict.fromkeys(k for _, tv in parts for k in tv.details)},  # a flag: 0 (free) there
     )
     base = set(merged.values)
     apply_extra_terms(ctx, terms, weights, everything, merged)

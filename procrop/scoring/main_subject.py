@@ -6,7 +6,7 @@ The largest face; else the first detected subject to keep (people, then animals,
 beside a confident one, nor the scene itself (:func:`fills_frame`); and when that face or
 detection lies apart from what stands out (an animal or object, a person or face much smaller
 than it, or an unsure person found with no face), the salient-object head's dominant region
-instead.
+instead; a tiny unsure person gives way even to a region that does not dominate.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     with at least :data:`~procrop.perception.analysis.CONFIDENT` unless small; an unsure one apart
     from the region, whose box holds less of the saliency than the region, gives way whatever its
     size (a hand holding out seed, found as a "person" at 0.37, beside the chickadee taking it), and
-    a tiny one (under :data:`TINY_PERSON` of the photo) gives way to a region holding
-    :data:`TINY_PERSON_REGION` of the saliency even when no region dominates (a figure found at 0.64
+    a tiny one (under :data:`TINY_PERSON` of the photo) gives way, on the same terms (apart from it,
+    holding more of the saliency than its box), to a region holding :data:`TINY_PERSON_REGION` of the
+    saliency even when no region dominates (a figure found at 0.64
     in the crowd below the fireworks, at 0.51 at the end of a sushi bar: every crop had kept that
     figure and left out what the photo is of; blind judges preferred the crops this moved on
     ``data/preferences/checks/tiny_person/``)."""

@@ -292,7 +292,7 @@ def _add_analysis_routes(app: Any, state: _State) -> None:
     @app.post("/v1/score", tags=["analysis"], responses=_answers(ScoreAnswer), openapi_extra=_form_doc({
         "box": ("string", "x,y,w,h in pixels of the (EXIF-oriented) image"),
         "ratio": ("string", "score it as a crop of this ratio (default free; a fixed one must be the box's "
-                            "shape)"),
+                            "shape, and a small crop of one scores lower, as in /v1/crop)"),
         "scorer": _SCORER_FIELD, **_STEER_FIELDS}))
     async def score(request: Request) -> JSONResponse:
         """Score a given box: score, confidence, term breakdown, reason, references, and the

@@ -205,11 +205,21 @@ function resetCrop(photo, crop) {
   select(photo, crop, true);
 }
 
+/** The ratio an adjusted box is scored as: its crop's own while the box keeps that shape to a pixel
+ * (the server's test; a fixed ratio's small crop scores lower than a free one's), else free. */
+function scoredRatio(photo, crop, box) {
+  const label = crop.ratio || "free";
+  const [p, q] = label.split(/[:x]/).map(Number);
+  const value = label === "original" ? photo.result.width / photo.result.height : q ? p / q : Number(label);
+  return value > 0 && Math.abs(box[2] - box[3] * value) <= 1 ? label : "free";
+}
+
 async function rescore(photo, crop) {
   const box = crop.box.slice();
   crop.el.classList.add("busy");
   try {
-    const s = await api("/v1/score", photo.file, { box: box.join(","), scorer: photo.result.scorer, ...steerFields() });
+    const s = await api("/v1/score", photo.file, { box: box.join(","), ratio: scoredRatio(photo, crop, box),
+      scorer: photo.result.scorer, ...steerFields() });
     if (crop.box.join() !== box.join()) return; // moved again meanwhile; a newer call follows
     Object.assign(crop, { score: s.score, confidence: s.confidence, versus_original: s.versus_original,
       terms: s.terms, reason: s.reason, references: s.references });
