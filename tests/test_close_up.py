@@ -106,6 +106,12 @@ def test_a_close_up_keeps_its_eyes_high_where_a_crop_can() -> None:
     boxes = np.array([[0.0, 0.0, 626.0, 626.0], [0.0, 80.0, 626.0, 626.0], [0.0, 0.0, 626.0, 1200.0]])
     # eyes 59 % down in a close-up: out; 46 %: in; the whole frame (no close-up) stays
     assert allowed_crops(boxes, one, inside_fractions(boxes, [mid.box])).tolist() == [False, True, True]
+    # the uncropped photo stays even where the face is a close-up with its eyes low: the photographer
+    # placed them (a woman looking down, fresh11's card-3.jpg, had only a 65 % crop at `original`)
+    low_face = Detection((200.0, 600.0, 250.0, 350.0), 0.9, "face", "face")  # a close-up of the whole frame
+    down = bust([], faces=[low_face], people=[])
+    frames = np.array([[0.0, 0.0, 626.0, 1200.0], [0.0, 450.0, 626.0, 626.0]])
+    assert allowed_crops(frames, down, inside_fractions(frames, [low_face.box])).tolist() == [True, True]
 
 
 def test_head_top_crops_start_just_above_the_crown_and_hold_the_head() -> None:

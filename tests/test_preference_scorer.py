@@ -280,7 +280,7 @@ def test_a_finished_photo_keeps_most_of_the_largest_box(photos_dir: Path, defaul
     x, y, w, h = top.box
     assert w * h >= 0.9 * 360 * 640, top.box  # the largest 9:16 box of the 1024 x 640 photo
     small, _ = cropper.score_box(ctx, (564, 0, 198, 352), "9:16")  # the former top crop
-    assert "small for a photo already well framed (30% of the largest crop of its shape)" in small.reason
+    assert "small for its ratio (30% of the largest crop of its shape)" in small.reason
     assert small.score < top.score
     # as a free crop too: the photo is finished, so a free crop keeps most of the frame as well
     free_small, _ = cropper.score_box(ctx, (564, 0, 198, 352), "free")

@@ -197,16 +197,16 @@ def _model_name(path: str, mtime_ns: int, size: int) -> str | None:
     return PreferenceModel.load(path).meta.get("name")
 
 
-def _known_row(batches: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], box: Any,
-               value: float) -> tuple[np.ndarray, float] | None:
-    """The feature row and small-crop penalty :meth:`PreferenceTerm.evaluate` computed for ``box``
-    (to the pixel) among its ``(rounded boxes (N, 4), rows (N, F), penalties (N,), values (N,))``
-    batches, or ``None``: of the rows of that box, the one scored nearest ``value`` (one box may be a
-    free crop and a fixed ratio's, scored with and without the penalty)."""
+def _known_row(batches: list[tuple[np.ndarray, ...]], box: Any, value: float
+               ) -> tuple[np.ndarray, float, bool] | None:
+    """The feature row, small-crop penalty and fixed-ratio flag :meth:`PreferenceTerm.evaluate`
+    computed for ``box`` (to the pixel) among its ``(rounded boxes (N, 4), rows (N, F), penalties (N,),
+    values (N,), flags (N,))`` batches, or ``None``: of the rows of that box, the one scored nearest
+    ``value`` (one box may be a free crop and a fixed ratio's, scored with and without the penalty)."""
     key = np.rint(np.asarray(box, np.float64).reshape(4))
-    found = [(abs(float(values[i]) - value), rows[i], float(small[i]))
-             for boxes, rows, small, values in batches
-             for i in np.flatnonzero((boxes.reshape(-1, 4) == key).all(axis=1))]
+    found = [(abs(float(values[i]) - value), rows[i], float(small[i]), bool(fixed[i]))
+             for boxes, rows, small, values, fixed in reversed(batches)  # the latest first, on a tie
+             for i in np.flatnonzero((boxes.reshape(-1, 4) == key).all(axis=1))[::-1]]
     return min(found, key=lambda f: f[0])[1:] if found else None
 
 
@@ -275,13 +275,14 @@ class PreferenceTerm:
         if tv is None:
             raise ValueError("the preference term reads the other terms: pass their values")
         feats = self.features(ctx, boxes, tv)
-        small = self._small_crop_penalty(ctx, feats, tv.details.get(FIXED_RATIO))
+        fixed = tv.details.get(FIXED_RATIO, np.zeros(len(feats))) > 0
+        small = self._small_crop_penalty(ctx, feats, fixed)
         z = (self.model.logits(feats) - small - backdrop_penalty(ctx, boxes)
              - room_penalty(ctx.analysis, boxes) - lead_penalty(ctx.analysis, boxes)) / SCORE_TEMPERATURE
         values = 1.0 / (1.0 + np.exp(-z))
         # for explain(): no second computation (the boxes rounded to the pixel: _known_row)
         rows = ctx.cache.setdefault("preference:rows", [])
-        rows.append((np.rint(np.asarray(boxes, np.float64)), feats, small, values))
+        rows.append((np.rint(np.asarray(boxes, np.float64)), feats, small, values, fixed))
         return values, np.ones(len(feats), bool)
 
     def _small_crop_penalty(self, ctx: ScoringContext, feats: np.ndarray, fixed: np.ndarray | None = None
@@ -296,8 +297,8 @@ class PreferenceTerm:
         known = _known_row(ctx.cache.get("preference:rows", []), box, value)
         if known is None:
             row = crop_features(ctx, np.asarray(box, float).reshape(1, 4), TermValues({}, {}))[0]
-            known = row, float(self._small_crop_penalty(ctx, row[None])[0])
-        row, small = known
+            known = row, float(self._small_crop_penalty(ctx, row[None])[0]), False
+        row, small, fixed = known
         f = dict(zip(FEATURE_NAMES, row))
         parts, against = [], []  # against: what lowers the score, said as such (a new user read "keeps
         # much empty space", and later a cut listed before it, as praise)
@@ -332,8 +333,7 @@ class PreferenceTerm:
             against.append("much empty space")
         if small > 0:
             kept = int(100 * f["largest_share"])  # rounded down: 89.7 % is not "90 %", the floor itself
-            finished = (uncropped_learned(ctx, self.learned) or 0.0) > FINISHED_PHOTO  # else a fixed ratio
-            why = "a photo already well framed" if finished else "its ratio"
+            why = "its ratio" if fixed else "a photo already well framed"  # free: only on a finished one
             against.append(f"small for {why} ({kept}% of the largest crop of its shape)")
         text = "editors' preference model" + (": " + ", ".join(parts) if parts else "")
         # "; " between clauses: a clause naming subjects ("a person and a chair") is one clause
