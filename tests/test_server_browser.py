@@ -26,6 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BEACH = ROOT / "examples" / "beach.jpg"
+BEACH_SIZE = (768, 512)
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = os.environ.get("PROCROP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -139,9 +140,10 @@ def _breakdown_and_keyboard(page, boxes) -> None:
     assert len(page.locator(".breakdown .reason").inner_text()) > 10
     before = _score(page)
     style_before = second.get_attribute("style")
-    page.evaluate("""() => { const fetch = window.fetch; window.sentRatios = [];  // what /v1/score is sent
+    page.evaluate("""() => { const fetch = window.fetch; window.sentRatios = []; window.sentBoxes = [];
         window.fetch = (url, opts) => {
-          if (String(url).endsWith('/v1/score')) window.sentRatios.push(opts.body.get('ratio'));
+          if (String(url).endsWith('/v1/score')) {
+            window.sentRatios.push(opts.body.get('ratio')); window.sentBoxes.push(opts.body.get('box')); }
           return fetch(url, opts); }; }""")
     for _ in range(4):
         page.keyboard.press("Shift+ArrowRight")
@@ -149,6 +151,11 @@ def _breakdown_and_keyboard(page, boxes) -> None:
     title = page.locator(".breakdown h3").inner_text()  # "Crop 4:5 #2 (adjusted)"
     ratio = re.search(r"(\S+) #\d", title).group(1)
     assert ratio != "free" and set(page.evaluate("window.sentRatios")) == {ratio}  # as a crop of its ratio
+    for _ in range(60):  # `+` grows it, its ratio kept, until it meets the photo's sides (a trial: 799 of 800)
+        page.keyboard.press("+")
+    page.wait_for_timeout(600)  # the last re-score, 250 ms after the last key
+    w, h = page.evaluate("window.sentBoxes.at(-1)").split(",")[2:]
+    assert int(w) == BEACH_SIZE[0] or int(h) == BEACH_SIZE[1], (w, h)
     assert second.get_attribute("style") != style_before
     assert "(adjusted)" in page.locator(".breakdown h3").inner_text()
     _bars_match_numbers(page)

@@ -16,9 +16,9 @@ function resizeBox([x, y], w, r, W, H) {
   return [x, y, Math.round(w), Math.round(w / r)];
 }
 
-/** Scale a box about its centre by factor k, keeping its ratio. */
-function scaleBox([x, y, w, h], k, W, H) {
-  const r = w / h;
+/** Scale a box about its centre by factor k, keeping the crop's ratio r (not the rounded box's own:
+ * its drift stopped `+` a pixel short of the whole photo). */
+function scaleBox([x, y, w, h], k, W, H, r) {
   let nw = Math.max(MIN_SIDE * Math.max(1, r), Math.min(w * k, W, H * r));
   const nh = nw / r;
   return clampBox([x + (w - nw) / 2, y + (h - nh) / 2, nw, nh], W, H);
@@ -87,9 +87,9 @@ function onKey(ev, opts) {
     const [mx, my] = KEY_MOVES[ev.key];
     next = clampBox([box[0] + mx * step, box[1] + my * step, box[2], box[3]], W, H);
   } else if (ev.key === "+" || ev.key === "=") {
-    next = scaleBox(box, 1.03, W, H);
+    next = scaleBox(box, 1.03, W, H, opts.ratio());
   } else if (ev.key === "-" || ev.key === "_") {
-    next = scaleBox(box, 1 / 1.03, W, H);
+    next = scaleBox(box, 1 / 1.03, W, H, opts.ratio());
   } else {
     return;
   }
