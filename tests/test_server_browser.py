@@ -151,7 +151,7 @@ def _breakdown_and_keyboard(page, boxes) -> None:
     title = page.locator(".breakdown h3").inner_text()  # "Crop 4:5 #2 (adjusted)"
     ratio = re.search(r"(\S+) #\d", title).group(1)
     assert ratio != "free" and set(page.evaluate("window.sentRatios")) == {ratio}  # as a crop of its ratio
-    for _ in range(60):  # `+` grows it, its ratio kept, until it meets the photo's sides (a trial: 799 of 800)
+    for _ in range(60):  # `+` grows it, its ratio kept, until it meets the photo's sides
         page.keyboard.press("+")
     page.wait_for_timeout(600)  # the last re-score, 250 ms after the last key
     w, h = page.evaluate("window.sentBoxes.at(-1)").split(",")[2:]
