@@ -55,10 +55,9 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     size (a hand holding out seed, found as a "person" at 0.37, beside the chickadee taking it), and
     a tiny one (under :data:`TINY_PERSON` of the photo) gives way, on the same terms (apart from it,
     holding more of the saliency than its box), to a region holding :data:`TINY_PERSON_REGION` of the
-    saliency even when no region dominates (a figure found at 0.64
-    in the crowd below the fireworks, at 0.51 at the end of a sushi bar: every crop had kept that
-    figure and left out what the photo is of; blind judges preferred the crops this moved on
-    ``data/preferences/checks/tiny_person/``)."""
+    saliency even when no region dominates (a figure found at 0.64 in the crowd below fireworks, at
+    0.51 at the end of a sushi bar: every crop had kept that figure and left out what the photo is of;
+    blind judges preferred the crops this moved, ``data/preferences/checks/tiny_person/``)."""
     region = max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
     top = region if region is not None and region.mass >= DOMINANT_MASS else None
     face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
