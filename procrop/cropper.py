@@ -238,8 +238,8 @@ class Cropper:
                       for ratio, boxes, start, end in zip(requested, candidates, ends[:-1], ends[1:])]
         # the uncropped frame and every shortlist through the extra terms in one batch (each: fixed or free)
         parts = [(full, every.subset(np.arange(1)))] + shortlists
-        for (boxes, tv), fixed in zip(parts, [False] + [not r.is_free for r in requested]):
-            tv.details[FIXED_RATIO] = np.full(len(boxes), float(fixed))
+        for ratio, (boxes, tv) in zip(requested, shortlists):  # the uncropped frame, unmarked, is free
+            tv.details[FIXED_RATIO] = np.full(len(boxes), float(not ratio.is_free))
         apply_extra_terms_batched(ctx, self.extra_terms, self.scorer.weights, parts)
         uncropped = float(self.scorer.combine(parts[0][1])[0])
         crops: list[Crop] = []

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..candidates import inner_edges
 from ..geometry import inside_fractions
 from ..perception.analysis import CompositionAnalysis
-from .edge_room import inner_edges
 from .main_subject import animal_heads
 from .protection import KEPT
 

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..candidates import inner_edges
 from ..perception.integral import IntegralMap
 from .context import SAL, ScoringContext, TermValues
-from .edge_room import inner_edges
 from .protection import inside_fractions
 from .symmetry import crop_symmetry
 

@@ -82,6 +82,7 @@ from typing import Callable
 import numpy as np
 
 from ..candidates import GROUP_GAP, GROUP_WEIGHT, grouped, protected_regions  # noqa: F401 (re-exported)
+from ..candidates import inner_edges
 from ..candidates import SALIENT_MIN_MASS as MIN_MASS
 from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' measure of a cut)
 from ..perception.analysis import CompositionAnalysis, Region
@@ -278,8 +279,7 @@ def _close_up_framed(allowed: np.ndarray, b: np.ndarray, face: Detection, inside
     so it showed the face on the lower thirds line under a flag."""
     (_, right), (_, left) = face.eyes()
     line = ((right + left) / 2 - b[:, 1]) / np.maximum(b[:, 3], 1e-9)
-    whole = (b[:, 0] <= 1) & (b[:, 1] <= 1) & (b[:, 0] + b[:, 2] >= analysis.width - 1) \
-        & (b[:, 1] + b[:, 3] >= analysis.height - 1)
+    whole = ~np.any(inner_edges(analysis, b), axis=0)  # no edge inside the photo: the uncropped photo
     close = (inside >= KEPT) & (face.box[3] >= CLOSE_UP * b[:, 3]) & ~whole
     framed = (line <= LOW_EYES) & (b[:, 1] <= crown(face, analysis) + 1.0)
     return allowed & ~(close & ~framed) if (allowed & close & framed).any() else allowed
