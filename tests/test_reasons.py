@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from procrop.geometry import largest_size, parse_ratio
-from procrop.scoring.explain import (EDGE_PRESSED, REGION_CUT, SUBJECT_CUT, SUBJECT_CUT_START, SUBJECT_GRAZED,
-                                     explain_crop, subject_cut_words)
+from procrop.scoring.explain import (EDGE_PRESSED, REGION_CUT, REGIONS_WHOLE, SUBJECT_CUT, SUBJECT_CUT_START,
+                                     SUBJECT_GRAZED, explain_crop, subject_cut_words)
 from procrop.scoring.protection import cuts, grazes, inside_fractions
 
 CLEAN = "cut no detected subject"
@@ -38,6 +38,19 @@ def test_clean_edges_are_not_claimed_for_a_crop_that_cuts_a_subject():
     clause = f"editors: keeps whole the salient regions it holds (against it: {EDGE_PRESSED})"
     pressed = explain_crop({**terms, "preference": 0.5}, {"cuts_subject": 0.0}, {}, [clause])
     assert CLEAN not in pressed and EDGE_PRESSED in pressed
+
+
+def test_a_busy_edge_is_not_called_salient_beside_regions_kept_whole():
+    """403 of 5,300 top crops read "an edge runs through busy or salient content" beside the preference
+    term's "keeps whole the salient regions it holds": with the regions whole the edge runs through
+    busy detail; beside "detail pressed against an edge" the fault is told once."""
+    terms, salient = {"boundary": 0.2, "preference": 0.5}, "busy or salient content"
+    assert salient in explain_crop(terms, {}, {})
+    assert salient in explain_crop(terms, {}, {}, [f"editors (against it: {REGION_CUT})"])
+    whole = explain_crop(terms, {}, {}, [f"editors: {REGIONS_WHOLE}"])
+    assert salient not in whole and "an edge runs through busy detail" in whole
+    pressed = explain_crop(terms, {}, {}, [f"editors: {REGIONS_WHOLE} (against it: {EDGE_PRESSED})"])
+    assert "runs through busy" not in pressed and pressed.count("edge") == 1
 
 
 def test_an_edge_through_a_subject_kept_whole_is_not_called_clean():

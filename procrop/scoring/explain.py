@@ -30,6 +30,10 @@ LEAD_SHORT = "little room ahead of a subject facing out of the frame"
 SUBJECT_GRAZED = "an edge grazes a detected subject"
 #: The clauses beside which "clean edges" is never said.
 NOT_CLEAN = (REGION_CUT, EDGE_PRESSED, EDGE_TOUCHED)
+#: How the preference term's reason says that no salient region is cut; a crop edge through busy
+#: content is then said as busy detail, not as salient content (a reason read "keeps whole the salient
+#: regions it holds" beside "an edge runs through busy or salient content" in 403 of 5,300 crops).
+REGIONS_WHOLE = "keeps whole the salient regions it holds"
 
 
 def subject_cut_words(labels: list[str]) -> str:
@@ -89,8 +93,9 @@ def explain_crop(
     elif terms.get("boundary", 1.0) >= 0.7 and not any(
             clause in r for clause in NOT_CLEAN for r in extra_reasons or ()):
         reasons.append("clean edges that cut no detected subject")
-    elif terms.get("boundary", 1.0) < 0.4:
-        reasons.append("an edge runs through busy or salient content")
+    elif terms.get("boundary", 1.0) < 0.4 and not any(EDGE_PRESSED in r for r in extra_reasons or ()):
+        whole = any(REGIONS_WHOLE in r for r in extra_reasons or ())  # then the edge cuts detail, no region
+        reasons.append("an edge runs through busy " + ("detail" if whole else "or salient content"))
     if "headroom" in contributions:
         reasons.append(
             "comfortable headroom" if terms.get("headroom", 0.0) >= 0.6 else "headroom could be better"

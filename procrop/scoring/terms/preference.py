@@ -29,7 +29,7 @@ from ...perception.backdrop import ground_share
 from ...perception.describe_words import detection_name
 from ..context import FIXED_RATIO, ScoringContext, TermValues
 from ..edge_room import edge_pressure, room_penalty
-from ..explain import EDGE_PRESSED, EDGE_TOUCHED, LEAD_SHORT, REGION_CUT, subject_cut_words
+from ..explain import EDGE_PRESSED, EDGE_TOUCHED, LEAD_SHORT, REGION_CUT, REGIONS_WHOLE, subject_cut_words
 from ..lead_room import lead_penalty, lead_pressure
 from ..protection import cuts, inside_fractions
 from ..preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features
@@ -315,7 +315,7 @@ class PreferenceTerm:
         elif f["region_cut"] > 0.05:
             against.append(REGION_CUT)
         else:
-            parts.append("keeps whole the salient regions it holds")
+            parts.append(REGIONS_WHOLE)
         rewarded = self.model.residual[FEATURE_NAMES.index("mirror_symmetry")] > 0
         if f["mirror_symmetry"] >= SYMMETRIC and rewarded:
             parts.append("nearly its own mirror image")
