@@ -146,13 +146,26 @@ def sky_over_sea() -> np.ndarray:
     return rgb
 
 
-LEVEL = Horizon(50.0, 50.0, 0.0, 0.8, "profile")
+LEVEL = Horizon(50.0, 50.0, 0.0, 0.8, "line")
 
 
 def test_a_sky_over_sea_is_a_horizon_even_behind_a_small_subject() -> None:
     a = analysis(horizon=LEVEL, rgb=sky_over_sea(), people=[person(90, 20, 20, 60)])
     assert real_horizon(a)
     assert "A level horizon runs through the middle (50% down)." in describe(a)
+
+
+def test_a_colour_divide_is_not_called_level_or_tilted() -> None:
+    """A trial read "A horizon tilted 6° up to the right" on a level sea (a cliff ridge's divide) and
+    "tilted 2°" on a hazy one: the row profile's slope is fitted to a few columns' strongest edges.
+    Only a straight line found across the frame is called level or tilted."""
+    for angle in (0.0, 2.0, -6.0):
+        divide = Horizon(50.0 - angle, 50.0 + angle, angle, 0.5, "profile")
+        said = describe(analysis(horizon=divide, rgb=sky_over_sea()))
+        assert "A horizon runs through the middle (50% down)." in said
+        assert "level" not in said and "tilted" not in said
+    tilted = Horizon(47.0, 53.0, -3.0, 0.8, "line")
+    assert "A horizon tilted 3° down to the right runs" in describe(analysis(horizon=tilted, rgb=sky_over_sea()))
 
 
 def test_a_weak_person_with_a_face_is_counted_as_a_person() -> None:

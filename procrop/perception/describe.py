@@ -351,7 +351,8 @@ def _band_sentences(a: CompositionAnalysis) -> list[str]:
 
 
 def _horizon_sentences(a: CompositionAnalysis) -> list[str]:
-    """Where the horizon runs and whether it is level; nothing unless it is a real horizon line
+    """Where the horizon runs, and whether it is level when it is a straight line across the frame
+    (``source == "line"``); nothing unless it is a real horizon line
     (:func:`procrop.perception.horizon_check.real_horizon`: not a collar or a backdrop's edge)."""
     if a.horizon is None or not real_horizon(a):
         return []
@@ -368,8 +369,12 @@ def _horizon_sentences(a: CompositionAnalysis) -> list[str]:
         if rel < 0.5
         else "low in the frame"
     )
+    # level or tilted only for a straight line found across the frame: a colour divide's slope is
+    # fitted to a few columns' strongest edges (a trial read "tilted 6°" on a level sea and a cliff ridge)
     tilt = (
-        "A level horizon"
+        "A horizon"
+        if hz.source != "line"
+        else "A level horizon"
         if abs(hz.angle) < 1.0
         else f"A horizon tilted {abs(hz.angle):.0f}° {'up' if hz.angle > 0 else 'down'} to the right"
     )
