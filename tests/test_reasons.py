@@ -133,3 +133,15 @@ def test_several_faces_kept_are_placed_as_the_faces(default_cropper) -> None:
     beach = Path(__file__).resolve().parents[1] / "examples" / "beach.jpg"
     crop = default_cropper.process(str(beach), "1:1", 1).crops[0]
     assert "the faces sit" in crop.reason and "the face sits" not in crop.reason
+
+
+def test_a_crop_that_holds_no_salient_region_is_not_said_to_keep_them_whole(default_cropper, photo_044: Path):
+    """A trial's alternative read "keeps 0% of the salient content; ... keeps whole the salient regions
+    it holds": true of a crop that holds none, and read as praise. A corner of photo 044 that holds
+    no region gets neither that clause nor "busy detail" for its edges."""
+    ctx = default_cropper.prepare(str(photo_044))
+    corner, _ = default_cropper.score_box(ctx, (0, 0, 120, 120))
+    assert "keeps 0% of the salient content" in corner.reason
+    assert REGIONS_WHOLE not in corner.reason and "busy detail" not in corner.reason
+    whole, _ = default_cropper.score_box(ctx, (0, 0, ctx.analysis.width, ctx.analysis.height))
+    assert REGIONS_WHOLE in whole.reason

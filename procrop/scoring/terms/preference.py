@@ -314,7 +314,7 @@ class PreferenceTerm:
             against.append(subject_cut_words(crossed))
         elif f["region_cut"] > 0.05:
             against.append(REGION_CUT)
-        else:
+        elif f["regions_whole"] > 0:  # not for a crop that holds none (a trial read it beside "keeps 0%")
             parts.append(REGIONS_WHOLE)
         rewarded = self.model.residual[FEATURE_NAMES.index("mirror_symmetry")] > 0
         if f["mirror_symmetry"] >= SYMMETRIC and rewarded:
