@@ -10,7 +10,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from procrop.perception.analysis import ColourStats, CompositionAnalysis, Horizon, Region
+from procrop.perception.analysis import ColourStats, CompositionAnalysis, Horizon, Line, Region
 from procrop.perception.colour import dominant_colour_name, standout_colour_name
 from procrop.perception.describe import describe, for_reader
 from procrop.perception.describe_words import format_words, readable_ratio
@@ -155,17 +155,34 @@ def test_a_sky_over_sea_is_a_horizon_even_behind_a_small_subject() -> None:
     assert "A level horizon runs through the middle (50% down)." in describe(a)
 
 
-def test_a_colour_divide_is_not_called_level_or_tilted() -> None:
+def test_a_colour_divide_is_not_called_level_or_tilted_to_a_reader() -> None:
     """A trial read "A horizon tilted 6° up to the right" on a level sea (a cliff ridge's divide) and
     "tilted 2°" on a hazy one: the row profile's slope is fitted to a few columns' strongest edges.
-    Only a straight line found across the frame is called level or tilted."""
+    A reader is told level or tilted only of a straight line found across the frame; the learned
+    scorer keeps the words it was trained with."""
     for angle in (0.0, 2.0, -6.0):
-        divide = Horizon(50.0 - angle, 50.0 + angle, angle, 0.5, "profile")
-        said = describe(analysis(horizon=divide, rgb=sky_over_sea()))
+        a = analysis(horizon=Horizon(50.0 - angle, 50.0 + angle, angle, 0.5, "profile"), rgb=sky_over_sea())
+        said = describe(a, for_people=True)
         assert "A horizon runs through the middle (50% down)." in said
         assert "level" not in said and "tilted" not in said
-    tilted = Horizon(47.0, 53.0, -3.0, 0.8, "line")
-    assert "A horizon tilted 3° down to the right runs" in describe(analysis(horizon=tilted, rgb=sky_over_sea()))
+        assert ("level" if angle == 0 else "tilted") in describe(a, animal_words=False)  # its words
+        assert for_reader(describe(a, animal_words=False), a) == said
+    tilted = analysis(horizon=Horizon(47.0, 53.0, -3.0, 0.8, "line"), rgb=sky_over_sea())
+    assert "A horizon tilted 3° down to the right runs" in describe(tilted, for_people=True)
+
+
+def test_short_segments_are_not_strong_lines_to_a_reader() -> None:
+    """A trial's puffin among daisies and a portrait against leaves read "Strong diagonal lines dominate
+    the structure": Hough segments of petals and leaves, none a tenth of the frame's diagonal long.
+    A reader is told of lines only when one spans a quarter of the diagonal."""
+    diag = float(np.hypot(W, H))
+    short = [Line(10.0 * i, 0.0, 10.0 * i + 15, 15.0, 0.19 * diag, 45.0) for i in range(4)]  # 0.76 in all
+    a = replace(analysis(), lines=short)
+    assert "Strong diagonal lines" in describe(a, animal_words=False)  # the learned scorer's words
+    assert "lines" not in describe(a, for_people=True)
+    assert for_reader(describe(a, animal_words=False), a) == describe(a, for_people=True)
+    long = replace(analysis(), lines=[*short, Line(0.0, 0.0, 180.0, 90.0, 0.9 * diag, 27.0)])
+    assert "Strong diagonal lines dominate the structure." in describe(long, for_people=True)
 
 
 def test_a_weak_person_with_a_face_is_counted_as_a_person() -> None:

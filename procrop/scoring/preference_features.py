@@ -73,6 +73,9 @@ MIN_REGION = 0.004
 EDGE_STRIP = 0.04
 #: Saliency below this counts as empty.
 EMPTY_LEVEL = 0.12
+#: Empty map cells whose lightness varies less than this (standard deviation over 3 x 3 cells, OpenCV's
+#: 8-bit CIELAB L) are plain: sky, haze, still water, a wall; not a dense city no subject stands out in.
+PLAIN_SPREAD = 6.0
 
 
 @dataclass
@@ -116,6 +119,29 @@ def _regions(ctx: ScoringContext, max_regions: int = 8) -> _Regions:
             regions = _Regions(None, np.zeros(0), np.zeros(0), empty)
     ctx.cache["preference:regions"] = regions
     return regions
+
+
+def plain_share(ctx: ScoringContext, boxes: np.ndarray) -> np.ndarray:
+    """``(N,)`` share of each ``xywh`` box (original pixels) that is plain: empty (saliency under
+    :data:`EMPTY_LEVEL` of the peak, as ``empty_share`` counts) and even (:data:`PLAIN_SPREAD`). For
+    the words only: "much empty space" was said of 2,256 of 5,297 top crops, dense city views among
+    them, where the head's saliency is low everywhere (the model reads ``empty_share``)."""
+    plain = ctx.cache.get("preference:plain")
+    a = ctx.analysis
+    if plain is None:
+        sal = a.saliency.astype(np.float32)
+        even = np.ones(sal.shape, bool)
+        if a.lab is not None:
+            lum = np.ascontiguousarray(a.lab[..., 0], np.float32)
+            mean = cv2.blur(lum, (3, 3))
+            spread = np.sqrt(np.maximum(cv2.blur(lum * lum, (3, 3)) - mean * mean, 0.0))
+            even = cv2.resize(spread, sal.shape[::-1], interpolation=cv2.INTER_LINEAR) < PLAIN_SPREAD
+        empty = sal < EMPTY_LEVEL * max(float(sal.max()), 1e-6)
+        plain = ctx.cache["preference:plain"] = IntegralMap((empty & even).astype(np.float64)[..., None])
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x0, y0 = b[:, 0] * ctx.sx, b[:, 1] * ctx.sy
+    x1, y1 = (b[:, 0] + b[:, 2]) * ctx.sx, (b[:, 1] + b[:, 3]) * ctx.sy
+    return _kept((x0, y0, x1, y1), plain)[:, 0] / np.maximum((x1 - x0) * (y1 - y0), 1e-6)
 
 
 def _kept(boxes_map: tuple[np.ndarray, ...], integral: IntegralMap) -> np.ndarray:

@@ -32,7 +32,7 @@ from ..edge_room import edge_pressure, room_penalty
 from ..explain import EDGE_PRESSED, EDGE_TOUCHED, LEAD_SHORT, REGION_CUT, REGIONS_WHOLE, subject_cut_words
 from ..lead_room import lead_penalty, lead_pressure
 from ..protection import cuts, inside_fractions
-from ..preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features
+from ..preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features, plain_share
 
 #: The preference model shipped with procrop.
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "preference" / "preference.npz"
@@ -68,6 +68,9 @@ BACKDROP_FREE, BACKDROP_RAMP, BACKDROP_PENALTY = 0.55, 0.35, 8.0
 #: "nearly its own mirror image" when the model rewards it (with the shipped model, about 0.6 logits
 #: above an average crop).
 SYMMETRIC = 0.6
+#: A crop is said to keep "much empty space" when at least this share of it is plain
+#: (:func:`~procrop.scoring.preference_features.plain_share`), beside the model's own empty share.
+PLAIN_SPACE = 0.5
 
 
 class PreferenceModel:
@@ -329,7 +332,7 @@ class PreferenceTerm:
             against.append(EDGE_TOUCHED)
         if backdrop_penalty(ctx, b)[0] >= 1.0:  # a logit or more: the empty ground is a real cost
             against.append("much empty backdrop round the subject")
-        elif f["empty_share"] > 0.85:
+        elif f["empty_share"] > 0.85 and plain_share(ctx, b)[0] >= PLAIN_SPACE:  # sky, not a dense city
             against.append("much empty space")
         if small > 0:
             kept = int(100 * f["largest_share"])  # rounded down: 89.7 % is not "90 %", the floor itself
