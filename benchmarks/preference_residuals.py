@@ -19,7 +19,13 @@ the agreement with the 3-judge majority on the held-out sheets, per judging roun
 * with ``--edge-press`` instead: how close a subject kept whole comes to an edge of the crop that
   is not the photo's (:data:`PRESS`: 1 touching, 0 at 5 % of the crop's side; the detected people
   and animals, the most pressed of them and how many are, the faces, the salient regions holding a
-  tenth of the saliency), each alone and together (another minute of analysis, not cached).
+  tenth of the saliency), each alone and together (another minute of analysis, not cached);
+* with ``--peaks`` instead: where the saliency lies in the crop (:data:`PEAKS`): the head's map's
+  mirror symmetry (the lightness's is v3's feature), how far its centroid in the crop is from the
+  crop's centre, and, on the hand-cue map the head replaced (spectral residual and colour
+  contrast, :func:`procrop.perception.analyzer.cue_saliency`, a second opinion on what stands out),
+  the share of it kept, its pressure across the crop's inner edges, and whether its peak (and the
+  head's) lies inside the crop 6 % from every edge, with the peaks' distance to the nearest edge.
 
 Features are computed once for every judged sheet's boxes by the default cropper's own path and
 cached in ``WORK/residual_features.npz`` (about a minute on the 2-core machine). The model card
@@ -102,6 +108,63 @@ def edge_press(records: list[dict], photos: Path) -> dict[str, np.ndarray]:
     return out
 
 
+PEAKS = ("saliency_symmetry", "centroid_offset", "cue_kept", "cue_edge", "cue_peak_in", "cue_peak_room",
+         "head_peak_in", "head_peak_room")
+
+
+def _peak_features(ctx, boxes: np.ndarray, cue: np.ndarray) -> np.ndarray:
+    """``(N, len(PEAKS))`` of ``boxes`` (``xywh``) given the photo's cue saliency ``cue`` (map size)."""
+    import cv2
+
+    from procrop.perception.integral import IntegralMap
+    from procrop.scoring.symmetry import mirror_symmetry
+
+    a, head = ctx.analysis, ctx.analysis.saliency.astype(np.float64)
+    mh, mw = head.shape
+    x0, y0 = boxes[:, 0] * mw / a.width, boxes[:, 1] * mh / a.height
+    x1, y1 = x0 + boxes[:, 2] * mw / a.width, y0 + boxes[:, 3] * mh / a.height
+    area = np.maximum((x1 - x0) * (y1 - y0), 1e-9)
+    cols = np.arange(mw) + 0.5
+    maps = IntegralMap(np.stack([cue, head, head * cols], axis=-1))
+    sums = maps.box_sum(x0, y0, x1, y1)
+    centroid = sums[:, 2] / np.maximum(sums[:, 1], 1e-9)
+    ix0, ix1 = np.floor(x0).astype(int), np.maximum(np.ceil(x1).astype(int), np.floor(x0).astype(int) + 1)
+    iy0, iy1 = np.floor(y0).astype(int), np.minimum(np.ceil(y1).astype(int), mh)
+    out = [mirror_symmetry(head, np.minimum(ix0, mw - 1), np.minimum(ix1, mw), iy0, iy1),
+           np.abs(centroid - (x0 + x1) / 2) / (x1 - x0), sums[:, 0] / max(float(cue.sum()), 1e-9)]
+    tx, ty, mean = 0.06 * (x1 - x0), 0.06 * (y1 - y0), max(float(cue.mean()), 1e-9)
+    strips = [((x0, x0 + tx), (x0 - tx, x0), x0 > 0.5), ((x1 - tx, x1), (x1, x1 + tx), x1 < mw - 0.5)]
+    press = [np.where(inner, np.minimum(maps.box_sum(*(i[0], y0, i[1], y1))[:, 0],
+                                        maps.box_sum(*(o[0], y0, o[1], y1))[:, 0]) / (tx * (y1 - y0)) / mean, 0)
+             for i, o, inner in strips]
+    out.append(np.tanh(np.max(press, axis=0) / 2))
+    for m in (cue, head):
+        py, px = np.unravel_index(np.argmax(cv2.GaussianBlur(m.astype(np.float32), (0, 0), 2)), m.shape)
+        room = np.min([(px + 0.5 - x0) / (x1 - x0), (x1 - px - 0.5) / (x1 - x0),
+                       (py + 0.5 - y0) / (y1 - y0), (y1 - py - 0.5) / (y1 - y0)], axis=0)
+        out += [(room >= 0.06).astype(float), np.clip(room, -0.1, 0.25)]
+    return np.column_stack(out)
+
+
+def peaks(records: list[dict], photos: Path) -> dict[str, np.ndarray]:
+    """Sheet id -> ``(n, len(PEAKS))`` of its boxes, from each photo's analysis."""
+    import cv2
+
+    from procrop.cropper import Cropper
+    from procrop.perception.analyzer import cue_saliency
+
+    cropper, out, by_photo = Cropper(), {}, {}
+    for r in records:
+        by_photo.setdefault(r["photo"], {}).setdefault(r["sheet"], r)
+    for photo, sheets in by_photo.items():
+        ctx = cropper.prepare(str(photos / photo))
+        gray = cv2.cvtColor(ctx.image.pixels, cv2.COLOR_RGB2GRAY)
+        cue = cue_saliency(ctx.analysis.lab, gray, cropper.analyzer.config).astype(np.float64)
+        for sid, r in sheets.items():
+            out[sid] = _peak_features(ctx, np.asarray(r["boxes"], np.float64), cue)
+    return out
+
+
 def features(records: list[dict], photos: Path, cache: Path) -> dict[str, tuple[np.ndarray, ...]]:
     """Sheet id -> (preference features, pixel statistics, embedding) of its boxes (cached)."""
     wanted = {r["sheet"] for r in records}
@@ -170,6 +233,8 @@ def main() -> None:
     ap = data_arguments(__doc__.split("\n\n")[0], "where the feature cache (residual_features.npz) is kept")
     ap.add_argument("--edge-press", action="store_true",
                     help="try how close subjects come to inner crop edges instead of pixels and embeddings")
+    ap.add_argument("--peaks", action="store_true",
+                    help="try where the saliency lies in the crop (the head's and the hand cues') instead")
     args = ap.parse_args()
     from procrop.scoring.terms.preference import PreferenceModel
 
@@ -186,13 +251,14 @@ def main() -> None:
 
     print("| residual on top of procrop-preference-v3 | round 1 | round 2 | round 3 |\n|---|---:|---:|---:|")
     show("none (v3)", {k: base.logits(f) for k, f in feats.items()})
-    if args.edge_press:
-        press = edge_press(train + held, args.photos)
+    if args.edge_press or args.peaks:
+        names = PRESS if args.edge_press else PEAKS
+        table = edge_press(train + held, args.photos) if args.edge_press else peaks(train + held, args.photos)
         for same in (True, False):
-            for cols in [[j] for j in range(len(PRESS))] + [list(range(len(PRESS)))]:
-                weights, scores = fit_weights(base, feats, {k: v[:, cols] for k, v in press.items()},
+            for cols in [[j] for j in range(len(names))] + [list(range(len(names)))]:
+                weights, scores = fit_weights(base, feats, {k: v[:, cols] for k, v in table.items()},
                                               train, 1e-3, same)
-                named = ", ".join(f"{PRESS[c]} {w:+.2f}" for c, w in zip(cols, weights))
+                named = ", ".join(f"{names[c]} {w:+.2f}" for c, w in zip(cols, weights))
                 show(f"{named} ({'same-size pairs' if same else 'all pairs'})", scores)
         return
     for same in (True, False):

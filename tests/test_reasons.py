@@ -166,3 +166,25 @@ def test_only_plain_space_is_called_empty():
     ctx = ScoringContext(load_image(np.full((200, 400, 3), 128, np.uint8)), a)
     flat, busy = plain_share(ctx, np.array([[0, 0, 180, 200], [220, 0, 180, 200]]))
     assert flat > 0.9 and busy < 0.1
+
+
+def test_a_placed_region_inside_the_main_subject_is_called_the_main_subject(default_cropper) -> None:
+    """A trial's man standing on a wall: the description said "A person, the main subject" while every
+    reason said "a salient region sits on the upper-left thirds point": the region placed is his body,
+    inside his box but less than half of it (his legs are not salient)."""
+    from procrop.imaging.load import load_image
+    from procrop.perception.analysis import ColourStats, CompositionAnalysis, Region
+    from procrop.perception.detectors import Detection
+    from procrop.scoring.context import ScoringContext
+
+    sal, mask = np.zeros((20, 40), np.float32), np.zeros((20, 40), bool)
+    mask[2:10, 8:12] = True  # 60 x 120 px of the man's 90 x 180 px box: his body
+    sal[mask] = 1.0
+    body = Region((80.0, 20.0, 40.0, 80.0), (100.0, 60.0), 0.9, "salient", "grey", "", mask)
+    man = Detection((75.0, 15.0, 60.0, 170.0), 0.9, kind="person", label="person")
+    a = CompositionAnalysis(400, 200, sal, np.zeros_like(sal), [], [man], [body], [], None, None,
+                            ColourStats(0.5, 0.5, 0.5, 0.5, 0.0, ("grey",)), (0.25, 0.3), objects=[man],
+                            saliency_source="head")
+    ctx = ScoringContext(load_image(np.full((200, 400, 3), 128, np.uint8)), a)
+    tv = default_cropper.scorer.terms(ctx, np.array([[0, 0, 200, 200]]))
+    assert tv.details["subject_is_main"][0] == 1.0

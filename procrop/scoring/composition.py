@@ -234,10 +234,12 @@ class CompositionScorer:
         # without a face or a compact subject there is nothing to place
         tv.add("placement", score * edge, kind > 0)
         tv.details["subject_u"], tv.details["subject_v"], tv.details["subject_kind"] = u, v, kind
-        # whether the salient region placed is the main subject (a "sheep" region beside the bear is not)
+        # whether the salient region placed is the main subject (a "sheep" region beside the bear is not;
+        # a region lying in the main subject's box is part of it: a trial's man on a wall, his body)
         main, placed = main_subject(ctx.analysis), next(iter(ctx.analysis.compact_subjects), None)
         is_main = main is None or placed is None or (
-            inside_fractions(np.asarray([placed.box]), [main.box])[0, 0] >= 0.5)
+            inside_fractions(np.asarray([placed.box]), [main.box])[0, 0] >= 0.5
+            or inside_fractions(np.asarray([main.box]), [placed.box])[0, 0] >= 0.5)
         tv.details["subject_is_main"] = np.full(n, float(is_main))
 
     def _boundary(
