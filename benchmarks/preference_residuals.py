@@ -22,10 +22,11 @@ the agreement with the 3-judge majority on the held-out sheets, per judging roun
   tenth of the saliency), each alone and together (another minute of analysis, not cached);
 * with ``--peaks`` instead: where the saliency lies in the crop (:data:`PEAKS`): the head's map's
   mirror symmetry (the lightness's is v3's feature), how far its centroid in the crop is from the
-  crop's centre, and, on the hand-cue map the head replaced (spectral residual and colour
-  contrast, :func:`procrop.perception.analyzer.cue_saliency`, a second opinion on what stands out),
-  the share of it kept, its pressure across the crop's inner edges, and whether its peak (and the
-  head's) lies inside the crop 6 % from every edge, with the peaks' distance to the nearest edge.
+  crop's centre across (a share of the width), and, on the hand-cue map the head replaced (spectral
+  residual and colour contrast, :func:`procrop.perception.analyzer.cue_saliency`, a second opinion
+  on what stands out), the share of it kept, its pressure across the crop's left and right inner
+  edges, and whether its peak (and the head's) lies inside the crop 6 % from every edge, with the
+  peaks' distance to the nearest edge.
 
 Features are computed once for every judged sheet's boxes by the default cropper's own path and
 cached in ``WORK/residual_features.npz`` (about a minute on the 2-core machine). The model card
@@ -134,9 +135,10 @@ def _peak_features(ctx, boxes: np.ndarray, cue: np.ndarray) -> np.ndarray:
            np.abs(centroid - (x0 + x1) / 2) / (x1 - x0), sums[:, 0] / max(float(cue.sum()), 1e-9)]
     tx, ty, mean = 0.06 * (x1 - x0), 0.06 * (y1 - y0), max(float(cue.mean()), 1e-9)
     strips = [((x0, x0 + tx), (x0 - tx, x0), x0 > 0.5), ((x1 - tx, x1), (x1, x1 + tx), x1 < mw - 0.5)]
-    press = [np.where(inner, np.minimum(maps.box_sum(*(i[0], y0, i[1], y1))[:, 0],
-                                        maps.box_sum(*(o[0], y0, o[1], y1))[:, 0]) / (tx * (y1 - y0)) / mean, 0)
-             for i, o, inner in strips]
+    press = []
+    for i, o, inner in strips:  # the cue saliency on both sides of a left or right inner edge, the lesser
+        both = np.minimum(maps.box_sum(i[0], y0, i[1], y1)[:, 0], maps.box_sum(o[0], y0, o[1], y1)[:, 0])
+        press.append(np.where(inner, both / (tx * (y1 - y0)) / mean, 0.0))
     out.append(np.tanh(np.max(press, axis=0) / 2))
     for m in (cue, head):
         py, px = np.unravel_index(np.argmax(cv2.GaussianBlur(m.astype(np.float32), (0, 0), 2)), m.shape)
@@ -231,10 +233,11 @@ def fit_weights(base, feats: dict, extra: dict[str, np.ndarray], records: list[d
 
 def main() -> None:
     ap = data_arguments(__doc__.split("\n\n")[0], "where the feature cache (residual_features.npz) is kept")
-    ap.add_argument("--edge-press", action="store_true",
-                    help="try how close subjects come to inner crop edges instead of pixels and embeddings")
-    ap.add_argument("--peaks", action="store_true",
-                    help="try where the saliency lies in the crop (the head's and the hand cues') instead")
+    instead = ap.add_mutually_exclusive_group()
+    instead.add_argument("--edge-press", action="store_true",
+                         help="try how close subjects come to inner crop edges, not pixels and embeddings")
+    instead.add_argument("--peaks", action="store_true",
+                         help="try where the saliency lies in the crop (the head's and the hand cues')")
     args = ap.parse_args()
     from procrop.scoring.terms.preference import PreferenceModel
 

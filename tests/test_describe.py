@@ -160,8 +160,8 @@ def test_a_colour_divide_is_not_called_level_or_tilted_to_a_reader() -> None:
     "tilted 2°" on a hazy one: the row profile's slope is fitted to a few columns' strongest edges.
     A reader is told level or tilted only of a straight line found across the frame; the learned
     scorer keeps the words it was trained with."""
-    for angle in (0.0, 2.0, -6.0):
-        a = analysis(horizon=Horizon(50.0 - angle, 50.0 + angle, angle, 0.5, "profile"), rgb=sky_over_sea())
+    for angle in (0.0, 2.0, -6.0):  # a positive angle rises to the right: the right end is higher
+        a = analysis(horizon=Horizon(50.0 + angle, 50.0 - angle, angle, 0.5, "profile"), rgb=sky_over_sea())
         said = describe(a, for_people=True)
         assert "A horizon runs through the middle (50% down)." in said
         assert "level" not in said and "tilted" not in said
@@ -173,10 +173,11 @@ def test_a_colour_divide_is_not_called_level_or_tilted_to_a_reader() -> None:
 
 def test_short_segments_are_not_strong_lines_to_a_reader() -> None:
     """A trial's puffin among daisies and a portrait against leaves read "Strong diagonal lines dominate
-    the structure": Hough segments of petals and leaves, none a tenth of the frame's diagonal long.
+    the structure": Hough segments of petals and leaves, none over a fifth of the frame's diagonal.
     A reader is told of lines only when one spans a quarter of the diagonal."""
     diag = float(np.hypot(W, H))
-    short = [Line(10.0 * i, 0.0, 10.0 * i + 15, 15.0, 0.19 * diag, 45.0) for i in range(4)]  # 0.76 in all
+    side = 0.19 * diag / np.sqrt(2)  # four 45° segments, each 0.19 of the diagonal (0.76 in all)
+    short = [Line(40.0 * i, 0.0, 40.0 * i + side, side, 0.19 * diag, 45.0) for i in range(4)]
     a = replace(analysis(), lines=short)
     assert "Strong diagonal lines" in describe(a, animal_words=False)  # the learned scorer's words
     assert "lines" not in describe(a, for_people=True)

@@ -289,7 +289,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
         return "own" if NOT_ENLARGED in note else "unmet" if UPSCALE_UNMET in note else "fewer"
 
     for which, said in (("fewer", "have fewer crops than asked at some ratio (the others scored too low or "
-                                  "overlapped a better crop: --min-score-ratio, --diversity-iou"),
+                                  "overlapped a better crop"),
                         ("own", "have crops kept at their own size, smaller than asked (--no-upscale"),
                         ("unmet", "have no crop wide enough for --max-upscale that cuts nothing it could "
                                   "keep (the widest such crops were chosen")):
@@ -302,7 +302,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
                 counts = ", ".join(line.split(" crop")[0].replace(": ", " ") for line in lines)  # "1:1 1"
                 asked = result.get("options", {}).get("top_k", "number")
                 err.print(f"[dim]note:[/] {name}: fewer crops than the {asked} asked ({escape(counts)}); "
-                          "why, ratio by ratio, under 'notes' in its JSON (--min-score-ratio 0: keep all)")
+                          "why, ratio by ratio, under 'notes' in its JSON")
             else:
                 for line in lines:
                     err.print(f"[dim]note:[/] {name}: {escape(line)}")

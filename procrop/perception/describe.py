@@ -50,9 +50,10 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
     with; nor does it read the sentence on a studio backdrop (:mod:`procrop.perception.backdrop`).
     ``for_people``: the words a person reads, for people only (every model reads, and every trainer
     writes, the others): the photo's shape as a reader says it ("about 3:2" for 28:19, not the exact
-    label) and a subject told by the colour that sets it apart from its surroundings where its
+    label), a subject told by the colour that sets it apart from its surroundings where its
     mask's dominant colour is the background's (:attr:`Region.standout_colour`: a red ladybird on a
-    green stem, not "green")."""
+    green stem, not "green"), a horizon called level or tilted only when it is a straight line
+    across the frame, and lines told only when one spans :data:`LONG_LINE` of the diagonal."""
     if animal_words and a.animal_names:  # the classifier is sure where the detector may not be
         a = _with_animal_names(a)
     if for_people and _standout_differs(a):
@@ -82,7 +83,8 @@ def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
     (``describe(a, animal_words=False)``), without describing the photo again, when the two differ
     only in the photo's shape ("(28:19)" reads "(about 3:2)") and a tiny detection's size ("under 1%",
     not "about 0%"): for an analysis without animal or region names, without a studio backdrop,
-    without a subject whose standout colour is not its map colour and without a thing a person wears."""
+    without a subject whose standout colour is not its map colour, without a thing a person wears,
+    and whose horizon and line sentences read alike for both."""
     exact = format_words(a.width, a.height) + "."
     named = _named(a)
     worn = any(_worn(a, d, named) for d in a.objects)

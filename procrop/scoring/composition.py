@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..candidates import inner_edges
 from ..errors import UsageError
 from ..perception.analysis import CompositionAnalysis
 from ..perception.detectors import Detection
@@ -239,7 +240,7 @@ class CompositionScorer:
         main, placed = main_subject(ctx.analysis), next(iter(ctx.analysis.compact_subjects), None)
         is_main = main is None or placed is None or (
             inside_fractions(np.asarray([placed.box]), [main.box])[0, 0] >= 0.5
-            or inside_fractions(np.asarray([main.box]), [placed.box])[0, 0] >= 0.5)
+            or inside_fractions(np.asarray([main.box]), [placed.box])[0, 0] >= 0.9)
         tv.details["subject_is_main"] = np.full(n, float(is_main))
 
     def _boundary(
@@ -282,6 +283,7 @@ class CompositionScorer:
         value = np.where(cut_core, 0.0, np.where(cut_face, 0.35 * value, value))
         tv.add("boundary", value)
         tv.details["border_ratio"] = ratio
+        tv.details["inner_edge"] = np.any(inner_edges(ctx.analysis, b), axis=0).astype(float)  # for the words
 
     def _headroom(
         self,

@@ -58,7 +58,8 @@ def explain_crop(
 
     Args:
         terms: term name -> value in [0, 1].
-        details: per-crop quantities from scoring (``kept``, ``subject_u``...); ``cuts_face`` and
+        details: per-crop quantities from scoring (``kept``, ``subject_u``..., ``inner_edge``: an edge
+            of the crop runs inside the photo); ``cuts_face`` and
             ``cuts_subject`` come from :func:`procrop.scoring.protection.cuts`, the one test of a
             cut that the preference term's reason uses too, so the two never contradict;
             ``grazes_subject`` from :func:`procrop.scoring.protection.grazes`.
@@ -93,7 +94,8 @@ def explain_crop(
     elif terms.get("boundary", 1.0) >= 0.7 and not any(
             clause in r for clause in NOT_CLEAN for r in extra_reasons or ()):
         reasons.append("clean edges that cut no detected subject")
-    elif terms.get("boundary", 1.0) < 0.4 and not any(EDGE_PRESSED in r for r in extra_reasons or ()):
+    elif (terms.get("boundary", 1.0) < 0.4 and details.get("inner_edge", 1.0) > 0  # not the photo's own
+          and not any(EDGE_PRESSED in r for r in extra_reasons or ())):  # edges (the uncropped photo)
         whole = any(REGIONS_WHOLE in r for r in extra_reasons or ())  # then the edge cuts detail, no region
         reasons.append("an edge runs through busy " + ("detail" if whole else "or salient content"))
     if "headroom" in contributions:

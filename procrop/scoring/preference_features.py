@@ -81,12 +81,14 @@ PLAIN_SPREAD = 6.0
 @dataclass
 class _Regions:
     """Connected salient regions at map resolution: an integral of each region's indicator
-    (channel ``k``), each region's share of the salient mass, and the image-level empty map."""
+    (channel ``k``), each region's share of the salient mass, and the image-level empty and plain
+    maps (:func:`plain_share`)."""
 
     integrals: IntegralMap | None
     shares: np.ndarray
     areas: np.ndarray
     empty: IntegralMap
+    plain: IntegralMap
 
 
 def _regions(ctx: ScoringContext, max_regions: int = 8) -> _Regions:
@@ -96,9 +98,11 @@ def _regions(ctx: ScoringContext, max_regions: int = 8) -> _Regions:
         return cached
     sal = ctx.analysis.saliency.astype(np.float32)
     peak = float(sal.max())
-    empty = IntegralMap((sal < EMPTY_LEVEL * max(peak, 1e-6)).astype(np.float64)[..., None])
+    low = sal < EMPTY_LEVEL * max(peak, 1e-6)
+    empty = IntegralMap(low.astype(np.float64)[..., None])
+    plain = IntegralMap((low & _even(ctx.analysis.lab, sal.shape)).astype(np.float64)[..., None])
     if peak <= 1e-6:
-        regions = _Regions(None, np.zeros(0), np.zeros(0), empty)
+        regions = _Regions(None, np.zeros(0), np.zeros(0), empty, plain)
     else:
         mask = (sal >= REGION_LEVEL * peak).astype(np.uint8)
         n, labels = cv2.connectedComponents(mask, connectivity=8)
@@ -114,11 +118,31 @@ def _regions(ctx: ScoringContext, max_regions: int = 8) -> _Regions:
         order = np.argsort(shares)[::-1][:max_regions]
         if len(order):
             stack = np.stack([channels[i] for i in order], axis=-1)
-            regions = _Regions(IntegralMap(stack), np.array(shares)[order], np.array(areas)[order], empty)
+            shares_kept, areas_kept = np.array(shares)[order], np.array(areas)[order]
+            regions = _Regions(IntegralMap(stack), shares_kept, areas_kept, empty, plain)
         else:
-            regions = _Regions(None, np.zeros(0), np.zeros(0), empty)
+            regions = _Regions(None, np.zeros(0), np.zeros(0), empty, plain)
     ctx.cache["preference:regions"] = regions
     return regions
+
+
+def has_regions(ctx: ScoringContext) -> bool:
+    """Whether the photo has a salient region the region features read (without one they read as if
+    every region were kept whole)."""
+    return _regions(ctx).integrals is not None
+
+
+def _even(lab: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """``shape`` bool: map cells whose lightness varies less than :data:`PLAIN_SPREAD` over 3 x 3 cells
+    (all of them without a colour map)."""
+    if lab is None:
+        return np.ones(shape, bool)
+    lum = np.ascontiguousarray(lab[..., 0], np.float32)
+    mean = cv2.blur(lum, (3, 3))
+    spread = np.sqrt(np.maximum(cv2.blur(lum * lum, (3, 3)) - mean * mean, 0.0))
+    if spread.shape != shape:
+        spread = cv2.resize(spread, shape[::-1], interpolation=cv2.INTER_LINEAR)
+    return spread < PLAIN_SPREAD
 
 
 def plain_share(ctx: ScoringContext, boxes: np.ndarray) -> np.ndarray:
@@ -126,22 +150,15 @@ def plain_share(ctx: ScoringContext, boxes: np.ndarray) -> np.ndarray:
     :data:`EMPTY_LEVEL` of the peak, as ``empty_share`` counts) and even (:data:`PLAIN_SPREAD`). For
     the words only: "much empty space" was said of 2,256 of 5,297 top crops, dense city views among
     them, where the head's saliency is low everywhere (the model reads ``empty_share``)."""
-    plain = ctx.cache.get("preference:plain")
-    a = ctx.analysis
-    if plain is None:
-        sal = a.saliency.astype(np.float32)
-        even = np.ones(sal.shape, bool)
-        if a.lab is not None:
-            lum = np.ascontiguousarray(a.lab[..., 0], np.float32)
-            mean = cv2.blur(lum, (3, 3))
-            spread = np.sqrt(np.maximum(cv2.blur(lum * lum, (3, 3)) - mean * mean, 0.0))
-            even = cv2.resize(spread, sal.shape[::-1], interpolation=cv2.INTER_LINEAR) < PLAIN_SPREAD
-        empty = sal < EMPTY_LEVEL * max(float(sal.max()), 1e-6)
-        plain = ctx.cache["preference:plain"] = IntegralMap((empty & even).astype(np.float64)[..., None])
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    x0, y0 = b[:, 0] * ctx.sx, b[:, 1] * ctx.sy
-    x1, y1 = (b[:, 0] + b[:, 2]) * ctx.sx, (b[:, 1] + b[:, 3]) * ctx.sy
-    return _kept((x0, y0, x1, y1), plain)[:, 0] / np.maximum((x1 - x0) * (y1 - y0), 1e-6)
+    boxes_map, map_area = _on_map(ctx, np.asarray(boxes, np.float64).reshape(-1, 4))
+    return _kept(boxes_map, _regions(ctx).plain)[:, 0] / map_area
+
+
+def _on_map(ctx: ScoringContext, b: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """``(N, 4)`` ``xywh`` boxes as map coordinates ``(x0, y0, x1, y1)``, and their areas there."""
+    sx, sy = ctx.sx, ctx.sy
+    boxes_map = (b[:, 0] * sx, b[:, 1] * sy, (b[:, 0] + b[:, 2]) * sx, (b[:, 1] + b[:, 3]) * sy)
+    return boxes_map, np.maximum((boxes_map[2] - boxes_map[0]) * (boxes_map[3] - boxes_map[1]), 1e-6)
 
 
 def _kept(boxes_map: tuple[np.ndarray, ...], integral: IntegralMap) -> np.ndarray:
@@ -220,8 +237,7 @@ def crop_features(ctx: ScoringContext, boxes: np.ndarray, tv: TermValues,
     cols += [area, np.sqrt(area), largest, (area > 0.97).astype(float),
              np.abs(cx), cy, np.abs(cy), np.clip(margins.min(axis=1), 0, 1)]
 
-    sx, sy = ctx.sx, ctx.sy
-    boxes_map = (b[:, 0] * sx, b[:, 1] * sy, (b[:, 0] + b[:, 2]) * sx, (b[:, 1] + b[:, 3]) * sy)
+    boxes_map, map_area = _on_map(ctx, b)
     regions = _regions(ctx)
     if regions.integrals is not None:
         kept = _kept(boxes_map, regions.integrals) / regions.areas  # (N, R)
@@ -235,7 +251,6 @@ def crop_features(ctx: ScoringContext, boxes: np.ndarray, tv: TermValues,
     cols += [face_cut, faces_out, people_cut, people_out]
 
     pressure_max, pressure_mean = _edge_pressure(ctx, b)
-    map_area = np.maximum((boxes_map[2] - boxes_map[0]) * (boxes_map[3] - boxes_map[1]), 1e-6)
     empty = _kept(boxes_map, regions.empty)[:, 0] / map_area
     sal_in = _kept(boxes_map, ctx.maps)[:, SAL]
     mean_all = max(float(ctx.maps.totals[SAL]) / a.saliency.size, 1e-6)

@@ -32,7 +32,7 @@ from ..edge_room import edge_pressure, room_penalty
 from ..explain import EDGE_PRESSED, EDGE_TOUCHED, LEAD_SHORT, REGION_CUT, REGIONS_WHOLE, subject_cut_words
 from ..lead_room import lead_penalty, lead_pressure
 from ..protection import cuts, inside_fractions
-from ..preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features, plain_share
+from ..preference_features import FEATURE_NAMES, RESIDUAL_FEATURES, crop_features, has_regions, plain_share
 
 #: The preference model shipped with procrop.
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "preference" / "preference.npz"
@@ -317,8 +317,8 @@ class PreferenceTerm:
             against.append(subject_cut_words(crossed))
         elif f["region_cut"] > 0.05:
             against.append(REGION_CUT)
-        elif f["regions_whole"] > 0:  # not for a crop that holds none (a trial read it beside "keeps 0%")
-            parts.append(REGIONS_WHOLE)
+        elif f["regions_whole"] > 0 and has_regions(ctx):  # not of a crop (or photo) that holds none (a
+            parts.append(REGIONS_WHOLE)  # trial read it beside "keeps 0%"; the feature reads 1 without any)
         rewarded = self.model.residual[FEATURE_NAMES.index("mirror_symmetry")] > 0
         if f["mirror_symmetry"] >= SYMMETRIC and rewarded:
             parts.append("nearly its own mirror image")
