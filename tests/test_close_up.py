@@ -152,3 +152,18 @@ def test_what_the_head_wears_stays_in_before_the_eyes_go_high() -> None:
     back = Detection((380.0, 0.0, 200.0, 600.0), 0.9, "person", "person")
     assert crown(front, bust([], faces=[front, behind], people=[back])) == face_head(front, W, H)[1]
     assert crown(front, bust([], faces=[front], people=[back])) == max(0.0, 150.0 - HAIR_MAX * 120.0)
+
+
+def test_the_largest_face_keeps_its_chin_where_a_crop_can() -> None:
+    """fresh36's bearded portrait at 1:1: the face box (brow to chin) fits the square, and the crop
+    keeping the hair ended 16 px above the chin, whole by the 97 % tolerance (judges: 6 votes to 0
+    against it). A close-up crop ending inside the face's box is dropped when another keeps the chin,
+    unless the head wears something above it (a fez: the rule before keeps it in)."""
+    a = bust([], people=[])
+    # both keep the crown, both have the eyes high (rule 1c); the first ends 11 px above the chin (97 %
+    # of the face inside, whole by the tolerance), the second 6 px below it
+    boxes = np.array([[0.0, 92.0, 626.0, 528.0], [0.0, 97.0, 626.0, 540.0]])
+    inside = inside_fractions(boxes, [FACE.box])
+    assert inside[0, 0] >= 0.97
+    assert allowed_crops(boxes, a, inside).tolist() == [False, True]
+    assert allowed_crops(boxes[:1], a, inside[:, :1]).tolist() == [True]  # none keeps the chin: as before

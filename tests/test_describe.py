@@ -161,7 +161,7 @@ def test_a_colour_divide_is_not_called_level_or_tilted_to_a_reader() -> None:
     A reader is told level or tilted only of a straight line found across the frame; the learned
     scorer keeps the words it was trained with."""
     for angle in (0.0, 2.0, -6.0):  # a positive angle rises to the right: the right end is higher
-        a = analysis(horizon=Horizon(50.0 + angle, 50.0 - angle, angle, 0.5, "profile"), rgb=sky_over_sea())
+        a = analysis(horizon=Horizon(50.0 + angle, 50.0 - angle, angle, 0.6, "profile"), rgb=sky_over_sea())
         said = describe(a, for_people=True)
         assert "A horizon runs through the middle (50% down)." in said
         assert "level" not in said and "tilted" not in said
@@ -169,6 +169,12 @@ def test_a_colour_divide_is_not_called_level_or_tilted_to_a_reader() -> None:
         assert for_reader(describe(a, animal_words=False), a) == said
     tilted = analysis(horizon=Horizon(47.0, 53.0, -3.0, 0.8, "line"), rgb=sky_over_sea())
     assert "A horizon tilted 3° down to the right runs" in describe(tilted, for_people=True)
+    # an unsure divide is not told a reader at all (a trial's hazy sea: found at its dark bottom, 91 %
+    # down, for a horizon 57 % down); the learned scorer still reads it
+    unsure = analysis(horizon=Horizon(50.0, 50.0, 0.0, 0.35, "profile"), rgb=sky_over_sea())
+    assert "horizon" not in describe(unsure, for_people=True)
+    assert "horizon" in describe(unsure, animal_words=False)
+    assert for_reader(describe(unsure, animal_words=False), unsure) == describe(unsure, for_people=True)
 
 
 def test_short_segments_are_not_strong_lines_to_a_reader() -> None:

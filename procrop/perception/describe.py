@@ -360,11 +360,14 @@ def _band_sentences(a: CompositionAnalysis) -> list[str]:
 
 def _horizon_sentences(a: CompositionAnalysis, readable: bool = False) -> list[str]:
     """Where the horizon runs and whether it is level (for a reader, ``readable``, only when it is a
-    straight line across the frame, ``source == "line"``); nothing unless it is a real horizon line
+    straight line across the frame, ``source == "line"``, and a colour divide only from
+    :data:`SURE_DIVIDE`); nothing unless it is a real horizon line
     (:func:`procrop.perception.horizon_check.real_horizon`: not a collar or a backdrop's edge)."""
     if a.horizon is None or not real_horizon(a):
         return []
     hz = a.horizon
+    if readable and hz.source != "line" and hz.confidence < SURE_DIVIDE:  # half of these were elsewhere
+        return []
     rel = (hz.y_left + hz.y_right) / 2 / a.height
     where = (
         "near the upper thirds line"
@@ -392,6 +395,9 @@ def _horizon_sentences(a: CompositionAnalysis, readable: bool = False) -> list[s
 
 #: For a reader, lines are told only when one spans this share of the frame's diagonal.
 LONG_LINE = 0.25
+#: For a reader, a horizon found as a colour divide is told only from this confidence (two trials
+#: found it at the dark bottom of a hazy sea, the plaza under a city's skyline, a cliff ridge, all under).
+SURE_DIVIDE = 0.5
 
 
 def _line_sentences(a: CompositionAnalysis, readable: bool = False) -> list[str]:

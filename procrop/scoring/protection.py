@@ -87,7 +87,7 @@ from ..candidates import SALIENT_MIN_MASS as MIN_MASS
 from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' measure of a cut)
 from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
-from ..perception.face_extent import CLOSE_UP, LOW_EYES, crown
+from ..perception.face_extent import CLOSE_UP, LOW_EYES, crown, face_head, hair_top
 from ..perception.salient import CORE_LEVELS, subject_cores
 from .clean_cuts import object_cuts, person_cuts
 from .heads import EYE_LINE, HEAD_SIDE, HEAD_TOP, eyes_kept, grown, head_box, mouth_kept  # noqa: F401
@@ -270,18 +270,20 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
 def _close_up_framed(allowed: np.ndarray, b: np.ndarray, face: Detection, inside: np.ndarray,
                      analysis: CompositionAnalysis) -> np.ndarray:
     """Rule 1c: where ``face`` (kept whole: ``inside``, its shares) is a close-up in a crop of ``b (N,
-    4)`` (its height at least :data:`CLOSE_UP` of the crop's), its eye line no more than
-    :data:`LOW_EYES` of the crop's height down and its crown (what the head wears too: a fez, a hood;
-    :func:`~procrop.perception.face_extent.crown`) inside, when some allowed
+    4)`` (its height at least :data:`CLOSE_UP` of the crop's), its chin in where a crop can unless
+    the head wears something (a bearded chin, whole by the tolerance, was cut at 1:1 to keep the hair:
+    6 votes to 0 against it), then its eye line no more than :data:`LOW_EYES` of the crop's height
+    down and its crown (what the head wears too: a fez, a hood; :func:`crown`) inside, when some allowed
     close-up has both; crops where it is no close-up stay, and so does the uncropped photo (the
-    photographer placed the eyes: a woman looking down, her eyes 0.6 down the frame, had only a 65 %
-    crop at ``original``). Before the people's rules: a bust's square had to end above its neck band,
-    so it showed the face on the lower thirds line under a flag."""
-    (_, right), (_, left) = face.eyes()
-    line = ((right + left) / 2 - b[:, 1]) / np.maximum(b[:, 3], 1e-9)
+    photographer placed the eyes: a woman looking down had only a 65 % crop at ``original``). Before
+    the people's rules: a bust's square had ended above its neck band, the face low under a flag."""
+    line = (sum(y for _, y in face.eyes()) / 2 - b[:, 1]) / np.maximum(b[:, 3], 1e-9)
     whole = ~np.any(inner_edges(analysis, b), axis=0)  # no edge inside the photo: the uncropped photo
     close = (inside >= KEPT) & (face.box[3] >= CLOSE_UP * b[:, 3]) & ~whole
-    framed = (line <= LOW_EYES) & (b[:, 1] <= crown(face, analysis) + 1.0)
+    top = crown(face, analysis)
+    if top >= min(face_head(face, analysis.width, analysis.height)[1], hair_top(face, analysis)) - 1:
+        allowed = _where_possible(allowed, ~(close & (b[:, 1] + b[:, 3] < face.box[1] + face.box[3] - 1)))
+    framed = (line <= LOW_EYES) & (b[:, 1] <= top + 1.0)
     return allowed & ~(close & ~framed) if (allowed & close & framed).any() else allowed
 
 
