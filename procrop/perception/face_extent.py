@@ -89,11 +89,18 @@ def crown(face: Detection, analysis: CompositionAnalysis) -> float:
     (:func:`face_head`), its hair's (:func:`hair_top`) and the top of the box of the confidently
     detected person whose face it is (:func:`~.pose.face_of`: a fez, a turban, a hood), the last at
     most :data:`HAIR_MAX` face heights above the face box."""
+    return crown_worn(face, analysis)[0]
+
+
+def crown_worn(face: Detection, analysis: CompositionAnalysis) -> tuple[float, bool]:
+    """:func:`crown`, and whether it is the top of something the head wears (the person's box above
+    its head and hair by more than a pixel) rather than of its head or hair."""
     floor = face.box[1] - HAIR_MAX * face.box[3]
     tops = [max(p.box[1], floor) for p in analysis.people
             if p.label == "person" and p.score >= CONFIDENT and face_of(p, analysis.faces) is face]
-    head = face_head(face, analysis.width, analysis.height)[1]
-    return max(0.0, min([head, hair_top(face, analysis), *tops]))  # never above the photo
+    bare = min(face_head(face, analysis.width, analysis.height)[1], hair_top(face, analysis))
+    top = max(0.0, min([bare, *tops]))  # never above the photo
+    return top, top < bare - 1.0
 
 
 def head_top_crops(analysis: CompositionAnalysis, sizes: list[tuple[int, int]]) -> np.ndarray:

@@ -27,9 +27,9 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    whole keeps its whole head too (its hair, a hat, its ears: :func:`~procrop.scoring.heads.head_box`)
    where a crop can, and, after the people's rules, the hair or hat the saliency map holds above it
    (:func:`~procrop.perception.face_extent.hair_top`); where the largest face is a close-up in a
-   crop, its eyes high and what its head wears inside, when some such crop has both (1c,
-   :func:`_close_up_framed`); a thing a person wears (a tie:
-   :meth:`~procrop.perception.analysis.CompositionAnalysis.is_worn`) is the person's, no subject of its own;
+   crop, its chin in (unless the head wears something above it), then its eyes high and what its
+   head wears inside, when some such crop has both (1c, :func:`_close_up_framed`); a thing a person
+   wears (a tie: :meth:`~procrop.perception.analysis.CompositionAnalysis.is_worn`) is the person's;
 2. **keep the eyes**: when no allowed crop keeps a face whole (a portrait at 16:9), crops that
    leave an eye out, or put the eye line outside the upper part of the frame (:data:`EYE_LINE`),
    are dropped, and then, when some crop keeps it too, those that cut the mouth (and, after the
@@ -87,7 +87,7 @@ from ..candidates import SALIENT_MIN_MASS as MIN_MASS
 from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' measure of a cut)
 from ..perception.analysis import CompositionAnalysis, Region
 from ..perception.detectors import Detection
-from ..perception.face_extent import CLOSE_UP, LOW_EYES, crown, face_head, hair_top
+from ..perception.face_extent import CLOSE_UP, LOW_EYES, crown_worn
 from ..perception.salient import CORE_LEVELS, subject_cores
 from .clean_cuts import object_cuts, person_cuts
 from .heads import EYE_LINE, HEAD_SIDE, HEAD_TOP, eyes_kept, grown, head_box, mouth_kept  # noqa: F401
@@ -270,18 +270,18 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
 def _close_up_framed(allowed: np.ndarray, b: np.ndarray, face: Detection, inside: np.ndarray,
                      analysis: CompositionAnalysis) -> np.ndarray:
     """Rule 1c: where ``face`` (kept whole: ``inside``, its shares) is a close-up in a crop of ``b (N,
-    4)`` (its height at least :data:`CLOSE_UP` of the crop's), its chin in where a crop can unless
-    the head wears something (a bearded chin, whole by the tolerance, was cut at 1:1 to keep the hair:
-    6 votes to 0 against it), then its eye line no more than :data:`LOW_EYES` of the crop's height
-    down and its crown (what the head wears too: a fez, a hood; :func:`crown`) inside, when some allowed
-    close-up has both; crops where it is no close-up stay, and so does the uncropped photo (the
-    photographer placed the eyes: a woman looking down had only a 65 % crop at ``original``). Before
-    the people's rules: a bust's square had ended above its neck band, the face low under a flag."""
+    4)`` (its height at least :data:`CLOSE_UP` of the crop's), its chin in where a crop can unless the
+    head wears something (a bearded chin, whole by the tolerance, was cut at 1:1 to keep the hair: 6
+    votes to 0 against it), then its eye line at most :data:`LOW_EYES` of the crop's height down and
+    its crown (what the head wears too: :func:`crown_worn`) inside, when some allowed close-up has
+    both; crops where it is no close-up stay, and so does the uncropped photo (the photographer placed
+    the eyes: a woman looking down had only a 65 % crop at ``original``). Before the people's rules: a
+    bust's square had ended above its neck band, the face low under a flag."""
     line = (sum(y for _, y in face.eyes()) / 2 - b[:, 1]) / np.maximum(b[:, 3], 1e-9)
     whole = ~np.any(inner_edges(analysis, b), axis=0)  # no edge inside the photo: the uncropped photo
     close = (inside >= KEPT) & (face.box[3] >= CLOSE_UP * b[:, 3]) & ~whole
-    top = crown(face, analysis)
-    if top >= min(face_head(face, analysis.width, analysis.height)[1], hair_top(face, analysis)) - 1:
+    top, worn = crown_worn(face, analysis)
+    if not worn:  # the chin before the hair, not before a fez or a hood
         allowed = _where_possible(allowed, ~(close & (b[:, 1] + b[:, 3] < face.box[1] + face.box[3] - 1)))
     framed = (line <= LOW_EYES) & (b[:, 1] <= top + 1.0)
     return allowed & ~(close & ~framed) if (allowed & close & framed).any() else allowed
