@@ -149,16 +149,19 @@ def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: fl
     or with several ratios each ratio's top crop, naming the best as :func:`top_crop_name` does
     (``top_ratio``); under the uncropped photo's score it says why (:data:`NEW_SHAPE_WHY`) rather
     than a discouraging "3% likely"."""
+    # three decimals where two would print the lower score equal to the higher (a trial read "scores
+    # 0.67; the uncropped photo scores 0.67, as a photographer's own frame nearly always does")
+    digits = 3 if round(top_score, 2) == round(uncropped_score, 2) else 2
+    top, whole = f"{top_score:.{digits}f}", f"{uncropped_score:.{digits}f}"
     if top_score < uncropped_score:
-        versus = f"the uncropped photo scores {uncropped_score:.2f}, {NEW_SHAPE_WHY}"
+        versus = f"the uncropped photo scores {whole}, {NEW_SHAPE_WHY}"
     else:
-        versus = (f"{_pct(confidence)} likely to look better than the uncropped photo, score "
-                  f"{uncropped_score:.2f}")
+        versus = f"{_pct(confidence)} likely to look better than the uncropped photo, score {whole}"
     if len(asked) <= 1:
         return (f"The uncropped photo is not of the ratio asked ({', '.join(asked)}), so the top crop is the "
-                f"one to use (score {top_score:.2f}; {versus}).")
+                f"one to use (score {top}; {versus}).")
     return (f"The uncropped photo is of none of the ratios asked ({', '.join(asked)}), so use each ratio's "
-            f"top crop (the best, {top_crop_name(top_ratio, asked)}, scores {top_score:.2f}; {versus}).")
+            f"top crop (the best, {top_crop_name(top_ratio, asked)}, scores {top}; {versus}).")
 
 
 def result_verdict(crops: Sequence[Any], uncropped_score: float, width: int, height: int,

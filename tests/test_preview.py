@@ -34,6 +34,17 @@ def test_panels_follow_the_order_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert sheet.width == 3 * 180  # one sheet, the three panels side by side
 
 
+def test_a_panorama_is_drawn_one_wide_panel_a_row() -> None:
+    """A trial's 27:1 panorama was a strip 23 px tall in each of three 640 px columns."""
+    from PIL import Image
+
+    img = np.random.default_rng(2).integers(0, 255, (40, 1080, 3), dtype=np.uint8)
+    result = Cropper(scorer="classic", reference_db=None).process(img, ["free", "1:1"], top_k=1)
+    sheet = preview.render_preview(Image.fromarray(img), result)
+    assert sheet.width == preview.MAX_WIDE_PANEL  # one column, as wide as a panel gets (120 px x 27)
+    assert sheet.height > 2 * (89 + 26)  # two rows, each showing the photo 40 x 2400 / 1080 px tall
+
+
 @pytest.mark.parametrize("size, box", [((1000, 600), (100, 100, 500, 300)), ((1000, 600), (101, 103, 497, 299)),
                                        ((997, 613), (3, 7, 555, 401)), ((1234, 777), (0, 0, 617, 777))])
 def test_the_shade_outside_the_best_crop_has_no_seam(size: tuple[int, int], box: tuple[int, int, int, int]) -> None:

@@ -191,6 +191,10 @@ def test_the_verdict_names_the_top_crops_ratio_when_several_were_asked() -> None
     assert top_crop_name("1080x1350", ["1080x1350", "1:1"]) == "the top 1080x1350 crop"
     assert top_crop_name("original", ["original", "1:1"]) == "the top crop of the photo's own ratio"
     assert top_crop_name("16:9", ["16:9"]) == "the top crop"
+    # equal at two decimals: three, so the lower score is not printed equal to the one it is under
+    close = result_verdict([SimpleNamespace(ratio="16:9", score=0.6741, confidence=0.49, box=(0, 8, 150, 84))],
+                           0.6748, 150, 100, ["4:5", "16:9"])["verdict"]
+    assert "scores 0.674; the uncropped photo scores 0.675, as a photographer's own frame" in close
 
 
 def test_the_preview_says_the_verdict_and_names_the_top_crop(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -54,18 +54,28 @@ def render_preview(
     found = {c.ratio for c in result.crops}  # panels in the order asked, each with crops
     ratios = [r for r in dict.fromkeys([*result.ratios, *(c.ratio for c in result.crops)]) if r in found]
     # the photo fits a panel_width x MAX_PANEL_HEIGHT box (a 1 x 4000 strip drawn 640 px wide was
-    # 2.6 million px tall: gigabytes), centred in its column
+    # 2.6 million px tall: gigabytes), centred in its column; a panorama gets a wider panel a row (a
+    # trial's 27:1 photo was a strip 23 px tall in each of three columns)
+    columns = 3
+    if result.width > WIDE * result.height:
+        panel_width = min(MAX_WIDE_PANEL, max(panel_width, round(STRIP_HEIGHT * result.width / result.height)))
+        columns = 1
     scale = min(panel_width / result.width, panel_width * MAX_PANEL_HEIGHT / result.height)
     pw, ph = max(1, round(result.width * scale)), max(1, round(result.height * scale))
     base = _shown(photo, (pw, ph))
     panels = [_ratio_panel(base, result, label, scale, show_faces, panel_width)
               for label in ratios or ["(no crop)"]]
-    return _sheet(panels, result, panel_width, ph + _HEADER)
+    return _sheet(panels, result, panel_width, ph + _HEADER, columns)
 
 
 _HEADER = 26
 #: A panel's photo is at most this many times the panel width tall.
 MAX_PANEL_HEIGHT = 2.0
+#: A photo this many times wider than tall is a panorama: one panel a row, wide enough to show it
+#: :data:`STRIP_HEIGHT` px tall, up to :data:`MAX_WIDE_PANEL` px wide.
+WIDE = 4.0
+STRIP_HEIGHT = 120
+MAX_WIDE_PANEL = 2400
 
 
 def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float, show_faces: bool,
@@ -138,13 +148,14 @@ def _label_spot(box: tuple[float, float, float, float], scale: float, size: tupl
     return min(x, max(0.0, panel[0] - tw - 4)), min(y, max(0.0, panel[1] - th - 4))
 
 
-def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, panel_height: int) -> Image.Image:
+def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, panel_height: int,
+           columns: int = 3) -> Image.Image:
     """Panels on a grid of up to three columns; the description, the verdict and each asked ratio's
     top crop's reason below, in the panels' order, the order asked (named as in the verdict: "The top
     4:5 crop: ..."; a trial read one reason under three panels and could not tell why the 4:5 crop
     it was sent to won; another had to hunt for a panel's line when they came best first)."""
     small = _font(13)
-    cols = min(len(panels), 3)
+    cols = min(len(panels), columns)
     rows = (len(panels) + cols - 1) // cols
     width = cols * panel_width - 16  # the footer's text
     footer_lines = [line for text in footer_texts(result) for line in _wrap(text, small, width)]

@@ -338,6 +338,8 @@ class PreferenceTerm:
             kept = int(100 * f["largest_share"])  # rounded down: 89.7 % is not "90 %", the floor itself
             why = "its ratio" if fixed else "a photo already well framed"  # free: only on a finished one
             against.append(f"small for {why} ({kept}% of the largest crop of its shape)")
+        if not parts and not against:  # the model's name alone says nothing (a trial read a reason
+            return None  # ending "...; editors' preference model")
         text = "editors' preference model" + (": " + ", ".join(parts) if parts else "")
         # "; " between clauses: a clause naming subjects ("a person and a chair") is one clause
         return text + (" (against it: " + "; ".join(against) + ")" if against else "")
