@@ -19,7 +19,7 @@ import numpy as np
 
 from .analysis import CONFIDENT, CompositionAnalysis, Region, worn_by
 from .detectors import Detection
-from .describe_subject import Subject, is_part, point_in, regions, subject
+from .describe_subject import Subject, is_part, part_for_reader, point_in, regions, subject
 from .describe_words import (PEOPLE, article, colour_for, count_words, detection_name, format_words, listing,
                              number_word, place_words, plural, position_words, size_words, third_words)
 from .horizon_check import real_horizon
@@ -52,8 +52,8 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
     writes, the others): the photo's shape as a reader says it ("about 3:2" for 28:19, not the exact
     label), a subject told by the colour that sets it apart from its surroundings where its
     mask's dominant colour is the background's (:attr:`Region.standout_colour`: a red ladybird on a
-    green stem, not "green"), a horizon called level or tilted only when it is a straight line
-    across the frame, and lines told only when one spans :data:`LONG_LINE` of the diagonal."""
+    green stem, not "green"), a horizon level or tilted only when it is a straight line across the
+    frame, lines only when one spans :data:`LONG_LINE` of the diagonal, parts: :func:`part_for_reader`."""
     if animal_words and a.animal_names:  # the classifier is sure where the detector may not be
         a = _with_animal_names(a)
     if for_people and _standout_differs(a):
@@ -75,7 +75,8 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
     parts += _line_sentences(a, readable=for_people)
     parts.append(_balance_sentence(a))
     parts.append(_colour_sentence(a))
-    return " ".join(p for p in parts if p)
+    text = " ".join(p for p in parts if p)
+    return part_for_reader(text) if for_people else text
 
 
 def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
@@ -92,7 +93,7 @@ def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
             or not learned_text.startswith(exact) or _structure_differs(a)):
         return describe(a, for_people=True)
     rest = learned_text[len(exact):].replace("(about 0% of the frame)", "(under 1% of the frame)")
-    return format_words(a.width, a.height, readable=True) + "." + rest
+    return part_for_reader(format_words(a.width, a.height, readable=True) + "." + rest)
 
 
 def _structure_differs(a: CompositionAnalysis) -> bool:
