@@ -6,7 +6,8 @@ The largest face; else the first detected subject to keep (people, then animals,
 beside a confident one, nor the scene itself (:func:`fills_frame`); and when that face or
 detection lies apart from what stands out (an animal or object, a person or face much smaller
 than it, or an unsure person found with no face), the salient-object head's dominant region
-instead; a tiny unsure person gives way even to a region that does not dominate.
+instead; a tiny unsure person gives way even to a region that does not dominate; a vase gives
+way to the salient region rising out of it (the flowers it holds).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ FACE_MINOR = 0.02
 #: An unsure person whose box is under TINY_PERSON of the photo gives way to a salient region apart
 #: from it that holds at least TINY_PERSON_REGION of the saliency, dominant or not (:func:`main_subject`).
 TINY_PERSON, TINY_PERSON_REGION = 0.03, 0.2
+#: A container whose salient region rises at least RISES of its height above its box holds what
+#: the photo is of (the tulips in a vase): that region is the main subject (:func:`main_subject`).
+CONTAINERS, RISES = ("vase",), 0.5
 
 
 def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
@@ -70,6 +74,10 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     # with no confident subject, largest is 0 and the first subject to keep passes
     main = next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest),
                 None)
+    if main is not None and main.label in CONTAINERS:  # every crop had kept a pot and cut its tulips
+        held = _contents(main, analysis)
+        if held is not None:
+            return held
     if main is not None and region is not None and _tiny_unsure_person(main, analysis):
         top = region if region.mass >= TINY_PERSON_REGION else top
     if main is None or top is None:
@@ -80,6 +88,15 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     if main.kind == "person" and main.box[2] * main.box[3] >= MINOR_AREA * top.box[2] * top.box[3]:
         return main  # a person gives way only when small beside the region (a pilot beside his jet)
     return top if apart and share < OFF_SALIENCY else main
+
+
+def _contents(container: Detection, analysis: CompositionAnalysis) -> Region | None:
+    """The salient region holding most of ``container``'s box and rising :data:`RISES` of its height
+    above it (the flowers in a vase, with their vase), if any; the most salient such region."""
+    x, y, w, h = container.box
+    held = [s for s in analysis.subjects if s.mask is not None and s.box[1] <= y - RISES * h
+            and inside_fractions(np.asarray([s.box], dtype=np.float64), [container.box])[0, 0] >= 0.6]
+    return max(held, key=lambda s: s.mass, default=None)
 
 
 def _tiny_unsure_person(subject: Detection, analysis: CompositionAnalysis) -> bool:
