@@ -121,8 +121,10 @@ def verdict(top_score: float | None, uncropped_score: float, confidence: float,
     call, either will do" as an order taken back)."""
     if top_score is None:
         return f"Keep the uncropped photo (score {uncropped_score:.2f}): no crop was found."
-    crop = f"{name} (score {top_score:.2f}) is"
-    original = f"likely to look better than the uncropped photo (score {uncropped_score:.2f})."
+    top, whole = (_two_scores(top_score, uncropped_score) if top_score != uncropped_score  # 0.674 vs 0.675
+                  else 2 * (f"{top_score:.2f}",))
+    crop = f"{name} (score {top}) is"
+    original = f"likely to look better than the uncropped photo (score {whole})."
     if close_call(confidence):
         return f"{CLOSE_CALL_WORDS}: {crop} {_pct(confidence)} {original}"
     if keep_original(confidence):
@@ -149,10 +151,7 @@ def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: fl
     or with several ratios each ratio's top crop, naming the best as :func:`top_crop_name` does
     (``top_ratio``); under the uncropped photo's score it says why (:data:`NEW_SHAPE_WHY`) rather
     than a discouraging "3% likely"."""
-    # three decimals where two would print the lower score equal to the higher (a trial read "scores
-    # 0.67; the uncropped photo scores 0.67, as a photographer's own frame nearly always does")
-    digits = 3 if round(top_score, 2) == round(uncropped_score, 2) else 2
-    top, whole = f"{top_score:.{digits}f}", f"{uncropped_score:.{digits}f}"
+    top, whole = _two_scores(top_score, uncropped_score)
     if top_score < uncropped_score:
         versus = f"the uncropped photo scores {whole}, {NEW_SHAPE_WHY}"
     else:
@@ -221,7 +220,8 @@ def _unanswered_ratios_note(asked: Sequence[str], width: int, height: int) -> st
 
 def _two_scores(a: float, b: float) -> tuple[str, str]:
     """Two scores written to two decimals, or three where two would read the same (0.66 and 0.66
-    for 0.662 and 0.656)."""
+    for 0.662 and 0.656; a trial read "scores 0.67; the uncropped photo scores 0.67, as a
+    photographer's own frame nearly always does" of a crop scoring under the photo)."""
     digits = 2 if f"{a:.2f}" != f"{b:.2f}" else 3
     return f"{a:.{digits}f}", f"{b:.{digits}f}"
 

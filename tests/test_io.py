@@ -326,3 +326,35 @@ def test_a_broken_link_in_a_folder_is_an_input_that_fails(tmp_path: Path) -> Non
     assert sorted(Path(f).name for f in files) == ["broken.jpg", "good.jpg"] and problems == []
     with pytest.raises(ImageLoadError, match="no such file"):
         load_image(str(tmp_path / "broken.jpg"))
+
+
+def _broken_mpo_jpeg(path: Path) -> Path:
+    """A JPEG with an MPO (APP2 "MPF") segment Pillow cannot parse: it reads as the plain JPEG."""
+    buf = io.BytesIO()
+    Image.fromarray(asymmetric_rgb(96, 64)).save(buf, "JPEG")
+    payload = b"MPF\0" + b"\0" * 40
+    data = buf.getvalue()
+    path.write_bytes(data[:2] + b"\xff\xe2" + struct.pack(">H", len(payload) + 2) + payload + data[2:])
+    return path
+
+
+def test_a_broken_mpo_header_prints_no_pillow_warning_on_the_command_line(tmp_path: Path) -> None:
+    """A trial's camera photo printed Pillow's UserWarning (with Pillow's source line) under --quiet,
+    once more per worker; a library user's process keeps Pillow's warning."""
+    import os
+    import subprocess
+    import sys
+    import warnings
+
+    a, b = _broken_mpo_jpeg(tmp_path / "a.jpg"), _broken_mpo_jpeg(tmp_path / "b.jpg")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        load_image(a)
+    assert any("malformed MPO" in str(w.message) for w in seen)  # the file does warn
+    env = {**os.environ, "PYTHONWARNINGS": "always"}
+    for jobs in ("1", "2"):  # in the command's own process, and in its workers
+        out = subprocess.run([sys.executable, "-m", "procrop", "crop", str(a), str(b), "-r", "1:1", "-q",
+                              "--scorer", "classic", "-j", jobs, "--force", "-o", str(tmp_path / "out")],
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert "MPO" not in out.stderr

@@ -209,7 +209,7 @@ def test_words_for_a_photo_without_regions_and_for_the_uncropped_photo(default_c
 
     ctx = _flat_context()
     pref = next(t for t in default_cropper.extra_terms if t.name == "preference")
-    said = pref.explain(ctx, np.array([100, 0, 200, 200]), 0.5)
+    said = pref.explain(ctx, np.array([100, 0, 200, 200]), 0.5) or ""  # None: nothing to say at all
     assert REGIONS_WHOLE not in said
     tv = CompositionScorer().terms(ctx, np.array([[0, 0, 400, 200], [100, 0, 200, 200], [0, 0, 200, 200]]))
     assert tv.details["inner_edge"].tolist() == [0.0, 1.0, 1.0]

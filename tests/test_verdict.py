@@ -52,6 +52,10 @@ def test_crop_verdict_and_wording_functions() -> None:
     assert verdict(0.66, 0.66, 0.5) == ("A close call, either will do: the top crop (score 0.66) is 50% "
                                         "likely to look better than the uncropped photo (score 0.66).")
     assert verdict(0.6, 0.7, 0.45).startswith("A close call, either will do: the top crop (score 0.60) is 45")
+    # scores equal at two decimals get as many more as tell them apart (a trial read 0.67 against 0.67)
+    tied = verdict(0.6741, 0.6748, 0.18)
+    assert tied == ("Keep the uncropped photo: the top crop (score 0.674) is only 18% likely to look better "
+                    "than the uncropped photo (score 0.675).")
     assert verdict(0.6, 0.7, 0.39).startswith("Keep the uncropped photo:")
     from procrop.verdict import result_verdict
     from types import SimpleNamespace
@@ -192,8 +196,8 @@ def test_the_verdict_names_the_top_crops_ratio_when_several_were_asked() -> None
     assert top_crop_name("original", ["original", "1:1"]) == "the top crop of the photo's own ratio"
     assert top_crop_name("16:9", ["16:9"]) == "the top crop"
     # equal at two decimals: three, so the lower score is not printed equal to the one it is under
-    close = result_verdict([SimpleNamespace(ratio="16:9", score=0.6741, confidence=0.49, box=(0, 8, 150, 84))],
-                           0.6748, 150, 100, ["4:5", "16:9"])["verdict"]
+    tied = SimpleNamespace(ratio="16:9", score=0.6741, confidence=0.49, box=(0, 8, 150, 84))
+    close = result_verdict([tied], 0.6748, 150, 100, ["4:5", "16:9"])["verdict"]
     assert "scores 0.674; the uncropped photo scores 0.675, as a photographer's own frame" in close
 
 

@@ -11,9 +11,11 @@ def run() -> None:
     import signal
     import sys
 
+    from ..imaging import quiet_broken_mpo
     from ..signals import unwind_on_sigterm
 
     signal.signal(signal.SIGTERM, unwind_on_sigterm)  # `kill`, a job scheduler's stop: as Ctrl-C
+    quiet_broken_mpo()
     try:
         from .app import run as run_app
 

@@ -2,7 +2,11 @@
 
 import warnings
 
-# A JPEG whose MPO header is broken reads as the plain JPEG it is (Pillow says so in a UserWarning
-# naming its own source line); procrop reads it whole, so the warning is noise on the command line,
-# printed again by each worker and even under --quiet (a trial's camera photo with a bad MPO header).
-warnings.filterwarnings("ignore", message="Image appears to be a malformed MPO file", category=UserWarning)
+
+def quiet_broken_mpo() -> None:
+    """Silence, in this process, Pillow's UserWarning on a JPEG whose MPO header is broken (it reads as
+    the plain JPEG it is, whole): on the command line it named Pillow's own source line, once per
+    worker and under --quiet. The CLI and its crop workers call this; a library user's process keeps
+    Pillow's warning unless it asks."""
+    warnings.filterwarnings("ignore", message="Image appears to be a malformed MPO file",
+                            category=UserWarning)

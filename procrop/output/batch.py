@@ -233,7 +233,10 @@ class CropTask:
     def __getstate__(self) -> dict[str, Any]:
         return {"options": self.options, "output": self.output}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:  # in a worker process: the CLI's, quiet as it
+        from ..imaging import quiet_broken_mpo
+
+        quiet_broken_mpo()
         self.options = state["options"]
         self.output = state["output"]
         self._cropper = None

@@ -56,10 +56,9 @@ def render_preview(
     # the photo fits a panel_width x MAX_PANEL_HEIGHT box (a 1 x 4000 strip drawn 640 px wide was
     # 2.6 million px tall: gigabytes), centred in its column; a panorama gets a wider panel a row (a
     # trial's 27:1 photo was a strip 23 px tall in each of three columns)
-    columns = 3
-    if result.width > WIDE * result.height:
-        panel_width = min(MAX_WIDE_PANEL, max(panel_width, round(STRIP_HEIGHT * result.width / result.height)))
-        columns = 1
+    columns, wide = 3, round(STRIP_HEIGHT * result.width / result.height)
+    if result.width > WIDE * result.height and wide > panel_width:
+        panel_width, columns = max(panel_width, min(MAX_WIDE_PANEL, wide)), 1
     scale = min(panel_width / result.width, panel_width * MAX_PANEL_HEIGHT / result.height)
     pw, ph = max(1, round(result.width * scale)), max(1, round(result.height * scale))
     base = _shown(photo, (pw, ph))
@@ -71,8 +70,8 @@ def render_preview(
 _HEADER = 26
 #: A panel's photo is at most this many times the panel width tall.
 MAX_PANEL_HEIGHT = 2.0
-#: A photo this many times wider than tall is a panorama: one panel a row, wide enough to show it
-#: :data:`STRIP_HEIGHT` px tall, up to :data:`MAX_WIDE_PANEL` px wide.
+#: A photo more than this many times wider than tall is a panorama: where a panel would show it under
+#: :data:`STRIP_HEIGHT` px tall, one panel a row, wide enough for that, up to :data:`MAX_WIDE_PANEL` px.
 WIDE = 4.0
 STRIP_HEIGHT = 120
 MAX_WIDE_PANEL = 2400
@@ -150,14 +149,15 @@ def _label_spot(box: tuple[float, float, float, float], scale: float, size: tupl
 
 def _sheet(panels: list[Image.Image], result: CropResult, panel_width: int, panel_height: int,
            columns: int = 3) -> Image.Image:
-    """Panels on a grid of up to three columns; the description, the verdict and each asked ratio's
-    top crop's reason below, in the panels' order, the order asked (named as in the verdict: "The top
-    4:5 crop: ..."; a trial read one reason under three panels and could not tell why the 4:5 crop
-    it was sent to won; another had to hunt for a panel's line when they came best first)."""
+    """Panels on a grid of up to ``columns`` columns (one for a panorama); the description, the
+    verdict and each asked ratio's top crop's reason below, in the panels' order, the order asked
+    (named as in the verdict: "The top 4:5 crop: ..."; a trial read one reason under three panels
+    and could not tell why the 4:5 crop it was sent to won; another had to hunt for a panel's line
+    when they came best first)."""
     small = _font(13)
     cols = min(len(panels), columns)
     rows = (len(panels) + cols - 1) // cols
-    width = cols * panel_width - 16  # the footer's text
+    width = min(cols * panel_width, 3 * 640) - 16  # the footer's text, in lines a reader can follow
     footer_lines = [line for text in footer_texts(result) for line in _wrap(text, small, width)]
     footer = 10 + 17 * len(footer_lines)
     sheet = Image.new("RGB", (cols * panel_width, rows * panel_height + footer), (24, 24, 24))

@@ -19,9 +19,10 @@ import numpy as np
 
 from .analysis import CONFIDENT, CompositionAnalysis, Region, worn_by
 from .detectors import Detection
-from .describe_subject import Subject, is_part, part_for_reader, point_in, regions, subject
+from .describe_subject import Subject, is_part, point_in, regions, subject
 from .describe_words import (PEOPLE, article, colour_for, count_words, detection_name, format_words, listing,
-                             number_word, place_words, plural, position_words, size_words, third_words)
+                             number_word, part_for_reader, place_words, plural, position_words, size_words,
+                             third_words)
 from .horizon_check import real_horizon
 from .naming import UNCOLOURED
 
@@ -48,12 +49,11 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
     (:attr:`CompositionAnalysis.animal_names`: "a tiger" where the detector said "zebra"). The
     learned scorer reads the text without them (``animal_words=False``), the words it was trained
     with; nor does it read the sentence on a studio backdrop (:mod:`procrop.perception.backdrop`).
-    ``for_people``: the words a person reads, for people only (every model reads, and every trainer
-    writes, the others): the photo's shape as a reader says it ("about 3:2" for 28:19, not the exact
-    label), a subject told by the colour that sets it apart from its surroundings where its
-    mask's dominant colour is the background's (:attr:`Region.standout_colour`: a red ladybird on a
-    green stem, not "green"), a horizon level or tilted only when it is a straight line across the
-    frame, lines only when one spans :data:`LONG_LINE` of the diagonal, parts: :func:`part_for_reader`."""
+    ``for_people``: the words a person reads, for people only (models read, trainers write, the others):
+    the photo's shape as a reader says it ("about 3:2" for 28:19), a subject by the colour that sets it
+    apart where its mask's dominant colour is the background's (:attr:`Region.standout_colour`: a red
+    ladybird on a green stem), a horizon level or tilted only when a straight line across the frame,
+    lines only when one spans :data:`LONG_LINE` of the diagonal, a part as :func:`part_for_reader` says."""
     if animal_words and a.animal_names:  # the classifier is sure where the detector may not be
         a = _with_animal_names(a)
     if for_people and _standout_differs(a):
@@ -82,10 +82,10 @@ def describe(a: CompositionAnalysis, animal_words: bool = True, for_people: bool
 def for_reader(learned_text: str, a: CompositionAnalysis) -> str:
     """:func:`describe` of ``a`` for a reader (``for_people``) from the text the learned scorer read
     (``describe(a, animal_words=False)``), without describing the photo again, when the two differ
-    only in the photo's shape ("(28:19)" reads "(about 3:2)") and a tiny detection's size ("under 1%",
-    not "about 0%"): for an analysis without animal or region names, without a studio backdrop,
-    without a subject whose standout colour is not its map colour, without a thing a person wears,
-    and whose horizon and line sentences read alike for both."""
+    only in the photo's shape ("(28:19)" reads "(about 3:2)"), a tiny detection's size ("under 1%", not
+    "about 0%") and a part's (:func:`part_for_reader`): for an analysis without animal or region names,
+    a studio backdrop, a subject whose standout colour is not its map colour or a thing a person wears,
+    whose horizon and line sentences read alike for both."""
     exact = format_words(a.width, a.height) + "."
     named = _named(a)
     worn = any(_worn(a, d, named) for d in a.objects)

@@ -14,7 +14,6 @@ unnamed: the description gives its size, place and colour, never a class that do
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,13 +207,3 @@ def regions(a: CompositionAnalysis) -> tuple[list[Region], list[Region]]:
     band that does not reach across the frame (a lone tree) is a subject, in its place by mass."""
     bands = [s for s in a.bands if spans_frame(a, s)]
     return [s for s in a.subjects if s.kind == "salient" and not any(s is b for b in bands)], bands
-
-
-_PART = re.compile(r"The main subject, (an? [a-z-]+) part of the ([^,]+), sits")
-
-
-def part_for_reader(text: str) -> str:
-    """A reader's wording of a main subject that is a part of a detection: "The main subject is part
-    of the bird: a tiny part that sits on ..." (a trial read "The main subject, a tiny part of the
-    bird, sits ..." as the bird being tiny). The learned scorer keeps the words it was trained with."""
-    return _PART.sub(r"The main subject is part of the \2: \1 part that sits", text)

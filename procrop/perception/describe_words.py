@@ -11,6 +11,7 @@ in along the line when that is not the middle one.
 from __future__ import annotations
 
 import math
+import re
 
 from .analysis import CONFIDENT
 from .detectors import Detection
@@ -177,3 +178,13 @@ def detection_name(d: Detection) -> str:
     if d.score >= CONFIDENT and d.label:
         return d.label
     return GENERIC.get(d.kind, d.label or d.kind)
+
+
+_PART = re.compile(r"The main subject, (an? [a-z-]+) part of the ([^,]+), sits")
+
+
+def part_for_reader(text: str) -> str:
+    """A reader's wording of a main subject that is a part of a detection: "The main subject is part
+    of the bird: a tiny part that sits on ..." (a trial read "The main subject, a tiny part of the
+    bird, sits ..." as the bird being tiny). The learned scorer keeps the words it was trained with."""
+    return _PART.sub(r"The main subject is part of the \2: \1 part that sits", text)
