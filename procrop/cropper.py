@@ -39,8 +39,8 @@ from .candidates import (CandidateConfig, fill_near_full, has_scan_border, insid
 from .errors import UsageError
 from .free_candidates import with_free_candidates
 from .threads import one_blas_thread
-from .geometry import (AspectRatio, check_whole, checked_boxes, choose_crops, inside_fractions, parse_ratios,
-                       real_number, select_diverse)
+from .geometry import (AspectRatio, check_whole, checked_boxes, inside_fractions, parse_ratios, real_number,
+                       select_diverse)
 from .results import Crop, CropResult
 from .verdict import ENLARGED_BY, UPSCALE_UNMET, dropped_alternatives, small_photo_warning, written_sizes
 from .imaging.load import DEFAULT_MAX_PIXELS, ImageSource, LoadedImage
@@ -49,6 +49,7 @@ from .perception.analyzer import Analyzer
 from .perception.backdrop import studio_allowed
 from .perception.describe import describe, for_reader
 from .perception.detectors import Detector
+from .scoring.choice import choose_crops
 from .scoring.context import FIXED_RATIO, ExtraTerm, ScoringContext, TermValues
 from .scoring.explain import explain_crop
 from .scoring.extra import all_terms, apply_extra_terms_batched, term_runs
@@ -97,8 +98,7 @@ class Cropper:
     """
 
     def __init__(
-        self,
-        *,
+        self, *,
         weights: ScoringWeights | str | Path | None = None,
         candidates: CandidateConfig | None = None,
         analysis: AnalysisConfig | None = None,
@@ -384,9 +384,9 @@ class Cropper:
                               select_diverse(scores, boxes, MOVED_POOL, 0.5))
             boxes = inside_the_picture(boxes[pool], ctx.analysis, ratio)
             scores = self.scorer.combine(tv := self._all_terms(ctx, boxes, [not ratio.is_free] * len(boxes)))
-        chosen, low = choose_crops(scores, boxes, top_k, diversity, min_ratio)
+        chosen, low, thin = choose_crops(scores, boxes, top_k, diversity, min_ratio, tv.details.get("kept"))
         if len(chosen):  # the notes say why a ratio has fewer than top_k
-            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), low, candidates)
+            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), low, candidates, thin)
         return [self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
                 for rank, i in enumerate(chosen, start=1)]
 

@@ -272,29 +272,39 @@ def is_whole(box: Sequence[float] | None, width: int, height: int,
 OTHERS_DROPPED = "the others"
 
 
+#: How much of the best crop's salient content an alternative offered keeps at least, in words
+#: (:data:`procrop.scoring.choice.ALTERNATIVE_KEPT`).
+THIN_WORDS = "a third"
+
+
 def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: float,
                          max_iou: float) -> list[str]:
     """Why ratios have fewer crops than asked, one note per such ratio (none when every ratio has
     its count), e.g. "1:1: 2 crops of the 3 asked; the others scored under 80 % of the best".
 
     Args:
-        dropped: ratio label -> ``(asked, returned, low[, candidates])``: the crops asked
+        dropped: ratio label -> ``(asked, returned, low[, candidates[, thin]])``: the crops asked
             (``top_k``), those returned, how many distinct alternatives scored under
-            ``min_score_ratio`` of the best, and how many candidates the subject rules left; the
-            rest of the shortfall had no candidate left that overlaps every better crop by less
-            than ``max_iou``.
+            ``min_score_ratio`` of the best, how many candidates the subject rules left, and how
+            many alternatives kept too little of the salient content the best keeps
+            (:func:`procrop.scoring.choice.choose_crops`); the rest of the shortfall had no
+            candidate left that overlaps every better crop by less than ``max_iou``.
     """
     notes = []
     for label, (asked, returned, low, *rest) in dropped.items():
         if returned >= asked:
             continue
         short = max(0, asked - rest[0]) if rest else 0  # fewer candidates than asked
-        overlap = asked - returned - low - short
+        thin = rest[1] if len(rest) > 1 else 0
+        overlap = asked - returned - low - short - thin
         overlapping = (f"overlap a better crop (IoU {max_iou:g} or more)" if max_iou < 1
                        else "repeat a better crop")
         why = ([f"scored under {100 * min_score_ratio:g} % of the best"] * bool(low)
                + [overlapping] * bool(overlap > 0))
-        clauses = [f"{OTHERS_DROPPED} {' or '.join(why)}"] * bool(why)
+        clauses = [f"{OTHERS_DROPPED} {' or '.join(why)}"] * bool(why)  # the options let more of these in
+        if thin:  # not these
+            clauses.append(f"{thin} {'other' if thin == 1 else 'others'} kept under {THIN_WORDS} of the "
+                           "salient content the best keeps")
         if short:
             clauses.append("only 1 candidate of this ratio keeps whole the subjects it could" if rest[0] == 1
                            else f"only {rest[0]} candidates of this ratio keep whole the subjects they could")

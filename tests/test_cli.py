@@ -271,6 +271,11 @@ def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> No
         "(IoU 0.6 or more); only 4 candidates of this ratio keep whole the subjects they could"]
     assert dropped_alternatives({"16:9": (3, 1, 0, 1)}, 0.8, 0.6) == [  # "1 candidate ... keeps" (a trial)
         "16:9: 1 crop of the 3 asked; only 1 candidate of this ratio keeps whole the subjects it could"]
+    assert dropped_alternatives({"9:16": (3, 2, 0, 40, 1)}, 0.8, 0.6) == [  # a square of empty sky left out
+        "9:16: 2 crops of the 3 asked; 1 other kept under a third of the salient content the best keeps"]
+    assert dropped_alternatives({"4:5": (3, 1, 1, 40, 1)}, 0.8, 0.6) == [
+        "4:5: 1 crop of the 3 asked; the others scored under 80 % of the best; 1 other kept under a third of "
+        "the salient content the best keeps"]
     photo = photos_dir / "zelex-wikipedia-photos" / "044.jpg"
     out = tmp_path / "r.json"
     r = run("crop", str(photo), "-r", "1:1,4:5,16:9", "-k", "3", "--no-analysis", "--json", str(out))

@@ -180,3 +180,22 @@ def test_the_ratio_label_of_a_thin_strip() -> None:
     assert ratio_label(1, 4000) == "1:4000" and ratio_label(30, 2000) == "1:67"  # "0.00:1", "0.01:1" before
     assert ratio_label(3, 2) == "3:2" and ratio_label(100, 2000) == "1:20"
     assert ratio_label(4000, 1) == "4000:1"
+
+
+def test_an_alternative_keeping_little_of_what_the_best_keeps_is_not_offered() -> None:
+    """A trial's second crop of a house in the mountains left the house out; alternatives of empty
+    sky (0-1 % of the salient content beside the best's 99 %) were offered too."""
+    from procrop.scoring.choice import ALTERNATIVE_KEPT, choose_crops
+
+    boxes = np.asarray([[0, 0, 50, 50], [60, 0, 50, 50], [120, 0, 50, 50], [180, 0, 50, 50]], float)
+    scores = np.asarray([0.9, 0.85, 0.8, 0.75])
+    kept = np.asarray([0.99, 0.01, 0.6, 0.3])  # the second keeps 1 %, the fourth just under a third
+    chosen, low, thin = choose_crops(scores, boxes, 3, 0.6, 0.8, kept)
+    assert 0.3 < ALTERNATIVE_KEPT * 0.99
+    assert chosen.tolist() == [0, 2] and low == 0 and thin == 1  # thin: the second, which top 3 would show
+    chosen, low, thin = choose_crops(scores, boxes, 3, 0.6, 0.9, kept)  # 0.8 is under 0.9 x 0.9: low
+    assert chosen.tolist() == [0] and low == 1 and thin == 1
+    chosen, low, thin = choose_crops(scores, boxes, 3, 0.6, 0.8)  # no shares known: as before
+    assert chosen.tolist() == [0, 1, 2] and low == 0 and thin == 0
+    best_keeps_little = np.asarray([0.05, 0.0, 0.6, 0.3])  # the best itself is always offered
+    assert choose_crops(scores, boxes, 3, 0.6, 0.0, best_keeps_little)[0].tolist() == [0, 2, 3]

@@ -32,8 +32,8 @@ def crop_command(
     ),
     top_k: int = typer.Option(
         3, "--top-k", "-k", min=1, max=50,
-        help="At most this many crops per ratio (near-duplicates and alternatives under 80 % of the best are "
-        "dropped: --diversity-iou, --min-score-ratio)."),
+        help="At most this many crops per ratio (dropped: near-duplicates, alternatives under 80 % of the "
+        "best (--diversity-iou, --min-score-ratio), or keeping under a third of what the best keeps)."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Folder for cropped files and per-image JSON; re-runs skip done images."
     ),
