@@ -413,17 +413,6 @@ def select_diverse(scores: np.ndarray, boxes: np.ndarray, top_k: int, max_iou: f
     return np.asarray(kept, dtype=np.int64)
 
 
-def choose_crops(scores: np.ndarray, boxes: np.ndarray, top_k: int, max_iou: float, min_ratio: float
-                 ) -> tuple[np.ndarray, int]:
-    """:func:`select_diverse`'s indices less those scoring under ``min_ratio`` of the best, and how
-    many those were (a cropper's notes say why a ratio has fewer crops than asked)."""
-    chosen = select_diverse(scores, boxes, top_k, max_iou)
-    if not len(chosen):
-        return chosen, 0
-    kept = np.asarray(scores)[chosen] >= min_ratio * np.asarray(scores)[chosen[0]]
-    return chosen[kept], int((~kept).sum())
-
-
 def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
     """``(N, 4)`` ``x1, y1, x2, y2`` -> ``x, y, w, h``."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
