@@ -198,4 +198,5 @@ def test_an_alternative_keeping_little_of_what_the_best_keeps_is_not_offered() -
     chosen, low, thin = choose_crops(scores, boxes, 3, 0.6, 0.8)  # no shares known: as before
     assert chosen.tolist() == [0, 1, 2] and low == 0 and thin == 0
     best_keeps_little = np.asarray([0.05, 0.0, 0.6, 0.3])  # the best itself is always offered
-    assert choose_crops(scores, boxes, 3, 0.6, 0.0, best_keeps_little)[0].tolist() == [0, 2, 3]
+    assert choose_crops(scores, boxes, 3, 0.6, 0.5, best_keeps_little)[0].tolist() == [0, 2, 3]
+    assert choose_crops(scores, boxes, 3, 0.6, 0.0, kept)[0].tolist() == [0, 1, 2]  # 0: every alternative

@@ -17,11 +17,12 @@ def choose_crops(scores: np.ndarray, boxes: np.ndarray, top_k: int, max_iou: flo
     """:func:`~procrop.geometry.select_diverse`'s indices (best first) among the candidates worth
     offering, less those scoring under ``min_ratio`` of the best; with ``kept (N,)``, each
     candidate's share of the salient content, an alternative keeping under :data:`ALTERNATIVE_KEPT`
-    of the best's is not worth offering. Also how many alternatives each rule left out: scored low,
-    and kept too little (of those the choice would otherwise have shown), for the notes."""
+    of the best's is not worth offering, unless ``min_ratio`` is 0 (every alternative asked for).
+    Also how many alternatives each rule left out: scored low, and kept too little (of those the
+    choice would otherwise have shown), for the notes."""
     scores = np.asarray(scores, dtype=np.float64)
     worth = np.ones(len(scores), dtype=bool)
-    if kept is not None and len(scores):
+    if kept is not None and len(scores) and min_ratio > 0:
         share = np.nan_to_num(np.asarray(kept, dtype=np.float64), nan=1.0)
         best = int(np.lexsort((np.arange(len(scores)), -scores))[0])
         worth = share >= ALTERNATIVE_KEPT * share[best]
