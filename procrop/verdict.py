@@ -121,7 +121,7 @@ def verdict(top_score: float | None, uncropped_score: float, confidence: float,
     call, either will do" as an order taken back)."""
     if top_score is None:
         return f"Keep the uncropped photo (score {uncropped_score:.2f}): no crop was found."
-    top, whole = (_two_scores(top_score, uncropped_score) if top_score != uncropped_score  # 0.674 vs 0.675
+    top, whole = (_two_scores(top_score, uncropped_score, 4) if top_score != uncropped_score  # 0.5864, 0.5862
                   else 2 * (f"{top_score:.2f}",))
     crop = f"{name} (score {top}) is"
     original = f"likely to look better than the uncropped photo (score {whole})."
@@ -151,7 +151,7 @@ def fixed_ratio_verdict(top_score: float, uncropped_score: float, confidence: fl
     or with several ratios each ratio's top crop, naming the best as :func:`top_crop_name` does
     (``top_ratio``); under the uncropped photo's score it says why (:data:`NEW_SHAPE_WHY`) rather
     than a discouraging "3% likely"."""
-    top, whole = _two_scores(top_score, uncropped_score)
+    top, whole = _two_scores(top_score, uncropped_score, 4)
     if top_score < uncropped_score:
         versus = f"the uncropped photo scores {whole}, {NEW_SHAPE_WHY}"
     else:
@@ -218,11 +218,11 @@ def _unanswered_ratios_note(asked: Sequence[str], width: int, height: int) -> st
     return f" The photo is not {', '.join(others[:-1])} or {others[-1]}: use their top crops."
 
 
-def _two_scores(a: float, b: float) -> tuple[str, str]:
-    """Two scores written to two decimals, or three where two would read the same (0.66 and 0.66
-    for 0.662 and 0.656; a trial read "scores 0.67; the uncropped photo scores 0.67, as a
-    photographer's own frame nearly always does" of a crop scoring under the photo)."""
-    digits = 2 if f"{a:.2f}" != f"{b:.2f}" else 3
+def _two_scores(a: float, b: float, most: int = 3) -> tuple[str, str]:
+    """Two scores written to two decimals, or more, up to ``most``, where fewer would read the same
+    (0.66 and 0.66 for 0.662 and 0.656; a trial read "scores 0.67; the uncropped photo scores 0.67,
+    as a photographer's own frame nearly always does" of a crop scoring under the photo)."""
+    digits = next((d for d in range(2, most) if f"{a:.{d}f}" != f"{b:.{d}f}"), most)
     return f"{a:.{digits}f}", f"{b:.{digits}f}"
 
 

@@ -53,6 +53,8 @@ def test_crop_verdict_and_wording_functions() -> None:
                                         "likely to look better than the uncropped photo (score 0.66).")
     assert verdict(0.6, 0.7, 0.45).startswith("A close call, either will do: the top crop (score 0.60) is 45")
     # scores equal at two decimals get as many more as tell them apart (a trial read 0.67 against 0.67)
+    assert verdict(0.5864, 0.5862, 0.501).endswith("(score 0.5864) is 50.1% likely to look better than the "
+                                                   "uncropped photo (score 0.5862).")  # a trial: 0.586, 0.586
     tied = verdict(0.6741, 0.6748, 0.18)
     assert tied == ("Keep the uncropped photo: the top crop (score 0.674) is only 18% likely to look better "
                     "than the uncropped photo (score 0.675).")

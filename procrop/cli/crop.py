@@ -288,8 +288,7 @@ def _print_warnings(results: list[dict[str, Any]], most: int = 20) -> None:
     def kind(note: str) -> str:
         return "own" if NOT_ENLARGED in note else "unmet" if UPSCALE_UNMET in note else "fewer"
 
-    for which, said in (("fewer", "have fewer crops than asked at some ratio (the others scored too low or "
-                                  "overlapped a better crop"),
+    for which, said in (("fewer", "have fewer crops than asked at some ratio (why, ratio by ratio, differs"),
                         ("own", "have crops kept at their own size, smaller than asked (--no-upscale"),
                         ("unmet", "have no crop wide enough for --max-upscale that cuts nothing it could "
                                   "keep (the widest such crops were chosen")):
