@@ -452,3 +452,23 @@ def test_flowers_rising_out_of_a_vase_are_the_main_subject_not_the_vase() -> Non
     boxes = np.asarray([[0, 0, 200, 66], [0, 34, 200, 66]], float)  # the blooms, the pot
     allowed = allowed_crops(boxes, analysis([bouquet], objects=[vase]), np.zeros((0, 2)))
     assert allowed.tolist() == [True, False]
+
+
+def test_a_regions_cores_are_never_kept_whole_or_out_by_small_crops_alone() -> None:
+    """fresh36's cabin: a railing's band no crop keeps whole had cores that only squares of 44 % of
+    the largest kept whole or left out, so every 1:1 crop was a square of the tree, the cabin cut
+    out (judges 0 votes of 6); with the guard the full square came back (6 of 6 moved crops preferred,
+    data/preferences/checks/cores_small_crops/)."""
+    from dataclasses import replace as with_
+
+    band = region(3, 6, 17, 8, 0.6)  # a band x 30..170, y 60..80, too long for any crop below
+    a = analysis([band])
+    sal = np.zeros((10, 20), np.float32)
+    sal[6:8, 3:17] = 0.5
+    sal[6:8, 3:7] = sal[6:8, 13:17] = 1.0  # two cores, x 30..70 and x 130..170
+    a = with_(a, saliency=sal)
+    big, small = [50, 0, 100, 100], [25, 50, 50, 50]  # cuts both cores; keeps the first, leaves the second
+    assert allowed_crops(np.asarray([big, small], float), a, np.zeros((0, 2))).tolist() == [True, True]
+    large = [10, 10, 90, 90]  # 81 % of the big one's area, the first core whole, the second out
+    allowed = allowed_crops(np.asarray([big, small, large], float), a, np.zeros((0, 3)))
+    assert allowed.tolist() == [False, True, True]  # a large crop keeps the rule: it narrows as before

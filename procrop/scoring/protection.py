@@ -52,23 +52,22 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    keep the more salient object whole are not all given up to keep the less salient one whole, and
    the scorer chooses among both kinds (a camera beside its strap and nuts, too long to share a
    square, was left out for them; blind judges preferred the crops this allows on 21 of 30 changed
-   sheets, ``data/preferences/checks/cut_for_more_salient/``); when
-   none can (the head's map spread past the object, a region longer than the ratio), its cores
-   (the parts where the map reaches 0.65, else 0.8 or 0.9) are kept whole or left out instead; a
-   region that touches the photo's border, which the photographer's frame already cuts, may lose
-   :data:`BORDER_TRIM` of its extent on that side (a church wall below its dome, a field's edge):
-   kept whole it had forced fragments of a photo;
-5. **together or not at all**: two salient objects of comparable weight close to each other (two
-   cyclists, a boat and its reflection) that some allowed crop keeps whole together are not split
-   by a crop that keeps one and leaves the other out.
+   sheets, ``data/preferences/checks/cut_for_more_salient/``); when none can (the head's map spread
+   past the object, a region longer than the ratio), its cores (the parts where the map reaches
+   0.65, else 0.8 or 0.9) are kept whole or left out instead, but never by small crops alone
+   (:data:`CORES_LARGE`); a region that touches the photo's border, which the photographer's frame
+   already cuts, may lose :data:`BORDER_TRIM` of its extent on that side (a church wall below its
+   dome, a field's edge): kept whole it had forced fragments of a photo;
+5. **together or not at all**: two salient objects of comparable weight close to each other (two cyclists,
+   a boat and its reflection) that some allowed crop keeps whole together are not split by a crop
+   that keeps one and leaves the other out.
 
 Rules 0-3 for animals and objects read a detector's box, which is often far larger than the thing
 (a kite's string, three overlapping motorcycles); when they would drop every crop that keeps a
 salient object whole, the set without them (and with only a face as the main subject) is used
 instead (:func:`allowed_crops`). The candidates include crops that keep each salient object, and
 each group, whole (:func:`procrop.candidates.region_candidates`). An object whose box spans nearly
-the whole photo (:func:`fills_frame`: a "dining table" over a ceiling) is the scene: rules 0-3 pass
-it over.
+the whole photo (:func:`fills_frame`: a "dining table" over a ceiling) is the scene: rules 0-3 skip it.
 
 A salient object pressed against a crop edge is not a rule here: as a hard filter it dropped the
 photographer's own frame whenever the subject touched the frame (the preference scorer weighs it
@@ -81,8 +80,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..candidates import GROUP_GAP, GROUP_WEIGHT, grouped, protected_regions  # noqa: F401 (re-exported)
-from ..candidates import inner_edges
+from ..candidates import GROUP_GAP, GROUP_WEIGHT, grouped, inner_edges, protected_regions  # noqa: F401
 from ..candidates import SALIENT_MIN_MASS as MIN_MASS
 from ..geometry import inside_fractions  # noqa: F401 (re-exported: the rules' measure of a cut)
 from ..perception.analysis import CompositionAnalysis, Region
@@ -104,8 +102,9 @@ GRAZED = 0.995
 GROUP_FACE = 0.25
 #: Room kept round each face of the group where a crop can (share of the face's size per side).
 GROUP_MARGIN = 0.15
-#: Shares of a salient object's mask inside a crop that count as "kept whole" and "left out".
-MASK_KEPT, MASK_OUT = 0.95, 0.05
+#: Shares of a salient object's mask inside a crop that count as "kept whole" and "left out"; a
+#: region's cores are not kept so by crops all under CORES_LARGE of the largest allowed one's area.
+MASK_KEPT, MASK_OUT, CORES_LARGE = 0.95, 0.05, 0.8
 # Salient objects with less of the photo's saliency than MIN_MASS are not protected; two form a
 # group by GROUP_GAP and GROUP_WEIGHT (all three from procrop.candidates, which makes crops for them).
 #: The main subject that no crop keeps whole (an animal, a person or an object): every crop holds at
@@ -156,12 +155,11 @@ def _any_object(inside: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) ->
 def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside: np.ndarray) -> np.ndarray:
     """``(N,)`` bool: the candidates that cut nothing they could avoid cutting (rules above).
 
-    The rules run twice when the photo has salient objects: in full, and with the rules for
-    animals and objects other than the main subject (their boxes) left to the masks, which know
-    their extent. The second set wins when it keeps more of the saliency safe (whole or left out by every crop,
-    :func:`_safe_mass`): an object's box or a small main person must not drop every crop that keeps
-    a salient object whole. Faces and people are cut by neither, so no crop gets through a face
-    that way.
+    The rules run twice when the photo has salient objects: in full, and with the rules for animals
+    and objects other than the main subject (their boxes) left to the masks, which know their
+    extent. The second set wins when it keeps more of the saliency safe (whole or left out by every
+    crop, :func:`_safe_mass`): an object's box or a small main person must not drop every crop that
+    keeps a salient object whole. Faces and people are cut by neither, so no crop gets through a face.
 
     Args:
         boxes: ``(N, 4)`` candidates, ``xywh`` original pixels.
@@ -401,11 +399,12 @@ def _protect_masks(analysis: CompositionAnalysis, allowed: np.ndarray, chosen: l
 
 def _protect_cores(analysis: CompositionAnalysis, mask: np.ndarray, boxes: np.ndarray,
                    allowed: np.ndarray) -> np.ndarray:
-    """Rule 4 for a salient region no allowed crop keeps whole (a map that spreads beyond the
-    object, a region longer than the ratio): its cores at the first of :data:`CORE_LEVELS` where an
-    allowed crop keeps the most salient core whole are kept whole or left out, each where some
-    allowed crop still keeps it whole."""
-    sal = np.asarray(analysis.saliency, dtype=np.float64)
+    """Rule 4 for a salient region no allowed crop keeps whole (a map that spreads beyond the object,
+    a region longer than the ratio): its cores at the first of :data:`CORE_LEVELS` where an allowed
+    crop keeps the most salient core whole are kept whole or left out, each where some allowed crop
+    still keeps it whole and the crops left are not all under :data:`CORES_LARGE` of the largest
+    allowed one's area (a railing's core had left only squares of a tree, the cabin cut out)."""
+    sal, area = np.asarray(analysis.saliency, dtype=np.float64), boxes[:, 2].astype(float) * boxes[:, 3]
     if sal.shape != mask.shape:
         return allowed
     for level in CORE_LEVELS:
@@ -416,8 +415,9 @@ def _protect_cores(analysis: CompositionAnalysis, mask: np.ndarray, boxes: np.nd
         if not (inside[0][allowed] >= MASK_KEPT).any():
             continue
         for row in inside:
-            if (row[allowed] >= MASK_KEPT).any():
-                allowed = _whole_or_out(allowed, row)
+            narrowed = _whole_or_out(allowed, row) if (row[allowed] >= MASK_KEPT).any() else allowed
+            if narrowed.any() and area[narrowed].max() >= CORES_LARGE * area[allowed].max():
+                allowed = narrowed
         return allowed
     return allowed
 
