@@ -73,7 +73,7 @@ class Cropper:
         reference_db: a reference database folder: the learned scorer retrieves from it and crops
             like its photos (``style_strength``); the classic scorer's retrieval (default: bundled; ``None``: off).
         diversity_iou: crops of one ratio overlap less than this (IoU).
-        min_score_ratio: alternatives under this share of their ratio's best are not returned.
+        min_score_ratio: alternatives under this share of their ratio's best are not returned (0: all).
         rerank_top: how many best candidates per ratio the extra terms re-rank (a neural model: all).
         model: a neural ProCrop checkpoint (``.pt``) or exported model (``.onnx``): its set
             predictions join the candidates and its box score becomes the dominant ``neural``
@@ -186,8 +186,8 @@ class Cropper:
             image: a path, encoded bytes, a Pillow image or an RGB array.
             ratios: ``"free"`` (default), ``"original"``, ``"W:H"`` or ``"WxH"`` output sizes, as
                 a list or a comma-separated string.
-            top_k: crops per ratio (at most; near-duplicates and crops under 80 % of the best are
-                dropped, and the result's ``notes`` say so).
+            top_k: crops per ratio (at most; near-duplicates, crops under 80 % of the best and those
+                keeping under a third of what it keeps are dropped, and the ``notes`` say so).
             max_upscale: this call's ``max_upscale`` (see the class; default: the cropper's).
             min_score_ratio, diversity_iou: this call's (see the class; default: the cropper's): a
                 lower ratio or a higher IoU lets more alternatives through.

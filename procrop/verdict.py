@@ -30,8 +30,9 @@ crop."). A photo under :data:`SMALL_PHOTO_SIDE` on its short side is kept where 
 small to judge a crop by. :func:`result_verdict` gives both fields of a result.
 
 When a ratio has fewer crops than asked, because its alternatives scored under the cropper's
-``min_score_ratio`` of its best or overlap a better crop too much, :func:`dropped_alternatives` says
-so among the result's ``notes`` (information, not a fault: the photo has fewer good, distinct crops).
+``min_score_ratio`` of its best, overlap a better crop too much or keep too little of what the best
+keeps, :func:`dropped_alternatives` says so among the result's ``notes`` (information, not a fault:
+the photo has fewer good, distinct crops).
 The result's ``warnings`` say when the photo is too small to judge (:func:`small_photo_warning`)
 and which crops an output size ``WxH`` enlarges (:func:`written_sizes`, in the Python API, the
 command line and the HTTP API alike).
@@ -121,8 +122,7 @@ def verdict(top_score: float | None, uncropped_score: float, confidence: float,
     call, either will do" as an order taken back)."""
     if top_score is None:
         return f"Keep the uncropped photo (score {uncropped_score:.2f}): no crop was found."
-    top, whole = (_two_scores(top_score, uncropped_score, 4) if top_score != uncropped_score  # 0.5864, 0.5862
-                  else 2 * (f"{top_score:.2f}",))
+    top, whole = _two_scores(top_score, uncropped_score, 4)  # 0.5864 and 0.5862, not 0.586 twice
     crop = f"{name} (score {top}) is"
     original = f"likely to look better than the uncropped photo (score {whole})."
     if close_call(confidence):
@@ -222,7 +222,7 @@ def _two_scores(a: float, b: float, most: int = 3) -> tuple[str, str]:
     """Two scores written to two decimals, or more, up to ``most``, where fewer would read the same
     (0.66 and 0.66 for 0.662 and 0.656; a trial read "scores 0.67; the uncropped photo scores 0.67,
     as a photographer's own frame nearly always does" of a crop scoring under the photo)."""
-    digits = next((d for d in range(2, most) if f"{a:.{d}f}" != f"{b:.{d}f}"), most)
+    digits = next((d for d in range(2, most) if f"{a:.{d}f}" != f"{b:.{d}f}"), most if a != b else 2)
     return f"{a:.{digits}f}", f"{b:.{digits}f}"
 
 
@@ -301,8 +301,8 @@ def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: f
                        else "repeat a better crop")
         why = ([f"scored under {100 * min_score_ratio:g} % of the best"] * bool(low)
                + [overlapping] * bool(overlap > 0))
-        clauses = [f"{OTHERS_DROPPED} {' or '.join(why)}"] * bool(why)  # the options let more of these in
-        if thin:  # not these
+        clauses = [f"{OTHERS_DROPPED} {' or '.join(why)}"] * bool(why)  # the CLI's hint names the options
+        if thin:  # only a min_score_ratio of 0 lets these in: a clause of their own, no hint
             clauses.append(f"{thin} {'other' if thin == 1 else 'others'} kept under {THIN_WORDS} of the "
                            "salient content the best keeps")
         if short:

@@ -184,19 +184,49 @@ def test_the_ratio_label_of_a_thin_strip() -> None:
 
 def test_an_alternative_keeping_little_of_what_the_best_keeps_is_not_offered() -> None:
     """A trial's second crop of a house in the mountains left the house out; alternatives of empty
-    sky (0-1 % of the salient content beside the best's 99 %) were offered too."""
+    sky (0-1 % of the salient content beside the best's 99 %) were offered too. The notes count the
+    crops each rule cost: a thin alternative that scored low anyway is counted once, as low."""
     from procrop.scoring.choice import ALTERNATIVE_KEPT, choose_crops
+    from procrop.verdict import THIN_WORDS
 
+    assert (ALTERNATIVE_KEPT, THIN_WORDS) == (1 / 3, "a third")
     boxes = np.asarray([[0, 0, 50, 50], [60, 0, 50, 50], [120, 0, 50, 50], [180, 0, 50, 50]], float)
     scores = np.asarray([0.9, 0.85, 0.8, 0.75])
     kept = np.asarray([0.99, 0.01, 0.6, 0.3])  # the second keeps 1 %, the fourth just under a third
-    chosen, low, thin = choose_crops(scores, boxes, 3, 0.6, 0.8, kept)
-    assert 0.3 < ALTERNATIVE_KEPT * 0.99
-    assert chosen.tolist() == [0, 2] and low == 0 and thin == 1  # thin: the second, which top 3 would show
-    chosen, low, thin = choose_crops(scores, boxes, 3, 0.6, 0.9, kept)  # 0.8 is under 0.9 x 0.9: low
-    assert chosen.tolist() == [0] and low == 1 and thin == 1
-    chosen, low, thin = choose_crops(scores, boxes, 3, 0.6, 0.8)  # no shares known: as before
-    assert chosen.tolist() == [0, 1, 2] and low == 0 and thin == 0
-    best_keeps_little = np.asarray([0.05, 0.0, 0.6, 0.3])  # the best itself is always offered
-    assert choose_crops(scores, boxes, 3, 0.6, 0.5, best_keeps_little)[0].tolist() == [0, 2, 3]
+    assert choose_crops(scores, boxes, 3, 0.6, 0.8, kept)[0].tolist() == [0, 2]
+    assert choose_crops(scores, boxes, 3, 0.6, 0.8, kept)[1:] == (0, 1)  # one crop fewer, for the thin one
+    assert choose_crops(scores, boxes, 3, 0.6, 0.9, kept)[0].tolist() == [0]  # 0.8 is under 0.9 x 0.9
+    assert choose_crops(scores, boxes, 3, 0.6, 0.9, kept)[1:] == (1, 1)  # the third low, the second thin
+    assert choose_crops(scores, boxes, 3, 0.6, 0.95, kept)[1:] == (2, 0)  # thin and low: counted once, low
+    assert choose_crops(scores, boxes, 3, 0.6, 0.8)[0].tolist() == [0, 1, 2]  # no shares known: as before
     assert choose_crops(scores, boxes, 3, 0.6, 0.0, kept)[0].tolist() == [0, 1, 2]  # 0: every alternative
+
+
+def test_the_cropper_offers_no_alternative_keeping_little_of_what_its_best_keeps(default_cropper) -> None:
+    """End to end: the cropper hands the composition's ``kept`` to the choice (a renamed detail would
+    silently turn the rule off)."""
+    from procrop.scoring.choice import ALTERNATIVE_KEPT
+
+    rng = np.random.default_rng(5)
+    img = (rng.random((120, 240, 3)) * 40 + 100).astype(np.uint8)
+    img[40:80, 20:60] = (230, 40, 40)  # one bright subject at the left; the rest an even field
+    seen = []
+    real = __import__("procrop.scoring.choice", fromlist=["choose_crops"]).choose_crops
+
+    def spy(scores, boxes, top_k, max_iou, min_ratio, kept=None):
+        seen.append(kept)
+        return real(scores, boxes, top_k, max_iou, min_ratio, kept)
+
+    import procrop.cropper as cropper_module
+
+    original = cropper_module.choose_crops
+    cropper_module.choose_crops = spy
+    try:
+        result = default_cropper.process(img, ["1:1", "9:16"], top_k=5)
+    finally:
+        cropper_module.choose_crops = original
+    assert seen and all(k is not None for k in seen)
+    for ratio in ("1:1", "9:16"):
+        crops = result.for_ratio(ratio)
+        kept = [float(c.reason.split("keeps ")[1].split("%")[0]) for c in crops]
+        assert all(k >= ALTERNATIVE_KEPT * kept[0] - 1 for k in kept)

@@ -449,6 +449,11 @@ def test_flowers_rising_out_of_a_vase_are_the_main_subject_not_the_vase() -> Non
     assert main_subject(analysis([bouquet], objects=[vase])) is bouquet
     pot = region(8, 6, 12, 9, 0.8)  # nothing rises out of it: the vase stays the main subject
     assert main_subject(analysis([pot], objects=[vase])) is vase
+    post = region(2, 1, 4, 10, 0.9)  # an L: a post at x 20..40 and a floor line under the vase
+    post.mask[9, 2:15] = True
+    post = Region((20.0, 10.0, 130.0, 90.0), (30.0, 55.0), 0.9, "salient", "grey", "", post.mask)
+    assert main_subject(analysis([post, bouquet], objects=[vase])) is bouquet  # its box holds the vase,
+    assert main_subject(analysis([post], objects=[vase])) is vase  # its mask does not: no contents
     boxes = np.asarray([[0, 0, 200, 66], [0, 34, 200, 66]], float)  # the blooms, the pot
     allowed = allowed_crops(boxes, analysis([bouquet], objects=[vase]), np.zeros((0, 2)))
     assert allowed.tolist() == [True, False]

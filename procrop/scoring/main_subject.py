@@ -38,8 +38,9 @@ FACE_MINOR = 0.02
 #: from it that holds at least TINY_PERSON_REGION of the saliency, dominant or not (:func:`main_subject`).
 TINY_PERSON, TINY_PERSON_REGION = 0.03, 0.2
 #: A container whose salient region rises at least RISES of its height above its box holds what
-#: the photo is of (the tulips in a vase): that region is the main subject (:func:`main_subject`).
-CONTAINERS, RISES = ("vase",), 0.5
+#: the photo is of (the tulips in a vase): that region is the main subject (:func:`main_subject`)
+#: when its box holds HOLDS of the container's, centre included, and its mask covers FILLS of it.
+CONTAINERS, RISES, HOLDS, FILLS = ("vase",), 0.5, 0.6, 0.3
 
 
 def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
@@ -91,11 +92,18 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
 
 
 def _contents(container: Detection, analysis: CompositionAnalysis) -> Region | None:
-    """The salient region holding most of ``container``'s box and rising :data:`RISES` of its height
-    above it (the flowers in a vase, with their vase), if any; the most salient such region."""
+    """The salient region rising :data:`RISES` of ``container``'s height above it whose box holds
+    :data:`HOLDS` of the container's box and its centre, and whose mask covers :data:`FILLS` of it
+    (the flowers in a vase, with their vase; not a post beside it), if any; the most salient."""
     x, y, w, h = container.box
-    held = [s for s in analysis.subjects if s.mask is not None and s.box[1] <= y - RISES * h
-            and inside_fractions(np.asarray([s.box], dtype=np.float64), [container.box])[0, 0] >= 0.6]
+    sx, sy = analysis.map_scale
+
+    def holds(s: Region) -> bool:
+        inside = inside_fractions(np.asarray([s.box], dtype=np.float64), [container.box])[0, 0]
+        covered = s.mask[box_cells(container.box, sx, sy, s.mask.shape)].mean()
+        return inside >= HOLDS and s.box[0] <= x + w / 2 <= s.box[0] + s.box[2] and covered >= FILLS
+
+    held = [s for s in analysis.subjects if s.mask is not None and s.box[1] <= y - RISES * h and holds(s)]
     return max(held, key=lambda s: s.mass, default=None)
 
 

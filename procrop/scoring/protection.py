@@ -102,8 +102,7 @@ GRAZED = 0.995
 GROUP_FACE = 0.25
 #: Room kept round each face of the group where a crop can (share of the face's size per side).
 GROUP_MARGIN = 0.15
-#: Shares of a salient object's mask inside a crop that count as "kept whole" and "left out"; a
-#: region's cores are not kept so by crops all under CORES_LARGE of the largest allowed one's area.
+#: Mask shares inside a crop that count as "kept whole" and "left out"; CORES_LARGE: _protect_cores.
 MASK_KEPT, MASK_OUT, CORES_LARGE = 0.95, 0.05, 0.8
 # Salient objects with less of the photo's saliency than MIN_MASS are not protected; two form a
 # group by GROUP_GAP and GROUP_WEIGHT (all three from procrop.candidates, which makes crops for them).
@@ -399,11 +398,10 @@ def _protect_masks(analysis: CompositionAnalysis, allowed: np.ndarray, chosen: l
 
 def _protect_cores(analysis: CompositionAnalysis, mask: np.ndarray, boxes: np.ndarray,
                    allowed: np.ndarray) -> np.ndarray:
-    """Rule 4 for a salient region no allowed crop keeps whole (a map that spreads beyond the object,
-    a region longer than the ratio): its cores at the first of :data:`CORE_LEVELS` where an allowed
-    crop keeps the most salient core whole are kept whole or left out, each where some allowed crop
-    still keeps it whole and the crops left are not all under :data:`CORES_LARGE` of the largest
-    allowed one's area (a railing's core had left only squares of a tree, the cabin cut out)."""
+    """Rule 4 for a salient region no allowed crop keeps whole (a map spread past the object, a region
+    longer than the ratio): its cores, at the first of :data:`CORE_LEVELS` where an allowed crop keeps
+    the most salient whole, each kept whole or left out in turn, until one could be only by crops all
+    under :data:`CORES_LARGE` of the largest allowed one's area (a railing's cores had cut a cabin out)."""
     sal, area = np.asarray(analysis.saliency, dtype=np.float64), boxes[:, 2].astype(float) * boxes[:, 3]
     if sal.shape != mask.shape:
         return allowed
@@ -414,10 +412,12 @@ def _protect_cores(analysis: CompositionAnalysis, mask: np.ndarray, boxes: np.nd
         inside = mask_inside_fractions(boxes, np.stack(cores), analysis.width, analysis.height)
         if not (inside[0][allowed] >= MASK_KEPT).any():
             continue
-        for row in inside:
+        largest = CORES_LARGE * area[allowed].max()  # once: the limit does not creep core by core
+        for row in inside:  # a refused core stops the rule: a less salient one never overrides it
             narrowed = _whole_or_out(allowed, row) if (row[allowed] >= MASK_KEPT).any() else allowed
-            if narrowed.any() and area[narrowed].max() >= CORES_LARGE * area[allowed].max():
-                allowed = narrowed
+            if not narrowed.any() or area[narrowed].max() < largest:
+                return allowed
+            allowed = narrowed
         return allowed
     return allowed
 
