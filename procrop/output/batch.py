@@ -233,7 +233,7 @@ class CropTask:
     def __getstate__(self) -> dict[str, Any]:
         return {"options": self.options, "output": self.output}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:  # in a worker process: the CLI's, quiet as it
+    def __setstate__(self, state: dict[str, Any]) -> None:  # unpickled in a worker: as quiet as the CLI
         from ..imaging import quiet_broken_mpo
 
         quiet_broken_mpo()
