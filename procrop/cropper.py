@@ -384,9 +384,9 @@ class Cropper:
                               select_diverse(scores, boxes, MOVED_POOL, 0.5))
             boxes = inside_the_picture(boxes[pool], ctx.analysis, ratio)
             scores = self.scorer.combine(tv := self._all_terms(ctx, boxes, [not ratio.is_free] * len(boxes)))
-        chosen, low, thin = choose_crops(scores, boxes, top_k, diversity, min_ratio, tv.details.get("kept"))
-        if len(chosen):  # the notes say why a ratio has fewer than top_k
-            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), low, candidates, thin)
+        chosen, low, *more = choose_crops(scores, boxes, top_k, diversity, min_ratio, tv.details.get("kept"))
+        if len(chosen):  # the notes say why a ratio has fewer than top_k (more: thin, overlap)
+            ctx.cache.setdefault("dropped", {})[ratio.label] = (top_k, len(chosen), low, candidates, *more)
         return [self._make_crop(ctx, ratio, boxes, tv, scores, int(i), rank, uncropped)
                 for rank, i in enumerate(chosen, start=1)]
 

@@ -283,12 +283,13 @@ def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: f
     its count), e.g. "1:1: 2 crops of the 3 asked; the others scored under 80 % of the best".
 
     Args:
-        dropped: ratio label -> ``(asked, returned, low[, candidates[, thin]])``: the crops asked
-            (``top_k``), those returned, how many distinct alternatives scored under
-            ``min_score_ratio`` of the best, how many candidates the subject rules left, and how
-            many alternatives kept too little of the salient content the best keeps
-            (:func:`procrop.scoring.choice.choose_crops`); the rest of the shortfall had no
-            candidate left that overlaps every better crop by less than ``max_iou``.
+        dropped: ratio label -> ``(asked, returned, low[, candidates[, thin[, overlap]]])``: the
+            crops asked (``top_k``), those returned, whether alternatives scored under
+            ``min_score_ratio`` of the best, how many candidates the subject rules left, how many
+            crops fewer the rule on the salient content the best keeps left, and whether
+            alternatives overlap a better crop by ``max_iou`` or more
+            (:func:`procrop.scoring.choice.choose_crops`; without it, the shortfall not otherwise
+            explained).
     """
     notes = []
     for label, (asked, returned, low, *rest) in dropped.items():
@@ -296,7 +297,7 @@ def dropped_alternatives(dropped: dict[str, tuple[int, ...]], min_score_ratio: f
             continue
         short = max(0, asked - rest[0]) if rest else 0  # fewer candidates than asked
         thin = rest[1] if len(rest) > 1 else 0
-        overlap = asked - returned - low - short - thin
+        overlap = rest[2] if len(rest) > 2 else asked - returned - low - short - thin
         overlapping = (f"overlap a better crop (IoU {max_iou:g} or more)" if max_iou < 1
                        else "repeat a better crop")
         why = ([f"scored under {100 * min_score_ratio:g} % of the best"] * bool(low)

@@ -273,6 +273,9 @@ def test_fewer_crops_than_top_k_says_why(photos_dir: Path, tmp_path: Path) -> No
         "16:9: 1 crop of the 3 asked; only 1 candidate of this ratio keeps whole the subjects it could"]
     assert dropped_alternatives({"9:16": (3, 2, 0, 40, 1)}, 0.8, 0.6) == [  # a square of empty sky left out
         "9:16: 2 crops of the 3 asked; 1 other kept under a third of the salient content the best keeps"]
+    assert dropped_alternatives({"4:5": (3, 1, 1, 40, 0, 1)}, 0.8, 0.6) == [  # both rules, named
+        "4:5: 1 crop of the 3 asked; the others scored under 80 % of the best or overlap a better crop "
+        "(IoU 0.6 or more)"]
     assert dropped_alternatives({"4:5": (3, 1, 1, 40, 1)}, 0.8, 0.6) == [
         "4:5: 1 crop of the 3 asked; the others scored under 80 % of the best; 1 other kept under a third of "
         "the salient content the best keeps"]

@@ -184,8 +184,9 @@ def test_the_ratio_label_of_a_thin_strip() -> None:
 
 def test_an_alternative_keeping_little_of_what_the_best_keeps_is_not_offered() -> None:
     """A trial's second crop of a house in the mountains left the house out; alternatives of empty
-    sky (0-1 % of the salient content beside the best's 99 %) were offered too. The notes count the
-    crops each rule cost: a thin alternative that scored low anyway is counted once, as low."""
+    sky (0-1 % of the salient content beside the best's 99 %) were offered too. For the notes: the
+    crops the rule cost, and which of the two options' rules left crops out (a third trial's tulips
+    at 4:5 read only "overlap" where both the score and the overlap rule applied)."""
     from procrop.scoring.choice import ALTERNATIVE_KEPT, choose_crops
     from procrop.verdict import THIN_WORDS
 
@@ -193,13 +194,19 @@ def test_an_alternative_keeping_little_of_what_the_best_keeps_is_not_offered() -
     boxes = np.asarray([[0, 0, 50, 50], [60, 0, 50, 50], [120, 0, 50, 50], [180, 0, 50, 50]], float)
     scores = np.asarray([0.9, 0.85, 0.8, 0.75])
     kept = np.asarray([0.99, 0.01, 0.6, 0.3])  # the second keeps 1 %, the fourth just under a third
-    assert choose_crops(scores, boxes, 3, 0.6, 0.8, kept)[0].tolist() == [0, 2]
-    assert choose_crops(scores, boxes, 3, 0.6, 0.8, kept)[1:] == (0, 1)  # one crop fewer, for the thin one
-    assert choose_crops(scores, boxes, 3, 0.6, 0.9, kept)[0].tolist() == [0]  # 0.8 is under 0.9 x 0.9
-    assert choose_crops(scores, boxes, 3, 0.6, 0.9, kept)[1:] == (1, 1)  # the third low, the second thin
-    assert choose_crops(scores, boxes, 3, 0.6, 0.95, kept)[1:] == (2, 0)  # thin and low: counted once, low
-    assert choose_crops(scores, boxes, 3, 0.6, 0.8)[0].tolist() == [0, 1, 2]  # no shares known: as before
-    assert choose_crops(scores, boxes, 3, 0.6, 0.0, kept)[0].tolist() == [0, 1, 2]  # 0: every alternative
+
+    def choice(*args):
+        chosen, *why = choose_crops(scores, boxes, 3, *args)
+        return chosen.tolist(), tuple(why)  # (low, thin, overlap)
+
+    assert choice(0.6, 0.8, kept) == ([0, 2], (0, 1, 0))  # one crop fewer, for the thin one
+    assert choice(0.6, 0.9, kept) == ([0], (1, 1, 0))  # the third scores under 0.9 x 0.9; the second thin
+    assert choice(0.6, 0.95, kept) == ([0], (1, 0, 0))  # thin and low: low, which costs the crop first
+    assert choice(0.6, 0.8) == ([0, 1, 2], (0, 0, 0))  # no shares known: as before
+    assert choice(0.6, 0.0, kept) == ([0, 1, 2], (0, 0, 0))  # 0: every alternative
+    near = np.asarray([[0, 0, 100, 100], [10, 0, 100, 100]], float)  # IoU 0.82, and a low score
+    chosen, low, thin, overlap = choose_crops(np.asarray([0.9, 0.5]), near, 2, 0.6, 0.8)
+    assert chosen.tolist() == [0] and (low, thin, overlap) == (1, 0, 1)  # only both together let it in
 
 
 def test_the_cropper_offers_no_alternative_keeping_little_of_what_its_best_keeps(default_cropper) -> None:
