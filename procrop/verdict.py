@@ -218,11 +218,21 @@ def _unanswered_ratios_note(asked: Sequence[str], width: int, height: int) -> st
     return f" The photo is not {', '.join(others[:-1])} or {others[-1]}: use their top crops."
 
 
+def score_digits(scores: Sequence[float], most: int = 3) -> int:
+    """How many decimals tell ``scores`` apart: two, or more, up to ``most``, where fewer would print
+    two different scores alike (0.66 and 0.66 for 0.662 and 0.656)."""
+    values = sorted(set(float(s) for s in scores))
+    for digits in range(2, most):
+        if len({f"{v:.{digits}f}" for v in values}) == len(values):
+            return digits
+    return most if len(values) > 1 else 2
+
+
 def _two_scores(a: float, b: float, most: int = 3) -> tuple[str, str]:
     """Two scores written to two decimals, or more, up to ``most``, where fewer would read the same
-    (0.66 and 0.66 for 0.662 and 0.656; a trial read "scores 0.67; the uncropped photo scores 0.67,
-    as a photographer's own frame nearly always does" of a crop scoring under the photo)."""
-    digits = next((d for d in range(2, most) if f"{a:.{d}f}" != f"{b:.{d}f}"), most if a != b else 2)
+    (a trial read "scores 0.67; the uncropped photo scores 0.67, as a photographer's own frame nearly
+    always does" of a crop scoring under the photo)."""
+    digits = score_digits((a, b), most)
     return f"{a:.{digits}f}", f"{b:.{digits}f}"
 
 

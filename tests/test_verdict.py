@@ -326,3 +326,23 @@ def test_the_results_confidence_is_the_judged_crops_and_equal_scores_are_said_on
     said = result_verdict([hairline], 0.6379, 910, 1137, ["4:5"])["verdict"]
     assert said == ("Keep the uncropped photo: the best crop is the whole frame less a hairline at its edge "
                     "(score 0.638, as the uncropped photo's).")
+
+
+def test_scores_printed_with_the_decimals_that_tell_them_apart() -> None:
+    """A trial read "#1 0.66" and "#2 0.66" on a preview panel whose verdict said 0.6624 against 0.6571."""
+    from types import SimpleNamespace
+
+    from procrop.output.preview import panel_digits
+    from procrop.verdict import score_digits
+
+    assert score_digits([0.662, 0.656]) == 3 and score_digits([0.662, 0.656, 0.71]) == 3
+    assert score_digits([0.62, 0.71]) == 2 and score_digits([0.5, 0.5]) == 2 and score_digits([]) == 2
+    assert score_digits([0.66241, 0.66238], 4) == 4 and score_digits([0.66241, 0.66238]) == 3
+    crops = [SimpleNamespace(ratio="1:1", score=s, box=(0, 0, 10, 10)) for s in (0.662, 0.656)]
+    square = SimpleNamespace(width=40, height=40, uncropped_score=0.2, crops=crops)
+    wide = SimpleNamespace(width=60, height=40, uncropped_score=0.6625, crops=crops)
+    assert panel_digits("1:1", crops, square) == 3 and panel_digits("1:1", crops[:1], square) == 2
+    # a shape the photo has: its top crop told from the uncropped photo, as the verdict does
+    square.uncropped_score = 0.6624
+    assert panel_digits("1:1", crops[:1], square) == 4
+    assert panel_digits("1:1", crops[:1], wide) == 2  # a 1:1 crop of a 3:2 photo is no "keep it" question

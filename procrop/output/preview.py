@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..cropper import Crop, CropResult
 from ..files import atomic_write_bytes
 from ..imaging.load import to_rgb_array
-from ..verdict import can_keep, too_small_to_judge, top_crop_name, versus_original, whole_words
+from ..verdict import can_keep, score_digits, too_small_to_judge, top_crop_name, versus_original, whole_words
 
 #: Colours of ranks 1, 2, 3... (then repeated).
 RANK_COLOURS = ((255, 196, 0), (0, 200, 255), (255, 80, 160), (120, 230, 90), (200, 140, 255))
@@ -98,9 +98,10 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
         corners = [x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)]  # a box under a pixel wide still gets an outline
         draw.rectangle(corners, outline=colour + (255,), width=4 if c.rank == 1 else 2)
     placed: list[tuple[float, float, float, float]] = []
+    digits = panel_digits(label, crops, result)
     for c in crops:  # ... then the labels, none under an outline or another label
         colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
-        text = f"#{c.rank} {c.score:.2f}"
+        text = f"#{c.rank} {c.score:.{digits}f}"
         tb = draw.textbbox((0, 0), text, font=small)
         tx, ty = _label_spot(c.box, scale, (tb[2], tb[3]), placed, panel.size)
         placed.append((tx - 2, ty - 2, tx + tb[2] + 2, ty + tb[3] + 2))
@@ -117,13 +118,24 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
     return canvas
 
 
+def panel_digits(label: str, crops: Sequence[Crop], result: CropResult) -> int:
+    """The decimals a ratio panel writes its scores with: enough to tell its crops apart and, for a
+    shape the uncropped photo has, its top crop from the uncropped photo, as the verdict does (a
+    trial read "#1 0.66" and "#2 0.66" on a panel whose verdict said 0.6624 against 0.6571)."""
+    scores = [c.score for c in crops]
+    if crops and can_keep([label], result.width, result.height):
+        return max(score_digits(scores), score_digits((crops[0].score, result.uncropped_score), 4))
+    return score_digits(scores)
+
+
 def panel_title(label: str, best: Crop | None, result: CropResult) -> str:
     """A ratio panel's header: the ratio, its top crop's score and, for a shape the uncropped photo
     has, the JSON's words on how likely the crop looks better (:mod:`procrop.verdict`): one form for
     every panel (a trial saw "#1: 72% likely..." beside "#1: score 0.75")."""
     if best is None:
         return f"ratio {label}"
-    title = f"ratio {label}  #1: score {best.score:.2f}"
+    digits = panel_digits(label, [c for c in result.crops if c.ratio == label], result)
+    title = f"ratio {label}  #1: score {best.score:.{digits}f}"
     if not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
         return title
     whole = whole_words(best.box, result.width, result.height, result.content)

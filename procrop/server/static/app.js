@@ -4,8 +4,8 @@
 import { attachEditor } from "./editor.js";
 import { makeZip } from "./zip.js";
 import { bindReferences, steerFields } from "./refs.js";
-import { cardSkeleton, cropTitle, drawMarks, h, renderBreakdown, renderComposition, spreadLabels, updateBox }
-  from "./view.js";
+import { cardSkeleton, cropTitle, drawMarks, fmt, h, renderBreakdown, renderComposition, scoreDigits, spreadLabels,
+  updateBox } from "./view.js";
 
 const $ = (sel) => document.querySelector(sel);
 const photos = [];
@@ -225,7 +225,7 @@ async function rescore(photo, crop) {
       terms: s.terms, reason: s.reason, references: s.references });
     updateBox(photo, crop);
     if (photo.selected === crop) select(photo, crop, false);
-    say(`${cropTitle(crop)} adjusted: score ${s.score.toFixed(2)}.`);
+    say(`${cropTitle(crop)} adjusted: score ${fmt(s.score, scoreDigits(photo, crop))}.`);
   } catch (err) {
     say(`Scoring failed: ${err.message}`);
   } finally {

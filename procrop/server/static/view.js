@@ -34,6 +34,13 @@ export function h(tag, attrs = {}, ...children) {
 export const fmt = (x, d = 2) => Number(x).toFixed(d);
 export const pct = (x) => `${Math.round(100 * x)}%`;
 
+/** The decimals a crop's score is written with: 2, or 3 where 2 would print two different scores of
+ * its ratio alike (#1 0.66 beside #2 0.66), as the preview image writes them. */
+export function scoreDigits(photo, crop) {
+  const scores = [...new Set(photo.crops.filter((c) => c.ratio === crop.ratio).map((c) => c.score))];
+  return new Set(scores.map((s) => fmt(s))).size < scores.length ? 3 : 2;
+}
+
 /** Which scorer ranked a photo's crops, with the learned model's name. */
 export function scorerText(result) {
   return `Scorer: ${result.scorer}${result.model ? `, model ${result.model}` : ""}`;
@@ -78,11 +85,12 @@ function place(el, box, W, H) {
 export function updateBox(photo, crop) {
   const { width: W, height: H } = photo.result;
   place(crop.el, crop.box, W, H);
-  crop.label.textContent = `${cropTitle(crop)} · ${fmt(crop.score)}`;
-  crop.el.setAttribute("aria-label", `Crop ${crop.ratio} rank ${crop.rank}, score ${fmt(crop.score)}` +
+  const score = fmt(crop.score, scoreDigits(photo, crop));
+  crop.label.textContent = `${cropTitle(crop)} · ${score}`;
+  crop.el.setAttribute("aria-label", `Crop ${crop.ratio} rank ${crop.rank}, score ${score}` +
     `${crop.adjusted ? ", adjusted" : ""}. Enter shows its breakdown; arrow keys move it, plus and minus resize it.`);
   crop.el.classList.toggle("adjusted", !!crop.adjusted);
-  if (crop.row) crop.row.querySelector(".row-score").textContent = fmt(crop.score);
+  if (crop.row) crop.row.querySelector(".row-score").textContent = score;
   spreadLabels(photo);
 }
 
@@ -144,7 +152,7 @@ export function renderBreakdown(photo, crop, actions) {
   el.append(...[
     h("h3", { text: `Crop ${cropTitle(crop)}${crop.adjusted ? " (adjusted)" : ""}` }),
     h("p", { class: "scoreline" },
-      h("span", { class: "big", text: fmt(crop.score) }), " score · ",
+      h("span", { class: "big", text: fmt(crop.score, scoreDigits(photo, crop)) }), " score · ",
       h("span", { class: "versus", text: crop.versus_original })),
     h("p", { class: "boxline", text: `Box x ${crop.box[0]}, y ${crop.box[1]}, ${crop.box[2]}×${crop.box[3]} px` +
       (crop.output_size ? ` → ${crop.output_size[0]}×${crop.output_size[1]}` : "") }),
