@@ -301,8 +301,8 @@ class Cropper:
         self, image: ImageSource | LoadedImage | ScoringContext, box: tuple[int, int, int, int], ratio: str = "free"
     ) -> tuple[Crop, float]:
         """Any ``(x, y, w, h)`` box scored and explained like a returned crop of ``ratio`` (a fixed one: the
-        box's shape to a pixel, else :class:`UsageError`): ``(crop, uncropped_score)``; pass
-        :meth:`prepare`'s context to score many boxes of one photo, analysed once."""
+        box's shape to a pixel, else :class:`UsageError`; a crop's score is found again with its own
+        ``ratio``, not ``free``): ``(crop, uncropped_score)``; :meth:`prepare`'s context scores many."""
         ctx = image if isinstance(image, ScoringContext) else self.prepare(image)
         W, H = ctx.analysis.width, ctx.analysis.height
         boxes = np.vstack([checked_boxes(box, W, H), (0, 0, W, H)]).astype(np.int64)
