@@ -477,3 +477,16 @@ def test_a_regions_cores_are_never_kept_whole_or_out_by_small_crops_alone() -> N
     large = [10, 10, 90, 90]  # 81 % of the big one's area, the first core whole, the second out
     allowed = allowed_crops(np.asarray([big, small, large], float), a, np.zeros((0, 3)))
     assert allowed.tolist() == [False, True, True]  # a large crop keeps the rule: it narrows as before
+
+
+def test_a_main_object_no_crop_holds_keeps_most_of_itself_in_the_lean_pass_too() -> None:
+    """fresh37's pizza, too wide for 9:16, beside a cup: the pass that leaves objects' boxes to the
+    masks kept the cup whole and a sliver of pizza (0 votes of 6); now most of the pizza, as the full
+    pass does (5 of 7 moved crops preferred, data/preferences/checks/main_most_in_lean/)."""
+    pizza = Detection((10.0, 0.0, 130.0, 100.0), 0.83, "object", "pizza")  # x 10..140: 0.65 of the width
+    cup = Detection((160.0, 10.0, 36.0, 40.0), 0.65, "object", "cup")
+    crust, mug = region(1, 0, 14, 3, 0.4, "pizza"), region(16, 1, 20, 5, 0.3, "cup")
+    a = analysis([crust, mug], objects=[pizza, cup])
+    assert main_subject(a) is pizza
+    boxes = np.asarray([[40, 0, 56, 100], [144, 0, 56, 100]], float)  # on the pizza; the cup and no pizza
+    assert allowed_crops(boxes, a, np.zeros((0, 2))).tolist() == [True, False]

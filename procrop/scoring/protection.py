@@ -155,10 +155,10 @@ def allowed_crops(boxes: np.ndarray, analysis: CompositionAnalysis, face_inside:
     """``(N,)`` bool: the candidates that cut nothing they could avoid cutting (rules above).
 
     The rules run twice when the photo has salient objects: in full, and with the rules for animals
-    and objects other than the main subject (their boxes) left to the masks, which know their
-    extent. The second set wins when it keeps more of the saliency safe (whole or left out by every
-    crop, :func:`_safe_mass`): an object's box or a small main person must not drop every crop that
-    keeps a salient object whole. Faces and people are cut by neither, so no crop gets through a face.
+    and objects other than the main subject (their boxes) left to the masks, which know their extent
+    (the main object no crop holds keeps most of itself in both: a pizza, not a cup and its sliver).
+    The second wins when it keeps more saliency safe (:func:`_safe_mass`): a box or a small main person
+    must not drop every crop keeping a salient object whole; neither lets a crop through a face.
 
     Args:
         boxes: ``(N, 4)`` candidates, ``xywh`` original pixels.
@@ -211,7 +211,7 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
             elif len(heads) == 1:  # a head no crop holds whole (a close-up's face at 9:16): most of it
                 allowed &= heads[0] >= MOST_OF_MAIN * heads[0].max()
         elif isinstance(main, Region) or main.kind == "object":  # its top where a crop can (a drum's head)
-            if isinstance(main, Region):  # most of it (a detection: below)
+            if isinstance(main, Region) or not objects:  # most of it (the full pass: a detection's below)
                 allowed &= inside >= MOST_OF_MAIN * inside.max()
             if main.box[1] > TOP_AT_BORDER * analysis.height:  # the photo's own frame cut its top
                 top = inside_fractions(b, [outline_top(analysis, main.box)])[0] >= KEPT
