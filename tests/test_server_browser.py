@@ -380,7 +380,7 @@ def test_warnings_show_as_in_the_json(server, browser):
     # a result without warnings (the JSON then has no "warnings" key): no warning box
     assert page.evaluate("""async () => { const m = await import('/static/view.js');
         return m.warningList([]) === null && m.warningList(undefined) === null; }""")
-    # scores of one ratio that two decimals print alike get three (a trial: "#1 0.66" beside "#2 0.66")
+    # scores of one ratio that two decimals print alike get three (0.662 and 0.656 are not 0.66 twice)
     assert page.evaluate("""async () => { const m = await import('/static/view.js');
         const c = (ratio, score) => ({ ratio, score }), photo = { crops: [c("1:1", 0.662), c("1:1", 0.656),
           c("4:5", 0.61), c("4:5", 0.72)] };

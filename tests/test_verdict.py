@@ -329,7 +329,8 @@ def test_the_results_confidence_is_the_judged_crops_and_equal_scores_are_said_on
 
 
 def test_scores_printed_with_the_decimals_that_tell_them_apart() -> None:
-    """A trial read "#1 0.66" and "#2 0.66" on a preview panel whose verdict said 0.6624 against 0.6571."""
+    """A trial: the preview's panel headers printed two decimals where the verdict printed three or four
+    (0.66 beside 0.6624 and 0.6571); two crops of a panel at 0.662 and 0.656 read "0.66" twice."""
     from types import SimpleNamespace
 
     from procrop.output.preview import panel_digits

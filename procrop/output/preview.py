@@ -121,7 +121,7 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
 def panel_digits(label: str, crops: Sequence[Crop], result: CropResult) -> int:
     """The decimals a ratio panel writes its scores with: enough to tell its crops apart and, for a
     shape the uncropped photo has, its top crop from the uncropped photo, as the verdict does (a
-    trial read "#1 0.66" and "#2 0.66" on a panel whose verdict said 0.6624 against 0.6571)."""
+    trial: the headers printed two decimals where the verdict printed three or four)."""
     scores = [c.score for c in crops]
     if crops and can_keep([label], result.width, result.height):
         return max(score_digits(scores), score_digits((crops[0].score, result.uncropped_score), 4))

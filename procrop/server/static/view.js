@@ -35,7 +35,7 @@ export const fmt = (x, d = 2) => Number(x).toFixed(d);
 export const pct = (x) => `${Math.round(100 * x)}%`;
 
 /** The decimals a crop's score is written with: 2, or 3 where 2 would print two different scores of
- * its ratio alike (#1 0.66 beside #2 0.66), as the preview image writes them. */
+ * its ratio alike (0.662 and 0.656 as 0.66 twice), as the preview image writes them. */
 export function scoreDigits(photo, crop) {
   const scores = [...new Set(photo.crops.filter((c) => c.ratio === crop.ratio).map((c) => c.score))];
   return new Set(scores.map((s) => fmt(s))).size < scores.length ? 3 : 2;
