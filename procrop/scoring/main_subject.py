@@ -6,8 +6,9 @@ The largest face; else the first detected subject to keep (people, then animals,
 beside a confident one, nor the scene itself (:func:`fills_frame`); and when that face or
 detection lies apart from what stands out (an animal or object, a person or face much smaller
 than it, or an unsure person found with no face), the salient-object head's dominant region
-instead; a tiny unsure person gives way even to a region that does not dominate; a vase gives
-way to the salient region rising out of it (the flowers it holds).
+instead, as does an unsure object holding little of the saliency inside that region (a part of
+it); a tiny unsure person gives way even to a region that does not dominate; a vase gives way to
+the salient region rising out of it (the flowers it holds).
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     is an animal or object away from what stands out: when the salient-object head finds one
     region holding :data:`DOMINANT_MASS` of the photo's saliency outside the detection's box, and
     the box holds less than :data:`OFF_SALIENCY` of it, that region is the main subject (not a
-    "sheep" found at 0.47 on a shore beside the rowing boat the photo is of). A person gives way
+    "sheep" found at 0.47 on a shore beside the rowing boat the photo is of); an unsure object
+    (under ``CONFIDENT``) holding that little gives way inside the region too, as a part of it (a
+    palette found as a "keyboard" at 0.69 among cosmetics, which every 16:9 crop kept whole while
+    cutting every bottle's top: ``data/preferences/checks/unsure_small_object/``). A person gives way
     the same way only when small beside the region (under :data:`MINOR_AREA` of its box: a pilot
     walking beside his jet), a face only when tiny (under :data:`FACE_MINOR`: a bather beside the
     elephant); a face inside the region (a portrait) never does, and neither does a person found
@@ -88,7 +92,8 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
         return top  # an unsure, faceless "person" (a hand holding out seeds) beside what stands out more
     if main.kind == "person" and main.box[2] * main.box[3] >= MINOR_AREA * top.box[2] * top.box[3]:
         return main  # a person gives way only when small beside the region (a pilot beside his jet)
-    return top if apart and share < OFF_SALIENCY else main
+    unsure = main.kind == "object" and main.score < CONFIDENT  # a part of it, apart or not: a palette
+    return top if (apart or unsure) and share < OFF_SALIENCY else main  # called a "keyboard" on white
 
 
 def _contents(container: Detection, analysis: CompositionAnalysis) -> Region | None:
