@@ -399,17 +399,21 @@ def select_diverse(scores: np.ndarray, boxes: np.ndarray, top_k: int, max_iou: f
     if top_k <= 0 or len(scores) == 0:
         return np.zeros(0, dtype=np.int64)
     order = np.lexsort((np.arange(len(scores)), -scores))
-    ranked = np.asarray(boxes, dtype=np.float64)[order]
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[order]  # corners and areas once (as iou_matrix)
+    x0, y0, x1, y1, area = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3], b[:, 2] * b[:, 3]
     alive = np.ones(len(order), dtype=bool)
     kept: list[int] = []
     while len(kept) < top_k:
-        remaining = np.flatnonzero(alive)
-        if remaining.size == 0:
+        left = np.flatnonzero(alive)
+        if left.size == 0:
             break
-        first = remaining[0]
-        kept.append(int(order[first]))
-        alive[first] = False
-        alive[remaining] &= iou_matrix(ranked[remaining], ranked[first][None])[:, 0] < max_iou
+        f = left[0]
+        kept.append(int(order[f]))
+        alive[f] = False
+        inter = (np.maximum(np.minimum(x1[left], x1[f]) - np.maximum(x0[left], x0[f]), 0)
+                 * np.maximum(np.minimum(y1[left], y1[f]) - np.maximum(y0[left], y0[f]), 0))
+        union = area[left] + area[f] - inter
+        alive[left] &= np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0) < max_iou
     return np.asarray(kept, dtype=np.int64)
 
 
