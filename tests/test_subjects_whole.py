@@ -506,3 +506,19 @@ def test_an_unsure_object_holding_little_of_the_saliency_is_part_of_the_dominant
     heavy.mask[:, :] = False
     heavy.mask[7:9, 10:14] = True  # the map's saliency all in the palette's box: it is what stands out
     assert main_subject(analysis([heavy], objects=[palette])) is palette
+
+
+def test_a_face_high_on_an_animal_has_its_head_reach_the_ears() -> None:
+    """fresh38's three cats at 16:9: a cat face found on the tabby marked its head, a box round the
+    face that its ears stood above, so the top crop cut the ears (judges, 3 votes to 0 for the crop
+    that keeps them: data/preferences/checks/cat_ears/)."""
+    from procrop.scoring.main_subject import EARS, animal_head
+
+    face = ("head", 45.0, 34.0, 0.97)  # its centre, 0.27 of the box's height down
+    tabby = Detection((20.0, 10.0, 50.0, 90.0), 0.83, "animal", "cat", keypoints=(face,))
+    a = analysis([], objects=[tabby])
+    x, y, w, h = animal_head(a, tabby)
+    assert y == 10.0 and y + h >= 34.0 and x <= 45.0 <= x + w  # from the box's top past the face
+    drinking = ("head", 45.0, 10.0 + (EARS + 0.1) * 90, 0.9)
+    low = Detection(tabby.box, 0.83, "animal", "cat", keypoints=(drinking,))
+    assert animal_head(a, low)[1] > 10.0  # a face low on its body (drinking): the head round it only

@@ -154,7 +154,6 @@ MARKED_HEAD_SIZE = (0.25, 0.3)
 #: A face found in the top EARS of an animal's box has the head reach up to the box's top: a sitting
 #: cat's ears stand far above its face (a tabby's were cut at 16:9).
 EARS = 0.4
-EARS_ON = 1
 #: Saliency (of the map's maximum inside the animal's box) that belongs to the animal's outline.
 OUTLINE_LEVEL = 0.5
 
@@ -167,15 +166,15 @@ def _marked_head(animal: Detection) -> tuple[float, float] | None:
 def animal_head(analysis: CompositionAnalysis, animal: Detection) -> Box:
     """Where an animal's head most likely is, ``(x, y, w, h)`` inside its box: :data:`MARKED_HEAD_SIZE`
     of the box round its ``"head"`` keypoint when the face detector found a face on it (a macaw's,
-    with the beak), else :data:`HEAD_SIZE` round the highest point of its outline in the saliency
-    map (a bird's, a penguin's or a standing horse's head is its highest part; a bear's or a drinking
-    camel's is not)."""
+    with the beak; up to the box's top for a face in its top :data:`EARS`: a cat's ears), else
+    :data:`HEAD_SIZE` round the highest point of its outline in the saliency map (a bird's, a
+    penguin's or a standing horse's head is its highest part; a bear's or a drinking camel's is not)."""
     x, y, w, h = animal.box
     marked = _marked_head(animal)
     if marked is not None:  # a face found on it: the head round it, a smaller share of the box
         (px, py), hw, hh = marked, MARKED_HEAD_SIZE[0] * w, MARKED_HEAD_SIZE[1] * h
         hx, hy = min(max(px - hw / 2, x), x + w - hw), min(max(py - hh / 2, y), y + h - hh)
-        if EARS_ON and py - y <= EARS * h:  # a face high on the animal: its ears up to the box's top
+        if py - y <= EARS * h:  # a face high on the animal: its ears, up to the box's top
             return (hx, y, hw, hy + hh - y)
         return (hx, hy, hw, hh)
     return outline_top(analysis, animal.box)
