@@ -522,3 +522,17 @@ def test_a_face_high_on_an_animal_has_its_head_reach_the_ears() -> None:
     drinking = ("head", 45.0, 10.0 + (EARS + 0.1) * 90, 0.9)
     low = Detection(tabby.box, 0.83, "animal", "cat", keypoints=(drinking,))
     assert animal_head(a, low)[1] > 10.0  # a face low on its body (drinking): the head round it only
+
+
+def test_a_headless_bystander_gives_way_to_the_animal_the_photo_is_of() -> None:
+    """fresh38's dog at a parade: a man's torso, his head out of the frame and no face found, was
+    the main subject and every crop cut the dog (judges 18 votes to 0 for the crops that keep it:
+    data/preferences/checks/headless_person/)."""
+    torso = Detection((140.0, 0.0, 60.0, 90.0), 0.89, "person", "person")  # from the photo's top edge
+    dog = Detection((60.0, 10.0, 50.0, 85.0), 0.81, "animal", "dog")
+    a = analysis([region(6, 1, 11, 10, 0.7, "dog"), region(15, 0, 20, 9, 0.2, "person")],
+                 people=[torso], objects=[dog])
+    assert main_subject(a) is dog
+    walker = Detection((140.0, 20.0, 60.0, 70.0), 0.89, "person", "person")  # his head in the frame
+    b = analysis(a.subjects, people=[walker], objects=[dog])
+    assert main_subject(b) is walker

@@ -6,9 +6,10 @@ The largest face; else the first detected subject to keep (people, then animals,
 beside a confident one, nor the scene itself (:func:`fills_frame`); and when that face or
 detection lies apart from what stands out (an animal or object, a person or face much smaller
 than it, or an unsure person found with no face), the salient-object head's dominant region
-instead, as does an unsure object holding little of the saliency inside that region (a part of
-it); a tiny unsure person gives way even to a region that does not dominate; a vase gives way to
-the salient region rising out of it (the flowers it holds).
+instead, as does an unsure object detection holding little of the saliency that is not apart from
+that region (a part of it); a tiny unsure person gives way even to a region that does not dominate;
+a person whose head the frame's top edge cut, with no face found, to an animal or object holding as
+much of the saliency; a vase gives way to the salient region rising out of it (the flowers it holds).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ TINY_PERSON, TINY_PERSON_REGION = 0.03, 0.2
 #: the photo is of (the tulips in a vase): that region is the main subject (:func:`main_subject`)
 #: when its box holds HOLDS of the container's, centre included, and its mask covers FILLS of it.
 CONTAINERS, RISES, HOLDS, FILLS = ("vase",), 0.5, 0.6, 0.3
+#: With no face in the photo, a person whose box starts within HEADLESS of the photo's height from
+#: its top (the frame cut its head off: a bystander's torso) gives way to an animal or object whose
+#: box holds at least as much of the saliency (:func:`_rival`: a dog at a parade among legs).
+HEADLESS = 0.02
 
 
 def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
@@ -53,9 +58,13 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     region holding :data:`DOMINANT_MASS` of the photo's saliency outside the detection's box, and
     the box holds less than :data:`OFF_SALIENCY` of it, that region is the main subject (not a
     "sheep" found at 0.47 on a shore beside the rowing boat the photo is of); an unsure object
-    (under ``CONFIDENT``) holding that little gives way inside the region too, as a part of it (a
-    palette found as a "keyboard" at 0.69 among cosmetics, which every 16:9 crop kept whole while
-    cutting every bottle's top: ``data/preferences/checks/unsure_small_object/``). A person gives way
+    detection (under ``CONFIDENT``) holding that little gives way when not apart from the region
+    too, as a part of it (a palette found as a "keyboard" at 0.69 among cosmetics, which every 16:9
+    crop kept whole while cutting every bottle's top: ``data/preferences/checks/unsure_small_object/``).
+    With no face found, a person whose box starts at the photo's top (:data:`HEADLESS`: the frame
+    cut its head off, a bystander's torso) gives way to the first animal or object whose box holds as
+    much of the saliency (:func:`_rival`: a dog at a parade among legs, a crate of starfish held out
+    by a man seen from behind: ``checks/headless_person/``). A person gives way
     the same way only when small beside the region (under :data:`MINOR_AREA` of its box: a pilot
     walking beside his jet), a face only when tiny (under :data:`FACE_MINOR`: a bather beside the
     elephant); a face inside the region (a portrait) never does, and neither does a person found
@@ -79,6 +88,8 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     # with no confident subject, largest is 0 and the first subject to keep passes
     main = next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest),
                 None)
+    if main is not None and main.kind == "person" and main.box[1] <= HEADLESS * analysis.height:
+        main = _rival(main, keep, analysis)  # no face, and the frame's top edge cut its head off
     if main is not None and main.label in CONTAINERS:  # every crop had kept a pot and cut its tulips
         held = _contents(main, analysis)
         if held is not None:
@@ -94,6 +105,17 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
         return main  # a person gives way only when small beside the region (a pilot beside his jet)
     unsure = main.kind == "object" and main.score < CONFIDENT  # a part of it, apart or not: a palette
     return top if (apart or unsure) and share < OFF_SALIENCY else main  # called a "keyboard" on white
+
+
+def _rival(person: Detection, keep: list[Detection], analysis: CompositionAnalysis) -> Detection:
+    """The first animal or object to keep, not mostly inside ``person``'s box (a thing it holds or
+    wears), whose box holds at least as much of the saliency map as the person's, else ``person``."""
+    share = _saliency_share(analysis, person.box)
+    for d in keep:
+        held = inside_fractions(np.asarray([person.box], np.float64), [d.box])[0, 0] > 0.5
+        if d.kind != "person" and not held and _saliency_share(analysis, d.box) >= share:
+            return d
+    return person
 
 
 def _contents(container: Detection, analysis: CompositionAnalysis) -> Region | None:
