@@ -353,7 +353,8 @@ def checked_boxes(boxes: object, width: int, height: int) -> np.ndarray:
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` ``xywh`` boxes, shape ``(N, M)``."""
+    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` ``xywh`` boxes, shape ``(N, M)`` (:func:`select_diverse`
+    repeats this arithmetic for one box against the rest: change both together)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]

@@ -219,9 +219,9 @@ def _unanswered_ratios_note(asked: Sequence[str], width: int, height: int) -> st
 
 
 def score_digits(scores: Sequence[float], most: int = 3) -> int:
-    """How many decimals tell ``scores`` apart: two, or more, up to ``most``, where fewer would print
-    two different scores alike (0.66 and 0.66 for 0.662 and 0.656)."""
-    values = sorted(set(float(s) for s in scores))
+    """How many decimals tell ``scores`` apart: two, or more, up to ``most`` (at least 2), where fewer
+    would print two different scores alike (0.66 and 0.66 for 0.662 and 0.656)."""
+    values, most = {float(s) for s in scores}, max(most, 2)
     for digits in range(2, most):
         if len({f"{v:.{digits}f}" for v in values}) == len(values):
             return digits

@@ -380,11 +380,15 @@ def test_warnings_show_as_in_the_json(server, browser):
     # a result without warnings (the JSON then has no "warnings" key): no warning box
     assert page.evaluate("""async () => { const m = await import('/static/view.js');
         return m.warningList([]) === null && m.warningList(undefined) === null; }""")
-    # scores of one ratio that two decimals print alike get three (0.662 and 0.656 are not 0.66 twice)
+    # scores of one ratio that two decimals print alike get three (0.662 and 0.656 are not 0.66 twice),
+    # and a ratio's top crop is told from the uncropped photo as the verdict does, up to four
     assert page.evaluate("""async () => { const m = await import('/static/view.js');
-        const c = (ratio, score) => ({ ratio, score }), photo = { crops: [c("1:1", 0.662), c("1:1", 0.656),
-          c("4:5", 0.61), c("4:5", 0.72)] };
-        return [m.scoreDigits(photo, photo.crops[0]), m.scoreDigits(photo, photo.crops[2])]; }""") == [3, 2]
+        const c = (ratio, rank, score) => ({ ratio, rank, score });
+        const photo = { result: { uncropped_score: 0.2 }, crops: [c("1:1", 1, 0.662), c("1:1", 2, 0.656),
+          c("4:5", 1, 0.72), c("4:5", 2, 0.61)] };
+        const near = { result: { uncropped_score: 0.66238 }, crops: [c("free", 1, 0.66241)] };
+        return [m.scoreDigits(photo, photo.crops[0]), m.scoreDigits(photo, photo.crops[3]),
+                m.scoreDigits(near, near.crops[0])]; }""") == [3, 2, 4]
     page.close()
 
 

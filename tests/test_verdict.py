@@ -289,14 +289,15 @@ def test_a_photo_too_small_to_judge_is_kept_where_it_can_be() -> None:
 
 def test_every_preview_panel_header_has_one_form() -> None:
     """A trial saw "ratio free  #1: 72% likely to look better..." beside "ratio 1:1  #1: score 0.75"."""
-    from procrop.output.preview import panel_title
+    from procrop.output.preview import panel_digits, panel_title
 
     img = np.random.default_rng(1).integers(0, 255, (120, 180, 3), dtype=np.uint8)
     result = Cropper(scorer="classic", reference_db=None).process(img, ["free", "1:1"], top_k=1)
     top = {c.ratio: c for c in result.crops if c.rank == 1}
-    assert panel_title("1:1", top["1:1"], result) == f"ratio 1:1  #1: score {top['1:1'].score:.2f}"
+    d = {r: panel_digits([c for c in result.crops if c.ratio == r], result) for r in top}
+    assert panel_title("1:1", top["1:1"], result) == f"ratio 1:1  #1: score {top['1:1'].score:.{d['1:1']}f}"
     free = panel_title("free", top["free"], result)
-    assert free.startswith(f"ratio free  #1: score {top['free'].score:.2f}, ")
+    assert free.startswith(f"ratio free  #1: score {top['free'].score:.{d['free']}f}, ")
     assert panel_title("free", None, result) == "ratio free"
 
 
@@ -333,17 +334,20 @@ def test_scores_printed_with_the_decimals_that_tell_them_apart() -> None:
     (0.66 beside 0.6624 and 0.6571); two crops of a panel at 0.662 and 0.656 read "0.66" twice."""
     from types import SimpleNamespace
 
-    from procrop.output.preview import panel_digits
+    from procrop.output.preview import panel_digits, panel_title
     from procrop.verdict import score_digits
 
     assert score_digits([0.662, 0.656]) == 3 and score_digits([0.662, 0.656, 0.71]) == 3
     assert score_digits([0.62, 0.71]) == 2 and score_digits([0.5, 0.5]) == 2 and score_digits([]) == 2
     assert score_digits([0.66241, 0.66238], 4) == 4 and score_digits([0.66241, 0.66238]) == 3
-    crops = [SimpleNamespace(ratio="1:1", score=s, box=(0, 0, 10, 10)) for s in (0.662, 0.656)]
-    square = SimpleNamespace(width=40, height=40, uncropped_score=0.2, crops=crops)
-    wide = SimpleNamespace(width=60, height=40, uncropped_score=0.6625, crops=crops)
-    assert panel_digits("1:1", crops, square) == 3 and panel_digits("1:1", crops[:1], square) == 2
-    # a shape the photo has: its top crop told from the uncropped photo, as the verdict does
+    assert score_digits([0.662, 0.656], 1) == 2  # never under two
+    crops = [SimpleNamespace(ratio="1:1", score=s, box=(0, 0, 10, 10), confidence=0.5)
+             for s in (0.662, 0.656)]
+    square = SimpleNamespace(width=40, height=40, uncropped_score=0.2, crops=crops, content=None)
+    assert panel_digits(crops, square) == 3 and panel_digits(crops[:1], square) == 2
+    assert panel_title("1:1", crops[0], square).startswith("ratio 1:1  #1: score 0.662, ")
+    # the top crop told from the uncropped photo, as the verdict does, whatever the panel's shape
     square.uncropped_score = 0.6624
-    assert panel_digits("1:1", crops[:1], square) == 4
-    assert panel_digits("1:1", crops[:1], wide) == 2  # a 1:1 crop of a 3:2 photo is no "keep it" question
+    assert panel_digits(crops[:1], square) == 4
+    wide = SimpleNamespace(width=60, height=40, uncropped_score=0.6624, crops=crops[:1], content=None)
+    assert panel_title("1:1", crops[0], wide) == "ratio 1:1  #1: score 0.6620"

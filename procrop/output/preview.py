@@ -98,7 +98,7 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
         corners = [x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)]  # a box under a pixel wide still gets an outline
         draw.rectangle(corners, outline=colour + (255,), width=4 if c.rank == 1 else 2)
     placed: list[tuple[float, float, float, float]] = []
-    digits = panel_digits(label, crops, result)
+    digits = panel_digits(crops, result)
     for c in crops:  # ... then the labels, none under an outline or another label
         colour = RANK_COLOURS[(c.rank - 1) % len(RANK_COLOURS)]
         text = f"#{c.rank} {c.score:.{digits}f}"
@@ -110,7 +110,7 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
     canvas = Image.new("RGB", (max(width, panel.width), panel.height + _HEADER), (24, 24, 24))
     canvas.paste(panel, ((canvas.width - panel.width) // 2, _HEADER))
     header = ImageDraw.Draw(canvas)
-    header.text((8, 5), panel_title(label, best, result), fill=(240, 240, 240), font=_font(15))
+    header.text((8, 5), panel_title(label, best, result, digits), fill=(240, 240, 240), font=_font(15))
     if show_faces and result.analysis.faces:  # the white outlines' legend, at the header's right end
         key = "white: faces"
         width = header.textbbox((0, 0), key, font=small)[2]
@@ -118,23 +118,25 @@ def _ratio_panel(base: Image.Image, result: CropResult, label: str, scale: float
     return canvas
 
 
-def panel_digits(label: str, crops: Sequence[Crop], result: CropResult) -> int:
-    """The decimals a ratio panel writes its scores with: enough to tell its crops apart and, for a
-    shape the uncropped photo has, its top crop from the uncropped photo, as the verdict does (a
-    trial: the headers printed two decimals where the verdict printed three or four)."""
+def panel_digits(crops: Sequence[Crop], result: CropResult) -> int:
+    """The decimals a ratio panel writes its scores with: enough to tell its crops apart, and its
+    top crop from the uncropped photo as the verdict does (a trial: the headers printed two
+    decimals where the verdict printed three or four)."""
     scores = [c.score for c in crops]
-    if crops and can_keep([label], result.width, result.height):
+    if crops:
         return max(score_digits(scores), score_digits((crops[0].score, result.uncropped_score), 4))
-    return score_digits(scores)
+    return 2
 
 
-def panel_title(label: str, best: Crop | None, result: CropResult) -> str:
-    """A ratio panel's header: the ratio, its top crop's score and, for a shape the uncropped photo
-    has, the JSON's words on how likely the crop looks better (:mod:`procrop.verdict`): one form for
-    every panel (a trial saw "#1: 72% likely..." beside "#1: score 0.75")."""
+def panel_title(label: str, best: Crop | None, result: CropResult, digits: int | None = None) -> str:
+    """A ratio panel's header: the ratio, its top crop's score (with ``digits`` decimals, else
+    :func:`panel_digits`') and, for a shape the uncropped photo has, the JSON's words on how likely
+    the crop looks better (:mod:`procrop.verdict`): one form for every panel (a trial saw "#1: 72%
+    likely..." beside "#1: score 0.75")."""
     if best is None:
         return f"ratio {label}"
-    digits = panel_digits(label, [c for c in result.crops if c.ratio == label], result)
+    if digits is None:
+        digits = panel_digits([c for c in result.crops if c.ratio == label], result)
     title = f"ratio {label}  #1: score {best.score:.{digits}f}"
     if not can_keep([label], result.width, result.height):  # a shape the photo is not: no comparison
         return title

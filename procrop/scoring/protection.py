@@ -211,8 +211,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
             elif len(heads) == 1:  # a head no crop holds whole (a close-up's face at 9:16): most of it
                 allowed &= heads[0] >= MOST_OF_MAIN * heads[0].max()
         elif isinstance(main, Region) or main.kind == "object":  # its top where a crop can (a drum's head)
-            if isinstance(main, Region) or not objects:  # most of it (the full pass: a detection's below)
-                allowed &= inside >= MOST_OF_MAIN * inside.max()
+            if isinstance(main, Region) or not objects:  # most of it (the full pass: a detection's
+                allowed &= inside >= MOST_OF_MAIN * inside.max()  # below, after the people's rules)
             if main.box[1] > TOP_AT_BORDER * analysis.height:  # the photo's own frame cut its top
                 top = inside_fractions(b, [outline_top(analysis, main.box)])[0] >= KEPT
                 allowed = _where_possible(allowed, top)

@@ -4,8 +4,8 @@
 import { attachEditor } from "./editor.js";
 import { makeZip } from "./zip.js";
 import { bindReferences, steerFields } from "./refs.js";
-import { cardSkeleton, cropTitle, drawMarks, fmt, h, renderBreakdown, renderComposition, scoreDigits, spreadLabels,
-  updateBox } from "./view.js";
+import { cardSkeleton, cropTitle, drawMarks, fmt, h, renderBreakdown, renderComposition, scoreDigits,
+  spreadLabels, updateBox } from "./view.js";
 
 const $ = (sel) => document.querySelector(sel);
 const photos = [];

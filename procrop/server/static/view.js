@@ -34,11 +34,22 @@ export function h(tag, attrs = {}, ...children) {
 export const fmt = (x, d = 2) => Number(x).toFixed(d);
 export const pct = (x) => `${Math.round(100 * x)}%`;
 
-/** The decimals a crop's score is written with: 2, or 3 where 2 would print two different scores of
- * its ratio alike (0.662 and 0.656 as 0.66 twice), as the preview image writes them. */
+/** How many decimals (2 up to `most`) tell `scores` apart (0.662 and 0.656 are not 0.66 twice). */
+function digitsApart(scores, most) {
+  const values = [...new Set(scores)];
+  for (let d = 2; d < most; d++) if (new Set(values.map((v) => fmt(v, d))).size === values.length) return d;
+  return values.length > 1 ? most : 2;
+}
+
+/** The decimals the scores of a crop's ratio are written with, as the preview image writes a panel's:
+ * enough to tell them apart (up to 3), and the ratio's top crop from the uncropped photo as the
+ * verdict does (up to 4). */
 export function scoreDigits(photo, crop) {
-  const scores = [...new Set(photo.crops.filter((c) => c.ratio === crop.ratio).map((c) => c.score))];
-  return new Set(scores.map((s) => fmt(s))).size < scores.length ? 3 : 2;
+  const crops = photo.crops.filter((c) => c.ratio === crop.ratio);
+  const top = crops.reduce((a, c) => (c.rank < a.rank ? c : a), crops[0] || crop);
+  const whole = photo.result && photo.result.uncropped_score;
+  const apart = digitsApart(crops.map((c) => c.score), 3);
+  return whole === undefined || whole === null ? apart : Math.max(apart, digitsApart([top.score, whole], 4));
 }
 
 /** Which scorer ranked a photo's crops, with the learned model's name. */
@@ -85,13 +96,19 @@ function place(el, box, W, H) {
 export function updateBox(photo, crop) {
   const { width: W, height: H } = photo.result;
   place(crop.el, crop.box, W, H);
-  const score = fmt(crop.score, scoreDigits(photo, crop));
-  crop.label.textContent = `${cropTitle(crop)} · ${score}`;
-  crop.el.setAttribute("aria-label", `Crop ${crop.ratio} rank ${crop.rank}, score ${score}` +
-    `${crop.adjusted ? ", adjusted" : ""}. Enter shows its breakdown; arrow keys move it, plus and minus resize it.`);
   crop.el.classList.toggle("adjusted", !!crop.adjusted);
-  if (crop.row) crop.row.querySelector(".row-score").textContent = score;
+  // the ratio's every label: one crop's new score may change the decimals all of them need
+  for (const c of photo.crops.filter((o) => o.ratio === crop.ratio && o.label)) writeScore(photo, c);
   spreadLabels(photo);
+}
+
+/** A crop's label, accessible name and row score, with its ratio's decimals. */
+function writeScore(photo, crop) {
+  const score = fmt(crop.score, scoreDigits(photo, crop));
+  if (crop.label) crop.label.textContent = `${cropTitle(crop)} · ${score}`;
+  if (crop.el) crop.el.setAttribute("aria-label", `Crop ${crop.ratio} rank ${crop.rank}, score ${score}` +
+    `${crop.adjusted ? ", adjusted" : ""}. Enter shows its breakdown; arrow keys move it, plus and minus resize it.`);
+  if (crop.row) crop.row.querySelector(".row-score").textContent = score;
 }
 
 /** Move each top crop's label (always shown, at its box's top left) below any label already there,
