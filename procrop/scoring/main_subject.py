@@ -88,8 +88,8 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     # with no confident subject, largest is 0 and the first subject to keep passes
     main = next((d for d in keep if d.score >= CONFIDENT or d.box[2] * d.box[3] >= MINOR_AREA * largest),
                 None)
-    if main is not None and main.kind == "person" and main.box[1] <= HEADLESS * analysis.height:
-        main = _rival(main, keep, analysis)  # no face, and the frame's top edge cut its head off
+    if main is not None and headless(main, analysis):  # no face, and the frame's top edge cut its head off
+        main = _rival(main, keep, analysis)
     if main is not None and main.label in CONTAINERS:  # every crop had kept a pot and cut its tulips
         held = _contents(main, analysis)
         if held is not None:
@@ -105,6 +105,12 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
         return main  # a person gives way only when small beside the region (a pilot beside his jet)
     unsure = main.kind == "object" and main.score < CONFIDENT  # a part of it, apart or not: a palette
     return top if (apart or unsure) and share < OFF_SALIENCY else main  # called a "keyboard" on white
+
+
+def headless(subject: Detection, analysis: CompositionAnalysis) -> bool:
+    """A person whose box starts within :data:`HEADLESS` of the photo's top, no face found in the
+    photo: the frame cut its head off (a bystander's torso)."""
+    return subject.kind == "person" and not analysis.faces and subject.box[1] <= HEADLESS * analysis.height
 
 
 def _rival(person: Detection, keep: list[Detection], analysis: CompositionAnalysis) -> Detection:

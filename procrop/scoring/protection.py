@@ -67,11 +67,11 @@ Rules 0-3 for animals and objects read a detector's box, which is often far larg
 salient object whole, the set without them (and with only a face as the main subject) is used
 instead (:func:`allowed_crops`). The candidates include crops that keep each salient object, and
 each group, whole (:func:`procrop.candidates.region_candidates`). An object whose box spans nearly
-the whole photo (:func:`fills_frame`: a "dining table" over a ceiling) is the scene: rules 0-3 skip it.
+the whole photo (:func:`fills_frame`: a "dining table" over a ceiling) is the scene, and a headless
+torso (:func:`headless`: no face found, its head cut by the frame's top) the frame's: rules 0-3 skip them.
 
 A salient object pressed against a crop edge is not a rule here: as a hard filter it dropped the
-photographer's own frame whenever the subject touched the frame (the preference scorer weighs it
-softly: its ``edge_pressure`` feature, :mod:`procrop.scoring.preference_features`).
+photographer's frame whenever the subject touched it (the preference scorer weighs it softly).
 """
 
 from __future__ import annotations
@@ -90,13 +90,13 @@ from ..perception.salient import CORE_LEVELS, subject_cores
 from .clean_cuts import object_cuts, person_cuts
 from .heads import EYE_LINE, HEAD_SIDE, HEAD_TOP, eyes_kept, grown, head_box, mouth_kept  # noqa: F401
 from .clean_cuts import HEAD_ROOM, JOINT_MARGIN, PERSON_BAD_BANDS, person_bad_bands  # noqa: F401
-from .main_subject import animal_heads, fills_frame, main_subject, outline_top, vehicle_end_kept  # noqa: F401
+from .main_subject import animal_heads, fills_frame, headless, main_subject, outline_top  # noqa: F401
+from .main_subject import vehicle_end_kept
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
 #: A kept object with less than this share inside still has an edge through its box (:func:`grazes`).
 GRAZED = 0.995
-
 #: Faces of at least this share of the largest face's area form the photo's group: when some crop
 #: keeps them all whole, none is left out (a couple, two drummers, two children side by side).
 GROUP_FACE = 0.25
@@ -104,8 +104,7 @@ GROUP_FACE = 0.25
 GROUP_MARGIN = 0.15
 #: Mask shares inside a crop that count as "kept whole" and "left out"; CORES_LARGE: _protect_cores.
 MASK_KEPT, MASK_OUT, CORES_LARGE = 0.95, 0.05, 0.8
-# Salient objects with less of the photo's saliency than MIN_MASS are not protected; two form a
-# group by GROUP_GAP and GROUP_WEIGHT (all three from procrop.candidates, which makes crops for them).
+# Salient objects under MIN_MASS of the saliency are not protected; GROUP_GAP, GROUP_WEIGHT: groups.
 #: The main subject that no crop keeps whole (an animal, a person or an object): every crop holds at
 #: least this share of the most any allowed crop holds of it, before "cut it cleanly".
 MOST_OF_MAIN = 0.7
@@ -194,11 +193,12 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                objects: bool) -> np.ndarray:
     """Rules 0-3 of the module docstring (``objects=False``: for faces and people only)."""
     allowed = np.ones(len(b), dtype=bool)
-    keep = [s for s in analysis.subjects_to_keep  # a tie is the person's: kept or cut with them
-            if (objects or s.kind == "person") and not fills_frame(s, analysis) and not analysis.is_worn(s)]
     # in both passes: the lean pass leaves the other objects' boxes to the masks, never the main
     # subject (a crop that leaves the osprey out is not safe for it)
     main = main_subject(analysis)
+    keep = [s for s in analysis.subjects_to_keep  # a tie is the person's; a headless torso is the frame's
+            if (objects or s.kind == "person") and not fills_frame(s, analysis) and not analysis.is_worn(s)
+            and not headless(s, analysis)]
     if main is not None:
         inside = inside_fractions(b, [main.box])[0]
         if (inside >= KEPT).any():
