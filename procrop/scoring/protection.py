@@ -67,8 +67,8 @@ Rules 0-3 for animals and objects read a detector's box, which is often far larg
 salient object whole, the set without them (and with only a face as the main subject) is used
 instead (:func:`allowed_crops`). The candidates include crops that keep each salient object, and
 each group, whole (:func:`procrop.candidates.region_candidates`). An object whose box spans nearly
-the whole photo (:func:`fills_frame`: a "dining table" over a ceiling) is the scene, and a headless
-torso (:func:`headless`: no face found, its head cut by the frame's top) the frame's: rules 0-3 skip them.
+the whole photo (:func:`fills_frame`: a "dining table" over a ceiling) is the scene: rules 0-3 skip it;
+rules 1-3 skip a headless torso (:func:`headless`: no face found, its head cut by the frame's top).
 
 A salient object pressed against a crop edge is not a rule here: as a hard filter it dropped the
 photographer's frame whenever the subject touched it (the preference scorer weighs it softly).
