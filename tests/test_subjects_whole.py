@@ -541,7 +541,7 @@ def test_a_headless_bystander_gives_way_to_the_animal_the_photo_is_of() -> None:
 def test_a_headless_torso_is_not_kept_whole_at_the_cost_of_what_the_photo_is_of() -> None:
     """fresh38's crate of starfish held out by a man whose head is out of the frame: protection kept
     his torso whole and every 4:5 crop cut the crate (12 of 18 moved crops preferred without it,
-    data/preferences/checks/headless_unprotected/)."""
+    data/preferences/checks/headless_torso_unprotected/)."""
     torso = Detection((0.0, 0.0, 90.0, 100.0), 0.75, "person", "person")  # from the photo's top edge
     crate = Detection((40.0, 10.0, 100.0, 80.0), 0.56, "object", "suitcase")
     a = analysis([region(5, 1, 14, 9, 0.7, "suitcase")], people=[torso], objects=[crate])
