@@ -43,10 +43,11 @@ TINY_PERSON, TINY_PERSON_REGION = 0.03, 0.2
 #: the photo is of (the tulips in a vase): that region is the main subject (:func:`main_subject`)
 #: when its box holds HOLDS of the container's, centre included, and its mask covers FILLS of it.
 CONTAINERS, RISES, HOLDS, FILLS = ("vase",), 0.5, 0.6, 0.3
-#: With no face in the photo, a person whose box starts within HEADLESS of the photo's height from
-#: its top (the frame cut its head off: a bystander's torso) gives way to an animal or object whose
-#: box holds at least as much of the saliency (:func:`_rival`: a dog at a parade among legs).
-HEADLESS = 0.02
+#: A box starting this close to the photo's top edge (a share of its height) was cut there by the
+#: photographer's frame: a main subject no crop holds whole then keeps no top of its own (rule 0 of
+#: :mod:`procrop.scoring.protection`), and a person with no face in the photo has lost its head
+#: (:func:`headless`: a bystander's torso, giving way to an animal or object, :func:`_rival`).
+TOP_AT_BORDER = 0.02
 
 
 def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
@@ -61,7 +62,7 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     detection (under ``CONFIDENT``) holding that little gives way when not apart from the region
     too, as a part of it (a palette found as a "keyboard" at 0.69 among cosmetics, which every 16:9
     crop kept whole while cutting every bottle's top: ``data/preferences/checks/unsure_small_object/``).
-    With no face found, a person whose box starts at the photo's top (:data:`HEADLESS`: the frame
+    With no face found, a person whose box starts at the photo's top (:data:`TOP_AT_BORDER`: the frame
     cut its head off, a bystander's torso) gives way to the first animal or object whose box holds as
     much of the saliency (:func:`_rival`: a dog at a parade among legs, a crate of starfish held out
     by a man seen from behind: ``checks/headless_person/``). A person gives way
@@ -108,9 +109,10 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
 
 
 def headless(subject: Detection, analysis: CompositionAnalysis) -> bool:
-    """A person whose box starts within :data:`HEADLESS` of the photo's top, no face found in the
+    """A person whose box starts within :data:`TOP_AT_BORDER` of the photo's top, no face found in the
     photo: the frame cut its head off (a bystander's torso)."""
-    return subject.kind == "person" and not analysis.faces and subject.box[1] <= HEADLESS * analysis.height
+    top = subject.box[1] <= TOP_AT_BORDER * analysis.height
+    return subject.kind == "person" and not analysis.faces and top
 
 
 def _rival(person: Detection, keep: list[Detection], analysis: CompositionAnalysis) -> Detection:

@@ -91,7 +91,7 @@ from .clean_cuts import object_cuts, person_cuts
 from .heads import EYE_LINE, HEAD_SIDE, HEAD_TOP, eyes_kept, grown, head_box, mouth_kept  # noqa: F401
 from .clean_cuts import HEAD_ROOM, JOINT_MARGIN, PERSON_BAD_BANDS, person_bad_bands  # noqa: F401
 from .main_subject import animal_heads, fills_frame, headless, main_subject, outline_top  # noqa: F401
-from .main_subject import vehicle_end_kept
+from .main_subject import TOP_AT_BORDER, vehicle_end_kept
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
@@ -112,9 +112,6 @@ MOST_OF_MAIN = 0.7
 LOWER_LIP = 0.12
 #: Share of a salient region's extent, next to a photo border it touches, that a crop may cut.
 BORDER_TRIM = 0.2
-#: A main subject no crop holds whole keeps its top (rule 0) unless its box starts this close to the
-#: photo's top edge (a share of the photo's height): there the photographer's frame already cut it.
-TOP_AT_BORDER = 0.02
 
 
 def cuts(inside: np.ndarray) -> np.ndarray:

@@ -98,13 +98,14 @@ export function updateBox(photo, crop) {
   place(crop.el, crop.box, W, H);
   crop.el.classList.toggle("adjusted", !!crop.adjusted);
   // the ratio's every label: one crop's new score may change the decimals all of them need
-  for (const c of photo.crops.filter((o) => o.ratio === crop.ratio && o.label)) writeScore(photo, c);
+  const digits = scoreDigits(photo, crop);
+  for (const c of photo.crops.filter((o) => o.ratio === crop.ratio && o.label)) writeScore(c, digits);
   spreadLabels(photo);
 }
 
-/** A crop's label, accessible name and row score, with its ratio's decimals. */
-function writeScore(photo, crop) {
-  const score = fmt(crop.score, scoreDigits(photo, crop));
+/** A crop's label, accessible name and row score, with its ratio's `digits` decimals. */
+function writeScore(crop, digits) {
+  const score = fmt(crop.score, digits);
   if (crop.label) crop.label.textContent = `${cropTitle(crop)} · ${score}`;
   if (crop.el) crop.el.setAttribute("aria-label", `Crop ${crop.ratio} rank ${crop.rank}, score ${score}` +
     `${crop.adjusted ? ", adjusted" : ""}. Enter shows its breakdown; arrow keys move it, plus and minus resize it.`);
