@@ -78,7 +78,7 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     0.51 at the end of a sushi bar: every crop had kept that figure and left out what the photo is of;
     blind judges preferred the crops this moved, ``data/preferences/checks/tiny_person/``)."""
     region = max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
-    top = region if region is not None and region.mass >= DOMINANT_MASS else None
+    top = dominant_region(analysis)
     face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
     if face is not None:
         small = top is not None and face.box[2] * face.box[3] < FACE_MINOR * top.box[2] * top.box[3]
@@ -106,6 +106,12 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
         return main  # a person gives way only when small beside the region (a pilot beside his jet)
     unsure = main.kind == "object" and main.score < CONFIDENT  # a part of it, apart or not: a palette
     return top if (apart or unsure) and share < OFF_SALIENCY else main  # called a "keyboard" on white
+
+
+def dominant_region(analysis: CompositionAnalysis) -> Region | None:
+    """The salient region holding :data:`DOMINANT_MASS` of the saliency map or more, if any."""
+    region = max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
+    return region if region is not None and region.mass >= DOMINANT_MASS else None
 
 
 def headless(subject: Detection, analysis: CompositionAnalysis) -> bool:

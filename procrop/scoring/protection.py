@@ -20,7 +20,8 @@ only when some crop still allowed satisfies it, so the candidate set is never em
    region no crop keeps whole keeps its top (round the highest point of its outline:
    :func:`~procrop.scoring.main_subject.outline_top`; a drum's head, a spire, a locomotive's front)
    unless the photo's own top edge cuts it (:data:`TOP_AT_BORDER`); after that, a vehicle keeps one
-   end whole (:func:`~procrop.scoring.main_subject.vehicle_end_kept`: never both wheels nibbled);
+   end whole (:func:`~procrop.scoring.main_subject.vehicle_end_kept`: never both wheels nibbled); with no
+   main subject, the region holding half the saliency keeps its top (0c: no top edge below it, a finial);
 1. **keep it whole**: when some allowed crop keeps the subject whole (97 % of its box inside),
    every crop that cuts it (more than 2 % but less than 97 % inside) is dropped; crops that leave
    it out entirely stay, so a crop of a narrow ratio may frame one of two people; a face kept
@@ -91,7 +92,7 @@ from .clean_cuts import object_cuts, person_cuts
 from .heads import EYE_LINE, HEAD_SIDE, HEAD_TOP, eyes_kept, grown, head_box, mouth_kept  # noqa: F401
 from .clean_cuts import HEAD_ROOM, JOINT_MARGIN, PERSON_BAD_BANDS, person_bad_bands  # noqa: F401
 from .main_subject import animal_heads, fills_frame, headless, main_subject, outline_top  # noqa: F401
-from .main_subject import TOP_AT_BORDER, vehicle_end_kept
+from .main_subject import TOP_AT_BORDER, dominant_region, vehicle_end_kept
 
 #: Shares of inside area that count as "kept whole" and as "left out".
 KEPT, LEFT_OUT = 0.97, 0.02
@@ -190,8 +191,7 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                objects: bool) -> np.ndarray:
     """Rules 0-3 of the module docstring (``objects=False``: for faces and people only)."""
     allowed = np.ones(len(b), dtype=bool)
-    # in both passes: the lean pass leaves the other objects' boxes to the masks, never the main
-    # subject (a crop that leaves the osprey out is not safe for it)
+    # both passes: the lean one leaves other objects' boxes to the masks, never the main subject's (an osprey)
     main = main_subject(analysis)
     keep = [s for s in analysis.subjects_to_keep  # a tie is the person's; a headless torso is the frame's
             if (objects or s.kind == "person") and not fills_frame(s, analysis) and not analysis.is_worn(s)
@@ -215,6 +215,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                 allowed = _where_possible(allowed, top)
             end = vehicle_end_kept(b, main, analysis.width)  # one end whole, never both nibbled
             allowed = _where_possible(allowed, end)
+    elif (lone := dominant_region(analysis)) is not None and lone.box[1] > TOP_AT_BORDER * analysis.height:
+        allowed = _where_possible(allowed, b[:, 1] <= lone.box[1])  # 0c. no edge below its top (a finial)
     for margin in (GROUP_MARGIN, 0.0):  # 0b. everyone in, with room round each face where a crop can
         together = _group_whole(b, analysis, margin)
         if together is not None and (allowed & together).any():
