@@ -205,12 +205,14 @@ def _known_row(batches: list[tuple[np.ndarray, ...]], box: Any, value: float
     """The feature row, small-crop penalty and fixed-ratio flag :meth:`PreferenceTerm.evaluate`
     computed for ``box`` (to the pixel) among its ``(rounded boxes (N, 4), rows (N, F), penalties (N,),
     values (N,), flags (N,))`` batches, or ``None``: of the rows of that box, the one scored nearest
-    ``value`` (one box may be a free crop and a fixed ratio's, scored with and without the penalty)."""
+    ``value`` (one box may be a free crop and a fixed ratio's, scored with and without the penalty);
+    on a tie the free crop's (both penalised: the photo is finished, which holds for both, while "its
+    ratio" is false of a free crop), then the latest."""
     key = np.rint(np.asarray(box, np.float64).reshape(4))
     found = [(abs(float(values[i]) - value), rows[i], float(small[i]), bool(fixed[i]))
              for boxes, rows, small, values, fixed in reversed(batches)  # the latest first, on a tie
              for i in np.flatnonzero((boxes.reshape(-1, 4) == key).all(axis=1))[::-1]]
-    return min(found, key=lambda f: f[0])[1:] if found else None
+    return min(found, key=lambda f: (f[0], f[3]))[1:] if found else None
 
 
 def uncropped_learned(ctx: ScoringContext, learned: Any) -> float | None:
