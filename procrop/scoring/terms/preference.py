@@ -310,9 +310,10 @@ class PreferenceTerm:
         # whether it cuts a face or a detection: the test explain_crop's reason uses (protection.cuts)
         a, b = ctx.analysis, np.asarray(box, np.float64).reshape(1, 4)
         held = inside_fractions(b, [d.box for d in a.subjects_to_keep])  # (K, 1): each subject's share inside
-        crossed = [detection_name(d) for d, share in zip(a.subjects_to_keep, held)  # as the description
-                   if cuts(share[None])[0] and not a.is_worn(d)]  # names it (an unsure 0.59 "cat" is an
-        # animal: a trial's raccoon), a tie as the person's
+        names = dict(a.animal_names)  # the backbone's word where the description says it ("an animal")
+        crossed = [names.get(d.box) or detection_name(d) for d, share in zip(a.subjects_to_keep, held)
+                   if cuts(share[None])[0] and not a.is_worn(d)]  # as the description names it (an unsure
+        # 0.59 "cat" is an animal: a trial's raccoon; camels the detector calls elephants), a tie as the person's
         if cuts(inside_fractions(b, [d.box for d in a.faces]))[0]:
             against.append("cuts into a face")
         elif crossed:  # named: a trial's user could not tell which subject the edge crossed
