@@ -312,9 +312,9 @@ class PreferenceTerm:
         held = inside_fractions(b, [d.box for d in a.subjects_to_keep])  # (K, 1): each subject's share inside
         names = dict(a.animal_names)  # the backbone's word where the description says it ("an animal")
         crossed = [names.get(d.box) or detection_name(d) for d, share in zip(a.subjects_to_keep, held)
-                   if cuts(share[None])[0] and not a.is_worn(d)]  # as the description names it (an unsure
-        # 0.59 "cat" is an animal: a trial's raccoon; camels the detector calls elephants), a tie as the
-        # person's
+                   if cuts(share[None])[0] and not a.is_worn(d)]  # named as the description names them
+        # (an unsure 0.59 "cat" is an animal, a trial's raccoon; so are camels called elephants); a tie is
+        # its wearer's
         if cuts(inside_fractions(b, [d.box for d in a.faces]))[0]:
             against.append("cuts into a face")
         elif crossed:  # named: a trial's user could not tell which subject the edge crossed
