@@ -53,8 +53,8 @@ def test_a_sure_reading_inside_the_box_names_the_animal() -> None:
 
 def test_a_reading_of_another_animal_from_a_quarter_sure_makes_it_an_animal() -> None:
     """BSDS500's camels drinking were "elephants" while the classifier read a camel at 0.27 and a
-    llama at 0.39 (a lion and a wolf "bears", a deer a "horse", the same way): under DOUBT the
-    detector's word stood."""
+    llama at 0.39 (a lion and a wolf "bears", a deer a "horse", the same way): at the old DOUBT of
+    0.5 the detector's word stood."""
     elephant = Detection((0.0, 0.0, 100.0, 100.0), 0.87, kind="animal", label="elephant")
     camel = _c5_showing(_index("Arabian camel"), (slice(0, 8), slice(0, 4)), 4.5)  # read at 0.28
     assert animal_names(camel, [elephant], W, H) == ((elephant.box, "animal"),)

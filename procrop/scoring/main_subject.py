@@ -77,8 +77,8 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     saliency even when no region dominates (a figure found at 0.64 in the crowd below fireworks, at
     0.51 at the end of a sushi bar: every crop had kept that figure and left out what the photo is of;
     blind judges preferred the crops this moved, ``data/preferences/checks/tiny_person/``)."""
-    region = max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
-    top = dominant_region(analysis)
+    region = largest_region(analysis)
+    top = region if region is not None and region.mass >= DOMINANT_MASS else None
     face = max(analysis.faces, key=lambda f: f.box[2] * f.box[3], default=None)
     if face is not None:
         small = top is not None and face.box[2] * face.box[3] < FACE_MINOR * top.box[2] * top.box[3]
@@ -108,9 +108,14 @@ def main_subject(analysis: CompositionAnalysis) -> Detection | Region | None:
     return top if (apart or unsure) and share < OFF_SALIENCY else main  # called a "keyboard" on white
 
 
+def largest_region(analysis: CompositionAnalysis) -> Region | None:
+    """The salient region (with a mask) holding the most of the saliency map, if any."""
+    return max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
+
+
 def dominant_region(analysis: CompositionAnalysis) -> Region | None:
-    """The salient region holding :data:`DOMINANT_MASS` of the saliency map or more, if any."""
-    region = max((s for s in analysis.subjects if s.mask is not None), key=lambda s: s.mass, default=None)
+    """The largest salient region when it holds :data:`DOMINANT_MASS` of the saliency map or more."""
+    region = largest_region(analysis)
     return region if region is not None and region.mass >= DOMINANT_MASS else None
 
 
