@@ -191,7 +191,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                objects: bool) -> np.ndarray:
     """Rules 0-3 of the module docstring (``objects=False``: for faces and people only)."""
     allowed = np.ones(len(b), dtype=bool)
-    # both passes: the lean one leaves other objects' boxes to the masks, never the main subject's (an osprey)
+    # both passes: the lean one leaves other objects' boxes to the masks, never the main subject's (a crop
+    # leaving the osprey out is not safe for it)
     main = main_subject(analysis)
     keep = [s for s in analysis.subjects_to_keep  # a tie is the person's; a headless torso is the frame's
             if (objects or s.kind == "person") and not fills_frame(s, analysis) and not analysis.is_worn(s)
@@ -215,8 +216,8 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                 allowed = _where_possible(allowed, top)
             end = vehicle_end_kept(b, main, analysis.width)  # one end whole, never both nibbled
             allowed = _where_possible(allowed, end)
-    elif (lone := dominant_region(analysis)) is not None and lone.box[1] > TOP_AT_BORDER * analysis.height:
-        allowed = _where_possible(allowed, b[:, 1] <= lone.box[1])  # 0c. no edge below its top (a finial)
+    elif (region := dominant_region(analysis)) is not None and region.box[1] > TOP_AT_BORDER * analysis.height:
+        allowed = _where_possible(allowed, b[:, 1] <= region.box[1])  # 0c. no edge below its top (a finial)
     for margin in (GROUP_MARGIN, 0.0):  # 0b. everyone in, with room round each face where a crop can
         together = _group_whole(b, analysis, margin)
         if together is not None and (allowed & together).any():
