@@ -216,7 +216,7 @@ def _box_rules(b: np.ndarray, analysis: CompositionAnalysis, face_inside: np.nda
                 allowed = _where_possible(allowed, top)
             end = vehicle_end_kept(b, main, analysis.width)  # one end whole, never both nibbled
             allowed = _where_possible(allowed, end)
-    elif (region := dominant_region(analysis)) is not None and region.box[1] > TOP_AT_BORDER * analysis.height:
+    elif (region := dominant_region(analysis)) and region.box[1] > TOP_AT_BORDER * analysis.height:
         allowed = _where_possible(allowed, b[:, 1] <= region.box[1])  # 0c. no edge below its top (a finial)
     for margin in (GROUP_MARGIN, 0.0):  # 0b. everyone in, with room round each face where a crop can
         together = _group_whole(b, analysis, margin)
