@@ -352,18 +352,24 @@ def checked_boxes(boxes: object, width: int, height: int) -> np.ndarray:
     return arr
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` ``xywh`` boxes, shape ``(N, M)`` (:func:`select_diverse`
-    repeats this arithmetic for one box against the rest: change both together)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+def _corners(boxes: np.ndarray) -> np.ndarray:
+    """``(5, N)``: the rows ``x0, y0, x1, y1, area`` of ``(N, 4)`` ``xywh`` boxes."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.stack([b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3], b[:, 2] * b[:, 3]])
+
+
+def _corner_iou(c: np.ndarray | list[np.ndarray], d: np.ndarray) -> np.ndarray:
+    """IoU of :func:`_corners` ``c (5, ...)`` and ``d (5, ...)`` (or five rows each), their trailing
+    axes broadcast."""
+    inter = (np.maximum(np.minimum(c[2], d[2]) - np.maximum(c[0], d[0]), 0)
+             * np.maximum(np.minimum(c[3], d[3]) - np.maximum(c[1], d[1]), 0))
+    union = c[4] + d[4] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of ``(N, 4)`` and ``(M, 4)`` ``xywh`` boxes, shape ``(N, M)``."""
+    return _corner_iou(_corners(a)[:, :, None], _corners(b)[:, None])
 
 
 def has_border(content: Any, width: int, height: int) -> bool:
@@ -400,8 +406,7 @@ def select_diverse(scores: np.ndarray, boxes: np.ndarray, top_k: int, max_iou: f
     if top_k <= 0 or len(scores) == 0:
         return np.zeros(0, dtype=np.int64)
     order = np.lexsort((np.arange(len(scores)), -scores))
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)[order]  # corners and areas once (as iou_matrix)
-    x0, y0, x1, y1, area = b[:, 0], b[:, 1], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3], b[:, 2] * b[:, 3]
+    corners = _corners(boxes)[:, order]  # once, not per kept box
     alive = np.ones(len(order), dtype=bool)
     kept: list[int] = []
     while len(kept) < top_k:
@@ -411,10 +416,7 @@ def select_diverse(scores: np.ndarray, boxes: np.ndarray, top_k: int, max_iou: f
         f = left[0]
         kept.append(int(order[f]))
         alive[f] = False
-        inter = (np.maximum(np.minimum(x1[left], x1[f]) - np.maximum(x0[left], x0[f]), 0)
-                 * np.maximum(np.minimum(y1[left], y1[f]) - np.maximum(y0[left], y0[f]), 0))
-        union = area[left] + area[f] - inter
-        alive[left] &= np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0) < max_iou
+        alive[left] &= _corner_iou([row[left] for row in corners], corners[:, f]) < max_iou
     return np.asarray(kept, dtype=np.int64)
 
 
